@@ -1,0 +1,43 @@
+import { bool, float, int, oneOf, type KindSchema } from './schema.ts';
+
+export const encoderSchema: KindSchema = {
+  kind: 'encoder', family: 'seq2seq', shape: 'block', topLevelOnly: true, doc: 'seq2seq encoder over the first input', attrs: [],
+};
+export const decoderSchema: KindSchema = {
+  kind: 'decoder', family: 'seq2seq', shape: 'block', topLevelOnly: true, doc: 'seq2seq decoder over the second input',
+  attrs: [{ name: 'init', type: oneOf('final', 'zeros', 'bridge'), default: 'final', doc: 'initial recurrent state' }],
+};
+export const repeatSchema: KindSchema = {
+  kind: 'repeat', family: 'block', shape: 'block', doc: 'N copies of the body in sequence, each with its own weights',
+  attrs: [{ name: 'count', type: int(1, 1024), required: true, positional: true, doc: 'copies' }],
+};
+export const residualSchema: KindSchema = {
+  kind: 'residual', family: 'block', shape: 'block', doc: 'x + body(x)', attrs: [],
+};
+export const decodeSchema: KindSchema = {
+  kind: 'decode', family: 'decoding', shape: 'directive', topLevelOnly: true, doc: 'how generate() decodes',
+  attrs: [
+    { name: 'greedy', type: bool, default: false, doc: 'argmax at each step' },
+    { name: 'beam', type: int(1, 256), doc: 'beam width' },
+    { name: 'sample', type: bool, default: false, doc: 'sample from the distribution' },
+    { name: 'max_len', type: int(1), default: 100, doc: 'most tokens generated' },
+    { name: 'bos', type: int(0), default: 0, doc: 'start token id' },
+    { name: 'eos', type: int(0), doc: 'end token id' },
+    { name: 'temperature', type: float(0, undefined, true), default: 1, doc: 'sampling temperature' },
+    { name: 'top_k', type: int(1), doc: 'sample among the k most likely' },
+  ],
+};
+export const inputTokensSchema: KindSchema = {
+  kind: 'tokens', family: 'input', shape: 'directive', doc: 'integer token ids, [B, T]',
+  attrs: [
+    { name: 'vocab', type: int(1), required: true, doc: 'ids are in [0, vocab)' },
+    { name: 'max_len', type: int(1), doc: 'longest sequence (fixed window for flatten)' },
+  ],
+};
+export const inputVectorsSchema: KindSchema = {
+  kind: 'vectors', family: 'input', shape: 'directive', doc: 'float features, [B, T, dim]',
+  attrs: [
+    { name: 'dim', type: int(1), required: true, doc: 'features per step' },
+    { name: 'max_len', type: int(1), doc: 'longest sequence' },
+  ],
+};
