@@ -1,0 +1,145 @@
+/**
+ * Tokens of the `.nn` language (Chevrotain 11).
+ *
+ * Order matters: Chevrotain tries patterns in this order and takes the first match, so comments come
+ * before anything starting with `/`, keywords before Identifier (with `longer_alt` so `models` is an
+ * Identifier), and the "unterminated" forms after their well-formed versions. Tokens in the `bad`
+ * group never reach the parser: `src/syntax/parse.ts` turns them into located lexer diagnostics,
+ * together with Chevrotain's own "unexpected character" errors (one per run of bad characters).
+ *
+ * Two token categories let the parser absorb stray input and report it in one place instead of
+ * relying on Chevrotain's generic re-sync recovery: `BodyJunk` (tokens that can never start a member
+ * of a model or block) and `TopJunk` (everything but `model` at the top level).
+ */
+import { createToken, Lexer, type CustomPatternMatcherReturn, type TokenType } from 'chevrotain';
+
+export const BAD_GROUP = 'bad';
+
+/** Can never start a member of a model or block body. */
+export const BodyJunk = createToken({ name: 'BodyJunk', pattern: Lexer.NA });
+/** Anything but `model` at the top level of a file. */
+export const TopJunk = createToken({ name: 'TopJunk', pattern: Lexer.NA });
+
+export const WhiteSpace = createToken({
+  name: 'WhiteSpace',
+  pattern: /[ \t\r\n\f\v\uFEFF]+/,
+  group: Lexer.SKIPPED,
+  line_breaks: true,
+});
+export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n\r]*/, group: Lexer.SKIPPED });
+export const BlockComment = createToken({
+  name: 'BlockComment',
+  pattern: /\/\*[\s\S]*?\*\//,
+  group: Lexer.SKIPPED,
+  line_breaks: true,
+});
+/** `/*` with no closing `*\/`: runs to the end of the file. Reported as a diagnostic. */
+export const UnterminatedComment = createToken({
+  name: 'UnterminatedComment',
+  pattern: /\/\*[\s\S]*/,
+  group: BAD_GROUP,
+  line_breaks: true,
+});
+
+export const Identifier = createToken({
+  name: 'Identifier',
+  pattern: /[A-Za-z_][A-Za-z0-9_]*/,
+  categories: [TopJunk],
+});
+export const Model = createToken({ name: 'Model', pattern: /model/, longer_alt: Identifier });
+export const Input = createToken({ name: 'Input', pattern: /input/, longer_alt: Identifier, categories: [TopJunk] });
+export const Output = createToken({ name: 'Output', pattern: /output/, longer_alt: Identifier, categories: [TopJunk] });
+
+// Numbers: `96`, `-0.5`, `.5`, `1.`, `1e-5`, `2.5E+3`. The matcher also swallows letters, digits and dots
+// glued to the number (`12px`, `1e`, `1.2.3`) so that parse.ts can report one "malformed number"
+// instead of a number followed by a surprising identifier.
+const NUMBER_START = /-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/y;
+const NUMBER_TAIL = /[A-Za-z0-9_.]*/y;
+/** The whole image of a well-formed number. */
+export const NUMBER_RE = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+function matchNumber(text: string, offset: number): CustomPatternMatcherReturn | null {
+  NUMBER_START.lastIndex = offset;
+  if (NUMBER_START.exec(text) === null) return null;
+  NUMBER_TAIL.lastIndex = NUMBER_START.lastIndex;
+  NUMBER_TAIL.exec(text);
+  return [text.slice(offset, NUMBER_TAIL.lastIndex)];
+}
+export const NumberLit = createToken({
+  name: 'Number',
+  pattern: { exec: matchNumber },
+  line_breaks: false,
+  start_chars_hint: ['-', '.', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  categories: [BodyJunk, TopJunk],
+});
+
+export const StringLit = createToken({
+  name: 'String',
+  pattern: /"(?:[^"\\\r\n]|\\.)*"/,
+  categories: [BodyJunk, TopJunk],
+});
+/** A `"` with no closing quote on its line. Reported as a diagnostic. */
+export const UnterminatedString = createToken({
+  name: 'UnterminatedString',
+  pattern: /"(?:[^"\\\r\n]|\\.)*\\?/,
+  group: BAD_GROUP,
+});
+
+export const LCurly = createToken({ name: 'LCurly', pattern: '{', categories: [BodyJunk, TopJunk] });
+export const RCurly = createToken({ name: 'RCurly', pattern: '}', categories: [TopJunk] });
+export const LParen = createToken({ name: 'LParen', pattern: '(', categories: [BodyJunk, TopJunk] });
+export const RParen = createToken({ name: 'RParen', pattern: ')', categories: [BodyJunk, TopJunk] });
+export const Equals = createToken({ name: 'Equals', pattern: '=', categories: [BodyJunk, TopJunk] });
+export const Comma = createToken({ name: 'Comma', pattern: ',', categories: [BodyJunk, TopJunk] });
+export const Colon = createToken({ name: 'Colon', pattern: ':', categories: [BodyJunk, TopJunk] });
+export const Semicolon = createToken({ name: 'Semicolon', pattern: ';', categories: [TopJunk] });
+
+/** Lexing order. */
+export const allTokens: TokenType[] = [
+  WhiteSpace,
+  LineComment,
+  BlockComment,
+  UnterminatedComment,
+  Model,
+  Input,
+  Output,
+  Identifier,
+  NumberLit,
+  StringLit,
+  UnterminatedString,
+  LCurly,
+  RCurly,
+  LParen,
+  RParen,
+  Equals,
+  Comma,
+  Colon,
+  Semicolon,
+];
+
+/** Every token type the parser knows, categories included. */
+export const parserTokens: TokenType[] = [...allTokens, BodyJunk, TopJunk];
+
+export const lexer = new Lexer(allTokens, {
+  positionTracking: 'full',
+  ensureOptimizations: false,
+  recoveryEnabled: true,
+});
+
+/** How a token type reads in a message: `'}'`, `a name`, `a number`. */
+export const TOKEN_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  Identifier: 'a name',
+  Model: "'model'",
+  Input: "'input'",
+  Output: "'output'",
+  Number: 'a number',
+  String: 'a string',
+  LCurly: "'{'",
+  RCurly: "'}'",
+  LParen: "'('",
+  RParen: "')'",
+  Equals: "'='",
+  Comma: "','",
+  Colon: "':'",
+  Semicolon: "';'",
+  EOF: 'end of file',
+};

@@ -1,0 +1,65 @@
+/**
+ * Stable diagnostic codes: one per kind of message. Codes are never reused or renumbered; the
+ * wording of a message may improve, its code stays. docs/diagnostics.md lists them.
+ *
+ *   E00xx  lexer          E01xx  syntax          E02xx  unknown names
+ *   E03xx  attribute values                      E04xx  model structure
+ *   E05xx  shapes and chain semantics (reserved for shape inference)
+ *   E09xx  internal
+ */
+export const CODES = {
+  // lexer
+  E0001: 'unexpected character(s) that cannot start any token',
+  E0002: "unterminated string: no closing '\"' on the same line",
+  E0003: "unterminated block comment: '/*' without '*/'",
+  E0004: 'malformed number (letters or extra dots glued to a number)',
+  E0005: 'too many errors in one file; the rest are not reported',
+  // syntax
+  E0101: "something other than 'model' at the top level of a file",
+  E0102: "unclosed '{' or '(': expected the closing bracket",
+  E0103: 'expected a name (model, input, output, input form, layer kind after a label)',
+  E0104: "expected a punctuation token (':' after an input name, '{' after a model name)",
+  E0105: "expected a value after 'name =' or an attribute after ','",
+  E0106: "expected ',' between two items",
+  E0107: 'unexpected token in a model or block body',
+  E0108: 'other syntax error',
+  E0109: "expected '=' between an attribute name and its value",
+  E0110: 'blocks nested too deeply',
+  // unknown names
+  E0201: 'unknown layer or block kind',
+  E0202: 'unknown attribute for this kind',
+  E0203: 'value not among the allowed words of an attribute',
+  E0204: 'unknown input form (tokens or vectors)',
+  E0205: 'bare item that is neither the positional value nor a flag',
+  // attribute values
+  E0301: 'value of the wrong type for its attribute',
+  E0302: 'number that must be an integer',
+  E0303: 'number outside the allowed range',
+  E0304: 'attribute given twice',
+  E0305: 'required attribute missing',
+  E0306: 'flag value other than true or false',
+  // structure
+  E0401: 'block kind without a { ... } body',
+  E0402: 'layer with a { ... } body it cannot take',
+  E0403: 'encoder, decoder or decode inside a block',
+  E0404: 'encoder, decoder or decode given twice in a model',
+  E0405: 'encoder without decoder, decoder without encoder, or decoder before encoder',
+  E0406: 'wrong number of inputs for the model',
+  E0407: 'output declared twice',
+  E0408: 'input or output inside a block',
+  E0409: 'two statements with the same name in one scope',
+  E0410: 'two models with the same name',
+  E0411: 'file without any model',
+  E0412: 'model or block with no layers',
+  E0413: 'decode with more than one strategy (greedy, beam, sample)',
+  E0414: 'two inputs with the same name',
+  // internal
+  E0900: 'internal error in the front end (a bug: please report it)',
+} as const;
+
+export type Code = keyof typeof CODES;
+
+/** The table as rows, in code order (docs, --explain). */
+export function codeTable(): { code: Code; description: string }[] {
+  return (Object.keys(CODES) as Code[]).sort().map((code) => ({ code, description: CODES[code] }));
+}

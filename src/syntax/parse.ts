@@ -1,0 +1,157 @@
+/**
+ * Text → AST. Never throws: every problem in the text becomes a located diagnostic, and the AST holds
+ * whatever could be understood (see visitor.ts for how damaged nodes look).
+ *
+ *   lex (grammar/tokens.ts) → bound nesting → parse (grammar/parser.ts) → CST → AST (visitor.ts)
+ */
+import type { IRecognitionException, IToken } from 'chevrotain';
+import { EOF } from 'chevrotain';
+import { isRealToken, tokEnd, nnParser } from '../../grammar/parser.ts';
+import { BAD_GROUP, LCurly, lexer, NUMBER_RE, NumberLit, RCurly, UnterminatedComment, UnterminatedString } from '../../grammar/tokens.ts';
+import { DiagnosticBag, type Diagnostic } from '../diagnostics/diagnostic.ts';
+import { SourceLines } from '../diagnostics/source.ts';
+import type { FileAst } from './ast.ts';
+import { AstBuilder } from './visitor.ts';
+
+/** Syntax diagnostics reported per file before giving up with one E0005. */
+export const MAX_SYNTAX_ERRORS = 50;
+/** Deeper `{` nesting is cut off (E0110) so that recursion in the parser and checker stays bounded. */
+export const MAX_NESTING = 64;
+
+export interface ParseResult {
+  readonly ast: FileAst;
+  readonly diagnostics: Diagnostic[];
+}
+
+export function parse(text: string, file: string): ParseResult {
+  const src = new SourceLines(text, file);
+  try {
+    return parseUnsafe(src);
+  } catch (e) {
+    // A bug in the front end, not a problem with the user's text. Tests fuzz for this never to happen.
+    const message = e instanceof Error ? e.message : String(e);
+    return {
+      ast: { type: 'file', file, models: [] },
+      diagnostics: [{ code: 'E0900', severity: 'error', message: `internal error while parsing: ${message}`, span: src.span(0, 0) }],
+    };
+  }
+}
+
+/** `'@'`, `'\u0000'`: a run of characters as it reads in a message. */
+function showChars(s: string): string {
+  const shown = s.length > 16 ? s.slice(0, 16) : s;
+  let out = '';
+  for (const ch of shown) {
+    const cp = ch.codePointAt(0)!;
+    out += cp < 0x20 || cp === 0x7f || cp === 0xfffd || (cp >= 0x80 && cp < 0xa0) ? `\\u{${cp.toString(16)}}` : ch;
+  }
+  return `'${out}${s.length > 16 ? '…' : ''}'`;
+}
+
+function parseUnsafe(src: SourceLines): ParseResult {
+  const bag = new DiagnosticBag();
+  const lexed = lexer.tokenize(src.text);
+
+  // Lexer problems: runs of unknown characters, unterminated strings/comments, malformed numbers.
+  for (const e of lexed.errors) {
+    const chars = src.text.slice(e.offset, e.offset + Math.max(1, e.length ?? 1));
+    const what = chars.length === 1 ? 'character' : 'characters';
+    const quote = chars.length === 1 && (chars === "'" || chars === '`');
+    bag.error('E0001', `unexpected ${what} ${showChars(chars)}`, src.span(e.offset, e.offset + chars.length), {
+      ...(quote ? { suggestion: 'strings use double quotes: "..."' } : {}),
+    });
+  }
+  for (const t of lexed.groups[BAD_GROUP] ?? []) {
+    if (t.tokenType === UnterminatedComment) {
+      bag.error('E0003', "unterminated block comment: '/*' has no closing '*/'", src.span(t.startOffset, t.startOffset + 2), {
+        suggestion: "close the comment with '*/'",
+      });
+    } else if (t.tokenType === UnterminatedString) {
+      bag.error('E0002', "unterminated string: no closing '\"' on this line", src.span(t.startOffset, tokEnd(t)), {
+        suggestion: "close the string with '\"' before the end of the line",
+      });
+    }
+  }
+  for (const t of lexed.tokens) {
+    if (t.tokenType === NumberLit && !NUMBER_RE.test(t.image)) {
+      bag.error('E0004', `malformed number '${t.image.length > 24 ? `${t.image.slice(0, 24)}…` : t.image}'`, src.span(t.startOffset, tokEnd(t)), {
+        suggestion: 'numbers look like 96, -0.5, .5 or 1e-5; put a space or comma between a number and a name',
+      });
+    }
+  }
+  const tokens = boundNesting(lexed.tokens, src, bag);
+
+  const cst = nnParser.parseTokens(tokens);
+  const tokenIndex = new Map(tokens.map((t, i) => [t, i]));
+  addParserErrors(nnParser.errors, src, bag);
+
+  const blamed = nnParser.errors.map((e) => e.token).filter(isRealToken);
+  const ast = new AstBuilder(src, tokenIndex, tokens, bag, blamed).file(cst);
+  return { ast, diagnostics: finish(bag.items) };
+}
+
+/** Drops tokens nested deeper than MAX_NESTING braces, with one E0110. */
+function boundNesting(tokens: IToken[], src: SourceLines, bag: DiagnosticBag): IToken[] {
+  let depth = 0;
+  let reported = false;
+  const out: IToken[] = [];
+  for (const t of tokens) {
+    if (t.tokenType === LCurly) {
+      depth++;
+      if (depth > MAX_NESTING) {
+        if (!reported) {
+          bag.error('E0110', `blocks nested more than ${MAX_NESTING} levels deep`, src.span(t.startOffset, tokEnd(t)));
+          reported = true;
+        }
+        continue;
+      }
+    } else if (t.tokenType === RCurly && depth > 0) {
+      depth--;
+      if (depth >= MAX_NESTING) continue;
+    } else if (depth > MAX_NESTING) continue;
+    out.push(t);
+  }
+  return out;
+}
+
+function addParserErrors(errors: IRecognitionException[], src: SourceLines, bag: DiagnosticBag): void {
+  let eofReported = false;
+  for (const e of errors) {
+    const info = nnParser.takeErrorInfo(e.message) ?? { code: 'E0108', message: e.message };
+    const tok = e.token;
+    const prev = (e as { previousToken?: IToken }).previousToken;
+    const atEof = !isRealToken(tok);
+    // After one complaint at the end of the file, only further unclosed blocks are worth reporting.
+    if (atEof && eofReported && info.code !== 'E0102') continue;
+    if (atEof) eofReported = true;
+    const span = isRealToken(tok)
+      ? src.span(tok.startOffset, tokEnd(tok))
+      : isRealToken(prev)
+        ? src.span(tokEnd(prev), tokEnd(prev))
+        : src.span(src.text.length, src.text.length);
+    const message = tok.tokenType === EOF || !isRealToken(tok) ? info.message.replace(/, found end of file$/, ' before the end of the file') : info.message;
+    bag.error(info.code, message, span, {
+      ...(info.noteAt && isRealToken(info.noteAt.token)
+        ? { notes: [{ message: info.noteAt.message, span: src.span(info.noteAt.token.startOffset, tokEnd(info.noteAt.token)) }] }
+        : {}),
+      ...(info.suggestion ? { suggestion: info.suggestion } : {}),
+    });
+  }
+}
+
+/** Sorts by position (stable) and caps the count. */
+function finish(items: Diagnostic[]): Diagnostic[] {
+  const sorted = items
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => a.d.span.start - b.d.span.start || a.i - b.i)
+    .map((x) => x.d);
+  if (sorted.length <= MAX_SYNTAX_ERRORS) return sorted;
+  const kept = sorted.slice(0, MAX_SYNTAX_ERRORS);
+  kept.push({
+    code: 'E0005',
+    severity: 'error',
+    message: `too many errors (${sorted.length}); stopped reporting after ${MAX_SYNTAX_ERRORS}`,
+    span: sorted[MAX_SYNTAX_ERRORS]!.span,
+  });
+  return kept;
+}
