@@ -1,0 +1,167 @@
+/**
+ * The per-element expression printer shared by every target. Given a kernel's root node and the
+ * index variables of one output element, it writes the statements that compute that element,
+ * inlining every non-materialized producer (views, elementwise ops, a matmul's dot product) and
+ * reading materialized ones from buffers. Values are memoised per (node, index) within a scope,
+ * so a gate used twice in one element is computed once.
+ */
+import type { Graph, Node, Shape } from '../ir/graph.ts';
+import type { OpAttrs } from '../ir/ops.ts';
+import type { Dialect } from './dialect.ts';
+
+/** How a kernel reads a materialized node: an expression for the element at `idx`, or undefined to inline. */
+export type Reader = (n: Node, idx: readonly string[], w: BodyWriter) => string | undefined;
+
+export function num(v: number): string {
+  if (Number.isInteger(v)) return `${v}.0`;
+  const s = String(Math.fround(v) === v ? v : v);
+  return s.includes('e') || s.includes('.') ? s : `${s}.0`;
+}
+
+export function dimExpr(d: Shape[number]): string {
+  return typeof d === 'number' ? String(d) : d;
+}
+
+/** Row-major flat index of `idx` in a buffer of `shape`. */
+export function flatIndex(shape: Shape, idx: readonly string[]): string {
+  let e = idx[0];
+  for (let i = 1; i < shape.length; i++) e = `(${e}) * ${dimExpr(shape[i])} + ${idx[i]}`;
+  return e;
+}
+
+export class BodyWriter {
+  readonly lines: string[] = [];
+  private readonly scopes: Map<string, string>[] = [new Map()];
+  private tmp = 0;
+  private depth = 1;
+
+  constructor(readonly g: Graph, readonly dialect: Dialect, private readonly read: Reader) {}
+
+  emit(line: string): void {
+    this.lines.push('  '.repeat(this.depth) + line);
+  }
+  fresh(prefix: string): string {
+    return `${prefix}${this.tmp++}`;
+  }
+  /** Binds an expression to a new constant and returns its name. */
+  bind(e: string, prefix = 'v'): string {
+    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(e) || /^-?[0-9.]+$/.test(e)) return e;
+    const v = this.fresh(prefix);
+    this.emit(`const ${v} = ${e};`);
+    return v;
+  }
+  /** Runs `fn` inside `header { ... }` with its own memo scope. */
+  block(header: string, fn: () => void): void {
+    this.emit(`${header} {`);
+    this.depth++;
+    this.scopes.push(new Map());
+    fn();
+    this.scopes.pop();
+    this.depth--;
+    this.emit('}');
+  }
+  /** A value computed only under `cond` (else `otherwise`): `let v = otherwise; if (cond) { v = … }`. */
+  guarded(cond: string, otherwise: string, fn: () => string): string {
+    const v = this.fresh('g');
+    this.emit(`let ${v} = ${otherwise};`);
+    this.block(`if (${cond})`, () => this.emit(`${v} = ${fn()};`));
+    return v;
+  }
+
+  /** The value of node `id` at element `idx` (one index expression per axis). */
+  val(id: number, idx: readonly string[]): string {
+    const key = `${id}@${idx.join(',')}`;
+    for (let i = this.scopes.length - 1; i >= 0; i--) {
+      const hit = this.scopes[i].get(key);
+      if (hit !== undefined) return hit;
+    }
+    const n = this.g.get(id);
+    const buf = this.read(n, idx, this);
+    const v = this.bind(buf !== undefined ? buf : this.compute(n, idx));
+    this.scopes[this.scopes.length - 1].set(key, v);
+    return v;
+  }
+
+  private compute(n: Node, idx: readonly string[]): string {
+    const last = idx.length - 1;
+    const withLast = (j: string) => [...idx.slice(0, last), j];
+    switch (n.op) {
+      case 'rows': {
+        const { start } = n.attrs as OpAttrs['rows'];
+        return this.val(n.inputs[0], [`${idx[0]} + ${start}`, ...idx.slice(1)]);
+      }
+      case 'slice': {
+        const { start } = n.attrs as OpAttrs['slice'];
+        return start === 0 ? this.val(n.inputs[0], idx) : this.val(n.inputs[0], withLast(`${idx[last]} + ${start}`));
+      }
+      case 'concat': {
+        const a = this.g.get(n.inputs[0]);
+        const da = a.shape[a.shape.length - 1] as number;
+        const v = this.fresh('c');
+        this.emit(`let ${v} = 0.0;`);
+        this.block(`if (${idx[last]} < ${da})`, () => this.emit(`${v} = ${this.val(a.id, idx)};`));
+        this.block('else', () => this.emit(`${v} = ${this.val(n.inputs[1], withLast(`${idx[last]} - ${da}`))};`));
+        return v;
+      }
+      case 'flatten': {
+        const x = this.g.get(n.inputs[0]);
+        const d = x.shape[x.shape.length - 1] as number;
+        const q = this.bind(`Math.floor((${idx[1]} + 0.5) / ${d}.0)`, 'q');
+        return this.val(x.id, [idx[0], q, this.bind(`${idx[1]} - ${q} * ${d}`, 'r')]);
+      }
+      case 'gather': {
+        const id = this.val(n.inputs[1], idx.slice(0, last));
+        return this.val(n.inputs[0], [id, idx[last]]);
+      }
+      case 'matmul': {
+        const w = this.g.get(n.inputs[1]);
+        const K = w.shape[1] as number;
+        const acc = this.fresh('acc');
+        const k = this.fresh('k');
+        this.emit(`let ${acc} = 0.0;`);
+        this.block(`for (let ${k} = 0; ${k} < ${K}; ${k}++)`, () => {
+          const xv = this.val(n.inputs[0], withLast(k));
+          const wv = this.val(w.id, [idx[last], k]);
+          this.emit(`${acc} += ${xv} * ${wv};`);
+        });
+        if ((n.attrs as OpAttrs['matmul']).bias) return `${acc} + ${this.val(n.inputs[2], [idx[last]])}`;
+        return acc;
+      }
+      case 'unary': {
+        const x = this.val(n.inputs[0], idx);
+        switch ((n.attrs as OpAttrs['unary']).fn) {
+          case 'tanh': return this.dialect.tanh(x, (e) => this.bind(e, 'e'));
+          case 'sigmoid': return `1.0 / (1.0 + Math.exp(-${x}))`;
+          case 'relu': return `Math.max(${x}, 0.0)`;
+          case 'one_minus': return `1.0 - ${x}`;
+          case 'half': return `0.5 * ${x}`;
+          case 'gelu': return `${x} * 0.5 * (1.0 + ${this.erf(`${x} * 0.7071067811865476`)})`;
+        }
+        throw new Error('internal: unary');
+      }
+      case 'binary': {
+        const a = this.val(n.inputs[0], idx);
+        const bn = this.g.get(n.inputs[1]);
+        const b = this.val(bn.id, bn.shape.length === idx.length ? idx : [idx[last]]);
+        const op = { add: '+', mul: '*', sub: '-' }[(n.attrs as OpAttrs['binary']).fn];
+        return `${a} ${op} ${b}`;
+      }
+      case 'mask': {
+        const len = this.val(n.inputs[1], [idx[0]]);
+        return this.guarded(`${idx[1]} < ${len}`, '0.0', () => this.val(n.inputs[0], idx));
+      }
+      default:
+        throw new Error(`internal: '${n.op}' (%${n.id}) cannot be computed inline`);
+    }
+  }
+
+  /** erf(x), Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as plain arithmetic every backend has. */
+  private erf(x: string): string {
+    const a = this.bind(x, 'ex');
+    const s = this.bind(`${a} < 0.0 ? -1.0 : 1.0`, 'es');
+    const z = this.bind(`Math.abs(${a})`, 'ez');
+    const t = this.bind(`1.0 / (1.0 + 0.3275911 * ${z})`, 'et');
+    const poly = `((((1.061405429 * ${t} - 1.453152027) * ${t} + 1.421413741) * ${t} - 0.284496736) * ${t} + 0.254829592) * ${t}`;
+    return `(${s} * (1.0 - ${poly} * Math.exp(-${z} * ${z})))`;
+  }
+}

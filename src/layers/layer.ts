@@ -1,0 +1,54 @@
+/** What a layer's lowering sees and returns. One LayerDef per statement kind lives in registry.ts. */
+import type { Builder } from '../ir/build.ts';
+import { lastDim } from '../ir/graph.ts';
+import type { ResolvedStatement } from '../syntax/resolved.ts';
+import type { KindSchema } from './schema.ts';
+
+/** The value flowing along a chain. */
+export interface ChainValue {
+  readonly node: number;
+  /** Token ids [B, T] rather than features. */
+  readonly tokens: boolean;
+  /** Has a time axis ([B, T, D]) rather than being one vector per row ([B, D]). */
+  readonly seq: boolean;
+  /** Right after a bidirectional recurrent layer: the forward half's width (for `pool last`). */
+  readonly split?: number;
+  /** The input's vocabulary (token values) or fixed step count (`max_len`), when known. */
+  readonly vocab?: number;
+  readonly steps?: number;
+}
+
+export interface LowerCtx {
+  readonly b: Builder;
+  readonly rs: ResolvedStatement;
+  /** Valid lengths [B] of the input this chain reads. */
+  readonly lengths: number;
+  /** Lowers a nested chain (block bodies). */
+  readonly chain: (body: readonly ResolvedStatement[], x: ChainValue) => ChainValue;
+}
+
+export interface LayerDef {
+  readonly schema: KindSchema;
+  lower(ctx: LowerCtx, x: ChainValue): ChainValue;
+}
+
+export function width(ctx: LowerCtx, x: ChainValue): number {
+  return lastDim(ctx.b.shape(x.node));
+}
+
+/** Reports (once) that a layer needs feature vectors but got token ids; returns false then. */
+export function needsFeatures(ctx: LowerCtx, x: ChainValue): boolean {
+  if (!x.tokens) return true;
+  ctx.b.diags.error('E0502', `${ctx.rs.kind} reads feature vectors, but its input is token ids`, ctx.rs.stmt.kindSpan, {
+    suggestion: `put an 'embedding dim = N' layer before '${ctx.rs.kind}'`,
+  });
+  return false;
+}
+
+export function needsSequence(ctx: LowerCtx, x: ChainValue): boolean {
+  if (x.seq) return true;
+  ctx.b.diags.error('E0503', `${ctx.rs.kind} needs a sequence [B, T, D], but its input was already pooled to one vector per row`, ctx.rs.stmt.kindSpan, {
+    suggestion: `move '${ctx.rs.kind}' before the 'pool' or 'flatten' layer`,
+  });
+  return false;
+}

@@ -1,0 +1,62 @@
+/** embedding, positional, pool, flatten: the layers that know about tokens and time. */
+import type { PoolMode } from '../ir/ops.ts';
+import { embeddingSchema, flattenSchema, poolSchema, positionalSchema } from './sequence.schema.ts';
+import { needsSequence, type LayerDef } from './layer.ts';
+import { unsupported } from './unsupported.ts';
+
+export const embeddingLayer: LayerDef = {
+  schema: embeddingSchema,
+  lower(ctx, x) {
+    const { b, rs } = ctx;
+    if (!x.tokens) {
+      b.diags.error('E0504', `embedding looks up token ids, but its input is already feature vectors`, rs.stmt.kindSpan, {
+        suggestion: `use 'input NAME: tokens(vocab = V)' for the model input, or remove the embedding`,
+      });
+      return x;
+    }
+    const vocab = (rs.attrs.vocab as number | undefined) ?? x.vocab ?? 1;
+    if (x.vocab !== undefined && vocab < x.vocab) {
+      b.diags.error('E0501', `embedding vocab = ${vocab} is smaller than the input's vocab = ${x.vocab}: ids ${vocab}..${x.vocab - 1} would read past the table`, rs.stmt.span, {
+        suggestion: `remove 'vocab' from the embedding (it defaults to the input's), or set vocab = ${x.vocab}`,
+      });
+    }
+    const table = b.param(`${rs.path}.weight`, [vocab, rs.attrs.dim as number], 'embedding', rs.stmt.span);
+    return { ...x, tokens: false, node: b.gather(table, x.node, rs.stmt.span, rs.path) };
+  },
+};
+
+export const poolLayer: LayerDef = {
+  schema: poolSchema,
+  lower(ctx, x) {
+    const { b, rs } = ctx;
+    if (!needsSequence(ctx, x)) return x;
+    if (x.tokens) {
+      b.diags.error('E0502', `pool reduces feature vectors, but its input is token ids`, rs.stmt.kindSpan, { suggestion: `put an 'embedding' layer before 'pool'` });
+      return x;
+    }
+    const mode = rs.attrs.mode as PoolMode;
+    const node = b.pool(x.node, ctx.lengths, mode, mode === 'last' ? x.split : undefined, rs.stmt.span, rs.path);
+    return { node, tokens: false, seq: false };
+  },
+};
+
+export const flattenLayer: LayerDef = {
+  schema: flattenSchema,
+  lower(ctx, x) {
+    const { b, rs } = ctx;
+    if (!needsSequence(ctx, x)) return x;
+    if (x.tokens) {
+      b.diags.error('E0502', `flatten merges feature vectors, but its input is token ids`, rs.stmt.kindSpan, { suggestion: `put an 'embedding' layer before 'flatten'` });
+      return x;
+    }
+    if (x.steps === undefined) {
+      b.diags.error('E0505', `flatten needs a fixed number of steps, but the input declares no max_len`, rs.stmt.kindSpan, {
+        suggestion: `declare the window on the input, e.g. 'input ctx: tokens(vocab = V, max_len = 4)'`,
+      });
+      return x;
+    }
+    return { node: b.flatten(x.node, x.steps, rs.stmt.span, rs.path), tokens: false, seq: false };
+  },
+};
+
+export const positionalLayer: LayerDef = { schema: positionalSchema, lower: unsupported };

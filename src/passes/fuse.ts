@@ -1,0 +1,69 @@
+/**
+ * Fuse: partition each graph (and each scan body) into kernels.
+ *
+ * A node gets its own buffer ("materialized") when it is a source (input, param, state, step), a
+ * graph output, a reduction or a recurrence (class reduce/opaque), or an operand that a reduction,
+ * a recurrence or a matmul must read from memory. Pure index remaps of materialized values (rows,
+ * slice, concat, flatten, gather — "views") never need a buffer. Every other node is inlined into
+ * the one kernel that consumes it; a node whose consumers sit in different kernels is materialized
+ * instead of computed twice. So a matmul followed by a bias and an activation is one kernel; an
+ * LSTM step — the recurrent matmul for all four gates, the gate nonlinearities and the state
+ * update — is one kernel; a GRU with reset = before needs two (its second matmul reads r ∘ h).
+ */
+import type { Graph, Node } from '../ir/graph.ts';
+import { OP_TABLE, type OpAttrs } from '../ir/ops.ts';
+
+export interface Kernel {
+  /** The materialized node this kernel computes. */
+  readonly root: number;
+  /** Nodes computed inline in this kernel (root included), in topological order. */
+  readonly members: readonly number[];
+}
+
+const VIEWS = new Set(['rows', 'slice', 'concat', 'flatten', 'gather']);
+
+function isView(g: Graph, n: Node, materialized: Set<number>): boolean {
+  return VIEWS.has(n.op) && n.inputs.every((i) => materialized.has(i) || isView(g, g.get(i), materialized));
+}
+
+export function fuse(g: Graph): void {
+  for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body);
+  const nodes = g.ordered();
+  const users = g.users();
+  const materialized = new Set<number>(g.outputs.map((o) => o.node));
+  for (const n of nodes) {
+    const cls = OP_TABLE[n.op].fusion;
+    if (cls === 'source' || cls === 'reduce' || cls === 'opaque') materialized.add(n.id);
+  }
+  // operands that must be read from memory
+  const mustRead = (id: number) => {
+    const n = g.get(id);
+    if (!isView(g, n, materialized)) materialized.add(id);
+  };
+  for (const n of nodes) {
+    const cls = OP_TABLE[n.op].fusion;
+    if (cls === 'reduce' || cls === 'opaque') n.inputs.forEach(mustRead);
+    if (n.op === 'matmul') mustRead(n.inputs[0]);
+  }
+  // views of materialized values stay views; anything else read by matmul became materialized above.
+  // Walk consumers before producers, assigning each node to its consumers' kernel.
+  const owner = new Map<number, number>();
+  for (const n of [...nodes].reverse()) {
+    if (materialized.has(n.id)) {
+      if (OP_TABLE[n.op].fusion !== 'source') owner.set(n.id, n.id);
+      continue;
+    }
+    const kernels = new Set((users.get(n.id) ?? []).map((u) => owner.get(u)).filter((k): k is number => k !== undefined));
+    if (kernels.size === 1) owner.set(n.id, [...kernels][0]);
+    else if (kernels.size > 1 && !isView(g, n, materialized)) {
+      materialized.add(n.id);
+      owner.set(n.id, n.id);
+    } // a view read by several kernels is simply inlined into each (it costs an index computation)
+  }
+  const kernels: Kernel[] = [];
+  for (const n of nodes) {
+    if (owner.get(n.id) !== n.id) continue;
+    kernels.push({ root: n.id, members: nodes.filter((m) => owner.get(m.id) === n.id).map((m) => m.id) });
+  }
+  g.kernels = kernels;
+}

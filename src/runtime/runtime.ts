@@ -1,0 +1,474 @@
+/* ───────────────────────── nnc runtime ─────────────────────────
+ * Embedded verbatim in every generated module (so a module needs nothing else for the `cpu`
+ * backend), and imported by nnc's own tests. No imports: gpu.js is loaded on demand.
+ */
+
+/** A tensor passed in or out of a model: row-major, batch first. */
+export interface Tensor<D = Float32Array> {
+  data: D;
+  shape: number[];
+}
+
+/** A model input: typed data (or nested number arrays) with optional per-row valid lengths. */
+export type InputTensor =
+  | { data: ArrayLike<number>; shape: number[]; lengths?: ArrayLike<number> }
+  | number[][]
+  | number[][][];
+
+export type BackendName = 'cpu' | 'webasm' | 'gpu' | 'webgpu';
+export type BackendOption = BackendName | 'auto';
+
+export interface CreateOptions {
+  /** Which backend runs the kernels; 'auto' (default) picks the best that works, falling back to 'cpu'. */
+  backend?: BackendOption;
+  /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
+  gpu?: unknown;
+}
+
+export interface WeightInfo {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: 'F32';
+  readonly layer: string;
+}
+
+export interface InputInfo {
+  readonly name: string;
+  readonly form: 'tokens' | 'vectors';
+  readonly vocab?: number;
+  readonly dim?: number;
+  readonly maxLen?: number;
+  /** The chain needs exactly maxLen steps (flatten). */
+  readonly fixedSteps?: boolean;
+}
+
+/** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body. */
+export interface KernelDef {
+  readonly name: string;
+  readonly step: boolean;
+  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number, hp: number) => void;
+  readonly gpu: string;
+}
+
+/** What generated forward code runs on: buffers are opaque handles. */
+export interface Executor {
+  readonly backend: BackendName;
+  readonly device: string;
+  upload(data: Float32Array): unknown;
+  zeros(size: number): unknown;
+  run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown>;
+  /** Runs a step kernel: slot t of history `hist` is computed; returns the updated history. */
+  step(k: KernelDef, hist: unknown, args: unknown[], sc: number[], size: number): Promise<unknown>;
+  read(b: unknown, size: number): Promise<Float32Array>;
+  release(b: unknown): void;
+  dispose(): void;
+}
+
+export class NncError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NncError';
+  }
+}
+
+// ───────────── CPU executor: the emitted plain-TypeScript kernels ─────────────
+
+export class CpuExecutor implements Executor {
+  readonly backend = 'cpu' as const;
+  readonly device = 'cpu (emitted TypeScript)';
+  upload(data: Float32Array): unknown {
+    return data;
+  }
+  zeros(size: number): unknown {
+    return new Float32Array(size);
+  }
+  async run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
+    const out = new Float32Array(size);
+    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    return out;
+  }
+  async step(k: KernelDef, hist: unknown, args: unknown[], sc: number[]): Promise<unknown> {
+    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    return hist;
+  }
+  async read(b: unknown, size: number): Promise<Float32Array> {
+    return (b as Float32Array).slice(0, size);
+  }
+  release(): void {}
+  dispose(): void {}
+}
+
+// ───────────── gpu.js executor: webasm, gpu (WebGL2 / headless-gl), webgpu ─────────────
+
+interface GpuKernel {
+  (...args: unknown[]): unknown;
+  setOutput(o: number[]): void;
+  destroy?(): void;
+}
+interface GpuInstance {
+  createKernel(src: string, settings: Record<string, unknown>): GpuKernel;
+  destroy(): void;
+}
+interface GpuClass {
+  new (settings: Record<string, unknown>): GpuInstance;
+  isHeadlessGLSupported?: boolean;
+  isWebGL2Supported?: boolean;
+  isWebAssemblySupported?: boolean;
+  isWebGPUSupported?: boolean;
+  isWebGPUAvailable?: () => Promise<boolean>;
+}
+interface GpuTexture {
+  toArray(): unknown;
+  delete?(): void;
+}
+
+function flatten(v: unknown, size: number): Float32Array {
+  if (v instanceof Float32Array) return v.length === size ? v : v.slice(0, size);
+  if (ArrayBuffer.isView(v)) return Float32Array.from(v as unknown as ArrayLike<number>).slice(0, size);
+  const out = new Float32Array(size);
+  let o = 0;
+  const walk = (x: unknown) => {
+    if (typeof x === 'number') out[o++] = x;
+    else if (ArrayBuffer.isView(x)) {
+      const a = x as unknown as ArrayLike<number>;
+      for (let i = 0; i < a.length; i++) out[o++] = a[i];
+    }
+    else for (const e of x as unknown[]) walk(e);
+  };
+  walk(v);
+  return out;
+}
+
+export class GpuJsExecutor implements Executor {
+  private readonly kernels = new Map<string, GpuKernel>();
+  private readonly gpu: GpuInstance;
+  private readonly pipeline: boolean;
+
+  constructor(GPU: GpuClass, readonly backend: BackendName, readonly device: string, mode: string) {
+    this.gpu = new GPU({ mode });
+    this.pipeline = backend === 'gpu' || backend === 'webgpu';
+  }
+
+  private kernel(name: string, src: string): GpuKernel {
+    let k = this.kernels.get(name);
+    if (!k) {
+      k = this.gpu.createKernel(src, {
+        output: [1],
+        dynamicOutput: true,
+        dynamicArguments: true,
+        precision: 'single',
+        tactic: 'precision',
+        pipeline: this.pipeline,
+        immutable: true,
+        loopMaxIterations: 100000,
+      });
+      this.kernels.set(name, k);
+    }
+    return k;
+  }
+
+  upload(data: Float32Array): unknown {
+    if (!this.pipeline) return data;
+    const k = this.kernel('__upload', 'function (a) { return a[this.thread.x]; }');
+    k.setOutput([data.length]);
+    return k(data);
+  }
+  zeros(size: number): unknown {
+    return this.upload(new Float32Array(size));
+  }
+  async run(kd: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
+    const k = this.kernel(kd.name, kd.gpu);
+    k.setOutput([Math.max(size, 1)]);
+    return await k(...args, ...sc);
+  }
+  async step(kd: KernelDef, hist: unknown, args: unknown[], sc: number[], size: number): Promise<unknown> {
+    const out = await this.run(kd, args, sc, size);
+    this.release(hist);
+    return out;
+  }
+  async read(b: unknown, size: number): Promise<Float32Array> {
+    const v = b as GpuTexture;
+    if (v && typeof v.toArray === 'function') return flatten(await v.toArray(), size);
+    return flatten(b, size);
+  }
+  release(b: unknown): void {
+    const t = b as GpuTexture;
+    if (t && typeof t.delete === 'function') t.delete();
+  }
+  dispose(): void {
+    for (const k of this.kernels.values()) k.destroy?.();
+    this.kernels.clear();
+    this.gpu.destroy();
+  }
+}
+
+async function loadGpuJs(given: unknown): Promise<GpuClass> {
+  const pick = (m: unknown): GpuClass | undefined => {
+    const o = m as { GPU?: GpuClass; default?: { GPU?: GpuClass } } | undefined;
+    if (typeof m === 'function') return m as GpuClass;
+    return o?.GPU ?? o?.default?.GPU;
+  };
+  const fromArg = pick(given) ?? pick((globalThis as { GPU?: unknown }).GPU);
+  if (fromArg) return fromArg;
+  const errors: string[] = [];
+  try {
+    const spec = 'gpu.js';
+    const m = pick(await import(/* @vite-ignore */ spec));
+    if (m) return m;
+  } catch (e) {
+    errors.push(String((e as Error).message ?? e));
+  }
+  try {
+    // a module generated outside the project: resolve gpu.js from the working directory instead
+    const nodeModule = 'node:module';
+    const { createRequire } = (await import(/* @vite-ignore */ nodeModule)) as { createRequire(p: string): (id: string) => unknown };
+    const proc = (globalThis as { process?: { cwd(): string } }).process;
+    const m = pick(createRequire(`${proc!.cwd()}/package.json`)('gpu.js'));
+    if (m) return m;
+  } catch (e) {
+    errors.push(String((e as Error).message ?? e));
+  }
+  throw new NncError(`gpu.js could not be loaded (${errors.join('; ')}); install it with 'npm install gpu.js', pass it as createModel({ gpu }), or use backend: 'cpu'`);
+}
+
+/** A tiny kernel whose answer is known: a backend that gets it wrong is not used. */
+async function selfTest(ex: Executor): Promise<void> {
+  const k: KernelDef = {
+    name: '__selftest',
+    step: false,
+    cpu: () => {},
+    gpu: 'function (a, B, T, t, tp, hp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
+  };
+  const a = ex.upload(Float32Array.from([1, 2, 3]));
+  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0, 0], 4), 4);
+  const want = [6.5, 12.5, 18.5, 24.5];
+  if (!want.every((v, i) => Math.abs(out[i] - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
+}
+
+const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
+async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
+  let ex: Executor;
+  if (name === 'webasm') ex = new GpuJsExecutor(GPU, 'webasm', 'gpu.js webasm (WebAssembly SIMD)', 'webasm');
+  else if (name === 'webgpu') {
+    if (!GPU.isWebGPUAvailable || !(await GPU.isWebGPUAvailable())) throw new NncError('no WebGPU adapter is available here');
+    ex = new GpuJsExecutor(GPU, 'webgpu', 'gpu.js webgpu', 'webgpu');
+  } else {
+    if (isNode && !GPU.isHeadlessGLSupported) throw new NncError("headless-gl is not available (the optional 'gl' package did not build or load)");
+    if (!isNode && !GPU.isWebGL2Supported) throw new NncError('WebGL2 is not available in this browser');
+    ex = new GpuJsExecutor(GPU, 'gpu', isNode ? 'gpu.js headlessgl' : 'gpu.js webgl2', isNode ? 'headlessgl' : 'webgl2');
+  }
+  try {
+    await selfTest(ex);
+  } catch (e) {
+    ex.dispose();
+    throw e;
+  }
+  return ex;
+}
+
+/** Picks and starts the executor for `options.backend`. */
+export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
+  const want = options.backend ?? 'auto';
+  const known: BackendOption[] = ['auto', 'cpu', 'webasm', 'gpu', 'webgpu'];
+  if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
+  if (want === 'cpu') return new CpuExecutor();
+  if (want !== 'auto') {
+    const GPU = await loadGpuJs(options.gpu);
+    try {
+      return await tryBackend(want, GPU);
+    } catch (e) {
+      throw new NncError(`backend '${want}' cannot run here: ${(e as Error).message}`);
+    }
+  }
+  let GPU: GpuClass;
+  try {
+    GPU = await loadGpuJs(options.gpu);
+  } catch {
+    return new CpuExecutor();
+  }
+  for (const name of (isNode ? ['gpu', 'webasm'] : ['webgpu', 'gpu', 'webasm']) as BackendName[]) {
+    try {
+      return await tryBackend(name, GPU);
+    } catch {
+      // try the next one
+    }
+  }
+  return new CpuExecutor();
+}
+
+// ───────────── weights ─────────────
+
+/** Parses safetensors bytes into name → Float32Array, checking every tensor against the manifest. */
+export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, { dtype: string; shape: number[]; data?: Float32Array }> {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (u8.length < 8) throw new NncError(`safetensors file is truncated: ${u8.length} bytes, but even the 8-byte header length is missing`);
+  const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const n = Number(dv.getBigUint64(0, true));
+  if (n > u8.length - 8) throw new NncError(`safetensors file is truncated or not safetensors: its header claims ${n} bytes but only ${u8.length - 8} follow`);
+  let header: Record<string, { dtype?: string; shape?: number[]; data_offsets?: [number, number] }>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + n)));
+  } catch {
+    throw new NncError('not a safetensors file: its header is not valid JSON');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new NncError('not a safetensors file: its header is not a JSON object');
+  const base = 8 + n;
+  const out = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const dtype = String(info?.dtype);
+    const shape = Array.isArray(info?.shape) ? info.shape.map(Number) : [];
+    const offs = info?.data_offsets;
+    if (!Array.isArray(offs) || offs.length !== 2) throw new NncError(`safetensors tensor '${name}' has no data_offsets`);
+    const [b, e] = offs.map(Number);
+    if (!(b >= 0 && e >= b && base + e <= u8.length)) {
+      throw new NncError(`safetensors file is truncated: tensor '${name}' needs bytes ${b}..${e} of the data section, which has ${u8.length - base}`);
+    }
+    let data: Float32Array | undefined;
+    if (dtype === 'F32') {
+      const count = shape.reduce((a, c) => a * c, 1);
+      if (e - b !== count * 4) throw new NncError(`safetensors tensor '${name}' has ${e - b} bytes, but F32 ${JSON.stringify(shape)} needs ${count * 4}`);
+      // copy (Node's Buffer.slice would share the whole pool, and offsets need not be 4-aligned)
+      const bytesCopy = new Uint8Array(e - b);
+      bytesCopy.set(u8.subarray(base + b, base + e));
+      data = new Float32Array(bytesCopy.buffer);
+    }
+    out.set(name, { dtype, shape, data });
+  }
+  return out;
+}
+
+/** Checks a weight map against the manifest: missing, extra, mis-shaped and non-F32 tensors are errors. */
+export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>): Map<string, Float32Array> {
+  const problems: string[] = [];
+  const out = new Map<string, Float32Array>();
+  for (const w of manifest) {
+    const g = given.get(w.name);
+    if (!g) {
+      problems.push(`missing weight '${w.name}' (${w.layer}, expected shape [${w.shape.join(', ')}])`);
+      continue;
+    }
+    if (g.dtype !== 'F32' || !g.data) {
+      problems.push(`weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
+      continue;
+    }
+    const count = w.shape.reduce((a, c) => a * c, 1);
+    if (g.shape.length !== w.shape.length || g.shape.some((d, i) => d !== w.shape[i]) || g.data.length !== count) {
+      problems.push(`weight '${w.name}' has shape [${g.shape.join(', ')}], expected [${w.shape.join(', ')}]`);
+      continue;
+    }
+    out.set(w.name, g.data);
+  }
+  const names = new Set(manifest.map((w) => w.name));
+  for (const name of given.keys()) if (!names.has(name)) problems.push(`unexpected weight '${name}': this model has no parameter of that name`);
+  if (problems.length) throw new NncError(`cannot load weights:\n  ${problems.join('\n  ')}`);
+  return out;
+}
+
+export function weightMap(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>, manifest: readonly WeightInfo[]): Map<string, Float32Array> {
+  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return checkWeights(manifest, parseSafetensors(src));
+  if (typeof src !== 'object' || src === null) throw new NncError('loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map');
+  const given = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
+  const shapes = new Map(manifest.map((w) => [w.name, w.shape]));
+  for (const [name, v] of Object.entries(src)) {
+    if (!(v instanceof Float32Array)) {
+      given.set(name, { dtype: v === null || v === undefined ? String(v) : (v as object).constructor?.name ?? typeof v, shape: [] });
+      continue;
+    }
+    const want = shapes.get(name);
+    const count = want ? want.reduce((a, c) => a * c, 1) : v.length;
+    given.set(name, { dtype: 'F32', shape: v.length === count && want ? [...want] : [v.length], data: v });
+  }
+  return checkWeights(manifest, given);
+}
+
+// ───────────── inputs ─────────────
+
+export interface PreparedInput {
+  B: number;
+  T: number;
+  data: Float32Array;
+  lengths: Float32Array;
+}
+
+function nestedToTensor(name: string, v: unknown[]): { data: number[]; shape: number[] } {
+  const shape: number[] = [];
+  let probe: unknown = v;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe[0];
+  }
+  const data: number[] = [];
+  const walk = (x: unknown, depth: number) => {
+    if (depth === shape.length) {
+      if (typeof x !== 'number') throw new NncError(`input '${name}': expected numbers in the nested array, found ${typeof x}`);
+      data.push(x);
+      return;
+    }
+    if (!Array.isArray(x) || x.length !== shape[depth]) throw new NncError(`input '${name}': nested array is ragged at depth ${depth} (expected length ${shape[depth]}); pad the rows and pass lengths`);
+    for (const e of x) walk(e, depth + 1);
+  };
+  walk(v, 0);
+  return { data, shape };
+}
+
+/** Validates one input against its declaration and converts it to kernel buffers. */
+export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
+  const name = info.name;
+  if (given === undefined || given === null) throw new NncError(`missing input '${name}'`);
+  let data: ArrayLike<number>;
+  let shape: number[];
+  let lengths: ArrayLike<number> | undefined;
+  if (Array.isArray(given)) ({ data, shape } = nestedToTensor(name, given));
+  else {
+    const g = given as { data?: ArrayLike<number>; shape?: number[]; lengths?: ArrayLike<number> };
+    if (!g.data || typeof g.data.length !== 'number' || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array`);
+    data = g.data;
+    shape = g.shape;
+    lengths = g.lengths;
+  }
+  const rank = info.form === 'tokens' ? 2 : 3;
+  const want = info.form === 'tokens' ? '[B, T]' : `[B, T, ${info.dim}]`;
+  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.join(', ')}], expected ${want} with positive sizes`);
+  if (info.form === 'vectors' && shape[2] !== info.dim) throw new NncError(`input '${name}' has ${shape[2]} features per step, expected dim = ${info.dim}`);
+  const [B, T] = shape;
+  const count = shape.reduce((a, c) => a * c, 1);
+  if (data.length !== count) throw new NncError(`input '${name}' has ${data.length} values, but shape [${shape.join(', ')}] needs ${count}`);
+  if (info.maxLen !== undefined && (info.fixedSteps ? T !== info.maxLen : T > info.maxLen)) {
+    throw new NncError(`input '${name}' has ${T} steps, expected ${info.fixedSteps ? 'exactly' : 'at most'} max_len = ${info.maxLen}`);
+  }
+  if (info.form === 'tokens') {
+    const floatData = data instanceof Float32Array || data instanceof Float64Array;
+    if (floatData) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${data.constructor.name}`);
+    for (let i = 0; i < count; i++) {
+      const v = data[i];
+      if (!Number.isInteger(v) || v < 0 || v >= info.vocab!) {
+        throw new NncError(`input '${name}' has token id ${v} at position ${i} (row ${Math.floor(i / T)}, step ${i % T}), outside the vocabulary [0, ${info.vocab})`);
+      }
+    }
+  } else if (data instanceof Int32Array || data instanceof Uint8Array) {
+    throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${data.constructor.name}`);
+  }
+  const lens = new Float32Array(B);
+  if (lengths === undefined) lens.fill(T);
+  else {
+    if (typeof lengths.length !== 'number' || lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths?.length} entries, expected one per row (B = ${B})`);
+    for (let b = 0; b < B; b++) {
+      const l = lengths[b];
+      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, expected an integer in [1, ${T}]`);
+      if (info.fixedSteps && l !== T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, but this model reads a fixed window of ${T} steps`);
+      lens[b] = l;
+    }
+  }
+  return { B, T, data: Float32Array.from(data), lengths: lens };
+}
+
+/** Checks the inputs object: every declared input present, nothing else. */
+export function checkInputNames(inputs: unknown, declared: readonly InputInfo[]): Record<string, unknown> {
+  if (typeof inputs !== 'object' || inputs === null) throw new NncError(`forward expects an object of inputs: { ${declared.map((i) => i.name).join(', ')} }`);
+  const names = new Set(declared.map((i) => i.name));
+  for (const k of Object.keys(inputs)) if (!names.has(k)) throw new NncError(`unknown input '${k}': this model's inputs are ${[...names].join(', ')}`);
+  return inputs as Record<string, unknown>;
+}
+/* ─────────────────────── end of nnc runtime ─────────────────────── */
