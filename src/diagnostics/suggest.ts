@@ -26,8 +26,8 @@ export function editDistance(a: string, b: string): number {
 
 /** How many edits still count as "close" for a word of this length. */
 function budget(length: number): number {
-  if (length <= 3) return 1;
-  if (length <= 6) return 2;
+  if (length <= 4) return 1;
+  if (length <= 8) return 2;
   return 3;
 }
 
