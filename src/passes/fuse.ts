@@ -3,7 +3,7 @@
  *
  * A node gets its own buffer ("materialized") when it is a source (input, param, state, step), a
  * graph output, a reduction or a recurrence (class reduce/opaque), or an operand that a reduction,
- * a recurrence or a matmul must read from memory. Pure index remaps of materialized values (rows,
+ * a recurrence must read from memory (or a matmul, unless it is a view). Pure index remaps of materialized values (rows,
  * slice, concat, flatten, gather — "views") never need a buffer. Every other node is inlined into
  * the one kernel that consumes it; a node whose consumers sit in different kernels is materialized
  * instead of computed twice. So a matmul followed by a bias and an activation is one kernel; an
@@ -42,7 +42,8 @@ export function fuse(g: Graph): void {
   };
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
-    if (cls === 'reduce' || cls === 'opaque') n.inputs.forEach(mustRead);
+    // reductions and recurrences read whole rows/sequences from a buffer, views included
+    if (cls === 'reduce' || cls === 'opaque') n.inputs.forEach((i) => materialized.add(i));
     if (n.op === 'matmul') mustRead(n.inputs[0]);
   }
   // views of materialized values stay views; anything else read by matmul became materialized above.

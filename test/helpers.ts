@@ -1,0 +1,71 @@
+/** Shared test helpers: compiling fixtures into importable modules, loading cases, comparing. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compile } from '../src/driver.ts';
+import { renderDiagnostics } from '../src/diagnostics/render.ts';
+
+export const ROOT = new URL('..', import.meta.url).pathname;
+export const FIXTURES = join(ROOT, 'test/fixtures');
+export const OUT = join(ROOT, 'test/.out');
+
+export interface CaseTensor {
+  dtype?: string;
+  shape: number[];
+  data: number[];
+  lengths?: number[];
+}
+export interface Case {
+  inputs: Record<string, CaseTensor>;
+  outputs: Record<string, CaseTensor>;
+  notes?: string;
+}
+
+export function fixtureNames(): string[] {
+  return (JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')) as { cases: { name: string }[] }).cases.map((c) => c.name);
+}
+
+export function loadCase(name: string): { spec: string; weights: Uint8Array; case: Case } {
+  return {
+    spec: readFileSync(join(FIXTURES, name, 'model.nn'), 'utf8'),
+    weights: readFileSync(join(FIXTURES, name, 'weights.safetensors')),
+    case: JSON.parse(readFileSync(join(FIXTURES, name, 'case.json'), 'utf8')) as Case,
+  };
+}
+
+/** Compiles `spec` with the real pipeline and imports the generated module. */
+export async function compileAndImport(name: string, spec: string, file = `${name}.nn`): Promise<Record<string, any>> {
+  const r = compile(spec, file, 'ts');
+  if (r.output === undefined) throw new Error(`compile failed:\n${renderDiagnostics(r.diagnostics, spec)}`);
+  mkdirSync(OUT, { recursive: true });
+  const path = join(OUT, `${name}.ts`);
+  writeFileSync(path, r.output);
+  return import(path);
+}
+
+export function toInputs(c: Case): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c.inputs)) {
+    out[k] = { data: v.dtype === 'int32' ? Int32Array.from(v.data) : Float32Array.from(v.data), shape: v.shape, lengths: v.lengths };
+  }
+  return out;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+/** Whether headless-gl can run here (the `gl` package built and a display is available). */
+export async function headlessGlAvailable(): Promise<boolean> {
+  try {
+    const { GPU } = (await import('gpu.js')) as unknown as { GPU: { isHeadlessGLSupported: boolean } };
+    return GPU.isHeadlessGLSupported;
+  } catch {
+    return false;
+  }
+}

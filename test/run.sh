@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm test`: type-check everything (generated/ included), then the vitest suite. Runs itself under
+# xvfb-run when there is no display and xvfb-run exists, so the headless-gl backend is tested too.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ -z "${DISPLAY:-}" && -z "${NNC_UNDER_XVFB:-}" ]] && command -v xvfb-run >/dev/null; then
+  exec env NNC_UNDER_XVFB=1 xvfb-run -a bash "$0" "$@"
+fi
+echo "== typecheck (tsc --noEmit, strict; src, test, generated)"
+npx tsc -p tsconfig.json
+echo "== vitest"
+npx vitest run "$@"
