@@ -3,17 +3,18 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { compile, lower, STAGES, type Stage } from './driver.ts';
+import { compile, lower, STAGES, type OptLevel, type Stage } from './driver.ts';
 import { renderDiagnostics } from './diagnostics/render.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--emit=ast|ir|ir-opt|ts]
+  nnc compile FILE.nn [-o OUT.ts] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
   nnc weights FILE.nn [--json]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
-            --emit prints an intermediate stage instead (to stdout, or to -o)
+            --emit prints an intermediate stage instead (to stdout, or to -o);
+            -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
 
@@ -27,6 +28,7 @@ interface Args {
   out?: string;
   emit: Stage;
   json: boolean;
+  level: OptLevel;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -37,6 +39,7 @@ function parseArgs(argv: string[]): Args {
   let out: string | undefined;
   let emit: Stage = 'ts';
   let json = false;
+  let level: OptLevel = 2;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     if (a === '-o' || a === '--out') {
@@ -47,14 +50,15 @@ function parseArgs(argv: string[]): Args {
       if (!STAGES.includes(v as Stage)) throw new UsageError(`--emit must be one of ${STAGES.join(', ')}; got '${v ?? ''}'`);
       emit = v as Stage;
     } else if (a === '--json') json = true;
+    else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
     else file = a;
   }
   if (!file) throw new UsageError(`${command} needs a .nn file`);
-  if (command !== 'compile' && (out || emit !== 'ts')) throw new UsageError(`-o and --emit belong to 'compile'`);
+  if (command !== 'compile' && (out || emit !== 'ts' || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
-  return { command, file, out, emit, json };
+  return { command, file, out, emit, json, level };
 }
 
 function report(diags: readonly Diagnostic[], text: string): void {
@@ -83,7 +87,7 @@ function run(args: Args): number {
     }
     return 0;
   }
-  const result = compile(text, args.file, args.command === 'check' ? 'ir' : args.emit);
+  const result = compile(text, args.file, args.command === 'check' ? 'ir' : args.emit, args.level);
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
   if (args.command === 'check') return 0;

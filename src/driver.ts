@@ -38,14 +38,22 @@ export function lower(text: string, file: string): { diagnostics: Diagnostic[]; 
   return { diagnostics: bag.items, models, ast };
 }
 
-export function optimize(m: ModelIR): ModelIR {
-  mergeMatmuls(m.graph);
-  hoistInputProjections(m.graph);
-  fuse(m.graph);
+/**
+ * 2 (default): every pass. 1: stack gate matmuls and hoist input projections, but one kernel per
+ * op. 0: no rewrites, one kernel per op. Lower levels exist to measure what each pass buys.
+ */
+export type OptLevel = 0 | 1 | 2;
+
+export function optimize(m: ModelIR, level: OptLevel = 2): ModelIR {
+  if (level >= 1) {
+    mergeMatmuls(m.graph);
+    hoistInputProjections(m.graph);
+  }
+  fuse(m.graph, { inline: level >= 2 });
   return m;
 }
 
-export function compile(text: string, file: string, stage: Stage = 'ts'): CompileResult {
+export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2): CompileResult {
   if (stage === 'ast') {
     const { ast, diagnostics } = parse(text, file);
     const bag = new DiagnosticBag();
@@ -56,7 +64,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts'): Compil
   const { diagnostics, models } = lower(text, file);
   if (!models) return { diagnostics };
   if (stage === 'ir') return { diagnostics, models, output: models.map(printModel).join('\n') };
-  models.forEach(optimize);
+  models.forEach((m) => optimize(m, level));
   if (stage === 'ir-opt') return { diagnostics, models, output: models.map(printModel).join('\n') };
   const compiled = models.map((ir) => ({ ir, program: compileProgram(ir) }));
   return { diagnostics, models, output: emitModule(compiled, file) };

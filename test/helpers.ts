@@ -1,7 +1,7 @@
 /** Shared test helpers: compiling fixtures into importable modules, loading cases, comparing. */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile } from '../src/driver.ts';
+import { compile, type OptLevel } from '../src/driver.ts';
 import { renderDiagnostics } from '../src/diagnostics/render.ts';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -33,11 +33,11 @@ export function loadCase(name: string): { spec: string; weights: Uint8Array; cas
 }
 
 /** Compiles `spec` with the real pipeline and imports the generated module. */
-export async function compileAndImport(name: string, spec: string, file = `${name}.nn`): Promise<Record<string, any>> {
-  const r = compile(spec, file, 'ts');
+export async function compileAndImport(name: string, spec: string, file = `${name}.nn`, level: OptLevel = 2): Promise<Record<string, any>> {
+  const r = compile(spec, file, 'ts', level);
   if (r.output === undefined) throw new Error(`compile failed:\n${renderDiagnostics(r.diagnostics, spec)}`);
   mkdirSync(OUT, { recursive: true });
-  const path = join(OUT, `${name}.ts`);
+  const path = join(OUT, `${name}${level === 2 ? '' : `.O${level}`}.ts`);
   writeFileSync(path, r.output);
   return import(path);
 }

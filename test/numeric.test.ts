@@ -10,12 +10,14 @@ import { compileAndImport, fixtureNames, headlessGlAvailable, loadCase, maxAbsDi
 const TOL: Record<string, number> = { cpu: 1e-5, webasm: 1e-4, gpu: 1e-4 };
 const gl = await headlessGlAvailable();
 if (process.env.NNC_REQUIRE_GPU && !gl) throw new Error('NNC_REQUIRE_GPU is set but headless-gl is unavailable (is the gl package built, and is this run under xvfb-run?)');
-const backends = gl ? ['cpu', 'webasm', 'gpu'] : ['cpu', 'webasm'];
+// [backend, optimisation level]: every backend fully optimised, plus the unfused levels on cpu and
+// webasm, which check that each pass preserves the numbers.
+const runs: [string, 0 | 1 | 2][] = [['cpu', 2], ['cpu', 1], ['cpu', 0], ['webasm', 2], ['webasm', 0], ...(gl ? [['gpu', 2] as [string, 2]] : [])];
 
 describe.each(fixtureNames())('%s', (name) => {
   const { spec, weights, case: c } = loadCase(name);
-  it.each(backends)('matches PyTorch on %s', async (backend) => {
-    const mod = await compileAndImport(name, spec, `test/fixtures/${name}/model.nn`);
+  it.each(runs)('matches PyTorch on %s at -O%d', async (backend, level) => {
+    const mod = await compileAndImport(name, spec, `test/fixtures/${name}/model.nn`, level);
     const model = await mod.createModel({ backend });
     try {
       expect(model.backend).toBe(backend);

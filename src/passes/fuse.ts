@@ -26,11 +26,13 @@ function isView(g: Graph, n: Node, materialized: Set<number>): boolean {
   return VIEWS.has(n.op) && n.inputs.every((i) => materialized.has(i) || isView(g, g.get(i), materialized));
 }
 
-export function fuse(g: Graph): void {
-  for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body);
+/** `inline: false` gives every non-source node its own kernel (weight row views excepted): -O0, for measuring. */
+export function fuse(g: Graph, options: { inline: boolean } = { inline: true }): void {
+  for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body, options);
   const nodes = g.ordered();
   const users = g.users();
   const materialized = new Set<number>(g.outputs.map((o) => o.node));
+  if (!options.inline) for (const n of nodes) if (n.op !== 'rows') materialized.add(n.id);
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
     if (cls === 'source' || cls === 'reduce' || cls === 'opaque') materialized.add(n.id);
