@@ -107,6 +107,8 @@ interface GpuKernel {
   (...args: unknown[]): unknown;
   setOutput(o: number[]): void;
   destroy?(): void;
+  /** gpu.js's backend kernel after the first call (HeadlessGLKernel, WebAssemblyKernel, …). */
+  kernel?: { constructor: { name: string } };
 }
 interface GpuInstance {
   createKernel(src: string, settings: Record<string, unknown>): GpuKernel;
@@ -168,6 +170,11 @@ export class GpuJsExecutor implements Executor {
       this.kernels.set(name, k);
     }
     return k;
+  }
+
+  /** The gpu.js kernel classes that have run: gpu.js may quietly fall back (e.g. no display → webasm). */
+  implementations(): string[] {
+    return [...this.kernels.values()].map((k) => k.kernel?.constructor.name ?? '?');
   }
 
   upload(data: Float32Array): unknown {
@@ -263,6 +270,9 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
   }
   try {
     await selfTest(ex);
+    const want = { webasm: /WebAssembly/, webgpu: /WebGPU/, gpu: /GL/, cpu: /CPU/ }[name];
+    const ran = (ex as GpuJsExecutor).implementations();
+    if (!ran.every((k) => want.test(k))) throw new NncError(`gpu.js ran ${ran.join(', ')} instead (no display or driver for ${name}?)`);
   } catch (e) {
     ex.dispose();
     throw e;

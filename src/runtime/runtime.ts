@@ -104,6 +104,8 @@ interface GpuKernel {
   (...args: unknown[]): unknown;
   setOutput(o: number[]): void;
   destroy?(): void;
+  /** gpu.js's backend kernel after the first call (HeadlessGLKernel, WebAssemblyKernel, …). */
+  kernel?: { constructor: { name: string } };
 }
 interface GpuInstance {
   createKernel(src: string, settings: Record<string, unknown>): GpuKernel;
@@ -165,6 +167,11 @@ export class GpuJsExecutor implements Executor {
       this.kernels.set(name, k);
     }
     return k;
+  }
+
+  /** The gpu.js kernel classes that have run: gpu.js may quietly fall back (e.g. no display → webasm). */
+  implementations(): string[] {
+    return [...this.kernels.values()].map((k) => k.kernel?.constructor.name ?? '?');
   }
 
   upload(data: Float32Array): unknown {
@@ -254,12 +261,15 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
     if (!GPU.isWebGPUAvailable || !(await GPU.isWebGPUAvailable())) throw new NncError('no WebGPU adapter is available here');
     ex = new GpuJsExecutor(GPU, 'webgpu', 'gpu.js webgpu', 'webgpu');
   } else {
-    if (isNode && !GPU.isHeadlessGLSupported) throw new NncError("headless-gl is not available (the optional 'gl' package did not build or load)");
+    if (isNode && !GPU.isHeadlessGLSupported) throw new NncError("headless-gl is not available (the optional 'gl' package did not build, or there is no display: run under xvfb-run)");
     if (!isNode && !GPU.isWebGL2Supported) throw new NncError('WebGL2 is not available in this browser');
     ex = new GpuJsExecutor(GPU, 'gpu', isNode ? 'gpu.js headlessgl' : 'gpu.js webgl2', isNode ? 'headlessgl' : 'webgl2');
   }
   try {
     await selfTest(ex);
+    const want = { webasm: /WebAssembly/, webgpu: /WebGPU/, gpu: /GL/, cpu: /CPU/ }[name];
+    const ran = (ex as GpuJsExecutor).implementations();
+    if (!ran.every((k) => want.test(k))) throw new NncError(`gpu.js ran ${ran.join(', ')} instead (no display or driver for ${name}?)`);
   } catch (e) {
     ex.dispose();
     throw e;
