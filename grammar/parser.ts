@@ -220,14 +220,24 @@ export class NnParser extends CstParser {
   });
 
   public statement = this.RULE('statement', () => {
-    this.OPTION({
-      GATE: () => tokenMatcher(this.LA(2), Colon),
-      DEF: () => {
-        this.CONSUME(Identifier, { LABEL: 'label' });
-        this.CONSUME(Colon);
-      },
+    this.OR({
+      IGNORE_AMBIGUITIES: true,
+      DEF: [
+        {
+          GATE: () => tokenMatcher(this.LA(2), Colon),
+          ALT: () => {
+            this.CONSUME(Identifier, { LABEL: 'label' });
+            this.CONSUME(Colon);
+            // The kind may be missing (`x: }`, `x:` then `y: relu`): the visitor reports it.
+            this.OPTION({
+              GATE: () => !tokenMatcher(this.LA(2), Colon),
+              DEF: () => this.CONSUME2(Identifier, { LABEL: 'kind' }),
+            });
+          },
+        },
+        { ALT: () => this.CONSUME3(Identifier, { LABEL: 'kind' }) },
+      ],
     });
-    this.CONSUME2(Identifier, { LABEL: 'kind' });
     this.OPTION2({ GATE: () => this.firstItemGate(), DEF: () => this.SUBRULE(this.itemList) });
     this.OPTION3(() => {
       this.CONSUME(LCurly);

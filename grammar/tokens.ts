@@ -41,6 +41,9 @@ export const UnterminatedComment = createToken({
   line_breaks: true,
 });
 
+/** `# ...` is not a comment here; skipped to the end of the line and reported (avoids a cascade). */
+export const HashComment = createToken({ name: 'HashComment', pattern: /#[^\n\r]*/, group: BAD_GROUP });
+
 export const Identifier = createToken({
   name: 'Identifier',
   pattern: /[A-Za-z_][A-Za-z0-9_]*/,
@@ -72,15 +75,16 @@ export const NumberLit = createToken({
   categories: [BodyJunk, TopJunk],
 });
 
+/** `"..."`. Single-quoted `'...'` is read too, so that parsing goes on, but parse.ts reports it. */
 export const StringLit = createToken({
   name: 'String',
-  pattern: /"(?:[^"\\\r\n]|\\.)*"/,
+  pattern: /"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.)*'/,
   categories: [BodyJunk, TopJunk],
 });
-/** A `"` with no closing quote on its line. Reported as a diagnostic. */
+/** A quote with no closing quote on its line. Reported as a diagnostic. */
 export const UnterminatedString = createToken({
   name: 'UnterminatedString',
-  pattern: /"(?:[^"\\\r\n]|\\.)*\\?/,
+  pattern: /"(?:[^"\\\r\n]|\\.)*\\?|'(?:[^'\\\r\n]|\\.)*\\?/,
   group: BAD_GROUP,
 });
 
@@ -99,6 +103,7 @@ export const allTokens: TokenType[] = [
   LineComment,
   BlockComment,
   UnterminatedComment,
+  HashComment,
   Model,
   Input,
   Output,

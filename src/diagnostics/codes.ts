@@ -10,7 +10,7 @@
 export const CODES = {
   // lexer
   E0001: 'unexpected character(s) that cannot start any token',
-  E0002: "unterminated string: no closing '\"' on the same line",
+  E0002: "unterminated string (no closing quote on the same line) or a single-quoted string",
   E0003: "unterminated block comment: '/*' without '*/'",
   E0004: 'malformed number (letters or extra dots glued to a number)',
   E0005: 'too many errors in one file; the rest are not reported',
@@ -53,6 +53,7 @@ export const CODES = {
   E0412: 'model or block with no layers',
   E0413: 'decode with more than one strategy (greedy, beam, sample)',
   E0414: 'two inputs with the same name',
+  E0415: 'model expands (through nested repeat counts) to too many layers',
   // internal
   E0900: 'internal error in the front end (a bug: please report it)',
 } as const;

@@ -22,7 +22,7 @@ import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from '../layers/schemas.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, OutputDecl, Statement, Value } from './ast.ts';
 import type { ResolvedFile, ResolvedInput, ResolvedModel, ResolvedStatement } from './resolved.ts';
 
-/** A repeat-expanded model with more statements than this is refused (E0303). */
+/** A repeat-expanded model with more statements than this is refused (E0415). */
 export const MAX_EXPANDED_STATEMENTS = 100_000;
 
 /** Values shown in "e.g." fixes, by attribute name. Fallbacks come from the type. */
@@ -115,6 +115,8 @@ interface Scope {
 class Checker {
   private expanded = 0;
   private expansionReported = false;
+  /** The repeat statements being expanded, outermost first (where an oversized expansion is blamed). */
+  private readonly repeats: Statement[] = [];
 
   constructor(private readonly diags: DiagnosticBag) {}
 
@@ -326,7 +328,15 @@ class Checker {
   private unknownKind(stmt: Statement, prev: Statement | undefined, scope: Scope): void {
     const prevSchema = prev ? STATEMENT_SCHEMAS.get(prev.kind) : undefined;
     const kinds = [...STATEMENT_SCHEMAS.keys()];
-    if (prev && prevSchema && prevSchema.attrs.some((a) => a.name === stmt.kind) && !stmt.label) {
+    const prevPositional = prevSchema?.attrs.find((a) => a.positional);
+    if (prev && prevPositional?.type.kind === 'enum' && prevPositional.type.values.includes(stmt.kind) && !stmt.label && prev.items.length === 0) {
+      scope.diags.error(
+        'E0201',
+        `unknown layer '${stmt.kind}' — it is a value of the ${prev.kind} before it, but a bare first value must be on the same line as its kind`,
+        stmt.kindSpan,
+        { suggestion: `write '${prev.kind} ${stmt.kind}' on one line, or '${prev.kind} ${prevPositional.name} = ${stmt.kind}'` },
+      );
+    } else if (prev && prevSchema && prevSchema.attrs.some((a) => a.name === stmt.kind) && !stmt.label) {
       scope.diags.error(
         'E0201',
         `unknown layer '${stmt.kind}' — it is an attribute of the ${prev.kind} before it`,
@@ -349,10 +359,7 @@ class Checker {
   private statement(stmt: Statement, schema: KindSchema, name: string, scope: Scope): ResolvedStatement | undefined {
     this.expanded++;
     if (this.expanded > MAX_EXPANDED_STATEMENTS) {
-      if (!this.expansionReported) {
-        this.expansionReported = true;
-        this.diags.error('E0303', `the model expands to more than ${MAX_EXPANDED_STATEMENTS} layers (nested repeat counts multiply)`, stmt.kindSpan);
-      }
+      this.statementBudgetExceeded(stmt);
       return undefined;
     }
     const diags = scope.diags;
@@ -394,11 +401,18 @@ class Checker {
       }
       if (stmt.kind === 'repeat') {
         const count = typeof attrs['count'] === 'number' ? attrs['count'] : 1;
-        copies = [];
-        for (let i = 0; i < count && !this.expansionReported; i++) {
-          // Copies are the same text: report their problems once, from copy 0.
-          const copyDiags = i === 0 ? diags : new DiagnosticBag();
-          copies.push(this.scope(stmt.body, { where: stmt.kind, prefix: `${path}.${i}.`, diags: copyDiags }));
+        // Copy 0 is checked; the other copies are the same statements with their own paths.
+        this.repeats.push(stmt);
+        const first = this.scope(stmt.body, { where: stmt.kind, prefix: `${path}.0.`, diags });
+        const extra = countStatements(first) * (count - 1);
+        if (this.expanded + extra > MAX_EXPANDED_STATEMENTS) {
+          this.expanded = MAX_EXPANDED_STATEMENTS;
+          this.statementBudgetExceeded(stmt);
+        } else this.expanded += extra;
+        this.repeats.pop();
+        copies = [first];
+        if (!this.expansionReported) {
+          for (let i = 1; i < count; i++) copies.push(first.map((r) => repath(r, `${path}.0.`, `${path}.${i}.`)));
         }
         body = copies[0] ?? [];
       } else {
@@ -418,6 +432,18 @@ class Checker {
       ...(copies ? { copies } : {}),
       span: stmt.span,
     };
+  }
+
+  private statementBudgetExceeded(at: Statement): void {
+    if (this.expansionReported) return;
+    this.expansionReported = true;
+    const blame = this.repeats[0] ?? at;
+    const countItem = blame.kind === 'repeat' ? blame.items[0] : undefined;
+    this.diags.error(
+      'E0415',
+      `this repeat expands the model to more than ${MAX_EXPANDED_STATEMENTS} layers (nested repeat counts multiply)`,
+      countItem?.value.span ?? blame.kindSpan,
+    );
   }
 
   /** `decode` picks one of greedy, beam = K, sample. */
@@ -458,7 +484,9 @@ class Checker {
       if (item.name !== undefined) {
         const spec = schema.attrs.find((a) => a.name === item.name);
         if (!spec) {
-          this.unknownAttr(subject, item, diags);
+          const meant = this.unknownAttr(subject, item, diags);
+          // A misspelt required attribute is not also "missing".
+          if (meant && !firstAt.has(meant)) firstAt.set(meant, item.span);
           return;
         }
         assign(spec, item, this.coerce(subject, spec, v, diags));
@@ -492,7 +520,8 @@ class Checker {
     return { attrs, written: new Set(firstAt.keys()) };
   }
 
-  private unknownAttr(subject: Subject, item: Item, diags: DiagnosticBag): void {
+  /** Reports an unknown attribute name; returns the close match, if any. */
+  private unknownAttr(subject: Subject, item: Item, diags: DiagnosticBag): string | undefined {
     const names = subject.schema.attrs.map((a) => a.name);
     const name = item.name!;
     const span = item.nameSpan ?? item.span;
@@ -500,7 +529,7 @@ class Checker {
       diags.error('E0202', `unknown attribute '${name}' for ${subject.kindLabel}: ${subject.kindLabel} takes no attributes`, span, {
         suggestion: `remove '${name} = ...'`,
       });
-      return;
+      return undefined;
     }
     const close = didYouMean(name, names);
     if (close) {
@@ -510,6 +539,7 @@ class Checker {
     } else {
       diags.error('E0202', `unknown attribute '${name}' for ${subject.kindLabel}; valid attributes: ${list(names)}`, span);
     }
+    return close;
   }
 
   /** A bare item that is neither the positional value nor a flag. */
@@ -555,6 +585,12 @@ class Checker {
       if (close) {
         diags.error('E0205', `'${v.value}' is not a flag of ${schema.kind} — did you mean '${close}'?`, v.span, {
           suggestion: `replace '${v.value}' with '${close}'`,
+        });
+        return;
+      }
+      if (STATEMENT_SCHEMAS.has(v.value)) {
+        diags.error('E0205', `${who} does not understand '${v.value}', which is a layer kind — is there a stray ',' before it?`, v.span, {
+          suggestion: `end the ${schema.kind} statement before '${v.value}' (remove the trailing ',')`,
         });
         return;
       }
@@ -614,14 +650,37 @@ class Checker {
   }
 }
 
+/** Statements in a resolved list, nested bodies and repeat copies included. */
+function countStatements(list: readonly ResolvedStatement[]): number {
+  let n = 0;
+  for (const r of list) {
+    n += 1;
+    if (r.copies) for (const c of r.copies) n += countStatements(c);
+    else if (r.body) n += countStatements(r.body);
+  }
+  return n;
+}
+
+/** The same resolved statement under another path prefix (a repeat's copy i from its copy 0). */
+function repath(r: ResolvedStatement, from: string, to: string): ResolvedStatement {
+  const copies = r.copies?.map((c) => c.map((x) => repath(x, from, to)));
+  const body = copies ? copies[0] : r.body?.map((x) => repath(x, from, to));
+  return {
+    ...r,
+    path: r.path.startsWith(from) ? to + r.path.slice(from.length) : r.path,
+    ...(body ? { body } : {}),
+    ...(copies ? { copies } : {}),
+  };
+}
+
 /** Checks a parsed file; reports into `diags` and returns whatever could be resolved. Never throws. */
 export function check(ast: FileAst, diags: DiagnosticBag): ResolvedFile {
   const before = diags.items.length;
   try {
     const resolved = new Checker(diags).file(ast);
-    // Report in source order (the walk reports model-level problems last).
+    // Report in line order (the walk reports model-level problems last); within a line, as found.
     const mine = diags.items.splice(before).map((d, i) => ({ d, i }));
-    mine.sort((a, b) => a.d.span.start - b.d.span.start || a.i - b.i);
+    mine.sort((a, b) => a.d.span.line - b.d.span.line || a.i - b.i);
     diags.items.push(...mine.map((x) => x.d));
     return resolved;
   } catch (e) {

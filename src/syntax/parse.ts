@@ -7,7 +7,7 @@
 import type { IRecognitionException, IToken } from 'chevrotain';
 import { EOF } from 'chevrotain';
 import { isRealToken, tokEnd, nnParser } from '../../grammar/parser.ts';
-import { BAD_GROUP, LCurly, lexer, NUMBER_RE, NumberLit, RCurly, UnterminatedComment, UnterminatedString } from '../../grammar/tokens.ts';
+import { BAD_GROUP, HashComment, LCurly, StringLit, lexer, NUMBER_RE, NumberLit, RCurly, UnterminatedComment, UnterminatedString } from '../../grammar/tokens.ts';
 import { DiagnosticBag, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { SourceLines } from '../diagnostics/source.ts';
 import type { FileAst } from './ast.ts';
@@ -56,7 +56,7 @@ function parseUnsafe(src: SourceLines): ParseResult {
   for (const e of lexed.errors) {
     const chars = src.text.slice(e.offset, e.offset + Math.max(1, e.length ?? 1));
     const what = chars.length === 1 ? 'character' : 'characters';
-    const quote = chars.length === 1 && (chars === "'" || chars === '`');
+    const quote = chars.length === 1 && chars === '`';
     bag.error('E0001', `unexpected ${what} ${showChars(chars)}`, src.span(e.offset, e.offset + chars.length), {
       ...(quote ? { suggestion: 'strings use double quotes: "..."' } : {}),
     });
@@ -66,6 +66,10 @@ function parseUnsafe(src: SourceLines): ParseResult {
       bag.error('E0003', "unterminated block comment: '/*' has no closing '*/'", src.span(t.startOffset, t.startOffset + 2), {
         suggestion: "close the comment with '*/'",
       });
+    } else if (t.tokenType === HashComment) {
+      bag.error('E0001', "'#' does not start a comment in .nn files", src.span(t.startOffset, t.startOffset + 1), {
+        suggestion: "use '//' for a line comment (the rest of this line was skipped)",
+      });
     } else if (t.tokenType === UnterminatedString) {
       bag.error('E0002', "unterminated string: no closing '\"' on this line", src.span(t.startOffset, tokEnd(t)), {
         suggestion: "close the string with '\"' before the end of the line",
@@ -73,6 +77,11 @@ function parseUnsafe(src: SourceLines): ParseResult {
     }
   }
   for (const t of lexed.tokens) {
+    if (t.tokenType === StringLit && t.image.startsWith("'")) {
+      bag.error('E0002', 'strings use double quotes', src.span(t.startOffset, tokEnd(t)), {
+        suggestion: `write "${t.image.slice(1, -1)}"`,
+      });
+    }
     if (t.tokenType === NumberLit && !NUMBER_RE.test(t.image)) {
       bag.error('E0004', `malformed number '${t.image.length > 24 ? `${t.image.slice(0, 24)}…` : t.image}'`, src.span(t.startOffset, tokEnd(t)), {
         suggestion: 'numbers look like 96, -0.5, .5 or 1e-5; put a space or comma between a number and a name',
@@ -100,7 +109,9 @@ function boundNesting(tokens: IToken[], src: SourceLines, bag: DiagnosticBag): I
       depth++;
       if (depth > MAX_NESTING) {
         if (!reported) {
-          bag.error('E0110', `blocks nested more than ${MAX_NESTING} levels deep`, src.span(t.startOffset, tokEnd(t)));
+          bag.error('E0110', `blocks nested more than ${MAX_NESTING} levels deep`, src.span(t.startOffset, tokEnd(t)), {
+            suggestion: 'the blocks inside this one are skipped',
+          });
           reported = true;
         }
         continue;

@@ -249,7 +249,10 @@ export class AstBuilder {
     const kindTok = this.tok(node, 'kind');
     const colon = this.tok(node, 'Colon');
     const first = labelTok ?? kindTok ?? colon;
-    const kindSpan = kindTok ? this.tokSpan(kindTok) : this.after(colon ?? labelTok);
+    let kindSpan = kindTok ? this.tokSpan(kindTok) : this.after(colon ?? labelTok);
+    if (!kindTok && colon && labelTok) {
+      kindSpan = this.missingAfter(colon, 'E0103', `expected a layer kind after '${labelTok.image}:'`);
+    }
     const list = this.nodes(node, 'itemList')[0];
     const items = list ? this.itemList(list) : [];
     const hasBody = this.toks(node, 'LCurly').length > 0;
@@ -327,7 +330,7 @@ export class AstBuilder {
           }
           const what = cur.item.name ?? (cur.item.value.type === 'number' ? cur.item.value.raw : String(cur.item.value.value));
           this.diags.error('E0106', `expected ',' before '${what}'`, this.src.span(cur.item.span.start, cur.item.span.start), {
-            suggestion: 'separate items with commas: lstm 256, layers = 2',
+            suggestion: `items are separated by commas: add ',' before '${what}'`,
           });
         }
       }
