@@ -144,6 +144,12 @@ function flatten(v: unknown, size: number): Float32Array {
   return out;
 }
 
+/** gpu.js kernels index with float32 arithmetic: past 2^24 elements indices are no longer exact. */
+const MAX_GPU_ELEMENTS = 1 << 24;
+function tooLarge(backend: string, size: number): NncError {
+  return new NncError(`a tensor of ${size} elements is too large for the '${backend}' backend (gpu.js indexes in float32, exact up to ${MAX_GPU_ELEMENTS} elements): use a smaller batch, or backend: 'cpu'`);
+}
+
 export class GpuJsExecutor implements Executor {
   private readonly kernels = new Map<string, GpuKernel>();
   private readonly gpu: GpuInstance;
@@ -178,6 +184,7 @@ export class GpuJsExecutor implements Executor {
   }
 
   upload(data: Float32Array): unknown {
+    if (data.length > MAX_GPU_ELEMENTS) throw tooLarge(this.backend, data.length);
     if (!this.pipeline) return data;
     const k = this.kernel('__upload', 'function (a) { return a[this.thread.x]; }');
     k.setOutput([data.length]);
@@ -187,6 +194,7 @@ export class GpuJsExecutor implements Executor {
     return this.upload(new Float32Array(size));
   }
   async run(kd: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
+    if (size > MAX_GPU_ELEMENTS) throw tooLarge(this.backend, size);
     const k = this.kernel(kd.name, kd.gpu);
     k.setOutput([Math.max(size, 1)]);
     return await k(...args, ...sc);
@@ -264,7 +272,7 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
     if (!GPU.isWebGPUAvailable || !(await GPU.isWebGPUAvailable())) throw new NncError('no WebGPU adapter is available here');
     ex = new GpuJsExecutor(GPU, 'webgpu', 'gpu.js webgpu', 'webgpu');
   } else {
-    if (isNode && !GPU.isHeadlessGLSupported) throw new NncError("headless-gl is not available (the optional 'gl' package did not build or load)");
+    if (isNode && !GPU.isHeadlessGLSupported) throw new NncError("headless-gl is not available (the optional 'gl' package did not build, or there is no display: run under xvfb-run)");
     if (!isNode && !GPU.isWebGL2Supported) throw new NncError('WebGL2 is not available in this browser');
     ex = new GpuJsExecutor(GPU, 'gpu', isNode ? 'gpu.js headlessgl' : 'gpu.js webgl2', isNode ? 'headlessgl' : 'webgl2');
   }
