@@ -68,7 +68,10 @@ function snippet(span: Span, src: SourceLines): string[] {
 }
 
 export function renderDiagnostic(d: Diagnostic, sourceText: string): string {
-  const src = new SourceLines(sourceText, d.span.file);
+  return render(d, new SourceLines(sourceText, d.span.file));
+}
+
+function render(d: Diagnostic, src: SourceLines): string {
   const lines = [`${where(d.span)}: ${d.severity}: ${d.message} [${d.code}]`, ...snippet(d.span, src)];
   for (const n of d.notes ?? []) lines.push(n.span ? `  note: ${where(n.span)}: ${n.message}` : `  note: ${n.message}`);
   if (d.suggestion) lines.push(`  help: ${d.suggestion}`);
@@ -77,5 +80,6 @@ export function renderDiagnostic(d: Diagnostic, sourceText: string): string {
 
 /** Every diagnostic, each followed by a newline. */
 export function renderDiagnostics(list: readonly Diagnostic[], sourceText: string): string {
-  return list.map((d) => `${renderDiagnostic(d, sourceText)}\n`).join('');
+  const src = new SourceLines(sourceText, list[0]?.span.file ?? '');
+  return list.map((d) => `${render(d, src)}\n`).join('');
 }

@@ -25,6 +25,9 @@ import type { ResolvedFile, ResolvedInput, ResolvedModel, ResolvedStatement } fr
 /** A repeat-expanded model with more statements than this is refused (E0415). */
 export const MAX_EXPANDED_STATEMENTS = 100_000;
 
+/** Checker diagnostics reported per file before one E0005. */
+export const MAX_CHECK_ERRORS = 50;
+
 /** Values shown in "e.g." fixes, by attribute name. Fallbacks come from the type. */
 const EXAMPLE_VALUES: Readonly<Record<string, string>> = {
   hidden: '128',
@@ -681,7 +684,10 @@ export function check(ast: FileAst, diags: DiagnosticBag): ResolvedFile {
     // Report in line order (the walk reports model-level problems last); within a line, as found.
     const mine = diags.items.splice(before).map((d, i) => ({ d, i }));
     mine.sort((a, b) => a.d.span.line - b.d.span.line || a.i - b.i);
-    diags.items.push(...mine.map((x) => x.d));
+    for (const x of mine.slice(0, MAX_CHECK_ERRORS)) diags.items.push(x.d);
+    if (mine.length > MAX_CHECK_ERRORS) {
+      diags.error('E0005', `too many errors (${mine.length}); stopped reporting after ${MAX_CHECK_ERRORS}`, mine[MAX_CHECK_ERRORS]!.d.span);
+    }
     return resolved;
   } catch (e) {
     // A bug in the checker, not in the user's text (tests fuzz for this never to happen).

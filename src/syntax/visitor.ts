@@ -287,22 +287,36 @@ export class AstBuilder {
 
   private itemList(node: CstNode): Item[] {
     const commaToks = this.toks(node, 'Comma');
-    const commas = commaToks.map((t) => t.startOffset);
+    const commas = commaToks.map((t) => t.startOffset).sort((a, b) => a - b);
     const raw = this.nodes(node, 'item')
       .sort((a, b) => this.startOf(a) - this.startOf(b))
       .map((n) => this.item(n))
       .filter((x): x is { item: Item; missing: boolean } => x !== undefined);
-    for (const c of commaToks) {
-      const nextComma = commas.filter((o) => o > c.startOffset).sort((a, b) => a - b)[0] ?? Infinity;
-      if (!raw.some((r) => r.item.span.start > c.startOffset && r.item.span.start < nextComma)) {
-        this.missingAfter(c, 'E0105', "expected an attribute after ','");
+    // A comma with no item before the next comma (or the end) is a trailing comma.
+    const sortedCommas = [...commaToks].sort((a, b) => a.startOffset - b.startOffset);
+    const itemStarts = raw.map((r) => r.item.span.start).sort((a, b) => a - b);
+    let k = 0;
+    sortedCommas.forEach((c, ci) => {
+      const nextComma = sortedCommas[ci + 1]?.startOffset ?? Infinity;
+      while (k < itemStarts.length && itemStarts[k]! <= c.startOffset) k++;
+      if (!(k < itemStarts.length && itemStarts[k]! < nextComma)) this.missingAfter(c, 'E0105', "expected an attribute after ','");
+    });
+    const commaBetween = (from: number, to: number): boolean => {
+      // first comma at or after `from` (binary search over the sorted offsets)
+      let lo = 0;
+      let hi = commas.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (commas[mid]! < from) lo = mid + 1;
+        else hi = mid;
       }
-    }
+      return lo < commas.length && commas[lo]! < to;
+    };
     const out: Item[] = [];
     let prev: { item: Item; missing: boolean } | undefined;
     for (const cur of raw) {
       if (prev !== undefined) {
-        const hasComma = commas.some((c) => c >= prev!.item.span.end && c < cur.item.span.start);
+        const hasComma = commaBetween(prev.item.span.end, cur.item.span.start);
         if (!hasComma) {
           const p = prev.item;
           const bareValue = cur.item.name === undefined && cur.item.value.type !== 'word';
