@@ -3,7 +3,7 @@
 //
 //   test/golden/parse/*.nn        valid specs  → *.ast.txt (printAst) and *.resolved.txt (names, attributes)
 //   test/golden/diagnostics/*.nn  invalid specs → *.diag.txt (rendered diagnostics of parse + check)
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,8 @@ import { renderDiagnostic, renderDiagnostics } from '../src/diagnostics/render.t
 import { didYouMean, editDistance } from '../src/diagnostics/suggest.ts';
 import type { FileAst, Statement } from '../src/syntax/ast.ts';
 import { check } from '../src/syntax/check.ts';
+import type { AttrType } from '../src/layers/schema.ts';
+import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from '../src/layers/schemas.ts';
 import { parse } from '../src/syntax/parse.ts';
 import { printAst } from '../src/syntax/print.ts';
 import type { ResolvedFile, ResolvedStatement } from '../src/syntax/resolved.ts';
@@ -329,5 +331,51 @@ describe('diagnostic codes', () => {
       expect(Object.keys(CODES), c).toContain(c);
     }
     for (const c of Object.keys(CODES)) expect(docs, c).toContain(c);
+  });
+});
+
+/** The layer reference tables of docs/language.md, generated from the schemas. */
+function layerReference(): string {
+  const type = (t: AttrType): string => {
+    if (t.kind === 'enum') return t.values.join(' \\| ');
+    if (t.kind === 'bool') return 'flag';
+    const lower = t.min === undefined ? '' : ` ${t.kind === 'float' && t.minExclusive ? '>' : '≥'} ${t.min}`;
+    const upper = t.max === undefined ? '' : `${lower ? ',' : ''} ≤ ${t.max}`;
+    return `${t.kind}${lower}${upper}`;
+  };
+  const out: string[] = [];
+  const section = (title: string, schemas: Iterable<import('../src/layers/schema.ts').KindSchema>): void => {
+    out.push('', `### ${title}`);
+    for (const s of schemas) {
+      const where = s.topLevelOnly ? ', model level only' : '';
+      out.push('', `#### \`${s.kind}\` — ${s.family} ${s.shape}${where}`, '', `${s.doc}.`, '');
+      if (s.attrs.length === 0) {
+        out.push('No attributes.');
+        continue;
+      }
+      out.push('| attribute | type | default | meaning |', '|---|---|---|---|');
+      for (const a of s.attrs) {
+        const dflt = a.required ? '**required**' : a.default !== undefined ? `\`${String(a.default)}\`` : '—';
+        out.push(`| \`${a.name}\` | ${type(a.type)} | ${dflt} | ${a.positional ? '*positional*; ' : ''}${a.doc} |`);
+      }
+    }
+  };
+  section('Statements', STATEMENT_SCHEMAS.values());
+  section('Input forms', INPUT_SCHEMAS.values());
+  return `${out.join('\n')}\n`;
+}
+
+describe('docs/language.md', () => {
+  it('has the layer reference of the current schemas', () => {
+    const path = join(ROOT, 'docs/language.md');
+    const text = readFileSync(path, 'utf8');
+    const m = /(<!-- reference:begin[^\n]*-->\n)([\s\S]*?)(<!-- reference:end -->)/.exec(text);
+    expect(m, 'reference markers in docs/language.md').not.toBeNull();
+    const generated = layerReference();
+    if (process.env['UPDATE_GOLDEN'] === '1') {
+      if (m![2] !== generated) writeFileSync(path, text.replace(m![0], `${m![1]}${generated}${m![3]}`));
+      return;
+    }
+    expect(m![2], 'docs/language.md is out of date; run UPDATE_GOLDEN=1 npx vitest run test/frontend.test.ts').toBe(generated);
   });
 });
