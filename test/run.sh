@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: type-check everything (generated/ included), then the vitest suite. Runs itself under
 # xvfb-run when there is no display and xvfb-run exists, so the headless-gl backend is tested too.
+# Ends with one plain summary line: "tests: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -z "${DISPLAY:-}" && -z "${NNC_UNDER_XVFB:-}" ]] && command -v xvfb-run >/dev/null; then
@@ -9,4 +10,12 @@ fi
 echo "== typecheck (tsc --noEmit, strict; src, test, generated)"
 npx tsc -p tsconfig.json
 echo "== vitest"
-npx vitest run "$@"
+mkdir -p test/.out
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=test/.out/results.json "$@" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync("test/.out/results.json", "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' || true
+exit $status
