@@ -387,13 +387,13 @@ class NnErrorMessages implements IParserErrorMessageProvider {
       if (tokenMatcher(o.previous, Equals)) {
         const name = p.tokenBefore(o.previous);
         const lhs = name && tokenMatcher(name, Identifier) ? `'${name.image} ='` : "'='";
-        return p.register({ code: 'E0105', message: `expected a value after ${lhs}, found ${found}` });
+        return p.register({ code: 'E0105', message: `expected a value after ${lhs}` });
       }
       return p.register({ code: 'E0105', message: `expected a value, found ${found}` });
     }
     if (o.ruleName === 'item') {
       const after = tokenMatcher(o.previous, Comma) ? " after ','" : '';
-      return p.register({ code: 'E0105', message: `expected an attribute${after}, found ${found}` });
+      return p.register({ code: 'E0105', message: `expected an attribute${after}` });
     }
     return p.register({ code: 'E0108', message: `unexpected ${found}` });
   }

@@ -564,9 +564,9 @@ class Checker {
       const close = v.type !== 'number' ? didYouMean(String(v.value), [...values, ...flags]) : undefined;
       diags.error(
         'E0203',
-        `${who} ${positional.name} must be one of ${list(values)}; got ${show(v)}${close ? ` — did you mean '${close}'?` : ''}`,
+        `${who} ${positional.name} must be one of ${list(values)}; got ${show(v)}`,
         v.span,
-        close ? { suggestion: `replace ${show(v)} with '${close}'` } : {},
+        close ? { suggestion: `did you mean '${close}'? replace ${show(v)} with '${close}'` } : {},
       );
       return;
     }
@@ -643,9 +643,9 @@ class Checker {
         const close = v.type !== 'number' ? didYouMean(v.value, t.values) : undefined;
         diags.error(
           'E0203',
-          `${what} must be one of ${list(t.values)}; got ${show(v)}${close ? ` — did you mean '${close}'?` : ''}`,
+          `${what} must be one of ${list(t.values)}; got ${show(v)}`,
           v.span,
-          close ? { suggestion: `replace ${show(v)} with '${close}'` } : {},
+          close ? { suggestion: `did you mean '${close}'? replace ${show(v)} with '${close}'` } : {},
         );
         return undefined;
       }

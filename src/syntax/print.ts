@@ -5,13 +5,18 @@
  *   file examples/charlm.nn
  *     model CharLM @2:1
  *       input text: tokens @3:3
- *         vocab = number 96 @3:24
+ *         item vocab = number 96 @3:22
  *       output next @4:3
  *       statement lstm @7:3
  *         item hidden = number 256 @7:8
- *       statement enc: encoder @9:3
+ *         item word bidirectional @7:22
+ *       statement enc: repeat @9:3
+ *         item number 2 @9:15
  *         body
  *           statement lstm @10:5
+ *
+ * Numbers show their text and, when it differs, the parsed value (`number 1e-5 (0.00001)`); an item
+ * whose value was lost to a syntax error shows `missing`, a lost name `<missing>`.
  */
 import type { Span } from '../diagnostics/span.ts';
 import type { FileAst, Item, ModelMember, Statement, Value } from './ast.ts';

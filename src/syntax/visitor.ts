@@ -271,13 +271,13 @@ export class AstBuilder {
   }
 
   /** Reports "expected ... found X" at the token after `t`, and marks that token as explained. */
-  private missingAfter(t: IToken, code: string, what: string): Span {
+  private missingAfter(t: IToken, code: string, what: string, sayFound = true): Span {
     const i = this.tokenIndex.get(t);
     const next = i === undefined ? undefined : this.tokens[i + 1];
     if (isRealToken(next)) {
       this.explained.add(i! + 1);
       const span = this.tokSpan(next);
-      this.diags.error(code, `${what}, found ${describeToken(next)}`, span);
+      this.diags.error(code, sayFound ? `${what}, found ${describeToken(next)}` : what, span);
       return this.after(t);
     }
     const span = this.after(t);
@@ -299,7 +299,7 @@ export class AstBuilder {
     sortedCommas.forEach((c, ci) => {
       const nextComma = sortedCommas[ci + 1]?.startOffset ?? Infinity;
       while (k < itemStarts.length && itemStarts[k]! <= c.startOffset) k++;
-      if (!(k < itemStarts.length && itemStarts[k]! < nextComma)) this.missingAfter(c, 'E0105', "expected an attribute after ','");
+      if (!(k < itemStarts.length && itemStarts[k]! < nextComma)) this.missingAfter(c, 'E0105', "expected an attribute after ','", false);
     });
     const commaBetween = (from: number, to: number): boolean => {
       // first comma at or after `from` (binary search over the sorted offsets)
@@ -365,7 +365,7 @@ export class AstBuilder {
     }
     const nameSpan = this.tokSpan(nameTok);
     if (value === undefined) {
-      const at = eq ? this.missingAfter(eq, 'E0105', `expected a value after '${nameTok.image} ='`) : this.after(nameTok);
+      const at = eq ? this.missingAfter(eq, 'E0105', `expected a value after '${nameTok.image} ='`, false) : this.after(nameTok);
       return { item: { name: nameTok.image, nameSpan, value: { type: 'word', value: '', span: at }, span: this.src.span(nameSpan.start, at.end) }, missing: true };
     }
     return { item: { name: nameTok.image, nameSpan, value, span: this.src.span(nameSpan.start, value.span.end) }, missing: false };
