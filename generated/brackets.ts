@@ -150,6 +150,8 @@ function tooLarge(backend: string, size: number): NncError {
   return new NncError(`a tensor of ${size} elements is too large for the '${backend}' backend (gpu.js indexes in float32, exact up to ${MAX_GPU_ELEMENTS} elements): use a smaller batch, or backend: 'cpu'`);
 }
 
+const isThenable = (v: unknown): v is Promise<unknown> => !!v && typeof (v as { then?: unknown }).then === 'function';
+
 export class GpuJsExecutor implements Executor {
   private readonly kernels = new Map<string, GpuKernel>();
   private readonly gpu: GpuInstance;
@@ -188,7 +190,10 @@ export class GpuJsExecutor implements Executor {
     if (!this.pipeline) return data;
     const k = this.kernel('__upload', 'function (a) { return a[this.thread.x]; }');
     k.setOutput([data.length]);
-    return k(data);
+    const out = k(data);
+    // webgpu returns a Promise: a failure surfaces where it is used (run, read), not as unhandled
+    if (isThenable(out)) out.catch(() => {});
+    return out;
   }
   zeros(size: number): unknown {
     return this.upload(new Float32Array(size));
@@ -196,8 +201,10 @@ export class GpuJsExecutor implements Executor {
   async run(kd: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
     if (size > MAX_GPU_ELEMENTS) throw tooLarge(this.backend, size);
     const k = this.kernel(kd.name, kd.gpu);
+    // webgpu: upload() and zeros() give Promises of buffer handles (every webgpu kernel call does)
+    const ready = args.some(isThenable) ? await Promise.all(args) : args;
     k.setOutput([Math.max(size, 1)]);
-    return await k(...args, ...sc);
+    return await k(...ready, ...sc);
   }
   async step(kd: KernelDef, hist: unknown, args: unknown[], sc: number[], size: number): Promise<unknown> {
     const out = await this.run(kd, args, sc, size);
@@ -205,11 +212,16 @@ export class GpuJsExecutor implements Executor {
     return out;
   }
   async read(b: unknown, size: number): Promise<Float32Array> {
-    const v = b as GpuTexture;
+    const v = (await b) as GpuTexture;
     if (v && typeof v.toArray === 'function') return flatten(await v.toArray(), size);
-    return flatten(b, size);
+    return flatten(v, size);
   }
   release(b: unknown): void {
+    if (isThenable(b)) {
+      // a webgpu upload still in flight: free its buffer once it exists (a failed one has none)
+      b.then((t) => this.release(t), () => {});
+      return;
+    }
     const t = b as GpuTexture;
     if (t && typeof t.delete === 'function') t.delete();
   }

@@ -1,0 +1,185 @@
+/**
+ * nnc-generated modules in headless Chromium, on every browser backend — webgpu, gpu (WebGL2),
+ * webasm, cpu — checked against the PyTorch fixtures (test/fixtures/*): the gpu.js backends within
+ * 1e-4, cpu within 1e-5, as test/numeric.test.ts does in Node.
+ *
+ * Each fixture is compiled with the real pipeline into test/.out/browser-models/, bundled with
+ * models.page.ts and gpu.js's browser build into one ES module, and run in one page per backend
+ * (the browser starts once for the whole file). Each model runs forward twice: the second call
+ * catches state or buffer reuse between calls. Never skips: a missing Chromium, WebGPU adapter or
+ * WebGL2 context fails the tests (see docs/backends.md).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compile } from '../../src/driver.ts';
+import { renderDiagnostics } from '../../src/diagnostics/render.ts';
+import { loadCase, maxAbsDiff, OUT, type Case } from '../helpers.ts';
+import { bundleForBrowser, runInPage, withBrowser } from './harness.ts';
+import type { Backend, FixtureArgs, FixtureResult, RunArgs } from './models.page.ts';
+
+const BACKENDS: Backend[] = ['webgpu', 'gpu', 'webasm', 'cpu'];
+const TOL: Record<Backend, number> = { webgpu: 1e-4, gpu: 1e-4, webasm: 1e-4, cpu: 1e-5 };
+/** the gpu.js kernel class each backend must run on (gpu.js falls back quietly otherwise) */
+const KERNEL_CLASS: Record<Backend, string | null> = { webgpu: 'WebGPUKernel', gpu: 'WebGL2Kernel', webasm: 'WebAssemblyKernel', cpu: null };
+const FIXTURES = [
+  'lstm',
+  'lstm_bidir',
+  'lstm_layers3',
+  'gru_reset_before',
+  'gru_bidir_layers2_after',
+  'rnn_relu',
+  'pool_max_gru_bidir',
+  'pool_last_gru_bidir',
+  'pool_mean_gru',
+  'layernorm',
+  'linear_gelu',
+  'linear_log_softmax',
+  'nplm_flatten',
+  'char_lm',
+  'sentence_classifier',
+  'pos_tagger',
+  'lstm_long_t40',
+  'lstm_bidir_layers3_vectors',
+];
+const REPEATS = 2;
+/** per backend; SwiftShader is slow but the whole set takes seconds */
+const PAGE_TIMEOUT_MS = 60_000;
+
+const cases = new Map<string, Case>();
+const results = new Map<Backend, Map<string, FixtureResult> | Error>();
+/** `backend: 'auto'` on one fixture: in this Chromium it must pick webgpu, the best it has */
+const AUTO_FIXTURE = 'lstm';
+let autoResult: FixtureResult | Error | undefined;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Compiles every fixture into one directory next to an entry that bundles them with the page. */
+function writeBundleSources(): { entry: string; fixtures: FixtureArgs[] } {
+  const dir = join(OUT, 'browser-models');
+  mkdirSync(dir, { recursive: true });
+  const fixtures: FixtureArgs[] = [];
+  const imports: string[] = [];
+  const table: string[] = [];
+  FIXTURES.forEach((name, i) => {
+    const { spec, weights, case: c } = loadCase(name);
+    const file = `test/fixtures/${name}/model.nn`;
+    const r = compile(spec, file, 'ts', 2);
+    if (r.output === undefined) throw new Error(`${name}: compile failed:\n${renderDiagnostics(r.diagnostics, spec)}`);
+    writeFileSync(join(dir, `${name}.ts`), r.output);
+    imports.push(`import * as m${i} from './${name}.ts';`);
+    table.push(`  ${JSON.stringify(name)}: m${i},`);
+    cases.set(name, c);
+    fixtures.push({ name, weights: Buffer.from(weights).toString('base64'), inputs: c.inputs });
+  });
+  const page = new URL('./models.page.ts', import.meta.url).pathname;
+  const entry = join(dir, 'entry.ts');
+  writeFileSync(
+    entry,
+    [
+      '// Written by test/browser/models.test.ts: the generated modules and the page, bundled together.',
+      `import { runModels, type ModelModule, type RunArgs } from ${JSON.stringify(page)};`,
+      ...imports,
+      `const MODULES = {\n${table.join('\n')}\n} as unknown as Record<string, ModelModule>;`,
+      'export const run = (args: RunArgs) => runModels(MODULES, args);',
+      '',
+    ].join('\n'),
+  );
+  return { entry, fixtures };
+}
+
+beforeAll(async () => {
+  const { entry, fixtures } = writeBundleSources();
+  const js = await bundleForBrowser(entry);
+  await withBrowser(async (page) => {
+    for (const backend of BACKENDS) {
+      const args: RunArgs = { backend, fixtures, repeats: REPEATS };
+      try {
+        const rs = await withTimeout(runInPage<FixtureResult[]>(page, js, 'run', args), PAGE_TIMEOUT_MS, `${backend}: run()`);
+        results.set(backend, new Map(rs.map((r) => [r.name, r])));
+      } catch (e) {
+        results.set(backend, e as Error);
+      }
+    }
+    const args: RunArgs = { backend: 'auto', fixtures: fixtures.filter((f) => f.name === AUTO_FIXTURE), repeats: 1 };
+    autoResult = await withTimeout(runInPage<FixtureResult[]>(page, js, 'run', args), PAGE_TIMEOUT_MS, 'auto: run()').then(
+      (rs) => rs[0],
+      (e: Error) => e,
+    );
+  });
+}, 150_000);
+
+/** max |nnc - torch| over every output and forward call, or a reason it could not be compared */
+function maxError(r: FixtureResult, c: Case): number {
+  let worst = 0;
+  for (const out of r.outputs) {
+    for (const [key, want] of Object.entries(c.outputs)) {
+      const got = out[key];
+      const d = got && JSON.stringify(got.shape) === JSON.stringify(want.shape) ? maxAbsDiff(got.data, want.data) : Infinity;
+      if (!(d <= worst)) worst = d;
+    }
+  }
+  return worst;
+}
+
+function result(backend: Backend, name: string): FixtureResult {
+  const rs = results.get(backend);
+  if (!rs) throw new Error(`no result for ${backend}: the browser run did not get that far`);
+  if (rs instanceof Error) throw rs;
+  const r = rs.get(name);
+  if (!r) throw new Error(`no result for ${name} on ${backend}`);
+  return r;
+}
+
+afterAll(() => {
+  // the matrix, for humans reading the log: max error (or FAIL) per fixture and backend
+  const cell = (b: Backend, n: string): string => {
+    try {
+      const r = result(b, n);
+      if (r.error) return 'ERROR';
+      return `${maxError(r, cases.get(n)!).toExponential(1)} ${r.ms}ms`;
+    } catch {
+      return 'ERROR';
+    }
+  };
+  const rows = FIXTURES.map((n) => `${n.padEnd(28)}${BACKENDS.map((b) => cell(b, n).padEnd(18)).join('')}`);
+  console.log(`${''.padEnd(28)}${BACKENDS.map((b) => b.padEnd(18)).join('')}\n${rows.join('\n')}`);
+});
+
+describe.each(BACKENDS)('generated modules in Chromium: %s', (backend) => {
+  it.each(FIXTURES)(`%s matches PyTorch on ${backend}`, (name) => {
+    const r = result(backend, name);
+    if (r.error) throw new Error(`${name} on ${backend}: ${r.error}`);
+    expect(r.backend, 'model.backend').toBe(backend);
+    const cls = KERNEL_CLASS[backend];
+    if (cls) expect(r.kernelClasses, 'gpu.js kernel classes that ran').toEqual([cls]);
+    expect(r.outputs).toHaveLength(REPEATS);
+    const c = cases.get(name)!;
+    r.outputs.forEach((out, call) => {
+      for (const [key, want] of Object.entries(c.outputs)) {
+        expect(out[key]?.shape, `${key} shape (forward #${call + 1})`).toEqual(want.shape);
+        const err = maxAbsDiff(out[key].data, want.data);
+        expect(err, `max |nnc - torch| for ${key} (forward #${call + 1})`).toBeLessThanOrEqual(TOL[backend]);
+      }
+    });
+  });
+});
+
+describe('generated modules in Chromium: auto', () => {
+  it(`backend 'auto' picks webgpu and matches PyTorch (${AUTO_FIXTURE})`, () => {
+    const r = autoResult;
+    if (!r) throw new Error('no result for auto: the browser run did not get that far');
+    if (r instanceof Error) throw r;
+    if (r.error) throw new Error(`${AUTO_FIXTURE} on auto: ${r.error}`);
+    expect(r.backend, 'model.backend').toBe('webgpu');
+    expect(r.kernelClasses).toEqual([KERNEL_CLASS.webgpu]);
+    const err = maxError(r, cases.get(AUTO_FIXTURE)!);
+    expect(err, 'max |nnc - torch|').toBeLessThanOrEqual(TOL.webgpu);
+  });
+});
