@@ -25,7 +25,7 @@ export const residualLayer: LayerDef = {
       });
       return y;
     }
-    return { ...y, node: b.binary('add', x.node, y.node, rs.stmt.span, rs.path), split: undefined };
+    return { ...y, node: b.binary('add', x.node, y.node, rs.stmt.span, rs.path), bidir: undefined };
   },
 };
 

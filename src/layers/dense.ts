@@ -11,7 +11,7 @@ export const linearLayer: LayerDef = {
     const out = rs.attrs.out as number;
     const w = b.param(`${rs.path}.weight`, [out, width(ctx, x)], 'linear', rs.stmt.span);
     const bias = rs.attrs.bias ? b.param(`${rs.path}.bias`, [out], 'linear', rs.stmt.span) : undefined;
-    return { ...x, node: b.matmul(x.node, w, bias, rs.stmt.span, rs.path), split: undefined };
+    return { ...x, node: b.matmul(x.node, w, bias, rs.stmt.span, rs.path), bidir: undefined };
   },
 };
 
@@ -20,7 +20,7 @@ function elementwise(schema: LayerDef['schema'], fn: UnaryFn): LayerDef {
     schema,
     lower(ctx, x) {
       if (!needsFeatures(ctx, x)) return x;
-      return { ...x, node: ctx.b.unary(fn, x.node, ctx.rs.stmt.span, ctx.rs.path), split: undefined };
+      return { ...x, node: ctx.b.unary(fn, x.node, ctx.rs.stmt.span, ctx.rs.path), bidir: undefined };
     },
   };
 }
@@ -34,7 +34,7 @@ function softmax(schema: LayerDef['schema'], log: boolean): LayerDef {
     schema,
     lower(ctx, x) {
       if (!needsFeatures(ctx, x)) return x;
-      return { ...x, node: ctx.b.softmax(x.node, log, ctx.rs.stmt.span, ctx.rs.path), split: undefined };
+      return { ...x, node: ctx.b.softmax(x.node, log, ctx.rs.stmt.span, ctx.rs.path), bidir: undefined };
     },
   };
 }
@@ -49,7 +49,7 @@ export const layernormLayer: LayerDef = {
     const d = width(ctx, x);
     const gamma = b.param(`${rs.path}.weight`, [d], 'layernorm', rs.stmt.span);
     const beta = b.param(`${rs.path}.bias`, [d], 'layernorm', rs.stmt.span);
-    return { ...x, node: b.layernorm(x.node, gamma, beta, rs.attrs.eps as number, rs.stmt.span, rs.path), split: undefined };
+    return { ...x, node: b.layernorm(x.node, gamma, beta, rs.attrs.eps as number, rs.stmt.span, rs.path), bidir: undefined };
   },
 };
 

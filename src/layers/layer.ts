@@ -11,8 +11,12 @@ export interface ChainValue {
   readonly tokens: boolean;
   /** Has a time axis ([B, T, D]) rather than being one vector per row ([B, D]). */
   readonly seq: boolean;
-  /** Right after a bidirectional recurrent layer: the forward half's width (for `pool last`). */
-  readonly split?: number;
+  /**
+   * Right after a bidirectional recurrent layer: its directions' outputs side by side [B, T, 2H]
+   * and how they were merged, so `pool last` can take the forward state at the last valid step and
+   * the backward state at step 0 (PyTorch's h_n) before merging.
+   */
+  readonly bidir?: { readonly halves: number; readonly hidden: number; readonly merge: 'concat' | 'sum' | 'mean' };
   /** The input's vocabulary (token values) or fixed step count (`max_len`), when known. */
   readonly vocab?: number;
   readonly steps?: number;

@@ -22,6 +22,7 @@ function lowerRecurrent(ctx: LowerCtx, x: ChainValue): ChainValue {
   const span = rs.stmt.span;
   const G = GATES[cell];
   let inp = x.node;
+  let halves = x.node;
   for (let l = 0; l < L; l++) {
     const I = width(ctx, { ...x, node: inp });
     const outs: number[] = [];
@@ -42,13 +43,18 @@ function lowerRecurrent(ctx: LowerCtx, x: ChainValue): ChainValue {
       outs.push(cell === 'lstm' ? b.slice(hist, 0, H, span, `${label}.h`) : hist);
     }
     if (outs.length === 1) inp = outs[0];
-    else if (merge === 'concat') inp = b.concat(outs[0], outs[1], span, `${rs.path}.l${l}.concat`);
     else {
-      const sum = b.binary('add', outs[0], outs[1], span, `${rs.path}.l${l}.sum`);
-      inp = merge === 'sum' ? sum : b.unary('half', sum, span, `${rs.path}.l${l}.mean`);
+      // between stacked layers the directions are concatenated (PyTorch: weight_ih_l1 is [G·H, 2H]);
+      // `merge` applies to the last layer's output only
+      inp = halves = b.concat(outs[0], outs[1], span, `${rs.path}.l${l}.concat`);
+      if (l === L - 1 && merge !== 'concat') {
+        const sum = b.binary('add', outs[0], outs[1], span, `${rs.path}.l${l}.sum`);
+        inp = merge === 'sum' ? sum : b.unary('half', sum, span, `${rs.path}.l${l}.mean`);
+      }
     }
   }
-  return { node: inp, tokens: false, seq: true, split: bidir && merge === 'concat' ? H : undefined, steps: x.steps };
+  const merged = merge as 'concat' | 'sum' | 'mean';
+  return { node: inp, tokens: false, seq: true, bidir: bidir ? { halves, hidden: H, merge: merged } : undefined, steps: x.steps };
 }
 
 interface Names { wih: string; whh: string; bih: string; bhh: string }

@@ -35,8 +35,14 @@ export const poolLayer: LayerDef = {
       return x;
     }
     const mode = rs.attrs.mode as PoolMode;
-    const node = b.pool(x.node, ctx.lengths, mode, mode === 'last' ? x.split : undefined, rs.stmt.span, rs.path);
-    return { node, tokens: false, seq: false };
+    const span = rs.stmt.span;
+    if (mode !== 'last' || !x.bidir) return { node: b.pool(x.node, ctx.lengths, mode, undefined, span, rs.path), tokens: false, seq: false };
+    // after a bidirectional layer: forward state at the last valid step, backward state at step 0
+    const { halves, hidden: H, merge } = x.bidir;
+    const hn = b.pool(halves, ctx.lengths, 'last', H, span, rs.path);
+    if (merge === 'concat') return { node: hn, tokens: false, seq: false };
+    const sum = b.binary('add', b.slice(hn, 0, H, span, `${rs.path}.forward`), b.slice(hn, H, H, span, `${rs.path}.backward`), span, `${rs.path}.${merge}`);
+    return { node: merge === 'sum' ? sum : b.unary('half', sum, span, `${rs.path}.mean`), tokens: false, seq: false };
   },
 };
 

@@ -46,5 +46,6 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
   }
   const out = y.seq ? b.mask(y.node, lengths, model.span, `${outputName}.mask`) : y.node;
   g.outputs = [{ name: outputName, node: out }];
+  g.prune();
   return { name: model.name, graph: g, weights, inputs, output: { name: outputName, seq: y.seq }, decode: model.decode?.attrs, span: model.span };
 }
