@@ -88,7 +88,15 @@ function parseUnsafe(src: SourceLines): ParseResult {
       });
     }
   }
-  const tokens = boundNesting(lexed.tokens, src, bag);
+  // An unterminated string still reads as a string (to the end of its line), so that one missing
+  // quote gives one message and not a cascade about the tokens on the next line.
+  const unterminated = (lexed.groups[BAD_GROUP] ?? []).filter((t) => t.tokenType === UnterminatedString);
+  for (const t of unterminated) {
+    t.tokenType = StringLit;
+    t.tokenTypeIdx = StringLit.tokenTypeIdx!;
+  }
+  const all = unterminated.length > 0 ? [...lexed.tokens, ...unterminated].sort((a, b) => a.startOffset - b.startOffset) : lexed.tokens;
+  const tokens = boundNesting(all, src, bag);
 
   const cst = nnParser.parseTokens(tokens);
   const tokenIndex = new Map(tokens.map((t, i) => [t, i]));
@@ -154,7 +162,8 @@ function addParserErrors(errors: IRecognitionException[], src: SourceLines, bag:
 function finish(items: Diagnostic[]): Diagnostic[] {
   const sorted = items
     .map((d, i) => ({ d, i }))
-    .sort((a, b) => a.d.span.start - b.d.span.start || a.i - b.i)
+    // At one position, "unclosed block" comes after the more specific complaint.
+    .sort((a, b) => a.d.span.start - b.d.span.start || Number(a.d.code === 'E0102') - Number(b.d.code === 'E0102') || a.i - b.i)
     .map((x) => x.d);
   if (sorted.length <= MAX_SYNTAX_ERRORS) return sorted;
   const kept = sorted.slice(0, MAX_SYNTAX_ERRORS);

@@ -25,7 +25,8 @@ function isNode(e: CstElement): e is CstNode {
 
 /** Unescapes the body of a string literal (`\"`, `\\`, `\n`, `\t`, `\r`; other escapes keep the char). */
 function unescapeString(image: string): string {
-  const body = image.slice(1, image.endsWith('"') && image.length >= 2 ? -1 : undefined);
+  const closed = /^"(?:[^"\\\r\n]|\\.)*"$|^'(?:[^'\\\r\n]|\\.)*'$/.test(image);
+  const body = image.slice(1, closed ? -1 : undefined);
   return body.replace(/\\(.)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : c === 'r' ? '\r' : c));
 }
 
