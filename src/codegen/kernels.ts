@@ -86,7 +86,8 @@ class ProgramBuilder {
     return w.lines.join('\n');
   }
 
-  private special(g: Graph, root: Node, dialect: Dialect, args: string[]): { dims: string[]; code: string; extra?: { name: string; dims: string[]; code: string } } | undefined {
+  /** Reductions and pooling: hand-written loop bodies, the same on every target. */
+  private special(g: Graph, root: Node, args: string[]): { dims: string[]; code: string; extra?: { name: string; dims: string[]; code: string } } | undefined {
     if (root.op !== 'softmax' && root.op !== 'layernorm' && root.op !== 'pool') return undefined;
     const xin = g.get(root.inputs[0]);
     const x = buf(xin.id);
@@ -153,7 +154,6 @@ class ProgramBuilder {
       } else if (mode === 'first') lines.push(`return ${at('0.0')};`);
       else if (mode === 'mean') lines.push(`let s = 0.0;`, `for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { s += ${at('t2')}; } }`, `return s / L;`);
       else lines.push(`let m = -3.0e38;`, `for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, ${at('t2')}); } }`, `return m;`);
-      void dialect;
       return { dims: ['B', String(D)], code: lines.map((l) => '  ' + l).join('\n') };
     }
     return undefined;
@@ -195,9 +195,8 @@ class ProgramBuilder {
         cargs.push(scan!.hist);
         gargs.push(scan!.hist);
       }
-      const sp = this.special(g, root, CPU, cargs);
+      const sp = this.special(g, root, cargs);
       if (sp) {
-        this.special(g, root, GPU, gargs);
         if (sp.extra) {
           this.kernels.push({ name: `${name}_stats`, args: [cargs[0]], dims: sp.extra.dims, cpu: sp.extra.code, gpu: sp.extra.code, step: false, label: `${root.label} (row statistics)` });
           instrs.push({ op: 'run', kernel: `${name}_stats`, out: sp.extra.name, args: [cargs[0]], size: sp.extra.dims.join(' * ') });
@@ -208,6 +207,7 @@ class ProgramBuilder {
       }
       const cpu = this.body(g, root, CPU, materialized, cargs, scan);
       const gpu = this.body(g, root, GPU, materialized, gargs, scan);
+      if (cargs.join() !== gargs.join()) throw new Error(`internal: ${name}'s CPU and GPU bodies read different buffers`);
       if (isStep) {
         // the step kernel zeroes padded steps, so it reads the lengths too (last argument)
         const len = buf(scan!.node.inputs[1]);

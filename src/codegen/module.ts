@@ -100,7 +100,7 @@ function modelStatements(m: CompiledModel, first: boolean): (string | WriterFunc
   const P = pascal(ir.name);
   const K = `${P}_KERNELS`;
   const out = ir.graph.get(ir.graph.outputs[0].node);
-  const outShape = `[${out.shape.map((d) => (typeof d === 'number' ? d : d)).join(', ')}]`;
+  const outShape = `[${out.shape.join(', ')}]`;
   const outSize = out.shape.map(String).join(' * ');
   const inputsNode = ir.graph.ordered().filter((n) => n.op === 'input');
   const lengthsNode = ir.graph.ordered().filter((n) => n.op === 'lengths');
