@@ -4,7 +4,7 @@
  *
  *   E00xx  lexer          E01xx  syntax          E02xx  unknown names
  *   E03xx  attribute values                      E04xx  model structure
- *   E05xx  shapes and chain semantics (reserved for shape inference)
+ *   E05xx  shapes and chain semantics (found while lowering layers to IR)
  *   E09xx  internal
  */
 export const CODES = {
@@ -54,6 +54,14 @@ export const CODES = {
   E0413: 'decode with more than one strategy (greedy, beam, sample)',
   E0414: 'two inputs with the same name',
   E0415: 'model expands (through nested repeat counts) to too many layers',
+  // shapes and chain semantics (src/layers, src/ir/build.ts)
+  E0501: 'size mismatch between a layer and its input',
+  E0502: 'a layer that needs feature vectors gets token ids (missing embedding)',
+  E0503: 'a layer that needs a sequence gets one vector per row (after pool or flatten)',
+  E0504: 'embedding on feature vectors instead of token ids',
+  E0505: 'flatten without a fixed number of steps (no max_len on the input)',
+  E0506: 'residual body changes the shape of its input',
+  E0599: 'part of the language this version of nnc cannot compile yet',
   // internal
   E0900: 'internal error in the front end (a bug: please report it)',
 } as const;
