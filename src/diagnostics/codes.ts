@@ -61,6 +61,7 @@ export const CODES = {
   E0504: 'embedding on feature vectors instead of token ids',
   E0505: 'flatten without a fixed number of steps (no max_len on the input)',
   E0506: 'residual body changes the shape of its input',
+  W0598: 'warning: decode is accepted but generate() is not emitted yet',
   E0599: 'part of the language this version of nnc cannot compile yet',
   // internal
   E0900: 'internal error in the front end (a bug: please report it)',

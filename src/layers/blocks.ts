@@ -31,5 +31,6 @@ export const residualLayer: LayerDef = {
 
 export const encoderLayer: LayerDef = { schema: encoderSchema, lower: unsupported };
 export const decoderLayer: LayerDef = { schema: decoderSchema, lower: unsupported };
-export const decodeLayer: LayerDef = { schema: decodeSchema, lower: (_c, x) => x };
+/** `decode` is a directive, not part of the chain: passes/expand.ts records it (and warns). */
+export const decodeLayer: LayerDef = { schema: decodeSchema, lower: (_ctx, x) => x };
 export const attentionLayer: LayerDef = { schema: attentionSchema, lower: unsupported };

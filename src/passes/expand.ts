@@ -44,6 +44,15 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
       suggestion: `start the chain with 'embedding dim = N'`,
     });
   }
+  if (model.decode) {
+    diags.add({
+      code: 'W0598',
+      severity: 'warning',
+      message: `decode is recorded in the module's manifest, but this version of nnc does not emit generate() yet`,
+      span: model.decode.stmt.kindSpan,
+      suggestion: 'call forward() and pick tokens from its output, or remove the decode statement',
+    });
+  }
   const out = y.seq ? b.mask(y.node, lengths, model.span, `${outputName}.mask`) : y.node;
   g.outputs = [{ name: outputName, node: out }];
   g.prune();
