@@ -74,6 +74,20 @@ export class NncError extends Error {
   }
 }
 
+/** The built-in type of a value as it appears in error messages: 'Float32Array', 'Array', 'string', 'null'. */
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object' && typeof v !== 'function') return typeof v;
+  return Object.prototype.toString.call(v).slice(8, -1);
+}
+
+/** A value as it appears in error messages: strings quoted, so '5' and 5 read differently. */
+function showValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  return String(v);
+}
+
 // ───────────── CPU executor: the emitted plain-TypeScript kernels ─────────────
 
 export class CpuExecutor implements Executor {
@@ -302,6 +316,8 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
 
 /** Picks and starts the executor for `options.backend`. */
 export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
+  if (options === null || options === undefined) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
   const known: BackendOption[] = ['auto', 'cpu', 'webasm', 'gpu', 'webgpu'];
   if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
@@ -334,7 +350,7 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
 
 /** Parses safetensors bytes into name → Float32Array, checking every tensor against the manifest. */
 export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, { dtype: string; shape: number[]; data?: Float32Array }> {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const u8 = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   if (u8.length < 8) throw new NncError(`safetensors file is truncated: ${u8.length} bytes, but even the 8-byte header length is missing`);
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const n = Number(dv.getBigUint64(0, true));
@@ -355,7 +371,8 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
     const offs = info?.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2) throw new NncError(`safetensors tensor '${name}' has no data_offsets`);
     const [b, e] = offs.map(Number);
-    if (!(b >= 0 && e >= b && base + e <= u8.length)) {
+    if (!Number.isSafeInteger(b) || !Number.isSafeInteger(e) || b < 0 || e < b) throw new NncError(`safetensors tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
+    if (base + e > u8.length) {
       throw new NncError(`safetensors file is truncated: tensor '${name}' needs bytes ${b}..${e} of the data section, which has ${u8.length - base}`);
     }
     let data: Float32Array | undefined;
@@ -373,7 +390,7 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
 }
 
 /** Checks a weight map against the manifest: missing, extra, mis-shaped and non-F32 tensors are errors. */
-export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>): Map<string, Float32Array> {
+export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>, fromMap = false): Map<string, Float32Array> {
   const problems: string[] = [];
   const out = new Map<string, Float32Array>();
   for (const w of manifest) {
@@ -383,7 +400,9 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
       continue;
     }
     if (g.dtype !== 'F32' || !g.data) {
-      problems.push(`weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
+      problems.push(fromMap
+        ? `weight '${w.name}' is ${g.dtype === 'null' ? 'null' : `${/^[AEIOU]/i.test(g.dtype) ? 'an' : 'a'} ${g.dtype}`}, expected a Float32Array of ${w.shape.reduce((a, c) => a * c, 1)} values`
+        : `weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
       continue;
     }
     const count = w.shape.reduce((a, c) => a * c, 1);
@@ -400,20 +419,24 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
 }
 
 export function weightMap(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>, manifest: readonly WeightInfo[]): Map<string, Float32Array> {
-  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return checkWeights(manifest, parseSafetensors(src));
-  if (typeof src !== 'object' || src === null) throw new NncError('loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map');
+  const kind = typeName(src);
+  if (kind === 'Uint8Array' || kind === 'ArrayBuffer') return checkWeights(manifest, parseSafetensors(src as Uint8Array | ArrayBuffer));
+  if (typeof src !== 'object' || src === null || Array.isArray(src) || ArrayBuffer.isView(src) || src instanceof Map || kind === 'SharedArrayBuffer') {
+    throw new NncError(`loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map, got ${kind}`);
+  }
   const given = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
   const shapes = new Map(manifest.map((w) => [w.name, w.shape]));
   for (const [name, v] of Object.entries(src)) {
-    if (!(v instanceof Float32Array)) {
-      given.set(name, { dtype: v === null || v === undefined ? String(v) : (v as object).constructor?.name ?? typeof v, shape: [] });
+    if (v === undefined) continue; // { name: undefined } is a missing weight
+    if (typeName(v) !== 'Float32Array') {
+      given.set(name, { dtype: typeName(v), shape: [] });
       continue;
     }
     const want = shapes.get(name);
     const count = want ? want.reduce((a, c) => a * c, 1) : v.length;
     given.set(name, { dtype: 'F32', shape: v.length === count && want ? [...want] : [v.length], data: v });
   }
-  return checkWeights(manifest, given);
+  return checkWeights(manifest, given, true);
 }
 
 // ───────────── inputs ─────────────
@@ -456,14 +479,15 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (Array.isArray(given)) ({ data, shape } = nestedToTensor(name, given));
   else {
     const g = given as { data?: ArrayLike<number>; shape?: number[]; lengths?: ArrayLike<number> };
-    if (!g.data || typeof g.data.length !== 'number' || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array`);
+    if (typeof g !== 'object' || !('data' in g) || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array, got ${typeName(g)}${typeof g === 'object' ? ` with keys ${Object.keys(g).join(', ') || '(none)'}` : ''}`);
+    if (!Array.isArray(g.data) && !(ArrayBuffer.isView(g.data) && typeName(g.data) !== 'DataView')) throw new NncError(`input '${name}': data must be a typed array or a number[], got ${typeName(g.data)}`);
     data = g.data;
     shape = g.shape;
     lengths = g.lengths;
   }
   const rank = info.form === 'tokens' ? 2 : 3;
   const want = info.form === 'tokens' ? '[B, T]' : `[B, T, ${info.dim}]`;
-  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.join(', ')}], expected ${want} with positive sizes`);
+  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.map(showValue).join(', ')}], expected ${want} with positive integer sizes`);
   if (info.form === 'vectors' && shape[2] !== info.dim) throw new NncError(`input '${name}' has ${shape[2]} features per step, expected dim = ${info.dim}`);
   const [B, T] = shape;
   const count = shape.reduce((a, c) => a * c, 1);
@@ -471,25 +495,31 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (info.maxLen !== undefined && (info.fixedSteps ? T !== info.maxLen : T > info.maxLen)) {
     throw new NncError(`input '${name}' has ${T} steps, expected ${info.fixedSteps ? 'exactly' : 'at most'} max_len = ${info.maxLen}`);
   }
+  const dtype = typeName(data);
   if (info.form === 'tokens') {
-    const floatData = data instanceof Float32Array || data instanceof Float64Array;
-    if (floatData) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${data.constructor.name}`);
+    if (/^(Float|Big)/.test(dtype)) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${dtype}`);
     for (let i = 0; i < count; i++) {
       const v = data[i];
-      if (!Number.isInteger(v) || v < 0 || v >= info.vocab!) {
-        throw new NncError(`input '${name}' has token id ${v} at position ${i} (row ${Math.floor(i / T)}, step ${i % T}), outside the vocabulary [0, ${info.vocab})`);
+      const where = `at position ${i} (row ${Math.floor(i / T)}, step ${i % T})`;
+      if (!Number.isInteger(v)) throw new NncError(`input '${name}' has token id ${showValue(v)} ${where}, expected an integer in [0, ${info.vocab})`);
+      if (v < 0 || v >= info.vocab!) throw new NncError(`input '${name}' has token id ${v} ${where}, outside the vocabulary [0, ${info.vocab})`);
+    }
+  } else {
+    if (dtype !== 'Array' && !/^Float/.test(dtype)) throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${dtype}`);
+    if (dtype === 'Array') {
+      for (let i = 0; i < count; i++) {
+        if (typeof data[i] !== 'number') throw new NncError(`input '${name}' has ${showValue(data[i])} (${typeName(data[i])}) at position ${i}, expected a number`);
       }
     }
-  } else if (data instanceof Int32Array || data instanceof Uint8Array) {
-    throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${data.constructor.name}`);
   }
   const lens = new Float32Array(B);
   if (lengths === undefined) lens.fill(T);
   else {
-    if (typeof lengths.length !== 'number' || lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths?.length} entries, expected one per row (B = ${B})`);
+    if (!Array.isArray(lengths) && !(ArrayBuffer.isView(lengths) && typeName(lengths) !== 'DataView')) throw new NncError(`input '${name}': lengths must be an array with one entry per row (B = ${B}), got ${typeName(lengths)}`);
+    if (lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths.length} entries, expected one per row (B = ${B})`);
     for (let b = 0; b < B; b++) {
       const l = lengths[b];
-      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, expected an integer in [1, ${T}]`);
+      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${showValue(l)}, expected an integer in [1, ${T}]`);
       if (info.fixedSteps && l !== T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, but this model reads a fixed window of ${T} steps`);
       lens[b] = l;
     }
@@ -702,8 +732,8 @@ export interface BracketsOutputs {
 
 const Brackets_KERNELS: Record<string, KernelDef> = {
     // gru0.l0.x·Wᵀ (all steps)
-    k8: {
-      name: "Brackets.k8",
+    k6: {
+      name: "Brackets.k6",
       step: false,
       gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = n0[(i0) * T + i1];\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w1[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
@@ -731,16 +761,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k1022: {
       name: "Brackets.k1022",
       step: true,
-      gpu: "function (n9, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n9[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n9[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w3[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w4[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n1004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n1004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n9[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w3[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w4[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n9[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w3[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w4[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n9[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
+      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n7[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n7[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w3[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w4[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n1004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n1004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n7[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w3[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w4[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n7[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w3[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w4[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n7[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n9, n1004, w3, w4, n1] = a;
+      const [n7, n1004, w3, w4, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
           let g3 = 0.0;
           if (hp > 0.5) {
-            g3 = n9[(i0 * T + tp) * 32 + k2];
+            g3 = n7[(i0 * T + tp) * 32 + k2];
           }
           const v4 = w3[(i1 + 32) * 32 + k2];
           acc1 += g3 * v4;
@@ -756,7 +786,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k13 = 0; k13 < 32; k13++) {
           let g14 = 0.0;
           if (hp > 0.5) {
-            g14 = n9[(i0 * T + tp) * 32 + k13];
+            g14 = n7[(i0 * T + tp) * 32 + k13];
           }
           const v15 = w3[(i1) * 32 + k13];
           acc12 += g14 * v15;
@@ -769,7 +799,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k21 = 0; k21 < 32; k21++) {
           let g22 = 0.0;
           if (hp > 0.5) {
-            g22 = n9[(i0 * T + tp) * 32 + k21];
+            g22 = n7[(i0 * T + tp) * 32 + k21];
           }
           const v23 = w3[(i1 + 64) * 32 + k21];
           acc20 += g22 * v23;
@@ -782,7 +812,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v29 = v9 * v28;
         let g30 = 0.0;
         if (hp > 0.5) {
-          g30 = n9[(i0 * T + tp) * 32 + i1];
+          g30 = n7[(i0 * T + tp) * 32 + i1];
         }
         const v31 = v8 * g30;
         const v32 = v29 + v31;
@@ -796,8 +826,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // gru0.l0.reverse.x·Wᵀ (all steps)
-    k14: {
-      name: "Brackets.k14",
+    k10: {
+      name: "Brackets.k10",
       step: false,
       gpu: "function (n0, w0, w5, w6, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = n0[(i0) * T + i1];\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w5[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
@@ -825,16 +855,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k2022: {
       name: "Brackets.k2022",
       step: true,
-      gpu: "function (n15, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n15[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n15[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w7[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w8[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n2004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n2004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n15[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w7[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w8[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n15[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w7[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w8[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n15[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
+      gpu: "function (n11, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n11[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n11[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w7[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w8[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n2004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n2004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n11[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w7[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w8[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n11[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w7[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w8[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n11[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n15, n2004, w7, w8, n1] = a;
+      const [n11, n2004, w7, w8, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
           let g3 = 0.0;
           if (hp > 0.5) {
-            g3 = n15[(i0 * T + tp) * 32 + k2];
+            g3 = n11[(i0 * T + tp) * 32 + k2];
           }
           const v4 = w7[(i1 + 32) * 32 + k2];
           acc1 += g3 * v4;
@@ -850,7 +880,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k13 = 0; k13 < 32; k13++) {
           let g14 = 0.0;
           if (hp > 0.5) {
-            g14 = n15[(i0 * T + tp) * 32 + k13];
+            g14 = n11[(i0 * T + tp) * 32 + k13];
           }
           const v15 = w7[(i1) * 32 + k13];
           acc12 += g14 * v15;
@@ -863,7 +893,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k21 = 0; k21 < 32; k21++) {
           let g22 = 0.0;
           if (hp > 0.5) {
-            g22 = n15[(i0 * T + tp) * 32 + k21];
+            g22 = n11[(i0 * T + tp) * 32 + k21];
           }
           const v23 = w7[(i1 + 64) * 32 + k21];
           acc20 += g22 * v23;
@@ -876,7 +906,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v29 = v9 * v28;
         let g30 = 0.0;
         if (hp > 0.5) {
-          g30 = n15[(i0 * T + tp) * 32 + i1];
+          g30 = n11[(i0 * T + tp) * 32 + i1];
         }
         const v31 = v8 * g30;
         const v32 = v29 + v31;
@@ -890,22 +920,22 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // gru0.l1.x·Wᵀ (all steps)
-    k21: {
-      name: "Brackets.k21",
+    k15: {
+      name: "Brackets.k15",
       step: false,
-      gpu: "function (n9, n15, w9, w10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n9[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n15[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w9[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w10[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      gpu: "function (n7, n11, w9, w10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w9[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w10[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n9, n15, w9, w10] = a;
+      const [n7, n11, w9, w10] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 64; k1++) {
           let c2 = 0.0;
           if (k1 < 32) {
-            const v3 = n9[((i0) * T + i1) * 32 + k1];
+            const v3 = n7[((i0) * T + i1) * 32 + k1];
             c2 = v3;
           }
           else {
-            const v4 = n15[((i0) * T + i1) * 32 + k1 - 32];
+            const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];
             c2 = v4;
           }
           const v5 = w9[(i2) * 64 + k1];
@@ -926,16 +956,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k3022: {
       name: "Brackets.k3022",
       step: true,
-      gpu: "function (n22, n3004, w11, w12, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n22[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n22[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w11[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w12[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n3004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n3004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n22[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w11[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w12[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n22[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w11[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w12[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n22[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
+      gpu: "function (n16, n3004, w11, w12, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n16[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n16[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w11[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w12[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n3004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n3004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n16[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w11[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w12[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n16[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w11[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w12[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n16[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n22, n3004, w11, w12, n1] = a;
+      const [n16, n3004, w11, w12, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
           let g3 = 0.0;
           if (hp > 0.5) {
-            g3 = n22[(i0 * T + tp) * 32 + k2];
+            g3 = n16[(i0 * T + tp) * 32 + k2];
           }
           const v4 = w11[(i1 + 32) * 32 + k2];
           acc1 += g3 * v4;
@@ -951,7 +981,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k13 = 0; k13 < 32; k13++) {
           let g14 = 0.0;
           if (hp > 0.5) {
-            g14 = n22[(i0 * T + tp) * 32 + k13];
+            g14 = n16[(i0 * T + tp) * 32 + k13];
           }
           const v15 = w11[(i1) * 32 + k13];
           acc12 += g14 * v15;
@@ -964,7 +994,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k21 = 0; k21 < 32; k21++) {
           let g22 = 0.0;
           if (hp > 0.5) {
-            g22 = n22[(i0 * T + tp) * 32 + k21];
+            g22 = n16[(i0 * T + tp) * 32 + k21];
           }
           const v23 = w11[(i1 + 64) * 32 + k21];
           acc20 += g22 * v23;
@@ -977,7 +1007,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v29 = v9 * v28;
         let g30 = 0.0;
         if (hp > 0.5) {
-          g30 = n22[(i0 * T + tp) * 32 + i1];
+          g30 = n16[(i0 * T + tp) * 32 + i1];
         }
         const v31 = v8 * g30;
         const v32 = v29 + v31;
@@ -991,22 +1021,22 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // gru0.l1.reverse.x·Wᵀ (all steps)
-    k27: {
-      name: "Brackets.k27",
+    k19: {
+      name: "Brackets.k19",
       step: false,
-      gpu: "function (n9, n15, w13, w14, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n9[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n15[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w13[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w14[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      gpu: "function (n7, n11, w13, w14, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w13[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w14[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n9, n15, w13, w14] = a;
+      const [n7, n11, w13, w14] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 64; k1++) {
           let c2 = 0.0;
           if (k1 < 32) {
-            const v3 = n9[((i0) * T + i1) * 32 + k1];
+            const v3 = n7[((i0) * T + i1) * 32 + k1];
             c2 = v3;
           }
           else {
-            const v4 = n15[((i0) * T + i1) * 32 + k1 - 32];
+            const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];
             c2 = v4;
           }
           const v5 = w13[(i2) * 64 + k1];
@@ -1027,16 +1057,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k4022: {
       name: "Brackets.k4022",
       step: true,
-      gpu: "function (n28, n4004, w15, w16, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n28[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n28[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w15[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w16[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n4004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n4004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n28[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w15[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w16[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n28[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w15[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w16[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n28[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
+      gpu: "function (n20, n4004, w15, w16, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  if (tt !== t) { return n20[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    let g3 = 0.0;\n    if (hp > 0.5) {\n      g3 = n20[(i0 * T + tp) * 32 + k2];\n    }\n    const v4 = w15[(i1 + 32) * 32 + k2];\n    acc1 += g3 * v4;\n  }\n  const v5 = w16[i1 + 32];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  const v8 = 1.0 / (1.0 + Math.exp(-v7));\n  const v9 = 1.0 - v8;\n  const v10 = n4004[(i0 * T + t) * 96 + i1 + 64];\n  const v11 = n4004[(i0 * T + t) * 96 + i1];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 32; k13++) {\n    let g14 = 0.0;\n    if (hp > 0.5) {\n      g14 = n20[(i0 * T + tp) * 32 + k13];\n    }\n    const v15 = w15[(i1) * 32 + k13];\n    acc12 += g14 * v15;\n  }\n  const v16 = w16[i1];\n  const v17 = acc12 + v16;\n  const v18 = v11 + v17;\n  const v19 = 1.0 / (1.0 + Math.exp(-v18));\n  let acc20 = 0.0;\n  for (let k21 = 0; k21 < 32; k21++) {\n    let g22 = 0.0;\n    if (hp > 0.5) {\n      g22 = n20[(i0 * T + tp) * 32 + k21];\n    }\n    const v23 = w15[(i1 + 64) * 32 + k21];\n    acc20 += g22 * v23;\n  }\n  const v24 = w16[i1 + 64];\n  const v25 = acc20 + v24;\n  const v26 = v19 * v25;\n  const v27 = v10 + v26;\n  const e28 = Math.exp(2.0 * v27);\n  const v29 = (1.0 - 2.0 / (e28 + 1.0));\n  const v30 = v9 * v29;\n  let g31 = 0.0;\n  if (hp > 0.5) {\n    g31 = n20[(i0 * T + tp) * 32 + i1];\n  }\n  const v32 = v8 * g31;\n  const v33 = v30 + v32;\n  return v33;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n28, n4004, w15, w16, n1] = a;
+      const [n20, n4004, w15, w16, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
           let g3 = 0.0;
           if (hp > 0.5) {
-            g3 = n28[(i0 * T + tp) * 32 + k2];
+            g3 = n20[(i0 * T + tp) * 32 + k2];
           }
           const v4 = w15[(i1 + 32) * 32 + k2];
           acc1 += g3 * v4;
@@ -1052,7 +1082,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k13 = 0; k13 < 32; k13++) {
           let g14 = 0.0;
           if (hp > 0.5) {
-            g14 = n28[(i0 * T + tp) * 32 + k13];
+            g14 = n20[(i0 * T + tp) * 32 + k13];
           }
           const v15 = w15[(i1) * 32 + k13];
           acc12 += g14 * v15;
@@ -1065,7 +1095,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         for (let k21 = 0; k21 < 32; k21++) {
           let g22 = 0.0;
           if (hp > 0.5) {
-            g22 = n28[(i0 * T + tp) * 32 + k21];
+            g22 = n20[(i0 * T + tp) * 32 + k21];
           }
           const v23 = w15[(i1 + 64) * 32 + k21];
           acc20 += g22 * v23;
@@ -1078,7 +1108,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v29 = v9 * v28;
         let g30 = 0.0;
         if (hp > 0.5) {
-          g30 = n28[(i0 * T + tp) * 32 + i1];
+          g30 = n20[(i0 * T + tp) * 32 + i1];
         }
         const v31 = v8 * g30;
         const v32 = v29 + v31;
@@ -1092,20 +1122,20 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // gru0.l1.concat
-    k29: {
-      name: "Brackets.k29",
+    k21: {
+      name: "Brackets.k21",
       step: false,
-      gpu: "function (n22, n28, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const r0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((r0 + 0.5) / (64));\n  const r1 = r0 - i1 * (64);\n  const i2 = r1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = n22[((i0) * T + i1) * 32 + i2];\n    c0 = v1;\n  }\n  else {\n    const v2 = n28[((i0) * T + i1) * 32 + i2 - 32];\n    c0 = v2;\n  }\n  return c0;\n}",
+      gpu: "function (n16, n20, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const r0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((r0 + 0.5) / (64));\n  const r1 = r0 - i1 * (64);\n  const i2 = r1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = n16[((i0) * T + i1) * 32 + i2];\n    c0 = v1;\n  }\n  else {\n    const v2 = n20[((i0) * T + i1) * 32 + i2 - 32];\n    c0 = v2;\n  }\n  return c0;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n22, n28] = a;
+      const [n16, n20] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let c0 = 0.0;
         if (i2 < 32) {
-          const v1 = n22[((i0) * T + i1) * 32 + i2];
+          const v1 = n16[((i0) * T + i1) * 32 + i2];
           c0 = v1;
         }
         else {
-          const v2 = n28[((i0) * T + i1) * 32 + i2 - 32];
+          const v2 = n20[((i0) * T + i1) * 32 + i2 - 32];
           c0 = v2;
         }
         return c0;
@@ -1118,16 +1148,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // pool0
-    k30: {
-      name: "Brackets.k30",
+    k22: {
+      name: "Brackets.k22",
       step: false,
-      gpu: "function (n29, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (64));\n  const r0 = idx - i0 * (64);\n  const i1 = r0;\n  const L = n1[i0];\n  let m = -3.0e38;\n  for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n29[(i0 * T + t2) * 64 + i1]); } }\n  return m;\n}",
+      gpu: "function (n21, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (64));\n  const r0 = idx - i0 * (64);\n  const i1 = r0;\n  const L = n1[i0];\n  let m = -3.0e38;\n  for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n21[(i0 * T + t2) * 64 + i1]); } }\n  return m;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n29, n1] = a;
+      const [n21, n1] = a;
       const f = (i0: number, i1: number): number => {
         const L = n1[i0];
         let m = -3.0e38;
-        for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n29[(i0 * T + t2) * 64 + i1]); } }
+        for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n21[(i0 * T + t2) * 64 + i1]); } }
         return m;
       };
       let o = 0;
@@ -1137,16 +1167,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // linear0
-    k33: {
-      name: "Brackets.k33",
+    k25: {
+      name: "Brackets.k25",
       step: false,
-      gpu: "function (n30, w17, w18, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n30[(i0) * 64 + k1];\n    const v3 = w17[(i1) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w18[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n22, w17, w18, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n22[(i0) * 64 + k1];\n    const v3 = w17[(i1) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w18[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n30, w17, w18] = a;
+      const [n22, w17, w18] = a;
       const f = (i0: number, i1: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 64; k1++) {
-          const v2 = n30[(i0) * 64 + k1];
+          const v2 = n22[(i0) * 64 + k1];
           const v3 = w17[(i1) * 64 + k1];
           acc0 += v2 * v3;
         }
@@ -1161,19 +1191,19 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // softmax0 (row statistics)
-    k34_stats: {
-      name: "Brackets.k34_stats",
+    k26_stats: {
+      name: "Brackets.k26_stats",
       step: false,
-      gpu: "function (n33, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 2;\n  let m = -3.0e38;\n  for (let k = 0; k < 2; k++) { m = Math.max(m, n33[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 2; k++) { s += Math.exp(n33[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n25, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 2;\n  let m = -3.0e38;\n  for (let k = 0; k < 2; k++) { m = Math.max(m, n25[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 2; k++) { s += Math.exp(n25[base + k] - m); }\n  return s;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n33] = a;
+      const [n25] = a;
       const f = (i0: number, i1: number): number => {
         const base = (i0) * 2;
         let m = -3.0e38;
-        for (let k = 0; k < 2; k++) { m = Math.max(m, n33[base + k]); }
+        for (let k = 0; k < 2; k++) { m = Math.max(m, n25[base + k]); }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 2; k++) { s += Math.exp(n33[base + k] - m); }
+        for (let k = 0; k < 2; k++) { s += Math.exp(n25[base + k] - m); }
         return s;
       };
       let o = 0;
@@ -1183,15 +1213,15 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       },
     },
     // softmax0
-    k34: {
-      name: "Brackets.k34",
+    k26: {
+      name: "Brackets.k26",
       step: false,
-      gpu: "function (n33, n34_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n33[(i0) * 2 + i1] - n34_stats[sb]) / n34_stats[sb + 1];\n}",
+      gpu: "function (n25, n26_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n25[(i0) * 2 + i1] - n26_stats[sb]) / n26_stats[sb + 1];\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n33, n34_stats] = a;
+      const [n25, n26_stats] = a;
       const f = (i0: number, i1: number): number => {
         const sb = (i0) * 2;
-        return Math.exp(n33[(i0) * 2 + i1] - n34_stats[sb]) / n34_stats[sb + 1];
+        return Math.exp(n25[(i0) * 2 + i1] - n26_stats[sb]) / n26_stats[sb + 1];
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -1277,52 +1307,52 @@ export class BracketsModel {
         try {
           const n0 = keep(ex.upload(x0.data));
           const n1 = keep(ex.upload(x0.lengths));
-          const n8 = keep(await ex.run(Brackets_KERNELS.k8, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * T * 96));
+          const n6 = keep(await ex.run(Brackets_KERNELS.k6, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * T * 96));
           // gru0.l0: recurrence over t = 0 … T-1
-          let n9 = ex.zeros(B * T * 32);
+          let n7 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = s;
             const sc = [B, T, t, t - 1, s > 0 ? 1 : 0];
-            n9 = await ex.step(Brackets_KERNELS.k1022, n9, [n9, n8, w3, w4, n1], sc, B * T * 32);
+            n7 = await ex.step(Brackets_KERNELS.k1022, n7, [n7, n6, w3, w4, n1], sc, B * T * 32);
           }
 
-          keep(n9);
-          const n14 = keep(await ex.run(Brackets_KERNELS.k14, [n0, w0, w5, w6], [B, T, 0, 0, 0], B * T * 96));
+          keep(n7);
+          const n10 = keep(await ex.run(Brackets_KERNELS.k10, [n0, w0, w5, w6], [B, T, 0, 0, 0], B * T * 96));
           // gru0.l0.reverse: recurrence over t = T-1 … 0
-          let n15 = ex.zeros(B * T * 32);
+          let n11 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = T - 1 - s;
             const sc = [B, T, t, t + 1, s > 0 ? 1 : 0];
-            n15 = await ex.step(Brackets_KERNELS.k2022, n15, [n15, n14, w7, w8, n1], sc, B * T * 32);
+            n11 = await ex.step(Brackets_KERNELS.k2022, n11, [n11, n10, w7, w8, n1], sc, B * T * 32);
           }
 
-          keep(n15);
-          const n21 = keep(await ex.run(Brackets_KERNELS.k21, [n9, n15, w9, w10], [B, T, 0, 0, 0], B * T * 96));
+          keep(n11);
+          const n15 = keep(await ex.run(Brackets_KERNELS.k15, [n7, n11, w9, w10], [B, T, 0, 0, 0], B * T * 96));
           // gru0.l1: recurrence over t = 0 … T-1
-          let n22 = ex.zeros(B * T * 32);
+          let n16 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = s;
             const sc = [B, T, t, t - 1, s > 0 ? 1 : 0];
-            n22 = await ex.step(Brackets_KERNELS.k3022, n22, [n22, n21, w11, w12, n1], sc, B * T * 32);
+            n16 = await ex.step(Brackets_KERNELS.k3022, n16, [n16, n15, w11, w12, n1], sc, B * T * 32);
           }
 
-          keep(n22);
-          const n27 = keep(await ex.run(Brackets_KERNELS.k27, [n9, n15, w13, w14], [B, T, 0, 0, 0], B * T * 96));
+          keep(n16);
+          const n19 = keep(await ex.run(Brackets_KERNELS.k19, [n7, n11, w13, w14], [B, T, 0, 0, 0], B * T * 96));
           // gru0.l1.reverse: recurrence over t = T-1 … 0
-          let n28 = ex.zeros(B * T * 32);
+          let n20 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = T - 1 - s;
             const sc = [B, T, t, t + 1, s > 0 ? 1 : 0];
-            n28 = await ex.step(Brackets_KERNELS.k4022, n28, [n28, n27, w15, w16, n1], sc, B * T * 32);
+            n20 = await ex.step(Brackets_KERNELS.k4022, n20, [n20, n19, w15, w16, n1], sc, B * T * 32);
           }
 
-          keep(n28);
-          const n29 = keep(await ex.run(Brackets_KERNELS.k29, [n22, n28], [B, T, 0, 0, 0], B * T * 64));
-          const n30 = keep(await ex.run(Brackets_KERNELS.k30, [n29, n1], [B, T, 0, 0, 0], B * 64));
-          const n33 = keep(await ex.run(Brackets_KERNELS.k33, [n30, w17, w18], [B, T, 0, 0, 0], B * 2));
-          const n34_stats = keep(await ex.run(Brackets_KERNELS.k34_stats, [n33], [B, T, 0, 0, 0], B * 2));
-          const n34 = keep(await ex.run(Brackets_KERNELS.k34, [n33, n34_stats], [B, T, 0, 0, 0], B * 2));
-          const data = await ex.read(n34, B * 2);
+          keep(n20);
+          const n21 = keep(await ex.run(Brackets_KERNELS.k21, [n16, n20], [B, T, 0, 0, 0], B * T * 64));
+          const n22 = keep(await ex.run(Brackets_KERNELS.k22, [n21, n1], [B, T, 0, 0, 0], B * 64));
+          const n25 = keep(await ex.run(Brackets_KERNELS.k25, [n22, w17, w18], [B, T, 0, 0, 0], B * 2));
+          const n26_stats = keep(await ex.run(Brackets_KERNELS.k26_stats, [n25], [B, T, 0, 0, 0], B * 2));
+          const n26 = keep(await ex.run(Brackets_KERNELS.k26, [n25, n26_stats], [B, T, 0, 0, 0], B * 2));
+          const data = await ex.read(n26, B * 2);
           return { label: { data, shape: [B, 2] } };
         } finally {
           for (const v of temps) ex.release(v);

@@ -74,6 +74,20 @@ export class NncError extends Error {
   }
 }
 
+/** The built-in type of a value as it appears in error messages: 'Float32Array', 'Array', 'string', 'null'. */
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object' && typeof v !== 'function') return typeof v;
+  return Object.prototype.toString.call(v).slice(8, -1);
+}
+
+/** A value as it appears in error messages: strings quoted, so '5' and 5 read differently. */
+function showValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  return String(v);
+}
+
 // ───────────── CPU executor: the emitted plain-TypeScript kernels ─────────────
 
 export class CpuExecutor implements Executor {
@@ -302,6 +316,8 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
 
 /** Picks and starts the executor for `options.backend`. */
 export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
+  if (options === null || options === undefined) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
   const known: BackendOption[] = ['auto', 'cpu', 'webasm', 'gpu', 'webgpu'];
   if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
@@ -334,7 +350,7 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
 
 /** Parses safetensors bytes into name → Float32Array, checking every tensor against the manifest. */
 export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, { dtype: string; shape: number[]; data?: Float32Array }> {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const u8 = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   if (u8.length < 8) throw new NncError(`safetensors file is truncated: ${u8.length} bytes, but even the 8-byte header length is missing`);
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const n = Number(dv.getBigUint64(0, true));
@@ -355,7 +371,8 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
     const offs = info?.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2) throw new NncError(`safetensors tensor '${name}' has no data_offsets`);
     const [b, e] = offs.map(Number);
-    if (!(b >= 0 && e >= b && base + e <= u8.length)) {
+    if (!Number.isSafeInteger(b) || !Number.isSafeInteger(e) || b < 0 || e < b) throw new NncError(`safetensors tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
+    if (base + e > u8.length) {
       throw new NncError(`safetensors file is truncated: tensor '${name}' needs bytes ${b}..${e} of the data section, which has ${u8.length - base}`);
     }
     let data: Float32Array | undefined;
@@ -373,7 +390,7 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
 }
 
 /** Checks a weight map against the manifest: missing, extra, mis-shaped and non-F32 tensors are errors. */
-export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>): Map<string, Float32Array> {
+export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>, fromMap = false): Map<string, Float32Array> {
   const problems: string[] = [];
   const out = new Map<string, Float32Array>();
   for (const w of manifest) {
@@ -383,7 +400,9 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
       continue;
     }
     if (g.dtype !== 'F32' || !g.data) {
-      problems.push(`weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
+      problems.push(fromMap
+        ? `weight '${w.name}' is ${g.dtype === 'null' ? 'null' : `${/^[AEIOU]/i.test(g.dtype) ? 'an' : 'a'} ${g.dtype}`}, expected a Float32Array of ${w.shape.reduce((a, c) => a * c, 1)} values`
+        : `weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
       continue;
     }
     const count = w.shape.reduce((a, c) => a * c, 1);
@@ -400,20 +419,24 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
 }
 
 export function weightMap(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>, manifest: readonly WeightInfo[]): Map<string, Float32Array> {
-  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return checkWeights(manifest, parseSafetensors(src));
-  if (typeof src !== 'object' || src === null) throw new NncError('loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map');
+  const kind = typeName(src);
+  if (kind === 'Uint8Array' || kind === 'ArrayBuffer') return checkWeights(manifest, parseSafetensors(src as Uint8Array | ArrayBuffer));
+  if (typeof src !== 'object' || src === null || Array.isArray(src) || ArrayBuffer.isView(src) || src instanceof Map || kind === 'SharedArrayBuffer') {
+    throw new NncError(`loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map, got ${kind}`);
+  }
   const given = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
   const shapes = new Map(manifest.map((w) => [w.name, w.shape]));
   for (const [name, v] of Object.entries(src)) {
-    if (!(v instanceof Float32Array)) {
-      given.set(name, { dtype: v === null || v === undefined ? String(v) : (v as object).constructor?.name ?? typeof v, shape: [] });
+    if (v === undefined) continue; // { name: undefined } is a missing weight
+    if (typeName(v) !== 'Float32Array') {
+      given.set(name, { dtype: typeName(v), shape: [] });
       continue;
     }
     const want = shapes.get(name);
     const count = want ? want.reduce((a, c) => a * c, 1) : v.length;
     given.set(name, { dtype: 'F32', shape: v.length === count && want ? [...want] : [v.length], data: v });
   }
-  return checkWeights(manifest, given);
+  return checkWeights(manifest, given, true);
 }
 
 // ───────────── inputs ─────────────
@@ -456,14 +479,15 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (Array.isArray(given)) ({ data, shape } = nestedToTensor(name, given));
   else {
     const g = given as { data?: ArrayLike<number>; shape?: number[]; lengths?: ArrayLike<number> };
-    if (!g.data || typeof g.data.length !== 'number' || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array`);
+    if (typeof g !== 'object' || !('data' in g) || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array, got ${typeName(g)}${typeof g === 'object' ? ` with keys ${Object.keys(g).join(', ') || '(none)'}` : ''}`);
+    if (!Array.isArray(g.data) && !(ArrayBuffer.isView(g.data) && typeName(g.data) !== 'DataView')) throw new NncError(`input '${name}': data must be a typed array or a number[], got ${typeName(g.data)}`);
     data = g.data;
     shape = g.shape;
     lengths = g.lengths;
   }
   const rank = info.form === 'tokens' ? 2 : 3;
   const want = info.form === 'tokens' ? '[B, T]' : `[B, T, ${info.dim}]`;
-  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.join(', ')}], expected ${want} with positive sizes`);
+  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.map(showValue).join(', ')}], expected ${want} with positive integer sizes`);
   if (info.form === 'vectors' && shape[2] !== info.dim) throw new NncError(`input '${name}' has ${shape[2]} features per step, expected dim = ${info.dim}`);
   const [B, T] = shape;
   const count = shape.reduce((a, c) => a * c, 1);
@@ -471,25 +495,31 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (info.maxLen !== undefined && (info.fixedSteps ? T !== info.maxLen : T > info.maxLen)) {
     throw new NncError(`input '${name}' has ${T} steps, expected ${info.fixedSteps ? 'exactly' : 'at most'} max_len = ${info.maxLen}`);
   }
+  const dtype = typeName(data);
   if (info.form === 'tokens') {
-    const floatData = data instanceof Float32Array || data instanceof Float64Array;
-    if (floatData) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${data.constructor.name}`);
+    if (/^(Float|Big)/.test(dtype)) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${dtype}`);
     for (let i = 0; i < count; i++) {
       const v = data[i];
-      if (!Number.isInteger(v) || v < 0 || v >= info.vocab!) {
-        throw new NncError(`input '${name}' has token id ${v} at position ${i} (row ${Math.floor(i / T)}, step ${i % T}), outside the vocabulary [0, ${info.vocab})`);
+      const where = `at position ${i} (row ${Math.floor(i / T)}, step ${i % T})`;
+      if (!Number.isInteger(v)) throw new NncError(`input '${name}' has token id ${showValue(v)} ${where}, expected an integer in [0, ${info.vocab})`);
+      if (v < 0 || v >= info.vocab!) throw new NncError(`input '${name}' has token id ${v} ${where}, outside the vocabulary [0, ${info.vocab})`);
+    }
+  } else {
+    if (dtype !== 'Array' && !/^Float/.test(dtype)) throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${dtype}`);
+    if (dtype === 'Array') {
+      for (let i = 0; i < count; i++) {
+        if (typeof data[i] !== 'number') throw new NncError(`input '${name}' has ${showValue(data[i])} (${typeName(data[i])}) at position ${i}, expected a number`);
       }
     }
-  } else if (data instanceof Int32Array || data instanceof Uint8Array) {
-    throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${data.constructor.name}`);
   }
   const lens = new Float32Array(B);
   if (lengths === undefined) lens.fill(T);
   else {
-    if (typeof lengths.length !== 'number' || lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths?.length} entries, expected one per row (B = ${B})`);
+    if (!Array.isArray(lengths) && !(ArrayBuffer.isView(lengths) && typeName(lengths) !== 'DataView')) throw new NncError(`input '${name}': lengths must be an array with one entry per row (B = ${B}), got ${typeName(lengths)}`);
+    if (lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths.length} entries, expected one per row (B = ${B})`);
     for (let b = 0; b < B; b++) {
       const l = lengths[b];
-      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, expected an integer in [1, ${T}]`);
+      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${showValue(l)}, expected an integer in [1, ${T}]`);
       if (info.fixedSteps && l !== T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, but this model reads a fixed window of ${T} steps`);
       lens[b] = l;
     }
@@ -642,8 +672,8 @@ export interface CharLMOutputs {
 
 const CharLM_KERNELS: Record<string, KernelDef> = {
     // lstm0.l0.x·Wᵀ (all steps)
-    k8: {
-      name: "CharLM.k8",
+    k6: {
+      name: "CharLM.k6",
       step: false,
       gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const r0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((r0 + 0.5) / (1024));\n  const r1 = r0 - i1 * (1024);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n0[(i0) * T + i1];\n    const v3 = w0[(v2) * 64 + k1];\n    const v4 = w1[(i2) * 64 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
@@ -671,9 +701,9 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k1029: {
       name: "CharLM.k1029",
       step: true,
-      gpu: "function (n9, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  if (tt !== t) { return n9[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  let c0 = 0.0;\n  if (i1 < 256) {\n    const v1 = n1004[(i0 * T + t) * 1024 + i1 + 768];\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 256; k3++) {\n      let g4 = 0.0;\n      if (hp > 0.5) {\n        g4 = n9[(i0 * T + tp) * 512 + k3];\n      }\n      const v5 = w3[(i1 + 768) * 256 + k3];\n      acc2 += g4 * v5;\n    }\n    const v6 = w4[i1 + 768];\n    const v7 = acc2 + v6;\n    const v8 = v1 + v7;\n    const v9 = 1.0 / (1.0 + Math.exp(-v8));\n    const v10 = n1004[(i0 * T + t) * 1024 + i1 + 256];\n    let acc11 = 0.0;\n    for (let k12 = 0; k12 < 256; k12++) {\n      let g13 = 0.0;\n      if (hp > 0.5) {\n        g13 = n9[(i0 * T + tp) * 512 + k12];\n      }\n      const v14 = w3[(i1 + 256) * 256 + k12];\n      acc11 += g13 * v14;\n    }\n    const v15 = w4[i1 + 256];\n    const v16 = acc11 + v15;\n    const v17 = v10 + v16;\n    const v18 = 1.0 / (1.0 + Math.exp(-v17));\n    let g19 = 0.0;\n    if (hp > 0.5) {\n      g19 = n9[(i0 * T + tp) * 512 + i1 + 256];\n    }\n    const v20 = v18 * g19;\n    const v21 = n1004[(i0 * T + t) * 1024 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 256; k23++) {\n      let g24 = 0.0;\n      if (hp > 0.5) {\n        g24 = n9[(i0 * T + tp) * 512 + k23];\n      }\n      const v25 = w3[(i1) * 256 + k23];\n      acc22 += g24 * v25;\n    }\n    const v26 = w4[i1];\n    const v27 = acc22 + v26;\n    const v28 = v21 + v27;\n    const v29 = 1.0 / (1.0 + Math.exp(-v28));\n    const v30 = n1004[(i0 * T + t) * 1024 + i1 + 512];\n    let acc31 = 0.0;\n    for (let k32 = 0; k32 < 256; k32++) {\n      let g33 = 0.0;\n      if (hp > 0.5) {\n        g33 = n9[(i0 * T + tp) * 512 + k32];\n      }\n      const v34 = w3[(i1 + 512) * 256 + k32];\n      acc31 += g33 * v34;\n    }\n    const v35 = w4[i1 + 512];\n    const v36 = acc31 + v35;\n    const v37 = v30 + v36;\n    const e38 = Math.exp(2.0 * v37);\n    const v39 = (1.0 - 2.0 / (e38 + 1.0));\n    const v40 = v29 * v39;\n    const v41 = v20 + v40;\n    const e42 = Math.exp(2.0 * v41);\n    const v43 = (1.0 - 2.0 / (e42 + 1.0));\n    const v44 = v9 * v43;\n    c0 = v44;\n  }\n  else {\n    const v45 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n    let acc46 = 0.0;\n    for (let k47 = 0; k47 < 256; k47++) {\n      let g48 = 0.0;\n      if (hp > 0.5) {\n        g48 = n9[(i0 * T + tp) * 512 + k47];\n      }\n      const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n      acc46 += g48 * v49;\n    }\n    const v50 = w4[i1 - 256 + 256];\n    const v51 = acc46 + v50;\n    const v52 = v45 + v51;\n    const v53 = 1.0 / (1.0 + Math.exp(-v52));\n    let g54 = 0.0;\n    if (hp > 0.5) {\n      g54 = n9[(i0 * T + tp) * 512 + i1 - 256 + 256];\n    }\n    const v55 = v53 * g54;\n    const v56 = n1004[(i0 * T + t) * 1024 + i1 - 256];\n    let acc57 = 0.0;\n    for (let k58 = 0; k58 < 256; k58++) {\n      let g59 = 0.0;\n      if (hp > 0.5) {\n        g59 = n9[(i0 * T + tp) * 512 + k58];\n      }\n      const v60 = w3[(i1 - 256) * 256 + k58];\n      acc57 += g59 * v60;\n    }\n    const v61 = w4[i1 - 256];\n    const v62 = acc57 + v61;\n    const v63 = v56 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n    let acc66 = 0.0;\n    for (let k67 = 0; k67 < 256; k67++) {\n      let g68 = 0.0;\n      if (hp > 0.5) {\n        g68 = n9[(i0 * T + tp) * 512 + k67];\n      }\n      const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n      acc66 += g68 * v69;\n    }\n    const v70 = w4[i1 - 256 + 512];\n    const v71 = acc66 + v70;\n    const v72 = v65 + v71;\n    const e73 = Math.exp(2.0 * v72);\n    const v74 = (1.0 - 2.0 / (e73 + 1.0));\n    const v75 = v64 * v74;\n    const v76 = v55 + v75;\n    c0 = v76;\n  }\n  return c0;\n}",
+      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  if (tt !== t) { return n7[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  let c0 = 0.0;\n  if (i1 < 256) {\n    const v1 = n1004[(i0 * T + t) * 1024 + i1 + 768];\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 256; k3++) {\n      let g4 = 0.0;\n      if (hp > 0.5) {\n        g4 = n7[(i0 * T + tp) * 512 + k3];\n      }\n      const v5 = w3[(i1 + 768) * 256 + k3];\n      acc2 += g4 * v5;\n    }\n    const v6 = w4[i1 + 768];\n    const v7 = acc2 + v6;\n    const v8 = v1 + v7;\n    const v9 = 1.0 / (1.0 + Math.exp(-v8));\n    const v10 = n1004[(i0 * T + t) * 1024 + i1 + 256];\n    let acc11 = 0.0;\n    for (let k12 = 0; k12 < 256; k12++) {\n      let g13 = 0.0;\n      if (hp > 0.5) {\n        g13 = n7[(i0 * T + tp) * 512 + k12];\n      }\n      const v14 = w3[(i1 + 256) * 256 + k12];\n      acc11 += g13 * v14;\n    }\n    const v15 = w4[i1 + 256];\n    const v16 = acc11 + v15;\n    const v17 = v10 + v16;\n    const v18 = 1.0 / (1.0 + Math.exp(-v17));\n    let g19 = 0.0;\n    if (hp > 0.5) {\n      g19 = n7[(i0 * T + tp) * 512 + i1 + 256];\n    }\n    const v20 = v18 * g19;\n    const v21 = n1004[(i0 * T + t) * 1024 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 256; k23++) {\n      let g24 = 0.0;\n      if (hp > 0.5) {\n        g24 = n7[(i0 * T + tp) * 512 + k23];\n      }\n      const v25 = w3[(i1) * 256 + k23];\n      acc22 += g24 * v25;\n    }\n    const v26 = w4[i1];\n    const v27 = acc22 + v26;\n    const v28 = v21 + v27;\n    const v29 = 1.0 / (1.0 + Math.exp(-v28));\n    const v30 = n1004[(i0 * T + t) * 1024 + i1 + 512];\n    let acc31 = 0.0;\n    for (let k32 = 0; k32 < 256; k32++) {\n      let g33 = 0.0;\n      if (hp > 0.5) {\n        g33 = n7[(i0 * T + tp) * 512 + k32];\n      }\n      const v34 = w3[(i1 + 512) * 256 + k32];\n      acc31 += g33 * v34;\n    }\n    const v35 = w4[i1 + 512];\n    const v36 = acc31 + v35;\n    const v37 = v30 + v36;\n    const e38 = Math.exp(2.0 * v37);\n    const v39 = (1.0 - 2.0 / (e38 + 1.0));\n    const v40 = v29 * v39;\n    const v41 = v20 + v40;\n    const e42 = Math.exp(2.0 * v41);\n    const v43 = (1.0 - 2.0 / (e42 + 1.0));\n    const v44 = v9 * v43;\n    c0 = v44;\n  }\n  else {\n    const v45 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n    let acc46 = 0.0;\n    for (let k47 = 0; k47 < 256; k47++) {\n      let g48 = 0.0;\n      if (hp > 0.5) {\n        g48 = n7[(i0 * T + tp) * 512 + k47];\n      }\n      const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n      acc46 += g48 * v49;\n    }\n    const v50 = w4[i1 - 256 + 256];\n    const v51 = acc46 + v50;\n    const v52 = v45 + v51;\n    const v53 = 1.0 / (1.0 + Math.exp(-v52));\n    let g54 = 0.0;\n    if (hp > 0.5) {\n      g54 = n7[(i0 * T + tp) * 512 + i1 - 256 + 256];\n    }\n    const v55 = v53 * g54;\n    const v56 = n1004[(i0 * T + t) * 1024 + i1 - 256];\n    let acc57 = 0.0;\n    for (let k58 = 0; k58 < 256; k58++) {\n      let g59 = 0.0;\n      if (hp > 0.5) {\n        g59 = n7[(i0 * T + tp) * 512 + k58];\n      }\n      const v60 = w3[(i1 - 256) * 256 + k58];\n      acc57 += g59 * v60;\n    }\n    const v61 = w4[i1 - 256];\n    const v62 = acc57 + v61;\n    const v63 = v56 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n    let acc66 = 0.0;\n    for (let k67 = 0; k67 < 256; k67++) {\n      let g68 = 0.0;\n      if (hp > 0.5) {\n        g68 = n7[(i0 * T + tp) * 512 + k67];\n      }\n      const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n      acc66 += g68 * v69;\n    }\n    const v70 = w4[i1 - 256 + 512];\n    const v71 = acc66 + v70;\n    const v72 = v65 + v71;\n    const e73 = Math.exp(2.0 * v72);\n    const v74 = (1.0 - 2.0 / (e73 + 1.0));\n    const v75 = v64 * v74;\n    const v76 = v55 + v75;\n    c0 = v76;\n  }\n  return c0;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n9, n1004, w3, w4, n1] = a;
+      const [n7, n1004, w3, w4, n1] = a;
       const f = (i0: number, i1: number): number => {
         let c0 = 0.0;
         if (i1 < 256) {
@@ -682,7 +712,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k3 = 0; k3 < 256; k3++) {
             let g4 = 0.0;
             if (hp > 0.5) {
-              g4 = n9[(i0 * T + tp) * 512 + k3];
+              g4 = n7[(i0 * T + tp) * 512 + k3];
             }
             const v5 = w3[(i1 + 768) * 256 + k3];
             acc2 += g4 * v5;
@@ -696,7 +726,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k12 = 0; k12 < 256; k12++) {
             let g13 = 0.0;
             if (hp > 0.5) {
-              g13 = n9[(i0 * T + tp) * 512 + k12];
+              g13 = n7[(i0 * T + tp) * 512 + k12];
             }
             const v14 = w3[(i1 + 256) * 256 + k12];
             acc11 += g13 * v14;
@@ -707,7 +737,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           const v18 = 1.0 / (1.0 + Math.exp(-v17));
           let g19 = 0.0;
           if (hp > 0.5) {
-            g19 = n9[(i0 * T + tp) * 512 + i1 + 256];
+            g19 = n7[(i0 * T + tp) * 512 + i1 + 256];
           }
           const v20 = v18 * g19;
           const v21 = n1004[(i0 * T + t) * 1024 + i1];
@@ -715,7 +745,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k23 = 0; k23 < 256; k23++) {
             let g24 = 0.0;
             if (hp > 0.5) {
-              g24 = n9[(i0 * T + tp) * 512 + k23];
+              g24 = n7[(i0 * T + tp) * 512 + k23];
             }
             const v25 = w3[(i1) * 256 + k23];
             acc22 += g24 * v25;
@@ -729,7 +759,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k32 = 0; k32 < 256; k32++) {
             let g33 = 0.0;
             if (hp > 0.5) {
-              g33 = n9[(i0 * T + tp) * 512 + k32];
+              g33 = n7[(i0 * T + tp) * 512 + k32];
             }
             const v34 = w3[(i1 + 512) * 256 + k32];
             acc31 += g33 * v34;
@@ -750,7 +780,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k45 = 0; k45 < 256; k45++) {
             let g46 = 0.0;
             if (hp > 0.5) {
-              g46 = n9[(i0 * T + tp) * 512 + k45];
+              g46 = n7[(i0 * T + tp) * 512 + k45];
             }
             const v47 = w3[(i1 - 256 + 256) * 256 + k45];
             acc44 += g46 * v47;
@@ -761,7 +791,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           const v51 = 1.0 / (1.0 + Math.exp(-v50));
           let g52 = 0.0;
           if (hp > 0.5) {
-            g52 = n9[(i0 * T + tp) * 512 + i1 - 256 + 256];
+            g52 = n7[(i0 * T + tp) * 512 + i1 - 256 + 256];
           }
           const v53 = v51 * g52;
           const v54 = n1004[(i0 * T + t) * 1024 + i1 - 256];
@@ -769,7 +799,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k56 = 0; k56 < 256; k56++) {
             let g57 = 0.0;
             if (hp > 0.5) {
-              g57 = n9[(i0 * T + tp) * 512 + k56];
+              g57 = n7[(i0 * T + tp) * 512 + k56];
             }
             const v58 = w3[(i1 - 256) * 256 + k56];
             acc55 += g57 * v58;
@@ -783,7 +813,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k65 = 0; k65 < 256; k65++) {
             let g66 = 0.0;
             if (hp > 0.5) {
-              g66 = n9[(i0 * T + tp) * 512 + k65];
+              g66 = n7[(i0 * T + tp) * 512 + k65];
             }
             const v67 = w3[(i1 - 256 + 512) * 256 + k65];
             acc64 += g66 * v67;
@@ -806,16 +836,16 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // lstm0.l1.x·Wᵀ (all steps)
-    k15: {
-      name: "CharLM.k15",
+    k11: {
+      name: "CharLM.k11",
       step: false,
-      gpu: "function (n9, w5, w6, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const r0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((r0 + 0.5) / (1024));\n  const r1 = r0 - i1 * (1024);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n9[((i0) * T + i1) * 512 + k1];\n    const v3 = w5[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w6[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n7, w5, w6, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const r0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((r0 + 0.5) / (1024));\n  const r1 = r0 - i1 * (1024);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n7[((i0) * T + i1) * 512 + k1];\n    const v3 = w5[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w6[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n9, w5, w6] = a;
+      const [n7, w5, w6] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n9[((i0) * T + i1) * 512 + k1];
+          const v2 = n7[((i0) * T + i1) * 512 + k1];
           const v3 = w5[(i2) * 256 + k1];
           acc0 += v2 * v3;
         }
@@ -834,9 +864,9 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k2029: {
       name: "CharLM.k2029",
       step: true,
-      gpu: "function (n16, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  if (tt !== t) { return n16[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  let c0 = 0.0;\n  if (i1 < 256) {\n    const v1 = n2004[(i0 * T + t) * 1024 + i1 + 768];\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 256; k3++) {\n      let g4 = 0.0;\n      if (hp > 0.5) {\n        g4 = n16[(i0 * T + tp) * 512 + k3];\n      }\n      const v5 = w7[(i1 + 768) * 256 + k3];\n      acc2 += g4 * v5;\n    }\n    const v6 = w8[i1 + 768];\n    const v7 = acc2 + v6;\n    const v8 = v1 + v7;\n    const v9 = 1.0 / (1.0 + Math.exp(-v8));\n    const v10 = n2004[(i0 * T + t) * 1024 + i1 + 256];\n    let acc11 = 0.0;\n    for (let k12 = 0; k12 < 256; k12++) {\n      let g13 = 0.0;\n      if (hp > 0.5) {\n        g13 = n16[(i0 * T + tp) * 512 + k12];\n      }\n      const v14 = w7[(i1 + 256) * 256 + k12];\n      acc11 += g13 * v14;\n    }\n    const v15 = w8[i1 + 256];\n    const v16 = acc11 + v15;\n    const v17 = v10 + v16;\n    const v18 = 1.0 / (1.0 + Math.exp(-v17));\n    let g19 = 0.0;\n    if (hp > 0.5) {\n      g19 = n16[(i0 * T + tp) * 512 + i1 + 256];\n    }\n    const v20 = v18 * g19;\n    const v21 = n2004[(i0 * T + t) * 1024 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 256; k23++) {\n      let g24 = 0.0;\n      if (hp > 0.5) {\n        g24 = n16[(i0 * T + tp) * 512 + k23];\n      }\n      const v25 = w7[(i1) * 256 + k23];\n      acc22 += g24 * v25;\n    }\n    const v26 = w8[i1];\n    const v27 = acc22 + v26;\n    const v28 = v21 + v27;\n    const v29 = 1.0 / (1.0 + Math.exp(-v28));\n    const v30 = n2004[(i0 * T + t) * 1024 + i1 + 512];\n    let acc31 = 0.0;\n    for (let k32 = 0; k32 < 256; k32++) {\n      let g33 = 0.0;\n      if (hp > 0.5) {\n        g33 = n16[(i0 * T + tp) * 512 + k32];\n      }\n      const v34 = w7[(i1 + 512) * 256 + k32];\n      acc31 += g33 * v34;\n    }\n    const v35 = w8[i1 + 512];\n    const v36 = acc31 + v35;\n    const v37 = v30 + v36;\n    const e38 = Math.exp(2.0 * v37);\n    const v39 = (1.0 - 2.0 / (e38 + 1.0));\n    const v40 = v29 * v39;\n    const v41 = v20 + v40;\n    const e42 = Math.exp(2.0 * v41);\n    const v43 = (1.0 - 2.0 / (e42 + 1.0));\n    const v44 = v9 * v43;\n    c0 = v44;\n  }\n  else {\n    const v45 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n    let acc46 = 0.0;\n    for (let k47 = 0; k47 < 256; k47++) {\n      let g48 = 0.0;\n      if (hp > 0.5) {\n        g48 = n16[(i0 * T + tp) * 512 + k47];\n      }\n      const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n      acc46 += g48 * v49;\n    }\n    const v50 = w8[i1 - 256 + 256];\n    const v51 = acc46 + v50;\n    const v52 = v45 + v51;\n    const v53 = 1.0 / (1.0 + Math.exp(-v52));\n    let g54 = 0.0;\n    if (hp > 0.5) {\n      g54 = n16[(i0 * T + tp) * 512 + i1 - 256 + 256];\n    }\n    const v55 = v53 * g54;\n    const v56 = n2004[(i0 * T + t) * 1024 + i1 - 256];\n    let acc57 = 0.0;\n    for (let k58 = 0; k58 < 256; k58++) {\n      let g59 = 0.0;\n      if (hp > 0.5) {\n        g59 = n16[(i0 * T + tp) * 512 + k58];\n      }\n      const v60 = w7[(i1 - 256) * 256 + k58];\n      acc57 += g59 * v60;\n    }\n    const v61 = w8[i1 - 256];\n    const v62 = acc57 + v61;\n    const v63 = v56 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n    let acc66 = 0.0;\n    for (let k67 = 0; k67 < 256; k67++) {\n      let g68 = 0.0;\n      if (hp > 0.5) {\n        g68 = n16[(i0 * T + tp) * 512 + k67];\n      }\n      const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n      acc66 += g68 * v69;\n    }\n    const v70 = w8[i1 - 256 + 512];\n    const v71 = acc66 + v70;\n    const v72 = v65 + v71;\n    const e73 = Math.exp(2.0 * v72);\n    const v74 = (1.0 - 2.0 / (e73 + 1.0));\n    const v75 = v64 * v74;\n    const v76 = v55 + v75;\n    c0 = v76;\n  }\n  return c0;\n}",
+      gpu: "function (n12, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  if (tt !== t) { return n12[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  let c0 = 0.0;\n  if (i1 < 256) {\n    const v1 = n2004[(i0 * T + t) * 1024 + i1 + 768];\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 256; k3++) {\n      let g4 = 0.0;\n      if (hp > 0.5) {\n        g4 = n12[(i0 * T + tp) * 512 + k3];\n      }\n      const v5 = w7[(i1 + 768) * 256 + k3];\n      acc2 += g4 * v5;\n    }\n    const v6 = w8[i1 + 768];\n    const v7 = acc2 + v6;\n    const v8 = v1 + v7;\n    const v9 = 1.0 / (1.0 + Math.exp(-v8));\n    const v10 = n2004[(i0 * T + t) * 1024 + i1 + 256];\n    let acc11 = 0.0;\n    for (let k12 = 0; k12 < 256; k12++) {\n      let g13 = 0.0;\n      if (hp > 0.5) {\n        g13 = n12[(i0 * T + tp) * 512 + k12];\n      }\n      const v14 = w7[(i1 + 256) * 256 + k12];\n      acc11 += g13 * v14;\n    }\n    const v15 = w8[i1 + 256];\n    const v16 = acc11 + v15;\n    const v17 = v10 + v16;\n    const v18 = 1.0 / (1.0 + Math.exp(-v17));\n    let g19 = 0.0;\n    if (hp > 0.5) {\n      g19 = n12[(i0 * T + tp) * 512 + i1 + 256];\n    }\n    const v20 = v18 * g19;\n    const v21 = n2004[(i0 * T + t) * 1024 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 256; k23++) {\n      let g24 = 0.0;\n      if (hp > 0.5) {\n        g24 = n12[(i0 * T + tp) * 512 + k23];\n      }\n      const v25 = w7[(i1) * 256 + k23];\n      acc22 += g24 * v25;\n    }\n    const v26 = w8[i1];\n    const v27 = acc22 + v26;\n    const v28 = v21 + v27;\n    const v29 = 1.0 / (1.0 + Math.exp(-v28));\n    const v30 = n2004[(i0 * T + t) * 1024 + i1 + 512];\n    let acc31 = 0.0;\n    for (let k32 = 0; k32 < 256; k32++) {\n      let g33 = 0.0;\n      if (hp > 0.5) {\n        g33 = n12[(i0 * T + tp) * 512 + k32];\n      }\n      const v34 = w7[(i1 + 512) * 256 + k32];\n      acc31 += g33 * v34;\n    }\n    const v35 = w8[i1 + 512];\n    const v36 = acc31 + v35;\n    const v37 = v30 + v36;\n    const e38 = Math.exp(2.0 * v37);\n    const v39 = (1.0 - 2.0 / (e38 + 1.0));\n    const v40 = v29 * v39;\n    const v41 = v20 + v40;\n    const e42 = Math.exp(2.0 * v41);\n    const v43 = (1.0 - 2.0 / (e42 + 1.0));\n    const v44 = v9 * v43;\n    c0 = v44;\n  }\n  else {\n    const v45 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n    let acc46 = 0.0;\n    for (let k47 = 0; k47 < 256; k47++) {\n      let g48 = 0.0;\n      if (hp > 0.5) {\n        g48 = n12[(i0 * T + tp) * 512 + k47];\n      }\n      const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n      acc46 += g48 * v49;\n    }\n    const v50 = w8[i1 - 256 + 256];\n    const v51 = acc46 + v50;\n    const v52 = v45 + v51;\n    const v53 = 1.0 / (1.0 + Math.exp(-v52));\n    let g54 = 0.0;\n    if (hp > 0.5) {\n      g54 = n12[(i0 * T + tp) * 512 + i1 - 256 + 256];\n    }\n    const v55 = v53 * g54;\n    const v56 = n2004[(i0 * T + t) * 1024 + i1 - 256];\n    let acc57 = 0.0;\n    for (let k58 = 0; k58 < 256; k58++) {\n      let g59 = 0.0;\n      if (hp > 0.5) {\n        g59 = n12[(i0 * T + tp) * 512 + k58];\n      }\n      const v60 = w7[(i1 - 256) * 256 + k58];\n      acc57 += g59 * v60;\n    }\n    const v61 = w8[i1 - 256];\n    const v62 = acc57 + v61;\n    const v63 = v56 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n    let acc66 = 0.0;\n    for (let k67 = 0; k67 < 256; k67++) {\n      let g68 = 0.0;\n      if (hp > 0.5) {\n        g68 = n12[(i0 * T + tp) * 512 + k67];\n      }\n      const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n      acc66 += g68 * v69;\n    }\n    const v70 = w8[i1 - 256 + 512];\n    const v71 = acc66 + v70;\n    const v72 = v65 + v71;\n    const e73 = Math.exp(2.0 * v72);\n    const v74 = (1.0 - 2.0 / (e73 + 1.0));\n    const v75 = v64 * v74;\n    const v76 = v55 + v75;\n    c0 = v76;\n  }\n  return c0;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n16, n2004, w7, w8, n1] = a;
+      const [n12, n2004, w7, w8, n1] = a;
       const f = (i0: number, i1: number): number => {
         let c0 = 0.0;
         if (i1 < 256) {
@@ -845,7 +875,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k3 = 0; k3 < 256; k3++) {
             let g4 = 0.0;
             if (hp > 0.5) {
-              g4 = n16[(i0 * T + tp) * 512 + k3];
+              g4 = n12[(i0 * T + tp) * 512 + k3];
             }
             const v5 = w7[(i1 + 768) * 256 + k3];
             acc2 += g4 * v5;
@@ -859,7 +889,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k12 = 0; k12 < 256; k12++) {
             let g13 = 0.0;
             if (hp > 0.5) {
-              g13 = n16[(i0 * T + tp) * 512 + k12];
+              g13 = n12[(i0 * T + tp) * 512 + k12];
             }
             const v14 = w7[(i1 + 256) * 256 + k12];
             acc11 += g13 * v14;
@@ -870,7 +900,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           const v18 = 1.0 / (1.0 + Math.exp(-v17));
           let g19 = 0.0;
           if (hp > 0.5) {
-            g19 = n16[(i0 * T + tp) * 512 + i1 + 256];
+            g19 = n12[(i0 * T + tp) * 512 + i1 + 256];
           }
           const v20 = v18 * g19;
           const v21 = n2004[(i0 * T + t) * 1024 + i1];
@@ -878,7 +908,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k23 = 0; k23 < 256; k23++) {
             let g24 = 0.0;
             if (hp > 0.5) {
-              g24 = n16[(i0 * T + tp) * 512 + k23];
+              g24 = n12[(i0 * T + tp) * 512 + k23];
             }
             const v25 = w7[(i1) * 256 + k23];
             acc22 += g24 * v25;
@@ -892,7 +922,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k32 = 0; k32 < 256; k32++) {
             let g33 = 0.0;
             if (hp > 0.5) {
-              g33 = n16[(i0 * T + tp) * 512 + k32];
+              g33 = n12[(i0 * T + tp) * 512 + k32];
             }
             const v34 = w7[(i1 + 512) * 256 + k32];
             acc31 += g33 * v34;
@@ -913,7 +943,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k45 = 0; k45 < 256; k45++) {
             let g46 = 0.0;
             if (hp > 0.5) {
-              g46 = n16[(i0 * T + tp) * 512 + k45];
+              g46 = n12[(i0 * T + tp) * 512 + k45];
             }
             const v47 = w7[(i1 - 256 + 256) * 256 + k45];
             acc44 += g46 * v47;
@@ -924,7 +954,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           const v51 = 1.0 / (1.0 + Math.exp(-v50));
           let g52 = 0.0;
           if (hp > 0.5) {
-            g52 = n16[(i0 * T + tp) * 512 + i1 - 256 + 256];
+            g52 = n12[(i0 * T + tp) * 512 + i1 - 256 + 256];
           }
           const v53 = v51 * g52;
           const v54 = n2004[(i0 * T + t) * 1024 + i1 - 256];
@@ -932,7 +962,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k56 = 0; k56 < 256; k56++) {
             let g57 = 0.0;
             if (hp > 0.5) {
-              g57 = n16[(i0 * T + tp) * 512 + k56];
+              g57 = n12[(i0 * T + tp) * 512 + k56];
             }
             const v58 = w7[(i1 - 256) * 256 + k56];
             acc55 += g57 * v58;
@@ -946,7 +976,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
           for (let k65 = 0; k65 < 256; k65++) {
             let g66 = 0.0;
             if (hp > 0.5) {
-              g66 = n16[(i0 * T + tp) * 512 + k65];
+              g66 = n12[(i0 * T + tp) * 512 + k65];
             }
             const v67 = w7[(i1 - 256 + 512) * 256 + k65];
             acc64 += g66 * v67;
@@ -969,16 +999,16 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // linear0
-    k20: {
-      name: "CharLM.k20",
+    k16: {
+      name: "CharLM.k16",
       step: false,
-      gpu: "function (n16, w9, w10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n16[((i0) * T + i1) * 512 + k1];\n    const v3 = w9[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w10[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n12, w9, w10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n12[((i0) * T + i1) * 512 + k1];\n    const v3 = w9[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w10[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n16, w9, w10] = a;
+      const [n12, w9, w10] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n16[((i0) * T + i1) * 512 + k1];
+          const v2 = n12[((i0) * T + i1) * 512 + k1];
           const v3 = w9[(i2) * 256 + k1];
           acc0 += v2 * v3;
         }
@@ -994,19 +1024,19 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // log_softmax0 (row statistics)
-    k21_stats: {
-      name: "CharLM.k21_stats",
+    k17_stats: {
+      name: "CharLM.k17_stats",
       step: false,
-      gpu: "function (n20, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const r0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((r0 + 0.5) / (2));\n  const r1 = r0 - i1 * (2);\n  const i2 = r1;\n  const base = ((i0) * T + i1) * 96;\n  let m = -3.0e38;\n  for (let k = 0; k < 96; k++) { m = Math.max(m, n20[base + k]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 96; k++) { s += Math.exp(n20[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n16, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const r0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((r0 + 0.5) / (2));\n  const r1 = r0 - i1 * (2);\n  const i2 = r1;\n  const base = ((i0) * T + i1) * 96;\n  let m = -3.0e38;\n  for (let k = 0; k < 96; k++) { m = Math.max(m, n16[base + k]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 96; k++) { s += Math.exp(n16[base + k] - m); }\n  return s;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n20] = a;
+      const [n16] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const base = ((i0) * T + i1) * 96;
         let m = -3.0e38;
-        for (let k = 0; k < 96; k++) { m = Math.max(m, n20[base + k]); }
+        for (let k = 0; k < 96; k++) { m = Math.max(m, n16[base + k]); }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 96; k++) { s += Math.exp(n20[base + k] - m); }
+        for (let k = 0; k < 96; k++) { s += Math.exp(n16[base + k] - m); }
         return s;
       };
       let o = 0;
@@ -1017,15 +1047,15 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // log_softmax0
-    k21: {
-      name: "CharLM.k21",
+    k17: {
+      name: "CharLM.k17",
       step: false,
-      gpu: "function (n20, n21_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const sb = ((i0) * T + i1) * 2;\n  return n20[((i0) * T + i1) * 96 + i2] - n21_stats[sb] - Math.log(n21_stats[sb + 1]);\n}",
+      gpu: "function (n16, n17_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const sb = ((i0) * T + i1) * 2;\n  return n16[((i0) * T + i1) * 96 + i2] - n17_stats[sb] - Math.log(n17_stats[sb + 1]);\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n20, n21_stats] = a;
+      const [n16, n17_stats] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb = ((i0) * T + i1) * 2;
-        return n20[((i0) * T + i1) * 96 + i2] - n21_stats[sb] - Math.log(n21_stats[sb + 1]);
+        return n16[((i0) * T + i1) * 96 + i2] - n17_stats[sb] - Math.log(n17_stats[sb + 1]);
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -1035,17 +1065,17 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // next.mask
-    k22: {
-      name: "CharLM.k22",
+    k18: {
+      name: "CharLM.k18",
       step: false,
-      gpu: "function (n1, n21, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n21[((i0) * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      gpu: "function (n1, n17, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n17[((i0) * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n1, n21] = a;
+      const [n1, n17] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n1[i0];
         let g1 = 0.0;
         if (i1 < v0) {
-          const v2 = n21[((i0) * T + i1) * 96 + i2];
+          const v2 = n17[((i0) * T + i1) * 96 + i2];
           g1 = v2;
         }
         return g1;
@@ -1119,31 +1149,31 @@ export class CharLMModel {
         try {
           const n0 = keep(ex.upload(x0.data));
           const n1 = keep(ex.upload(x0.lengths));
-          const n8 = keep(await ex.run(CharLM_KERNELS.k8, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * T * 1024));
+          const n6 = keep(await ex.run(CharLM_KERNELS.k6, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * T * 1024));
           // lstm0.l0: recurrence over t = 0 … T-1
-          let n9 = ex.zeros(B * T * 512);
+          let n7 = ex.zeros(B * T * 512);
           for (let s = 0; s < T; s++) {
             const t = s;
             const sc = [B, T, t, t - 1, s > 0 ? 1 : 0];
-            n9 = await ex.step(CharLM_KERNELS.k1029, n9, [n9, n8, w3, w4, n1], sc, B * T * 512);
+            n7 = await ex.step(CharLM_KERNELS.k1029, n7, [n7, n6, w3, w4, n1], sc, B * T * 512);
           }
 
-          keep(n9);
-          const n15 = keep(await ex.run(CharLM_KERNELS.k15, [n9, w5, w6], [B, T, 0, 0, 0], B * T * 1024));
+          keep(n7);
+          const n11 = keep(await ex.run(CharLM_KERNELS.k11, [n7, w5, w6], [B, T, 0, 0, 0], B * T * 1024));
           // lstm0.l1: recurrence over t = 0 … T-1
-          let n16 = ex.zeros(B * T * 512);
+          let n12 = ex.zeros(B * T * 512);
           for (let s = 0; s < T; s++) {
             const t = s;
             const sc = [B, T, t, t - 1, s > 0 ? 1 : 0];
-            n16 = await ex.step(CharLM_KERNELS.k2029, n16, [n16, n15, w7, w8, n1], sc, B * T * 512);
+            n12 = await ex.step(CharLM_KERNELS.k2029, n12, [n12, n11, w7, w8, n1], sc, B * T * 512);
           }
 
-          keep(n16);
-          const n20 = keep(await ex.run(CharLM_KERNELS.k20, [n16, w9, w10], [B, T, 0, 0, 0], B * T * 96));
-          const n21_stats = keep(await ex.run(CharLM_KERNELS.k21_stats, [n20], [B, T, 0, 0, 0], B * T * 2));
-          const n21 = keep(await ex.run(CharLM_KERNELS.k21, [n20, n21_stats], [B, T, 0, 0, 0], B * T * 96));
-          const n22 = keep(await ex.run(CharLM_KERNELS.k22, [n1, n21], [B, T, 0, 0, 0], B * T * 96));
-          const data = await ex.read(n22, B * T * 96);
+          keep(n12);
+          const n16 = keep(await ex.run(CharLM_KERNELS.k16, [n12, w9, w10], [B, T, 0, 0, 0], B * T * 96));
+          const n17_stats = keep(await ex.run(CharLM_KERNELS.k17_stats, [n16], [B, T, 0, 0, 0], B * T * 2));
+          const n17 = keep(await ex.run(CharLM_KERNELS.k17, [n16, n17_stats], [B, T, 0, 0, 0], B * T * 96));
+          const n18 = keep(await ex.run(CharLM_KERNELS.k18, [n1, n17], [B, T, 0, 0, 0], B * T * 96));
+          const data = await ex.read(n18, B * T * 96);
           return { next: { data, shape: [B, T, 96] } };
         } finally {
           for (const v of temps) ex.release(v);

@@ -74,6 +74,20 @@ export class NncError extends Error {
   }
 }
 
+/** The built-in type of a value as it appears in error messages: 'Float32Array', 'Array', 'string', 'null'. */
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object' && typeof v !== 'function') return typeof v;
+  return Object.prototype.toString.call(v).slice(8, -1);
+}
+
+/** A value as it appears in error messages: strings quoted, so '5' and 5 read differently. */
+function showValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  return String(v);
+}
+
 // ───────────── CPU executor: the emitted plain-TypeScript kernels ─────────────
 
 export class CpuExecutor implements Executor {
@@ -302,6 +316,8 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
 
 /** Picks and starts the executor for `options.backend`. */
 export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
+  if (options === null || options === undefined) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
   const known: BackendOption[] = ['auto', 'cpu', 'webasm', 'gpu', 'webgpu'];
   if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
@@ -334,7 +350,7 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
 
 /** Parses safetensors bytes into name → Float32Array, checking every tensor against the manifest. */
 export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, { dtype: string; shape: number[]; data?: Float32Array }> {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const u8 = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   if (u8.length < 8) throw new NncError(`safetensors file is truncated: ${u8.length} bytes, but even the 8-byte header length is missing`);
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const n = Number(dv.getBigUint64(0, true));
@@ -355,7 +371,8 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
     const offs = info?.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2) throw new NncError(`safetensors tensor '${name}' has no data_offsets`);
     const [b, e] = offs.map(Number);
-    if (!(b >= 0 && e >= b && base + e <= u8.length)) {
+    if (!Number.isSafeInteger(b) || !Number.isSafeInteger(e) || b < 0 || e < b) throw new NncError(`safetensors tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
+    if (base + e > u8.length) {
       throw new NncError(`safetensors file is truncated: tensor '${name}' needs bytes ${b}..${e} of the data section, which has ${u8.length - base}`);
     }
     let data: Float32Array | undefined;
@@ -373,7 +390,7 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
 }
 
 /** Checks a weight map against the manifest: missing, extra, mis-shaped and non-F32 tensors are errors. */
-export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>): Map<string, Float32Array> {
+export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>, fromMap = false): Map<string, Float32Array> {
   const problems: string[] = [];
   const out = new Map<string, Float32Array>();
   for (const w of manifest) {
@@ -383,7 +400,9 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
       continue;
     }
     if (g.dtype !== 'F32' || !g.data) {
-      problems.push(`weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
+      problems.push(fromMap
+        ? `weight '${w.name}' is ${g.dtype === 'null' ? 'null' : `${/^[AEIOU]/i.test(g.dtype) ? 'an' : 'a'} ${g.dtype}`}, expected a Float32Array of ${w.shape.reduce((a, c) => a * c, 1)} values`
+        : `weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
       continue;
     }
     const count = w.shape.reduce((a, c) => a * c, 1);
@@ -400,20 +419,24 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
 }
 
 export function weightMap(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>, manifest: readonly WeightInfo[]): Map<string, Float32Array> {
-  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return checkWeights(manifest, parseSafetensors(src));
-  if (typeof src !== 'object' || src === null) throw new NncError('loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map');
+  const kind = typeName(src);
+  if (kind === 'Uint8Array' || kind === 'ArrayBuffer') return checkWeights(manifest, parseSafetensors(src as Uint8Array | ArrayBuffer));
+  if (typeof src !== 'object' || src === null || Array.isArray(src) || ArrayBuffer.isView(src) || src instanceof Map || kind === 'SharedArrayBuffer') {
+    throw new NncError(`loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map, got ${kind}`);
+  }
   const given = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
   const shapes = new Map(manifest.map((w) => [w.name, w.shape]));
   for (const [name, v] of Object.entries(src)) {
-    if (!(v instanceof Float32Array)) {
-      given.set(name, { dtype: v === null || v === undefined ? String(v) : (v as object).constructor?.name ?? typeof v, shape: [] });
+    if (v === undefined) continue; // { name: undefined } is a missing weight
+    if (typeName(v) !== 'Float32Array') {
+      given.set(name, { dtype: typeName(v), shape: [] });
       continue;
     }
     const want = shapes.get(name);
     const count = want ? want.reduce((a, c) => a * c, 1) : v.length;
     given.set(name, { dtype: 'F32', shape: v.length === count && want ? [...want] : [v.length], data: v });
   }
-  return checkWeights(manifest, given);
+  return checkWeights(manifest, given, true);
 }
 
 // ───────────── inputs ─────────────
@@ -456,14 +479,15 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (Array.isArray(given)) ({ data, shape } = nestedToTensor(name, given));
   else {
     const g = given as { data?: ArrayLike<number>; shape?: number[]; lengths?: ArrayLike<number> };
-    if (!g.data || typeof g.data.length !== 'number' || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array`);
+    if (typeof g !== 'object' || !('data' in g) || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array, got ${typeName(g)}${typeof g === 'object' ? ` with keys ${Object.keys(g).join(', ') || '(none)'}` : ''}`);
+    if (!Array.isArray(g.data) && !(ArrayBuffer.isView(g.data) && typeName(g.data) !== 'DataView')) throw new NncError(`input '${name}': data must be a typed array or a number[], got ${typeName(g.data)}`);
     data = g.data;
     shape = g.shape;
     lengths = g.lengths;
   }
   const rank = info.form === 'tokens' ? 2 : 3;
   const want = info.form === 'tokens' ? '[B, T]' : `[B, T, ${info.dim}]`;
-  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.join(', ')}], expected ${want} with positive sizes`);
+  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.map(showValue).join(', ')}], expected ${want} with positive integer sizes`);
   if (info.form === 'vectors' && shape[2] !== info.dim) throw new NncError(`input '${name}' has ${shape[2]} features per step, expected dim = ${info.dim}`);
   const [B, T] = shape;
   const count = shape.reduce((a, c) => a * c, 1);
@@ -471,25 +495,31 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (info.maxLen !== undefined && (info.fixedSteps ? T !== info.maxLen : T > info.maxLen)) {
     throw new NncError(`input '${name}' has ${T} steps, expected ${info.fixedSteps ? 'exactly' : 'at most'} max_len = ${info.maxLen}`);
   }
+  const dtype = typeName(data);
   if (info.form === 'tokens') {
-    const floatData = data instanceof Float32Array || data instanceof Float64Array;
-    if (floatData) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${data.constructor.name}`);
+    if (/^(Float|Big)/.test(dtype)) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${dtype}`);
     for (let i = 0; i < count; i++) {
       const v = data[i];
-      if (!Number.isInteger(v) || v < 0 || v >= info.vocab!) {
-        throw new NncError(`input '${name}' has token id ${v} at position ${i} (row ${Math.floor(i / T)}, step ${i % T}), outside the vocabulary [0, ${info.vocab})`);
+      const where = `at position ${i} (row ${Math.floor(i / T)}, step ${i % T})`;
+      if (!Number.isInteger(v)) throw new NncError(`input '${name}' has token id ${showValue(v)} ${where}, expected an integer in [0, ${info.vocab})`);
+      if (v < 0 || v >= info.vocab!) throw new NncError(`input '${name}' has token id ${v} ${where}, outside the vocabulary [0, ${info.vocab})`);
+    }
+  } else {
+    if (dtype !== 'Array' && !/^Float/.test(dtype)) throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${dtype}`);
+    if (dtype === 'Array') {
+      for (let i = 0; i < count; i++) {
+        if (typeof data[i] !== 'number') throw new NncError(`input '${name}' has ${showValue(data[i])} (${typeName(data[i])}) at position ${i}, expected a number`);
       }
     }
-  } else if (data instanceof Int32Array || data instanceof Uint8Array) {
-    throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${data.constructor.name}`);
   }
   const lens = new Float32Array(B);
   if (lengths === undefined) lens.fill(T);
   else {
-    if (typeof lengths.length !== 'number' || lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths?.length} entries, expected one per row (B = ${B})`);
+    if (!Array.isArray(lengths) && !(ArrayBuffer.isView(lengths) && typeName(lengths) !== 'DataView')) throw new NncError(`input '${name}': lengths must be an array with one entry per row (B = ${B}), got ${typeName(lengths)}`);
+    if (lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths.length} entries, expected one per row (B = ${B})`);
     for (let b = 0; b < B; b++) {
       const l = lengths[b];
-      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, expected an integer in [1, ${T}]`);
+      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${showValue(l)}, expected an integer in [1, ${T}]`);
       if (info.fixedSteps && l !== T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, but this model reads a fixed window of ${T} steps`);
       lens[b] = l;
     }
@@ -585,8 +615,8 @@ export interface NPLMOutputs {
 
 const NPLM_KERNELS: Record<string, KernelDef> = {
     // tanh0
-    k8: {
-      name: "NPLM.k8",
+    k7: {
+      name: "NPLM.k7",
       step: false,
       gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (100));\n  const r0 = idx - i0 * (100);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 60.0);\n    const r3 = k1 - q2 * 60;\n    const v4 = n0[(i0) * T + q2];\n    const v5 = w0[(v4) * 60 + r3];\n    const v6 = w1[(i1) * 240 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = w2[i1];\n  const v8 = acc0 + v7;\n  const e9 = Math.exp(2.0 * v8);\n  const v10 = (1.0 - 2.0 / (e9 + 1.0));\n  return v10;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
@@ -613,16 +643,16 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // linear1
-    k11: {
-      name: "NPLM.k11",
+    k10: {
+      name: "NPLM.k10",
       step: false,
-      gpu: "function (n8, w3, w4, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = n8[(i0) * 100 + k1];\n    const v3 = w3[(i1) * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w4[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n7, w3, w4, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = n7[(i0) * 100 + k1];\n    const v3 = w3[(i1) * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w4[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n8, w3, w4] = a;
+      const [n7, w3, w4] = a;
       const f = (i0: number, i1: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 100; k1++) {
-          const v2 = n8[(i0) * 100 + k1];
+          const v2 = n7[(i0) * 100 + k1];
           const v3 = w3[(i1) * 100 + k1];
           acc0 += v2 * v3;
         }
@@ -637,19 +667,19 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // softmax0 (row statistics)
-    k12_stats: {
-      name: "NPLM.k12_stats",
+    k11_stats: {
+      name: "NPLM.k11_stats",
       step: false,
-      gpu: "function (n11, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 10000;\n  let m = -3.0e38;\n  for (let k = 0; k < 10000; k++) { m = Math.max(m, n11[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 10000; k++) { s += Math.exp(n11[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 10000;\n  let m = -3.0e38;\n  for (let k = 0; k < 10000; k++) { m = Math.max(m, n10[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 10000; k++) { s += Math.exp(n10[base + k] - m); }\n  return s;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n11] = a;
+      const [n10] = a;
       const f = (i0: number, i1: number): number => {
         const base = (i0) * 10000;
         let m = -3.0e38;
-        for (let k = 0; k < 10000; k++) { m = Math.max(m, n11[base + k]); }
+        for (let k = 0; k < 10000; k++) { m = Math.max(m, n10[base + k]); }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 10000; k++) { s += Math.exp(n11[base + k] - m); }
+        for (let k = 0; k < 10000; k++) { s += Math.exp(n10[base + k] - m); }
         return s;
       };
       let o = 0;
@@ -659,15 +689,15 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
       },
     },
     // softmax0
-    k12: {
-      name: "NPLM.k12",
+    k11: {
+      name: "NPLM.k11",
       step: false,
-      gpu: "function (n11, n12_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n11[(i0) * 10000 + i1] - n12_stats[sb]) / n12_stats[sb + 1];\n}",
+      gpu: "function (n10, n11_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n10[(i0) * 10000 + i1] - n11_stats[sb]) / n11_stats[sb + 1];\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
-      const [n11, n12_stats] = a;
+      const [n10, n11_stats] = a;
       const f = (i0: number, i1: number): number => {
         const sb = (i0) * 2;
-        return Math.exp(n11[(i0) * 10000 + i1] - n12_stats[sb]) / n12_stats[sb + 1];
+        return Math.exp(n10[(i0) * 10000 + i1] - n11_stats[sb]) / n11_stats[sb + 1];
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -724,12 +754,11 @@ export class NPLMModel {
         const w4 = w.w4;
         try {
           const n0 = keep(ex.upload(x0.data));
-          const n1 = keep(ex.upload(x0.lengths));
-          const n8 = keep(await ex.run(NPLM_KERNELS.k8, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * 100));
-          const n11 = keep(await ex.run(NPLM_KERNELS.k11, [n8, w3, w4], [B, T, 0, 0, 0], B * 10000));
-          const n12_stats = keep(await ex.run(NPLM_KERNELS.k12_stats, [n11], [B, T, 0, 0, 0], B * 2));
-          const n12 = keep(await ex.run(NPLM_KERNELS.k12, [n11, n12_stats], [B, T, 0, 0, 0], B * 10000));
-          const data = await ex.read(n12, B * 10000);
+          const n7 = keep(await ex.run(NPLM_KERNELS.k7, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * 100));
+          const n10 = keep(await ex.run(NPLM_KERNELS.k10, [n7, w3, w4], [B, T, 0, 0, 0], B * 10000));
+          const n11_stats = keep(await ex.run(NPLM_KERNELS.k11_stats, [n10], [B, T, 0, 0, 0], B * 2));
+          const n11 = keep(await ex.run(NPLM_KERNELS.k11, [n10, n11_stats], [B, T, 0, 0, 0], B * 10000));
+          const data = await ex.read(n11, B * 10000);
           return { next: { data, shape: [B, 10000] } };
         } finally {
           for (const v of temps) ex.release(v);

@@ -3,9 +3,14 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { compile, lower, STAGES, type OptLevel, type Stage } from './driver.ts';
-import { renderDiagnostics } from './diagnostics/render.ts';
+import type { OptLevel, Stage } from './driver.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
+
+// The compiler is imported lazily, inside main's error handling, so that a failure while loading it
+// (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace.
+type Driver = typeof import('./driver.ts');
+type Render = typeof import('./diagnostics/render.ts');
+const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 
 const USAGE = `usage:
   nnc compile FILE.nn [-o OUT.ts] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
@@ -27,6 +32,8 @@ interface Args {
   file: string;
   out?: string;
   emit: Stage;
+  /** --emit was given explicitly (then even --emit=ts prints to stdout unless -o is given). */
+  emitGiven: boolean;
   json: boolean;
   level: OptLevel;
 }
@@ -38,6 +45,7 @@ function parseArgs(argv: string[]): Args {
   let file: string | undefined;
   let out: string | undefined;
   let emit: Stage = 'ts';
+  let emitGiven = false;
   let json = false;
   let level: OptLevel = 2;
   for (let i = 0; i < rest.length; i++) {
@@ -45,10 +53,12 @@ function parseArgs(argv: string[]): Args {
     if (a === '-o' || a === '--out') {
       out = rest[++i];
       if (!out) throw new UsageError(`${a} needs a file name`);
-    } else if (a.startsWith('--emit')) {
+      if (out.startsWith('-')) throw new UsageError(`${a} needs a file name, got the option '${out}'`);
+    } else if (a === '--emit' || a.startsWith('--emit=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (!STAGES.includes(v as Stage)) throw new UsageError(`--emit must be one of ${STAGES.join(', ')}; got '${v ?? ''}'`);
       emit = v as Stage;
+      emitGiven = true;
     } else if (a === '--json') json = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
@@ -56,16 +66,15 @@ function parseArgs(argv: string[]): Args {
     else file = a;
   }
   if (!file) throw new UsageError(`${command} needs a .nn file`);
-  if (command !== 'compile' && (out || emit !== 'ts' || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if (command !== 'compile' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
-  return { command, file, out, emit, json, level };
+  return { command, file, out, emit, emitGiven, json, level };
 }
 
-function report(diags: readonly Diagnostic[], text: string): void {
-  if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
-}
-
-function run(args: Args): number {
+function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): number {
+  const report = (diags: readonly Diagnostic[], text: string): void => {
+    if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
+  };
   let text: string;
   try {
     text = readFileSync(args.file, 'utf8');
@@ -91,7 +100,7 @@ function run(args: Args): number {
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
   if (args.command === 'check') return 0;
-  if (args.emit !== 'ts' && !args.out) {
+  if (args.emitGiven && !args.out) {
     process.stdout.write(result.output);
     return 0;
   }
@@ -120,7 +129,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return run(args);
+    const driver: Driver = await import('./driver.ts');
+    if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
+    return run(args, driver, await import('./diagnostics/render.ts'));
   } catch (e) {
     process.stderr.write(`nnc: internal error: ${(e as Error).message ?? e}\n` +
       `This is a bug in nnc, not in your spec; please report it with the .nn file.${process.env.NNC_DEBUG ? '\n' + (e as Error).stack : ' (NNC_DEBUG=1 shows the stack)'}\n`);

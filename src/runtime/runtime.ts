@@ -71,6 +71,20 @@ export class NncError extends Error {
   }
 }
 
+/** The built-in type of a value as it appears in error messages: 'Float32Array', 'Array', 'string', 'null'. */
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object' && typeof v !== 'function') return typeof v;
+  return Object.prototype.toString.call(v).slice(8, -1);
+}
+
+/** A value as it appears in error messages: strings quoted, so '5' and 5 read differently. */
+function showValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  return String(v);
+}
+
 // ───────────── CPU executor: the emitted plain-TypeScript kernels ─────────────
 
 export class CpuExecutor implements Executor {
@@ -299,6 +313,8 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
 
 /** Picks and starts the executor for `options.backend`. */
 export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
+  if (options === null || options === undefined) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
   const known: BackendOption[] = ['auto', 'cpu', 'webasm', 'gpu', 'webgpu'];
   if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
@@ -331,7 +347,7 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
 
 /** Parses safetensors bytes into name → Float32Array, checking every tensor against the manifest. */
 export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, { dtype: string; shape: number[]; data?: Float32Array }> {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const u8 = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   if (u8.length < 8) throw new NncError(`safetensors file is truncated: ${u8.length} bytes, but even the 8-byte header length is missing`);
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const n = Number(dv.getBigUint64(0, true));
@@ -352,7 +368,8 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
     const offs = info?.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2) throw new NncError(`safetensors tensor '${name}' has no data_offsets`);
     const [b, e] = offs.map(Number);
-    if (!(b >= 0 && e >= b && base + e <= u8.length)) {
+    if (!Number.isSafeInteger(b) || !Number.isSafeInteger(e) || b < 0 || e < b) throw new NncError(`safetensors tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
+    if (base + e > u8.length) {
       throw new NncError(`safetensors file is truncated: tensor '${name}' needs bytes ${b}..${e} of the data section, which has ${u8.length - base}`);
     }
     let data: Float32Array | undefined;
@@ -370,7 +387,7 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
 }
 
 /** Checks a weight map against the manifest: missing, extra, mis-shaped and non-F32 tensors are errors. */
-export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>): Map<string, Float32Array> {
+export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>, fromMap = false): Map<string, Float32Array> {
   const problems: string[] = [];
   const out = new Map<string, Float32Array>();
   for (const w of manifest) {
@@ -380,7 +397,9 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
       continue;
     }
     if (g.dtype !== 'F32' || !g.data) {
-      problems.push(`weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
+      problems.push(fromMap
+        ? `weight '${w.name}' is ${g.dtype === 'null' ? 'null' : `${/^[AEIOU]/i.test(g.dtype) ? 'an' : 'a'} ${g.dtype}`}, expected a Float32Array of ${w.shape.reduce((a, c) => a * c, 1)} values`
+        : `weight '${w.name}' has dtype ${g.dtype}, expected F32 (save it with tensor.float())`);
       continue;
     }
     const count = w.shape.reduce((a, c) => a * c, 1);
@@ -397,20 +416,24 @@ export function checkWeights(manifest: readonly WeightInfo[], given: Map<string,
 }
 
 export function weightMap(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>, manifest: readonly WeightInfo[]): Map<string, Float32Array> {
-  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return checkWeights(manifest, parseSafetensors(src));
-  if (typeof src !== 'object' || src === null) throw new NncError('loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map');
+  const kind = typeName(src);
+  if (kind === 'Uint8Array' || kind === 'ArrayBuffer') return checkWeights(manifest, parseSafetensors(src as Uint8Array | ArrayBuffer));
+  if (typeof src !== 'object' || src === null || Array.isArray(src) || ArrayBuffer.isView(src) || src instanceof Map || kind === 'SharedArrayBuffer') {
+    throw new NncError(`loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map, got ${kind}`);
+  }
   const given = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
   const shapes = new Map(manifest.map((w) => [w.name, w.shape]));
   for (const [name, v] of Object.entries(src)) {
-    if (!(v instanceof Float32Array)) {
-      given.set(name, { dtype: v === null || v === undefined ? String(v) : (v as object).constructor?.name ?? typeof v, shape: [] });
+    if (v === undefined) continue; // { name: undefined } is a missing weight
+    if (typeName(v) !== 'Float32Array') {
+      given.set(name, { dtype: typeName(v), shape: [] });
       continue;
     }
     const want = shapes.get(name);
     const count = want ? want.reduce((a, c) => a * c, 1) : v.length;
     given.set(name, { dtype: 'F32', shape: v.length === count && want ? [...want] : [v.length], data: v });
   }
-  return checkWeights(manifest, given);
+  return checkWeights(manifest, given, true);
 }
 
 // ───────────── inputs ─────────────
@@ -453,14 +476,15 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (Array.isArray(given)) ({ data, shape } = nestedToTensor(name, given));
   else {
     const g = given as { data?: ArrayLike<number>; shape?: number[]; lengths?: ArrayLike<number> };
-    if (!g.data || typeof g.data.length !== 'number' || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array`);
+    if (typeof g !== 'object' || !('data' in g) || !Array.isArray(g.shape)) throw new NncError(`input '${name}' must be { data, shape, lengths? } or a nested number array, got ${typeName(g)}${typeof g === 'object' ? ` with keys ${Object.keys(g).join(', ') || '(none)'}` : ''}`);
+    if (!Array.isArray(g.data) && !(ArrayBuffer.isView(g.data) && typeName(g.data) !== 'DataView')) throw new NncError(`input '${name}': data must be a typed array or a number[], got ${typeName(g.data)}`);
     data = g.data;
     shape = g.shape;
     lengths = g.lengths;
   }
   const rank = info.form === 'tokens' ? 2 : 3;
   const want = info.form === 'tokens' ? '[B, T]' : `[B, T, ${info.dim}]`;
-  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.join(', ')}], expected ${want} with positive sizes`);
+  if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.map(showValue).join(', ')}], expected ${want} with positive integer sizes`);
   if (info.form === 'vectors' && shape[2] !== info.dim) throw new NncError(`input '${name}' has ${shape[2]} features per step, expected dim = ${info.dim}`);
   const [B, T] = shape;
   const count = shape.reduce((a, c) => a * c, 1);
@@ -468,25 +492,31 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (info.maxLen !== undefined && (info.fixedSteps ? T !== info.maxLen : T > info.maxLen)) {
     throw new NncError(`input '${name}' has ${T} steps, expected ${info.fixedSteps ? 'exactly' : 'at most'} max_len = ${info.maxLen}`);
   }
+  const dtype = typeName(data);
   if (info.form === 'tokens') {
-    const floatData = data instanceof Float32Array || data instanceof Float64Array;
-    if (floatData) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${data.constructor.name}`);
+    if (/^(Float|Big)/.test(dtype)) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${dtype}`);
     for (let i = 0; i < count; i++) {
       const v = data[i];
-      if (!Number.isInteger(v) || v < 0 || v >= info.vocab!) {
-        throw new NncError(`input '${name}' has token id ${v} at position ${i} (row ${Math.floor(i / T)}, step ${i % T}), outside the vocabulary [0, ${info.vocab})`);
+      const where = `at position ${i} (row ${Math.floor(i / T)}, step ${i % T})`;
+      if (!Number.isInteger(v)) throw new NncError(`input '${name}' has token id ${showValue(v)} ${where}, expected an integer in [0, ${info.vocab})`);
+      if (v < 0 || v >= info.vocab!) throw new NncError(`input '${name}' has token id ${v} ${where}, outside the vocabulary [0, ${info.vocab})`);
+    }
+  } else {
+    if (dtype !== 'Array' && !/^Float/.test(dtype)) throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${dtype}`);
+    if (dtype === 'Array') {
+      for (let i = 0; i < count; i++) {
+        if (typeof data[i] !== 'number') throw new NncError(`input '${name}' has ${showValue(data[i])} (${typeName(data[i])}) at position ${i}, expected a number`);
       }
     }
-  } else if (data instanceof Int32Array || data instanceof Uint8Array) {
-    throw new NncError(`input '${name}' holds feature vectors and must be floats (Float32Array or number[]), got ${data.constructor.name}`);
   }
   const lens = new Float32Array(B);
   if (lengths === undefined) lens.fill(T);
   else {
-    if (typeof lengths.length !== 'number' || lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths?.length} entries, expected one per row (B = ${B})`);
+    if (!Array.isArray(lengths) && !(ArrayBuffer.isView(lengths) && typeName(lengths) !== 'DataView')) throw new NncError(`input '${name}': lengths must be an array with one entry per row (B = ${B}), got ${typeName(lengths)}`);
+    if (lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths.length} entries, expected one per row (B = ${B})`);
     for (let b = 0; b < B; b++) {
       const l = lengths[b];
-      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, expected an integer in [1, ${T}]`);
+      if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${showValue(l)}, expected an integer in [1, ${T}]`);
       if (info.fixedSteps && l !== T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, but this model reads a fixed window of ${T} steps`);
       lens[b] = l;
     }
