@@ -34,13 +34,20 @@ export function lower(text: string, file: string): { diagnostics: Diagnostic[]; 
   const resolved = check(ast, bag);
   if (bag.hasErrors) return { diagnostics: bag.items, ast };
   const models = resolved.models.map((m) => expand(m, bag));
-  if (bag.hasErrors) return { diagnostics: bag.items, ast };
-  return { diagnostics: bag.items, models, ast };
+  // a layer inside `repeat N` is lowered N times; say each thing once
+  const seen = new Set<string>();
+  const unique = bag.items.filter((d) => {
+    const key = `${d.code}@${d.span.file}:${d.span.start}:${d.message}`;
+    return !seen.has(key) && seen.add(key) !== undefined;
+  });
+  if (bag.hasErrors) return { diagnostics: unique, ast };
+  return { diagnostics: unique, models, ast };
 }
 
 /**
  * 2 (default): every pass. 1: stack gate matmuls and hoist input projections, but one kernel per
- * op. 0: no rewrites, one kernel per op. Lower levels exist to measure what each pass buys.
+ * op. 0: no rewrites, one kernel per op (weight row blocks are read in place, not copied).
+ * Lower levels exist to measure what each pass buys.
  */
 export type OptLevel = 0 | 1 | 2;
 

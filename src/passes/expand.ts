@@ -39,7 +39,7 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
     return v;
   };
   const y = chain(model.chain, { node: x, tokens: inp.form === 'tokens', seq: true, vocab: inp.vocab, steps: inp.maxLen });
-  if (y.tokens) {
+  if (y.tokens && !diags.hasErrors) {
     diags.error('E0502', `model '${model.name}' returns its token ids unchanged: the chain has no layer that computes features`, model.span, {
       suggestion: `start the chain with 'embedding dim = N'`,
     });
