@@ -694,137 +694,82 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
     k1029: {
       name: "Tagger.k1029",
       step: true,
-      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  if (tt !== t) { return n7[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  let c0 = 0.0;\n  if (i1 < 128) {\n    const v1 = n1004[(i0 * T + t) * 512 + i1 + 384];\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 128; k3++) {\n      let g4 = 0.0;\n      if (hp > 0.5) {\n        g4 = n7[(i0 * T + tp) * 256 + k3];\n      }\n      const v5 = w3[(i1 + 384) * 128 + k3];\n      acc2 += g4 * v5;\n    }\n    const v6 = w4[i1 + 384];\n    const v7 = acc2 + v6;\n    const v8 = v1 + v7;\n    const v9 = 1.0 / (1.0 + Math.exp(-v8));\n    const v10 = n1004[(i0 * T + t) * 512 + i1 + 128];\n    let acc11 = 0.0;\n    for (let k12 = 0; k12 < 128; k12++) {\n      let g13 = 0.0;\n      if (hp > 0.5) {\n        g13 = n7[(i0 * T + tp) * 256 + k12];\n      }\n      const v14 = w3[(i1 + 128) * 128 + k12];\n      acc11 += g13 * v14;\n    }\n    const v15 = w4[i1 + 128];\n    const v16 = acc11 + v15;\n    const v17 = v10 + v16;\n    const v18 = 1.0 / (1.0 + Math.exp(-v17));\n    let g19 = 0.0;\n    if (hp > 0.5) {\n      g19 = n7[(i0 * T + tp) * 256 + i1 + 128];\n    }\n    const v20 = v18 * g19;\n    const v21 = n1004[(i0 * T + t) * 512 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 128; k23++) {\n      let g24 = 0.0;\n      if (hp > 0.5) {\n        g24 = n7[(i0 * T + tp) * 256 + k23];\n      }\n      const v25 = w3[(i1) * 128 + k23];\n      acc22 += g24 * v25;\n    }\n    const v26 = w4[i1];\n    const v27 = acc22 + v26;\n    const v28 = v21 + v27;\n    const v29 = 1.0 / (1.0 + Math.exp(-v28));\n    const v30 = n1004[(i0 * T + t) * 512 + i1 + 256];\n    let acc31 = 0.0;\n    for (let k32 = 0; k32 < 128; k32++) {\n      let g33 = 0.0;\n      if (hp > 0.5) {\n        g33 = n7[(i0 * T + tp) * 256 + k32];\n      }\n      const v34 = w3[(i1 + 256) * 128 + k32];\n      acc31 += g33 * v34;\n    }\n    const v35 = w4[i1 + 256];\n    const v36 = acc31 + v35;\n    const v37 = v30 + v36;\n    const e38 = Math.exp(2.0 * v37);\n    const v39 = (1.0 - 2.0 / (e38 + 1.0));\n    const v40 = v29 * v39;\n    const v41 = v20 + v40;\n    const e42 = Math.exp(2.0 * v41);\n    const v43 = (1.0 - 2.0 / (e42 + 1.0));\n    const v44 = v9 * v43;\n    c0 = v44;\n  }\n  else {\n    const v45 = n1004[(i0 * T + t) * 512 + i1 - 128 + 128];\n    let acc46 = 0.0;\n    for (let k47 = 0; k47 < 128; k47++) {\n      let g48 = 0.0;\n      if (hp > 0.5) {\n        g48 = n7[(i0 * T + tp) * 256 + k47];\n      }\n      const v49 = w3[(i1 - 128 + 128) * 128 + k47];\n      acc46 += g48 * v49;\n    }\n    const v50 = w4[i1 - 128 + 128];\n    const v51 = acc46 + v50;\n    const v52 = v45 + v51;\n    const v53 = 1.0 / (1.0 + Math.exp(-v52));\n    let g54 = 0.0;\n    if (hp > 0.5) {\n      g54 = n7[(i0 * T + tp) * 256 + i1 - 128 + 128];\n    }\n    const v55 = v53 * g54;\n    const v56 = n1004[(i0 * T + t) * 512 + i1 - 128];\n    let acc57 = 0.0;\n    for (let k58 = 0; k58 < 128; k58++) {\n      let g59 = 0.0;\n      if (hp > 0.5) {\n        g59 = n7[(i0 * T + tp) * 256 + k58];\n      }\n      const v60 = w3[(i1 - 128) * 128 + k58];\n      acc57 += g59 * v60;\n    }\n    const v61 = w4[i1 - 128];\n    const v62 = acc57 + v61;\n    const v63 = v56 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = n1004[(i0 * T + t) * 512 + i1 - 128 + 256];\n    let acc66 = 0.0;\n    for (let k67 = 0; k67 < 128; k67++) {\n      let g68 = 0.0;\n      if (hp > 0.5) {\n        g68 = n7[(i0 * T + tp) * 256 + k67];\n      }\n      const v69 = w3[(i1 - 128 + 256) * 128 + k67];\n      acc66 += g68 * v69;\n    }\n    const v70 = w4[i1 - 128 + 256];\n    const v71 = acc66 + v70;\n    const v72 = v65 + v71;\n    const e73 = Math.exp(2.0 * v72);\n    const v74 = (1.0 - 2.0 / (e73 + 1.0));\n    const v75 = v64 * v74;\n    const v76 = v55 + v75;\n    c0 = v76;\n  }\n  return c0;\n}",
+      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n1004[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        let g4 = 0.0;\n        if (hp > 0.5) {\n          g4 = n7[(i0 * T + tp) * 256 + k3];\n        }\n        const v5 = w3[(i1 + 384) * 128 + k3];\n        acc2 += g4 * v5;\n      }\n      const v6 = w4[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n1004[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        let g13 = 0.0;\n        if (hp > 0.5) {\n          g13 = n7[(i0 * T + tp) * 256 + k12];\n        }\n        const v14 = w3[(i1 + 128) * 128 + k12];\n        acc11 += g13 * v14;\n      }\n      const v15 = w4[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      let g19 = 0.0;\n      if (hp > 0.5) {\n        g19 = n7[(i0 * T + tp) * 256 + i1 + 128];\n      }\n      const v20 = v18 * g19;\n      const v21 = n1004[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        let g24 = 0.0;\n        if (hp > 0.5) {\n          g24 = n7[(i0 * T + tp) * 256 + k23];\n        }\n        const v25 = w3[(i1) * 128 + k23];\n        acc22 += g24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n1004[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        let g33 = 0.0;\n        if (hp > 0.5) {\n          g33 = n7[(i0 * T + tp) * 256 + k32];\n        }\n        const v34 = w3[(i1 + 256) * 128 + k32];\n        acc31 += g33 * v34;\n      }\n      const v35 = w4[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n1004[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        let g48 = 0.0;\n        if (hp > 0.5) {\n          g48 = n7[(i0 * T + tp) * 256 + k47];\n        }\n        const v49 = w3[(i1 - 128 + 128) * 128 + k47];\n        acc46 += g48 * v49;\n      }\n      const v50 = w4[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      let g54 = 0.0;\n      if (hp > 0.5) {\n        g54 = n7[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      }\n      const v55 = v53 * g54;\n      const v56 = n1004[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        let g59 = 0.0;\n        if (hp > 0.5) {\n          g59 = n7[(i0 * T + tp) * 256 + k58];\n        }\n        const v60 = w3[(i1 - 128) * 128 + k58];\n        acc57 += g59 * v60;\n      }\n      const v61 = w4[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n1004[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        let g68 = 0.0;\n        if (hp > 0.5) {\n          g68 = n7[(i0 * T + tp) * 256 + k67];\n        }\n        const v69 = w3[(i1 - 128 + 256) * 128 + k67];\n        acc66 += g68 * v69;\n      }\n      const v70 = w4[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n7, n1004, w3, w4, n1] = a;
-      const f = (i0: number, i1: number): number => {
-        let c0 = 0.0;
-        if (i1 < 128) {
-          const v1 = n1004[(i0 * T + t) * 512 + i1 + 384];
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 128; k3++) {
-            let g4 = 0.0;
-            if (hp > 0.5) {
-              g4 = n7[(i0 * T + tp) * 256 + k3];
-            }
-            const v5 = w3[(i1 + 384) * 128 + k3];
-            acc2 += g4 * v5;
-          }
-          const v6 = w4[i1 + 384];
-          const v7 = acc2 + v6;
-          const v8 = v1 + v7;
-          const v9 = 1.0 / (1.0 + Math.exp(-v8));
-          const v10 = n1004[(i0 * T + t) * 512 + i1 + 128];
-          let acc11 = 0.0;
-          for (let k12 = 0; k12 < 128; k12++) {
-            let g13 = 0.0;
-            if (hp > 0.5) {
-              g13 = n7[(i0 * T + tp) * 256 + k12];
-            }
-            const v14 = w3[(i1 + 128) * 128 + k12];
-            acc11 += g13 * v14;
-          }
-          const v15 = w4[i1 + 128];
-          const v16 = acc11 + v15;
-          const v17 = v10 + v16;
-          const v18 = 1.0 / (1.0 + Math.exp(-v17));
-          let g19 = 0.0;
+      const f = (i0: number, i1: number, row: number): void => {
+        const v0 = n1004[(i0 * T + t) * 512 + i1 + 384];
+        let acc1 = 0.0;
+        for (let k2 = 0; k2 < 128; k2++) {
+          let g3 = 0.0;
           if (hp > 0.5) {
-            g19 = n7[(i0 * T + tp) * 256 + i1 + 128];
+            g3 = n7[(i0 * T + tp) * 256 + k2];
           }
-          const v20 = v18 * g19;
-          const v21 = n1004[(i0 * T + t) * 512 + i1];
-          let acc22 = 0.0;
-          for (let k23 = 0; k23 < 128; k23++) {
-            let g24 = 0.0;
-            if (hp > 0.5) {
-              g24 = n7[(i0 * T + tp) * 256 + k23];
-            }
-            const v25 = w3[(i1) * 128 + k23];
-            acc22 += g24 * v25;
-          }
-          const v26 = w4[i1];
-          const v27 = acc22 + v26;
-          const v28 = v21 + v27;
-          const v29 = 1.0 / (1.0 + Math.exp(-v28));
-          const v30 = n1004[(i0 * T + t) * 512 + i1 + 256];
-          let acc31 = 0.0;
-          for (let k32 = 0; k32 < 128; k32++) {
-            let g33 = 0.0;
-            if (hp > 0.5) {
-              g33 = n7[(i0 * T + tp) * 256 + k32];
-            }
-            const v34 = w3[(i1 + 256) * 128 + k32];
-            acc31 += g33 * v34;
-          }
-          const v35 = w4[i1 + 256];
-          const v36 = acc31 + v35;
-          const v37 = v30 + v36;
-          const v38 = Math.tanh(v37);
-          const v39 = v29 * v38;
-          const v40 = v20 + v39;
-          const v41 = Math.tanh(v40);
-          const v42 = v9 * v41;
-          c0 = v42;
+          const v4 = w3[(i1 + 384) * 128 + k2];
+          acc1 += g3 * v4;
         }
-        else {
-          const v43 = n1004[(i0 * T + t) * 512 + i1 - 128 + 128];
-          let acc44 = 0.0;
-          for (let k45 = 0; k45 < 128; k45++) {
-            let g46 = 0.0;
-            if (hp > 0.5) {
-              g46 = n7[(i0 * T + tp) * 256 + k45];
-            }
-            const v47 = w3[(i1 - 128 + 128) * 128 + k45];
-            acc44 += g46 * v47;
-          }
-          const v48 = w4[i1 - 128 + 128];
-          const v49 = acc44 + v48;
-          const v50 = v43 + v49;
-          const v51 = 1.0 / (1.0 + Math.exp(-v50));
-          let g52 = 0.0;
+        const v5 = w4[i1 + 384];
+        const v6 = acc1 + v5;
+        const v7 = v0 + v6;
+        const v8 = 1.0 / (1.0 + Math.exp(-v7));
+        const v9 = n1004[(i0 * T + t) * 512 + i1 + 128];
+        let acc10 = 0.0;
+        for (let k11 = 0; k11 < 128; k11++) {
+          let g12 = 0.0;
           if (hp > 0.5) {
-            g52 = n7[(i0 * T + tp) * 256 + i1 - 128 + 128];
+            g12 = n7[(i0 * T + tp) * 256 + k11];
           }
-          const v53 = v51 * g52;
-          const v54 = n1004[(i0 * T + t) * 512 + i1 - 128];
-          let acc55 = 0.0;
-          for (let k56 = 0; k56 < 128; k56++) {
-            let g57 = 0.0;
-            if (hp > 0.5) {
-              g57 = n7[(i0 * T + tp) * 256 + k56];
-            }
-            const v58 = w3[(i1 - 128) * 128 + k56];
-            acc55 += g57 * v58;
-          }
-          const v59 = w4[i1 - 128];
-          const v60 = acc55 + v59;
-          const v61 = v54 + v60;
-          const v62 = 1.0 / (1.0 + Math.exp(-v61));
-          const v63 = n1004[(i0 * T + t) * 512 + i1 - 128 + 256];
-          let acc64 = 0.0;
-          for (let k65 = 0; k65 < 128; k65++) {
-            let g66 = 0.0;
-            if (hp > 0.5) {
-              g66 = n7[(i0 * T + tp) * 256 + k65];
-            }
-            const v67 = w3[(i1 - 128 + 256) * 128 + k65];
-            acc64 += g66 * v67;
-          }
-          const v68 = w4[i1 - 128 + 256];
-          const v69 = acc64 + v68;
-          const v70 = v63 + v69;
-          const v71 = Math.tanh(v70);
-          const v72 = v62 * v71;
-          const v73 = v53 + v72;
-          c0 = v73;
+          const v13 = w3[(i1 + 128) * 128 + k11];
+          acc10 += g12 * v13;
         }
-        return c0;
+        const v14 = w4[i1 + 128];
+        const v15 = acc10 + v14;
+        const v16 = v9 + v15;
+        const v17 = 1.0 / (1.0 + Math.exp(-v16));
+        let g18 = 0.0;
+        if (hp > 0.5) {
+          g18 = n7[(i0 * T + tp) * 256 + i1 + 128];
+        }
+        const v19 = v17 * g18;
+        const v20 = n1004[(i0 * T + t) * 512 + i1];
+        let acc21 = 0.0;
+        for (let k22 = 0; k22 < 128; k22++) {
+          let g23 = 0.0;
+          if (hp > 0.5) {
+            g23 = n7[(i0 * T + tp) * 256 + k22];
+          }
+          const v24 = w3[(i1) * 128 + k22];
+          acc21 += g23 * v24;
+        }
+        const v25 = w4[i1];
+        const v26 = acc21 + v25;
+        const v27 = v20 + v26;
+        const v28 = 1.0 / (1.0 + Math.exp(-v27));
+        const v29 = n1004[(i0 * T + t) * 512 + i1 + 256];
+        let acc30 = 0.0;
+        for (let k31 = 0; k31 < 128; k31++) {
+          let g32 = 0.0;
+          if (hp > 0.5) {
+            g32 = n7[(i0 * T + tp) * 256 + k31];
+          }
+          const v33 = w3[(i1 + 256) * 128 + k31];
+          acc30 += g32 * v33;
+        }
+        const v34 = w4[i1 + 256];
+        const v35 = acc30 + v34;
+        const v36 = v29 + v35;
+        const v37 = Math.tanh(v36);
+        const v38 = v28 * v37;
+        const v39 = v19 + v38;
+        const v40 = Math.tanh(v39);
+        const v41 = v8 * v40;
+        out[row + i1] = v41;
+        out[row + 128 + i1] = v39;
       };
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 256;
-        const valid = t < n1[i0];
-        for (let i1 = 0; i1 < 256; i1++) out[row + i1] = valid ? f(i0, i1) : 0;
+        if (t < n1[i0]) for (let i1 = 0; i1 < 128; i1++) f(i0, i1, row);
+        else for (let i1 = 0; i1 < 256; i1++) out[row + i1] = 0;
       }
       },
     },
@@ -858,137 +803,82 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
     k2029: {
       name: "Tagger.k2029",
       step: true,
-      gpu: "function (n12, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  if (tt !== t) { return n12[idx]; }\n  if (t >= n1[i0]) { return 0.0; }\n  let c0 = 0.0;\n  if (i1 < 128) {\n    const v1 = n2004[(i0 * T + t) * 512 + i1 + 384];\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 128; k3++) {\n      let g4 = 0.0;\n      if (hp > 0.5) {\n        g4 = n12[(i0 * T + tp) * 256 + k3];\n      }\n      const v5 = w7[(i1 + 384) * 128 + k3];\n      acc2 += g4 * v5;\n    }\n    const v6 = w8[i1 + 384];\n    const v7 = acc2 + v6;\n    const v8 = v1 + v7;\n    const v9 = 1.0 / (1.0 + Math.exp(-v8));\n    const v10 = n2004[(i0 * T + t) * 512 + i1 + 128];\n    let acc11 = 0.0;\n    for (let k12 = 0; k12 < 128; k12++) {\n      let g13 = 0.0;\n      if (hp > 0.5) {\n        g13 = n12[(i0 * T + tp) * 256 + k12];\n      }\n      const v14 = w7[(i1 + 128) * 128 + k12];\n      acc11 += g13 * v14;\n    }\n    const v15 = w8[i1 + 128];\n    const v16 = acc11 + v15;\n    const v17 = v10 + v16;\n    const v18 = 1.0 / (1.0 + Math.exp(-v17));\n    let g19 = 0.0;\n    if (hp > 0.5) {\n      g19 = n12[(i0 * T + tp) * 256 + i1 + 128];\n    }\n    const v20 = v18 * g19;\n    const v21 = n2004[(i0 * T + t) * 512 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 128; k23++) {\n      let g24 = 0.0;\n      if (hp > 0.5) {\n        g24 = n12[(i0 * T + tp) * 256 + k23];\n      }\n      const v25 = w7[(i1) * 128 + k23];\n      acc22 += g24 * v25;\n    }\n    const v26 = w8[i1];\n    const v27 = acc22 + v26;\n    const v28 = v21 + v27;\n    const v29 = 1.0 / (1.0 + Math.exp(-v28));\n    const v30 = n2004[(i0 * T + t) * 512 + i1 + 256];\n    let acc31 = 0.0;\n    for (let k32 = 0; k32 < 128; k32++) {\n      let g33 = 0.0;\n      if (hp > 0.5) {\n        g33 = n12[(i0 * T + tp) * 256 + k32];\n      }\n      const v34 = w7[(i1 + 256) * 128 + k32];\n      acc31 += g33 * v34;\n    }\n    const v35 = w8[i1 + 256];\n    const v36 = acc31 + v35;\n    const v37 = v30 + v36;\n    const e38 = Math.exp(2.0 * v37);\n    const v39 = (1.0 - 2.0 / (e38 + 1.0));\n    const v40 = v29 * v39;\n    const v41 = v20 + v40;\n    const e42 = Math.exp(2.0 * v41);\n    const v43 = (1.0 - 2.0 / (e42 + 1.0));\n    const v44 = v9 * v43;\n    c0 = v44;\n  }\n  else {\n    const v45 = n2004[(i0 * T + t) * 512 + i1 - 128 + 128];\n    let acc46 = 0.0;\n    for (let k47 = 0; k47 < 128; k47++) {\n      let g48 = 0.0;\n      if (hp > 0.5) {\n        g48 = n12[(i0 * T + tp) * 256 + k47];\n      }\n      const v49 = w7[(i1 - 128 + 128) * 128 + k47];\n      acc46 += g48 * v49;\n    }\n    const v50 = w8[i1 - 128 + 128];\n    const v51 = acc46 + v50;\n    const v52 = v45 + v51;\n    const v53 = 1.0 / (1.0 + Math.exp(-v52));\n    let g54 = 0.0;\n    if (hp > 0.5) {\n      g54 = n12[(i0 * T + tp) * 256 + i1 - 128 + 128];\n    }\n    const v55 = v53 * g54;\n    const v56 = n2004[(i0 * T + t) * 512 + i1 - 128];\n    let acc57 = 0.0;\n    for (let k58 = 0; k58 < 128; k58++) {\n      let g59 = 0.0;\n      if (hp > 0.5) {\n        g59 = n12[(i0 * T + tp) * 256 + k58];\n      }\n      const v60 = w7[(i1 - 128) * 128 + k58];\n      acc57 += g59 * v60;\n    }\n    const v61 = w8[i1 - 128];\n    const v62 = acc57 + v61;\n    const v63 = v56 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = n2004[(i0 * T + t) * 512 + i1 - 128 + 256];\n    let acc66 = 0.0;\n    for (let k67 = 0; k67 < 128; k67++) {\n      let g68 = 0.0;\n      if (hp > 0.5) {\n        g68 = n12[(i0 * T + tp) * 256 + k67];\n      }\n      const v69 = w7[(i1 - 128 + 256) * 128 + k67];\n      acc66 += g68 * v69;\n    }\n    const v70 = w8[i1 - 128 + 256];\n    const v71 = acc66 + v70;\n    const v72 = v65 + v71;\n    const e73 = Math.exp(2.0 * v72);\n    const v74 = (1.0 - 2.0 / (e73 + 1.0));\n    const v75 = v64 * v74;\n    const v76 = v55 + v75;\n    c0 = v76;\n  }\n  return c0;\n}",
+      gpu: "function (n12, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n12[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n2004[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        let g4 = 0.0;\n        if (hp > 0.5) {\n          g4 = n12[(i0 * T + tp) * 256 + k3];\n        }\n        const v5 = w7[(i1 + 384) * 128 + k3];\n        acc2 += g4 * v5;\n      }\n      const v6 = w8[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n2004[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        let g13 = 0.0;\n        if (hp > 0.5) {\n          g13 = n12[(i0 * T + tp) * 256 + k12];\n        }\n        const v14 = w7[(i1 + 128) * 128 + k12];\n        acc11 += g13 * v14;\n      }\n      const v15 = w8[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      let g19 = 0.0;\n      if (hp > 0.5) {\n        g19 = n12[(i0 * T + tp) * 256 + i1 + 128];\n      }\n      const v20 = v18 * g19;\n      const v21 = n2004[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        let g24 = 0.0;\n        if (hp > 0.5) {\n          g24 = n12[(i0 * T + tp) * 256 + k23];\n        }\n        const v25 = w7[(i1) * 128 + k23];\n        acc22 += g24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n2004[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        let g33 = 0.0;\n        if (hp > 0.5) {\n          g33 = n12[(i0 * T + tp) * 256 + k32];\n        }\n        const v34 = w7[(i1 + 256) * 128 + k32];\n        acc31 += g33 * v34;\n      }\n      const v35 = w8[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n2004[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        let g48 = 0.0;\n        if (hp > 0.5) {\n          g48 = n12[(i0 * T + tp) * 256 + k47];\n        }\n        const v49 = w7[(i1 - 128 + 128) * 128 + k47];\n        acc46 += g48 * v49;\n      }\n      const v50 = w8[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      let g54 = 0.0;\n      if (hp > 0.5) {\n        g54 = n12[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      }\n      const v55 = v53 * g54;\n      const v56 = n2004[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        let g59 = 0.0;\n        if (hp > 0.5) {\n          g59 = n12[(i0 * T + tp) * 256 + k58];\n        }\n        const v60 = w7[(i1 - 128) * 128 + k58];\n        acc57 += g59 * v60;\n      }\n      const v61 = w8[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n2004[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        let g68 = 0.0;\n        if (hp > 0.5) {\n          g68 = n12[(i0 * T + tp) * 256 + k67];\n        }\n        const v69 = w7[(i1 - 128 + 256) * 128 + k67];\n        acc66 += g68 * v69;\n      }\n      const v70 = w8[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n12, n2004, w7, w8, n1] = a;
-      const f = (i0: number, i1: number): number => {
-        let c0 = 0.0;
-        if (i1 < 128) {
-          const v1 = n2004[(i0 * T + t) * 512 + i1 + 384];
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 128; k3++) {
-            let g4 = 0.0;
-            if (hp > 0.5) {
-              g4 = n12[(i0 * T + tp) * 256 + k3];
-            }
-            const v5 = w7[(i1 + 384) * 128 + k3];
-            acc2 += g4 * v5;
-          }
-          const v6 = w8[i1 + 384];
-          const v7 = acc2 + v6;
-          const v8 = v1 + v7;
-          const v9 = 1.0 / (1.0 + Math.exp(-v8));
-          const v10 = n2004[(i0 * T + t) * 512 + i1 + 128];
-          let acc11 = 0.0;
-          for (let k12 = 0; k12 < 128; k12++) {
-            let g13 = 0.0;
-            if (hp > 0.5) {
-              g13 = n12[(i0 * T + tp) * 256 + k12];
-            }
-            const v14 = w7[(i1 + 128) * 128 + k12];
-            acc11 += g13 * v14;
-          }
-          const v15 = w8[i1 + 128];
-          const v16 = acc11 + v15;
-          const v17 = v10 + v16;
-          const v18 = 1.0 / (1.0 + Math.exp(-v17));
-          let g19 = 0.0;
+      const f = (i0: number, i1: number, row: number): void => {
+        const v0 = n2004[(i0 * T + t) * 512 + i1 + 384];
+        let acc1 = 0.0;
+        for (let k2 = 0; k2 < 128; k2++) {
+          let g3 = 0.0;
           if (hp > 0.5) {
-            g19 = n12[(i0 * T + tp) * 256 + i1 + 128];
+            g3 = n12[(i0 * T + tp) * 256 + k2];
           }
-          const v20 = v18 * g19;
-          const v21 = n2004[(i0 * T + t) * 512 + i1];
-          let acc22 = 0.0;
-          for (let k23 = 0; k23 < 128; k23++) {
-            let g24 = 0.0;
-            if (hp > 0.5) {
-              g24 = n12[(i0 * T + tp) * 256 + k23];
-            }
-            const v25 = w7[(i1) * 128 + k23];
-            acc22 += g24 * v25;
-          }
-          const v26 = w8[i1];
-          const v27 = acc22 + v26;
-          const v28 = v21 + v27;
-          const v29 = 1.0 / (1.0 + Math.exp(-v28));
-          const v30 = n2004[(i0 * T + t) * 512 + i1 + 256];
-          let acc31 = 0.0;
-          for (let k32 = 0; k32 < 128; k32++) {
-            let g33 = 0.0;
-            if (hp > 0.5) {
-              g33 = n12[(i0 * T + tp) * 256 + k32];
-            }
-            const v34 = w7[(i1 + 256) * 128 + k32];
-            acc31 += g33 * v34;
-          }
-          const v35 = w8[i1 + 256];
-          const v36 = acc31 + v35;
-          const v37 = v30 + v36;
-          const v38 = Math.tanh(v37);
-          const v39 = v29 * v38;
-          const v40 = v20 + v39;
-          const v41 = Math.tanh(v40);
-          const v42 = v9 * v41;
-          c0 = v42;
+          const v4 = w7[(i1 + 384) * 128 + k2];
+          acc1 += g3 * v4;
         }
-        else {
-          const v43 = n2004[(i0 * T + t) * 512 + i1 - 128 + 128];
-          let acc44 = 0.0;
-          for (let k45 = 0; k45 < 128; k45++) {
-            let g46 = 0.0;
-            if (hp > 0.5) {
-              g46 = n12[(i0 * T + tp) * 256 + k45];
-            }
-            const v47 = w7[(i1 - 128 + 128) * 128 + k45];
-            acc44 += g46 * v47;
-          }
-          const v48 = w8[i1 - 128 + 128];
-          const v49 = acc44 + v48;
-          const v50 = v43 + v49;
-          const v51 = 1.0 / (1.0 + Math.exp(-v50));
-          let g52 = 0.0;
+        const v5 = w8[i1 + 384];
+        const v6 = acc1 + v5;
+        const v7 = v0 + v6;
+        const v8 = 1.0 / (1.0 + Math.exp(-v7));
+        const v9 = n2004[(i0 * T + t) * 512 + i1 + 128];
+        let acc10 = 0.0;
+        for (let k11 = 0; k11 < 128; k11++) {
+          let g12 = 0.0;
           if (hp > 0.5) {
-            g52 = n12[(i0 * T + tp) * 256 + i1 - 128 + 128];
+            g12 = n12[(i0 * T + tp) * 256 + k11];
           }
-          const v53 = v51 * g52;
-          const v54 = n2004[(i0 * T + t) * 512 + i1 - 128];
-          let acc55 = 0.0;
-          for (let k56 = 0; k56 < 128; k56++) {
-            let g57 = 0.0;
-            if (hp > 0.5) {
-              g57 = n12[(i0 * T + tp) * 256 + k56];
-            }
-            const v58 = w7[(i1 - 128) * 128 + k56];
-            acc55 += g57 * v58;
-          }
-          const v59 = w8[i1 - 128];
-          const v60 = acc55 + v59;
-          const v61 = v54 + v60;
-          const v62 = 1.0 / (1.0 + Math.exp(-v61));
-          const v63 = n2004[(i0 * T + t) * 512 + i1 - 128 + 256];
-          let acc64 = 0.0;
-          for (let k65 = 0; k65 < 128; k65++) {
-            let g66 = 0.0;
-            if (hp > 0.5) {
-              g66 = n12[(i0 * T + tp) * 256 + k65];
-            }
-            const v67 = w7[(i1 - 128 + 256) * 128 + k65];
-            acc64 += g66 * v67;
-          }
-          const v68 = w8[i1 - 128 + 256];
-          const v69 = acc64 + v68;
-          const v70 = v63 + v69;
-          const v71 = Math.tanh(v70);
-          const v72 = v62 * v71;
-          const v73 = v53 + v72;
-          c0 = v73;
+          const v13 = w7[(i1 + 128) * 128 + k11];
+          acc10 += g12 * v13;
         }
-        return c0;
+        const v14 = w8[i1 + 128];
+        const v15 = acc10 + v14;
+        const v16 = v9 + v15;
+        const v17 = 1.0 / (1.0 + Math.exp(-v16));
+        let g18 = 0.0;
+        if (hp > 0.5) {
+          g18 = n12[(i0 * T + tp) * 256 + i1 + 128];
+        }
+        const v19 = v17 * g18;
+        const v20 = n2004[(i0 * T + t) * 512 + i1];
+        let acc21 = 0.0;
+        for (let k22 = 0; k22 < 128; k22++) {
+          let g23 = 0.0;
+          if (hp > 0.5) {
+            g23 = n12[(i0 * T + tp) * 256 + k22];
+          }
+          const v24 = w7[(i1) * 128 + k22];
+          acc21 += g23 * v24;
+        }
+        const v25 = w8[i1];
+        const v26 = acc21 + v25;
+        const v27 = v20 + v26;
+        const v28 = 1.0 / (1.0 + Math.exp(-v27));
+        const v29 = n2004[(i0 * T + t) * 512 + i1 + 256];
+        let acc30 = 0.0;
+        for (let k31 = 0; k31 < 128; k31++) {
+          let g32 = 0.0;
+          if (hp > 0.5) {
+            g32 = n12[(i0 * T + tp) * 256 + k31];
+          }
+          const v33 = w7[(i1 + 256) * 128 + k31];
+          acc30 += g32 * v33;
+        }
+        const v34 = w8[i1 + 256];
+        const v35 = acc30 + v34;
+        const v36 = v29 + v35;
+        const v37 = Math.tanh(v36);
+        const v38 = v28 * v37;
+        const v39 = v19 + v38;
+        const v40 = Math.tanh(v39);
+        const v41 = v8 * v40;
+        out[row + i1] = v41;
+        out[row + 128 + i1] = v39;
       };
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 256;
-        const valid = t < n1[i0];
-        for (let i1 = 0; i1 < 256; i1++) out[row + i1] = valid ? f(i0, i1) : 0;
+        if (t < n1[i0]) for (let i1 = 0; i1 < 128; i1++) f(i0, i1, row);
+        else for (let i1 = 0; i1 < 256; i1++) out[row + i1] = 0;
       }
       },
     },

@@ -20,6 +20,13 @@ export interface KernelCode {
   readonly cpu: string;
   readonly gpu: string;
   readonly step: boolean;
+  /**
+   * A step whose state is two equal halves (an LSTM's [h; c]): the CPU body computes element j of
+   * both halves at once and writes them itself (`out[row + j]`, `out[row + half + j]`), so gates
+   * shared by h and c are computed once. gpu.js kernels have one output per thread and compute
+   * each half's element separately.
+   */
+  readonly pairHalf?: number;
   /** Where it came from, for comments. */
   readonly label: string;
 }
@@ -83,6 +90,17 @@ class ProgramBuilder {
     const w = new BodyWriter(g, dialect, (n, ix, bw) => (n.id === root.id ? undefined : read(n, ix, bw)));
     const idx = root.shape.map((_, i) => `i${i}`);
     w.emit(`return ${w.val(root.id, idx)};`);
+    return w.lines.join('\n');
+  }
+
+  /** The CPU body of a two-halves step: both halves' element i1, written straight into `out` at `row`. */
+  private pairBody(g: Graph, root: Node, materialized: Set<number>, args: string[], scan: { hist: string; S: number }, half: number): string {
+    const w = new BodyWriter(g, CPU, this.reader(g, materialized, args, scan));
+    const idx = ['i0', 'i1'];
+    const first = w.val(root.inputs[0], idx);
+    const second = w.val(root.inputs[1], idx);
+    w.emit(`out[row + i1] = ${first};`);
+    w.emit(`out[row + ${half} + i1] = ${second};`);
     return w.lines.join('\n');
   }
 
@@ -205,7 +223,8 @@ class ProgramBuilder {
         instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: sp.dims.join(' * ') });
         continue;
       }
-      const cpu = this.body(g, root, CPU, materialized, cargs, scan);
+      const half = isStep ? pairHalf(g, root) : undefined;
+      const cpu = half !== undefined ? this.pairBody(g, root, materialized, cargs, scan!, half) : this.body(g, root, CPU, materialized, cargs, scan);
       const gpu = this.body(g, root, GPU, materialized, gargs, scan);
       if (cargs.join() !== gargs.join()) throw new Error(`internal: ${name}'s CPU and GPU bodies read different buffers`);
       if (isStep) {
@@ -215,11 +234,18 @@ class ProgramBuilder {
         gargs.push(len);
       }
       const dims = root.shape.map(dimExpr);
-      this.kernels.push({ name, args: cargs, dims, cpu, gpu, step: isStep, label: root.label });
+      this.kernels.push({ name, args: cargs, dims, cpu, gpu, step: isStep, pairHalf: half, label: root.label });
       instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: sizeExpr(root.shape) });
     }
     return instrs;
   }
+}
+
+/** A step kernel's root that concatenates two equal halves of the state: their width. */
+function pairHalf(g: Graph, root: Node): number | undefined {
+  if (root.op !== 'concat') return undefined;
+  const [a, b] = root.inputs.map((i) => g.get(i).shape[1]);
+  return a === b && typeof a === 'number' ? a : undefined;
 }
 
 export function compileProgram(model: ModelIR): Program {

@@ -27,6 +27,13 @@ function cpuKernel(k: KernelCode): string {
   const unpack = k.args.length ? `  const [${k.args.join(', ')}] = a;\n` : '';
   const idx = k.dims.map((_, i) => `i${i}`);
   const f = `  const f = (${idx.map((i) => `${i}: number`).join(', ')}): number => {\n${indent(k.cpu, 2)}\n  };\n`;
+  if (k.step && k.pairHalf !== undefined) {
+    // both halves of slot t from one body per element (see KernelCode.pairHalf); padded steps are 0
+    const len = k.args[k.args.length - 1];
+    const S = k.dims[1];
+    const g = `  const f = (i0: number, i1: number, row: number): void => {\n${indent(k.cpu, 2)}\n  };\n`;
+    return `(out, a, B, T, t, tp, hp) => {\n${unpack}${g}  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * T + t) * ${S};\n    if (t < ${len}[i0]) for (let i1 = 0; i1 < ${k.pairHalf}; i1++) f(i0, i1, row);\n    else for (let i1 = 0; i1 < ${S}; i1++) out[row + i1] = 0;\n  }\n}`;
+  }
   if (k.step) {
     // write slot t of the history [B, T, S] in place; padded steps are 0
     const len = k.args[k.args.length - 1];
@@ -55,11 +62,26 @@ function gpuKernel(k: KernelCode): string {
     lines.push(`const r${i} = ${rest} - ${names[i]} * (${stride});`);
     rest = `r${i}`;
   }
-  if (k.step) {
-    lines.push(`if (tt !== t) { return ${k.args[0]}[idx]; }`);
-    lines.push(`if (t >= ${k.args[k.args.length - 1]}[i0]) { return 0.0; }`);
-  }
-  return `function (${params}) {\n${indent(lines.join('\n'), 1)}\n${k.gpu}\n}`;
+  if (!k.step) return `function (${params}) {\n${indent(lines.join('\n'), 1)}\n${k.gpu}\n}`;
+  // A step kernel copies the other slots of the history and computes slot t. The computation sits
+  // inside the `if` rather than after an early return: gpu.js's webasm backend runs 4 lanes at a
+  // time and only skips a loop when all lanes' condition is false (an early return skips nothing).
+  const body = k.gpu.split('\n');
+  const ret = /^ {2}return (.*);$/.exec(body[body.length - 1]);
+  if (!ret) throw new Error(`internal: step kernel ${k.name} does not end in a return`);
+  const compute = [...body.slice(0, -1), `  res = ${ret[1]};`].map((l) => '  ' + l).join('\n');
+  return [
+    `function (${params}) {`,
+    indent(lines.join('\n'), 1),
+    '  let res = 0.0;',
+    `  if (tt !== t) {`,
+    `    res = ${k.args[0]}[idx];`,
+    `  } else if (t < ${k.args[k.args.length - 1]}[i0]) {`,
+    compute,
+    '  }',
+    '  return res;',
+    '}',
+  ].join('\n');
 }
 
 function indent(s: string, n: number): string {
