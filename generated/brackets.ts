@@ -761,19 +761,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k1022: {
       name: "Brackets.k1022",
       step: true,
-      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      let g3 = 0.0;\n      if (hp > 0.5) {\n        g3 = n7[(i0 * T + tp) * 32 + k2];\n      }\n      const v4 = w3[(i1 + 32) * 32 + k2];\n      acc1 += g3 * v4;\n    }\n    const v5 = w4[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n1004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n1004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      let g14 = 0.0;\n      if (hp > 0.5) {\n        g14 = n7[(i0 * T + tp) * 32 + k13];\n      }\n      const v15 = w3[(i1) * 32 + k13];\n      acc12 += g14 * v15;\n    }\n    const v16 = w4[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      let g22 = 0.0;\n      if (hp > 0.5) {\n        g22 = n7[(i0 * T + tp) * 32 + k21];\n      }\n      const v23 = w3[(i1 + 64) * 32 + k21];\n      acc20 += g22 * v23;\n    }\n    const v24 = w4[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    let g31 = 0.0;\n    if (hp > 0.5) {\n      g31 = n7[(i0 * T + tp) * 32 + i1];\n    }\n    const v32 = v8 * g31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n7[(i0 * T + tp) * 32 + k2];\n      const v4 = w3[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w4[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n1004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n1004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n7[(i0 * T + tp) * 32 + k13];\n      const v15 = w3[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w4[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n7[(i0 * T + tp) * 32 + k21];\n      const v23 = w3[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w4[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n7[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n7, n1004, w3, w4, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          let g3 = 0.0;
-          if (hp > 0.5) {
-            g3 = n7[(i0 * T + tp) * 32 + k2];
-          }
+          const v3 = n7[(i0 * T + tp) * 32 + k2];
           const v4 = w3[(i1 + 32) * 32 + k2];
-          acc1 += g3 * v4;
+          acc1 += v3 * v4;
         }
         const v5 = w4[i1 + 32];
         const v6 = acc1 + v5;
@@ -784,12 +781,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n1004[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          let g14 = 0.0;
-          if (hp > 0.5) {
-            g14 = n7[(i0 * T + tp) * 32 + k13];
-          }
+          const v14 = n7[(i0 * T + tp) * 32 + k13];
           const v15 = w3[(i1) * 32 + k13];
-          acc12 += g14 * v15;
+          acc12 += v14 * v15;
         }
         const v16 = w4[i1];
         const v17 = acc12 + v16;
@@ -797,12 +791,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          let g22 = 0.0;
-          if (hp > 0.5) {
-            g22 = n7[(i0 * T + tp) * 32 + k21];
-          }
+          const v22 = n7[(i0 * T + tp) * 32 + k21];
           const v23 = w3[(i1 + 64) * 32 + k21];
-          acc20 += g22 * v23;
+          acc20 += v22 * v23;
         }
         const v24 = w4[i1 + 64];
         const v25 = acc20 + v24;
@@ -810,18 +801,18 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        let g30 = 0.0;
-        if (hp > 0.5) {
-          g30 = n7[(i0 * T + tp) * 32 + i1];
-        }
-        const v31 = v8 * g30;
+        const v30 = n7[(i0 * T + tp) * 32 + i1];
+        const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
       };
+      const dst = new Float32Array(32);
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
-        const valid = t < n1[i0];
-        for (let i1 = 0; i1 < 32; i1++) out[row + i1] = valid ? f(i0, i1) : 0;
+        if (t < n1[i0]) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
       }
       },
     },
@@ -855,19 +846,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k2022: {
       name: "Brackets.k2022",
       step: true,
-      gpu: "function (n11, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n11[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      let g3 = 0.0;\n      if (hp > 0.5) {\n        g3 = n11[(i0 * T + tp) * 32 + k2];\n      }\n      const v4 = w7[(i1 + 32) * 32 + k2];\n      acc1 += g3 * v4;\n    }\n    const v5 = w8[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n2004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n2004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      let g14 = 0.0;\n      if (hp > 0.5) {\n        g14 = n11[(i0 * T + tp) * 32 + k13];\n      }\n      const v15 = w7[(i1) * 32 + k13];\n      acc12 += g14 * v15;\n    }\n    const v16 = w8[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      let g22 = 0.0;\n      if (hp > 0.5) {\n        g22 = n11[(i0 * T + tp) * 32 + k21];\n      }\n      const v23 = w7[(i1 + 64) * 32 + k21];\n      acc20 += g22 * v23;\n    }\n    const v24 = w8[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    let g31 = 0.0;\n    if (hp > 0.5) {\n      g31 = n11[(i0 * T + tp) * 32 + i1];\n    }\n    const v32 = v8 * g31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      gpu: "function (n11, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n11[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n11[(i0 * T + tp) * 32 + k2];\n      const v4 = w7[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w8[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n2004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n2004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n11[(i0 * T + tp) * 32 + k13];\n      const v15 = w7[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w8[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n11[(i0 * T + tp) * 32 + k21];\n      const v23 = w7[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w8[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n11[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n11, n2004, w7, w8, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          let g3 = 0.0;
-          if (hp > 0.5) {
-            g3 = n11[(i0 * T + tp) * 32 + k2];
-          }
+          const v3 = n11[(i0 * T + tp) * 32 + k2];
           const v4 = w7[(i1 + 32) * 32 + k2];
-          acc1 += g3 * v4;
+          acc1 += v3 * v4;
         }
         const v5 = w8[i1 + 32];
         const v6 = acc1 + v5;
@@ -878,12 +866,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n2004[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          let g14 = 0.0;
-          if (hp > 0.5) {
-            g14 = n11[(i0 * T + tp) * 32 + k13];
-          }
+          const v14 = n11[(i0 * T + tp) * 32 + k13];
           const v15 = w7[(i1) * 32 + k13];
-          acc12 += g14 * v15;
+          acc12 += v14 * v15;
         }
         const v16 = w8[i1];
         const v17 = acc12 + v16;
@@ -891,12 +876,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          let g22 = 0.0;
-          if (hp > 0.5) {
-            g22 = n11[(i0 * T + tp) * 32 + k21];
-          }
+          const v22 = n11[(i0 * T + tp) * 32 + k21];
           const v23 = w7[(i1 + 64) * 32 + k21];
-          acc20 += g22 * v23;
+          acc20 += v22 * v23;
         }
         const v24 = w8[i1 + 64];
         const v25 = acc20 + v24;
@@ -904,18 +886,18 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        let g30 = 0.0;
-        if (hp > 0.5) {
-          g30 = n11[(i0 * T + tp) * 32 + i1];
-        }
-        const v31 = v8 * g30;
+        const v30 = n11[(i0 * T + tp) * 32 + i1];
+        const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
       };
+      const dst = new Float32Array(32);
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
-        const valid = t < n1[i0];
-        for (let i1 = 0; i1 < 32; i1++) out[row + i1] = valid ? f(i0, i1) : 0;
+        if (t < n1[i0]) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
       }
       },
     },
@@ -956,19 +938,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k3022: {
       name: "Brackets.k3022",
       step: true,
-      gpu: "function (n16, n3004, w11, w12, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n16[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      let g3 = 0.0;\n      if (hp > 0.5) {\n        g3 = n16[(i0 * T + tp) * 32 + k2];\n      }\n      const v4 = w11[(i1 + 32) * 32 + k2];\n      acc1 += g3 * v4;\n    }\n    const v5 = w12[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n3004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n3004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      let g14 = 0.0;\n      if (hp > 0.5) {\n        g14 = n16[(i0 * T + tp) * 32 + k13];\n      }\n      const v15 = w11[(i1) * 32 + k13];\n      acc12 += g14 * v15;\n    }\n    const v16 = w12[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      let g22 = 0.0;\n      if (hp > 0.5) {\n        g22 = n16[(i0 * T + tp) * 32 + k21];\n      }\n      const v23 = w11[(i1 + 64) * 32 + k21];\n      acc20 += g22 * v23;\n    }\n    const v24 = w12[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    let g31 = 0.0;\n    if (hp > 0.5) {\n      g31 = n16[(i0 * T + tp) * 32 + i1];\n    }\n    const v32 = v8 * g31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      gpu: "function (n16, n3004, w11, w12, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n16[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n16[(i0 * T + tp) * 32 + k2];\n      const v4 = w11[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w12[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n3004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n3004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n16[(i0 * T + tp) * 32 + k13];\n      const v15 = w11[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w12[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n16[(i0 * T + tp) * 32 + k21];\n      const v23 = w11[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w12[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n16[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n16, n3004, w11, w12, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          let g3 = 0.0;
-          if (hp > 0.5) {
-            g3 = n16[(i0 * T + tp) * 32 + k2];
-          }
+          const v3 = n16[(i0 * T + tp) * 32 + k2];
           const v4 = w11[(i1 + 32) * 32 + k2];
-          acc1 += g3 * v4;
+          acc1 += v3 * v4;
         }
         const v5 = w12[i1 + 32];
         const v6 = acc1 + v5;
@@ -979,12 +958,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n3004[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          let g14 = 0.0;
-          if (hp > 0.5) {
-            g14 = n16[(i0 * T + tp) * 32 + k13];
-          }
+          const v14 = n16[(i0 * T + tp) * 32 + k13];
           const v15 = w11[(i1) * 32 + k13];
-          acc12 += g14 * v15;
+          acc12 += v14 * v15;
         }
         const v16 = w12[i1];
         const v17 = acc12 + v16;
@@ -992,12 +968,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          let g22 = 0.0;
-          if (hp > 0.5) {
-            g22 = n16[(i0 * T + tp) * 32 + k21];
-          }
+          const v22 = n16[(i0 * T + tp) * 32 + k21];
           const v23 = w11[(i1 + 64) * 32 + k21];
-          acc20 += g22 * v23;
+          acc20 += v22 * v23;
         }
         const v24 = w12[i1 + 64];
         const v25 = acc20 + v24;
@@ -1005,18 +978,18 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        let g30 = 0.0;
-        if (hp > 0.5) {
-          g30 = n16[(i0 * T + tp) * 32 + i1];
-        }
-        const v31 = v8 * g30;
+        const v30 = n16[(i0 * T + tp) * 32 + i1];
+        const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
       };
+      const dst = new Float32Array(32);
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
-        const valid = t < n1[i0];
-        for (let i1 = 0; i1 < 32; i1++) out[row + i1] = valid ? f(i0, i1) : 0;
+        if (t < n1[i0]) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
       }
       },
     },
@@ -1057,19 +1030,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k4022: {
       name: "Brackets.k4022",
       step: true,
-      gpu: "function (n20, n4004, w15, w16, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n20[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      let g3 = 0.0;\n      if (hp > 0.5) {\n        g3 = n20[(i0 * T + tp) * 32 + k2];\n      }\n      const v4 = w15[(i1 + 32) * 32 + k2];\n      acc1 += g3 * v4;\n    }\n    const v5 = w16[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n4004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n4004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      let g14 = 0.0;\n      if (hp > 0.5) {\n        g14 = n20[(i0 * T + tp) * 32 + k13];\n      }\n      const v15 = w15[(i1) * 32 + k13];\n      acc12 += g14 * v15;\n    }\n    const v16 = w16[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      let g22 = 0.0;\n      if (hp > 0.5) {\n        g22 = n20[(i0 * T + tp) * 32 + k21];\n      }\n      const v23 = w15[(i1 + 64) * 32 + k21];\n      acc20 += g22 * v23;\n    }\n    const v24 = w16[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    let g31 = 0.0;\n    if (hp > 0.5) {\n      g31 = n20[(i0 * T + tp) * 32 + i1];\n    }\n    const v32 = v8 * g31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      gpu: "function (n20, n4004, w15, w16, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n20[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n20[(i0 * T + tp) * 32 + k2];\n      const v4 = w15[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w16[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n4004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n4004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n20[(i0 * T + tp) * 32 + k13];\n      const v15 = w15[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w16[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n20[(i0 * T + tp) * 32 + k21];\n      const v23 = w15[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w16[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n20[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n20, n4004, w15, w16, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          let g3 = 0.0;
-          if (hp > 0.5) {
-            g3 = n20[(i0 * T + tp) * 32 + k2];
-          }
+          const v3 = n20[(i0 * T + tp) * 32 + k2];
           const v4 = w15[(i1 + 32) * 32 + k2];
-          acc1 += g3 * v4;
+          acc1 += v3 * v4;
         }
         const v5 = w16[i1 + 32];
         const v6 = acc1 + v5;
@@ -1080,12 +1050,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n4004[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          let g14 = 0.0;
-          if (hp > 0.5) {
-            g14 = n20[(i0 * T + tp) * 32 + k13];
-          }
+          const v14 = n20[(i0 * T + tp) * 32 + k13];
           const v15 = w15[(i1) * 32 + k13];
-          acc12 += g14 * v15;
+          acc12 += v14 * v15;
         }
         const v16 = w16[i1];
         const v17 = acc12 + v16;
@@ -1093,12 +1060,9 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          let g22 = 0.0;
-          if (hp > 0.5) {
-            g22 = n20[(i0 * T + tp) * 32 + k21];
-          }
+          const v22 = n20[(i0 * T + tp) * 32 + k21];
           const v23 = w15[(i1 + 64) * 32 + k21];
-          acc20 += g22 * v23;
+          acc20 += v22 * v23;
         }
         const v24 = w16[i1 + 64];
         const v25 = acc20 + v24;
@@ -1106,18 +1070,18 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        let g30 = 0.0;
-        if (hp > 0.5) {
-          g30 = n20[(i0 * T + tp) * 32 + i1];
-        }
-        const v31 = v8 * g30;
+        const v30 = n20[(i0 * T + tp) * 32 + i1];
+        const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
       };
+      const dst = new Float32Array(32);
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
-        const valid = t < n1[i0];
-        for (let i1 = 0; i1 < 32; i1++) out[row + i1] = valid ? f(i0, i1) : 0;
+        if (t < n1[i0]) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
       }
       },
     },
@@ -1312,7 +1276,7 @@ export class BracketsModel {
           let n7 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = s;
-            const sc = [B, T, t, t - 1, s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.max(t - 1, 0), s > 0 ? 1 : 0];
             n7 = await ex.step(Brackets_KERNELS.k1022, n7, [n7, n6, w3, w4, n1], sc, B * T * 32);
           }
 
@@ -1322,7 +1286,7 @@ export class BracketsModel {
           let n11 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = T - 1 - s;
-            const sc = [B, T, t, t + 1, s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.min(t + 1, T - 1), s > 0 ? 1 : 0];
             n11 = await ex.step(Brackets_KERNELS.k2022, n11, [n11, n10, w7, w8, n1], sc, B * T * 32);
           }
 
@@ -1332,7 +1296,7 @@ export class BracketsModel {
           let n16 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = s;
-            const sc = [B, T, t, t - 1, s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.max(t - 1, 0), s > 0 ? 1 : 0];
             n16 = await ex.step(Brackets_KERNELS.k3022, n16, [n16, n15, w11, w12, n1], sc, B * T * 32);
           }
 
@@ -1342,7 +1306,7 @@ export class BracketsModel {
           let n20 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = T - 1 - s;
-            const sc = [B, T, t, t + 1, s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.min(t + 1, T - 1), s > 0 ? 1 : 0];
             n20 = await ex.step(Brackets_KERNELS.k4022, n20, [n20, n19, w15, w16, n1], sc, B * T * 32);
           }
 

@@ -694,19 +694,16 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
     k1029: {
       name: "Tagger.k1029",
       step: true,
-      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n1004[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        let g4 = 0.0;\n        if (hp > 0.5) {\n          g4 = n7[(i0 * T + tp) * 256 + k3];\n        }\n        const v5 = w3[(i1 + 384) * 128 + k3];\n        acc2 += g4 * v5;\n      }\n      const v6 = w4[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n1004[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        let g13 = 0.0;\n        if (hp > 0.5) {\n          g13 = n7[(i0 * T + tp) * 256 + k12];\n        }\n        const v14 = w3[(i1 + 128) * 128 + k12];\n        acc11 += g13 * v14;\n      }\n      const v15 = w4[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      let g19 = 0.0;\n      if (hp > 0.5) {\n        g19 = n7[(i0 * T + tp) * 256 + i1 + 128];\n      }\n      const v20 = v18 * g19;\n      const v21 = n1004[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        let g24 = 0.0;\n        if (hp > 0.5) {\n          g24 = n7[(i0 * T + tp) * 256 + k23];\n        }\n        const v25 = w3[(i1) * 128 + k23];\n        acc22 += g24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n1004[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        let g33 = 0.0;\n        if (hp > 0.5) {\n          g33 = n7[(i0 * T + tp) * 256 + k32];\n        }\n        const v34 = w3[(i1 + 256) * 128 + k32];\n        acc31 += g33 * v34;\n      }\n      const v35 = w4[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n1004[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        let g48 = 0.0;\n        if (hp > 0.5) {\n          g48 = n7[(i0 * T + tp) * 256 + k47];\n        }\n        const v49 = w3[(i1 - 128 + 128) * 128 + k47];\n        acc46 += g48 * v49;\n      }\n      const v50 = w4[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      let g54 = 0.0;\n      if (hp > 0.5) {\n        g54 = n7[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      }\n      const v55 = v53 * g54;\n      const v56 = n1004[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        let g59 = 0.0;\n        if (hp > 0.5) {\n          g59 = n7[(i0 * T + tp) * 256 + k58];\n        }\n        const v60 = w3[(i1 - 128) * 128 + k58];\n        acc57 += g59 * v60;\n      }\n      const v61 = w4[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n1004[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        let g68 = 0.0;\n        if (hp > 0.5) {\n          g68 = n7[(i0 * T + tp) * 256 + k67];\n        }\n        const v69 = w3[(i1 - 128 + 256) * 128 + k67];\n        acc66 += g68 * v69;\n      }\n      const v70 = w4[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n1004[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        const v4 = n7[(i0 * T + tp) * 256 + k3];\n        const v5 = w3[(i1 + 384) * 128 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n1004[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        const v13 = n7[(i0 * T + tp) * 256 + k12];\n        const v14 = w3[(i1 + 128) * 128 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n7[(i0 * T + tp) * 256 + i1 + 128];\n      const v20 = v18 * v19;\n      const v21 = n1004[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        const v24 = n7[(i0 * T + tp) * 256 + k23];\n        const v25 = w3[(i1) * 128 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n1004[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        const v33 = n7[(i0 * T + tp) * 256 + k32];\n        const v34 = w3[(i1 + 256) * 128 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n1004[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        const v48 = n7[(i0 * T + tp) * 256 + k47];\n        const v49 = w3[(i1 - 128 + 128) * 128 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n7[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      const v55 = v53 * v54;\n      const v56 = n1004[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        const v59 = n7[(i0 * T + tp) * 256 + k58];\n        const v60 = w3[(i1 - 128) * 128 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n1004[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        const v68 = n7[(i0 * T + tp) * 256 + k67];\n        const v69 = w3[(i1 - 128 + 256) * 128 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n7, n1004, w3, w4, n1] = a;
-      const f = (i0: number, i1: number, row: number): void => {
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n1004[(i0 * T + t) * 512 + i1 + 384];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 128; k2++) {
-          let g3 = 0.0;
-          if (hp > 0.5) {
-            g3 = n7[(i0 * T + tp) * 256 + k2];
-          }
+          const v3 = n7[(i0 * T + tp) * 256 + k2];
           const v4 = w3[(i1 + 384) * 128 + k2];
-          acc1 += g3 * v4;
+          acc1 += v3 * v4;
         }
         const v5 = w4[i1 + 384];
         const v6 = acc1 + v5;
@@ -715,31 +712,22 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
         const v9 = n1004[(i0 * T + t) * 512 + i1 + 128];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 128; k11++) {
-          let g12 = 0.0;
-          if (hp > 0.5) {
-            g12 = n7[(i0 * T + tp) * 256 + k11];
-          }
+          const v12 = n7[(i0 * T + tp) * 256 + k11];
           const v13 = w3[(i1 + 128) * 128 + k11];
-          acc10 += g12 * v13;
+          acc10 += v12 * v13;
         }
         const v14 = w4[i1 + 128];
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        let g18 = 0.0;
-        if (hp > 0.5) {
-          g18 = n7[(i0 * T + tp) * 256 + i1 + 128];
-        }
-        const v19 = v17 * g18;
+        const v18 = n7[(i0 * T + tp) * 256 + i1 + 128];
+        const v19 = v17 * v18;
         const v20 = n1004[(i0 * T + t) * 512 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 128; k22++) {
-          let g23 = 0.0;
-          if (hp > 0.5) {
-            g23 = n7[(i0 * T + tp) * 256 + k22];
-          }
+          const v23 = n7[(i0 * T + tp) * 256 + k22];
           const v24 = w3[(i1) * 128 + k22];
-          acc21 += g23 * v24;
+          acc21 += v23 * v24;
         }
         const v25 = w4[i1];
         const v26 = acc21 + v25;
@@ -748,12 +736,9 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
         const v29 = n1004[(i0 * T + t) * 512 + i1 + 256];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 128; k31++) {
-          let g32 = 0.0;
-          if (hp > 0.5) {
-            g32 = n7[(i0 * T + tp) * 256 + k31];
-          }
+          const v32 = n7[(i0 * T + tp) * 256 + k31];
           const v33 = w3[(i1 + 256) * 128 + k31];
-          acc30 += g32 * v33;
+          acc30 += v32 * v33;
         }
         const v34 = w4[i1 + 256];
         const v35 = acc30 + v34;
@@ -763,13 +748,16 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
         const v39 = v19 + v38;
         const v40 = Math.tanh(v39);
         const v41 = v8 * v40;
-        out[row + i1] = v41;
-        out[row + 128 + i1] = v39;
+        dst[i1] = v41;
+        dst[128 + i1] = v39;
       };
+      const dst = new Float32Array(256);
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 256;
-        if (t < n1[i0]) for (let i1 = 0; i1 < 128; i1++) f(i0, i1, row);
-        else for (let i1 = 0; i1 < 256; i1++) out[row + i1] = 0;
+        if (t < n1[i0]) {
+          for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 256);
       }
       },
     },
@@ -803,19 +791,16 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
     k2029: {
       name: "Tagger.k2029",
       step: true,
-      gpu: "function (n12, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n12[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n2004[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        let g4 = 0.0;\n        if (hp > 0.5) {\n          g4 = n12[(i0 * T + tp) * 256 + k3];\n        }\n        const v5 = w7[(i1 + 384) * 128 + k3];\n        acc2 += g4 * v5;\n      }\n      const v6 = w8[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n2004[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        let g13 = 0.0;\n        if (hp > 0.5) {\n          g13 = n12[(i0 * T + tp) * 256 + k12];\n        }\n        const v14 = w7[(i1 + 128) * 128 + k12];\n        acc11 += g13 * v14;\n      }\n      const v15 = w8[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      let g19 = 0.0;\n      if (hp > 0.5) {\n        g19 = n12[(i0 * T + tp) * 256 + i1 + 128];\n      }\n      const v20 = v18 * g19;\n      const v21 = n2004[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        let g24 = 0.0;\n        if (hp > 0.5) {\n          g24 = n12[(i0 * T + tp) * 256 + k23];\n        }\n        const v25 = w7[(i1) * 128 + k23];\n        acc22 += g24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n2004[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        let g33 = 0.0;\n        if (hp > 0.5) {\n          g33 = n12[(i0 * T + tp) * 256 + k32];\n        }\n        const v34 = w7[(i1 + 256) * 128 + k32];\n        acc31 += g33 * v34;\n      }\n      const v35 = w8[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n2004[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        let g48 = 0.0;\n        if (hp > 0.5) {\n          g48 = n12[(i0 * T + tp) * 256 + k47];\n        }\n        const v49 = w7[(i1 - 128 + 128) * 128 + k47];\n        acc46 += g48 * v49;\n      }\n      const v50 = w8[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      let g54 = 0.0;\n      if (hp > 0.5) {\n        g54 = n12[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      }\n      const v55 = v53 * g54;\n      const v56 = n2004[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        let g59 = 0.0;\n        if (hp > 0.5) {\n          g59 = n12[(i0 * T + tp) * 256 + k58];\n        }\n        const v60 = w7[(i1 - 128) * 128 + k58];\n        acc57 += g59 * v60;\n      }\n      const v61 = w8[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n2004[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        let g68 = 0.0;\n        if (hp > 0.5) {\n          g68 = n12[(i0 * T + tp) * 256 + k67];\n        }\n        const v69 = w7[(i1 - 128 + 256) * 128 + k67];\n        acc66 += g68 * v69;\n      }\n      const v70 = w8[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      gpu: "function (n12, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const r0 = idx - i0 * (T * 256);\n  const tt = Math.floor((r0 + 0.5) / (256));\n  const r1 = r0 - tt * (256);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n12[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n2004[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        const v4 = n12[(i0 * T + tp) * 256 + k3];\n        const v5 = w7[(i1 + 384) * 128 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n2004[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        const v13 = n12[(i0 * T + tp) * 256 + k12];\n        const v14 = w7[(i1 + 128) * 128 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n12[(i0 * T + tp) * 256 + i1 + 128];\n      const v20 = v18 * v19;\n      const v21 = n2004[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        const v24 = n12[(i0 * T + tp) * 256 + k23];\n        const v25 = w7[(i1) * 128 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n2004[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        const v33 = n12[(i0 * T + tp) * 256 + k32];\n        const v34 = w7[(i1 + 256) * 128 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n2004[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        const v48 = n12[(i0 * T + tp) * 256 + k47];\n        const v49 = w7[(i1 - 128 + 128) * 128 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n12[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      const v55 = v53 * v54;\n      const v56 = n2004[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        const v59 = n12[(i0 * T + tp) * 256 + k58];\n        const v60 = w7[(i1 - 128) * 128 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n2004[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        const v68 = n12[(i0 * T + tp) * 256 + k67];\n        const v69 = w7[(i1 - 128 + 256) * 128 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n12, n2004, w7, w8, n1] = a;
-      const f = (i0: number, i1: number, row: number): void => {
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n2004[(i0 * T + t) * 512 + i1 + 384];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 128; k2++) {
-          let g3 = 0.0;
-          if (hp > 0.5) {
-            g3 = n12[(i0 * T + tp) * 256 + k2];
-          }
+          const v3 = n12[(i0 * T + tp) * 256 + k2];
           const v4 = w7[(i1 + 384) * 128 + k2];
-          acc1 += g3 * v4;
+          acc1 += v3 * v4;
         }
         const v5 = w8[i1 + 384];
         const v6 = acc1 + v5;
@@ -824,31 +809,22 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
         const v9 = n2004[(i0 * T + t) * 512 + i1 + 128];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 128; k11++) {
-          let g12 = 0.0;
-          if (hp > 0.5) {
-            g12 = n12[(i0 * T + tp) * 256 + k11];
-          }
+          const v12 = n12[(i0 * T + tp) * 256 + k11];
           const v13 = w7[(i1 + 128) * 128 + k11];
-          acc10 += g12 * v13;
+          acc10 += v12 * v13;
         }
         const v14 = w8[i1 + 128];
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        let g18 = 0.0;
-        if (hp > 0.5) {
-          g18 = n12[(i0 * T + tp) * 256 + i1 + 128];
-        }
-        const v19 = v17 * g18;
+        const v18 = n12[(i0 * T + tp) * 256 + i1 + 128];
+        const v19 = v17 * v18;
         const v20 = n2004[(i0 * T + t) * 512 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 128; k22++) {
-          let g23 = 0.0;
-          if (hp > 0.5) {
-            g23 = n12[(i0 * T + tp) * 256 + k22];
-          }
+          const v23 = n12[(i0 * T + tp) * 256 + k22];
           const v24 = w7[(i1) * 128 + k22];
-          acc21 += g23 * v24;
+          acc21 += v23 * v24;
         }
         const v25 = w8[i1];
         const v26 = acc21 + v25;
@@ -857,12 +833,9 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
         const v29 = n2004[(i0 * T + t) * 512 + i1 + 256];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 128; k31++) {
-          let g32 = 0.0;
-          if (hp > 0.5) {
-            g32 = n12[(i0 * T + tp) * 256 + k31];
-          }
+          const v32 = n12[(i0 * T + tp) * 256 + k31];
           const v33 = w7[(i1 + 256) * 128 + k31];
-          acc30 += g32 * v33;
+          acc30 += v32 * v33;
         }
         const v34 = w8[i1 + 256];
         const v35 = acc30 + v34;
@@ -872,13 +845,16 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
         const v39 = v19 + v38;
         const v40 = Math.tanh(v39);
         const v41 = v8 * v40;
-        out[row + i1] = v41;
-        out[row + 128 + i1] = v39;
+        dst[i1] = v41;
+        dst[128 + i1] = v39;
       };
+      const dst = new Float32Array(256);
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 256;
-        if (t < n1[i0]) for (let i1 = 0; i1 < 128; i1++) f(i0, i1, row);
-        else for (let i1 = 0; i1 < 256; i1++) out[row + i1] = 0;
+        if (t < n1[i0]) {
+          for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 256);
       }
       },
     },
@@ -1046,7 +1022,7 @@ export class TaggerModel {
           let n7 = ex.zeros(B * T * 256);
           for (let s = 0; s < T; s++) {
             const t = s;
-            const sc = [B, T, t, t - 1, s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.max(t - 1, 0), s > 0 ? 1 : 0];
             n7 = await ex.step(Tagger_KERNELS.k1029, n7, [n7, n6, w3, w4, n1], sc, B * T * 256);
           }
 
@@ -1056,7 +1032,7 @@ export class TaggerModel {
           let n12 = ex.zeros(B * T * 256);
           for (let s = 0; s < T; s++) {
             const t = T - 1 - s;
-            const sc = [B, T, t, t + 1, s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.min(t + 1, T - 1), s > 0 ? 1 : 0];
             n12 = await ex.step(Tagger_KERNELS.k2029, n12, [n12, n11, w7, w8, n1], sc, B * T * 256);
           }
 

@@ -22,7 +22,7 @@ export interface KernelCode {
   readonly step: boolean;
   /**
    * A step whose state is two equal halves (an LSTM's [h; c]): the CPU body computes element j of
-   * both halves at once and writes them itself (`out[row + j]`, `out[row + half + j]`), so gates
+   * both halves at once and writes them itself (`dst[j]`, `dst[half + j]`), so gates
    * shared by h and c are computed once. gpu.js kernels have one output per thread and compute
    * each half's element separately.
    */
@@ -70,9 +70,11 @@ class ProgramBuilder {
           return `${use(b)}[${flatIndex(n.shape, idx)}]`;
         }
         case 'state': {
-          // the previous slot of the history (0 before the first step)
+          // The previous slot of the history. Before the first step the host passes tp = t: slot t
+          // is still all zeros then (the history starts zeroed and a step kernel writes its slot
+          // only after every element is computed), so no branch is needed in the dot-product loop.
           const h = use(scan!.hist);
-          return w.guarded('hp > 0.5', '0.0', () => `${h}[(${idx[0]} * T + tp) * ${scan!.S} + ${idx[1]}]`);
+          return `${h}[(${idx[0]} * T + tp) * ${scan!.S} + ${idx[1]}]`;
         }
         case 'step': {
           const x = use(buf(n.id));
@@ -93,14 +95,14 @@ class ProgramBuilder {
     return w.lines.join('\n');
   }
 
-  /** The CPU body of a two-halves step: both halves' element i1, written straight into `out` at `row`. */
+  /** The CPU body of a two-halves step: both halves' element i1, written into the step's row `dst`. */
   private pairBody(g: Graph, root: Node, materialized: Set<number>, args: string[], scan: { hist: string; S: number }, half: number): string {
     const w = new BodyWriter(g, CPU, this.reader(g, materialized, args, scan));
     const idx = ['i0', 'i1'];
     const first = w.val(root.inputs[0], idx);
     const second = w.val(root.inputs[1], idx);
-    w.emit(`out[row + i1] = ${first};`);
-    w.emit(`out[row + ${half} + i1] = ${second};`);
+    w.emit(`dst[i1] = ${first};`);
+    w.emit(`dst[${half} + i1] = ${second};`);
     return w.lines.join('\n');
   }
 

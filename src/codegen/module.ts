@@ -27,17 +27,18 @@ function cpuKernel(k: KernelCode): string {
   const unpack = k.args.length ? `  const [${k.args.join(', ')}] = a;\n` : '';
   const idx = k.dims.map((_, i) => `i${i}`);
   const f = `  const f = (${idx.map((i) => `${i}: number`).join(', ')}): number => {\n${indent(k.cpu, 2)}\n  };\n`;
-  if (k.step && k.pairHalf !== undefined) {
-    // both halves of slot t from one body per element (see KernelCode.pairHalf); padded steps are 0
+  if (k.step) {
+    // Slot t of the history [B, T, S], one batch row at a time: the row is computed into `dst` and
+    // only then copied in, so no element reads a value another element of this step wrote (the
+    // state comes from slot tp, which is slot t itself — still zero — before the first step).
+    // Padded steps are 0. A two-halves state (KernelCode.pairHalf) computes both halves per body.
     const len = k.args[k.args.length - 1];
     const S = k.dims[1];
-    const g = `  const f = (i0: number, i1: number, row: number): void => {\n${indent(k.cpu, 2)}\n  };\n`;
-    return `(out, a, B, T, t, tp, hp) => {\n${unpack}${g}  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * T + t) * ${S};\n    if (t < ${len}[i0]) for (let i1 = 0; i1 < ${k.pairHalf}; i1++) f(i0, i1, row);\n    else for (let i1 = 0; i1 < ${S}; i1++) out[row + i1] = 0;\n  }\n}`;
-  }
-  if (k.step) {
-    // write slot t of the history [B, T, S] in place; padded steps are 0
-    const len = k.args[k.args.length - 1];
-    return `(out, a, B, T, t, tp, hp) => {\n${unpack}${f}  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * T + t) * ${k.dims[1]};\n    const valid = t < ${len}[i0];\n    for (let i1 = 0; i1 < ${k.dims[1]}; i1++) out[row + i1] = valid ? f(i0, i1) : 0;\n  }\n}`;
+    const body = k.pairHalf !== undefined
+      ? `  const f = (i0: number, i1: number, dst: Float32Array): void => {\n${indent(k.cpu, 2)}\n  };\n`
+      : `  const f = (i0: number, i1: number): number => {\n${indent(k.cpu, 2)}\n  };\n`;
+    const fill = k.pairHalf !== undefined ? `for (let i1 = 0; i1 < ${k.pairHalf}; i1++) f(i0, i1, dst);` : `for (let i1 = 0; i1 < ${S}; i1++) dst[i1] = f(i0, i1);`;
+    return `(out, a, B, T, t, tp, hp) => {\n${unpack}${body}  const dst = new Float32Array(${S});\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * T + t) * ${S};\n    if (t < ${len}[i0]) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n}`;
   }
   let loops = '';
   idx.forEach((v, i) => (loops += `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${k.dims[i]}; ${v}++)\n`));
@@ -105,7 +106,8 @@ function scheduleCode(m: CompiledModel, K: string): string[] {
     lines.push(`${pad}for (let s = 0; s < T; s++) {`);
     const t = i.reverse ? 'T - 1 - s' : 's';
     lines.push(`${pad}  const t = ${t};`);
-    lines.push(`${pad}  const sc = [B, T, t, ${i.reverse ? 't + 1' : 't - 1'}, s > 0 ? 1 : 0];`);
+    // tp: the slot holding the previous state; before the first step, slot t itself (still zero)
+    lines.push(`${pad}  const sc = [B, T, t, ${i.reverse ? 'Math.min(t + 1, T - 1)' : 'Math.max(t - 1, 0)'}, s > 0 ? 1 : 0];`);
     if (i.body.length) lines.push(`${pad}  const stepTemps: unknown[] = [];`, `${pad}  const stepKeep = <V>(v: V): V => (stepTemps.push(v), v);`);
     for (const b of i.body) emit(b, 'sc', 'stepKeep', pad + '  ');
     lines.push(`${pad}  ${i.out} = await ex.step(${K}.${i.step}, ${i.out}, [${i.args.join(', ')}], sc, ${i.size});`);
