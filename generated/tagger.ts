@@ -668,13 +668,13 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
     k6: {
       name: "Tagger.k6",
       step: false,
-      gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - i1 * (512);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = n0[(i0) * T + i1];\n    const v3 = w0[(v2) * 100 + k1];\n    const v4 = w1[(i2) * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - i1 * (512);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v3 = w0[(v2) * 100 + k1];\n    const v4 = w1[(i2) * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n0, w0, w1, w2] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
+        const v2 = n0[(i0) * T + i1];
         for (let k1 = 0; k1 < 100; k1++) {
-          const v2 = n0[(i0) * T + i1];
           const v3 = w0[(v2) * 100 + k1];
           const v4 = w1[(i2) * 100 + k1];
           acc0 += v3 * v4;
@@ -765,13 +765,13 @@ const Tagger_KERNELS: Record<string, KernelDef> = {
     k11: {
       name: "Tagger.k11",
       step: false,
-      gpu: "function (n0, w0, w5, w6, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - i1 * (512);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = n0[(i0) * T + i1];\n    const v3 = w0[(v2) * 100 + k1];\n    const v4 = w5[(i2) * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      gpu: "function (n0, w0, w5, w6, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - i1 * (512);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v3 = w0[(v2) * 100 + k1];\n    const v4 = w5[(i2) * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
       cpu: (out, a, B, T, t, tp, hp) => {
       const [n0, w0, w5, w6] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
+        const v2 = n0[(i0) * T + i1];
         for (let k1 = 0; k1 < 100; k1++) {
-          const v2 = n0[(i0) * T + i1];
           const v3 = w0[(v2) * 100 + k1];
           const v4 = w5[(i2) * 100 + k1];
           acc0 += v3 * v4;

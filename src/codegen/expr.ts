@@ -29,19 +29,32 @@ export function flatIndex(shape: Shape, idx: readonly string[]): string {
   return e;
 }
 
+interface Scope {
+  readonly memo: Map<string, string>;
+  /** `for` scopes are what loop-invariant values are hoisted out of; `if`/`else` never are. */
+  readonly kind: 'root' | 'for' | 'if';
+  /** Index in `lines` of this block's header line (where hoisted code is inserted). */
+  start: number;
+  /** Identifiers declared in this block (the loop variable, temporaries). */
+  readonly declared: Set<string>;
+}
+
 export class BodyWriter {
   readonly lines: string[] = [];
-  private readonly scopes: Map<string, string>[] = [new Map()];
+  private scopes: Scope[] = [{ memo: new Map(), kind: 'root', start: 0, declared: new Set() }];
   private tmp = 0;
-  private depth = 1;
+  /** Where the next line goes: the end, or (while hoisting) just before a loop. */
+  private cursor = 0;
 
   constructor(readonly g: Graph, readonly dialect: Dialect, private readonly read: Reader) {}
 
   emit(line: string): void {
-    this.lines.push('  '.repeat(this.depth) + line);
+    this.lines.splice(this.cursor++, 0, '  '.repeat(this.scopes.length) + line);
   }
   fresh(prefix: string): string {
-    return `${prefix}${this.tmp++}`;
+    const v = `${prefix}${this.tmp++}`;
+    this.scopes[this.scopes.length - 1].declared.add(v);
+    return v;
   }
   /** Binds an expression to a new constant and returns its name. */
   bind(e: string, prefix = 'v'): string {
@@ -50,14 +63,13 @@ export class BodyWriter {
     this.emit(`const ${v} = ${e};`);
     return v;
   }
-  /** Runs `fn` inside `header { ... }` with its own memo scope. */
-  block(header: string, fn: () => void): void {
+  /** Runs `fn` inside `header { ... }` with its own memo scope; `loopVar` makes it a `for` scope. */
+  block(header: string, fn: () => void, loopVar?: string): void {
+    const start = this.cursor;
     this.emit(`${header} {`);
-    this.depth++;
-    this.scopes.push(new Map());
+    this.scopes.push({ memo: new Map(), kind: loopVar ? 'for' : 'if', start, declared: new Set(loopVar ? [loopVar] : []) });
     fn();
     this.scopes.pop();
-    this.depth--;
     this.emit('}');
   }
   /** A value computed only under `cond` (else `otherwise`): `let v = otherwise; if (cond) { v = … }`. */
@@ -72,13 +84,32 @@ export class BodyWriter {
   val(id: number, idx: readonly string[]): string {
     const key = `${id}@${idx.join(',')}`;
     for (let i = this.scopes.length - 1; i >= 0; i--) {
-      const hit = this.scopes[i].get(key);
+      const hit = this.scopes[i].memo.get(key);
       if (hit !== undefined) return hit;
     }
+    // Loop-invariant code motion: a value whose index uses nothing declared inside the enclosing
+    // `for` loops is computed before them (e.g. an embedding row's token id, read once rather than
+    // once per step of the dot product that reads the row).
+    const names = new Set(idx.join(' ').match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
+    let target = this.scopes.length - 1;
+    while (target > 0 && this.scopes[target].kind === 'for' && ![...this.scopes[target].declared].some((d) => names.has(d))) target--;
+    if (target === this.scopes.length - 1) return this.valHere(key, id, idx);
+    const inner = this.scopes.splice(target + 1);
+    const saved = this.cursor;
+    this.cursor = inner[0].start;
+    const v = this.valHere(key, id, idx);
+    const inserted = this.cursor - inner[0].start;
+    this.scopes.push(...inner);
+    for (const sc of inner) sc.start += inserted;
+    this.cursor = saved + inserted;
+    return v;
+  }
+
+  private valHere(key: string, id: number, idx: readonly string[]): string {
     const n = this.g.get(id);
     const buf = this.read(n, idx, this);
     const v = this.bind(buf !== undefined ? buf : this.compute(n, idx));
-    this.scopes[this.scopes.length - 1].set(key, v);
+    this.scopes[this.scopes.length - 1].memo.set(key, v);
     return v;
   }
 
@@ -123,7 +154,7 @@ export class BodyWriter {
           const xv = this.val(n.inputs[0], withLast(k));
           const wv = this.val(w.id, [idx[last], k]);
           this.emit(`${acc} += ${xv} * ${wv};`);
-        });
+        }, k);
         if ((n.attrs as OpAttrs['matmul']).bias) return `${acc} + ${this.val(n.inputs[2], [idx[last]])}`;
         return acc;
       }
