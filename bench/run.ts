@@ -24,6 +24,7 @@ import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { compile, type OptLevel } from '../src/driver.ts';
 import { renderDiagnostics } from '../src/diagnostics/render.ts';
+import { maxAbsDiff, prng } from '../test/helpers.ts';
 
 // ───────────── options ─────────────
 
@@ -137,17 +138,6 @@ function models(): BenchModel[] {
 
 // ───────────── helpers ─────────────
 
-/** mulberry32: a small seeded PRNG, so weights and inputs are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface WeightInfo {
   name: string;
@@ -157,7 +147,7 @@ interface WeightInfo {
 
 /** Uniform(-k, k) with PyTorch's k = 1/sqrt(fan_in) (last dim); embeddings uniform(-1, 1). */
 function randomWeights(manifest: WeightInfo[], seed: number): Record<string, Float32Array> {
-  const r = rng(seed);
+  const r = prng(seed);
   const out: Record<string, Float32Array> = {};
   for (const w of manifest) {
     const n = w.shape.reduce((a, c) => a * c, 1);
@@ -171,7 +161,7 @@ function randomWeights(manifest: WeightInfo[], seed: number): Record<string, Flo
 
 /** A fixed padded batch: row 0 full length, the others shorter (down to T/4), tokens uniform. */
 function makeInputs(manifest: { inputs: { name: string; form: string; vocab?: number; dim?: number }[] }, seed: number): Record<string, unknown> {
-  const r = rng(seed);
+  const r = prng(seed);
   const lengths = makeLengths();
   const inputs: Record<string, unknown> = {};
   for (const inp of manifest.inputs) {
@@ -199,15 +189,6 @@ function summary(xs: number[]) {
   return { median: quantile(s, 0.5), q1, q3, iqr: q3 - q1, min: s[0], max: s[s.length - 1] };
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
 
 const fmtMs = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const fmtX = (x: number) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×` : '—');
@@ -692,11 +673,11 @@ function markdown(
   L.push('|---|---|---|---|---|');
   for (const mk of models) {
     for (const b of ALL_BACKENDS.filter((x) => rows.some((r) => r.model === mk && r.backend === x))) {
-      const rng = (what: string) => {
+      const span = (what: string) => {
         const x = ratios.find((r) => r.model === mk && r.backend === b && r.what === what);
         return x ? `${x.paired_q1.toFixed(2)}–${x.paired_q3.toFixed(2)}` : '—';
       };
-      L.push(`| ${mk} | ${b} | ${rng('O2 vs O0')} | ${rng('O2 vs O1')} | ${b === 'cpu' ? '—' : rng(`${b} vs cpu at O2`)} |`);
+      L.push(`| ${mk} | ${b} | ${span('O2 vs O0')} | ${span('O2 vs O1')} | ${b === 'cpu' ? '—' : span(`${b} vs cpu at O2`)} |`);
     }
   }
   const profiled = rows.filter((r) => r.profile && r.level === 2);

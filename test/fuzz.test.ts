@@ -12,20 +12,10 @@ import type { Span } from '../src/diagnostics/span.ts';
 import { check } from '../src/syntax/check.ts';
 import { parse } from '../src/syntax/parse.ts';
 import { printAst } from '../src/syntax/print.ts';
+import { prng } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEEDS_DIRS = ['test/golden/parse', 'examples'];
 const seeds: { name: string; text: string }[] = SEEDS_DIRS.flatMap((dir) => {

@@ -69,3 +69,15 @@ export async function headlessGlAvailable(): Promise<boolean> {
     return false;
   }
 }
+
+/** mulberry32: a small seeded PRNG, for deterministic fuzzing, weights and inputs. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -7,18 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/driver.ts';
-import { FIXTURES, fixtureNames, ROOT } from './helpers.ts';
+import { FIXTURES, fixtureNames, prng, ROOT } from './helpers.ts';
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seeds = [
   ...readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.nn')).map((f) => readFileSync(join(ROOT, 'examples', f), 'utf8')),

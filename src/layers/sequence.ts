@@ -1,7 +1,7 @@
 /** embedding, positional, pool, flatten: the layers that know about tokens and time. */
 import type { PoolMode } from '../ir/ops.ts';
 import { embeddingSchema, flattenSchema, poolSchema, positionalSchema } from './sequence.schema.ts';
-import { needsSequence, type LayerDef } from './layer.ts';
+import { needsFeatures, needsSequence, type LayerDef } from './layer.ts';
 import { unsupported } from './unsupported.ts';
 
 export const embeddingLayer: LayerDef = {
@@ -29,11 +29,7 @@ export const poolLayer: LayerDef = {
   schema: poolSchema,
   lower(ctx, x) {
     const { b, rs } = ctx;
-    if (!needsSequence(ctx, x)) return x;
-    if (x.tokens) {
-      b.diags.error('E0502', `pool reduces feature vectors, but its input is token ids`, rs.stmt.kindSpan, { suggestion: `put an 'embedding' layer before 'pool'` });
-      return x;
-    }
+    if (!needsSequence(ctx, x) || !needsFeatures(ctx, x)) return x;
     const mode = rs.attrs.mode as PoolMode;
     const span = rs.stmt.span;
     if (mode !== 'last' || !x.bidir) return { node: b.pool(x.node, ctx.lengths, mode, undefined, span, rs.path), tokens: false, seq: false };
@@ -50,11 +46,7 @@ export const flattenLayer: LayerDef = {
   schema: flattenSchema,
   lower(ctx, x) {
     const { b, rs } = ctx;
-    if (!needsSequence(ctx, x)) return x;
-    if (x.tokens) {
-      b.diags.error('E0502', `flatten merges feature vectors, but its input is token ids`, rs.stmt.kindSpan, { suggestion: `put an 'embedding' layer before 'flatten'` });
-      return x;
-    }
+    if (!needsSequence(ctx, x) || !needsFeatures(ctx, x)) return x;
     if (x.steps === undefined) {
       b.diags.error('E0505', `flatten needs a fixed number of steps, but the input declares no max_len`, rs.stmt.kindSpan, {
         suggestion: `declare the window on the input, e.g. 'input ctx: tokens(vocab = V, max_len = 4)'`,
