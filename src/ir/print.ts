@@ -17,21 +17,21 @@ function line(n: Node): string {
   return `%${n.id} = ${n.op}${ins ? ' ' + ins : ''}${attrText(n)} : [${n.shape.join(', ')}]${n.dtype === 'i32' ? ' i32' : ''}  # ${n.label}${where}`;
 }
 
-export function printGraph(g: Graph, indent = '  '): string {
+export function printGraph(g: Graph, indent = '  ', inBody = false): string {
   const out: string[] = [];
   for (const n of g.ordered()) {
     out.push(indent + line(n));
     const a = n.attrs as { body?: Graph };
     if (a.body) {
       out.push(`${indent}  body {`);
-      out.push(printGraph(a.body, indent + '    ').trimEnd());
+      out.push(printGraph(a.body, indent + '    ', true).trimEnd());
       out.push(`${indent}  }`);
     }
   }
   for (const k of g.kernels ?? []) {
     const root = g.get(k.root);
     const what = root.op === 'scan' ? 'loop over t' : k.members.length > 1 ? `fused(${k.members.map((i) => `%${i}`).join(' ')})` : root.op;
-    out.push(`${indent}kernel k${k.root} = ${what} -> %${k.root}  # ${root.label}`);
+    out.push(`${indent}kernel k${k.root} = ${what} -> %${k.root}${inBody ? ', once per time step' : ''}  # ${root.label}`);
   }
   for (const o of g.outputs) out.push(`${indent}${o.name === 'next' ? 'yield' : 'output ' + o.name + ' ='} %${o.node}`);
   return out.join('\n') + '\n';
