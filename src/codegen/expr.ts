@@ -10,7 +10,7 @@ import type { OpAttrs } from '../ir/ops.ts';
 import type { Dialect } from './dialect.ts';
 
 /** How a kernel reads a materialized node: an expression for the element at `idx`, or undefined to inline. */
-export type Reader = (n: Node, idx: readonly string[], w: BodyWriter) => string | undefined;
+export type Reader = (n: Node, idx: readonly string[]) => string | undefined;
 
 export function num(v: number): string {
   if (Number.isInteger(v)) return `${v}.0`;
@@ -107,7 +107,7 @@ export class BodyWriter {
 
   private valHere(key: string, id: number, idx: readonly string[]): string {
     const n = this.g.get(id);
-    const buf = this.read(n, idx, this);
+    const buf = this.read(n, idx);
     const v = this.bind(buf !== undefined ? buf : this.compute(n, idx));
     this.scopes[this.scopes.length - 1].memo.set(key, v);
     return v;

@@ -54,13 +54,13 @@ class ProgramBuilder {
   readonly params = new Map<string, string>();
   constructor(readonly model: ModelIR) {}
 
-  /** A buffer-reading Reader for graph `g`: materialized nodes are read by flat index. */
-  private reader(g: Graph, materialized: Set<number>, args: string[], scan?: { hist: string; S: number }): Reader {
+  /** A buffer-reading Reader: materialized nodes are read by flat index, recording `args` as used. */
+  private reader(materialized: Set<number>, args: string[], scan?: { hist: string; S: number }): Reader {
     const use = (name: string) => {
       if (!args.includes(name)) args.push(name);
       return name;
     };
-    return (n: Node, idx: readonly string[], w: BodyWriter) => {
+    return (n: Node, idx: readonly string[]) => {
       if (!materialized.has(n.id)) return undefined;
       switch (n.op) {
         case 'param': {
@@ -87,9 +87,9 @@ class ProgramBuilder {
   }
 
   private body(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, args: string[], scan?: { hist: string; S: number }): string {
-    const read = this.reader(g, materialized, args, scan);
+    const read = this.reader(materialized, args, scan);
     // the root is materialized (it is this kernel's output) but computed here, not read back
-    const w = new BodyWriter(g, dialect, (n, ix, bw) => (n.id === root.id ? undefined : read(n, ix, bw)));
+    const w = new BodyWriter(g, dialect, (n, ix) => (n.id === root.id ? undefined : read(n, ix)));
     const idx = root.shape.map((_, i) => `i${i}`);
     w.emit(`return ${w.val(root.id, idx)};`);
     return w.lines.join('\n');
@@ -97,7 +97,7 @@ class ProgramBuilder {
 
   /** The CPU body of a two-halves step: both halves' element i1, written into the step's row `dst`. */
   private pairBody(g: Graph, root: Node, materialized: Set<number>, args: string[], scan: { hist: string; S: number }, half: number): string {
-    const w = new BodyWriter(g, CPU, this.reader(g, materialized, args, scan));
+    const w = new BodyWriter(g, CPU, this.reader(materialized, args, scan));
     const idx = ['i0', 'i1'];
     const first = w.val(root.inputs[0], idx);
     const second = w.val(root.inputs[1], idx);
