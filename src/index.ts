@@ -1,0 +1,12 @@
+/**
+ * nnc's programmatic API: the same pipeline as the CLI (see driver.ts), for build tools and tests.
+ *
+ *   import { compile } from 'nnc';
+ *   const { output, diagnostics } = compile(text, 'model.nn');   // output: the TypeScript module
+ */
+export { compile, lower, optimize, STAGES, type CompileResult, type OptLevel, type Stage } from './driver.ts';
+export type { Diagnostic, Severity } from './diagnostics/diagnostic.ts';
+export type { Span } from './diagnostics/span.ts';
+export { renderDiagnostic, renderDiagnostics } from './diagnostics/render.ts';
+export { CODES } from './diagnostics/codes.ts';
+export type { ModelIR, ModelInput } from './ir/model.ts';
