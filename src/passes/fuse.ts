@@ -2,9 +2,11 @@
  * Fuse: partition each graph (and each scan body) into kernels.
  *
  * A node gets its own buffer ("materialized") when it is a source (input, param, state, step), a
- * graph output, a reduction or a recurrence (class reduce/opaque), or an operand that a reduction,
- * a recurrence must read from memory (or a matmul, unless it is a view). Pure index remaps of materialized values (rows,
- * slice, concat, flatten, gather — "views") never need a buffer. Every other node is inlined into
+ * graph output, a reduction or a recurrence (class reduce/opaque), an operand of a reduction or a
+ * recurrence (they read whole rows from memory), or a matmul's data operand that computes anything
+ * (inlining it would recompute it once per output column). Pure index remaps of materialized
+ * values (rows, slice, concat, flatten, gather — "views") never need a buffer: a matmul reads an
+ * embedding row or a state slice in place. Every other node is inlined into
  * the one kernel that consumes it; a node whose consumers sit in different kernels is materialized
  * instead of computed twice. So a matmul followed by a bias and an activation is one kernel; an
  * LSTM step — the recurrent matmul for all four gates, the gate nonlinearities and the state
