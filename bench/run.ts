@@ -357,7 +357,7 @@ async function launchOverhead(backend: Backend, GPU: unknown, n = 200, batches =
       cpu: (out: Float32Array, a: Float32Array[]) => {
         for (let i = 0; i < out.length; i++) out[i] = a[0][i];
       },
-      gpu: 'function (a, B, T, t, tp, hp) { return a[this.thread.x]; }',
+      gpu: 'function (a, B, T, t, tp) { return a[this.thread.x]; }',
     };
     const src = ex.upload(Float32Array.from({ length: 64 }, (_, i) => i));
     const per: number[] = [];

@@ -49,7 +49,7 @@ export interface InputInfo {
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
-  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number, hp: number) => void;
+  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number) => void;
   readonly gpu: string;
 }
 
@@ -101,11 +101,11 @@ export class CpuExecutor implements Executor {
   }
   async run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
     const out = new Float32Array(size);
-    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return out;
   }
   async step(k: KernelDef, hist: unknown, args: unknown[], sc: number[]): Promise<unknown> {
-    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return hist;
   }
   async read(b: unknown, size: number): Promise<Float32Array> {
@@ -281,10 +281,10 @@ async function selfTest(ex: Executor): Promise<void> {
     name: '__selftest',
     step: false,
     cpu: () => {},
-    gpu: 'function (a, B, T, t, tp, hp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
+    gpu: 'function (a, B, T, t, tp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
   };
   const a = ex.upload(Float32Array.from([1, 2, 3]));
-  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0, 0], 4), 4);
+  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0], 4), 4);
   const want = [6.5, 12.5, 18.5, 24.5];
   if (!want.every((v, i) => Math.abs(out[i] - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
 }
@@ -735,8 +735,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k6: {
       name: "Brackets.k6",
       step: false,
-      gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w1[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n0, w0, w1, w2, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w1[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n0, w0, w1, w2] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
@@ -761,8 +761,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k1022: {
       name: "Brackets.k1022",
       step: true,
-      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n7[(i0 * T + tp) * 32 + k2];\n      const v4 = w3[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w4[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n1004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n1004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n7[(i0 * T + tp) * 32 + k13];\n      const v15 = w3[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w4[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n7[(i0 * T + tp) * 32 + k21];\n      const v23 = w3[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w4[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n7[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n7[(i0 * T + tp) * 32 + k2];\n      const v4 = w3[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w4[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n1004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n1004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n7[(i0 * T + tp) * 32 + k13];\n      const v15 = w3[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w4[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n7[(i0 * T + tp) * 32 + k21];\n      const v23 = w3[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w4[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n7[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n7, n1004, w3, w4, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n1004[(i0 * T + t) * 96 + i1 + 32];
@@ -820,8 +820,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k10: {
       name: "Brackets.k10",
       step: false,
-      gpu: "function (n0, w0, w5, w6, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w5[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n0, w0, w5, w6, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w5[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n0, w0, w5, w6] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
@@ -846,8 +846,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k2022: {
       name: "Brackets.k2022",
       step: true,
-      gpu: "function (n11, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n11[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n11[(i0 * T + tp) * 32 + k2];\n      const v4 = w7[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w8[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n2004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n2004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n11[(i0 * T + tp) * 32 + k13];\n      const v15 = w7[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w8[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n11[(i0 * T + tp) * 32 + k21];\n      const v23 = w7[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w8[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n11[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n11, n2004, w7, w8, n1, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n11[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n11[(i0 * T + tp) * 32 + k2];\n      const v4 = w7[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w8[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n2004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n2004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n11[(i0 * T + tp) * 32 + k13];\n      const v15 = w7[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w8[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n11[(i0 * T + tp) * 32 + k21];\n      const v23 = w7[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w8[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n11[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n11, n2004, w7, w8, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n2004[(i0 * T + t) * 96 + i1 + 32];
@@ -905,8 +905,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k15: {
       name: "Brackets.k15",
       step: false,
-      gpu: "function (n7, n11, w9, w10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w9[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w10[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n7, n11, w9, w10, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w9[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w10[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n7, n11, w9, w10] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
@@ -938,8 +938,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k3022: {
       name: "Brackets.k3022",
       step: true,
-      gpu: "function (n16, n3004, w11, w12, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n16[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n16[(i0 * T + tp) * 32 + k2];\n      const v4 = w11[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w12[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n3004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n3004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n16[(i0 * T + tp) * 32 + k13];\n      const v15 = w11[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w12[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n16[(i0 * T + tp) * 32 + k21];\n      const v23 = w11[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w12[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n16[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n16, n3004, w11, w12, n1, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n16[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n16[(i0 * T + tp) * 32 + k2];\n      const v4 = w11[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w12[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n3004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n3004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n16[(i0 * T + tp) * 32 + k13];\n      const v15 = w11[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w12[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n16[(i0 * T + tp) * 32 + k21];\n      const v23 = w11[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w12[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n16[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n16, n3004, w11, w12, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n3004[(i0 * T + t) * 96 + i1 + 32];
@@ -997,8 +997,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k19: {
       name: "Brackets.k19",
       step: false,
-      gpu: "function (n7, n11, w13, w14, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w13[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w14[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n7, n11, w13, w14, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n11[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w13[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w14[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n7, n11, w13, w14] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
@@ -1030,8 +1030,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k4022: {
       name: "Brackets.k4022",
       step: true,
-      gpu: "function (n20, n4004, w15, w16, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n20[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n20[(i0 * T + tp) * 32 + k2];\n      const v4 = w15[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w16[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n4004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n4004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n20[(i0 * T + tp) * 32 + k13];\n      const v15 = w15[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w16[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n20[(i0 * T + tp) * 32 + k21];\n      const v23 = w15[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w16[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n20[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n20, n4004, w15, w16, n1, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const r0 = idx - i0 * (T * 32);\n  const tt = Math.floor((r0 + 0.5) / (32));\n  const r1 = r0 - tt * (32);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n20[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n20[(i0 * T + tp) * 32 + k2];\n      const v4 = w15[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w16[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n4004[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n4004[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n20[(i0 * T + tp) * 32 + k13];\n      const v15 = w15[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w16[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n20[(i0 * T + tp) * 32 + k21];\n      const v23 = w15[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w16[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n20[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n20, n4004, w15, w16, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n4004[(i0 * T + t) * 96 + i1 + 32];
@@ -1089,8 +1089,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k21: {
       name: "Brackets.k21",
       step: false,
-      gpu: "function (n16, n20, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const r0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((r0 + 0.5) / (64));\n  const r1 = r0 - i1 * (64);\n  const i2 = r1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = n16[((i0) * T + i1) * 32 + i2];\n    c0 = v1;\n  }\n  else {\n    const v2 = n20[((i0) * T + i1) * 32 + i2 - 32];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n16, n20, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const r0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((r0 + 0.5) / (64));\n  const r1 = r0 - i1 * (64);\n  const i2 = r1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = n16[((i0) * T + i1) * 32 + i2];\n    c0 = v1;\n  }\n  else {\n    const v2 = n20[((i0) * T + i1) * 32 + i2 - 32];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n16, n20] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let c0 = 0.0;
@@ -1115,8 +1115,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k22: {
       name: "Brackets.k22",
       step: false,
-      gpu: "function (n21, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (64));\n  const r0 = idx - i0 * (64);\n  const i1 = r0;\n  const L = n1[i0];\n  let m = -3.0e38;\n  for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n21[(i0 * T + t2) * 64 + i1]); } }\n  return m;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n21, n1, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (64));\n  const r0 = idx - i0 * (64);\n  const i1 = r0;\n  const L = n1[i0];\n  let m = -3.0e38;\n  for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n21[(i0 * T + t2) * 64 + i1]); } }\n  return m;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n21, n1] = a;
       const f = (i0: number, i1: number): number => {
         const L = n1[i0];
@@ -1134,8 +1134,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k25: {
       name: "Brackets.k25",
       step: false,
-      gpu: "function (n22, w17, w18, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n22[(i0) * 64 + k1];\n    const v3 = w17[(i1) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w18[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n22, w17, w18, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n22[(i0) * 64 + k1];\n    const v3 = w17[(i1) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w18[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n22, w17, w18] = a;
       const f = (i0: number, i1: number): number => {
         let acc0 = 0.0;
@@ -1158,8 +1158,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k26_stats: {
       name: "Brackets.k26_stats",
       step: false,
-      gpu: "function (n25, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 2;\n  let m = -3.0e38;\n  for (let k = 0; k < 2; k++) { m = Math.max(m, n25[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 2; k++) { s += Math.exp(n25[base + k] - m); }\n  return s;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n25, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 2;\n  let m = -3.0e38;\n  for (let k = 0; k < 2; k++) { m = Math.max(m, n25[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 2; k++) { s += Math.exp(n25[base + k] - m); }\n  return s;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n25] = a;
       const f = (i0: number, i1: number): number => {
         const base = (i0) * 2;
@@ -1180,8 +1180,8 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k26: {
       name: "Brackets.k26",
       step: false,
-      gpu: "function (n25, n26_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n25[(i0) * 2 + i1] - n26_stats[sb]) / n26_stats[sb + 1];\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n25, n26_stats, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n25[(i0) * 2 + i1] - n26_stats[sb]) / n26_stats[sb + 1];\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n25, n26_stats] = a;
       const f = (i0: number, i1: number): number => {
         const sb = (i0) * 2;
@@ -1271,51 +1271,51 @@ export class BracketsModel {
         try {
           const n0 = keep(ex.upload(x0.data));
           const n1 = keep(ex.upload(x0.lengths));
-          const n6 = keep(await ex.run(Brackets_KERNELS.k6, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * T * 96));
+          const n6 = keep(await ex.run(Brackets_KERNELS.k6, [n0, w0, w1, w2], [B, T, 0, 0], B * T * 96));
           // gru0.l0: recurrence over t = 0 … T-1
           let n7 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = s;
-            const sc = [B, T, t, Math.max(t - 1, 0), s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.max(t - 1, 0)];
             n7 = await ex.step(Brackets_KERNELS.k1022, n7, [n7, n6, w3, w4, n1], sc, B * T * 32);
           }
 
           keep(n7);
-          const n10 = keep(await ex.run(Brackets_KERNELS.k10, [n0, w0, w5, w6], [B, T, 0, 0, 0], B * T * 96));
+          const n10 = keep(await ex.run(Brackets_KERNELS.k10, [n0, w0, w5, w6], [B, T, 0, 0], B * T * 96));
           // gru0.l0.reverse: recurrence over t = T-1 … 0
           let n11 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = T - 1 - s;
-            const sc = [B, T, t, Math.min(t + 1, T - 1), s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.min(t + 1, T - 1)];
             n11 = await ex.step(Brackets_KERNELS.k2022, n11, [n11, n10, w7, w8, n1], sc, B * T * 32);
           }
 
           keep(n11);
-          const n15 = keep(await ex.run(Brackets_KERNELS.k15, [n7, n11, w9, w10], [B, T, 0, 0, 0], B * T * 96));
+          const n15 = keep(await ex.run(Brackets_KERNELS.k15, [n7, n11, w9, w10], [B, T, 0, 0], B * T * 96));
           // gru0.l1: recurrence over t = 0 … T-1
           let n16 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = s;
-            const sc = [B, T, t, Math.max(t - 1, 0), s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.max(t - 1, 0)];
             n16 = await ex.step(Brackets_KERNELS.k3022, n16, [n16, n15, w11, w12, n1], sc, B * T * 32);
           }
 
           keep(n16);
-          const n19 = keep(await ex.run(Brackets_KERNELS.k19, [n7, n11, w13, w14], [B, T, 0, 0, 0], B * T * 96));
+          const n19 = keep(await ex.run(Brackets_KERNELS.k19, [n7, n11, w13, w14], [B, T, 0, 0], B * T * 96));
           // gru0.l1.reverse: recurrence over t = T-1 … 0
           let n20 = ex.zeros(B * T * 32);
           for (let s = 0; s < T; s++) {
             const t = T - 1 - s;
-            const sc = [B, T, t, Math.min(t + 1, T - 1), s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.min(t + 1, T - 1)];
             n20 = await ex.step(Brackets_KERNELS.k4022, n20, [n20, n19, w15, w16, n1], sc, B * T * 32);
           }
 
           keep(n20);
-          const n21 = keep(await ex.run(Brackets_KERNELS.k21, [n16, n20], [B, T, 0, 0, 0], B * T * 64));
-          const n22 = keep(await ex.run(Brackets_KERNELS.k22, [n21, n1], [B, T, 0, 0, 0], B * 64));
-          const n25 = keep(await ex.run(Brackets_KERNELS.k25, [n22, w17, w18], [B, T, 0, 0, 0], B * 2));
-          const n26_stats = keep(await ex.run(Brackets_KERNELS.k26_stats, [n25], [B, T, 0, 0, 0], B * 2));
-          const n26 = keep(await ex.run(Brackets_KERNELS.k26, [n25, n26_stats], [B, T, 0, 0, 0], B * 2));
+          const n21 = keep(await ex.run(Brackets_KERNELS.k21, [n16, n20], [B, T, 0, 0], B * T * 64));
+          const n22 = keep(await ex.run(Brackets_KERNELS.k22, [n21, n1], [B, T, 0, 0], B * 64));
+          const n25 = keep(await ex.run(Brackets_KERNELS.k25, [n22, w17, w18], [B, T, 0, 0], B * 2));
+          const n26_stats = keep(await ex.run(Brackets_KERNELS.k26_stats, [n25], [B, T, 0, 0], B * 2));
+          const n26 = keep(await ex.run(Brackets_KERNELS.k26, [n25, n26_stats], [B, T, 0, 0], B * 2));
           const data = await ex.read(n26, B * 2);
           return { label: { data, shape: [B, 2] } };
         } finally {

@@ -49,7 +49,7 @@ export interface InputInfo {
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
-  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number, hp: number) => void;
+  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number) => void;
   readonly gpu: string;
 }
 
@@ -101,11 +101,11 @@ export class CpuExecutor implements Executor {
   }
   async run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
     const out = new Float32Array(size);
-    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return out;
   }
   async step(k: KernelDef, hist: unknown, args: unknown[], sc: number[]): Promise<unknown> {
-    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return hist;
   }
   async read(b: unknown, size: number): Promise<Float32Array> {
@@ -281,10 +281,10 @@ async function selfTest(ex: Executor): Promise<void> {
     name: '__selftest',
     step: false,
     cpu: () => {},
-    gpu: 'function (a, B, T, t, tp, hp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
+    gpu: 'function (a, B, T, t, tp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
   };
   const a = ex.upload(Float32Array.from([1, 2, 3]));
-  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0, 0], 4), 4);
+  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0], 4), 4);
   const want = [6.5, 12.5, 18.5, 24.5];
   if (!want.every((v, i) => Math.abs(out[i] - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
 }
@@ -675,8 +675,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k6: {
       name: "CharLM.k6",
       step: false,
-      gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const r0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((r0 + 0.5) / (1024));\n  const r1 = r0 - i1 * (1024);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v3 = w0[(v2) * 64 + k1];\n    const v4 = w1[(i2) * 64 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n0, w0, w1, w2, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const r0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((r0 + 0.5) / (1024));\n  const r1 = r0 - i1 * (1024);\n  const i2 = r1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v3 = w0[(v2) * 64 + k1];\n    const v4 = w1[(i2) * 64 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n0, w0, w1, w2] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
@@ -701,8 +701,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k1029: {
       name: "CharLM.k1029",
       step: true,
-      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n1004[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n7[(i0 * T + tp) * 512 + k3];\n        const v5 = w3[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n1004[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n7[(i0 * T + tp) * 512 + k12];\n        const v14 = w3[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n7[(i0 * T + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n1004[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n7[(i0 * T + tp) * 512 + k23];\n        const v25 = w3[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n1004[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n7[(i0 * T + tp) * 512 + k32];\n        const v34 = w3[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n7[(i0 * T + tp) * 512 + k47];\n        const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n7[(i0 * T + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n1004[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n7[(i0 * T + tp) * 512 + k58];\n        const v60 = w3[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n7[(i0 * T + tp) * 512 + k67];\n        const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n7, n1004, w3, w4, n1, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n1004[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n7[(i0 * T + tp) * 512 + k3];\n        const v5 = w3[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n1004[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n7[(i0 * T + tp) * 512 + k12];\n        const v14 = w3[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n7[(i0 * T + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n1004[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n7[(i0 * T + tp) * 512 + k23];\n        const v25 = w3[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n1004[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n7[(i0 * T + tp) * 512 + k32];\n        const v34 = w3[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n7[(i0 * T + tp) * 512 + k47];\n        const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n7[(i0 * T + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n1004[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n7[(i0 * T + tp) * 512 + k58];\n        const v60 = w3[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n1004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n7[(i0 * T + tp) * 512 + k67];\n        const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n7, n1004, w3, w4, n1] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n1004[(i0 * T + t) * 1024 + i1 + 768];
@@ -772,8 +772,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k11: {
       name: "CharLM.k11",
       step: false,
-      gpu: "function (n7, w5, w6, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const r0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((r0 + 0.5) / (1024));\n  const r1 = r0 - i1 * (1024);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n7[((i0) * T + i1) * 512 + k1];\n    const v3 = w5[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w6[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n7, w5, w6, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const r0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((r0 + 0.5) / (1024));\n  const r1 = r0 - i1 * (1024);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n7[((i0) * T + i1) * 512 + k1];\n    const v3 = w5[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w6[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n7, w5, w6] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
@@ -797,8 +797,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k2029: {
       name: "CharLM.k2029",
       step: true,
-      gpu: "function (n12, n2004, w7, w8, n1, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n12[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n2004[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n12[(i0 * T + tp) * 512 + k3];\n        const v5 = w7[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n2004[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n12[(i0 * T + tp) * 512 + k12];\n        const v14 = w7[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n12[(i0 * T + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n2004[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n12[(i0 * T + tp) * 512 + k23];\n        const v25 = w7[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n2004[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n12[(i0 * T + tp) * 512 + k32];\n        const v34 = w7[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n12[(i0 * T + tp) * 512 + k47];\n        const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n12[(i0 * T + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n2004[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n12[(i0 * T + tp) * 512 + k58];\n        const v60 = w7[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n12[(i0 * T + tp) * 512 + k67];\n        const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n12, n2004, w7, w8, n1, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const r0 = idx - i0 * (T * 512);\n  const tt = Math.floor((r0 + 0.5) / (512));\n  const r1 = r0 - tt * (512);\n  const i1 = r1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n12[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n2004[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n12[(i0 * T + tp) * 512 + k3];\n        const v5 = w7[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n2004[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n12[(i0 * T + tp) * 512 + k12];\n        const v14 = w7[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n12[(i0 * T + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n2004[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n12[(i0 * T + tp) * 512 + k23];\n        const v25 = w7[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n2004[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n12[(i0 * T + tp) * 512 + k32];\n        const v34 = w7[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n12[(i0 * T + tp) * 512 + k47];\n        const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n12[(i0 * T + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n2004[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n12[(i0 * T + tp) * 512 + k58];\n        const v60 = w7[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n2004[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n12[(i0 * T + tp) * 512 + k67];\n        const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n12, n2004, w7, w8, n1] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n2004[(i0 * T + t) * 1024 + i1 + 768];
@@ -868,8 +868,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k16: {
       name: "CharLM.k16",
       step: false,
-      gpu: "function (n12, w9, w10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n12[((i0) * T + i1) * 512 + k1];\n    const v3 = w9[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w10[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n12, w9, w10, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n12[((i0) * T + i1) * 512 + k1];\n    const v3 = w9[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w10[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n12, w9, w10] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
@@ -893,8 +893,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k17_stats: {
       name: "CharLM.k17_stats",
       step: false,
-      gpu: "function (n16, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const r0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((r0 + 0.5) / (2));\n  const r1 = r0 - i1 * (2);\n  const i2 = r1;\n  const base = ((i0) * T + i1) * 96;\n  let m = -3.0e38;\n  for (let k = 0; k < 96; k++) { m = Math.max(m, n16[base + k]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 96; k++) { s += Math.exp(n16[base + k] - m); }\n  return s;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n16, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const r0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((r0 + 0.5) / (2));\n  const r1 = r0 - i1 * (2);\n  const i2 = r1;\n  const base = ((i0) * T + i1) * 96;\n  let m = -3.0e38;\n  for (let k = 0; k < 96; k++) { m = Math.max(m, n16[base + k]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 96; k++) { s += Math.exp(n16[base + k] - m); }\n  return s;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n16] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const base = ((i0) * T + i1) * 96;
@@ -916,8 +916,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k17: {
       name: "CharLM.k17",
       step: false,
-      gpu: "function (n16, n17_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const sb = ((i0) * T + i1) * 2;\n  return n16[((i0) * T + i1) * 96 + i2] - n17_stats[sb] - Math.log(n17_stats[sb + 1]);\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n16, n17_stats, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const sb = ((i0) * T + i1) * 2;\n  return n16[((i0) * T + i1) * 96 + i2] - n17_stats[sb] - Math.log(n17_stats[sb + 1]);\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n16, n17_stats] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb = ((i0) * T + i1) * 2;
@@ -934,8 +934,8 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k18: {
       name: "CharLM.k18",
       step: false,
-      gpu: "function (n1, n17, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n17[((i0) * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n1, n17, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const r0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((r0 + 0.5) / (96));\n  const r1 = r0 - i1 * (96);\n  const i2 = r1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n17[((i0) * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n1, n17] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n1[i0];
@@ -1015,30 +1015,30 @@ export class CharLMModel {
         try {
           const n0 = keep(ex.upload(x0.data));
           const n1 = keep(ex.upload(x0.lengths));
-          const n6 = keep(await ex.run(CharLM_KERNELS.k6, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * T * 1024));
+          const n6 = keep(await ex.run(CharLM_KERNELS.k6, [n0, w0, w1, w2], [B, T, 0, 0], B * T * 1024));
           // lstm0.l0: recurrence over t = 0 … T-1
           let n7 = ex.zeros(B * T * 512);
           for (let s = 0; s < T; s++) {
             const t = s;
-            const sc = [B, T, t, Math.max(t - 1, 0), s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.max(t - 1, 0)];
             n7 = await ex.step(CharLM_KERNELS.k1029, n7, [n7, n6, w3, w4, n1], sc, B * T * 512);
           }
 
           keep(n7);
-          const n11 = keep(await ex.run(CharLM_KERNELS.k11, [n7, w5, w6], [B, T, 0, 0, 0], B * T * 1024));
+          const n11 = keep(await ex.run(CharLM_KERNELS.k11, [n7, w5, w6], [B, T, 0, 0], B * T * 1024));
           // lstm0.l1: recurrence over t = 0 … T-1
           let n12 = ex.zeros(B * T * 512);
           for (let s = 0; s < T; s++) {
             const t = s;
-            const sc = [B, T, t, Math.max(t - 1, 0), s > 0 ? 1 : 0];
+            const sc = [B, T, t, Math.max(t - 1, 0)];
             n12 = await ex.step(CharLM_KERNELS.k2029, n12, [n12, n11, w7, w8, n1], sc, B * T * 512);
           }
 
           keep(n12);
-          const n16 = keep(await ex.run(CharLM_KERNELS.k16, [n12, w9, w10], [B, T, 0, 0, 0], B * T * 96));
-          const n17_stats = keep(await ex.run(CharLM_KERNELS.k17_stats, [n16], [B, T, 0, 0, 0], B * T * 2));
-          const n17 = keep(await ex.run(CharLM_KERNELS.k17, [n16, n17_stats], [B, T, 0, 0, 0], B * T * 96));
-          const n18 = keep(await ex.run(CharLM_KERNELS.k18, [n1, n17], [B, T, 0, 0, 0], B * T * 96));
+          const n16 = keep(await ex.run(CharLM_KERNELS.k16, [n12, w9, w10], [B, T, 0, 0], B * T * 96));
+          const n17_stats = keep(await ex.run(CharLM_KERNELS.k17_stats, [n16], [B, T, 0, 0], B * T * 2));
+          const n17 = keep(await ex.run(CharLM_KERNELS.k17, [n16, n17_stats], [B, T, 0, 0], B * T * 96));
+          const n18 = keep(await ex.run(CharLM_KERNELS.k18, [n1, n17], [B, T, 0, 0], B * T * 96));
           const data = await ex.read(n18, B * T * 96);
           return { next: { data, shape: [B, T, 96] } };
         } finally {

@@ -49,7 +49,7 @@ export interface InputInfo {
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
-  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number, hp: number) => void;
+  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number) => void;
   readonly gpu: string;
 }
 
@@ -101,11 +101,11 @@ export class CpuExecutor implements Executor {
   }
   async run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
     const out = new Float32Array(size);
-    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return out;
   }
   async step(k: KernelDef, hist: unknown, args: unknown[], sc: number[]): Promise<unknown> {
-    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return hist;
   }
   async read(b: unknown, size: number): Promise<Float32Array> {
@@ -281,10 +281,10 @@ async function selfTest(ex: Executor): Promise<void> {
     name: '__selftest',
     step: false,
     cpu: () => {},
-    gpu: 'function (a, B, T, t, tp, hp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
+    gpu: 'function (a, B, T, t, tp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
   };
   const a = ex.upload(Float32Array.from([1, 2, 3]));
-  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0, 0], 4), 4);
+  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0], 4), 4);
   const want = [6.5, 12.5, 18.5, 24.5];
   if (!want.every((v, i) => Math.abs(out[i] - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
 }
@@ -618,8 +618,8 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
     k7: {
       name: "NPLM.k7",
       step: false,
-      gpu: "function (n0, w0, w1, w2, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (100));\n  const r0 = idx - i0 * (100);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 60.0);\n    const r3 = k1 - q2 * 60;\n    const v4 = n0[(i0) * T + q2];\n    const v5 = w0[(v4) * 60 + r3];\n    const v6 = w1[(i1) * 240 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = w2[i1];\n  const v8 = acc0 + v7;\n  const e9 = Math.exp(2.0 * v8);\n  const v10 = (1.0 - 2.0 / (e9 + 1.0));\n  return v10;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n0, w0, w1, w2, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (100));\n  const r0 = idx - i0 * (100);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 60.0);\n    const r3 = k1 - q2 * 60;\n    const v4 = n0[(i0) * T + q2];\n    const v5 = w0[(v4) * 60 + r3];\n    const v6 = w1[(i1) * 240 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = w2[i1];\n  const v8 = acc0 + v7;\n  const e9 = Math.exp(2.0 * v8);\n  const v10 = (1.0 - 2.0 / (e9 + 1.0));\n  return v10;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n0, w0, w1, w2] = a;
       const f = (i0: number, i1: number): number => {
         let acc0 = 0.0;
@@ -646,8 +646,8 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
     k10: {
       name: "NPLM.k10",
       step: false,
-      gpu: "function (n7, w3, w4, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = n7[(i0) * 100 + k1];\n    const v3 = w3[(i1) * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w4[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n7, w3, w4, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = n7[(i0) * 100 + k1];\n    const v3 = w3[(i1) * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w4[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n7, w3, w4] = a;
       const f = (i0: number, i1: number): number => {
         let acc0 = 0.0;
@@ -670,8 +670,8 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
     k11_stats: {
       name: "NPLM.k11_stats",
       step: false,
-      gpu: "function (n10, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 10000;\n  let m = -3.0e38;\n  for (let k = 0; k < 10000; k++) { m = Math.max(m, n10[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 10000; k++) { s += Math.exp(n10[base + k] - m); }\n  return s;\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n10, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const r0 = idx - i0 * (2);\n  const i1 = r0;\n  const base = (i0) * 10000;\n  let m = -3.0e38;\n  for (let k = 0; k < 10000; k++) { m = Math.max(m, n10[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 10000; k++) { s += Math.exp(n10[base + k] - m); }\n  return s;\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n10] = a;
       const f = (i0: number, i1: number): number => {
         const base = (i0) * 10000;
@@ -692,8 +692,8 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
     k11: {
       name: "NPLM.k11",
       step: false,
-      gpu: "function (n10, n11_stats, B, T, t, tp, hp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n10[(i0) * 10000 + i1] - n11_stats[sb]) / n11_stats[sb + 1];\n}",
-      cpu: (out, a, B, T, t, tp, hp) => {
+      gpu: "function (n10, n11_stats, B, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const r0 = idx - i0 * (10000);\n  const i1 = r0;\n  const sb = (i0) * 2;\n  return Math.exp(n10[(i0) * 10000 + i1] - n11_stats[sb]) / n11_stats[sb + 1];\n}",
+      cpu: (out, a, B, T, t, tp) => {
       const [n10, n11_stats] = a;
       const f = (i0: number, i1: number): number => {
         const sb = (i0) * 2;
@@ -754,10 +754,10 @@ export class NPLMModel {
         const w4 = w.w4;
         try {
           const n0 = keep(ex.upload(x0.data));
-          const n7 = keep(await ex.run(NPLM_KERNELS.k7, [n0, w0, w1, w2], [B, T, 0, 0, 0], B * 100));
-          const n10 = keep(await ex.run(NPLM_KERNELS.k10, [n7, w3, w4], [B, T, 0, 0, 0], B * 10000));
-          const n11_stats = keep(await ex.run(NPLM_KERNELS.k11_stats, [n10], [B, T, 0, 0, 0], B * 2));
-          const n11 = keep(await ex.run(NPLM_KERNELS.k11, [n10, n11_stats], [B, T, 0, 0, 0], B * 10000));
+          const n7 = keep(await ex.run(NPLM_KERNELS.k7, [n0, w0, w1, w2], [B, T, 0, 0], B * 100));
+          const n10 = keep(await ex.run(NPLM_KERNELS.k10, [n7, w3, w4], [B, T, 0, 0], B * 10000));
+          const n11_stats = keep(await ex.run(NPLM_KERNELS.k11_stats, [n10], [B, T, 0, 0], B * 2));
+          const n11 = keep(await ex.run(NPLM_KERNELS.k11, [n10, n11_stats], [B, T, 0, 0], B * 10000));
           const data = await ex.read(n11, B * 10000);
           return { next: { data, shape: [B, 10000] } };
         } finally {

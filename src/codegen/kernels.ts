@@ -9,7 +9,8 @@ import type { OpAttrs } from '../ir/ops.ts';
 import { CPU, GPU, type Dialect } from './dialect.ts';
 import { BodyWriter, dimExpr, flatIndex, num, type Reader } from './expr.ts';
 
-export const SCALARS = ['B', 'T', 't', 'tp', 'hp'] as const;
+/** Scalars every kernel receives: batch, steps, this step, and the slot of the previous state. */
+export const SCALARS = ['B', 'T', 't', 'tp'] as const;
 
 export interface KernelCode {
   readonly name: string;

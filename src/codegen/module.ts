@@ -38,11 +38,11 @@ function cpuKernel(k: KernelCode): string {
       ? `  const f = (i0: number, i1: number, dst: Float32Array): void => {\n${indent(k.cpu, 2)}\n  };\n`
       : `  const f = (i0: number, i1: number): number => {\n${indent(k.cpu, 2)}\n  };\n`;
     const fill = k.pairHalf !== undefined ? `for (let i1 = 0; i1 < ${k.pairHalf}; i1++) f(i0, i1, dst);` : `for (let i1 = 0; i1 < ${S}; i1++) dst[i1] = f(i0, i1);`;
-    return `(out, a, B, T, t, tp, hp) => {\n${unpack}${body}  const dst = new Float32Array(${S});\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * T + t) * ${S};\n    if (t < ${len}[i0]) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n}`;
+    return `(out, a, B, T, t, tp) => {\n${unpack}${body}  const dst = new Float32Array(${S});\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * T + t) * ${S};\n    if (t < ${len}[i0]) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n}`;
   }
   let loops = '';
   idx.forEach((v, i) => (loops += `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${k.dims[i]}; ${v}++)\n`));
-  return `(out, a, B, T, t, tp, hp) => {\n${unpack}${f}  let o = 0;\n${loops}${'  '.repeat(idx.length + 1)}out[o++] = f(${idx.join(', ')});\n}`;
+  return `(out, a, B, T, t, tp) => {\n${unpack}${f}  let o = 0;\n${loops}${'  '.repeat(idx.length + 1)}out[o++] = f(${idx.join(', ')});\n}`;
 }
 
 /** A gpu.js kernel source: one thread per output element of a flat 1-D output. */
@@ -95,7 +95,7 @@ function indent(s: string, n: number): string {
 /** The forward schedule as straight-line code. */
 function scheduleCode(m: CompiledModel, K: string): string[] {
   const lines: string[] = [];
-  const sc = `[B, T, 0, 0, 0]`;
+  const sc = `[B, T, 0, 0]`;
   const emit = (i: Instr, scalars: string, temps: string, pad: string) => {
     if (i.op === 'run') {
       lines.push(`${pad}const ${i.out} = ${temps}(await ex.run(${K}.${i.kernel}, [${i.args.join(', ')}], ${scalars}, ${i.size}));`);
@@ -107,7 +107,7 @@ function scheduleCode(m: CompiledModel, K: string): string[] {
     const t = i.reverse ? 'T - 1 - s' : 's';
     lines.push(`${pad}  const t = ${t};`);
     // tp: the slot holding the previous state; before the first step, slot t itself (still zero)
-    lines.push(`${pad}  const sc = [B, T, t, ${i.reverse ? 'Math.min(t + 1, T - 1)' : 'Math.max(t - 1, 0)'}, s > 0 ? 1 : 0];`);
+    lines.push(`${pad}  const sc = [B, T, t, ${i.reverse ? 'Math.min(t + 1, T - 1)' : 'Math.max(t - 1, 0)'}];`);
     if (i.body.length) lines.push(`${pad}  const stepTemps: unknown[] = [];`, `${pad}  const stepKeep = <V>(v: V): V => (stepTemps.push(v), v);`);
     for (const b of i.body) emit(b, 'sc', 'stepKeep', pad + '  ');
     lines.push(`${pad}  ${i.out} = await ex.step(${K}.${i.step}, ${i.out}, [${i.args.join(', ')}], sc, ${i.size});`);

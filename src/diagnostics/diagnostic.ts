@@ -28,5 +28,3 @@ export class DiagnosticBag {
   }
 }
 
-/** Thrown only for internal compiler bugs (exit code 70), never for user errors. */
-export class InternalError extends Error {}

@@ -79,7 +79,7 @@ export class Graph {
   }
 
   /** After ids were rewritten wholesale (see passes/merge-matmuls.ts reorder). */
-  renumbered(_remap: Map<number, number>): void {
+  renumbered(): void {
     this.nextId = Math.max(this.nextId, ...[...this.nodes.keys()].map((k) => k + 1));
   }
 
@@ -88,12 +88,6 @@ export class Graph {
     for (const n of this.nodes.values()) n.inputs = n.inputs.map((i) => (i === from ? to : i));
     for (const o of this.outputs) if (o.node === from) o.node = to;
   }
-}
-
-export function numel(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) if (typeof d === 'number') n *= d;
-  return n;
 }
 
 export function lastDim(shape: Shape): number {

@@ -78,5 +78,5 @@ export function reorder(g: Graph): void {
     g.nodes.set(m.id, m);
   }
   for (const o of g.outputs) o.node = remap.get(o.node)!;
-  g.renumbered(remap);
+  g.renumbered();
 }

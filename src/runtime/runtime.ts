@@ -46,7 +46,7 @@ export interface InputInfo {
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
-  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number, hp: number) => void;
+  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number) => void;
   readonly gpu: string;
 }
 
@@ -98,11 +98,11 @@ export class CpuExecutor implements Executor {
   }
   async run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
     const out = new Float32Array(size);
-    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return out;
   }
   async step(k: KernelDef, hist: unknown, args: unknown[], sc: number[]): Promise<unknown> {
-    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3], sc[4]);
+    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
     return hist;
   }
   async read(b: unknown, size: number): Promise<Float32Array> {
@@ -278,10 +278,10 @@ async function selfTest(ex: Executor): Promise<void> {
     name: '__selftest',
     step: false,
     cpu: () => {},
-    gpu: 'function (a, B, T, t, tp, hp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
+    gpu: 'function (a, B, T, t, tp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
   };
   const a = ex.upload(Float32Array.from([1, 2, 3]));
-  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0, 0], 4), 4);
+  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0], 4), 4);
   const want = [6.5, 12.5, 18.5, 24.5];
   if (!want.every((v, i) => Math.abs(out[i] - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
 }
