@@ -8,6 +8,8 @@ import { check } from './syntax/check.ts';
 import { printAst } from './syntax/print.ts';
 import type { ModelIR } from './ir/model.ts';
 import { printModel } from './ir/print.ts';
+import { compactIds } from './ir/graph.ts';
+import { verifyModel } from './ir/verify.ts';
 import { expand } from './passes/expand.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
@@ -34,6 +36,7 @@ export function lower(text: string, file: string): { diagnostics: Diagnostic[]; 
   const resolved = check(ast, bag);
   if (bag.hasErrors) return { diagnostics: bag.items, ast };
   const models = resolved.models.map((m) => expand(m, bag));
+  models.forEach((m) => compactIds(m.graph));
   // a layer inside `repeat N` is lowered N times; say each thing once
   const seen = new Set<string>();
   const unique = bag.items.filter((d) => {
@@ -51,12 +54,19 @@ export function lower(text: string, file: string): { diagnostics: Diagnostic[]; 
  */
 export type OptLevel = 0 | 1 | 2;
 
-export function optimize(m: ModelIR, level: OptLevel = 2): ModelIR {
+export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): ModelIR {
+  const check = verify ? () => verifyModel(m.graph) : () => {};
+  check();
   if (level >= 1) {
     mergeMatmuls(m.graph);
+    check();
     hoistInputProjections(m.graph);
+    check();
   }
   fuse(m.graph, { inline: level >= 2 });
+  check();
+  compactIds(m.graph);
+  check();
   return m;
 }
 

@@ -121,6 +121,28 @@ export class BodyWriter {
         const { start } = n.attrs as OpAttrs['rows'];
         return this.val(n.inputs[0], [`${idx[0]} + ${start}`, ...idx.slice(1)]);
       }
+      case 'cols': {
+        const { start } = n.attrs as OpAttrs['cols'];
+        return this.val(n.inputs[0], [idx[0], start === 0 ? idx[1] : `${idx[1]} + ${start}`]);
+      }
+      case 'const':
+        return num((n.attrs as OpAttrs['const']).value);
+      case 'unsqueeze': {
+        const { axis } = n.attrs as OpAttrs['unsqueeze'];
+        return this.val(n.inputs[0], [...idx.slice(0, axis), ...idx.slice(axis + 1)]);
+      }
+      case 'split_heads': {
+        const h = n.shape[n.shape.length - 1];
+        return this.val(n.inputs[0], [...idx.slice(0, -2), `${idx[last - 1]} * ${dimExpr(h)} + ${idx[last]}`]);
+      }
+      case 'merge_heads': {
+        const x = this.g.get(n.inputs[0]);
+        const h = dimExpr(x.shape[x.shape.length - 1]);
+        const q = this.bind(`Math.floor((${idx[last]} + 0.5) / ${h}.0)`, 'q');
+        return this.val(x.id, [...idx.slice(0, -1), q, this.bind(`${idx[last]} - ${q} * ${h}`, 'r')]);
+      }
+      case 'einsum':
+        return this.einsum(n, idx);
       case 'slice': {
         const { start } = n.attrs as OpAttrs['slice'];
         return start === 0 ? this.val(n.inputs[0], idx) : this.val(n.inputs[0], withLast(`${idx[last]} + ${start}`));
@@ -166,24 +188,56 @@ export class BodyWriter {
           case 'relu': return `Math.max(${x}, 0.0)`;
           case 'one_minus': return `1.0 - ${x}`;
           case 'half': return `0.5 * ${x}`;
+          case 'sqrt': return `Math.sqrt(${x})`;
           case 'gelu': return `${x} * 0.5 * (1.0 + ${this.erf(`${x} * 0.7071067811865476`)})`;
         }
         throw new Error('internal: unary');
       }
       case 'binary': {
-        const a = this.val(n.inputs[0], idx);
-        const bn = this.g.get(n.inputs[1]);
-        const b = this.val(bn.id, bn.shape.length === idx.length ? idx : [idx[last]]);
-        const op = { add: '+', mul: '*', sub: '-' }[(n.attrs as OpAttrs['binary']).fn];
-        return `${a} ${op} ${b}`;
+        // NumPy broadcasting: operand axis j of rank r is output axis (rank - r + j); size 1 repeats
+        const operand = (id: number) => {
+          const sh = this.g.get(id).shape;
+          return this.val(id, sh.map((d, j) => (d === 1 ? '0' : idx[idx.length - sh.length + j])));
+        };
+        const a = operand(n.inputs[0]);
+        const b = operand(n.inputs[1]);
+        const fn = (n.attrs as OpAttrs['binary']).fn;
+        if (fn === 'max') return `Math.max(${a}, ${b})`;
+        return `${a} ${{ add: '+', mul: '*', sub: '-', div: '/' }[fn]} ${b}`;
       }
       case 'mask': {
         const len = this.val(n.inputs[1], [idx[0]]);
-        return this.guarded(`${idx[1]} < ${len}`, '0.0', () => this.val(n.inputs[0], idx));
+        return this.guarded(`${idx[(n.attrs as OpAttrs['mask']).axis]} < ${len}`, '0.0', () => this.val(n.inputs[0], idx));
       }
       default:
         throw new Error(`internal: '${n.op}' (%${n.id}) cannot be computed inline`);
     }
+  }
+
+  /** One element of an einsum: output letters are fixed by `idx`, the others are summed in nested loops. */
+  private einsum(n: Node, idx: readonly string[]): string {
+    const { spec, scale } = n.attrs as OpAttrs['einsum'];
+    const [lhs, out] = spec.split('->');
+    const operands = lhs.split(',');
+    const bound = new Map<string, string>([...out].map((c, i) => [c, idx[i]]));
+    const sizes = new Map<string, string>();
+    operands.forEach((letters, i) => [...letters].forEach((c, j) => sizes.set(c, dimExpr(this.g.get(n.inputs[i]).shape[j]))));
+    const reduced = [...sizes.keys()].filter((c) => !bound.has(c));
+    const acc = this.fresh('acc');
+    this.emit(`let ${acc} = 0.0;`);
+    const loop = (depth: number): void => {
+      if (depth === reduced.length) {
+        const vals = operands.map((letters, i) => this.val(n.inputs[i], [...letters].map((c) => bound.get(c)!)));
+        this.emit(`${acc} += ${vals.join(' * ')};`);
+        return;
+      }
+      const c = reduced[depth];
+      const k = this.fresh('k');
+      bound.set(c, k);
+      this.block(`for (let ${k} = 0; ${k} < ${sizes.get(c)}; ${k}++)`, () => loop(depth + 1), k);
+    };
+    loop(0);
+    return scale === 1 ? acc : `${acc} * ${num(scale)}`;
   }
 
   /** erf(x), Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as plain arithmetic every backend has. */

@@ -1,26 +1,29 @@
 /**
  * From a fused model to a program: the kernels (each with its per-element body rendered for the
- * CPU and for gpu.js from the same writer) and the straight-line schedule that runs them. The
- * CPU and GPU kernels differ only in their loop nest, which module.ts wraps around these bodies.
+ * CPU and for gpu.js from the same writer) and the plan (src/runtime/plan.ts) that the runtime
+ * runs them by. The CPU and GPU kernels differ only in their loop nest, which module.ts wraps
+ * around these bodies.
  */
 import type { Graph, Node, Shape } from '../ir/graph.ts';
 import type { ModelIR } from '../ir/model.ts';
 import type { OpAttrs } from '../ir/ops.ts';
+import type { GenPlan, Instr, Plan, RunInstr, Size } from '../runtime/plan.ts';
 import { CPU, GPU, type Dialect } from './dialect.ts';
 import { BodyWriter, dimExpr, flatIndex, num, type Reader } from './expr.ts';
 
-/** Scalars every kernel receives: batch, steps, this step, and the slot of the previous state. */
-export const SCALARS = ['B', 'T', 't', 'tp'] as const;
+/** The scalars a kernel may use: symbolic sizes, and inside a scan the step t, the previous state's slot tp and its buffer's steps PT. */
+export const SCALARS = ['B', 'T', 'S', 't', 'tp', 'PT'] as const;
 
 export interface KernelCode {
   readonly name: string;
-  /** Buffer arguments in call order; a step kernel's first is the state history it updates. */
+  /** Buffer arguments in call order; a step kernel's first is the state history it updates, its last the lengths. */
   readonly args: readonly string[];
-  /** Output dims (for a step kernel: one slot, [B, S], of the history [B, T, S]). */
+  /** Output dims (for a step kernel: one slot, [B, S], of the history [B, L, S]). */
   readonly dims: readonly string[];
   readonly cpu: string;
   readonly gpu: string;
-  readonly step: boolean;
+  /** A step kernel's time dim ('T' or 'S'); undefined for other kernels. */
+  readonly time?: string;
   /**
    * A step whose state is two equal halves (an LSTM's [h; c]): the CPU body computes element j of
    * both halves at once and writes them itself (`dst[j]`, `dst[half + j]`), so gates
@@ -32,22 +35,22 @@ export interface KernelCode {
   readonly label: string;
 }
 
-export type Instr =
-  | { readonly op: 'run'; readonly kernel: string; readonly out: string; readonly args: readonly string[]; readonly size: string }
-  | { readonly op: 'scan'; readonly out: string; readonly reverse: boolean; readonly size: string; readonly body: readonly Instr[]; readonly step: string; readonly args: readonly string[]; readonly label: string };
-
 export interface Program {
   readonly kernels: KernelCode[];
-  readonly instrs: Instr[];
-  /** Buffer names of params, by weight name; of inputs and lengths, by input name. */
-  readonly params: ReadonlyMap<string, string>;
-  readonly output: string;
+  readonly plan: Plan;
 }
 
 const buf = (id: number) => `n${id}`;
+/** Inside a scan body: the buffer holding the previous state. */
+export const PREV = 'sprev';
 
-function sizeExpr(shape: Shape): string {
-  return shape.map(dimExpr).join(' * ');
+const size = (shape: Shape): Size => shape.map((d) => d);
+
+interface ScanCtx {
+  readonly node: Node;
+  readonly S: number;
+  /** The scan's time dim. */
+  readonly L: string;
 }
 
 class ProgramBuilder {
@@ -55,39 +58,45 @@ class ProgramBuilder {
   readonly params = new Map<string, string>();
   constructor(readonly model: ModelIR) {}
 
+  private paramName(n: Node): string {
+    const name = (n.attrs as OpAttrs['param']).name;
+    const b = this.params.get(name) ?? `w${this.params.size}`;
+    this.params.set(name, b);
+    return b;
+  }
+
+  /** The buffer a materialized node is read from (a capture reads its outer value). */
+  private bufOf(n: Node, scan?: ScanCtx): string {
+    if (n.op === 'param') return this.paramName(n);
+    if (n.op === 'capture') {
+      const s = scan!.node;
+      const first = 2 + ((s.attrs as OpAttrs['scan']).init ? 1 : 0);
+      return buf(s.inputs[first + (n.attrs as OpAttrs['capture']).input]);
+    }
+    if (n.op === 'step') return buf(scan!.node.inputs[0]);
+    if (n.op === 'state') return PREV;
+    return buf(n.id);
+  }
+
   /** A buffer-reading Reader: materialized nodes are read by flat index, recording `args` as used. */
-  private reader(materialized: Set<number>, args: string[], scan?: { hist: string; S: number }): Reader {
-    const use = (name: string) => {
-      if (!args.includes(name)) args.push(name);
-      return name;
-    };
+  private reader(materialized: Set<number>, args: string[], scan?: ScanCtx): Reader {
     return (n: Node, idx: readonly string[]) => {
       if (!materialized.has(n.id)) return undefined;
+      const name = this.bufOf(n, scan);
+      if (!args.includes(name)) args.push(name);
       switch (n.op) {
-        case 'param': {
-          const name = (n.attrs as OpAttrs['param']).name;
-          const b = this.params.get(name) ?? `w${this.params.size}`;
-          this.params.set(name, b);
-          return `${use(b)}[${flatIndex(n.shape, idx)}]`;
-        }
-        case 'state': {
-          // The previous slot of the history. Before the first step the host passes tp = t: slot t
-          // is still all zeros then (the history starts zeroed and a step kernel writes its slot
-          // only after every element is computed), so no branch is needed in the dot-product loop.
-          const h = use(scan!.hist);
-          return `${h}[(${idx[0]} * T + tp) * ${scan!.S} + ${idx[1]}]`;
-        }
-        case 'step': {
-          const x = use(buf(n.id));
-          return `${x}[(${idx[0]} * T + t) * ${n.shape[1]} + ${idx[1]}]`;
-        }
+        case 'state':
+          // sprev is the initial state [B, S] (PT = 1, tp = 0) or the history [B, L, S] (PT = L, tp = t ∓ 1)
+          return `${name}[(${idx[0]} * PT + tp) * ${scan!.S} + ${idx[1]}]`;
+        case 'step':
+          return `${name}[(${idx[0]} * ${scan!.L} + t) * ${dimExpr(n.shape[1])} + ${idx[1]}]`;
         default:
-          return `${use(buf(n.id))}[${flatIndex(n.shape, idx)}]`;
+          return `${name}[${flatIndex(n.shape, idx)}]`;
       }
     };
   }
 
-  private body(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, args: string[], scan?: { hist: string; S: number }): string {
+  private body(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, args: string[], scan?: ScanCtx): string {
     const read = this.reader(materialized, args, scan);
     // the root is materialized (it is this kernel's output) but computed here, not read back
     const w = new BodyWriter(g, dialect, (n, ix) => (n.id === root.id ? undefined : read(n, ix)));
@@ -97,7 +106,7 @@ class ProgramBuilder {
   }
 
   /** The CPU body of a two-halves step: both halves' element i1, written into the step's row `dst`. */
-  private pairBody(g: Graph, root: Node, materialized: Set<number>, args: string[], scan: { hist: string; S: number }, half: number): string {
+  private pairBody(g: Graph, root: Node, materialized: Set<number>, args: string[], scan: ScanCtx, half: number): string {
     const w = new BodyWriter(g, CPU, this.reader(materialized, args, scan));
     const idx = ['i0', 'i1'];
     const first = w.val(root.inputs[0], idx);
@@ -108,26 +117,34 @@ class ProgramBuilder {
   }
 
   /** Reductions and pooling: hand-written loop bodies, the same on every target. */
-  private special(g: Graph, root: Node, args: string[]): { dims: string[]; code: string; extra?: { name: string; dims: string[]; code: string } } | undefined {
+  private special(g: Graph, root: Node, args: string[], scan?: ScanCtx): { dims: string[]; code: string; extra?: { name: string; dims: string[]; code: string; args: string[] } } | undefined {
     if (root.op !== 'softmax' && root.op !== 'layernorm' && root.op !== 'pool') return undefined;
     const xin = g.get(root.inputs[0]);
-    const x = buf(xin.id);
+    const x = this.bufOf(xin, scan);
     args.push(x);
-    const D = xin.shape[xin.shape.length - 1] as number;
+    const D = dimExpr(xin.shape[xin.shape.length - 1]);
     const rowDims = xin.shape.slice(0, -1).map(dimExpr);
     const rowIdx = rowDims.map((_, i) => `i${i}`);
     const row = flatIndex(xin.shape.slice(0, -1), rowIdx);
     const lastI = `i${rowDims.length}`;
     if (root.op === 'softmax' || root.op === 'layernorm') {
       const statsName = `${buf(root.id)}_stats`;
+      let masked: string | undefined;
+      if (root.op === 'softmax' && root.inputs.length > 1) {
+        masked = this.bufOf(g.get(root.inputs[1]), scan);
+        if ((root.attrs as OpAttrs['softmax']).log) throw new Error('internal: masked log_softmax');
+      }
+      // a masked softmax runs over the first lengths[b] positions of the last axis only
+      const valid = masked ? `k < ${masked}[i0]` : undefined;
+      const over = (body: string) => `for (let k = 0; k < ${D}; k++) { ${valid ? `if (${valid}) { ${body} }` : body} }`;
       const statsCode = root.op === 'softmax'
         ? [
             `const base = (${row}) * ${D};`,
             `let m = -3.0e38;`,
-            `for (let k = 0; k < ${D}; k++) { m = Math.max(m, ${x}[base + k]); }`,
+            over(`m = Math.max(m, ${x}[base + k]);`),
             `if (${lastI} < 0.5) { return m; }`,
             `let s = 0.0;`,
-            `for (let k = 0; k < ${D}; k++) { s += Math.exp(${x}[base + k] - m); }`,
+            over(`s += Math.exp(${x}[base + k] - m);`),
             `return s;`,
           ]
         : [
@@ -140,7 +157,7 @@ class ProgramBuilder {
             `for (let k = 0; k < ${D}; k++) { const d = ${x}[base + k] - mean; v += d * d; }`,
             `return 1.0 / Math.sqrt(v / ${D}.0 + ${num((root.attrs as OpAttrs['layernorm']).eps)});`,
           ];
-      args.push(statsName);
+      const statsArgs = masked ? [x, masked] : [x];
       let apply: string[];
       if (root.op === 'softmax') {
         apply = [
@@ -149,81 +166,70 @@ class ProgramBuilder {
             ? `return ${x}[(${row}) * ${D} + ${lastI}] - ${statsName}[sb] - Math.log(${statsName}[sb + 1]);`
             : `return Math.exp(${x}[(${row}) * ${D} + ${lastI}] - ${statsName}[sb]) / ${statsName}[sb + 1];`,
         ];
+        args.push(statsName);
+        if (masked) {
+          apply = [`if (${lastI} >= ${masked}[i0]) { return 0.0; }`, ...apply];
+          args.push(masked);
+        }
       } else {
-        const gamma = this.paramBuf(g, root.inputs[1]);
-        const beta = this.paramBuf(g, root.inputs[2]);
-        args.push(gamma, beta);
+        const gamma = this.paramName(g.get(root.inputs[1]));
+        const beta = this.paramName(g.get(root.inputs[2]));
+        args.push(statsName, gamma, beta);
         apply = [
           `const sb = (${row}) * 2;`,
           `return (${x}[(${row}) * ${D} + ${lastI}] - ${statsName}[sb]) * ${statsName}[sb + 1] * ${gamma}[${lastI}] + ${beta}[${lastI}];`,
         ];
       }
       return {
-        dims: [...rowDims, String(D)],
+        dims: [...rowDims, D],
         code: apply.map((l) => '  ' + l).join('\n'),
-        extra: { name: statsName, dims: [...rowDims, '2'], code: statsCode.map((l) => '  ' + l).join('\n') },
+        extra: { name: statsName, dims: [...rowDims, '2'], code: statsCode.map((l) => '  ' + l).join('\n'), args: statsArgs },
       };
     }
-    if (root.op === 'pool') {
-      const { mode, split } = root.attrs as OpAttrs['pool'];
-      const len = buf(g.get(root.inputs[1]).id);
-      args.push(len);
-      const at = (t: string) => `${x}[(i0 * T + ${t}) * ${D} + i1]`;
-      const lines = [`const L = ${len}[i0];`];
-      if (mode === 'last') {
-        lines.push(split === undefined ? `return ${at('L - 1.0')};` : `if (i1 < ${split}) { return ${at('L - 1.0')}; }`, ...(split === undefined ? [] : [`return ${at('0.0')};`]));
-      } else if (mode === 'first') lines.push(`return ${at('0.0')};`);
-      else if (mode === 'mean') lines.push(`let s = 0.0;`, `for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { s += ${at('t2')}; } }`, `return s / L;`);
-      else lines.push(`let m = -3.0e38;`, `for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, ${at('t2')}); } }`, `return m;`);
-      return { dims: ['B', String(D)], code: lines.map((l) => '  ' + l).join('\n') };
-    }
-    return undefined;
+    // pool over the time axis (T, or S for a source) of [B, L, D]
+    const { mode, split } = root.attrs as OpAttrs['pool'];
+    const L = dimExpr(xin.shape[1]);
+    const len = this.bufOf(g.get(root.inputs[1]), scan);
+    args.push(len);
+    const at = (t: string) => `${x}[(i0 * ${L} + ${t}) * ${D} + i1]`;
+    const lines = [`const L = ${len}[i0];`];
+    if (mode === 'last') {
+      lines.push(split === undefined ? `return ${at('L - 1.0')};` : `if (i1 < ${split}) { return ${at('L - 1.0')}; }`, ...(split === undefined ? [] : [`return ${at('0.0')};`]));
+    } else if (mode === 'first') lines.push(`return ${at('0.0')};`);
+    else if (mode === 'mean') lines.push(`let s = 0.0;`, `for (let t2 = 0; t2 < ${L}; t2++) { if (t2 < L) { s += ${at('t2')}; } }`, `return s / L;`);
+    else lines.push(`let m = -3.0e38;`, `for (let t2 = 0; t2 < ${L}; t2++) { if (t2 < L) { m = Math.max(m, ${at('t2')}); } }`, `return m;`);
+    return { dims: ['B', D], code: lines.map((l) => '  ' + l).join('\n') };
   }
 
-  private paramBuf(g: Graph, id: number): string {
-    const n = g.get(id);
-    const name = (n.attrs as OpAttrs['param']).name;
-    const b = this.params.get(name) ?? `w${this.params.size}`;
-    this.params.set(name, b);
-    return b;
-  }
-
-  /** Compiles graph `g`'s kernels into instructions. */
-  graph(g: Graph, scan?: { hist: string; S: number; node: Node }): Instr[] {
+  /** Compiles graph `g`'s kernels into instructions (a scan body's last one is its step kernel). */
+  graph(g: Graph, scan?: ScanCtx): Instr[] {
     const instrs: Instr[] = [];
     const materialized = new Set<number>();
-    for (const n of g.nodes.values()) if (['input', 'lengths', 'param', 'state', 'step'].includes(n.op)) materialized.add(n.id);
+    for (const n of g.nodes.values()) if (['input', 'lengths', 'param', 'state', 'step', 'capture'].includes(n.op)) materialized.add(n.id);
     for (const k of g.kernels!) materialized.add(k.root);
     for (const k of g.kernels!) {
       const root = g.get(k.root);
       const name = `k${root.id}`;
       const isStep = scan !== undefined && g.outputs[0].node === root.id;
       if (root.op === 'scan') {
-        const a = root.attrs as OpAttrs['scan'];
-        const hist = buf(root.id);
-        const body = this.graph(a.body, { hist, S: a.stateSize, node: root });
-        // the step node of the body reads the scan's first input
-        const stepNode = a.body.ordered().find((n) => n.op === 'step');
-        const rename = (s: string) => (stepNode && s === buf(stepNode.id) ? buf(root.inputs[0]) : s);
-        const fix = (i: Instr): Instr => (i.op === 'run' ? { ...i, args: i.args.map(rename) } : i);
-        const last = body[body.length - 1] as Extract<Instr, { op: 'run' }>;
-        instrs.push({ op: 'scan', out: hist, reverse: a.reverse, size: sizeExpr(root.shape), body: body.slice(0, -1).map(fix), step: last.kernel, args: last.args.map(rename), label: root.label });
+        instrs.push(this.scan(root));
         continue;
       }
       const cargs: string[] = [];
       const gargs: string[] = [];
       if (isStep) {
-        cargs.push(scan!.hist);
-        gargs.push(scan!.hist);
+        cargs.push(buf(scan!.node.id));
+        gargs.push(buf(scan!.node.id));
       }
-      const sp = this.special(g, root, cargs);
+      const sp = this.special(g, root, cargs, scan);
       if (sp) {
         if (sp.extra) {
-          this.kernels.push({ name: `${name}_stats`, args: [cargs[0]], dims: sp.extra.dims, cpu: sp.extra.code, gpu: sp.extra.code, step: false, label: `${root.label} (row statistics)` });
-          instrs.push({ op: 'run', kernel: `${name}_stats`, out: sp.extra.name, args: [cargs[0]], size: sp.extra.dims.join(' * ') });
+          const extraArgs = sp.extra.args;
+          this.kernels.push({ name: `${name}_stats`, args: extraArgs, dims: sp.extra.dims, cpu: sp.extra.code, gpu: sp.extra.code, label: `${root.label} (row statistics)` });
+          instrs.push({ op: 'run', kernel: `${name}_stats`, out: sp.extra.name, args: extraArgs, size: [...root.shape.slice(0, -1), 2] });
         }
-        this.kernels.push({ name, args: cargs, dims: sp.dims, cpu: sp.code, gpu: sp.code, step: false, label: root.label });
-        instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: sp.dims.join(' * ') });
+        this.kernels.push({ name, args: cargs, dims: sp.dims, cpu: sp.code, gpu: sp.code, label: root.label });
+        instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: size(root.shape) });
         continue;
       }
       const half = isStep ? pairHalf(g, root) : undefined;
@@ -237,10 +243,25 @@ class ProgramBuilder {
         gargs.push(len);
       }
       const dims = root.shape.map(dimExpr);
-      this.kernels.push({ name, args: cargs, dims, cpu, gpu, step: isStep, pairHalf: half, label: root.label });
-      instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: sizeExpr(root.shape) });
+      this.kernels.push({ name, args: cargs, dims, cpu, gpu, time: isStep ? scan!.L : undefined, pairHalf: half, label: root.label });
+      instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: size(root.shape) });
     }
     return instrs;
+  }
+
+  private scan(root: Node): Instr {
+    const a = root.attrs as OpAttrs['scan'];
+    const ctx: ScanCtx = { node: root, S: a.stateSize, L: dimExpr(root.shape[1]) };
+    const body = this.graph(a.body, ctx) as RunInstr[];
+    const last = body[body.length - 1];
+    const exports: Record<string, string> = {};
+    for (const o of a.body.outputs.slice(1)) exports[o.name] = buf(o.node);
+    return {
+      op: 'scan', out: buf(root.id), dim: ctx.L, reverse: a.reverse, stateSize: a.stateSize,
+      init: a.init ? buf(root.inputs[2]) : undefined, lengths: buf(root.inputs[1]),
+      body: body.slice(0, -1), step: last.kernel, args: last.args, size: size(root.shape),
+      exports: Object.keys(exports).length ? exports : undefined, label: root.label,
+    };
   }
 }
 
@@ -251,8 +272,94 @@ function pairHalf(g: Graph, root: Node): number | undefined {
   return a === b && typeof a === 'number' ? a : undefined;
 }
 
+/** Buffers an instruction reads. */
+function reads(i: Instr): string[] {
+  if (i.op === 'run') return [...i.args];
+  return [...i.args, i.lengths, ...(i.init ? [i.init] : []), ...i.body.flatMap((b) => b.args)];
+}
+
 export function compileProgram(model: ModelIR): Program {
   const pb = new ProgramBuilder(model);
-  const instrs = pb.graph(model.graph);
-  return { kernels: pb.kernels, instrs, params: pb.params, output: buf(model.graph.outputs[0].node) };
+  const g = model.graph;
+  const instrs = pb.graph(g);
+  const inputs = model.inputs.map((inp) => {
+    const data = g.ordered().find((n) => n.op === 'input' && (n.attrs as OpAttrs['input']).name === inp.name);
+    const len = g.ordered().find((n) => n.op === 'lengths' && (n.attrs as OpAttrs['lengths']).input === inp.name);
+    return { name: inp.name, data: data ? buf(data.id) : `unused_${inp.name}`, lengths: len ? buf(len.id) : `unused_${inp.name}_lengths`, dim: data ? String(data.shape[1]) : 'T' };
+  });
+  // instructions that depend on the last input (the target, or the only input) form the decoder part
+  const genInput = inputs.length - 1;
+  const tainted = new Set([inputs[genInput].data, inputs[genInput].lengths]);
+  const encode: Instr[] = [];
+  const decode: Instr[] = [];
+  for (const i of instrs) {
+    if (reads(i).some((r) => tainted.has(r))) {
+      decode.push(i);
+      tainted.add(i.out);
+      if (i.op === 'run' && i.out.endsWith('_stats')) tainted.add(i.out);
+    } else encode.push(i);
+  }
+  const outNode = g.get(g.outputs[0].node);
+  const output = { buf: buf(outNode.id), shape: size(outNode.shape) };
+  const { gen, noGen } = genPlan(model, inputs.length > 1, encode, decode, genInput);
+  const plan: Plan = {
+    inputs,
+    params: [...pb.params.entries()],
+    encode: inputs.length > 1 ? encode : [],
+    decode: inputs.length > 1 ? decode : [...encode, ...decode],
+    output,
+    ...(gen ? { gen } : { noGen }),
+  };
+  return { kernels: pb.kernels, plan };
+}
+
+/** Whether (and how) generate() can drive this model one token at a time. */
+function genPlan(model: ModelIR, seq2seq: boolean, encode: Instr[], decode: Instr[], genInput: number): { gen?: GenPlan; noGen?: string } {
+  const g = model.graph;
+  const inp = model.inputs[genInput];
+  if (inp.form !== 'tokens') return { noGen: `its input '${inp.name}' is feature vectors, not tokens to feed back` };
+  if (!model.output.seq) return { noGen: `its output '${model.output.name}' has no time axis (pool or flatten): there is no next-token distribution per step` };
+  const out = g.get(g.outputs[0].node);
+  const vocab = out.shape[out.shape.length - 1];
+  if (out.shape.length !== 3 || typeof vocab !== 'number') return { noGen: `its output is not one distribution per step` };
+  const decodeScans = decode.filter((i): i is Extract<Instr, { op: 'scan' }> => i.op === 'scan');
+  const rev = decodeScans.find((s) => s.reverse);
+  if (rev) return { noGen: `'${rev.label}' runs backwards over the sequence (bidirectional): each token would depend on later ones` };
+  // what the decoder reads from the encoder part (and the source input)
+  const produced = new Map<string, Size>();
+  const shapeOf = (id: number): Size => size(g.get(id).shape);
+  for (const n of g.nodes.values()) produced.set(buf(n.id), shapeOf(n.id));
+  const encodeOut = new Set(encode.map((i) => i.out));
+  if (seq2seq) {
+    const src = g.ordered().filter((n) => (n.op === 'input' || n.op === 'lengths') && n.attrs && (n.op === 'input' ? (n.attrs as OpAttrs['input']).name : (n.attrs as OpAttrs['lengths']).input) === model.inputs[0].name);
+    for (const n of src) encodeOut.add(buf(n.id));
+  }
+  const captures: { buf: string; shape: Size }[] = [];
+  for (const i of decode) for (const r of reads(i)) if (encodeOut.has(r) && !captures.some((c) => c.buf === r)) captures.push({ buf: r, shape: produced.get(r)! });
+  // the distribution: what the output is before the final padding mask
+  const pre = out.op === 'mask' ? g.get(out.inputs[0]) : out;
+  const readout = pre.op === 'softmax' ? ((pre.attrs as OpAttrs['softmax']).log ? 'logprob' : 'prob') : 'logits';
+  const attention = findAttention(g, decode);
+  return {
+    gen: {
+      input: genInput, seq2seq, captures,
+      carries: decodeScans.map((s) => ({ scan: s.out, stateSize: s.stateSize })),
+      ...(attention ? { attention } : {}),
+      readout, vocab,
+    },
+  };
+}
+
+/**
+ * The last attention layer's weights in the decoder part: a graph output named 'attention' (after
+ * the recurrence, Luong) or a scan body's output of that name (inside it, Bahdanau).
+ */
+function findAttention(g: Graph, decode: Instr[]): GenPlan['attention'] {
+  const outer = new Set(g.outputs.filter((o) => o.name === 'attention').map((o) => buf(o.node)));
+  let found: GenPlan['attention'];
+  for (const i of decode) {
+    if (i.op === 'scan' && i.exports?.attention) found = { scan: i.out, name: 'attention' };
+    if (i.op === 'run' && outer.has(i.out)) found = { buf: i.out };
+  }
+  return found;
 }

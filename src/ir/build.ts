@@ -5,7 +5,8 @@
  */
 import type { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { Span } from '../diagnostics/span.ts';
-import { Graph, lastDim, shapeStr, type DType, type Node, type Shape } from './graph.ts';
+import { lastDim, shapeStr, type Dim, type DType, type Node, type Shape } from './graph.ts';
+import type { Graph } from './graph.ts';
 import type { BinaryFn, OpAttrs, OpName, UnaryFn } from './ops.ts';
 
 export interface WeightEntry {
@@ -23,7 +24,6 @@ export class Builder {
     /** Shared by a model's graph and its scan bodies, in load order. */
     readonly weights: WeightEntry[],
     private readonly params = new Map<string, number>(),
-    private readonly shared = { bodies: 0 },
   ) {}
 
   private add<K extends OpName>(op: K, inputs: number[], attrs: OpAttrs[K], shape: Shape, span: Span, label: string, dtype: DType = 'f32'): number {
@@ -36,13 +36,14 @@ export class Builder {
     return this.g.get(id).shape;
   }
 
-  /** A builder for a scan body: a fresh graph, same weight list; body params are re-declared by name. */
+  /** A builder for a scan body: a fresh graph (same id source), same weight list; body params are re-declared by name. */
   body(): Builder {
-    return new Builder(new Graph(1000 * ++this.shared.bodies), this.diags, this.weights, new Map(), this.shared);
+    return new Builder(this.g.child(), this.diags, this.weights, new Map());
   }
 
-  input(name: string, form: 'tokens' | 'vectors', dim: number | undefined, span: Span, vocab?: number, maxLen?: number): number {
-    const shape: Shape = form === 'tokens' ? ['B', 'T'] : ['B', 'T', dim!];
+  /** `time`: the input's symbolic length ('T', or 'S' for a seq2seq source). */
+  input(name: string, form: 'tokens' | 'vectors', dim: number | undefined, span: Span, vocab?: number, maxLen?: number, time: 'T' | 'S' = 'T'): number {
+    const shape: Shape = form === 'tokens' ? ['B', time] : ['B', time, dim!];
     return this.add('input', [], { name, form, vocab, maxLen }, shape, span, name, form === 'tokens' ? 'i32' : 'f32');
   }
   lengths(input: string, span: Span): number {
@@ -63,6 +64,14 @@ export class Builder {
     return this.add('rows', [param], { start, count }, [count, ...s.slice(1)], span, `${this.node(param).label}[${start}:${start + count}]`);
   }
 
+  cols(param: number, start: number, count: number, span: Span): number {
+    const [n] = this.shape(param);
+    return this.add('cols', [param], { start, count }, [n, count], span, `${this.node(param).label}[:, ${start}:${start + count}]`);
+  }
+  constant(value: number, span: Span): number {
+    return this.add('const', [], { value }, [], span, String(value));
+  }
+
   gather(table: number, ids: number, span: Span, label: string): number {
     const [, d] = this.shape(table) as number[];
     return this.add('gather', [table, ids], {}, [...this.shape(ids), d], span, label);
@@ -77,17 +86,53 @@ export class Builder {
   unary(fn: UnaryFn, x: number, span: Span, label: string): number {
     return this.add('unary', [x], { fn }, this.shape(x), span, label);
   }
+  /** NumPy broadcasting: right-aligned, size-1 or missing axes repeat. */
   binary(fn: BinaryFn, a: number, b: number, span: Span, label: string): number {
     const as = this.shape(a);
     const bs = this.shape(b);
-    const same = as.length === bs.length && as.every((d, i) => d === bs[i]);
-    const vec = bs.length === 1 && bs[0] === lastDim(as);
-    if (!same && !vec) this.mismatch(span, `${fn} of ${shapeStr(as)} and ${shapeStr(bs)}`, lastDim(as), lastDim(bs));
-    return this.add('binary', [a, b], { fn }, as, span, label);
+    const n = Math.max(as.length, bs.length);
+    const out: Dim[] = [];
+    for (let i = 0; i < n; i++) {
+      const da = as[as.length - n + i] ?? 1;
+      const db = bs[bs.length - n + i] ?? 1;
+      if (da !== db && da !== 1 && db !== 1) {
+        this.mismatch(span, `${fn} of ${shapeStr(as)} and ${shapeStr(bs)}`, typeof da === 'number' ? da : 0, typeof db === 'number' ? db : 0);
+        return this.add('binary', [a, b], { fn }, as, span, label);
+      }
+      out.push(da === 1 ? db : da);
+    }
+    return this.add('binary', [a, b], { fn }, out, span, label);
   }
-  slice(x: number, start: number, count: number, span: Span, label: string): number {
+  einsum(spec: string, operands: number[], scale: number, span: Span, label: string): number {
+    const [lhs, out] = spec.split('->');
+    const size = new Map<string, Dim>();
+    lhs.split(',').forEach((letters, i) => {
+      const s = this.shape(operands[i]);
+      if (s.length !== letters.length) throw new Error(`internal: einsum ${spec} operand ${i} has shape ${shapeStr(s)}`);
+      [...letters].forEach((c, j) => {
+        const known = size.get(c);
+        if (known !== undefined && known !== s[j]) this.mismatch(span, `${label} (${spec}) on axis '${c}'`, typeof known === 'number' ? known : 0, typeof s[j] === 'number' ? (s[j] as number) : 0);
+        size.set(c, s[j]);
+      });
+    });
+    return this.add('einsum', operands, { spec, scale }, [...out].map((c) => size.get(c)!), span, label);
+  }
+  slice(x: number, start: number, count: number | 'S', span: Span, label: string): number {
     const s = this.shape(x);
     return this.add('slice', [x], { start, count }, [...s.slice(0, -1), count], span, label);
+  }
+  unsqueeze(x: number, axis: number, span: Span, label: string): number {
+    const s = [...this.shape(x)];
+    s.splice(axis, 0, 1);
+    return this.add('unsqueeze', [x], { axis }, s, span, label);
+  }
+  splitHeads(x: number, heads: number, span: Span, label: string): number {
+    const s = this.shape(x);
+    return this.add('split_heads', [x], { heads }, [...s.slice(0, -1), heads, lastDim(s) / heads], span, label);
+  }
+  mergeHeads(x: number, span: Span, label: string): number {
+    const s = this.shape(x);
+    return this.add('merge_heads', [x], {}, [...s.slice(0, -2), (s[s.length - 2] as number) * lastDim(s)], span, label);
   }
   concat(a: number, b: number, span: Span, label: string): number {
     const as = this.shape(a);
@@ -97,8 +142,8 @@ export class Builder {
     const s = this.shape(x);
     return this.add('flatten', [x], { steps }, [s[0], steps * lastDim(s)], span, label);
   }
-  softmax(x: number, log: boolean, span: Span, label: string): number {
-    return this.add('softmax', [x], { log }, this.shape(x), span, label);
+  softmax(x: number, log: boolean, span: Span, label: string, lengths?: number): number {
+    return this.add('softmax', lengths === undefined ? [x] : [x, lengths], { log }, this.shape(x), span, label);
   }
   layernorm(x: number, gamma: number, beta: number, eps: number, span: Span, label: string): number {
     return this.add('layernorm', [x, gamma, beta], { eps }, this.shape(x), span, label);
@@ -107,8 +152,9 @@ export class Builder {
     const s = this.shape(x);
     return this.add('pool', [x, lengths], { mode, split }, [s[0], lastDim(s)], span, label);
   }
-  mask(x: number, lengths: number, span: Span, label: string): number {
-    return this.add('mask', [x, lengths], {}, this.shape(x), span, label);
+  /** Zero where the index on `axis` (default: time, 1) is ≥ lengths[b]. */
+  mask(x: number, lengths: number, span: Span, label: string, axis = 1): number {
+    return this.add('mask', [x, lengths], { axis }, this.shape(x), span, label);
   }
   state(size: number, span: Span, label: string): number {
     return this.add('state', [], {}, ['B', size], span, label);
@@ -116,10 +162,26 @@ export class Builder {
   step(size: number, span: Span, label: string): number {
     return this.add('step', [], {}, ['B', size], span, label);
   }
-  scan(steps: number, lengths: number, init: number | undefined, attrs: OpAttrs['scan'], span: Span, label: string): number {
+  /**
+   * Inside a scan body (a builder from `outer.body()`): the outer value `outerId` of `outer`'s graph,
+   * captured by the scan (once per value). scan() takes `captured` as its captures.
+   */
+  readonly captured: number[] = [];
+  capture(outer: Builder, outerId: number): number {
+    const known = this.captures.get(outerId);
+    if (known !== undefined) return known;
+    const n = outer.node(outerId);
+    const id = this.add('capture', [], { input: this.captured.length }, n.shape, n.span, `${n.label} (captured)`, n.dtype);
+    this.captured.push(outerId);
+    this.captures.set(outerId, id);
+    return id;
+  }
+  private readonly captures = new Map<number, number>();
+  /** inputs: [steps, lengths, init?, ...captures]; body `capture` node k reads captures[k]. */
+  scan(steps: number, lengths: number, init: number | undefined, captures: readonly number[], attrs: Omit<OpAttrs['scan'], 'init'>, span: Span, label: string): number {
     const s = this.shape(steps);
-    const inputs = init === undefined ? [steps, lengths] : [steps, lengths, init];
-    return this.add('scan', inputs, attrs, [s[0], s[1], attrs.stateSize], span, label);
+    const inputs = [steps, lengths, ...(init === undefined ? [] : [init]), ...captures];
+    return this.add('scan', inputs, { ...attrs, init: init !== undefined }, [s[0], s[1], attrs.stateSize], span, label);
   }
 
   mismatch(span: Span, what: string, expected: number, actual: number): void {

@@ -2,13 +2,19 @@
  * The IR: one node type for the whole graph (tinygrad-style). Every node carries the span of the
  * `.nn` statement it came from, so a problem found in any pass points at the user's line.
  *
- * Shapes are row-major with symbolic leading dims: 'B' (batch) and 'T' (time). A scan's body is a
- * nested Graph whose `state` and `step` nodes stand for the carried state and the step's input.
+ * Shapes are row-major; a dimension is a number or a named symbolic size: 'B' (batch), 'T' (the
+ * length of the chain's input — the target in a seq2seq model), 'S' (a seq2seq model's source
+ * length). A kernel receives the symbolic sizes it uses as scalars. A scan's body is a nested Graph
+ * whose `state`, `step` and `capture` nodes stand for the carried state, the step's input and
+ * outer values it reads.
+ *
+ * Node ids are unique across a whole model, bodies included: every graph of a model draws ids from
+ * one IdSource (kernel and buffer names are derived from ids).
  */
 import type { Span } from '../diagnostics/span.ts';
 import type { OpAttrs, OpName } from './ops.ts';
 
-export type Dim = number | 'B' | 'T';
+export type Dim = number | 'B' | 'T' | 'S';
 export type Shape = readonly Dim[];
 export type DType = 'f32' | 'i32';
 
@@ -29,19 +35,26 @@ export interface GraphOutput {
   node: number;
 }
 
+/** Where a model's graphs get node ids: one per model, shared by its scan bodies. */
+export class IdSource {
+  next = 0;
+}
+
 export class Graph {
   readonly nodes = new Map<number, Node>();
   outputs: GraphOutput[] = [];
   /** Set by passes/fuse.ts: how the graph runs as kernels. */
   kernels?: readonly { readonly root: number; readonly members: readonly number[] }[];
-  private nextId: number;
 
-  constructor(firstId = 0) {
-    this.nextId = firstId;
+  constructor(readonly ids: IdSource = new IdSource()) {}
+
+  /** A graph for a scan body, drawing ids from the same source. */
+  child(): Graph {
+    return new Graph(this.ids);
   }
 
   add<K extends OpName>(op: K, inputs: number[], attrs: OpAttrs[K], shape: Shape, span: Span, label: string, dtype: DType = 'f32'): Node<K> {
-    const node: Node<K> = { id: this.nextId++, op, inputs, attrs, shape, dtype, span, label };
+    const node: Node<K> = { id: this.ids.next++, op, inputs, attrs, shape, dtype, span, label };
     this.nodes.set(node.id, node as unknown as Node);
     return node;
   }
@@ -78,11 +91,6 @@ export class Graph {
     for (const id of [...this.nodes.keys()]) if (!live.has(id)) this.nodes.delete(id);
   }
 
-  /** After ids were rewritten wholesale (see passes/merge-matmuls.ts reorder). */
-  renumbered(): void {
-    this.nextId = Math.max(this.nextId, ...[...this.nodes.keys()].map((k) => k + 1));
-  }
-
   /** Rewires every use of `from` to `to`. */
   replaceUses(from: number, to: number): void {
     for (const n of this.nodes.values()) n.inputs = n.inputs.map((i) => (i === from ? to : i));
@@ -98,4 +106,26 @@ export function lastDim(shape: Shape): number {
 
 export function shapeStr(shape: Shape): string {
   return `[${shape.join(', ')}]`;
+}
+
+/**
+ * Renumbers a model's nodes 0, 1, 2, … in print order — a graph's nodes in topological order, a
+ * scan's body right after the scan — so printed IR reads top to bottom. Ids stay unique.
+ */
+export function compactIds(g: Graph, ids: IdSource = g.ids, start = true): void {
+  if (start) ids.next = 0;
+  const remap = new Map<number, number>();
+  const order = g.ordered();
+  for (const n of order) {
+    remap.set(n.id, ids.next++);
+    const body = (n.attrs as { body?: Graph }).body;
+    if (body) compactIds(body, ids, false);
+  }
+  g.nodes.clear();
+  for (const n of order) {
+    const m = { ...n, id: remap.get(n.id)!, inputs: n.inputs.map((i) => remap.get(i)!) };
+    g.nodes.set(m.id, m);
+  }
+  for (const o of g.outputs) o.node = remap.get(o.node)!;
+  if (g.kernels) g.kernels = g.kernels.map((k) => ({ root: remap.get(k.root)!, members: k.members.map((i) => remap.get(i)!) }));
 }

@@ -9,6 +9,8 @@ export interface ModelInput {
   readonly vocab?: number;
   readonly dim?: number;
   readonly maxLen?: number;
+  /** Its symbolic length: 'T' (the chain input, or a seq2seq target) or 'S' (a seq2seq source). */
+  readonly time: 'T' | 'S';
 }
 
 /** A model lowered to IR: the graph, its weights in load order, and its inputs and output. */

@@ -9,8 +9,8 @@
  */
 import type { Graph } from './graph.ts';
 
-export type UnaryFn = 'tanh' | 'sigmoid' | 'relu' | 'gelu' | 'one_minus' | 'half';
-export type BinaryFn = 'add' | 'mul' | 'sub';
+export type UnaryFn = 'tanh' | 'sigmoid' | 'relu' | 'gelu' | 'one_minus' | 'half' | 'sqrt';
+export type BinaryFn = 'add' | 'mul' | 'sub' | 'div' | 'max';
 export type CellKind = 'rnn' | 'gru' | 'lstm';
 export type PoolMode = 'last' | 'first' | 'mean' | 'max';
 
@@ -23,36 +23,58 @@ export interface OpAttrs {
   param: { name: string; layer: string };
   /** Rows [start, start + count) of a param (a gate's block of a stacked PyTorch weight). */
   rows: { start: number; count: number };
+  /** Columns [start, start + count) of a 2-D param (the part of a weight that reads one half of a concatenated input). */
+  cols: { start: number; count: number };
+  /** A scalar constant, shape [] (broadcasts against anything). */
+  const: { value: number };
   /** table[ids] : [V, D] × [B, T] → [B, T, D] */
   gather: Record<string, never>;
   /** x · wᵀ (+ b): [..., K] × [N, K] (× [N]) → [..., N]; PyTorch's Linear layout. */
   matmul: { bias: boolean };
   unary: { fn: UnaryFn };
-  /** Same shapes, or the second operand a vector over the last axis. */
+  /** NumPy broadcasting: shapes aligned on the right, a size-1 (or missing) axis repeats. */
   binary: { fn: BinaryFn };
-  /** Last-axis slice. */
-  slice: { start: number; count: number };
+  /**
+   * A contraction written as an einsum over one or two operands (`bd,bsd->bs`, `bnts,bsnh->btnh`,
+   * `bnts->bts`): output letters index the result, the other letters are summed over. Times `scale`.
+   * Batched matmuls (qᵀk, α·V) and reductions over heads are all this op.
+   */
+  einsum: { spec: string; scale: number };
+  /** Last-axis slice (`count` may be the symbolic source length: the first S positions). */
+  slice: { start: number; count: number | 'S' };
+  /** A size-1 axis inserted at `axis` (a view). */
+  unsqueeze: { axis: number };
+  /** [..., N·H] → [..., N, H]: the last axis split into `heads` heads (a view). */
+  split_heads: { heads: number };
+  /** [..., N, H] → [..., N·H] (a view). */
+  merge_heads: Record<string, never>;
   /** Last-axis concatenation. */
   concat: Record<string, never>;
   /** [B, T, D] → [B, T·D] for a fixed number of steps. */
   flatten: { steps: number };
+  /** Last-axis (log-)softmax; with a second input (lengths [B]), positions ≥ lengths[b] get weight exactly 0. */
   softmax: { log: boolean };
   layernorm: { eps: number };
   /** [B, T, D] → [B, D] over each row's valid steps. `split` = forward width after a bidirectional layer. */
   pool: { mode: PoolMode; split?: number };
-  /** Zero the padded steps of a [B, T, ...] value. */
-  mask: Record<string, never>;
+  /** Zero the entries whose index on `axis` is ≥ lengths[b] (padded steps or padded source positions). */
+  mask: { axis: number };
   /**
-   * A recurrence over T: inputs [steps [B, T, Dx], lengths [B], init? [B, S]]; output the state
-   * history [B, T, S] (slot t = state after step t; 0 at padded steps). The body maps
-   * (state [B, S], step [B, Dx]) to the next state [B, S], its one output. `reverse` runs t = T-1 … 0; a padded
-   * step leaves the state unchanged, which with a zero state gives pack_padded_sequence semantics.
+   * A recurrence over the time axis of its first input: inputs [steps [B, L, Dx], lengths [B],
+   * init [B, S] (when `init`), captures…]; output the state history [B, L, S] (slot t = state after
+   * step t; 0 at padded steps). The body is a function of (state [B, S], step [B, Dx], captures)
+   * whose output `next` is the next state; further body outputs (`attention`) are per-step values
+   * a decoding loop can read after a step. `reverse` runs t = L-1 … 0; a padded step leaves the
+   * state unchanged, which with a zero (or given) initial state gives pack_padded_sequence
+   * semantics. The state lives in its own buffer between steps, so a decoding loop can carry it.
    */
-  scan: { reverse: boolean; cell: CellKind; body: Graph; stateSize: number };
+  scan: { reverse: boolean; cell: CellKind; body: Graph; stateSize: number; init: boolean };
   /** Inside a scan body: the carried state [B, S]. */
   state: Record<string, never>;
   /** Inside a scan body: this step's slice of the scan's first input [B, Dx]. */
   step: Record<string, never>;
+  /** Inside a scan body: the scan's capture number `input` (inputs[2 + (init ? 1 : 0) + input]: an outer value such as the encoder memory, its lengths or projected keys), read whole. */
+  capture: { input: number };
 }
 
 export type OpName = keyof OpAttrs;
@@ -68,18 +90,25 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo } = {
   lengths: { fusion: 'source', doc: 'valid lengths of an input' },
   param: { fusion: 'source', doc: 'named weight' },
   rows: { fusion: 'injective', doc: 'row block of a weight' },
+  cols: { fusion: 'injective', doc: 'column block of a weight' },
+  const: { fusion: 'injective', doc: 'scalar constant' },
   gather: { fusion: 'injective', doc: 'embedding lookup' },
   matmul: { fusion: 'matmul', doc: 'x · wᵀ + b' },
   unary: { fusion: 'elementwise', doc: 'elementwise function' },
-  binary: { fusion: 'elementwise', doc: 'elementwise arithmetic (vector broadcast on the last axis)' },
+  binary: { fusion: 'elementwise', doc: 'elementwise arithmetic, NumPy broadcasting' },
+  einsum: { fusion: 'matmul', doc: 'contraction: batched matmul, sum over axes' },
   slice: { fusion: 'injective', doc: 'last-axis slice' },
+  unsqueeze: { fusion: 'injective', doc: 'insert a size-1 axis' },
+  split_heads: { fusion: 'injective', doc: 'split the last axis into heads' },
+  merge_heads: { fusion: 'injective', doc: 'merge heads into the last axis' },
   concat: { fusion: 'injective', doc: 'last-axis concatenation' },
   flatten: { fusion: 'injective', doc: 'merge time into features' },
-  softmax: { fusion: 'reduce', doc: 'last-axis (log-)softmax' },
+  softmax: { fusion: 'reduce', doc: 'last-axis (log-)softmax, optionally masked by lengths' },
   layernorm: { fusion: 'reduce', doc: 'last-axis layer normalisation' },
   pool: { fusion: 'reduce', doc: 'masked reduction over time' },
-  mask: { fusion: 'elementwise', doc: 'zero padded steps' },
+  mask: { fusion: 'elementwise', doc: 'zero padded positions on an axis' },
   scan: { fusion: 'opaque', doc: 'recurrence with a body' },
   state: { fusion: 'source', doc: 'scan body: carried state' },
   step: { fusion: 'source', doc: 'scan body: step input' },
+  capture: { fusion: 'source', doc: 'scan body: outer value' },
 };

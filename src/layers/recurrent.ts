@@ -103,7 +103,7 @@ function scan(ctx: LowerCtx, cell: CellKind, inp: number, I: number, H: number, 
     out = bb.concat(h2, c2, span, `${label}.[h';c']`);
   }
   bb.g.outputs = [{ name: 'next', node: out }];
-  return b.scan(inp, ctx.lengths, undefined, { reverse, cell, body: bb.g, stateSize: S }, span, label);
+  return b.scan(inp, ctx.lengths, undefined, bb.captured, { reverse, cell, body: bb.g, stateSize: S }, span, label);
 }
 
 export const rnnLayer: LayerDef = { schema: rnnSchema, lower: lowerRecurrent };

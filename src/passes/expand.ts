@@ -21,6 +21,7 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
     vocab: i.attrs.vocab as number | undefined,
     dim: i.attrs.dim as number | undefined,
     maxLen: i.attrs.max_len as number | undefined,
+    time: 'T' as const,
   }));
   const outputName = model.output?.name ?? 'output';
   if (inputs.length !== 1) {

@@ -22,7 +22,7 @@ export interface Kernel {
   readonly members: readonly number[];
 }
 
-const VIEWS = new Set(['rows', 'slice', 'concat', 'flatten', 'gather']);
+const VIEWS = new Set(['rows', 'cols', 'const', 'slice', 'concat', 'flatten', 'gather', 'unsqueeze', 'split_heads', 'merge_heads']);
 
 function isView(g: Graph, n: Node, materialized: Set<number>): boolean {
   return VIEWS.has(n.op) && n.inputs.every((i) => materialized.has(i) || isView(g, g.get(i), materialized));
@@ -48,7 +48,16 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
     const cls = OP_TABLE[n.op].fusion;
     // reductions and recurrences read whole rows/sequences from a buffer, views included
     if (cls === 'reduce' || cls === 'opaque') n.inputs.forEach((i) => materialized.add(i));
-    if (n.op === 'matmul') mustRead(n.inputs[0]);
+    // a contraction's operand is read once per reduction step: computed inline it would be recomputed
+    // once per output element it does not vary with (a matmul's output columns), so it gets a buffer
+    // unless it varies with every output axis (a score's vᵀ·act(…) with one output column)
+    if (n.op === 'matmul' && g.get(n.inputs[1]).shape[0] !== 1) mustRead(n.inputs[0]);
+    if (n.op === 'einsum') {
+      const [lhs, out] = (n.attrs as OpAttrs['einsum']).spec.split('->');
+      lhs.split(',').forEach((letters, i) => {
+        if ([...out].some((c) => !letters.includes(c))) mustRead(n.inputs[i]);
+      });
+    }
   }
   // views of materialized values stay views; anything else read by matmul became materialized above.
   // Walk consumers before producers, assigning each node to its consumers' kernel.

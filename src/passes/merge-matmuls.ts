@@ -58,7 +58,7 @@ export function mergeMatmuls(g: Graph): void {
   reorder(g);
 }
 
-/** New nodes get fresh (higher) ids; renumbering keeps `ordered()` topological. */
+/** New nodes get fresh (higher) ids; renumbering (with fresh ids, so they stay unique across the model) keeps `ordered()` topological. */
 export function reorder(g: Graph): void {
   const order: Node[] = [];
   const seen = new Set<number>();
@@ -70,13 +70,11 @@ export function reorder(g: Graph): void {
     order.push(n);
   };
   for (const n of [...g.nodes.values()].sort((a, b) => a.id - b.id)) visit(n.id);
-  const base = Math.min(...order.map((n) => n.id));
-  const remap = new Map(order.map((n, i) => [n.id, base + i]));
+  const remap = new Map(order.map((n) => [n.id, g.ids.next++]));
   g.nodes.clear();
   for (const n of order) {
     const m = { ...n, id: remap.get(n.id)!, inputs: n.inputs.map((i) => remap.get(i)!) };
     g.nodes.set(m.id, m);
   }
   for (const o of g.outputs) o.node = remap.get(o.node)!;
-  g.renumbered();
 }

@@ -1,6 +1,6 @@
-/* ───────────────────────── nnc runtime ─────────────────────────
- * Embedded verbatim in every generated module (so a module needs nothing else for the `cpu`
- * backend), and imported by nnc's own tests. No imports: gpu.js is loaded on demand.
+/* ───────────────────────── nnc runtime: executors, weights, inputs ─────────────────────────
+ * Part of the `nnc/runtime` module that generated modules import. No imports: gpu.js is loaded on
+ * demand, so the `cpu` backend needs nothing else.
  */
 
 /** A tensor passed in or out of a model: row-major, batch first. */
@@ -42,23 +42,30 @@ export interface InputInfo {
   readonly fixedSteps?: boolean;
 }
 
+/** Scalars a kernel reads by name: symbolic sizes (B, T, S) and, in a scan, t, tp and PT. */
+export type Scalars = Readonly<Record<string, number>>;
+
 /** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body. */
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
-  readonly cpu: (out: Float32Array, a: Float32Array[], B: number, T: number, t: number, tp: number) => void;
+  /** The scalars the gpu.js kernel takes after its buffers, in order. */
+  readonly scalars: readonly string[];
+  readonly cpu: (out: Float32Array, a: Float32Array[], s: Scalars) => void;
   readonly gpu: string;
 }
 
-/** What generated forward code runs on: buffers are opaque handles. */
+/** What the plan interpreter runs on: buffers are opaque handles. */
 export interface Executor {
   readonly backend: BackendName;
   readonly device: string;
   upload(data: Float32Array): unknown;
   zeros(size: number): unknown;
-  run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown>;
+  run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown>;
   /** Runs a step kernel: slot t of history `hist` is computed; returns the updated history. */
-  step(k: KernelDef, hist: unknown, args: unknown[], sc: number[], size: number): Promise<unknown>;
+  step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars, size: number): Promise<unknown>;
+  /** Rows idx[0], idx[1], … of a buffer of rows of `width` values (beam reordering, beam expansion, last positions). */
+  gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown>;
   read(b: unknown, size: number): Promise<Float32Array>;
   release(b: unknown): void;
   dispose(): void;
@@ -96,14 +103,20 @@ export class CpuExecutor implements Executor {
   zeros(size: number): unknown {
     return new Float32Array(size);
   }
-  async run(k: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
+  async run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
     const out = new Float32Array(size);
-    k.cpu(out, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
+    k.cpu(out, args as Float32Array[], sc);
     return out;
   }
-  async step(k: KernelDef, hist: unknown, args: unknown[], sc: number[]): Promise<unknown> {
-    k.cpu(hist as Float32Array, args as Float32Array[], sc[0], sc[1], sc[2], sc[3]);
+  async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
+    k.cpu(hist as Float32Array, args as Float32Array[], sc);
     return hist;
+  }
+  async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
+    const src = b as Float32Array;
+    const out = new Float32Array(idx.length * width);
+    for (let r = 0; r < idx.length; r++) out.set(src.subarray(idx[r] * width, (idx[r] + 1) * width), r * width);
+    return out;
   }
   async read(b: unknown, size: number): Promise<Float32Array> {
     return (b as Float32Array).slice(0, size);
@@ -161,6 +174,14 @@ function tooLarge(backend: string, size: number): NncError {
   return new NncError(`a tensor of ${size} elements is too large for the '${backend}' backend (gpu.js indexes in float32, exact up to ${MAX_GPU_ELEMENTS} elements): use a smaller batch, or backend: 'cpu'`);
 }
 
+const GATHER_ROWS: KernelDef = {
+  name: '__gather_rows',
+  step: false,
+  scalars: ['W'],
+  cpu: () => {},
+  gpu: 'function (a, rows, W) { const r = Math.floor((this.thread.x + 0.5) / W); const j = this.thread.x - r * W; return a[rows[r] * W + j]; }',
+};
+
 const isThenable = (v: unknown): v is Promise<unknown> => !!v && typeof (v as { then?: unknown }).then === 'function';
 
 export class GpuJsExecutor implements Executor {
@@ -209,15 +230,23 @@ export class GpuJsExecutor implements Executor {
   zeros(size: number): unknown {
     return this.upload(new Float32Array(size));
   }
-  async run(kd: KernelDef, args: unknown[], sc: number[], size: number): Promise<unknown> {
+  async run(kd: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
     if (size > MAX_GPU_ELEMENTS) throw tooLarge(this.backend, size);
     const k = this.kernel(kd.name, kd.gpu);
     // webgpu: upload() and zeros() give Promises of buffer handles (every webgpu kernel call does)
     const ready = args.some(isThenable) ? await Promise.all(args) : args;
     k.setOutput([Math.max(size, 1)]);
-    return await k(...ready, ...sc);
+    return await k(...ready, ...kd.scalars.map((n) => sc[n]));
   }
-  async step(kd: KernelDef, hist: unknown, args: unknown[], sc: number[], size: number): Promise<unknown> {
+  async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
+    const rows = this.upload(Float32Array.from(idx));
+    try {
+      return await this.run(GATHER_ROWS, [b, rows], { W: width }, idx.length * width);
+    } finally {
+      this.release(rows);
+    }
+  }
+  async step(kd: KernelDef, hist: unknown, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
     const out = await this.run(kd, args, sc, size);
     this.release(hist);
     return out;
@@ -277,11 +306,12 @@ async function selfTest(ex: Executor): Promise<void> {
   const k: KernelDef = {
     name: '__selftest',
     step: false,
+    scalars: ['B', 'T'],
     cpu: () => {},
-    gpu: 'function (a, B, T, t, tp) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
+    gpu: 'function (a, B, T) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
   };
   const a = ex.upload(Float32Array.from([1, 2, 3]));
-  const out = await ex.read(await ex.run(k, [a], [0.5, 3, 0, 0], 4), 4);
+  const out = await ex.read(await ex.run(k, [a], { B: 0.5, T: 3 }, 4), 4);
   const want = [6.5, 12.5, 18.5, 24.5];
   if (!want.every((v, i) => Math.abs(out[i] - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
 }
@@ -531,4 +561,4 @@ export function checkInputNames(inputs: unknown, declared: readonly InputInfo[])
   for (const k of Object.keys(inputs)) if (!names.has(k)) throw new NncError(`unknown input '${k}': this model's inputs are ${[...names].join(', ')}`);
   return inputs as Record<string, unknown>;
 }
-/* ─────────────────────── end of nnc runtime ─────────────────────── */
+

@@ -1,0 +1,8 @@
+/**
+ * `nnc/runtime`: what generated modules import — the model object (plan interpreter, generate and
+ * stream), the executors (cpu, and gpu.js: webasm, gpu, webgpu), weight loading and input checks.
+ */
+export * from './runtime.ts';
+export * from './model.ts';
+export type * from './plan.ts';
+export type { GenerateOptions, GenerateResult, StepEvent } from './decode.ts';

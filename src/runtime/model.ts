@@ -1,0 +1,379 @@
+/**
+ * The model object every generated module returns: it runs a compiled Plan (plan.ts) on an
+ * executor. `forward` runs the whole plan; `generate` / `stream` run the encoder part once and
+ * then the decoder part one token at a time (decode.ts drives the loop: greedy, beam, sampling),
+ * keeping the recurrent state on the device between steps and reading back one distribution per
+ * step.
+ */
+import type { Instr, Plan, RunInstr, ScanInstr, Size } from './plan.ts';
+import {
+  NncError, checkInputNames, createExecutor, prepareInput, weightMap,
+  type BackendName, type CreateOptions, type Executor, type InputInfo, type InputTensor, type KernelDef, type PreparedInput, type Tensor, type WeightInfo,
+} from './runtime.ts';
+import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.ts';
+
+export interface ModelManifest {
+  readonly model: string;
+  readonly inputs: readonly InputInfo[];
+  readonly output: { readonly name: string; readonly shape: readonly (number | string)[] };
+  readonly weights: readonly WeightInfo[];
+  readonly decode?: Readonly<Record<string, number | string | boolean | undefined>>;
+}
+
+/** What a generated module's create function returns, typed by the model's inputs and outputs. */
+export interface NncModel<I, O, G = I> {
+  /** The backend that actually runs. */
+  readonly backend: BackendName;
+  /** What runs underneath (e.g. gpu.js headlessgl). */
+  readonly device: string;
+  readonly manifest: ModelManifest;
+  /** Loads safetensors bytes or a { name: Float32Array } map holding exactly the manifest's weights. */
+  loadWeights(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>): void;
+  /** Runs the model on a batch (teacher-forced for seq2seq). Padded steps never affect valid ones; their outputs are 0. */
+  forward(inputs: I): Promise<O>;
+  /** Decodes (greedy, beam or sampling; defaults from the spec's `decode` statement). */
+  generate(inputs: G, options?: GenerateOptions): Promise<GenerateResult>;
+  /** The same decoding, one event per step. */
+  stream(inputs: G, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult>;
+  /** Frees the weights and kernels; the model cannot be used afterwards. */
+  dispose(): void;
+}
+
+type Env = Map<string, unknown>;
+
+interface Dims {
+  B: number;
+  T: number;
+  S: number;
+}
+
+function sizeOf(s: Size, dims: Dims): number {
+  let n = 1;
+  for (const d of s) n *= typeof d === 'number' ? d : dims[d as keyof Dims];
+  return n;
+}
+
+class Model {
+  private ex: Executor | undefined;
+  private w: Map<string, unknown> | undefined;
+  readonly backend: BackendName;
+  readonly device: string;
+
+  constructor(readonly manifest: ModelManifest, private readonly kernels: Readonly<Record<string, KernelDef>>, private readonly plan: Plan, ex: Executor) {
+    this.ex = ex;
+    this.backend = ex.backend;
+    this.device = ex.device;
+  }
+
+  private live(): Executor {
+    if (!this.ex) throw new NncError(`this ${this.manifest.model} model was disposed`);
+    return this.ex;
+  }
+
+  private weights(): Map<string, unknown> {
+    if (!this.w) throw new NncError(`${this.manifest.model}: load the weights first (loadWeights) before running the model`);
+    return this.w;
+  }
+
+  loadWeights(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>): void {
+    const ex = this.live();
+    const m = weightMap(src, this.manifest.weights);
+    this.releaseWeights();
+    this.w = new Map(this.plan.params.map(([name, b]) => [b, ex.upload(m.get(name)!)]));
+  }
+
+  private releaseWeights(): void {
+    if (this.w && this.ex) for (const v of this.w.values()) this.ex.release(v);
+    this.w = undefined;
+  }
+
+  dispose(): void {
+    this.releaseWeights();
+    this.ex?.dispose();
+    this.ex = undefined;
+  }
+
+  /** Validates and uploads inputs; returns the dims. */
+  private prepare(inputs: unknown, which: readonly number[], env: Env, temps: unknown[]): { dims: Dims; prepared: PreparedInput[] } {
+    const ex = this.live();
+    const declared = which.map((i) => this.manifest.inputs[i]);
+    const named = checkInputNames(inputs, declared);
+    const prepared = declared.map((info) => prepareInput(info, named[info.name]));
+    const B = prepared[0].B;
+    prepared.forEach((p, k) => {
+      if (p.B !== B) throw new NncError(`input '${declared[k].name}' has ${p.B} rows but '${declared[0].name}' has ${B}: every input needs the same batch size`);
+    });
+    const dims: Dims = { B, T: 1, S: 1 };
+    which.forEach((i, k) => {
+      const pi = this.plan.inputs[i];
+      dims[pi.dim as 'T' | 'S'] = prepared[k].T;
+      const d = ex.upload(prepared[k].data);
+      const l = ex.upload(prepared[k].lengths);
+      temps.push(d, l);
+      env.set(pi.data, d);
+      env.set(pi.lengths, l);
+    });
+    return { dims, prepared };
+  }
+
+  /** Runs instructions; every buffer they make is recorded in `made` (to be released by the caller). */
+  private async exec(instrs: readonly Instr[], env: Env, dims: Dims, made: unknown[], carries?: Map<string, unknown>, keep?: Map<string, unknown>): Promise<void> {
+    const ex = this.live();
+    const get = (name: string): unknown => {
+      const v = env.get(name);
+      if (v === undefined) throw new Error(`internal: buffer ${name} is not computed`);
+      return v;
+    };
+    const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, t: 0, tp: 0, PT: 1 };
+    const run = async (i: RunInstr, into: unknown[]) => {
+      const out = await ex.run(this.kernels[i.kernel], i.args.map(get), scal, sizeOf(i.size, dims));
+      into.push(out);
+      env.set(i.out, out);
+    };
+    for (const i of instrs) {
+      if (i.op === 'run') {
+        await run(i, made);
+        continue;
+      }
+      await this.scan(i, env, dims, scal, made, get, run, carries?.get(i.out), keep);
+    }
+  }
+
+  private async scan(
+    i: ScanInstr, env: Env, dims: Dims, scal: Record<string, number>, made: unknown[], get: (n: string) => unknown,
+    run: (i: RunInstr, into: unknown[]) => Promise<void>, carried: unknown, keep?: Map<string, unknown>,
+  ): Promise<void> {
+    const ex = this.live();
+    const L = dims[i.dim as keyof Dims];
+    const S = i.stateSize;
+    let hist = ex.zeros(sizeOf(i.size, dims));
+    let init = carried ?? (i.init ? get(i.init) : undefined);
+    let zeroInit: unknown;
+    if (init === undefined) init = zeroInit = ex.zeros(dims.B * S);
+    try {
+      for (let s = 0; s < L; s++) {
+        const t = i.reverse ? L - 1 - s : s;
+        scal.t = t;
+        scal.PT = s === 0 ? 1 : L;
+        scal.tp = s === 0 ? 0 : i.reverse ? t + 1 : t - 1;
+        env.set('sprev', s === 0 ? init : hist);
+        env.set(i.out, hist);
+        const temps: unknown[] = [];
+        for (const b of i.body) await run(b, temps);
+        hist = await ex.step(this.kernels[i.step], hist, i.args.map(get), scal, sizeOf(i.size, dims));
+        const last = s === L - 1;
+        for (const v of temps) {
+          const exported = last && keep && i.exports && Object.values(i.exports).some((e) => env.get(e) === v);
+          if (!exported) ex.release(v);
+        }
+        if (last && keep && i.exports) for (const [name, b] of Object.entries(i.exports)) keep.set(`${i.out}.${name}`, env.get(b));
+      }
+    } finally {
+      if (zeroInit !== undefined) ex.release(zeroInit);
+    }
+    made.push(hist);
+    env.set(i.out, hist);
+  }
+
+  async forward(inputs: unknown): Promise<Record<string, Tensor>> {
+    const ex = this.live();
+    const w = this.weights();
+    const env: Env = new Map(w);
+    const temps: unknown[] = [];
+    try {
+      const { dims } = this.prepare(inputs, this.manifest.inputs.map((_, k) => k), env, temps);
+      await this.exec([...this.plan.encode, ...this.plan.decode], env, dims, temps);
+      const shape = this.plan.output.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+      const data = await ex.read(env.get(this.plan.output.buf), sizeOf(this.plan.output.shape, dims));
+      return { [this.manifest.output.name]: { data, shape } };
+    } finally {
+      for (const v of temps) ex.release(v);
+    }
+  }
+
+  private session(inputs: unknown): Session {
+    const gen = this.plan.gen;
+    if (!gen) throw new NncError(`${this.manifest.model} cannot generate: ${this.plan.noGen}`);
+    return new Session(this, inputs);
+  }
+
+  generate(inputs: unknown, options?: GenerateOptions): Promise<GenerateResult> {
+    const s = this.session(inputs);
+    return decode(s, options ?? {}, this.defaults()).finally(() => s.close());
+  }
+
+  async *stream(inputs: unknown, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult> {
+    const s = this.session(inputs);
+    try {
+      return yield* decodeStream(s, options ?? {}, this.defaults());
+    } finally {
+      s.close();
+    }
+  }
+
+  /** The spec's `decode` statement as generate() defaults. */
+  private defaults(): Record<string, unknown> {
+    const d = this.manifest.decode;
+    if (!d) return {};
+    const strategy = d.sample ? 'sample' : d.beam !== undefined ? 'beam' : 'greedy';
+    return { strategy, beam: d.beam, maxLen: d.max_len, bos: d.bos, eos: d.eos, temperature: d.temperature, topK: d.top_k };
+  }
+
+  // ── what Session uses ──
+  /** @internal */
+  internals() {
+    return { ex: this.live(), w: this.weights(), plan: this.plan, prepare: this.prepare.bind(this), exec: this.exec.bind(this) };
+  }
+}
+
+/** One generate() call: the encoder's results and the decoder's carried state, on the device. */
+class Session implements DecodeSession {
+  readonly batch: number;
+  readonly vocab: number;
+  private rows = 0;
+  private dims!: Dims;
+  private readonly base: Env;
+  private readonly held: unknown[] = [];
+  private carries = new Map<string, unknown>();
+  private lengthsOfPrompt?: Float32Array;
+
+  constructor(private readonly model: Model, private readonly inputs: unknown) {
+    const { plan, w } = model.internals();
+    this.base = new Map(w);
+    this.vocab = plan.gen!.vocab;
+    // validated now, so that a bad input fails before anything runs
+    const which = plan.gen!.seq2seq ? [0] : [plan.gen!.input];
+    const { dims, prepared } = model.internals().prepare(inputs, which, this.base, this.held);
+    this.dims = dims;
+    this.batch = dims.B;
+    this.lengthsOfPrompt = prepared[0].lengths;
+  }
+
+  private get m() {
+    return this.model.internals();
+  }
+
+  close(): void {
+    const { ex } = this.m;
+    for (const v of this.held) ex.release(v);
+    for (const v of this.carries.values()) ex.release(v);
+    this.held.length = 0;
+    this.carries.clear();
+  }
+
+  private async gather(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
+    const out = await this.m.ex.gatherRows(b, width, idx);
+    this.held.push(out);
+    return out;
+  }
+
+  async begin(k: number, bos: number, wantAttention: boolean): Promise<StepOut> {
+    const { plan, ex } = this.m;
+    const gen = plan.gen!;
+    const B = this.batch;
+    const rep = Int32Array.from({ length: B * k }, (_, r) => Math.floor(r / k));
+    if (gen.seq2seq) {
+      // the encoder runs once; its results (and the decoder's initial states) are expanded to B·k rows
+      await this.m.exec(plan.encode, this.base, this.dims, this.held);
+      for (const c of gen.captures) {
+        const width = sizeOf(c.shape.slice(1), this.dims);
+        this.base.set(c.buf, await this.gather(this.base.get(c.buf), width, rep));
+      }
+      this.rows = B * k;
+      this.dims = { ...this.dims, B: this.rows, T: 1 };
+      return this.step(new Int32Array(this.rows).fill(bos), undefined, wantAttention);
+    }
+    // language model: consume the prompt, then keep each recurrence's state at the last valid step
+    const env: Env = new Map(this.base);
+    const made: unknown[] = [];
+    const keep = new Map<string, unknown>();
+    try {
+      await this.m.exec(plan.decode, env, this.dims, made, undefined, keep);
+      const P = this.dims.T;
+      const lens = this.lengthsOfPrompt!;
+      const lastRow = Int32Array.from({ length: B * k }, (_, r) => Math.floor(r / k) * P + lens[Math.floor(r / k)] - 1);
+      for (const c of gen.carries) {
+        this.carries.set(c.scan, await ex.gatherRows(env.get(c.scan), c.stateSize, lastRow));
+      }
+      const dist = await ex.gatherRows(env.get(plan.output.buf), gen.vocab, lastRow);
+      made.push(dist);
+      this.rows = B * k;
+      this.dims = { ...this.dims, B: this.rows, T: 1 };
+      return { logp: this.readout(await ex.read(dist, this.rows * gen.vocab)) };
+    } finally {
+      for (const v of made) ex.release(v);
+    }
+  }
+
+  async step(tokens: Int32Array, parents: Int32Array | undefined, wantAttention: boolean): Promise<StepOut> {
+    const { plan, ex } = this.m;
+    const gen = plan.gen!;
+    const N = this.rows;
+    if (parents) {
+      for (const [scan, v] of this.carries) {
+        const c = gen.carries.find((x) => x.scan === scan)!;
+        const moved = await ex.gatherRows(v, c.stateSize, parents);
+        ex.release(v);
+        this.carries.set(scan, moved);
+      }
+    }
+    const env: Env = new Map(this.base);
+    const made: unknown[] = [];
+    const keep = new Map<string, unknown>();
+    const inp = plan.inputs[gen.input];
+    const ids = ex.upload(Float32Array.from(tokens));
+    const lens = ex.upload(new Float32Array(N).fill(1));
+    made.push(ids, lens);
+    env.set(inp.data, ids);
+    env.set(inp.lengths, lens);
+    try {
+      await this.m.exec(plan.decode, env, this.dims, made, this.carries, keep);
+      for (const c of gen.carries) {
+        const next = env.get(c.scan);
+        const old = this.carries.get(c.scan);
+        if (old !== undefined) ex.release(old);
+        this.carries.set(c.scan, next);
+        made.splice(made.indexOf(next), 1);
+      }
+      const logp = this.readout(await ex.read(env.get(plan.output.buf), N * gen.vocab));
+      let attention: Float32Array | undefined;
+      if (wantAttention && gen.attention) {
+        const a = 'buf' in gen.attention ? env.get(gen.attention.buf) : keep.get(`${gen.attention.scan}.${gen.attention.name}`);
+        attention = await ex.read(a, N * this.dims.S);
+        if (!('buf' in gen.attention)) ex.release(a);
+      } else if (!('buf' in (gen.attention ?? { buf: '' }))) for (const v of keep.values()) ex.release(v);
+      return { logp, attention, srcLen: this.dims.S };
+    } finally {
+      for (const v of made) ex.release(v);
+    }
+  }
+
+  /** The output as log-probabilities. */
+  private readout(x: Float32Array): Float32Array {
+    const { vocab, readout } = this.m.plan.gen!;
+    if (readout === 'logprob') return x;
+    const out = new Float32Array(x.length);
+    for (let r = 0; r < x.length / vocab; r++) {
+      const o = r * vocab;
+      if (readout === 'prob') {
+        for (let v = 0; v < vocab; v++) out[o + v] = Math.log(x[o + v]);
+        continue;
+      }
+      let m = -Infinity;
+      for (let v = 0; v < vocab; v++) m = Math.max(m, x[o + v]);
+      let s = 0;
+      for (let v = 0; v < vocab; v++) s += Math.exp(x[o + v] - m);
+      const lse = m + Math.log(s);
+      for (let v = 0; v < vocab; v++) out[o + v] = x[o + v] - lse;
+    }
+    return out;
+  }
+}
+
+/** Called by generated modules: a typed model on the requested backend. */
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, options: CreateOptions = {}): Promise<NncModel<I, O, G>> {
+  const ex = await createExecutor(options);
+  return new Model(manifest, kernels, plan, ex) as unknown as NncModel<I, O, G>;
+}
+
+export type { InputTensor, Tensor };

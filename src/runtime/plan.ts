@@ -1,0 +1,82 @@
+/**
+ * A compiled model's schedule, as data: what the runtime's interpreter (model.ts) runs for
+ * `forward`, and what the decoding loops run for one step. Generated modules export one Plan per
+ * model beside their kernel table; the compiler (src/codegen/kernels.ts) builds it.
+ *
+ * Buffers are named (`n12` = IR node 12's value, `w3` = a weight, `sprev` = inside a scan body,
+ * the previous state). Sizes are products of numbers and symbolic dims: 'B' (rows), 'T' (the chain
+ * input's — or the target's — length), 'S' (a seq2seq source's length).
+ */
+export type Size = readonly (number | string)[];
+
+export interface RunInstr {
+  readonly op: 'run';
+  readonly kernel: string;
+  readonly out: string;
+  readonly args: readonly string[];
+  readonly size: Size;
+}
+
+/**
+ * A recurrence over `dim`. Each step runs `body`, then the `step` kernel, which writes slot t of
+ * the history `out` [B, dim, stateSize] (0 at padded steps). The state before the first step is
+ * `init` (a buffer [B, stateSize]) or zeros; inside the step, kernels read it as `sprev` (scalars
+ * PT and tp give its slot). `exports` names body buffers whose last-step value outlives the step.
+ */
+export interface ScanInstr {
+  readonly op: 'scan';
+  readonly out: string;
+  readonly dim: string;
+  readonly reverse: boolean;
+  readonly stateSize: number;
+  readonly init?: string;
+  readonly lengths: string;
+  readonly body: readonly RunInstr[];
+  readonly step: string;
+  readonly args: readonly string[];
+  readonly size: Size;
+  readonly exports?: Readonly<Record<string, string>>;
+  readonly label: string;
+}
+
+export type Instr = RunInstr | ScanInstr;
+
+export interface PlanInput {
+  readonly name: string;
+  /** Buffer names of the data and the per-row lengths. */
+  readonly data: string;
+  readonly lengths: string;
+  /** Its symbolic length: 'T' or 'S'. */
+  readonly dim: string;
+}
+
+/** How generate() drives the model (absent: the model cannot generate; `why` says so). */
+export interface GenPlan {
+  /** The input fed one token per step: the target (seq2seq) or the text (language model). */
+  readonly input: number;
+  /** Whether there is an encoder part that runs once (seq2seq). */
+  readonly seq2seq: boolean;
+  /** Buffers the decoder part reads from the encoder part, with their shapes (rows first). */
+  readonly captures: readonly { readonly buf: string; readonly shape: Size }[];
+  /** The decoder part's recurrences: their state is carried from step to step. */
+  readonly carries: readonly { readonly scan: string; readonly stateSize: number }[];
+  /** Where one step's attention weights [rows, 1?, S] are: an outer buffer, or a scan's export. */
+  readonly attention?: { readonly buf: string } | { readonly scan: string; readonly name: string };
+  /** How to read the output as a distribution. */
+  readonly readout: 'prob' | 'logprob' | 'logits';
+  readonly vocab: number;
+}
+
+export interface Plan {
+  readonly inputs: readonly PlanInput[];
+  /** [weight name, buffer] in load order. */
+  readonly params: readonly (readonly [string, string])[];
+  /** Instructions that read only the first input (a seq2seq encoder): run once per generate(). */
+  readonly encode: readonly Instr[];
+  /** The rest, in order; forward = encode then decode. */
+  readonly decode: readonly Instr[];
+  readonly output: { readonly buf: string; readonly shape: Size };
+  readonly gen?: GenPlan;
+  /** Why the model cannot generate, when `gen` is absent. */
+  readonly noGen?: string;
+}

@@ -1,0 +1,65 @@
+/**
+ * The IR verifier (src/ir/verify.ts) after expansion and after every pass, at every optimisation
+ * level, on every spec the repository has: examples, IR goldens and numeric fixtures. And the
+ * verifier itself: broken graphs are rejected with the rule they break.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lower, optimize } from '../src/driver.ts';
+import { verifyModel, VerifyError } from '../src/ir/verify.ts';
+import type { OpAttrs } from '../src/ir/ops.ts';
+import { ROOT } from './helpers.ts';
+
+const specs: [string, string][] = [];
+for (const dir of ['examples', 'test/golden/ir']) {
+  for (const f of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.nn'))) specs.push([`${dir}/${f}`, readFileSync(join(ROOT, dir, f), 'utf8')]);
+}
+for (const d of readdirSync(join(ROOT, 'test/fixtures'), { withFileTypes: true })) {
+  if (d.isDirectory()) specs.push([`test/fixtures/${d.name}/model.nn`, readFileSync(join(ROOT, 'test/fixtures', d.name, 'model.nn'), 'utf8')]);
+}
+
+describe('every pass keeps the IR valid', () => {
+  it.each(specs)('%s', (file, text) => {
+    for (const level of [0, 1, 2] as const) {
+      const { models, diagnostics } = lower(text, file);
+      expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+      for (const m of models!) {
+        verifyModel(m.graph);
+        optimize(m, level, true);
+      }
+    }
+  });
+});
+
+describe('the verifier rejects broken IR', () => {
+  const text = readFileSync(join(ROOT, 'test/golden/ir/lstm.nn'), 'utf8');
+  const fresh = () => lower(text, 'lstm.nn').models![0];
+  it('a node id used twice across graphs', () => {
+    const m = fresh();
+    const scan = m.graph.ordered().find((n) => n.op === 'scan')!;
+    const body = (scan.attrs as OpAttrs['scan']).body;
+    const first = body.ordered()[0];
+    body.nodes.delete(first.id);
+    body.nodes.set(0, { ...first, id: 0 });
+    expect(() => verifyModel(m.graph)).toThrow(/id is used twice|not in its graph|does not come before/);
+  });
+  it('a shape that breaks its op rule', () => {
+    const m = fresh();
+    const mm = m.graph.ordered().find((n) => n.op === 'matmul')!;
+    mm.shape = ['B', 'T', 99];
+    expect(() => verifyModel(m.graph)).toThrow(VerifyError);
+  });
+  it('an input that comes after its user', () => {
+    const m = fresh();
+    const nodes = m.graph.ordered();
+    nodes[3].inputs = [nodes[nodes.length - 1].id];
+    expect(() => verifyModel(m.graph)).toThrow(/does not come before/);
+  });
+  it('a scan body that yields the wrong state size', () => {
+    const m = fresh();
+    const scan = m.graph.ordered().find((n) => n.op === 'scan')!;
+    (scan.attrs as OpAttrs['scan']).stateSize = 7;
+    expect(() => verifyModel(m.graph)).toThrow(/yields/);
+  });
+});
