@@ -67,8 +67,8 @@ function gpuKernel(k: KernelCode): { src: string; scalars: string[] } {
     }
     const stride = dims.slice(i + 1).join(' * ');
     lines.push(`const ${names[i]} = Math.floor((${rest} + 0.5) / (${stride}));`);
-    lines.push(`const r${i} = ${rest} - ${names[i]} * (${stride});`);
-    rest = `r${i}`;
+    lines.push(`const rem${i} = ${rest} - ${names[i]} * (${stride});`);
+    rest = `rem${i}`;
   }
   let body: string;
   if (!step) body = `${indent(lines.join('\n'), 1)}\n${k.gpu}`;

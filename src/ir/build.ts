@@ -171,6 +171,17 @@ export class Builder {
     const known = this.captures.get(outerId);
     if (known !== undefined) return known;
     const n = outer.node(outerId);
+    // weights (and views of them) are read by name in any graph: re-declare rather than capture
+    if (n.op === 'param') {
+      const a = n.attrs as OpAttrs['param'];
+      return this.param(a.name, n.shape as number[], a.layer, n.span);
+    }
+    if (n.op === 'rows' || n.op === 'cols') {
+      const a = n.attrs as OpAttrs['rows'];
+      const id = this.add(n.op, [this.capture(outer, n.inputs[0])], { ...a }, n.shape, n.span, n.label);
+      this.captures.set(outerId, id);
+      return id;
+    }
     const id = this.add('capture', [], { input: this.captured.length }, n.shape, n.span, `${n.label} (captured)`, n.dtype);
     this.captured.push(outerId);
     this.captures.set(outerId, id);

@@ -1,5 +1,4 @@
-/** repeat and residual; encoder / decoder lower in a later version. */
-import { attentionSchema } from './attention.schema.ts';
+/** repeat and residual; encoder / decoder are lowered by passes/expand.ts (they are the model's two chains). */
 import { decodeSchema, decoderSchema, encoderSchema, repeatSchema, residualSchema } from './blocks.schema.ts';
 import { width, type LayerDef } from './layer.ts';
 import { unsupported } from './unsupported.ts';
@@ -29,8 +28,8 @@ export const residualLayer: LayerDef = {
   },
 };
 
+// top-level only (the checker enforces it): passes/expand.ts lowers their bodies as the model's two chains
 export const encoderLayer: LayerDef = { schema: encoderSchema, lower: unsupported };
 export const decoderLayer: LayerDef = { schema: decoderSchema, lower: unsupported };
-/** `decode` is a directive, not part of the chain: passes/expand.ts records it (and warns). */
+/** `decode` is a directive, not part of the chain: passes/expand.ts records it. */
 export const decodeLayer: LayerDef = { schema: decodeSchema, lower: (_ctx, x) => x };
-export const attentionLayer: LayerDef = { schema: attentionSchema, lower: unsupported };

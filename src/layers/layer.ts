@@ -20,6 +20,39 @@ export interface ChainValue {
   /** The input's vocabulary (token values) or fixed step count (`max_len`), when known. */
   readonly vocab?: number;
   readonly steps?: number;
+  /** The last recurrent statement so far: its histories per layer (a seq2seq encoder's final state comes from it). */
+  readonly rec?: RecurrentInfo;
+  /** Attention placed before a recurrent layer (Bahdanau): that layer computes it inside its steps. */
+  readonly attend?: PendingAttention;
+}
+
+export interface RecurrentInfo {
+  readonly cell: 'rnn' | 'gru' | 'lstm';
+  readonly hidden: number;
+  /** Per layer: the forward history [B, L, S] and, when bidirectional, the backward one. */
+  readonly layers: readonly { readonly fwd: number; readonly bwd?: number }[];
+}
+
+/** What a recurrent layer needs to run attention inside its step. */
+export interface PendingAttention {
+  /** Width of the context it adds to the layer's input. */
+  readonly width: number;
+  /** Computes the context [B, width] (and the weights [B, S]) for query q [B, Dq] in a scan body; `cap` brings an outer value into the body. */
+  readonly compute: (bb: Builder, q: number, cap: (outer: number) => number) => { context: number; weights: number };
+  readonly span: ResolvedStatement['stmt']['span'];
+}
+
+/** A seq2seq decoder's view of the encoder. */
+export interface DecoderCtx {
+  /** The encoder's output [B, S, Dk] and the source lengths [B]. */
+  readonly memory: number;
+  readonly memoryLengths: number;
+  /** The source's max_len, when declared (location scores need it). */
+  readonly sourceMaxLen?: number;
+  /** The initial state [B, S] of decoder recurrent layer `layer` of a statement with `layers` layers, or undefined for zeros. */
+  initFor(rs: ResolvedStatement, layer: number, layers: number, cell: 'rnn' | 'gru' | 'lstm', hidden: number): number | undefined;
+  /** Attention weights of the decoder's attention layers, in order ([B, T, S]); the last is what generate() reports. */
+  readonly attentionOutputs: number[];
 }
 
 export interface LowerCtx {
@@ -29,6 +62,10 @@ export interface LowerCtx {
   readonly lengths: number;
   /** Lowers a nested chain (block bodies). */
   readonly chain: (body: readonly ResolvedStatement[], x: ChainValue) => ChainValue;
+  /** The statement after this one in its chain (attention's placement depends on it). */
+  readonly next?: ResolvedStatement;
+  /** Set inside a seq2seq decoder. */
+  readonly dec?: DecoderCtx;
 }
 
 export interface LayerDef {

@@ -8,13 +8,14 @@ import { gruLayer, lstmLayer, rnnLayer } from './recurrent.ts';
 import * as dense from './dense.ts';
 import { embeddingLayer, flattenLayer, poolLayer, positionalLayer } from './sequence.ts';
 import * as blocks from './blocks.ts';
+import { attentionLayer } from './attention.ts';
 
 export const LAYERS: ReadonlyMap<string, LayerDef> = new Map(
   [
     embeddingLayer, positionalLayer, rnnLayer, gruLayer, lstmLayer,
     dense.linearLayer, dense.tanhLayer, dense.sigmoidLayer, dense.reluLayer, dense.geluLayer,
     dense.softmaxLayer, dense.logSoftmaxLayer, dense.layernormLayer, dense.dropoutLayer,
-    poolLayer, flattenLayer, blocks.attentionLayer,
+    poolLayer, flattenLayer, attentionLayer,
     blocks.encoderLayer, blocks.decoderLayer, blocks.repeatLayer, blocks.residualLayer, blocks.decodeLayer,
   ].map((l) => [l.schema.kind, l]),
 );

@@ -34,7 +34,8 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
   const nodes = g.ordered();
   const users = g.users();
   const materialized = new Set<number>(g.outputs.map((o) => o.node));
-  if (!options.inline) for (const n of nodes) if (n.op !== 'rows') materialized.add(n.id);
+  // -O0: every op its own kernel, except weight views and constants (read in place)
+  if (!options.inline) for (const n of nodes) if (n.op !== 'rows' && n.op !== 'cols' && n.op !== 'const') materialized.add(n.id);
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
     if (cls === 'source' || cls === 'reduce' || cls === 'opaque') materialized.add(n.id);

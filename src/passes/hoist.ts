@@ -2,7 +2,9 @@
  * Hoist: a scan body's matmul that reads only the step input (x_t · W_ihᵀ + b_ih) does not depend
  * on the carried state, so it is computed for all time steps at once, before the recurrence, as
  * one large matmul over [B, T, I]; the body then reads its row of the result as its step input.
- * Runs after merge-matmuls, so all gates' input projections move out as a single matmul.
+ * Runs after merge-matmuls, so all gates' input projections move out as a single matmul. With
+ * attention inside the step (Bahdanau), only the columns of W_ih that read x_t move out; the
+ * context's columns stay in the step.
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
@@ -27,6 +29,7 @@ export function hoistInputProjections(g: Graph): void {
         return known ? known.id : g.add('param', [], n.attrs as OpAttrs['param'], n.shape, n.span, n.label).id;
       }
       if (n.op === 'rows') return g.add('rows', [copy(n.inputs[0])], n.attrs as OpAttrs['rows'], n.shape, n.span, n.label).id;
+      if (n.op === 'cols') return g.add('cols', [copy(n.inputs[0])], n.attrs as OpAttrs['cols'], n.shape, n.span, n.label).id;
       throw new Error(`internal: hoisting a matmul whose weight is ${n.op}`);
     };
     const outer: Node = g.add('matmul', [scan.inputs[0], ...mm.inputs.slice(1).map(copy)], mm.attrs as OpAttrs['matmul'],

@@ -1,0 +1,605 @@
+/* ───────────────────────── nnc decoding engine ─────────────────────────
+ * What a generated model's generate() and stream() run: greedy, beam and sampled decoding over an
+ * abstract step-by-step session (docs/seq2seq.md, "Decoding"; shared/design/runtime-api.md,
+ * "Decoding: generate and stream"). Pure TypeScript with no imports: it runs in browsers and Node.
+ */
+
+// ───────────── public types ─────────────
+
+export type DecodeStrategy = 'greedy' | 'beam' | 'sample';
+
+/** The options of generate() / stream(). Each defaults to the spec's decode statement, then to the contract's default. */
+export interface GenerateOptions {
+  /** 'greedy' (default), 'beam' or 'sample'. */
+  strategy?: DecodeStrategy;
+  /** Beam width K per input row (default 4; used by strategy 'beam'). */
+  beam?: number;
+  /** Most tokens generated per row, eos included (default 50). */
+  maxLen?: number;
+  /** Start token (default 0). */
+  bos?: number;
+  /** End token (default none: every row runs to maxLen). */
+  eos?: number;
+  /** Sampling temperature (default 1). */
+  temperature?: number;
+  /** Sample among the topK most likely tokens (default all). */
+  topK?: number;
+  /** Seed of the sampling PRNG (default 0). */
+  seed?: number;
+  /** Rank finished beam hypotheses by score / length (default false). */
+  lengthNormalize?: boolean;
+  /** Also return the N best finished beam hypotheses per row (strategy 'beam' only). */
+  nBest?: number;
+  /** Return the attention weights of each returned hypothesis (default false). */
+  attention?: boolean;
+  /** Aborts decoding between steps with an Error named 'AbortError'. */
+  signal?: AbortSignal;
+}
+
+/** The values written in the spec's `decode` statement. */
+export interface DecodeDefaults {
+  strategy?: DecodeStrategy;
+  beam?: number;
+  maxLen?: number;
+  bos?: number;
+  eos?: number;
+  temperature?: number;
+  topK?: number;
+}
+
+/** Options after defaults are applied and everything is validated. Valid input to resolveOptions again. */
+export interface ResolvedOptions {
+  strategy: DecodeStrategy;
+  beam: number;
+  maxLen: number;
+  bos: number;
+  eos: number | undefined;
+  temperature: number;
+  /** undefined: all tokens. */
+  topK: number | undefined;
+  seed: number;
+  lengthNormalize: boolean;
+  nBest: number | undefined;
+  attention: boolean;
+  signal: AbortSignal | undefined;
+}
+
+export interface GenerateResult {
+  /** Per input row: the generated tokens, bos excluded, eos included when produced. */
+  ids: number[][];
+  /** Per input row: the sum of the natural-log probabilities of ids[b] under the model. */
+  scores: number[];
+  /** With `attention: true`, per input row: the attention rows [steps = ids[b].length, S] of the returned hypothesis. */
+  attention?: { data: Float32Array; shape: [number, number] }[];
+  /** With `nBest: N` (beam): per input row, up to N best finished hypotheses, best first. */
+  nBest?: { ids: number[]; score: number }[][];
+}
+
+/** One event per decoding step. */
+export interface StepEvent {
+  /** 0-based index of the token generated at this step (ids[b][step] while row b is still producing). */
+  step: number;
+  /** Per row: the token chosen at this step by the row's current best hypothesis; -1 once the row has finished. */
+  tokens: number[];
+  /** Per row: its best hypothesis so far (while running: the top alive hypothesis; once done: its result). */
+  ids: number[][];
+  /** Per row: true once it will produce no more tokens (eos, maxLen, or its beam search stopped). */
+  done: boolean[];
+}
+
+export interface StepOut {
+  /** Log-probabilities, row-major [rows, vocab] (already normalised: log-softmaxed). */
+  readonly logp: Float32Array;
+  /** Attention weights [rows, S] for this step when the model has attention and they were requested. */
+  readonly attention?: Float32Array;
+  /** S. */
+  readonly srcLen?: number;
+}
+
+export interface DecodeSession {
+  /** Input rows B. */
+  readonly batch: number;
+  readonly vocab: number;
+  /**
+   * Makes the session hold batch*k rows (row r continues input row Math.floor(r / k)) and returns the
+   * distribution of the first generated token for each of them (seq2seq: after feeding bos; language
+   * model: after the prompt).
+   */
+  begin(k: number, bos: number, wantAttention: boolean): Promise<StepOut>;
+  /** Feeds one token per row. parents[r] = the row of the previous step whose state row r continues (beam reordering); omitted = identity. */
+  step(tokens: Int32Array, parents: Int32Array | undefined, wantAttention: boolean): Promise<StepOut>;
+}
+
+// ───────────── options ─────────────
+
+const OPTION_KEYS = [
+  'strategy', 'beam', 'maxLen', 'bos', 'eos', 'temperature', 'topK', 'seed', 'lengthNormalize', 'nBest', 'attention', 'signal',
+] as const;
+const DEFAULT_KEYS = ['strategy', 'beam', 'maxLen', 'bos', 'eos', 'temperature', 'topK'] as const;
+const STRATEGIES: readonly DecodeStrategy[] = ['greedy', 'beam', 'sample'];
+
+/** A value as it appears in error messages: strings quoted, so '5' and 5 read differently. */
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'number') return Object.is(v, -0) ? '-0' : String(v);
+  if (v === null || v === undefined || typeof v === 'boolean' || typeof v === 'symbol') return String(v);
+  if (typeof v === 'function') return 'a function';
+  const kind = Object.prototype.toString.call(v).slice(8, -1);
+  if (kind === 'Array' || kind === 'Object') {
+    try {
+      const s = JSON.stringify(v);
+      if (s !== undefined) return s.length <= 60 ? s : `${s.slice(0, 57)}...`;
+    } catch {
+      /* cyclic: fall through */
+    }
+  }
+  return `a ${kind}`;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Applies `opts`, then the spec's decode statement values `defaults`, then the contract's defaults
+ * (greedy, beam 4, maxLen 50, bos 0, no eos, temperature 1, all topK, seed 0, lengthNormalize false,
+ * attention false), validating every value. `vocab`, when given, bounds bos and eos.
+ * Throws an Error naming the option, the expected and the actual value.
+ */
+export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeDefaults | null, vocab?: number): ResolvedOptions {
+  if (opts != null && !isPlainObject(opts)) throw new Error(`generate options must be an object, got ${show(opts)}`);
+  if (defaults != null && !isPlainObject(defaults)) throw new Error(`decode defaults must be an object, got ${show(defaults)}`);
+  if (vocab !== undefined && !(Number.isInteger(vocab) && vocab >= 1)) throw new Error(`decode: vocab must be an integer ≥ 1, got ${show(vocab)}`);
+  const o = (opts ?? {}) as Record<string, unknown>;
+  const d = (defaults ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new Error(`generate option '${k}' is unknown; the options are ${OPTION_KEYS.join(', ')}`);
+  }
+  for (const k of Object.keys(d)) {
+    if (!(DEFAULT_KEYS as readonly string[]).includes(k)) throw new Error(`decode default '${k}' is unknown; the defaults are ${DEFAULT_KEYS.join(', ')}`);
+  }
+  // The value a setting takes and who set it (for the message).
+  const pick = (k: string): [unknown, string] | undefined =>
+    o[k] !== undefined ? [o[k], `generate option '${k}'`] : d[k] !== undefined ? [d[k], `decode default '${k}'`] : undefined;
+
+  const int = (k: string, dflt: number, min: number, max?: number, expected?: string): number => {
+    const p = pick(k);
+    if (!p) return dflt;
+    const [v, who] = p;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (max !== undefined && v >= max)) {
+      const want = expected ?? (max !== undefined ? `an integer in [${min}, ${max})` : `an integer ≥ ${min}`);
+      throw new Error(`${who} must be ${want}, got ${show(v)}`);
+    }
+    return v;
+  };
+  const bool = (k: string): boolean => {
+    const p = pick(k);
+    if (!p) return false;
+    if (typeof p[0] !== 'boolean') throw new Error(`${p[1]} must be a boolean, got ${show(p[0])}`);
+    return p[0];
+  };
+
+  let strategy: DecodeStrategy = 'greedy';
+  const ps = pick('strategy');
+  if (ps) {
+    if (!STRATEGIES.includes(ps[0] as DecodeStrategy)) throw new Error(`${ps[1]} must be one of 'greedy', 'beam', 'sample', got ${show(ps[0])}`);
+    strategy = ps[0] as DecodeStrategy;
+  }
+  const beam = int('beam', 4, 1);
+  const maxLen = int('maxLen', 50, 1);
+  const bos = int('bos', 0, 0, vocab);
+  const eos = pick('eos') ? int('eos', 0, 0, vocab) : undefined;
+  let temperature = 1;
+  const pt = pick('temperature');
+  if (pt) {
+    if (typeof pt[0] !== 'number' || !Number.isFinite(pt[0]) || pt[0] <= 0) throw new Error(`${pt[1]} must be a finite number > 0, got ${show(pt[0])}`);
+    temperature = pt[0];
+  }
+  const topK = pick('topK') ? int('topK', 0, 1) : undefined;
+  let seed = 0;
+  const pseed = pick('seed');
+  if (pseed) {
+    if (typeof pseed[0] !== 'number' || !Number.isSafeInteger(pseed[0])) throw new Error(`${pseed[1]} must be a safe integer, got ${show(pseed[0])}`);
+    seed = pseed[0];
+  }
+  const lengthNormalize = bool('lengthNormalize');
+  const attention = bool('attention');
+  let nBest: number | undefined;
+  if (pick('nBest')) {
+    nBest = int('nBest', 1, 1);
+    if (strategy !== 'beam') throw new Error(`generate option 'nBest' needs strategy 'beam', got strategy ${show(strategy)}`);
+  }
+  let signal: AbortSignal | undefined;
+  const psig = pick('signal');
+  if (psig) {
+    const v = psig[0];
+    if (typeof v !== 'object' || v === null || typeof (v as { aborted?: unknown }).aborted !== 'boolean') {
+      throw new Error(`${psig[1]} must be an AbortSignal, got ${show(v)}`);
+    }
+    signal = v as AbortSignal;
+  }
+  return { strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal };
+}
+
+// ───────────── helpers ─────────────
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const e = new Error('generate was aborted', { cause: signal.reason });
+    e.name = 'AbortError';
+    throw e;
+  }
+}
+
+/** A log-probability as ranked: NaN reads as -Infinity. */
+function lp(x: number): number {
+  return x > -Infinity ? x : -Infinity;
+}
+
+/** Checks one step's output and returns its attention width S (0 when attention is not wanted). */
+function checkOut(out: StepOut, rows: number, V: number, wantAttention: boolean, S: number): number {
+  if (typeof out !== 'object' || out === null || !(out.logp instanceof Float32Array)) {
+    throw new Error(`decode session step must return { logp: Float32Array }, got ${show(out)}`);
+  }
+  if (out.logp.length !== rows * V) {
+    throw new Error(`decode session logp must have ${rows} × ${V} = ${rows * V} values, got ${out.logp.length}`);
+  }
+  if (!wantAttention) return 0;
+  const a = out.attention;
+  if (!(a instanceof Float32Array)) throw new Error(`generate option 'attention' is true, but the model returned no attention weights (it has no attention layer)`);
+  const s = out.srcLen ?? a.length / rows;
+  if (!Number.isInteger(s) || s < 0 || a.length !== rows * s) {
+    throw new Error(`decode session attention must have ${rows} × ${out.srcLen ?? 'S'} values, got ${a.length}`);
+  }
+  if (S >= 0 && s !== S) throw new Error(`decode session attention width changed between steps: ${S}, then ${s}`);
+  return s;
+}
+
+/** The mulberry32 PRNG: uniform floats in [0, 1) from a 32-bit seed (any safe integer, taken mod 2^32). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Arg-max of logp[off .. off+V), lowest id on ties (NaN reads as -Infinity). */
+function argmax(logp: Float32Array, off: number, V: number): number {
+  let best = 0;
+  let bv = lp(logp[off]);
+  for (let i = 1; i < V; i++) {
+    const v = logp[off + i];
+    if (v > bv) {
+      bv = v;
+      best = i;
+    }
+  }
+  return best;
+}
+
+/** Sampling with reusable scratch buffers (allocated once per generate call). */
+class Sampler {
+  private readonly x: Float64Array;
+  private readonly sorted: Float64Array | undefined;
+  private readonly keep: Uint8Array;
+  constructor(
+    private readonly V: number,
+    private readonly temperature: number,
+    private readonly topK: number,
+  ) {
+    this.x = new Float64Array(V);
+    this.sorted = topK < V ? new Float64Array(V) : undefined;
+    this.keep = new Uint8Array(V);
+  }
+  /**
+   * logp / temperature, keep the topK largest (ties: lower id), softmax in float64, and return the
+   * first kept id (increasing id order) whose cumulative probability exceeds u.
+   */
+  pick(logp: Float32Array, off: number, u: number): number {
+    const { V, x, keep } = this;
+    for (let i = 0; i < V; i++) x[i] = lp(logp[off + i]) / this.temperature;
+    if (this.sorted) {
+      const s = this.sorted;
+      s.set(x);
+      s.sort();
+      const tau = s[V - this.topK]; // the topK-th largest value
+      let above = 0;
+      for (let i = 0; i < V; i++) if (x[i] > tau) above++;
+      let ties = this.topK - above; // values equal to tau kept, lowest ids first
+      for (let i = 0; i < V; i++) {
+        if (x[i] > tau) keep[i] = 1;
+        else if (x[i] === tau && ties > 0) {
+          keep[i] = 1;
+          ties--;
+        } else keep[i] = 0;
+      }
+    } else keep.fill(1);
+    let m = -Infinity;
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < V; i++) {
+      if (!keep[i]) continue;
+      if (first < 0) first = i;
+      last = i;
+      if (x[i] > m) m = x[i];
+    }
+    if (m === -Infinity) return first; // no kept token has any probability: degenerate model
+    let sum = 0;
+    for (let i = 0; i < V; i++) {
+      if (keep[i]) {
+        x[i] = Math.exp(x[i] - m);
+        sum += x[i];
+      }
+    }
+    let cum = 0;
+    for (let i = 0; i < V; i++) {
+      if (!keep[i]) continue;
+      cum += x[i] / sum;
+      if (cum > u) return i;
+    }
+    return last; // rounding left the total just under u
+  }
+}
+
+// ───────────── decoding ─────────────
+
+/**
+ * Decodes step by step, yielding one StepEvent per generated position and returning the result.
+ * `opts` are resolved against `defaults` (the spec's decode statement) with resolveOptions; option
+ * errors are thrown on the first next().
+ */
+export async function* decodeStream(
+  session: DecodeSession,
+  opts?: GenerateOptions,
+  defaults?: DecodeDefaults,
+): AsyncGenerator<StepEvent, GenerateResult> {
+  if (typeof session !== 'object' || session === null) throw new Error(`decode session must be an object, got ${show(session)}`);
+  if (!(Number.isInteger(session.batch) && session.batch >= 1)) throw new Error(`decode session batch must be an integer ≥ 1, got ${show(session.batch)}`);
+  if (!(Number.isInteger(session.vocab) && session.vocab >= 1)) throw new Error(`decode session vocab must be an integer ≥ 1, got ${show(session.vocab)}`);
+  const o = resolveOptions(opts, defaults, session.vocab);
+  checkAbort(o.signal);
+  if (o.strategy === 'beam') return yield* beamSearch(session, o);
+  return yield* stepwise(session, o);
+}
+
+/** Runs decodeStream to its end and returns its result. */
+export async function decode(session: DecodeSession, opts?: GenerateOptions, defaults?: DecodeDefaults): Promise<GenerateResult> {
+  const it = decodeStream(session, opts, defaults);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** greedy and sample: one session row per input row. */
+async function* stepwise(session: DecodeSession, o: ResolvedOptions): AsyncGenerator<StepEvent, GenerateResult> {
+  const B = session.batch;
+  const V = session.vocab;
+  const ids: number[][] = Array.from({ length: B }, () => []);
+  const scores = new Array<number>(B).fill(0);
+  const finished = new Array<boolean>(B).fill(false);
+  const attn: Float32Array[][] | undefined = o.attention ? ids.map(() => []) : undefined;
+  const rng = o.strategy === 'sample' ? mulberry32(o.seed) : undefined;
+  const sampler = rng ? new Sampler(V, o.temperature, o.topK ?? V) : undefined;
+  const filler = o.eos ?? o.bos;
+  let S = -1;
+  let out = await session.begin(1, o.bos, o.attention);
+  for (let t = 0; ; t++) {
+    checkAbort(o.signal);
+    S = checkOut(out, B, V, o.attention, S);
+    const { logp } = out;
+    const last = t + 1 >= o.maxLen;
+    const tokens = new Array<number>(B);
+    for (let b = 0; b < B; b++) {
+      const u = rng ? rng() : 0; // one draw per row per step, in row order, finished rows included
+      if (finished[b]) {
+        tokens[b] = -1;
+        continue;
+      }
+      const off = b * V;
+      const tok = sampler ? sampler.pick(logp, off, u) : argmax(logp, off, V);
+      ids[b].push(tok);
+      scores[b] += lp(logp[off + tok]);
+      if (attn) attn[b].push(out.attention!.slice(b * S, (b + 1) * S));
+      tokens[b] = tok;
+      if (tok === o.eos || last) finished[b] = true;
+    }
+    const allDone = finished.every(Boolean);
+    yield { step: t, tokens, ids: ids.map((r) => r.slice()), done: finished.slice() };
+    if (allDone) break;
+    checkAbort(o.signal);
+    const feed = new Int32Array(B);
+    for (let b = 0; b < B; b++) feed[b] = finished[b] ? filler : ids[b][ids[b].length - 1];
+    out = await session.step(feed, undefined, o.attention);
+  }
+  const result: GenerateResult = { ids, scores };
+  if (attn) result.attention = attn.map((rows) => concatRows(rows, S));
+  return result;
+}
+
+function concatRows(rows: Float32Array[], S: number): { data: Float32Array; shape: [number, number] } {
+  const data = new Float32Array(rows.length * S);
+  rows.forEach((r, i) => data.set(r, i * S));
+  return { data, shape: [rows.length, S] };
+}
+
+/** A beam hypothesis: a node of the prefix tree. */
+interface Hyp {
+  readonly token: number;
+  readonly parent: Hyp | null;
+  /** Summed log-probability. */
+  readonly score: number;
+  /** Number of generated tokens. */
+  readonly len: number;
+  /** The session row whose distribution produced `token` (its parent's row at step len - 1). */
+  readonly row: number;
+}
+
+function path(h: Hyp): number[] {
+  const ids = new Array<number>(h.len);
+  for (let n: Hyp | null = h; n && n.len > 0; n = n.parent) ids[n.len - 1] = n.token;
+  return ids;
+}
+
+/** beam = K: session row b*K + j holds the j-th best alive hypothesis of input row b. */
+async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGenerator<StepEvent, GenerateResult> {
+  const B = session.batch;
+  const V = session.vocab;
+  const K = o.beam;
+  const rows = B * K;
+  const eos = o.eos ?? -1;
+  const filler = o.eos ?? o.bos;
+  const keepN = o.nBest ?? 1;
+  const key = o.lengthNormalize ? (h: Hyp) => h.score / h.len : (h: Hyp) => h.score;
+  const root: Hyp = { token: -1, parent: null, score: 0, len: 0, row: -1 };
+  // The first step starts from one live hypothesis per input row; the other K−1 session rows are not expanded.
+  let alive: Hyp[][] = Array.from({ length: B }, () => [root]);
+  /** Per row, in finishing order (step, then rank). */
+  const finished: Hyp[][] = Array.from({ length: B }, () => []);
+  /** Per row, the summed log-probabilities of the finished hypotheses, best first (early stopping). */
+  const finishedScores: number[][] = Array.from({ length: B }, () => []);
+  const done = new Array<boolean>(B).fill(false);
+  const results: (Hyp | undefined)[] = new Array(B).fill(undefined);
+  const attnSteps: Float32Array[] | undefined = o.attention ? [] : undefined;
+  // Top-M candidates of one input row: M = K + (alive count) ≥ what the ranking walk can visit.
+  const topIdx = new Int32Array(2 * K);
+  const topScore = new Float64Array(2 * K);
+  let S = -1;
+
+  const bestFinished = (b: number): Hyp => {
+    let best = finished[b][0];
+    for (const h of finished[b]) if (key(h) > key(best)) best = h; // strict: earlier wins ties
+    return best;
+  };
+
+  let out = await session.begin(K, o.bos, o.attention);
+  for (let t = 0; ; t++) {
+    checkAbort(o.signal);
+    S = checkOut(out, rows, V, o.attention, S);
+    const { logp } = out;
+    if (attnSteps) attnSteps.push(out.attention!.slice(0, rows * S));
+    const last = t + 1 >= o.maxLen;
+    const tokens = new Array<number>(B);
+    const evIds: number[][] = new Array(B);
+    for (let b = 0; b < B; b++) {
+      if (done[b]) {
+        tokens[b] = -1;
+        evIds[b] = path(results[b]!);
+        continue;
+      }
+      const A = alive[b];
+      const n = A.length;
+      // Rank candidates (parent j, token v), flat index c = j*V + v, by score desc, then c asc
+      // (= lower parent rank, then lower id): keep the top M in topIdx/topScore.
+      const M = Math.min(n * V, K + n);
+      let cnt = 0;
+      for (let j = 0; j < n; j++) {
+        const base = A[j].score;
+        const off = (b * K + j) * V;
+        for (let v = 0; v < V; v++) {
+          let s = base + lp(logp[off + v]);
+          if (s !== s) s = -Infinity;
+          if (cnt === M && !(s > topScore[M - 1])) continue;
+          let lo = 0;
+          let hi = cnt;
+          while (lo < hi) {
+            const mid = (lo + hi) >> 1;
+            if (topScore[mid] >= s) lo = mid + 1;
+            else hi = mid;
+          }
+          const end = cnt === M ? M - 1 : cnt;
+          for (let q = end; q > lo; q--) {
+            topScore[q] = topScore[q - 1];
+            topIdx[q] = topIdx[q - 1];
+          }
+          topScore[lo] = s;
+          topIdx[lo] = j * V + v;
+          if (cnt < M) cnt++;
+        }
+      }
+      // Walk the ranking: eos within the first K ranks finishes; others continue until K continue.
+      // At maxLen the ones that would continue finish as they are.
+      const next: Hyp[] = [];
+      let continuing = 0;
+      for (let r = 0; r < cnt && continuing < K; r++) {
+        const c = topIdx[r];
+        const j = Math.floor(c / V);
+        const v = c - j * V;
+        if (v === eos && r >= K) continue;
+        const h: Hyp = { token: v, parent: A[j].len > 0 ? A[j] : null, score: topScore[r], len: A[j].len + 1, row: b * K + j };
+        if (v !== eos) continuing++;
+        if (v === eos || last) {
+          finished[b].push(h);
+          const fs = finishedScores[b];
+          let q = fs.length;
+          fs.push(h.score);
+          while (q > 0 && fs[q - 1] < h.score) {
+            fs[q] = fs[q - 1];
+            q--;
+          }
+          fs[q] = h.score;
+        } else next.push(h);
+      }
+      alive[b] = next;
+      const fs = finishedScores[b];
+      if (next.length === 0 || (!o.lengthNormalize && fs.length >= keepN && next[0].score <= fs[keepN - 1])) {
+        done[b] = true;
+        const best = bestFinished(b);
+        results[b] = best;
+        tokens[b] = best.len === t + 1 ? best.token : -1;
+        evIds[b] = path(best);
+      } else {
+        tokens[b] = next[0].token;
+        evIds[b] = path(next[0]);
+      }
+    }
+    const allDone = done.every(Boolean);
+    yield { step: t, tokens, ids: evIds, done: done.slice() };
+    if (allDone) break;
+    checkAbort(o.signal);
+    const feed = new Int32Array(rows);
+    const parents = new Int32Array(rows);
+    for (let b = 0; b < B; b++) {
+      const A = alive[b];
+      for (let j = 0; j < K; j++) {
+        const r = b * K + j;
+        if (!done[b] && j < A.length) {
+          feed[r] = A[j].token;
+          parents[r] = A[j].row;
+        } else {
+          feed[r] = filler;
+          parents[r] = r;
+        }
+      }
+    }
+    out = await session.step(feed, parents, o.attention);
+  }
+
+  const result: GenerateResult = { ids: [], scores: [] };
+  if (attnSteps) result.attention = [];
+  if (o.nBest !== undefined) result.nBest = [];
+  for (let b = 0; b < B; b++) {
+    const best = results[b]!;
+    result.ids.push(path(best));
+    result.scores.push(best.score);
+    if (attnSteps) {
+      const data = new Float32Array(best.len * S);
+      for (let n: Hyp | null = best; n && n.len > 0; n = n.parent) {
+        const src = attnSteps[n.len - 1];
+        data.set(src.subarray(n.row * S, (n.row + 1) * S), (n.len - 1) * S);
+      }
+      result.attention!.push({ data, shape: [best.len, S] });
+    }
+    if (result.nBest) {
+      // Stable sort: equal keys keep finishing order.
+      const ranked = finished[b].slice().sort((x, y) => key(y) - key(x) || 0);
+      result.nBest.push(ranked.slice(0, o.nBest).map((h) => ({ ids: path(h), score: h.score })));
+    }
+  }
+  return result;
+}
