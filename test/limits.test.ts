@@ -1,6 +1,6 @@
 /**
  * Error and warning paths that the other suites do not reach: a tensor too large for float32
- * indexing on a gpu.js backend, and the W0598 warning for a decode statement.
+ * indexing on a gpu.js backend, and a decode statement on a model that cannot generate.
  */
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/driver.ts';
@@ -23,10 +23,23 @@ describe('gpu.js backends refuse tensors past exact float32 indexing', () => {
 });
 
 describe('decode', () => {
-  it('compiles with warning W0598 at the decode statement (generate() is not emitted yet)', () => {
-    const text = 'model LM {\n  input text: tokens(vocab = 5)\n  embedding 3\n  lstm 4\n  linear 5\n  decode greedy\n}\n';
-    const r = compile(text, 'lm.nn', 'ts');
+  const lm = (layers: string, input = 'tokens(vocab = 5)') => `model LM {\n  input text: ${input}\n${layers}\n  decode greedy\n}\n`;
+  it('compiles a language model with decode without any diagnostic', () => {
+    const r = compile(lm('  embedding 3\n  lstm 4\n  linear 5'), 'lm.nn', 'ts');
     expect(r.output).toBeDefined();
-    expect(r.diagnostics.map((d) => [d.code, d.severity, d.span.line, d.span.col])).toEqual([['W0598', 'warning', 6, 3]]);
+    expect(r.diagnostics).toEqual([]);
+  });
+  it.each([
+    ['a bidirectional layer', '  embedding 3\n  lstm 4, bidirectional\n  linear 5', 'tokens(vocab = 5)', /'lstm0' is bidirectional/],
+    ['a pooled output', '  embedding 3\n  lstm 4\n  pool max\n  linear 5', 'tokens(vocab = 5)', /no time axis/],
+    ['feature-vector input', '  lstm 4\n  linear 5', 'vectors(dim = 3)', /feature vectors/],
+  ])('E0513 at the decode statement for %s', (_what, layers, input, msg) => {
+    const text = lm(layers, input);
+    const r = compile(text, 'lm.nn', 'ts');
+    expect(r.output).toBeUndefined();
+    const errs = r.diagnostics.filter((d) => d.severity === 'error');
+    const line = text.split('\n').findIndex((l) => l.includes('decode greedy')) + 1;
+    expect(errs.map((d) => [d.code, d.span.line, d.span.col])).toEqual([['E0513', line, 3]]);
+    expect(errs[0].message).toMatch(msg);
   });
 });

@@ -63,3 +63,17 @@ describe('the verifier rejects broken IR', () => {
     expect(() => verifyModel(m.graph)).toThrow(/yields/);
   });
 });
+
+describe('kernel names are unique across the model', () => {
+  // 0.1 numbered scan bodies from 1000·n: after `repeat 339 { linear 4 }` an LSTM's step kernel and
+  // an outer kernel were both named k1029, and the module silently ran the wrong one
+  const text = 'model M {\n  input x: vectors(dim = 4)\n  repeat 339 { linear 4 }\n  lstm 4\n  linear 2\n}\n';
+  it('gives every kernel of the module a distinct name', async () => {
+    const { compile } = await import('../src/driver.ts');
+    const r = compile(text, 'm.nn', 'ts');
+    expect(r.diagnostics).toEqual([]);
+    const names = [...r.output!.matchAll(/^ {4}(k\d+(?:_stats)?): \{$/gm)].map((m) => m[1]);
+    expect(names.length).toBeGreaterThan(339);
+    expect(new Set(names).size).toBe(names.length);
+  });
+});

@@ -20,7 +20,7 @@ export const decodeSchema: KindSchema = {
     { name: 'greedy', type: bool, default: false, doc: 'argmax at each step' },
     { name: 'beam', type: int(1, 256), doc: 'beam width' },
     { name: 'sample', type: bool, default: false, doc: 'sample from the distribution' },
-    { name: 'max_len', type: int(1), default: 100, doc: 'most tokens generated' },
+    { name: 'max_len', type: int(1), default: 50, doc: 'most tokens generated' },
     { name: 'bos', type: int(0), default: 0, doc: 'start token id' },
     { name: 'eos', type: int(0), doc: 'end token id' },
     { name: 'temperature', type: float(0, undefined, true), default: 1, doc: 'sampling temperature' },

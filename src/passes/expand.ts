@@ -9,6 +9,7 @@ import { Graph } from '../ir/graph.ts';
 import type { ModelIR } from '../ir/model.ts';
 import type { ChainValue, DecoderCtx, LowerCtx } from '../layers/layer.ts';
 import { lastDim } from '../ir/graph.ts';
+import type { OpAttrs } from '../ir/ops.ts';
 import { LAYERS } from '../layers/registry.ts';
 import type { ResolvedModel, ResolvedStatement } from '../syntax/resolved.ts';
 
@@ -64,6 +65,7 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
     });
   }
   const last = lens[lens.length - 1];
+  if (model.decode && !diags.hasErrors) checkGenerative(g, model, inputs[inputs.length - 1], xs[xs.length - 1], y, diags);
   const out = y.seq ? b.mask(y.node, last, model.span, `${outputName}.mask`) : y.node;
   g.outputs = [{ name: outputName, node: out }, ...attentionOutputs.map((node) => ({ name: 'attention', node }))];
   g.prune();
@@ -148,4 +150,21 @@ function decoderCtx(b: Builder, decStmt: ResolvedStatement, memory: ChainValue, 
       return b.concat(f.h, f.c ?? zerosLike(f.h), span, `${rs.path}.init`);
     },
   };
+}
+
+/** A `decode` statement needs a model generate() can drive one token at a time (codegen/kernels.ts genPlan). */
+function checkGenerative(g: Graph, model: ResolvedModel, inp: { name: string; form: string }, x: number, y: ChainValue, diags: DiagnosticBag): void {
+  const at = model.decode!.stmt.kindSpan;
+  const why = (reason: string, suggestion: string) => diags.error('E0513', `decode needs a model that predicts the next token at every step, but ${reason}`, at, { suggestion });
+  if (inp.form !== 'tokens') return why(`its input '${inp.name}' is feature vectors, not tokens it could feed back`, `declare 'input ${inp.name}: tokens(vocab = V)', or remove the decode statement`);
+  if (!y.seq) return why(`its output has no time axis (pool or flatten)`, `remove the decode statement, or the pool / flatten layer`);
+  // a recurrence running backwards over the generated sequence would need tokens not generated yet
+  const reads = new Set([x]);
+  for (const n of g.ordered()) {
+    if (!n.inputs.some((i) => reads.has(i))) continue;
+    reads.add(n.id);
+    if (n.op === 'scan' && (n.attrs as OpAttrs['scan']).reverse) {
+      return why(`'${n.label.replace(/\.l\d+\.reverse$/, '')}' is bidirectional: each output reads later tokens`, `drop 'bidirectional' from the layers that read '${inp.name}', or remove the decode statement`);
+    }
+  }
 }
