@@ -1,64 +1,198 @@
 /**
- * `npm run demo`: the bracket classifier compiled by nnc (generated/brackets.ts), running on
- * weights trained in PyTorch by examples/train/train_classifier.py. Prints, for bracket strings
- * a person can check by eye, nnc's verdict next to PyTorch's probability for the same input.
+ * `npm run demo`: a date translator with attention, compiled by nnc. examples/dates.nn (a
+ * bidirectional-LSTM encoder, Bahdanau attention, a GRU decoder) is compiled to generated/dates.ts
+ * and runs on weights trained in PyTorch by examples/train/train_translator.py. For held-out dates
+ * written the way people write them, it prints nnc's beam-search translation next to PyTorch's own
+ * decode of the same weights, draws nnc's attention as a heat map in the terminal, and writes it
+ * as a PNG.
  *
- *   tsx examples/demo.ts [--backend cpu|webasm|gpu|webgpu|auto] [STRING ...]
+ *   tsx examples/demo.ts [--backend cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]
+ *
+ * With DATE arguments (e.g. "march 3, 1987") it translates those instead; PyTorch's decode is only
+ * known for the held-out examples in examples/weights/dates.test.json.
  */
 import { readFileSync } from 'node:fs';
-import { createModel } from '../generated/brackets.ts';
+import { resolve } from 'node:path';
+import { createModel } from '../generated/dates.ts';
+import { renderHeatmap, writeHeatmapPng } from './heatmap.ts';
 
 const args = process.argv.slice(2);
-const bi = args.indexOf('--backend');
-const backend = (bi >= 0 ? args.splice(bi, 2)[1] : 'auto') as 'auto';
-const root = new URL('..', import.meta.url).pathname;
-const held = JSON.parse(readFileSync(`${root}examples/weights/brackets.test.json`, 'utf8')) as {
-  tokens: Record<string, number>;
-  examples: { text: string; label: number; probs: number[] }[];
-};
-
-const strings = args.length ? args : held.examples.map((e) => e.text);
-for (const s of strings) {
-  const bad = [...s].find((ch) => !(ch in held.tokens) || ch === '<pad>');
-  if (bad !== undefined) {
-    console.error(`demo: '${s}' has '${bad}'; use only the characters ( ) [ ]`);
-    process.exit(2);
-  }
+function option(name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) usage(`${name} needs a value`);
+  args.splice(i, 2);
+  return v;
 }
+function usage(msg: string): never {
+  console.error(`demo: ${msg}\nusage: tsx examples/demo.ts [--backend cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]`);
+  process.exit(2);
+}
+const backend = (option('--backend') ?? 'cpu') as 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'auto';
+if (!['cpu', 'webasm', 'gpu', 'webgpu', 'auto'].includes(backend)) usage(`unknown backend '${backend}'`);
+const root = new URL('..', import.meta.url).pathname;
+const pngPath = resolve(option('--png') ?? `${root}demo-attention.png`);
+const noColor = args.includes('--no-color');
+if (noColor) args.splice(args.indexOf('--no-color'), 1);
+const color = !noColor && !!process.stdout.isTTY && !process.env.NO_COLOR;
+const bad = args.find((a) => a.startsWith('--'));
+if (bad) usage(`unknown option '${bad}'`);
+
+interface Decoded {
+  ids: number[];
+  score: number;
+  text: string;
+}
+interface Held {
+  source_vocab: Record<string, number>;
+  target_vocab: Record<string, number>;
+  decode: { beam: number; max_len: number; bos: number; eos: number };
+  heldout_accuracy: number;
+  heldout_size: number;
+  examples: {
+    source: string;
+    source_ids: number[];
+    expected: string;
+    greedy: Decoded & { attention: { shape: [number, number]; data: number[] } };
+    beam: Decoded;
+  }[];
+}
+const held = JSON.parse(readFileSync(`${root}examples/weights/dates.test.json`, 'utf8')) as Held;
+const SRC = held.source_vocab;
+const TGT = Object.fromEntries(Object.entries(held.target_vocab).map(([ch, id]) => [id, ch])) as Record<number, string>;
+const { eos, beam: K } = held.decode;
+const MAX_SOURCE = 30; // examples/dates.nn: source max_len
+
+// What to translate: the held-out examples, or the dates on the command line.
+const cases = args.length
+  ? args.map((a) => {
+      const s = a.toLowerCase().trim().replace(/\s+/g, ' ');
+      const odd = [...s].find((ch) => !(ch in SRC) || ch === '<pad>');
+      if (odd !== undefined) usage(`'${a}' has '${odd}'; dates may use a-z, 0-9, space and , - . /`);
+      if (s.length === 0 || s.length > MAX_SOURCE) usage(`'${a}' must have 1 to ${MAX_SOURCE} characters`);
+      const known = held.examples.find((e) => e.source === s);
+      return { source: s, ids: [...s].map((ch) => SRC[ch]), expected: known?.expected ?? isoOf(s), ref: known };
+    })
+  : held.examples.map((e) => ({ source: e.source, ids: e.source_ids, expected: e.expected as string | undefined, ref: e }));
 
 const model = await createModel({ backend });
-model.loadWeights(readFileSync(`${root}examples/weights/brackets.safetensors`));
+model.loadWeights(readFileSync(`${root}examples/weights/dates.safetensors`));
 
-// one padded batch: token ids, 0 = padding, with each row's length
-const T = Math.max(...strings.map((s) => s.length));
-const ids = new Int32Array(strings.length * T);
-strings.forEach((s, b) => [...s].forEach((ch, t) => (ids[b * T + t] = held.tokens[ch])));
+/** Output ids as text: digits and '-', eos not shown. */
+const text = (ids: number[]) => ids.filter((i) => i !== eos).map((i) => (TGT[i]?.length === 1 ? TGT[i] : '?')).join('');
+/** Heat-map row labels: one per generated token, eos included. */
+const labels = (ids: number[]) => ids.map((i) => (i === eos ? 'eos' : TGT[i]?.length === 1 ? TGT[i] : '?'));
+
+interface Run {
+  ids: number[];
+  score: number;
+  text: string;
+  attention?: { data: Float32Array; shape: [number, number] };
+}
+async function translate(ids: number[], strategy: 'beam' | 'greedy'): Promise<Run> {
+  const S = ids.length;
+  const source = { data: Int32Array.from(ids), shape: [1, S], lengths: [S] };
+  const common = { maxLen: held.decode.max_len, bos: held.decode.bos, eos, attention: true }; // = the spec's decode statement
+  const r = await model.generate({ source }, strategy === 'beam' ? { strategy: 'beam', beam: K, ...common } : { strategy: 'greedy', ...common });
+  return { ids: r.ids[0], score: r.scores[0], text: text(r.ids[0]), attention: r.attention?.[0] };
+}
+
+const SCORE_TOL = 1e-3; // summed log-probabilities of ≤ 12 tokens, float32 kernels on either side
+const sameIds = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const agrees = (run: Run, ref: Decoded) => sameIds(run.ids, ref.ids) && Math.abs(run.score - ref.score) <= SCORE_TOL;
+const mark = (ok: boolean | undefined) => (ok === undefined ? '-' : ok ? '✓' : '✗');
+const fmt = (x: number) => x.toFixed(4).padStart(8);
+
+console.log(`Dates: human-written dates → ISO 8601, by a biLSTM encoder + Bahdanau attention + GRU decoder`);
+console.log(`compiled by nnc (generated/dates.ts), backend '${model.backend}' (${model.device}),`);
+console.log(`weights from examples/train/train_translator.py (PyTorch; ${(held.heldout_accuracy * 100).toFixed(1)} % exact match on ${held.heldout_size} held-out dates)\n`);
+console.log(`${'source'.padEnd(MAX_SOURCE)}    ${'nnc, beam 4'.padEnd(19)}  ${'PyTorch, beam 4'.padEnd(19)}  agree`);
+console.log(`${''.padEnd(MAX_SOURCE)}    ${'date        score'.padEnd(19)}  ${'date        score'.padEnd(19)}  beam greedy`);
+
+const results: { c: (typeof cases)[number]; beam: Run; greedy: Run; beamOk?: boolean; greedyOk?: boolean; attnDiff?: number }[] = [];
 const t0 = performance.now();
-const { label } = await model.forward({ text: { data: ids, shape: [strings.length, T], lengths: strings.map((s) => s.length) } });
+for (const c of cases) {
+  const beam = await translate(c.ids, 'beam');
+  const greedy = await translate(c.ids, 'greedy');
+  const r: (typeof results)[number] = { c, beam, greedy };
+  if (c.ref) {
+    r.beamOk = agrees(beam, c.ref.beam);
+    r.greedyOk = agrees(greedy, c.ref.greedy);
+    const ra = c.ref.greedy.attention;
+    if (greedy.attention && r.greedyOk && greedy.attention.shape[0] === ra.shape[0] && greedy.attention.shape[1] === ra.shape[1]) {
+      r.attnDiff = Math.max(...Array.from(greedy.attention.data, (v, k) => Math.abs(v - ra.data[k])));
+    }
+  }
+  results.push(r);
+  const pt = c.ref ? `${c.ref.beam.text.padEnd(10)} ${fmt(c.ref.beam.score)}` : '(no PyTorch decode)'.padEnd(19);
+  const wrong = c.expected !== undefined && beam.text !== c.expected ? `  ≠ ${c.expected}` : '';
+  console.log(
+    `${c.source.padEnd(MAX_SOURCE)} →  ${beam.text.padEnd(10)} ${fmt(beam.score)}  ${pt}  ${mark(r.beamOk).padStart(3)}  ${mark(r.greedyOk).padStart(3)}${wrong}`,
+  );
+}
 const ms = performance.now() - t0;
 
-const truth = new Map(held.examples.map((e) => [e.text, e]));
-let agree = 0;
-let correct = 0;
-console.log(`Brackets (bidirectional GRU, 2 layers) on backend '${model.backend}' (${model.device})\n`);
-console.log(`${'string'.padEnd(T + 2)} P(balanced)  nnc says     truth       PyTorch P(balanced)`);
-strings.forEach((s, b) => {
-  const p = label.data[b * 2 + 1];
-  const verdict = p > 0.5 ? 'balanced' : 'unbalanced';
-  const known = truth.get(s);
-  const tru = known ? (known.label ? 'balanced' : 'unbalanced') : (isBalanced(s) ? 'balanced' : 'unbalanced');
-  if (verdict === tru) correct++;
-  if (known && Math.abs(known.probs[1] - p) < 1e-4) agree++;
-  console.log(`${s.padEnd(T + 2)} ${p.toFixed(4).padStart(11)}  ${verdict.padEnd(11)}  ${tru.padEnd(11)} ${known ? known.probs[1].toFixed(4) : '-'}`);
-});
-console.log(`\n${correct}/${strings.length} verdicts correct; ${agree}/${strings.filter((s) => truth.has(s)).length} probabilities within 1e-4 of PyTorch; forward took ${ms.toFixed(1)} ms`);
+// Heat maps of nnc's own attention (beam decode): the longest source or two.
+const shown = results
+  .map((r, k) => ({ r, k }))
+  .filter(({ r }) => r.beam.attention)
+  .sort((a, b) => b.r.c.source.length - a.r.c.source.length || a.k - b.k)
+  .slice(0, args.length ? 1 : 2)
+  .sort((a, b) => a.k - b.k)
+  .map(({ r }) => r);
+if (shown.length === 0) console.log(`\n(nnc returned no attention weights, so there is no heat map to draw)`);
+for (const r of shown) {
+  const a = r.beam.attention!;
+  console.log(`\nnnc's attention while writing ${r.beam.text} for "${r.c.source}" (row: output character, column: source character)\n`);
+  console.log(renderHeatmap(labels(r.beam.ids), [...r.c.source], a.data, a.shape, { color }));
+}
+if (shown.length > 0) {
+  const r = shown[0];
+  const a = r.beam.attention!;
+  writeHeatmapPng(pngPath, labels(r.beam.ids), [...r.c.source], a.data, a.shape, {
+    title: `nnc attention: "${r.c.source}" → ${r.beam.text}`,
+  });
+  console.log(`\nwrote the heat map of "${r.c.source}" to ${pngPath}`);
+}
+
+// Summary: agreement with PyTorch, and accuracy against the true ISO dates.
+const withRef = results.filter((r) => r.c.ref);
+const agreeN = withRef.filter((r) => r.beamOk).length;
+const greedyN = withRef.filter((r) => r.greedyOk).length;
+const diffs = withRef.map((r) => r.attnDiff).filter((d): d is number => d !== undefined);
+const graded = results.filter((r) => r.c.expected !== undefined);
+const correct = graded.filter((r) => r.beam.text === r.c.expected).length;
+console.log('');
+if (withRef.length) {
+  const attn = diffs.length ? `; greedy attention within ${Math.max(...diffs).toExponential(1)} of PyTorch's` : '';
+  console.log(`agreement with PyTorch: beam ${agreeN} of ${withRef.length}, greedy ${greedyN} of ${withRef.length} (same ids, scores within ${SCORE_TOL})${attn}`);
+}
+console.log(
+  (withRef.length ? `nnc agrees with PyTorch on ${agreeN} of ${withRef.length}` : 'no PyTorch decode known for these dates') +
+    `; exact-match accuracy vs the ISO date: ${correct} of ${graded.length}` +
+    (graded.length ? ` (${((100 * correct) / graded.length).toFixed(0)} %)` : '') +
+    `; ${results.length * 2} decodes in ${ms.toFixed(0)} ms on '${model.backend}'`,
+);
 model.dispose();
 
-function isBalanced(s: string): boolean {
-  const stack: string[] = [];
-  for (const ch of s) {
-    if (ch === '(' || ch === '[') stack.push(ch);
-    else if (stack.pop() !== (ch === ')' ? '(' : '[')) return false;
+/** The ISO date a command-line date means (for grading it), if it can be read: a 4-digit year, a month name or
+ * a year-first numeric form, a day number. */
+function isoOf(s: string): string | undefined {
+  const months = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+  const words = s.split(/[\s,./-]+/).filter(Boolean);
+  const numeric = /^(\d{4})[./-](\d{1,2})[./-](\d{1,2})$/.exec(s);
+  let y: number | undefined, m: number | undefined, d: number | undefined;
+  if (numeric) [y, m, d] = [+numeric[1], +numeric[2], +numeric[3]];
+  else {
+    for (const w of words) {
+      if (/^\d{4}$/.test(w) && y === undefined) y = +w;
+      else if (/^\d{1,2}(st|nd|rd|th)?$/.test(w) && d === undefined) d = parseInt(w, 10);
+      else if (/^[a-z]{3,}$/.test(w) && months.includes(w.slice(0, 3)) && m === undefined) m = months.indexOf(w.slice(0, 3)) + 1;
+    }
   }
-  return stack.length === 0;
+  if (y === undefined || m === undefined || d === undefined) return undefined;
+  const t = new Date(Date.UTC(y, m - 1, d));
+  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== m - 1 || t.getUTCDate() !== d) return undefined;
+  return `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
 }

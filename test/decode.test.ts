@@ -346,9 +346,9 @@ describe('beam', () => {
           }
         }
       }
-      // session rows b*K + j only ever continue rows of the same input row (the mock checks) and
-      // the first step expands only one hypothesis per input row
+      // the session holds B·K rows, and row b*K + j only ever continues a row of input row b (the mock checks)
       expect(s.begins[0].k).toBe(K);
+      for (const c of s.steps) expect(c.tokens.length).toBe(3 * K);
     }
   });
 

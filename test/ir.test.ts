@@ -54,4 +54,23 @@ describe('what the passes achieve', () => {
     expect(o0).not.toMatch(/all steps/);
     expect(body(o0).match(/= matmul /g)).toHaveLength(8);
   });
+  it('Bahdanau: the key projection once per source, the input projection hoisted, one kernel chain per decoder step', () => {
+    const ir = compile(readFileSync(join(DIR, 'bahdanau_additive.nn'), 'utf8'), 'b.nn', 'ir-opt').output!;
+    const dec = ir.slice(ir.indexOf('scan', ir.indexOf('decoder.gru0')));
+    const decBody = dec.slice(dec.indexOf('body {'), dec.indexOf('yield'));
+    const outside = ir.replace(decBody, '');
+    // W₁·k is a matmul over [B, S, dim] outside the loop; the step only captures it
+    expect(outside).toMatch(/= matmul %\d+, %\d+ \{bias=false\} : \[B, S, 6\]  # decoder\.attention0\.W₁·k/);
+    expect(decBody).toMatch(/capture \{input=\d+\} : \[B, S, 6\]/);
+    expect(decBody).not.toMatch(/: \[B, S, 6\]  # decoder\.attention0\.W₁·k \(keys, once per source\)  @/);
+    // the x columns of W_ih are hoisted out as one matmul over all target steps
+    expect(outside).toMatch(/= matmul .* : \[B, T, 21\]  # decoder\.gru0\.l0\.x·Wᵀ \(all steps\)/);
+    // per step: scores (fused with W₂q, tanh and v), softmax, context, and the GRU cell
+    const kernels = decBody.match(/^\s*kernel .*$/gm)!;
+    expect(kernels).toHaveLength(4);
+    expect(kernels[0]).toMatch(/fused\(.*\) -> %\d+, once per time step  # decoder\.attention0\.scores/);
+    expect(kernels[1]).toMatch(/softmax .*# decoder\.attention0\.α/);
+    expect(kernels[2]).toMatch(/einsum .*# decoder\.attention0\.context/);
+    expect(kernels[3]).toMatch(/fused\(.*\) -> %\d+, once per time step  # decoder\.gru0\.l0\.h'/);
+  });
 });
