@@ -230,16 +230,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k29: {
       name: "Brackets.k29",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n7, n6, sprev, w3, w4, n1, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n6[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = sprev[(i0 * PT + tp) * 32 + k2];\n      const v4 = w3[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w4[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n6[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n6[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = sprev[(i0 * PT + tp) * 32 + k13];\n      const v15 = w3[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w4[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = sprev[(i0 * PT + tp) * 32 + k21];\n      const v23 = w3[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w4[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = sprev[(i0 * PT + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n7, n6, w3, w4, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n6[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n7[(i0 * T + tp) * 32 + k2];\n      const v4 = w3[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w4[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n6[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n6[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n7[(i0 * T + tp) * 32 + k13];\n      const v15 = w3[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w4[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n7[(i0 * T + tp) * 32 + k21];\n      const v23 = w3[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w4[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n7[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n7, n6, sprev, w3, w4, n1] = a;
+      const { B, T, t, tp } = s;
+      const [n7, n6, w3, w4, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n6[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 32 + k2];
+          const v3 = n7[(i0 * T + tp) * 32 + k2];
           const v4 = w3[(i1 + 32) * 32 + k2];
           acc1 += v3 * v4;
         }
@@ -252,7 +252,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n6[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = sprev[(i0 * PT + tp) * 32 + k13];
+          const v14 = n7[(i0 * T + tp) * 32 + k13];
           const v15 = w3[(i1) * 32 + k13];
           acc12 += v14 * v15;
         }
@@ -262,7 +262,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = sprev[(i0 * PT + tp) * 32 + k21];
+          const v22 = n7[(i0 * T + tp) * 32 + k21];
           const v23 = w3[(i1 + 64) * 32 + k21];
           acc20 += v22 * v23;
         }
@@ -272,7 +272,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        const v30 = sprev[(i0 * PT + tp) * 32 + i1];
+        const v30 = n7[(i0 * T + tp) * 32 + i1];
         const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
@@ -319,16 +319,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k55: {
       name: "Brackets.k55",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n33, n32, sprev, w7, w8, n1, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n33[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n32[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = sprev[(i0 * PT + tp) * 32 + k2];\n      const v4 = w7[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w8[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n32[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n32[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = sprev[(i0 * PT + tp) * 32 + k13];\n      const v15 = w7[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w8[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = sprev[(i0 * PT + tp) * 32 + k21];\n      const v23 = w7[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w8[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = sprev[(i0 * PT + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n33, n32, w7, w8, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n33[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n32[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n33[(i0 * T + tp) * 32 + k2];\n      const v4 = w7[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w8[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n32[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n32[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n33[(i0 * T + tp) * 32 + k13];\n      const v15 = w7[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w8[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n33[(i0 * T + tp) * 32 + k21];\n      const v23 = w7[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w8[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n33[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n33, n32, sprev, w7, w8, n1] = a;
+      const { B, T, t, tp } = s;
+      const [n33, n32, w7, w8, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n32[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 32 + k2];
+          const v3 = n33[(i0 * T + tp) * 32 + k2];
           const v4 = w7[(i1 + 32) * 32 + k2];
           acc1 += v3 * v4;
         }
@@ -341,7 +341,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n32[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = sprev[(i0 * PT + tp) * 32 + k13];
+          const v14 = n33[(i0 * T + tp) * 32 + k13];
           const v15 = w7[(i1) * 32 + k13];
           acc12 += v14 * v15;
         }
@@ -351,7 +351,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = sprev[(i0 * PT + tp) * 32 + k21];
+          const v22 = n33[(i0 * T + tp) * 32 + k21];
           const v23 = w7[(i1 + 64) * 32 + k21];
           acc20 += v22 * v23;
         }
@@ -361,7 +361,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        const v30 = sprev[(i0 * PT + tp) * 32 + i1];
+        const v30 = n33[(i0 * T + tp) * 32 + i1];
         const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
@@ -415,16 +415,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k82: {
       name: "Brackets.k82",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n60, n59, sprev, w11, w12, n1, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n60[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n59[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = sprev[(i0 * PT + tp) * 32 + k2];\n      const v4 = w11[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w12[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n59[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n59[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = sprev[(i0 * PT + tp) * 32 + k13];\n      const v15 = w11[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w12[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = sprev[(i0 * PT + tp) * 32 + k21];\n      const v23 = w11[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w12[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = sprev[(i0 * PT + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n60, n59, w11, w12, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n60[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n59[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n60[(i0 * T + tp) * 32 + k2];\n      const v4 = w11[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w12[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n59[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n59[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n60[(i0 * T + tp) * 32 + k13];\n      const v15 = w11[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w12[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n60[(i0 * T + tp) * 32 + k21];\n      const v23 = w11[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w12[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n60[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n60, n59, sprev, w11, w12, n1] = a;
+      const { B, T, t, tp } = s;
+      const [n60, n59, w11, w12, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n59[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 32 + k2];
+          const v3 = n60[(i0 * T + tp) * 32 + k2];
           const v4 = w11[(i1 + 32) * 32 + k2];
           acc1 += v3 * v4;
         }
@@ -437,7 +437,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n59[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = sprev[(i0 * PT + tp) * 32 + k13];
+          const v14 = n60[(i0 * T + tp) * 32 + k13];
           const v15 = w11[(i1) * 32 + k13];
           acc12 += v14 * v15;
         }
@@ -447,7 +447,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = sprev[(i0 * PT + tp) * 32 + k21];
+          const v22 = n60[(i0 * T + tp) * 32 + k21];
           const v23 = w11[(i1 + 64) * 32 + k21];
           acc20 += v22 * v23;
         }
@@ -457,7 +457,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        const v30 = sprev[(i0 * PT + tp) * 32 + i1];
+        const v30 = n60[(i0 * T + tp) * 32 + i1];
         const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
@@ -511,16 +511,16 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
     k108: {
       name: "Brackets.k108",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n86, n85, sprev, w15, w16, n1, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n86[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n85[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = sprev[(i0 * PT + tp) * 32 + k2];\n      const v4 = w15[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w16[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n85[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n85[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = sprev[(i0 * PT + tp) * 32 + k13];\n      const v15 = w15[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w16[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = sprev[(i0 * PT + tp) * 32 + k21];\n      const v23 = w15[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w16[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = sprev[(i0 * PT + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n86, n85, w15, w16, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n86[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n85[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n86[(i0 * T + tp) * 32 + k2];\n      const v4 = w15[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w16[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n85[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n85[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n86[(i0 * T + tp) * 32 + k13];\n      const v15 = w15[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w16[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n86[(i0 * T + tp) * 32 + k21];\n      const v23 = w15[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w16[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n86[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n86, n85, sprev, w15, w16, n1] = a;
+      const { B, T, t, tp } = s;
+      const [n86, n85, w15, w16, n1] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n85[(i0 * T + t) * 96 + i1 + 32];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 32 + k2];
+          const v3 = n86[(i0 * T + tp) * 32 + k2];
           const v4 = w15[(i1 + 32) * 32 + k2];
           acc1 += v3 * v4;
         }
@@ -533,7 +533,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v11 = n85[(i0 * T + t) * 96 + i1];
         let acc12 = 0.0;
         for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = sprev[(i0 * PT + tp) * 32 + k13];
+          const v14 = n86[(i0 * T + tp) * 32 + k13];
           const v15 = w15[(i1) * 32 + k13];
           acc12 += v14 * v15;
         }
@@ -543,7 +543,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v19 = 1.0 / (1.0 + Math.exp(-v18));
         let acc20 = 0.0;
         for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = sprev[(i0 * PT + tp) * 32 + k21];
+          const v22 = n86[(i0 * T + tp) * 32 + k21];
           const v23 = w15[(i1 + 64) * 32 + k21];
           acc20 += v22 * v23;
         }
@@ -553,7 +553,7 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
         const v27 = v10 + v26;
         const v28 = Math.tanh(v27);
         const v29 = v9 * v28;
-        const v30 = sprev[(i0 * PT + tp) * 32 + i1];
+        const v30 = n86[(i0 * T + tp) * 32 + i1];
         const v31 = v8 * v30;
         const v32 = v29 + v31;
         return v32;
@@ -648,17 +648,17 @@ const Brackets_KERNELS: Record<string, KernelDef> = {
       name: "Brackets.k114_stats",
       step: false,
       scalars: [],
-      gpu: "function (n113) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * 2;\n  let m = -3.0e38;\n  for (let k = 0; k < 2; k++) { m = Math.max(m, n113[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 2; k++) { s += Math.exp(n113[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n113) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * 2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 2; ka++) { m = Math.max(m, n113[base + ka]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 2; kb++) { s += Math.exp(n113[base + kb] - m); }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B } = s;
       const [n113] = a;
       const f = (i0: number, i1: number): number => {
         const base = (i0) * 2;
         let m = -3.0e38;
-        for (let k = 0; k < 2; k++) { m = Math.max(m, n113[base + k]); }
+        for (let ka = 0; ka < 2; ka++) { m = Math.max(m, n113[base + ka]); }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 2; k++) { s += Math.exp(n113[base + k] - m); }
+        for (let kb = 0; kb < 2; kb++) { s += Math.exp(n113[base + kb] - m); }
         return s;
       };
       let o = 0;
@@ -805,7 +805,6 @@ const Brackets_PLAN: Plan = {
        "args": [
         "n7",
         "n6",
-        "sprev",
         "w3",
         "w4",
         "n1"
@@ -845,7 +844,6 @@ const Brackets_PLAN: Plan = {
        "args": [
         "n33",
         "n32",
-        "sprev",
         "w7",
         "w8",
         "n1"
@@ -885,7 +883,6 @@ const Brackets_PLAN: Plan = {
        "args": [
         "n60",
         "n59",
-        "sprev",
         "w11",
         "w12",
         "n1"
@@ -925,7 +922,6 @@ const Brackets_PLAN: Plan = {
        "args": [
         "n86",
         "n85",
-        "sprev",
         "w15",
         "w16",
         "n1"

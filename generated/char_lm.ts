@@ -170,16 +170,16 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k36: {
       name: "CharLM.k36",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n7, n6, sprev, w3, w4, n1, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n6[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 512 + k3];\n        const v5 = w3[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n6[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 512 + k12];\n        const v14 = w3[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n6[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 512 + k23];\n        const v25 = w3[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n6[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 512 + k32];\n        const v34 = w3[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n6[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 512 + k47];\n        const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n6[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 512 + k58];\n        const v60 = w3[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n6[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 512 + k67];\n        const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n7, n6, w3, w4, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n6[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n7[(i0 * T + tp) * 512 + k3];\n        const v5 = w3[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n6[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n7[(i0 * T + tp) * 512 + k12];\n        const v14 = w3[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n7[(i0 * T + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n6[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n7[(i0 * T + tp) * 512 + k23];\n        const v25 = w3[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n6[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n7[(i0 * T + tp) * 512 + k32];\n        const v34 = w3[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n6[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n7[(i0 * T + tp) * 512 + k47];\n        const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n7[(i0 * T + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n6[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n7[(i0 * T + tp) * 512 + k58];\n        const v60 = w3[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n6[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n7[(i0 * T + tp) * 512 + k67];\n        const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n7, n6, sprev, w3, w4, n1] = a;
+      const { B, T, t, tp } = s;
+      const [n7, n6, w3, w4, n1] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n6[(i0 * T + t) * 1024 + i1 + 768];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 256; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 512 + k2];
+          const v3 = n7[(i0 * T + tp) * 512 + k2];
           const v4 = w3[(i1 + 768) * 256 + k2];
           acc1 += v3 * v4;
         }
@@ -190,7 +190,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
         const v9 = n6[(i0 * T + t) * 1024 + i1 + 256];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 256; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 512 + k11];
+          const v12 = n7[(i0 * T + tp) * 512 + k11];
           const v13 = w3[(i1 + 256) * 256 + k11];
           acc10 += v12 * v13;
         }
@@ -198,12 +198,12 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 512 + i1 + 256];
+        const v18 = n7[(i0 * T + tp) * 512 + i1 + 256];
         const v19 = v17 * v18;
         const v20 = n6[(i0 * T + t) * 1024 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 256; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 512 + k22];
+          const v23 = n7[(i0 * T + tp) * 512 + k22];
           const v24 = w3[(i1) * 256 + k22];
           acc21 += v23 * v24;
         }
@@ -214,7 +214,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
         const v29 = n6[(i0 * T + t) * 1024 + i1 + 512];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 256; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 512 + k31];
+          const v32 = n7[(i0 * T + tp) * 512 + k31];
           const v33 = w3[(i1 + 512) * 256 + k31];
           acc30 += v32 * v33;
         }
@@ -270,16 +270,16 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
     k70: {
       name: "CharLM.k70",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n41, n40, sprev, w7, w8, n1, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n41[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n40[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 512 + k3];\n        const v5 = w7[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n40[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 512 + k12];\n        const v14 = w7[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n40[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 512 + k23];\n        const v25 = w7[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n40[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 512 + k32];\n        const v34 = w7[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n40[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 512 + k47];\n        const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n40[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 512 + k58];\n        const v60 = w7[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n40[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 512 + k67];\n        const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n41, n40, w7, w8, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n41[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n40[(i0 * T + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n41[(i0 * T + tp) * 512 + k3];\n        const v5 = w7[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n40[(i0 * T + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n41[(i0 * T + tp) * 512 + k12];\n        const v14 = w7[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n41[(i0 * T + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n40[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n41[(i0 * T + tp) * 512 + k23];\n        const v25 = w7[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n40[(i0 * T + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n41[(i0 * T + tp) * 512 + k32];\n        const v34 = w7[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n40[(i0 * T + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n41[(i0 * T + tp) * 512 + k47];\n        const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n41[(i0 * T + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n40[(i0 * T + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n41[(i0 * T + tp) * 512 + k58];\n        const v60 = w7[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n40[(i0 * T + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n41[(i0 * T + tp) * 512 + k67];\n        const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n41, n40, sprev, w7, w8, n1] = a;
+      const { B, T, t, tp } = s;
+      const [n41, n40, w7, w8, n1] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n40[(i0 * T + t) * 1024 + i1 + 768];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 256; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 512 + k2];
+          const v3 = n41[(i0 * T + tp) * 512 + k2];
           const v4 = w7[(i1 + 768) * 256 + k2];
           acc1 += v3 * v4;
         }
@@ -290,7 +290,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
         const v9 = n40[(i0 * T + t) * 1024 + i1 + 256];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 256; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 512 + k11];
+          const v12 = n41[(i0 * T + tp) * 512 + k11];
           const v13 = w7[(i1 + 256) * 256 + k11];
           acc10 += v12 * v13;
         }
@@ -298,12 +298,12 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 512 + i1 + 256];
+        const v18 = n41[(i0 * T + tp) * 512 + i1 + 256];
         const v19 = v17 * v18;
         const v20 = n40[(i0 * T + t) * 1024 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 256; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 512 + k22];
+          const v23 = n41[(i0 * T + tp) * 512 + k22];
           const v24 = w7[(i1) * 256 + k22];
           acc21 += v23 * v24;
         }
@@ -314,7 +314,7 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
         const v29 = n40[(i0 * T + t) * 1024 + i1 + 512];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 256; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 512 + k31];
+          const v32 = n41[(i0 * T + tp) * 512 + k31];
           const v33 = w7[(i1 + 512) * 256 + k31];
           acc30 += v32 * v33;
         }
@@ -371,17 +371,17 @@ const CharLM_KERNELS: Record<string, KernelDef> = {
       name: "CharLM.k75_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n74, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 96;\n  let m = -3.0e38;\n  for (let k = 0; k < 96; k++) { m = Math.max(m, n74[base + k]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 96; k++) { s += Math.exp(n74[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n74, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 96;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 96; ka++) { m = Math.max(m, n74[base + ka]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 96; kb++) { s += Math.exp(n74[base + kb] - m); }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const [n74] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const base = ((i0) * T + i1) * 96;
         let m = -3.0e38;
-        for (let k = 0; k < 96; k++) { m = Math.max(m, n74[base + k]); }
+        for (let ka = 0; ka < 96; ka++) { m = Math.max(m, n74[base + ka]); }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 96; k++) { s += Math.exp(n74[base + k] - m); }
+        for (let kb = 0; kb < 96; kb++) { s += Math.exp(n74[base + kb] - m); }
         return s;
       };
       let o = 0;
@@ -523,7 +523,6 @@ const CharLM_PLAN: Plan = {
        "args": [
         "n7",
         "n6",
-        "sprev",
         "w3",
         "w4",
         "n1"
@@ -562,7 +561,6 @@ const CharLM_PLAN: Plan = {
        "args": [
         "n41",
         "n40",
-        "sprev",
         "w7",
         "w8",
         "n1"

@@ -142,17 +142,17 @@ const NPLM_KERNELS: Record<string, KernelDef> = {
       name: "NPLM.k11_stats",
       step: false,
       scalars: [],
-      gpu: "function (n10) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * 10000;\n  let m = -3.0e38;\n  for (let k = 0; k < 10000; k++) { m = Math.max(m, n10[base + k]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 10000; k++) { s += Math.exp(n10[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n10) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * 10000;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 10000; ka++) { m = Math.max(m, n10[base + ka]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 10000; kb++) { s += Math.exp(n10[base + kb] - m); }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B } = s;
       const [n10] = a;
       const f = (i0: number, i1: number): number => {
         const base = (i0) * 10000;
         let m = -3.0e38;
-        for (let k = 0; k < 10000; k++) { m = Math.max(m, n10[base + k]); }
+        for (let ka = 0; ka < 10000; ka++) { m = Math.max(m, n10[base + ka]); }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 10000; k++) { s += Math.exp(n10[base + k] - m); }
+        for (let kb = 0; kb < 10000; kb++) { s += Math.exp(n10[base + kb] - m); }
         return s;
       };
       let o = 0;

@@ -276,16 +276,16 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
     k38: {
       name: "BahdanauTranslator.k38",
       step: true,
-      scalars: ["S","t","tp","PT"],
-      gpu: "function (n9, n8, sprev, w3, w4, n2, S, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n9[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n8[(i0 * S + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 512 + k3];\n        const v5 = w3[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n8[(i0 * S + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 512 + k12];\n        const v14 = w3[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n8[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 512 + k23];\n        const v25 = w3[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n8[(i0 * S + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 512 + k32];\n        const v34 = w3[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n8[(i0 * S + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 512 + k47];\n        const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n8[(i0 * S + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 512 + k58];\n        const v60 = w3[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n8[(i0 * S + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 512 + k67];\n        const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["S","t","tp"],
+      gpu: "function (n9, n8, w3, w4, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n9[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n8[(i0 * S + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n9[(i0 * S + tp) * 512 + k3];\n        const v5 = w3[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n8[(i0 * S + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n9[(i0 * S + tp) * 512 + k12];\n        const v14 = w3[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n9[(i0 * S + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n8[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n9[(i0 * S + tp) * 512 + k23];\n        const v25 = w3[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n8[(i0 * S + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n9[(i0 * S + tp) * 512 + k32];\n        const v34 = w3[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n8[(i0 * S + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n9[(i0 * S + tp) * 512 + k47];\n        const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n9[(i0 * S + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n8[(i0 * S + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n9[(i0 * S + tp) * 512 + k58];\n        const v60 = w3[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n8[(i0 * S + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n9[(i0 * S + tp) * 512 + k67];\n        const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, S, t, tp, PT } = s;
-      const [n9, n8, sprev, w3, w4, n2] = a;
+      const { B, S, t, tp } = s;
+      const [n9, n8, w3, w4, n2] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n8[(i0 * S + t) * 1024 + i1 + 768];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 256; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 512 + k2];
+          const v3 = n9[(i0 * S + tp) * 512 + k2];
           const v4 = w3[(i1 + 768) * 256 + k2];
           acc1 += v3 * v4;
         }
@@ -296,7 +296,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v9 = n8[(i0 * S + t) * 1024 + i1 + 256];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 256; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 512 + k11];
+          const v12 = n9[(i0 * S + tp) * 512 + k11];
           const v13 = w3[(i1 + 256) * 256 + k11];
           acc10 += v12 * v13;
         }
@@ -304,12 +304,12 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 512 + i1 + 256];
+        const v18 = n9[(i0 * S + tp) * 512 + i1 + 256];
         const v19 = v17 * v18;
         const v20 = n8[(i0 * S + t) * 1024 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 256; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 512 + k22];
+          const v23 = n9[(i0 * S + tp) * 512 + k22];
           const v24 = w3[(i1) * 256 + k22];
           acc21 += v23 * v24;
         }
@@ -320,7 +320,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v29 = n8[(i0 * S + t) * 1024 + i1 + 512];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 256; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 512 + k31];
+          const v32 = n9[(i0 * S + tp) * 512 + k31];
           const v33 = w3[(i1 + 512) * 256 + k31];
           acc30 += v32 * v33;
         }
@@ -377,16 +377,16 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
     k72: {
       name: "BahdanauTranslator.k72",
       step: true,
-      scalars: ["S","t","tp","PT"],
-      gpu: "function (n43, n42, sprev, w7, w8, n2, S, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n43[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n42[(i0 * S + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 512 + k3];\n        const v5 = w7[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n42[(i0 * S + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 512 + k12];\n        const v14 = w7[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n42[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 512 + k23];\n        const v25 = w7[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n42[(i0 * S + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 512 + k32];\n        const v34 = w7[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n42[(i0 * S + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 512 + k47];\n        const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n42[(i0 * S + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 512 + k58];\n        const v60 = w7[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n42[(i0 * S + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 512 + k67];\n        const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["S","t","tp"],
+      gpu: "function (n43, n42, w7, w8, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n43[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n42[(i0 * S + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n43[(i0 * S + tp) * 512 + k3];\n        const v5 = w7[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n42[(i0 * S + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n43[(i0 * S + tp) * 512 + k12];\n        const v14 = w7[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n43[(i0 * S + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n42[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n43[(i0 * S + tp) * 512 + k23];\n        const v25 = w7[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n42[(i0 * S + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n43[(i0 * S + tp) * 512 + k32];\n        const v34 = w7[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n42[(i0 * S + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n43[(i0 * S + tp) * 512 + k47];\n        const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n43[(i0 * S + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n42[(i0 * S + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n43[(i0 * S + tp) * 512 + k58];\n        const v60 = w7[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n42[(i0 * S + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n43[(i0 * S + tp) * 512 + k67];\n        const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, S, t, tp, PT } = s;
-      const [n43, n42, sprev, w7, w8, n2] = a;
+      const { B, S, t, tp } = s;
+      const [n43, n42, w7, w8, n2] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n42[(i0 * S + t) * 1024 + i1 + 768];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 256; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 512 + k2];
+          const v3 = n43[(i0 * S + tp) * 512 + k2];
           const v4 = w7[(i1 + 768) * 256 + k2];
           acc1 += v3 * v4;
         }
@@ -397,7 +397,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v9 = n42[(i0 * S + t) * 1024 + i1 + 256];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 256; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 512 + k11];
+          const v12 = n43[(i0 * S + tp) * 512 + k11];
           const v13 = w7[(i1 + 256) * 256 + k11];
           acc10 += v12 * v13;
         }
@@ -405,12 +405,12 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 512 + i1 + 256];
+        const v18 = n43[(i0 * S + tp) * 512 + i1 + 256];
         const v19 = v17 * v18;
         const v20 = n42[(i0 * S + t) * 1024 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 256; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 512 + k22];
+          const v23 = n43[(i0 * S + tp) * 512 + k22];
           const v24 = w7[(i1) * 256 + k22];
           acc21 += v23 * v24;
         }
@@ -421,7 +421,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v29 = n42[(i0 * S + t) * 1024 + i1 + 512];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 256; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 512 + k31];
+          const v32 = n43[(i0 * S + tp) * 512 + k31];
           const v33 = w7[(i1 + 512) * 256 + k31];
           acc30 += v32 * v33;
         }
@@ -604,17 +604,17 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
     k110: {
       name: "BahdanauTranslator.k110",
       step: false,
-      scalars: ["S","tp","PT"],
-      gpu: "function (sprev, w15, n78, w16, w17, S, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S));\n  const rem0 = idx - i0 * (S);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 512; k4++) {\n      const v5 = sprev[(i0 * PT + tp) * 512 + k4];\n      const v6 = w15[(k1) * 512 + k4];\n      acc3 += v5 * v6;\n    }\n    const v7 = n78[((i0) * S + i1) * 256 + k1];\n    const v8 = acc3 + v7;\n    const v9 = w16[k1];\n    const v10 = v8 + v9;\n    const e11 = Math.exp(2.0 * v10);\n    const v12 = (1.0 - 2.0 / (e11 + 1.0));\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v13 = w17[(k2) * 256 + k1];\n      acc0 += v12 * v13;\n    }\n  }\n  return acc0;\n}",
+      scalars: ["T","S","tp"],
+      gpu: "function (n92, w15, n78, w16, w17, T, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S));\n  const rem0 = idx - i0 * (S);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 512; k4++) {\n      const v5 = n92[(i0 * T + tp) * 512 + k4];\n      const v6 = w15[(k1) * 512 + k4];\n      acc3 += v5 * v6;\n    }\n    const v7 = n78[((i0) * S + i1) * 256 + k1];\n    const v8 = acc3 + v7;\n    const v9 = w16[k1];\n    const v10 = v8 + v9;\n    const e11 = Math.exp(2.0 * v10);\n    const v12 = (1.0 - 2.0 / (e11 + 1.0));\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v13 = w17[(k2) * 256 + k1];\n      acc0 += v12 * v13;\n    }\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
-      const { B, S, tp, PT } = s;
-      const [sprev, w15, n78, w16, w17] = a;
+      const { B, T, S, tp } = s;
+      const [n92, w15, n78, w16, w17] = a;
       const f = (i0: number, i1: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
           let acc3 = 0.0;
           for (let k4 = 0; k4 < 512; k4++) {
-            const v5 = sprev[(i0 * PT + tp) * 512 + k4];
+            const v5 = n92[(i0 * T + tp) * 512 + k4];
             const v6 = w15[(k1) * 512 + k4];
             acc3 += v5 * v6;
           }
@@ -641,17 +641,17 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
       name: "BahdanauTranslator.k111_stats",
       step: false,
       scalars: ["S"],
-      gpu: "function (n110, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * S;\n  let m = -3.0e38;\n  for (let k = 0; k < S; k++) { if (k < n2[i0]) { m = Math.max(m, n110[base + k]); } }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < S; k++) { if (k < n2[i0]) { s += Math.exp(n110[base + k] - m); } }\n  return s;\n}",
+      gpu: "function (n110, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * S;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]) { m = Math.max(m, n110[base + ka]); } }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]) { s += Math.exp(n110[base + kb] - m); } }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, S } = s;
       const [n110, n2] = a;
       const f = (i0: number, i1: number): number => {
         const base = (i0) * S;
         let m = -3.0e38;
-        for (let k = 0; k < S; k++) { if (k < n2[i0]) { m = Math.max(m, n110[base + k]); } }
+        for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]) { m = Math.max(m, n110[base + ka]); } }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < S; k++) { if (k < n2[i0]) { s += Math.exp(n110[base + k] - m); } }
+        for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]) { s += Math.exp(n110[base + kb] - m); } }
         return s;
       };
       let o = 0;
@@ -708,11 +708,11 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
     k137: {
       name: "BahdanauTranslator.k137",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n92, n91, n112, w13, sprev, w18, w19, n3, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n92[idx];\n  } else if (t < n3[i0]) {\n    const v0 = n91[(i0 * T + t) * 1536 + i1 + 512];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 512; k2++) {\n      const v3 = n112[(i0) * 512 + k2];\n      const v4 = w13[(i1 + 512) * 768 + k2 + 256];\n      acc1 += v3 * v4;\n    }\n    const v5 = v0 + acc1;\n    let acc6 = 0.0;\n    for (let k7 = 0; k7 < 512; k7++) {\n      const v8 = sprev[(i0 * PT + tp) * 512 + k7];\n      const v9 = w18[(i1 + 512) * 512 + k7];\n      acc6 += v8 * v9;\n    }\n    const v10 = w19[i1 + 512];\n    const v11 = acc6 + v10;\n    const v12 = v5 + v11;\n    const v13 = 1.0 / (1.0 + Math.exp(-v12));\n    const v14 = 1.0 - v13;\n    const v15 = n91[(i0 * T + t) * 1536 + i1 + 1024];\n    let acc16 = 0.0;\n    for (let k17 = 0; k17 < 512; k17++) {\n      const v18 = n112[(i0) * 512 + k17];\n      const v19 = w13[(i1 + 1024) * 768 + k17 + 256];\n      acc16 += v18 * v19;\n    }\n    const v20 = v15 + acc16;\n    const v21 = n91[(i0 * T + t) * 1536 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 512; k23++) {\n      const v24 = n112[(i0) * 512 + k23];\n      const v25 = w13[(i1) * 768 + k23 + 256];\n      acc22 += v24 * v25;\n    }\n    const v26 = v21 + acc22;\n    let acc27 = 0.0;\n    for (let k28 = 0; k28 < 512; k28++) {\n      const v29 = sprev[(i0 * PT + tp) * 512 + k28];\n      const v30 = w18[(i1) * 512 + k28];\n      acc27 += v29 * v30;\n    }\n    const v31 = w19[i1];\n    const v32 = acc27 + v31;\n    const v33 = v26 + v32;\n    const v34 = 1.0 / (1.0 + Math.exp(-v33));\n    let acc35 = 0.0;\n    for (let k36 = 0; k36 < 512; k36++) {\n      const v37 = sprev[(i0 * PT + tp) * 512 + k36];\n      const v38 = w18[(i1 + 1024) * 512 + k36];\n      acc35 += v37 * v38;\n    }\n    const v39 = w19[i1 + 1024];\n    const v40 = acc35 + v39;\n    const v41 = v34 * v40;\n    const v42 = v20 + v41;\n    const e43 = Math.exp(2.0 * v42);\n    const v44 = (1.0 - 2.0 / (e43 + 1.0));\n    const v45 = v14 * v44;\n    const v46 = sprev[(i0 * PT + tp) * 512 + i1];\n    const v47 = v13 * v46;\n    const v48 = v45 + v47;\n    res = v48;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n92, n91, n112, w13, w18, w19, n3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n92[idx];\n  } else if (t < n3[i0]) {\n    const v0 = n91[(i0 * T + t) * 1536 + i1 + 512];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 512; k2++) {\n      const v3 = n112[(i0) * 512 + k2];\n      const v4 = w13[(i1 + 512) * 768 + k2 + 256];\n      acc1 += v3 * v4;\n    }\n    const v5 = v0 + acc1;\n    let acc6 = 0.0;\n    for (let k7 = 0; k7 < 512; k7++) {\n      const v8 = n92[(i0 * T + tp) * 512 + k7];\n      const v9 = w18[(i1 + 512) * 512 + k7];\n      acc6 += v8 * v9;\n    }\n    const v10 = w19[i1 + 512];\n    const v11 = acc6 + v10;\n    const v12 = v5 + v11;\n    const v13 = 1.0 / (1.0 + Math.exp(-v12));\n    const v14 = 1.0 - v13;\n    const v15 = n91[(i0 * T + t) * 1536 + i1 + 1024];\n    let acc16 = 0.0;\n    for (let k17 = 0; k17 < 512; k17++) {\n      const v18 = n112[(i0) * 512 + k17];\n      const v19 = w13[(i1 + 1024) * 768 + k17 + 256];\n      acc16 += v18 * v19;\n    }\n    const v20 = v15 + acc16;\n    const v21 = n91[(i0 * T + t) * 1536 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 512; k23++) {\n      const v24 = n112[(i0) * 512 + k23];\n      const v25 = w13[(i1) * 768 + k23 + 256];\n      acc22 += v24 * v25;\n    }\n    const v26 = v21 + acc22;\n    let acc27 = 0.0;\n    for (let k28 = 0; k28 < 512; k28++) {\n      const v29 = n92[(i0 * T + tp) * 512 + k28];\n      const v30 = w18[(i1) * 512 + k28];\n      acc27 += v29 * v30;\n    }\n    const v31 = w19[i1];\n    const v32 = acc27 + v31;\n    const v33 = v26 + v32;\n    const v34 = 1.0 / (1.0 + Math.exp(-v33));\n    let acc35 = 0.0;\n    for (let k36 = 0; k36 < 512; k36++) {\n      const v37 = n92[(i0 * T + tp) * 512 + k36];\n      const v38 = w18[(i1 + 1024) * 512 + k36];\n      acc35 += v37 * v38;\n    }\n    const v39 = w19[i1 + 1024];\n    const v40 = acc35 + v39;\n    const v41 = v34 * v40;\n    const v42 = v20 + v41;\n    const e43 = Math.exp(2.0 * v42);\n    const v44 = (1.0 - 2.0 / (e43 + 1.0));\n    const v45 = v14 * v44;\n    const v46 = n92[(i0 * T + tp) * 512 + i1];\n    const v47 = v13 * v46;\n    const v48 = v45 + v47;\n    res = v48;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n92, n91, n112, w13, sprev, w18, w19, n3] = a;
+      const { B, T, t, tp } = s;
+      const [n92, n91, n112, w13, w18, w19, n3] = a;
       const f = (i0: number, i1: number): number => {
         const v0 = n91[(i0 * T + t) * 1536 + i1 + 512];
         let acc1 = 0.0;
@@ -724,7 +724,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v5 = v0 + acc1;
         let acc6 = 0.0;
         for (let k7 = 0; k7 < 512; k7++) {
-          const v8 = sprev[(i0 * PT + tp) * 512 + k7];
+          const v8 = n92[(i0 * T + tp) * 512 + k7];
           const v9 = w18[(i1 + 512) * 512 + k7];
           acc6 += v8 * v9;
         }
@@ -751,7 +751,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v26 = v21 + acc22;
         let acc27 = 0.0;
         for (let k28 = 0; k28 < 512; k28++) {
-          const v29 = sprev[(i0 * PT + tp) * 512 + k28];
+          const v29 = n92[(i0 * T + tp) * 512 + k28];
           const v30 = w18[(i1) * 512 + k28];
           acc27 += v29 * v30;
         }
@@ -761,7 +761,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v34 = 1.0 / (1.0 + Math.exp(-v33));
         let acc35 = 0.0;
         for (let k36 = 0; k36 < 512; k36++) {
-          const v37 = sprev[(i0 * PT + tp) * 512 + k36];
+          const v37 = n92[(i0 * T + tp) * 512 + k36];
           const v38 = w18[(i1 + 1024) * 512 + k36];
           acc35 += v37 * v38;
         }
@@ -771,7 +771,7 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
         const v42 = v20 + v41;
         const v43 = Math.tanh(v42);
         const v44 = v14 * v43;
-        const v45 = sprev[(i0 * PT + tp) * 512 + i1];
+        const v45 = n92[(i0 * T + tp) * 512 + i1];
         const v46 = v13 * v45;
         const v47 = v44 + v46;
         return v47;
@@ -818,17 +818,17 @@ const BahdanauTranslator_KERNELS: Record<string, KernelDef> = {
       name: "BahdanauTranslator.k141_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n140, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 6000;\n  let m = -3.0e38;\n  for (let k = 0; k < 6000; k++) { m = Math.max(m, n140[base + k]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 6000; k++) { s += Math.exp(n140[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n140, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 6000;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 6000; ka++) { m = Math.max(m, n140[base + ka]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 6000; kb++) { s += Math.exp(n140[base + kb] - m); }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const [n140] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const base = ((i0) * T + i1) * 6000;
         let m = -3.0e38;
-        for (let k = 0; k < 6000; k++) { m = Math.max(m, n140[base + k]); }
+        for (let ka = 0; ka < 6000; ka++) { m = Math.max(m, n140[base + ka]); }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 6000; k++) { s += Math.exp(n140[base + k] - m); }
+        for (let kb = 0; kb < 6000; kb++) { s += Math.exp(n140[base + kb] - m); }
         return s;
       };
       let o = 0;
@@ -1019,7 +1019,6 @@ const BahdanauTranslator_PLAN: Plan = {
        "args": [
         "n9",
         "n8",
-        "sprev",
         "w3",
         "w4",
         "n2"
@@ -1059,7 +1058,6 @@ const BahdanauTranslator_PLAN: Plan = {
        "args": [
         "n43",
         "n42",
-        "sprev",
         "w7",
         "w8",
         "n2"
@@ -1172,7 +1170,7 @@ const BahdanauTranslator_PLAN: Plan = {
          "kernel": "k110",
          "out": "n110",
          "args": [
-          "sprev",
+          "n92",
           "w15",
           "n78",
           "w16",
@@ -1230,7 +1228,6 @@ const BahdanauTranslator_PLAN: Plan = {
         "n91",
         "n112",
         "w13",
-        "sprev",
         "w18",
         "w19",
         "n3"

@@ -281,16 +281,16 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
     k38: {
       name: "LuongTranslator.k38",
       step: true,
-      scalars: ["S","t","tp","PT"],
-      gpu: "function (n9, n8, sprev, w3, w4, n2, S, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n9[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n8[(i0 * S + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 1024 + k3];\n        const v5 = w3[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n8[(i0 * S + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 1024 + k12];\n        const v14 = w3[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n8[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 1024 + k23];\n        const v25 = w3[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n8[(i0 * S + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 1024 + k32];\n        const v34 = w3[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n8[(i0 * S + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 1024 + k47];\n        const v49 = w3[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n8[(i0 * S + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 1024 + k58];\n        const v60 = w3[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n8[(i0 * S + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 1024 + k67];\n        const v69 = w3[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["S","t","tp"],
+      gpu: "function (n9, n8, w3, w4, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n9[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n8[(i0 * S + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n9[(i0 * S + tp) * 1024 + k3];\n        const v5 = w3[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n8[(i0 * S + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n9[(i0 * S + tp) * 1024 + k12];\n        const v14 = w3[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n9[(i0 * S + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n8[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n9[(i0 * S + tp) * 1024 + k23];\n        const v25 = w3[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n8[(i0 * S + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n9[(i0 * S + tp) * 1024 + k32];\n        const v34 = w3[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n8[(i0 * S + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n9[(i0 * S + tp) * 1024 + k47];\n        const v49 = w3[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n9[(i0 * S + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n8[(i0 * S + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n9[(i0 * S + tp) * 1024 + k58];\n        const v60 = w3[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n8[(i0 * S + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n9[(i0 * S + tp) * 1024 + k67];\n        const v69 = w3[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, S, t, tp, PT } = s;
-      const [n9, n8, sprev, w3, w4, n2] = a;
+      const { B, S, t, tp } = s;
+      const [n9, n8, w3, w4, n2] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n8[(i0 * S + t) * 2048 + i1 + 1536];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 1024 + k2];
+          const v3 = n9[(i0 * S + tp) * 1024 + k2];
           const v4 = w3[(i1 + 1536) * 512 + k2];
           acc1 += v3 * v4;
         }
@@ -301,7 +301,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v9 = n8[(i0 * S + t) * 2048 + i1 + 512];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 1024 + k11];
+          const v12 = n9[(i0 * S + tp) * 1024 + k11];
           const v13 = w3[(i1 + 512) * 512 + k11];
           acc10 += v12 * v13;
         }
@@ -309,12 +309,12 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];
+        const v18 = n9[(i0 * S + tp) * 1024 + i1 + 512];
         const v19 = v17 * v18;
         const v20 = n8[(i0 * S + t) * 2048 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 1024 + k22];
+          const v23 = n9[(i0 * S + tp) * 1024 + k22];
           const v24 = w3[(i1) * 512 + k22];
           acc21 += v23 * v24;
         }
@@ -325,7 +325,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v29 = n8[(i0 * S + t) * 2048 + i1 + 1024];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 1024 + k31];
+          const v32 = n9[(i0 * S + tp) * 1024 + k31];
           const v33 = w3[(i1 + 1024) * 512 + k31];
           acc30 += v32 * v33;
         }
@@ -381,16 +381,16 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
     k72: {
       name: "LuongTranslator.k72",
       step: true,
-      scalars: ["S","t","tp","PT"],
-      gpu: "function (n43, n42, sprev, w7, w8, n2, S, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n43[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n42[(i0 * S + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 1024 + k3];\n        const v5 = w7[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n42[(i0 * S + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 1024 + k12];\n        const v14 = w7[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n42[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 1024 + k23];\n        const v25 = w7[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n42[(i0 * S + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 1024 + k32];\n        const v34 = w7[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n42[(i0 * S + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 1024 + k47];\n        const v49 = w7[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n42[(i0 * S + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 1024 + k58];\n        const v60 = w7[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n42[(i0 * S + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 1024 + k67];\n        const v69 = w7[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["S","t","tp"],
+      gpu: "function (n43, n42, w7, w8, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n43[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n42[(i0 * S + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n43[(i0 * S + tp) * 1024 + k3];\n        const v5 = w7[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n42[(i0 * S + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n43[(i0 * S + tp) * 1024 + k12];\n        const v14 = w7[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n43[(i0 * S + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n42[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n43[(i0 * S + tp) * 1024 + k23];\n        const v25 = w7[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n42[(i0 * S + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n43[(i0 * S + tp) * 1024 + k32];\n        const v34 = w7[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n42[(i0 * S + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n43[(i0 * S + tp) * 1024 + k47];\n        const v49 = w7[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n43[(i0 * S + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n42[(i0 * S + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n43[(i0 * S + tp) * 1024 + k58];\n        const v60 = w7[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n42[(i0 * S + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n43[(i0 * S + tp) * 1024 + k67];\n        const v69 = w7[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, S, t, tp, PT } = s;
-      const [n43, n42, sprev, w7, w8, n2] = a;
+      const { B, S, t, tp } = s;
+      const [n43, n42, w7, w8, n2] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n42[(i0 * S + t) * 2048 + i1 + 1536];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 1024 + k2];
+          const v3 = n43[(i0 * S + tp) * 1024 + k2];
           const v4 = w7[(i1 + 1536) * 512 + k2];
           acc1 += v3 * v4;
         }
@@ -401,7 +401,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v9 = n42[(i0 * S + t) * 2048 + i1 + 512];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 1024 + k11];
+          const v12 = n43[(i0 * S + tp) * 1024 + k11];
           const v13 = w7[(i1 + 512) * 512 + k11];
           acc10 += v12 * v13;
         }
@@ -409,12 +409,12 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];
+        const v18 = n43[(i0 * S + tp) * 1024 + i1 + 512];
         const v19 = v17 * v18;
         const v20 = n42[(i0 * S + t) * 2048 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 1024 + k22];
+          const v23 = n43[(i0 * S + tp) * 1024 + k22];
           const v24 = w7[(i1) * 512 + k22];
           acc21 += v23 * v24;
         }
@@ -425,7 +425,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v29 = n42[(i0 * S + t) * 2048 + i1 + 1024];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 1024 + k31];
+          const v32 = n43[(i0 * S + tp) * 1024 + k31];
           const v33 = w7[(i1 + 1024) * 512 + k31];
           acc30 += v32 * v33;
         }
@@ -528,16 +528,16 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
     k112: {
       name: "LuongTranslator.k112",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n83, n82, sprev, w12, w13, n3, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n83[idx];\n  } else if (t < n3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n82[(i0 * T + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 1024 + k3];\n        const v5 = w12[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w13[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n82[(i0 * T + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 1024 + k12];\n        const v14 = w12[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w13[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n82[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 1024 + k23];\n        const v25 = w12[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w13[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n82[(i0 * T + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 1024 + k32];\n        const v34 = w12[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w13[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n82[(i0 * T + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 1024 + k47];\n        const v49 = w12[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w13[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n82[(i0 * T + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 1024 + k58];\n        const v60 = w12[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w13[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n82[(i0 * T + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 1024 + k67];\n        const v69 = w12[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w13[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n83, n82, w12, w13, n3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n83[idx];\n  } else if (t < n3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n82[(i0 * T + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n83[(i0 * T + tp) * 1024 + k3];\n        const v5 = w12[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w13[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n82[(i0 * T + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n83[(i0 * T + tp) * 1024 + k12];\n        const v14 = w12[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w13[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n83[(i0 * T + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n82[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n83[(i0 * T + tp) * 1024 + k23];\n        const v25 = w12[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w13[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n82[(i0 * T + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n83[(i0 * T + tp) * 1024 + k32];\n        const v34 = w12[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w13[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n82[(i0 * T + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n83[(i0 * T + tp) * 1024 + k47];\n        const v49 = w12[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w13[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n83[(i0 * T + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n82[(i0 * T + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n83[(i0 * T + tp) * 1024 + k58];\n        const v60 = w12[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w13[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n82[(i0 * T + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n83[(i0 * T + tp) * 1024 + k67];\n        const v69 = w12[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w13[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n83, n82, sprev, w12, w13, n3] = a;
+      const { B, T, t, tp } = s;
+      const [n83, n82, w12, w13, n3] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n82[(i0 * T + t) * 2048 + i1 + 1536];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 1024 + k2];
+          const v3 = n83[(i0 * T + tp) * 1024 + k2];
           const v4 = w12[(i1 + 1536) * 512 + k2];
           acc1 += v3 * v4;
         }
@@ -548,7 +548,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v9 = n82[(i0 * T + t) * 2048 + i1 + 512];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 1024 + k11];
+          const v12 = n83[(i0 * T + tp) * 1024 + k11];
           const v13 = w12[(i1 + 512) * 512 + k11];
           acc10 += v12 * v13;
         }
@@ -556,12 +556,12 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];
+        const v18 = n83[(i0 * T + tp) * 1024 + i1 + 512];
         const v19 = v17 * v18;
         const v20 = n82[(i0 * T + t) * 2048 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 1024 + k22];
+          const v23 = n83[(i0 * T + tp) * 1024 + k22];
           const v24 = w12[(i1) * 512 + k22];
           acc21 += v23 * v24;
         }
@@ -572,7 +572,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v29 = n82[(i0 * T + t) * 2048 + i1 + 1024];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 1024 + k31];
+          const v32 = n83[(i0 * T + tp) * 1024 + k31];
           const v33 = w12[(i1 + 1024) * 512 + k31];
           acc30 += v32 * v33;
         }
@@ -674,16 +674,16 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
     k150: {
       name: "LuongTranslator.k150",
       step: true,
-      scalars: ["T","t","tp","PT"],
-      gpu: "function (n121, n120, sprev, w16, w17, n3, T, t, tp, PT) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n121[idx];\n  } else if (t < n3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n120[(i0 * T + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = sprev[(i0 * PT + tp) * 1024 + k3];\n        const v5 = w16[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w17[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n120[(i0 * T + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = sprev[(i0 * PT + tp) * 1024 + k12];\n        const v14 = w16[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w17[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n120[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = sprev[(i0 * PT + tp) * 1024 + k23];\n        const v25 = w16[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w17[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n120[(i0 * T + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = sprev[(i0 * PT + tp) * 1024 + k32];\n        const v34 = w16[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w17[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n120[(i0 * T + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = sprev[(i0 * PT + tp) * 1024 + k47];\n        const v49 = w16[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w17[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = sprev[(i0 * PT + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n120[(i0 * T + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = sprev[(i0 * PT + tp) * 1024 + k58];\n        const v60 = w16[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w17[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n120[(i0 * T + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = sprev[(i0 * PT + tp) * 1024 + k67];\n        const v69 = w16[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w17[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (n121, n120, w16, w17, n3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n121[idx];\n  } else if (t < n3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n120[(i0 * T + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n121[(i0 * T + tp) * 1024 + k3];\n        const v5 = w16[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w17[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n120[(i0 * T + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n121[(i0 * T + tp) * 1024 + k12];\n        const v14 = w16[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w17[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n121[(i0 * T + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n120[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n121[(i0 * T + tp) * 1024 + k23];\n        const v25 = w16[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w17[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n120[(i0 * T + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n121[(i0 * T + tp) * 1024 + k32];\n        const v34 = w16[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w17[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n120[(i0 * T + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n121[(i0 * T + tp) * 1024 + k47];\n        const v49 = w16[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w17[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n121[(i0 * T + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n120[(i0 * T + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n121[(i0 * T + tp) * 1024 + k58];\n        const v60 = w16[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w17[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n120[(i0 * T + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n121[(i0 * T + tp) * 1024 + k67];\n        const v69 = w16[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w17[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp, PT } = s;
-      const [n121, n120, sprev, w16, w17, n3] = a;
+      const { B, T, t, tp } = s;
+      const [n121, n120, w16, w17, n3] = a;
       const f = (i0: number, i1: number, dst: Float32Array): void => {
         const v0 = n120[(i0 * T + t) * 2048 + i1 + 1536];
         let acc1 = 0.0;
         for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = sprev[(i0 * PT + tp) * 1024 + k2];
+          const v3 = n121[(i0 * T + tp) * 1024 + k2];
           const v4 = w16[(i1 + 1536) * 512 + k2];
           acc1 += v3 * v4;
         }
@@ -694,7 +694,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v9 = n120[(i0 * T + t) * 2048 + i1 + 512];
         let acc10 = 0.0;
         for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = sprev[(i0 * PT + tp) * 1024 + k11];
+          const v12 = n121[(i0 * T + tp) * 1024 + k11];
           const v13 = w16[(i1 + 512) * 512 + k11];
           acc10 += v12 * v13;
         }
@@ -702,12 +702,12 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v15 = acc10 + v14;
         const v16 = v9 + v15;
         const v17 = 1.0 / (1.0 + Math.exp(-v16));
-        const v18 = sprev[(i0 * PT + tp) * 1024 + i1 + 512];
+        const v18 = n121[(i0 * T + tp) * 1024 + i1 + 512];
         const v19 = v17 * v18;
         const v20 = n120[(i0 * T + t) * 2048 + i1];
         let acc21 = 0.0;
         for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = sprev[(i0 * PT + tp) * 1024 + k22];
+          const v23 = n121[(i0 * T + tp) * 1024 + k22];
           const v24 = w16[(i1) * 512 + k22];
           acc21 += v23 * v24;
         }
@@ -718,7 +718,7 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
         const v29 = n120[(i0 * T + t) * 2048 + i1 + 1024];
         let acc30 = 0.0;
         for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = sprev[(i0 * PT + tp) * 1024 + k31];
+          const v32 = n121[(i0 * T + tp) * 1024 + k31];
           const v33 = w16[(i1 + 1024) * 512 + k31];
           acc30 += v32 * v33;
         }
@@ -798,17 +798,17 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
       name: "LuongTranslator.k155_stats",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n154, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * S;\n  let m = -3.0e38;\n  for (let k = 0; k < S; k++) { if (k < n2[i0]) { m = Math.max(m, n154[base + k]); } }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < S; k++) { if (k < n2[i0]) { s += Math.exp(n154[base + k] - m); } }\n  return s;\n}",
+      gpu: "function (n154, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * S;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]) { m = Math.max(m, n154[base + ka]); } }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]) { s += Math.exp(n154[base + kb] - m); } }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
       const [n154, n2] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const base = ((i0) * T + i1) * S;
         let m = -3.0e38;
-        for (let k = 0; k < S; k++) { if (k < n2[i0]) { m = Math.max(m, n154[base + k]); } }
+        for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]) { m = Math.max(m, n154[base + ka]); } }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < S; k++) { if (k < n2[i0]) { s += Math.exp(n154[base + k] - m); } }
+        for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]) { s += Math.exp(n154[base + kb] - m); } }
         return s;
       };
       let o = 0;
@@ -932,17 +932,17 @@ const LuongTranslator_KERNELS: Record<string, KernelDef> = {
       name: "LuongTranslator.k165_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n164, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 6000;\n  let m = -3.0e38;\n  for (let k = 0; k < 6000; k++) { m = Math.max(m, n164[base + k]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let k = 0; k < 6000; k++) { s += Math.exp(n164[base + k] - m); }\n  return s;\n}",
+      gpu: "function (n164, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 6000;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 6000; ka++) { m = Math.max(m, n164[base + ka]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 6000; kb++) { s += Math.exp(n164[base + kb] - m); }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const [n164] = a;
       const f = (i0: number, i1: number, i2: number): number => {
         const base = ((i0) * T + i1) * 6000;
         let m = -3.0e38;
-        for (let k = 0; k < 6000; k++) { m = Math.max(m, n164[base + k]); }
+        for (let ka = 0; ka < 6000; ka++) { m = Math.max(m, n164[base + ka]); }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let k = 0; k < 6000; k++) { s += Math.exp(n164[base + k] - m); }
+        for (let kb = 0; kb < 6000; kb++) { s += Math.exp(n164[base + kb] - m); }
         return s;
       };
       let o = 0;
@@ -1137,7 +1137,6 @@ const LuongTranslator_PLAN: Plan = {
        "args": [
         "n9",
         "n8",
-        "sprev",
         "w3",
         "w4",
         "n2"
@@ -1176,7 +1175,6 @@ const LuongTranslator_PLAN: Plan = {
        "args": [
         "n43",
         "n42",
-        "sprev",
         "w7",
         "w8",
         "n2"
@@ -1283,7 +1281,6 @@ const LuongTranslator_PLAN: Plan = {
        "args": [
         "n83",
         "n82",
-        "sprev",
         "w12",
         "w13",
         "n3"
@@ -1323,7 +1320,6 @@ const LuongTranslator_PLAN: Plan = {
        "args": [
         "n121",
         "n120",
-        "sprev",
         "w16",
         "w17",
         "n3"

@@ -11,8 +11,8 @@ import type { GenPlan, Instr, Plan, RunInstr, Size } from '../runtime/plan.ts';
 import { CPU, GPU, type Dialect } from './dialect.ts';
 import { BodyWriter, dimExpr, flatIndex, num, type Reader } from './expr.ts';
 
-/** The scalars a kernel may use: symbolic sizes, and inside a scan the step t, the previous state's slot tp and its buffer's steps PT. */
-export const SCALARS = ['B', 'T', 'S', 't', 'tp', 'PT'] as const;
+/** The scalars a kernel may use: symbolic sizes, and inside a scan the step t and the previous state's slot tp. */
+export const SCALARS = ['B', 'T', 'S', 't', 'tp'] as const;
 
 export interface KernelCode {
   readonly name: string;
@@ -41,8 +41,6 @@ export interface Program {
 }
 
 const buf = (id: number) => `n${id}`;
-/** Inside a scan body: the buffer holding the previous state. */
-export const PREV = 'sprev';
 
 const size = (shape: Shape): Size => shape.map((d) => d);
 
@@ -74,7 +72,9 @@ class ProgramBuilder {
       return buf(s.inputs[first + (n.attrs as OpAttrs['capture']).input]);
     }
     if (n.op === 'step') return buf(scan!.node.inputs[0]);
-    if (n.op === 'state') return PREV;
+    // the previous state is slot tp of the scan's own history (the initial state is placed in the
+    // first step's slot before the loop), so a step kernel reads no buffer beyond its output's
+    if (n.op === 'state') return buf(scan!.node.id);
     return buf(n.id);
   }
 
@@ -86,8 +86,7 @@ class ProgramBuilder {
       if (!args.includes(name)) args.push(name);
       switch (n.op) {
         case 'state':
-          // sprev is the initial state [B, S] (PT = 1, tp = 0) or the history [B, L, S] (PT = L, tp = t ∓ 1)
-          return `${name}[(${idx[0]} * PT + tp) * ${scan!.S} + ${idx[1]}]`;
+          return `${name}[(${idx[0]} * ${scan!.L} + tp) * ${scan!.S} + ${idx[1]}]`;
         case 'step':
           return `${name}[(${idx[0]} * ${scan!.L} + t) * ${dimExpr(n.shape[1])} + ${idx[1]}]`;
         default:
@@ -134,27 +133,28 @@ class ProgramBuilder {
         masked = this.bufOf(g.get(root.inputs[1]), scan);
         if ((root.attrs as OpAttrs['softmax']).log) throw new Error('internal: masked log_softmax');
       }
-      // a masked softmax runs over the first lengths[b] positions of the last axis only
-      const valid = masked ? `k < ${masked}[i0]` : undefined;
-      const over = (body: string) => `for (let k = 0; k < ${D}; k++) { ${valid ? `if (${valid}) { ${body} }` : body} }`;
+      // a masked softmax runs over the first lengths[b] positions of the last axis only. Each loop
+      // has its own variable: gpu.js declares a dynamically bounded loop's variable outside it.
+      const valid = (k: string) => (masked ? `${k} < ${masked}[i0]` : undefined);
+      const over = (k: string, body: string) => `for (let ${k} = 0; ${k} < ${D}; ${k}++) { ${valid(k) ? `if (${valid(k)}) { ${body} }` : body} }`;
       const statsCode = root.op === 'softmax'
         ? [
             `const base = (${row}) * ${D};`,
             `let m = -3.0e38;`,
-            over(`m = Math.max(m, ${x}[base + k]);`),
+            over('ka', `m = Math.max(m, ${x}[base + ka]);`),
             `if (${lastI} < 0.5) { return m; }`,
             `let s = 0.0;`,
-            over(`s += Math.exp(${x}[base + k] - m);`),
+            over('kb', `s += Math.exp(${x}[base + kb] - m);`),
             `return s;`,
           ]
         : [
             `const base = (${row}) * ${D};`,
             `let mean = 0.0;`,
-            `for (let k = 0; k < ${D}; k++) { mean += ${x}[base + k]; }`,
+            `for (let ka = 0; ka < ${D}; ka++) { mean += ${x}[base + ka]; }`,
             `mean = mean / ${D}.0;`,
             `if (${lastI} < 0.5) { return mean; }`,
             `let v = 0.0;`,
-            `for (let k = 0; k < ${D}; k++) { const d = ${x}[base + k] - mean; v += d * d; }`,
+            `for (let kb = 0; kb < ${D}; kb++) { const d = ${x}[base + kb] - mean; v += d * d; }`,
             `return 1.0 / Math.sqrt(v / ${D}.0 + ${num((root.attrs as OpAttrs['layernorm']).eps)});`,
           ];
       const statsArgs = masked ? [x, masked] : [x];

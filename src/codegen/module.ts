@@ -20,7 +20,7 @@ function pascal(s: string): string {
   return s.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
 }
 
-/** The scalars (symbolic sizes, t, tp, PT) a kernel's source uses, in SCALARS order. */
+/** The scalars (symbolic sizes, t, tp) a kernel's source uses, in SCALARS order. */
 function scalarsUsed(src: string): string[] {
   return SCALARS.filter((n) => new RegExp(`\\b${n}\\b`).test(src));
 }

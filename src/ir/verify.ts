@@ -98,6 +98,8 @@ function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined): void 
         const out = a.body.get(a.body.outputs[0].node);
         if (!same(out.shape, ['B', a.stateSize])) fail(n, `its body yields ${shapeStr(out.shape)}, expected [B, ${a.stateSize}]`);
         if (a.init && !same(ins[2], ['B', a.stateSize])) fail(n, `its initial state is ${shapeStr(ins[2])}, expected [B, ${a.stateSize}]`);
+        // a padded step writes 0 into the history, which a backward scan would then read as its state
+        if (a.init && a.reverse) fail(n, 'a backward scan cannot take an initial state (padded steps come first)');
         want([ins[0][0], ins[0][1], a.stateSize], 'scan history');
         verifyGraph(a.body, seen, n);
         break;

@@ -124,7 +124,7 @@ class Model {
       if (v === undefined) throw new Error(`internal: buffer ${name} is not computed`);
       return v;
     };
-    const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, t: 0, tp: 0, PT: 1 };
+    const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, t: 0, tp: 0 };
     const run = async (i: RunInstr, into: unknown[]) => {
       const out = await ex.run(this.kernels[i.kernel], i.args.map(get), scal, sizeOf(i.size, dims));
       into.push(out);
@@ -146,30 +146,24 @@ class Model {
     const ex = this.live();
     const L = dims[i.dim as keyof Dims];
     const S = i.stateSize;
-    let hist = ex.zeros(sizeOf(i.size, dims));
-    let init = carried ?? (i.init ? get(i.init) : undefined);
-    let zeroInit: unknown;
-    if (init === undefined) init = zeroInit = ex.zeros(dims.B * S);
-    try {
-      for (let s = 0; s < L; s++) {
-        const t = i.reverse ? L - 1 - s : s;
-        scal.t = t;
-        scal.PT = s === 0 ? 1 : L;
-        scal.tp = s === 0 ? 0 : i.reverse ? t + 1 : t - 1;
-        env.set('sprev', s === 0 ? init : hist);
-        env.set(i.out, hist);
-        const temps: unknown[] = [];
-        for (const b of i.body) await run(b, temps);
-        hist = await ex.step(this.kernels[i.step], hist, i.args.map(get), scal, sizeOf(i.size, dims));
-        const last = s === L - 1;
-        for (const v of temps) {
-          const exported = last && keep && i.exports && Object.values(i.exports).some((e) => env.get(e) === v);
-          if (!exported) ex.release(v);
-        }
-        if (last && keep && i.exports) for (const [name, b] of Object.entries(i.exports)) keep.set(`${i.out}.${name}`, env.get(b));
+    const first = i.reverse ? L - 1 : 0;
+    const init = carried ?? (i.init ? get(i.init) : undefined);
+    // the state before the first step sits in that step's own slot (zeros without an initial state)
+    let hist = init === undefined ? ex.zeros(sizeOf(i.size, dims)) : await ex.placeRows(init, S, dims.B, L, first);
+    for (let s = 0; s < L; s++) {
+      const t = i.reverse ? L - 1 - s : s;
+      scal.t = t;
+      scal.tp = s === 0 ? t : i.reverse ? t + 1 : t - 1;
+      env.set(i.out, hist);
+      const temps: unknown[] = [];
+      for (const b of i.body) await run(b, temps);
+      hist = await ex.step(this.kernels[i.step], hist, i.args.map(get), scal, sizeOf(i.size, dims));
+      const last = s === L - 1;
+      for (const v of temps) {
+        const exported = last && keep && i.exports && Object.values(i.exports).some((e) => env.get(e) === v);
+        if (!exported) ex.release(v);
       }
-    } finally {
-      if (zeroInit !== undefined) ex.release(zeroInit);
+      if (last && keep && i.exports) for (const [name, b] of Object.entries(i.exports)) keep.set(`${i.out}.${name}`, env.get(b));
     }
     made.push(hist);
     env.set(i.out, hist);

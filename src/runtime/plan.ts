@@ -3,8 +3,7 @@
  * `forward`, and what the decoding loops run for one step. Generated modules export one Plan per
  * model beside their kernel table; the compiler (src/codegen/kernels.ts) builds it.
  *
- * Buffers are named (`n12` = IR node 12's value, `w3` = a weight, `sprev` = inside a scan body,
- * the previous state). Sizes are products of numbers and symbolic dims: 'B' (rows), 'T' (the chain
+ * Buffers are named (`n12` = IR node 12's value, `w3` = a weight). Sizes are products of numbers and symbolic dims: 'B' (rows), 'T' (the chain
  * input's — or the target's — length), 'S' (a seq2seq source's length).
  */
 export type Size = readonly (number | string)[];
@@ -19,9 +18,10 @@ export interface RunInstr {
 
 /**
  * A recurrence over `dim`. Each step runs `body`, then the `step` kernel, which writes slot t of
- * the history `out` [B, dim, stateSize] (0 at padded steps). The state before the first step is
- * `init` (a buffer [B, stateSize]) or zeros; inside the step, kernels read it as `sprev` (scalars
- * PT and tp give its slot). `exports` names body buffers whose last-step value outlives the step.
+ * the history `out` [B, dim, stateSize] (0 at padded steps). Kernels read the previous state from
+ * slot tp of the history; before the first step, the history holds `init` (a buffer [B, stateSize])
+ * — or zeros — in the first step's own slot, and tp = t. `exports` names body buffers whose
+ * last-step value outlives the step.
  */
 export interface ScanInstr {
   readonly op: 'scan';

@@ -42,7 +42,7 @@ export interface InputInfo {
   readonly fixedSteps?: boolean;
 }
 
-/** Scalars a kernel reads by name: symbolic sizes (B, T, S) and, in a scan, t, tp and PT. */
+/** Scalars a kernel reads by name: symbolic sizes (B, T, S) and, in a scan, t and tp. */
 export type Scalars = Readonly<Record<string, number>>;
 
 /** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body. */
@@ -66,6 +66,8 @@ export interface Executor {
   step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars, size: number): Promise<unknown>;
   /** Rows idx[0], idx[1], … of a buffer of rows of `width` values (beam reordering, beam expansion, last positions). */
   gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown>;
+  /** A zero [B, L, width] buffer whose slot `slot` is `rows` ([B, width]): a recurrence's initial state in its first step's slot. */
+  placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown>;
   read(b: unknown, size: number): Promise<Float32Array>;
   release(b: unknown): void;
   dispose(): void;
@@ -111,6 +113,12 @@ export class CpuExecutor implements Executor {
   async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
     k.cpu(hist as Float32Array, args as Float32Array[], sc);
     return hist;
+  }
+  async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
+    const src = rows as Float32Array;
+    const out = new Float32Array(B * L * width);
+    for (let b = 0; b < B; b++) out.set(src.subarray(b * width, (b + 1) * width), (b * L + slot) * width);
+    return out;
   }
   async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
     const src = b as Float32Array;
@@ -182,6 +190,14 @@ const GATHER_ROWS: KernelDef = {
   gpu: 'function (a, rows, W) { const r = Math.floor((this.thread.x + 0.5) / W); const j = this.thread.x - r * W; return a[rows[r] * W + j]; }',
 };
 
+const PLACE_ROWS: KernelDef = {
+  name: '__place_rows',
+  step: false,
+  scalars: ['W', 'L', 'slot'],
+  cpu: () => {},
+  gpu: 'function (a, W, L, slot) { const b = Math.floor((this.thread.x + 0.5) / (L * W)); const r = this.thread.x - b * L * W; const t = Math.floor((r + 0.5) / W); const j = r - t * W; let v = 0.0; if (t === slot) { v = a[b * W + j]; } return v; }',
+};
+
 const isThenable = (v: unknown): v is Promise<unknown> => !!v && typeof (v as { then?: unknown }).then === 'function';
 
 export class GpuJsExecutor implements Executor {
@@ -237,6 +253,9 @@ export class GpuJsExecutor implements Executor {
     const ready = args.some(isThenable) ? await Promise.all(args) : args;
     k.setOutput([Math.max(size, 1)]);
     return await k(...ready, ...kd.scalars.map((n) => sc[n]));
+  }
+  async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
+    return this.run(PLACE_ROWS, [rows], { W: width, L, slot }, B * L * width);
   }
   async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
     const rows = this.upload(Float32Array.from(idx));
