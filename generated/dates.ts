@@ -523,12 +523,11 @@ const Dates_KERNELS: Record<string, KernelDef> = {
       name: "Dates.k81",
       step: false,
       scalars: ["S"],
-      gpu: "function (n43, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (64));\n  const rem0 = idx - i0 * (64);\n  const i1 = rem0;\n  const L = n2[i0];\n  return n43[(i0 * S + 0.0) * 64 + i1];\n}",
+      gpu: "function (n43, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (64));\n  const rem0 = idx - i0 * (64);\n  const i1 = rem0;\n  return n43[(i0 * S + 0.0) * 64 + i1];\n}",
       cpu: (out, a, s) => {
       const { B, S } = s;
-      const [n43, n2] = a;
+      const [n43] = a;
       const f = (i0: number, i1: number): number => {
-        const L = n2[i0];
         return n43[(i0 * S + 0.0) * 64 + i1];
       };
       let o = 0;
@@ -1115,8 +1114,7 @@ const Dates_PLAN: Plan = {
        "kernel": "k81",
        "out": "n81",
        "args": [
-        "n43",
-        "n2"
+        "n43"
        ],
        "size": [
         "B",

@@ -189,10 +189,14 @@ class ProgramBuilder {
     // pool over the time axis (T, or S for a source) of [B, L, D]
     const { mode, split } = root.attrs as OpAttrs['pool'];
     const L = dimExpr(xin.shape[1]);
-    const len = this.bufOf(g.get(root.inputs[1]), scan);
-    args.push(len);
     const at = (t: string) => `${x}[(i0 * ${L} + ${t}) * ${D} + i1]`;
-    const lines = [`const L = ${len}[i0];`];
+    const lines: string[] = [];
+    if (mode !== 'first') {
+      // the row's valid length (`first` needs none: step 0 is always valid)
+      const len = this.bufOf(g.get(root.inputs[1]), scan);
+      args.push(len);
+      lines.push(`const L = ${len}[i0];`);
+    }
     if (mode === 'last') {
       lines.push(split === undefined ? `return ${at('L - 1.0')};` : `if (i1 < ${split}) { return ${at('L - 1.0')}; }`, ...(split === undefined ? [] : [`return ${at('0.0')};`]));
     } else if (mode === 'first') lines.push(`return ${at('0.0')};`);

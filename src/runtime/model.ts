@@ -231,7 +231,7 @@ class Session implements DecodeSession {
   private carries = new Map<string, unknown>();
   private lengthsOfPrompt?: Float32Array;
 
-  constructor(private readonly model: Model, private readonly inputs: unknown) {
+  constructor(private readonly model: Model, inputs: unknown) {
     const { plan, w } = model.internals();
     this.base = new Map(w);
     this.vocab = plan.gen!.vocab;
