@@ -17,6 +17,7 @@ interface Model {
   readonly device: string;
   loadWeights(src: Uint8Array): void;
   forward(inputs: Record<string, unknown>): Promise<Record<string, { data: Float32Array; shape: number[] }>>;
+  generate(inputs: Record<string, unknown>, opts: Record<string, unknown>): Promise<{ ids: number[][]; scores: number[] }>;
   dispose(): void;
 }
 
@@ -31,6 +32,8 @@ export interface FixtureArgs {
   /** weights.safetensors, base64 */
   weights: string;
   inputs: Record<string, FixtureInput>;
+  /** generate() options to run (from the fixture's PyTorch decoding references), on the first input */
+  generate?: Record<string, unknown>[];
 }
 export interface RunArgs {
   backend: Backend | 'auto';
@@ -46,6 +49,8 @@ export interface FixtureResult {
   kernelClasses: string[];
   /** one entry per forward call */
   outputs: Record<string, { data: number[]; shape: number[] }>[];
+  /** one entry per FixtureArgs.generate */
+  generated: { ids: number[][]; scores: number[] }[];
   ms: number;
   error: string | null;
 }
@@ -61,7 +66,7 @@ function toInputs(inputs: Record<string, FixtureInput>): Record<string, unknown>
 }
 
 async function runOne(mod: ModelModule, backend: Backend | 'auto', f: FixtureArgs, repeats: number): Promise<FixtureResult> {
-  const r: FixtureResult = { name: f.name, backend: null, device: null, kernelClasses: [], outputs: [], ms: 0, error: null };
+  const r: FixtureResult = { name: f.name, backend: null, device: null, kernelClasses: [], outputs: [], generated: [], ms: 0, error: null };
   const t0 = performance.now();
   let model: Model | undefined;
   let stage = 'createModel';
@@ -77,6 +82,12 @@ async function runOne(mod: ModelModule, backend: Backend | 'auto', f: FixtureArg
       const plain: FixtureResult['outputs'][number] = {};
       for (const [k, v] of Object.entries(out)) plain[k] = { data: Array.from(v.data), shape: v.shape };
       r.outputs.push(plain);
+    }
+    for (const opts of f.generate ?? []) {
+      stage = `generate ${JSON.stringify(opts)}`;
+      const [first] = Object.keys(f.inputs);
+      const g = await model.generate({ [first]: toInputs(f.inputs)[first] }, opts);
+      r.generated.push({ ids: g.ids.map((row) => Array.from(row)), scores: Array.from(g.scores) });
     }
     // the executor is private to the model class, but it is a plain field at runtime
     const ex = (model as unknown as { ex?: { implementations?: () => string[] } }).ex;

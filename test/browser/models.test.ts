@@ -41,6 +41,15 @@ const FIXTURES = [
   'pos_tagger',
   'lstm_long_t40',
   'lstm_bidir_layers3_vectors',
+  // encoder–decoder models with attention (test/fixtures/make_seq2seq_fixtures.py): forward, and
+  // generate() against PyTorch's decoding loop where the fixture has one
+  's2s_additive_bahdanau',
+  's2s_general_luong',
+  's2s_heads_luong_diff',
+  's2s_location_bahdanau',
+  's2s_bridge_bilstm_lstm',
+  's2s_cosine_bahdanau',
+  'lm_lstm_layers2_log_softmax',
 ];
 const REPEATS = 2;
 /** per backend; SwiftShader is slow but the whole set takes seconds */
@@ -76,7 +85,8 @@ function writeBundleSources(): { entry: string; fixtures: FixtureArgs[] } {
     imports.push(`import * as m${i} from './${name}.ts';`);
     table.push(`  ${JSON.stringify(name)}: m${i},`);
     cases.set(name, c);
-    fixtures.push({ name, weights: Buffer.from(weights).toString('base64'), inputs: c.inputs });
+    const gen = (c as Case & { generate?: { opts: Record<string, unknown> }[] }).generate ?? [];
+    fixtures.push({ name, weights: Buffer.from(weights).toString('base64'), inputs: c.inputs, generate: gen.map((g) => g.opts) });
   });
   const page = new URL('./models.page.ts', import.meta.url).pathname;
   const entry = join(dir, 'entry.ts');
@@ -167,6 +177,13 @@ describe.each(BACKENDS)('generated modules in Chromium: %s', (backend) => {
         const err = maxAbsDiff(out[key].data, want.data);
         expect(err, `max |nnc - torch| for ${key} (forward #${call + 1})`).toBeLessThanOrEqual(TOL[backend]);
       }
+    });
+    // decoding: the same ids as PyTorch's loop, scores within 1e-4
+    const refs = (c as Case & { generate?: { opts: unknown; ids: number[][]; scores: number[] }[] }).generate ?? [];
+    expect(r.generated).toHaveLength(refs.length);
+    refs.forEach((ref, k) => {
+      expect(r.generated[k].ids, `generate ${JSON.stringify(ref.opts)} ids`).toEqual(ref.ids);
+      r.generated[k].scores.forEach((v, b) => expect(Math.abs(v - ref.scores[b]), `score of row ${b}`).toBeLessThanOrEqual(1e-4));
     });
   });
 });
