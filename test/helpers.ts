@@ -81,3 +81,47 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The case names listed in a fixture index (test/fixtures/seq2seq-index.json, lm-index.json). */
+export function indexNames(index: string): string[] {
+  return (JSON.parse(readFileSync(join(FIXTURES, index), 'utf8')) as { cases: { name: string }[] }).cases.map((c) => c.name);
+}
+
+/** Tolerances of the decoding suites: forward per backend, and generate()'s summed log-probs. */
+export const DECODE_TOL: Record<string, number> = { cpu: 2e-5, webasm: 2e-4, gpu: 2e-4 };
+export const SCORE_TOL = 1e-4;
+
+/** [backend, level] runs of the decoding suites: every backend at -O2 and cpu unfused; gpu where headless-gl is (required under NNC_REQUIRE_GPU). */
+export async function decodingRuns(): Promise<[string, 0 | 2][]> {
+  const gl = await headlessGlAvailable();
+  if (process.env.NNC_REQUIRE_GPU && !gl) throw new Error('NNC_REQUIRE_GPU is set but headless-gl is unavailable (is the gl package built, and is this run under xvfb-run?)');
+  return [['cpu', 2], ['cpu', 0], ['webasm', 2], ...(gl ? [['gpu', 2] as [string, 2]] : [])];
+}
+
+/** `{ ids, scores }` from generate(), with rows as plain arrays (typed rows compare by value too). */
+export function plainResult(r: { ids: ArrayLike<number>[]; scores: ArrayLike<number> }): { ids: number[][]; scores: number[] } {
+  return { ids: Array.from(r.ids, (row) => Array.from(row)), scores: Array.from(r.scores) };
+}
+
+/** A fixture compiled once per level; `withModel` runs `body` on a fresh model with the weights loaded. */
+export function fixtureModels(name: string): { case: Case; withModel: (backend: string, level: 0 | 2, body: (model: any) => Promise<void>) => Promise<void> } {
+  const { spec, weights, case: c } = loadCase(name);
+  const modules = new Map<number, Promise<Record<string, any>>>();
+  const compiled = (level: 0 | 2) => {
+    if (!modules.has(level)) modules.set(level, compileAndImport(name, spec, `test/fixtures/${name}/model.nn`, level));
+    return modules.get(level)!;
+  };
+  return {
+    case: c,
+    async withModel(backend, level, body) {
+      const model = await (await compiled(level)).createModel({ backend });
+      try {
+        if (model.backend !== backend) throw new Error(`asked for backend '${backend}', got '${model.backend}'`);
+        model.loadWeights(weights);
+        await body(model);
+      } finally {
+        model.dispose();
+      }
+    },
+  };
+}

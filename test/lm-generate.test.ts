@@ -11,10 +11,8 @@
  * the same seed gives the same ids on every backend and on every call, and some other seed differs.
  * The `gpu` backend runs only where headless-gl is available.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Case, compileAndImport, FIXTURES, headlessGlAvailable, loadCase, maxAbsDiff, toInputs } from './helpers.ts';
+import { type Case, decodingRuns, DECODE_TOL, fixtureModels, indexNames, maxAbsDiff, plainResult, SCORE_TOL, toInputs } from './helpers.ts';
 
 interface GenerateOpts {
   strategy: 'greedy' | 'beam' | 'sample';
@@ -47,44 +45,16 @@ interface Event {
   done: boolean[];
 }
 
-/** The cases listed in test/fixtures/lm-index.json (directory names, `lm_*`). */
-function lmNames(): string[] {
-  const index = JSON.parse(readFileSync(join(FIXTURES, 'lm-index.json'), 'utf8')) as { cases: { name: string; notes: string }[] };
-  return index.cases.map((c) => c.name);
-}
-
-const TOL: Record<string, number> = { cpu: 2e-5, webasm: 2e-4, gpu: 2e-4 };
-const SCORE_TOL = 1e-4;
-const gl = await headlessGlAvailable();
-if (process.env.NNC_REQUIRE_GPU && !gl) throw new Error('NNC_REQUIRE_GPU is set but headless-gl is unavailable (is the gl package built, and is this run under xvfb-run?)');
-// [backend, optimisation level]: every backend fully optimised, plus cpu unfused (each pass keeps the numbers)
-const runs: [string, 0 | 2][] = [['cpu', 2], ['cpu', 0], ['webasm', 2], ...(gl ? [['gpu', 2] as [string, 2]] : [])];
+const TOL = DECODE_TOL;
+const runs = await decodingRuns();
+const gl = runs.some(([b]) => b === 'gpu');
 const sampleBackends = ['cpu', 'webasm', ...(gl ? ['gpu'] : [])];
 
-/** `{ ids, scores }` from generate(), with rows as plain arrays (typed rows compare by value too). */
-function plain(r: { ids: ArrayLike<number>[]; scores: ArrayLike<number> }): Plain {
-  return { ids: Array.from(r.ids, (row) => Array.from(row)), scores: Array.from(r.scores) };
-}
+const plain = plainResult;
 
-describe.each(lmNames())('%s', (name) => {
-  const { spec, weights, case: raw } = loadCase(name);
+describe.each(indexNames('lm-index.json'))('%s', (name) => {
+  const { case: raw, withModel } = fixtureModels(name);
   const c = raw as LmCase;
-  const modules = new Map<number, Promise<Record<string, any>>>();
-  const compiled = (level: 0 | 2) => {
-    if (!modules.has(level)) modules.set(level, compileAndImport(name, spec, `test/fixtures/${name}/model.nn`, level));
-    return modules.get(level)!;
-  };
-  async function withModel(backend: string, level: 0 | 2, body: (model: any) => Promise<void>): Promise<void> {
-    const mod = await compiled(level);
-    const model = await mod.createModel({ backend });
-    try {
-      expect(model.backend).toBe(backend);
-      model.loadWeights(weights);
-      await body(model);
-    } finally {
-      model.dispose();
-    }
-  }
   const inputs = toInputs(c);
   const text = inputs.text;
   const { maxLen, bos, eos } = c.generate[0].opts;
