@@ -37,7 +37,6 @@ interface Seq2SeqCase extends Case {
 
 const TOL = DECODE_TOL;
 const runs = await decodingRuns();
-const gl = runs.some(([b]) => b === 'gpu');
 
 const plain = plainResult;
 
