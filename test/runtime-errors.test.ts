@@ -602,3 +602,47 @@ describe.each([
     expect(lstmMod.manifest.weights.map((w) => w.name)).toEqual(readSafetensors(lstm.weights).tensors.map((t) => t.name));
   });
 });
+
+// ───────────── generate ─────────────
+
+describe('generate: errors a user can cause', () => {
+  const s2s = privateCopy(loadCase('s2s_additive_bahdanau')); // source [3, 7], target [3, 6]
+  const source = () => ({ data: Int32Array.from(s2s.case.inputs.source.data), shape: [...s2s.case.inputs.source.shape], lengths: [...s2s.case.inputs.source.lengths!] });
+  let s2sMod: Record<string, any>;
+  beforeAll(async () => {
+    s2sMod = await compileAndImport('errors_s2s', s2s.spec);
+  });
+  it('generate before loadWeights names the method and the fix', async () => {
+    const model = await s2sMod.createModel({ backend: 'cpu' });
+    try {
+      await expectError(() => model.generate({ source: source() }), 'generate()', 'loadWeights');
+    } finally {
+      model.dispose();
+    }
+  });
+  it('a model that cannot generate says why', async () => {
+    const model = await nplmMod.createModel({ backend: 'cpu' });
+    try {
+      model.loadWeights(nplm.weights);
+      await expectError(() => model.generate({ ctx: nplm.case.inputs.ctx }), 'cannot generate', 'no time axis');
+    } finally {
+      model.dispose();
+    }
+  });
+  it('generate on a seq2seq model takes the source only; a bad source or option is named', async () => {
+    const model = await s2sMod.createModel({ backend: 'cpu' });
+    model.loadWeights(s2s.weights);
+    try {
+      await expectError(() => model.generate({ source: source(), target: source() }), "unknown input 'target'", 'source');
+      await expectError(() => model.generate({}), "missing input 'source'");
+      const bad = source();
+      bad.data[0] = 99;
+      await expectError(() => model.generate({ source: bad }), "input 'source'", '99', 'vocabulary');
+      await expectError(() => model.generate({ source: source() }, { beam: 0, strategy: 'beam' }), "'beam'", '0');
+      await expectError(() => model.generate({ source: source() }, { eos: 1000 }), "'eos'", '1000');
+      await expectError(() => model.generate({ source: source() }, { stratgy: 'beam' } as never), "'stratgy'");
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -70,8 +70,8 @@ class Model {
     return this.ex;
   }
 
-  private weights(): Map<string, unknown> {
-    if (!this.w) throw new NncError(`${this.manifest.model}: load the weights first (loadWeights) before running the model`);
+  private weights(method = 'forward'): Map<string, unknown> {
+    if (!this.w) throw new NncError(`${method}() before loadWeights(): load the ${this.manifest.model} weights first`);
     return this.w;
   }
 
@@ -185,19 +185,20 @@ class Model {
     }
   }
 
-  private session(inputs: unknown): Session {
+  private session(inputs: unknown, method: string): Session {
     const gen = this.plan.gen;
     if (!gen) throw new NncError(`${this.manifest.model} cannot generate: ${this.plan.noGen}`);
+    this.weights(method);
     return new Session(this, inputs);
   }
 
-  generate(inputs: unknown, options?: GenerateOptions): Promise<GenerateResult> {
-    const s = this.session(inputs);
+  async generate(inputs: unknown, options?: GenerateOptions): Promise<GenerateResult> {
+    const s = this.session(inputs, 'generate');
     return decode(s, options ?? {}, this.defaults()).finally(() => s.close());
   }
 
   async *stream(inputs: unknown, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult> {
-    const s = this.session(inputs);
+    const s = this.session(inputs, 'stream');
     try {
       return yield* decodeStream(s, options ?? {}, this.defaults());
     } finally {
