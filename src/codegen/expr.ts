@@ -206,8 +206,33 @@ export class BodyWriter {
         return `${a} ${{ add: '+', mul: '*', sub: '-', div: '/' }[fn]} ${b}`;
       }
       case 'mask': {
+        const { axis, causal } = n.attrs as OpAttrs['mask'];
         const len = this.val(n.inputs[1], [idx[0]]);
-        return this.guarded(`${idx[(n.attrs as OpAttrs['mask']).axis]} < ${len}`, '0.0', () => this.val(n.inputs[0], idx));
+        const k = idx[axis];
+        const cond = causal ? `(${k} < ${len} || ${k} >= P0) && ${k} <= ${idx[axis - 1]} + P` : `${k} < ${len}`;
+        return this.guarded(cond, '0.0', () => this.val(n.inputs[0], idx));
+      }
+      case 'positions':
+        return `${idx[1]} + ${this.val(n.inputs[0], [idx[0]])}`;
+      case 'time_concat': {
+        // [B, P, W] then [B, T, W]
+        const v = this.fresh('tc');
+        this.emit(`let ${v} = 0.0;`);
+        this.block(`if (${idx[1]} < P)`, () => this.emit(`${v} = ${this.val(n.inputs[0], idx)};`));
+        this.block('else', () => this.emit(`${v} = ${this.val(n.inputs[1], [idx[0], `${idx[1]} - P`, idx[2]])};`));
+        return v;
+      }
+      case 'sinusoid': {
+        const { dim } = n.attrs as OpAttrs['sinusoid'];
+        const p = this.val(n.inputs[0], idx.slice(0, last));
+        // pair index 2i = j - j mod 2; frequency 10000^(-2i/dim)
+        const i2 = this.bind(`${idx[last]} - 2.0 * Math.floor((${idx[last]} + 0.5) / 2.0)`, 'par');
+        const angle = this.bind(`${p} * Math.exp((${idx[last]} - ${i2}) * ${num(-Math.log(10000) / dim)})`, 'ang');
+        const v = this.fresh('pe');
+        this.emit(`let ${v} = 0.0;`);
+        this.block(`if (${i2} < 0.5)`, () => this.emit(`${v} = Math.sin(${angle});`));
+        this.block('else', () => this.emit(`${v} = Math.cos(${angle});`));
+        return v;
       }
       default:
         throw new Error(`internal: '${n.op}' (%${n.id}) cannot be computed inline`);

@@ -12,7 +12,7 @@ import { CPU, GPU, type Dialect } from './dialect.ts';
 import { BodyWriter, dimExpr, flatIndex, num, type Reader } from './expr.ts';
 
 /** The scalars a kernel may use: symbolic sizes, and inside a scan the step t and the previous state's slot tp. */
-export const SCALARS = ['B', 'T', 'S', 't', 'tp'] as const;
+export const SCALARS = ['B', 'T', 'S', 'P', 'K', 'P0', 't', 'tp'] as const;
 
 export interface KernelCode {
   readonly name: string;
@@ -133,9 +133,11 @@ class ProgramBuilder {
         masked = this.bufOf(g.get(root.inputs[1]), scan);
         if ((root.attrs as OpAttrs['softmax']).log) throw new Error('internal: masked log_softmax');
       }
-      // a masked softmax runs over the first lengths[b] positions of the last axis only. Each loop
-      // has its own variable: gpu.js declares a dynamically bounded loop's variable outside it.
-      const valid = (k: string) => (masked ? `${k} < ${masked}[i0]` : undefined);
+      // a masked softmax runs over the first lengths[b] positions of the last axis only (causal: and
+      // not after the query, the second-to-last index). Each loop has its own variable: gpu.js
+      // declares a dynamically bounded loop's variable outside it.
+      const causal = root.op === 'softmax' && (root.attrs as OpAttrs['softmax']).causal ? `i${rowDims.length - 1}` : undefined;
+      const valid = (k: string) => (masked ? (causal ? `(${k} < ${masked}[i0] || ${k} >= P0) && ${k} <= ${causal} + P` : `${k} < ${masked}[i0]`) : undefined);
       const over = (k: string, body: string) => `for (let ${k} = 0; ${k} < ${D}; ${k}++) { ${valid(k) ? `if (${valid(k)}) { ${body} }` : body} }`;
       const statsCode = root.op === 'softmax'
         ? [
@@ -168,7 +170,7 @@ class ProgramBuilder {
         ];
         args.push(statsName);
         if (masked) {
-          apply = [`if (${lastI} >= ${masked}[i0]) { return 0.0; }`, ...apply];
+          apply = [`if (${causal ? `!((${lastI} < ${masked}[i0] || ${lastI} >= P0) && ${lastI} <= ${causal} + P)` : `${lastI} >= ${masked}[i0]`}) { return 0.0; }`, ...apply];
           args.push(masked);
         }
       } else {
@@ -209,7 +211,7 @@ class ProgramBuilder {
   graph(g: Graph, scan?: ScanCtx): Instr[] {
     const instrs: Instr[] = [];
     const materialized = new Set<number>();
-    for (const n of g.nodes.values()) if (['input', 'lengths', 'param', 'state', 'step', 'capture'].includes(n.op)) materialized.add(n.id);
+    for (const n of g.nodes.values()) if (['input', 'lengths', 'param', 'state', 'step', 'capture', 'pos_offsets', 'key_lengths', 'cache'].includes(n.op)) materialized.add(n.id);
     for (const k of g.kernels!) materialized.add(k.root);
     for (const k of g.kernels!) {
       const root = g.get(k.root);
@@ -289,11 +291,19 @@ export function compileProgram(model: ModelIR): Program {
   const inputs = model.inputs.map((inp) => {
     const data = g.ordered().find((n) => n.op === 'input' && (n.attrs as OpAttrs['input']).name === inp.name);
     const len = g.ordered().find((n) => n.op === 'lengths' && (n.attrs as OpAttrs['lengths']).input === inp.name);
-    return { name: inp.name, data: data ? buf(data.id) : `unused_${inp.name}`, lengths: len ? buf(len.id) : `unused_${inp.name}_lengths`, dim: data ? String(data.shape[1]) : 'T' };
+    const perRow = (op: string) => g.ordered().find((n) => n.op === op && (n.attrs as OpAttrs['key_lengths']).input === inp.name);
+    const offsets = perRow('pos_offsets');
+    const keyLengths = perRow('key_lengths');
+    return {
+      name: inp.name, data: data ? buf(data.id) : `unused_${inp.name}`, lengths: len ? buf(len.id) : `unused_${inp.name}_lengths`, dim: data ? String(data.shape[1]) : 'T',
+      ...(offsets ? { offsets: buf(offsets.id) } : {}), ...(keyLengths ? { keyLengths: buf(keyLengths.id) } : {}),
+    };
   });
+  const caches = g.ordered().filter((n) => n.op === 'time_concat').map((n) => ({ cache: buf(n.inputs[0]), next: buf(n.id), width: n.shape[2] as number }));
   // instructions that depend on the last input (the target, or the only input) form the decoder part
   const genInput = inputs.length - 1;
-  const tainted = new Set([inputs[genInput].data, inputs[genInput].lengths]);
+  const gi = inputs[genInput];
+  const tainted = new Set([gi.data, gi.lengths, ...(gi.offsets ? [gi.offsets] : []), ...(gi.keyLengths ? [gi.keyLengths] : []), ...caches.map((c) => c.cache)]);
   const encode: Instr[] = [];
   const decode: Instr[] = [];
   for (const i of instrs) {
@@ -312,6 +322,7 @@ export function compileProgram(model: ModelIR): Program {
     encode: inputs.length > 1 ? encode : [],
     decode: inputs.length > 1 ? decode : [...encode, ...decode],
     output,
+    caches,
     ...(gen ? { gen } : { noGen }),
   };
   return { kernels: pb.kernels, plan };
@@ -326,6 +337,7 @@ function genPlan(model: ModelIR, seq2seq: boolean, encode: Instr[], decode: Inst
   const out = g.get(g.outputs[0].node);
   const vocab = out.shape[out.shape.length - 1];
   if (out.shape.length !== 3 || typeof vocab !== 'number') return { noGen: `its output is not one distribution per step` };
+  if (model.readsAhead) return { noGen: `'${model.readsAhead}' attends to later tokens (self-attention without causal)` };
   const decodeScans = decode.filter((i): i is Extract<Instr, { op: 'scan' }> => i.op === 'scan');
   const rev = decodeScans.find((s) => s.reverse);
   if (rev) return { noGen: `'${rev.label}' runs backwards over the sequence (bidirectional): each token would depend on later ones` };

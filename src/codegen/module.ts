@@ -3,6 +3,17 @@
  * `nnc/runtime` and holds, per model, its manifest, input/output types, kernel table (CPU loop
  * nests and gpu.js sources around the shared bodies) and plan (the schedule, as data), and a typed
  * create function.
+ *
+ * Names: the runtime is imported as one namespace, `__nnc`, a name no model can produce (model-derived
+ * names never hold `_` followed by a lowercase letter or digit, see pascal()); two models whose derived
+ * names would clash get a `_2`, `_3`, … suffix (equally unproducible), and the file-level aliases
+ * (`createModel`, `manifest`, `Inputs`, `Outputs`, `Model`) are left out only where they would name
+ * the first model's own declaration (a model called `Model`).
+ *
+ * The module type-checks under a strict app tsconfig (noUncheckedIndexedAccess, noUnusedParameters,
+ * exactOptionalPropertyTypes, erasableSyntaxOnly, verbatimModuleSyntax, …): CPU kernels read buffers
+ * with `x[i]!` (every index is in range by construction), take their scalars from a typed object and
+ * name unused parameters with a leading `_`.
  */
 import { Project, StructureKind, VariableDeclarationKind, type StatementStructures, type WriterFunction } from 'ts-morph';
 import type { ModelIR } from '../ir/model.ts';
@@ -16,8 +27,63 @@ export interface CompiledModel {
 
 const q = (s: string) => JSON.stringify(s);
 
+/** `char_lm` → `CharLm`. The result never holds `_` followed by [a-z0-9]: names with such a run are ours. */
 function pascal(s: string): string {
   return s.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+}
+
+/** What model prefix P declares at module level. */
+const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}Model`, `create${P}`];
+/** The first model's file-level aliases: [alias, what it names (given P)]. */
+const ALIASES: readonly (readonly [string, (P: string) => string])[] = [
+  ['createModel', (P) => `create${P}`],
+  ['manifest', (P) => `${P}Manifest`],
+  ['Inputs', (P) => `${P}Inputs`],
+  ['Outputs', (P) => `${P}Outputs`],
+  ['Model', (P) => `${P}Model`],
+];
+/** The runtime namespace's name. */
+const RT = '__nnc';
+
+/** Each model's prefix, distinct in what it declares from every other model's and from the aliases. */
+export function modelPrefixes(names: readonly string[]): string[] {
+  const taken = new Set<string>([RT]);
+  return names.map((name, i) => {
+    const base = pascal(name);
+    let P = base;
+    for (let k = 2; derived(P).some((n) => taken.has(n)); k++) P = `${base}_${k}`;
+    derived(P).forEach((n) => taken.add(n));
+    if (i === 0) for (const [alias] of ALIASES) taken.add(alias);
+    return P;
+  });
+}
+
+/**
+ * Adds `!` to every element read `x[...]` of a CPU kernel's code (not to writes `x[...] = …`): under
+ * noUncheckedIndexedAccess a read is `number | undefined`; the kernels' indices are in range by
+ * construction.
+ */
+export function assertReads(code: string): string {
+  let out = '';
+  let i = 0;
+  const re = /[A-Za-z_$][\w$]*\[/g;
+  for (let m = re.exec(code); m; m = re.exec(code)) {
+    if (m.index > 0 && /[\w$.]/.test(code[m.index - 1]!)) continue;
+    let depth = 0;
+    let j = m.index + m[0].length - 1;
+    for (; j < code.length; j++) {
+      if (code[j] === '[') depth++;
+      else if (code[j] === ']' && --depth === 0) break;
+    }
+    if (j >= code.length) break;
+    const after = code.slice(j + 1);
+    if (!/^\s*([-+*/%]?=(?!=)|\+\+|--)/.test(after) && !after.startsWith('!')) {
+      out += code.slice(i, j + 1) + '!';
+      i = j + 1;
+    }
+    re.lastIndex = m.index + m[0].length;
+  }
+  return out + code.slice(i);
 }
 
 /** The scalars (symbolic sizes, t, tp) a kernel's source uses, in SCALARS order. */
@@ -27,7 +93,10 @@ function scalarsUsed(src: string): string[] {
 
 /** A CPU kernel: the loop nest around the shared body. */
 function cpuKernel(k: KernelCode): string {
-  const unpack = k.args.length ? `  const [${k.args.join(', ')}] = a;\n` : '';
+  const body = assertReads(k.cpu);
+  const used = (v: string, src = body) => new RegExp(`\\b${v}\\b`).test(src);
+  const param = (v: string, type: string, src = body) => `${used(v, src) ? v : `_${v}`}: ${type}`;
+  const unpack = k.args.length ? `  const ${k.args.map((a, i) => `${a} = a[${i}]!`).join(', ')};\n` : '';
   const idx = k.dims.map((_, i) => `i${i}`);
   let code: string;
   if (k.time !== undefined) {
@@ -37,19 +106,19 @@ function cpuKernel(k: KernelCode): string {
     // (KernelCode.pairHalf) computes both halves per body.
     const len = k.args[k.args.length - 1];
     const S = k.dims[1];
-    const body = k.pairHalf !== undefined
-      ? `  const f = (i0: number, i1: number, dst: Float32Array): void => {\n${indent(k.cpu, 2)}\n  };\n`
-      : `  const f = (i0: number, i1: number): number => {\n${indent(k.cpu, 2)}\n  };\n`;
+    const f = k.pairHalf !== undefined
+      ? `  const f = (${param('i0', 'number')}, ${param('i1', 'number')}, ${param('dst', 'Float32Array')}): void => {\n${indent(body, 2)}\n  };\n`
+      : `  const f = (${param('i0', 'number')}, ${param('i1', 'number')}): number => {\n${indent(body, 2)}\n  };\n`;
     const fill = k.pairHalf !== undefined ? `for (let i1 = 0; i1 < ${k.pairHalf}; i1++) f(i0, i1, dst);` : `for (let i1 = 0; i1 < ${S}; i1++) dst[i1] = f(i0, i1);`;
-    code = `${unpack}${body}  const dst = new Float32Array(${S});\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * ${k.time} + t) * ${S};\n    if (t < ${len}[i0]) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n`;
+    code = `${unpack}${f}  const dst = new Float32Array(${S});\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * ${k.time} + t) * ${S};\n    if (t < ${len}[i0]!) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n`;
   } else {
-    const f = `  const f = (${idx.map((i) => `${i}: number`).join(', ')}): number => {\n${indent(k.cpu, 2)}\n  };\n`;
+    const f = `  const f = (${idx.map((i) => param(i, 'number')).join(', ')}): number => {\n${indent(body, 2)}\n  };\n`;
     let loops = '';
     idx.forEach((v, i) => (loops += `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${k.dims[i]}; ${v}++)\n`));
     code = `${unpack}${f}  let o = 0;\n${loops}${'  '.repeat(idx.length + 1)}out[o++] = f(${idx.join(', ')});\n`;
   }
   const sc = scalarsUsed(code);
-  return `(out, a, s) => {\n${sc.length ? `  const { ${sc.join(', ')} } = s;\n` : ''}${code}}`;
+  return `(out, ${k.args.length ? 'a' : '_a'}, ${sc.length ? 's' : '_s'}) => {\n${sc.length ? `  const { ${sc.join(', ')} } = s;\n` : ''}${code}}`;
 }
 
 /** A gpu.js kernel source: one thread per output element of a flat 1-D output; its scalars follow its buffers. */
@@ -102,9 +171,13 @@ function indent(s: string, n: number): string {
     .join('\n');
 }
 
-function modelStatements(m: CompiledModel, first: boolean): (string | WriterFunction | StatementStructures)[] {
+/** An output's type: its known dims as literals, the symbolic ones (B, T, S) as number. */
+function outputType(shape: readonly (number | string)[]): string {
+  return `${RT}.Tensor<Float32Array, [${shape.map((d) => (typeof d === 'number' ? String(d) : 'number')).join(', ')}]>`;
+}
+
+function modelStatements(m: CompiledModel, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
   const { ir, program } = m;
-  const P = pascal(ir.name);
   const out = ir.graph.get(ir.graph.outputs[0].node);
   const outShape = `[${out.shape.join(', ')}]`;
   const fixedSteps = ir.graph.ordered().some((n) => n.op === 'flatten');
@@ -133,8 +206,10 @@ function modelStatements(m: CompiledModel, first: boolean): (string | WriterFunc
     docs: [`Inputs of ${ir.name}.`],
     properties: ir.inputs.map((i) => ({
       name: i.name,
-      type: 'InputTensor',
-      docs: [i.form === 'tokens' ? `Token ids [B, ${i.time}] in [0, ${i.vocab}); optional lengths per row.` : `Features [B, ${i.time}, ${i.dim}]; optional lengths per row.`],
+      type: i.form === 'tokens' ? `${RT}.TokensInput` : `${RT}.VectorsInput`,
+      docs: [i.form === 'tokens'
+        ? `Token ids [B, ${i.time}] in [0, ${i.vocab}): { data: Int32Array | number[], shape: [B, ${i.time}], lengths? } or number[][].`
+        : `Features [B, ${i.time}, ${i.dim}]: { data: Float32Array | number[], shape: [B, ${i.time}, ${i.dim}], lengths? } or number[][][].`],
     })),
   });
   stmts.push({
@@ -142,14 +217,14 @@ function modelStatements(m: CompiledModel, first: boolean): (string | WriterFunc
     isExported: true,
     name: `${P}Outputs`,
     docs: [`Outputs of ${ir.name}.`],
-    properties: [{ name: ir.output.name, type: 'Tensor', docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
+    properties: [{ name: ir.output.name, type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
   });
   stmts.push({
     kind: StructureKind.VariableStatement,
     declarationKind: VariableDeclarationKind.Const,
     declarations: [{
       name: `${P}_KERNELS`,
-      type: 'Record<string, KernelDef>',
+      type: `Readonly<Record<string, ${RT}.KernelDef>>`,
       initializer: (w) => {
         w.write('{').newLine();
         for (const k of program.kernels) {
@@ -171,32 +246,28 @@ function modelStatements(m: CompiledModel, first: boolean): (string | WriterFunc
     kind: StructureKind.VariableStatement,
     declarationKind: VariableDeclarationKind.Const,
     docs: ['The schedule, as data: what forward() runs, and what generate() runs per step.'],
-    declarations: [{ name: `${P}_PLAN`, type: 'Plan', initializer: JSON.stringify(program.plan, null, 1) }],
+    declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: JSON.stringify(program.plan, null, 1) }],
   });
   stmts.push({
     kind: StructureKind.TypeAlias,
     isExported: true,
     name: `${P}Model`,
     docs: [`${ir.name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
-    type: `NncModel<${P}Inputs, ${P}Outputs, ${genInputs}>`,
+    type: `${RT}.NncModel<${P}Inputs, ${P}Outputs, ${genInputs}>`,
   });
   stmts.push({
     kind: StructureKind.Function,
     isExported: true,
     name: `create${P}`,
     docs: [`Creates a ${ir.name} model on the requested backend ('auto' by default).`],
-    parameters: [{ name: 'options', type: 'CreateOptions', initializer: '{}' }],
+    parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options);`],
+    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options);`],
   });
   if (first) {
-    stmts.push(
-      `/** The first model of the file. */\nexport const createModel = create${P};`,
-      `export const manifest = ${P}Manifest;`,
-      `export type Inputs = ${P}Inputs;`,
-      `export type Outputs = ${P}Outputs;`,
-      `export type Model = ${P}Model;`,
-    );
+    const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>
+      alias[0] === alias[0]!.toUpperCase() ? `export type ${alias} = ${of(P)};` : `export const ${alias} = ${of(P)};`);
+    if (lines.length) stmts.push(`/** The first model of the file. */\n${lines.join('\n')}`);
   }
   return stmts;
 }
@@ -208,9 +279,10 @@ export function emitModule(models: readonly CompiledModel[], sourceName: string)
     `// Generated by nnc from ${sourceName}. Do not edit: change the .nn file and recompile.`,
     `// Models: ${models.map((m) => m.ir.name).join(', ')}.`,
     '/* eslint-disable */',
-    `import { createNncModel, type CreateOptions, type InputTensor, type KernelDef, type NncModel, type Plan, type Tensor } from 'nnc/runtime';`,
+    `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
   sf.addStatements([header]);
-  models.forEach((m, i) => sf.addStatements(modelStatements(m, i === 0)));
+  const prefixes = modelPrefixes(models.map((m) => m.ir.name));
+  models.forEach((m, i) => sf.addStatements(modelStatements(m, prefixes[i]!, i === 0)));
   return sf.getFullText().replace(/[ \t]+$/gm, '') + (sf.getFullText().endsWith('\n') ? '' : '\n');
 }

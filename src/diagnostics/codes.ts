@@ -68,6 +68,7 @@ export const CODES = {
   E0511: 'bidirectional recurrent layer in a decoder',
   E0512: 'score = location without a max_len on the source input',
   E0513: 'decode on a model that cannot generate (no per-step token distribution, or a layer that reads ahead)',
+  E0514: 'positional learned without a max_len, or with fewer positions than the input',
   W0598: 'retired (0.1: decode was accepted without generate()); never reused',
   E0599: 'part of the language this version of nnc cannot compile yet',
   // internal

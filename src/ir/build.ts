@@ -117,7 +117,7 @@ export class Builder {
     });
     return this.add('einsum', operands, { spec, scale }, [...out].map((c) => size.get(c)!), span, label);
   }
-  slice(x: number, start: number, count: number | 'S', span: Span, label: string): number {
+  slice(x: number, start: number, count: number | 'S' | 'T', span: Span, label: string): number {
     const s = this.shape(x);
     return this.add('slice', [x], { start, count }, [...s.slice(0, -1), count], span, label);
   }
@@ -142,8 +142,27 @@ export class Builder {
     const s = this.shape(x);
     return this.add('flatten', [x], { steps }, [s[0], steps * lastDim(s)], span, label);
   }
-  softmax(x: number, log: boolean, span: Span, label: string, lengths?: number): number {
-    return this.add('softmax', lengths === undefined ? [x] : [x, lengths], { log }, this.shape(x), span, label);
+  softmax(x: number, log: boolean, span: Span, label: string, lengths?: number, causal = false): number {
+    return this.add('softmax', lengths === undefined ? [x] : [x, lengths], causal ? { log, causal } : { log }, this.shape(x), span, label);
+  }
+  /** Positions [B, T] of the tokens of x [B, T, …]: t + the row's offset (0 in forward, later while generating). */
+  positions(x: number, input: string, span: Span, label: string): number {
+    const s = this.shape(x);
+    return this.add('positions', [this.perRow('pos_offsets', input, span)], {}, [s[0], s[1]], span, label, 'i32');
+  }
+  /** An input's one pos_offsets / key_lengths source. */
+  perRow(op: 'pos_offsets' | 'key_lengths', input: string, span: Span): number {
+    const known = this.g.ordered().find((n) => n.op === op && (n.attrs as OpAttrs['key_lengths']).input === input);
+    return known?.id ?? this.add(op, [], { input }, ['B'], span, `${input}.${op === 'pos_offsets' ? 'position offsets' : 'key lengths'}`, 'i32');
+  }
+  /** Keys or values x [B, T, W] after those cached from earlier steps: [B, K, W]. */
+  cached(x: number, name: string, span: Span): number {
+    const s = this.shape(x);
+    const cache = this.add('cache', [], { name }, [s[0], 'P', s[2]], span, `${name} (cache)`);
+    return this.add('time_concat', [cache, x], {}, [s[0], 'K', s[2]], span, `${name} (cache + this step)`);
+  }
+  sinusoid(pos: number, dim: number, span: Span, label: string): number {
+    return this.add('sinusoid', [pos], { dim }, [...this.shape(pos), dim], span, label);
   }
   layernorm(x: number, gamma: number, beta: number, eps: number, span: Span, label: string): number {
     return this.add('layernorm', [x, gamma, beta], { eps }, this.shape(x), span, label);
@@ -153,8 +172,8 @@ export class Builder {
     return this.add('pool', [x, lengths], { mode, split }, [s[0], lastDim(s)], span, label);
   }
   /** Zero where the index on `axis` (default: time, 1) is ≥ lengths[b]. */
-  mask(x: number, lengths: number, span: Span, label: string, axis = 1): number {
-    return this.add('mask', [x, lengths], { axis }, this.shape(x), span, label);
+  mask(x: number, lengths: number, span: Span, label: string, axis = 1, causal = false): number {
+    return this.add('mask', [x, lengths], causal ? { axis, causal } : { axis }, this.shape(x), span, label);
   }
   state(size: number, span: Span, label: string): number {
     return this.add('state', [], {}, ['B', size], span, label);

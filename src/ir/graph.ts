@@ -4,7 +4,8 @@
  *
  * Shapes are row-major; a dimension is a number or a named symbolic size: 'B' (batch), 'T' (the
  * length of the chain's input — the target in a seq2seq model), 'S' (a seq2seq model's source
- * length). A kernel receives the symbolic sizes it uses as scalars. A scan's body is a nested Graph
+ * length), 'P' (positions already in a causal self-attention's key/value cache while generating:
+ * 0 in forward) and 'K' = P + T (its keys). A kernel receives the symbolic sizes it uses as scalars. A scan's body is a nested Graph
  * whose `state`, `step` and `capture` nodes stand for the carried state, the step's input and
  * outer values it reads.
  *
@@ -14,7 +15,7 @@
 import type { Span } from '../diagnostics/span.ts';
 import type { OpAttrs, OpName } from './ops.ts';
 
-export type Dim = number | 'B' | 'T' | 'S';
+export type Dim = number | 'B' | 'T' | 'S' | 'P' | 'K';
 export type Shape = readonly Dim[];
 export type DType = 'f32' | 'i32';
 

@@ -22,4 +22,6 @@ export interface ModelIR {
   readonly output: { readonly name: string; readonly seq: boolean };
   readonly decode?: Attrs;
   readonly span: Span;
+  /** A layer that reads later tokens of the generated input (non-causal self-attention): the model cannot generate. */
+  readonly readsAhead?: string;
 }

@@ -40,8 +40,20 @@ export interface OpAttrs {
    * Batched matmuls (qᵀk, α·V) and reductions over heads are all this op.
    */
   einsum: { spec: string; scale: number };
-  /** Last-axis slice (`count` may be the symbolic source length: the first S positions). */
-  slice: { start: number; count: number | 'S' };
+  /** Last-axis slice (`count` may be a symbolic length: the first S or T positions). */
+  slice: { start: number; count: number | 'S' | 'T' };
+  /** Positions [B, T] (i32): t, plus offsets[b] when given (where a row's generated tokens start). */
+  positions: Record<string, never>;
+  /** Per-row position of input `input`'s first token [B] (i32): 0 in forward; while generating, where the row's next token sits. */
+  pos_offsets: { input: string };
+  /** Per-row valid key positions of causal self-attention over input `input` [B] (i32): its lengths in forward, the prompt's while generating. */
+  key_lengths: { input: string };
+  /** A causal self-attention's cached keys or values from earlier steps [B, P, W] (empty in forward). */
+  cache: { name: string };
+  /** The cache followed by this step's keys or values: [B, P, W] + [B, T, W] → [B, K, W]; always materialized (it is the next step's cache). */
+  time_concat: Record<string, never>;
+  /** Vaswani's interleaved sinusoidal encoding of positions [B, T] → [B, T, dim]: PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(…). */
+  sinusoid: { dim: number };
   /** A size-1 axis inserted at `axis` (a view). */
   unsqueeze: { axis: number };
   /** [..., N·H] → [..., N, H]: the last axis split into `heads` heads (a view). */
@@ -52,13 +64,17 @@ export interface OpAttrs {
   concat: Record<string, never>;
   /** [B, T, D] → [B, T·D] for a fixed number of steps. */
   flatten: { steps: number };
-  /** Last-axis (log-)softmax; with a second input (lengths [B]), positions ≥ lengths[b] get weight exactly 0. */
-  softmax: { log: boolean };
+  /**
+   * Last-axis (log-)softmax; with a second input (lengths [B]), positions ≥ lengths[b] get weight
+   * exactly 0. With `causal` (over a key cache): key k is valid when k < lengths[b] or k ≥ P0 (the
+   * cache's generated part), and not after the query: k ≤ q + P.
+   */
+  softmax: { log: boolean; causal?: boolean };
   layernorm: { eps: number };
   /** [B, T, D] → [B, D] over each row's valid steps. `split` = forward width after a bidirectional layer. */
   pool: { mode: PoolMode; split?: number };
-  /** Zero the entries whose index on `axis` is ≥ lengths[b] (padded steps or padded source positions). */
-  mask: { axis: number };
+  /** Zero the entries whose index on `axis` is ≥ lengths[b] (padded steps or padded source positions); with `causal`, softmax's causal rule (query index on axis - 1). */
+  mask: { axis: number; causal?: boolean };
   /**
    * A recurrence over the time axis of its first input: inputs [steps [B, L, Dx], lengths [B],
    * init [B, S] (when `init`), captures…]; output the state history [B, L, S] (slot t = state after
@@ -103,7 +119,13 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo } = {
   merge_heads: { fusion: 'injective', doc: 'merge heads into the last axis' },
   concat: { fusion: 'injective', doc: 'last-axis concatenation' },
   flatten: { fusion: 'injective', doc: 'merge time into features' },
-  softmax: { fusion: 'reduce', doc: 'last-axis (log-)softmax, optionally masked by lengths' },
+  softmax: { fusion: 'reduce', doc: 'last-axis (log-)softmax, optionally masked by lengths (and causally)' },
+  positions: { fusion: 'injective', doc: 'token positions' },
+  pos_offsets: { fusion: 'source', doc: 'first position per row' },
+  key_lengths: { fusion: 'source', doc: 'valid key positions per row' },
+  cache: { fusion: 'source', doc: 'cached keys or values' },
+  time_concat: { fusion: 'injective', doc: 'cache followed by new keys or values' },
+  sinusoid: { fusion: 'elementwise', doc: 'sinusoidal position encoding' },
   layernorm: { fusion: 'reduce', doc: 'last-axis layer normalisation' },
   pool: { fusion: 'reduce', doc: 'masked reduction over time' },
   mask: { fusion: 'elementwise', doc: 'zero padded positions on an axis' },

@@ -16,8 +16,7 @@ import type { Builder } from '../ir/build.ts';
 import { lastDim } from '../ir/graph.ts';
 import type { Span } from '../diagnostics/span.ts';
 import { attentionSchema } from './attention.schema.ts';
-import { needsFeatures, needsSequence, width, type LayerDef, type LowerCtx } from './layer.ts';
-import { unsupported } from './unsupported.ts';
+import { needsFeatures, needsSequence, width, type ChainValue, type LayerDef, type LowerCtx } from './layer.ts';
 
 const RECURRENT = new Set(['rnn', 'gru', 'lstm']);
 const HEAD_SCORES = new Set(['dot', 'scaled', 'cosine']);
@@ -35,11 +34,13 @@ interface KeySide {
 
 interface Spec {
   readonly score: string;
+  readonly causal: boolean;
   readonly act: Act;
   readonly dim: number;
   readonly depth: number;
   readonly heads?: number;
   readonly sigmoid: boolean;
+  readonly self: boolean;
   readonly path: string;
   readonly span: Span;
   readonly Dq: number;
@@ -50,7 +51,7 @@ export const attentionLayer: LayerDef = {
   schema: attentionSchema,
   lower(ctx, x) {
     const { b, rs } = ctx;
-    if (rs.attrs.self) return unsupported(ctx, x);
+    if (rs.attrs.self) return selfAttention(ctx, x);
     if (!ctx.dec) {
       b.diags.error('E0509', `attention without 'self' reads an encoder's memory, but '${rs.path}' is not inside a decoder`, rs.stmt.kindSpan, {
         suggestion: `put it in a 'decoder { … }' block of a seq2seq model, or write 'attention self' to attend over this sequence`,
@@ -83,9 +84,30 @@ export const attentionLayer: LayerDef = {
     }
     const { context, weights } = attendQuery(b, spec, x.node, keySide, true);
     dec.attentionOutputs.push(weights);
+    // a Transformer decoder (no recurrent layer) takes the context alone; after a recurrent layer (Luong) [context; h]
+    if (!dec.recurrent) return { ...x, node: context, bidir: undefined };
     return { ...x, node: b.concat(context, x.node, rs.stmt.span, `${rs.path}.[context;h]`), bidir: undefined };
   },
 };
+
+/** `attention self`: queries, keys and values are the incoming sequence; padded keys masked, and with `causal` the future. */
+function selfAttention(ctx: LowerCtx, x: ChainValue): ChainValue {
+  const { b, rs } = ctx;
+  if (!needsFeatures(ctx, x) || !needsSequence(ctx, x)) return x;
+  const D = width(ctx, x);
+  const spec = resolveSpec(ctx, D, D);
+  if (!spec) return x;
+  // causal: keys and values go through a cache, so that generate() feeds one token per step and
+  // attends over all earlier ones (forward: the cache is empty); not causal: every output reads
+  // later tokens, so a model with it cannot generate
+  if (!spec.causal && !ctx.model.readsAhead.has(ctx.input)) ctx.model.readsAhead.set(ctx.input, rs.path);
+  const lengths = spec.causal ? b.perRow('key_lengths', ctx.input, rs.stmt.span) : ctx.lengths;
+  const keySide = prepareKeys(b, spec, x.node, lengths, x.steps, rs.stmt.kindSpan, spec.causal);
+  if (!keySide) return x;
+  const { context, weights } = attendQuery(b, spec, x.node, keySide, true);
+  ctx.dec?.attentionOutputs.push(weights);
+  return { ...x, node: context, bidir: undefined };
+}
 
 function resolveSpec(ctx: LowerCtx, Dq: number, Dk: number): Spec | undefined {
   const { b, rs } = ctx;
@@ -115,14 +137,17 @@ function resolveSpec(ctx: LowerCtx, Dq: number, Dk: number): Spec | undefined {
     return undefined;
   }
   return {
-    score, act: rs.attrs.act as Act, dim, depth: rs.attrs.depth as number, heads,
-    sigmoid: rs.attrs.normalize === 'sigmoid', path: rs.path, span: rs.stmt.span, Dq, Dk,
+    score, causal: !!rs.attrs.causal, act: rs.attrs.act as Act, dim, depth: rs.attrs.depth as number, heads,
+    sigmoid: rs.attrs.normalize === 'sigmoid', self: !!rs.attrs.self, path: rs.path, span: rs.stmt.span, Dq, Dk,
   };
 }
 
 /** The source-only part: parameters and key terms, built once in the outer graph. */
-function prepareKeys(b: Builder, s: Spec, memory: number, lengths: number, maxLen: number | undefined, kindSpan: Span): KeySide | undefined {
+function prepareKeys(b: Builder, s: Spec, memoryIn: number, lengths: number, maxLen: number | undefined, kindSpan: Span, cache = false): KeySide | undefined {
   const { span, path, Dq, Dk, dim } = s;
+  // with a cache, projected keys/values (heads) or the keys themselves are kept across decoding steps
+  const memory = cache && s.heads === undefined ? b.cached(memoryIn, `${path}.keys`, span) : memoryIn;
+  const kept = (x: number, name: string) => (cache ? b.cached(x, `${path}.${name}`, span) : x);
   const p = (name: string, shape: number[]) => b.param(`${path}.${name}`, shape, 'attention', span);
   const terms: Record<string, number> = {};
   const mm = (x: number, w: number, bias: number | undefined, label: string) => b.matmul(x, w, bias, span, `${path}.${label}`);
@@ -141,8 +166,8 @@ function prepareKeys(b: Builder, s: Spec, memory: number, lengths: number, maxLe
     const [bq, bk, bv] = [0, 1, 2].map((i) => b.rows(bias, i * E, E, span));
     terms.wq = wq;
     terms.bq = bq;
-    terms.k = b.splitHeads(mm(memory, wk, bk, 'k (projected keys)'), s.heads, span, `${path}.k heads`);
-    terms.v = b.splitHeads(mm(memory, wv, bv, 'v (projected values)'), s.heads, span, `${path}.v heads`);
+    terms.k = b.splitHeads(kept(mm(memory, wk, bk, 'k (projected keys)'), 'k'), s.heads, span, `${path}.k heads`);
+    terms.v = b.splitHeads(kept(mm(memory, wv, bv, 'v (projected values)'), 'v'), s.heads, span, `${path}.v heads`);
     terms.wo = p('out_proj.weight', [E, E]);
     terms.bo = p('out_proj.bias', [E]);
     if (s.score === 'cosine') terms.kn = b.einsum('bsn->bns', [sqrtSumSq(b, terms.k, 'bsnh->bsn', span, `${path}.|k|`)], 1, span, `${path}.|k| by head`);
@@ -194,8 +219,8 @@ function prepareKeys(b: Builder, s: Spec, memory: number, lengths: number, maxLe
     }
     case 'location':
       if (maxLen === undefined) {
-        b.diags.error('E0512', `score = location learns one score per source position, so the source input needs a max_len`, kindSpan, {
-          suggestion: `declare it, e.g. 'input source: tokens(vocab = V, max_len = 50)'`,
+        b.diags.error('E0512', `score = location learns one score per key position, so the ${s.self ? 'input' : 'source input'} needs a max_len`, kindSpan, {
+          suggestion: `declare it, e.g. 'input ${s.self ? 'text' : 'source'}: tokens(vocab = V, max_len = 50)'`,
         });
         return undefined;
       }
@@ -226,10 +251,12 @@ function attendQuery(b: Builder, s: Spec, q: number, k: KeySide, seq: boolean): 
   const P = seq ? 'bt' : 'b';
   const t = k.terms;
   const label = (x: string) => `${path}.${x}`;
-  const normalize = (e: number) =>
-    s.sigmoid
-      ? b.mask(activate(b, 'sigmoid', e, span, label('sigmoid(e)')), k.lengths, span, label('α'), seq ? 2 : 1)
-      : b.softmax(e, false, span, label('α'), k.lengths);
+  const normalize = (e: number) => {
+    const rank = b.shape(e).length;
+    return s.sigmoid
+      ? b.mask(activate(b, 'sigmoid', e, span, label('sigmoid(e)')), k.lengths, span, label('α'), rank - 1, s.causal)
+      : b.softmax(e, false, span, label('α'), k.lengths, s.causal);
+  };
   if (s.heads !== undefined) {
     const N = s.heads;
     const hd = s.dim / N;
@@ -294,7 +321,7 @@ function attendQuery(b: Builder, s: Spec, q: number, k: KeySide, seq: boolean): 
       break;
     }
     case 'location':
-      e = b.slice(b.matmul(q, t.w, t.bias, span, label('Wq + b (per position)')), 0, 'S', span, label('scores'));
+      e = b.slice(b.matmul(q, t.w, t.bias, span, label('Wq + b (per position)')), 0, b.shape(k.keys)[1] as 'S' | 'T', span, label('scores'));
       break;
     default:
       throw new Error(`internal: score ${s.score}`);

@@ -46,6 +46,8 @@ export interface PendingAttention {
 export interface DecoderCtx {
   /** The encoder's output [B, S, Dk] and the source lengths [B]. */
   readonly memory: number;
+  /** Whether the decoder has a recurrent layer (Bahdanau/Luong); without one (a Transformer decoder), cross-attention outputs the context alone. */
+  readonly recurrent: boolean;
   readonly memoryLengths: number;
   /** The source's max_len, when declared (location scores need it). */
   readonly sourceMaxLen?: number;
@@ -66,6 +68,15 @@ export interface LowerCtx {
   readonly next?: ResolvedStatement;
   /** Set inside a seq2seq decoder. */
   readonly dec?: DecoderCtx;
+  /** The chain's input name (positions and key lengths are per input). */
+  readonly input: string;
+  /** Facts about the whole model that lowering finds. */
+  readonly model: ModelFacts;
+}
+
+export interface ModelFacts {
+  /** Layers whose outputs depend on later tokens of their input (non-causal self-attention): label per input name. */
+  readonly readsAhead: Map<string, string>;
 }
 
 export interface LayerDef {

@@ -1,8 +1,7 @@
 /** embedding, positional, pool, flatten: the layers that know about tokens and time. */
 import type { PoolMode } from '../ir/ops.ts';
 import { embeddingSchema, flattenSchema, poolSchema, positionalSchema } from './sequence.schema.ts';
-import { needsFeatures, needsSequence, type LayerDef } from './layer.ts';
-import { unsupported } from './unsupported.ts';
+import { needsFeatures, needsSequence, width, type LayerDef } from './layer.ts';
 
 export const embeddingLayer: LayerDef = {
   schema: embeddingSchema,
@@ -57,4 +56,32 @@ export const flattenLayer: LayerDef = {
   },
 };
 
-export const positionalLayer: LayerDef = { schema: positionalSchema, lower: unsupported };
+/** x + PE[t]: Vaswani's sinusoids (computed in the kernel) or a learned table (nn.Embedding(max_len, dim)). */
+export const positionalLayer: LayerDef = {
+  schema: positionalSchema,
+  lower(ctx, x) {
+    const { b, rs } = ctx;
+    if (!needsFeatures(ctx, x) || !needsSequence(ctx, x)) return x;
+    const D = width(ctx, x);
+    const span = rs.stmt.span;
+    const pos = b.positions(x.node, ctx.input, span, `${rs.path}.positions`);
+    let pe: number;
+    if (rs.attrs.kind === 'learned') {
+      const L = (rs.attrs.max_len as number | undefined) ?? x.steps;
+      if (L === undefined) {
+        b.diags.error('E0514', `positional learned has one learned vector per position, so it needs a max_len`, rs.stmt.kindSpan, {
+          suggestion: `write 'positional learned, max_len = N', or declare max_len on the input`,
+        });
+        return x;
+      }
+      if (x.steps !== undefined && x.steps > L) {
+        b.diags.error('E0514', `positional learned has ${L} positions, but the input has max_len = ${x.steps}`, rs.stmt.span, {
+          suggestion: `use max_len = ${x.steps} or more`,
+        });
+        return x;
+      }
+      pe = b.gather(b.param(`${rs.path}.weight`, [L, D], 'positional', span), pos, span, `${rs.path}.W[t]`);
+    } else pe = b.sinusoid(pos, D, span, `${rs.path}.PE[t]`);
+    return { ...x, node: b.binary('add', x.node, pe, span, rs.path), bidir: undefined };
+  },
+};

@@ -7,7 +7,7 @@ import type { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import { Builder, type WeightEntry } from '../ir/build.ts';
 import { Graph } from '../ir/graph.ts';
 import type { ModelIR } from '../ir/model.ts';
-import type { ChainValue, DecoderCtx, LowerCtx } from '../layers/layer.ts';
+import type { ChainValue, DecoderCtx, LowerCtx, ModelFacts } from '../layers/layer.ts';
 import { lastDim } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
 import { LAYERS } from '../layers/registry.ts';
@@ -32,10 +32,12 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
   const xs = inputs.map((inp, k) => b.input(inp.name, inp.form, inp.dim, model.inputs[k].span, inp.vocab, inp.maxLen, inp.time));
   const lens = inputs.map((inp, k) => b.lengths(inp.name, model.inputs[k].span));
   const start = (k: number): ChainValue => ({ node: xs[k], tokens: inputs[k].form === 'tokens', seq: true, vocab: inputs[k].vocab, steps: inputs[k].maxLen });
-  const chainWith = (lengths: number, dec?: DecoderCtx) => {
+  const facts: ModelFacts = { readsAhead: new Map() };
+  const chainWith = (k: number, dec?: DecoderCtx) => {
+    const lengths = lens[k];
     const chain = (body: readonly ResolvedStatement[], v: ChainValue): ChainValue => {
       body.forEach((rs, i) => {
-        const ctx: LowerCtx = { b, rs, lengths, chain, next: body[i + 1], dec };
+        const ctx: LowerCtx = { b, rs, lengths, chain, next: body[i + 1], dec, input: inputs[k].name, model: facts };
         v = LAYERS.get(rs.kind)!.lower(ctx, v);
       });
       return v;
@@ -47,7 +49,7 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
   if (seq2seq) {
     const enc = model.chain.find((s) => s.kind === 'encoder')!;
     const decStmt = model.chain.find((s) => s.kind === 'decoder')!;
-    const memory = chainWith(lens[0])(enc.body ?? [], start(0));
+    const memory = chainWith(0)(enc.body ?? [], start(0));
     if (memory.tokens || !memory.seq) {
       diags.error('E0508', `the encoder's output is its memory, which decoder attention reads: it must be a sequence of feature vectors, but it is ${memory.tokens ? 'token ids' : 'one vector per row'}`, enc.stmt.kindSpan, {
         suggestion: memory.tokens ? `start the encoder with 'embedding dim = N'` : `remove the encoder's 'pool' / 'flatten'`,
@@ -55,9 +57,9 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
       return empty();
     }
     const dec = decoderCtx(b, decStmt, memory, lens[0], inputs[0].maxLen, attentionOutputs);
-    y = chainWith(lens[1], dec)(decStmt.body ?? [], start(1));
+    y = chainWith(1, dec)(decStmt.body ?? [], start(1));
   } else {
-    y = chainWith(lens[0])(model.chain, start(0));
+    y = chainWith(0)(model.chain, start(0));
   }
   if (y.tokens && !diags.hasErrors) {
     diags.error('E0502', `model '${model.name}' returns its token ids unchanged: the chain has no layer that computes features`, model.span, {
@@ -65,11 +67,12 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
     });
   }
   const last = lens[lens.length - 1];
-  if (model.decode && !diags.hasErrors) checkGenerative(g, model, inputs[inputs.length - 1], xs[xs.length - 1], y, diags);
+  const readsAhead = facts.readsAhead.get(inputs[inputs.length - 1].name);
+  if (model.decode && !diags.hasErrors) checkGenerative(g, model, inputs[inputs.length - 1], xs[xs.length - 1], y, diags, readsAhead);
   const out = y.seq ? b.mask(y.node, last, model.span, `${outputName}.mask`) : y.node;
   g.outputs = [{ name: outputName, node: out }, ...attentionOutputs.map((node) => ({ name: 'attention', node }))];
   g.prune();
-  return { name: model.name, graph: g, weights, inputs, output: { name: outputName, seq: y.seq }, decode: model.decode?.attrs, span: model.span };
+  return { name: model.name, graph: g, weights, inputs, output: { name: outputName, seq: y.seq }, decode: model.decode?.attrs, span: model.span, readsAhead };
 }
 
 /**
@@ -110,9 +113,12 @@ function decoderCtx(b: Builder, decStmt: ResolvedStatement, memory: ChainValue, 
     });
     return false;
   };
+  const hasRecurrent = (body: readonly ResolvedStatement[]): boolean =>
+    body.some((s) => ['rnn', 'gru', 'lstm'].includes(s.kind) || hasRecurrent(s.body ?? []) || (s.copies ?? []).some(hasRecurrent));
   return {
     memory: memory.node,
     memoryLengths,
+    recurrent: hasRecurrent(decStmt.body ?? []),
     sourceMaxLen,
     attentionOutputs,
     initFor(rs, layer, layers, cell, hidden) {
@@ -153,11 +159,12 @@ function decoderCtx(b: Builder, decStmt: ResolvedStatement, memory: ChainValue, 
 }
 
 /** A `decode` statement needs a model generate() can drive one token at a time (codegen/kernels.ts genPlan). */
-function checkGenerative(g: Graph, model: ResolvedModel, inp: { name: string; form: string }, x: number, y: ChainValue, diags: DiagnosticBag): void {
+function checkGenerative(g: Graph, model: ResolvedModel, inp: { name: string; form: string }, x: number, y: ChainValue, diags: DiagnosticBag, readsAhead: string | undefined): void {
   const at = model.decode!.stmt.kindSpan;
   const why = (reason: string, suggestion: string) => diags.error('E0513', `decode needs a model that predicts the next token at every step, but ${reason}`, at, { suggestion });
   if (inp.form !== 'tokens') return why(`its input '${inp.name}' is feature vectors, not tokens it could feed back`, `declare 'input ${inp.name}: tokens(vocab = V)', or remove the decode statement`);
   if (!y.seq) return why(`its output has no time axis (pool or flatten)`, `remove the decode statement, or the pool / flatten layer`);
+  if (readsAhead) return why(`'${readsAhead}' attends to later tokens (self-attention without causal)`, `write 'attention self, causal' in a model that generates`);
   // a recurrence running backwards over the generated sequence would need tokens not generated yet
   const reads = new Set([x]);
   for (const n of g.ordered()) {

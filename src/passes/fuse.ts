@@ -38,12 +38,16 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
   if (!options.inline) for (const n of nodes) if (n.op !== 'rows' && n.op !== 'cols' && n.op !== 'const') materialized.add(n.id);
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
-    if (cls === 'source' || cls === 'reduce' || cls === 'opaque') materialized.add(n.id);
+    // a key/value cache concatenation is kept: it is the next decoding step's cache
+    if (cls === 'source' || cls === 'reduce' || cls === 'opaque' || n.op === 'time_concat') materialized.add(n.id);
   }
-  // operands that must be read from memory
-  const mustRead = (id: number) => {
+  // operands that must be read from memory: a view (a slice of the merged Q/K/V projection, a head
+  // split) stays a view, and what it views gets the buffer
+  const mustRead = (id: number): void => {
     const n = g.get(id);
-    if (!isView(g, n, materialized)) materialized.add(id);
+    if (materialized.has(id) || OP_TABLE[n.op].fusion === 'source' || n.op === 'const') return;
+    if (VIEWS.has(n.op)) n.inputs.forEach(mustRead);
+    else materialized.add(id);
   };
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;

@@ -9,8 +9,8 @@ import type { Instr, Plan, RunInstr, ScanInstr, Size } from './plan.ts';
 import {
   NncError, checkInputNames, createExecutor, prepareInput, weightMap,
   type BackendName, type CreateOptions, type Executor, type InputInfo, type InputTensor, type KernelDef, type PreparedInput, type Tensor, type WeightInfo,
-} from './runtime.ts';
-import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.ts';
+} from './runtime.js';
+import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.js';
 
 export interface ModelManifest {
   readonly model: string;
@@ -45,6 +45,10 @@ interface Dims {
   B: number;
   T: number;
   S: number;
+  /** Positions in the key/value caches (0 in forward), keys K = P + T, and where the caches' generated part starts (P0). */
+  P: number;
+  K: number;
+  P0: number;
 }
 
 function sizeOf(s: Size, dims: Dims): number {
@@ -103,7 +107,7 @@ class Model {
     prepared.forEach((p, k) => {
       if (p.B !== B) throw new NncError(`input '${declared[k].name}' has ${p.B} rows but '${declared[0].name}' has ${B}: every input needs the same batch size`);
     });
-    const dims: Dims = { B, T: 1, S: 1 };
+    const dims: Dims = { B, T: 1, S: 1, P: 0, K: 1, P0: 1 };
     which.forEach((i, k) => {
       const pi = this.plan.inputs[i];
       dims[pi.dim as 'T' | 'S'] = prepared[k].T;
@@ -112,7 +116,22 @@ class Model {
       temps.push(d, l);
       env.set(pi.data, d);
       env.set(pi.lengths, l);
+      // forward: positions start at 0, causal self-attention's keys are the input's own tokens
+      if (pi.offsets) {
+        const z = ex.zeros(B);
+        temps.push(z);
+        env.set(pi.offsets, z);
+      }
+      if (pi.keyLengths) env.set(pi.keyLengths, l);
     });
+    dims.K = dims.T;
+    dims.P0 = dims.T;
+    // empty caches (never read: no key position is below P = 0)
+    for (const c of this.plan.caches) {
+      const z = ex.zeros(1);
+      temps.push(z);
+      env.set(c.cache, z);
+    }
     return { dims, prepared };
   }
 
@@ -124,7 +143,7 @@ class Model {
       if (v === undefined) throw new Error(`internal: buffer ${name} is not computed`);
       return v;
     };
-    const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, t: 0, tp: 0 };
+    const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, P: dims.P, K: dims.K, P0: dims.P0, t: 0, tp: 0 };
     const run = async (i: RunInstr, into: unknown[]) => {
       const out = await ex.run(this.kernels[i.kernel], i.args.map(get), scal, sizeOf(i.size, dims));
       into.push(out);
@@ -230,7 +249,13 @@ class Session implements DecodeSession {
   private readonly base: Env;
   private readonly held: unknown[] = [];
   private carries = new Map<string, unknown>();
+  /** Key/value caches by cache buffer name, [rows, P, width]. */
+  private caches = new Map<string, unknown>();
   private lengthsOfPrompt?: Float32Array;
+  /** Per row: the position of the next token fed. */
+  private positions = new Float32Array(0);
+  /** Per row: valid key positions of the prompt (language model). */
+  private keyLengths: unknown;
 
   constructor(private readonly model: Model, inputs: unknown) {
     const { plan, w } = model.internals();
@@ -252,8 +277,10 @@ class Session implements DecodeSession {
     const { ex } = this.m;
     for (const v of this.held) ex.release(v);
     for (const v of this.carries.values()) ex.release(v);
+    for (const v of this.caches.values()) ex.release(v);
     this.held.length = 0;
     this.carries.clear();
+    this.caches.clear();
   }
 
   private async gather(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
@@ -275,7 +302,11 @@ class Session implements DecodeSession {
         this.base.set(c.buf, await this.gather(this.base.get(c.buf), width, rep));
       }
       this.rows = B * k;
-      this.dims = { ...this.dims, B: this.rows, T: 1 };
+      // the decoder starts empty: positions from 0, every cached key valid (P0 = 0)
+      this.dims = { ...this.dims, B: this.rows, T: 1, P: 0, K: 1, P0: 0 };
+      this.positions = new Float32Array(this.rows);
+      this.keyLengths = ex.zeros(this.rows);
+      this.held.push(this.keyLengths);
       return this.step(new Int32Array(this.rows).fill(bos), undefined, wantAttention);
     }
     // language model: consume the prompt, then keep each recurrence's state at the last valid step
@@ -290,10 +321,15 @@ class Session implements DecodeSession {
       for (const c of gen.carries) {
         this.carries.set(c.scan, await ex.gatherRows(env.get(c.scan), c.stateSize, lastRow));
       }
+      // the whole prompt's keys and values (padded positions stay masked: k < the row's length or k ≥ P0)
+      for (const c of plan.caches) this.caches.set(c.cache, await ex.gatherRows(env.get(c.next), P * c.width, rep));
       const dist = await ex.gatherRows(env.get(plan.output.buf), gen.vocab, lastRow);
       made.push(dist);
       this.rows = B * k;
-      this.dims = { ...this.dims, B: this.rows, T: 1 };
+      this.dims = { ...this.dims, B: this.rows, T: 1, P, K: P + 1, P0: P };
+      this.positions = Float32Array.from(rep, (r) => lens[r]);
+      this.keyLengths = ex.upload(Float32Array.from(rep, (r) => lens[r]));
+      this.held.push(this.keyLengths);
       return { logp: this.readout(await ex.read(dist, this.rows * gen.vocab)) };
     } finally {
       for (const v of made) ex.release(v);
@@ -311,6 +347,12 @@ class Session implements DecodeSession {
         ex.release(v);
         this.carries.set(scan, moved);
       }
+      for (const [name, v] of this.caches) {
+        const c = plan.caches.find((x) => x.cache === name)!;
+        const moved = await ex.gatherRows(v, this.dims.P * c.width, parents);
+        ex.release(v);
+        this.caches.set(name, moved);
+      }
     }
     const env: Env = new Map(this.base);
     const made: unknown[] = [];
@@ -321,6 +363,20 @@ class Session implements DecodeSession {
     made.push(ids, lens);
     env.set(inp.data, ids);
     env.set(inp.lengths, lens);
+    if (inp.offsets) {
+      const off = ex.upload(this.positions);
+      made.push(off);
+      env.set(inp.offsets, off);
+    }
+    if (inp.keyLengths) env.set(inp.keyLengths, this.keyLengths);
+    for (const c of plan.caches) {
+      let v = this.caches.get(c.cache);
+      if (v === undefined) {
+        v = ex.zeros(1); // P = 0: never read
+        made.push(v);
+      }
+      env.set(c.cache, v);
+    }
     try {
       await this.m.exec(plan.decode, env, this.dims, made, this.carries, keep);
       for (const c of gen.carries) {
@@ -330,6 +386,15 @@ class Session implements DecodeSession {
         this.carries.set(c.scan, next);
         made.splice(made.indexOf(next), 1);
       }
+      for (const c of plan.caches) {
+        const next = env.get(c.next);
+        const old = this.caches.get(c.cache);
+        if (old !== undefined) ex.release(old);
+        this.caches.set(c.cache, next);
+        made.splice(made.indexOf(next), 1);
+      }
+      for (let r = 0; r < N; r++) this.positions[r] += 1;
+      this.dims = { ...this.dims, P: this.dims.P + 1, K: this.dims.P + 2 };
       const logp = this.readout(await ex.read(env.get(plan.output.buf), N * gen.vocab));
       let attention: Float32Array | undefined;
       if (wantAttention && gen.attention) {

@@ -48,6 +48,16 @@ export interface PlanInput {
   readonly lengths: string;
   /** Its symbolic length: 'T' or 'S'. */
   readonly dim: string;
+  /** Buffers of its per-row first position and of its causal self-attention's valid key positions, when the model has them. */
+  readonly offsets?: string;
+  readonly keyLengths?: string;
+}
+
+/** A causal self-attention's key/value cache: `cache` [B, P, width] is read, `next` [B, K, width] is what the next step reads. */
+export interface PlanCache {
+  readonly cache: string;
+  readonly next: string;
+  readonly width: number;
 }
 
 /** How generate() drives the model (absent: the model cannot generate; `why` says so). */
@@ -76,6 +86,8 @@ export interface Plan {
   /** The rest, in order; forward = encode then decode. */
   readonly decode: readonly Instr[];
   readonly output: { readonly buf: string; readonly shape: Size };
+  /** Key/value caches (empty in forward; carried from step to step by generate()). */
+  readonly caches: readonly PlanCache[];
   readonly gen?: GenPlan;
   /** Why the model cannot generate, when `gen` is absent. */
   readonly noGen?: string;
