@@ -115,79 +115,82 @@ class ProgramBuilder {
     return w.lines.join('\n');
   }
 
-  /** Reductions and pooling: hand-written loop bodies, the same on every target. */
-  private special(g: Graph, root: Node, args: string[], scan?: ScanCtx): { dims: string[]; code: string; extra?: { name: string; dims: string[]; code: string; args: string[] } } | undefined {
-    if (root.op !== 'softmax' && root.op !== 'layernorm' && root.op !== 'pool') return undefined;
+  /**
+   * Row reductions (softmax, layernorm): a statistics kernel over each row ([rows…, 2]: max and sum of
+   * exponentials, or mean and 1/std) and an apply kernel, both written with the shared body writer so
+   * that a cheap elementwise producer of the row (a residual add) is computed inline in each rather
+   * than read from a buffer (passes/fuse.ts decides which).
+   */
+  private rowReduce(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, scan?: ScanCtx): { stats: { code: string; args: string[] }; apply: { code: string; args: string[] } } {
     const xin = g.get(root.inputs[0]);
-    const x = this.bufOf(xin, scan);
-    args.push(x);
     const D = dimExpr(xin.shape[xin.shape.length - 1]);
     const rowDims = xin.shape.slice(0, -1).map(dimExpr);
     const rowIdx = rowDims.map((_, i) => `i${i}`);
     const row = flatIndex(xin.shape.slice(0, -1), rowIdx);
     const lastI = `i${rowDims.length}`;
-    if (root.op === 'softmax' || root.op === 'layernorm') {
-      const statsName = `${buf(root.id)}_stats`;
-      let masked: string | undefined;
-      if (root.op === 'softmax' && root.inputs.length > 1) {
-        masked = this.bufOf(g.get(root.inputs[1]), scan);
-        if ((root.attrs as OpAttrs['softmax']).log) throw new Error('internal: masked log_softmax');
+    const statsName = `${buf(root.id)}_stats`;
+    const isSoftmax = root.op === 'softmax';
+    const masked = isSoftmax && root.inputs.length > 1 ? this.bufOf(g.get(root.inputs[1]), scan) : undefined;
+    if (isSoftmax && masked && (root.attrs as OpAttrs['softmax']).log) throw new Error('internal: masked log_softmax');
+    // masked: the first lengths[b] positions of the last axis only (causal: and not after the query,
+    // the second-to-last index, over a key cache). Each loop has its own variable: gpu.js declares a
+    // dynamically bounded loop's variable outside it.
+    const causal = isSoftmax && (root.attrs as OpAttrs['softmax']).causal ? `i${rowDims.length - 1}` : undefined;
+    const valid = (k: string) => (causal ? `(${k} < ${masked}[i0] || ${k} >= P0) && ${k} <= ${causal} + P` : `${k} < ${masked}[i0]`);
+    const kernel = (body: (w: BodyWriter, x: (k: string) => string) => void) => {
+      const args: string[] = [];
+      const w = new BodyWriter(g, dialect, this.reader(materialized, args, scan));
+      body(w, (k) => w.val(xin.id, [...rowIdx, k]));
+      if (masked && !args.includes(masked)) args.push(masked);
+      return { code: w.lines.join('\n'), args };
+    };
+    const loop = (w: BodyWriter, k: string, f: () => void) =>
+      w.block(`for (let ${k} = 0; ${k} < ${D}; ${k}++)`, () => (masked ? w.block(`if (${valid(k)})`, f) : f()), k);
+    const stats = kernel((w, x) => {
+      if (isSoftmax) {
+        w.emit('let m = -3.0e38;');
+        loop(w, 'ka', () => w.emit(`m = Math.max(m, ${x('ka')});`));
+        w.emit(`if (${lastI} < 0.5) { return m; }`);
+        w.emit('let s = 0.0;');
+        loop(w, 'kb', () => w.emit(`s += Math.exp(${x('kb')} - m);`));
+        w.emit('return s;');
+      } else {
+        w.emit('let mean = 0.0;');
+        loop(w, 'ka', () => w.emit(`mean += ${x('ka')};`));
+        w.emit(`mean = mean / ${D}.0;`);
+        w.emit(`if (${lastI} < 0.5) { return mean; }`);
+        w.emit('let v = 0.0;');
+        loop(w, 'kb', () => w.emit(`v += (${x('kb')} - mean) * (${x('kb')} - mean);`));
+        w.emit(`return 1.0 / Math.sqrt(v / ${D}.0 + ${num((root.attrs as OpAttrs['layernorm']).eps)});`);
       }
-      // a masked softmax runs over the first lengths[b] positions of the last axis only (causal: and
-      // not after the query, the second-to-last index). Each loop has its own variable: gpu.js
-      // declares a dynamically bounded loop's variable outside it.
-      const causal = root.op === 'softmax' && (root.attrs as OpAttrs['softmax']).causal ? `i${rowDims.length - 1}` : undefined;
-      const valid = (k: string) => (masked ? (causal ? `(${k} < ${masked}[i0] || ${k} >= P0) && ${k} <= ${causal} + P` : `${k} < ${masked}[i0]`) : undefined);
-      const over = (k: string, body: string) => `for (let ${k} = 0; ${k} < ${D}; ${k}++) { ${valid(k) ? `if (${valid(k)}) { ${body} }` : body} }`;
-      const statsCode = root.op === 'softmax'
-        ? [
-            `const base = (${row}) * ${D};`,
-            `let m = -3.0e38;`,
-            over('ka', `m = Math.max(m, ${x}[base + ka]);`),
-            `if (${lastI} < 0.5) { return m; }`,
-            `let s = 0.0;`,
-            over('kb', `s += Math.exp(${x}[base + kb] - m);`),
-            `return s;`,
-          ]
-        : [
-            `const base = (${row}) * ${D};`,
-            `let mean = 0.0;`,
-            `for (let ka = 0; ka < ${D}; ka++) { mean += ${x}[base + ka]; }`,
-            `mean = mean / ${D}.0;`,
-            `if (${lastI} < 0.5) { return mean; }`,
-            `let v = 0.0;`,
-            `for (let kb = 0; kb < ${D}; kb++) { const d = ${x}[base + kb] - mean; v += d * d; }`,
-            `return 1.0 / Math.sqrt(v / ${D}.0 + ${num((root.attrs as OpAttrs['layernorm']).eps)});`,
-          ];
-      const statsArgs = masked ? [x, masked] : [x];
-      let apply: string[];
-      if (root.op === 'softmax') {
-        apply = [
-          `const sb = (${row}) * 2;`,
-          (root.attrs as OpAttrs['softmax']).log
-            ? `return ${x}[(${row}) * ${D} + ${lastI}] - ${statsName}[sb] - Math.log(${statsName}[sb + 1]);`
-            : `return Math.exp(${x}[(${row}) * ${D} + ${lastI}] - ${statsName}[sb]) / ${statsName}[sb + 1];`,
-        ];
-        args.push(statsName);
-        if (masked) {
-          apply = [`if (${causal ? `!((${lastI} < ${masked}[i0] || ${lastI} >= P0) && ${lastI} <= ${causal} + P)` : `${lastI} >= ${masked}[i0]`}) { return 0.0; }`, ...apply];
-          args.push(masked);
-        }
+    });
+    const apply = kernel((w, x) => {
+      if (masked) w.emit(`if (!(${valid(lastI)})) { return 0.0; }`);
+      const sb = w.bind(`(${row}) * 2`, 'sb');
+      if (isSoftmax) {
+        w.emit((root.attrs as OpAttrs['softmax']).log
+          ? `return ${x(lastI)} - ${statsName}[${sb}] - Math.log(${statsName}[${sb} + 1]);`
+          : `return Math.exp(${x(lastI)} - ${statsName}[${sb}]) / ${statsName}[${sb} + 1];`);
       } else {
         const gamma = this.paramName(g.get(root.inputs[1]));
         const beta = this.paramName(g.get(root.inputs[2]));
-        args.push(statsName, gamma, beta);
-        apply = [
-          `const sb = (${row}) * 2;`,
-          `return (${x}[(${row}) * ${D} + ${lastI}] - ${statsName}[sb]) * ${statsName}[sb + 1] * ${gamma}[${lastI}] + ${beta}[${lastI}];`,
-        ];
+        w.emit(`return (${x(lastI)} - ${statsName}[${sb}]) * ${statsName}[${sb} + 1] * ${gamma}[${lastI}] + ${beta}[${lastI}];`);
       }
-      return {
-        dims: [...rowDims, D],
-        code: apply.map((l) => '  ' + l).join('\n'),
-        extra: { name: statsName, dims: [...rowDims, '2'], code: statsCode.map((l) => '  ' + l).join('\n'), args: statsArgs },
-      };
+    });
+    const used = (code: string, name: string) => new RegExp(`\\b${name}\\b`).test(code);
+    for (const extra of [statsName, ...(isSoftmax ? [] : [this.paramName(g.get(root.inputs[1])), this.paramName(g.get(root.inputs[2]))])]) {
+      if (used(apply.code, extra) && !apply.args.includes(extra)) apply.args.push(extra);
     }
+    return { stats, apply };
+  }
+
+  /** Pooling over time: a hand-written loop body, the same on every target. */
+  private special(g: Graph, root: Node, args: string[], scan?: ScanCtx): { dims: string[]; code: string } | undefined {
+    if (root.op !== 'pool') return undefined;
+    const xin = g.get(root.inputs[0]);
+    const x = this.bufOf(xin, scan);
+    args.push(x);
+    const D = dimExpr(xin.shape[xin.shape.length - 1]);
     // pool over the time axis (T, or S for a source) of [B, L, D]
     const { mode, split } = root.attrs as OpAttrs['pool'];
     const L = dimExpr(xin.shape[1]);
@@ -227,13 +230,19 @@ class ProgramBuilder {
         cargs.push(buf(scan!.node.id));
         gargs.push(buf(scan!.node.id));
       }
+      if (root.op === 'softmax' || root.op === 'layernorm') {
+        const c = this.rowReduce(g, root, CPU, materialized, scan);
+        const gp = this.rowReduce(g, root, GPU, materialized, scan);
+        if (c.stats.args.join() !== gp.stats.args.join() || c.apply.args.join() !== gp.apply.args.join()) throw new Error(`internal: ${name}'s CPU and GPU bodies read different buffers`);
+        const rowDims = root.shape.slice(0, -1).map(dimExpr);
+        this.kernels.push({ name: `${name}_stats`, args: c.stats.args, dims: [...rowDims, '2'], cpu: c.stats.code, gpu: gp.stats.code, label: `${root.label} (row statistics)` });
+        instrs.push({ op: 'run', kernel: `${name}_stats`, out: `${buf(root.id)}_stats`, args: c.stats.args, size: [...root.shape.slice(0, -1), 2] });
+        this.kernels.push({ name, args: c.apply.args, dims: root.shape.map(dimExpr), cpu: c.apply.code, gpu: gp.apply.code, label: root.label });
+        instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: c.apply.args, size: size(root.shape) });
+        continue;
+      }
       const sp = this.special(g, root, cargs, scan);
       if (sp) {
-        if (sp.extra) {
-          const extraArgs = sp.extra.args;
-          this.kernels.push({ name: `${name}_stats`, args: extraArgs, dims: sp.extra.dims, cpu: sp.extra.code, gpu: sp.extra.code, label: `${root.label} (row statistics)` });
-          instrs.push({ op: 'run', kernel: `${name}_stats`, out: sp.extra.name, args: extraArgs, size: [...root.shape.slice(0, -1), 2] });
-        }
         this.kernels.push({ name, args: cargs, dims: sp.dims, cpu: sp.code, gpu: sp.code, label: root.label });
         instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: size(root.shape) });
         continue;

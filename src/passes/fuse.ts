@@ -8,7 +8,9 @@
  * values (rows, slice, concat, flatten, gather — "views") never need a buffer: a matmul reads an
  * embedding row or a state slice in place. Every other node is inlined into
  * the one kernel that consumes it; a node whose consumers sit in different kernels is materialized
- * instead of computed twice. So a matmul followed by a bias and an activation is one kernel; an
+ * instead of computed twice — except that a row reduction (softmax, layernorm) computes a cheap
+ * elementwise producer it alone reads (a residual add) inline. So a matmul followed by a bias and
+ * an activation is one kernel, a residual add and the layernorm after it are one; an
  * LSTM step — the recurrent matmul for all four gates, the gate nonlinearities and the state
  * update — is one kernel; a GRU with reset = before needs two (its second matmul reads r ∘ h).
  */
@@ -49,8 +51,27 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
     if (VIEWS.has(n.op)) n.inputs.forEach(mustRead);
     else materialized.add(id);
   };
+  // A row reduction (softmax, layernorm) reads its row two or three times; a cheap elementwise
+  // producer with no other consumer (a residual add) is computed inline in those reads instead of
+  // getting a buffer — anything costly below it (a matmul, an einsum) still does.
+  const cheapInline = (id: number): void => {
+    const n = g.get(id);
+    if (materialized.has(id) || OP_TABLE[n.op].fusion === 'source' || n.op === 'const') return;
+    const cls = OP_TABLE[n.op].fusion;
+    if (cls === 'elementwise' || VIEWS.has(n.op) || n.op === 'positions') n.inputs.forEach(cheapInline);
+    else materialized.add(id);
+  };
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
+    if (options.inline && (n.op === 'softmax' || n.op === 'layernorm')) {
+      const x = g.get(n.inputs[0]);
+      const single = (users.get(x.id) ?? []).length === 1 && !g.outputs.some((o) => o.node === x.id);
+      if (single && OP_TABLE[x.op].fusion === 'elementwise') {
+        cheapInline(x.id);
+        n.inputs.slice(1).forEach((i) => materialized.add(i));
+        continue;
+      }
+    }
     // reductions and recurrences read whole rows/sequences from a buffer, views included
     if (cls === 'reduce' || cls === 'opaque') n.inputs.forEach((i) => materialized.add(i));
     // a contraction's operand is read once per reduction step: computed inline it would be recomputed
