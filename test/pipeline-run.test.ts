@@ -58,7 +58,32 @@ function randomSpecs(count: number): Spec[] {
   return specs;
 }
 
-const specs = randomSpecs(32);
+/**
+ * Transformers: causal self-attention keeps a key/value cache in generate(), so these check that
+ * cached generation equals full recomputation (forward over the whole sequence).
+ */
+function transformerSpecs(): Spec[] {
+  const block = (causal: string, heads: string, ffn: string) =>
+    `  repeat 2 {\n    residual { layernorm; attention self, ${heads}${causal} }\n    residual { layernorm; ${ffn} }\n  }\n`;
+  const lm = (name: string, pos: string, heads: string, readout: Spec['readout'], ffn = 'linear 12; gelu; linear 8') => ({
+    name, seq2seq: false, vocab: 9, readout,
+    text: `model ${name} {\n  input text: tokens(vocab = 9, max_len = 16)\n  output y\n  embedding dim = 8\n  ${pos}\n${block(', causal', heads, ffn)}  layernorm\n  linear 9\n${readout === 'logits' ? '' : `  ${readout}\n`}  decode greedy\n}\n`,
+  });
+  return [
+    lm('TfLearned', 'positional learned', 'heads = 2', 'log_softmax'),
+    lm('TfSinusoid', 'positional sinusoidal', 'score = additive', 'logits', 'linear 8; tanh'),
+    lm('TfGated', 'positional sinusoidal', 'normalize = sigmoid, score = general', 'softmax'),
+    {
+      name: 'TfSeq2seq', seq2seq: true, vocab: 7, readout: 'log_softmax',
+      text: 'model TfSeq2seq {\n  input source: tokens(vocab = 6, max_len = 9)\n  input target: tokens(vocab = 7, max_len = 9)\n  output y\n' +
+        '  encoder {\n    embedding dim = 8\n    positional sinusoidal\n    residual { attention self, heads = 2 }\n    layernorm\n  }\n' +
+        '  decoder {\n    embedding dim = 8\n    positional sinusoidal\n    residual { attention self, heads = 2, causal }\n    layernorm\n' +
+        '    residual { attention heads = 2 }\n    layernorm\n    residual { linear 12; relu; linear 8 }\n    layernorm\n    linear 7\n    log_softmax\n  }\n  decode greedy\n}\n',
+    },
+  ];
+}
+
+const specs = [...randomSpecs(32), ...transformerSpecs()];
 
 beforeAll(() => {
   rmSync(DIR, { recursive: true, force: true });
