@@ -104,8 +104,8 @@ function selfAttention(ctx: LowerCtx, x: ChainValue): ChainValue {
   const lengths = spec.causal ? b.perRow('key_lengths', ctx.input, rs.stmt.span) : ctx.lengths;
   const keySide = prepareKeys(b, spec, x.node, lengths, x.steps, rs.stmt.kindSpan, spec.causal);
   if (!keySide) return x;
-  const { context, weights } = attendQuery(b, spec, x.node, keySide, true);
-  ctx.dec?.attentionOutputs.push(weights);
+  // generate()'s `attention` reports alignments with the source (cross-attention), not these
+  const { context } = attendQuery(b, spec, x.node, keySide, true);
   return { ...x, node: context, bidir: undefined };
 }
 
