@@ -1,11 +1,12 @@
 /**
  * The `.nn` grammar as a Chevrotain CstParser, with error recovery and human error wording.
  *
- *   file       := ( model | <stray token> )*
- *   model      := 'model' Identifier '{' body '}'
+ *   file       := ( model | ';' | <stray token> )*
+ *   model      := 'model' name '{' body '}'
  *   body       := ( inputDecl | outputDecl | statement | ';' | <stray token> )*
- *   inputDecl  := 'input' Identifier ':' Identifier [ '(' [ itemList ] ')' ]
- *   outputDecl := 'output' Identifier
+ *   inputDecl  := 'input' name ':' Identifier [ '(' [ itemList ] ')' ]
+ *   outputDecl := 'output' name
+ *   name       := Identifier | 'model' | 'input' | 'output'   (a keyword is reported by the visitor)
  *   statement  := [ Identifier ':' ] Identifier [ itemList ] [ '{' body '}' ]
  *   itemList   := item ( [','] item )*
  *   item       := Identifier '=' value | value
@@ -177,6 +178,7 @@ export class NnParser extends CstParser {
     this.MANY(() => {
       this.OR([
         { ALT: () => this.SUBRULE(this.model) },
+        { ALT: () => this.CONSUME(Semicolon) },
         { ALT: () => this.CONSUME(TopJunk, { LABEL: 'junk' }) },
       ]);
     });
@@ -184,7 +186,9 @@ export class NnParser extends CstParser {
 
   public model = this.RULE('model', () => {
     this.CONSUME(Model);
-    this.CONSUME(Identifier, { LABEL: 'name' });
+    // `model input {`: a keyword as the name, reported by the visitor (the body is still read)
+    const keyword = this.OPTION9({ GATE: () => tokenMatcher(this.LA(2), LCurly), DEF: () => this.keywordName() });
+    if (keyword !== true) this.CONSUME(Identifier, { LABEL: 'name' });
     this.CONSUME(LCurly);
     this.SUBRULE(this.body);
     this.CONSUME(RCurly);
@@ -204,7 +208,8 @@ export class NnParser extends CstParser {
 
   public inputDecl = this.RULE('inputDecl', () => {
     this.CONSUME(Input);
-    this.CONSUME(Identifier, { LABEL: 'name' });
+    const keyword = this.OPTION9({ GATE: () => tokenMatcher(this.LA(2), Colon), DEF: () => this.keywordName() });
+    if (keyword !== true) this.CONSUME(Identifier, { LABEL: 'name' });
     this.CONSUME(Colon);
     this.CONSUME2(Identifier, { LABEL: 'form' });
     this.OPTION(() => {
@@ -215,9 +220,24 @@ export class NnParser extends CstParser {
   });
 
   public outputDecl = this.RULE('outputDecl', () => {
-    this.CONSUME(Output);
-    this.CONSUME(Identifier, { LABEL: 'name' });
+    const kw = this.CONSUME(Output);
+    // `output input` on one line, unless that `input` starts an input declaration (`input x:`)
+    const keyword = this.OPTION9({
+      GATE: () => this.LA(1).startLine === kw.endLine && !(tokenMatcher(this.LA(1), Input) && tokenMatcher(this.LA(3), Colon)),
+      DEF: () => this.keywordName(),
+    });
+    if (keyword !== true) this.CONSUME(Identifier, { LABEL: 'name' });
   });
+
+  /** A reserved word where a name belongs (`model input {`); labelled `keywordName` for the visitor. */
+  private keywordName(): true {
+    this.OR1([
+      { ALT: () => this.CONSUME2(Model, { LABEL: 'keywordName' }) },
+      { ALT: () => this.CONSUME2(Input, { LABEL: 'keywordName' }) },
+      { ALT: () => this.CONSUME2(Output, { LABEL: 'keywordName' }) },
+    ]);
+    return true;
+  }
 
   public statement = this.RULE('statement', () => {
     this.OR({

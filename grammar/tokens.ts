@@ -44,9 +44,28 @@ export const UnterminatedComment = createToken({
 /** `# ...` is not a comment here; skipped to the end of the line and reported (avoids a cascade). */
 export const HashComment = createToken({ name: 'HashComment', pattern: /#[^\n\r]*/, group: BAD_GROUP });
 
+/**
+ * A name is `[A-Za-z_][A-Za-z0-9_]*`. Letters outside ASCII (`Modèle`) are read into the name too, so
+ * that parse.ts reports the whole name once (E0006) instead of splitting it around a bad character.
+ */
+const NAME = /[A-Za-z_\p{L}][A-Za-z0-9_\p{L}\p{M}\p{N}]*/uy;
+function matchName(text: string, offset: number): CustomPatternMatcherReturn | null {
+  NAME.lastIndex = offset;
+  const m = NAME.exec(text);
+  return m === null ? null : [m[0]];
+}
+/** What a name may start with: ASCII letters, `_`, and (reported) the letters of the BMP outside ASCII. */
+function nameStartChars(): string[] {
+  const chars = ['_'];
+  for (let c = 0x41; c <= 0x7a; c++) if (/[A-Za-z]/.test(String.fromCharCode(c))) chars.push(String.fromCharCode(c));
+  for (let c = 0x80; c <= 0xffff; c++) if (/\p{L}/u.test(String.fromCharCode(c))) chars.push(String.fromCharCode(c));
+  return chars;
+}
 export const Identifier = createToken({
   name: 'Identifier',
-  pattern: /[A-Za-z_][A-Za-z0-9_]*/,
+  pattern: { exec: matchName },
+  line_breaks: false,
+  start_chars_hint: nameStartChars(),
   categories: [TopJunk],
 });
 export const Model = createToken({ name: 'Model', pattern: /model/, longer_alt: Identifier });
@@ -58,6 +77,8 @@ export const Output = createToken({ name: 'Output', pattern: /output/, longer_al
 // instead of a number followed by a surprising identifier.
 const NUMBER_START = /-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/y;
 const NUMBER_TAIL = /[A-Za-z0-9_.]*/y;
+/** The whole image of a well-formed name. */
+export const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The whole image of a well-formed number. */
 export const NUMBER_RE = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 function matchNumber(text: string, offset: number): CustomPatternMatcherReturn | null {
@@ -95,7 +116,8 @@ export const RParen = createToken({ name: 'RParen', pattern: ')', categories: [B
 export const Equals = createToken({ name: 'Equals', pattern: '=', categories: [BodyJunk, TopJunk] });
 export const Comma = createToken({ name: 'Comma', pattern: ',', categories: [BodyJunk, TopJunk] });
 export const Colon = createToken({ name: 'Colon', pattern: ':', categories: [BodyJunk, TopJunk] });
-export const Semicolon = createToken({ name: 'Semicolon', pattern: ';', categories: [TopJunk] });
+/** Separates statements and declarations anywhere, the top level included (not junk anywhere). */
+export const Semicolon = createToken({ name: 'Semicolon', pattern: ';' });
 
 /** Lexing order. */
 export const allTokens: TokenType[] = [

@@ -112,6 +112,12 @@ describe('tokens', () => {
   it('reads strings and punctuation', () => {
     expect(lex('"a b" { } ( ) = , : ;')).toEqual(['String:"a b"', 'LCurly:{', 'RCurly:}', 'LParen:(', 'RParen:)', 'Equals:=', 'Comma:,', 'Colon::', 'Semicolon:;']);
   });
+  it('reads a name with letters outside ASCII as one token (reported once, E0006)', () => {
+    expect(lex('Modèle ëx a\u0301b')).toEqual(['Identifier:Modèle', 'Identifier:ëx', 'Identifier:a\u0301b']);
+    const r = parse('model Modèle { input x: tokens(vocab = 3); embedding 2 }', 'a.nn');
+    expect(r.diagnostics.map((d) => [d.code, d.span.col, d.span.end - d.span.start])).toEqual([['E0006', 7, 6]]);
+    expect(r.ast.models[0]!.members.length).toBe(2);
+  });
   it('groups a run of bad characters into one diagnostic', () => {
     const r = parse('model A { input x: tokens(vocab = 3) @%$ linear 3 }', 'a.nn');
     expect(r.diagnostics.map((d) => [d.code, d.span.col, d.span.end - d.span.start])).toEqual([['E0001', 38, 3]]);
@@ -149,6 +155,11 @@ describe('parser', () => {
   });
   it('ends an item list at the first token that is not a comma', () => {
     expect(stmts('model A { embedding 64 lstm 128; linear 3 }').map(show)).toEqual(['embedding(64)', 'lstm(128)', 'linear(3)']);
+  });
+  it('accepts `;` at the top level, after and between models', () => {
+    const r = parse(';model A { relu };;model B { relu };', 't.nn');
+    expect(r.diagnostics).toEqual([]);
+    expect(r.ast.models.map((m) => m.name)).toEqual(['A', 'B']);
   });
   it('parses nested blocks', () => {
     expect(stmts('model A { repeat 2 { residual { linear 3; relu } layernorm } }').map(show)).toEqual([

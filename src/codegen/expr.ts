@@ -223,11 +223,11 @@ export class BodyWriter {
         return v;
       }
       case 'sinusoid': {
-        const { dim } = n.attrs as OpAttrs['sinusoid'];
         const p = this.val(n.inputs[0], idx.slice(0, last));
-        // pair index 2i = j - j mod 2; frequency 10000^(-2i/dim)
         const i2 = this.bind(`${idx[last]} - 2.0 * Math.floor((${idx[last]} + 0.5) / 2.0)`, 'par');
-        const angle = this.bind(`${p} * Math.exp((${idx[last]} - ${i2}) * ${num(-Math.log(10000) / dim)})`, 'ang');
+        const raw = this.bind(`${p} * ${this.val(n.inputs[1], [idx[last]])}`, 'ang');
+        // reduced to [-π, π): GPU sin/cos lose accuracy on larger arguments
+        const angle = this.bind(`${raw} - 6.283185307179586 * Math.floor((${raw} + 3.141592653589793) / 6.283185307179586)`, 'ang');
         const v = this.fresh('pe');
         this.emit(`let ${v} = 0.0;`);
         this.block(`if (${i2} < 0.5)`, () => this.emit(`${v} = Math.sin(${angle});`));

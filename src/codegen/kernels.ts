@@ -214,7 +214,7 @@ class ProgramBuilder {
   graph(g: Graph, scan?: ScanCtx): Instr[] {
     const instrs: Instr[] = [];
     const materialized = new Set<number>();
-    for (const n of g.nodes.values()) if (['input', 'lengths', 'param', 'state', 'step', 'capture', 'pos_offsets', 'key_lengths', 'cache'].includes(n.op)) materialized.add(n.id);
+    for (const n of g.nodes.values()) if (['input', 'lengths', 'param', 'state', 'step', 'capture', 'pos_offsets', 'key_lengths', 'cache', 'sin_freqs'].includes(n.op)) materialized.add(n.id);
     for (const k of g.kernels!) materialized.add(k.root);
     for (const k of g.kernels!) {
       const root = g.get(k.root);
@@ -309,6 +309,7 @@ export function compileProgram(model: ModelIR): Program {
     };
   });
   const caches = g.ordered().filter((n) => n.op === 'time_concat').map((n) => ({ cache: buf(n.inputs[0]), next: buf(n.id), width: n.shape[2] as number }));
+  const tables = g.ordered().filter((n) => n.op === 'sin_freqs').map((n) => ({ buf: buf(n.id), kind: 'sin_freqs' as const, dim: (n.attrs as OpAttrs['sin_freqs']).dim }));
   // instructions that depend on the last input (the target, or the only input) form the decoder part
   const genInput = inputs.length - 1;
   const gi = inputs[genInput];
@@ -332,6 +333,7 @@ export function compileProgram(model: ModelIR): Program {
     decode: inputs.length > 1 ? decode : [...encode, ...decode],
     output,
     caches,
+    ...(tables.length ? { tables } : {}),
     ...(gen ? { gen } : { noGen }),
   };
   return { kernels: pb.kernels, plan };

@@ -14,6 +14,7 @@ export const CODES = {
   E0003: "unterminated block comment: '/*' without '*/'",
   E0004: 'malformed number (letters or extra dots glued to a number)',
   E0005: 'too many errors in one file; the rest are not reported',
+  E0006: 'name with a character outside A-Z, a-z, 0-9 and _ (e.g. a non-ASCII letter)',
   // syntax
   E0101: "something other than 'model' at the top level of a file",
   E0102: "unclosed '{' or '(': expected the closing bracket",
@@ -54,6 +55,7 @@ export const CODES = {
   E0413: 'decode with more than one strategy (greedy, beam, sample)',
   E0414: 'two inputs with the same name',
   E0415: 'model expands (through nested repeat counts) to too many layers',
+  E0416: "input or output named '__proto__' (not an ordinary property name in JavaScript)",
   // shapes and chain semantics (src/layers, src/ir/build.ts)
   E0501: 'size mismatch between a layer and its input',
   E0502: 'a layer that needs feature vectors gets token ids (missing embedding)',
@@ -69,6 +71,9 @@ export const CODES = {
   E0512: 'score = location without a max_len on the source input',
   E0513: 'decode on a model that cannot generate (no per-step token distribution, or a layer that reads ahead)',
   E0514: 'positional learned without a max_len, or with fewer positions than the input',
+  E0515: 'a weight tensor with more elements than the limit (2^31 - 1)',
+  E0516: 'a model with more parameters than the limit (2^40)',
+  W0517: 'merge = sum | mean on a recurrent layer that is not bidirectional (it has no effect)',
   W0598: 'retired (0.1: decode was accepted without generate()); never reused',
   E0599: 'part of the language this version of nnc cannot compile yet',
   // internal

@@ -20,6 +20,9 @@ export class DiagnosticBag {
   error(code: string, message: string, span: Span, extra: { notes?: Diagnostic['notes']; suggestion?: string } = {}): void {
     this.items.push({ code, severity: 'error', message, span, ...extra });
   }
+  warning(code: string, message: string, span: Span, extra: { notes?: Diagnostic['notes']; suggestion?: string } = {}): void {
+    this.items.push({ code, severity: 'warning', message, span, ...extra });
+  }
   add(d: Diagnostic): void {
     this.items.push(d);
   }

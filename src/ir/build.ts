@@ -8,6 +8,7 @@ import type { Span } from '../diagnostics/span.ts';
 import { lastDim, shapeStr, type Dim, type DType, type Node, type Shape } from './graph.ts';
 import type { Graph } from './graph.ts';
 import type { BinaryFn, OpAttrs, OpName, UnaryFn } from './ops.ts';
+import { MAX_PARAMETERS, MAX_WEIGHT_ELEMENTS } from '../layers/limits.schema.ts';
 
 export interface WeightEntry {
   readonly name: string;
@@ -16,6 +17,9 @@ export interface WeightEntry {
   readonly layer: string;
   readonly span: Span;
 }
+
+/** Per model (its weight list): the parameters declared so far, and what was reported. */
+const paramTotals = new WeakMap<WeightEntry[], { total: number; over: boolean; reported: Set<number> }>();
 
 export class Builder {
   constructor(
@@ -54,11 +58,47 @@ export class Builder {
   param(name: string, shape: number[], layer: string, span: Span): number {
     const known = this.params.get(name);
     if (known !== undefined) return known;
-    if (!this.weights.some((w) => w.name === name)) this.weights.push({ name, shape, dtype: 'F32', layer, span });
+    if (!this.weights.some((w) => w.name === name)) {
+      this.weights.push({ name, shape, dtype: 'F32', layer, span });
+      this.checkSize(name, shape, span);
+    }
     const id = this.add('param', [], { name, layer }, shape, span, name);
     this.params.set(name, id);
     return id;
   }
+  /**
+   * Limits on weights (src/layers/limits.schema.ts): one tensor of at most MAX_WEIGHT_ELEMENTS
+   * elements (E0515), a model of at most MAX_PARAMETERS parameters (E0516). Each is said once per
+   * statement (a layer inside `repeat N` declares N weights from one span).
+   */
+  private checkSize(name: string, shape: readonly number[], span: Span): void {
+    let state = paramTotals.get(this.weights);
+    if (!state) paramTotals.set(this.weights, (state = { total: 0, over: false, reported: new Set() }));
+    const elements = shape.reduce((a, d) => a * d, 1);
+    if (elements > MAX_WEIGHT_ELEMENTS) {
+      if (!state.reported.has(span.start)) {
+        state.reported.add(span.start);
+        this.diags.error(
+          'E0515',
+          `weight '${name}' has shape [${shape.join(', ')}], ${elements} elements: more than the limit of ${MAX_WEIGHT_ELEMENTS} (2^31 − 1) elements per weight`,
+          span,
+          { suggestion: 'make this layer or the size coming into it smaller' },
+        );
+      }
+      return;
+    }
+    state.total += elements;
+    if (state.total > MAX_PARAMETERS && !state.over) {
+      state.over = true;
+      this.diags.error(
+        'E0516',
+        `the model has more than ${MAX_PARAMETERS} (2^40) parameters once weight '${name}' ([${shape.join(', ')}]) is added`,
+        span,
+        { suggestion: 'make the layers smaller, or use fewer of them (nested repeat counts multiply)' },
+      );
+    }
+  }
+
   rows(param: number, start: number, count: number, span: Span): number {
     const s = this.shape(param);
     return this.add('rows', [param], { start, count }, [count, ...s.slice(1)], span, `${this.node(param).label}[${start}:${start + count}]`);
@@ -162,7 +202,9 @@ export class Builder {
     return this.add('time_concat', [cache, x], {}, [s[0], 'K', s[2]], span, `${name} (cache + this step)`);
   }
   sinusoid(pos: number, dim: number, span: Span, label: string): number {
-    return this.add('sinusoid', [pos], { dim }, [...this.shape(pos), dim], span, label);
+    const known = this.g.ordered().find((n) => n.op === 'sin_freqs' && (n.attrs as OpAttrs['sin_freqs']).dim === dim);
+    const freqs = known?.id ?? this.add('sin_freqs', [], { dim }, [dim], span, `sinusoid frequencies (${dim})`);
+    return this.add('sinusoid', [pos, freqs], { dim }, [...this.shape(pos), dim], span, label);
   }
   layernorm(x: number, gamma: number, beta: number, eps: number, span: Span, label: string): number {
     return this.add('layernorm', [x, gamma, beta], { eps }, this.shape(x), span, label);

@@ -52,8 +52,10 @@ export interface OpAttrs {
   cache: { name: string };
   /** The cache followed by this step's keys or values: [B, P, W] + [B, T, W] → [B, K, W]; always materialized (it is the next step's cache). */
   time_concat: Record<string, never>;
-  /** Vaswani's interleaved sinusoidal encoding of positions [B, T] → [B, T, dim]: PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(…). */
+  /** Vaswani's interleaved sinusoidal encoding: inputs positions [B, T] and frequencies [dim] → [B, T, dim]: PE[p, 2i] = sin(p · f[2i]), PE[p, 2i+1] = cos(p · f[2i + 1]). */
   sinusoid: { dim: number };
+  /** The frequencies 10000^(-2i/dim) of sinusoid column j = 2i or 2i + 1 [dim]: computed by the runtime in float64 when weights load (GPU exp is not exact enough). */
+  sin_freqs: { dim: number };
   /** A size-1 axis inserted at `axis` (a view). */
   unsqueeze: { axis: number };
   /** [..., N·H] → [..., N, H]: the last axis split into `heads` heads (a view). */
@@ -126,6 +128,7 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo } = {
   cache: { fusion: 'source', doc: 'cached keys or values' },
   time_concat: { fusion: 'injective', doc: 'cache followed by new keys or values' },
   sinusoid: { fusion: 'elementwise', doc: 'sinusoidal position encoding' },
+  sin_freqs: { fusion: 'source', doc: 'sinusoid frequencies (made by the runtime)' },
   layernorm: { fusion: 'reduce', doc: 'last-axis layer normalisation' },
   pool: { fusion: 'reduce', doc: 'masked reduction over time' },
   mask: { fusion: 'elementwise', doc: 'zero padded positions on an axis' },

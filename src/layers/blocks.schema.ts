@@ -1,4 +1,5 @@
 import { bool, float, int, oneOf, type KindSchema } from './schema.ts';
+import { MAX_SIZE } from './limits.schema.ts';
 
 export const encoderSchema: KindSchema = {
   kind: 'encoder', family: 'seq2seq', shape: 'block', topLevelOnly: true, doc: 'seq2seq encoder over the first input', attrs: [],
@@ -20,24 +21,24 @@ export const decodeSchema: KindSchema = {
     { name: 'greedy', type: bool, default: false, doc: 'argmax at each step' },
     { name: 'beam', type: int(1, 256), doc: 'beam width' },
     { name: 'sample', type: bool, default: false, doc: 'sample from the distribution' },
-    { name: 'max_len', type: int(1), default: 50, doc: 'most tokens generated' },
-    { name: 'bos', type: int(0), default: 0, doc: 'start token id' },
-    { name: 'eos', type: int(0), doc: 'end token id' },
+    { name: 'max_len', type: int(1, MAX_SIZE), default: 50, doc: 'most tokens generated' },
+    { name: 'bos', type: int(0, MAX_SIZE - 1), default: 0, doc: 'start token id' },
+    { name: 'eos', type: int(0, MAX_SIZE - 1), doc: 'end token id' },
     { name: 'temperature', type: float(0, undefined, true), default: 1, doc: 'sampling temperature' },
-    { name: 'top_k', type: int(1), doc: 'sample among the k most likely' },
+    { name: 'top_k', type: int(1, MAX_SIZE), doc: 'sample among the k most likely' },
   ],
 };
 export const inputTokensSchema: KindSchema = {
   kind: 'tokens', family: 'input', shape: 'directive', doc: 'integer token ids, [B, T]',
   attrs: [
-    { name: 'vocab', type: int(1), required: true, doc: 'ids are in [0, vocab)' },
-    { name: 'max_len', type: int(1), doc: 'longest sequence (fixed window for flatten)' },
+    { name: 'vocab', type: int(1, MAX_SIZE), required: true, doc: 'ids are in [0, vocab)' },
+    { name: 'max_len', type: int(1, MAX_SIZE), doc: 'longest sequence (fixed window for flatten)' },
   ],
 };
 export const inputVectorsSchema: KindSchema = {
   kind: 'vectors', family: 'input', shape: 'directive', doc: 'float features, [B, T, dim]',
   attrs: [
-    { name: 'dim', type: int(1), required: true, doc: 'features per step' },
-    { name: 'max_len', type: int(1), doc: 'longest sequence' },
+    { name: 'dim', type: int(1, MAX_SIZE), required: true, doc: 'features per step' },
+    { name: 'max_len', type: int(1, MAX_SIZE), doc: 'longest sequence' },
   ],
 };

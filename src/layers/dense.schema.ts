@@ -1,9 +1,10 @@
 import { bool, float, int, type KindSchema } from './schema.ts';
+import { MAX_SIZE } from './limits.schema.ts';
 
 export const linearSchema: KindSchema = {
   kind: 'linear', family: 'dense', shape: 'layer', doc: 'affine map on the last axis (nn.Linear)',
   attrs: [
-    { name: 'out', type: int(1), required: true, positional: true, doc: 'output features' },
+    { name: 'out', type: int(1, MAX_SIZE), required: true, positional: true, doc: 'output features' },
     { name: 'bias', type: bool, default: true, doc: 'add a learned bias' },
   ],
 };

@@ -1,7 +1,8 @@
 import { bool, int, oneOf, type AttrSpec, type KindSchema } from './schema.ts';
+import { MAX_SIZE } from './limits.schema.ts';
 
 const common: AttrSpec[] = [
-  { name: 'hidden', type: int(1), required: true, positional: true, doc: 'hidden state size per direction' },
+  { name: 'hidden', type: int(1, MAX_SIZE), required: true, positional: true, doc: 'hidden state size per direction' },
   { name: 'layers', type: int(1, 64), default: 1, doc: 'stacked layers (PyTorch num_layers)' },
   { name: 'bidirectional', type: bool, default: false, doc: 'run a second, reversed pass and concatenate' },
   { name: 'bias', type: bool, default: true, doc: 'use b_ih and b_hh' },

@@ -84,6 +84,10 @@ class Model {
     const m = weightMap(src, this.manifest.weights);
     this.releaseWeights();
     this.w = new Map(this.plan.params.map(([name, b]) => [b, ex.upload(m.get(name)!)]));
+    for (const t of this.plan.tables ?? []) {
+      const f = Float32Array.from({ length: t.dim }, (_, j) => Math.pow(10000, -(j - (j % 2)) / t.dim));
+      this.w.set(t.buf, ex.upload(f));
+    }
   }
 
   private releaseWeights(): void {
@@ -102,7 +106,7 @@ class Model {
     const ex = this.live();
     const declared = which.map((i) => this.manifest.inputs[i]);
     const named = checkInputNames(inputs, declared);
-    const prepared = declared.map((info) => prepareInput(info, named[info.name]));
+    const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined));
     const B = prepared[0].B;
     prepared.forEach((p, k) => {
       if (p.B !== B) throw new NncError(`input '${declared[k].name}' has ${p.B} rows but '${declared[0].name}' has ${B}: every input needs the same batch size`);

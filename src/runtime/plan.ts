@@ -88,6 +88,8 @@ export interface Plan {
   readonly output: { readonly buf: string; readonly shape: Size };
   /** Key/value caches (empty in forward; carried from step to step by generate()). */
   readonly caches: readonly PlanCache[];
+  /** Constant buffers the runtime makes when weights load: sinusoid frequencies 10000^(-2i/dim) per column, in float64 then float32. */
+  readonly tables?: readonly { readonly buf: string; readonly kind: 'sin_freqs'; readonly dim: number }[];
   readonly gen?: GenPlan;
   /** Why the model cannot generate, when `gen` is absent. */
   readonly noGen?: string;

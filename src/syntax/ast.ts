@@ -27,6 +27,8 @@ export interface Statement {
   readonly items: readonly Item[];
   /** Present when the statement has a `{ ... }` body. */
   readonly body?: readonly Statement[];
+  /** The body was dropped for nesting too deep (E0110, reported): it is empty but not "no layers". */
+  readonly bodyCut?: boolean;
   readonly span: Span;
 }
 

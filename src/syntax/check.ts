@@ -89,6 +89,11 @@ function inRange(t: AttrType, n: number): boolean {
   return true;
 }
 
+/** A value lost to a syntax error that parse() reported: a missing value, or a malformed number. */
+function damaged(v: Value): boolean {
+  return (v.type === 'word' && v.value === '') || (v.type === 'number' && Number.isNaN(v.value));
+}
+
 /** Does a bare value fit the positional attribute's type (so that it is that attribute's value)? */
 function fitsPositional(t: AttrType, v: Value): boolean {
   if (t.kind === 'int' || t.kind === 'float') return v.type === 'number';
@@ -157,6 +162,7 @@ class Checker {
     const statements = m.members.filter((x): x is Statement => x.type === 'statement');
 
     const inputs = this.inputs(inputDecls);
+    for (const o of outputDecls) this.objectKey(o.name, o.nameSpan, 'output');
 
     for (const extra of outputDecls.slice(1)) {
       this.diags.error('E0407', `${what} declares 'output' twice`, extra.span, {
@@ -236,10 +242,23 @@ class Checker {
     };
   }
 
+  /**
+   * Input and output names are property names of the objects forward() takes and returns. Every
+   * name works as an own property (`constructor`, `toString` too) except `__proto__`, which plain
+   * JavaScript (`{ __proto__: x }`, `Object.assign`, `o[k] = v`) treats as the prototype: refused.
+   */
+  private objectKey(name: string, span: Span, what: 'input' | 'output'): void {
+    if (name !== '__proto__') return;
+    this.diags.error('E0416', `'__proto__' cannot name an ${what}: in JavaScript it is an object's prototype, not an ordinary property`, span, {
+      suggestion: what === 'output' ? 'choose another name, e.g. output proto' : 'choose another name, e.g. input proto: tokens(vocab = 96)',
+    });
+  }
+
   private inputs(decls: InputDecl[]): ResolvedInput[] {
     const out: ResolvedInput[] = [];
     const names = new Map<string, InputDecl>();
     for (const d of decls) {
+      this.objectKey(d.name, d.nameSpan, 'input');
       if (d.name !== '') {
         const first = names.get(d.name);
         if (first) {
@@ -395,11 +414,12 @@ class Checker {
       diags,
     );
     if (stmt.kind === 'decode') this.decodeStrategy(stmt, attrs, diags);
+    if (schema.family === 'recurrent') this.mergeWithoutBidirectional(stmt, attrs, diags);
 
     let body: ResolvedStatement[] | undefined;
     let copies: ResolvedStatement[][] | undefined;
     if (isBlock && stmt.body !== undefined) {
-      if (stmt.body.length === 0) {
+      if (stmt.body.length === 0 && !stmt.bodyCut) {
         diags.error('E0412', `this ${stmt.kind} block has no layers`, stmt.kindSpan, { suggestion: `put at least one layer inside: ${stmt.kind}${stmt.kind === 'repeat' ? ' 2' : ''} { ... }` });
       }
       if (stmt.kind === 'repeat') {
@@ -449,6 +469,15 @@ class Checker {
     );
   }
 
+  /** `merge = sum | mean` combines the two directions; with one direction it does nothing (W0517). */
+  private mergeWithoutBidirectional(stmt: Statement, attrs: Attrs, diags: DiagnosticBag): void {
+    if (attrs['bidirectional'] === true || (attrs['merge'] !== 'sum' && attrs['merge'] !== 'mean')) return;
+    const item = stmt.items.find((it) => it.name === 'merge');
+    diags.warning('W0517', `merge = ${String(attrs['merge'])} has no effect: this ${stmt.kind} is not bidirectional, so there are no two directions to combine`, item?.span ?? stmt.kindSpan, {
+      suggestion: `add bidirectional (${stmt.kind} ${String(attrs['hidden'] ?? 128)}, bidirectional, merge = ${String(attrs['merge'])}), or remove merge = ${String(attrs['merge'])}`,
+    });
+  }
+
   /** `decode` picks one of greedy, beam = K, sample. */
   private decodeStrategy(stmt: Statement, attrs: Attrs, diags: DiagnosticBag): void {
     const chosen = ['greedy', 'beam', 'sample'].filter((s) => (s === 'beam' ? attrs['beam'] !== undefined : attrs[s] === true));
@@ -482,8 +511,14 @@ class Checker {
       values.set(spec.name, value);
     };
 
+    let unknownName = false;
     items.forEach((item, i) => {
       const v = item.value;
+      if (item.name === '') {
+        // a damaged (non-ASCII) name, already reported: it may have been the required attribute
+        unknownName = true;
+        return;
+      }
       if (item.name !== undefined) {
         const spec = schema.attrs.find((a) => a.name === item.name);
         if (!spec) {
@@ -495,7 +530,11 @@ class Checker {
         assign(spec, item, this.coerce(subject, spec, v, diags));
         return;
       }
-      if (v.type === 'word' && v.value === '') return;
+      if (damaged(v)) {
+        // `linear 0x10`: the malformed number was reported; it still stands for the positional value.
+        if (v.type === 'number' && i === 0 && positional && !firstAt.has(positional.name)) firstAt.set(positional.name, item.span);
+        return;
+      }
       if (i === 0 && positional && fitsPositional(positional.type, v)) {
         assign(positional, item, this.coerce(subject, positional, v, diags));
         return;
@@ -514,7 +553,7 @@ class Checker {
     });
 
     for (const a of schema.attrs) {
-      if (a.required && !firstAt.has(a.name)) {
+      if (a.required && !firstAt.has(a.name) && !unknownName) {
         diags.error('E0305', `${subject.who} needs '${a.name}' — e.g. ${subject.example(a)}`, at);
       }
     }
@@ -605,7 +644,7 @@ class Checker {
 
   /** Checks a value against an attribute's type; undefined (after reporting) when it does not fit. */
   private coerce(subject: Subject, spec: AttrSpec, v: Value, diags: DiagnosticBag): AttrValue | undefined {
-    if (v.type === 'word' && v.value === '') return undefined; // missing value, already reported
+    if (damaged(v)) return undefined; // missing or malformed value, already reported
     const what = `${subject.who} ${spec.name}`;
     const t = spec.type;
     switch (t.kind) {

@@ -7,7 +7,7 @@
 import type { IRecognitionException, IToken } from 'chevrotain';
 import { EOF } from 'chevrotain';
 import { isRealToken, tokEnd, nnParser } from '../../grammar/parser.ts';
-import { BAD_GROUP, HashComment, LCurly, StringLit, lexer, NUMBER_RE, NumberLit, RCurly, UnterminatedComment, UnterminatedString } from '../../grammar/tokens.ts';
+import { BAD_GROUP, HashComment, Identifier, LCurly, StringLit, lexer, NAME_RE, NUMBER_RE, NumberLit, RCurly, UnterminatedComment, UnterminatedString } from '../../grammar/tokens.ts';
 import { DiagnosticBag, type Diagnostic } from '../diagnostics/diagnostic.ts';
 import { SourceLines } from '../diagnostics/source.ts';
 import type { FileAst } from './ast.ts';
@@ -82,6 +82,14 @@ function parseUnsafe(src: SourceLines): ParseResult {
         suggestion: `write "${t.image.slice(1, -1)}"`,
       });
     }
+    if (t.tokenType === Identifier && !NAME_RE.test(t.image)) {
+      const bad = [...t.image].find((ch) => !/[A-Za-z0-9_]/.test(ch))!;
+      const ascii = t.image.normalize('NFD').replace(/\p{M}/gu, '');
+      const fix = NAME_RE.test(ascii) ? ascii : undefined;
+      bag.error('E0006', `name '${t.image}' has a character outside A-Z, a-z, 0-9 and _: ${showChars(bad)}`, src.span(t.startOffset, tokEnd(t)), {
+        suggestion: fix ? `names are ASCII: write '${fix}'` : 'names are ASCII: use only A-Z, a-z, 0-9 and _',
+      });
+    }
     if (t.tokenType === NumberLit && !NUMBER_RE.test(t.image)) {
       bag.error('E0004', `malformed number '${t.image.length > 24 ? `${t.image.slice(0, 24)}…` : t.image}'`, src.span(t.startOffset, tokEnd(t)), {
         suggestion: 'numbers look like 96, -0.5, .5 or 1e-5; put a space or comma between a number and a name',
@@ -96,37 +104,43 @@ function parseUnsafe(src: SourceLines): ParseResult {
     t.tokenTypeIdx = StringLit.tokenTypeIdx!;
   }
   const all = unterminated.length > 0 ? [...lexed.tokens, ...unterminated].sort((a, b) => a.startOffset - b.startOffset) : lexed.tokens;
-  const tokens = boundNesting(all, src, bag);
+  const cut = new Set<IToken>();
+  const tokens = boundNesting(all, src, bag, cut);
 
   const cst = nnParser.parseTokens(tokens);
   const tokenIndex = new Map(tokens.map((t, i) => [t, i]));
   addParserErrors(nnParser.errors, src, bag);
 
   const blamed = nnParser.errors.map((e) => e.token).filter(isRealToken);
-  const ast = new AstBuilder(src, tokenIndex, tokens, bag, blamed).file(cst);
+  const ast = new AstBuilder(src, tokenIndex, tokens, bag, blamed, cut).file(cst);
   return { ast, diagnostics: finish(bag.items) };
 }
 
-/** Drops tokens nested deeper than MAX_NESTING braces, with one E0110. */
-function boundNesting(tokens: IToken[], src: SourceLines, bag: DiagnosticBag): IToken[] {
+/**
+ * Drops what is inside braces nested deeper than MAX_NESTING, with one E0110. The braces of such a
+ * block stay (so its statement still has its `{ ... }` body, emptied); they are added to `cut`, and the
+ * statement is marked `bodyCut` so that no follow-on error is reported about its body.
+ */
+function boundNesting(tokens: IToken[], src: SourceLines, bag: DiagnosticBag, cut: Set<IToken>): IToken[] {
   let depth = 0;
   let reported = false;
   const out: IToken[] = [];
   for (const t of tokens) {
     if (t.tokenType === LCurly) {
       depth++;
-      if (depth > MAX_NESTING) {
+      if (depth > MAX_NESTING + 1) continue;
+      if (depth === MAX_NESTING + 1) {
         if (!reported) {
           bag.error('E0110', `blocks nested more than ${MAX_NESTING} levels deep`, src.span(t.startOffset, tokEnd(t)), {
-            suggestion: 'the blocks inside this one are skipped',
+            suggestion: 'what is inside this block is skipped',
           });
           reported = true;
         }
-        continue;
+        cut.add(t);
       }
     } else if (t.tokenType === RCurly && depth > 0) {
       depth--;
-      if (depth >= MAX_NESTING) continue;
+      if (depth > MAX_NESTING) continue;
     } else if (depth > MAX_NESTING) continue;
     out.push(t);
   }

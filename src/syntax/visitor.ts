@@ -3,21 +3,21 @@
  * through (see grammar/parser.ts): stray tokens, missing commas and `=`, `input`/`output` inside a
  * block (the AST has no place for them there).
  *
- * Nodes damaged by a syntax error that was already reported keep an empty name: a statement with
+ * Nodes damaged by a syntax error that was already reported (a non-ASCII name included) keep an empty name: a statement with
  * `kind === ''`, an input with `form === ''` or `name === ''`, a model with `name === ''`, and an item
- * whose value is the word `''`. The checker skips these silently, so one mistake gives one message.
+ * whose name or value is the word `''`, or a number whose value is NaN (a malformed number such as `0x10`). The
+ * checker skips these silently, so one mistake gives one message.
  */
 import type { CstElement, CstNode, IToken } from 'chevrotain';
 import { tokenMatcher } from 'chevrotain';
 import { isRealToken, tokEnd, describeToken } from '../../grammar/parser.ts';
-import { Identifier, LCurly, NumberLit, RCurly, StringLit } from '../../grammar/tokens.ts';
+import { Identifier, LCurly, NAME_RE, NUMBER_RE, NumberLit, RCurly, StringLit } from '../../grammar/tokens.ts';
 import type { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { SourceLines } from '../diagnostics/source.ts';
 import type { Span } from '../diagnostics/span.ts';
 import { didYouMean } from '../diagnostics/suggest.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, ModelMember, OutputDecl, Statement, Value } from './ast.ts';
 
-const NUMBER_PREFIX = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/;
 
 function isNode(e: CstElement): e is CstNode {
   return (e as CstNode).children !== undefined;
@@ -41,6 +41,8 @@ export class AstBuilder {
     private readonly tokens: readonly IToken[],
     private readonly diags: DiagnosticBag,
     blamed: Iterable<IToken> = [],
+    /** `{` tokens whose contents were dropped for nesting too deep (E0110, reported). */
+    private readonly cut: ReadonlySet<IToken> = new Set(),
   ) {
     this.explained = new Set([...blamed].map((t) => tokenIndex.get(t) ?? -1));
   }
@@ -55,6 +57,26 @@ export class AstBuilder {
   private after(t: IToken | undefined): Span {
     if (!isRealToken(t)) return this.src.span(0, 0);
     return this.src.span(tokEnd(t), tokEnd(t));
+  }
+
+  /**
+   * `model input {`: reports a reserved word used as a name and returns its token (its text is not a
+   * name, so the node is damaged: see name()).
+   */
+  private keywordName(node: CstNode, what: 'model' | 'input' | 'output'): IToken | undefined {
+    const t = this.tok(node, 'keywordName');
+    if (t === undefined) return undefined;
+    const fix = what === 'model' ? t.image[0]!.toUpperCase() + t.image.slice(1) : `${t.image}s`;
+    const example = what === 'model' ? `model ${fix} { ... }` : what === 'input' ? `input ${fix}: tokens(vocab = 96)` : `output ${fix}`;
+    this.diags.error('E0103', `'${t.image}' is a reserved word and cannot name ${what === 'model' ? 'a model' : `an ${what}`}`, this.tokSpan(t), {
+      suggestion: `choose another name, e.g. ${example}`,
+    });
+    return t;
+  }
+
+  /** A name token's text; '' (a damaged name, already reported as E0006) when it is not ASCII. */
+  private name(t: IToken | undefined): string {
+    return t === undefined || !NAME_RE.test(t.image) || !tokenMatcher(t, Identifier) ? '' : t.image;
   }
 
   private tok(node: CstNode, key: string): IToken | undefined {
@@ -150,11 +172,11 @@ export class AstBuilder {
 
   private model(node: CstNode): ModelDecl {
     const kw = this.tok(node, 'Model')!;
-    const nameTok = this.tok(node, 'name');
+    const nameTok = this.tok(node, 'name') ?? this.keywordName(node, 'model');
     const members = this.body(node.children['body']?.find(isNode), 'model');
     return {
       type: 'model',
-      name: nameTok?.image ?? '',
+      name: this.name(nameTok),
       nameSpan: nameTok ? this.tokSpan(nameTok) : this.after(kw),
       members,
       span: this.nodeSpan(node, this.tokSpan(kw)),
@@ -213,15 +235,15 @@ export class AstBuilder {
       });
       return undefined;
     }
-    const nameTok = this.tok(node, 'name');
+    const nameTok = this.tok(node, 'name') ?? this.keywordName(node, 'input');
     const formTok = this.tok(node, 'form');
     const colon = this.tok(node, 'Colon');
     const list = this.nodes(node, 'itemList')[0];
     return {
       type: 'input',
-      name: nameTok?.image ?? '',
+      name: this.name(nameTok),
       nameSpan: nameTok ? this.tokSpan(nameTok) : this.after(kw),
-      form: formTok?.image ?? '',
+      form: this.name(formTok),
       formSpan: formTok ? this.tokSpan(formTok) : this.after(colon ?? nameTok ?? kw),
       items: list ? this.itemList(list) : [],
       span,
@@ -236,10 +258,10 @@ export class AstBuilder {
       });
       return undefined;
     }
-    const nameTok = this.tok(node, 'name');
+    const nameTok = this.tok(node, 'name') ?? this.keywordName(node, 'output');
     return {
       type: 'output',
-      name: nameTok?.image ?? '',
+      name: this.name(nameTok),
       nameSpan: nameTok ? this.tokSpan(nameTok) : this.after(kw),
       span: this.nodeSpan(node, this.tokSpan(kw)),
     };
@@ -256,17 +278,20 @@ export class AstBuilder {
     }
     const list = this.nodes(node, 'itemList')[0];
     const items = list ? this.itemList(list) : [];
-    const hasBody = this.toks(node, 'LCurly').length > 0;
+    const lcurly = this.toks(node, 'LCurly');
+    const hasBody = lcurly.length > 0;
+    const bodyCut = lcurly.some((t) => this.cut.has(t));
     const body = hasBody
       ? this.body(this.nodes(node, 'body')[0], kindTok?.image ?? 'the').filter((m): m is Statement => m.type === 'statement')
       : undefined;
     return {
       type: 'statement',
-      ...(labelTok ? { label: labelTok.image, labelSpan: this.tokSpan(labelTok) } : {}),
-      kind: kindTok?.image ?? '',
+      ...(labelTok && this.name(labelTok) !== '' ? { label: labelTok.image, labelSpan: this.tokSpan(labelTok) } : {}),
+      kind: this.name(kindTok),
       kindSpan,
       items,
       ...(body ? { body } : {}),
+      ...(bodyCut ? { bodyCut } : {}),
       span: this.nodeSpan(node, first ? this.tokSpan(first) : kindSpan),
     };
   }
@@ -367,19 +392,19 @@ export class AstBuilder {
     const nameSpan = this.tokSpan(nameTok);
     if (value === undefined) {
       const at = eq ? this.missingAfter(eq, 'E0105', `expected a value after '${nameTok.image} ='`, false) : this.after(nameTok);
-      return { item: { name: nameTok.image, nameSpan, value: { type: 'word', value: '', span: at }, span: this.src.span(nameSpan.start, at.end) }, missing: true };
+      return { item: { name: this.name(nameTok), nameSpan, value: { type: 'word', value: '', span: at }, span: this.src.span(nameSpan.start, at.end) }, missing: true };
     }
-    return { item: { name: nameTok.image, nameSpan, value, span: this.src.span(nameSpan.start, value.span.end) }, missing: false };
+    return { item: { name: this.name(nameTok), nameSpan, value, span: this.src.span(nameSpan.start, value.span.end) }, missing: false };
   }
 
   private value(node: CstNode): Value | undefined {
     const num = this.tok(node, 'Number');
     if (num) {
-      const m = NUMBER_PREFIX.exec(num.image);
-      return { type: 'number', value: m ? Number(m[0]) : Number.NaN, raw: num.image, span: this.tokSpan(num) };
+      // A malformed number (`0x10`, `1.2.3`) was reported by parse(); NaN marks it as damaged.
+      return { type: 'number', value: NUMBER_RE.test(num.image) ? Number(num.image) : Number.NaN, raw: num.image, span: this.tokSpan(num) };
     }
     const word = this.tok(node, 'Identifier');
-    if (word) return { type: 'word', value: word.image, span: this.tokSpan(word) };
+    if (word) return { type: 'word', value: this.name(word), span: this.tokSpan(word) };
     const str = this.tok(node, 'String');
     if (str) return { type: 'string', value: unescapeString(str.image), span: this.tokSpan(str) };
     return undefined;

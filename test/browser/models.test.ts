@@ -50,7 +50,19 @@ const FIXTURES = [
   's2s_bridge_bilstm_lstm',
   's2s_cosine_bahdanau',
   'lm_lstm_layers2_log_softmax',
+  // Transformers (test/fixtures/make_transformer_fixtures.py): stock encoder/decoder layers, a
+  // pre-norm causal LM and gated self-attention; generate() runs over the key/value cache
+  'tf_encoder_postnorm_classifier',
+  'tf_lm_prenorm_learned',
+  'tf_gated_additive_causal',
+  'tf_translator',
 ];
+/**
+ * Two post-norm Transformers come out 1.1e-4 and 3.7e-4 from PyTorch on Chromium's SwiftShader
+ * (identically on its WebGL2 and WebGPU paths), while the same kernels on headless-gl (Mesa) in
+ * Node are within 3e-6 (test/transformer.test.ts): SwiftShader's float arithmetic, not the kernels.
+ */
+const SWIFTSHADER_TOL: Record<string, number> = { tf_encoder_postnorm_classifier: 5e-4, tf_translator: 5e-4 };
 const REPEATS = 2;
 /** per backend; SwiftShader is slow but the whole set takes seconds */
 const PAGE_TIMEOUT_MS = 60_000;
@@ -175,7 +187,8 @@ describe.each(BACKENDS)('generated modules in Chromium: %s', (backend) => {
       for (const [key, want] of Object.entries(c.outputs)) {
         expect(out[key]?.shape, `${key} shape (forward #${call + 1})`).toEqual(want.shape);
         const err = maxAbsDiff(out[key].data, want.data);
-        expect(err, `max |nnc - torch| for ${key} (forward #${call + 1})`).toBeLessThanOrEqual(TOL[backend]);
+        const tol = backend === 'webgpu' || backend === 'gpu' ? Math.max(TOL[backend], SWIFTSHADER_TOL[name] ?? 0) : TOL[backend];
+        expect(err, `max |nnc - torch| for ${key} (forward #${call + 1})`).toBeLessThanOrEqual(tol);
       }
     });
     // decoding: the same ids as PyTorch's loop, scores within 1e-4
