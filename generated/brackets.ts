@@ -648,17 +648,22 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Brackets.k114_stats",
       step: false,
       scalars: [],
-      gpu: "function (n113) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * 2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 2; ka++) { m = Math.max(m, n113[base + ka]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 2; kb++) { s += Math.exp(n113[base + kb] - m); }\n  return s;\n}",
+      gpu: "function (n113) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 2; ka++) {\n    const v0 = n113[(i0) * 2 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 2; kb++) {\n    const v1 = n113[(i0) * 2 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B } = s;
       const n113 = a[0]!;
       const f = (i0: number, i1: number): number => {
-        const base = (i0) * 2;
         let m = -3.0e38;
-        for (let ka = 0; ka < 2; ka++) { m = Math.max(m, n113[base + ka]!); }
+        for (let ka = 0; ka < 2; ka++) {
+          const v0 = n113[(i0) * 2 + ka]!;
+          m = Math.max(m, v0);
+        }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < 2; kb++) { s += Math.exp(n113[base + kb]! - m); }
+        for (let kb = 0; kb < 2; kb++) {
+          const v1 = n113[(i0) * 2 + kb]!;
+          s += Math.exp(v1 - m);
+        }
         return s;
       };
       let o = 0;
@@ -672,13 +677,14 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Brackets.k114",
       step: false,
       scalars: [],
-      gpu: "function (n113, n114_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const sb = (i0) * 2;\n  return Math.exp(n113[(i0) * 2 + i1] - n114_stats[sb]) / n114_stats[sb + 1];\n}",
+      gpu: "function (n113, n114_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const sb0 = (i0) * 2;\n  const v1 = n113[(i0) * 2 + i1];\n  return Math.exp(v1 - n114_stats[sb0]) / n114_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B } = s;
       const n113 = a[0]!, n114_stats = a[1]!;
       const f = (i0: number, i1: number): number => {
-        const sb = (i0) * 2;
-        return Math.exp(n113[(i0) * 2 + i1]! - n114_stats[sb]!) / n114_stats[sb + 1]!;
+        const sb0 = (i0) * 2;
+        const v1 = n113[(i0) * 2 + i1]!;
+        return Math.exp(v1 - n114_stats[sb0]!) / n114_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)

@@ -371,17 +371,22 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "CharLM.k75_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n74, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 96;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 96; ka++) { m = Math.max(m, n74[base + ka]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 96; kb++) { s += Math.exp(n74[base + kb] - m); }\n  return s;\n}",
+      gpu: "function (n74, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 96; ka++) {\n    const v0 = n74[((i0) * T + i1) * 96 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 96; kb++) {\n    const v1 = n74[((i0) * T + i1) * 96 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n74 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const base = ((i0) * T + i1) * 96;
         let m = -3.0e38;
-        for (let ka = 0; ka < 96; ka++) { m = Math.max(m, n74[base + ka]!); }
+        for (let ka = 0; ka < 96; ka++) {
+          const v0 = n74[((i0) * T + i1) * 96 + ka]!;
+          m = Math.max(m, v0);
+        }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < 96; kb++) { s += Math.exp(n74[base + kb]! - m); }
+        for (let kb = 0; kb < 96; kb++) {
+          const v1 = n74[((i0) * T + i1) * 96 + kb]!;
+          s += Math.exp(v1 - m);
+        }
         return s;
       };
       let o = 0;
@@ -396,13 +401,14 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "CharLM.k75",
       step: false,
       scalars: ["T"],
-      gpu: "function (n74, n75_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  const sb = ((i0) * T + i1) * 2;\n  return n74[((i0) * T + i1) * 96 + i2] - n75_stats[sb] - Math.log(n75_stats[sb + 1]);\n}",
+      gpu: "function (n74, n75_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n74[((i0) * T + i1) * 96 + i2];\n  return v1 - n75_stats[sb0] - Math.log(n75_stats[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n74 = a[0]!, n75_stats = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const sb = ((i0) * T + i1) * 2;
-        return n74[((i0) * T + i1) * 96 + i2]! - n75_stats[sb]! - Math.log(n75_stats[sb + 1]!);
+        const sb0 = ((i0) * T + i1) * 2;
+        const v1 = n74[((i0) * T + i1) * 96 + i2]!;
+        return v1 - n75_stats[sb0]! - Math.log(n75_stats[sb0 + 1]!);
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)

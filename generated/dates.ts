@@ -640,17 +640,26 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Dates.k111_stats",
       step: false,
       scalars: ["S"],
-      gpu: "function (n110, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * S;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]) { m = Math.max(m, n110[base + ka]); } }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]) { s += Math.exp(n110[base + kb] - m); } }\n  return s;\n}",
+      gpu: "function (n110, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n110[(i0) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n110[(i0) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, S } = s;
       const n110 = a[0]!, n2 = a[1]!;
       const f = (i0: number, i1: number): number => {
-        const base = (i0) * S;
         let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]!) { m = Math.max(m, n110[base + ka]!); } }
+        for (let ka = 0; ka < S; ka++) {
+          if (ka < n2[i0]!) {
+            const v0 = n110[(i0) * S + ka]!;
+            m = Math.max(m, v0);
+          }
+        }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]!) { s += Math.exp(n110[base + kb]! - m); } }
+        for (let kb = 0; kb < S; kb++) {
+          if (kb < n2[i0]!) {
+            const v1 = n110[(i0) * S + kb]!;
+            s += Math.exp(v1 - m);
+          }
+        }
         return s;
       };
       let o = 0;
@@ -664,14 +673,15 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Dates.k111",
       step: false,
       scalars: ["S"],
-      gpu: "function (n110, n111_stats, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S));\n  const rem0 = idx - i0 * (S);\n  const i1 = rem0;\n  if (i1 >= n2[i0]) { return 0.0; }\n  const sb = (i0) * 2;\n  return Math.exp(n110[(i0) * S + i1] - n111_stats[sb]) / n111_stats[sb + 1];\n}",
+      gpu: "function (n110, n2, n111_stats, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S));\n  const rem0 = idx - i0 * (S);\n  const i1 = rem0;\n  if (!(i1 < n2[i0])) { return 0.0; }\n  const sb0 = (i0) * 2;\n  const v1 = n110[(i0) * S + i1];\n  return Math.exp(v1 - n111_stats[sb0]) / n111_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B, S } = s;
-      const n110 = a[0]!, n111_stats = a[1]!, n2 = a[2]!;
+      const n110 = a[0]!, n2 = a[1]!, n111_stats = a[2]!;
       const f = (i0: number, i1: number): number => {
-        if (i1 >= n2[i0]!) { return 0.0; }
-        const sb = (i0) * 2;
-        return Math.exp(n110[(i0) * S + i1]! - n111_stats[sb]!) / n111_stats[sb + 1]!;
+        if (!(i1 < n2[i0]!)) { return 0.0; }
+        const sb0 = (i0) * 2;
+        const v1 = n110[(i0) * S + i1]!;
+        return Math.exp(v1 - n111_stats[sb0]!) / n111_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -817,17 +827,22 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Dates.k141_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n140, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 14;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 14; ka++) { m = Math.max(m, n140[base + ka]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 14; kb++) { s += Math.exp(n140[base + kb] - m); }\n  return s;\n}",
+      gpu: "function (n140, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 14; ka++) {\n    const v0 = n140[((i0) * T + i1) * 14 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 14; kb++) {\n    const v1 = n140[((i0) * T + i1) * 14 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n140 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const base = ((i0) * T + i1) * 14;
         let m = -3.0e38;
-        for (let ka = 0; ka < 14; ka++) { m = Math.max(m, n140[base + ka]!); }
+        for (let ka = 0; ka < 14; ka++) {
+          const v0 = n140[((i0) * T + i1) * 14 + ka]!;
+          m = Math.max(m, v0);
+        }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < 14; kb++) { s += Math.exp(n140[base + kb]! - m); }
+        for (let kb = 0; kb < 14; kb++) {
+          const v1 = n140[((i0) * T + i1) * 14 + kb]!;
+          s += Math.exp(v1 - m);
+        }
         return s;
       };
       let o = 0;
@@ -842,13 +857,14 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Dates.k141",
       step: false,
       scalars: ["T"],
-      gpu: "function (n140, n141_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / (14));\n  const rem1 = rem0 - i1 * (14);\n  const i2 = rem1;\n  const sb = ((i0) * T + i1) * 2;\n  return n140[((i0) * T + i1) * 14 + i2] - n141_stats[sb] - Math.log(n141_stats[sb + 1]);\n}",
+      gpu: "function (n140, n141_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / (14));\n  const rem1 = rem0 - i1 * (14);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n140[((i0) * T + i1) * 14 + i2];\n  return v1 - n141_stats[sb0] - Math.log(n141_stats[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n140 = a[0]!, n141_stats = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const sb = ((i0) * T + i1) * 2;
-        return n140[((i0) * T + i1) * 14 + i2]! - n141_stats[sb]! - Math.log(n141_stats[sb + 1]!);
+        const sb0 = ((i0) * T + i1) * 2;
+        const v1 = n140[((i0) * T + i1) * 14 + i2]!;
+        return v1 - n141_stats[sb0]! - Math.log(n141_stats[sb0 + 1]!);
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -1198,8 +1214,8 @@ const Dates_PLAN: __nnc.Plan = {
          "out": "n111",
          "args": [
           "n110",
-          "n111_stats",
-          "n2"
+          "n2",
+          "n111_stats"
          ],
          "size": [
           "B",

@@ -142,17 +142,22 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "NPLM.k11_stats",
       step: false,
       scalars: [],
-      gpu: "function (n10) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const base = (i0) * 10000;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 10000; ka++) { m = Math.max(m, n10[base + ka]); }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 10000; kb++) { s += Math.exp(n10[base + kb] - m); }\n  return s;\n}",
+      gpu: "function (n10) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 10000; ka++) {\n    const v0 = n10[(i0) * 10000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 10000; kb++) {\n    const v1 = n10[(i0) * 10000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B } = s;
       const n10 = a[0]!;
       const f = (i0: number, i1: number): number => {
-        const base = (i0) * 10000;
         let m = -3.0e38;
-        for (let ka = 0; ka < 10000; ka++) { m = Math.max(m, n10[base + ka]!); }
+        for (let ka = 0; ka < 10000; ka++) {
+          const v0 = n10[(i0) * 10000 + ka]!;
+          m = Math.max(m, v0);
+        }
         if (i1 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < 10000; kb++) { s += Math.exp(n10[base + kb]! - m); }
+        for (let kb = 0; kb < 10000; kb++) {
+          const v1 = n10[(i0) * 10000 + kb]!;
+          s += Math.exp(v1 - m);
+        }
         return s;
       };
       let o = 0;
@@ -166,13 +171,14 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "NPLM.k11",
       step: false,
       scalars: [],
-      gpu: "function (n10, n11_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const rem0 = idx - i0 * (10000);\n  const i1 = rem0;\n  const sb = (i0) * 2;\n  return Math.exp(n10[(i0) * 10000 + i1] - n11_stats[sb]) / n11_stats[sb + 1];\n}",
+      gpu: "function (n10, n11_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const rem0 = idx - i0 * (10000);\n  const i1 = rem0;\n  const sb0 = (i0) * 2;\n  const v1 = n10[(i0) * 10000 + i1];\n  return Math.exp(v1 - n11_stats[sb0]) / n11_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B } = s;
       const n10 = a[0]!, n11_stats = a[1]!;
       const f = (i0: number, i1: number): number => {
-        const sb = (i0) * 2;
-        return Math.exp(n10[(i0) * 10000 + i1]! - n11_stats[sb]!) / n11_stats[sb + 1]!;
+        const sb0 = (i0) * 2;
+        const v1 = n10[(i0) * 10000 + i1]!;
+        return Math.exp(v1 - n11_stats[sb0]!) / n11_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)

@@ -373,17 +373,22 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Tagger.k76_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n75, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 17;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 17; ka++) { m = Math.max(m, n75[base + ka]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 17; kb++) { s += Math.exp(n75[base + kb] - m); }\n  return s;\n}",
+      gpu: "function (n75, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 17; ka++) {\n    const v0 = n75[((i0) * T + i1) * 17 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 17; kb++) {\n    const v1 = n75[((i0) * T + i1) * 17 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n75 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const base = ((i0) * T + i1) * 17;
         let m = -3.0e38;
-        for (let ka = 0; ka < 17; ka++) { m = Math.max(m, n75[base + ka]!); }
+        for (let ka = 0; ka < 17; ka++) {
+          const v0 = n75[((i0) * T + i1) * 17 + ka]!;
+          m = Math.max(m, v0);
+        }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < 17; kb++) { s += Math.exp(n75[base + kb]! - m); }
+        for (let kb = 0; kb < 17; kb++) {
+          const v1 = n75[((i0) * T + i1) * 17 + kb]!;
+          s += Math.exp(v1 - m);
+        }
         return s;
       };
       let o = 0;
@@ -398,13 +403,14 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "Tagger.k76",
       step: false,
       scalars: ["T"],
-      gpu: "function (n75, n76_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / (17));\n  const rem1 = rem0 - i1 * (17);\n  const i2 = rem1;\n  const sb = ((i0) * T + i1) * 2;\n  return n75[((i0) * T + i1) * 17 + i2] - n76_stats[sb] - Math.log(n76_stats[sb + 1]);\n}",
+      gpu: "function (n75, n76_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / (17));\n  const rem1 = rem0 - i1 * (17);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n75[((i0) * T + i1) * 17 + i2];\n  return v1 - n76_stats[sb0] - Math.log(n76_stats[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n75 = a[0]!, n76_stats = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const sb = ((i0) * T + i1) * 2;
-        return n75[((i0) * T + i1) * 17 + i2]! - n76_stats[sb]! - Math.log(n76_stats[sb + 1]!);
+        const sb0 = ((i0) * T + i1) * 2;
+        const v1 = n75[((i0) * T + i1) * 17 + i2]!;
+        return v1 - n76_stats[sb0]! - Math.log(n76_stats[sb0 + 1]!);
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)

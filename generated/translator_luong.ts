@@ -798,17 +798,26 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "LuongTranslator.k155_stats",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n154, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * S;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]) { m = Math.max(m, n154[base + ka]); } }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]) { s += Math.exp(n154[base + kb] - m); } }\n  return s;\n}",
+      gpu: "function (n154, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n154[((i0) * T + i1) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n154[((i0) * T + i1) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
       const n154 = a[0]!, n2 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const base = ((i0) * T + i1) * S;
         let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) { if (ka < n2[i0]!) { m = Math.max(m, n154[base + ka]!); } }
+        for (let ka = 0; ka < S; ka++) {
+          if (ka < n2[i0]!) {
+            const v0 = n154[((i0) * T + i1) * S + ka]!;
+            m = Math.max(m, v0);
+          }
+        }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < S; kb++) { if (kb < n2[i0]!) { s += Math.exp(n154[base + kb]! - m); } }
+        for (let kb = 0; kb < S; kb++) {
+          if (kb < n2[i0]!) {
+            const v1 = n154[((i0) * T + i1) * S + kb]!;
+            s += Math.exp(v1 - m);
+          }
+        }
         return s;
       };
       let o = 0;
@@ -823,14 +832,15 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "LuongTranslator.k155",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n154, n155_stats, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  if (i2 >= n2[i0]) { return 0.0; }\n  const sb = ((i0) * T + i1) * 2;\n  return Math.exp(n154[((i0) * T + i1) * S + i2] - n155_stats[sb]) / n155_stats[sb + 1];\n}",
+      gpu: "function (n154, n2, n155_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  if (!(i2 < n2[i0])) { return 0.0; }\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n154[((i0) * T + i1) * S + i2];\n  return Math.exp(v1 - n155_stats[sb0]) / n155_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n154 = a[0]!, n155_stats = a[1]!, n2 = a[2]!;
+      const n154 = a[0]!, n2 = a[1]!, n155_stats = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        if (i2 >= n2[i0]!) { return 0.0; }
-        const sb = ((i0) * T + i1) * 2;
-        return Math.exp(n154[((i0) * T + i1) * S + i2]! - n155_stats[sb]!) / n155_stats[sb + 1]!;
+        if (!(i2 < n2[i0]!)) { return 0.0; }
+        const sb0 = ((i0) * T + i1) * 2;
+        const v1 = n154[((i0) * T + i1) * S + i2]!;
+        return Math.exp(v1 - n155_stats[sb0]!) / n155_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -932,17 +942,22 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "LuongTranslator.k165_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n164, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  const base = ((i0) * T + i1) * 6000;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 6000; ka++) { m = Math.max(m, n164[base + ka]); }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 6000; kb++) { s += Math.exp(n164[base + kb] - m); }\n  return s;\n}",
+      gpu: "function (n164, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 6000; ka++) {\n    const v0 = n164[((i0) * T + i1) * 6000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 6000; kb++) {\n    const v1 = n164[((i0) * T + i1) * 6000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n164 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const base = ((i0) * T + i1) * 6000;
         let m = -3.0e38;
-        for (let ka = 0; ka < 6000; ka++) { m = Math.max(m, n164[base + ka]!); }
+        for (let ka = 0; ka < 6000; ka++) {
+          const v0 = n164[((i0) * T + i1) * 6000 + ka]!;
+          m = Math.max(m, v0);
+        }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
-        for (let kb = 0; kb < 6000; kb++) { s += Math.exp(n164[base + kb]! - m); }
+        for (let kb = 0; kb < 6000; kb++) {
+          const v1 = n164[((i0) * T + i1) * 6000 + kb]!;
+          s += Math.exp(v1 - m);
+        }
         return s;
       };
       let o = 0;
@@ -957,13 +972,14 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       name: "LuongTranslator.k165",
       step: false,
       scalars: ["T"],
-      gpu: "function (n164, n165_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  const sb = ((i0) * T + i1) * 2;\n  return n164[((i0) * T + i1) * 6000 + i2] - n165_stats[sb] - Math.log(n165_stats[sb + 1]);\n}",
+      gpu: "function (n164, n165_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n164[((i0) * T + i1) * 6000 + i2];\n  return v1 - n165_stats[sb0] - Math.log(n165_stats[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
       const n164 = a[0]!, n165_stats = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
-        const sb = ((i0) * T + i1) * 2;
-        return n164[((i0) * T + i1) * 6000 + i2]! - n165_stats[sb]! - Math.log(n165_stats[sb + 1]!);
+        const sb0 = ((i0) * T + i1) * 2;
+        const v1 = n164[((i0) * T + i1) * 6000 + i2]!;
+        return v1 - n165_stats[sb0]! - Math.log(n165_stats[sb0 + 1]!);
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -1365,8 +1381,8 @@ const LuongTranslator_PLAN: __nnc.Plan = {
        "out": "n155",
        "args": [
         "n154",
-        "n155_stats",
-        "n2"
+        "n2",
+        "n155_stats"
        ],
        "size": [
         "B",

@@ -1,8 +1,8 @@
 /**
  * nnc compile | check | weights. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { OptLevel, Stage } from './driver.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
 
@@ -13,15 +13,18 @@ type Render = typeof import('./diagnostics/render.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
   nnc weights FILE.nn [--json]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
+            --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
+            for apps without a TypeScript loader;
             --emit prints an intermediate stage instead (to stdout, or to -o);
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
+  --version prints nnc's version
 
 exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
 
@@ -36,6 +39,23 @@ interface Args {
   emitGiven: boolean;
   json: boolean;
   level: OptLevel;
+  format: 'ts' | 'js';
+}
+
+/** Whether two paths name one file (through symlinks where they exist). */
+function sameFile(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      try {
+        return join(realpathSync(dirname(p)), basename(p));
+      } catch {
+        return resolve(p);
+      }
+    }
+  };
+  return real(a) === real(b);
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,8 +68,9 @@ function parseArgs(argv: string[]): Args {
   let emitGiven = false;
   let json = false;
   let level: OptLevel = 2;
+  let format: 'ts' | 'js' | undefined;
   for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
+    const a = rest[i]!;
     if (a === '-o' || a === '--out') {
       out = rest[++i];
       if (!out) throw new UsageError(`${a} needs a file name`);
@@ -59,6 +80,10 @@ function parseArgs(argv: string[]): Args {
       if (!STAGES.includes(v as Stage)) throw new UsageError(`--emit must be one of ${STAGES.join(', ')}; got '${v ?? ''}'`);
       emit = v as Stage;
       emitGiven = true;
+    } else if (a === '--format' || a.startsWith('--format=')) {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (v !== 'ts' && v !== 'js') throw new UsageError(`--format must be ts or js; got '${v ?? ''}'`);
+      format = v;
     } else if (a === '--json') json = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
@@ -68,7 +93,14 @@ function parseArgs(argv: string[]): Args {
   if (!file) throw new UsageError(`${command} needs a .nn file`);
   if (command !== 'compile' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
-  return { command, file, out, emit, emitGiven, json, level };
+  if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
+  if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
+  if (out) {
+    if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
+    if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
+    if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
+  }
+  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts' };
 }
 
 function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): number {
@@ -104,20 +136,50 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
     process.stdout.write(result.output);
     return 0;
   }
-  const out = args.out ?? join('generated', basename(args.file, extname(args.file)) + '.ts');
+  const out = args.out ?? join('generated', basename(args.file, extname(args.file)) + (args.format === 'js' ? '.js' : '.ts'));
+  const files: [string, string][] = args.format === 'js'
+    ? (() => {
+        const warning = ensureRuntimeJs();
+        if (warning) process.stderr.write(`nnc: warning: ${warning}\n`);
+        const { js, dts } = emitJs(result.output!, basename(out));
+        return [[out, js], [out.replace(/\.m?js$/, (e) => (e === '.mjs' ? '.d.mts' : '.d.ts')), dts]];
+      })()
+    : [[out, result.output]];
   try {
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, result.output);
+    for (const [path, text] of files) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    }
   } catch (e) {
     process.stderr.write(`nnc: cannot write '${out}': ${(e as Error).message}\n`);
     return 2;
   }
+  const what = args.emitGiven ? `--emit=${args.emit}` : (result.models ?? []).map((m, i) => `${m.name}: ${result.kernels?.[i] ?? 0} kernels, ${m.weights.length} weights`).join('; ');
+  process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${what})\n`);
   return 0;
+}
+
+/** The package's version (package.json). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** A one-line report of an internal error: the message's first line (NNC_DEBUG=1 adds the stack). */
+function internalError(e: unknown): number {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const first = (err.message || String(e)).split('\n')[0]!.trim();
+  process.stderr.write(`nnc: internal error: ${first} (a bug in nnc, not in your spec: please report it with the .nn file${process.env.NNC_DEBUG ? '' : '; NNC_DEBUG=1 shows the stack'})\n`);
+  if (process.env.NNC_DEBUG) process.stderr.write(`${err.stack}\n`);
+  return 70;
 }
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    process.stdout.write(`nnc ${version()}\n`);
     return 0;
   }
   let args: Args;
@@ -131,10 +193,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
+    ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
     return run(args, driver, await import('./diagnostics/render.ts'));
   } catch (e) {
-    process.stderr.write(`nnc: internal error: ${(e as Error).message ?? e}\n` +
-      `This is a bug in nnc, not in your spec; please report it with the .nn file.${process.env.NNC_DEBUG ? '\n' + (e as Error).stack : ' (NNC_DEBUG=1 shows the stack)'}\n`);
-    return 70;
+    return internalError(e);
   }
 }
+
+let emitJs: typeof import('./emit-js.ts').emitJs;
+let ensureRuntimeJs: typeof import('./emit-js.ts').ensureRuntimeJs;

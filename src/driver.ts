@@ -17,6 +17,47 @@ import { fuse } from './passes/fuse.ts';
 import { compileProgram } from './codegen/kernels.ts';
 import { emitModule } from './codegen/module.ts';
 
+/**
+ * A failure of the compiler itself (a bug), never a problem with the spec: thrown by lower() and
+ * compile() — the CLI reports it in one line and exits 70. The front end turns an exception of its
+ * own into diagnostic E0900 so that it never throws; the driver turns that back into this error.
+ */
+export class InternalError extends Error {
+  /** The pipeline stage that failed: parse, check, expand, optimize, codegen. */
+  readonly stage: string;
+  constructor(stage: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InternalError';
+    this.stage = stage;
+  }
+}
+
+/** Runs one stage; any exception in it is an InternalError. */
+function stage<T>(name: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof InternalError) throw e;
+    throw new InternalError(name, `${name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** Diagnostic E0900 (the front end caught an exception of its own) is an internal error. */
+function rethrowInternal(diags: readonly Diagnostic[], name: string): void {
+  const d = diags.find((x) => x.code === 'E0900');
+  if (d) throw new InternalError(name, d.message);
+}
+
+/** The front end: parse and check, with internal failures thrown as InternalError. */
+function front(text: string, file: string, bag: DiagnosticBag): { ast: ReturnType<typeof parse>['ast']; resolved: ReturnType<typeof check> } {
+  const { ast, diagnostics } = stage('parse', () => parse(text, file));
+  rethrowInternal(diagnostics, 'parse');
+  diagnostics.forEach((d) => bag.add(d));
+  const resolved = stage('check', () => check(ast, bag));
+  rethrowInternal(bag.items, 'check');
+  return { ast, resolved };
+}
+
 export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ts';
 export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 
@@ -26,16 +67,19 @@ export interface CompileResult {
   readonly output?: string;
   /** The lowered models (after optimisation for 'ir-opt' and 'ts'). */
   readonly models?: readonly ModelIR[];
+  /** Per model, how many kernels its module holds (stage 'ts'). */
+  readonly kernels?: readonly number[];
 }
 
-/** Front end + expansion: the models as core-op graphs, or the diagnostics that stop compilation. */
+/**
+ * Front end + expansion: the models as core-op graphs, or the diagnostics that stop compilation.
+ * Throws InternalError on a compiler bug.
+ */
 export function lower(text: string, file: string): { diagnostics: Diagnostic[]; models?: ModelIR[]; ast?: ReturnType<typeof parse>['ast'] } {
-  const { ast, diagnostics } = parse(text, file);
   const bag = new DiagnosticBag();
-  diagnostics.forEach((d) => bag.add(d));
-  const resolved = check(ast, bag);
+  const { ast, resolved } = front(text, file, bag);
   if (bag.hasErrors) return { diagnostics: bag.items, ast };
-  const models = resolved.models.map((m) => expand(m, bag));
+  const models = stage('expand', () => resolved.models.map((m) => expand(m, bag)));
   models.forEach((m) => compactIds(m.graph));
   // a layer inside `repeat N` is lowered N times; say each thing once
   const seen = new Set<string>();
@@ -70,19 +114,24 @@ export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): Model
   return m;
 }
 
+/**
+ * The pipeline up to `stage`. Problems in the spec are diagnostics (and no output); a failure of
+ * the compiler itself throws InternalError.
+ */
 export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2): CompileResult {
   if (stage === 'ast') {
-    const { ast, diagnostics } = parse(text, file);
     const bag = new DiagnosticBag();
-    diagnostics.forEach((d) => bag.add(d));
-    check(ast, bag);
-    return bag.hasErrors ? { diagnostics: bag.items } : { diagnostics: bag.items, output: printAst(ast) };
+    const { ast } = front(text, file, bag);
+    return bag.hasErrors ? { diagnostics: bag.items } : { diagnostics: bag.items, output: runStage('print', () => printAst(ast)) };
   }
   const { diagnostics, models } = lower(text, file);
   if (!models) return { diagnostics };
-  if (stage === 'ir') return { diagnostics, models, output: models.map(printModel).join('\n') };
-  models.forEach((m) => optimize(m, level));
-  if (stage === 'ir-opt') return { diagnostics, models, output: models.map(printModel).join('\n') };
-  const compiled = models.map((ir) => ({ ir, program: compileProgram(ir) }));
-  return { diagnostics, models, output: emitModule(compiled, file) };
+  if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map(printModel).join('\n')) };
+  runStage('optimize', () => models.forEach((m) => optimize(m, level)));
+  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map(printModel).join('\n')) };
+  const compiled = runStage('codegen', () => models.map((ir) => ({ ir, program: compileProgram(ir) })));
+  const output = runStage('codegen', () => emitModule(compiled, file));
+  return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length) };
 }
+
+const runStage = stage;

@@ -4,7 +4,7 @@
  *   import { compile } from 'nnc';
  *   const { output, diagnostics } = compile(text, 'model.nn');   // output: the TypeScript module
  */
-export { compile, lower, optimize, STAGES, type CompileResult, type OptLevel, type Stage } from './driver.ts';
+export { compile, lower, optimize, InternalError, STAGES, type CompileResult, type OptLevel, type Stage } from './driver.ts';
 export type { Diagnostic, Severity } from './diagnostics/diagnostic.ts';
 export type { Span } from './diagnostics/span.ts';
 export { renderDiagnostic, renderDiagnostics } from './diagnostics/render.ts';

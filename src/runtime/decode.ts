@@ -91,7 +91,7 @@ export interface StepOut {
   /** Log-probabilities, row-major [rows, vocab] (already normalised: log-softmaxed). */
   readonly logp: Float32Array;
   /** Attention weights [rows, S] for this step when the model has attention and they were requested. */
-  readonly attention?: Float32Array;
+  readonly attention?: Float32Array | undefined;
   /** S. */
   readonly srcLen?: number;
 }
@@ -268,12 +268,12 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Arg-max of logp[off .. off+V), lowest id on ties (NaN reads as -Infinity). */
+/** Arg-max of logp[off .. off+V), lowest id on ties (NaN reads as -Infinity). The range is in logp (checkOut). */
 function argmax(logp: Float32Array, off: number, V: number): number {
   let best = 0;
-  let bv = lp(logp[off]);
+  let bv = lp(logp[off]!);
   for (let i = 1; i < V; i++) {
-    const v = logp[off + i];
+    const v = logp[off + i]!;
     if (v > bv) {
       bv = v;
       best = i;
@@ -287,11 +287,13 @@ class Sampler {
   private readonly x: Float64Array;
   private readonly sorted: Float64Array | undefined;
   private readonly keep: Uint8Array;
-  constructor(
-    private readonly V: number,
-    private readonly temperature: number,
-    private readonly topK: number,
-  ) {
+  private readonly V: number;
+  private readonly temperature: number;
+  private readonly topK: number;
+  constructor(V: number, temperature: number, topK: number) {
+    this.V = V;
+    this.temperature = temperature;
+    this.topK = topK;
     this.x = new Float64Array(V);
     this.sorted = topK < V ? new Float64Array(V) : undefined;
     this.keep = new Uint8Array(V);
@@ -301,18 +303,19 @@ class Sampler {
    * first kept id (increasing id order) whose cumulative probability exceeds u.
    */
   pick(logp: Float32Array, off: number, u: number): number {
+    // x, keep and sorted have V entries; logp[off .. off+V) is checked by checkOut
     const { V, x, keep } = this;
-    for (let i = 0; i < V; i++) x[i] = lp(logp[off + i]) / this.temperature;
+    for (let i = 0; i < V; i++) x[i] = lp(logp[off + i]!) / this.temperature;
     if (this.sorted) {
       const s = this.sorted;
       s.set(x);
       s.sort();
-      const tau = s[V - this.topK]; // the topK-th largest value
+      const tau = s[V - this.topK]!; // the topK-th largest value (sorted exists only when 1 ≤ topK < V)
       let above = 0;
-      for (let i = 0; i < V; i++) if (x[i] > tau) above++;
+      for (let i = 0; i < V; i++) if (x[i]! > tau) above++;
       let ties = this.topK - above; // values equal to tau kept, lowest ids first
       for (let i = 0; i < V; i++) {
-        if (x[i] > tau) keep[i] = 1;
+        if (x[i]! > tau) keep[i] = 1;
         else if (x[i] === tau && ties > 0) {
           keep[i] = 1;
           ties--;
@@ -326,20 +329,20 @@ class Sampler {
       if (!keep[i]) continue;
       if (first < 0) first = i;
       last = i;
-      if (x[i] > m) m = x[i];
+      if (x[i]! > m) m = x[i]!;
     }
     if (m === -Infinity) return first; // no kept token has any probability: degenerate model
     let sum = 0;
     for (let i = 0; i < V; i++) {
       if (keep[i]) {
-        x[i] = Math.exp(x[i] - m);
-        sum += x[i];
+        x[i] = Math.exp(x[i]! - m);
+        sum += x[i]!;
       }
     }
     let cum = 0;
     for (let i = 0; i < V; i++) {
       if (!keep[i]) continue;
-      cum += x[i] / sum;
+      cum += x[i]! / sum;
       if (cum > u) return i;
     }
     return last; // rounding left the total just under u
@@ -401,11 +404,12 @@ async function* stepwise(session: DecodeSession, o: ResolvedOptions): AsyncGener
         tokens[b] = -1;
         continue;
       }
+      // ids, scores and attn have B rows; tok < V
       const off = b * V;
       const tok = sampler ? sampler.pick(logp, off, u) : argmax(logp, off, V);
-      ids[b].push(tok);
-      scores[b] += lp(logp[off + tok]);
-      if (attn) attn[b].push(out.attention!.slice(b * S, (b + 1) * S));
+      ids[b]!.push(tok);
+      scores[b]! += lp(logp[off + tok]!);
+      if (attn) attn[b]!.push(out.attention!.slice(b * S, (b + 1) * S));
       tokens[b] = tok;
       if (tok === o.eos || last) finished[b] = true;
     }
@@ -414,7 +418,10 @@ async function* stepwise(session: DecodeSession, o: ResolvedOptions): AsyncGener
     if (allDone) break;
     checkAbort(o.signal);
     const feed = new Int32Array(B);
-    for (let b = 0; b < B; b++) feed[b] = finished[b] ? filler : ids[b][ids[b].length - 1];
+    for (let b = 0; b < B; b++) {
+      const row = ids[b]!;
+      feed[b] = finished[b] ? filler : row[row.length - 1]!; // a row not finished took a token this step
+    }
     out = await session.step(feed, undefined, o.attention);
   }
   const result: GenerateResult = { ids, scores };
@@ -471,9 +478,10 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
   const topScore = new Float64Array(2 * K);
   let S = -1;
 
+  /** Only called once row b is done, so finished[b] is not empty (done: rank 0 finished, or keepN ≥ 1 scores are in). */
   const bestFinished = (b: number): Hyp => {
-    let best = finished[b][0];
-    for (const h of finished[b]) if (key(h) > key(best)) best = h; // strict: earlier wins ties
+    let best = finished[b]![0]!;
+    for (const h of finished[b]!) if (key(h) > key(best)) best = h; // strict: earlier wins ties
     return best;
   };
 
@@ -492,30 +500,31 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
         evIds[b] = path(results[b]!);
         continue;
       }
-      const A = alive[b];
+      // alive, finished, finishedScores have B rows; topIdx/topScore hold M ≤ 2K entries; j < n, v < V
+      const A = alive[b]!;
       const n = A.length;
       // Rank candidates (parent j, token v), flat index c = j*V + v, by score desc, then c asc
       // (= lower parent rank, then lower id): keep the top M in topIdx/topScore.
       const M = Math.min(n * V, K + n);
       let cnt = 0;
       for (let j = 0; j < n; j++) {
-        const base = A[j].score;
+        const base = A[j]!.score;
         const off = (b * K + j) * V;
         for (let v = 0; v < V; v++) {
-          let s = base + lp(logp[off + v]);
+          let s = base + lp(logp[off + v]!);
           if (s !== s) s = -Infinity;
-          if (cnt === M && !(s > topScore[M - 1])) continue;
+          if (cnt === M && !(s > topScore[M - 1]!)) continue;
           let lo = 0;
           let hi = cnt;
           while (lo < hi) {
             const mid = (lo + hi) >> 1;
-            if (topScore[mid] >= s) lo = mid + 1;
+            if (topScore[mid]! >= s) lo = mid + 1;
             else hi = mid;
           }
           const end = cnt === M ? M - 1 : cnt;
           for (let q = end; q > lo; q--) {
-            topScore[q] = topScore[q - 1];
-            topIdx[q] = topIdx[q - 1];
+            topScore[q] = topScore[q - 1]!;
+            topIdx[q] = topIdx[q - 1]!;
           }
           topScore[lo] = s;
           topIdx[lo] = j * V + v;
@@ -527,35 +536,36 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
       const next: Hyp[] = [];
       let continuing = 0;
       for (let r = 0; r < cnt && continuing < K; r++) {
-        const c = topIdx[r];
+        const c = topIdx[r]!;
         const j = Math.floor(c / V);
         const v = c - j * V;
         if (v === eos && r >= K) continue;
-        const h: Hyp = { token: v, parent: A[j].len > 0 ? A[j] : null, score: topScore[r], len: A[j].len + 1, row: b * K + j };
+        const parent = A[j]!;
+        const h: Hyp = { token: v, parent: parent.len > 0 ? parent : null, score: topScore[r]!, len: parent.len + 1, row: b * K + j };
         if (v !== eos) continuing++;
         if (v === eos || last) {
-          finished[b].push(h);
-          const fs = finishedScores[b];
+          finished[b]!.push(h);
+          const fs = finishedScores[b]!;
           let q = fs.length;
           fs.push(h.score);
-          while (q > 0 && fs[q - 1] < h.score) {
-            fs[q] = fs[q - 1];
+          while (q > 0 && fs[q - 1]! < h.score) {
+            fs[q] = fs[q - 1]!;
             q--;
           }
           fs[q] = h.score;
         } else next.push(h);
       }
       alive[b] = next;
-      const fs = finishedScores[b];
-      if (next.length === 0 || (!o.lengthNormalize && fs.length >= keepN && next[0].score <= fs[keepN - 1])) {
+      const fs = finishedScores[b]!;
+      if (next.length === 0 || (!o.lengthNormalize && fs.length >= keepN && next[0]!.score <= fs[keepN - 1]!)) {
         done[b] = true;
         const best = bestFinished(b);
         results[b] = best;
         tokens[b] = best.len === t + 1 ? best.token : -1;
         evIds[b] = path(best);
       } else {
-        tokens[b] = next[0].token;
-        evIds[b] = path(next[0]);
+        tokens[b] = next[0]!.token; // next is not empty here
+        evIds[b] = path(next[0]!);
       }
     }
     const allDone = done.every(Boolean);
@@ -565,12 +575,12 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
     const feed = new Int32Array(rows);
     const parents = new Int32Array(rows);
     for (let b = 0; b < B; b++) {
-      const A = alive[b];
+      const A = alive[b]!;
       for (let j = 0; j < K; j++) {
         const r = b * K + j;
         if (!done[b] && j < A.length) {
-          feed[r] = A[j].token;
-          parents[r] = A[j].row;
+          feed[r] = A[j]!.token;
+          parents[r] = A[j]!.row;
         } else {
           feed[r] = filler;
           parents[r] = r;
@@ -590,14 +600,14 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
     if (attnSteps) {
       const data = new Float32Array(best.len * S);
       for (let n: Hyp | null = best; n && n.len > 0; n = n.parent) {
-        const src = attnSteps[n.len - 1];
+        const src = attnSteps[n.len - 1]!; // one entry per step, and n.len ≤ steps
         data.set(src.subarray(n.row * S, (n.row + 1) * S), (n.len - 1) * S);
       }
       result.attention!.push({ data, shape: [best.len, S] });
     }
     if (result.nBest) {
       // Stable sort: equal keys keep finishing order.
-      const ranked = finished[b].slice().sort((x, y) => key(y) - key(x) || 0);
+      const ranked = finished[b]!.slice().sort((x, y) => key(y) - key(x) || 0);
       result.nBest.push(ranked.slice(0, o.nBest).map((h) => ({ ids: path(h), score: h.score })));
     }
   }

@@ -62,8 +62,14 @@ class Model {
   private w: Map<string, unknown> | undefined;
   readonly backend: BackendName;
   readonly device: string;
+  readonly manifest: ModelManifest;
+  private readonly kernels: Readonly<Record<string, KernelDef>>;
+  private readonly plan: Plan;
 
-  constructor(readonly manifest: ModelManifest, private readonly kernels: Readonly<Record<string, KernelDef>>, private readonly plan: Plan, ex: Executor) {
+  constructor(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, ex: Executor) {
+    this.manifest = manifest;
+    this.kernels = kernels;
+    this.plan = plan;
     this.ex = ex;
     this.backend = ex.backend;
     this.device = ex.device;
@@ -77,6 +83,13 @@ class Model {
   private weights(method = 'forward'): Map<string, unknown> {
     if (!this.w) throw new NncError(`${method}() before loadWeights(): load the ${this.manifest.model} weights first`);
     return this.w;
+  }
+
+  /** The kernel a plan instruction names (generated with the plan: missing is a compiler bug). */
+  private kernel(name: string): KernelDef {
+    const k = this.kernels[name];
+    if (k === undefined) throw new Error(`internal: kernel ${name} is not defined`);
+    return k;
   }
 
   loadWeights(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>): void {
@@ -104,19 +117,22 @@ class Model {
   /** Validates and uploads inputs; returns the dims. */
   private prepare(inputs: unknown, which: readonly number[], env: Env, temps: unknown[]): { dims: Dims; prepared: PreparedInput[] } {
     const ex = this.live();
-    const declared = which.map((i) => this.manifest.inputs[i]);
+    // `which` holds indices of the plan's inputs, which are the manifest's inputs in order
+    const declared = which.map((i) => this.manifest.inputs[i]!);
     const named = checkInputNames(inputs, declared);
     const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined));
-    const B = prepared[0].B;
+    // every model has an input and `which` names at least one; declared[k] is prepared[k]'s input
+    const B = prepared[0]!.B;
     prepared.forEach((p, k) => {
-      if (p.B !== B) throw new NncError(`input '${declared[k].name}' has ${p.B} rows but '${declared[0].name}' has ${B}: every input needs the same batch size`);
+      if (p.B !== B) throw new NncError(`input '${declared[k]!.name}' has ${p.B} rows but '${declared[0]!.name}' has ${B}: every input needs the same batch size`);
     });
     const dims: Dims = { B, T: 1, S: 1, P: 0, K: 1, P0: 1 };
     which.forEach((i, k) => {
-      const pi = this.plan.inputs[i];
-      dims[pi.dim as 'T' | 'S'] = prepared[k].T;
-      const d = ex.upload(prepared[k].data);
-      const l = ex.upload(prepared[k].lengths);
+      const pi = this.plan.inputs[i]!;
+      const p = prepared[k]!;
+      dims[pi.dim as 'T' | 'S'] = p.T;
+      const d = ex.upload(p.data);
+      const l = ex.upload(p.lengths);
       temps.push(d, l);
       env.set(pi.data, d);
       env.set(pi.lengths, l);
@@ -149,7 +165,7 @@ class Model {
     };
     const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, P: dims.P, K: dims.K, P0: dims.P0, t: 0, tp: 0 };
     const run = async (i: RunInstr, into: unknown[]) => {
-      const out = await ex.run(this.kernels[i.kernel], i.args.map(get), scal, sizeOf(i.size, dims));
+      const out = await ex.run(this.kernel(i.kernel), i.args.map(get), scal, sizeOf(i.size, dims));
       into.push(out);
       env.set(i.out, out);
     };
@@ -175,12 +191,12 @@ class Model {
     let hist = init === undefined ? ex.zeros(sizeOf(i.size, dims)) : await ex.placeRows(init, S, dims.B, L, first);
     for (let s = 0; s < L; s++) {
       const t = i.reverse ? L - 1 - s : s;
-      scal.t = t;
-      scal.tp = s === 0 ? t : i.reverse ? t + 1 : t - 1;
+      scal['t'] = t;
+      scal['tp'] = s === 0 ? t : i.reverse ? t + 1 : t - 1;
       env.set(i.out, hist);
       const temps: unknown[] = [];
       for (const b of i.body) await run(b, temps);
-      hist = await ex.step(this.kernels[i.step], hist, i.args.map(get), scal, sizeOf(i.size, dims));
+      hist = await ex.step(this.kernel(i.step), hist, i.args.map(get), scal, sizeOf(i.size, dims));
       const last = s === L - 1;
       for (const v of temps) {
         const exported = last && keep && i.exports && Object.values(i.exports).some((e) => env.get(e) === v);
@@ -233,8 +249,8 @@ class Model {
   private defaults(): Record<string, unknown> {
     const d = this.manifest.decode;
     if (!d) return {};
-    const strategy = d.sample ? 'sample' : d.beam !== undefined ? 'beam' : 'greedy';
-    return { strategy, beam: d.beam, maxLen: d.max_len, bos: d.bos, eos: d.eos, temperature: d.temperature, topK: d.top_k };
+    const strategy = d['sample'] ? 'sample' : d['beam'] !== undefined ? 'beam' : 'greedy';
+    return { strategy, beam: d['beam'], maxLen: d['max_len'], bos: d['bos'], eos: d['eos'], temperature: d['temperature'], topK: d['top_k'] };
   }
 
   // ── what Session uses ──
@@ -260,8 +276,10 @@ class Session implements DecodeSession {
   private positions = new Float32Array(0);
   /** Per row: valid key positions of the prompt (language model). */
   private keyLengths: unknown;
+  private readonly model: Model;
 
-  constructor(private readonly model: Model, inputs: unknown) {
+  constructor(model: Model, inputs: unknown) {
+    this.model = model;
     const { plan, w } = model.internals();
     this.base = new Map(w);
     this.vocab = plan.gen!.vocab;
@@ -270,7 +288,7 @@ class Session implements DecodeSession {
     const { dims, prepared } = model.internals().prepare(inputs, which, this.base, this.held);
     this.dims = dims;
     this.batch = dims.B;
-    this.lengthsOfPrompt = prepared[0].lengths;
+    this.lengthsOfPrompt = prepared[0]!.lengths; // the one input of `which`
   }
 
   private get m() {
@@ -321,7 +339,8 @@ class Session implements DecodeSession {
       await this.m.exec(plan.decode, env, this.dims, made, undefined, keep);
       const P = this.dims.T;
       const lens = this.lengthsOfPrompt!;
-      const lastRow = Int32Array.from({ length: B * k }, (_, r) => Math.floor(r / k) * P + lens[Math.floor(r / k)] - 1);
+      // lens has B entries; every row r of B·k continues input row floor(r / k) < B, as rep holds
+      const lastRow = Int32Array.from({ length: B * k }, (_, r) => Math.floor(r / k) * P + lens[Math.floor(r / k)]! - 1);
       for (const c of gen.carries) {
         this.carries.set(c.scan, await ex.gatherRows(env.get(c.scan), c.stateSize, lastRow));
       }
@@ -331,8 +350,8 @@ class Session implements DecodeSession {
       made.push(dist);
       this.rows = B * k;
       this.dims = { ...this.dims, B: this.rows, T: 1, P, K: P + 1, P0: P };
-      this.positions = Float32Array.from(rep, (r) => lens[r]);
-      this.keyLengths = ex.upload(Float32Array.from(rep, (r) => lens[r]));
+      this.positions = Float32Array.from(rep, (r) => lens[r]!);
+      this.keyLengths = ex.upload(Float32Array.from(rep, (r) => lens[r]!));
       this.held.push(this.keyLengths);
       return { logp: this.readout(await ex.read(dist, this.rows * gen.vocab)) };
     } finally {
@@ -361,7 +380,7 @@ class Session implements DecodeSession {
     const env: Env = new Map(this.base);
     const made: unknown[] = [];
     const keep = new Map<string, unknown>();
-    const inp = plan.inputs[gen.input];
+    const inp = plan.inputs[gen.input]!; // gen.input indexes the plan's inputs
     const ids = ex.upload(Float32Array.from(tokens));
     const lens = ex.upload(new Float32Array(N).fill(1));
     made.push(ids, lens);
@@ -397,7 +416,7 @@ class Session implements DecodeSession {
         this.caches.set(c.cache, next);
         made.splice(made.indexOf(next), 1);
       }
-      for (let r = 0; r < N; r++) this.positions[r] += 1;
+      for (let r = 0; r < N; r++) this.positions[r]! += 1; // positions has N = this.rows entries
       this.dims = { ...this.dims, P: this.dims.P + 1, K: this.dims.P + 2 };
       const logp = this.readout(await ex.read(env.get(plan.output.buf), N * gen.vocab));
       let attention: Float32Array | undefined;
@@ -417,18 +436,19 @@ class Session implements DecodeSession {
     const { vocab, readout } = this.m.plan.gen!;
     if (readout === 'logprob') return x;
     const out = new Float32Array(x.length);
+    // x holds whole rows of vocab values: every o + v below is < x.length
     for (let r = 0; r < x.length / vocab; r++) {
       const o = r * vocab;
       if (readout === 'prob') {
-        for (let v = 0; v < vocab; v++) out[o + v] = Math.log(x[o + v]);
+        for (let v = 0; v < vocab; v++) out[o + v] = Math.log(x[o + v]!);
         continue;
       }
       let m = -Infinity;
-      for (let v = 0; v < vocab; v++) m = Math.max(m, x[o + v]);
+      for (let v = 0; v < vocab; v++) m = Math.max(m, x[o + v]!);
       let s = 0;
-      for (let v = 0; v < vocab; v++) s += Math.exp(x[o + v] - m);
+      for (let v = 0; v < vocab; v++) s += Math.exp(x[o + v]! - m);
       const lse = m + Math.log(s);
-      for (let v = 0; v < vocab; v++) out[o + v] = x[o + v] - lse;
+      for (let v = 0; v < vocab; v++) out[o + v] = x[o + v]! - lse;
     }
     return out;
   }

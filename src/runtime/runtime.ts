@@ -3,17 +3,30 @@
  * demand, so the `cpu` backend needs nothing else.
  */
 
-/** A tensor passed in or out of a model: row-major, batch first. */
-export interface Tensor<D = Float32Array> {
+/** A tensor passed in or out of a model: row-major, batch first. Generated modules type `S` with the known dims. */
+export interface Tensor<D = Float32Array, S extends readonly number[] = number[]> {
   data: D;
-  shape: number[];
+  shape: S;
 }
 
-/** A model input: typed data (or nested number arrays) with optional per-row valid lengths. */
+/** Integer typed arrays a tokens input accepts (token ids). */
+export type TokenIds = Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array | readonly number[];
+
+/** A `tokens` input: ids [B, T] with optional per-row valid lengths, or rows of ids. */
+export type TokensInput =
+  | { data: TokenIds; shape: readonly [number, number] | readonly number[]; lengths?: ArrayLike<number> | undefined }
+  | readonly (readonly number[])[];
+
+/** A `vectors` input: features [B, T, D] with optional per-row valid lengths, or rows of steps of features. */
+export type VectorsInput =
+  | { data: Float32Array | Float64Array | readonly number[]; shape: readonly [number, number, number] | readonly number[]; lengths?: ArrayLike<number> | undefined }
+  | readonly (readonly (readonly number[])[])[];
+
+/** Any model input (what the runtime checks at run time; generated modules use TokensInput / VectorsInput). */
 export type InputTensor =
-  | { data: ArrayLike<number>; shape: number[]; lengths?: ArrayLike<number> }
-  | number[][]
-  | number[][][];
+  | { data: ArrayLike<number>; shape: readonly number[]; lengths?: ArrayLike<number> | undefined }
+  | readonly (readonly number[])[]
+  | readonly (readonly (readonly number[])[])[];
 
 export type BackendName = 'cpu' | 'webasm' | 'gpu' | 'webgpu';
 export type BackendOption = BackendName | 'auto';
@@ -45,13 +58,26 @@ export interface InputInfo {
 /** Scalars a kernel reads by name: symbolic sizes (B, T, S) and, in a scan, t and tp. */
 export type Scalars = Readonly<Record<string, number>>;
 
+/** The scalars a generated CPU kernel reads (B rows, T and S lengths; t and tp in a scan). */
+export interface KernelScalars {
+  readonly B: number;
+  readonly T: number;
+  readonly S: number;
+  /** Key/value cache positions (0 in forward), keys P + T, and where a cache's generated part starts. */
+  readonly P: number;
+  readonly K: number;
+  readonly P0: number;
+  readonly t: number;
+  readonly tp: number;
+}
+
 /** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body. */
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
   /** The scalars the gpu.js kernel takes after its buffers, in order. */
   readonly scalars: readonly string[];
-  readonly cpu: (out: Float32Array, a: Float32Array[], s: Scalars) => void;
+  readonly cpu: (out: Float32Array, a: readonly Float32Array[], s: KernelScalars) => void;
   readonly gpu: string;
 }
 
@@ -107,11 +133,11 @@ export class CpuExecutor implements Executor {
   }
   async run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
     const out = new Float32Array(size);
-    k.cpu(out, args as Float32Array[], sc);
+    k.cpu(out, args as Float32Array[], sc as unknown as KernelScalars);
     return out;
   }
   async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
-    k.cpu(hist as Float32Array, args as Float32Array[], sc);
+    k.cpu(hist as Float32Array, args as Float32Array[], sc as unknown as KernelScalars);
     return hist;
   }
   async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
@@ -123,7 +149,7 @@ export class CpuExecutor implements Executor {
   async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
     const src = b as Float32Array;
     const out = new Float32Array(idx.length * width);
-    for (let r = 0; r < idx.length; r++) out.set(src.subarray(idx[r] * width, (idx[r] + 1) * width), r * width);
+    for (let r = 0; r < idx.length; r++) out.set(src.subarray(idx[r]! * width, (idx[r]! + 1) * width), r * width);
     return out;
   }
   async read(b: unknown, size: number): Promise<Float32Array> {
@@ -168,7 +194,7 @@ function flatten(v: unknown, size: number): Float32Array {
     if (typeof x === 'number') out[o++] = x;
     else if (ArrayBuffer.isView(x)) {
       const a = x as unknown as ArrayLike<number>;
-      for (let i = 0; i < a.length; i++) out[o++] = a[i];
+      for (let i = 0; i < a.length; i++) out[o++] = a[i]!;
     }
     else for (const e of x as unknown[]) walk(e);
   };
@@ -204,8 +230,12 @@ export class GpuJsExecutor implements Executor {
   private readonly kernels = new Map<string, GpuKernel>();
   private readonly gpu: GpuInstance;
   private readonly pipeline: boolean;
+  readonly backend: BackendName;
+  readonly device: string;
 
-  constructor(GPU: GpuClass, readonly backend: BackendName, readonly device: string, mode: string) {
+  constructor(GPU: GpuClass, backend: BackendName, device: string, mode: string) {
+    this.backend = backend;
+    this.device = device;
     this.gpu = new GPU({ mode });
     this.pipeline = backend === 'gpu' || backend === 'webgpu';
   }
@@ -252,7 +282,13 @@ export class GpuJsExecutor implements Executor {
     // webgpu: upload() and zeros() give Promises of buffer handles (every webgpu kernel call does)
     const ready = args.some(isThenable) ? await Promise.all(args) : args;
     k.setOutput([Math.max(size, 1)]);
-    return await k(...ready, ...kd.scalars.map((n) => sc[n]));
+    const out = await k(...ready, ...kd.scalars.map((n) => sc[n]));
+    // gpu.js's webasm kernels keep up to 8 instantiations (each with its own WebAssembly.Memory) per
+    // output size; a decoding loop whose key/value cache grows every step would pile them up until
+    // the browser refuses another Memory: keep two
+    const impl = k.kernel as { moduleCacheLimit?: number } | undefined;
+    if (impl && typeof impl.moduleCacheLimit === 'number' && impl.moduleCacheLimit > 2) impl.moduleCacheLimit = 2;
+    return out;
   }
   async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
     return this.run(PLACE_ROWS, [rows], { W: width, L, slot }, B * L * width);
@@ -332,7 +368,7 @@ async function selfTest(ex: Executor): Promise<void> {
   const a = ex.upload(Float32Array.from([1, 2, 3]));
   const out = await ex.read(await ex.run(k, [a], { B: 0.5, T: 3 }, 4), 4);
   const want = [6.5, 12.5, 18.5, 24.5];
-  if (!want.every((v, i) => Math.abs(out[i] - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
+  if (!want.every((v, i) => Math.abs(out[i]! - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
 }
 
 const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
@@ -395,7 +431,7 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
 // ───────────── weights ─────────────
 
 /** Parses safetensors bytes into name → Float32Array, checking every tensor against the manifest. */
-export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, { dtype: string; shape: number[]; data?: Float32Array }> {
+export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, { dtype: string; shape: number[]; data?: Float32Array | undefined }> {
   const u8 = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   if (u8.length < 8) throw new NncError(`safetensors file is truncated: ${u8.length} bytes, but even the 8-byte header length is missing`);
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
@@ -409,14 +445,14 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new NncError('not a safetensors file: its header is not a JSON object');
   const base = 8 + n;
-  const out = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
+  const out = new Map<string, { dtype: string; shape: number[]; data?: Float32Array | undefined }>();
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const dtype = String(info?.dtype);
     const shape = Array.isArray(info?.shape) ? info.shape.map(Number) : [];
     const offs = info?.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2) throw new NncError(`safetensors tensor '${name}' has no data_offsets`);
-    const [b, e] = offs.map(Number);
+    const [b = NaN, e = NaN] = offs.map(Number);
     if (!Number.isSafeInteger(b) || !Number.isSafeInteger(e) || b < 0 || e < b) throw new NncError(`safetensors tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
     if (base + e > u8.length) {
       throw new NncError(`safetensors file is truncated: tensor '${name}' needs bytes ${b}..${e} of the data section, which has ${u8.length - base}`);
@@ -436,7 +472,7 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, {
 }
 
 /** Checks a weight map against the manifest: missing, extra, mis-shaped and non-F32 tensors are errors. */
-export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array }>, fromMap = false): Map<string, Float32Array> {
+export function checkWeights(manifest: readonly WeightInfo[], given: Map<string, { dtype: string; shape: number[]; data?: Float32Array | undefined }>, fromMap = false): Map<string, Float32Array> {
   const problems: string[] = [];
   const out = new Map<string, Float32Array>();
   for (const w of manifest) {
@@ -470,7 +506,7 @@ export function weightMap(src: Uint8Array | ArrayBuffer | Record<string, Float32
   if (typeof src !== 'object' || src === null || Array.isArray(src) || ArrayBuffer.isView(src) || src instanceof Map || kind === 'SharedArrayBuffer') {
     throw new NncError(`loadWeights expects safetensors bytes (Uint8Array | ArrayBuffer) or a { name: Float32Array } map, got ${kind}`);
   }
-  const given = new Map<string, { dtype: string; shape: number[]; data?: Float32Array }>();
+  const given = new Map<string, { dtype: string; shape: number[]; data?: Float32Array | undefined }>();
   const shapes = new Map(manifest.map((w) => [w.name, w.shape]));
   for (const [name, v] of Object.entries(src)) {
     if (v === undefined) continue; // { name: undefined } is a missing weight
@@ -535,7 +571,8 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   const want = info.form === 'tokens' ? '[B, T]' : `[B, T, ${info.dim}]`;
   if (shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new NncError(`input '${name}' has shape [${shape.map(showValue).join(', ')}], expected ${want} with positive integer sizes`);
   if (info.form === 'vectors' && shape[2] !== info.dim) throw new NncError(`input '${name}' has ${shape[2]} features per step, expected dim = ${info.dim}`);
-  const [B, T] = shape;
+  const B = shape[0]!;
+  const T = shape[1]!;
   const count = shape.reduce((a, c) => a * c, 1);
   if (data.length !== count) throw new NncError(`input '${name}' has ${data.length} values, but shape [${shape.join(', ')}] needs ${count}`);
   if (info.maxLen !== undefined && (info.fixedSteps ? T !== info.maxLen : T > info.maxLen)) {
@@ -545,7 +582,7 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
   if (info.form === 'tokens') {
     if (/^(Float|Big)/.test(dtype)) throw new NncError(`input '${name}' holds token ids and must be integers (Int32Array or number[]), got ${dtype}`);
     for (let i = 0; i < count; i++) {
-      const v = data[i];
+      const v = data[i]!;
       const where = `at position ${i} (row ${Math.floor(i / T)}, step ${i % T})`;
       if (!Number.isInteger(v)) throw new NncError(`input '${name}' has token id ${showValue(v)} ${where}, expected an integer in [0, ${info.vocab})`);
       if (v < 0 || v >= info.vocab!) throw new NncError(`input '${name}' has token id ${v} ${where}, outside the vocabulary [0, ${info.vocab})`);
@@ -564,7 +601,7 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
     if (!Array.isArray(lengths) && !(ArrayBuffer.isView(lengths) && typeName(lengths) !== 'DataView')) throw new NncError(`input '${name}': lengths must be an array with one entry per row (B = ${B}), got ${typeName(lengths)}`);
     if (lengths.length !== B) throw new NncError(`input '${name}': lengths has ${lengths.length} entries, expected one per row (B = ${B})`);
     for (let b = 0; b < B; b++) {
-      const l = lengths[b];
+      const l = lengths[b]!;
       if (!Number.isInteger(l) || l < 1 || l > T) throw new NncError(`input '${name}': lengths[${b}] = ${showValue(l)}, expected an integer in [1, ${T}]`);
       if (info.fixedSteps && l !== T) throw new NncError(`input '${name}': lengths[${b}] = ${l}, but this model reads a fixed window of ${T} steps`);
       lens[b] = l;
