@@ -2147,34 +2147,9 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             out[o++] = f(i0, i1, i2);
       },
     },
-    // decoder.repeat0.0.residual0.attention0.α (mean over heads)
-    k155: {
-      name: "TransformerTranslator.k155",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n151, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * K));\n  const rem0 = idx - i0 * (T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (K));\n  const rem1 = rem0 - i1 * (K);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n151[(((i0) * 8 + k1) * T + i1) * K + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n151 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n151[(((i0) * 8 + k1) * T + i1) * K + i2]!;
-          acc0 += v2;
-        }
-        const v3 = acc0 * 0.125;
-        return v3;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < K; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
     // decoder.repeat0.0.layernorm0 (row statistics)
-    k159_stats: {
-      name: "TransformerTranslator.k159_stats",
+    k158_stats: {
+      name: "TransformerTranslator.k158_stats",
       step: false,
       scalars: ["T"],
       gpu: "function (n127, n154, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n127[((i0) * T + i1) * 256 + ka];\n    const v1 = n154[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n127[((i0) * T + i1) * 256 + kb];\n    const v4 = n154[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
@@ -2208,20 +2183,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.layernorm0
-    k159: {
-      name: "TransformerTranslator.k159",
+    k158: {
+      name: "TransformerTranslator.k158",
       step: false,
       scalars: ["T"],
-      gpu: "function (n127, n154, n159_stats, w42, w43, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n127[((i0) * T + i1) * 256 + i2];\n  const v2 = n154[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n159_stats[sb0]) * n159_stats[sb0 + 1] * w42[i2] + w43[i2];\n}",
+      gpu: "function (n127, n154, n158_stats, w42, w43, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n127[((i0) * T + i1) * 256 + i2];\n  const v2 = n154[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n158_stats[sb0]) * n158_stats[sb0 + 1] * w42[i2] + w43[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n127 = a[0]!, n154 = a[1]!, n159_stats = a[2]!, w42 = a[3]!, w43 = a[4]!;
+      const n127 = a[0]!, n154 = a[1]!, n158_stats = a[2]!, w42 = a[3]!, w43 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
         const v1 = n127[((i0) * T + i1) * 256 + i2]!;
         const v2 = n154[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n159_stats[sb0]!) * n159_stats[sb0 + 1]! * w42[i2]! + w43[i2]!;
+        return (v3 - n158_stats[sb0]!) * n158_stats[sb0 + 1]! * w42[i2]! + w43[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -2231,8 +2206,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.k (projected keys)*
-    k170: {
-      name: "TransformerTranslator.k170",
+    k169: {
+      name: "TransformerTranslator.k169",
       step: false,
       scalars: ["S"],
       gpu: "function (n121, w44, w45, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n121[((i0) * S + i1) * 256 + k1];\n    const v3 = w44[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w45[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -2258,18 +2233,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.q (projected)
-    k177: {
-      name: "TransformerTranslator.k177",
+    k176: {
+      name: "TransformerTranslator.k176",
       step: false,
       scalars: ["T"],
-      gpu: "function (n159, w44, w45, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n159[((i0) * T + i1) * 256 + k1];\n    const v3 = w44[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w45[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n158, w44, w45, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n158[((i0) * T + i1) * 256 + k1];\n    const v3 = w44[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w45[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n159 = a[0]!, w44 = a[1]!, w45 = a[2]!;
+      const n158 = a[0]!, w44 = a[1]!, w45 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n159[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n158[((i0) * T + i1) * 256 + k1]!;
           const v3 = w44[(i2 + 0) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -2285,19 +2260,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.scores
-    k179: {
-      name: "TransformerTranslator.k179",
+    k178: {
+      name: "TransformerTranslator.k178",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n177, n170, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n177[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n170[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      gpu: "function (n176, n169, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n176[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n169[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n177 = a[0]!, n170 = a[1]!;
+      const n176 = a[0]!, n169 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n177[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
-          const v3 = n170[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
+          const v2 = n176[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
+          const v3 = n169[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
           acc0 += v2 * v3;
         }
         const v4 = acc0 * 0.17677669529663687;
@@ -2312,19 +2287,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.α (row statistics)
-    k180_stats: {
-      name: "TransformerTranslator.k180_stats",
+    k179_stats: {
+      name: "TransformerTranslator.k179_stats",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n179, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n179[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n179[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
+      gpu: "function (n178, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n178[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n179 = a[0]!, n2 = a[1]!;
+      const n178 = a[0]!, n2 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let m = -3.0e38;
         for (let ka = 0; ka < S; ka++) {
           if (ka < n2[i0]!) {
-            const v0 = n179[(((i0) * 8 + i1) * T + i2) * S + ka]!;
+            const v0 = n178[(((i0) * 8 + i1) * T + i2) * S + ka]!;
             m = Math.max(m, v0);
           }
         }
@@ -2332,7 +2307,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         let s = 0.0;
         for (let kb = 0; kb < S; kb++) {
           if (kb < n2[i0]!) {
-            const v1 = n179[(((i0) * 8 + i1) * T + i2) * S + kb]!;
+            const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + kb]!;
             s += Math.exp(v1 - m);
           }
         }
@@ -2347,19 +2322,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.α
-    k180: {
-      name: "TransformerTranslator.k180",
+    k179: {
+      name: "TransformerTranslator.k179",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n179, n2, n180_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n179[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n180_stats[sb0]) / n180_stats[sb0 + 1];\n}",
+      gpu: "function (n178, n2, n179_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n179_stats[sb0]) / n179_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n179 = a[0]!, n2 = a[1]!, n180_stats = a[2]!;
+      const n178 = a[0]!, n2 = a[1]!, n179_stats = a[2]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         if (!(i3 < n2[i0]!)) { return 0.0; }
         const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n179[(((i0) * 8 + i1) * T + i2) * S + i3]!;
-        return Math.exp(v1 - n180_stats[sb0]!) / n180_stats[sb0 + 1]!;
+        const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + i3]!;
+        return Math.exp(v1 - n179_stats[sb0]!) / n179_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -2370,19 +2345,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.α·v
-    k181: {
-      name: "TransformerTranslator.k181",
+    k180: {
+      name: "TransformerTranslator.k180",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n180, n170, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n180[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n170[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (n179, n169, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n179[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n169[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n180 = a[0]!, n170 = a[1]!;
+      const n179 = a[0]!, n169 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n180[(((i0) * 8 + i2) * T + i1) * S + k1]!;
-          const v3 = n170[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
+          const v2 = n179[(((i0) * 8 + i2) * T + i1) * S + k1]!;
+          const v3 = n169[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
           acc0 += v2 * v3;
         }
         return acc0;
@@ -2396,20 +2371,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.out_proj
-    k183: {
-      name: "TransformerTranslator.k183",
+    k182: {
+      name: "TransformerTranslator.k182",
       step: false,
       scalars: ["T"],
-      gpu: "function (n181, w46, w47, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n181[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w46[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w47[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      gpu: "function (n180, w46, w47, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n180[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w46[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w47[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n181 = a[0]!, w46 = a[1]!, w47 = a[2]!;
+      const n180 = a[0]!, w46 = a[1]!, w47 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
           const q2 = Math.floor((k1 + 0.5) / 32.0);
           const r3 = k1 - q2 * 32;
-          const v4 = n181[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
+          const v4 = n180[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
           const v5 = w46[(i2) * 256 + k1]!;
           acc0 += v4 * v5;
         }
@@ -2425,18 +2400,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual1.attention0.α (mean over heads)
-    k184: {
-      name: "TransformerTranslator.k184",
+    k183: {
+      name: "TransformerTranslator.k183",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n180, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n180[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
+      gpu: "function (n179, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n179[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n180 = a[0]!;
+      const n179 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n180[(((i0) * 8 + k1) * T + i1) * S + i2]!;
+          const v2 = n179[(((i0) * 8 + k1) * T + i1) * S + i2]!;
           acc0 += v2;
         }
         const v3 = acc0 * 0.125;
@@ -2450,19 +2425,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.layernorm1 (row statistics)
-    k188_stats: {
-      name: "TransformerTranslator.k188_stats",
+    k187_stats: {
+      name: "TransformerTranslator.k187_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n159, n183, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n159[((i0) * T + i1) * 256 + ka];\n    const v1 = n183[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n159[((i0) * T + i1) * 256 + kb];\n    const v4 = n183[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n158, n182, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n158[((i0) * T + i1) * 256 + ka];\n    const v1 = n182[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n158[((i0) * T + i1) * 256 + kb];\n    const v4 = n182[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n159 = a[0]!, n183 = a[1]!;
+      const n158 = a[0]!, n182 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n159[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n183[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n158[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n182[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -2470,8 +2445,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n159[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n183[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n158[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n182[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -2485,20 +2460,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.layernorm1
-    k188: {
-      name: "TransformerTranslator.k188",
+    k187: {
+      name: "TransformerTranslator.k187",
       step: false,
       scalars: ["T"],
-      gpu: "function (n159, n183, n188_stats, w48, w49, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n159[((i0) * T + i1) * 256 + i2];\n  const v2 = n183[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n188_stats[sb0]) * n188_stats[sb0 + 1] * w48[i2] + w49[i2];\n}",
+      gpu: "function (n158, n182, n187_stats, w48, w49, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n158[((i0) * T + i1) * 256 + i2];\n  const v2 = n182[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n187_stats[sb0]) * n187_stats[sb0 + 1] * w48[i2] + w49[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n159 = a[0]!, n183 = a[1]!, n188_stats = a[2]!, w48 = a[3]!, w49 = a[4]!;
+      const n158 = a[0]!, n182 = a[1]!, n187_stats = a[2]!, w48 = a[3]!, w49 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n159[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n183[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n158[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n182[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n188_stats[sb0]!) * n188_stats[sb0 + 1]! * w48[i2]! + w49[i2]!;
+        return (v3 - n187_stats[sb0]!) * n187_stats[sb0 + 1]! * w48[i2]! + w49[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -2508,18 +2483,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual2.relu0
-    k192: {
-      name: "TransformerTranslator.k192",
+    k191: {
+      name: "TransformerTranslator.k191",
       step: false,
       scalars: ["T"],
-      gpu: "function (n188, w50, w51, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n188[((i0) * T + i1) * 256 + k1];\n    const v3 = w50[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w51[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
+      gpu: "function (n187, w50, w51, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n187[((i0) * T + i1) * 256 + k1];\n    const v3 = w50[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w51[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n188 = a[0]!, w50 = a[1]!, w51 = a[2]!;
+      const n187 = a[0]!, w50 = a[1]!, w51 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n188[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n187[((i0) * T + i1) * 256 + k1]!;
           const v3 = w50[(i2) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -2536,18 +2511,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.residual2.linear1
-    k195: {
-      name: "TransformerTranslator.k195",
+    k194: {
+      name: "TransformerTranslator.k194",
       step: false,
       scalars: ["T"],
-      gpu: "function (n192, w52, w53, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n192[((i0) * T + i1) * 1024 + k1];\n    const v3 = w52[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w53[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n191, w52, w53, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n191[((i0) * T + i1) * 1024 + k1];\n    const v3 = w52[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w53[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n192 = a[0]!, w52 = a[1]!, w53 = a[2]!;
+      const n191 = a[0]!, w52 = a[1]!, w53 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n192[((i0) * T + i1) * 1024 + k1]!;
+          const v2 = n191[((i0) * T + i1) * 1024 + k1]!;
           const v3 = w52[(i2) * 1024 + k1]!;
           acc0 += v2 * v3;
         }
@@ -2563,19 +2538,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.layernorm2 (row statistics)
-    k199_stats: {
-      name: "TransformerTranslator.k199_stats",
+    k198_stats: {
+      name: "TransformerTranslator.k198_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n188, n195, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n188[((i0) * T + i1) * 256 + ka];\n    const v1 = n195[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n188[((i0) * T + i1) * 256 + kb];\n    const v4 = n195[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n187, n194, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n187[((i0) * T + i1) * 256 + ka];\n    const v1 = n194[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n187[((i0) * T + i1) * 256 + kb];\n    const v4 = n194[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n188 = a[0]!, n195 = a[1]!;
+      const n187 = a[0]!, n194 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n188[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n195[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n187[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n194[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -2583,8 +2558,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n188[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n195[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n187[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n194[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -2598,20 +2573,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.0.layernorm2
-    k199: {
-      name: "TransformerTranslator.k199",
+    k198: {
+      name: "TransformerTranslator.k198",
       step: false,
       scalars: ["T"],
-      gpu: "function (n188, n195, n199_stats, w54, w55, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n188[((i0) * T + i1) * 256 + i2];\n  const v2 = n195[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n199_stats[sb0]) * n199_stats[sb0 + 1] * w54[i2] + w55[i2];\n}",
+      gpu: "function (n187, n194, n198_stats, w54, w55, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n187[((i0) * T + i1) * 256 + i2];\n  const v2 = n194[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n198_stats[sb0]) * n198_stats[sb0 + 1] * w54[i2] + w55[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n188 = a[0]!, n195 = a[1]!, n199_stats = a[2]!, w54 = a[3]!, w55 = a[4]!;
+      const n187 = a[0]!, n194 = a[1]!, n198_stats = a[2]!, w54 = a[3]!, w55 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n188[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n195[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n187[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n194[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n199_stats[sb0]!) * n199_stats[sb0 + 1]! * w54[i2]! + w55[i2]!;
+        return (v3 - n198_stats[sb0]!) * n198_stats[sb0 + 1]! * w54[i2]! + w55[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -2621,18 +2596,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.q (projected)*
-    k209: {
-      name: "TransformerTranslator.k209",
+    k208: {
+      name: "TransformerTranslator.k208",
       step: false,
       scalars: ["T"],
-      gpu: "function (n199, w56, w57, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n199[((i0) * T + i1) * 256 + k1];\n    const v3 = w56[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w57[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n198, w56, w57, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n198[((i0) * T + i1) * 256 + k1];\n    const v3 = w56[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w57[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n199 = a[0]!, w56 = a[1]!, w57 = a[2]!;
+      const n198 = a[0]!, w56 = a[1]!, w57 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n199[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n198[((i0) * T + i1) * 256 + k1]!;
           const v3 = w56[(i2) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -2648,22 +2623,22 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.k (cache + this step)
-    k211: {
-      name: "TransformerTranslator.k211",
+    k210: {
+      name: "TransformerTranslator.k210",
       step: false,
       scalars: ["T","P","K"],
-      gpu: "function (n208, n209, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n208[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n209[((i0) * T + i1 - P) * 768 + i2 + 256];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      gpu: "function (n207, n208, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n207[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 256];\n    tc0 = v2;\n  }\n  return tc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K } = s;
-      const n208 = a[0]!, n209 = a[1]!;
+      const n207 = a[0]!, n208 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let tc0 = 0.0;
         if (i1 < P) {
-          const v1 = n208[((i0) * P + i1) * 256 + i2]!;
+          const v1 = n207[((i0) * P + i1) * 256 + i2]!;
           tc0 = v1;
         }
         else {
-          const v2 = n209[((i0) * T + i1 - P) * 768 + i2 + 256]!;
+          const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 256]!;
           tc0 = v2;
         }
         return tc0;
@@ -2676,22 +2651,22 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.v (cache + this step)
-    k215: {
-      name: "TransformerTranslator.k215",
+    k214: {
+      name: "TransformerTranslator.k214",
       step: false,
       scalars: ["T","P","K"],
-      gpu: "function (n213, n209, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n213[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n209[((i0) * T + i1 - P) * 768 + i2 + 512];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      gpu: "function (n212, n208, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n212[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 512];\n    tc0 = v2;\n  }\n  return tc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K } = s;
-      const n213 = a[0]!, n209 = a[1]!;
+      const n212 = a[0]!, n208 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let tc0 = 0.0;
         if (i1 < P) {
-          const v1 = n213[((i0) * P + i1) * 256 + i2]!;
+          const v1 = n212[((i0) * P + i1) * 256 + i2]!;
           tc0 = v1;
         }
         else {
-          const v2 = n209[((i0) * T + i1 - P) * 768 + i2 + 512]!;
+          const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 512]!;
           tc0 = v2;
         }
         return tc0;
@@ -2704,19 +2679,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.scores
-    k221: {
-      name: "TransformerTranslator.k221",
+    k220: {
+      name: "TransformerTranslator.k220",
       step: false,
       scalars: ["T","K"],
-      gpu: "function (n209, n211, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n209[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n211[((i0) * K + i3) * 256 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      gpu: "function (n208, n210, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n208[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n210[((i0) * K + i3) * 256 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
       cpu: (out, a, s) => {
       const { B, T, K } = s;
-      const n209 = a[0]!, n211 = a[1]!;
+      const n208 = a[0]!, n210 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n209[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n211[((i0) * K + i3) * 256 + i1 * 32 + k1]!;
+          const v2 = n208[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
+          const v3 = n210[((i0) * K + i3) * 256 + i1 * 32 + k1]!;
           acc0 += v2 * v3;
         }
         const v4 = acc0 * 0.17677669529663687;
@@ -2731,19 +2706,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.α (row statistics)
-    k222_stats: {
-      name: "TransformerTranslator.k222_stats",
+    k221_stats: {
+      name: "TransformerTranslator.k221_stats",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (n221, n128, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n128[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n221[(((i0) * 8 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n128[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n221[(((i0) * 8 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
+      gpu: "function (n220, n128, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n128[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n220[(((i0) * 8 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n128[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K, P0 } = s;
-      const n221 = a[0]!, n128 = a[1]!;
+      const n220 = a[0]!, n128 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let m = -3.0e38;
         for (let ka = 0; ka < K; ka++) {
           if ((ka < n128[i0]! || ka >= P0) && ka <= i2 + P) {
-            const v0 = n221[(((i0) * 8 + i1) * T + i2) * K + ka]!;
+            const v0 = n220[(((i0) * 8 + i1) * T + i2) * K + ka]!;
             m = Math.max(m, v0);
           }
         }
@@ -2751,7 +2726,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         let s = 0.0;
         for (let kb = 0; kb < K; kb++) {
           if ((kb < n128[i0]! || kb >= P0) && kb <= i2 + P) {
-            const v1 = n221[(((i0) * 8 + i1) * T + i2) * K + kb]!;
+            const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + kb]!;
             s += Math.exp(v1 - m);
           }
         }
@@ -2766,19 +2741,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.α
-    k222: {
-      name: "TransformerTranslator.k222",
+    k221: {
+      name: "TransformerTranslator.k221",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (n221, n128, n222_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n128[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n221[(((i0) * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n222_stats[sb0]) / n222_stats[sb0 + 1];\n}",
+      gpu: "function (n220, n128, n221_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n128[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n221_stats[sb0]) / n221_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K, P0 } = s;
-      const n221 = a[0]!, n128 = a[1]!, n222_stats = a[2]!;
+      const n220 = a[0]!, n128 = a[1]!, n221_stats = a[2]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         if (!((i3 < n128[i0]! || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }
         const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n221[(((i0) * 8 + i1) * T + i2) * K + i3]!;
-        return Math.exp(v1 - n222_stats[sb0]!) / n222_stats[sb0 + 1]!;
+        const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + i3]!;
+        return Math.exp(v1 - n221_stats[sb0]!) / n221_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -2789,19 +2764,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.α·v
-    k223: {
-      name: "TransformerTranslator.k223",
+    k222: {
+      name: "TransformerTranslator.k222",
       step: false,
       scalars: ["T","K"],
-      gpu: "function (n222, n215, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n222[(((i0) * 8 + i2) * T + i1) * K + k1];\n    const v3 = n215[((i0) * K + k1) * 256 + i2 * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (n221, n214, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n221[(((i0) * 8 + i2) * T + i1) * K + k1];\n    const v3 = n214[((i0) * K + k1) * 256 + i2 * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, K } = s;
-      const n222 = a[0]!, n215 = a[1]!;
+      const n221 = a[0]!, n214 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < K; k1++) {
-          const v2 = n222[(((i0) * 8 + i2) * T + i1) * K + k1]!;
-          const v3 = n215[((i0) * K + k1) * 256 + i2 * 32 + i3]!;
+          const v2 = n221[(((i0) * 8 + i2) * T + i1) * K + k1]!;
+          const v3 = n214[((i0) * K + k1) * 256 + i2 * 32 + i3]!;
           acc0 += v2 * v3;
         }
         return acc0;
@@ -2815,20 +2790,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual0.attention0.out_proj
-    k225: {
-      name: "TransformerTranslator.k225",
+    k224: {
+      name: "TransformerTranslator.k224",
       step: false,
       scalars: ["T"],
-      gpu: "function (n223, w58, w59, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n223[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w58[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w59[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      gpu: "function (n222, w58, w59, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n222[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w58[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w59[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n223 = a[0]!, w58 = a[1]!, w59 = a[2]!;
+      const n222 = a[0]!, w58 = a[1]!, w59 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
           const q2 = Math.floor((k1 + 0.5) / 32.0);
           const r3 = k1 - q2 * 32;
-          const v4 = n223[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
+          const v4 = n222[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
           const v5 = w58[(i2) * 256 + k1]!;
           acc0 += v4 * v5;
         }
@@ -2843,45 +2818,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             out[o++] = f(i0, i1, i2);
       },
     },
-    // decoder.repeat0.1.residual0.attention0.α (mean over heads)
-    k226: {
-      name: "TransformerTranslator.k226",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n222, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * K));\n  const rem0 = idx - i0 * (T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (K));\n  const rem1 = rem0 - i1 * (K);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n222[(((i0) * 8 + k1) * T + i1) * K + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n222 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n222[(((i0) * 8 + k1) * T + i1) * K + i2]!;
-          acc0 += v2;
-        }
-        const v3 = acc0 * 0.125;
-        return v3;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < K; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
     // decoder.repeat0.1.layernorm0 (row statistics)
-    k230_stats: {
-      name: "TransformerTranslator.k230_stats",
+    k228_stats: {
+      name: "TransformerTranslator.k228_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n199, n225, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n199[((i0) * T + i1) * 256 + ka];\n    const v1 = n225[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n199[((i0) * T + i1) * 256 + kb];\n    const v4 = n225[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n198, n224, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n198[((i0) * T + i1) * 256 + ka];\n    const v1 = n224[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n198[((i0) * T + i1) * 256 + kb];\n    const v4 = n224[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n199 = a[0]!, n225 = a[1]!;
+      const n198 = a[0]!, n224 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n199[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n225[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n198[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n224[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -2889,8 +2839,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n199[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n225[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n198[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n224[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -2904,20 +2854,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.layernorm0
-    k230: {
-      name: "TransformerTranslator.k230",
+    k228: {
+      name: "TransformerTranslator.k228",
       step: false,
       scalars: ["T"],
-      gpu: "function (n199, n225, n230_stats, w60, w61, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n199[((i0) * T + i1) * 256 + i2];\n  const v2 = n225[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n230_stats[sb0]) * n230_stats[sb0 + 1] * w60[i2] + w61[i2];\n}",
+      gpu: "function (n198, n224, n228_stats, w60, w61, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n198[((i0) * T + i1) * 256 + i2];\n  const v2 = n224[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n228_stats[sb0]) * n228_stats[sb0 + 1] * w60[i2] + w61[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n199 = a[0]!, n225 = a[1]!, n230_stats = a[2]!, w60 = a[3]!, w61 = a[4]!;
+      const n198 = a[0]!, n224 = a[1]!, n228_stats = a[2]!, w60 = a[3]!, w61 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n199[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n225[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n198[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n224[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n230_stats[sb0]!) * n230_stats[sb0 + 1]! * w60[i2]! + w61[i2]!;
+        return (v3 - n228_stats[sb0]!) * n228_stats[sb0 + 1]! * w60[i2]! + w61[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -2927,8 +2877,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.k (projected keys)*
-    k241: {
-      name: "TransformerTranslator.k241",
+    k239: {
+      name: "TransformerTranslator.k239",
       step: false,
       scalars: ["S"],
       gpu: "function (n121, w62, w63, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n121[((i0) * S + i1) * 256 + k1];\n    const v3 = w62[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w63[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -2954,18 +2904,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.q (projected)
-    k248: {
-      name: "TransformerTranslator.k248",
+    k246: {
+      name: "TransformerTranslator.k246",
       step: false,
       scalars: ["T"],
-      gpu: "function (n230, w62, w63, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n230[((i0) * T + i1) * 256 + k1];\n    const v3 = w62[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w63[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n228, w62, w63, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n228[((i0) * T + i1) * 256 + k1];\n    const v3 = w62[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w63[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n230 = a[0]!, w62 = a[1]!, w63 = a[2]!;
+      const n228 = a[0]!, w62 = a[1]!, w63 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n230[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n228[((i0) * T + i1) * 256 + k1]!;
           const v3 = w62[(i2 + 0) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -2981,19 +2931,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.scores
-    k250: {
-      name: "TransformerTranslator.k250",
+    k248: {
+      name: "TransformerTranslator.k248",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n248, n241, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n248[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n241[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      gpu: "function (n246, n239, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n246[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n239[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n248 = a[0]!, n241 = a[1]!;
+      const n246 = a[0]!, n239 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n248[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
-          const v3 = n241[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
+          const v2 = n246[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
+          const v3 = n239[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
           acc0 += v2 * v3;
         }
         const v4 = acc0 * 0.17677669529663687;
@@ -3008,19 +2958,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.α (row statistics)
-    k251_stats: {
-      name: "TransformerTranslator.k251_stats",
+    k249_stats: {
+      name: "TransformerTranslator.k249_stats",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n250, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n250[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n250[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
+      gpu: "function (n248, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n248[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n250 = a[0]!, n2 = a[1]!;
+      const n248 = a[0]!, n2 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let m = -3.0e38;
         for (let ka = 0; ka < S; ka++) {
           if (ka < n2[i0]!) {
-            const v0 = n250[(((i0) * 8 + i1) * T + i2) * S + ka]!;
+            const v0 = n248[(((i0) * 8 + i1) * T + i2) * S + ka]!;
             m = Math.max(m, v0);
           }
         }
@@ -3028,7 +2978,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         let s = 0.0;
         for (let kb = 0; kb < S; kb++) {
           if (kb < n2[i0]!) {
-            const v1 = n250[(((i0) * 8 + i1) * T + i2) * S + kb]!;
+            const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + kb]!;
             s += Math.exp(v1 - m);
           }
         }
@@ -3043,19 +2993,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.α
-    k251: {
-      name: "TransformerTranslator.k251",
+    k249: {
+      name: "TransformerTranslator.k249",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n250, n2, n251_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n250[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n251_stats[sb0]) / n251_stats[sb0 + 1];\n}",
+      gpu: "function (n248, n2, n249_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n249_stats[sb0]) / n249_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n250 = a[0]!, n2 = a[1]!, n251_stats = a[2]!;
+      const n248 = a[0]!, n2 = a[1]!, n249_stats = a[2]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         if (!(i3 < n2[i0]!)) { return 0.0; }
         const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n250[(((i0) * 8 + i1) * T + i2) * S + i3]!;
-        return Math.exp(v1 - n251_stats[sb0]!) / n251_stats[sb0 + 1]!;
+        const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + i3]!;
+        return Math.exp(v1 - n249_stats[sb0]!) / n249_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -3066,19 +3016,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.α·v
-    k252: {
-      name: "TransformerTranslator.k252",
+    k250: {
+      name: "TransformerTranslator.k250",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n251, n241, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n251[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n241[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (n249, n239, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n249[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n239[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n251 = a[0]!, n241 = a[1]!;
+      const n249 = a[0]!, n239 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n251[(((i0) * 8 + i2) * T + i1) * S + k1]!;
-          const v3 = n241[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
+          const v2 = n249[(((i0) * 8 + i2) * T + i1) * S + k1]!;
+          const v3 = n239[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
           acc0 += v2 * v3;
         }
         return acc0;
@@ -3092,20 +3042,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.out_proj
-    k254: {
-      name: "TransformerTranslator.k254",
+    k252: {
+      name: "TransformerTranslator.k252",
       step: false,
       scalars: ["T"],
-      gpu: "function (n252, w64, w65, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n252[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w64[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w65[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      gpu: "function (n250, w64, w65, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n250[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w64[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w65[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n252 = a[0]!, w64 = a[1]!, w65 = a[2]!;
+      const n250 = a[0]!, w64 = a[1]!, w65 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
           const q2 = Math.floor((k1 + 0.5) / 32.0);
           const r3 = k1 - q2 * 32;
-          const v4 = n252[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
+          const v4 = n250[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
           const v5 = w64[(i2) * 256 + k1]!;
           acc0 += v4 * v5;
         }
@@ -3121,18 +3071,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual1.attention0.α (mean over heads)
-    k255: {
-      name: "TransformerTranslator.k255",
+    k253: {
+      name: "TransformerTranslator.k253",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n251, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n251[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
+      gpu: "function (n249, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n249[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n251 = a[0]!;
+      const n249 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n251[(((i0) * 8 + k1) * T + i1) * S + i2]!;
+          const v2 = n249[(((i0) * 8 + k1) * T + i1) * S + i2]!;
           acc0 += v2;
         }
         const v3 = acc0 * 0.125;
@@ -3146,19 +3096,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.layernorm1 (row statistics)
-    k259_stats: {
-      name: "TransformerTranslator.k259_stats",
+    k257_stats: {
+      name: "TransformerTranslator.k257_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n230, n254, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n230[((i0) * T + i1) * 256 + ka];\n    const v1 = n254[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n230[((i0) * T + i1) * 256 + kb];\n    const v4 = n254[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n228, n252, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n228[((i0) * T + i1) * 256 + ka];\n    const v1 = n252[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n228[((i0) * T + i1) * 256 + kb];\n    const v4 = n252[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n230 = a[0]!, n254 = a[1]!;
+      const n228 = a[0]!, n252 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n230[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n254[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n228[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n252[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -3166,8 +3116,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n230[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n254[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n228[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n252[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -3181,20 +3131,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.layernorm1
-    k259: {
-      name: "TransformerTranslator.k259",
+    k257: {
+      name: "TransformerTranslator.k257",
       step: false,
       scalars: ["T"],
-      gpu: "function (n230, n254, n259_stats, w66, w67, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n230[((i0) * T + i1) * 256 + i2];\n  const v2 = n254[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n259_stats[sb0]) * n259_stats[sb0 + 1] * w66[i2] + w67[i2];\n}",
+      gpu: "function (n228, n252, n257_stats, w66, w67, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n228[((i0) * T + i1) * 256 + i2];\n  const v2 = n252[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n257_stats[sb0]) * n257_stats[sb0 + 1] * w66[i2] + w67[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n230 = a[0]!, n254 = a[1]!, n259_stats = a[2]!, w66 = a[3]!, w67 = a[4]!;
+      const n228 = a[0]!, n252 = a[1]!, n257_stats = a[2]!, w66 = a[3]!, w67 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n230[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n254[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n228[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n252[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n259_stats[sb0]!) * n259_stats[sb0 + 1]! * w66[i2]! + w67[i2]!;
+        return (v3 - n257_stats[sb0]!) * n257_stats[sb0 + 1]! * w66[i2]! + w67[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -3204,18 +3154,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual2.relu0
-    k263: {
-      name: "TransformerTranslator.k263",
+    k261: {
+      name: "TransformerTranslator.k261",
       step: false,
       scalars: ["T"],
-      gpu: "function (n259, w68, w69, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n259[((i0) * T + i1) * 256 + k1];\n    const v3 = w68[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w69[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
+      gpu: "function (n257, w68, w69, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n257[((i0) * T + i1) * 256 + k1];\n    const v3 = w68[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w69[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n259 = a[0]!, w68 = a[1]!, w69 = a[2]!;
+      const n257 = a[0]!, w68 = a[1]!, w69 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n259[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n257[((i0) * T + i1) * 256 + k1]!;
           const v3 = w68[(i2) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -3232,18 +3182,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.residual2.linear1
-    k266: {
-      name: "TransformerTranslator.k266",
+    k264: {
+      name: "TransformerTranslator.k264",
       step: false,
       scalars: ["T"],
-      gpu: "function (n263, w70, w71, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n263[((i0) * T + i1) * 1024 + k1];\n    const v3 = w70[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w71[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n261, w70, w71, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n261[((i0) * T + i1) * 1024 + k1];\n    const v3 = w70[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w71[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n263 = a[0]!, w70 = a[1]!, w71 = a[2]!;
+      const n261 = a[0]!, w70 = a[1]!, w71 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n263[((i0) * T + i1) * 1024 + k1]!;
+          const v2 = n261[((i0) * T + i1) * 1024 + k1]!;
           const v3 = w70[(i2) * 1024 + k1]!;
           acc0 += v2 * v3;
         }
@@ -3259,19 +3209,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.layernorm2 (row statistics)
-    k270_stats: {
-      name: "TransformerTranslator.k270_stats",
+    k268_stats: {
+      name: "TransformerTranslator.k268_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n259, n266, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n259[((i0) * T + i1) * 256 + ka];\n    const v1 = n266[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n259[((i0) * T + i1) * 256 + kb];\n    const v4 = n266[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n257, n264, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n257[((i0) * T + i1) * 256 + ka];\n    const v1 = n264[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n257[((i0) * T + i1) * 256 + kb];\n    const v4 = n264[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n259 = a[0]!, n266 = a[1]!;
+      const n257 = a[0]!, n264 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n259[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n266[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n257[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n264[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -3279,8 +3229,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n259[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n266[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n257[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n264[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -3294,20 +3244,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.1.layernorm2
-    k270: {
-      name: "TransformerTranslator.k270",
+    k268: {
+      name: "TransformerTranslator.k268",
       step: false,
       scalars: ["T"],
-      gpu: "function (n259, n266, n270_stats, w72, w73, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n259[((i0) * T + i1) * 256 + i2];\n  const v2 = n266[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n270_stats[sb0]) * n270_stats[sb0 + 1] * w72[i2] + w73[i2];\n}",
+      gpu: "function (n257, n264, n268_stats, w72, w73, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n257[((i0) * T + i1) * 256 + i2];\n  const v2 = n264[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n268_stats[sb0]) * n268_stats[sb0 + 1] * w72[i2] + w73[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n259 = a[0]!, n266 = a[1]!, n270_stats = a[2]!, w72 = a[3]!, w73 = a[4]!;
+      const n257 = a[0]!, n264 = a[1]!, n268_stats = a[2]!, w72 = a[3]!, w73 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n259[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n266[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n257[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n264[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n270_stats[sb0]!) * n270_stats[sb0 + 1]! * w72[i2]! + w73[i2]!;
+        return (v3 - n268_stats[sb0]!) * n268_stats[sb0 + 1]! * w72[i2]! + w73[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -3317,18 +3267,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.q (projected)*
-    k280: {
-      name: "TransformerTranslator.k280",
+    k278: {
+      name: "TransformerTranslator.k278",
       step: false,
       scalars: ["T"],
-      gpu: "function (n270, w74, w75, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n270[((i0) * T + i1) * 256 + k1];\n    const v3 = w74[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w75[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n268, w74, w75, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n268[((i0) * T + i1) * 256 + k1];\n    const v3 = w74[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w75[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n270 = a[0]!, w74 = a[1]!, w75 = a[2]!;
+      const n268 = a[0]!, w74 = a[1]!, w75 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n270[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n268[((i0) * T + i1) * 256 + k1]!;
           const v3 = w74[(i2) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -3344,22 +3294,22 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.k (cache + this step)
-    k282: {
-      name: "TransformerTranslator.k282",
+    k280: {
+      name: "TransformerTranslator.k280",
       step: false,
       scalars: ["T","P","K"],
-      gpu: "function (n279, n280, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n279[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n280[((i0) * T + i1 - P) * 768 + i2 + 256];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      gpu: "function (n277, n278, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n277[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 256];\n    tc0 = v2;\n  }\n  return tc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K } = s;
-      const n279 = a[0]!, n280 = a[1]!;
+      const n277 = a[0]!, n278 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let tc0 = 0.0;
         if (i1 < P) {
-          const v1 = n279[((i0) * P + i1) * 256 + i2]!;
+          const v1 = n277[((i0) * P + i1) * 256 + i2]!;
           tc0 = v1;
         }
         else {
-          const v2 = n280[((i0) * T + i1 - P) * 768 + i2 + 256]!;
+          const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 256]!;
           tc0 = v2;
         }
         return tc0;
@@ -3372,22 +3322,22 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.v (cache + this step)
-    k286: {
-      name: "TransformerTranslator.k286",
+    k284: {
+      name: "TransformerTranslator.k284",
       step: false,
       scalars: ["T","P","K"],
-      gpu: "function (n284, n280, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n284[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n280[((i0) * T + i1 - P) * 768 + i2 + 512];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      gpu: "function (n282, n278, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n282[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 512];\n    tc0 = v2;\n  }\n  return tc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K } = s;
-      const n284 = a[0]!, n280 = a[1]!;
+      const n282 = a[0]!, n278 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let tc0 = 0.0;
         if (i1 < P) {
-          const v1 = n284[((i0) * P + i1) * 256 + i2]!;
+          const v1 = n282[((i0) * P + i1) * 256 + i2]!;
           tc0 = v1;
         }
         else {
-          const v2 = n280[((i0) * T + i1 - P) * 768 + i2 + 512]!;
+          const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 512]!;
           tc0 = v2;
         }
         return tc0;
@@ -3400,19 +3350,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.scores
-    k292: {
-      name: "TransformerTranslator.k292",
+    k290: {
+      name: "TransformerTranslator.k290",
       step: false,
       scalars: ["T","K"],
-      gpu: "function (n280, n282, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n280[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n282[((i0) * K + i3) * 256 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      gpu: "function (n278, n280, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n278[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n280[((i0) * K + i3) * 256 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
       cpu: (out, a, s) => {
       const { B, T, K } = s;
-      const n280 = a[0]!, n282 = a[1]!;
+      const n278 = a[0]!, n280 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n280[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n282[((i0) * K + i3) * 256 + i1 * 32 + k1]!;
+          const v2 = n278[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
+          const v3 = n280[((i0) * K + i3) * 256 + i1 * 32 + k1]!;
           acc0 += v2 * v3;
         }
         const v4 = acc0 * 0.17677669529663687;
@@ -3427,19 +3377,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.α (row statistics)
-    k293_stats: {
-      name: "TransformerTranslator.k293_stats",
+    k291_stats: {
+      name: "TransformerTranslator.k291_stats",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (n292, n128, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n128[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n292[(((i0) * 8 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n128[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n292[(((i0) * 8 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
+      gpu: "function (n290, n128, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n128[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n290[(((i0) * 8 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n128[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K, P0 } = s;
-      const n292 = a[0]!, n128 = a[1]!;
+      const n290 = a[0]!, n128 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let m = -3.0e38;
         for (let ka = 0; ka < K; ka++) {
           if ((ka < n128[i0]! || ka >= P0) && ka <= i2 + P) {
-            const v0 = n292[(((i0) * 8 + i1) * T + i2) * K + ka]!;
+            const v0 = n290[(((i0) * 8 + i1) * T + i2) * K + ka]!;
             m = Math.max(m, v0);
           }
         }
@@ -3447,7 +3397,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         let s = 0.0;
         for (let kb = 0; kb < K; kb++) {
           if ((kb < n128[i0]! || kb >= P0) && kb <= i2 + P) {
-            const v1 = n292[(((i0) * 8 + i1) * T + i2) * K + kb]!;
+            const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + kb]!;
             s += Math.exp(v1 - m);
           }
         }
@@ -3462,19 +3412,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.α
-    k293: {
-      name: "TransformerTranslator.k293",
+    k291: {
+      name: "TransformerTranslator.k291",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (n292, n128, n293_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n128[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n292[(((i0) * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n293_stats[sb0]) / n293_stats[sb0 + 1];\n}",
+      gpu: "function (n290, n128, n291_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n128[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n291_stats[sb0]) / n291_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B, T, P, K, P0 } = s;
-      const n292 = a[0]!, n128 = a[1]!, n293_stats = a[2]!;
+      const n290 = a[0]!, n128 = a[1]!, n291_stats = a[2]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         if (!((i3 < n128[i0]! || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }
         const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n292[(((i0) * 8 + i1) * T + i2) * K + i3]!;
-        return Math.exp(v1 - n293_stats[sb0]!) / n293_stats[sb0 + 1]!;
+        const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + i3]!;
+        return Math.exp(v1 - n291_stats[sb0]!) / n291_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -3485,19 +3435,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.α·v
-    k294: {
-      name: "TransformerTranslator.k294",
+    k292: {
+      name: "TransformerTranslator.k292",
       step: false,
       scalars: ["T","K"],
-      gpu: "function (n293, n286, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n293[(((i0) * 8 + i2) * T + i1) * K + k1];\n    const v3 = n286[((i0) * K + k1) * 256 + i2 * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (n291, n284, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n291[(((i0) * 8 + i2) * T + i1) * K + k1];\n    const v3 = n284[((i0) * K + k1) * 256 + i2 * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, K } = s;
-      const n293 = a[0]!, n286 = a[1]!;
+      const n291 = a[0]!, n284 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < K; k1++) {
-          const v2 = n293[(((i0) * 8 + i2) * T + i1) * K + k1]!;
-          const v3 = n286[((i0) * K + k1) * 256 + i2 * 32 + i3]!;
+          const v2 = n291[(((i0) * 8 + i2) * T + i1) * K + k1]!;
+          const v3 = n284[((i0) * K + k1) * 256 + i2 * 32 + i3]!;
           acc0 += v2 * v3;
         }
         return acc0;
@@ -3511,20 +3461,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual0.attention0.out_proj
-    k296: {
-      name: "TransformerTranslator.k296",
+    k294: {
+      name: "TransformerTranslator.k294",
       step: false,
       scalars: ["T"],
-      gpu: "function (n294, w76, w77, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n294[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w76[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w77[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      gpu: "function (n292, w76, w77, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n292[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w76[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w77[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n294 = a[0]!, w76 = a[1]!, w77 = a[2]!;
+      const n292 = a[0]!, w76 = a[1]!, w77 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
           const q2 = Math.floor((k1 + 0.5) / 32.0);
           const r3 = k1 - q2 * 32;
-          const v4 = n294[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
+          const v4 = n292[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
           const v5 = w76[(i2) * 256 + k1]!;
           acc0 += v4 * v5;
         }
@@ -3539,45 +3489,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             out[o++] = f(i0, i1, i2);
       },
     },
-    // decoder.repeat0.2.residual0.attention0.α (mean over heads)
-    k297: {
-      name: "TransformerTranslator.k297",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n293, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * K));\n  const rem0 = idx - i0 * (T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (K));\n  const rem1 = rem0 - i1 * (K);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n293[(((i0) * 8 + k1) * T + i1) * K + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n293 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n293[(((i0) * 8 + k1) * T + i1) * K + i2]!;
-          acc0 += v2;
-        }
-        const v3 = acc0 * 0.125;
-        return v3;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < K; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
     // decoder.repeat0.2.layernorm0 (row statistics)
-    k301_stats: {
-      name: "TransformerTranslator.k301_stats",
+    k298_stats: {
+      name: "TransformerTranslator.k298_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n270, n296, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n270[((i0) * T + i1) * 256 + ka];\n    const v1 = n296[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n270[((i0) * T + i1) * 256 + kb];\n    const v4 = n296[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n268, n294, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n268[((i0) * T + i1) * 256 + ka];\n    const v1 = n294[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n268[((i0) * T + i1) * 256 + kb];\n    const v4 = n294[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n270 = a[0]!, n296 = a[1]!;
+      const n268 = a[0]!, n294 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n270[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n296[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n268[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n294[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -3585,8 +3510,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n270[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n296[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n268[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n294[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -3600,20 +3525,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.layernorm0
-    k301: {
-      name: "TransformerTranslator.k301",
+    k298: {
+      name: "TransformerTranslator.k298",
       step: false,
       scalars: ["T"],
-      gpu: "function (n270, n296, n301_stats, w78, w79, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n270[((i0) * T + i1) * 256 + i2];\n  const v2 = n296[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n301_stats[sb0]) * n301_stats[sb0 + 1] * w78[i2] + w79[i2];\n}",
+      gpu: "function (n268, n294, n298_stats, w78, w79, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n268[((i0) * T + i1) * 256 + i2];\n  const v2 = n294[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n298_stats[sb0]) * n298_stats[sb0 + 1] * w78[i2] + w79[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n270 = a[0]!, n296 = a[1]!, n301_stats = a[2]!, w78 = a[3]!, w79 = a[4]!;
+      const n268 = a[0]!, n294 = a[1]!, n298_stats = a[2]!, w78 = a[3]!, w79 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n270[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n296[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n268[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n294[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n301_stats[sb0]!) * n301_stats[sb0 + 1]! * w78[i2]! + w79[i2]!;
+        return (v3 - n298_stats[sb0]!) * n298_stats[sb0 + 1]! * w78[i2]! + w79[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -3623,8 +3548,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.k (projected keys)*
-    k312: {
-      name: "TransformerTranslator.k312",
+    k309: {
+      name: "TransformerTranslator.k309",
       step: false,
       scalars: ["S"],
       gpu: "function (n121, w80, w81, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n121[((i0) * S + i1) * 256 + k1];\n    const v3 = w80[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w81[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -3650,18 +3575,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.q (projected)
-    k319: {
-      name: "TransformerTranslator.k319",
+    k316: {
+      name: "TransformerTranslator.k316",
       step: false,
       scalars: ["T"],
-      gpu: "function (n301, w80, w81, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n301[((i0) * T + i1) * 256 + k1];\n    const v3 = w80[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w81[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n298, w80, w81, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n298[((i0) * T + i1) * 256 + k1];\n    const v3 = w80[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w81[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n301 = a[0]!, w80 = a[1]!, w81 = a[2]!;
+      const n298 = a[0]!, w80 = a[1]!, w81 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n301[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n298[((i0) * T + i1) * 256 + k1]!;
           const v3 = w80[(i2 + 0) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -3677,19 +3602,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.scores
-    k321: {
-      name: "TransformerTranslator.k321",
+    k318: {
+      name: "TransformerTranslator.k318",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n319, n312, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n319[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n312[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      gpu: "function (n316, n309, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n316[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n309[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n319 = a[0]!, n312 = a[1]!;
+      const n316 = a[0]!, n309 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n319[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
-          const v3 = n312[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
+          const v2 = n316[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
+          const v3 = n309[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
           acc0 += v2 * v3;
         }
         const v4 = acc0 * 0.17677669529663687;
@@ -3704,19 +3629,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.α (row statistics)
-    k322_stats: {
-      name: "TransformerTranslator.k322_stats",
+    k319_stats: {
+      name: "TransformerTranslator.k319_stats",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n321, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n321[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n321[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
+      gpu: "function (n318, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n318[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n321 = a[0]!, n2 = a[1]!;
+      const n318 = a[0]!, n2 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let m = -3.0e38;
         for (let ka = 0; ka < S; ka++) {
           if (ka < n2[i0]!) {
-            const v0 = n321[(((i0) * 8 + i1) * T + i2) * S + ka]!;
+            const v0 = n318[(((i0) * 8 + i1) * T + i2) * S + ka]!;
             m = Math.max(m, v0);
           }
         }
@@ -3724,7 +3649,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         let s = 0.0;
         for (let kb = 0; kb < S; kb++) {
           if (kb < n2[i0]!) {
-            const v1 = n321[(((i0) * 8 + i1) * T + i2) * S + kb]!;
+            const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + kb]!;
             s += Math.exp(v1 - m);
           }
         }
@@ -3739,19 +3664,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.α
-    k322: {
-      name: "TransformerTranslator.k322",
+    k319: {
+      name: "TransformerTranslator.k319",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n321, n2, n322_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n321[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n322_stats[sb0]) / n322_stats[sb0 + 1];\n}",
+      gpu: "function (n318, n2, n319_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n319_stats[sb0]) / n319_stats[sb0 + 1];\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n321 = a[0]!, n2 = a[1]!, n322_stats = a[2]!;
+      const n318 = a[0]!, n2 = a[1]!, n319_stats = a[2]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         if (!(i3 < n2[i0]!)) { return 0.0; }
         const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n321[(((i0) * 8 + i1) * T + i2) * S + i3]!;
-        return Math.exp(v1 - n322_stats[sb0]!) / n322_stats[sb0 + 1]!;
+        const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + i3]!;
+        return Math.exp(v1 - n319_stats[sb0]!) / n319_stats[sb0 + 1]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -3762,19 +3687,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.α·v
-    k323: {
-      name: "TransformerTranslator.k323",
+    k320: {
+      name: "TransformerTranslator.k320",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n322, n312, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n322[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n312[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (n319, n309, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n319[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n309[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n322 = a[0]!, n312 = a[1]!;
+      const n319 = a[0]!, n309 = a[1]!;
       const f = (i0: number, i1: number, i2: number, i3: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n322[(((i0) * 8 + i2) * T + i1) * S + k1]!;
-          const v3 = n312[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
+          const v2 = n319[(((i0) * 8 + i2) * T + i1) * S + k1]!;
+          const v3 = n309[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
           acc0 += v2 * v3;
         }
         return acc0;
@@ -3788,20 +3713,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.out_proj
-    k325: {
-      name: "TransformerTranslator.k325",
+    k322: {
+      name: "TransformerTranslator.k322",
       step: false,
       scalars: ["T"],
-      gpu: "function (n323, w82, w83, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n323[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w82[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w83[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      gpu: "function (n320, w82, w83, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n320[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w82[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w83[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n323 = a[0]!, w82 = a[1]!, w83 = a[2]!;
+      const n320 = a[0]!, w82 = a[1]!, w83 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
           const q2 = Math.floor((k1 + 0.5) / 32.0);
           const r3 = k1 - q2 * 32;
-          const v4 = n323[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
+          const v4 = n320[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
           const v5 = w82[(i2) * 256 + k1]!;
           acc0 += v4 * v5;
         }
@@ -3817,18 +3742,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual1.attention0.α (mean over heads)
-    k326: {
-      name: "TransformerTranslator.k326",
+    k323: {
+      name: "TransformerTranslator.k323",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n322, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n322[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
+      gpu: "function (n319, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n319[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
       cpu: (out, a, s) => {
       const { B, T, S } = s;
-      const n322 = a[0]!;
+      const n319 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n322[(((i0) * 8 + k1) * T + i1) * S + i2]!;
+          const v2 = n319[(((i0) * 8 + k1) * T + i1) * S + i2]!;
           acc0 += v2;
         }
         const v3 = acc0 * 0.125;
@@ -3842,19 +3767,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.layernorm1 (row statistics)
-    k330_stats: {
-      name: "TransformerTranslator.k330_stats",
+    k327_stats: {
+      name: "TransformerTranslator.k327_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n301, n325, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n301[((i0) * T + i1) * 256 + ka];\n    const v1 = n325[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n301[((i0) * T + i1) * 256 + kb];\n    const v4 = n325[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n298, n322, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n298[((i0) * T + i1) * 256 + ka];\n    const v1 = n322[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n298[((i0) * T + i1) * 256 + kb];\n    const v4 = n322[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n301 = a[0]!, n325 = a[1]!;
+      const n298 = a[0]!, n322 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n301[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n325[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n298[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n322[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -3862,8 +3787,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n301[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n325[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n298[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n322[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -3877,20 +3802,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.layernorm1
-    k330: {
-      name: "TransformerTranslator.k330",
+    k327: {
+      name: "TransformerTranslator.k327",
       step: false,
       scalars: ["T"],
-      gpu: "function (n301, n325, n330_stats, w84, w85, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n301[((i0) * T + i1) * 256 + i2];\n  const v2 = n325[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n330_stats[sb0]) * n330_stats[sb0 + 1] * w84[i2] + w85[i2];\n}",
+      gpu: "function (n298, n322, n327_stats, w84, w85, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n298[((i0) * T + i1) * 256 + i2];\n  const v2 = n322[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n327_stats[sb0]) * n327_stats[sb0 + 1] * w84[i2] + w85[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n301 = a[0]!, n325 = a[1]!, n330_stats = a[2]!, w84 = a[3]!, w85 = a[4]!;
+      const n298 = a[0]!, n322 = a[1]!, n327_stats = a[2]!, w84 = a[3]!, w85 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n301[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n325[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n298[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n322[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n330_stats[sb0]!) * n330_stats[sb0 + 1]! * w84[i2]! + w85[i2]!;
+        return (v3 - n327_stats[sb0]!) * n327_stats[sb0 + 1]! * w84[i2]! + w85[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -3900,18 +3825,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual2.relu0
-    k334: {
-      name: "TransformerTranslator.k334",
+    k331: {
+      name: "TransformerTranslator.k331",
       step: false,
       scalars: ["T"],
-      gpu: "function (n330, w86, w87, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n330[((i0) * T + i1) * 256 + k1];\n    const v3 = w86[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w87[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
+      gpu: "function (n327, w86, w87, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n327[((i0) * T + i1) * 256 + k1];\n    const v3 = w86[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w87[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n330 = a[0]!, w86 = a[1]!, w87 = a[2]!;
+      const n327 = a[0]!, w86 = a[1]!, w87 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n330[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n327[((i0) * T + i1) * 256 + k1]!;
           const v3 = w86[(i2) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -3928,18 +3853,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.residual2.linear1
-    k337: {
-      name: "TransformerTranslator.k337",
+    k334: {
+      name: "TransformerTranslator.k334",
       step: false,
       scalars: ["T"],
-      gpu: "function (n334, w88, w89, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n334[((i0) * T + i1) * 1024 + k1];\n    const v3 = w88[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w89[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n331, w88, w89, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n331[((i0) * T + i1) * 1024 + k1];\n    const v3 = w88[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w89[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n334 = a[0]!, w88 = a[1]!, w89 = a[2]!;
+      const n331 = a[0]!, w88 = a[1]!, w89 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n334[((i0) * T + i1) * 1024 + k1]!;
+          const v2 = n331[((i0) * T + i1) * 1024 + k1]!;
           const v3 = w88[(i2) * 1024 + k1]!;
           acc0 += v2 * v3;
         }
@@ -3955,19 +3880,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.layernorm2 (row statistics)
-    k341_stats: {
-      name: "TransformerTranslator.k341_stats",
+    k338_stats: {
+      name: "TransformerTranslator.k338_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n330, n337, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n330[((i0) * T + i1) * 256 + ka];\n    const v1 = n337[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n330[((i0) * T + i1) * 256 + kb];\n    const v4 = n337[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
+      gpu: "function (n327, n334, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n327[((i0) * T + i1) * 256 + ka];\n    const v1 = n334[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n327[((i0) * T + i1) * 256 + kb];\n    const v4 = n334[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n330 = a[0]!, n337 = a[1]!;
+      const n327 = a[0]!, n334 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let mean = 0.0;
         for (let ka = 0; ka < 256; ka++) {
-          const v0 = n330[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n337[((i0) * T + i1) * 256 + ka]!;
+          const v0 = n327[((i0) * T + i1) * 256 + ka]!;
+          const v1 = n334[((i0) * T + i1) * 256 + ka]!;
           const v2 = v0 + v1;
           mean += v2;
         }
@@ -3975,8 +3900,8 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         if (i2 < 0.5) { return mean; }
         let v = 0.0;
         for (let kb = 0; kb < 256; kb++) {
-          const v3 = n330[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n337[((i0) * T + i1) * 256 + kb]!;
+          const v3 = n327[((i0) * T + i1) * 256 + kb]!;
+          const v4 = n334[((i0) * T + i1) * 256 + kb]!;
           const v5 = v3 + v4;
           v += (v5 - mean) * (v5 - mean);
         }
@@ -3990,20 +3915,20 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.repeat0.2.layernorm2
-    k341: {
-      name: "TransformerTranslator.k341",
+    k338: {
+      name: "TransformerTranslator.k338",
       step: false,
       scalars: ["T"],
-      gpu: "function (n330, n337, n341_stats, w90, w91, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n330[((i0) * T + i1) * 256 + i2];\n  const v2 = n337[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n341_stats[sb0]) * n341_stats[sb0 + 1] * w90[i2] + w91[i2];\n}",
+      gpu: "function (n327, n334, n338_stats, w90, w91, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n327[((i0) * T + i1) * 256 + i2];\n  const v2 = n334[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n338_stats[sb0]) * n338_stats[sb0 + 1] * w90[i2] + w91[i2];\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n330 = a[0]!, n337 = a[1]!, n341_stats = a[2]!, w90 = a[3]!, w91 = a[4]!;
+      const n327 = a[0]!, n334 = a[1]!, n338_stats = a[2]!, w90 = a[3]!, w91 = a[4]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n330[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n337[((i0) * T + i1) * 256 + i2]!;
+        const v1 = n327[((i0) * T + i1) * 256 + i2]!;
+        const v2 = n334[((i0) * T + i1) * 256 + i2]!;
         const v3 = v1 + v2;
-        return (v3 - n341_stats[sb0]!) * n341_stats[sb0 + 1]! * w90[i2]! + w91[i2]!;
+        return (v3 - n338_stats[sb0]!) * n338_stats[sb0 + 1]! * w90[i2]! + w91[i2]!;
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -4013,18 +3938,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.linear0
-    k344: {
-      name: "TransformerTranslator.k344",
+    k341: {
+      name: "TransformerTranslator.k341",
       step: false,
       scalars: ["T"],
-      gpu: "function (n341, w92, w93, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n341[((i0) * T + i1) * 256 + k1];\n    const v3 = w92[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w93[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (n338, w92, w93, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n338[((i0) * T + i1) * 256 + k1];\n    const v3 = w92[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w93[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n341 = a[0]!, w92 = a[1]!, w93 = a[2]!;
+      const n338 = a[0]!, w92 = a[1]!, w93 = a[2]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n341[((i0) * T + i1) * 256 + k1]!;
+          const v2 = n338[((i0) * T + i1) * 256 + k1]!;
           const v3 = w92[(i2) * 256 + k1]!;
           acc0 += v2 * v3;
         }
@@ -4040,24 +3965,24 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.log_softmax0 (row statistics)
-    k345_stats: {
-      name: "TransformerTranslator.k345_stats",
+    k342_stats: {
+      name: "TransformerTranslator.k342_stats",
       step: false,
       scalars: ["T"],
-      gpu: "function (n344, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 8000; ka++) {\n    const v0 = n344[((i0) * T + i1) * 8000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 8000; kb++) {\n    const v1 = n344[((i0) * T + i1) * 8000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
+      gpu: "function (n341, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 8000; ka++) {\n    const v0 = n341[((i0) * T + i1) * 8000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 8000; kb++) {\n    const v1 = n341[((i0) * T + i1) * 8000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n344 = a[0]!;
+      const n341 = a[0]!;
       const f = (i0: number, i1: number, i2: number): number => {
         let m = -3.0e38;
         for (let ka = 0; ka < 8000; ka++) {
-          const v0 = n344[((i0) * T + i1) * 8000 + ka]!;
+          const v0 = n341[((i0) * T + i1) * 8000 + ka]!;
           m = Math.max(m, v0);
         }
         if (i2 < 0.5) { return m; }
         let s = 0.0;
         for (let kb = 0; kb < 8000; kb++) {
-          const v1 = n344[((i0) * T + i1) * 8000 + kb]!;
+          const v1 = n341[((i0) * T + i1) * 8000 + kb]!;
           s += Math.exp(v1 - m);
         }
         return s;
@@ -4070,18 +3995,18 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // decoder.log_softmax0
-    k345: {
-      name: "TransformerTranslator.k345",
+    k342: {
+      name: "TransformerTranslator.k342",
       step: false,
       scalars: ["T"],
-      gpu: "function (n344, n345_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n344[((i0) * T + i1) * 8000 + i2];\n  return v1 - n345_stats[sb0] - Math.log(n345_stats[sb0 + 1]);\n}",
+      gpu: "function (n341, n342_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n341[((i0) * T + i1) * 8000 + i2];\n  return v1 - n342_stats[sb0] - Math.log(n342_stats[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n344 = a[0]!, n345_stats = a[1]!;
+      const n341 = a[0]!, n342_stats = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n344[((i0) * T + i1) * 8000 + i2]!;
-        return v1 - n345_stats[sb0]! - Math.log(n345_stats[sb0 + 1]!);
+        const v1 = n341[((i0) * T + i1) * 8000 + i2]!;
+        return v1 - n342_stats[sb0]! - Math.log(n342_stats[sb0 + 1]!);
       };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
@@ -4091,19 +4016,19 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
     },
     // next.mask
-    k346: {
-      name: "TransformerTranslator.k346",
+    k343: {
+      name: "TransformerTranslator.k343",
       step: false,
       scalars: ["T"],
-      gpu: "function (n3, n345, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  const v0 = n3[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n345[((i0) * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      gpu: "function (n3, n342, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  const v0 = n3[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n342[((i0) * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
       cpu: (out, a, s) => {
       const { B, T } = s;
-      const n3 = a[0]!, n345 = a[1]!;
+      const n3 = a[0]!, n342 = a[1]!;
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n3[i0]!;
         let g1 = 0.0;
         if (i1 < v0) {
-          const v2 = n345[((i0) * T + i1) * 8000 + i2]!;
+          const v2 = n342[((i0) * T + i1) * 8000 + i2]!;
           g1 = v2;
         }
         return g1;
@@ -5078,8 +5003,8 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k170",
-       "out": "n170",
+       "kernel": "k169",
+       "out": "n169",
        "args": [
         "n121",
         "w44",
@@ -5093,8 +5018,8 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k241",
-       "out": "n241",
+       "kernel": "k239",
+       "out": "n239",
        "args": [
         "n121",
         "w62",
@@ -5108,8 +5033,8 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k312",
-       "out": "n312",
+       "kernel": "k309",
+       "out": "n309",
        "args": [
         "n121",
         "w80",
@@ -5260,21 +5185,8 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k155",
-       "out": "n155",
-       "args": [
-        "n151"
-       ],
-       "size": [
-        "B",
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k159_stats",
-       "out": "n159_stats",
+       "kernel": "k158_stats",
+       "out": "n158_stats",
        "args": [
         "n127",
         "n154"
@@ -5287,12 +5199,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k159",
-       "out": "n159",
+       "kernel": "k158",
+       "out": "n158",
        "args": [
         "n127",
         "n154",
-        "n159_stats",
+        "n158_stats",
         "w42",
         "w43"
        ],
@@ -5304,10 +5216,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k177",
-       "out": "n177",
+       "kernel": "k176",
+       "out": "n176",
        "args": [
-        "n159",
+        "n158",
         "w44",
         "w45"
        ],
@@ -5319,11 +5231,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k179",
-       "out": "n179",
+       "kernel": "k178",
+       "out": "n178",
        "args": [
-        "n177",
-        "n170"
+        "n176",
+        "n169"
        ],
        "size": [
         "B",
@@ -5334,10 +5246,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k180_stats",
-       "out": "n180_stats",
+       "kernel": "k179_stats",
+       "out": "n179_stats",
        "args": [
-        "n179",
+        "n178",
         "n2"
        ],
        "size": [
@@ -5349,12 +5261,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k180",
-       "out": "n180",
+       "kernel": "k179",
+       "out": "n179",
        "args": [
-        "n179",
+        "n178",
         "n2",
-        "n180_stats"
+        "n179_stats"
        ],
        "size": [
         "B",
@@ -5365,11 +5277,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k181",
-       "out": "n181",
+       "kernel": "k180",
+       "out": "n180",
        "args": [
-        "n180",
-        "n170"
+        "n179",
+        "n169"
        ],
        "size": [
         "B",
@@ -5380,10 +5292,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k183",
-       "out": "n183",
+       "kernel": "k182",
+       "out": "n182",
        "args": [
-        "n181",
+        "n180",
         "w46",
         "w47"
        ],
@@ -5395,10 +5307,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k184",
-       "out": "n184",
+       "kernel": "k183",
+       "out": "n183",
        "args": [
-        "n180"
+        "n179"
        ],
        "size": [
         "B",
@@ -5408,11 +5320,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k188_stats",
-       "out": "n188_stats",
+       "kernel": "k187_stats",
+       "out": "n187_stats",
        "args": [
-        "n159",
-        "n183"
+        "n158",
+        "n182"
        ],
        "size": [
         "B",
@@ -5422,12 +5334,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k188",
-       "out": "n188",
+       "kernel": "k187",
+       "out": "n187",
        "args": [
-        "n159",
-        "n183",
-        "n188_stats",
+        "n158",
+        "n182",
+        "n187_stats",
         "w48",
         "w49"
        ],
@@ -5439,10 +5351,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k192",
-       "out": "n192",
+       "kernel": "k191",
+       "out": "n191",
        "args": [
-        "n188",
+        "n187",
         "w50",
         "w51"
        ],
@@ -5454,10 +5366,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k195",
-       "out": "n195",
+       "kernel": "k194",
+       "out": "n194",
        "args": [
-        "n192",
+        "n191",
         "w52",
         "w53"
        ],
@@ -5469,11 +5381,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k199_stats",
-       "out": "n199_stats",
+       "kernel": "k198_stats",
+       "out": "n198_stats",
        "args": [
-        "n188",
-        "n195"
+        "n187",
+        "n194"
        ],
        "size": [
         "B",
@@ -5483,12 +5395,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k199",
-       "out": "n199",
+       "kernel": "k198",
+       "out": "n198",
        "args": [
-        "n188",
-        "n195",
-        "n199_stats",
+        "n187",
+        "n194",
+        "n198_stats",
         "w54",
         "w55"
        ],
@@ -5500,10 +5412,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k209",
-       "out": "n209",
+       "kernel": "k208",
+       "out": "n208",
        "args": [
-        "n199",
+        "n198",
         "w56",
         "w57"
        ],
@@ -5515,39 +5427,39 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k211",
-       "out": "n211",
+       "kernel": "k210",
+       "out": "n210",
+       "args": [
+        "n207",
+        "n208"
+       ],
+       "size": [
+        "B",
+        "K",
+        256
+       ]
+      },
+      {
+       "op": "run",
+       "kernel": "k214",
+       "out": "n214",
+       "args": [
+        "n212",
+        "n208"
+       ],
+       "size": [
+        "B",
+        "K",
+        256
+       ]
+      },
+      {
+       "op": "run",
+       "kernel": "k220",
+       "out": "n220",
        "args": [
         "n208",
-        "n209"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k215",
-       "out": "n215",
-       "args": [
-        "n213",
-        "n209"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k221",
-       "out": "n221",
-       "args": [
-        "n209",
-        "n211"
+        "n210"
        ],
        "size": [
         "B",
@@ -5558,10 +5470,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k222_stats",
-       "out": "n222_stats",
+       "kernel": "k221_stats",
+       "out": "n221_stats",
        "args": [
-        "n221",
+        "n220",
         "n128"
        ],
        "size": [
@@ -5573,12 +5485,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k222",
-       "out": "n222",
+       "kernel": "k221",
+       "out": "n221",
        "args": [
-        "n221",
+        "n220",
         "n128",
-        "n222_stats"
+        "n221_stats"
        ],
        "size": [
         "B",
@@ -5589,11 +5501,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k223",
-       "out": "n223",
+       "kernel": "k222",
+       "out": "n222",
        "args": [
-        "n222",
-        "n215"
+        "n221",
+        "n214"
        ],
        "size": [
         "B",
@@ -5604,10 +5516,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k225",
-       "out": "n225",
+       "kernel": "k224",
+       "out": "n224",
        "args": [
-        "n223",
+        "n222",
         "w58",
         "w59"
        ],
@@ -5619,24 +5531,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k226",
-       "out": "n226",
+       "kernel": "k228_stats",
+       "out": "n228_stats",
        "args": [
-        "n222"
-       ],
-       "size": [
-        "B",
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k230_stats",
-       "out": "n230_stats",
-       "args": [
-        "n199",
-        "n225"
+        "n198",
+        "n224"
        ],
        "size": [
         "B",
@@ -5646,14 +5545,29 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k230",
-       "out": "n230",
+       "kernel": "k228",
+       "out": "n228",
        "args": [
-        "n199",
-        "n225",
-        "n230_stats",
+        "n198",
+        "n224",
+        "n228_stats",
         "w60",
         "w61"
+       ],
+       "size": [
+        "B",
+        "T",
+        256
+       ]
+      },
+      {
+       "op": "run",
+       "kernel": "k246",
+       "out": "n246",
+       "args": [
+        "n228",
+        "w62",
+        "w63"
        ],
        "size": [
         "B",
@@ -5666,23 +5580,8 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
        "kernel": "k248",
        "out": "n248",
        "args": [
-        "n230",
-        "w62",
-        "w63"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k250",
-       "out": "n250",
-       "args": [
-        "n248",
-        "n241"
+        "n246",
+        "n239"
        ],
        "size": [
         "B",
@@ -5693,10 +5592,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k251_stats",
-       "out": "n251_stats",
+       "kernel": "k249_stats",
+       "out": "n249_stats",
        "args": [
-        "n250",
+        "n248",
         "n2"
        ],
        "size": [
@@ -5708,12 +5607,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k251",
-       "out": "n251",
+       "kernel": "k249",
+       "out": "n249",
        "args": [
-        "n250",
+        "n248",
         "n2",
-        "n251_stats"
+        "n249_stats"
        ],
        "size": [
         "B",
@@ -5724,11 +5623,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k252",
-       "out": "n252",
+       "kernel": "k250",
+       "out": "n250",
        "args": [
-        "n251",
-        "n241"
+        "n249",
+        "n239"
        ],
        "size": [
         "B",
@@ -5739,10 +5638,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k254",
-       "out": "n254",
+       "kernel": "k252",
+       "out": "n252",
        "args": [
-        "n252",
+        "n250",
         "w64",
         "w65"
        ],
@@ -5754,10 +5653,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k255",
-       "out": "n255",
+       "kernel": "k253",
+       "out": "n253",
        "args": [
-        "n251"
+        "n249"
        ],
        "size": [
         "B",
@@ -5767,11 +5666,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k259_stats",
-       "out": "n259_stats",
+       "kernel": "k257_stats",
+       "out": "n257_stats",
        "args": [
-        "n230",
-        "n254"
+        "n228",
+        "n252"
        ],
        "size": [
         "B",
@@ -5781,12 +5680,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k259",
-       "out": "n259",
+       "kernel": "k257",
+       "out": "n257",
        "args": [
-        "n230",
-        "n254",
-        "n259_stats",
+        "n228",
+        "n252",
+        "n257_stats",
         "w66",
         "w67"
        ],
@@ -5798,10 +5697,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k263",
-       "out": "n263",
+       "kernel": "k261",
+       "out": "n261",
        "args": [
-        "n259",
+        "n257",
         "w68",
         "w69"
        ],
@@ -5813,10 +5712,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k266",
-       "out": "n266",
+       "kernel": "k264",
+       "out": "n264",
        "args": [
-        "n263",
+        "n261",
         "w70",
         "w71"
        ],
@@ -5828,11 +5727,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k270_stats",
-       "out": "n270_stats",
+       "kernel": "k268_stats",
+       "out": "n268_stats",
        "args": [
-        "n259",
-        "n266"
+        "n257",
+        "n264"
        ],
        "size": [
         "B",
@@ -5842,12 +5741,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k270",
-       "out": "n270",
+       "kernel": "k268",
+       "out": "n268",
        "args": [
-        "n259",
-        "n266",
-        "n270_stats",
+        "n257",
+        "n264",
+        "n268_stats",
         "w72",
         "w73"
        ],
@@ -5859,10 +5758,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k280",
-       "out": "n280",
+       "kernel": "k278",
+       "out": "n278",
        "args": [
-        "n270",
+        "n268",
         "w74",
         "w75"
        ],
@@ -5874,11 +5773,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k282",
-       "out": "n282",
+       "kernel": "k280",
+       "out": "n280",
        "args": [
-        "n279",
-        "n280"
+        "n277",
+        "n278"
        ],
        "size": [
         "B",
@@ -5888,11 +5787,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k286",
-       "out": "n286",
+       "kernel": "k284",
+       "out": "n284",
        "args": [
-        "n284",
-        "n280"
+        "n282",
+        "n278"
        ],
        "size": [
         "B",
@@ -5902,11 +5801,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k292",
-       "out": "n292",
+       "kernel": "k290",
+       "out": "n290",
        "args": [
-        "n280",
-        "n282"
+        "n278",
+        "n280"
        ],
        "size": [
         "B",
@@ -5917,10 +5816,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k293_stats",
-       "out": "n293_stats",
+       "kernel": "k291_stats",
+       "out": "n291_stats",
        "args": [
-        "n292",
+        "n290",
         "n128"
        ],
        "size": [
@@ -5932,12 +5831,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k293",
-       "out": "n293",
+       "kernel": "k291",
+       "out": "n291",
        "args": [
-        "n292",
+        "n290",
         "n128",
-        "n293_stats"
+        "n291_stats"
        ],
        "size": [
         "B",
@@ -5948,11 +5847,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k294",
-       "out": "n294",
+       "kernel": "k292",
+       "out": "n292",
        "args": [
-        "n293",
-        "n286"
+        "n291",
+        "n284"
        ],
        "size": [
         "B",
@@ -5963,10 +5862,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k296",
-       "out": "n296",
+       "kernel": "k294",
+       "out": "n294",
        "args": [
-        "n294",
+        "n292",
         "w76",
         "w77"
        ],
@@ -5978,24 +5877,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k297",
-       "out": "n297",
+       "kernel": "k298_stats",
+       "out": "n298_stats",
        "args": [
-        "n293"
-       ],
-       "size": [
-        "B",
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k301_stats",
-       "out": "n301_stats",
-       "args": [
-        "n270",
-        "n296"
+        "n268",
+        "n294"
        ],
        "size": [
         "B",
@@ -6005,12 +5891,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k301",
-       "out": "n301",
+       "kernel": "k298",
+       "out": "n298",
        "args": [
-        "n270",
-        "n296",
-        "n301_stats",
+        "n268",
+        "n294",
+        "n298_stats",
         "w78",
         "w79"
        ],
@@ -6022,10 +5908,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k319",
-       "out": "n319",
+       "kernel": "k316",
+       "out": "n316",
        "args": [
-        "n301",
+        "n298",
         "w80",
         "w81"
        ],
@@ -6037,11 +5923,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k321",
-       "out": "n321",
+       "kernel": "k318",
+       "out": "n318",
        "args": [
-        "n319",
-        "n312"
+        "n316",
+        "n309"
        ],
        "size": [
         "B",
@@ -6052,10 +5938,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k322_stats",
-       "out": "n322_stats",
+       "kernel": "k319_stats",
+       "out": "n319_stats",
        "args": [
-        "n321",
+        "n318",
         "n2"
        ],
        "size": [
@@ -6067,12 +5953,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k322",
-       "out": "n322",
+       "kernel": "k319",
+       "out": "n319",
        "args": [
-        "n321",
+        "n318",
         "n2",
-        "n322_stats"
+        "n319_stats"
        ],
        "size": [
         "B",
@@ -6083,11 +5969,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k323",
-       "out": "n323",
+       "kernel": "k320",
+       "out": "n320",
        "args": [
-        "n322",
-        "n312"
+        "n319",
+        "n309"
        ],
        "size": [
         "B",
@@ -6098,10 +5984,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k325",
-       "out": "n325",
+       "kernel": "k322",
+       "out": "n322",
        "args": [
-        "n323",
+        "n320",
         "w82",
         "w83"
        ],
@@ -6113,10 +5999,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k326",
-       "out": "n326",
+       "kernel": "k323",
+       "out": "n323",
        "args": [
-        "n322"
+        "n319"
        ],
        "size": [
         "B",
@@ -6126,11 +6012,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k330_stats",
-       "out": "n330_stats",
+       "kernel": "k327_stats",
+       "out": "n327_stats",
        "args": [
-        "n301",
-        "n325"
+        "n298",
+        "n322"
        ],
        "size": [
         "B",
@@ -6140,12 +6026,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k330",
-       "out": "n330",
+       "kernel": "k327",
+       "out": "n327",
        "args": [
-        "n301",
-        "n325",
-        "n330_stats",
+        "n298",
+        "n322",
+        "n327_stats",
         "w84",
         "w85"
        ],
@@ -6157,10 +6043,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k334",
-       "out": "n334",
+       "kernel": "k331",
+       "out": "n331",
        "args": [
-        "n330",
+        "n327",
         "w86",
         "w87"
        ],
@@ -6172,10 +6058,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k337",
-       "out": "n337",
+       "kernel": "k334",
+       "out": "n334",
        "args": [
-        "n334",
+        "n331",
         "w88",
         "w89"
        ],
@@ -6187,11 +6073,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k341_stats",
-       "out": "n341_stats",
+       "kernel": "k338_stats",
+       "out": "n338_stats",
        "args": [
-        "n330",
-        "n337"
+        "n327",
+        "n334"
        ],
        "size": [
         "B",
@@ -6201,12 +6087,12 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k341",
-       "out": "n341",
+       "kernel": "k338",
+       "out": "n338",
        "args": [
-        "n330",
-        "n337",
-        "n341_stats",
+        "n327",
+        "n334",
+        "n338_stats",
         "w90",
         "w91"
        ],
@@ -6218,10 +6104,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k344",
-       "out": "n344",
+       "kernel": "k341",
+       "out": "n341",
        "args": [
-        "n341",
+        "n338",
         "w92",
         "w93"
        ],
@@ -6233,10 +6119,10 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k345_stats",
-       "out": "n345_stats",
+       "kernel": "k342_stats",
+       "out": "n342_stats",
        "args": [
-        "n344"
+        "n341"
        ],
        "size": [
         "B",
@@ -6246,11 +6132,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k345",
-       "out": "n345",
+       "kernel": "k342",
+       "out": "n342",
        "args": [
-        "n344",
-        "n345_stats"
+        "n341",
+        "n342_stats"
        ],
        "size": [
         "B",
@@ -6260,11 +6146,11 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       },
       {
        "op": "run",
-       "kernel": "k346",
-       "out": "n346",
+       "kernel": "k343",
+       "out": "n343",
        "args": [
         "n3",
-        "n345"
+        "n342"
        ],
        "size": [
         "B",
@@ -6274,7 +6160,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       }
      ],
      "output": {
-      "buf": "n346",
+      "buf": "n343",
       "shape": [
        "B",
        "T",
@@ -6293,23 +6179,23 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
        "width": 256
       },
       {
-       "cache": "n208",
-       "next": "n211",
+       "cache": "n207",
+       "next": "n210",
        "width": 256
       },
       {
-       "cache": "n213",
-       "next": "n215",
+       "cache": "n212",
+       "next": "n214",
        "width": 256
       },
       {
-       "cache": "n279",
-       "next": "n282",
+       "cache": "n277",
+       "next": "n280",
        "width": 256
       },
       {
-       "cache": "n284",
-       "next": "n286",
+       "cache": "n282",
+       "next": "n284",
        "width": 256
       }
      ],
@@ -6325,7 +6211,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       "seq2seq": true,
       "captures": [
        {
-        "buf": "n170",
+        "buf": "n169",
         "shape": [
          "B",
          "S",
@@ -6339,7 +6225,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         ]
        },
        {
-        "buf": "n241",
+        "buf": "n239",
         "shape": [
          "B",
          "S",
@@ -6347,7 +6233,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         ]
        },
        {
-        "buf": "n312",
+        "buf": "n309",
         "shape": [
          "B",
          "S",
@@ -6357,7 +6243,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       ],
       "carries": [],
       "attention": {
-       "buf": "n326"
+       "buf": "n323"
       },
       "readout": "logprob",
       "vocab": 8000
