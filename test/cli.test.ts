@@ -2,7 +2,7 @@
  * The `nnc` command line, run as a user runs it: `node bin/nnc.js …` in a subprocess, checking exit
  * codes (0 ok, 1 errors in the spec, 2 bad usage, 70 internal error), what goes to stdout and
  * stderr, the diagnostic format (`file:line:col: error: message [Ecode]`, the source line, a caret
- * line) and the files written. Contract: shared/design/runtime-api.md, README.md.
+ * line) and the files written. Contract: README.md ("Command line").
  */
 import { spawn } from 'node:child_process';
 import { cpSync, symlinkSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';

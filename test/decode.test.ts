@@ -1,6 +1,6 @@
 /**
  * The decoding engine behind generate() and stream() (src/runtime/decode.ts; semantics in
- * docs/seq2seq.md "Decoding", contract in shared/design/runtime-api.md), driven by mock sessions:
+ * docs/seq2seq.md "Decoding", the contract in README.md), driven by mock sessions:
  * hand-written probability tables, and random models whose distribution is a hash of the whole
  * prefix (so a beam that continues the wrong parent row reads the wrong distributions and scores).
  * Expected values come from hand-computed tables or brute-force enumeration, never from the engine.

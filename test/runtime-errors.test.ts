@@ -1,5 +1,5 @@
 /**
- * The generated module's user-facing errors (docs: shared/design/runtime-api.md): every weight or
+ * The generated module's user-facing errors (README.md, docs/seq2seq.md): every weight or
  * input a user can get wrong throws an Error naming the tensor or input, the expected and the
  * actual value; nothing is silently broadcast, truncated or read out of bounds. Plus the positive
  * side of the same contract: nested arrays, omitted lengths, weight maps, reloading, padded zeros.

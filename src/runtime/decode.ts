@@ -1,7 +1,7 @@
 /* ───────────────────────── nnc decoding engine ─────────────────────────
  * What a generated model's generate() and stream() run: greedy, beam and sampled decoding over an
- * abstract step-by-step session (docs/seq2seq.md, "Decoding"; shared/design/runtime-api.md,
- * "Decoding: generate and stream"). Pure TypeScript with no imports: it runs in browsers and Node.
+ * abstract step-by-step session (docs/seq2seq.md, "Decoding"; the API in README.md). Pure
+ * TypeScript with no imports: it runs in browsers and Node.
  */
 
 // ───────────── public types ─────────────

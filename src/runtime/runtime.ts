@@ -263,6 +263,11 @@ export class GpuJsExecutor implements Executor {
     return [...this.kernels.values()].map((k) => k.kernel?.constructor.name ?? '?');
   }
 
+  /** The gpu.js modes ('gpu', 'webgpu', 'webasm', 'cpu') of the kernel classes that have run. */
+  modes(): string[] {
+    return [...this.kernels.values()].map((k) => String((k.kernel?.constructor as { mode?: unknown } | undefined)?.mode ?? '?'));
+  }
+
   upload(data: Float32Array): unknown {
     if (data.length > MAX_GPU_ELEMENTS) throw tooLarge(this.backend, data.length);
     if (!this.pipeline) return data;
@@ -386,9 +391,9 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
   }
   try {
     await selfTest(ex);
-    const want = { webasm: /WebAssembly/, webgpu: /WebGPU/, gpu: /GL/, cpu: /CPU/ }[name];
-    const ran = (ex as GpuJsExecutor).implementations();
-    if (!ran.every((k) => want.test(k))) throw new NncError(`gpu.js ran ${ran.join(', ')} instead (no display or driver for ${name}?)`);
+    // gpu.js kernel classes carry their backend as a static `mode`; their names do not survive minification
+    const ran = (ex as GpuJsExecutor).modes();
+    if (!ran.every((m) => m === name)) throw new NncError(`gpu.js ran ${(ex as GpuJsExecutor).implementations().join(', ')} (mode ${ran.join(', ')}) instead (no display or driver for ${name}?)`);
   } catch (e) {
     ex.dispose();
     throw e;

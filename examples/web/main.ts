@@ -1,0 +1,382 @@
+/**
+ * nnc's web example: two generated modules used the way an app uses them.
+ *
+ *  - generated/dates.ts (examples/dates.nn): a date translator — biLSTM encoder, Bahdanau attention,
+ *    GRU decoder — decoding with generate() (beam search), its attention drawn as a heat map;
+ *  - generated/brackets.ts (examples/brackets.nn): a bidirectional-GRU classifier run with forward()
+ *    on a padded batch.
+ *
+ * Both load weights trained in PyTorch (examples/weights/*.safetensors) and show, beside nnc's answers,
+ * PyTorch's own outputs for the held-out examples (examples/weights/*.test.json). The backend comes
+ * from the picker (`?backend=` in the URL); the page shows the one that actually ran (model.backend,
+ * model.device). `npm run web` serves it, `npm run web:build` builds it into examples/web/dist/.
+ *
+ * gpu.js is passed to createModel: with `gpu: GPU` every backend is available; without it a bundled
+ * app has only 'cpu' ('auto' then picks cpu).
+ */
+import { GPU } from 'gpu.js';
+import { createModel as createDates, type Model as DatesModel } from '../../generated/dates.ts';
+import { createModel as createBrackets, type Model as BracketsModel } from '../../generated/brackets.ts';
+
+// Vite copies these into the build (new URL(..., import.meta.url) is an asset reference).
+const FILES = {
+  datesWeights: new URL('../weights/dates.safetensors', import.meta.url).href,
+  datesTest: new URL('../weights/dates.test.json', import.meta.url).href,
+  bracketsWeights: new URL('../weights/brackets.safetensors', import.meta.url).href,
+  bracketsTest: new URL('../weights/brackets.test.json', import.meta.url).href,
+};
+
+type Backend = 'auto' | 'webgpu' | 'gpu' | 'webasm' | 'cpu';
+const BACKENDS: readonly Backend[] = ['auto', 'webgpu', 'gpu', 'webasm', 'cpu'];
+
+interface Decoded {
+  ids: number[];
+  score: number;
+  text: string;
+}
+interface DatesTest {
+  source_vocab: Record<string, number>;
+  target_vocab: Record<string, number>;
+  decode: { beam: number; max_len: number; bos: number; eos: number };
+  heldout_accuracy: number;
+  examples: { source: string; source_ids: number[]; expected: string; greedy: Decoded; beam: Decoded }[];
+}
+interface BracketsTest {
+  tokens: Record<string, number>;
+  heldout_accuracy: number;
+  examples: { text: string; ids: number[]; label: number; probs: [number, number] }[];
+}
+
+/** What the page did, for people (the DOM) and for test/browser/web.test.ts (window.nncWeb). */
+export interface WebReport {
+  state: 'loading' | 'ready' | 'error';
+  requested: Backend;
+  error?: string;
+  dates?: {
+    backend: string;
+    device: string;
+    ms: number;
+    /** the held-out examples, one batch per strategy */
+    beam: { ids: number[]; score: number }[];
+    greedy: { ids: number[]; score: number; attention: { shape: [number, number]; data: number[] } | null }[];
+    /** the input box's translation */
+    current: { source: string; text: string; ids: number[]; score: number } | null;
+  };
+  brackets?: {
+    backend: string;
+    device: string;
+    ms: number;
+    probs: [number, number][];
+    current: { text: string; probs: [number, number] } | null;
+  };
+}
+declare global {
+  interface Window {
+    nncWeb: WebReport & { models: { dates?: DatesModel; brackets?: BracketsModel } };
+  }
+}
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`index.html has no #${id}`);
+  return el as T;
+};
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] => {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+};
+
+const param = new URLSearchParams(location.search).get('backend') ?? 'auto';
+const requested: Backend = (BACKENDS as readonly string[]).includes(param) ? (param as Backend) : 'auto';
+const picker = $<HTMLSelectElement>('backend');
+picker.value = requested;
+picker.addEventListener('change', () => {
+  const url = new URL(location.href);
+  url.searchParams.set('backend', picker.value);
+  location.assign(url); // a fresh page: new models on the new backend
+});
+
+const report: Window['nncWeb'] = { state: 'loading', requested, models: {} };
+window.nncWeb = report;
+const status = $('status');
+
+async function bytes(url: string): Promise<Uint8Array> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${r.statusText}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+async function json<T>(url: string): Promise<T> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${r.statusText}`);
+  return (await r.json()) as T;
+}
+const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const agreeCell = (ok: boolean) => el('td', ok ? '✓' : '✗', ok ? 'ok' : 'bad');
+function summary(into: HTMLElement, agreeing: number, of: number): void {
+  into.textContent = `${agreeing} of ${of} agree`;
+  into.className = `agree ${agreeing === of ? 'ok' : 'bad'}`;
+}
+
+// ───────────── the date translator ─────────────
+
+async function runDates(backend: Backend): Promise<void> {
+  const [held, weights] = await Promise.all([json<DatesTest>(FILES.datesTest), bytes(FILES.datesWeights)]);
+  const model = await createDates({ backend, gpu: GPU });
+  report.models.dates = model;
+  model.loadWeights(weights);
+
+  const SRC = held.source_vocab;
+  const TGT = Object.fromEntries(Object.entries(held.target_vocab).map(([ch, id]) => [id, ch])) as Record<number, string>;
+  const { eos, bos, max_len: maxLen, beam } = held.decode;
+  const text = (ids: readonly number[]) => ids.filter((i) => i !== eos).map((i) => (TGT[i]?.length === 1 ? TGT[i] : '?')).join('');
+  const label = (i: number) => (i === eos ? 'eos' : TGT[i]?.length === 1 ? TGT[i]! : '?');
+  const common = { maxLen, bos, eos }; // = the spec's decode statement, spelled out
+
+  // The held-out dates as one padded batch: [B, S] token ids with per-row lengths.
+  const t0 = performance.now();
+  const rows = held.examples.map((e) => e.source_ids);
+  const S = Math.max(...rows.map((r) => r.length));
+  const data = new Int32Array(rows.length * S);
+  rows.forEach((r, b) => data.set(r, b * S));
+  const source = { data, shape: [rows.length, S], lengths: rows.map((r) => r.length) };
+  const byBeam = await model.generate({ source }, { strategy: 'beam', beam, ...common });
+  const byGreedy = await model.generate({ source }, { strategy: 'greedy', attention: true, ...common });
+  const ms = performance.now() - t0;
+
+  const tbody = $('date-table').querySelector('tbody')!;
+  let agreeing = 0;
+  held.examples.forEach((e, b) => {
+    const ids = byBeam.ids[b] ?? [];
+    const score = byBeam.scores[b] ?? NaN;
+    const ok = sameIds(ids, e.beam.ids) && Math.abs(score - e.beam.score) <= 1e-3;
+    if (ok) agreeing++;
+    const tr = el('tr');
+    tr.append(el('td', e.source, 'src'), el('td', text(ids), 'iso'), el('td', score.toFixed(4), 'num'));
+    tr.append(el('td', e.beam.text, 'iso'), el('td', e.beam.score.toFixed(4), 'num'), agreeCell(ok));
+    tr.title = 'click to translate and show its attention';
+    tr.addEventListener('click', () => {
+      input.value = e.source;
+      void translate();
+    });
+    tbody.append(tr);
+  });
+  summary($('date-agree'), agreeing, held.examples.length);
+  report.dates = {
+    backend: model.backend,
+    device: model.device,
+    ms: Math.round(ms),
+    beam: held.examples.map((_, b) => ({ ids: byBeam.ids[b] ?? [], score: byBeam.scores[b] ?? NaN })),
+    greedy: held.examples.map((e, b) => {
+      const a = byGreedy.attention?.[b];
+      // attention columns past a row's length (padding) are 0; keep the row's own S columns
+      const [steps = 0, width = 0] = a?.shape ?? [];
+      const n = e.source_ids.length;
+      const cut = a ? Array.from({ length: steps * n }, (_, k) => a.data[Math.floor(k / n) * width + (k % n)] ?? NaN) : null;
+      return { ids: byGreedy.ids[b] ?? [], score: byGreedy.scores[b] ?? NaN, attention: cut ? { shape: [steps, n], data: cut } : null };
+    }),
+    current: null,
+  };
+
+  // The input box: one date, beam search with the attention of the chosen hypothesis.
+  const input = $<HTMLInputElement>('date-input');
+  const out = $('date-out');
+  const meta = $('date-meta');
+  const longest = held.examples.reduce((a, e) => (e.source.length > a.source.length ? e : a));
+  input.value = longest.source;
+  input.placeholder = 'e.g. march 3, 1987';
+  async function translate(): Promise<void> {
+    const s = input.value.toLowerCase().trim().replace(/\s+/g, ' ');
+    const odd = [...s].find((ch) => !(ch in SRC) || ch === '<pad>');
+    if (s.length === 0 || odd !== undefined) {
+      out.textContent = '—';
+      out.className = 'big muted';
+      meta.textContent = s.length === 0 ? 'type a date' : `'${odd}' is not in the vocabulary: use a-z, 0-9, space and , - . /`;
+      return;
+    }
+    const ids = [...s].map((ch) => SRC[ch]!);
+    const t = performance.now();
+    const r = await model.generate({ source: { data: Int32Array.from(ids), shape: [1, ids.length], lengths: [ids.length] } }, { strategy: 'beam', beam, attention: true, ...common });
+    const took = performance.now() - t;
+    const got = r.ids[0] ?? [];
+    const score = r.scores[0] ?? NaN;
+    out.textContent = text(got) || '(empty)';
+    out.className = 'big';
+    const known = held.examples.find((e) => e.source === s);
+    const pt = known ? ` · PyTorch: ${known.beam.text} ${sameIds(got, known.beam.ids) ? '✓' : '✗'}` : '';
+    meta.textContent = `log-prob ${score.toFixed(3)} · ${took.toFixed(0)} ms${pt}`;
+    const a = r.attention?.[0];
+    if (a) drawHeatmap($<HTMLCanvasElement>('heatmap'), got.map(label), [...s], a.data, a.shape);
+    report.dates!.current = { source: s, text: text(got), ids: got, score };
+  }
+  $('date-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void translate().catch(fail);
+  });
+  await translate();
+}
+
+// ───────────── the brackets classifier ─────────────
+
+async function runBrackets(backend: Backend): Promise<void> {
+  const [held, weights] = await Promise.all([json<BracketsTest>(FILES.bracketsTest), bytes(FILES.bracketsWeights)]);
+  const model = await createBrackets({ backend, gpu: GPU });
+  report.models.brackets = model;
+  model.loadWeights(weights);
+
+  // every held-out string in one forward(): a padded [B, T] batch, lengths per row
+  const t0 = performance.now();
+  const rows = held.examples.map((e) => e.ids);
+  const T = Math.max(...rows.map((r) => r.length));
+  const data = new Int32Array(rows.length * T);
+  rows.forEach((r, b) => data.set(r, b * T));
+  const { label } = await model.forward({ text: { data, shape: [rows.length, T], lengths: rows.map((r) => r.length) } });
+  const ms = performance.now() - t0;
+  const probs = rows.map((_, b) => [label.data[2 * b] ?? NaN, label.data[2 * b + 1] ?? NaN] as [number, number]);
+
+  const tbody = $('br-table').querySelector('tbody')!;
+  let agreeing = 0;
+  held.examples.forEach((e, b) => {
+    const p = probs[b]![1];
+    const ok = Math.abs(p - e.probs[1]) <= 1e-4;
+    if (ok) agreeing++;
+    const tr = el('tr');
+    tr.append(el('td', e.text, 'src'), el('td', p.toFixed(5), 'num'), el('td', e.probs[1].toFixed(5), 'num'));
+    tr.append(el('td', e.label ? 'balanced' : 'unbalanced', e.label ? 'yes' : 'no'), agreeCell(ok));
+    tbody.append(tr);
+  });
+  summary($('br-agree'), agreeing, held.examples.length);
+  report.brackets = { backend: model.backend, device: model.device, ms: Math.round(ms), probs, current: null };
+
+  const input = $<HTMLInputElement>('br-input');
+  const out = $('br-out');
+  const meta = $('br-meta');
+  const bar = $('br-bar');
+  input.value = '([()[]])[]';
+  input.placeholder = 'brackets: ( ) [ ]';
+  async function classify(): Promise<void> {
+    const s = input.value.replace(/\s+/g, '');
+    const odd = [...s].find((ch) => !(ch in held.tokens) || ch === '<pad>');
+    if (s.length === 0 || odd !== undefined) {
+      out.textContent = '—';
+      out.className = 'big muted';
+      meta.textContent = s.length === 0 ? 'type some brackets' : `'${odd}' is not a bracket the model knows: use ( ) [ ]`;
+      bar.style.width = '0';
+      return;
+    }
+    const ids = [...s].map((ch) => held.tokens[ch]!);
+    const t = performance.now();
+    const r = await model.forward({ text: { data: Int32Array.from(ids), shape: [1, ids.length] } });
+    const p: [number, number] = [r.label.data[0] ?? NaN, r.label.data[1] ?? NaN];
+    out.textContent = p[1] >= 0.5 ? 'balanced' : 'unbalanced';
+    out.className = `big ${p[1] >= 0.5 ? 'yes' : 'no'}`;
+    meta.textContent = `p(balanced) = ${p[1].toFixed(4)} · ${(performance.now() - t).toFixed(0)} ms`;
+    bar.style.width = `${(100 * p[1]).toFixed(1)}%`;
+    report.brackets!.current = { text: s, probs: p };
+  }
+  $('br-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void classify().catch(fail);
+  });
+  input.addEventListener('input', () => void classify().catch(fail));
+  await classify();
+}
+
+// ───────────── the heat map ─────────────
+
+// matplotlib's "inferno" (9 stops, piecewise linear), as examples/heatmap.ts draws the demo's PNG
+const RAMP = [
+  [0, 0, 4], [31, 12, 72], [85, 15, 109], [136, 34, 106], [186, 54, 85],
+  [227, 89, 51], [249, 140, 10], [249, 201, 50], [252, 255, 164],
+] as const;
+function ramp(w: number): string {
+  const x = Number.isFinite(w) ? Math.min(1, Math.max(0, w)) : 0;
+  const f = x * (RAMP.length - 1);
+  const i = Math.min(RAMP.length - 2, Math.floor(f));
+  const a = RAMP[i]!;
+  const b = RAMP[i + 1]!;
+  const c = [0, 1, 2].map((k) => Math.round(a[k]! + (b[k]! - a[k]!) * (f - i)));
+  return `rgb(${c.join(',')})`;
+}
+
+/** rows × cols cells of weights (row-major [rows, cols]); labels along the left and the top; a legend. */
+function drawHeatmap(canvas: HTMLCanvasElement, rows: string[], cols: string[], weights: ArrayLike<number>, shape: [number, number]): void {
+  const [R, C] = shape;
+  const cell = Math.max(12, Math.min(24, Math.floor(560 / Math.max(1, C))));
+  const left = 40;
+  const top = 26;
+  const legend = 46;
+  const w = left + C * cell + legend;
+  const h = top + R * cell + 6;
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(w * dpr);
+  canvas.height = Math.round(h * dpr);
+  canvas.style.width = `${w}px`;
+  canvas.style.height = `${h}px`;
+  const g = canvas.getContext('2d')!;
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, w, h);
+  g.font = '13px ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace';
+  g.textAlign = 'center';
+  g.textBaseline = 'middle';
+  g.fillStyle = '#5b6475';
+  cols.forEach((ch, j) => g.fillText(ch === ' ' ? '·' : ch, left + j * cell + cell / 2, top / 2));
+  g.textAlign = 'right';
+  rows.forEach((ch, i) => g.fillText(ch, left - 8, top + i * cell + cell / 2));
+  for (let i = 0; i < R; i++) {
+    for (let j = 0; j < C; j++) {
+      g.fillStyle = ramp(weights[i * C + j] ?? 0);
+      g.fillRect(left + j * cell, top + i * cell, cell, cell);
+    }
+  }
+  // legend: 0 at the bottom, 1 at the top
+  const lx = left + C * cell + 14;
+  const lh = R * cell;
+  for (let y = 0; y < lh; y++) {
+    g.fillStyle = ramp(1 - y / Math.max(1, lh - 1));
+    g.fillRect(lx, top + y, 10, 1);
+  }
+  g.textAlign = 'left';
+  g.fillStyle = '#5b6475';
+  g.font = '11px system-ui, sans-serif';
+  g.fillText('1', lx + 14, top + 5);
+  g.fillText('0', lx + 14, top + lh - 5);
+}
+
+// ───────────── start ─────────────
+
+function fail(e: unknown): void {
+  const msg = e instanceof Error ? e.message : String(e);
+  report.state = 'error';
+  report.error = msg;
+  document.body.dataset.state = 'error';
+  status.textContent = `error: ${msg}`;
+  status.className = 'error';
+  console.error(e);
+}
+
+try {
+  const t0 = performance.now();
+  await runDates(requested);
+  await runBrackets(requested);
+  const d = report.dates!;
+  const b = report.brackets!;
+  const ran = $('ran');
+  ran.replaceChildren(
+    el('span', 'ran on', 'label'),
+    el('strong', d.backend),
+    el('span', d.device, 'device'),
+    ...(d.backend !== b.backend ? [el('strong', ` / ${b.backend}`)] : []),
+  );
+  ran.className = `ran ${requested === 'auto' || d.backend === requested ? 'good' : 'warn'}`;
+  status.textContent =
+    `requested '${requested}'; dates ran on '${d.backend}' (${d.device}), ${d.ms} ms for the held-out batch (beam + greedy); ` +
+    `brackets on '${b.backend}' (${b.device}), ${b.ms} ms; ${(performance.now() - t0).toFixed(0)} ms in all, weights included`;
+  report.state = 'ready';
+  document.body.dataset.state = 'ready';
+} catch (e) {
+  fail(e);
+  $('ran').textContent = `'${requested}' failed`;
+  $('ran').className = 'ran bad';
+}
