@@ -9,6 +9,7 @@ import { cpSync, symlinkSync, existsSync, mkdirSync, mkdtempSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli.ts';
 import { FIXTURES, fixtureNames, loadCase, maxAbsDiff, ROOT, toInputs } from './helpers.ts';
 
 const BIN = join(ROOT, 'bin/nnc.js');
@@ -20,7 +21,8 @@ interface Run {
 }
 
 /** Runs `node bin/nnc.js ...args` in `cwd` (the repository root by default). */
-function nnc(args: string[], cwd = ROOT): Promise<Run> {
+/** Runs the real binary, bin/nnc.js, in a child process. */
+function spawnNnc(args: string[], cwd = ROOT): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.NNC_DEBUG;
@@ -32,6 +34,37 @@ function nnc(args: string[], cwd = ROOT): Promise<Run> {
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * The CLI's `main(argv)` in this process (a child process costs about 2 s of CPU, mostly loading the
+ * compiler through tsx): stdout and stderr captured, the working directory switched, one call at a
+ * time. The exit code is what bin/nnc.js would exit with; 'the nnc binary' below runs the real one.
+ */
+let queue: Promise<unknown> = Promise.resolve();
+function nnc(args: string[], cwd = ROOT): Promise<Run> {
+  const run = async (): Promise<Run> => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const write = { out: process.stdout.write, err: process.stderr.write };
+    const before = { cwd: process.cwd(), debug: process.env.NNC_DEBUG };
+    delete process.env.NNC_DEBUG;
+    process.stdout.write = ((chunk: string | Uint8Array) => (out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')), true)) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => (err.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')), true)) as typeof process.stderr.write;
+    process.chdir(cwd);
+    try {
+      const code = await main(args);
+      return { code, stdout: out.join(''), stderr: err.join('') };
+    } finally {
+      process.stdout.write = write.out;
+      process.stderr.write = write.err;
+      process.chdir(before.cwd);
+      if (before.debug !== undefined) process.env.NNC_DEBUG = before.debug;
+    }
+  };
+  const p = queue.then(run, run);
+  queue = p.catch(() => undefined);
+  return p;
 }
 
 function tempDir(): string {
@@ -628,5 +661,26 @@ process.stdout.write(JSON.stringify({ backend: model.backend, shape: y.shape, da
     expect(got.backend).toBe('cpu');
     expect(got.shape).toEqual(c.outputs.y.shape);
     expect(maxAbsDiff(Float32Array.from(got.data), c.outputs.y.data)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('the nnc binary (bin/nnc.js in a child process)', () => {
+  it('exit codes 0, 1 and 2, output on the right stream, no stack trace', async () => {
+    const ok = await spawnNnc(['check', 'test/fixtures/lstm/model.nn']);
+    expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, '', '']);
+    const bad = await spawnNnc(['check', specFile('model M {\n  input x: tokens(vocab = 5)\n  lstn 4\n}\n')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/error: unknown layer 'lstn'.*\[E0201\]/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    const usage = await spawnNnc(['compile']);
+    expect(usage.code).toBe(2);
+    const version = await spawnNnc(['--version']);
+    expect([version.code, version.stdout.trim()]).toEqual([0, expect.stringMatching(/^nnc \d+\.\d+\.\d+$/)]);
+    const dir = tempDir();
+    const out = join(dir, 'lstm.ts');
+    const wrote = await spawnNnc(['compile', 'test/fixtures/lstm/model.nn', '-o', out]);
+    expect(wrote.code, wrote.stderr).toBe(0);
+    expect(wrote.stdout).toMatch(/^wrote /);
+    expect(existsSync(out)).toBe(true);
   });
 });
