@@ -646,3 +646,21 @@ describe('generate: errors a user can cause', () => {
     }
   });
 });
+
+describe('generate: past a learned positional table', () => {
+  it('is an error naming the position and the table size, not garbage', async () => {
+    const spec = 'model Pos {\n  input text: tokens(vocab = 5, max_len = 4)\n  output next\n  embedding dim = 4\n  positional learned\n  residual { attention self, heads = 1, causal }\n  linear 5\n  log_softmax\n}\n';
+    const mod = await compileAndImport('errors_positions', spec);
+    const model = await mod.createModel({ backend: 'cpu' });
+    try {
+      const w: Record<string, Float32Array> = {};
+      for (const x of model.manifest.weights as { name: string; shape: number[] }[]) w[x.name] = new Float32Array(x.shape.reduce((a, c) => a * c, 1)).fill(0.1);
+      model.loadWeights(w);
+      // within the table: prompt positions 0..2, fed tokens at 3 → fine
+      await expect(model.generate({ text: [[1, 2, 3]] }, { maxLen: 2 })).resolves.toBeDefined();
+      await expectError(() => model.generate({ text: [[1, 2, 3]] }, { maxLen: 4 }), 'position 4', 'max_len = 4');
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -367,8 +367,11 @@ function genPlan(model: ModelIR, seq2seq: boolean, encode: Instr[], decode: Inst
   const pre = out.op === 'mask' ? g.get(out.inputs[0]) : out;
   const readout = pre.op === 'softmax' ? ((pre.attrs as OpAttrs['softmax']).log ? 'logprob' : 'prob') : 'logits';
   const attention = findAttention(g, decode);
+  // a learned positional table (gather of a weight by positions) covers only its rows
+  const tables = g.ordered().filter((n) => n.op === 'gather' && g.get(n.inputs[1]).op === 'positions').map((n) => g.get(n.inputs[0]).shape[0] as number);
   return {
     gen: {
+      ...(tables.length ? { maxPositions: Math.min(...tables) } : {}),
       input: genInput, seq2seq, captures,
       carries: decodeScans.map((s) => ({ scan: s.out, stateSize: s.stateSize })),
       ...(attention ? { attention } : {}),

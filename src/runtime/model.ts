@@ -386,6 +386,12 @@ class Session implements DecodeSession {
     made.push(ids, lens);
     env.set(inp.data, ids);
     env.set(inp.lengths, lens);
+    if (gen.maxPositions !== undefined) {
+      const last = this.positions.reduce((m, p) => Math.max(m, p), 0);
+      if (last >= gen.maxPositions) {
+        throw new NncError(`generate() reached position ${last}, but the model's learned positions cover ${gen.maxPositions} (positional learned, max_len = ${gen.maxPositions}): use a shorter prompt or maxLen`);
+      }
+    }
     if (inp.offsets) {
       const off = ex.upload(this.positions);
       made.push(off);

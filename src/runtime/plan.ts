@@ -74,6 +74,8 @@ export interface GenPlan {
   readonly attention?: { readonly buf: string } | { readonly scan: string; readonly name: string };
   /** How to read the output as a distribution. */
   readonly readout: 'prob' | 'logprob' | 'logits';
+  /** Positions a learned positional table covers (its rows): a token fed at a later position is an error. */
+  readonly maxPositions?: number;
   readonly vocab: number;
 }
 
