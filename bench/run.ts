@@ -244,7 +244,9 @@ interface Variant {
   profile?: { total_ms: number; run_ms: number; step_ms: number; top: { kernel: string; step: boolean; calls: number; ms: number }[] };
 }
 
-const WORK = mkdtempSync(join(tmpdir(), 'nnc-bench-'));
+// inside the repository (test/.out/, ignored), where generated modules resolve their `nnc/runtime` import
+mkdirSync(join(ROOT, 'test/.out'), { recursive: true });
+const WORK = mkdtempSync(join(ROOT, 'test/.out', 'bench-'));
 process.on('exit', () => rmSync(WORK, { recursive: true, force: true }));
 
 async function compileLevel(m: BenchModel, level: OptLevel): Promise<any> {
