@@ -356,10 +356,11 @@ async function launchOverhead(backend: Backend, GPU: unknown, n = 200, batches =
     const k = {
       name: '__bench_copy',
       step: false,
+      scalars: [],
       cpu: (out: Float32Array, a: Float32Array[]) => {
         for (let i = 0; i < out.length; i++) out[i] = a[0][i];
       },
-      gpu: 'function (a, B, T, t, tp) { return a[this.thread.x]; }',
+      gpu: 'function (a) { return a[this.thread.x]; }',
     };
     const src = ex.upload(Float32Array.from({ length: 64 }, (_, i) => i));
     const per: number[] = [];
@@ -368,7 +369,7 @@ async function launchOverhead(backend: Backend, GPU: unknown, n = 200, batches =
       let last: unknown;
       for (let i = 0; i < n; i++) {
         if (last !== undefined) ex.release(last);
-        last = await ex.run(k, [src], [1, 1, 0, 0, 0], 64);
+        last = await ex.run(k, [src], {}, 64);
       }
       await ex.read(last, 64);
       ex.release(last);
