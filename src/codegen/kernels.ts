@@ -320,7 +320,6 @@ export function compileProgram(model: ModelIR): Program {
     if (reads(i).some((r) => tainted.has(r))) {
       decode.push(i);
       tainted.add(i.out);
-      if (i.op === 'run' && i.out.endsWith('_stats')) tainted.add(i.out);
     } else encode.push(i);
   }
   const outNode = g.get(g.outputs[0].node);

@@ -334,9 +334,8 @@ class Session implements DecodeSession {
     // language model: consume the prompt, then keep each recurrence's state at the last valid step
     const env: Env = new Map(this.base);
     const made: unknown[] = [];
-    const keep = new Map<string, unknown>();
     try {
-      await this.m.exec(plan.decode, env, this.dims, made, undefined, keep);
+      await this.m.exec(plan.decode, env, this.dims, made);
       const P = this.dims.T;
       const lens = this.lengthsOfPrompt!;
       // lens has B entries; every row r of B·k continues input row floor(r / k) < B, as rep holds
@@ -429,11 +428,12 @@ class Session implements DecodeSession {
       if (wantAttention && gen.attention) {
         const a = 'buf' in gen.attention ? env.get(gen.attention.buf) : keep.get(`${gen.attention.scan}.${gen.attention.name}`);
         attention = await ex.read(a, N * this.dims.S);
-        if (!('buf' in gen.attention)) ex.release(a);
-      } else if (!('buf' in (gen.attention ?? { buf: '' }))) for (const v of keep.values()) ex.release(v);
+      }
       return { logp, attention, srcLen: this.dims.S };
     } finally {
+      // outer buffers are in `made`; a scan's last-step exports (its attention weights) only in `keep`
       for (const v of made) ex.release(v);
+      for (const v of keep.values()) ex.release(v);
     }
   }
 
