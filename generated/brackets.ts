@@ -225,6 +225,28 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 96; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 96, 0, 16, 16]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 16]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n0[(i0) * T + i1]!;
+        const v1 = w0[(v0) * 16 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 16; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 96, 16, gm0, 0, 16, x.packs[0], w2, 0, out, 0, 96, 0);
+      }
+      },
     },
     // gru0.l0.h'
     k29: {
@@ -286,6 +308,45 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 32);
       }
       },
+      gemm: {
+      packs: [[2, 0, 96, 0, 32, 32]],
+      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n7 = a[0]!, n6 = a[1]!, w4 = a[3]!, n1 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 96, 32, n7, tp * 32, T * 32, x.packs[0], w4, 0, gm0, 0, 96, 0);
+      const f = (i0: number, i1: number): number => {
+        const v0 = n6[(i0 * T + t) * 96 + i1 + 32]!;
+        const v1 = gm0[(i0) * 96 + i1 + 32]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = 1.0 - v3;
+        const v5 = n6[(i0 * T + t) * 96 + i1 + 64]!;
+        const v6 = n6[(i0 * T + t) * 96 + i1]!;
+        const v7 = gm0[(i0) * 96 + i1]!;
+        const v8 = v6 + v7;
+        const v9 = 1.0 / (1.0 + Math.exp(-v8));
+        const v10 = gm0[(i0) * 96 + i1 + 64]!;
+        const v11 = v9 * v10;
+        const v12 = v5 + v11;
+        const v13 = Math.tanh(v12);
+        const v14 = v4 * v13;
+        const v15 = n7[(i0 * T + tp) * 32 + i1]!;
+        const v16 = v3 * v15;
+        const v17 = v14 + v16;
+        return v17;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 32;
+        if (t < n1[i0]!) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
+      }
+      }
+      },
     },
     // gru0.l0.reverse.x·Wᵀ (all steps)
     k32: {
@@ -313,6 +374,28 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 96; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[2, 0, 96, 0, 16, 16]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 16]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n0[(i0) * T + i1]!;
+        const v1 = w0[(v0) * 16 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 16; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 96, 16, gm0, 0, 16, x.packs[0], w6, 0, out, 0, 96, 0);
+      }
       },
     },
     // gru0.l0.reverse.h'
@@ -375,6 +458,45 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 32);
       }
       },
+      gemm: {
+      packs: [[2, 0, 96, 0, 32, 32]],
+      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n33 = a[0]!, n32 = a[1]!, w8 = a[3]!, n1 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 96, 32, n33, tp * 32, T * 32, x.packs[0], w8, 0, gm0, 0, 96, 0);
+      const f = (i0: number, i1: number): number => {
+        const v0 = n32[(i0 * T + t) * 96 + i1 + 32]!;
+        const v1 = gm0[(i0) * 96 + i1 + 32]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = 1.0 - v3;
+        const v5 = n32[(i0 * T + t) * 96 + i1 + 64]!;
+        const v6 = n32[(i0 * T + t) * 96 + i1]!;
+        const v7 = gm0[(i0) * 96 + i1]!;
+        const v8 = v6 + v7;
+        const v9 = 1.0 / (1.0 + Math.exp(-v8));
+        const v10 = gm0[(i0) * 96 + i1 + 64]!;
+        const v11 = v9 * v10;
+        const v12 = v5 + v11;
+        const v13 = Math.tanh(v12);
+        const v14 = v4 * v13;
+        const v15 = n33[(i0 * T + tp) * 32 + i1]!;
+        const v16 = v3 * v15;
+        const v17 = v14 + v16;
+        return v17;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 32;
+        if (t < n1[i0]!) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
+      }
+      }
+      },
     },
     // gru0.l1.x·Wᵀ (all steps)
     k59: {
@@ -409,6 +531,35 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 96; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[2, 0, 96, 0, 64, 64]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n7 = a[0]!, n33 = a[1]!, w10 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        let c0 = 0.0;
+        if (i2 < 32) {
+          const v1 = n7[((i0) * T + i1) * 32 + i2]!;
+          c0 = v1;
+        }
+        else {
+          const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
+          c0 = v2;
+        }
+        return c0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], w10, 0, out, 0, 96, 0);
+      }
       },
     },
     // gru0.l1.h'
@@ -471,6 +622,45 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 32);
       }
       },
+      gemm: {
+      packs: [[2, 0, 96, 0, 32, 32]],
+      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n60 = a[0]!, n59 = a[1]!, w12 = a[3]!, n1 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 96, 32, n60, tp * 32, T * 32, x.packs[0], w12, 0, gm0, 0, 96, 0);
+      const f = (i0: number, i1: number): number => {
+        const v0 = n59[(i0 * T + t) * 96 + i1 + 32]!;
+        const v1 = gm0[(i0) * 96 + i1 + 32]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = 1.0 - v3;
+        const v5 = n59[(i0 * T + t) * 96 + i1 + 64]!;
+        const v6 = n59[(i0 * T + t) * 96 + i1]!;
+        const v7 = gm0[(i0) * 96 + i1]!;
+        const v8 = v6 + v7;
+        const v9 = 1.0 / (1.0 + Math.exp(-v8));
+        const v10 = gm0[(i0) * 96 + i1 + 64]!;
+        const v11 = v9 * v10;
+        const v12 = v5 + v11;
+        const v13 = Math.tanh(v12);
+        const v14 = v4 * v13;
+        const v15 = n60[(i0 * T + tp) * 32 + i1]!;
+        const v16 = v3 * v15;
+        const v17 = v14 + v16;
+        return v17;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 32;
+        if (t < n1[i0]!) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
+      }
+      }
+      },
     },
     // gru0.l1.reverse.x·Wᵀ (all steps)
     k85: {
@@ -505,6 +695,35 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 96; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[2, 0, 96, 0, 64, 64]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n7 = a[0]!, n33 = a[1]!, w14 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        let c0 = 0.0;
+        if (i2 < 32) {
+          const v1 = n7[((i0) * T + i1) * 32 + i2]!;
+          c0 = v1;
+        }
+        else {
+          const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
+          c0 = v2;
+        }
+        return c0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], w14, 0, out, 0, 96, 0);
+      }
       },
     },
     // gru0.l1.reverse.h'
@@ -565,6 +784,45 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
           out.set(dst, row);
         } else out.fill(0, row, row + 32);
+      }
+      },
+      gemm: {
+      packs: [[2, 0, 96, 0, 32, 32]],
+      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n86 = a[0]!, n85 = a[1]!, w16 = a[3]!, n1 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 96, 32, n86, tp * 32, T * 32, x.packs[0], w16, 0, gm0, 0, 96, 0);
+      const f = (i0: number, i1: number): number => {
+        const v0 = n85[(i0 * T + t) * 96 + i1 + 32]!;
+        const v1 = gm0[(i0) * 96 + i1 + 32]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = 1.0 - v3;
+        const v5 = n85[(i0 * T + t) * 96 + i1 + 64]!;
+        const v6 = n85[(i0 * T + t) * 96 + i1]!;
+        const v7 = gm0[(i0) * 96 + i1]!;
+        const v8 = v6 + v7;
+        const v9 = 1.0 / (1.0 + Math.exp(-v8));
+        const v10 = gm0[(i0) * 96 + i1 + 64]!;
+        const v11 = v9 * v10;
+        const v12 = v5 + v11;
+        const v13 = Math.tanh(v12);
+        const v14 = v4 * v13;
+        const v15 = n86[(i0 * T + tp) * 32 + i1]!;
+        const v16 = v3 * v15;
+        const v17 = v14 + v16;
+        return v17;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 32;
+        if (t < n1[i0]!) {
+          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 32);
+      }
       }
       },
     },
@@ -641,6 +899,15 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < 2; i1++)
           out[o++] = f(i0, i1);
+      },
+      gemm: {
+      packs: [[1, 0, 2, 0, 64, 64]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B } = s;
+      const n110 = a[0]!, w18 = a[2]!;
+      x.gemm(B, 2, 64, n110, 0, 64, x.packs[0], w18, 0, out, 0, 2, 0);
+      }
       },
     },
     // softmax0 (row statistics)

@@ -165,6 +165,28 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 1024, 0, 64, 64]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n0[(i0) * T + i1]!;
+        const v1 = w0[(v0) * 64 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 1024, 64, gm0, 0, 64, x.packs[0], w2, 0, out, 0, 1024, 0);
+      }
+      },
     },
     // lstm0.l0.[h';c']
     k36: {
@@ -238,6 +260,50 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 512);
       }
       },
+      gemm: {
+      packs: [[2, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B } = s; return [B * 1024, 512]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n7 = a[0]!, n6 = a[1]!, w4 = a[3]!, n1 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 1024, 256, n7, tp * 512, T * 512, x.packs[0], w4, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n6[(i0 * T + t) * 1024 + i1 + 768]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 768]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n6[(i0 * T + t) * 1024 + i1 + 256]!;
+        const v5 = gm0[(i0) * 1024 + i1 + 256]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n7[(i0 * T + tp) * 512 + i1 + 256]!;
+        const v9 = v7 * v8;
+        const v10 = n6[(i0 * T + t) * 1024 + i1]!;
+        const v11 = gm0[(i0) * 1024 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n6[(i0 * T + t) * 1024 + i1 + 512]!;
+        const v15 = gm0[(i0) * 1024 + i1 + 512]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[256 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 512;
+        if (t < n1[i0]!) {
+          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 512);
+      }
+      }
+      },
     },
     // lstm0.l1.x·Wᵀ (all steps)
     k40: {
@@ -264,6 +330,15 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n7 = a[0]!, w6 = a[2]!;
+      x.gemm(B * T, 1024, 256, n7, 0, 512, x.packs[0], w6, 0, out, 0, 1024, 0);
+      }
       },
     },
     // lstm0.l1.[h';c']
@@ -338,6 +413,50 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 512);
       }
       },
+      gemm: {
+      packs: [[2, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B } = s; return [B * 1024, 512]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n41 = a[0]!, n40 = a[1]!, w8 = a[3]!, n1 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 1024, 256, n41, tp * 512, T * 512, x.packs[0], w8, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n40[(i0 * T + t) * 1024 + i1 + 768]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 768]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n40[(i0 * T + t) * 1024 + i1 + 256]!;
+        const v5 = gm0[(i0) * 1024 + i1 + 256]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n41[(i0 * T + tp) * 512 + i1 + 256]!;
+        const v9 = v7 * v8;
+        const v10 = n40[(i0 * T + t) * 1024 + i1]!;
+        const v11 = gm0[(i0) * 1024 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n40[(i0 * T + t) * 1024 + i1 + 512]!;
+        const v15 = gm0[(i0) * 1024 + i1 + 512]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[256 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 512;
+        if (t < n1[i0]!) {
+          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 512);
+      }
+      }
+      },
     },
     // linear0
     k74: {
@@ -364,6 +483,15 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 96; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 96, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n41 = a[0]!, w10 = a[2]!;
+      x.gemm(B * T, 96, 256, n41, 0, 512, x.packs[0], w10, 0, out, 0, 96, 0);
+      }
       },
     },
     // log_softmax0 (row statistics)

@@ -143,6 +143,31 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 32; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 32, 0, 32, 32]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n1 = a[0]!, n5 = a[1]!, w1 = a[3]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 32, 32, n5, 0, 32, x.packs[0], w1, 0, gm0, 0, 32, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = n1[i0]!;
+        let g1 = 0.0;
+        if (i1 < v0) {
+          const v2 = gm0[((i0) * T + i1) * 32 + i2]!;
+          const v3 = Math.tanh(v2);
+          g1 = v3;
+        }
+        return g1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 32; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     };
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */

@@ -110,6 +110,38 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < 100; i1++)
           out[o++] = f(i0, i1);
       },
+      gemm: {
+      packs: [[2, 0, 100, 0, 240, 240]],
+      scratch: (s) => { const { B } = s; return [B * 240, B * 100]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      {
+      const fx = (i0: number, i1: number): number => {
+        const q0 = Math.floor((i1 + 0.5) / 60.0);
+        const r1 = i1 - q0 * 60;
+        const v2 = n0[(i0) * T + q0]!;
+        const v3 = w0[(v2) * 60 + r1]!;
+        return v3;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 240; i1++)
+          gm0[o++] = fx(i0, i1);
+      }
+      x.gemm(B, 100, 240, gm0, 0, 240, x.packs[0], w2, 0, gm1, 0, 100, 0);
+      const f = (i0: number, i1: number): number => {
+        const v0 = gm1[(i0) * 100 + i1]!;
+        const v1 = Math.tanh(v0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 100; i1++)
+          out[o++] = f(i0, i1);
+      }
+      },
     },
     // linear1
     k10: {
@@ -135,6 +167,15 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < 10000; i1++)
           out[o++] = f(i0, i1);
+      },
+      gemm: {
+      packs: [[1, 0, 10000, 0, 100, 100]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B } = s;
+      const n7 = a[0]!, w4 = a[2]!;
+      x.gemm(B, 10000, 100, n7, 0, 100, x.packs[0], w4, 0, out, 0, 10000, 0);
+      }
       },
     },
     // softmax0 (row statistics)

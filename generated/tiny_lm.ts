@@ -400,6 +400,15 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 192; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 192, 0, 64, 64]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n11 = a[0]!, w5 = a[2]!;
+      x.gemm(B * T, 192, 64, n11, 0, 64, x.packs[0], w5, 0, out, 0, 192, 0);
+      }
+      },
     },
     // repeat0.0.residual0.attention0.k (cache + this step)
     k24: {
@@ -598,6 +607,40 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 64, 0, 64, 64]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 64, B * T * 64]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n8 = a[0]!, n36 = a[1]!, w7 = a[3]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 16.0);
+        const r1 = i2 - q0 * 16;
+        const v2 = n36[(((i0) * T + i1) * 4 + q0) * 16 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 64, 64, gm0, 0, 64, x.packs[0], w7, 0, gm1, 0, 64, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = n8[((i0) * T + i1) * 64 + i2]!;
+        const v1 = gm1[((i0) * T + i1) * 64 + i2]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.0.residual1.layernorm0 (row statistics)
     k42_stats: {
@@ -682,6 +725,30 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 64, 64]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n42 = a[0]!, w11 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 256, 64, n42, 0, 64, x.packs[0], w11, 0, gm0, 0, 256, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 256 + i2]!;
+        const ex1 = v0 * 0.7071067811865476;
+        const es2 = ex1 < 0.0 ? -1.0 : 1.0;
+        const ez3 = Math.abs(ex1);
+        const et4 = 1.0 / (1.0 + 0.3275911 * ez3);
+        const v5 = v0 * 0.5 * (1.0 + (es2 * (1.0 - ((((1.061405429 * et4 - 1.453152027) * et4 + 1.421413741) * et4 - 0.284496736) * et4 + 0.254829592) * et4 * Math.exp(-ez3 * ez3))));
+        return v5;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.0.residual1
     k50: {
@@ -710,6 +777,27 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[2, 0, 64, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n39 = a[0]!, n46 = a[1]!, w13 = a[3]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 64, 256, n46, 0, 256, x.packs[0], w13, 0, gm0, 0, 64, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = n39[((i0) * T + i1) * 64 + i2]!;
+        const v1 = gm0[((i0) * T + i1) * 64 + i2]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
       },
     },
     // repeat0.1.residual0.layernorm0 (row statistics)
@@ -789,6 +877,15 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 192; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 192, 0, 64, 64]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n53 = a[0]!, w17 = a[2]!;
+      x.gemm(B * T, 192, 64, n53, 0, 64, x.packs[0], w17, 0, out, 0, 192, 0);
+      }
       },
     },
     // repeat0.1.residual0.attention0.k (cache + this step)
@@ -988,6 +1085,40 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 64, 0, 64, 64]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 64, B * T * 64]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n50 = a[0]!, n77 = a[1]!, w19 = a[3]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 16.0);
+        const r1 = i2 - q0 * 16;
+        const v2 = n77[(((i0) * T + i1) * 4 + q0) * 16 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 64, 64, gm0, 0, 64, x.packs[0], w19, 0, gm1, 0, 64, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = n50[((i0) * T + i1) * 64 + i2]!;
+        const v1 = gm1[((i0) * T + i1) * 64 + i2]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 64; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.1.residual1.layernorm0 (row statistics)
     k83_stats: {
@@ -1072,6 +1203,30 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 64, 64]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n83 = a[0]!, w23 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 256, 64, n83, 0, 64, x.packs[0], w23, 0, gm0, 0, 256, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 256 + i2]!;
+        const ex1 = v0 * 0.7071067811865476;
+        const es2 = ex1 < 0.0 ? -1.0 : 1.0;
+        const ez3 = Math.abs(ex1);
+        const et4 = 1.0 / (1.0 + 0.3275911 * ez3);
+        const v5 = v0 * 0.5 * (1.0 + (es2 * (1.0 - ((((1.061405429 * et4 - 1.453152027) * et4 + 1.421413741) * et4 - 0.284496736) * et4 + 0.254829592) * et4 * Math.exp(-ez3 * ez3))));
+        return v5;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.1.residual1.linear1
     k90: {
@@ -1098,6 +1253,15 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 64, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n87 = a[0]!, w25 = a[2]!;
+      x.gemm(B * T, 64, 256, n87, 0, 256, x.packs[0], w25, 0, out, 0, 64, 0);
+      }
       },
     },
     // layernorm0 (row statistics)
@@ -1183,6 +1347,15 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 96; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 96, 0, 64, 64]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n94 = a[0]!, w29 = a[2]!;
+      x.gemm(B * T, 96, 64, n94, 0, 64, x.packs[0], w29, 0, out, 0, 96, 0);
+      }
       },
     },
     // log_softmax0 (row statistics)

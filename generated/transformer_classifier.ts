@@ -524,6 +524,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n8 = a[0]!, w2 = a[2]!;
+      x.gemm(B * T, 768, 256, n8, 0, 256, x.packs[0], w2, 0, out, 0, 768, 0);
+      }
+      },
     },
     // repeat0.0.residual0.attention0.scores
     k26: {
@@ -664,6 +673,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n28 = a[0]!, w4 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n28[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
+      }
+      },
     },
     // repeat0.0.layernorm0 (row statistics)
     k34_stats: {
@@ -750,6 +782,26 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n34 = a[0]!, w8 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 1024, 256, n34, 0, 256, x.packs[0], w8, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.0.residual1.linear1
     k41: {
@@ -776,6 +828,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n38 = a[0]!, w10 = a[2]!;
+      x.gemm(B * T, 256, 1024, n38, 0, 1024, x.packs[0], w10, 0, out, 0, 256, 0);
+      }
       },
     },
     // repeat0.0.layernorm1 (row statistics)
@@ -861,6 +922,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n45 = a[0]!, w14 = a[2]!;
+      x.gemm(B * T, 768, 256, n45, 0, 256, x.packs[0], w14, 0, out, 0, 768, 0);
+      }
       },
     },
     // repeat0.1.residual0.attention0.scores
@@ -1002,6 +1072,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n65 = a[0]!, w16 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n65[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
+      }
+      },
     },
     // repeat0.1.layernorm0 (row statistics)
     k71_stats: {
@@ -1088,6 +1181,26 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n71 = a[0]!, w20 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 1024, 256, n71, 0, 256, x.packs[0], w20, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.1.residual1.linear1
     k78: {
@@ -1114,6 +1227,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n75 = a[0]!, w22 = a[2]!;
+      x.gemm(B * T, 256, 1024, n75, 0, 1024, x.packs[0], w22, 0, out, 0, 256, 0);
+      }
       },
     },
     // repeat0.1.layernorm1 (row statistics)
@@ -1199,6 +1321,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n82 = a[0]!, w26 = a[2]!;
+      x.gemm(B * T, 768, 256, n82, 0, 256, x.packs[0], w26, 0, out, 0, 768, 0);
+      }
       },
     },
     // repeat0.2.residual0.attention0.scores
@@ -1340,6 +1471,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n102 = a[0]!, w28 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n102[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
+      }
+      },
     },
     // repeat0.2.layernorm0 (row statistics)
     k108_stats: {
@@ -1426,6 +1580,26 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n108 = a[0]!, w32 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 1024, 256, n108, 0, 256, x.packs[0], w32, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.2.residual1.linear1
     k115: {
@@ -1452,6 +1626,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n112 = a[0]!, w34 = a[2]!;
+      x.gemm(B * T, 256, 1024, n112, 0, 1024, x.packs[0], w34, 0, out, 0, 256, 0);
+      }
       },
     },
     // repeat0.2.layernorm1 (row statistics)
@@ -1537,6 +1720,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n119 = a[0]!, w38 = a[2]!;
+      x.gemm(B * T, 768, 256, n119, 0, 256, x.packs[0], w38, 0, out, 0, 768, 0);
+      }
       },
     },
     // repeat0.3.residual0.attention0.scores
@@ -1678,6 +1870,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n139 = a[0]!, w40 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n139[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w40, 0, out, 0, 256, 0);
+      }
+      },
     },
     // repeat0.3.layernorm0 (row statistics)
     k145_stats: {
@@ -1764,6 +1979,26 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n145 = a[0]!, w44 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 1024, 256, n145, 0, 256, x.packs[0], w44, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // repeat0.3.residual1.linear1
     k152: {
@@ -1790,6 +2025,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n149 = a[0]!, w46 = a[2]!;
+      x.gemm(B * T, 256, 1024, n149, 0, 1024, x.packs[0], w46, 0, out, 0, 256, 0);
+      }
       },
     },
     // repeat0.3.layernorm1 (row statistics)
@@ -1895,6 +2139,15 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < 4; i1++)
           out[o++] = f(i0, i1);
+      },
+      gemm: {
+      packs: [[1, 0, 4, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B } = s;
+      const n157 = a[0]!, w50 = a[2]!;
+      x.gemm(B, 4, 256, n157, 0, 256, x.packs[0], w50, 0, out, 0, 4, 0);
+      }
       },
     },
     // softmax0 (row statistics)

@@ -901,6 +901,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n10 = a[0]!, w2 = a[2]!;
+      x.gemm(B * S, 768, 256, n10, 0, 256, x.packs[0], w2, 0, out, 0, 768, 0);
+      }
+      },
     },
     // encoder.repeat0.0.residual0.attention0.scores
     k28: {
@@ -1041,6 +1050,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n30 = a[0]!, w4 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n30[(((i0) * S + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * S, 256, 256, gm0, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
+      }
+      },
     },
     // encoder.repeat0.0.layernorm0 (row statistics)
     k36_stats: {
@@ -1127,6 +1159,26 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n36 = a[0]!, w8 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * S, 1024, 256, n36, 0, 256, x.packs[0], w8, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * S + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // encoder.repeat0.0.residual1.linear1
     k43: {
@@ -1153,6 +1205,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n40 = a[0]!, w10 = a[2]!;
+      x.gemm(B * S, 256, 1024, n40, 0, 1024, x.packs[0], w10, 0, out, 0, 256, 0);
+      }
       },
     },
     // encoder.repeat0.0.layernorm1 (row statistics)
@@ -1238,6 +1299,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n47 = a[0]!, w14 = a[2]!;
+      x.gemm(B * S, 768, 256, n47, 0, 256, x.packs[0], w14, 0, out, 0, 768, 0);
+      }
       },
     },
     // encoder.repeat0.1.residual0.attention0.scores
@@ -1379,6 +1449,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n67 = a[0]!, w16 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n67[(((i0) * S + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * S, 256, 256, gm0, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
+      }
+      },
     },
     // encoder.repeat0.1.layernorm0 (row statistics)
     k73_stats: {
@@ -1465,6 +1558,26 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n73 = a[0]!, w20 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * S, 1024, 256, n73, 0, 256, x.packs[0], w20, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * S + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // encoder.repeat0.1.residual1.linear1
     k80: {
@@ -1491,6 +1604,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n77 = a[0]!, w22 = a[2]!;
+      x.gemm(B * S, 256, 1024, n77, 0, 1024, x.packs[0], w22, 0, out, 0, 256, 0);
+      }
       },
     },
     // encoder.repeat0.1.layernorm1 (row statistics)
@@ -1576,6 +1698,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n84 = a[0]!, w26 = a[2]!;
+      x.gemm(B * S, 768, 256, n84, 0, 256, x.packs[0], w26, 0, out, 0, 768, 0);
+      }
       },
     },
     // encoder.repeat0.2.residual0.attention0.scores
@@ -1717,6 +1848,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n104 = a[0]!, w28 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n104[(((i0) * S + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * S, 256, 256, gm0, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
+      }
+      },
     },
     // encoder.repeat0.2.layernorm0 (row statistics)
     k110_stats: {
@@ -1803,6 +1957,26 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n110 = a[0]!, w32 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * S, 1024, 256, n110, 0, 256, x.packs[0], w32, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * S + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // encoder.repeat0.2.residual1.linear1
     k117: {
@@ -1829,6 +2003,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n114 = a[0]!, w34 = a[2]!;
+      x.gemm(B * S, 256, 1024, n114, 0, 1024, x.packs[0], w34, 0, out, 0, 256, 0);
+      }
       },
     },
     // encoder.repeat0.2.layernorm1 (row statistics)
@@ -1949,6 +2132,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n127 = a[0]!, w39 = a[2]!;
+      x.gemm(B * T, 768, 256, n127, 0, 256, x.packs[0], w39, 0, out, 0, 768, 0);
+      }
       },
     },
     // decoder.repeat0.0.residual0.attention0.k (cache + this step)
@@ -2146,6 +2338,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n152 = a[0]!, w41 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n152[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w41, 0, out, 0, 256, 0);
+      }
+      },
     },
     // decoder.repeat0.0.layernorm0 (row statistics)
     k158_stats: {
@@ -2231,6 +2446,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 512; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 256, 512, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n121 = a[0]!, w45 = a[2]!;
+      x.gemm(B * S, 512, 256, n121, 0, 256, x.packs[0], w45, 256, out, 0, 512, 0);
+      }
+      },
     },
     // decoder.repeat0.0.residual1.attention0.q (projected)
     k176: {
@@ -2257,6 +2481,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n158 = a[0]!, w45 = a[2]!;
+      x.gemm(B * T, 256, 256, n158, 0, 256, x.packs[0], w45, 0, out, 0, 256, 0);
+      }
       },
     },
     // decoder.repeat0.0.residual1.attention0.scores
@@ -2398,6 +2631,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n180 = a[0]!, w47 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n180[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w47, 0, out, 0, 256, 0);
+      }
+      },
     },
     // decoder.repeat0.0.residual1.attention0.α (mean over heads)
     k183: {
@@ -2509,6 +2765,26 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n187 = a[0]!, w51 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 1024, 256, n187, 0, 256, x.packs[0], w51, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // decoder.repeat0.0.residual2.linear1
     k194: {
@@ -2535,6 +2811,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n191 = a[0]!, w53 = a[2]!;
+      x.gemm(B * T, 256, 1024, n191, 0, 1024, x.packs[0], w53, 0, out, 0, 256, 0);
+      }
       },
     },
     // decoder.repeat0.0.layernorm2 (row statistics)
@@ -2620,6 +2905,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n198 = a[0]!, w57 = a[2]!;
+      x.gemm(B * T, 768, 256, n198, 0, 256, x.packs[0], w57, 0, out, 0, 768, 0);
+      }
       },
     },
     // decoder.repeat0.1.residual0.attention0.k (cache + this step)
@@ -2817,6 +3111,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n222 = a[0]!, w59 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n222[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w59, 0, out, 0, 256, 0);
+      }
+      },
     },
     // decoder.repeat0.1.layernorm0 (row statistics)
     k228_stats: {
@@ -2902,6 +3219,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 512; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 256, 512, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n121 = a[0]!, w63 = a[2]!;
+      x.gemm(B * S, 512, 256, n121, 0, 256, x.packs[0], w63, 256, out, 0, 512, 0);
+      }
+      },
     },
     // decoder.repeat0.1.residual1.attention0.q (projected)
     k246: {
@@ -2928,6 +3254,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n228 = a[0]!, w63 = a[2]!;
+      x.gemm(B * T, 256, 256, n228, 0, 256, x.packs[0], w63, 0, out, 0, 256, 0);
+      }
       },
     },
     // decoder.repeat0.1.residual1.attention0.scores
@@ -3069,6 +3404,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n250 = a[0]!, w65 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n250[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w65, 0, out, 0, 256, 0);
+      }
+      },
     },
     // decoder.repeat0.1.residual1.attention0.α (mean over heads)
     k253: {
@@ -3180,6 +3538,26 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n257 = a[0]!, w69 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 1024, 256, n257, 0, 256, x.packs[0], w69, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // decoder.repeat0.1.residual2.linear1
     k264: {
@@ -3206,6 +3584,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n261 = a[0]!, w71 = a[2]!;
+      x.gemm(B * T, 256, 1024, n261, 0, 1024, x.packs[0], w71, 0, out, 0, 256, 0);
+      }
       },
     },
     // decoder.repeat0.1.layernorm2 (row statistics)
@@ -3291,6 +3678,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 768; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 768, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n268 = a[0]!, w75 = a[2]!;
+      x.gemm(B * T, 768, 256, n268, 0, 256, x.packs[0], w75, 0, out, 0, 768, 0);
+      }
       },
     },
     // decoder.repeat0.2.residual0.attention0.k (cache + this step)
@@ -3488,6 +3884,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n292 = a[0]!, w77 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n292[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w77, 0, out, 0, 256, 0);
+      }
+      },
     },
     // decoder.repeat0.2.layernorm0 (row statistics)
     k298_stats: {
@@ -3573,6 +3992,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 512; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 256, 512, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n121 = a[0]!, w81 = a[2]!;
+      x.gemm(B * S, 512, 256, n121, 0, 256, x.packs[0], w81, 256, out, 0, 512, 0);
+      }
+      },
     },
     // decoder.repeat0.2.residual1.attention0.q (projected)
     k316: {
@@ -3599,6 +4027,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n298 = a[0]!, w81 = a[2]!;
+      x.gemm(B * T, 256, 256, n298, 0, 256, x.packs[0], w81, 0, out, 0, 256, 0);
+      }
       },
     },
     // decoder.repeat0.2.residual1.attention0.scores
@@ -3740,6 +4177,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 256, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n320 = a[0]!, w83 = a[2]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const q0 = Math.floor((i2 + 0.5) / 32.0);
+        const r1 = i2 - q0 * 32;
+        const v2 = n320[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w83, 0, out, 0, 256, 0);
+      }
+      },
     },
     // decoder.repeat0.2.residual1.attention0.α (mean over heads)
     k323: {
@@ -3851,6 +4311,26 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n327 = a[0]!, w87 = a[2]!;
+      const gm0 = g[0]!;
+      x.gemm(B * T, 1024, 256, n327, 0, 256, x.packs[0], w87, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
+        const v1 = Math.max(v0, 0.0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // decoder.repeat0.2.residual2.linear1
     k334: {
@@ -3877,6 +4357,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 1024, 1024]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n331 = a[0]!, w89 = a[2]!;
+      x.gemm(B * T, 256, 1024, n331, 0, 1024, x.packs[0], w89, 0, out, 0, 256, 0);
+      }
       },
     },
     // decoder.repeat0.2.layernorm2 (row statistics)
@@ -3962,6 +4451,15 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 8000; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 8000, 0, 256, 256]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n338 = a[0]!, w93 = a[2]!;
+      x.gemm(B * T, 8000, 256, n338, 0, 256, x.packs[0], w93, 0, out, 0, 8000, 0);
+      }
       },
     },
     // decoder.log_softmax0 (row statistics)

@@ -271,6 +271,28 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n0[(i0) * S + i1]!;
+        const v1 = w0[(v0) * 256 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * S, 1024, 256, gm0, 0, 256, x.packs[0], w2, 0, out, 0, 1024, 0);
+      }
+      },
     },
     // encoder.lstm0.l0.[h';c']
     k38: {
@@ -344,6 +366,50 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 512);
       }
       },
+      gemm: {
+      packs: [[2, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B } = s; return [B * 1024, 512]; },
+      run: (x, out, a, g, s) => {
+      const { B, S, t, tp } = s;
+      const n9 = a[0]!, n8 = a[1]!, w4 = a[3]!, n2 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 1024, 256, n9, tp * 512, S * 512, x.packs[0], w4, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n8[(i0 * S + t) * 1024 + i1 + 768]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 768]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n8[(i0 * S + t) * 1024 + i1 + 256]!;
+        const v5 = gm0[(i0) * 1024 + i1 + 256]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n9[(i0 * S + tp) * 512 + i1 + 256]!;
+        const v9 = v7 * v8;
+        const v10 = n8[(i0 * S + t) * 1024 + i1]!;
+        const v11 = gm0[(i0) * 1024 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n8[(i0 * S + t) * 1024 + i1 + 512]!;
+        const v15 = gm0[(i0) * 1024 + i1 + 512]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[256 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * S + t) * 512;
+        if (t < n2[i0]!) {
+          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 512);
+      }
+      }
+      },
     },
     // encoder.lstm0.l0.reverse.x·Wᵀ (all steps)
     k42: {
@@ -371,6 +437,28 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 1024; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[2, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n0[(i0) * S + i1]!;
+        const v1 = w0[(v0) * 256 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * S, 1024, 256, gm0, 0, 256, x.packs[0], w6, 0, out, 0, 1024, 0);
+      }
       },
     },
     // encoder.lstm0.l0.reverse.[h';c']
@@ -445,6 +533,50 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 512);
       }
       },
+      gemm: {
+      packs: [[2, 0, 1024, 0, 256, 256]],
+      scratch: (s) => { const { B } = s; return [B * 1024, 512]; },
+      run: (x, out, a, g, s) => {
+      const { B, S, t, tp } = s;
+      const n43 = a[0]!, n42 = a[1]!, w8 = a[3]!, n2 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 1024, 256, n43, tp * 512, S * 512, x.packs[0], w8, 0, gm0, 0, 1024, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n42[(i0 * S + t) * 1024 + i1 + 768]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 768]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n42[(i0 * S + t) * 1024 + i1 + 256]!;
+        const v5 = gm0[(i0) * 1024 + i1 + 256]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n43[(i0 * S + tp) * 512 + i1 + 256]!;
+        const v9 = v7 * v8;
+        const v10 = n42[(i0 * S + t) * 1024 + i1]!;
+        const v11 = gm0[(i0) * 1024 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n42[(i0 * S + t) * 1024 + i1 + 512]!;
+        const v15 = gm0[(i0) * 1024 + i1 + 512]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[256 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * S + t) * 512;
+        if (t < n2[i0]!) {
+          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 512);
+      }
+      }
+      },
     },
     // encoder.lstm0.l0.concat
     k74: {
@@ -497,6 +629,15 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 512, 512]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n74 = a[0]!;
+      x.gemm(B * S, 256, 512, n74, 0, 512, x.packs[0], null, 0, out, 0, 256, 0);
+      }
       },
     },
     // encoder.final.l0
@@ -570,6 +711,43 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < 512; i1++)
           out[o++] = f(i0, i1);
       },
+      gemm: {
+      packs: [[2, 0, 512, 0, 512, 512]],
+      scratch: (s) => { const { B } = s; return [B * 512, B * 512]; },
+      run: (x, out, a, g, s) => {
+      const { B } = s;
+      const n79 = a[0]!, n81 = a[1]!, w11 = a[3]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      {
+      const fx = (i0: number, i1: number): number => {
+        let c0 = 0.0;
+        if (i1 < 256) {
+          const v1 = n79[(i0) * 512 + i1]!;
+          c0 = v1;
+        }
+        else {
+          const v2 = n81[(i0) * 512 + i1 - 256]!;
+          c0 = v2;
+        }
+        return c0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm0[o++] = fx(i0, i1);
+      }
+      x.gemm(B, 512, 512, gm0, 0, 512, x.packs[0], w11, 0, gm1, 0, 512, 0);
+      const f = (i0: number, i1: number): number => {
+        const v0 = gm1[(i0) * 512 + i1]!;
+        const v1 = Math.tanh(v0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          out[o++] = f(i0, i1);
+      }
+      },
     },
     // decoder.gru0.l0.x·Wᵀ (all steps)
     k91: {
@@ -597,6 +775,28 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 1536; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[2, 0, 1536, 0, 256, 768]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n1 = a[0]!, w12 = a[1]!, w14 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n1[(i0) * T + i1]!;
+        const v1 = w12[(v0) * 256 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 1536, 256, gm0, 0, 256, x.packs[0], w14, 0, out, 0, 1536, 0);
+      }
       },
     },
     // decoder.attention0.scores
@@ -633,6 +833,36 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < S; i1++)
           out[o++] = f(i0, i1);
+      },
+      gemm: {
+      packs: [[1, 0, 256, 0, 512, 512]],
+      scratch: (s) => { const { B } = s; return [B * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S, tp } = s;
+      const n92 = a[0]!, n78 = a[2]!, w16 = a[3]!, w17 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 256, 512, n92, tp * 512, T * 512, x.packs[0], null, 0, gm0, 0, 256, 0);
+      const f = (i0: number, i1: number): number => {
+        let acc0 = 0.0;
+        for (let k1 = 0; k1 < 256; k1++) {
+          const v3 = gm0[(i0) * 256 + k1]!;
+          const v4 = n78[((i0) * S + i1) * 256 + k1]!;
+          const v5 = v3 + v4;
+          const v6 = w16[k1]!;
+          const v7 = v5 + v6;
+          const v8 = Math.tanh(v7);
+          for (let k2 = 0; k2 < 1; k2++) {
+            const v9 = w17[(k2) * 256 + k1]!;
+            acc0 += v8 * v9;
+          }
+        }
+        return acc0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          out[o++] = f(i0, i1);
+      }
       },
     },
     // decoder.attention0.α (row statistics)
@@ -794,6 +1024,52 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 512);
       }
       },
+      gemm: {
+      packs: [[3, 0, 1536, 256, 512, 768], [4, 0, 1536, 0, 512, 512]],
+      scratch: (s) => { const { B } = s; return [B * 1536, B * 1536, 512]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n92 = a[0]!, n91 = a[1]!, n112 = a[2]!, w19 = a[5]!, n3 = a[6]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      x.gemm(B, 1536, 512, n112, 0, 512, x.packs[0], null, 0, gm0, 0, 1536, 0);
+      x.gemm(B, 1536, 512, n92, tp * 512, T * 512, x.packs[1], w19, 0, gm1, 0, 1536, 0);
+      const f = (i0: number, i1: number): number => {
+        const v0 = n91[(i0 * T + t) * 1536 + i1 + 512]!;
+        const v1 = gm0[(i0) * 1536 + i1 + 512]!;
+        const v2 = v0 + v1;
+        const v3 = gm1[(i0) * 1536 + i1 + 512]!;
+        const v4 = v2 + v3;
+        const v5 = 1.0 / (1.0 + Math.exp(-v4));
+        const v6 = 1.0 - v5;
+        const v7 = n91[(i0 * T + t) * 1536 + i1 + 1024]!;
+        const v8 = gm0[(i0) * 1536 + i1 + 1024]!;
+        const v9 = v7 + v8;
+        const v10 = n91[(i0 * T + t) * 1536 + i1]!;
+        const v11 = gm0[(i0) * 1536 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = gm1[(i0) * 1536 + i1]!;
+        const v14 = v12 + v13;
+        const v15 = 1.0 / (1.0 + Math.exp(-v14));
+        const v16 = gm1[(i0) * 1536 + i1 + 1024]!;
+        const v17 = v15 * v16;
+        const v18 = v9 + v17;
+        const v19 = Math.tanh(v18);
+        const v20 = v6 * v19;
+        const v21 = n92[(i0 * T + tp) * 512 + i1]!;
+        const v22 = v5 * v21;
+        const v23 = v20 + v22;
+        return v23;
+      };
+      const dst = g[2]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 512;
+        if (t < n3[i0]!) {
+          for (let i1 = 0; i1 < 512; i1++) dst[i1] = f(i0, i1);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 512);
+      }
+      }
+      },
     },
     // decoder.linear0
     k140: {
@@ -820,6 +1096,15 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 6000; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 6000, 0, 512, 512]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n92 = a[0]!, w21 = a[2]!;
+      x.gemm(B * T, 6000, 512, n92, 0, 512, x.packs[0], w21, 0, out, 0, 6000, 0);
+      }
       },
     },
     // decoder.log_softmax0 (row statistics)

@@ -276,6 +276,28 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2048; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 2048, 0, 256, 256]],
+      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n0[(i0) * S + i1]!;
+        const v1 = w0[(v0) * 256 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * S, 2048, 256, gm0, 0, 256, x.packs[0], w2, 0, out, 0, 2048, 0);
+      }
+      },
     },
     // encoder.lstm0.l0.[h';c']
     k38: {
@@ -349,6 +371,50 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 1024);
       }
       },
+      gemm: {
+      packs: [[2, 0, 2048, 0, 512, 512]],
+      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, S, t, tp } = s;
+      const n9 = a[0]!, n8 = a[1]!, w4 = a[3]!, n2 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 2048, 512, n9, tp * 1024, S * 1024, x.packs[0], w4, 0, gm0, 0, 2048, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n8[(i0 * S + t) * 2048 + i1 + 1536]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n8[(i0 * S + t) * 2048 + i1 + 512]!;
+        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
+        const v9 = v7 * v8;
+        const v10 = n8[(i0 * S + t) * 2048 + i1]!;
+        const v11 = gm0[(i0) * 2048 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n8[(i0 * S + t) * 2048 + i1 + 1024]!;
+        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[512 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * S + t) * 1024;
+        if (t < n2[i0]!) {
+          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 1024);
+      }
+      }
+      },
     },
     // encoder.lstm0.l1.x·Wᵀ (all steps)
     k42: {
@@ -375,6 +441,15 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 2048; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 2048, 0, 512, 512]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n9 = a[0]!, w6 = a[2]!;
+      x.gemm(B * S, 2048, 512, n9, 0, 1024, x.packs[0], w6, 0, out, 0, 2048, 0);
+      }
       },
     },
     // encoder.lstm0.l1.[h';c']
@@ -447,6 +522,50 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
           out.set(dst, row);
         } else out.fill(0, row, row + 1024);
+      }
+      },
+      gemm: {
+      packs: [[2, 0, 2048, 0, 512, 512]],
+      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, S, t, tp } = s;
+      const n43 = a[0]!, n42 = a[1]!, w8 = a[3]!, n2 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 2048, 512, n43, tp * 1024, S * 1024, x.packs[0], w8, 0, gm0, 0, 2048, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n42[(i0 * S + t) * 2048 + i1 + 1536]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n42[(i0 * S + t) * 2048 + i1 + 512]!;
+        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
+        const v9 = v7 * v8;
+        const v10 = n42[(i0 * S + t) * 2048 + i1]!;
+        const v11 = gm0[(i0) * 2048 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n42[(i0 * S + t) * 2048 + i1 + 1024]!;
+        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[512 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * S + t) * 1024;
+        if (t < n2[i0]!) {
+          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 1024);
+      }
       }
       },
     },
@@ -523,6 +642,28 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2048; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 2048, 0, 256, 256]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n1 = a[0]!, w9 = a[1]!, w11 = a[3]!;
+      const gm0 = g[0]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        const v0 = n1[(i0) * T + i1]!;
+        const v1 = w9[(v0) * 256 + i2]!;
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 2048, 256, gm0, 0, 256, x.packs[0], w11, 0, out, 0, 2048, 0);
+      }
+      },
     },
     // decoder.lstm0.l0.[h';c']
     k112: {
@@ -594,6 +735,50 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
           out.set(dst, row);
         } else out.fill(0, row, row + 1024);
+      }
+      },
+      gemm: {
+      packs: [[2, 0, 2048, 0, 512, 512]],
+      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n83 = a[0]!, n82 = a[1]!, w13 = a[3]!, n3 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 2048, 512, n83, tp * 1024, T * 1024, x.packs[0], w13, 0, gm0, 0, 2048, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n82[(i0 * T + t) * 2048 + i1 + 1536]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n82[(i0 * T + t) * 2048 + i1 + 512]!;
+        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
+        const v9 = v7 * v8;
+        const v10 = n82[(i0 * T + t) * 2048 + i1]!;
+        const v11 = gm0[(i0) * 2048 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n82[(i0 * T + t) * 2048 + i1 + 1024]!;
+        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[512 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 1024;
+        if (t < n3[i0]!) {
+          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 1024);
+      }
       }
       },
     },
@@ -669,6 +854,15 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2048; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[1, 0, 2048, 0, 512, 512]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n83 = a[0]!, w15 = a[2]!;
+      x.gemm(B * T, 2048, 512, n83, 0, 1024, x.packs[0], w15, 0, out, 0, 2048, 0);
+      }
+      },
     },
     // decoder.lstm0.l1.[h';c']
     k150: {
@@ -742,6 +936,50 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         } else out.fill(0, row, row + 1024);
       }
       },
+      gemm: {
+      packs: [[2, 0, 2048, 0, 512, 512]],
+      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, t, tp } = s;
+      const n121 = a[0]!, n120 = a[1]!, w17 = a[3]!, n3 = a[4]!;
+      const gm0 = g[0]!;
+      x.gemm(B, 2048, 512, n121, tp * 1024, T * 1024, x.packs[0], w17, 0, gm0, 0, 2048, 0);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = n120[(i0 * T + t) * 2048 + i1 + 1536]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
+        const v2 = v0 + v1;
+        const v3 = 1.0 / (1.0 + Math.exp(-v2));
+        const v4 = n120[(i0 * T + t) * 2048 + i1 + 512]!;
+        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v6 = v4 + v5;
+        const v7 = 1.0 / (1.0 + Math.exp(-v6));
+        const v8 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
+        const v9 = v7 * v8;
+        const v10 = n120[(i0 * T + t) * 2048 + i1]!;
+        const v11 = gm0[(i0) * 2048 + i1]!;
+        const v12 = v10 + v11;
+        const v13 = 1.0 / (1.0 + Math.exp(-v12));
+        const v14 = n120[(i0 * T + t) * 2048 + i1 + 1024]!;
+        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v16 = v14 + v15;
+        const v17 = Math.tanh(v16);
+        const v18 = v13 * v17;
+        const v19 = v9 + v18;
+        const v20 = Math.tanh(v19);
+        const v21 = v3 * v20;
+        dst[i1] = v21;
+        dst[512 + i1] = v19;
+      };
+      const dst = g[1]!;
+      for (let i0 = 0; i0 < B; i0++) {
+        const row = (i0 * T + t) * 1024;
+        if (t < n3[i0]!) {
+          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+          out.set(dst, row);
+        } else out.fill(0, row, row + 1024);
+      }
+      }
+      },
     },
     // decoder.attention0.W·k (keys, once per source)
     k153: {
@@ -766,6 +1004,15 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 512; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 512, 0, 512, 512]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n43 = a[0]!;
+      x.gemm(B * S, 512, 512, n43, 0, 1024, x.packs[0], null, 0, out, 0, 512, 0);
+      }
       },
     },
     // decoder.attention0.scores qᵀWk
@@ -909,6 +1156,45 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 512; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [[2, 0, 512, 0, 1024, 1024]],
+      scratch: (s) => { const { B, T } = s; return [B * T * 1024, B * T * 512]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n156 = a[0]!, n121 = a[1]!, w20 = a[3]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      {
+      const fx = (i0: number, i1: number, i2: number): number => {
+        let c0 = 0.0;
+        if (i2 < 512) {
+          const v1 = n156[((i0) * T + i1) * 512 + i2]!;
+          c0 = v1;
+        }
+        else {
+          const v2 = n121[((i0) * T + i1) * 1024 + i2 - 512]!;
+          c0 = v2;
+        }
+        return c0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 1024; i2++)
+            gm0[o++] = fx(i0, i1, i2);
+      }
+      x.gemm(B * T, 512, 1024, gm0, 0, 1024, x.packs[0], w20, 0, gm1, 0, 512, 0);
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm1[((i0) * T + i1) * 512 + i2]!;
+        const v1 = Math.tanh(v0);
+        return v1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 512; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // decoder.linear1
     k164: {
@@ -935,6 +1221,15 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 6000; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [[1, 0, 6000, 0, 512, 512]],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n161 = a[0]!, w22 = a[2]!;
+      x.gemm(B * T, 6000, 512, n161, 0, 512, x.packs[0], w22, 0, out, 0, 6000, 0);
+      }
       },
     },
     // decoder.log_softmax0 (row statistics)

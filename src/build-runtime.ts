@@ -21,8 +21,9 @@ export function transpile(source: string, fileName: string): string {
   return js.replace(/(\bfrom\s+|\bimport\s*\(\s*)(['"])(\.\.?\/[^'"]+)\.ts\2/g, '$1$2$3.js$2');
 }
 
+/** The runtime's TypeScript sources, relative to src/runtime (wasm/gemm-wasm.ts included). */
 function sources(root: string): string[] {
-  return readdirSync(join(root, 'src/runtime')).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
+  return readdirSync(join(root, 'src/runtime'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
 }
 
 /** Whether dist/runtime/ holds every runtime source, compiled after its last change. */
@@ -39,6 +40,7 @@ export function buildRuntime(root = PACKAGE_ROOT): string {
   const out = join(root, 'dist/runtime');
   mkdirSync(out, { recursive: true });
   for (const f of sources(root)) {
+    mkdirSync(dirname(join(out, f)), { recursive: true });
     writeFileSync(join(out, f.replace(/\.ts$/, '.js')), transpile(readFileSync(join(root, 'src/runtime', f), 'utf8'), f));
   }
   return out;

@@ -88,14 +88,14 @@ export function indexNames(index: string): string[] {
 }
 
 /** Tolerances of the decoding suites: forward per backend, and generate()'s summed log-probs. */
-export const DECODE_TOL: Record<string, number> = { cpu: 2e-5, webasm: 2e-4, gpu: 2e-4 };
+export const DECODE_TOL: Record<string, number> = { cpu: 2e-5, wasm: 2e-5, webasm: 2e-4, gpu: 2e-4 };
 export const SCORE_TOL = 1e-4;
 
 /** [backend, level] runs of the decoding suites: every backend at -O2 and cpu unfused; gpu where headless-gl is (required under NNC_REQUIRE_GPU). */
 export async function decodingRuns(): Promise<[string, 0 | 2][]> {
   const gl = await headlessGlAvailable();
   if (process.env.NNC_REQUIRE_GPU && !gl) throw new Error('NNC_REQUIRE_GPU is set but headless-gl is unavailable (is the gl package built, and is this run under xvfb-run?)');
-  return [['cpu', 2], ['cpu', 0], ['webasm', 2], ...(gl ? [['gpu', 2] as [string, 2]] : [])];
+  return [['wasm', 2], ['cpu', 2], ['cpu', 0], ['webasm', 2], ...(gl ? [['gpu', 2] as [string, 2]] : [])];
 }
 
 /** `{ ids, scores }` from generate(), with rows as plain arrays (typed rows compare by value too). */

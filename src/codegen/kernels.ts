@@ -33,6 +33,26 @@ export interface KernelCode {
   readonly pairHalf?: number;
   /** Where it came from, for comments. */
   readonly label: string;
+  /** The same kernel with its matmuls as GEMM calls and the rest as an epilogue over their results (host backends). */
+  readonly gemm?: GemmCode;
+}
+
+/**
+ * A kernel whose matmuls run as GEMM calls (TVM's out-elementwise-fusable pattern): each matmul
+ * `x · wᵀ (+ b)` whose weight is a block of a parameter becomes one call of the host's GEMM
+ * (WebAssembly SIMD, or plain TypeScript) on a weight packed once at load, into a scratch buffer
+ * (or straight into the output when the kernel is just that matmul); the rest of the kernel is an
+ * epilogue: the same per-element body, reading those results instead of computing dot products.
+ */
+export interface GemmCode {
+  /** Weight blocks the GEMMs read, packed once when weights load: buf is the param's buffer, [row, row + n) × [col, col + k) of a [?, ld] matrix. */
+  readonly packs: readonly { readonly buf: string; readonly row: number; readonly n: number; readonly col: number; readonly k: number; readonly ld: number }[];
+  /** Scratch buffer sizes (expressions in the scalars): `gm0`, `gm1`, … */
+  readonly scratch: readonly string[];
+  /** Statements run first: operand packing loops and the GEMM calls (`x.gemm(…)`). */
+  readonly prelude: string;
+  /** The per-element body over the GEMM results (CPU dialect); absent when the GEMM writes the output itself. */
+  readonly epilogue?: string;
 }
 
 export interface Program {
@@ -95,8 +115,9 @@ class ProgramBuilder {
     };
   }
 
-  private body(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, args: string[], scan?: ScanCtx): string {
-    const read = this.reader(materialized, args, scan);
+  private body(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, args: string[], scan?: ScanCtx, over?: Reader): string {
+    const base = this.reader(materialized, args, scan);
+    const read: Reader = over ? (n, ix) => over(n, ix) ?? base(n, ix) : base;
     // the root is materialized (it is this kernel's output) but computed here, not read back
     const w = new BodyWriter(g, dialect, (n, ix) => (n.id === root.id ? undefined : read(n, ix)));
     const idx = root.shape.map((_, i) => `i${i}`);
@@ -105,8 +126,9 @@ class ProgramBuilder {
   }
 
   /** The CPU body of a two-halves step: both halves' element i1, written into the step's row `dst`. */
-  private pairBody(g: Graph, root: Node, materialized: Set<number>, args: string[], scan: ScanCtx, half: number): string {
-    const w = new BodyWriter(g, CPU, this.reader(materialized, args, scan));
+  private pairBody(g: Graph, root: Node, materialized: Set<number>, args: string[], scan: ScanCtx, half: number, over?: Reader): string {
+    const base = this.reader(materialized, args, scan);
+    const w = new BodyWriter(g, CPU, over ? (n, ix) => over(n, ix) ?? base(n, ix) : base);
     const idx = ['i0', 'i1'];
     const first = w.val(root.inputs[0], idx);
     const second = w.val(root.inputs[1], idx);
@@ -258,10 +280,76 @@ class ProgramBuilder {
         gargs.push(len);
       }
       const dims = root.shape.map(dimExpr);
-      this.kernels.push({ name, args: cargs, dims, cpu, gpu, time: isStep ? scan!.L : undefined, pairHalf: half, label: root.label });
+      const gemm = this.gemmForm(g, k.members, root, materialized, cargs, isStep, half, scan);
+      this.kernels.push({ name, args: cargs, dims, cpu, gpu, time: isStep ? scan!.L : undefined, pairHalf: half, label: root.label, ...(gemm ? { gemm } : {}) });
       instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: cargs, size: size(root.shape) });
     }
     return instrs;
+  }
+
+  /**
+   * The kernel's GEMM form (GemmCode), when it has a matmul whose weight (and bias) is a block of
+   * a parameter. Its data operand is read in place when it is a buffer (or a column block of one,
+   * or the previous state's slot of the history, or this step's slot of the input); otherwise it is
+   * first computed into a scratch buffer by a per-element loop.
+   */
+  private gemmForm(g: Graph, members: readonly number[], root: Node, materialized: Set<number>, args: readonly string[], isStep: boolean, half: number | undefined, scan?: ScanCtx): GemmCode | undefined {
+    const packs: { buf: string; row: number; n: number; col: number; k: number; ld: number }[] = [];
+    const scratch: string[] = [];
+    const prelude: string[] = [];
+    const results = new Map<number, string>();
+    const arg = (name: string) => {
+      if (!args.includes(name)) throw new Error(`internal: GEMM operand ${name} is not an argument of k${root.id}`);
+      return name;
+    };
+    for (const id of members) {
+      const n = g.get(id);
+      if (n.op !== 'matmul') continue;
+      const w = weightBlock(g, g.get(n.inputs[1]));
+      const hasBias = (n.attrs as OpAttrs['matmul']).bias;
+      const bias = hasBias ? weightBlock(g, g.get(n.inputs[2])) : undefined;
+      if (!w || (hasBias && (!bias || bias.col !== 0))) continue;
+      const x = g.get(n.inputs[0]);
+      const K = x.shape[x.shape.length - 1] as number;
+      const N = n.shape[n.shape.length - 1] as number;
+      const M = n.shape.slice(0, -1).map(dimExpr).join(' * ') || '1';
+      let a = dataOperand(g, x, materialized, scan);
+      let aName: string;
+      if (a) aName = arg(this.bufOf(a.node, scan));
+      else {
+        // not a buffer: compute it into scratch, element by element
+        const xs = `gm${scratch.length}`;
+        scratch.push(`${M} * ${K}`);
+        const tmp: string[] = [];
+        const body = this.body(g, x, CPU, materialized, tmp, scan, (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined));
+        tmp.forEach(arg);
+        const idx = x.shape.map((_, i) => `i${i}`);
+        const params = idx.map((v) => `${v}: number`).join(', ');
+        const loops = idx.map((v, i) => `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${dimExpr(x.shape[i])}; ${v}++)`).join('\n');
+        const inner = body.split('\n').map((l) => '  ' + l).join('\n');
+        prelude.push(`{\n  const fx = (${params}): number => {\n${inner}\n  };\n  let o = 0;\n${loops}\n${'  '.repeat(idx.length + 1)}${xs}[o++] = fx(${idx.join(', ')});\n}`);
+        aName = xs;
+        a = { node: x, off: '0', lda: String(K) };
+      }
+      const direct = !isStep && n.id === root.id;
+      const out = direct ? 'out' : `gm${scratch.length}`;
+      if (!direct) scratch.push(`${M} * ${N}`);
+      const wb = arg(this.paramName(w.param));
+      const pi = packs.findIndex((p) => p.buf === wb && p.row === w.row && p.col === w.col && p.n === N && p.k === K);
+      const pack = pi >= 0 ? pi : packs.push({ buf: wb, row: w.row, n: N, col: w.col, k: K, ld: w.ld }) - 1;
+      const biasArg = bias ? arg(this.paramName(bias.param)) : 'null';
+      prelude.push(`x.gemm(${M}, ${N}, ${K}, ${aName}, ${a.off}, ${a.lda}, x.packs[${pack}], ${biasArg}, ${bias ? bias.row : 0}, ${out}, 0, ${N}, 0);`);
+      results.set(n.id, out);
+    }
+    if (!results.size) return undefined;
+    const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
+    const tmp: string[] = [];
+    let epilogue: string | undefined;
+    if (!(results.get(root.id) === 'out')) {
+      epilogue = half !== undefined ? this.pairBody(g, root, materialized, tmp, scan!, half, over) : this.body(g, root, CPU, materialized, tmp, scan, over);
+      tmp.forEach(arg);
+    }
+    return { packs, scratch, prelude: prelude.join('\n'), ...(epilogue !== undefined ? { epilogue } : {}) };
   }
 
   private scan(root: Node): Instr {
@@ -278,6 +366,41 @@ class ProgramBuilder {
       exports: Object.keys(exports).length ? exports : undefined, label: root.label,
     };
   }
+}
+
+/** A matmul weight (or bias) that is a block of a parameter: which rows and columns of it. */
+function weightBlock(g: Graph, n: Node): { param: Node; row: number; col: number; ld: number } | undefined {
+  let row = 0;
+  let col = 0;
+  let cur = n;
+  for (;;) {
+    if (cur.op === 'rows') row += (cur.attrs as OpAttrs['rows']).start;
+    else if (cur.op === 'cols') col += (cur.attrs as OpAttrs['cols']).start;
+    else break;
+    cur = g.get(cur.inputs[0]);
+  }
+  if (cur.op !== 'param') return undefined;
+  return { param: cur, row, col, ld: cur.shape.length > 1 ? cur.shape[1] as number : 1 };
+}
+
+/**
+ * A matmul's data operand read in place: a buffer of rows (or a column block of one), the previous
+ * state's slot of a scan's history, or this step's slot of its input. Rows are `lda` apart from `off`.
+ */
+function dataOperand(g: Graph, x: Node, materialized: Set<number>, scan?: ScanCtx): { node: Node; off: string; lda: string } | undefined {
+  let col = 0;
+  let cur = x;
+  while (cur.op === 'slice' && !materialized.has(cur.id) && typeof (cur.attrs as OpAttrs['slice']).count === 'number') {
+    col += (cur.attrs as OpAttrs['slice']).start;
+    cur = g.get(cur.inputs[0]);
+  }
+  if (!materialized.has(cur.id)) return undefined;
+  const width = dimExpr(cur.shape[cur.shape.length - 1]);
+  const plus = (e: string) => (col ? `${e} + ${col}` : e);
+  if (cur.op === 'state') return { node: cur, off: plus(`tp * ${scan!.S}`), lda: `${scan!.L} * ${scan!.S}` };
+  if (cur.op === 'step') return { node: cur, off: plus(`t * ${width}`), lda: `${scan!.L} * ${width}` };
+  if (cur.op === 'input' || cur.op === 'lengths' || cur.op === 'param') return cur.op === 'input' && (cur.attrs as OpAttrs['input']).form === 'vectors' ? { node: cur, off: String(col), lda: width } : undefined;
+  return { node: cur, off: String(col), lda: width };
 }
 
 /** A step kernel's root that concatenates two equal halves of the state: their width. */

@@ -91,14 +91,56 @@ function scalarsUsed(src: string): string[] {
   return SCALARS.filter((n) => new RegExp(`\\b${n}\\b`).test(src));
 }
 
+/**
+ * A kernel's GEMM form (KernelCode.gemm) for the host backends: the packing loops and GEMM calls,
+ * then the epilogue in the CPU kernel's loop nest. `x` is the host's GEMM (WebAssembly SIMD or plain
+ * TypeScript) with the kernel's packed weights; `g` its scratch buffers.
+ */
+function gemmKernel(k: KernelCode): string {
+  const gm = k.gemm!;
+  // a step kernel's row buffer is one more scratch buffer (nothing is allocated per step)
+  const dst = k.time !== undefined && gm.epilogue !== undefined ? `g[${gm.scratch.length}]!` : undefined;
+  const sizesList = dst ? [...gm.scratch, k.dims[1]] : [...gm.scratch];
+  const code = `${indent(assertReads(gm.prelude), 1)}\n${gm.epilogue !== undefined ? loopNest(k, assertReads(gm.epilogue), dst) : ''}`;
+  const uses = (v: string) => new RegExp(`\\b${v}\\b`).test(code);
+  const scratch = gm.scratch.map((_, i) => `gm${i}`).filter(uses);
+  const usesG = scratch.length > 0 || dst !== undefined;
+  const unpackG = scratch.length ? `  const ${scratch.map((v) => `${v} = g[${v.slice(2)}]!`).join(', ')};\n` : '';
+  const { unpack, params } = header(k, code);
+  const packs = gm.packs.map((p) => `[${k.args.indexOf(p.buf)}, ${p.row}, ${p.n}, ${p.col}, ${p.k}, ${p.ld}]`).join(', ');
+  const sizes = sizesList.join(', ');
+  const sizeScalars = scalarsUsed(sizes);
+  return [
+    '{',
+    `  packs: [${packs}],`,
+    `  scratch: (${sizeScalars.length ? 's' : '_s'}) => ${sizeScalars.length ? `{ const { ${sizeScalars.join(', ')} } = s; return [${sizes}]; }` : `[${sizes}]`},`,
+    `  run: (x, ${params.out}, ${params.a}, ${usesG ? 'g' : '_g'}, ${params.s}) => {`,
+    indent(`${unpack}${unpackG}${code}}`, 1),
+    '}',
+  ].join('\n');
+}
+
+/** A kernel function's first lines (its scalars, the buffers its code reads) and parameter names (unused ones get a '_'). */
+function header(k: KernelCode, code: string): { unpack: string; params: { out: string; a: string; s: string } } {
+  const uses = (v: string) => new RegExp(`\\b${v}\\b`).test(code);
+  const readArgs = k.args.map((a, i) => [a, i] as const).filter(([a]) => uses(a));
+  const sc = scalarsUsed(code);
+  const unpack = (sc.length ? `  const { ${sc.join(', ')} } = s;\n` : '') + (readArgs.length ? `  const ${readArgs.map(([a, i]) => `${a} = a[${i}]!`).join(', ')};\n` : '');
+  return { unpack, params: { out: uses('out') ? 'out' : '_out', a: readArgs.length ? 'a' : '_a', s: sc.length ? 's' : '_s' } };
+}
+
 /** A CPU kernel: the loop nest around the shared body. */
 function cpuKernel(k: KernelCode): string {
-  const body = assertReads(k.cpu);
+  const code = loopNest(k, assertReads(k.cpu));
+  const { unpack, params } = header(k, code);
+  return `(${params.out}, ${params.a}, ${params.s}) => {\n${unpack}${code}}`;
+}
+
+/** The loop nest that evaluates a per-element body over a kernel's output. */
+function loopNest(k: KernelCode, body: string, dst?: string): string {
   const used = (v: string, src = body) => new RegExp(`\\b${v}\\b`).test(src);
   const param = (v: string, type: string, src = body) => `${used(v, src) ? v : `_${v}`}: ${type}`;
-  const unpack = k.args.length ? `  const ${k.args.map((a, i) => `${a} = a[${i}]!`).join(', ')};\n` : '';
   const idx = k.dims.map((_, i) => `i${i}`);
-  let code: string;
   if (k.time !== undefined) {
     // Slot t of the history [B, L, S], one batch row at a time: the row is computed into `dst` and
     // only then copied in, so no element reads a value another element of this step wrote (the
@@ -110,15 +152,12 @@ function cpuKernel(k: KernelCode): string {
       ? `  const f = (${param('i0', 'number')}, ${param('i1', 'number')}, ${param('dst', 'Float32Array')}): void => {\n${indent(body, 2)}\n  };\n`
       : `  const f = (${param('i0', 'number')}, ${param('i1', 'number')}): number => {\n${indent(body, 2)}\n  };\n`;
     const fill = k.pairHalf !== undefined ? `for (let i1 = 0; i1 < ${k.pairHalf}; i1++) f(i0, i1, dst);` : `for (let i1 = 0; i1 < ${S}; i1++) dst[i1] = f(i0, i1);`;
-    code = `${unpack}${f}  const dst = new Float32Array(${S});\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * ${k.time} + t) * ${S};\n    if (t < ${len}[i0]!) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n`;
-  } else {
-    const f = `  const f = (${idx.map((i) => param(i, 'number')).join(', ')}): number => {\n${indent(body, 2)}\n  };\n`;
-    let loops = '';
-    idx.forEach((v, i) => (loops += `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${k.dims[i]}; ${v}++)\n`));
-    code = `${unpack}${f}  let o = 0;\n${loops}${'  '.repeat(idx.length + 1)}out[o++] = f(${idx.join(', ')});\n`;
+    return `${f}  const dst = ${dst ?? `new Float32Array(${S})`};\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * ${k.time} + t) * ${S};\n    if (t < ${len}[i0]!) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n`;
   }
-  const sc = scalarsUsed(code);
-  return `(out, ${k.args.length ? 'a' : '_a'}, ${sc.length ? 's' : '_s'}) => {\n${sc.length ? `  const { ${sc.join(', ')} } = s;\n` : ''}${code}}`;
+  const f = `  const f = (${idx.map((i) => param(i, 'number')).join(', ')}): number => {\n${indent(body, 2)}\n  };\n`;
+  let loops = '';
+  idx.forEach((v, i) => (loops += `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${k.dims[i]}; ${v}++)\n`));
+  return `${f}  let o = 0;\n${loops}${'  '.repeat(idx.length + 1)}out[o++] = f(${idx.join(', ')});\n`;
 }
 
 /** A gpu.js kernel source: one thread per output element of a flat 1-D output; its scalars follow its buffers. */
@@ -236,6 +275,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
           w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
           w.writeLine(`  gpu: ${q(g.src)},`);
           w.writeLine(`  cpu: ${indent(cpuKernel(k), 1).trimStart()},`);
+          if (k.gemm) w.writeLine(`  gemm: ${indent(gemmKernel(k), 1).trimStart()},`);
           w.writeLine('},');
         }
         w.write('}');

@@ -101,6 +101,24 @@ class Model {
       const f = Float32Array.from({ length: t.dim }, (_, j) => Math.pow(10000, -(j - (j % 2)) / t.dim));
       this.w.set(t.buf, ex.upload(f));
     }
+    // host executors pack the weight blocks their GEMMs read now, once, not on a first call
+    if (ex.prepack) {
+      const w = this.w;
+      const uses: [string, readonly string[]][] = [];
+      for (const i of [...this.plan.encode, ...this.plan.decode]) {
+        if (i.op === 'run') uses.push([i.kernel, i.args]);
+        else {
+          for (const b of i.body) uses.push([b.kernel, b.args]);
+          uses.push([i.step, i.args]);
+        }
+      }
+      for (const [name, args] of uses) {
+        const k = this.kernel(name);
+        if (!k.gemm) continue;
+        const bufs = args.map((a) => w.get(a));
+        if (k.gemm.packs.every((p) => bufs[p[0]] !== undefined)) ex.prepack([k], () => bufs);
+      }
+    }
   }
 
   private releaseWeights(): void {

@@ -1,7 +1,10 @@
 /* ───────────────────────── nnc runtime: executors, weights, inputs ─────────────────────────
- * Part of the `nnc/runtime` module that generated modules import. No imports: gpu.js is loaded on
- * demand, so the `cpu` backend needs nothing else.
+ * Part of the `nnc/runtime` module that generated modules import. gpu.js is loaded on demand, so
+ * the host backends (`wasm`, `cpu`: host.ts) need nothing else.
  */
+import { CpuExecutor, WasmExecutor, wasmSimdSupported } from './host.ts';
+
+export { CpuExecutor, WasmExecutor, tsGemm } from './host.ts';
 
 /** A tensor passed in or out of a model: row-major, batch first. Generated modules type `S` with the known dims. */
 export interface Tensor<D = Float32Array, S extends readonly number[] = number[]> {
@@ -28,7 +31,7 @@ export type InputTensor =
   | readonly (readonly number[])[]
   | readonly (readonly (readonly number[])[])[];
 
-export type BackendName = 'cpu' | 'webasm' | 'gpu' | 'webgpu';
+export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu';
 export type BackendOption = BackendName | 'auto';
 
 export interface CreateOptions {
@@ -71,7 +74,24 @@ export interface KernelScalars {
   readonly tp: number;
 }
 
-/** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body. */
+/** The GEMM a kernel's GEMM form calls (host.ts: WebAssembly SIMD or plain TypeScript), with the kernel's packed weight blocks. */
+export interface GemmHost {
+  /** C[cOff + m·ldc + n] = (acc ? C[…] : 0) + (bias ? bias[biasOff + n] : 0) + Σ_k A[aOff + m·lda + k] · W[n][k], W a packed block. */
+  gemm(M: number, N: number, K: number, A: Float32Array, aOff: number, lda: number, W: unknown, bias: Float32Array | null, biasOff: number, C: Float32Array, cOff: number, ldc: number, acc: number): void;
+  /** The kernel's packed weight blocks, in GemmDef.packs order. */
+  readonly packs: readonly unknown[];
+}
+
+/** A kernel's matmuls as GEMM calls with the rest as an epilogue (codegen/kernels.ts GemmCode). */
+export interface GemmDef {
+  /** Weight blocks to pack: [argument index, first row, rows, first column, columns, row length]. */
+  readonly packs: readonly (readonly [number, number, number, number, number, number])[];
+  /** Sizes of the scratch buffers `run` needs. */
+  readonly scratch: (s: KernelScalars) => number[];
+  readonly run: (x: GemmHost, out: Float32Array, a: readonly Float32Array[], g: readonly Float32Array[], s: KernelScalars) => void;
+}
+
+/** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body (and its GEMM form, if any). */
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
@@ -79,6 +99,7 @@ export interface KernelDef {
   readonly scalars: readonly string[];
   readonly cpu: (out: Float32Array, a: readonly Float32Array[], s: KernelScalars) => void;
   readonly gpu: string;
+  readonly gemm?: GemmDef;
 }
 
 /** What the plan interpreter runs on: buffers are opaque handles. */
@@ -95,6 +116,8 @@ export interface Executor {
   /** A zero [B, L, width] buffer whose slot `slot` is `rows` ([B, width]): a recurrence's initial state in its first step's slot. */
   placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown>;
   read(b: unknown, size: number): Promise<Float32Array>;
+  /** Host executors: packs the weight blocks these kernels' GEMMs read (when weights load). */
+  prepack?(kernels: readonly KernelDef[], argsOf: (k: KernelDef) => readonly unknown[] | undefined): void;
   release(b: unknown): void;
   dispose(): void;
 }
@@ -118,45 +141,6 @@ function showValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   return String(v);
-}
-
-// ───────────── CPU executor: the emitted plain-TypeScript kernels ─────────────
-
-export class CpuExecutor implements Executor {
-  readonly backend = 'cpu' as const;
-  readonly device = 'cpu (emitted TypeScript)';
-  upload(data: Float32Array): unknown {
-    return data;
-  }
-  zeros(size: number): unknown {
-    return new Float32Array(size);
-  }
-  async run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
-    const out = new Float32Array(size);
-    k.cpu(out, args as Float32Array[], sc as unknown as KernelScalars);
-    return out;
-  }
-  async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
-    k.cpu(hist as Float32Array, args as Float32Array[], sc as unknown as KernelScalars);
-    return hist;
-  }
-  async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
-    const src = rows as Float32Array;
-    const out = new Float32Array(B * L * width);
-    for (let b = 0; b < B; b++) out.set(src.subarray(b * width, (b + 1) * width), (b * L + slot) * width);
-    return out;
-  }
-  async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
-    const src = b as Float32Array;
-    const out = new Float32Array(idx.length * width);
-    for (let r = 0; r < idx.length; r++) out.set(src.subarray(idx[r]! * width, (idx[r]! + 1) * width), r * width);
-    return out;
-  }
-  async read(b: unknown, size: number): Promise<Float32Array> {
-    return (b as Float32Array).slice(0, size);
-  }
-  release(): void {}
-  dispose(): void {}
 }
 
 // ───────────── gpu.js executor: webasm, gpu (WebGL2 / headless-gl), webgpu ─────────────
@@ -406,9 +390,13 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
   if (options === null || options === undefined) options = {};
   if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
-  const known: BackendOption[] = ['auto', 'cpu', 'webasm', 'gpu', 'webgpu'];
+  const known: BackendOption[] = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu'];
   if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
   if (want === 'cpu') return new CpuExecutor();
+  if (want === 'wasm') {
+    if (!wasmSimdSupported()) throw new NncError("backend 'wasm' cannot run here: this JavaScript engine has no WebAssembly SIMD (use backend: 'cpu')");
+    return new WasmExecutor();
+  }
   if (want !== 'auto') {
     const GPU = await loadGpuJs(options.gpu);
     try {
@@ -417,15 +405,25 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
       throw new NncError(`backend '${want}' cannot run here: ${(e as Error).message}`);
     }
   }
-  let GPU: GpuClass;
+  // auto: a browser's WebGPU first; then nnc's WebAssembly SIMD path (on a CPU it beats gpu.js's
+  // webasm and headless-gl on Mesa's software renderer); then gpu.js's GL and webasm; then plain TypeScript
+  let GPU: GpuClass | undefined;
   try {
     GPU = await loadGpuJs(options.gpu);
   } catch {
-    return new CpuExecutor();
+    GPU = undefined;
   }
-  for (const name of (isNode ? ['gpu', 'webasm'] : ['webgpu', 'gpu', 'webasm']) as BackendName[]) {
+  if (GPU && !isNode) {
     try {
-      return await tryBackend(name, GPU);
+      return await tryBackend('webgpu', GPU);
+    } catch {
+      // no WebGPU here
+    }
+  }
+  if (wasmSimdSupported()) return new WasmExecutor();
+  for (const name of (GPU ? ['gpu', 'webasm'] : []) as BackendName[]) {
+    try {
+      return await tryBackend(name, GPU!);
     } catch {
       // try the next one
     }

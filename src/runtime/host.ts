@@ -1,0 +1,340 @@
+/* ───────────────── nnc runtime: the host (CPU) executors and their GEMMs ─────────────────
+ * Two executors run kernels on the CPU of the machine the app runs on:
+ *   - `wasm`: buffers live in one WebAssembly.Memory (an arena: freed buffers are reused, so a
+ *     time loop or a repeated call allocates nothing once warm), and every matmul whose weight is a
+ *     parameter block is a call of the SIMD GEMM in src/runtime/wasm/gemm.c on weights packed once
+ *     at load time; elementwise epilogues are the kernels' emitted TypeScript.
+ *   - `cpu`: plain TypeScript everywhere (the fallback where WebAssembly SIMD is missing): the same
+ *     GEMM forms, on a register-tiled TypeScript GEMM.
+ * A kernel without a GEMM form (softmax, layernorm, pooling, attention's batched products) runs its
+ * per-element CPU body on both.
+ */
+import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './runtime.ts';
+import { GEMM_WASM_BASE64 } from './wasm/gemm-wasm.ts';
+
+/** A packed weight block, keyed by what it was packed from. */
+interface PackEntry<H> {
+  readonly src: H;
+  readonly spec: readonly number[];
+  readonly packed: unknown;
+}
+
+/** What differs between the two host executors: buffers, and the GEMM. */
+abstract class HostExecutor<H> implements Executor {
+  abstract readonly backend: BackendName;
+  abstract readonly device: string;
+  protected abstract alloc(size: number): H;
+  protected abstract view(h: H): Float32Array;
+  protected abstract free(h: H): void;
+  /** Packs rows [row, row + n) × cols [col, col + k) of a [?, ld] weight into the GEMM's layout. */
+  protected abstract pack(w: H, row: number, n: number, col: number, k: number, ld: number): unknown;
+  protected abstract unpack(p: unknown): void;
+  protected abstract readonly gemmFn: GemmHost['gemm'];
+
+  private readonly packs: PackEntry<H>[] = [];
+  /** Pack pointers of the kernel being run (GemmHost.packs). */
+  private readonly host: { gemm: GemmHost['gemm']; packs: unknown[] } = { gemm: () => {}, packs: [] };
+  private readonly scratchViews: Float32Array[] = [];
+  private readonly argViews: Float32Array[] = [];
+  /** Buffers allocated so far (for tests: a warm decoding step allocates none). */
+  allocations = 0;
+
+  upload(data: Float32Array): unknown {
+    const h = this.alloc(data.length);
+    this.view(h).set(data);
+    return h;
+  }
+  zeros(size: number): unknown {
+    const h = this.alloc(size);
+    this.view(h).fill(0);
+    return h;
+  }
+
+  /** Packs the weight blocks kernel `k`'s GEMMs read (once per weight buffer); fills host.packs. */
+  private packsFor(k: KernelDef, args: readonly unknown[]): void {
+    const gm = k.gemm!;
+    this.host.packs.length = 0;
+    for (const spec of gm.packs) {
+      const src = args[spec[0]] as H;
+      let e = this.packs.find((p) => p.src === src && p.spec[1] === spec[1] && p.spec[2] === spec[2] && p.spec[3] === spec[3] && p.spec[4] === spec[4]);
+      if (!e) {
+        e = { src, spec, packed: this.pack(src, spec[1], spec[2], spec[3], spec[4], spec[5]) };
+        this.packs.push(e);
+      }
+      this.host.packs.push(e.packed);
+    }
+  }
+
+  /** Packs every weight block these kernels' GEMMs read from `weights` (at load time). */
+  prepack(kernels: readonly KernelDef[], argsOf: (k: KernelDef) => readonly unknown[] | undefined): void {
+    for (const k of kernels) {
+      const args = k.gemm ? argsOf(k) : undefined;
+      if (args) this.packsFor(k, args);
+    }
+  }
+
+  private exec(k: KernelDef, out: H, args: unknown[], sc: Scalars): void {
+    const s = sc as unknown as KernelScalars;
+    if (!k.gemm) {
+      this.argViews.length = 0;
+      for (const a of args) this.argViews.push(this.view(a as H));
+      k.cpu(this.view(out), this.argViews, s);
+      return;
+    }
+    // everything that may grow the arena happens before any view is taken
+    this.packsFor(k, args);
+    const sizes = k.gemm.scratch(s);
+    const scratch: H[] = sizes.map((n) => this.alloc(Math.max(n, 1)));
+    try {
+      this.argViews.length = 0;
+      for (const a of args) this.argViews.push(this.view(a as H));
+      this.scratchViews.length = 0;
+      for (const g of scratch) this.scratchViews.push(this.view(g));
+      this.host.gemm = this.gemmFn;
+      k.gemm.run(this.host, this.view(out), this.argViews, this.scratchViews, s);
+    } finally {
+      for (const g of scratch) this.free(g);
+    }
+  }
+
+  async run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
+    const out = this.alloc(Math.max(size, 1));
+    this.exec(k, out, args, sc);
+    return out;
+  }
+  async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
+    this.exec(k, hist as H, args, sc);
+    return hist;
+  }
+  async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
+    const out = this.alloc(B * L * width);
+    const src = this.view(rows as H);
+    const dst = this.view(out);
+    dst.fill(0);
+    for (let b = 0; b < B; b++) dst.set(src.subarray(b * width, (b + 1) * width), (b * L + slot) * width);
+    return out;
+  }
+  async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
+    const out = this.alloc(Math.max(idx.length * width, 1));
+    const src = this.view(b as H);
+    const dst = this.view(out);
+    for (let r = 0; r < idx.length; r++) dst.set(src.subarray(idx[r]! * width, (idx[r]! + 1) * width), r * width);
+    return out;
+  }
+  async read(b: unknown, size: number): Promise<Float32Array> {
+    return this.view(b as H).slice(0, size);
+  }
+  release(b: unknown): void {
+    // a released weight's packed blocks go with it
+    for (let i = this.packs.length - 1; i >= 0; i--) {
+      if (this.packs[i]!.src === b) {
+        this.unpack(this.packs[i]!.packed);
+        this.packs.splice(i, 1);
+      }
+    }
+    this.free(b as H);
+  }
+  dispose(): void {
+    this.packs.length = 0;
+  }
+}
+
+// ───────────── plain TypeScript ─────────────
+
+/**
+ * C[cOff + m·ldc + n] = (acc ? C[…] : 0) + bias[biasOff + n] + Σ_k A[aOff + m·lda + k] · W[n·K + k], with W packed as a
+ * dense [N, K] block; 4×4 register tiles (16 accumulators, 8 loads per 16 multiply-adds).
+ */
+export function tsGemm(M: number, N: number, K: number, A: Float32Array, aOff: number, lda: number, Bp: unknown, bias: Float32Array | null, biasOff: number, C: Float32Array, cOff: number, ldc: number, acc: number): void {
+  const W = Bp as Float32Array;
+  const put = (m: number, n: number, v: number) => {
+    const o = cOff + m * ldc + n;
+    C[o] = (acc ? C[o]! : 0) + (bias ? bias[biasOff + n]! : 0) + v;
+  };
+  let m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const a0 = aOff + m * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const b0 = n * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      for (let k = 0; k < K; k++) {
+        const x0 = A[a0 + k]!, x1 = A[a1 + k]!, x2 = A[a2 + k]!, x3 = A[a3 + k]!;
+        const y0 = W[b0 + k]!, y1 = W[b1 + k]!, y2 = W[b2 + k]!, y3 = W[b3 + k]!;
+        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
+        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
+        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
+        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
+      }
+      put(m, n, c00); put(m, n + 1, c01); put(m, n + 2, c02); put(m, n + 3, c03);
+      put(m + 1, n, c10); put(m + 1, n + 1, c11); put(m + 1, n + 2, c12); put(m + 1, n + 3, c13);
+      put(m + 2, n, c20); put(m + 2, n + 1, c21); put(m + 2, n + 2, c22); put(m + 2, n + 3, c23);
+      put(m + 3, n, c30); put(m + 3, n + 1, c31); put(m + 3, n + 2, c32); put(m + 3, n + 3, c33);
+    }
+    for (; n < N; n++) {
+      const b0 = n * K;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      for (let k = 0; k < K; k++) {
+        const y = W[b0 + k]!;
+        c0 += A[a0 + k]! * y; c1 += A[a1 + k]! * y; c2 += A[a2 + k]! * y; c3 += A[a3 + k]! * y;
+      }
+      put(m, n, c0); put(m + 1, n, c1); put(m + 2, n, c2); put(m + 3, n, c3);
+    }
+  }
+  for (; m < M; m++) {
+    const a0 = aOff + m * lda;
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const b0 = n * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = A[a0 + k]!;
+        c0 += x * W[b0 + k]!; c1 += x * W[b1 + k]!; c2 += x * W[b2 + k]!; c3 += x * W[b3 + k]!;
+      }
+      put(m, n, c0); put(m, n + 1, c1); put(m, n + 2, c2); put(m, n + 3, c3);
+    }
+    for (; n < N; n++) {
+      const b0 = n * K;
+      let c = 0;
+      for (let k = 0; k < K; k++) c += A[a0 + k]! * W[b0 + k]!;
+      put(m, n, c);
+    }
+  }
+}
+
+/** The plain-TypeScript executor: buffers are Float32Arrays; GEMM forms run on tsGemm. */
+export class CpuExecutor extends HostExecutor<Float32Array> {
+  readonly backend = 'cpu' as const;
+  readonly device = 'cpu (emitted TypeScript)';
+  protected readonly gemmFn = tsGemm;
+  protected alloc(size: number): Float32Array {
+    this.allocations++;
+    return new Float32Array(size);
+  }
+  protected view(h: Float32Array): Float32Array {
+    return h;
+  }
+  protected free(): void {}
+  protected pack(w: Float32Array, row: number, n: number, col: number, k: number, ld: number): unknown {
+    const p = new Float32Array(n * k);
+    for (let r = 0; r < n; r++) p.set(w.subarray((row + r) * ld + col, (row + r) * ld + col + k), r * k);
+    return p;
+  }
+  protected unpack(): void {}
+}
+
+// ───────────── WebAssembly SIMD ─────────────
+
+interface GemmExports {
+  nnc_nr(): number;
+  nnc_packed_size(N: number, K: number): number;
+  nnc_pack(src: number, N: number, K: number, sn: number, sk: number, dst: number): void;
+  nnc_gemm(M: number, N: number, K: number, A: number, lda: number, Bp: number, bias: number, C: number, ldc: number, flags: number): void;
+  __heap_base: WebAssembly.Global;
+}
+
+/** A buffer in the arena: its address and length; its view is remade when the memory grows. */
+class ArenaBuf {
+  view: Float32Array | undefined;
+  freed = false;
+  readonly ptr: number;
+  readonly len: number;
+  readonly bytes: number;
+  constructor(ptr: number, len: number, bytes: number) {
+    this.ptr = ptr;
+    this.len = len;
+    this.bytes = bytes;
+  }
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+function gemmModule(): WebAssembly.Module {
+  if (!compiled) {
+    const bin = typeof atob === 'function'
+      ? Uint8Array.from(atob(GEMM_WASM_BASE64), (c) => c.charCodeAt(0))
+      : new Uint8Array((globalThis as unknown as { Buffer: { from(s: string, e: string): Uint8Array } }).Buffer.from(GEMM_WASM_BASE64, 'base64'));
+    compiled = new WebAssembly.Module(bin);
+  }
+  return compiled;
+}
+
+/** Whether this engine runs WebAssembly with SIMD (the `wasm` backend needs it). */
+export function wasmSimdSupported(): boolean {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11])) && !!gemmModule();
+  } catch {
+    return false;
+  }
+}
+
+const PAGE = 65536;
+
+/** nnc's own WebAssembly SIMD executor: an arena in one WebAssembly.Memory, GEMMs in gemm.c. */
+export class WasmExecutor extends HostExecutor<ArenaBuf> {
+  readonly backend = 'wasm' as const;
+  readonly device = 'nnc wasm (WebAssembly SIMD GEMM)';
+  private readonly memory: WebAssembly.Memory;
+  private readonly k: GemmExports;
+  private top: number;
+  private readonly freeLists = new Map<number, ArenaBuf[]>();
+  private buffer: ArrayBuffer;
+  protected readonly gemmFn: GemmHost['gemm'];
+
+  constructor() {
+    super();
+    this.memory = new WebAssembly.Memory({ initial: 64, maximum: 65536 });
+    const inst = new WebAssembly.Instance(gemmModule(), { env: { memory: this.memory } });
+    this.k = inst.exports as unknown as GemmExports;
+    this.top = ((this.k.__heap_base.value as number) + 63) & ~63;
+    this.buffer = this.memory.buffer;
+    const g = this.k.nnc_gemm;
+    this.gemmFn = (M, N, K, A, aOff, lda, Bp, bias, biasOff, C, cOff, ldc, acc) => {
+      if (M <= 0) return;
+      g(M, N, K, A.byteOffset + 4 * aOff, lda, (Bp as ArenaBuf).ptr, bias ? bias.byteOffset + 4 * biasOff : 0, C.byteOffset + 4 * cOff, ldc, acc ? 1 : 0);
+    };
+  }
+
+  /** Bytes of linear memory in use (for tests and the benchmark). */
+  get arenaBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  protected alloc(size: number): ArenaBuf {
+    const bytes = (size * 4 + 63) & ~63;
+    const list = this.freeLists.get(bytes);
+    const reused = list?.pop();
+    if (reused) return new ArenaBuf(reused.ptr, size, bytes);
+    this.allocations++;
+    const ptr = this.top;
+    const end = ptr + bytes;
+    if (end > this.memory.buffer.byteLength) {
+      const have = this.memory.buffer.byteLength;
+      const need = Math.max(end - have, have >> 1);
+      this.memory.grow(Math.ceil(need / PAGE));
+      this.buffer = this.memory.buffer;
+    }
+    this.top = end;
+    return new ArenaBuf(ptr, size, bytes);
+  }
+  protected view(h: ArenaBuf): Float32Array {
+    if (!h.view || h.view.buffer !== this.buffer) h.view = new Float32Array(this.buffer, h.ptr, h.len);
+    return h.view;
+  }
+  protected free(h: ArenaBuf): void {
+    if (h.freed) return;
+    h.freed = true;
+    let list = this.freeLists.get(h.bytes);
+    if (!list) this.freeLists.set(h.bytes, (list = []));
+    list.push(h);
+  }
+  protected pack(w: ArenaBuf, row: number, n: number, col: number, k: number, ld: number): unknown {
+    const dst = this.alloc(this.k.nnc_packed_size(n, k));
+    this.k.nnc_pack(w.ptr + 4 * (row * ld + col), n, k, ld, 1, dst.ptr);
+    return dst;
+  }
+  protected unpack(p: unknown): void {
+    this.free(p as ArenaBuf);
+  }
+}
