@@ -942,6 +942,19 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < 64; i1++)
           out[o++] = f(i0, i1);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(64 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n111 = a[0]!, n74 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      const wp = x.pack(n74, bt0 * S * 64, 64, S, 1, 64, gm0);
+      x.gemm(1, 64, S, n111, bt0 * S, 0, wp, null, 0, out, bt0 * 64, 0, 0);
+      }
+      }
+      },
     },
     // decoder.gru0.l0.h'
     k137: {

@@ -85,6 +85,34 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < T; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n1 = a[0]!, n0 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      const wp = x.pack(n0, bt0 * T * 32, T, 32, 32, 1, gm1);
+      x.gemm(T, T, 32, n0, bt0 * T * 32, 32, wp, null, 0, gm0, bt0 * T * T, T, 0);
+      }
+      const f = (i0: number, i1: number, i2: number): number => {
+        const v0 = n1[i0]!;
+        let g1 = 0.0;
+        if (i2 < v0) {
+          const v2 = gm0[((i0) * T + i1) * T + i2]! * 0.17677669529663687;
+          const v3 = 1.0 / (1.0 + Math.exp(-v2));
+          g1 = v3;
+        }
+        return g1;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            out[o++] = f(i0, i1, i2);
+      }
+      },
     },
     // attention0.context Σα·k
     k5: {
@@ -109,6 +137,19 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 32; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n4 = a[0]!, n0 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      const wp = x.pack(n0, bt0 * T * 32, 32, T, 1, 32, gm0);
+      x.gemm(T, 32, T, n4, bt0 * T * T, T, wp, null, 0, out, bt0 * T * 32, 32, 0);
+      }
+      }
       },
     },
     // y.mask

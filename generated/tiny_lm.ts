@@ -492,6 +492,31 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, K } = s; return [B * 4 * T * K, (K + 15) * 16]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n22 = a[0]!, n24 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 4; bt1++) {
+        const wp = x.pack(n24, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm1);
+        x.gemm(T, K, 16, n22, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, gm0, bt0 * 4 * T * K + bt1 * T * K, K, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 4 + i1) * T + i2) * K + i3]! * 0.25;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 4; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < K; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // repeat0.0.residual0.attention0.α (row statistics)
     k35_stats: {
@@ -576,6 +601,21 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
             for (let i3 = 0; i3 < 16; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { K } = s; return [(16 + 15) * K]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n35 = a[0]!, n28 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 4; bt1++) {
+        const wp = x.pack(n28, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0);
+        x.gemm(T, 16, K, n35, bt0 * 4 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 4 * 16 + bt1 * 16, 4 * 16, 0);
+      }
+      }
+      }
+      },
     },
     // repeat0.0.residual0
     k39: {
@@ -609,28 +649,15 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 64, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 64, B * T * 64]; },
+      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n8 = a[0]!, n36 = a[1]!, w7 = a[3]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 16.0);
-        const r1 = i2 - q0 * 16;
-        const v2 = n36[(((i0) * T + i1) * 4 + q0) * 16 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 64, 64, gm0, 0, 64, x.packs[0], w7, 0, gm1, 0, 64, 0);
+      const gm0 = g[0]!;
+      x.gemm(B * T, 64, 64, n36, 0, 64, x.packs[0], w7, 0, gm0, 0, 64, 0);
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n8[((i0) * T + i1) * 64 + i2]!;
-        const v1 = gm1[((i0) * T + i1) * 64 + i2]!;
+        const v1 = gm0[((i0) * T + i1) * 64 + i2]!;
         const v2 = v0 + v1;
         return v2;
       };
@@ -970,6 +997,31 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, K } = s; return [B * 4 * T * K, (K + 15) * 16]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n63 = a[0]!, n65 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 4; bt1++) {
+        const wp = x.pack(n65, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm1);
+        x.gemm(T, K, 16, n63, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, gm0, bt0 * 4 * T * K + bt1 * T * K, K, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 4 + i1) * T + i2) * K + i3]! * 0.25;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 4; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < K; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // repeat0.1.residual0.attention0.α (row statistics)
     k76_stats: {
@@ -1054,6 +1106,21 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
             for (let i3 = 0; i3 < 16; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { K } = s; return [(16 + 15) * K]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n76 = a[0]!, n69 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 4; bt1++) {
+        const wp = x.pack(n69, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0);
+        x.gemm(T, 16, K, n76, bt0 * 4 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 4 * 16 + bt1 * 16, 4 * 16, 0);
+      }
+      }
+      }
+      },
     },
     // repeat0.1.residual0
     k80: {
@@ -1087,28 +1154,15 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 64, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 64, B * T * 64]; },
+      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n50 = a[0]!, n77 = a[1]!, w19 = a[3]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 16.0);
-        const r1 = i2 - q0 * 16;
-        const v2 = n77[(((i0) * T + i1) * 4 + q0) * 16 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 64, 64, gm0, 0, 64, x.packs[0], w19, 0, gm1, 0, 64, 0);
+      const gm0 = g[0]!;
+      x.gemm(B * T, 64, 64, n77, 0, 64, x.packs[0], w19, 0, gm0, 0, 64, 0);
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n50[((i0) * T + i1) * 64 + i2]!;
-        const v1 = gm1[((i0) * T + i1) * 64 + i2]!;
+        const v1 = gm0[((i0) * T + i1) * 64 + i2]!;
         const v2 = v0 + v1;
         return v2;
       };

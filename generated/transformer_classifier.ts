@@ -560,6 +560,31 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n17 = a[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n17, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
+        x.gemm(T, T, 32, n17, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < T; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // repeat0.0.residual0.attention0.α (row statistics)
     k27_stats: {
@@ -644,6 +669,21 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n27 = a[0]!, n17 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n17, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        x.gemm(T, 32, T, n27, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // repeat0.0.residual0.attention0.out_proj
     k30: {
@@ -675,25 +715,11 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n28 = a[0]!, w4 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n28[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n28, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
       }
       },
     },
@@ -959,6 +985,31 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n54 = a[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n54, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
+        x.gemm(T, T, 32, n54, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < T; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // repeat0.1.residual0.attention0.α (row statistics)
     k64_stats: {
@@ -1043,6 +1094,21 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n64 = a[0]!, n54 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n54, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        x.gemm(T, 32, T, n64, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // repeat0.1.residual0.attention0.out_proj
     k67: {
@@ -1074,25 +1140,11 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n65 = a[0]!, w16 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n65[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n65, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
       }
       },
     },
@@ -1358,6 +1410,31 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n91 = a[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n91, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
+        x.gemm(T, T, 32, n91, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < T; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // repeat0.2.residual0.attention0.α (row statistics)
     k101_stats: {
@@ -1442,6 +1519,21 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n101 = a[0]!, n91 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n91, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        x.gemm(T, 32, T, n101, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // repeat0.2.residual0.attention0.out_proj
     k104: {
@@ -1473,25 +1565,11 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n102 = a[0]!, w28 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n102[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n102, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
       }
       },
     },
@@ -1757,6 +1835,31 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n128 = a[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n128, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
+        x.gemm(T, T, 32, n128, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < T; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // repeat0.3.residual0.attention0.α (row statistics)
     k138_stats: {
@@ -1841,6 +1944,21 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
+      run: (x, out, a, g, s) => {
+      const { B, T } = s;
+      const n138 = a[0]!, n128 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n128, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        x.gemm(T, 32, T, n138, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // repeat0.3.residual0.attention0.out_proj
     k141: {
@@ -1872,25 +1990,11 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n139 = a[0]!, w40 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n139[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w40, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n139, 0, 256, x.packs[0], w40, 0, out, 0, 256, 0);
       }
       },
     },

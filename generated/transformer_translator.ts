@@ -937,6 +937,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n19 = a[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n19, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm1);
+        x.gemm(S, S, 32, n19, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * S * S + bt1 * S * S, S, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * S + i2) * S + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < S; i2++)
+            for (let i3 = 0; i3 < S; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // encoder.repeat0.0.residual0.attention0.α (row statistics)
     k29_stats: {
@@ -1021,6 +1046,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n29 = a[0]!, n19 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n19, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0);
+        x.gemm(S, 32, S, n29, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // encoder.repeat0.0.residual0.attention0.out_proj
     k32: {
@@ -1052,25 +1092,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, S } = s;
       const n30 = a[0]!, w4 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n30[(((i0) * S + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * S, 256, 256, gm0, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
+      x.gemm(B * S, 256, 256, n30, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
       }
       },
     },
@@ -1336,6 +1362,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n56 = a[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n56, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm1);
+        x.gemm(S, S, 32, n56, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * S * S + bt1 * S * S, S, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * S + i2) * S + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < S; i2++)
+            for (let i3 = 0; i3 < S; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // encoder.repeat0.1.residual0.attention0.α (row statistics)
     k66_stats: {
@@ -1420,6 +1471,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n66 = a[0]!, n56 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n56, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0);
+        x.gemm(S, 32, S, n66, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // encoder.repeat0.1.residual0.attention0.out_proj
     k69: {
@@ -1451,25 +1517,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, S } = s;
       const n67 = a[0]!, w16 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n67[(((i0) * S + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * S, 256, 256, gm0, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
+      x.gemm(B * S, 256, 256, n67, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
       }
       },
     },
@@ -1735,6 +1787,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n93 = a[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n93, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm1);
+        x.gemm(S, S, 32, n93, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * S * S + bt1 * S * S, S, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * S + i2) * S + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < S; i2++)
+            for (let i3 = 0; i3 < S; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // encoder.repeat0.2.residual0.attention0.α (row statistics)
     k103_stats: {
@@ -1819,6 +1896,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n103 = a[0]!, n93 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n93, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0);
+        x.gemm(S, 32, S, n103, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // encoder.repeat0.2.residual0.attention0.out_proj
     k106: {
@@ -1850,25 +1942,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, S } = s;
       const n104 = a[0]!, w28 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n104[(((i0) * S + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * S, 256, 256, gm0, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
+      x.gemm(B * S, 256, 256, n104, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
       }
       },
     },
@@ -2225,6 +2303,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, K } = s; return [B * 8 * T * K, (K + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n138 = a[0]!, n140 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n140, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm1);
+        x.gemm(T, K, 32, n138, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * K + bt1 * T * K, K, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * K + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < K; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // decoder.repeat0.0.residual0.attention0.α (row statistics)
     k151_stats: {
@@ -2309,6 +2412,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { K } = s; return [(32 + 15) * K]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n151 = a[0]!, n144 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n144, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0);
+        x.gemm(T, 32, K, n151, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // decoder.repeat0.0.residual0.attention0.out_proj
     k154: {
@@ -2340,25 +2458,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n152 = a[0]!, w41 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n152[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w41, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n152, 0, 256, x.packs[0], w41, 0, out, 0, 256, 0);
       }
       },
     },
@@ -2518,6 +2622,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n176 = a[0]!, n169 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n169, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm1);
+        x.gemm(T, S, 32, n176, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, gm0, bt0 * 8 * T * S + bt1 * T * S, S, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * S + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < S; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // decoder.repeat0.0.residual1.attention0.α (row statistics)
     k179_stats: {
@@ -2602,6 +2731,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n179 = a[0]!, n169 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n169, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0);
+        x.gemm(T, 32, S, n179, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // decoder.repeat0.0.residual1.attention0.out_proj
     k182: {
@@ -2633,25 +2777,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n180 = a[0]!, w47 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n180[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w47, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n180, 0, 256, x.packs[0], w47, 0, out, 0, 256, 0);
       }
       },
     },
@@ -2998,6 +3128,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, K } = s; return [B * 8 * T * K, (K + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n208 = a[0]!, n210 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n210, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm1);
+        x.gemm(T, K, 32, n208, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * K + bt1 * T * K, K, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * K + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < K; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // decoder.repeat0.1.residual0.attention0.α (row statistics)
     k221_stats: {
@@ -3082,6 +3237,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { K } = s; return [(32 + 15) * K]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n221 = a[0]!, n214 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n214, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0);
+        x.gemm(T, 32, K, n221, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // decoder.repeat0.1.residual0.attention0.out_proj
     k224: {
@@ -3113,25 +3283,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n222 = a[0]!, w59 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n222[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w59, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n222, 0, 256, x.packs[0], w59, 0, out, 0, 256, 0);
       }
       },
     },
@@ -3291,6 +3447,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n246 = a[0]!, n239 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n239, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm1);
+        x.gemm(T, S, 32, n246, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, gm0, bt0 * 8 * T * S + bt1 * T * S, S, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * S + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < S; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // decoder.repeat0.1.residual1.attention0.α (row statistics)
     k249_stats: {
@@ -3375,6 +3556,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n249 = a[0]!, n239 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n239, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0);
+        x.gemm(T, 32, S, n249, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // decoder.repeat0.1.residual1.attention0.out_proj
     k252: {
@@ -3406,25 +3602,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n250 = a[0]!, w65 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n250[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w65, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n250, 0, 256, x.packs[0], w65, 0, out, 0, 256, 0);
       }
       },
     },
@@ -3771,6 +3953,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, K } = s; return [B * 8 * T * K, (K + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n278 = a[0]!, n280 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n280, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm1);
+        x.gemm(T, K, 32, n278, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * K + bt1 * T * K, K, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * K + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < K; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // decoder.repeat0.2.residual0.attention0.α (row statistics)
     k291_stats: {
@@ -3855,6 +4062,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { K } = s; return [(32 + 15) * K]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, K } = s;
+      const n291 = a[0]!, n284 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n284, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0);
+        x.gemm(T, 32, K, n291, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // decoder.repeat0.2.residual0.attention0.out_proj
     k294: {
@@ -3886,25 +4108,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n292 = a[0]!, w77 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n292[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w77, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n292, 0, 256, x.packs[0], w77, 0, out, 0, 256, 0);
       }
       },
     },
@@ -4064,6 +4272,31 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n316 = a[0]!, n309 = a[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n309, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm1);
+        x.gemm(T, S, 32, n316, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, gm0, bt0 * 8 * T * S + bt1 * T * S, S, 0);
+      }
+      }
+      const f = (i0: number, i1: number, i2: number, i3: number): number => {
+        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * S + i3]! * 0.17677669529663687;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 8; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            for (let i3 = 0; i3 < S; i3++)
+              out[o++] = f(i0, i1, i2, i3);
+      }
+      },
     },
     // decoder.repeat0.2.residual1.attention0.α (row statistics)
     k319_stats: {
@@ -4148,6 +4381,21 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 32; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n319 = a[0]!, n309 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      for (let bt1 = 0; bt1 < 8; bt1++) {
+        const wp = x.pack(n309, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0);
+        x.gemm(T, 32, S, n319, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
+      }
+      }
+      }
+      },
     },
     // decoder.repeat0.2.residual1.attention0.out_proj
     k322: {
@@ -4179,25 +4427,11 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
       const { B, T } = s;
       const n320 = a[0]!, w83 = a[2]!;
-      const gm0 = g[0]!;
-      {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const q0 = Math.floor((i2 + 0.5) / 32.0);
-        const r1 = i2 - q0 * 32;
-        const v2 = n320[(((i0) * T + i1) * 8 + q0) * 32 + r1]!;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
-      }
-      x.gemm(B * T, 256, 256, gm0, 0, 256, x.packs[0], w83, 0, out, 0, 256, 0);
+      x.gemm(B * T, 256, 256, n320, 0, 256, x.packs[0], w83, 0, out, 0, 256, 0);
       }
       },
     },

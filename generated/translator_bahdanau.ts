@@ -942,6 +942,19 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < 512; i1++)
           out[o++] = f(i0, i1);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(512 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, S } = s;
+      const n111 = a[0]!, n74 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      const wp = x.pack(n74, bt0 * S * 512, 512, S, 1, 512, gm0);
+      x.gemm(1, 512, S, n111, bt0 * S, 0, wp, null, 0, out, bt0 * 512, 0, 0);
+      }
+      }
+      },
     },
     // decoder.gru0.l0.h'
     k137: {

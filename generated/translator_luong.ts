@@ -1039,6 +1039,19 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < S; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(S + 15) * 512]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n121 = a[0]!, n153 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      const wp = x.pack(n153, bt0 * S * 512, S, 512, 512, 1, gm0);
+      x.gemm(T, S, 512, n121, bt0 * T * 1024, 1024, wp, null, 0, out, bt0 * T * S, S, 0);
+      }
+      }
+      },
     },
     // decoder.attention0.α (row statistics)
     k155_stats: {
@@ -1119,6 +1132,19 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 512; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (s) => { const { S } = s; return [(512 + 15) * S]; },
+      run: (x, out, a, g, s) => {
+      const { B, T, S } = s;
+      const n155 = a[0]!, n43 = a[1]!;
+      const gm0 = g[0]!;
+      for (let bt0 = 0; bt0 < B; bt0++) {
+      const wp = x.pack(n43, bt0 * S * 1024, 512, S, 1, 1024, gm0);
+      x.gemm(T, 512, S, n155, bt0 * T * S, S, wp, null, 0, out, bt0 * T * 512, 512, 0);
+      }
+      }
       },
     },
     // decoder.tanh0

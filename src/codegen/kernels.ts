@@ -117,9 +117,8 @@ class ProgramBuilder {
 
   private body(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, args: string[], scan?: ScanCtx, over?: Reader): string {
     const base = this.reader(materialized, args, scan);
-    const read: Reader = over ? (n, ix) => over(n, ix) ?? base(n, ix) : base;
-    // the root is materialized (it is this kernel's output) but computed here, not read back
-    const w = new BodyWriter(g, dialect, (n, ix) => (n.id === root.id ? undefined : read(n, ix)));
+    // the root is materialized (it is this kernel's output) but computed here, not read back (unless a GEMM computed it)
+    const w = new BodyWriter(g, dialect, (n, ix) => over?.(n, ix) ?? (n.id === root.id ? undefined : base(n, ix)));
     const idx = root.shape.map((_, i) => `i${i}`);
     w.emit(`return ${w.val(root.id, idx)};`);
     return w.lines.join('\n');
@@ -298,12 +297,23 @@ class ProgramBuilder {
     const scratch: string[] = [];
     const prelude: string[] = [];
     const results = new Map<number, string>();
+    const scales = new Map<number, number>();
     const arg = (name: string) => {
       if (!args.includes(name)) throw new Error(`internal: GEMM operand ${name} is not an argument of k${root.id}`);
       return name;
     };
     for (const id of members) {
       const n = g.get(id);
+      if (n.op === 'einsum') {
+        const e = this.einsumGemm(g, n, materialized, scan, scratch, isStep || n.id !== root.id || (n.attrs as OpAttrs['einsum']).scale !== 1);
+        if (e) {
+          e.args.forEach(arg);
+          prelude.push(e.code);
+          results.set(n.id, e.out);
+          if (e.scale !== 1) scales.set(n.id, e.scale);
+        }
+        continue;
+      }
       if (n.op !== 'matmul') continue;
       const w = weightBlock(g, g.get(n.inputs[1]));
       const hasBias = (n.attrs as OpAttrs['matmul']).bias;
@@ -342,7 +352,12 @@ class ProgramBuilder {
       results.set(n.id, out);
     }
     if (!results.size) return undefined;
-    const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
+    const over: Reader = (m, ix) => {
+      const r = results.get(m.id);
+      if (r === undefined) return undefined;
+      const sc = scales.get(m.id);
+      return sc === undefined ? `${r}[${flatIndex(m.shape, ix)}]` : `${r}[${flatIndex(m.shape, ix)}] * ${num(sc)}`;
+    };
     const tmp: string[] = [];
     let epilogue: string | undefined;
     if (!(results.get(root.id) === 'out')) {
@@ -350,6 +365,56 @@ class ProgramBuilder {
       tmp.forEach(arg);
     }
     return { packs, scratch, prelude: prelude.join('\n'), ...(epilogue !== undefined ? { epilogue } : {}) };
+  }
+
+  /**
+   * A two-operand einsum that is a batched matmul (attention's q·kᵀ and α·v): batch letters in both
+   * operands and the output, one row letter m (first operand), one column letter n (second operand,
+   * the output's last), one summed letter k (contiguous in the first operand). Per batch element the
+   * second operand is packed into scratch and one GEMM writes the output block. Operands must be
+   * views of buffers (head splits, slices, the state's slot).
+   */
+  private einsumGemm(g: Graph, n: Node, materialized: Set<number>, scan: ScanCtx | undefined, scratch: string[], toScratch: boolean): { code: string; args: string[]; out: string; scale: number } | undefined {
+    const { spec, scale } = n.attrs as OpAttrs['einsum'];
+    const [lhs, outL] = spec.split('->');
+    const ops = lhs.split(',');
+    if (ops.length !== 2) return undefined;
+    const [la, lb] = ops;
+    const letters = new Set([...la, ...lb]);
+    const batch = [...outL].filter((c) => la.includes(c) && lb.includes(c));
+    const ms = [...outL].filter((c) => la.includes(c) && !lb.includes(c));
+    const ns = [...outL].filter((c) => lb.includes(c) && !la.includes(c));
+    const ks = [...letters].filter((c) => !outL.includes(c));
+    if (ms.length > 1 || ns.length !== 1 || ks.length !== 1 || !la.includes(ks[0]) || !lb.includes(ks[0])) return undefined;
+    if (outL[outL.length - 1] !== ns[0] || batch.length + ms.length + 1 !== outL.length) return undefined;
+    const A = viewStrides(g, g.get(n.inputs[0]), materialized, scan);
+    const Bv = viewStrides(g, g.get(n.inputs[1]), materialized, scan);
+    if (!A || !Bv) return undefined;
+    const sA = (c: string) => A.strides[la.indexOf(c)];
+    const sB = (c: string) => Bv.strides[lb.indexOf(c)];
+    const k = ks[0];
+    if (sA(k) !== '1') return undefined;
+    const size = (c: string) => dimExpr(la.includes(c) ? g.get(n.inputs[0]).shape[la.indexOf(c)] : g.get(n.inputs[1]).shape[lb.indexOf(c)]);
+    const outStrides = n.shape.map((_, i) => n.shape.slice(i + 1).map(dimExpr).join(' * ') || '1');
+    const sC = (c: string) => outStrides[outL.indexOf(c)];
+    const M = ms.length ? size(ms[0]) : '1';
+    const N = size(ns[0]);
+    const K = size(k);
+    const out = toScratch ? `gm${scratch.length}` : 'out';
+    if (toScratch) scratch.push(n.shape.map(dimExpr).join(' * '));
+    const packed = `gm${scratch.length}`;
+    scratch.push(`(${N} + 15) * ${K}`);
+    const aName = this.bufOf(A.base, scan);
+    const bName = this.bufOf(Bv.base, scan);
+    const off = (base: string, s: (c: string) => string | undefined) => [base, ...batch.map((c, i) => `bt${i} * ${s(c) ?? '0'}`)].filter((t) => t !== '0').join(' + ') || '0';
+    const lines: string[] = [];
+    batch.forEach((c, i) => lines.push(`${'  '.repeat(i)}for (let bt${i} = 0; bt${i} < ${size(c)}; bt${i}++) {`));
+    const ind = '  '.repeat(batch.length);
+    lines.push(`${ind}const wp = x.pack(${bName}, ${off(Bv.off, sB)}, ${N}, ${K}, ${sB(ns[0])}, ${sB(k)}, ${packed});`);
+    lines.push(`${ind}x.gemm(${M}, ${N}, ${K}, ${aName}, ${off(A.off, sA)}, ${ms.length ? sA(ms[0]) : '0'}, wp, null, 0, ${out}, ${off('0', sC)}, ${ms.length ? sC(ms[0]) : '0'}, 0);`);
+    batch.forEach((_, i) => lines.push(`${'  '.repeat(batch.length - 1 - i)}}`));
+    if (!batch.length) lines.splice(0, lines.length, '{', ...lines.map((l) => '  ' + l), '}');
+    return { code: lines.join('\n'), args: [aName, bName], out, scale };
   }
 
   private scan(root: Node): Instr {
@@ -388,6 +453,11 @@ function weightBlock(g: Graph, n: Node): { param: Node; row: number; col: number
  * state's slot of a scan's history, or this step's slot of its input. Rows are `lda` apart from `off`.
  */
 function dataOperand(g: Graph, x: Node, materialized: Set<number>, scan?: ScanCtx): { node: Node; off: string; lda: string } | undefined {
+  // merged heads of a buffer [.., N, H] are its rows of N·H
+  if (x.op === 'merge_heads' && !materialized.has(x.id)) {
+    const h = g.get(x.inputs[0]);
+    if (materialized.has(h.id) && h.op !== 'state' && h.op !== 'step') return { node: h, off: '0', lda: dimExpr(x.shape[x.shape.length - 1]) };
+  }
   let col = 0;
   let cur = x;
   while (cur.op === 'slice' && !materialized.has(cur.id) && typeof (cur.attrs as OpAttrs['slice']).count === 'number') {
@@ -401,6 +471,46 @@ function dataOperand(g: Graph, x: Node, materialized: Set<number>, scan?: ScanCt
   if (cur.op === 'step') return { node: cur, off: plus(`t * ${width}`), lda: `${scan!.L} * ${width}` };
   if (cur.op === 'input' || cur.op === 'lengths' || cur.op === 'param') return cur.op === 'input' && (cur.attrs as OpAttrs['input']).form === 'vectors' ? { node: cur, off: String(col), lda: width } : undefined;
   return { node: cur, off: String(col), lda: width };
+}
+
+/**
+ * Where a view of a buffer reads: the buffer's node, the offset of element 0 and each axis's
+ * stride (expressions). Buffers, the state's and the step's slot, last-axis slices, head splits and
+ * inserted axes; anything else is not a strided view.
+ */
+function viewStrides(g: Graph, x: Node, materialized: Set<number>, scan?: ScanCtx): { base: Node; off: string; strides: string[] } | undefined {
+  if (materialized.has(x.id)) {
+    if (x.op === 'state') return { base: x, off: `tp * ${scan!.S}`, strides: [`${scan!.L} * ${scan!.S}`, '1'] };
+    const w = dimExpr(x.shape[x.shape.length - 1]);
+    if (x.op === 'step') return { base: x, off: `t * ${w}`, strides: [`${scan!.L} * ${w}`, '1'] };
+    if (x.op === 'lengths' || x.op === 'param' || (x.op === 'input' && (x.attrs as OpAttrs['input']).form !== 'vectors')) return undefined;
+    return { base: x, off: '0', strides: x.shape.map((_, i) => x.shape.slice(i + 1).map(dimExpr).join(' * ') || '1') };
+  }
+  const inner = () => viewStrides(g, g.get(x.inputs[0]), materialized, scan);
+  switch (x.op) {
+    case 'slice': {
+      const v = inner();
+      const { start } = x.attrs as OpAttrs['slice'];
+      if (!v) return undefined;
+      const last = v.strides[v.strides.length - 1];
+      return { ...v, off: start === 0 ? v.off : `${v.off} + ${start} * ${last}` };
+    }
+    case 'split_heads': {
+      const v = inner();
+      if (!v) return undefined;
+      const last = v.strides[v.strides.length - 1];
+      const h = dimExpr(x.shape[x.shape.length - 1]);
+      return { ...v, strides: [...v.strides.slice(0, -1), last === '1' ? h : `${h} * ${last}`, last] };
+    }
+    case 'unsqueeze': {
+      const v = inner();
+      if (!v) return undefined;
+      const { axis } = x.attrs as OpAttrs['unsqueeze'];
+      return { ...v, strides: [...v.strides.slice(0, axis), '0', ...v.strides.slice(axis)] };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** A step kernel's root that concatenates two equal halves of the state: their width. */

@@ -30,10 +30,11 @@ abstract class HostExecutor<H> implements Executor {
   protected abstract pack(w: H, row: number, n: number, col: number, k: number, ld: number): unknown;
   protected abstract unpack(p: unknown): void;
   protected abstract readonly gemmFn: GemmHost['gemm'];
+  protected abstract readonly packFn: GemmHost['pack'];
 
   private readonly packs: PackEntry<H>[] = [];
   /** Pack pointers of the kernel being run (GemmHost.packs). */
-  private readonly host: { gemm: GemmHost['gemm']; packs: unknown[] } = { gemm: () => {}, packs: [] };
+  private readonly host: { gemm: GemmHost['gemm']; pack: GemmHost['pack']; packs: unknown[] } = { gemm: () => {}, pack: () => undefined, packs: [] };
   private readonly scratchViews: Float32Array[] = [];
   private readonly argViews: Float32Array[] = [];
   /** Buffers allocated so far (for tests: a warm decoding step allocates none). */
@@ -91,6 +92,7 @@ abstract class HostExecutor<H> implements Executor {
       this.scratchViews.length = 0;
       for (const g of scratch) this.scratchViews.push(this.view(g));
       this.host.gemm = this.gemmFn;
+      this.host.pack = this.packFn;
       k.gemm.run(this.host, this.view(out), this.argViews, this.scratchViews, s);
     } finally {
       for (const g of scratch) this.free(g);
@@ -203,11 +205,22 @@ export function tsGemm(M: number, N: number, K: number, A: Float32Array, aOff: n
   }
 }
 
+/** tsGemm's layout of an activation operand: dst[n·K + k] = src[off + n·sn + k·sk]. */
+export function tsPack(src: Float32Array, off: number, N: number, K: number, sn: number, sk: number, dst: Float32Array): unknown {
+  for (let n = 0; n < N; n++) {
+    const o = n * K;
+    const b = off + n * sn;
+    for (let k = 0; k < K; k++) dst[o + k] = src[b + k * sk]!;
+  }
+  return dst;
+}
+
 /** The plain-TypeScript executor: buffers are Float32Arrays; GEMM forms run on tsGemm. */
 export class CpuExecutor extends HostExecutor<Float32Array> {
   readonly backend = 'cpu' as const;
   readonly device = 'cpu (emitted TypeScript)';
   protected readonly gemmFn = tsGemm;
+  protected readonly packFn = tsPack;
   protected alloc(size: number): Float32Array {
     this.allocations++;
     return new Float32Array(size);
@@ -281,6 +294,7 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
   private readonly freeLists = new Map<number, ArenaBuf[]>();
   private buffer: ArrayBuffer;
   protected readonly gemmFn: GemmHost['gemm'];
+  protected readonly packFn: GemmHost['pack'];
 
   constructor() {
     super();
@@ -292,7 +306,13 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     const g = this.k.nnc_gemm;
     this.gemmFn = (M, N, K, A, aOff, lda, Bp, bias, biasOff, C, cOff, ldc, acc) => {
       if (M <= 0) return;
-      g(M, N, K, A.byteOffset + 4 * aOff, lda, (Bp as ArenaBuf).ptr, bias ? bias.byteOffset + 4 * biasOff : 0, C.byteOffset + 4 * cOff, ldc, acc ? 1 : 0);
+      const bp = Bp instanceof Float32Array ? Bp.byteOffset : (Bp as ArenaBuf).ptr;
+      g(M, N, K, A.byteOffset + 4 * aOff, lda, bp, bias ? bias.byteOffset + 4 * biasOff : 0, C.byteOffset + 4 * cOff, ldc, acc ? 1 : 0);
+    };
+    const p = this.k.nnc_pack;
+    this.packFn = (src, off, N, K, sn, sk, dst) => {
+      p(src.byteOffset + 4 * off, N, K, sn, sk, dst.byteOffset);
+      return dst;
     };
   }
 
