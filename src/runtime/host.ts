@@ -10,7 +10,7 @@
  * per-element CPU body on both.
  */
 import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './runtime.ts';
-import { GEMM_WASM_BASE64 } from './wasm/gemm-wasm.ts';
+import { GEMM_WASM_BASE64, GEMM_WASM_MT_BASE64 } from './wasm/gemm-wasm.ts';
 
 /** A packed weight block, keyed by what it was packed from. */
 interface PackEntry<H> {
@@ -261,16 +261,75 @@ class ArenaBuf {
   }
 }
 
-let compiled: WebAssembly.Module | undefined;
+const compiled = new Map<string, WebAssembly.Module>();
 
-function gemmModule(): WebAssembly.Module {
-  if (!compiled) {
+/** The GEMM module: the single-threaded build, or the shared-memory one that worker threads instantiate too. */
+function gemmModule(shared = false): WebAssembly.Module {
+  const b64 = shared ? GEMM_WASM_MT_BASE64 : GEMM_WASM_BASE64;
+  let m = compiled.get(b64);
+  if (!m) {
     const bin = typeof atob === 'function'
-      ? Uint8Array.from(atob(GEMM_WASM_BASE64), (c) => c.charCodeAt(0))
-      : new Uint8Array((globalThis as unknown as { Buffer: { from(s: string, e: string): Uint8Array } }).Buffer.from(GEMM_WASM_BASE64, 'base64'));
-    compiled = new WebAssembly.Module(bin);
+      ? Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+      : new Uint8Array((globalThis as unknown as { Buffer: { from(s: string, e: string): Uint8Array } }).Buffer.from(b64, 'base64'));
+    m = new WebAssembly.Module(bin);
+    compiled.set(b64, m);
   }
-  return compiled;
+  return m;
+}
+
+/** Whether this engine can share a WebAssembly.Memory with worker threads (a browser page needs cross-origin isolation). */
+function threadsSupported(): boolean {
+  const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean; process?: { versions?: { node?: string } } };
+  if (typeof g.SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return false;
+  return typeof g.process?.versions?.node === 'string' || g.crossOriginIsolated === true;
+}
+
+/**
+ * A worker thread's loop (its source is sent as a string): it instantiates the shared-memory GEMM
+ * module on the executor's memory, with its own stack, and runs the GEMM whose arguments the main
+ * thread writes into its control block: [seq, M, N, K, A, lda, Bp, bias, C, ldc, flags, stop, done, ready].
+ * It spins briefly before sleeping, so a time loop's next GEMM starts without a wake-up delay.
+ */
+const WORKER_SOURCE = `
+const loop = (d) => {
+  const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
+  const x = inst.exports;
+  x.__stack_pointer.value = d.stackTop;
+  const c = new Int32Array(d.memory.buffer, d.ctrl, 16);
+  let seen = 0;
+  Atomics.store(c, 13, 1);
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(c, 0) === seen) {
+      if (++spins > 200000) { Atomics.wait(c, 0, seen); spins = 0; }
+    }
+    seen = Atomics.load(c, 0);
+    if (Atomics.load(c, 11) === 1) return;
+    x.nnc_gemm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+    Atomics.store(c, 12, seen);
+  }
+};
+if (typeof require === 'function') require('node:worker_threads').parentPort.once('message', loop);
+else self.onmessage = (e) => loop(e.data);
+`;
+
+interface WorkerLike {
+  postMessage(m: unknown): void;
+  terminate(): unknown;
+  unref?(): void;
+}
+
+/** Starts one worker thread (Node's worker_threads, or a browser Worker). */
+async function startWorker(): Promise<WorkerLike> {
+  const g = globalThis as { process?: { versions?: { node?: string } }; Worker?: new (url: string) => WorkerLike; Blob?: new (parts: string[], o: { type: string }) => unknown; URL?: { createObjectURL(b: unknown): string } };
+  if (typeof g.process?.versions?.node === 'string') {
+    const spec = 'node:worker_threads';
+    const { Worker } = (await import(/* @vite-ignore */ spec)) as { Worker: new (src: string, o: { eval: boolean }) => WorkerLike };
+    const w = new Worker(WORKER_SOURCE, { eval: true });
+    w.unref?.();
+    return w;
+  }
+  return new g.Worker!(g.URL!.createObjectURL(new g.Blob!([WORKER_SOURCE], { type: 'text/javascript' })));
 }
 
 /** Whether this engine runs WebAssembly with SIMD (the `wasm` backend needs it). */
@@ -283,6 +342,8 @@ export function wasmSimdSupported(): boolean {
 }
 
 const PAGE = 65536;
+/** GEMMs of fewer multiply-adds than this run on one thread (the hand-off costs a few microseconds). */
+const PARALLEL_MIN = 1 << 19;
 
 /** nnc's own WebAssembly SIMD executor: an arena in one WebAssembly.Memory, GEMMs in gemm.c. */
 export class WasmExecutor extends HostExecutor<ArenaBuf> {
@@ -296,24 +357,102 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
   protected readonly gemmFn: GemmHost['gemm'];
   protected readonly packFn: GemmHost['pack'];
 
-  constructor() {
+  private readonly shared: boolean;
+  private readonly workers: { w: WorkerLike; c: Int32Array; seq: number }[] = [];
+  private readonly nr: number;
+
+  /** `threads` > 1: GEMMs large enough to pay are split by columns over that many threads (this one and workers). */
+  constructor(threads = 1) {
     super();
-    this.memory = new WebAssembly.Memory({ initial: 64, maximum: 65536 });
-    const inst = new WebAssembly.Instance(gemmModule(), { env: { memory: this.memory } });
+    this.shared = threads > 1 && threadsSupported();
+    this.memory = new WebAssembly.Memory({ initial: 64, maximum: 32768, ...(this.shared ? { shared: true } : {}) });
+    const inst = new WebAssembly.Instance(gemmModule(this.shared), { env: { memory: this.memory } });
     this.k = inst.exports as unknown as GemmExports;
+    this.nr = this.k.nnc_nr();
     this.top = ((this.k.__heap_base.value as number) + 63) & ~63;
     this.buffer = this.memory.buffer;
     const g = this.k.nnc_gemm;
     this.gemmFn = (M, N, K, A, aOff, lda, Bp, bias, biasOff, C, cOff, ldc, acc) => {
       if (M <= 0) return;
       const bp = Bp instanceof Float32Array ? Bp.byteOffset : (Bp as ArenaBuf).ptr;
-      g(M, N, K, A.byteOffset + 4 * aOff, lda, bp, bias ? bias.byteOffset + 4 * biasOff : 0, C.byteOffset + 4 * cOff, ldc, acc ? 1 : 0);
+      const a = A.byteOffset + 4 * aOff;
+      const b = bias ? bias.byteOffset + 4 * biasOff : 0;
+      const c = C.byteOffset + 4 * cOff;
+      if (this.workers.length && M * N * K >= PARALLEL_MIN) this.parallel(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
+      else g(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
     };
     const p = this.k.nnc_pack;
     this.packFn = (src, off, N, K, sn, sk, dst) => {
       p(src.byteOffset + 4 * off, N, K, sn, sk, dst.byteOffset);
       return dst;
     };
+  }
+
+  /** Threads that run GEMMs (this one included). */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** Starts `n` worker threads on the shared memory (none when it is not shared). */
+  async startWorkers(n: number): Promise<void> {
+    if (!this.shared) return;
+    for (let i = 0; i < n; i++) {
+      const ctrl = this.alloc(16);
+      const stack = this.alloc(65536 / 4);
+      const c = new Int32Array(this.memory.buffer, ctrl.ptr, 16);
+      c.fill(0);
+      const w = await startWorker();
+      w.postMessage({ module: gemmModule(true), memory: this.memory, ctrl: ctrl.ptr, stackTop: stack.ptr + 65536 });
+      const t0 = Date.now();
+      while (Atomics.load(c, 13) !== 1) {
+        if (Date.now() - t0 > 10000) {
+          w.terminate();
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      this.workers.push({ w, c, seq: 0 });
+    }
+  }
+
+  /** One GEMM split by panels of columns: worker i takes part i + 1, this thread part 0. */
+  private parallel(M: number, N: number, K: number, a: number, lda: number, bp: number, bias: number, c: number, ldc: number, flags: number): void {
+    const nr = this.nr;
+    const parts = this.workers.length + 1;
+    const panels = Math.ceil(N / nr);
+    const per = Math.ceil(panels / parts);
+    let used = 0;
+    for (let i = 0; i < this.workers.length; i++) {
+      const p0 = (i + 1) * per;
+      if (p0 >= panels) break;
+      const n0 = p0 * nr;
+      const n1 = Math.min(N, (p0 + per) * nr);
+      const wk = this.workers[i]!;
+      const cb = wk.c;
+      cb[1] = M; cb[2] = n1 - n0; cb[3] = K; cb[4] = a; cb[5] = lda; cb[6] = bp + 4 * p0 * K * nr;
+      cb[7] = bias ? bias + 4 * n0 : 0; cb[8] = c + 4 * n0; cb[9] = ldc; cb[10] = flags;
+      wk.seq++;
+      Atomics.store(cb, 0, wk.seq);
+      Atomics.notify(cb, 0);
+      used++;
+    }
+    this.k.nnc_gemm(M, Math.min(N, per * nr), K, a, lda, bp, bias, c, ldc, flags);
+    for (let i = 0; i < used; i++) {
+      const wk = this.workers[i]!;
+      while (Atomics.load(wk.c, 12) !== wk.seq) { /* the parts are equal: spin */ }
+    }
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const wk of this.workers) {
+      Atomics.store(wk.c, 11, 1);
+      wk.seq++;
+      Atomics.store(wk.c, 0, wk.seq);
+      Atomics.notify(wk.c, 0);
+      void wk.w.terminate();
+    }
+    this.workers.length = 0;
   }
 
   /** Bytes of linear memory in use (for tests and the benchmark). */
@@ -326,6 +465,10 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     const list = this.freeLists.get(bytes);
     const reused = list?.pop();
     if (reused) return new ArenaBuf(reused.ptr, size, bytes);
+    return this.bump(size, bytes);
+  }
+
+  private bump(size: number, bytes: number): ArenaBuf {
     this.allocations++;
     const ptr = this.top;
     const end = ptr + bytes;

@@ -39,6 +39,8 @@ export interface CreateOptions {
   backend?: BackendOption;
   /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
   gpu?: unknown;
+  /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none). Needs shared memory: Node, or a cross-origin-isolated page. */
+  threads?: number;
 }
 
 export interface WeightInfo {
@@ -387,6 +389,30 @@ async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
   return ex;
 }
 
+/** The machine's cores (Node: os.availableParallelism; a browser: navigator.hardwareConcurrency). */
+async function cores(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (isNode) {
+    try {
+      const spec = 'node:os';
+      const os = (await import(/* @vite-ignore */ spec)) as { availableParallelism?: () => number; cpus(): unknown[] };
+      return os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+    } catch {
+      return 1;
+    }
+  }
+  return nav?.hardwareConcurrency ?? 1;
+}
+
+async function wasmExecutor(options: CreateOptions): Promise<Executor> {
+  const t = options.threads;
+  if (t !== undefined && (!Number.isInteger(t) || t < 1)) throw new NncError(`threads must be a positive integer, got ${showValue(t)}`);
+  const threads = t ?? Math.min(4, await cores());
+  const ex = new WasmExecutor(threads);
+  await ex.startWorkers(threads - 1);
+  return ex;
+}
+
 /** Picks and starts the executor for `options.backend`. */
 export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
   if (options === null || options === undefined) options = {};
@@ -397,7 +423,7 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
   if (want === 'cpu') return new CpuExecutor();
   if (want === 'wasm') {
     if (!wasmSimdSupported()) throw new NncError("backend 'wasm' cannot run here: this JavaScript engine has no WebAssembly SIMD (use backend: 'cpu')");
-    return new WasmExecutor();
+    return wasmExecutor(options);
   }
   if (want !== 'auto') {
     const GPU = await loadGpuJs(options.gpu);
@@ -422,7 +448,7 @@ export async function createExecutor(options: CreateOptions = {}): Promise<Execu
       // no WebGPU here
     }
   }
-  if (wasmSimdSupported()) return new WasmExecutor();
+  if (wasmSimdSupported()) return wasmExecutor(options);
   for (const name of (GPU ? ['gpu', 'webasm'] : []) as BackendName[]) {
     try {
       return await tryBackend(name, GPU!);

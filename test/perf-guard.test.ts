@@ -1,0 +1,99 @@
+/**
+ * Regression guard for the fast CPU path (not a timed test): the W1 benchmark model (an LSTM
+ * 256 → 512, bench/peers/specs/w1.nn) compiles to exactly three kernels — the input projection as
+ * one GEMM over all steps, one fused step kernel whose recurrent matmul is one GEMM on a packed
+ * weight, and the padding mask — and on the `wasm` backend a warm forward allocates no buffer: no
+ * allocation per step, none per call. How to compare two commits' benchmark JSON: docs/benchmarks.md.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { compile } from '../src/driver.ts';
+import { compileAndImport } from './helpers.ts';
+
+const SPEC = `model W1 {
+  input x: vectors(dim = 256)
+  output h
+  lstm hidden = 512
+}
+`;
+
+function weights(manifest: { weights: readonly { name: string; shape: readonly number[] }[] }): Record<string, Float32Array> {
+  const w: Record<string, Float32Array> = {};
+  for (const wi of manifest.weights) w[wi.name] = Float32Array.from({ length: wi.shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(i * 0.37) * 0.05);
+  return w;
+}
+
+describe('W1 (LSTM 256 → 512) plan', () => {
+  it('is the benchmark spec', () => {
+    expect(readFileSync('bench/peers/specs/w1.nn', 'utf8')).toContain('lstm hidden = 512');
+  });
+
+  it('has three kernels: the input projection GEMM, one step kernel with one GEMM, the mask', () => {
+    const r = compile(SPEC, 'w1.nn', 'ts', 2);
+    expect(r.output).toBeDefined();
+    const ts = r.output!;
+    const kernels = [...ts.matchAll(/^ {4}(k\d+): \{$/gm)].map((m) => m[1]);
+    expect(kernels).toHaveLength(3);
+    // one GEMM over all B·T steps for x·W_ihᵀ, written straight into its output
+    expect(ts).toMatch(/x\.gemm\(B \* T, 2048, 256, n0, 0, 256, x\.packs\[0\], w\d, 0, out, 0, 2048, 0\);/);
+    // the step: h·W_hhᵀ as one GEMM on the previous state's slot, the gates an epilogue over it
+    const step = ts.slice(ts.indexOf('step: true'));
+    expect(step.match(/x\.gemm\(/g)).toHaveLength(1);
+    expect(step).toMatch(/x\.gemm\(B, 2048, 512, n\d+, tp \* 1024, T \* 1024, x\.packs\[0\]/);
+    // the plan: the projection, the scan (no body kernels: the step kernel is the whole step), the mask
+    const plan = JSON.parse(/_PLAN: __nnc\.Plan = (\{[\s\S]*?\n\s*\});/.exec(ts)![1]!) as { decode: { op: string; body?: unknown[] }[] };
+    expect(plan.decode.map((i) => i.op)).toEqual(['run', 'scan', 'run']);
+    expect(plan.decode[1]!.body).toEqual([]);
+  });
+
+  it('allocates no buffer per step or per warm call on wasm', async () => {
+    const mod = await compileAndImport('perf_guard_w1', SPEC);
+    const counts: number[] = [];
+    for (const T of [3, 40]) {
+      const m = await mod.createModel({ backend: 'wasm', threads: 1 });
+      try {
+        m.loadWeights(weights(m.manifest));
+        const ex = (m as unknown as { internals(): { ex: { allocations: number; arenaBytes: number } } }).internals().ex;
+        const x = { data: new Float32Array(2 * T * 256).fill(0.1), shape: [2, T, 256] };
+        const before = ex.allocations;
+        await m.forward({ x });
+        counts.push(ex.allocations - before);
+        const warm = ex.allocations;
+        const bytes = ex.arenaBytes;
+        await m.forward({ x });
+        await m.forward({ x });
+        expect(ex.allocations - warm, 'buffers allocated by warm forward calls').toBe(0);
+        expect(ex.arenaBytes).toBe(bytes);
+      } finally {
+        m.dispose();
+      }
+    }
+    // the first call's allocations do not grow with the number of steps
+    expect(counts[1]).toBe(counts[0]);
+  });
+});
+
+describe('wasm worker threads', () => {
+  it('split GEMMs give what one thread and plain TypeScript give (W1 sizes, B = 3, T = 4)', async () => {
+    const mod = await compileAndImport('perf_guard_w1', SPEC);
+    const x = { data: Float32Array.from({ length: 3 * 4 * 256 }, (_, i) => Math.cos(i * 0.11)), shape: [3, 4, 256] };
+    const outs: Float32Array[] = [];
+    for (const opts of [{ backend: 'wasm', threads: 2 }, { backend: 'wasm', threads: 1 }, { backend: 'cpu' }]) {
+      const m = await mod.createModel(opts);
+      try {
+        m.loadWeights(weights(m.manifest));
+        if (opts.threads === 2) expect((m as unknown as { internals(): { ex: { threads: number } } }).internals().ex.threads).toBe(2);
+        outs.push((await m.forward({ x })).h.data);
+      } finally {
+        m.dispose();
+      }
+    }
+    let d1 = 0, d2 = 0;
+    for (let i = 0; i < outs[0]!.length; i++) {
+      d1 = Math.max(d1, Math.abs(outs[0]![i]! - outs[1]![i]!));
+      d2 = Math.max(d2, Math.abs(outs[0]![i]! - outs[2]![i]!));
+    }
+    expect(d1).toBe(0);
+    expect(d2).toBeLessThan(1e-5);
+  });
+});
