@@ -74,7 +74,7 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
             acc2 += v4 * v5;
           }
           const v6 = acc2 * 0.17677669529663687;
-          const v7 = 1.0 / (1.0 + Math.exp(-v6));
+          const v7 = __nnc.sigmoidf(v6);
           g1 = v7;
         }
         return g1;
@@ -101,7 +101,7 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         let g1 = 0.0;
         if (i2 < v0) {
           const v2 = gm0[((i0) * T + i1) * T + i2]! * 0.17677669529663687;
-          const v3 = 1.0 / (1.0 + Math.exp(-v2));
+          const v3 = __nnc.sigmoidf(v2);
           g1 = v3;
         }
         return g1;
@@ -173,7 +173,7 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           }
           const v6 = w1[i2]!;
           const v7 = acc2 + v6;
-          const v8 = Math.tanh(v7);
+          const v8 = __nnc.tanhf(v7);
           g1 = v8;
         }
         return g1;
@@ -197,7 +197,7 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         let g1 = 0.0;
         if (i1 < v0) {
           const v2 = gm0[((i0) * T + i1) * 32 + i2]!;
-          const v3 = Math.tanh(v2);
+          const v3 = __nnc.tanhf(v2);
           g1 = v3;
         }
         return g1;

@@ -102,7 +102,7 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         }
         const v7 = w2[i1]!;
         const v8 = acc0 + v7;
-        const v9 = Math.tanh(v8);
+        const v9 = __nnc.tanhf(v8);
         return v9;
       };
       let o = 0;
@@ -133,7 +133,7 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       x.gemm(B, 100, 240, gm0, 0, 240, x.packs[0], w2, 0, gm1, 0, 100, 0);
       const f = (i0: number, i1: number): number => {
         const v0 = gm1[(i0) * 100 + i1]!;
-        const v1 = Math.tanh(v0);
+        const v1 = __nnc.tanhf(v0);
         return v1;
       };
       let o = 0;

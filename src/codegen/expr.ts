@@ -184,7 +184,7 @@ export class BodyWriter {
         const x = this.val(n.inputs[0], idx);
         switch ((n.attrs as OpAttrs['unary']).fn) {
           case 'tanh': return this.dialect.tanh(x, (e) => this.bind(e, 'e'));
-          case 'sigmoid': return `1.0 / (1.0 + Math.exp(-${x}))`;
+          case 'sigmoid': return this.dialect.sigmoid(x);
           case 'relu': return `Math.max(${x}, 0.0)`;
           case 'one_minus': return `1.0 - ${x}`;
           case 'half': return `0.5 * ${x}`;

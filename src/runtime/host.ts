@@ -99,14 +99,20 @@ abstract class HostExecutor<H> implements Executor {
     }
   }
 
-  async run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
+  runNow(k: KernelDef, args: unknown[], sc: Scalars, size: number): unknown {
     const out = this.alloc(Math.max(size, 1));
     this.exec(k, out, args, sc);
     return out;
   }
-  async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
+  stepNow(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): unknown {
     this.exec(k, hist as H, args, sc);
     return hist;
+  }
+  async run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
+    return this.runNow(k, args, sc, size);
+  }
+  async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
+    return this.stepNow(k, hist, args, sc);
   }
   async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
     const out = this.alloc(B * L * width);
@@ -139,6 +145,34 @@ abstract class HostExecutor<H> implements Executor {
   dispose(): void {
     this.packs.length = 0;
   }
+}
+
+// ───────────── float32 activations ─────────────
+
+/**
+ * tanh for float32 results: Eigen's rational approximation (odd degree-13 numerator over even
+ * degree-6 denominator, input clamped to ±7.905, where float32 tanh is 1 to within an ulp); within
+ * 2.7e-7 of tanh everywhere and 1.3e-7 relative (about 2 float32 ulps). CPU kernels call it instead
+ * of Math.tanh, which costs twice as much for double precision that a float32 result drops.
+ */
+export function tanhf(x: number): number {
+  const c = x > 7.90531110763549805 ? 7.90531110763549805 : x < -7.90531110763549805 ? -7.90531110763549805 : x;
+  const x2 = c * c;
+  let p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13;
+  p = x2 * p + -8.60467152213735e-11;
+  p = x2 * p + 5.12229709037114e-8;
+  p = x2 * p + 1.48572235717979e-5;
+  p = x2 * p + 6.37261928875436e-4;
+  p = x2 * p + 4.89352455891786e-3;
+  let q = x2 * 1.19825839466702e-6 + 1.18534705686654e-4;
+  q = x2 * q + 2.268434632439e-3;
+  q = x2 * q + 4.89352518554385e-3;
+  return (c * p) / q;
+}
+
+/** The logistic sigmoid for float32 results: (1 + tanh(x / 2)) / 2 through tanhf. */
+export function sigmoidf(x: number): number {
+  return 0.5 + 0.5 * tanhf(0.5 * x);
 }
 
 // ───────────── plain TypeScript ─────────────

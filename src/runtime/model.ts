@@ -213,8 +213,18 @@ class Model {
       scal['tp'] = s === 0 ? t : i.reverse ? t + 1 : t - 1;
       env.set(i.out, hist);
       const temps: unknown[] = [];
-      for (const b of i.body) await run(b, temps);
-      hist = await ex.step(this.kernel(i.step), hist, i.args.map(get), scal, sizeOf(i.size, dims));
+      if (ex.runNow && ex.stepNow) {
+        // a host executor runs a step synchronously: no promise per kernel in the time loop
+        for (const b of i.body) {
+          const out = ex.runNow(this.kernel(b.kernel), b.args.map(get), scal, sizeOf(b.size, dims));
+          temps.push(out);
+          env.set(b.out, out);
+        }
+        hist = ex.stepNow(this.kernel(i.step), hist, i.args.map(get), scal);
+      } else {
+        for (const b of i.body) await run(b, temps);
+        hist = await ex.step(this.kernel(i.step), hist, i.args.map(get), scal, sizeOf(i.size, dims));
+      }
       const last = s === L - 1;
       for (const v of temps) {
         const exported = last && keep && i.exports && Object.values(i.exports).some((e) => env.get(e) === v);

@@ -4,7 +4,7 @@
  */
 import { CpuExecutor, WasmExecutor, wasmSimdSupported } from './host.ts';
 
-export { CpuExecutor, WasmExecutor, tsGemm } from './host.ts';
+export { CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf } from './host.ts';
 
 /** A tensor passed in or out of a model: row-major, batch first. Generated modules type `S` with the known dims. */
 export interface Tensor<D = Float32Array, S extends readonly number[] = number[]> {
@@ -120,6 +120,9 @@ export interface Executor {
   /** A zero [B, L, width] buffer whose slot `slot` is `rows` ([B, width]): a recurrence's initial state in its first step's slot. */
   placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown>;
   read(b: unknown, size: number): Promise<Float32Array>;
+  /** Host executors: run and step synchronously (the time loop then awaits nothing). */
+  runNow?(k: KernelDef, args: unknown[], sc: Scalars, size: number): unknown;
+  stepNow?(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): unknown;
   /** Host executors: packs the weight blocks these kernels' GEMMs read (when weights load). */
   prepack?(kernels: readonly KernelDef[], argsOf: (k: KernelDef) => readonly unknown[] | undefined): void;
   release(b: unknown): void;
