@@ -950,7 +950,7 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n111 = a[0]!, n74 = a[1]!;
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n74, bt0 * S * 64, 64, S, 1, 64, gm0);
+      const wp = x.pack(n74, bt0 * S * 64, 64, S, 1, 64, gm0, 1.0);
       x.gemm(1, 64, S, n111, bt0 * S, 0, wp, null, 0, out, bt0 * 64, 0, 0);
       }
       }

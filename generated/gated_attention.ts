@@ -93,14 +93,14 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n1 = a[0]!, n0 = a[1]!;
       const gm0 = g[0]!, gm1 = g[1]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n0, bt0 * T * 32, T, 32, 32, 1, gm1);
+      const wp = x.pack(n0, bt0 * T * 32, T, 32, 32, 1, gm1, 0.17677669529663687);
       x.gemm(T, T, 32, n0, bt0 * T * 32, 32, wp, null, 0, gm0, bt0 * T * T, T, 0);
       }
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n1[i0]!;
         let g1 = 0.0;
         if (i2 < v0) {
-          const v2 = gm0[((i0) * T + i1) * T + i2]! * 0.17677669529663687;
+          const v2 = gm0[((i0) * T + i1) * T + i2]!;
           const v3 = __nnc.sigmoidf(v2);
           g1 = v3;
         }
@@ -146,7 +146,7 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n4 = a[0]!, n0 = a[1]!;
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n0, bt0 * T * 32, 32, T, 1, 32, gm0);
+      const wp = x.pack(n0, bt0 * T * 32, 32, T, 1, 32, gm0, 1.0);
       x.gemm(T, 32, T, n4, bt0 * T * T, T, wp, null, 0, out, bt0 * T * 32, 32, 0);
       }
       }

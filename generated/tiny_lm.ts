@@ -494,27 +494,17 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, K } = s; return [B * 4 * T * K, (K + 15) * 16]; },
+      scratch: (s) => { const { K } = s; return [(K + 15) * 16]; },
       run: (x, out, a, g, s) => {
       const { B, T, K } = s;
       const n22 = a[0]!, n24 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n24, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm1);
-        x.gemm(T, K, 16, n22, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, gm0, bt0 * 4 * T * K + bt1 * T * K, K, 0);
+        const wp = x.pack(n24, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm0, 0.25);
+        x.gemm(T, K, 16, n22, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, out, bt0 * 4 * T * K + bt1 * T * K, K, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 4 + i1) * T + i2) * K + i3]! * 0.25;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -610,7 +600,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n28, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0);
+        const wp = x.pack(n28, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0, 1.0);
         x.gemm(T, 16, K, n35, bt0 * 4 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 4 * 16 + bt1 * 16, 4 * 16, 0);
       }
       }
@@ -999,27 +989,17 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, K } = s; return [B * 4 * T * K, (K + 15) * 16]; },
+      scratch: (s) => { const { K } = s; return [(K + 15) * 16]; },
       run: (x, out, a, g, s) => {
       const { B, T, K } = s;
       const n63 = a[0]!, n65 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n65, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm1);
-        x.gemm(T, K, 16, n63, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, gm0, bt0 * 4 * T * K + bt1 * T * K, K, 0);
+        const wp = x.pack(n65, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm0, 0.25);
+        x.gemm(T, K, 16, n63, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, out, bt0 * 4 * T * K + bt1 * T * K, K, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 4 + i1) * T + i2) * K + i3]! * 0.25;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -1115,7 +1095,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n69, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0);
+        const wp = x.pack(n69, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0, 1.0);
         x.gemm(T, 16, K, n76, bt0 * 4 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 4 * 16 + bt1 * 16, 4 * 16, 0);
       }
       }

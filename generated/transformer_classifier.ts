@@ -562,27 +562,17 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n17 = a[0]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n17, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
-        x.gemm(T, T, 32, n17, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+        const wp = x.pack(n17, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
+        x.gemm(T, T, 32, n17, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -678,7 +668,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n17, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        const wp = x.pack(n17, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
         x.gemm(T, 32, T, n27, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -987,27 +977,17 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n54 = a[0]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n54, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
-        x.gemm(T, T, 32, n54, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+        const wp = x.pack(n54, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
+        x.gemm(T, T, 32, n54, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -1103,7 +1083,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n54, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        const wp = x.pack(n54, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
         x.gemm(T, 32, T, n64, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -1412,27 +1392,17 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n91 = a[0]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n91, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
-        x.gemm(T, T, 32, n91, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+        const wp = x.pack(n91, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
+        x.gemm(T, T, 32, n91, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -1528,7 +1498,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n91, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        const wp = x.pack(n91, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
         x.gemm(T, 32, T, n101, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -1837,27 +1807,17 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n128 = a[0]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n128, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm1);
-        x.gemm(T, T, 32, n128, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * T + bt1 * T * T, T, 0);
+        const wp = x.pack(n128, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
+        x.gemm(T, T, 32, n128, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * T + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -1953,7 +1913,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n128, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0);
+        const wp = x.pack(n128, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
         x.gemm(T, 32, T, n138, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }

@@ -939,27 +939,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
+      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, S } = s;
       const n19 = a[0]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n19, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm1);
-        x.gemm(S, S, 32, n19, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * S * S + bt1 * S * S, S, 0);
+        const wp = x.pack(n19, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
+        x.gemm(S, S, 32, n19, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * S * S + bt1 * S * S, S, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * S + i2) * S + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -1055,7 +1045,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n19, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0);
+        const wp = x.pack(n19, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
         x.gemm(S, 32, S, n29, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -1364,27 +1354,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
+      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, S } = s;
       const n56 = a[0]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n56, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm1);
-        x.gemm(S, S, 32, n56, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * S * S + bt1 * S * S, S, 0);
+        const wp = x.pack(n56, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
+        x.gemm(S, S, 32, n56, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * S * S + bt1 * S * S, S, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * S + i2) * S + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -1480,7 +1460,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n56, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0);
+        const wp = x.pack(n56, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
         x.gemm(S, 32, S, n66, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -1789,27 +1769,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
+      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, S } = s;
       const n93 = a[0]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n93, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm1);
-        x.gemm(S, S, 32, n93, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * S * S + bt1 * S * S, S, 0);
+        const wp = x.pack(n93, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
+        x.gemm(S, S, 32, n93, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * S * S + bt1 * S * S, S, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * S + i2) * S + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -1905,7 +1875,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n93, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0);
+        const wp = x.pack(n93, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
         x.gemm(S, 32, S, n103, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -2305,27 +2275,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, K } = s; return [B * 8 * T * K, (K + 15) * 32]; },
+      scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, K } = s;
       const n138 = a[0]!, n140 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n140, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm1);
-        x.gemm(T, K, 32, n138, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * K + bt1 * T * K, K, 0);
+        const wp = x.pack(n140, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
+        x.gemm(T, K, 32, n138, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * K + bt1 * T * K, K, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * K + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -2421,7 +2381,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n144, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0);
+        const wp = x.pack(n144, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
         x.gemm(T, 32, K, n151, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -2624,27 +2584,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
+      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, S } = s;
       const n176 = a[0]!, n169 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n169, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm1);
-        x.gemm(T, S, 32, n176, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, gm0, bt0 * 8 * T * S + bt1 * T * S, S, 0);
+        const wp = x.pack(n169, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm0, 0.17677669529663687);
+        x.gemm(T, S, 32, n176, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, out, bt0 * 8 * T * S + bt1 * T * S, S, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * S + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -2740,7 +2690,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n169, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0);
+        const wp = x.pack(n169, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
         x.gemm(T, 32, S, n179, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -3130,27 +3080,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, K } = s; return [B * 8 * T * K, (K + 15) * 32]; },
+      scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, K } = s;
       const n208 = a[0]!, n210 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n210, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm1);
-        x.gemm(T, K, 32, n208, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * K + bt1 * T * K, K, 0);
+        const wp = x.pack(n210, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
+        x.gemm(T, K, 32, n208, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * K + bt1 * T * K, K, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * K + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -3246,7 +3186,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n214, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0);
+        const wp = x.pack(n214, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
         x.gemm(T, 32, K, n221, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -3449,27 +3389,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
+      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, S } = s;
       const n246 = a[0]!, n239 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n239, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm1);
-        x.gemm(T, S, 32, n246, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, gm0, bt0 * 8 * T * S + bt1 * T * S, S, 0);
+        const wp = x.pack(n239, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm0, 0.17677669529663687);
+        x.gemm(T, S, 32, n246, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, out, bt0 * 8 * T * S + bt1 * T * S, S, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * S + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -3565,7 +3495,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n239, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0);
+        const wp = x.pack(n239, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
         x.gemm(T, 32, S, n249, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -3955,27 +3885,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, K } = s; return [B * 8 * T * K, (K + 15) * 32]; },
+      scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, K } = s;
       const n278 = a[0]!, n280 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n280, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm1);
-        x.gemm(T, K, 32, n278, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, gm0, bt0 * 8 * T * K + bt1 * T * K, K, 0);
+        const wp = x.pack(n280, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
+        x.gemm(T, K, 32, n278, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * K + bt1 * T * K, K, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * K + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -4071,7 +3991,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n284, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0);
+        const wp = x.pack(n284, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
         x.gemm(T, 32, K, n291, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }
@@ -4274,27 +4194,17 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
+      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, S } = s;
       const n316 = a[0]!, n309 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n309, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm1);
-        x.gemm(T, S, 32, n316, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, gm0, bt0 * 8 * T * S + bt1 * T * S, S, 0);
+        const wp = x.pack(n309, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm0, 0.17677669529663687);
+        x.gemm(T, S, 32, n316, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, out, bt0 * 8 * T * S + bt1 * T * S, S, 0);
       }
       }
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        const v0 = gm0[(((i0) * 8 + i1) * T + i2) * S + i3]! * 0.17677669529663687;
-        return v0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
       }
       },
     },
@@ -4390,7 +4300,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n309, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0);
+        const wp = x.pack(n309, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
         x.gemm(T, 32, S, n319, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
       }
       }

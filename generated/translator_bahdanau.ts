@@ -950,7 +950,7 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n111 = a[0]!, n74 = a[1]!;
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n74, bt0 * S * 512, 512, S, 1, 512, gm0);
+      const wp = x.pack(n74, bt0 * S * 512, 512, S, 1, 512, gm0, 1.0);
       x.gemm(1, 512, S, n111, bt0 * S, 0, wp, null, 0, out, bt0 * 512, 0, 0);
       }
       }

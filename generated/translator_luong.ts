@@ -1047,7 +1047,7 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n121 = a[0]!, n153 = a[1]!;
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n153, bt0 * S * 512, S, 512, 512, 1, gm0);
+      const wp = x.pack(n153, bt0 * S * 512, S, 512, 512, 1, gm0, 1.0);
       x.gemm(T, S, 512, n121, bt0 * T * 1024, 1024, wp, null, 0, out, bt0 * T * S, S, 0);
       }
       }
@@ -1141,7 +1141,7 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n155 = a[0]!, n43 = a[1]!;
       const gm0 = g[0]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n43, bt0 * S * 1024, 512, S, 1, 1024, gm0);
+      const wp = x.pack(n43, bt0 * S * 1024, 512, S, 1, 1024, gm0, 1.0);
       x.gemm(T, 512, S, n155, bt0 * T * S, S, wp, null, 0, out, bt0 * T * 512, 512, 0);
       }
       }

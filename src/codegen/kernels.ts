@@ -297,7 +297,6 @@ class ProgramBuilder {
     const scratch: string[] = [];
     const prelude: string[] = [];
     const results = new Map<number, string>();
-    const scales = new Map<number, number>();
     const arg = (name: string) => {
       if (!args.includes(name)) throw new Error(`internal: GEMM operand ${name} is not an argument of k${root.id}`);
       return name;
@@ -305,12 +304,11 @@ class ProgramBuilder {
     for (const id of members) {
       const n = g.get(id);
       if (n.op === 'einsum') {
-        const e = this.einsumGemm(g, n, materialized, scan, scratch, isStep || n.id !== root.id || (n.attrs as OpAttrs['einsum']).scale !== 1);
+        const e = this.einsumGemm(g, n, materialized, scan, scratch, isStep || n.id !== root.id);
         if (e) {
           e.args.forEach(arg);
           prelude.push(e.code);
           results.set(n.id, e.out);
-          if (e.scale !== 1) scales.set(n.id, e.scale);
         }
         continue;
       }
@@ -352,12 +350,7 @@ class ProgramBuilder {
       results.set(n.id, out);
     }
     if (!results.size) return undefined;
-    const over: Reader = (m, ix) => {
-      const r = results.get(m.id);
-      if (r === undefined) return undefined;
-      const sc = scales.get(m.id);
-      return sc === undefined ? `${r}[${flatIndex(m.shape, ix)}]` : `${r}[${flatIndex(m.shape, ix)}] * ${num(sc)}`;
-    };
+    const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
     const tmp: string[] = [];
     let epilogue: string | undefined;
     if (!(results.get(root.id) === 'out')) {
@@ -371,10 +364,10 @@ class ProgramBuilder {
    * A two-operand einsum that is a batched matmul (attention's q·kᵀ and α·v): batch letters in both
    * operands and the output, one row letter m (first operand), one column letter n (second operand,
    * the output's last), one summed letter k (contiguous in the first operand). Per batch element the
-   * second operand is packed into scratch and one GEMM writes the output block. Operands must be
+   * second operand is packed into scratch (times the einsum's scale) and one GEMM writes the output block. Operands must be
    * views of buffers (head splits, slices, the state's slot).
    */
-  private einsumGemm(g: Graph, n: Node, materialized: Set<number>, scan: ScanCtx | undefined, scratch: string[], toScratch: boolean): { code: string; args: string[]; out: string; scale: number } | undefined {
+  private einsumGemm(g: Graph, n: Node, materialized: Set<number>, scan: ScanCtx | undefined, scratch: string[], toScratch: boolean): { code: string; args: string[]; out: string } | undefined {
     const { spec, scale } = n.attrs as OpAttrs['einsum'];
     const [lhs, outL] = spec.split('->');
     const ops = lhs.split(',');
@@ -410,11 +403,12 @@ class ProgramBuilder {
     const lines: string[] = [];
     batch.forEach((c, i) => lines.push(`${'  '.repeat(i)}for (let bt${i} = 0; bt${i} < ${size(c)}; bt${i}++) {`));
     const ind = '  '.repeat(batch.length);
-    lines.push(`${ind}const wp = x.pack(${bName}, ${off(Bv.off, sB)}, ${N}, ${K}, ${sB(ns[0])}, ${sB(k)}, ${packed});`);
+    // the einsum's scale (attention's 1/√d) is applied to the packed operand
+    lines.push(`${ind}const wp = x.pack(${bName}, ${off(Bv.off, sB)}, ${N}, ${K}, ${sB(ns[0])}, ${sB(k)}, ${packed}, ${num(scale)});`);
     lines.push(`${ind}x.gemm(${M}, ${N}, ${K}, ${aName}, ${off(A.off, sA)}, ${ms.length ? sA(ms[0]) : '0'}, wp, null, 0, ${out}, ${off('0', sC)}, ${ms.length ? sC(ms[0]) : '0'}, 0);`);
     batch.forEach((_, i) => lines.push(`${'  '.repeat(batch.length - 1 - i)}}`));
     if (!batch.length) lines.splice(0, lines.length, '{', ...lines.map((l) => '  ' + l), '}');
-    return { code: lines.join('\n'), args: [aName, bName], out, scale };
+    return { code: lines.join('\n'), args: [aName, bName], out };
   }
 
   private scan(root: Node): Instr {

@@ -239,12 +239,13 @@ export function tsGemm(M: number, N: number, K: number, A: Float32Array, aOff: n
   }
 }
 
-/** tsGemm's layout of an activation operand: dst[n·K + k] = src[off + n·sn + k·sk]. */
-export function tsPack(src: Float32Array, off: number, N: number, K: number, sn: number, sk: number, dst: Float32Array): unknown {
+/** tsGemm's layout of an activation operand: dst[n·K + k] = scale · src[off + n·sn + k·sk]. */
+export function tsPack(src: Float32Array, off: number, N: number, K: number, sn: number, sk: number, dst: Float32Array, scale: number): unknown {
   for (let n = 0; n < N; n++) {
     const o = n * K;
     const b = off + n * sn;
-    for (let k = 0; k < K; k++) dst[o + k] = src[b + k * sk]!;
+    if (scale === 1) for (let k = 0; k < K; k++) dst[o + k] = src[b + k * sk]!;
+    else for (let k = 0; k < K; k++) dst[o + k] = scale * src[b + k * sk]!;
   }
   return dst;
 }
@@ -322,7 +323,7 @@ function threadsSupported(): boolean {
  * A worker thread's loop (its source is sent as a string): it instantiates the shared-memory GEMM
  * module on the executor's memory, with its own stack, and runs the GEMM whose arguments the main
  * thread writes into its control block: [seq, M, N, K, A, lda, Bp, bias, C, ldc, flags, stop, done, ready].
- * It spins briefly before sleeping, so a time loop's next GEMM starts without a wake-up delay.
+ * It spins briefly (about 0.1 ms) before sleeping, so a time loop's next GEMM starts without a wake-up delay.
  */
 const WORKER_SOURCE = `
 const loop = (d) => {
@@ -335,12 +336,13 @@ const loop = (d) => {
   for (;;) {
     let spins = 0;
     while (Atomics.load(c, 0) === seen) {
-      if (++spins > 200000) { Atomics.wait(c, 0, seen); spins = 0; }
+      if (++spins > 20000) { Atomics.wait(c, 0, seen); spins = 0; }
     }
     seen = Atomics.load(c, 0);
     if (Atomics.load(c, 11) === 1) return;
     x.nnc_gemm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
     Atomics.store(c, 12, seen);
+    Atomics.notify(c, 12);
   }
 };
 if (typeof require === 'function') require('node:worker_threads').parentPort.once('message', loop);
@@ -378,6 +380,8 @@ export function wasmSimdSupported(): boolean {
 const PAGE = 65536;
 /** GEMMs of fewer multiply-adds than this run on one thread (the hand-off costs a few microseconds). */
 const PARALLEL_MIN = 1 << 19;
+/** Whether this thread may block in Atomics.wait (not a browser's main thread). */
+const canWait = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 
 /** nnc's own WebAssembly SIMD executor: an arena in one WebAssembly.Memory, GEMMs in gemm.c. */
 export class WasmExecutor extends HostExecutor<ArenaBuf> {
@@ -416,8 +420,12 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
       else g(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
     };
     const p = this.k.nnc_pack;
-    this.packFn = (src, off, N, K, sn, sk, dst) => {
+    this.packFn = (src, off, N, K, sn, sk, dst, scale) => {
       p(src.byteOffset + 4 * off, N, K, sn, sk, dst.byteOffset);
+      if (scale !== 1) {
+        const n = this.k.nnc_packed_size(N, K);
+        for (let i = 0; i < n; i++) dst[i] = dst[i]! * scale;
+      }
       return dst;
     };
   }
@@ -473,7 +481,15 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     this.k.nnc_gemm(M, Math.min(N, per * nr), K, a, lda, bp, bias, c, ldc, flags);
     for (let i = 0; i < used; i++) {
       const wk = this.workers[i]!;
-      while (Atomics.load(wk.c, 12) !== wk.seq) { /* the parts are equal: spin */ }
+      // the parts are equal, so the worker is usually done: spin a little, then (where the main
+      // thread may block: Node) sleep until it says so, rather than compete with it for a core
+      let spins = 0;
+      while (Atomics.load(wk.c, 12) !== wk.seq) {
+        if (++spins > 2000 && canWait) {
+          const prev = Atomics.load(wk.c, 12);
+          if (prev !== wk.seq) Atomics.wait(wk.c, 12, prev, 1);
+        }
+      }
     }
   }
 

@@ -80,8 +80,8 @@ export interface KernelScalars {
 export interface GemmHost {
   /** C[cOff + m·ldc + n] = (acc ? C[…] : 0) + (bias ? bias[biasOff + n] : 0) + Σ_k A[aOff + m·lda + k] · W[n][k], W a packed block. */
   gemm(M: number, N: number, K: number, A: Float32Array, aOff: number, lda: number, W: unknown, bias: Float32Array | null, biasOff: number, C: Float32Array, cOff: number, ldc: number, acc: number): void;
-  /** Packs B[n][k] = src[off + n·sn + k·sk] (an activation: attention's keys or values) into `dst` for gemm. */
-  pack(src: Float32Array, off: number, N: number, K: number, sn: number, sk: number, dst: Float32Array): unknown;
+  /** Packs B[n][k] = scale · src[off + n·sn + k·sk] (an activation: attention's keys or values) into `dst` for gemm. */
+  pack(src: Float32Array, off: number, N: number, K: number, sn: number, sk: number, dst: Float32Array, scale: number): unknown;
   /** The kernel's packed weight blocks, in GemmDef.packs order. */
   readonly packs: readonly unknown[];
 }
