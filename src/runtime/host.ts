@@ -221,6 +221,18 @@ export function tsGemm(M: number, N: number, K: number, A: Float32Array, aOff: n
   for (; m < M; m++) {
     const a0 = aOff + m * lda;
     let n = 0;
+    // one row (a GEMV): 8 columns at a time, 8 independent sums
+    for (; n + 8 <= N; n += 8) {
+      const b0 = n * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K, b4 = b3 + K, b5 = b4 + K, b6 = b5 + K, b7 = b6 + K;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = A[a0 + k]!;
+        c0 += x * W[b0 + k]!; c1 += x * W[b1 + k]!; c2 += x * W[b2 + k]!; c3 += x * W[b3 + k]!;
+        c4 += x * W[b4 + k]!; c5 += x * W[b5 + k]!; c6 += x * W[b6 + k]!; c7 += x * W[b7 + k]!;
+      }
+      put(m, n, c0); put(m, n + 1, c1); put(m, n + 2, c2); put(m, n + 3, c3);
+      put(m, n + 4, c4); put(m, n + 5, c5); put(m, n + 6, c6); put(m, n + 7, c7);
+    }
     for (; n + 4 <= N; n += 4) {
       const b0 = n * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
       let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
