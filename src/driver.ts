@@ -128,7 +128,8 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   if (!models) return { diagnostics };
   if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map(printModel).join('\n')) };
   runStage('optimize', () => models.forEach((m) => optimize(m, level)));
-  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map(printModel).join('\n')) };
+  // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
+  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).gemmNotes)).join('\n')) };
   const compiled = runStage('codegen', () => models.map((ir) => ({ ir, program: compileProgram(ir) })));
   const output = runStage('codegen', () => emitModule(compiled, file));
   return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length) };

@@ -57,6 +57,8 @@ export interface GemmCode {
 
 export interface Program {
   readonly kernels: KernelCode[];
+  /** Per kernel root id: how the host backends run its matmuls (shown by --emit=ir-opt). */
+  readonly gemmNotes: ReadonlyMap<number, readonly string[]>;
   readonly plan: Plan;
 }
 
@@ -74,6 +76,7 @@ interface ScanCtx {
 class ProgramBuilder {
   readonly kernels: KernelCode[] = [];
   readonly params = new Map<string, string>();
+  readonly gemmNotes = new Map<number, string[]>();
   constructor(readonly model: ModelIR) {}
 
   private paramName(n: Node): string {
@@ -297,6 +300,7 @@ class ProgramBuilder {
     const scratch: string[] = [];
     const prelude: string[] = [];
     const results = new Map<number, string>();
+    const notes: string[] = [];
     const arg = (name: string) => {
       if (!args.includes(name)) throw new Error(`internal: GEMM operand ${name} is not an argument of k${root.id}`);
       return name;
@@ -309,6 +313,7 @@ class ProgramBuilder {
           e.args.forEach(arg);
           prelude.push(e.code);
           results.set(n.id, e.out);
+          notes.push(`%${n.id} batched GEMM, one per ${e.batch || 'call'}: %${n.inputs[1]} packed per call${e.out === 'out' ? ', into the output' : ''}`);
         }
         continue;
       }
@@ -348,8 +353,13 @@ class ProgramBuilder {
       const biasArg = bias ? arg(this.paramName(bias.param)) : 'null';
       prelude.push(`x.gemm(${M}, ${N}, ${K}, ${aName}, ${a.off}, ${a.lda}, x.packs[${pack}], ${biasArg}, ${bias ? bias.row : 0}, ${out}, 0, ${N}, 0);`);
       results.set(n.id, out);
+      const wn = (w.param.attrs as OpAttrs['param']).name;
+      const block = w.row || w.col || N !== w.param.shape[0] || K !== w.ld ? `[${w.row}:${w.row + N}, ${w.col}:${w.col + K}]` : '';
+      notes.push(`%${n.id} GEMM ${M.replace(/ \* /g, "·")} × ${N} × ${K} on ${wn}${block} packed at load${bias ? ' (+ bias)' : ''}, data ${a.node.id === x.id && aName.startsWith('gm') ? `%${x.id} computed into scratch first` : `%${a.node.id} read in place`}${out === 'out' ? ', into the output' : ''}`);
     }
     if (!results.size) return undefined;
+    const epi = !(results.get(root.id) === 'out');
+    this.gemmNotes.set(root.id, [...notes, ...(epi ? [`epilogue: the rest of the kernel per element, reading the GEMM results`] : [])]);
     const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
     const tmp: string[] = [];
     let epilogue: string | undefined;
@@ -367,7 +377,7 @@ class ProgramBuilder {
    * second operand is packed into scratch (times the einsum's scale) and one GEMM writes the output block. Operands must be
    * views of buffers (head splits, slices, the state's slot).
    */
-  private einsumGemm(g: Graph, n: Node, materialized: Set<number>, scan: ScanCtx | undefined, scratch: string[], toScratch: boolean): { code: string; args: string[]; out: string } | undefined {
+  private einsumGemm(g: Graph, n: Node, materialized: Set<number>, scan: ScanCtx | undefined, scratch: string[], toScratch: boolean): { code: string; args: string[]; out: string; batch: string } | undefined {
     const { spec, scale } = n.attrs as OpAttrs['einsum'];
     const [lhs, outL] = spec.split('->');
     const ops = lhs.split(',');
@@ -408,7 +418,7 @@ class ProgramBuilder {
     lines.push(`${ind}x.gemm(${M}, ${N}, ${K}, ${aName}, ${off(A.off, sA)}, ${ms.length ? sA(ms[0]) : '0'}, wp, null, 0, ${out}, ${off('0', sC)}, ${ms.length ? sC(ms[0]) : '0'}, 0);`);
     batch.forEach((_, i) => lines.push(`${'  '.repeat(batch.length - 1 - i)}}`));
     if (!batch.length) lines.splice(0, lines.length, '{', ...lines.map((l) => '  ' + l), '}');
-    return { code: lines.join('\n'), args: [aName, bName], out };
+    return { code: lines.join('\n'), args: [aName, bName], out, batch: batch.map((c) => `${c}`).join(', ') };
   }
 
   private scan(root: Node): Instr {
@@ -562,7 +572,7 @@ export function compileProgram(model: ModelIR): Program {
     ...(tables.length ? { tables } : {}),
     ...(gen ? { gen } : { noGen }),
   };
-  return { kernels: pb.kernels, plan };
+  return { kernels: pb.kernels, plan, gemmNotes: pb.gemmNotes };
 }
 
 /** Whether (and how) generate() can drive this model one token at a time. */

@@ -17,14 +17,15 @@ function line(n: Node): string {
   return `%${n.id} = ${n.op}${ins ? ' ' + ins : ''}${attrText(n)} : [${n.shape.join(', ')}]${n.dtype === 'i32' ? ' i32' : ''}  # ${n.label}${where}`;
 }
 
-export function printGraph(g: Graph, indent = '  ', inBody = false): string {
+/** `gemm`: per kernel root, how the host backends run its matmuls (codegen's GEMM forms), printed under the kernel. */
+export function printGraph(g: Graph, indent = '  ', inBody = false, gemm?: ReadonlyMap<number, readonly string[]>): string {
   const out: string[] = [];
   for (const n of g.ordered()) {
     out.push(indent + line(n));
     const a = n.attrs as { body?: Graph };
     if (a.body) {
       out.push(`${indent}  body {`);
-      out.push(printGraph(a.body, indent + '    ', true).trimEnd());
+      out.push(printGraph(a.body, indent + '    ', true, gemm).trimEnd());
       out.push(`${indent}  }`);
     }
   }
@@ -32,12 +33,13 @@ export function printGraph(g: Graph, indent = '  ', inBody = false): string {
     const root = g.get(k.root);
     const what = root.op === 'scan' ? 'loop over t' : k.members.length > 1 ? `fused(${k.members.map((i) => `%${i}`).join(' ')})` : root.op;
     out.push(`${indent}kernel k${k.root} = ${what} -> %${k.root}${inBody ? ', once per time step' : ''}  # ${root.label}`);
+    for (const note of gemm?.get(k.root) ?? []) out.push(`${indent}  host: ${note}`);
   }
   for (const o of g.outputs) out.push(`${indent}${o.name === 'next' ? 'yield' : 'output ' + o.name + ' ='} %${o.node}`);
   return out.join('\n') + '\n';
 }
 
-export function printModel(m: ModelIR): string {
+export function printModel(m: ModelIR, gemm?: ReadonlyMap<number, readonly string[]>): string {
   const inputs = m.inputs.map((i) => `${i.name}: ${i.form}(${i.form === 'tokens' ? `vocab=${i.vocab}` : `dim=${i.dim}`}${i.maxLen ? `, max_len=${i.maxLen}` : ''})`).join(', ');
-  return `model ${m.name}(${inputs}) -> ${m.output.name}\n${printGraph(m.graph)}`;
+  return `model ${m.name}(${inputs}) -> ${m.output.name}\n${printGraph(m.graph, '  ', false, gemm)}`;
 }
