@@ -126,7 +126,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   }
   const { diagnostics, models } = lower(text, file);
   if (!models) return { diagnostics };
-  if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map(printModel).join('\n')) };
+  if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) };
   runStage('optimize', () => models.forEach((m) => optimize(m, level)));
   // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
   if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).gemmNotes)).join('\n')) };
