@@ -398,7 +398,10 @@ const canWait = typeof (globalThis as { process?: { versions?: { node?: string }
 /** nnc's own WebAssembly SIMD executor: an arena in one WebAssembly.Memory, GEMMs in gemm.c. */
 export class WasmExecutor extends HostExecutor<ArenaBuf> {
   readonly backend = 'wasm' as const;
-  readonly device = 'nnc wasm (WebAssembly SIMD GEMM)';
+  get device(): string {
+    const n = this.workers.length + 1;
+    return `nnc wasm (WebAssembly SIMD GEMM, ${n} thread${n > 1 ? 's' : ''})`;
+  }
   private readonly memory: WebAssembly.Memory;
   private readonly k: GemmExports;
   private top: number;

@@ -6,7 +6,7 @@
  */
 import { GPU } from 'gpu.js';
 
-export type Backend = 'webgpu' | 'gpu' | 'webasm' | 'cpu';
+export type Backend = 'webgpu' | 'gpu' | 'wasm' | 'webasm' | 'cpu';
 
 /** The part of a generated module the page uses. */
 export interface ModelModule {

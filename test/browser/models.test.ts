@@ -1,7 +1,8 @@
 /**
  * nnc-generated modules in headless Chromium, on every browser backend — webgpu, gpu (WebGL2),
+ * wasm (nnc's WebAssembly SIMD GEMMs, with worker threads: the page is cross-origin isolated),
  * webasm, cpu — checked against the PyTorch fixtures (test/fixtures/*): the gpu.js backends within
- * 1e-4, cpu within 1e-5, as test/numeric.test.ts does in Node.
+ * 1e-4, wasm and cpu within 1e-5, as test/numeric.test.ts does in Node.
  *
  * Each fixture is compiled with the real pipeline into test/.out/browser-models/, bundled with
  * models.page.ts and gpu.js's browser build into one ES module, and run in one page per backend
@@ -18,10 +19,10 @@ import { loadCase, maxAbsDiff, OUT, type Case } from '../helpers.ts';
 import { bundleForBrowser, runInPage, withBrowser } from './harness.ts';
 import type { Backend, FixtureArgs, FixtureResult, RunArgs } from './models.page.ts';
 
-const BACKENDS: Backend[] = ['webgpu', 'gpu', 'webasm', 'cpu'];
-const TOL: Record<Backend, number> = { webgpu: 1e-4, gpu: 1e-4, webasm: 1e-4, cpu: 1e-5 };
+const BACKENDS: Backend[] = ['webgpu', 'gpu', 'wasm', 'webasm', 'cpu'];
+const TOL: Record<Backend, number> = { webgpu: 1e-4, gpu: 1e-4, wasm: 1e-5, webasm: 1e-4, cpu: 1e-5 };
 /** the gpu.js kernel class each backend must run on (gpu.js falls back quietly otherwise) */
-const KERNEL_CLASS: Record<Backend, string | null> = { webgpu: 'WebGPUKernel', gpu: 'WebGL2Kernel', webasm: 'WebAssemblyKernel', cpu: null };
+const KERNEL_CLASS: Record<Backend, string | null> = { webgpu: 'WebGPUKernel', gpu: 'WebGL2Kernel', wasm: null, webasm: 'WebAssemblyKernel', cpu: null };
 const FIXTURES = [
   'lstm',
   'lstm_bidir',
@@ -181,6 +182,8 @@ describe.each(BACKENDS)('generated modules in Chromium: %s', (backend) => {
     expect(r.backend, 'model.backend').toBe(backend);
     const cls = KERNEL_CLASS[backend];
     if (cls) expect(r.kernelClasses, 'gpu.js kernel classes that ran').toEqual([cls]);
+    // the page is cross-origin isolated and Chromium reports 2 or more cores: GEMMs use worker threads
+    if (backend === 'wasm') expect(r.device).toMatch(/nnc wasm \(WebAssembly SIMD GEMM, [2-4] threads\)/);
     expect(r.outputs).toHaveLength(REPEATS);
     const c = cases.get(name)!;
     r.outputs.forEach((out, call) => {
