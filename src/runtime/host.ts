@@ -332,29 +332,63 @@ function threadsSupported(): boolean {
 }
 
 /**
- * A worker thread's loop (its source is sent as a string): it instantiates the shared-memory GEMM
- * module on the executor's memory, with its own stack, and runs the GEMM whose arguments the main
- * thread writes into its control block: [seq, M, N, K, A, lda, Bp, bias, C, ldc, flags, stop, done, ready].
- * It spins briefly (about 0.1 ms) before sleeping, so a time loop's next GEMM starts without a wake-up delay.
+ * Control block of a parallel GEMM (Int32 slots), shared by the main thread and every worker:
+ * the job (M, N, K, addresses, strides, flags), its chunks of column panels, and three counters.
+ * NEXT holds the job's tag (its sequence number mod 2^16) in its high half and the next unclaimed
+ * chunk in its low half; a thread claims a chunk by compare-and-swap, so whichever threads are
+ * running share the work and a worker the OS has descheduled costs nothing (the main thread takes
+ * its chunks). When a job is done the main thread sets the low half to 0xffff before it writes the
+ * next job, so a late worker can never claim a chunk of a job whose arguments it read half-written.
+ */
+const C_SEQ = 0, C_STOP = 11, C_DONE = 12, C_READY = 13, C_NEXT = 14, C_CHUNKS = 15, C_PER = 16, C_NR = 17; // claimChunks uses 12, 14–17 as literals
+
+/**
+ * One thread's share of a job: claims chunks until none is left (also run by the main thread).
+ * Self-contained (slot numbers are literals: 14 NEXT, 15 chunks, 16 panels per chunk, 17 NR,
+ * 12 DONE), because workers get its source text, which a minifier may not rename consistently.
+ */
+function claimChunks(c: Int32Array, tag: number, gemm: (M: number, N: number, K: number, A: number, lda: number, Bp: number, bias: number, C: number, ldc: number, flags: number) => void): void {
+  for (;;) {
+    const v = Atomics.load(c, 14);
+    if (v >>> 16 !== tag) return;
+    const i = v & 0xffff;
+    if (i >= c[15]!) return;
+    if (Atomics.compareExchange(c, 14, v, v + 1) !== v) continue;
+    const per = c[16]!, nr = c[17]!, K = c[3]!, bias = c[7]!;
+    const p0 = i * per;
+    const n0 = p0 * nr;
+    const n1 = Math.min(c[2]!, (p0 + per) * nr);
+    gemm(c[1]!, n1 - n0, K, c[4]!, c[5]!, c[6]! + 4 * p0 * K * nr, bias ? bias + 4 * n0 : 0, c[8]! + 4 * n0, c[9]!, c[10]!);
+    Atomics.add(c, 12, 1);
+    Atomics.notify(c, 12);
+  }
+}
+
+/**
+ * A worker thread's loop (its source is sent as a string, with claimChunks): it instantiates the
+ * shared-memory GEMM module on the executor's memory, with its own stack, waits for a job in the
+ * control block and claims chunks of it. It spins briefly (about 0.1 ms) before sleeping, so a time
+ * loop's next GEMM finds it awake.
  */
 const WORKER_SOURCE = `
+const C_SEQ = ${C_SEQ}, C_STOP = ${C_STOP}, C_READY = ${C_READY};
+const claimChunks = ${claimChunks.toString()};
 const loop = (d) => {
   const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
   const x = inst.exports;
   x.__stack_pointer.value = d.stackTop;
-  const c = new Int32Array(d.memory.buffer, d.ctrl, 16);
-  let seen = 0;
-  Atomics.store(c, 13, 1);
+  const c = new Int32Array(d.memory.buffer, d.ctrl, 32);
+  let seen = Atomics.load(c, C_SEQ);
+  Atomics.add(c, C_READY, 1);
+  Atomics.notify(c, C_READY);
   for (;;) {
     let spins = 0;
-    while (Atomics.load(c, 0) === seen) {
-      if (++spins > 20000) { Atomics.wait(c, 0, seen); spins = 0; }
+    while (Atomics.load(c, C_SEQ) === seen) {
+      if (++spins > 20000) { Atomics.wait(c, C_SEQ, seen); spins = 0; }
     }
-    seen = Atomics.load(c, 0);
-    if (Atomics.load(c, 11) === 1) return;
-    x.nnc_gemm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
-    Atomics.store(c, 12, seen);
-    Atomics.notify(c, 12);
+    seen = Atomics.load(c, C_SEQ);
+    if (Atomics.load(c, C_STOP) === 1) return;
+    claimChunks(c, seen & 0xffff, x.nnc_gemm);
   }
 };
 if (typeof require === 'function') require('node:worker_threads').parentPort.once('message', loop);
@@ -411,7 +445,8 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
   protected readonly packFn: GemmHost['pack'];
 
   private readonly shared: boolean;
-  private readonly workers: { w: WorkerLike; c: Int32Array; seq: number }[] = [];
+  private readonly workers: WorkerLike[] = [];
+  private ctrl: Int32Array | undefined;
   private readonly nr: number;
 
   /** `threads` > 1: GEMMs large enough to pay are split by columns over that many threads (this one and workers). */
@@ -452,71 +487,64 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
 
   /** Starts `n` worker threads on the shared memory (none when it is not shared). */
   async startWorkers(n: number): Promise<void> {
-    if (!this.shared) return;
+    if (!this.shared || n < 1) return;
+    const ctrl = this.alloc(32);
+    const c = new Int32Array(this.memory.buffer, ctrl.ptr, 32);
+    c.fill(0);
+    this.ctrl = c;
     for (let i = 0; i < n; i++) {
-      const ctrl = this.alloc(16);
       const stack = this.alloc(65536 / 4);
-      const c = new Int32Array(this.memory.buffer, ctrl.ptr, 16);
-      c.fill(0);
       const w = await startWorker();
       w.postMessage({ module: gemmModule(true), memory: this.memory, ctrl: ctrl.ptr, stackTop: stack.ptr + 65536 });
       const t0 = Date.now();
-      while (Atomics.load(c, 13) !== 1) {
+      while (Atomics.load(c, C_READY) !== i + 1) {
         if (Date.now() - t0 > 10000) {
           w.terminate();
           return;
         }
         await new Promise((r) => setTimeout(r, 1));
       }
-      this.workers.push({ w, c, seq: 0 });
+      this.workers.push(w);
     }
   }
 
-  /** One GEMM split by panels of columns: worker i takes part i + 1, this thread part 0. */
-  private parallel(M: number, N: number, K: number, a: number, lda: number, bp: number, bias: number, c: number, ldc: number, flags: number): void {
+  /** One GEMM split into chunks of column panels that this thread and the workers claim (see claimChunks). */
+  private parallel(M: number, N: number, K: number, a: number, lda: number, bp: number, bias: number, cc: number, ldc: number, flags: number): void {
+    const c = this.ctrl!;
     const nr = this.nr;
-    const parts = this.workers.length + 1;
     const panels = Math.ceil(N / nr);
-    const per = Math.ceil(panels / parts);
-    let used = 0;
-    for (let i = 0; i < this.workers.length; i++) {
-      const p0 = (i + 1) * per;
-      if (p0 >= panels) break;
-      const n0 = p0 * nr;
-      const n1 = Math.min(N, (p0 + per) * nr);
-      const wk = this.workers[i]!;
-      const cb = wk.c;
-      cb[1] = M; cb[2] = n1 - n0; cb[3] = K; cb[4] = a; cb[5] = lda; cb[6] = bp + 4 * p0 * K * nr;
-      cb[7] = bias ? bias + 4 * n0 : 0; cb[8] = c + 4 * n0; cb[9] = ldc; cb[10] = flags;
-      wk.seq++;
-      Atomics.store(cb, 0, wk.seq);
-      Atomics.notify(cb, 0);
-      used++;
+    // about four chunks per thread: small enough to balance, large enough to amortise a claim
+    const per = Math.max(1, Math.ceil(panels / (4 * (this.workers.length + 1))));
+    const chunks = Math.ceil(panels / per);
+    c[1] = M; c[2] = N; c[3] = K; c[4] = a; c[5] = lda; c[6] = bp; c[7] = bias; c[8] = cc; c[9] = ldc; c[10] = flags;
+    c[C_CHUNKS] = chunks; c[C_PER] = per; c[C_NR] = nr;
+    Atomics.store(c, C_DONE, 0);
+    const seq = (Atomics.load(c, C_SEQ) + 1) | 0;
+    const tag = seq & 0xffff;
+    Atomics.store(c, C_NEXT, tag << 16);
+    Atomics.store(c, C_SEQ, seq);
+    Atomics.notify(c, C_SEQ);
+    claimChunks(c, tag, this.k.nnc_gemm);
+    // the workers hold at most one chunk each: spin a little, then (where this thread may block:
+    // Node) sleep until they finish, rather than compete with them for a core
+    let spins = 0;
+    for (;;) {
+      const done = Atomics.load(c, C_DONE);
+      if (done === chunks) break;
+      if (++spins > 2000 && canWait) Atomics.wait(c, C_DONE, done, 1);
     }
-    this.k.nnc_gemm(M, Math.min(N, per * nr), K, a, lda, bp, bias, c, ldc, flags);
-    for (let i = 0; i < used; i++) {
-      const wk = this.workers[i]!;
-      // the parts are equal, so the worker is usually done: spin a little, then (where the main
-      // thread may block: Node) sleep until it says so, rather than compete with it for a core
-      let spins = 0;
-      while (Atomics.load(wk.c, 12) !== wk.seq) {
-        if (++spins > 2000 && canWait) {
-          const prev = Atomics.load(wk.c, 12);
-          if (prev !== wk.seq) Atomics.wait(wk.c, 12, prev, 1);
-        }
-      }
-    }
+    Atomics.store(c, C_NEXT, (tag << 16) | 0xffff);
   }
 
   override dispose(): void {
     super.dispose();
-    for (const wk of this.workers) {
-      Atomics.store(wk.c, 11, 1);
-      wk.seq++;
-      Atomics.store(wk.c, 0, wk.seq);
-      Atomics.notify(wk.c, 0);
-      void wk.w.terminate();
+    const c = this.ctrl;
+    if (c) {
+      Atomics.store(c, C_STOP, 1);
+      Atomics.store(c, C_SEQ, (Atomics.load(c, C_SEQ) + 1) | 0);
+      Atomics.notify(c, C_SEQ);
     }
+    for (const w of this.workers) void w.terminate();
     this.workers.length = 0;
   }
 
