@@ -359,10 +359,25 @@ function claimChunks(c: Int32Array, tag: number, gemm: (M: number, N: number, K:
     const n0 = p0 * nr;
     const n1 = Math.min(c[2]!, (p0 + per) * nr);
     gemm(c[1]!, n1 - n0, K, c[4]!, c[5]!, c[6]! + 4 * p0 * K * nr, bias ? bias + 4 * n0 : 0, c[8]! + 4 * n0, c[9]!, c[10]!);
-    Atomics.add(c, 12, 1);
-    Atomics.notify(c, 12);
+    // the main thread may sleep until the last chunk is done
+    if (Atomics.add(c, 12, 1) + 1 === c[15]) Atomics.notify(c, 12);
   }
 }
+
+/**
+ * Runs the GEMM kernels on a small scratch problem (64 × 64 × 64 at 1, 4 and 5 rows, about 5 ms) so
+ * that V8 compiles them with its optimising tier before the first real call: a fresh instance starts
+ * in the baseline compiler, about 3× slower, for its first few dozen calls. `at` is a scratch area
+ * of WARM_FLOATS floats. Self-contained: workers get its source text.
+ */
+function warm(gemm: (M: number, N: number, K: number, A: number, lda: number, Bp: number, bias: number, C: number, ldc: number, flags: number) => void, at: number): void {
+  const t0 = Date.now();
+  for (let i = 0; i < 400 && Date.now() - t0 < 20; i++) {
+    const M = i % 3 === 0 ? 1 : i % 3 === 1 ? 4 : 5;
+    gemm(M, 64, 64, at, 64, at + 4 * 320, at + 4 * 4416, at + 4 * 4480, 64, 0);
+  }
+}
+const WARM_FLOATS = 4800;
 
 /**
  * A worker thread's loop (its source is sent as a string, with claimChunks): it instantiates the
@@ -373,11 +388,13 @@ function claimChunks(c: Int32Array, tag: number, gemm: (M: number, N: number, K:
 const WORKER_SOURCE = `
 const C_SEQ = ${C_SEQ}, C_STOP = ${C_STOP}, C_READY = ${C_READY};
 const claimChunks = ${claimChunks.toString()};
+const warm = ${warm.toString()};
 const loop = (d) => {
   const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
   const x = inst.exports;
   x.__stack_pointer.value = d.stackTop;
   const c = new Int32Array(d.memory.buffer, d.ctrl, 32);
+  warm(x.nnc_gemm, d.warm);
   let seen = Atomics.load(c, C_SEQ);
   Atomics.add(c, C_READY, 1);
   Atomics.notify(c, C_READY);
@@ -480,6 +497,23 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     };
   }
 
+  private warmed: number | undefined;
+  /** A zeroed scratch area for warm(), warming this thread's instance the first time. */
+  private warmArea(): number {
+    if (this.warmed === undefined) {
+      const a = this.alloc(WARM_FLOATS);
+      this.view(a).fill(0);
+      this.warmed = a.ptr;
+      warm(this.k.nnc_gemm, a.ptr);
+    }
+    return this.warmed;
+  }
+
+  /** Warms this thread's GEMM code (see warm()); createExecutor calls it. */
+  warmUp(): void {
+    this.warmArea();
+  }
+
   /** Threads that run GEMMs (this one included). */
   get threads(): number {
     return this.workers.length + 1;
@@ -489,13 +523,14 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
   async startWorkers(n: number): Promise<void> {
     if (!this.shared || n < 1) return;
     const ctrl = this.alloc(32);
+    const area = this.warmArea();
     const c = new Int32Array(this.memory.buffer, ctrl.ptr, 32);
     c.fill(0);
     this.ctrl = c;
     for (let i = 0; i < n; i++) {
       const stack = this.alloc(65536 / 4);
       const w = await startWorker();
-      w.postMessage({ module: gemmModule(true), memory: this.memory, ctrl: ctrl.ptr, stackTop: stack.ptr + 65536 });
+      w.postMessage({ module: gemmModule(true), memory: this.memory, ctrl: ctrl.ptr, stackTop: stack.ptr + 65536, warm: area });
       const t0 = Date.now();
       while (Atomics.load(c, C_READY) !== i + 1) {
         if (Date.now() - t0 > 10000) {

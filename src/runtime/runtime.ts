@@ -412,6 +412,7 @@ async function wasmExecutor(options: CreateOptions): Promise<Executor> {
   if (t !== undefined && (!Number.isInteger(t) || t < 1)) throw new NncError(`threads must be a positive integer, got ${showValue(t)}`);
   const threads = t ?? Math.min(4, await cores());
   const ex = new WasmExecutor(threads);
+  ex.warmUp();
   await ex.startWorkers(threads - 1);
   return ex;
 }
