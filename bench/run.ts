@@ -1,11 +1,12 @@
 /**
- * `npm run bench` — forward latency of nnc-compiled models per backend and optimisation level.
+ * `npm run bench:levels` — forward latency of nnc-compiled models per backend and optimisation level
+ * (`npm run bench` is nnc beside its peers: bench/peers/run.ts).
  *
- *   xvfb-run -a npm run bench                      # full run (3½–4½ min on 2 cores); gpu needs the display
- *   npm run bench -- --quick                        # smoke test: small sizes, few repetitions (→ results/quick.*)
- *   npm run bench -- --backends cpu,webasm          # a subset of cpu, webasm, gpu
- *   npm run bench -- --models char_lm,elman --reps 9 --warmup 2 --out /tmp/b
- *   npm run bench -- --no-profile                   # skip the one profiled forward per variant
+ *   xvfb-run -a npm run bench:levels                      # full run (3½–4½ min on 2 cores); gpu needs the display
+ *   npm run bench:levels -- --quick                        # smoke test: small sizes, few repetitions (→ results/quick.*)
+ *   npm run bench:levels -- --backends cpu,webasm          # a subset of cpu, webasm, gpu
+ *   npm run bench:levels -- --models char_lm,elman --reps 9 --warmup 2 --out /tmp/b
+ *   npm run bench:levels -- --no-profile                   # skip the one profiled forward per variant
  *
  * Every model is compiled from its spec at -O0, -O1 and -O2 and instantiated on every backend; each
  * repetition runs every (backend, level) variant once, in an order rotated per repetition, so that
