@@ -938,6 +938,13 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < 2; i1++)
           out[o++] = f(i0, i1);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // softmax0
     k114: {
@@ -957,6 +964,25 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < 2; i1++)
           out[o++] = f(i0, i1);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B } = s;
+      const n113 = a[0]!;
+      const fx = (i0: number, k: number): number => {
+      return n113[(i0) * 2 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      const base = (i0) * 2;
+      let m = -3.0e38;
+      for (let k = 0; k < 2; k++) { if (true) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+      let s = 0.0;
+      for (let k = 0; k < 2; k++) { if (true) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+      for (let k = 0; k < 2; k++) { out[base + k] = out[base + k]! / s; }
+      }
+      }
       },
     },
     };

@@ -558,6 +558,13 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // log_softmax0
     k76: {
@@ -578,6 +585,28 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 17; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n75 = a[0]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n75[((i0) * T + i1) * 17 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 17;
+        let m = -3.0e38;
+        for (let k = 0; k < 17; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+        let s = 0.0;
+        for (let k = 0; k < 17; k++) { s += Math.exp(out[base + k]! - m); }
+        const ls = m + Math.log(s);
+        for (let k = 0; k < 17; k++) { out[base + k] = out[base + k]! - ls; }
+      }
+      }
+      }
       },
     },
     // tags.mask

@@ -352,6 +352,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.0.residual0.layernorm0
     k11: {
@@ -372,6 +379,29 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n8 = a[0]!, w2 = a[2]!, w3 = a[3]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n8[((i0) * T + i1) * 64 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 64;
+        let mean = 0.0;
+        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 64.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
+        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w2[k]! + w3[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.0.residual0.attention0.q (projected)*
@@ -542,6 +572,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.0.residual0.attention0.α
     k35: {
@@ -564,6 +601,29 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, P, K, P0 } = s;
+      const n34 = a[0]!, n12 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n34[(((i0) * 4 + i1) * T + i2) * K + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 4; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 4 + i1) * T + i2) * K;
+          let m = -3.0e38;
+          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // repeat0.0.residual0.attention0.α·v
@@ -689,6 +749,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.0.residual1.layernorm0
     k42: {
@@ -709,6 +776,29 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n39 = a[0]!, w8 = a[2]!, w9 = a[3]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n39[((i0) * T + i1) * 64 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 64;
+        let mean = 0.0;
+        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 64.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
+        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w8[k]! + w9[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.0.residual1.gelu0
@@ -847,6 +937,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.1.residual0.layernorm0
     k53: {
@@ -867,6 +964,29 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n50 = a[0]!, w14 = a[2]!, w15 = a[3]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n50[((i0) * T + i1) * 64 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 64;
+        let mean = 0.0;
+        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 64.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
+        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w14[k]! + w15[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.1.residual0.attention0.q (projected)*
@@ -1037,6 +1157,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.1.residual0.attention0.α
     k76: {
@@ -1059,6 +1186,29 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, P, K, P0 } = s;
+      const n75 = a[0]!, n12 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n75[(((i0) * 4 + i1) * T + i2) * K + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 4; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 4 + i1) * T + i2) * K;
+          let m = -3.0e38;
+          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // repeat0.1.residual0.attention0.α·v
@@ -1184,6 +1334,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.1.residual1.layernorm0
     k83: {
@@ -1204,6 +1361,29 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n80 = a[0]!, w20 = a[2]!, w21 = a[3]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n80[((i0) * T + i1) * 64 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 64;
+        let mean = 0.0;
+        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 64.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
+        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w20[k]! + w21[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.1.residual1.gelu0
@@ -1332,6 +1512,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // layernorm0
     k94: {
@@ -1354,6 +1541,32 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 64; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n80 = a[0]!, n90 = a[1]!, w26 = a[3]!, w27 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n80[((i0) * T + i1) * 64 + k]!;
+      const v1 = n90[((i0) * T + i1) * 64 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 64;
+        let mean = 0.0;
+        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 64.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
+        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w26[k]! + w27[k]!; }
+      }
+      }
+      }
       },
     },
     // linear0
@@ -1421,6 +1634,13 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // log_softmax0
     k98: {
@@ -1441,6 +1661,28 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 96; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n97 = a[0]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n97[((i0) * T + i1) * 96 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 96;
+        let m = -3.0e38;
+        for (let k = 0; k < 96; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+        let s = 0.0;
+        for (let k = 0; k < 96; k++) { s += Math.exp(out[base + k]! - m); }
+        const ls = m + Math.log(s);
+        for (let k = 0; k < 96; k++) { out[base + k] = out[base + k]! - ls; }
+      }
+      }
+      }
       },
     },
     // next.mask

@@ -610,6 +610,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.0.residual0.attention0.α
     k27: {
@@ -632,6 +639,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n26 = a[0]!, n1 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n26[(((i0) * 8 + i1) * T + i2) * T + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * T;
+          let m = -3.0e38;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // repeat0.0.residual0.attention0.α·v
@@ -747,6 +777,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.0.layernorm0
     k34: {
@@ -769,6 +806,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n8 = a[0]!, n30 = a[1]!, w5 = a[3]!, w6 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n8[((i0) * T + i1) * 256 + k]!;
+      const v1 = n30[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w5[k]! + w6[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.0.residual1.relu0
@@ -889,6 +952,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.0.layernorm1
     k45: {
@@ -911,6 +981,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n34 = a[0]!, n41 = a[1]!, w11 = a[3]!, w12 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n34[((i0) * T + i1) * 256 + k]!;
+      const v1 = n41[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w11[k]! + w12[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.1.residual0.attention0.q (projected)*
@@ -1025,6 +1121,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.1.residual0.attention0.α
     k64: {
@@ -1047,6 +1150,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n63 = a[0]!, n1 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n63[(((i0) * 8 + i1) * T + i2) * T + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * T;
+          let m = -3.0e38;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // repeat0.1.residual0.attention0.α·v
@@ -1162,6 +1288,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.1.layernorm0
     k71: {
@@ -1184,6 +1317,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n45 = a[0]!, n67 = a[1]!, w17 = a[3]!, w18 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n45[((i0) * T + i1) * 256 + k]!;
+      const v1 = n67[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w17[k]! + w18[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.1.residual1.relu0
@@ -1304,6 +1463,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.1.layernorm1
     k82: {
@@ -1326,6 +1492,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n71 = a[0]!, n78 = a[1]!, w23 = a[3]!, w24 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n71[((i0) * T + i1) * 256 + k]!;
+      const v1 = n78[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w23[k]! + w24[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.2.residual0.attention0.q (projected)*
@@ -1440,6 +1632,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.2.residual0.attention0.α
     k101: {
@@ -1462,6 +1661,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n100 = a[0]!, n1 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n100[(((i0) * 8 + i1) * T + i2) * T + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * T;
+          let m = -3.0e38;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // repeat0.2.residual0.attention0.α·v
@@ -1577,6 +1799,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.2.layernorm0
     k108: {
@@ -1599,6 +1828,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n82 = a[0]!, n104 = a[1]!, w29 = a[3]!, w30 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n82[((i0) * T + i1) * 256 + k]!;
+      const v1 = n104[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w29[k]! + w30[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.2.residual1.relu0
@@ -1719,6 +1974,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.2.layernorm1
     k119: {
@@ -1741,6 +2003,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n108 = a[0]!, n115 = a[1]!, w35 = a[3]!, w36 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n108[((i0) * T + i1) * 256 + k]!;
+      const v1 = n115[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w35[k]! + w36[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.3.residual0.attention0.q (projected)*
@@ -1855,6 +2143,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.3.residual0.attention0.α
     k138: {
@@ -1877,6 +2172,29 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < T; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n137 = a[0]!, n1 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n137[(((i0) * 8 + i1) * T + i2) * T + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * T;
+          let m = -3.0e38;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // repeat0.3.residual0.attention0.α·v
@@ -1992,6 +2310,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.3.layernorm0
     k145: {
@@ -2014,6 +2339,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n119 = a[0]!, n141 = a[1]!, w41 = a[3]!, w42 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n119[((i0) * T + i1) * 256 + k]!;
+      const v1 = n141[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w41[k]! + w42[k]!; }
+      }
+      }
+      }
       },
     },
     // repeat0.3.residual1.relu0
@@ -2134,6 +2485,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // repeat0.3.layernorm1
     k156: {
@@ -2156,6 +2514,32 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n145 = a[0]!, n152 = a[1]!, w47 = a[3]!, w48 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n145[((i0) * T + i1) * 256 + k]!;
+      const v1 = n152[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w47[k]! + w48[k]!; }
+      }
+      }
+      }
       },
     },
     // pool0
@@ -2242,6 +2626,13 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < 2; i1++)
           out[o++] = f(i0, i1);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // softmax0
     k161: {
@@ -2261,6 +2652,25 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < 4; i1++)
           out[o++] = f(i0, i1);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B } = s;
+      const n160 = a[0]!;
+      const fx = (i0: number, k: number): number => {
+      return n160[(i0) * 4 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      const base = (i0) * 4;
+      let m = -3.0e38;
+      for (let k = 0; k < 4; k++) { if (true) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+      let s = 0.0;
+      for (let k = 0; k < 4; k++) { if (true) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+      for (let k = 0; k < 4; k++) { out[base + k] = out[base + k]! / s; }
+      }
+      }
       },
     },
     };

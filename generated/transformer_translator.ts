@@ -987,6 +987,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.0.residual0.attention0.α
     k29: {
@@ -1009,6 +1016,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < S; i2++)
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n28 = a[0]!, n2 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n28[(((i0) * 8 + i1) * S + i2) * S + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < S; i2++) {
+          const base = (((i0) * 8 + i1) * S + i2) * S;
+          let m = -3.0e38;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.0.residual0.attention0.α·v
@@ -1124,6 +1154,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.0.layernorm0
     k36: {
@@ -1146,6 +1183,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n10 = a[0]!, n32 = a[1]!, w5 = a[3]!, w6 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n10[((i0) * S + i1) * 256 + k]!;
+      const v1 = n32[((i0) * S + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < S; i1++) {
+        const base = ((i0) * S + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w5[k]! + w6[k]!; }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.0.residual1.relu0
@@ -1266,6 +1329,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.0.layernorm1
     k47: {
@@ -1288,6 +1358,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n36 = a[0]!, n43 = a[1]!, w11 = a[3]!, w12 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n36[((i0) * S + i1) * 256 + k]!;
+      const v1 = n43[((i0) * S + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < S; i1++) {
+        const base = ((i0) * S + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w11[k]! + w12[k]!; }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.1.residual0.attention0.q (projected)*
@@ -1402,6 +1498,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.1.residual0.attention0.α
     k66: {
@@ -1424,6 +1527,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < S; i2++)
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n65 = a[0]!, n2 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n65[(((i0) * 8 + i1) * S + i2) * S + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < S; i2++) {
+          const base = (((i0) * 8 + i1) * S + i2) * S;
+          let m = -3.0e38;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.1.residual0.attention0.α·v
@@ -1539,6 +1665,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.1.layernorm0
     k73: {
@@ -1561,6 +1694,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n47 = a[0]!, n69 = a[1]!, w17 = a[3]!, w18 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n47[((i0) * S + i1) * 256 + k]!;
+      const v1 = n69[((i0) * S + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < S; i1++) {
+        const base = ((i0) * S + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w17[k]! + w18[k]!; }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.1.residual1.relu0
@@ -1681,6 +1840,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.1.layernorm1
     k84: {
@@ -1703,6 +1869,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n73 = a[0]!, n80 = a[1]!, w23 = a[3]!, w24 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n73[((i0) * S + i1) * 256 + k]!;
+      const v1 = n80[((i0) * S + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < S; i1++) {
+        const base = ((i0) * S + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w23[k]! + w24[k]!; }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.2.residual0.attention0.q (projected)*
@@ -1817,6 +2009,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.2.residual0.attention0.α
     k103: {
@@ -1839,6 +2038,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < S; i2++)
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n102 = a[0]!, n2 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n102[(((i0) * 8 + i1) * S + i2) * S + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < S; i2++) {
+          const base = (((i0) * 8 + i1) * S + i2) * S;
+          let m = -3.0e38;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.2.residual0.attention0.α·v
@@ -1954,6 +2176,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.2.layernorm0
     k110: {
@@ -1976,6 +2205,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n84 = a[0]!, n106 = a[1]!, w29 = a[3]!, w30 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n84[((i0) * S + i1) * 256 + k]!;
+      const v1 = n106[((i0) * S + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < S; i1++) {
+        const base = ((i0) * S + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w29[k]! + w30[k]!; }
+      }
+      }
+      }
       },
     },
     // encoder.repeat0.2.residual1.relu0
@@ -2096,6 +2351,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // encoder.repeat0.2.layernorm1
     k121: {
@@ -2118,6 +2380,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < S; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n110 = a[0]!, n117 = a[1]!, w35 = a[3]!, w36 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n110[((i0) * S + i1) * 256 + k]!;
+      const v1 = n117[((i0) * S + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < S; i1++) {
+        const base = ((i0) * S + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w35[k]! + w36[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.positional0
@@ -2323,6 +2611,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.0.residual0.attention0.α
     k151: {
@@ -2345,6 +2640,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, P, K, P0 } = s;
+      const n150 = a[0]!, n128 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n150[(((i0) * 8 + i1) * T + i2) * K + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * K;
+          let m = -3.0e38;
+          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.0.residual0.attention0.α·v
@@ -2460,6 +2778,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.0.layernorm0
     k158: {
@@ -2482,6 +2807,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n127 = a[0]!, n154 = a[1]!, w42 = a[3]!, w43 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n127[((i0) * T + i1) * 256 + k]!;
+      const v1 = n154[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w42[k]! + w43[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.0.residual1.attention0.k (projected keys)*
@@ -2632,6 +2983,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.0.residual1.attention0.α
     k179: {
@@ -2654,6 +3012,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, S } = s;
+      const n178 = a[0]!, n2 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n178[(((i0) * 8 + i1) * T + i2) * S + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * S;
+          let m = -3.0e38;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.0.residual1.attention0.α·v
@@ -2794,6 +3175,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.0.layernorm1
     k187: {
@@ -2816,6 +3204,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n158 = a[0]!, n182 = a[1]!, w48 = a[3]!, w49 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n158[((i0) * T + i1) * 256 + k]!;
+      const v1 = n182[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w48[k]! + w49[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.0.residual2.relu0
@@ -2936,6 +3350,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.0.layernorm2
     k198: {
@@ -2958,6 +3379,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n187 = a[0]!, n194 = a[1]!, w54 = a[3]!, w55 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n187[((i0) * T + i1) * 256 + k]!;
+      const v1 = n194[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w54[k]! + w55[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.1.residual0.attention0.q (projected)*
@@ -3128,6 +3575,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.1.residual0.attention0.α
     k221: {
@@ -3150,6 +3604,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, P, K, P0 } = s;
+      const n220 = a[0]!, n128 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n220[(((i0) * 8 + i1) * T + i2) * K + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * K;
+          let m = -3.0e38;
+          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.1.residual0.attention0.α·v
@@ -3265,6 +3742,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.1.layernorm0
     k228: {
@@ -3287,6 +3771,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n198 = a[0]!, n224 = a[1]!, w60 = a[3]!, w61 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n198[((i0) * T + i1) * 256 + k]!;
+      const v1 = n224[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w60[k]! + w61[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.1.residual1.attention0.k (projected keys)*
@@ -3437,6 +3947,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.1.residual1.attention0.α
     k249: {
@@ -3459,6 +3976,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, S } = s;
+      const n248 = a[0]!, n2 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n248[(((i0) * 8 + i1) * T + i2) * S + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * S;
+          let m = -3.0e38;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.1.residual1.attention0.α·v
@@ -3599,6 +4139,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.1.layernorm1
     k257: {
@@ -3621,6 +4168,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n228 = a[0]!, n252 = a[1]!, w66 = a[3]!, w67 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n228[((i0) * T + i1) * 256 + k]!;
+      const v1 = n252[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w66[k]! + w67[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.1.residual2.relu0
@@ -3741,6 +4314,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.1.layernorm2
     k268: {
@@ -3763,6 +4343,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n257 = a[0]!, n264 = a[1]!, w72 = a[3]!, w73 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n257[((i0) * T + i1) * 256 + k]!;
+      const v1 = n264[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w72[k]! + w73[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.2.residual0.attention0.q (projected)*
@@ -3933,6 +4539,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.2.residual0.attention0.α
     k291: {
@@ -3955,6 +4568,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < K; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, P, K, P0 } = s;
+      const n290 = a[0]!, n128 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n290[(((i0) * 8 + i1) * T + i2) * K + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * K;
+          let m = -3.0e38;
+          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.2.residual0.attention0.α·v
@@ -4070,6 +4706,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.2.layernorm0
     k298: {
@@ -4092,6 +4735,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n268 = a[0]!, n294 = a[1]!, w78 = a[3]!, w79 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n268[((i0) * T + i1) * 256 + k]!;
+      const v1 = n294[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w78[k]! + w79[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.2.residual1.attention0.k (projected keys)*
@@ -4242,6 +4911,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
             for (let i3 = 0; i3 < 2; i3++)
               out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.2.residual1.attention0.α
     k319: {
@@ -4264,6 +4940,29 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < T; i2++)
             for (let i3 = 0; i3 < S; i3++)
               out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T, S } = s;
+      const n318 = a[0]!, n2 = a[1]!;
+      const fx = (i0: number, i1: number, i2: number, k: number): number => {
+      return n318[(((i0) * 8 + i1) * T + i2) * S + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < 8; i1++) {
+        for (let i2 = 0; i2 < T; i2++) {
+          const base = (((i0) * 8 + i1) * T + i2) * S;
+          let m = -3.0e38;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+          let s = 0.0;
+          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
+        }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.2.residual1.attention0.α·v
@@ -4404,6 +5103,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.2.layernorm1
     k327: {
@@ -4426,6 +5132,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n298 = a[0]!, n322 = a[1]!, w84 = a[3]!, w85 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n298[((i0) * T + i1) * 256 + k]!;
+      const v1 = n322[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w84[k]! + w85[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.repeat0.2.residual2.relu0
@@ -4546,6 +5278,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.repeat0.2.layernorm2
     k338: {
@@ -4568,6 +5307,32 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 256; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n327 = a[0]!, n334 = a[1]!, w90 = a[3]!, w91 = a[4]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      const v0 = n327[((i0) * T + i1) * 256 + k]!;
+      const v1 = n334[((i0) * T + i1) * 256 + k]!;
+      const v2 = v0 + v1;
+      return v2;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 256;
+        let mean = 0.0;
+        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
+        mean = mean / 256.0;
+        let v2 = 0.0;
+        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
+        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
+        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w90[k]! + w91[k]!; }
+      }
+      }
+      }
       },
     },
     // decoder.linear0
@@ -4635,6 +5400,13 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.log_softmax0
     k342: {
@@ -4655,6 +5427,28 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 8000; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n341 = a[0]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n341[((i0) * T + i1) * 8000 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 8000;
+        let m = -3.0e38;
+        for (let k = 0; k < 8000; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+        let s = 0.0;
+        for (let k = 0; k < 8000; k++) { s += Math.exp(out[base + k]! - m); }
+        const ls = m + Math.log(s);
+        for (let k = 0; k < 8000; k++) { out[base + k] = out[base + k]! - ls; }
+      }
+      }
+      }
       },
     },
     // next.mask

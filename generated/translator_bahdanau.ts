@@ -897,6 +897,13 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < 2; i1++)
           out[o++] = f(i0, i1);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.attention0.α
     k111: {
@@ -917,6 +924,25 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < S; i1++)
           out[o++] = f(i0, i1);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, S } = s;
+      const n110 = a[0]!, n2 = a[1]!;
+      const fx = (i0: number, k: number): number => {
+      return n110[(i0) * S + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      const base = (i0) * S;
+      let m = -3.0e38;
+      for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+      let s = 0.0;
+      for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
+      for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
+      }
+      }
       },
     },
     // decoder.attention0.context Σα·k
@@ -1149,6 +1175,13 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
           for (let i2 = 0; i2 < 2; i2++)
             out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, _out, _a, _g, _s) => {
+
+      }
+      },
     },
     // decoder.log_softmax0
     k141: {
@@ -1169,6 +1202,28 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
         for (let i1 = 0; i1 < T; i1++)
           for (let i2 = 0; i2 < 6000; i2++)
             out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+      packs: [],
+      scratch: (_s) => [],
+      run: (x, out, a, _g, s) => {
+      const { B, T } = s;
+      const n140 = a[0]!;
+      const fx = (i0: number, i1: number, k: number): number => {
+      return n140[((i0) * T + i1) * 6000 + k]!;
+      };
+      for (let i0 = 0; i0 < B; i0++) {
+      for (let i1 = 0; i1 < T; i1++) {
+        const base = ((i0) * T + i1) * 6000;
+        let m = -3.0e38;
+        for (let k = 0; k < 6000; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
+        let s = 0.0;
+        for (let k = 0; k < 6000; k++) { s += Math.exp(out[base + k]! - m); }
+        const ls = m + Math.log(s);
+        for (let k = 0; k < 6000; k++) { out[base + k] = out[base + k]! - ls; }
+      }
+      }
+      }
       },
     },
     // next.mask

@@ -145,7 +145,7 @@ class ProgramBuilder {
    * that a cheap elementwise producer of the row (a residual add) is computed inline in each rather
    * than read from a buffer (passes/fuse.ts decides which).
    */
-  private rowReduce(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, scan?: ScanCtx): { stats: { code: string; args: string[] }; apply: { code: string; args: string[] } } {
+  private rowReduce(g: Graph, root: Node, dialect: Dialect, materialized: Set<number>, scan?: ScanCtx): { stats: { code: string; args: string[] }; apply: { code: string; args: string[] }; host: string } {
     const xin = g.get(root.inputs[0]);
     const D = dimExpr(xin.shape[xin.shape.length - 1]);
     const rowDims = xin.shape.slice(0, -1).map(dimExpr);
@@ -205,7 +205,67 @@ class ProgramBuilder {
     for (const extra of [statsName, ...(isSoftmax ? [] : [this.paramName(g.get(root.inputs[1])), this.paramName(g.get(root.inputs[2]))])]) {
       if (used(apply.code, extra) && !apply.args.includes(extra)) apply.args.push(extra);
     }
-    return { stats, apply };
+    return { stats, apply, host: dialect === CPU ? this.hostRows(g, root, materialized, apply.args, scan, valid) : '' };
+  }
+
+  /**
+   * The host backends' form of a row reduction: one pass per row over its values (computed once
+   * into the output, then normalised there), instead of a statistics kernel and an apply kernel
+   * that each recompute the row and exp() it (the statistics kernel then does nothing).
+   */
+  private hostRows(g: Graph, root: Node, materialized: Set<number>, args: readonly string[], scan: ScanCtx | undefined, valid: (k: string) => string): string {
+    const xin = g.get(root.inputs[0]);
+    const D = dimExpr(xin.shape[xin.shape.length - 1]);
+    const rowShape = xin.shape.slice(0, -1);
+    const rowIdx = rowShape.map((_, i) => `i${i}`);
+    const tmp: string[] = [];
+    const idx = [...rowIdx, 'k'];
+    let body: string;
+    if (materialized.has(xin.id)) body = `  return ${this.reader(materialized, tmp, scan)(xin, idx)!};`;
+    else {
+      const w = new BodyWriter(g, CPU, this.reader(materialized, tmp, scan));
+      w.emit(`return ${w.val(xin.id, idx)};`);
+      body = w.lines.join('\n');
+    }
+    for (const a of tmp) if (!args.includes(a)) throw new Error(`internal: k${root.id}'s host form reads ${a}`);
+    const masked = root.op === 'softmax' && root.inputs.length > 1;
+    const ok = (k: string) => (masked ? valid(k) : 'true');
+    const L: string[] = [];
+    const param = (v: string) => (new RegExp(`\\b${v}\\b`).test(body) ? v : `_${v}`);
+    L.push(`const fx = (${idx.map((v) => `${param(v)}: number`).join(', ')}): number => {`, ...body.split('\n').map((l) => '  ' + l.trim()), '};');
+    rowIdx.forEach((v, i) => L.push(`${'  '.repeat(i)}for (let ${v} = 0; ${v} < ${dimExpr(rowShape[i])}; ${v}++) {`));
+    const ind = '  '.repeat(rowIdx.length);
+    const out: string[] = [`const base = (${flatIndex(rowShape, rowIdx)}) * ${D};`];
+    if (root.op === 'softmax') {
+      const log = (root.attrs as OpAttrs['softmax']).log;
+      out.push(
+        'let m = -3.0e38;',
+        `for (let k = 0; k < ${D}; k++) { if (${ok('k')}) { const v = fx(${idx.join(', ')}); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }`,
+        'let s = 0.0;',
+        log
+          ? `for (let k = 0; k < ${D}; k++) { s += Math.exp(out[base + k]! - m); }`
+          : `for (let k = 0; k < ${D}; k++) { if (${ok('k')}) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }`,
+        log
+          ? `const ls = m + Math.log(s);\nfor (let k = 0; k < ${D}; k++) { out[base + k] = out[base + k]! - ls; }`
+          : `for (let k = 0; k < ${D}; k++) { out[base + k] = out[base + k]! / s; }`,
+      );
+    } else {
+      const gamma = this.paramName(g.get(root.inputs[1]));
+      const beta = this.paramName(g.get(root.inputs[2]));
+      if (!args.includes(gamma) || !args.includes(beta)) throw new Error(`internal: k${root.id}'s host form reads its scale and shift`);
+      out.push(
+        'let mean = 0.0;',
+        `for (let k = 0; k < ${D}; k++) { const v = fx(${idx.join(', ')}); out[base + k] = v; mean += v; }`,
+        `mean = mean / ${D}.0;`,
+        'let v2 = 0.0;',
+        `for (let k = 0; k < ${D}; k++) { const d = out[base + k]! - mean; v2 += d * d; }`,
+        `const inv = 1.0 / Math.sqrt(v2 / ${D}.0 + ${num((root.attrs as OpAttrs['layernorm']).eps)});`,
+        `for (let k = 0; k < ${D}; k++) { out[base + k] = (out[base + k]! - mean) * inv * ${gamma}[k]! + ${beta}[k]!; }`,
+      );
+    }
+    L.push(...out.flatMap((l) => l.split('\n')).map((l) => ind + l));
+    rowIdx.forEach((_, i) => L.push(`${'  '.repeat(rowIdx.length - 1 - i)}}`));
+    return L.join('\n');
   }
 
   /** Pooling over time: a hand-written loop body, the same on every target. */
@@ -259,9 +319,12 @@ class ProgramBuilder {
         const gp = this.rowReduce(g, root, GPU, materialized, scan);
         if (c.stats.args.join() !== gp.stats.args.join() || c.apply.args.join() !== gp.apply.args.join()) throw new Error(`internal: ${name}'s CPU and GPU bodies read different buffers`);
         const rowDims = root.shape.slice(0, -1).map(dimExpr);
-        this.kernels.push({ name: `${name}_stats`, args: c.stats.args, dims: [...rowDims, '2'], cpu: c.stats.code, gpu: gp.stats.code, label: `${root.label} (row statistics)` });
+        // host backends: the apply kernel does the whole row reduction and the statistics kernel nothing
+        const none: GemmCode = { packs: [], scratch: [], prelude: '' };
+        this.kernels.push({ name: `${name}_stats`, args: c.stats.args, dims: [...rowDims, '2'], cpu: c.stats.code, gpu: gp.stats.code, label: `${root.label} (row statistics)`, gemm: none });
         instrs.push({ op: 'run', kernel: `${name}_stats`, out: `${buf(root.id)}_stats`, args: c.stats.args, size: [...root.shape.slice(0, -1), 2] });
-        this.kernels.push({ name, args: c.apply.args, dims: root.shape.map(dimExpr), cpu: c.apply.code, gpu: gp.apply.code, label: root.label });
+        this.kernels.push({ name, args: c.apply.args, dims: root.shape.map(dimExpr), cpu: c.apply.code, gpu: gp.apply.code, label: root.label, gemm: { packs: [], scratch: [], prelude: c.host } });
+        this.gemmNotes.set(root.id, [`one pass per row (values, ${root.op === 'softmax' ? 'max, exp and sum' : 'mean and variance'}, normalised in place); no statistics kernel`]);
         instrs.push({ op: 'run', kernel: name, out: buf(root.id), args: c.apply.args, size: size(root.shape) });
         continue;
       }
