@@ -310,34 +310,64 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n7 = a[0]!, n6 = a[1]!, w4 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n7, tp * 32, T * 32, x.packs[0], w4, 0, gm0, 0, 96, 0);
-      const f = (i0: number, i1: number): number => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n6[(i0 * T + t) * 96 + i1]!;
+        const v1 = gm0[(i0) * 96 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n6[(i0 * T + t) * 96 + i1 + 32]!;
         const v1 = gm0[(i0) * 96 + i1 + 32]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = 1.0 - v3;
-        const v5 = n6[(i0 * T + t) * 96 + i1 + 64]!;
-        const v6 = n6[(i0 * T + t) * 96 + i1]!;
-        const v7 = gm0[(i0) * 96 + i1]!;
-        const v8 = v6 + v7;
-        const v9 = __nnc.sigmoidf(v8);
-        const v10 = gm0[(i0) * 96 + i1 + 64]!;
-        const v11 = v9 * v10;
-        const v12 = v5 + v11;
-        const v13 = __nnc.tanhf(v12);
-        const v14 = v4 * v13;
-        const v15 = n7[(i0 * T + tp) * 32 + i1]!;
-        const v16 = v3 * v15;
-        const v17 = v14 + v16;
-        return v17;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n6[(i0 * T + t) * 96 + i1 + 64]!;
+        const v1 = gm1[(i0) * 32 + i1]!;
+        const v2 = gm0[(i0) * 96 + i1 + 64]!;
+        const v3 = v1 * v2;
+        const v4 = v0 + v3;
+        return v4;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 32);
+      const f = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 32 + i1]!;
+        const v1 = 1.0 - v0;
+        const v2 = gm3[(i0) * 32 + i1]!;
+        const v3 = v1 * v2;
+        const v4 = n7[(i0 * T + tp) * 32 + i1]!;
+        const v5 = v0 * v4;
+        const v6 = v3 + v5;
+        return v6;
+      };
+      const dst = g[4]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
         if (t < n1[i0]!) {
@@ -460,34 +490,64 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n33 = a[0]!, n32 = a[1]!, w8 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n33, tp * 32, T * 32, x.packs[0], w8, 0, gm0, 0, 96, 0);
-      const f = (i0: number, i1: number): number => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n32[(i0 * T + t) * 96 + i1]!;
+        const v1 = gm0[(i0) * 96 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n32[(i0 * T + t) * 96 + i1 + 32]!;
         const v1 = gm0[(i0) * 96 + i1 + 32]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = 1.0 - v3;
-        const v5 = n32[(i0 * T + t) * 96 + i1 + 64]!;
-        const v6 = n32[(i0 * T + t) * 96 + i1]!;
-        const v7 = gm0[(i0) * 96 + i1]!;
-        const v8 = v6 + v7;
-        const v9 = __nnc.sigmoidf(v8);
-        const v10 = gm0[(i0) * 96 + i1 + 64]!;
-        const v11 = v9 * v10;
-        const v12 = v5 + v11;
-        const v13 = __nnc.tanhf(v12);
-        const v14 = v4 * v13;
-        const v15 = n33[(i0 * T + tp) * 32 + i1]!;
-        const v16 = v3 * v15;
-        const v17 = v14 + v16;
-        return v17;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n32[(i0 * T + t) * 96 + i1 + 64]!;
+        const v1 = gm1[(i0) * 32 + i1]!;
+        const v2 = gm0[(i0) * 96 + i1 + 64]!;
+        const v3 = v1 * v2;
+        const v4 = v0 + v3;
+        return v4;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 32);
+      const f = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 32 + i1]!;
+        const v1 = 1.0 - v0;
+        const v2 = gm3[(i0) * 32 + i1]!;
+        const v3 = v1 * v2;
+        const v4 = n33[(i0 * T + tp) * 32 + i1]!;
+        const v5 = v0 * v4;
+        const v6 = v3 + v5;
+        return v6;
+      };
+      const dst = g[4]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
         if (t < n1[i0]!) {
@@ -624,34 +684,64 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n60 = a[0]!, n59 = a[1]!, w12 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n60, tp * 32, T * 32, x.packs[0], w12, 0, gm0, 0, 96, 0);
-      const f = (i0: number, i1: number): number => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n59[(i0 * T + t) * 96 + i1]!;
+        const v1 = gm0[(i0) * 96 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n59[(i0 * T + t) * 96 + i1 + 32]!;
         const v1 = gm0[(i0) * 96 + i1 + 32]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = 1.0 - v3;
-        const v5 = n59[(i0 * T + t) * 96 + i1 + 64]!;
-        const v6 = n59[(i0 * T + t) * 96 + i1]!;
-        const v7 = gm0[(i0) * 96 + i1]!;
-        const v8 = v6 + v7;
-        const v9 = __nnc.sigmoidf(v8);
-        const v10 = gm0[(i0) * 96 + i1 + 64]!;
-        const v11 = v9 * v10;
-        const v12 = v5 + v11;
-        const v13 = __nnc.tanhf(v12);
-        const v14 = v4 * v13;
-        const v15 = n60[(i0 * T + tp) * 32 + i1]!;
-        const v16 = v3 * v15;
-        const v17 = v14 + v16;
-        return v17;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n59[(i0 * T + t) * 96 + i1 + 64]!;
+        const v1 = gm1[(i0) * 32 + i1]!;
+        const v2 = gm0[(i0) * 96 + i1 + 64]!;
+        const v3 = v1 * v2;
+        const v4 = v0 + v3;
+        return v4;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 32);
+      const f = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 32 + i1]!;
+        const v1 = 1.0 - v0;
+        const v2 = gm3[(i0) * 32 + i1]!;
+        const v3 = v1 * v2;
+        const v4 = n60[(i0 * T + tp) * 32 + i1]!;
+        const v5 = v0 * v4;
+        const v6 = v3 + v5;
+        return v6;
+      };
+      const dst = g[4]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
         if (t < n1[i0]!) {
@@ -788,34 +878,64 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, 32]; },
+      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n86 = a[0]!, n85 = a[1]!, w16 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n86, tp * 32, T * 32, x.packs[0], w16, 0, gm0, 0, 96, 0);
-      const f = (i0: number, i1: number): number => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n85[(i0 * T + t) * 96 + i1]!;
+        const v1 = gm0[(i0) * 96 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n85[(i0 * T + t) * 96 + i1 + 32]!;
         const v1 = gm0[(i0) * 96 + i1 + 32]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = 1.0 - v3;
-        const v5 = n85[(i0 * T + t) * 96 + i1 + 64]!;
-        const v6 = n85[(i0 * T + t) * 96 + i1]!;
-        const v7 = gm0[(i0) * 96 + i1]!;
-        const v8 = v6 + v7;
-        const v9 = __nnc.sigmoidf(v8);
-        const v10 = gm0[(i0) * 96 + i1 + 64]!;
-        const v11 = v9 * v10;
-        const v12 = v5 + v11;
-        const v13 = __nnc.tanhf(v12);
-        const v14 = v4 * v13;
-        const v15 = n86[(i0 * T + tp) * 32 + i1]!;
-        const v16 = v3 * v15;
-        const v17 = v14 + v16;
-        return v17;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 32);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n85[(i0 * T + t) * 96 + i1 + 64]!;
+        const v1 = gm1[(i0) * 32 + i1]!;
+        const v2 = gm0[(i0) * 96 + i1 + 64]!;
+        const v3 = v1 * v2;
+        const v4 = v0 + v3;
+        return v4;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 32; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 32);
+      const f = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 32 + i1]!;
+        const v1 = 1.0 - v0;
+        const v2 = gm3[(i0) * 32 + i1]!;
+        const v3 = v1 * v2;
+        const v4 = n86[(i0 * T + tp) * 32 + i1]!;
+        const v5 = v0 * v4;
+        const v6 = v3 + v5;
+        return v6;
+      };
+      const dst = g[4]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 32;
         if (t < n1[i0]!) {

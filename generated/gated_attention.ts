@@ -87,22 +87,33 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [],
-      scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32]; },
+      scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32, B * T * T]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n1 = a[0]!, n0 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
       for (let bt0 = 0; bt0 < B; bt0++) {
       const wp = x.pack(n0, bt0 * T * 32, T, 32, 32, 1, gm1, 0.17677669529663687);
       x.gemm(T, T, 32, n0, bt0 * T * 32, 32, wp, null, 0, gm0, bt0 * T * T, T, 0);
       }
+      {
+      const fu = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * T + i2]!;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < T; i2++)
+            gm2[o++] = fu(i0, i1, i2);
+      }
+      x.act(1, gm2, 0, B * T * T);
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n1[i0]!;
         let g1 = 0.0;
         if (i2 < v0) {
-          const v2 = gm0[((i0) * T + i1) * T + i2]!;
-          const v3 = __nnc.sigmoidf(v2);
-          g1 = v3;
+          const v2 = gm2[((i0) * T + i1) * T + i2]!;
+          g1 = v2;
         }
         return g1;
       };
@@ -186,19 +197,30 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 32, 0, 32, 32]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 32]; },
+      scratch: (s) => { const { B, T } = s; return [B * T * 32, B * T * 32]; },
       run: (x, out, a, g, s) => {
       const { B, T } = s;
       const n1 = a[0]!, n5 = a[1]!, w1 = a[3]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
       x.gemm(B * T, 32, 32, n5, 0, 32, x.packs[0], w1, 0, gm0, 0, 32, 0);
+      {
+      const fu = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[((i0) * T + i1) * 32 + i2]!;
+        return v0;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < T; i1++)
+          for (let i2 = 0; i2 < 32; i2++)
+            gm1[o++] = fu(i0, i1, i2);
+      }
+      x.act(0, gm1, 0, B * T * 32);
       const f = (i0: number, i1: number, i2: number): number => {
         const v0 = n1[i0]!;
         let g1 = 0.0;
         if (i1 < v0) {
-          const v2 = gm0[((i0) * T + i1) * 32 + i2]!;
-          const v3 = __nnc.tanhf(v2);
-          g1 = v3;
+          const v2 = gm1[((i0) * T + i1) * 32 + i2]!;
+          g1 = v2;
         }
         return g1;
       };

@@ -255,39 +255,96 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 512, 0, 128, 128]],
-      scratch: (s) => { const { B } = s; return [B * 512, 256]; },
+      scratch: (s) => { const { B } = s; return [B * 512, B * 128, B * 128, B * 128, B * 128, B * 128, 256]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n7 = a[0]!, n6 = a[1]!, w4 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 512, 128, n7, tp * 256, T * 256, x.packs[0], w4, 0, gm0, 0, 512, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n6[(i0 * T + t) * 512 + i1]!;
+        const v1 = gm0[(i0) * 512 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n6[(i0 * T + t) * 512 + i1 + 128]!;
+        const v1 = gm0[(i0) * 512 + i1 + 128]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n6[(i0 * T + t) * 512 + i1 + 256]!;
+        const v1 = gm0[(i0) * 512 + i1 + 256]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n6[(i0 * T + t) * 512 + i1 + 384]!;
         const v1 = gm0[(i0) * 512 + i1 + 384]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n6[(i0 * T + t) * 512 + i1 + 128]!;
-        const v5 = gm0[(i0) * 512 + i1 + 128]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n7[(i0 * T + tp) * 256 + i1 + 128]!;
-        const v9 = v7 * v8;
-        const v10 = n6[(i0 * T + t) * 512 + i1]!;
-        const v11 = gm0[(i0) * 512 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n6[(i0 * T + t) * 512 + i1 + 256]!;
-        const v15 = gm0[(i0) * 512 + i1 + 256]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[128 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 128 + i1]!;
+        const v1 = n7[(i0 * T + tp) * 256 + i1 + 128]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 128 + i1]!;
+        const v4 = gm3[(i0) * 128 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 128);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 128 + i1]!;
+        const v1 = gm5[(i0) * 128 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 128 + i1]!;
+        const v4 = n7[(i0 * T + tp) * 256 + i1 + 128]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 128 + i1]!;
+        const v7 = gm3[(i0) * 128 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[128 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 256;
         if (t < n1[i0]!) {
@@ -422,39 +479,96 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 512, 0, 128, 128]],
-      scratch: (s) => { const { B } = s; return [B * 512, 256]; },
+      scratch: (s) => { const { B } = s; return [B * 512, B * 128, B * 128, B * 128, B * 128, B * 128, 256]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n41 = a[0]!, n40 = a[1]!, w8 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 512, 128, n41, tp * 256, T * 256, x.packs[0], w8, 0, gm0, 0, 512, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n40[(i0 * T + t) * 512 + i1]!;
+        const v1 = gm0[(i0) * 512 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n40[(i0 * T + t) * 512 + i1 + 128]!;
+        const v1 = gm0[(i0) * 512 + i1 + 128]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n40[(i0 * T + t) * 512 + i1 + 256]!;
+        const v1 = gm0[(i0) * 512 + i1 + 256]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n40[(i0 * T + t) * 512 + i1 + 384]!;
         const v1 = gm0[(i0) * 512 + i1 + 384]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n40[(i0 * T + t) * 512 + i1 + 128]!;
-        const v5 = gm0[(i0) * 512 + i1 + 128]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n41[(i0 * T + tp) * 256 + i1 + 128]!;
-        const v9 = v7 * v8;
-        const v10 = n40[(i0 * T + t) * 512 + i1]!;
-        const v11 = gm0[(i0) * 512 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n40[(i0 * T + t) * 512 + i1 + 256]!;
-        const v15 = gm0[(i0) * 512 + i1 + 256]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[128 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 128);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 128 + i1]!;
+        const v1 = n41[(i0 * T + tp) * 256 + i1 + 128]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 128 + i1]!;
+        const v4 = gm3[(i0) * 128 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 128; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 128);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 128 + i1]!;
+        const v1 = gm5[(i0) * 128 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 128 + i1]!;
+        const v4 = n41[(i0 * T + tp) * 256 + i1 + 128]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 128 + i1]!;
+        const v7 = gm3[(i0) * 128 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[128 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 256;
         if (t < n1[i0]!) {

@@ -368,39 +368,96 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B } = s; return [B * 1024, 512]; },
+      scratch: (s) => { const { B } = s; return [B * 1024, B * 256, B * 256, B * 256, B * 256, B * 256, 512]; },
       run: (x, out, a, g, s) => {
       const { B, S, t, tp } = s;
       const n9 = a[0]!, n8 = a[1]!, w4 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 1024, 256, n9, tp * 512, S * 512, x.packs[0], w4, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n8[(i0 * S + t) * 1024 + i1]!;
+        const v1 = gm0[(i0) * 1024 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n8[(i0 * S + t) * 1024 + i1 + 256]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 256]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n8[(i0 * S + t) * 1024 + i1 + 512]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 512]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n8[(i0 * S + t) * 1024 + i1 + 768]!;
         const v1 = gm0[(i0) * 1024 + i1 + 768]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n8[(i0 * S + t) * 1024 + i1 + 256]!;
-        const v5 = gm0[(i0) * 1024 + i1 + 256]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n9[(i0 * S + tp) * 512 + i1 + 256]!;
-        const v9 = v7 * v8;
-        const v10 = n8[(i0 * S + t) * 1024 + i1]!;
-        const v11 = gm0[(i0) * 1024 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n8[(i0 * S + t) * 1024 + i1 + 512]!;
-        const v15 = gm0[(i0) * 1024 + i1 + 512]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[256 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 256 + i1]!;
+        const v1 = n9[(i0 * S + tp) * 512 + i1 + 256]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 256 + i1]!;
+        const v4 = gm3[(i0) * 256 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 256);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 256 + i1]!;
+        const v1 = gm5[(i0) * 256 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 256 + i1]!;
+        const v4 = n9[(i0 * S + tp) * 512 + i1 + 256]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 256 + i1]!;
+        const v7 = gm3[(i0) * 256 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[256 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * S + t) * 512;
         if (t < n2[i0]!) {
@@ -535,39 +592,96 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B } = s; return [B * 1024, 512]; },
+      scratch: (s) => { const { B } = s; return [B * 1024, B * 256, B * 256, B * 256, B * 256, B * 256, 512]; },
       run: (x, out, a, g, s) => {
       const { B, S, t, tp } = s;
       const n43 = a[0]!, n42 = a[1]!, w8 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 1024, 256, n43, tp * 512, S * 512, x.packs[0], w8, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n42[(i0 * S + t) * 1024 + i1]!;
+        const v1 = gm0[(i0) * 1024 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n42[(i0 * S + t) * 1024 + i1 + 256]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 256]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n42[(i0 * S + t) * 1024 + i1 + 512]!;
+        const v1 = gm0[(i0) * 1024 + i1 + 512]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n42[(i0 * S + t) * 1024 + i1 + 768]!;
         const v1 = gm0[(i0) * 1024 + i1 + 768]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n42[(i0 * S + t) * 1024 + i1 + 256]!;
-        const v5 = gm0[(i0) * 1024 + i1 + 256]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n43[(i0 * S + tp) * 512 + i1 + 256]!;
-        const v9 = v7 * v8;
-        const v10 = n42[(i0 * S + t) * 1024 + i1]!;
-        const v11 = gm0[(i0) * 1024 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n42[(i0 * S + t) * 1024 + i1 + 512]!;
-        const v15 = gm0[(i0) * 1024 + i1 + 512]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[256 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 256);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 256 + i1]!;
+        const v1 = n43[(i0 * S + tp) * 512 + i1 + 256]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 256 + i1]!;
+        const v4 = gm3[(i0) * 256 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 256; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 256);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 256 + i1]!;
+        const v1 = gm5[(i0) * 256 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 256 + i1]!;
+        const v4 = n43[(i0 * S + tp) * 512 + i1 + 256]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 256 + i1]!;
+        const v7 = gm3[(i0) * 256 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[256 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * S + t) * 512;
         if (t < n2[i0]!) {
@@ -836,24 +950,35 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[1, 0, 256, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 256]; },
+      scratch: (s) => { const { B, S } = s; return [B * 256, B * S * 256]; },
       run: (x, out, a, g, s) => {
       const { B, T, S, tp } = s;
       const n92 = a[0]!, n78 = a[2]!, w16 = a[3]!, w17 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!;
       x.gemm(B, 256, 512, n92, tp * 512, T * 512, x.packs[0], null, 0, gm0, 0, 256, 0);
+      {
+      const fu = (i0: number, i1: number, i2: number): number => {
+        const v0 = gm0[(i0) * 256 + i2]!;
+        const v1 = n78[((i0) * S + i1) * 256 + i2]!;
+        const v2 = v0 + v1;
+        const v3 = w16[i2]!;
+        const v4 = v2 + v3;
+        return v4;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < S; i1++)
+          for (let i2 = 0; i2 < 256; i2++)
+            gm1[o++] = fu(i0, i1, i2);
+      }
+      x.act(0, gm1, 0, B * S * 256);
       const f = (i0: number, i1: number): number => {
         let acc0 = 0.0;
         for (let k1 = 0; k1 < 256; k1++) {
-          const v3 = gm0[(i0) * 256 + k1]!;
-          const v4 = n78[((i0) * S + i1) * 256 + k1]!;
-          const v5 = v3 + v4;
-          const v6 = w16[k1]!;
-          const v7 = v5 + v6;
-          const v8 = __nnc.tanhf(v7);
+          const v3 = gm1[((i0) * S + i1) * 256 + k1]!;
           for (let k2 = 0; k2 < 1; k2++) {
-            const v9 = w17[(k2) * 256 + k1]!;
-            acc0 += v8 * v9;
+            const v4 = w17[(k2) * 256 + k1]!;
+            acc0 += v3 * v4;
           }
         }
         return acc0;
@@ -1065,41 +1190,71 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[3, 0, 1536, 256, 512, 768], [4, 0, 1536, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 1536, B * 1536, 512]; },
+      scratch: (s) => { const { B } = s; return [B * 1536, B * 1536, B * 512, B * 512, B * 512, 512]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n92 = a[0]!, n91 = a[1]!, n112 = a[2]!, w19 = a[5]!, n3 = a[6]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!;
       x.gemm(B, 1536, 512, n112, 0, 512, x.packs[0], null, 0, gm0, 0, 1536, 0);
       x.gemm(B, 1536, 512, n92, tp * 512, T * 512, x.packs[1], w19, 0, gm1, 0, 1536, 0);
-      const f = (i0: number, i1: number): number => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n91[(i0 * T + t) * 1536 + i1]!;
+        const v1 = gm0[(i0) * 1536 + i1]!;
+        const v2 = v0 + v1;
+        const v3 = gm1[(i0) * 1536 + i1]!;
+        const v4 = v2 + v3;
+        return v4;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n91[(i0 * T + t) * 1536 + i1 + 512]!;
         const v1 = gm0[(i0) * 1536 + i1 + 512]!;
         const v2 = v0 + v1;
         const v3 = gm1[(i0) * 1536 + i1 + 512]!;
         const v4 = v2 + v3;
-        const v5 = __nnc.sigmoidf(v4);
-        const v6 = 1.0 - v5;
-        const v7 = n91[(i0 * T + t) * 1536 + i1 + 1024]!;
-        const v8 = gm0[(i0) * 1536 + i1 + 1024]!;
-        const v9 = v7 + v8;
-        const v10 = n91[(i0 * T + t) * 1536 + i1]!;
-        const v11 = gm0[(i0) * 1536 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = gm1[(i0) * 1536 + i1]!;
-        const v14 = v12 + v13;
-        const v15 = __nnc.sigmoidf(v14);
-        const v16 = gm1[(i0) * 1536 + i1 + 1024]!;
-        const v17 = v15 * v16;
-        const v18 = v9 + v17;
-        const v19 = __nnc.tanhf(v18);
-        const v20 = v6 * v19;
-        const v21 = n92[(i0 * T + tp) * 512 + i1]!;
-        const v22 = v5 * v21;
-        const v23 = v20 + v22;
-        return v23;
+        return v4;
       };
-      const dst = g[2]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(1, gm3, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n91[(i0 * T + t) * 1536 + i1 + 1024]!;
+        const v1 = gm0[(i0) * 1536 + i1 + 1024]!;
+        const v2 = v0 + v1;
+        const v3 = gm2[(i0) * 512 + i1]!;
+        const v4 = gm1[(i0) * 1536 + i1 + 1024]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(0, gm4, 0, B * 512);
+      const f = (i0: number, i1: number): number => {
+        const v0 = gm3[(i0) * 512 + i1]!;
+        const v1 = 1.0 - v0;
+        const v2 = gm4[(i0) * 512 + i1]!;
+        const v3 = v1 * v2;
+        const v4 = n92[(i0 * T + tp) * 512 + i1]!;
+        const v5 = v0 * v4;
+        const v6 = v3 + v5;
+        return v6;
+      };
+      const dst = g[5]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 512;
         if (t < n3[i0]!) {

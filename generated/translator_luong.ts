@@ -373,39 +373,96 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
       run: (x, out, a, g, s) => {
       const { B, S, t, tp } = s;
       const n9 = a[0]!, n8 = a[1]!, w4 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n9, tp * 1024, S * 1024, x.packs[0], w4, 0, gm0, 0, 2048, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n8[(i0 * S + t) * 2048 + i1]!;
+        const v1 = gm0[(i0) * 2048 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n8[(i0 * S + t) * 2048 + i1 + 512]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n8[(i0 * S + t) * 2048 + i1 + 1024]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n8[(i0 * S + t) * 2048 + i1 + 1536]!;
         const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n8[(i0 * S + t) * 2048 + i1 + 512]!;
-        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v9 = v7 * v8;
-        const v10 = n8[(i0 * S + t) * 2048 + i1]!;
-        const v11 = gm0[(i0) * 2048 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n8[(i0 * S + t) * 2048 + i1 + 1024]!;
-        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[512 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 512 + i1]!;
+        const v1 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 512 + i1]!;
+        const v4 = gm3[(i0) * 512 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 512);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 512 + i1]!;
+        const v1 = gm5[(i0) * 512 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 512 + i1]!;
+        const v4 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 512 + i1]!;
+        const v7 = gm3[(i0) * 512 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[512 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * S + t) * 1024;
         if (t < n2[i0]!) {
@@ -526,39 +583,96 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
       run: (x, out, a, g, s) => {
       const { B, S, t, tp } = s;
       const n43 = a[0]!, n42 = a[1]!, w8 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n43, tp * 1024, S * 1024, x.packs[0], w8, 0, gm0, 0, 2048, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n42[(i0 * S + t) * 2048 + i1]!;
+        const v1 = gm0[(i0) * 2048 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n42[(i0 * S + t) * 2048 + i1 + 512]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n42[(i0 * S + t) * 2048 + i1 + 1024]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n42[(i0 * S + t) * 2048 + i1 + 1536]!;
         const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n42[(i0 * S + t) * 2048 + i1 + 512]!;
-        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v9 = v7 * v8;
-        const v10 = n42[(i0 * S + t) * 2048 + i1]!;
-        const v11 = gm0[(i0) * 2048 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n42[(i0 * S + t) * 2048 + i1 + 1024]!;
-        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[512 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 512 + i1]!;
+        const v1 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 512 + i1]!;
+        const v4 = gm3[(i0) * 512 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 512);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 512 + i1]!;
+        const v1 = gm5[(i0) * 512 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 512 + i1]!;
+        const v4 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 512 + i1]!;
+        const v7 = gm3[(i0) * 512 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[512 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * S + t) * 1024;
         if (t < n2[i0]!) {
@@ -739,39 +853,96 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n83 = a[0]!, n82 = a[1]!, w13 = a[3]!, n3 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n83, tp * 1024, T * 1024, x.packs[0], w13, 0, gm0, 0, 2048, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n82[(i0 * T + t) * 2048 + i1]!;
+        const v1 = gm0[(i0) * 2048 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n82[(i0 * T + t) * 2048 + i1 + 512]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n82[(i0 * T + t) * 2048 + i1 + 1024]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n82[(i0 * T + t) * 2048 + i1 + 1536]!;
         const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n82[(i0 * T + t) * 2048 + i1 + 512]!;
-        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v9 = v7 * v8;
-        const v10 = n82[(i0 * T + t) * 2048 + i1]!;
-        const v11 = gm0[(i0) * 2048 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n82[(i0 * T + t) * 2048 + i1 + 1024]!;
-        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[512 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 512 + i1]!;
+        const v1 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 512 + i1]!;
+        const v4 = gm3[(i0) * 512 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 512);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 512 + i1]!;
+        const v1 = gm5[(i0) * 512 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 512 + i1]!;
+        const v4 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 512 + i1]!;
+        const v7 = gm3[(i0) * 512 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[512 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 1024;
         if (t < n3[i0]!) {
@@ -938,39 +1109,96 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       },
       gemm: {
       packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, 1024]; },
+      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
       run: (x, out, a, g, s) => {
       const { B, T, t, tp } = s;
       const n121 = a[0]!, n120 = a[1]!, w17 = a[3]!, n3 = a[4]!;
-      const gm0 = g[0]!;
+      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n121, tp * 1024, T * 1024, x.packs[0], w17, 0, gm0, 0, 2048, 0);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n120[(i0 * T + t) * 2048 + i1]!;
+        const v1 = gm0[(i0) * 2048 + i1]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm1[o++] = fu(i0, i1);
+      }
+      x.act(1, gm1, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n120[(i0 * T + t) * 2048 + i1 + 512]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm2[o++] = fu(i0, i1);
+      }
+      x.act(1, gm2, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = n120[(i0 * T + t) * 2048 + i1 + 1024]!;
+        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
+        const v2 = v0 + v1;
+        return v2;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm3[o++] = fu(i0, i1);
+      }
+      x.act(0, gm3, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
         const v0 = n120[(i0 * T + t) * 2048 + i1 + 1536]!;
         const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
         const v2 = v0 + v1;
-        const v3 = __nnc.sigmoidf(v2);
-        const v4 = n120[(i0 * T + t) * 2048 + i1 + 512]!;
-        const v5 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v6 = v4 + v5;
-        const v7 = __nnc.sigmoidf(v6);
-        const v8 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v9 = v7 * v8;
-        const v10 = n120[(i0 * T + t) * 2048 + i1]!;
-        const v11 = gm0[(i0) * 2048 + i1]!;
-        const v12 = v10 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = n120[(i0 * T + t) * 2048 + i1 + 1024]!;
-        const v15 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v16 = v14 + v15;
-        const v17 = __nnc.tanhf(v16);
-        const v18 = v13 * v17;
-        const v19 = v9 + v18;
-        const v20 = __nnc.tanhf(v19);
-        const v21 = v3 * v20;
-        dst[i1] = v21;
-        dst[512 + i1] = v19;
+        return v2;
       };
-      const dst = g[1]!;
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm4[o++] = fu(i0, i1);
+      }
+      x.act(1, gm4, 0, B * 512);
+      {
+      const fu = (i0: number, i1: number): number => {
+        const v0 = gm2[(i0) * 512 + i1]!;
+        const v1 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
+        const v2 = v0 * v1;
+        const v3 = gm1[(i0) * 512 + i1]!;
+        const v4 = gm3[(i0) * 512 + i1]!;
+        const v5 = v3 * v4;
+        const v6 = v2 + v5;
+        return v6;
+      };
+      let o = 0;
+      for (let i0 = 0; i0 < B; i0++)
+        for (let i1 = 0; i1 < 512; i1++)
+          gm5[o++] = fu(i0, i1);
+      }
+      x.act(0, gm5, 0, B * 512);
+      const f = (i0: number, i1: number, dst: Float32Array): void => {
+        const v0 = gm4[(i0) * 512 + i1]!;
+        const v1 = gm5[(i0) * 512 + i1]!;
+        const v2 = v0 * v1;
+        const v3 = gm2[(i0) * 512 + i1]!;
+        const v4 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
+        const v5 = v3 * v4;
+        const v6 = gm1[(i0) * 512 + i1]!;
+        const v7 = gm3[(i0) * 512 + i1]!;
+        const v8 = v6 * v7;
+        const v9 = v5 + v8;
+        dst[i1] = v2;
+        dst[512 + i1] = v9;
+      };
+      const dst = g[6]!;
       for (let i0 = 0; i0 < B; i0++) {
         const row = (i0 * T + t) * 1024;
         if (t < n3[i0]!) {

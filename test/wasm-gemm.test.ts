@@ -199,9 +199,29 @@ describe('wasm GEMM kernels', () => {
   it('imports only env.memory and exports the ABI', () => {
     expect(WebAssembly.Module.imports(wasmModule())).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
     const exports = WebAssembly.Module.exports(wasmModule()).map((e) => `${e.name}:${e.kind}`).sort();
-    expect(exports).toEqual(['__heap_base:global', 'nnc_gemm:function', 'nnc_nr:function', 'nnc_pack:function', 'nnc_packed_size:function']);
+    expect(exports).toEqual(['__heap_base:global', 'nnc_act:function', 'nnc_gemm:function', 'nnc_nr:function', 'nnc_pack:function', 'nnc_packed_size:function']);
     expect(h.heapBase % 16).toBe(0);
     expect(h.heapBase).toBeLessThanOrEqual(2 * 65536);
+  });
+
+  it('nnc_act: tanh and sigmoid in place, within 1e-6 of the exact values, nothing written past n', () => {
+    const act = (h.g as unknown as { nnc_act(kind: number, x: number, n: number): void }).nnc_act;
+    for (const n of [1, 3, 4, 5, 17, 1000]) {
+      for (const kind of [0, 1]) {
+        h.reset();
+        const p = h.alloc(n, n % 4);
+        const xs = Array.from({ length: n }, (_, i) => (i === 0 ? 0 : i === 1 ? -40 : i === 2 ? 40 : Math.sin(i * 1.7) * (i % 9)));
+        xs.forEach((v, i) => (h.f32[p / 4 + i] = v));
+        act(kind, p, n);
+        let err = 0;
+        xs.forEach((v, i) => {
+          const want = kind === 0 ? Math.tanh(Math.fround(v)) : 1 / (1 + Math.exp(-Math.fround(v)));
+          err = Math.max(err, Math.abs(h.f32[p / 4 + i]! - want));
+        });
+        expect(err, `kind ${kind}, n ${n}`).toBeLessThan(1e-6);
+        expect(h.guardIntact(p, n)).toBe(true);
+      }
+    }
   });
 
   it('NR and the packed size', () => {

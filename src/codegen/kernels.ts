@@ -422,8 +422,40 @@ class ProgramBuilder {
     }
     if (!results.size) return undefined;
     const epi = !(results.get(root.id) === 'out');
-    this.gemmNotes.set(root.id, [...notes, ...(epi ? [`epilogue: the rest of the kernel per element, reading the GEMM results`] : [])]);
     const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
+    // the epilogue's tanh and sigmoid, in order: each one's input computed over its whole shape
+    // into scratch, then the activation applied to the array at once (the host's vectorised x.act)
+    const acts: string[] = [];
+    if (epi) {
+      for (const id of members) {
+        const u = g.get(id);
+        if (u.op !== 'unary' || u.id === root.id || results.has(u.id)) continue;
+        const fn = (u.attrs as OpAttrs['unary']).fn;
+        if (fn !== 'tanh' && fn !== 'sigmoid') continue;
+        const tmp: string[] = [];
+        const base = this.reader(materialized, tmp, scan);
+        const w = new BodyWriter(g, CPU, (m, ix) => over(m, ix) ?? base(m, ix));
+        const idx = u.shape.map((_, i) => `i${i}`);
+        w.emit(`return ${w.val(u.inputs[0], idx)};`);
+        const body = w.lines.join('\n');
+        tmp.forEach(arg);
+        const name = `gm${scratch.length}`;
+        const count = u.shape.map(dimExpr).join(' * ') || '1';
+        scratch.push(count);
+        const param = (v: string) => (new RegExp(`\\b${v}\\b`).test(body) ? v : `_${v}`);
+        const loops = idx.map((v, i) => `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${dimExpr(u.shape[i])}; ${v}++)`).join('\n');
+        const inner = body.split('\n').map((l) => '  ' + l).join('\n');
+        prelude.push(`{\n  const fu = (${idx.map((v) => `${param(v)}: number`).join(', ')}): number => {\n${inner}\n  };\n  let o = 0;\n${loops}\n${'  '.repeat(idx.length + 1)}${name}[o++] = fu(${idx.join(', ')});\n}`);
+        prelude.push(`x.act(${fn === 'tanh' ? 0 : 1}, ${name}, 0, ${count});`);
+        results.set(u.id, name);
+        acts.push(`%${u.id}`);
+      }
+    }
+    this.gemmNotes.set(root.id, [
+      ...notes,
+      ...(acts.length ? [`activations ${acts.join(' ')} over whole arrays (vectorised), their inputs computed first`] : []),
+      ...(epi ? [`epilogue: the rest of the kernel per element, reading the GEMM results`] : []),
+    ]);
     const tmp: string[] = [];
     let epilogue: string | undefined;
     if (!(results.get(root.id) === 'out')) {

@@ -31,10 +31,11 @@ abstract class HostExecutor<H> implements Executor {
   protected abstract unpack(p: unknown): void;
   protected abstract readonly gemmFn: GemmHost['gemm'];
   protected abstract readonly packFn: GemmHost['pack'];
+  protected abstract readonly actFn: GemmHost['act'];
 
   private readonly packs: PackEntry<H>[] = [];
   /** Pack pointers of the kernel being run (GemmHost.packs). */
-  private readonly host: { gemm: GemmHost['gemm']; pack: GemmHost['pack']; packs: unknown[] } = { gemm: () => {}, pack: () => undefined, packs: [] };
+  private readonly host: { gemm: GemmHost['gemm']; pack: GemmHost['pack']; act: GemmHost['act']; packs: unknown[] } = { gemm: () => {}, pack: () => undefined, act: () => {}, packs: [] };
   private readonly scratchViews: Float32Array[] = [];
   private readonly argViews: Float32Array[] = [];
   /** Buffers allocated so far (for tests: a warm decoding step allocates none). */
@@ -93,6 +94,7 @@ abstract class HostExecutor<H> implements Executor {
       for (const g of scratch) this.scratchViews.push(this.view(g));
       this.host.gemm = this.gemmFn;
       this.host.pack = this.packFn;
+      this.host.act = this.actFn;
       k.gemm.run(this.host, this.view(out), this.argViews, this.scratchViews, s);
     } finally {
       for (const g of scratch) this.free(g);
@@ -262,12 +264,19 @@ export function tsPack(src: Float32Array, off: number, N: number, K: number, sn:
   return dst;
 }
 
+/** In place: tanh (kind 0) or sigmoid (kind 1) through tanhf / sigmoidf. */
+export function tsAct(kind: number, a: Float32Array, off: number, n: number): void {
+  if (kind === 0) for (let i = off; i < off + n; i++) a[i] = tanhf(a[i]!);
+  else for (let i = off; i < off + n; i++) a[i] = sigmoidf(a[i]!);
+}
+
 /** The plain-TypeScript executor: buffers are Float32Arrays; GEMM forms run on tsGemm. */
 export class CpuExecutor extends HostExecutor<Float32Array> {
   readonly backend = 'cpu' as const;
   readonly device = 'cpu (emitted TypeScript)';
   protected readonly gemmFn = tsGemm;
   protected readonly packFn = tsPack;
+  protected readonly actFn = tsAct;
   protected alloc(size: number): Float32Array {
     this.allocations++;
     return new Float32Array(size);
@@ -291,6 +300,7 @@ interface GemmExports {
   nnc_packed_size(N: number, K: number): number;
   nnc_pack(src: number, N: number, K: number, sn: number, sk: number, dst: number): void;
   nnc_gemm(M: number, N: number, K: number, A: number, lda: number, Bp: number, bias: number, C: number, ldc: number, flags: number): void;
+  nnc_act(kind: number, x: number, n: number): void;
   __heap_base: WebAssembly.Global;
 }
 
@@ -460,6 +470,7 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
   private buffer: ArrayBuffer;
   protected readonly gemmFn: GemmHost['gemm'];
   protected readonly packFn: GemmHost['pack'];
+  protected readonly actFn: GemmHost['act'];
 
   private readonly shared: boolean;
   private readonly workers: WorkerLike[] = [];
@@ -486,6 +497,8 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
       if (this.workers.length && M * N * K >= PARALLEL_MIN) this.parallel(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
       else g(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
     };
+    const act = this.k.nnc_act;
+    this.actFn = (kind, a, off, n) => act(kind, a.byteOffset + 4 * off, n);
     const p = this.k.nnc_pack;
     this.packFn = (src, off, N, K, sn, sk, dst, scale) => {
       p(src.byteOffset + 4 * off, N, K, sn, sk, dst.byteOffset);

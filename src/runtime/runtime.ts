@@ -82,6 +82,8 @@ export interface GemmHost {
   gemm(M: number, N: number, K: number, A: Float32Array, aOff: number, lda: number, W: unknown, bias: Float32Array | null, biasOff: number, C: Float32Array, cOff: number, ldc: number, acc: number): void;
   /** Packs B[n][k] = scale · src[off + n·sn + k·sk] (an activation: attention's keys or values) into `dst` for gemm. */
   pack(src: Float32Array, off: number, N: number, K: number, sn: number, sk: number, dst: Float32Array, scale: number): unknown;
+  /** a[off .. off + n) ← tanh (kind 0) or sigmoid (kind 1) of itself, within a few float32 ulps. */
+  act(kind: number, a: Float32Array, off: number, n: number): void;
   /** The kernel's packed weight blocks, in GemmDef.packs order. */
   readonly packs: readonly unknown[];
 }

@@ -22,7 +22,7 @@ if ! command -v wasm-ld >/dev/null 2>&1; then
   exit 127
 fi
 
-exports=(nnc_nr nnc_packed_size nnc_pack nnc_gemm __heap_base)
+exports=(nnc_nr nnc_packed_size nnc_pack nnc_gemm nnc_act __heap_base)
 link=()
 for e in "${exports[@]}"; do link+=("-Wl,--export=$e"); done
 

@@ -401,3 +401,44 @@ EXPORT void nnc_gemm(int M, int N, int K, const float *A, int lda, const float *
     }
   }
 }
+
+/* ───────────── float32 activations, in place (the host backends' epilogues) ─────────────
+ * tanh: Eigen's rational approximation for float32 (odd degree-13 numerator over even degree-6
+ * denominator, input clamped to ±7.905, where float32 tanh is 1 to within an ulp), evaluated in
+ * float32 four lanes at a time: a few ulps from tanh. sigmoid(x) = 0.5 + 0.5 · tanh(0.5 · x).
+ * The same function as tanhf in src/runtime/host.ts, which evaluates it in double precision. */
+
+static inline V tanh4(V x) {
+  const V c = wasm_f32x4_splat(7.90531110763549805f);
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_neg(c)), c);
+  V x2 = MUL(x, x);
+  V p = ADD(MUL(x2, wasm_f32x4_splat(-2.76076847742355e-16f)), wasm_f32x4_splat(2.00018790482477e-13f));
+  p = ADD(MUL(x2, p), wasm_f32x4_splat(-8.60467152213735e-11f));
+  p = ADD(MUL(x2, p), wasm_f32x4_splat(5.12229709037114e-08f));
+  p = ADD(MUL(x2, p), wasm_f32x4_splat(1.48572235717979e-05f));
+  p = ADD(MUL(x2, p), wasm_f32x4_splat(6.37261928875436e-04f));
+  p = ADD(MUL(x2, p), wasm_f32x4_splat(4.89352455891786e-03f));
+  V q = ADD(MUL(x2, wasm_f32x4_splat(1.19825839466702e-06f)), wasm_f32x4_splat(1.18534705686654e-04f));
+  q = ADD(MUL(x2, q), wasm_f32x4_splat(2.26843463243900e-03f));
+  q = ADD(MUL(x2, q), wasm_f32x4_splat(4.89352518554385e-03f));
+  return wasm_f32x4_div(MUL(x, p), q);
+}
+
+/* kind 0: x ← tanh(x); kind 1: x ← sigmoid(x), for x[0 .. n) */
+EXPORT void nnc_act(int kind, float *x, int n) {
+  const V half = wasm_f32x4_splat(0.5f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    V v = wasm_v128_load(x + i);
+    v = kind ? ADD(half, MUL(half, tanh4(MUL(half, v)))) : tanh4(v);
+    wasm_v128_store(x + i, v);
+  }
+  if (i < n) {
+    float t[4] = {0, 0, 0, 0};
+    for (int j = 0; i + j < n; j++) t[j] = x[i + j];
+    V v = wasm_v128_load(t);
+    v = kind ? ADD(half, MUL(half, tanh4(MUL(half, v)))) : tanh4(v);
+    wasm_v128_store(t, v);
+    for (int j = 0; i + j < n; j++) x[i + j] = t[j];
+  }
+}
