@@ -1061,7 +1061,7 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1088,7 +1088,7 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B } = s;
       const n113 = a[0]!;
       const fx = (i0: number, k: number): number => {

@@ -1025,7 +1025,7 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1053,7 +1053,7 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n110 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, k: number): number => {
@@ -1333,7 +1333,7 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1361,7 +1361,7 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n140 = a[0]!;
       const fx = (i0: number, i1: number, k: number): number => {

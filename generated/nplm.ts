@@ -209,7 +209,7 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -236,7 +236,7 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B } = s;
       const n10 = a[0]!;
       const fx = (i0: number, k: number): number => {

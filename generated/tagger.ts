@@ -675,7 +675,7 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -703,7 +703,7 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n75 = a[0]!;
       const fx = (i0: number, i1: number, k: number): number => {

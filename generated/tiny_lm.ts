@@ -355,7 +355,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -383,7 +383,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n8 = a[0]!, w2 = a[2]!, w3 = a[3]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -575,7 +575,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -605,7 +605,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, P, K, P0 } = s;
       const n34 = a[0]!, n12 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -752,7 +752,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -780,7 +780,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n39 = a[0]!, w8 = a[2]!, w9 = a[3]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -940,7 +940,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -968,7 +968,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n50 = a[0]!, w14 = a[2]!, w15 = a[3]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1160,7 +1160,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1190,7 +1190,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, P, K, P0 } = s;
       const n75 = a[0]!, n12 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -1337,7 +1337,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1365,7 +1365,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n80 = a[0]!, w20 = a[2]!, w21 = a[3]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1515,7 +1515,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1545,7 +1545,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n80 = a[0]!, n90 = a[1]!, w26 = a[3]!, w27 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1637,7 +1637,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1665,7 +1665,7 @@ const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n97 = a[0]!;
       const fx = (i0: number, i1: number, k: number): number => {

@@ -613,7 +613,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -643,7 +643,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n26 = a[0]!, n1 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -780,7 +780,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -810,7 +810,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n8 = a[0]!, n30 = a[1]!, w5 = a[3]!, w6 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -955,7 +955,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -985,7 +985,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n34 = a[0]!, n41 = a[1]!, w11 = a[3]!, w12 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1124,7 +1124,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1154,7 +1154,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n63 = a[0]!, n1 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -1291,7 +1291,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1321,7 +1321,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n45 = a[0]!, n67 = a[1]!, w17 = a[3]!, w18 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1466,7 +1466,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1496,7 +1496,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n71 = a[0]!, n78 = a[1]!, w23 = a[3]!, w24 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1635,7 +1635,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1665,7 +1665,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n100 = a[0]!, n1 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -1802,7 +1802,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1832,7 +1832,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n82 = a[0]!, n104 = a[1]!, w29 = a[3]!, w30 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1977,7 +1977,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2007,7 +2007,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n108 = a[0]!, n115 = a[1]!, w35 = a[3]!, w36 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -2146,7 +2146,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2176,7 +2176,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n137 = a[0]!, n1 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -2313,7 +2313,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2343,7 +2343,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n119 = a[0]!, n141 = a[1]!, w41 = a[3]!, w42 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -2488,7 +2488,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2518,7 +2518,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n145 = a[0]!, n152 = a[1]!, w47 = a[3]!, w48 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -2629,7 +2629,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2656,7 +2656,7 @@ const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B } = s;
       const n160 = a[0]!;
       const fx = (i0: number, k: number): number => {

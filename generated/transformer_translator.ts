@@ -990,7 +990,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1020,7 +1020,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n28 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -1157,7 +1157,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1187,7 +1187,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n10 = a[0]!, n32 = a[1]!, w5 = a[3]!, w6 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1332,7 +1332,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1362,7 +1362,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n36 = a[0]!, n43 = a[1]!, w11 = a[3]!, w12 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1501,7 +1501,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1531,7 +1531,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n65 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -1668,7 +1668,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1698,7 +1698,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n47 = a[0]!, n69 = a[1]!, w17 = a[3]!, w18 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1843,7 +1843,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1873,7 +1873,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n73 = a[0]!, n80 = a[1]!, w23 = a[3]!, w24 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -2012,7 +2012,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2042,7 +2042,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n102 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -2179,7 +2179,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2209,7 +2209,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n84 = a[0]!, n106 = a[1]!, w29 = a[3]!, w30 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -2354,7 +2354,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2384,7 +2384,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, S } = s;
       const n110 = a[0]!, n117 = a[1]!, w35 = a[3]!, w36 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -2614,7 +2614,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2644,7 +2644,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, P, K, P0 } = s;
       const n150 = a[0]!, n128 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -2781,7 +2781,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -2811,7 +2811,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n127 = a[0]!, n154 = a[1]!, w42 = a[3]!, w43 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -2986,7 +2986,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -3016,7 +3016,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, S } = s;
       const n178 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -3178,7 +3178,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -3208,7 +3208,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n158 = a[0]!, n182 = a[1]!, w48 = a[3]!, w49 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -3353,7 +3353,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -3383,7 +3383,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n187 = a[0]!, n194 = a[1]!, w54 = a[3]!, w55 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -3578,7 +3578,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -3608,7 +3608,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, P, K, P0 } = s;
       const n220 = a[0]!, n128 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -3745,7 +3745,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -3775,7 +3775,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n198 = a[0]!, n224 = a[1]!, w60 = a[3]!, w61 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -3950,7 +3950,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -3980,7 +3980,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, S } = s;
       const n248 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -4142,7 +4142,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -4172,7 +4172,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n228 = a[0]!, n252 = a[1]!, w66 = a[3]!, w67 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -4317,7 +4317,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -4347,7 +4347,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n257 = a[0]!, n264 = a[1]!, w72 = a[3]!, w73 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -4542,7 +4542,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -4572,7 +4572,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, P, K, P0 } = s;
       const n290 = a[0]!, n128 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -4709,7 +4709,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -4739,7 +4739,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n268 = a[0]!, n294 = a[1]!, w78 = a[3]!, w79 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -4914,7 +4914,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -4944,7 +4944,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, S } = s;
       const n318 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, i1: number, i2: number, k: number): number => {
@@ -5106,7 +5106,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -5136,7 +5136,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n298 = a[0]!, n322 = a[1]!, w84 = a[3]!, w85 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -5281,7 +5281,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -5311,7 +5311,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n327 = a[0]!, n334 = a[1]!, w90 = a[3]!, w91 = a[4]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -5403,7 +5403,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -5431,7 +5431,7 @@ const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> =
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n341 = a[0]!;
       const fx = (i0: number, i1: number, k: number): number => {

@@ -1317,7 +1317,7 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1346,7 +1346,7 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T, S } = s;
       const n154 = a[0]!, n2 = a[1]!;
       const fx = (i0: number, i1: number, k: number): number => {
@@ -1546,7 +1546,7 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, _out, _a, _g, _s) => {
+      run: (_x, _out, _a, _g, _s) => {
 
       }
       },
@@ -1574,7 +1574,7 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       gemm: {
       packs: [],
       scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
+      run: (_x, out, a, _g, s) => {
       const { B, T } = s;
       const n164 = a[0]!;
       const fx = (i0: number, i1: number, k: number): number => {

@@ -114,7 +114,7 @@ function gemmKernel(k: KernelCode): string {
     '{',
     `  packs: [${packs}],`,
     `  scratch: (${sizeScalars.length ? 's' : '_s'}) => ${sizeScalars.length ? `{ const { ${sizeScalars.join(', ')} } = s; return [${sizes}]; }` : `[${sizes}]`},`,
-    `  run: (x, ${params.out}, ${params.a}, ${usesG ? 'g' : '_g'}, ${params.s}) => {`,
+    `  run: (${uses('x') ? 'x' : '_x'}, ${params.out}, ${params.a}, ${usesG ? 'g' : '_g'}, ${params.s}) => {`,
     indent(`${unpack}${unpackG}${code}}`, 1),
     '}',
   ].join('\n');
