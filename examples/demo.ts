@@ -6,7 +6,7 @@
  * decode of the same weights, draws nnc's attention as a heat map in the terminal, and writes it
  * as a PNG.
  *
- *   tsx examples/demo.ts [--backend cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]
+ *   tsx examples/demo.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]
  *
  * With DATE arguments (e.g. "march 3, 1987") it translates those instead; PyTorch's decode is only
  * known for the held-out examples in examples/weights/dates.test.json.
@@ -26,11 +26,11 @@ function option(name: string): string | undefined {
   return v;
 }
 function usage(msg: string): never {
-  console.error(`demo: ${msg}\nusage: tsx examples/demo.ts [--backend cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]`);
+  console.error(`demo: ${msg}\nusage: tsx examples/demo.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]`);
   process.exit(2);
 }
-const backend = (option('--backend') ?? 'cpu') as 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'auto';
-if (!['cpu', 'webasm', 'gpu', 'webgpu', 'auto'].includes(backend)) usage(`unknown backend '${backend}'`);
+const backend = (option('--backend') ?? 'wasm') as 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'auto';
+if (!['wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'auto'].includes(backend)) usage(`unknown backend '${backend}'`);
 const root = new URL('..', import.meta.url).pathname;
 const pngPath = resolve(option('--png') ?? `${root}demo-attention.png`);
 const noColor = args.includes('--no-color');

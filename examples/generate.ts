@@ -8,7 +8,7 @@
  * per generated token after prompts of growing length: generate() keeps a key/value cache, so each
  * step attends over the prefix instead of recomputing it, and the cost grows linearly with it.
  *
- *   tsx examples/generate.ts [--backend cpu|webasm|gpu|webgpu|auto] ["PROMPT" ...]
+ *   tsx examples/generate.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] ["PROMPT" ...]
  *
  * With PROMPT arguments it also continues those (greedy and sampled; no PyTorch reference).
  */
@@ -17,16 +17,16 @@ import { createModel } from '../generated/tiny_lm.ts';
 
 const args = process.argv.slice(2);
 function usage(msg: string): never {
-  console.error(`generate: ${msg}\nusage: tsx examples/generate.ts [--backend cpu|webasm|gpu|webgpu|auto] ["PROMPT" ...]`);
+  console.error(`generate: ${msg}\nusage: tsx examples/generate.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] ["PROMPT" ...]`);
   process.exit(2);
 }
-let backend = 'cpu' as 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'auto';
+let backend = 'wasm' as 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'auto';
 const extra: string[] = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--backend') {
     const v = args[++i];
     if (v === undefined) usage('--backend needs a value');
-    if (!['cpu', 'webasm', 'gpu', 'webgpu', 'auto'].includes(v)) usage(`unknown backend '${v}'`);
+    if (!['wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'auto'].includes(v)) usage(`unknown backend '${v}'`);
     backend = v as typeof backend;
   } else if (args[i].startsWith('--')) usage(`unknown option '${args[i]}'`);
   else extra.push(args[i]);

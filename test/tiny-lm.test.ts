@@ -35,7 +35,7 @@ describe('examples/tiny_lm.nn: greedy continuations match PyTorch', () => {
     }
   });
 
-  it.each(['cpu', 'webasm'] as const)('on %s', async (backend) => {
+  it.each(['wasm', 'cpu', 'webasm'] as const)('on %s', async (backend) => {
     const model = await createModel({ backend });
     try {
       expect(model.backend).toBe(backend);
