@@ -317,44 +317,34 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n7, tp * 32, T * 32, x.packs[0], w4, 0, gm0, 0, 96, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 96 + i1]!;
-        const v1 = gm0[(i0) * 96 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n6[(i0 * T + t) * 96 + i1]!;
+          const v1 = gm0[(i0) * 96 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n6[(i0 * T + t) * 96 + i1 + 32]!;
+          const v4 = gm0[(i0) * 96 + i1 + 32]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 96 + i1 + 32]!;
-        const v1 = gm0[(i0) * 96 + i1 + 32]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 32);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 96 + i1 + 64]!;
-        const v1 = gm1[(i0) * 32 + i1]!;
-        const v2 = gm0[(i0) * 96 + i1 + 64]!;
-        const v3 = v1 * v2;
-        const v4 = v0 + v3;
-        return v4;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm3[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n6[(i0 * T + t) * 96 + i1 + 64]!;
+          const v1 = gm1[(i0) * 32 + i1]!;
+          const v2 = gm0[(i0) * 96 + i1 + 64]!;
+          const v3 = v1 * v2;
+          const v4 = v0 + v3;
+          gm3[o] = v4;
+          o++;
+        }
       }
       x.act(0, gm3, 0, B * 32);
       const f = (i0: number, i1: number): number => {
@@ -497,44 +487,34 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n33, tp * 32, T * 32, x.packs[0], w8, 0, gm0, 0, 96, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n32[(i0 * T + t) * 96 + i1]!;
-        const v1 = gm0[(i0) * 96 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n32[(i0 * T + t) * 96 + i1]!;
+          const v1 = gm0[(i0) * 96 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n32[(i0 * T + t) * 96 + i1 + 32]!;
+          const v4 = gm0[(i0) * 96 + i1 + 32]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n32[(i0 * T + t) * 96 + i1 + 32]!;
-        const v1 = gm0[(i0) * 96 + i1 + 32]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 32);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n32[(i0 * T + t) * 96 + i1 + 64]!;
-        const v1 = gm1[(i0) * 32 + i1]!;
-        const v2 = gm0[(i0) * 96 + i1 + 64]!;
-        const v3 = v1 * v2;
-        const v4 = v0 + v3;
-        return v4;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm3[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n32[(i0 * T + t) * 96 + i1 + 64]!;
+          const v1 = gm1[(i0) * 32 + i1]!;
+          const v2 = gm0[(i0) * 96 + i1 + 64]!;
+          const v3 = v1 * v2;
+          const v4 = v0 + v3;
+          gm3[o] = v4;
+          o++;
+        }
       }
       x.act(0, gm3, 0, B * 32);
       const f = (i0: number, i1: number): number => {
@@ -691,44 +671,34 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n60, tp * 32, T * 32, x.packs[0], w12, 0, gm0, 0, 96, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n59[(i0 * T + t) * 96 + i1]!;
-        const v1 = gm0[(i0) * 96 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n59[(i0 * T + t) * 96 + i1]!;
+          const v1 = gm0[(i0) * 96 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n59[(i0 * T + t) * 96 + i1 + 32]!;
+          const v4 = gm0[(i0) * 96 + i1 + 32]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n59[(i0 * T + t) * 96 + i1 + 32]!;
-        const v1 = gm0[(i0) * 96 + i1 + 32]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 32);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n59[(i0 * T + t) * 96 + i1 + 64]!;
-        const v1 = gm1[(i0) * 32 + i1]!;
-        const v2 = gm0[(i0) * 96 + i1 + 64]!;
-        const v3 = v1 * v2;
-        const v4 = v0 + v3;
-        return v4;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm3[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n59[(i0 * T + t) * 96 + i1 + 64]!;
+          const v1 = gm1[(i0) * 32 + i1]!;
+          const v2 = gm0[(i0) * 96 + i1 + 64]!;
+          const v3 = v1 * v2;
+          const v4 = v0 + v3;
+          gm3[o] = v4;
+          o++;
+        }
       }
       x.act(0, gm3, 0, B * 32);
       const f = (i0: number, i1: number): number => {
@@ -885,44 +855,34 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
       x.gemm(B, 96, 32, n86, tp * 32, T * 32, x.packs[0], w16, 0, gm0, 0, 96, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n85[(i0 * T + t) * 96 + i1]!;
-        const v1 = gm0[(i0) * 96 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n85[(i0 * T + t) * 96 + i1]!;
+          const v1 = gm0[(i0) * 96 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n85[(i0 * T + t) * 96 + i1 + 32]!;
+          const v4 = gm0[(i0) * 96 + i1 + 32]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n85[(i0 * T + t) * 96 + i1 + 32]!;
-        const v1 = gm0[(i0) * 96 + i1 + 32]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 32);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n85[(i0 * T + t) * 96 + i1 + 64]!;
-        const v1 = gm1[(i0) * 32 + i1]!;
-        const v2 = gm0[(i0) * 96 + i1 + 64]!;
-        const v3 = v1 * v2;
-        const v4 = v0 + v3;
-        return v4;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm3[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n85[(i0 * T + t) * 96 + i1 + 64]!;
+          const v1 = gm1[(i0) * 32 + i1]!;
+          const v2 = gm0[(i0) * 96 + i1 + 64]!;
+          const v3 = v1 * v2;
+          const v4 = v0 + v3;
+          gm3[o] = v4;
+          o++;
+        }
       }
       x.act(0, gm3, 0, B * 32);
       const f = (i0: number, i1: number): number => {

@@ -269,72 +269,46 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 1024, 256, n7, tp * 512, T * 512, x.packs[0], w4, 0, gm0, 0, 1024, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 1024 + i1]!;
-        const v1 = gm0[(i0) * 1024 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 256; i1++) {
+          const v0 = n6[(i0 * T + t) * 1024 + i1]!;
+          const v1 = gm0[(i0) * 1024 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n6[(i0 * T + t) * 1024 + i1 + 256]!;
+          const v4 = gm0[(i0) * 1024 + i1 + 256]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n6[(i0 * T + t) * 1024 + i1 + 512]!;
+          const v7 = gm0[(i0) * 1024 + i1 + 512]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n6[(i0 * T + t) * 1024 + i1 + 768]!;
+          const v10 = gm0[(i0) * 1024 + i1 + 768]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 256);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 1024 + i1 + 256]!;
-        const v1 = gm0[(i0) * 1024 + i1 + 256]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 256);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 1024 + i1 + 512]!;
-        const v1 = gm0[(i0) * 1024 + i1 + 512]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 256);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 1024 + i1 + 768]!;
-        const v1 = gm0[(i0) * 1024 + i1 + 768]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 256);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 256 + i1]!;
-        const v1 = n7[(i0 * T + tp) * 512 + i1 + 256]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 256 + i1]!;
-        const v4 = gm3[(i0) * 256 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 256; i1++) {
+          const v0 = gm2[(i0) * 256 + i1]!;
+          const v1 = n7[(i0 * T + tp) * 512 + i1 + 256]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 256 + i1]!;
+          const v4 = gm3[(i0) * 256 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 256);
       const f = (i0: number, i1: number, dst: Float32Array): void => {
@@ -479,72 +453,46 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 1024, 256, n41, tp * 512, T * 512, x.packs[0], w8, 0, gm0, 0, 1024, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n40[(i0 * T + t) * 1024 + i1]!;
-        const v1 = gm0[(i0) * 1024 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 256; i1++) {
+          const v0 = n40[(i0 * T + t) * 1024 + i1]!;
+          const v1 = gm0[(i0) * 1024 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n40[(i0 * T + t) * 1024 + i1 + 256]!;
+          const v4 = gm0[(i0) * 1024 + i1 + 256]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n40[(i0 * T + t) * 1024 + i1 + 512]!;
+          const v7 = gm0[(i0) * 1024 + i1 + 512]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n40[(i0 * T + t) * 1024 + i1 + 768]!;
+          const v10 = gm0[(i0) * 1024 + i1 + 768]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 256);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n40[(i0 * T + t) * 1024 + i1 + 256]!;
-        const v1 = gm0[(i0) * 1024 + i1 + 256]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 256);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n40[(i0 * T + t) * 1024 + i1 + 512]!;
-        const v1 = gm0[(i0) * 1024 + i1 + 512]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 256);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n40[(i0 * T + t) * 1024 + i1 + 768]!;
-        const v1 = gm0[(i0) * 1024 + i1 + 768]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 256);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 256 + i1]!;
-        const v1 = n41[(i0 * T + tp) * 512 + i1 + 256]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 256 + i1]!;
-        const v4 = gm3[(i0) * 256 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 256; i1++) {
+          const v0 = gm2[(i0) * 256 + i1]!;
+          const v1 = n41[(i0 * T + tp) * 512 + i1 + 256]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 256 + i1]!;
+          const v4 = gm3[(i0) * 256 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 256);
       const f = (i0: number, i1: number, dst: Float32Array): void => {

@@ -375,72 +375,46 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 128, 32, n9, tp * 64, S * 64, x.packs[0], w4, 0, gm0, 0, 128, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 128 + i1]!;
-        const v1 = gm0[(i0) * 128 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n8[(i0 * S + t) * 128 + i1]!;
+          const v1 = gm0[(i0) * 128 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n8[(i0 * S + t) * 128 + i1 + 32]!;
+          const v4 = gm0[(i0) * 128 + i1 + 32]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n8[(i0 * S + t) * 128 + i1 + 64]!;
+          const v7 = gm0[(i0) * 128 + i1 + 64]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n8[(i0 * S + t) * 128 + i1 + 96]!;
+          const v10 = gm0[(i0) * 128 + i1 + 96]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 128 + i1 + 32]!;
-        const v1 = gm0[(i0) * 128 + i1 + 32]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 128 + i1 + 64]!;
-        const v1 = gm0[(i0) * 128 + i1 + 64]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 128 + i1 + 96]!;
-        const v1 = gm0[(i0) * 128 + i1 + 96]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 32);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 32 + i1]!;
-        const v1 = n9[(i0 * S + tp) * 64 + i1 + 32]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 32 + i1]!;
-        const v4 = gm3[(i0) * 32 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = gm2[(i0) * 32 + i1]!;
+          const v1 = n9[(i0 * S + tp) * 64 + i1 + 32]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 32 + i1]!;
+          const v4 = gm3[(i0) * 32 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 32);
       const f = (i0: number, i1: number, dst: Float32Array): void => {
@@ -599,72 +573,46 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 128, 32, n43, tp * 64, S * 64, x.packs[0], w8, 0, gm0, 0, 128, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 128 + i1]!;
-        const v1 = gm0[(i0) * 128 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = n42[(i0 * S + t) * 128 + i1]!;
+          const v1 = gm0[(i0) * 128 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n42[(i0 * S + t) * 128 + i1 + 32]!;
+          const v4 = gm0[(i0) * 128 + i1 + 32]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n42[(i0 * S + t) * 128 + i1 + 64]!;
+          const v7 = gm0[(i0) * 128 + i1 + 64]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n42[(i0 * S + t) * 128 + i1 + 96]!;
+          const v10 = gm0[(i0) * 128 + i1 + 96]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 128 + i1 + 32]!;
-        const v1 = gm0[(i0) * 128 + i1 + 32]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 128 + i1 + 64]!;
-        const v1 = gm0[(i0) * 128 + i1 + 64]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 32);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 128 + i1 + 96]!;
-        const v1 = gm0[(i0) * 128 + i1 + 96]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 32);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 32 + i1]!;
-        const v1 = n43[(i0 * S + tp) * 64 + i1 + 32]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 32 + i1]!;
-        const v4 = gm3[(i0) * 32 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 32; i1++) {
+          const v0 = gm2[(i0) * 32 + i1]!;
+          const v1 = n43[(i0 * S + tp) * 64 + i1 + 32]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 32 + i1]!;
+          const v4 = gm3[(i0) * 32 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 32);
       const f = (i0: number, i1: number, dst: Float32Array): void => {
@@ -957,19 +905,18 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!;
       x.gemm(B, 64, 64, n92, tp * 64, T * 64, x.packs[0], null, 0, gm0, 0, 64, 0);
       {
-      const fu = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[(i0) * 64 + i2]!;
-        const v1 = n78[((i0) * S + i1) * 64 + i2]!;
-        const v2 = v0 + v1;
-        const v3 = w16[i2]!;
-        const v4 = v2 + v3;
-        return v4;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            gm1[o++] = fu(i0, i1, i2);
+          for (let i2 = 0; i2 < 64; i2++) {
+            const v0 = gm0[(i0) * 64 + i2]!;
+            const v1 = n78[((i0) * S + i1) * 64 + i2]!;
+            const v2 = v0 + v1;
+            const v3 = w16[i2]!;
+            const v4 = v2 + v3;
+            gm1[o] = v4;
+            o++;
+          }
       }
       x.act(0, gm1, 0, B * S * 64);
       const f = (i0: number, i1: number): number => {
@@ -1198,50 +1145,40 @@ const Dates_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       x.gemm(B, 192, 64, n112, 0, 64, x.packs[0], null, 0, gm0, 0, 192, 0);
       x.gemm(B, 192, 64, n92, tp * 64, T * 64, x.packs[1], w19, 0, gm1, 0, 192, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n91[(i0 * T + t) * 192 + i1]!;
-        const v1 = gm0[(i0) * 192 + i1]!;
-        const v2 = v0 + v1;
-        const v3 = gm1[(i0) * 192 + i1]!;
-        const v4 = v2 + v3;
-        return v4;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 64; i1++)
-          gm2[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 64; i1++) {
+          const v0 = n91[(i0 * T + t) * 192 + i1]!;
+          const v1 = gm0[(i0) * 192 + i1]!;
+          const v2 = v0 + v1;
+          const v3 = gm1[(i0) * 192 + i1]!;
+          const v4 = v2 + v3;
+          gm2[o] = v4;
+          const v5 = n91[(i0 * T + t) * 192 + i1 + 64]!;
+          const v6 = gm0[(i0) * 192 + i1 + 64]!;
+          const v7 = v5 + v6;
+          const v8 = gm1[(i0) * 192 + i1 + 64]!;
+          const v9 = v7 + v8;
+          gm3[o] = v9;
+          o++;
+        }
       }
       x.act(1, gm2, 0, B * 64);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n91[(i0 * T + t) * 192 + i1 + 64]!;
-        const v1 = gm0[(i0) * 192 + i1 + 64]!;
-        const v2 = v0 + v1;
-        const v3 = gm1[(i0) * 192 + i1 + 64]!;
-        const v4 = v2 + v3;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 64; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(1, gm3, 0, B * 64);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n91[(i0 * T + t) * 192 + i1 + 128]!;
-        const v1 = gm0[(i0) * 192 + i1 + 128]!;
-        const v2 = v0 + v1;
-        const v3 = gm2[(i0) * 64 + i1]!;
-        const v4 = gm1[(i0) * 192 + i1 + 128]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 64; i1++)
-          gm4[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 64; i1++) {
+          const v0 = n91[(i0 * T + t) * 192 + i1 + 128]!;
+          const v1 = gm0[(i0) * 192 + i1 + 128]!;
+          const v2 = v0 + v1;
+          const v3 = gm2[(i0) * 64 + i1]!;
+          const v4 = gm1[(i0) * 192 + i1 + 128]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm4[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm4, 0, B * 64);
       const f = (i0: number, i1: number): number => {

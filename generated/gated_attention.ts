@@ -97,15 +97,14 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       x.gemm(T, T, 32, n0, bt0 * T * 32, 32, wp, null, 0, gm0, bt0 * T * T, T, 0);
       }
       {
-      const fu = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * T + i2]!;
-        return v0;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            gm2[o++] = fu(i0, i1, i2);
+          for (let i2 = 0; i2 < T; i2++) {
+            const v0 = gm0[((i0) * T + i1) * T + i2]!;
+            gm2[o] = v0;
+            o++;
+          }
       }
       x.act(1, gm2, 0, B * T * T);
       const f = (i0: number, i1: number, i2: number): number => {
@@ -204,15 +203,14 @@ const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!;
       x.gemm(B * T, 32, 32, n5, 0, 32, x.packs[0], w1, 0, gm0, 0, 32, 0);
       {
-      const fu = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 32 + i2]!;
-        return v0;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 32; i2++)
-            gm1[o++] = fu(i0, i1, i2);
+          for (let i2 = 0; i2 < 32; i2++) {
+            const v0 = gm0[((i0) * T + i1) * 32 + i2]!;
+            gm1[o] = v0;
+            o++;
+          }
       }
       x.act(0, gm1, 0, B * T * 32);
       const f = (i0: number, i1: number, i2: number): number => {

@@ -380,72 +380,46 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n9, tp * 1024, S * 1024, x.packs[0], w4, 0, gm0, 0, 2048, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 2048 + i1]!;
-        const v1 = gm0[(i0) * 2048 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = n8[(i0 * S + t) * 2048 + i1]!;
+          const v1 = gm0[(i0) * 2048 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n8[(i0 * S + t) * 2048 + i1 + 512]!;
+          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n8[(i0 * S + t) * 2048 + i1 + 1024]!;
+          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n8[(i0 * S + t) * 2048 + i1 + 1536]!;
+          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 2048 + i1 + 512]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 2048 + i1 + 1024]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n8[(i0 * S + t) * 2048 + i1 + 1536]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 512);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 512 + i1]!;
-        const v1 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 512 + i1]!;
-        const v4 = gm3[(i0) * 512 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = gm2[(i0) * 512 + i1]!;
+          const v1 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 512 + i1]!;
+          const v4 = gm3[(i0) * 512 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 512);
       const f = (i0: number, i1: number, dst: Float32Array): void => {
@@ -590,72 +564,46 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n43, tp * 1024, S * 1024, x.packs[0], w8, 0, gm0, 0, 2048, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 2048 + i1]!;
-        const v1 = gm0[(i0) * 2048 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = n42[(i0 * S + t) * 2048 + i1]!;
+          const v1 = gm0[(i0) * 2048 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n42[(i0 * S + t) * 2048 + i1 + 512]!;
+          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n42[(i0 * S + t) * 2048 + i1 + 1024]!;
+          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n42[(i0 * S + t) * 2048 + i1 + 1536]!;
+          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 2048 + i1 + 512]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 2048 + i1 + 1024]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n42[(i0 * S + t) * 2048 + i1 + 1536]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 512);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 512 + i1]!;
-        const v1 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 512 + i1]!;
-        const v4 = gm3[(i0) * 512 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = gm2[(i0) * 512 + i1]!;
+          const v1 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 512 + i1]!;
+          const v4 = gm3[(i0) * 512 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 512);
       const f = (i0: number, i1: number, dst: Float32Array): void => {
@@ -860,72 +808,46 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n83, tp * 1024, T * 1024, x.packs[0], w13, 0, gm0, 0, 2048, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n82[(i0 * T + t) * 2048 + i1]!;
-        const v1 = gm0[(i0) * 2048 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = n82[(i0 * T + t) * 2048 + i1]!;
+          const v1 = gm0[(i0) * 2048 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n82[(i0 * T + t) * 2048 + i1 + 512]!;
+          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n82[(i0 * T + t) * 2048 + i1 + 1024]!;
+          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n82[(i0 * T + t) * 2048 + i1 + 1536]!;
+          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n82[(i0 * T + t) * 2048 + i1 + 512]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n82[(i0 * T + t) * 2048 + i1 + 1024]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n82[(i0 * T + t) * 2048 + i1 + 1536]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 512);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 512 + i1]!;
-        const v1 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 512 + i1]!;
-        const v4 = gm3[(i0) * 512 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = gm2[(i0) * 512 + i1]!;
+          const v1 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 512 + i1]!;
+          const v4 = gm3[(i0) * 512 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 512);
       const f = (i0: number, i1: number, dst: Float32Array): void => {
@@ -1116,72 +1038,46 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
       x.gemm(B, 2048, 512, n121, tp * 1024, T * 1024, x.packs[0], w17, 0, gm0, 0, 2048, 0);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n120[(i0 * T + t) * 2048 + i1]!;
-        const v1 = gm0[(i0) * 2048 + i1]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm1[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = n120[(i0 * T + t) * 2048 + i1]!;
+          const v1 = gm0[(i0) * 2048 + i1]!;
+          const v2 = v0 + v1;
+          gm1[o] = v2;
+          const v3 = n120[(i0 * T + t) * 2048 + i1 + 512]!;
+          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
+          const v5 = v3 + v4;
+          gm2[o] = v5;
+          const v6 = n120[(i0 * T + t) * 2048 + i1 + 1024]!;
+          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
+          const v8 = v6 + v7;
+          gm3[o] = v8;
+          const v9 = n120[(i0 * T + t) * 2048 + i1 + 1536]!;
+          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
+          const v11 = v9 + v10;
+          gm4[o] = v11;
+          o++;
+        }
       }
       x.act(1, gm1, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n120[(i0 * T + t) * 2048 + i1 + 512]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 512]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm2[o++] = fu(i0, i1);
-      }
       x.act(1, gm2, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n120[(i0 * T + t) * 2048 + i1 + 1024]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1024]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm3[o++] = fu(i0, i1);
-      }
       x.act(0, gm3, 0, B * 512);
-      {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = n120[(i0 * T + t) * 2048 + i1 + 1536]!;
-        const v1 = gm0[(i0) * 2048 + i1 + 1536]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm4[o++] = fu(i0, i1);
-      }
       x.act(1, gm4, 0, B * 512);
       {
-      const fu = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 512 + i1]!;
-        const v1 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v2 = v0 * v1;
-        const v3 = gm1[(i0) * 512 + i1]!;
-        const v4 = gm3[(i0) * 512 + i1]!;
-        const v5 = v3 * v4;
-        const v6 = v2 + v5;
-        return v6;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm5[o++] = fu(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          const v0 = gm2[(i0) * 512 + i1]!;
+          const v1 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
+          const v2 = v0 * v1;
+          const v3 = gm1[(i0) * 512 + i1]!;
+          const v4 = gm3[(i0) * 512 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          gm5[o] = v6;
+          o++;
+        }
       }
       x.act(0, gm5, 0, B * 512);
       const f = (i0: number, i1: number, dst: Float32Array): void => {

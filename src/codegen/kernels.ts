@@ -423,32 +423,55 @@ class ProgramBuilder {
     if (!results.size) return undefined;
     const epi = !(results.get(root.id) === 'out');
     const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
-    // the epilogue's tanh and sigmoid, in order: each one's input computed over its whole shape
-    // into scratch, then the activation applied to the array at once (the host's vectorised x.act)
+    // the epilogue's tanh and sigmoid: their inputs computed over their whole shape into scratch,
+    // then each activation applied to its array at once (the host's vectorised x.act). Activations
+    // that do not depend on one another and have one shape share one loop (an LSTM's four gates),
+    // then those that read them (tanh(c')).
     const acts: string[] = [];
     if (epi) {
-      for (const id of members) {
-        const u = g.get(id);
-        if (u.op !== 'unary' || u.id === root.id || results.has(u.id)) continue;
-        const fn = (u.attrs as OpAttrs['unary']).fn;
-        if (fn !== 'tanh' && fn !== 'sigmoid') continue;
+      const isAct = (u: Node) => u.op === 'unary' && ((u.attrs as OpAttrs['unary']).fn === 'tanh' || (u.attrs as OpAttrs['unary']).fn === 'sigmoid');
+      const memberSet = new Set(members);
+      const level = new Map<number, number>();
+      // the level of an activation: 1 + the highest level of the activations its input computes inline
+      const dependsOn = (id: number, seen = new Set<number>()): number => {
+        if (seen.has(id) || !memberSet.has(id) || results.has(id)) return 0;
+        seen.add(id);
+        const n = g.get(id);
+        if (level.has(id)) return level.get(id)! + 1;
+        return Math.max(0, ...n.inputs.map((i) => dependsOn(i, seen)));
+      };
+      const cands = members.map((id) => g.get(id)).filter((u) => isAct(u) && u.id !== root.id && !results.has(u.id));
+      for (const u of cands) level.set(u.id, dependsOn(u.inputs[0]));
+      const groups = new Map<string, Node[]>();
+      for (const u of cands) {
+        const key = `${level.get(u.id)}|${u.shape.join(',')}`;
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key)!.push(u);
+      }
+      const order = [...groups.entries()].sort((x, y) => Number(x[0].split('|')[0]) - Number(y[0].split('|')[0]));
+      for (const [, us] of order) {
+        const shape = us[0]!.shape;
         const tmp: string[] = [];
         const base = this.reader(materialized, tmp, scan);
         const w = new BodyWriter(g, CPU, (m, ix) => over(m, ix) ?? base(m, ix));
-        const idx = u.shape.map((_, i) => `i${i}`);
-        w.emit(`return ${w.val(u.inputs[0], idx)};`);
+        const idx = shape.map((_, i) => `i${i}`);
+        const count = shape.map(dimExpr).join(' * ') || '1';
+        const names = us.map(() => {
+          const name = `gm${scratch.length}`;
+          scratch.push(count);
+          return name;
+        });
+        us.forEach((u, j) => w.emit(`${names[j]}[o] = ${w.val(u.inputs[0], idx)};`));
         const body = w.lines.join('\n');
         tmp.forEach(arg);
-        const name = `gm${scratch.length}`;
-        const count = u.shape.map(dimExpr).join(' * ') || '1';
-        scratch.push(count);
-        const param = (v: string) => (new RegExp(`\\b${v}\\b`).test(body) ? v : `_${v}`);
-        const loops = idx.map((v, i) => `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${dimExpr(u.shape[i])}; ${v}++)`).join('\n');
-        const inner = body.split('\n').map((l) => '  ' + l).join('\n');
-        prelude.push(`{\n  const fu = (${idx.map((v) => `${param(v)}: number`).join(', ')}): number => {\n${inner}\n  };\n  let o = 0;\n${loops}\n${'  '.repeat(idx.length + 1)}${name}[o++] = fu(${idx.join(', ')});\n}`);
-        prelude.push(`x.act(${fn === 'tanh' ? 0 : 1}, ${name}, 0, ${count});`);
-        results.set(u.id, name);
-        acts.push(`%${u.id}`);
+        const loops = idx.map((v, i) => `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${dimExpr(shape[i])}; ${v}++)`).join('\n');
+        const inner = body.split('\n').map((l) => '  '.repeat(idx.length) + l).join('\n');
+        prelude.push(`{\n  let o = 0;\n${loops} {\n${inner}\n${'  '.repeat(idx.length + 1)}o++;\n${'  '.repeat(idx.length)}}\n}`);
+        us.forEach((u, j) => {
+          prelude.push(`x.act(${(u.attrs as OpAttrs['unary']).fn === 'tanh' ? 0 : 1}, ${names[j]}, 0, ${count});`);
+          results.set(u.id, names[j]!);
+          acts.push(`%${u.id}`);
+        });
       }
     }
     this.gemmNotes.set(root.id, [
