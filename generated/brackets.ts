@@ -233,16 +233,15 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * T + i1]!;
-        const v1 = w0[(v0) * 16 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 16; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 16; i2++) {
+            const v0 = n0[(i0) * T + i1]!;
+            const v1 = w0[(v0) * 16 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * T, 96, 16, gm0, 0, 16, x.packs[0], w2, 0, out, 0, 96, 0);
       }
@@ -403,16 +402,15 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * T + i1]!;
-        const v1 = w0[(v0) * 16 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 16; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 16; i2++) {
+            const v0 = n0[(i0) * T + i1]!;
+            const v1 = w0[(v0) * 16 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * T, 96, 16, gm0, 0, 16, x.packs[0], w6, 0, out, 0, 96, 0);
       }
@@ -580,23 +578,22 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n7 = a[0]!, n33 = a[1]!, w10 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        let c0 = 0.0;
-        if (i2 < 32) {
-          const v1 = n7[((i0) * T + i1) * 32 + i2]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
-          c0 = v2;
-        }
-        return c0;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 64; i2++) {
+            let c0 = 0.0;
+            if (i2 < 32) {
+              const v1 = n7[((i0) * T + i1) * 32 + i2]!;
+              c0 = v1;
+            }
+            else {
+              const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
+              c0 = v2;
+            }
+            gm0[o] = c0;
+            o++;
+          }
       }
       x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], w10, 0, out, 0, 96, 0);
       }
@@ -764,23 +761,22 @@ const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n7 = a[0]!, n33 = a[1]!, w14 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        let c0 = 0.0;
-        if (i2 < 32) {
-          const v1 = n7[((i0) * T + i1) * 32 + i2]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
-          c0 = v2;
-        }
-        return c0;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 64; i2++) {
+            let c0 = 0.0;
+            if (i2 < 32) {
+              const v1 = n7[((i0) * T + i1) * 32 + i2]!;
+              c0 = v1;
+            }
+            else {
+              const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
+              c0 = v2;
+            }
+            gm0[o] = c0;
+            o++;
+          }
       }
       x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], w14, 0, out, 0, 96, 0);
       }

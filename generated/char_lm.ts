@@ -173,16 +173,15 @@ const CharLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * T + i1]!;
-        const v1 = w0[(v0) * 64 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 64; i2++) {
+            const v0 = n0[(i0) * T + i1]!;
+            const v1 = w0[(v0) * 64 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * T, 1024, 64, gm0, 0, 64, x.packs[0], w2, 0, out, 0, 1024, 0);
       }

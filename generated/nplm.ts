@@ -118,17 +118,16 @@ const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
       const gm0 = g[0]!, gm1 = g[1]!;
       {
-      const fx = (i0: number, i1: number): number => {
-        const q0 = Math.floor((i1 + 0.5) / 60.0);
-        const r1 = i1 - q0 * 60;
-        const v2 = n0[(i0) * T + q0]!;
-        const v3 = w0[(v2) * 60 + r1]!;
-        return v3;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 240; i1++)
-          gm0[o++] = fx(i0, i1);
+        for (let i1 = 0; i1 < 240; i1++) {
+          const q0 = Math.floor((i1 + 0.5) / 60.0);
+          const r1 = i1 - q0 * 60;
+          const v2 = n0[(i0) * T + q0]!;
+          const v3 = w0[(v2) * 60 + r1]!;
+          gm0[o] = v3;
+          o++;
+        }
       }
       x.gemm(B, 100, 240, gm0, 0, 240, x.packs[0], w2, 0, gm1, 0, 100, 0);
       const f = (i0: number, i1: number): number => {

@@ -166,16 +166,15 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * T + i1]!;
-        const v1 = w0[(v0) * 100 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 100; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 100; i2++) {
+            const v0 = n0[(i0) * T + i1]!;
+            const v1 = w0[(v0) * 100 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * T, 512, 100, gm0, 0, 100, x.packs[0], w2, 0, out, 0, 512, 0);
       }
@@ -364,16 +363,15 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * T + i1]!;
-        const v1 = w0[(v0) * 100 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 100; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 100; i2++) {
+            const v0 = n0[(i0) * T + i1]!;
+            const v1 = w0[(v0) * 100 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * T, 512, 100, gm0, 0, 100, x.packs[0], w6, 0, out, 0, 512, 0);
       }
@@ -569,23 +567,22 @@ const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n7 = a[0]!, n41 = a[1]!, w10 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        let c0 = 0.0;
-        if (i2 < 128) {
-          const v1 = n7[((i0) * T + i1) * 256 + i2]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n41[((i0) * T + i1) * 256 + i2 - 128]!;
-          c0 = v2;
-        }
-        return c0;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 256; i2++) {
+            let c0 = 0.0;
+            if (i2 < 128) {
+              const v1 = n7[((i0) * T + i1) * 256 + i2]!;
+              c0 = v1;
+            }
+            else {
+              const v2 = n41[((i0) * T + i1) * 256 + i2 - 128]!;
+              c0 = v2;
+            }
+            gm0[o] = c0;
+            o++;
+          }
       }
       x.gemm(B * T, 17, 256, gm0, 0, 256, x.packs[0], w10, 0, out, 0, 17, 0);
       }

@@ -279,16 +279,15 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * S + i1]!;
-        const v1 = w0[(v0) * 256 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 256; i2++) {
+            const v0 = n0[(i0) * S + i1]!;
+            const v1 = w0[(v0) * 256 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * S, 1024, 256, gm0, 0, 256, x.packs[0], w2, 0, out, 0, 1024, 0);
       }
@@ -477,16 +476,15 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * S + i1]!;
-        const v1 = w0[(v0) * 256 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 256; i2++) {
+            const v0 = n0[(i0) * S + i1]!;
+            const v1 = w0[(v0) * 256 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * S, 1024, 256, gm0, 0, 256, x.packs[0], w6, 0, out, 0, 1024, 0);
       }
@@ -781,22 +779,21 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n79 = a[0]!, n81 = a[1]!, w11 = a[3]!;
       const gm0 = g[0]!, gm1 = g[1]!;
       {
-      const fx = (i0: number, i1: number): number => {
-        let c0 = 0.0;
-        if (i1 < 256) {
-          const v1 = n79[(i0) * 512 + i1]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n81[(i0) * 512 + i1 - 256]!;
-          c0 = v2;
-        }
-        return c0;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          gm0[o++] = fx(i0, i1);
+        for (let i1 = 0; i1 < 512; i1++) {
+          let c0 = 0.0;
+          if (i1 < 256) {
+            const v1 = n79[(i0) * 512 + i1]!;
+            c0 = v1;
+          }
+          else {
+            const v2 = n81[(i0) * 512 + i1 - 256]!;
+            c0 = v2;
+          }
+          gm0[o] = c0;
+          o++;
+        }
       }
       x.gemm(B, 512, 512, gm0, 0, 512, x.packs[0], w11, 0, gm1, 0, 512, 0);
       const f = (i0: number, i1: number): number => {
@@ -846,16 +843,15 @@ const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n1 = a[0]!, w12 = a[1]!, w14 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[(i0) * T + i1]!;
-        const v1 = w12[(v0) * 256 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 256; i2++) {
+            const v0 = n1[(i0) * T + i1]!;
+            const v1 = w12[(v0) * 256 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * T, 1536, 256, gm0, 0, 256, x.packs[0], w14, 0, out, 0, 1536, 0);
       }

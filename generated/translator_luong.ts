@@ -284,16 +284,15 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * S + i1]!;
-        const v1 = w0[(v0) * 256 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 256; i2++) {
+            const v0 = n0[(i0) * S + i1]!;
+            const v1 = w0[(v0) * 256 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * S, 2048, 256, gm0, 0, 256, x.packs[0], w2, 0, out, 0, 2048, 0);
       }
@@ -712,16 +711,15 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n1 = a[0]!, w9 = a[1]!, w11 = a[3]!;
       const gm0 = g[0]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[(i0) * T + i1]!;
-        const v1 = w9[(v0) * 256 + i2]!;
-        return v1;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 256; i2++) {
+            const v0 = n1[(i0) * T + i1]!;
+            const v1 = w9[(v0) * 256 + i2]!;
+            gm0[o] = v1;
+            o++;
+          }
       }
       x.gemm(B * T, 2048, 256, gm0, 0, 256, x.packs[0], w11, 0, out, 0, 2048, 0);
       }
@@ -1342,23 +1340,22 @@ const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
       const n156 = a[0]!, n121 = a[1]!, w20 = a[3]!;
       const gm0 = g[0]!, gm1 = g[1]!;
       {
-      const fx = (i0: number, i1: number, i2: number): number => {
-        let c0 = 0.0;
-        if (i2 < 512) {
-          const v1 = n156[((i0) * T + i1) * 512 + i2]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n121[((i0) * T + i1) * 1024 + i2 - 512]!;
-          c0 = v2;
-        }
-        return c0;
-      };
       let o = 0;
       for (let i0 = 0; i0 < B; i0++)
         for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            gm0[o++] = fx(i0, i1, i2);
+          for (let i2 = 0; i2 < 1024; i2++) {
+            let c0 = 0.0;
+            if (i2 < 512) {
+              const v1 = n156[((i0) * T + i1) * 512 + i2]!;
+              c0 = v1;
+            }
+            else {
+              const v2 = n121[((i0) * T + i1) * 1024 + i2 - 512]!;
+              c0 = v2;
+            }
+            gm0[o] = c0;
+            o++;
+          }
       }
       x.gemm(B * T, 512, 1024, gm0, 0, 1024, x.packs[0], w20, 0, gm1, 0, 512, 0);
       const f = (i0: number, i1: number, i2: number): number => {

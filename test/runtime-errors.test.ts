@@ -482,6 +482,27 @@ describe('createModel options', () => {
   it('rejects options that are not an object', async () => {
     await expectError(() => lstmMod.createModel('cpu'), 'options object', 'string');
   });
+  it('rejects a thread count that is not a positive integer', async () => {
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 0 }), 'threads', 'positive integer', '0');
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 1.5 }), 'threads', '1.5');
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: '2' }), 'threads', '"2"');
+  });
+  it("backend 'wasm' without WebAssembly SIMD is an error naming the fallback; auto then picks another", async () => {
+    const validate = WebAssembly.validate;
+    // an engine without SIMD rejects the probe module
+    WebAssembly.validate = () => false;
+    try {
+      await expectError(() => lstmMod.createModel({ backend: 'wasm' }), "'wasm'", 'WebAssembly SIMD', "backend: 'cpu'");
+      const model = await lstmMod.createModel({ backend: 'auto', gpu: null });
+      try {
+        expect(model.backend).not.toBe('wasm');
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      WebAssembly.validate = validate;
+    }
+  });
 });
 
 // ───────────── what works ─────────────

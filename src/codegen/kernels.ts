@@ -368,6 +368,20 @@ class ProgramBuilder {
       if (!args.includes(name)) throw new Error(`internal: GEMM operand ${name} is not an argument of k${root.id}`);
       return name;
     };
+    // what the GEMMs (and vectorised activations) computed is read from their scratch buffers
+    const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
+    // a loop over `shape` writing element o of each name from the value of its node there
+    const fill = (shape: Shape, targets: readonly (readonly [string, number])[]): string => {
+      const tmp: string[] = [];
+      const base = this.reader(materialized, tmp, scan);
+      const w = new BodyWriter(g, CPU, (m, ix) => over(m, ix) ?? base(m, ix));
+      const idx = shape.map((_, i) => `i${i}`);
+      for (const [name, id] of targets) w.emit(`${name}[o] = ${w.val(id, idx)};`);
+      tmp.forEach(arg);
+      const loops = idx.map((v, i) => `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${dimExpr(shape[i])}; ${v}++)`).join('\n');
+      const inner = w.lines.map((l) => '  '.repeat(idx.length) + l).join('\n');
+      return `{\n  let o = 0;\n${loops} {\n${inner}\n${'  '.repeat(idx.length + 1)}o++;\n${'  '.repeat(idx.length)}}\n}`;
+    };
     for (const id of members) {
       const n = g.get(id);
       if (n.op === 'einsum') {
@@ -391,20 +405,13 @@ class ProgramBuilder {
       const M = n.shape.slice(0, -1).map(dimExpr).join(' * ') || '1';
       let a = dataOperand(g, x, materialized, scan);
       let aName: string;
+      const inPlace = a !== undefined;
       if (a) aName = arg(this.bufOf(a.node, scan));
       else {
         // not a buffer: compute it into scratch, element by element
-        const xs = `gm${scratch.length}`;
+        aName = `gm${scratch.length}`;
         scratch.push(`${M} * ${K}`);
-        const tmp: string[] = [];
-        const body = this.body(g, x, CPU, materialized, tmp, scan, (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined));
-        tmp.forEach(arg);
-        const idx = x.shape.map((_, i) => `i${i}`);
-        const params = idx.map((v) => `${v}: number`).join(', ');
-        const loops = idx.map((v, i) => `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${dimExpr(x.shape[i])}; ${v}++)`).join('\n');
-        const inner = body.split('\n').map((l) => '  ' + l).join('\n');
-        prelude.push(`{\n  const fx = (${params}): number => {\n${inner}\n  };\n  let o = 0;\n${loops}\n${'  '.repeat(idx.length + 1)}${xs}[o++] = fx(${idx.join(', ')});\n}`);
-        aName = xs;
+        prelude.push(fill(x.shape, [[aName, x.id]]));
         a = { node: x, off: '0', lda: String(K) };
       }
       const direct = !isStep && n.id === root.id;
@@ -418,11 +425,10 @@ class ProgramBuilder {
       results.set(n.id, out);
       const wn = (w.param.attrs as OpAttrs['param']).name;
       const block = w.row || w.col || N !== w.param.shape[0] || K !== w.ld ? `[${w.row}:${w.row + N}, ${w.col}:${w.col + K}]` : '';
-      notes.push(`%${n.id} GEMM ${M.replace(/ \* /g, "·")} × ${N} × ${K} on ${wn}${block} packed at load${bias ? ' (+ bias)' : ''}, data ${a.node.id === x.id && aName.startsWith('gm') ? `%${x.id} computed into scratch first` : `%${a.node.id} read in place`}${out === 'out' ? ', into the output' : ''}`);
+      notes.push(`%${n.id} GEMM ${M.replace(/ \* /g, "·")} × ${N} × ${K} on ${wn}${block} packed at load${bias ? ' (+ bias)' : ''}, data ${inPlace ? `%${a.node.id} read in place` : `%${x.id} computed into scratch first`}${out === 'out' ? ', into the output' : ''}`);
     }
     if (!results.size) return undefined;
-    const epi = !(results.get(root.id) === 'out');
-    const over: Reader = (m, ix) => (results.has(m.id) ? `${results.get(m.id)}[${flatIndex(m.shape, ix)}]` : undefined);
+    const epi = results.get(root.id) !== 'out';
     // the epilogue's tanh and sigmoid: their inputs computed over their whole shape into scratch,
     // then each activation applied to its array at once (the host's vectorised x.act). Activations
     // that do not depend on one another and have one shape share one loop (an LSTM's four gates),
@@ -442,31 +448,16 @@ class ProgramBuilder {
       };
       const cands = members.map((id) => g.get(id)).filter((u) => isAct(u) && u.id !== root.id && !results.has(u.id));
       for (const u of cands) level.set(u.id, dependsOn(u.inputs[0]));
-      const groups = new Map<string, Node[]>();
+      const groups = new Map<string, { level: number; us: Node[] }>();
       for (const u of cands) {
         const key = `${level.get(u.id)}|${u.shape.join(',')}`;
-        if (!groups.has(key)) groups.set(key, []);
-        groups.get(key)!.push(u);
+        if (!groups.has(key)) groups.set(key, { level: level.get(u.id)!, us: [] });
+        groups.get(key)!.us.push(u);
       }
-      const order = [...groups.entries()].sort((x, y) => Number(x[0].split('|')[0]) - Number(y[0].split('|')[0]));
-      for (const [, us] of order) {
-        const shape = us[0]!.shape;
-        const tmp: string[] = [];
-        const base = this.reader(materialized, tmp, scan);
-        const w = new BodyWriter(g, CPU, (m, ix) => over(m, ix) ?? base(m, ix));
-        const idx = shape.map((_, i) => `i${i}`);
-        const count = shape.map(dimExpr).join(' * ') || '1';
-        const names = us.map(() => {
-          const name = `gm${scratch.length}`;
-          scratch.push(count);
-          return name;
-        });
-        us.forEach((u, j) => w.emit(`${names[j]}[o] = ${w.val(u.inputs[0], idx)};`));
-        const body = w.lines.join('\n');
-        tmp.forEach(arg);
-        const loops = idx.map((v, i) => `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${dimExpr(shape[i])}; ${v}++)`).join('\n');
-        const inner = body.split('\n').map((l) => '  '.repeat(idx.length) + l).join('\n');
-        prelude.push(`{\n  let o = 0;\n${loops} {\n${inner}\n${'  '.repeat(idx.length + 1)}o++;\n${'  '.repeat(idx.length)}}\n}`);
+      for (const { us } of [...groups.values()].sort((x, y) => x.level - y.level)) {
+        const count = us[0]!.shape.map(dimExpr).join(' * ') || '1';
+        const names = us.map(() => `gm${scratch.push(count) - 1}`);
+        prelude.push(fill(us[0]!.shape, us.map((u, j) => [names[j]!, u.inputs[0]] as const)));
         us.forEach((u, j) => {
           prelude.push(`x.act(${(u.attrs as OpAttrs['unary']).fn === 'tanh' ? 0 : 1}, ${names[j]}, 0, ${count});`);
           results.set(u.id, names[j]!);
@@ -481,7 +472,7 @@ class ProgramBuilder {
     ]);
     const tmp: string[] = [];
     let epilogue: string | undefined;
-    if (!(results.get(root.id) === 'out')) {
+    if (epi) {
       epilogue = half !== undefined ? this.pairBody(g, root, materialized, tmp, scan!, half, over) : this.body(g, root, CPU, materialized, tmp, scan, over);
       tmp.forEach(arg);
     }
@@ -536,7 +527,7 @@ class ProgramBuilder {
     lines.push(`${ind}x.gemm(${M}, ${N}, ${K}, ${aName}, ${off(A.off, sA)}, ${ms.length ? sA(ms[0]) : '0'}, wp, null, 0, ${out}, ${off('0', sC)}, ${ms.length ? sC(ms[0]) : '0'}, 0);`);
     batch.forEach((_, i) => lines.push(`${'  '.repeat(batch.length - 1 - i)}}`));
     if (!batch.length) lines.splice(0, lines.length, '{', ...lines.map((l) => '  ' + l), '}');
-    return { code: lines.join('\n'), args: [aName, bName], out, batch: batch.map((c) => `${c}`).join(', ') };
+    return { code: lines.join('\n'), args: [aName, bName], out, batch: batch.join(', ') };
   }
 
   private scan(root: Node): Instr {

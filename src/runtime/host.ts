@@ -6,8 +6,9 @@
  *     at load time; elementwise epilogues are the kernels' emitted TypeScript.
  *   - `cpu`: plain TypeScript everywhere (the fallback where WebAssembly SIMD is missing): the same
  *     GEMM forms, on a register-tiled TypeScript GEMM.
- * A kernel without a GEMM form (softmax, layernorm, pooling, attention's batched products) runs its
- * per-element CPU body on both.
+ * Kernels have a GEMM form when they contain a matmul or a batched product, or are a softmax or
+ * layernorm (rows in one pass); the others (pooling, elementwise kernels) run their per-element CPU
+ * body on both.
  */
 import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './runtime.ts';
 import { GEMM_WASM_BASE64, GEMM_WASM_MT_BASE64 } from './wasm/gemm-wasm.ts';
@@ -34,8 +35,11 @@ abstract class HostExecutor<H> implements Executor {
   protected abstract readonly actFn: GemmHost['act'];
 
   private readonly packs: PackEntry<H>[] = [];
-  /** Pack pointers of the kernel being run (GemmHost.packs). */
-  private readonly host: { gemm: GemmHost['gemm']; pack: GemmHost['pack']; act: GemmHost['act']; packs: unknown[] } = { gemm: () => {}, pack: () => undefined, act: () => {}, packs: [] };
+  /** What a GEMM form calls, with the packed blocks of the kernel being run (made on first use: the subclass sets the functions). */
+  private hostOps: { gemm: GemmHost['gemm']; pack: GemmHost['pack']; act: GemmHost['act']; packs: unknown[] } | undefined;
+  private get host() {
+    return (this.hostOps ??= { gemm: this.gemmFn, pack: this.packFn, act: this.actFn, packs: [] });
+  }
   private readonly scratchViews: Float32Array[] = [];
   private readonly argViews: Float32Array[] = [];
   /** Buffers allocated so far (for tests: a warm decoding step allocates none). */
@@ -67,12 +71,9 @@ abstract class HostExecutor<H> implements Executor {
     }
   }
 
-  /** Packs every weight block these kernels' GEMMs read from `weights` (at load time). */
-  prepack(kernels: readonly KernelDef[], argsOf: (k: KernelDef) => readonly unknown[] | undefined): void {
-    for (const k of kernels) {
-      const args = k.gemm ? argsOf(k) : undefined;
-      if (args) this.packsFor(k, args);
-    }
+  /** Packs the weight blocks kernel `k`'s GEMMs read from `args` (at load time). */
+  prepack(k: KernelDef, args: readonly unknown[]): void {
+    if (k.gemm) this.packsFor(k, args);
   }
 
   private exec(k: KernelDef, out: H, args: unknown[], sc: Scalars): void {
@@ -92,9 +93,6 @@ abstract class HostExecutor<H> implements Executor {
       for (const a of args) this.argViews.push(this.view(a as H));
       this.scratchViews.length = 0;
       for (const g of scratch) this.scratchViews.push(this.view(g));
-      this.host.gemm = this.gemmFn;
-      this.host.pack = this.packFn;
-      this.host.act = this.actFn;
       k.gemm.run(this.host, this.view(out), this.argViews, this.scratchViews, s);
     } finally {
       for (const g of scratch) this.free(g);
@@ -334,11 +332,14 @@ function gemmModule(shared = false): WebAssembly.Module {
   return m;
 }
 
+/** Whether this runs in Node (worker_threads, and a main thread that may block in Atomics.wait). */
+export const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
 /** Whether this engine can share a WebAssembly.Memory with worker threads (a browser page needs cross-origin isolation). */
 function threadsSupported(): boolean {
-  const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean; process?: { versions?: { node?: string } } };
+  const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
   if (typeof g.SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return false;
-  return typeof g.process?.versions?.node === 'string' || g.crossOriginIsolated === true;
+  return isNode || g.crossOriginIsolated === true;
 }
 
 /**
@@ -430,8 +431,8 @@ interface WorkerLike {
 
 /** Starts one worker thread (Node's worker_threads, or a browser Worker). */
 async function startWorker(): Promise<WorkerLike> {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Worker?: new (url: string) => WorkerLike; Blob?: new (parts: string[], o: { type: string }) => unknown; URL?: { createObjectURL(b: unknown): string } };
-  if (typeof g.process?.versions?.node === 'string') {
+  const g = globalThis as { Worker?: new (url: string) => WorkerLike; Blob?: new (parts: string[], o: { type: string }) => unknown; URL?: { createObjectURL(b: unknown): string } };
+  if (isNode) {
     const spec = 'node:worker_threads';
     const { Worker } = (await import(/* @vite-ignore */ spec)) as { Worker: new (src: string, o: { eval: boolean }) => WorkerLike };
     const w = new Worker(WORKER_SOURCE, { eval: true });
@@ -453,15 +454,12 @@ export function wasmSimdSupported(): boolean {
 const PAGE = 65536;
 /** GEMMs of fewer multiply-adds than this run on one thread (the hand-off costs a few microseconds). */
 const PARALLEL_MIN = 1 << 19;
-/** Whether this thread may block in Atomics.wait (not a browser's main thread). */
-const canWait = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 
 /** nnc's own WebAssembly SIMD executor: an arena in one WebAssembly.Memory, GEMMs in gemm.c. */
 export class WasmExecutor extends HostExecutor<ArenaBuf> {
   readonly backend = 'wasm' as const;
   get device(): string {
-    const n = this.workers.length + 1;
-    return `nnc wasm (WebAssembly SIMD GEMM, ${n} thread${n > 1 ? 's' : ''})`;
+    return `nnc wasm (WebAssembly SIMD GEMM, ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
   }
   private readonly memory: WebAssembly.Memory;
   private readonly k: GemmExports;
@@ -522,18 +520,15 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     return this.warmed;
   }
 
-  /** Warms this thread's GEMM code (see warm()); createExecutor calls it. */
-  warmUp(): void {
-    this.warmArea();
-  }
 
   /** Threads that run GEMMs (this one included). */
   get threads(): number {
     return this.workers.length + 1;
   }
 
-  /** Starts `n` worker threads on the shared memory (none when it is not shared). */
-  async startWorkers(n: number): Promise<void> {
+  /** Warms this thread's GEMM code (see warm()) and starts `n` worker threads on the shared memory (none when it is not shared). */
+  async start(n: number): Promise<void> {
+    this.warmArea();
     if (!this.shared || n < 1) return;
     const ctrl = this.alloc(32);
     const area = this.warmArea();
@@ -579,7 +574,7 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     for (;;) {
       const done = Atomics.load(c, C_DONE);
       if (done === chunks) break;
-      if (++spins > 2000 && canWait) Atomics.wait(c, C_DONE, done, 1);
+      if (++spins > 2000 && isNode) Atomics.wait(c, C_DONE, done, 1);
     }
     Atomics.store(c, C_NEXT, (tag << 16) | 0xffff);
   }

@@ -116,7 +116,7 @@ class Model {
         const k = this.kernel(name);
         if (!k.gemm) continue;
         const bufs = args.map((a) => w.get(a));
-        if (k.gemm.packs.every((p) => bufs[p[0]] !== undefined)) ex.prepack([k], () => bufs);
+        if (k.gemm.packs.every((p) => bufs[p[0]] !== undefined)) ex.prepack(k, bufs);
       }
     }
   }

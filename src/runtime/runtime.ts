@@ -2,7 +2,7 @@
  * Part of the `nnc/runtime` module that generated modules import. gpu.js is loaded on demand, so
  * the host backends (`wasm`, `cpu`: host.ts) need nothing else.
  */
-import { CpuExecutor, WasmExecutor, wasmSimdSupported } from './host.ts';
+import { CpuExecutor, WasmExecutor, isNode, wasmSimdSupported } from './host.ts';
 
 export { CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf } from './host.ts';
 
@@ -125,8 +125,8 @@ export interface Executor {
   /** Host executors: run and step synchronously (the time loop then awaits nothing). */
   runNow?(k: KernelDef, args: unknown[], sc: Scalars, size: number): unknown;
   stepNow?(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): unknown;
-  /** Host executors: packs the weight blocks these kernels' GEMMs read (when weights load). */
-  prepack?(kernels: readonly KernelDef[], argsOf: (k: KernelDef) => readonly unknown[] | undefined): void;
+  /** Host executors: packs the weight blocks kernel `k`'s GEMMs read from `args` (when weights load). */
+  prepack?(k: KernelDef, args: readonly unknown[]): void;
   release(b: unknown): void;
   dispose(): void;
 }
@@ -369,8 +369,6 @@ async function selfTest(ex: Executor): Promise<void> {
   if (!want.every((v, i) => Math.abs(out[i]! - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
 }
 
-const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-
 async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
   let ex: Executor;
   if (name === 'webasm') ex = new GpuJsExecutor(GPU, 'webasm', 'gpu.js webasm (WebAssembly SIMD)', 'webasm');
@@ -414,8 +412,7 @@ async function wasmExecutor(options: CreateOptions): Promise<Executor> {
   if (t !== undefined && (!Number.isInteger(t) || t < 1)) throw new NncError(`threads must be a positive integer, got ${showValue(t)}`);
   const threads = t ?? Math.min(4, await cores());
   const ex = new WasmExecutor(threads);
-  ex.warmUp();
-  await ex.startWorkers(threads - 1);
+  await ex.start(threads - 1);
   return ex;
 }
 
