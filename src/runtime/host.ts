@@ -10,7 +10,7 @@
  * layernorm (rows in one pass); the others (pooling, elementwise kernels) run their per-element CPU
  * body on both.
  */
-import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './runtime.ts';
+import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './types.ts';
 import { GEMM_WASM_BASE64, GEMM_WASM_MT_BASE64 } from './wasm/gemm-wasm.ts';
 
 /** A packed weight block, keyed by what it was packed from. */

@@ -1,8 +1,15 @@
 /**
  * `nnc/runtime`: what generated modules import — the model object (plan interpreter, generate and
- * stream), the executors (cpu, and gpu.js: webasm, gpu, webgpu), weight loading and input checks.
+ * stream), the executors (wasm and cpu: host.ts; webasm, gpu, webgpu: gpujs.ts), backend choice,
+ * weight loading and input checks.
  */
-export * from './runtime.js';
+export type * from './types.ts';
+export { NncError } from './errors.ts';
+export { CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf } from './host.ts';
+export { GpuJsExecutor } from './gpujs.ts';
+export { createExecutor } from './backends.ts';
+export { parseSafetensors, checkWeights, weightMap } from './weights.ts';
+export { prepareInput, checkInputNames, type PreparedInput } from './inputs.ts';
 export * from './model.js';
 export type * from './plan.ts';
 export type { GenerateOptions, GenerateResult, StepEvent } from './decode.ts';

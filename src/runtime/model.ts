@@ -6,10 +6,11 @@
  * step.
  */
 import type { Instr, Plan, RunInstr, ScanInstr, Size } from './plan.ts';
-import {
-  NncError, checkInputNames, createExecutor, prepareInput, weightMap,
-  type BackendName, type CreateOptions, type Executor, type InputInfo, type InputTensor, type KernelDef, type PreparedInput, type Tensor, type WeightInfo,
-} from './runtime.js';
+import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, Tensor, WeightInfo } from './types.ts';
+import { NncError } from './errors.ts';
+import { createExecutor } from './backends.ts';
+import { weightMap } from './weights.ts';
+import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
 import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.js';
 
 export interface ModelManifest {

@@ -1,0 +1,113 @@
+/** Backend choice: which executor runs a model (`createModel({ backend })`), with a self-test for gpu.js. */
+import type { BackendName, BackendOption, CreateOptions, Executor, KernelDef } from './types.ts';
+import { NncError, showValue, typeName } from './errors.ts';
+import { CpuExecutor, WasmExecutor, isNode, wasmSimdSupported } from './host.ts';
+import { GpuJsExecutor, loadGpuJs, type GpuClass } from './gpujs.ts';
+
+/** A tiny kernel whose answer is known: a backend that gets it wrong is not used. */
+async function selfTest(ex: Executor): Promise<void> {
+  const k: KernelDef = {
+    name: '__selftest',
+    step: false,
+    scalars: ['B', 'T'],
+    cpu: () => {},
+    gpu: 'function (a, B, T) { const i = this.thread.x; let s = 0.0; for (let k = 0; k < T; k++) { s += a[k] * (i + 1.0); } return s + B; }',
+  };
+  const a = ex.upload(Float32Array.from([1, 2, 3]));
+  const out = await ex.read(await ex.run(k, [a], { B: 0.5, T: 3 }, 4), 4);
+  const want = [6.5, 12.5, 18.5, 24.5];
+  if (!want.every((v, i) => Math.abs(out[i]! - v) < 1e-4)) throw new NncError(`self-test returned ${Array.from(out)}`);
+}
+
+async function tryBackend(name: BackendName, GPU: GpuClass): Promise<Executor> {
+  let ex: Executor;
+  if (name === 'webasm') ex = new GpuJsExecutor(GPU, 'webasm', 'gpu.js webasm (WebAssembly SIMD)', 'webasm');
+  else if (name === 'webgpu') {
+    if (!GPU.isWebGPUAvailable || !(await GPU.isWebGPUAvailable())) throw new NncError('no WebGPU adapter is available here');
+    ex = new GpuJsExecutor(GPU, 'webgpu', 'gpu.js webgpu', 'webgpu');
+  } else {
+    if (isNode && !GPU.isHeadlessGLSupported) throw new NncError("headless-gl is not available (the optional 'gl' package did not build, or there is no display: run under xvfb-run)");
+    if (!isNode && !GPU.isWebGL2Supported) throw new NncError('WebGL2 is not available in this browser');
+    ex = new GpuJsExecutor(GPU, 'gpu', isNode ? 'gpu.js headlessgl' : 'gpu.js webgl2', isNode ? 'headlessgl' : 'webgl2');
+  }
+  try {
+    await selfTest(ex);
+    // gpu.js kernel classes carry their backend as a static `mode`; their names do not survive minification
+    const ran = (ex as GpuJsExecutor).modes();
+    if (!ran.every((m) => m === name)) throw new NncError(`gpu.js ran ${(ex as GpuJsExecutor).implementations().join(', ')} (mode ${ran.join(', ')}) instead (no display or driver for ${name}?)`);
+  } catch (e) {
+    ex.dispose();
+    throw e;
+  }
+  return ex;
+}
+
+/** The machine's cores (Node: os.availableParallelism; a browser: navigator.hardwareConcurrency). */
+async function cores(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (isNode) {
+    try {
+      const spec = 'node:os';
+      const os = (await import(/* @vite-ignore */ spec)) as { availableParallelism?: () => number; cpus(): unknown[] };
+      return os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+    } catch {
+      return 1;
+    }
+  }
+  return nav?.hardwareConcurrency ?? 1;
+}
+
+async function wasmExecutor(options: CreateOptions): Promise<Executor> {
+  const t = options.threads;
+  if (t !== undefined && (!Number.isInteger(t) || t < 1)) throw new NncError(`threads must be a positive integer, got ${showValue(t)}`);
+  const threads = t ?? Math.min(4, await cores());
+  const ex = new WasmExecutor(threads);
+  await ex.start(threads - 1);
+  return ex;
+}
+
+/** Picks and starts the executor for `options.backend`. */
+export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
+  if (options === null || options === undefined) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
+  const want = options.backend ?? 'auto';
+  const known: BackendOption[] = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu'];
+  if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
+  if (want === 'cpu') return new CpuExecutor();
+  if (want === 'wasm') {
+    if (!wasmSimdSupported()) throw new NncError("backend 'wasm' cannot run here: this JavaScript engine has no WebAssembly SIMD (use backend: 'cpu')");
+    return wasmExecutor(options);
+  }
+  if (want !== 'auto') {
+    const GPU = await loadGpuJs(options.gpu);
+    try {
+      return await tryBackend(want, GPU);
+    } catch (e) {
+      throw new NncError(`backend '${want}' cannot run here: ${(e as Error).message}`);
+    }
+  }
+  // auto: a browser's WebGPU first; then nnc's WebAssembly SIMD path (on a CPU it beats gpu.js's
+  // webasm and headless-gl on Mesa's software renderer); then gpu.js's GL and webasm; then plain TypeScript
+  let GPU: GpuClass | undefined;
+  try {
+    GPU = await loadGpuJs(options.gpu);
+  } catch {
+    GPU = undefined;
+  }
+  if (GPU && !isNode) {
+    try {
+      return await tryBackend('webgpu', GPU);
+    } catch {
+      // no WebGPU here
+    }
+  }
+  if (wasmSimdSupported()) return wasmExecutor(options);
+  for (const name of (GPU ? ['gpu', 'webasm'] : []) as BackendName[]) {
+    try {
+      return await tryBackend(name, GPU!);
+    } catch {
+      // try the next one
+    }
+  }
+  return new CpuExecutor();
+}

@@ -1,0 +1,206 @@
+/**
+ * The gpu.js executor (backends webasm, gpu = WebGL2 / headless-gl, webgpu) and how gpu.js is
+ * found. gpu.js is loaded on demand, so the host backends (host.ts) need nothing else.
+ */
+import type { BackendName, Executor, KernelDef, Scalars } from './types.ts';
+import { NncError } from './errors.ts';
+
+interface GpuKernel {
+  (...args: unknown[]): unknown;
+  setOutput(o: number[]): void;
+  destroy?(): void;
+  /** gpu.js's backend kernel after the first call (HeadlessGLKernel, WebAssemblyKernel, …). */
+  kernel?: { constructor: { name: string } };
+}
+interface GpuInstance {
+  createKernel(src: string, settings: Record<string, unknown>): GpuKernel;
+  destroy(): void;
+}
+export interface GpuClass {
+  new (settings: Record<string, unknown>): GpuInstance;
+  isHeadlessGLSupported?: boolean;
+  isWebGL2Supported?: boolean;
+  isWebAssemblySupported?: boolean;
+  isWebGPUSupported?: boolean;
+  isWebGPUAvailable?: () => Promise<boolean>;
+}
+interface GpuTexture {
+  toArray(): unknown;
+  delete?(): void;
+}
+
+function flatten(v: unknown, size: number): Float32Array {
+  if (v instanceof Float32Array) return v.length === size ? v : v.slice(0, size);
+  if (ArrayBuffer.isView(v)) return Float32Array.from(v as unknown as ArrayLike<number>).slice(0, size);
+  const out = new Float32Array(size);
+  let o = 0;
+  const walk = (x: unknown) => {
+    if (typeof x === 'number') out[o++] = x;
+    else if (ArrayBuffer.isView(x)) {
+      const a = x as unknown as ArrayLike<number>;
+      for (let i = 0; i < a.length; i++) out[o++] = a[i]!;
+    }
+    else for (const e of x as unknown[]) walk(e);
+  };
+  walk(v);
+  return out;
+}
+
+/** gpu.js kernels index with float32 arithmetic: past 2^24 elements indices are no longer exact. */
+const MAX_GPU_ELEMENTS = 1 << 24;
+function tooLarge(backend: string, size: number): NncError {
+  return new NncError(`a tensor of ${size} elements is too large for the '${backend}' backend (gpu.js indexes in float32, exact up to ${MAX_GPU_ELEMENTS} elements): use a smaller batch, or backend: 'cpu'`);
+}
+
+const GATHER_ROWS: KernelDef = {
+  name: '__gather_rows',
+  step: false,
+  scalars: ['W'],
+  cpu: () => {},
+  gpu: 'function (a, rows, W) { const r = Math.floor((this.thread.x + 0.5) / W); const j = this.thread.x - r * W; return a[rows[r] * W + j]; }',
+};
+
+const PLACE_ROWS: KernelDef = {
+  name: '__place_rows',
+  step: false,
+  scalars: ['W', 'L', 'slot'],
+  cpu: () => {},
+  gpu: 'function (a, W, L, slot) { const b = Math.floor((this.thread.x + 0.5) / (L * W)); const r = this.thread.x - b * L * W; const t = Math.floor((r + 0.5) / W); const j = r - t * W; let v = 0.0; if (t === slot) { v = a[b * W + j]; } return v; }',
+};
+
+const isThenable = (v: unknown): v is Promise<unknown> => !!v && typeof (v as { then?: unknown }).then === 'function';
+
+export class GpuJsExecutor implements Executor {
+  private readonly kernels = new Map<string, GpuKernel>();
+  private readonly gpu: GpuInstance;
+  private readonly pipeline: boolean;
+  readonly backend: BackendName;
+  readonly device: string;
+
+  constructor(GPU: GpuClass, backend: BackendName, device: string, mode: string) {
+    this.backend = backend;
+    this.device = device;
+    this.gpu = new GPU({ mode });
+    this.pipeline = backend === 'gpu' || backend === 'webgpu';
+  }
+
+  private kernel(name: string, src: string): GpuKernel {
+    let k = this.kernels.get(name);
+    if (!k) {
+      k = this.gpu.createKernel(src, {
+        output: [1],
+        dynamicOutput: true,
+        dynamicArguments: true,
+        precision: 'single',
+        tactic: 'precision',
+        pipeline: this.pipeline,
+        immutable: true,
+        loopMaxIterations: 100000,
+      });
+      this.kernels.set(name, k);
+    }
+    return k;
+  }
+
+  /** The gpu.js kernel classes that have run: gpu.js may quietly fall back (e.g. no display → webasm). */
+  implementations(): string[] {
+    return [...this.kernels.values()].map((k) => k.kernel?.constructor.name ?? '?');
+  }
+
+  /** The gpu.js modes ('gpu', 'webgpu', 'webasm', 'cpu') of the kernel classes that have run. */
+  modes(): string[] {
+    return [...this.kernels.values()].map((k) => String((k.kernel?.constructor as { mode?: unknown } | undefined)?.mode ?? '?'));
+  }
+
+  upload(data: Float32Array): unknown {
+    if (data.length > MAX_GPU_ELEMENTS) throw tooLarge(this.backend, data.length);
+    if (!this.pipeline) return data;
+    const k = this.kernel('__upload', 'function (a) { return a[this.thread.x]; }');
+    k.setOutput([data.length]);
+    const out = k(data);
+    // webgpu returns a Promise: a failure surfaces where it is used (run, read), not as unhandled
+    if (isThenable(out)) out.catch(() => {});
+    return out;
+  }
+  zeros(size: number): unknown {
+    return this.upload(new Float32Array(size));
+  }
+  async run(kd: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
+    if (size > MAX_GPU_ELEMENTS) throw tooLarge(this.backend, size);
+    const k = this.kernel(kd.name, kd.gpu);
+    // webgpu: upload() and zeros() give Promises of buffer handles (every webgpu kernel call does)
+    const ready = args.some(isThenable) ? await Promise.all(args) : args;
+    k.setOutput([Math.max(size, 1)]);
+    const out = await k(...ready, ...kd.scalars.map((n) => sc[n]));
+    // gpu.js's webasm kernels keep up to 8 instantiations (each with its own WebAssembly.Memory) per
+    // output size; a decoding loop whose key/value cache grows every step would pile them up until
+    // the browser refuses another Memory: keep two
+    const impl = k.kernel as { moduleCacheLimit?: number } | undefined;
+    if (impl && typeof impl.moduleCacheLimit === 'number' && impl.moduleCacheLimit > 2) impl.moduleCacheLimit = 2;
+    return out;
+  }
+  async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
+    return this.run(PLACE_ROWS, [rows], { W: width, L, slot }, B * L * width);
+  }
+  async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
+    const rows = this.upload(Float32Array.from(idx));
+    try {
+      return await this.run(GATHER_ROWS, [b, rows], { W: width }, idx.length * width);
+    } finally {
+      this.release(rows);
+    }
+  }
+  async step(kd: KernelDef, hist: unknown, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
+    const out = await this.run(kd, args, sc, size);
+    this.release(hist);
+    return out;
+  }
+  async read(b: unknown, size: number): Promise<Float32Array> {
+    const v = (await b) as GpuTexture;
+    if (v && typeof v.toArray === 'function') return flatten(await v.toArray(), size);
+    return flatten(v, size);
+  }
+  release(b: unknown): void {
+    if (isThenable(b)) {
+      // a webgpu upload still in flight: free its buffer once it exists (a failed one has none)
+      b.then((t) => this.release(t), () => {});
+      return;
+    }
+    const t = b as GpuTexture;
+    if (t && typeof t.delete === 'function') t.delete();
+  }
+  dispose(): void {
+    for (const k of this.kernels.values()) k.destroy?.();
+    this.kernels.clear();
+    this.gpu.destroy();
+  }
+}
+
+export async function loadGpuJs(given: unknown): Promise<GpuClass> {
+  const pick = (m: unknown): GpuClass | undefined => {
+    const o = m as { GPU?: GpuClass; default?: { GPU?: GpuClass } } | undefined;
+    if (typeof m === 'function') return m as GpuClass;
+    return o?.GPU ?? o?.default?.GPU;
+  };
+  const fromArg = pick(given) ?? pick((globalThis as { GPU?: unknown }).GPU);
+  if (fromArg) return fromArg;
+  const errors: string[] = [];
+  try {
+    const spec = 'gpu.js';
+    const m = pick(await import(/* @vite-ignore */ spec));
+    if (m) return m;
+  } catch (e) {
+    errors.push(String((e as Error).message ?? e));
+  }
+  try {
+    // a module generated outside the project: resolve gpu.js from the working directory instead
+    const nodeModule = 'node:module';
+    const { createRequire } = (await import(/* @vite-ignore */ nodeModule)) as { createRequire(p: string): (id: string) => unknown };
+    const proc = (globalThis as { process?: { cwd(): string } }).process;
+    const m = pick(createRequire(`${proc!.cwd()}/package.json`)('gpu.js'));
+    if (m) return m;
+  } catch (e) {
+    errors.push(String((e as Error).message ?? e));
+  }
+  throw new NncError(`gpu.js could not be loaded (${errors.join('; ')}); install it with 'npm install gpu.js', pass it as createModel({ gpu }), or use backend: 'cpu'`);
+}
