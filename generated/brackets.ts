@@ -35,13 +35,13 @@ export const BracketsManifest = {
 /** Inputs of Brackets. */
 export interface BracketsInputs {
     /** Token ids [B, T] in [0, 5): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "text": __nnc.TokensInput;
+    text: __nnc.TokensInput;
 }
 
 /** Outputs of Brackets. */
 export interface BracketsOutputs {
     /** [B, 2] */
-    "label": __nnc.Tensor<Float32Array, [number, 2]>;
+    label: __nnc.Tensor<Float32Array, [number, 2]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

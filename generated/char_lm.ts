@@ -28,13 +28,13 @@ export const CharLMManifest = {
 /** Inputs of CharLM. */
 export interface CharLMInputs {
     /** Token ids [B, T] in [0, 96): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "text": __nnc.TokensInput;
+    text: __nnc.TokensInput;
 }
 
 /** Outputs of CharLM. */
 export interface CharLMOutputs {
     /** [B, T, 96] (0 at padded steps) */
-    "next": __nnc.Tensor<Float32Array, [number, number, 96]>;
+    next: __nnc.Tensor<Float32Array, [number, number, 96]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

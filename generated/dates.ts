@@ -40,15 +40,15 @@ export const DatesManifest = {
 /** Inputs of Dates. */
 export interface DatesInputs {
     /** Token ids [B, S] in [0, 42): { data: Int32Array | number[], shape: [B, S], lengths? } or number[][]. */
-    "source": __nnc.TokensInput;
+    source: __nnc.TokensInput;
     /** Token ids [B, T] in [0, 14): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "target": __nnc.TokensInput;
+    target: __nnc.TokensInput;
 }
 
 /** Outputs of Dates. */
 export interface DatesOutputs {
     /** [B, T, 14] (0 at padded steps) */
-    "next": __nnc.Tensor<Float32Array, [number, number, 14]>;
+    next: __nnc.Tensor<Float32Array, [number, number, 14]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

@@ -18,13 +18,13 @@ export const GatedAttentionManifest = {
 /** Inputs of GatedAttention. */
 export interface GatedAttentionInputs {
     /** Features [B, T, 32]: { data: Float32Array | number[], shape: [B, T, 32], lengths? } or number[][][]. */
-    "x": __nnc.VectorsInput;
+    x: __nnc.VectorsInput;
 }
 
 /** Outputs of GatedAttention. */
 export interface GatedAttentionOutputs {
     /** [B, T, 32] (0 at padded steps) */
-    "y": __nnc.Tensor<Float32Array, [number, number, 32]>;
+    y: __nnc.Tensor<Float32Array, [number, number, 32]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

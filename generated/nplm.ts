@@ -21,13 +21,13 @@ export const NPLMManifest = {
 /** Inputs of NPLM. */
 export interface NPLMInputs {
     /** Token ids [B, T] in [0, 10000): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "context": __nnc.TokensInput;
+    context: __nnc.TokensInput;
 }
 
 /** Outputs of NPLM. */
 export interface NPLMOutputs {
     /** [B, 10000] */
-    "next": __nnc.Tensor<Float32Array, [number, 10000]>;
+    next: __nnc.Tensor<Float32Array, [number, 10000]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

@@ -27,13 +27,13 @@ export const TaggerManifest = {
 /** Inputs of Tagger. */
 export interface TaggerInputs {
     /** Token ids [B, T] in [0, 5000): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "words": __nnc.TokensInput;
+    words: __nnc.TokensInput;
 }
 
 /** Outputs of Tagger. */
 export interface TaggerOutputs {
     /** [B, T, 17] (0 at padded steps) */
-    "tags": __nnc.Tensor<Float32Array, [number, number, 17]>;
+    tags: __nnc.Tensor<Float32Array, [number, number, 17]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

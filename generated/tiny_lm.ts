@@ -47,13 +47,13 @@ export const TinyLMManifest = {
 /** Inputs of TinyLM. */
 export interface TinyLMInputs {
     /** Token ids [B, T] in [0, 96): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "text": __nnc.TokensInput;
+    text: __nnc.TokensInput;
 }
 
 /** Outputs of TinyLM. */
 export interface TinyLMOutputs {
     /** [B, T, 96] (0 at padded steps) */
-    "next": __nnc.Tensor<Float32Array, [number, number, 96]>;
+    next: __nnc.Tensor<Float32Array, [number, number, 96]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

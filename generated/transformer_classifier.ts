@@ -67,13 +67,13 @@ export const TransformerClassifierManifest = {
 /** Inputs of TransformerClassifier. */
 export interface TransformerClassifierInputs {
     /** Token ids [B, T] in [0, 10000): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "text": __nnc.TokensInput;
+    text: __nnc.TokensInput;
 }
 
 /** Outputs of TransformerClassifier. */
 export interface TransformerClassifierOutputs {
     /** [B, 4] */
-    "label": __nnc.Tensor<Float32Array, [number, 4]>;
+    label: __nnc.Tensor<Float32Array, [number, 4]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

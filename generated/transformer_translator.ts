@@ -112,15 +112,15 @@ export const TransformerTranslatorManifest = {
 /** Inputs of TransformerTranslator. */
 export interface TransformerTranslatorInputs {
     /** Token ids [B, S] in [0, 8000): { data: Int32Array | number[], shape: [B, S], lengths? } or number[][]. */
-    "source": __nnc.TokensInput;
+    source: __nnc.TokensInput;
     /** Token ids [B, T] in [0, 8000): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "target": __nnc.TokensInput;
+    target: __nnc.TokensInput;
 }
 
 /** Outputs of TransformerTranslator. */
 export interface TransformerTranslatorOutputs {
     /** [B, T, 8000] (0 at padded steps) */
-    "next": __nnc.Tensor<Float32Array, [number, number, 8000]>;
+    next: __nnc.Tensor<Float32Array, [number, number, 8000]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

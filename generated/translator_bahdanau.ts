@@ -40,15 +40,15 @@ export const BahdanauTranslatorManifest = {
 /** Inputs of BahdanauTranslator. */
 export interface BahdanauTranslatorInputs {
     /** Token ids [B, S] in [0, 8000): { data: Int32Array | number[], shape: [B, S], lengths? } or number[][]. */
-    "source": __nnc.TokensInput;
+    source: __nnc.TokensInput;
     /** Token ids [B, T] in [0, 6000): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    "target": __nnc.TokensInput;
+    target: __nnc.TokensInput;
 }
 
 /** Outputs of BahdanauTranslator. */
 export interface BahdanauTranslatorOutputs {
     /** [B, T, 6000] (0 at padded steps) */
-    "next": __nnc.Tensor<Float32Array, [number, number, 6000]>;
+    next: __nnc.Tensor<Float32Array, [number, number, 6000]>;
 }
 
 /** The kernel table: each distinct kernel once, called by the plan with different buffers. */

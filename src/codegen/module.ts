@@ -31,6 +31,8 @@ export interface CompiledModel {
 }
 
 const q = (s: string) => JSON.stringify(s);
+/** A property name: as it is when it is an identifier (the grammar's names are), else a string literal. */
+const prop = (s: string) => (/^[A-Za-z_$][\w$]*$/.test(s) ? s : q(s));
 
 /** Characters that read as what they are: letters, marks, numbers, punctuation and symbols, and the space. */
 const VISIBLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
@@ -156,7 +158,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     name: `${P}Inputs`,
     docs: [`Inputs of ${name}.`],
     properties: ir.inputs.map((i) => ({
-      name: q(i.name),
+      name: prop(i.name),
       type: i.form === 'tokens' ? `${RT}.TokensInput` : `${RT}.VectorsInput`,
       docs: [i.form === 'tokens'
         ? `Token ids [B, ${i.time}] in [0, ${i.vocab}): { data: Int32Array | number[], shape: [B, ${i.time}], lengths? } or number[][].`
@@ -168,7 +170,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     isExported: true,
     name: `${P}Outputs`,
     docs: [`Outputs of ${name}.`],
-    properties: [{ name: q(ir.output.name), type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
+    properties: [{ name: prop(ir.output.name), type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
   });
   stmts.push({
     kind: StructureKind.VariableStatement,
@@ -218,5 +220,6 @@ export function emitModule(models: readonly CompiledModel[], sourceName: string)
   sf.addStatements([header]);
   const prefixes = modelPrefixes(models.map((m) => m.ir.name));
   models.forEach((m, i) => sf.addStatements(modelStatements(m, prefixes[i]!, i === 0)));
-  return sf.getFullText().replace(/[ \t]+$/gm, '') + (sf.getFullText().endsWith('\n') ? '' : '\n');
+  const text = sf.getFullText();
+  return text.endsWith('\n') ? text : `${text}\n`;
 }

@@ -9,12 +9,10 @@ import type { Span } from '../diagnostics/span.ts';
 import type { DType, Graph, Node, Shape } from './graph.ts';
 import { inferShape, isMismatch, type BinaryFn, type OpAttrs, type OpName, type UnaryFn } from './ops.ts';
 import { MAX_PARAMETERS, MAX_WEIGHT_ELEMENTS } from '../layers/limits.schema.ts';
+import type { WeightInfo } from '../runtime/types.ts';
 
-export interface WeightEntry {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly dtype: 'F32';
-  readonly layer: string;
+/** A weight as the manifest lists it (the runtime's WeightInfo), and the statement that declared it. */
+export interface WeightEntry extends WeightInfo {
   readonly span: Span;
 }
 

@@ -201,8 +201,9 @@ class Model {
       else await this.scan(i, env, dims, scal, carried?.[i.out]);
       if (i.free) {
         for (const s of i.free) {
-          if (keep[s]) continue;
-          ex.release(env[s]);
+          const v = env[s];
+          if (keep[s] || v === undefined) continue;
+          ex.release(v);
           env[s] = undefined;
         }
       }

@@ -4,8 +4,10 @@
  * table — the GenerateOptions type (its documentation included), the validation of what an app
  * passes (resolveOptions), the defaults a generated module records from its spec's decode statement
  * (decodeDefaults), and the decode statement's schema in the compiler
- * (src/layers/blocks.schema.ts). Pure TypeScript with no imports: it runs in browsers and Node.
+ * (src/layers/blocks.schema.ts). Pure TypeScript (its one import is the runtime's error class): it
+ * runs in browsers and Node.
  */
+import { NncError } from './errors.ts';
 
 /** The widest beam (and the most n-best hypotheses). */
 export const MAX_BEAM = 256;
@@ -119,20 +121,20 @@ export interface VocabBounds {
  * Throws an Error naming the option, the expected and the actual value.
  */
 export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeDefaults | null, bounds: VocabBounds = {}): ResolvedOptions {
-  if (opts != null && !isPlainObject(opts)) throw new Error(`generate options must be an object, got ${show(opts)}`);
-  if (defaults != null && !isPlainObject(defaults)) throw new Error(`decode defaults must be an object, got ${show(defaults)}`);
+  if (opts != null && !isPlainObject(opts)) throw new NncError(`generate options must be an object, got ${show(opts)}`);
+  if (defaults != null && !isPlainObject(defaults)) throw new NncError(`decode defaults must be an object, got ${show(defaults)}`);
   for (const [k, b] of [['vocab', bounds.vocab], ['inputVocab', bounds.inputVocab]] as const) {
-    if (b !== undefined && !(Number.isInteger(b) && b >= 1)) throw new Error(`decode: ${k} must be an integer ≥ 1, got ${show(b)}`);
+    if (b !== undefined && !(Number.isInteger(b) && b >= 1)) throw new NncError(`decode: ${k} must be an integer ≥ 1, got ${show(b)}`);
   }
   const o = (opts ?? {}) as Record<string, unknown>;
   const d = (defaults ?? {}) as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!Object.hasOwn(GENERATE_OPTIONS, k)) throw new Error(`generate option '${k}' is unknown; the options are ${OPTION_NAMES.join(', ')}`);
+    if (!Object.hasOwn(GENERATE_OPTIONS, k)) throw new NncError(`generate option '${k}' is unknown; the options are ${OPTION_NAMES.join(', ')}`);
   }
   for (const k of Object.keys(d)) {
     const spec = (GENERATE_OPTIONS as Readonly<Record<string, OptionSpec>>)[k];
     if (!Object.hasOwn(GENERATE_OPTIONS, k) || spec?.statement === undefined) {
-      throw new Error(`decode default '${k}' is unknown; the defaults are ${OPTION_NAMES.filter((n) => (GENERATE_OPTIONS as Readonly<Record<string, OptionSpec>>)[n]!.statement !== undefined).join(', ')}`);
+      throw new NncError(`decode default '${k}' is unknown; the defaults are ${OPTION_NAMES.filter((n) => (GENERATE_OPTIONS as Readonly<Record<string, OptionSpec>>)[n]!.statement !== undefined).join(', ')}`);
     }
   }
   const out: Record<string, unknown> = {};
@@ -158,25 +160,25 @@ export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeD
       case 'int':
         if (typeof value !== 'number' || !Number.isInteger(value) || value < t.min || value > max) {
           const want = t.min === Number.MIN_SAFE_INTEGER ? 'a safe integer' : `an integer in [${t.min}, ${max}]`;
-          throw new Error(`${who} must be ${want}${why}, got ${show(value)}`);
+          throw new NncError(`${who} must be ${want}${why}, got ${show(value)}`);
         }
         break;
       case 'float':
-        if (typeof value !== 'number' || !Number.isFinite(value) || value <= t.minExclusive) throw new Error(`${who} must be a finite number > ${t.minExclusive}, got ${show(value)}`);
+        if (typeof value !== 'number' || !Number.isFinite(value) || value <= t.minExclusive) throw new NncError(`${who} must be a finite number > ${t.minExclusive}, got ${show(value)}`);
         break;
       case 'bool':
-        if (typeof value !== 'boolean') throw new Error(`${who} must be a boolean, got ${show(value)}`);
+        if (typeof value !== 'boolean') throw new NncError(`${who} must be a boolean, got ${show(value)}`);
         break;
       case 'enum':
-        if (!t.values.includes(value as string)) throw new Error(`${who} must be one of ${t.values.map((x) => `'${x}'`).join(', ')}, got ${show(value)}`);
+        if (!t.values.includes(value as string)) throw new NncError(`${who} must be one of ${t.values.map((x) => `'${x}'`).join(', ')}, got ${show(value)}`);
         break;
       case 'signal':
-        if (typeof value !== 'object' || value === null || typeof (value as { aborted?: unknown }).aborted !== 'boolean') throw new Error(`${who} must be an AbortSignal, got ${show(value)}`);
+        if (typeof value !== 'object' || value === null || typeof (value as { aborted?: unknown }).aborted !== 'boolean') throw new NncError(`${who} must be an AbortSignal, got ${show(value)}`);
         break;
     }
     out[name] = value;
   }
-  if (out['nBest'] !== undefined && out['strategy'] !== 'beam') throw new Error(`generate option 'nBest' needs strategy 'beam', got strategy ${show(out['strategy'])}`);
+  if (out['nBest'] !== undefined && out['strategy'] !== 'beam') throw new NncError(`generate option 'nBest' needs strategy 'beam', got strategy ${show(out['strategy'])}`);
   return out as ResolvedOptions;
 }
 

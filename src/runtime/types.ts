@@ -36,7 +36,7 @@ export interface CreateOptions {
   backend?: BackendOption;
   /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
   gpu?: unknown;
-  /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none). Needs shared memory: Node, or a cross-origin-isolated page. */
+  /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none; at most the machine's cores). Needs shared memory: Node, or a cross-origin-isolated page. */
   threads?: number;
 }
 
