@@ -1,7 +1,7 @@
 /**
  * `npx tsx bench/memory.ts` — peak live buffer memory of `forward`: the most float32 values the plan
- * interpreter holds in buffers at once during one call, beyond the weights (and the packed weight
- * blocks) it held before the call. Measured by wrapping the executor's buffer-making methods
+ * interpreter holds in buffers at once during one call (the weights and their packed blocks, loaded
+ * before, are not counted). Measured by wrapping the executor's buffer-making methods
  * (upload, zeros, run/runNow, step/stepNow, gatherRows, placeRows) and release(), so it counts what
  * the interpreter keeps, not what a garbage collector happens to leave. Also the wasm arena's size.
  *
@@ -109,9 +109,9 @@ async function main() {
         const rnd = prng(7);
         const w: Record<string, Float32Array> = {};
         for (const wi of m.manifest.weights as { name: string; shape: number[] }[]) w[wi.name] = Float32Array.from({ length: wi.shape.reduce((a, d) => a * d, 1) }, () => (rnd() - 0.5) * 0.2);
+        m.loadWeights(w);
         const ex = (m as { internals(): { ex: Record<string, unknown> } }).internals().ex;
         const meter = instrument(ex);
-        m.loadWeights(w);
         const inputs = c.inputs(prng(11));
         await m.forward(inputs); // warm (the wasm arena grows once)
         const base = meter.reset();
