@@ -8,6 +8,7 @@ export { NncError } from './errors.ts';
 export { CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf } from './host.ts';
 export { GpuJsExecutor } from './gpujs.ts';
 export { createExecutor } from './backends.ts';
+export { serve, type ServedModule, type ServeOptions } from './worker.ts';
 export { parseSafetensors, checkWeights, weightMap } from './weights.ts';
 export { prepareInput, checkInputNames, type PreparedInput } from './inputs.ts';
 export * from './model.js';

@@ -213,6 +213,16 @@ const PAGE_CALL = `async ({ url, exportName, arg }) => {
   }
 }`;
 
+/**
+ * Serves `js` (e.g. a bundled worker script) from the page's server and returns its URL, same-origin
+ * with the page: `new Worker(url, { type: 'module' })` in the page loads it.
+ */
+export function serveScript(page: Page, js: string): string {
+  const state = pageState.get(page);
+  if (!state) throw new Error('serveScript: page was not opened by withBrowser()');
+  return state.server.origin + state.server.addScript(js);
+}
+
 /** Console lines and uncaught page errors seen so far (for diagnostics). */
 export function pageLog(page: Page): string[] {
   return pageState.get(page)?.log.slice() ?? [];
