@@ -21,6 +21,9 @@ const lm = await compileAndImport(`worker_${NAME}`, spec);
 const refs = (c as unknown as { generate: { opts: Record<string, unknown>; ids: number[][]; scores: number[] }[] }).generate;
 const tinyWeights = readFileSync(join(ROOT, 'examples/weights/tiny_lm.safetensors'));
 
+/** The data of a forward() result's one output. */
+const first = (out: Record<string, { data: Float32Array }>) => Object.values(out)[0]!.data;
+
 async function error(p: Promise<unknown>): Promise<Error> {
   try {
     await p;
@@ -137,7 +140,7 @@ describe('errors, aborts and dispose cross the thread boundary', () => {
       expect(e.message).toMatch(/^the last loadWeights\(\) of this LmLstmLayers2LogSoftmax model failed, so it has no weights to run: /);
       await m.loadWeights(weights);
       const out = await m.forward(toInputs(c));
-      expect(maxAbsDiff(Object.values(out)[0].data, Object.values(c.outputs)[0]!.data)).toBeLessThanOrEqual(DECODE_TOL['cpu']!);
+      expect(maxAbsDiff(first(out), Object.values(c.outputs)[0]!.data)).toBeLessThanOrEqual(DECODE_TOL['cpu']!);
     } finally {
       m.dispose();
     }
@@ -217,7 +220,7 @@ describe('a worker the app starts, whose script calls serve()', () => {
       a.loadWeights(weights);
       b.loadWeights(tinyWeights);
       const [out, g] = await Promise.all([a.forward(toInputs(c)), b.generate({ text: [[53, 73, 70, 1]] }, { strategy: 'greedy', maxLen: 5 })]);
-      expect(maxAbsDiff(Object.values(out)[0].data, Object.values(c.outputs)[0]!.data)).toBeLessThanOrEqual(DECODE_TOL['cpu']!);
+      expect(maxAbsDiff(first(out), Object.values(c.outputs)[0]!.data)).toBeLessThanOrEqual(DECODE_TOL['cpu']!);
       expect(g.ids[0]).toHaveLength(5);
       a.dispose();
       expect((await error(a.forward(toInputs(c)))).message).toBe('this LmLstmLayers2LogSoftmax model was disposed');
