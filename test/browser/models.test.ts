@@ -70,7 +70,10 @@ const PAGE_TIMEOUT_MS = 60_000;
 
 const cases = new Map<string, Case>();
 const results = new Map<Backend, Map<string, FixtureResult> | Error>();
-/** `backend: 'auto'` on one fixture: in this Chromium it must pick webgpu, the best it has */
+/**
+ * `backend: 'auto'` on one fixture: this Chromium's only WebGPU adapter is SwiftShader (software, a
+ * fallback adapter), several times slower than wasm, so auto must pick wasm
+ */
 const AUTO_FIXTURE = 'lstm';
 let autoResult: FixtureResult | Error | undefined;
 
@@ -205,14 +208,14 @@ describe.each(BACKENDS)('generated modules in Chromium: %s', (backend) => {
 });
 
 describe('generated modules in Chromium: auto', () => {
-  it(`backend 'auto' picks webgpu and matches PyTorch (${AUTO_FIXTURE})`, () => {
+  it(`backend 'auto' picks wasm over the software WebGPU adapter and matches PyTorch (${AUTO_FIXTURE})`, () => {
     const r = autoResult;
     if (!r) throw new Error('no result for auto: the browser run did not get that far');
     if (r instanceof Error) throw r;
     if (r.error) throw new Error(`${AUTO_FIXTURE} on auto: ${r.error}`);
-    expect(r.backend, 'model.backend').toBe('webgpu');
-    expect(r.kernelClasses).toEqual([KERNEL_CLASS.webgpu]);
+    expect(r.backend, 'model.backend').toBe('wasm');
+    expect(r.kernelClasses).toEqual([]);
     const err = maxError(r, cases.get(AUTO_FIXTURE)!);
-    expect(err, 'max |nnc - torch|').toBeLessThanOrEqual(TOL.webgpu);
+    expect(err, 'max |nnc - torch|').toBeLessThanOrEqual(TOL.wasm);
   });
 });
