@@ -116,7 +116,8 @@ export function serve(modules: ServedModule | readonly ServedModule[], options: 
   type Port = { postMessage(m: unknown, transfer?: ArrayBuffer[]): void; on?(e: 'message', f: (m: unknown) => void): void; addEventListener?(e: 'message', f: (ev: { data: unknown }) => void): void };
   const listen = (port: Port) => {
     const post = (r: Reply, transfer: ArrayBuffer[] = []) => port.postMessage(r, transfer);
-    const models = new Map<number, { model: AnyModel; loadError?: unknown }>();
+    /** Per model: a loadWeights in progress (later calls wait for it) and the error of the last one, if it failed. */
+    const models = new Map<number, { model: AnyModel; loading?: Promise<unknown>; loadError?: unknown }>();
     const aborts = new Map<number, AbortController>();
     const model = (id: number) => {
       const m = models.get(id);
@@ -155,14 +156,11 @@ export function serve(modules: ServedModule | readonly ServedModule[], options: 
           return post({ t: 'ok', id: q.id, value: { backend: m.backend, device: m.device } });
         }
         const entry = model(q.model);
+        await entry.loading;
         if (q.op === 'loadWeights') {
-          try {
-            await entry.model.loadWeights(q.args[0] as Uint8Array);
-            delete entry.loadError;
-          } catch (e) {
-            entry.loadError = e;
-            throw e;
-          }
+          const loading = (async () => entry.model.loadWeights(q.args[0] as Uint8Array))();
+          entry.loading = loading.then(() => delete entry.loadError, (e: unknown) => (entry.loadError = e));
+          await loading;
           return post({ t: 'ok', id: q.id, value: undefined });
         }
         if (entry.loadError !== undefined) throw new NncError(`the last loadWeights() of this ${entry.model.manifest.model} model failed, so it has no weights to run: ${(entry.loadError as Error)?.message ?? entry.loadError}`);
@@ -216,7 +214,12 @@ class Channel {
   /** Called once the worker has answered (it loaded) or failed: frees a Blob URL. */
   onAlive: (() => void) | undefined;
 
-  constructor(private readonly w: Listenable, private readonly own: boolean) {
+  private readonly w: Listenable;
+  private readonly own: boolean;
+
+  constructor(w: Listenable, own: boolean) {
+    this.w = w;
+    this.own = own;
     const reply = (r: Reply) => {
       this.onAlive?.();
       this.onAlive = undefined;
@@ -288,15 +291,19 @@ const channels = new WeakMap<object, Channel>();
 class WorkerModel {
   readonly backend: NncModel<unknown, unknown>['backend'];
   readonly device: string;
+  readonly manifest: ModelManifest;
+  private readonly ch: Channel;
+  /** The model's id in the worker (its create request's). */
+  private readonly id: number;
+  /** Whether nnc started the worker (worker: true), and so ends it on dispose. */
+  private readonly own: boolean;
   private disposed = false;
 
-  constructor(
-    readonly manifest: ModelManifest,
-    private readonly ch: Channel,
-    private readonly id: number,
-    private readonly own: boolean,
-    info: { backend: NncModel<unknown, unknown>['backend']; device: string },
-  ) {
+  constructor(manifest: ModelManifest, ch: Channel, id: number, own: boolean, info: { backend: NncModel<unknown, unknown>['backend']; device: string }) {
+    this.manifest = manifest;
+    this.ch = ch;
+    this.id = id;
+    this.own = own;
     this.backend = info.backend;
     this.device = info.device;
   }
