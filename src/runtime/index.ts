@@ -1,7 +1,8 @@
 /**
  * `nnc/runtime`: what generated modules import — the model object (plan interpreter, generate and
  * stream), the executors (wasm and cpu: host.ts; webasm, gpu, webgpu: gpujs.ts), backend choice,
- * weight loading and input checks.
+ * weight loading and input checks — and serve(), for the script of a worker that runs models
+ * (createModel({ worker })).
  */
 export type * from './types.ts';
 export { NncError } from './errors.ts';
