@@ -9,8 +9,8 @@ import { createModel as createBrackets } from '../../generated/brackets.ts';
 import { createModel as createDates } from '../../generated/dates.ts';
 
 export interface BundledArgs {
-  /** [backend, pass gpu.js in as createModel({ gpu })] */
-  runs: [string, boolean][];
+  /** [backend, pass gpu.js in as createModel({ gpu }), decode the dates too (not only the brackets' forward)] */
+  runs: [string, boolean, boolean][];
   brackets: { weights: string; rows: number[][] };
   dates: { weights: string; rows: number[][]; maxLen: number; bos: number; eos: number };
 }
@@ -42,7 +42,7 @@ export async function runBundled(args: BundledArgs, gpu?: unknown): Promise<Bund
   const g = (globalThis as { GPU?: { prototype?: { createKernel?: unknown } } }).GPU;
   const globalGPU = g === undefined ? 'none' : typeof g.prototype?.createKernel === 'function' ? 'gpu.js' : 'webgpu';
   const runs: BundledRun[] = [];
-  for (const [requested, passed] of args.runs) {
+  for (const [requested, passed, decode] of args.runs) {
     const options = { backend: requested as 'auto', ...(passed ? { gpu } : {}) };
     const run: BundledRun = { requested, passed };
     try {
@@ -53,6 +53,10 @@ export async function runBundled(args: BundledArgs, gpu?: unknown): Promise<Bund
       const out = await b.forward({ text: padded(args.brackets.rows) });
       run.probs = args.brackets.rows.map((_, i) => Array.from(out.label.data.slice(2 * i, 2 * i + 2)));
       b.dispose();
+      if (!decode) {
+        runs.push(run);
+        continue;
+      }
       const d = await createDates(options);
       d.loadWeights(bytes(args.dates.weights));
       const { maxLen, bos, eos } = args.dates;

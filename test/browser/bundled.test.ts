@@ -11,7 +11,7 @@
  * the web example as a Vite app) and run in headless Chromium on every backend — webgpu, gpu (WebGL2),
  * webasm, wasm, cpu and auto — checked against PyTorch (examples/weights/*.test.json). A page that
  * imports gpu.js runs each gpu.js backend twice: gpu.js passed in (`createModel({ gpu: GPU })`), and
- * found as the global its browser build sets. A page without gpu.js — where `globalThis.GPU` is the
+ * found as the global its browser build sets (the classifier only: SwiftShader decodes slowly). A page without gpu.js — where `globalThis.GPU` is the
  * WebGPU interface — runs wasm, cpu and auto, and a gpu.js backend is an error saying to install and
  * pass gpu.js. `auto` picks wasm: this Chromium's only WebGPU adapter is SwiftShader, in software.
  */
@@ -41,9 +41,10 @@ const PROB_TOL = 1e-4;
 const SCORE_TOL = 1e-3;
 const MISSING = "gpu.js is not installed: the webasm, gpu and webgpu backends need it (an optional peer dependency of nnc). Install it with 'npm install gpu.js'; in a bundled app also pass it in: import { GPU } from 'gpu.js' and createModel({ gpu: GPU }). The 'wasm' and 'cpu' backends need nothing more";
 
+/** per page: [backend, gpu.js passed in, decode the dates too] — gpu.js found as the global runs the brackets only (SwiftShader is slow) */
 const PAGES = {
-  gpujs: { entry: 'bundled-gpujs.entry.ts', runs: [...GPUJS_BACKENDS.flatMap((b) => [[b, true], [b, false]] as [string, boolean][]), ...HOST_BACKENDS.map((b) => [b, false] as [string, boolean])] },
-  plain: { entry: 'bundled-plain.entry.ts', runs: [...GPUJS_BACKENDS, ...HOST_BACKENDS].map((b) => [b, false] as [string, boolean]) },
+  gpujs: { entry: 'bundled-gpujs.entry.ts', runs: [...GPUJS_BACKENDS.flatMap((b) => [[b, true, true], [b, false, false]] as [string, boolean, boolean][]), ...HOST_BACKENDS.map((b) => [b, false, true] as [string, boolean, boolean])] },
+  plain: { entry: 'bundled-plain.entry.ts', runs: [...GPUJS_BACKENDS, ...HOST_BACKENDS].map((b) => [b, false, true] as [string, boolean, boolean]) },
 };
 const BUNDLERS = { esbuild: bundleForBrowser, vite: bundleWithVite };
 type Key = `${keyof typeof BUNDLERS}/${keyof typeof PAGES}`;
@@ -77,9 +78,10 @@ function run(key: Key, backend: string, passed: boolean): BundledRun {
   if (!r) throw new Error(`${key}: no run of ${backend}`);
   return r;
 }
-function matchesPyTorch(r: BundledRun): void {
+function matchesPyTorch(r: BundledRun, decoded = true): void {
   expect(r.error, `${r.requested}: ${r.error?.message}`).toBeUndefined();
   brackets.examples.forEach((e, b) => e.probs.forEach((p, j) => expect(Math.abs(r.probs![b]![j]! - p), `brackets row ${b}`).toBeLessThanOrEqual(PROB_TOL)));
+  if (!decoded) return;
   dates.examples.forEach((e, b) => {
     expect(r.ids![b], `dates row ${b}`).toEqual(e.greedy.ids);
     expect(Math.abs(r.scores![b]! - e.greedy.score), `dates score ${b}`).toBeLessThanOrEqual(SCORE_TOL);
@@ -96,9 +98,9 @@ describe.each(Object.keys(BUNDLERS))('a page bundled by %s', (bundler) => {
   });
 
   describe.each(GPUJS_BACKENDS)('%s', (backend) => {
-    it.each([true, false])('gpu.js passed in: %s — runs on it and matches PyTorch', (passed) => {
+    it.each([true, false])('gpu.js passed in: %s — runs on it and matches PyTorch (found as the global: the classifier only)', (passed) => {
       const r = run(withGpuJs, backend, passed);
-      matchesPyTorch(r);
+      matchesPyTorch(r, passed);
       expect(r.backend).toBe(backend);
       expect(r.device).toMatch(/^gpu\.js /);
     });
