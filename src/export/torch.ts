@@ -119,9 +119,20 @@ function renderPrelude(wanted: ReadonlySet<string>): { imports: string[]; body: 
   add('core');
   wanted.forEach(add);
   const chosen = [...all.values()].filter((s) => take.has(s.name));
-  const imports = [...new Set(chosen.flatMap((s) => s.imports))];
-  const rank = (l: string) => (/^(import|from) (torch|numpy)\b/.test(l) ? 1 : 0);
-  imports.sort((a, b) => rank(a) - rank(b) || (a.startsWith('from') ? 1 : 0) - (b.startsWith('from') ? 1 : 0) || a.localeCompare(b));
+  // `from m import a` lines of one module merge into one
+  const from = new Map<string, Set<string>>();
+  const plain = new Set<string>();
+  for (const l of chosen.flatMap((s) => s.imports)) {
+    const m = /^from (\S+) import (.*)$/.exec(l);
+    if (!m) plain.add(l);
+    else for (const n of m[2]!.split(',')) (from.get(m[1]!) ?? from.set(m[1]!, new Set()).get(m[1]!)!).add(n.trim());
+  }
+  const all2 = [...plain, ...[...from].map(([m, ns]) => `from ${m} import ${[...ns].sort().join(', ')}`)];
+  const module = (l: string) => l.split(' ')[1]!;
+  all2.sort((a, b) => module(a).localeCompare(module(b)));
+  // the standard library, then numpy and torch
+  const third = (l: string) => /^(torch|numpy)\b/.test(module(l));
+  const imports = [...all2.filter((l) => !third(l)), '', ...all2.filter(third)];
   return { imports, body: chosen.map((s) => s.body).join('\n\n\n') };
 }
 

@@ -4,7 +4,7 @@
 # import lines at the top of a section are gathered at the top of the emitted file.
 
 # %% core
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -89,6 +89,14 @@ def zero_padded(y: Tensor, lengths: Tensor) -> Tensor:
     return y.masked_fill(~steps_valid(lengths, y.shape[1])[:, :, None], 0.0)
 
 
+def merged(y: Tensor, hidden: int, merge: str) -> Tensor:
+    """A bidirectional layer's output [B, T, 2H] with its directions combined (merge = concat | sum | mean)."""
+    if merge == "concat":
+        return y
+    both = y[..., :hidden] + y[..., hidden:]
+    return both if merge == "sum" else both * 0.5
+
+
 # %% recurrent
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -116,14 +124,6 @@ def hx_arg(rnn: nn.RNNBase, hx: Optional[Tuple[Tensor, ...]]):
 
 def as_tuple(hn) -> Tuple[Tensor, ...]:
     return tuple(hn) if isinstance(hn, tuple) else (hn,)
-
-
-def merged(y: Tensor, hidden: int, merge: str) -> Tensor:
-    """A bidirectional layer's output [B, T, 2H] with its directions combined (merge = concat | sum | mean)."""
-    if merge == "concat":
-        return y
-    both = y[..., :hidden] + y[..., hidden:]
-    return both if merge == "sum" else both * 0.5
 
 
 def recurrent(rnn: nn.RNNBase, x: Tensor, ctx: Context, merge: str = "concat") -> Tensor:
@@ -264,6 +264,12 @@ class Attention(nn.Module):
     def act(self, x: Tensor) -> Tensor:
         return ACTIVATIONS[self.act_name](x)
 
+    def reset_parameters(self) -> None:
+        """Its own parameters uniform in +-1/sqrt(fan in), as nn.Linear starts (loaded weights replace them)."""
+        for p in self._parameters.values():
+            bound = 1 / math.sqrt(p.shape[-1])
+            nn.init.uniform_(p, -bound, bound)
+
     def score(self, q: Tensor, k: Tensor) -> Tensor:
         """q [B, Tq, Dq], k [B, S, Dk] -> e [B, Tq, S]."""
         raise NotImplementedError
@@ -315,6 +321,8 @@ class GeneralAttention(Attention):
         super().__init__(normalize)
         self.weight = nn.Parameter(torch.empty(dq, dk))
 
+        self.reset_parameters()
+
     def score(self, q: Tensor, k: Tensor) -> Tensor:
         return q @ (k @ self.weight.t()).transpose(1, 2)
 
@@ -328,6 +336,8 @@ class BiasedGeneralAttention(Attention):
         self.weight = nn.Parameter(torch.empty(dk, dq))
         self.bias = nn.Parameter(torch.empty(dk))
 
+        self.reset_parameters()
+
     def score(self, q: Tensor, k: Tensor) -> Tensor:
         return (q @ self.weight.t() + self.bias) @ k.transpose(1, 2)
 
@@ -340,6 +350,8 @@ class ActivatedGeneralAttention(Attention):
         super().__init__(normalize, act)
         self.weight = nn.Parameter(torch.empty(dq, dk))
         self.bias = nn.Parameter(torch.empty(1))
+
+        self.reset_parameters()
 
     def score(self, q: Tensor, k: Tensor) -> Tensor:
         return self.act(q @ (k @ self.weight.t()).transpose(1, 2) + self.bias)
@@ -369,6 +381,8 @@ class AdditiveAttention(Attention):
         self.query = nn.Linear(dq, dim, bias=False)
         self.bias = nn.Parameter(torch.empty(dim))
         self.v = nn.Linear(dim, 1, bias=False)
+
+        self.reset_parameters()
 
     def score(self, q: Tensor, k: Tensor) -> Tensor:
         h = self.key(k)[:, None, :, :] + self.query(q)[:, :, None, :] + self.bias
@@ -400,6 +414,8 @@ class LocationAttention(Attention):
         super().__init__(normalize)
         self.weight = nn.Parameter(torch.empty(max_len, dq))
         self.bias = nn.Parameter(torch.empty(max_len))
+
+        self.reset_parameters()
 
     def score(self, q: Tensor, k: Tensor) -> Tensor:
         S = k.shape[1]
@@ -515,6 +531,7 @@ def flatten(x: Tensor, steps: int) -> Tensor:
 
 # %% decoding (needs: core)
 import math
+from typing import List
 
 class Generated:
     """generate()'s result. ids[b]: the tokens of row b (bos excluded, eos included when produced);
