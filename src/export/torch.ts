@@ -419,12 +419,23 @@ function displayPath(path: string): string {
   return path.replace(/\.\d+(?=\.|$)/g, '.<copy>');
 }
 
+/** A child named `training` shadows nn.Module's own flag, which train() / eval() then set past nn.Module.__setattr__. */
+const TRAINING_CHILD = [
+  'def train(self, mode: bool = True) -> "nn.Module":',
+  '    """A layer here is named \'training\', like nn.Module\'s flag: set the flag without touching the layer."""',
+  '    object.__setattr__(self, "training", mode)',
+  '    for module in self.children():',
+  '        module.train(mode)',
+  '    return self',
+];
+
 /** A class: docstring, class attributes, __init__ (registering children in order), then methods (each a list of lines). */
 function classText(name: string, doc: string, init: readonly string[], methods: readonly (readonly string[])[], attrs: readonly string[] = []): string {
   const lines = [`class ${name}(nn.Module):`, `    """${doc}"""`, ''];
   if (attrs.length) lines.push(...attrs.map((l) => `    ${l}`), '');
   lines.push('    def __init__(self) -> None:', '        super().__init__()', ...init.map((l) => `        ${l}`));
-  for (const m of methods) lines.push('', ...m.map((l) => `    ${l}`));
+  const all = init.some((l) => l.startsWith(`self${child('training')} =`)) ? [...methods, TRAINING_CHILD] : methods;
+  for (const m of all) lines.push('', ...m.map((l) => `    ${l}`));
   return lines.join('\n');
 }
 
