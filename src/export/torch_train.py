@@ -216,7 +216,7 @@ def loss_sum(kind: str, y, target, valid, readout: str, smoothing: float):
 
 def make_optimizer(args, params):
     if args.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay)
+        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay or 0.0)
     cls = torch.optim.Adam if args.optimizer == "adam" else torch.optim.AdamW
     wd = args.weight_decay if args.weight_decay is not None else (0.01 if args.optimizer == "adamw" else 0.0)
     return cls(params, lr=args.lr, betas=tuple(args.betas), eps=args.eps, weight_decay=wd)
