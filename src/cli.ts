@@ -102,8 +102,8 @@ function parseArgs(argv: string[]): Args {
     else file = a;
   }
   if (!file) throw new UsageError(`${command} needs a .nn file`);
-  if (command !== 'compile' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
-  if (command !== 'compile' && command !== 'torch' && out) throw new UsageError(`-o belongs to 'compile' and 'torch'`);
+  if (command !== 'compile' && command !== 'torch' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if (command === 'torch' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
