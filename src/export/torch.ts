@@ -520,9 +520,16 @@ function emitModel(m: TorchModel, prefixTaken: Set<string>, globals: ReadonlySet
     `#: how the output reads as a distribution: ${read === 'logprob' ? 'log-probabilities (log_softmax)' : read === 'prob' ? 'probabilities (softmax)' : 'logits'}`,
     `READOUT = ${pyStr(read)}`,
     `#: the spec's decode statement: generate()'s defaults`,
-    `DECODE = ${pyLit(decodeDefaults)}`,
+    `DECODE = ${pyLit(Object.fromEntries(Object.entries(decodeDefaults).filter(([, v]) => v !== undefined)))}`,
     `#: nnc's manifest: inputs, output, and the weights in nnc's load order`,
-    `MANIFEST = ${pyLit(manifest)}`,
+    'MANIFEST = {',
+    `    "model": ${pyStr(manifest.model)},`,
+    `    "inputs": ${pyLit(manifest.inputs)},`,
+    `    "output": ${pyLit(manifest.output)},`,
+    '    "weights": (',
+    ...manifest.weights.map((w) => `        ${pyLit(w)},`),
+    '    ),',
+    '}',
   ];
   const sig = (k: number[]) => [...k.map((i) => `${args[i]}: Tensor`), ...k.map((i) => `${lens[i]}: Optional[Tensor] = None`)].join(', ');
   if (seq2seq) {
