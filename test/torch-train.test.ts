@@ -19,7 +19,9 @@ import { describe, expect, it } from 'vitest';
 import { compileAndImport, FIXTURES, maxAbsDiff, prng, ROOT } from './helpers.ts';
 import { type PyTensor, runPythonJobs, TORCH_OUT, torchPython } from './torch-helpers.ts';
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
+/** One thread per Python process (torchrun does the same): the suite runs beside other test files. */
+const run = (file: string, args: string[]) => exec(file, args, { env: { ...process.env, OMP_NUM_THREADS: '1' } });
 const python = torchPython();
 const NNC = join(ROOT, 'bin/nnc.js');
 

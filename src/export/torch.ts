@@ -13,7 +13,6 @@
  * pyComment (comments) or an identifier check (attribute, class and argument names).
  */
 import { readFileSync } from 'node:fs';
-import type { Diagnostic } from '../diagnostics/diagnostic.ts';
 import type { Value } from '../syntax/ast.ts';
 import type { ResolvedModel, ResolvedStatement } from '../syntax/resolved.ts';
 import type { ModelIR } from '../ir/model.ts';
@@ -147,7 +146,6 @@ interface Track {
 }
 
 interface Scope {
-  readonly decoder: boolean;
   /** The decoder has a recurrent layer: cross-attention not before one outputs [context; h] (Luong), else the context alone. */
   readonly decoderRecurrent: boolean;
   /** The chain input's max_len (flatten). */
@@ -536,14 +534,14 @@ function emitModel(m: TorchModel, prefixTaken: Set<string>, globals: ReadonlySet
     const enc = resolved.chain.find((s) => s.kind === 'encoder')!;
     const dec = resolved.chain.find((s) => s.kind === 'decoder')!;
     const hasRec = (b: readonly ResolvedStatement[]): boolean => b.some((s) => RECURRENT.has(s.kind) || hasRec(s.body ?? []) || (s.copies ?? []).some(hasRec));
-    const encCls = em.blockClass(`${className}Encoder`, `The encoder (line ${enc.stmt.span.line}): reads '${ir.inputs[0]!.name}'; its output is the memory that decoder attention reads.`, enc.body ?? [], { decoder: false, decoderRecurrent: false, steps: ir.inputs[0]!.maxLen }, {});
+    const encCls = em.blockClass(`${className}Encoder`, `The encoder (line ${enc.stmt.span.line}): reads '${ir.inputs[0]!.name}'; its output is the memory that decoder attention reads.`, enc.body ?? [], { decoderRecurrent: false, steps: ir.inputs[0]!.maxLen }, {});
     const mode = dec.attrs.init as string;
     const bridgeInit: string[] = [];
     if (mode === 'bridge') {
       const [H, F] = em.shape('decoder.bridge.weight');
       bridgeInit.push(`self.bridge = nn.Linear(${F}, ${H})  # decoder init = bridge: h0 = tanh(W f + b)`);
     }
-    const decCls = em.blockClass(`${className}Decoder`, `The decoder (line ${dec.stmt.span.line}, init = ${mode}): reads '${ir.inputs[1]!.name}' (teacher-forced), attends to the encoder's memory.`, dec.body ?? [], { decoder: true, decoderRecurrent: hasRec(dec.body ?? []), steps: ir.inputs[1]!.maxLen }, {}, bridgeInit);
+    const decCls = em.blockClass(`${className}Decoder`, `The decoder (line ${dec.stmt.span.line}, init = ${mode}): reads '${ir.inputs[1]!.name}' (teacher-forced), attends to the encoder's memory.`, dec.body ?? [], { decoderRecurrent: hasRec(dec.body ?? []), steps: ir.inputs[1]!.maxLen }, {}, bridgeInit);
     init.push(`self.encoder = ${encCls.name}()`, `self.decoder = ${decCls.name}()`);
     // the decoder's recurrent layers and their initial state
     const states: string[] = [];
@@ -594,7 +592,7 @@ function emitModel(m: TorchModel, prefixTaken: Set<string>, globals: ReadonlySet
     }
   } else {
     const fwd: string[] = [];
-    em.chain(resolved.chain, { decoder: false, decoderRecurrent: false, steps: ir.inputs[0]!.maxLen }, {}, init, fwd);
+    em.chain(resolved.chain, { decoderRecurrent: false, steps: ir.inputs[0]!.maxLen }, {}, init, fwd);
     methods.push(
       'def run(self, x: Tensor, ctx: Context) -> Tensor:',
       '    """The chain of layers, without the final padding mask."""',
@@ -696,4 +694,3 @@ export function emitTorchTrain(moduleFile: string, source: string, version: stri
     .replace('@@MODULE@@', pyStr(moduleFile));
 }
 
-export type { Diagnostic };
