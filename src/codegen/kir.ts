@@ -279,6 +279,18 @@ export function stmtUses(ss: readonly Stmt[], u: Uses = newUses()): Uses {
   return u;
 }
 
+/** Adds what `from` uses to `into`. */
+export function mergeUses(into: Uses, from: Uses): void {
+  from.args.forEach((a) => into.args.add(a));
+  from.scalars.forEach((s) => into.scalars.add(s));
+  from.vars.forEach((x) => into.vars.add(x));
+  from.scratch.forEach((x) => into.scratch.add(x));
+  into.out ||= from.out;
+  into.row ||= from.row;
+  into.host ||= from.host;
+  into.thread ||= from.thread;
+}
+
 /** A canonical text of an expression (memo keys, structural identity): not code, and never parsed. */
 export function exprKey(e: Expr): string {
   return JSON.stringify(e);

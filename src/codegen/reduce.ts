@@ -9,7 +9,7 @@
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import { OUT, add, bin, call, f, flatIndex, int, load, mul, sub, v, type Expr, type Kernel } from './kir.ts';
+import { OUT, add, bin, call, f, flatIndex, int, load, mul, not, sub, v, type Expr, type Kernel } from './kir.ts';
 import { dimExpr, dimsOf, validKey, type BodyWriter } from './expr.ts';
 import { KernelCtx, nodeBuf, type Call, type ScanCtx } from './lower.ts';
 
@@ -70,7 +70,7 @@ export function rowReduction(g: Graph, root: Node, materialized: ReadonlySet<num
   const actx = new KernelCtx(g, materialized, scan);
   const aw = actx.writer(root.id);
   const ok = valid(actx, lastI);
-  if (ok) aw.emit({ k: 'if', c: { k: 'not', a: ok }, then: [{ k: 'return', value: f(0) }] });
+  if (ok) aw.emit({ k: 'if', c: not(ok), then: [{ k: 'return', value: f(0) }] });
   const statsBuf = actx.argKey(statsKey, 'f32');
   const sb = aw.bind(mul(flatIndex(rowDims, rowIdx), int(2)), 'sb');
   const st = (j: number) => load(statsBuf, add(sb, int(j)));

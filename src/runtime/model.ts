@@ -302,7 +302,7 @@ class Model {
   // ── what Session uses ──
   /** @internal */
   internals() {
-    return { ex: this.live(), w: this.weights(), plan: this.plan, model: this };
+    return { ex: this.live(), w: this.weights(), plan: this.plan };
   }
 }
 

@@ -5,7 +5,7 @@
  * reads are `x[i]!` (every index is in range by construction), scalars come from a typed object,
  * unused parameters are named with a leading `_`. The host renderer (host.ts) reuses its loop nests.
  */
-import { SCALARS, exprUses, stmtUses, newUses, type Expr, type Kernel, type Stmt, type Uses } from '../kir.ts';
+import { SCALARS, exprUses, mergeUses, newUses, stmtUses, type Kernel, type Stmt, type Uses } from '../kir.ts';
 import { CPU, Printer } from './print.ts';
 
 export const cpu = new Printer(CPU);
@@ -32,7 +32,7 @@ export function loopNest(k: Kernel, body: readonly Stmt[], rowBuffer: string, de
     for (const s of ['B', time, 't'] as const) nest.scalars.add(s);
     nest.args.add(k.params.length - 1);
     nest.out = true;
-    merge(uses, nest);
+    mergeUses(uses, nest);
     lines.push(pair
       ? `${ind}const f = (${param('i0', used('i0'), 'number')}, ${param('i1', used('i1'), 'number')}, ${param('dst', uses.row, 'Float32Array')}): void => {`
       : `${ind}const f = (${param('i0', used('i0'), 'number')}, ${param('i1', used('i1'), 'number')}): number => {`);
@@ -61,15 +61,6 @@ export function loopNest(k: Kernel, body: readonly Stmt[], rowBuffer: string, de
   return { lines, uses };
 }
 
-function merge(into: Uses, from: Uses): void {
-  from.args.forEach((a) => into.args.add(a));
-  from.scalars.forEach((s) => into.scalars.add(s));
-  from.vars.forEach((x) => into.vars.add(x));
-  from.scratch.forEach((x) => into.scratch.add(x));
-  into.out ||= from.out;
-  into.row ||= from.row;
-  into.host ||= from.host;
-}
 
 /** `const { B, T } = s;` and `const b0 = a[0]!, …;` for what the code reads. */
 export function unpack(uses: Uses, depth: number): string[] {
@@ -89,10 +80,3 @@ export function renderCpu(k: Kernel): string {
   const u = nest.uses;
   return [`(${param('out', u.out)}, ${param('a', u.args.size > 0)}, ${param('s', u.scalars.size > 0)}) => {`, ...unpack(u, 1), ...nest.lines, '}'].join('\n');
 }
-
-export function usesOf(e: readonly Expr[]): Uses {
-  const u = newUses();
-  for (const x of e) exprUses(x, u);
-  return u;
-}
-export { merge as mergeUses };

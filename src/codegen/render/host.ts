@@ -5,8 +5,8 @@
  * with the call site's packed weight blocks in `x.packs`) and then the epilogue in the CPU loop nest.
  * A step kernel's row buffer is one more scratch buffer, so nothing is allocated per step.
  */
-import { SCALARS, stmtUses, type Kernel } from '../kir.ts';
-import { cpu, loopNest, mergeUses, param, unpack, usesOf } from './cpu.ts';
+import { SCALARS, exprUses, mergeUses, newUses, stmtUses, type Kernel } from '../kir.ts';
+import { cpu, loopNest, param, unpack } from './cpu.ts';
 
 export function renderHost(k: Kernel): string {
   const h = k.host!;
@@ -21,7 +21,8 @@ export function renderHost(k: Kernel): string {
   }
   const scratch = [...uses.scratch].sort((x, y) => x - y);
   const usesG = scratch.length > 0 || rowScratch !== undefined;
-  const sizeUses = usesOf(sizes);
+  const sizeUses = newUses();
+  for (const e of sizes) exprUses(e, sizeUses);
   const sizeScalars = SCALARS.filter((s) => sizeUses.scalars.has(s));
   const list = `[${sizes.map((e) => cpu.expr(e)).join(', ')}]`;
   return [

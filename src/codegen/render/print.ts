@@ -23,7 +23,7 @@ export interface Target {
 export const CPU: Target = {
   name: 'cpu',
   assertReads: true,
-  fn: (fn, args) => (fn === 'tanh' || fn === 'sigmoid' ? `${RT}.${fn}f` : `Math.${fn}`),
+  fn: (fn) => (fn === 'tanh' || fn === 'sigmoid' ? `${RT}.${fn}f` : `Math.${fn}`),
 };
 
 export const GPU: Target = {
