@@ -19,7 +19,7 @@ import { createWorkerModel } from './worker.ts';
 import { weightMap } from './weights.ts';
 import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
 import { decode, decodeStream, type DecodeSession, type StepOut } from './decode.ts';
-import type { DecodeDefaults, GenerateOptions } from './options.ts';
+import type { GenerateOptions } from './options.ts';
 import type { GenerateResult, StepEvent } from './decode.ts';
 
 export type { ModelManifest } from './types.ts';
@@ -287,13 +287,13 @@ class Model {
 
   async generate(inputs: unknown, options?: GenerateOptions): Promise<GenerateResult> {
     const s = this.session(inputs, 'generate', options);
-    return decode(s, options ?? {}, this.manifest.decode as DecodeDefaults | undefined).finally(() => s.close());
+    return decode(s, options ?? {}, this.manifest.decode).finally(() => s.close());
   }
 
   async *stream(inputs: unknown, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult> {
     const s = this.session(inputs, 'stream', options);
     try {
-      return yield* decodeStream(s, options ?? {}, this.manifest.decode as DecodeDefaults | undefined);
+      return yield* decodeStream(s, options ?? {}, this.manifest.decode);
     } finally {
       s.close();
     }

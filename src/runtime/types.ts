@@ -1,8 +1,11 @@
 /**
  * The runtime's shared types: tensors and inputs as apps pass them, backends and options, weight and
  * input descriptions, and the executor interface (with the kernel definitions generated modules
- * hold). Imports nothing, so executors and their factory both depend on it and not on each other.
+ * hold). Imports only types (the options table's), so executors and their factory both depend on it
+ * and not on each other.
  */
+import type { DecodeDefaults } from './options.ts';
+
 /** A tensor passed in or out of a model: row-major, batch first. Generated modules type `S` with the known dims. */
 export interface Tensor<D = Float32Array, S extends readonly number[] = number[]> {
   data: D;
@@ -68,8 +71,8 @@ export interface ModelManifest {
   readonly inputs: readonly InputInfo[];
   readonly output: { readonly name: string; readonly shape: readonly (number | string)[] };
   readonly weights: readonly WeightInfo[];
-  /** generate() defaults from the spec's `decode` statement (src/runtime/options.ts). */
-  readonly decode?: Readonly<Record<string, number | string | boolean | undefined>>;
+  /** generate() defaults from the spec's `decode` statement. */
+  readonly decode?: DecodeDefaults;
 }
 
 export interface InputInfo {
