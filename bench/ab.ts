@@ -28,7 +28,10 @@ const reps = Number(arg('reps', '11'));
 const only = arg('only', '').toLowerCase().split(',').filter(Boolean);
 const onlyBackend = arg('backend', '');
 
+/** W1–W5 as in the peer benchmark; W0: a tanh RNN 8 → 8 over 200 steps, whose kernels cost next to nothing (the interpreter's own time per step). */
+const W0 = 'model W0 {\n  input x: vectors(dim = 8)\n  output y\n  rnn hidden = 8, act = tanh\n}\n';
 const WORKLOADS: { id: string; B: number; T: number; D: number }[] = [
+  { id: 'w0', B: 1, T: 200, D: 8 },
   { id: 'w1', B: 1, T: 100, D: 256 },
   { id: 'w2', B: 1, T: 100, D: 256 },
   { id: 'w3', B: 8, T: 100, D: 256 },
@@ -54,7 +57,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const rows: { workload: string; B: number; backend: string; base_ms: number; this_ms: number; ratio: number }[] = [];
 const loadStart = loadavg()[0]!;
 for (const w of WORKLOADS.filter((x) => !only.length || only.includes(x.id))) {
-  const spec = readFileSync(join(ROOT, `bench/peers/specs/${w.id}.nn`), 'utf8');
+  const spec = w.id === 'w0' ? W0 : readFileSync(join(ROOT, `bench/peers/specs/${w.id}.nn`), 'utf8');
   const mods = [await build(resolve(base), w.id, spec), await build(ROOT, w.id, spec)];
   const rnd = prng(5);
   const x = { data: Float32Array.from({ length: w.B * w.T * w.D }, () => rnd() - 0.5), shape: [w.B, w.T, w.D] };
@@ -70,7 +73,7 @@ for (const w of WORKLOADS.filter((x) => !only.length || only.includes(x.id))) {
     for (let i = 0; i < outs[0]!.length; i++) diff = Math.max(diff, Math.abs(outs[0]![i]! - outs[1]![i]!));
     if (!(diff <= 1e-5)) throw new Error(`${w.id} on ${opts.backend}: the two checkouts differ by ${diff}`);
     const times: number[][] = [[], []];
-    const n = opts.backend === 'cpu' ? Math.max(3, Math.ceil(reps / 3)) : reps;
+    const n = w.id === 'w0' ? reps * 10 : opts.backend === 'cpu' ? Math.max(3, Math.ceil(reps / 3)) : reps;
     for (let r = 0; r < n + 2; r++) {
       for (const k of r % 2 ? [1, 0] : [0, 1]) {
         const t0 = performance.now();

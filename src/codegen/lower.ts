@@ -10,13 +10,13 @@
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
+import type { Size } from '../runtime/plan.ts';
 import { ARG, ROW, add, flatIndex, int, load, mul, scalar, v, type Buf, type Expr, type Kernel, type Stmt } from './kir.ts';
 import { BodyWriter, dimExpr, dimsOf, type Reader } from './expr.ts';
 import { hostForm, type PackRef } from './gemm.ts';
 import { poolKernel, rowReduction } from './reduce.ts';
 
 export type BufKey = string;
-export type Size = readonly (number | string)[];
 
 export const nodeBuf = (id: number): BufKey => `n${id}`;
 export const weightBuf = (name: string): BufKey => `w:${name}`;

@@ -215,7 +215,7 @@ class PlanBuilder {
 }
 
 /** Slots an instruction reads from outside itself (a scan's own history and its body's buffers are its own). */
-export function reads(i: Instr): Slot[] {
+function reads(i: Instr): Slot[] {
   if (i.op === 'run') return [...i.args];
   const own = new Set<Slot>([i.out, ...i.body.map((b) => b.out)]);
   const r = [...(i.init !== undefined ? [i.init] : []), i.lengths, ...i.step.args, ...i.body.flatMap((b) => b.args)];
