@@ -3,8 +3,8 @@
  * `main` made with `git archive main | tar -x -C DIR` and `ln -s $PWD/node_modules DIR/`), side by
  * side in one process: the peer benchmark's workloads (bench/peers/specs, W1–W5, random weights)
  * compiled by each checkout's compiler and run on each checkout's runtime, calls interleaved A, B,
- * A, B … so that the machine's load falls on both alike. Medians of the forward time and the ratio
- * this ÷ base per (workload, B, backend). Results: bench/results/ab.{json,md} (or --out DIR).
+ * A, B … so that the machine's load falls on both alike. Medians of the forward time, and the median
+ * of the ratios this ÷ base of each repetition's two back-to-back calls, per (workload, B, backend). Results: bench/results/ab.{json,md} (or --out DIR).
  *
  *   npx tsx bench/ab.ts --base /tmp/main --reps 15
  *   npx tsx bench/ab.ts --base /tmp/main --only w1,w5 --backend wasm --reps 41
@@ -83,8 +83,10 @@ for (const w of WORKLOADS.filter((x) => !only.length || only.includes(x.id))) {
     }
     for (const m of models) m.dispose();
     const [a, b] = times.map(median) as [number, number];
-    rows.push({ workload: w.id.toUpperCase(), B: w.B, backend: opts.backend, base_ms: +a.toFixed(2), this_ms: +b.toFixed(2), ratio: +(b / a).toFixed(3) });
-    console.log(`${w.id.toUpperCase()} B=${w.B} ${opts.backend}: base ${a.toFixed(2)} ms, this ${b.toFixed(2)} ms, ×${(b / a).toFixed(3)}`);
+    // each repetition's two calls ran back to back: the median of their ratios cancels the load's drift
+    const ratio = median(times[1]!.map((t, j) => t / times[0]![j]!));
+    rows.push({ workload: w.id.toUpperCase(), B: w.B, backend: opts.backend, base_ms: +a.toFixed(2), this_ms: +b.toFixed(2), ratio: +ratio.toFixed(3) });
+    console.log(`${w.id.toUpperCase()} B=${w.B} ${opts.backend}: base ${a.toFixed(2)} ms, this ${b.toFixed(2)} ms, paired ratio ×${ratio.toFixed(3)}`);
   }
 }
 const load = `${loadStart.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}`;
@@ -94,7 +96,7 @@ writeFileSync(join(outDir, 'ab.json'), JSON.stringify({ date: new Date().toISOSt
 const md = [
   `nnc (this checkout) against ${base}, interleaved in one process; 1-minute load ${load}`,
   '',
-  '| workload | B | backend | base ms | this ms | this ÷ base |',
+  '| workload | B | backend | base ms (median) | this ms (median) | this ÷ base (median of paired ratios) |',
   '|---|---:|---|---:|---:|---:|',
   ...rows.map((r) => `| ${r.workload} | ${r.B} | ${r.backend} | ${r.base_ms} | ${r.this_ms} | ${r.ratio} |`),
 ].join('\n');
