@@ -15,7 +15,7 @@ const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 const USAGE = `usage:
   nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
-  nnc weights FILE.nn [--json]
+  nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
@@ -23,7 +23,10 @@ const USAGE = `usage:
             --emit prints an intermediate stage instead (to stdout, or to -o);
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
-  weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
+  weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
+            PyTorch name of weights in stock Transformer layers; --check compares a checkpoint
+            with it: what matches (and how), what is missing, what is extra, likely renames
+            (exit 0 when it loads as it is, 1 when it does not)
   --version prints nnc's version
 
 exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
@@ -38,6 +41,8 @@ interface Args {
   /** --emit was given explicitly (then even --emit=ts prints to stdout unless -o is given). */
   emitGiven: boolean;
   json: boolean;
+  /** weights --check: the checkpoint to compare with the manifest. */
+  check?: string;
   level: OptLevel;
   format: 'ts' | 'js';
 }
@@ -67,6 +72,7 @@ function parseArgs(argv: string[]): Args {
   let emit: Stage = 'ts';
   let emitGiven = false;
   let json = false;
+  let check: string | undefined;
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -84,6 +90,9 @@ function parseArgs(argv: string[]): Args {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (v !== 'ts' && v !== 'js') throw new UsageError(`--format must be ts or js; got '${v ?? ''}'`);
       format = v;
+    } else if (a === '--check' || a.startsWith('--check=')) {
+      check = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (!check || check.startsWith('-')) throw new UsageError(`--check needs a .safetensors file${check ? `, got the option '${check}'` : ''}`);
     } else if (a === '--json') json = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
@@ -93,6 +102,7 @@ function parseArgs(argv: string[]): Args {
   if (!file) throw new UsageError(`${command} needs a .nn file`);
   if (command !== 'compile' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
+  if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
@@ -100,7 +110,7 @@ function parseArgs(argv: string[]): Args {
     if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
     if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
   }
-  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts' };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts' };
 }
 
 function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): number {
@@ -118,11 +128,15 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
     const { diagnostics, models } = lower(text, args.file);
     report(diagnostics, text);
     if (!models) return 1;
-    const rows = models.flatMap((m) => m.weights.map((w) => ({ ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer })));
+    if (args.check) return checkWeights(args.check, models[0]!, models.length, args.json);
+    const stock = new Map(models.flatMap((m) => [...weightsCheck.stockNames(m.weights)]));
+    const rows = models.flatMap((m) => m.weights.map((w) => ({
+      ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer, ...(stock.has(w.name) ? { pytorch: stock.get(w.name) } : {}),
+    })));
     if (args.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     else {
       const width = Math.max(4, ...rows.map((r) => r.name.length));
-      process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}`).join('\n') + (rows.length ? '\n' : ''));
+      process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}${r.pytorch ? `  = ${r.pytorch}` : ''}`).join('\n') + (rows.length ? '\n' : ''));
       const total = rows.reduce((s, r) => s + r.shape.reduce((a, c) => a * c, 1), 0);
       process.stderr.write(`${rows.length} tensors, ${total} parameters\n`);
     }
@@ -194,11 +208,30 @@ export async function main(argv: string[]): Promise<number> {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
     ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
+    weightsCheck = await import('./weights-check.ts');
     return run(args, driver, await import('./diagnostics/render.ts'));
   } catch (e) {
     return internalError(e);
   }
 }
 
+/** `nnc weights --check`: the report printed, exit 0 when the checkpoint loads as it is, 1 when not, 2 when it cannot be read. */
+function checkWeights(file: string, model: { name: string; weights: readonly import('./runtime/types.ts').WeightInfo[] }, models: number, json: boolean): number {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    process.stderr.write(`nnc: cannot read '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
+    return 2;
+  }
+  const r = weightsCheck.checkCheckpoint(bytes, model, file);
+  if (models > 1) process.stderr.write(`nnc: the spec has ${models} models; checking '${model.name}', the first (what createModel builds)\n`);
+  if (json) process.stdout.write(JSON.stringify(r.json, null, 2) + '\n');
+  else if (r.json.error !== undefined) process.stderr.write(`nnc: ${file}: ${r.json.error}\n`);
+  else process.stdout.write(r.text);
+  return r.ok ? 0 : 1;
+}
+
+let weightsCheck: typeof import('./weights-check.ts');
 let emitJs: typeof import('./emit-js.ts').emitJs;
 let ensureRuntimeJs: typeof import('./emit-js.ts').ensureRuntimeJs;
