@@ -99,7 +99,7 @@ function checkMetadata(info: unknown): Record<string, string> | undefined {
 
 function checkEntry(name: string, info: unknown, dataLength: number): SafetensorsEntry {
   const t = showName(name);
-  if (typeof info !== 'object' || info === null || Array.isArray(info)) throw bad(`tensor ${t}'s header entry is ${JSON.stringify(info)?.slice(0, 60)}, not an object {dtype, shape, data_offsets}`);
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) throw bad(`the header entry of tensor ${t} is ${JSON.stringify(info)?.slice(0, 60)}, not an object {dtype, shape, data_offsets}`);
   const { dtype, shape, data_offsets: offs } = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   const size = typeof dtype === 'string' && Object.hasOwn(DTYPE_SIZES, dtype) ? DTYPE_SIZES[dtype]! : undefined;
   if (size === undefined) throw bad(`tensor ${t} has dtype ${JSON.stringify(dtype)?.slice(0, 60) ?? 'undefined'}, which is not a safetensors dtype (${Object.keys(DTYPE_SIZES).join(', ')})`);

@@ -337,6 +337,7 @@ export function likelyRenames(missing: readonly WeightInfo[], extra: readonly { 
   for (const w of missing) {
     const count = w.shape.reduce((a, c) => a * c, 1);
     for (const t of extra) {
+      if (t.name.length > 200) continue; // not a name anyone types into a rename
       if (t.shape ? !same(t.shape, w.shape) : t.count !== count) continue;
       pairs.push([(lastSeg(t.name) === lastSeg(w.name) ? 2 : 0) + similarity(t.name, w.name), t.name, w.name]);
     }

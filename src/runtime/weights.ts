@@ -324,7 +324,14 @@ async function readStream(stream: ReadableStreamLike, total: number | undefined,
         await reader.cancel(opts.signal.reason).catch(() => undefined);
         throw opts.signal.reason ?? new NncError('loading weights was aborted');
       }
-      const { done, value } = await reader.read();
+      let next: { done: boolean; value?: unknown };
+      try {
+        next = await reader.read();
+      } catch (e) {
+        if (opts.signal?.aborted) throw e;
+        throw new NncError(`the download of the weights failed after ${loaded} bytes: ${(e as Error).message ?? String(e)}; try again`);
+      }
+      const { done, value } = next;
       if (done) break;
       if (typeName(value) !== 'Uint8Array') {
         await reader.cancel().catch(() => undefined);
