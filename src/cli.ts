@@ -139,6 +139,7 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
       process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}${r.pytorch ? `  = ${r.pytorch}` : ''}`).join('\n') + (rows.length ? '\n' : ''));
       const total = rows.reduce((s, r) => s + r.shape.reduce((a, c) => a * c, 1), 0);
       process.stderr.write(`${rows.length} tensors, ${total} parameters\n`);
+      if (stock.size) process.stderr.write(`'= name': the weight's name in PyTorch's stock nn.Transformer* layout, which loadWeights accepts too (docs/checkpoints.md)\n`);
     }
     return 0;
   }
