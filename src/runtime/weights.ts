@@ -7,6 +7,7 @@
  */
 import type { WeightInfo } from './types.ts';
 import { NncError, typeName } from './errors.ts';
+import { isNode } from './host.ts';
 import { decodeTensor, FLOAT_DTYPES, readSafetensors, showName, type SafetensorsFile } from './safetensors.ts';
 import { describeStack, likelyRenames, resolveNames, type Resolution } from './weight-names.ts';
 
@@ -71,10 +72,12 @@ export function checkLoadOptions(options: unknown): LoadOptions {
     throw new NncError(`unknown loadWeights option '${k}'${near ? ` — did you mean '${near}'?` : ''} (options: ${OPTIONS.join(', ')})`);
   }
   const r = o['rename'];
-  if (r !== undefined && typeof r !== 'function' && (typeof r !== 'object' || r === null || Array.isArray(r) || r instanceof Map)) {
+  if (r !== undefined && typeof r !== 'function' && typeName(r) !== 'Object') {
     throw new NncError(`loadWeights option rename must be a { checkpoint name: model name } object or a function, got ${typeName(r)}`);
   }
   if (o['allowNonFinite'] !== undefined && typeof o['allowNonFinite'] !== 'boolean') throw new NncError(`loadWeights option allowNonFinite must be true or false, got ${typeName(o['allowNonFinite'])}`);
+  const signal = o['signal'];
+  if (signal !== undefined && typeof (signal as { aborted?: unknown } | null)?.aborted !== 'boolean') throw new NncError(`loadWeights option signal must be an AbortSignal, got ${typeName(signal)}`);
   if (o['onProgress'] !== undefined && typeof o['onProgress'] !== 'function') throw new NncError(`loadWeights option onProgress must be a function (loaded, total) => void, got ${typeName(o['onProgress'])}`);
   return o as LoadOptions;
 }
@@ -189,10 +192,13 @@ function compare(manifest: readonly WeightInfo[], list: readonly Offered[], from
 
 const MAX_LINES = 40;
 
+/** "cannot load weights:" and the problems, one per line, at most MAX_LINES of them. */
+const listed = (problems: readonly string[]): string =>
+  `cannot load weights:\n  ${(problems.length > MAX_LINES ? [...problems.slice(0, MAX_LINES), `… and ${problems.length - MAX_LINES} more`] : problems).join('\n  ')}`;
+
 /** The report as an error message: the problems, then what was matched through a mapping, then likely renames. */
 function reportError(r: WeightReport): NncError {
-  const lines = r.problems.length > MAX_LINES ? [...r.problems.slice(0, MAX_LINES), `… and ${r.problems.length - MAX_LINES} more`] : [...r.problems];
-  let msg = `cannot load weights:\n  ${lines.join('\n  ')}`;
+  let msg = listed(r.problems);
   if (r.mapping.length) msg += `\nmatched so far through: ${r.mapping.join('; ')}`;
   if (r.suggestions.length) {
     const pairs = r.suggestions.map(([f, t]) => `${JSON.stringify(f)}: ${JSON.stringify(t)}`).join(', ');
@@ -204,6 +210,10 @@ function reportError(r: WeightReport): NncError {
 
 /** "3 non-finite values (first: NaN at [1, 2])", or undefined when every value is finite. */
 export function nonFinite(values: Float32Array, shape: readonly number[]): string | undefined {
+  // fast path: NaN and ±Infinity times 0 are NaN, and NaN survives the sum
+  let zero = 0;
+  for (let i = 0; i < values.length; i++) zero += values[i]! * 0;
+  if (zero === 0) return undefined;
   let count = 0;
   let first = -1;
   for (let i = 0; i < values.length; i++) {
@@ -213,7 +223,6 @@ export function nonFinite(values: Float32Array, shape: readonly number[]): strin
       count++;
     }
   }
-  if (!count) return undefined;
   const index: number[] = [];
   let rest = first;
   for (let d = shape.length - 1; d >= 0; d--) {
@@ -252,10 +261,7 @@ export function weightMap(src: WeightSource, manifest: readonly WeightInfo[], op
     if (nf) bad.push(`weight '${w.name}' has ${nf}`);
     out.set(w.name, values);
   }
-  if (bad.length) {
-    const lines = bad.length > MAX_LINES ? [...bad.slice(0, MAX_LINES), `… and ${bad.length - MAX_LINES} more`] : bad;
-    throw new NncError(`cannot load weights:\n  ${lines.join('\n  ')}\nfix the checkpoint, or pass { allowNonFinite: true } to load NaN and ±Infinity as they are`);
-  }
+  if (bad.length) throw new NncError(`${listed(bad)}\nfix the checkpoint, or pass { allowNonFinite: true } to load NaN and ±Infinity as they are`);
   return out;
 }
 
@@ -279,7 +285,6 @@ export async function readWeightStream(src: WeightStream, options: LoadOptions =
   const opts = checkLoadOptions(options);
   if (typeof src === 'string' || isURL(src)) {
     const href = typeof src === 'string' ? src : src.href;
-    const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
     if (isNode && (href.startsWith('file:') || !/^[a-z][a-z0-9+.-]*:/i.test(href))) return readNodeFile(href, opts);
     const fetch = (globalThis as { fetch?: Fetch }).fetch;
     if (!fetch) throw new NncError(`cannot load weights from '${href}': this JavaScript environment has no fetch(); pass the bytes instead`);
@@ -290,16 +295,20 @@ export async function readWeightStream(src: WeightStream, options: LoadOptions =
       if (opts.signal?.aborted) throw e;
       throw new NncError(`cannot load weights from '${href}': ${(e as Error).message}${(e as { cause?: { message?: string } }).cause?.message ? ` (${(e as { cause: { message: string } }).cause.message})` : ''}`);
     }
-    return readResponse(res, href, opts);
+    return readResponse(res, `'${href}'`, opts);
   }
-  if (isFunction(src, 'arrayBuffer') && 'headers' in src) return readResponse(src as ResponseLike, (src as ResponseLike).url || 'the Response', opts);
+  if (isFunction(src, 'arrayBuffer') && 'headers' in src) {
+    const url = (src as ResponseLike).url;
+    return readResponse(src as ResponseLike, url ? `'${url}'` : 'the Response', opts);
+  }
   if (isFunction(src, 'stream')) return readStream((src as BlobLike).stream(), (src as BlobLike).size, opts);
   return readStream(src as ReadableStreamLike, undefined, opts);
 }
 
-async function readResponse(res: ResponseLike, what: string, opts: LoadOptions): Promise<Uint8Array> {
-  if (!res.ok) throw new NncError(`cannot load weights from ${what.startsWith('the ') ? what : `'${what}'`}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
-  if (res.bodyUsed) throw new NncError(`cannot load weights from ${what.startsWith('the ') ? what : `'${what}'`}: its body has already been read (pass a fresh Response, or the bytes)`);
+/** `where`: the URL quoted, or 'the Response'. */
+async function readResponse(res: ResponseLike, where: string, opts: LoadOptions): Promise<Uint8Array> {
+  if (!res.ok) throw new NncError(`cannot load weights from ${where}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+  if (res.bodyUsed) throw new NncError(`cannot load weights from ${where}: its body has already been read (pass a fresh Response, or the bytes)`);
   // Content-Length counts encoded bytes; with a Content-Encoding the decoded total is unknown
   const length = Number(res.headers.get('content-length') ?? NaN);
   const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
@@ -312,10 +321,20 @@ async function readResponse(res: ResponseLike, what: string, opts: LoadOptions):
   return readStream(res.body, total, opts);
 }
 
+/** A buffer of n bytes, or an NncError when the engine cannot allocate it. */
+function bytesFor(n: number): Uint8Array {
+  try {
+    return new Uint8Array(n);
+  } catch {
+    throw new NncError(`cannot load weights: no memory for a buffer of ${n} bytes`);
+  }
+}
+
 /** Reads a byte stream into one buffer (preallocated when the total is known), calling onProgress per chunk. */
 async function readStream(stream: ReadableStreamLike, total: number | undefined, opts: LoadOptions): Promise<Uint8Array> {
   const reader = stream.getReader();
-  let buf = new Uint8Array(total ?? 1 << 16);
+  // a claimed total is trusted up to 1 GiB for the first allocation; past that the buffer grows as bytes come
+  let buf = bytesFor(Math.min(total ?? 1 << 16, 1 << 30));
   let loaded = 0;
   let reported = -1;
   try {
@@ -339,7 +358,7 @@ async function readStream(stream: ReadableStreamLike, total: number | undefined,
       }
       const chunk = value as Uint8Array;
       if (loaded + chunk.length > buf.length) {
-        const bigger = new Uint8Array(Math.max(buf.length * 2, loaded + chunk.length));
+        const bigger = bytesFor(Math.max(buf.length * 2, loaded + chunk.length));
         bigger.set(buf.subarray(0, loaded));
         buf = bigger;
       }
@@ -378,7 +397,7 @@ async function readNodeFile(href: string, opts: LoadOptions): Promise<Uint8Array
   }
   try {
     const { size } = await handle.stat();
-    const buf = new Uint8Array(size);
+    const buf = bytesFor(size);
     let loaded = 0;
     while (loaded < size) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new NncError('loading weights was aborted');
