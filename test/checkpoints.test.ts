@@ -308,6 +308,29 @@ describe('loading from a URL, a Response, a Blob, a stream or a path', () => {
     expect((await nncError(() => model.loadWeights(new Response(bytes)))).message).toMatch(/claims \d+ bytes but only \d+ follow/);
   });
 
+  it('a model in a worker thread (createModel({ worker: true })): a rename function and a URL with progress work the same', async () => {
+    const c = ckpt('ckpt_ddp_classifier');
+    const m = await (await moduleOf('ckpt_ddp_classifier')).createModel({ backend: 'cpu', worker: true });
+    try {
+      // a function cannot be posted to the worker: it becomes the map it gives
+      const rename = (n: string) => n.replace(/^module\.emb\./, 'embedding0.').replace(/^module\.head\./, 'linear0.');
+      await m.loadWeights(c.bytes(), { rename });
+      expect(maxAbsDiff((await m.forward(toInputs(c.case))).y!.data, c.case.outputs.y!.data)).toBeLessThanOrEqual(1e-5);
+      expect((await nncError(() => m.loadWeights(c.bytes()))).message).toContain('likely renames');
+    } finally {
+      m.dispose();
+    }
+    const w = await lstmMod.createModel({ backend: 'cpu', worker: true });
+    try {
+      const calls: number[] = [];
+      await w.loadWeights(`${base}/w.safetensors`, { onProgress: (loaded: number) => calls.push(loaded) });
+      expect(calls.at(-1)).toBe(FILE.length);
+      expect(Array.from((await w.forward(toInputs(lstm.case))).y!.data)).toEqual(Array.from(reference));
+    } finally {
+      w.dispose();
+    }
+  });
+
   it('TypeScript types each form: void for bytes and maps, Promise<void> for the rest (tsc, strict app settings)', () => {
     const app = mkdtempSync(join(tmpdir(), 'nnc-ckpt-types-'));
     writeFileSync(join(app, 'package.json'), '{ "type": "module" }\n');

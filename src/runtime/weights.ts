@@ -265,6 +265,25 @@ export function weightMap(src: WeightSource, manifest: readonly WeightInfo[], op
   return out;
 }
 
+/**
+ * What a model in a worker is sent for `loadWeights(src, options)`: the source, and the options
+ * without what cannot be posted — a rename function becomes the map it gives over the checkpoint's
+ * names; onProgress and signal only concern streaming sources, which are read before this.
+ */
+export function postableWeights(src: WeightSource, options?: LoadOptions): [WeightSource, LoadOptions] {
+  const { rename, allowNonFinite } = checkLoadOptions(options);
+  const out: LoadOptions = allowNonFinite === undefined ? {} : { allowNonFinite };
+  if (typeof rename !== 'function') return [src, rename ? { ...out, rename } : out];
+  const kind = typeName(src);
+  const names = kind === 'Uint8Array' || kind === 'ArrayBuffer' ? readSafetensors(src as Uint8Array | ArrayBuffer).entries.map((x) => x.name) : kind === 'Object' ? Object.keys(src) : [];
+  const map: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
+  for (const n of names) {
+    const to = rename(n);
+    if (to !== undefined) map[n] = to;
+  }
+  return [src, { ...out, rename: map }];
+}
+
 // ───────────── asynchronous sources ─────────────
 
 const isURL = (v: object): v is URLLike => typeof (v as URLLike).href === 'string' && typeof (v as URLLike).protocol === 'string';
