@@ -176,17 +176,19 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     report(diagnostics, text);
     if (!models) return 1;
     if (args.check) return checkWeights(args.check, models[0]!, models.length, args.json);
-    const stock = new Map(models.flatMap((m) => [...weightsCheck.stockNames(m.weights)]));
-    const rows = models.flatMap((m) => m.weights.map((w) => ({
-      ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer, ...(stock.has(w.name) ? { pytorch: stock.get(w.name) } : {}),
-    })));
+    const rows = models.flatMap((m) => {
+      const stock = weightsCheck.stockNames(m.weights);
+      return m.weights.map((w) => ({
+        ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer, ...(stock.has(w.name) ? { pytorch: stock.get(w.name) } : {}),
+      }));
+    });
     if (args.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     else {
       const width = Math.max(4, ...rows.map((r) => r.name.length));
       process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}${r.pytorch ? `  = ${r.pytorch}` : ''}`).join('\n') + (rows.length ? '\n' : ''));
       const total = rows.reduce((s, r) => s + r.shape.reduce((a, c) => a * c, 1), 0);
       process.stderr.write(`${rows.length} tensors, ${total} parameters\n`);
-      if (stock.size) process.stderr.write(`'= name': the weight's name in PyTorch's stock nn.Transformer* layout, which loadWeights accepts too (docs/checkpoints.md)\n`);
+      if (rows.some((r) => r.pytorch)) process.stderr.write(`'= name': the weight's name in PyTorch's stock nn.Transformer* layout, which loadWeights accepts too (docs/checkpoints.md)\n`);
     }
     return 0;
   }
