@@ -713,7 +713,9 @@ describe('options', () => {
     [{ strategy: 'beam', nBest: 0 }, `generate option 'nBest' must be an integer in [1, 256], got 0`],
     [{ nBest: 2 }, `generate option 'nBest' needs strategy 'beam', got strategy "greedy"`],
     [{ signal: {} }, `generate option 'signal' must be an AbortSignal, got {}`],
-    [{ beams: 4 }, `generate option 'beams' is unknown; the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal`],
+    [{ beams: 4 }, `generate option 'beams' is unknown (did you mean 'beam'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal`],
+    [{ max_len: 9 }, `generate option 'max_len' is unknown (did you mean 'maxLen'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal`],
+    [{ zzz: 1 }, `generate option 'zzz' is unknown; the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal`],
     [5, `generate options must be an object, got 5`],
     [[1], `generate options must be an object, got [1]`],
   ];
@@ -728,7 +730,8 @@ describe('options', () => {
   it('names a bad decode statement value as a default, and an option overrides it', async () => {
     expect(() => resolveOptions({}, { beam: 0 })).toThrow(`decode default 'beam' must be an integer in [1, 256], got 0`);
     expect(() => resolveOptions({}, { eos: 9 }, { vocab: 5 })).toThrow(`decode default 'eos' must be an integer in [0, 4] (the model's output has 5 classes), got 9`);
-    expect(() => resolveOptions({}, { beems: 1 } as never)).toThrow(`decode default 'beems' is unknown`);
+    expect(() => resolveOptions({}, { beems: 1 } as never)).toThrow(`decode default 'beems' is unknown (did you mean 'beam'?); the defaults are strategy, beam, maxLen, bos, eos, temperature, topK`);
+    expect(() => resolveOptions({}, { seed: 1 } as never)).toThrow(`decode default 'seed' is unknown; the defaults are`);
     expect(resolveOptions({ beam: 2 }, { beam: 0 }).beam).toBe(2);
   });
 

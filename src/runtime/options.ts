@@ -4,10 +4,11 @@
  * table — the GenerateOptions type (its documentation included), the validation of what an app
  * passes (resolveOptions), the defaults a generated module records from its spec's decode statement
  * (decodeDefaults), and the decode statement's schema in the compiler
- * (src/layers/blocks.schema.ts). Pure TypeScript (its one import is the runtime's error class): it
- * runs in browsers and Node.
+ * (src/layers/blocks.schema.ts). Pure TypeScript (it imports only the runtime's error class and
+ * did-you-mean helper): it runs in browsers and Node.
  */
 import { NncError } from './errors.ts';
+import { didYouMean } from './suggest.ts';
 
 /** The widest beam (and the most n-best hypotheses). */
 export const MAX_BEAM = 256;
@@ -129,13 +130,11 @@ export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeD
   const o = (opts ?? {}) as Record<string, unknown>;
   const d = (defaults ?? {}) as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!Object.hasOwn(GENERATE_OPTIONS, k)) throw new NncError(`generate option '${k}' is unknown; the options are ${OPTION_NAMES.join(', ')}`);
+    if (!Object.hasOwn(GENERATE_OPTIONS, k)) throw new NncError(unknown(`generate option '${k}'`, k, OPTION_NAMES, 'the options'));
   }
+  const statementNames = OPTION_NAMES.filter((n) => (GENERATE_OPTIONS[n] as OptionSpec).statement !== undefined);
   for (const k of Object.keys(d)) {
-    const spec = (GENERATE_OPTIONS as Readonly<Record<string, OptionSpec>>)[k];
-    if (!Object.hasOwn(GENERATE_OPTIONS, k) || spec?.statement === undefined) {
-      throw new NncError(`decode default '${k}' is unknown; the defaults are ${OPTION_NAMES.filter((n) => (GENERATE_OPTIONS as Readonly<Record<string, OptionSpec>>)[n]!.statement !== undefined).join(', ')}`);
-    }
+    if (!(statementNames as string[]).includes(k)) throw new NncError(unknown(`decode default '${k}'`, k, statementNames, 'the defaults'));
   }
   const out: Record<string, unknown> = {};
   for (const name of OPTION_NAMES) {
@@ -180,6 +179,12 @@ export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeD
   }
   if (out['nBest'] !== undefined && out['strategy'] !== 'beam') throw new NncError(`generate option 'nBest' needs strategy 'beam', got strategy ${show(out['strategy'])}`);
   return out as ResolvedOptions;
+}
+
+/** "`who` is unknown (did you mean 'x'?); `what` are …": the nearest known name when one is close. */
+function unknown(who: string, name: string, known: readonly string[], what: string): string {
+  const near = didYouMean(name, known);
+  return `${who} is unknown${near ? ` (did you mean '${near}'?)` : ''}; ${what} are ${known.join(', ')}`;
 }
 
 /** A decode statement's attributes (as the compiler resolved them) as generate() defaults. */
