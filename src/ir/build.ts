@@ -256,6 +256,40 @@ export class Builder {
     return this.add('scan', inputs, { ...attrs, init: init !== undefined }, [s[0], s[1], attrs.stateSize], span, label);
   }
 
+  // --- reverse mode (src/passes/grad): transposes and the backward graph's inputs
+
+  scatterAdd(ids: number, values: number, rows: number, span: Span, label: string): number {
+    return this.add('scatter_add', [ids, values], { rows }, [rows, lastDim(this.shape(values))], span, label);
+  }
+  pad(x: number, axis: number, start: number, size: number, span: Span, label: string): number {
+    return this.add('pad', [x], { axis, start, size }, this.shape(x).map((d, i) => (i === axis ? size : d)), span, label);
+  }
+  broadcast(x: number, shape: Shape, span: Span, label: string): number {
+    return this.add('broadcast', [x], {}, shape, span, label);
+  }
+  /** [g [B, D], lengths, x (max)] → [B, L, D], L the pooled input's time dim. */
+  unpool(g: number, lengths: number, time: Dim, mode: OpAttrs['pool']['mode'], split: number | undefined, span: Span, label: string, x?: number): number {
+    const [B, D] = this.shape(g);
+    return this.add('unpool', x === undefined ? [g, lengths] : [g, lengths, x], split === undefined ? { mode } : { mode, split }, [B, time, D], span, label);
+  }
+  stacked(scan: number, output: string, step: Shape, span: Span, label: string): number {
+    const s = this.shape(scan);
+    return this.add('stacked', [scan], { output }, [s[0], s[1], ...step.slice(1)], span, label);
+  }
+  shift(history: number, init: number | undefined, reverse: boolean, span: Span, label: string): number {
+    return this.add('shift', init === undefined ? [history] : [history, init], { reverse }, this.shape(history), span, label);
+  }
+  saved(name: string, shape: Shape, dtype: DType, span: Span, label: string): number {
+    return this.add('saved', [], { name }, shape, span, label, dtype);
+  }
+  cotangent(output: string, shape: Shape, span: Span): number {
+    return this.add('cotangent', [], { output }, shape, span, `d${output}`);
+  }
+  /** A node of any op with its shape given (reverse mode copies forward nodes into backward graphs). */
+  raw<K extends OpName>(op: K, inputs: number[], attrs: OpAttrs[K], shape: Shape, span: Span, label: string, dtype: DType = 'f32'): number {
+    return this.add(op, inputs, attrs, shape, span, label, dtype);
+  }
+
   mismatch(span: Span, what: string, expected: number, actual: number): void {
     this.diags.error('E0501', `size mismatch in ${what}: expected ${expected}, got ${actual}`, span);
   }

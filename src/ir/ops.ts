@@ -9,7 +9,11 @@
  */
 import type { Graph } from './graph.ts';
 
-export type UnaryFn = 'tanh' | 'sigmoid' | 'relu' | 'gelu' | 'one_minus' | 'half' | 'sqrt';
+/**
+ * `exp`, `step` (1 where x > 0, else 0) and `gelu_grad` (d gelu / dx = Φ(x) + x·φ(x)) appear only in
+ * backward graphs (src/passes/grad): log_softmax's, relu's / max's and gelu's derivatives.
+ */
+export type UnaryFn = 'tanh' | 'sigmoid' | 'relu' | 'gelu' | 'one_minus' | 'half' | 'sqrt' | 'exp' | 'step' | 'gelu_grad';
 export type BinaryFn = 'add' | 'mul' | 'sub' | 'div' | 'max';
 export type CellKind = 'rnn' | 'gru' | 'lstm';
 export type PoolMode = 'last' | 'first' | 'mean' | 'max';
@@ -93,6 +97,35 @@ export interface OpAttrs {
   step: Record<string, never>;
   /** Inside a scan body: the scan's capture number `input` (inputs[2 + (init ? 1 : 0) + input]: an outer value such as the encoder memory, its lengths or projected keys), read whole. */
   capture: { input: number };
+
+  // --- made by reverse mode (src/passes/grad): the transposes of gather, slice/rows/cols, pool and
+  // of broadcasting, a scan's stacked per-step outputs and shifted history, and the backward graph's inputs
+
+  /** Gather's transpose: ids [...] (i32) × values [..., D] → [rows, D]; row r is the sum of the value rows whose id is r. */
+  scatter_add: { rows: number };
+  /** The transpose of slice / rows / cols: x zero-padded on `axis` to `size`, x occupying [start, start + its size). */
+  pad: { axis: number; start: number; size: number };
+  /** x repeated to this node's shape by NumPy broadcasting (zeros of any shape from a scalar 0). */
+  broadcast: Record<string, never>;
+  /**
+   * Pool's transpose: inputs [g [B, D], lengths [B], x [B, L, D] (max only)] → [B, L, D]: g placed at
+   * step lengths[b] - 1 (last; with `split`, features ≥ split at step 0), at step 0 (first), spread
+   * as g / lengths[b] over the valid steps (mean), or at the first valid step holding x's maximum
+   * (max); 0 elsewhere.
+   */
+  unpool: { mode: PoolMode; split?: number };
+  /** Scan input 0's body output `output` at every step, stacked [B, L, ...] (0 at padded steps). */
+  stacked: { output: string };
+  /**
+   * A scan's state history [B, L, S] shifted one step in scan order, so that slot t holds the state
+   * step t started from: slot t - 1 (t + 1 when `reverse`); the first step's slot is the initial
+   * state (input 1, [B, S]) or 0.
+   */
+  shift: { reverse: boolean };
+  /** Backward graph input: a value the training forward kept for the backward (its output `name`). */
+  saved: { name: string };
+  /** Backward graph input: the cotangent of the model output `output` (same shape). */
+  cotangent: { output: string };
 }
 
 export type OpName = keyof OpAttrs;
@@ -136,4 +169,12 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo } = {
   state: { fusion: 'source', doc: 'scan body: carried state' },
   step: { fusion: 'source', doc: 'scan body: step input' },
   capture: { fusion: 'source', doc: 'scan body: outer value' },
+  scatter_add: { fusion: 'opaque', doc: "gather's transpose: sum rows by id" },
+  pad: { fusion: 'injective', doc: 'zero padding on one axis' },
+  broadcast: { fusion: 'injective', doc: 'repeat to a shape (NumPy broadcasting)' },
+  unpool: { fusion: 'reduce', doc: "pool's transpose: back onto the time axis" },
+  stacked: { fusion: 'source', doc: "a scan's per-step body output, stacked over time" },
+  shift: { fusion: 'injective', doc: 'scan history shifted one step: the state each step started from' },
+  saved: { fusion: 'source', doc: 'a value the training forward kept' },
+  cotangent: { fusion: 'source', doc: "an output's cotangent" },
 };

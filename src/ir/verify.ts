@@ -104,6 +104,43 @@ function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined): void 
         verifyGraph(a.body, seen, n);
         break;
       }
+      case 'scatter_add': {
+        const [ids, v] = ins;
+        if (!same(v.slice(0, -1), ids)) fail(n, `values ${shapeStr(v)} do not match ids ${shapeStr(ids)}`);
+        want([(n.attrs as OpAttrs['scatter_add']).rows, v[v.length - 1]], 'scatter_add');
+        break;
+      }
+      case 'pad': {
+        const { axis, start, size } = n.attrs as OpAttrs['pad'];
+        const d = ins[0][axis];
+        if (typeof d === 'number' && start + d > size) fail(n, `pads ${d} values at ${start} into ${size}`);
+        want(ins[0].map((x, i) => (i === axis ? size : x)), 'pad');
+        break;
+      }
+      case 'broadcast': {
+        const b = broadcast(ins[0], n.shape);
+        if (!b || !same(b, n.shape)) fail(n, `${shapeStr(ins[0])} does not broadcast to it`);
+        break;
+      }
+      case 'unpool': {
+        const [gs] = ins;
+        if (!same([gs[0], n.shape[1], gs[1]], n.shape)) fail(n, `g ${shapeStr(gs)} does not go back into it`);
+        if ((n.attrs as OpAttrs['unpool']).mode === 'max' && (ins.length !== 3 || !same(ins[2], n.shape))) fail(n, 'max needs the pooled input, of its shape');
+        break;
+      }
+      case 'stacked': {
+        const s = g.get(n.inputs[0]);
+        if (s.op !== 'scan') fail(n, `reads %${s.id}, which is not a scan`);
+        const body = (s.attrs as OpAttrs['scan']).body;
+        const o = body.outputs.find((x) => x.name === (n.attrs as OpAttrs['stacked']).output);
+        if (!o) fail(n, `its scan has no body output '${(n.attrs as OpAttrs['stacked']).output}'`);
+        want([s.shape[0], s.shape[1], ...body.get(o.node).shape.slice(1)], 'stacked');
+        break;
+      }
+      case 'shift':
+        want(ins[0], 'shift');
+        if (ins.length > 1 && !same(ins[1], [ins[0][0], ins[0][2]])) fail(n, `initial state ${shapeStr(ins[1])} is not a step of the history`);
+        break;
       default:
         break;
     }
