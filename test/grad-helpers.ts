@@ -52,3 +52,38 @@ export function directional(gr: GradIR, env: InterpEnv, cotangent: Tensor, grads
   const fd = (objective(gr, moved(1), cotangent) - objective(gr, moved(-1), cotangent)) / (2 * eps);
   return { fd, ad };
 }
+
+/**
+ * Central differences of Σ output ⊙ cotangent for every element of every weight and float input,
+ * against the gradient: the largest |fd - ad| relative to the largest |ad| (or |fd|, or 1e-3) of that tensor.
+ */
+export function elementwiseError(gr: GradIR, env: InterpEnv, cotangent: Tensor, grads: Record<string, Tensor>, eps = 1e-6): { worst: number; where: string } {
+  let worst = 0;
+  let where = '';
+  const check = (key: string, base: ArrayLike<number>, with_: (data: Float64Array) => InterpEnv) => {
+    const g = grads[key];
+    if (!g) throw new Error(`no gradient for ${key}`);
+    const fd = new Float64Array(base.length);
+    for (let i = 0; i < base.length; i++) {
+      const d = Float64Array.from(base);
+      d[i] = base[i] + eps;
+      const up = objective(gr, with_(d), cotangent);
+      d[i] = base[i] - eps;
+      fd[i] = (up - objective(gr, with_(d), cotangent)) / (2 * eps);
+    }
+    // relative to the tensor's largest gradient, but not below 1e-3: central differences of an O(1)
+    // objective carry ~1e-10 of rounding noise, which must not count against a tensor of tiny gradients
+    let scale = 1e-3;
+    for (let i = 0; i < fd.length; i++) scale = Math.max(scale, Math.abs(fd[i]), Math.abs(g.data[i]));
+    for (let i = 0; i < fd.length; i++) {
+      const e = Math.abs(fd[i] - g.data[i]) / scale;
+      if (e > worst) [worst, where] = [e, `${key}[${i}]: fd ${fd[i]}, ad ${g.data[i]}`];
+    }
+  };
+  for (const [k, w] of Object.entries(env.params ?? {})) check(k, w, (d) => ({ ...env, params: { ...env.params, [k]: d } }));
+  for (const [k, t] of Object.entries(env.inputs ?? {})) {
+    if (t.data instanceof Int32Array) continue;
+    check(`input:${k}`, t.data, (d) => ({ ...env, inputs: { ...env.inputs, [k]: { shape: t.shape, data: d } } }));
+  }
+  return { worst, where };
+}

@@ -17,7 +17,7 @@
  */
 import { DiagnosticBag } from '../../diagnostics/diagnostic.ts';
 import { Builder } from '../../ir/build.ts';
-import { Graph, IdSource, type Node } from '../../ir/graph.ts';
+import { Graph, IdSource, type Node, type Shape } from '../../ir/graph.ts';
 import type { ModelIR } from '../../ir/model.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
 import { printModel } from '../../ir/print.ts';
@@ -124,17 +124,18 @@ export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
     if (g !== undefined) addWeight((n.attrs as OpAttrs['param']).name, g);
   }
   const outputs: { name: string; node: number }[] = [];
-  const zeros = (shape: readonly (number | 'B' | 'T' | 'S')[], label: string) => b.broadcast(b.constant(0, m.span), shape, m.span, label);
+  const zeros = (shape: Shape, label: string) => b.broadcast(b.constant(0, m.span), shape, m.span, label);
   for (const w of m.weights) {
     const parts = weightGrads.get(w.name) ?? [];
     const label = `d ${w.name}`;
     const node = parts.length ? parts.reduce((acc, v) => b.binary('add', acc, v, w.span, label)) : zeros(w.shape, label);
     outputs.push({ name: w.name, node });
   }
-  for (const n of fg.ordered()) {
-    if (n.op !== 'input' || (n.attrs as OpAttrs['input']).form !== 'vectors') continue;
-    const name = (n.attrs as OpAttrs['input']).name;
-    outputs.push({ name: `input:${name}`, node: sweep.total(n.id) ?? zeros(n.shape as ('B' | 'T' | 'S' | number)[], `d ${name}`) });
+  for (const inp of m.inputs) {
+    if (inp.form !== 'vectors') continue;
+    const n = fg.ordered().find((x) => x.op === 'input' && (x.attrs as OpAttrs['input']).name === inp.name);
+    const total = n && sweep.total(n.id);
+    outputs.push({ name: `input:${inp.name}`, node: total ?? zeros(['B', inp.time, inp.dim!], `d ${inp.name}`) });
   }
   if (bag.hasErrors) throw new Error(`internal: reverse mode built an ill-shaped graph: ${bag.items.map((d) => d.message).join('; ')}`);
   b.g.outputs = outputs;
