@@ -17,11 +17,12 @@
  */
 import { DiagnosticBag } from '../../diagnostics/diagnostic.ts';
 import { Builder } from '../../ir/build.ts';
-import { Graph, IdSource, type Node, type Shape } from '../../ir/graph.ts';
+import { compactIds, Graph, IdSource, type Node, type Shape } from '../../ir/graph.ts';
 import type { ModelIR } from '../../ir/model.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
 import { printModel } from '../../ir/print.ts';
 import { verifyModel } from '../../ir/verify.ts';
+import { reorder } from '../merge-matmuls.ts';
 import { transposeScan, type KeepPolicy, type ScanCx } from './scan.ts';
 import { Sweep } from './sweep.ts';
 
@@ -50,6 +51,7 @@ export interface GradIR {
   readonly outputs: readonly string[];
 }
 
+const VIEWS = new Set(['slice', 'unsqueeze', 'split_heads', 'merge_heads']);
 const REBUILT = new Set(['input', 'lengths', 'param', 'const', 'pos_offsets', 'key_lengths', 'sin_freqs', 'rows', 'cols', 'positions', 'sinusoid']);
 
 export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
@@ -137,9 +139,22 @@ export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
     const total = n && sweep.total(n.id);
     outputs.push({ name: `input:${inp.name}`, node: total ?? zeros(['B', inp.time, inp.dim!], `d ${inp.name}`) });
   }
+  // a view of a value that is kept anyway (the h half of a kept LSTM history) is rebuilt from it
+  for (let i = saved.length - 1; i >= 0; i--) {
+    const n = fg.get(saved[i].node);
+    if (!VIEWS.has(n.op) || !saved.some((x) => x.node === n.inputs[0])) continue;
+    const old = primals.get(n.id)!;
+    const v = b.raw(n.op as 'slice', [primals.get(n.inputs[0])!], { ...(n.attrs as OpAttrs['slice']) }, n.shape, n.span, n.label);
+    b.g.replaceUses(old, v);
+    b.g.nodes.delete(old);
+    saved.splice(i, 1);
+    i = saved.length;
+  }
   if (bag.hasErrors) throw new Error(`internal: reverse mode built an ill-shaped graph: ${bag.items.map((d) => d.message).join('; ')}`);
   b.g.outputs = outputs;
   b.g.prune();
+  reorder(b.g);
+  compactIds(b.g);
   for (const s of saved) fg.outputs.push({ name: s.name, node: s.node });
   verifyModel(fg);
   verifyModel(b.g);
