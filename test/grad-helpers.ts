@@ -3,13 +3,17 @@ import { evaluate, type InterpEnv, type Tensor } from '../src/ir/interp.ts';
 import type { GradIR } from '../src/passes/grad/index.ts';
 import { prng } from './helpers.ts';
 
-/** The training forward, then the backward graph on its residuals: the model output and every gradient. */
-export function runGrad(gr: GradIR, env: InterpEnv, cotangent: Tensor): { output: Tensor; grads: Record<string, Tensor> } {
+/**
+ * The training forward, then the backward graph on its residuals: the model output, every gradient,
+ * and the first backward value (outer graph) that is not finite, if any.
+ */
+export function runGrad(gr: GradIR, env: InterpEnv, cotangent: Tensor): { output: Tensor; grads: Record<string, Tensor>; nonFinite?: string } {
   const fwd = evaluate(gr.forward.graph, env);
   const saved = Object.fromEntries(gr.saved.map((s) => [s.name, fwd.outputs[s.name]]));
   const name = gr.forward.output.name;
   const bwd = evaluate(gr.backward.graph, { ...env, saved, cotangents: { [name]: cotangent } });
-  return { output: fwd.outputs[name], grads: bwd.outputs };
+  const bad = gr.backward.graph.ordered().find((n) => bwd.values.get(n.id)!.data.some((v) => !Number.isFinite(v)));
+  return { output: fwd.outputs[name], grads: bwd.outputs, nonFinite: bad && `%${bad.id} ${bad.op} (${bad.label})` };
 }
 
 /** Σ output ⊙ cotangent of the model's forward graph. */

@@ -25,12 +25,12 @@ function optimized(m: ModelIR, level: 0 | 1): ModelIR {
   return m;
 }
 
-const runs: [0 | 1, KeepPolicy][] = [[0, 'dots'], [1, 'dots'], [1, 'none']];
+const runs: [0 | 1, KeepPolicy, number | undefined][] = [[0, 'dots', undefined], [1, 'dots', undefined], [1, 'none', undefined], [1, 'dots', 2], [0, 'dots', 3]];
 
 describe.each(allFixtures())('%s', (name) => {
-  it.each(runs)('-O%d, keep %s: equals central differences', (level, keep) => {
+  it.each(runs)('-O%d, keep %s, checkpoint every %s: equals central differences', (level, keep, checkpoint) => {
     const f = loadFixture(name);
-    const gr = gradModel(optimized(f.model, level), { keep });
+    const gr = gradModel(optimized(f.model, level), { keep, checkpoint });
     const y = evaluate(gr.forward.graph, f.env).outputs[gr.forward.output.name];
     const cot = randomTensor(y.shape, 7);
     const { grads } = runGrad(gr, f.env, cot);
@@ -69,12 +69,12 @@ describe('tiny whole models, element by element', () => {
     }
     const params = Object.fromEntries(m.weights.map((w) => [w.name, Float64Array.from({ length: w.shape.reduce((a, d) => a * d, 1) }, () => 2 * r() - 1)]));
     const env: InterpEnv = { dims: { B, T: dims.T, S: dims.S }, inputs, lengths, params };
-    for (const level of [0, 1] as const) {
-      const gr = gradModel(optimized(lower(spec, 'tiny.nn').models![0], level));
+    for (const [level, checkpoint] of [[0, undefined], [1, undefined], [1, 2], [1, 3]] as const) {
+      const gr = gradModel(optimized(lower(spec, 'tiny.nn').models![0], level), { checkpoint });
       const cot = randomTensor(evaluate(gr.forward.graph, env).outputs.y.shape, 9);
       const { grads } = runGrad(gr, env, cot);
       const { worst, where } = elementwiseError(gr, env, cot, grads);
-      expect(worst, `-O${level} ${where}`).toBeLessThan(1e-6);
+      expect(worst, `-O${level} checkpoint ${checkpoint} ${where}`).toBeLessThan(1e-6);
     }
   });
 });
@@ -114,6 +114,24 @@ describe('the backward loop', () => {
     const b = runGrad(gr, { ...f.env, inputs: { x: { shape: x.shape, data: junk } } }, cot).grads;
     for (const k of Object.keys(a)) expect([...b[k].data], k).toEqual([...a[k].data]);
     for (let i = 0; i < junk.length; i++) if (Math.floor(i / D) % T >= len[Math.floor(i / (T * D))]) expect(a['input:x'].data[i]).toBe(0);
+  });
+
+  it('with recomputation every k steps, a recurrence keeps only its checkpoints: ⌈T / k⌉ states', () => {
+    const f = loadFixture('lstm_long_t40');
+    const plain = gradModel(optimized(loadFixture('lstm_long_t40').model, 1));
+    const gr = gradModel(optimized(f.model, 1), { checkpoint: 8 });
+    const kinds = (g: typeof gr) => g.saved.map((s) => s.kind).sort();
+    expect(kinds(plain)).toContain('history');
+    expect(kinds(gr)).not.toContain('history');
+    expect(kinds(gr)).not.toContain('stacked');
+    const cps = gr.saved.filter((s) => s.kind === 'checkpoints');
+    expect(cps.length).toBe(1);
+    const values = evaluate(gr.forward.graph, f.env).outputs;
+    const T = f.env.inputs!.text.shape[1];
+    expect(values[cps[0].name].shape[1]).toBe(Math.ceil(T / 8));
+    // every value kept for the recurrence's own sake is gone: what is left is O(T) only where a consumer needs it
+    const size = (g: typeof gr) => g.saved.reduce((a, s) => a + evaluate(g.forward.graph, f.env).outputs[s.name].data.length, 0);
+    expect(size(gr)).toBeLessThan(size(plain) / 3);
   });
 
   it('a weight that does not reach the output gets zeros', () => {

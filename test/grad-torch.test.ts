@@ -3,7 +3,8 @@
  * the float64 IR interpreter with the fixture's cotangent, equals torch.autograd.grad
  * (test/fixtures/<case>/grads.safetensors, made by make_grad_fixtures.py) for every weight and float
  * input within 1e-5 of that tensor's largest gradient — padded batches included (the cotangent is
- * random over padded positions too) — as lowered (-O0) and after merge-matmuls + hoist (-O1).
+ * random over padded positions too) — as lowered (-O0), after merge-matmuls + hoist (-O1), and with
+ * recomputation from every third state.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { allFixtures, loadFixture } from './interp-helpers.ts';
  * The largest |ours - torch| of each tensor over its largest |torch| (at least 1e-8: a gradient that is
  * 0 in exact arithmetic — a score's bias under softmax — is float noise on both sides).
  */
-export function torchErrors(name: string, level: 0 | 1): Map<string, number> {
+export function torchErrors(name: string, level: 0 | 1, checkpoint?: number): Map<string, number> {
   const f = loadFixture(name);
   if (level) {
     mergeMatmuls(f.model.graph);
@@ -31,7 +32,8 @@ export function torchErrors(name: string, level: 0 | 1): Map<string, number> {
   const out = f.model.output.name;
   const c = want.get(`cotangent:${out}`)!;
   const cot: Tensor = { shape: c.shape, data: Float64Array.from(c.data!) };
-  const { grads } = runGrad(gradModel(f.model), f.env, cot);
+  const { grads, nonFinite } = runGrad(gradModel(f.model, { checkpoint }), f.env, cot);
+  expect(nonFinite, 'every backward value is finite (padded positions included)').toBeUndefined();
   const errors = new Map<string, number>();
   const expected = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
   expect([...want.keys()].filter((k) => !k.startsWith('cotangent:')).sort()).toEqual([...expected].sort());
@@ -51,7 +53,7 @@ export function torchErrors(name: string, level: 0 | 1): Map<string, number> {
 }
 
 describe.each(allFixtures())('%s', (name) => {
-  it.each([0, 1] as const)('equals torch.autograd.grad at -O%d', (level) => {
-    for (const [k, e] of torchErrors(name, level)) expect(e, k).toBeLessThanOrEqual(1e-5);
+  it.each([[0, undefined], [1, undefined], [1, 3]] as const)('equals torch.autograd.grad at -O%d (recomputation every %s steps)', (level, checkpoint) => {
+    for (const [k, e] of torchErrors(name, level, checkpoint)) expect(e, k).toBeLessThanOrEqual(1e-5);
   });
 });

@@ -279,6 +279,18 @@ export class Builder {
   shift(history: number, init: number | undefined, reverse: boolean, span: Span, label: string): number {
     return this.add('shift', init === undefined ? [history] : [history, init], { reverse }, this.shape(history), span, label);
   }
+  segments(x: number, k: number, span: Span, label: string): number {
+    const [b, l, d] = this.shape(x);
+    return this.add('segments', [x], { k }, [b, `${l as 'T' | 'S'}/${k}`, k * (d as number)], span, label);
+  }
+  unsegment(x: number, k: number, span: Span, label: string): number {
+    const [b, l, d] = this.shape(x);
+    return this.add('unsegment', [x], { k }, [b, (l as string).split('/')[0] as 'T' | 'S', (d as number) / k], span, label);
+  }
+  every(x: number, k: number, offset: number, span: Span, label: string): number {
+    const [b, l, d] = this.shape(x);
+    return this.add('every', [x], { k, offset }, [b, `${l as 'T' | 'S'}/${k}`, d], span, label);
+  }
   saved(name: string, shape: Shape, dtype: DType, span: Span, label: string): number {
     return this.add('saved', [], { name }, shape, span, label, dtype);
   }

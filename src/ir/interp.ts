@@ -93,7 +93,11 @@ function run(g: Graph, cx: Ctx): Map<number, Tensor> {
 }
 
 export function resolve(shape: Shape, dims: Required<Dims>): number[] {
-  return shape.map((x: Dim) => (typeof x === 'number' ? x : dims[x]));
+  return shape.map((x: Dim) => {
+    if (typeof x === 'number') return x;
+    const [base, k] = x.split('/');
+    return k === undefined ? dims[x as keyof Dims] : Math.ceil(dims[base as 'T' | 'S'] / Number(k));
+  });
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -514,6 +518,35 @@ const OPS: { readonly [K in OpName]: Impl<K> } = {
         const from = n.attrs.reverse ? t + 1 : t - 1;
         if (from >= 0 && from < L) out.data.set(h.data.subarray((b * L + from) * S, (b * L + from + 1) * S), (b * L + t) * S);
         else if (init) out.data.set(init.data.subarray(b * S, (b + 1) * S), (b * L + t) * S);
+      }
+    }
+    return out;
+  },
+  segments(n, [x]) {
+    const [B, L, D] = x.shape;
+    const { k } = n.attrs;
+    const N = Math.ceil(L / k);
+    const out = f64([B, N, k * D]);
+    for (let b = 0; b < B; b++) out.data.set(x.data.subarray(b * L * D, (b + 1) * L * D), b * N * k * D);
+    return out;
+  },
+  unsegment(n, [x], cx) {
+    const [B, N, kD] = x.shape;
+    const L = resolve(n.shape, cx.dims)[1];
+    const D = kD / n.attrs.k;
+    const out = f64([B, L, D]);
+    for (let b = 0; b < B; b++) out.data.set(x.data.subarray(b * N * kD, b * N * kD + L * D), b * L * D);
+    return out;
+  },
+  every(n, [x]) {
+    const [B, L, D] = x.shape;
+    const { k, offset } = n.attrs;
+    const N = Math.ceil(L / k);
+    const out = f64([B, N, D]);
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < N; j++) {
+        const t = Math.min(j * k + offset, L - 1);
+        out.data.set(x.data.subarray((b * L + t) * D, (b * L + t + 1) * D), (b * N + j) * D);
       }
     }
     return out;

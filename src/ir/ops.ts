@@ -122,6 +122,12 @@ export interface OpAttrs {
    * state (input 1, [B, S]) or 0.
    */
   shift: { reverse: boolean };
+  /** A sequence cut into k-step segments: [B, L, D] → [B, L/k, k·D] (segment j holds steps jk … jk + k - 1, 0 past L). */
+  segments: { k: number };
+  /** Segments back into a sequence: [B, L/k, k·D] → [B, L, D]. */
+  unsegment: { k: number };
+  /** Every k-th step: [B, L, D] → [B, L/k, D], slot j = step min(jk + offset, L - 1) (a scan's checkpoints). */
+  every: { k: number; offset: number };
   /** Backward graph input: a value the training forward kept for the backward (its output `name`). */
   saved: { name: string };
   /** Backward graph input: the cotangent of the model output `output` (same shape). */
@@ -175,6 +181,9 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo } = {
   unpool: { fusion: 'reduce', doc: "pool's transpose: back onto the time axis" },
   stacked: { fusion: 'source', doc: "a scan's per-step body output, stacked over time" },
   shift: { fusion: 'injective', doc: 'scan history shifted one step: the state each step started from' },
+  segments: { fusion: 'injective', doc: 'a sequence cut into k-step segments' },
+  unsegment: { fusion: 'injective', doc: 'segments back into a sequence' },
+  every: { fusion: 'injective', doc: 'every k-th step (checkpoints)' },
   saved: { fusion: 'source', doc: 'a value the training forward kept' },
   cotangent: { fusion: 'source', doc: "an output's cotangent" },
 };

@@ -137,6 +137,26 @@ function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined): void 
         want([s.shape[0], s.shape[1], ...body.get(o.node).shape.slice(1)], 'stacked');
         break;
       }
+      case 'segments': {
+        const [b, l, d] = ins[0];
+        const k = (n.attrs as OpAttrs['segments']).k;
+        if (typeof d !== 'number' || (l !== 'T' && l !== 'S')) fail(n, `cuts ${shapeStr(ins[0])}: needs [B, T or S, D]`);
+        want([b, `${l}/${k}`, k * d], 'segments');
+        break;
+      }
+      case 'unsegment': {
+        const [b, l, d] = ins[0];
+        const k = (n.attrs as OpAttrs['unsegment']).k;
+        if (typeof l !== 'string' || !l.endsWith(`/${k}`) || typeof d !== 'number' || d % k) fail(n, `joins ${shapeStr(ins[0])}: needs [B, L/${k}, ${k}·D]`);
+        want([b, l.slice(0, -`/${k}`.length) as Dim, d / k], 'unsegment');
+        break;
+      }
+      case 'every': {
+        const [b, l, d] = ins[0];
+        if (l !== 'T' && l !== 'S') fail(n, `takes every k-th step of ${shapeStr(ins[0])}: needs [B, T or S, D]`);
+        want([b, `${l}/${(n.attrs as OpAttrs['every']).k}`, d], 'every');
+        break;
+      }
       case 'shift':
         want(ins[0], 'shift');
         if (ins.length > 1 && !same(ins[1], [ins[0][0], ins[0][2]])) fail(n, `initial state ${shapeStr(ins[1])} is not a step of the history`);

@@ -23,6 +23,7 @@ import type { OpAttrs } from '../../ir/ops.ts';
 import { printModel } from '../../ir/print.ts';
 import { verifyModel } from '../../ir/verify.ts';
 import { reorder } from '../merge-matmuls.ts';
+import { transposeScanCheckpointed } from './checkpoint.ts';
 import { transposeScan, type KeepPolicy, type ScanCx } from './scan.ts';
 import { Sweep } from './sweep.ts';
 
@@ -31,6 +32,12 @@ export type { KeepPolicy } from './scan.ts';
 export interface GradOptions {
   /** Which scan body values the training forward keeps per step: 'dots' (matmul and einsum outputs, the default; JAX's dots_saveable) or 'none' (recompute every step from its starting state). */
   readonly keep?: KeepPolicy;
+  /**
+   * Recomputation: keep every k-th state of each scan (neither its history, nor its body values, nor
+   * its hoisted input projection, which is recomputed as one matmul) and recompute the rest in the
+   * backward, k steps at a time (checkpoint.ts): what a recurrence itself keeps is O(T / k).
+   */
+  readonly checkpoint?: number;
 }
 
 export interface SavedValue {
@@ -39,8 +46,8 @@ export interface SavedValue {
   /** The training forward's node. */
   readonly node: number;
   readonly label: string;
-  /** A scan history, a scan's stacked body value, or another value. */
-  readonly kind: 'history' | 'stacked' | 'value';
+  /** A scan history, a scan's stacked body value, its checkpoints, or another value. */
+  readonly kind: 'history' | 'stacked' | 'checkpoints' | 'value';
 }
 
 export interface GradIR {
@@ -68,6 +75,8 @@ export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
     if (n.dtype === 'f32' && (src || n.inputs.some((i) => active.has(i)))) active.add(n.id);
   }
 
+  // with recomputation, a scan's hoisted input projection is recomputed too (one matmul), not kept
+  const stepInputs = new Set(fg.ordered().filter((n) => n.op === 'scan').map((n) => n.inputs[0]));
   const primals = new Map<number, number>();
   const saved: SavedValue[] = [];
   const primal = (id: number): number => {
@@ -76,11 +85,11 @@ export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
     const n = fg.get(id);
     let v: number;
     if (n.op === 'param') v = b.param((n.attrs as OpAttrs['param']).name, n.shape as number[], (n.attrs as OpAttrs['param']).layer, n.span);
-    else if (REBUILT.has(n.op)) v = b.raw(n.op, n.inputs.map(primal), { ...n.attrs }, n.shape, n.span, n.label, n.dtype);
+    else if (REBUILT.has(n.op) || (options.checkpoint && n.op === 'matmul' && stepInputs.has(id))) v = b.raw(n.op, n.inputs.map(primal), { ...n.attrs }, n.shape, n.span, n.label, n.dtype);
     else {
       const name = `%${id}`;
       v = b.saved(name, n.shape, n.dtype, n.span, n.label);
-      saved.push({ name, node: id, label: n.label, kind: n.op === 'scan' ? 'history' : n.op === 'stacked' ? 'stacked' : 'value' });
+      saved.push({ name, node: id, label: n.label, kind: n.op === 'scan' ? 'history' : n.op === 'stacked' ? 'stacked' : n.op === 'every' ? 'checkpoints' : 'value' });
     }
     primals.set(id, v);
     return v;
@@ -92,7 +101,7 @@ export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
   const sweep: Sweep = new Sweep(fg, b, {
     primal,
     active: (id) => active.has(id),
-    scan: (n, g) => transposeScan(scanCx, n, g),
+    scan: (n, g) => (options.checkpoint ? transposeScanCheckpointed(scanCx, n, g, options.checkpoint) : transposeScan(scanCx, n, g)),
   });
   const scanCx: ScanCx = {
     b,
@@ -109,6 +118,17 @@ export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
         body.outputs.push({ name, node: bodyNode });
         const bn = body.get(bodyNode);
         id = fb.stacked(scan.id, name, bn.shape, bn.span, `${bn.label} (every step)`);
+        kept.set(key, id);
+      }
+      return id;
+    },
+    checkpoints(scan, k) {
+      const key = `${scan.id}:every ${k}`;
+      let id = kept.get(key);
+      if (id === undefined) {
+        const a = scan.attrs as OpAttrs['scan'];
+        const starts = fb.shift(scan.id, a.init ? scan.inputs[2] : undefined, a.reverse, scan.span, `${scan.label} (state each step starts from)`);
+        id = fb.every(starts, k, a.reverse ? k - 1 : 0, scan.span, `${scan.label} (every ${k}th state)`);
         kept.set(key, id);
       }
       return id;

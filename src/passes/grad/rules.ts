@@ -104,7 +104,9 @@ export const VJP: { readonly [K in OpName]: Vjp<K> } = {
           dx = b.unary('half', g, span, L);
           break;
         case 'sqrt':
-          dx = b.binary('div', b.unary('half', g, span, L), c.y(), span, L);
+          // g / 2√x, with √x floored at 1e-12 so that a zero norm (a padded query) gets a finite cotangent,
+          // which its einsum then multiplies by x = 0: torch.norm's gradient at 0
+          dx = b.binary('div', b.unary('half', g, span, L), b.binary('max', c.y(), b.constant(1e-12, span), span, L), span, L);
           break;
         case 'exp':
           dx = mul(g, c.y());
@@ -278,6 +280,9 @@ export const VJP: { readonly [K in OpName]: Vjp<K> } = {
   unpool: BACKWARD_ONLY,
   stacked: BACKWARD_ONLY,
   shift: BACKWARD_ONLY,
+  segments: BACKWARD_ONLY,
+  unsegment: BACKWARD_ONLY,
+  every: unsupported('it reads checkpoints for the backward graph only'),
   saved: BACKWARD_ONLY,
   cotangent: BACKWARD_ONLY,
 };

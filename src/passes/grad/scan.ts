@@ -21,9 +21,9 @@
  * padded steps; a contraction is made to include at least one such operand.
  */
 import type { Builder } from '../../ir/build.ts';
-import type { Node, Shape } from '../../ir/graph.ts';
+import type { Graph, Node, Shape } from '../../ir/graph.ts';
 import type { OpAttrs } from '../../ir/ops.ts';
-import { contract, Sweep, type Deferred } from './sweep.ts';
+import { contract, Sweep, type Contraction, type Deferred, type Operand } from './sweep.ts';
 
 export type KeepPolicy = 'dots' | 'none';
 
@@ -39,6 +39,8 @@ export interface ScanCx {
   weight(name: string, value: number): void;
   /** The training forward's stacked copy of a body value (a node of the outer forward graph). */
   keep(scan: Node<'scan'>, bodyNode: number): number;
+  /** The training forward's checkpoints of a scan: the state each k-step segment starts from, [B, L/k, S]. */
+  checkpoints(scan: Node<'scan'>, k: number): number;
   readonly policy: KeepPolicy;
 }
 
@@ -71,8 +73,7 @@ export function transposeScan(cx: ScanCx, F: Node<'scan'>, dH: number): void {
   const dHt = segment(S, () => dH, L('dH[t]'));
 
   // --- the forward body's values, recomputed or read from the step input
-  const perStep = new Set<number>();
-  for (const n of body.ordered()) if (n.op === 'state' || n.op === 'step' || n.op === 'capture' || n.inputs.some((i) => perStep.has(i))) perStep.add(n.id);
+  const perStep = perStepValues(body);
   const keepable = (n: Node) => cx.policy === 'dots' && (n.op === 'matmul' || n.op === 'einsum') && perStep.has(n.id) && n.shape.length === 2 && typeof n.shape[1] === 'number';
   const memo = new Map<number, number>();
   const primal = (id: number): number => {
@@ -92,24 +93,8 @@ export function transposeScan(cx: ScanCx, F: Node<'scan'>, dH: number): void {
   };
 
   // --- the body's reverse sweep
-  const WEIGHT = new Set(['param', 'rows', 'cols']);
-  const active = new Set<number>();
-  for (const n of body.ordered()) {
-    const on =
-      n.op === 'state' || n.op === 'param' ? true
-      : n.op === 'step' ? cx.active(F.inputs[0])
-      : n.op === 'capture' ? cx.active(F.inputs[first + (n.attrs as OpAttrs['capture']).input])
-      : n.inputs.some((i) => active.has(i));
-    if (on) active.add(n.id);
-    if (on && !perStep.has(n.id) && !WEIGHT.has(n.op)) throw new Error(`internal: reverse mode of a scan body value computed from weights alone (%${n.id} ${n.op})`);
-  }
   const terms: Deferred[] = [];
-  const sweep = new Sweep(body, bb, {
-    primal,
-    active: (id) => active.has(id),
-    defers: (id) => WEIGHT.has(body.get(id).op) || body.get(id).op === 'capture',
-    defer: (d) => terms.push(d),
-  });
+  const sweep = new Sweep(body, bb, { primal, ...bodyHooks(cx, F), defer: (d) => terms.push(d) });
   const next = body.outputs[0].node;
   sweep.seed(next, bb.binary('add', bb.state(S, span, L('d state')), dHt, span, L('d next')));
   sweep.run();
@@ -172,8 +157,7 @@ export function transposeScan(cx: ScanCx, F: Node<'scan'>, dH: number): void {
   // --- the deferred contributions, each one contraction over every step
   const cache = new Map<string, number>();
   terms.forEach((t, k) => {
-    const letters = new Set(t.operands.flatMap((o) => [...o.letters]).concat([...t.out]));
-    const time = [...'lmnopqrstuvwxyzabcdefghijk'].find((c) => !letters.has(c))!;
+    const time = freeLetter(t);
     const operands = t.operands.map((o, j) => {
       const r = plans[k][j];
       const key = 'emit' in r ? `emit:${r.emit}` : `${o.node}`;
@@ -185,11 +169,50 @@ export function transposeScan(cx: ScanCx, F: Node<'scan'>, dH: number): void {
       const perStepOp = 'emit' in r || r.perStep;
       return { node, letters: perStepOp ? o.letters[0] + time + o.letters.slice(1) : o.letters };
     });
-    const target = body.get(t.target);
-    const value = contract(cx.b, { operands, out: t.out, scale: t.scale }, target.shape, span, `d(${target.label})`);
-    if (target.op === 'capture') cx.give(F, first + (target.attrs as OpAttrs['capture']).input, value);
-    else toWeight(cx, body, target, value);
+    settle(cx, F, t, operands);
   });
+}
+
+/** The body values that vary per step: what depends on the state, the step input or a capture. */
+export function perStepValues(body: Graph): Set<number> {
+  const perStep = new Set<number>();
+  for (const n of body.ordered()) if (n.op === 'state' || n.op === 'step' || n.op === 'capture' || n.inputs.some((i) => perStep.has(i))) perStep.add(n.id);
+  return perStep;
+}
+
+const WEIGHT = new Set(['param', 'rows', 'cols']);
+
+/** The body sweep's activity (what carries a gradient) and its deferred leaves: weight views and captures. */
+export function bodyHooks(cx: ScanCx, F: Node<'scan'>): { active(id: number): boolean; defers(id: number): boolean } {
+  const { body, init } = F.attrs;
+  const first = 2 + (init ? 1 : 0);
+  const perStep = perStepValues(body);
+  const active = new Set<number>();
+  for (const n of body.ordered()) {
+    const on =
+      n.op === 'state' || n.op === 'param' ? true
+      : n.op === 'step' ? cx.active(F.inputs[0])
+      : n.op === 'capture' ? cx.active(F.inputs[first + (n.attrs as OpAttrs['capture']).input])
+      : n.inputs.some((i) => active.has(i));
+    if (on) active.add(n.id);
+    if (on && !perStep.has(n.id) && !WEIGHT.has(n.op)) throw new Error(`internal: reverse mode of a scan body value computed from weights alone (%${n.id} ${n.op})`);
+  }
+  return { active: (id) => active.has(id), defers: (id) => WEIGHT.has(body.get(id).op) || body.get(id).op === 'capture' };
+}
+
+/** A deferred contribution's contraction over all steps (operands already read outside), given to its weight or captured value. */
+export function settle(cx: ScanCx, F: Node<'scan'>, t: Deferred, operands: readonly Operand[]): void {
+  const { body, init } = F.attrs;
+  const target = body.get(t.target);
+  const value = contract(cx.b, { operands, out: t.out, scale: t.scale }, target.shape, F.span, `d(${target.label})`);
+  if (target.op === 'capture') cx.give(F, 2 + (init ? 1 : 0) + (target.attrs as OpAttrs['capture']).input, value);
+  else toWeight(cx, body, target, value);
+}
+
+/** A letter none of a contraction's operands or its result uses. */
+export function freeLetter(t: Contraction, avoid = ''): string {
+  const used = new Set([...t.operands.flatMap((o) => [...o.letters]), ...t.out, ...avoid]);
+  return [...'lmnopqrstuvwxyzabcdefghijk'].find((c) => !used.has(c))!;
 }
 
 /** A body weight view's contribution, zero-padded back up its chain of rows / cols to the weight. */
@@ -206,7 +229,7 @@ function toWeight(cx: ScanCx, body: { get(id: number): Node }, n: Node, value: n
 }
 
 /** A backward body's weight view (param, rows / cols of one) rebuilt in the outer backward graph. */
-function copyWeight(outer: Builder, bb: Builder, v: number): number {
+export function copyWeight(outer: Builder, bb: Builder, v: number): number {
   const n = bb.node(v);
   if (n.op === 'param') {
     const a = n.attrs as OpAttrs['param'];
