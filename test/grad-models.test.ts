@@ -10,7 +10,9 @@ import { lower } from '../src/driver.ts';
 import { evaluate, type InterpEnv, type Tensor } from '../src/ir/interp.ts';
 import type { ModelIR } from '../src/ir/model.ts';
 import type { OpAttrs } from '../src/ir/ops.ts';
+import { verifyModel } from '../src/ir/verify.ts';
 import { gradModel, type KeepPolicy } from '../src/passes/grad/index.ts';
+import { fuse } from '../src/passes/fuse.ts';
 import { hoistInputProjections } from '../src/passes/hoist.ts';
 import { mergeMatmuls } from '../src/passes/merge-matmuls.ts';
 import { directional, elementwiseError, randomTensor, runGrad } from './grad-helpers.ts';
@@ -132,6 +134,18 @@ describe('the backward loop', () => {
     // every value kept for the recurrence's own sake is gone: what is left is O(T) only where a consumer needs it
     const size = (g: typeof gr) => g.saved.reduce((a, s) => a + evaluate(g.forward.graph, f.env).outputs[s.name].data.length, 0);
     expect(size(gr)).toBeLessThan(size(plain) / 3);
+  });
+
+  it('the training forward and the backward graph partition into kernels (passes/fuse.ts) and stay valid', () => {
+    for (const name of allFixtures()) {
+      for (const checkpoint of [undefined, 4]) {
+        const gr = gradModel(optimized(loadFixture(name).model, 1), { checkpoint });
+        for (const g of [gr.forward.graph, gr.backward.graph]) {
+          fuse(g);
+          verifyModel(g);
+        }
+      }
+    }
   });
 
   it('a weight that does not reach the output gets zeros', () => {

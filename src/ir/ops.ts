@@ -114,7 +114,7 @@ export interface OpAttrs {
    * (max); 0 elsewhere.
    */
   unpool: { mode: PoolMode; split?: number };
-  /** Scan input 0's body output `output` at every step, stacked [B, L, ...] (0 at padded steps). */
+  /** Its input's (a scan's) body output `output` at every step, stacked [B, L, ...] (0 at padded steps). */
   stacked: { output: string };
   /**
    * A scan's state history [B, L, S] shifted one step in scan order, so that slot t holds the state
