@@ -58,7 +58,7 @@ export interface GradIR {
   readonly outputs: readonly string[];
 }
 
-const VIEWS = new Set(['slice', 'unsqueeze', 'split_heads', 'merge_heads']);
+const VIEWS = new Set(['slice', 'concat', 'unsqueeze', 'split_heads', 'merge_heads']);
 const REBUILT = new Set(['input', 'lengths', 'param', 'const', 'pos_offsets', 'key_lengths', 'sin_freqs', 'rows', 'cols', 'positions', 'sinusoid']);
 
 export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
@@ -159,12 +159,13 @@ export function gradModel(m: ModelIR, options: GradOptions = {}): GradIR {
     const total = n && sweep.total(n.id);
     outputs.push({ name: `input:${inp.name}`, node: total ?? zeros(['B', inp.time, inp.dim!], `d ${inp.name}`) });
   }
-  // a view of a value that is kept anyway (the h half of a kept LSTM history) is rebuilt from it
+  // a view of values that are kept anyway (the h half of a kept LSTM history, the two directions of a
+  // bidirectional layer side by side) is rebuilt from them
   for (let i = saved.length - 1; i >= 0; i--) {
     const n = fg.get(saved[i].node);
-    if (!VIEWS.has(n.op) || !saved.some((x) => x.node === n.inputs[0])) continue;
+    if (!VIEWS.has(n.op) || !n.inputs.every((x) => saved.some((s) => s.node === x))) continue;
     const old = primals.get(n.id)!;
-    const v = b.raw(n.op as 'slice', [primals.get(n.inputs[0])!], { ...(n.attrs as OpAttrs['slice']) }, n.shape, n.span, n.label);
+    const v = b.raw(n.op as 'slice', n.inputs.map((x) => primals.get(x)!), { ...(n.attrs as OpAttrs['slice']) }, n.shape, n.span, n.label);
     b.g.replaceUses(old, v);
     b.g.nodes.delete(old);
     saved.splice(i, 1);

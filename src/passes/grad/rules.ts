@@ -27,6 +27,7 @@ const none = (why: string) => ({ kind: 'none' as const, why });
 const leaf = (why: string) => ({ kind: 'leaf' as const, why });
 const unsupported = (why: string) => ({ kind: 'unsupported' as const, why });
 const BACKWARD_ONLY = unsupported('it appears only in backward graphs (second-order gradients are not made)');
+const RESIDUAL = unsupported('the training forward makes it only for the backward graph to read (no cotangent reaches it)');
 
 /** Letters for a value of rank `rank` aligned (NumPy, right) with an output of rank `outRank`: leading letters differ. */
 const OUT = 'pqrstuvw';
@@ -278,11 +279,11 @@ export const VJP: { readonly [K in OpName]: Vjp<K> } = {
   },
   broadcast: { kind: 'rule', vjp: (c) => reduceTo(c, 0, [{ node: c.g, shape: c.n.shape }]) },
   unpool: BACKWARD_ONLY,
-  stacked: BACKWARD_ONLY,
-  shift: BACKWARD_ONLY,
+  stacked: RESIDUAL,
+  shift: RESIDUAL,
   segments: BACKWARD_ONLY,
   unsegment: BACKWARD_ONLY,
-  every: unsupported('it reads checkpoints for the backward graph only'),
+  every: RESIDUAL,
   saved: BACKWARD_ONLY,
   cotangent: BACKWARD_ONLY,
 };
