@@ -1,5 +1,5 @@
 /**
- * nnc compile | check | weights. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
+ * nnc compile | check | weights | torch. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
  */
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -16,6 +16,7 @@ const USAGE = `usage:
   nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
   nnc weights FILE.nn [--json]
+  nnc torch FILE.nn [-o OUT.py] [--train]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
@@ -25,11 +26,17 @@ const USAGE = `usage:
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
+  torch     writes a PyTorch module (default: <file>.py here) with nnc's weight names and
+            semantics; --train also writes train_<OUT>.py beside it, a training script for
+            torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
   --version prints nnc's version
 
 exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
 
 class UsageError extends Error {}
+
+/** Packages an emitted Python module imports: a module file of the same name beside it would shadow them. */
+const PY_SHADOWED = new Set(['torch', 'numpy', 'json', 'math', 'struct', 'typing', 'os', 'sys', 'argparse', 'importlib', 'time', 'random']);
 
 interface Args {
   command: string;
@@ -41,6 +48,8 @@ interface Args {
   json: boolean;
   level: OptLevel;
   format: 'ts' | 'js';
+  /** torch: also write the training script. */
+  train: boolean;
 }
 
 /** Whether two paths name one file (through symlinks where they exist). */
@@ -62,7 +71,7 @@ function sameFile(a: string, b: string): boolean {
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
   if (!command) throw new UsageError('no command given');
-  if (!['compile', 'check', 'weights'].includes(command)) throw new UsageError(`unknown command '${command}'`);
+  if (!['compile', 'check', 'weights', 'torch'].includes(command)) throw new UsageError(`unknown command '${command}'`);
   let file: string | undefined;
   let out: string | undefined;
   let emit: Stage = 'ts';
@@ -70,6 +79,7 @@ function parseArgs(argv: string[]): Args {
   let json = false;
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
+  let train = false;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '-o' || a === '--out') {
@@ -86,25 +96,61 @@ function parseArgs(argv: string[]): Args {
       if (v !== 'ts' && v !== 'js') throw new UsageError(`--format must be ts or js; got '${v ?? ''}'`);
       format = v;
     } else if (a === '--json') json = true;
+    else if (a === '--train') train = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
     else file = a;
   }
   if (!file) throw new UsageError(`${command} needs a .nn file`);
-  if (command !== 'compile' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if (command !== 'compile' && command !== 'torch' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if (command === 'torch' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
+  if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
     if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
+    if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
   }
-  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts' };
+  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts', train };
 }
 
-function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): number {
+/** Writes files, creating their directories; a failure is reported (exit 2). */
+function writeAll(files: readonly (readonly [string, string])[]): boolean {
+  for (const [path, text] of files) {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    } catch (e) {
+      process.stderr.write(`nnc: cannot write '${path}': ${(e as Error).message}\n`);
+      return false;
+    }
+  }
+  return true;
+}
+
+/** nnc torch: the PyTorch module (and with --train its training script). */
+async function runTorch(args: Args, text: string, lower: Driver['lower'], report: (d: readonly Diagnostic[], t: string) => void): Promise<number> {
+  const { diagnostics, models, resolved } = lower(text, args.file);
+  report(diagnostics, text);
+  if (!models || !resolved) return 1;
+  const { emitTorch, emitTorchTrain } = await import('./export/torch.ts');
+  const out = args.out ?? basename(args.file, extname(args.file)) + '.py';
+  if (PY_SHADOWED.has(basename(out, '.py'))) {
+    process.stderr.write(`nnc: refusing to write '${out}': a module named '${basename(out)}' would shadow Python's '${basename(out, '.py')}', which the module imports; choose another name with -o\n`);
+    return 2;
+  }
+  const files: [string, string][] = [[out, emitTorch(models.map((ir, i) => ({ ir, resolved: resolved[i]! })), args.file, version())]];
+  if (args.train) files.push([join(dirname(out), `train_${basename(out)}`), emitTorchTrain(basename(out), args.file, version())]);
+  if (!writeAll(files)) return 2;
+  process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${models.map((m) => `${m.name}: ${m.weights.length} weights`).join('; ')})\n`);
+  return 0;
+}
+
+async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): Promise<number> {
   const report = (diags: readonly Diagnostic[], text: string): void => {
     if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
   };
@@ -115,6 +161,7 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
     process.stderr.write(`nnc: cannot read '${args.file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
     return 2;
   }
+  if (args.command === 'torch') return runTorch(args, text, lower, report);
   if (args.command === 'weights') {
     const { diagnostics, models } = lower(text, args.file);
     report(diagnostics, text);
@@ -195,7 +242,7 @@ export async function main(argv: string[]): Promise<number> {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
     ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
-    return run(args, driver, await import('./diagnostics/render.ts'));
+    return await run(args, driver, await import('./diagnostics/render.ts'));
   } catch (e) {
     return internalError(e);
   }

@@ -1,13 +1,15 @@
 /**
  * `nnc/runtime`: what generated modules import — the model object (plan interpreter, generate and
  * stream), the executors (wasm and cpu: host.ts; webasm, gpu, webgpu: gpujs.ts), backend choice,
- * weight loading and input checks.
+ * weight loading and input checks — and serve(), for the script of a worker that runs models
+ * (createModel({ worker })).
  */
 export type * from './types.ts';
 export { NncError } from './errors.ts';
 export { CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf } from './host.ts';
 export { GpuJsExecutor } from './gpujs.ts';
 export { createExecutor } from './backends.ts';
+export { serve, type ServedModule, type ServeOptions } from './worker.ts';
 export { parseSafetensors, checkWeights, weightMap } from './weights.ts';
 export { prepareInput, checkInputNames, type PreparedInput } from './inputs.ts';
 export * from './model.js';

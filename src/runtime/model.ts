@@ -9,6 +9,7 @@ import type { Instr, Plan, RunInstr, ScanInstr, Size } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, Tensor, WeightInfo } from './types.ts';
 import { NncError } from './errors.ts';
 import { createExecutor } from './backends.ts';
+import { createWorkerModel } from './worker.ts';
 import { weightMap } from './weights.ts';
 import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
 import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.js';
@@ -67,7 +68,11 @@ class Model {
   private readonly kernels: Readonly<Record<string, KernelDef>>;
   private readonly plan: Plan;
 
-  constructor(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, ex: Executor) {
+  /** createModel's allowNonFinite: NaN and ±Infinity in vectors inputs are accepted. */
+  private readonly allowNonFinite: boolean;
+
+  constructor(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, ex: Executor, allowNonFinite = false) {
+    this.allowNonFinite = allowNonFinite;
     this.manifest = manifest;
     this.kernels = kernels;
     this.plan = plan;
@@ -139,7 +144,7 @@ class Model {
     // `which` holds indices of the plan's inputs, which are the manifest's inputs in order
     const declared = which.map((i) => this.manifest.inputs[i]!);
     const named = checkInputNames(inputs, declared);
-    const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined));
+    const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined, this.allowNonFinite));
     // every model has an input and `which` names at least one; declared[k] is prepared[k]'s input
     const B = prepared[0]!.B;
     prepared.forEach((p, k) => {
@@ -489,10 +494,15 @@ class Session implements DecodeSession {
   }
 }
 
-/** Called by generated modules: a typed model on the requested backend. */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, options: CreateOptions = {}): Promise<NncModel<I, O, G>> {
-  const ex = await createExecutor(options);
-  return new Model(manifest, kernels, plan, ex) as unknown as NncModel<I, O, G>;
+/**
+ * Called by generated modules: a typed model on the requested backend (in a worker with
+ * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
+ * module from there, and gpu.js is also looked for from there.
+ */
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, options: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
+  if (options?.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
+  const ex = await createExecutor(options, from);
+  return new Model(manifest, kernels, plan, ex, options?.allowNonFinite === true) as unknown as NncModel<I, O, G>;
 }
 
 export type { InputTensor, Tensor };
