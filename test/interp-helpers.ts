@@ -5,15 +5,11 @@ import { lower } from '../src/driver.ts';
 import type { ModelIR } from '../src/ir/model.ts';
 import type { InterpEnv, Tensor } from '../src/ir/interp.ts';
 import { parseSafetensors } from '../src/runtime/weights.ts';
-import { FIXTURES, loadCase, type Case } from './helpers.ts';
+import { FIXTURES, indexNames, loadCase, type Case } from './helpers.ts';
 
 /** Every fixture case: the chain models, language models, seq2seq and Transformer cases. */
 export function allFixtures(): string[] {
-  const names: string[] = [];
-  for (const index of ['index.json', 'lm-index.json', 'seq2seq-index.json', 'transformer-index.json']) {
-    names.push(...(JSON.parse(readFileSync(join(FIXTURES, index), 'utf8')) as { cases: { name: string }[] }).cases.map((c) => c.name));
-  }
-  return names;
+  return ['index.json', 'lm-index.json', 'seq2seq-index.json', 'transformer-index.json'].flatMap((index) => indexNames(index));
 }
 
 export interface Fixture {

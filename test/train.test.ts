@@ -23,7 +23,7 @@ import {
   saveOptimizerState, checkSchedule, type LossOptions, type OptimizerOptions, type ScheduleOptions,
 } from '../src/train/index.ts';
 import { runGrad } from './grad-helpers.ts';
-import { FIXTURES, prng, type Case } from './helpers.ts';
+import { FIXTURES, indexNames, prng, type Case } from './helpers.ts';
 import { envOf } from './interp-helpers.ts';
 
 interface TrainCase extends Case {
@@ -36,7 +36,7 @@ interface TrainCase extends Case {
   weights: { name: string; shape: number[] }[];
 }
 
-const names = (JSON.parse(readFileSync(join(FIXTURES, 'train-index.json'), 'utf8')) as { cases: { name: string }[] }).cases.map((c) => c.name);
+const names = indexNames('train-index.json');
 
 function load(name: string) {
   const dir = join(FIXTURES, name);
