@@ -15,7 +15,7 @@ const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
 const USAGE = `usage:
   nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
-  nnc weights FILE.nn [--json]
+  nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
@@ -25,7 +25,10 @@ const USAGE = `usage:
             ir-grad is the backward graph of reverse mode;
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
-  weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
+  weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
+            PyTorch name of weights in stock Transformer layers; --check compares a checkpoint
+            with it: what matches (and how), what is missing, what is extra, likely renames
+            (exit 0 when it loads as it is, 1 when it does not)
   torch     writes a PyTorch module (default: <file>.py here) with nnc's weight names and
             semantics; --train also writes train_<OUT>.py beside it, a training script for
             torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
@@ -46,6 +49,8 @@ interface Args {
   /** --emit was given explicitly (then even --emit=ts prints to stdout unless -o is given). */
   emitGiven: boolean;
   json: boolean;
+  /** weights --check: the checkpoint to compare with the manifest. */
+  check?: string;
   level: OptLevel;
   format: 'ts' | 'js';
   /** torch: also write the training script. */
@@ -77,6 +82,7 @@ function parseArgs(argv: string[]): Args {
   let emit: Stage = 'ts';
   let emitGiven = false;
   let json = false;
+  let check: string | undefined;
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
   let train = false;
@@ -95,6 +101,9 @@ function parseArgs(argv: string[]): Args {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (v !== 'ts' && v !== 'js') throw new UsageError(`--format must be ts or js; got '${v ?? ''}'`);
       format = v;
+    } else if (a === '--check' || a.startsWith('--check=')) {
+      check = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (!check || check.startsWith('-')) throw new UsageError(`--check needs a .safetensors file${check ? `, got the option '${check}'` : ''}`);
     } else if (a === '--json') json = true;
     else if (a === '--train') train = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
@@ -107,6 +116,7 @@ function parseArgs(argv: string[]): Args {
   if (command === 'torch' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
+  if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
@@ -115,7 +125,7 @@ function parseArgs(argv: string[]): Args {
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
   }
-  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts', train };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train };
 }
 
 /** Writes files, creating their directories; a failure is reported (exit 2). */
@@ -166,13 +176,20 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     const { diagnostics, models } = lower(text, args.file);
     report(diagnostics, text);
     if (!models) return 1;
-    const rows = models.flatMap((m) => m.weights.map((w) => ({ ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer })));
+    if (args.check) return checkWeights(args.check, models[0]!, models.length, args.json);
+    const rows = models.flatMap((m) => {
+      const stock = weightsCheck.stockNames(m.weights);
+      return m.weights.map((w) => ({
+        ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer, ...(stock.has(w.name) ? { pytorch: stock.get(w.name) } : {}),
+      }));
+    });
     if (args.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     else {
       const width = Math.max(4, ...rows.map((r) => r.name.length));
-      process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}`).join('\n') + (rows.length ? '\n' : ''));
+      process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}${r.pytorch ? `  = ${r.pytorch}` : ''}`).join('\n') + (rows.length ? '\n' : ''));
       const total = rows.reduce((s, r) => s + r.shape.reduce((a, c) => a * c, 1), 0);
       process.stderr.write(`${rows.length} tensors, ${total} parameters\n`);
+      if (rows.some((r) => r.pytorch)) process.stderr.write(`'= name': the weight's name in PyTorch's stock nn.Transformer* layout, which loadWeights accepts too (docs/checkpoints.md)\n`);
     }
     return 0;
   }
@@ -242,11 +259,30 @@ export async function main(argv: string[]): Promise<number> {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
     ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
+    weightsCheck = await import('./weights-check.ts');
     return await run(args, driver, await import('./diagnostics/render.ts'));
   } catch (e) {
     return internalError(e);
   }
 }
 
+/** `nnc weights --check`: the report printed, exit 0 when the checkpoint loads as it is, 1 when not, 2 when it cannot be read. */
+function checkWeights(file: string, model: { name: string; weights: readonly import('./runtime/types.ts').WeightInfo[] }, models: number, json: boolean): number {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    process.stderr.write(`nnc: cannot read '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
+    return 2;
+  }
+  const r = weightsCheck.checkCheckpoint(bytes, model, file);
+  if (models > 1) process.stderr.write(`nnc: the spec has ${models} models; checking '${model.name}', the first (what createModel builds)\n`);
+  if (json) process.stdout.write(JSON.stringify(r.json, null, 2) + '\n');
+  else if (r.json.error !== undefined) process.stderr.write(`nnc: ${file}: ${r.json.error}\n`);
+  else process.stdout.write(r.text);
+  return r.ok ? 0 : 1;
+}
+
+let weightsCheck: typeof import('./weights-check.ts');
 let emitJs: typeof import('./emit-js.ts').emitJs;
 let ensureRuntimeJs: typeof import('./emit-js.ts').ensureRuntimeJs;

@@ -13,10 +13,9 @@ import type { Tensor } from '../src/ir/interp.ts';
 import { gradModel } from '../src/passes/grad/index.ts';
 import { hoistInputProjections } from '../src/passes/hoist.ts';
 import { mergeMatmuls } from '../src/passes/merge-matmuls.ts';
-import { parseSafetensors } from '../src/runtime/weights.ts';
 import { runGrad } from './grad-helpers.ts';
 import { FIXTURES } from './helpers.ts';
-import { allFixtures, loadFixture } from './interp-helpers.ts';
+import { allFixtures, loadFixture, readTensors } from './interp-helpers.ts';
 
 /**
  * The largest |ours - torch| of each tensor over its largest |torch| (at least 1e-8: a gradient that is
@@ -28,17 +27,17 @@ export function torchErrors(name: string, level: 0 | 1, checkpoint?: number): Ma
     mergeMatmuls(f.model.graph);
     hoistInputProjections(f.model.graph);
   }
-  const want = parseSafetensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
+  const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
   const out = f.model.output.name;
   const c = want.get(`cotangent:${out}`)!;
-  const cot: Tensor = { shape: c.shape, data: Float64Array.from(c.data!) };
+  const cot: Tensor = { shape: c.shape, data: Float64Array.from(c.data) };
   const { grads, nonFinite } = runGrad(gradModel(f.model, { checkpoint }), f.env, cot);
   expect(nonFinite, 'every backward value is finite (padded positions included)').toBeUndefined();
   const errors = new Map<string, number>();
   const expected = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
   expect([...want.keys()].filter((k) => !k.startsWith('cotangent:')).sort()).toEqual([...expected].sort());
   for (const k of expected) {
-    const t = want.get(k)!.data!;
+    const t = want.get(k)!.data;
     const ours = grads[k].data;
     expect(ours.length, k).toBe(t.length);
     let scale = 1e-8;

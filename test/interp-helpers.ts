@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { lower } from '../src/driver.ts';
 import type { ModelIR } from '../src/ir/model.ts';
 import type { InterpEnv, Tensor } from '../src/ir/interp.ts';
-import { parseSafetensors } from '../src/runtime/weights.ts';
+import { decodeTensor, readSafetensors } from '../src/runtime/safetensors.ts';
 import { FIXTURES, indexNames, loadCase, type Case } from './helpers.ts';
 
 /** Every fixture case: the chain models, language models, seq2seq and Transformer cases. */
@@ -28,7 +28,7 @@ export function loadFixture(name: string): Fixture {
   const model = models[0];
   const path = join(FIXTURES, name, 'weights.safetensors');
   const weights = new Map<string, Float32Array>();
-  if (existsSync(path)) for (const [k, v] of parseSafetensors(readFileSync(path))) weights.set(k, v.data!);
+  if (existsSync(path)) for (const [k, v] of readTensors(readFileSync(path))) weights.set(k, v.data);
   return { name, model, case: c, env: envOf(model, c, weights), weights };
 }
 
@@ -45,4 +45,10 @@ export function envOf(model: ModelIR, c: Case, weights: ReadonlyMap<string, Arra
     dims[inp.time] = t.shape[1];
   }
   return { dims: { B, T: dims.T, S: dims.S }, inputs, lengths, params: Object.fromEntries(weights) };
+}
+
+/** The float tensors of safetensors bytes by name (the runtime's reader). */
+export function readTensors(bytes: Uint8Array): Map<string, { shape: readonly number[]; data: Float32Array }> {
+  const file = readSafetensors(bytes);
+  return new Map(file.entries.map((e) => [e.name, { shape: e.shape, data: decodeTensor(file, e)! }]));
 }

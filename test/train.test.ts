@@ -17,14 +17,13 @@ import { evaluate } from '../src/ir/interp.ts';
 import { gradModel } from '../src/passes/grad/index.ts';
 import { hoistInputProjections } from '../src/passes/hoist.ts';
 import { mergeMatmuls } from '../src/passes/merge-matmuls.ts';
-import { parseSafetensors } from '../src/runtime/weights.ts';
 import {
   clipGradNorm, clipGradValue, computeLoss, createOptimizer, dropoutMask, dropoutUniform, learningRate, restoreOptimizerState,
   saveOptimizerState, checkSchedule, type LossOptions, type OptimizerOptions, type ScheduleOptions,
 } from '../src/train/index.ts';
 import { runGrad } from './grad-helpers.ts';
 import { FIXTURES, indexNames, prng, type Case } from './helpers.ts';
-import { envOf } from './interp-helpers.ts';
+import { envOf, readTensors } from './interp-helpers.ts';
 
 interface TrainCase extends Case {
   targets: { dtype: string; shape: number[]; data: number[]; lengths?: number[] };
@@ -41,7 +40,7 @@ const names = indexNames('train-index.json');
 function load(name: string) {
   const dir = join(FIXTURES, name);
   const c = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as TrainCase;
-  const tensors = (file: string) => new Map([...parseSafetensors(readFileSync(join(dir, file)))].map(([k, v]) => [k, v.data!]));
+  const tensors = (file: string) => new Map([...readTensors(readFileSync(join(dir, file)))].map(([k, v]) => [k, v.data]));
   return { c, spec: readFileSync(join(dir, 'model.nn'), 'utf8'), initial: tensors('weights.safetensors'), grads: tensors('grads.safetensors'), final: tensors('final.safetensors') };
 }
 

@@ -10,7 +10,7 @@ import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, Kern
 import { NncError } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
-import { weightMap } from './weights.ts';
+import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
 import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.js';
 
@@ -29,8 +29,14 @@ export interface NncModel<I, O, G = I> {
   /** What runs underneath (e.g. gpu.js headlessgl). */
   readonly device: string;
   readonly manifest: ModelManifest;
-  /** Loads safetensors bytes or a { name: Float32Array } map holding exactly the manifest's weights. */
-  loadWeights(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>): void;
+  /**
+   * Loads safetensors bytes (F32, F16 or BF16) or a { name: Float32Array } map holding the manifest's
+   * weights, synchronously. Names match as nnc names them, through `options.rename`, a common prefix
+   * (`module.`), or PyTorch's stock Transformer layout (docs/checkpoints.md).
+   */
+  loadWeights(src: WeightSource, options?: LoadOptions): void;
+  /** Fetches or streams a safetensors file — a URL (in Node also a path), a fetch Response, a Blob, a ReadableStream — then loads it; `options.onProgress(loaded, total)` reports the bytes. */
+  loadWeights(src: WeightStream, options?: LoadOptions): Promise<void>;
   /** Runs the model on a batch (teacher-forced for seq2seq). Padded steps never affect valid ones; their outputs are 0. */
   forward(inputs: I): Promise<O>;
   /** Decodes (greedy, beam or sampling; defaults from the spec's `decode` statement). */
@@ -98,9 +104,10 @@ class Model {
     return k;
   }
 
-  loadWeights(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>): void {
+  loadWeights(src: WeightSource | WeightStream, options?: LoadOptions): void | Promise<void> {
     const ex = this.live();
-    const m = weightMap(src, this.manifest.weights);
+    if (isWeightStream(src)) return readWeightStream(src, options).then((bytes) => this.loadWeights(bytes, options));
+    const m = weightMap(src, this.manifest.weights, options);
     this.releaseWeights();
     this.w = new Map(this.plan.params.map(([name, b]) => [b, ex.upload(m.get(name)!)]));
     for (const t of this.plan.tables ?? []) {

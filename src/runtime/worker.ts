@@ -24,6 +24,7 @@ import type { ModelManifest, NncModel } from './model.ts';
 import type { GenerateOptions, GenerateResult, StepEvent } from './decode.ts';
 import { NncError, typeName } from './errors.ts';
 import { isNode } from './host.ts';
+import { isWeightStream, postableWeights, readWeightStream, type LoadOptions, type WeightSource } from './weights.ts';
 
 type Op = 'loadWeights' | 'forward' | 'generate' | 'stream';
 type Request =
@@ -158,7 +159,7 @@ export function serve(modules: ServedModule | readonly ServedModule[], options: 
         const entry = model(q.model);
         await entry.loading;
         if (q.op === 'loadWeights') {
-          const loading = (async () => entry.model.loadWeights(q.args[0] as Uint8Array))();
+          const loading = (async () => entry.model.loadWeights(q.args[0] as WeightSource, q.args[1] as LoadOptions))();
           entry.loading = loading.then(() => delete entry.loadError, (e: unknown) => (entry.loadError = e));
           await loading;
           return post({ t: 'ok', id: q.id, value: undefined });
@@ -313,11 +314,24 @@ class WorkerModel {
     return this.ch.request<T>({ t: 'call', model: this.id, op, args, ...extra }, onEvent);
   }
 
-  /** Posted to the worker; the promise settles when it has loaded them (later calls wait for it in any case). */
-  loadWeights(src: unknown): Promise<void> {
-    const p = this.call<void>('loadWeights', [src]).done;
+  /**
+   * Posted to the worker; the promise settles when it has loaded them (later calls wait for it in any
+   * case). A URL, Response, Blob or stream is read here first (progress and abort stay on this thread).
+   */
+  loadWeights(src: unknown, options?: LoadOptions): Promise<void> {
+    const p = isWeightStream(src) ? readWeightStream(src, options).then((bytes) => this.postWeights(bytes, options)) : this.postWeights(src as WeightSource, options);
     p.catch(() => {}); // a caller who does not await still learns of it: the next call fails with it
     return p;
+  }
+
+  private postWeights(src: WeightSource, options: LoadOptions | undefined): Promise<void> {
+    let args: unknown[];
+    try {
+      args = postableWeights(src, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.call<void>('loadWeights', args).done;
   }
 
   async forward(inputs: unknown): Promise<unknown> {

@@ -7,5 +7,5 @@
 export { computeLoss, LossError, type LossKind, type LossOptions, type LossResult, type Targets } from './losses.ts';
 export { clipGradNorm, clipGradValue, createOptimizer, OptimizerError, type Optimizer, type OptimizerOptions, type Weights } from './optim.ts';
 export { checkSchedule, learningRate, ScheduleError, type ScheduleOptions } from './schedule.ts';
-export { encodeSafetensors, restoreOptimizerState, safetensorsMetadata, saveOptimizerState, StateError } from './state.ts';
+export { encodeSafetensors, restoreOptimizerState, saveOptimizerState, StateError } from './state.ts';
 export { dropoutMask, dropoutUniform } from './dropout.ts';

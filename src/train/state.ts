@@ -4,7 +4,7 @@
  * `sgd.momentum_buffer.<weight>`), all F32, and in `__metadata__` the optimiser kind and the number
  * of steps taken (which also places the schedule and the dropout masks).
  */
-import { parseSafetensors } from '../runtime/weights.ts';
+import { decodeTensor, readSafetensors } from '../runtime/safetensors.ts';
 import type { Optimizer } from './optim.ts';
 
 export class StateError extends Error {}
@@ -32,27 +32,21 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, { readonly data: 
   return out;
 }
 
-/** The `__metadata__` of safetensors bytes. */
-export function safetensorsMetadata(bytes: Uint8Array): Record<string, string> {
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as { __metadata__?: Record<string, string> };
-  return header.__metadata__ ?? {};
-}
-
 export function saveOptimizerState(opt: Optimizer): Uint8Array {
   const tensors = new Map([...opt.buffers()].map(([k, v]) => [k, { data: v, shape: [v.length] }]));
   return encodeSafetensors(tensors, { optimizer: opt.options.kind, steps: String(opt.steps) });
 }
 
 export function restoreOptimizerState(opt: Optimizer, bytes: Uint8Array): void {
-  const meta = safetensorsMetadata(bytes);
+  const file = readSafetensors(bytes);
+  const meta = file.metadata ?? {};
   if (meta.optimizer !== opt.options.kind) throw new StateError(`the saved state is a ${meta.optimizer ?? 'unknown'} optimiser's, this trainer's is ${opt.options.kind}`);
   const steps = Number(meta.steps);
   if (!Number.isInteger(steps) || steps < 0) throw new StateError(`the saved state's step count '${meta.steps}' is not a whole number`);
   const buffers = new Map<string, Float32Array>();
-  for (const [k, t] of parseSafetensors(bytes)) {
-    if (t.dtype !== 'F32' || !t.data) throw new StateError(`optimiser state '${k}' is ${t.dtype}, expected F32`);
-    buffers.set(k, t.data);
+  for (const t of file.entries) {
+    if (t.dtype !== 'F32') throw new StateError(`optimiser state '${t.name}' is ${t.dtype}, expected F32`);
+    buffers.set(t.name, decodeTensor(file, t)!);
   }
   opt.restore(steps, buffers);
 }
