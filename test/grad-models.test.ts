@@ -1,6 +1,7 @@
 /**
- * Reverse mode on whole models (src/passes/grad): every fixture spec's backward graph, as lowered
- * and after merge-matmuls + hoist, under both keep policies, against float64 central differences
+ * Reverse mode on whole models (src/passes/grad): every fixture spec's backward graph (the
+ * stock-checkpoint cases' too), as lowered and after merge-matmuls + hoist, under both keep
+ * policies and with recomputation, against float64 central differences
  * along a random direction through all weights and float inputs; a few tiny specs element by
  * element; and the structure the issue asks for: the recurrent weights' gradients are one
  * contraction over all steps outside the backward loop, padded steps contribute nothing.
@@ -17,7 +18,7 @@ import { hoistInputProjections } from '../src/passes/hoist.ts';
 import { mergeMatmuls } from '../src/passes/merge-matmuls.ts';
 import { directional, elementwiseError, randomTensor, runGrad } from './grad-helpers.ts';
 import { prng } from './helpers.ts';
-import { allFixtures, loadFixture } from './interp-helpers.ts';
+import { allFixtures, checkpointFixtures, loadFixture } from './interp-helpers.ts';
 
 function optimized(m: ModelIR, level: 0 | 1): ModelIR {
   if (level) {
@@ -29,7 +30,7 @@ function optimized(m: ModelIR, level: 0 | 1): ModelIR {
 
 const runs: [0 | 1, KeepPolicy, number | undefined][] = [[0, 'dots', undefined], [1, 'dots', undefined], [1, 'none', undefined], [1, 'dots', 2], [0, 'dots', 3]];
 
-describe.each(allFixtures())('%s', (name) => {
+describe.each([...allFixtures(), ...checkpointFixtures()])('%s', (name) => {
   it.each(runs)('-O%d, keep %s, checkpoint every %s: equals central differences', (level, keep, checkpoint) => {
     const f = loadFixture(name);
     const gr = gradModel(optimized(f.model, level), { keep, checkpoint });

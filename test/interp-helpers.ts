@@ -5,11 +5,21 @@ import { lower } from '../src/driver.ts';
 import type { ModelIR } from '../src/ir/model.ts';
 import type { InterpEnv, Tensor } from '../src/ir/interp.ts';
 import { decodeTensor, readSafetensors } from '../src/runtime/safetensors.ts';
-import { FIXTURES, indexNames, loadCase, type Case } from './helpers.ts';
+import { weightMap, type LoadOptions } from '../src/runtime/weights.ts';
+import { FIXTURES, indexNames, type Case } from './helpers.ts';
 
-/** Every fixture case: the chain models, language models, seq2seq and Transformer cases. */
+/** Every fixture case with PyTorch gradients: the chain models, language models, seq2seq and Transformer cases. */
 export function allFixtures(): string[] {
   return ['index.json', 'lm-index.json', 'seq2seq-index.json', 'transformer-index.json'].flatMap((index) => indexNames(index));
+}
+
+/**
+ * The stock-checkpoint cases (make_checkpoint_fixtures.py): a state_dict of stock PyTorch modules,
+ * loaded through the runtime's renaming. Not ckpt_half: a Tagger whose outputs are those of its
+ * half-precision files (a test of number formats, test/checkpoints.test.ts).
+ */
+export function checkpointFixtures(): string[] {
+  return indexNames('checkpoint-index.json').filter((name) => name !== 'ckpt_half');
 }
 
 export interface Fixture {
@@ -20,15 +30,22 @@ export interface Fixture {
   readonly weights: Map<string, Float32Array>;
 }
 
-/** A fixture lowered to IR (no passes), with its weights and inputs as an interpreter environment. */
+/**
+ * A fixture lowered to IR (no passes), with its weights and inputs as an interpreter environment. A
+ * stock checkpoint's state_dict is read as `loadWeights` reads it (stock names resolved, the case's
+ * rename applied).
+ */
 export function loadFixture(name: string): Fixture {
-  const { spec, case: c } = loadCase(name);
+  const dir = join(FIXTURES, name);
+  const spec = readFileSync(join(dir, 'model.nn'), 'utf8');
+  const c = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as Case & { load?: LoadOptions };
   const { models, diagnostics } = lower(spec, `test/fixtures/${name}/model.nn`);
   if (!models) throw new Error(`${name}: ${diagnostics.map((d) => d.message).join('; ')}`);
   const model = models[0];
-  const path = join(FIXTURES, name, 'weights.safetensors');
-  const weights = new Map<string, Float32Array>();
-  if (existsSync(path)) for (const [k, v] of readTensors(readFileSync(path))) weights.set(k, v.data);
+  let weights = new Map<string, Float32Array>();
+  if (existsSync(join(dir, 'state_dict.safetensors'))) {
+    weights = weightMap(new Uint8Array(readFileSync(join(dir, 'state_dict.safetensors'))), model.weights, c.load);
+  } else if (existsSync(join(dir, 'weights.safetensors'))) for (const [k, v] of readTensors(readFileSync(join(dir, 'weights.safetensors')))) weights.set(k, v.data);
   return { name, model, case: c, env: envOf(model, c, weights), weights };
 }
 
