@@ -10,10 +10,10 @@ import type { Diagnostic } from './diagnostics/diagnostic.ts';
 // (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace.
 type Driver = typeof import('./driver.ts');
 type Render = typeof import('./diagnostics/render.ts');
-const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
+const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
@@ -22,6 +22,7 @@ const USAGE = `usage:
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
             for apps without a TypeScript loader;
             --emit prints an intermediate stage instead (to stdout, or to -o);
+            ir-grad is the backward graph of reverse mode;
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the

@@ -1,6 +1,7 @@
 /**
  * The whole pipeline, in order. Each stage can be printed (`nnc compile --emit=STAGE`).
  *   parse → check → expand (layers → core ops, shapes) → merge-matmuls → hoist → fuse → kernel IR + plan → module
+ * (`ir-grad`: reverse mode, src/passes/grad, on the graph before fusion.)
  */
 import { DiagnosticBag, type Diagnostic } from './diagnostics/diagnostic.ts';
 import { parse } from './syntax/parse.ts';
@@ -14,6 +15,7 @@ import { expand } from './passes/expand.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
+import { gradModel, printGrad } from './passes/grad/index.ts';
 import { compileProgram } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
@@ -58,8 +60,8 @@ function front(text: string, file: string, bag: DiagnosticBag): { ast: ReturnTyp
   return { ast, resolved };
 }
 
-export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ts';
-export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
+export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ir-grad' | 'ts';
+export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
 
 export interface CompileResult {
   readonly diagnostics: readonly Diagnostic[];
@@ -127,6 +129,17 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   const { diagnostics, models } = lower(text, file);
   if (!models) return { diagnostics };
   if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) };
+  // reverse mode differentiates the graph before fusion (after merge-matmuls and hoist at -O1 and up)
+  if (stage === 'ir-grad') {
+    const grads = runStage('grad', () => models.map((m) => {
+      if (level >= 1) {
+        mergeMatmuls(m.graph);
+        hoistInputProjections(m.graph);
+      }
+      return gradModel(m);
+    }));
+    return { diagnostics, models, output: runStage('print', () => grads.map(printGrad).join('\n')) };
+  }
   runStage('optimize', () => models.forEach((m) => optimize(m, level)));
   // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
   if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) };
