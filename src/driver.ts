@@ -15,6 +15,7 @@ import { expand } from './passes/expand.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
+import { removeDropout } from './passes/inference.ts';
 import { gradModel, printGrad } from './passes/grad/index.ts';
 import { compileProgram } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
@@ -102,6 +103,8 @@ export type OptLevel = 0 | 1 | 2;
 
 export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): ModelIR {
   const check = verify ? () => verifyModel(m.graph) : () => {};
+  check();
+  removeDropout(m.graph);
   check();
   if (level >= 1) {
     mergeMatmuls(m.graph);

@@ -68,6 +68,8 @@ function model(build: (c: Ctx) => number): { m: ModelIR; env: InterpEnv } {
     inputs: { x: randomTensor([B, T, D], 5), ids: { shape: [B, T], data: Int32Array.of(0, 3, 3, 1, 4, 0) } },
     lengths: { x: LENGTHS, ids: LENGTHS },
     params,
+    // the dropout case's mask (layer 0, [B, T, 3]): 0 where dropped, 1 / (1 − ½) where kept
+    dropout: { 0: { shape: [B, T, 3], data: Float64Array.from({ length: B * T * 3 }, (_, i) => (i % 3 === 1 ? 0 : 2)) } },
   };
   return { m, env };
 }
@@ -117,6 +119,7 @@ const cases: OpCase[] = [
   { name: 'layernorm', build: (c) => c.b.layernorm(c.lin(5), c.p('gamma', [5]), c.p('beta', [5]), 1e-5, span, 'ln') },
   ...(['last', 'first', 'mean', 'max'] as const).map((mode) => ({ name: `pool ${mode}`, build: (c: Ctx) => c.b.pool(c.b.unary('tanh', c.lin(3), span, 't'), c.lengths, mode, undefined, span, 'pool') })),
   { name: 'pool last with split (bidirectional)', build: (c) => c.b.pool(c.lin(4), c.lengths, 'last', 2, span, 'pool') },
+  { name: 'dropout (a given mask)', build: (c) => c.b.dropout(c.lin(3), 0.5, span, 'drop') },
   { name: 'mask', build: (c) => c.b.mask(c.lin(3), c.lengths, span, 'mask') },
   { name: 'mask causal', build: (c) => c.b.mask(c.b.einsum('btd,bsd->bts', [c.lin(3), c.lin(3)], 1, span, 'e'), c.lengths, span, 'mask', 2, true) },
   { name: 'positions and sinusoid (no gradient) beside x', build: (c) => c.b.binary('add', c.x, c.b.sinusoid(c.b.positions(c.x, 'x', span, 'pos'), D, span, 'pe'), span, '+') },

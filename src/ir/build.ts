@@ -178,6 +178,12 @@ export class Builder {
     const freqs = known?.id ?? this.add('sin_freqs', [], { dim }, span, `sinusoid frequencies (${dim})`);
     return this.add('sinusoid', [pos, freqs], { dim }, span, label);
   }
+  /** A dropout layer and its mask (numbered in the model's order of its dropout layers). */
+  dropout(x: number, p: number, span: Span, label: string): number {
+    const layer = [...this.g.nodes.values()].filter((n) => n.op === 'dropout').length;
+    const mask = this.add('dropout_mask', [], { p, layer }, span, `${label}.mask`, 'f32', this.shape(x));
+    return this.add('dropout', [x, mask], { p, layer }, span, label);
+  }
   layernorm(x: number, gamma: number, beta: number, eps: number, span: Span, label: string): number {
     return this.add('layernorm', [x, gamma, beta], { eps }, span, label);
   }

@@ -41,6 +41,8 @@ export interface InterpEnv {
   /** Per input: where its first position sits (default 0) and its valid keys (default its lengths). */
   readonly posOffsets?: Readonly<Record<string, Int32Array>>;
   readonly keyLengths?: Readonly<Record<string, Int32Array>>;
+  /** Dropout masks by layer (default all 1: the identity, as in evaluation). */
+  readonly dropout?: Readonly<Record<number, Tensor>>;
   /** Key/value caches by name (default empty: P = 0). */
   readonly caches?: Readonly<Record<string, Tensor>>;
 }
@@ -373,6 +375,13 @@ const OPS: { readonly [K in OpName]: Impl<K> } = {
       for (let k = 0; k < D; k++) out.data[base + k] = (x.data[base + k] - mean) * inv * gamma.data[k] + beta.data[k];
     }
     return out;
+  },
+  dropout: (_n, [x, mask]) => f64(x.shape, (x.data as Float64Array).map((v, i) => v * mask.data[i])),
+  dropout_mask(n, _ins, cx) {
+    const given = cx.env.dropout?.[n.attrs.layer];
+    if (given) return f64(given.shape, Float64Array.from(given.data));
+    const shape = resolve(n.shape, cx.dims);
+    return f64(shape, new Float64Array(size(shape)).fill(1));
   },
   pool(n, [x, lengths]) {
     const [B, L, D] = x.shape;

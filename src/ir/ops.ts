@@ -79,6 +79,15 @@ export interface OpAttrs {
    */
   softmax: { log: boolean; causal?: boolean };
   layernorm: { eps: number };
+  /**
+   * `dropout p`: inputs [x, mask] → x ⊙ mask, the mask a `dropout_mask` of x's shape. Forward and
+   * generate never run it (optimize replaces it by x: the identity); training graphs keep it, and the
+   * runtime fills the mask per step (all 1 for vjp). `layer` numbers the model's dropout layers in
+   * lowering order (what the seeded masks are keyed by, src/train/dropout.ts).
+   */
+  dropout: { p: number; layer: number };
+  /** A training graph's dropout mask for layer `layer` (x's shape): 0 where dropped, 1 / (1 − p) where kept; filled by the runtime. */
+  dropout_mask: { p: number; layer: number };
   /** [B, T, D] → [B, D] over each row's valid steps. `split` = forward width after a bidirectional layer. */
   pool: { mode: PoolMode; split?: number };
   /** Zero the entries whose index on `axis` is ≥ lengths[b] (padded steps or padded source positions); with `causal`, softmax's causal rule (query index on axis - 1). */
@@ -278,6 +287,8 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo<K> } = {
     fusion: 'reduce', doc: 'last-axis layer normalisation',
     shape: ([x, g, b]) => (g![0] !== last(x!) || b![0] !== last(x!) ? miss(`layernorm of ${show(x!)}: its scale and shift`, last(x!), g![0] !== last(x!) ? g![0] : b![0]) : x!),
   },
+  dropout: { fusion: 'elementwise', doc: 'dropout: x ⊙ mask (the identity outside training)', shape: ([x, m]) => (same(x!, m!) ? x! : miss(`dropout of ${show(x!)} by a mask`, show(x!), show(m!))) },
+  dropout_mask: { fusion: 'source', doc: 'a dropout layer\'s mask (filled by the runtime)', shape: (_, __, d) => d },
   pool: { fusion: 'reduce', doc: 'masked reduction over time', shape: ([x, len]) => perRow(len, 'pool lengths') ?? [x![0]!, last(x!)] },
   mask: { fusion: 'elementwise', doc: 'zero padded positions on an axis', shape: ([x, len], a) => perRow(len, 'mask lengths') ?? (a.axis < x!.length ? x! : miss(`a mask on axis ${a.axis} of ${show(x!)}`, x!.length - 1, a.axis)) },
   scan: {

@@ -251,6 +251,8 @@ export const VJP: { readonly [K in OpName]: Vjp<K> } = {
       c.give(0, bin('mul', rstd, bin('sub', bin('sub', gh, m1), bin('mul', xhat, m2))));
     },
   },
+  dropout: { kind: 'rule', vjp: (c) => c.give(0, c.b.binary('mul', c.g, c.x(1), c.span, c.label('d dropout'))) },
+  dropout_mask: none('a mask the runtime makes'),
   pool: {
     kind: 'rule',
     vjp(c) {
