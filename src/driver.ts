@@ -16,8 +16,8 @@ import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
 import { removeDropout } from './passes/inference.ts';
-import { gradModel, printGrad } from './passes/grad/index.ts';
-import { compileProgram } from './codegen/plan.ts';
+import { gradModel, printGrad, type GradOptions } from './passes/grad/index.ts';
+import { compileProgram, compileTraining, type TrainProgram } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
 /**
@@ -102,9 +102,13 @@ export function lower(text: string, file: string): { diagnostics: Diagnostic[]; 
 export type OptLevel = 0 | 1 | 2;
 
 export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): ModelIR {
+  rewrite(m, level, verify);
+  return finish(m, level, verify);
+}
+
+/** The rewrites before reverse mode: merge-matmuls and hoist (at -O1 and up). */
+function rewrite(m: ModelIR, level: OptLevel, verify: boolean): void {
   const check = verify ? () => verifyModel(m.graph) : () => {};
-  check();
-  removeDropout(m.graph);
   check();
   if (level >= 1) {
     mergeMatmuls(m.graph);
@@ -112,11 +116,35 @@ export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): Model
     hoistInputProjections(m.graph);
     check();
   }
+}
+
+/** What forward and generate run: dropout removed (the identity outside training), then fused. */
+function finish(m: ModelIR, level: OptLevel, verify: boolean): ModelIR {
+  const check = verify ? () => verifyModel(m.graph) : () => {};
+  removeDropout(m.graph);
+  check();
   fuse(m.graph, { inline: level >= 2 });
   check();
   compactIds(m.graph);
   check();
   return m;
+}
+
+/**
+ * The model's training program (src/passes/grad: its training forward and backward graphs, each
+ * fused, planned on one kernel table), from the graph after `rewrite` and before `finish`.
+ */
+export function trainingProgram(m: ModelIR, level: OptLevel = 2, options: GradOptions = {}): TrainProgram {
+  const gr = gradModel(m, options);
+  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2 });
+  return compileTraining(gr.forward, gr.backward);
+}
+
+/** Optimises a model for forward and generate and builds its training program (before dropout is removed). */
+export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = false): { ir: ModelIR; train: TrainProgram } {
+  rewrite(m, level, verify);
+  const train = trainingProgram(m, level);
+  return { ir: finish(m, level, verify), train };
 }
 
 /**
@@ -135,18 +163,18 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   // reverse mode differentiates the graph before fusion (after merge-matmuls and hoist at -O1 and up)
   if (stage === 'ir-grad') {
     const grads = runStage('grad', () => models.map((m) => {
-      if (level >= 1) {
-        mergeMatmuls(m.graph);
-        hoistInputProjections(m.graph);
-      }
+      rewrite(m, level, false);
       return gradModel(m);
     }));
     return { diagnostics, models, output: runStage('print', () => grads.map(printGrad).join('\n')) };
   }
-  runStage('optimize', () => models.forEach((m) => optimize(m, level)));
-  // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
-  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) };
-  const compiled = runStage('codegen', () => models.map((ir) => ({ ir, program: compileProgram(ir) })));
+  if (stage === 'ir-opt') {
+    runStage('optimize', () => models.forEach((m) => optimize(m, level)));
+    // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
+    return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) };
+  }
+  const optimized = runStage('optimize', () => models.map((m) => optimizeWithTraining(m, level)));
+  const compiled = runStage('codegen', () => optimized.map(({ ir, train }) => ({ ir, program: compileProgram(ir), train })));
   const output = runStage('codegen', () => emitModule(compiled, file));
   return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length) };
 }

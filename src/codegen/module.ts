@@ -19,7 +19,7 @@ import type { ModelIR } from '../ir/model.ts';
 import type { ModelManifest } from '../runtime/types.ts';
 import { decodeDefaults } from '../runtime/options.ts';
 import { keyHash, kernelKey } from './kir.ts';
-import type { Program } from './plan.ts';
+import type { Program, TrainProgram } from './plan.ts';
 import { RT } from './render/print.ts';
 import { renderCpu } from './render/cpu.ts';
 import { renderGpu } from './render/gpu.ts';
@@ -28,6 +28,8 @@ import { renderHost } from './render/host.ts';
 export interface CompiledModel {
   readonly ir: ModelIR;
   readonly program: Program;
+  /** Its training program (vjp and nnc/train; forward and generate never run it). */
+  readonly train: TrainProgram;
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -61,7 +63,7 @@ function pascal(s: string): string {
 }
 
 /** What model prefix P declares at module level. */
-const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}Model`, `create${P}`];
+const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}_TRAIN`, `${P}Model`, `create${P}`];
 /** The first model's file-level aliases: [alias, what it names (given P)]. */
 const ALIASES: readonly (readonly [string, (P: string) => string])[] = [
   ['createModel', (P) => `create${P}`],
@@ -107,17 +109,17 @@ function indent(s: string, n: number): string {
   return s.split('\n').map((l, i) => (i === 0 || !l ? l : '  '.repeat(n) + l)).join('\n');
 }
 
-/** The kernel table: each kernel with the labels of what it computes, and its three renderings. */
-function kernelTable(program: Program, P: string): WriterFunction {
+/** The kernel table: each kernel with the labels of what it computes, and its three renderings (`k`: the names' letter). */
+function kernelTable(program: Pick<Program, 'kernels' | 'labels'>, P: string, letter = 'k'): WriterFunction {
   return (w) => {
     w.write('[').newLine();
     program.kernels.forEach((k, i) => {
       const labels = program.labels[i]!;
       const more = labels.length > 1 ? ` (and ${labels.length - 1} more call${labels.length > 2 ? 's' : ''})` : '';
       const g = renderGpu(k);
-      w.writeLine(`// k${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
+      w.writeLine(`// ${letter}${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
       w.writeLine('{');
-      w.writeLine(`  name: ${q(`${P}.k${i}`)},`);
+      w.writeLine(`  name: ${q(`${P}.${letter}${i}`)},`);
       w.writeLine(`  step: ${k.step !== undefined},`);
       w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
       w.writeLine(`  gpu: ${q(g.src)},`);
@@ -185,6 +187,23 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: jsonLines(program.plan, '') }],
   });
   stmts.push({
+    kind: StructureKind.VariableStatement,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them.'],
+    declarations: [{
+      name: `${P}_TRAIN`, type: `${RT}.TrainDef`,
+      initializer: (w) => {
+        w.write('{').newLine();
+        w.write('kernels: ');
+        kernelTable(m.train, P, 't')(w);
+        w.write(',').newLine();
+        w.writeLine(`forward: ${indent(jsonLines(m.train.plan.forward, ''), 1)},`);
+        w.writeLine(`backward: ${indent(jsonLines(m.train.plan.backward, ''), 1)},`);
+        w.write('}');
+      },
+    }],
+  });
+  stmts.push({
     kind: StructureKind.TypeAlias,
     isExported: true,
     name: `${P}Model`,
@@ -198,7 +217,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
+    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url, ${P}_TRAIN);`],
   });
   if (first) {
     const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>
