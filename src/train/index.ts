@@ -9,3 +9,4 @@ export { clipGradNorm, clipGradValue, createOptimizer, OptimizerError, type Opti
 export { checkSchedule, learningRate, ScheduleError, type ScheduleOptions } from './schedule.ts';
 export { encodeSafetensors, restoreOptimizerState, saveOptimizerState, StateError } from './state.ts';
 export { dropoutMask, dropoutUniform } from './dropout.ts';
+export { createTrainer, type Batch, type EvalResult, type StepResult, type Trainer, type TrainerOptions } from './trainer.ts';
