@@ -13,7 +13,7 @@ type Render = typeof import('./diagnostics/render.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2] [--no-train]
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
@@ -23,7 +23,8 @@ const USAGE = `usage:
             for apps without a TypeScript loader;
             --emit prints an intermediate stage instead (to stdout, or to -o);
             ir-grad is the backward graph of reverse mode;
-            -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
+            -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites;
+            --no-train leaves out the training program (vjp, nnc/train): a smaller module
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
             PyTorch name of weights in stock Transformer layers; --check compares a checkpoint
@@ -55,6 +56,8 @@ interface Args {
   format: 'ts' | 'js';
   /** torch: also write the training script. */
   train: boolean;
+  /** compile --no-train: no training program in the module. */
+  noTrain: boolean;
 }
 
 /** Whether two paths name one file (through symlinks where they exist). */
@@ -86,6 +89,7 @@ function parseArgs(argv: string[]): Args {
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
   let train = false;
+  let noTrain = false;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '-o' || a === '--out') {
@@ -106,6 +110,7 @@ function parseArgs(argv: string[]): Args {
       if (!check || check.startsWith('-')) throw new UsageError(`--check needs a .safetensors file${check ? `, got the option '${check}'` : ''}`);
     } else if (a === '--json') json = true;
     else if (a === '--train') train = true;
+    else if (a === '--no-train') noTrain = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
@@ -115,6 +120,7 @@ function parseArgs(argv: string[]): Args {
   if (command !== 'compile' && command !== 'torch' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
   if (command === 'torch' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
+  if (command !== 'compile' && noTrain) throw new UsageError(`--no-train belongs to 'compile'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
@@ -125,7 +131,7 @@ function parseArgs(argv: string[]): Args {
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
   }
-  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, noTrain };
 }
 
 /** Writes files, creating their directories; a failure is reported (exit 2). */
@@ -193,7 +199,7 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     }
     return 0;
   }
-  const result = compile(text, args.file, args.command === 'check' ? 'ir' : args.emit, args.level);
+  const result = compile(text, args.file, args.command === 'check' ? 'ir' : args.emit, args.level, !args.noTrain);
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
   if (args.command === 'check') return 0;

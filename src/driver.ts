@@ -148,10 +148,10 @@ export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = f
 }
 
 /**
- * The pipeline up to `stage`. Problems in the spec are diagnostics (and no output); a failure of
+ * The pipeline up to `stage` (`train`: the module carries the training program, for vjp and nnc/train). Problems in the spec are diagnostics (and no output); a failure of
  * the compiler itself throws InternalError.
  */
-export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2): CompileResult {
+export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2, train = true): CompileResult {
   if (stage === 'ast') {
     const bag = new DiagnosticBag();
     const { ast } = front(text, file, bag);
@@ -173,7 +173,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
     // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
     return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) };
   }
-  const optimized = runStage('optimize', () => models.map((m) => optimizeWithTraining(m, level)));
+  const optimized = runStage('optimize', () => models.map((m) => (train ? optimizeWithTraining(m, level) : { ir: optimize(m, level), train: undefined })));
   const compiled = runStage('codegen', () => optimized.map(({ ir, train }) => ({ ir, program: compileProgram(ir), train })));
   const output = runStage('codegen', () => emitModule(compiled, file));
   return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length) };

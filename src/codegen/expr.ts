@@ -365,25 +365,27 @@ export class BodyWriter {
     const { mode, split } = n.attrs as OpAttrs['unpool'];
     const [b, t, d] = idx as [Expr, Expr, Expr];
     const g = () => this.val(n.inputs[0], [b, d]);
-    const len = this.val(n.inputs[1], [b]);
+    // the row's length, read only where the mode needs it
+    const len = () => this.val(n.inputs[1], [b]);
     switch (mode) {
       case 'first':
         return this.guarded(bin('===', t, int(0)), f(0), g);
       case 'last': {
-        const at = bin('===', t, sub(len, int(1)));
+        const at = bin('===', t, sub(len(), int(1)));
         const where = split === undefined ? at : bin('||', bin('&&', bin('<', d, int(split)), at), bin('&&', bin('>=', d, int(split)), bin('===', t, int(0))));
         return this.guarded(where, f(0), g);
       }
       case 'mean':
-        return this.guarded(bin('<', t, len), f(0), () => bin('/', g(), len));
+        return this.guarded(bin('<', t, len()), f(0), () => bin('/', g(), len()));
       case 'max': {
         // the first valid step holding the maximum gets it all
+        const rowLen = len();
         const best = this.local('best', int(0));
         const top = this.local('top', f(-3.0e38));
         const k = this.fresh('k');
         this.loop(k, dimExpr(n.shape[1]), () => {
           const x = this.val(n.inputs[2], [b, v(k), d]);
-          this.ifElse(bin('&&', bin('<', v(k), len), bin('>', x, v(top))), () => {
+          this.ifElse(bin('&&', bin('<', v(k), rowLen), bin('>', x, v(top))), () => {
             this.emit({ k: 'set', name: top, value: x });
             this.emit({ k: 'set', name: best, value: v(k) });
           });

@@ -28,8 +28,8 @@ import { renderHost } from './render/host.ts';
 export interface CompiledModel {
   readonly ir: ModelIR;
   readonly program: Program;
-  /** Its training program (vjp and nnc/train; forward and generate never run it). */
-  readonly train: TrainProgram;
+  /** Its training program (vjp and nnc/train; forward and generate never run it), unless compiled --no-train. */
+  readonly train?: TrainProgram | undefined;
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -186,7 +186,8 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     docs: ['The schedule, as data: what forward() runs, and what generate() runs per step.'],
     declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: jsonLines(program.plan, '') }],
   });
-  stmts.push({
+  const train = m.train;
+  if (train) stmts.push({
     kind: StructureKind.VariableStatement,
     declarationKind: VariableDeclarationKind.Const,
     docs: ['Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them.'],
@@ -195,10 +196,10 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
       initializer: (w) => {
         w.write('{').newLine();
         w.write('kernels: ');
-        kernelTable(m.train, P, 't')(w);
+        kernelTable(train, P, 't')(w);
         w.write(',').newLine();
-        w.writeLine(`forward: ${indent(jsonLines(m.train.plan.forward, ''), 1)},`);
-        w.writeLine(`backward: ${indent(jsonLines(m.train.plan.backward, ''), 1)},`);
+        w.writeLine(`forward: ${indent(jsonLines(train.plan.forward, ''), 1)},`);
+        w.writeLine(`backward: ${indent(jsonLines(train.plan.backward, ''), 1)},`);
         w.write('}');
       },
     }],
@@ -217,7 +218,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url, ${P}_TRAIN);`],
+    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url${train ? `, ${P}_TRAIN` : ''});`],
   });
   if (first) {
     const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>

@@ -357,7 +357,7 @@ class Model {
     const ex = this.live();
     const w = this.weights(method);
     const def = this.train;
-    if (!def) throw new NncError(`${method}(): this ${this.manifest.model} module was compiled without training support: recompile it with this version of nnc`);
+    if (!def) throw new NncError(`${method}(): this ${this.manifest.model} module was compiled without its training program (nnc compile --no-train): compile it without --no-train`);
     if (!ex.stackRows) throw new NncError(`${method}() is not supported on the ${this.backend} backend: the gpu.js backends cannot run training plans yet (they cannot keep a recurrence's per-step values for the backward pass or take the seeded dropout masks); create the model with backend 'wasm' or 'cpu'`);
     if (!this.trainReady) {
       const owned: unknown[] = [];

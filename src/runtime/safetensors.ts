@@ -207,7 +207,7 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, { readonly data: 
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
     offset += t.data.length * 4;
   }
-  header.__metadata__ = metadata;
+  header['__metadata__'] = metadata;
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
   const head = new TextEncoder().encode(json);
