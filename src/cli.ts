@@ -98,7 +98,7 @@ function parseArgs(argv: string[]): Args {
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
     if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
-    if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
+    if (format === 'js' && !/\.[mc]?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, .mjs or .cjs, got '${out}'`);
   }
   return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts' };
 }
@@ -139,10 +139,8 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
   const out = args.out ?? join('generated', basename(args.file, extname(args.file)) + (args.format === 'js' ? '.js' : '.ts'));
   const files: [string, string][] = args.format === 'js'
     ? (() => {
-        const warning = ensureRuntimeJs();
-        if (warning) process.stderr.write(`nnc: warning: ${warning}\n`);
         const { js, dts } = emitJs(result.output!, basename(out));
-        return [[out, js], [out.replace(/\.m?js$/, (e) => (e === '.mjs' ? '.d.mts' : '.d.ts')), dts]];
+        return [[out, js], [declarationsPath(out), dts]];
       })()
     : [[out, result.output]];
   try {
@@ -193,7 +191,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
-    ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
+    if (args.format === 'js') ({ emitJs, declarationsPath } = await import('./emit-js.ts'));
     return run(args, driver, await import('./diagnostics/render.ts'));
   } catch (e) {
     return internalError(e);
@@ -201,4 +199,4 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 let emitJs: typeof import('./emit-js.ts').emitJs;
-let ensureRuntimeJs: typeof import('./emit-js.ts').ensureRuntimeJs;
+let declarationsPath: typeof import('./emit-js.ts').declarationsPath;
