@@ -1,5 +1,10 @@
 /**
- * nnc compile | check | weights. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
+ * nnc compile | check | weights | fmt | graph | lsp. Exit codes: 0 ok, 1 errors in the spec (or, for
+ * `fmt --check`, unformatted files), 2 bad usage, 70 internal error.
+ *
+ * Startup: bin/nnc.js runs this file bundled (dist/cli.js); everything else is imported when a
+ * command needs it — the compiler for compile/check/weights, the TypeScript compiler (through
+ * ts-morph) only when a module is emitted, and each tool (fmt.ts, graph.ts, lsp.ts) by its command.
  */
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -13,20 +18,37 @@ type Render = typeof import('./diagnostics/render.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2] [--watch]
   nnc check FILE.nn
   nnc weights FILE.nn [--json]
+  nnc fmt [--check | --stdout] FILE.nn...
+  nnc graph FILE.nn [-o OUT.svg|OUT.dot|OUT.html] [--kernels]
+  nnc lsp [--stdio]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
             for apps without a TypeScript loader;
             --emit prints an intermediate stage instead (to stdout, or to -o);
-            -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
+            -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites;
+            --watch compiles again whenever the file is saved (until interrupted)
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
+  fmt       rewrites each file in its canonical layout (comments kept); --check writes nothing,
+            lists the files that are not formatted and exits 1 if there are any; --stdout prints
+  graph     draws the architecture: blocks as clusters, edges labelled with shapes, parameter
+            counts, attention to the encoder memory; --kernels outlines fused kernels; without -o
+            prints Graphviz DOT
+  lsp       runs the language server on stdin/stdout (editors start it; see editors/vscode)
   --version prints nnc's version
 
-exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
+exit codes: 0 ok, 1 errors in the spec (fmt --check: files not formatted), 2 bad usage, 70 internal error`;
+
+/** The tools with their own argument parsing, each loaded only by its command. */
+const TOOLS: Readonly<Record<string, () => Promise<{ command(argv: string[], usage: (message: string) => number): Promise<number> }>>> = {
+  fmt: () => import('./fmt-command.ts'),
+  graph: () => import('./graph-command.ts'),
+  lsp: () => import('./lsp.ts'),
+};
 
 class UsageError extends Error {}
 
@@ -40,6 +62,7 @@ interface Args {
   json: boolean;
   level: OptLevel;
   format: 'ts' | 'js';
+  watch: boolean;
 }
 
 /** Whether two paths name one file (through symlinks where they exist). */
@@ -69,6 +92,7 @@ function parseArgs(argv: string[]): Args {
   let json = false;
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
+  let watch = false;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '-o' || a === '--out') {
@@ -85,6 +109,7 @@ function parseArgs(argv: string[]): Args {
       if (v !== 'ts' && v !== 'js') throw new UsageError(`--format must be ts or js; got '${v ?? ''}'`);
       format = v;
     } else if (a === '--json') json = true;
+    else if (a === '--watch') watch = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
@@ -94,13 +119,14 @@ function parseArgs(argv: string[]): Args {
   if (command !== 'compile' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
+  if (command !== 'compile' && watch) throw new UsageError(`--watch belongs to 'compile'`);
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
     if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
     if (format === 'js' && !/\.[mc]?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, .mjs or .cjs, got '${out}'`);
   }
-  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts' };
+  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts', watch };
 }
 
 function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): number {
@@ -180,19 +206,32 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`nnc ${version()}\n`);
     return 0;
   }
+  const usage = (message: string): number => {
+    process.stderr.write(`nnc: ${message}\n${USAGE}\n`);
+    return 2;
+  };
+  const tool = argv[0] !== undefined && Object.hasOwn(TOOLS, argv[0]) ? TOOLS[argv[0]] : undefined;
+  if (tool) {
+    try {
+      return await (await tool()).command(argv.slice(1), usage);
+    } catch (e) {
+      return internalError(e);
+    }
+  }
   let args: Args;
   try {
     args = parseArgs(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`nnc: ${e.message}\n${USAGE}\n`);
-    return 2;
+    return usage(e.message);
   }
   try {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
     if (args.format === 'js') ({ emitJs, declarationsPath } = await import('./emit-js.ts'));
-    return run(args, driver, await import('./diagnostics/render.ts'));
+    const render = await import('./diagnostics/render.ts');
+    if (args.watch) return await (await import('./watch.ts')).watch(args.file, () => run(args, driver, render), internalError);
+    return run(args, driver, render);
   } catch (e) {
     return internalError(e);
   }
