@@ -30,7 +30,7 @@ export interface FormatResult {
 }
 
 /** A token of the file, comments included. */
-interface Tok {
+export interface Tok {
   readonly type: string;
   readonly image: string;
   readonly start: number;
@@ -40,7 +40,7 @@ interface Tok {
 const INDENT = '  ';
 
 /** The lexer's tokens with the comments between them (the lexer skips comments). */
-function tokensWithComments(text: string): Tok[] {
+export function tokensWithComments(text: string): Tok[] {
   const out: Tok[] = [];
   let pos = 0;
   const gap = (end: number) => {
