@@ -92,7 +92,7 @@ export function format(text: string, file = '<input>'): FormatResult {
   let depth = 0;
   let prev: Tok | undefined;
   const newlineIn = (a: number, b: number) => /[\n\r]/.test(text.slice(a, b));
-  const blankIn = (a: number, b: number) => /(\r?\n|\r)[ \t\f\v]*(\r?\n|\r)/.test(text.slice(a, b));
+  const blankIn = (a: number, b: number) => /(?:\r\n|\r(?!\n)|\n)[ \t\f\v]*(?:\r\n|\r|\n)/.test(text.slice(a, b));
   const flush = () => {
     if (line !== '') lines.push(line.trimEnd());
     line = '';
