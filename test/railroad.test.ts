@@ -33,7 +33,7 @@ describe('railroad diagrams of the grammar (docs/railroad.html)', () => {
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(pathToFileURL(join(ROOT, 'docs/railroad.html')).href);
       const drawn = await page.evaluate(() => ({
-        rules: [...document.querySelectorAll('.diagramHeader')].map((h) => h.textContent?.trim()),
+        rules: Array.from(document.querySelectorAll('.diagramHeader')).map((h) => h.textContent?.trim()),
         svgs: document.querySelectorAll('#diagrams svg.railroad-diagram').length,
       }));
       expect(errors).toEqual([]);
