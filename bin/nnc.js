@@ -3,6 +3,11 @@
 // In a checkout of the repository, where src/ exists, it runs the TypeScript sources through tsx
 // instead whenever dist/ is missing or older than them, so an edit is never run stale.
 import { readdirSync, statSync } from 'node:fs';
+import * as nodeModule from 'node:module';
+
+// Node ≥ 22.1 keeps V8's compiled code between runs (the TypeScript compiler is most of it); on older
+// Node, src/require-cached.ts does it for the TypeScript compiler
+nodeModule.enableCompileCache?.();
 
 const root = new URL('../', import.meta.url);
 

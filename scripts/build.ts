@@ -32,8 +32,9 @@ const EXTERNAL = ['vscode-languageserver', 'vscode-languageserver/node', 'vscode
 
 /**
  * ts-morph as a module whose every export is a stand-in that loads the real package on first use
- * (a property read, a call or `new`). The emitter's `import { Project } from 'ts-morph'` stays as it
- * is; only the bundle decides when TypeScript is loaded.
+ * (a property read, a call or `new`), with V8's code cache (src/require-cached.ts). The emitter's
+ * `import { Project } from 'ts-morph'` stays as it is; only the bundle decides when TypeScript is
+ * loaded.
  */
 function lazyTsMorph(format: 'esm' | 'cjs'): esbuild.Plugin {
   return {
@@ -42,13 +43,12 @@ function lazyTsMorph(format: 'esm' | 'cjs'): esbuild.Plugin {
       b.onResolve({ filter: /^ts-morph$/ }, () => ({ path: 'ts-morph', namespace: 'nnc-lazy' }));
       b.onLoad({ filter: /.*/, namespace: 'nnc-lazy' }, () => {
         const names = Object.keys(createRequire(join(ROOT, 'package.json'))('ts-morph') as object).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
-        const req = format === 'esm' ? `import { createRequire } from 'node:module';\nconst req = createRequire(import.meta.url);` : 'const req = require;';
         return {
           resolveDir: ROOT,
           loader: 'js',
-          contents: `${req}
+          contents: `import { requireCached } from ${JSON.stringify(join(ROOT, 'src/require-cached.ts'))};
 let real;
-const load = (name) => (real ??= req('ts-morph'))[name];
+const load = (name) => (real ??= requireCached('ts-morph', ${format === 'esm' ? 'import.meta.url' : '__filename'}))[name];
 const lazy = (name) => new Proxy(function () {}, {
   get: (_, p) => load(name)[p],
   has: (_, p) => p in load(name),
@@ -66,6 +66,9 @@ ${names.map((n) => `export const ${n} = lazy(${JSON.stringify(n)});`).join('\n')
 const common: esbuild.BuildOptions = {
   bundle: true,
   target: 'es2022',
+  // less to parse at every start; names are kept, so stack traces (NNC_DEBUG=1) still read
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
   legalComments: 'none',
   // the runtime's `import(/* @vite-ignore */ spec)` of node: modules and gpu.js stays dynamic

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench:cli` — the `nnc` command as a user feels it: a cold process per run, every example,
+ * `nnc check`, `nnc compile` and `nnc --version`, timed as a whole (spawn to exit) and by CPU time
+ * (user + system, from GNU time: less disturbed by other processes on a busy machine than the wall
+ * clock). Two ways of running the same CLI, side by side in one run (runs interleaved):
+ *
+ *   before   the TypeScript sources through tsx's loader — what bin/nnc.js did until the package
+ *            build (bench/cli-sources.mjs does exactly that)
+ *   after    bin/nnc.js today: the bundled CLI in dist/ (`npm run build` first)
+ *
+ * Then where `nnc compile`'s time goes, in one fresh process per example (bench/cli-stages.mjs):
+ * loading the compiler bundle, the front end and passes up to kernels, loading ts-morph (the
+ * TypeScript compiler), and ts-morph emitting the module.
+ *
+ *   npm run bench:cli                 # 7 runs per command and variant
+ *   npm run bench:cli -- --runs 15
+ *
+ * Medians; targets (issue #17): check < 150 ms, compile < 400 ms on every example. Results:
+ * bench/results/cli.json and cli.md, with the machine's load average before and after.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { jsFresh, ROOT } from '../scripts/build.ts';
+
+const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 7) || 7;
+if (!jsFresh()) {
+  process.stderr.write('bench/cli.ts: dist/ is missing or older than the sources: run npm run build first\n');
+  process.exit(1);
+}
+const out = mkdtempSync(join(tmpdir(), 'nnc-bench-cli-'));
+const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.nn')).sort();
+const VARIANTS = { before: join(ROOT, 'bench/cli-sources.mjs'), after: join(ROOT, 'bin/nnc.js') } as const;
+type Variant = keyof typeof VARIANTS;
+
+interface Sample { wall: number; cpu: number }
+/** One cold run: wall ms (spawn to exit) and CPU ms (user + system). */
+function once(script: string, args: string[]): Sample {
+  const t0 = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, script, ...args], { cwd: ROOT, encoding: 'utf8' });
+  const wall = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  const [user, sys] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { wall, cpu: (user! + sys!) * 1000 };
+}
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+const commands: { name: string; example: string; args: string[] }[] = [
+  { name: '--version', example: '', args: ['--version'] },
+  ...examples.flatMap((f) => [
+    { name: 'check', example: f, args: ['check', `examples/${f}`] },
+    { name: 'compile', example: f, args: ['compile', `examples/${f}`, '-o', join(out, f.replace(/\.nn$/, '.ts'))] },
+  ]),
+];
+
+const loadBefore = loadavg()[0]!;
+const startedAt = new Date().toISOString();
+const rows = commands.map((c) => {
+  const samples: Record<Variant, Sample[]> = { before: [], after: [] };
+  for (const v of Object.keys(VARIANTS) as Variant[]) once(VARIANTS[v], c.args); // warm-up: file cache, compile caches
+  for (let i = 0; i < runs; i++) for (const v of Object.keys(VARIANTS) as Variant[]) samples[v].push(once(VARIANTS[v], c.args));
+  const m = (v: Variant, k: keyof Sample) => Math.round(median(samples[v].map((s) => s[k])));
+  const row = { command: c.name, example: c.example, before: { wall: m('before', 'wall'), cpu: m('before', 'cpu') }, after: { wall: m('after', 'wall'), cpu: m('after', 'cpu') } };
+  process.stderr.write(`${c.name} ${c.example}: before ${row.before.wall} ms (cpu ${row.before.cpu}), after ${row.after.wall} ms (cpu ${row.after.cpu})\n`);
+  return row;
+});
+
+// where compile's time goes
+const stages = examples.map((f) => {
+  const samples = Array.from({ length: runs }, () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bench/cli-stages.mjs'), `examples/${f}`], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cli-stages ${f}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Record<string, number>;
+  });
+  return { example: f, ...Object.fromEntries(Object.keys(samples[0]!).map((k) => [k, Math.round(median(samples.map((s) => s[k]!)))])) };
+});
+const nodeStart = Math.round(median(Array.from({ length: runs }, () => once('-e', ['0']).wall)));
+const loadAfter = loadavg()[0]!;
+
+const result = { date: startedAt, node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, load: { before: loadBefore, after: loadAfter }, runs, nodeStartMs: nodeStart, rows, stages };
+mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+writeFileSync(join(ROOT, 'bench/results/cli.json'), JSON.stringify(result, null, 2) + '\n');
+
+const target = (name: string) => (name === 'check' ? 150 : name === 'compile' ? 400 : undefined);
+const md = [
+  '# The nnc command, cold (`npm run bench:cli`)',
+  '',
+  `Medians of ${runs} runs per command (interleaved), wall clock from spawn to exit and CPU time (user + system). ${result.cpus}, node ${process.version}, load average ${loadBefore.toFixed(2)} before and ${loadAfter.toFixed(2)} after; \`node -e 0\` takes ${nodeStart} ms. *before*: the sources through tsx (bench/cli-sources.mjs, what bin/nnc.js did until the package build); *after*: bin/nnc.js running dist/cli.js. Targets: check < 150 ms, compile < 400 ms.`,
+  '',
+  '| command | example | before wall | after wall | before cpu | after cpu | target | met (wall) |',
+  '|---|---|---:|---:|---:|---:|---:|:---:|',
+  ...rows.map((r) => `| ${r.command} | ${r.example} | ${r.before.wall} | ${r.after.wall} | ${r.before.cpu} | ${r.after.cpu} | ${target(r.command) ?? ''} | ${target(r.command) === undefined ? '' : r.after.wall < target(r.command)! ? 'yes' : 'no'} |`),
+  '',
+  '## Where `nnc compile` spends its time (ms, one fresh process per example, bench/cli-stages.mjs)',
+  '',
+  'load compiler: importing the compiler bundle; parse … kernels: the pipeline up to the kernels (--emit=ir-opt), cold; load ts-morph + emit: the first module emitted (ts-morph and the TypeScript compiler loaded on first use, then the emitter run cold); emit, warm: the same emission run again in the same process.',
+  '',
+  '| example | load compiler | parse … kernels | load ts-morph + emit | emit, warm |',
+  '|---|---:|---:|---:|---:|',
+  ...stages.map((s) => {
+    const x = s as Record<string, number | string>;
+    return `| ${s.example} | ${x.loadCompiler} | ${x.frontToKernels} | ${x.tsMorphAndEmit} | ${x.emitWarm} |`;
+  }),
+  '',
+];
+writeFileSync(join(ROOT, 'bench/results/cli.md'), md.join('\n'));
+process.stdout.write(md.join('\n'));
