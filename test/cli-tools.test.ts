@@ -134,6 +134,12 @@ describe('nnc graph', () => {
     expect(readFileSync(join(dir, 'tagger.dot'), 'utf8')).toMatch(/^digraph nnc/);
   });
 
+  it.each([['dates'], ['brackets']])('examples/web/public/graphs/%s.svg is what npm run graphs draws today', (m) => {
+    const out = join(temp(), `${m}.svg`);
+    expect(nnc(['graph', `examples/${m}.nn`, '-o', out]).status).toBe(0);
+    expect(readFileSync(out, 'utf8') === readFileSync(join(ROOT, `examples/web/public/graphs/${m}.svg`), 'utf8'), 'stale: run npm run graphs').toBe(true);
+  });
+
   it('a spec with errors: its diagnostics, exit 1; bad usage: exit 2', () => {
     const dir = temp();
     writeFileSync(join(dir, 'bad.nn'), spec(3).replace('gru', 'gruu'));
