@@ -125,15 +125,18 @@ export function newestSource(): number {
   return newest;
 }
 
-/** Whether dist/'s bundles were built after the last change to their sources. */
-export function jsFresh(): boolean {
+/** Whether these files of dist/ exist and were built after the last change to their sources. */
+function fresh(files: readonly string[]): boolean {
   try {
-    const built = Math.min(...['cli.js', 'index.js', 'runtime.js', 'cjs/index.js', 'cjs/runtime.js'].map((f) => statSync(join(DIST, f)).mtimeMs));
-    return built >= newestSource();
+    return Math.min(...files.map((f) => statSync(join(DIST, f)).mtimeMs)) >= newestSource();
   } catch {
     return false;
   }
 }
+/** The bundles are current. */
+export const jsFresh = (): boolean => fresh(['cli.js', 'index.js', 'runtime.js', 'cjs/index.js', 'cjs/runtime.js']);
+/** The declarations are current. */
+export const typesFresh = (): boolean => fresh(['types/src/index.d.ts', 'types/src/runtime/index.d.ts', 'cjs/types/src/index.d.ts']);
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const t0 = performance.now();

@@ -109,8 +109,9 @@ void main();
 `;
 
 beforeAll(async () => {
-  // one pack (its prepare script builds dist/), then the tools and the apps in parallel
-  const packed = await npm(['pack', '--pack-destination', work], ROOT);
+  // one pack of dist/ as test/global-setup.ts left it (current; `prepare`, which rebuilds it, would
+  // rewrite it under the other test files' feet), then the tools and the apps in parallel
+  const packed = await npm(['pack', '--ignore-scripts', '--pack-destination', work], ROOT);
   tarball = join(work, packed.trim().split('\n').at(-1)!);
   const nodeDir = join(work, 'node22');
   mkdirSync(nodeDir);
