@@ -41,7 +41,7 @@ const USAGE = `usage:
   lsp       runs the language server on stdin/stdout (editors start it; see editors/vscode)
   --version prints nnc's version
 
-exit codes: 0 ok, 1 errors in the spec (fmt --check: files not formatted), 2 bad usage, 70 internal error`;
+exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error (fmt --check: 1 when a file is not formatted)`;
 
 /** The tools with their own argument parsing, each loaded only by its command. */
 const TOOLS: Readonly<Record<string, () => Promise<{ command(argv: string[], usage: (message: string) => number): Promise<number> }>>> = {
