@@ -17,6 +17,7 @@ import type { AttrSpec, AttrType, KindSchema } from './layers/schema.ts';
 import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from './layers/schemas.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, ModelMember, Statement } from './syntax/ast.ts';
 import { parse } from './syntax/parse.ts';
+import { LCurly, lexer, RCurly } from '../grammar/tokens.ts';
 
 export interface Analysis {
   readonly text: string;
@@ -63,12 +64,13 @@ function partialFacts(text: string, file: string, ast: FileAst, diagnostics: rea
   let errors = diagnostics.filter((d) => d.severity === 'error');
   let tree = ast;
   for (let round = 0; round < MAX_CUTS && errors.length; round++) {
+    const before = cut;
     for (const model of tree.models) {
-      const first = errors.filter((d) => d.span.start >= model.span.start && d.span.start < model.span.end).sort((a, b) => a.span.start - b.span.start)[0];
+      const first = errors.filter((d) => d.span.start >= model.span.start && d.span.start <= model.span.end).sort((a, b) => a.span.start - b.span.start)[0];
       if (first) cut = cutModel(cut, model, first.span.start);
     }
-    // an error outside every model (a stray token at the top level): nothing to cut there
-    if (cut === text && round === 0) return [];
+    // an error outside every model (a stray token at the top level), or one no cut removes
+    if (cut === before) return [];
     let r: ReturnType<typeof lower>;
     try {
       r = lower(cut, file);
@@ -82,19 +84,28 @@ function partialFacts(text: string, file: string, ast: FileAst, diagnostics: rea
   return [];
 }
 
-/** The text with model `m` cut at `offset`: blanked from the statement there to the model's `}`. */
+/**
+ * The text with model `m` cut at `offset`: blanked from the statement there (or from `offset`, or
+ * from the start of the body for an error in the model's header or declarations) to the model's
+ * closing brace, with the blocks left open there closed — and the model too, if it was never closed
+ * (a file being typed). Offsets before the cut stay as they were.
+ */
 function cutModel(text: string, m: ModelDecl, offset: number): string {
-  const members = [...walk(m.members)];
-  const inner = members.filter(({ stmt }) => stmt.span.start <= offset && offset < Math.max(stmt.span.end, stmt.span.start + 1)).at(-1);
-  const decl = m.members.find((d) => d.type !== 'statement' && d.span.start <= offset && offset < d.span.end);
-  const bodyStart = text.indexOf('{', m.nameSpan.end);
-  // an error in a declaration or the model's header: the whole body goes
-  const from = decl || bodyStart < 0 || offset <= bodyStart ? Math.max(bodyStart + 1, m.nameSpan.end) : (inner?.stmt.span.start ?? offset);
-  const end = text[m.span.end - 1] === '}' ? m.span.end - 1 : text.length;
-  if (from >= end) return text;
-  const open = members.filter(({ stmt }) => stmt.body !== undefined && stmt.span.start < from && from < stmt.span.end).length;
+  const inner = [...walk(m.members)].filter(({ stmt }) => stmt.span.start <= offset && offset <= stmt.span.end).at(-1);
+  const decl = m.members.find((d) => d.type !== 'statement' && d.span.start <= offset && offset <= d.span.end);
+  const toks = lexer.tokenize(text).tokens.filter((t) => t.startOffset >= m.span.start && t.startOffset < m.span.end);
+  const braces = toks.filter((t) => t.tokenType === LCurly || t.tokenType === RCurly);
+  const bodyStart = braces[0]?.tokenType === LCurly ? braces[0].startOffset : undefined;
+  if (bodyStart === undefined) return text;
+  const from = decl || offset <= bodyStart ? bodyStart + 1 : (inner?.stmt.span.start ?? offset);
+  const depthAt = (at: number) => braces.reduce((d, t) => (t.startOffset < at ? d + (t.tokenType === LCurly ? 1 : -1) : d), 0);
+  const last = braces.at(-1);
+  const closed = last !== undefined && last.tokenType === RCurly && depthAt(last.startOffset + 1) === 0;
+  const end = closed ? last.startOffset : m.span.end;
+  if (from > end) return text;
+  const close = '}'.repeat(Math.max(0, depthAt(from) - (closed ? 1 : 0)));
   const blank = text.slice(from, end).replace(/[^\n\r]/g, ' ');
-  return text.slice(0, from) + '}'.repeat(Math.min(open, blank.length)) + blank.slice(open) + text.slice(end);
+  return text.slice(0, from) + close + blank.slice(close.length) + text.slice(end);
 }
 
 // ---- what is at an offset ---------------------------------------------------------------------
