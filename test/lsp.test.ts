@@ -188,6 +188,12 @@ describe('nnc lsp over JSON-RPC', () => {
       contentChanges: [{ range: { start: at, end: { line: at.line, character: at.character + ', bias = sometimes'.length } }, text: '' }],
     });
     expect((await diagnosticsAfter(uri, before + 1)).diagnostics).toEqual([]);
+    // typing at the end of the file: nothing closed yet, a statement half written
+    const typing = TRANSLATOR.slice(0, TRANSLATOR.indexOf('linear 30')) + 'linear 30, bi';
+    await rpc.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: version++ }, contentChanges: [{ text: typing }] });
+    expect((await diagnosticsAfter(uri, before + 2)).diagnostics.map((x) => x.code)).toContain('E0102');
+    expect(await hoverText(uri, typing, 'gru hidden')).toContain('`[B, T, 64]`');
+    expect(await hoverText(uri, typing, 'embedding dim = 12')).toContain('`[B, T, 12]`');
   });
 
   it('completion: layer kinds, option names and enumerated values, with documentation', async () => {
