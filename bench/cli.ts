@@ -81,6 +81,11 @@ const stages = examples.map((f) => {
 });
 const nodeStart = Math.round(median(Array.from({ length: runs }, () => once('-e', ['0']).wall)));
 const loadAfter = loadavg()[0]!;
+// a source edited while this ran would have sent bin/nnc.js back to the sources: the numbers would lie
+if (!jsFresh()) {
+  process.stderr.write('bench/cli.ts: a source changed during the run (bin/nnc.js then runs the sources): run it again\n');
+  process.exit(1);
+}
 
 const result = { date: startedAt, node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, load: { before: loadBefore, after: loadAfter }, runs, nodeStartMs: nodeStart, rows, stages };
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });

@@ -12,7 +12,7 @@
 import type { Span } from './diagnostics/span.ts';
 import type { Graph } from './ir/graph.ts';
 import { STATEMENT_SCHEMAS } from './layers/schemas.ts';
-import { elements, showCount, showShape, type Endpoint, type FlowEdge, type ModelFacts } from './architecture.ts';
+import { elements, repeatCount, showCount, showShape, type Endpoint, type FlowEdge, type ModelFacts } from './architecture.ts';
 import type { Item, Statement } from './syntax/ast.ts';
 
 export type GraphFormat = 'dot' | 'svg' | 'html';
@@ -127,14 +127,13 @@ export function toDot(models: readonly ModelFacts[], options: GraphOptions): str
     const emitStatement = (s: Statement, indent: string): void => {
       const f = m.statements.get(s.span.start)!;
       if (s.body !== undefined) {
-        const schema = STATEMENT_SCHEMAS.get(s.kind);
         const total = [...m.statements.values()].filter((x) => x.stmt.span.start >= s.span.start && x.stmt.span.end <= s.span.end).reduce((a, x) => a + x.params, 0);
-        const count = s.kind === 'repeat' ? s.items.find((i) => i.name === undefined || i.name === 'count') : undefined;
-        const attrs = s.items.filter((i) => i !== count).map(itemText).join(', ');
-        const title = `${s.label !== undefined ? `${html(s.label)}: ` : ''}${html(s.kind)}${count ? ` × ${html(itemText({ ...count, name: undefined } as Item))}` : ''}${attrs ? ` ${html(attrs)}` : ''}`;
+        // `repeat N` reads `repeat × N`; a block's other attributes (decoder init = …) as written
+        const attrs = s.kind === 'repeat' ? `× ${repeatCount(s)}` : s.items.map(itemText).join(', ');
+        const title = `${s.label !== undefined ? `${html(s.label)}: ` : ''}${html(s.kind)}${attrs ? ` ${html(attrs)}` : ''}`;
         const note = [s.kind === 'residual' ? 'x + body(x)' : '', f.params ? `${params(f.params)} (${s.kind === 'decoder' ? 'bridge' : 'own'})` : '', total && total !== f.params ? `${params(total, f.copies)}${f.copies > 1 ? '' : ' in all'}` : ''].filter(Boolean).join(' · ');
         out.push(`${indent}subgraph cluster_s${s.span.start} {`);
-        out.push(`${indent}  label=<${title}${note ? `  ${small(html(note))}` : ''}>; labeljust=l; ${BLOCK_STYLE[s.kind] ?? (schema ? '' : 'style="rounded"')}`);
+        out.push(`${indent}  label=<${title}${note ? `  ${small(html(note))}` : ''}>; labeljust=l; ${BLOCK_STYLE[s.kind] ?? ''}`);
         emitChildren(s.body, `${indent}  `);
         out.push(`${indent}}`);
         return;
