@@ -33,15 +33,14 @@ export interface Analysis {
 const MAX_CUTS = 8;
 
 export function analyze(text: string, file: string): Analysis {
-  let ast: FileAst = parse(text, file).ast;
   try {
     const r = lower(text, file);
-    if (r.ast) ast = r.ast;
-    if (r.models && r.ast) return { text, ast, diagnostics: r.diagnostics, models: byStart(describeModels(r.models, r.ast)) };
+    const ast = r.ast ?? parse(text, file).ast;
+    if (r.models) return { text, ast, diagnostics: r.diagnostics, models: byStart(describeModels(r.models, ast)) };
     return { text, ast, diagnostics: r.diagnostics, models: byStart(partialFacts(text, file, ast, r.diagnostics)) };
   } catch (e) {
     if (!(e instanceof InternalError)) throw e;
-    return { text, ast, diagnostics: [], models: new Map(), internal: e.message };
+    return { text, ast: parse(text, file).ast, diagnostics: [], models: new Map(), internal: e.message };
   }
 }
 

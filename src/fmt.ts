@@ -106,6 +106,12 @@ export function format(text: string, file = '<input>'): FormatResult {
   const afterOpenBrace = () => prev?.type === 'LCurly';
   /** Inside a member, past its first token and before its `{` (a comment here continues it). */
   let mid = false;
+  // for each token, the next one that is neither a comment nor a `;`
+  const nextCode: (Tok | undefined)[] = [];
+  for (let i = toks.length - 1, next: Tok | undefined; i >= 0; i--) {
+    nextCode[i] = next;
+    if (!/Comment$|^Semicolon$/.test(toks[i]!.type)) next = toks[i];
+  }
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i]!;
     if (t.type === 'Semicolon') {
@@ -115,7 +121,7 @@ export function format(text: string, file = '<input>'): FormatResult {
     const first = prev === undefined;
     const gapBlank = prev !== undefined && blankIn(prev.end, t.start);
     if (t.type === 'LineComment' || t.type === 'BlockComment') {
-      const next = toks.slice(i + 1).find((x) => x.type !== 'LineComment' && x.type !== 'BlockComment' && x.type !== 'Semicolon');
+      const next = nextCode[i];
       const continues = mid && next !== undefined && !members.has(next.start) && !models.has(next.start) && next.type !== 'RCurly';
       if (first || newlineIn(prev!.end, t.start)) {
         // on its own line: indented like what follows it
