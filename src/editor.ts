@@ -154,11 +154,9 @@ function typeText(t: AttrType): string {
 
 /** An option's documentation: what it is, its values, its default. */
 export function optionDoc(schema: KindSchema, a: AttrSpec): string {
-  const lines = [`**${a.name}** — ${a.doc}`, '', `${typeText(a.type)}`];
-  if (a.required) lines.push('required');
-  else if (a.default !== undefined) lines.push(`default: \`${String(a.default)}\``);
-  if (a.positional) lines.push(`positional: \`${schema.kind} ${a.type.kind === 'enum' ? a.type.values[0] : 'N'}\` means \`${schema.kind} ${a.name} = …\``);
-  return lines.join('  \n');
+  const facts = [typeText(a.type), a.required ? 'required' : a.default !== undefined ? `default: \`${String(a.default)}\`` : 'optional'];
+  if (a.positional) facts.push(`\`${schema.kind} ${a.type.kind === 'enum' ? a.type.values[0] : 'N'}\` is \`${schema.kind} ${a.name} = …\``);
+  return `**${a.name}** — ${a.doc}\n\n${facts.join(' · ')}`;
 }
 
 /** The schema an item belongs to. */
@@ -218,14 +216,21 @@ export function hover(a: Analysis, offset: number): { markdown: string; span: Sp
     case 'statement': {
       const schema = STATEMENT_SCHEMAS.get(t.stmt.kind);
       const f = facts?.statements.get(t.stmt.span.start);
-      const lines = [`**${t.stmt.label !== undefined ? `${t.stmt.label}: ` : ''}${t.stmt.kind}**${schema ? ` — ${schema.doc}` : ''}`, ''];
-      if (t.stmt.kind === 'repeat') lines.push(`${repeatCount(t.stmt)} copies of the body, each with its own weights`, '');
-      if (f?.output) lines.push(`output: \`${showShape(f.output)}\``);
-      else if (f?.perStep) lines.push(`runs inside ${f.loop ? `\`${f.loop.kind}\`'s` : 'the next recurrent layer\'s'} time loop: \`${showShape(f.perStep)}\` per step`);
-      else if (f && schema?.shape === 'layer') lines.push('output: its input, unchanged (identity at inference)');
-      else if (!f && schema?.shape !== 'directive') lines.push(noShapes);
-      if (f) lines.push(...paramsText(f));
-      return { markdown: lines.join('\n').trim(), span: t.span };
+      const title = `**${t.stmt.label !== undefined ? `${t.stmt.label}: ` : ''}${t.stmt.kind}${t.stmt.kind === 'repeat' ? ` × ${repeatCount(t.stmt)}` : ''}**${schema ? ` — ${schema.doc}` : ''}`;
+      const parts = [title];
+      if (f?.output) parts.push(`output: \`${showShape(f.output)}\``);
+      else if (f?.perStep) parts.push(`runs inside ${f.loop ? `\`${f.loop.kind}\`'s` : 'the next recurrent layer\'s'} time loop: \`${showShape(f.perStep)}\` per step`);
+      else if (f && schema?.shape === 'layer') parts.push('output: its input, unchanged (identity at inference)');
+      else if (!f && schema?.shape !== 'directive') parts.push(noShapes);
+      if (f) {
+        const own = paramsText(f);
+        if (own.length) parts.push(own.join('\n'));
+        if (t.stmt.body !== undefined && facts) {
+          const inside = [...facts.statements.values()].filter((x) => x.stmt !== t.stmt && x.stmt.span.start >= t.stmt.span.start && x.stmt.span.end <= t.stmt.span.end).reduce((a, x) => a + x.params, 0);
+          if (inside) parts.push(`parameters inside: **${showCount(inside)}**`);
+        }
+      }
+      return { markdown: parts.join('\n\n'), span: t.span };
     }
   }
 }
