@@ -81,16 +81,18 @@ export async function buildJs(): Promise<void> {
   mkdirSync(join(DIST, 'cjs'), { recursive: true });
   writeFileSync(join(DIST, 'cjs/package.json'), '{ "type": "commonjs" }\n');
   const node = { ...common, platform: 'node' as const, external: EXTERNAL };
+  // CommonJS has no import.meta: the runtime's own URL (worker mode loads it by URL) from __filename
+  const cjs: esbuild.BuildOptions = { format: 'cjs', define: { 'import.meta.url': '__nncModuleUrl' }, banner: { js: 'var __nncModuleUrl = require("node:url").pathToFileURL(__filename).href;' } };
   await Promise.all([
     esbuild.build({
       ...node, entryPoints: { cli: 'src/cli.ts' }, outdir: DIST, format: 'esm', splitting: true, chunkNames: 'chunks/[name]-[hash]',
       plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT,
     }),
     esbuild.build({ ...node, entryPoints: { index: 'src/index.ts' }, outdir: DIST, format: 'esm', plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT }),
-    esbuild.build({ ...node, entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), format: 'cjs', plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),
+    esbuild.build({ ...node, ...cjs, entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),
     // the runtime runs in browsers too: no platform assumptions, Node modules only through import()
     esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
-    esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: join(DIST, 'cjs'), format: 'cjs', absWorkingDir: ROOT }),
+    esbuild.build({ ...common, ...cjs, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
   ]);
 }
 

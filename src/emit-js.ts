@@ -22,7 +22,9 @@ export function declarationsPath(jsPath: string): string {
 
 export function emitJs(source: string, jsName: string): { js: string; dts: string } {
   const tsName = jsName.replace(/\.([mc]?)js$/, '.$1ts');
-  const js = transpile(source, tsName, jsName.endsWith('.cjs'));
+  const commonjs = jsName.endsWith('.cjs');
+  // a generated module passes its own location to the runtime (import.meta.url), which CommonJS spells differently
+  const js = commonjs ? transpile(source, tsName, true).replaceAll('import.meta.url', 'require("node:url").pathToFileURL(__filename).href') : transpile(source, tsName, false);
   const project = new Project({
     useInMemoryFileSystem: true,
     compilerOptions: { declaration: true, emitDeclarationOnly: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, strict: true, skipLibCheck: true, noLib: true },

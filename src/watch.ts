@@ -7,22 +7,22 @@
 import { watch as watchDir } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
-export function watch(file: string, build: () => number, internalError: (e: unknown) => number): Promise<number> {
-  const once = (): void => {
+export async function watch(file: string, build: () => Promise<number>, internalError: (e: unknown) => number): Promise<number> {
+  const once = async (): Promise<void> => {
     try {
-      build();
+      await build();
     } catch (e) {
       internalError(e);
     }
   };
-  once();
+  await once();
   process.stderr.write(`nnc: watching ${file} (Ctrl-C to stop)\n`);
   const name = basename(file);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const watcher = watchDir(dirname(resolve(file)), (_event, changed) => {
     if (changed !== null && changed !== name) return;
     clearTimeout(timer);
-    timer = setTimeout(once, 50);
+    timer = setTimeout(() => void once(), 50);
   });
   return new Promise((done) => {
     const stop = (): void => {

@@ -7,7 +7,9 @@
  *   cjs-js    npm init's default (CommonJS), `-o gen/model.cjs`, require('nnc/runtime') too
  *   esm-ts    strict tsconfig (NodeNext, skipLibCheck off: the shipped declarations are checked),
  *             tsc to JavaScript, then Node; `import { compile } from 'nnc'` type-checks and runs
- *   cjs-ts    the same in a CommonJS app (tsc emits require('nnc/runtime'))
+ *   cjs-ts    the same in a CommonJS app: tsc emits require('nnc'); the generated module, which reads
+ *             its own location (import.meta.url), is compiled as an ES module (-o model.mts) and
+ *             loaded with import()
  *   vite      a Vite browser build of the generated .ts module, run in Chromium
  *
  * The Node apps run on Node 20 (this process's) and on Node 22 (the `node` package from npm). Each
@@ -86,9 +88,10 @@ const tsMain = (esm: boolean) => `import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile, type Diagnostic } from 'nnc';
 import type { Tensor } from 'nnc/runtime';
-import { createModel, type Outputs } from './gen/model.js';
+${esm ? "import { createModel } from './gen/model.js';" : ''}
 
 async function main(): Promise<void> {
+  ${esm ? '' : "// the module is an ES module (model.mts: it reads import.meta.url), loaded from CommonJS by import()\n  const { createModel } = await import('./gen/model.mjs');"}
   const dir = ${esm ? "new URL('..', import.meta.url).pathname" : "join(__dirname, '..')"};
   const c = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as { inputs: { text: { data: number[]; shape: [number, number]; lengths: number[] } } };
   const inputs = { text: { data: Int32Array.from(c.inputs.text.data), shape: c.inputs.text.shape, lengths: c.inputs.text.lengths } };
@@ -97,8 +100,7 @@ async function main(): Promise<void> {
   for (const backend of ['cpu', 'wasm'] as const) {
     const model = await createModel({ backend });
     model.loadWeights(weights);
-    const result: Outputs = await model.forward(inputs);
-    const y: Tensor = result.y;
+    const y: Tensor = (await model.forward(inputs)).y;
     out[backend] = { ran: model.backend, shape: [...y.shape], data: Array.from(y.data) };
     model.dispose();
   }
@@ -215,11 +217,13 @@ describe('npm pack', () => {
 describe('strict TypeScript apps', () => {
   it.each([['esm-ts'], ['cjs-ts']])('%s: the generated module, nnc and nnc/runtime type-check (no skipLibCheck) and compile to JavaScript', async (name) => {
     const dir = apps.get(name)!;
-    expect((await nnc(dir, ['compile', 'model.nn', '-o', 'gen/model.ts'])).code).toBe(0);
+    const esm = name === 'esm-ts';
+    expect((await nnc(dir, ['compile', 'model.nn', '-o', esm ? 'gen/model.ts' : 'gen/model.mts'])).code).toBe(0);
     const tsc = await run(NODE20, [join(dir, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: dir });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.code).toBe(0);
-    expect(readFileSync(join(dir, 'out/gen/model.js'), 'utf8')).toMatch(name === 'cjs-ts' ? /require\("nnc\/runtime"\)/ : /from 'nnc\/runtime'/);
+    expect(readFileSync(join(dir, esm ? 'out/gen/model.js' : 'out/gen/model.mjs'), 'utf8')).toMatch(/from 'nnc\/runtime'/);
+    if (!esm) expect(readFileSync(join(dir, 'out/main.js'), 'utf8')).toMatch(/require\("nnc"\)[\s\S]*import\('\.\/gen\/model\.mjs'\)/);
   });
 });
 
