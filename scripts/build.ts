@@ -66,9 +66,6 @@ ${names.map((n) => `export const ${n} = lazy(${JSON.stringify(n)});`).join('\n')
 const common: esbuild.BuildOptions = {
   bundle: true,
   target: 'es2022',
-  // less to parse at every start; names are kept, so stack traces (NNC_DEBUG=1) still read
-  minifyWhitespace: true,
-  minifySyntax: true,
   logLevel: 'warning',
   legalComments: 'none',
   // the runtime's `import(/* @vite-ignore */ spec)` of node: modules and gpu.js stays dynamic
@@ -80,7 +77,11 @@ export async function buildJs(): Promise<void> {
   rmSync(join(DIST, 'chunks'), { recursive: true, force: true });
   mkdirSync(join(DIST, 'cjs'), { recursive: true });
   writeFileSync(join(DIST, 'cjs/package.json'), '{ "type": "commonjs" }\n');
-  const node = { ...common, platform: 'node' as const, external: EXTERNAL };
+  // the compiler and the CLI: less to parse at every start (names kept: stack traces with NNC_DEBUG=1
+  // still read); not the runtime, whose `import(spec)` of node: modules and gpu.js must stay opaque to
+  // an app's bundler (constant folding would turn them into `import("node:…")`, which a browser
+  // bundle cannot resolve), and which the app's bundler minifies anyway
+  const node = { ...common, minifyWhitespace: true, minifySyntax: true, platform: 'node' as const, external: EXTERNAL };
   // CommonJS has no import.meta: the runtime's own URL (worker mode loads it by URL) from __filename
   const cjs: esbuild.BuildOptions = { format: 'cjs', define: { 'import.meta.url': '__nncModuleUrl' }, banner: { js: 'var __nncModuleUrl = require("node:url").pathToFileURL(__filename).href;' } };
   await Promise.all([

@@ -263,6 +263,13 @@ describe.each([['Node 20', () => NODE20], ['Node 22', () => node22]] as const)('
 });
 
 describe('installed from the tarball into a Vite app', () => {
+  it('nnc/runtime bundles for the browser with esbuild too (its node: and gpu.js imports stay dynamic)', async () => {
+    const { build } = await import('esbuild');
+    const r = await build({ stdin: { contents: "export * from 'nnc/runtime';", resolveDir: apps.get('vite')!, loader: 'js' }, bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
+    expect(r.errors).toEqual([]);
+    expect(r.outputFiles[0]!.text).not.toMatch(/import\("node:/);
+  });
+
   it('vite build bundles the generated module and the runtime; the page runs it in Chromium', async () => {
     const dir = apps.get('vite')!;
     expect((await nnc(dir, ['compile', 'model.nn', '-o', 'gen/model.ts'])).code).toBe(0);
