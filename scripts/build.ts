@@ -75,6 +75,9 @@ const common: esbuild.BuildOptions = {
 /** The JavaScript bundles. */
 export async function buildJs(): Promise<void> {
   rmSync(join(DIST, 'chunks'), { recursive: true, force: true });
+  // files the sources read beside themselves (new URL('./x.py', import.meta.url)): beside the chunks
+  mkdirSync(join(DIST, 'chunks'), { recursive: true });
+  for (const f of readdirSync(join(ROOT, 'src/export')).filter((x) => x.endsWith('.py'))) cpSync(join(ROOT, 'src/export', f), join(DIST, 'chunks', f));
   mkdirSync(join(DIST, 'cjs'), { recursive: true });
   writeFileSync(join(DIST, 'cjs/package.json'), '{ "type": "commonjs" }\n');
   // the compiler and the CLI: less to parse at every start (names kept: stack traces with NNC_DEBUG=1
