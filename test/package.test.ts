@@ -172,8 +172,8 @@ page.nncResult = { out };
 `);
   writeFileSync(join(vite, 'vite.config.js'), "export default { base: './', build: { target: 'es2022' } };\n");
 
-  // gpu.js is a dependency whose own dependency (gl) builds native code from source on install;
-  // the backends run here (cpu, wasm) do not use it, and nnc itself has no install script
+  // gpu.js is an optional peer dependency, so it is not installed here (the backends run, cpu and
+  // wasm, do not use it); nnc and its dependencies have no install scripts to run
   const install = (dir: string, extra: string[] = []) => npm(['install', '--prefer-offline', '--ignore-scripts', tarball, ...extra], dir);
   const examplesVite = (JSON.parse(readFileSync(join(ROOT, 'examples/web/package.json'), 'utf8')) as { devDependencies: { vite: string } }).devDependencies.vite;
   const typescript = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies;
