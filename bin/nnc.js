@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// The `nnc` command. It runs the bundled CLI, dist/cli.js (`npm run build`; shipped in the package).
-// In a checkout of the repository, where src/ exists, it runs the TypeScript sources through tsx
-// instead whenever dist/ is missing or older than them, so an edit is never run stale.
+// The `nnc` command. It runs the bundled CLI, dist/cli.cjs (`npm run build`; shipped in the package),
+// with V8's code cache: Node ≥ 22.1 keeps compiled code between runs itself (enableCompileCache);
+// on older Node, dist/require-cached.cjs (src/require-cached.ts) does it. In a checkout of the
+// repository, where src/ exists, it runs the TypeScript sources through tsx instead whenever dist/
+// is missing or older than them, so an edit is never run stale.
 import { readdirSync, statSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 
-// Node ≥ 22.1 keeps V8's compiled code between runs (the TypeScript compiler is most of it); on older
-// Node, src/require-cached.ts does it for the TypeScript compiler
 nodeModule.enableCompileCache?.();
 
 const root = new URL('../', import.meta.url);
@@ -15,7 +15,7 @@ const root = new URL('../', import.meta.url);
 function stale() {
   let built;
   try {
-    built = statSync(new URL('dist/cli.js', root)).mtimeMs;
+    built = statSync(new URL('dist/cli.cjs', root)).mtimeMs;
   } catch {
     return true;
   }
@@ -40,6 +40,8 @@ if (checkout && stale()) {
   register();
   ({ main } = await import('../src/cli.ts'));
 } else {
-  ({ main } = await import('../dist/cli.js'));
+  const { requireCached } = nodeModule.createRequire(import.meta.url)('../dist/require-cached.cjs');
+  // a cache entry per command: V8 keeps in it what the command that wrote it compiled
+  ({ main } = requireCached('../dist/cli.cjs', import.meta.url, /^[a-z]+$/.test(process.argv[2] ?? '') ? process.argv[2] : ''));
 }
 process.exitCode = await main(process.argv.slice(2));

@@ -1,19 +1,22 @@
 /**
  * `npm run build`: the package as it ships, in dist/ (package.json "bin", "exports", "files").
  *
- *   dist/cli.js + dist/chunks/   the `nnc` command: ESM, one bundle split at the CLI's dynamic
- *                                imports (the compiler, the language server, graph, fmt), so that a
- *                                command loads only what it runs
+ *   dist/cli.cjs                 the `nnc` command: one CommonJS bundle, which bin/nnc.js loads
+ *                                through V8's code cache (dist/require-cached.cjs); the modules
+ *                                behind the CLI's dynamic imports (the compiler, the language server,
+ *                                graph, fmt, torch) are run only by the commands that import them
  *   dist/index.js                `import { compile } from 'nnc'` (ESM)
  *   dist/runtime.js              `nnc/runtime`, what generated modules import (ESM; Node, browsers,
  *                                bundlers)
  *   dist/cjs/{index,runtime}.js  the same two for `require()` (dist/cjs/package.json says CommonJS)
  *   dist/types/, dist/cjs/types/ declarations (tsc), ESM and CommonJS flavours of one text
  *
- * Everything is bundled except ts-morph (and TypeScript under it), the emitter's dependency: it is
- * loaded on first use through a lazy stand-in (lazyTsMorph below), so `nnc check`, the language
- * server and `nnc fmt` never load the TypeScript compiler. vscode-languageserver and the Graphviz
- * build stay external too: each is loaded only by its own command.
+ * Everything is bundled except ts-morph (and TypeScript under it), which only `nnc compile --format
+ * js` needs (to erase types and write declarations): it is loaded on first use through a lazy
+ * stand-in (lazyTsMorph below), so no other command loads the TypeScript compiler.
+ * vscode-languageserver stays external too (a dependency, loaded only by `nnc lsp`); the Graphviz
+ * build (@hpcc-js/wasm-graphviz, an ES module) is bundled, because the CLI bundle, compiled through
+ * the code cache, cannot run import() on Node 20 (src/require-cached.ts).
  *
  *   tsx scripts/build.ts            everything
  *   tsx scripts/build.ts --js       the bundles only (what tests and bin/nnc.js need; ~1 s)
@@ -27,14 +30,14 @@ import * as esbuild from 'esbuild';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
-/** Packages the bundles load at run time rather than carry (package.json "dependencies"). */
-const EXTERNAL = ['vscode-languageserver', 'vscode-languageserver/node', 'vscode-languageserver-textdocument', '@hpcc-js/wasm-graphviz'];
+/** Packages the bundles load at run time rather than carry (package.json "dependencies", besides ts-morph). */
+const EXTERNAL = ['vscode-languageserver', 'vscode-languageserver/node', 'vscode-languageserver-textdocument'];
 
 /**
  * ts-morph as a module whose every export is a stand-in that loads the real package on first use
- * (a property read, a call or `new`), with V8's code cache (src/require-cached.ts). The emitter's
- * `import { Project } from 'ts-morph'` stays as it is; only the bundle decides when TypeScript is
- * loaded.
+ * (a property read, a call or `new`), with V8's code cache (src/require-cached.ts). emit-js.ts's
+ * `import { Project, ts } from 'ts-morph'` stays as it is; only the bundle decides when TypeScript
+ * is loaded (by `nnc compile --format js`).
  */
 function lazyTsMorph(format: 'esm' | 'cjs'): esbuild.Plugin {
   return {
@@ -74,30 +77,37 @@ const common: esbuild.BuildOptions = {
 
 /** The JavaScript bundles. */
 export async function buildJs(): Promise<void> {
-  rmSync(join(DIST, 'chunks'), { recursive: true, force: true });
-  // files the sources read beside themselves (new URL('./x.py', import.meta.url)): beside the chunks
-  mkdirSync(join(DIST, 'chunks'), { recursive: true });
-  for (const f of readdirSync(join(ROOT, 'src/export')).filter((x) => x.endsWith('.py'))) cpSync(join(ROOT, 'src/export', f), join(DIST, 'chunks', f));
   mkdirSync(join(DIST, 'cjs'), { recursive: true });
+  // files the sources read beside themselves (new URL('./x.py', import.meta.url)): beside the CLI
+  for (const f of readdirSync(join(ROOT, 'src/export')).filter((x) => x.endsWith('.py'))) cpSync(join(ROOT, 'src/export', f), join(DIST, f));
   writeFileSync(join(DIST, 'cjs/package.json'), '{ "type": "commonjs" }\n');
   // the compiler and the CLI: less to parse at every start (names kept: stack traces with NNC_DEBUG=1
-  // still read); not the runtime, whose `import(spec)` of node: modules and gpu.js must stay opaque to
-  // an app's bundler (constant folding would turn them into `import("node:…")`, which a browser
-  // bundle cannot resolve), and which the app's bundler minifies anyway
+  // still read), and the grammar's checks skipped (grammar/tokens.ts, GRAMMAR_CHECKED); not the
+  // runtime, whose `import(spec)` of node: modules and gpu.js must stay opaque to an app's bundler
+  // (constant folding would turn them into `import("node:…")`, which a browser bundle cannot
+  // resolve), and which the app's bundler minifies anyway
   const node = { ...common, minifyWhitespace: true, minifySyntax: true, platform: 'node' as const, external: EXTERNAL };
-  // CommonJS has no import.meta: the runtime's own URL (worker mode loads it by URL) from __filename
-  const cjs: esbuild.BuildOptions = { format: 'cjs', define: { 'import.meta.url': '__nncModuleUrl' }, banner: { js: 'var __nncModuleUrl = require("node:url").pathToFileURL(__filename).href;' } };
+  const grammarChecked = { NNC_GRAMMAR_CHECKED: 'true' };
+  // CommonJS has no import.meta: the module's own URL (the runtime's worker mode loads it by URL,
+  // the CLI reads files beside it) from __filename
+  const cjs = (define: Record<string, string> = {}): esbuild.BuildOptions => ({
+    format: 'cjs', define: { 'import.meta.url': '__nncModuleUrl', ...define }, banner: { js: 'var __nncModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  });
   await Promise.all([
     esbuild.build({
-      ...node, entryPoints: { cli: 'src/cli.ts' }, outdir: DIST, format: 'esm', splitting: true, chunkNames: 'chunks/[name]-[hash]',
-      plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT,
+      ...node, ...cjs(grammarChecked), entryPoints: { cli: 'src/cli.ts', 'require-cached': 'src/require-cached.ts' }, outdir: DIST, outExtension: { '.js': '.cjs' },
+      plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT,
     }),
-    esbuild.build({ ...node, entryPoints: { index: 'src/index.ts' }, outdir: DIST, format: 'esm', plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT }),
-    esbuild.build({ ...node, ...cjs, entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),
+    esbuild.build({ ...node, define: grammarChecked, entryPoints: { index: 'src/index.ts' }, outdir: DIST, format: 'esm', plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT }),
+    esbuild.build({ ...node, ...cjs(grammarChecked), entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),
     // the runtime runs in browsers too: no platform assumptions, Node modules only through import()
     esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
-    esbuild.build({ ...common, ...cjs, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
+    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
   ]);
+  // (esbuild writes a dynamic import as `import(`, with no space)
+  if (/(?<![\w$.])import\(/.test(readFileSync(join(DIST, 'cli.cjs'), 'utf8'))) {
+    throw new Error('dist/cli.cjs calls import(), which the code cache bin/nnc.js loads it through cannot run on Node 20 (src/require-cached.ts): bundle that module instead of leaving it external');
+  }
 }
 
 /**
@@ -140,7 +150,7 @@ function fresh(files: readonly string[]): boolean {
   }
 }
 /** The bundles are current. */
-export const jsFresh = (): boolean => fresh(['cli.js', 'index.js', 'runtime.js', 'cjs/index.js', 'cjs/runtime.js']);
+export const jsFresh = (): boolean => fresh(['cli.cjs', 'require-cached.cjs', 'index.js', 'runtime.js', 'cjs/index.js', 'cjs/runtime.js']);
 /** The declarations are current. */
 export const typesFresh = (): boolean => fresh(['types/src/index.d.ts', 'types/src/runtime/index.d.ts', 'cjs/types/src/index.d.ts']);
 

@@ -2,9 +2,9 @@
  * nnc compile | check | weights | torch | fmt | graph | lsp. Exit codes: 0 ok, 1 errors in the spec
  * (or, for `fmt --check`, unformatted files), 2 bad usage, 70 internal error.
  *
- * Startup: bin/nnc.js runs this file bundled (dist/cli.js); everything else is imported when a
+ * Startup: bin/nnc.js runs this file bundled (dist/cli.cjs); everything else is imported when a
  * command needs it — the compiler for compile/check/weights, the TypeScript compiler (through
- * ts-morph) only when a module is emitted, and each tool (fmt.ts, graph.ts, lsp.ts) by its command.
+ * ts-morph) only for `compile --format js`, and each tool (fmt.ts, graph.ts, lsp.ts) by its command.
  */
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -218,10 +218,15 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     }
     return 0;
   }
-  const result = compile(text, args.file, args.command === 'check' ? 'ir' : args.emit, args.level);
+  if (args.command === 'check') {
+    // the diagnostics are all lower()'s: nothing after it is run or printed
+    const { diagnostics, models } = lower(text, args.file);
+    report(diagnostics, text);
+    return models ? 0 : 1;
+  }
+  const result = compile(text, args.file, args.emit, args.level);
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
-  if (args.command === 'check') return 0;
   if (args.emitGiven && !args.out) {
     process.stdout.write(result.output);
     return 0;

@@ -205,7 +205,7 @@ function expectPyTorch(result: { out: Record<string, { ran: string; shape: numbe
 describe('npm pack', () => {
   it('ships the build, its declarations and the bin, and no sources', async () => {
     const files = (await ok('tar', ['tzf', tarball])).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-    expect(files).toEqual(expect.arrayContaining(['bin/nnc.js', 'dist/cli.js', 'dist/index.js', 'dist/runtime.js', 'dist/cjs/index.js', 'dist/cjs/runtime.js', 'dist/cjs/package.json', 'package.json', 'README.md']));
+    expect(files).toEqual(expect.arrayContaining(['bin/nnc.js', 'dist/cli.cjs', 'dist/require-cached.cjs', 'dist/index.js', 'dist/runtime.js', 'dist/cjs/index.js', 'dist/cjs/runtime.js', 'dist/cjs/package.json', 'package.json', 'README.md']));
     expect(files.filter((f) => /^(src|test|examples|grammar|bench|scripts)\//.test(f) || /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
     const pkg = JSON.parse(readFileSync(join(apps.get('esm-js')!, 'node_modules/nnc/package.json'), 'utf8')) as { exports: Record<string, Record<string, string | Record<string, string>>>; bin: Record<string, string>; dependencies: Record<string, string> };
     const targets = Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.entries(e).filter(([k]) => k !== 'nnc-source').flatMap(([, v]) => (typeof v === 'string' ? [v] : Object.values(v)))));
@@ -232,11 +232,15 @@ describe.each([['Node 20', () => NODE20], ['Node 22', () => node22]] as const)('
     expect(await ok(nodeOf(), ['--version'])).toMatch(label === 'Node 20' ? /^v20\./ : /^v22\./);
   });
 
-  it('nnc check and nnc --version answer from the installed bin', async () => {
+  it('nnc check, --version and graph answer from the installed bin (twice: the second run from the code cache)', async () => {
     const dir = apps.get('esm-js')!;
-    expect(await nnc(dir, ['check', 'model.nn'], nodeOf())).toMatchObject({ code: 0, stderr: '' });
-    const version = await nnc(dir, ['--version'], nodeOf());
-    expect(version.stdout).toMatch(/^nnc \d+\.\d+\.\d+\n$/);
+    for (const run of [1, 2]) {
+      expect(await nnc(dir, ['check', 'model.nn'], nodeOf()), `run ${run}`).toMatchObject({ code: 0, stderr: '' });
+      const version = await nnc(dir, ['--version'], nodeOf());
+      expect(version.stdout).toMatch(/^nnc \d+\.\d+\.\d+\n$/);
+      expect(await nnc(dir, ['graph', 'model.nn', '-o', `model-${label.replace(' ', '')}.svg`], nodeOf()), `run ${run}`).toMatchObject({ code: 0, stderr: '' });
+      expect(readFileSync(join(dir, `model-${label.replace(' ', '')}.svg`), 'utf8')).toMatch(/<svg[\s\S]*>lstm<[\s\S]*<\/svg>\s*$/);
+    }
   });
 
   it('an ES module app in plain JavaScript (nnc compile --format js)', async () => {

@@ -1,5 +1,5 @@
 /**
- * Module assembly (ts-morph): one TypeScript module per .nn file. It imports the runtime from
+ * Module assembly: one TypeScript module per .nn file. It imports the runtime from
  * `nnc/runtime` and holds, per model, its manifest, input/output types, kernel table (CPU loop
  * nests and gpu.js sources around the shared bodies) and plan (the schedule, as data), and a typed
  * create function.
@@ -15,10 +15,10 @@
  * with `x[i]!` (every index is in range by construction), take their scalars from a typed object and
  * name unused parameters with a leading `_`.
  */
-import { printStructure, StructureKind, VariableDeclarationKind, type StatementStructures, type WriterFunction } from 'ts-morph';
 import type { ModelIR } from '../ir/model.ts';
 import type { KernelCode, Program } from './kernels.ts';
 import { SCALARS } from './kernels.ts';
+import { printModule, type Statement } from './print.ts';
 
 export interface CompiledModel {
   readonly ir: ModelIR;
@@ -215,7 +215,7 @@ function outputType(shape: readonly (number | string)[]): string {
   return `${RT}.Tensor<Float32Array, [${shape.map((d) => (typeof d === 'number' ? String(d) : 'number')).join(', ')}]>`;
 }
 
-function modelStatements(m: CompiledModel, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
+function modelStatements(m: CompiledModel, P: string, first: boolean): Statement[] {
   const { ir, program } = m;
   const out = ir.graph.get(ir.graph.outputs[0].node);
   const outShape = `[${out.shape.join(', ')}]`;
@@ -230,16 +230,16 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
   };
   const gen = program.plan.gen;
   const genInputs = gen ? (gen.seq2seq ? `Pick<${P}Inputs, ${q(ir.inputs[0].name)}>` : `${P}Inputs`) : `${P}Inputs`;
-  const stmts: (string | WriterFunction | StatementStructures)[] = [];
+  const stmts: Statement[] = [];
   stmts.push({
-    kind: StructureKind.VariableStatement,
+    kind: 'const',
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
     docs: [`Model ${ir.name}: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order).`],
-    declarations: [{ name: `${P}Manifest`, initializer: JSON.stringify(manifestObj, null, 2) + ' as const' }],
+    name: `${P}Manifest`,
+    initializer: JSON.stringify(manifestObj, null, 2) + ' as const',
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Inputs`,
     docs: [`Inputs of ${ir.name}.`],
@@ -252,51 +252,49 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     })),
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Outputs`,
     docs: [`Outputs of ${ir.name}.`],
     properties: [{ name: ir.output.name, type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
-    declarationKind: VariableDeclarationKind.Const,
-    declarations: [{
-      name: `${P}_KERNELS`,
-      type: `Readonly<Record<string, ${RT}.KernelDef>>`,
-      initializer: (w) => {
-        w.write('{').newLine();
-        for (const k of program.kernels) {
-          const g = gpuKernel(k);
-          w.writeLine(`// ${k.label}`);
-          w.writeLine(`${k.name}: {`);
-          w.writeLine(`  name: ${q(`${P}.${k.name}`)},`);
-          w.writeLine(`  step: ${k.time !== undefined},`);
-          w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
-          w.writeLine(`  gpu: ${q(g.src)},`);
-          w.writeLine(`  cpu: ${indent(cpuKernel(k), 1).trimStart()},`);
-          if (k.gemm) w.writeLine(`  gemm: ${indent(gemmKernel(k), 1).trimStart()},`);
-          w.writeLine('},');
-        }
-        w.write('}');
-      },
-    }],
+    kind: 'const',
+    name: `${P}_KERNELS`,
+    type: `Readonly<Record<string, ${RT}.KernelDef>>`,
+    initializer: (w) => {
+      w.write('{').newLine();
+      for (const k of program.kernels) {
+        const g = gpuKernel(k);
+        w.writeLine(`// ${k.label}`);
+        w.writeLine(`${k.name}: {`);
+        w.writeLine(`  name: ${q(`${P}.${k.name}`)},`);
+        w.writeLine(`  step: ${k.time !== undefined},`);
+        w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
+        w.writeLine(`  gpu: ${q(g.src)},`);
+        w.writeLine(`  cpu: ${indent(cpuKernel(k), 1).trimStart()},`);
+        if (k.gemm) w.writeLine(`  gemm: ${indent(gemmKernel(k), 1).trimStart()},`);
+        w.writeLine('},');
+      }
+      w.write('}');
+    },
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
-    declarationKind: VariableDeclarationKind.Const,
+    kind: 'const',
     docs: ['The schedule, as data: what forward() runs, and what generate() runs per step.'],
-    declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: JSON.stringify(program.plan, null, 1) }],
+    name: `${P}_PLAN`,
+    type: `${RT}.Plan`,
+    initializer: JSON.stringify(program.plan, null, 1),
   });
   stmts.push({
-    kind: StructureKind.TypeAlias,
+    kind: 'type',
     isExported: true,
     name: `${P}Model`,
     docs: [`${ir.name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
     type: `${RT}.NncModel<${P}Inputs, ${P}Outputs, ${genInputs}>`,
   });
   stmts.push({
-    kind: StructureKind.Function,
+    kind: 'function',
     isExported: true,
     name: `create${P}`,
     docs: [`Creates a ${ir.name} model on the requested backend ('auto' by default).`],
@@ -312,12 +310,8 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
   return stmts;
 }
 
-/**
- * The module's text: its structures printed in one batch by ts-morph's printStructure, with no
- * source file built or parsed (adding them to a Project's source file re-parsed the module after
- * each insertion, which was most of `nnc compile`'s time; the text is the same).
- */
-export function emitModule(models: readonly CompiledModel[], sourceName: string): string {
+/** The module's statements: a header, then each model's. */
+export function moduleStatements(models: readonly CompiledModel[], sourceName: string): Statement[] {
   const header = [
     `// Generated by nnc from ${sourceName}. Do not edit: change the .nn file and recompile.`,
     `// Models: ${models.map((m) => m.ir.name).join(', ')}.`,
@@ -325,6 +319,11 @@ export function emitModule(models: readonly CompiledModel[], sourceName: string)
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
   const prefixes = modelPrefixes(models.map((m) => m.ir.name));
-  const text = printStructure({ kind: StructureKind.SourceFile, statements: [header, ...models.flatMap((m, i) => modelStatements(m, prefixes[i]!, i === 0))] });
+  return [header, ...models.flatMap((m, i) => modelStatements(m, prefixes[i]!, i === 0))];
+}
+
+/** The module's text (print.ts prints the statements in ts-morph's layout). */
+export function emitModule(models: readonly CompiledModel[], sourceName: string): string {
+  const text = printModule(moduleStatements(models, sourceName));
   return text.replace(/[ \t]+$/gm, '') + (text.endsWith('\n') ? '' : '\n');
 }
