@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { printStructure, StructureKind, VariableDeclarationKind, type StatementStructures, type WriterFunction } from 'ts-morph';
 import { describe, expect, it } from 'vitest';
-import { compileProgram } from '../src/codegen/kernels.ts';
+import { compileProgram } from '../src/codegen/plan.ts';
 import { moduleStatements } from '../src/codegen/module.ts';
 import { printModule, type Statement } from '../src/codegen/print.ts';
 import { lower, optimize } from '../src/driver.ts';
