@@ -11,7 +11,7 @@ nodeModule.enableCompileCache?.();
 
 const root = new URL('../', import.meta.url);
 
-/** In a checkout: whether dist/cli.js is missing or older than a file it is built from. */
+/** In a checkout: whether dist/cli.cjs is missing or older than a file it is built from. */
 function stale() {
   let built;
   try {
