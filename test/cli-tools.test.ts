@@ -36,7 +36,7 @@ describe('nnc compile --watch', () => {
     const wrote = () => stdout.split('\n').filter((l) => l.startsWith('wrote ')).length;
     try {
       await until(() => wrote() === 1 && stderr.includes('watching'), 'the first compile');
-      const linearShape = () => JSON.stringify(readFileSync(out, 'utf8').match(/"name": "linear0\.weight",\s*"shape": \[([\s\d,]*)\]/)?.[1]?.split(',').map(Number));
+      const linearShape = () => JSON.stringify(readFileSync(out, 'utf8').match(/"name":\s*"linear0\.weight",\s*"shape":\s*\[([\s\d,]*)\]/)?.[1]?.split(',').map(Number));
       expect(linearShape()).toBe('[5,3]');
       writeFileSync(file, spec(7));
       await until(() => wrote() === 2, 'the recompile after a change');
