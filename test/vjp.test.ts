@@ -9,10 +9,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NncError } from '../src/runtime/errors.ts';
-import { compileAndImport, FIXTURES, maxAbsDiff, toInputs } from './helpers.ts';
+import { compileAndImport, FIXTURES, headlessGlAvailable, maxAbsDiff, toInputs } from './helpers.ts';
 import { allFixtures, loadFixture, readTensors } from './interp-helpers.ts';
 
 const TOL = { cpu: 1e-5, wasm: 1e-4 } as const;
+const GL = await headlessGlAvailable();
 
 async function modelFor(name: string, backend: 'cpu' | 'wasm') {
   const f = loadFixture(name);
@@ -63,6 +64,21 @@ describe('vjp and forward', () => {
       await expect(model.vjp(inputs, { [out]: { data: new Float32Array(3), shape: [3] } })).rejects.toThrow(NncError);
       await expect(model.vjp(inputs, { [out]: { data: new Float32Array(3), shape: [3] } })).rejects.toThrow(/shape \[3\].*output has shape/);
       await expect(model.vjp(inputs, { nope: { data: y.data, shape: y.shape } })).rejects.toThrow(new RegExp(`output is '${out}'`));
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it.skipIf(!GL)('on a gpu.js backend, vjp and training are an NncError naming the backend and the ones that train', async () => {
+    const f = loadFixture('char_lm');
+    const mod = await compileAndImport('vjp_char_lm', readFileSync(join(FIXTURES, 'char_lm', 'model.nn'), 'utf8'));
+    const model = await mod.createModel({ backend: 'gpu' });
+    try {
+      model.loadWeights(Object.fromEntries(f.weights));
+      const y = (await model.forward(toInputs(f.case)))[f.model.output.name];
+      const call = model.vjp(toInputs(f.case), { [f.model.output.name]: { data: y.data, shape: y.shape } });
+      await expect(call).rejects.toThrow(NncError);
+      await expect(model.vjp(toInputs(f.case), { [f.model.output.name]: { data: y.data, shape: y.shape } })).rejects.toThrow(/not supported on the gpu backend.*'wasm' or 'cpu'/);
     } finally {
       model.dispose();
     }
