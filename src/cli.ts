@@ -1,8 +1,8 @@
 /**
  * nnc compile | check | weights. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
  */
-import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import type { OptLevel, Stage } from './driver.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
 
@@ -10,6 +10,7 @@ import type { Diagnostic } from './diagnostics/diagnostic.ts';
 // (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace.
 type Driver = typeof import('./driver.ts');
 type Render = typeof import('./diagnostics/render.ts');
+type Parse = typeof import('./syntax/parse.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 
 const USAGE = `usage:
@@ -42,20 +43,32 @@ interface Args {
   format: 'ts' | 'js';
 }
 
-/** Whether two paths name one file (through symlinks where they exist). */
+/** Whether two paths name one file on disk (the same device and inode: through symlinks and hard links alike). */
 function sameFile(a: string, b: string): boolean {
-  const real = (p: string) => {
-    try {
-      return realpathSync(p);
-    } catch {
-      try {
-        return join(realpathSync(dirname(p)), basename(p));
-      } catch {
-        return resolve(p);
-      }
-    }
-  };
-  return real(a) === real(b);
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // one of them does not exist
+  }
+}
+
+/**
+ * Reads at most `max` + 1 bytes of `path` (a regular file, or a device or pipe that may never end),
+ * so that a huge input costs no more than that; `more` says whether it had more than `max`.
+ */
+function readBounded(path: string, max: number): { text: string; more: boolean } {
+  const fd = openSync(path, 'r');
+  try {
+    if (fstatSync(fd).isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+    const buf = Buffer.allocUnsafe(max + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n <= max; n += r) r = readSync(fd, buf, n, max + 1 - n, null);
+    return { text: buf.toString('utf8', 0, Math.min(n, max)), more: n > max };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function parseArgs(argv: string[]): Args {
@@ -97,21 +110,26 @@ function parseArgs(argv: string[]): Args {
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
-    if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
     if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
   }
   return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts' };
 }
 
-function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): number {
+function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render, { MAX_SOURCE_BYTES, sourceTooLarge }: Parse): number {
   const report = (diags: readonly Diagnostic[], text: string): void => {
     if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
   };
   let text: string;
   try {
-    text = readFileSync(args.file, 'utf8');
+    const read = readBounded(args.file, MAX_SOURCE_BYTES);
+    if (read.more) {
+      report([sourceTooLarge(args.file)], '');
+      return 1;
+    }
+    text = read.text;
   } catch (e) {
-    process.stderr.write(`nnc: cannot read '${args.file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
+    const code = (e as NodeJS.ErrnoException).code;
+    process.stderr.write(`nnc: cannot read '${args.file}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message}\n`);
     return 2;
   }
   if (args.command === 'weights') {
@@ -145,6 +163,13 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
         return [[out, js], [out.replace(/\.m?js$/, (e) => (e === '.mjs' ? '.d.mts' : '.d.ts')), dts]];
       })()
     : [[out, result.output]];
+  // every file written is compared with the spec by identity: a hard link or a symlink to it is it
+  for (const [path] of files) {
+    if (sameFile(path, args.file)) {
+      process.stderr.write(`nnc: refusing to write to '${path}': it is the input file '${args.file}' (the same file on disk)\n`);
+      return 2;
+    }
+  }
   try {
     for (const [path, text] of files) {
       mkdirSync(dirname(path), { recursive: true });
@@ -194,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
     ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
-    return run(args, driver, await import('./diagnostics/render.ts'));
+    return run(args, driver, await import('./diagnostics/render.ts'), await import('./syntax/parse.ts'));
   } catch (e) {
     return internalError(e);
   }

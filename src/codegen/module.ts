@@ -321,8 +321,8 @@ export function emitModule(models: readonly CompiledModel[], sourceName: string)
     '/* eslint-disable */',
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
-  sf.addStatements([header]);
   const prefixes = modelPrefixes(models.map((m) => m.ir.name));
-  models.forEach((m, i) => sf.addStatements(modelStatements(m, prefixes[i]!, i === 0)));
+  // one call: ts-morph parses the whole file again after each (one per model was quadratic in models)
+  sf.addStatements([header, ...models.flatMap((m, i) => modelStatements(m, prefixes[i]!, i === 0))]);
   return sf.getFullText().replace(/[ \t]+$/gm, '') + (sf.getFullText().endsWith('\n') ? '' : '\n');
 }

@@ -60,16 +60,29 @@ export function mergeMatmuls(g: Graph): void {
 
 /** New nodes get fresh (higher) ids; renumbering (with fresh ids, so they stay unique across the model) keeps `ordered()` topological. */
 export function reorder(g: Graph): void {
+  // a depth-first post-order from each node in id order, with an explicit stack (graphs can be deep)
   const order: Node[] = [];
   const seen = new Set<number>();
-  const visit = (id: number) => {
-    if (seen.has(id)) return;
-    seen.add(id);
-    const n = g.get(id);
-    n.inputs.forEach(visit);
-    order.push(n);
-  };
-  for (const n of [...g.nodes.values()].sort((a, b) => a.id - b.id)) visit(n.id);
+  for (const start of [...g.nodes.values()].sort((a, b) => a.id - b.id)) {
+    if (seen.has(start.id)) continue;
+    seen.add(start.id);
+    const stack: [Node, number][] = [[start, 0]];
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const [n, i] = top;
+      if (i < n.inputs.length) {
+        top[1]++;
+        const id = n.inputs[i]!;
+        if (!seen.has(id)) {
+          seen.add(id);
+          stack.push([g.get(id), 0]);
+        }
+      } else {
+        stack.pop();
+        order.push(n);
+      }
+    }
+  }
   const remap = new Map(order.map((n) => [n.id, g.ids.next++]));
   g.nodes.clear();
   for (const n of order) {
