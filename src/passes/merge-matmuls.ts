@@ -33,6 +33,8 @@ export function mergeMatmuls(g: Graph): void {
     list.push({ mm, start, count });
     groups.set(key, list);
   }
+  // uses of each merged matmul move to its slice, in one pass over the graph at the end
+  const moved = new Map<number, number>();
   for (const parts of groups.values()) {
     if (parts.length < 2) continue;
     parts.sort((p, q) => p.start - q.start);
@@ -51,9 +53,13 @@ export function mergeMatmuls(g: Graph): void {
     const merged = g.add('matmul', inputs, { bias: inputs.length > 2 }, [...first.shape.slice(0, -1), total], first.span, label);
     for (const p of parts) {
       const sl = g.add('slice', [merged.id], { start: p.start - lo, count: p.count }, p.mm.shape, p.mm.span, p.mm.label);
-      g.replaceUses(p.mm.id, sl.id);
+      moved.set(p.mm.id, sl.id);
       g.nodes.delete(p.mm.id);
     }
+  }
+  if (moved.size) {
+    for (const n of g.nodes.values()) n.inputs = n.inputs.map((i) => moved.get(i) ?? i);
+    for (const o of g.outputs) o.node = moved.get(o.node) ?? o.node;
   }
   reorder(g);
 }
