@@ -2413,7 +2413,7 @@ export type TinyLMModel = __nnc.NncModel<TinyLMInputs, TinyLMOutputs, TinyLMInpu
 
 /** Creates a TinyLM model on the requested backend ('auto' by default). */
 export function createTinyLM(options: __nnc.CreateOptions = {}): Promise<TinyLMModel> {
-    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options);
+    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -75,7 +75,7 @@ export interface CompileResult {
  * Front end + expansion: the models as core-op graphs, or the diagnostics that stop compilation.
  * Throws InternalError on a compiler bug.
  */
-export function lower(text: string, file: string): { diagnostics: Diagnostic[]; models?: ModelIR[]; ast?: ReturnType<typeof parse>['ast'] } {
+export function lower(text: string, file: string): { diagnostics: Diagnostic[]; models?: ModelIR[]; ast?: ReturnType<typeof parse>['ast']; resolved?: ReturnType<typeof check>['models'] } {
   const bag = new DiagnosticBag();
   const { ast, resolved } = front(text, file, bag);
   if (bag.hasErrors) return { diagnostics: bag.items, ast };
@@ -88,7 +88,7 @@ export function lower(text: string, file: string): { diagnostics: Diagnostic[]; 
     return !seen.has(key) && seen.add(key) !== undefined;
   });
   if (bag.hasErrors) return { diagnostics: unique, ast };
-  return { diagnostics: unique, models, ast };
+  return { diagnostics: unique, models, ast, resolved: resolved.models };
 }
 
 /**

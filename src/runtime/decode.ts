@@ -236,7 +236,7 @@ let channel: { port1: { onmessage: (() => void) | null }; port2: { postMessage(m
 const waiting: (() => void)[] = [];
 
 /** A macrotask: setImmediate (Node), else a MessageChannel message (browsers: not clamped like setTimeout(0)). */
-function macrotask(): Promise<void> {
+export function macrotask(): Promise<void> {
   const g = globalThis as { setImmediate?: (f: () => void) => void; MessageChannel?: new () => NonNullable<typeof channel> };
   if (typeof g.setImmediate === 'function') return new Promise((r) => g.setImmediate!(r));
   if (typeof g.MessageChannel !== 'function') return new Promise((r) => setTimeout(r, 0));
