@@ -68,6 +68,29 @@ describe('the brackets model on wasm under varying shapes', () => {
   }, 300_000);
 });
 
+describe("generate with beam: 1e6 on wasm (every new shape failed after it)", () => {
+  it('is an NncError naming the size and the limit; later generates with new prompt lengths run', async () => {
+    const { createModel } = await import('../generated/char_lm.ts');
+    const m = await createModel({ backend: 'wasm', threads: 1 });
+    try {
+      const r = prng(5);
+      const w: Record<string, Float32Array> = {};
+      for (const wi of m.manifest.weights) w[wi.name] = Float32Array.from({ length: wi.shape.reduce((a, c) => a * c, 1) }, () => (r() - 0.5) * 0.2);
+      m.loadWeights(w);
+      const prompt = (T: number) => ({ text: { data: Int32Array.from({ length: T }, (_, i) => 40 + ((i * 7) % 50)), shape: [1, T] as [number, number] } });
+      const before = await m.generate(prompt(5), { strategy: 'beam', beam: 3, maxLen: 6 });
+      const err = await m.generate(prompt(5), { strategy: 'beam', beam: 1e6, maxLen: 5 }).then(() => undefined, (e: unknown) => e);
+      // a bound on beam (a clear error before any allocation) would do as well; an arena failure must be an NncError
+      expect(err).toBeInstanceOf(NncError);
+      expect((err as Error).message).toMatch(/beam|cannot hold a buffer of \d+ floats/);
+      for (let T = 6; T < 12; T++) expect((await m.generate(prompt(T), { strategy: 'beam', beam: 3, maxLen: 6 })).ids[0]).toHaveLength(6);
+      expect(await m.generate(prompt(5), { strategy: 'beam', beam: 3, maxLen: 6 })).toEqual(before);
+    } finally {
+      m.dispose();
+    }
+  }, 300_000);
+});
+
 describe('the executor at the 2 GiB limit (issue 12)', () => {
   type Raw = { alloc(n: number): Block; free(b: Block): void; arenaBytes: number; upload(d: Float32Array): unknown; read(b: unknown, n: number): Promise<Float32Array> };
   it('2^29 floats (whose byte size overflowed 32 bits) is an NncError, and the executor stays usable', async () => {

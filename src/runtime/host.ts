@@ -420,7 +420,7 @@ export class WasmExecutor extends HostExecutor<Block> {
    * memory, attaches it to `n` workers of this thread's pool (threads.ts), waiting a little for
    * them to be ready (one that is not yet ready joins later: the main thread does its work meanwhile).
    */
-  async start(n: number, pool: Pool = workerPool()): Promise<void> {
+  async start(n: number, given?: Pool): Promise<void> {
     const module = gemmModule(this.shared);
     if (!warmedHere.has(module)) {
       const a = this.zeroed(WARM_FLOATS);
@@ -429,6 +429,8 @@ export class WasmExecutor extends HostExecutor<Block> {
       warmedHere.add(module);
     }
     if (!this.shared || n < 1) return;
+    // the pool only now: it needs SharedArrayBuffer, which a page that is not cross-origin isolated lacks
+    const pool = given ?? workerPool();
     await pool.ensure(n);
     const areas = Array.from({ length: n }, () => this.zeroed(WORKER_AREA_FLOATS).ptr);
     this.poolId = pool.attach(this.memory, module, areas);
