@@ -608,7 +608,7 @@ describe.concurrent('the spec is never overwritten', () => {
     }
   });
 
-  it('through a hard link (ln spec.nn hard.txt; -o hard.txt) and through the .d.ts of --format js (cp spec.nn m.d.ts)', async () => {
+  it('through a hard link (ln spec.nn hard.txt; -o hard.txt), through the .d.ts of --format js (cp spec.nn m.d.ts), and through nnc torch -o', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'spec.nn'), LSTM_SPEC);
     linkSync(join(cwd, 'spec.nn'), join(cwd, 'hard.txt'));
@@ -624,6 +624,13 @@ describe.concurrent('the spec is never overwritten', () => {
     expect(js.stderr).toBe("nnc: refusing to write to 'm.d.ts': it is the input file 'm.d.ts' (the same file on disk)\n");
     expect(readFileSync(join(cwd, 'm.d.ts'), 'utf8')).toBe(LSTM_SPEC);
     expect(existsSync(join(cwd, 'm.js'))).toBe(false);
+    // nnc torch's module too
+    linkSync(join(cwd, 'spec.nn'), join(cwd, 'hard.py'));
+    const py = await nnc(['torch', 'spec.nn', '-o', 'hard.py'], cwd);
+    expectNoCrash(py);
+    expect(py.code, py.stderr).toBe(2);
+    expect(py.stderr).toBe("nnc: refusing to write to 'hard.py': it is the input file 'spec.nn' (the same file on disk)\n");
+    expect(readFileSync(join(cwd, 'spec.nn'), 'utf8')).toBe(LSTM_SPEC);
   });
 });
 
