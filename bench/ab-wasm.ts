@@ -69,7 +69,7 @@ const names = ['this', ...values.other.map((d) => basename(resolve(d)))];
 const built: Record<string, Create>[] = [];
 for (const r of roots) built.push(await build(r));
 const load0 = loadavg()[0]!;
-const rows = [];
+const rows: { workload: string; B: number; impl: string; ms: Record<string, number>; ratio: Record<string, number>; load: string }[] = [];
 for (const [w, B, T, D] of CASES) {
   for (const [impl, opts] of IMPLS) {
     const r = prng(B * 1000 + T);
