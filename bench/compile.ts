@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parse } from '../src/syntax/parse.ts';
 import { lower, optimize } from '../src/driver.ts';
-import { compileProgram } from '../src/codegen/kernels.ts';
+import { compileProgram } from '../src/codegen/plan.ts';
 import { emitModule } from '../src/codegen/module.ts';
 import { ROOT } from '../test/helpers.ts';
 

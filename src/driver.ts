@@ -1,6 +1,6 @@
 /**
  * The whole pipeline, in order. Each stage can be printed (`nnc compile --emit=STAGE`).
- *   parse → check → expand (layers → core ops, shapes) → merge-matmuls → hoist → fuse → kernels → module
+ *   parse → check → expand (layers → core ops, shapes) → merge-matmuls → hoist → fuse → kernel IR + plan → module
  */
 import { DiagnosticBag, type Diagnostic } from './diagnostics/diagnostic.ts';
 import { parse } from './syntax/parse.ts';
@@ -14,7 +14,7 @@ import { expand } from './passes/expand.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
-import { compileProgram } from './codegen/kernels.ts';
+import { compileProgram } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
 /**
@@ -129,7 +129,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) };
   runStage('optimize', () => models.forEach((m) => optimize(m, level)));
   // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
-  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).gemmNotes)).join('\n')) };
+  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) };
   const compiled = runStage('codegen', () => models.map((ir) => ({ ir, program: compileProgram(ir) })));
   const output = runStage('codegen', () => emitModule(compiled, file));
   return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length) };

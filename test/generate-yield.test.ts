@@ -38,8 +38,9 @@ describe.each(backends)('generate() on %s', (backend) => {
       }
       const ms = performance.now() - t0;
       expect(r.ids[0]).toHaveLength(LONG[backend]!);
-      // before: 0 fires in 0.6–0.7 s; now about one per 10 ms (at least one per 50 ms on a busy machine)
-      expect(fires.length).toBeGreaterThanOrEqual(Math.max(3, Math.floor(ms / 50)));
+      // before: 0 fires in 0.6–0.7 s; now about one per 10 ms (at least one per 50 ms on a busy
+      // machine), or one per step where a step itself takes longer (gpu under load: 80 ms a step)
+      expect(fires.length).toBeGreaterThanOrEqual(Math.max(3, Math.min(Math.floor(ms / 50), Math.floor(LONG[backend]! / 2))));
     } finally {
       m.dispose();
     }
@@ -49,7 +50,7 @@ describe.each(backends)('generate() on %s', (backend) => {
     const m = await model(backend);
     try {
       const t0 = performance.now();
-      const err = await m.generate({ text: prompt }, { strategy: 'greedy', maxLen: 100_000, signal: AbortSignal.timeout(100) }).then(() => undefined, (e: unknown) => e);
+      const err = await m.generate({ text: prompt }, { strategy: 'greedy', maxLen: 65_536, signal: AbortSignal.timeout(100) }).then(() => undefined, (e: unknown) => e);
       expect((err as Error)?.name).toBe('AbortError');
       expect(performance.now() - t0).toBeLessThan(10_000);
     } finally {
@@ -60,7 +61,7 @@ describe.each(backends)('generate() on %s', (backend) => {
   it('is stopped by setTimeout(() => model.dispose(), 50), with an error that says so', async () => {
     const m = await model(backend);
     const timer = setTimeout(() => m.dispose(), 50);
-    const err = await m.generate({ text: prompt }, { strategy: 'beam', beam: 2, maxLen: 100_000 }).then(() => undefined, (e: unknown) => e);
+    const err = await m.generate({ text: prompt }, { strategy: 'beam', beam: 2, maxLen: 65_536 }).then(() => undefined, (e: unknown) => e);
     clearTimeout(timer);
     expect((err as Error)?.name).toBe('NncError');
     expect((err as Error).message).toMatch(/disposed/);
