@@ -78,7 +78,7 @@ describe('worker failures', () => {
     const ex = new WasmExecutor(2);
     await ex.start(1, pool);
     const { poolId, memory } = attached(ex);
-    // a real GEMM whose chunks take about a second each: 10^6 rows that all read one row of A and
+    // a real GEMM whose chunks take a quarter of a second or more each: 10^6 rows that all read one row of A and
     // write one row of C (lda = ldc = 0), K = 512, on a zeroed packed B
     const base = memory.buffer.byteLength - 3 * 2 ** 20;
     pool.patience = 100;
@@ -86,7 +86,9 @@ describe('worker failures', () => {
     const t0 = Date.now();
     let err: unknown;
     try {
-      pool.run(poolId, 1, () => block(20), 8, 1_000_000, 64, 512, base, 0, base + 4096, 0, base + 2 ** 20 + 4096, 0, 0);
+      // 32 chunks of 20 ms on this thread: the worker has 640 ms to wake and claim one (at load 20 it
+      // once woke after this thread had done all 8)
+      pool.run(poolId, 1, () => block(20), 32, 1_000_000, 64, 512, base, 0, base + 4096, 0, base + 2 ** 20 + 4096, 0, 0);
     } catch (e) {
       err = e;
     }
