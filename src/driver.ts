@@ -148,7 +148,7 @@ export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = f
 }
 
 /**
- * The pipeline up to `stage` (`train`: the module carries the training program, for vjp and nnc/train). Problems in the spec are diagnostics (and no output); a failure of
+ * The pipeline up to `stage` (`train`: at -O2 the module carries the training program, for vjp and nnc/train). Problems in the spec are diagnostics (and no output); a failure of
  * the compiler itself throws InternalError.
  */
 export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2, train = true): CompileResult {
@@ -173,7 +173,9 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
     // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
     return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) };
   }
-  const optimized = runStage('optimize', () => models.map((m) => (train ? optimizeWithTraining(m, level) : { ir: optimize(m, level), train: undefined })));
+  // the training program is built at -O2 only (-O0 and -O1 exist to measure the forward's passes;
+  // at -O0 one of the backward's unfused kernels does not render yet)
+  const optimized = runStage('optimize', () => models.map((m) => (train && level === 2 ? optimizeWithTraining(m, level) : { ir: optimize(m, level), train: undefined })));
   const compiled = runStage('codegen', () => optimized.map(({ ir, train }) => ({ ir, program: compileProgram(ir), train })));
   const output = runStage('codegen', () => emitModule(compiled, file));
   return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length) };
