@@ -1,4 +1,4 @@
-import { bool, float, int, oneOf, type KindSchema } from './schema.ts';
+import { bool, float, int, intOrString, oneOf, str, type KindSchema } from './schema.ts';
 import { MAX_SIZE } from './limits.schema.ts';
 
 export const encoderSchema: KindSchema = {
@@ -22,8 +22,8 @@ export const decodeSchema: KindSchema = {
     { name: 'beam', type: int(1, 256), doc: 'beam width' },
     { name: 'sample', type: bool, default: false, doc: 'sample from the distribution' },
     { name: 'max_len', type: int(1, MAX_SIZE), default: 50, doc: 'most tokens generated' },
-    { name: 'bos', type: int(0, MAX_SIZE - 1), default: 0, doc: 'start token id' },
-    { name: 'eos', type: int(0, MAX_SIZE - 1), doc: 'end token id' },
+    { name: 'bos', type: intOrString(0, MAX_SIZE - 1, 'a token of the generated vocabulary'), default: 0, doc: 'start token: an id, or a token string of the vocabulary (default: the vocabulary\'s bos)' },
+    { name: 'eos', type: intOrString(0, MAX_SIZE - 1, 'a token of the generated vocabulary'), doc: 'end token: an id, or a token string of the vocabulary (default: the vocabulary\'s eos)' },
     { name: 'temperature', type: float(0, undefined, true), default: 1, doc: 'sampling temperature' },
     { name: 'top_k', type: int(1, MAX_SIZE), doc: 'sample among the k most likely' },
   ],
@@ -31,8 +31,15 @@ export const decodeSchema: KindSchema = {
 export const inputTokensSchema: KindSchema = {
   kind: 'tokens', family: 'input', shape: 'directive', doc: 'integer token ids, [B, T]',
   attrs: [
-    { name: 'vocab', type: int(1, MAX_SIZE), required: true, doc: 'ids are in [0, vocab)' },
+    { name: 'vocab', type: intOrString(1, MAX_SIZE, 'a vocabulary file'), required: true, doc: 'ids are in [0, vocab); or a vocabulary file (docs/text.md), whose size it is' },
     { name: 'max_len', type: int(1, MAX_SIZE), doc: 'longest sequence (fixed window for flatten)' },
+    { name: 'level', type: oneOf('char', 'word'), doc: "how text splits into tokens (default: the vocabulary file's)" },
+    { name: 'lower', type: bool, doc: "lower-case text before lookup (default: the vocabulary file's, else false)" },
+    { name: 'trim', type: bool, doc: "strip text and collapse its whitespace runs to one space (default: the vocabulary file's, else false)" },
+    { name: 'pad', type: str('a token of the vocabulary'), doc: 'padding token' },
+    { name: 'unk', type: str('a token of the vocabulary'), doc: 'what unknown characters or words become (without one they are an error)' },
+    { name: 'bos', type: str('a token of the vocabulary'), doc: 'start-of-sequence token' },
+    { name: 'eos', type: str('a token of the vocabulary'), doc: 'end-of-sequence token' },
   ],
 };
 export const inputVectorsSchema: KindSchema = {

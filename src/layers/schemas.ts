@@ -5,6 +5,7 @@ import * as dense from './dense.schema.ts';
 import { embeddingSchema, positionalSchema, poolSchema, flattenSchema } from './sequence.schema.ts';
 import { attentionSchema } from './attention.schema.ts';
 import * as blocks from './blocks.schema.ts';
+import { ngramSchema } from './ngram.schema.ts';
 
 export const STATEMENT_SCHEMAS: ReadonlyMap<string, KindSchema> = new Map(
   [
@@ -12,7 +13,7 @@ export const STATEMENT_SCHEMAS: ReadonlyMap<string, KindSchema> = new Map(
     dense.linearSchema, dense.tanhSchema, dense.sigmoidSchema, dense.reluSchema, dense.geluSchema,
     dense.softmaxSchema, dense.logSoftmaxSchema, dense.layernormSchema, dense.dropoutSchema,
     poolSchema, flattenSchema, attentionSchema,
-    blocks.encoderSchema, blocks.decoderSchema, blocks.repeatSchema, blocks.residualSchema, blocks.decodeSchema,
+    blocks.encoderSchema, blocks.decoderSchema, blocks.repeatSchema, blocks.residualSchema, blocks.decodeSchema, ngramSchema,
   ].map((s) => [s.kind, s]),
 );
 
