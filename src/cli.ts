@@ -16,6 +16,8 @@ const USAGE = `usage:
   nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
   nnc weights FILE.nn [--json]
+  nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
+  nnc train FILE.nn --data CORPUS [--valid CORPUS] [--model NAME] [--out model.arpa]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
@@ -24,6 +26,8 @@ const USAGE = `usage:
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
+  vocab     builds a vocabulary file from a corpus (docs/text.md)
+  train     fits an n-gram model (ngram statement) by counting a corpus, writes its ARPA file (docs/ngram.md)
   --version prints nnc's version
 
 exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
@@ -154,7 +158,12 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
     process.stderr.write(`nnc: cannot write '${out}': ${(e as Error).message}\n`);
     return 2;
   }
-  const what = args.emitGiven ? `--emit=${args.emit}` : (result.models ?? []).map((m, i) => `${m.name}: ${result.kernels?.[i] ?? 0} kernels, ${m.weights.length} weights`).join('; ');
+  const what = args.emitGiven
+    ? `--emit=${args.emit}`
+    : [
+        ...(result.models ?? []).map((m, i) => `${m.name}: ${result.kernels?.[i] ?? 0} kernels, ${m.weights.length} weights`),
+        ...(result.ngrams ?? []).map((n) => `${n.name}: n-gram order ${n.spec.order}, ${n.spec.smoothing}`),
+      ].join('; ');
   process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${what})\n`);
   return 0;
 }
@@ -182,6 +191,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`nnc ${version()}\n`);
     return 0;
   }
+  if (argv[0] === 'vocab' || argv[0] === 'train') return textCommand(argv);
   let args: Args;
   try {
     args = parseArgs(argv);
@@ -195,6 +205,26 @@ export async function main(argv: string[]): Promise<number> {
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
     ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
     return run(args, driver, await import('./diagnostics/render.ts'));
+  } catch (e) {
+    return internalError(e);
+  }
+}
+
+/** nnc vocab | train (src/cli-text.ts). */
+async function textCommand(argv: string[]): Promise<number> {
+  try {
+    const t = await import('./cli-text.ts');
+    try {
+      if (argv[0] === 'vocab') return t.vocabCommand(argv.slice(1));
+      const { renderDiagnostics } = await import('./diagnostics/render.ts');
+      return await t.trainCommand(argv.slice(1), (diags, text) => {
+        if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
+      });
+    } catch (e) {
+      if (!(e instanceof t.TextUsageError)) throw e;
+      process.stderr.write(`nnc: ${e.message}\n${USAGE}\n`);
+      return 2;
+    }
   } catch (e) {
     return internalError(e);
   }

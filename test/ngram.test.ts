@@ -36,7 +36,7 @@ interface Case {
   distributions: { context: string[]; p: Record<string, number> }[];
   perplexity: number | null;
 }
-const options = (c: Case['nnc']): NgramOptions => ({ ...c, ...(c.lambdas ? { lambdas: c.lambdas.split(' ').map(Number) } : {}) });
+const options = ({ lambdas, ...c }: Case['nnc']): NgramOptions => ({ ...c, ...(lambdas ? { lambdas: lambdas.split(' ').map(Number) } : {}) });
 
 function compare(cases: Case[], label: (c: Case) => string): Map<string, number> {
   const worst = new Map<string, number>();

@@ -19,10 +19,14 @@ import { Project, StructureKind, VariableDeclarationKind, type StatementStructur
 import type { ModelIR } from '../ir/model.ts';
 import type { KernelCode, Program } from './kernels.ts';
 import { SCALARS } from './kernels.ts';
+import type { VocabData } from '../text/vocab.ts';
+import { ngramManifest, type NgramDecl } from '../ngram/compile.ts';
 
 export interface CompiledModel {
   readonly ir: ModelIR;
   readonly program: Program;
+  /** The vocabularies its inputs declare (docs/text.md), by input name. */
+  readonly text?: Readonly<Record<string, VocabData>>;
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -33,7 +37,7 @@ function pascal(s: string): string {
 }
 
 /** What model prefix P declares at module level. */
-const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}Model`, `create${P}`];
+const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}Model`, `create${P}`, `${P}Vocab`, `${P}Text`, `${P}_NGRAM`];
 /** The first model's file-level aliases: [alias, what it names (given P)]. */
 const ALIASES: readonly (readonly [string, (P: string) => string])[] = [
   ['createModel', (P) => `create${P}`],
@@ -245,7 +249,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     docs: [`Inputs of ${ir.name}.`],
     properties: ir.inputs.map((i) => ({
       name: i.name,
-      type: i.form === 'tokens' ? `${RT}.TokensInput` : `${RT}.VectorsInput`,
+      type: i.form === 'tokens' ? `${RT}.TokensInput${m.text?.[i.name] ? ` | ${RT}.TextInput` : ''}` : `${RT}.VectorsInput`,
       docs: [i.form === 'tokens'
         ? `Token ids [B, ${i.time}] in [0, ${i.vocab}): { data: Int32Array | number[], shape: [B, ${i.time}], lengths? } or number[][].`
         : `Features [B, ${i.time}, ${i.dim}]: { data: Float32Array | number[], shape: [B, ${i.time}, ${i.dim}], lengths? } or number[][][].`],
@@ -304,25 +308,111 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     returnType: `Promise<${P}Model>`,
     statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options);`],
   });
-  if (first) {
-    const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>
-      alias[0] === alias[0]!.toUpperCase() ? `export type ${alias} = ${of(P)};` : `export const ${alias} = ${of(P)};`);
-    if (lines.length) stmts.push(`/** The first model of the file. */\n${lines.join('\n')}`);
+  if (m.text) {
+    // text in, text out (docs/text.md): the generated ids are in the vocabulary of the input they are fed to
+    const fed = gen ? ir.inputs[gen.seq2seq ? 1 : 0]!.name : undefined;
+    const opts = { ...(fed !== undefined ? { generated: fed } : {}), ...(gen?.seq2seq ? { target: fed } : {}) };
+    textStatements(stmts, P, m.text, ir.inputs.map((i) => i.name), opts.generated);
+    const create = stmts.find((x): x is StatementStructures => typeof x === 'object' && 'name' in x && x.name === `create${P}`) as { statements: string[] };
+    create.statements = [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options).then((m) => ${RT}.withText(m, ${P}Vocab, ${JSON.stringify(opts)}));`];
+    const type = stmts.find((x): x is StatementStructures => typeof x === 'object' && 'name' in x && x.name === `${P}Model`) as { type: string };
+    type.type = `${RT}.TextModel<${P}Inputs, ${P}Outputs, ${genInputs}>`;
   }
+  if (first) stmts.push(...firstAliases(P, m.text !== undefined));
   return stmts;
 }
 
-export function emitModule(models: readonly CompiledModel[], sourceName: string): string {
+/** The file-level names of the first model (createModel, manifest, …; encode and decode when it has vocabularies). */
+function firstAliases(P: string, text: boolean): string[] {
+  const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>
+    alias[0] === alias[0]!.toUpperCase() ? `export type ${alias} = ${of(P)};` : `export const ${alias} = ${of(P)};`);
+  if (text) lines.push(`export const encode = ${P}Text.encode;`, `export const decode = ${P}Text.decode;`);
+  return lines.length ? [`/** The first model of the file. */\n${lines.join('\n')}`] : [];
+}
+
+/** `${P}Vocab` (the vocabularies, as data) and `${P}Text` (encode, decode, vocabulary without a model). */
+function textStatements(stmts: (string | WriterFunction | StatementStructures)[], P: string, text: Readonly<Record<string, VocabData>>, inputs: readonly string[], generated: string | undefined): void {
+  stmts.push({
+    kind: StructureKind.VariableStatement,
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['The vocabularies of its inputs (docs/text.md), by input name.'],
+    declarations: [{ name: `${P}Vocab`, type: `Readonly<Record<string, ${RT}.VocabData>>`, initializer: JSON.stringify(text) }],
+  });
+  stmts.push({
+    kind: StructureKind.VariableStatement,
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['encode(text, input?) → ids and decode(ids, input?) → text with its vocabularies, without creating a model.'],
+    declarations: [{ name: `${P}Text`, type: `${RT}.TextMethods<${P}Inputs>`, initializer: `${RT}.textMethods<${P}Inputs>(${P}Vocab, ${JSON.stringify(inputs)}, ${generated === undefined ? 'undefined' : JSON.stringify(generated)})` }],
+  });
+}
+
+/** An n-gram model (docs/ngram.md): manifest, types, its ngram statement as data, and a create function. */
+function ngramStatements(m: NgramDecl, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
+  const V = m.input.vocab;
+  const manifestObj = ngramManifest(m);
+  const stmts: (string | WriterFunction | StatementStructures)[] = [];
+  const textIn = m.text ? ` | ${RT}.TextInput` : '';
+  stmts.push({
+    kind: StructureKind.VariableStatement,
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: [`Model ${m.name} (an n-gram language model): its input and output; it has no weights (an ARPA file holds what it learns).`],
+    declarations: [{ name: `${P}Manifest`, initializer: JSON.stringify(manifestObj, null, 2) + ' as const' }],
+  });
+  stmts.push({
+    kind: StructureKind.Interface,
+    isExported: true,
+    name: `${P}Inputs`,
+    docs: [`Inputs of ${m.name}.`],
+    properties: [{ name: m.input.name, type: `${RT}.TokensInput${textIn}`, docs: [`Token ids [B, T] in [0, ${V})${m.text ? ', or text (each row after <s>)' : ''}.`] }],
+  });
+  stmts.push({
+    kind: StructureKind.Interface,
+    isExported: true,
+    name: `${P}Outputs`,
+    docs: [`Outputs of ${m.name}.`],
+    properties: [{ name: m.output, type: `${RT}.Tensor<Float32Array, [number, number, ${V}]>`, docs: [`[B, T, ${V}]: log p(next token) after each position (0 at padded steps)`] }],
+  });
+  stmts.push({
+    kind: StructureKind.VariableStatement,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['Its ngram statement: order, smoothing and parameters, sentence boundary ids.'],
+    declarations: [{ name: `${P}_NGRAM`, type: `${RT}.NgramSpec`, initializer: JSON.stringify(m.spec) }],
+  });
+  if (m.text) textStatements(stmts, P, { [m.input.name]: m.text }, [m.input.name], m.input.name);
+  stmts.push({
+    kind: StructureKind.TypeAlias,
+    isExported: true,
+    name: `${P}Model`,
+    docs: [`${m.name}, an n-gram model compiled by nnc. Create with create${P}(); fit(corpus) or loadWeights(arpa) before forward() or generate().`],
+    type: `${RT}.NgramModel<${P}Inputs, ${P}Outputs>`,
+  });
+  stmts.push({
+    kind: StructureKind.Function,
+    isExported: true,
+    name: `create${P}`,
+    docs: [`Creates a ${m.name} model (it runs on the CPU: an n-gram model has no kernels).`],
+    parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
+    returnType: `Promise<${P}Model>`,
+    statements: [`return ${RT}.createNgramModel<${P}Inputs, ${P}Outputs>(${P}Manifest, ${P}_NGRAM, ${m.text ? `${P}Vocab[${JSON.stringify(m.input.name)}]` : 'undefined'}, options);`],
+  });
+  if (first) stmts.push(...firstAliases(P, m.text !== undefined));
+  return stmts;
+}
+
+export function emitModule(models: readonly (CompiledModel | NgramDecl)[], sourceName: string): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const sf = project.createSourceFile('module.ts', '', { overwrite: true });
   const header = [
     `// Generated by nnc from ${sourceName}. Do not edit: change the .nn file and recompile.`,
-    `// Models: ${models.map((m) => m.ir.name).join(', ')}.`,
+    `// Models: ${models.map((m) => ('kind' in m ? m.name : m.ir.name)).join(', ')}.`,
     '/* eslint-disable */',
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
   sf.addStatements([header]);
-  const prefixes = modelPrefixes(models.map((m) => m.ir.name));
-  models.forEach((m, i) => sf.addStatements(modelStatements(m, prefixes[i]!, i === 0)));
+  const prefixes = modelPrefixes(models.map((m) => ('kind' in m ? m.name : m.ir.name)));
+  models.forEach((m, i) => sf.addStatements('kind' in m ? ngramStatements(m, prefixes[i]!, i === 0) : modelStatements(m, prefixes[i]!, i === 0)));
   return sf.getFullText().replace(/[ \t]+$/gm, '') + (sf.getFullText().endsWith('\n') ? '' : '\n');
 }

@@ -34,6 +34,18 @@ export interface GenerateOptions {
   attention?: boolean;
   /** Aborts decoding between steps with an Error named 'AbortError'. */
   signal?: AbortSignal;
+  /** Shallow fusion: a language model over the same vocabulary (an n-gram model or any nnc language model); every candidate scores log p_model + lmWeight · log p_lm + lengthBonus. */
+  lm?: FusionLM;
+  /** λ, the weight of the language model's log-probability (default 1 with `lm`). */
+  lmWeight?: number;
+  /** β, added to the score of every generated token (default 0). */
+  lengthBonus?: number;
+}
+
+/** A language model that can follow the hypotheses of another model's decoding (shallow fusion). */
+export interface FusionLM {
+  /** A session over `batch` rows, each starting from the language model's own start (its bos); `vocab` is its vocabulary size. */
+  lmSession(batch: number): DecodeSession & { close(): void };
 }
 
 /** The values written in the spec's `decode` statement. */
@@ -62,12 +74,15 @@ export interface ResolvedOptions {
   nBest: number | undefined;
   attention: boolean;
   signal: AbortSignal | undefined;
+  lm: FusionLM | undefined;
+  lmWeight: number;
+  lengthBonus: number;
 }
 
 export interface GenerateResult {
   /** Per input row: the generated tokens, bos excluded, eos included when produced. */
   ids: number[][];
-  /** Per input row: the sum of the natural-log probabilities of ids[b] under the model. */
+  /** Per input row: the sum of the natural-log probabilities of ids[b] under the model (with `lm` or `lengthBonus`: the sum of the fused scores). */
   scores: number[];
   /** With `attention: true`, per input row: the attention rows [steps = ids[b].length, S] of the returned hypothesis. */
   attention?: { data: Float32Array; shape: [number, number] }[];
@@ -114,6 +129,7 @@ export interface DecodeSession {
 
 const OPTION_KEYS = [
   'strategy', 'beam', 'maxLen', 'bos', 'eos', 'temperature', 'topK', 'seed', 'lengthNormalize', 'nBest', 'attention', 'signal',
+  'lm', 'lmWeight', 'lengthBonus',
 ] as const;
 const DEFAULT_KEYS = ['strategy', 'beam', 'maxLen', 'bos', 'eos', 'temperature', 'topK'] as const;
 const STRATEGIES: readonly DecodeStrategy[] = ['greedy', 'beam', 'sample'];
@@ -219,7 +235,72 @@ export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeD
     }
     signal = v as AbortSignal;
   }
-  return { strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal };
+  let lm: FusionLM | undefined;
+  const plm = pick('lm');
+  if (plm) {
+    if (typeof (plm[0] as Partial<FusionLM>).lmSession !== 'function') throw new Error(`${plm[1]} must be a language model (an n-gram model or an nnc language model, as createModel() returns it), got ${show(plm[0])}`);
+    lm = plm[0] as FusionLM;
+  }
+  const finite = (k: string, dflt: number): number => {
+    const p = pick(k);
+    if (!p) return dflt;
+    if (typeof p[0] !== 'number' || !Number.isFinite(p[0])) throw new Error(`${p[1]} must be a finite number, got ${show(p[0])}`);
+    return p[0];
+  };
+  const lmWeight = finite('lmWeight', 1);
+  if (pick('lmWeight') && !lm) throw new Error(`generate option 'lmWeight' weighs a language model: give it with 'lm'`);
+  const lengthBonus = finite('lengthBonus', 0);
+  return { strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus };
+}
+
+/**
+ * Shallow fusion: a session whose log-probabilities are the model's plus lmWeight times the
+ * language model's plus lengthBonus, the language model following the same hypotheses (the same
+ * tokens and beam reordering). With lmWeight 0 the language model is not run.
+ */
+class FusedSession implements DecodeSession {
+  readonly batch: number;
+  readonly vocab: number;
+  private readonly lm: (DecodeSession & { close(): void }) | undefined;
+  constructor(private readonly model: DecodeSession, o: ResolvedOptions) {
+    this.batch = model.batch;
+    this.vocab = model.vocab;
+    this.weight = o.lmWeight;
+    this.bonus = o.lengthBonus;
+    if (!o.lm) return;
+    const lm = o.lm.lmSession(model.batch);
+    if (lm.vocab !== model.vocab) {
+      lm.close();
+      throw new Error(`generate option 'lm' has a vocabulary of ${lm.vocab} tokens, but the model generates from ${model.vocab}: shallow fusion needs one vocabulary`);
+    }
+    if (o.lmWeight !== 0) this.lm = lm;
+    else lm.close();
+  }
+  private readonly weight: number;
+  private readonly bonus: number;
+
+  private fuse(a: StepOut, b: StepOut | undefined): StepOut {
+    const x = a.logp;
+    const out = new Float32Array(x.length);
+    const y = b?.logp;
+    if (y && y.length !== x.length) throw new Error(`generate option 'lm': its session returned ${y.length} log-probabilities for ${x.length}`);
+    for (let i = 0; i < x.length; i++) out[i] = x[i]! + (y ? this.weight * y[i]! : 0) + this.bonus;
+    return { ...a, logp: out };
+  }
+
+  async begin(k: number, bos: number, wantAttention: boolean): Promise<StepOut> {
+    const a = await this.model.begin(k, bos, wantAttention);
+    return this.fuse(a, this.lm ? await this.lm.begin(k, bos, false) : undefined);
+  }
+
+  async step(tokens: Int32Array, parents: Int32Array | undefined, wantAttention: boolean): Promise<StepOut> {
+    const a = await this.model.step(tokens, parents, wantAttention);
+    return this.fuse(a, this.lm ? await this.lm.step(tokens, parents, false) : undefined);
+  }
+
+  close(): void {
+    this.lm?.close();
+  }
 }
 
 // ───────────── helpers ─────────────
@@ -366,8 +447,13 @@ export async function* decodeStream(
   if (!(Number.isInteger(session.vocab) && session.vocab >= 1)) throw new Error(`decode session vocab must be an integer ≥ 1, got ${show(session.vocab)}`);
   const o = resolveOptions(opts, defaults, session.vocab);
   checkAbort(o.signal);
-  if (o.strategy === 'beam') return yield* beamSearch(session, o);
-  return yield* stepwise(session, o);
+  const fused = o.lm || o.lengthBonus !== 0 ? new FusedSession(session, o) : undefined;
+  try {
+    if (o.strategy === 'beam') return yield* beamSearch(fused ?? session, o);
+    return yield* stepwise(fused ?? session, o);
+  } finally {
+    fused?.close();
+  }
 }
 
 /** Runs decodeStream to its end and returns its result. */

@@ -38,6 +38,8 @@ export interface NncModel<I, O, G = I> {
   stream(inputs: G, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult>;
   /** Frees the weights and kernels; the model cannot be used afterwards. */
   dispose(): void;
+  /** Language models: a decode session that starts each of `batch` rows from bos (generate's `lm` option, shallow fusion). */
+  lmSession(batch: number): DecodeSession & { close(): void };
 }
 
 type Env = Map<string, unknown>;
@@ -274,12 +276,21 @@ class Model {
     }
   }
 
+  /**
+   * A decode session over `batch` rows, each starting from this language model's bos (one token of
+   * prompt): what generate()'s `lm` option (shallow fusion) runs beside another model.
+   */
+  lmSession(batch: number): Session {
+    const gen = this.plan.gen;
+    if (!gen || gen.seq2seq) throw new NncError(`${this.manifest.model} is not a language model (it does not predict the next token of its own input), so it cannot be generate()'s 'lm'`);
+    const bos = this.manifest.decode?.['bos'];
+    const name = this.manifest.inputs[gen.input]!.name;
+    return this.session({ [name]: Array.from({ length: batch }, () => [typeof bos === 'number' ? bos : 0]) }, 'generate');
+  }
+
   /** The spec's `decode` statement as generate() defaults. */
   private defaults(): Record<string, unknown> {
-    const d = this.manifest.decode;
-    if (!d) return {};
-    const strategy = d['sample'] ? 'sample' : d['beam'] !== undefined ? 'beam' : 'greedy';
-    return { strategy, beam: d['beam'], maxLen: d['max_len'], bos: d['bos'], eos: d['eos'], temperature: d['temperature'], topK: d['top_k'] };
+    return specDefaults(this.manifest);
   }
 
   // ── what Session uses ──
@@ -487,6 +498,14 @@ class Session implements DecodeSession {
     }
     return out;
   }
+}
+
+/** A spec's `decode` statement (in its manifest) as generate() defaults. */
+export function specDefaults(manifest: ModelManifest): Record<string, unknown> {
+  const d = manifest.decode;
+  if (!d) return {};
+  const strategy = d['sample'] ? 'sample' : d['beam'] !== undefined ? 'beam' : 'greedy';
+  return { strategy, beam: d['beam'], maxLen: d['max_len'], bos: d['bos'], eos: d['eos'], temperature: d['temperature'], topK: d['top_k'] };
 }
 
 /** Called by generated modules: a typed model on the requested backend. */

@@ -17,4 +17,5 @@ try {
 }
 export const {
   NncError, CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf, GpuJsExecutor, createExecutor, parseSafetensors, checkWeights, weightMap, prepareInput, checkInputNames, createNncModel,
+  withText, textToTensor, textMethods, TextVocab, createNgramModel, NgramSession, NgramLM,
 } = m;
