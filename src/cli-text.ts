@@ -80,8 +80,9 @@ export function vocabCommand(rest: string[]): number {
 function readCorpus(path: string, input: string): string[] | number[][] {
   const text = readText(path, 'data file');
   if (extname(path) !== '.jsonl') {
-    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-    if (lines.length === 0) throw new DataError(`${path}: the file holds no sentence`);
+    const lines = text.split(/\r?\n/);
+    if (lines[lines.length - 1] === '') lines.pop();
+    if (lines.every((l) => l.trim() === '')) throw new DataError(`${path}: the file holds no sentence`);
     return lines;
   }
   const out: (string | number[])[] = [];

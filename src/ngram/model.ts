@@ -28,7 +28,7 @@ export interface NgramSpec {
   readonly eos: number;
 }
 
-/** A corpus: text (one sentence per line), sentences as text, or sentences as token ids (without bos and eos). */
+/** A corpus: text (one sentence per line, the last line's newline optional), sentences as text, or sentences as token ids (without bos and eos). */
 export type Corpus = string | readonly string[] | readonly ArrayLike<number>[];
 
 export interface NgramFitOptions {
@@ -117,7 +117,12 @@ class Ngram {
       if (!this.text) throw new NncError(`${what}: text needs a vocabulary, but input '${this.input}' declares none; pass sentences as token ids`);
       return lines.map((l, i) => this.text!.encode(l, `${what}, sentence ${i + 1}`));
     };
-    if (typeof corpus === 'string') return text(corpus.split(/\r?\n/).filter((l) => l.trim() !== ''));
+    if (typeof corpus === 'string') {
+      // one sentence per line; an empty line is an empty sentence (<s> </s>), as in KenLM and SRILM
+      const lines = corpus.split(/\r?\n/);
+      if (lines[lines.length - 1] === '') lines.pop();
+      return text(lines);
+    }
     if (!Array.isArray(corpus)) throw new NncError(`${what}: expected text, a list of sentences or a list of id arrays, got ${typeName(corpus)}`);
     if (corpus.every((s) => typeof s === 'string')) return text(corpus as readonly string[]);
     return (corpus as readonly unknown[]).map((s, i) => {
