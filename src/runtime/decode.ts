@@ -643,7 +643,8 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
       }
       alive[b] = next;
       const fs = finishedScores[b]!;
-      if (next.length === 0 || (!o.lengthNormalize && fs.length >= keepN && next[0]!.score <= fs[keepN - 1]!)) {
+      // early stopping holds while scores only fall (no length normalisation, no positive length bonus)
+      if (next.length === 0 || (!o.lengthNormalize && o.lengthBonus <= 0 && fs.length >= keepN && next[0]!.score <= fs[keepN - 1]!)) {
         done[b] = true;
         const best = bestFinished(b);
         results[b] = best;

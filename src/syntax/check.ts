@@ -356,7 +356,8 @@ class Checker {
     const textAttrs = ['level', 'lower', 'trim', ...SPECIAL_ROLES].filter((a) => attrs[a] !== undefined);
     if (typeof file !== 'string') {
       if (typeof file === 'number' && textAttrs.length > 0) {
-        this.diags.error('E0604', `${textAttrs[0]} describes a vocabulary file, but input '${d.name}' has vocab = ${file} (token ids only)`, d.items.find((it) => it.name === textAttrs[0])?.span ?? d.formSpan, {
+        const item = d.items.find((it) => it.name === textAttrs[0] || (it.name === undefined && it.value.type === 'word' && it.value.value === textAttrs[0]));
+        this.diags.error('E0604', `${textAttrs[0]} describes a vocabulary file, but input '${d.name}' has vocab = ${file} (token ids only)`, item?.span ?? d.formSpan, {
           suggestion: `name the vocabulary file (vocab = "vocab.json"), or remove ${textAttrs.join(', ')}`,
         });
       }

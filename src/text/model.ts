@@ -146,7 +146,7 @@ export function withText<I, O, G>(
     },
     manifest: model.manifest,
     loadWeights: (src: Parameters<typeof model.loadWeights>[0]) => model.loadWeights(src),
-    forward: (inputs: I) => model.forward(v.convert(inputs, prefix) as I),
+    forward: async (inputs: I) => model.forward(v.convert(inputs, prefix) as I),
     async generate(inputs: G, options?: GenerateOptions): Promise<TextGenerateResult> {
       return v.withText(await model.generate(v.convert(inputs, () => []) as G, options));
     },
