@@ -6,38 +6,44 @@
  * decode of the same weights, draws nnc's attention as a heat map in the terminal, and writes it
  * as a PNG.
  *
- *   tsx examples/demo.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]
+ *   tsx examples/demo.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] [--worker] [--png FILE] [--no-color] [--] ["DATE" ...]
  *
- * With DATE arguments (e.g. "march 3, 1987") it translates those instead; PyTorch's decode is only
- * known for the held-out examples in examples/weights/dates.test.json.
+ * `--worker` runs the model in a worker thread (createModel({ worker: true })). With DATE arguments
+ * (e.g. "march 3, 1987"; `--` ends the options) it translates those instead; PyTorch's decode is
+ * only known for the held-out examples in examples/weights/dates.test.json.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { createModel, decode, DatesText, manifest } from '../generated/dates.ts';
 import { renderHeatmap, writeHeatmapPng } from './heatmap.ts';
 
-const args = process.argv.slice(2);
-function option(name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) usage(`${name} needs a value`);
-  args.splice(i, 2);
-  return v;
-}
+const USAGE = 'usage: tsx examples/demo.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] [--worker] [--png FILE] [--no-color] [--] ["DATE" ...]';
 function usage(msg: string): never {
-  console.error(`demo: ${msg}\nusage: tsx examples/demo.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] [--png FILE] [--no-color] ["DATE" ...]`);
+  console.error(`demo: ${msg}\n${USAGE}`);
   process.exit(2);
 }
-const backend = (option('--backend') ?? 'wasm') as 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'auto';
-if (!['wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'auto'].includes(backend)) usage(`unknown backend '${backend}'`);
+/** The command line; `--` ends the options (`npm run demo -- --backend webasm -- "5th of may 1999"`): dates follow. */
+function parse() {
+  try {
+    return parseArgs({
+      args: process.argv.slice(2),
+      options: { backend: { type: 'string' }, worker: { type: 'boolean' }, png: { type: 'string' }, 'no-color': { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    return usage((e as Error).message.split('\n')[0]!);
+  }
+}
+const parsed = parse();
+const args = parsed.positionals;
+const BACKENDS = ['wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'auto'] as const;
+const backend = (parsed.values.backend ?? 'wasm') as (typeof BACKENDS)[number];
+if (!BACKENDS.includes(backend)) usage(`unknown backend '${backend}'`);
 const root = new URL('..', import.meta.url).pathname;
-const pngPath = resolve(option('--png') ?? `${root}demo-attention.png`);
-const noColor = args.includes('--no-color');
-if (noColor) args.splice(args.indexOf('--no-color'), 1);
-const color = !noColor && !!process.stdout.isTTY && !process.env.NO_COLOR;
-const bad = args.find((a) => a.startsWith('--'));
-if (bad) usage(`unknown option '${bad}'`);
+const pngPath = resolve(parsed.values.png ?? `${root}demo-attention.png`);
+const color = !parsed.values['no-color'] && !!process.stdout.isTTY && !process.env.NO_COLOR;
 
 interface Decoded {
   ids: number[];
@@ -78,8 +84,8 @@ const cases = args.length
     })
   : held.examples.map((e) => ({ source: e.source, expected: e.expected as string | undefined, ref: e }));
 
-const model = await createModel({ backend });
-model.loadWeights(readFileSync(`${root}examples/weights/dates.safetensors`));
+const model = await createModel({ backend, worker: parsed.values.worker === true });
+await model.loadWeights(readFileSync(`${root}examples/weights/dates.safetensors`));
 
 /** Heat-map row labels: one per generated token, eos included. */
 const labels = (ids: number[]) => ids.map((i) => (i === eos ? 'eos' : decode([i]) || '?'));

@@ -1390,7 +1390,7 @@ export type BracketsModel = __nnc.NncModel<BracketsInputs, BracketsOutputs, Brac
 
 /** Creates a Brackets model on the requested backend ('auto' by default). */
 export function createBrackets(options: __nnc.CreateOptions = {}): Promise<BracketsModel> {
-    return __nnc.createNncModel<BracketsInputs, BracketsOutputs, BracketsInputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options);
+    return __nnc.createNncModel<BracketsInputs, BracketsOutputs, BracketsInputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -885,7 +885,7 @@ export type CharLMModel = __nnc.NncModel<CharLMInputs, CharLMOutputs, CharLMInpu
 
 /** Creates a CharLM model on the requested backend ('auto' by default). */
 export function createCharLM(options: __nnc.CreateOptions = {}): Promise<CharLMModel> {
-    return __nnc.createNncModel<CharLMInputs, CharLMOutputs, CharLMInputs>(CharLMManifest, CharLM_KERNELS, CharLM_PLAN, options);
+    return __nnc.createNncModel<CharLMInputs, CharLMOutputs, CharLMInputs>(CharLMManifest, CharLM_KERNELS, CharLM_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -1816,7 +1816,7 @@ export type DatesModel = __nnc.TextModel<DatesInputs, DatesOutputs, Pick<DatesIn
 
 /** Creates a Dates model on the requested backend ('auto' by default). */
 export function createDates(options: __nnc.CreateOptions = {}): Promise<DatesModel> {
-    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options).then((m) => __nnc.withText(m, DatesVocab, {"generated":"target","target":"target"}));
+    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url).then((m) => __nnc.withText(m, DatesVocab, {"generated":"target","target":"target"}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

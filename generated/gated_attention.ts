@@ -314,7 +314,7 @@ export type GatedAttentionModel = __nnc.NncModel<GatedAttentionInputs, GatedAtte
 
 /** Creates a GatedAttention model on the requested backend ('auto' by default). */
 export function createGatedAttention(options: __nnc.CreateOptions = {}): Promise<GatedAttentionModel> {
-    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options);
+    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -357,7 +357,7 @@ export type NPLMModel = __nnc.NncModel<NPLMInputs, NPLMOutputs, NPLMInputs>;
 
 /** Creates a NPLM model on the requested backend ('auto' by default). */
 export function createNPLM(options: __nnc.CreateOptions = {}): Promise<NPLMModel> {
-    return __nnc.createNncModel<NPLMInputs, NPLMOutputs, NPLMInputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options);
+    return __nnc.createNncModel<NPLMInputs, NPLMOutputs, NPLMInputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

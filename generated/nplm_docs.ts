@@ -358,7 +358,7 @@ export type DocsNPLMModel = __nnc.TextModel<DocsNPLMInputs, DocsNPLMOutputs, Doc
 
 /** Creates a DocsNPLM model on the requested backend ('auto' by default). */
 export function createDocsNPLM(options: __nnc.CreateOptions = {}): Promise<DocsNPLMModel> {
-    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs, DocsNPLMInputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
+    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs, DocsNPLMInputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options, import.meta.url).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

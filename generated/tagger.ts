@@ -904,7 +904,7 @@ export type TaggerModel = __nnc.NncModel<TaggerInputs, TaggerOutputs, TaggerInpu
 
 /** Creates a Tagger model on the requested backend ('auto' by default). */
 export function createTagger(options: __nnc.CreateOptions = {}): Promise<TaggerModel> {
-    return __nnc.createNncModel<TaggerInputs, TaggerOutputs, TaggerInputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options);
+    return __nnc.createNncModel<TaggerInputs, TaggerOutputs, TaggerInputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

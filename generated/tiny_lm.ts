@@ -2413,7 +2413,7 @@ export type TinyLMModel = __nnc.TextModel<TinyLMInputs, TinyLMOutputs, TinyLMInp
 
 /** Creates a TinyLM model on the requested backend ('auto' by default). */
 export function createTinyLM(options: __nnc.CreateOptions = {}): Promise<TinyLMModel> {
-    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options).then((m) => __nnc.withText(m, TinyLMVocab, {"generated":"text"}));
+    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options, import.meta.url).then((m) => __nnc.withText(m, TinyLMVocab, {"generated":"text"}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

@@ -3712,7 +3712,7 @@ export type TransformerClassifierModel = __nnc.NncModel<TransformerClassifierInp
 
 /** Creates a TransformerClassifier model on the requested backend ('auto' by default). */
 export function createTransformerClassifier(options: __nnc.CreateOptions = {}): Promise<TransformerClassifierModel> {
-    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options);
+    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

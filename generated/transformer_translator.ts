@@ -7690,7 +7690,7 @@ export type TransformerTranslatorModel = __nnc.NncModel<TransformerTranslatorInp
 
 /** Creates a TransformerTranslator model on the requested backend ('auto' by default). */
 export function createTransformerTranslator(options: __nnc.CreateOptions = {}): Promise<TransformerTranslatorModel> {
-    return __nnc.createNncModel<TransformerTranslatorInputs, TransformerTranslatorOutputs, Pick<TransformerTranslatorInputs, "source">>(TransformerTranslatorManifest, TransformerTranslator_KERNELS, TransformerTranslator_PLAN, options);
+    return __nnc.createNncModel<TransformerTranslatorInputs, TransformerTranslatorOutputs, Pick<TransformerTranslatorInputs, "source">>(TransformerTranslatorManifest, TransformerTranslator_KERNELS, TransformerTranslator_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

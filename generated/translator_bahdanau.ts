@@ -1816,7 +1816,7 @@ export type BahdanauTranslatorModel = __nnc.NncModel<BahdanauTranslatorInputs, B
 
 /** Creates a BahdanauTranslator model on the requested backend ('auto' by default). */
 export function createBahdanauTranslator(options: __nnc.CreateOptions = {}): Promise<BahdanauTranslatorModel> {
-    return __nnc.createNncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>(BahdanauTranslatorManifest, BahdanauTranslator_KERNELS, BahdanauTranslator_PLAN, options);
+    return __nnc.createNncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>(BahdanauTranslatorManifest, BahdanauTranslator_KERNELS, BahdanauTranslator_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -2048,7 +2048,7 @@ export type LuongTranslatorModel = __nnc.NncModel<LuongTranslatorInputs, LuongTr
 
 /** Creates a LuongTranslator model on the requested backend ('auto' by default). */
 export function createLuongTranslator(options: __nnc.CreateOptions = {}): Promise<LuongTranslatorModel> {
-    return __nnc.createNncModel<LuongTranslatorInputs, LuongTranslatorOutputs, Pick<LuongTranslatorInputs, "source">>(LuongTranslatorManifest, LuongTranslator_KERNELS, LuongTranslator_PLAN, options);
+    return __nnc.createNncModel<LuongTranslatorInputs, LuongTranslatorOutputs, Pick<LuongTranslatorInputs, "source">>(LuongTranslatorManifest, LuongTranslator_KERNELS, LuongTranslator_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -1,5 +1,5 @@
 /**
- * nnc compile | check | weights. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
+ * nnc compile | check | weights | torch. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
  */
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -15,7 +15,8 @@ const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 const USAGE = `usage:
   nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
   nnc check FILE.nn
-  nnc weights FILE.nn [--json]
+  nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
+  nnc torch FILE.nn [-o OUT.py] [--train]
   nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
   nnc train FILE.nn --data CORPUS [--valid CORPUS] [--model NAME] [--out model.arpa]
 
@@ -25,7 +26,13 @@ const USAGE = `usage:
             --emit prints an intermediate stage instead (to stdout, or to -o);
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
   check     reports diagnostics only
-  weights   prints the weight manifest (name, shape, dtype, layer kind) in load order
+  weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
+            PyTorch name of weights in stock Transformer layers; --check compares a checkpoint
+            with it: what matches (and how), what is missing, what is extra, likely renames
+            (exit 0 when it loads as it is, 1 when it does not)
+  torch     writes a PyTorch module (default: <file>.py here) with nnc's weight names and
+            semantics; --train also writes train_<OUT>.py beside it, a training script for
+            torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
   vocab     builds a vocabulary file from a corpus (docs/text.md)
   train     fits an n-gram model (ngram statement) by counting a corpus, writes its ARPA file (docs/ngram.md)
   --version prints nnc's version
@@ -33,6 +40,9 @@ const USAGE = `usage:
 exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
 
 class UsageError extends Error {}
+
+/** Packages an emitted Python module imports: a module file of the same name beside it would shadow them. */
+const PY_SHADOWED = new Set(['torch', 'numpy', 'json', 'math', 'struct', 'typing', 'os', 'sys', 'argparse', 'importlib', 'time', 'random']);
 
 interface Args {
   command: string;
@@ -42,8 +52,12 @@ interface Args {
   /** --emit was given explicitly (then even --emit=ts prints to stdout unless -o is given). */
   emitGiven: boolean;
   json: boolean;
+  /** weights --check: the checkpoint to compare with the manifest. */
+  check?: string;
   level: OptLevel;
   format: 'ts' | 'js';
+  /** torch: also write the training script. */
+  train: boolean;
 }
 
 /** Whether two paths name one file (through symlinks where they exist). */
@@ -65,14 +79,16 @@ function sameFile(a: string, b: string): boolean {
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
   if (!command) throw new UsageError('no command given');
-  if (!['compile', 'check', 'weights'].includes(command)) throw new UsageError(`unknown command '${command}'`);
+  if (!['compile', 'check', 'weights', 'torch'].includes(command)) throw new UsageError(`unknown command '${command}'`);
   let file: string | undefined;
   let out: string | undefined;
   let emit: Stage = 'ts';
   let emitGiven = false;
   let json = false;
+  let check: string | undefined;
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
+  let train = false;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '-o' || a === '--out') {
@@ -88,26 +104,66 @@ function parseArgs(argv: string[]): Args {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (v !== 'ts' && v !== 'js') throw new UsageError(`--format must be ts or js; got '${v ?? ''}'`);
       format = v;
+    } else if (a === '--check' || a.startsWith('--check=')) {
+      check = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (!check || check.startsWith('-')) throw new UsageError(`--check needs a .safetensors file${check ? `, got the option '${check}'` : ''}`);
     } else if (a === '--json') json = true;
+    else if (a === '--train') train = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
     else file = a;
   }
   if (!file) throw new UsageError(`${command} needs a .nn file`);
-  if (command !== 'compile' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if (command !== 'compile' && command !== 'torch' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if (command === 'torch' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
+  if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
+  if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
     if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
+    if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
   }
-  return { command, file, out, emit, emitGiven, json, level, format: format ?? 'ts' };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train };
 }
 
-function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): number {
+/** Writes files, creating their directories; a failure is reported (exit 2). */
+function writeAll(files: readonly (readonly [string, string])[]): boolean {
+  for (const [path, text] of files) {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    } catch (e) {
+      process.stderr.write(`nnc: cannot write '${path}': ${(e as Error).message}\n`);
+      return false;
+    }
+  }
+  return true;
+}
+
+/** nnc torch: the PyTorch module (and with --train its training script). */
+async function runTorch(args: Args, text: string, lower: Driver['lower'], report: (d: readonly Diagnostic[], t: string) => void): Promise<number> {
+  const { diagnostics, models, resolved } = lower(text, args.file);
+  report(diagnostics, text);
+  if (!models || !resolved) return 1;
+  const { emitTorch, emitTorchTrain } = await import('./export/torch.ts');
+  const out = args.out ?? basename(args.file, extname(args.file)) + '.py';
+  if (PY_SHADOWED.has(basename(out, '.py'))) {
+    process.stderr.write(`nnc: refusing to write '${out}': a module named '${basename(out)}' would shadow Python's '${basename(out, '.py')}', which the module imports; choose another name with -o\n`);
+    return 2;
+  }
+  const files: [string, string][] = [[out, emitTorch(models.map((ir, i) => ({ ir, resolved: resolved[i]! })), args.file, version())]];
+  if (args.train) files.push([join(dirname(out), `train_${basename(out)}`), emitTorchTrain(basename(out), args.file, version())]);
+  if (!writeAll(files)) return 2;
+  process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${models.map((m) => `${m.name}: ${m.weights.length} weights`).join('; ')})\n`);
+  return 0;
+}
+
+async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): Promise<number> {
   const report = (diags: readonly Diagnostic[], text: string): void => {
     if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
   };
@@ -118,17 +174,25 @@ function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Rend
     process.stderr.write(`nnc: cannot read '${args.file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
     return 2;
   }
+  if (args.command === 'torch') return runTorch(args, text, lower, report);
   if (args.command === 'weights') {
     const { diagnostics, models } = lower(text, args.file);
     report(diagnostics, text);
     if (!models) return 1;
-    const rows = models.flatMap((m) => m.weights.map((w) => ({ ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer })));
+    if (args.check) return checkWeights(args.check, models[0]!, models.length, args.json);
+    const rows = models.flatMap((m) => {
+      const stock = weightsCheck.stockNames(m.weights);
+      return m.weights.map((w) => ({
+        ...(models.length > 1 ? { model: m.name } : {}), name: w.name, shape: [...w.shape], dtype: w.dtype, layer: w.layer, ...(stock.has(w.name) ? { pytorch: stock.get(w.name) } : {}),
+      }));
+    });
     if (args.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     else {
       const width = Math.max(4, ...rows.map((r) => r.name.length));
-      process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}`).join('\n') + (rows.length ? '\n' : ''));
+      process.stdout.write(rows.map((r) => `${r.name.padEnd(width)}  [${r.shape.join(', ')}]  ${r.dtype}  ${r.layer}${r.pytorch ? `  = ${r.pytorch}` : ''}`).join('\n') + (rows.length ? '\n' : ''));
       const total = rows.reduce((s, r) => s + r.shape.reduce((a, c) => a * c, 1), 0);
       process.stderr.write(`${rows.length} tensors, ${total} parameters\n`);
+      if (rows.some((r) => r.pytorch)) process.stderr.write(`'= name': the weight's name in PyTorch's stock nn.Transformer* layout, which loadWeights accepts too (docs/checkpoints.md)\n`);
     }
     return 0;
   }
@@ -204,12 +268,31 @@ export async function main(argv: string[]): Promise<number> {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
     ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
-    return run(args, driver, await import('./diagnostics/render.ts'));
+    weightsCheck = await import('./weights-check.ts');
+    return await run(args, driver, await import('./diagnostics/render.ts'));
   } catch (e) {
     return internalError(e);
   }
 }
 
+/** `nnc weights --check`: the report printed, exit 0 when the checkpoint loads as it is, 1 when not, 2 when it cannot be read. */
+function checkWeights(file: string, model: { name: string; weights: readonly import('./runtime/types.ts').WeightInfo[] }, models: number, json: boolean): number {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    process.stderr.write(`nnc: cannot read '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
+    return 2;
+  }
+  const r = weightsCheck.checkCheckpoint(bytes, model, file);
+  if (models > 1) process.stderr.write(`nnc: the spec has ${models} models; checking '${model.name}', the first (what createModel builds)\n`);
+  if (json) process.stdout.write(JSON.stringify(r.json, null, 2) + '\n');
+  else if (r.json.error !== undefined) process.stderr.write(`nnc: ${file}: ${r.json.error}\n`);
+  else process.stdout.write(r.text);
+  return r.ok ? 0 : 1;
+}
+
+let weightsCheck: typeof import('./weights-check.ts');
 /** nnc vocab | train (src/cli-text.ts). */
 async function textCommand(argv: string[]): Promise<number> {
   try {

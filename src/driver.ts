@@ -106,6 +106,8 @@ export function lower(text: string, file: string, options: CompileOptions = {}):
   texts?: (Readonly<Record<string, VocabData>> | undefined)[];
   /** The file's n-gram models (not lowered to IR), with their place among the file's models. */
   ngrams?: { index: number; decl: NgramDecl }[];
+  /** The checked models (all of them, n-gram models included). */
+  resolved?: ReturnType<typeof check>['models'];
 } {
   const bag = new DiagnosticBag();
   const { ast, resolved } = front(text, file, bag, options.files ?? specFiles(file));
@@ -125,7 +127,7 @@ export function lower(text: string, file: string, options: CompileOptions = {}):
     return !seen.has(key) && seen.add(key) !== undefined;
   });
   if (bag.hasErrors) return { diagnostics: unique, ast };
-  return { diagnostics: unique, models, ast, texts, ngrams };
+  return { diagnostics: unique, models, ast, texts, ngrams, resolved: resolved.models };
 }
 
 /**

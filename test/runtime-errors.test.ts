@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileAndImport, loadCase, maxAbsDiff, toInputs, type Case } from './helpers.ts';
+import { buildSafetensors, f32bytes, junk, rawSafetensors, readSafetensors, type RawTensor } from './safetensors-file.ts';
 
 /** The webasm runs cover a subset: the other cases are simply not defined there (not skipped). */
 const defineNothing = ((..._args: unknown[]) => undefined) as unknown as typeof it;
@@ -39,66 +40,6 @@ async function expectError(fn: () => unknown, ...parts: (string | RegExp)[]): Pr
   expect(thrown).not.toBeInstanceOf(TypeError);
   expect(thrown).not.toBeInstanceOf(RangeError);
   return thrown as Error;
-}
-
-interface RawTensor {
-  name: string;
-  dtype: string;
-  shape: number[];
-  bytes: Uint8Array;
-}
-
-/** An independent safetensors reader (for building variants of the fixture files). */
-function readSafetensors(u8: Uint8Array): { tensors: RawTensor[]; headerLen: number } {
-  const n = Number(new DataView(u8.buffer, u8.byteOffset, u8.byteLength).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const tensors = Object.entries(header)
-    .filter(([k]) => k !== '__metadata__')
-    .map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, bytes: Uint8Array.from(u8.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1])) }));
-  return { tensors, headerLen: n };
-}
-
-/** Header JSON text + data section → safetensors bytes. */
-function rawSafetensors(headerJson: string, data: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const h = new TextEncoder().encode(headerJson);
-  const out = new Uint8Array(8 + h.length + data.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
-  out.set(h, 8);
-  out.set(data, 8 + h.length);
-  return out;
-}
-
-/** Tensors → safetensors bytes (offsets computed, `offsets` overrides one tensor's data_offsets). */
-function buildSafetensors(tensors: RawTensor[], offsets: Record<string, unknown> = {}): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  let off = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: t.name in offsets ? offsets[t.name] : [off, off + t.bytes.length] };
-    off += t.bytes.length;
-  }
-  const data = new Uint8Array(off);
-  off = 0;
-  for (const t of tensors) {
-    data.set(t.bytes, off);
-    off += t.bytes.length;
-  }
-  return rawSafetensors(JSON.stringify(header), data);
-}
-
-const f32bytes = (n: number, fill = 0.25) => new Uint8Array(new Float32Array(n).fill(fill).buffer);
-
-/** Deterministic junk (mulberry32). */
-function junk(n: number, seed: number): Uint8Array {
-  let a = seed >>> 0;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return out;
 }
 
 function weightRecord(bytes: Uint8Array): Record<string, Float32Array> {
@@ -184,10 +125,15 @@ const weightCases: WeightCase[] = [
     parts: ["'lstm0.bias_ih_l0'", 'shape [1, 20]', 'expected [20]'],
   },
   {
-    what: 'an F16 tensor',
-    src: () => buildSafetensors(edit('lstm0.bias_ih_l0', (t) => ({ ...t, dtype: 'F16', bytes: new Uint8Array(40) }))),
-    parts: ["'lstm0.bias_ih_l0'", 'F16', 'expected F32'],
+    what: 'an I32 tensor',
+    src: () => buildSafetensors(edit('lstm0.bias_ih_l0', (t) => ({ ...t, dtype: 'I32' }))),
+    parts: ["'lstm0.bias_ih_l0'", 'I32', 'expected F32, F16 or BF16'],
     webasm: true,
+  },
+  {
+    what: 'an F16 tensor with the byte count of F32',
+    src: () => buildSafetensors(edit('lstm0.bias_ih_l0', (t) => ({ ...t, dtype: 'F16' }))),
+    parts: ["'lstm0.bias_ih_l0'", '80 bytes', 'F16 [20] needs 40'],
   },
   {
     what: 'an F64 tensor',
@@ -247,7 +193,8 @@ const weightCases: WeightCase[] = [
   { what: 'an empty map', src: () => ({}), parts: ["missing weight 'embedding0.weight'", "missing weight 'lstm0.bias_hh_l0'"] },
   // not weights at all
   { what: 'null', src: () => null, parts: ['loadWeights expects', 'null'] },
-  { what: 'a string', src: () => 'weights.safetensors', parts: ['loadWeights expects', 'string'] },
+  { what: 'a path to no file', src: () => 'no/such/weights.safetensors', parts: ["cannot load weights from 'no/such/weights.safetensors'", 'no such file'] },
+  { what: 'a number', src: () => 42, parts: ['loadWeights expects', 'number'] },
   { what: 'an Int8Array', src: () => new Int8Array(lstm.weights), parts: ['loadWeights expects', 'Int8Array'] },
   { what: 'a Float32Array', src: () => new Float32Array(8), parts: ['loadWeights expects', 'Float32Array'] },
   { what: 'an array of tensors', src: () => [new Float32Array(40)], parts: ['loadWeights expects', 'Array'] },

@@ -11,10 +11,10 @@
  * from the picker (`?backend=` in the URL); the page shows the one that actually ran (model.backend,
  * model.device). `npm run web` serves it, `npm run web:build` builds it into examples/web/dist/.
  *
- * gpu.js is passed to createModel: with `gpu: GPU` every backend is available; without it a bundled
- * app has only 'cpu' ('auto' then picks cpu).
+ * The models run in a Web Worker (model.worker.ts, which serves both modules and gives them gpu.js):
+ * `createModel({ backend, worker })` returns a model with the same API whose calls are answered there,
+ * so the page keeps drawing while they compute. `?worker=0` runs them on the page's own thread.
  */
-import { GPU } from 'gpu.js';
 import { createModel as createDates, type Model as DatesModel } from '../../generated/dates.ts';
 import { createModel as createBrackets, type Model as BracketsModel } from '../../generated/brackets.ts';
 
@@ -26,8 +26,8 @@ const FILES = {
   bracketsTest: new URL('../weights/brackets.test.json', import.meta.url).href,
 };
 
-type Backend = 'auto' | 'webgpu' | 'gpu' | 'webasm' | 'cpu';
-const BACKENDS: readonly Backend[] = ['auto', 'webgpu', 'gpu', 'webasm', 'cpu'];
+type Backend = 'auto' | 'wasm' | 'webgpu' | 'gpu' | 'webasm' | 'cpu';
+const BACKENDS: readonly Backend[] = ['auto', 'wasm', 'webgpu', 'gpu', 'webasm', 'cpu'];
 
 interface Decoded {
   ids: number[];
@@ -49,6 +49,8 @@ interface BracketsTest {
 export interface WebReport {
   state: 'loading' | 'ready' | 'error';
   requested: Backend;
+  /** whether the models run in the Web Worker (the default) or on the page's thread (?worker=0) */
+  worker: boolean;
   error?: string;
   dates?: {
     backend: string;
@@ -86,19 +88,35 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: 
   return e;
 };
 
-const param = new URLSearchParams(location.search).get('backend') ?? 'auto';
-const requested: Backend = (BACKENDS as readonly string[]).includes(param) ? (param as Backend) : 'auto';
+const params = new URLSearchParams(location.search);
+const param = params.get('backend') ?? 'auto';
+// an unknown ?backend= is reported below, not quietly replaced by another backend
+const known = (BACKENDS as readonly string[]).includes(param);
+const requested = param as Backend;
+const inWorker = params.get('worker') !== '0';
 const picker = $<HTMLSelectElement>('backend');
-picker.value = requested;
+picker.value = known ? requested : 'auto';
 picker.addEventListener('change', () => {
   const url = new URL(location.href);
   url.searchParams.set('backend', picker.value);
   location.assign(url); // a fresh page: new models on the new backend
 });
 
-const report: Window['nncWeb'] = { state: 'loading', requested, models: {} };
+const report: Window['nncWeb'] = { state: 'loading', requested, worker: inWorker, models: {} };
 window.nncWeb = report;
 const status = $('status');
+
+/** One worker serves both models (model.worker.ts); created on first use. */
+let worker: Worker | undefined;
+async function modelOptions(backend: Backend): Promise<{ backend: Backend; worker?: Worker; gpu?: unknown }> {
+  if (inWorker) {
+    worker ??= new Worker(new URL('./model.worker.ts', import.meta.url), { type: 'module' });
+    return { backend, worker };
+  }
+  // on the page's thread the page gives the models gpu.js itself (loaded only then: a chunk of its own)
+  const { GPU } = await import('gpu.js');
+  return { backend, gpu: GPU };
+}
 
 async function bytes(url: string): Promise<Uint8Array> {
   const r = await fetch(url);
@@ -121,9 +139,9 @@ function summary(into: HTMLElement, agreeing: number, of: number): void {
 
 async function runDates(backend: Backend): Promise<void> {
   const [held, weights] = await Promise.all([json<DatesTest>(FILES.datesTest), bytes(FILES.datesWeights)]);
-  const model = await createDates({ backend, gpu: GPU });
+  const model = await createDates(await modelOptions(backend));
   report.models.dates = model;
-  model.loadWeights(weights);
+  await model.loadWeights(weights);
 
   // the spec's vocabularies (examples/vocab/dates.*.json) map text to ids and back; its decode statement gives beam, maxLen, bos, eos
   const { eos } = held.decode;
@@ -217,9 +235,9 @@ async function runDates(backend: Backend): Promise<void> {
 
 async function runBrackets(backend: Backend): Promise<void> {
   const [held, weights] = await Promise.all([json<BracketsTest>(FILES.bracketsTest), bytes(FILES.bracketsWeights)]);
-  const model = await createBrackets({ backend, gpu: GPU });
+  const model = await createBrackets(await modelOptions(backend));
   report.models.brackets = model;
-  model.loadWeights(weights);
+  await model.loadWeights(weights);
 
   // every held-out string in one forward(): a padded [B, T] batch, lengths per row
   const t0 = performance.now();
@@ -353,6 +371,7 @@ function fail(e: unknown): void {
 }
 
 try {
+  if (!known) throw new Error(`unknown backend '${param}' in the URL: pick one of ${BACKENDS.join(', ')}`);
   const t0 = performance.now();
   await runDates(requested);
   await runBrackets(requested);
@@ -368,7 +387,8 @@ try {
   ran.className = `ran ${requested === 'auto' || d.backend === requested ? 'good' : 'warn'}`;
   status.textContent =
     `requested '${requested}'; dates ran on '${d.backend}' (${d.device}), ${d.ms} ms for the held-out batch (beam + greedy); ` +
-    `brackets on '${b.backend}' (${b.device}), ${b.ms} ms; ${(performance.now() - t0).toFixed(0)} ms in all, weights included`;
+    `brackets on '${b.backend}' (${b.device}), ${b.ms} ms; ${(performance.now() - t0).toFixed(0)} ms in all, weights included; ` +
+    (inWorker ? 'the models run in a Web Worker' : "the models run on the page's thread");
   report.state = 'ready';
   document.body.dataset.state = 'ready';
 } catch (e) {

@@ -21,7 +21,7 @@ const pkg = JSON.parse(readFileSync(resolve(repo, 'package.json'), 'utf8'));
 const entry = pkg.exports['./runtime'];
 const runtimeFile = resolve(repo, typeof entry === 'string' ? entry : (entry.browser ?? entry.default));
 
-// Cross-origin isolation: SharedArrayBuffer, so gpu.js's webasm backend can use its worker threads.
+// Cross-origin isolation: SharedArrayBuffer, so the wasm backend and gpu.js's webasm can use worker threads.
 const isolation = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
@@ -35,6 +35,8 @@ export default defineConfig({
   },
   server: { headers: isolation, fs: { allow: [repo] } },
   preview: { headers: isolation },
+  // the model worker (model.worker.ts) is an ES module: it imports the generated modules and gpu.js
+  worker: { format: 'es' },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -306,7 +306,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     docs: [`Creates a ${ir.name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options);`],
+    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
   });
   if (m.text) {
     // text in, text out (docs/text.md): the generated ids are in the vocabulary of the input they are fed to
@@ -314,7 +314,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     const opts = { ...(fed !== undefined ? { generated: fed } : {}), ...(gen?.seq2seq ? { target: fed } : {}) };
     textStatements(stmts, P, m.text, ir.inputs.map((i) => i.name), opts.generated);
     const create = stmts.find((x): x is StatementStructures => typeof x === 'object' && 'name' in x && x.name === `create${P}`) as { statements: string[] };
-    create.statements = [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options).then((m) => ${RT}.withText(m, ${P}Vocab, ${JSON.stringify(opts)}));`];
+    create.statements = [`${create.statements[0]!.replace(/;$/, '')}.then((m) => ${RT}.withText(m, ${P}Vocab, ${JSON.stringify(opts)}));`];
     const type = stmts.find((x): x is StatementStructures => typeof x === 'object' && 'name' in x && x.name === `${P}Model`) as { type: string };
     type.type = `${RT}.TextModel<${P}Inputs, ${P}Outputs, ${genInputs}>`;
   }

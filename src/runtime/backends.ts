@@ -66,42 +66,66 @@ async function wasmExecutor(options: CreateOptions): Promise<Executor> {
   return ex;
 }
 
-/** Picks and starts the executor for `options.backend`. */
-export async function createExecutor(options: CreateOptions = {}): Promise<Executor> {
+/**
+ * Whether this browser (or worker) has a hardware WebGPU adapter. A software one — Chromium's
+ * SwiftShader, which it reports as a fallback adapter, or a CPU Vulkan driver such as lavapipe —
+ * runs gpu.js's kernels several times slower than the wasm backend, so `auto` does not take it.
+ */
+async function hardwareWebGpu(): Promise<boolean> {
+  interface AdapterInfo { isFallbackAdapter?: boolean; vendor?: string; architecture?: string; device?: string; description?: string }
+  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<{ isFallbackAdapter?: boolean; info?: AdapterInfo } | null> } } }).navigator?.gpu;
+  if (!gpu || typeof gpu.requestAdapter !== 'function') return false;
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return false;
+    const info = adapter.info ?? {};
+    if (info.isFallbackAdapter || adapter.isFallbackAdapter) return false;
+    return !/swiftshader|llvmpipe|lavapipe|softpipe|software/i.test([info.vendor, info.architecture, info.device, info.description].join(' '));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Picks and starts the executor for `options.backend`. `from` is the generated module's URL: gpu.js
+ * is also looked for from there (see loadGpuJs).
+ */
+export async function createExecutor(options: CreateOptions = {}, from?: string): Promise<Executor> {
   if (options === null || options === undefined) options = {};
   if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
   const known: BackendOption[] = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu'];
   if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
+  // a gpu option that is not gpu.js is the app's mistake, whichever backend runs
+  if (options.gpu !== undefined && options.gpu !== null) await loadGpuJs(options.gpu);
   if (want === 'cpu') return new CpuExecutor();
   if (want === 'wasm') {
     if (!wasmSimdSupported()) throw new NncError("backend 'wasm' cannot run here: this JavaScript engine has no WebAssembly SIMD (use backend: 'cpu')");
     return wasmExecutor(options);
   }
   if (want !== 'auto') {
-    const GPU = await loadGpuJs(options.gpu);
     try {
-      return await tryBackend(want, GPU);
+      return await tryBackend(want, await loadGpuJs(options.gpu, from));
     } catch (e) {
       throw new NncError(`backend '${want}' cannot run here: ${(e as Error).message}`);
     }
   }
-  // auto: a browser's WebGPU first; then nnc's WebAssembly SIMD path (on a CPU it beats gpu.js's
-  // webasm and headless-gl on Mesa's software renderer); then gpu.js's GL and webasm; then plain TypeScript
-  let GPU: GpuClass | undefined;
-  try {
-    GPU = await loadGpuJs(options.gpu);
-  } catch {
-    GPU = undefined;
-  }
-  if (GPU && !isNode) {
-    try {
-      return await tryBackend('webgpu', GPU);
-    } catch {
-      // no WebGPU here
+  // auto: a hardware WebGPU adapter first; then nnc's WebAssembly SIMD path (on a CPU it beats
+  // gpu.js's webasm, headless-gl on Mesa's software renderer and WebGPU on SwiftShader); then
+  // gpu.js's GL and webasm; then plain TypeScript. gpu.js is loaded only if one of its backends is tried.
+  const gpuJs = () => loadGpuJs(options.gpu, from).catch(() => undefined);
+  if (!isNode && (await hardwareWebGpu())) {
+    const GPU = await gpuJs();
+    if (GPU) {
+      try {
+        return await tryBackend('webgpu', GPU);
+      } catch {
+        // the adapter would not run gpu.js's kernels
+      }
     }
   }
   if (wasmSimdSupported()) return wasmExecutor(options);
+  const GPU = await gpuJs();
   for (const name of (GPU ? ['gpu', 'webasm'] : []) as BackendName[]) {
     try {
       return await tryBackend(name, GPU!);

@@ -3,7 +3,8 @@
  * found. gpu.js is loaded on demand, so the host backends (host.ts) need nothing else.
  */
 import type { BackendName, Executor, KernelDef, Scalars } from './types.ts';
-import { NncError } from './errors.ts';
+import { NncError, typeName } from './errors.ts';
+import { isNode } from './host.ts';
 
 interface GpuKernel {
   (...args: unknown[]): unknown;
@@ -176,31 +177,70 @@ export class GpuJsExecutor implements Executor {
   }
 }
 
-export async function loadGpuJs(given: unknown): Promise<GpuClass> {
-  const pick = (m: unknown): GpuClass | undefined => {
-    const o = m as { GPU?: GpuClass; default?: { GPU?: GpuClass } } | undefined;
-    if (typeof m === 'function') return m as GpuClass;
-    return o?.GPU ?? o?.default?.GPU;
+/**
+ * gpu.js's `GPU` class, recognised by what it is — a constructor whose instances create kernels — in
+ * a module namespace, a CommonJS export or the class itself. Not by its name: a browser's own WebGPU
+ * interface is also a global called `GPU` (and cannot be constructed).
+ */
+export function gpuJsClass(m: unknown): GpuClass | undefined {
+  const isClass = (f: unknown): f is GpuClass => typeof f === 'function' && typeof (f as { prototype?: { createKernel?: unknown } }).prototype?.createKernel === 'function';
+  if (isClass(m)) return m;
+  if ((typeof m !== 'object' && typeof m !== 'function') || m === null) return undefined;
+  const o = m as { GPU?: unknown; default?: unknown };
+  if (isClass(o.GPU)) return o.GPU;
+  if (isClass(o.default)) return o.default;
+  const d = o.default as { GPU?: unknown } | null | undefined;
+  return d && isClass(d.GPU) ? d.GPU : undefined;
+}
+
+/** An import that failed because the package is not there (Node's codes; a browser's unresolvable bare name). */
+function notFound(e: unknown): boolean {
+  const code = String((e as { code?: unknown } | null)?.code ?? '');
+  return /^(ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND)$/.test(code) || /resolve module specifier|Cannot find (module|package)/i.test(String((e as Error)?.message ?? e));
+}
+
+/**
+ * gpu.js, for the webasm, gpu and webgpu backends (an optional peer dependency of nnc, loaded only
+ * when one of them is asked for). Looked for as `given` (createModel's `gpu` option), then a global
+ * `GPU` that is gpu.js (its browser build sets one when loaded by a <script> or imported anywhere in
+ * a bundle), then imported from where nnc's runtime lives, then (Node) required from where the
+ * generated module lives (`from`: its import.meta.url), so an app's own gpu.js is found when nnc is
+ * linked from elsewhere. Never from the working directory.
+ */
+export async function loadGpuJs(given: unknown, from?: string): Promise<GpuClass> {
+  if (given !== undefined && given !== null) {
+    const c = gpuJsClass(given);
+    if (!c) throw new NncError(`the gpu option must be gpu.js's GPU class or module (import { GPU } from 'gpu.js'; createModel({ gpu: GPU })), got ${typeName(given)}`);
+    return c;
+  }
+  const global = gpuJsClass((globalThis as { GPU?: unknown }).GPU);
+  if (global) return global;
+  const reasons: string[] = [];
+  const attempt = async (load: () => Promise<unknown>): Promise<GpuClass | undefined> => {
+    try {
+      const m = await load();
+      const c = gpuJsClass(m);
+      if (!c) reasons.push(`'gpu.js' loaded but exports no GPU class`);
+      return c;
+    } catch (e) {
+      if (!notFound(e)) reasons.push(String((e as Error)?.message ?? e));
+      return undefined;
+    }
   };
-  const fromArg = pick(given) ?? pick((globalThis as { GPU?: unknown }).GPU);
-  if (fromArg) return fromArg;
-  const errors: string[] = [];
-  try {
-    const spec = 'gpu.js';
-    const m = pick(await import(/* @vite-ignore */ spec));
-    if (m) return m;
-  } catch (e) {
-    errors.push(String((e as Error).message ?? e));
+  const spec = 'gpu.js';
+  const own = await attempt(() => import(/* @vite-ignore */ spec));
+  if (own) return own;
+  if (isNode && from !== undefined && /^file:/.test(from)) {
+    const app = await attempt(async () => {
+      const nodeModule = 'node:module';
+      const { createRequire } = (await import(/* @vite-ignore */ nodeModule)) as { createRequire(p: string): (id: string) => unknown };
+      return createRequire(from)(spec);
+    });
+    if (app) return app;
   }
-  try {
-    // a module generated outside the project: resolve gpu.js from the working directory instead
-    const nodeModule = 'node:module';
-    const { createRequire } = (await import(/* @vite-ignore */ nodeModule)) as { createRequire(p: string): (id: string) => unknown };
-    const proc = (globalThis as { process?: { cwd(): string } }).process;
-    const m = pick(createRequire(`${proc!.cwd()}/package.json`)('gpu.js'));
-    if (m) return m;
-  } catch (e) {
-    errors.push(String((e as Error).message ?? e));
-  }
-  throw new NncError(`gpu.js could not be loaded (${errors.join('; ')}); install it with 'npm install gpu.js', pass it as createModel({ gpu }), or use backend: 'cpu'`);
+  throw new NncError(
+    `${reasons.length ? `gpu.js could not be loaded (${reasons.join('; ')})` : 'gpu.js is not installed'}: the webasm, gpu and webgpu backends need it (an optional peer dependency of nnc). ` +
+      `Install it with 'npm install gpu.js'; in a bundled app also pass it in: import { GPU } from 'gpu.js' and createModel({ gpu: GPU }). ` +
+      `The 'wasm' and 'cpu' backends need nothing more`,
+  );
 }

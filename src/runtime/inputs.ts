@@ -30,8 +30,13 @@ function nestedToTensor(name: string, v: unknown[]): { data: number[]; shape: nu
   return { data, shape };
 }
 
-/** Validates one input against its declaration and converts it to kernel buffers. */
-export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
+/**
+ * Validates one input against its declaration and converts it to kernel buffers. A `vectors` input
+ * must hold finite numbers at its valid positions (steps below its row's length; padding is not
+ * read): NaN and ±Infinity would give NaN on some backends and finite garbage on others (gpu.js's
+ * GL kernels), so they are an error unless `allowNonFinite` (createModel's option).
+ */
+export function prepareInput(info: InputInfo, given: unknown, allowNonFinite = false): PreparedInput {
   const name = info.name;
   if (given === undefined || given === null) throw new NncError(`missing input '${name}'`);
   let data: ArrayLike<number>;
@@ -86,7 +91,21 @@ export function prepareInput(info: InputInfo, given: unknown): PreparedInput {
       lens[b] = l;
     }
   }
-  return { B, T, data: Float32Array.from(data), lengths: lens };
+  const f32 = Float32Array.from(data);
+  if (info.form === 'vectors' && !allowNonFinite) {
+    const D = info.dim!;
+    for (let b = 0; b < B; b++) {
+      for (let i = b * T * D, end = i + lens[b]! * D; i < end; i++) {
+        const v = f32[i]!;
+        if (v - v === 0) continue;
+        const step = Math.floor(i / D) - b * T;
+        const was = data[i]!;
+        const shown = Number.isFinite(was) ? `${was} (beyond float32's range)` : String(was);
+        throw new NncError(`input '${name}' has ${shown} at row ${b}, step ${step}, feature ${i % D}: inputs must be finite at valid steps (padded steps past lengths[${b}] are not read); replace it, or pass createModel({ allowNonFinite: true }) to accept it (results then differ between backends)`);
+      }
+    }
+  }
+  return { B, T, data: f32, lengths: lens };
 }
 
 /** Checks the inputs object: every declared input present, nothing else. */

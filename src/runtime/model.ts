@@ -9,7 +9,8 @@ import type { Instr, Plan, RunInstr, ScanInstr, Size } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, Tensor, WeightInfo } from './types.ts';
 import { NncError } from './errors.ts';
 import { createExecutor } from './backends.ts';
-import { weightMap } from './weights.ts';
+import { createWorkerModel } from './worker.ts';
+import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
 import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.js';
 
@@ -28,8 +29,14 @@ export interface NncModel<I, O, G = I> {
   /** What runs underneath (e.g. gpu.js headlessgl). */
   readonly device: string;
   readonly manifest: ModelManifest;
-  /** Loads safetensors bytes or a { name: Float32Array } map holding exactly the manifest's weights. */
-  loadWeights(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>): void;
+  /**
+   * Loads safetensors bytes (F32, F16 or BF16) or a { name: Float32Array } map holding the manifest's
+   * weights, synchronously. Names match as nnc names them, through `options.rename`, a common prefix
+   * (`module.`), or PyTorch's stock Transformer layout (docs/checkpoints.md).
+   */
+  loadWeights(src: WeightSource, options?: LoadOptions): void;
+  /** Fetches or streams a safetensors file — a URL (in Node also a path), a fetch Response, a Blob, a ReadableStream — then loads it; `options.onProgress(loaded, total)` reports the bytes. */
+  loadWeights(src: WeightStream, options?: LoadOptions): Promise<void>;
   /** Runs the model on a batch (teacher-forced for seq2seq). Padded steps never affect valid ones; their outputs are 0. */
   forward(inputs: I): Promise<O>;
   /** Decodes (greedy, beam or sampling; defaults from the spec's `decode` statement). */
@@ -69,7 +76,11 @@ class Model {
   private readonly kernels: Readonly<Record<string, KernelDef>>;
   private readonly plan: Plan;
 
-  constructor(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, ex: Executor) {
+  /** createModel's allowNonFinite: NaN and ±Infinity in vectors inputs are accepted. */
+  private readonly allowNonFinite: boolean;
+
+  constructor(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, ex: Executor, allowNonFinite = false) {
+    this.allowNonFinite = allowNonFinite;
     this.manifest = manifest;
     this.kernels = kernels;
     this.plan = plan;
@@ -95,9 +106,10 @@ class Model {
     return k;
   }
 
-  loadWeights(src: Uint8Array | ArrayBuffer | Record<string, Float32Array>): void {
+  loadWeights(src: WeightSource | WeightStream, options?: LoadOptions): void | Promise<void> {
     const ex = this.live();
-    const m = weightMap(src, this.manifest.weights);
+    if (isWeightStream(src)) return readWeightStream(src, options).then((bytes) => this.loadWeights(bytes, options));
+    const m = weightMap(src, this.manifest.weights, options);
     this.releaseWeights();
     this.w = new Map(this.plan.params.map(([name, b]) => [b, ex.upload(m.get(name)!)]));
     for (const t of this.plan.tables ?? []) {
@@ -141,7 +153,7 @@ class Model {
     // `which` holds indices of the plan's inputs, which are the manifest's inputs in order
     const declared = which.map((i) => this.manifest.inputs[i]!);
     const named = checkInputNames(inputs, declared);
-    const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined));
+    const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined, this.allowNonFinite));
     // every model has an input and `which` names at least one; declared[k] is prepared[k]'s input
     const B = prepared[0]!.B;
     prepared.forEach((p, k) => {
@@ -508,10 +520,15 @@ export function specDefaults(manifest: ModelManifest): Record<string, unknown> {
   return { strategy, beam: d['beam'], maxLen: d['max_len'], bos: d['bos'], eos: d['eos'], temperature: d['temperature'], topK: d['top_k'] };
 }
 
-/** Called by generated modules: a typed model on the requested backend. */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, options: CreateOptions = {}): Promise<NncModel<I, O, G>> {
-  const ex = await createExecutor(options);
-  return new Model(manifest, kernels, plan, ex) as unknown as NncModel<I, O, G>;
+/**
+ * Called by generated modules: a typed model on the requested backend (in a worker with
+ * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
+ * module from there, and gpu.js is also looked for from there.
+ */
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, options: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
+  if (options?.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
+  const ex = await createExecutor(options, from);
+  return new Model(manifest, kernels, plan, ex, options?.allowNonFinite === true) as unknown as NncModel<I, O, G>;
 }
 
 export type { InputTensor, Tensor };

@@ -16,6 +16,6 @@ try {
   }
 }
 export const {
-  NncError, CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf, GpuJsExecutor, createExecutor, parseSafetensors, checkWeights, weightMap, prepareInput, checkInputNames, createNncModel,
+  NncError, CpuExecutor, WasmExecutor, tsGemm, tanhf, sigmoidf, GpuJsExecutor, createExecutor, weightMap, compareWeights, readWeightStream, isWeightStream, readSafetensors, decodeTensor, stockStacks, resolveNames, prepareInput, checkInputNames, createNncModel, serve,
   withText, textToTensor, textMethods, TextVocab, createNgramModel, NgramSession, NgramLM,
 } = m;

@@ -38,6 +38,21 @@ export interface CreateOptions {
   gpu?: unknown;
   /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none). Needs shared memory: Node, or a cross-origin-isolated page. */
   threads?: number;
+  /**
+   * Run the model off the calling thread, with the same API: `true` starts a Web Worker (a worker
+   * thread in Node) that loads the generated module by its URL; in a bundled browser app pass a
+   * Worker you made whose script calls `serve(module)` from nnc/runtime (README, "A page that never
+   * blocks").
+   */
+  worker?: boolean | ModelWorker;
+  /** Accept NaN and ±Infinity in `vectors` inputs (by default an error naming the input, row, step and feature); results then differ between backends. */
+  allowNonFinite?: boolean;
+}
+
+/** A Web Worker or a Node worker_threads Worker whose script calls `serve(module)` (nnc/runtime). */
+export interface ModelWorker {
+  postMessage(message: unknown, transfer?: readonly unknown[]): void;
+  terminate(): unknown;
 }
 
 export interface WeightInfo {

@@ -15,12 +15,14 @@
  * with a message saying what to install (see .ci/run and docs/backends.md).
  */
 import { createServer, type Server } from 'node:http';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
@@ -138,6 +140,48 @@ export async function bundleForBrowser(entryFile: string): Promise<string> {
   return out.text;
 }
 
+/** The web example (examples/web), whose own dependency is Vite. */
+export const WEB_EXAMPLE = resolve(new URL('../../examples/web', import.meta.url).pathname);
+
+/** The path of Vite's CLI, installing examples/web's dependencies first when they are missing (.ci/run installs them up front). */
+export function ensureVite(): string {
+  const bin = join(WEB_EXAMPLE, 'node_modules/vite/bin/vite.js');
+  if (!existsSync(bin)) {
+    const lock = existsSync(join(WEB_EXAMPLE, 'package-lock.json'));
+    const r = spawnSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund', '--prefix', WEB_EXAMPLE], { encoding: 'utf8', timeout: 240_000 });
+    if (r.status !== 0 || !existsSync(bin)) throw new Error(`npm could not install examples/web's dependencies (vite):\n${r.stdout ?? ''}${r.stderr ?? ''}`);
+  }
+  return bin;
+}
+
+/**
+ * Bundles an entry the way a Vite app does (Vite's resolver, its browser conditions, gpu.js's
+ * `browser` field) into one ES module, with its exports kept (library mode), for runInPage.
+ * `nnc/runtime` is aliased to the file package.json's exports name for browsers, as
+ * examples/web/vite.config.mjs does (inside this repository nnc is in no node_modules).
+ */
+export async function bundleWithVite(entryFile: string): Promise<string> {
+  ensureVite();
+  const vite = (await import(pathToFileURL(join(WEB_EXAMPLE, 'node_modules/vite/dist/node/index.js')).href)) as {
+    build(config: Record<string, unknown>): Promise<{ output: { type: string; code?: string; isEntry?: boolean }[] } | { output: { type: string; code?: string; isEntry?: boolean }[] }[]>;
+  };
+  const root = resolve(new URL('../..', import.meta.url).pathname);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>> };
+  const entry = pkg.exports['./runtime']!;
+  const runtime = resolve(root, typeof entry === 'string' ? entry : (entry['browser'] ?? entry['default'])!);
+  const result = await vite.build({
+    configFile: false,
+    root,
+    logLevel: 'silent',
+    resolve: { alias: [{ find: /^nnc\/runtime$/, replacement: runtime }] },
+    build: { write: false, target: 'es2022', lib: { entry: resolve(entryFile), formats: ['es'], fileName: () => 'page.js' }, rollupOptions: { output: { inlineDynamicImports: true } } },
+  });
+  const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => r.output);
+  const chunks = outputs.filter((o) => o.type === 'chunk');
+  if (chunks.length !== 1 || !chunks[0]!.code) throw new Error(`bundleWithVite(${entryFile}): expected one chunk, got ${chunks.length}`);
+  return chunks[0]!.code;
+}
+
 export interface BrowserOptions {
   /** Extra Chromium flags, appended to CHROMIUM_ARGS. */
   extraArgs?: string[];
@@ -212,6 +256,16 @@ const PAGE_CALL = `async ({ url, exportName, arg }) => {
     return { ok: false, error: (e && e.stack) || String(e) };
   }
 }`;
+
+/**
+ * Serves `js` (e.g. a bundled worker script) from the page's server and returns its URL, same-origin
+ * with the page: `new Worker(url, { type: 'module' })` in the page loads it.
+ */
+export function serveScript(page: Page, js: string): string {
+  const state = pageState.get(page);
+  if (!state) throw new Error('serveScript: page was not opened by withBrowser()');
+  return state.server.origin + state.server.addScript(js);
+}
 
 /** Console lines and uncaught page errors seen so far (for diagnostics). */
 export function pageLog(page: Page): string[] {

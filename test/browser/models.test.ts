@@ -65,12 +65,15 @@ const FIXTURES = [
  */
 const SWIFTSHADER_TOL: Record<string, number> = { tf_encoder_postnorm_classifier: 5e-4, tf_translator: 5e-4 };
 const REPEATS = 2;
-/** per backend; SwiftShader is slow but the whole set takes seconds */
-const PAGE_TIMEOUT_MS = 60_000;
+/** per backend: the whole set takes seconds to a minute on SwiftShader (a loaded 2-core machine: 60 s was not always enough for WebGL2) */
+const PAGE_TIMEOUT_MS = 150_000;
 
 const cases = new Map<string, Case>();
 const results = new Map<Backend, Map<string, FixtureResult> | Error>();
-/** `backend: 'auto'` on one fixture: in this Chromium it must pick webgpu, the best it has */
+/**
+ * `backend: 'auto'` on one fixture: this Chromium's only WebGPU adapter is SwiftShader (software, a
+ * fallback adapter), several times slower than wasm, so auto must pick wasm
+ */
 const AUTO_FIXTURE = 'lstm';
 let autoResult: FixtureResult | Error | undefined;
 
@@ -136,7 +139,7 @@ beforeAll(async () => {
       (e: Error) => e,
     );
   });
-}, 150_000);
+}, 6 * 150_000);
 
 /** max |nnc - torch| over every output and forward call, or a reason it could not be compared */
 function maxError(r: FixtureResult, c: Case): number {
@@ -205,14 +208,14 @@ describe.each(BACKENDS)('generated modules in Chromium: %s', (backend) => {
 });
 
 describe('generated modules in Chromium: auto', () => {
-  it(`backend 'auto' picks webgpu and matches PyTorch (${AUTO_FIXTURE})`, () => {
+  it(`backend 'auto' picks wasm over the software WebGPU adapter and matches PyTorch (${AUTO_FIXTURE})`, () => {
     const r = autoResult;
     if (!r) throw new Error('no result for auto: the browser run did not get that far');
     if (r instanceof Error) throw r;
     if (r.error) throw new Error(`${AUTO_FIXTURE} on auto: ${r.error}`);
-    expect(r.backend, 'model.backend').toBe('webgpu');
-    expect(r.kernelClasses).toEqual([KERNEL_CLASS.webgpu]);
+    expect(r.backend, 'model.backend').toBe('wasm');
+    expect(r.kernelClasses).toEqual([]);
     const err = maxError(r, cases.get(AUTO_FIXTURE)!);
-    expect(err, 'max |nnc - torch|').toBeLessThanOrEqual(TOL.webgpu);
+    expect(err, 'max |nnc - torch|').toBeLessThanOrEqual(TOL.wasm);
   });
 });

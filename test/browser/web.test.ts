@@ -1,12 +1,15 @@
 /**
  * The web example (examples/web/, a Vite app) in headless Chromium, as a user gets it: `vite build`,
  * the built files served with COOP/COEP headers, the page opened once per backend (`?backend=` is
- * the picker's value) — webgpu, gpu (WebGL2), webasm, cpu, and auto. For each it checks what the
- * page computed against PyTorch (examples/weights/dates.test.json: the translator's beam and greedy
- * decodes and greedy attention; brackets.test.json: the classifier's probabilities), the backend
- * that actually ran (model.backend, model.device, and the gpu.js kernel classes), and keeps a
- * full-page screenshot per backend in test/.out/web-<backend>.png, checked not to be blank (distinct
- * colours and luminance spread of the decoded PNG, and of the heat-map canvas itself).
+ * the picker's value) — wasm, webgpu, gpu (WebGL2), webasm, cpu, and auto. The models run in the
+ * example's Web Worker (model.worker.ts); the gpu.js backends are opened a second time with
+ * `?worker=0`, on the page's thread, where the test can see which gpu.js kernels ran. For each it
+ * checks what the page computed against PyTorch (examples/weights/dates.test.json: the translator's
+ * beam and greedy decodes and greedy attention; brackets.test.json: the classifier's probabilities),
+ * the backend that actually ran (model.backend, model.device; auto must pick wasm here, where the only
+ * WebGPU adapter is SwiftShader's, in software), and keeps a full-page screenshot per page in
+ * test/.out/web-<page>.png, checked not to be blank (distinct colours and luminance spread of the
+ * decoded PNG, and of the heat-map canvas itself). An unknown `?backend=` is reported on the page.
  *
  * Vite is a dependency of the example only: when examples/web/node_modules has no vite, the setup
  * installs it (`npm ci --prefix examples/web`; .ci/run does the same up front). Never skips.
@@ -21,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from './harness.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, ensureVite } from './harness.ts';
 import type { WebReport } from '../../examples/web/main.ts';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
@@ -29,16 +32,27 @@ const WEB = join(ROOT, 'examples/web');
 const OUT = join(ROOT, 'test/.out');
 const DIST = join(OUT, 'web-dist');
 
-type Backend = 'webgpu' | 'gpu' | 'webasm' | 'cpu' | 'auto';
-const BACKENDS: Backend[] = ['webgpu', 'gpu', 'webasm', 'cpu', 'auto'];
-/** what each request must run on (kernel: the gpu.js kernels' mode); auto in this Chromium picks webgpu, the best it has */
+type Backend = 'wasm' | 'webgpu' | 'gpu' | 'webasm' | 'cpu' | 'auto';
+const BACKENDS: Backend[] = ['wasm', 'webgpu', 'gpu', 'webasm', 'cpu', 'auto'];
+/** what each request must run on (kernel: the gpu.js kernels' mode); auto picks wasm: WebGPU here is SwiftShader, in software */
 const EXPECT: Record<Backend, { backend: string; device: string; kernel: string | null }> = {
+  wasm: { backend: 'wasm', device: 'nnc wasm', kernel: null },
   webgpu: { backend: 'webgpu', device: 'gpu.js webgpu', kernel: 'webgpu' },
   gpu: { backend: 'gpu', device: 'gpu.js webgl2', kernel: 'webgl2' },
   webasm: { backend: 'webasm', device: 'gpu.js webasm', kernel: 'webasm' },
   cpu: { backend: 'cpu', device: 'cpu', kernel: null },
-  auto: { backend: 'webgpu', device: 'gpu.js webgpu', kernel: 'webgpu' },
+  auto: { backend: 'wasm', device: 'nnc wasm', kernel: null },
 };
+/** The pages opened: every backend in the Web Worker, and the gpu.js ones again on the page's thread (?worker=0). */
+interface PageSpec {
+  key: string;
+  backend: Backend;
+  worker: boolean;
+}
+const PAGES: PageSpec[] = [
+  ...BACKENDS.map((backend) => ({ key: backend, backend, worker: true })),
+  ...BACKENDS.filter((b) => EXPECT[b].kernel).map((backend) => ({ key: `${backend}-page-thread`, backend, worker: false })),
+];
 /** summed log-probabilities of ≤ 12 tokens and attention weights; float32 kernels on both sides */
 const SCORE_TOL = 1e-3;
 const ATTN_TOL = 1e-3;
@@ -67,7 +81,9 @@ interface PageResult {
   shot: { width: number; height: number; colours: number; lumaStd: number; file: string };
   log: string[];
 }
-const results = new Map<Backend, PageResult | Error>();
+const results = new Map<string, PageResult | Error>();
+/** the page opened with ?backend=bogus */
+let bogus: { state: string; error?: string; status: string } | Error | undefined;
 let buildLog = '';
 
 // ───────────── setup: vite, the build, a static server ─────────────
@@ -77,16 +93,6 @@ function sh(cmd: string, args: string[], cwd: string): string {
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed (${r.error?.message ?? `exit ${r.status}`}):\n${out}`);
   return out;
-}
-
-function ensureVite(): string {
-  const bin = join(WEB, 'node_modules/vite/bin/vite.js');
-  if (!existsSync(bin)) {
-    const lock = existsSync(join(WEB, 'package-lock.json'));
-    sh('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund', '--prefix', WEB], ROOT);
-    if (!existsSync(bin)) throw new Error(`npm installed examples/web but ${bin} is missing`);
-  }
-  return bin;
 }
 
 const TYPES: Record<string, string> = {
@@ -170,20 +176,21 @@ const MEASURE_PNG = `async (b64) => {
   return { width: bmp.width, height: bmp.height, colours: seen.size, lumaStd: Math.sqrt(Math.max(0, s2 / n - mean * mean)) };
 }`;
 
-async function openPage(context: BrowserContext, origin: string, backend: Backend): Promise<PageResult> {
+async function openPage(context: BrowserContext, origin: string, spec: PageSpec): Promise<PageResult> {
+  const { key, backend } = spec;
   const page = await context.newPage();
   const log: string[] = [];
   page.on('console', (m) => log.push(`[console.${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[pageerror] ${e.stack ?? e.message}`));
   try {
-    await page.goto(`${origin}/?backend=${backend}`);
+    await page.goto(`${origin}/?backend=${backend}${spec.worker ? '' : '&worker=0'}`);
     await page
       .waitForFunction(`document.body.dataset.state !== 'loading'`, undefined, { timeout: PAGE_TIMEOUT_MS, polling: 250 })
       .catch((e: Error) => {
-        throw new Error(`${backend}: the page did not finish within ${PAGE_TIMEOUT_MS / 1000} s (${e.message})\n${log.join('\n')}`);
+        throw new Error(`${key}: the page did not finish within ${PAGE_TIMEOUT_MS / 1000} s (${e.message})\n${log.join('\n')}`);
       });
     const read = (await page.evaluate(READ_PAGE)) as Omit<PageResult, 'shot' | 'log'>;
-    const file = join(OUT, `web-${backend}.png`);
+    const file = join(OUT, `web-${key}.png`);
     const png = await page.screenshot({ path: file, fullPage: true });
     const m = (await page.evaluate(`(${MEASURE_PNG})(${JSON.stringify(png.toString('base64'))})`)) as Omit<PageResult['shot'], 'file'>;
     return { ...read, shot: { ...m, file }, log };
@@ -208,8 +215,16 @@ beforeAll(async () => {
       viewport: { width: 1360, height: 900 },
       timeout: 60_000,
     });
-    for (const backend of BACKENDS) {
-      results.set(backend, await openPage(context, origin, backend).catch((e: Error) => e));
+    for (const spec of PAGES) results.set(spec.key, await openPage(context, origin, spec).catch((e: Error) => e));
+    const page = await context.newPage();
+    try {
+      await page.goto(`${origin}/?backend=bogus`);
+      await page.waitForFunction(`document.body.dataset.state !== 'loading'`, undefined, { timeout: PAGE_TIMEOUT_MS, polling: 100 });
+      bogus = (await page.evaluate(`({ state: window.nncWeb.state, error: window.nncWeb.error, status: document.getElementById('status').textContent })`)) as typeof bogus;
+    } catch (e) {
+      bogus = e as Error;
+    } finally {
+      await page.close().catch(() => {});
     }
   } finally {
     await context?.close().catch(() => {});
@@ -221,24 +236,24 @@ beforeAll(async () => {
 
 afterAll(() => {
   // for humans reading the log: what ran where, and how long the page's own work took
-  for (const b of BACKENDS) {
+  for (const { key: b } of PAGES) {
     const r = results.get(b);
     if (!r || r instanceof Error) console.log(`web example, ${b}: ${r ? r.message.split('\n')[0] : 'no result'}`);
     else {
       const { dates: d, brackets: k } = r.report;
       console.log(
-        `web example, ${b.padEnd(6)}: ran ${d?.backend} (${d?.device}); dates ${d?.ms} ms, brackets ${k?.ms} ms; ` +
+        `web example, ${b.padEnd(18)}: ran ${d?.backend} (${d?.device}); dates ${d?.ms} ms, brackets ${k?.ms} ms; ` +
           `screenshot ${r.shot.width}×${r.shot.height}, ${r.shot.colours} colours → ${r.shot.file}`,
       );
     }
   }
 });
 
-function result(backend: Backend): PageResult {
-  const r = results.get(backend);
-  if (!r) throw new Error(`no result for ${backend}: the browser run did not get that far`);
+function result(key: string): PageResult {
+  const r = results.get(key);
+  if (!r) throw new Error(`no result for ${key}: the browser run did not get that far`);
   if (r instanceof Error) throw r;
-  if (r.report.state !== 'ready') throw new Error(`${backend}: the page reports ${r.report.state}: ${r.report.error}\n${r.log.join('\n')}`);
+  if (r.report.state !== 'ready') throw new Error(`${key}: the page reports ${r.report.state}: ${r.report.error}\n${r.log.join('\n')}`);
   return r;
 }
 
@@ -249,20 +264,32 @@ describe('the web example builds', () => {
   });
 });
 
-describe.each(BACKENDS)('the web example in Chromium: %s', (backend) => {
-  it('runs on the backend requested (model.backend, model.device, the gpu.js kernels)', () => {
-    const r = result(backend);
+describe('the web example refuses an unknown backend', () => {
+  it('?backend=bogus: the page says so instead of running another backend', () => {
+    if (!bogus) throw new Error('the bogus page was not opened');
+    if (bogus instanceof Error) throw bogus;
+    expect(bogus.state).toBe('error');
+    expect(bogus.error).toBe("unknown backend 'bogus' in the URL: pick one of auto, wasm, webgpu, gpu, webasm, cpu");
+    expect(bogus.status).toContain("unknown backend 'bogus'");
+  });
+});
+
+describe.each(PAGES)('the web example in Chromium: $key', ({ key, backend, worker }) => {
+  it('runs on the backend requested (model.backend, model.device; on the page\'s thread, the gpu.js kernels)', () => {
+    const r = result(key);
     const want = EXPECT[backend];
     expect(r.report.requested).toBe(backend);
+    expect(r.report.worker).toBe(worker);
     for (const m of ['dates', 'brackets'] as const) {
       expect(r.report[m]?.backend, `${m}: model.backend`).toBe(want.backend);
       expect(r.report[m]?.device, `${m}: model.device`).toContain(want.device);
-      expect(r.kernels[m], `${m}: the mode of the gpu.js kernels that ran`).toEqual(want.kernel ? [want.kernel] : []);
+      // in the worker the kernels are out of this page's sight (and the proxy has no executor)
+      expect(r.kernels[m], `${m}: the mode of the gpu.js kernels that ran`).toEqual(want.kernel && !worker ? [want.kernel] : []);
     }
   });
 
   it('translates the held-out dates as PyTorch does (beam and greedy ids and scores, greedy attention)', () => {
-    const d = result(backend).report.dates!;
+    const d = result(key).report.dates!;
     dates.examples.forEach((e, b) => {
       expect(d.beam[b]?.ids, `beam ids for "${e.source}"`).toEqual(e.beam.ids);
       expect(Math.abs(d.beam[b]!.score - e.beam.score), `beam score for "${e.source}"`).toBeLessThanOrEqual(SCORE_TOL);
@@ -279,7 +306,7 @@ describe.each(BACKENDS)('the web example in Chromium: %s', (backend) => {
   });
 
   it('classifies the held-out bracket strings with PyTorch\'s probabilities', () => {
-    const k = result(backend).report.brackets!;
+    const k = result(key).report.brackets!;
     expect(k.probs).toHaveLength(brackets.examples.length);
     brackets.examples.forEach((e, b) => {
       const worst = Math.max(...e.probs.map((p, j) => Math.abs(p - (k.probs[b]?.[j] ?? NaN))));
@@ -290,7 +317,7 @@ describe.each(BACKENDS)('the web example in Chromium: %s', (backend) => {
   });
 
   it('draws the page and the heat map (screenshot in test/.out/, not blank)', () => {
-    const r = result(backend);
+    const r = result(key);
     expect(r.canvas.width * r.canvas.height, 'heat-map canvas size').toBeGreaterThan(100 * 100);
     expect(r.canvas.colours, 'distinct colours on the heat-map canvas').toBeGreaterThanOrEqual(20);
     expect(existsSync(r.shot.file)).toBe(true);
