@@ -70,11 +70,10 @@ export function smooth(t: Trie, o: NgramOptions, events: Uint8Array, bos: number
   const n = o.order;
   const unigram = o.unigram ?? (o.smoothing === 'stupid_backoff' ? 'ml' : 'smoothed');
   const count = t.count;
-  const startsWithBos = (node: number): boolean => {
-    let x = node;
-    while (t.depth[x]! > 1) x = t.parent[x]!;
-    return t.word[x] === bos;
-  };
+  // whether each n-gram starts with <s> (parents come before their children in node order)
+  const bosFirst = new Uint8Array(t.size);
+  for (let x = 1; x < t.size; x++) bosFirst[x] = t.depth[x] === 1 ? (t.word[x] === bos ? 1 : 0) : bosFirst[t.parent[x]!]!;
+  const startsWithBos = (node: number): boolean => bosFirst[node] === 1;
   /** Sum of a value over a node's children, and how many children have value 1, 2, ≥3. */
   const stats = (h: number, value: ArrayLike<number>) => {
     let sum = 0, n1 = 0, n2 = 0, n3 = 0, types = 0;
