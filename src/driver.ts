@@ -165,10 +165,12 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   }
   const { diagnostics, models, texts, ngrams = [] } = lower(text, file, options);
   if (!models) return { diagnostics };
-  if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) };
+  // an n-gram model has no IR: its line says so
+  const counted = ngrams.map(({ decl: d }) => `model ${d.name}: n-gram, order ${d.spec.order}, ${d.spec.smoothing} (counted, not lowered to IR)\n`).join('');
+  if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) + counted };
   runStage('optimize', () => models.forEach((m) => optimize(m, level)));
   // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
-  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).gemmNotes)).join('\n')) };
+  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).gemmNotes)).join('\n')) + counted };
   const compiled = runStage('codegen', () => models.map((ir, i) => ({ ir, program: compileProgram(ir), ...(texts?.[i] ? { text: texts[i] } : {}) })));
   // the file's models in order: n-gram models at their places, the compiled ones around them
   const all: Parameters<typeof emitModule>[0][number][] = [...compiled];
