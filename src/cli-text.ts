@@ -5,21 +5,18 @@
  *   nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
  *   nnc train SPEC.nn --data FILE [--valid FILE] [--model NAME] [--out FILE]
  *
- * `train` fits n-gram models by counting. Neural models are trained by the trainer that
- * `NEURAL_TRAINER` names once it is part of the build; until then train says so for them.
+ * `train` fits n-gram models by counting; for a neural model it says that this build cannot
+ * train it (trainNeural, where the neural trainer plugs in).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { buildVocab, formatVocab } from './text/build.ts';
+import type { NgramDecl } from './ngram/compile.ts';
 import type { SpecialRole } from './text/vocab.ts';
 
 export class TextUsageError extends Error {}
 
-/** Trains a neural model: (spec file, model name, the command's arguments) → exit code. None in this build yet (issue #13). */
-type NeuralTrainer = (spec: string, model: string, argv: readonly string[]) => Promise<number>;
-const NEURAL_TRAINER: NeuralTrainer | undefined = undefined;
-
-function value(rest: string[], i: number, flag: string): string {
+function value(rest: readonly string[], i: number, flag: string): string {
   const v = rest[i + 1];
   if (v === undefined || (v.startsWith('-') && v !== '-')) throw new TextUsageError(`${flag} needs a value`);
   return v;
@@ -109,30 +106,21 @@ function readCorpus(path: string, input: string): string[] | number[][] {
 
 export class DataError extends Error {}
 
+/**
+ * nnc train: the spec and the model are found first (the one `.nn` argument, `--model NAME`, else
+ * the spec's first model), then the model's kind picks the trainer, which parses the rest of the
+ * arguments itself: an `ngram` model is fitted here by counting; a neural model goes to
+ * `trainNeural`, the one place the neural trainer (issue #13) plugs in.
+ */
 export async function trainCommand(rest: string[], report: (diags: readonly import('./diagnostics/diagnostic.ts').Diagnostic[], text: string) => void): Promise<number> {
-  let spec: string | undefined;
-  let data: string | undefined;
-  let valid: string | undefined;
-  let out: string | undefined;
-  let name: string | undefined;
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--data') data = value(rest, i++, a);
-    else if (a === '--valid') valid = value(rest, i++, a);
-    else if (a === '--out' || a === '-o') out = value(rest, i++, a);
-    else if (a === '--model') name = value(rest, i++, a);
-    else if (a.startsWith('-') && NEURAL_TRAINER === undefined) throw new TextUsageError(`unknown option '${a}' for train (n-gram models take --data, --valid, --model, --out)`);
-    else if (!a.startsWith('-')) {
-      if (spec) throw new TextUsageError(`one .nn file at a time (got '${spec}' and '${a}')`);
-      spec = a;
-    }
-  }
-  if (!spec) throw new TextUsageError('train needs a .nn file');
-  if (!data) throw new TextUsageError('train needs --data FILE');
+  const specs = rest.flatMap((a, i) => (/\.nn$/i.test(a) && !a.startsWith('-') && !['-o', '--out', '--model'].includes(rest[i - 1] ?? '') ? [i] : []));
+  if (specs.length === 0) throw new TextUsageError('train needs a .nn file');
+  if (specs.length > 1) throw new TextUsageError(`one .nn file at a time (got '${rest[specs[0]!]}' and '${rest[specs[1]!]}')`);
+  const spec = rest[specs[0]!]!;
+  const at = rest.indexOf('--model');
+  const name = at < 0 ? undefined : value(rest, at, '--model');
   const source = readText(spec, 'spec');
   const { lower } = await import('./driver.ts');
-  const { ngramManifest } = await import('./ngram/compile.ts');
-  const { createNgramModel } = await import('./ngram/model.ts');
   const r = lower(source, spec);
   report(r.diagnostics, source);
   if (!r.models) return 1;
@@ -140,11 +128,35 @@ export async function trainCommand(rest: string[], report: (diags: readonly impo
   const chosen = name ?? (r.ngrams?.find((n) => n.index === 0)?.decl.name ?? r.models[0]?.name);
   if (chosen === undefined || !names.includes(chosen)) throw new TextUsageError(`${spec} has no model '${name}'; its models: ${names.join(', ')}`);
   const decl = r.ngrams?.find((n) => n.decl.name === chosen)?.decl;
-  if (!decl) {
-    if (NEURAL_TRAINER) return NEURAL_TRAINER(spec, chosen, rest);
-    process.stderr.write(`nnc train: model '${chosen}' is a neural model; this build of nnc trains n-gram models (an 'ngram' statement) only — train it in PyTorch (nnc torch) and load the weights\n`);
-    return 2;
+  const args = rest.filter((_, i) => i !== specs[0]);
+  return decl ? fitNgram(spec, decl, args) : trainNeural(spec, chosen, args);
+}
+
+/** A neural model: not trained by this build (the trainer of issue #13 replaces this function). */
+function trainNeural(_spec: string, model: string, _args: readonly string[]): number {
+  process.stderr.write(`nnc train: model '${model}' is a neural model; this build of nnc fits n-gram models (an 'ngram' statement) only and cannot train it — train it in PyTorch (nnc torch --train writes a training script) and load the weights\n`);
+  return 2;
+}
+
+/** An n-gram model: counts --data, reports the fit (and --valid's perplexity), writes the ARPA file. */
+async function fitNgram(spec: string, decl: NgramDecl, rest: readonly string[]): Promise<number> {
+  let data: string | undefined;
+  let valid: string | undefined;
+  let out: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--data') data = value(rest, i++, a);
+    else if (a === '--valid') valid = value(rest, i++, a);
+    else if (a === '--out' || a === '-o') out = value(rest, i++, a);
+    else if (a === '--model') i++;
+    else if (a.startsWith('-')) throw new TextUsageError(`unknown option '${a}' for train; n-gram models take --data, --valid, --model, --out`);
+    else throw new TextUsageError(`unexpected argument '${a}' for train`);
   }
+  if (!data) throw new TextUsageError('train needs --data FILE');
+  const target = out ?? join(dirname(spec), `${basename(spec, extname(spec))}.arpa`);
+  if (/\.nn$/i.test(target)) throw new TextUsageError(`refusing to write to '${target}': --out names a .nn file`);
+  const { ngramManifest } = await import('./ngram/compile.ts');
+  const { createNgramModel } = await import('./ngram/model.ts');
   const model = await createNgramModel(ngramManifest(decl), decl.spec, decl.text);
   try {
     const corpus = readCorpus(data, decl.input.name);
@@ -152,8 +164,6 @@ export async function trainCommand(rest: string[], report: (diags: readonly impo
     const rss0 = process.memoryUsage().rss;
     const fit = model.fit(corpus, held && decl.spec.smoothing === 'interpolated' && !decl.spec.lambdas ? { heldout: held } : {});
     const rss = process.memoryUsage().rss;
-    const target = out ?? join(dirname(spec), `${basename(spec, extname(spec))}.arpa`);
-    if (/\.nn$/i.test(target)) throw new TextUsageError(`refusing to write to '${target}': --out names a .nn file`);
     const { smoothing, order } = decl.spec;
     const lines = [
       `${decl.name}: order ${order}, ${smoothing}; ${fit.sentences} sentences, ${fit.tokens} tokens counted in ${fit.seconds.toFixed(2)} s`,

@@ -2,7 +2,7 @@
  * Text in, text out (docs/text.md) and n-gram specs (docs/ngram.md) as a user meets them:
  *  - generated/dates.ts and generated/tiny_lm.ts take strings, return text beside ids, export
  *    encode/decode; the text equals PyTorch's decodes (examples/weights/*.json);
- *  - Hugging Face tokenizer.json files (WordPiece, byte-level BPE) through @huggingface/tokenizers;
+ *  - Hugging Face tokenizer.json files (WordPiece, byte-level BPE, Unigram) through @huggingface/tokenizers;
  *  - spec errors about vocabularies and n-gram models: code, place, fix;
  *  - `nnc vocab` and `nnc train` as whole processes; a compiled n-gram module end to end.
  */
@@ -100,6 +100,23 @@ describe('Hugging Face tokenizer.json vocabularies', () => {
     expect(m.decode([10, 11, 15, 11, 12])).toBe('lower newer low');
   });
 
+  it('Unigram: the segmentation of highest total score (Viterbi), not the longest match', async () => {
+    writeFileSync(join(dir, 'ug.nn'), spec('unigram/tokenizer.json', ', unk = "<unk>"'));
+    const r = compile(readFileSync(join(dir, 'ug.nn'), 'utf8'), join(dir, 'ug.nn'));
+    expect(r.diagnostics).toEqual([]);
+    expect(r.models![0]!.inputs[0]!.vocab).toBe(21);
+    writeFileSync(join(dir, 'ug.ts'), r.output!);
+    const m = (await import(join(dir, 'ug.ts'))) as { encode: (t: string) => number[]; decode: (ids: number[]) => string };
+    // scores from the file: ▁un believ able = −2 −3 −2 beats ▁unbeliev able = −6 −2; ▁cat s = −4 beats ▁cats = −5
+    expect(m.encode('the unbelievable cats')).toEqual([6, 2, 3, 4, 7, 8]);
+    expect(m.decode([6, 2, 3, 4, 7, 8])).toBe('the unbelievable cats');
+    // ▁unbeliev = −6 loses to ▁un believ = −5; "tab" only as ▁ t a b
+    expect(m.encode('unbeliev')).toEqual([2, 3]);
+    expect(m.encode('tab')).toEqual([1, 18, 10, 11]);
+    // characters outside the pieces: one <unk> for the run (sentencepiece's fused unknowns)
+    expect(m.encode('the ox')).toEqual([6, 1, 0]);
+  });
+
   it('level on a tokenizer.json is an error', () => {
     const text = spec('bpe/tokenizer.json', ', level = word');
     const r = compile(text, join(dir, 'x.nn'));
@@ -185,9 +202,15 @@ describe('nnc vocab and nnc train (the binary)', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/bad\.jsonl:2: unknown field 'txt'; an n-gram model's only input is 'text'/);
     writeFileSync(join(dir, 'neural.nn'), 'model N {\n  input text: tokens(vocab = 8)\n  output next\n  embedding 4\n  linear 8\n}\n');
-    const neural = nnc(['train', 'neural.nn', '--data', 'corpus.txt'], dir);
+    // the model's kind is decided before the options are read: a neural trainer's options reach the neural branch
+    const neural = nnc(['train', '--data', 'corpus.txt', 'neural.nn', '--epochs', '3'], dir);
     expect(neural.status).toBe(2);
-    expect(neural.stderr).toMatch(/model 'N' is a neural model; this build of nnc trains n-gram models/);
+    expect(neural.stderr).toMatch(/model 'N' is a neural model; this build of nnc fits n-gram models \(an 'ngram' statement\) only and cannot train it/);
+    const typo = nnc(['train', 'lm.nn', '--data', join(fx, 'train.txt'), '--epochs', '3'], dir);
+    expect([typo.status, typo.stderr]).toEqual([2, expect.stringMatching(/unknown option '--epochs' for train; n-gram models take --data, --valid, --model, --out/)]);
+    const over = nnc(['train', 'lm.nn', '--data', join(fx, 'train.txt'), '--out', 'neural.nn'], dir);
+    expect([over.status, over.stderr]).toEqual([2, expect.stringMatching(/refusing to write to 'neural\.nn'/)]);
+    expect(readFileSync(join(dir, 'neural.nn'), 'utf8')).toMatch(/^model N/);
   });
 });
 
@@ -212,5 +235,37 @@ describe('a compiled n-gram module (generated/iso_dates.ts)', () => {
     again.loadWeights(saved);
     expect(again.perplexity(dates.slice(0, 50)).perplexity).toBeCloseTo(lm.perplexity(dates.slice(0, 50)).perplexity, 5);
     expect(() => again.loadWeights('\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t<eos>\n\n\\end\\\n')).toThrow(/order-1 model, but IsoDates is ngram order = 6/);
+  });
+
+  it('decodes through the same loop as neural models: beam and n-best, sampling, stream', async () => {
+    const lm = await createIso();
+    // counts: after "2021-03-0", '4' three times and '5' once
+    lm.fit(['2021-03-04', '2021-03-04', '2021-03-04', '2021-03-05']);
+    const beam = await lm.generate({ text: '' }, { strategy: 'beam', beam: 4, nBest: 2 });
+    expect(beam.text[0]).toBe('2021-03-04');
+    expect(beam.nBest![0]!.map((h) => lm.decode(h.ids))).toEqual(['2021-03-04', '2021-03-05']);
+    // the beam's score is the sentence's log-probability as perplexity() scores it (<s> … </s>)
+    for (const h of beam.nBest![0]!) {
+      const p = lm.perplexity([lm.decode(h.ids)]);
+      expect(h.score).toBeCloseTo(p.logprob * Math.LN10, 4);
+    }
+    // sampling follows forward's distribution after the prompt
+    const N = 2000;
+    const s = await lm.generate({ text: Array<string>(N).fill('2021-03-0') }, { strategy: 'sample', maxLen: 1, seed: 7 });
+    const next = (await lm.forward({ text: '2021-03-0' })).next;
+    const at = (next.shape[1] - 1) * 14;
+    for (const ch of ['4', '5']) {
+      const p = Math.exp(next.data[at + lm.encode(ch)[0]!]!);
+      const seen = s.text.filter((t) => t === ch).length / N;
+      expect(Math.abs(seen - p), `'${ch}': sampled ${seen}, p = ${p}`).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / N));
+    }
+    // stream's last event and its result are generate's
+    let last: string | undefined;
+    const it = lm.stream({ text: '2021-03-' }, { strategy: 'beam', beam: 3 });
+    let r = await it.next();
+    for (; !r.done; r = await it.next()) last = r.value.text[0];
+    const g = await lm.generate({ text: '2021-03-' }, { strategy: 'beam', beam: 3 });
+    expect([last, r.value.text[0], r.value.scores[0]]).toEqual([g.text[0], g.text[0], g.scores[0]]);
+    expect(g.text[0]).toBe('04');
   });
 });
