@@ -5,11 +5,13 @@
  * every output of up to 3 tokens as Σ log p_model + λ·log p_lm + β from teacher-forced forward()
  * passes of both models; beam search wide enough to keep every hypothesis must find its best, and
  * greedy must take its step-by-step arg-max. λ = 0 is plain decoding; a language model over another
- * vocabulary is an error naming both sizes.
+ * vocabulary is an error naming both sizes (or, for vocabularies of one size, the first id whose
+ * tokens differ).
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { compile } from '../src/driver.ts';
 import { createModel as createDates, type Model as Dates } from '../generated/dates.ts';
 import { createModel as createIso, type Model as Iso } from '../generated/iso_dates.ts';
 import { createModel as createDocs } from '../generated/ngram.ts';
@@ -93,7 +95,7 @@ describe('shallow fusion', () => {
     }
   });
 
-  it('a language model over another vocabulary is an error that names both sizes', async () => {
+  it('a language model over another vocabulary is an error that names both sizes, or the first id they disagree on', async () => {
     const docs = await createDocs();
     docs.fit('some text\nmore text\n');
     await expect(dates.generate({ source: SOURCE }, { lm: docs })).rejects.toThrow(/'lm' has a vocabulary of 98 tokens, but the model generates from 14/);
@@ -101,6 +103,19 @@ describe('shallow fusion', () => {
     tiny.loadWeights(readFileSync(join(ROOT, 'examples/weights/tiny_lm.safetensors')));
     await expect(dates.generate({ source: SOURCE }, { lm: tiny })).rejects.toThrow(/'lm' has a vocabulary of 96 tokens, but the model generates from 14/);
     await expect(dates.generate({ source: SOURCE }, { lm: {} as never })).rejects.toThrow(/'lm' must be a language model/);
+    // the same size, other tokens: '-' and '0' trade ids
+    mkdirSync(join(ROOT, 'test/.out'), { recursive: true });
+    const dir = mkdtempSync(join(ROOT, 'test/.out/fusion-'));
+    const tokens = ['<pad>', '<bos>', '<eos>', '-', '1', '2', '3', '4', '5', '6', '7', '8', '9', '0'];
+    writeFileSync(join(dir, 'v.json'), JSON.stringify({ nnc: 'vocab', level: 'char', specials: { pad: '<pad>', bos: '<bos>', eos: '<eos>' }, tokens }));
+    const spec = 'model Other {\n  input text: tokens(vocab = "v.json")\n  output next\n  ngram order = 3\n}\n';
+    writeFileSync(join(dir, 'other.ts'), compile(spec, join(dir, 'other.nn')).output!);
+    const other = await ((await import(join(dir, 'other.ts'))) as { createModel: typeof createIso }).createModel();
+    other.fit(['2021-03-04']);
+    await expect(dates.generate({ source: SOURCE }, { lm: other })).rejects.toThrow(/'lm': id 3 is "-" in the language model's vocabulary but "0" in the one this model generates from/);
+    const stream = dates.stream({ source: SOURCE }, { lm: other });
+    await expect(stream.next()).rejects.toThrow(/shallow fusion needs one vocabulary/);
+    await expect(lm.generate({ text: '20' }, { lm: other })).rejects.toThrow(/'lm': id 3 is "-"/);
     await expect(dates.generate({ source: SOURCE }, { lmWeight: 1 })).rejects.toThrow(/'lmWeight' weighs a language model/);
     // a neural language model fuses too: the tiny LM into itself doubles its log-probabilities, so greedy picks the same tokens
     const plain = await tiny.generate({ text: 'The model ' }, { strategy: 'greedy', maxLen: 8 });

@@ -185,11 +185,13 @@ class Ngram {
   }
 
   async generate(inputs: unknown, options?: GenerateOptions): Promise<TextGenerateResult> {
+    this.texts.checkLm(options);
     const s = new NgramSession(this.model('generate'), this.rows(inputs, 'generate'));
     return this.texts.withText(await decode(s, options ?? {}, this.defaults()));
   }
 
   async *stream(inputs: unknown, options?: GenerateOptions): AsyncGenerator<TextStepEvent, TextGenerateResult> {
+    this.texts.checkLm(options);
     const s = new NgramSession(this.model('stream'), this.rows(inputs, 'stream'));
     const it = decodeStream(s, options ?? {}, this.defaults());
     for (;;) {

@@ -102,6 +102,29 @@ export class Vocabularies {
     return out;
   }
 
+  /**
+   * Shallow fusion needs one vocabulary: a language model given as generate's `lm` that has text
+   * methods must map every id to the token this model's generated vocabulary does. (Sizes are
+   * checked in decode.ts for every `lm`; a model without vocabularies shares ids only.)
+   */
+  checkLm(options: GenerateOptions | undefined): void {
+    const lm: unknown = typeof options === 'object' && options !== null ? options.lm : undefined;
+    const mine = this.generated !== undefined ? this.byInput.get(this.generated) : undefined;
+    if (!mine || typeof lm !== 'object' || lm === null || typeof (lm as Partial<TextMethods<unknown>>).vocabulary !== 'function') return;
+    let theirs: TextVocab;
+    try {
+      theirs = (lm as TextMethods<unknown>).vocabulary();
+    } catch (e) {
+      if (e instanceof NncError) return; // it declares no vocabulary: ids only
+      throw e;
+    }
+    if (theirs.size !== mine.size) return;
+    for (let id = 0; id < mine.size; id++) {
+      const [a, b] = [mine.token(id), theirs.token(id)];
+      if (a !== b) throw new NncError(`generate option 'lm': id ${id} is ${JSON.stringify(b)} in the language model's vocabulary but ${JSON.stringify(a)} in the one this model generates from: shallow fusion needs one vocabulary`);
+    }
+  }
+
   /** The generated ids as text, added to a result. */
   withText(r: GenerateResult): TextGenerateResult {
     const v = this.generated !== undefined ? this.byInput.get(this.generated) : undefined;
@@ -148,9 +171,11 @@ export function withText<I, O, G>(
     loadWeights: (src: Parameters<typeof model.loadWeights>[0]) => model.loadWeights(src),
     forward: async (inputs: I) => model.forward(v.convert(inputs, prefix) as I),
     async generate(inputs: G, options?: GenerateOptions): Promise<TextGenerateResult> {
+      v.checkLm(options);
       return v.withText(await model.generate(v.convert(inputs, () => []) as G, options));
     },
     async *stream(inputs: G, options?: GenerateOptions): AsyncGenerator<TextStepEvent, TextGenerateResult> {
+      v.checkLm(options);
       const it = model.stream(v.convert(inputs, () => []) as G, options);
       const dec = (ids: number[][]) => v.withText({ ids, scores: [] }).text;
       for (;;) {
