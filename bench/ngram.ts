@@ -7,8 +7,8 @@
  *
  *   tsx bench/ngram.ts [--tokens N]
  */
-import { NgramLM, type NgramVocab } from '../src/ngram/lm.ts';
-import type { NgramOptions } from '../src/ngram/smooth.ts';
+import { NgramLM, type NgramVocab } from '../src/runtime/ngram/lm.ts';
+import type { NgramOptions } from '../src/runtime/ngram/smooth.ts';
 
 const arg = process.argv.indexOf('--tokens');
 const TOKENS = arg > 0 ? Number(process.argv[arg + 1]) : 1_000_000;

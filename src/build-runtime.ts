@@ -21,32 +21,29 @@ export function transpile(source: string, fileName: string): string {
   return js.replace(/(\bfrom\s+|\bimport\s*\(\s*)(['"])(\.\.?\/[^'"]+)\.ts\2/g, '$1$2$3.js$2');
 }
 
-/** The runtime's parts outside src/runtime that it imports: vocabularies and n-gram models (relative to src/). */
-const RUNTIME_EXTRAS = ['text/vocab.ts', 'text/model.ts', 'ngram/trie.ts', 'ngram/smooth.ts', 'ngram/lm.ts', 'ngram/model.ts'];
-
-/** The runtime's TypeScript sources, relative to src/ (runtime/wasm/gemm-wasm.ts included). */
+/** The runtime's TypeScript sources, relative to src/runtime (wasm/gemm-wasm.ts included). */
 function sources(root: string): string[] {
-  const own = readdirSync(join(root, 'src/runtime'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
-  return [...own.map((f) => `runtime/${f}`), ...RUNTIME_EXTRAS];
+  return readdirSync(join(root, 'src/runtime'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
 }
 
-/** Whether dist/ holds every runtime source, compiled after its last change. */
+/** Whether dist/runtime/ holds every runtime source, compiled after its last change. */
 export function runtimeBuilt(root = PACKAGE_ROOT): boolean {
   try {
-    return sources(root).every((f) => statSync(join(root, 'dist', f.replace(/\.ts$/, '.js'))).mtimeMs >= statSync(join(root, 'src', f)).mtimeMs);
+    return sources(root).every((f) => statSync(join(root, 'dist/runtime', f.replace(/\.ts$/, '.js'))).mtimeMs >= statSync(join(root, 'src/runtime', f)).mtimeMs);
   } catch {
     return false;
   }
 }
 
-/** Writes dist/runtime/*.js (and the parts it imports, dist/text, dist/ngram); returns dist/runtime. */
+/** Writes dist/runtime/*.js; returns the directory. */
 export function buildRuntime(root = PACKAGE_ROOT): string {
+  const out = join(root, 'dist/runtime');
+  mkdirSync(out, { recursive: true });
   for (const f of sources(root)) {
-    const out = join(root, 'dist', f.replace(/\.ts$/, '.js'));
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, transpile(readFileSync(join(root, 'src', f), 'utf8'), f));
+    mkdirSync(dirname(join(out, f)), { recursive: true });
+    writeFileSync(join(out, f.replace(/\.ts$/, '.js')), transpile(readFileSync(join(root, 'src/runtime', f), 'utf8'), f));
   }
-  return join(root, 'dist/runtime');
+  return out;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { buildVocab, formatVocab } from './text/build.ts';
 import type { NgramDecl } from './ngram/compile.ts';
-import type { SpecialRole } from './text/vocab.ts';
+import type { SpecialRole } from './runtime/text/vocab.ts';
 
 export class TextUsageError extends Error {}
 
@@ -156,7 +156,7 @@ async function fitNgram(spec: string, decl: NgramDecl, rest: readonly string[]):
   const target = out ?? join(dirname(spec), `${basename(spec, extname(spec))}.arpa`);
   if (/\.nn$/i.test(target)) throw new TextUsageError(`refusing to write to '${target}': --out names a .nn file`);
   const { ngramManifest } = await import('./ngram/compile.ts');
-  const { createNgramModel } = await import('./ngram/model.ts');
+  const { createNgramModel } = await import('./runtime/ngram/model.ts');
   const model = await createNgramModel(ngramManifest(decl), decl.spec, decl.text);
   try {
     const corpus = readCorpus(data, decl.input.name);

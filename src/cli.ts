@@ -145,18 +145,32 @@ function writeAll(files: readonly (readonly [string, string])[]): boolean {
   return true;
 }
 
+/**
+ * nnc torch and nnc weights are about neural models: a file's n-gram models are named on stderr and
+ * left out. False when the file has no other model.
+ */
+function neuralOnly(command: 'torch' | 'weights', ngrams: readonly { decl: { name: string } }[] | undefined, neural: number): boolean {
+  if (!ngrams?.length) return true;
+  const names = ngrams.map((n) => `'${n.decl.name}'`).join(', ');
+  const which = ngrams.length > 1 ? `models ${names} are n-gram models` : `model ${names} is an n-gram model`;
+  const lacks = command === 'torch' ? 'no PyTorch module' : 'no weight tensors';
+  process.stderr.write(`nnc ${command}: ${which} (an 'ngram' statement), with ${lacks}: what an n-gram model learns is an ARPA file (nnc train --out, loadWeights; docs/ngram.md)${neural > 0 ? '; left out' : ''}\n`);
+  return neural > 0;
+}
+
 /** nnc torch: the PyTorch module (and with --train its training script). */
 async function runTorch(args: Args, text: string, lower: Driver['lower'], report: (d: readonly Diagnostic[], t: string) => void): Promise<number> {
-  const { diagnostics, models, resolved } = lower(text, args.file);
+  const { diagnostics, models, resolved, ngrams } = lower(text, args.file);
   report(diagnostics, text);
   if (!models || !resolved) return 1;
+  if (!neuralOnly('torch', ngrams, models.length)) return 2;
   const { emitTorch, emitTorchTrain } = await import('./export/torch.ts');
   const out = args.out ?? basename(args.file, extname(args.file)) + '.py';
   if (PY_SHADOWED.has(basename(out, '.py'))) {
     process.stderr.write(`nnc: refusing to write '${out}': a module named '${basename(out)}' would shadow Python's '${basename(out, '.py')}', which the module imports; choose another name with -o\n`);
     return 2;
   }
-  const files: [string, string][] = [[out, emitTorch(models.map((ir, i) => ({ ir, resolved: resolved[i]! })), args.file, version())]];
+  const files: [string, string][] = [[out, emitTorch(models.map((ir) => ({ ir, resolved: resolved.find((r) => r.name === ir.name)! })), args.file, version())]];
   if (args.train) files.push([join(dirname(out), `train_${basename(out)}`), emitTorchTrain(basename(out), args.file, version())]);
   if (!writeAll(files)) return 2;
   process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${models.map((m) => `${m.name}: ${m.weights.length} weights`).join('; ')})\n`);
@@ -176,9 +190,10 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
   }
   if (args.command === 'torch') return runTorch(args, text, lower, report);
   if (args.command === 'weights') {
-    const { diagnostics, models } = lower(text, args.file);
+    const { diagnostics, models, ngrams } = lower(text, args.file);
     report(diagnostics, text);
     if (!models) return 1;
+    if (!neuralOnly('weights', ngrams, models.length)) return 2;
     if (args.check) return checkWeights(args.check, models[0]!, models.length, args.json);
     const rows = models.flatMap((m) => {
       const stock = weightsCheck.stockNames(m.weights);

@@ -8,7 +8,7 @@ import { DiagnosticBag, type Diagnostic } from './diagnostics/diagnostic.ts';
 import { parse } from './syntax/parse.ts';
 import { check, type SpecFiles } from './syntax/check.ts';
 import { ngramDecl, type NgramDecl } from './ngram/compile.ts';
-import type { VocabData } from './text/vocab.ts';
+import type { VocabData } from './runtime/text/vocab.ts';
 import { printAst } from './syntax/print.ts';
 import type { ModelIR } from './ir/model.ts';
 import { printModel } from './ir/print.ts';

@@ -1,5 +1,5 @@
 /**
- * N-gram language models (src/ngram, docs/ngram.md) against other implementations, on the corpus
+ * N-gram language models (src/runtime/ngram, docs/ngram.md) against other implementations, on the corpus
  * of test/fixtures/ngram (make_ngram_fixtures.py):
  *  - NLTK 3.8's nltk.lm (Laplace, Lidstone, WittenBellInterpolated, KneserNeyInterpolated,
  *    StupidBackoff) fed the same n-grams: every stored probability and the perplexity;
@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NgramLM, type NgramVocab } from '../src/ngram/lm.ts';
-import type { NgramOptions } from '../src/ngram/smooth.ts';
+import { NgramLM, type NgramVocab } from '../src/runtime/ngram/lm.ts';
+import type { NgramOptions } from '../src/runtime/ngram/smooth.ts';
 import { ROOT } from './helpers.ts';
 
 const DIR = join(ROOT, 'test/fixtures/ngram');

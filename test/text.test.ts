@@ -4,15 +4,16 @@
  *    encode/decode; the text equals PyTorch's decodes (examples/weights/*.json);
  *  - Hugging Face tokenizer.json files (WordPiece, byte-level BPE, Unigram) through @huggingface/tokenizers;
  *  - spec errors about vocabularies and n-gram models: code, place, fix;
- *  - `nnc vocab` and `nnc train` as whole processes; a compiled n-gram module end to end.
+ *  - `nnc vocab` and `nnc train` as whole processes, `nnc torch` / `nnc weights` on n-gram specs;
+ *    a compiled n-gram module end to end.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/driver.ts';
-import { NgramLM } from '../src/ngram/lm.ts';
+import { NgramLM } from '../src/runtime/ngram/lm.ts';
 import { createModel as createDates, decode as datesDecode, encode as datesEncode } from '../generated/dates.ts';
 import { createModel as createTiny, encode as tinyEncode } from '../generated/tiny_lm.ts';
 import { createModel as createIso } from '../generated/iso_dates.ts';
@@ -211,6 +212,28 @@ describe('nnc vocab and nnc train (the binary)', () => {
     const over = nnc(['train', 'lm.nn', '--data', join(fx, 'train.txt'), '--out', 'neural.nn'], dir);
     expect([over.status, over.stderr]).toEqual([2, expect.stringMatching(/refusing to write to 'neural\.nn'/)]);
     expect(readFileSync(join(dir, 'neural.nn'), 'utf8')).toMatch(/^model N/);
+  });
+});
+
+describe('nnc torch and nnc weights on n-gram specs', () => {
+  it('name the n-gram models and leave them out; with nothing left, exit 2 and write nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nnc-ngram-cli-'));
+    cpSync(join(ROOT, 'examples/vocab/dates.target.json'), join(dir, 'v.json'));
+    const lm = 'model Lm {\n  input text: tokens(vocab = "v.json")\n  output next\n  ngram order = 3\n}\n';
+    writeFileSync(join(dir, 'lm.nn'), lm);
+    writeFileSync(join(dir, 'mixed.nn'), `${lm}model N {\n  input text: tokens(vocab = 14)\n  output next\n  embedding 4\n  linear 14\n}\n`);
+    for (const command of ['torch', 'weights']) {
+      const r = nnc([command, 'lm.nn'], dir);
+      expect([r.status, r.stdout]).toEqual([2, '']);
+      expect(r.stderr).toMatch(new RegExp(`^nnc ${command}: model 'Lm' is an n-gram model \\(an 'ngram' statement\\), with no (PyTorch module|weight tensors): what an n-gram model learns is an ARPA file`));
+    }
+    expect(existsSync(join(dir, 'lm.py'))).toBe(false);
+    const t = nnc(['torch', 'mixed.nn'], dir);
+    expect([t.status, t.stdout, t.stderr]).toEqual([0, 'wrote mixed.py (N: 3 weights)\n', expect.stringMatching(/model 'Lm' is an n-gram model .*; left out\n$/)]);
+    expect(readFileSync(join(dir, 'mixed.py'), 'utf8')).toMatch(/^class N\(nn\.Module\)/m);
+    const w = nnc(['weights', 'mixed.nn', '--json'], dir);
+    expect(w.status).toBe(0);
+    expect((JSON.parse(w.stdout) as { name: string }[]).map((x) => x.name)).toEqual(['embedding0.weight', 'linear0.weight', 'linear0.bias']);
   });
 });
 

@@ -19,7 +19,7 @@ import { Project, StructureKind, VariableDeclarationKind, type StatementStructur
 import type { ModelIR } from '../ir/model.ts';
 import type { KernelCode, Program } from './kernels.ts';
 import { SCALARS } from './kernels.ts';
-import type { VocabData } from '../text/vocab.ts';
+import type { VocabData } from '../runtime/text/vocab.ts';
 import { ngramManifest, type NgramDecl } from '../ngram/compile.ts';
 
 export interface CompiledModel {

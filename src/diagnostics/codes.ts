@@ -77,7 +77,7 @@ export const CODES = {
   W0517: 'merge = sum | mean on a recurrent layer that is not bidirectional (it has no effect)',
   W0598: 'retired (0.1: decode was accepted without generate()); never reused',
   E0599: 'part of the language this version of nnc cannot compile yet',
-  // vocabularies and n-gram models (src/text, src/ngram)
+  // vocabularies and n-gram models (src/text, src/ngram; their runtime parts in src/runtime/text, src/runtime/ngram)
   E0601: 'a vocabulary file that cannot be read (missing, unreadable)',
   E0602: 'a malformed vocabulary file (not JSON, wrong shape, duplicate ids, not a tokenizer)',
   E0603: 'a special token (pad, unk, bos, eos) that is not in the vocabulary',

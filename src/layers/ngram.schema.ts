@@ -1,8 +1,6 @@
+import { SMOOTHINGS } from '../runtime/ngram/smooth.ts';
 import { float, int, oneOf, str, type KindSchema } from './schema.ts';
 
-/** The n-gram model kinds' smoothing methods (docs/ngram.md). */
-export const SMOOTHINGS = ['additive', 'interpolated', 'katz', 'kneser_ney', 'witten_bell', 'stupid_backoff'] as const;
-export type Smoothing = (typeof SMOOTHINGS)[number];
 /** The largest n-gram order. */
 export const MAX_ORDER = 10;
 

@@ -19,7 +19,7 @@ export const LAYERS: ReadonlyMap<string, LayerDef> = new Map(
     dense.softmaxLayer, dense.logSoftmaxLayer, dense.layernormLayer, dense.dropoutLayer,
     poolLayer, flattenLayer, attentionLayer,
     blocks.encoderLayer, blocks.decoderLayer, blocks.repeatLayer, blocks.residualLayer, blocks.decodeLayer,
-    // an n-gram model is counted, not lowered to IR: the driver routes it to src/ngram (never here)
+    // an n-gram model is counted, not lowered to IR: the driver routes it to src/ngram and src/runtime/ngram (never here)
     { schema: ngramSchema, lower: unsupported },
   ].map((l) => [l.schema.kind, l]),
 );

@@ -6,7 +6,7 @@
 import type { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { ModelDecl } from '../syntax/ast.ts';
 import type { ResolvedInput, ResolvedStatement } from '../syntax/resolved.ts';
-import type { Smoothing } from '../layers/ngram.schema.ts';
+import type { Smoothing } from '../runtime/ngram/smooth.ts';
 
 /** Which smoothing methods each optional attribute applies to. */
 const APPLIES: Readonly<Record<string, readonly Smoothing[]>> = {

@@ -1,10 +1,10 @@
 /** A checked n-gram model (its `ngram` statement) as the generated module records it. */
-import type { Smoothing } from '../layers/ngram.schema.ts';
+import type { Smoothing } from '../runtime/ngram/smooth.ts';
 import type { Attrs } from '../layers/schema.ts';
 import type { ResolvedModel } from '../syntax/resolved.ts';
-import type { VocabData } from '../text/vocab.ts';
+import type { VocabData } from '../runtime/text/vocab.ts';
 import { parseLambdas } from './check.ts';
-import type { NgramSpec } from './model.ts';
+import type { NgramSpec } from '../runtime/ngram/model.ts';
 import type { ModelManifest } from '../runtime/model.ts';
 
 export interface NgramDecl {

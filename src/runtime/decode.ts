@@ -261,8 +261,12 @@ export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeD
 class FusedSession implements DecodeSession {
   readonly batch: number;
   readonly vocab: number;
+  private readonly model: DecodeSession;
   private readonly lm: (DecodeSession & { close(): void }) | undefined;
-  constructor(private readonly model: DecodeSession, o: ResolvedOptions) {
+  private readonly weight: number;
+  private readonly bonus: number;
+  constructor(model: DecodeSession, o: ResolvedOptions) {
+    this.model = model;
     this.batch = model.batch;
     this.vocab = model.vocab;
     this.weight = o.lmWeight;
@@ -276,8 +280,6 @@ class FusedSession implements DecodeSession {
     if (o.lmWeight !== 0) this.lm = lm;
     else lm.close();
   }
-  private readonly weight: number;
-  private readonly bonus: number;
 
   private fuse(a: StepOut, b: StepOut | undefined): StepOut {
     const x = a.logp;

@@ -22,7 +22,7 @@ import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from '../layers/schemas.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, OutputDecl, Statement, Value } from './ast.ts';
 import type { ResolvedFile, ResolvedInput, ResolvedModel, ResolvedStatement } from './resolved.ts';
 import { loadVocab, vocabSize } from '../text/load.ts';
-import { SPECIAL_ROLES, TextVocab, type SpecialRole, type VocabData } from '../text/vocab.ts';
+import { SPECIAL_ROLES, TextVocab, type SpecialRole, type VocabData } from '../runtime/text/vocab.ts';
 import { checkNgram } from '../ngram/check.ts';
 
 /** Files a spec names (vocabularies), read relative to the spec's folder. */

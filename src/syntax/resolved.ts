@@ -1,7 +1,7 @@
 import type { Span } from '../diagnostics/span.ts';
 import type { Attrs, KindSchema } from '../layers/schema.ts';
 import type { Statement, InputDecl, OutputDecl, ModelDecl } from './ast.ts';
-import type { VocabData } from '../text/vocab.ts';
+import type { VocabData } from '../runtime/text/vocab.ts';
 
 /**
  * The checked form of a model: every statement matched to its schema, attributes validated and

@@ -4,7 +4,7 @@
  * at least `minCount` times, most frequent first (ties in code-point order), up to `maxSize` ids.
  */
 import type { NncVocabFile } from './load.ts';
-import { splitWords, type SpecialRole } from './vocab.ts';
+import { splitWords, type SpecialRole } from '../runtime/text/vocab.ts';
 
 export interface BuildVocabOptions {
   readonly level: 'char' | 'word';

@@ -6,7 +6,7 @@
  * place. Pure: the caller reads the files.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { SPECIAL_ROLES, type SpecialIds, type SpecialRole, type VocabData } from './vocab.ts';
+import { SPECIAL_ROLES, type SpecialIds, type SpecialRole, type VocabData } from '../runtime/text/vocab.ts';
 
 /** What the spec's input declaration says about its vocabulary (each optional). */
 export interface VocabRequest {

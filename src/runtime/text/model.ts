@@ -1,12 +1,12 @@
 /**
  * Text in, text out (docs/text.md): a generated model whose inputs declare vocabularies takes
  * strings where it takes token ids, returns `text` beside `ids` from generate() and stream(), and
- * has encode() / decode(). withText wraps a compiled model; n-gram models (src/ngram/model.ts) use
+ * has encode() / decode(). withText wraps a compiled model; n-gram models (src/runtime/ngram/model.ts) use
  * the same helpers.
  */
-import { NncError, typeName } from '../runtime/errors.ts';
-import type { DecodeSession, GenerateOptions, GenerateResult, StepEvent } from '../runtime/decode.ts';
-import type { NncModel } from '../runtime/model.ts';
+import { NncError, typeName } from '../errors.ts';
+import type { GenerateOptions, GenerateResult, StepEvent } from '../decode.ts';
+import type { NncModel } from '../model.ts';
 import { TextVocab, type VocabData } from './vocab.ts';
 
 /** A text input: one string (one row) or one string per row. */
@@ -37,12 +37,6 @@ export type TextModel<I, O, G = I> = Omit<NncModel<I, O, G>, 'generate' | 'strea
   generate(inputs: G, options?: GenerateOptions): Promise<TextGenerateResult>;
   stream(inputs: G, options?: GenerateOptions): AsyncGenerator<TextStepEvent, TextGenerateResult>;
 };
-
-/** A language model that can follow another model's hypotheses in shallow fusion (decode.ts). */
-export interface LanguageModelSession {
-  /** A session over `batch` rows that starts each row from the model's own start (bos). */
-  lmSession(batch: number): DecodeSession & { close(): void };
-}
 
 /** Rows of text → a padded [B, T] tokens input (pad id, or 0), each row after `prefix` ids. */
 export function textToTensor(vocab: TextVocab, name: string, value: TextInput, prefix: readonly number[] = []): { data: Int32Array; shape: [number, number]; lengths: number[] } {
@@ -160,15 +154,7 @@ export function withText<I, O, G>(
     return typeof b === 'number' ? [b] : [];
   };
   const prefix = (name: string) => (name === opts.target ? bos() : []);
-  const self = {
-    get backend() {
-      return model.backend;
-    },
-    get device() {
-      return model.device;
-    },
-    manifest: model.manifest,
-    loadWeights: (src: Parameters<typeof model.loadWeights>[0]) => model.loadWeights(src),
+  const text: Record<PropertyKey, unknown> = {
     forward: async (inputs: I) => model.forward(v.convert(inputs, prefix) as I),
     async generate(inputs: G, options?: GenerateOptions): Promise<TextGenerateResult> {
       v.checkLm(options);
@@ -184,10 +170,16 @@ export function withText<I, O, G>(
         yield { ...r.value, text: dec(r.value.ids) };
       }
     },
-    dispose: () => model.dispose(),
     ...v.methods<I>(),
   };
-  const lm = (model as unknown as Partial<LanguageModelSession>).lmSession;
-  if (lm) Object.assign(self, { lmSession: lm.bind(model) });
-  return self as TextModel<I, O, G>;
+  // The model itself with the text methods in front: everything else (loadWeights with its options,
+  // backend, device, lmSession, dispose, …) is the model's own, called on the model.
+  return new Proxy(model, {
+    get(target, key) {
+      if (Object.hasOwn(text, key)) return text[key];
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+    has: (target, key) => Object.hasOwn(text, key) || Reflect.has(target, key),
+  }) as unknown as TextModel<I, O, G>;
 }

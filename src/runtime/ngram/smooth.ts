@@ -9,8 +9,11 @@
  * Witten–Bell, Kneser–Ney) are exactly this form with prob[hw] their interpolated estimate and
  * bow[h] their interpolation weight γ(h).
  */
-import type { Smoothing } from '../layers/ngram.schema.ts';
 import { Trie, children, suffixes, type Children } from './trie.ts';
+
+/** The smoothing methods (the ngram statement's `smoothing`; docs/ngram.md). */
+export const SMOOTHINGS = ['additive', 'interpolated', 'katz', 'kneser_ney', 'witten_bell', 'stupid_backoff'] as const;
+export type Smoothing = (typeof SMOOTHINGS)[number];
 
 export interface NgramOptions {
   readonly order: number;

@@ -3,7 +3,7 @@
  * next-token distributions, perplexity, and ARPA files (read and written as KenLM and SRILM do).
  * Browser-safe; no Node imports.
  */
-import { NncError } from '../runtime/errors.ts';
+import { NncError } from '../errors.ts';
 import { smooth, type BackoffModel, type FitNotes, type NgramOptions } from './smooth.ts';
 import { Trie, children, countSentence, suffixes } from './trie.ts';
 

@@ -6,7 +6,7 @@
  * @huggingface/tokenizers (pure JavaScript, browsers and Node).
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { NncError } from '../runtime/errors.ts';
+import { NncError } from '../errors.ts';
 
 /** The special tokens' ids, where the vocabulary has them. */
 export interface SpecialIds {

@@ -5,15 +5,15 @@
  * in and out as for any model with a vocabulary. Its "weights" are an ARPA file: loadWeights()
  * reads one, fit() counts a corpus, toArpa() / saveWeights() write one. No kernels, no backend.
  */
-import { decode, decodeStream, type DecodeSession, type GenerateOptions, type StepOut } from '../runtime/decode.ts';
-import { NncError, typeName } from '../runtime/errors.ts';
-import { checkInputNames, prepareInput } from '../runtime/inputs.ts';
-import { specDefaults, type ModelManifest } from '../runtime/model.ts';
-import type { BackendName, CreateOptions, Tensor } from '../runtime/types.ts';
+import { decode, decodeStream, type DecodeSession, type GenerateOptions, type StepOut } from '../decode.ts';
+import { NncError, typeName } from '../errors.ts';
+import { checkInputNames, prepareInput } from '../inputs.ts';
+import { specDefaults, type ModelManifest } from '../model.ts';
+import type { BackendName, CreateOptions, Tensor } from '../types.ts';
 import { Vocabularies, isText, type TextGenerateResult, type TextMethods, type TextStepEvent } from '../text/model.ts';
 import type { TextVocab, VocabData } from '../text/vocab.ts';
-import type { Smoothing } from '../layers/ngram.schema.ts';
 import { NgramLM, type FitReport, type NgramVocab, type Perplexity } from './lm.ts';
+import type { Smoothing } from './smooth.ts';
 
 /** What a generated module records of an `ngram` statement. */
 export interface NgramSpec {
@@ -217,8 +217,12 @@ export class NgramSession implements DecodeSession {
   readonly vocab: number;
   private contexts: number[][] = [];
   private readonly dist: Float64Array;
+  private readonly lm: NgramLM;
+  private readonly prompts: number[][];
 
-  constructor(private readonly lm: NgramLM, private readonly prompts: number[][]) {
+  constructor(lm: NgramLM, prompts: number[][]) {
+    this.lm = lm;
+    this.prompts = prompts;
     this.batch = prompts.length;
     this.vocab = lm.vocab.size;
     this.dist = new Float64Array(this.vocab);
