@@ -6,182 +6,29 @@ import * as __nnc from 'nnc/runtime';
 export const BracketsManifest = {
       "model": "Brackets",
       "inputs": [
-        {
-          "name": "text",
-          "form": "tokens",
-          "vocab": 5
-        }
+        {"name":"text","form":"tokens","vocab":5}
       ],
-      "output": {
-        "name": "label",
-        "shape": [
-          "B",
-          2
-        ]
-      },
+      "output": {"name":"label","shape":["B",2]},
       "weights": [
-        {
-          "name": "embedding0.weight",
-          "shape": [
-            5,
-            16
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "gru0.weight_ih_l0",
-          "shape": [
-            96,
-            16
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.weight_hh_l0",
-          "shape": [
-            96,
-            32
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_ih_l0",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_hh_l0",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.weight_ih_l0_reverse",
-          "shape": [
-            96,
-            16
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.weight_hh_l0_reverse",
-          "shape": [
-            96,
-            32
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_ih_l0_reverse",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_hh_l0_reverse",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.weight_ih_l1",
-          "shape": [
-            96,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.weight_hh_l1",
-          "shape": [
-            96,
-            32
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_ih_l1",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_hh_l1",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.weight_ih_l1_reverse",
-          "shape": [
-            96,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.weight_hh_l1_reverse",
-          "shape": [
-            96,
-            32
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_ih_l1_reverse",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "gru0.bias_hh_l1_reverse",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "linear0.weight",
-          "shape": [
-            2,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear0.bias",
-          "shape": [
-            2
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"embedding0.weight","shape":[5,16],"dtype":"F32","layer":"embedding"},
+        {"name":"gru0.weight_ih_l0","shape":[96,16],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.weight_hh_l0","shape":[96,32],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_ih_l0","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_hh_l0","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.weight_ih_l0_reverse","shape":[96,16],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.weight_hh_l0_reverse","shape":[96,32],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_ih_l0_reverse","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_hh_l0_reverse","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.weight_ih_l1","shape":[96,64],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.weight_hh_l1","shape":[96,32],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_ih_l1","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_hh_l1","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.weight_ih_l1_reverse","shape":[96,64],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.weight_hh_l1_reverse","shape":[96,32],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_ih_l1_reverse","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"gru0.bias_hh_l1_reverse","shape":[96],"dtype":"F32","layer":"gru"},
+        {"name":"linear0.weight","shape":[2,64],"dtype":"F32","layer":"linear"},
+        {"name":"linear0.bias","shape":[2],"dtype":"F32","layer":"linear"}
       ]
     } as const;
 
@@ -197,1193 +44,457 @@ export interface BracketsOutputs {
     label: __nnc.Tensor<Float32Array, [number, 2]>;
 }
 
-const Brackets_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // gru0.l0.x·Wᵀ (all steps)
-    k6: {
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 fd6de02c: gru0.l0.x·Wᵀ (all steps) (and 1 more call)
+    {
+      name: "Brackets.k0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = b1[v2 * 16 + k1];\n    const v4 = b2[i2 * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * T + i1]!;
+          for (let k1 = 0; k1 < 16; k1++) {
+            const v3 = b1[v2 * 16 + k1]!;
+            const v4 = b2[i2 * 16 + k1]!;
+            acc0 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc0 + v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 16]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                const v0 = b0[i0 * T + i1]!;
+                for (let i2 = 0; i2 < 16; i2++) {
+                  const v1 = b1[v0 * 16 + i2]!;
+                  gm0[o] = v1;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.gemm(B * T, 96, 16, gm0, 0, 16, x.packs[0], b3, 0, out, 0, 96, 0);
+        },
+      },
+    },
+    // k1 6fa4eb93: gru0.l0.h' (and 3 more calls)
+    {
+      name: "Brackets.k1",
+      step: true,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - tt * 32;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    const v0 = b1[(i0 * T + t) * 96 + (i1 + 32)];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = b0[(i0 * T + tp) * 32 + k2];\n      const v4 = b2[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = b3[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = b1[(i0 * T + t) * 96 + (i1 + 64)];\n    const v11 = b1[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = b0[(i0 * T + tp) * 32 + k13];\n      const v15 = b2[i1 * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = b3[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = b0[(i0 * T + tp) * 32 + k21];\n      const v23 = b2[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = b3[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const v28 = 1.0 - 2.0 / (Math.exp(2.0 * v27) + 1.0);\n    const v29 = v9 * v28;\n    const v30 = b0[(i0 * T + tp) * 32 + i1];\n    const v31 = v8 * v30;\n    const v32 = v29 + v31;\n    res = v32;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b1[(i0 * T + t) * 96 + (i1 + 32)]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 32; k2++) {
+            const v3 = b0[(i0 * T + tp) * 32 + k2]!;
+            const v4 = b2[(i1 + 32) * 32 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i1 + 32]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = 1.0 - v8;
+          const v10 = b1[(i0 * T + t) * 96 + (i1 + 64)]!;
+          const v11 = b1[(i0 * T + t) * 96 + i1]!;
+          let acc12 = 0.0;
+          for (let k13 = 0; k13 < 32; k13++) {
+            const v14 = b0[(i0 * T + tp) * 32 + k13]!;
+            const v15 = b2[i1 * 32 + k13]!;
+            acc12 += v14 * v15;
+          }
+          const v16 = b3[i1]!;
+          const v17 = acc12 + v16;
+          const v18 = v11 + v17;
+          const v19 = __nnc.sigmoidf(v18);
+          let acc20 = 0.0;
+          for (let k21 = 0; k21 < 32; k21++) {
+            const v22 = b0[(i0 * T + tp) * 32 + k21]!;
+            const v23 = b2[(i1 + 64) * 32 + k21]!;
+            acc20 += v22 * v23;
+          }
+          const v24 = b3[i1 + 64]!;
+          const v25 = acc20 + v24;
+          const v26 = v19 * v25;
+          const v27 = v10 + v26;
+          const v28 = __nnc.tanhf(v27);
+          const v29 = v9 * v28;
+          const v30 = b0[(i0 * T + tp) * 32 + i1]!;
+          const v31 = v8 * v30;
+          const v32 = v29 + v31;
+          return v32;
+        };
+        const dst = new Float32Array(32);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 32;
+          if (t < b4[i0]!) {
+            for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 32);
+        }
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
+          x.gemm(B, 96, 32, b0, tp * 32, T * 32, x.packs[0], b3, 0, gm0, 0, 96, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 32; i1++) {
+                const v0 = b1[(i0 * T + t) * 96 + i1]!;
+                const v1 = gm0[i0 * 96 + i1]!;
+                const v2 = v0 + v1;
+                gm1[o] = v2;
+                const v3 = b1[(i0 * T + t) * 96 + (i1 + 32)]!;
+                const v4 = gm0[i0 * 96 + (i1 + 32)]!;
+                const v5 = v3 + v4;
+                gm2[o] = v5;
+                o += 1;
+              }
+            }
+          }
+          x.act(1, gm1, 0, B * 32);
+          x.act(1, gm2, 0, B * 32);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 32; i1++) {
+                const v0 = b1[(i0 * T + t) * 96 + (i1 + 64)]!;
+                const v1 = gm1[i0 * 32 + i1]!;
+                const v2 = gm0[i0 * 96 + (i1 + 64)]!;
+                const v3 = v1 * v2;
+                const v4 = v0 + v3;
+                gm3[o] = v4;
+                o += 1;
+              }
+            }
+          }
+          x.act(0, gm3, 0, B * 32);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm2[i0 * 32 + i1]!;
+            const v1 = 1.0 - v0;
+            const v2 = gm3[i0 * 32 + i1]!;
+            const v3 = v1 * v2;
+            const v4 = b0[(i0 * T + tp) * 32 + i1]!;
+            const v5 = v0 * v4;
+            const v6 = v3 + v5;
+            return v6;
+          };
+          const dst = g[4]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 32;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 32);
+          }
+        },
+      },
+    },
+    // k2 300368f1: gru0.l1.x·Wᵀ (all steps) (and 1 more call)
+    {
+      name: "Brackets.k2",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = b0[(i0 * T + i1) * 32 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            let c2 = 0.0;
+            if (k1 < 32) {
+              const v3 = b0[(i0 * T + i1) * 32 + k1]!;
+              c2 = v3;
+            } else {
+              const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)]!;
+              c2 = v4;
+            }
+            const v5 = b2[i2 * 64 + k1]!;
+            acc0 += c2 * v5;
+          }
+          const v6 = b3[i2]!;
+          const v7 = acc0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 64; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 32) {
+                    const v1 = b0[(i0 * T + i1) * 32 + i2]!;
+                    c0 = v1;
+                  } else {
+                    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)]!;
+                    c0 = v2;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], b3, 0, out, 0, 96, 0);
+        },
+      },
+    },
+    // k3 81ea692f: gru0.l1.concat
+    {
+      name: "Brackets.k3",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * T + i1) * 32 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 32) {
+            const v1 = b0[(i0 * T + i1) * 32 + i2]!;
+            c0 = v1;
+          } else {
+            const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k4 c7d67da9: pool0
+    {
+      name: "Brackets.k4",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let m1 = -3.0e+38;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]);\n    }\n  }\n  return m1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          let m1 = -3.0e+38;
+          for (let t2 = 0; t2 < T; t2++) {
+            if (t2 < len0) {
+              m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]!);
+            }
+          }
+          return m1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k5 431049b7: linear0
+    {
+      name: "Brackets.k5",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[i0 * 64 + k1]!;
+            const v3 = b1[i1 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 2, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 2, 0);
+        },
+      },
+    },
+    // k6 7c897872: softmax0 (row statistics)
+    {
       name: "Brackets.k6",
       step: false,
-      scalars: ["T"],
-      gpu: "function (n0, w0, w1, w2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w1[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 2; k4++) {\n    const v5 = b0[i0 * 2 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w1 = a[2]!, w2 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n0[(i0) * T + i1]!;
-        for (let k1 = 0; k1 < 16; k1++) {
-          const v3 = w0[(v2) * 16 + k1]!;
-          const v4 = w1[(i2) * 16 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w2[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 96; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 2; k1++) {
+            const v2 = b0[i0 * 2 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 2; k4++) {
+            const v5 = b0[i0 * 2 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [[2, 0, 96, 0, 16, 16]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 16]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 16; i2++) {
-            const v0 = n0[(i0) * T + i1]!;
-            const v1 = w0[(v0) * 16 + i2]!;
-            gm0[o] = v1;
-            o++;
-          }
-      }
-      x.gemm(B * T, 96, 16, gm0, 0, 16, x.packs[0], w2, 0, out, 0, 96, 0);
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // gru0.l0.h'
-    k29: {
-      name: "Brackets.k29",
-      step: true,
-      scalars: ["T","t","tp"],
-      gpu: "function (n7, n6, w3, w4, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n6[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n7[(i0 * T + tp) * 32 + k2];\n      const v4 = w3[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w4[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n6[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n6[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n7[(i0 * T + tp) * 32 + k13];\n      const v15 = w3[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w4[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n7[(i0 * T + tp) * 32 + k21];\n      const v23 = w3[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w4[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n7[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n7 = a[0]!, n6 = a[1]!, w3 = a[2]!, w4 = a[3]!, n1 = a[4]!;
-      const f = (i0: number, i1: number): number => {
-        const v0 = n6[(i0 * T + t) * 96 + i1 + 32]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = n7[(i0 * T + tp) * 32 + k2]!;
-          const v4 = w3[(i1 + 32) * 32 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w4[i1 + 32]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = 1.0 - v8;
-        const v10 = n6[(i0 * T + t) * 96 + i1 + 64]!;
-        const v11 = n6[(i0 * T + t) * 96 + i1]!;
-        let acc12 = 0.0;
-        for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = n7[(i0 * T + tp) * 32 + k13]!;
-          const v15 = w3[(i1) * 32 + k13]!;
-          acc12 += v14 * v15;
-        }
-        const v16 = w4[i1]!;
-        const v17 = acc12 + v16;
-        const v18 = v11 + v17;
-        const v19 = __nnc.sigmoidf(v18);
-        let acc20 = 0.0;
-        for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = n7[(i0 * T + tp) * 32 + k21]!;
-          const v23 = w3[(i1 + 64) * 32 + k21]!;
-          acc20 += v22 * v23;
-        }
-        const v24 = w4[i1 + 64]!;
-        const v25 = acc20 + v24;
-        const v26 = v19 * v25;
-        const v27 = v10 + v26;
-        const v28 = __nnc.tanhf(v27);
-        const v29 = v9 * v28;
-        const v30 = n7[(i0 * T + tp) * 32 + i1]!;
-        const v31 = v8 * v30;
-        const v32 = v29 + v31;
-        return v32;
-      };
-      const dst = new Float32Array(32);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n7 = a[0]!, n6 = a[1]!, w4 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
-      x.gemm(B, 96, 32, n7, tp * 32, T * 32, x.packs[0], w4, 0, gm0, 0, 96, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n6[(i0 * T + t) * 96 + i1]!;
-          const v1 = gm0[(i0) * 96 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n6[(i0 * T + t) * 96 + i1 + 32]!;
-          const v4 = gm0[(i0) * 96 + i1 + 32]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 32);
-      x.act(1, gm2, 0, B * 32);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n6[(i0 * T + t) * 96 + i1 + 64]!;
-          const v1 = gm1[(i0) * 32 + i1]!;
-          const v2 = gm0[(i0) * 96 + i1 + 64]!;
-          const v3 = v1 * v2;
-          const v4 = v0 + v3;
-          gm3[o] = v4;
-          o++;
-        }
-      }
-      x.act(0, gm3, 0, B * 32);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 32 + i1]!;
-        const v1 = 1.0 - v0;
-        const v2 = gm3[(i0) * 32 + i1]!;
-        const v3 = v1 * v2;
-        const v4 = n7[(i0 * T + tp) * 32 + i1]!;
-        const v5 = v0 * v4;
-        const v6 = v3 + v5;
-        return v6;
-      };
-      const dst = g[4]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      }
-      },
-    },
-    // gru0.l0.reverse.x·Wᵀ (all steps)
-    k32: {
-      name: "Brackets.k32",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n0, w0, w5, w6, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = w0[(v2) * 16 + k1];\n    const v4 = w5[(i2) * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w5 = a[2]!, w6 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n0[(i0) * T + i1]!;
-        for (let k1 = 0; k1 < 16; k1++) {
-          const v3 = w0[(v2) * 16 + k1]!;
-          const v4 = w5[(i2) * 16 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w6[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 96; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 96, 0, 16, 16]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 16]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 16; i2++) {
-            const v0 = n0[(i0) * T + i1]!;
-            const v1 = w0[(v0) * 16 + i2]!;
-            gm0[o] = v1;
-            o++;
-          }
-      }
-      x.gemm(B * T, 96, 16, gm0, 0, 16, x.packs[0], w6, 0, out, 0, 96, 0);
-      }
-      },
-    },
-    // gru0.l0.reverse.h'
-    k55: {
-      name: "Brackets.k55",
-      step: true,
-      scalars: ["T","t","tp"],
-      gpu: "function (n33, n32, w7, w8, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n33[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n32[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n33[(i0 * T + tp) * 32 + k2];\n      const v4 = w7[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w8[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n32[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n32[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n33[(i0 * T + tp) * 32 + k13];\n      const v15 = w7[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w8[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n33[(i0 * T + tp) * 32 + k21];\n      const v23 = w7[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w8[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n33[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n33 = a[0]!, n32 = a[1]!, w7 = a[2]!, w8 = a[3]!, n1 = a[4]!;
-      const f = (i0: number, i1: number): number => {
-        const v0 = n32[(i0 * T + t) * 96 + i1 + 32]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = n33[(i0 * T + tp) * 32 + k2]!;
-          const v4 = w7[(i1 + 32) * 32 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w8[i1 + 32]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = 1.0 - v8;
-        const v10 = n32[(i0 * T + t) * 96 + i1 + 64]!;
-        const v11 = n32[(i0 * T + t) * 96 + i1]!;
-        let acc12 = 0.0;
-        for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = n33[(i0 * T + tp) * 32 + k13]!;
-          const v15 = w7[(i1) * 32 + k13]!;
-          acc12 += v14 * v15;
-        }
-        const v16 = w8[i1]!;
-        const v17 = acc12 + v16;
-        const v18 = v11 + v17;
-        const v19 = __nnc.sigmoidf(v18);
-        let acc20 = 0.0;
-        for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = n33[(i0 * T + tp) * 32 + k21]!;
-          const v23 = w7[(i1 + 64) * 32 + k21]!;
-          acc20 += v22 * v23;
-        }
-        const v24 = w8[i1 + 64]!;
-        const v25 = acc20 + v24;
-        const v26 = v19 * v25;
-        const v27 = v10 + v26;
-        const v28 = __nnc.tanhf(v27);
-        const v29 = v9 * v28;
-        const v30 = n33[(i0 * T + tp) * 32 + i1]!;
-        const v31 = v8 * v30;
-        const v32 = v29 + v31;
-        return v32;
-      };
-      const dst = new Float32Array(32);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n33 = a[0]!, n32 = a[1]!, w8 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
-      x.gemm(B, 96, 32, n33, tp * 32, T * 32, x.packs[0], w8, 0, gm0, 0, 96, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n32[(i0 * T + t) * 96 + i1]!;
-          const v1 = gm0[(i0) * 96 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n32[(i0 * T + t) * 96 + i1 + 32]!;
-          const v4 = gm0[(i0) * 96 + i1 + 32]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 32);
-      x.act(1, gm2, 0, B * 32);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n32[(i0 * T + t) * 96 + i1 + 64]!;
-          const v1 = gm1[(i0) * 32 + i1]!;
-          const v2 = gm0[(i0) * 96 + i1 + 64]!;
-          const v3 = v1 * v2;
-          const v4 = v0 + v3;
-          gm3[o] = v4;
-          o++;
-        }
-      }
-      x.act(0, gm3, 0, B * 32);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 32 + i1]!;
-        const v1 = 1.0 - v0;
-        const v2 = gm3[(i0) * 32 + i1]!;
-        const v3 = v1 * v2;
-        const v4 = n33[(i0 * T + tp) * 32 + i1]!;
-        const v5 = v0 * v4;
-        const v6 = v3 + v5;
-        return v6;
-      };
-      const dst = g[4]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      }
-      },
-    },
-    // gru0.l1.x·Wᵀ (all steps)
-    k59: {
-      name: "Brackets.k59",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n7, n33, w9, w10, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n33[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w9[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w10[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n7 = a[0]!, n33 = a[1]!, w9 = a[2]!, w10 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          let c2 = 0.0;
-          if (k1 < 32) {
-            const v3 = n7[((i0) * T + i1) * 32 + k1]!;
-            c2 = v3;
-          }
-          else {
-            const v4 = n33[((i0) * T + i1) * 32 + k1 - 32]!;
-            c2 = v4;
-          }
-          const v5 = w9[(i2) * 64 + k1]!;
-          acc0 += c2 * v5;
-        }
-        const v6 = w10[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 96; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 96, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n7 = a[0]!, n33 = a[1]!, w10 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++) {
-            let c0 = 0.0;
-            if (i2 < 32) {
-              const v1 = n7[((i0) * T + i1) * 32 + i2]!;
-              c0 = v1;
-            }
-            else {
-              const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
-              c0 = v2;
-            }
-            gm0[o] = c0;
-            o++;
-          }
-      }
-      x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], w10, 0, out, 0, 96, 0);
-      }
-      },
-    },
-    // gru0.l1.h'
-    k82: {
-      name: "Brackets.k82",
-      step: true,
-      scalars: ["T","t","tp"],
-      gpu: "function (n60, n59, w11, w12, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n60[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n59[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n60[(i0 * T + tp) * 32 + k2];\n      const v4 = w11[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w12[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n59[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n59[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n60[(i0 * T + tp) * 32 + k13];\n      const v15 = w11[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w12[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n60[(i0 * T + tp) * 32 + k21];\n      const v23 = w11[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w12[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n60[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n60 = a[0]!, n59 = a[1]!, w11 = a[2]!, w12 = a[3]!, n1 = a[4]!;
-      const f = (i0: number, i1: number): number => {
-        const v0 = n59[(i0 * T + t) * 96 + i1 + 32]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = n60[(i0 * T + tp) * 32 + k2]!;
-          const v4 = w11[(i1 + 32) * 32 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w12[i1 + 32]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = 1.0 - v8;
-        const v10 = n59[(i0 * T + t) * 96 + i1 + 64]!;
-        const v11 = n59[(i0 * T + t) * 96 + i1]!;
-        let acc12 = 0.0;
-        for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = n60[(i0 * T + tp) * 32 + k13]!;
-          const v15 = w11[(i1) * 32 + k13]!;
-          acc12 += v14 * v15;
-        }
-        const v16 = w12[i1]!;
-        const v17 = acc12 + v16;
-        const v18 = v11 + v17;
-        const v19 = __nnc.sigmoidf(v18);
-        let acc20 = 0.0;
-        for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = n60[(i0 * T + tp) * 32 + k21]!;
-          const v23 = w11[(i1 + 64) * 32 + k21]!;
-          acc20 += v22 * v23;
-        }
-        const v24 = w12[i1 + 64]!;
-        const v25 = acc20 + v24;
-        const v26 = v19 * v25;
-        const v27 = v10 + v26;
-        const v28 = __nnc.tanhf(v27);
-        const v29 = v9 * v28;
-        const v30 = n60[(i0 * T + tp) * 32 + i1]!;
-        const v31 = v8 * v30;
-        const v32 = v29 + v31;
-        return v32;
-      };
-      const dst = new Float32Array(32);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n60 = a[0]!, n59 = a[1]!, w12 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
-      x.gemm(B, 96, 32, n60, tp * 32, T * 32, x.packs[0], w12, 0, gm0, 0, 96, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n59[(i0 * T + t) * 96 + i1]!;
-          const v1 = gm0[(i0) * 96 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n59[(i0 * T + t) * 96 + i1 + 32]!;
-          const v4 = gm0[(i0) * 96 + i1 + 32]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 32);
-      x.act(1, gm2, 0, B * 32);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n59[(i0 * T + t) * 96 + i1 + 64]!;
-          const v1 = gm1[(i0) * 32 + i1]!;
-          const v2 = gm0[(i0) * 96 + i1 + 64]!;
-          const v3 = v1 * v2;
-          const v4 = v0 + v3;
-          gm3[o] = v4;
-          o++;
-        }
-      }
-      x.act(0, gm3, 0, B * 32);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 32 + i1]!;
-        const v1 = 1.0 - v0;
-        const v2 = gm3[(i0) * 32 + i1]!;
-        const v3 = v1 * v2;
-        const v4 = n60[(i0 * T + tp) * 32 + i1]!;
-        const v5 = v0 * v4;
-        const v6 = v3 + v5;
-        return v6;
-      };
-      const dst = g[4]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      }
-      },
-    },
-    // gru0.l1.reverse.x·Wᵀ (all steps)
-    k85: {
-      name: "Brackets.k85",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n7, n33, w13, w14, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = n7[((i0) * T + i1) * 32 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n33[((i0) * T + i1) * 32 + k1 - 32];\n      c2 = v4;\n    }\n    const v5 = w13[(i2) * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w14[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n7 = a[0]!, n33 = a[1]!, w13 = a[2]!, w14 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          let c2 = 0.0;
-          if (k1 < 32) {
-            const v3 = n7[((i0) * T + i1) * 32 + k1]!;
-            c2 = v3;
-          }
-          else {
-            const v4 = n33[((i0) * T + i1) * 32 + k1 - 32]!;
-            c2 = v4;
-          }
-          const v5 = w13[(i2) * 64 + k1]!;
-          acc0 += c2 * v5;
-        }
-        const v6 = w14[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 96; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 96, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n7 = a[0]!, n33 = a[1]!, w14 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++) {
-            let c0 = 0.0;
-            if (i2 < 32) {
-              const v1 = n7[((i0) * T + i1) * 32 + i2]!;
-              c0 = v1;
-            }
-            else {
-              const v2 = n33[((i0) * T + i1) * 32 + i2 - 32]!;
-              c0 = v2;
-            }
-            gm0[o] = c0;
-            o++;
-          }
-      }
-      x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], w14, 0, out, 0, 96, 0);
-      }
-      },
-    },
-    // gru0.l1.reverse.h'
-    k108: {
-      name: "Brackets.k108",
-      step: true,
-      scalars: ["T","t","tp"],
-      gpu: "function (n86, n85, w15, w16, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - tt * (32);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n86[idx];\n  } else if (t < n1[i0]) {\n    const v0 = n85[(i0 * T + t) * 96 + i1 + 32];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = n86[(i0 * T + tp) * 32 + k2];\n      const v4 = w15[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = w16[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = n85[(i0 * T + t) * 96 + i1 + 64];\n    const v11 = n85[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = n86[(i0 * T + tp) * 32 + k13];\n      const v15 = w15[(i1) * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = w16[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = n86[(i0 * T + tp) * 32 + k21];\n      const v23 = w15[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = w16[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const e28 = Math.exp(2.0 * v27);\n    const v29 = (1.0 - 2.0 / (e28 + 1.0));\n    const v30 = v9 * v29;\n    const v31 = n86[(i0 * T + tp) * 32 + i1];\n    const v32 = v8 * v31;\n    const v33 = v30 + v32;\n    res = v33;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n86 = a[0]!, n85 = a[1]!, w15 = a[2]!, w16 = a[3]!, n1 = a[4]!;
-      const f = (i0: number, i1: number): number => {
-        const v0 = n85[(i0 * T + t) * 96 + i1 + 32]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 32; k2++) {
-          const v3 = n86[(i0 * T + tp) * 32 + k2]!;
-          const v4 = w15[(i1 + 32) * 32 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w16[i1 + 32]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = 1.0 - v8;
-        const v10 = n85[(i0 * T + t) * 96 + i1 + 64]!;
-        const v11 = n85[(i0 * T + t) * 96 + i1]!;
-        let acc12 = 0.0;
-        for (let k13 = 0; k13 < 32; k13++) {
-          const v14 = n86[(i0 * T + tp) * 32 + k13]!;
-          const v15 = w15[(i1) * 32 + k13]!;
-          acc12 += v14 * v15;
-        }
-        const v16 = w16[i1]!;
-        const v17 = acc12 + v16;
-        const v18 = v11 + v17;
-        const v19 = __nnc.sigmoidf(v18);
-        let acc20 = 0.0;
-        for (let k21 = 0; k21 < 32; k21++) {
-          const v22 = n86[(i0 * T + tp) * 32 + k21]!;
-          const v23 = w15[(i1 + 64) * 32 + k21]!;
-          acc20 += v22 * v23;
-        }
-        const v24 = w16[i1 + 64]!;
-        const v25 = acc20 + v24;
-        const v26 = v19 * v25;
-        const v27 = v10 + v26;
-        const v28 = __nnc.tanhf(v27);
-        const v29 = v9 * v28;
-        const v30 = n86[(i0 * T + tp) * 32 + i1]!;
-        const v31 = v8 * v30;
-        const v32 = v29 + v31;
-        return v32;
-      };
-      const dst = new Float32Array(32);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 96, 0, 32, 32]],
-      scratch: (s) => { const { B } = s; return [B * 96, B * 32, B * 32, B * 32, 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n86 = a[0]!, n85 = a[1]!, w16 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
-      x.gemm(B, 96, 32, n86, tp * 32, T * 32, x.packs[0], w16, 0, gm0, 0, 96, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n85[(i0 * T + t) * 96 + i1]!;
-          const v1 = gm0[(i0) * 96 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n85[(i0 * T + t) * 96 + i1 + 32]!;
-          const v4 = gm0[(i0) * 96 + i1 + 32]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 32);
-      x.act(1, gm2, 0, B * 32);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 32; i1++) {
-          const v0 = n85[(i0 * T + t) * 96 + i1 + 64]!;
-          const v1 = gm1[(i0) * 32 + i1]!;
-          const v2 = gm0[(i0) * 96 + i1 + 64]!;
-          const v3 = v1 * v2;
-          const v4 = v0 + v3;
-          gm3[o] = v4;
-          o++;
-        }
-      }
-      x.act(0, gm3, 0, B * 32);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm2[(i0) * 32 + i1]!;
-        const v1 = 1.0 - v0;
-        const v2 = gm3[(i0) * 32 + i1]!;
-        const v3 = v1 * v2;
-        const v4 = n86[(i0 * T + tp) * 32 + i1]!;
-        const v5 = v0 * v4;
-        const v6 = v3 + v5;
-        return v6;
-      };
-      const dst = g[4]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 32;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 32);
-      }
-      }
-      },
-    },
-    // gru0.l1.concat
-    k109: {
-      name: "Brackets.k109",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n60, n86, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = n60[((i0) * T + i1) * 32 + i2];\n    c0 = v1;\n  }\n  else {\n    const v2 = n86[((i0) * T + i1) * 32 + i2 - 32];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n60 = a[0]!, n86 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let c0 = 0.0;
-        if (i2 < 32) {
-          const v1 = n60[((i0) * T + i1) * 32 + i2]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n86[((i0) * T + i1) * 32 + i2 - 32]!;
-          c0 = v2;
-        }
-        return c0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // pool0
-    k110: {
-      name: "Brackets.k110",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n109, n1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (64));\n  const rem0 = idx - i0 * (64);\n  const i1 = rem0;\n  const L = n1[i0];\n  let m = -3.0e38;\n  for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n109[(i0 * T + t2) * 64 + i1]); } }\n  return m;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n109 = a[0]!, n1 = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const L = n1[i0]!;
-        let m = -3.0e38;
-        for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { m = Math.max(m, n109[(i0 * T + t2) * 64 + i1]!); } }
-        return m;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 64; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // linear0
-    k113: {
-      name: "Brackets.k113",
+    // k7 4040c6e1: softmax0
+    {
+      name: "Brackets.k7",
       step: false,
       scalars: [],
-      gpu: "function (n110, w17, w18) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n110[(i0) * 64 + k1];\n    const v3 = w17[(i1) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w18[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 2 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n110 = a[0]!, w17 = a[1]!, w18 = a[2]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          const v2 = n110[(i0) * 64 + k1]!;
-          const v3 = w17[(i1) * 64 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w18[i1]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 2; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const sb0 = i0 * 2;
+          const v1 = b1[i0 * 2 + i1]!;
+          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [[1, 0, 2, 0, 64, 64]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B } = s;
-      const n110 = a[0]!, w18 = a[2]!;
-      x.gemm(B, 2, 64, n110, 0, 64, x.packs[0], w18, 0, out, 0, 2, 0);
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * 2;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < 2; k2++) {
+              const v3 = b1[i0 * 2 + k2]!;
+              out[base0 + k2] = v3;
+              m1 = Math.max(m1, v3);
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < 2; k5++) {
+              const e6 = Math.exp(out[base0 + k5]! - m1);
+              out[base0 + k5] = e6;
+              s4 += e6;
+            }
+            for (let k7 = 0; k7 < 2; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
       },
     },
-    // softmax0 (row statistics)
-    k114_stats: {
-      name: "Brackets.k114_stats",
-      step: false,
-      scalars: [],
-      gpu: "function (n113) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 2; ka++) {\n    const v0 = n113[(i0) * 2 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 2; kb++) {\n    const v1 = n113[(i0) * 2 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B } = s;
-      const n113 = a[0]!;
-      const f = (i0: number, i1: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 2; ka++) {
-          const v0 = n113[(i0) * 2 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i1 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 2; kb++) {
-          const v1 = n113[(i0) * 2 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 2; i1++)
-          out[o++] = f(i0, i1);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // softmax0
-    k114: {
-      name: "Brackets.k114",
-      step: false,
-      scalars: [],
-      gpu: "function (n113, n114_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  const sb0 = (i0) * 2;\n  const v1 = n113[(i0) * 2 + i1];\n  return Math.exp(v1 - n114_stats[sb0]) / n114_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B } = s;
-      const n113 = a[0]!, n114_stats = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const sb0 = (i0) * 2;
-        const v1 = n113[(i0) * 2 + i1]!;
-        return Math.exp(v1 - n114_stats[sb0]!) / n114_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 2; i1++)
-          out[o++] = f(i0, i1);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B } = s;
-      const n113 = a[0]!;
-      const fx = (i0: number, k: number): number => {
-      return n113[(i0) * 2 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      const base = (i0) * 2;
-      let m = -3.0e38;
-      for (let k = 0; k < 2; k++) { if (true) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-      let s = 0.0;
-      for (let k = 0; k < 2; k++) { if (true) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-      for (let k = 0; k < 2; k++) { out[base + k] = out[base + k]! / s; }
-      }
-      }
-      },
-    },
-    };
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const Brackets_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "text",
-       "data": "n0",
-       "lengths": "n1",
-       "dim": "T"
-      }
-     ],
-     "params": [
-      [
-       "embedding0.weight",
-       "w0"
+      "slots": 34,
+      "weights": 19,
+      "packs": [
+        [1,0,96,0,16,16],
+        [2,0,96,0,32,32],
+        [5,0,96,0,16,16],
+        [6,0,96,0,32,32],
+        [9,0,96,0,64,64],
+        [10,0,96,0,32,32],
+        [13,0,96,0,64,64],
+        [14,0,96,0,32,32],
+        [17,0,2,0,64,64]
       ],
-      [
-       "gru0.weight_ih_l0",
-       "w1"
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8]
       ],
-      [
-       "gru0.bias_ih_l0",
-       "w2"
+      "inputs": [
+        {"name":"text","dim":"T","data":19,"lengths":20}
       ],
-      [
-       "gru0.weight_hh_l0",
-       "w3"
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":21,"args":[19,0,1,3],"size":["B","T",96],"packs":0},
+        {"op":"scan","out":22,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[22,21,2,4,20],"packs":1},"size":["B","T",32],"free":[21]},
+        {"op":"run","kernel":0,"out":23,"args":[19,0,5,7],"size":["B","T",96],"packs":2,"free":[19]},
+        {"op":"scan","out":24,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[24,23,6,8,20],"packs":3},"size":["B","T",32],"free":[23]},
+        {"op":"run","kernel":2,"out":25,"args":[22,24,9,11],"size":["B","T",96],"packs":4},
+        {"op":"scan","out":26,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[26,25,10,12,20],"packs":5},"size":["B","T",32],"free":[25]},
+        {"op":"run","kernel":2,"out":27,"args":[22,24,13,15],"size":["B","T",96],"packs":6,"free":[22,24]},
+        {"op":"scan","out":28,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[28,27,14,16,20],"packs":7},"size":["B","T",32],"free":[27]},
+        {"op":"run","kernel":3,"out":29,"args":[26,28],"size":["B","T",64],"free":[26,28]},
+        {"op":"run","kernel":4,"out":30,"args":[29,20],"size":["B",64],"free":[20,29]},
+        {"op":"run","kernel":5,"out":31,"args":[30,17,18],"size":["B",2],"packs":8,"free":[30]},
+        {"op":"run","kernel":6,"out":32,"args":[31],"size":["B",2]},
+        {"op":"run","kernel":7,"out":33,"args":[32,31],"size":["B",2],"free":[31,32]}
       ],
-      [
-       "gru0.bias_hh_l0",
-       "w4"
-      ],
-      [
-       "gru0.weight_ih_l0_reverse",
-       "w5"
-      ],
-      [
-       "gru0.bias_ih_l0_reverse",
-       "w6"
-      ],
-      [
-       "gru0.weight_hh_l0_reverse",
-       "w7"
-      ],
-      [
-       "gru0.bias_hh_l0_reverse",
-       "w8"
-      ],
-      [
-       "gru0.weight_ih_l1",
-       "w9"
-      ],
-      [
-       "gru0.bias_ih_l1",
-       "w10"
-      ],
-      [
-       "gru0.weight_hh_l1",
-       "w11"
-      ],
-      [
-       "gru0.bias_hh_l1",
-       "w12"
-      ],
-      [
-       "gru0.weight_ih_l1_reverse",
-       "w13"
-      ],
-      [
-       "gru0.bias_ih_l1_reverse",
-       "w14"
-      ],
-      [
-       "gru0.weight_hh_l1_reverse",
-       "w15"
-      ],
-      [
-       "gru0.bias_hh_l1_reverse",
-       "w16"
-      ],
-      [
-       "linear0.weight",
-       "w17"
-      ],
-      [
-       "linear0.bias",
-       "w18"
-      ]
-     ],
-     "encode": [],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k6",
-       "out": "n6",
-       "args": [
-        "n0",
-        "w0",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        "T",
-        96
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n7",
-       "dim": "T",
-       "reverse": false,
-       "stateSize": 32,
-       "lengths": "n1",
-       "body": [],
-       "step": "k29",
-       "args": [
-        "n7",
-        "n6",
-        "w3",
-        "w4",
-        "n1"
-       ],
-       "size": [
-        "B",
-        "T",
-        32
-       ],
-       "label": "gru0.l0"
-      },
-      {
-       "op": "run",
-       "kernel": "k32",
-       "out": "n32",
-       "args": [
-        "n0",
-        "w0",
-        "w5",
-        "w6"
-       ],
-       "size": [
-        "B",
-        "T",
-        96
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n33",
-       "dim": "T",
-       "reverse": true,
-       "stateSize": 32,
-       "lengths": "n1",
-       "body": [],
-       "step": "k55",
-       "args": [
-        "n33",
-        "n32",
-        "w7",
-        "w8",
-        "n1"
-       ],
-       "size": [
-        "B",
-        "T",
-        32
-       ],
-       "label": "gru0.l0.reverse"
-      },
-      {
-       "op": "run",
-       "kernel": "k59",
-       "out": "n59",
-       "args": [
-        "n7",
-        "n33",
-        "w9",
-        "w10"
-       ],
-       "size": [
-        "B",
-        "T",
-        96
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n60",
-       "dim": "T",
-       "reverse": false,
-       "stateSize": 32,
-       "lengths": "n1",
-       "body": [],
-       "step": "k82",
-       "args": [
-        "n60",
-        "n59",
-        "w11",
-        "w12",
-        "n1"
-       ],
-       "size": [
-        "B",
-        "T",
-        32
-       ],
-       "label": "gru0.l1"
-      },
-      {
-       "op": "run",
-       "kernel": "k85",
-       "out": "n85",
-       "args": [
-        "n7",
-        "n33",
-        "w13",
-        "w14"
-       ],
-       "size": [
-        "B",
-        "T",
-        96
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n86",
-       "dim": "T",
-       "reverse": true,
-       "stateSize": 32,
-       "lengths": "n1",
-       "body": [],
-       "step": "k108",
-       "args": [
-        "n86",
-        "n85",
-        "w15",
-        "w16",
-        "n1"
-       ],
-       "size": [
-        "B",
-        "T",
-        32
-       ],
-       "label": "gru0.l1.reverse"
-      },
-      {
-       "op": "run",
-       "kernel": "k109",
-       "out": "n109",
-       "args": [
-        "n60",
-        "n86"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k110",
-       "out": "n110",
-       "args": [
-        "n109",
-        "n1"
-       ],
-       "size": [
-        "B",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k113",
-       "out": "n113",
-       "args": [
-        "n110",
-        "w17",
-        "w18"
-       ],
-       "size": [
-        "B",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k114_stats",
-       "out": "n114_stats",
-       "args": [
-        "n113"
-       ],
-       "size": [
-        "B",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k114",
-       "out": "n114",
-       "args": [
-        "n113",
-        "n114_stats"
-       ],
-       "size": [
-        "B",
-        2
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n114",
-      "shape": [
-       "B",
-       2
-      ]
-     },
-     "caches": [],
-     "noGen": "its output 'label' has no time axis (pool or flatten): there is no next-token distribution per step"
+      "output": {"slot":33,"shape":["B",2]},
+      "caches": [],
+      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** Brackets, compiled by nnc. Create with createBrackets(); load weights before forward(). */
 export type BracketsModel = __nnc.NncModel<BracketsInputs, BracketsOutputs, BracketsInputs>;

@@ -6,38 +6,12 @@ import * as __nnc from 'nnc/runtime';
 export const GatedAttentionManifest = {
       "model": "GatedAttention",
       "inputs": [
-        {
-          "name": "x",
-          "form": "vectors",
-          "dim": 32
-        }
+        {"name":"x","form":"vectors","dim":32}
       ],
-      "output": {
-        "name": "y",
-        "shape": [
-          "B",
-          "T",
-          32
-        ]
-      },
+      "output": {"name":"y","shape":["B","T",32]},
       "weights": [
-        {
-          "name": "linear0.weight",
-          "shape": [
-            32,
-            32
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear0.bias",
-          "shape": [
-            32
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"linear0.weight","shape":[32,32],"dtype":"F32","layer":"linear"},
+        {"name":"linear0.bias","shape":[32],"dtype":"F32","layer":"linear"}
       ]
     } as const;
 
@@ -53,261 +27,208 @@ export interface GatedAttentionOutputs {
     y: __nnc.Tensor<Float32Array, [number, number, 32]>;
 }
 
-const GatedAttention_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // attention0.α
-    k4: {
-      name: "GatedAttention.k4",
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 e5033c16: attention0.α
+    {
+      name: "GatedAttention.k0",
       step: false,
       scalars: ["T"],
-      gpu: "function (n1, n0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T));\n  const rem1 = rem0 - i1 * (T);\n  const i2 = rem1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = n0[((i0) * T + i1) * 32 + k3];\n      const v5 = n0[((i0) * T + i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = acc2 * 0.17677669529663687;\n    const v7 = 1.0 / (1.0 + Math.exp(-v6));\n    g1 = v7;\n  }\n  return g1;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b1[(i0 * T + i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = acc2 * 0.17677669529663687;\n    const v7 = 1.0 / (1.0 + Math.exp(-v6));\n    g1 = v7;\n  }\n  return g1;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, n0 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[i0]!;
-        let g1 = 0.0;
-        if (i2 < v0) {
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 32; k3++) {
-            const v4 = n0[((i0) * T + i1) * 32 + k3]!;
-            const v5 = n0[((i0) * T + i2) * 32 + k3]!;
-            acc2 += v4 * v5;
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i2 < v0) {
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < 32; k3++) {
+              const v4 = b1[(i0 * T + i1) * 32 + k3]!;
+              const v5 = b1[(i0 * T + i2) * 32 + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = acc2 * 0.17677669529663687;
+            const v7 = __nnc.sigmoidf(v6);
+            g1 = v7;
           }
-          const v6 = acc2 * 0.17677669529663687;
-          const v7 = __nnc.sigmoidf(v6);
-          g1 = v7;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            out[o++] = f(i0, i1, i2);
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32, B * T * T]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, n0 = a[1]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n0, bt0 * T * 32, T, 32, 32, 1, gm1, 0.17677669529663687);
-      x.gemm(T, T, 32, n0, bt0 * T * 32, 32, wp, null, 0, gm0, bt0 * T * T, T, 0);
-      }
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < T; i2++) {
-            const v0 = gm0[((i0) * T + i1) * T + i2]!;
-            gm2[o] = v0;
-            o++;
+        scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32, B * T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (T * 32), T, 32, 32, 1, gm1, 0.17677669529663687);
+            x.gemm(T, T, 32, b1, bt0 * (T * 32), 32, wp, null, 0, gm0, bt0 * (T * T), T, 0);
           }
-      }
-      x.act(1, gm2, 0, B * T * T);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[i0]!;
-        let g1 = 0.0;
-        if (i2 < v0) {
-          const v2 = gm2[((i0) * T + i1) * T + i2]!;
-          g1 = v2;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < T; i2++) {
+                  const v0 = gm0[(i0 * T + i1) * T + i2]!;
+                  gm2[o] = v0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.act(1, gm2, 0, B * T * T);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[i0]!;
+            let g1 = 0.0;
+            if (i2 < v0) {
+              const v2 = gm2[(i0 * T + i1) * T + i2]!;
+              g1 = v2;
+            }
+            return g1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < T; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
-    // attention0.context Σα·k
-    k5: {
-      name: "GatedAttention.k5",
+    // k1 882edc16: attention0.context Σα·k
+    {
+      name: "GatedAttention.k1",
       step: false,
       scalars: ["T"],
-      gpu: "function (n4, n0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - i1 * (32);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = n4[((i0) * T + i1) * T + k1];\n    const v3 = n0[((i0) * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n4 = a[0]!, n0 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < T; k1++) {
-          const v2 = n4[((i0) * T + i1) * T + k1]!;
-          const v3 = n0[((i0) * T + k1) * 32 + i2]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 32; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + i1) * T + k1]!;
+            const v3 = b1[(i0 * T + k1) * 32 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n4 = a[0]!, n0 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n0, bt0 * T * 32, 32, T, 1, 32, gm0, 1.0);
-      x.gemm(T, 32, T, n4, bt0 * T * T, T, wp, null, 0, out, bt0 * T * 32, 32, 0);
-      }
-      }
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (T * 32), 32, T, 1, 32, gm0, 1.0);
+            x.gemm(T, 32, T, b0, bt0 * (T * T), T, wp, null, 0, out, bt0 * (T * 32), 32, 0);
+          }
+        },
       },
     },
-    // y.mask
-    k10: {
-      name: "GatedAttention.k10",
+    // k2 693eb04e: y.mask
+    {
+      name: "GatedAttention.k2",
       step: false,
       scalars: ["T"],
-      gpu: "function (n1, n5, w0, w1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (32));\n  const rem1 = rem0 - i1 * (32);\n  const i2 = rem1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = n5[((i0) * T + i1) * 32 + k3];\n      const v5 = w0[(i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = w1[i2];\n    const v7 = acc2 + v6;\n    const e8 = Math.exp(2.0 * v7);\n    const v9 = (1.0 - 2.0 / (e8 + 1.0));\n    g1 = v9;\n  }\n  return g1;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b2[i2 * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = b3[i2];\n    const v7 = acc2 + v6;\n    const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n    g1 = v8;\n  }\n  return g1;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, n5 = a[1]!, w0 = a[2]!, w1 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[i0]!;
-        let g1 = 0.0;
-        if (i1 < v0) {
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 32; k3++) {
-            const v4 = n5[((i0) * T + i1) * 32 + k3]!;
-            const v5 = w0[(i2) * 32 + k3]!;
-            acc2 += v4 * v5;
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < 32; k3++) {
+              const v4 = b1[(i0 * T + i1) * 32 + k3]!;
+              const v5 = b2[i2 * 32 + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = b3[i2]!;
+            const v7 = acc2 + v6;
+            const v8 = __nnc.tanhf(v7);
+            g1 = v8;
           }
-          const v6 = w1[i2]!;
-          const v7 = acc2 + v6;
-          const v8 = __nnc.tanhf(v7);
-          g1 = v8;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 32; i2++)
-            out[o++] = f(i0, i1, i2);
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[2, 0, 32, 0, 32, 32]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 32, B * T * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, n5 = a[1]!, w1 = a[3]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      x.gemm(B * T, 32, 32, n5, 0, 32, x.packs[0], w1, 0, gm0, 0, 32, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 32; i2++) {
-            const v0 = gm0[((i0) * T + i1) * 32 + i2]!;
-            gm1[o] = v0;
-            o++;
+        scratch: (s) => { const { B, T } = s; return [B * T * 32, B * T * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          x.gemm(B * T, 32, 32, b1, 0, 32, x.packs[0], b3, 0, gm0, 0, 32, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 32; i2++) {
+                  const v0 = gm0[(i0 * T + i1) * 32 + i2]!;
+                  gm1[o] = v0;
+                  o += 1;
+                }
+              }
+            }
           }
-      }
-      x.act(0, gm1, 0, B * T * 32);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[i0]!;
-        let g1 = 0.0;
-        if (i1 < v0) {
-          const v2 = gm1[((i0) * T + i1) * 32 + i2]!;
-          g1 = v2;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 32; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
+          x.act(0, gm1, 0, B * T * 32);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[i0]!;
+            let g1 = 0.0;
+            if (i1 < v0) {
+              const v2 = gm1[(i0 * T + i1) * 32 + i2]!;
+              g1 = v2;
+            }
+            return g1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 32; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
-    };
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const GatedAttention_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "x",
-       "data": "n0",
-       "lengths": "n1",
-       "dim": "T"
-      }
-     ],
-     "params": [
-      [
-       "linear0.weight",
-       "w0"
+      "slots": 7,
+      "weights": 2,
+      "packs": [
+        [0,0,32,0,32,32]
       ],
-      [
-       "linear0.bias",
-       "w1"
-      ]
-     ],
-     "encode": [],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k4",
-       "out": "n4",
-       "args": [
-        "n1",
-        "n0"
-       ],
-       "size": [
-        "B",
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k5",
-       "out": "n5",
-       "args": [
-        "n4",
-        "n0"
-       ],
-       "size": [
-        "B",
-        "T",
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k10",
-       "out": "n10",
-       "args": [
-        "n1",
-        "n5",
-        "w0",
-        "w1"
-       ],
-       "size": [
-        "B",
-        "T",
-        32
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n10",
-      "shape": [
-       "B",
-       "T",
-       32
-      ]
-     },
-     "caches": [],
-     "noGen": "its input 'x' is feature vectors, not tokens to feed back"
+      "packSets": [
+        [0]
+      ],
+      "inputs": [
+        {"name":"x","dim":"T","data":2,"lengths":3}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":4,"args":[3,2],"size":["B","T","T"]},
+        {"op":"run","kernel":1,"out":5,"args":[4,2],"size":["B","T",32],"free":[2,4]},
+        {"op":"run","kernel":2,"out":6,"args":[3,5,0,1],"size":["B","T",32],"packs":0,"free":[3,5]}
+      ],
+      "output": {"slot":6,"shape":["B","T",32]},
+      "caches": [],
+      "noGen": "its input 'x' is feature vectors, not tokens it could feed back (to generate: declare 'input x: tokens(vocab = V)', or remove the decode statement)"
     };
 /** GatedAttention, compiled by nnc. Create with createGatedAttention(); load weights before forward(). */
 export type GatedAttentionModel = __nnc.NncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>;

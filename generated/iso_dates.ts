@@ -6,20 +6,9 @@ import * as __nnc from 'nnc/runtime';
 export const IsoDatesManifest = {
       "model": "IsoDates",
       "inputs": [
-        {
-          "name": "text",
-          "form": "tokens",
-          "vocab": 14
-        }
+        {"name":"text","form":"tokens","vocab":14}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          "T",
-          14
-        ]
-      },
+      "output": {"name":"next","shape":["B","T",14]},
       "weights": []
     } as const;
 

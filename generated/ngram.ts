@@ -6,29 +6,11 @@ import * as __nnc from 'nnc/runtime';
 export const DocsNgramManifest = {
       "model": "DocsNgram",
       "inputs": [
-        {
-          "name": "text",
-          "form": "tokens",
-          "vocab": 98
-        }
+        {"name":"text","form":"tokens","vocab":98}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          "T",
-          98
-        ]
-      },
+      "output": {"name":"next","shape":["B","T",98]},
       "weights": [],
-      "decode": {
-        "greedy": false,
-        "sample": true,
-        "max_len": 120,
-        "bos": 96,
-        "eos": 97,
-        "temperature": 0.8
-      }
+      "decode": {"strategy":"sample","maxLen":120,"bos":96,"eos":97,"temperature":0.8}
     } as const;
 
 /** Inputs of DocsNgram. */

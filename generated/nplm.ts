@@ -6,65 +6,15 @@ import * as __nnc from 'nnc/runtime';
 export const NPLMManifest = {
       "model": "NPLM",
       "inputs": [
-        {
-          "name": "context",
-          "form": "tokens",
-          "vocab": 10000,
-          "maxLen": 4,
-          "fixedSteps": true
-        }
+        {"name":"context","form":"tokens","vocab":10000,"maxLen":4,"fixedSteps":true}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          10000
-        ]
-      },
+      "output": {"name":"next","shape":["B",10000]},
       "weights": [
-        {
-          "name": "embedding0.weight",
-          "shape": [
-            10000,
-            60
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "linear0.weight",
-          "shape": [
-            100,
-            240
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear0.bias",
-          "shape": [
-            100
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear1.weight",
-          "shape": [
-            10000,
-            100
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear1.bias",
-          "shape": [
-            10000
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"embedding0.weight","shape":[10000,60],"dtype":"F32","layer":"embedding"},
+        {"name":"linear0.weight","shape":[100,240],"dtype":"F32","layer":"linear"},
+        {"name":"linear0.bias","shape":[100],"dtype":"F32","layer":"linear"},
+        {"name":"linear1.weight","shape":[10000,100],"dtype":"F32","layer":"linear"},
+        {"name":"linear1.bias","shape":[10000],"dtype":"F32","layer":"linear"}
       ]
     } as const;
 
@@ -80,277 +30,210 @@ export interface NPLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, 10000]>;
 }
 
-const NPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // tanh0
-    k7: {
-      name: "NPLM.k7",
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 2fe34dce: tanh0
+    {
+      name: "NPLM.k0",
       step: false,
       scalars: ["T"],
-      gpu: "function (n0, w0, w1, w2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (100));\n  const rem0 = idx - i0 * (100);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 60.0);\n    const r3 = k1 - q2 * 60;\n    const v4 = n0[(i0) * T + q2];\n    const v5 = w0[(v4) * 60 + r3];\n    const v6 = w1[(i1) * 240 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = w2[i1];\n  const v8 = acc0 + v7;\n  const e9 = Math.exp(2.0 * v8);\n  const v10 = (1.0 - 2.0 / (e9 + 1.0));\n  return v10;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 60.0);\n    const r3 = k1 - q2 * 60;\n    const v4 = b0[i0 * T + q2];\n    const v5 = b1[v4 * 60 + r3];\n    const v6 = b2[i1 * 240 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = b3[i1];\n  const v8 = acc0 + v7;\n  const v9 = 1.0 - 2.0 / (Math.exp(2.0 * v8) + 1.0);\n  return v9;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w1 = a[2]!, w2 = a[3]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 240; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 60.0);
-          const r3 = k1 - q2 * 60;
-          const v4 = n0[(i0) * T + q2]!;
-          const v5 = w0[(v4) * 60 + r3]!;
-          const v6 = w1[(i1) * 240 + k1]!;
-          acc0 += v5 * v6;
-        }
-        const v7 = w2[i1]!;
-        const v8 = acc0 + v7;
-        const v9 = __nnc.tanhf(v8);
-        return v9;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 100; i1++)
-          out[o++] = f(i0, i1);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 240; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 60.0);
+            const r3 = k1 - q2 * 60;
+            const v4 = b0[i0 * T + q2]!;
+            const v5 = b1[v4 * 60 + r3]!;
+            const v6 = b2[i1 * 240 + k1]!;
+            acc0 += v5 * v6;
+          }
+          const v7 = b3[i1]!;
+          const v8 = acc0 + v7;
+          const v9 = __nnc.tanhf(v8);
+          return v9;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 100; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [[2, 0, 100, 0, 240, 240]],
-      scratch: (s) => { const { B } = s; return [B * 240, B * 100]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 240; i1++) {
-          const q0 = Math.floor((i1 + 0.5) / 60.0);
-          const r1 = i1 - q0 * 60;
-          const v2 = n0[(i0) * T + q0]!;
-          const v3 = w0[(v2) * 60 + r1]!;
-          gm0[o] = v3;
-          o++;
-        }
-      }
-      x.gemm(B, 100, 240, gm0, 0, 240, x.packs[0], w2, 0, gm1, 0, 100, 0);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm1[(i0) * 100 + i1]!;
-        const v1 = __nnc.tanhf(v0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 100; i1++)
-          out[o++] = f(i0, i1);
-      }
+        scratch: (s) => { const { B } = s; return [B * 240, B * 100]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 240; i1++) {
+                const q0 = Math.floor((i1 + 0.5) / 60.0);
+                const r1 = i1 - q0 * 60;
+                const v2 = b0[i0 * T + q0]!;
+                const v3 = b1[v2 * 60 + r1]!;
+                gm0[o] = v3;
+                o += 1;
+              }
+            }
+          }
+          x.gemm(B, 100, 240, gm0, 0, 240, x.packs[0], b3, 0, gm1, 0, 100, 0);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm1[i0 * 100 + i1]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 100; i1++)
+              out[o++] = f(i0, i1);
+        },
       },
     },
-    // linear1
-    k10: {
-      name: "NPLM.k10",
+    // k1 0ebafb29: linear1
+    {
+      name: "NPLM.k1",
       step: false,
       scalars: [],
-      gpu: "function (n7, w3, w4) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const rem0 = idx - i0 * (10000);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = n7[(i0) * 100 + k1];\n    const v3 = w3[(i1) * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w4[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[i1 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n7 = a[0]!, w3 = a[1]!, w4 = a[2]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 100; k1++) {
-          const v2 = n7[(i0) * 100 + k1]!;
-          const v3 = w3[(i1) * 100 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w4[i1]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 10000; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 100; k1++) {
+            const v2 = b0[i0 * 100 + k1]!;
+            const v3 = b1[i1 * 100 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 10000; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [[1, 0, 10000, 0, 100, 100]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B } = s;
-      const n7 = a[0]!, w4 = a[2]!;
-      x.gemm(B, 10000, 100, n7, 0, 100, x.packs[0], w4, 0, out, 0, 10000, 0);
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 10000, 100, b0, 0, 100, x.packs[0], b2, 0, out, 0, 10000, 0);
+        },
       },
     },
-    // softmax0 (row statistics)
-    k11_stats: {
-      name: "NPLM.k11_stats",
+    // k2 d75e037a: softmax0 (row statistics)
+    {
+      name: "NPLM.k2",
       step: false,
       scalars: [],
-      gpu: "function (n10) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 10000; ka++) {\n    const v0 = n10[(i0) * 10000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 10000; kb++) {\n    const v1 = n10[(i0) * 10000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 10000; k4++) {\n    const v5 = b0[i0 * 10000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n10 = a[0]!;
-      const f = (i0: number, i1: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 10000; ka++) {
-          const v0 = n10[(i0) * 10000 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i1 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 10000; kb++) {
-          const v1 = n10[(i0) * 10000 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 2; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 10000; k1++) {
+            const v2 = b0[i0 * 10000 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 10000; k4++) {
+            const v5 = b0[i0 * 10000 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // softmax0
-    k11: {
-      name: "NPLM.k11",
+    // k3 740e407c: softmax0
+    {
+      name: "NPLM.k3",
       step: false,
       scalars: [],
-      gpu: "function (n10, n11_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (10000));\n  const rem0 = idx - i0 * (10000);\n  const i1 = rem0;\n  const sb0 = (i0) * 2;\n  const v1 = n10[(i0) * 10000 + i1];\n  return Math.exp(v1 - n11_stats[sb0]) / n11_stats[sb0 + 1];\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 10000 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n10 = a[0]!, n11_stats = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const sb0 = (i0) * 2;
-        const v1 = n10[(i0) * 10000 + i1]!;
-        return Math.exp(v1 - n11_stats[sb0]!) / n11_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 10000; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const sb0 = i0 * 2;
+          const v1 = b1[i0 * 10000 + i1]!;
+          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 10000; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B } = s;
-      const n10 = a[0]!;
-      const fx = (i0: number, k: number): number => {
-      return n10[(i0) * 10000 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      const base = (i0) * 10000;
-      let m = -3.0e38;
-      for (let k = 0; k < 10000; k++) { if (true) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-      let s = 0.0;
-      for (let k = 0; k < 10000; k++) { if (true) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-      for (let k = 0; k < 10000; k++) { out[base + k] = out[base + k]! / s; }
-      }
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * 10000;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < 10000; k2++) {
+              const v3 = b1[i0 * 10000 + k2]!;
+              out[base0 + k2] = v3;
+              m1 = Math.max(m1, v3);
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < 10000; k5++) {
+              const e6 = Math.exp(out[base0 + k5]! - m1);
+              out[base0 + k5] = e6;
+              s4 += e6;
+            }
+            for (let k7 = 0; k7 < 10000; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
       },
     },
-    };
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const NPLM_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "context",
-       "data": "n0",
-       "lengths": "unused_context_lengths",
-       "dim": "T"
-      }
-     ],
-     "params": [
-      [
-       "embedding0.weight",
-       "w0"
+      "slots": 10,
+      "weights": 5,
+      "packs": [
+        [1,0,100,0,240,240],
+        [3,0,10000,0,100,100]
       ],
-      [
-       "linear0.weight",
-       "w1"
+      "packSets": [
+        [0],
+        [1]
       ],
-      [
-       "linear0.bias",
-       "w2"
+      "inputs": [
+        {"name":"context","dim":"T","data":5}
       ],
-      [
-       "linear1.weight",
-       "w3"
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",100],"packs":0,"free":[5]},
+        {"op":"run","kernel":1,"out":7,"args":[6,3,4],"size":["B",10000],"packs":1,"free":[6]},
+        {"op":"run","kernel":2,"out":8,"args":[7],"size":["B",2]},
+        {"op":"run","kernel":3,"out":9,"args":[8,7],"size":["B",10000],"free":[7,8]}
       ],
-      [
-       "linear1.bias",
-       "w4"
-      ]
-     ],
-     "encode": [],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k7",
-       "out": "n7",
-       "args": [
-        "n0",
-        "w0",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        100
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k10",
-       "out": "n10",
-       "args": [
-        "n7",
-        "w3",
-        "w4"
-       ],
-       "size": [
-        "B",
-        10000
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k11_stats",
-       "out": "n11_stats",
-       "args": [
-        "n10"
-       ],
-       "size": [
-        "B",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k11",
-       "out": "n11",
-       "args": [
-        "n10",
-        "n11_stats"
-       ],
-       "size": [
-        "B",
-        10000
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n11",
-      "shape": [
-       "B",
-       10000
-      ]
-     },
-     "caches": [],
-     "noGen": "its output 'next' has no time axis (pool or flatten): there is no next-token distribution per step"
+      "output": {"slot":9,"shape":["B",10000]},
+      "caches": [],
+      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** NPLM, compiled by nnc. Create with createNPLM(); load weights before forward(). */
 export type NPLMModel = __nnc.NncModel<NPLMInputs, NPLMOutputs, NPLMInputs>;

@@ -6,65 +6,15 @@ import * as __nnc from 'nnc/runtime';
 export const DocsNPLMManifest = {
       "model": "DocsNPLM",
       "inputs": [
-        {
-          "name": "context",
-          "form": "tokens",
-          "vocab": 96,
-          "maxLen": 8,
-          "fixedSteps": true
-        }
+        {"name":"context","form":"tokens","vocab":96,"maxLen":8,"fixedSteps":true}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          96
-        ]
-      },
+      "output": {"name":"next","shape":["B",96]},
       "weights": [
-        {
-          "name": "embedding0.weight",
-          "shape": [
-            96,
-            24
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "linear0.weight",
-          "shape": [
-            256,
-            192
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear1.weight",
-          "shape": [
-            96,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear1.bias",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"embedding0.weight","shape":[96,24],"dtype":"F32","layer":"embedding"},
+        {"name":"linear0.weight","shape":[256,192],"dtype":"F32","layer":"linear"},
+        {"name":"linear0.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"linear1.weight","shape":[96,256],"dtype":"F32","layer":"linear"},
+        {"name":"linear1.bias","shape":[96],"dtype":"F32","layer":"linear"}
       ]
     } as const;
 
@@ -80,278 +30,209 @@ export interface DocsNPLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, 96]>;
 }
 
-const DocsNPLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // tanh0
-    k7: {
-      name: "DocsNPLM.k7",
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 a05949c4: tanh0
+    {
+      name: "DocsNPLM.k0",
       step: false,
       scalars: ["T"],
-      gpu: "function (n0, w0, w1, w2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (256));\n  const rem0 = idx - i0 * (256);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 24.0);\n    const r3 = k1 - q2 * 24;\n    const v4 = n0[(i0) * T + q2];\n    const v5 = w0[(v4) * 24 + r3];\n    const v6 = w1[(i1) * 192 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = w2[i1];\n  const v8 = acc0 + v7;\n  const e9 = Math.exp(2.0 * v8);\n  const v10 = (1.0 - 2.0 / (e9 + 1.0));\n  return v10;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 24.0);\n    const r3 = k1 - q2 * 24;\n    const v4 = b0[i0 * T + q2];\n    const v5 = b1[v4 * 24 + r3];\n    const v6 = b2[i1 * 192 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = b3[i1];\n  const v8 = acc0 + v7;\n  const v9 = 1.0 - 2.0 / (Math.exp(2.0 * v8) + 1.0);\n  return v9;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w1 = a[2]!, w2 = a[3]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 192; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 24.0);
-          const r3 = k1 - q2 * 24;
-          const v4 = n0[(i0) * T + q2]!;
-          const v5 = w0[(v4) * 24 + r3]!;
-          const v6 = w1[(i1) * 192 + k1]!;
-          acc0 += v5 * v6;
-        }
-        const v7 = w2[i1]!;
-        const v8 = acc0 + v7;
-        const v9 = __nnc.tanhf(v8);
-        return v9;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          out[o++] = f(i0, i1);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 192; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 24.0);
+            const r3 = k1 - q2 * 24;
+            const v4 = b0[i0 * T + q2]!;
+            const v5 = b1[v4 * 24 + r3]!;
+            const v6 = b2[i1 * 192 + k1]!;
+            acc0 += v5 * v6;
+          }
+          const v7 = b3[i1]!;
+          const v8 = acc0 + v7;
+          const v9 = __nnc.tanhf(v8);
+          return v9;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [[2, 0, 256, 0, 192, 192]],
-      scratch: (s) => { const { B } = s; return [B * 192, B * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 192; i1++) {
-          const q0 = Math.floor((i1 + 0.5) / 24.0);
-          const r1 = i1 - q0 * 24;
-          const v2 = n0[(i0) * T + q0]!;
-          const v3 = w0[(v2) * 24 + r1]!;
-          gm0[o] = v3;
-          o++;
-        }
-      }
-      x.gemm(B, 256, 192, gm0, 0, 192, x.packs[0], w2, 0, gm1, 0, 256, 0);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm1[(i0) * 256 + i1]!;
-        const v1 = __nnc.tanhf(v0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          out[o++] = f(i0, i1);
-      }
+        scratch: (s) => { const { B } = s; return [B * 192, B * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 192; i1++) {
+                const q0 = Math.floor((i1 + 0.5) / 24.0);
+                const r1 = i1 - q0 * 24;
+                const v2 = b0[i0 * T + q0]!;
+                const v3 = b1[v2 * 24 + r1]!;
+                gm0[o] = v3;
+                o += 1;
+              }
+            }
+          }
+          x.gemm(B, 256, 192, gm0, 0, 192, x.packs[0], b3, 0, gm1, 0, 256, 0);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm1[i0 * 256 + i1]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 256; i1++)
+              out[o++] = f(i0, i1);
+        },
       },
     },
-    // linear1
-    k10: {
-      name: "DocsNPLM.k10",
+    // k1 8a112753: linear1
+    {
+      name: "DocsNPLM.k1",
       step: false,
       scalars: [],
-      gpu: "function (n7, w3, w4) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (96));\n  const rem0 = idx - i0 * (96);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n7[(i0) * 256 + k1];\n    const v3 = w3[(i1) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w4[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n7 = a[0]!, w3 = a[1]!, w4 = a[2]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n7[(i0) * 256 + k1]!;
-          const v3 = w3[(i1) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w4[i1]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 96; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[i0 * 256 + k1]!;
+            const v3 = b1[i1 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 96; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [[1, 0, 96, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B } = s;
-      const n7 = a[0]!, w4 = a[2]!;
-      x.gemm(B, 96, 256, n7, 0, 256, x.packs[0], w4, 0, out, 0, 96, 0);
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 96, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 96, 0);
+        },
       },
     },
-    // log_softmax0 (row statistics)
-    k11_stats: {
-      name: "DocsNPLM.k11_stats",
+    // k2 fc689534: log_softmax0 (row statistics)
+    {
+      name: "DocsNPLM.k2",
       step: false,
       scalars: [],
-      gpu: "function (n10) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 96; ka++) {\n    const v0 = n10[(i0) * 96 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 96; kb++) {\n    const v1 = n10[(i0) * 96 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n10 = a[0]!;
-      const f = (i0: number, i1: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 96; ka++) {
-          const v0 = n10[(i0) * 96 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i1 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 96; kb++) {
-          const v1 = n10[(i0) * 96 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 2; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[i0 * 96 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 96; k4++) {
+            const v5 = b0[i0 * 96 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // log_softmax0
-    k11: {
-      name: "DocsNPLM.k11",
+    // k3 0822b2dc: log_softmax0
+    {
+      name: "DocsNPLM.k3",
       step: false,
       scalars: [],
-      gpu: "function (n10, n11_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (96));\n  const rem0 = idx - i0 * (96);\n  const i1 = rem0;\n  const sb0 = (i0) * 2;\n  const v1 = n10[(i0) * 96 + i1];\n  return v1 - n11_stats[sb0] - Math.log(n11_stats[sb0 + 1]);\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 96 + i1];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n10 = a[0]!, n11_stats = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const sb0 = (i0) * 2;
-        const v1 = n10[(i0) * 96 + i1]!;
-        return v1 - n11_stats[sb0]! - Math.log(n11_stats[sb0 + 1]!);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 96; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const sb0 = i0 * 2;
+          const v1 = b1[i0 * 96 + i1]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 96; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B } = s;
-      const n10 = a[0]!;
-      const fx = (i0: number, k: number): number => {
-      return n10[(i0) * 96 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      const base = (i0) * 96;
-      let m = -3.0e38;
-      for (let k = 0; k < 96; k++) { if (true) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-      let s = 0.0;
-      for (let k = 0; k < 96; k++) { s += Math.exp(out[base + k]! - m); }
-      const ls = m + Math.log(s);
-      for (let k = 0; k < 96; k++) { out[base + k] = out[base + k]! - ls; }
-      }
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * 96;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < 96; k2++) {
+              const v3 = b1[i0 * 96 + k2]!;
+              out[base0 + k2] = v3;
+              m1 = Math.max(m1, v3);
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < 96; k5++) {
+              s4 += Math.exp(out[base0 + k5]! - m1);
+            }
+            const ls6 = m1 + Math.log(s4);
+            for (let k7 = 0; k7 < 96; k7++) {
+              out[base0 + k7] = out[base0 + k7]! - ls6;
+            }
+          }
+        },
       },
     },
-    };
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const DocsNPLM_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "context",
-       "data": "n0",
-       "lengths": "unused_context_lengths",
-       "dim": "T"
-      }
-     ],
-     "params": [
-      [
-       "embedding0.weight",
-       "w0"
+      "slots": 10,
+      "weights": 5,
+      "packs": [
+        [1,0,256,0,192,192],
+        [3,0,96,0,256,256]
       ],
-      [
-       "linear0.weight",
-       "w1"
+      "packSets": [
+        [0],
+        [1]
       ],
-      [
-       "linear0.bias",
-       "w2"
+      "inputs": [
+        {"name":"context","dim":"T","data":5}
       ],
-      [
-       "linear1.weight",
-       "w3"
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",256],"packs":0,"free":[5]},
+        {"op":"run","kernel":1,"out":7,"args":[6,3,4],"size":["B",96],"packs":1,"free":[6]},
+        {"op":"run","kernel":2,"out":8,"args":[7],"size":["B",2]},
+        {"op":"run","kernel":3,"out":9,"args":[8,7],"size":["B",96],"free":[7,8]}
       ],
-      [
-       "linear1.bias",
-       "w4"
-      ]
-     ],
-     "encode": [],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k7",
-       "out": "n7",
-       "args": [
-        "n0",
-        "w0",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k10",
-       "out": "n10",
-       "args": [
-        "n7",
-        "w3",
-        "w4"
-       ],
-       "size": [
-        "B",
-        96
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k11_stats",
-       "out": "n11_stats",
-       "args": [
-        "n10"
-       ],
-       "size": [
-        "B",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k11",
-       "out": "n11",
-       "args": [
-        "n10",
-        "n11_stats"
-       ],
-       "size": [
-        "B",
-        96
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n11",
-      "shape": [
-       "B",
-       96
-      ]
-     },
-     "caches": [],
-     "noGen": "its output 'next' has no time axis (pool or flatten): there is no next-token distribution per step"
+      "output": {"slot":9,"shape":["B",96]},
+      "caches": [],
+      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** DocsNPLM, compiled by nnc. Create with createDocsNPLM(); load weights before forward(). */
 export type DocsNPLMModel = __nnc.TextModel<DocsNPLMInputs, DocsNPLMOutputs, DocsNPLMInputs>;

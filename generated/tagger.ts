@@ -6,115 +6,21 @@ import * as __nnc from 'nnc/runtime';
 export const TaggerManifest = {
       "model": "Tagger",
       "inputs": [
-        {
-          "name": "words",
-          "form": "tokens",
-          "vocab": 5000
-        }
+        {"name":"words","form":"tokens","vocab":5000}
       ],
-      "output": {
-        "name": "tags",
-        "shape": [
-          "B",
-          "T",
-          17
-        ]
-      },
+      "output": {"name":"tags","shape":["B","T",17]},
       "weights": [
-        {
-          "name": "embedding0.weight",
-          "shape": [
-            5000,
-            100
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "lstm0.weight_ih_l0",
-          "shape": [
-            512,
-            100
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "lstm0.weight_hh_l0",
-          "shape": [
-            512,
-            128
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "lstm0.bias_ih_l0",
-          "shape": [
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "lstm0.bias_hh_l0",
-          "shape": [
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "lstm0.weight_ih_l0_reverse",
-          "shape": [
-            512,
-            100
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "lstm0.weight_hh_l0_reverse",
-          "shape": [
-            512,
-            128
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "lstm0.bias_ih_l0_reverse",
-          "shape": [
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "lstm0.bias_hh_l0_reverse",
-          "shape": [
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "linear0.weight",
-          "shape": [
-            17,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear0.bias",
-          "shape": [
-            17
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"embedding0.weight","shape":[5000,100],"dtype":"F32","layer":"embedding"},
+        {"name":"lstm0.weight_ih_l0","shape":[512,100],"dtype":"F32","layer":"lstm"},
+        {"name":"lstm0.weight_hh_l0","shape":[512,128],"dtype":"F32","layer":"lstm"},
+        {"name":"lstm0.bias_ih_l0","shape":[512],"dtype":"F32","layer":"lstm"},
+        {"name":"lstm0.bias_hh_l0","shape":[512],"dtype":"F32","layer":"lstm"},
+        {"name":"lstm0.weight_ih_l0_reverse","shape":[512,100],"dtype":"F32","layer":"lstm"},
+        {"name":"lstm0.weight_hh_l0_reverse","shape":[512,128],"dtype":"F32","layer":"lstm"},
+        {"name":"lstm0.bias_ih_l0_reverse","shape":[512],"dtype":"F32","layer":"lstm"},
+        {"name":"lstm0.bias_hh_l0_reverse","shape":[512],"dtype":"F32","layer":"lstm"},
+        {"name":"linear0.weight","shape":[17,256],"dtype":"F32","layer":"linear"},
+        {"name":"linear0.bias","shape":[17],"dtype":"F32","layer":"linear"}
       ]
     } as const;
 
@@ -130,774 +36,414 @@ export interface TaggerOutputs {
     tags: __nnc.Tensor<Float32Array, [number, number, 17]>;
 }
 
-const Tagger_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // lstm0.l0.x·Wᵀ (all steps)
-    k6: {
-      name: "Tagger.k6",
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 34df1d49: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    {
+      name: "Tagger.k0",
       step: false,
       scalars: ["T"],
-      gpu: "function (n0, w0, w1, w2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v3 = w0[(v2) * 100 + k1];\n    const v4 = w1[(i2) * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v3 = b1[v2 * 100 + k1];\n    const v4 = b2[i2 * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w1 = a[2]!, w2 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n0[(i0) * T + i1]!;
-        for (let k1 = 0; k1 < 100; k1++) {
-          const v3 = w0[(v2) * 100 + k1]!;
-          const v4 = w1[(i2) * 100 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w2[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * T + i1]!;
+          for (let k1 = 0; k1 < 100; k1++) {
+            const v3 = b1[v2 * 100 + k1]!;
+            const v4 = b2[i2 * 100 + k1]!;
+            acc0 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc0 + v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[2, 0, 512, 0, 100, 100]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 100]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 100; i2++) {
-            const v0 = n0[(i0) * T + i1]!;
-            const v1 = w0[(v0) * 100 + i2]!;
-            gm0[o] = v1;
-            o++;
+        scratch: (s) => { const { B, T } = s; return [B * T * 100]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                const v0 = b0[i0 * T + i1]!;
+                for (let i2 = 0; i2 < 100; i2++) {
+                  const v1 = b1[v0 * 100 + i2]!;
+                  gm0[o] = v1;
+                  o += 1;
+                }
+              }
+            }
           }
-      }
-      x.gemm(B * T, 512, 100, gm0, 0, 100, x.packs[0], w2, 0, out, 0, 512, 0);
-      }
+          x.gemm(B * T, 512, 100, gm0, 0, 100, x.packs[0], b3, 0, out, 0, 512, 0);
+        },
       },
     },
-    // lstm0.l0.[h';c']
-    k36: {
-      name: "Tagger.k36",
+    // k1 3d75f01c: lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "Tagger.k1",
       step: true,
       scalars: ["T","t","tp"],
-      gpu: "function (n7, n6, w3, w4, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - tt * (256);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n7[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n6[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        const v4 = n7[(i0 * T + tp) * 256 + k3];\n        const v5 = w3[(i1 + 384) * 128 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n6[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        const v13 = n7[(i0 * T + tp) * 256 + k12];\n        const v14 = w3[(i1 + 128) * 128 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n7[(i0 * T + tp) * 256 + i1 + 128];\n      const v20 = v18 * v19;\n      const v21 = n6[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        const v24 = n7[(i0 * T + tp) * 256 + k23];\n        const v25 = w3[(i1) * 128 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n6[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        const v33 = n7[(i0 * T + tp) * 256 + k32];\n        const v34 = w3[(i1 + 256) * 128 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n6[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        const v48 = n7[(i0 * T + tp) * 256 + k47];\n        const v49 = w3[(i1 - 128 + 128) * 128 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n7[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      const v55 = v53 * v54;\n      const v56 = n6[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        const v59 = n7[(i0 * T + tp) * 256 + k58];\n        const v60 = w3[(i1 - 128) * 128 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n6[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        const v68 = n7[(i0 * T + tp) * 256 + k67];\n        const v69 = w3[(i1 - 128 + 256) * 128 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = b1[(i0 * T + t) * 512 + (i1 + 384)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        const v4 = b0[(i0 * T + tp) * 256 + k3];\n        const v5 = b2[(i1 + 384) * 128 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * T + t) * 512 + (i1 + 128)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        const v13 = b0[(i0 * T + tp) * 256 + k12];\n        const v14 = b2[(i1 + 128) * 128 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * T + tp) * 256 + (i1 + 128)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        const v24 = b0[(i0 * T + tp) * 256 + k23];\n        const v25 = b2[i1 * 128 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * T + t) * 512 + (i1 + 256)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        const v33 = b0[(i0 * T + tp) * 256 + k32];\n        const v34 = b2[(i1 + 256) * 128 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * T + t) * 512 + (i1 - 128 + 128)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 128; k45++) {\n        const v46 = b0[(i0 * T + tp) * 256 + k45];\n        const v47 = b2[(i1 - 128 + 128) * 128 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 128 + 128];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * T + tp) * 256 + (i1 - 128 + 128)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * T + t) * 512 + (i1 - 128)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 128; k56++) {\n        const v57 = b0[(i0 * T + tp) * 256 + k56];\n        const v58 = b2[(i1 - 128) * 128 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 128];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * T + t) * 512 + (i1 - 128 + 256)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 128; k65++) {\n        const v66 = b0[(i0 * T + tp) * 256 + k65];\n        const v67 = b2[(i1 - 128 + 256) * 128 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 128 + 256];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n7 = a[0]!, n6 = a[1]!, w3 = a[2]!, w4 = a[3]!, n1 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n6[(i0 * T + t) * 512 + i1 + 384]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 128; k2++) {
-          const v3 = n7[(i0 * T + tp) * 256 + k2]!;
-          const v4 = w3[(i1 + 384) * 128 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w4[i1 + 384]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n6[(i0 * T + t) * 512 + i1 + 128]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 128; k11++) {
-          const v12 = n7[(i0 * T + tp) * 256 + k11]!;
-          const v13 = w3[(i1 + 128) * 128 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w4[i1 + 128]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n7[(i0 * T + tp) * 256 + i1 + 128]!;
-        const v19 = v17 * v18;
-        const v20 = n6[(i0 * T + t) * 512 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 128; k22++) {
-          const v23 = n7[(i0 * T + tp) * 256 + k22]!;
-          const v24 = w3[(i1) * 128 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w4[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n6[(i0 * T + t) * 512 + i1 + 256]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 128; k31++) {
-          const v32 = n7[(i0 * T + tp) * 256 + k31]!;
-          const v33 = w3[(i1 + 256) * 128 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w4[i1 + 256]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[128 + i1] = v39;
-      };
-      const dst = new Float32Array(256);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 256;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 256);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 512, 0, 128, 128]],
-      scratch: (s) => { const { B } = s; return [B * 512, B * 128, B * 128, B * 128, B * 128, B * 128, 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n7 = a[0]!, n6 = a[1]!, w4 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 512, 128, n7, tp * 256, T * 256, x.packs[0], w4, 0, gm0, 0, 512, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 128; i1++) {
-          const v0 = n6[(i0 * T + t) * 512 + i1]!;
-          const v1 = gm0[(i0) * 512 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n6[(i0 * T + t) * 512 + i1 + 128]!;
-          const v4 = gm0[(i0) * 512 + i1 + 128]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n6[(i0 * T + t) * 512 + i1 + 256]!;
-          const v7 = gm0[(i0) * 512 + i1 + 256]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n6[(i0 * T + t) * 512 + i1 + 384]!;
-          const v10 = gm0[(i0) * 512 + i1 + 384]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 128);
-      x.act(1, gm2, 0, B * 128);
-      x.act(0, gm3, 0, B * 128);
-      x.act(1, gm4, 0, B * 128);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 128; i1++) {
-          const v0 = gm2[(i0) * 128 + i1]!;
-          const v1 = n7[(i0 * T + tp) * 256 + i1 + 128]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 128 + i1]!;
-          const v4 = gm3[(i0) * 128 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 128);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 128 + i1]!;
-        const v1 = gm5[(i0) * 128 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 128 + i1]!;
-        const v4 = n7[(i0 * T + tp) * 256 + i1 + 128]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 128 + i1]!;
-        const v7 = gm3[(i0) * 128 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[128 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 256;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 256);
-      }
-      }
-      },
-    },
-    // lstm0.l0.reverse.x·Wᵀ (all steps)
-    k40: {
-      name: "Tagger.k40",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n0, w0, w5, w6, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * T + i1];\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v3 = w0[(v2) * 100 + k1];\n    const v4 = w5[(i2) * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w5 = a[2]!, w6 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n0[(i0) * T + i1]!;
-        for (let k1 = 0; k1 < 100; k1++) {
-          const v3 = w0[(v2) * 100 + k1]!;
-          const v4 = w5[(i2) * 100 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w6[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 512, 0, 100, 100]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 100]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 100; i2++) {
-            const v0 = n0[(i0) * T + i1]!;
-            const v1 = w0[(v0) * 100 + i2]!;
-            gm0[o] = v1;
-            o++;
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * T + t) * 512 + (i1 + 384)]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 128; k2++) {
+            const v3 = b0[(i0 * T + tp) * 256 + k2]!;
+            const v4 = b2[(i1 + 384) * 128 + k2]!;
+            acc1 += v3 * v4;
           }
-      }
-      x.gemm(B * T, 512, 100, gm0, 0, 100, x.packs[0], w6, 0, out, 0, 512, 0);
-      }
-      },
-    },
-    // lstm0.l0.reverse.[h';c']
-    k70: {
-      name: "Tagger.k70",
-      step: true,
-      scalars: ["T","t","tp"],
-      gpu: "function (n41, n40, w7, w8, n1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - tt * (256);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n41[idx];\n  } else if (t < n1[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = n40[(i0 * T + t) * 512 + i1 + 384];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        const v4 = n41[(i0 * T + tp) * 256 + k3];\n        const v5 = w7[(i1 + 384) * 128 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n40[(i0 * T + t) * 512 + i1 + 128];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        const v13 = n41[(i0 * T + tp) * 256 + k12];\n        const v14 = w7[(i1 + 128) * 128 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n41[(i0 * T + tp) * 256 + i1 + 128];\n      const v20 = v18 * v19;\n      const v21 = n40[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        const v24 = n41[(i0 * T + tp) * 256 + k23];\n        const v25 = w7[(i1) * 128 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n40[(i0 * T + t) * 512 + i1 + 256];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        const v33 = n41[(i0 * T + tp) * 256 + k32];\n        const v34 = w7[(i1 + 256) * 128 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n40[(i0 * T + t) * 512 + i1 - 128 + 128];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 128; k47++) {\n        const v48 = n41[(i0 * T + tp) * 256 + k47];\n        const v49 = w7[(i1 - 128 + 128) * 128 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 128 + 128];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n41[(i0 * T + tp) * 256 + i1 - 128 + 128];\n      const v55 = v53 * v54;\n      const v56 = n40[(i0 * T + t) * 512 + i1 - 128];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 128; k58++) {\n        const v59 = n41[(i0 * T + tp) * 256 + k58];\n        const v60 = w7[(i1 - 128) * 128 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 128];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n40[(i0 * T + t) * 512 + i1 - 128 + 256];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 128; k67++) {\n        const v68 = n41[(i0 * T + tp) * 256 + k67];\n        const v69 = w7[(i1 - 128 + 256) * 128 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 128 + 256];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n41 = a[0]!, n40 = a[1]!, w7 = a[2]!, w8 = a[3]!, n1 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n40[(i0 * T + t) * 512 + i1 + 384]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 128; k2++) {
-          const v3 = n41[(i0 * T + tp) * 256 + k2]!;
-          const v4 = w7[(i1 + 384) * 128 + k2]!;
-          acc1 += v3 * v4;
+          const v5 = b3[i1 + 384]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = b1[(i0 * T + t) * 512 + (i1 + 128)]!;
+          let acc10 = 0.0;
+          for (let k11 = 0; k11 < 128; k11++) {
+            const v12 = b0[(i0 * T + tp) * 256 + k11]!;
+            const v13 = b2[(i1 + 128) * 128 + k11]!;
+            acc10 += v12 * v13;
+          }
+          const v14 = b3[i1 + 128]!;
+          const v15 = acc10 + v14;
+          const v16 = v9 + v15;
+          const v17 = __nnc.sigmoidf(v16);
+          const v18 = b0[(i0 * T + tp) * 256 + (i1 + 128)]!;
+          const v19 = v17 * v18;
+          const v20 = b1[(i0 * T + t) * 512 + i1]!;
+          let acc21 = 0.0;
+          for (let k22 = 0; k22 < 128; k22++) {
+            const v23 = b0[(i0 * T + tp) * 256 + k22]!;
+            const v24 = b2[i1 * 128 + k22]!;
+            acc21 += v23 * v24;
+          }
+          const v25 = b3[i1]!;
+          const v26 = acc21 + v25;
+          const v27 = v20 + v26;
+          const v28 = __nnc.sigmoidf(v27);
+          const v29 = b1[(i0 * T + t) * 512 + (i1 + 256)]!;
+          let acc30 = 0.0;
+          for (let k31 = 0; k31 < 128; k31++) {
+            const v32 = b0[(i0 * T + tp) * 256 + k31]!;
+            const v33 = b2[(i1 + 256) * 128 + k31]!;
+            acc30 += v32 * v33;
+          }
+          const v34 = b3[i1 + 256]!;
+          const v35 = acc30 + v34;
+          const v36 = v29 + v35;
+          const v37 = __nnc.tanhf(v36);
+          const v38 = v28 * v37;
+          const v39 = v19 + v38;
+          const v40 = __nnc.tanhf(v39);
+          const v41 = v8 * v40;
+          dst[i1] = v41;
+          dst[128 + i1] = v39;
+        };
+        const dst = new Float32Array(256);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 256;
+          if (t < b4[i0]!) {
+            for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 256);
         }
-        const v5 = w8[i1 + 384]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n40[(i0 * T + t) * 512 + i1 + 128]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 128; k11++) {
-          const v12 = n41[(i0 * T + tp) * 256 + k11]!;
-          const v13 = w7[(i1 + 128) * 128 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w8[i1 + 128]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n41[(i0 * T + tp) * 256 + i1 + 128]!;
-        const v19 = v17 * v18;
-        const v20 = n40[(i0 * T + t) * 512 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 128; k22++) {
-          const v23 = n41[(i0 * T + tp) * 256 + k22]!;
-          const v24 = w7[(i1) * 128 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w8[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n40[(i0 * T + t) * 512 + i1 + 256]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 128; k31++) {
-          const v32 = n41[(i0 * T + tp) * 256 + k31]!;
-          const v33 = w7[(i1 + 256) * 128 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w8[i1 + 256]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[128 + i1] = v39;
-      };
-      const dst = new Float32Array(256);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 256;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 256);
-      }
       },
       gemm: {
-      packs: [[2, 0, 512, 0, 128, 128]],
-      scratch: (s) => { const { B } = s; return [B * 512, B * 128, B * 128, B * 128, B * 128, B * 128, 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n41 = a[0]!, n40 = a[1]!, w8 = a[3]!, n1 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 512, 128, n41, tp * 256, T * 256, x.packs[0], w8, 0, gm0, 0, 512, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 128; i1++) {
-          const v0 = n40[(i0 * T + t) * 512 + i1]!;
-          const v1 = gm0[(i0) * 512 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n40[(i0 * T + t) * 512 + i1 + 128]!;
-          const v4 = gm0[(i0) * 512 + i1 + 128]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n40[(i0 * T + t) * 512 + i1 + 256]!;
-          const v7 = gm0[(i0) * 512 + i1 + 256]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n40[(i0 * T + t) * 512 + i1 + 384]!;
-          const v10 = gm0[(i0) * 512 + i1 + 384]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 128);
-      x.act(1, gm2, 0, B * 128);
-      x.act(0, gm3, 0, B * 128);
-      x.act(1, gm4, 0, B * 128);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 128; i1++) {
-          const v0 = gm2[(i0) * 128 + i1]!;
-          const v1 = n41[(i0 * T + tp) * 256 + i1 + 128]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 128 + i1]!;
-          const v4 = gm3[(i0) * 128 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 128);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 128 + i1]!;
-        const v1 = gm5[(i0) * 128 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 128 + i1]!;
-        const v4 = n41[(i0 * T + tp) * 256 + i1 + 128]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 128 + i1]!;
-        const v7 = gm3[(i0) * 128 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[128 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 256;
-        if (t < n1[i0]!) {
-          for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 256);
-      }
-      }
-      },
-    },
-    // linear0
-    k75: {
-      name: "Tagger.k75",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n7, n41, w9, w10, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / (17));\n  const rem1 = rem0 - i1 * (17);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let c2 = 0.0;\n    if (k1 < 128) {\n      const v3 = n7[((i0) * T + i1) * 256 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n41[((i0) * T + i1) * 256 + k1 - 128];\n      c2 = v4;\n    }\n    const v5 = w9[(i2) * 256 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w10[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n7 = a[0]!, n41 = a[1]!, w9 = a[2]!, w10 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          let c2 = 0.0;
-          if (k1 < 128) {
-            const v3 = n7[((i0) * T + i1) * 256 + k1]!;
-            c2 = v3;
-          }
-          else {
-            const v4 = n41[((i0) * T + i1) * 256 + k1 - 128]!;
-            c2 = v4;
-          }
-          const v5 = w9[(i2) * 256 + k1]!;
-          acc0 += c2 * v5;
-        }
-        const v6 = w10[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 17; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 17, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n7 = a[0]!, n41 = a[1]!, w10 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++) {
-            let c0 = 0.0;
-            if (i2 < 128) {
-              const v1 = n7[((i0) * T + i1) * 256 + i2]!;
-              c0 = v1;
+        scratch: (s) => { const { B } = s; return [B * 512, B * 128, B * 128, B * 128, B * 128, B * 128, 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
+          x.gemm(B, 512, 128, b0, tp * 256, T * 256, x.packs[0], b3, 0, gm0, 0, 512, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 128; i1++) {
+                const v0 = b1[(i0 * T + t) * 512 + i1]!;
+                const v1 = gm0[i0 * 512 + i1]!;
+                const v2 = v0 + v1;
+                gm1[o] = v2;
+                const v3 = b1[(i0 * T + t) * 512 + (i1 + 128)]!;
+                const v4 = gm0[i0 * 512 + (i1 + 128)]!;
+                const v5 = v3 + v4;
+                gm2[o] = v5;
+                const v6 = b1[(i0 * T + t) * 512 + (i1 + 256)]!;
+                const v7 = gm0[i0 * 512 + (i1 + 256)]!;
+                const v8 = v6 + v7;
+                gm3[o] = v8;
+                const v9 = b1[(i0 * T + t) * 512 + (i1 + 384)]!;
+                const v10 = gm0[i0 * 512 + (i1 + 384)]!;
+                const v11 = v9 + v10;
+                gm4[o] = v11;
+                o += 1;
+              }
             }
-            else {
-              const v2 = n41[((i0) * T + i1) * 256 + i2 - 128]!;
-              c0 = v2;
-            }
-            gm0[o] = c0;
-            o++;
           }
-      }
-      x.gemm(B * T, 17, 256, gm0, 0, 256, x.packs[0], w10, 0, out, 0, 17, 0);
-      }
+          x.act(1, gm1, 0, B * 128);
+          x.act(1, gm2, 0, B * 128);
+          x.act(0, gm3, 0, B * 128);
+          x.act(1, gm4, 0, B * 128);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 128; i1++) {
+                const v0 = gm2[i0 * 128 + i1]!;
+                const v1 = b0[(i0 * T + tp) * 256 + (i1 + 128)]!;
+                const v2 = v0 * v1;
+                const v3 = gm1[i0 * 128 + i1]!;
+                const v4 = gm3[i0 * 128 + i1]!;
+                const v5 = v3 * v4;
+                const v6 = v2 + v5;
+                gm5[o] = v6;
+                o += 1;
+              }
+            }
+          }
+          x.act(0, gm5, 0, B * 128);
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm4[i0 * 128 + i1]!;
+            const v1 = gm5[i0 * 128 + i1]!;
+            const v2 = v0 * v1;
+            const v3 = gm2[i0 * 128 + i1]!;
+            const v4 = b0[(i0 * T + tp) * 256 + (i1 + 128)]!;
+            const v5 = v3 * v4;
+            const v6 = gm1[i0 * 128 + i1]!;
+            const v7 = gm3[i0 * 128 + i1]!;
+            const v8 = v6 * v7;
+            const v9 = v5 + v8;
+            dst[i1] = v2;
+            dst[128 + i1] = v9;
+          };
+          const dst = g[6]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 256;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 256);
+          }
+        },
       },
     },
-    // log_softmax0 (row statistics)
-    k76_stats: {
-      name: "Tagger.k76_stats",
+    // k2 2bddc47c: linear0
+    {
+      name: "Tagger.k2",
       step: false,
       scalars: ["T"],
-      gpu: "function (n75, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 17; ka++) {\n    const v0 = n75[((i0) * T + i1) * 17 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 17; kb++) {\n    const v1 = n75[((i0) * T + i1) * 17 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let c2 = 0.0;\n    if (k1 < 128) {\n      const v3 = b0[(i0 * T + i1) * 256 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 256 + (k1 - 128)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 256 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n75 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 17; ka++) {
-          const v0 = n75[((i0) * T + i1) * 17 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i2 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 17; kb++) {
-          const v1 = n75[((i0) * T + i1) * 17 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            let c2 = 0.0;
+            if (k1 < 128) {
+              const v3 = b0[(i0 * T + i1) * 256 + k1]!;
+              c2 = v3;
+            } else {
+              const v4 = b1[(i0 * T + i1) * 256 + (k1 - 128)]!;
+              c2 = v4;
+            }
+            const v5 = b2[i2 * 256 + k1]!;
+            acc0 += c2 * v5;
+          }
+          const v6 = b3[i2]!;
+          const v7 = acc0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 17; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 256; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 128) {
+                    const v1 = b0[(i0 * T + i1) * 256 + i2]!;
+                    c0 = v1;
+                  } else {
+                    const v2 = b1[(i0 * T + i1) * 256 + (i2 - 128)]!;
+                    c0 = v2;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.gemm(B * T, 17, 256, gm0, 0, 256, x.packs[0], b3, 0, out, 0, 17, 0);
+        },
       },
     },
-    // log_softmax0
-    k76: {
-      name: "Tagger.k76",
+    // k3 8b76be19: log_softmax0 (row statistics)
+    {
+      name: "Tagger.k3",
       step: false,
       scalars: ["T"],
-      gpu: "function (n75, n76_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / (17));\n  const rem1 = rem0 - i1 * (17);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n75[((i0) * T + i1) * 17 + i2];\n  return v1 - n76_stats[sb0] - Math.log(n76_stats[sb0 + 1]);\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n75 = a[0]!, n76_stats = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n75[((i0) * T + i1) * 17 + i2]!;
-        return v1 - n76_stats[sb0]! - Math.log(n76_stats[sb0 + 1]!);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 17; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 17; k1++) {
+            const v2 = b0[(i0 * T + i1) * 17 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 17; k4++) {
+            const v5 = b0[(i0 * T + i1) * 17 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n75 = a[0]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n75[((i0) * T + i1) * 17 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 17;
-        let m = -3.0e38;
-        for (let k = 0; k < 17; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-        let s = 0.0;
-        for (let k = 0; k < 17; k++) { s += Math.exp(out[base + k]! - m); }
-        const ls = m + Math.log(s);
-        for (let k = 0; k < 17; k++) { out[base + k] = out[base + k]! - ls; }
-      }
-      }
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // tags.mask
-    k77: {
-      name: "Tagger.k77",
+    // k4 96431232: log_softmax0
+    {
+      name: "Tagger.k4",
       step: false,
       scalars: ["T"],
-      gpu: "function (n1, n76, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / (17));\n  const rem1 = rem0 - i1 * (17);\n  const i2 = rem1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n76[((i0) * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, n76 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[i0]!;
-        let g1 = 0.0;
-        if (i1 < v0) {
-          const v2 = n76[((i0) * T + i1) * 17 + i2]!;
-          g1 = v2;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 17; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 17 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 17; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 17;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 17; k2++) {
+                const v3 = b1[(i0 * T + i1) * 17 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 17; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 17; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
       },
     },
-    };
+    // k5 97d5f52f: tags.mask
+    {
+      name: "Tagger.k5",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 17 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 17; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const Tagger_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "words",
-       "data": "n0",
-       "lengths": "n1",
-       "dim": "T"
-      }
-     ],
-     "params": [
-      [
-       "embedding0.weight",
-       "w0"
+      "slots": 21,
+      "weights": 11,
+      "packs": [
+        [1,0,512,0,100,100],
+        [2,0,512,0,128,128],
+        [5,0,512,0,100,100],
+        [6,0,512,0,128,128],
+        [9,0,17,0,256,256]
       ],
-      [
-       "lstm0.weight_ih_l0",
-       "w1"
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4]
       ],
-      [
-       "lstm0.bias_ih_l0",
-       "w2"
+      "inputs": [
+        {"name":"words","dim":"T","data":11,"lengths":12}
       ],
-      [
-       "lstm0.weight_hh_l0",
-       "w3"
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",512],"packs":0},
+        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",256],"free":[13]},
+        {"op":"run","kernel":0,"out":15,"args":[11,0,5,7],"size":["B","T",512],"packs":2,"free":[11]},
+        {"op":"scan","out":16,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",256],"free":[15]},
+        {"op":"run","kernel":2,"out":17,"args":[14,16,9,10],"size":["B","T",17],"packs":4,"free":[14,16]},
+        {"op":"run","kernel":3,"out":18,"args":[17],"size":["B","T",2]},
+        {"op":"run","kernel":4,"out":19,"args":[18,17],"size":["B","T",17],"free":[17,18]},
+        {"op":"run","kernel":5,"out":20,"args":[12,19],"size":["B","T",17],"free":[12,19]}
       ],
-      [
-       "lstm0.bias_hh_l0",
-       "w4"
-      ],
-      [
-       "lstm0.weight_ih_l0_reverse",
-       "w5"
-      ],
-      [
-       "lstm0.bias_ih_l0_reverse",
-       "w6"
-      ],
-      [
-       "lstm0.weight_hh_l0_reverse",
-       "w7"
-      ],
-      [
-       "lstm0.bias_hh_l0_reverse",
-       "w8"
-      ],
-      [
-       "linear0.weight",
-       "w9"
-      ],
-      [
-       "linear0.bias",
-       "w10"
-      ]
-     ],
-     "encode": [],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k6",
-       "out": "n6",
-       "args": [
-        "n0",
-        "w0",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        "T",
-        512
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n7",
-       "dim": "T",
-       "reverse": false,
-       "stateSize": 256,
-       "lengths": "n1",
-       "body": [],
-       "step": "k36",
-       "args": [
-        "n7",
-        "n6",
-        "w3",
-        "w4",
-        "n1"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ],
-       "label": "lstm0.l0"
-      },
-      {
-       "op": "run",
-       "kernel": "k40",
-       "out": "n40",
-       "args": [
-        "n0",
-        "w0",
-        "w5",
-        "w6"
-       ],
-       "size": [
-        "B",
-        "T",
-        512
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n41",
-       "dim": "T",
-       "reverse": true,
-       "stateSize": 256,
-       "lengths": "n1",
-       "body": [],
-       "step": "k70",
-       "args": [
-        "n41",
-        "n40",
-        "w7",
-        "w8",
-        "n1"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ],
-       "label": "lstm0.l0.reverse"
-      },
-      {
-       "op": "run",
-       "kernel": "k75",
-       "out": "n75",
-       "args": [
-        "n7",
-        "n41",
-        "w9",
-        "w10"
-       ],
-       "size": [
-        "B",
-        "T",
-        17
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k76_stats",
-       "out": "n76_stats",
-       "args": [
-        "n75"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k76",
-       "out": "n76",
-       "args": [
-        "n75",
-        "n76_stats"
-       ],
-       "size": [
-        "B",
-        "T",
-        17
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k77",
-       "out": "n77",
-       "args": [
-        "n1",
-        "n76"
-       ],
-       "size": [
-        "B",
-        "T",
-        17
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n77",
-      "shape": [
-       "B",
-       "T",
-       17
-      ]
-     },
-     "caches": [],
-     "noGen": "'lstm0.l0.reverse' runs backwards over the sequence (bidirectional): each token would depend on later ones"
+      "output": {"slot":20,"shape":["B","T",17]},
+      "caches": [],
+      "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
     };
 /** Tagger, compiled by nnc. Create with createTagger(); load weights before forward(). */
 export type TaggerModel = __nnc.NncModel<TaggerInputs, TaggerOutputs, TaggerInputs>;

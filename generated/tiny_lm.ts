@@ -6,282 +6,42 @@ import * as __nnc from 'nnc/runtime';
 export const TinyLMManifest = {
       "model": "TinyLM",
       "inputs": [
-        {
-          "name": "text",
-          "form": "tokens",
-          "vocab": 96,
-          "maxLen": 128
-        }
+        {"name":"text","form":"tokens","vocab":96,"maxLen":128}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          "T",
-          96
-        ]
-      },
+      "output": {"name":"next","shape":["B","T",96]},
       "weights": [
-        {
-          "name": "embedding0.weight",
-          "shape": [
-            96,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "positional0.weight",
-          "shape": [
-            128,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "positional"
-        },
-        {
-          "name": "repeat0.0.residual0.layernorm0.weight",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.0.residual0.layernorm0.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.in_proj_weight",
-          "shape": [
-            192,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.in_proj_bias",
-          "shape": [
-            192
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.out_proj.weight",
-          "shape": [
-            64,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.out_proj.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.residual1.layernorm0.weight",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.0.residual1.layernorm0.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.0.residual1.linear0.weight",
-          "shape": [
-            256,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.0.residual1.linear0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.0.residual1.linear1.weight",
-          "shape": [
-            64,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.0.residual1.linear1.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.residual0.layernorm0.weight",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.residual0.layernorm0.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.in_proj_weight",
-          "shape": [
-            192,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.in_proj_bias",
-          "shape": [
-            192
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.out_proj.weight",
-          "shape": [
-            64,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.out_proj.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.residual1.layernorm0.weight",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.residual1.layernorm0.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.residual1.linear0.weight",
-          "shape": [
-            256,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.residual1.linear0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.residual1.linear1.weight",
-          "shape": [
-            64,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.residual1.linear1.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "layernorm0.weight",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "layernorm0.bias",
-          "shape": [
-            64
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "linear0.weight",
-          "shape": [
-            96,
-            64
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear0.bias",
-          "shape": [
-            96
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"embedding0.weight","shape":[96,64],"dtype":"F32","layer":"embedding"},
+        {"name":"positional0.weight","shape":[128,64],"dtype":"F32","layer":"positional"},
+        {"name":"repeat0.0.residual0.layernorm0.weight","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.0.residual0.layernorm0.bias","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.0.residual0.attention0.in_proj_weight","shape":[192,64],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.residual0.attention0.in_proj_bias","shape":[192],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.residual0.attention0.out_proj.weight","shape":[64,64],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.residual0.attention0.out_proj.bias","shape":[64],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.residual1.layernorm0.weight","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.0.residual1.layernorm0.bias","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.0.residual1.linear0.weight","shape":[256,64],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.0.residual1.linear0.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.0.residual1.linear1.weight","shape":[64,256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.0.residual1.linear1.bias","shape":[64],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.residual0.layernorm0.weight","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.residual0.layernorm0.bias","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.residual0.attention0.in_proj_weight","shape":[192,64],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.residual0.attention0.in_proj_bias","shape":[192],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.residual0.attention0.out_proj.weight","shape":[64,64],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.residual0.attention0.out_proj.bias","shape":[64],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.residual1.layernorm0.weight","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.residual1.layernorm0.bias","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.residual1.linear0.weight","shape":[256,64],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.residual1.linear0.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.residual1.linear1.weight","shape":[64,256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.residual1.linear1.bias","shape":[64],"dtype":"F32","layer":"linear"},
+        {"name":"layernorm0.weight","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"layernorm0.bias","shape":[64],"dtype":"F32","layer":"layernorm"},
+        {"name":"linear0.weight","shape":[96,64],"dtype":"F32","layer":"linear"},
+        {"name":"linear0.bias","shape":[96],"dtype":"F32","layer":"linear"}
       ],
-      "decode": {
-        "greedy": false,
-        "sample": true,
-        "max_len": 100,
-        "bos": 0,
-        "temperature": 0.8,
-        "top_k": 10
-      }
+      "decode": {"strategy":"sample","maxLen":100,"bos":0,"temperature":0.8,"topK":10}
     } as const;
 
 /** Inputs of TinyLM. */
@@ -296,2117 +56,897 @@ export interface TinyLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 96]>;
 }
 
-const TinyLM_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // positional0
-    k8: {
-      name: "TinyLM.k8",
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 acea8b3f: positional0
+    {
+      name: "TinyLM.k0",
       step: false,
       scalars: ["T"],
-      gpu: "function (n0, w0, n4, w1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const v0 = n0[(i0) * T + i1];\n  const v1 = w0[(v0) * 64 + i2];\n  const v2 = n4[i0];\n  const v3 = i1 + v2;\n  const v4 = w1[(v3) * 64 + i2];\n  const v5 = v1 + v4;\n  return v5;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const v4 = b3[v3 * 64 + i2];\n  const v5 = v1 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, n4 = a[2]!, w1 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * T + i1]!;
-        const v1 = w0[(v0) * 64 + i2]!;
-        const v2 = n4[i0]!;
-        const v3 = i1 + v2;
-        const v4 = w1[(v3) * 64 + i2]!;
-        const v5 = v1 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[v0 * 64 + i2]!;
+          const v2 = b2[i0]!;
+          const v3 = i1 + v2;
+          const v4 = b3[v3 * 64 + i2]!;
+          const v5 = v1 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
       },
     },
-    // repeat0.0.residual0.layernorm0 (row statistics)
-    k11_stats: {
-      name: "TinyLM.k11_stats",
+    // k1 70839f69: repeat0.0.residual0.layernorm0 (row statistics) (and 3 more calls)
+    {
+      name: "TinyLM.k1",
       step: false,
       scalars: ["T"],
-      gpu: "function (n8, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 64; ka++) {\n    const v0 = n8[((i0) * T + i1) * 64 + ka];\n    mean += v0;\n  }\n  mean = mean / 64.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 64; kb++) {\n    const v1 = n8[((i0) * T + i1) * 64 + kb];\n    v += (v1 - mean) * (v1 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 64.0 + 0.00001);\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 64; k4++) {\n    const v5 = b0[(i0 * T + i1) * 64 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 64; ka++) {
-          const v0 = n8[((i0) * T + i1) * 64 + ka]!;
-          mean += v0;
-        }
-        mean = mean / 64.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 64; kb++) {
-          const v1 = n8[((i0) * T + i1) * 64 + kb]!;
-          v += (v1 - mean) * (v1 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 64.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            mean0 += v2;
+          }
+          mean0 = mean0 / 64.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var3 = 0.0;
+          for (let k4 = 0; k4 < 64; k4++) {
+            const v5 = b0[(i0 * T + i1) * 64 + k4]!;
+            var3 += (v5 - mean0) * (v5 - mean0);
+          }
+          return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // repeat0.0.residual0.layernorm0
-    k11: {
+    // k2 a81dbc2f: repeat0.0.residual0.layernorm0 (and 3 more calls)
+    {
+      name: "TinyLM.k2",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 64 + i2]!;
+          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 64;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 64; k2++) {
+                const v3 = b1[(i0 * T + i1) * 64 + k2]!;
+                out[base0 + k2] = v3;
+                mean1 += v3;
+              }
+              mean1 = mean1 / 64.0;
+              let var4 = 0.0;
+              for (let k5 = 0; k5 < 64; k5++) {
+                const d6 = out[base0 + k5]! - mean1;
+                var4 += d6 * d6;
+              }
+              const inv7 = 1.0 / Math.sqrt(var4 / 64.0 + 0.00001);
+              for (let k8 = 0; k8 < 64; k8++) {
+                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k3 d938e47d: repeat0.0.residual0.attention0.q (projected)* (and 1 more call)
+    {
+      name: "TinyLM.k3",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[i2 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 192; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 192, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 192, 0);
+        },
+      },
+    },
+    // k4 2bd7f216: repeat0.0.residual0.attention0.k (cache + this step) (and 1 more call)
+    {
+      name: "TinyLM.k4",
+      step: false,
+      scalars: ["T","P","K"],
+      gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 64 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 64)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let tc0 = 0.0;
+          if (i1 < P) {
+            const v1 = b0[(i0 * P + i1) * 64 + i2]!;
+            tc0 = v1;
+          } else {
+            const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 64)]!;
+            tc0 = v2;
+          }
+          return tc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < K; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k5 855aa91d: repeat0.0.residual0.attention0.v (cache + this step) (and 1 more call)
+    {
+      name: "TinyLM.k5",
+      step: false,
+      scalars: ["T","P","K"],
+      gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 64 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 128)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let tc0 = 0.0;
+          if (i1 < P) {
+            const v1 = b0[(i0 * P + i1) * 64 + i2]!;
+            tc0 = v1;
+          } else {
+            const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 128)]!;
+            tc0 = v2;
+          }
+          return tc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < K; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k6 767724a6: repeat0.0.residual0.attention0.scores (and 1 more call)
+    {
+      name: "TinyLM.k6",
+      step: false,
+      scalars: ["T","K"],
+      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)];\n    const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 16; k1++) {
+            const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)]!;
+            const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.25;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < K; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { K } = s; return [(K + 15) * 16]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, K } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b1, bt0 * (K * 64) + bt1 * 16, K, 16, 64, 1, gm0, 0.25);
+              x.gemm(T, K, 16, b0, bt0 * (T * 192) + bt1 * 16, 192, wp, null, 0, out, bt0 * (4 * T * K) + bt1 * (T * K), K, 0);
+            }
+          }
+        },
+      },
+    },
+    // k7 858c4a6b: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
+    {
+      name: "TinyLM.k7",
+      step: false,
+      scalars: ["T","P","K","P0"],
+      gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K, P0 } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < K; k1++) {
+            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
+              const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < K; k4++) {
+            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
+              const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k8 93ff039e: repeat0.0.residual0.attention0.α (and 1 more call)
+    {
+      name: "TinyLM.k8",
+      step: false,
+      scalars: ["T","P","K","P0"],
+      gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 4 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K, P0 } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 4 + i1) * T + i2) * 2;
+          const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < K; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T, P, K, P0 } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 4; i1++) {
+              for (let i2 = 0; i2 < T; i2++) {
+                const base0 = ((i0 * 4 + i1) * T + i2) * K;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < K; k2++) {
+                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
+                    const v3 = b2[((i0 * 4 + i1) * T + i2) * K + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < K; k5++) {
+                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < K; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k9 30ccc2d7: repeat0.0.residual0.attention0.α·v (and 1 more call)
+    {
+      name: "TinyLM.k9",
+      step: false,
+      scalars: ["T","K"],
+      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < K; k1++) {
+            const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1]!;
+            const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 4; i2++)
+              for (let i3 = 0; i3 < 16; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { K } = s; return [31 * K]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, K } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b1, bt0 * (K * 64) + bt1 * 16, 16, K, 1, 64, gm0, 1.0);
+              x.gemm(T, 16, K, b0, bt0 * (4 * T * K) + bt1 * (T * K), K, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+            }
+          }
+        },
+      },
+    },
+    // k10 c220bccd: repeat0.0.residual0 (and 1 more call)
+    {
+      name: "TinyLM.k10",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 16.0);\n    const r4 = k2 - q3 * 16;\n    const v5 = b1[((i0 * T + i1) * 4 + q3) * 16 + r4];\n    const v6 = b2[i2 * 64 + k2];\n    acc1 += v5 * v6;\n  }\n  const v7 = b3[i2];\n  const v8 = acc1 + v7;\n  const v9 = v0 + v8;\n  return v9;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 64 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 64; k2++) {
+            const q3 = Math.floor((k2 + 0.5) / 16.0);
+            const r4 = k2 - q3 * 16;
+            const v5 = b1[((i0 * T + i1) * 4 + q3) * 16 + r4]!;
+            const v6 = b2[i2 * 64 + k2]!;
+            acc1 += v5 * v6;
+          }
+          const v7 = b3[i2]!;
+          const v8 = acc1 + v7;
+          const v9 = v0 + v8;
+          return v9;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 64, 64, b1, 0, 64, x.packs[0], b3, 0, gm0, 0, 64, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 64 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 64 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 64; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k11 e0ab2eff: repeat0.0.residual1.gelu0 (and 1 more call)
+    {
       name: "TinyLM.k11",
       step: false,
       scalars: ["T"],
-      gpu: "function (n8, n11_stats, w2, w3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n8[((i0) * T + i1) * 64 + i2];\n  return (v1 - n11_stats[sb0]) * n11_stats[sb0 + 1] * w2[i2] + w3[i2];\n}",
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const ex6 = v5 * 0.7071067811865476;\n  const es7 = (ex6 < 0.0 ? -1.0 : 1.0);\n  const ez8 = Math.abs(ex6);\n  const et9 = 1.0 / (1.0 + 0.3275911 * ez8);\n  const v10 = v5 * 0.5 * (1.0 + es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8)));\n  return v10;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, n11_stats = a[1]!, w2 = a[2]!, w3 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n8[((i0) * T + i1) * 64 + i2]!;
-        return (v1 - n11_stats[sb0]!) * n11_stats[sb0 + 1]! * w2[i2]! + w3[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, w2 = a[2]!, w3 = a[3]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n8[((i0) * T + i1) * 64 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 64;
-        let mean = 0.0;
-        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 64.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
-        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w2[k]! + w3[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.q (projected)*
-    k22: {
-      name: "TinyLM.k22",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n11, w4, w5, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / (192));\n  const rem1 = rem0 - i1 * (192);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n11[((i0) * T + i1) * 64 + k1];\n    const v3 = w4[(i2) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w5[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n11 = a[0]!, w4 = a[1]!, w5 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          const v2 = n11[((i0) * T + i1) * 64 + k1]!;
-          const v3 = w4[(i2) * 64 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w5[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 192; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 192, 0, 64, 64]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n11 = a[0]!, w5 = a[2]!;
-      x.gemm(B * T, 192, 64, n11, 0, 64, x.packs[0], w5, 0, out, 0, 192, 0);
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.k (cache + this step)
-    k24: {
-      name: "TinyLM.k24",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n21, n22, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n21[((i0) * P + i1) * 64 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n22[((i0) * T + i1 - P) * 192 + i2 + 64];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n21 = a[0]!, n22 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n21[((i0) * P + i1) * 64 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n22[((i0) * T + i1 - P) * 192 + i2 + 64]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // repeat0.0.residual0.attention0.v (cache + this step)
-    k28: {
-      name: "TinyLM.k28",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n26, n22, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n26[((i0) * P + i1) * 64 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n22[((i0) * T + i1 - P) * 192 + i2 + 128];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n26 = a[0]!, n22 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n26[((i0) * P + i1) * 64 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n22[((i0) * T + i1 - P) * 192 + i2 + 128]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // repeat0.0.residual0.attention0.scores
-    k34: {
-      name: "TinyLM.k34",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n22, n24, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = n22[((i0) * T + i2) * 192 + i1 * 16 + k1];\n    const v3 = n24[((i0) * K + i3) * 64 + i1 * 16 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n22 = a[0]!, n24 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 16; k1++) {
-          const v2 = n22[((i0) * T + i2) * 192 + i1 * 16 + k1]!;
-          const v3 = n24[((i0) * K + i3) * 64 + i1 * 16 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.25;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(K + 15) * 16]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n22 = a[0]!, n24 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n24, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm0, 0.25);
-        x.gemm(T, K, 16, n22, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, out, bt0 * 4 * T * K + bt1 * T * K, K, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.α (row statistics)
-    k35_stats: {
-      name: "TinyLM.k35_stats",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n34, n12, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n12[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n34[(((i0) * 4 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n12[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n34[(((i0) * 4 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n34 = a[0]!, n12 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < K; ka++) {
-          if ((ka < n12[i0]! || ka >= P0) && ka <= i2 + P) {
-            const v0 = n34[(((i0) * 4 + i1) * T + i2) * K + ka]!;
-            m = Math.max(m, v0);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[i2 * 64 + k1]!;
+            acc0 += v2 * v3;
           }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < K; kb++) {
-          if ((kb < n12[i0]! || kb >= P0) && kb <= i2 + P) {
-            const v1 = n34[(((i0) * 4 + i1) * T + i2) * K + kb]!;
-            s += Math.exp(v1 - m);
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          const ex6 = v5 * 0.7071067811865476;
+          const es7 = (ex6 < 0.0 ? -1.0 : 1.0);
+          const ez8 = Math.abs(ex6);
+          const et9 = 1.0 / (1.0 + 0.3275911 * ez8);
+          const v10 = v5 * 0.5 * (1.0 + es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8)));
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 256, 64, b0, 0, 64, x.packs[0], b2, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const ex1 = v0 * 0.7071067811865476;
+            const es2 = (ex1 < 0.0 ? -1.0 : 1.0);
+            const ez3 = Math.abs(ex1);
+            const et4 = 1.0 / (1.0 + 0.3275911 * ez3);
+            const v5 = v0 * 0.5 * (1.0 + es2 * (1.0 - ((((1.061405429 * et4 - 1.453152027) * et4 + 1.421413741) * et4 - 0.284496736) * et4 + 0.254829592) * et4 * Math.exp(-ez3 * ez3)));
+            return v5;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k12 32bace49: repeat0.0.residual1
+    {
+      name: "TinyLM.k12",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 64 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+            const v4 = b2[i2 * 256 + k2]!;
+            acc1 += v3 * v4;
           }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
+          const v5 = b3[i2]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 64, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 64, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 64 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 64 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 64; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
-    // repeat0.0.residual0.attention0.α
-    k35: {
-      name: "TinyLM.k35",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n34, n12, n35_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n12[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 4 + i1) * T + i2) * 2;\n  const v1 = n34[(((i0) * 4 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n35_stats[sb0]) / n35_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n34 = a[0]!, n12 = a[1]!, n35_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!((i3 < n12[i0]! || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }
-        const sb0 = (((i0) * 4 + i1) * T + i2) * 2;
-        const v1 = n34[(((i0) * 4 + i1) * T + i2) * K + i3]!;
-        return Math.exp(v1 - n35_stats[sb0]!) / n35_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n34 = a[0]!, n12 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n34[(((i0) * 4 + i1) * T + i2) * K + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 4; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 4 + i1) * T + i2) * K;
-          let m = -3.0e38;
-          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.α·v
-    k36: {
-      name: "TinyLM.k36",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n35, n28, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / (4 * 16));\n  const rem1 = rem0 - i1 * (4 * 16);\n  const i2 = Math.floor((rem1 + 0.5) / (16));\n  const rem2 = rem1 - i2 * (16);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n35[(((i0) * 4 + i2) * T + i1) * K + k1];\n    const v3 = n28[((i0) * K + k1) * 64 + i2 * 16 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n35 = a[0]!, n28 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < K; k1++) {
-          const v2 = n35[(((i0) * 4 + i2) * T + i1) * K + k1]!;
-          const v3 = n28[((i0) * K + k1) * 64 + i2 * 16 + i3]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 4; i2++)
-            for (let i3 = 0; i3 < 16; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(16 + 15) * K]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n35 = a[0]!, n28 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n28, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0, 1.0);
-        x.gemm(T, 16, K, n35, bt0 * 4 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 4 * 16 + bt1 * 16, 4 * 16, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual0
-    k39: {
-      name: "TinyLM.k39",
+    // k13 94eff8ac: repeat0.1.residual1.linear1
+    {
+      name: "TinyLM.k13",
       step: false,
       scalars: ["T"],
-      gpu: "function (n8, n36, w6, w7, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const v0 = n8[((i0) * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 16.0);\n    const r4 = k2 - q3 * 16;\n    const v5 = n36[(((i0) * T + i1) * 4 + q3) * 16 + r4];\n    const v6 = w6[(i2) * 64 + k2];\n    acc1 += v5 * v6;\n  }\n  const v7 = w7[i2];\n  const v8 = acc1 + v7;\n  const v9 = v0 + v8;\n  return v9;\n}",
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, n36 = a[1]!, w6 = a[2]!, w7 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n8[((i0) * T + i1) * 64 + i2]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 64; k2++) {
-          const q3 = Math.floor((k2 + 0.5) / 16.0);
-          const r4 = k2 - q3 * 16;
-          const v5 = n36[(((i0) * T + i1) * 4 + q3) * 16 + r4]!;
-          const v6 = w6[(i2) * 64 + k2]!;
-          acc1 += v5 * v6;
-        }
-        const v7 = w7[i2]!;
-        const v8 = acc1 + v7;
-        const v9 = v0 + v8;
-        return v9;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 64, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, n36 = a[1]!, w7 = a[3]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 64, 64, n36, 0, 64, x.packs[0], w7, 0, gm0, 0, 64, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n8[((i0) * T + i1) * 64 + i2]!;
-        const v1 = gm0[((i0) * T + i1) * 64 + i2]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // repeat0.0.residual1.layernorm0 (row statistics)
-    k42_stats: {
-      name: "TinyLM.k42_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n39, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 64; ka++) {\n    const v0 = n39[((i0) * T + i1) * 64 + ka];\n    mean += v0;\n  }\n  mean = mean / 64.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 64; kb++) {\n    const v1 = n39[((i0) * T + i1) * 64 + kb];\n    v += (v1 - mean) * (v1 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 64.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n39 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 64; ka++) {
-          const v0 = n39[((i0) * T + i1) * 64 + ka]!;
-          mean += v0;
-        }
-        mean = mean / 64.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 64; kb++) {
-          const v1 = n39[((i0) * T + i1) * 64 + kb]!;
-          v += (v1 - mean) * (v1 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 64.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.0.residual1.layernorm0
-    k42: {
-      name: "TinyLM.k42",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n39, n42_stats, w8, w9, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n39[((i0) * T + i1) * 64 + i2];\n  return (v1 - n42_stats[sb0]) * n42_stats[sb0 + 1] * w8[i2] + w9[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n39 = a[0]!, n42_stats = a[1]!, w8 = a[2]!, w9 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n39[((i0) * T + i1) * 64 + i2]!;
-        return (v1 - n42_stats[sb0]!) * n42_stats[sb0 + 1]! * w8[i2]! + w9[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n39 = a[0]!, w8 = a[2]!, w9 = a[3]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n39[((i0) * T + i1) * 64 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 64;
-        let mean = 0.0;
-        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 64.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
-        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w8[k]! + w9[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual1.gelu0
-    k46: {
-      name: "TinyLM.k46",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n42, w10, w11, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n42[((i0) * T + i1) * 64 + k1];\n    const v3 = w10[(i2) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w11[i2];\n  const v5 = acc0 + v4;\n  const ex6 = v5 * 0.7071067811865476;\n  const es7 = ex6 < 0.0 ? -1.0 : 1.0;\n  const ez8 = Math.abs(ex6);\n  const et9 = 1.0 / (1.0 + 0.3275911 * ez8);\n  const v10 = v5 * 0.5 * (1.0 + (es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8))));\n  return v10;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n42 = a[0]!, w10 = a[1]!, w11 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          const v2 = n42[((i0) * T + i1) * 64 + k1]!;
-          const v3 = w10[(i2) * 64 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w11[i2]!;
-        const v5 = acc0 + v4;
-        const ex6 = v5 * 0.7071067811865476;
-        const es7 = ex6 < 0.0 ? -1.0 : 1.0;
-        const ez8 = Math.abs(ex6);
-        const et9 = 1.0 / (1.0 + 0.3275911 * ez8);
-        const v10 = v5 * 0.5 * (1.0 + (es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8))));
-        return v10;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n42 = a[0]!, w11 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 256, 64, n42, 0, 64, x.packs[0], w11, 0, gm0, 0, 256, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 256 + i2]!;
-        const ex1 = v0 * 0.7071067811865476;
-        const es2 = ex1 < 0.0 ? -1.0 : 1.0;
-        const ez3 = Math.abs(ex1);
-        const et4 = 1.0 / (1.0 + 0.3275911 * ez3);
-        const v5 = v0 * 0.5 * (1.0 + (es2 * (1.0 - ((((1.061405429 * et4 - 1.453152027) * et4 + 1.421413741) * et4 - 0.284496736) * et4 + 0.254829592) * et4 * Math.exp(-ez3 * ez3))));
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // repeat0.0.residual1
-    k50: {
-      name: "TinyLM.k50",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n39, n46, w12, w13, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const v0 = n39[((i0) * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = n46[((i0) * T + i1) * 256 + k2];\n    const v4 = w12[(i2) * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = w13[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n39 = a[0]!, n46 = a[1]!, w12 = a[2]!, w13 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n39[((i0) * T + i1) * 64 + i2]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 256; k2++) {
-          const v3 = n46[((i0) * T + i1) * 256 + k2]!;
-          const v4 = w12[(i2) * 256 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w13[i2]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 64, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n39 = a[0]!, n46 = a[1]!, w13 = a[3]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 64, 256, n46, 0, 256, x.packs[0], w13, 0, gm0, 0, 64, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n39[((i0) * T + i1) * 64 + i2]!;
-        const v1 = gm0[((i0) * T + i1) * 64 + i2]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // repeat0.1.residual0.layernorm0 (row statistics)
-    k53_stats: {
-      name: "TinyLM.k53_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n50, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 64; ka++) {\n    const v0 = n50[((i0) * T + i1) * 64 + ka];\n    mean += v0;\n  }\n  mean = mean / 64.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 64; kb++) {\n    const v1 = n50[((i0) * T + i1) * 64 + kb];\n    v += (v1 - mean) * (v1 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 64.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n50 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 64; ka++) {
-          const v0 = n50[((i0) * T + i1) * 64 + ka]!;
-          mean += v0;
-        }
-        mean = mean / 64.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 64; kb++) {
-          const v1 = n50[((i0) * T + i1) * 64 + kb]!;
-          v += (v1 - mean) * (v1 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 64.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.1.residual0.layernorm0
-    k53: {
-      name: "TinyLM.k53",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n50, n53_stats, w14, w15, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n50[((i0) * T + i1) * 64 + i2];\n  return (v1 - n53_stats[sb0]) * n53_stats[sb0 + 1] * w14[i2] + w15[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n50 = a[0]!, n53_stats = a[1]!, w14 = a[2]!, w15 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n50[((i0) * T + i1) * 64 + i2]!;
-        return (v1 - n53_stats[sb0]!) * n53_stats[sb0 + 1]! * w14[i2]! + w15[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n50 = a[0]!, w14 = a[2]!, w15 = a[3]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n50[((i0) * T + i1) * 64 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 64;
-        let mean = 0.0;
-        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 64.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
-        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w14[k]! + w15[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.q (projected)*
-    k63: {
-      name: "TinyLM.k63",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n53, w16, w17, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / (192));\n  const rem1 = rem0 - i1 * (192);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n53[((i0) * T + i1) * 64 + k1];\n    const v3 = w16[(i2) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w17[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n53 = a[0]!, w16 = a[1]!, w17 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          const v2 = n53[((i0) * T + i1) * 64 + k1]!;
-          const v3 = w16[(i2) * 64 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w17[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 192; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 192, 0, 64, 64]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n53 = a[0]!, w17 = a[2]!;
-      x.gemm(B * T, 192, 64, n53, 0, 64, x.packs[0], w17, 0, out, 0, 192, 0);
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.k (cache + this step)
-    k65: {
-      name: "TinyLM.k65",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n62, n63, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n62[((i0) * P + i1) * 64 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n63[((i0) * T + i1 - P) * 192 + i2 + 64];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n62 = a[0]!, n63 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n62[((i0) * P + i1) * 64 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n63[((i0) * T + i1 - P) * 192 + i2 + 64]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // repeat0.1.residual0.attention0.v (cache + this step)
-    k69: {
-      name: "TinyLM.k69",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n67, n63, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n67[((i0) * P + i1) * 64 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n63[((i0) * T + i1 - P) * 192 + i2 + 128];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n67 = a[0]!, n63 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n67[((i0) * P + i1) * 64 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n63[((i0) * T + i1 - P) * 192 + i2 + 128]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // repeat0.1.residual0.attention0.scores
-    k75: {
-      name: "TinyLM.k75",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n63, n65, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = n63[((i0) * T + i2) * 192 + i1 * 16 + k1];\n    const v3 = n65[((i0) * K + i3) * 64 + i1 * 16 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n63 = a[0]!, n65 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 16; k1++) {
-          const v2 = n63[((i0) * T + i2) * 192 + i1 * 16 + k1]!;
-          const v3 = n65[((i0) * K + i3) * 64 + i1 * 16 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.25;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(K + 15) * 16]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n63 = a[0]!, n65 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n65, bt0 * K * 64 + bt1 * 16, K, 16, 64, 1, gm0, 0.25);
-        x.gemm(T, K, 16, n63, bt0 * T * 192 + bt1 * 16, 192, wp, null, 0, out, bt0 * 4 * T * K + bt1 * T * K, K, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.α (row statistics)
-    k76_stats: {
-      name: "TinyLM.k76_stats",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n75, n12, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n12[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n75[(((i0) * 4 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n12[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n75[(((i0) * 4 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n75 = a[0]!, n12 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < K; ka++) {
-          if ((ka < n12[i0]! || ka >= P0) && ka <= i2 + P) {
-            const v0 = n75[(((i0) * 4 + i1) * T + i2) * K + ka]!;
-            m = Math.max(m, v0);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
           }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < K; kb++) {
-          if ((kb < n12[i0]! || kb >= P0) && kb <= i2 + P) {
-            const v1 = n75[(((i0) * 4 + i1) * T + i2) * K + kb]!;
-            s += Math.exp(v1 - m);
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 64, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 64, 0);
+        },
+      },
+    },
+    // k14 d22ac2bb: layernorm0 (row statistics)
+    {
+      name: "TinyLM.k14",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[(i0 * T + i1) * 64 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 64; k6++) {\n    const v7 = b0[(i0 * T + i1) * 64 + k6];\n    const v8 = b1[(i0 * T + i1) * 64 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 64.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 64 + k1]!;
+            const v4 = v2 + v3;
+            mean0 += v4;
           }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
+          mean0 = mean0 / 64.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var5 = 0.0;
+          for (let k6 = 0; k6 < 64; k6++) {
+            const v7 = b0[(i0 * T + i1) * 64 + k6]!;
+            const v8 = b1[(i0 * T + i1) * 64 + k6]!;
+            const v9 = v7 + v8;
+            var5 += (v9 - mean0) * (v9 - mean0);
+          }
+          return 1.0 / Math.sqrt(var5 / 64.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // repeat0.1.residual0.attention0.α
-    k76: {
-      name: "TinyLM.k76",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n75, n12, n76_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n12[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 4 + i1) * T + i2) * 2;\n  const v1 = n75[(((i0) * 4 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n76_stats[sb0]) / n76_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n75 = a[0]!, n12 = a[1]!, n76_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!((i3 < n12[i0]! || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }
-        const sb0 = (((i0) * 4 + i1) * T + i2) * 2;
-        const v1 = n75[(((i0) * 4 + i1) * T + i2) * K + i3]!;
-        return Math.exp(v1 - n76_stats[sb0]!) / n76_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n75 = a[0]!, n12 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n75[(((i0) * 4 + i1) * T + i2) * K + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 4; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 4 + i1) * T + i2) * K;
-          let m = -3.0e38;
-          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < K; k++) { if ((k < n12[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.α·v
-    k77: {
-      name: "TinyLM.k77",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n76, n69, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / (4 * 16));\n  const rem1 = rem0 - i1 * (4 * 16);\n  const i2 = Math.floor((rem1 + 0.5) / (16));\n  const rem2 = rem1 - i2 * (16);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n76[(((i0) * 4 + i2) * T + i1) * K + k1];\n    const v3 = n69[((i0) * K + k1) * 64 + i2 * 16 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n76 = a[0]!, n69 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < K; k1++) {
-          const v2 = n76[(((i0) * 4 + i2) * T + i1) * K + k1]!;
-          const v3 = n69[((i0) * K + k1) * 64 + i2 * 16 + i3]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 4; i2++)
-            for (let i3 = 0; i3 < 16; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(16 + 15) * K]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n76 = a[0]!, n69 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 4; bt1++) {
-        const wp = x.pack(n69, bt0 * K * 64 + bt1 * 16, 16, K, 1, 64, gm0, 1.0);
-        x.gemm(T, 16, K, n76, bt0 * 4 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 4 * 16 + bt1 * 16, 4 * 16, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0
-    k80: {
-      name: "TinyLM.k80",
+    // k15 ee2b8643: layernorm0
+    {
+      name: "TinyLM.k15",
       step: false,
       scalars: ["T"],
-      gpu: "function (n50, n77, w18, w19, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const v0 = n50[((i0) * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 16.0);\n    const r4 = k2 - q3 * 16;\n    const v5 = n77[(((i0) * T + i1) * 4 + q3) * 16 + r4];\n    const v6 = w18[(i2) * 64 + k2];\n    acc1 += v5 * v6;\n  }\n  const v7 = w19[i2];\n  const v8 = acc1 + v7;\n  const v9 = v0 + v8;\n  return v9;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  const v2 = b2[(i0 * T + i1) * 64 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n50 = a[0]!, n77 = a[1]!, w18 = a[2]!, w19 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n50[((i0) * T + i1) * 64 + i2]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 64; k2++) {
-          const q3 = Math.floor((k2 + 0.5) / 16.0);
-          const r4 = k2 - q3 * 16;
-          const v5 = n77[(((i0) * T + i1) * 4 + q3) * 16 + r4]!;
-          const v6 = w18[(i2) * 64 + k2]!;
-          acc1 += v5 * v6;
-        }
-        const v7 = w19[i2]!;
-        const v8 = acc1 + v7;
-        const v9 = v0 + v8;
-        return v9;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 64 + i2]!;
+          const v2 = b2[(i0 * T + i1) * 64 + i2]!;
+          const v3 = v1 + v2;
+          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[2, 0, 64, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n50 = a[0]!, n77 = a[1]!, w19 = a[3]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 64, 64, n77, 0, 64, x.packs[0], w19, 0, gm0, 0, 64, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n50[((i0) * T + i1) * 64 + i2]!;
-        const v1 = gm0[((i0) * T + i1) * 64 + i2]!;
-        const v2 = v0 + v1;
-        return v2;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 64;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 64; k2++) {
+                const v3 = b1[(i0 * T + i1) * 64 + k2]!;
+                const v4 = b2[(i0 * T + i1) * 64 + k2]!;
+                const v5 = v3 + v4;
+                out[base0 + k2] = v5;
+                mean1 += v5;
+              }
+              mean1 = mean1 / 64.0;
+              let var6 = 0.0;
+              for (let k7 = 0; k7 < 64; k7++) {
+                const d8 = out[base0 + k7]! - mean1;
+                var6 += d8 * d8;
+              }
+              const inv9 = 1.0 / Math.sqrt(var6 / 64.0 + 0.00001);
+              for (let k10 = 0; k10 < 64; k10++) {
+                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
+              }
+            }
+          }
+        },
       },
     },
-    // repeat0.1.residual1.layernorm0 (row statistics)
-    k83_stats: {
-      name: "TinyLM.k83_stats",
+    // k16 41677ec2: linear0
+    {
+      name: "TinyLM.k16",
       step: false,
       scalars: ["T"],
-      gpu: "function (n80, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 64; ka++) {\n    const v0 = n80[((i0) * T + i1) * 64 + ka];\n    mean += v0;\n  }\n  mean = mean / 64.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 64; kb++) {\n    const v1 = n80[((i0) * T + i1) * 64 + kb];\n    v += (v1 - mean) * (v1 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 64.0 + 0.00001);\n}",
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n80 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 64; ka++) {
-          const v0 = n80[((i0) * T + i1) * 64 + ka]!;
-          mean += v0;
-        }
-        mean = mean / 64.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 64; kb++) {
-          const v1 = n80[((i0) * T + i1) * 64 + kb]!;
-          v += (v1 - mean) * (v1 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 64.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[i2 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 96, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 96, 0);
+        },
       },
     },
-    // repeat0.1.residual1.layernorm0
-    k83: {
-      name: "TinyLM.k83",
+    // k17 976312e9: log_softmax0 (row statistics)
+    {
+      name: "TinyLM.k17",
       step: false,
       scalars: ["T"],
-      gpu: "function (n80, n83_stats, w20, w21, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n80[((i0) * T + i1) * 64 + i2];\n  return (v1 - n83_stats[sb0]) * n83_stats[sb0 + 1] * w20[i2] + w21[i2];\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n80 = a[0]!, n83_stats = a[1]!, w20 = a[2]!, w21 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n80[((i0) * T + i1) * 64 + i2]!;
-        return (v1 - n83_stats[sb0]!) * n83_stats[sb0 + 1]! * w20[i2]! + w21[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 96; k4++) {
+            const v5 = b0[(i0 * T + i1) * 96 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n80 = a[0]!, w20 = a[2]!, w21 = a[3]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n80[((i0) * T + i1) * 64 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 64;
-        let mean = 0.0;
-        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 64.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
-        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w20[k]! + w21[k]!; }
-      }
-      }
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // repeat0.1.residual1.gelu0
-    k87: {
-      name: "TinyLM.k87",
+    // k18 c27f6aed: log_softmax0
+    {
+      name: "TinyLM.k18",
       step: false,
       scalars: ["T"],
-      gpu: "function (n83, w22, w23, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n83[((i0) * T + i1) * 64 + k1];\n    const v3 = w22[(i2) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w23[i2];\n  const v5 = acc0 + v4;\n  const ex6 = v5 * 0.7071067811865476;\n  const es7 = ex6 < 0.0 ? -1.0 : 1.0;\n  const ez8 = Math.abs(ex6);\n  const et9 = 1.0 / (1.0 + 0.3275911 * ez8);\n  const v10 = v5 * 0.5 * (1.0 + (es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8))));\n  return v10;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n83 = a[0]!, w22 = a[1]!, w23 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          const v2 = n83[((i0) * T + i1) * 64 + k1]!;
-          const v3 = w22[(i2) * 64 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w23[i2]!;
-        const v5 = acc0 + v4;
-        const ex6 = v5 * 0.7071067811865476;
-        const es7 = ex6 < 0.0 ? -1.0 : 1.0;
-        const ez8 = Math.abs(ex6);
-        const et9 = 1.0 / (1.0 + 0.3275911 * ez8);
-        const v10 = v5 * 0.5 * (1.0 + (es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8))));
-        return v10;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 96 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[1, 0, 256, 0, 64, 64]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n83 = a[0]!, w23 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 256, 64, n83, 0, 64, x.packs[0], w23, 0, gm0, 0, 256, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 256 + i2]!;
-        const ex1 = v0 * 0.7071067811865476;
-        const es2 = ex1 < 0.0 ? -1.0 : 1.0;
-        const ez3 = Math.abs(ex1);
-        const et4 = 1.0 / (1.0 + 0.3275911 * ez3);
-        const v5 = v0 * 0.5 * (1.0 + (es2 * (1.0 - ((((1.061405429 * et4 - 1.453152027) * et4 + 1.421413741) * et4 - 0.284496736) * et4 + 0.254829592) * et4 * Math.exp(-ez3 * ez3))));
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 96;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 96; k2++) {
+                const v3 = b1[(i0 * T + i1) * 96 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 96; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 96; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
       },
     },
-    // repeat0.1.residual1.linear1
-    k90: {
-      name: "TinyLM.k90",
+    // k19 02ca621d: next.mask
+    {
+      name: "TinyLM.k19",
       step: false,
       scalars: ["T"],
-      gpu: "function (n87, w24, w25, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n87[((i0) * T + i1) * 256 + k1];\n    const v3 = w24[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w25[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n87 = a[0]!, w24 = a[1]!, w25 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n87[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w24[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w25[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 64, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n87 = a[0]!, w25 = a[2]!;
-      x.gemm(B * T, 64, 256, n87, 0, 256, x.packs[0], w25, 0, out, 0, 64, 0);
-      }
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
       },
     },
-    // layernorm0 (row statistics)
-    k94_stats: {
-      name: "TinyLM.k94_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n80, n90, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 64; ka++) {\n    const v0 = n80[((i0) * T + i1) * 64 + ka];\n    const v1 = n90[((i0) * T + i1) * 64 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 64.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 64; kb++) {\n    const v3 = n80[((i0) * T + i1) * 64 + kb];\n    const v4 = n90[((i0) * T + i1) * 64 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 64.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n80 = a[0]!, n90 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 64; ka++) {
-          const v0 = n80[((i0) * T + i1) * 64 + ka]!;
-          const v1 = n90[((i0) * T + i1) * 64 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 64.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 64; kb++) {
-          const v3 = n80[((i0) * T + i1) * 64 + kb]!;
-          const v4 = n90[((i0) * T + i1) * 64 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 64.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // layernorm0
-    k94: {
-      name: "TinyLM.k94",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n80, n90, n94_stats, w26, w27, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / (64));\n  const rem1 = rem0 - i1 * (64);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n80[((i0) * T + i1) * 64 + i2];\n  const v2 = n90[((i0) * T + i1) * 64 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n94_stats[sb0]) * n94_stats[sb0 + 1] * w26[i2] + w27[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n80 = a[0]!, n90 = a[1]!, n94_stats = a[2]!, w26 = a[3]!, w27 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n80[((i0) * T + i1) * 64 + i2]!;
-        const v2 = n90[((i0) * T + i1) * 64 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n94_stats[sb0]!) * n94_stats[sb0 + 1]! * w26[i2]! + w27[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 64; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n80 = a[0]!, n90 = a[1]!, w26 = a[3]!, w27 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n80[((i0) * T + i1) * 64 + k]!;
-      const v1 = n90[((i0) * T + i1) * 64 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 64;
-        let mean = 0.0;
-        for (let k = 0; k < 64; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 64.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 64; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 64.0 + 0.00001);
-        for (let k = 0; k < 64; k++) { out[base + k] = (out[base + k]! - mean) * inv * w26[k]! + w27[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // linear0
-    k97: {
-      name: "TinyLM.k97",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n94, w28, w29, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = n94[((i0) * T + i1) * 64 + k1];\n    const v3 = w28[(i2) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w29[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n94 = a[0]!, w28 = a[1]!, w29 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 64; k1++) {
-          const v2 = n94[((i0) * T + i1) * 64 + k1]!;
-          const v3 = w28[(i2) * 64 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w29[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 96; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 96, 0, 64, 64]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n94 = a[0]!, w29 = a[2]!;
-      x.gemm(B * T, 96, 64, n94, 0, 64, x.packs[0], w29, 0, out, 0, 96, 0);
-      }
-      },
-    },
-    // log_softmax0 (row statistics)
-    k98_stats: {
-      name: "TinyLM.k98_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n97, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 96; ka++) {\n    const v0 = n97[((i0) * T + i1) * 96 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 96; kb++) {\n    const v1 = n97[((i0) * T + i1) * 96 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n97 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 96; ka++) {
-          const v0 = n97[((i0) * T + i1) * 96 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i2 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 96; kb++) {
-          const v1 = n97[((i0) * T + i1) * 96 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // log_softmax0
-    k98: {
-      name: "TinyLM.k98",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n97, n98_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n97[((i0) * T + i1) * 96 + i2];\n  return v1 - n98_stats[sb0] - Math.log(n98_stats[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n97 = a[0]!, n98_stats = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n97[((i0) * T + i1) * 96 + i2]!;
-        return v1 - n98_stats[sb0]! - Math.log(n98_stats[sb0 + 1]!);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 96; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n97 = a[0]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n97[((i0) * T + i1) * 96 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 96;
-        let m = -3.0e38;
-        for (let k = 0; k < 96; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-        let s = 0.0;
-        for (let k = 0; k < 96; k++) { s += Math.exp(out[base + k]! - m); }
-        const ls = m + Math.log(s);
-        for (let k = 0; k < 96; k++) { out[base + k] = out[base + k]! - ls; }
-      }
-      }
-      }
-      },
-    },
-    // next.mask
-    k99: {
-      name: "TinyLM.k99",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n1, n98, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / (96));\n  const rem1 = rem0 - i1 * (96);\n  const i2 = rem1;\n  const v0 = n1[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n98[((i0) * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, n98 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[i0]!;
-        let g1 = 0.0;
-        if (i1 < v0) {
-          const v2 = n98[((i0) * T + i1) * 96 + i2]!;
-          g1 = v2;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 96; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    };
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TinyLM_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "text",
-       "data": "n0",
-       "lengths": "n1",
-       "dim": "T",
-       "offsets": "n4",
-       "keyLengths": "n12"
-      }
-     ],
-     "params": [
-      [
-       "embedding0.weight",
-       "w0"
+      "slots": 73,
+      "weights": 30,
+      "packs": [
+        [4,0,192,0,64,64],
+        [6,0,64,0,64,64],
+        [10,0,256,0,64,64],
+        [12,0,64,0,256,256],
+        [16,0,192,0,64,64],
+        [18,0,64,0,64,64],
+        [22,0,256,0,64,64],
+        [24,0,64,0,256,256],
+        [28,0,96,0,64,64]
       ],
-      [
-       "positional0.weight",
-       "w1"
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8]
       ],
-      [
-       "repeat0.0.residual0.layernorm0.weight",
-       "w2"
+      "inputs": [
+        {"name":"text","dim":"T","data":30,"lengths":31,"offsets":32,"keyLengths":33}
       ],
-      [
-       "repeat0.0.residual0.layernorm0.bias",
-       "w3"
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":42,"args":[30,0,32,1],"size":["B","T",64],"free":[30,32]},
+        {"op":"run","kernel":1,"out":43,"args":[42],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":44,"args":[43,42,2,3],"size":["B","T",64],"free":[43]},
+        {"op":"run","kernel":3,"out":45,"args":[44,4,5],"size":["B","T",192],"packs":0,"free":[44]},
+        {"op":"run","kernel":4,"out":35,"args":[34,45],"size":["B","K",64],"free":[34]},
+        {"op":"run","kernel":5,"out":37,"args":[36,45],"size":["B","K",64],"free":[36]},
+        {"op":"run","kernel":6,"out":46,"args":[45,35],"size":["B",4,"T","K"],"free":[35,45]},
+        {"op":"run","kernel":7,"out":47,"args":[33,46],"size":["B",4,"T",2]},
+        {"op":"run","kernel":8,"out":48,"args":[33,47,46],"size":["B",4,"T","K"],"free":[46,47]},
+        {"op":"run","kernel":9,"out":49,"args":[48,37],"size":["B","T",4,16],"free":[37,48]},
+        {"op":"run","kernel":10,"out":50,"args":[42,49,6,7],"size":["B","T",64],"packs":1,"free":[42,49]},
+        {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":52,"args":[51,50,8,9],"size":["B","T",64],"free":[51]},
+        {"op":"run","kernel":11,"out":53,"args":[52,10,11],"size":["B","T",256],"packs":2,"free":[52]},
+        {"op":"run","kernel":12,"out":54,"args":[50,53,12,13],"size":["B","T",64],"packs":3,"free":[50,53]},
+        {"op":"run","kernel":1,"out":55,"args":[54],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":56,"args":[55,54,14,15],"size":["B","T",64],"free":[55]},
+        {"op":"run","kernel":3,"out":57,"args":[56,16,17],"size":["B","T",192],"packs":4,"free":[56]},
+        {"op":"run","kernel":4,"out":39,"args":[38,57],"size":["B","K",64],"free":[38]},
+        {"op":"run","kernel":5,"out":41,"args":[40,57],"size":["B","K",64],"free":[40]},
+        {"op":"run","kernel":6,"out":58,"args":[57,39],"size":["B",4,"T","K"],"free":[39,57]},
+        {"op":"run","kernel":7,"out":59,"args":[33,58],"size":["B",4,"T",2]},
+        {"op":"run","kernel":8,"out":60,"args":[33,59,58],"size":["B",4,"T","K"],"free":[33,58,59]},
+        {"op":"run","kernel":9,"out":61,"args":[60,41],"size":["B","T",4,16],"free":[41,60]},
+        {"op":"run","kernel":10,"out":62,"args":[54,61,18,19],"size":["B","T",64],"packs":5,"free":[54,61]},
+        {"op":"run","kernel":1,"out":63,"args":[62],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":64,"args":[63,62,20,21],"size":["B","T",64],"free":[63]},
+        {"op":"run","kernel":11,"out":65,"args":[64,22,23],"size":["B","T",256],"packs":6,"free":[64]},
+        {"op":"run","kernel":13,"out":66,"args":[65,24,25],"size":["B","T",64],"packs":7,"free":[65]},
+        {"op":"run","kernel":14,"out":67,"args":[62,66],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":68,"args":[67,62,66,26,27],"size":["B","T",64],"free":[62,66,67]},
+        {"op":"run","kernel":16,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8,"free":[68]},
+        {"op":"run","kernel":17,"out":70,"args":[69],"size":["B","T",2]},
+        {"op":"run","kernel":18,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
+        {"op":"run","kernel":19,"out":72,"args":[31,71],"size":["B","T",96],"free":[31,71]}
       ],
-      [
-       "repeat0.0.residual0.attention0.in_proj_weight",
-       "w4"
+      "output": {"slot":72,"shape":["B","T",96]},
+      "caches": [
+        {"cache":34,"next":35,"width":64},
+        {"cache":36,"next":37,"width":64},
+        {"cache":38,"next":39,"width":64},
+        {"cache":40,"next":41,"width":64}
       ],
-      [
-       "repeat0.0.residual0.attention0.in_proj_bias",
-       "w5"
-      ],
-      [
-       "repeat0.0.residual0.attention0.out_proj.weight",
-       "w6"
-      ],
-      [
-       "repeat0.0.residual0.attention0.out_proj.bias",
-       "w7"
-      ],
-      [
-       "repeat0.0.residual1.layernorm0.weight",
-       "w8"
-      ],
-      [
-       "repeat0.0.residual1.layernorm0.bias",
-       "w9"
-      ],
-      [
-       "repeat0.0.residual1.linear0.weight",
-       "w10"
-      ],
-      [
-       "repeat0.0.residual1.linear0.bias",
-       "w11"
-      ],
-      [
-       "repeat0.0.residual1.linear1.weight",
-       "w12"
-      ],
-      [
-       "repeat0.0.residual1.linear1.bias",
-       "w13"
-      ],
-      [
-       "repeat0.1.residual0.layernorm0.weight",
-       "w14"
-      ],
-      [
-       "repeat0.1.residual0.layernorm0.bias",
-       "w15"
-      ],
-      [
-       "repeat0.1.residual0.attention0.in_proj_weight",
-       "w16"
-      ],
-      [
-       "repeat0.1.residual0.attention0.in_proj_bias",
-       "w17"
-      ],
-      [
-       "repeat0.1.residual0.attention0.out_proj.weight",
-       "w18"
-      ],
-      [
-       "repeat0.1.residual0.attention0.out_proj.bias",
-       "w19"
-      ],
-      [
-       "repeat0.1.residual1.layernorm0.weight",
-       "w20"
-      ],
-      [
-       "repeat0.1.residual1.layernorm0.bias",
-       "w21"
-      ],
-      [
-       "repeat0.1.residual1.linear0.weight",
-       "w22"
-      ],
-      [
-       "repeat0.1.residual1.linear0.bias",
-       "w23"
-      ],
-      [
-       "repeat0.1.residual1.linear1.weight",
-       "w24"
-      ],
-      [
-       "repeat0.1.residual1.linear1.bias",
-       "w25"
-      ],
-      [
-       "layernorm0.weight",
-       "w26"
-      ],
-      [
-       "layernorm0.bias",
-       "w27"
-      ],
-      [
-       "linear0.weight",
-       "w28"
-      ],
-      [
-       "linear0.bias",
-       "w29"
-      ]
-     ],
-     "encode": [],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k8",
-       "out": "n8",
-       "args": [
-        "n0",
-        "w0",
-        "n4",
-        "w1"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k11_stats",
-       "out": "n11_stats",
-       "args": [
-        "n8"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k11",
-       "out": "n11",
-       "args": [
-        "n8",
-        "n11_stats",
-        "w2",
-        "w3"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k22",
-       "out": "n22",
-       "args": [
-        "n11",
-        "w4",
-        "w5"
-       ],
-       "size": [
-        "B",
-        "T",
-        192
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k24",
-       "out": "n24",
-       "args": [
-        "n21",
-        "n22"
-       ],
-       "size": [
-        "B",
-        "K",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k28",
-       "out": "n28",
-       "args": [
-        "n26",
-        "n22"
-       ],
-       "size": [
-        "B",
-        "K",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k34",
-       "out": "n34",
-       "args": [
-        "n22",
-        "n24"
-       ],
-       "size": [
-        "B",
-        4,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k35_stats",
-       "out": "n35_stats",
-       "args": [
-        "n34",
-        "n12"
-       ],
-       "size": [
-        "B",
-        4,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k35",
-       "out": "n35",
-       "args": [
-        "n34",
-        "n12",
-        "n35_stats"
-       ],
-       "size": [
-        "B",
-        4,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k36",
-       "out": "n36",
-       "args": [
-        "n35",
-        "n28"
-       ],
-       "size": [
-        "B",
-        "T",
-        4,
-        16
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k39",
-       "out": "n39",
-       "args": [
-        "n8",
-        "n36",
-        "w6",
-        "w7"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k42_stats",
-       "out": "n42_stats",
-       "args": [
-        "n39"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k42",
-       "out": "n42",
-       "args": [
-        "n39",
-        "n42_stats",
-        "w8",
-        "w9"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k46",
-       "out": "n46",
-       "args": [
-        "n42",
-        "w10",
-        "w11"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k50",
-       "out": "n50",
-       "args": [
-        "n39",
-        "n46",
-        "w12",
-        "w13"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k53_stats",
-       "out": "n53_stats",
-       "args": [
-        "n50"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k53",
-       "out": "n53",
-       "args": [
-        "n50",
-        "n53_stats",
-        "w14",
-        "w15"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k63",
-       "out": "n63",
-       "args": [
-        "n53",
-        "w16",
-        "w17"
-       ],
-       "size": [
-        "B",
-        "T",
-        192
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k65",
-       "out": "n65",
-       "args": [
-        "n62",
-        "n63"
-       ],
-       "size": [
-        "B",
-        "K",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k69",
-       "out": "n69",
-       "args": [
-        "n67",
-        "n63"
-       ],
-       "size": [
-        "B",
-        "K",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k75",
-       "out": "n75",
-       "args": [
-        "n63",
-        "n65"
-       ],
-       "size": [
-        "B",
-        4,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k76_stats",
-       "out": "n76_stats",
-       "args": [
-        "n75",
-        "n12"
-       ],
-       "size": [
-        "B",
-        4,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k76",
-       "out": "n76",
-       "args": [
-        "n75",
-        "n12",
-        "n76_stats"
-       ],
-       "size": [
-        "B",
-        4,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k77",
-       "out": "n77",
-       "args": [
-        "n76",
-        "n69"
-       ],
-       "size": [
-        "B",
-        "T",
-        4,
-        16
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k80",
-       "out": "n80",
-       "args": [
-        "n50",
-        "n77",
-        "w18",
-        "w19"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k83_stats",
-       "out": "n83_stats",
-       "args": [
-        "n80"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k83",
-       "out": "n83",
-       "args": [
-        "n80",
-        "n83_stats",
-        "w20",
-        "w21"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k87",
-       "out": "n87",
-       "args": [
-        "n83",
-        "w22",
-        "w23"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k90",
-       "out": "n90",
-       "args": [
-        "n87",
-        "w24",
-        "w25"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k94_stats",
-       "out": "n94_stats",
-       "args": [
-        "n80",
-        "n90"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k94",
-       "out": "n94",
-       "args": [
-        "n80",
-        "n90",
-        "n94_stats",
-        "w26",
-        "w27"
-       ],
-       "size": [
-        "B",
-        "T",
-        64
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k97",
-       "out": "n97",
-       "args": [
-        "n94",
-        "w28",
-        "w29"
-       ],
-       "size": [
-        "B",
-        "T",
-        96
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k98_stats",
-       "out": "n98_stats",
-       "args": [
-        "n97"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k98",
-       "out": "n98",
-       "args": [
-        "n97",
-        "n98_stats"
-       ],
-       "size": [
-        "B",
-        "T",
-        96
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k99",
-       "out": "n99",
-       "args": [
-        "n1",
-        "n98"
-       ],
-       "size": [
-        "B",
-        "T",
-        96
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n99",
-      "shape": [
-       "B",
-       "T",
-       96
-      ]
-     },
-     "caches": [
-      {
-       "cache": "n21",
-       "next": "n24",
-       "width": 64
-      },
-      {
-       "cache": "n26",
-       "next": "n28",
-       "width": 64
-      },
-      {
-       "cache": "n62",
-       "next": "n65",
-       "width": 64
-      },
-      {
-       "cache": "n67",
-       "next": "n69",
-       "width": 64
-      }
-     ],
-     "gen": {
-      "maxPositions": 128,
-      "input": 0,
-      "seq2seq": false,
-      "captures": [],
-      "carries": [],
-      "readout": "logprob",
-      "vocab": 96
-     }
+      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,72]}
     };
 /** TinyLM, compiled by nnc. Create with createTinyLM(); load weights before forward() or generate(). */
 export type TinyLMModel = __nnc.TextModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>;

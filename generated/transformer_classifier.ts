@@ -6,447 +6,61 @@ import * as __nnc from 'nnc/runtime';
 export const TransformerClassifierManifest = {
       "model": "TransformerClassifier",
       "inputs": [
-        {
-          "name": "text",
-          "form": "tokens",
-          "vocab": 10000,
-          "maxLen": 256
-        }
+        {"name":"text","form":"tokens","vocab":10000,"maxLen":256}
       ],
-      "output": {
-        "name": "label",
-        "shape": [
-          "B",
-          4
-        ]
-      },
+      "output": {"name":"label","shape":["B",4]},
       "weights": [
-        {
-          "name": "embedding0.weight",
-          "shape": [
-            10000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.0.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.0.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.0.residual1.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.0.residual1.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.0.residual1.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.0.residual1.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.0.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.0.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.1.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.residual1.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.residual1.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.residual1.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.residual1.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.1.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.1.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.2.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.2.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.2.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.2.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.2.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.2.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.2.residual1.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.2.residual1.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.2.residual1.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.2.residual1.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.2.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.2.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.3.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.3.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.3.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.3.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "repeat0.3.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.3.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.3.residual1.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.3.residual1.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.3.residual1.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.3.residual1.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "repeat0.3.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "repeat0.3.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "linear0.weight",
-          "shape": [
-            4,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "linear0.bias",
-          "shape": [
-            4
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"embedding0.weight","shape":[10000,256],"dtype":"F32","layer":"embedding"},
+        {"name":"repeat0.0.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.0.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.0.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.0.residual1.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.0.residual1.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.0.residual1.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.0.residual1.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.0.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.0.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.1.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.residual1.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.residual1.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.residual1.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.residual1.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.1.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.1.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.2.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.2.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.2.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.2.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.2.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.2.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.2.residual1.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.2.residual1.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.2.residual1.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.2.residual1.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.2.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.2.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.3.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.3.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.3.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.3.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"repeat0.3.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.3.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.3.residual1.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.3.residual1.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.3.residual1.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.3.residual1.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"repeat0.3.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"repeat0.3.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"linear0.weight","shape":[4,256],"dtype":"F32","layer":"linear"},
+        {"name":"linear0.bias","shape":[4],"dtype":"F32","layer":"linear"}
       ]
     } as const;
 
@@ -462,3250 +76,722 @@ export interface TransformerClassifierOutputs {
     label: __nnc.Tensor<Float32Array, [number, 4]>;
 }
 
-const TransformerClassifier_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // positional0
-    k8: {
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 4187c09f: positional0
+    {
+      name: "TransformerClassifier.k0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[v0 * 256 + i2]!;
+          const v2 = b2[i0]!;
+          const v3 = i1 + v2;
+          const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
+          const v5 = b3[i2]!;
+          const ang6 = v3 * v5;
+          const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
+          let pe8 = 0.0;
+          if (par4 < 0.5) {
+            pe8 = Math.sin(ang7);
+          } else {
+            pe8 = Math.cos(ang7);
+          }
+          const v9 = v1 + pe8;
+          return v9;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
+    {
+      name: "TransformerClassifier.k1",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 768; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 768, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 768, 0);
+        },
+      },
+    },
+    // k2 8fd14f14: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    {
+      name: "TransformerClassifier.k2",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
+            const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, 256 + bt0 * (T * 768) + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
+              x.gemm(T, T, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+        },
+      },
+    },
+    // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k3",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < T; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < T; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
+    {
+      name: "TransformerClassifier.k4",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!(i3 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
+          const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 8; i1++) {
+              for (let i2 = 0; i2 < T; i2++) {
+                const base0 = ((i0 * 8 + i1) * T + i2) * T;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < T; k2++) {
+                  if (k2 < b0[i0]!) {
+                    const v3 = b2[((i0 * 8 + i1) * T + i2) * T + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < T; k5++) {
+                  if (k5 < b0[i0]!) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < T; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k5 3ad8fda6: repeat0.0.residual0.attention0.α·v (and 3 more calls)
+    {
+      name: "TransformerClassifier.k5",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
+            const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, 512 + bt0 * (T * 768) + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
+              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k6 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
+    {
+      name: "TransformerClassifier.k6",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 32.0);
+            const r3 = k1 - q2 * 32;
+            const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+            const v5 = b1[i2 * 256 + k1]!;
+            acc0 += v4 * v5;
+          }
+          const v6 = b2[i2]!;
+          const v7 = acc0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k7 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    {
+      name: "TransformerClassifier.k7",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
+            const v4 = v2 + v3;
+            mean0 += v4;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var5 = 0.0;
+          for (let k6 = 0; k6 < 256; k6++) {
+            const v7 = b0[(i0 * T + i1) * 256 + k6]!;
+            const v8 = b1[(i0 * T + i1) * 256 + k6]!;
+            const v9 = v7 + v8;
+            var5 += (v9 - mean0) * (v9 - mean0);
+          }
+          return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k8 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
+    {
       name: "TransformerClassifier.k8",
       step: false,
       scalars: ["T"],
-      gpu: "function (n0, w0, n4, n6, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const v0 = n0[(i0) * T + i1];\n  const v1 = w0[(v0) * 256 + i2];\n  const v2 = n4[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = n6[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  }\n  else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n0 = a[0]!, w0 = a[1]!, n4 = a[2]!, n6 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * T + i1]!;
-        const v1 = w0[(v0) * 256 + i2]!;
-        const v2 = n4[i0]!;
-        const v3 = i1 + v2;
-        const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
-        const v5 = n6[i2]!;
-        const ang6 = v3 * v5;
-        const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
-        let pe8 = 0.0;
-        if (par4 < 0.5) {
-          pe8 = Math.sin(ang7);
-        }
-        else {
-          pe8 = Math.cos(ang7);
-        }
-        const v9 = v1 + pe8;
-        return v9;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // repeat0.0.residual0.attention0.q (projected)*
-    k17: {
-      name: "TransformerClassifier.k17",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n8, w1, w2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n8[((i0) * T + i1) * 256 + k1];\n    const v3 = w1[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, w1 = a[1]!, w2 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n8[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w1[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w2[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[(i0 * T + i1) * 256 + i2]!;
+          const v3 = v1 + v2;
+          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, w2 = a[2]!;
-      x.gemm(B * T, 768, 256, n8, 0, 256, x.packs[0], w2, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.scores
-    k26: {
-      name: "TransformerClassifier.k26",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n17, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n17[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n17[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n17 = a[0]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n17[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n17[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n17 = a[0]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n17, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
-        x.gemm(T, T, 32, n17, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.α (row statistics)
-    k27_stats: {
-      name: "TransformerClassifier.k27_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n26, n1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < T; ka++) {\n    if (ka < n1[i0]) {\n      const v0 = n26[(((i0) * 8 + i1) * T + i2) * T + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < T; kb++) {\n    if (kb < n1[i0]) {\n      const v1 = n26[(((i0) * 8 + i1) * T + i2) * T + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n26 = a[0]!, n1 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < T; ka++) {
-          if (ka < n1[i0]!) {
-            const v0 = n26[(((i0) * 8 + i1) * T + i2) * T + ka]!;
-            m = Math.max(m, v0);
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+                const v4 = b2[(i0 * T + i1) * 256 + k2]!;
+                const v5 = v3 + v4;
+                out[base0 + k2] = v5;
+                mean1 += v5;
+              }
+              mean1 = mean1 / 256.0;
+              let var6 = 0.0;
+              for (let k7 = 0; k7 < 256; k7++) {
+                const d8 = out[base0 + k7]! - mean1;
+                var6 += d8 * d8;
+              }
+              const inv9 = 1.0 / Math.sqrt(var6 / 256.0 + 0.00001);
+              for (let k10 = 0; k10 < 256; k10++) {
+                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
+              }
+            }
           }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < T; kb++) {
-          if (kb < n1[i0]!) {
-            const v1 = n26[(((i0) * 8 + i1) * T + i2) * T + kb]!;
-            s += Math.exp(v1 - m);
+        },
+      },
+    },
+    // k9 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
+    {
+      name: "TransformerClassifier.k9",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
           }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          const v6 = Math.max(v5, 0.0);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = Math.max(v0, 0.0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
-    // repeat0.0.residual0.attention0.α
-    k27: {
-      name: "TransformerClassifier.k27",
+    // k10 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
+    {
+      name: "TransformerClassifier.k10",
       step: false,
       scalars: ["T"],
-      gpu: "function (n26, n1, n27_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  if (!(i3 < n1[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n26[(((i0) * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - n27_stats[sb0]) / n27_stats[sb0 + 1];\n}",
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n26 = a[0]!, n1 = a[1]!, n27_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n1[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n26[(((i0) * 8 + i1) * T + i2) * T + i3]!;
-        return Math.exp(v1 - n27_stats[sb0]!) / n27_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n26 = a[0]!, n1 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n26[(((i0) * 8 + i1) * T + i2) * T + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * T;
-          let m = -3.0e38;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.α·v
-    k28: {
-      name: "TransformerClassifier.k28",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n27, n17, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = n27[(((i0) * 8 + i2) * T + i1) * T + k1];\n    const v3 = n17[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n27 = a[0]!, n17 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < T; k1++) {
-          const v2 = n27[(((i0) * 8 + i2) * T + i1) * T + k1]!;
-          const v3 = n17[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n27 = a[0]!, n17 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n17, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
-        x.gemm(T, 32, T, n27, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual0.attention0.out_proj
-    k30: {
-      name: "TransformerClassifier.k30",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n28, w3, w4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n28[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w3[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w4[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n28 = a[0]!, w3 = a[1]!, w4 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n28[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w3[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w4[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n28 = a[0]!, w4 = a[2]!;
-      x.gemm(B * T, 256, 256, n28, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.0.layernorm0 (row statistics)
-    k34_stats: {
-      name: "TransformerClassifier.k34_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n8, n30, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n8[((i0) * T + i1) * 256 + ka];\n    const v1 = n30[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n8[((i0) * T + i1) * 256 + kb];\n    const v4 = n30[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, n30 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n8[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n30[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n8[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n30[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.0.layernorm0
-    k34: {
-      name: "TransformerClassifier.k34",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n8, n30, n34_stats, w5, w6, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n8[((i0) * T + i1) * 256 + i2];\n  const v2 = n30[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n34_stats[sb0]) * n34_stats[sb0 + 1] * w5[i2] + w6[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, n30 = a[1]!, n34_stats = a[2]!, w5 = a[3]!, w6 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n8[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n30[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n34_stats[sb0]!) * n34_stats[sb0 + 1]! * w5[i2]! + w6[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n8 = a[0]!, n30 = a[1]!, w5 = a[3]!, w6 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n8[((i0) * T + i1) * 256 + k]!;
-      const v1 = n30[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w5[k]! + w6[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.0.residual1.relu0
-    k38: {
-      name: "TransformerClassifier.k38",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n34, w7, w8, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n34[((i0) * T + i1) * 256 + k1];\n    const v3 = w7[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w8[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n34 = a[0]!, w7 = a[1]!, w8 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n34[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w7[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w8[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n34 = a[0]!, w8 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 1024, 256, n34, 0, 256, x.packs[0], w8, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // repeat0.0.residual1.linear1
-    k41: {
-      name: "TransformerClassifier.k41",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n38, w9, w10, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n38[((i0) * T + i1) * 1024 + k1];\n    const v3 = w9[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w10[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n38 = a[0]!, w9 = a[1]!, w10 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n38[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w9[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w10[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n38 = a[0]!, w10 = a[2]!;
-      x.gemm(B * T, 256, 1024, n38, 0, 1024, x.packs[0], w10, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.0.layernorm1 (row statistics)
-    k45_stats: {
-      name: "TransformerClassifier.k45_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n34, n41, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n34[((i0) * T + i1) * 256 + ka];\n    const v1 = n41[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n34[((i0) * T + i1) * 256 + kb];\n    const v4 = n41[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n34 = a[0]!, n41 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n34[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n41[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n34[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n41[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.0.layernorm1
-    k45: {
-      name: "TransformerClassifier.k45",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n34, n41, n45_stats, w11, w12, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n34[((i0) * T + i1) * 256 + i2];\n  const v2 = n41[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n45_stats[sb0]) * n45_stats[sb0 + 1] * w11[i2] + w12[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n34 = a[0]!, n41 = a[1]!, n45_stats = a[2]!, w11 = a[3]!, w12 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n34[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n41[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n45_stats[sb0]!) * n45_stats[sb0 + 1]! * w11[i2]! + w12[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n34 = a[0]!, n41 = a[1]!, w11 = a[3]!, w12 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n34[((i0) * T + i1) * 256 + k]!;
-      const v1 = n41[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w11[k]! + w12[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.q (projected)*
-    k54: {
-      name: "TransformerClassifier.k54",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n45, w13, w14, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n45[((i0) * T + i1) * 256 + k1];\n    const v3 = w13[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w14[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n45 = a[0]!, w13 = a[1]!, w14 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n45[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w13[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w14[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n45 = a[0]!, w14 = a[2]!;
-      x.gemm(B * T, 768, 256, n45, 0, 256, x.packs[0], w14, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.scores
-    k63: {
-      name: "TransformerClassifier.k63",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n54, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n54[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n54[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n54 = a[0]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n54[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n54[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n54 = a[0]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n54, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
-        x.gemm(T, T, 32, n54, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.α (row statistics)
-    k64_stats: {
-      name: "TransformerClassifier.k64_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n63, n1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < T; ka++) {\n    if (ka < n1[i0]) {\n      const v0 = n63[(((i0) * 8 + i1) * T + i2) * T + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < T; kb++) {\n    if (kb < n1[i0]) {\n      const v1 = n63[(((i0) * 8 + i1) * T + i2) * T + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n63 = a[0]!, n1 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < T; ka++) {
-          if (ka < n1[i0]!) {
-            const v0 = n63[(((i0) * 8 + i1) * T + i2) * T + ka]!;
-            m = Math.max(m, v0);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 1024 + k1]!;
+            acc0 += v2 * v3;
           }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < T; kb++) {
-          if (kb < n1[i0]!) {
-            const v1 = n63[(((i0) * 8 + i1) * T + i2) * T + kb]!;
-            s += Math.exp(v1 - m);
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k11 6ed436ed: pool0
+    {
+      name: "TransformerClassifier.k11",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          let s1 = 0.0;
+          for (let t2 = 0; t2 < T; t2++) {
+            if (t2 < len0) {
+              s1 += b0[(i0 * T + t2) * 256 + i1]!;
+            }
           }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+          return s1 / len0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
       },
     },
-    // repeat0.1.residual0.attention0.α
-    k64: {
-      name: "TransformerClassifier.k64",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n63, n1, n64_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  if (!(i3 < n1[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n63[(((i0) * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - n64_stats[sb0]) / n64_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n63 = a[0]!, n1 = a[1]!, n64_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n1[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n63[(((i0) * 8 + i1) * T + i2) * T + i3]!;
-        return Math.exp(v1 - n64_stats[sb0]!) / n64_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n63 = a[0]!, n1 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n63[(((i0) * 8 + i1) * T + i2) * T + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * T;
-          let m = -3.0e38;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.α·v
-    k65: {
-      name: "TransformerClassifier.k65",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n64, n54, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = n64[(((i0) * 8 + i2) * T + i1) * T + k1];\n    const v3 = n54[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n64 = a[0]!, n54 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < T; k1++) {
-          const v2 = n64[(((i0) * 8 + i2) * T + i1) * T + k1]!;
-          const v3 = n54[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n64 = a[0]!, n54 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n54, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
-        x.gemm(T, 32, T, n64, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual0.attention0.out_proj
-    k67: {
-      name: "TransformerClassifier.k67",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n65, w15, w16, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n65[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w15[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w16[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n65 = a[0]!, w15 = a[1]!, w16 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n65[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w15[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w16[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n65 = a[0]!, w16 = a[2]!;
-      x.gemm(B * T, 256, 256, n65, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.1.layernorm0 (row statistics)
-    k71_stats: {
-      name: "TransformerClassifier.k71_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n45, n67, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n45[((i0) * T + i1) * 256 + ka];\n    const v1 = n67[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n45[((i0) * T + i1) * 256 + kb];\n    const v4 = n67[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n45 = a[0]!, n67 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n45[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n67[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n45[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n67[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.1.layernorm0
-    k71: {
-      name: "TransformerClassifier.k71",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n45, n67, n71_stats, w17, w18, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n45[((i0) * T + i1) * 256 + i2];\n  const v2 = n67[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n71_stats[sb0]) * n71_stats[sb0 + 1] * w17[i2] + w18[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n45 = a[0]!, n67 = a[1]!, n71_stats = a[2]!, w17 = a[3]!, w18 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n45[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n67[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n71_stats[sb0]!) * n71_stats[sb0 + 1]! * w17[i2]! + w18[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n45 = a[0]!, n67 = a[1]!, w17 = a[3]!, w18 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n45[((i0) * T + i1) * 256 + k]!;
-      const v1 = n67[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w17[k]! + w18[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.1.residual1.relu0
-    k75: {
-      name: "TransformerClassifier.k75",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n71, w19, w20, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n71[((i0) * T + i1) * 256 + k1];\n    const v3 = w19[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w20[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n71 = a[0]!, w19 = a[1]!, w20 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n71[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w19[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w20[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n71 = a[0]!, w20 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 1024, 256, n71, 0, 256, x.packs[0], w20, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // repeat0.1.residual1.linear1
-    k78: {
-      name: "TransformerClassifier.k78",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n75, w21, w22, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n75[((i0) * T + i1) * 1024 + k1];\n    const v3 = w21[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w22[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n75 = a[0]!, w21 = a[1]!, w22 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n75[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w21[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w22[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n75 = a[0]!, w22 = a[2]!;
-      x.gemm(B * T, 256, 1024, n75, 0, 1024, x.packs[0], w22, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.1.layernorm1 (row statistics)
-    k82_stats: {
-      name: "TransformerClassifier.k82_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n71, n78, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n71[((i0) * T + i1) * 256 + ka];\n    const v1 = n78[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n71[((i0) * T + i1) * 256 + kb];\n    const v4 = n78[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n71 = a[0]!, n78 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n71[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n78[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n71[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n78[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.1.layernorm1
-    k82: {
-      name: "TransformerClassifier.k82",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n71, n78, n82_stats, w23, w24, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n71[((i0) * T + i1) * 256 + i2];\n  const v2 = n78[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n82_stats[sb0]) * n82_stats[sb0 + 1] * w23[i2] + w24[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n71 = a[0]!, n78 = a[1]!, n82_stats = a[2]!, w23 = a[3]!, w24 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n71[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n78[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n82_stats[sb0]!) * n82_stats[sb0 + 1]! * w23[i2]! + w24[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n71 = a[0]!, n78 = a[1]!, w23 = a[3]!, w24 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n71[((i0) * T + i1) * 256 + k]!;
-      const v1 = n78[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w23[k]! + w24[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.2.residual0.attention0.q (projected)*
-    k91: {
-      name: "TransformerClassifier.k91",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n82, w25, w26, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n82[((i0) * T + i1) * 256 + k1];\n    const v3 = w25[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w26[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n82 = a[0]!, w25 = a[1]!, w26 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n82[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w25[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w26[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n82 = a[0]!, w26 = a[2]!;
-      x.gemm(B * T, 768, 256, n82, 0, 256, x.packs[0], w26, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // repeat0.2.residual0.attention0.scores
-    k100: {
-      name: "TransformerClassifier.k100",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n91, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n91[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n91[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n91 = a[0]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n91[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n91[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n91 = a[0]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n91, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
-        x.gemm(T, T, 32, n91, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.2.residual0.attention0.α (row statistics)
-    k101_stats: {
-      name: "TransformerClassifier.k101_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n100, n1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < T; ka++) {\n    if (ka < n1[i0]) {\n      const v0 = n100[(((i0) * 8 + i1) * T + i2) * T + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < T; kb++) {\n    if (kb < n1[i0]) {\n      const v1 = n100[(((i0) * 8 + i1) * T + i2) * T + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n100 = a[0]!, n1 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < T; ka++) {
-          if (ka < n1[i0]!) {
-            const v0 = n100[(((i0) * 8 + i1) * T + i2) * T + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < T; kb++) {
-          if (kb < n1[i0]!) {
-            const v1 = n100[(((i0) * 8 + i1) * T + i2) * T + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.2.residual0.attention0.α
-    k101: {
-      name: "TransformerClassifier.k101",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n100, n1, n101_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  if (!(i3 < n1[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n100[(((i0) * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - n101_stats[sb0]) / n101_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n100 = a[0]!, n1 = a[1]!, n101_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n1[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n100[(((i0) * 8 + i1) * T + i2) * T + i3]!;
-        return Math.exp(v1 - n101_stats[sb0]!) / n101_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n100 = a[0]!, n1 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n100[(((i0) * 8 + i1) * T + i2) * T + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * T;
-          let m = -3.0e38;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.2.residual0.attention0.α·v
-    k102: {
-      name: "TransformerClassifier.k102",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n101, n91, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = n101[(((i0) * 8 + i2) * T + i1) * T + k1];\n    const v3 = n91[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n101 = a[0]!, n91 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < T; k1++) {
-          const v2 = n101[(((i0) * 8 + i2) * T + i1) * T + k1]!;
-          const v3 = n91[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n101 = a[0]!, n91 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n91, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
-        x.gemm(T, 32, T, n101, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.2.residual0.attention0.out_proj
-    k104: {
-      name: "TransformerClassifier.k104",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n102, w27, w28, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n102[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w27[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w28[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n102 = a[0]!, w27 = a[1]!, w28 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n102[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w27[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w28[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n102 = a[0]!, w28 = a[2]!;
-      x.gemm(B * T, 256, 256, n102, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.2.layernorm0 (row statistics)
-    k108_stats: {
-      name: "TransformerClassifier.k108_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n82, n104, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n82[((i0) * T + i1) * 256 + ka];\n    const v1 = n104[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n82[((i0) * T + i1) * 256 + kb];\n    const v4 = n104[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n82 = a[0]!, n104 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n82[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n104[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n82[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n104[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.2.layernorm0
-    k108: {
-      name: "TransformerClassifier.k108",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n82, n104, n108_stats, w29, w30, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n82[((i0) * T + i1) * 256 + i2];\n  const v2 = n104[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n108_stats[sb0]) * n108_stats[sb0 + 1] * w29[i2] + w30[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n82 = a[0]!, n104 = a[1]!, n108_stats = a[2]!, w29 = a[3]!, w30 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n82[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n104[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n108_stats[sb0]!) * n108_stats[sb0 + 1]! * w29[i2]! + w30[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n82 = a[0]!, n104 = a[1]!, w29 = a[3]!, w30 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n82[((i0) * T + i1) * 256 + k]!;
-      const v1 = n104[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w29[k]! + w30[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.2.residual1.relu0
-    k112: {
-      name: "TransformerClassifier.k112",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n108, w31, w32, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n108[((i0) * T + i1) * 256 + k1];\n    const v3 = w31[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w32[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n108 = a[0]!, w31 = a[1]!, w32 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n108[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w31[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w32[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n108 = a[0]!, w32 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 1024, 256, n108, 0, 256, x.packs[0], w32, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // repeat0.2.residual1.linear1
-    k115: {
-      name: "TransformerClassifier.k115",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n112, w33, w34, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n112[((i0) * T + i1) * 1024 + k1];\n    const v3 = w33[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w34[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n112 = a[0]!, w33 = a[1]!, w34 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n112[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w33[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w34[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n112 = a[0]!, w34 = a[2]!;
-      x.gemm(B * T, 256, 1024, n112, 0, 1024, x.packs[0], w34, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.2.layernorm1 (row statistics)
-    k119_stats: {
-      name: "TransformerClassifier.k119_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n108, n115, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n108[((i0) * T + i1) * 256 + ka];\n    const v1 = n115[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n108[((i0) * T + i1) * 256 + kb];\n    const v4 = n115[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n108 = a[0]!, n115 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n108[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n115[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n108[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n115[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.2.layernorm1
-    k119: {
-      name: "TransformerClassifier.k119",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n108, n115, n119_stats, w35, w36, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n108[((i0) * T + i1) * 256 + i2];\n  const v2 = n115[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n119_stats[sb0]) * n119_stats[sb0 + 1] * w35[i2] + w36[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n108 = a[0]!, n115 = a[1]!, n119_stats = a[2]!, w35 = a[3]!, w36 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n108[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n115[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n119_stats[sb0]!) * n119_stats[sb0 + 1]! * w35[i2]! + w36[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n108 = a[0]!, n115 = a[1]!, w35 = a[3]!, w36 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n108[((i0) * T + i1) * 256 + k]!;
-      const v1 = n115[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w35[k]! + w36[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.3.residual0.attention0.q (projected)*
-    k128: {
-      name: "TransformerClassifier.k128",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n119, w37, w38, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n119[((i0) * T + i1) * 256 + k1];\n    const v3 = w37[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w38[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n119 = a[0]!, w37 = a[1]!, w38 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n119[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w37[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w38[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n119 = a[0]!, w38 = a[2]!;
-      x.gemm(B * T, 768, 256, n119, 0, 256, x.packs[0], w38, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // repeat0.3.residual0.attention0.scores
-    k137: {
-      name: "TransformerClassifier.k137",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n128, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n128[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n128[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n128 = a[0]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n128[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n128[((i0) * T + i3) * 768 + i1 * 32 + k1 + 256]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n128 = a[0]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n128, 0 + 256 * 1 + bt0 * T * 768 + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
-        x.gemm(T, T, 32, n128, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * T + bt1 * T * T, T, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.3.residual0.attention0.α (row statistics)
-    k138_stats: {
-      name: "TransformerClassifier.k138_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n137, n1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < T; ka++) {\n    if (ka < n1[i0]) {\n      const v0 = n137[(((i0) * 8 + i1) * T + i2) * T + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < T; kb++) {\n    if (kb < n1[i0]) {\n      const v1 = n137[(((i0) * 8 + i1) * T + i2) * T + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n137 = a[0]!, n1 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < T; ka++) {
-          if (ka < n1[i0]!) {
-            const v0 = n137[(((i0) * 8 + i1) * T + i2) * T + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < T; kb++) {
-          if (kb < n1[i0]!) {
-            const v1 = n137[(((i0) * 8 + i1) * T + i2) * T + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.3.residual0.attention0.α
-    k138: {
-      name: "TransformerClassifier.k138",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n137, n1, n138_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / (T));\n  const rem2 = rem1 - i2 * (T);\n  const i3 = rem2;\n  if (!(i3 < n1[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n137[(((i0) * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - n138_stats[sb0]) / n138_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n137 = a[0]!, n1 = a[1]!, n138_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n1[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n137[(((i0) * 8 + i1) * T + i2) * T + i3]!;
-        return Math.exp(v1 - n138_stats[sb0]!) / n138_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < T; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n137 = a[0]!, n1 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n137[(((i0) * 8 + i1) * T + i2) * T + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * T;
-          let m = -3.0e38;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < T; k++) { if (k < n1[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < T; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.3.residual0.attention0.α·v
-    k139: {
-      name: "TransformerClassifier.k139",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n138, n128, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = n138[(((i0) * 8 + i2) * T + i1) * T + k1];\n    const v3 = n128[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n138 = a[0]!, n128 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < T; k1++) {
-          const v2 = n138[(((i0) * 8 + i2) * T + i1) * T + k1]!;
-          const v3 = n128[((i0) * T + k1) * 768 + i2 * 32 + i3 + 512]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { T } = s; return [(32 + 15) * T]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n138 = a[0]!, n128 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n128, 0 + 512 * 1 + bt0 * T * 768 + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
-        x.gemm(T, 32, T, n138, bt0 * 8 * T * T + bt1 * T * T, T, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // repeat0.3.residual0.attention0.out_proj
-    k141: {
-      name: "TransformerClassifier.k141",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n139, w39, w40, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n139[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w39[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w40[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n139 = a[0]!, w39 = a[1]!, w40 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n139[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w39[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w40[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n139 = a[0]!, w40 = a[2]!;
-      x.gemm(B * T, 256, 256, n139, 0, 256, x.packs[0], w40, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.3.layernorm0 (row statistics)
-    k145_stats: {
-      name: "TransformerClassifier.k145_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n119, n141, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n119[((i0) * T + i1) * 256 + ka];\n    const v1 = n141[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n119[((i0) * T + i1) * 256 + kb];\n    const v4 = n141[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n119 = a[0]!, n141 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n119[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n141[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n119[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n141[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.3.layernorm0
-    k145: {
-      name: "TransformerClassifier.k145",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n119, n141, n145_stats, w41, w42, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n119[((i0) * T + i1) * 256 + i2];\n  const v2 = n141[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n145_stats[sb0]) * n145_stats[sb0 + 1] * w41[i2] + w42[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n119 = a[0]!, n141 = a[1]!, n145_stats = a[2]!, w41 = a[3]!, w42 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n119[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n141[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n145_stats[sb0]!) * n145_stats[sb0 + 1]! * w41[i2]! + w42[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n119 = a[0]!, n141 = a[1]!, w41 = a[3]!, w42 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n119[((i0) * T + i1) * 256 + k]!;
-      const v1 = n141[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w41[k]! + w42[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // repeat0.3.residual1.relu0
-    k149: {
-      name: "TransformerClassifier.k149",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n145, w43, w44, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n145[((i0) * T + i1) * 256 + k1];\n    const v3 = w43[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w44[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n145 = a[0]!, w43 = a[1]!, w44 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n145[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w43[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w44[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n145 = a[0]!, w44 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 1024, 256, n145, 0, 256, x.packs[0], w44, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // repeat0.3.residual1.linear1
-    k152: {
-      name: "TransformerClassifier.k152",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n149, w45, w46, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n149[((i0) * T + i1) * 1024 + k1];\n    const v3 = w45[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w46[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n149 = a[0]!, w45 = a[1]!, w46 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n149[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w45[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w46[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n149 = a[0]!, w46 = a[2]!;
-      x.gemm(B * T, 256, 1024, n149, 0, 1024, x.packs[0], w46, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // repeat0.3.layernorm1 (row statistics)
-    k156_stats: {
-      name: "TransformerClassifier.k156_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n145, n152, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n145[((i0) * T + i1) * 256 + ka];\n    const v1 = n152[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n145[((i0) * T + i1) * 256 + kb];\n    const v4 = n152[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n145 = a[0]!, n152 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n145[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n152[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n145[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n152[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // repeat0.3.layernorm1
-    k156: {
-      name: "TransformerClassifier.k156",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n145, n152, n156_stats, w47, w48, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n145[((i0) * T + i1) * 256 + i2];\n  const v2 = n152[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n156_stats[sb0]) * n156_stats[sb0 + 1] * w47[i2] + w48[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n145 = a[0]!, n152 = a[1]!, n156_stats = a[2]!, w47 = a[3]!, w48 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n145[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n152[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n156_stats[sb0]!) * n156_stats[sb0 + 1]! * w47[i2]! + w48[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n145 = a[0]!, n152 = a[1]!, w47 = a[3]!, w48 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n145[((i0) * T + i1) * 256 + k]!;
-      const v1 = n152[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w47[k]! + w48[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // pool0
-    k157: {
-      name: "TransformerClassifier.k157",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n156, n1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (256));\n  const rem0 = idx - i0 * (256);\n  const i1 = rem0;\n  const L = n1[i0];\n  let s = 0.0;\n  for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { s += n156[(i0 * T + t2) * 256 + i1]; } }\n  return s / L;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n156 = a[0]!, n1 = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const L = n1[i0]!;
-        let s = 0.0;
-        for (let t2 = 0; t2 < T; t2++) { if (t2 < L) { s += n156[(i0 * T + t2) * 256 + i1]!; } }
-        return s / L;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // linear0
-    k160: {
-      name: "TransformerClassifier.k160",
+    // k12 5c4a4e1c: linear0
+    {
+      name: "TransformerClassifier.k12",
       step: false,
       scalars: [],
-      gpu: "function (n157, w49, w50) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4));\n  const rem0 = idx - i0 * (4);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n157[(i0) * 256 + k1];\n    const v3 = w49[(i1) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w50[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n157 = a[0]!, w49 = a[1]!, w50 = a[2]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n157[(i0) * 256 + k1]!;
-          const v3 = w49[(i1) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w50[i1]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[i0 * 256 + k1]!;
+            const v3 = b1[i1 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [[1, 0, 4, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B } = s;
-      const n157 = a[0]!, w50 = a[2]!;
-      x.gemm(B, 4, 256, n157, 0, 256, x.packs[0], w50, 0, out, 0, 4, 0);
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 4, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 4, 0);
+        },
       },
     },
-    // softmax0 (row statistics)
-    k161_stats: {
-      name: "TransformerClassifier.k161_stats",
+    // k13 572fd07a: softmax0 (row statistics)
+    {
+      name: "TransformerClassifier.k13",
       step: false,
       scalars: [],
-      gpu: "function (n160) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 4; ka++) {\n    const v0 = n160[(i0) * 4 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 4; kb++) {\n    const v1 = n160[(i0) * 4 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n160 = a[0]!;
-      const f = (i0: number, i1: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 4; ka++) {
-          const v0 = n160[(i0) * 4 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i1 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 4; kb++) {
-          const v1 = n160[(i0) * 4 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 2; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 4; k1++) {
+            const v2 = b0[i0 * 4 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 4; k4++) {
+            const v5 = b0[i0 * 4 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // softmax0
-    k161: {
-      name: "TransformerClassifier.k161",
+    // k14 c0725bab: softmax0
+    {
+      name: "TransformerClassifier.k14",
       step: false,
       scalars: [],
-      gpu: "function (n160, n161_stats) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4));\n  const rem0 = idx - i0 * (4);\n  const i1 = rem0;\n  const sb0 = (i0) * 2;\n  const v1 = n160[(i0) * 4 + i1];\n  return Math.exp(v1 - n161_stats[sb0]) / n161_stats[sb0 + 1];\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
       cpu: (out, a, s) => {
-      const { B } = s;
-      const n160 = a[0]!, n161_stats = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const sb0 = (i0) * 2;
-        const v1 = n160[(i0) * 4 + i1]!;
-        return Math.exp(v1 - n161_stats[sb0]!) / n161_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 4; i1++)
-          out[o++] = f(i0, i1);
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const sb0 = i0 * 2;
+          const v1 = b1[i0 * 4 + i1]!;
+          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B } = s;
-      const n160 = a[0]!;
-      const fx = (i0: number, k: number): number => {
-      return n160[(i0) * 4 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      const base = (i0) * 4;
-      let m = -3.0e38;
-      for (let k = 0; k < 4; k++) { if (true) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-      let s = 0.0;
-      for (let k = 0; k < 4; k++) { if (true) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-      for (let k = 0; k < 4; k++) { out[base + k] = out[base + k]! / s; }
-      }
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * 4;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < 4; k2++) {
+              const v3 = b1[i0 * 4 + k2]!;
+              out[base0 + k2] = v3;
+              m1 = Math.max(m1, v3);
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < 4; k5++) {
+              const e6 = Math.exp(out[base0 + k5]! - m1);
+              out[base0 + k5] = e6;
+              s4 += e6;
+            }
+            for (let k7 = 0; k7 < 4; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
       },
     },
-    };
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerClassifier_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "text",
-       "data": "n0",
-       "lengths": "n1",
-       "dim": "T",
-       "offsets": "n4"
-      }
-     ],
-     "params": [
-      [
-       "embedding0.weight",
-       "w0"
+      "slots": 108,
+      "weights": 51,
+      "tables": [
+        {"slot":51,"kind":"sin_freqs","dim":256}
       ],
-      [
-       "repeat0.0.residual0.attention0.in_proj_weight",
-       "w1"
+      "packs": [
+        [1,0,768,0,256,256],
+        [3,0,256,0,256,256],
+        [7,0,1024,0,256,256],
+        [9,0,256,0,1024,1024],
+        [13,0,768,0,256,256],
+        [15,0,256,0,256,256],
+        [19,0,1024,0,256,256],
+        [21,0,256,0,1024,1024],
+        [25,0,768,0,256,256],
+        [27,0,256,0,256,256],
+        [31,0,1024,0,256,256],
+        [33,0,256,0,1024,1024],
+        [37,0,768,0,256,256],
+        [39,0,256,0,256,256],
+        [43,0,1024,0,256,256],
+        [45,0,256,0,1024,1024],
+        [49,0,4,0,256,256]
       ],
-      [
-       "repeat0.0.residual0.attention0.in_proj_bias",
-       "w2"
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8],
+        [9],
+        [10],
+        [11],
+        [12],
+        [13],
+        [14],
+        [15],
+        [16]
       ],
-      [
-       "repeat0.0.residual0.attention0.out_proj.weight",
-       "w3"
+      "inputs": [
+        {"name":"text","dim":"T","data":52,"lengths":53,"offsets":54}
       ],
-      [
-       "repeat0.0.residual0.attention0.out_proj.bias",
-       "w4"
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
+        {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
+        {"op":"run","kernel":2,"out":57,"args":[56],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":58,"args":[53,57],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":59,"args":[53,58,57],"size":["B",8,"T","T"],"free":[57,58]},
+        {"op":"run","kernel":5,"out":60,"args":[59,56],"size":["B","T",8,32],"free":[56,59]},
+        {"op":"run","kernel":6,"out":61,"args":[60,3,4],"size":["B","T",256],"packs":1,"free":[60]},
+        {"op":"run","kernel":7,"out":62,"args":[55,61],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":63,"args":[62,55,61,5,6],"size":["B","T",256],"free":[55,61,62]},
+        {"op":"run","kernel":9,"out":64,"args":[63,7,8],"size":["B","T",1024],"packs":2},
+        {"op":"run","kernel":10,"out":65,"args":[64,9,10],"size":["B","T",256],"packs":3,"free":[64]},
+        {"op":"run","kernel":7,"out":66,"args":[63,65],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":67,"args":[66,63,65,11,12],"size":["B","T",256],"free":[63,65,66]},
+        {"op":"run","kernel":1,"out":68,"args":[67,13,14],"size":["B","T",768],"packs":4},
+        {"op":"run","kernel":2,"out":69,"args":[68],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":70,"args":[53,69],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":71,"args":[53,70,69],"size":["B",8,"T","T"],"free":[69,70]},
+        {"op":"run","kernel":5,"out":72,"args":[71,68],"size":["B","T",8,32],"free":[68,71]},
+        {"op":"run","kernel":6,"out":73,"args":[72,15,16],"size":["B","T",256],"packs":5,"free":[72]},
+        {"op":"run","kernel":7,"out":74,"args":[67,73],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":75,"args":[74,67,73,17,18],"size":["B","T",256],"free":[67,73,74]},
+        {"op":"run","kernel":9,"out":76,"args":[75,19,20],"size":["B","T",1024],"packs":6},
+        {"op":"run","kernel":10,"out":77,"args":[76,21,22],"size":["B","T",256],"packs":7,"free":[76]},
+        {"op":"run","kernel":7,"out":78,"args":[75,77],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":79,"args":[78,75,77,23,24],"size":["B","T",256],"free":[75,77,78]},
+        {"op":"run","kernel":1,"out":80,"args":[79,25,26],"size":["B","T",768],"packs":8},
+        {"op":"run","kernel":2,"out":81,"args":[80],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":82,"args":[53,81],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":83,"args":[53,82,81],"size":["B",8,"T","T"],"free":[81,82]},
+        {"op":"run","kernel":5,"out":84,"args":[83,80],"size":["B","T",8,32],"free":[80,83]},
+        {"op":"run","kernel":6,"out":85,"args":[84,27,28],"size":["B","T",256],"packs":9,"free":[84]},
+        {"op":"run","kernel":7,"out":86,"args":[79,85],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":87,"args":[86,79,85,29,30],"size":["B","T",256],"free":[79,85,86]},
+        {"op":"run","kernel":9,"out":88,"args":[87,31,32],"size":["B","T",1024],"packs":10},
+        {"op":"run","kernel":10,"out":89,"args":[88,33,34],"size":["B","T",256],"packs":11,"free":[88]},
+        {"op":"run","kernel":7,"out":90,"args":[87,89],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":91,"args":[90,87,89,35,36],"size":["B","T",256],"free":[87,89,90]},
+        {"op":"run","kernel":1,"out":92,"args":[91,37,38],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":2,"out":93,"args":[92],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":94,"args":[53,93],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":95,"args":[53,94,93],"size":["B",8,"T","T"],"free":[93,94]},
+        {"op":"run","kernel":5,"out":96,"args":[95,92],"size":["B","T",8,32],"free":[92,95]},
+        {"op":"run","kernel":6,"out":97,"args":[96,39,40],"size":["B","T",256],"packs":13,"free":[96]},
+        {"op":"run","kernel":7,"out":98,"args":[91,97],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":99,"args":[98,91,97,41,42],"size":["B","T",256],"free":[91,97,98]},
+        {"op":"run","kernel":9,"out":100,"args":[99,43,44],"size":["B","T",1024],"packs":14},
+        {"op":"run","kernel":10,"out":101,"args":[100,45,46],"size":["B","T",256],"packs":15,"free":[100]},
+        {"op":"run","kernel":7,"out":102,"args":[99,101],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":103,"args":[102,99,101,47,48],"size":["B","T",256],"free":[99,101,102]},
+        {"op":"run","kernel":11,"out":104,"args":[103,53],"size":["B",256],"free":[53,103]},
+        {"op":"run","kernel":12,"out":105,"args":[104,49,50],"size":["B",4],"packs":16,"free":[104]},
+        {"op":"run","kernel":13,"out":106,"args":[105],"size":["B",2]},
+        {"op":"run","kernel":14,"out":107,"args":[106,105],"size":["B",4],"free":[105,106]}
       ],
-      [
-       "repeat0.0.layernorm0.weight",
-       "w5"
-      ],
-      [
-       "repeat0.0.layernorm0.bias",
-       "w6"
-      ],
-      [
-       "repeat0.0.residual1.linear0.weight",
-       "w7"
-      ],
-      [
-       "repeat0.0.residual1.linear0.bias",
-       "w8"
-      ],
-      [
-       "repeat0.0.residual1.linear1.weight",
-       "w9"
-      ],
-      [
-       "repeat0.0.residual1.linear1.bias",
-       "w10"
-      ],
-      [
-       "repeat0.0.layernorm1.weight",
-       "w11"
-      ],
-      [
-       "repeat0.0.layernorm1.bias",
-       "w12"
-      ],
-      [
-       "repeat0.1.residual0.attention0.in_proj_weight",
-       "w13"
-      ],
-      [
-       "repeat0.1.residual0.attention0.in_proj_bias",
-       "w14"
-      ],
-      [
-       "repeat0.1.residual0.attention0.out_proj.weight",
-       "w15"
-      ],
-      [
-       "repeat0.1.residual0.attention0.out_proj.bias",
-       "w16"
-      ],
-      [
-       "repeat0.1.layernorm0.weight",
-       "w17"
-      ],
-      [
-       "repeat0.1.layernorm0.bias",
-       "w18"
-      ],
-      [
-       "repeat0.1.residual1.linear0.weight",
-       "w19"
-      ],
-      [
-       "repeat0.1.residual1.linear0.bias",
-       "w20"
-      ],
-      [
-       "repeat0.1.residual1.linear1.weight",
-       "w21"
-      ],
-      [
-       "repeat0.1.residual1.linear1.bias",
-       "w22"
-      ],
-      [
-       "repeat0.1.layernorm1.weight",
-       "w23"
-      ],
-      [
-       "repeat0.1.layernorm1.bias",
-       "w24"
-      ],
-      [
-       "repeat0.2.residual0.attention0.in_proj_weight",
-       "w25"
-      ],
-      [
-       "repeat0.2.residual0.attention0.in_proj_bias",
-       "w26"
-      ],
-      [
-       "repeat0.2.residual0.attention0.out_proj.weight",
-       "w27"
-      ],
-      [
-       "repeat0.2.residual0.attention0.out_proj.bias",
-       "w28"
-      ],
-      [
-       "repeat0.2.layernorm0.weight",
-       "w29"
-      ],
-      [
-       "repeat0.2.layernorm0.bias",
-       "w30"
-      ],
-      [
-       "repeat0.2.residual1.linear0.weight",
-       "w31"
-      ],
-      [
-       "repeat0.2.residual1.linear0.bias",
-       "w32"
-      ],
-      [
-       "repeat0.2.residual1.linear1.weight",
-       "w33"
-      ],
-      [
-       "repeat0.2.residual1.linear1.bias",
-       "w34"
-      ],
-      [
-       "repeat0.2.layernorm1.weight",
-       "w35"
-      ],
-      [
-       "repeat0.2.layernorm1.bias",
-       "w36"
-      ],
-      [
-       "repeat0.3.residual0.attention0.in_proj_weight",
-       "w37"
-      ],
-      [
-       "repeat0.3.residual0.attention0.in_proj_bias",
-       "w38"
-      ],
-      [
-       "repeat0.3.residual0.attention0.out_proj.weight",
-       "w39"
-      ],
-      [
-       "repeat0.3.residual0.attention0.out_proj.bias",
-       "w40"
-      ],
-      [
-       "repeat0.3.layernorm0.weight",
-       "w41"
-      ],
-      [
-       "repeat0.3.layernorm0.bias",
-       "w42"
-      ],
-      [
-       "repeat0.3.residual1.linear0.weight",
-       "w43"
-      ],
-      [
-       "repeat0.3.residual1.linear0.bias",
-       "w44"
-      ],
-      [
-       "repeat0.3.residual1.linear1.weight",
-       "w45"
-      ],
-      [
-       "repeat0.3.residual1.linear1.bias",
-       "w46"
-      ],
-      [
-       "repeat0.3.layernorm1.weight",
-       "w47"
-      ],
-      [
-       "repeat0.3.layernorm1.bias",
-       "w48"
-      ],
-      [
-       "linear0.weight",
-       "w49"
-      ],
-      [
-       "linear0.bias",
-       "w50"
-      ]
-     ],
-     "encode": [],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k8",
-       "out": "n8",
-       "args": [
-        "n0",
-        "w0",
-        "n4",
-        "n6"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k17",
-       "out": "n17",
-       "args": [
-        "n8",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        "T",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k26",
-       "out": "n26",
-       "args": [
-        "n17"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k27_stats",
-       "out": "n27_stats",
-       "args": [
-        "n26",
-        "n1"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k27",
-       "out": "n27",
-       "args": [
-        "n26",
-        "n1",
-        "n27_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k28",
-       "out": "n28",
-       "args": [
-        "n27",
-        "n17"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k30",
-       "out": "n30",
-       "args": [
-        "n28",
-        "w3",
-        "w4"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k34_stats",
-       "out": "n34_stats",
-       "args": [
-        "n8",
-        "n30"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k34",
-       "out": "n34",
-       "args": [
-        "n8",
-        "n30",
-        "n34_stats",
-        "w5",
-        "w6"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k38",
-       "out": "n38",
-       "args": [
-        "n34",
-        "w7",
-        "w8"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k41",
-       "out": "n41",
-       "args": [
-        "n38",
-        "w9",
-        "w10"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k45_stats",
-       "out": "n45_stats",
-       "args": [
-        "n34",
-        "n41"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k45",
-       "out": "n45",
-       "args": [
-        "n34",
-        "n41",
-        "n45_stats",
-        "w11",
-        "w12"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k54",
-       "out": "n54",
-       "args": [
-        "n45",
-        "w13",
-        "w14"
-       ],
-       "size": [
-        "B",
-        "T",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k63",
-       "out": "n63",
-       "args": [
-        "n54"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k64_stats",
-       "out": "n64_stats",
-       "args": [
-        "n63",
-        "n1"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k64",
-       "out": "n64",
-       "args": [
-        "n63",
-        "n1",
-        "n64_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k65",
-       "out": "n65",
-       "args": [
-        "n64",
-        "n54"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k67",
-       "out": "n67",
-       "args": [
-        "n65",
-        "w15",
-        "w16"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k71_stats",
-       "out": "n71_stats",
-       "args": [
-        "n45",
-        "n67"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k71",
-       "out": "n71",
-       "args": [
-        "n45",
-        "n67",
-        "n71_stats",
-        "w17",
-        "w18"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k75",
-       "out": "n75",
-       "args": [
-        "n71",
-        "w19",
-        "w20"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k78",
-       "out": "n78",
-       "args": [
-        "n75",
-        "w21",
-        "w22"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k82_stats",
-       "out": "n82_stats",
-       "args": [
-        "n71",
-        "n78"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k82",
-       "out": "n82",
-       "args": [
-        "n71",
-        "n78",
-        "n82_stats",
-        "w23",
-        "w24"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k91",
-       "out": "n91",
-       "args": [
-        "n82",
-        "w25",
-        "w26"
-       ],
-       "size": [
-        "B",
-        "T",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k100",
-       "out": "n100",
-       "args": [
-        "n91"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k101_stats",
-       "out": "n101_stats",
-       "args": [
-        "n100",
-        "n1"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k101",
-       "out": "n101",
-       "args": [
-        "n100",
-        "n1",
-        "n101_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k102",
-       "out": "n102",
-       "args": [
-        "n101",
-        "n91"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k104",
-       "out": "n104",
-       "args": [
-        "n102",
-        "w27",
-        "w28"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k108_stats",
-       "out": "n108_stats",
-       "args": [
-        "n82",
-        "n104"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k108",
-       "out": "n108",
-       "args": [
-        "n82",
-        "n104",
-        "n108_stats",
-        "w29",
-        "w30"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k112",
-       "out": "n112",
-       "args": [
-        "n108",
-        "w31",
-        "w32"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k115",
-       "out": "n115",
-       "args": [
-        "n112",
-        "w33",
-        "w34"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k119_stats",
-       "out": "n119_stats",
-       "args": [
-        "n108",
-        "n115"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k119",
-       "out": "n119",
-       "args": [
-        "n108",
-        "n115",
-        "n119_stats",
-        "w35",
-        "w36"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k128",
-       "out": "n128",
-       "args": [
-        "n119",
-        "w37",
-        "w38"
-       ],
-       "size": [
-        "B",
-        "T",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k137",
-       "out": "n137",
-       "args": [
-        "n128"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k138_stats",
-       "out": "n138_stats",
-       "args": [
-        "n137",
-        "n1"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k138",
-       "out": "n138",
-       "args": [
-        "n137",
-        "n1",
-        "n138_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "T"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k139",
-       "out": "n139",
-       "args": [
-        "n138",
-        "n128"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k141",
-       "out": "n141",
-       "args": [
-        "n139",
-        "w39",
-        "w40"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k145_stats",
-       "out": "n145_stats",
-       "args": [
-        "n119",
-        "n141"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k145",
-       "out": "n145",
-       "args": [
-        "n119",
-        "n141",
-        "n145_stats",
-        "w41",
-        "w42"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k149",
-       "out": "n149",
-       "args": [
-        "n145",
-        "w43",
-        "w44"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k152",
-       "out": "n152",
-       "args": [
-        "n149",
-        "w45",
-        "w46"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k156_stats",
-       "out": "n156_stats",
-       "args": [
-        "n145",
-        "n152"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k156",
-       "out": "n156",
-       "args": [
-        "n145",
-        "n152",
-        "n156_stats",
-        "w47",
-        "w48"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k157",
-       "out": "n157",
-       "args": [
-        "n156",
-        "n1"
-       ],
-       "size": [
-        "B",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k160",
-       "out": "n160",
-       "args": [
-        "n157",
-        "w49",
-        "w50"
-       ],
-       "size": [
-        "B",
-        4
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k161_stats",
-       "out": "n161_stats",
-       "args": [
-        "n160"
-       ],
-       "size": [
-        "B",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k161",
-       "out": "n161",
-       "args": [
-        "n160",
-        "n161_stats"
-       ],
-       "size": [
-        "B",
-        4
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n161",
-      "shape": [
-       "B",
-       4
-      ]
-     },
-     "caches": [],
-     "tables": [
-      {
-       "buf": "n6",
-       "kind": "sin_freqs",
-       "dim": 256
-      }
-     ],
-     "noGen": "its output 'label' has no time axis (pool or flatten): there is no next-token distribution per step"
+      "output": {"slot":107,"shape":["B",4]},
+      "caches": [],
+      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** TransformerClassifier, compiled by nnc. Create with createTransformerClassifier(); load weights before forward(). */
 export type TransformerClassifierModel = __nnc.NncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>;

@@ -6,823 +6,107 @@ import * as __nnc from 'nnc/runtime';
 export const TransformerTranslatorManifest = {
       "model": "TransformerTranslator",
       "inputs": [
-        {
-          "name": "source",
-          "form": "tokens",
-          "vocab": 8000,
-          "maxLen": 128
-        },
-        {
-          "name": "target",
-          "form": "tokens",
-          "vocab": 8000,
-          "maxLen": 128
-        }
+        {"name":"source","form":"tokens","vocab":8000,"maxLen":128},
+        {"name":"target","form":"tokens","vocab":8000,"maxLen":128}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          "T",
-          8000
-        ]
-      },
+      "output": {"name":"next","shape":["B","T",8000]},
       "weights": [
-        {
-          "name": "encoder.embedding0.weight",
-          "shape": [
-            8000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "encoder.repeat0.0.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.0.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.0.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.0.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.0.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.0.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.0.residual1.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.0.residual1.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.0.residual1.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.0.residual1.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.0.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.0.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.1.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.1.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.1.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.1.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.1.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.1.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.1.residual1.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.1.residual1.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.1.residual1.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.1.residual1.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.1.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.1.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.2.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.2.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.2.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.2.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "encoder.repeat0.2.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.2.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.2.residual1.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.2.residual1.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.2.residual1.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.2.residual1.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "encoder.repeat0.2.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "encoder.repeat0.2.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.embedding0.weight",
-          "shape": [
-            8000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "decoder.repeat0.0.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.0.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.0.residual1.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.residual1.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.residual1.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.residual1.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.0.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.0.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.0.residual2.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.0.residual2.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.0.residual2.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.0.residual2.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.0.layernorm2.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.0.layernorm2.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.1.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.1.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.1.residual1.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.residual1.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.residual1.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.residual1.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.1.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.1.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.1.residual2.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.1.residual2.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.1.residual2.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.1.residual2.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.1.layernorm2.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.1.layernorm2.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.2.residual0.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.residual0.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.residual0.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.residual0.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.layernorm0.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.2.layernorm0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.2.residual1.attention0.in_proj_weight",
-          "shape": [
-            768,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.residual1.attention0.in_proj_bias",
-          "shape": [
-            768
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.residual1.attention0.out_proj.weight",
-          "shape": [
-            256,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.residual1.attention0.out_proj.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.repeat0.2.layernorm1.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.2.layernorm1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.2.residual2.linear0.weight",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.2.residual2.linear0.bias",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.2.residual2.linear1.weight",
-          "shape": [
-            256,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.2.residual2.linear1.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.repeat0.2.layernorm2.weight",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.repeat0.2.layernorm2.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "layernorm"
-        },
-        {
-          "name": "decoder.linear0.weight",
-          "shape": [
-            8000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.linear0.bias",
-          "shape": [
-            8000
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"encoder.embedding0.weight","shape":[8000,256],"dtype":"F32","layer":"embedding"},
+        {"name":"encoder.repeat0.0.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.0.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.0.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.0.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.0.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.0.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.0.residual1.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.0.residual1.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.0.residual1.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.0.residual1.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.0.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.0.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.1.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.1.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.1.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.1.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.1.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.1.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.1.residual1.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.1.residual1.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.1.residual1.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.1.residual1.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.1.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.1.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.2.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.2.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.2.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.2.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"encoder.repeat0.2.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.2.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.2.residual1.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.2.residual1.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.2.residual1.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.2.residual1.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"encoder.repeat0.2.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"encoder.repeat0.2.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.embedding0.weight","shape":[8000,256],"dtype":"F32","layer":"embedding"},
+        {"name":"decoder.repeat0.0.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.0.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.0.residual1.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.residual1.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.residual1.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.residual1.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.0.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.0.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.0.residual2.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.0.residual2.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.0.residual2.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.0.residual2.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.0.layernorm2.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.0.layernorm2.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.1.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.1.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.1.residual1.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.residual1.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.residual1.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.residual1.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.1.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.1.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.1.residual2.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.1.residual2.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.1.residual2.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.1.residual2.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.1.layernorm2.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.1.layernorm2.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.2.residual0.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.residual0.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.residual0.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.residual0.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.layernorm0.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.2.layernorm0.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.2.residual1.attention0.in_proj_weight","shape":[768,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.residual1.attention0.in_proj_bias","shape":[768],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.residual1.attention0.out_proj.weight","shape":[256,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.residual1.attention0.out_proj.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.repeat0.2.layernorm1.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.2.layernorm1.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.2.residual2.linear0.weight","shape":[1024,256],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.2.residual2.linear0.bias","shape":[1024],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.2.residual2.linear1.weight","shape":[256,1024],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.2.residual2.linear1.bias","shape":[256],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.repeat0.2.layernorm2.weight","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.repeat0.2.layernorm2.bias","shape":[256],"dtype":"F32","layer":"layernorm"},
+        {"name":"decoder.linear0.weight","shape":[8000,256],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.linear0.bias","shape":[8000],"dtype":"F32","layer":"linear"}
       ],
-      "decode": {
-        "greedy": false,
-        "beam": 4,
-        "sample": false,
-        "max_len": 100,
-        "bos": 1,
-        "eos": 2,
-        "temperature": 1
-      }
+      "decode": {"strategy":"beam","beam":4,"maxLen":100,"bos":1,"eos":2,"temperature":1}
     } as const;
 
 /** Inputs of TransformerTranslator. */
@@ -839,6851 +123,1628 @@ export interface TransformerTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 8000]>;
 }
 
-const TransformerTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // encoder.positional0
-    k10: {
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 23ec25ff: encoder.positional0
+    {
+      name: "TransformerTranslator.k0",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          const v1 = b1[v0 * 256 + i2]!;
+          const v2 = b2[i0]!;
+          const v3 = i1 + v2;
+          const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
+          const v5 = b3[i2]!;
+          const ang6 = v3 * v5;
+          const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
+          let pe8 = 0.0;
+          if (par4 < 0.5) {
+            pe8 = Math.sin(ang7);
+          } else {
+            pe8 = Math.cos(ang7);
+          }
+          const v9 = v1 + pe8;
+          return v9;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
+    {
+      name: "TransformerTranslator.k1",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 768; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * S, 768, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 768, 0);
+        },
+      },
+    },
+    // k2 a7292d3b: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    {
+      name: "TransformerTranslator.k2",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)]!;
+            const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, 256 + bt0 * (S * 768) + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
+              x.gemm(S, S, 32, b0, bt0 * (S * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
+            }
+          }
+        },
+      },
+    },
+    // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k3",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    {
+      name: "TransformerTranslator.k4",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!(i3 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 8 + i1) * S + i2) * 2;
+          const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 8; i1++) {
+              for (let i2 = 0; i2 < S; i2++) {
+                const base0 = ((i0 * 8 + i1) * S + i2) * S;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < S; k2++) {
+                  if (k2 < b0[i0]!) {
+                    const v3 = b2[((i0 * 8 + i1) * S + i2) * S + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < S; k5++) {
+                  if (k5 < b0[i0]!) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < S; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k5 e9e9d474: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
+    {
+      name: "TransformerTranslator.k5",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, 512 + bt0 * (S * 768) + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
+              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k6 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
+    {
+      name: "TransformerTranslator.k6",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * S + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 32.0);
+            const r3 = k1 - q2 * 32;
+            const v4 = b0[((i0 * S + i1) * 8 + q2) * 32 + r3]!;
+            const v5 = b1[i2 * 256 + k1]!;
+            acc0 += v4 * v5;
+          }
+          const v6 = b2[i2]!;
+          const v7 = acc0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * S, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k7 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    {
+      name: "TransformerTranslator.k7",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i0 * S + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * S + i1) * 256 + k6];\n    const v8 = b1[(i0 * S + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * S + i1) * 256 + k1]!;
+            const v4 = v2 + v3;
+            mean0 += v4;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var5 = 0.0;
+          for (let k6 = 0; k6 < 256; k6++) {
+            const v7 = b0[(i0 * S + i1) * 256 + k6]!;
+            const v8 = b1[(i0 * S + i1) * 256 + k6]!;
+            const v9 = v7 + v8;
+            var5 += (v9 - mean0) * (v9 - mean0);
+          }
+          return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k8 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    {
+      name: "TransformerTranslator.k8",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * S + i1) * 2;\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[(i0 * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * S + i1) * 2;
+          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
+          const v2 = b2[(i0 * S + i1) * 256 + i2]!;
+          const v3 = v1 + v2;
+          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < S; i1++) {
+              const base0 = (i0 * S + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * S + i1) * 256 + k2]!;
+                const v4 = b2[(i0 * S + i1) * 256 + k2]!;
+                const v5 = v3 + v4;
+                out[base0 + k2] = v5;
+                mean1 += v5;
+              }
+              mean1 = mean1 / 256.0;
+              let var6 = 0.0;
+              for (let k7 = 0; k7 < 256; k7++) {
+                const d8 = out[base0 + k7]! - mean1;
+                var6 += d8 * d8;
+              }
+              const inv9 = 1.0 / Math.sqrt(var6 / 256.0 + 0.00001);
+              for (let k10 = 0; k10 < 256; k10++) {
+                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
+    {
+      name: "TransformerTranslator.k9",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          const v6 = Math.max(v5, 0.0);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * S, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * S + i1) * 1024 + i2]!;
+            const v1 = Math.max(v0, 0.0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k10 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
+    {
       name: "TransformerTranslator.k10",
       step: false,
       scalars: ["S"],
-      gpu: "function (n0, w0, n6, n8, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const v0 = n0[(i0) * S + i1];\n  const v1 = w0[(v0) * 256 + i2];\n  const v2 = n6[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = n8[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  }\n  else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n0 = a[0]!, w0 = a[1]!, n6 = a[2]!, n8 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n0[(i0) * S + i1]!;
-        const v1 = w0[(v0) * 256 + i2]!;
-        const v2 = n6[i0]!;
-        const v3 = i1 + v2;
-        const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
-        const v5 = n8[i2]!;
-        const ang6 = v3 * v5;
-        const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
-        let pe8 = 0.0;
-        if (par4 < 0.5) {
-          pe8 = Math.sin(ang7);
-        }
-        else {
-          pe8 = Math.cos(ang7);
-        }
-        const v9 = v1 + pe8;
-        return v9;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * S + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 1024 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * S, 256, 1024, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
       },
     },
-    // encoder.repeat0.0.residual0.attention0.q (projected)*
-    k19: {
+    // k11 4187c09f: decoder.positional0
+    {
+      name: "TransformerTranslator.k11",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[v0 * 256 + i2]!;
+          const v2 = b2[i0]!;
+          const v3 = i1 + v2;
+          const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
+          const v5 = b3[i2]!;
+          const ang6 = v3 * v5;
+          const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
+          let pe8 = 0.0;
+          if (par4 < 0.5) {
+            pe8 = Math.sin(ang7);
+          } else {
+            pe8 = Math.cos(ang7);
+          }
+          const v9 = v1 + pe8;
+          return v9;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
+    {
+      name: "TransformerTranslator.k12",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 768; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 768, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 768, 0);
+        },
+      },
+    },
+    // k13 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k13",
+      step: false,
+      scalars: ["T","P","K"],
+      gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 256)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let tc0 = 0.0;
+          if (i1 < P) {
+            const v1 = b0[(i0 * P + i1) * 256 + i2]!;
+            tc0 = v1;
+          } else {
+            const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 256)]!;
+            tc0 = v2;
+          }
+          return tc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < K; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k14 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k14",
+      step: false,
+      scalars: ["T","P","K"],
+      gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 512)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let tc0 = 0.0;
+          if (i1 < P) {
+            const v1 = b0[(i0 * P + i1) * 256 + i2]!;
+            tc0 = v1;
+          } else {
+            const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 512)]!;
+            tc0 = v2;
+          }
+          return tc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < K; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k15 7ef50e14: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    {
+      name: "TransformerTranslator.k15",
+      step: false,
+      scalars: ["T","K"],
+      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
+            const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < K; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, K } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
+              x.gemm(T, K, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * K) + bt1 * (T * K), K, 0);
+            }
+          }
+        },
+      },
+    },
+    // k16 23ba30df: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k16",
+      step: false,
+      scalars: ["T","P","K","P0"],
+      gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K, P0 } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < K; k1++) {
+            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
+              const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < K; k4++) {
+            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
+              const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k17 329ab2ee: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    {
+      name: "TransformerTranslator.k17",
+      step: false,
+      scalars: ["T","P","K","P0"],
+      gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, K, P0 } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
+          const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < K; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T, P, K, P0 } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 8; i1++) {
+              for (let i2 = 0; i2 < T; i2++) {
+                const base0 = ((i0 * 8 + i1) * T + i2) * K;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < K; k2++) {
+                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
+                    const v3 = b2[((i0 * 8 + i1) * T + i2) * K + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < K; k5++) {
+                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < K; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k18 d0dce226: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
+    {
+      name: "TransformerTranslator.k18",
+      step: false,
+      scalars: ["T","K"],
+      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, K } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < K; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1]!;
+            const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { K } = s; return [47 * K]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, K } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
+              x.gemm(T, 32, K, b0, bt0 * (8 * T * K) + bt1 * (T * K), K, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k19 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
+    {
       name: "TransformerTranslator.k19",
       step: false,
-      scalars: ["S"],
-      gpu: "function (n10, w1, w2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n10[((i0) * S + i1) * 256 + k1];\n    const v3 = w1[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n10 = a[0]!, w1 = a[1]!, w2 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n10[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w1[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w2[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 32.0);
+            const r3 = k1 - q2 * 32;
+            const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+            const v5 = b1[i2 * 256 + k1]!;
+            acc0 += v4 * v5;
+          }
+          const v6 = b2[i2]!;
+          const v7 = acc0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n10 = a[0]!, w2 = a[2]!;
-      x.gemm(B * S, 768, 256, n10, 0, 256, x.packs[0], w2, 0, out, 0, 768, 0);
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
       },
     },
-    // encoder.repeat0.0.residual0.attention0.scores
-    k28: {
+    // k20 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    {
+      name: "TransformerTranslator.k20",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
+            const v4 = v2 + v3;
+            mean0 += v4;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var5 = 0.0;
+          for (let k6 = 0; k6 < 256; k6++) {
+            const v7 = b0[(i0 * T + i1) * 256 + k6]!;
+            const v8 = b1[(i0 * T + i1) * 256 + k6]!;
+            const v9 = v7 + v8;
+            var5 += (v9 - mean0) * (v9 - mean0);
+          }
+          return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k21 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    {
+      name: "TransformerTranslator.k21",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[(i0 * T + i1) * 256 + i2]!;
+          const v3 = v1 + v2;
+          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+                const v4 = b2[(i0 * T + i1) * 256 + k2]!;
+                const v5 = v3 + v4;
+                out[base0 + k2] = v5;
+                mean1 += v5;
+              }
+              mean1 = mean1 / 256.0;
+              let var6 = 0.0;
+              for (let k7 = 0; k7 < 256; k7++) {
+                const d8 = out[base0 + k7]! - mean1;
+                var6 += d8 * d8;
+              }
+              const inv9 = 1.0 / Math.sqrt(var6 / 256.0 + 0.00001);
+              for (let k10 = 0; k10 < 256; k10++) {
+                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
+    {
+      name: "TransformerTranslator.k22",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[(i2 + 256) * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2 + 256]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * S, 512, 256, b0, 0, 256, x.packs[0], b2, 256, out, 0, 512, 0);
+        },
+      },
+    },
+    // k23 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k23",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k24 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    {
+      name: "TransformerTranslator.k24",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * S + i3) * 512 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)]!;
+            const v3 = b1[(i0 * S + i3) * 512 + (i1 * 32 + k1)]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 512) + bt1 * 32, S, 32, 512, 1, gm0, 0.17677669529663687);
+              x.gemm(T, S, 32, b0, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * S) + bt1 * (T * S), S, 0);
+            }
+          }
+        },
+      },
+    },
+    // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k25",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
+    {
+      name: "TransformerTranslator.k26",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!(i3 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
+          const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 8; i1++) {
+              for (let i2 = 0; i2 < T; i2++) {
+                const base0 = ((i0 * 8 + i1) * T + i2) * S;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < S; k2++) {
+                  if (k2 < b0[i0]!) {
+                    const v3 = b2[((i0 * 8 + i1) * T + i2) * S + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < S; k5++) {
+                  if (k5 < b0[i0]!) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < S; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k27 67714643: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
+    {
+      name: "TransformerTranslator.k27",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, 256 + bt0 * (S * 512) + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
+              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
+    {
       name: "TransformerTranslator.k28",
       step: false,
-      scalars: ["S"],
-      gpu: "function (n19, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n19[((i0) * S + i2) * 768 + i1 * 32 + k1];\n    const v3 = n19[((i0) * S + i3) * 768 + i1 * 32 + k1 + 256];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      scalars: ["T","S"],
+      gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n19 = a[0]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n19[((i0) * S + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n19[((i0) * S + i3) * 768 + i1 * 32 + k1 + 256]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n19 = a[0]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n19, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
-        x.gemm(S, S, 32, n19, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * S * S + bt1 * S * S, S, 0);
-      }
-      }
-      }
+        const { B, T, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 8; k1++) {
+            const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2]!;
+            acc0 += v2;
+          }
+          const v3 = acc0 * 0.125;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              out[o++] = f(i0, i1, i2);
       },
     },
-    // encoder.repeat0.0.residual0.attention0.α (row statistics)
-    k29_stats: {
-      name: "TransformerTranslator.k29_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n28, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n28[(((i0) * 8 + i1) * S + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n28[(((i0) * 8 + i1) * S + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n28 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n28[(((i0) * 8 + i1) * S + i2) * S + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n28[(((i0) * 8 + i1) * S + i2) * S + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.0.residual0.attention0.α
-    k29: {
+    // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
+    {
       name: "TransformerTranslator.k29",
       step: false,
-      scalars: ["S"],
-      gpu: "function (n28, n2, n29_stats, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * S + i2) * 2;\n  const v1 = n28[(((i0) * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - n29_stats[sb0]) / n29_stats[sb0 + 1];\n}",
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n28 = a[0]!, n2 = a[1]!, n29_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n2[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * S + i2) * 2;
-        const v1 = n28[(((i0) * 8 + i1) * S + i2) * S + i3]!;
-        return Math.exp(v1 - n29_stats[sb0]!) / n29_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          const v6 = Math.max(v5, 0.0);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n28 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n28[(((i0) * 8 + i1) * S + i2) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < S; i2++) {
-          const base = (((i0) * 8 + i1) * S + i2) * S;
-          let m = -3.0e38;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = Math.max(v0, 0.0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
-    // encoder.repeat0.0.residual0.attention0.α·v
-    k30: {
+    // k30 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
+    {
       name: "TransformerTranslator.k30",
       step: false,
-      scalars: ["S"],
-      gpu: "function (n29, n19, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n29[(((i0) * 8 + i2) * S + i1) * S + k1];\n    const v3 = n19[((i0) * S + k1) * 768 + i2 * 32 + i3 + 512];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n29 = a[0]!, n19 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n29[(((i0) * 8 + i2) * S + i1) * S + k1]!;
-          const v3 = n19[((i0) * S + k1) * 768 + i2 * 32 + i3 + 512]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 1024 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n29 = a[0]!, n19 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n19, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
-        x.gemm(S, 32, S, n29, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
       },
     },
-    // encoder.repeat0.0.residual0.attention0.out_proj
-    k32: {
+    // k31 ab1ac512: decoder.linear0
+    {
+      name: "TransformerTranslator.k31",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 8000, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 8000, 0);
+        },
+      },
+    },
+    // k32 8a37585d: decoder.log_softmax0 (row statistics)
+    {
       name: "TransformerTranslator.k32",
       step: false,
-      scalars: ["S"],
-      gpu: "function (n30, w3, w4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n30[(((i0) * S + i1) * 8 + q2) * 32 + r3];\n    const v5 = w3[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w4[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 8000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 8000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n30 = a[0]!, w3 = a[1]!, w4 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n30[(((i0) * S + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w3[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w4[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n30 = a[0]!, w4 = a[2]!;
-      x.gemm(B * S, 256, 256, n30, 0, 256, x.packs[0], w4, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // encoder.repeat0.0.layernorm0 (row statistics)
-    k36_stats: {
-      name: "TransformerTranslator.k36_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n10, n32, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n10[((i0) * S + i1) * 256 + ka];\n    const v1 = n32[((i0) * S + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n10[((i0) * S + i1) * 256 + kb];\n    const v4 = n32[((i0) * S + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n10 = a[0]!, n32 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n10[((i0) * S + i1) * 256 + ka]!;
-          const v1 = n32[((i0) * S + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n10[((i0) * S + i1) * 256 + kb]!;
-          const v4 = n32[((i0) * S + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.0.layernorm0
-    k36: {
-      name: "TransformerTranslator.k36",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n10, n32, n36_stats, w5, w6, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * S + i1) * 2;\n  const v1 = n10[((i0) * S + i1) * 256 + i2];\n  const v2 = n32[((i0) * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n36_stats[sb0]) * n36_stats[sb0 + 1] * w5[i2] + w6[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n10 = a[0]!, n32 = a[1]!, n36_stats = a[2]!, w5 = a[3]!, w6 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * S + i1) * 2;
-        const v1 = n10[((i0) * S + i1) * 256 + i2]!;
-        const v2 = n32[((i0) * S + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n36_stats[sb0]!) * n36_stats[sb0 + 1]! * w5[i2]! + w6[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n10 = a[0]!, n32 = a[1]!, w5 = a[3]!, w6 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n10[((i0) * S + i1) * 256 + k]!;
-      const v1 = n32[((i0) * S + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < S; i1++) {
-        const base = ((i0) * S + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w5[k]! + w6[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.0.residual1.relu0
-    k40: {
-      name: "TransformerTranslator.k40",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n36, w7, w8, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n36[((i0) * S + i1) * 256 + k1];\n    const v3 = w7[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w8[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n36 = a[0]!, w7 = a[1]!, w8 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n36[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w7[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w8[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n36 = a[0]!, w8 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * S, 1024, 256, n36, 0, 256, x.packs[0], w8, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * S + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // encoder.repeat0.0.residual1.linear1
-    k43: {
-      name: "TransformerTranslator.k43",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n40, w9, w10, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n40[((i0) * S + i1) * 1024 + k1];\n    const v3 = w9[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w10[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n40 = a[0]!, w9 = a[1]!, w10 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n40[((i0) * S + i1) * 1024 + k1]!;
-          const v3 = w9[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w10[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n40 = a[0]!, w10 = a[2]!;
-      x.gemm(B * S, 256, 1024, n40, 0, 1024, x.packs[0], w10, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // encoder.repeat0.0.layernorm1 (row statistics)
-    k47_stats: {
-      name: "TransformerTranslator.k47_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n36, n43, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n36[((i0) * S + i1) * 256 + ka];\n    const v1 = n43[((i0) * S + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n36[((i0) * S + i1) * 256 + kb];\n    const v4 = n43[((i0) * S + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n36 = a[0]!, n43 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n36[((i0) * S + i1) * 256 + ka]!;
-          const v1 = n43[((i0) * S + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n36[((i0) * S + i1) * 256 + kb]!;
-          const v4 = n43[((i0) * S + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.0.layernorm1
-    k47: {
-      name: "TransformerTranslator.k47",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n36, n43, n47_stats, w11, w12, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * S + i1) * 2;\n  const v1 = n36[((i0) * S + i1) * 256 + i2];\n  const v2 = n43[((i0) * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n47_stats[sb0]) * n47_stats[sb0 + 1] * w11[i2] + w12[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n36 = a[0]!, n43 = a[1]!, n47_stats = a[2]!, w11 = a[3]!, w12 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * S + i1) * 2;
-        const v1 = n36[((i0) * S + i1) * 256 + i2]!;
-        const v2 = n43[((i0) * S + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n47_stats[sb0]!) * n47_stats[sb0 + 1]! * w11[i2]! + w12[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n36 = a[0]!, n43 = a[1]!, w11 = a[3]!, w12 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n36[((i0) * S + i1) * 256 + k]!;
-      const v1 = n43[((i0) * S + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < S; i1++) {
-        const base = ((i0) * S + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w11[k]! + w12[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.1.residual0.attention0.q (projected)*
-    k56: {
-      name: "TransformerTranslator.k56",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n47, w13, w14, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n47[((i0) * S + i1) * 256 + k1];\n    const v3 = w13[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w14[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n47 = a[0]!, w13 = a[1]!, w14 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n47[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w13[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w14[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n47 = a[0]!, w14 = a[2]!;
-      x.gemm(B * S, 768, 256, n47, 0, 256, x.packs[0], w14, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // encoder.repeat0.1.residual0.attention0.scores
-    k65: {
-      name: "TransformerTranslator.k65",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n56, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n56[((i0) * S + i2) * 768 + i1 * 32 + k1];\n    const v3 = n56[((i0) * S + i3) * 768 + i1 * 32 + k1 + 256];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n56 = a[0]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n56[((i0) * S + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n56[((i0) * S + i3) * 768 + i1 * 32 + k1 + 256]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n56 = a[0]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n56, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
-        x.gemm(S, S, 32, n56, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * S * S + bt1 * S * S, S, 0);
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.1.residual0.attention0.α (row statistics)
-    k66_stats: {
-      name: "TransformerTranslator.k66_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n65, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n65[(((i0) * 8 + i1) * S + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n65[(((i0) * 8 + i1) * S + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n65 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n65[(((i0) * 8 + i1) * S + i2) * S + ka]!;
-            m = Math.max(m, v0);
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 8000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 8000 + k1]!;
+            m0 = Math.max(m0, v2);
           }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n65[(((i0) * 8 + i1) * S + i2) * S + kb]!;
-            s += Math.exp(v1 - m);
+          if (i2 < 0.5) {
+            return m0;
           }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.1.residual0.attention0.α
-    k66: {
-      name: "TransformerTranslator.k66",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n65, n2, n66_stats, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * S + i2) * 2;\n  const v1 = n65[(((i0) * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - n66_stats[sb0]) / n66_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n65 = a[0]!, n2 = a[1]!, n66_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n2[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * S + i2) * 2;
-        const v1 = n65[(((i0) * 8 + i1) * S + i2) * S + i3]!;
-        return Math.exp(v1 - n66_stats[sb0]!) / n66_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n65 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n65[(((i0) * 8 + i1) * S + i2) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < S; i2++) {
-          const base = (((i0) * 8 + i1) * S + i2) * S;
-          let m = -3.0e38;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.1.residual0.attention0.α·v
-    k67: {
-      name: "TransformerTranslator.k67",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n66, n56, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n66[(((i0) * 8 + i2) * S + i1) * S + k1];\n    const v3 = n56[((i0) * S + k1) * 768 + i2 * 32 + i3 + 512];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n66 = a[0]!, n56 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n66[(((i0) * 8 + i2) * S + i1) * S + k1]!;
-          const v3 = n56[((i0) * S + k1) * 768 + i2 * 32 + i3 + 512]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n66 = a[0]!, n56 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n56, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
-        x.gemm(S, 32, S, n66, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.1.residual0.attention0.out_proj
-    k69: {
-      name: "TransformerTranslator.k69",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n67, w15, w16, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n67[(((i0) * S + i1) * 8 + q2) * 32 + r3];\n    const v5 = w15[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w16[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n67 = a[0]!, w15 = a[1]!, w16 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n67[(((i0) * S + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w15[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w16[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n67 = a[0]!, w16 = a[2]!;
-      x.gemm(B * S, 256, 256, n67, 0, 256, x.packs[0], w16, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // encoder.repeat0.1.layernorm0 (row statistics)
-    k73_stats: {
-      name: "TransformerTranslator.k73_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n47, n69, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n47[((i0) * S + i1) * 256 + ka];\n    const v1 = n69[((i0) * S + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n47[((i0) * S + i1) * 256 + kb];\n    const v4 = n69[((i0) * S + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n47 = a[0]!, n69 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n47[((i0) * S + i1) * 256 + ka]!;
-          const v1 = n69[((i0) * S + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n47[((i0) * S + i1) * 256 + kb]!;
-          const v4 = n69[((i0) * S + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.1.layernorm0
-    k73: {
-      name: "TransformerTranslator.k73",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n47, n69, n73_stats, w17, w18, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * S + i1) * 2;\n  const v1 = n47[((i0) * S + i1) * 256 + i2];\n  const v2 = n69[((i0) * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n73_stats[sb0]) * n73_stats[sb0 + 1] * w17[i2] + w18[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n47 = a[0]!, n69 = a[1]!, n73_stats = a[2]!, w17 = a[3]!, w18 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * S + i1) * 2;
-        const v1 = n47[((i0) * S + i1) * 256 + i2]!;
-        const v2 = n69[((i0) * S + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n73_stats[sb0]!) * n73_stats[sb0 + 1]! * w17[i2]! + w18[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n47 = a[0]!, n69 = a[1]!, w17 = a[3]!, w18 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n47[((i0) * S + i1) * 256 + k]!;
-      const v1 = n69[((i0) * S + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < S; i1++) {
-        const base = ((i0) * S + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w17[k]! + w18[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.1.residual1.relu0
-    k77: {
-      name: "TransformerTranslator.k77",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n73, w19, w20, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n73[((i0) * S + i1) * 256 + k1];\n    const v3 = w19[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w20[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n73 = a[0]!, w19 = a[1]!, w20 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n73[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w19[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w20[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n73 = a[0]!, w20 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * S, 1024, 256, n73, 0, 256, x.packs[0], w20, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * S + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // encoder.repeat0.1.residual1.linear1
-    k80: {
-      name: "TransformerTranslator.k80",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n77, w21, w22, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n77[((i0) * S + i1) * 1024 + k1];\n    const v3 = w21[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w22[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n77 = a[0]!, w21 = a[1]!, w22 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n77[((i0) * S + i1) * 1024 + k1]!;
-          const v3 = w21[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w22[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n77 = a[0]!, w22 = a[2]!;
-      x.gemm(B * S, 256, 1024, n77, 0, 1024, x.packs[0], w22, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // encoder.repeat0.1.layernorm1 (row statistics)
-    k84_stats: {
-      name: "TransformerTranslator.k84_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n73, n80, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n73[((i0) * S + i1) * 256 + ka];\n    const v1 = n80[((i0) * S + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n73[((i0) * S + i1) * 256 + kb];\n    const v4 = n80[((i0) * S + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n73 = a[0]!, n80 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n73[((i0) * S + i1) * 256 + ka]!;
-          const v1 = n80[((i0) * S + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n73[((i0) * S + i1) * 256 + kb]!;
-          const v4 = n80[((i0) * S + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.1.layernorm1
-    k84: {
-      name: "TransformerTranslator.k84",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n73, n80, n84_stats, w23, w24, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * S + i1) * 2;\n  const v1 = n73[((i0) * S + i1) * 256 + i2];\n  const v2 = n80[((i0) * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n84_stats[sb0]) * n84_stats[sb0 + 1] * w23[i2] + w24[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n73 = a[0]!, n80 = a[1]!, n84_stats = a[2]!, w23 = a[3]!, w24 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * S + i1) * 2;
-        const v1 = n73[((i0) * S + i1) * 256 + i2]!;
-        const v2 = n80[((i0) * S + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n84_stats[sb0]!) * n84_stats[sb0 + 1]! * w23[i2]! + w24[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n73 = a[0]!, n80 = a[1]!, w23 = a[3]!, w24 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n73[((i0) * S + i1) * 256 + k]!;
-      const v1 = n80[((i0) * S + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < S; i1++) {
-        const base = ((i0) * S + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w23[k]! + w24[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.2.residual0.attention0.q (projected)*
-    k93: {
-      name: "TransformerTranslator.k93",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n84, w25, w26, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n84[((i0) * S + i1) * 256 + k1];\n    const v3 = w25[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w26[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n84 = a[0]!, w25 = a[1]!, w26 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n84[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w25[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w26[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n84 = a[0]!, w26 = a[2]!;
-      x.gemm(B * S, 768, 256, n84, 0, 256, x.packs[0], w26, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // encoder.repeat0.2.residual0.attention0.scores
-    k102: {
-      name: "TransformerTranslator.k102",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n93, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n93[((i0) * S + i2) * 768 + i1 * 32 + k1];\n    const v3 = n93[((i0) * S + i3) * 768 + i1 * 32 + k1 + 256];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n93 = a[0]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n93[((i0) * S + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n93[((i0) * S + i3) * 768 + i1 * 32 + k1 + 256]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n93 = a[0]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n93, 0 + 256 * 1 + bt0 * S * 768 + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
-        x.gemm(S, S, 32, n93, bt0 * S * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * S * S + bt1 * S * S, S, 0);
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.2.residual0.attention0.α (row statistics)
-    k103_stats: {
-      name: "TransformerTranslator.k103_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n102, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n102[(((i0) * 8 + i1) * S + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n102[(((i0) * 8 + i1) * S + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n102 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n102[(((i0) * 8 + i1) * S + i2) * S + ka]!;
-            m = Math.max(m, v0);
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 8000; k4++) {
+            const v5 = b0[(i0 * T + i1) * 8000 + k4]!;
+            s3 += Math.exp(v5 - m0);
           }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n102[(((i0) * 8 + i1) * S + i2) * S + kb]!;
-            s += Math.exp(v1 - m);
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k33 b0be2472: decoder.log_softmax0
+    {
+      name: "TransformerTranslator.k33",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 8000 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 8000;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 8000; k2++) {
+                const v3 = b1[(i0 * T + i1) * 8000 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 8000; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 8000; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
           }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        },
       },
     },
-    // encoder.repeat0.2.residual0.attention0.α
-    k103: {
-      name: "TransformerTranslator.k103",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n102, n2, n103_stats, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * S + i2) * 2;\n  const v1 = n102[(((i0) * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - n103_stats[sb0]) / n103_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n102 = a[0]!, n2 = a[1]!, n103_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n2[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * S + i2) * 2;
-        const v1 = n102[(((i0) * 8 + i1) * S + i2) * S + i3]!;
-        return Math.exp(v1 - n103_stats[sb0]!) / n103_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n102 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n102[(((i0) * 8 + i1) * S + i2) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < S; i2++) {
-          const base = (((i0) * 8 + i1) * S + i2) * S;
-          let m = -3.0e38;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.2.residual0.attention0.α·v
-    k104: {
-      name: "TransformerTranslator.k104",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n103, n93, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n103[(((i0) * 8 + i2) * S + i1) * S + k1];\n    const v3 = n93[((i0) * S + k1) * 768 + i2 * 32 + i3 + 512];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n103 = a[0]!, n93 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n103[(((i0) * 8 + i2) * S + i1) * S + k1]!;
-          const v3 = n93[((i0) * S + k1) * 768 + i2 * 32 + i3 + 512]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n103 = a[0]!, n93 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n93, 0 + 512 * 1 + bt0 * S * 768 + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
-        x.gemm(S, 32, S, n103, bt0 * 8 * S * S + bt1 * S * S, S, wp, null, 0, out, bt0 * S * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.2.residual0.attention0.out_proj
-    k106: {
-      name: "TransformerTranslator.k106",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n104, w27, w28, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n104[(((i0) * S + i1) * 8 + q2) * 32 + r3];\n    const v5 = w27[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w28[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n104 = a[0]!, w27 = a[1]!, w28 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n104[(((i0) * S + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w27[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w28[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n104 = a[0]!, w28 = a[2]!;
-      x.gemm(B * S, 256, 256, n104, 0, 256, x.packs[0], w28, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // encoder.repeat0.2.layernorm0 (row statistics)
-    k110_stats: {
-      name: "TransformerTranslator.k110_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n84, n106, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n84[((i0) * S + i1) * 256 + ka];\n    const v1 = n106[((i0) * S + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n84[((i0) * S + i1) * 256 + kb];\n    const v4 = n106[((i0) * S + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n84 = a[0]!, n106 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n84[((i0) * S + i1) * 256 + ka]!;
-          const v1 = n106[((i0) * S + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n84[((i0) * S + i1) * 256 + kb]!;
-          const v4 = n106[((i0) * S + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.2.layernorm0
-    k110: {
-      name: "TransformerTranslator.k110",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n84, n106, n110_stats, w29, w30, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * S + i1) * 2;\n  const v1 = n84[((i0) * S + i1) * 256 + i2];\n  const v2 = n106[((i0) * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n110_stats[sb0]) * n110_stats[sb0 + 1] * w29[i2] + w30[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n84 = a[0]!, n106 = a[1]!, n110_stats = a[2]!, w29 = a[3]!, w30 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * S + i1) * 2;
-        const v1 = n84[((i0) * S + i1) * 256 + i2]!;
-        const v2 = n106[((i0) * S + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n110_stats[sb0]!) * n110_stats[sb0 + 1]! * w29[i2]! + w30[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n84 = a[0]!, n106 = a[1]!, w29 = a[3]!, w30 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n84[((i0) * S + i1) * 256 + k]!;
-      const v1 = n106[((i0) * S + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < S; i1++) {
-        const base = ((i0) * S + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w29[k]! + w30[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // encoder.repeat0.2.residual1.relu0
-    k114: {
-      name: "TransformerTranslator.k114",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n110, w31, w32, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n110[((i0) * S + i1) * 256 + k1];\n    const v3 = w31[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w32[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, w31 = a[1]!, w32 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n110[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w31[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w32[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, w32 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * S, 1024, 256, n110, 0, 256, x.packs[0], w32, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * S + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // encoder.repeat0.2.residual1.linear1
-    k117: {
-      name: "TransformerTranslator.k117",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n114, w33, w34, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n114[((i0) * S + i1) * 1024 + k1];\n    const v3 = w33[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w34[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n114 = a[0]!, w33 = a[1]!, w34 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n114[((i0) * S + i1) * 1024 + k1]!;
-          const v3 = w33[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w34[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n114 = a[0]!, w34 = a[2]!;
-      x.gemm(B * S, 256, 1024, n114, 0, 1024, x.packs[0], w34, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // encoder.repeat0.2.layernorm1 (row statistics)
-    k121_stats: {
-      name: "TransformerTranslator.k121_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n110, n117, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n110[((i0) * S + i1) * 256 + ka];\n    const v1 = n117[((i0) * S + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n110[((i0) * S + i1) * 256 + kb];\n    const v4 = n117[((i0) * S + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, n117 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n110[((i0) * S + i1) * 256 + ka]!;
-          const v1 = n117[((i0) * S + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n110[((i0) * S + i1) * 256 + kb]!;
-          const v4 = n117[((i0) * S + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // encoder.repeat0.2.layernorm1
-    k121: {
-      name: "TransformerTranslator.k121",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n110, n117, n121_stats, w35, w36, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * S + i1) * 2;\n  const v1 = n110[((i0) * S + i1) * 256 + i2];\n  const v2 = n117[((i0) * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n121_stats[sb0]) * n121_stats[sb0 + 1] * w35[i2] + w36[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, n117 = a[1]!, n121_stats = a[2]!, w35 = a[3]!, w36 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * S + i1) * 2;
-        const v1 = n110[((i0) * S + i1) * 256 + i2]!;
-        const v2 = n117[((i0) * S + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n121_stats[sb0]!) * n121_stats[sb0 + 1]! * w35[i2]! + w36[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, n117 = a[1]!, w35 = a[3]!, w36 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n110[((i0) * S + i1) * 256 + k]!;
-      const v1 = n117[((i0) * S + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < S; i1++) {
-        const base = ((i0) * S + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w35[k]! + w36[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.positional0
-    k127: {
-      name: "TransformerTranslator.k127",
+    // k34 1f1fd613: next.mask
+    {
+      name: "TransformerTranslator.k34",
       step: false,
       scalars: ["T"],
-      gpu: "function (n1, w37, n124, n8, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const v0 = n1[(i0) * T + i1];\n  const v1 = w37[(v0) * 256 + i2];\n  const v2 = n124[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = n8[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  }\n  else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, w37 = a[1]!, n124 = a[2]!, n8 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n1[(i0) * T + i1]!;
-        const v1 = w37[(v0) * 256 + i2]!;
-        const v2 = n124[i0]!;
-        const v3 = i1 + v2;
-        const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
-        const v5 = n8[i2]!;
-        const ang6 = v3 * v5;
-        const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
-        let pe8 = 0.0;
-        if (par4 < 0.5) {
-          pe8 = Math.sin(ang7);
-        }
-        else {
-          pe8 = Math.cos(ang7);
-        }
-        const v9 = v1 + pe8;
-        return v9;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.q (projected)*
-    k138: {
-      name: "TransformerTranslator.k138",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n127, w38, w39, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n127[((i0) * T + i1) * 256 + k1];\n    const v3 = w38[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w39[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n127 = a[0]!, w38 = a[1]!, w39 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n127[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w38[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w39[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n127 = a[0]!, w39 = a[2]!;
-      x.gemm(B * T, 768, 256, n127, 0, 256, x.packs[0], w39, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.k (cache + this step)
-    k140: {
-      name: "TransformerTranslator.k140",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n137, n138, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n137[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n138[((i0) * T + i1 - P) * 768 + i2 + 256];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n137 = a[0]!, n138 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n137[((i0) * P + i1) * 256 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n138[((i0) * T + i1 - P) * 768 + i2 + 256]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.v (cache + this step)
-    k144: {
-      name: "TransformerTranslator.k144",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n142, n138, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n142[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n138[((i0) * T + i1 - P) * 768 + i2 + 512];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n142 = a[0]!, n138 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n142[((i0) * P + i1) * 256 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n138[((i0) * T + i1 - P) * 768 + i2 + 512]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.scores
-    k150: {
-      name: "TransformerTranslator.k150",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n138, n140, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n138[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n140[((i0) * K + i3) * 256 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n138 = a[0]!, n140 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n138[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n140[((i0) * K + i3) * 256 + i1 * 32 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n138 = a[0]!, n140 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n140, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
-        x.gemm(T, K, 32, n138, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * K + bt1 * T * K, K, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.α (row statistics)
-    k151_stats: {
-      name: "TransformerTranslator.k151_stats",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n150, n128, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n128[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n150[(((i0) * 8 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n128[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n150[(((i0) * 8 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n150 = a[0]!, n128 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < K; ka++) {
-          if ((ka < n128[i0]! || ka >= P0) && ka <= i2 + P) {
-            const v0 = n150[(((i0) * 8 + i1) * T + i2) * K + ka]!;
-            m = Math.max(m, v0);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 8000 + i2]!;
+            g1 = v2;
           }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < K; kb++) {
-          if ((kb < n128[i0]! || kb >= P0) && kb <= i2 + P) {
-            const v1 = n150[(((i0) * 8 + i1) * T + i2) * K + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.α
-    k151: {
-      name: "TransformerTranslator.k151",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n150, n128, n151_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n128[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n150[(((i0) * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n151_stats[sb0]) / n151_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n150 = a[0]!, n128 = a[1]!, n151_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!((i3 < n128[i0]! || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n150[(((i0) * 8 + i1) * T + i2) * K + i3]!;
-        return Math.exp(v1 - n151_stats[sb0]!) / n151_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n150 = a[0]!, n128 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n150[(((i0) * 8 + i1) * T + i2) * K + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * K;
-          let m = -3.0e38;
-          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.α·v
-    k152: {
-      name: "TransformerTranslator.k152",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n151, n144, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n151[(((i0) * 8 + i2) * T + i1) * K + k1];\n    const v3 = n144[((i0) * K + k1) * 256 + i2 * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n151 = a[0]!, n144 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < K; k1++) {
-          const v2 = n151[(((i0) * 8 + i2) * T + i1) * K + k1]!;
-          const v3 = n144[((i0) * K + k1) * 256 + i2 * 32 + i3]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(32 + 15) * K]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n151 = a[0]!, n144 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n144, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
-        x.gemm(T, 32, K, n151, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual0.attention0.out_proj
-    k154: {
-      name: "TransformerTranslator.k154",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n152, w40, w41, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n152[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w40[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w41[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n152 = a[0]!, w40 = a[1]!, w41 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n152[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w40[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w41[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n152 = a[0]!, w41 = a[2]!;
-      x.gemm(B * T, 256, 256, n152, 0, 256, x.packs[0], w41, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.0.layernorm0 (row statistics)
-    k158_stats: {
-      name: "TransformerTranslator.k158_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n127, n154, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n127[((i0) * T + i1) * 256 + ka];\n    const v1 = n154[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n127[((i0) * T + i1) * 256 + kb];\n    const v4 = n154[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n127 = a[0]!, n154 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n127[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n154[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n127[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n154[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.0.layernorm0
-    k158: {
-      name: "TransformerTranslator.k158",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n127, n154, n158_stats, w42, w43, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n127[((i0) * T + i1) * 256 + i2];\n  const v2 = n154[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n158_stats[sb0]) * n158_stats[sb0 + 1] * w42[i2] + w43[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n127 = a[0]!, n154 = a[1]!, n158_stats = a[2]!, w42 = a[3]!, w43 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n127[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n154[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n158_stats[sb0]!) * n158_stats[sb0 + 1]! * w42[i2]! + w43[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n127 = a[0]!, n154 = a[1]!, w42 = a[3]!, w43 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n127[((i0) * T + i1) * 256 + k]!;
-      const v1 = n154[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w42[k]! + w43[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.k (projected keys)*
-    k169: {
-      name: "TransformerTranslator.k169",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n121, w44, w45, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n121[((i0) * S + i1) * 256 + k1];\n    const v3 = w44[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w45[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n121 = a[0]!, w44 = a[1]!, w45 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n121[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w44[(i2 + 256) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w45[i2 + 256]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 256, 512, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n121 = a[0]!, w45 = a[2]!;
-      x.gemm(B * S, 512, 256, n121, 0, 256, x.packs[0], w45, 256, out, 0, 512, 0);
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.q (projected)
-    k176: {
-      name: "TransformerTranslator.k176",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n158, w44, w45, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n158[((i0) * T + i1) * 256 + k1];\n    const v3 = w44[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w45[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n158 = a[0]!, w44 = a[1]!, w45 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n158[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w44[(i2 + 0) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w45[i2 + 0]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n158 = a[0]!, w45 = a[2]!;
-      x.gemm(B * T, 256, 256, n158, 0, 256, x.packs[0], w45, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.scores
-    k178: {
-      name: "TransformerTranslator.k178",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n176, n169, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n176[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n169[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n176 = a[0]!, n169 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n176[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
-          const v3 = n169[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n176 = a[0]!, n169 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n169, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm0, 0.17677669529663687);
-        x.gemm(T, S, 32, n176, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, out, bt0 * 8 * T * S + bt1 * T * S, S, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.α (row statistics)
-    k179_stats: {
-      name: "TransformerTranslator.k179_stats",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n178, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n178[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n178 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n178[(((i0) * 8 + i1) * T + i2) * S + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.α
-    k179: {
-      name: "TransformerTranslator.k179",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n178, n2, n179_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n179_stats[sb0]) / n179_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n178 = a[0]!, n2 = a[1]!, n179_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n2[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n178[(((i0) * 8 + i1) * T + i2) * S + i3]!;
-        return Math.exp(v1 - n179_stats[sb0]!) / n179_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, S } = s;
-      const n178 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n178[(((i0) * 8 + i1) * T + i2) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * S;
-          let m = -3.0e38;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.α·v
-    k180: {
-      name: "TransformerTranslator.k180",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n179, n169, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n179[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n169[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n179 = a[0]!, n169 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n179[(((i0) * 8 + i2) * T + i1) * S + k1]!;
-          const v3 = n169[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n179 = a[0]!, n169 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n169, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
-        x.gemm(T, 32, S, n179, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.out_proj
-    k182: {
-      name: "TransformerTranslator.k182",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n180, w46, w47, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n180[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w46[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w47[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n180 = a[0]!, w46 = a[1]!, w47 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n180[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w46[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w47[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n180 = a[0]!, w47 = a[2]!;
-      x.gemm(B * T, 256, 256, n180, 0, 256, x.packs[0], w47, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.0.residual1.attention0.α (mean over heads)
-    k183: {
-      name: "TransformerTranslator.k183",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n179, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n179[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n179 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n179[(((i0) * 8 + k1) * T + i1) * S + i2]!;
-          acc0 += v2;
-        }
-        const v3 = acc0 * 0.125;
-        return v3;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.0.layernorm1 (row statistics)
-    k187_stats: {
-      name: "TransformerTranslator.k187_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n158, n182, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n158[((i0) * T + i1) * 256 + ka];\n    const v1 = n182[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n158[((i0) * T + i1) * 256 + kb];\n    const v4 = n182[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n158 = a[0]!, n182 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n158[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n182[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n158[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n182[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.0.layernorm1
-    k187: {
-      name: "TransformerTranslator.k187",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n158, n182, n187_stats, w48, w49, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n158[((i0) * T + i1) * 256 + i2];\n  const v2 = n182[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n187_stats[sb0]) * n187_stats[sb0 + 1] * w48[i2] + w49[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n158 = a[0]!, n182 = a[1]!, n187_stats = a[2]!, w48 = a[3]!, w49 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n158[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n182[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n187_stats[sb0]!) * n187_stats[sb0 + 1]! * w48[i2]! + w49[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n158 = a[0]!, n182 = a[1]!, w48 = a[3]!, w49 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n158[((i0) * T + i1) * 256 + k]!;
-      const v1 = n182[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w48[k]! + w49[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.0.residual2.relu0
-    k191: {
-      name: "TransformerTranslator.k191",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n187, w50, w51, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n187[((i0) * T + i1) * 256 + k1];\n    const v3 = w50[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w51[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n187 = a[0]!, w50 = a[1]!, w51 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n187[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w50[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w51[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n187 = a[0]!, w51 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 1024, 256, n187, 0, 256, x.packs[0], w51, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // decoder.repeat0.0.residual2.linear1
-    k194: {
-      name: "TransformerTranslator.k194",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n191, w52, w53, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n191[((i0) * T + i1) * 1024 + k1];\n    const v3 = w52[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w53[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n191 = a[0]!, w52 = a[1]!, w53 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n191[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w52[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w53[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n191 = a[0]!, w53 = a[2]!;
-      x.gemm(B * T, 256, 1024, n191, 0, 1024, x.packs[0], w53, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.0.layernorm2 (row statistics)
-    k198_stats: {
-      name: "TransformerTranslator.k198_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n187, n194, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n187[((i0) * T + i1) * 256 + ka];\n    const v1 = n194[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n187[((i0) * T + i1) * 256 + kb];\n    const v4 = n194[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n187 = a[0]!, n194 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n187[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n194[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n187[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n194[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.0.layernorm2
-    k198: {
-      name: "TransformerTranslator.k198",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n187, n194, n198_stats, w54, w55, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n187[((i0) * T + i1) * 256 + i2];\n  const v2 = n194[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n198_stats[sb0]) * n198_stats[sb0 + 1] * w54[i2] + w55[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n187 = a[0]!, n194 = a[1]!, n198_stats = a[2]!, w54 = a[3]!, w55 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n187[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n194[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n198_stats[sb0]!) * n198_stats[sb0 + 1]! * w54[i2]! + w55[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n187 = a[0]!, n194 = a[1]!, w54 = a[3]!, w55 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n187[((i0) * T + i1) * 256 + k]!;
-      const v1 = n194[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w54[k]! + w55[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.q (projected)*
-    k208: {
-      name: "TransformerTranslator.k208",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n198, w56, w57, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n198[((i0) * T + i1) * 256 + k1];\n    const v3 = w56[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w57[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n198 = a[0]!, w56 = a[1]!, w57 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n198[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w56[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w57[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n198 = a[0]!, w57 = a[2]!;
-      x.gemm(B * T, 768, 256, n198, 0, 256, x.packs[0], w57, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.k (cache + this step)
-    k210: {
-      name: "TransformerTranslator.k210",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n207, n208, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n207[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 256];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n207 = a[0]!, n208 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n207[((i0) * P + i1) * 256 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 256]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.v (cache + this step)
-    k214: {
-      name: "TransformerTranslator.k214",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n212, n208, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n212[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 512];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n212 = a[0]!, n208 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n212[((i0) * P + i1) * 256 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n208[((i0) * T + i1 - P) * 768 + i2 + 512]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.scores
-    k220: {
-      name: "TransformerTranslator.k220",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n208, n210, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n208[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n210[((i0) * K + i3) * 256 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n208 = a[0]!, n210 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n208[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n210[((i0) * K + i3) * 256 + i1 * 32 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n208 = a[0]!, n210 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n210, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
-        x.gemm(T, K, 32, n208, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * K + bt1 * T * K, K, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.α (row statistics)
-    k221_stats: {
-      name: "TransformerTranslator.k221_stats",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n220, n128, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n128[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n220[(((i0) * 8 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n128[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n220 = a[0]!, n128 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < K; ka++) {
-          if ((ka < n128[i0]! || ka >= P0) && ka <= i2 + P) {
-            const v0 = n220[(((i0) * 8 + i1) * T + i2) * K + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < K; kb++) {
-          if ((kb < n128[i0]! || kb >= P0) && kb <= i2 + P) {
-            const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.α
-    k221: {
-      name: "TransformerTranslator.k221",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n220, n128, n221_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n128[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n221_stats[sb0]) / n221_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n220 = a[0]!, n128 = a[1]!, n221_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!((i3 < n128[i0]! || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n220[(((i0) * 8 + i1) * T + i2) * K + i3]!;
-        return Math.exp(v1 - n221_stats[sb0]!) / n221_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n220 = a[0]!, n128 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n220[(((i0) * 8 + i1) * T + i2) * K + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * K;
-          let m = -3.0e38;
-          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.α·v
-    k222: {
-      name: "TransformerTranslator.k222",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n221, n214, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n221[(((i0) * 8 + i2) * T + i1) * K + k1];\n    const v3 = n214[((i0) * K + k1) * 256 + i2 * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n221 = a[0]!, n214 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < K; k1++) {
-          const v2 = n221[(((i0) * 8 + i2) * T + i1) * K + k1]!;
-          const v3 = n214[((i0) * K + k1) * 256 + i2 * 32 + i3]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(32 + 15) * K]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n221 = a[0]!, n214 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n214, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
-        x.gemm(T, 32, K, n221, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual0.attention0.out_proj
-    k224: {
-      name: "TransformerTranslator.k224",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n222, w58, w59, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n222[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w58[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w59[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n222 = a[0]!, w58 = a[1]!, w59 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n222[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w58[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w59[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n222 = a[0]!, w59 = a[2]!;
-      x.gemm(B * T, 256, 256, n222, 0, 256, x.packs[0], w59, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.1.layernorm0 (row statistics)
-    k228_stats: {
-      name: "TransformerTranslator.k228_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n198, n224, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n198[((i0) * T + i1) * 256 + ka];\n    const v1 = n224[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n198[((i0) * T + i1) * 256 + kb];\n    const v4 = n224[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n198 = a[0]!, n224 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n198[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n224[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n198[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n224[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.1.layernorm0
-    k228: {
-      name: "TransformerTranslator.k228",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n198, n224, n228_stats, w60, w61, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n198[((i0) * T + i1) * 256 + i2];\n  const v2 = n224[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n228_stats[sb0]) * n228_stats[sb0 + 1] * w60[i2] + w61[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n198 = a[0]!, n224 = a[1]!, n228_stats = a[2]!, w60 = a[3]!, w61 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n198[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n224[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n228_stats[sb0]!) * n228_stats[sb0 + 1]! * w60[i2]! + w61[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n198 = a[0]!, n224 = a[1]!, w60 = a[3]!, w61 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n198[((i0) * T + i1) * 256 + k]!;
-      const v1 = n224[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w60[k]! + w61[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.k (projected keys)*
-    k239: {
-      name: "TransformerTranslator.k239",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n121, w62, w63, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n121[((i0) * S + i1) * 256 + k1];\n    const v3 = w62[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w63[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n121 = a[0]!, w62 = a[1]!, w63 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n121[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w62[(i2 + 256) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w63[i2 + 256]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 256, 512, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n121 = a[0]!, w63 = a[2]!;
-      x.gemm(B * S, 512, 256, n121, 0, 256, x.packs[0], w63, 256, out, 0, 512, 0);
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.q (projected)
-    k246: {
-      name: "TransformerTranslator.k246",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n228, w62, w63, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n228[((i0) * T + i1) * 256 + k1];\n    const v3 = w62[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w63[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n228 = a[0]!, w62 = a[1]!, w63 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n228[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w62[(i2 + 0) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w63[i2 + 0]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n228 = a[0]!, w63 = a[2]!;
-      x.gemm(B * T, 256, 256, n228, 0, 256, x.packs[0], w63, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.scores
-    k248: {
-      name: "TransformerTranslator.k248",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n246, n239, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n246[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n239[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n246 = a[0]!, n239 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n246[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
-          const v3 = n239[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n246 = a[0]!, n239 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n239, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm0, 0.17677669529663687);
-        x.gemm(T, S, 32, n246, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, out, bt0 * 8 * T * S + bt1 * T * S, S, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.α (row statistics)
-    k249_stats: {
-      name: "TransformerTranslator.k249_stats",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n248, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n248[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n248 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n248[(((i0) * 8 + i1) * T + i2) * S + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.α
-    k249: {
-      name: "TransformerTranslator.k249",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n248, n2, n249_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n249_stats[sb0]) / n249_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n248 = a[0]!, n2 = a[1]!, n249_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n2[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n248[(((i0) * 8 + i1) * T + i2) * S + i3]!;
-        return Math.exp(v1 - n249_stats[sb0]!) / n249_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, S } = s;
-      const n248 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n248[(((i0) * 8 + i1) * T + i2) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * S;
-          let m = -3.0e38;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.α·v
-    k250: {
-      name: "TransformerTranslator.k250",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n249, n239, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n249[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n239[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n249 = a[0]!, n239 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n249[(((i0) * 8 + i2) * T + i1) * S + k1]!;
-          const v3 = n239[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n249 = a[0]!, n239 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n239, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
-        x.gemm(T, 32, S, n249, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.out_proj
-    k252: {
-      name: "TransformerTranslator.k252",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n250, w64, w65, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n250[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w64[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w65[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n250 = a[0]!, w64 = a[1]!, w65 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n250[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w64[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w65[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n250 = a[0]!, w65 = a[2]!;
-      x.gemm(B * T, 256, 256, n250, 0, 256, x.packs[0], w65, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.1.residual1.attention0.α (mean over heads)
-    k253: {
-      name: "TransformerTranslator.k253",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n249, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n249[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n249 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n249[(((i0) * 8 + k1) * T + i1) * S + i2]!;
-          acc0 += v2;
-        }
-        const v3 = acc0 * 0.125;
-        return v3;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.1.layernorm1 (row statistics)
-    k257_stats: {
-      name: "TransformerTranslator.k257_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n228, n252, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n228[((i0) * T + i1) * 256 + ka];\n    const v1 = n252[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n228[((i0) * T + i1) * 256 + kb];\n    const v4 = n252[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n228 = a[0]!, n252 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n228[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n252[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n228[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n252[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.1.layernorm1
-    k257: {
-      name: "TransformerTranslator.k257",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n228, n252, n257_stats, w66, w67, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n228[((i0) * T + i1) * 256 + i2];\n  const v2 = n252[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n257_stats[sb0]) * n257_stats[sb0 + 1] * w66[i2] + w67[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n228 = a[0]!, n252 = a[1]!, n257_stats = a[2]!, w66 = a[3]!, w67 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n228[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n252[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n257_stats[sb0]!) * n257_stats[sb0 + 1]! * w66[i2]! + w67[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n228 = a[0]!, n252 = a[1]!, w66 = a[3]!, w67 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n228[((i0) * T + i1) * 256 + k]!;
-      const v1 = n252[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w66[k]! + w67[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.1.residual2.relu0
-    k261: {
-      name: "TransformerTranslator.k261",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n257, w68, w69, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n257[((i0) * T + i1) * 256 + k1];\n    const v3 = w68[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w69[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n257 = a[0]!, w68 = a[1]!, w69 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n257[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w68[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w69[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n257 = a[0]!, w69 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 1024, 256, n257, 0, 256, x.packs[0], w69, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // decoder.repeat0.1.residual2.linear1
-    k264: {
-      name: "TransformerTranslator.k264",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n261, w70, w71, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n261[((i0) * T + i1) * 1024 + k1];\n    const v3 = w70[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w71[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n261 = a[0]!, w70 = a[1]!, w71 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n261[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w70[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w71[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n261 = a[0]!, w71 = a[2]!;
-      x.gemm(B * T, 256, 1024, n261, 0, 1024, x.packs[0], w71, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.1.layernorm2 (row statistics)
-    k268_stats: {
-      name: "TransformerTranslator.k268_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n257, n264, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n257[((i0) * T + i1) * 256 + ka];\n    const v1 = n264[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n257[((i0) * T + i1) * 256 + kb];\n    const v4 = n264[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n257 = a[0]!, n264 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n257[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n264[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n257[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n264[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.1.layernorm2
-    k268: {
-      name: "TransformerTranslator.k268",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n257, n264, n268_stats, w72, w73, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n257[((i0) * T + i1) * 256 + i2];\n  const v2 = n264[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n268_stats[sb0]) * n268_stats[sb0 + 1] * w72[i2] + w73[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n257 = a[0]!, n264 = a[1]!, n268_stats = a[2]!, w72 = a[3]!, w73 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n257[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n264[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n268_stats[sb0]!) * n268_stats[sb0 + 1]! * w72[i2]! + w73[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n257 = a[0]!, n264 = a[1]!, w72 = a[3]!, w73 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n257[((i0) * T + i1) * 256 + k]!;
-      const v1 = n264[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w72[k]! + w73[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.q (projected)*
-    k278: {
-      name: "TransformerTranslator.k278",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n268, w74, w75, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / (768));\n  const rem1 = rem0 - i1 * (768);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n268[((i0) * T + i1) * 256 + k1];\n    const v3 = w74[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w75[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n268 = a[0]!, w74 = a[1]!, w75 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n268[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w74[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w75[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 768; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 768, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n268 = a[0]!, w75 = a[2]!;
-      x.gemm(B * T, 768, 256, n268, 0, 256, x.packs[0], w75, 0, out, 0, 768, 0);
-      }
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.k (cache + this step)
-    k280: {
-      name: "TransformerTranslator.k280",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n277, n278, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n277[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 256];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n277 = a[0]!, n278 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n277[((i0) * P + i1) * 256 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 256]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.v (cache + this step)
-    k284: {
-      name: "TransformerTranslator.k284",
-      step: false,
-      scalars: ["T","P","K"],
-      gpu: "function (n282, n278, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = n282[((i0) * P + i1) * 256 + i2];\n    tc0 = v1;\n  }\n  else {\n    const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 512];\n    tc0 = v2;\n  }\n  return tc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K } = s;
-      const n282 = a[0]!, n278 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let tc0 = 0.0;
-        if (i1 < P) {
-          const v1 = n282[((i0) * P + i1) * 256 + i2]!;
-          tc0 = v1;
-        }
-        else {
-          const v2 = n278[((i0) * T + i1 - P) * 768 + i2 + 512]!;
-          tc0 = v2;
-        }
-        return tc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < K; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.scores
-    k290: {
-      name: "TransformerTranslator.k290",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n278, n280, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n278[((i0) * T + i2) * 768 + i1 * 32 + k1];\n    const v3 = n280[((i0) * K + i3) * 256 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n278 = a[0]!, n280 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n278[((i0) * T + i2) * 768 + i1 * 32 + k1]!;
-          const v3 = n280[((i0) * K + i3) * 256 + i1 * 32 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n278 = a[0]!, n280 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n280, bt0 * K * 256 + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
-        x.gemm(T, K, 32, n278, bt0 * T * 768 + bt1 * 32, 768, wp, null, 0, out, bt0 * 8 * T * K + bt1 * T * K, K, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.α (row statistics)
-    k291_stats: {
-      name: "TransformerTranslator.k291_stats",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n290, n128, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < K; ka++) {\n    if ((ka < n128[i0] || ka >= P0) && ka <= i2 + P) {\n      const v0 = n290[(((i0) * 8 + i1) * T + i2) * K + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < K; kb++) {\n    if ((kb < n128[i0] || kb >= P0) && kb <= i2 + P) {\n      const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n290 = a[0]!, n128 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < K; ka++) {
-          if ((ka < n128[i0]! || ka >= P0) && ka <= i2 + P) {
-            const v0 = n290[(((i0) * 8 + i1) * T + i2) * K + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < K; kb++) {
-          if ((kb < n128[i0]! || kb >= P0) && kb <= i2 + P) {
-            const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.α
-    k291: {
-      name: "TransformerTranslator.k291",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (n290, n128, n291_stats, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / (K));\n  const rem2 = rem1 - i2 * (K);\n  const i3 = rem2;\n  if (!((i3 < n128[i0] || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - n291_stats[sb0]) / n291_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n290 = a[0]!, n128 = a[1]!, n291_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!((i3 < n128[i0]! || i3 >= P0) && i3 <= i2 + P)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n290[(((i0) * 8 + i1) * T + i2) * K + i3]!;
-        return Math.exp(v1 - n291_stats[sb0]!) / n291_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < K; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, P, K, P0 } = s;
-      const n290 = a[0]!, n128 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n290[(((i0) * 8 + i1) * T + i2) * K + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * K;
-          let m = -3.0e38;
-          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < K; k++) { if ((k < n128[i0]! || k >= P0) && k <= i2 + P) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < K; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.α·v
-    k292: {
-      name: "TransformerTranslator.k292",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (n291, n284, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = n291[(((i0) * 8 + i2) * T + i1) * K + k1];\n    const v3 = n284[((i0) * K + k1) * 256 + i2 * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, K } = s;
-      const n291 = a[0]!, n284 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < K; k1++) {
-          const v2 = n291[(((i0) * 8 + i2) * T + i1) * K + k1]!;
-          const v3 = n284[((i0) * K + k1) * 256 + i2 * 32 + i3]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { K } = s; return [(32 + 15) * K]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, K } = s;
-      const n291 = a[0]!, n284 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n284, bt0 * K * 256 + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
-        x.gemm(T, 32, K, n291, bt0 * 8 * T * K + bt1 * T * K, K, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual0.attention0.out_proj
-    k294: {
-      name: "TransformerTranslator.k294",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n292, w76, w77, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n292[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w76[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w77[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n292 = a[0]!, w76 = a[1]!, w77 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n292[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w76[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w77[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n292 = a[0]!, w77 = a[2]!;
-      x.gemm(B * T, 256, 256, n292, 0, 256, x.packs[0], w77, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.2.layernorm0 (row statistics)
-    k298_stats: {
-      name: "TransformerTranslator.k298_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n268, n294, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n268[((i0) * T + i1) * 256 + ka];\n    const v1 = n294[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n268[((i0) * T + i1) * 256 + kb];\n    const v4 = n294[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n268 = a[0]!, n294 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n268[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n294[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n268[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n294[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.2.layernorm0
-    k298: {
-      name: "TransformerTranslator.k298",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n268, n294, n298_stats, w78, w79, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n268[((i0) * T + i1) * 256 + i2];\n  const v2 = n294[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n298_stats[sb0]) * n298_stats[sb0 + 1] * w78[i2] + w79[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n268 = a[0]!, n294 = a[1]!, n298_stats = a[2]!, w78 = a[3]!, w79 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n268[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n294[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n298_stats[sb0]!) * n298_stats[sb0 + 1]! * w78[i2]! + w79[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n268 = a[0]!, n294 = a[1]!, w78 = a[3]!, w79 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n268[((i0) * T + i1) * 256 + k]!;
-      const v1 = n294[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w78[k]! + w79[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.k (projected keys)*
-    k309: {
-      name: "TransformerTranslator.k309",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n121, w80, w81, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n121[((i0) * S + i1) * 256 + k1];\n    const v3 = w80[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w81[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n121 = a[0]!, w80 = a[1]!, w81 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n121[((i0) * S + i1) * 256 + k1]!;
-          const v3 = w80[(i2 + 256) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w81[i2 + 256]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 256, 512, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n121 = a[0]!, w81 = a[2]!;
-      x.gemm(B * S, 512, 256, n121, 0, 256, x.packs[0], w81, 256, out, 0, 512, 0);
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.q (projected)
-    k316: {
-      name: "TransformerTranslator.k316",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n298, w80, w81, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n298[((i0) * T + i1) * 256 + k1];\n    const v3 = w80[(i2 + 0) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w81[i2 + 0];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n298 = a[0]!, w80 = a[1]!, w81 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n298[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w80[(i2 + 0) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w81[i2 + 0]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n298 = a[0]!, w81 = a[2]!;
-      x.gemm(B * T, 256, 256, n298, 0, 256, x.packs[0], w81, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.scores
-    k318: {
-      name: "TransformerTranslator.k318",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n316, n309, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = n316[((i0) * T + i2) * 256 + i1 * 32 + k1];\n    const v3 = n309[((i0) * S + i3) * 512 + i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n316 = a[0]!, n309 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 32; k1++) {
-          const v2 = n316[((i0) * T + i2) * 256 + i1 * 32 + k1]!;
-          const v3 = n309[((i0) * S + i3) * 512 + i1 * 32 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = acc0 * 0.17677669529663687;
-        return v4;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n316 = a[0]!, n309 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n309, bt0 * S * 512 + bt1 * 32, S, 32, 512, 1, gm0, 0.17677669529663687);
-        x.gemm(T, S, 32, n316, bt0 * T * 256 + bt1 * 32, 256, wp, null, 0, out, bt0 * 8 * T * S + bt1 * T * S, S, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.α (row statistics)
-    k319_stats: {
-      name: "TransformerTranslator.k319_stats",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n318, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / (2));\n  const rem2 = rem1 - i2 * (2);\n  const i3 = rem2;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n318[(((i0) * 8 + i1) * T + i2) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i3 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n318 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n318[(((i0) * 8 + i1) * T + i2) * S + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i3 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < 2; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.α
-    k319: {
-      name: "TransformerTranslator.k319",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n318, n2, n319_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / (S));\n  const rem2 = rem1 - i2 * (S);\n  const i3 = rem2;\n  if (!(i3 < n2[i0])) { return 0.0; }\n  const sb0 = (((i0) * 8 + i1) * T + i2) * 2;\n  const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - n319_stats[sb0]) / n319_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n318 = a[0]!, n2 = a[1]!, n319_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        if (!(i3 < n2[i0]!)) { return 0.0; }
-        const sb0 = (((i0) * 8 + i1) * T + i2) * 2;
-        const v1 = n318[(((i0) * 8 + i1) * T + i2) * S + i3]!;
-        return Math.exp(v1 - n319_stats[sb0]!) / n319_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 8; i1++)
-          for (let i2 = 0; i2 < T; i2++)
-            for (let i3 = 0; i3 < S; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, S } = s;
-      const n318 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, i1: number, i2: number, k: number): number => {
-      return n318[(((i0) * 8 + i1) * T + i2) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < 8; i1++) {
-        for (let i2 = 0; i2 < T; i2++) {
-          const base = (((i0) * 8 + i1) * T + i2) * S;
-          let m = -3.0e38;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, i2, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-          let s = 0.0;
-          for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-          for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-        }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.α·v
-    k320: {
-      name: "TransformerTranslator.k320",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n319, n309, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / (8 * 32));\n  const rem1 = rem0 - i1 * (8 * 32);\n  const i2 = Math.floor((rem1 + 0.5) / (32));\n  const rem2 = rem1 - i2 * (32);\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n319[(((i0) * 8 + i2) * T + i1) * S + k1];\n    const v3 = n309[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n319 = a[0]!, n309 = a[1]!;
-      const f = (i0: number, i1: number, i2: number, i3: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n319[(((i0) * 8 + i2) * T + i1) * S + k1]!;
-          const v3 = n309[((i0) * S + k1) * 512 + i2 * 32 + i3 + 256]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8; i2++)
-            for (let i3 = 0; i3 < 32; i3++)
-              out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(32 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n319 = a[0]!, n309 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      for (let bt1 = 0; bt1 < 8; bt1++) {
-        const wp = x.pack(n309, 0 + 256 * 1 + bt0 * S * 512 + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
-        x.gemm(T, 32, S, n319, bt0 * 8 * T * S + bt1 * T * S, S, wp, null, 0, out, bt0 * T * 8 * 32 + bt1 * 32, 8 * 32, 0);
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.out_proj
-    k322: {
-      name: "TransformerTranslator.k322",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n320, w82, w83, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = n320[(((i0) * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = w82[(i2) * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = w83[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n320 = a[0]!, w82 = a[1]!, w83 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const q2 = Math.floor((k1 + 0.5) / 32.0);
-          const r3 = k1 - q2 * 32;
-          const v4 = n320[(((i0) * T + i1) * 8 + q2) * 32 + r3]!;
-          const v5 = w82[(i2) * 256 + k1]!;
-          acc0 += v4 * v5;
-        }
-        const v6 = w83[i2]!;
-        const v7 = acc0 + v6;
-        return v7;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n320 = a[0]!, w83 = a[2]!;
-      x.gemm(B * T, 256, 256, n320, 0, 256, x.packs[0], w83, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.2.residual1.attention0.α (mean over heads)
-    k323: {
-      name: "TransformerTranslator.k323",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n319, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = n319[(((i0) * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n319 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 8; k1++) {
-          const v2 = n319[(((i0) * 8 + k1) * T + i1) * S + i2]!;
-          acc0 += v2;
-        }
-        const v3 = acc0 * 0.125;
-        return v3;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.repeat0.2.layernorm1 (row statistics)
-    k327_stats: {
-      name: "TransformerTranslator.k327_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n298, n322, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n298[((i0) * T + i1) * 256 + ka];\n    const v1 = n322[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n298[((i0) * T + i1) * 256 + kb];\n    const v4 = n322[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n298 = a[0]!, n322 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n298[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n322[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n298[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n322[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.2.layernorm1
-    k327: {
-      name: "TransformerTranslator.k327",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n298, n322, n327_stats, w84, w85, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n298[((i0) * T + i1) * 256 + i2];\n  const v2 = n322[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n327_stats[sb0]) * n327_stats[sb0 + 1] * w84[i2] + w85[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n298 = a[0]!, n322 = a[1]!, n327_stats = a[2]!, w84 = a[3]!, w85 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n298[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n322[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n327_stats[sb0]!) * n327_stats[sb0 + 1]! * w84[i2]! + w85[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n298 = a[0]!, n322 = a[1]!, w84 = a[3]!, w85 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n298[((i0) * T + i1) * 256 + k]!;
-      const v1 = n322[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w84[k]! + w85[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.repeat0.2.residual2.relu0
-    k331: {
-      name: "TransformerTranslator.k331",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n327, w86, w87, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n327[((i0) * T + i1) * 256 + k1];\n    const v3 = w86[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w87[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n327 = a[0]!, w86 = a[1]!, w87 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n327[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w86[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w87[i2]!;
-        const v5 = acc0 + v4;
-        const v6 = Math.max(v5, 0.0);
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n327 = a[0]!, w87 = a[2]!;
-      const gm0 = g[0]!;
-      x.gemm(B * T, 1024, 256, n327, 0, 256, x.packs[0], w87, 0, gm0, 0, 1024, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm0[((i0) * T + i1) * 1024 + i2]!;
-        const v1 = Math.max(v0, 0.0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // decoder.repeat0.2.residual2.linear1
-    k334: {
-      name: "TransformerTranslator.k334",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n331, w88, w89, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = n331[((i0) * T + i1) * 1024 + k1];\n    const v3 = w88[(i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w89[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n331 = a[0]!, w88 = a[1]!, w89 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          const v2 = n331[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w88[(i2) * 1024 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w89[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 1024, 1024]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n331 = a[0]!, w89 = a[2]!;
-      x.gemm(B * T, 256, 1024, n331, 0, 1024, x.packs[0], w89, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // decoder.repeat0.2.layernorm2 (row statistics)
-    k338_stats: {
-      name: "TransformerTranslator.k338_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n327, n334, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let mean = 0.0;\n  for (let ka = 0; ka < 256; ka++) {\n    const v0 = n327[((i0) * T + i1) * 256 + ka];\n    const v1 = n334[((i0) * T + i1) * 256 + ka];\n    const v2 = v0 + v1;\n    mean += v2;\n  }\n  mean = mean / 256.0;\n  if (i2 < 0.5) { return mean; }\n  let v = 0.0;\n  for (let kb = 0; kb < 256; kb++) {\n    const v3 = n327[((i0) * T + i1) * 256 + kb];\n    const v4 = n334[((i0) * T + i1) * 256 + kb];\n    const v5 = v3 + v4;\n    v += (v5 - mean) * (v5 - mean);\n  }\n  return 1.0 / Math.sqrt(v / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n327 = a[0]!, n334 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let mean = 0.0;
-        for (let ka = 0; ka < 256; ka++) {
-          const v0 = n327[((i0) * T + i1) * 256 + ka]!;
-          const v1 = n334[((i0) * T + i1) * 256 + ka]!;
-          const v2 = v0 + v1;
-          mean += v2;
-        }
-        mean = mean / 256.0;
-        if (i2 < 0.5) { return mean; }
-        let v = 0.0;
-        for (let kb = 0; kb < 256; kb++) {
-          const v3 = n327[((i0) * T + i1) * 256 + kb]!;
-          const v4 = n334[((i0) * T + i1) * 256 + kb]!;
-          const v5 = v3 + v4;
-          v += (v5 - mean) * (v5 - mean);
-        }
-        return 1.0 / Math.sqrt(v / 256.0 + 0.00001);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.repeat0.2.layernorm2
-    k338: {
-      name: "TransformerTranslator.k338",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n327, n334, n338_stats, w90, w91, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n327[((i0) * T + i1) * 256 + i2];\n  const v2 = n334[((i0) * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - n338_stats[sb0]) * n338_stats[sb0 + 1] * w90[i2] + w91[i2];\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n327 = a[0]!, n334 = a[1]!, n338_stats = a[2]!, w90 = a[3]!, w91 = a[4]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n327[((i0) * T + i1) * 256 + i2]!;
-        const v2 = n334[((i0) * T + i1) * 256 + i2]!;
-        const v3 = v1 + v2;
-        return (v3 - n338_stats[sb0]!) * n338_stats[sb0 + 1]! * w90[i2]! + w91[i2]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n327 = a[0]!, n334 = a[1]!, w90 = a[3]!, w91 = a[4]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      const v0 = n327[((i0) * T + i1) * 256 + k]!;
-      const v1 = n334[((i0) * T + i1) * 256 + k]!;
-      const v2 = v0 + v1;
-      return v2;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 256;
-        let mean = 0.0;
-        for (let k = 0; k < 256; k++) { const v = fx(i0, i1, k); out[base + k] = v; mean += v; }
-        mean = mean / 256.0;
-        let v2 = 0.0;
-        for (let k = 0; k < 256; k++) { const d = out[base + k]! - mean; v2 += d * d; }
-        const inv = 1.0 / Math.sqrt(v2 / 256.0 + 0.00001);
-        for (let k = 0; k < 256; k++) { out[base + k] = (out[base + k]! - mean) * inv * w90[k]! + w91[k]!; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.linear0
-    k341: {
-      name: "TransformerTranslator.k341",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n338, w92, w93, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = n338[((i0) * T + i1) * 256 + k1];\n    const v3 = w92[(i2) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w93[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n338 = a[0]!, w92 = a[1]!, w93 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v2 = n338[((i0) * T + i1) * 256 + k1]!;
-          const v3 = w92[(i2) * 256 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w93[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8000; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 8000, 0, 256, 256]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n338 = a[0]!, w93 = a[2]!;
-      x.gemm(B * T, 8000, 256, n338, 0, 256, x.packs[0], w93, 0, out, 0, 8000, 0);
-      }
-      },
-    },
-    // decoder.log_softmax0 (row statistics)
-    k342_stats: {
-      name: "TransformerTranslator.k342_stats",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n341, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 8000; ka++) {\n    const v0 = n341[((i0) * T + i1) * 8000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 8000; kb++) {\n    const v1 = n341[((i0) * T + i1) * 8000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n341 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 8000; ka++) {
-          const v0 = n341[((i0) * T + i1) * 8000 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i2 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 8000; kb++) {
-          const v1 = n341[((i0) * T + i1) * 8000 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.log_softmax0
-    k342: {
-      name: "TransformerTranslator.k342",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n341, n342_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n341[((i0) * T + i1) * 8000 + i2];\n  return v1 - n342_stats[sb0] - Math.log(n342_stats[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n341 = a[0]!, n342_stats = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n341[((i0) * T + i1) * 8000 + i2]!;
-        return v1 - n342_stats[sb0]! - Math.log(n342_stats[sb0 + 1]!);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8000; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n341 = a[0]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n341[((i0) * T + i1) * 8000 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 8000;
-        let m = -3.0e38;
-        for (let k = 0; k < 8000; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-        let s = 0.0;
-        for (let k = 0; k < 8000; k++) { s += Math.exp(out[base + k]! - m); }
-        const ls = m + Math.log(s);
-        for (let k = 0; k < 8000; k++) { out[base + k] = out[base + k]! - ls; }
-      }
-      }
-      }
-      },
-    },
-    // next.mask
-    k343: {
-      name: "TransformerTranslator.k343",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n3, n342, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / (8000));\n  const rem1 = rem0 - i1 * (8000);\n  const i2 = rem1;\n  const v0 = n3[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n342[((i0) * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n3 = a[0]!, n342 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n3[i0]!;
-        let g1 = 0.0;
-        if (i1 < v0) {
-          const v2 = n342[((i0) * T + i1) * 8000 + i2]!;
-          g1 = v2;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 8000; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    };
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerTranslator_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "source",
-       "data": "n0",
-       "lengths": "n2",
-       "dim": "S",
-       "offsets": "n6"
-      },
-      {
-       "name": "target",
-       "data": "n1",
-       "lengths": "n3",
-       "dim": "T",
-       "offsets": "n124",
-       "keyLengths": "n128"
-      }
-     ],
-     "params": [
-      [
-       "encoder.embedding0.weight",
-       "w0"
-      ],
-      [
-       "encoder.repeat0.0.residual0.attention0.in_proj_weight",
-       "w1"
-      ],
-      [
-       "encoder.repeat0.0.residual0.attention0.in_proj_bias",
-       "w2"
-      ],
-      [
-       "encoder.repeat0.0.residual0.attention0.out_proj.weight",
-       "w3"
-      ],
-      [
-       "encoder.repeat0.0.residual0.attention0.out_proj.bias",
-       "w4"
-      ],
-      [
-       "encoder.repeat0.0.layernorm0.weight",
-       "w5"
-      ],
-      [
-       "encoder.repeat0.0.layernorm0.bias",
-       "w6"
-      ],
-      [
-       "encoder.repeat0.0.residual1.linear0.weight",
-       "w7"
-      ],
-      [
-       "encoder.repeat0.0.residual1.linear0.bias",
-       "w8"
-      ],
-      [
-       "encoder.repeat0.0.residual1.linear1.weight",
-       "w9"
-      ],
-      [
-       "encoder.repeat0.0.residual1.linear1.bias",
-       "w10"
-      ],
-      [
-       "encoder.repeat0.0.layernorm1.weight",
-       "w11"
-      ],
-      [
-       "encoder.repeat0.0.layernorm1.bias",
-       "w12"
-      ],
-      [
-       "encoder.repeat0.1.residual0.attention0.in_proj_weight",
-       "w13"
-      ],
-      [
-       "encoder.repeat0.1.residual0.attention0.in_proj_bias",
-       "w14"
-      ],
-      [
-       "encoder.repeat0.1.residual0.attention0.out_proj.weight",
-       "w15"
-      ],
-      [
-       "encoder.repeat0.1.residual0.attention0.out_proj.bias",
-       "w16"
-      ],
-      [
-       "encoder.repeat0.1.layernorm0.weight",
-       "w17"
-      ],
-      [
-       "encoder.repeat0.1.layernorm0.bias",
-       "w18"
-      ],
-      [
-       "encoder.repeat0.1.residual1.linear0.weight",
-       "w19"
-      ],
-      [
-       "encoder.repeat0.1.residual1.linear0.bias",
-       "w20"
-      ],
-      [
-       "encoder.repeat0.1.residual1.linear1.weight",
-       "w21"
-      ],
-      [
-       "encoder.repeat0.1.residual1.linear1.bias",
-       "w22"
-      ],
-      [
-       "encoder.repeat0.1.layernorm1.weight",
-       "w23"
-      ],
-      [
-       "encoder.repeat0.1.layernorm1.bias",
-       "w24"
-      ],
-      [
-       "encoder.repeat0.2.residual0.attention0.in_proj_weight",
-       "w25"
-      ],
-      [
-       "encoder.repeat0.2.residual0.attention0.in_proj_bias",
-       "w26"
-      ],
-      [
-       "encoder.repeat0.2.residual0.attention0.out_proj.weight",
-       "w27"
-      ],
-      [
-       "encoder.repeat0.2.residual0.attention0.out_proj.bias",
-       "w28"
-      ],
-      [
-       "encoder.repeat0.2.layernorm0.weight",
-       "w29"
-      ],
-      [
-       "encoder.repeat0.2.layernorm0.bias",
-       "w30"
-      ],
-      [
-       "encoder.repeat0.2.residual1.linear0.weight",
-       "w31"
-      ],
-      [
-       "encoder.repeat0.2.residual1.linear0.bias",
-       "w32"
-      ],
-      [
-       "encoder.repeat0.2.residual1.linear1.weight",
-       "w33"
-      ],
-      [
-       "encoder.repeat0.2.residual1.linear1.bias",
-       "w34"
-      ],
-      [
-       "encoder.repeat0.2.layernorm1.weight",
-       "w35"
-      ],
-      [
-       "encoder.repeat0.2.layernorm1.bias",
-       "w36"
-      ],
-      [
-       "decoder.embedding0.weight",
-       "w37"
-      ],
-      [
-       "decoder.repeat0.0.residual0.attention0.in_proj_weight",
-       "w38"
-      ],
-      [
-       "decoder.repeat0.0.residual0.attention0.in_proj_bias",
-       "w39"
-      ],
-      [
-       "decoder.repeat0.0.residual0.attention0.out_proj.weight",
-       "w40"
-      ],
-      [
-       "decoder.repeat0.0.residual0.attention0.out_proj.bias",
-       "w41"
-      ],
-      [
-       "decoder.repeat0.0.layernorm0.weight",
-       "w42"
-      ],
-      [
-       "decoder.repeat0.0.layernorm0.bias",
-       "w43"
-      ],
-      [
-       "decoder.repeat0.0.residual1.attention0.in_proj_weight",
-       "w44"
-      ],
-      [
-       "decoder.repeat0.0.residual1.attention0.in_proj_bias",
-       "w45"
-      ],
-      [
-       "decoder.repeat0.0.residual1.attention0.out_proj.weight",
-       "w46"
-      ],
-      [
-       "decoder.repeat0.0.residual1.attention0.out_proj.bias",
-       "w47"
-      ],
-      [
-       "decoder.repeat0.0.layernorm1.weight",
-       "w48"
-      ],
-      [
-       "decoder.repeat0.0.layernorm1.bias",
-       "w49"
-      ],
-      [
-       "decoder.repeat0.0.residual2.linear0.weight",
-       "w50"
-      ],
-      [
-       "decoder.repeat0.0.residual2.linear0.bias",
-       "w51"
-      ],
-      [
-       "decoder.repeat0.0.residual2.linear1.weight",
-       "w52"
-      ],
-      [
-       "decoder.repeat0.0.residual2.linear1.bias",
-       "w53"
-      ],
-      [
-       "decoder.repeat0.0.layernorm2.weight",
-       "w54"
-      ],
-      [
-       "decoder.repeat0.0.layernorm2.bias",
-       "w55"
-      ],
-      [
-       "decoder.repeat0.1.residual0.attention0.in_proj_weight",
-       "w56"
-      ],
-      [
-       "decoder.repeat0.1.residual0.attention0.in_proj_bias",
-       "w57"
-      ],
-      [
-       "decoder.repeat0.1.residual0.attention0.out_proj.weight",
-       "w58"
-      ],
-      [
-       "decoder.repeat0.1.residual0.attention0.out_proj.bias",
-       "w59"
-      ],
-      [
-       "decoder.repeat0.1.layernorm0.weight",
-       "w60"
-      ],
-      [
-       "decoder.repeat0.1.layernorm0.bias",
-       "w61"
-      ],
-      [
-       "decoder.repeat0.1.residual1.attention0.in_proj_weight",
-       "w62"
-      ],
-      [
-       "decoder.repeat0.1.residual1.attention0.in_proj_bias",
-       "w63"
-      ],
-      [
-       "decoder.repeat0.1.residual1.attention0.out_proj.weight",
-       "w64"
-      ],
-      [
-       "decoder.repeat0.1.residual1.attention0.out_proj.bias",
-       "w65"
-      ],
-      [
-       "decoder.repeat0.1.layernorm1.weight",
-       "w66"
-      ],
-      [
-       "decoder.repeat0.1.layernorm1.bias",
-       "w67"
-      ],
-      [
-       "decoder.repeat0.1.residual2.linear0.weight",
-       "w68"
-      ],
-      [
-       "decoder.repeat0.1.residual2.linear0.bias",
-       "w69"
-      ],
-      [
-       "decoder.repeat0.1.residual2.linear1.weight",
-       "w70"
-      ],
-      [
-       "decoder.repeat0.1.residual2.linear1.bias",
-       "w71"
-      ],
-      [
-       "decoder.repeat0.1.layernorm2.weight",
-       "w72"
-      ],
-      [
-       "decoder.repeat0.1.layernorm2.bias",
-       "w73"
-      ],
-      [
-       "decoder.repeat0.2.residual0.attention0.in_proj_weight",
-       "w74"
-      ],
-      [
-       "decoder.repeat0.2.residual0.attention0.in_proj_bias",
-       "w75"
-      ],
-      [
-       "decoder.repeat0.2.residual0.attention0.out_proj.weight",
-       "w76"
-      ],
-      [
-       "decoder.repeat0.2.residual0.attention0.out_proj.bias",
-       "w77"
-      ],
-      [
-       "decoder.repeat0.2.layernorm0.weight",
-       "w78"
-      ],
-      [
-       "decoder.repeat0.2.layernorm0.bias",
-       "w79"
-      ],
-      [
-       "decoder.repeat0.2.residual1.attention0.in_proj_weight",
-       "w80"
-      ],
-      [
-       "decoder.repeat0.2.residual1.attention0.in_proj_bias",
-       "w81"
-      ],
-      [
-       "decoder.repeat0.2.residual1.attention0.out_proj.weight",
-       "w82"
-      ],
-      [
-       "decoder.repeat0.2.residual1.attention0.out_proj.bias",
-       "w83"
-      ],
-      [
-       "decoder.repeat0.2.layernorm1.weight",
-       "w84"
-      ],
-      [
-       "decoder.repeat0.2.layernorm1.bias",
-       "w85"
-      ],
-      [
-       "decoder.repeat0.2.residual2.linear0.weight",
-       "w86"
-      ],
-      [
-       "decoder.repeat0.2.residual2.linear0.bias",
-       "w87"
-      ],
-      [
-       "decoder.repeat0.2.residual2.linear1.weight",
-       "w88"
-      ],
-      [
-       "decoder.repeat0.2.residual2.linear1.bias",
-       "w89"
-      ],
-      [
-       "decoder.repeat0.2.layernorm2.weight",
-       "w90"
-      ],
-      [
-       "decoder.repeat0.2.layernorm2.bias",
-       "w91"
-      ],
-      [
-       "decoder.linear0.weight",
-       "w92"
-      ],
-      [
-       "decoder.linear0.bias",
-       "w93"
-      ]
-     ],
-     "encode": [
-      {
-       "op": "run",
-       "kernel": "k10",
-       "out": "n10",
-       "args": [
-        "n0",
-        "w0",
-        "n6",
-        "n8"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k19",
-       "out": "n19",
-       "args": [
-        "n10",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        "S",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k28",
-       "out": "n28",
-       "args": [
-        "n19"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k29_stats",
-       "out": "n29_stats",
-       "args": [
-        "n28",
-        "n2"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k29",
-       "out": "n29",
-       "args": [
-        "n28",
-        "n2",
-        "n29_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k30",
-       "out": "n30",
-       "args": [
-        "n29",
-        "n19"
-       ],
-       "size": [
-        "B",
-        "S",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k32",
-       "out": "n32",
-       "args": [
-        "n30",
-        "w3",
-        "w4"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k36_stats",
-       "out": "n36_stats",
-       "args": [
-        "n10",
-        "n32"
-       ],
-       "size": [
-        "B",
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k36",
-       "out": "n36",
-       "args": [
-        "n10",
-        "n32",
-        "n36_stats",
-        "w5",
-        "w6"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k40",
-       "out": "n40",
-       "args": [
-        "n36",
-        "w7",
-        "w8"
-       ],
-       "size": [
-        "B",
-        "S",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k43",
-       "out": "n43",
-       "args": [
-        "n40",
-        "w9",
-        "w10"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k47_stats",
-       "out": "n47_stats",
-       "args": [
-        "n36",
-        "n43"
-       ],
-       "size": [
-        "B",
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k47",
-       "out": "n47",
-       "args": [
-        "n36",
-        "n43",
-        "n47_stats",
-        "w11",
-        "w12"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k56",
-       "out": "n56",
-       "args": [
-        "n47",
-        "w13",
-        "w14"
-       ],
-       "size": [
-        "B",
-        "S",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k65",
-       "out": "n65",
-       "args": [
-        "n56"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k66_stats",
-       "out": "n66_stats",
-       "args": [
-        "n65",
-        "n2"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k66",
-       "out": "n66",
-       "args": [
-        "n65",
-        "n2",
-        "n66_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k67",
-       "out": "n67",
-       "args": [
-        "n66",
-        "n56"
-       ],
-       "size": [
-        "B",
-        "S",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k69",
-       "out": "n69",
-       "args": [
-        "n67",
-        "w15",
-        "w16"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k73_stats",
-       "out": "n73_stats",
-       "args": [
-        "n47",
-        "n69"
-       ],
-       "size": [
-        "B",
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k73",
-       "out": "n73",
-       "args": [
-        "n47",
-        "n69",
-        "n73_stats",
-        "w17",
-        "w18"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k77",
-       "out": "n77",
-       "args": [
-        "n73",
-        "w19",
-        "w20"
-       ],
-       "size": [
-        "B",
-        "S",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k80",
-       "out": "n80",
-       "args": [
-        "n77",
-        "w21",
-        "w22"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k84_stats",
-       "out": "n84_stats",
-       "args": [
-        "n73",
-        "n80"
-       ],
-       "size": [
-        "B",
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k84",
-       "out": "n84",
-       "args": [
-        "n73",
-        "n80",
-        "n84_stats",
-        "w23",
-        "w24"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k93",
-       "out": "n93",
-       "args": [
-        "n84",
-        "w25",
-        "w26"
-       ],
-       "size": [
-        "B",
-        "S",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k102",
-       "out": "n102",
-       "args": [
-        "n93"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k103_stats",
-       "out": "n103_stats",
-       "args": [
-        "n102",
-        "n2"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k103",
-       "out": "n103",
-       "args": [
-        "n102",
-        "n2",
-        "n103_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "S",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k104",
-       "out": "n104",
-       "args": [
-        "n103",
-        "n93"
-       ],
-       "size": [
-        "B",
-        "S",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k106",
-       "out": "n106",
-       "args": [
-        "n104",
-        "w27",
-        "w28"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k110_stats",
-       "out": "n110_stats",
-       "args": [
-        "n84",
-        "n106"
-       ],
-       "size": [
-        "B",
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k110",
-       "out": "n110",
-       "args": [
-        "n84",
-        "n106",
-        "n110_stats",
-        "w29",
-        "w30"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k114",
-       "out": "n114",
-       "args": [
-        "n110",
-        "w31",
-        "w32"
-       ],
-       "size": [
-        "B",
-        "S",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k117",
-       "out": "n117",
-       "args": [
-        "n114",
-        "w33",
-        "w34"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k121_stats",
-       "out": "n121_stats",
-       "args": [
-        "n110",
-        "n117"
-       ],
-       "size": [
-        "B",
-        "S",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k121",
-       "out": "n121",
-       "args": [
-        "n110",
-        "n117",
-        "n121_stats",
-        "w35",
-        "w36"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k169",
-       "out": "n169",
-       "args": [
-        "n121",
-        "w44",
-        "w45"
-       ],
-       "size": [
-        "B",
-        "S",
-        512
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k239",
-       "out": "n239",
-       "args": [
-        "n121",
-        "w62",
-        "w63"
-       ],
-       "size": [
-        "B",
-        "S",
-        512
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k309",
-       "out": "n309",
-       "args": [
-        "n121",
-        "w80",
-        "w81"
-       ],
-       "size": [
-        "B",
-        "S",
-        512
-       ]
-      }
-     ],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k127",
-       "out": "n127",
-       "args": [
-        "n1",
-        "w37",
-        "n124",
-        "n8"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k138",
-       "out": "n138",
-       "args": [
-        "n127",
-        "w38",
-        "w39"
-       ],
-       "size": [
-        "B",
-        "T",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k140",
-       "out": "n140",
-       "args": [
-        "n137",
-        "n138"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k144",
-       "out": "n144",
-       "args": [
-        "n142",
-        "n138"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k150",
-       "out": "n150",
-       "args": [
-        "n138",
-        "n140"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k151_stats",
-       "out": "n151_stats",
-       "args": [
-        "n150",
-        "n128"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k151",
-       "out": "n151",
-       "args": [
-        "n150",
-        "n128",
-        "n151_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k152",
-       "out": "n152",
-       "args": [
-        "n151",
-        "n144"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k154",
-       "out": "n154",
-       "args": [
-        "n152",
-        "w40",
-        "w41"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k158_stats",
-       "out": "n158_stats",
-       "args": [
-        "n127",
-        "n154"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k158",
-       "out": "n158",
-       "args": [
-        "n127",
-        "n154",
-        "n158_stats",
-        "w42",
-        "w43"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k176",
-       "out": "n176",
-       "args": [
-        "n158",
-        "w44",
-        "w45"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k178",
-       "out": "n178",
-       "args": [
-        "n176",
-        "n169"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k179_stats",
-       "out": "n179_stats",
-       "args": [
-        "n178",
-        "n2"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k179",
-       "out": "n179",
-       "args": [
-        "n178",
-        "n2",
-        "n179_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k180",
-       "out": "n180",
-       "args": [
-        "n179",
-        "n169"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k182",
-       "out": "n182",
-       "args": [
-        "n180",
-        "w46",
-        "w47"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k183",
-       "out": "n183",
-       "args": [
-        "n179"
-       ],
-       "size": [
-        "B",
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k187_stats",
-       "out": "n187_stats",
-       "args": [
-        "n158",
-        "n182"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k187",
-       "out": "n187",
-       "args": [
-        "n158",
-        "n182",
-        "n187_stats",
-        "w48",
-        "w49"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k191",
-       "out": "n191",
-       "args": [
-        "n187",
-        "w50",
-        "w51"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k194",
-       "out": "n194",
-       "args": [
-        "n191",
-        "w52",
-        "w53"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k198_stats",
-       "out": "n198_stats",
-       "args": [
-        "n187",
-        "n194"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k198",
-       "out": "n198",
-       "args": [
-        "n187",
-        "n194",
-        "n198_stats",
-        "w54",
-        "w55"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k208",
-       "out": "n208",
-       "args": [
-        "n198",
-        "w56",
-        "w57"
-       ],
-       "size": [
-        "B",
-        "T",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k210",
-       "out": "n210",
-       "args": [
-        "n207",
-        "n208"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k214",
-       "out": "n214",
-       "args": [
-        "n212",
-        "n208"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k220",
-       "out": "n220",
-       "args": [
-        "n208",
-        "n210"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k221_stats",
-       "out": "n221_stats",
-       "args": [
-        "n220",
-        "n128"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k221",
-       "out": "n221",
-       "args": [
-        "n220",
-        "n128",
-        "n221_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k222",
-       "out": "n222",
-       "args": [
-        "n221",
-        "n214"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k224",
-       "out": "n224",
-       "args": [
-        "n222",
-        "w58",
-        "w59"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k228_stats",
-       "out": "n228_stats",
-       "args": [
-        "n198",
-        "n224"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k228",
-       "out": "n228",
-       "args": [
-        "n198",
-        "n224",
-        "n228_stats",
-        "w60",
-        "w61"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k246",
-       "out": "n246",
-       "args": [
-        "n228",
-        "w62",
-        "w63"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k248",
-       "out": "n248",
-       "args": [
-        "n246",
-        "n239"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k249_stats",
-       "out": "n249_stats",
-       "args": [
-        "n248",
-        "n2"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k249",
-       "out": "n249",
-       "args": [
-        "n248",
-        "n2",
-        "n249_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k250",
-       "out": "n250",
-       "args": [
-        "n249",
-        "n239"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k252",
-       "out": "n252",
-       "args": [
-        "n250",
-        "w64",
-        "w65"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k253",
-       "out": "n253",
-       "args": [
-        "n249"
-       ],
-       "size": [
-        "B",
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k257_stats",
-       "out": "n257_stats",
-       "args": [
-        "n228",
-        "n252"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k257",
-       "out": "n257",
-       "args": [
-        "n228",
-        "n252",
-        "n257_stats",
-        "w66",
-        "w67"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k261",
-       "out": "n261",
-       "args": [
-        "n257",
-        "w68",
-        "w69"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k264",
-       "out": "n264",
-       "args": [
-        "n261",
-        "w70",
-        "w71"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k268_stats",
-       "out": "n268_stats",
-       "args": [
-        "n257",
-        "n264"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k268",
-       "out": "n268",
-       "args": [
-        "n257",
-        "n264",
-        "n268_stats",
-        "w72",
-        "w73"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k278",
-       "out": "n278",
-       "args": [
-        "n268",
-        "w74",
-        "w75"
-       ],
-       "size": [
-        "B",
-        "T",
-        768
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k280",
-       "out": "n280",
-       "args": [
-        "n277",
-        "n278"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k284",
-       "out": "n284",
-       "args": [
-        "n282",
-        "n278"
-       ],
-       "size": [
-        "B",
-        "K",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k290",
-       "out": "n290",
-       "args": [
-        "n278",
-        "n280"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k291_stats",
-       "out": "n291_stats",
-       "args": [
-        "n290",
-        "n128"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k291",
-       "out": "n291",
-       "args": [
-        "n290",
-        "n128",
-        "n291_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "K"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k292",
-       "out": "n292",
-       "args": [
-        "n291",
-        "n284"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k294",
-       "out": "n294",
-       "args": [
-        "n292",
-        "w76",
-        "w77"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k298_stats",
-       "out": "n298_stats",
-       "args": [
-        "n268",
-        "n294"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k298",
-       "out": "n298",
-       "args": [
-        "n268",
-        "n294",
-        "n298_stats",
-        "w78",
-        "w79"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k316",
-       "out": "n316",
-       "args": [
-        "n298",
-        "w80",
-        "w81"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k318",
-       "out": "n318",
-       "args": [
-        "n316",
-        "n309"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k319_stats",
-       "out": "n319_stats",
-       "args": [
-        "n318",
-        "n2"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k319",
-       "out": "n319",
-       "args": [
-        "n318",
-        "n2",
-        "n319_stats"
-       ],
-       "size": [
-        "B",
-        8,
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k320",
-       "out": "n320",
-       "args": [
-        "n319",
-        "n309"
-       ],
-       "size": [
-        "B",
-        "T",
-        8,
-        32
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k322",
-       "out": "n322",
-       "args": [
-        "n320",
-        "w82",
-        "w83"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k323",
-       "out": "n323",
-       "args": [
-        "n319"
-       ],
-       "size": [
-        "B",
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k327_stats",
-       "out": "n327_stats",
-       "args": [
-        "n298",
-        "n322"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k327",
-       "out": "n327",
-       "args": [
-        "n298",
-        "n322",
-        "n327_stats",
-        "w84",
-        "w85"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k331",
-       "out": "n331",
-       "args": [
-        "n327",
-        "w86",
-        "w87"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k334",
-       "out": "n334",
-       "args": [
-        "n331",
-        "w88",
-        "w89"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k338_stats",
-       "out": "n338_stats",
-       "args": [
-        "n327",
-        "n334"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k338",
-       "out": "n338",
-       "args": [
-        "n327",
-        "n334",
-        "n338_stats",
-        "w90",
-        "w91"
-       ],
-       "size": [
-        "B",
-        "T",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k341",
-       "out": "n341",
-       "args": [
-        "n338",
-        "w92",
-        "w93"
-       ],
-       "size": [
-        "B",
-        "T",
-        8000
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k342_stats",
-       "out": "n342_stats",
-       "args": [
-        "n341"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k342",
-       "out": "n342",
-       "args": [
-        "n341",
-        "n342_stats"
-       ],
-       "size": [
-        "B",
-        "T",
-        8000
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k343",
-       "out": "n343",
-       "args": [
-        "n3",
-        "n342"
-       ],
-       "size": [
-        "B",
-        "T",
-        8000
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n343",
-      "shape": [
-       "B",
-       "T",
-       8000
-      ]
-     },
-     "caches": [
-      {
-       "cache": "n137",
-       "next": "n140",
-       "width": 256
-      },
-      {
-       "cache": "n142",
-       "next": "n144",
-       "width": 256
-      },
-      {
-       "cache": "n207",
-       "next": "n210",
-       "width": 256
-      },
-      {
-       "cache": "n212",
-       "next": "n214",
-       "width": 256
-      },
-      {
-       "cache": "n277",
-       "next": "n280",
-       "width": 256
-      },
-      {
-       "cache": "n282",
-       "next": "n284",
-       "width": 256
-      }
-     ],
-     "tables": [
-      {
-       "buf": "n8",
-       "kind": "sin_freqs",
-       "dim": 256
-      }
-     ],
-     "gen": {
-      "input": 1,
-      "seq2seq": true,
-      "captures": [
-       {
-        "buf": "n169",
-        "shape": [
-         "B",
-         "S",
-         512
-        ]
-       },
-       {
-        "buf": "n2",
-        "shape": [
-         "B"
-        ]
-       },
-       {
-        "buf": "n239",
-        "shape": [
-         "B",
-         "S",
-         512
-        ]
-       },
-       {
-        "buf": "n309",
-        "shape": [
-         "B",
-         "S",
-         512
-        ]
-       }
-      ],
-      "carries": [],
-      "attention": {
-       "buf": "n323"
-      },
-      "readout": "logprob",
-      "vocab": 8000
-     }
+      "slots": 222,
+      "weights": 94,
+      "tables": [
+        {"slot":94,"kind":"sin_freqs","dim":256}
+      ],
+      "packs": [
+        [1,0,768,0,256,256],
+        [3,0,256,0,256,256],
+        [7,0,1024,0,256,256],
+        [9,0,256,0,1024,1024],
+        [13,0,768,0,256,256],
+        [15,0,256,0,256,256],
+        [19,0,1024,0,256,256],
+        [21,0,256,0,1024,1024],
+        [25,0,768,0,256,256],
+        [27,0,256,0,256,256],
+        [31,0,1024,0,256,256],
+        [33,0,256,0,1024,1024],
+        [38,0,768,0,256,256],
+        [40,0,256,0,256,256],
+        [44,256,512,0,256,256],
+        [44,0,256,0,256,256],
+        [46,0,256,0,256,256],
+        [50,0,1024,0,256,256],
+        [52,0,256,0,1024,1024],
+        [56,0,768,0,256,256],
+        [58,0,256,0,256,256],
+        [62,256,512,0,256,256],
+        [62,0,256,0,256,256],
+        [64,0,256,0,256,256],
+        [68,0,1024,0,256,256],
+        [70,0,256,0,1024,1024],
+        [74,0,768,0,256,256],
+        [76,0,256,0,256,256],
+        [80,256,512,0,256,256],
+        [80,0,256,0,256,256],
+        [82,0,256,0,256,256],
+        [86,0,1024,0,256,256],
+        [88,0,256,0,1024,1024],
+        [92,0,8000,0,256,256]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8],
+        [9],
+        [10],
+        [11],
+        [12],
+        [13],
+        [14],
+        [15],
+        [16],
+        [17],
+        [18],
+        [19],
+        [20],
+        [21],
+        [22],
+        [23],
+        [24],
+        [25],
+        [26],
+        [27],
+        [28],
+        [29],
+        [30],
+        [31],
+        [32],
+        [33]
+      ],
+      "inputs": [
+        {"name":"source","dim":"S","data":95,"lengths":96,"offsets":97},
+        {"name":"target","dim":"T","data":98,"lengths":99,"offsets":100,"keyLengths":101}
+      ],
+      "encode": [
+        {"op":"run","kernel":0,"out":114,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
+        {"op":"run","kernel":1,"out":115,"args":[114,1,2],"size":["B","S",768],"packs":0},
+        {"op":"run","kernel":2,"out":116,"args":[115],"size":["B",8,"S","S"]},
+        {"op":"run","kernel":3,"out":117,"args":[96,116],"size":["B",8,"S",2]},
+        {"op":"run","kernel":4,"out":118,"args":[96,117,116],"size":["B",8,"S","S"],"free":[116,117]},
+        {"op":"run","kernel":5,"out":119,"args":[118,115],"size":["B","S",8,32],"free":[115,118]},
+        {"op":"run","kernel":6,"out":120,"args":[119,3,4],"size":["B","S",256],"packs":1,"free":[119]},
+        {"op":"run","kernel":7,"out":121,"args":[114,120],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":122,"args":[121,114,120,5,6],"size":["B","S",256],"free":[114,120,121]},
+        {"op":"run","kernel":9,"out":123,"args":[122,7,8],"size":["B","S",1024],"packs":2},
+        {"op":"run","kernel":10,"out":124,"args":[123,9,10],"size":["B","S",256],"packs":3,"free":[123]},
+        {"op":"run","kernel":7,"out":125,"args":[122,124],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":126,"args":[125,122,124,11,12],"size":["B","S",256],"free":[122,124,125]},
+        {"op":"run","kernel":1,"out":127,"args":[126,13,14],"size":["B","S",768],"packs":4},
+        {"op":"run","kernel":2,"out":128,"args":[127],"size":["B",8,"S","S"]},
+        {"op":"run","kernel":3,"out":129,"args":[96,128],"size":["B",8,"S",2]},
+        {"op":"run","kernel":4,"out":130,"args":[96,129,128],"size":["B",8,"S","S"],"free":[128,129]},
+        {"op":"run","kernel":5,"out":131,"args":[130,127],"size":["B","S",8,32],"free":[127,130]},
+        {"op":"run","kernel":6,"out":132,"args":[131,15,16],"size":["B","S",256],"packs":5,"free":[131]},
+        {"op":"run","kernel":7,"out":133,"args":[126,132],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":134,"args":[133,126,132,17,18],"size":["B","S",256],"free":[126,132,133]},
+        {"op":"run","kernel":9,"out":135,"args":[134,19,20],"size":["B","S",1024],"packs":6},
+        {"op":"run","kernel":10,"out":136,"args":[135,21,22],"size":["B","S",256],"packs":7,"free":[135]},
+        {"op":"run","kernel":7,"out":137,"args":[134,136],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":138,"args":[137,134,136,23,24],"size":["B","S",256],"free":[134,136,137]},
+        {"op":"run","kernel":1,"out":139,"args":[138,25,26],"size":["B","S",768],"packs":8},
+        {"op":"run","kernel":2,"out":140,"args":[139],"size":["B",8,"S","S"]},
+        {"op":"run","kernel":3,"out":141,"args":[96,140],"size":["B",8,"S",2]},
+        {"op":"run","kernel":4,"out":142,"args":[96,141,140],"size":["B",8,"S","S"],"free":[140,141]},
+        {"op":"run","kernel":5,"out":143,"args":[142,139],"size":["B","S",8,32],"free":[139,142]},
+        {"op":"run","kernel":6,"out":144,"args":[143,27,28],"size":["B","S",256],"packs":9,"free":[143]},
+        {"op":"run","kernel":7,"out":145,"args":[138,144],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":146,"args":[145,138,144,29,30],"size":["B","S",256],"free":[138,144,145]},
+        {"op":"run","kernel":9,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
+        {"op":"run","kernel":10,"out":148,"args":[147,33,34],"size":["B","S",256],"packs":11,"free":[147]},
+        {"op":"run","kernel":7,"out":149,"args":[146,148],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":150,"args":[149,146,148,35,36],"size":["B","S",256],"free":[146,148,149]},
+        {"op":"run","kernel":22,"out":160,"args":[150,44,45],"size":["B","S",512],"packs":14},
+        {"op":"run","kernel":22,"out":182,"args":[150,62,63],"size":["B","S",512],"packs":21},
+        {"op":"run","kernel":22,"out":204,"args":[150,80,81],"size":["B","S",512],"packs":28,"free":[150]}
+      ],
+      "decode": [
+        {"op":"run","kernel":11,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+        {"op":"run","kernel":12,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":13,"out":103,"args":[102,152],"size":["B","K",256],"free":[102]},
+        {"op":"run","kernel":14,"out":105,"args":[104,152],"size":["B","K",256],"free":[104]},
+        {"op":"run","kernel":15,"out":153,"args":[152,103],"size":["B",8,"T","K"],"free":[103,152]},
+        {"op":"run","kernel":16,"out":154,"args":[101,153],"size":["B",8,"T",2]},
+        {"op":"run","kernel":17,"out":155,"args":[101,154,153],"size":["B",8,"T","K"],"free":[153,154]},
+        {"op":"run","kernel":18,"out":156,"args":[155,105],"size":["B","T",8,32],"free":[105,155]},
+        {"op":"run","kernel":19,"out":157,"args":[156,40,41],"size":["B","T",256],"packs":13,"free":[156]},
+        {"op":"run","kernel":20,"out":158,"args":[151,157],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":159,"args":[158,151,157,42,43],"size":["B","T",256],"free":[151,157,158]},
+        {"op":"run","kernel":23,"out":161,"args":[159,44,45],"size":["B","T",256],"packs":15},
+        {"op":"run","kernel":24,"out":162,"args":[161,160],"size":["B",8,"T","S"],"free":[161]},
+        {"op":"run","kernel":25,"out":163,"args":[96,162],"size":["B",8,"T",2]},
+        {"op":"run","kernel":26,"out":164,"args":[96,163,162],"size":["B",8,"T","S"],"free":[162,163]},
+        {"op":"run","kernel":27,"out":165,"args":[164,160],"size":["B","T",8,32],"free":[160]},
+        {"op":"run","kernel":19,"out":166,"args":[165,46,47],"size":["B","T",256],"packs":16,"free":[165]},
+        {"op":"run","kernel":28,"out":167,"args":[164],"size":["B","T","S"],"free":[164,167]},
+        {"op":"run","kernel":20,"out":168,"args":[159,166],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":169,"args":[168,159,166,48,49],"size":["B","T",256],"free":[159,166,168]},
+        {"op":"run","kernel":29,"out":170,"args":[169,50,51],"size":["B","T",1024],"packs":17},
+        {"op":"run","kernel":30,"out":171,"args":[170,52,53],"size":["B","T",256],"packs":18,"free":[170]},
+        {"op":"run","kernel":20,"out":172,"args":[169,171],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":173,"args":[172,169,171,54,55],"size":["B","T",256],"free":[169,171,172]},
+        {"op":"run","kernel":12,"out":174,"args":[173,56,57],"size":["B","T",768],"packs":19},
+        {"op":"run","kernel":13,"out":107,"args":[106,174],"size":["B","K",256],"free":[106]},
+        {"op":"run","kernel":14,"out":109,"args":[108,174],"size":["B","K",256],"free":[108]},
+        {"op":"run","kernel":15,"out":175,"args":[174,107],"size":["B",8,"T","K"],"free":[107,174]},
+        {"op":"run","kernel":16,"out":176,"args":[101,175],"size":["B",8,"T",2]},
+        {"op":"run","kernel":17,"out":177,"args":[101,176,175],"size":["B",8,"T","K"],"free":[175,176]},
+        {"op":"run","kernel":18,"out":178,"args":[177,109],"size":["B","T",8,32],"free":[109,177]},
+        {"op":"run","kernel":19,"out":179,"args":[178,58,59],"size":["B","T",256],"packs":20,"free":[178]},
+        {"op":"run","kernel":20,"out":180,"args":[173,179],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":181,"args":[180,173,179,60,61],"size":["B","T",256],"free":[173,179,180]},
+        {"op":"run","kernel":23,"out":183,"args":[181,62,63],"size":["B","T",256],"packs":22},
+        {"op":"run","kernel":24,"out":184,"args":[183,182],"size":["B",8,"T","S"],"free":[183]},
+        {"op":"run","kernel":25,"out":185,"args":[96,184],"size":["B",8,"T",2]},
+        {"op":"run","kernel":26,"out":186,"args":[96,185,184],"size":["B",8,"T","S"],"free":[184,185]},
+        {"op":"run","kernel":27,"out":187,"args":[186,182],"size":["B","T",8,32],"free":[182]},
+        {"op":"run","kernel":19,"out":188,"args":[187,64,65],"size":["B","T",256],"packs":23,"free":[187]},
+        {"op":"run","kernel":28,"out":189,"args":[186],"size":["B","T","S"],"free":[186,189]},
+        {"op":"run","kernel":20,"out":190,"args":[181,188],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":191,"args":[190,181,188,66,67],"size":["B","T",256],"free":[181,188,190]},
+        {"op":"run","kernel":29,"out":192,"args":[191,68,69],"size":["B","T",1024],"packs":24},
+        {"op":"run","kernel":30,"out":193,"args":[192,70,71],"size":["B","T",256],"packs":25,"free":[192]},
+        {"op":"run","kernel":20,"out":194,"args":[191,193],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":195,"args":[194,191,193,72,73],"size":["B","T",256],"free":[191,193,194]},
+        {"op":"run","kernel":12,"out":196,"args":[195,74,75],"size":["B","T",768],"packs":26},
+        {"op":"run","kernel":13,"out":111,"args":[110,196],"size":["B","K",256],"free":[110]},
+        {"op":"run","kernel":14,"out":113,"args":[112,196],"size":["B","K",256],"free":[112]},
+        {"op":"run","kernel":15,"out":197,"args":[196,111],"size":["B",8,"T","K"],"free":[111,196]},
+        {"op":"run","kernel":16,"out":198,"args":[101,197],"size":["B",8,"T",2]},
+        {"op":"run","kernel":17,"out":199,"args":[101,198,197],"size":["B",8,"T","K"],"free":[101,197,198]},
+        {"op":"run","kernel":18,"out":200,"args":[199,113],"size":["B","T",8,32],"free":[113,199]},
+        {"op":"run","kernel":19,"out":201,"args":[200,76,77],"size":["B","T",256],"packs":27,"free":[200]},
+        {"op":"run","kernel":20,"out":202,"args":[195,201],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":203,"args":[202,195,201,78,79],"size":["B","T",256],"free":[195,201,202]},
+        {"op":"run","kernel":23,"out":205,"args":[203,80,81],"size":["B","T",256],"packs":29},
+        {"op":"run","kernel":24,"out":206,"args":[205,204],"size":["B",8,"T","S"],"free":[205]},
+        {"op":"run","kernel":25,"out":207,"args":[96,206],"size":["B",8,"T",2]},
+        {"op":"run","kernel":26,"out":208,"args":[96,207,206],"size":["B",8,"T","S"],"free":[96,206,207]},
+        {"op":"run","kernel":27,"out":209,"args":[208,204],"size":["B","T",8,32],"free":[204]},
+        {"op":"run","kernel":19,"out":210,"args":[209,82,83],"size":["B","T",256],"packs":30,"free":[209]},
+        {"op":"run","kernel":28,"out":211,"args":[208],"size":["B","T","S"],"free":[208,211]},
+        {"op":"run","kernel":20,"out":212,"args":[203,210],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":213,"args":[212,203,210,84,85],"size":["B","T",256],"free":[203,210,212]},
+        {"op":"run","kernel":29,"out":214,"args":[213,86,87],"size":["B","T",1024],"packs":31},
+        {"op":"run","kernel":30,"out":215,"args":[214,88,89],"size":["B","T",256],"packs":32,"free":[214]},
+        {"op":"run","kernel":20,"out":216,"args":[213,215],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":217,"args":[216,213,215,90,91],"size":["B","T",256],"free":[213,215,216]},
+        {"op":"run","kernel":31,"out":218,"args":[217,92,93],"size":["B","T",8000],"packs":33,"free":[217]},
+        {"op":"run","kernel":32,"out":219,"args":[218],"size":["B","T",2]},
+        {"op":"run","kernel":33,"out":220,"args":[219,218],"size":["B","T",8000],"free":[218,219]},
+        {"op":"run","kernel":34,"out":221,"args":[99,220],"size":["B","T",8000],"free":[99,220]}
+      ],
+      "output": {"slot":221,"shape":["B","T",8000]},
+      "caches": [
+        {"cache":102,"next":103,"width":256},
+        {"cache":104,"next":105,"width":256},
+        {"cache":106,"next":107,"width":256},
+        {"cache":108,"next":109,"width":256},
+        {"cache":110,"next":111,"width":256},
+        {"cache":112,"next":113,"width":256}
+      ],
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":160,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":182,"shape":["B","S",512]},{"slot":204,"shape":["B","S",512]}],"carries":[],"attention":211,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,160,182,204,211,221]}
     };
 /** TransformerTranslator, compiled by nnc. Create with createTransformerTranslator(); load weights before forward() or generate(). */
 export type TransformerTranslatorModel = __nnc.NncModel<TransformerTranslatorInputs, TransformerTranslatorOutputs, Pick<TransformerTranslatorInputs, "source">>;

@@ -6,227 +6,35 @@ import * as __nnc from 'nnc/runtime';
 export const BahdanauTranslatorManifest = {
       "model": "BahdanauTranslator",
       "inputs": [
-        {
-          "name": "source",
-          "form": "tokens",
-          "vocab": 8000,
-          "maxLen": 50
-        },
-        {
-          "name": "target",
-          "form": "tokens",
-          "vocab": 6000,
-          "maxLen": 50
-        }
+        {"name":"source","form":"tokens","vocab":8000,"maxLen":50},
+        {"name":"target","form":"tokens","vocab":6000,"maxLen":50}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          "T",
-          6000
-        ]
-      },
+      "output": {"name":"next","shape":["B","T",6000]},
       "weights": [
-        {
-          "name": "encoder.embedding0.weight",
-          "shape": [
-            8000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "encoder.lstm0.weight_ih_l0",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.weight_hh_l0",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_ih_l0",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_hh_l0",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.weight_ih_l0_reverse",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.weight_hh_l0_reverse",
-          "shape": [
-            1024,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_ih_l0_reverse",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_hh_l0_reverse",
-          "shape": [
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.embedding0.weight",
-          "shape": [
-            6000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "decoder.attention0.key.weight",
-          "shape": [
-            256,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.attention0.query.weight",
-          "shape": [
-            256,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.attention0.bias",
-          "shape": [
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.attention0.v.weight",
-          "shape": [
-            1,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.gru0.weight_ih_l0",
-          "shape": [
-            1536,
-            768
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "decoder.gru0.weight_hh_l0",
-          "shape": [
-            1536,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "decoder.gru0.bias_ih_l0",
-          "shape": [
-            1536
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "decoder.gru0.bias_hh_l0",
-          "shape": [
-            1536
-          ],
-          "dtype": "F32",
-          "layer": "gru"
-        },
-        {
-          "name": "decoder.bridge.weight",
-          "shape": [
-            512,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.bridge.bias",
-          "shape": [
-            512
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.linear0.weight",
-          "shape": [
-            6000,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.linear0.bias",
-          "shape": [
-            6000
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"encoder.embedding0.weight","shape":[8000,256],"dtype":"F32","layer":"embedding"},
+        {"name":"encoder.lstm0.weight_ih_l0","shape":[1024,256],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.weight_hh_l0","shape":[1024,256],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_ih_l0","shape":[1024],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_hh_l0","shape":[1024],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.weight_ih_l0_reverse","shape":[1024,256],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.weight_hh_l0_reverse","shape":[1024,256],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_ih_l0_reverse","shape":[1024],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_hh_l0_reverse","shape":[1024],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.embedding0.weight","shape":[6000,256],"dtype":"F32","layer":"embedding"},
+        {"name":"decoder.attention0.key.weight","shape":[256,512],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.attention0.query.weight","shape":[256,512],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.attention0.bias","shape":[256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.attention0.v.weight","shape":[1,256],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.gru0.weight_ih_l0","shape":[1536,768],"dtype":"F32","layer":"gru"},
+        {"name":"decoder.gru0.weight_hh_l0","shape":[1536,512],"dtype":"F32","layer":"gru"},
+        {"name":"decoder.gru0.bias_ih_l0","shape":[1536],"dtype":"F32","layer":"gru"},
+        {"name":"decoder.gru0.bias_hh_l0","shape":[1536],"dtype":"F32","layer":"gru"},
+        {"name":"decoder.bridge.weight","shape":[512,512],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.bridge.bias","shape":[512],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.linear0.weight","shape":[6000,512],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.linear0.bias","shape":[6000],"dtype":"F32","layer":"linear"}
       ],
-      "decode": {
-        "greedy": false,
-        "beam": 5,
-        "sample": false,
-        "max_len": 50,
-        "bos": 1,
-        "eos": 2,
-        "temperature": 1
-      }
+      "decode": {"strategy":"beam","beam":5,"maxLen":50,"bos":1,"eos":2,"temperature":1}
     } as const;
 
 /** Inputs of BahdanauTranslator. */
@@ -243,1573 +51,979 @@ export interface BahdanauTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 6000]>;
 }
 
-const BahdanauTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // encoder.lstm0.l0.x·Wᵀ (all steps)
-    k8: {
-      name: "BahdanauTranslator.k8",
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 17acfa72: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    {
+      name: "BahdanauTranslator.k0",
       step: false,
       scalars: ["S"],
-      gpu: "function (n0, w0, w1, w2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = w0[(v2) * 256 + k1];\n    const v4 = w1[(i2) * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n0 = a[0]!, w0 = a[1]!, w1 = a[2]!, w2 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n0[(i0) * S + i1]!;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v3 = w0[(v2) * 256 + k1]!;
-          const v4 = w1[(i2) * 256 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w2[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++) {
-            const v0 = n0[(i0) * S + i1]!;
-            const v1 = w0[(v0) * 256 + i2]!;
-            gm0[o] = v1;
-            o++;
-          }
-      }
-      x.gemm(B * S, 1024, 256, gm0, 0, 256, x.packs[0], w2, 0, out, 0, 1024, 0);
-      }
-      },
-    },
-    // encoder.lstm0.l0.[h';c']
-    k38: {
-      name: "BahdanauTranslator.k38",
-      step: true,
-      scalars: ["S","t","tp"],
-      gpu: "function (n9, n8, w3, w4, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n9[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n8[(i0 * S + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n9[(i0 * S + tp) * 512 + k3];\n        const v5 = w3[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n8[(i0 * S + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n9[(i0 * S + tp) * 512 + k12];\n        const v14 = w3[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n9[(i0 * S + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n8[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n9[(i0 * S + tp) * 512 + k23];\n        const v25 = w3[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n8[(i0 * S + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n9[(i0 * S + tp) * 512 + k32];\n        const v34 = w3[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n8[(i0 * S + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n9[(i0 * S + tp) * 512 + k47];\n        const v49 = w3[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n9[(i0 * S + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n8[(i0 * S + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n9[(i0 * S + tp) * 512 + k58];\n        const v60 = w3[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n8[(i0 * S + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n9[(i0 * S + tp) * 512 + k67];\n        const v69 = w3[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, S, t, tp } = s;
-      const n9 = a[0]!, n8 = a[1]!, w3 = a[2]!, w4 = a[3]!, n2 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n8[(i0 * S + t) * 1024 + i1 + 768]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 256; k2++) {
-          const v3 = n9[(i0 * S + tp) * 512 + k2]!;
-          const v4 = w3[(i1 + 768) * 256 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w4[i1 + 768]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n8[(i0 * S + t) * 1024 + i1 + 256]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 256; k11++) {
-          const v12 = n9[(i0 * S + tp) * 512 + k11]!;
-          const v13 = w3[(i1 + 256) * 256 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w4[i1 + 256]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n9[(i0 * S + tp) * 512 + i1 + 256]!;
-        const v19 = v17 * v18;
-        const v20 = n8[(i0 * S + t) * 1024 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 256; k22++) {
-          const v23 = n9[(i0 * S + tp) * 512 + k22]!;
-          const v24 = w3[(i1) * 256 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w4[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n8[(i0 * S + t) * 1024 + i1 + 512]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 256; k31++) {
-          const v32 = n9[(i0 * S + tp) * 512 + k31]!;
-          const v33 = w3[(i1 + 512) * 256 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w4[i1 + 512]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[256 + i1] = v39;
-      };
-      const dst = new Float32Array(512);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 512;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 512);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B } = s; return [B * 1024, B * 256, B * 256, B * 256, B * 256, B * 256, 512]; },
-      run: (x, out, a, g, s) => {
-      const { B, S, t, tp } = s;
-      const n9 = a[0]!, n8 = a[1]!, w4 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 1024, 256, n9, tp * 512, S * 512, x.packs[0], w4, 0, gm0, 0, 1024, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++) {
-          const v0 = n8[(i0 * S + t) * 1024 + i1]!;
-          const v1 = gm0[(i0) * 1024 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n8[(i0 * S + t) * 1024 + i1 + 256]!;
-          const v4 = gm0[(i0) * 1024 + i1 + 256]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n8[(i0 * S + t) * 1024 + i1 + 512]!;
-          const v7 = gm0[(i0) * 1024 + i1 + 512]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n8[(i0 * S + t) * 1024 + i1 + 768]!;
-          const v10 = gm0[(i0) * 1024 + i1 + 768]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 256);
-      x.act(1, gm2, 0, B * 256);
-      x.act(0, gm3, 0, B * 256);
-      x.act(1, gm4, 0, B * 256);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++) {
-          const v0 = gm2[(i0) * 256 + i1]!;
-          const v1 = n9[(i0 * S + tp) * 512 + i1 + 256]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 256 + i1]!;
-          const v4 = gm3[(i0) * 256 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 256);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 256 + i1]!;
-        const v1 = gm5[(i0) * 256 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 256 + i1]!;
-        const v4 = n9[(i0 * S + tp) * 512 + i1 + 256]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 256 + i1]!;
-        const v7 = gm3[(i0) * 256 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[256 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 512;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 512);
-      }
-      }
-      },
-    },
-    // encoder.lstm0.l0.reverse.x·Wᵀ (all steps)
-    k42: {
-      name: "BahdanauTranslator.k42",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n0, w0, w5, w6, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - i1 * (1024);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = w0[(v2) * 256 + k1];\n    const v4 = w5[(i2) * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w6[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n0 = a[0]!, w0 = a[1]!, w5 = a[2]!, w6 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n0[(i0) * S + i1]!;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v3 = w0[(v2) * 256 + k1]!;
-          const v4 = w5[(i2) * 256 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w6[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 1024; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n0 = a[0]!, w0 = a[1]!, w6 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++) {
-            const v0 = n0[(i0) * S + i1]!;
-            const v1 = w0[(v0) * 256 + i2]!;
-            gm0[o] = v1;
-            o++;
-          }
-      }
-      x.gemm(B * S, 1024, 256, gm0, 0, 256, x.packs[0], w6, 0, out, 0, 1024, 0);
-      }
-      },
-    },
-    // encoder.lstm0.l0.reverse.[h';c']
-    k72: {
-      name: "BahdanauTranslator.k72",
-      step: true,
-      scalars: ["S","t","tp"],
-      gpu: "function (n43, n42, w7, w8, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n43[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = n42[(i0 * S + t) * 1024 + i1 + 768];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = n43[(i0 * S + tp) * 512 + k3];\n        const v5 = w7[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n42[(i0 * S + t) * 1024 + i1 + 256];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = n43[(i0 * S + tp) * 512 + k12];\n        const v14 = w7[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n43[(i0 * S + tp) * 512 + i1 + 256];\n      const v20 = v18 * v19;\n      const v21 = n42[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = n43[(i0 * S + tp) * 512 + k23];\n        const v25 = w7[(i1) * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n42[(i0 * S + t) * 1024 + i1 + 512];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = n43[(i0 * S + tp) * 512 + k32];\n        const v34 = w7[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n42[(i0 * S + t) * 1024 + i1 - 256 + 256];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 256; k47++) {\n        const v48 = n43[(i0 * S + tp) * 512 + k47];\n        const v49 = w7[(i1 - 256 + 256) * 256 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 256 + 256];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n43[(i0 * S + tp) * 512 + i1 - 256 + 256];\n      const v55 = v53 * v54;\n      const v56 = n42[(i0 * S + t) * 1024 + i1 - 256];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 256; k58++) {\n        const v59 = n43[(i0 * S + tp) * 512 + k58];\n        const v60 = w7[(i1 - 256) * 256 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 256];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n42[(i0 * S + t) * 1024 + i1 - 256 + 512];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 256; k67++) {\n        const v68 = n43[(i0 * S + tp) * 512 + k67];\n        const v69 = w7[(i1 - 256 + 512) * 256 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 256 + 512];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, S, t, tp } = s;
-      const n43 = a[0]!, n42 = a[1]!, w7 = a[2]!, w8 = a[3]!, n2 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n42[(i0 * S + t) * 1024 + i1 + 768]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 256; k2++) {
-          const v3 = n43[(i0 * S + tp) * 512 + k2]!;
-          const v4 = w7[(i1 + 768) * 256 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w8[i1 + 768]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n42[(i0 * S + t) * 1024 + i1 + 256]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 256; k11++) {
-          const v12 = n43[(i0 * S + tp) * 512 + k11]!;
-          const v13 = w7[(i1 + 256) * 256 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w8[i1 + 256]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n43[(i0 * S + tp) * 512 + i1 + 256]!;
-        const v19 = v17 * v18;
-        const v20 = n42[(i0 * S + t) * 1024 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 256; k22++) {
-          const v23 = n43[(i0 * S + tp) * 512 + k22]!;
-          const v24 = w7[(i1) * 256 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w8[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n42[(i0 * S + t) * 1024 + i1 + 512]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 256; k31++) {
-          const v32 = n43[(i0 * S + tp) * 512 + k31]!;
-          const v33 = w7[(i1 + 512) * 256 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w8[i1 + 512]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[256 + i1] = v39;
-      };
-      const dst = new Float32Array(512);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 512;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 512);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 1024, 0, 256, 256]],
-      scratch: (s) => { const { B } = s; return [B * 1024, B * 256, B * 256, B * 256, B * 256, B * 256, 512]; },
-      run: (x, out, a, g, s) => {
-      const { B, S, t, tp } = s;
-      const n43 = a[0]!, n42 = a[1]!, w8 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 1024, 256, n43, tp * 512, S * 512, x.packs[0], w8, 0, gm0, 0, 1024, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++) {
-          const v0 = n42[(i0 * S + t) * 1024 + i1]!;
-          const v1 = gm0[(i0) * 1024 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n42[(i0 * S + t) * 1024 + i1 + 256]!;
-          const v4 = gm0[(i0) * 1024 + i1 + 256]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n42[(i0 * S + t) * 1024 + i1 + 512]!;
-          const v7 = gm0[(i0) * 1024 + i1 + 512]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n42[(i0 * S + t) * 1024 + i1 + 768]!;
-          const v10 = gm0[(i0) * 1024 + i1 + 768]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 256);
-      x.act(1, gm2, 0, B * 256);
-      x.act(0, gm3, 0, B * 256);
-      x.act(1, gm4, 0, B * 256);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 256; i1++) {
-          const v0 = gm2[(i0) * 256 + i1]!;
-          const v1 = n43[(i0 * S + tp) * 512 + i1 + 256]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 256 + i1]!;
-          const v4 = gm3[(i0) * 256 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 256);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 256 + i1]!;
-        const v1 = gm5[(i0) * 256 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 256 + i1]!;
-        const v4 = n43[(i0 * S + tp) * 512 + i1 + 256]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 256 + i1]!;
-        const v7 = gm3[(i0) * 256 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[256 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 512;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 512);
-      }
-      }
-      },
-    },
-    // encoder.lstm0.l0.concat
-    k74: {
-      name: "BahdanauTranslator.k74",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n9, n43, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 256) {\n    const v1 = n9[((i0) * S + i1) * 512 + i2];\n    c0 = v1;\n  }\n  else {\n    const v2 = n43[((i0) * S + i1) * 512 + i2 - 256];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n9 = a[0]!, n43 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let c0 = 0.0;
-        if (i2 < 256) {
-          const v1 = n9[((i0) * S + i1) * 512 + i2]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n43[((i0) * S + i1) * 512 + i2 - 256]!;
-          c0 = v2;
-        }
-        return c0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-    },
-    // decoder.attention0.W₁·k (keys, once per source)
-    k78: {
-      name: "BahdanauTranslator.k78",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n74, w9, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / (256));\n  const rem1 = rem0 - i1 * (256);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = n74[((i0) * S + i1) * 512 + k1];\n    const v3 = w9[(i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n74 = a[0]!, w9 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          const v2 = n74[((i0) * S + i1) * 512 + k1]!;
-          const v3 = w9[(i2) * 512 + k1]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 512, 512]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n74 = a[0]!;
-      x.gemm(B * S, 256, 512, n74, 0, 512, x.packs[0], null, 0, out, 0, 256, 0);
-      }
-      },
-    },
-    // encoder.final.l0
-    k79: {
-      name: "BahdanauTranslator.k79",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n9, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (512));\n  const rem0 = idx - i0 * (512);\n  const i1 = rem0;\n  const L = n2[i0];\n  return n9[(i0 * S + L - 1.0) * 512 + i1];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n9 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const L = n2[i0]!;
-        return n9[(i0 * S + L - 1.0) * 512 + i1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // encoder.final.l0.reverse
-    k81: {
-      name: "BahdanauTranslator.k81",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n43, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (512));\n  const rem0 = idx - i0 * (512);\n  const i1 = rem0;\n  return n43[(i0 * S + 0.0) * 512 + i1];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n43 = a[0]!;
-      const f = (i0: number, i1: number): number => {
-        return n43[(i0 * S + 0.0) * 512 + i1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // decoder.bridge.tanh
-    k87: {
-      name: "BahdanauTranslator.k87",
-      step: false,
-      scalars: [],
-      gpu: "function (n79, n81, w10, w11) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (512));\n  const rem0 = idx - i0 * (512);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const v3 = n79[(i0) * 512 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n81[(i0) * 512 + k1 - 256];\n      c2 = v4;\n    }\n    const v5 = w10[(i1) * 512 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w11[i1];\n  const v7 = acc0 + v6;\n  const e8 = Math.exp(2.0 * v7);\n  const v9 = (1.0 - 2.0 / (e8 + 1.0));\n  return v9;\n}",
-      cpu: (out, a, s) => {
-      const { B } = s;
-      const n79 = a[0]!, n81 = a[1]!, w10 = a[2]!, w11 = a[3]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          let c2 = 0.0;
-          if (k1 < 256) {
-            const v3 = n79[(i0) * 512 + k1]!;
-            c2 = v3;
-          }
-          else {
-            const v4 = n81[(i0) * 512 + k1 - 256]!;
-            c2 = v4;
-          }
-          const v5 = w10[(i1) * 512 + k1]!;
-          acc0 += c2 * v5;
-        }
-        const v6 = w11[i1]!;
-        const v7 = acc0 + v6;
-        const v8 = __nnc.tanhf(v7);
-        return v8;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          out[o++] = f(i0, i1);
-      },
-      gemm: {
-      packs: [[2, 0, 512, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 512, B * 512]; },
-      run: (x, out, a, g, s) => {
-      const { B } = s;
-      const n79 = a[0]!, n81 = a[1]!, w11 = a[3]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          let c0 = 0.0;
-          if (i1 < 256) {
-            const v1 = n79[(i0) * 512 + i1]!;
-            c0 = v1;
-          }
-          else {
-            const v2 = n81[(i0) * 512 + i1 - 256]!;
-            c0 = v2;
-          }
-          gm0[o] = c0;
-          o++;
-        }
-      }
-      x.gemm(B, 512, 512, gm0, 0, 512, x.packs[0], w11, 0, gm1, 0, 512, 0);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm1[(i0) * 512 + i1]!;
-        const v1 = __nnc.tanhf(v0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          out[o++] = f(i0, i1);
-      }
-      },
-    },
-    // decoder.gru0.l0.x·Wᵀ (all steps)
-    k91: {
-      name: "BahdanauTranslator.k91",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n1, w12, w13, w14, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / (1536));\n  const rem1 = rem0 - i1 * (1536);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n1[(i0) * T + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = w12[(v2) * 256 + k1];\n    const v4 = w13[(i2) * 768 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w14[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, w12 = a[1]!, w13 = a[2]!, w14 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n1[(i0) * T + i1]!;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v3 = w12[(v2) * 256 + k1]!;
-          const v4 = w13[(i2) * 768 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w14[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1536; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 1536, 0, 256, 768]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, w12 = a[1]!, w14 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++) {
-            const v0 = n1[(i0) * T + i1]!;
-            const v1 = w12[(v0) * 256 + i2]!;
-            gm0[o] = v1;
-            o++;
-          }
-      }
-      x.gemm(B * T, 1536, 256, gm0, 0, 256, x.packs[0], w14, 0, out, 0, 1536, 0);
-      }
-      },
-    },
-    // decoder.attention0.scores
-    k110: {
-      name: "BahdanauTranslator.k110",
-      step: false,
-      scalars: ["T","S","tp"],
-      gpu: "function (n92, w15, n78, w16, w17, T, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S));\n  const rem0 = idx - i0 * (S);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 512; k4++) {\n      const v5 = n92[(i0 * T + tp) * 512 + k4];\n      const v6 = w15[(k1) * 512 + k4];\n      acc3 += v5 * v6;\n    }\n    const v7 = n78[((i0) * S + i1) * 256 + k1];\n    const v8 = acc3 + v7;\n    const v9 = w16[k1];\n    const v10 = v8 + v9;\n    const e11 = Math.exp(2.0 * v10);\n    const v12 = (1.0 - 2.0 / (e11 + 1.0));\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v13 = w17[(k2) * 256 + k1];\n      acc0 += v12 * v13;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S, tp } = s;
-      const n92 = a[0]!, w15 = a[1]!, n78 = a[2]!, w16 = a[3]!, w17 = a[4]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          let acc3 = 0.0;
-          for (let k4 = 0; k4 < 512; k4++) {
-            const v5 = n92[(i0 * T + tp) * 512 + k4]!;
-            const v6 = w15[(k1) * 512 + k4]!;
-            acc3 += v5 * v6;
-          }
-          const v7 = n78[((i0) * S + i1) * 256 + k1]!;
-          const v8 = acc3 + v7;
-          const v9 = w16[k1]!;
-          const v10 = v8 + v9;
-          const v11 = __nnc.tanhf(v10);
-          for (let k2 = 0; k2 < 1; k2++) {
-            const v12 = w17[(k2) * 256 + k1]!;
-            acc0 += v11 * v12;
-          }
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          out[o++] = f(i0, i1);
-      },
-      gemm: {
-      packs: [[1, 0, 256, 0, 512, 512]],
-      scratch: (s) => { const { B, S } = s; return [B * 256, B * S * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S, tp } = s;
-      const n92 = a[0]!, n78 = a[2]!, w16 = a[3]!, w17 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      x.gemm(B, 256, 512, n92, tp * 512, T * 512, x.packs[0], null, 0, gm0, 0, 256, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++) {
-            const v0 = gm0[(i0) * 256 + i2]!;
-            const v1 = n78[((i0) * S + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            const v3 = w16[i2]!;
-            const v4 = v2 + v3;
-            gm1[o] = v4;
-            o++;
-          }
-      }
-      x.act(0, gm1, 0, B * S * 256);
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v3 = gm1[((i0) * S + i1) * 256 + k1]!;
-          for (let k2 = 0; k2 < 1; k2++) {
-            const v4 = w17[(k2) * 256 + k1]!;
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * S + i1]!;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v3 = b1[v2 * 256 + k1]!;
+            const v4 = b2[i2 * 256 + k1]!;
             acc0 += v3 * v4;
           }
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          out[o++] = f(i0, i1);
-      }
+          const v5 = b3[i2]!;
+          const v6 = acc0 + v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
       },
-    },
-    // decoder.attention0.α (row statistics)
-    k111_stats: {
-      name: "BahdanauTranslator.k111_stats",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n110, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (2));\n  const rem0 = idx - i0 * (2);\n  const i1 = rem0;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n110[(i0) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i1 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n110[(i0) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n110[(i0) * S + ka]!;
-            m = Math.max(m, v0);
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < S; i1++) {
+                const v0 = b0[i0 * S + i1]!;
+                for (let i2 = 0; i2 < 256; i2++) {
+                  const v1 = b1[v0 * 256 + i2]!;
+                  gm0[o] = v1;
+                  o += 1;
+                }
+              }
+            }
           }
-        }
-        if (i1 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n110[(i0) * S + kb]!;
-            s += Math.exp(v1 - m);
+          x.gemm(B * S, 1024, 256, gm0, 0, 256, x.packs[0], b3, 0, out, 0, 1024, 0);
+        },
+      },
+    },
+    // k1 e0f19224: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "BahdanauTranslator.k1",
+      step: true,
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = b1[(i0 * S + t) * 1024 + (i1 + 768)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = b0[(i0 * S + tp) * 512 + k3];\n        const v5 = b2[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * S + t) * 1024 + (i1 + 256)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = b0[(i0 * S + tp) * 512 + k12];\n        const v14 = b2[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * S + tp) * 512 + (i1 + 256)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = b0[(i0 * S + tp) * 512 + k23];\n        const v25 = b2[i1 * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * S + t) * 1024 + (i1 + 512)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = b0[(i0 * S + tp) * 512 + k32];\n        const v34 = b2[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * S + t) * 1024 + (i1 - 256 + 256)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 256; k45++) {\n        const v46 = b0[(i0 * S + tp) * 512 + k45];\n        const v47 = b2[(i1 - 256 + 256) * 256 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 256 + 256];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * S + tp) * 512 + (i1 - 256 + 256)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * S + t) * 1024 + (i1 - 256)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 256; k56++) {\n        const v57 = b0[(i0 * S + tp) * 512 + k56];\n        const v58 = b2[(i1 - 256) * 256 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 256];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * S + t) * 1024 + (i1 - 256 + 512)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 256; k65++) {\n        const v66 = b0[(i0 * S + tp) * 512 + k65];\n        const v67 = b2[(i1 - 256 + 512) * 256 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 256 + 512];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * S + t) * 1024 + (i1 + 768)]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b0[(i0 * S + tp) * 512 + k2]!;
+            const v4 = b2[(i1 + 768) * 256 + k2]!;
+            acc1 += v3 * v4;
           }
+          const v5 = b3[i1 + 768]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = b1[(i0 * S + t) * 1024 + (i1 + 256)]!;
+          let acc10 = 0.0;
+          for (let k11 = 0; k11 < 256; k11++) {
+            const v12 = b0[(i0 * S + tp) * 512 + k11]!;
+            const v13 = b2[(i1 + 256) * 256 + k11]!;
+            acc10 += v12 * v13;
+          }
+          const v14 = b3[i1 + 256]!;
+          const v15 = acc10 + v14;
+          const v16 = v9 + v15;
+          const v17 = __nnc.sigmoidf(v16);
+          const v18 = b0[(i0 * S + tp) * 512 + (i1 + 256)]!;
+          const v19 = v17 * v18;
+          const v20 = b1[(i0 * S + t) * 1024 + i1]!;
+          let acc21 = 0.0;
+          for (let k22 = 0; k22 < 256; k22++) {
+            const v23 = b0[(i0 * S + tp) * 512 + k22]!;
+            const v24 = b2[i1 * 256 + k22]!;
+            acc21 += v23 * v24;
+          }
+          const v25 = b3[i1]!;
+          const v26 = acc21 + v25;
+          const v27 = v20 + v26;
+          const v28 = __nnc.sigmoidf(v27);
+          const v29 = b1[(i0 * S + t) * 1024 + (i1 + 512)]!;
+          let acc30 = 0.0;
+          for (let k31 = 0; k31 < 256; k31++) {
+            const v32 = b0[(i0 * S + tp) * 512 + k31]!;
+            const v33 = b2[(i1 + 512) * 256 + k31]!;
+            acc30 += v32 * v33;
+          }
+          const v34 = b3[i1 + 512]!;
+          const v35 = acc30 + v34;
+          const v36 = v29 + v35;
+          const v37 = __nnc.tanhf(v36);
+          const v38 = v28 * v37;
+          const v39 = v19 + v38;
+          const v40 = __nnc.tanhf(v39);
+          const v41 = v8 * v40;
+          dst[i1] = v41;
+          dst[256 + i1] = v39;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * S + t) * 512;
+          if (t < b4[i0]!) {
+            for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
         }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 2; i1++)
-          out[o++] = f(i0, i1);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (s) => { const { B } = s; return [B * 1024, B * 256, B * 256, B * 256, B * 256, B * 256, 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, S, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
+          x.gemm(B, 1024, 256, b0, tp * 512, S * 512, x.packs[0], b3, 0, gm0, 0, 1024, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 256; i1++) {
+                const v0 = b1[(i0 * S + t) * 1024 + i1]!;
+                const v1 = gm0[i0 * 1024 + i1]!;
+                const v2 = v0 + v1;
+                gm1[o] = v2;
+                const v3 = b1[(i0 * S + t) * 1024 + (i1 + 256)]!;
+                const v4 = gm0[i0 * 1024 + (i1 + 256)]!;
+                const v5 = v3 + v4;
+                gm2[o] = v5;
+                const v6 = b1[(i0 * S + t) * 1024 + (i1 + 512)]!;
+                const v7 = gm0[i0 * 1024 + (i1 + 512)]!;
+                const v8 = v6 + v7;
+                gm3[o] = v8;
+                const v9 = b1[(i0 * S + t) * 1024 + (i1 + 768)]!;
+                const v10 = gm0[i0 * 1024 + (i1 + 768)]!;
+                const v11 = v9 + v10;
+                gm4[o] = v11;
+                o += 1;
+              }
+            }
+          }
+          x.act(1, gm1, 0, B * 256);
+          x.act(1, gm2, 0, B * 256);
+          x.act(0, gm3, 0, B * 256);
+          x.act(1, gm4, 0, B * 256);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 256; i1++) {
+                const v0 = gm2[i0 * 256 + i1]!;
+                const v1 = b0[(i0 * S + tp) * 512 + (i1 + 256)]!;
+                const v2 = v0 * v1;
+                const v3 = gm1[i0 * 256 + i1]!;
+                const v4 = gm3[i0 * 256 + i1]!;
+                const v5 = v3 * v4;
+                const v6 = v2 + v5;
+                gm5[o] = v6;
+                o += 1;
+              }
+            }
+          }
+          x.act(0, gm5, 0, B * 256);
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm4[i0 * 256 + i1]!;
+            const v1 = gm5[i0 * 256 + i1]!;
+            const v2 = v0 * v1;
+            const v3 = gm2[i0 * 256 + i1]!;
+            const v4 = b0[(i0 * S + tp) * 512 + (i1 + 256)]!;
+            const v5 = v3 * v4;
+            const v6 = gm1[i0 * 256 + i1]!;
+            const v7 = gm3[i0 * 256 + i1]!;
+            const v8 = v6 * v7;
+            const v9 = v5 + v8;
+            dst[i1] = v2;
+            dst[256 + i1] = v9;
+          };
+          const dst = g[6]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * S + t) * 512;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 512);
+          }
+        },
       },
     },
-    // decoder.attention0.α
-    k111: {
-      name: "BahdanauTranslator.k111",
+    // k2 a63ab24c: encoder.lstm0.l0.concat
+    {
+      name: "BahdanauTranslator.k2",
       step: false,
       scalars: ["S"],
-      gpu: "function (n110, n2, n111_stats, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S));\n  const rem0 = idx - i0 * (S);\n  const i1 = rem0;\n  if (!(i1 < n2[i0])) { return 0.0; }\n  const sb0 = (i0) * 2;\n  const v1 = n110[(i0) * S + i1];\n  return Math.exp(v1 - n111_stats[sb0]) / n111_stats[sb0 + 1];\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 256) {\n    const v1 = b0[(i0 * S + i1) * 512 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)];\n    c0 = v2;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, n2 = a[1]!, n111_stats = a[2]!;
-      const f = (i0: number, i1: number): number => {
-        if (!(i1 < n2[i0]!)) { return 0.0; }
-        const sb0 = (i0) * 2;
-        const v1 = n110[(i0) * S + i1]!;
-        return Math.exp(v1 - n111_stats[sb0]!) / n111_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          out[o++] = f(i0, i1);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n110 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, k: number): number => {
-      return n110[(i0) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      const base = (i0) * S;
-      let m = -3.0e38;
-      for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-      let s = 0.0;
-      for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-      for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-      }
-      }
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 256) {
+            const v1 = b0[(i0 * S + i1) * 512 + i2]!;
+            c0 = v1;
+          } else {
+            const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
       },
     },
-    // decoder.attention0.context Σα·k
-    k112: {
-      name: "BahdanauTranslator.k112",
+    // k3 7141f828: decoder.attention0.W₁·k (keys, once per source)
+    {
+      name: "BahdanauTranslator.k3",
       step: false,
       scalars: ["S"],
-      gpu: "function (n111, n74, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (512));\n  const rem0 = idx - i0 * (512);\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n111[(i0) * S + k1];\n    const v3 = n74[((i0) * S + k1) * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n111 = a[0]!, n74 = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n111[(i0) * S + k1]!;
-          const v3 = n74[((i0) * S + k1) * 512 + i1]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++)
-          out[o++] = f(i0, i1);
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * S + i1) * 512 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(512 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n111 = a[0]!, n74 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n74, bt0 * S * 512, 512, S, 1, 512, gm0, 1.0);
-      x.gemm(1, 512, S, n111, bt0 * S, 0, wp, null, 0, out, bt0 * 512, 0, 0);
-      }
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          x.gemm(B * S, 256, 512, b0, 0, 512, x.packs[0], null, 0, out, 0, 256, 0);
+        },
       },
     },
-    // decoder.gru0.l0.h'
-    k137: {
-      name: "BahdanauTranslator.k137",
+    // k4 2642ac76: encoder.final.l0
+    {
+      name: "BahdanauTranslator.k4",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 512 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          return b0[(i0 * S + (len0 - 1.0)) * 512 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k5 15ece33a: encoder.final.l0.reverse
+    {
+      name: "BahdanauTranslator.k5",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  return b0[i0 * S * 512 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          return b0[i0 * S * 512 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k6 fb95938c: decoder.bridge.tanh
+    {
+      name: "BahdanauTranslator.k6",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const v3 = b0[i0 * 512 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[i0 * 512 + (k1 - 256)];\n      c2 = v4;\n    }\n    const v5 = b2[i1 * 512 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i1];\n  const v7 = acc0 + v6;\n  const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            let c2 = 0.0;
+            if (k1 < 256) {
+              const v3 = b0[i0 * 512 + k1]!;
+              c2 = v3;
+            } else {
+              const v4 = b1[i0 * 512 + (k1 - 256)]!;
+              c2 = v4;
+            }
+            const v5 = b2[i1 * 512 + k1]!;
+            acc0 += c2 * v5;
+          }
+          const v6 = b3[i1]!;
+          const v7 = acc0 + v6;
+          const v8 = __nnc.tanhf(v7);
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 512, B * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 512; i1++) {
+                let c0 = 0.0;
+                if (i1 < 256) {
+                  const v1 = b0[i0 * 512 + i1]!;
+                  c0 = v1;
+                } else {
+                  const v2 = b1[i0 * 512 + (i1 - 256)]!;
+                  c0 = v2;
+                }
+                gm0[o] = c0;
+                o += 1;
+              }
+            }
+          }
+          x.gemm(B, 512, 512, gm0, 0, 512, x.packs[0], b3, 0, gm1, 0, 512, 0);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm1[i0 * 512 + i1]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 512; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
+    },
+    // k7 d042c082: decoder.gru0.l0.x·Wᵀ (all steps)
+    {
+      name: "BahdanauTranslator.k7",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / 1536);\n  const rem1 = rem0 - i1 * 1536;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 768 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * T + i1]!;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v3 = b1[v2 * 256 + k1]!;
+            const v4 = b2[i2 * 768 + k1]!;
+            acc0 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc0 + v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1536; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                const v0 = b0[i0 * T + i1]!;
+                for (let i2 = 0; i2 < 256; i2++) {
+                  const v1 = b1[v0 * 256 + i2]!;
+                  gm0[o] = v1;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.gemm(B * T, 1536, 256, gm0, 0, 256, x.packs[0], b3, 0, out, 0, 1536, 0);
+        },
+      },
+    },
+    // k8 b4be8863: decoder.attention0.scores
+    {
+      name: "BahdanauTranslator.k8",
+      step: false,
+      scalars: ["T","S","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 512; k4++) {\n      const v5 = b0[(i0 * T + tp) * 512 + k4];\n      const v6 = b1[k1 * 512 + k4];\n      acc3 += v5 * v6;\n    }\n    const v7 = b2[(i0 * S + i1) * 256 + k1];\n    const v8 = acc3 + v7;\n    const v9 = b3[k1];\n    const v10 = v8 + v9;\n    const v11 = 1.0 - 2.0 / (Math.exp(2.0 * v10) + 1.0);\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v12 = b4[k2 * 256 + k1];\n      acc0 += v11 * v12;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            let acc3 = 0.0;
+            for (let k4 = 0; k4 < 512; k4++) {
+              const v5 = b0[(i0 * T + tp) * 512 + k4]!;
+              const v6 = b1[k1 * 512 + k4]!;
+              acc3 += v5 * v6;
+            }
+            const v7 = b2[(i0 * S + i1) * 256 + k1]!;
+            const v8 = acc3 + v7;
+            const v9 = b3[k1]!;
+            const v10 = v8 + v9;
+            const v11 = __nnc.tanhf(v10);
+            for (let k2 = 0; k2 < 1; k2++) {
+              const v12 = b4[k2 * 256 + k1]!;
+              acc0 += v11 * v12;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * 256, B * S * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S, tp } = s;
+          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          x.gemm(B, 256, 512, b0, tp * 512, T * 512, x.packs[0], null, 0, gm0, 0, 256, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < S; i1++) {
+                for (let i2 = 0; i2 < 256; i2++) {
+                  const v0 = gm0[i0 * 256 + i2]!;
+                  const v1 = b2[(i0 * S + i1) * 256 + i2]!;
+                  const v2 = v0 + v1;
+                  const v3 = b3[i2]!;
+                  const v4 = v2 + v3;
+                  gm1[o] = v4;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.act(0, gm1, 0, B * S * 256);
+          const f = (i0: number, i1: number): number => {
+            let acc0 = 0.0;
+            for (let k1 = 0; k1 < 256; k1++) {
+              const v3 = gm1[(i0 * S + i1) * 256 + k1]!;
+              for (let k2 = 0; k2 < 1; k2++) {
+                const v4 = b4[k2 * 256 + k1]!;
+                acc0 += v3 * v4;
+              }
+            }
+            return acc0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
+    },
+    // k9 c48a7977: decoder.attention0.α (row statistics)
+    {
+      name: "BahdanauTranslator.k9",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[i0 * S + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[i0 * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k10 9caa375a: decoder.attention0.α
+    {
+      name: "BahdanauTranslator.k10",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          if (!(i1 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = i0 * 2;
+          const v1 = b2[i0 * S + i1]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * S;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < S; k2++) {
+              if (k2 < b0[i0]!) {
+                const v3 = b2[i0 * S + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              } else {
+                out[base0 + k2] = 0.0;
+              }
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < S; k5++) {
+              if (k5 < b0[i0]!) {
+                const e6 = Math.exp(out[base0 + k5]! - m1);
+                out[base0 + k5] = e6;
+                s4 += e6;
+              }
+            }
+            for (let k7 = 0; k7 < S; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
+      },
+    },
+    // k11 735014d9: decoder.attention0.context Σα·k
+    {
+      name: "BahdanauTranslator.k11",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[i0 * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 512 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [527 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 512), 512, S, 1, 512, gm0, 1.0);
+            x.gemm(1, 512, S, b0, bt0 * S, 0, wp, null, 0, out, bt0 * 512, 0, 0);
+          }
+        },
+      },
+    },
+    // k12 e46ad273: decoder.gru0.l0.h'
+    {
+      name: "BahdanauTranslator.k12",
       step: true,
       scalars: ["T","t","tp"],
-      gpu: "function (n92, n91, n112, w13, w18, w19, n3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - tt * (512);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n92[idx];\n  } else if (t < n3[i0]) {\n    const v0 = n91[(i0 * T + t) * 1536 + i1 + 512];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 512; k2++) {\n      const v3 = n112[(i0) * 512 + k2];\n      const v4 = w13[(i1 + 512) * 768 + k2 + 256];\n      acc1 += v3 * v4;\n    }\n    const v5 = v0 + acc1;\n    let acc6 = 0.0;\n    for (let k7 = 0; k7 < 512; k7++) {\n      const v8 = n92[(i0 * T + tp) * 512 + k7];\n      const v9 = w18[(i1 + 512) * 512 + k7];\n      acc6 += v8 * v9;\n    }\n    const v10 = w19[i1 + 512];\n    const v11 = acc6 + v10;\n    const v12 = v5 + v11;\n    const v13 = 1.0 / (1.0 + Math.exp(-v12));\n    const v14 = 1.0 - v13;\n    const v15 = n91[(i0 * T + t) * 1536 + i1 + 1024];\n    let acc16 = 0.0;\n    for (let k17 = 0; k17 < 512; k17++) {\n      const v18 = n112[(i0) * 512 + k17];\n      const v19 = w13[(i1 + 1024) * 768 + k17 + 256];\n      acc16 += v18 * v19;\n    }\n    const v20 = v15 + acc16;\n    const v21 = n91[(i0 * T + t) * 1536 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 512; k23++) {\n      const v24 = n112[(i0) * 512 + k23];\n      const v25 = w13[(i1) * 768 + k23 + 256];\n      acc22 += v24 * v25;\n    }\n    const v26 = v21 + acc22;\n    let acc27 = 0.0;\n    for (let k28 = 0; k28 < 512; k28++) {\n      const v29 = n92[(i0 * T + tp) * 512 + k28];\n      const v30 = w18[(i1) * 512 + k28];\n      acc27 += v29 * v30;\n    }\n    const v31 = w19[i1];\n    const v32 = acc27 + v31;\n    const v33 = v26 + v32;\n    const v34 = 1.0 / (1.0 + Math.exp(-v33));\n    let acc35 = 0.0;\n    for (let k36 = 0; k36 < 512; k36++) {\n      const v37 = n92[(i0 * T + tp) * 512 + k36];\n      const v38 = w18[(i1 + 1024) * 512 + k36];\n      acc35 += v37 * v38;\n    }\n    const v39 = w19[i1 + 1024];\n    const v40 = acc35 + v39;\n    const v41 = v34 * v40;\n    const v42 = v20 + v41;\n    const e43 = Math.exp(2.0 * v42);\n    const v44 = (1.0 - 2.0 / (e43 + 1.0));\n    const v45 = v14 * v44;\n    const v46 = n92[(i0 * T + tp) * 512 + i1];\n    const v47 = v13 * v46;\n    const v48 = v45 + v47;\n    res = v48;\n  }\n  return res;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b6[i0]) {\n    const v0 = b1[(i0 * T + t) * 1536 + (i1 + 512)];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 512; k2++) {\n      const v3 = b2[i0 * 512 + k2];\n      const v4 = b3[(i1 + 512) * 768 + (k2 + 256)];\n      acc1 += v3 * v4;\n    }\n    const v5 = v0 + acc1;\n    let acc6 = 0.0;\n    for (let k7 = 0; k7 < 512; k7++) {\n      const v8 = b0[(i0 * T + tp) * 512 + k7];\n      const v9 = b4[(i1 + 512) * 512 + k7];\n      acc6 += v8 * v9;\n    }\n    const v10 = b5[i1 + 512];\n    const v11 = acc6 + v10;\n    const v12 = v5 + v11;\n    const v13 = 1.0 / (1.0 + Math.exp(-v12));\n    const v14 = 1.0 - v13;\n    const v15 = b1[(i0 * T + t) * 1536 + (i1 + 1024)];\n    let acc16 = 0.0;\n    for (let k17 = 0; k17 < 512; k17++) {\n      const v18 = b2[i0 * 512 + k17];\n      const v19 = b3[(i1 + 1024) * 768 + (k17 + 256)];\n      acc16 += v18 * v19;\n    }\n    const v20 = v15 + acc16;\n    const v21 = b1[(i0 * T + t) * 1536 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 512; k23++) {\n      const v24 = b2[i0 * 512 + k23];\n      const v25 = b3[i1 * 768 + (k23 + 256)];\n      acc22 += v24 * v25;\n    }\n    const v26 = v21 + acc22;\n    let acc27 = 0.0;\n    for (let k28 = 0; k28 < 512; k28++) {\n      const v29 = b0[(i0 * T + tp) * 512 + k28];\n      const v30 = b4[i1 * 512 + k28];\n      acc27 += v29 * v30;\n    }\n    const v31 = b5[i1];\n    const v32 = acc27 + v31;\n    const v33 = v26 + v32;\n    const v34 = 1.0 / (1.0 + Math.exp(-v33));\n    let acc35 = 0.0;\n    for (let k36 = 0; k36 < 512; k36++) {\n      const v37 = b0[(i0 * T + tp) * 512 + k36];\n      const v38 = b4[(i1 + 1024) * 512 + k36];\n      acc35 += v37 * v38;\n    }\n    const v39 = b5[i1 + 1024];\n    const v40 = acc35 + v39;\n    const v41 = v34 * v40;\n    const v42 = v20 + v41;\n    const v43 = 1.0 - 2.0 / (Math.exp(2.0 * v42) + 1.0);\n    const v44 = v14 * v43;\n    const v45 = b0[(i0 * T + tp) * 512 + i1];\n    const v46 = v13 * v45;\n    const v47 = v44 + v46;\n    res = v47;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n92 = a[0]!, n91 = a[1]!, n112 = a[2]!, w13 = a[3]!, w18 = a[4]!, w19 = a[5]!, n3 = a[6]!;
-      const f = (i0: number, i1: number): number => {
-        const v0 = n91[(i0 * T + t) * 1536 + i1 + 512]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = n112[(i0) * 512 + k2]!;
-          const v4 = w13[(i1 + 512) * 768 + k2 + 256]!;
-          acc1 += v3 * v4;
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b1[(i0 * T + t) * 1536 + (i1 + 512)]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 512; k2++) {
+            const v3 = b2[i0 * 512 + k2]!;
+            const v4 = b3[(i1 + 512) * 768 + (k2 + 256)]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = v0 + acc1;
+          let acc6 = 0.0;
+          for (let k7 = 0; k7 < 512; k7++) {
+            const v8 = b0[(i0 * T + tp) * 512 + k7]!;
+            const v9 = b4[(i1 + 512) * 512 + k7]!;
+            acc6 += v8 * v9;
+          }
+          const v10 = b5[i1 + 512]!;
+          const v11 = acc6 + v10;
+          const v12 = v5 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = 1.0 - v13;
+          const v15 = b1[(i0 * T + t) * 1536 + (i1 + 1024)]!;
+          let acc16 = 0.0;
+          for (let k17 = 0; k17 < 512; k17++) {
+            const v18 = b2[i0 * 512 + k17]!;
+            const v19 = b3[(i1 + 1024) * 768 + (k17 + 256)]!;
+            acc16 += v18 * v19;
+          }
+          const v20 = v15 + acc16;
+          const v21 = b1[(i0 * T + t) * 1536 + i1]!;
+          let acc22 = 0.0;
+          for (let k23 = 0; k23 < 512; k23++) {
+            const v24 = b2[i0 * 512 + k23]!;
+            const v25 = b3[i1 * 768 + (k23 + 256)]!;
+            acc22 += v24 * v25;
+          }
+          const v26 = v21 + acc22;
+          let acc27 = 0.0;
+          for (let k28 = 0; k28 < 512; k28++) {
+            const v29 = b0[(i0 * T + tp) * 512 + k28]!;
+            const v30 = b4[i1 * 512 + k28]!;
+            acc27 += v29 * v30;
+          }
+          const v31 = b5[i1]!;
+          const v32 = acc27 + v31;
+          const v33 = v26 + v32;
+          const v34 = __nnc.sigmoidf(v33);
+          let acc35 = 0.0;
+          for (let k36 = 0; k36 < 512; k36++) {
+            const v37 = b0[(i0 * T + tp) * 512 + k36]!;
+            const v38 = b4[(i1 + 1024) * 512 + k36]!;
+            acc35 += v37 * v38;
+          }
+          const v39 = b5[i1 + 1024]!;
+          const v40 = acc35 + v39;
+          const v41 = v34 * v40;
+          const v42 = v20 + v41;
+          const v43 = __nnc.tanhf(v42);
+          const v44 = v14 * v43;
+          const v45 = b0[(i0 * T + tp) * 512 + i1]!;
+          const v46 = v13 * v45;
+          const v47 = v44 + v46;
+          return v47;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 512;
+          if (t < b6[i0]!) {
+            for (let i1 = 0; i1 < 512; i1++) dst[i1] = f(i0, i1);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
         }
-        const v5 = v0 + acc1;
-        let acc6 = 0.0;
-        for (let k7 = 0; k7 < 512; k7++) {
-          const v8 = n92[(i0 * T + tp) * 512 + k7]!;
-          const v9 = w18[(i1 + 512) * 512 + k7]!;
-          acc6 += v8 * v9;
-        }
-        const v10 = w19[i1 + 512]!;
-        const v11 = acc6 + v10;
-        const v12 = v5 + v11;
-        const v13 = __nnc.sigmoidf(v12);
-        const v14 = 1.0 - v13;
-        const v15 = n91[(i0 * T + t) * 1536 + i1 + 1024]!;
-        let acc16 = 0.0;
-        for (let k17 = 0; k17 < 512; k17++) {
-          const v18 = n112[(i0) * 512 + k17]!;
-          const v19 = w13[(i1 + 1024) * 768 + k17 + 256]!;
-          acc16 += v18 * v19;
-        }
-        const v20 = v15 + acc16;
-        const v21 = n91[(i0 * T + t) * 1536 + i1]!;
-        let acc22 = 0.0;
-        for (let k23 = 0; k23 < 512; k23++) {
-          const v24 = n112[(i0) * 512 + k23]!;
-          const v25 = w13[(i1) * 768 + k23 + 256]!;
-          acc22 += v24 * v25;
-        }
-        const v26 = v21 + acc22;
-        let acc27 = 0.0;
-        for (let k28 = 0; k28 < 512; k28++) {
-          const v29 = n92[(i0 * T + tp) * 512 + k28]!;
-          const v30 = w18[(i1) * 512 + k28]!;
-          acc27 += v29 * v30;
-        }
-        const v31 = w19[i1]!;
-        const v32 = acc27 + v31;
-        const v33 = v26 + v32;
-        const v34 = __nnc.sigmoidf(v33);
-        let acc35 = 0.0;
-        for (let k36 = 0; k36 < 512; k36++) {
-          const v37 = n92[(i0 * T + tp) * 512 + k36]!;
-          const v38 = w18[(i1 + 1024) * 512 + k36]!;
-          acc35 += v37 * v38;
-        }
-        const v39 = w19[i1 + 1024]!;
-        const v40 = acc35 + v39;
-        const v41 = v34 * v40;
-        const v42 = v20 + v41;
-        const v43 = __nnc.tanhf(v42);
-        const v44 = v14 * v43;
-        const v45 = n92[(i0 * T + tp) * 512 + i1]!;
-        const v46 = v13 * v45;
-        const v47 = v44 + v46;
-        return v47;
-      };
-      const dst = new Float32Array(512);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 512;
-        if (t < n3[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 512);
-      }
       },
       gemm: {
-      packs: [[3, 0, 1536, 256, 512, 768], [4, 0, 1536, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 1536, B * 1536, B * 512, B * 512, B * 512, 512]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n92 = a[0]!, n91 = a[1]!, n112 = a[2]!, w19 = a[5]!, n3 = a[6]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!;
-      x.gemm(B, 1536, 512, n112, 0, 512, x.packs[0], null, 0, gm0, 0, 1536, 0);
-      x.gemm(B, 1536, 512, n92, tp * 512, T * 512, x.packs[1], w19, 0, gm1, 0, 1536, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = n91[(i0 * T + t) * 1536 + i1]!;
-          const v1 = gm0[(i0) * 1536 + i1]!;
-          const v2 = v0 + v1;
-          const v3 = gm1[(i0) * 1536 + i1]!;
-          const v4 = v2 + v3;
-          gm2[o] = v4;
-          const v5 = n91[(i0 * T + t) * 1536 + i1 + 512]!;
-          const v6 = gm0[(i0) * 1536 + i1 + 512]!;
-          const v7 = v5 + v6;
-          const v8 = gm1[(i0) * 1536 + i1 + 512]!;
-          const v9 = v7 + v8;
-          gm3[o] = v9;
-          o++;
-        }
-      }
-      x.act(1, gm2, 0, B * 512);
-      x.act(1, gm3, 0, B * 512);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = n91[(i0 * T + t) * 1536 + i1 + 1024]!;
-          const v1 = gm0[(i0) * 1536 + i1 + 1024]!;
-          const v2 = v0 + v1;
-          const v3 = gm2[(i0) * 512 + i1]!;
-          const v4 = gm1[(i0) * 1536 + i1 + 1024]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm4[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm4, 0, B * 512);
-      const f = (i0: number, i1: number): number => {
-        const v0 = gm3[(i0) * 512 + i1]!;
-        const v1 = 1.0 - v0;
-        const v2 = gm4[(i0) * 512 + i1]!;
-        const v3 = v1 * v2;
-        const v4 = n92[(i0 * T + tp) * 512 + i1]!;
-        const v5 = v0 * v4;
-        const v6 = v3 + v5;
-        return v6;
-      };
-      const dst = g[5]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 512;
-        if (t < n3[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) dst[i1] = f(i0, i1);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 512);
-      }
-      }
+        scratch: (s) => { const { B } = s; return [B * 1536, B * 1536, B * 512, B * 512, B * 512, 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b5 = a[5]!, b6 = a[6]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!;
+          x.gemm(B, 1536, 512, b2, 0, 512, x.packs[0], null, 0, gm0, 0, 1536, 0);
+          x.gemm(B, 1536, 512, b0, tp * 512, T * 512, x.packs[1], b5, 0, gm1, 0, 1536, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 512; i1++) {
+                const v0 = b1[(i0 * T + t) * 1536 + i1]!;
+                const v1 = gm0[i0 * 1536 + i1]!;
+                const v2 = v0 + v1;
+                const v3 = gm1[i0 * 1536 + i1]!;
+                const v4 = v2 + v3;
+                gm2[o] = v4;
+                const v5 = b1[(i0 * T + t) * 1536 + (i1 + 512)]!;
+                const v6 = gm0[i0 * 1536 + (i1 + 512)]!;
+                const v7 = v5 + v6;
+                const v8 = gm1[i0 * 1536 + (i1 + 512)]!;
+                const v9 = v7 + v8;
+                gm3[o] = v9;
+                o += 1;
+              }
+            }
+          }
+          x.act(1, gm2, 0, B * 512);
+          x.act(1, gm3, 0, B * 512);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 512; i1++) {
+                const v0 = b1[(i0 * T + t) * 1536 + (i1 + 1024)]!;
+                const v1 = gm0[i0 * 1536 + (i1 + 1024)]!;
+                const v2 = v0 + v1;
+                const v3 = gm2[i0 * 512 + i1]!;
+                const v4 = gm1[i0 * 1536 + (i1 + 1024)]!;
+                const v5 = v3 * v4;
+                const v6 = v2 + v5;
+                gm4[o] = v6;
+                o += 1;
+              }
+            }
+          }
+          x.act(0, gm4, 0, B * 512);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm3[i0 * 512 + i1]!;
+            const v1 = 1.0 - v0;
+            const v2 = gm4[i0 * 512 + i1]!;
+            const v3 = v1 * v2;
+            const v4 = b0[(i0 * T + tp) * 512 + i1]!;
+            const v5 = v0 * v4;
+            const v6 = v3 + v5;
+            return v6;
+          };
+          const dst = g[5]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 512;
+            if (t < b6[i0]!) {
+              for (let i1 = 0; i1 < 512; i1++) dst[i1] = f(i0, i1);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 512);
+          }
+        },
       },
     },
-    // decoder.linear0
-    k140: {
-      name: "BahdanauTranslator.k140",
+    // k13 00bf4551: decoder.linear0
+    {
+      name: "BahdanauTranslator.k13",
       step: false,
       scalars: ["T"],
-      gpu: "function (n92, w20, w21, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = n92[((i0) * T + i1) * 512 + k1];\n    const v3 = w20[(i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w21[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n92 = a[0]!, w20 = a[1]!, w21 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          const v2 = n92[((i0) * T + i1) * 512 + k1]!;
-          const v3 = w20[(i2) * 512 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w21[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 6000; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[1, 0, 6000, 0, 512, 512]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n92 = a[0]!, w21 = a[2]!;
-      x.gemm(B * T, 6000, 512, n92, 0, 512, x.packs[0], w21, 0, out, 0, 6000, 0);
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 6000, 512, b0, 0, 512, x.packs[0], b2, 0, out, 0, 6000, 0);
+        },
       },
     },
-    // decoder.log_softmax0 (row statistics)
-    k141_stats: {
-      name: "BahdanauTranslator.k141_stats",
+    // k14 06daa505: decoder.log_softmax0 (row statistics)
+    {
+      name: "BahdanauTranslator.k14",
       step: false,
       scalars: ["T"],
-      gpu: "function (n140, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 6000; ka++) {\n    const v0 = n140[((i0) * T + i1) * 6000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 6000; kb++) {\n    const v1 = n140[((i0) * T + i1) * 6000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n140 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 6000; ka++) {
-          const v0 = n140[((i0) * T + i1) * 6000 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i2 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 6000; kb++) {
-          const v1 = n140[((i0) * T + i1) * 6000 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 6000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 6000; k4++) {
+            const v5 = b0[(i0 * T + i1) * 6000 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // decoder.log_softmax0
-    k141: {
-      name: "BahdanauTranslator.k141",
+    // k15 d2859c5c: decoder.log_softmax0
+    {
+      name: "BahdanauTranslator.k15",
       step: false,
       scalars: ["T"],
-      gpu: "function (n140, n141_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n140[((i0) * T + i1) * 6000 + i2];\n  return v1 - n141_stats[sb0] - Math.log(n141_stats[sb0 + 1]);\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n140 = a[0]!, n141_stats = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n140[((i0) * T + i1) * 6000 + i2]!;
-        return v1 - n141_stats[sb0]! - Math.log(n141_stats[sb0 + 1]!);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 6000; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 6000 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n140 = a[0]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n140[((i0) * T + i1) * 6000 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 6000;
-        let m = -3.0e38;
-        for (let k = 0; k < 6000; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-        let s = 0.0;
-        for (let k = 0; k < 6000; k++) { s += Math.exp(out[base + k]! - m); }
-        const ls = m + Math.log(s);
-        for (let k = 0; k < 6000; k++) { out[base + k] = out[base + k]! - ls; }
-      }
-      }
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 6000;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 6000; k2++) {
+                const v3 = b1[(i0 * T + i1) * 6000 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 6000; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 6000; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
       },
     },
-    // next.mask
-    k142: {
-      name: "BahdanauTranslator.k142",
+    // k16 5568918f: next.mask
+    {
+      name: "BahdanauTranslator.k16",
       step: false,
       scalars: ["T"],
-      gpu: "function (n3, n141, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  const v0 = n3[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n141[((i0) * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n3 = a[0]!, n141 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n3[i0]!;
-        let g1 = 0.0;
-        if (i1 < v0) {
-          const v2 = n141[((i0) * T + i1) * 6000 + i2]!;
-          g1 = v2;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 6000; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 6000 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
       },
     },
-    };
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const BahdanauTranslator_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "source",
-       "data": "n0",
-       "lengths": "n2",
-       "dim": "S"
-      },
-      {
-       "name": "target",
-       "data": "n1",
-       "lengths": "n3",
-       "dim": "T"
-      }
-     ],
-     "params": [
-      [
-       "encoder.embedding0.weight",
-       "w0"
+      "slots": 45,
+      "weights": 22,
+      "packs": [
+        [1,0,1024,0,256,256],
+        [2,0,1024,0,256,256],
+        [5,0,1024,0,256,256],
+        [6,0,1024,0,256,256],
+        [10,0,256,0,512,512],
+        [18,0,512,0,512,512],
+        [14,0,1536,0,256,768],
+        [11,0,256,0,512,512],
+        [14,0,1536,256,512,768],
+        [15,0,1536,0,512,512],
+        [20,0,6000,0,512,512]
       ],
-      [
-       "encoder.lstm0.weight_ih_l0",
-       "w1"
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8,9],
+        [10]
       ],
-      [
-       "encoder.lstm0.bias_ih_l0",
-       "w2"
+      "inputs": [
+        {"name":"source","dim":"S","data":22,"lengths":23},
+        {"name":"target","dim":"T","data":24,"lengths":25}
       ],
-      [
-       "encoder.lstm0.weight_hh_l0",
-       "w3"
+      "encode": [
+        {"op":"run","kernel":0,"out":26,"args":[22,0,1,3],"size":["B","S",1024],"packs":0},
+        {"op":"scan","out":27,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[],"step":{"kernel":1,"args":[27,26,2,4,23],"packs":1},"size":["B","S",512],"free":[26]},
+        {"op":"run","kernel":0,"out":28,"args":[22,0,5,7],"size":["B","S",1024],"packs":2,"free":[22]},
+        {"op":"scan","out":29,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[],"step":{"kernel":1,"args":[29,28,6,8,23],"packs":3},"size":["B","S",512],"free":[28]},
+        {"op":"run","kernel":2,"out":30,"args":[27,29],"size":["B","S",512]},
+        {"op":"run","kernel":3,"out":31,"args":[30,10],"size":["B","S",256],"packs":4},
+        {"op":"run","kernel":4,"out":32,"args":[27,23],"size":["B",512],"free":[27]},
+        {"op":"run","kernel":5,"out":33,"args":[29],"size":["B",512],"free":[29]},
+        {"op":"run","kernel":6,"out":34,"args":[32,33,18,19],"size":["B",512],"packs":5,"free":[32,33]}
       ],
-      [
-       "encoder.lstm0.bias_hh_l0",
-       "w4"
+      "decode": [
+        {"op":"run","kernel":7,"out":35,"args":[24,9,14,16],"size":["B","T",1536],"packs":6,"free":[24]},
+        {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":512,"init":34,"lengths":25,"body":[{"op":"run","kernel":8,"out":37,"args":[36,11,31,12,13],"size":["B","S"],"packs":7},{"op":"run","kernel":9,"out":38,"args":[23,37],"size":["B",2]},{"op":"run","kernel":10,"out":39,"args":[23,38,37],"size":["B","S"]},{"op":"run","kernel":11,"out":40,"args":[39,30],"size":["B",512]}],"step":{"kernel":12,"args":[36,35,40,14,15,17,25],"packs":8},"size":["B","T",512],"exports":[39],"free":[23,30,31,34,35,39]},
+        {"op":"run","kernel":13,"out":41,"args":[36,20,21],"size":["B","T",6000],"packs":9,"free":[36]},
+        {"op":"run","kernel":14,"out":42,"args":[41],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":43,"args":[42,41],"size":["B","T",6000],"free":[41,42]},
+        {"op":"run","kernel":16,"out":44,"args":[25,43],"size":["B","T",6000],"free":[25,43]}
       ],
-      [
-       "encoder.lstm0.weight_ih_l0_reverse",
-       "w5"
-      ],
-      [
-       "encoder.lstm0.bias_ih_l0_reverse",
-       "w6"
-      ],
-      [
-       "encoder.lstm0.weight_hh_l0_reverse",
-       "w7"
-      ],
-      [
-       "encoder.lstm0.bias_hh_l0_reverse",
-       "w8"
-      ],
-      [
-       "decoder.attention0.key.weight",
-       "w9"
-      ],
-      [
-       "decoder.bridge.weight",
-       "w10"
-      ],
-      [
-       "decoder.bridge.bias",
-       "w11"
-      ],
-      [
-       "decoder.embedding0.weight",
-       "w12"
-      ],
-      [
-       "decoder.gru0.weight_ih_l0",
-       "w13"
-      ],
-      [
-       "decoder.gru0.bias_ih_l0",
-       "w14"
-      ],
-      [
-       "decoder.attention0.query.weight",
-       "w15"
-      ],
-      [
-       "decoder.attention0.bias",
-       "w16"
-      ],
-      [
-       "decoder.attention0.v.weight",
-       "w17"
-      ],
-      [
-       "decoder.gru0.weight_hh_l0",
-       "w18"
-      ],
-      [
-       "decoder.gru0.bias_hh_l0",
-       "w19"
-      ],
-      [
-       "decoder.linear0.weight",
-       "w20"
-      ],
-      [
-       "decoder.linear0.bias",
-       "w21"
-      ]
-     ],
-     "encode": [
-      {
-       "op": "run",
-       "kernel": "k8",
-       "out": "n8",
-       "args": [
-        "n0",
-        "w0",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        "S",
-        1024
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n9",
-       "dim": "S",
-       "reverse": false,
-       "stateSize": 512,
-       "lengths": "n2",
-       "body": [],
-       "step": "k38",
-       "args": [
-        "n9",
-        "n8",
-        "w3",
-        "w4",
-        "n2"
-       ],
-       "size": [
-        "B",
-        "S",
-        512
-       ],
-       "label": "encoder.lstm0.l0"
-      },
-      {
-       "op": "run",
-       "kernel": "k42",
-       "out": "n42",
-       "args": [
-        "n0",
-        "w0",
-        "w5",
-        "w6"
-       ],
-       "size": [
-        "B",
-        "S",
-        1024
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n43",
-       "dim": "S",
-       "reverse": true,
-       "stateSize": 512,
-       "lengths": "n2",
-       "body": [],
-       "step": "k72",
-       "args": [
-        "n43",
-        "n42",
-        "w7",
-        "w8",
-        "n2"
-       ],
-       "size": [
-        "B",
-        "S",
-        512
-       ],
-       "label": "encoder.lstm0.l0.reverse"
-      },
-      {
-       "op": "run",
-       "kernel": "k74",
-       "out": "n74",
-       "args": [
-        "n9",
-        "n43"
-       ],
-       "size": [
-        "B",
-        "S",
-        512
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k78",
-       "out": "n78",
-       "args": [
-        "n74",
-        "w9"
-       ],
-       "size": [
-        "B",
-        "S",
-        256
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k79",
-       "out": "n79",
-       "args": [
-        "n9",
-        "n2"
-       ],
-       "size": [
-        "B",
-        512
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k81",
-       "out": "n81",
-       "args": [
-        "n43"
-       ],
-       "size": [
-        "B",
-        512
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k87",
-       "out": "n87",
-       "args": [
-        "n79",
-        "n81",
-        "w10",
-        "w11"
-       ],
-       "size": [
-        "B",
-        512
-       ]
-      }
-     ],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k91",
-       "out": "n91",
-       "args": [
-        "n1",
-        "w12",
-        "w13",
-        "w14"
-       ],
-       "size": [
-        "B",
-        "T",
-        1536
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n92",
-       "dim": "T",
-       "reverse": false,
-       "stateSize": 512,
-       "init": "n87",
-       "lengths": "n3",
-       "body": [
-        {
-         "op": "run",
-         "kernel": "k110",
-         "out": "n110",
-         "args": [
-          "n92",
-          "w15",
-          "n78",
-          "w16",
-          "w17"
-         ],
-         "size": [
-          "B",
-          "S"
-         ]
-        },
-        {
-         "op": "run",
-         "kernel": "k111_stats",
-         "out": "n111_stats",
-         "args": [
-          "n110",
-          "n2"
-         ],
-         "size": [
-          "B",
-          2
-         ]
-        },
-        {
-         "op": "run",
-         "kernel": "k111",
-         "out": "n111",
-         "args": [
-          "n110",
-          "n2",
-          "n111_stats"
-         ],
-         "size": [
-          "B",
-          "S"
-         ]
-        },
-        {
-         "op": "run",
-         "kernel": "k112",
-         "out": "n112",
-         "args": [
-          "n111",
-          "n74"
-         ],
-         "size": [
-          "B",
-          512
-         ]
-        }
-       ],
-       "step": "k137",
-       "args": [
-        "n92",
-        "n91",
-        "n112",
-        "w13",
-        "w18",
-        "w19",
-        "n3"
-       ],
-       "size": [
-        "B",
-        "T",
-        512
-       ],
-       "exports": {
-        "attention": "n111"
-       },
-       "label": "decoder.gru0.l0"
-      },
-      {
-       "op": "run",
-       "kernel": "k140",
-       "out": "n140",
-       "args": [
-        "n92",
-        "w20",
-        "w21"
-       ],
-       "size": [
-        "B",
-        "T",
-        6000
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k141_stats",
-       "out": "n141_stats",
-       "args": [
-        "n140"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k141",
-       "out": "n141",
-       "args": [
-        "n140",
-        "n141_stats"
-       ],
-       "size": [
-        "B",
-        "T",
-        6000
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k142",
-       "out": "n142",
-       "args": [
-        "n3",
-        "n141"
-       ],
-       "size": [
-        "B",
-        "T",
-        6000
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n142",
-      "shape": [
-       "B",
-       "T",
-       6000
-      ]
-     },
-     "caches": [],
-     "gen": {
-      "input": 1,
-      "seq2seq": true,
-      "captures": [
-       {
-        "buf": "n87",
-        "shape": [
-         "B",
-         512
-        ]
-       },
-       {
-        "buf": "n78",
-        "shape": [
-         "B",
-         "S",
-         256
-        ]
-       },
-       {
-        "buf": "n2",
-        "shape": [
-         "B"
-        ]
-       },
-       {
-        "buf": "n74",
-        "shape": [
-         "B",
-         "S",
-         512
-        ]
-       }
-      ],
-      "carries": [
-       {
-        "scan": "n92",
-        "stateSize": 512
-       }
-      ],
-      "attention": {
-       "scan": "n92",
-       "name": "attention"
-      },
-      "readout": "logprob",
-      "vocab": 6000
-     }
+      "output": {"slot":44,"shape":["B","T",6000]},
+      "caches": [],
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",512]},{"slot":31,"shape":["B","S",256]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",512]}],"carries":[{"scan":36,"stateSize":512}],"attention":39,"readout":"logprob","vocab":6000,"inputVocab":6000,"keep":[23,30,31,34,36,39,44]}
     };
 /** BahdanauTranslator, compiled by nnc. Create with createBahdanauTranslator(); load weights before forward() or generate(). */
 export type BahdanauTranslatorModel = __nnc.NncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>;

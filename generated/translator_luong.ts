@@ -6,232 +6,36 @@ import * as __nnc from 'nnc/runtime';
 export const LuongTranslatorManifest = {
       "model": "LuongTranslator",
       "inputs": [
-        {
-          "name": "source",
-          "form": "tokens",
-          "vocab": 8000
-        },
-        {
-          "name": "target",
-          "form": "tokens",
-          "vocab": 6000
-        }
+        {"name":"source","form":"tokens","vocab":8000},
+        {"name":"target","form":"tokens","vocab":6000}
       ],
-      "output": {
-        "name": "next",
-        "shape": [
-          "B",
-          "T",
-          6000
-        ]
-      },
+      "output": {"name":"next","shape":["B","T",6000]},
       "weights": [
-        {
-          "name": "encoder.embedding0.weight",
-          "shape": [
-            8000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "encoder.lstm0.weight_ih_l0",
-          "shape": [
-            2048,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.weight_hh_l0",
-          "shape": [
-            2048,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_ih_l0",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_hh_l0",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.weight_ih_l1",
-          "shape": [
-            2048,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.weight_hh_l1",
-          "shape": [
-            2048,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_ih_l1",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "encoder.lstm0.bias_hh_l1",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.embedding0.weight",
-          "shape": [
-            6000,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "embedding"
-        },
-        {
-          "name": "decoder.lstm0.weight_ih_l0",
-          "shape": [
-            2048,
-            256
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.lstm0.weight_hh_l0",
-          "shape": [
-            2048,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.lstm0.bias_ih_l0",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.lstm0.bias_hh_l0",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.lstm0.weight_ih_l1",
-          "shape": [
-            2048,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.lstm0.weight_hh_l1",
-          "shape": [
-            2048,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.lstm0.bias_ih_l1",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.lstm0.bias_hh_l1",
-          "shape": [
-            2048
-          ],
-          "dtype": "F32",
-          "layer": "lstm"
-        },
-        {
-          "name": "decoder.attention0.weight",
-          "shape": [
-            512,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "attention"
-        },
-        {
-          "name": "decoder.linear0.weight",
-          "shape": [
-            512,
-            1024
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.linear0.bias",
-          "shape": [
-            512
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.linear1.weight",
-          "shape": [
-            6000,
-            512
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        },
-        {
-          "name": "decoder.linear1.bias",
-          "shape": [
-            6000
-          ],
-          "dtype": "F32",
-          "layer": "linear"
-        }
+        {"name":"encoder.embedding0.weight","shape":[8000,256],"dtype":"F32","layer":"embedding"},
+        {"name":"encoder.lstm0.weight_ih_l0","shape":[2048,256],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.weight_hh_l0","shape":[2048,512],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_ih_l0","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_hh_l0","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.weight_ih_l1","shape":[2048,512],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.weight_hh_l1","shape":[2048,512],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_ih_l1","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"encoder.lstm0.bias_hh_l1","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.embedding0.weight","shape":[6000,256],"dtype":"F32","layer":"embedding"},
+        {"name":"decoder.lstm0.weight_ih_l0","shape":[2048,256],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.lstm0.weight_hh_l0","shape":[2048,512],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.lstm0.bias_ih_l0","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.lstm0.bias_hh_l0","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.lstm0.weight_ih_l1","shape":[2048,512],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.lstm0.weight_hh_l1","shape":[2048,512],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.lstm0.bias_ih_l1","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.lstm0.bias_hh_l1","shape":[2048],"dtype":"F32","layer":"lstm"},
+        {"name":"decoder.attention0.weight","shape":[512,512],"dtype":"F32","layer":"attention"},
+        {"name":"decoder.linear0.weight","shape":[512,1024],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.linear0.bias","shape":[512],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.linear1.weight","shape":[6000,512],"dtype":"F32","layer":"linear"},
+        {"name":"decoder.linear1.bias","shape":[6000],"dtype":"F32","layer":"linear"}
       ],
-      "decode": {
-        "greedy": true,
-        "sample": false,
-        "max_len": 50,
-        "bos": 1,
-        "eos": 2,
-        "temperature": 1
-      }
+      "decode": {"strategy":"greedy","maxLen":50,"bos":1,"eos":2,"temperature":1}
     } as const;
 
 /** Inputs of LuongTranslator. */
@@ -248,1800 +52,1007 @@ export interface LuongTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 6000]>;
 }
 
-const LuongTranslator_KERNELS: Readonly<Record<string, __nnc.KernelDef>> = {
-    // encoder.lstm0.l0.x·Wᵀ (all steps)
-    k8: {
+/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
+    // k0 97c3efa5: encoder.lstm0.l0.x·Wᵀ (all steps)
+    {
+      name: "LuongTranslator.k0",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * S + i1]!;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v3 = b1[v2 * 256 + k1]!;
+            const v4 = b2[i2 * 256 + k1]!;
+            acc0 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc0 + v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 2048; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < S; i1++) {
+                const v0 = b0[i0 * S + i1]!;
+                for (let i2 = 0; i2 < 256; i2++) {
+                  const v1 = b1[v0 * 256 + i2]!;
+                  gm0[o] = v1;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.gemm(B * S, 2048, 256, gm0, 0, 256, x.packs[0], b3, 0, out, 0, 2048, 0);
+        },
+      },
+    },
+    // k1 176b4d8a: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "LuongTranslator.k1",
+      step: true,
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * S + t) * 2048 + (i1 + 1536)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = b0[(i0 * S + tp) * 1024 + k3];\n        const v5 = b2[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * S + t) * 2048 + (i1 + 512)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = b0[(i0 * S + tp) * 1024 + k12];\n        const v14 = b2[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * S + tp) * 1024 + (i1 + 512)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = b0[(i0 * S + tp) * 1024 + k23];\n        const v25 = b2[i1 * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * S + t) * 2048 + (i1 + 1024)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = b0[(i0 * S + tp) * 1024 + k32];\n        const v34 = b2[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 512)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 512; k45++) {\n        const v46 = b0[(i0 * S + tp) * 1024 + k45];\n        const v47 = b2[(i1 - 512 + 512) * 512 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 512 + 512];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * S + tp) * 1024 + (i1 - 512 + 512)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * S + t) * 2048 + (i1 - 512)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 512; k56++) {\n        const v57 = b0[(i0 * S + tp) * 1024 + k56];\n        const v58 = b2[(i1 - 512) * 512 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 512];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 1024)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 512; k65++) {\n        const v66 = b0[(i0 * S + tp) * 1024 + k65];\n        const v67 = b2[(i1 - 512 + 1024) * 512 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 512 + 1024];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * S + t) * 2048 + (i1 + 1536)]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 512; k2++) {
+            const v3 = b0[(i0 * S + tp) * 1024 + k2]!;
+            const v4 = b2[(i1 + 1536) * 512 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i1 + 1536]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = b1[(i0 * S + t) * 2048 + (i1 + 512)]!;
+          let acc10 = 0.0;
+          for (let k11 = 0; k11 < 512; k11++) {
+            const v12 = b0[(i0 * S + tp) * 1024 + k11]!;
+            const v13 = b2[(i1 + 512) * 512 + k11]!;
+            acc10 += v12 * v13;
+          }
+          const v14 = b3[i1 + 512]!;
+          const v15 = acc10 + v14;
+          const v16 = v9 + v15;
+          const v17 = __nnc.sigmoidf(v16);
+          const v18 = b0[(i0 * S + tp) * 1024 + (i1 + 512)]!;
+          const v19 = v17 * v18;
+          const v20 = b1[(i0 * S + t) * 2048 + i1]!;
+          let acc21 = 0.0;
+          for (let k22 = 0; k22 < 512; k22++) {
+            const v23 = b0[(i0 * S + tp) * 1024 + k22]!;
+            const v24 = b2[i1 * 512 + k22]!;
+            acc21 += v23 * v24;
+          }
+          const v25 = b3[i1]!;
+          const v26 = acc21 + v25;
+          const v27 = v20 + v26;
+          const v28 = __nnc.sigmoidf(v27);
+          const v29 = b1[(i0 * S + t) * 2048 + (i1 + 1024)]!;
+          let acc30 = 0.0;
+          for (let k31 = 0; k31 < 512; k31++) {
+            const v32 = b0[(i0 * S + tp) * 1024 + k31]!;
+            const v33 = b2[(i1 + 1024) * 512 + k31]!;
+            acc30 += v32 * v33;
+          }
+          const v34 = b3[i1 + 1024]!;
+          const v35 = acc30 + v34;
+          const v36 = v29 + v35;
+          const v37 = __nnc.tanhf(v36);
+          const v38 = v28 * v37;
+          const v39 = v19 + v38;
+          const v40 = __nnc.tanhf(v39);
+          const v41 = v8 * v40;
+          dst[i1] = v41;
+          dst[512 + i1] = v39;
+        };
+        const dst = new Float32Array(1024);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * S + t) * 1024;
+          if (t < b4[i0]!) {
+            for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 1024);
+        }
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, S, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
+          x.gemm(B, 2048, 512, b0, tp * 1024, S * 1024, x.packs[0], b3, 0, gm0, 0, 2048, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 512; i1++) {
+                const v0 = b1[(i0 * S + t) * 2048 + i1]!;
+                const v1 = gm0[i0 * 2048 + i1]!;
+                const v2 = v0 + v1;
+                gm1[o] = v2;
+                const v3 = b1[(i0 * S + t) * 2048 + (i1 + 512)]!;
+                const v4 = gm0[i0 * 2048 + (i1 + 512)]!;
+                const v5 = v3 + v4;
+                gm2[o] = v5;
+                const v6 = b1[(i0 * S + t) * 2048 + (i1 + 1024)]!;
+                const v7 = gm0[i0 * 2048 + (i1 + 1024)]!;
+                const v8 = v6 + v7;
+                gm3[o] = v8;
+                const v9 = b1[(i0 * S + t) * 2048 + (i1 + 1536)]!;
+                const v10 = gm0[i0 * 2048 + (i1 + 1536)]!;
+                const v11 = v9 + v10;
+                gm4[o] = v11;
+                o += 1;
+              }
+            }
+          }
+          x.act(1, gm1, 0, B * 512);
+          x.act(1, gm2, 0, B * 512);
+          x.act(0, gm3, 0, B * 512);
+          x.act(1, gm4, 0, B * 512);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 512; i1++) {
+                const v0 = gm2[i0 * 512 + i1]!;
+                const v1 = b0[(i0 * S + tp) * 1024 + (i1 + 512)]!;
+                const v2 = v0 * v1;
+                const v3 = gm1[i0 * 512 + i1]!;
+                const v4 = gm3[i0 * 512 + i1]!;
+                const v5 = v3 * v4;
+                const v6 = v2 + v5;
+                gm5[o] = v6;
+                o += 1;
+              }
+            }
+          }
+          x.act(0, gm5, 0, B * 512);
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm4[i0 * 512 + i1]!;
+            const v1 = gm5[i0 * 512 + i1]!;
+            const v2 = v0 * v1;
+            const v3 = gm2[i0 * 512 + i1]!;
+            const v4 = b0[(i0 * S + tp) * 1024 + (i1 + 512)]!;
+            const v5 = v3 * v4;
+            const v6 = gm1[i0 * 512 + i1]!;
+            const v7 = gm3[i0 * 512 + i1]!;
+            const v8 = v6 * v7;
+            const v9 = v5 + v8;
+            dst[i1] = v2;
+            dst[512 + i1] = v9;
+          };
+          const dst = g[6]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * S + t) * 1024;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 1024);
+          }
+        },
+      },
+    },
+    // k2 e89acde6: encoder.lstm0.l1.x·Wᵀ (all steps)
+    {
+      name: "LuongTranslator.k2",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * S + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 2048; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * S, 2048, 512, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 2048, 0);
+        },
+      },
+    },
+    // k3 b75b63ce: encoder.final.l0 (and 1 more call)
+    {
+      name: "LuongTranslator.k3",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k4 f4772478: decoder.lstm0.init (and 1 more call)
+    {
+      name: "LuongTranslator.k4",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = b0[i0 * 1024 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b0[i0 * 1024 + (i1 - 512 + 512)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 512) {
+            const v1 = b0[i0 * 1024 + i1]!;
+            c0 = v1;
+          } else {
+            const v2 = b0[i0 * 1024 + (i1 - 512 + 512)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k5 6c24d5d3: decoder.lstm0.l0.x·Wᵀ (all steps)
+    {
+      name: "LuongTranslator.k5",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * T + i1]!;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v3 = b1[v2 * 256 + k1]!;
+            const v4 = b2[i2 * 256 + k1]!;
+            acc0 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc0 + v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2048; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                const v0 = b0[i0 * T + i1]!;
+                for (let i2 = 0; i2 < 256; i2++) {
+                  const v1 = b1[v0 * 256 + i2]!;
+                  gm0[o] = v1;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.gemm(B * T, 2048, 256, gm0, 0, 256, x.packs[0], b3, 0, out, 0, 2048, 0);
+        },
+      },
+    },
+    // k6 f6a8d89f: decoder.lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "LuongTranslator.k6",
+      step: true,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * T + t) * 2048 + (i1 + 1536)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = b0[(i0 * T + tp) * 1024 + k3];\n        const v5 = b2[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * T + t) * 2048 + (i1 + 512)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = b0[(i0 * T + tp) * 1024 + k12];\n        const v14 = b2[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * T + tp) * 1024 + (i1 + 512)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = b0[(i0 * T + tp) * 1024 + k23];\n        const v25 = b2[i1 * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * T + t) * 2048 + (i1 + 1024)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = b0[(i0 * T + tp) * 1024 + k32];\n        const v34 = b2[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 512)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 512; k45++) {\n        const v46 = b0[(i0 * T + tp) * 1024 + k45];\n        const v47 = b2[(i1 - 512 + 512) * 512 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 512 + 512];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * T + tp) * 1024 + (i1 - 512 + 512)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * T + t) * 2048 + (i1 - 512)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 512; k56++) {\n        const v57 = b0[(i0 * T + tp) * 1024 + k56];\n        const v58 = b2[(i1 - 512) * 512 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 512];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 1024)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 512; k65++) {\n        const v66 = b0[(i0 * T + tp) * 1024 + k65];\n        const v67 = b2[(i1 - 512 + 1024) * 512 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 512 + 1024];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * T + t) * 2048 + (i1 + 1536)]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 512; k2++) {
+            const v3 = b0[(i0 * T + tp) * 1024 + k2]!;
+            const v4 = b2[(i1 + 1536) * 512 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i1 + 1536]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = b1[(i0 * T + t) * 2048 + (i1 + 512)]!;
+          let acc10 = 0.0;
+          for (let k11 = 0; k11 < 512; k11++) {
+            const v12 = b0[(i0 * T + tp) * 1024 + k11]!;
+            const v13 = b2[(i1 + 512) * 512 + k11]!;
+            acc10 += v12 * v13;
+          }
+          const v14 = b3[i1 + 512]!;
+          const v15 = acc10 + v14;
+          const v16 = v9 + v15;
+          const v17 = __nnc.sigmoidf(v16);
+          const v18 = b0[(i0 * T + tp) * 1024 + (i1 + 512)]!;
+          const v19 = v17 * v18;
+          const v20 = b1[(i0 * T + t) * 2048 + i1]!;
+          let acc21 = 0.0;
+          for (let k22 = 0; k22 < 512; k22++) {
+            const v23 = b0[(i0 * T + tp) * 1024 + k22]!;
+            const v24 = b2[i1 * 512 + k22]!;
+            acc21 += v23 * v24;
+          }
+          const v25 = b3[i1]!;
+          const v26 = acc21 + v25;
+          const v27 = v20 + v26;
+          const v28 = __nnc.sigmoidf(v27);
+          const v29 = b1[(i0 * T + t) * 2048 + (i1 + 1024)]!;
+          let acc30 = 0.0;
+          for (let k31 = 0; k31 < 512; k31++) {
+            const v32 = b0[(i0 * T + tp) * 1024 + k31]!;
+            const v33 = b2[(i1 + 1024) * 512 + k31]!;
+            acc30 += v32 * v33;
+          }
+          const v34 = b3[i1 + 1024]!;
+          const v35 = acc30 + v34;
+          const v36 = v29 + v35;
+          const v37 = __nnc.tanhf(v36);
+          const v38 = v28 * v37;
+          const v39 = v19 + v38;
+          const v40 = __nnc.tanhf(v39);
+          const v41 = v8 * v40;
+          dst[i1] = v41;
+          dst[512 + i1] = v39;
+        };
+        const dst = new Float32Array(1024);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 1024;
+          if (t < b4[i0]!) {
+            for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 1024);
+        }
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
+          x.gemm(B, 2048, 512, b0, tp * 1024, T * 1024, x.packs[0], b3, 0, gm0, 0, 2048, 0);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 512; i1++) {
+                const v0 = b1[(i0 * T + t) * 2048 + i1]!;
+                const v1 = gm0[i0 * 2048 + i1]!;
+                const v2 = v0 + v1;
+                gm1[o] = v2;
+                const v3 = b1[(i0 * T + t) * 2048 + (i1 + 512)]!;
+                const v4 = gm0[i0 * 2048 + (i1 + 512)]!;
+                const v5 = v3 + v4;
+                gm2[o] = v5;
+                const v6 = b1[(i0 * T + t) * 2048 + (i1 + 1024)]!;
+                const v7 = gm0[i0 * 2048 + (i1 + 1024)]!;
+                const v8 = v6 + v7;
+                gm3[o] = v8;
+                const v9 = b1[(i0 * T + t) * 2048 + (i1 + 1536)]!;
+                const v10 = gm0[i0 * 2048 + (i1 + 1536)]!;
+                const v11 = v9 + v10;
+                gm4[o] = v11;
+                o += 1;
+              }
+            }
+          }
+          x.act(1, gm1, 0, B * 512);
+          x.act(1, gm2, 0, B * 512);
+          x.act(0, gm3, 0, B * 512);
+          x.act(1, gm4, 0, B * 512);
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 512; i1++) {
+                const v0 = gm2[i0 * 512 + i1]!;
+                const v1 = b0[(i0 * T + tp) * 1024 + (i1 + 512)]!;
+                const v2 = v0 * v1;
+                const v3 = gm1[i0 * 512 + i1]!;
+                const v4 = gm3[i0 * 512 + i1]!;
+                const v5 = v3 * v4;
+                const v6 = v2 + v5;
+                gm5[o] = v6;
+                o += 1;
+              }
+            }
+          }
+          x.act(0, gm5, 0, B * 512);
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm4[i0 * 512 + i1]!;
+            const v1 = gm5[i0 * 512 + i1]!;
+            const v2 = v0 * v1;
+            const v3 = gm2[i0 * 512 + i1]!;
+            const v4 = b0[(i0 * T + tp) * 1024 + (i1 + 512)]!;
+            const v5 = v3 * v4;
+            const v6 = gm1[i0 * 512 + i1]!;
+            const v7 = gm3[i0 * 512 + i1]!;
+            const v8 = v6 * v7;
+            const v9 = v5 + v8;
+            dst[i1] = v2;
+            dst[512 + i1] = v9;
+          };
+          const dst = g[6]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 1024;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 1024);
+          }
+        },
+      },
+    },
+    // k7 611efd99: decoder.lstm0.l1.x·Wᵀ (all steps)
+    {
+      name: "LuongTranslator.k7",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2048; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 2048, 512, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 2048, 0);
+        },
+      },
+    },
+    // k8 d2c6cbb9: decoder.attention0.W·k (keys, once per source)
+    {
       name: "LuongTranslator.k8",
       step: false,
       scalars: ["S"],
-      gpu: "function (n0, w0, w1, w2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / (2048));\n  const rem1 = rem0 - i1 * (2048);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n0[(i0) * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = w0[(v2) * 256 + k1];\n    const v4 = w1[(i2) * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w2[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n0 = a[0]!, w0 = a[1]!, w1 = a[2]!, w2 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n0[(i0) * S + i1]!;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v3 = w0[(v2) * 256 + k1]!;
-          const v4 = w1[(i2) * 256 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w2[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2048; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 2048, 0, 256, 256]],
-      scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, S } = s;
-      const n0 = a[0]!, w0 = a[1]!, w2 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 256; i2++) {
-            const v0 = n0[(i0) * S + i1]!;
-            const v1 = w0[(v0) * 256 + i2]!;
-            gm0[o] = v1;
-            o++;
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * S + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
           }
-      }
-      x.gemm(B * S, 2048, 256, gm0, 0, 256, x.packs[0], w2, 0, out, 0, 2048, 0);
-      }
-      },
-    },
-    // encoder.lstm0.l0.[h';c']
-    k38: {
-      name: "LuongTranslator.k38",
-      step: true,
-      scalars: ["S","t","tp"],
-      gpu: "function (n9, n8, w3, w4, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n9[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n8[(i0 * S + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n9[(i0 * S + tp) * 1024 + k3];\n        const v5 = w3[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w4[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n8[(i0 * S + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n9[(i0 * S + tp) * 1024 + k12];\n        const v14 = w3[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w4[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n9[(i0 * S + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n8[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n9[(i0 * S + tp) * 1024 + k23];\n        const v25 = w3[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w4[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n8[(i0 * S + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n9[(i0 * S + tp) * 1024 + k32];\n        const v34 = w3[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w4[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n8[(i0 * S + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n9[(i0 * S + tp) * 1024 + k47];\n        const v49 = w3[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w4[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n9[(i0 * S + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n8[(i0 * S + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n9[(i0 * S + tp) * 1024 + k58];\n        const v60 = w3[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w4[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n8[(i0 * S + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n9[(i0 * S + tp) * 1024 + k67];\n        const v69 = w3[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w4[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, S, t, tp } = s;
-      const n9 = a[0]!, n8 = a[1]!, w3 = a[2]!, w4 = a[3]!, n2 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n8[(i0 * S + t) * 2048 + i1 + 1536]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = n9[(i0 * S + tp) * 1024 + k2]!;
-          const v4 = w3[(i1 + 1536) * 512 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w4[i1 + 1536]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n8[(i0 * S + t) * 2048 + i1 + 512]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = n9[(i0 * S + tp) * 1024 + k11]!;
-          const v13 = w3[(i1 + 512) * 512 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w4[i1 + 512]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v19 = v17 * v18;
-        const v20 = n8[(i0 * S + t) * 2048 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = n9[(i0 * S + tp) * 1024 + k22]!;
-          const v24 = w3[(i1) * 512 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w4[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n8[(i0 * S + t) * 2048 + i1 + 1024]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = n9[(i0 * S + tp) * 1024 + k31]!;
-          const v33 = w3[(i1 + 1024) * 512 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w4[i1 + 1024]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[512 + i1] = v39;
-      };
-      const dst = new Float32Array(1024);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 1024;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, S, t, tp } = s;
-      const n9 = a[0]!, n8 = a[1]!, w4 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 2048, 512, n9, tp * 1024, S * 1024, x.packs[0], w4, 0, gm0, 0, 2048, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = n8[(i0 * S + t) * 2048 + i1]!;
-          const v1 = gm0[(i0) * 2048 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n8[(i0 * S + t) * 2048 + i1 + 512]!;
-          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n8[(i0 * S + t) * 2048 + i1 + 1024]!;
-          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n8[(i0 * S + t) * 2048 + i1 + 1536]!;
-          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 512);
-      x.act(1, gm2, 0, B * 512);
-      x.act(0, gm3, 0, B * 512);
-      x.act(1, gm4, 0, B * 512);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = gm2[(i0) * 512 + i1]!;
-          const v1 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 512 + i1]!;
-          const v4 = gm3[(i0) * 512 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 512);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 512 + i1]!;
-        const v1 = gm5[(i0) * 512 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 512 + i1]!;
-        const v4 = n9[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 512 + i1]!;
-        const v7 = gm3[(i0) * 512 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[512 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 1024;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
-      }
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          x.gemm(B * S, 512, 512, b0, 0, 1024, x.packs[0], null, 0, out, 0, 512, 0);
+        },
       },
     },
-    // encoder.lstm0.l1.x·Wᵀ (all steps)
-    k42: {
-      name: "LuongTranslator.k42",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n9, w5, w6, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / (2048));\n  const rem1 = rem0 - i1 * (2048);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = n9[((i0) * S + i1) * 1024 + k1];\n    const v3 = w5[(i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w6[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n9 = a[0]!, w5 = a[1]!, w6 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          const v2 = n9[((i0) * S + i1) * 1024 + k1]!;
-          const v3 = w5[(i2) * 512 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w6[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 2048; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 2048, 0, 512, 512]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n9 = a[0]!, w6 = a[2]!;
-      x.gemm(B * S, 2048, 512, n9, 0, 1024, x.packs[0], w6, 0, out, 0, 2048, 0);
-      }
-      },
-    },
-    // encoder.lstm0.l1.[h';c']
-    k72: {
-      name: "LuongTranslator.k72",
-      step: true,
-      scalars: ["S","t","tp"],
-      gpu: "function (n43, n42, w7, w8, n2, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n43[idx];\n  } else if (t < n2[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n42[(i0 * S + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n43[(i0 * S + tp) * 1024 + k3];\n        const v5 = w7[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w8[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n42[(i0 * S + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n43[(i0 * S + tp) * 1024 + k12];\n        const v14 = w7[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w8[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n43[(i0 * S + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n42[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n43[(i0 * S + tp) * 1024 + k23];\n        const v25 = w7[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w8[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n42[(i0 * S + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n43[(i0 * S + tp) * 1024 + k32];\n        const v34 = w7[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w8[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n42[(i0 * S + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n43[(i0 * S + tp) * 1024 + k47];\n        const v49 = w7[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w8[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n43[(i0 * S + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n42[(i0 * S + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n43[(i0 * S + tp) * 1024 + k58];\n        const v60 = w7[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w8[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n42[(i0 * S + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n43[(i0 * S + tp) * 1024 + k67];\n        const v69 = w7[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w8[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, S, t, tp } = s;
-      const n43 = a[0]!, n42 = a[1]!, w7 = a[2]!, w8 = a[3]!, n2 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n42[(i0 * S + t) * 2048 + i1 + 1536]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = n43[(i0 * S + tp) * 1024 + k2]!;
-          const v4 = w7[(i1 + 1536) * 512 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w8[i1 + 1536]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n42[(i0 * S + t) * 2048 + i1 + 512]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = n43[(i0 * S + tp) * 1024 + k11]!;
-          const v13 = w7[(i1 + 512) * 512 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w8[i1 + 512]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v19 = v17 * v18;
-        const v20 = n42[(i0 * S + t) * 2048 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = n43[(i0 * S + tp) * 1024 + k22]!;
-          const v24 = w7[(i1) * 512 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w8[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n42[(i0 * S + t) * 2048 + i1 + 1024]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = n43[(i0 * S + tp) * 1024 + k31]!;
-          const v33 = w7[(i1 + 1024) * 512 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w8[i1 + 1024]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[512 + i1] = v39;
-      };
-      const dst = new Float32Array(1024);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 1024;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, S, t, tp } = s;
-      const n43 = a[0]!, n42 = a[1]!, w8 = a[3]!, n2 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 2048, 512, n43, tp * 1024, S * 1024, x.packs[0], w8, 0, gm0, 0, 2048, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = n42[(i0 * S + t) * 2048 + i1]!;
-          const v1 = gm0[(i0) * 2048 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n42[(i0 * S + t) * 2048 + i1 + 512]!;
-          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n42[(i0 * S + t) * 2048 + i1 + 1024]!;
-          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n42[(i0 * S + t) * 2048 + i1 + 1536]!;
-          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 512);
-      x.act(1, gm2, 0, B * 512);
-      x.act(0, gm3, 0, B * 512);
-      x.act(1, gm4, 0, B * 512);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = gm2[(i0) * 512 + i1]!;
-          const v1 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 512 + i1]!;
-          const v4 = gm3[(i0) * 512 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 512);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 512 + i1]!;
-        const v1 = gm5[(i0) * 512 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 512 + i1]!;
-        const v4 = n43[(i0 * S + tp) * 1024 + i1 + 512]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 512 + i1]!;
-        const v7 = gm3[(i0) * 512 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[512 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * S + t) * 1024;
-        if (t < n2[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
-      }
-      },
-    },
-    // encoder.final.l0
-    k76: {
-      name: "LuongTranslator.k76",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n9, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (1024));\n  const rem0 = idx - i0 * (1024);\n  const i1 = rem0;\n  const L = n2[i0];\n  return n9[(i0 * S + L - 1.0) * 1024 + i1];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n9 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const L = n2[i0]!;
-        return n9[(i0 * S + L - 1.0) * 1024 + i1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 1024; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // decoder.lstm0.init
-    k79: {
-      name: "LuongTranslator.k79",
-      step: false,
-      scalars: [],
-      gpu: "function (n76) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (1024));\n  const rem0 = idx - i0 * (1024);\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = n76[(i0) * 1024 + i1];\n    c0 = v1;\n  }\n  else {\n    const v2 = n76[(i0) * 1024 + i1 - 512 + 512];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-      const { B } = s;
-      const n76 = a[0]!;
-      const f = (i0: number, i1: number): number => {
-        let c0 = 0.0;
-        if (i1 < 512) {
-          const v1 = n76[(i0) * 1024 + i1]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n76[(i0) * 1024 + i1 - 512 + 512]!;
-          c0 = v2;
-        }
-        return c0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 1024; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // decoder.lstm0.l0.x·Wᵀ (all steps)
-    k82: {
-      name: "LuongTranslator.k82",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n1, w9, w10, w11, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / (2048));\n  const rem1 = rem0 - i1 * (2048);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = n1[(i0) * T + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = w9[(v2) * 256 + k1];\n    const v4 = w10[(i2) * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = w11[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, w9 = a[1]!, w10 = a[2]!, w11 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        const v2 = n1[(i0) * T + i1]!;
-        for (let k1 = 0; k1 < 256; k1++) {
-          const v3 = w9[(v2) * 256 + k1]!;
-          const v4 = w10[(i2) * 256 + k1]!;
-          acc0 += v3 * v4;
-        }
-        const v5 = w11[i2]!;
-        const v6 = acc0 + v5;
-        return v6;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2048; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 2048, 0, 256, 256]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n1 = a[0]!, w9 = a[1]!, w11 = a[3]!;
-      const gm0 = g[0]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 256; i2++) {
-            const v0 = n1[(i0) * T + i1]!;
-            const v1 = w9[(v0) * 256 + i2]!;
-            gm0[o] = v1;
-            o++;
-          }
-      }
-      x.gemm(B * T, 2048, 256, gm0, 0, 256, x.packs[0], w11, 0, out, 0, 2048, 0);
-      }
-      },
-    },
-    // decoder.lstm0.l0.[h';c']
-    k112: {
-      name: "LuongTranslator.k112",
-      step: true,
-      scalars: ["T","t","tp"],
-      gpu: "function (n83, n82, w12, w13, n3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n83[idx];\n  } else if (t < n3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n82[(i0 * T + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n83[(i0 * T + tp) * 1024 + k3];\n        const v5 = w12[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w13[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n82[(i0 * T + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n83[(i0 * T + tp) * 1024 + k12];\n        const v14 = w12[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w13[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n83[(i0 * T + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n82[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n83[(i0 * T + tp) * 1024 + k23];\n        const v25 = w12[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w13[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n82[(i0 * T + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n83[(i0 * T + tp) * 1024 + k32];\n        const v34 = w12[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w13[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n82[(i0 * T + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n83[(i0 * T + tp) * 1024 + k47];\n        const v49 = w12[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w13[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n83[(i0 * T + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n82[(i0 * T + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n83[(i0 * T + tp) * 1024 + k58];\n        const v60 = w12[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w13[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n82[(i0 * T + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n83[(i0 * T + tp) * 1024 + k67];\n        const v69 = w12[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w13[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n83 = a[0]!, n82 = a[1]!, w12 = a[2]!, w13 = a[3]!, n3 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n82[(i0 * T + t) * 2048 + i1 + 1536]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = n83[(i0 * T + tp) * 1024 + k2]!;
-          const v4 = w12[(i1 + 1536) * 512 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w13[i1 + 1536]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n82[(i0 * T + t) * 2048 + i1 + 512]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = n83[(i0 * T + tp) * 1024 + k11]!;
-          const v13 = w12[(i1 + 512) * 512 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w13[i1 + 512]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v19 = v17 * v18;
-        const v20 = n82[(i0 * T + t) * 2048 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = n83[(i0 * T + tp) * 1024 + k22]!;
-          const v24 = w12[(i1) * 512 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w13[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n82[(i0 * T + t) * 2048 + i1 + 1024]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = n83[(i0 * T + tp) * 1024 + k31]!;
-          const v33 = w12[(i1 + 1024) * 512 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w13[i1 + 1024]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[512 + i1] = v39;
-      };
-      const dst = new Float32Array(1024);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 1024;
-        if (t < n3[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n83 = a[0]!, n82 = a[1]!, w13 = a[3]!, n3 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 2048, 512, n83, tp * 1024, T * 1024, x.packs[0], w13, 0, gm0, 0, 2048, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = n82[(i0 * T + t) * 2048 + i1]!;
-          const v1 = gm0[(i0) * 2048 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n82[(i0 * T + t) * 2048 + i1 + 512]!;
-          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n82[(i0 * T + t) * 2048 + i1 + 1024]!;
-          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n82[(i0 * T + t) * 2048 + i1 + 1536]!;
-          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 512);
-      x.act(1, gm2, 0, B * 512);
-      x.act(0, gm3, 0, B * 512);
-      x.act(1, gm4, 0, B * 512);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = gm2[(i0) * 512 + i1]!;
-          const v1 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 512 + i1]!;
-          const v4 = gm3[(i0) * 512 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 512);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 512 + i1]!;
-        const v1 = gm5[(i0) * 512 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 512 + i1]!;
-        const v4 = n83[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 512 + i1]!;
-        const v7 = gm3[(i0) * 512 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[512 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 1024;
-        if (t < n3[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
-      }
-      },
-    },
-    // encoder.final.l1
-    k114: {
-      name: "LuongTranslator.k114",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n43, n2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (1024));\n  const rem0 = idx - i0 * (1024);\n  const i1 = rem0;\n  const L = n2[i0];\n  return n43[(i0 * S + L - 1.0) * 1024 + i1];\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n43 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number): number => {
-        const L = n2[i0]!;
-        return n43[(i0 * S + L - 1.0) * 1024 + i1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 1024; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // decoder.lstm0.init
-    k117: {
-      name: "LuongTranslator.k117",
-      step: false,
-      scalars: [],
-      gpu: "function (n114) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (1024));\n  const rem0 = idx - i0 * (1024);\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = n114[(i0) * 1024 + i1];\n    c0 = v1;\n  }\n  else {\n    const v2 = n114[(i0) * 1024 + i1 - 512 + 512];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-      const { B } = s;
-      const n114 = a[0]!;
-      const f = (i0: number, i1: number): number => {
-        let c0 = 0.0;
-        if (i1 < 512) {
-          const v1 = n114[(i0) * 1024 + i1]!;
-          c0 = v1;
-        }
-        else {
-          const v2 = n114[(i0) * 1024 + i1 - 512 + 512]!;
-          c0 = v2;
-        }
-        return c0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 1024; i1++)
-          out[o++] = f(i0, i1);
-      },
-    },
-    // decoder.lstm0.l1.x·Wᵀ (all steps)
-    k120: {
-      name: "LuongTranslator.k120",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n83, w14, w15, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / (2048));\n  const rem1 = rem0 - i1 * (2048);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = n83[((i0) * T + i1) * 1024 + k1];\n    const v3 = w14[(i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w15[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n83 = a[0]!, w14 = a[1]!, w15 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          const v2 = n83[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = w14[(i2) * 512 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w15[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2048; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 2048, 0, 512, 512]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n83 = a[0]!, w15 = a[2]!;
-      x.gemm(B * T, 2048, 512, n83, 0, 1024, x.packs[0], w15, 0, out, 0, 2048, 0);
-      }
-      },
-    },
-    // decoder.lstm0.l1.[h';c']
-    k150: {
-      name: "LuongTranslator.k150",
-      step: true,
-      scalars: ["T","t","tp"],
-      gpu: "function (n121, n120, w16, w17, n3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / (1024));\n  const rem1 = rem0 - tt * (1024);\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = n121[idx];\n  } else if (t < n3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = n120[(i0 * T + t) * 2048 + i1 + 1536];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = n121[(i0 * T + tp) * 1024 + k3];\n        const v5 = w16[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = w17[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = n120[(i0 * T + t) * 2048 + i1 + 512];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = n121[(i0 * T + tp) * 1024 + k12];\n        const v14 = w16[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = w17[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = n121[(i0 * T + tp) * 1024 + i1 + 512];\n      const v20 = v18 * v19;\n      const v21 = n120[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = n121[(i0 * T + tp) * 1024 + k23];\n        const v25 = w16[(i1) * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = w17[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = n120[(i0 * T + t) * 2048 + i1 + 1024];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = n121[(i0 * T + tp) * 1024 + k32];\n        const v34 = w16[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = w17[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const e38 = Math.exp(2.0 * v37);\n      const v39 = (1.0 - 2.0 / (e38 + 1.0));\n      const v40 = v29 * v39;\n      const v41 = v20 + v40;\n      const e42 = Math.exp(2.0 * v41);\n      const v43 = (1.0 - 2.0 / (e42 + 1.0));\n      const v44 = v9 * v43;\n      c0 = v44;\n    }\n    else {\n      const v45 = n120[(i0 * T + t) * 2048 + i1 - 512 + 512];\n      let acc46 = 0.0;\n      for (let k47 = 0; k47 < 512; k47++) {\n        const v48 = n121[(i0 * T + tp) * 1024 + k47];\n        const v49 = w16[(i1 - 512 + 512) * 512 + k47];\n        acc46 += v48 * v49;\n      }\n      const v50 = w17[i1 - 512 + 512];\n      const v51 = acc46 + v50;\n      const v52 = v45 + v51;\n      const v53 = 1.0 / (1.0 + Math.exp(-v52));\n      const v54 = n121[(i0 * T + tp) * 1024 + i1 - 512 + 512];\n      const v55 = v53 * v54;\n      const v56 = n120[(i0 * T + t) * 2048 + i1 - 512];\n      let acc57 = 0.0;\n      for (let k58 = 0; k58 < 512; k58++) {\n        const v59 = n121[(i0 * T + tp) * 1024 + k58];\n        const v60 = w16[(i1 - 512) * 512 + k58];\n        acc57 += v59 * v60;\n      }\n      const v61 = w17[i1 - 512];\n      const v62 = acc57 + v61;\n      const v63 = v56 + v62;\n      const v64 = 1.0 / (1.0 + Math.exp(-v63));\n      const v65 = n120[(i0 * T + t) * 2048 + i1 - 512 + 1024];\n      let acc66 = 0.0;\n      for (let k67 = 0; k67 < 512; k67++) {\n        const v68 = n121[(i0 * T + tp) * 1024 + k67];\n        const v69 = w16[(i1 - 512 + 1024) * 512 + k67];\n        acc66 += v68 * v69;\n      }\n      const v70 = w17[i1 - 512 + 1024];\n      const v71 = acc66 + v70;\n      const v72 = v65 + v71;\n      const e73 = Math.exp(2.0 * v72);\n      const v74 = (1.0 - 2.0 / (e73 + 1.0));\n      const v75 = v64 * v74;\n      const v76 = v55 + v75;\n      c0 = v76;\n    }\n    res = c0;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, t, tp } = s;
-      const n121 = a[0]!, n120 = a[1]!, w16 = a[2]!, w17 = a[3]!, n3 = a[4]!;
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = n120[(i0 * T + t) * 2048 + i1 + 1536]!;
-        let acc1 = 0.0;
-        for (let k2 = 0; k2 < 512; k2++) {
-          const v3 = n121[(i0 * T + tp) * 1024 + k2]!;
-          const v4 = w16[(i1 + 1536) * 512 + k2]!;
-          acc1 += v3 * v4;
-        }
-        const v5 = w17[i1 + 1536]!;
-        const v6 = acc1 + v5;
-        const v7 = v0 + v6;
-        const v8 = __nnc.sigmoidf(v7);
-        const v9 = n120[(i0 * T + t) * 2048 + i1 + 512]!;
-        let acc10 = 0.0;
-        for (let k11 = 0; k11 < 512; k11++) {
-          const v12 = n121[(i0 * T + tp) * 1024 + k11]!;
-          const v13 = w16[(i1 + 512) * 512 + k11]!;
-          acc10 += v12 * v13;
-        }
-        const v14 = w17[i1 + 512]!;
-        const v15 = acc10 + v14;
-        const v16 = v9 + v15;
-        const v17 = __nnc.sigmoidf(v16);
-        const v18 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v19 = v17 * v18;
-        const v20 = n120[(i0 * T + t) * 2048 + i1]!;
-        let acc21 = 0.0;
-        for (let k22 = 0; k22 < 512; k22++) {
-          const v23 = n121[(i0 * T + tp) * 1024 + k22]!;
-          const v24 = w16[(i1) * 512 + k22]!;
-          acc21 += v23 * v24;
-        }
-        const v25 = w17[i1]!;
-        const v26 = acc21 + v25;
-        const v27 = v20 + v26;
-        const v28 = __nnc.sigmoidf(v27);
-        const v29 = n120[(i0 * T + t) * 2048 + i1 + 1024]!;
-        let acc30 = 0.0;
-        for (let k31 = 0; k31 < 512; k31++) {
-          const v32 = n121[(i0 * T + tp) * 1024 + k31]!;
-          const v33 = w16[(i1 + 1024) * 512 + k31]!;
-          acc30 += v32 * v33;
-        }
-        const v34 = w17[i1 + 1024]!;
-        const v35 = acc30 + v34;
-        const v36 = v29 + v35;
-        const v37 = __nnc.tanhf(v36);
-        const v38 = v28 * v37;
-        const v39 = v19 + v38;
-        const v40 = __nnc.tanhf(v39);
-        const v41 = v8 * v40;
-        dst[i1] = v41;
-        dst[512 + i1] = v39;
-      };
-      const dst = new Float32Array(1024);
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 1024;
-        if (t < n3[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
-      },
-      gemm: {
-      packs: [[2, 0, 2048, 0, 512, 512]],
-      scratch: (s) => { const { B } = s; return [B * 2048, B * 512, B * 512, B * 512, B * 512, B * 512, 1024]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, t, tp } = s;
-      const n121 = a[0]!, n120 = a[1]!, w17 = a[3]!, n3 = a[4]!;
-      const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-      x.gemm(B, 2048, 512, n121, tp * 1024, T * 1024, x.packs[0], w17, 0, gm0, 0, 2048, 0);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = n120[(i0 * T + t) * 2048 + i1]!;
-          const v1 = gm0[(i0) * 2048 + i1]!;
-          const v2 = v0 + v1;
-          gm1[o] = v2;
-          const v3 = n120[(i0 * T + t) * 2048 + i1 + 512]!;
-          const v4 = gm0[(i0) * 2048 + i1 + 512]!;
-          const v5 = v3 + v4;
-          gm2[o] = v5;
-          const v6 = n120[(i0 * T + t) * 2048 + i1 + 1024]!;
-          const v7 = gm0[(i0) * 2048 + i1 + 1024]!;
-          const v8 = v6 + v7;
-          gm3[o] = v8;
-          const v9 = n120[(i0 * T + t) * 2048 + i1 + 1536]!;
-          const v10 = gm0[(i0) * 2048 + i1 + 1536]!;
-          const v11 = v9 + v10;
-          gm4[o] = v11;
-          o++;
-        }
-      }
-      x.act(1, gm1, 0, B * 512);
-      x.act(1, gm2, 0, B * 512);
-      x.act(0, gm3, 0, B * 512);
-      x.act(1, gm4, 0, B * 512);
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < 512; i1++) {
-          const v0 = gm2[(i0) * 512 + i1]!;
-          const v1 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
-          const v2 = v0 * v1;
-          const v3 = gm1[(i0) * 512 + i1]!;
-          const v4 = gm3[(i0) * 512 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          gm5[o] = v6;
-          o++;
-        }
-      }
-      x.act(0, gm5, 0, B * 512);
-      const f = (i0: number, i1: number, dst: Float32Array): void => {
-        const v0 = gm4[(i0) * 512 + i1]!;
-        const v1 = gm5[(i0) * 512 + i1]!;
-        const v2 = v0 * v1;
-        const v3 = gm2[(i0) * 512 + i1]!;
-        const v4 = n121[(i0 * T + tp) * 1024 + i1 + 512]!;
-        const v5 = v3 * v4;
-        const v6 = gm1[(i0) * 512 + i1]!;
-        const v7 = gm3[(i0) * 512 + i1]!;
-        const v8 = v6 * v7;
-        const v9 = v5 + v8;
-        dst[i1] = v2;
-        dst[512 + i1] = v9;
-      };
-      const dst = g[6]!;
-      for (let i0 = 0; i0 < B; i0++) {
-        const row = (i0 * T + t) * 1024;
-        if (t < n3[i0]!) {
-          for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
-          out.set(dst, row);
-        } else out.fill(0, row, row + 1024);
-      }
-      }
-      },
-    },
-    // decoder.attention0.W·k (keys, once per source)
-    k153: {
-      name: "LuongTranslator.k153",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (n43, w18, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = n43[((i0) * S + i1) * 1024 + k1];\n    const v3 = w18[(i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, S } = s;
-      const n43 = a[0]!, w18 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          const v2 = n43[((i0) * S + i1) * 1024 + k1]!;
-          const v3 = w18[(i2) * 512 + k1]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < S; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[1, 0, 512, 0, 512, 512]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, S } = s;
-      const n43 = a[0]!;
-      x.gemm(B * S, 512, 512, n43, 0, 1024, x.packs[0], null, 0, out, 0, 512, 0);
-      }
-      },
-    },
-    // decoder.attention0.scores qᵀWk
-    k154: {
-      name: "LuongTranslator.k154",
+    // k9 db0d0413: decoder.attention0.scores qᵀWk
+    {
+      name: "LuongTranslator.k9",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n121, n153, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = n121[((i0) * T + i1) * 1024 + k1];\n    const v3 = n153[((i0) * S + i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[(i0 * S + i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n121 = a[0]!, n153 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          const v2 = n121[((i0) * T + i1) * 1024 + k1]!;
-          const v3 = n153[((i0) * S + i2) * 512 + k1]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[(i0 * S + i2) * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(S + 15) * 512]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n121 = a[0]!, n153 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n153, bt0 * S * 512, S, 512, 512, 1, gm0, 1.0);
-      x.gemm(T, S, 512, n121, bt0 * T * 1024, 1024, wp, null, 0, out, bt0 * T * S, S, 0);
-      }
-      }
+        scratch: (s) => { const { S } = s; return [(S + 15) * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 512), S, 512, 512, 1, gm0, 1.0);
+            x.gemm(T, S, 512, b0, bt0 * (T * 1024), 1024, wp, null, 0, out, bt0 * (T * S), S, 0);
+          }
+        },
       },
     },
-    // decoder.attention0.α (row statistics)
-    k155_stats: {
-      name: "LuongTranslator.k155_stats",
+    // k10 9165bf4a: decoder.attention0.α (row statistics)
+    {
+      name: "LuongTranslator.k10",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (n154, n2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < S; ka++) {\n    if (ka < n2[i0]) {\n      const v0 = n154[((i0) * T + i1) * S + ka];\n      m = Math.max(m, v0);\n    }\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < S; kb++) {\n    if (kb < n2[i0]) {\n      const v1 = n154[((i0) * T + i1) * S + kb];\n      s += Math.exp(v1 - m);\n    }\n  }\n  return s;\n}",
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[(i0 * T + i1) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[(i0 * T + i1) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
       cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n154 = a[0]!, n2 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < S; ka++) {
-          if (ka < n2[i0]!) {
-            const v0 = n154[((i0) * T + i1) * S + ka]!;
-            m = Math.max(m, v0);
-          }
-        }
-        if (i2 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < S; kb++) {
-          if (kb < n2[i0]!) {
-            const v1 = n154[((i0) * T + i1) * S + kb]!;
-            s += Math.exp(v1 - m);
-          }
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
-      },
-    },
-    // decoder.attention0.α
-    k155: {
-      name: "LuongTranslator.k155",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n154, n2, n155_stats, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S));\n  const rem1 = rem0 - i1 * (S);\n  const i2 = rem1;\n  if (!(i2 < n2[i0])) { return 0.0; }\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n154[((i0) * T + i1) * S + i2];\n  return Math.exp(v1 - n155_stats[sb0]) / n155_stats[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n154 = a[0]!, n2 = a[1]!, n155_stats = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        if (!(i2 < n2[i0]!)) { return 0.0; }
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n154[((i0) * T + i1) * S + i2]!;
-        return Math.exp(v1 - n155_stats[sb0]!) / n155_stats[sb0 + 1]!;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < S; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T, S } = s;
-      const n154 = a[0]!, n2 = a[1]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n154[((i0) * T + i1) * S + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * S;
-        let m = -3.0e38;
-        for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-        let s = 0.0;
-        for (let k = 0; k < S; k++) { if (k < n2[i0]!) { const e = Math.exp(out[base + k]! - m); out[base + k] = e; s += e; } }
-        for (let k = 0; k < S; k++) { out[base + k] = out[base + k]! / s; }
-      }
-      }
-      }
-      },
-    },
-    // decoder.attention0.context Σα·k
-    k156: {
-      name: "LuongTranslator.k156",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (n155, n43, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = n155[((i0) * T + i1) * S + k1];\n    const v3 = n43[((i0) * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-      const { B, T, S } = s;
-      const n155 = a[0]!, n43 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < S; k1++) {
-          const v2 = n155[((i0) * T + i1) * S + k1]!;
-          const v3 = n43[((i0) * S + k1) * 1024 + i2]!;
-          acc0 += v2 * v3;
-        }
-        return acc0;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [],
-      scratch: (s) => { const { S } = s; return [(512 + 15) * S]; },
-      run: (x, out, a, g, s) => {
-      const { B, T, S } = s;
-      const n155 = a[0]!, n43 = a[1]!;
-      const gm0 = g[0]!;
-      for (let bt0 = 0; bt0 < B; bt0++) {
-      const wp = x.pack(n43, bt0 * S * 1024, 512, S, 1, 1024, gm0, 1.0);
-      x.gemm(T, 512, S, n155, bt0 * T * S, S, wp, null, 0, out, bt0 * T * 512, 512, 0);
-      }
-      }
-      },
-    },
-    // decoder.tanh0
-    k161: {
-      name: "LuongTranslator.k161",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n156, n121, w19, w20, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / (512));\n  const rem1 = rem0 - i1 * (512);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    let c2 = 0.0;\n    if (k1 < 512) {\n      const v3 = n156[((i0) * T + i1) * 512 + k1];\n      c2 = v3;\n    }\n    else {\n      const v4 = n121[((i0) * T + i1) * 1024 + k1 - 512];\n      c2 = v4;\n    }\n    const v5 = w19[(i2) * 1024 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = w20[i2];\n  const v7 = acc0 + v6;\n  const e8 = Math.exp(2.0 * v7);\n  const v9 = (1.0 - 2.0 / (e8 + 1.0));\n  return v9;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n156 = a[0]!, n121 = a[1]!, w19 = a[2]!, w20 = a[3]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 1024; k1++) {
-          let c2 = 0.0;
-          if (k1 < 512) {
-            const v3 = n156[((i0) * T + i1) * 512 + k1]!;
-            c2 = v3;
-          }
-          else {
-            const v4 = n121[((i0) * T + i1) * 1024 + k1 - 512]!;
-            c2 = v4;
-          }
-          const v5 = w19[(i2) * 1024 + k1]!;
-          acc0 += c2 * v5;
-        }
-        const v6 = w20[i2]!;
-        const v7 = acc0 + v6;
-        const v8 = __nnc.tanhf(v7);
-        return v8;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-      packs: [[2, 0, 512, 0, 1024, 1024]],
-      scratch: (s) => { const { B, T } = s; return [B * T * 1024, B * T * 512]; },
-      run: (x, out, a, g, s) => {
-      const { B, T } = s;
-      const n156 = a[0]!, n121 = a[1]!, w20 = a[3]!;
-      const gm0 = g[0]!, gm1 = g[1]!;
-      {
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 1024; i2++) {
-            let c0 = 0.0;
-            if (i2 < 512) {
-              const v1 = n156[((i0) * T + i1) * 512 + i2]!;
-              c0 = v1;
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[(i0 * T + i1) * S + k1]!;
+              m0 = Math.max(m0, v2);
             }
-            else {
-              const v2 = n121[((i0) * T + i1) * 1024 + i2 - 512]!;
-              c0 = v2;
-            }
-            gm0[o] = c0;
-            o++;
           }
-      }
-      x.gemm(B * T, 512, 1024, gm0, 0, 1024, x.packs[0], w20, 0, gm1, 0, 512, 0);
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = gm1[((i0) * T + i1) * 512 + i2]!;
-        const v1 = __nnc.tanhf(v0);
-        return v1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 512; i2++)
-            out[o++] = f(i0, i1, i2);
-      }
-      },
-    },
-    // decoder.linear1
-    k164: {
-      name: "LuongTranslator.k164",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (n161, w21, w22, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = n161[((i0) * T + i1) * 512 + k1];\n    const v3 = w21[(i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = w22[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n161 = a[0]!, w21 = a[1]!, w22 = a[2]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let acc0 = 0.0;
-        for (let k1 = 0; k1 < 512; k1++) {
-          const v2 = n161[((i0) * T + i1) * 512 + k1]!;
-          const v3 = w21[(i2) * 512 + k1]!;
-          acc0 += v2 * v3;
-        }
-        const v4 = w22[i2]!;
-        const v5 = acc0 + v4;
-        return v5;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 6000; i2++)
-            out[o++] = f(i0, i1, i2);
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[(i0 * T + i1) * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [[1, 0, 6000, 0, 512, 512]],
-      scratch: (_s) => [],
-      run: (x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n161 = a[0]!, w22 = a[2]!;
-      x.gemm(B * T, 6000, 512, n161, 0, 512, x.packs[0], w22, 0, out, 0, 6000, 0);
-      }
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
       },
     },
-    // decoder.log_softmax0 (row statistics)
-    k165_stats: {
-      name: "LuongTranslator.k165_stats",
+    // k11 19a7a2c6: decoder.attention0.α
+    {
+      name: "LuongTranslator.k11",
       step: false,
-      scalars: ["T"],
-      gpu: "function (n164, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (2));\n  const rem1 = rem0 - i1 * (2);\n  const i2 = rem1;\n  let m = -3.0e38;\n  for (let ka = 0; ka < 6000; ka++) {\n    const v0 = n164[((i0) * T + i1) * 6000 + ka];\n    m = Math.max(m, v0);\n  }\n  if (i2 < 0.5) { return m; }\n  let s = 0.0;\n  for (let kb = 0; kb < 6000; kb++) {\n    const v1 = n164[((i0) * T + i1) * 6000 + kb];\n    s += Math.exp(v1 - m);\n  }\n  return s;\n}",
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  if (!(i2 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b2[(i0 * T + i1) * S + i2];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n164 = a[0]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        let m = -3.0e38;
-        for (let ka = 0; ka < 6000; ka++) {
-          const v0 = n164[((i0) * T + i1) * 6000 + ka]!;
-          m = Math.max(m, v0);
-        }
-        if (i2 < 0.5) { return m; }
-        let s = 0.0;
-        for (let kb = 0; kb < 6000; kb++) {
-          const v1 = n164[((i0) * T + i1) * 6000 + kb]!;
-          s += Math.exp(v1 - m);
-        }
-        return s;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 2; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          if (!(i2 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b2[(i0 * T + i1) * S + i2]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, _out, _a, _g, _s) => {
-
-      }
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * S;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < S; k2++) {
+                if (k2 < b0[i0]!) {
+                  const v3 = b2[(i0 * T + i1) * S + k2]!;
+                  out[base0 + k2] = v3;
+                  m1 = Math.max(m1, v3);
+                } else {
+                  out[base0 + k2] = 0.0;
+                }
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < S; k5++) {
+                if (k5 < b0[i0]!) {
+                  const e6 = Math.exp(out[base0 + k5]! - m1);
+                  out[base0 + k5] = e6;
+                  s4 += e6;
+                }
+              }
+              for (let k7 = 0; k7 < S; k7++) {
+                out[base0 + k7] = out[base0 + k7]! / s4;
+              }
+            }
+          }
+        },
       },
     },
-    // decoder.log_softmax0
-    k165: {
-      name: "LuongTranslator.k165",
+    // k12 df067f9d: decoder.attention0.context Σα·k
+    {
+      name: "LuongTranslator.k12",
       step: false,
-      scalars: ["T"],
-      gpu: "function (n164, n165_stats, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  const sb0 = ((i0) * T + i1) * 2;\n  const v1 = n164[((i0) * T + i1) * 6000 + i2];\n  return v1 - n165_stats[sb0] - Math.log(n165_stats[sb0 + 1]);\n}",
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n164 = a[0]!, n165_stats = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const sb0 = ((i0) * T + i1) * 2;
-        const v1 = n164[((i0) * T + i1) * 6000 + i2]!;
-        return v1 - n165_stats[sb0]! - Math.log(n165_stats[sb0 + 1]!);
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 6000; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[(i0 * T + i1) * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
       },
       gemm: {
-      packs: [],
-      scratch: (_s) => [],
-      run: (_x, out, a, _g, s) => {
-      const { B, T } = s;
-      const n164 = a[0]!;
-      const fx = (i0: number, i1: number, k: number): number => {
-      return n164[((i0) * T + i1) * 6000 + k]!;
-      };
-      for (let i0 = 0; i0 < B; i0++) {
-      for (let i1 = 0; i1 < T; i1++) {
-        const base = ((i0) * T + i1) * 6000;
-        let m = -3.0e38;
-        for (let k = 0; k < 6000; k++) { if (true) { const v = fx(i0, i1, k); out[base + k] = v; m = Math.max(m, v); } else { out[base + k] = 0.0; } }
-        let s = 0.0;
-        for (let k = 0; k < 6000; k++) { s += Math.exp(out[base + k]! - m); }
-        const ls = m + Math.log(s);
-        for (let k = 0; k < 6000; k++) { out[base + k] = out[base + k]! - ls; }
-      }
-      }
-      }
+        scratch: (s) => { const { S } = s; return [527 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 1024), 512, S, 1, 1024, gm0, 1.0);
+            x.gemm(T, 512, S, b0, bt0 * (T * S), S, wp, null, 0, out, bt0 * (T * 512), 512, 0);
+          }
+        },
       },
     },
-    // next.mask
-    k166: {
-      name: "LuongTranslator.k166",
+    // k13 8549863b: decoder.tanh0
+    {
+      name: "LuongTranslator.k13",
       step: false,
       scalars: ["T"],
-      gpu: "function (n3, n165, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / (6000));\n  const rem1 = rem0 - i1 * (6000);\n  const i2 = rem1;\n  const v0 = n3[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = n165[((i0) * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    let c2 = 0.0;\n    if (k1 < 512) {\n      const v3 = b0[(i0 * T + i1) * 512 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 1024 + (k1 - 512)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 1024 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n  return v8;\n}",
       cpu: (out, a, s) => {
-      const { B, T } = s;
-      const n3 = a[0]!, n165 = a[1]!;
-      const f = (i0: number, i1: number, i2: number): number => {
-        const v0 = n3[i0]!;
-        let g1 = 0.0;
-        if (i1 < v0) {
-          const v2 = n165[((i0) * T + i1) * 6000 + i2]!;
-          g1 = v2;
-        }
-        return g1;
-      };
-      let o = 0;
-      for (let i0 = 0; i0 < B; i0++)
-        for (let i1 = 0; i1 < T; i1++)
-          for (let i2 = 0; i2 < 6000; i2++)
-            out[o++] = f(i0, i1, i2);
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            let c2 = 0.0;
+            if (k1 < 512) {
+              const v3 = b0[(i0 * T + i1) * 512 + k1]!;
+              c2 = v3;
+            } else {
+              const v4 = b1[(i0 * T + i1) * 1024 + (k1 - 512)]!;
+              c2 = v4;
+            }
+            const v5 = b2[i2 * 1024 + k1]!;
+            acc0 += c2 * v5;
+          }
+          const v6 = b3[i2]!;
+          const v7 = acc0 + v6;
+          const v8 = __nnc.tanhf(v7);
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024, B * T * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 1024; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 512) {
+                    const v1 = b0[(i0 * T + i1) * 512 + i2]!;
+                    c0 = v1;
+                  } else {
+                    const v2 = b1[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+                    c0 = v2;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          x.gemm(B * T, 512, 1024, gm0, 0, 1024, x.packs[0], b3, 0, gm1, 0, 512, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm1[(i0 * T + i1) * 512 + i2]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 512; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
-    };
+    // k14 00bf4551: decoder.linear1
+    {
+      name: "LuongTranslator.k14",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 6000, 512, b0, 0, 512, x.packs[0], b2, 0, out, 0, 6000, 0);
+        },
+      },
+    },
+    // k15 06daa505: decoder.log_softmax0 (row statistics)
+    {
+      name: "LuongTranslator.k15",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 6000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 6000; k4++) {
+            const v5 = b0[(i0 * T + i1) * 6000 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k16 d2859c5c: decoder.log_softmax0
+    {
+      name: "LuongTranslator.k16",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 6000 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 6000;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 6000; k2++) {
+                const v3 = b1[(i0 * T + i1) * 6000 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 6000; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 6000; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k17 5568918f: next.mask
+    {
+      name: "LuongTranslator.k17",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 6000 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const LuongTranslator_PLAN: __nnc.Plan = {
-     "inputs": [
-      {
-       "name": "source",
-       "data": "n0",
-       "lengths": "n2",
-       "dim": "S"
-      },
-      {
-       "name": "target",
-       "data": "n1",
-       "lengths": "n3",
-       "dim": "T"
-      }
-     ],
-     "params": [
-      [
-       "encoder.embedding0.weight",
-       "w0"
+      "slots": 49,
+      "weights": 23,
+      "packs": [
+        [1,0,2048,0,256,256],
+        [2,0,2048,0,512,512],
+        [5,0,2048,0,512,512],
+        [6,0,2048,0,512,512],
+        [10,0,2048,0,256,256],
+        [11,0,2048,0,512,512],
+        [14,0,2048,0,512,512],
+        [15,0,2048,0,512,512],
+        [18,0,512,0,512,512],
+        [19,0,512,0,1024,1024],
+        [21,0,6000,0,512,512]
       ],
-      [
-       "encoder.lstm0.weight_ih_l0",
-       "w1"
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8],
+        [9],
+        [10]
       ],
-      [
-       "encoder.lstm0.bias_ih_l0",
-       "w2"
+      "inputs": [
+        {"name":"source","dim":"S","data":23,"lengths":24},
+        {"name":"target","dim":"T","data":25,"lengths":26}
       ],
-      [
-       "encoder.lstm0.weight_hh_l0",
-       "w3"
+      "encode": [
+        {"op":"run","kernel":0,"out":27,"args":[23,0,1,3],"size":["B","S",2048],"packs":0,"free":[23]},
+        {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[],"step":{"kernel":1,"args":[28,27,2,4,24],"packs":1},"size":["B","S",1024],"free":[27]},
+        {"op":"run","kernel":2,"out":29,"args":[28,5,7],"size":["B","S",2048],"packs":2},
+        {"op":"scan","out":30,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[],"step":{"kernel":1,"args":[30,29,6,8,24],"packs":3},"size":["B","S",1024],"free":[29]},
+        {"op":"run","kernel":3,"out":31,"args":[28,24],"size":["B",1024],"free":[28]},
+        {"op":"run","kernel":4,"out":32,"args":[31],"size":["B",1024],"free":[31]},
+        {"op":"run","kernel":3,"out":35,"args":[30,24],"size":["B",1024]},
+        {"op":"run","kernel":4,"out":36,"args":[35],"size":["B",1024],"free":[35]},
+        {"op":"run","kernel":8,"out":39,"args":[30,18],"size":["B","S",512],"packs":8}
       ],
-      [
-       "encoder.lstm0.bias_hh_l0",
-       "w4"
+      "decode": [
+        {"op":"run","kernel":5,"out":33,"args":[25,9,10,12],"size":["B","T",2048],"packs":4,"free":[25]},
+        {"op":"scan","out":34,"dim":"T","reverse":false,"stateSize":1024,"init":32,"lengths":26,"body":[],"step":{"kernel":6,"args":[34,33,11,13,26],"packs":5},"size":["B","T",1024],"free":[32,33]},
+        {"op":"run","kernel":7,"out":37,"args":[34,14,16],"size":["B","T",2048],"packs":6,"free":[34]},
+        {"op":"scan","out":38,"dim":"T","reverse":false,"stateSize":1024,"init":36,"lengths":26,"body":[],"step":{"kernel":6,"args":[38,37,15,17,26],"packs":7},"size":["B","T",1024],"free":[36,37]},
+        {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B","T","S"],"free":[39]},
+        {"op":"run","kernel":10,"out":41,"args":[24,40],"size":["B","T",2]},
+        {"op":"run","kernel":11,"out":42,"args":[24,41,40],"size":["B","T","S"],"free":[24,40,41]},
+        {"op":"run","kernel":12,"out":43,"args":[42,30],"size":["B","T",512],"free":[30,42]},
+        {"op":"run","kernel":13,"out":44,"args":[43,38,19,20],"size":["B","T",512],"packs":9,"free":[38,43]},
+        {"op":"run","kernel":14,"out":45,"args":[44,21,22],"size":["B","T",6000],"packs":10,"free":[44]},
+        {"op":"run","kernel":15,"out":46,"args":[45],"size":["B","T",2]},
+        {"op":"run","kernel":16,"out":47,"args":[46,45],"size":["B","T",6000],"free":[45,46]},
+        {"op":"run","kernel":17,"out":48,"args":[26,47],"size":["B","T",6000],"free":[26,47]}
       ],
-      [
-       "encoder.lstm0.weight_ih_l1",
-       "w5"
-      ],
-      [
-       "encoder.lstm0.bias_ih_l1",
-       "w6"
-      ],
-      [
-       "encoder.lstm0.weight_hh_l1",
-       "w7"
-      ],
-      [
-       "encoder.lstm0.bias_hh_l1",
-       "w8"
-      ],
-      [
-       "decoder.embedding0.weight",
-       "w9"
-      ],
-      [
-       "decoder.lstm0.weight_ih_l0",
-       "w10"
-      ],
-      [
-       "decoder.lstm0.bias_ih_l0",
-       "w11"
-      ],
-      [
-       "decoder.lstm0.weight_hh_l0",
-       "w12"
-      ],
-      [
-       "decoder.lstm0.bias_hh_l0",
-       "w13"
-      ],
-      [
-       "decoder.lstm0.weight_ih_l1",
-       "w14"
-      ],
-      [
-       "decoder.lstm0.bias_ih_l1",
-       "w15"
-      ],
-      [
-       "decoder.lstm0.weight_hh_l1",
-       "w16"
-      ],
-      [
-       "decoder.lstm0.bias_hh_l1",
-       "w17"
-      ],
-      [
-       "decoder.attention0.weight",
-       "w18"
-      ],
-      [
-       "decoder.linear0.weight",
-       "w19"
-      ],
-      [
-       "decoder.linear0.bias",
-       "w20"
-      ],
-      [
-       "decoder.linear1.weight",
-       "w21"
-      ],
-      [
-       "decoder.linear1.bias",
-       "w22"
-      ]
-     ],
-     "encode": [
-      {
-       "op": "run",
-       "kernel": "k8",
-       "out": "n8",
-       "args": [
-        "n0",
-        "w0",
-        "w1",
-        "w2"
-       ],
-       "size": [
-        "B",
-        "S",
-        2048
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n9",
-       "dim": "S",
-       "reverse": false,
-       "stateSize": 1024,
-       "lengths": "n2",
-       "body": [],
-       "step": "k38",
-       "args": [
-        "n9",
-        "n8",
-        "w3",
-        "w4",
-        "n2"
-       ],
-       "size": [
-        "B",
-        "S",
-        1024
-       ],
-       "label": "encoder.lstm0.l0"
-      },
-      {
-       "op": "run",
-       "kernel": "k42",
-       "out": "n42",
-       "args": [
-        "n9",
-        "w5",
-        "w6"
-       ],
-       "size": [
-        "B",
-        "S",
-        2048
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n43",
-       "dim": "S",
-       "reverse": false,
-       "stateSize": 1024,
-       "lengths": "n2",
-       "body": [],
-       "step": "k72",
-       "args": [
-        "n43",
-        "n42",
-        "w7",
-        "w8",
-        "n2"
-       ],
-       "size": [
-        "B",
-        "S",
-        1024
-       ],
-       "label": "encoder.lstm0.l1"
-      },
-      {
-       "op": "run",
-       "kernel": "k76",
-       "out": "n76",
-       "args": [
-        "n9",
-        "n2"
-       ],
-       "size": [
-        "B",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k79",
-       "out": "n79",
-       "args": [
-        "n76"
-       ],
-       "size": [
-        "B",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k114",
-       "out": "n114",
-       "args": [
-        "n43",
-        "n2"
-       ],
-       "size": [
-        "B",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k117",
-       "out": "n117",
-       "args": [
-        "n114"
-       ],
-       "size": [
-        "B",
-        1024
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k153",
-       "out": "n153",
-       "args": [
-        "n43",
-        "w18"
-       ],
-       "size": [
-        "B",
-        "S",
-        512
-       ]
-      }
-     ],
-     "decode": [
-      {
-       "op": "run",
-       "kernel": "k82",
-       "out": "n82",
-       "args": [
-        "n1",
-        "w9",
-        "w10",
-        "w11"
-       ],
-       "size": [
-        "B",
-        "T",
-        2048
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n83",
-       "dim": "T",
-       "reverse": false,
-       "stateSize": 1024,
-       "init": "n79",
-       "lengths": "n3",
-       "body": [],
-       "step": "k112",
-       "args": [
-        "n83",
-        "n82",
-        "w12",
-        "w13",
-        "n3"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ],
-       "label": "decoder.lstm0.l0"
-      },
-      {
-       "op": "run",
-       "kernel": "k120",
-       "out": "n120",
-       "args": [
-        "n83",
-        "w14",
-        "w15"
-       ],
-       "size": [
-        "B",
-        "T",
-        2048
-       ]
-      },
-      {
-       "op": "scan",
-       "out": "n121",
-       "dim": "T",
-       "reverse": false,
-       "stateSize": 1024,
-       "init": "n117",
-       "lengths": "n3",
-       "body": [],
-       "step": "k150",
-       "args": [
-        "n121",
-        "n120",
-        "w16",
-        "w17",
-        "n3"
-       ],
-       "size": [
-        "B",
-        "T",
-        1024
-       ],
-       "label": "decoder.lstm0.l1"
-      },
-      {
-       "op": "run",
-       "kernel": "k154",
-       "out": "n154",
-       "args": [
-        "n121",
-        "n153"
-       ],
-       "size": [
-        "B",
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k155_stats",
-       "out": "n155_stats",
-       "args": [
-        "n154",
-        "n2"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k155",
-       "out": "n155",
-       "args": [
-        "n154",
-        "n2",
-        "n155_stats"
-       ],
-       "size": [
-        "B",
-        "T",
-        "S"
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k156",
-       "out": "n156",
-       "args": [
-        "n155",
-        "n43"
-       ],
-       "size": [
-        "B",
-        "T",
-        512
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k161",
-       "out": "n161",
-       "args": [
-        "n156",
-        "n121",
-        "w19",
-        "w20"
-       ],
-       "size": [
-        "B",
-        "T",
-        512
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k164",
-       "out": "n164",
-       "args": [
-        "n161",
-        "w21",
-        "w22"
-       ],
-       "size": [
-        "B",
-        "T",
-        6000
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k165_stats",
-       "out": "n165_stats",
-       "args": [
-        "n164"
-       ],
-       "size": [
-        "B",
-        "T",
-        2
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k165",
-       "out": "n165",
-       "args": [
-        "n164",
-        "n165_stats"
-       ],
-       "size": [
-        "B",
-        "T",
-        6000
-       ]
-      },
-      {
-       "op": "run",
-       "kernel": "k166",
-       "out": "n166",
-       "args": [
-        "n3",
-        "n165"
-       ],
-       "size": [
-        "B",
-        "T",
-        6000
-       ]
-      }
-     ],
-     "output": {
-      "buf": "n166",
-      "shape": [
-       "B",
-       "T",
-       6000
-      ]
-     },
-     "caches": [],
-     "gen": {
-      "input": 1,
-      "seq2seq": true,
-      "captures": [
-       {
-        "buf": "n79",
-        "shape": [
-         "B",
-         1024
-        ]
-       },
-       {
-        "buf": "n117",
-        "shape": [
-         "B",
-         1024
-        ]
-       },
-       {
-        "buf": "n153",
-        "shape": [
-         "B",
-         "S",
-         512
-        ]
-       },
-       {
-        "buf": "n2",
-        "shape": [
-         "B"
-        ]
-       },
-       {
-        "buf": "n43",
-        "shape": [
-         "B",
-         "S",
-         1024
-        ]
-       }
-      ],
-      "carries": [
-       {
-        "scan": "n83",
-        "stateSize": 1024
-       },
-       {
-        "scan": "n121",
-        "stateSize": 1024
-       }
-      ],
-      "attention": {
-       "buf": "n155"
-      },
-      "readout": "logprob",
-      "vocab": 6000
-     }
+      "output": {"slot":48,"shape":["B","T",6000]},
+      "caches": [],
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":32,"shape":["B",1024]},{"slot":36,"shape":["B",1024]},{"slot":39,"shape":["B","S",512]},{"slot":24,"shape":["B"]},{"slot":30,"shape":["B","S",1024]}],"carries":[{"scan":34,"stateSize":1024},{"scan":38,"stateSize":1024}],"attention":42,"readout":"logprob","vocab":6000,"inputVocab":6000,"keep":[24,30,32,34,36,38,39,42,48]}
     };
 /** LuongTranslator, compiled by nnc. Create with createLuongTranslator(); load weights before forward() or generate(). */
 export type LuongTranslatorModel = __nnc.NncModel<LuongTranslatorInputs, LuongTranslatorOutputs, Pick<LuongTranslatorInputs, "source">>;

@@ -1,6 +1,6 @@
 /**
  * The whole pipeline, in order. Each stage can be printed (`nnc compile --emit=STAGE`).
- *   parse → check → expand (layers → core ops, shapes) → merge-matmuls → hoist → fuse → kernels → module
+ *   parse → check → expand (layers → core ops, shapes) → merge-matmuls → hoist → fuse → kernel IR + plan → module
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -18,7 +18,7 @@ import { expand } from './passes/expand.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
-import { compileProgram } from './codegen/kernels.ts';
+import { compileProgram } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
 /**
@@ -170,7 +170,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) + counted };
   runStage('optimize', () => models.forEach((m) => optimize(m, level)));
   // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
-  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).gemmNotes)).join('\n')) + counted };
+  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) + counted };
   const compiled = runStage('codegen', () => models.map((ir, i) => ({ ir, program: compileProgram(ir), ...(texts?.[i] ? { text: texts[i] } : {}) })));
   // the file's models in order: n-gram models at their places, the compiled ones around them
   const all: Parameters<typeof emitModule>[0][number][] = [...compiled];

@@ -31,7 +31,7 @@ describe('bug 1: sizes and parameter counts have limits', () => {
     ['linear out', ['input t: tokens(vocab = 10)', 'embedding 8', 'linear 1048577'], 4, 10, /linear out must be between 1 and 1048576/],
     ['vectors max_len', ['input x: vectors(dim = 3, max_len = 2000000)', 'linear 10'], 2, 39, /max_len must be between 1 and 1048576/],
     ['attention heads', ['input t: tokens(vocab = 10)', 'embedding 8', 'attention self, heads = 4096'], 4, 27, /heads must be between 1 and 1024/],
-    ['decode max_len', ['input t: tokens(vocab = 10)', 'embedding 8', 'lstm 8', 'linear 10', 'decode greedy, max_len = 1048577'], 6, 28, /decode max_len must be between 1 and 1048576/],
+    ['decode max_len', ['input t: tokens(vocab = 10)', 'embedding 8', 'lstm 8', 'linear 10', 'decode greedy, max_len = 65537'], 6, 28, /decode max_len must be between 1 and 65536/],
   ])('%s past the limit is E0303 at the value', (_what, lines, line, col, message) => {
     const r = check(spec(lines));
     expect(r.rows).toEqual([['E0303', line, col]]);

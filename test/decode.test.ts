@@ -676,8 +676,8 @@ describe('options', () => {
       seed: 0, lengthNormalize: false, nBest: undefined, attention: false, signal: undefined, lm: undefined, lmWeight: 1, lengthBonus: 0,
     });
     const spec = { strategy: 'beam' as const, beam: 3, maxLen: 12, bos: 1, eos: 2, temperature: 0.8, topK: 5 };
-    expect(resolveOptions({}, spec, 14)).toMatchObject(spec);
-    expect(resolveOptions({ beam: 6, eos: 5, strategy: 'sample', maxLen: undefined }, spec, 14)).toMatchObject({ ...spec, beam: 6, eos: 5, strategy: 'sample' });
+    expect(resolveOptions({}, spec, { vocab: 14 })).toMatchObject(spec);
+    expect(resolveOptions({ beam: 6, eos: 5, strategy: 'sample', maxLen: undefined }, spec, { vocab: 14 })).toMatchObject({ ...spec, beam: 6, eos: 5, strategy: 'sample' });
   });
 
   it('decodeStream uses the decode statement defaults', async () => {
@@ -693,32 +693,34 @@ describe('options', () => {
 
   const BAD: [unknown, string][] = [
     [{ strategy: 'beem' }, `generate option 'strategy' must be one of 'greedy', 'beam', 'sample', got "beem"`],
-    [{ beam: 0 }, `generate option 'beam' must be an integer ≥ 1, got 0`],
-    [{ beam: 2.5 }, `generate option 'beam' must be an integer ≥ 1, got 2.5`],
-    [{ beam: '4' }, `generate option 'beam' must be an integer ≥ 1, got "4"`],
-    [{ maxLen: 0 }, `generate option 'maxLen' must be an integer ≥ 1, got 0`],
-    [{ maxLen: Infinity }, `generate option 'maxLen' must be an integer ≥ 1, got Infinity`],
-    [{ bos: -1 }, `generate option 'bos' must be an integer in [0, 5), got -1`],
-    [{ bos: 5 }, `generate option 'bos' must be an integer in [0, 5), got 5`],
-    [{ eos: 5 }, `generate option 'eos' must be an integer in [0, 5), got 5`],
-    [{ eos: null }, `generate option 'eos' must be an integer in [0, 5), got null`],
+    [{ beam: 0 }, `generate option 'beam' must be an integer in [1, 256], got 0`],
+    [{ beam: 2.5 }, `generate option 'beam' must be an integer in [1, 256], got 2.5`],
+    [{ beam: '4' }, `generate option 'beam' must be an integer in [1, 256], got "4"`],
+    [{ maxLen: 0 }, `generate option 'maxLen' must be an integer in [1, 65536], got 0`],
+    [{ maxLen: Infinity }, `generate option 'maxLen' must be an integer in [1, 65536], got Infinity`],
+    [{ bos: -1 }, `generate option 'bos' must be an integer in [0, 4] (bos is fed to the model, whose vocab = 5), got -1`],
+    [{ bos: 5 }, `generate option 'bos' must be an integer in [0, 4] (bos is fed to the model, whose vocab = 5), got 5`],
+    [{ eos: 5 }, `generate option 'eos' must be an integer in [0, 4] (the model's output has 5 classes), got 5`],
+    [{ eos: null }, `generate option 'eos' must be an integer in [0, 4] (the model's output has 5 classes), got null`],
     [{ temperature: 0 }, `generate option 'temperature' must be a finite number > 0, got 0`],
     [{ temperature: NaN }, `generate option 'temperature' must be a finite number > 0, got NaN`],
     [{ temperature: -1 }, `generate option 'temperature' must be a finite number > 0, got -1`],
-    [{ topK: 0 }, `generate option 'topK' must be an integer ≥ 1, got 0`],
+    [{ topK: 0 }, `generate option 'topK' must be an integer in [1, 1048576], got 0`],
     [{ seed: 1.5 }, `generate option 'seed' must be a safe integer, got 1.5`],
     [{ seed: '1' }, `generate option 'seed' must be a safe integer, got "1"`],
     [{ lengthNormalize: 'yes' }, `generate option 'lengthNormalize' must be a boolean, got "yes"`],
     [{ attention: 1 }, `generate option 'attention' must be a boolean, got 1`],
-    [{ strategy: 'beam', nBest: 0 }, `generate option 'nBest' must be an integer ≥ 1, got 0`],
+    [{ strategy: 'beam', nBest: 0 }, `generate option 'nBest' must be an integer in [1, 256], got 0`],
     [{ nBest: 2 }, `generate option 'nBest' needs strategy 'beam', got strategy "greedy"`],
     [{ signal: {} }, `generate option 'signal' must be an AbortSignal, got {}`],
-    [{ beams: 4 }, `generate option 'beams' is unknown; the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
+    [{ beams: 4 }, `generate option 'beams' is unknown (did you mean 'beam'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
+    [{ max_len: 9 }, `generate option 'max_len' is unknown (did you mean 'maxLen'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
+    [{ zzz: 1 }, `generate option 'zzz' is unknown; the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
     [5, `generate options must be an object, got 5`],
     [[1], `generate options must be an object, got [1]`],
   ];
   it.each(BAD)('rejects %j', async (opts, message) => {
-    expect(() => resolveOptions(opts as GenerateOptions, undefined, 5)).toThrow(message);
+    expect(() => resolveOptions(opts as GenerateOptions, undefined, { vocab: 5, inputVocab: 5 })).toThrow(message);
     const s = new MockSession(1, 5, randomModel(0, 5));
     const e = await rejection(decode(s, opts as GenerateOptions));
     expect(e.message).toBe(message);
@@ -726,9 +728,10 @@ describe('options', () => {
   });
 
   it('names a bad decode statement value as a default, and an option overrides it', async () => {
-    expect(() => resolveOptions({}, { beam: 0 })).toThrow(`decode default 'beam' must be an integer ≥ 1, got 0`);
-    expect(() => resolveOptions({}, { eos: 9 }, 5)).toThrow(`decode default 'eos' must be an integer in [0, 5), got 9`);
-    expect(() => resolveOptions({}, { beems: 1 } as never)).toThrow(`decode default 'beems' is unknown`);
+    expect(() => resolveOptions({}, { beam: 0 })).toThrow(`decode default 'beam' must be an integer in [1, 256], got 0`);
+    expect(() => resolveOptions({}, { eos: 9 }, { vocab: 5 })).toThrow(`decode default 'eos' must be an integer in [0, 4] (the model's output has 5 classes), got 9`);
+    expect(() => resolveOptions({}, { beems: 1 } as never)).toThrow(`decode default 'beems' is unknown (did you mean 'beam'?); the defaults are strategy, beam, maxLen, bos, eos, temperature, topK`);
+    expect(() => resolveOptions({}, { seed: 1 } as never)).toThrow(`decode default 'seed' is unknown; the defaults are`);
     expect(resolveOptions({ beam: 2 }, { beam: 0 }).beam).toBe(2);
   });
 

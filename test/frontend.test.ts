@@ -11,7 +11,7 @@ import { lexer } from '../grammar/tokens.ts';
 import { CODES } from '../src/diagnostics/codes.ts';
 import { DiagnosticBag, type Diagnostic } from '../src/diagnostics/diagnostic.ts';
 import { renderDiagnostic, renderDiagnostics } from '../src/diagnostics/render.ts';
-import { didYouMean, editDistance } from '../src/diagnostics/suggest.ts';
+import { didYouMean, editDistance } from '../src/runtime/suggest.ts';
 import type { FileAst, Statement } from '../src/syntax/ast.ts';
 import { check } from '../src/syntax/check.ts';
 import type { AttrType } from '../src/layers/schema.ts';

@@ -7,7 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compile } from '../src/driver.ts';
+import { lower, optimize } from '../src/driver.ts';
+import { compileProgram } from '../src/codegen/plan.ts';
+import type { Expr, Stmt } from '../src/codegen/kir.ts';
+import type { ScanInstr } from '../src/runtime/plan.ts';
+import { CPU, Printer } from '../src/codegen/render/print.ts';
 import { compileAndImport } from './helpers.ts';
 
 const SPEC = `model W1 {
@@ -29,21 +33,27 @@ describe('W1 (LSTM 256 → 512) plan', () => {
   });
 
   it('has three kernels: the input projection GEMM, one step kernel with one GEMM, the mask', () => {
-    const r = compile(SPEC, 'w1.nn', 'ts', 2);
-    expect(r.output).toBeDefined();
-    const ts = r.output!;
-    const kernels = [...ts.matchAll(/^ {4}(k\d+): \{$/gm)].map((m) => m[1]);
+    const { models } = lower(SPEC, 'w1.nn');
+    const ir = optimize(models![0]!);
+    const { kernels, plan } = compileProgram(ir);
     expect(kernels).toHaveLength(3);
-    // one GEMM over all B·T steps for x·W_ihᵀ, written straight into its output
-    expect(ts).toMatch(/x\.gemm\(B \* T, 2048, 256, n0, 0, 256, x\.packs\[0\], w\d, 0, out, 0, 2048, 0\);/);
-    // the step: h·W_hhᵀ as one GEMM on the previous state's slot, the gates an epilogue over it
-    const step = ts.slice(ts.indexOf('step: true'));
-    expect(step.match(/x\.gemm\(/g)).toHaveLength(1);
-    expect(step).toMatch(/x\.gemm\(B, 2048, 512, n\d+, tp \* 1024, T \* 1024, x\.packs\[0\]/);
+    const gemms = (ss: readonly Stmt[]): Extract<Stmt, { k: 'gemm' }>[] =>
+      ss.flatMap((st) => (st.k === 'gemm' ? [st] : st.k === 'for' || st.k === 'block' ? gemms(st.body) : st.k === 'if' ? [...gemms(st.then), ...gemms(st.else ?? [])] : []));
+    const text = (e: Expr) => new Printer(CPU).expr(e);
+    // one GEMM over all B·T steps for x·W_ihᵀ, written straight into its output, on a packed weight block with its bias
+    const [proj, step] = [kernels.find((k) => !k.step && k.host)!, kernels.find((k) => k.step)!];
+    const pg = gemms(proj.host!.prelude);
+    expect(pg.map((g) => [text(g.M), text(g.N), text(g.K), g.c.k, 'pack' in g.w, g.bias !== undefined])).toEqual([['B * T', '2048', '256', 'out', true, true]]);
+    expect(proj.host!.epilogue).toBeUndefined();
+    // the step: h·W_hhᵀ as one GEMM on the previous state's slot of the history, the gates an epilogue over it
+    const sg = gemms(step.host!.prelude);
+    expect(sg.map((g) => [text(g.M), text(g.N), text(g.K), g.a, text(g.aOff), text(g.lda)])).toEqual([['B', '2048', '512', { k: 'arg', i: 0 }, 'tp * 1024', 'T * 1024']]);
+    expect(step.host!.epilogue).toBeDefined();
     // the plan: the projection, the scan (no body kernels: the step kernel is the whole step), the mask
-    const plan = JSON.parse(/_PLAN: __nnc\.Plan = (\{[\s\S]*?\n\s*\});/.exec(ts)![1]!) as { decode: { op: string; body?: unknown[] }[] };
     expect(plan.decode.map((i) => i.op)).toEqual(['run', 'scan', 'run']);
-    expect(plan.decode[1]!.body).toEqual([]);
+    expect((plan.decode[1] as ScanInstr).body).toEqual([]);
+    // the weight blocks are packed once, at load: W_ih and W_hh
+    expect(plan.packs).toHaveLength(2);
   });
 
   it('allocates no buffer per step or per warm call on wasm', async () => {

@@ -129,7 +129,7 @@ describe.skipIf(!python)('nnc torch --train: the training script', () => {
     const py = (await runPythonJobs(python!, [{ id: c.fixture, module: join(work, 'model.py'), weights: trained, inputs: fixture.inputs }], `train-${c.fixture}`)).get(c.fixture)!;
     expect(py.error).toBeUndefined();
     expect(maxAbsDiff(py.output.data, out.data)).toBeLessThanOrEqual(1e-5);
-  }, 300_000);
+  }, 600_000);
 
   it('refuses a bad data line with the file, the line and the field', async () => {
     const work = join(dir, 'bad');

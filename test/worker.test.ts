@@ -89,9 +89,12 @@ describe('the calling thread keeps running', () => {
       const ms = t1 - t0;
       console.log(`worker thread: 120 tokens × 8 rows on cpu in ${ms.toFixed(0)} ms; ${gaps.length - 1} timer ticks, longest gap ${Math.max(...gaps).toFixed(0)} ms; first token after ${arrivals[0]!.toFixed(0)} ms`);
       expect(arrivals).toHaveLength(120);
-      // tokens come as they are made, not all at the end
-      expect(arrivals[0]!).toBeLessThan(ms / 4);
-      expect(arrivals[59]!).toBeLessThan(ms * 0.75);
+      // tokens come as they are made, not all at the end: the timer fires between the first and the
+      // last token many times (a stream delivered at the end would leave no tick between them). Not a
+      // proportion of the run's time, which a loaded machine's scheduling can skew.
+      const between = ticks.filter((t) => t - t0 > arrivals[0]! && t - t0 < arrivals[119]!).length;
+      expect(between).toBeGreaterThanOrEqual(10);
+      expect(arrivals[0]!).toBeLessThan(arrivals[119]! / 2);
       // the event loop ran throughout: ticks every few ms, never a long stall
       expect(gaps.length - 1).toBeGreaterThanOrEqual(ms / 5 / 4);
       expect(Math.max(...gaps)).toBeLessThan(Math.max(100, ms / 4));

@@ -1,195 +1,218 @@
 /**
- * The per-element expression printer shared by every target. Given a kernel's root node and the
- * index variables of one output element, it writes the statements that compute that element,
- * inlining every non-materialized producer (views, elementwise ops, a matmul's dot product) and
- * reading materialized ones from buffers. Values are memoised per (node, index) within a scope,
- * so a gate used twice in one element is computed once.
+ * The per-element body writer shared by every target. Given a kernel's root node and the index
+ * expressions of one output element, it writes the kernel IR statements (src/codegen/kir.ts) that
+ * compute that element, inlining every non-materialized producer (views, elementwise ops, a
+ * matmul's dot product) and reading materialized ones from buffers. Values are memoised per
+ * (node, index) within a scope, so a gate used twice in one element is computed once; a value whose
+ * index does not depend on an enclosing loop is computed before that loop.
  */
 import type { Graph, Node, Shape } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import type { Dialect } from './dialect.ts';
+import {
+  add, bin, call, exprKey, exprUses, f, int, mul, neg, scalar, sel, sub, v,
+  type Expr, type Scalar, type Stmt,
+} from './kir.ts';
 
 /** How a kernel reads a materialized node: an expression for the element at `idx`, or undefined to inline. */
-export type Reader = (n: Node, idx: readonly string[]) => string | undefined;
+export type Reader = (n: Node, idx: readonly Expr[]) => Expr | undefined;
 
-export function num(v: number): string {
-  if (Number.isInteger(v)) return `${v}.0`;
-  const s = String(Math.fround(v) === v ? v : v);
-  return s.includes('e') || s.includes('.') ? s : `${s}.0`;
+export function dimExpr(d: Shape[number]): Expr {
+  return typeof d === 'number' ? int(d) : scalar(d as Scalar);
 }
 
-export function dimExpr(d: Shape[number]): string {
-  return typeof d === 'number' ? String(d) : d;
-}
-
-/** Row-major flat index of `idx` in a buffer of `shape`. */
-export function flatIndex(shape: Shape, idx: readonly string[]): string {
-  let e = idx[0];
-  for (let i = 1; i < shape.length; i++) e = `(${e}) * ${dimExpr(shape[i])} + ${idx[i]}`;
-  return e;
+export function dimsOf(shape: Shape): Expr[] {
+  return shape.map(dimExpr);
 }
 
 interface Scope {
-  readonly memo: Map<string, string>;
+  readonly memo: Map<string, Expr>;
   /** `for` scopes are what loop-invariant values are hoisted out of; `if`/`else` never are. */
   readonly kind: 'root' | 'for' | 'if';
-  /** Index in `lines` of this block's header line (where hoisted code is inserted). */
-  start: number;
-  /** Identifiers declared in this block (the loop variable, temporaries). */
+  readonly stmts: Stmt[];
+  /** The block statement now being written inside this scope: hoisted statements go before it. */
+  open?: Stmt;
+  /** Names declared in this block (the loop variable, temporaries). */
   readonly declared: Set<string>;
 }
 
 export class BodyWriter {
-  readonly lines: string[] = [];
-  private scopes: Scope[] = [{ memo: new Map(), kind: 'root', start: 0, declared: new Set() }];
+  readonly body: Stmt[] = [];
+  private scopes: Scope[] = [{ memo: new Map(), kind: 'root', stmts: this.body, declared: new Set() }];
   private tmp = 0;
-  /** Where the next line goes: the end, or (while hoisting) just before a loop. */
-  private cursor = 0;
 
-  constructor(readonly g: Graph, readonly dialect: Dialect, private readonly read: Reader) {}
+  constructor(readonly g: Graph, private readonly read: Reader) {}
 
-  emit(line: string): void {
-    this.lines.splice(this.cursor++, 0, '  '.repeat(this.scopes.length) + line);
+  emit(s: Stmt): void {
+    const sc = this.scopes[this.scopes.length - 1]!;
+    const at = sc.open ? sc.stmts.indexOf(sc.open) : -1;
+    if (at < 0) sc.stmts.push(s);
+    else sc.stmts.splice(at, 0, s);
   }
   fresh(prefix: string): string {
-    const v = `${prefix}${this.tmp++}`;
-    this.scopes[this.scopes.length - 1].declared.add(v);
-    return v;
+    const name = `${prefix}${this.tmp++}`;
+    this.scopes[this.scopes.length - 1]!.declared.add(name);
+    return name;
   }
-  /** Binds an expression to a new constant and returns its name. */
-  bind(e: string, prefix = 'v'): string {
-    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(e) || /^-?[0-9.]+$/.test(e)) return e;
-    const v = this.fresh(prefix);
-    this.emit(`const ${v} = ${e};`);
-    return v;
+  /** Binds an expression to a new constant and returns it as a variable (literals and variables are returned as they are). */
+  bind(e: Expr, prefix = 'v'): Expr {
+    if (e.k === 'var' || e.k === 'f' || e.k === 'i' || e.k === 'scalar') return e;
+    const name = this.fresh(prefix);
+    this.emit({ k: 'const', name, value: e });
+    return v(name);
   }
-  /** Runs `fn` inside `header { ... }` with its own memo scope; `loopVar` makes it a `for` scope. */
-  block(header: string, fn: () => void, loopVar?: string): void {
-    const start = this.cursor;
-    this.emit(`${header} {`);
-    this.scopes.push({ memo: new Map(), kind: loopVar ? 'for' : 'if', start, declared: new Set(loopVar ? [loopVar] : []) });
+  /** A mutable local initialised to `init`. */
+  local(prefix: string, init: Expr): string {
+    const name = this.fresh(prefix);
+    this.emit({ k: 'let', name, value: init });
+    return name;
+  }
+
+  private scoped(kind: 'for' | 'if', stmts: Stmt[], declared: string[], fn: () => void): void {
+    this.scopes.push({ memo: new Map(), kind, stmts, declared: new Set(declared) });
     fn();
     this.scopes.pop();
-    this.emit('}');
   }
-  /** A value computed only under `cond` (else `otherwise`): `let v = otherwise; if (cond) { v = … }`. */
-  guarded(cond: string, otherwise: string, fn: () => string): string {
-    const v = this.fresh('g');
-    this.emit(`let ${v} = ${otherwise};`);
-    this.block(`if (${cond})`, () => this.emit(`${v} = ${fn()};`));
-    return v;
+  /** Emits a block statement and writes its bodies with `fill` while it is open. */
+  private open(s: Stmt, fill: () => void): void {
+    this.emit(s);
+    const sc = this.scopes[this.scopes.length - 1]!;
+    const prev = sc.open;
+    sc.open = s;
+    fill();
+    sc.open = prev;
+  }
+  /** for (let name = 0; name < n; name++) { fn() } with its own memo scope. */
+  loop(name: string, n: Expr, fn: () => void): void {
+    const s: Stmt = { k: 'for', v: name, n, body: [] };
+    this.open(s, () => this.scoped('for', s.body, [name], fn));
+  }
+  /** if (c) { then() } else { otherwise() }, each branch its own memo scope. */
+  ifElse(c: Expr, then: () => void, otherwise?: () => void): void {
+    const s = { k: 'if' as const, c, then: [] as Stmt[], ...(otherwise ? { else: [] as Stmt[] } : {}) };
+    this.open(s, () => {
+      this.scoped('if', s.then, [], then);
+      if (otherwise) this.scoped('if', s.else!, [], otherwise);
+    });
+  }
+  /** A value computed only under `cond` (else `otherwise`): `let g = otherwise; if (cond) { g = … }`. */
+  guarded(cond: Expr, otherwise: Expr, fn: () => Expr): Expr {
+    const g = this.local('g', otherwise);
+    this.ifElse(cond, () => this.emit({ k: 'set', name: g, value: fn() }));
+    return v(g);
   }
 
   /** The value of node `id` at element `idx` (one index expression per axis). */
-  val(id: number, idx: readonly string[]): string {
-    const key = `${id}@${idx.join(',')}`;
+  val(id: number, idx: readonly Expr[]): Expr {
+    const key = `${id}@${idx.map(exprKey).join(',')}`;
     for (let i = this.scopes.length - 1; i >= 0; i--) {
-      const hit = this.scopes[i].memo.get(key);
+      const hit = this.scopes[i]!.memo.get(key);
       if (hit !== undefined) return hit;
     }
     // Loop-invariant code motion: a value whose index uses nothing declared inside the enclosing
     // `for` loops is computed before them (e.g. an embedding row's token id, read once rather than
     // once per step of the dot product that reads the row).
-    const names = new Set(idx.join(' ').match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
+    const names = new Set<string>();
+    for (const e of idx) for (const n of exprUses(e).vars) names.add(n);
     let target = this.scopes.length - 1;
-    while (target > 0 && this.scopes[target].kind === 'for' && ![...this.scopes[target].declared].some((d) => names.has(d))) target--;
+    while (target > 0 && this.scopes[target]!.kind === 'for' && ![...this.scopes[target]!.declared].some((d) => names.has(d))) target--;
     if (target === this.scopes.length - 1) return this.valHere(key, id, idx);
     const inner = this.scopes.splice(target + 1);
-    const saved = this.cursor;
-    this.cursor = inner[0].start;
-    const v = this.valHere(key, id, idx);
-    const inserted = this.cursor - inner[0].start;
-    this.scopes.push(...inner);
-    for (const sc of inner) sc.start += inserted;
-    this.cursor = saved + inserted;
-    return v;
+    try {
+      return this.valHere(key, id, idx);
+    } finally {
+      this.scopes.push(...inner);
+    }
   }
 
-  private valHere(key: string, id: number, idx: readonly string[]): string {
+  private valHere(key: string, id: number, idx: readonly Expr[]): Expr {
     const n = this.g.get(id);
     const buf = this.read(n, idx);
-    const v = this.bind(buf !== undefined ? buf : this.compute(n, idx));
-    this.scopes[this.scopes.length - 1].memo.set(key, v);
-    return v;
+    const value = this.bind(buf !== undefined ? buf : this.compute(n, idx));
+    this.scopes[this.scopes.length - 1]!.memo.set(key, value);
+    return value;
   }
 
-  private compute(n: Node, idx: readonly string[]): string {
+  /** `q = floor((i + 0.5) / d)` and `r = i − q·d`: the +0.5 guards against an inexact division on GPUs. */
+  divmod(i: Expr, d: Expr): [Expr, Expr] {
+    const q = this.bind(call('floor', bin('/', bin('+', i, f(0.5)), d.k === 'i' ? f(d.v) : d)), 'q');
+    return [q, this.bind(sub(i, mul(q, d)), 'r')];
+  }
+
+  private compute(n: Node, idx: readonly Expr[]): Expr {
     const last = idx.length - 1;
-    const withLast = (j: string) => [...idx.slice(0, last), j];
+    const withLast = (j: Expr) => [...idx.slice(0, last), j];
     switch (n.op) {
       case 'rows': {
         const { start } = n.attrs as OpAttrs['rows'];
-        return this.val(n.inputs[0], [`${idx[0]} + ${start}`, ...idx.slice(1)]);
+        return this.val(n.inputs[0], [add(idx[0]!, int(start)), ...idx.slice(1)]);
       }
       case 'cols': {
         const { start } = n.attrs as OpAttrs['cols'];
-        return this.val(n.inputs[0], [idx[0], start === 0 ? idx[1] : `${idx[1]} + ${start}`]);
+        return this.val(n.inputs[0], [idx[0]!, add(idx[1]!, int(start))]);
       }
       case 'const':
-        return num((n.attrs as OpAttrs['const']).value);
+        return f((n.attrs as OpAttrs['const']).value);
       case 'unsqueeze': {
         const { axis } = n.attrs as OpAttrs['unsqueeze'];
         return this.val(n.inputs[0], [...idx.slice(0, axis), ...idx.slice(axis + 1)]);
       }
       case 'split_heads': {
-        const h = n.shape[n.shape.length - 1];
-        return this.val(n.inputs[0], [...idx.slice(0, -2), `${idx[last - 1]} * ${dimExpr(h)} + ${idx[last]}`]);
+        const h = dimExpr(n.shape[n.shape.length - 1]);
+        return this.val(n.inputs[0], [...idx.slice(0, -2), add(mul(idx[last - 1]!, h), idx[last]!)]);
       }
       case 'merge_heads': {
         const x = this.g.get(n.inputs[0]);
-        const h = dimExpr(x.shape[x.shape.length - 1]);
-        const q = this.bind(`Math.floor((${idx[last]} + 0.5) / ${h}.0)`, 'q');
-        return this.val(x.id, [...idx.slice(0, -1), q, this.bind(`${idx[last]} - ${q} * ${h}`, 'r')]);
+        const [q, r] = this.divmod(idx[last]!, dimExpr(x.shape[x.shape.length - 1]));
+        return this.val(x.id, [...idx.slice(0, -1), q, r]);
       }
       case 'einsum':
         return this.einsum(n, idx);
       case 'slice': {
         const { start } = n.attrs as OpAttrs['slice'];
-        return start === 0 ? this.val(n.inputs[0], idx) : this.val(n.inputs[0], withLast(`${idx[last]} + ${start}`));
+        return this.val(n.inputs[0], withLast(add(idx[last]!, int(start))));
       }
       case 'concat': {
         const a = this.g.get(n.inputs[0]);
         const da = a.shape[a.shape.length - 1] as number;
-        const v = this.fresh('c');
-        this.emit(`let ${v} = 0.0;`);
-        this.block(`if (${idx[last]} < ${da})`, () => this.emit(`${v} = ${this.val(a.id, idx)};`));
-        this.block('else', () => this.emit(`${v} = ${this.val(n.inputs[1], withLast(`${idx[last]} - ${da}`))};`));
-        return v;
+        const c = this.local('c', f(0));
+        this.ifElse(
+          bin('<', idx[last]!, int(da)),
+          () => this.emit({ k: 'set', name: c, value: this.val(a.id, idx) }),
+          () => this.emit({ k: 'set', name: c, value: this.val(n.inputs[1], withLast(sub(idx[last]!, int(da)))) }),
+        );
+        return v(c);
       }
       case 'flatten': {
         const x = this.g.get(n.inputs[0]);
-        const d = x.shape[x.shape.length - 1] as number;
-        const q = this.bind(`Math.floor((${idx[1]} + 0.5) / ${d}.0)`, 'q');
-        return this.val(x.id, [idx[0], q, this.bind(`${idx[1]} - ${q} * ${d}`, 'r')]);
+        const [q, r] = this.divmod(idx[1]!, int(x.shape[x.shape.length - 1] as number));
+        return this.val(x.id, [idx[0]!, q, r]);
       }
       case 'gather': {
         const id = this.val(n.inputs[1], idx.slice(0, last));
-        return this.val(n.inputs[0], [id, idx[last]]);
+        return this.val(n.inputs[0], [id, idx[last]!]);
       }
       case 'matmul': {
         const w = this.g.get(n.inputs[1]);
-        const K = w.shape[1] as number;
-        const acc = this.fresh('acc');
+        const acc = this.local('acc', f(0));
         const k = this.fresh('k');
-        this.emit(`let ${acc} = 0.0;`);
-        this.block(`for (let ${k} = 0; ${k} < ${K}; ${k}++)`, () => {
-          const xv = this.val(n.inputs[0], withLast(k));
-          const wv = this.val(w.id, [idx[last], k]);
-          this.emit(`${acc} += ${xv} * ${wv};`);
-        }, k);
-        if ((n.attrs as OpAttrs['matmul']).bias) return `${acc} + ${this.val(n.inputs[2], [idx[last]])}`;
-        return acc;
+        this.loop(k, int(w.shape[1] as number), () => {
+          const xv = this.val(n.inputs[0], withLast(v(k)));
+          const wv = this.val(w.id, [idx[last]!, v(k)]);
+          this.emit({ k: 'set', name: acc, add: true, value: bin('*', xv, wv) });
+        });
+        if ((n.attrs as OpAttrs['matmul']).bias) return bin('+', v(acc), this.val(n.inputs[2], [idx[last]!]));
+        return v(acc);
       }
       case 'unary': {
         const x = this.val(n.inputs[0], idx);
         switch ((n.attrs as OpAttrs['unary']).fn) {
-          case 'tanh': return this.dialect.tanh(x, (e) => this.bind(e, 'e'));
-          case 'sigmoid': return this.dialect.sigmoid(x);
-          case 'relu': return `Math.max(${x}, 0.0)`;
-          case 'one_minus': return `1.0 - ${x}`;
-          case 'half': return `0.5 * ${x}`;
-          case 'sqrt': return `Math.sqrt(${x})`;
-          case 'gelu': return `${x} * 0.5 * (1.0 + ${this.erf(`${x} * 0.7071067811865476`)})`;
+          case 'tanh': return call('tanh', x);
+          case 'sigmoid': return call('sigmoid', x);
+          case 'relu': return call('max', x, f(0));
+          case 'one_minus': return bin('-', f(1), x);
+          case 'half': return bin('*', f(0.5), x);
+          case 'sqrt': return call('sqrt', x);
+          case 'gelu': return bin('*', bin('*', x, f(0.5)), bin('+', f(1), this.erf(bin('*', x, f(0.7071067811865476)))));
         }
         throw new Error('internal: unary');
       }
@@ -197,42 +220,46 @@ export class BodyWriter {
         // NumPy broadcasting: operand axis j of rank r is output axis (rank - r + j); size 1 repeats
         const operand = (id: number) => {
           const sh = this.g.get(id).shape;
-          return this.val(id, sh.map((d, j) => (d === 1 ? '0' : idx[idx.length - sh.length + j])));
+          return this.val(id, sh.map((d, j) => (d === 1 ? int(0) : idx[idx.length - sh.length + j]!)));
         };
         const a = operand(n.inputs[0]);
         const b = operand(n.inputs[1]);
         const fn = (n.attrs as OpAttrs['binary']).fn;
-        if (fn === 'max') return `Math.max(${a}, ${b})`;
-        return `${a} ${{ add: '+', mul: '*', sub: '-', div: '/' }[fn]} ${b}`;
+        if (fn === 'max') return call('max', a, b);
+        return bin(({ add: '+', mul: '*', sub: '-', div: '/' } as const)[fn], a, b);
       }
       case 'mask': {
         const { axis, causal } = n.attrs as OpAttrs['mask'];
-        const len = this.val(n.inputs[1], [idx[0]]);
-        const k = idx[axis];
-        const cond = causal ? `(${k} < ${len} || ${k} >= P0) && ${k} <= ${idx[axis - 1]} + P` : `${k} < ${len}`;
-        return this.guarded(cond, '0.0', () => this.val(n.inputs[0], idx));
+        const len = this.val(n.inputs[1], [idx[0]!]);
+        return this.guarded(validKey(idx[axis]!, len, causal ? idx[axis - 1]! : undefined), f(0), () => this.val(n.inputs[0], idx));
       }
       case 'positions':
-        return `${idx[1]} + ${this.val(n.inputs[0], [idx[0]])}`;
+        return bin('+', idx[1]!, this.val(n.inputs[0], [idx[0]!]));
       case 'time_concat': {
         // [B, P, W] then [B, T, W]
-        const v = this.fresh('tc');
-        this.emit(`let ${v} = 0.0;`);
-        this.block(`if (${idx[1]} < P)`, () => this.emit(`${v} = ${this.val(n.inputs[0], idx)};`));
-        this.block('else', () => this.emit(`${v} = ${this.val(n.inputs[1], [idx[0], `${idx[1]} - P`, idx[2]])};`));
-        return v;
+        const tc = this.local('tc', f(0));
+        this.ifElse(
+          bin('<', idx[1]!, scalar('P')),
+          () => this.emit({ k: 'set', name: tc, value: this.val(n.inputs[0], idx) }),
+          () => this.emit({ k: 'set', name: tc, value: this.val(n.inputs[1], [idx[0]!, sub(idx[1]!, scalar('P')), idx[2]!]) }),
+        );
+        return v(tc);
       }
       case 'sinusoid': {
         const p = this.val(n.inputs[0], idx.slice(0, last));
-        const i2 = this.bind(`${idx[last]} - 2.0 * Math.floor((${idx[last]} + 0.5) / 2.0)`, 'par');
-        const raw = this.bind(`${p} * ${this.val(n.inputs[1], [idx[last]])}`, 'ang');
+        const i = idx[last]!;
+        const parity = this.bind(bin('-', i, bin('*', f(2), call('floor', bin('/', bin('+', i, f(0.5)), f(2))))), 'par');
+        const raw = this.bind(bin('*', p, this.val(n.inputs[1], [i])), 'ang');
         // reduced to [-π, π): GPU sin/cos lose accuracy on larger arguments
-        const angle = this.bind(`${raw} - 6.283185307179586 * Math.floor((${raw} + 3.141592653589793) / 6.283185307179586)`, 'ang');
-        const v = this.fresh('pe');
-        this.emit(`let ${v} = 0.0;`);
-        this.block(`if (${i2} < 0.5)`, () => this.emit(`${v} = Math.sin(${angle});`));
-        this.block('else', () => this.emit(`${v} = Math.cos(${angle});`));
-        return v;
+        const twoPi = f(6.283185307179586);
+        const angle = this.bind(bin('-', raw, bin('*', twoPi, call('floor', bin('/', bin('+', raw, f(3.141592653589793)), twoPi)))), 'ang');
+        const pe = this.local('pe', f(0));
+        this.ifElse(
+          bin('<', parity, f(0.5)),
+          () => this.emit({ k: 'set', name: pe, value: call('sin', angle) }),
+          () => this.emit({ k: 'set', name: pe, value: call('cos', angle) }),
+        );
+        return v(pe);
       }
       default:
         throw new Error(`internal: '${n.op}' (%${n.id}) cannot be computed inline`);
@@ -240,38 +267,50 @@ export class BodyWriter {
   }
 
   /** One element of an einsum: output letters are fixed by `idx`, the others are summed in nested loops. */
-  private einsum(n: Node, idx: readonly string[]): string {
+  private einsum(n: Node, idx: readonly Expr[]): Expr {
     const { spec, scale } = n.attrs as OpAttrs['einsum'];
-    const [lhs, out] = spec.split('->');
+    const [lhs, out] = spec.split('->') as [string, string];
     const operands = lhs.split(',');
-    const bound = new Map<string, string>([...out].map((c, i) => [c, idx[i]]));
-    const sizes = new Map<string, string>();
-    operands.forEach((letters, i) => [...letters].forEach((c, j) => sizes.set(c, dimExpr(this.g.get(n.inputs[i]).shape[j]))));
+    const bound = new Map<string, Expr>([...out].map((c, i) => [c, idx[i]!]));
+    const sizes = new Map<string, Expr>();
+    operands.forEach((letters, i) => [...letters].forEach((c, j) => sizes.set(c, dimExpr(this.g.get(n.inputs[i]!).shape[j]))));
     const reduced = [...sizes.keys()].filter((c) => !bound.has(c));
-    const acc = this.fresh('acc');
-    this.emit(`let ${acc} = 0.0;`);
+    const acc = this.local('acc', f(0));
     const loop = (depth: number): void => {
       if (depth === reduced.length) {
-        const vals = operands.map((letters, i) => this.val(n.inputs[i], [...letters].map((c) => bound.get(c)!)));
-        this.emit(`${acc} += ${vals.join(' * ')};`);
+        const vals = operands.map((letters, i) => this.val(n.inputs[i]!, [...letters].map((c) => bound.get(c)!)));
+        this.emit({ k: 'set', name: acc, add: true, value: vals.reduce((p, x) => bin('*', p, x)) });
         return;
       }
-      const c = reduced[depth];
+      const c = reduced[depth]!;
       const k = this.fresh('k');
-      bound.set(c, k);
-      this.block(`for (let ${k} = 0; ${k} < ${sizes.get(c)}; ${k}++)`, () => loop(depth + 1), k);
+      bound.set(c, v(k));
+      this.loop(k, sizes.get(c)!, () => loop(depth + 1));
     };
     loop(0);
-    return scale === 1 ? acc : `${acc} * ${num(scale)}`;
+    return scale === 1 ? v(acc) : bin('*', v(acc), f(scale));
   }
 
   /** erf(x), Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as plain arithmetic every backend has. */
-  private erf(x: string): string {
+  private erf(x: Expr): Expr {
     const a = this.bind(x, 'ex');
-    const s = this.bind(`${a} < 0.0 ? -1.0 : 1.0`, 'es');
-    const z = this.bind(`Math.abs(${a})`, 'ez');
-    const t = this.bind(`1.0 / (1.0 + 0.3275911 * ${z})`, 'et');
-    const poly = `((((1.061405429 * ${t} - 1.453152027) * ${t} + 1.421413741) * ${t} - 0.284496736) * ${t} + 0.254829592) * ${t}`;
-    return `(${s} * (1.0 - ${poly} * Math.exp(-${z} * ${z})))`;
+    const s = this.bind(sel(bin('<', a, f(0)), f(-1), f(1)), 'es');
+    const z = this.bind(call('abs', a), 'ez');
+    const t = this.bind(bin('/', f(1), bin('+', f(1), bin('*', f(0.3275911), z))), 'et');
+    let poly = bin('-', bin('*', f(1.061405429), t), f(1.453152027));
+    poly = bin('+', bin('*', poly, t), f(1.421413741));
+    poly = bin('-', bin('*', poly, t), f(0.284496736));
+    poly = bin('+', bin('*', poly, t), f(0.254829592));
+    poly = bin('*', poly, t);
+    return bin('*', s, bin('-', f(1), bin('*', poly, call('exp', bin('*', neg(z), z)))));
   }
+}
+
+/**
+ * Whether key position `k` is valid for row lengths `len`: k < len, or with a query index `q`
+ * (causal self-attention over a key cache) (k < len or k ≥ P0) and k ≤ q + P.
+ */
+export function validKey(k: Expr, len: Expr, q?: Expr): Expr {
+  if (!q) return bin('<', k, len);
+  return bin('&&', bin('||', bin('<', k, len), bin('>=', k, scalar('P0'))), bin('<=', k, bin('+', q, scalar('P'))));
 }

@@ -1,8 +1,8 @@
 /**
  * Module assembly (ts-morph): one TypeScript module per .nn file. It imports the runtime from
- * `nnc/runtime` and holds, per model, its manifest, input/output types, kernel table (CPU loop
- * nests and gpu.js sources around the shared bodies) and plan (the schedule, as data), and a typed
- * create function.
+ * `nnc/runtime` and holds, per model, its manifest, input/output types, kernel table (each distinct
+ * kernel once, rendered by src/codegen/render/ for the CPU, gpu.js and the host backends) and plan
+ * (the schedule, as data: src/codegen/plan.ts), and a typed create function.
  *
  * Names: the runtime is imported as one namespace, `__nnc`, a name no model can produce (model-derived
  * names never hold `_` followed by a lowercase letter or digit, see pascal()); two models whose derived
@@ -10,15 +10,20 @@
  * (`createModel`, `manifest`, `Inputs`, `Outputs`, `Model`) are left out only where they would name
  * the first model's own declaration (a model called `Model`).
  *
- * The module type-checks under a strict app tsconfig (noUncheckedIndexedAccess, noUnusedParameters,
- * exactOptionalPropertyTypes, erasableSyntaxOnly, verbatimModuleSyntax, …): CPU kernels read buffers
- * with `x[i]!` (every index is in range by construction), take their scalars from a typed object and
- * name unused parameters with a leading `_`.
+ * Text from the user — the file name, model, input and output names, labels — reaches the module
+ * only as JSON string literals or through `commentText` (comments and doc comments), so it can never
+ * end a comment or a string early.
  */
 import { Project, StructureKind, VariableDeclarationKind, type StatementStructures, type WriterFunction } from 'ts-morph';
 import type { ModelIR } from '../ir/model.ts';
-import type { KernelCode, Program } from './kernels.ts';
-import { SCALARS } from './kernels.ts';
+import type { ModelManifest } from '../runtime/types.ts';
+import { decodeDefaults } from '../runtime/options.ts';
+import { keyHash, kernelKey } from './kir.ts';
+import type { Program } from './plan.ts';
+import { RT } from './render/print.ts';
+import { renderCpu } from './render/cpu.ts';
+import { renderGpu } from './render/gpu.ts';
+import { renderHost } from './render/host.ts';
 import type { VocabData } from '../runtime/text/vocab.ts';
 import { ngramManifest, type NgramDecl } from '../ngram/compile.ts';
 
@@ -30,6 +35,29 @@ export interface CompiledModel {
 }
 
 const q = (s: string) => JSON.stringify(s);
+/** A property name: as it is when it is an identifier (the grammar's names are), else a string literal. */
+const prop = (s: string) => (/^[A-Za-z_$][\w$]*$/.test(s) ? s : q(s));
+
+/** Characters that read as what they are: letters, marks, numbers, punctuation and symbols, and the space. */
+const VISIBLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
+
+/**
+ * Text for a comment: visible characters stay as they are; a backslash, a `*` before a `/`, and
+ * every other character (line breaks, U+2028/U+2029, controls, bidirectional and other format characters) are
+ * escaped as in a string literal, so no user text can end a comment, start a line of code, or hide
+ * what the code says.
+ */
+export function commentText(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (VISIBLE.test(ch)) out += ch;
+    else if (c <= 0xffff) out += `\\u${c.toString(16).padStart(4, '0')}`;
+    else out += `\\u{${c.toString(16)}}`;
+  }
+  return out.split('*/').join('*\\/');
+}
 
 /** `char_lm` → `CharLm`. The result never holds `_` followed by [a-z0-9]: names with such a run are ours. */
 function pascal(s: string): string {
@@ -46,8 +74,6 @@ const ALIASES: readonly (readonly [string, (P: string) => string])[] = [
   ['Outputs', (P) => `${P}Outputs`],
   ['Model', (P) => `${P}Model`],
 ];
-/** The runtime namespace's name. */
-const RT = '__nnc';
 
 /** Each model's prefix, distinct in what it declares from every other model's and from the aliases. */
 export function modelPrefixes(names: readonly string[]): string[] {
@@ -63,155 +89,17 @@ export function modelPrefixes(names: readonly string[]): string[] {
 }
 
 /**
- * Adds `!` to every element read `x[...]` of a CPU kernel's code (not to writes `x[...] = …`): under
- * noUncheckedIndexedAccess a read is `number | undefined`; the kernels' indices are in range by
- * construction.
+ * JSON with the top level's fields on their own lines and the elements of its arrays one per line
+ * (a manifest's weights, a plan's instructions): compact, and still one thing per line in a diff.
  */
-export function assertReads(code: string): string {
-  let out = '';
-  let i = 0;
-  const re = /[A-Za-z_$][\w$]*\[/g;
-  for (let m = re.exec(code); m; m = re.exec(code)) {
-    if (m.index > 0 && /[\w$.]/.test(code[m.index - 1]!)) continue;
-    let depth = 0;
-    let j = m.index + m[0].length - 1;
-    for (; j < code.length; j++) {
-      if (code[j] === '[') depth++;
-      else if (code[j] === ']' && --depth === 0) break;
-    }
-    if (j >= code.length) break;
-    const after = code.slice(j + 1);
-    if (!/^\s*([-+*/%]?=(?!=)|\+\+|--)/.test(after) && !after.startsWith('!')) {
-      out += code.slice(i, j + 1) + '!';
-      i = j + 1;
-    }
-    re.lastIndex = m.index + m[0].length;
-  }
-  return out + code.slice(i);
-}
-
-/** The scalars (symbolic sizes, t, tp) a kernel's source uses, in SCALARS order. */
-function scalarsUsed(src: string): string[] {
-  return SCALARS.filter((n) => new RegExp(`\\b${n}\\b`).test(src));
-}
-
-/**
- * A kernel's GEMM form (KernelCode.gemm) for the host backends: the packing loops and GEMM calls,
- * then the epilogue in the CPU kernel's loop nest. `x` is the host's GEMM (WebAssembly SIMD or plain
- * TypeScript) with the kernel's packed weights; `g` its scratch buffers.
- */
-function gemmKernel(k: KernelCode): string {
-  const gm = k.gemm!;
-  // a step kernel's row buffer is one more scratch buffer (nothing is allocated per step)
-  const dst = k.time !== undefined && gm.epilogue !== undefined ? `g[${gm.scratch.length}]!` : undefined;
-  const sizesList = dst ? [...gm.scratch, k.dims[1]] : [...gm.scratch];
-  const code = `${indent(assertReads(gm.prelude), 1)}\n${gm.epilogue !== undefined ? loopNest(k, assertReads(gm.epilogue), dst) : ''}`;
-  const uses = (v: string) => new RegExp(`\\b${v}\\b`).test(code);
-  const scratch = gm.scratch.map((_, i) => `gm${i}`).filter(uses);
-  const usesG = scratch.length > 0 || dst !== undefined;
-  const unpackG = scratch.length ? `  const ${scratch.map((v) => `${v} = g[${v.slice(2)}]!`).join(', ')};\n` : '';
-  const { unpack, params } = header(k, code);
-  const packs = gm.packs.map((p) => `[${k.args.indexOf(p.buf)}, ${p.row}, ${p.n}, ${p.col}, ${p.k}, ${p.ld}]`).join(', ');
-  const sizes = sizesList.join(', ');
-  const sizeScalars = scalarsUsed(sizes);
-  return [
-    '{',
-    `  packs: [${packs}],`,
-    `  scratch: (${sizeScalars.length ? 's' : '_s'}) => ${sizeScalars.length ? `{ const { ${sizeScalars.join(', ')} } = s; return [${sizes}]; }` : `[${sizes}]`},`,
-    `  run: (${uses('x') ? 'x' : '_x'}, ${params.out}, ${params.a}, ${usesG ? 'g' : '_g'}, ${params.s}) => {`,
-    indent(`${unpack}${unpackG}${code}}`, 1),
-    '}',
-  ].join('\n');
-}
-
-/** A kernel function's first lines (its scalars, the buffers its code reads) and parameter names (unused ones get a '_'). */
-function header(k: KernelCode, code: string): { unpack: string; params: { out: string; a: string; s: string } } {
-  const uses = (v: string) => new RegExp(`\\b${v}\\b`).test(code);
-  const readArgs = k.args.map((a, i) => [a, i] as const).filter(([a]) => uses(a));
-  const sc = scalarsUsed(code);
-  const unpack = (sc.length ? `  const { ${sc.join(', ')} } = s;\n` : '') + (readArgs.length ? `  const ${readArgs.map(([a, i]) => `${a} = a[${i}]!`).join(', ')};\n` : '');
-  return { unpack, params: { out: uses('out') ? 'out' : '_out', a: readArgs.length ? 'a' : '_a', s: sc.length ? 's' : '_s' } };
-}
-
-/** A CPU kernel: the loop nest around the shared body. */
-function cpuKernel(k: KernelCode): string {
-  const code = loopNest(k, assertReads(k.cpu));
-  const { unpack, params } = header(k, code);
-  return `(${params.out}, ${params.a}, ${params.s}) => {\n${unpack}${code}}`;
-}
-
-/** The loop nest that evaluates a per-element body over a kernel's output. */
-function loopNest(k: KernelCode, body: string, dst?: string): string {
-  const used = (v: string, src = body) => new RegExp(`\\b${v}\\b`).test(src);
-  const param = (v: string, type: string, src = body) => `${used(v, src) ? v : `_${v}`}: ${type}`;
-  const idx = k.dims.map((_, i) => `i${i}`);
-  if (k.time !== undefined) {
-    // Slot t of the history [B, L, S], one batch row at a time: the row is computed into `dst` and
-    // only then copied in, so no element reads a value another element of this step wrote (the
-    // previous state may be the history itself). Padded steps are 0. A two-halves state
-    // (KernelCode.pairHalf) computes both halves per body.
-    const len = k.args[k.args.length - 1];
-    const S = k.dims[1];
-    const f = k.pairHalf !== undefined
-      ? `  const f = (${param('i0', 'number')}, ${param('i1', 'number')}, ${param('dst', 'Float32Array')}): void => {\n${indent(body, 2)}\n  };\n`
-      : `  const f = (${param('i0', 'number')}, ${param('i1', 'number')}): number => {\n${indent(body, 2)}\n  };\n`;
-    const fill = k.pairHalf !== undefined ? `for (let i1 = 0; i1 < ${k.pairHalf}; i1++) f(i0, i1, dst);` : `for (let i1 = 0; i1 < ${S}; i1++) dst[i1] = f(i0, i1);`;
-    return `${f}  const dst = ${dst ?? `new Float32Array(${S})`};\n  for (let i0 = 0; i0 < B; i0++) {\n    const row = (i0 * ${k.time} + t) * ${S};\n    if (t < ${len}[i0]!) {\n      ${fill}\n      out.set(dst, row);\n    } else out.fill(0, row, row + ${S});\n  }\n`;
-  }
-  const f = `  const f = (${idx.map((i) => param(i, 'number')).join(', ')}): number => {\n${indent(body, 2)}\n  };\n`;
-  let loops = '';
-  idx.forEach((v, i) => (loops += `${'  '.repeat(i + 1)}for (let ${v} = 0; ${v} < ${k.dims[i]}; ${v}++)\n`));
-  return `${f}  let o = 0;\n${loops}${'  '.repeat(idx.length + 1)}out[o++] = f(${idx.join(', ')});\n`;
-}
-
-/** A gpu.js kernel source: one thread per output element of a flat 1-D output; its scalars follow its buffers. */
-function gpuKernel(k: KernelCode): { src: string; scalars: string[] } {
-  const step = k.time !== undefined;
-  const dims = step ? [k.dims[0], k.time!, k.dims[1]] : [...k.dims];
-  const lines = ['const idx = this.thread.x;'];
-  // decompose the flat index (the +0.5 guards against an inexact division on GPUs)
-  let rest = 'idx';
-  const names = step ? ['i0', 'tt', 'i1'] : dims.map((_, i) => `i${i}`);
-  for (let i = 0; i < dims.length; i++) {
-    if (i === dims.length - 1) {
-      lines.push(`const ${names[i]} = ${rest};`);
-      break;
-    }
-    const stride = dims.slice(i + 1).join(' * ');
-    lines.push(`const ${names[i]} = Math.floor((${rest} + 0.5) / (${stride}));`);
-    lines.push(`const rem${i} = ${rest} - ${names[i]} * (${stride});`);
-    rest = `rem${i}`;
-  }
-  let body: string;
-  if (!step) body = `${indent(lines.join('\n'), 1)}\n${k.gpu}`;
-  else {
-    // A step kernel copies the other slots of the history and computes slot t. The computation sits
-    // inside the `if` rather than after an early return: gpu.js's webasm backend runs 4 lanes at a
-    // time and only skips a loop when all lanes' condition is false (an early return skips nothing).
-    const b = k.gpu.split('\n');
-    const ret = /^ {2}return (.*);$/.exec(b[b.length - 1]);
-    if (!ret) throw new Error(`internal: step kernel ${k.name} does not end in a return`);
-    const compute = [...b.slice(0, -1), `  res = ${ret[1]};`].map((l) => '  ' + l).join('\n');
-    body = [
-      indent(lines.join('\n'), 1),
-      '  let res = 0.0;',
-      `  if (tt !== t) {`,
-      `    res = ${k.args[0]}[idx];`,
-      `  } else if (t < ${k.args[k.args.length - 1]}[i0]) {`,
-      compute,
-      '  }',
-      '  return res;',
-    ].join('\n');
-  }
-  const scalars = scalarsUsed(body);
-  return { src: `function (${[...k.args, ...scalars].join(', ')}) {\n${body}\n}`, scalars };
-}
-
-function indent(s: string, n: number): string {
-  return s
-    .split('\n')
-    .map((l) => (l.trim() ? '  '.repeat(n) + l.replace(/^ {2}/, '') : l))
-    .join('\n');
+function jsonLines(obj: object, indent: string): string {
+  const fields = Object.entries(obj).filter(([, x]) => x !== undefined).map(([k, x]) => {
+    const value = Array.isArray(x) && x.length && x.every((e) => typeof e === 'object' && e !== null)
+      ? `[\n${x.map((e) => `${indent}    ${JSON.stringify(e)}`).join(',\n')}\n${indent}  ]`
+      : JSON.stringify(x);
+    return `${indent}  ${q(k)}: ${value}`;
+  });
+  return `{\n${fields.join(',\n')}\n${indent}}`;
 }
 
 /** An output's type: its known dims as literals, the symbolic ones (B, T, S) as number. */
@@ -219,36 +107,62 @@ function outputType(shape: readonly (number | string)[]): string {
   return `${RT}.Tensor<Float32Array, [${shape.map((d) => (typeof d === 'number' ? String(d) : 'number')).join(', ')}]>`;
 }
 
+function indent(s: string, n: number): string {
+  return s.split('\n').map((l, i) => (i === 0 || !l ? l : '  '.repeat(n) + l)).join('\n');
+}
+
+/** The kernel table: each kernel with the labels of what it computes, and its three renderings. */
+function kernelTable(program: Program, P: string): WriterFunction {
+  return (w) => {
+    w.write('[').newLine();
+    program.kernels.forEach((k, i) => {
+      const labels = program.labels[i]!;
+      const more = labels.length > 1 ? ` (and ${labels.length - 1} more call${labels.length > 2 ? 's' : ''})` : '';
+      const g = renderGpu(k);
+      w.writeLine(`// k${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
+      w.writeLine('{');
+      w.writeLine(`  name: ${q(`${P}.k${i}`)},`);
+      w.writeLine(`  step: ${k.step !== undefined},`);
+      w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
+      w.writeLine(`  gpu: ${q(g.src)},`);
+      w.writeLine(`  cpu: ${indent(renderCpu(k), 1)},`);
+      if (k.host) w.writeLine(`  gemm: ${indent(renderHost(k), 1)},`);
+      w.writeLine('},');
+    });
+    w.write(']');
+  };
+}
+
 function modelStatements(m: CompiledModel, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
   const { ir, program } = m;
-  const out = ir.graph.get(ir.graph.outputs[0].node);
+  const name = commentText(ir.name);
+  const out = ir.graph.get(ir.graph.outputs[0]!.node);
   const outShape = `[${out.shape.join(', ')}]`;
   const fixedSteps = ir.graph.ordered().some((n) => n.op === 'flatten');
-  const inputs = ir.inputs.map((i) => ({ name: i.name, form: i.form, vocab: i.vocab, dim: i.dim, maxLen: i.maxLen, fixedSteps: fixedSteps || undefined }));
-  const manifestObj = {
+  const manifest: ModelManifest = {
     model: ir.name,
-    inputs,
+    inputs: ir.inputs.map((i) => ({ name: i.name, form: i.form, vocab: i.vocab, dim: i.dim, maxLen: i.maxLen, fixedSteps: fixedSteps || undefined })),
     output: { name: ir.output.name, shape: out.shape },
     weights: ir.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype, layer: w.layer })),
-    decode: ir.decode,
+    ...(ir.decode ? { decode: decodeDefaults(ir.decode) } : {}),
   };
   const gen = program.plan.gen;
-  const genInputs = gen ? (gen.seq2seq ? `Pick<${P}Inputs, ${q(ir.inputs[0].name)}>` : `${P}Inputs`) : `${P}Inputs`;
+  const genInputs = gen ? (gen.seq2seq ? `Pick<${P}Inputs, ${q(ir.inputs[0]!.name)}>` : `${P}Inputs`) : `${P}Inputs`;
   const stmts: (string | WriterFunction | StatementStructures)[] = [];
   stmts.push({
     kind: StructureKind.VariableStatement,
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
-    docs: [`Model ${ir.name}: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order).`],
-    declarations: [{ name: `${P}Manifest`, initializer: JSON.stringify(manifestObj, null, 2) + ' as const' }],
+    docs: [`Model ${name}: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order).`],
+    declarations: [{ name: `${P}Manifest`, initializer: jsonLines(manifest, '') + ' as const' }],
   });
   stmts.push({
     kind: StructureKind.Interface,
     isExported: true,
     name: `${P}Inputs`,
-    docs: [`Inputs of ${ir.name}.`],
+    docs: [`Inputs of ${name}.`],
     properties: ir.inputs.map((i) => ({
-      name: i.name,
+      name: prop(i.name),
       type: i.form === 'tokens' ? `${RT}.TokensInput${m.text?.[i.name] ? ` | ${RT}.TextInput` : ''}` : `${RT}.VectorsInput`,
       docs: [i.form === 'tokens'
         ? `Token ids [B, ${i.time}] in [0, ${i.vocab}): { data: Int32Array | number[], shape: [B, ${i.time}], lengths? } or number[][].`
@@ -259,51 +173,33 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     kind: StructureKind.Interface,
     isExported: true,
     name: `${P}Outputs`,
-    docs: [`Outputs of ${ir.name}.`],
-    properties: [{ name: ir.output.name, type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
+    docs: [`Outputs of ${name}.`],
+    properties: [{ name: prop(ir.output.name), type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
   });
   stmts.push({
     kind: StructureKind.VariableStatement,
     declarationKind: VariableDeclarationKind.Const,
-    declarations: [{
-      name: `${P}_KERNELS`,
-      type: `Readonly<Record<string, ${RT}.KernelDef>>`,
-      initializer: (w) => {
-        w.write('{').newLine();
-        for (const k of program.kernels) {
-          const g = gpuKernel(k);
-          w.writeLine(`// ${k.label}`);
-          w.writeLine(`${k.name}: {`);
-          w.writeLine(`  name: ${q(`${P}.${k.name}`)},`);
-          w.writeLine(`  step: ${k.time !== undefined},`);
-          w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
-          w.writeLine(`  gpu: ${q(g.src)},`);
-          w.writeLine(`  cpu: ${indent(cpuKernel(k), 1).trimStart()},`);
-          if (k.gemm) w.writeLine(`  gemm: ${indent(gemmKernel(k), 1).trimStart()},`);
-          w.writeLine('},');
-        }
-        w.write('}');
-      },
-    }],
+    docs: ['The kernel table: each distinct kernel once, called by the plan with different buffers.'],
+    declarations: [{ name: `${P}_KERNELS`, type: `readonly ${RT}.KernelDef[]`, initializer: kernelTable(program, P) }],
   });
   stmts.push({
     kind: StructureKind.VariableStatement,
     declarationKind: VariableDeclarationKind.Const,
     docs: ['The schedule, as data: what forward() runs, and what generate() runs per step.'],
-    declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: JSON.stringify(program.plan, null, 1) }],
+    declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: jsonLines(program.plan, '') }],
   });
   stmts.push({
     kind: StructureKind.TypeAlias,
     isExported: true,
     name: `${P}Model`,
-    docs: [`${ir.name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
+    docs: [`${name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
     type: `${RT}.NncModel<${P}Inputs, ${P}Outputs, ${genInputs}>`,
   });
   stmts.push({
     kind: StructureKind.Function,
     isExported: true,
     name: `create${P}`,
-    docs: [`Creates a ${ir.name} model on the requested backend ('auto' by default).`],
+    docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
     statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
@@ -351,6 +247,7 @@ function textStatements(stmts: (string | WriterFunction | StatementStructures)[]
 /** An n-gram model (docs/ngram.md): manifest, types, its ngram statement as data, and a create function. */
 function ngramStatements(m: NgramDecl, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
   const V = m.input.vocab;
+  const name = commentText(m.name);
   const manifestObj = ngramManifest(m);
   const stmts: (string | WriterFunction | StatementStructures)[] = [];
   const textIn = m.text ? ` | ${RT}.TextInput` : '';
@@ -358,22 +255,22 @@ function ngramStatements(m: NgramDecl, P: string, first: boolean): (string | Wri
     kind: StructureKind.VariableStatement,
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
-    docs: [`Model ${m.name} (an n-gram language model): its input and output; it has no weights (an ARPA file holds what it learns).`],
-    declarations: [{ name: `${P}Manifest`, initializer: JSON.stringify(manifestObj, null, 2) + ' as const' }],
+    docs: [`Model ${name} (an n-gram language model): its input and output; it has no weights (an ARPA file holds what it learns).`],
+    declarations: [{ name: `${P}Manifest`, initializer: jsonLines(manifestObj, '') + ' as const' }],
   });
   stmts.push({
     kind: StructureKind.Interface,
     isExported: true,
     name: `${P}Inputs`,
-    docs: [`Inputs of ${m.name}.`],
-    properties: [{ name: m.input.name, type: `${RT}.TokensInput${textIn}`, docs: [`Token ids [B, T] in [0, ${V})${m.text ? ', or text (each row after <s>)' : ''}.`] }],
+    docs: [`Inputs of ${name}.`],
+    properties: [{ name: prop(m.input.name), type: `${RT}.TokensInput${textIn}`, docs: [`Token ids [B, T] in [0, ${V})${m.text ? ', or text (each row after <s>)' : ''}.`] }],
   });
   stmts.push({
     kind: StructureKind.Interface,
     isExported: true,
     name: `${P}Outputs`,
-    docs: [`Outputs of ${m.name}.`],
-    properties: [{ name: m.output, type: `${RT}.Tensor<Float32Array, [number, number, ${V}]>`, docs: [`[B, T, ${V}]: log p(next token) after each position (0 at padded steps)`] }],
+    docs: [`Outputs of ${name}.`],
+    properties: [{ name: prop(m.output), type: `${RT}.Tensor<Float32Array, [number, number, ${V}]>`, docs: [`[B, T, ${V}]: log p(next token) after each position (0 at padded steps)`] }],
   });
   stmts.push({
     kind: StructureKind.VariableStatement,
@@ -386,14 +283,14 @@ function ngramStatements(m: NgramDecl, P: string, first: boolean): (string | Wri
     kind: StructureKind.TypeAlias,
     isExported: true,
     name: `${P}Model`,
-    docs: [`${m.name}, an n-gram model compiled by nnc. Create with create${P}(); fit(corpus) or loadWeights(arpa) before forward() or generate().`],
+    docs: [`${name}, an n-gram model compiled by nnc. Create with create${P}(); fit(corpus) or loadWeights(arpa) before forward() or generate().`],
     type: `${RT}.NgramModel<${P}Inputs, ${P}Outputs>`,
   });
   stmts.push({
     kind: StructureKind.Function,
     isExported: true,
     name: `create${P}`,
-    docs: [`Creates a ${m.name} model (it runs on the CPU: an n-gram model has no kernels).`],
+    docs: [`Creates a ${name} model (it runs on the CPU: an n-gram model has no kernels).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
     statements: [`return ${RT}.createNgramModel<${P}Inputs, ${P}Outputs>(${P}Manifest, ${P}_NGRAM, ${m.text ? `${P}Vocab[${JSON.stringify(m.input.name)}]` : 'undefined'}, options);`],
@@ -406,13 +303,14 @@ export function emitModule(models: readonly (CompiledModel | NgramDecl)[], sourc
   const project = new Project({ useInMemoryFileSystem: true });
   const sf = project.createSourceFile('module.ts', '', { overwrite: true });
   const header = [
-    `// Generated by nnc from ${sourceName}. Do not edit: change the .nn file and recompile.`,
-    `// Models: ${models.map((m) => ('kind' in m ? m.name : m.ir.name)).join(', ')}.`,
+    `// Generated by nnc from ${commentText(sourceName)}. Do not edit: change the .nn file and recompile.`,
+    `// Models: ${models.map((m) => commentText('kind' in m ? m.name : m.ir.name)).join(', ')}.`,
     '/* eslint-disable */',
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
   sf.addStatements([header]);
   const prefixes = modelPrefixes(models.map((m) => ('kind' in m ? m.name : m.ir.name)));
   models.forEach((m, i) => sf.addStatements('kind' in m ? ngramStatements(m, prefixes[i]!, i === 0) : modelStatements(m, prefixes[i]!, i === 0)));
-  return sf.getFullText().replace(/[ \t]+$/gm, '') + (sf.getFullText().endsWith('\n') ? '' : '\n');
+  const text = sf.getFullText();
+  return text.endsWith('\n') ? text : `${text}\n`;
 }

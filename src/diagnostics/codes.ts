@@ -70,11 +70,12 @@ export const CODES = {
   E0510: 'heads with a score or size it cannot take',
   E0511: 'bidirectional recurrent layer in a decoder',
   E0512: 'score = location without a max_len on the source input',
-  E0513: 'decode on a model that cannot generate (no per-step token distribution, or a layer that reads ahead)',
+  E0513: 'decode on a model that cannot generate (no per-step token distribution, a layer that reads ahead, or an output vocabulary larger than the input\'s)',
   E0514: 'positional learned without a max_len, or with fewer positions than the input',
   E0515: 'a weight tensor with more elements than the limit (2^31 - 1)',
   E0516: 'a model with more parameters than the limit (2^40)',
   W0517: 'merge = sum | mean on a recurrent layer that is not bidirectional (it has no effect)',
+  E0518: "decode bos or eos outside the model's vocabularies (bos: the fed input's; eos: the output's)",
   W0598: 'retired (0.1: decode was accepted without generate()); never reused',
   E0599: 'part of the language this version of nnc cannot compile yet',
   // vocabularies and n-gram models (src/text, src/ngram; their runtime parts in src/runtime/text, src/runtime/ngram)

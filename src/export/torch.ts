@@ -452,15 +452,6 @@ function readout(ir: ModelIR): string {
   return out.op === 'softmax' ? ((out.attrs as OpAttrs['softmax']).log ? 'logprob' : 'prob') : 'logits';
 }
 
-/** Whether generate() can drive the model one token at a time (as codegen's genPlan decides). */
-function generative(ir: ModelIR, seq2seq: boolean): boolean {
-  const inp = ir.inputs[ir.inputs.length - 1]!;
-  const out = ir.graph.get(ir.graph.outputs[0]!.node);
-  if (inp.form !== 'tokens' || !ir.output.seq || out.shape.length !== 3 || typeof out.shape[2] !== 'number' || ir.readsAhead) return false;
-  const reverse = ir.graph.ordered().some((n) => n.op === 'scan' && (n.attrs as OpAttrs['scan']).reverse);
-  return seq2seq || !reverse;
-}
-
 /** Every global name of the prelude (its functions, classes, constants and imports): emitted names must not shadow them. */
 function preludeGlobals(): Set<string> {
   const names = new Set<string>(['MODELS', 'Model']);
@@ -490,7 +481,7 @@ function emitModel(m: TorchModel, prefixTaken: Set<string>, globals: ReadonlySet
   const seq2seq = resolved.chain.some((s) => s.kind === 'encoder' || s.kind === 'decoder');
   const outNode = ir.graph.get(ir.graph.outputs[0]!.node);
   const outShape = outNode.shape;
-  const gen = generative(ir, seq2seq);
+  const gen = ir.generate.ok;
   const read = readout(ir);
   const decode = ir.decode;
   const decodeDefaults = decode

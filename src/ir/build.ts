@@ -1,20 +1,18 @@
 /**
  * Graph construction with shape inference. Each builder method computes its result's shape from
- * its operands (the op's shape rule); a rule that fails on user-caused sizes reports a located
- * diagnostic (codes E05xx) and returns a placeholder so lowering can carry on and report more.
+ * its operands with the op's shape rule (ir/ops.ts OP_TABLE, the rules the verifier checks); a rule
+ * that fails on user-caused sizes reports a located diagnostic (E0501) and returns a placeholder so
+ * lowering can carry on and report more.
  */
 import type { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { Span } from '../diagnostics/span.ts';
-import { lastDim, shapeStr, type Dim, type DType, type Node, type Shape } from './graph.ts';
-import type { Graph } from './graph.ts';
-import type { BinaryFn, OpAttrs, OpName, UnaryFn } from './ops.ts';
+import type { DType, Graph, Node, Shape } from './graph.ts';
+import { inferShape, isMismatch, type BinaryFn, type OpAttrs, type OpName, type UnaryFn } from './ops.ts';
 import { MAX_PARAMETERS, MAX_WEIGHT_ELEMENTS } from '../layers/limits.schema.ts';
+import type { WeightInfo } from '../runtime/types.ts';
 
-export interface WeightEntry {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly dtype: 'F32';
-  readonly layer: string;
+/** A weight as the manifest lists it (the runtime's WeightInfo), and the statement that declared it. */
+export interface WeightEntry extends WeightInfo {
   readonly span: Span;
 }
 
@@ -30,7 +28,18 @@ export class Builder {
     private readonly params = new Map<string, number>(),
   ) {}
 
-  private add<K extends OpName>(op: K, inputs: number[], attrs: OpAttrs[K], shape: Shape, span: Span, label: string, dtype: DType = 'f32'): number {
+  /**
+   * A node whose shape is its op's rule (ir/ops.ts) applied to its inputs; `declared` is the shape
+   * of a source (or of what takes its sizes from elsewhere). A rule that fails on user-caused sizes
+   * is diagnostic E0501, and the node gets a placeholder shape so that lowering can go on.
+   */
+  private add<K extends OpName>(op: K, inputs: number[], attrs: OpAttrs[K], span: Span, label: string, dtype: DType = 'f32', declared: Shape = []): number {
+    const r = inferShape(op, inputs.map((i) => this.shape(i)), attrs, declared);
+    let shape: Shape;
+    if (isMismatch(r)) {
+      this.mismatch(span, r.what, r.expected, r.actual);
+      shape = declared.length || !inputs.length ? declared : this.shape(inputs[0]!);
+    } else shape = r;
     return this.g.add(op, inputs, attrs, shape, span, label, dtype).id;
   }
   node(id: number): Node {
@@ -48,10 +57,10 @@ export class Builder {
   /** `time`: the input's symbolic length ('T', or 'S' for a seq2seq source). */
   input(name: string, form: 'tokens' | 'vectors', dim: number | undefined, span: Span, vocab?: number, maxLen?: number, time: 'T' | 'S' = 'T'): number {
     const shape: Shape = form === 'tokens' ? ['B', time] : ['B', time, dim!];
-    return this.add('input', [], { name, form, vocab, maxLen }, shape, span, name, form === 'tokens' ? 'i32' : 'f32');
+    return this.add('input', [], { name, form, vocab, maxLen }, span, name, form === 'tokens' ? 'i32' : 'f32', shape);
   }
   lengths(input: string, span: Span): number {
-    return this.add('lengths', [], { input }, ['B'], span, `${input}.lengths`, 'i32');
+    return this.add('lengths', [], { input }, span, `${input}.lengths`, 'i32');
   }
 
   /** Declares (once per graph) and returns a named weight. The first declaration enters the manifest. */
@@ -62,7 +71,7 @@ export class Builder {
       this.weights.push({ name, shape, dtype: 'F32', layer, span });
       this.checkSize(name, shape, span);
     }
-    const id = this.add('param', [], { name, layer }, shape, span, name);
+    const id = this.add('param', [], { name, layer }, span, name, 'f32', shape);
     this.params.set(name, id);
     return id;
   }
@@ -100,128 +109,90 @@ export class Builder {
   }
 
   rows(param: number, start: number, count: number, span: Span): number {
-    const s = this.shape(param);
-    return this.add('rows', [param], { start, count }, [count, ...s.slice(1)], span, `${this.node(param).label}[${start}:${start + count}]`);
+    return this.add('rows', [param], { start, count }, span, `${this.node(param).label}[${start}:${start + count}]`);
   }
 
   cols(param: number, start: number, count: number, span: Span): number {
-    const [n] = this.shape(param);
-    return this.add('cols', [param], { start, count }, [n, count], span, `${this.node(param).label}[:, ${start}:${start + count}]`);
+    return this.add('cols', [param], { start, count }, span, `${this.node(param).label}[:, ${start}:${start + count}]`);
   }
   constant(value: number, span: Span): number {
-    return this.add('const', [], { value }, [], span, String(value));
+    return this.add('const', [], { value }, span, String(value));
   }
 
   gather(table: number, ids: number, span: Span, label: string): number {
-    const [, d] = this.shape(table) as number[];
-    return this.add('gather', [table, ids], {}, [...this.shape(ids), d], span, label);
+    return this.add('gather', [table, ids], {}, span, label);
   }
 
   matmul(x: number, w: number, b: number | undefined, span: Span, label: string): number {
-    const xs = this.shape(x);
-    const [n, k] = this.shape(w) as number[];
-    if (lastDim(xs) !== k) this.mismatch(span, `matmul of ${shapeStr(xs)} by a [${n}, ${k}] weight`, k, lastDim(xs));
-    return this.add('matmul', b === undefined ? [x, w] : [x, w, b], { bias: b !== undefined }, [...xs.slice(0, -1), n], span, label);
+    return this.add('matmul', b === undefined ? [x, w] : [x, w, b], { bias: b !== undefined }, span, label);
   }
   unary(fn: UnaryFn, x: number, span: Span, label: string): number {
-    return this.add('unary', [x], { fn }, this.shape(x), span, label);
+    return this.add('unary', [x], { fn }, span, label);
   }
   /** NumPy broadcasting: right-aligned, size-1 or missing axes repeat. */
   binary(fn: BinaryFn, a: number, b: number, span: Span, label: string): number {
-    const as = this.shape(a);
-    const bs = this.shape(b);
-    const n = Math.max(as.length, bs.length);
-    const out: Dim[] = [];
-    for (let i = 0; i < n; i++) {
-      const da = as[as.length - n + i] ?? 1;
-      const db = bs[bs.length - n + i] ?? 1;
-      if (da !== db && da !== 1 && db !== 1) {
-        this.mismatch(span, `${fn} of ${shapeStr(as)} and ${shapeStr(bs)}`, typeof da === 'number' ? da : 0, typeof db === 'number' ? db : 0);
-        return this.add('binary', [a, b], { fn }, as, span, label);
-      }
-      out.push(da === 1 ? db : da);
-    }
-    return this.add('binary', [a, b], { fn }, out, span, label);
+    return this.add('binary', [a, b], { fn }, span, label);
   }
   einsum(spec: string, operands: number[], scale: number, span: Span, label: string): number {
-    const [lhs, out] = spec.split('->');
-    const size = new Map<string, Dim>();
-    lhs.split(',').forEach((letters, i) => {
-      const s = this.shape(operands[i]);
-      if (s.length !== letters.length) throw new Error(`internal: einsum ${spec} operand ${i} has shape ${shapeStr(s)}`);
-      [...letters].forEach((c, j) => {
-        const known = size.get(c);
-        if (known !== undefined && known !== s[j]) this.mismatch(span, `${label} (${spec}) on axis '${c}'`, typeof known === 'number' ? known : 0, typeof s[j] === 'number' ? (s[j] as number) : 0);
-        size.set(c, s[j]);
-      });
-    });
-    return this.add('einsum', operands, { spec, scale }, [...out].map((c) => size.get(c)!), span, label);
+    return this.add('einsum', operands, { spec, scale }, span, label);
   }
   slice(x: number, start: number, count: number | 'S' | 'T', span: Span, label: string): number {
-    const s = this.shape(x);
-    return this.add('slice', [x], { start, count }, [...s.slice(0, -1), count], span, label);
+    return this.add('slice', [x], { start, count }, span, label);
   }
   unsqueeze(x: number, axis: number, span: Span, label: string): number {
-    const s = [...this.shape(x)];
-    s.splice(axis, 0, 1);
-    return this.add('unsqueeze', [x], { axis }, s, span, label);
+    return this.add('unsqueeze', [x], { axis }, span, label);
   }
   splitHeads(x: number, heads: number, span: Span, label: string): number {
-    const s = this.shape(x);
-    return this.add('split_heads', [x], { heads }, [...s.slice(0, -1), heads, lastDim(s) / heads], span, label);
+    return this.add('split_heads', [x], { heads }, span, label);
   }
   mergeHeads(x: number, span: Span, label: string): number {
-    const s = this.shape(x);
-    return this.add('merge_heads', [x], {}, [...s.slice(0, -2), (s[s.length - 2] as number) * lastDim(s)], span, label);
+    return this.add('merge_heads', [x], {}, span, label);
   }
   concat(a: number, b: number, span: Span, label: string): number {
-    const as = this.shape(a);
-    return this.add('concat', [a, b], {}, [...as.slice(0, -1), lastDim(as) + lastDim(this.shape(b))], span, label);
+    return this.add('concat', [a, b], {}, span, label);
   }
   flatten(x: number, steps: number, span: Span, label: string): number {
-    const s = this.shape(x);
-    return this.add('flatten', [x], { steps }, [s[0], steps * lastDim(s)], span, label);
+    return this.add('flatten', [x], { steps }, span, label);
   }
   softmax(x: number, log: boolean, span: Span, label: string, lengths?: number, causal = false): number {
-    return this.add('softmax', lengths === undefined ? [x] : [x, lengths], causal ? { log, causal } : { log }, this.shape(x), span, label);
+    return this.add('softmax', lengths === undefined ? [x] : [x, lengths], causal ? { log, causal } : { log }, span, label);
   }
   /** Positions [B, T] of the tokens of x [B, T, …]: t + the row's offset (0 in forward, later while generating). */
   positions(x: number, input: string, span: Span, label: string): number {
     const s = this.shape(x);
-    return this.add('positions', [this.perRow('pos_offsets', input, span)], {}, [s[0], s[1]], span, label, 'i32');
+    return this.add('positions', [this.perRow('pos_offsets', input, span)], {}, span, label, 'i32', [s[0]!, s[1]!]);
   }
   /** An input's one pos_offsets / key_lengths source. */
   perRow(op: 'pos_offsets' | 'key_lengths', input: string, span: Span): number {
     const known = this.g.ordered().find((n) => n.op === op && (n.attrs as OpAttrs['key_lengths']).input === input);
-    return known?.id ?? this.add(op, [], { input }, ['B'], span, `${input}.${op === 'pos_offsets' ? 'position offsets' : 'key lengths'}`, 'i32');
+    return known?.id ?? this.add(op, [], { input }, span, `${input}.${op === 'pos_offsets' ? 'position offsets' : 'key lengths'}`, 'i32');
   }
   /** Keys or values x [B, T, W] after those cached from earlier steps: [B, K, W]. */
   cached(x: number, name: string, span: Span): number {
     const s = this.shape(x);
-    const cache = this.add('cache', [], { name }, [s[0], 'P', s[2]], span, `${name} (cache)`);
-    return this.add('time_concat', [cache, x], {}, [s[0], 'K', s[2]], span, `${name} (cache + this step)`);
+    const cache = this.add('cache', [], { name }, span, `${name} (cache)`, 'f32', [s[0]!, 'P', s[2]!]);
+    return this.add('time_concat', [cache, x], {}, span, `${name} (cache + this step)`);
   }
   sinusoid(pos: number, dim: number, span: Span, label: string): number {
     const known = this.g.ordered().find((n) => n.op === 'sin_freqs' && (n.attrs as OpAttrs['sin_freqs']).dim === dim);
-    const freqs = known?.id ?? this.add('sin_freqs', [], { dim }, [dim], span, `sinusoid frequencies (${dim})`);
-    return this.add('sinusoid', [pos, freqs], { dim }, [...this.shape(pos), dim], span, label);
+    const freqs = known?.id ?? this.add('sin_freqs', [], { dim }, span, `sinusoid frequencies (${dim})`);
+    return this.add('sinusoid', [pos, freqs], { dim }, span, label);
   }
   layernorm(x: number, gamma: number, beta: number, eps: number, span: Span, label: string): number {
-    return this.add('layernorm', [x, gamma, beta], { eps }, this.shape(x), span, label);
+    return this.add('layernorm', [x, gamma, beta], { eps }, span, label);
   }
   pool(x: number, lengths: number, mode: OpAttrs['pool']['mode'], split: number | undefined, span: Span, label: string): number {
-    const s = this.shape(x);
-    return this.add('pool', [x, lengths], { mode, split }, [s[0], lastDim(s)], span, label);
+    return this.add('pool', [x, lengths], { mode, split }, span, label);
   }
   /** Zero where the index on `axis` (default: time, 1) is ≥ lengths[b]. */
   mask(x: number, lengths: number, span: Span, label: string, axis = 1, causal = false): number {
-    return this.add('mask', [x, lengths], causal ? { axis, causal } : { axis }, this.shape(x), span, label);
+    return this.add('mask', [x, lengths], causal ? { axis, causal } : { axis }, span, label);
   }
   state(size: number, span: Span, label: string): number {
-    return this.add('state', [], {}, ['B', size], span, label);
+    return this.add('state', [], {}, span, label, 'f32', ['B', size]);
   }
   step(size: number, span: Span, label: string): number {
-    return this.add('step', [], {}, ['B', size], span, label);
+    return this.add('step', [], {}, span, label, 'f32', ['B', size]);
   }
   /**
    * Inside a scan body (a builder from `outer.body()`): the outer value `outerId` of `outer`'s graph,
@@ -239,11 +210,11 @@ export class Builder {
     }
     if (n.op === 'rows' || n.op === 'cols') {
       const a = n.attrs as OpAttrs['rows'];
-      const id = this.add(n.op, [this.capture(outer, n.inputs[0])], { ...a }, n.shape, n.span, n.label);
+      const id = this.add(n.op, [this.capture(outer, n.inputs[0]!)], { ...a }, n.span, n.label);
       this.captures.set(outerId, id);
       return id;
     }
-    const id = this.add('capture', [], { input: this.captured.length }, n.shape, n.span, `${n.label} (captured)`, n.dtype);
+    const id = this.add('capture', [], { input: this.captured.length }, n.span, `${n.label} (captured)`, n.dtype, n.shape);
     this.captured.push(outerId);
     this.captures.set(outerId, id);
     return id;
@@ -251,12 +222,11 @@ export class Builder {
   private readonly captures = new Map<number, number>();
   /** inputs: [steps, lengths, init?, ...captures]; body `capture` node k reads captures[k]. */
   scan(steps: number, lengths: number, init: number | undefined, captures: readonly number[], attrs: Omit<OpAttrs['scan'], 'init'>, span: Span, label: string): number {
-    const s = this.shape(steps);
     const inputs = [steps, lengths, ...(init === undefined ? [] : [init]), ...captures];
-    return this.add('scan', inputs, { ...attrs, init: init !== undefined }, [s[0], s[1], attrs.stateSize], span, label);
+    return this.add('scan', inputs, { ...attrs, init: init !== undefined }, span, label);
   }
 
-  mismatch(span: Span, what: string, expected: number, actual: number): void {
+  mismatch(span: Span, what: string, expected: number | string, actual: number | string): void {
     this.diags.error('E0501', `size mismatch in ${what}: expected ${expected}, got ${actual}`, span);
   }
 }

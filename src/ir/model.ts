@@ -2,13 +2,11 @@ import type { Span } from '../diagnostics/span.ts';
 import type { WeightEntry } from './build.ts';
 import type { Graph } from './graph.ts';
 import type { Attrs } from '../layers/schema.ts';
+import type { Generability } from '../passes/generate.ts';
+import type { InputInfo } from '../runtime/types.ts';
 
-export interface ModelInput {
-  readonly name: string;
-  readonly form: 'tokens' | 'vectors';
-  readonly vocab?: number;
-  readonly dim?: number;
-  readonly maxLen?: number;
+/** A model input as the compiler sees it: what the manifest says (InputInfo), and its symbolic length. */
+export interface ModelInput extends Omit<InputInfo, 'fixedSteps'> {
   /** Its symbolic length: 'T' (the chain input, or a seq2seq target) or 'S' (a seq2seq source). */
   readonly time: 'T' | 'S';
 }
@@ -22,6 +20,6 @@ export interface ModelIR {
   readonly output: { readonly name: string; readonly seq: boolean };
   readonly decode?: Attrs;
   readonly span: Span;
-  /** A layer that reads later tokens of the generated input (non-causal self-attention): the model cannot generate. */
-  readonly readsAhead?: string;
+  /** Whether generate() can drive the model, and if not why (decided once, by expand). */
+  readonly generate: Generability;
 }

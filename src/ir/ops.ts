@@ -1,13 +1,15 @@
 /**
- * The core op set and its one table of per-op facts. Surface layers (lstm, gru, linear, pool, …)
- * expand into these ops (src/layers); passes and codegen only ever see these. Adding an op means
- * adding a row to OP_TABLE — a missing row is a type error.
+ * The core op set and its one table of per-op facts: fusion class and shape rule. Surface layers
+ * (lstm, gru, linear, pool, …) expand into these ops (src/layers); passes and codegen only ever see
+ * these. Adding an op means adding a row to OP_TABLE — a missing row, or a row without its shape
+ * rule, is a type error. The graph builder (build.ts) computes every node's shape with the rule,
+ * and the verifier (verify.ts) checks every node against it.
  *
  * Fusion classes follow TVM's FuseOps ordering: elementwise < injective < reduce < matmul < opaque.
  * `fuse.ts` inlines a producer into its consumer when the producer's class is at most `injective`
  * and it has one consumer, and absorbs elementwise epilogues into a matmul.
  */
-import type { Graph } from './graph.ts';
+import type { Dim, Graph, Shape } from './graph.ts';
 
 export type UnaryFn = 'tanh' | 'sigmoid' | 'relu' | 'gelu' | 'one_minus' | 'half' | 'sqrt';
 export type BinaryFn = 'add' | 'mul' | 'sub' | 'div' | 'max';
@@ -98,42 +100,159 @@ export interface OpAttrs {
 export type OpName = keyof OpAttrs;
 export type FusionClass = 'source' | 'elementwise' | 'injective' | 'reduce' | 'matmul' | 'opaque';
 
-export interface OpInfo {
-  readonly fusion: FusionClass;
-  readonly doc: string;
+/** A shape rule's failure: what does not fit, and the sizes (for diagnostic E0501 or the verifier). */
+export interface ShapeMismatch {
+  readonly what: string;
+  readonly expected: number | string;
+  readonly actual: number | string;
 }
 
-export const OP_TABLE: { readonly [K in OpName]: OpInfo } = {
-  input: { fusion: 'source', doc: 'model input' },
-  lengths: { fusion: 'source', doc: 'valid lengths of an input' },
-  param: { fusion: 'source', doc: 'named weight' },
-  rows: { fusion: 'injective', doc: 'row block of a weight' },
-  cols: { fusion: 'injective', doc: 'column block of a weight' },
-  const: { fusion: 'injective', doc: 'scalar constant' },
-  gather: { fusion: 'injective', doc: 'embedding lookup' },
-  matmul: { fusion: 'matmul', doc: 'x · wᵀ + b' },
-  unary: { fusion: 'elementwise', doc: 'elementwise function' },
-  binary: { fusion: 'elementwise', doc: 'elementwise arithmetic, NumPy broadcasting' },
-  einsum: { fusion: 'matmul', doc: 'contraction: batched matmul, sum over axes' },
-  slice: { fusion: 'injective', doc: 'last-axis slice' },
-  unsqueeze: { fusion: 'injective', doc: 'insert a size-1 axis' },
-  split_heads: { fusion: 'injective', doc: 'split the last axis into heads' },
-  merge_heads: { fusion: 'injective', doc: 'merge heads into the last axis' },
-  concat: { fusion: 'injective', doc: 'last-axis concatenation' },
-  flatten: { fusion: 'injective', doc: 'merge time into features' },
-  softmax: { fusion: 'reduce', doc: 'last-axis (log-)softmax, optionally masked by lengths (and causally)' },
-  positions: { fusion: 'injective', doc: 'token positions' },
-  pos_offsets: { fusion: 'source', doc: 'first position per row' },
-  key_lengths: { fusion: 'source', doc: 'valid key positions per row' },
-  cache: { fusion: 'source', doc: 'cached keys or values' },
-  time_concat: { fusion: 'injective', doc: 'cache followed by new keys or values' },
-  sinusoid: { fusion: 'elementwise', doc: 'sinusoidal position encoding' },
-  sin_freqs: { fusion: 'source', doc: 'sinusoid frequencies (made by the runtime)' },
-  layernorm: { fusion: 'reduce', doc: 'last-axis layer normalisation' },
-  pool: { fusion: 'reduce', doc: 'masked reduction over time' },
-  mask: { fusion: 'elementwise', doc: 'zero padded positions on an axis' },
-  scan: { fusion: 'opaque', doc: 'recurrence with a body' },
-  state: { fusion: 'source', doc: 'scan body: carried state' },
-  step: { fusion: 'source', doc: 'scan body: step input' },
-  capture: { fusion: 'source', doc: 'scan body: outer value' },
+/**
+ * An op's shape rule: its output shape from its inputs' shapes and its attributes. Sources, and
+ * ops whose sizes come from outside their inputs (positions, a cache), are given the shape they
+ * were declared with and return it in canonical form, so a wrong declaration still shows.
+ */
+export type ShapeRule<K extends OpName> = (ins: readonly Shape[], attrs: OpAttrs[K], declared: Shape) => Shape | ShapeMismatch;
+
+export interface OpInfo<K extends OpName> {
+  readonly fusion: FusionClass;
+  readonly doc: string;
+  readonly shape: ShapeRule<K>;
+}
+
+export function isMismatch(r: Shape | ShapeMismatch): r is ShapeMismatch {
+  return !Array.isArray(r);
+}
+
+const last = (s: Shape): Dim => s[s.length - 1]!;
+const miss = (what: string, expected: number | string, actual: number | string | undefined): ShapeMismatch => ({ what, expected, actual: actual ?? 'nothing' });
+const show = (s: Shape) => `[${s.join(', ')}]`;
+
+/** NumPy broadcasting: shapes aligned on the right; a size-1 (or missing) axis repeats. */
+export function broadcast(a: Shape, b: Shape, what: string): Shape | ShapeMismatch {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) return miss(`${what} of ${show(a)} and ${show(b)}`, da, db);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** The output of an einsum `spec` over operands of these shapes (every letter one size). */
+function einsumShape(spec: string, ins: readonly Shape[]): Shape | ShapeMismatch {
+  const [lhs, out] = spec.split('->') as [string, string];
+  const size = new Map<string, Dim>();
+  const operands = lhs.split(',');
+  for (let i = 0; i < operands.length; i++) {
+    const letters = operands[i]!;
+    const s = ins[i] ?? [];
+    if (s.length !== letters.length) return miss(`einsum ${spec}: the rank of operand ${i}`, letters.length, s.length);
+    for (let j = 0; j < letters.length; j++) {
+      const c = letters[j]!;
+      const known = size.get(c);
+      if (known !== undefined && known !== s[j]) return miss(`einsum ${spec} on axis '${c}'`, known, s[j]);
+      size.set(c, s[j]!);
+    }
+  }
+  return [...out].map((c) => size.get(c)!);
+}
+
+/** A lengths input: one per row. */
+const perRow = (s: Shape | undefined, what: string): ShapeMismatch | undefined => (s && (s.length !== 1 || s[0] !== 'B') ? miss(`${what} (one per row, [B])`, 'B', s[0]) : undefined);
+
+export const OP_TABLE: { readonly [K in OpName]: OpInfo<K> } = {
+  input: { fusion: 'source', doc: 'model input', shape: (_, a, d) => (a.form === 'tokens' ? ['B', d[1]!] : ['B', d[1]!, d[2]!]) },
+  lengths: { fusion: 'source', doc: 'valid lengths of an input', shape: () => ['B'] },
+  param: { fusion: 'source', doc: 'named weight', shape: (_, __, d) => (d.every((x) => typeof x === 'number') ? d : miss('a weight\'s sizes (numbers)', 0, d.find((x) => typeof x !== 'number'))) },
+  rows: {
+    fusion: 'injective', doc: 'row block of a weight',
+    shape: ([w], a) => (a.start + a.count > (w![0] as number) ? miss('a row block', w![0]!, a.start + a.count) : [a.count, ...w!.slice(1)]),
+  },
+  cols: {
+    fusion: 'injective', doc: 'column block of a weight',
+    shape: ([w], a) => (w!.length !== 2 || a.start + a.count > (w![1] as number) ? miss('a column block of a matrix', w![1] ?? 0, a.start + a.count) : [w![0]!, a.count]),
+  },
+  const: { fusion: 'injective', doc: 'scalar constant', shape: () => [] },
+  gather: { fusion: 'injective', doc: 'embedding lookup', shape: ([t, ids]) => (t!.length !== 2 ? miss('an embedding table\'s rank', 2, t!.length) : [...ids!, t![1]!]) },
+  matmul: {
+    fusion: 'matmul', doc: 'x · wᵀ + b',
+    shape: ([x, w, b], a) => {
+      if (w!.length !== 2) return miss(`matmul by a weight of shape ${show(w!)}: its rank`, 2, w!.length);
+      if (last(x!) !== w![1]) return miss(`matmul of ${show(x!)} by a ${show(w!)} weight`, w![1]!, last(x!));
+      if (a.bias && (b!.length !== 1 || b![0] !== w![0])) return miss(`the bias of a ${show(w!)} weight`, w![0]!, b![0]);
+      return [...x!.slice(0, -1), w![0]!];
+    },
+  },
+  unary: { fusion: 'elementwise', doc: 'elementwise function', shape: ([x]) => x! },
+  binary: { fusion: 'elementwise', doc: 'elementwise arithmetic, NumPy broadcasting', shape: ([a, b], at) => broadcast(a!, b!, at.fn) },
+  einsum: { fusion: 'matmul', doc: 'contraction: batched matmul, sum over axes', shape: (ins, a) => einsumShape(a.spec, ins) },
+  slice: {
+    fusion: 'injective', doc: 'last-axis slice',
+    shape: ([x], a) => {
+      const w = last(x!);
+      if (typeof w === 'number' && typeof a.count === 'number' && a.start + a.count > w) return miss(`a slice [${a.start}, ${a.start + a.count}) of ${show(x!)}`, w, a.start + a.count);
+      return [...x!.slice(0, -1), a.count];
+    },
+  },
+  unsqueeze: { fusion: 'injective', doc: 'insert a size-1 axis', shape: ([x], a) => [...x!.slice(0, a.axis), 1, ...x!.slice(a.axis)] },
+  split_heads: {
+    fusion: 'injective', doc: 'split the last axis into heads',
+    shape: ([x], a) => {
+      const w = last(x!);
+      if (typeof w !== 'number' || w % a.heads !== 0) return miss(`${a.heads} heads of ${show(x!)}: a multiple of ${a.heads} features`, a.heads * Math.ceil(Number(w) / a.heads || 1), w);
+      return [...x!.slice(0, -1), a.heads, w / a.heads];
+    },
+  },
+  merge_heads: { fusion: 'injective', doc: 'merge heads into the last axis', shape: ([x]) => [...x!.slice(0, -2), (x![x!.length - 2] as number) * (last(x!) as number)] },
+  concat: {
+    fusion: 'injective', doc: 'last-axis concatenation',
+    shape: ([a, b]) => {
+      if (a!.length !== b!.length || a!.slice(0, -1).some((d, i) => d !== b![i])) return miss(`concat of ${show(a!)} and ${show(b!)}`, show(a!.slice(0, -1)), show(b!.slice(0, -1)));
+      return [...a!.slice(0, -1), (last(a!) as number) + (last(b!) as number)];
+    },
+  },
+  flatten: { fusion: 'injective', doc: 'merge time into features', shape: ([x], a) => [x![0]!, a.steps * (last(x!) as number)] },
+  softmax: {
+    fusion: 'reduce', doc: 'last-axis (log-)softmax, optionally masked by lengths (and causally)',
+    shape: ([x, len]) => perRow(len, 'softmax lengths') ?? x!,
+  },
+  positions: { fusion: 'injective', doc: 'token positions', shape: ([off], _, d) => perRow(off, 'position offsets') ?? ['B', d[1]!] },
+  pos_offsets: { fusion: 'source', doc: 'first position per row', shape: () => ['B'] },
+  key_lengths: { fusion: 'source', doc: 'valid key positions per row', shape: () => ['B'] },
+  cache: { fusion: 'source', doc: 'cached keys or values', shape: (_, __, d) => ['B', 'P', d[2]!] },
+  time_concat: {
+    fusion: 'injective', doc: 'cache followed by new keys or values',
+    shape: ([c, x]) => (c![2] !== x![2] ? miss('the cache and this step\'s keys or values: their width', c![2]!, x![2]) : [x![0]!, 'K', x![2]!]),
+  },
+  sinusoid: {
+    fusion: 'elementwise', doc: 'sinusoidal position encoding',
+    shape: ([p, f], a) => (f![0] !== a.dim ? miss('the sinusoid frequencies', a.dim, f![0]) : [...p!, a.dim]),
+  },
+  sin_freqs: { fusion: 'source', doc: 'sinusoid frequencies (made by the runtime)', shape: (_, a) => [a.dim] },
+  layernorm: {
+    fusion: 'reduce', doc: 'last-axis layer normalisation',
+    shape: ([x, g, b]) => (g![0] !== last(x!) || b![0] !== last(x!) ? miss(`layernorm of ${show(x!)}: its scale and shift`, last(x!), g![0] !== last(x!) ? g![0] : b![0]) : x!),
+  },
+  pool: { fusion: 'reduce', doc: 'masked reduction over time', shape: ([x, len]) => perRow(len, 'pool lengths') ?? [x![0]!, last(x!)] },
+  mask: { fusion: 'elementwise', doc: 'zero padded positions on an axis', shape: ([x, len], a) => perRow(len, 'mask lengths') ?? (a.axis < x!.length ? x! : miss(`a mask on axis ${a.axis} of ${show(x!)}`, x!.length - 1, a.axis)) },
+  scan: {
+    fusion: 'opaque', doc: 'recurrence with a body',
+    shape: ([steps, len, init], a) => {
+      const bad = perRow(len, 'scan lengths');
+      if (bad) return bad;
+      if (a.init && (init!.length !== 2 || init![1] !== a.stateSize)) return miss('the initial state\'s width', a.stateSize, init![1]);
+      return [steps![0]!, steps![1]!, a.stateSize];
+    },
+  },
+  state: { fusion: 'source', doc: 'scan body: carried state', shape: (_, __, d) => ['B', d[1]!] },
+  step: { fusion: 'source', doc: 'scan body: step input', shape: (_, __, d) => ['B', d[1]!] },
+  capture: { fusion: 'source', doc: 'scan body: outer value', shape: (_, __, d) => d },
 };
+
+/** The shape an op's rule gives (the one function builder and verifier share). */
+export function inferShape<K extends OpName>(op: K, ins: readonly Shape[], attrs: OpAttrs[K], declared: Shape = []): Shape | ShapeMismatch {
+  return (OP_TABLE[op] as OpInfo<K>).shape(ins, attrs, declared);
+}

@@ -5,14 +5,15 @@
  *
  * - node ids are unique across the whole model (scan bodies included);
  * - a node's inputs exist in its own graph and come before it (ids are a topological order);
- * - shapes agree with each op's shape rule (the same rules as ir/build.ts);
+ * - every node's shape is what its op's shape rule gives (ir/ops.ts OP_TABLE: the rules the
+ *   builder, ir/build.ts, computes shapes with), a capture's is its outer value's;
  * - `state`, `step` and `capture` appear only in scan bodies, and a capture names one of its
  *   scan's captured inputs; a body's first output is the next state [B, stateSize];
  * - after fusion, every kernel root is a node of its graph and no node is in two kernels.
  */
-import type { Dim, Graph, Node, Shape } from './graph.ts';
+import type { Graph, Node, Shape } from './graph.ts';
 import { shapeStr } from './graph.ts';
-import type { OpAttrs } from './ops.ts';
+import { inferShape, isMismatch, type OpAttrs } from './ops.ts';
 
 export class VerifyError extends Error {}
 
@@ -22,23 +23,12 @@ function fail(n: Node, rule: string): never {
 
 const same = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-function broadcast(a: Shape, b: Shape): Shape | undefined {
-  const n = Math.max(a.length, b.length);
-  const out: Dim[] = [];
-  for (let i = 0; i < n; i++) {
-    const da = a[a.length - n + i] ?? 1;
-    const db = b[b.length - n + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) return undefined;
-    out.push(da === 1 ? db : da);
-  }
-  return out;
-}
-
 export function verifyModel(g: Graph): void {
-  verifyGraph(g, new Set(), undefined);
+  verifyGraph(g, new Set(), undefined, undefined);
 }
 
-function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined): void {
+/** `scan` is the scan node whose body `g` is, in graph `outer`. */
+function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined, outer: Graph | undefined): void {
   for (const n of g.ordered()) {
     if (seen.has(n.id)) fail(n, 'its id is used twice in the model');
     seen.add(n.id);
@@ -47,9 +37,10 @@ function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined): void 
       if (i >= n.id) fail(n, `input %${i} does not come before it`);
     }
     const ins = n.inputs.map((i) => g.get(i).shape);
-    const want = (s: Shape, what: string) => {
-      if (!same(n.shape, s)) fail(n, `${what}: expected shape ${shapeStr(s)}`);
-    };
+    // every op's shape from the op table's own rule (the one the builder used)
+    const r = inferShape(n.op, ins, n.attrs, n.shape);
+    if (isMismatch(r)) fail(n, `${r.what}: expected ${r.expected}, got ${r.actual}`);
+    if (!same(n.shape, r)) fail(n, `its ${n.op} rule gives shape ${shapeStr(r)}`);
     switch (n.op) {
       case 'state':
       case 'step':
@@ -58,50 +49,19 @@ function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined): void 
       case 'capture': {
         if (!scan) fail(n, 'appears outside a scan body');
         const a = scan.attrs as OpAttrs['scan'];
-        const first = 2 + (a.init ? 1 : 0);
-        if (first + (n.attrs as OpAttrs['capture']).input >= scan.inputs.length) fail(n, `captures input ${(n.attrs as OpAttrs['capture']).input}, but its scan has ${scan.inputs.length - first} captures`);
-        break;
-      }
-      case 'matmul': {
-        const [x, w] = ins;
-        if (w.length !== 2 || x[x.length - 1] !== w[1]) fail(n, `x ${shapeStr(x)} · wᵀ with w ${shapeStr(w)}`);
-        want([...x.slice(0, -1), w[0]], 'matmul');
-        break;
-      }
-      case 'binary': {
-        const b = broadcast(ins[0], ins[1]);
-        if (!b) fail(n, `operands ${shapeStr(ins[0])} and ${shapeStr(ins[1])} do not broadcast`);
-        want(b, 'broadcast');
-        break;
-      }
-      case 'unary':
-      case 'softmax':
-      case 'layernorm':
-      case 'mask':
-        want(ins[0], n.op);
-        break;
-      case 'einsum': {
-        const [lhs, out] = (n.attrs as OpAttrs['einsum']).spec.split('->');
-        const size = new Map<string, Dim>();
-        lhs.split(',').forEach((letters, i) => {
-          if (letters.length !== ins[i].length) fail(n, `operand ${i} has rank ${ins[i].length}, spec '${letters}'`);
-          [...letters].forEach((c, j) => {
-            if (size.has(c) && size.get(c) !== ins[i][j]) fail(n, `axis '${c}' has sizes ${size.get(c)} and ${ins[i][j]}`);
-            size.set(c, ins[i][j]);
-          });
-        });
-        want([...out].map((c) => size.get(c)!), 'einsum');
+        const k = 2 + (a.init ? 1 : 0) + (n.attrs as OpAttrs['capture']).input;
+        if (k >= scan.inputs.length) fail(n, `captures input ${(n.attrs as OpAttrs['capture']).input}, but its scan has ${scan.inputs.length - 2 - (a.init ? 1 : 0)} captures`);
+        const captured = outer!.get(scan.inputs[k]!);
+        if (!same(captured.shape, n.shape)) fail(n, `captures %${captured.id}, whose shape is ${shapeStr(captured.shape)}`);
         break;
       }
       case 'scan': {
         const a = n.attrs as OpAttrs['scan'];
-        const out = a.body.get(a.body.outputs[0].node);
+        const out = a.body.get(a.body.outputs[0]!.node);
         if (!same(out.shape, ['B', a.stateSize])) fail(n, `its body yields ${shapeStr(out.shape)}, expected [B, ${a.stateSize}]`);
-        if (a.init && !same(ins[2], ['B', a.stateSize])) fail(n, `its initial state is ${shapeStr(ins[2])}, expected [B, ${a.stateSize}]`);
         // a padded step writes 0 into the history, which a backward scan would then read as its state
         if (a.init && a.reverse) fail(n, 'a backward scan cannot take an initial state (padded steps come first)');
-        want([ins[0][0], ins[0][1], a.stateSize], 'scan history');
-        verifyGraph(a.body, seen, n);
+        verifyGraph(a.body, seen, n, g);
         break;
       }
       default:

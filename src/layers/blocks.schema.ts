@@ -1,4 +1,5 @@
-import { bool, float, int, intOrString, oneOf, str, type KindSchema } from './schema.ts';
+import { bool, float, int, intOrString, oneOf, str, type AttrSpec, type KindSchema } from './schema.ts';
+import { decodeStatementAttributes } from '../runtime/options.ts';
 import { MAX_SIZE } from './limits.schema.ts';
 
 export const encoderSchema: KindSchema = {
@@ -15,18 +16,15 @@ export const repeatSchema: KindSchema = {
 export const residualSchema: KindSchema = {
   kind: 'residual', family: 'block', shape: 'block', doc: 'x + body(x)', attrs: [],
 };
+/** The decode statement's attributes are generate()'s options, declared once in src/runtime/options.ts. */
 export const decodeSchema: KindSchema = {
   kind: 'decode', family: 'decoding', shape: 'directive', topLevelOnly: true, doc: 'how generate() decodes',
-  attrs: [
-    { name: 'greedy', type: bool, default: false, doc: 'argmax at each step' },
-    { name: 'beam', type: int(1, 256), doc: 'beam width' },
-    { name: 'sample', type: bool, default: false, doc: 'sample from the distribution' },
-    { name: 'max_len', type: int(1, MAX_SIZE), default: 50, doc: 'most tokens generated' },
-    { name: 'bos', type: intOrString(0, MAX_SIZE - 1, 'a token of the generated vocabulary'), default: 0, doc: 'start token: an id, or a token string of the vocabulary (default: the vocabulary\'s bos)' },
-    { name: 'eos', type: intOrString(0, MAX_SIZE - 1, 'a token of the generated vocabulary'), doc: 'end token: an id, or a token string of the vocabulary (default: the vocabulary\'s eos)' },
-    { name: 'temperature', type: float(0, undefined, true), default: 1, doc: 'sampling temperature' },
-    { name: 'top_k', type: int(1, MAX_SIZE), doc: 'sample among the k most likely' },
-  ],
+  attrs: decodeStatementAttributes().map((a): AttrSpec => ({
+    name: a.name,
+    type: a.type.kind === 'int' ? (a.token ? intOrString(a.type.min, a.type.max, 'a token of the generated vocabulary') : int(a.type.min, a.type.max)) : a.type.kind === 'float' ? float(a.type.minExclusive, undefined, true) : a.type.kind === 'enum' ? oneOf(...a.type.values) : bool,
+    ...(a.default !== undefined ? { default: a.default } : {}),
+    doc: a.doc,
+  })),
 };
 export const inputTokensSchema: KindSchema = {
   kind: 'tokens', family: 'input', shape: 'directive', doc: 'integer token ids, [B, T]',

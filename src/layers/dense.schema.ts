@@ -1,5 +1,5 @@
 import { bool, float, int, type KindSchema } from './schema.ts';
-import { MAX_SIZE } from './limits.schema.ts';
+import { MAX_EPS, MAX_SIZE } from './limits.schema.ts';
 
 export const linearSchema: KindSchema = {
   kind: 'linear', family: 'dense', shape: 'layer', doc: 'affine map on the last axis (nn.Linear)',
@@ -17,7 +17,7 @@ export const softmaxSchema = act('softmax', 'softmax over the last axis');
 export const logSoftmaxSchema = act('log_softmax', 'log-softmax over the last axis');
 export const layernormSchema: KindSchema = {
   kind: 'layernorm', family: 'dense', shape: 'layer', doc: 'layer normalisation over the last axis (nn.LayerNorm)',
-  attrs: [{ name: 'eps', type: float(0, undefined, true), default: 1e-5, doc: 'added to the variance' }],
+  attrs: [{ name: 'eps', type: float(0, MAX_EPS, true), default: 1e-5, doc: 'added to the variance' }],
 };
 export const dropoutSchema: KindSchema = {
   kind: 'dropout', family: 'dense', shape: 'layer', doc: 'identity at inference (nn.Dropout)',

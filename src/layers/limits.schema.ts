@@ -19,3 +19,5 @@ export const MAX_DEPTH = 64;
 export const MAX_WEIGHT_ELEMENTS = 2 ** 31 - 1;
 /** 2^40: the most parameters of one model (4 TiB of float32). */
 export const MAX_PARAMETERS = 2 ** 40;
+/** The largest number a spec may put into a kernel (layernorm's eps): kernels compute in float32, whose largest finite value is about 3.4e38. */
+export const MAX_EPS = 1e38;

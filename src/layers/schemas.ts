@@ -1,21 +1,12 @@
-/** Every statement kind's schema, by kind. The registry (registry.ts) adds lowering to these. */
+/**
+ * Every statement kind's schema, by kind — read off the layer registry (registry.ts), where each
+ * kind is one entry (schema and lowering together) — and the input forms' schemas.
+ */
 import type { KindSchema } from './schema.ts';
-import { rnnSchema, gruSchema, lstmSchema } from './recurrent.schema.ts';
-import * as dense from './dense.schema.ts';
-import { embeddingSchema, positionalSchema, poolSchema, flattenSchema } from './sequence.schema.ts';
-import { attentionSchema } from './attention.schema.ts';
+import { LAYERS } from './registry.ts';
 import * as blocks from './blocks.schema.ts';
-import { ngramSchema } from './ngram.schema.ts';
 
-export const STATEMENT_SCHEMAS: ReadonlyMap<string, KindSchema> = new Map(
-  [
-    embeddingSchema, positionalSchema, rnnSchema, gruSchema, lstmSchema,
-    dense.linearSchema, dense.tanhSchema, dense.sigmoidSchema, dense.reluSchema, dense.geluSchema,
-    dense.softmaxSchema, dense.logSoftmaxSchema, dense.layernormSchema, dense.dropoutSchema,
-    poolSchema, flattenSchema, attentionSchema,
-    blocks.encoderSchema, blocks.decoderSchema, blocks.repeatSchema, blocks.residualSchema, blocks.decodeSchema, ngramSchema,
-  ].map((s) => [s.kind, s]),
-);
+export const STATEMENT_SCHEMAS: ReadonlyMap<string, KindSchema> = new Map([...LAYERS].map(([kind, layer]) => [kind, layer.schema]));
 
 /** `input NAME: tokens(...)` / `vectors(...)`. */
 export const INPUT_SCHEMAS: ReadonlyMap<string, KindSchema> = new Map(

@@ -6,6 +6,7 @@ import type { VocabData } from '../runtime/text/vocab.ts';
 import { parseLambdas } from './check.ts';
 import type { NgramSpec } from '../runtime/ngram/model.ts';
 import type { ModelManifest } from '../runtime/model.ts';
+import { decodeDefaults } from '../runtime/options.ts';
 
 export interface NgramDecl {
   readonly kind: 'ngram';
@@ -53,6 +54,6 @@ export function ngramManifest(m: NgramDecl): ModelManifest {
     inputs: [{ name: m.input.name, form: 'tokens', vocab: V, ...(m.input.maxLen !== undefined ? { maxLen: m.input.maxLen } : {}) }],
     output: { name: m.output, shape: ['B', 'T', V] },
     weights: [],
-    ...(m.decode ? { decode: m.decode } : {}),
+    ...(m.decode ? { decode: decodeDefaults(m.decode) } : {}),
   };
 }

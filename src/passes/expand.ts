@@ -9,9 +9,9 @@ import { Graph } from '../ir/graph.ts';
 import type { ModelIR } from '../ir/model.ts';
 import type { ChainValue, DecoderCtx, LowerCtx, ModelFacts } from '../layers/layer.ts';
 import { lastDim } from '../ir/graph.ts';
-import type { OpAttrs } from '../ir/ops.ts';
 import { LAYERS } from '../layers/registry.ts';
 import type { ResolvedModel, ResolvedStatement } from '../syntax/resolved.ts';
+import { generability, type Generability } from './generate.ts';
 
 export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
   const g = new Graph();
@@ -27,7 +27,8 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
     time: (seq2seq && k === 0 ? 'S' : 'T') as 'S' | 'T',
   }));
   const outputName = model.output?.name ?? 'output';
-  const empty = (): ModelIR => ({ name: model.name, graph: g, weights, inputs, output: { name: outputName, seq: false }, span: model.span });
+  const failed: Generability = { ok: false, reason: 'it does not compile', suggestion: 'fix the errors above' };
+  const empty = (): ModelIR => ({ name: model.name, graph: g, weights, inputs, output: { name: outputName, seq: false }, span: model.span, generate: failed });
   if (inputs.length !== (seq2seq ? 2 : 1)) return empty(); // the checker has reported it
   const xs = inputs.map((inp, k) => b.input(inp.name, inp.form, inp.dim, model.inputs[k].span, inp.vocab, inp.maxLen, inp.time));
   const lens = inputs.map((inp, k) => b.lengths(inp.name, model.inputs[k].span));
@@ -67,12 +68,12 @@ export function expand(model: ResolvedModel, diags: DiagnosticBag): ModelIR {
     });
   }
   const last = lens[lens.length - 1];
-  const readsAhead = facts.readsAhead.get(inputs[inputs.length - 1].name);
-  if (model.decode && !diags.hasErrors) checkGenerative(g, model, inputs[inputs.length - 1], xs[xs.length - 1], y, diags, readsAhead);
+  const generate = diags.hasErrors ? failed : generability(g, inputs, g.get(y.node), y.seq, facts.readsAhead.get(inputs[inputs.length - 1].name));
+  if (model.decode && !diags.hasErrors) checkDecode(model, inputs[inputs.length - 1], generate, lastDim(g.get(y.node).shape), diags);
   const out = y.seq ? b.mask(y.node, last, model.span, `${outputName}.mask`) : y.node;
   g.outputs = [{ name: outputName, node: out }, ...attentionOutputs.map((node) => ({ name: 'attention', node }))];
   g.prune();
-  return { name: model.name, graph: g, weights, inputs, output: { name: outputName, seq: y.seq }, decode: model.decode?.attrs, span: model.span, readsAhead };
+  return { name: model.name, graph: g, weights, inputs, output: { name: outputName, seq: y.seq }, decode: model.decode?.attrs, span: model.span, generate };
 }
 
 /**
@@ -158,20 +159,27 @@ function decoderCtx(b: Builder, decStmt: ResolvedStatement, memory: ChainValue, 
   };
 }
 
-/** A `decode` statement needs a model generate() can drive one token at a time (codegen/kernels.ts genPlan). */
-function checkGenerative(g: Graph, model: ResolvedModel, inp: { name: string; form: string }, x: number, y: ChainValue, diags: DiagnosticBag, readsAhead: string | undefined): void {
-  const at = model.decode!.stmt.kindSpan;
-  const why = (reason: string, suggestion: string) => diags.error('E0513', `decode needs a model that predicts the next token at every step, but ${reason}`, at, { suggestion });
-  if (inp.form !== 'tokens') return why(`its input '${inp.name}' is feature vectors, not tokens it could feed back`, `declare 'input ${inp.name}: tokens(vocab = V)', or remove the decode statement`);
-  if (!y.seq) return why(`its output has no time axis (pool or flatten)`, `remove the decode statement, or the pool / flatten layer`);
-  if (readsAhead) return why(`'${readsAhead}' attends to later tokens (self-attention without causal)`, `write 'attention self, causal' in a model that generates`);
-  // a recurrence running backwards over the generated sequence would need tokens not generated yet
-  const reads = new Set([x]);
-  for (const n of g.ordered()) {
-    if (!n.inputs.some((i) => reads.has(i))) continue;
-    reads.add(n.id);
-    if (n.op === 'scan' && (n.attrs as OpAttrs['scan']).reverse) {
-      return why(`'${n.label.replace(/\.l\d+\.reverse$/, '')}' is bidirectional: each output reads later tokens`, `drop 'bidirectional' from the layers that read '${inp.name}', or remove the decode statement`);
-    }
+/**
+ * A `decode` statement needs a model generate() can drive one token at a time (passes/generate.ts
+ * decides that, E0513), and its bos and eos must be ids the model can take and produce (E0518).
+ */
+function checkDecode(model: ResolvedModel, inp: { name: string; vocab?: number }, generate: Generability, classes: number, diags: DiagnosticBag): void {
+  const dec = model.decode!;
+  if (!generate.ok) {
+    diags.error('E0513', `decode needs a model that predicts the next token at every step, but ${generate.reason}`, dec.stmt.kindSpan, { suggestion: generate.suggestion });
+    return;
+  }
+  const at = (name: string) => dec.stmt.items.find((it) => it.name === name)?.span ?? dec.stmt.kindSpan;
+  const bos = dec.attrs['bos'];
+  if (typeof bos === 'number' && bos >= inp.vocab!) {
+    diags.error('E0518', `decode bos = ${bos} is not a token of input '${inp.name}' (vocab = ${inp.vocab}): generation feeds bos to the model as its first token`, at('bos'), {
+      suggestion: `use a bos below ${inp.vocab}, or raise the input's vocab`,
+    });
+  }
+  const eos = dec.attrs['eos'];
+  if (typeof eos === 'number' && eos >= classes) {
+    diags.error('E0518', `decode eos = ${eos} is not one of the ${classes} classes of the model's output: it could never be generated`, at('eos'), {
+      suggestion: `use an eos below ${classes}`,
+    });
   }
 }

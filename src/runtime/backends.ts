@@ -60,7 +60,10 @@ async function cores(): Promise<number> {
 async function wasmExecutor(options: CreateOptions): Promise<Executor> {
   const t = options.threads;
   if (t !== undefined && (!Number.isInteger(t) || t < 1)) throw new NncError(`threads must be a positive integer, got ${showValue(t)}`);
-  const threads = t ?? Math.min(4, await cores());
+  // each thread is a worker with its own stack and instance: more than the machine's cores only costs
+  const n = await cores();
+  if (t !== undefined && t > n) throw new NncError(`threads = ${t} is more than this machine's ${n} cores: use threads: ${n} or fewer (or leave it out: the cores, at most 4)`);
+  const threads = t ?? Math.min(4, n);
   const ex = new WasmExecutor(threads);
   await ex.start(threads - 1);
   return ex;

@@ -1,83 +1,15 @@
 /* ───────────────────────── nnc decoding engine ─────────────────────────
  * What a generated model's generate() and stream() run: greedy, beam and sampled decoding over an
  * abstract step-by-step session (docs/seq2seq.md, "Decoding"; the API in README.md). Pure
- * TypeScript with no imports: it runs in browsers and Node.
+ * TypeScript (its only import is the options table, options.ts): it runs in browsers and Node.
  */
 
 // ───────────── public types ─────────────
 
-export type DecodeStrategy = 'greedy' | 'beam' | 'sample';
+import { resolveOptions, show, type DecodeDefaults, type GenerateOptions, type ResolvedOptions } from './options.ts';
 
-/** The options of generate() / stream(). Each defaults to the spec's decode statement, then to the contract's default. */
-export interface GenerateOptions {
-  /** 'greedy' (default), 'beam' or 'sample'. */
-  strategy?: DecodeStrategy;
-  /** Beam width K per input row (default 4; used by strategy 'beam'). */
-  beam?: number;
-  /** Most tokens generated per row, eos included (default 50). */
-  maxLen?: number;
-  /** Start token (default 0). */
-  bos?: number;
-  /** End token (default none: every row runs to maxLen). */
-  eos?: number;
-  /** Sampling temperature (default 1). */
-  temperature?: number;
-  /** Sample among the topK most likely tokens (default all). */
-  topK?: number;
-  /** Seed of the sampling PRNG (default 0). */
-  seed?: number;
-  /** Rank finished beam hypotheses by score / length (default false). */
-  lengthNormalize?: boolean;
-  /** Also return the N best finished beam hypotheses per row (strategy 'beam' only). */
-  nBest?: number;
-  /** Return the attention weights of each returned hypothesis (default false). */
-  attention?: boolean;
-  /** Aborts decoding between steps with an Error named 'AbortError'. */
-  signal?: AbortSignal;
-  /** Shallow fusion: a language model over the same vocabulary (an n-gram model or any nnc language model); every candidate scores log p_model + lmWeight · log p_lm + lengthBonus. */
-  lm?: FusionLM;
-  /** λ, the weight of the language model's log-probability (default 1 with `lm`). */
-  lmWeight?: number;
-  /** β, added to the score of every generated token (default 0). */
-  lengthBonus?: number;
-}
-
-/** A language model that can follow the hypotheses of another model's decoding (shallow fusion). */
-export interface FusionLM {
-  /** A session over `batch` rows, each starting from the language model's own start (its bos); `vocab` is its vocabulary size. */
-  lmSession(batch: number): DecodeSession & { close(): void };
-}
-
-/** The values written in the spec's `decode` statement. */
-export interface DecodeDefaults {
-  strategy?: DecodeStrategy;
-  beam?: number;
-  maxLen?: number;
-  bos?: number;
-  eos?: number;
-  temperature?: number;
-  topK?: number;
-}
-
-/** Options after defaults are applied and everything is validated. Valid input to resolveOptions again. */
-export interface ResolvedOptions {
-  strategy: DecodeStrategy;
-  beam: number;
-  maxLen: number;
-  bos: number;
-  eos: number | undefined;
-  temperature: number;
-  /** undefined: all tokens. */
-  topK: number | undefined;
-  seed: number;
-  lengthNormalize: boolean;
-  nBest: number | undefined;
-  attention: boolean;
-  signal: AbortSignal | undefined;
-  lm: FusionLM | undefined;
-  lmWeight: number;
-  lengthBonus: number;
-}
+export type { DecodeDefaults, DecodeStrategy, FusionLM, GenerateOptions, ResolvedOptions } from './options.ts';
+export { resolveOptions } from './options.ts';
 
 export interface GenerateResult {
   /** Per input row: the generated tokens, bos excluded, eos included when produced. */
@@ -114,7 +46,11 @@ export interface StepOut {
 export interface DecodeSession {
   /** Input rows B. */
   readonly batch: number;
+  /** Output classes: the distribution's size (eos is below it). */
   readonly vocab: number;
+  /** The fed input's vocabulary and name, when known: bos is fed to it, so it must be below it. */
+  readonly inputVocab?: number;
+  readonly inputName?: string;
   /**
    * Makes the session hold batch*k rows (row r continues input row Math.floor(r / k)) and returns the
    * distribution of the first generated token for each of them (seq2seq: after feeding bos; language
@@ -125,133 +61,7 @@ export interface DecodeSession {
   step(tokens: Int32Array, parents: Int32Array | undefined, wantAttention: boolean): Promise<StepOut>;
 }
 
-// ───────────── options ─────────────
-
-const OPTION_KEYS = [
-  'strategy', 'beam', 'maxLen', 'bos', 'eos', 'temperature', 'topK', 'seed', 'lengthNormalize', 'nBest', 'attention', 'signal',
-  'lm', 'lmWeight', 'lengthBonus',
-] as const;
-const DEFAULT_KEYS = ['strategy', 'beam', 'maxLen', 'bos', 'eos', 'temperature', 'topK'] as const;
-const STRATEGIES: readonly DecodeStrategy[] = ['greedy', 'beam', 'sample'];
-
-/** A value as it appears in error messages: strings quoted, so '5' and 5 read differently. */
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v === 'number') return Object.is(v, -0) ? '-0' : String(v);
-  if (v === null || v === undefined || typeof v === 'boolean' || typeof v === 'symbol') return String(v);
-  if (typeof v === 'function') return 'a function';
-  const kind = Object.prototype.toString.call(v).slice(8, -1);
-  if (kind === 'Array' || kind === 'Object') {
-    try {
-      const s = JSON.stringify(v);
-      if (s !== undefined) return s.length <= 60 ? s : `${s.slice(0, 57)}...`;
-    } catch {
-      /* cyclic: fall through */
-    }
-  }
-  return `a ${kind}`;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * Applies `opts`, then the spec's decode statement values `defaults`, then the contract's defaults
- * (greedy, beam 4, maxLen 50, bos 0, no eos, temperature 1, all topK, seed 0, lengthNormalize false,
- * attention false), validating every value. `vocab`, when given, bounds bos and eos.
- * Throws an Error naming the option, the expected and the actual value.
- */
-export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeDefaults | null, vocab?: number): ResolvedOptions {
-  if (opts != null && !isPlainObject(opts)) throw new Error(`generate options must be an object, got ${show(opts)}`);
-  if (defaults != null && !isPlainObject(defaults)) throw new Error(`decode defaults must be an object, got ${show(defaults)}`);
-  if (vocab !== undefined && !(Number.isInteger(vocab) && vocab >= 1)) throw new Error(`decode: vocab must be an integer ≥ 1, got ${show(vocab)}`);
-  const o = (opts ?? {}) as Record<string, unknown>;
-  const d = (defaults ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new Error(`generate option '${k}' is unknown; the options are ${OPTION_KEYS.join(', ')}`);
-  }
-  for (const k of Object.keys(d)) {
-    if (!(DEFAULT_KEYS as readonly string[]).includes(k)) throw new Error(`decode default '${k}' is unknown; the defaults are ${DEFAULT_KEYS.join(', ')}`);
-  }
-  // The value a setting takes and who set it (for the message).
-  const pick = (k: string): [unknown, string] | undefined =>
-    o[k] !== undefined ? [o[k], `generate option '${k}'`] : d[k] !== undefined ? [d[k], `decode default '${k}'`] : undefined;
-
-  const int = (k: string, dflt: number, min: number, max?: number, expected?: string): number => {
-    const p = pick(k);
-    if (!p) return dflt;
-    const [v, who] = p;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (max !== undefined && v >= max)) {
-      const want = expected ?? (max !== undefined ? `an integer in [${min}, ${max})` : `an integer ≥ ${min}`);
-      throw new Error(`${who} must be ${want}, got ${show(v)}`);
-    }
-    return v;
-  };
-  const bool = (k: string): boolean => {
-    const p = pick(k);
-    if (!p) return false;
-    if (typeof p[0] !== 'boolean') throw new Error(`${p[1]} must be a boolean, got ${show(p[0])}`);
-    return p[0];
-  };
-
-  let strategy: DecodeStrategy = 'greedy';
-  const ps = pick('strategy');
-  if (ps) {
-    if (!STRATEGIES.includes(ps[0] as DecodeStrategy)) throw new Error(`${ps[1]} must be one of 'greedy', 'beam', 'sample', got ${show(ps[0])}`);
-    strategy = ps[0] as DecodeStrategy;
-  }
-  const beam = int('beam', 4, 1);
-  const maxLen = int('maxLen', 50, 1);
-  const bos = int('bos', 0, 0, vocab);
-  const eos = pick('eos') ? int('eos', 0, 0, vocab) : undefined;
-  let temperature = 1;
-  const pt = pick('temperature');
-  if (pt) {
-    if (typeof pt[0] !== 'number' || !Number.isFinite(pt[0]) || pt[0] <= 0) throw new Error(`${pt[1]} must be a finite number > 0, got ${show(pt[0])}`);
-    temperature = pt[0];
-  }
-  const topK = pick('topK') ? int('topK', 0, 1) : undefined;
-  let seed = 0;
-  const pseed = pick('seed');
-  if (pseed) {
-    if (typeof pseed[0] !== 'number' || !Number.isSafeInteger(pseed[0])) throw new Error(`${pseed[1]} must be a safe integer, got ${show(pseed[0])}`);
-    seed = pseed[0];
-  }
-  const lengthNormalize = bool('lengthNormalize');
-  const attention = bool('attention');
-  let nBest: number | undefined;
-  if (pick('nBest')) {
-    nBest = int('nBest', 1, 1);
-    if (strategy !== 'beam') throw new Error(`generate option 'nBest' needs strategy 'beam', got strategy ${show(strategy)}`);
-  }
-  let signal: AbortSignal | undefined;
-  const psig = pick('signal');
-  if (psig) {
-    const v = psig[0];
-    if (typeof v !== 'object' || v === null || typeof (v as { aborted?: unknown }).aborted !== 'boolean') {
-      throw new Error(`${psig[1]} must be an AbortSignal, got ${show(v)}`);
-    }
-    signal = v as AbortSignal;
-  }
-  let lm: FusionLM | undefined;
-  const plm = pick('lm');
-  if (plm) {
-    if (typeof (plm[0] as Partial<FusionLM>).lmSession !== 'function') throw new Error(`${plm[1]} must be a language model (an n-gram model or an nnc language model, as createModel() returns it), got ${show(plm[0])}`);
-    lm = plm[0] as FusionLM;
-  }
-  const finite = (k: string, dflt: number): number => {
-    const p = pick(k);
-    if (!p) return dflt;
-    if (typeof p[0] !== 'number' || !Number.isFinite(p[0])) throw new Error(`${p[1]} must be a finite number, got ${show(p[0])}`);
-    return p[0];
-  };
-  const lmWeight = finite('lmWeight', 1);
-  if (pick('lmWeight') && !lm) throw new Error(`generate option 'lmWeight' weighs a language model: give it with 'lm'`);
-  const lengthBonus = finite('lengthBonus', 0);
-  return { strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus };
-}
+// ───────────── shallow fusion ─────────────
 
 /**
  * Shallow fusion: a session whose log-probabilities are the model's plus lmWeight times the
@@ -330,7 +140,7 @@ function checkOut(out: StepOut, rows: number, V: number, wantAttention: boolean,
   }
   if (!wantAttention) return 0;
   const a = out.attention;
-  if (!(a instanceof Float32Array)) throw new Error(`generate option 'attention' is true, but the model returned no attention weights (it has no attention layer)`);
+  if (!(a instanceof Float32Array)) throw new Error(`generate option 'attention' is true, but the decode session returned no attention weights`);
   const s = out.srcLen ?? a.length / rows;
   if (!Number.isInteger(s) || s < 0 || a.length !== rows * s) {
     throw new Error(`decode session attention must have ${rows} × ${out.srcLen ?? 'S'} values, got ${a.length}`);
@@ -447,7 +257,8 @@ export async function* decodeStream(
   if (typeof session !== 'object' || session === null) throw new Error(`decode session must be an object, got ${show(session)}`);
   if (!(Number.isInteger(session.batch) && session.batch >= 1)) throw new Error(`decode session batch must be an integer ≥ 1, got ${show(session.batch)}`);
   if (!(Number.isInteger(session.vocab) && session.vocab >= 1)) throw new Error(`decode session vocab must be an integer ≥ 1, got ${show(session.vocab)}`);
-  const o = resolveOptions(opts, defaults, session.vocab);
+  // bos is fed to the model: below its input's vocabulary (a session that does not say: its output's)
+  const o = resolveOptions(opts, defaults, { vocab: session.vocab, inputVocab: session.inputVocab ?? session.vocab, ...(session.inputName !== undefined ? { input: session.inputName } : {}) });
   checkAbort(o.signal);
   const fused = o.lm || o.lengthBonus !== 0 ? new FusedSession(session, o) : undefined;
   try {

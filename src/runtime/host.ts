@@ -13,13 +13,6 @@
 import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './types.ts';
 import { GEMM_WASM_BASE64, GEMM_WASM_MT_BASE64 } from './wasm/gemm-wasm.ts';
 
-/** A packed weight block, keyed by what it was packed from. */
-interface PackEntry<H> {
-  readonly src: H;
-  readonly spec: readonly number[];
-  readonly packed: unknown;
-}
-
 /** What differs between the two host executors: buffers, and the GEMM. */
 abstract class HostExecutor<H> implements Executor {
   abstract readonly backend: BackendName;
@@ -27,19 +20,18 @@ abstract class HostExecutor<H> implements Executor {
   protected abstract alloc(size: number): H;
   protected abstract view(h: H): Float32Array;
   protected abstract free(h: H): void;
-  /** Packs rows [row, row + n) × cols [col, col + k) of a [?, ld] weight into the GEMM's layout. */
-  protected abstract pack(w: H, row: number, n: number, col: number, k: number, ld: number): unknown;
-  protected abstract unpack(p: unknown): void;
+  /** Packs rows [row, row + n) × cols [col, col + k) of a [?, ld] weight into the GEMM's layout (a buffer release() frees). */
+  protected abstract pack(w: H, row: number, n: number, col: number, k: number, ld: number): H;
   protected abstract readonly gemmFn: GemmHost['gemm'];
   protected abstract readonly packFn: GemmHost['pack'];
   protected abstract readonly actFn: GemmHost['act'];
 
-  private readonly packs: PackEntry<H>[] = [];
-  /** What a GEMM form calls, with the packed blocks of the kernel being run (made on first use: the subclass sets the functions). */
-  private hostOps: { gemm: GemmHost['gemm']; pack: GemmHost['pack']; act: GemmHost['act']; packs: unknown[] } | undefined;
+  /** What a GEMM form calls, with the packed blocks of the call being run (made on first use: the subclass sets the functions). */
+  private hostOps: { gemm: GemmHost['gemm']; pack: GemmHost['pack']; act: GemmHost['act']; packs: readonly unknown[] } | undefined;
   private get host() {
     return (this.hostOps ??= { gemm: this.gemmFn, pack: this.packFn, act: this.actFn, packs: [] });
   }
+  private static readonly NO_PACKS: readonly unknown[] = [];
   private readonly scratchViews: Float32Array[] = [];
   private readonly argViews: Float32Array[] = [];
   /** Buffers allocated so far (for tests: a warm decoding step allocates none). */
@@ -56,27 +48,12 @@ abstract class HostExecutor<H> implements Executor {
     return h;
   }
 
-  /** Packs the weight blocks kernel `k`'s GEMMs read (once per weight buffer); fills host.packs. */
-  private packsFor(k: KernelDef, args: readonly unknown[]): void {
-    const gm = k.gemm!;
-    this.host.packs.length = 0;
-    for (const spec of gm.packs) {
-      const src = args[spec[0]] as H;
-      let e = this.packs.find((p) => p.src === src && p.spec[1] === spec[1] && p.spec[2] === spec[2] && p.spec[3] === spec[3] && p.spec[4] === spec[4]);
-      if (!e) {
-        e = { src, spec, packed: this.pack(src, spec[1], spec[2], spec[3], spec[4], spec[5]) };
-        this.packs.push(e);
-      }
-      this.host.packs.push(e.packed);
-    }
+  /** Packs a weight block for the GEMMs (at load time; the plan lists the blocks). */
+  prepack(w: unknown, row: number, n: number, col: number, k: number, ld: number): unknown {
+    return this.pack(w as H, row, n, col, k, ld);
   }
 
-  /** Packs the weight blocks kernel `k`'s GEMMs read from `args` (at load time). */
-  prepack(k: KernelDef, args: readonly unknown[]): void {
-    if (k.gemm) this.packsFor(k, args);
-  }
-
-  private exec(k: KernelDef, out: H, args: unknown[], sc: Scalars): void {
+  private exec(k: KernelDef, out: H, args: readonly unknown[], sc: Scalars, packs: readonly unknown[] = HostExecutor.NO_PACKS): void {
     const s = sc as unknown as KernelScalars;
     if (!k.gemm) {
       this.argViews.length = 0;
@@ -84,8 +61,8 @@ abstract class HostExecutor<H> implements Executor {
       k.cpu(this.view(out), this.argViews, s);
       return;
     }
+    this.host.packs = packs;
     // everything that may grow the arena happens before any view is taken
-    this.packsFor(k, args);
     const sizes = k.gemm.scratch(s);
     const scratch: H[] = sizes.map((n) => this.alloc(Math.max(n, 1)));
     try {
@@ -99,20 +76,20 @@ abstract class HostExecutor<H> implements Executor {
     }
   }
 
-  runNow(k: KernelDef, args: unknown[], sc: Scalars, size: number): unknown {
+  runNow(k: KernelDef, args: readonly unknown[], sc: Scalars, size: number, packs?: readonly unknown[]): unknown {
     const out = this.alloc(Math.max(size, 1));
-    this.exec(k, out, args, sc);
+    this.exec(k, out, args, sc, packs);
     return out;
   }
-  stepNow(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): unknown {
-    this.exec(k, hist as H, args, sc);
+  stepNow(k: KernelDef, hist: unknown, args: readonly unknown[], sc: Scalars, packs?: readonly unknown[]): unknown {
+    this.exec(k, hist as H, args, sc, packs);
     return hist;
   }
-  async run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
-    return this.runNow(k, args, sc, size);
+  async run(k: KernelDef, args: readonly unknown[], sc: Scalars, size: number, packs?: readonly unknown[]): Promise<unknown> {
+    return this.runNow(k, args, sc, size, packs);
   }
-  async step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): Promise<unknown> {
-    return this.stepNow(k, hist, args, sc);
+  async step(k: KernelDef, hist: unknown, args: readonly unknown[], sc: Scalars, _size: number, packs?: readonly unknown[]): Promise<unknown> {
+    return this.stepNow(k, hist, args, sc, packs);
   }
   async placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown> {
     const out = this.alloc(B * L * width);
@@ -132,19 +109,11 @@ abstract class HostExecutor<H> implements Executor {
   async read(b: unknown, size: number): Promise<Float32Array> {
     return this.view(b as H).slice(0, size);
   }
+  /** Frees a buffer or a packed weight block. */
   release(b: unknown): void {
-    // a released weight's packed blocks go with it
-    for (let i = this.packs.length - 1; i >= 0; i--) {
-      if (this.packs[i]!.src === b) {
-        this.unpack(this.packs[i]!.packed);
-        this.packs.splice(i, 1);
-      }
-    }
     this.free(b as H);
   }
-  dispose(): void {
-    this.packs.length = 0;
-  }
+  dispose(): void {}
 }
 
 // ───────────── float32 activations ─────────────
@@ -283,12 +252,11 @@ export class CpuExecutor extends HostExecutor<Float32Array> {
     return h;
   }
   protected free(): void {}
-  protected pack(w: Float32Array, row: number, n: number, col: number, k: number, ld: number): unknown {
+  protected pack(w: Float32Array, row: number, n: number, col: number, k: number, ld: number): Float32Array {
     const p = new Float32Array(n * k);
     for (let r = 0; r < n; r++) p.set(w.subarray((row + r) * ld + col, (row + r) * ld + col + k), r * k);
     return p;
   }
-  protected unpack(): void {}
 }
 
 // ───────────── WebAssembly SIMD ─────────────
@@ -628,12 +596,9 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     if (!list) this.freeLists.set(h.bytes, (list = []));
     list.push(h);
   }
-  protected pack(w: ArenaBuf, row: number, n: number, col: number, k: number, ld: number): unknown {
+  protected pack(w: ArenaBuf, row: number, n: number, col: number, k: number, ld: number): ArenaBuf {
     const dst = this.alloc(this.k.nnc_packed_size(n, k));
     this.k.nnc_pack(w.ptr + 4 * (row * ld + col), n, k, ld, 1, dst.ptr);
     return dst;
-  }
-  protected unpack(p: unknown): void {
-    this.free(p as ArenaBuf);
   }
 }

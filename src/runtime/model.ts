@@ -4,23 +4,25 @@
  * then the decoder part one token at a time (decode.ts drives the loop: greedy, beam, sampling),
  * keeping the recurrent state on the device between steps and reading back one distribution per
  * step.
+ *
+ * The interpreter keeps one array of buffer handles per run, indexed by the plan's slots (the
+ * weights' handles fill the first slots), and releases each buffer at the point the plan says is
+ * its last use — unless the run keeps it: forward keeps its output; a decoding step keeps what the
+ * plan's GenPlan.keep names, and the session then takes (carried states, caches), reads (output,
+ * attention) or owns (captures, key lengths) exactly those slots.
  */
-import type { Instr, Plan, RunInstr, ScanInstr, Size } from './plan.ts';
-import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, Tensor, WeightInfo } from './types.ts';
+import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot } from './plan.ts';
+import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, Tensor } from './types.ts';
 import { NncError } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
-import { decode, decodeStream, type DecodeSession, type GenerateOptions, type GenerateResult, type StepEvent, type StepOut } from './decode.js';
+import { decode, decodeStream, type DecodeSession, type StepOut } from './decode.ts';
+import type { GenerateOptions } from './options.ts';
+import type { GenerateResult, StepEvent } from './decode.ts';
 
-export interface ModelManifest {
-  readonly model: string;
-  readonly inputs: readonly InputInfo[];
-  readonly output: { readonly name: string; readonly shape: readonly (number | string)[] };
-  readonly weights: readonly WeightInfo[];
-  readonly decode?: Readonly<Record<string, number | string | boolean | undefined>>;
-}
+export type { ModelManifest } from './types.ts';
 
 /** What a generated module's create function returns, typed by the model's inputs and outputs. */
 export interface NncModel<I, O, G = I> {
@@ -49,7 +51,8 @@ export interface NncModel<I, O, G = I> {
   lmSession(batch: number): DecodeSession & { close(): void };
 }
 
-type Env = Map<string, unknown>;
+/** Buffer handles by slot. */
+type Env = unknown[];
 
 interface Dims {
   B: number;
@@ -67,19 +70,33 @@ function sizeOf(s: Size, dims: Dims): number {
   return n;
 }
 
+/** A mask over slots. */
+function mask(slots: number, on: Iterable<Slot>): Uint8Array {
+  const m = new Uint8Array(slots);
+  for (const s of on) m[s] = 1;
+  return m;
+}
+
 class Model {
   private ex: Executor | undefined;
-  private w: Map<string, unknown> | undefined;
+  /** The weights' (and tables') handles in their slots; other slots empty. */
+  private w: Env | undefined;
+  /** Per pack set of the plan: the packed weight blocks (host executors). */
+  private packSets: (readonly unknown[])[] = [];
+  private packed: unknown[] = [];
   readonly backend: BackendName;
   readonly device: string;
   readonly manifest: ModelManifest;
-  private readonly kernels: Readonly<Record<string, KernelDef>>;
+  private readonly kernels: readonly KernelDef[];
   private readonly plan: Plan;
+  /** What forward keeps (its output), and what a decoding step keeps (GenPlan.keep). */
+  private readonly forwardKeep: Uint8Array;
+  readonly stepKeep: Uint8Array;
 
   /** createModel's allowNonFinite: NaN and ±Infinity in vectors inputs are accepted. */
   private readonly allowNonFinite: boolean;
 
-  constructor(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, ex: Executor, allowNonFinite = false) {
+  constructor(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, ex: Executor, allowNonFinite = false) {
     this.allowNonFinite = allowNonFinite;
     this.manifest = manifest;
     this.kernels = kernels;
@@ -87,23 +104,19 @@ class Model {
     this.ex = ex;
     this.backend = ex.backend;
     this.device = ex.device;
+    this.forwardKeep = mask(plan.slots, [plan.output.slot]);
+    this.stepKeep = mask(plan.slots, plan.gen?.keep ?? []);
   }
 
   private live(): Executor {
-    if (!this.ex) throw new NncError(`this ${this.manifest.model} model was disposed`);
+    if (!this.ex) throw new NncError(`this ${this.manifest.model} model was disposed: create a new one with createModel()`);
     return this.ex;
   }
 
-  private weights(method = 'forward'): Map<string, unknown> {
+  private weights(method = 'forward'): Env {
+    this.live();
     if (!this.w) throw new NncError(`${method}() before loadWeights(): load the ${this.manifest.model} weights first`);
     return this.w;
-  }
-
-  /** The kernel a plan instruction names (generated with the plan: missing is a compiler bug). */
-  private kernel(name: string): KernelDef {
-    const k = this.kernels[name];
-    if (k === undefined) throw new Error(`internal: kernel ${name} is not defined`);
-    return k;
   }
 
   loadWeights(src: WeightSource | WeightStream, options?: LoadOptions): void | Promise<void> {
@@ -111,34 +124,29 @@ class Model {
     if (isWeightStream(src)) return readWeightStream(src, options).then((bytes) => this.loadWeights(bytes, options));
     const m = weightMap(src, this.manifest.weights, options);
     this.releaseWeights();
-    this.w = new Map(this.plan.params.map(([name, b]) => [b, ex.upload(m.get(name)!)]));
+    const w: Env = new Array(this.plan.slots);
+    this.manifest.weights.forEach((info, slot) => (w[slot] = ex.upload(m.get(info.name)!)));
     for (const t of this.plan.tables ?? []) {
       const f = Float32Array.from({ length: t.dim }, (_, j) => Math.pow(10000, -(j - (j % 2)) / t.dim));
-      this.w.set(t.buf, ex.upload(f));
+      w[t.slot] = ex.upload(f);
     }
     // host executors pack the weight blocks their GEMMs read now, once, not on a first call
-    if (ex.prepack) {
-      const w = this.w;
-      const uses: [string, readonly string[]][] = [];
-      for (const i of [...this.plan.encode, ...this.plan.decode]) {
-        if (i.op === 'run') uses.push([i.kernel, i.args]);
-        else {
-          for (const b of i.body) uses.push([b.kernel, b.args]);
-          uses.push([i.step, i.args]);
-        }
-      }
-      for (const [name, args] of uses) {
-        const k = this.kernel(name);
-        if (!k.gemm) continue;
-        const bufs = args.map((a) => w.get(a));
-        if (k.gemm.packs.every((p) => bufs[p[0]] !== undefined)) ex.prepack(k, bufs);
-      }
+    if (ex.prepack && this.plan.packs) {
+      const prepack = ex.prepack.bind(ex);
+      this.packed = this.plan.packs.map(([slot, row, n, col, k, ld]) => prepack(w[slot], row, n, col, k, ld));
+      this.packSets = (this.plan.packSets ?? []).map((set) => set.map((i) => this.packed[i]));
     }
+    this.w = w;
   }
 
   private releaseWeights(): void {
-    if (this.w && this.ex) for (const v of this.w.values()) this.ex.release(v);
+    if (this.w && this.ex) {
+      for (const v of this.w) if (v !== undefined) this.ex.release(v);
+      for (const p of this.packed) this.ex.release(p);
+    }
     this.w = undefined;
+    this.packed = [];
+    this.packSets = [];
   }
 
   dispose(): void {
@@ -147,8 +155,22 @@ class Model {
     this.ex = undefined;
   }
 
-  /** Validates and uploads inputs; returns the dims. */
-  private prepare(inputs: unknown, which: readonly number[], env: Env, temps: unknown[]): { dims: Dims; prepared: PreparedInput[] } {
+  private packsOf(set: number | undefined): readonly unknown[] | undefined {
+    return set === undefined ? undefined : this.packSets[set];
+  }
+
+  /** Releases every buffer of a run's env that is not in `base` (what the run made and did not hand over). */
+  releaseRun(env: Env, base: Env): void {
+    const ex = this.live();
+    for (let s = 0; s < env.length; s++) {
+      const v = env[s];
+      if (v !== undefined && v !== base[s]) ex.release(v);
+      env[s] = undefined;
+    }
+  }
+
+  /** Validates and uploads inputs `which` (indices of the plan's inputs) into `env`; returns the dims. */
+  prepare(inputs: unknown, which: readonly number[], env: Env): { dims: Dims; prepared: PreparedInput[] } {
     const ex = this.live();
     // `which` holds indices of the plan's inputs, which are the manifest's inputs in order
     const declared = which.map((i) => this.manifest.inputs[i]!);
@@ -163,126 +185,124 @@ class Model {
     which.forEach((i, k) => {
       const pi = this.plan.inputs[i]!;
       const p = prepared[k]!;
-      dims[pi.dim as 'T' | 'S'] = p.T;
-      const d = ex.upload(p.data);
-      const l = ex.upload(p.lengths);
-      temps.push(d, l);
-      env.set(pi.data, d);
-      env.set(pi.lengths, l);
-      // forward: positions start at 0, causal self-attention's keys are the input's own tokens
-      if (pi.offsets) {
-        const z = ex.zeros(B);
-        temps.push(z);
-        env.set(pi.offsets, z);
-      }
-      if (pi.keyLengths) env.set(pi.keyLengths, l);
+      dims[pi.dim] = p.T;
+      if (pi.data !== undefined) env[pi.data] = ex.upload(p.data);
+      if (pi.lengths !== undefined) env[pi.lengths] = ex.upload(p.lengths);
+      // positions start at 0, causal self-attention's keys are the input's own tokens
+      if (pi.offsets !== undefined) env[pi.offsets] = ex.zeros(B);
+      if (pi.keyLengths !== undefined) env[pi.keyLengths] = ex.upload(p.lengths);
     });
     dims.K = dims.T;
     dims.P0 = dims.T;
-    // empty caches (never read: no key position is below P = 0)
-    for (const c of this.plan.caches) {
-      const z = ex.zeros(1);
-      temps.push(z);
-      env.set(c.cache, z);
-    }
     return { dims, prepared };
   }
 
-  /** Runs instructions; every buffer they make is recorded in `made` (to be released by the caller). */
-  private async exec(instrs: readonly Instr[], env: Env, dims: Dims, made: unknown[], carries?: Map<string, unknown>, keep?: Map<string, unknown>): Promise<void> {
+  /** Empty key/value caches (never read: no key position is below P = 0). */
+  emptyCaches(env: Env): void {
     const ex = this.live();
-    const get = (name: string): unknown => {
-      const v = env.get(name);
-      if (v === undefined) throw new Error(`internal: buffer ${name} is not computed`);
-      return v;
-    };
+    for (const c of this.plan.caches) env[c.cache] = ex.zeros(1);
+  }
+
+  /**
+   * Runs instructions on `env`, releasing each buffer after its last use unless `keep` marks its
+   * slot. `carried[slot]`, when set, is a recurrence's state from the previous decoding step.
+   */
+  async exec(instrs: readonly Instr[], env: Env, dims: Dims, keep: Uint8Array, carried?: readonly unknown[]): Promise<void> {
+    const ex = this.live();
     const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, P: dims.P, K: dims.K, P0: dims.P0, t: 0, tp: 0 };
-    const run = async (i: RunInstr, into: unknown[]) => {
-      const out = await ex.run(this.kernel(i.kernel), i.args.map(get), scal, sizeOf(i.size, dims));
-      into.push(out);
-      env.set(i.out, out);
-    };
     for (const i of instrs) {
-      if (i.op === 'run') {
-        await run(i, made);
-        continue;
+      if (i.op === 'run') env[i.out] = await ex.run(this.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), this.packsOf(i.packs));
+      else await this.scan(i, env, dims, scal, carried?.[i.out]);
+      if (i.free) {
+        for (const s of i.free) {
+          const v = env[s];
+          if (keep[s] || v === undefined) continue;
+          ex.release(v);
+          env[s] = undefined;
+        }
       }
-      await this.scan(i, env, dims, scal, made, get, run, carries?.get(i.out), keep);
     }
   }
 
-  private async scan(
-    i: ScanInstr, env: Env, dims: Dims, scal: Record<string, number>, made: unknown[], get: (n: string) => unknown,
-    run: (i: RunInstr, into: unknown[]) => Promise<void>, carried: unknown, keep?: Map<string, unknown>,
-  ): Promise<void> {
+  private async scan(i: ScanInstr, env: Env, dims: Dims, scal: Record<string, number>, carried: unknown): Promise<void> {
     const ex = this.live();
-    const L = dims[i.dim as keyof Dims];
+    const L = dims[i.dim];
     const S = i.stateSize;
     const first = i.reverse ? L - 1 : 0;
-    const init = carried ?? (i.init ? get(i.init) : undefined);
+    const init = carried ?? (i.init !== undefined ? env[i.init] : undefined);
     // the state before the first step sits in that step's own slot (zeros without an initial state)
     let hist = init === undefined ? ex.zeros(sizeOf(i.size, dims)) : await ex.placeRows(init, S, dims.B, L, first);
+    // per body instruction, made once: its kernel, argument array (refilled each step), size, packs
+    const body = i.body.map((b: RunInstr) => ({
+      b, k: this.kernels[b.kernel]!, args: new Array<unknown>(b.args.length), size: sizeOf(b.size, dims), packs: this.packsOf(b.packs),
+      exported: i.exports?.includes(b.out) ?? false,
+    }));
+    const stepK = this.kernels[i.step.kernel]!;
+    const stepArgs = new Array<unknown>(i.step.args.length);
+    const stepPacks = this.packsOf(i.step.packs);
+    const size = sizeOf(i.size, dims);
+    const now = ex.runNow && ex.stepNow ? ex : undefined;
     for (let s = 0; s < L; s++) {
       const t = i.reverse ? L - 1 - s : s;
       scal['t'] = t;
       scal['tp'] = s === 0 ? t : i.reverse ? t + 1 : t - 1;
-      env.set(i.out, hist);
-      const temps: unknown[] = [];
-      if (ex.runNow && ex.stepNow) {
+      env[i.out] = hist;
+      if (now) {
         // a host executor runs a step synchronously: no promise per kernel in the time loop
-        for (const b of i.body) {
-          const out = ex.runNow(this.kernel(b.kernel), b.args.map(get), scal, sizeOf(b.size, dims));
-          temps.push(out);
-          env.set(b.out, out);
-        }
-        hist = ex.stepNow(this.kernel(i.step), hist, i.args.map(get), scal);
+        for (const x of body) env[x.b.out] = now.runNow!(x.k, gather(env, x.b.args, x.args), scal, x.size, x.packs);
+        hist = now.stepNow!(stepK, hist, gather(env, i.step.args, stepArgs), scal, stepPacks);
       } else {
-        for (const b of i.body) await run(b, temps);
-        hist = await ex.step(this.kernel(i.step), hist, i.args.map(get), scal, sizeOf(i.size, dims));
+        for (const x of body) env[x.b.out] = await ex.run(x.k, gather(env, x.b.args, x.args), scal, x.size, x.packs);
+        hist = await ex.step(stepK, hist, gather(env, i.step.args, stepArgs), scal, size, stepPacks);
       }
+      // a step's buffers live for the step; the last step's exports outlive the scan
       const last = s === L - 1;
-      for (const v of temps) {
-        const exported = last && keep && i.exports && Object.values(i.exports).some((e) => env.get(e) === v);
-        if (!exported) ex.release(v);
+      for (const x of body) {
+        if (last && x.exported) continue;
+        ex.release(env[x.b.out]);
+        env[x.b.out] = undefined;
       }
-      if (last && keep && i.exports) for (const [name, b] of Object.entries(i.exports)) keep.set(`${i.out}.${name}`, env.get(b));
     }
-    made.push(hist);
-    env.set(i.out, hist);
+    env[i.out] = hist;
   }
 
   async forward(inputs: unknown): Promise<Record<string, Tensor>> {
     const ex = this.live();
     const w = this.weights();
-    const env: Env = new Map(w);
-    const temps: unknown[] = [];
+    const env: Env = w.slice();
     try {
-      const { dims } = this.prepare(inputs, this.manifest.inputs.map((_, k) => k), env, temps);
-      await this.exec([...this.plan.encode, ...this.plan.decode], env, dims, temps);
+      const { dims } = this.prepare(inputs, this.manifest.inputs.map((_, k) => k), env);
+      this.emptyCaches(env);
+      await this.exec(this.plan.encode, env, dims, this.forwardKeep);
+      await this.exec(this.plan.decode, env, dims, this.forwardKeep);
       const shape = this.plan.output.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
-      const data = await ex.read(env.get(this.plan.output.buf), sizeOf(this.plan.output.shape, dims));
+      const data = await ex.read(env[this.plan.output.slot], sizeOf(this.plan.output.shape, dims));
       return { [this.manifest.output.name]: { data, shape } };
     } finally {
-      for (const v of temps) ex.release(v);
+      this.releaseRun(env, w);
     }
   }
 
-  private session(inputs: unknown, method: string): Session {
+  private session(inputs: unknown, method: string, options: GenerateOptions | undefined): Session {
+    this.live();
     const gen = this.plan.gen;
     if (!gen) throw new NncError(`${this.manifest.model} cannot generate: ${this.plan.noGen}`);
     this.weights(method);
-    return new Session(this, inputs);
+    if (options && typeof options === 'object' && options.attention === true && gen.attention === undefined) {
+      throw new NncError(`generate option 'attention' is true, but ${gen.noAttention}`);
+    }
+    return new Session(this, gen, inputs);
   }
 
   async generate(inputs: unknown, options?: GenerateOptions): Promise<GenerateResult> {
-    const s = this.session(inputs, 'generate');
-    return decode(s, options ?? {}, this.defaults()).finally(() => s.close());
+    const s = this.session(inputs, 'generate', options);
+    return decode(s, options ?? {}, this.manifest.decode).finally(() => s.close());
   }
 
   async *stream(inputs: unknown, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult> {
-    const s = this.session(inputs, 'stream');
+    const s = this.session(inputs, 'stream', options);
     try {
-      return yield* decodeStream(s, options ?? {}, this.defaults());
+      return yield* decodeStream(s, options ?? {}, this.manifest.decode);
     } finally {
       s.close();
     }
@@ -295,203 +315,208 @@ class Model {
   lmSession(batch: number): Session {
     const gen = this.plan.gen;
     if (!gen || gen.seq2seq) throw new NncError(`${this.manifest.model} is not a language model (it does not predict the next token of its own input), so it cannot be generate()'s 'lm'`);
-    const bos = this.manifest.decode?.['bos'];
+    const bos = this.manifest.decode?.bos ?? 0;
     const name = this.manifest.inputs[gen.input]!.name;
-    return this.session({ [name]: Array.from({ length: batch }, () => [typeof bos === 'number' ? bos : 0]) }, 'generate');
-  }
-
-  /** The spec's `decode` statement as generate() defaults. */
-  private defaults(): Record<string, unknown> {
-    return specDefaults(this.manifest);
+    return this.session({ [name]: Array.from({ length: batch }, () => [bos]) }, 'generate', undefined);
   }
 
   // ── what Session uses ──
   /** @internal */
   internals() {
-    return { ex: this.live(), w: this.weights(), plan: this.plan, prepare: this.prepare.bind(this), exec: this.exec.bind(this) };
+    return { ex: this.live(), w: this.weights(), plan: this.plan };
   }
 }
 
-/** One generate() call: the encoder's results and the decoder's carried state, on the device. */
+/** Fills `into` with the buffers in `slots` (a filled slot is a compiler guarantee; an empty one is a bug). */
+function gather(env: Env, slots: readonly Slot[], into: unknown[]): unknown[] {
+  for (let j = 0; j < slots.length; j++) {
+    const v = env[slots[j]!];
+    if (v === undefined) throw new Error(`internal: slot ${slots[j]} is read before it is computed, or after its release`);
+    into[j] = v;
+  }
+  return into;
+}
+
+/**
+ * One generate() call: the encoder's results (captures) and the decoder's carried states and
+ * caches, on the device. It owns exactly what the plan's GenPlan says: captures and key lengths in
+ * `base`, the carried states and caches by their index in GenPlan.carries and Plan.caches.
+ */
 class Session implements DecodeSession {
   readonly batch: number;
   readonly vocab: number;
+  readonly inputVocab: number;
+  readonly inputName: string;
   private rows = 0;
-  private dims!: Dims;
+  private dims: Dims;
+  /** Weights, and (once begun) the captures and key lengths: what every step reads. */
   private readonly base: Env;
-  private readonly held: unknown[] = [];
-  private carries = new Map<string, unknown>();
-  /** Key/value caches by cache buffer name, [rows, P, width]. */
-  private caches = new Map<string, unknown>();
-  private lengthsOfPrompt?: Float32Array;
+  private readonly weights: Env;
+  /** The prepared inputs, until begin() consumes them. */
+  private pending: Env | undefined;
+  /** Per GenPlan.carries entry: its state from the last step [rows, 1, stateSize] (a history of one step). */
+  private states: unknown[] = [];
+  /** By slot: the carried states, as exec() reads them. */
+  private readonly carried: unknown[];
+  /** Per Plan.caches entry: its keys or values so far [rows, P, width]. */
+  private caches: unknown[] = [];
+  private lengthsOfPrompt: Float32Array;
   /** Per row: the position of the next token fed. */
   private positions = new Float32Array(0);
-  /** Per row: valid key positions of the prompt (language model). */
-  private keyLengths: unknown;
   private readonly model: Model;
+  private readonly gen: GenPlan;
+  private readonly plan: Plan;
+  private readonly ex: Executor;
 
-  constructor(model: Model, inputs: unknown) {
+  constructor(model: Model, gen: GenPlan, inputs: unknown) {
     this.model = model;
-    const { plan, w } = model.internals();
-    this.base = new Map(w);
-    this.vocab = plan.gen!.vocab;
+    this.gen = gen;
+    const { plan, w, ex } = model.internals();
+    this.plan = plan;
+    this.ex = ex;
+    this.weights = w;
+    this.base = w.slice();
+    this.carried = new Array(plan.slots);
+    this.vocab = gen.vocab;
+    this.inputVocab = gen.inputVocab;
+    this.inputName = plan.inputs[gen.input]!.name;
     // validated now, so that a bad input fails before anything runs
-    const which = plan.gen!.seq2seq ? [0] : [plan.gen!.input];
-    const { dims, prepared } = model.internals().prepare(inputs, which, this.base, this.held);
-    this.dims = dims;
-    this.batch = dims.B;
-    this.lengthsOfPrompt = prepared[0]!.lengths; // the one input of `which`
-  }
-
-  private get m() {
-    return this.model.internals();
+    const pending = w.slice();
+    try {
+      const { dims, prepared } = model.prepare(inputs, gen.seq2seq ? [0] : [gen.input], pending);
+      this.dims = dims;
+      this.batch = dims.B;
+      this.lengthsOfPrompt = prepared[0]!.lengths; // the one input of `which`
+    } catch (e) {
+      model.releaseRun(pending, w);
+      throw e;
+    }
+    this.pending = pending;
   }
 
   close(): void {
-    const { ex } = this.m;
-    for (const v of this.held) ex.release(v);
-    for (const v of this.carries.values()) ex.release(v);
-    for (const v of this.caches.values()) ex.release(v);
-    this.held.length = 0;
-    this.carries.clear();
-    this.caches.clear();
-  }
-
-  private async gather(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
-    const out = await this.m.ex.gatherRows(b, width, idx);
-    this.held.push(out);
-    return out;
+    const { ex } = this;
+    if (this.pending) this.model.releaseRun(this.pending, this.weights);
+    this.pending = undefined;
+    this.model.releaseRun(this.base, this.weights);
+    for (const v of [...this.states, ...this.caches]) if (v !== undefined) ex.release(v);
+    this.states = [];
+    this.caches = [];
   }
 
   async begin(k: number, bos: number, wantAttention: boolean): Promise<StepOut> {
-    const { plan, ex } = this.m;
-    const gen = plan.gen!;
+    const { plan, gen, ex } = this;
+    const env = this.pending!;
+    this.pending = undefined;
     const B = this.batch;
     const rep = Int32Array.from({ length: B * k }, (_, r) => Math.floor(r / k));
-    if (gen.seq2seq) {
-      // the encoder runs once; its results (and the decoder's initial states) are expanded to B·k rows
-      await this.m.exec(plan.encode, this.base, this.dims, this.held);
-      for (const c of gen.captures) {
-        const width = sizeOf(c.shape.slice(1), this.dims);
-        this.base.set(c.buf, await this.gather(this.base.get(c.buf), width, rep));
-      }
-      this.rows = B * k;
-      // the decoder starts empty: positions from 0, every cached key valid (P0 = 0)
-      this.dims = { ...this.dims, B: this.rows, T: 1, P: 0, K: 1, P0: 0 };
-      this.positions = new Float32Array(this.rows);
-      this.keyLengths = ex.zeros(this.rows);
-      this.held.push(this.keyLengths);
-      return this.step(new Int32Array(this.rows).fill(bos), undefined, wantAttention);
-    }
-    // language model: consume the prompt, then keep each recurrence's state at the last valid step
-    const env: Env = new Map(this.base);
-    const made: unknown[] = [];
+    const giKeys = plan.inputs[gen.input]!.keyLengths;
     try {
-      await this.m.exec(plan.decode, env, this.dims, made);
-      const P = this.dims.T;
-      const lens = this.lengthsOfPrompt!;
-      // lens has B entries; every row r of B·k continues input row floor(r / k) < B, as rep holds
-      const lastRow = Int32Array.from({ length: B * k }, (_, r) => Math.floor(r / k) * P + lens[Math.floor(r / k)]! - 1);
-      for (const c of gen.carries) {
-        this.carries.set(c.scan, await ex.gatherRows(env.get(c.scan), c.stateSize, lastRow));
+      if (gen.seq2seq) {
+        // the encoder runs once; its results (and the decoder's initial states) are expanded to B·k rows
+        await this.model.exec(plan.encode, env, this.dims, this.model.stepKeep);
+        for (const c of gen.captures) {
+          const width = sizeOf(c.shape.slice(1), this.dims);
+          this.base[c.slot] = await ex.gatherRows(env[c.slot], width, rep);
+        }
+        this.rows = B * k;
+        // the decoder starts empty: positions from 0, every cached key valid (P0 = 0)
+        this.dims = { ...this.dims, B: this.rows, T: 1, P: 0, K: 1, P0: 0 };
+        this.positions = new Float32Array(this.rows);
+        if (giKeys !== undefined) this.base[giKeys] = ex.zeros(this.rows);
+      } else {
+        // language model: consume the prompt, then keep each recurrence's state at the last valid step
+        this.model.emptyCaches(env);
+        await this.model.exec(plan.decode, env, this.dims, this.model.stepKeep);
+        const P = this.dims.T;
+        const lens = this.lengthsOfPrompt;
+        // lens has B entries; every row r of B·k continues input row floor(r / k) < B, as rep holds
+        const lastRow = Int32Array.from({ length: B * k }, (_, r) => Math.floor(r / k) * P + lens[Math.floor(r / k)]! - 1);
+        this.states = [];
+        for (const c of gen.carries) this.states.push(await ex.gatherRows(env[c.scan], c.stateSize, lastRow));
+        // the whole prompt's keys and values (padded positions stay masked: k < the row's length or k ≥ P0)
+        this.caches = [];
+        for (const c of plan.caches) this.caches.push(await ex.gatherRows(env[c.next], P * c.width, rep));
+        const dist = await ex.gatherRows(env[plan.output.slot], gen.vocab, lastRow);
+        this.rows = B * k;
+        this.dims = { ...this.dims, B: this.rows, T: 1, P, K: P + 1, P0: P };
+        this.positions = Float32Array.from(rep, (r) => lens[r]!);
+        if (giKeys !== undefined) this.base[giKeys] = ex.upload(Float32Array.from(rep, (r) => lens[r]!));
+        try {
+          return { logp: this.readout(await ex.read(dist, this.rows * gen.vocab)) };
+        } finally {
+          ex.release(dist);
+        }
       }
-      // the whole prompt's keys and values (padded positions stay masked: k < the row's length or k ≥ P0)
-      for (const c of plan.caches) this.caches.set(c.cache, await ex.gatherRows(env.get(c.next), P * c.width, rep));
-      const dist = await ex.gatherRows(env.get(plan.output.buf), gen.vocab, lastRow);
-      made.push(dist);
-      this.rows = B * k;
-      this.dims = { ...this.dims, B: this.rows, T: 1, P, K: P + 1, P0: P };
-      this.positions = Float32Array.from(rep, (r) => lens[r]!);
-      this.keyLengths = ex.upload(Float32Array.from(rep, (r) => lens[r]!));
-      this.held.push(this.keyLengths);
-      return { logp: this.readout(await ex.read(dist, this.rows * gen.vocab)) };
     } finally {
-      for (const v of made) ex.release(v);
+      this.model.releaseRun(env, this.weights);
     }
+    return this.step(new Int32Array(this.rows).fill(bos), undefined, wantAttention);
   }
 
   async step(tokens: Int32Array, parents: Int32Array | undefined, wantAttention: boolean): Promise<StepOut> {
-    const { plan, ex } = this.m;
-    const gen = plan.gen!;
+    const { plan, gen, ex } = this;
     const N = this.rows;
     if (parents) {
-      for (const [scan, v] of this.carries) {
-        const c = gen.carries.find((x) => x.scan === scan)!;
-        const moved = await ex.gatherRows(v, c.stateSize, parents);
-        ex.release(v);
-        this.carries.set(scan, moved);
+      for (let j = 0; j < this.states.length; j++) {
+        const moved = await ex.gatherRows(this.states[j], gen.carries[j]!.stateSize, parents);
+        ex.release(this.states[j]);
+        this.states[j] = moved;
       }
-      for (const [name, v] of this.caches) {
-        const c = plan.caches.find((x) => x.cache === name)!;
-        const moved = await ex.gatherRows(v, this.dims.P * c.width, parents);
-        ex.release(v);
-        this.caches.set(name, moved);
+      for (let j = 0; j < this.caches.length; j++) {
+        const moved = await ex.gatherRows(this.caches[j], this.dims.P * plan.caches[j]!.width, parents);
+        ex.release(this.caches[j]);
+        this.caches[j] = moved;
       }
     }
-    const env: Env = new Map(this.base);
-    const made: unknown[] = [];
-    const keep = new Map<string, unknown>();
     const inp = plan.inputs[gen.input]!; // gen.input indexes the plan's inputs
-    const ids = ex.upload(Float32Array.from(tokens));
-    const lens = ex.upload(new Float32Array(N).fill(1));
-    made.push(ids, lens);
-    env.set(inp.data, ids);
-    env.set(inp.lengths, lens);
     if (gen.maxPositions !== undefined) {
       const last = this.positions.reduce((m, p) => Math.max(m, p), 0);
       if (last >= gen.maxPositions) {
         throw new NncError(`generate() reached position ${last}, but the model's learned positions cover ${gen.maxPositions} (positional learned, max_len = ${gen.maxPositions}): use a shorter prompt or maxLen`);
       }
     }
-    if (inp.offsets) {
-      const off = ex.upload(this.positions);
-      made.push(off);
-      env.set(inp.offsets, off);
-    }
-    if (inp.keyLengths) env.set(inp.keyLengths, this.keyLengths);
-    for (const c of plan.caches) {
-      let v = this.caches.get(c.cache);
-      if (v === undefined) {
-        v = ex.zeros(1); // P = 0: never read
-        made.push(v);
-      }
-      env.set(c.cache, v);
-    }
+    const env = this.base.slice();
     try {
-      await this.m.exec(plan.decode, env, this.dims, made, this.carries, keep);
-      for (const c of gen.carries) {
-        const next = env.get(c.scan);
-        const old = this.carries.get(c.scan);
-        if (old !== undefined) ex.release(old);
-        this.carries.set(c.scan, next);
-        made.splice(made.indexOf(next), 1);
-      }
-      for (const c of plan.caches) {
-        const next = env.get(c.next);
-        const old = this.caches.get(c.cache);
-        if (old !== undefined) ex.release(old);
-        this.caches.set(c.cache, next);
-        made.splice(made.indexOf(next), 1);
-      }
+      if (inp.data !== undefined) env[inp.data] = ex.upload(Float32Array.from(tokens));
+      if (inp.lengths !== undefined) env[inp.lengths] = ex.upload(new Float32Array(N).fill(1));
+      if (inp.offsets !== undefined) env[inp.offsets] = ex.upload(this.positions);
+      // P = 0 (the first step of a seq2seq decoder): an empty cache, never read
+      plan.caches.forEach((c, j) => (env[c.cache] = this.caches[j] ?? ex.zeros(1)));
+      gen.carries.forEach((c, j) => (this.carried[c.scan] = this.states[j]));
+      await this.model.exec(plan.decode, env, this.dims, this.model.stepKeep, this.carried);
+      // take the carried states and the caches' next values; the old ones (and empty caches) go
+      gen.carries.forEach((c, j) => {
+        if (this.states[j] !== undefined) ex.release(this.states[j]);
+        this.states[j] = env[c.scan];
+        env[c.scan] = undefined;
+        this.carried[c.scan] = undefined;
+      });
+      plan.caches.forEach((c, j) => {
+        ex.release(env[c.cache]);
+        env[c.cache] = undefined;
+        this.caches[j] = env[c.next];
+        env[c.next] = undefined;
+      });
       for (let r = 0; r < N; r++) this.positions[r]! += 1; // positions has N = this.rows entries
       this.dims = { ...this.dims, P: this.dims.P + 1, K: this.dims.P + 2 };
-      const logp = this.readout(await ex.read(env.get(plan.output.buf), N * gen.vocab));
+      const logp = this.readout(await ex.read(env[plan.output.slot], N * gen.vocab));
       let attention: Float32Array | undefined;
-      if (wantAttention && gen.attention) {
-        const a = 'buf' in gen.attention ? env.get(gen.attention.buf) : keep.get(`${gen.attention.scan}.${gen.attention.name}`);
-        attention = await ex.read(a, N * this.dims.S);
-      }
+      if (wantAttention && gen.attention !== undefined) attention = await ex.read(env[gen.attention], N * this.dims.S);
       return { logp, attention, srcLen: this.dims.S };
     } finally {
-      // outer buffers are in `made`; a scan's last-step exports (its attention weights) only in `keep`
-      for (const v of made) ex.release(v);
-      for (const v of keep.values()) ex.release(v);
+      // the session's caches stay the session's if the step failed before taking the new ones
+      plan.caches.forEach((c, j) => {
+        if (env[c.cache] === this.caches[j]) env[c.cache] = undefined;
+      });
+      gen.carries.forEach((c) => (this.carried[c.scan] = undefined));
+      this.model.releaseRun(env, this.base);
     }
   }
 
   /** The output as log-probabilities. */
   private readout(x: Float32Array): Float32Array {
-    const { vocab, readout } = this.m.plan.gen!;
+    const { vocab, readout } = this.gen;
     if (readout === 'logprob') return x;
     const out = new Float32Array(x.length);
     // x holds whole rows of vocab values: every o + v below is < x.length
@@ -512,23 +537,15 @@ class Session implements DecodeSession {
   }
 }
 
-/** A spec's `decode` statement (in its manifest) as generate() defaults. */
-export function specDefaults(manifest: ModelManifest): Record<string, unknown> {
-  const d = manifest.decode;
-  if (!d) return {};
-  const strategy = d['sample'] ? 'sample' : d['beam'] !== undefined ? 'beam' : 'greedy';
-  return { strategy, beam: d['beam'], maxLen: d['max_len'], bos: d['bos'], eos: d['eos'], temperature: d['temperature'], topK: d['top_k'] };
-}
-
 /**
  * Called by generated modules: a typed model on the requested backend (in a worker with
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: Readonly<Record<string, KernelDef>>, plan: Plan, options: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, options: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
   if (options?.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
   const ex = await createExecutor(options, from);
   return new Model(manifest, kernels, plan, ex, options?.allowNonFinite === true) as unknown as NncModel<I, O, G>;
 }
 
-export type { InputTensor, Tensor };
+export type { InputInfo, InputTensor, Tensor };

@@ -1,98 +1,124 @@
 /**
  * A compiled model's schedule, as data: what the runtime's interpreter (model.ts) runs for
- * `forward`, and what the decoding loops run for one step. Generated modules export one Plan per
- * model beside their kernel table; the compiler (src/codegen/kernels.ts) builds it.
+ * `forward`, and what the decoding loops run for one step. Generated modules hold one Plan per
+ * model beside their kernel table; the compiler (src/codegen/plan.ts) builds it.
  *
- * Buffers are named (`n12` = IR node 12's value, `w3` = a weight). Sizes are products of numbers and symbolic dims: 'B' (rows), 'T' (the chain
- * input's — or the target's — length), 'S' (a seq2seq source's length).
+ * Buffers are slots: numbers 0 … slots − 1, the weights first (in the manifest's order). The interpreter keeps one array of
+ * buffer handles indexed by slot, so running an instruction looks nothing up by name. Every
+ * instruction lists the slots whose last use it is (`free`): the interpreter releases them right
+ * after it, unless the run keeps them (forward keeps its output; a decoding step keeps what the
+ * session carries to the next step: `GenPlan.keep`). Sizes are products of numbers and symbolic
+ * dims: 'B' (rows), 'T' (the chain input's — or the target's — length), 'S' (a seq2seq source's
+ * length), 'P' and 'K' (key/value cache positions, and keys).
  */
 export type Size = readonly (number | string)[];
+export type Slot = number;
 
 export interface RunInstr {
   readonly op: 'run';
-  readonly kernel: string;
-  readonly out: string;
-  readonly args: readonly string[];
+  /** Index in the model's kernel table. */
+  readonly kernel: number;
+  readonly out: Slot;
+  readonly args: readonly Slot[];
   readonly size: Size;
+  /** The packed weight blocks its host form reads: an index in Plan.packSets. */
+  readonly packs?: number;
+  /** Slots released after it. */
+  readonly free?: readonly Slot[];
 }
 
 /**
  * A recurrence over `dim`. Each step runs `body`, then the `step` kernel, which writes slot t of
- * the history `out` [B, dim, stateSize] (0 at padded steps). Kernels read the previous state from
- * slot tp of the history; before the first step, the history holds `init` (a buffer [B, stateSize])
- * — or zeros — in the first step's own slot, and tp = t. `exports` names body buffers whose
- * last-step value outlives the step.
+ * the history `out` [B, dim, stateSize] (0 at padded steps); its first argument is the history
+ * itself. Kernels read the previous state from slot tp of the history; before the first step, the
+ * history holds `init` (a buffer [B, stateSize]) — or zeros — in the first step's own slot, and
+ * tp = t. The body's outputs live for one step, except `exports`, whose last-step values outlive
+ * the scan (a decoder step's attention weights).
  */
 export interface ScanInstr {
   readonly op: 'scan';
-  readonly out: string;
-  readonly dim: string;
+  readonly out: Slot;
+  readonly dim: 'T' | 'S';
   readonly reverse: boolean;
   readonly stateSize: number;
-  readonly init?: string;
-  readonly lengths: string;
+  readonly init?: Slot;
+  readonly lengths: Slot;
   readonly body: readonly RunInstr[];
-  readonly step: string;
-  readonly args: readonly string[];
+  readonly step: { readonly kernel: number; readonly args: readonly Slot[]; readonly packs?: number };
   readonly size: Size;
-  readonly exports?: Readonly<Record<string, string>>;
-  readonly label: string;
+  readonly exports?: readonly Slot[];
+  readonly free?: readonly Slot[];
 }
 
 export type Instr = RunInstr | ScanInstr;
 
 export interface PlanInput {
   readonly name: string;
-  /** Buffer names of the data and the per-row lengths. */
-  readonly data: string;
-  readonly lengths: string;
+  /** Slots of the data and of the per-row lengths (absent when nothing reads them). */
+  readonly data?: Slot;
+  readonly lengths?: Slot;
   /** Its symbolic length: 'T' or 'S'. */
-  readonly dim: string;
-  /** Buffers of its per-row first position and of its causal self-attention's valid key positions, when the model has them. */
-  readonly offsets?: string;
-  readonly keyLengths?: string;
+  readonly dim: 'T' | 'S';
+  /** Slots of its per-row first position and of its causal self-attention's valid key positions, when the model has them. */
+  readonly offsets?: Slot;
+  readonly keyLengths?: Slot;
 }
 
 /** A causal self-attention's key/value cache: `cache` [B, P, width] is read, `next` [B, K, width] is what the next step reads. */
 export interface PlanCache {
-  readonly cache: string;
-  readonly next: string;
+  readonly cache: Slot;
+  readonly next: Slot;
   readonly width: number;
 }
 
-/** How generate() drives the model (absent: the model cannot generate; `why` says so). */
+/** How generate() drives the model (absent: the model cannot generate; Plan.noGen says why). */
 export interface GenPlan {
   /** The input fed one token per step: the target (seq2seq) or the text (language model). */
   readonly input: number;
   /** Whether there is an encoder part that runs once (seq2seq). */
   readonly seq2seq: boolean;
-  /** Buffers the decoder part reads from the encoder part, with their shapes (rows first). */
-  readonly captures: readonly { readonly buf: string; readonly shape: Size }[];
+  /** Slots the decoder part reads from the encoder part and the source input, with their shapes (rows first). */
+  readonly captures: readonly { readonly slot: Slot; readonly shape: Size }[];
   /** The decoder part's recurrences: their state is carried from step to step. */
-  readonly carries: readonly { readonly scan: string; readonly stateSize: number }[];
-  /** Where one step's attention weights [rows, 1?, S] are: an outer buffer, or a scan's export. */
-  readonly attention?: { readonly buf: string } | { readonly scan: string; readonly name: string };
+  readonly carries: readonly { readonly scan: Slot; readonly stateSize: number }[];
+  /** Where one step's attention weights [rows, 1?, S] are (a graph output, or a scan's export). */
+  readonly attention?: Slot;
+  /** Why `attention: true` cannot be honoured, when there is no attention slot. */
+  readonly noAttention?: string;
   /** How to read the output as a distribution. */
   readonly readout: 'prob' | 'logprob' | 'logits';
   /** Positions a learned positional table covers (its rows): a token fed at a later position is an error. */
   readonly maxPositions?: number;
+  /** Output classes (the distribution's size), and the fed input's vocabulary (bos and the tokens fed back must be below it). */
   readonly vocab: number;
+  readonly inputVocab: number;
+  /**
+   * Slots a decoding step does not release: the session's own (captures, caches, key lengths) and
+   * what it takes from the step (carried states, caches' next values, the output, the attention).
+   */
+  readonly keep: readonly Slot[];
 }
 
 export interface Plan {
+  /** Number of slots. */
+  readonly slots: number;
+  /** Slots 0 … weights − 1 hold the manifest's weights, in its order. */
+  readonly weights: number;
+  /** Constant buffers the runtime makes when weights load: sinusoid frequencies 10000^(-2i/dim) per column, in float64 then float32. */
+  readonly tables?: readonly { readonly slot: Slot; readonly kind: 'sin_freqs'; readonly dim: number }[];
+  /** Weight blocks the host backends' GEMMs read, packed once when weights load: [weight slot, first row, rows, first column, columns, row length]. */
+  readonly packs?: readonly (readonly [Slot, number, number, number, number, number])[];
+  /** Per call site: the Plan.packs blocks its kernel's GEMMs read, in the kernel's order. */
+  readonly packSets?: readonly (readonly number[])[];
   readonly inputs: readonly PlanInput[];
-  /** [weight name, buffer] in load order. */
-  readonly params: readonly (readonly [string, string])[];
   /** Instructions that read only the first input (a seq2seq encoder): run once per generate(). */
   readonly encode: readonly Instr[];
   /** The rest, in order; forward = encode then decode. */
   readonly decode: readonly Instr[];
-  readonly output: { readonly buf: string; readonly shape: Size };
+  readonly output: { readonly slot: Slot; readonly shape: Size };
   /** Key/value caches (empty in forward; carried from step to step by generate()). */
   readonly caches: readonly PlanCache[];
-  /** Constant buffers the runtime makes when weights load: sinusoid frequencies 10000^(-2i/dim) per column, in float64 then float32. */
-  readonly tables?: readonly { readonly buf: string; readonly kind: 'sin_freqs'; readonly dim: number }[];
   readonly gen?: GenPlan;
-  /** Why the model cannot generate, when `gen` is absent. */
+  /** Why the model cannot generate, and how to change the spec so that it can, when `gen` is absent. */
   readonly noGen?: string;
 }

@@ -1,8 +1,11 @@
 /**
  * The runtime's shared types: tensors and inputs as apps pass them, backends and options, weight and
  * input descriptions, and the executor interface (with the kernel definitions generated modules
- * hold). Imports nothing, so executors and their factory both depend on it and not on each other.
+ * hold). Imports only types (the options table's), so executors and their factory both depend on it
+ * and not on each other.
  */
+import type { DecodeDefaults } from './options.ts';
+
 /** A tensor passed in or out of a model: row-major, batch first. Generated modules type `S` with the known dims. */
 export interface Tensor<D = Float32Array, S extends readonly number[] = number[]> {
   data: D;
@@ -36,7 +39,7 @@ export interface CreateOptions {
   backend?: BackendOption;
   /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
   gpu?: unknown;
-  /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none). Needs shared memory: Node, or a cross-origin-isolated page. */
+  /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none; at most the machine's cores). Needs shared memory: Node, or a cross-origin-isolated page. */
   threads?: number;
   /**
    * Run the model off the calling thread, with the same API: `true` starts a Web Worker (a worker
@@ -60,6 +63,16 @@ export interface WeightInfo {
   readonly shape: readonly number[];
   readonly dtype: 'F32';
   readonly layer: string;
+}
+
+/** What a generated module says about its model (its exported `manifest`); the compiler writes it, the runtime reads it. */
+export interface ModelManifest {
+  readonly model: string;
+  readonly inputs: readonly InputInfo[];
+  readonly output: { readonly name: string; readonly shape: readonly (number | string)[] };
+  readonly weights: readonly WeightInfo[];
+  /** generate() defaults from the spec's `decode` statement. */
+  readonly decode?: DecodeDefaults;
 }
 
 export interface InputInfo {
@@ -96,20 +109,18 @@ export interface GemmHost {
   pack(src: Float32Array, off: number, N: number, K: number, sn: number, sk: number, dst: Float32Array, scale: number): unknown;
   /** a[off .. off + n) ← tanh (kind 0) or sigmoid (kind 1) of itself, within a few float32 ulps. */
   act(kind: number, a: Float32Array, off: number, n: number): void;
-  /** The kernel's packed weight blocks, in GemmDef.packs order. */
+  /** The packed weight blocks of the call being run, in the kernel's order (the plan's pack set). */
   readonly packs: readonly unknown[];
 }
 
-/** A kernel's matmuls as GEMM calls with the rest as an epilogue (codegen/kernels.ts GemmCode). */
+/** A kernel's host form: its matmuls as GEMM calls with the rest as an epilogue (src/codegen/gemm.ts, render/host.ts). */
 export interface GemmDef {
-  /** Weight blocks to pack: [argument index, first row, rows, first column, columns, row length]. */
-  readonly packs: readonly (readonly [number, number, number, number, number, number])[];
   /** Sizes of the scratch buffers `run` needs. */
   readonly scratch: (s: KernelScalars) => number[];
   readonly run: (x: GemmHost, out: Float32Array, a: readonly Float32Array[], g: readonly Float32Array[], s: KernelScalars) => void;
 }
 
-/** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body (and its GEMM form, if any). */
+/** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body (and its host form, if any). */
 export interface KernelDef {
   readonly name: string;
   readonly step: boolean;
@@ -126,19 +137,21 @@ export interface Executor {
   readonly device: string;
   upload(data: Float32Array): unknown;
   zeros(size: number): unknown;
-  run(k: KernelDef, args: unknown[], sc: Scalars, size: number): Promise<unknown>;
+  /** Runs a kernel into a new buffer of `size` values; `packs` are the call's packed weight blocks (host forms). */
+  run(k: KernelDef, args: readonly unknown[], sc: Scalars, size: number, packs?: readonly unknown[]): Promise<unknown>;
   /** Runs a step kernel: slot t of history `hist` is computed; returns the updated history. */
-  step(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars, size: number): Promise<unknown>;
+  step(k: KernelDef, hist: unknown, args: readonly unknown[], sc: Scalars, size: number, packs?: readonly unknown[]): Promise<unknown>;
   /** Rows idx[0], idx[1], … of a buffer of rows of `width` values (beam reordering, beam expansion, last positions). */
   gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown>;
   /** A zero [B, L, width] buffer whose slot `slot` is `rows` ([B, width]): a recurrence's initial state in its first step's slot. */
   placeRows(rows: unknown, width: number, B: number, L: number, slot: number): Promise<unknown>;
   read(b: unknown, size: number): Promise<Float32Array>;
   /** Host executors: run and step synchronously (the time loop then awaits nothing). */
-  runNow?(k: KernelDef, args: unknown[], sc: Scalars, size: number): unknown;
-  stepNow?(k: KernelDef, hist: unknown, args: unknown[], sc: Scalars): unknown;
-  /** Host executors: packs the weight blocks kernel `k`'s GEMMs read from `args` (when weights load). */
-  prepack?(k: KernelDef, args: readonly unknown[]): void;
+  runNow?(k: KernelDef, args: readonly unknown[], sc: Scalars, size: number, packs?: readonly unknown[]): unknown;
+  stepNow?(k: KernelDef, hist: unknown, args: readonly unknown[], sc: Scalars, packs?: readonly unknown[]): unknown;
+  /** Host executors: packs rows [row, row + n) × columns [col, col + k) of weight `w` (rows of `ld`) for their GEMMs, once when weights load; release() frees it. */
+  prepack?(w: unknown, row: number, n: number, col: number, k: number, ld: number): unknown;
+  /** Frees a buffer (or a packed block). */
   release(b: unknown): void;
   dispose(): void;
 }

@@ -16,7 +16,7 @@
 import type { Diagnostic } from '../diagnostics/diagnostic.ts';
 import { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { Span } from '../diagnostics/span.ts';
-import { didYouMean } from '../diagnostics/suggest.ts';
+import { didYouMean } from '../runtime/suggest.ts';
 import type { AttrSpec, AttrType, AttrValue, Attrs, KindSchema } from '../layers/schema.ts';
 import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from '../layers/schemas.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, OutputDecl, Statement, Value } from './ast.ts';

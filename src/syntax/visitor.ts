@@ -15,7 +15,7 @@ import { Identifier, LCurly, NAME_RE, NUMBER_RE, NumberLit, RCurly, StringLit } 
 import type { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { SourceLines } from '../diagnostics/source.ts';
 import type { Span } from '../diagnostics/span.ts';
-import { didYouMean } from '../diagnostics/suggest.ts';
+import { didYouMean } from '../runtime/suggest.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, ModelMember, OutputDecl, Statement, Value } from './ast.ts';
 
 

@@ -5,10 +5,10 @@
  * in and out as for any model with a vocabulary. Its "weights" are an ARPA file: loadWeights()
  * reads one, fit() counts a corpus, toArpa() / saveWeights() write one. No kernels, no backend.
  */
-import { decode, decodeStream, type DecodeSession, type GenerateOptions, type StepOut } from '../decode.ts';
+import { decode, decodeStream, type DecodeDefaults, type DecodeSession, type GenerateOptions, type StepOut } from '../decode.ts';
 import { NncError, typeName } from '../errors.ts';
 import { checkInputNames, prepareInput } from '../inputs.ts';
-import { specDefaults, type ModelManifest } from '../model.ts';
+import type { ModelManifest } from '../model.ts';
 import type { BackendName, CreateOptions, Tensor } from '../types.ts';
 import { Vocabularies, isText, type TextGenerateResult, type TextMethods, type TextStepEvent } from '../text/model.ts';
 import type { TextVocab, VocabData } from '../text/vocab.ts';
@@ -180,8 +180,9 @@ class Ngram {
     return { [this.manifest.output.name]: { data, shape: [rows.length, T, V] } };
   }
 
-  private defaults(): Record<string, unknown> {
-    return { bos: this.spec.bos, eos: this.spec.eos, ...Object.fromEntries(Object.entries(specDefaults(this.manifest)).filter(([, x]) => x !== undefined)) };
+  /** The decode statement's values over the model's own bos and eos. */
+  private defaults(): DecodeDefaults {
+    return { bos: this.spec.bos, eos: this.spec.eos, ...this.manifest.decode };
   }
 
   async generate(inputs: unknown, options?: GenerateOptions): Promise<TextGenerateResult> {

@@ -150,8 +150,8 @@ export function withText<I, O, G>(
   const inputs = model.manifest.inputs.map((i) => i.name);
   const v = new Vocabularies(data, inputs, opts.generated);
   const bos = () => {
-    const b = model.manifest.decode?.['bos'];
-    return typeof b === 'number' ? [b] : [];
+    const b = model.manifest.decode?.bos;
+    return b !== undefined ? [b] : [];
   };
   const prefix = (name: string) => (name === opts.target ? bos() : []);
   const text: Record<PropertyKey, unknown> = {

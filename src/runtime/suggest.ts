@@ -1,4 +1,4 @@
-/** "Did you mean …?" for unknown layers, attributes and enum values. */
+/** "Did you mean …?" for unknown layers, attributes and enum values (the compiler) and unknown generate() options (the runtime). Pure TypeScript, no imports. */
 
 /**
  * Damerau–Levenshtein distance (optimal string alignment): insertions, deletions, substitutions and

@@ -1,0 +1,210 @@
+/**
+ * From a fused graph (passes/fuse.ts) to kernel IR: each kernel of each graph becomes a Kernel
+ * (src/codegen/kir.ts) over numbered buffer parameters, and a call of it names which buffers fill
+ * those parameters. Element and step kernels are written by the shared body writer (expr.ts), row
+ * reductions and pooling by reduce.ts, host GEMM forms by gemm.ts. The plan builder (plan.ts) then
+ * turns the calls into the runtime's Plan: slots, kernel table, liveness.
+ *
+ * Buffers are named here by BufKey — `n12` (node 12's value), `w:NAME` (a weight), `n12.stats`
+ * (a row reduction's statistics) — and only here; the plan numbers them.
+ */
+import type { Graph, Node } from '../ir/graph.ts';
+import type { OpAttrs } from '../ir/ops.ts';
+import type { Size } from '../runtime/plan.ts';
+import { ARG, ROW, add, flatIndex, int, load, mul, scalar, v, type Buf, type Expr, type Kernel, type Stmt } from './kir.ts';
+import { BodyWriter, dimExpr, dimsOf, type Reader } from './expr.ts';
+import { hostForm, type PackRef } from './gemm.ts';
+import { poolKernel, rowReduction } from './reduce.ts';
+
+export type BufKey = string;
+
+export const nodeBuf = (id: number): BufKey => `n${id}`;
+export const weightBuf = (name: string): BufKey => `w:${name}`;
+
+/** One kernel call: the kernel, the buffers for its parameters, its output. */
+export interface Call {
+  readonly kernel: Kernel;
+  readonly args: readonly BufKey[];
+  readonly out: BufKey;
+  readonly size: Size;
+  /** The weight blocks its host form's GEMMs read (packed once at load). */
+  readonly packs: readonly PackRef[];
+  readonly label: string;
+  /** The IR node it computes (the plan splits calls into the encoder and decoder parts by node). */
+  readonly root: number;
+}
+
+export type LoweredInstr =
+  | { readonly op: 'run'; readonly call: Call }
+  | {
+    readonly op: 'scan'; readonly out: BufKey; readonly dim: 'T' | 'S'; readonly reverse: boolean; readonly stateSize: number;
+    readonly init?: BufKey; readonly lengths: BufKey; readonly body: readonly Call[]; readonly step: Call; readonly size: Size;
+    readonly exports: Readonly<Record<string, BufKey>>; readonly label: string; readonly root: number;
+  };
+
+export interface ScanCtx {
+  readonly node: Node;
+  readonly S: number;
+  /** The scan's time dim. */
+  readonly L: Expr;
+}
+
+const SOURCES = new Set(['input', 'lengths', 'param', 'state', 'step', 'capture', 'pos_offsets', 'key_lengths', 'cache', 'sin_freqs']);
+
+/**
+ * What one kernel is being written against: its graph, which nodes have buffers, the scan it
+ * sits in, and its parameter table (buffers numbered in the order the kernel first reads them, so
+ * that two kernels computing the same thing on different buffers get the same numbering).
+ */
+export class KernelCtx {
+  readonly keys: BufKey[] = [];
+  readonly types: ('f32' | 'i32')[] = [];
+  constructor(readonly g: Graph, readonly materialized: ReadonlySet<number>, readonly scan?: ScanCtx) {}
+
+  /** The parameter reading buffer `key`. */
+  argKey(key: BufKey, dtype: 'f32' | 'i32'): Buf {
+    let i = this.keys.indexOf(key);
+    if (i < 0) {
+      i = this.keys.push(key) - 1;
+      this.types.push(dtype);
+    }
+    return ARG(i);
+  }
+
+  /** The buffer a materialized node is read from (a capture reads its outer value, a state the scan's history). */
+  bufKey(n: Node): BufKey {
+    if (n.op === 'param') return weightBuf((n.attrs as OpAttrs['param']).name);
+    if (n.op === 'capture') {
+      const s = this.scan!.node;
+      const first = 2 + ((s.attrs as OpAttrs['scan']).init ? 1 : 0);
+      return nodeBuf(s.inputs[first + (n.attrs as OpAttrs['capture']).input]!);
+    }
+    if (n.op === 'step') return nodeBuf(this.scan!.node.inputs[0]!);
+    // the previous state is slot tp of the scan's own history (the initial state is placed in the
+    // first step's slot before the loop), so a step kernel reads no buffer beyond its output's
+    if (n.op === 'state') return nodeBuf(this.scan!.node.id);
+    return nodeBuf(n.id);
+  }
+
+  arg(n: Node): Buf {
+    return this.argKey(this.bufKey(n), n.dtype);
+  }
+
+  /** Reads materialized nodes from their buffers (`except` is computed, not read: the kernel's own root). */
+  reader(except?: number): Reader {
+    return (n, idx) => {
+      if (!this.materialized.has(n.id) || n.id === except) return undefined;
+      const b = this.arg(n);
+      const scan = this.scan;
+      switch (n.op) {
+        case 'state':
+          return load(b, add(mul(add(mul(idx[0]!, scan!.L), scalar('tp')), int(scan!.S)), idx[1]!));
+        case 'step':
+          return load(b, add(mul(add(mul(idx[0]!, scan!.L), scalar('t')), dimExpr(n.shape[1])), idx[1]!));
+        default:
+          return load(b, flatIndex(dimsOf(n.shape), idx));
+      }
+    };
+  }
+
+  /** A writer reading through `over` first (a host form's GEMM results), then the buffers. */
+  writer(except?: number, over?: Reader): BodyWriter {
+    const base = this.reader(except);
+    return new BodyWriter(this.g, over ? (n, ix) => over(n, ix) ?? base(n, ix) : base);
+  }
+
+  /** The per-element body of `root`: its value at (i0, i1, …), returned. */
+  element(root: Node, over?: Reader): Stmt[] {
+    const w = this.writer(root.id, over);
+    w.emit({ k: 'return', value: w.val(root.id, root.shape.map((_, i) => v(`i${i}`))) });
+    return w.body;
+  }
+
+  /** The CPU body of a two-halves step: both halves' element i1 of row i0, written into the row buffer. */
+  pair(root: Node, half: number, over?: Reader): Stmt[] {
+    const w = this.writer(undefined, over);
+    const idx = [v('i0'), v('i1')];
+    const first = w.val(root.inputs[0]!, idx);
+    const second = w.val(root.inputs[1]!, idx);
+    w.emit({ k: 'store', buf: ROW, index: v('i1'), value: first });
+    w.emit({ k: 'store', buf: ROW, index: add(int(half), v('i1')), value: second });
+    return w.body;
+  }
+
+  call(kernel: Omit<Kernel, 'params'>, root: Node, out: BufKey, size: Size, label: string, packs: readonly PackRef[] = []): Call {
+    return { kernel: { params: [...this.types], ...kernel }, args: [...this.keys], out, size, packs, label, root: root.id };
+  }
+}
+
+/** Per kernel root id: how the host backends run it (shown by --emit=ir-opt as `host:` notes). */
+export type HostNotes = Map<number, readonly string[]>;
+
+/** Lowers graph `g`'s kernels into instructions (a scan body's last one is its step kernel). */
+export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredInstr[] {
+  const instrs: LoweredInstr[] = [];
+  const materialized = new Set<number>();
+  for (const n of g.nodes.values()) if (SOURCES.has(n.op)) materialized.add(n.id);
+  for (const k of g.kernels!) materialized.add(k.root);
+  for (const k of g.kernels!) {
+    const root = g.get(k.root);
+    if (root.op === 'scan') {
+      instrs.push(lowerScan(root, notes));
+      continue;
+    }
+    const out = nodeBuf(root.id);
+    const size: Size = [...root.shape];
+    if (root.op === 'softmax' || root.op === 'layernorm') {
+      const r = rowReduction(g, root, materialized, scan);
+      instrs.push({ op: 'run', call: r.stats }, { op: 'run', call: r.apply });
+      notes.set(root.id, [`one pass per row (values, ${root.op === 'softmax' ? 'max, exp and sum' : 'mean and variance'}, normalised in place); no statistics kernel`]);
+      continue;
+    }
+    if (root.op === 'pool') {
+      instrs.push({ op: 'run', call: poolKernel(g, root, materialized, scan) });
+      continue;
+    }
+    const ctx = new KernelCtx(g, materialized, scan);
+    const isStep = scan !== undefined && g.outputs[0]!.node === root.id;
+    // a step kernel's first parameter is the history it writes into, its last the lengths
+    if (isStep) ctx.argKey(nodeBuf(scan!.node.id), 'f32');
+    const body = ctx.element(root);
+    const half = isStep ? pairHalf(g, root) : undefined;
+    const pair = half !== undefined ? { half, body: ctx.pair(root, half) } : undefined;
+    const host = hostForm(ctx, k.members, root, isStep, half);
+    if (host) notes.set(root.id, host.notes);
+    if (isStep) ctx.argKey(nodeBuf(scan!.node.inputs[1]!), 'i32');
+    const step = isStep ? { step: { time: timeDim(scan!), width: scan!.S, ...(pair ? { pair } : {}) } } : {};
+    const dims = isStep ? [scalar('B'), int(scan!.S)] : dimsOf(root.shape);
+    instrs.push({ op: 'run', call: ctx.call({ dims, body, ...step, ...(host ? { host: host.form } : {}) }, root, out, size, root.label, host?.packs) });
+  }
+  return instrs;
+}
+
+function timeDim(scan: ScanCtx): 'T' | 'S' {
+  const L = scan.L;
+  if (L.k !== 'scalar' || (L.name !== 'T' && L.name !== 'S')) throw new Error(`internal: scan ${scan.node.label} runs over a fixed length`);
+  return L.name;
+}
+
+function lowerScan(root: Node, notes: HostNotes): LoweredInstr {
+  const a = root.attrs as OpAttrs['scan'];
+  const ctx: ScanCtx = { node: root, S: a.stateSize, L: dimExpr(root.shape[1]) };
+  const body = lowerGraph(a.body, notes, ctx).map((i) => {
+    if (i.op !== 'run') throw new Error(`internal: a scan inside scan ${root.label}'s body`);
+    return i.call;
+  });
+  const exports: Record<string, BufKey> = {};
+  for (const o of a.body.outputs.slice(1)) exports[o.name] = nodeBuf(o.node);
+  return {
+    op: 'scan', out: nodeBuf(root.id), dim: timeDim(ctx), reverse: a.reverse, stateSize: a.stateSize,
+    ...(a.init ? { init: nodeBuf(root.inputs[2]!) } : {}), lengths: nodeBuf(root.inputs[1]!),
+    body: body.slice(0, -1), step: body[body.length - 1]!, size: [...root.shape], exports, label: root.label, root: root.id,
+  };
+}
+
+/** A step kernel's root that concatenates two equal halves of the state: their width. */
+function pairHalf(g: Graph, root: Node): number | undefined {
+  if (root.op !== 'concat') return undefined;
+  const [a, b] = root.inputs.map((i) => g.get(i).shape[1]);
+  return a === b && typeof a === 'number' ? a : undefined;
+}
