@@ -14,7 +14,7 @@ import { buildVocab, formatVocab } from './text/build.ts';
 import type { NgramDecl } from './ngram/compile.ts';
 import type { SpecialRole } from './runtime/text/vocab.ts';
 
-export class TextUsageError extends Error {}
+class TextUsageError extends Error {}
 
 function value(rest: readonly string[], i: number, flag: string): string {
   const v = rest[i + 1];
@@ -36,7 +36,7 @@ function readText(path: string, what: string): string {
   }
 }
 
-export function vocabCommand(rest: string[]): number {
+function vocabCommand(rest: string[]): number {
   let corpus: string | undefined;
   let level: 'char' | 'word' | undefined;
   let minCount = 1;
@@ -112,7 +112,7 @@ export class DataError extends Error {}
  * arguments itself: an `ngram` model is fitted here by counting; a neural model goes to
  * `trainNeural`, the one place the neural trainer (issue #13) plugs in.
  */
-export async function trainCommand(rest: string[], report: (diags: readonly import('./diagnostics/diagnostic.ts').Diagnostic[], text: string) => void): Promise<number> {
+async function trainCommand(rest: string[], report: (diags: readonly import('./diagnostics/diagnostic.ts').Diagnostic[], text: string) => void): Promise<number> {
   const specs = rest.flatMap((a, i) => (/\.nn$/i.test(a) && !a.startsWith('-') && !['-o', '--out', '--model'].includes(rest[i - 1] ?? '') ? [i] : []));
   if (specs.length === 0) throw new TextUsageError('train needs a .nn file');
   if (specs.length > 1) throw new TextUsageError(`one .nn file at a time (got '${rest[specs[0]!]}' and '${rest[specs[1]!]}')`);
@@ -191,3 +191,27 @@ async function fitNgram(spec: string, decl: NgramDecl, rest: readonly string[]):
     throw e;
   }
 }
+
+/** A usage error becomes cli.ts's usage message (exit 2); anything else is cli.ts's to report. */
+async function asUsage(run: () => number | Promise<number>, usage: (message: string) => number): Promise<number> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof TextUsageError) return usage(e.message);
+    throw e;
+  }
+}
+
+/** `nnc vocab`, as cli.ts's TOOLS run it. */
+export const vocab = { command: (argv: string[], usage: (message: string) => number) => asUsage(() => vocabCommand(argv), usage) };
+
+/** `nnc train`, as cli.ts's TOOLS run it: the spec's diagnostics printed as compile prints them. */
+export const train = {
+  command: (argv: string[], usage: (message: string) => number) =>
+    asUsage(async () => {
+      const { renderDiagnostics } = await import('./diagnostics/render.ts');
+      return trainCommand(argv, (diags, text) => {
+        if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
+      });
+    }, usage),
+};

@@ -1,5 +1,5 @@
 /**
- * Module assembly (ts-morph): one TypeScript module per .nn file. It imports the runtime from
+ * Module assembly: one TypeScript module per .nn file. It imports the runtime from
  * `nnc/runtime` and holds, per model, its manifest, input/output types, kernel table (each distinct
  * kernel once, rendered by src/codegen/render/ for the CPU, gpu.js and the host backends) and plan
  * (the schedule, as data: src/codegen/plan.ts), and a typed create function.
@@ -14,7 +14,6 @@
  * only as JSON string literals or through `commentText` (comments and doc comments), so it can never
  * end a comment or a string early.
  */
-import { Project, StructureKind, VariableDeclarationKind, type StatementStructures, type WriterFunction } from 'ts-morph';
 import type { ModelIR } from '../ir/model.ts';
 import type { ModelManifest } from '../runtime/types.ts';
 import { decodeDefaults } from '../runtime/options.ts';
@@ -26,6 +25,7 @@ import { renderGpu } from './render/gpu.ts';
 import { renderHost } from './render/host.ts';
 import type { VocabData } from '../runtime/text/vocab.ts';
 import { ngramManifest, type NgramDecl } from '../ngram/compile.ts';
+import { printModule, type Statement, type WriterFunction } from './print.ts';
 
 export interface CompiledModel {
   readonly ir: ModelIR;
@@ -133,7 +133,7 @@ function kernelTable(program: Program, P: string): WriterFunction {
   };
 }
 
-function modelStatements(m: CompiledModel, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
+function modelStatements(m: CompiledModel, P: string, first: boolean): Statement[] {
   const { ir, program } = m;
   const name = commentText(ir.name);
   const out = ir.graph.get(ir.graph.outputs[0]!.node);
@@ -148,16 +148,16 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
   };
   const gen = program.plan.gen;
   const genInputs = gen ? (gen.seq2seq ? `Pick<${P}Inputs, ${q(ir.inputs[0]!.name)}>` : `${P}Inputs`) : `${P}Inputs`;
-  const stmts: (string | WriterFunction | StatementStructures)[] = [];
+  const stmts: Statement[] = [];
   stmts.push({
-    kind: StructureKind.VariableStatement,
+    kind: 'const',
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
     docs: [`Model ${name}: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order).`],
-    declarations: [{ name: `${P}Manifest`, initializer: jsonLines(manifest, '') + ' as const' }],
+    name: `${P}Manifest`,
+    initializer: jsonLines(manifest, '') + ' as const',
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Inputs`,
     docs: [`Inputs of ${name}.`],
@@ -170,50 +170,47 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     })),
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Outputs`,
     docs: [`Outputs of ${name}.`],
     properties: [{ name: prop(ir.output.name), type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
-    declarationKind: VariableDeclarationKind.Const,
+    kind: 'const',
     docs: ['The kernel table: each distinct kernel once, called by the plan with different buffers.'],
-    declarations: [{ name: `${P}_KERNELS`, type: `readonly ${RT}.KernelDef[]`, initializer: kernelTable(program, P) }],
+    name: `${P}_KERNELS`,
+    type: `readonly ${RT}.KernelDef[]`,
+    initializer: kernelTable(program, P),
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
-    declarationKind: VariableDeclarationKind.Const,
+    kind: 'const',
     docs: ['The schedule, as data: what forward() runs, and what generate() runs per step.'],
-    declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: jsonLines(program.plan, '') }],
+    name: `${P}_PLAN`,
+    type: `${RT}.Plan`,
+    initializer: jsonLines(program.plan, ''),
   });
+  // text in, text out (docs/text.md): the generated ids are in the vocabulary of the input they are fed to
+  const fed = gen ? ir.inputs[gen.seq2seq ? 1 : 0]!.name : undefined;
+  const textOpts = { ...(fed !== undefined ? { generated: fed } : {}), ...(gen?.seq2seq ? { target: fed } : {}) };
   stmts.push({
-    kind: StructureKind.TypeAlias,
+    kind: 'type',
     isExported: true,
     name: `${P}Model`,
     docs: [`${name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
-    type: `${RT}.NncModel<${P}Inputs, ${P}Outputs, ${genInputs}>`,
+    type: `${RT}.${m.text ? 'TextModel' : 'NncModel'}<${P}Inputs, ${P}Outputs, ${genInputs}>`,
   });
+  const create = `${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url)`;
   stmts.push({
-    kind: StructureKind.Function,
+    kind: 'function',
     isExported: true,
     name: `create${P}`,
     docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
+    statements: [`return ${create}${m.text ? `.then((m) => ${RT}.withText(m, ${P}Vocab, ${JSON.stringify(textOpts)}))` : ''};`],
   });
-  if (m.text) {
-    // text in, text out (docs/text.md): the generated ids are in the vocabulary of the input they are fed to
-    const fed = gen ? ir.inputs[gen.seq2seq ? 1 : 0]!.name : undefined;
-    const opts = { ...(fed !== undefined ? { generated: fed } : {}), ...(gen?.seq2seq ? { target: fed } : {}) };
-    textStatements(stmts, P, m.text, ir.inputs.map((i) => i.name), opts.generated);
-    const create = stmts.find((x): x is StatementStructures => typeof x === 'object' && 'name' in x && x.name === `create${P}`) as { statements: string[] };
-    create.statements = [`${create.statements[0]!.replace(/;$/, '')}.then((m) => ${RT}.withText(m, ${P}Vocab, ${JSON.stringify(opts)}));`];
-    const type = stmts.find((x): x is StatementStructures => typeof x === 'object' && 'name' in x && x.name === `${P}Model`) as { type: string };
-    type.type = `${RT}.TextModel<${P}Inputs, ${P}Outputs, ${genInputs}>`;
-  }
+  if (m.text) textStatements(stmts, P, m.text, ir.inputs.map((i) => i.name), textOpts.generated);
   if (first) stmts.push(...firstAliases(P, m.text !== undefined));
   return stmts;
 }
@@ -227,67 +224,70 @@ function firstAliases(P: string, text: boolean): string[] {
 }
 
 /** `${P}Vocab` (the vocabularies, as data) and `${P}Text` (encode, decode, vocabulary without a model). */
-function textStatements(stmts: (string | WriterFunction | StatementStructures)[], P: string, text: Readonly<Record<string, VocabData>>, inputs: readonly string[], generated: string | undefined): void {
+function textStatements(stmts: Statement[], P: string, text: Readonly<Record<string, VocabData>>, inputs: readonly string[], generated: string | undefined): void {
   stmts.push({
-    kind: StructureKind.VariableStatement,
+    kind: 'const',
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
     docs: ['The vocabularies of its inputs (docs/text.md), by input name.'],
-    declarations: [{ name: `${P}Vocab`, type: `Readonly<Record<string, ${RT}.VocabData>>`, initializer: JSON.stringify(text) }],
+    name: `${P}Vocab`,
+    type: `Readonly<Record<string, ${RT}.VocabData>>`,
+    initializer: JSON.stringify(text),
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
+    kind: 'const',
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
     docs: ['encode(text, input?) → ids and decode(ids, input?) → text with its vocabularies, without creating a model.'],
-    declarations: [{ name: `${P}Text`, type: `${RT}.TextMethods<${P}Inputs>`, initializer: `${RT}.textMethods<${P}Inputs>(${P}Vocab, ${JSON.stringify(inputs)}, ${generated === undefined ? 'undefined' : JSON.stringify(generated)})` }],
+    name: `${P}Text`,
+    type: `${RT}.TextMethods<${P}Inputs>`,
+    initializer: `${RT}.textMethods<${P}Inputs>(${P}Vocab, ${JSON.stringify(inputs)}, ${generated === undefined ? 'undefined' : JSON.stringify(generated)})`,
   });
 }
 
 /** An n-gram model (docs/ngram.md): manifest, types, its ngram statement as data, and a create function. */
-function ngramStatements(m: NgramDecl, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
+function ngramStatements(m: NgramDecl, P: string, first: boolean): Statement[] {
   const V = m.input.vocab;
   const name = commentText(m.name);
   const manifestObj = ngramManifest(m);
-  const stmts: (string | WriterFunction | StatementStructures)[] = [];
+  const stmts: Statement[] = [];
   const textIn = m.text ? ` | ${RT}.TextInput` : '';
   stmts.push({
-    kind: StructureKind.VariableStatement,
+    kind: 'const',
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
     docs: [`Model ${name} (an n-gram language model): its input and output; it has no weights (an ARPA file holds what it learns).`],
-    declarations: [{ name: `${P}Manifest`, initializer: jsonLines(manifestObj, '') + ' as const' }],
+    name: `${P}Manifest`,
+    initializer: jsonLines(manifestObj, '') + ' as const',
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Inputs`,
     docs: [`Inputs of ${name}.`],
     properties: [{ name: prop(m.input.name), type: `${RT}.TokensInput${textIn}`, docs: [`Token ids [B, T] in [0, ${V})${m.text ? ', or text (each row after <s>)' : ''}.`] }],
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Outputs`,
     docs: [`Outputs of ${name}.`],
     properties: [{ name: prop(m.output), type: `${RT}.Tensor<Float32Array, [number, number, ${V}]>`, docs: [`[B, T, ${V}]: log p(next token) after each position (0 at padded steps)`] }],
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
-    declarationKind: VariableDeclarationKind.Const,
+    kind: 'const',
     docs: ['Its ngram statement: order, smoothing and parameters, sentence boundary ids.'],
-    declarations: [{ name: `${P}_NGRAM`, type: `${RT}.NgramSpec`, initializer: JSON.stringify(m.spec) }],
+    name: `${P}_NGRAM`,
+    type: `${RT}.NgramSpec`,
+    initializer: JSON.stringify(m.spec),
   });
   if (m.text) textStatements(stmts, P, { [m.input.name]: m.text }, [m.input.name], m.input.name);
   stmts.push({
-    kind: StructureKind.TypeAlias,
+    kind: 'type',
     isExported: true,
     name: `${P}Model`,
     docs: [`${name}, an n-gram model compiled by nnc. Create with create${P}(); fit(corpus) or loadWeights(arpa) before forward() or generate().`],
     type: `${RT}.NgramModel<${P}Inputs, ${P}Outputs>`,
   });
   stmts.push({
-    kind: StructureKind.Function,
+    kind: 'function',
     isExported: true,
     name: `create${P}`,
     docs: [`Creates a ${name} model (it runs on the CPU: an n-gram model has no kernels).`],
@@ -299,18 +299,20 @@ function ngramStatements(m: NgramDecl, P: string, first: boolean): (string | Wri
   return stmts;
 }
 
-export function emitModule(models: readonly (CompiledModel | NgramDecl)[], sourceName: string): string {
-  const project = new Project({ useInMemoryFileSystem: true });
-  const sf = project.createSourceFile('module.ts', '', { overwrite: true });
+/** The module's statements: a header, then each model's. */
+export function moduleStatements(models: readonly (CompiledModel | NgramDecl)[], sourceName: string): Statement[] {
   const header = [
     `// Generated by nnc from ${commentText(sourceName)}. Do not edit: change the .nn file and recompile.`,
     `// Models: ${models.map((m) => commentText('kind' in m ? m.name : m.ir.name)).join(', ')}.`,
     '/* eslint-disable */',
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
-  sf.addStatements([header]);
   const prefixes = modelPrefixes(models.map((m) => ('kind' in m ? m.name : m.ir.name)));
-  models.forEach((m, i) => sf.addStatements('kind' in m ? ngramStatements(m, prefixes[i]!, i === 0) : modelStatements(m, prefixes[i]!, i === 0)));
-  const text = sf.getFullText();
+  return [header, ...models.flatMap((m, i) => ('kind' in m ? ngramStatements(m, prefixes[i]!, i === 0) : modelStatements(m, prefixes[i]!, i === 0)))];
+}
+
+/** The module's text (print.ts prints the statements in ts-morph's layout). */
+export function emitModule(models: readonly (CompiledModel | NgramDecl)[], sourceName: string): string {
+  const text = printModule(moduleStatements(models, sourceName));
   return text.endsWith('\n') ? text : `${text}\n`;
 }
