@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { OptLevel, Stage } from './driver.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
+import { neuralOnly } from './ngram/notes.ts';
 
 // The compiler is imported lazily, inside main's error handling, so that a failure while loading it
 // (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace.
@@ -171,19 +172,6 @@ function writeAll(files: readonly (readonly [string, string])[]): boolean {
     }
   }
   return true;
-}
-
-/**
- * nnc torch and nnc weights are about neural models: a file's n-gram models are named on stderr and
- * left out. False when the file has no other model.
- */
-function neuralOnly(command: 'torch' | 'weights', ngrams: readonly { decl: { name: string } }[] | undefined, neural: number): boolean {
-  if (!ngrams?.length) return true;
-  const names = ngrams.map((n) => `'${n.decl.name}'`).join(', ');
-  const which = ngrams.length > 1 ? `models ${names} are n-gram models` : `model ${names} is an n-gram model`;
-  const lacks = command === 'torch' ? 'no PyTorch module' : 'no weight tensors';
-  process.stderr.write(`nnc ${command}: ${which} (an 'ngram' statement), with ${lacks}: what an n-gram model learns is an ARPA file (nnc train --out, loadWeights; docs/ngram.md)${neural > 0 ? '; left out' : ''}\n`);
-  return neural > 0;
 }
 
 /** nnc torch: the PyTorch module (and with --train its training script). */

@@ -217,17 +217,17 @@ describe('nnc vocab and nnc train (the binary)', () => {
   });
 });
 
-describe('nnc torch and nnc weights on n-gram specs', () => {
+describe('nnc torch, nnc weights and nnc graph on n-gram specs', () => {
   it('name the n-gram models and leave them out; with nothing left, exit 2 and write nothing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nnc-ngram-cli-'));
     cpSync(join(ROOT, 'examples/vocab/dates.target.json'), join(dir, 'v.json'));
     const lm = 'model Lm {\n  input text: tokens(vocab = "v.json")\n  output next\n  ngram order = 3\n}\n';
     writeFileSync(join(dir, 'lm.nn'), lm);
     writeFileSync(join(dir, 'mixed.nn'), `${lm}model N {\n  input text: tokens(vocab = 14)\n  output next\n  embedding 4\n  linear 14\n}\n`);
-    for (const command of ['torch', 'weights']) {
+    for (const command of ['torch', 'weights', 'graph']) {
       const r = nnc([command, 'lm.nn'], dir);
       expect([r.status, r.stdout]).toEqual([2, '']);
-      expect(r.stderr).toMatch(new RegExp(`^nnc ${command}: model 'Lm' is an n-gram model \\(an 'ngram' statement\\), with no (PyTorch module|weight tensors): what an n-gram model learns is an ARPA file`));
+      expect(r.stderr).toMatch(new RegExp(`^nnc ${command}: model 'Lm' is an n-gram model \\(an 'ngram' statement\\), with no (PyTorch module|weight tensors|layers to draw): what an n-gram model learns is an ARPA file`));
     }
     expect(existsSync(join(dir, 'lm.py'))).toBe(false);
     const t = nnc(['torch', 'mixed.nn'], dir);
@@ -236,6 +236,9 @@ describe('nnc torch and nnc weights on n-gram specs', () => {
     const w = nnc(['weights', 'mixed.nn', '--json'], dir);
     expect(w.status).toBe(0);
     expect((JSON.parse(w.stdout) as { name: string }[]).map((x) => x.name)).toEqual(['embedding0.weight', 'linear0.weight', 'linear0.bias']);
+    const g = nnc(['graph', 'mixed.nn'], dir);
+    expect([g.status, g.stderr]).toEqual([0, expect.stringMatching(/model 'Lm' is an n-gram model .*; left out\n$/)]);
+    expect(g.stdout).toMatch(/^digraph nnc \{[\s\S]*embedding[\s\S]*\}\n?$/);
   });
 });
 
