@@ -20,7 +20,8 @@ import { OUT, prng, ROOT } from '../test/helpers.ts';
 
 interface Case {
   readonly name: string;
-  readonly spec: string;
+  /** The spec, relative to the repository root. */
+  readonly file: string;
   readonly inputs: (r: () => number) => Record<string, unknown>;
 }
 
@@ -28,12 +29,12 @@ const B = 8;
 const CASES: Case[] = [
   {
     name: 'W3 (2-layer biLSTM 256, B = 8, T = 100)',
-    spec: readFileSync(join(ROOT, 'bench/peers/specs/w3.nn'), 'utf8'),
+    file: 'bench/peers/specs/w3.nn',
     inputs: (r) => ({ x: { data: Float32Array.from({ length: B * 100 * 256 }, () => r() - 0.5), shape: [B, 100, 256] } }),
   },
   {
     name: 'tiny_lm (examples/tiny_lm.nn, B = 8, T = 128)',
-    spec: readFileSync(join(ROOT, 'examples/tiny_lm.nn'), 'utf8'),
+    file: 'examples/tiny_lm.nn',
     inputs: (r) => ({ text: { data: Int32Array.from({ length: B * 128 }, () => Math.floor(r() * 96)), shape: [B, 128] } }),
   },
 ];
@@ -98,7 +99,8 @@ async function main() {
   mkdirSync(OUT, { recursive: true });
   const rows: { case: string; backend: string; peakFloats: number; peakMiB: number; heldAfterFloats: number; arenaMiB?: number }[] = [];
   for (const c of CASES) {
-    const r = compile(c.spec, 'memory.nn');
+    // compiled under its own path: tiny_lm.nn names its vocabulary file relative to itself
+    const r = compile(readFileSync(join(ROOT, c.file), 'utf8'), join(ROOT, c.file));
     if (!r.output) throw new Error(`${c.name}: compile failed`);
     const file = join(OUT, `bench_memory_${rows.length}.ts`);
     writeFileSync(file, r.output);
