@@ -1,5 +1,5 @@
 /**
- * nnc compile | check | weights | torch. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
+ * nnc compile | check | weights | torch | onnx. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
  */
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -17,6 +17,7 @@ const USAGE = `usage:
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
+  nnc onnx FILE.nn --weights W.safetensors [-o OUT.onnx] [--model NAME]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
@@ -31,6 +32,10 @@ const USAGE = `usage:
   torch     writes a PyTorch module (default: <file>.py here) with nnc's weight names and
             semantics; --train also writes train_<OUT>.py beside it, a training script for
             torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
+  onnx      writes the model as ONNX (opset 17; default: <file>.onnx here) with the weights as
+            initializers; a model that generates also gets OUT.encoder.onnx (seq2seq) and
+            OUT.decoder.onnx, one decoding step with past_key_values.* in and present.* out
+            (docs/onnx.md); --model picks a model of a file that has several (default: the first)
   --version prints nnc's version
 
 exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
@@ -54,6 +59,9 @@ interface Args {
   format: 'ts' | 'js';
   /** torch: also write the training script. */
   train: boolean;
+  /** onnx: the weights, and which model of the file. */
+  weights?: string;
+  model?: string;
 }
 
 /** Whether two paths name one file (through symlinks where they exist). */
@@ -75,7 +83,7 @@ function sameFile(a: string, b: string): boolean {
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
   if (!command) throw new UsageError('no command given');
-  if (!['compile', 'check', 'weights', 'torch'].includes(command)) throw new UsageError(`unknown command '${command}'`);
+  if (!['compile', 'check', 'weights', 'torch', 'onnx'].includes(command)) throw new UsageError(`unknown command '${command}'`);
   let file: string | undefined;
   let out: string | undefined;
   let emit: Stage = 'ts';
@@ -85,6 +93,8 @@ function parseArgs(argv: string[]): Args {
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
   let train = false;
+  let weights: string | undefined;
+  let model: string | undefined;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '-o' || a === '--out') {
@@ -103,6 +113,12 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--check' || a.startsWith('--check=')) {
       check = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (!check || check.startsWith('-')) throw new UsageError(`--check needs a .safetensors file${check ? `, got the option '${check}'` : ''}`);
+    } else if (a === '--weights' || a.startsWith('--weights=') || a === '--model' || a.startsWith('--model=')) {
+      const flag = a.split('=')[0]!;
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (!v || v.startsWith('-')) throw new UsageError(`${flag} needs ${flag === '--model' ? 'a model name' : 'a .safetensors file'}${v ? `, got the option '${v}'` : ''}`);
+      if (flag === '--model') model = v;
+      else weights = v;
     } else if (a === '--json') json = true;
     else if (a === '--train') train = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
@@ -111,8 +127,10 @@ function parseArgs(argv: string[]): Args {
     else file = a;
   }
   if (!file) throw new UsageError(`${command} needs a .nn file`);
-  if (command !== 'compile' && command !== 'torch' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
-  if (command === 'torch' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
+  if (command !== 'compile' && command !== 'torch' && command !== 'onnx' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if ((command === 'torch' || command === 'onnx') && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
+  if (command !== 'onnx' && (weights || model)) throw new UsageError(`--weights and --model belong to 'onnx'`);
+  if (command === 'onnx' && !weights) throw new UsageError(`nnc onnx needs --weights W.safetensors: the weights become the graphs' initializers`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
@@ -121,10 +139,11 @@ function parseArgs(argv: string[]): Args {
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
     if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
+    if (command === 'onnx' && !/\.onnx$/.test(out)) throw new UsageError(`nnc onnx writes an ONNX model; -o must end in .onnx, got '${out}'`);
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (format === 'js' && !/\.m?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, got '${out}'`);
   }
-  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
 }
 
 /** Writes files, creating their directories; a failure is reported (exit 2). */
@@ -171,6 +190,12 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     return 2;
   }
   if (args.command === 'torch') return runTorch(args, text, lower, report);
+  if (args.command === 'onnx') {
+    const { diagnostics, models } = lower(text, args.file);
+    report(diagnostics, text);
+    if (!models) return 1;
+    return (await import('./export/onnx-cli.ts')).runOnnx({ file: args.file, out: args.out, weights: args.weights!, model: args.model }, models, version());
+  }
   if (args.command === 'weights') {
     const { diagnostics, models } = lower(text, args.file);
     report(diagnostics, text);
