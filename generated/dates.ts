@@ -2,6 +2,8 @@
 // Models: Dates.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { file: "examples/dates.nn", text: "// Human-written dates → ISO 8601 (YYYY-MM-DD), with Bahdanau attention.\n// Trained by examples/train/train_translator.py; `npm run demo` runs it.\n// Source: characters of \"3 march 1987\", \"tue, 3 mar 1987\", \"the 3rd of march, 1987\", ...\n// (0 = padding, a-z, 0-9, space , - . /); target: 0 = padding, 1 = bos, 2 = eos, 0-9, '-'.\nmodel Dates {\n  input source: tokens(vocab = 42, max_len = 30)\n  input target: tokens(vocab = 14, max_len = 12)\n  output next\n  encoder {\n    embedding dim = 16\n    lstm hidden = 32, bidirectional\n  }\n  decoder init = bridge {\n    embedding dim = 16\n    attention score = additive\n    gru hidden = 64\n    linear 14\n    log_softmax\n  }\n  decode beam = 4, max_len = 12, bos = 1, eos = 2\n}\n" };
 /** Model Dates: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const DatesManifest = {
       "model": "Dates",
@@ -1030,7 +1032,7 @@ export type DatesModel = __nnc.NncModel<DatesInputs, DatesOutputs, Pick<DatesInp
 
 /** Creates a Dates model on the requested backend ('auto' by default). */
 export function createDates(options: __nnc.CreateOptions = {}): Promise<DatesModel> {
-    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

@@ -2,6 +2,8 @@
 // Models: TinyLM.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { file: "examples/tiny_lm.nn", text: "// A character-level Transformer language model (pre-norm, causal self-attention), trained on the\n// project's own documentation (README.md, docs/*.md) by examples/train/train_tiny_lm.py.\n// Token ids: 0 = newline, 1..95 = the printable ASCII characters ' ' .. '~' (see tiny_lm.json).\nmodel TinyLM {\n  input  text: tokens(vocab = 96, max_len = 128)\n  output next\n\n  embedding dim = 64\n  positional learned\n  repeat 2 {\n    residual { layernorm; attention self, heads = 4, causal }\n    residual { layernorm; linear 256; gelu; linear 64 }\n  }\n  layernorm\n  linear 96\n  log_softmax\n\n  decode sample, temperature = 0.8, top_k = 10, max_len = 100\n}\n" };
 /** Model TinyLM: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const TinyLMManifest = {
       "model": "TinyLM",
@@ -953,7 +955,7 @@ export type TinyLMModel = __nnc.NncModel<TinyLMInputs, TinyLMOutputs, TinyLMInpu
 
 /** Creates a TinyLM model on the requested backend ('auto' by default). */
 export function createTinyLM(options: __nnc.CreateOptions = {}): Promise<TinyLMModel> {
-    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

@@ -2,6 +2,8 @@
 // Models: TransformerTranslator.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { file: "examples/transformer_translator.nn", text: "// An encoder–decoder Transformer (nn.Transformer's layers, post-norm): the decoder's causal\n// self-attention keeps a key/value cache while generating, and its cross-attention reads the\n// encoder's memory, projected once per source.\nmodel TransformerTranslator {\n  input  source: tokens(vocab = 8000, max_len = 128)\n  input  target: tokens(vocab = 8000, max_len = 128)\n  output next\n\n  encoder {\n    embedding dim = 256\n    positional sinusoidal\n    repeat 3 {\n      residual { attention self, heads = 8 }\n      layernorm\n      residual { linear 1024; relu; linear 256 }\n      layernorm\n    }\n  }\n  decoder {\n    embedding dim = 256\n    positional sinusoidal\n    repeat 3 {\n      residual { attention self, heads = 8, causal }\n      layernorm\n      residual { attention heads = 8 }\n      layernorm\n      residual { linear 1024; relu; linear 256 }\n      layernorm\n    }\n    linear 8000\n    log_softmax\n  }\n  decode beam = 4, max_len = 100, bos = 1, eos = 2\n}\n" };
 /** Model TransformerTranslator: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const TransformerTranslatorManifest = {
       "model": "TransformerTranslator",
@@ -1751,7 +1753,7 @@ export type TransformerTranslatorModel = __nnc.NncModel<TransformerTranslatorInp
 
 /** Creates a TransformerTranslator model on the requested backend ('auto' by default). */
 export function createTransformerTranslator(options: __nnc.CreateOptions = {}): Promise<TransformerTranslatorModel> {
-    return __nnc.createNncModel<TransformerTranslatorInputs, TransformerTranslatorOutputs, Pick<TransformerTranslatorInputs, "source">>(TransformerTranslatorManifest, TransformerTranslator_KERNELS, TransformerTranslator_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TransformerTranslatorInputs, TransformerTranslatorOutputs, Pick<TransformerTranslatorInputs, "source">>(TransformerTranslatorManifest, TransformerTranslator_KERNELS, TransformerTranslator_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

@@ -70,7 +70,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
   if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) };
   const compiled = runStage('codegen', () => models.map((ir) => ({ ir, program: compileProgram(ir) })));
-  const output = runStage('codegen', () => emitModule(compiled, file));
+  const output = runStage('codegen', () => emitModule(compiled, file, text));
   return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length) };
 }
 

@@ -198,7 +198,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
+    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url, ${SPEC});`],
   });
   if (first) {
     const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>
@@ -208,7 +208,13 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
   return stmts;
 }
 
-export function emitModule(models: readonly CompiledModel[], sourceName: string): string {
+/**
+ * The module-level constant holding the spec (file name and text): backend 'onnxruntime' builds its
+ * ONNX graphs from it when a model is created (src/runtime/ort.ts). A name no model can produce.
+ */
+const SPEC = '__nncSpec';
+
+export function emitModule(models: readonly CompiledModel[], sourceName: string, sourceText: string): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const sf = project.createSourceFile('module.ts', '', { overwrite: true });
   const header = [
@@ -218,6 +224,12 @@ export function emitModule(models: readonly CompiledModel[], sourceName: string)
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
   sf.addStatements([header]);
+  sf.addStatements([{
+    kind: StructureKind.VariableStatement,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['The spec this module was compiled from: backend \'onnxruntime\' exports its ONNX graphs from it (docs/onnx.md).'],
+    declarations: [{ name: SPEC, type: `${RT}.SpecSource`, initializer: `{ file: ${q(sourceName)}, text: ${q(sourceText)} }` }],
+  }]);
   const prefixes = modelPrefixes(models.map((m) => m.ir.name));
   models.forEach((m, i) => sf.addStatements(modelStatements(m, prefixes[i]!, i === 0)));
   const text = sf.getFullText();

@@ -24,6 +24,7 @@ import type { Dim, Graph, Node, Shape } from '../ir/graph.ts';
 import type { ModelIR } from '../ir/model.ts';
 import type { OpAttrs } from '../ir/ops.ts';
 import { generatedNodes } from '../passes/generate.ts';
+import type { OnnxDecodeIO, OnnxPast } from '../runtime/onnx-io.ts';
 import { AT, DT, encodeModel, valueInfo, type AttributeProto, type DataType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from './onnx-proto.ts';
 
 export const OPSET = 17;
@@ -41,37 +42,6 @@ export interface OnnxTensorSpec {
 export interface OnnxGraphIO {
   readonly inputs: readonly OnnxTensorSpec[];
   readonly outputs: readonly OnnxTensorSpec[];
-}
-
-/** What carries from one decoding step to the next: `past` is fed, `present` comes out. */
-export interface OnnxPast {
-  readonly past: string;
-  readonly present: string;
-  /** A recurrence's state [B, S] (an LSTM's is [h; c]), or a causal self-attention's keys or values [B, P, width]. */
-  readonly kind: 'state' | 'cache';
-  readonly width: number;
-}
-
-/** How a runtime drives the step graphs (also in each file's metadata as `nnc.io`). */
-export interface OnnxDecodeIO {
-  /** The fed input (tokens) and its per-row lengths (1 per step). */
-  readonly input: string;
-  readonly lengths: string;
-  /** Per row, the position of the first token fed (positional layers). */
-  readonly offsets?: string;
-  /** Causal self-attention: per row, the valid cached keys below `cacheStart` (a language model's prompt lengths; 0 in a seq2seq decoder), and `cacheStart` itself (the padded prompt width). */
-  readonly keyLengths?: string;
-  readonly cacheStart?: string;
-  /** Decoder inputs that are the source's own (its lengths), passed as the encoder got them. */
-  readonly source: readonly string[];
-  /** Decoder inputs that are encoder outputs of the same name. */
-  readonly captures: readonly string[];
-  readonly past: readonly OnnxPast[];
-  /** The distribution per step, and how to read it. */
-  readonly output: string;
-  readonly readout: 'prob' | 'logprob' | 'logits';
-  /** The decoder's last attention weights [B, T, S], when it attends over a source. */
-  readonly attention?: string;
 }
 
 export interface OnnxIO {

@@ -95,7 +95,7 @@ async function hardwareWebGpu(): Promise<boolean> {
 }
 
 /** Every value of createModel's `backend`. */
-export const BACKENDS: readonly BackendOption[] = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu'];
+export const BACKENDS: readonly BackendOption[] = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime'];
 
 /**
  * Picks and starts the executor for `options.backend`. `from` is the generated module's URL: gpu.js
@@ -106,6 +106,8 @@ export async function createExecutor(options: CreateOptions = {}, from?: string)
   if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
   if (!BACKENDS.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${BACKENDS.join(', ')}`);
+  // createNncModel runs these models itself (src/runtime/ort.ts): they have no executor
+  if (want === 'onnxruntime') throw new NncError(`backend 'onnxruntime' runs a model's ONNX graphs, not kernels: create the model with createModel({ backend: 'onnxruntime' })`);
   // a gpu option that is not gpu.js is the app's mistake, whichever backend runs
   if (options.gpu !== undefined && options.gpu !== null) await loadGpuJs(options.gpu);
   if (want === 'cpu') return new CpuExecutor();

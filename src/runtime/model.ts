@@ -12,7 +12,7 @@
  * attention) or owns (captures, key lengths) exactly those slots.
  */
 import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot } from './plan.ts';
-import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, Tensor } from './types.ts';
+import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, SpecSource, Tensor } from './types.ts';
 import { NncError } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
@@ -502,8 +502,10 @@ class Session implements DecodeSession {
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, options: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, options: CreateOptions = {}, from?: string, spec?: SpecSource): Promise<NncModel<I, O, G>> {
+  if (options?.worker && options.backend === 'onnxruntime') throw new NncError(`worker is not for backend 'onnxruntime': ONNX Runtime already runs the graphs off the calling thread (leave worker out)`);
   if (options?.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
+  if (options?.backend === 'onnxruntime') return (await import('./ort.ts')).createOrtModel(manifest, plan, spec, options, from) as Promise<NncModel<I, O, G>>;
   const ex = await createExecutor(options, from);
   return new Model(manifest, kernels, plan, ex, options?.allowNonFinite === true) as unknown as NncModel<I, O, G>;
 }
