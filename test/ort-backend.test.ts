@@ -4,12 +4,13 @@
  * example that generates, and a few that do not: forward equals the wasm backend's within 1e-4, and
  * generate() gives the wasm backend's ids (scores within 1e-4). Its errors are checked too.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { lower } from '../src/driver.ts';
-import { compileAndImport, FIXTURES, indexNames, maxAbsDiff, plainResult, ROOT, SCORE_TOL } from './helpers.ts';
+import { compileAndImport, FIXTURES, indexNames, maxAbsDiff, OUT, plainResult, ROOT, SCORE_TOL } from './helpers.ts';
 import { inputsFor, randomWeights, safetensors, type PyTensor } from './torch-helpers.ts';
 
 interface Spec {
@@ -111,4 +112,30 @@ describe('backend onnxruntime', () => {
     await expect(t.generate(tensors(tagger.inputs))).rejects.toThrow(/cannot generate/);
     t.dispose();
   });
+
+  it('runs from the built package in plain Node (nnc compile --format js; the runtime imports the exporter from nnc\'s dist)', () => {
+    const dir = join(OUT, 'ort-js');
+    mkdirSync(dir, { recursive: true });
+    const c = spawnSync(process.execPath, [join(ROOT, 'bin/nnc.js'), 'compile', join(ROOT, 'examples/tiny_lm.nn'), '--format', 'js', '-o', join(dir, 'tiny_lm.js')], { encoding: 'utf8' });
+    expect(c.status, c.stderr).toBe(0);
+    writeFileSync(join(dir, 'run.mjs'), `import { readFileSync } from 'node:fs';
+import { createModel } from './tiny_lm.js';
+const w = readFileSync(${JSON.stringify(join(ROOT, 'examples/weights/tiny_lm.safetensors'))});
+const out = [];
+for (const backend of ['onnxruntime', 'wasm']) {
+  const m = await createModel({ backend });
+  m.loadWeights(w);
+  const r = await m.generate({ text: { data: [5, 6, 7, 8, 9, 0], shape: [2, 3], lengths: [3, 2] } }, { strategy: 'beam', beam: 3, maxLen: 8 });
+  out.push({ backend: m.backend, ids: r.ids.map((x) => Array.from(x)) });
+  m.dispose();
+}
+console.log(JSON.stringify(out));
+`);
+    const r = spawnSync(process.execPath, [join(dir, 'run.mjs')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const [a, b] = JSON.parse(r.stdout) as { backend: string; ids: number[][] }[];
+    expect(a!.backend).toBe('onnxruntime');
+    expect(a!.ids).toEqual(b!.ids);
+    expect(a!.ids[0]!.length).toBeGreaterThan(0);
+  }, 120_000);
 });

@@ -1,7 +1,8 @@
 /**
- * What backend 'onnxruntime' loads when a model is created (src/runtime/ort.ts, by a dynamic
- * import): the spec a generated module embeds, lowered again by the front end (src/front.ts, no
- * passes or emitter), so that its ONNX graphs come from the same exporter as `nnc onnx`.
+ * What backend 'onnxruntime' imports from the 'nnc' package (src/index.ts re-exports it;
+ * src/runtime/ort.ts): the spec a generated module embeds, lowered again by the front end
+ * (src/front.ts, no passes or emitter), so that its ONNX graphs come from the same exporter as
+ * `nnc onnx`.
  */
 import { lower } from '../front.ts';
 import type { ModelIR } from '../ir/model.ts';

@@ -292,7 +292,7 @@ class OrtDecode implements DecodeSession {
   }
 }
 
-/** What src/export/onnx-spec.ts gives: the model's IR from the embedded spec (opaque here), and its graphs with weights. */
+/** What the 'nnc' package exports for this backend (src/export/onnx-spec.ts): the model's IR from the embedded spec (opaque here), and its graphs with weights. */
 interface Exporter {
   modelFromSpec(spec: SpecSource, manifest: ModelManifest): unknown;
   onnxFromModel(ir: unknown, weights: ReadonlyMap<string, Float32Array>): OnnxGraphs;
@@ -300,19 +300,15 @@ interface Exporter {
 
 /**
  * The model on backend 'onnxruntime'. `spec` is what the generated module embeds; the compiler's
- * front end and the ONNX exporter are loaded from nnc (src/export/onnx-spec.ts) only now.
+ * front end and the ONNX exporter are imported from the 'nnc' package only now.
  */
 export async function createOrtModel(manifest: ModelManifest, plan: Plan, spec: SpecSource | undefined, options: CreateOptions, from?: string): Promise<NncModel<unknown, unknown, unknown>> {
   if (!spec) throw new NncError(`backend 'onnxruntime' needs a module compiled by this nnc (it embeds the spec its ONNX graphs are made from): recompile ${manifest.model}'s module with nnc compile`);
   const ort = await loadOrt(options.onnxruntime, from);
-  let exporter: Exporter;
-  try {
-    // not a literal: the runtime type-checks and builds (dist/runtime) without the compiler
-    const path = '../export/onnx-spec.ts';
-    exporter = (await import(/* @vite-ignore */ path)) as Exporter;
-  } catch (e) {
-    throw new NncError(`backend 'onnxruntime' needs nnc's ONNX exporter (src/export/), which could not be loaded (${String((e as Error)?.message ?? e)}): run the module where nnc's sources are, with a TypeScript loader such as tsx`);
-  }
+  // the compiler, as the package exports it (src/index.ts; dist/index.js when installed)
+  const found = await importOptional('nnc', from, (m) => (typeof (m as Partial<Exporter> | null)?.onnxFromModel === 'function' ? undefined : 'exports no ONNX exporter (is it an older nnc?)'));
+  if (!found.module) throw new NncError(`backend 'onnxruntime' needs nnc's compiler, which exports the ONNX exporter (the 'nnc' package${found.problems.length ? `: ${found.problems.join('; ')}` : ', not found'}): install nnc where the app can import it`);
+  const exporter = found.module as Exporter;
   const ir = exporter.modelFromSpec(spec, manifest);
   const threads = options.threads === undefined ? undefined : await threadCount(options, (n) => n, "ONNX Runtime's default");
   const sessionOptions = { graphOptimizationLevel: 'all', ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
