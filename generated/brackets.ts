@@ -3,7 +3,7 @@
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
 /** The spec this module was compiled from: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
-const __nncSpec: __nnc.SpecSource = { file: "examples/brackets.nn", text: "// Is a bracket string balanced? A bidirectional-GRU sentence classifier.\nmodel Brackets {\n  input text: tokens(vocab = 5)\n  output label\n  embedding dim = 16\n  gru hidden = 32, layers = 2, bidirectional\n  pool max\n  linear 2\n  softmax\n}\n" };
+const __nncSpec: __nnc.SpecSource = { text: "// Is a bracket string balanced? A bidirectional-GRU sentence classifier.\nmodel Brackets {\n  input text: tokens(vocab = 5)\n  output label\n  embedding dim = 16\n  gru hidden = 32, layers = 2, bidirectional\n  pool max\n  linear 2\n  softmax\n}\n" };
 /** Model Brackets: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const BracketsManifest = {
       "model": "Brackets",

@@ -3,7 +3,7 @@
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
 /** The spec this module was compiled from: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
-const __nncSpec: __nnc.SpecSource = { file: "examples/gated_attention.nn", text: "// Gated self-attention: each position weighs every other (valid) position by an independent\n// sigmoid gate in [0, 1] instead of a softmax — the weights are not normalised.\nmodel GatedAttention {\n  input x: vectors(dim = 32)\n  output y\n\n  attention self, normalize = sigmoid, score = scaled\n  linear 32\n  tanh\n}\n" };
+const __nncSpec: __nnc.SpecSource = { text: "// Gated self-attention: each position weighs every other (valid) position by an independent\n// sigmoid gate in [0, 1] instead of a softmax \u2014 the weights are not normalised.\nmodel GatedAttention {\n  input x: vectors(dim = 32)\n  output y\n\n  attention self, normalize = sigmoid, score = scaled\n  linear 32\n  tanh\n}\n" };
 /** Model GatedAttention: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const GatedAttentionManifest = {
       "model": "GatedAttention",

@@ -3,7 +3,7 @@
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
 /** The spec this module was compiled from: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
-const __nncSpec: __nnc.SpecSource = { file: "examples/nplm.nn", text: "/* Bengio et al. (2003) neural probabilistic language model:\n   a fixed window of 4 tokens predicts the next one. */\nmodel NPLM {\n  input context: tokens(vocab = 10000, max_len = 4)\n  output next\n\n  embedding dim = 60\n  flatten\n  linear 100\n  tanh\n  linear 10000\n  softmax\n}\n" };
+const __nncSpec: __nnc.SpecSource = { text: "/* Bengio et al. (2003) neural probabilistic language model:\n   a fixed window of 4 tokens predicts the next one. */\nmodel NPLM {\n  input context: tokens(vocab = 10000, max_len = 4)\n  output next\n\n  embedding dim = 60\n  flatten\n  linear 100\n  tanh\n  linear 10000\n  softmax\n}\n" };
 /** Model NPLM: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const NPLMManifest = {
       "model": "NPLM",

@@ -3,7 +3,7 @@
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
 /** The spec this module was compiled from: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
-const __nncSpec: __nnc.SpecSource = { file: "examples/tagger.nn", text: "// Part-of-speech tagger: one tag distribution per word, from a bidirectional LSTM.\nmodel Tagger {\n  input words: tokens(vocab = 5000)\n  output tags\n\n  embedding dim = 100\n  lstm hidden = 128, bidirectional\n  linear 17 // Universal Dependencies' 17 POS tags\n  log_softmax\n}\n" };
+const __nncSpec: __nnc.SpecSource = { text: "// Part-of-speech tagger: one tag distribution per word, from a bidirectional LSTM.\nmodel Tagger {\n  input words: tokens(vocab = 5000)\n  output tags\n\n  embedding dim = 100\n  lstm hidden = 128, bidirectional\n  linear 17 // Universal Dependencies' 17 POS tags\n  log_softmax\n}\n" };
 /** Model Tagger: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const TaggerManifest = {
       "model": "Tagger",

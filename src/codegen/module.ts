@@ -211,7 +211,13 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
 }
 
 /**
- * The module-level constant holding the spec (file name and text): backend 'onnxruntime' exports
+ * A string literal of ASCII only: JSON's escapes, and \uXXXX for everything beyond ASCII (line and
+ * paragraph separators, bidirectional controls), so that no text in it reads differently on screen.
+ */
+const asciiString = (s: string) => q(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/**
+ * The module-level constant holding the spec's text (not its file name, which the header carries): backend 'onnxruntime' exports
  * the model's ONNX graphs from it when weights load (src/runtime/ort.ts). A name no model can produce.
  */
 const SPEC = '__nncSpec';
@@ -230,7 +236,7 @@ export function moduleStatements(models: readonly CompiledModel[], sourceName: s
     docs: ['The spec this module was compiled from: backend \'onnxruntime\' exports its ONNX graphs from it (docs/onnx.md).'],
     name: SPEC,
     type: `${RT}.SpecSource`,
-    initializer: `{ file: ${q(sourceName)}, text: ${q(sourceText)} }`,
+    initializer: `{ text: ${asciiString(sourceText)} }`,
   };
   return [header, spec, ...models.flatMap((m, i) => modelStatements(m, prefixes[i]!, i === 0))];
 }

@@ -12,11 +12,11 @@ import { exportOnnx, type OnnxExport, type WeightValues } from './onnx.ts';
 
 /** The model's IR, checked against the module's manifest (the same compiler made both). */
 export function modelFromSpec(spec: SpecSource, manifest: ModelManifest): ModelIR {
-  const { models } = lower(spec.text, spec.file);
+  const { models } = lower(spec.text, `${manifest.model}.nn`);
   const ir = models?.find((m) => m.name === manifest.model);
   const sig = (ws: readonly { name: string; shape: readonly number[] }[]) => JSON.stringify(ws.map((w) => [w.name, w.shape]));
   if (!ir || sig(ir.weights) !== sig(manifest.weights) || ir.output.name !== manifest.output.name) {
-    throw new NncError(`the generated module of ${manifest.model} (from ${spec.file}) does not match what this nnc makes of its spec: recompile it with this version (nnc compile ${spec.file})`);
+    throw new NncError(`the generated module of ${manifest.model} does not match what this nnc makes of the spec it embeds: recompile it with this version of nnc (nnc compile)`);
   }
   return ir;
 }

@@ -67,9 +67,8 @@ export interface ModelWorker {
   terminate(): unknown;
 }
 
-/** The spec a generated module was compiled from (its file name and text). */
+/** The spec a generated module was compiled from (its text). */
 export interface SpecSource {
-  readonly file: string;
   readonly text: string;
 }
 
