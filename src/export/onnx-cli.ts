@@ -1,6 +1,6 @@
 /** `nnc onnx FILE.nn --weights W.safetensors [-o OUT.onnx] [--model NAME]` (src/cli.ts parses the arguments). */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, extname } from 'node:path';
 import type { ModelIR } from '../ir/model.ts';
 import { weightMap } from '../runtime/weights.ts';
 import { didYouMean } from '../runtime/suggest.ts';
@@ -19,8 +19,11 @@ export function onnxPaths(out: string): { forward: string; encoder: string; deco
   return { forward: out, encoder: `${stem}.encoder.onnx`, decoder: `${stem}.decoder.onnx` };
 }
 
-/** Exit codes as `compile`'s: 0 written, 1 the weights do not fit the spec, 2 bad usage or unreadable files. */
-export function runOnnx(args: OnnxArgs, models: readonly ModelIR[], version: string): number {
+/**
+ * Exit codes as `compile`'s: 0 written, 1 the weights do not fit the spec, 2 bad usage or unreadable
+ * files. `write` is the CLI's (it refuses to overwrite the spec and reports failures).
+ */
+export function runOnnx(args: OnnxArgs, models: readonly ModelIR[], version: string, write: (files: readonly (readonly [string, Uint8Array])[]) => boolean): number {
   const fail = (code: number, msg: string) => {
     process.stderr.write(`nnc: ${msg}\n`);
     return code;
@@ -47,14 +50,7 @@ export function runOnnx(args: OnnxArgs, models: readonly ModelIR[], version: str
   const files: [string, Uint8Array][] = [[paths.forward, e.forward]];
   if (e.encoder) files.push([paths.encoder, e.encoder]);
   if (e.decoder) files.push([paths.decoder, e.decoder]);
-  for (const [path, data] of files) {
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, data);
-    } catch (err) {
-      return fail(2, `cannot write '${path}': ${(err as Error).message}`);
-    }
-  }
+  if (!write(files)) return 2;
   const names = files.map(([p]) => p);
   const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0];
   const loops = e.io.loops.length ? `; ONNX Scan for ${e.io.loops.map((l) => l.label).join(', ')}` : '';
