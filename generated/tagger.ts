@@ -2,6 +2,8 @@
 // Models: Tagger.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Part-of-speech tagger: one tag distribution per word, from a bidirectional LSTM.\nmodel Tagger {\n  input words: tokens(vocab = 5000)\n  output tags\n\n  embedding dim = 100\n  lstm hidden = 128, bidirectional\n  linear 17 // Universal Dependencies' 17 POS tags\n  log_softmax\n}\n" };
 /** Model Tagger: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const TaggerManifest = {
       "model": "Tagger",
@@ -1588,7 +1590,7 @@ export type TaggerModel = __nnc.NncModel<TaggerInputs, TaggerOutputs, TaggerInpu
 
 /** Creates a Tagger model on the requested backend ('auto' by default). */
 export function createTagger(options: __nnc.CreateOptions = {}): Promise<TaggerModel> {
-    return __nnc.createNncModel<TaggerInputs, TaggerOutputs, TaggerInputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, Tagger_TRAIN);
+    return __nnc.createNncModel<TaggerInputs, TaggerOutputs, TaggerInputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec, Tagger_TRAIN);
 }
 
 /** The first model of the file. */

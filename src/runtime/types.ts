@@ -31,15 +31,22 @@ export type InputTensor =
   | readonly (readonly number[])[]
   | readonly (readonly (readonly number[])[])[];
 
-export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu';
+export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'onnxruntime';
 export type BackendOption = BackendName | 'auto';
 
 export interface CreateOptions {
-  /** Which backend runs the kernels; 'auto' (default) picks the best that works, falling back to 'cpu'. */
+  /**
+   * Which backend runs the kernels; 'auto' (default) picks the best that works, falling back to 'cpu'.
+   * 'onnxruntime' runs the model's ONNX graphs on ONNX Runtime instead (onnxruntime-node, an optional
+   * peer dependency; docs/onnx.md): never chosen by 'auto'.
+   */
   backend?: BackendOption;
   /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
   gpu?: unknown;
-  /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none; at most the machine's cores). Needs shared memory: Node, or a cross-origin-isolated page. */
+  /**
+   * `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none; at most the machine's cores). Needs shared memory: Node, or a cross-origin-isolated page.
+   * `onnxruntime`: ONNX Runtime's intra-op threads (default: its own, the cores).
+   */
   threads?: number;
   /**
    * Run the model off the calling thread, with the same API: `true` starts a Web Worker (a worker
@@ -48,6 +55,8 @@ export interface CreateOptions {
    * blocks").
    */
   worker?: boolean | ModelWorker;
+  /** The onnxruntime-node module, for backend 'onnxruntime', if it cannot be imported from where nnc or the generated module lives. */
+  onnxruntime?: unknown;
   /** Accept NaN and ±Infinity in `vectors` inputs (by default an error naming the input, row, step and feature); results then differ between backends. */
   allowNonFinite?: boolean;
 }
@@ -56,6 +65,12 @@ export interface CreateOptions {
 export interface ModelWorker {
   postMessage(message: unknown, transfer?: readonly unknown[]): void;
   terminate(): unknown;
+}
+
+/** The spec a generated module was compiled from: its text, and the files it reads (vocabularies) by the paths it names them with. */
+export interface SpecSource {
+  readonly text: string;
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 export interface WeightInfo {
