@@ -260,9 +260,10 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
   }
   if (args.command === 'torch') return runTorch(args, text, lower, report);
   if (args.command === 'onnx') {
-    const { diagnostics, models } = lower(text, args.file);
+    const { diagnostics, models, ngrams } = lower(text, args.file);
     report(diagnostics, text);
     if (!models) return 1;
+    if (!neuralOnly('onnx', ngrams, models.length)) return 2;
     return (await import('./export/onnx-cli.ts')).runOnnx({ file: args.file, out: args.out, weights: args.weights!, model: args.model }, models, version(), (files) => writeAll(files, args.file));
   }
   if (args.command === 'weights') {
