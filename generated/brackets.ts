@@ -497,11 +497,11 @@ const Brackets_PLAN: __nnc.Plan = {
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** Brackets, compiled by nnc. Create with createBrackets(); load weights before forward(). */
-export type BracketsModel = __nnc.NncModel<BracketsInputs, BracketsOutputs, BracketsInputs>;
+export type BracketsModel = __nnc.ForwardModel<BracketsInputs, BracketsOutputs>;
 
 /** Creates a Brackets model on the requested backend ('auto' by default). */
 export function createBrackets(options: __nnc.CreateOptions = {}): Promise<BracketsModel> {
-    return __nnc.createNncModel<BracketsInputs, BracketsOutputs, BracketsInputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<BracketsInputs, BracketsOutputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -231,11 +231,11 @@ const GatedAttention_PLAN: __nnc.Plan = {
       "noGen": "its input 'x' is feature vectors, not tokens it could feed back (to generate: declare 'input x: tokens(vocab = V)', or remove the decode statement)"
     };
 /** GatedAttention, compiled by nnc. Create with createGatedAttention(); load weights before forward(). */
-export type GatedAttentionModel = __nnc.NncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>;
+export type GatedAttentionModel = __nnc.ForwardModel<GatedAttentionInputs, GatedAttentionOutputs>;
 
 /** Creates a GatedAttention model on the requested backend ('auto' by default). */
 export function createGatedAttention(options: __nnc.CreateOptions = {}): Promise<GatedAttentionModel> {
-    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -236,11 +236,11 @@ const NPLM_PLAN: __nnc.Plan = {
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** NPLM, compiled by nnc. Create with createNPLM(); load weights before forward(). */
-export type NPLMModel = __nnc.NncModel<NPLMInputs, NPLMOutputs, NPLMInputs>;
+export type NPLMModel = __nnc.ForwardModel<NPLMInputs, NPLMOutputs>;
 
 /** Creates a NPLM model on the requested backend ('auto' by default). */
 export function createNPLM(options: __nnc.CreateOptions = {}): Promise<NPLMModel> {
-    return __nnc.createNncModel<NPLMInputs, NPLMOutputs, NPLMInputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<NPLMInputs, NPLMOutputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -446,11 +446,11 @@ const Tagger_PLAN: __nnc.Plan = {
       "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
     };
 /** Tagger, compiled by nnc. Create with createTagger(); load weights before forward(). */
-export type TaggerModel = __nnc.NncModel<TaggerInputs, TaggerOutputs, TaggerInputs>;
+export type TaggerModel = __nnc.ForwardModel<TaggerInputs, TaggerOutputs>;
 
 /** Creates a Tagger model on the requested backend ('auto' by default). */
 export function createTagger(options: __nnc.CreateOptions = {}): Promise<TaggerModel> {
-    return __nnc.createNncModel<TaggerInputs, TaggerOutputs, TaggerInputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TaggerInputs, TaggerOutputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

@@ -794,11 +794,11 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** TransformerClassifier, compiled by nnc. Create with createTransformerClassifier(); load weights before forward(). */
-export type TransformerClassifierModel = __nnc.NncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>;
+export type TransformerClassifierModel = __nnc.ForwardModel<TransformerClassifierInputs, TransformerClassifierOutputs>;
 
 /** Creates a TransformerClassifier model on the requested backend ('auto' by default). */
 export function createTransformerClassifier(options: __nnc.CreateOptions = {}): Promise<TransformerClassifierModel> {
-    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url);
 }
 
 /** The first model of the file. */

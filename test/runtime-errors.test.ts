@@ -423,14 +423,18 @@ describe.each([
 
 describe('createModel options', () => {
   it('rejects an unknown backend name', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), "'tpu'", 'cpu', 'webasm', 'auto');
-    await expectError(() => lstmMod.createModel({ backend: 'CPU' }), "'CPU'");
+    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), `createModel option 'backend' must be one of 'auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', got "tpu"`);
+    await expectError(() => lstmMod.createModel({ backend: 'CPU' }), `got "CPU" (did you mean 'cpu'?)`);
+  });
+  it('an unknown option names the nearest known one (issue 19: thread → threads)', async () => {
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', thread: 2 }), "createModel option 'thread' is unknown (did you mean 'threads'?); the options are backend, gpu, threads, worker, allowNonFinite");
+    await expectError(() => lstmMod.createModel({ backnd: 'cpu' }), "createModel option 'backnd' is unknown (did you mean 'backend'?)");
   });
   it('rejects options that are not an object', async () => {
-    await expectError(() => lstmMod.createModel('cpu'), 'options object', 'string');
+    await expectError(() => lstmMod.createModel('cpu'), 'createModel expects an options object, got "cpu"');
   });
   it('rejects a thread count that is not a positive integer', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 0 }), 'threads', 'positive integer', '0');
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 0 }), "createModel option 'threads' must be an integer ≥ 1, got 0");
     await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 1.5 }), 'threads', '1.5');
     await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: '2' }), 'threads', '"2"');
   });
@@ -609,6 +613,27 @@ describe('generate: errors a user can cause', () => {
       await expectError(() => model.generate({ source: source() }, { beam: 0, strategy: 'beam' }), "'beam'", '0');
       await expectError(() => model.generate({ source: source() }, { eos: 1000 }), "'eos'", '1000');
       await expectError(() => model.generate({ source: source() }, { stratgy: 'beam' } as never), "'stratgy'");
+    } finally {
+      model.dispose();
+    }
+  });
+  // issue 19: options that cannot be misread, fed as the issue wrote them, to generate() and stream()
+  it.each([
+    ["{ strategy: 'greedy', beam: 4 }", { strategy: 'greedy', beam: 4 }, `generate option 'beam' applies to strategy 'beam', but the strategy is "greedy": drop 'beam', or use strategy 'beam'`],
+    ["{ temperature: 0.5 } (the spec's decode statement chooses beam = 3)", { temperature: 0.5 }, `generate option 'temperature' applies to strategy 'sample', but the strategy is "beam" (the spec's decode statement): pass strategy: 'sample', or drop 'temperature'`],
+    ["{ strategy: 'beam', nBest: 5, beam: 2 }", { strategy: 'beam', nBest: 5, beam: 2 }, `generate option 'nBest' (5) is more than the beam width (2): a beam of 2 keeps 2 hypotheses per row; use nBest ≤ beam, or beam: 5`],
+    ["{ nBest: 5 } (the spec's beam = 3)", { nBest: 5 }, `generate option 'nBest' (5) is more than the beam width (3, the spec's decode statement)`],
+    ["{ strategy: 'beam', beam: 300 } (the spec's cap is 256)", { strategy: 'beam', beam: 300 }, `generate option 'beam' must be an integer in [1, 256], got 300`],
+    ["{ strategy: 'beam', temperature: 0.5 }", { strategy: 'beam', temperature: 0.5 }, `generate option 'temperature' applies to strategy 'sample', but the strategy is "beam": drop 'temperature', or use strategy 'sample'`],
+    ['{ maxlen: 9 }', { maxlen: 9 }, `generate option 'maxlen' is unknown (did you mean 'maxLen'?)`],
+  ])('generate() and stream() refuse %s', async (_, opts, message) => {
+    const model = await s2sMod.createModel({ backend: 'cpu' });
+    model.loadWeights(s2s.weights);
+    try {
+      await expectError(() => model.generate({ source: source() }, opts), message);
+      await expectError(async () => {
+        for await (const _ev of model.stream({ source: source() }, opts)) expect.unreachable('a step ran');
+      }, message);
     } finally {
       model.dispose();
     }

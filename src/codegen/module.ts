@@ -143,7 +143,8 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     ...(ir.decode ? { decode: decodeDefaults(ir.decode) } : {}),
   };
   const gen = program.plan.gen;
-  const genInputs = gen ? (gen.seq2seq ? `Pick<${P}Inputs, ${q(ir.inputs[0]!.name)}>` : `${P}Inputs`) : `${P}Inputs`;
+  // a model that generates takes generate()'s inputs as a third type argument; one that cannot has no generate() in its type
+  const typeArgs = gen ? `${P}Inputs, ${P}Outputs, ${gen.seq2seq ? `Pick<${P}Inputs, ${q(ir.inputs[0]!.name)}>` : `${P}Inputs`}` : `${P}Inputs, ${P}Outputs`;
   const stmts: (string | WriterFunction | StatementStructures)[] = [];
   stmts.push({
     kind: StructureKind.VariableStatement,
@@ -189,7 +190,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     isExported: true,
     name: `${P}Model`,
     docs: [`${name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
-    type: `${RT}.NncModel<${P}Inputs, ${P}Outputs, ${genInputs}>`,
+    type: gen ? `${RT}.NncModel<${typeArgs}>` : `${RT}.ForwardModel<${typeArgs}>`,
   });
   stmts.push({
     kind: StructureKind.Function,
@@ -198,7 +199,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return ${RT}.createNncModel<${P}Inputs, ${P}Outputs, ${genInputs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
+    statements: [`return ${RT}.createNncModel<${typeArgs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
   });
   if (first) {
     const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>

@@ -1,6 +1,6 @@
 /** Backend choice: which executor runs a model (`createModel({ backend })`), with a self-test for gpu.js. */
-import type { BackendName, BackendOption, CreateOptions, Executor, KernelDef } from './types.ts';
-import { NncError, showValue, typeName } from './errors.ts';
+import type { BackendName, CreateOptions, Executor, KernelDef } from './types.ts';
+import { NncError } from './errors.ts';
 import { CpuExecutor, WasmExecutor, isNode, wasmSimdSupported } from './host.ts';
 import { GpuJsExecutor, loadGpuJs, type GpuClass } from './gpujs.ts';
 
@@ -59,7 +59,6 @@ async function cores(): Promise<number> {
 
 async function wasmExecutor(options: CreateOptions): Promise<Executor> {
   const t = options.threads;
-  if (t !== undefined && (!Number.isInteger(t) || t < 1)) throw new NncError(`threads must be a positive integer, got ${showValue(t)}`);
   // each thread is a worker with its own stack and instance: more than the machine's cores only costs
   const n = await cores();
   if (t !== undefined && t > n) throw new NncError(`threads = ${t} is more than this machine's ${n} cores: use threads: ${n} or fewer (or leave it out: the cores, at most 4)`);
@@ -90,15 +89,11 @@ async function hardwareWebGpu(): Promise<boolean> {
 }
 
 /**
- * Picks and starts the executor for `options.backend`. `from` is the generated module's URL: gpu.js
- * is also looked for from there (see loadGpuJs).
+ * Picks and starts the executor for `options.backend` (options checked by createNncModel). `from` is
+ * the generated module's URL: gpu.js is also looked for from there (see loadGpuJs).
  */
 export async function createExecutor(options: CreateOptions = {}, from?: string): Promise<Executor> {
-  if (options === null || options === undefined) options = {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
-  const known: BackendOption[] = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu'];
-  if (!known.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${known.join(', ')}`);
   // a gpu option that is not gpu.js is the app's mistake, whichever backend runs
   if (options.gpu !== undefined && options.gpu !== null) await loadGpuJs(options.gpu);
   if (want === 'cpu') return new CpuExecutor();

@@ -19,7 +19,7 @@ import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
 import { decode, decodeStream, type DecodeSession, type StepOut } from './decode.ts';
-import type { GenerateOptions } from './options.ts';
+import { CREATE_OPTIONS, checkOptions, type GenerateOptions } from './options.ts';
 import type { GenerateResult, StepEvent } from './decode.ts';
 
 export type { ModelManifest } from './types.ts';
@@ -48,6 +48,13 @@ export interface NncModel<I, O, G = I> {
   /** Frees the weights and kernels; the model cannot be used afterwards. */
   dispose(): void;
 }
+
+/**
+ * A model that cannot generate (its output is no next-token distribution, or its spec has no way
+ * to feed one back): the generated module's type leaves `generate` and `stream` off, so calling
+ * them is a compile-time error.
+ */
+export type ForwardModel<I, O> = Omit<NncModel<I, O>, 'generate' | 'stream'>;
 
 /** Buffer handles by slot. */
 type Env = unknown[];
@@ -528,10 +535,11 @@ class Session implements DecodeSession {
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, options: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
-  if (options?.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
+  const options = checkOptions('createModel', CREATE_OPTIONS, given);
+  if (options.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
   const ex = await createExecutor(options, from);
-  return new Model(manifest, kernels, plan, ex, options?.allowNonFinite === true) as unknown as NncModel<I, O, G>;
+  return new Model(manifest, kernels, plan, ex, options.allowNonFinite === true) as unknown as NncModel<I, O, G>;
 }
 
 export type { InputInfo, InputTensor, Tensor };

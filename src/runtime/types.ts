@@ -34,23 +34,8 @@ export type InputTensor =
 export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu';
 export type BackendOption = BackendName | 'auto';
 
-export interface CreateOptions {
-  /** Which backend runs the kernels; 'auto' (default) picks the best that works, falling back to 'cpu'. */
-  backend?: BackendOption;
-  /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
-  gpu?: unknown;
-  /** `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none; at most the machine's cores). Needs shared memory: Node, or a cross-origin-isolated page. */
-  threads?: number;
-  /**
-   * Run the model off the calling thread, with the same API: `true` starts a Web Worker (a worker
-   * thread in Node) that loads the generated module by its URL; in a bundled browser app pass a
-   * Worker you made whose script calls `serve(module)` from nnc/runtime (README, "A page that never
-   * blocks").
-   */
-  worker?: boolean | ModelWorker;
-  /** Accept NaN and ±Infinity in `vectors` inputs (by default an error naming the input, row, step and feature); results then differ between backends. */
-  allowNonFinite?: boolean;
-}
+/** createModel()'s options, declared in options.ts (CREATE_OPTIONS). */
+export type { CreateOptions } from './options.ts';
 
 /** A Web Worker or a Node worker_threads Worker whose script calls `serve(module)` (nnc/runtime). */
 export interface ModelWorker {
