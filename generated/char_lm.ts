@@ -441,14 +441,14 @@ const CharLM_PLAN: __nnc.Plan = {
       ],
       "encode": [],
       "decode": [
-        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",1024],"packs":0,"free":[11]},
-        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",512],"free":[13]},
-        {"op":"run","kernel":2,"out":15,"args":[14,5,7],"size":["B","T",1024],"packs":2,"free":[14]},
-        {"op":"scan","out":16,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",512],"free":[15]},
-        {"op":"run","kernel":3,"out":17,"args":[16,9,10],"size":["B","T",96],"packs":4,"free":[16]},
-        {"op":"run","kernel":4,"out":18,"args":[17],"size":["B","T",2]},
-        {"op":"run","kernel":5,"out":19,"args":[18,17],"size":["B","T",96],"free":[17,18]},
-        {"op":"run","kernel":6,"out":20,"args":[12,19],"size":["B","T",96],"free":[12,19]}
+        {"op":"run","label":"lstm0.l0.x·Wᵀ (all steps)","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",1024],"packs":0,"free":[11]},
+        {"op":"scan","label":"lstm0.l0","out":14,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",512],"free":[13]},
+        {"op":"run","label":"lstm0.l1.x·Wᵀ (all steps)","kernel":2,"out":15,"args":[14,5,7],"size":["B","T",1024],"packs":2,"free":[14]},
+        {"op":"scan","label":"lstm0.l1","out":16,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",512],"free":[15]},
+        {"op":"run","label":"linear0","kernel":3,"out":17,"args":[16,9,10],"size":["B","T",96],"packs":4,"free":[16]},
+        {"op":"run","label":"log_softmax0 (row statistics)","kernel":4,"out":18,"args":[17],"size":["B","T",2]},
+        {"op":"run","label":"log_softmax0","kernel":5,"out":19,"args":[18,17],"size":["B","T",96],"free":[17,18]},
+        {"op":"run","label":"next.mask","kernel":6,"out":20,"args":[12,19],"size":["B","T",96],"free":[12,19]}
       ],
       "output": {"slot":20,"shape":["B","T",96]},
       "caches": [],

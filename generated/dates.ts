@@ -1003,23 +1003,23 @@ const Dates_PLAN: __nnc.Plan = {
         {"name":"target","dim":"T","data":24,"lengths":25}
       ],
       "encode": [
-        {"op":"run","kernel":0,"out":26,"args":[22,0,1,3],"size":["B","S",128],"packs":0},
-        {"op":"scan","out":27,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[27,26,2,4,23],"packs":1},"size":["B","S",64],"free":[26]},
-        {"op":"run","kernel":0,"out":28,"args":[22,0,5,7],"size":["B","S",128],"packs":2,"free":[22]},
-        {"op":"scan","out":29,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[29,28,6,8,23],"packs":3},"size":["B","S",64],"free":[28]},
-        {"op":"run","kernel":2,"out":30,"args":[27,29],"size":["B","S",64]},
-        {"op":"run","kernel":3,"out":31,"args":[30,10],"size":["B","S",64],"packs":4},
-        {"op":"run","kernel":4,"out":32,"args":[27,23],"size":["B",64],"free":[27]},
-        {"op":"run","kernel":5,"out":33,"args":[29],"size":["B",64],"free":[29]},
-        {"op":"run","kernel":6,"out":34,"args":[32,33,18,19],"size":["B",64],"packs":5,"free":[32,33]}
+        {"op":"run","label":"encoder.lstm0.l0.x·Wᵀ (all steps)","kernel":0,"out":26,"args":[22,0,1,3],"size":["B","S",128],"packs":0},
+        {"op":"scan","label":"encoder.lstm0.l0","out":27,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[27,26,2,4,23],"packs":1},"size":["B","S",64],"free":[26]},
+        {"op":"run","label":"encoder.lstm0.l0.reverse.x·Wᵀ (all steps)","kernel":0,"out":28,"args":[22,0,5,7],"size":["B","S",128],"packs":2,"free":[22]},
+        {"op":"scan","label":"encoder.lstm0.l0.reverse","out":29,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[29,28,6,8,23],"packs":3},"size":["B","S",64],"free":[28]},
+        {"op":"run","label":"encoder.lstm0.l0.concat","kernel":2,"out":30,"args":[27,29],"size":["B","S",64]},
+        {"op":"run","label":"decoder.attention0.W₁·k (keys, once per source)","kernel":3,"out":31,"args":[30,10],"size":["B","S",64],"packs":4},
+        {"op":"run","label":"encoder.final.l0","kernel":4,"out":32,"args":[27,23],"size":["B",64],"free":[27]},
+        {"op":"run","label":"encoder.final.l0.reverse","kernel":5,"out":33,"args":[29],"size":["B",64],"free":[29]},
+        {"op":"run","label":"decoder.bridge.tanh","kernel":6,"out":34,"args":[32,33,18,19],"size":["B",64],"packs":5,"free":[32,33]}
       ],
       "decode": [
-        {"op":"run","kernel":7,"out":35,"args":[24,9,14,16],"size":["B","T",192],"packs":6,"free":[24]},
-        {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":64,"init":34,"lengths":25,"body":[{"op":"run","kernel":8,"out":37,"args":[36,11,31,12,13],"size":["B","S"],"packs":7},{"op":"run","kernel":9,"out":38,"args":[23,37],"size":["B",2]},{"op":"run","kernel":10,"out":39,"args":[23,38,37],"size":["B","S"]},{"op":"run","kernel":11,"out":40,"args":[39,30],"size":["B",64]}],"step":{"kernel":12,"args":[36,35,40,14,15,17,25],"packs":8},"size":["B","T",64],"exports":[39],"free":[23,30,31,34,35,39]},
-        {"op":"run","kernel":13,"out":41,"args":[36,20,21],"size":["B","T",14],"packs":9,"free":[36]},
-        {"op":"run","kernel":14,"out":42,"args":[41],"size":["B","T",2]},
-        {"op":"run","kernel":15,"out":43,"args":[42,41],"size":["B","T",14],"free":[41,42]},
-        {"op":"run","kernel":16,"out":44,"args":[25,43],"size":["B","T",14],"free":[25,43]}
+        {"op":"run","label":"decoder.gru0.l0.x·Wᵀ (all steps)","kernel":7,"out":35,"args":[24,9,14,16],"size":["B","T",192],"packs":6,"free":[24]},
+        {"op":"scan","label":"decoder.gru0.l0","out":36,"dim":"T","reverse":false,"stateSize":64,"init":34,"lengths":25,"body":[{"op":"run","label":"decoder.attention0.scores","kernel":8,"out":37,"args":[36,11,31,12,13],"size":["B","S"],"packs":7},{"op":"run","label":"decoder.attention0.α (row statistics)","kernel":9,"out":38,"args":[23,37],"size":["B",2]},{"op":"run","label":"decoder.attention0.α","kernel":10,"out":39,"args":[23,38,37],"size":["B","S"]},{"op":"run","label":"decoder.attention0.context Σα·k","kernel":11,"out":40,"args":[39,30],"size":["B",64]}],"step":{"kernel":12,"args":[36,35,40,14,15,17,25],"packs":8},"size":["B","T",64],"exports":[39],"free":[23,30,31,34,35,39]},
+        {"op":"run","label":"decoder.linear0","kernel":13,"out":41,"args":[36,20,21],"size":["B","T",14],"packs":9,"free":[36]},
+        {"op":"run","label":"decoder.log_softmax0 (row statistics)","kernel":14,"out":42,"args":[41],"size":["B","T",2]},
+        {"op":"run","label":"decoder.log_softmax0","kernel":15,"out":43,"args":[42,41],"size":["B","T",14],"free":[41,42]},
+        {"op":"run","label":"next.mask","kernel":16,"out":44,"args":[25,43],"size":["B","T",14],"free":[25,43]}
       ],
       "output": {"slot":44,"shape":["B","T",14]},
       "caches": [],

@@ -222,9 +222,9 @@ const GatedAttention_PLAN: __nnc.Plan = {
       ],
       "encode": [],
       "decode": [
-        {"op":"run","kernel":0,"out":4,"args":[3,2],"size":["B","T","T"]},
-        {"op":"run","kernel":1,"out":5,"args":[4,2],"size":["B","T",32],"free":[2,4]},
-        {"op":"run","kernel":2,"out":6,"args":[3,5,0,1],"size":["B","T",32],"packs":0,"free":[3,5]}
+        {"op":"run","label":"attention0.α","kernel":0,"out":4,"args":[3,2],"size":["B","T","T"]},
+        {"op":"run","label":"attention0.context Σα·k","kernel":1,"out":5,"args":[4,2],"size":["B","T",32],"free":[2,4]},
+        {"op":"run","label":"y.mask","kernel":2,"out":6,"args":[3,5,0,1],"size":["B","T",32],"packs":0,"free":[3,5]}
       ],
       "output": {"slot":6,"shape":["B","T",32]},
       "caches": [],

@@ -226,10 +226,10 @@ const NPLM_PLAN: __nnc.Plan = {
       ],
       "encode": [],
       "decode": [
-        {"op":"run","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",100],"packs":0,"free":[5]},
-        {"op":"run","kernel":1,"out":7,"args":[6,3,4],"size":["B",10000],"packs":1,"free":[6]},
-        {"op":"run","kernel":2,"out":8,"args":[7],"size":["B",2]},
-        {"op":"run","kernel":3,"out":9,"args":[8,7],"size":["B",10000],"free":[7,8]}
+        {"op":"run","label":"tanh0","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",100],"packs":0,"free":[5]},
+        {"op":"run","label":"linear1","kernel":1,"out":7,"args":[6,3,4],"size":["B",10000],"packs":1,"free":[6]},
+        {"op":"run","label":"softmax0 (row statistics)","kernel":2,"out":8,"args":[7],"size":["B",2]},
+        {"op":"run","label":"softmax0","kernel":3,"out":9,"args":[8,7],"size":["B",10000],"free":[7,8]}
       ],
       "output": {"slot":9,"shape":["B",10000]},
       "caches": [],

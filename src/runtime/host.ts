@@ -11,6 +11,7 @@
  * body on both.
  */
 import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './types.ts';
+import { OutOfMemory } from './errors.ts';
 import { GEMM_WASM_BASE64, GEMM_WASM_MT_BASE64 } from './wasm/gemm-wasm.ts';
 
 /** What differs between the two host executors: buffers, and the GEMM. */
@@ -246,7 +247,13 @@ export class CpuExecutor extends HostExecutor<Float32Array> {
   protected readonly actFn = tsAct;
   protected alloc(size: number): Float32Array {
     this.allocations++;
-    return new Float32Array(size);
+    try {
+      return new Float32Array(size);
+    } catch (e) {
+      // past the engine's largest typed array, or its heap
+      if (e instanceof RangeError) throw new OutOfMemory('cpu', size, 0, undefined);
+      throw e;
+    }
   }
   protected view(h: Float32Array): Float32Array {
     return h;
@@ -420,6 +427,8 @@ export function wasmSimdSupported(): boolean {
 }
 
 const PAGE = 65536;
+/** The linear memory's limit in pages (2 GiB: WebAssembly's 32-bit addresses, as engines allow them). */
+const MAX_PAGES = 32768;
 /** GEMMs of fewer multiply-adds than this run on one thread (the hand-off costs a few microseconds). */
 const PARALLEL_MIN = 1 << 19;
 
@@ -447,7 +456,7 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
   constructor(threads = 1) {
     super();
     this.shared = threads > 1 && threadsSupported();
-    this.memory = new WebAssembly.Memory({ initial: 64, maximum: 32768, ...(this.shared ? { shared: true } : {}) });
+    this.memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, ...(this.shared ? { shared: true } : {}) });
     const inst = new WebAssembly.Instance(gemmModule(this.shared), { env: { memory: this.memory } });
     this.k = inst.exports as unknown as GemmExports;
     this.nr = this.k.nnc_nr();
@@ -565,7 +574,8 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
   }
 
   protected alloc(size: number): ArenaBuf {
-    const bytes = (size * 4 + 63) & ~63;
+    // 64-byte blocks, in float arithmetic: a bitwise round turns sizes of 2 GiB and more negative
+    const bytes = Math.ceil(size / 16) * 64;
     const list = this.freeLists.get(bytes);
     const reused = list?.pop();
     if (reused) return new ArenaBuf(reused.ptr, size, bytes);
@@ -578,8 +588,17 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     const end = ptr + bytes;
     if (end > this.memory.buffer.byteLength) {
       const have = this.memory.buffer.byteLength;
-      const need = Math.max(end - have, have >> 1);
-      this.memory.grow(Math.ceil(need / PAGE));
+      const limit = MAX_PAGES * PAGE;
+      if (end > limit) throw new OutOfMemory('wasm', size, this.top, limit);
+      // grow by half again (fewer growths), but never past the limit when the buffer itself fits
+      const need = Math.min(Math.max(end - have, have >> 1), limit - have);
+      try {
+        this.memory.grow(Math.ceil(need / PAGE));
+      } catch (e) {
+        // the engine could not reserve the pages (a 32-bit host, or the process's memory)
+        if (e instanceof RangeError) throw new OutOfMemory('wasm', size, this.top, limit);
+        throw e;
+      }
       this.buffer = this.memory.buffer;
     }
     this.top = end;

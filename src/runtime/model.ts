@@ -13,7 +13,7 @@
  */
 import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, Tensor } from './types.ts';
-import { NncError } from './errors.ts';
+import { NncError, OutOfMemory, bytes } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
@@ -67,6 +67,14 @@ interface Dims {
   P: number;
   K: number;
   P0: number;
+}
+
+/** An allocation that failed, as the tensor the plan was computing: its label, shape, size and the backend's limit. */
+function tooLarge(e: OutOfMemory, i: Instr, dims: Dims, model: string): NncError {
+  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dims[d as keyof Dims]}`)).join(', ')}]` : '';
+  const what = i.op === 'run' ? `${e.floats} floats, ${bytes(e.floats * 4)}` : `a buffer of ${e.floats} floats (${bytes(e.floats * 4)}) in its steps`;
+  const limit = e.limit !== undefined ? `backend '${e.backend}' holds at most ${bytes(e.limit)} (WebAssembly's linear memory) and has ${bytes(e.inUse)} in use` : `backend '${e.backend}' could not allocate it (the JavaScript engine's limit or the machine's memory)`;
+  return new NncError(`${model}: '${i.label}'${shape} needs ${what}, but ${limit}: pass shorter sequences or fewer rows per call${e.backend === 'wasm' ? ", or use backend 'cpu' (not bound by WebAssembly's 2 GiB)" : ''}`);
 }
 
 function sizeOf(s: Size, dims: Dims): number {
@@ -216,8 +224,12 @@ class Model {
     const ex = this.live();
     const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, P: dims.P, K: dims.K, P0: dims.P0, t: 0, tp: 0 };
     for (const i of instrs) {
-      if (i.op === 'run') env[i.out] = await ex.run(this.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), this.packsOf(i.packs));
-      else await this.scan(i, env, dims, scal, carried?.[i.out]);
+      try {
+        if (i.op === 'run') env[i.out] = await ex.run(this.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), this.packsOf(i.packs));
+        else await this.scan(i, env, dims, scal, carried?.[i.out]);
+      } catch (e) {
+        throw e instanceof OutOfMemory ? tooLarge(e, i, dims, this.manifest.model) : e;
+      }
       if (i.free) {
         for (const s of i.free) {
           const v = env[s];
