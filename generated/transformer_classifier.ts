@@ -81,6 +81,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 4187c09f: positional0
     {
       name: "TransformerClassifier.k0",
+      label: "positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -115,6 +116,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
     {
       name: "TransformerClassifier.k1",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -150,6 +152,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 8fd14f14: repeat0.0.residual0.attention0.scores (and 3 more calls)
     {
       name: "TransformerClassifier.k2",
+      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -191,6 +194,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
     {
       name: "TransformerClassifier.k3",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -233,6 +237,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
     {
       name: "TransformerClassifier.k4",
+      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -293,6 +298,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 3ad8fda6: repeat0.0.residual0.attention0.α·v (and 3 more calls)
     {
       name: "TransformerClassifier.k5",
+      label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -333,6 +339,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
     {
       name: "TransformerClassifier.k6",
+      label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -370,6 +377,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
       name: "TransformerClassifier.k7",
+      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -412,6 +420,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
     {
       name: "TransformerClassifier.k8",
+      label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -465,6 +474,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
     {
       name: "TransformerClassifier.k9",
+      label: "repeat0.0.residual1.relu0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -512,6 +522,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
     {
       name: "TransformerClassifier.k10",
+      label: "repeat0.0.residual1.linear1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -547,6 +558,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 6ed436ed: pool0
     {
       name: "TransformerClassifier.k11",
+      label: "pool0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
@@ -572,6 +584,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 5c4a4e1c: linear0
     {
       name: "TransformerClassifier.k12",
+      label: "linear0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -606,6 +619,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 572fd07a: softmax0 (row statistics)
     {
       name: "TransformerClassifier.k13",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -642,6 +656,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 c0725bab: softmax0
     {
       name: "TransformerClassifier.k14",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -735,59 +750,59 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
       ],
       "encode": [],
       "decode": [
-        {"op":"run","label":"positional0","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
-        {"op":"run","label":"repeat0.0.residual0.attention0.q (projected)*","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
-        {"op":"run","label":"repeat0.0.residual0.attention0.scores","kernel":2,"out":57,"args":[56],"size":["B",8,"T","T"]},
-        {"op":"run","label":"repeat0.0.residual0.attention0.α (row statistics)","kernel":3,"out":58,"args":[53,57],"size":["B",8,"T",2]},
-        {"op":"run","label":"repeat0.0.residual0.attention0.α","kernel":4,"out":59,"args":[53,58,57],"size":["B",8,"T","T"],"free":[57,58]},
-        {"op":"run","label":"repeat0.0.residual0.attention0.α·v","kernel":5,"out":60,"args":[59,56],"size":["B","T",8,32],"free":[56,59]},
-        {"op":"run","label":"repeat0.0.residual0.attention0.out_proj","kernel":6,"out":61,"args":[60,3,4],"size":["B","T",256],"packs":1,"free":[60]},
-        {"op":"run","label":"repeat0.0.layernorm0 (row statistics)","kernel":7,"out":62,"args":[55,61],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.0.layernorm0","kernel":8,"out":63,"args":[62,55,61,5,6],"size":["B","T",256],"free":[55,61,62]},
-        {"op":"run","label":"repeat0.0.residual1.relu0","kernel":9,"out":64,"args":[63,7,8],"size":["B","T",1024],"packs":2},
-        {"op":"run","label":"repeat0.0.residual1.linear1","kernel":10,"out":65,"args":[64,9,10],"size":["B","T",256],"packs":3,"free":[64]},
-        {"op":"run","label":"repeat0.0.layernorm1 (row statistics)","kernel":7,"out":66,"args":[63,65],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.0.layernorm1","kernel":8,"out":67,"args":[66,63,65,11,12],"size":["B","T",256],"free":[63,65,66]},
-        {"op":"run","label":"repeat0.1.residual0.attention0.q (projected)*","kernel":1,"out":68,"args":[67,13,14],"size":["B","T",768],"packs":4},
-        {"op":"run","label":"repeat0.1.residual0.attention0.scores","kernel":2,"out":69,"args":[68],"size":["B",8,"T","T"]},
-        {"op":"run","label":"repeat0.1.residual0.attention0.α (row statistics)","kernel":3,"out":70,"args":[53,69],"size":["B",8,"T",2]},
-        {"op":"run","label":"repeat0.1.residual0.attention0.α","kernel":4,"out":71,"args":[53,70,69],"size":["B",8,"T","T"],"free":[69,70]},
-        {"op":"run","label":"repeat0.1.residual0.attention0.α·v","kernel":5,"out":72,"args":[71,68],"size":["B","T",8,32],"free":[68,71]},
-        {"op":"run","label":"repeat0.1.residual0.attention0.out_proj","kernel":6,"out":73,"args":[72,15,16],"size":["B","T",256],"packs":5,"free":[72]},
-        {"op":"run","label":"repeat0.1.layernorm0 (row statistics)","kernel":7,"out":74,"args":[67,73],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.1.layernorm0","kernel":8,"out":75,"args":[74,67,73,17,18],"size":["B","T",256],"free":[67,73,74]},
-        {"op":"run","label":"repeat0.1.residual1.relu0","kernel":9,"out":76,"args":[75,19,20],"size":["B","T",1024],"packs":6},
-        {"op":"run","label":"repeat0.1.residual1.linear1","kernel":10,"out":77,"args":[76,21,22],"size":["B","T",256],"packs":7,"free":[76]},
-        {"op":"run","label":"repeat0.1.layernorm1 (row statistics)","kernel":7,"out":78,"args":[75,77],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.1.layernorm1","kernel":8,"out":79,"args":[78,75,77,23,24],"size":["B","T",256],"free":[75,77,78]},
-        {"op":"run","label":"repeat0.2.residual0.attention0.q (projected)*","kernel":1,"out":80,"args":[79,25,26],"size":["B","T",768],"packs":8},
-        {"op":"run","label":"repeat0.2.residual0.attention0.scores","kernel":2,"out":81,"args":[80],"size":["B",8,"T","T"]},
-        {"op":"run","label":"repeat0.2.residual0.attention0.α (row statistics)","kernel":3,"out":82,"args":[53,81],"size":["B",8,"T",2]},
-        {"op":"run","label":"repeat0.2.residual0.attention0.α","kernel":4,"out":83,"args":[53,82,81],"size":["B",8,"T","T"],"free":[81,82]},
-        {"op":"run","label":"repeat0.2.residual0.attention0.α·v","kernel":5,"out":84,"args":[83,80],"size":["B","T",8,32],"free":[80,83]},
-        {"op":"run","label":"repeat0.2.residual0.attention0.out_proj","kernel":6,"out":85,"args":[84,27,28],"size":["B","T",256],"packs":9,"free":[84]},
-        {"op":"run","label":"repeat0.2.layernorm0 (row statistics)","kernel":7,"out":86,"args":[79,85],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.2.layernorm0","kernel":8,"out":87,"args":[86,79,85,29,30],"size":["B","T",256],"free":[79,85,86]},
-        {"op":"run","label":"repeat0.2.residual1.relu0","kernel":9,"out":88,"args":[87,31,32],"size":["B","T",1024],"packs":10},
-        {"op":"run","label":"repeat0.2.residual1.linear1","kernel":10,"out":89,"args":[88,33,34],"size":["B","T",256],"packs":11,"free":[88]},
-        {"op":"run","label":"repeat0.2.layernorm1 (row statistics)","kernel":7,"out":90,"args":[87,89],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.2.layernorm1","kernel":8,"out":91,"args":[90,87,89,35,36],"size":["B","T",256],"free":[87,89,90]},
-        {"op":"run","label":"repeat0.3.residual0.attention0.q (projected)*","kernel":1,"out":92,"args":[91,37,38],"size":["B","T",768],"packs":12},
-        {"op":"run","label":"repeat0.3.residual0.attention0.scores","kernel":2,"out":93,"args":[92],"size":["B",8,"T","T"]},
-        {"op":"run","label":"repeat0.3.residual0.attention0.α (row statistics)","kernel":3,"out":94,"args":[53,93],"size":["B",8,"T",2]},
-        {"op":"run","label":"repeat0.3.residual0.attention0.α","kernel":4,"out":95,"args":[53,94,93],"size":["B",8,"T","T"],"free":[93,94]},
-        {"op":"run","label":"repeat0.3.residual0.attention0.α·v","kernel":5,"out":96,"args":[95,92],"size":["B","T",8,32],"free":[92,95]},
-        {"op":"run","label":"repeat0.3.residual0.attention0.out_proj","kernel":6,"out":97,"args":[96,39,40],"size":["B","T",256],"packs":13,"free":[96]},
-        {"op":"run","label":"repeat0.3.layernorm0 (row statistics)","kernel":7,"out":98,"args":[91,97],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.3.layernorm0","kernel":8,"out":99,"args":[98,91,97,41,42],"size":["B","T",256],"free":[91,97,98]},
-        {"op":"run","label":"repeat0.3.residual1.relu0","kernel":9,"out":100,"args":[99,43,44],"size":["B","T",1024],"packs":14},
-        {"op":"run","label":"repeat0.3.residual1.linear1","kernel":10,"out":101,"args":[100,45,46],"size":["B","T",256],"packs":15,"free":[100]},
-        {"op":"run","label":"repeat0.3.layernorm1 (row statistics)","kernel":7,"out":102,"args":[99,101],"size":["B","T",2]},
-        {"op":"run","label":"repeat0.3.layernorm1","kernel":8,"out":103,"args":[102,99,101,47,48],"size":["B","T",256],"free":[99,101,102]},
-        {"op":"run","label":"pool0","kernel":11,"out":104,"args":[103,53],"size":["B",256],"free":[53,103]},
-        {"op":"run","label":"linear0","kernel":12,"out":105,"args":[104,49,50],"size":["B",4],"packs":16,"free":[104]},
-        {"op":"run","label":"softmax0 (row statistics)","kernel":13,"out":106,"args":[105],"size":["B",2]},
-        {"op":"run","label":"softmax0","kernel":14,"out":107,"args":[106,105],"size":["B",4],"free":[105,106]}
+        {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
+        {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
+        {"op":"run","kernel":2,"out":57,"args":[56],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":58,"args":[53,57],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":59,"args":[53,58,57],"size":["B",8,"T","T"],"free":[57,58]},
+        {"op":"run","kernel":5,"out":60,"args":[59,56],"size":["B","T",8,32],"free":[56,59]},
+        {"op":"run","kernel":6,"out":61,"args":[60,3,4],"size":["B","T",256],"packs":1,"free":[60]},
+        {"op":"run","kernel":7,"out":62,"args":[55,61],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":63,"args":[62,55,61,5,6],"size":["B","T",256],"free":[55,61,62]},
+        {"op":"run","kernel":9,"out":64,"args":[63,7,8],"size":["B","T",1024],"packs":2},
+        {"op":"run","kernel":10,"out":65,"args":[64,9,10],"size":["B","T",256],"packs":3,"free":[64]},
+        {"op":"run","kernel":7,"out":66,"args":[63,65],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":67,"args":[66,63,65,11,12],"size":["B","T",256],"free":[63,65,66]},
+        {"op":"run","kernel":1,"out":68,"args":[67,13,14],"size":["B","T",768],"packs":4},
+        {"op":"run","kernel":2,"out":69,"args":[68],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":70,"args":[53,69],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":71,"args":[53,70,69],"size":["B",8,"T","T"],"free":[69,70]},
+        {"op":"run","kernel":5,"out":72,"args":[71,68],"size":["B","T",8,32],"free":[68,71]},
+        {"op":"run","kernel":6,"out":73,"args":[72,15,16],"size":["B","T",256],"packs":5,"free":[72]},
+        {"op":"run","kernel":7,"out":74,"args":[67,73],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":75,"args":[74,67,73,17,18],"size":["B","T",256],"free":[67,73,74]},
+        {"op":"run","kernel":9,"out":76,"args":[75,19,20],"size":["B","T",1024],"packs":6},
+        {"op":"run","kernel":10,"out":77,"args":[76,21,22],"size":["B","T",256],"packs":7,"free":[76]},
+        {"op":"run","kernel":7,"out":78,"args":[75,77],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":79,"args":[78,75,77,23,24],"size":["B","T",256],"free":[75,77,78]},
+        {"op":"run","kernel":1,"out":80,"args":[79,25,26],"size":["B","T",768],"packs":8},
+        {"op":"run","kernel":2,"out":81,"args":[80],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":82,"args":[53,81],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":83,"args":[53,82,81],"size":["B",8,"T","T"],"free":[81,82]},
+        {"op":"run","kernel":5,"out":84,"args":[83,80],"size":["B","T",8,32],"free":[80,83]},
+        {"op":"run","kernel":6,"out":85,"args":[84,27,28],"size":["B","T",256],"packs":9,"free":[84]},
+        {"op":"run","kernel":7,"out":86,"args":[79,85],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":87,"args":[86,79,85,29,30],"size":["B","T",256],"free":[79,85,86]},
+        {"op":"run","kernel":9,"out":88,"args":[87,31,32],"size":["B","T",1024],"packs":10},
+        {"op":"run","kernel":10,"out":89,"args":[88,33,34],"size":["B","T",256],"packs":11,"free":[88]},
+        {"op":"run","kernel":7,"out":90,"args":[87,89],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":91,"args":[90,87,89,35,36],"size":["B","T",256],"free":[87,89,90]},
+        {"op":"run","kernel":1,"out":92,"args":[91,37,38],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":2,"out":93,"args":[92],"size":["B",8,"T","T"]},
+        {"op":"run","kernel":3,"out":94,"args":[53,93],"size":["B",8,"T",2]},
+        {"op":"run","kernel":4,"out":95,"args":[53,94,93],"size":["B",8,"T","T"],"free":[93,94]},
+        {"op":"run","kernel":5,"out":96,"args":[95,92],"size":["B","T",8,32],"free":[92,95]},
+        {"op":"run","kernel":6,"out":97,"args":[96,39,40],"size":["B","T",256],"packs":13,"free":[96]},
+        {"op":"run","kernel":7,"out":98,"args":[91,97],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":99,"args":[98,91,97,41,42],"size":["B","T",256],"free":[91,97,98]},
+        {"op":"run","kernel":9,"out":100,"args":[99,43,44],"size":["B","T",1024],"packs":14},
+        {"op":"run","kernel":10,"out":101,"args":[100,45,46],"size":["B","T",256],"packs":15,"free":[100]},
+        {"op":"run","kernel":7,"out":102,"args":[99,101],"size":["B","T",2]},
+        {"op":"run","kernel":8,"out":103,"args":[102,99,101,47,48],"size":["B","T",256],"free":[99,101,102]},
+        {"op":"run","kernel":11,"out":104,"args":[103,53],"size":["B",256],"free":[53,103]},
+        {"op":"run","kernel":12,"out":105,"args":[104,49,50],"size":["B",4],"packs":16,"free":[104]},
+        {"op":"run","kernel":13,"out":106,"args":[105],"size":["B",2]},
+        {"op":"run","kernel":14,"out":107,"args":[106,105],"size":["B",4],"free":[105,106]}
       ],
       "output": {"slot":107,"shape":["B",4]},
       "caches": [],

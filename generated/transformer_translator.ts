@@ -128,6 +128,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 23ec25ff: encoder.positional0
     {
       name: "TransformerTranslator.k0",
+      label: "encoder.positional0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -162,6 +163,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.k1",
+      label: "encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -197,6 +199,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 a7292d3b: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k2",
+      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -238,6 +241,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k3",
+      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -280,6 +284,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k4",
+      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -340,6 +345,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 e9e9d474: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k5",
+      label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -380,6 +386,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
     {
       name: "TransformerTranslator.k6",
+      label: "encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * S + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -417,6 +424,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
       name: "TransformerTranslator.k7",
+      label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i0 * S + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * S + i1) * 256 + k6];\n    const v8 = b1[(i0 * S + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -459,6 +467,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
       name: "TransformerTranslator.k8",
+      label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * S + i1) * 2;\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[(i0 * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -512,6 +521,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.k9",
+      label: "encoder.repeat0.0.residual1.relu0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -559,6 +569,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
     {
       name: "TransformerTranslator.k10",
+      label: "encoder.repeat0.0.residual1.linear1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -594,6 +605,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 4187c09f: decoder.positional0
     {
       name: "TransformerTranslator.k11",
+      label: "decoder.positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -628,6 +640,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.k12",
+      label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -663,6 +676,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
     {
       name: "TransformerTranslator.k13",
+      label: "decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 256)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -690,6 +704,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
     {
       name: "TransformerTranslator.k14",
+      label: "decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 512)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -717,6 +732,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 7ef50e14: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k15",
+      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -758,6 +774,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 23ba30df: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k16",
+      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -800,6 +817,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k17 329ab2ee: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k17",
+      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -860,6 +878,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k18 d0dce226: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k18",
+      label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -900,6 +919,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k19 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
     {
       name: "TransformerTranslator.k19",
+      label: "decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -937,6 +957,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k20 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
       name: "TransformerTranslator.k20",
+      label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -979,6 +1000,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k21 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
       name: "TransformerTranslator.k21",
+      label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -1032,6 +1054,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
     {
       name: "TransformerTranslator.k22",
+      label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1067,6 +1090,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k23 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
     {
       name: "TransformerTranslator.k23",
+      label: "decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1102,6 +1126,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k24 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k24",
+      label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * S + i3) * 512 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -1143,6 +1168,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k25",
+      label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1185,6 +1211,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k26",
+      label: "decoder.repeat0.0.residual1.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1245,6 +1272,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k27 67714643: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k27",
+      label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1285,6 +1313,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k28",
+      label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
@@ -1310,6 +1339,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.k29",
+      label: "decoder.repeat0.0.residual2.relu0 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -1357,6 +1387,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k30 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
     {
       name: "TransformerTranslator.k30",
+      label: "decoder.repeat0.0.residual2.linear1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1392,6 +1423,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k31 ab1ac512: decoder.linear0
     {
       name: "TransformerTranslator.k31",
+      label: "decoder.linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1427,6 +1459,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k32 8a37585d: decoder.log_softmax0 (row statistics)
     {
       name: "TransformerTranslator.k32",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 8000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 8000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1464,6 +1497,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k33 b0be2472: decoder.log_softmax0
     {
       name: "TransformerTranslator.k33",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -1511,6 +1545,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k34 1f1fd613: next.mask
     {
       name: "TransformerTranslator.k34",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1618,122 +1653,122 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         {"name":"target","dim":"T","data":98,"lengths":99,"offsets":100,"keyLengths":101}
       ],
       "encode": [
-        {"op":"run","label":"encoder.positional0","kernel":0,"out":114,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
-        {"op":"run","label":"encoder.repeat0.0.residual0.attention0.q (projected)*","kernel":1,"out":115,"args":[114,1,2],"size":["B","S",768],"packs":0},
-        {"op":"run","label":"encoder.repeat0.0.residual0.attention0.scores","kernel":2,"out":116,"args":[115],"size":["B",8,"S","S"]},
-        {"op":"run","label":"encoder.repeat0.0.residual0.attention0.α (row statistics)","kernel":3,"out":117,"args":[96,116],"size":["B",8,"S",2]},
-        {"op":"run","label":"encoder.repeat0.0.residual0.attention0.α","kernel":4,"out":118,"args":[96,117,116],"size":["B",8,"S","S"],"free":[116,117]},
-        {"op":"run","label":"encoder.repeat0.0.residual0.attention0.α·v","kernel":5,"out":119,"args":[118,115],"size":["B","S",8,32],"free":[115,118]},
-        {"op":"run","label":"encoder.repeat0.0.residual0.attention0.out_proj","kernel":6,"out":120,"args":[119,3,4],"size":["B","S",256],"packs":1,"free":[119]},
-        {"op":"run","label":"encoder.repeat0.0.layernorm0 (row statistics)","kernel":7,"out":121,"args":[114,120],"size":["B","S",2]},
-        {"op":"run","label":"encoder.repeat0.0.layernorm0","kernel":8,"out":122,"args":[121,114,120,5,6],"size":["B","S",256],"free":[114,120,121]},
-        {"op":"run","label":"encoder.repeat0.0.residual1.relu0","kernel":9,"out":123,"args":[122,7,8],"size":["B","S",1024],"packs":2},
-        {"op":"run","label":"encoder.repeat0.0.residual1.linear1","kernel":10,"out":124,"args":[123,9,10],"size":["B","S",256],"packs":3,"free":[123]},
-        {"op":"run","label":"encoder.repeat0.0.layernorm1 (row statistics)","kernel":7,"out":125,"args":[122,124],"size":["B","S",2]},
-        {"op":"run","label":"encoder.repeat0.0.layernorm1","kernel":8,"out":126,"args":[125,122,124,11,12],"size":["B","S",256],"free":[122,124,125]},
-        {"op":"run","label":"encoder.repeat0.1.residual0.attention0.q (projected)*","kernel":1,"out":127,"args":[126,13,14],"size":["B","S",768],"packs":4},
-        {"op":"run","label":"encoder.repeat0.1.residual0.attention0.scores","kernel":2,"out":128,"args":[127],"size":["B",8,"S","S"]},
-        {"op":"run","label":"encoder.repeat0.1.residual0.attention0.α (row statistics)","kernel":3,"out":129,"args":[96,128],"size":["B",8,"S",2]},
-        {"op":"run","label":"encoder.repeat0.1.residual0.attention0.α","kernel":4,"out":130,"args":[96,129,128],"size":["B",8,"S","S"],"free":[128,129]},
-        {"op":"run","label":"encoder.repeat0.1.residual0.attention0.α·v","kernel":5,"out":131,"args":[130,127],"size":["B","S",8,32],"free":[127,130]},
-        {"op":"run","label":"encoder.repeat0.1.residual0.attention0.out_proj","kernel":6,"out":132,"args":[131,15,16],"size":["B","S",256],"packs":5,"free":[131]},
-        {"op":"run","label":"encoder.repeat0.1.layernorm0 (row statistics)","kernel":7,"out":133,"args":[126,132],"size":["B","S",2]},
-        {"op":"run","label":"encoder.repeat0.1.layernorm0","kernel":8,"out":134,"args":[133,126,132,17,18],"size":["B","S",256],"free":[126,132,133]},
-        {"op":"run","label":"encoder.repeat0.1.residual1.relu0","kernel":9,"out":135,"args":[134,19,20],"size":["B","S",1024],"packs":6},
-        {"op":"run","label":"encoder.repeat0.1.residual1.linear1","kernel":10,"out":136,"args":[135,21,22],"size":["B","S",256],"packs":7,"free":[135]},
-        {"op":"run","label":"encoder.repeat0.1.layernorm1 (row statistics)","kernel":7,"out":137,"args":[134,136],"size":["B","S",2]},
-        {"op":"run","label":"encoder.repeat0.1.layernorm1","kernel":8,"out":138,"args":[137,134,136,23,24],"size":["B","S",256],"free":[134,136,137]},
-        {"op":"run","label":"encoder.repeat0.2.residual0.attention0.q (projected)*","kernel":1,"out":139,"args":[138,25,26],"size":["B","S",768],"packs":8},
-        {"op":"run","label":"encoder.repeat0.2.residual0.attention0.scores","kernel":2,"out":140,"args":[139],"size":["B",8,"S","S"]},
-        {"op":"run","label":"encoder.repeat0.2.residual0.attention0.α (row statistics)","kernel":3,"out":141,"args":[96,140],"size":["B",8,"S",2]},
-        {"op":"run","label":"encoder.repeat0.2.residual0.attention0.α","kernel":4,"out":142,"args":[96,141,140],"size":["B",8,"S","S"],"free":[140,141]},
-        {"op":"run","label":"encoder.repeat0.2.residual0.attention0.α·v","kernel":5,"out":143,"args":[142,139],"size":["B","S",8,32],"free":[139,142]},
-        {"op":"run","label":"encoder.repeat0.2.residual0.attention0.out_proj","kernel":6,"out":144,"args":[143,27,28],"size":["B","S",256],"packs":9,"free":[143]},
-        {"op":"run","label":"encoder.repeat0.2.layernorm0 (row statistics)","kernel":7,"out":145,"args":[138,144],"size":["B","S",2]},
-        {"op":"run","label":"encoder.repeat0.2.layernorm0","kernel":8,"out":146,"args":[145,138,144,29,30],"size":["B","S",256],"free":[138,144,145]},
-        {"op":"run","label":"encoder.repeat0.2.residual1.relu0","kernel":9,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
-        {"op":"run","label":"encoder.repeat0.2.residual1.linear1","kernel":10,"out":148,"args":[147,33,34],"size":["B","S",256],"packs":11,"free":[147]},
-        {"op":"run","label":"encoder.repeat0.2.layernorm1 (row statistics)","kernel":7,"out":149,"args":[146,148],"size":["B","S",2]},
-        {"op":"run","label":"encoder.repeat0.2.layernorm1","kernel":8,"out":150,"args":[149,146,148,35,36],"size":["B","S",256],"free":[146,148,149]},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.k (projected keys)*","kernel":22,"out":160,"args":[150,44,45],"size":["B","S",512],"packs":14},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.k (projected keys)*","kernel":22,"out":182,"args":[150,62,63],"size":["B","S",512],"packs":21},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.k (projected keys)*","kernel":22,"out":204,"args":[150,80,81],"size":["B","S",512],"packs":28,"free":[150]}
+        {"op":"run","kernel":0,"out":114,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
+        {"op":"run","kernel":1,"out":115,"args":[114,1,2],"size":["B","S",768],"packs":0},
+        {"op":"run","kernel":2,"out":116,"args":[115],"size":["B",8,"S","S"]},
+        {"op":"run","kernel":3,"out":117,"args":[96,116],"size":["B",8,"S",2]},
+        {"op":"run","kernel":4,"out":118,"args":[96,117,116],"size":["B",8,"S","S"],"free":[116,117]},
+        {"op":"run","kernel":5,"out":119,"args":[118,115],"size":["B","S",8,32],"free":[115,118]},
+        {"op":"run","kernel":6,"out":120,"args":[119,3,4],"size":["B","S",256],"packs":1,"free":[119]},
+        {"op":"run","kernel":7,"out":121,"args":[114,120],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":122,"args":[121,114,120,5,6],"size":["B","S",256],"free":[114,120,121]},
+        {"op":"run","kernel":9,"out":123,"args":[122,7,8],"size":["B","S",1024],"packs":2},
+        {"op":"run","kernel":10,"out":124,"args":[123,9,10],"size":["B","S",256],"packs":3,"free":[123]},
+        {"op":"run","kernel":7,"out":125,"args":[122,124],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":126,"args":[125,122,124,11,12],"size":["B","S",256],"free":[122,124,125]},
+        {"op":"run","kernel":1,"out":127,"args":[126,13,14],"size":["B","S",768],"packs":4},
+        {"op":"run","kernel":2,"out":128,"args":[127],"size":["B",8,"S","S"]},
+        {"op":"run","kernel":3,"out":129,"args":[96,128],"size":["B",8,"S",2]},
+        {"op":"run","kernel":4,"out":130,"args":[96,129,128],"size":["B",8,"S","S"],"free":[128,129]},
+        {"op":"run","kernel":5,"out":131,"args":[130,127],"size":["B","S",8,32],"free":[127,130]},
+        {"op":"run","kernel":6,"out":132,"args":[131,15,16],"size":["B","S",256],"packs":5,"free":[131]},
+        {"op":"run","kernel":7,"out":133,"args":[126,132],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":134,"args":[133,126,132,17,18],"size":["B","S",256],"free":[126,132,133]},
+        {"op":"run","kernel":9,"out":135,"args":[134,19,20],"size":["B","S",1024],"packs":6},
+        {"op":"run","kernel":10,"out":136,"args":[135,21,22],"size":["B","S",256],"packs":7,"free":[135]},
+        {"op":"run","kernel":7,"out":137,"args":[134,136],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":138,"args":[137,134,136,23,24],"size":["B","S",256],"free":[134,136,137]},
+        {"op":"run","kernel":1,"out":139,"args":[138,25,26],"size":["B","S",768],"packs":8},
+        {"op":"run","kernel":2,"out":140,"args":[139],"size":["B",8,"S","S"]},
+        {"op":"run","kernel":3,"out":141,"args":[96,140],"size":["B",8,"S",2]},
+        {"op":"run","kernel":4,"out":142,"args":[96,141,140],"size":["B",8,"S","S"],"free":[140,141]},
+        {"op":"run","kernel":5,"out":143,"args":[142,139],"size":["B","S",8,32],"free":[139,142]},
+        {"op":"run","kernel":6,"out":144,"args":[143,27,28],"size":["B","S",256],"packs":9,"free":[143]},
+        {"op":"run","kernel":7,"out":145,"args":[138,144],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":146,"args":[145,138,144,29,30],"size":["B","S",256],"free":[138,144,145]},
+        {"op":"run","kernel":9,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
+        {"op":"run","kernel":10,"out":148,"args":[147,33,34],"size":["B","S",256],"packs":11,"free":[147]},
+        {"op":"run","kernel":7,"out":149,"args":[146,148],"size":["B","S",2]},
+        {"op":"run","kernel":8,"out":150,"args":[149,146,148,35,36],"size":["B","S",256],"free":[146,148,149]},
+        {"op":"run","kernel":22,"out":160,"args":[150,44,45],"size":["B","S",512],"packs":14},
+        {"op":"run","kernel":22,"out":182,"args":[150,62,63],"size":["B","S",512],"packs":21},
+        {"op":"run","kernel":22,"out":204,"args":[150,80,81],"size":["B","S",512],"packs":28,"free":[150]}
       ],
       "decode": [
-        {"op":"run","label":"decoder.positional0","kernel":11,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.q (projected)*","kernel":12,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.k (cache + this step)","kernel":13,"out":103,"args":[102,152],"size":["B","K",256],"free":[102]},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.v (cache + this step)","kernel":14,"out":105,"args":[104,152],"size":["B","K",256],"free":[104]},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.scores","kernel":15,"out":153,"args":[152,103],"size":["B",8,"T","K"],"free":[103,152]},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.α (row statistics)","kernel":16,"out":154,"args":[101,153],"size":["B",8,"T",2]},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.α","kernel":17,"out":155,"args":[101,154,153],"size":["B",8,"T","K"],"free":[153,154]},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.α·v","kernel":18,"out":156,"args":[155,105],"size":["B","T",8,32],"free":[105,155]},
-        {"op":"run","label":"decoder.repeat0.0.residual0.attention0.out_proj","kernel":19,"out":157,"args":[156,40,41],"size":["B","T",256],"packs":13,"free":[156]},
-        {"op":"run","label":"decoder.repeat0.0.layernorm0 (row statistics)","kernel":20,"out":158,"args":[151,157],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.0.layernorm0","kernel":21,"out":159,"args":[158,151,157,42,43],"size":["B","T",256],"free":[151,157,158]},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.q (projected)","kernel":23,"out":161,"args":[159,44,45],"size":["B","T",256],"packs":15},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.scores","kernel":24,"out":162,"args":[161,160],"size":["B",8,"T","S"],"free":[161]},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.α (row statistics)","kernel":25,"out":163,"args":[96,162],"size":["B",8,"T",2]},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.α","kernel":26,"out":164,"args":[96,163,162],"size":["B",8,"T","S"],"free":[162,163]},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.α·v","kernel":27,"out":165,"args":[164,160],"size":["B","T",8,32],"free":[160]},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.out_proj","kernel":19,"out":166,"args":[165,46,47],"size":["B","T",256],"packs":16,"free":[165]},
-        {"op":"run","label":"decoder.repeat0.0.residual1.attention0.α (mean over heads)","kernel":28,"out":167,"args":[164],"size":["B","T","S"],"free":[164,167]},
-        {"op":"run","label":"decoder.repeat0.0.layernorm1 (row statistics)","kernel":20,"out":168,"args":[159,166],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.0.layernorm1","kernel":21,"out":169,"args":[168,159,166,48,49],"size":["B","T",256],"free":[159,166,168]},
-        {"op":"run","label":"decoder.repeat0.0.residual2.relu0","kernel":29,"out":170,"args":[169,50,51],"size":["B","T",1024],"packs":17},
-        {"op":"run","label":"decoder.repeat0.0.residual2.linear1","kernel":30,"out":171,"args":[170,52,53],"size":["B","T",256],"packs":18,"free":[170]},
-        {"op":"run","label":"decoder.repeat0.0.layernorm2 (row statistics)","kernel":20,"out":172,"args":[169,171],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.0.layernorm2","kernel":21,"out":173,"args":[172,169,171,54,55],"size":["B","T",256],"free":[169,171,172]},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.q (projected)*","kernel":12,"out":174,"args":[173,56,57],"size":["B","T",768],"packs":19},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.k (cache + this step)","kernel":13,"out":107,"args":[106,174],"size":["B","K",256],"free":[106]},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.v (cache + this step)","kernel":14,"out":109,"args":[108,174],"size":["B","K",256],"free":[108]},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.scores","kernel":15,"out":175,"args":[174,107],"size":["B",8,"T","K"],"free":[107,174]},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.α (row statistics)","kernel":16,"out":176,"args":[101,175],"size":["B",8,"T",2]},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.α","kernel":17,"out":177,"args":[101,176,175],"size":["B",8,"T","K"],"free":[175,176]},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.α·v","kernel":18,"out":178,"args":[177,109],"size":["B","T",8,32],"free":[109,177]},
-        {"op":"run","label":"decoder.repeat0.1.residual0.attention0.out_proj","kernel":19,"out":179,"args":[178,58,59],"size":["B","T",256],"packs":20,"free":[178]},
-        {"op":"run","label":"decoder.repeat0.1.layernorm0 (row statistics)","kernel":20,"out":180,"args":[173,179],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.1.layernorm0","kernel":21,"out":181,"args":[180,173,179,60,61],"size":["B","T",256],"free":[173,179,180]},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.q (projected)","kernel":23,"out":183,"args":[181,62,63],"size":["B","T",256],"packs":22},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.scores","kernel":24,"out":184,"args":[183,182],"size":["B",8,"T","S"],"free":[183]},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.α (row statistics)","kernel":25,"out":185,"args":[96,184],"size":["B",8,"T",2]},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.α","kernel":26,"out":186,"args":[96,185,184],"size":["B",8,"T","S"],"free":[184,185]},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.α·v","kernel":27,"out":187,"args":[186,182],"size":["B","T",8,32],"free":[182]},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.out_proj","kernel":19,"out":188,"args":[187,64,65],"size":["B","T",256],"packs":23,"free":[187]},
-        {"op":"run","label":"decoder.repeat0.1.residual1.attention0.α (mean over heads)","kernel":28,"out":189,"args":[186],"size":["B","T","S"],"free":[186,189]},
-        {"op":"run","label":"decoder.repeat0.1.layernorm1 (row statistics)","kernel":20,"out":190,"args":[181,188],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.1.layernorm1","kernel":21,"out":191,"args":[190,181,188,66,67],"size":["B","T",256],"free":[181,188,190]},
-        {"op":"run","label":"decoder.repeat0.1.residual2.relu0","kernel":29,"out":192,"args":[191,68,69],"size":["B","T",1024],"packs":24},
-        {"op":"run","label":"decoder.repeat0.1.residual2.linear1","kernel":30,"out":193,"args":[192,70,71],"size":["B","T",256],"packs":25,"free":[192]},
-        {"op":"run","label":"decoder.repeat0.1.layernorm2 (row statistics)","kernel":20,"out":194,"args":[191,193],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.1.layernorm2","kernel":21,"out":195,"args":[194,191,193,72,73],"size":["B","T",256],"free":[191,193,194]},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.q (projected)*","kernel":12,"out":196,"args":[195,74,75],"size":["B","T",768],"packs":26},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.k (cache + this step)","kernel":13,"out":111,"args":[110,196],"size":["B","K",256],"free":[110]},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.v (cache + this step)","kernel":14,"out":113,"args":[112,196],"size":["B","K",256],"free":[112]},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.scores","kernel":15,"out":197,"args":[196,111],"size":["B",8,"T","K"],"free":[111,196]},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.α (row statistics)","kernel":16,"out":198,"args":[101,197],"size":["B",8,"T",2]},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.α","kernel":17,"out":199,"args":[101,198,197],"size":["B",8,"T","K"],"free":[101,197,198]},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.α·v","kernel":18,"out":200,"args":[199,113],"size":["B","T",8,32],"free":[113,199]},
-        {"op":"run","label":"decoder.repeat0.2.residual0.attention0.out_proj","kernel":19,"out":201,"args":[200,76,77],"size":["B","T",256],"packs":27,"free":[200]},
-        {"op":"run","label":"decoder.repeat0.2.layernorm0 (row statistics)","kernel":20,"out":202,"args":[195,201],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.2.layernorm0","kernel":21,"out":203,"args":[202,195,201,78,79],"size":["B","T",256],"free":[195,201,202]},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.q (projected)","kernel":23,"out":205,"args":[203,80,81],"size":["B","T",256],"packs":29},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.scores","kernel":24,"out":206,"args":[205,204],"size":["B",8,"T","S"],"free":[205]},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.α (row statistics)","kernel":25,"out":207,"args":[96,206],"size":["B",8,"T",2]},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.α","kernel":26,"out":208,"args":[96,207,206],"size":["B",8,"T","S"],"free":[96,206,207]},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.α·v","kernel":27,"out":209,"args":[208,204],"size":["B","T",8,32],"free":[204]},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.out_proj","kernel":19,"out":210,"args":[209,82,83],"size":["B","T",256],"packs":30,"free":[209]},
-        {"op":"run","label":"decoder.repeat0.2.residual1.attention0.α (mean over heads)","kernel":28,"out":211,"args":[208],"size":["B","T","S"],"free":[208,211]},
-        {"op":"run","label":"decoder.repeat0.2.layernorm1 (row statistics)","kernel":20,"out":212,"args":[203,210],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.2.layernorm1","kernel":21,"out":213,"args":[212,203,210,84,85],"size":["B","T",256],"free":[203,210,212]},
-        {"op":"run","label":"decoder.repeat0.2.residual2.relu0","kernel":29,"out":214,"args":[213,86,87],"size":["B","T",1024],"packs":31},
-        {"op":"run","label":"decoder.repeat0.2.residual2.linear1","kernel":30,"out":215,"args":[214,88,89],"size":["B","T",256],"packs":32,"free":[214]},
-        {"op":"run","label":"decoder.repeat0.2.layernorm2 (row statistics)","kernel":20,"out":216,"args":[213,215],"size":["B","T",2]},
-        {"op":"run","label":"decoder.repeat0.2.layernorm2","kernel":21,"out":217,"args":[216,213,215,90,91],"size":["B","T",256],"free":[213,215,216]},
-        {"op":"run","label":"decoder.linear0","kernel":31,"out":218,"args":[217,92,93],"size":["B","T",8000],"packs":33,"free":[217]},
-        {"op":"run","label":"decoder.log_softmax0 (row statistics)","kernel":32,"out":219,"args":[218],"size":["B","T",2]},
-        {"op":"run","label":"decoder.log_softmax0","kernel":33,"out":220,"args":[219,218],"size":["B","T",8000],"free":[218,219]},
-        {"op":"run","label":"next.mask","kernel":34,"out":221,"args":[99,220],"size":["B","T",8000],"free":[99,220]}
+        {"op":"run","kernel":11,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+        {"op":"run","kernel":12,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":13,"out":103,"args":[102,152],"size":["B","K",256],"free":[102]},
+        {"op":"run","kernel":14,"out":105,"args":[104,152],"size":["B","K",256],"free":[104]},
+        {"op":"run","kernel":15,"out":153,"args":[152,103],"size":["B",8,"T","K"],"free":[103,152]},
+        {"op":"run","kernel":16,"out":154,"args":[101,153],"size":["B",8,"T",2]},
+        {"op":"run","kernel":17,"out":155,"args":[101,154,153],"size":["B",8,"T","K"],"free":[153,154]},
+        {"op":"run","kernel":18,"out":156,"args":[155,105],"size":["B","T",8,32],"free":[105,155]},
+        {"op":"run","kernel":19,"out":157,"args":[156,40,41],"size":["B","T",256],"packs":13,"free":[156]},
+        {"op":"run","kernel":20,"out":158,"args":[151,157],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":159,"args":[158,151,157,42,43],"size":["B","T",256],"free":[151,157,158]},
+        {"op":"run","kernel":23,"out":161,"args":[159,44,45],"size":["B","T",256],"packs":15},
+        {"op":"run","kernel":24,"out":162,"args":[161,160],"size":["B",8,"T","S"],"free":[161]},
+        {"op":"run","kernel":25,"out":163,"args":[96,162],"size":["B",8,"T",2]},
+        {"op":"run","kernel":26,"out":164,"args":[96,163,162],"size":["B",8,"T","S"],"free":[162,163]},
+        {"op":"run","kernel":27,"out":165,"args":[164,160],"size":["B","T",8,32],"free":[160]},
+        {"op":"run","kernel":19,"out":166,"args":[165,46,47],"size":["B","T",256],"packs":16,"free":[165]},
+        {"op":"run","kernel":28,"out":167,"args":[164],"size":["B","T","S"],"free":[164,167]},
+        {"op":"run","kernel":20,"out":168,"args":[159,166],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":169,"args":[168,159,166,48,49],"size":["B","T",256],"free":[159,166,168]},
+        {"op":"run","kernel":29,"out":170,"args":[169,50,51],"size":["B","T",1024],"packs":17},
+        {"op":"run","kernel":30,"out":171,"args":[170,52,53],"size":["B","T",256],"packs":18,"free":[170]},
+        {"op":"run","kernel":20,"out":172,"args":[169,171],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":173,"args":[172,169,171,54,55],"size":["B","T",256],"free":[169,171,172]},
+        {"op":"run","kernel":12,"out":174,"args":[173,56,57],"size":["B","T",768],"packs":19},
+        {"op":"run","kernel":13,"out":107,"args":[106,174],"size":["B","K",256],"free":[106]},
+        {"op":"run","kernel":14,"out":109,"args":[108,174],"size":["B","K",256],"free":[108]},
+        {"op":"run","kernel":15,"out":175,"args":[174,107],"size":["B",8,"T","K"],"free":[107,174]},
+        {"op":"run","kernel":16,"out":176,"args":[101,175],"size":["B",8,"T",2]},
+        {"op":"run","kernel":17,"out":177,"args":[101,176,175],"size":["B",8,"T","K"],"free":[175,176]},
+        {"op":"run","kernel":18,"out":178,"args":[177,109],"size":["B","T",8,32],"free":[109,177]},
+        {"op":"run","kernel":19,"out":179,"args":[178,58,59],"size":["B","T",256],"packs":20,"free":[178]},
+        {"op":"run","kernel":20,"out":180,"args":[173,179],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":181,"args":[180,173,179,60,61],"size":["B","T",256],"free":[173,179,180]},
+        {"op":"run","kernel":23,"out":183,"args":[181,62,63],"size":["B","T",256],"packs":22},
+        {"op":"run","kernel":24,"out":184,"args":[183,182],"size":["B",8,"T","S"],"free":[183]},
+        {"op":"run","kernel":25,"out":185,"args":[96,184],"size":["B",8,"T",2]},
+        {"op":"run","kernel":26,"out":186,"args":[96,185,184],"size":["B",8,"T","S"],"free":[184,185]},
+        {"op":"run","kernel":27,"out":187,"args":[186,182],"size":["B","T",8,32],"free":[182]},
+        {"op":"run","kernel":19,"out":188,"args":[187,64,65],"size":["B","T",256],"packs":23,"free":[187]},
+        {"op":"run","kernel":28,"out":189,"args":[186],"size":["B","T","S"],"free":[186,189]},
+        {"op":"run","kernel":20,"out":190,"args":[181,188],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":191,"args":[190,181,188,66,67],"size":["B","T",256],"free":[181,188,190]},
+        {"op":"run","kernel":29,"out":192,"args":[191,68,69],"size":["B","T",1024],"packs":24},
+        {"op":"run","kernel":30,"out":193,"args":[192,70,71],"size":["B","T",256],"packs":25,"free":[192]},
+        {"op":"run","kernel":20,"out":194,"args":[191,193],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":195,"args":[194,191,193,72,73],"size":["B","T",256],"free":[191,193,194]},
+        {"op":"run","kernel":12,"out":196,"args":[195,74,75],"size":["B","T",768],"packs":26},
+        {"op":"run","kernel":13,"out":111,"args":[110,196],"size":["B","K",256],"free":[110]},
+        {"op":"run","kernel":14,"out":113,"args":[112,196],"size":["B","K",256],"free":[112]},
+        {"op":"run","kernel":15,"out":197,"args":[196,111],"size":["B",8,"T","K"],"free":[111,196]},
+        {"op":"run","kernel":16,"out":198,"args":[101,197],"size":["B",8,"T",2]},
+        {"op":"run","kernel":17,"out":199,"args":[101,198,197],"size":["B",8,"T","K"],"free":[101,197,198]},
+        {"op":"run","kernel":18,"out":200,"args":[199,113],"size":["B","T",8,32],"free":[113,199]},
+        {"op":"run","kernel":19,"out":201,"args":[200,76,77],"size":["B","T",256],"packs":27,"free":[200]},
+        {"op":"run","kernel":20,"out":202,"args":[195,201],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":203,"args":[202,195,201,78,79],"size":["B","T",256],"free":[195,201,202]},
+        {"op":"run","kernel":23,"out":205,"args":[203,80,81],"size":["B","T",256],"packs":29},
+        {"op":"run","kernel":24,"out":206,"args":[205,204],"size":["B",8,"T","S"],"free":[205]},
+        {"op":"run","kernel":25,"out":207,"args":[96,206],"size":["B",8,"T",2]},
+        {"op":"run","kernel":26,"out":208,"args":[96,207,206],"size":["B",8,"T","S"],"free":[96,206,207]},
+        {"op":"run","kernel":27,"out":209,"args":[208,204],"size":["B","T",8,32],"free":[204]},
+        {"op":"run","kernel":19,"out":210,"args":[209,82,83],"size":["B","T",256],"packs":30,"free":[209]},
+        {"op":"run","kernel":28,"out":211,"args":[208],"size":["B","T","S"],"free":[208,211]},
+        {"op":"run","kernel":20,"out":212,"args":[203,210],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":213,"args":[212,203,210,84,85],"size":["B","T",256],"free":[203,210,212]},
+        {"op":"run","kernel":29,"out":214,"args":[213,86,87],"size":["B","T",1024],"packs":31},
+        {"op":"run","kernel":30,"out":215,"args":[214,88,89],"size":["B","T",256],"packs":32,"free":[214]},
+        {"op":"run","kernel":20,"out":216,"args":[213,215],"size":["B","T",2]},
+        {"op":"run","kernel":21,"out":217,"args":[216,213,215,90,91],"size":["B","T",256],"free":[213,215,216]},
+        {"op":"run","kernel":31,"out":218,"args":[217,92,93],"size":["B","T",8000],"packs":33,"free":[217]},
+        {"op":"run","kernel":32,"out":219,"args":[218],"size":["B","T",2]},
+        {"op":"run","kernel":33,"out":220,"args":[219,218],"size":["B","T",8000],"free":[218,219]},
+        {"op":"run","kernel":34,"out":221,"args":[99,220],"size":["B","T",8000],"free":[99,220]}
       ],
       "output": {"slot":221,"shape":["B","T",8000]},
       "caches": [

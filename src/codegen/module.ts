@@ -118,6 +118,7 @@ function kernelTable(program: Program, P: string): WriterFunction {
       w.writeLine(`// k${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
       w.writeLine('{');
       w.writeLine(`  name: ${q(`${P}.k${i}`)},`);
+      w.writeLine(`  label: ${q(labels[0]! + more)},`);
       w.writeLine(`  step: ${k.step !== undefined},`);
       w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
       w.writeLine(`  gpu: ${q(g.src)},`);

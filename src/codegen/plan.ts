@@ -94,7 +94,7 @@ class PlanBuilder {
 
   private run(c: Call): RunInstr {
     const packs = this.packSet(c);
-    return { op: 'run', label: c.label, kernel: this.kernel(c.kernel, c.label), out: this.slot(c.out, c.size), args: c.args.map((a) => this.slot(a)), size: c.size, ...(packs !== undefined ? { packs } : {}) };
+    return { op: 'run', kernel: this.kernel(c.kernel, c.label), out: this.slot(c.out, c.size), args: c.args.map((a) => this.slot(a)), size: c.size, ...(packs !== undefined ? { packs } : {}) };
   }
 
   private instr(i: LoweredInstr): Instr {
@@ -104,7 +104,7 @@ class PlanBuilder {
     const packs = this.packSet(i.step);
     const exports = Object.values(i.exports).map((k) => this.slot(k));
     const scan: ScanInstr = {
-      op: 'scan', label: i.label, out, dim: i.dim, reverse: i.reverse, stateSize: i.stateSize,
+      op: 'scan', out, dim: i.dim, reverse: i.reverse, stateSize: i.stateSize,
       ...(i.init ? { init: this.slot(i.init) } : {}), lengths: this.slot(i.lengths), body,
       step: { kernel: this.kernel(i.step.kernel, i.step.label), args: i.step.args.map((a) => this.slot(a)), ...(packs !== undefined ? { packs } : {}) },
       size: i.size, ...(exports.length ? { exports } : {}),

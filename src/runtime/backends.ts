@@ -8,6 +8,7 @@ import { GpuJsExecutor, loadGpuJs, type GpuClass } from './gpujs.ts';
 async function selfTest(ex: Executor): Promise<void> {
   const k: KernelDef = {
     name: '__selftest',
+    label: 'the backend self-test',
     step: false,
     scalars: ['B', 'T'],
     cpu: () => {},

@@ -13,9 +13,17 @@ export class NncError extends Error {
  * the tensor (model.ts).
  */
 export class OutOfMemory extends NncError {
-  constructor(readonly backend: string, readonly floats: number, readonly inUse: number, readonly limit: number | undefined) {
+  readonly backend: string;
+  readonly floats: number;
+  readonly inUse: number;
+  readonly limit: number | undefined;
+  constructor(backend: string, floats: number, inUse: number, limit: number | undefined) {
     super(`backend '${backend}' cannot allocate ${floats} floats (${bytes(floats * 4)})${limit !== undefined ? `: ${bytes(inUse)} of its ${bytes(limit)} limit are in use` : ''}`);
     this.name = 'NncError';
+    this.backend = backend;
+    this.floats = floats;
+    this.inUse = inUse;
+    this.limit = limit;
   }
 }
 

@@ -70,11 +70,11 @@ interface Dims {
 }
 
 /** An allocation that failed, as the tensor the plan was computing: its label, shape, size and the backend's limit. */
-function tooLarge(e: OutOfMemory, i: Instr, dims: Dims, model: string): NncError {
+function tooLarge(e: OutOfMemory, i: Instr, label: string, dims: Dims, model: string): NncError {
   const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dims[d as keyof Dims]}`)).join(', ')}]` : '';
   const what = i.op === 'run' ? `${e.floats} floats, ${bytes(e.floats * 4)}` : `a buffer of ${e.floats} floats (${bytes(e.floats * 4)}) in its steps`;
   const limit = e.limit !== undefined ? `backend '${e.backend}' holds at most ${bytes(e.limit)} (WebAssembly's linear memory) and has ${bytes(e.inUse)} in use` : `backend '${e.backend}' could not allocate it (the JavaScript engine's limit or the machine's memory)`;
-  return new NncError(`${model}: '${i.label}'${shape} needs ${what}, but ${limit}: pass shorter sequences or fewer rows per call${e.backend === 'wasm' ? ", or use backend 'cpu' (not bound by WebAssembly's 2 GiB)" : ''}`);
+  return new NncError(`${model}: '${label}'${shape} needs ${what}, but ${limit}: pass shorter sequences or fewer rows per call${e.backend === 'wasm' ? ", or use backend 'cpu' (not bound by WebAssembly's 2 GiB)" : ''}`);
 }
 
 function sizeOf(s: Size, dims: Dims): number {
@@ -228,7 +228,7 @@ class Model {
         if (i.op === 'run') env[i.out] = await ex.run(this.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), this.packsOf(i.packs));
         else await this.scan(i, env, dims, scal, carried?.[i.out]);
       } catch (e) {
-        throw e instanceof OutOfMemory ? tooLarge(e, i, dims, this.manifest.model) : e;
+        throw e instanceof OutOfMemory ? tooLarge(e, i, this.kernels[i.op === 'run' ? i.kernel : i.step.kernel]!.label, dims, this.manifest.model) : e;
       }
       if (i.free) {
         for (const s of i.free) {

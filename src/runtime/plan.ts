@@ -16,8 +16,6 @@ export type Slot = number;
 
 export interface RunInstr {
   readonly op: 'run';
-  /** What it computes (the IR node's label, e.g. `attention0.scores`): errors name it. */
-  readonly label: string;
   /** Index in the model's kernel table. */
   readonly kernel: number;
   readonly out: Slot;
@@ -39,8 +37,6 @@ export interface RunInstr {
  */
 export interface ScanInstr {
   readonly op: 'scan';
-  /** The recurrence's label (e.g. `lstm0`): errors name it. */
-  readonly label: string;
   readonly out: Slot;
   readonly dim: 'T' | 'S';
   readonly reverse: boolean;

@@ -108,6 +108,8 @@ export interface GemmDef {
 /** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body (and its host form, if any). */
 export interface KernelDef {
   readonly name: string;
+  /** What it computes: its first call's IR label (`attention0.scores`), and how many more calls share it. Errors name it. */
+  readonly label: string;
   readonly step: boolean;
   /** The scalars the gpu.js kernel takes after its buffers, in order. */
   readonly scalars: readonly string[];
