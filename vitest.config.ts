@@ -1,9 +1,17 @@
 import { availableParallelism } from 'node:os';
+import { defaultClientConditions, defaultExternalConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
+// `nnc/runtime` (what generated modules import) and `nnc` resolve to the TypeScript sources in
+// tests, not to dist/ (package.json "exports", condition nnc-source; docs/ARCHITECTURE.md).
+const source = 'nnc-source';
+
 export default defineConfig({
+  resolve: { conditions: [source, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [source, ...defaultServerConditions], externalConditions: [source, ...defaultExternalConditions] } },
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

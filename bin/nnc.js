@@ -1,7 +1,47 @@
 #!/usr/bin/env node
-// The `nnc` command: runs the TypeScript sources through tsx's loader, so no build step is needed.
-import { register } from 'tsx/esm/api';
+// The `nnc` command. It runs the bundled CLI, dist/cli.cjs (`npm run build`; shipped in the package),
+// with V8's code cache: Node ≥ 22.1 keeps compiled code between runs itself (enableCompileCache);
+// on older Node, dist/require-cached.cjs (src/require-cached.ts) does it. In a checkout of the
+// repository, where src/ exists, it runs the TypeScript sources through tsx instead whenever dist/
+// is missing or older than them, so an edit is never run stale.
+import { readdirSync, statSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 
-register();
-const { main } = await import('../src/cli.ts');
+nodeModule.enableCompileCache?.();
+
+const root = new URL('../', import.meta.url);
+
+/** In a checkout: whether dist/cli.cjs is missing or older than a file it is built from. */
+function stale() {
+  let built;
+  try {
+    built = statSync(new URL('dist/cli.cjs', root)).mtimeMs;
+  } catch {
+    return true;
+  }
+  if (statSync(new URL('package.json', root)).mtimeMs > built) return true;
+  for (const dir of ['src/', 'grammar/']) {
+    for (const f of readdirSync(new URL(dir, root), { recursive: true })) {
+      if (statSync(new URL(dir + f, root)).mtimeMs > built) return true;
+    }
+  }
+  return false;
+}
+
+let checkout = true;
+try {
+  statSync(new URL('src/cli.ts', root));
+} catch {
+  checkout = false;
+}
+let main;
+if (checkout && stale()) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../src/cli.ts'));
+} else {
+  const { requireCached } = nodeModule.createRequire(import.meta.url)('../dist/require-cached.cjs');
+  // a cache entry per command: V8 keeps in it what the command that wrote it compiled
+  ({ main } = requireCached('../dist/cli.cjs', import.meta.url, /^[a-z]+$/.test(process.argv[2] ?? '') ? process.argv[2] : ''));
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -40,6 +40,7 @@ import {
   Colon,
   Comma,
   Equals,
+  GRAMMAR_CHECKED,
   Identifier,
   Input,
   LCurly,
@@ -103,6 +104,7 @@ export class NnParser extends CstParser {
       nodeLocationTracking: 'full',
       maxLookahead: 3,
       errorMessageProvider: messages,
+      skipValidations: GRAMMAR_CHECKED,
     });
     messages.parser = this;
     this.performSelfAnalysis();

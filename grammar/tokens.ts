@@ -54,12 +54,16 @@ function matchName(text: string, offset: number): CustomPatternMatcherReturn | n
   const m = NAME.exec(text);
   return m === null ? null : [m[0]];
 }
-/** What a name may start with: ASCII letters, `_`, and (reported) the letters of the BMP outside ASCII. */
-function nameStartChars(): string[] {
-  const chars = ['_'];
-  for (let c = 0x41; c <= 0x7a; c++) if (/[A-Za-z]/.test(String.fromCharCode(c))) chars.push(String.fromCharCode(c));
-  for (let c = 0x80; c <= 0xffff; c++) if (/\p{L}/u.test(String.fromCharCode(c))) chars.push(String.fromCharCode(c));
-  return chars;
+/**
+ * Chevrotain's hint of what a name may start with, which picks the patterns it tries at a character:
+ * `_`, the ASCII letters and every character of the BMP beyond ASCII but the surrogates — a superset
+ * of the letters (reported) that start a name, which matchName picks out. Testing each of the 65,536
+ * characters for a letter took longer than the rest of the lexer's set-up at every start.
+ */
+function nameStartChars(): number[] {
+  const codes = ['_', ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'].map((c) => c.charCodeAt(0));
+  for (let c = 0x80; c <= 0xffff; c++) if (c < 0xd800 || c > 0xdfff) codes.push(c);
+  return codes;
 }
 export const Identifier = createToken({
   name: 'Identifier',
@@ -146,10 +150,20 @@ export const allTokens: TokenType[] = [
 /** Every token type the parser knows, categories included. */
 export const parserTokens: TokenType[] = [...allTokens, BodyJunk, TopJunk];
 
+declare const NNC_GRAMMAR_CHECKED: boolean | undefined;
+/**
+ * Whether chevrotain may skip its checks of the grammar (the lexer's patterns; the parser's rules
+ * for ambiguity, left recursion and the like) when it builds the lexer and the parser. The bundles
+ * say so (scripts/build.ts defines NNC_GRAMMAR_CHECKED): their grammar is the one the sources build
+ * with the checks in every test, and the checks were a tenth of `nnc check`'s start-up.
+ */
+export const GRAMMAR_CHECKED = typeof NNC_GRAMMAR_CHECKED === 'boolean' && NNC_GRAMMAR_CHECKED;
+
 export const lexer = new Lexer(allTokens, {
   positionTracking: 'full',
   ensureOptimizations: false,
   recoveryEnabled: true,
+  skipValidations: GRAMMAR_CHECKED,
 });
 
 /** How a token type reads in a message: `'}'`, `a name`, `a number`. */

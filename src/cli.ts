@@ -1,5 +1,10 @@
 /**
- * nnc compile | check | weights | torch. Exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error.
+ * nnc compile | check | weights | torch | fmt | graph | lsp. Exit codes: 0 ok, 1 errors in the spec
+ * (or, for `fmt --check`, unformatted files), 2 bad usage, 70 internal error.
+ *
+ * Startup: bin/nnc.js runs this file bundled (dist/cli.cjs); everything else is imported when a
+ * command needs it — the compiler for compile/check/weights, the TypeScript compiler (through
+ * ts-morph) only for `compile --format js`, and each tool (fmt.ts, graph.ts, lsp.ts) by its command.
  */
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -13,17 +18,21 @@ type Render = typeof import('./diagnostics/render.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2] [--watch]
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
+  nnc fmt [--check | --stdout] FILE.nn...
+  nnc graph FILE.nn [-o OUT.svg|OUT.dot|OUT.html] [--kernels]
+  nnc lsp [--stdio]
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
-            for apps without a TypeScript loader; -o OUT.js (.mjs) implies --format js,
+            for apps without a TypeScript loader; -o OUT.js (.mjs, .cjs) implies --format js,
             -o OUT.ts (.mts) TypeScript, another extension needs --format;
             --emit prints an intermediate stage instead (to stdout, or to -o);
-            -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites
+            -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites;
+            --watch compiles again whenever the file is saved (until interrupted)
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
             PyTorch name of weights in stock Transformer layers; --check compares a checkpoint
@@ -32,9 +41,22 @@ const USAGE = `usage:
   torch     writes a PyTorch module (default: <file>.py here) with nnc's weight names and
             semantics; --train also writes train_<OUT>.py beside it, a training script for
             torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
+  fmt       rewrites each file in its canonical layout (comments kept); --check writes nothing,
+            lists the files that are not formatted and exits 1 if there are any; --stdout prints
+  graph     draws the architecture: blocks as clusters, edges labelled with shapes, parameter
+            counts, attention to the encoder memory; --kernels outlines fused kernels; without -o
+            prints Graphviz DOT
+  lsp       runs the language server on stdin/stdout (editors start it; see editors/vscode)
   --version prints nnc's version
 
-exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error`;
+exit codes: 0 ok, 1 errors in the spec, 2 bad usage, 70 internal error (fmt --check: 1 when a file is not formatted)`;
+
+/** The tools with their own argument parsing, each loaded only by its command. */
+const TOOLS: Readonly<Record<string, () => Promise<{ command(argv: string[], usage: (message: string) => number): Promise<number> }>>> = {
+  fmt: () => import('./fmt-command.ts'),
+  graph: () => import('./graph-command.ts'),
+  lsp: () => import('./lsp.ts'),
+};
 
 class UsageError extends Error {}
 
@@ -53,6 +75,7 @@ interface Args {
   check?: string;
   level: OptLevel;
   format: 'ts' | 'js';
+  watch: boolean;
   /** torch: also write the training script. */
   train: boolean;
 }
@@ -85,6 +108,7 @@ function parseArgs(argv: string[]): Args {
   let check: string | undefined;
   let level: OptLevel = 2;
   let format: 'ts' | 'js' | undefined;
+  let watch = false;
   let train = false;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
@@ -105,6 +129,7 @@ function parseArgs(argv: string[]): Args {
       check = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (!check || check.startsWith('-')) throw new UsageError(`--check needs a .safetensors file${check ? `, got the option '${check}'` : ''}`);
     } else if (a === '--json') json = true;
+    else if (a === '--watch') watch = true;
     else if (a === '--train') train = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
@@ -118,6 +143,7 @@ function parseArgs(argv: string[]): Args {
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
+  if (command !== 'compile' && watch) throw new UsageError(`--watch belongs to 'compile'`);
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
@@ -125,16 +151,16 @@ function parseArgs(argv: string[]): Args {
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (command === 'compile' && !emitGiven) format = moduleFormat(out, format);
   }
-  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch };
 }
 
-/** The module file extensions `-o` may name, by language (an ES module: not .cts / .cjs). */
-const MODULE_EXTENSIONS: Readonly<Record<'ts' | 'js', readonly string[]>> = { ts: ['.ts', '.mts'], js: ['.js', '.mjs'] };
+/** The module file extensions `-o` may name, by language (JavaScript: .cjs is CommonJS; TypeScript is an ES module only). */
+const MODULE_EXTENSIONS: Readonly<Record<'ts' | 'js', readonly string[]>> = { ts: ['.ts', '.mts'], js: ['.js', '.mjs', '.cjs'] };
 const LANGUAGE = { ts: 'TypeScript', js: 'JavaScript' } as const;
 
 /**
  * The language of the module `compile -o out` writes: the one its extension names (.ts, .mts →
- * TypeScript; .js, .mjs → JavaScript with a .d.ts beside it), which `--format` may repeat but not
+ * TypeScript; .js, .mjs, .cjs → JavaScript with its declarations beside it), which `--format` may repeat but not
  * contradict; any other extension needs `--format`.
  */
 function moduleFormat(out: string, format: 'ts' | 'js' | undefined): 'ts' | 'js' {
@@ -147,7 +173,7 @@ function moduleFormat(out: string, format: 'ts' | 'js' | undefined): 'ts' | 'js'
   if (named) return named;
   if (format) return format;
   const all = [...MODULE_EXTENSIONS.ts, ...MODULE_EXTENSIONS.js].join(', ');
-  throw new UsageError(`-o '${out}': cannot tell from its extension whether to write TypeScript or JavaScript (the module is an ES module: ${all}); name the file so, or pass --format ts|js`);
+  throw new UsageError(`-o '${out}': cannot tell from its extension whether to write TypeScript or JavaScript (${all}); name the file so, or pass --format ts|js`);
 }
 
 /** Writes files, creating their directories; a failure is reported (exit 2). */
@@ -215,10 +241,15 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     }
     return 0;
   }
-  const result = compile(text, args.file, args.command === 'check' ? 'ir' : args.emit, args.level);
+  if (args.command === 'check') {
+    // the diagnostics are all lower()'s: nothing after it is run or printed
+    const { diagnostics, models } = lower(text, args.file);
+    report(diagnostics, text);
+    return models ? 0 : 1;
+  }
+  const result = compile(text, args.file, args.emit, args.level);
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
-  if (args.command === 'check') return 0;
   if (args.emitGiven && !args.out) {
     process.stdout.write(result.output);
     return 0;
@@ -226,10 +257,8 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
   const out = args.out ?? join('generated', basename(args.file, extname(args.file)) + (args.format === 'js' ? '.js' : '.ts'));
   const files: [string, string][] = args.format === 'js'
     ? (() => {
-        const warning = ensureRuntimeJs();
-        if (warning) process.stderr.write(`nnc: warning: ${warning}\n`);
         const { js, dts } = emitJs(result.output!, basename(out));
-        return [[out, js], [out.replace(/\.m?js$/, (e) => (e === '.mjs' ? '.d.mts' : '.d.ts')), dts]];
+        return [[out, js], [declarationsPath(out), dts]];
       })()
     : [[out, result.output]];
   try {
@@ -269,20 +298,33 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`nnc ${version()}\n`);
     return 0;
   }
+  const usage = (message: string): number => {
+    process.stderr.write(`nnc: ${message}\n${USAGE}\n`);
+    return 2;
+  };
+  const tool = argv[0] !== undefined && Object.hasOwn(TOOLS, argv[0]) ? TOOLS[argv[0]] : undefined;
+  if (tool) {
+    try {
+      return await (await tool()).command(argv.slice(1), usage);
+    } catch (e) {
+      return internalError(e);
+    }
+  }
   let args: Args;
   try {
     args = parseArgs(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`nnc: ${e.message}\n${USAGE}\n`);
-    return 2;
+    return usage(e.message);
   }
   try {
     const driver: Driver = await import('./driver.ts');
     if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
-    ({ emitJs, ensureRuntimeJs } = await import('./emit-js.ts'));
-    weightsCheck = await import('./weights-check.ts');
-    return await run(args, driver, await import('./diagnostics/render.ts'));
+    if (args.format === 'js') ({ emitJs, declarationsPath } = await import('./emit-js.ts'));
+    if (args.command === 'weights') weightsCheck = await import('./weights-check.ts');
+    const render = await import('./diagnostics/render.ts');
+    if (args.watch) return await (await import('./watch.ts')).watch(args.file, () => run(args, driver, render), internalError);
+    return await run(args, driver, render);
   } catch (e) {
     return internalError(e);
   }
@@ -307,4 +349,4 @@ function checkWeights(file: string, model: { name: string; weights: readonly imp
 
 let weightsCheck: typeof import('./weights-check.ts');
 let emitJs: typeof import('./emit-js.ts').emitJs;
-let ensureRuntimeJs: typeof import('./emit-js.ts').ensureRuntimeJs;
+let declarationsPath: typeof import('./emit-js.ts').declarationsPath;

@@ -531,7 +531,7 @@ describe.concurrent('usage errors exit 2', () => {
     ['--format bogus', ['compile', lstm, '--format', 'wasm'], /--format must be ts or js; got 'wasm'/],
     ['--format js -o a .ts file', ['compile', lstm, '--format=js', '-o', 'x.ts'], /^nnc: --format js writes JavaScript, but -o 'x\.ts' names a TypeScript file: use -o x\.js \(or leave --format out\)$/m],
     ['--format ts -o a .mjs file', ['compile', lstm, '--format', 'ts', '-o', 'x.mjs'], /--format ts writes TypeScript, but -o 'x\.mjs' names a JavaScript file: use -o x\.ts/],
-    ['-o with no module extension', ['compile', lstm, '-o', 'model.txt'], /-o 'model\.txt': cannot tell from its extension whether to write TypeScript or JavaScript .*\.ts, \.mts, \.js, \.mjs.*--format ts\|js/],
+    ['-o with no module extension', ['compile', lstm, '-o', 'model.txt'], /-o 'model\.txt': cannot tell from its extension whether to write TypeScript or JavaScript .*\.ts, \.mts, \.js, \.mjs, \.cjs.*--format ts\|js/],
     ['-o a CommonJS TypeScript file', ['compile', lstm, '-o', 'model.cts'], /cannot tell from its extension/],
     ['--format with --emit', ['compile', lstm, '--format=js', '--emit=ir'], /does not go with --emit/],
   ])('%s', async (_, args, msg) => {

@@ -14,7 +14,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from './helpers.ts';
 
 const copy = mkdtempSync(join(tmpdir(), 'nnc-demo-'));
-for (const p of ['package.json', 'tsconfig.json', 'bin', 'src', 'grammar', 'examples', 'generated']) cpSync(join(ROOT, p), join(copy, p), { recursive: true, filter: (f) => !f.includes('/node_modules') });
+// dist/ too (built by test/global-setup.ts): `tsx examples/demo.ts` run as written resolves nnc/runtime to it
+for (const p of ['package.json', 'tsconfig.json', 'bin', 'src', 'grammar', 'examples', 'generated', 'dist']) cpSync(join(ROOT, p), join(copy, p), { recursive: true, filter: (f) => !f.includes('/node_modules') });
 symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
 afterAll(() => rmSync(copy, { recursive: true, force: true }));
 

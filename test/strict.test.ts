@@ -2,7 +2,9 @@
  * Generated modules in a strict app: generated/*.ts, modules of models with hostile names, and a
  * file of typed-input checks (`// @ts-expect-error` on the wrong forms) are type-checked by tsc
  * under every strict flag an app may turn on, as an app outside the project that depends on nnc
- * (node_modules/nnc → this repository). The hostile-name modules also load and run.
+ * (node_modules/nnc → this repository). The app's tsc reads `nnc/runtime` from its TypeScript source
+ * (condition nnc-source), so the runtime itself is checked under these flags too; test/package.test.ts
+ * checks the declarations the package ships. The hostile-name modules also load and run.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ const STRICT = {
   strict: true, noUncheckedIndexedAccess: true, noPropertyAccessFromIndexSignature: true, noUnusedParameters: true,
   noUnusedLocals: true, exactOptionalPropertyTypes: true, erasableSyntaxOnly: true, verbatimModuleSyntax: true,
   noImplicitOverride: true, noImplicitReturns: true, noFallthroughCasesInSwitch: true, noEmit: true, skipLibCheck: true,
+  customConditions: ['nnc-source'],
 };
 
 const body = (name: string, input = 'text: tokens(vocab = 10)') => `model ${name} {\n  input ${input}\n  output y\n  embedding dim = 4\n  gru hidden = 3\n  linear 5\n}\n`;

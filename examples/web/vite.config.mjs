@@ -4,8 +4,8 @@
 // their runtime from the `nnc` package (`import * as __nnc from 'nnc/runtime'`). An app that
 // installed nnc from npm needs nothing here; inside this repository nnc is not in any node_modules
 // (the generated modules would reach it by the package's self-reference, which Vite does not
-// follow), so `nnc/runtime` is aliased to the file that the package's own "exports" map names for
-// it. gpu.js resolves from the repository's node_modules through its package.json "browser" field
+// follow), so `nnc/runtime` is aliased to the TypeScript source that the package's own "exports"
+// map names for it (condition nnc-source). gpu.js resolves from the repository's node_modules through its package.json "browser" field
 // (dist/gpu-browser.js), as in any Vite app.
 //
 // A .mjs file, not .ts: the repository's `tsc -p tsconfig.json` type-checks examples/ and would
@@ -19,7 +19,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const repo = resolve(here, '../..');
 const pkg = JSON.parse(readFileSync(resolve(repo, 'package.json'), 'utf8'));
 const entry = pkg.exports['./runtime'];
-const runtimeFile = resolve(repo, typeof entry === 'string' ? entry : (entry.browser ?? entry.default));
+const runtimeFile = resolve(repo, entry['nnc-source']);
 
 // Cross-origin isolation: SharedArrayBuffer, so the wasm backend and gpu.js's webasm can use worker threads.
 const isolation = {

@@ -1,5 +1,5 @@
 /**
- * Module assembly (ts-morph): one TypeScript module per .nn file. It imports the runtime from
+ * Module assembly: one TypeScript module per .nn file. It imports the runtime from
  * `nnc/runtime` and holds, per model, its manifest, input/output types, kernel table (each distinct
  * kernel once, rendered by src/codegen/render/ for the CPU, gpu.js and the host backends) and plan
  * (the schedule, as data: src/codegen/plan.ts), and a typed create function.
@@ -14,7 +14,6 @@
  * only as JSON string literals or through `commentText` (comments and doc comments), so it can never
  * end a comment or a string early.
  */
-import { Project, StructureKind, VariableDeclarationKind, type StatementStructures, type WriterFunction } from 'ts-morph';
 import type { ModelIR } from '../ir/model.ts';
 import type { ModelManifest } from '../runtime/types.ts';
 import { decodeDefaults } from '../runtime/options.ts';
@@ -24,6 +23,7 @@ import { RT } from './render/print.ts';
 import { renderCpu } from './render/cpu.ts';
 import { renderGpu } from './render/gpu.ts';
 import { renderHost } from './render/host.ts';
+import { printModule, type Statement, type WriterFunction } from './print.ts';
 
 export interface CompiledModel {
   readonly ir: ModelIR;
@@ -130,7 +130,7 @@ function kernelTable(program: Program, P: string): WriterFunction {
   };
 }
 
-function modelStatements(m: CompiledModel, P: string, first: boolean): (string | WriterFunction | StatementStructures)[] {
+function modelStatements(m: CompiledModel, P: string, first: boolean): Statement[] {
   const { ir, program } = m;
   const name = commentText(ir.name);
   const out = ir.graph.get(ir.graph.outputs[0]!.node);
@@ -146,16 +146,16 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
   const gen = program.plan.gen;
   // a model that generates takes generate()'s inputs as a third type argument; one that cannot has no generate() in its type
   const typeArgs = gen ? `${P}Inputs, ${P}Outputs, ${gen.seq2seq ? `Pick<${P}Inputs, ${q(ir.inputs[0]!.name)}>` : `${P}Inputs`}` : `${P}Inputs, ${P}Outputs`;
-  const stmts: (string | WriterFunction | StatementStructures)[] = [];
+  const stmts: Statement[] = [];
   stmts.push({
-    kind: StructureKind.VariableStatement,
+    kind: 'const',
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
     docs: [`Model ${name}: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order).`],
-    declarations: [{ name: `${P}Manifest`, initializer: jsonLines(manifest, '') + ' as const' }],
+    name: `${P}Manifest`,
+    initializer: jsonLines(manifest, '') + ' as const',
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Inputs`,
     docs: [`Inputs of ${name}.`],
@@ -168,33 +168,35 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
     })),
   });
   stmts.push({
-    kind: StructureKind.Interface,
+    kind: 'interface',
     isExported: true,
     name: `${P}Outputs`,
     docs: [`Outputs of ${name}.`],
     properties: [{ name: prop(ir.output.name), type: outputType(out.shape), docs: [`${outShape}${ir.output.seq ? ' (0 at padded steps)' : ''}`] }],
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
-    declarationKind: VariableDeclarationKind.Const,
+    kind: 'const',
     docs: ['The kernel table: each distinct kernel once, called by the plan with different buffers.'],
-    declarations: [{ name: `${P}_KERNELS`, type: `readonly ${RT}.KernelDef[]`, initializer: kernelTable(program, P) }],
+    name: `${P}_KERNELS`,
+    type: `readonly ${RT}.KernelDef[]`,
+    initializer: kernelTable(program, P),
   });
   stmts.push({
-    kind: StructureKind.VariableStatement,
-    declarationKind: VariableDeclarationKind.Const,
+    kind: 'const',
     docs: ['The schedule, as data: what forward() runs, and what generate() runs per step.'],
-    declarations: [{ name: `${P}_PLAN`, type: `${RT}.Plan`, initializer: jsonLines(program.plan, '') }],
+    name: `${P}_PLAN`,
+    type: `${RT}.Plan`,
+    initializer: jsonLines(program.plan, ''),
   });
   stmts.push({
-    kind: StructureKind.TypeAlias,
+    kind: 'type',
     isExported: true,
     name: `${P}Model`,
     docs: [`${name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
     type: gen ? `${RT}.NncModel<${typeArgs}>` : `${RT}.ForwardModel<${typeArgs}>`,
   });
   stmts.push({
-    kind: StructureKind.Function,
+    kind: 'function',
     isExported: true,
     name: `create${P}`,
     docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
@@ -210,18 +212,20 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): (string |
   return stmts;
 }
 
-export function emitModule(models: readonly CompiledModel[], sourceName: string): string {
-  const project = new Project({ useInMemoryFileSystem: true });
-  const sf = project.createSourceFile('module.ts', '', { overwrite: true });
+/** The module's statements: a header, then each model's. */
+export function moduleStatements(models: readonly CompiledModel[], sourceName: string): Statement[] {
   const header = [
     `// Generated by nnc from ${commentText(sourceName)}. Do not edit: change the .nn file and recompile.`,
     `// Models: ${models.map((m) => commentText(m.ir.name)).join(', ')}.`,
     '/* eslint-disable */',
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
-  sf.addStatements([header]);
   const prefixes = modelPrefixes(models.map((m) => m.ir.name));
-  models.forEach((m, i) => sf.addStatements(modelStatements(m, prefixes[i]!, i === 0)));
-  const text = sf.getFullText();
+  return [header, ...models.flatMap((m, i) => modelStatements(m, prefixes[i]!, i === 0))];
+}
+
+/** The module's text (print.ts prints the statements in ts-morph's layout). */
+export function emitModule(models: readonly CompiledModel[], sourceName: string): string {
+  const text = printModule(moduleStatements(models, sourceName));
   return text.endsWith('\n') ? text : `${text}\n`;
 }

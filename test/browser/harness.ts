@@ -129,6 +129,8 @@ export async function bundleForBrowser(entryFile: string): Promise<string> {
     logLevel: 'silent',
     sourcemap: false,
     legalComments: 'none',
+    // nnc/runtime from its TypeScript source (package.json "exports", condition nnc-source), not dist/
+    conditions: ['nnc-source'],
   }).catch((err: { errors?: { text: string; location?: { file: string; line: number } | null }[] }) => {
     const msgs = (err.errors ?? []).map(
       (e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`,
@@ -157,8 +159,8 @@ export function ensureVite(): string {
 /**
  * Bundles an entry the way a Vite app does (Vite's resolver, its browser conditions, gpu.js's
  * `browser` field) into one ES module, with its exports kept (library mode), for runInPage.
- * `nnc/runtime` is aliased to the file package.json's exports name for browsers, as
- * examples/web/vite.config.mjs does (inside this repository nnc is in no node_modules).
+ * `nnc/runtime` is aliased to the TypeScript source package.json's exports name (condition
+ * nnc-source), as examples/web/vite.config.mjs does (inside this repository nnc is in no node_modules).
  */
 export async function bundleWithVite(entryFile: string): Promise<string> {
   ensureVite();
@@ -168,7 +170,7 @@ export async function bundleWithVite(entryFile: string): Promise<string> {
   const root = resolve(new URL('../..', import.meta.url).pathname);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>> };
   const entry = pkg.exports['./runtime']!;
-  const runtime = resolve(root, typeof entry === 'string' ? entry : (entry['browser'] ?? entry['default'])!);
+  const runtime = resolve(root, typeof entry === 'string' ? entry : entry['nnc-source']!);
   const result = await vite.build({
     configFile: false,
     root,

@@ -77,6 +77,8 @@ interface PageResult {
   kernels: { dates: string[]; brackets: string[] };
   /** the heat-map canvas, read back in the page */
   canvas: { width: number; height: number; colours: number };
+  /** the models' pictures (nnc graph), as loaded by the page */
+  graphs: { src: string; width: number }[];
   /** the full-page screenshot, decoded in the page */
   shot: { width: number; height: number; colours: number; lumaStd: number; file: string };
   log: string[];
@@ -101,6 +103,7 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.json': 'application/json',
   '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
 };
 const ISOLATION = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -154,6 +157,7 @@ const READ_PAGE = `(() => {
     report: JSON.parse(JSON.stringify(report)),
     kernels: { dates: impl(models.dates), brackets: impl(models.brackets) },
     canvas: { width: c.width, height: c.height, colours: seen.size },
+    graphs: [...document.querySelectorAll('.graph img')].map((i) => ({ src: i.getAttribute('src'), width: i.naturalWidth })),
   };
 })()`;
 
@@ -189,6 +193,7 @@ async function openPage(context: BrowserContext, origin: string, spec: PageSpec)
       .catch((e: Error) => {
         throw new Error(`${key}: the page did not finish within ${PAGE_TIMEOUT_MS / 1000} s (${e.message})\n${log.join('\n')}`);
       });
+    await page.waitForFunction(`[...document.querySelectorAll('.graph img')].every((i) => i.complete)`, undefined, { timeout: PAGE_TIMEOUT_MS });
     const read = (await page.evaluate(READ_PAGE)) as Omit<PageResult, 'shot' | 'log'>;
     const file = join(OUT, `web-${key}.png`);
     const png = await page.screenshot({ path: file, fullPage: true });
@@ -324,5 +329,8 @@ describe.each(PAGES)('the web example in Chromium: $key', ({ key, backend, worke
     expect(r.shot.width).toBeGreaterThanOrEqual(1000);
     expect(r.shot.colours, `distinct colours in ${r.shot.file}`).toBeGreaterThanOrEqual(200);
     expect(r.shot.lumaStd, `luminance spread in ${r.shot.file}`).toBeGreaterThan(10);
+    // each model's architecture, as nnc graph draws it
+    expect(r.graphs.map((g) => g.src)).toEqual(['./graphs/dates.svg', './graphs/brackets.svg']);
+    for (const g of r.graphs) expect(g.width, `${g.src} shown`).toBeGreaterThan(100);
   });
 });

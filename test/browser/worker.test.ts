@@ -88,7 +88,7 @@ async function underViteDev(): Promise<typeof viteDev> {
   };
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>> };
   const entry = pkg.exports['./runtime']!;
-  const runtime = join(ROOT, typeof entry === 'string' ? entry : (entry['browser'] ?? entry['default'])!);
+  const runtime = join(ROOT, typeof entry === 'string' ? entry : entry['nnc-source']!);
   const server = await vite.createServer({
     configFile: false,
     root,
