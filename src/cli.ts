@@ -6,8 +6,8 @@
  * command needs it — the compiler for compile/check/weights, the TypeScript compiler (through
  * ts-morph) only for `compile --format js`, and each tool (fmt.ts, graph.ts, lsp.ts) by its command.
  */
-import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import type { OptLevel, Stage } from './driver.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
 
@@ -15,6 +15,7 @@ import type { Diagnostic } from './diagnostics/diagnostic.ts';
 // (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace.
 type Driver = typeof import('./driver.ts');
 type Render = typeof import('./diagnostics/render.ts');
+type Parse = typeof import('./syntax/parse.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
 
 const USAGE = `usage:
@@ -80,20 +81,32 @@ interface Args {
   train: boolean;
 }
 
-/** Whether two paths name one file (through symlinks where they exist). */
+/** Whether two paths name one file on disk (the same device and inode: through symlinks and hard links alike). */
 function sameFile(a: string, b: string): boolean {
-  const real = (p: string) => {
-    try {
-      return realpathSync(p);
-    } catch {
-      try {
-        return join(realpathSync(dirname(p)), basename(p));
-      } catch {
-        return resolve(p);
-      }
-    }
-  };
-  return real(a) === real(b);
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // one of them does not exist
+  }
+}
+
+/**
+ * Reads at most `max` + 1 bytes of `path` (a regular file, or a device or pipe that may never end),
+ * so that a huge input costs no more than that; `more` says whether it had more than `max`.
+ */
+function readBounded(path: string, max: number): { text: string; more: boolean } {
+  const fd = openSync(path, 'r');
+  try {
+    if (fstatSync(fd).isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+    const buf = Buffer.allocUnsafe(max + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n <= max; n += r) r = readSync(fd, buf, n, max + 1 - n, null);
+    return { text: buf.toString('utf8', 0, Math.min(n, max)), more: n > max };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function parseArgs(argv: string[]): Args {
@@ -147,7 +160,6 @@ function parseArgs(argv: string[]): Args {
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
-    if (sameFile(out, file)) throw new UsageError(`refusing to write to '${out}': it is the input file ${file}`);
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (command === 'compile' && !emitGiven) format = moduleFormat(out, format);
   }
@@ -176,8 +188,17 @@ function moduleFormat(out: string, format: 'ts' | 'js' | undefined): 'ts' | 'js'
   throw new UsageError(`-o '${out}': cannot tell from its extension whether to write TypeScript or JavaScript (${all}); name the file so, or pass --format ts|js`);
 }
 
-/** Writes files, creating their directories; a failure is reported (exit 2). */
-function writeAll(files: readonly (readonly [string, string])[]): boolean {
+/**
+ * Writes files, creating their directories; a failure is reported (exit 2). Nothing is written if
+ * any of them is the spec by identity (a hard link or a symlink to it is it).
+ */
+function writeAll(files: readonly (readonly [string, string])[], spec: string): boolean {
+  for (const [path] of files) {
+    if (sameFile(path, spec)) {
+      process.stderr.write(`nnc: refusing to write to '${path}': it is the input file '${spec}' (the same file on disk)\n`);
+      return false;
+    }
+  }
   for (const [path, text] of files) {
     try {
       mkdirSync(dirname(path), { recursive: true });
@@ -203,20 +224,26 @@ async function runTorch(args: Args, text: string, lower: Driver['lower'], report
   }
   const files: [string, string][] = [[out, emitTorch(models.map((ir, i) => ({ ir, resolved: resolved[i]! })), args.file, version())]];
   if (args.train) files.push([join(dirname(out), `train_${basename(out)}`), emitTorchTrain(basename(out), args.file, version())]);
-  if (!writeAll(files)) return 2;
+  if (!writeAll(files, args.file)) return 2;
   process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${models.map((m) => `${m.name}: ${m.weights.length} weights`).join('; ')})\n`);
   return 0;
 }
 
-async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render): Promise<number> {
+async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render, { MAX_SOURCE_BYTES, sourceTooLarge }: Parse): Promise<number> {
   const report = (diags: readonly Diagnostic[], text: string): void => {
     if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
   };
   let text: string;
   try {
-    text = readFileSync(args.file, 'utf8');
+    const read = readBounded(args.file, MAX_SOURCE_BYTES);
+    if (read.more) {
+      report([sourceTooLarge(args.file)], '');
+      return 1;
+    }
+    text = read.text;
   } catch (e) {
-    process.stderr.write(`nnc: cannot read '${args.file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
+    const code = (e as NodeJS.ErrnoException).code;
+    process.stderr.write(`nnc: cannot read '${args.file}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message}\n`);
     return 2;
   }
   if (args.command === 'torch') return runTorch(args, text, lower, report);
@@ -261,15 +288,7 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
         return [[out, js], [declarationsPath(out), dts]];
       })()
     : [[out, result.output]];
-  try {
-    for (const [path, text] of files) {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, text);
-    }
-  } catch (e) {
-    process.stderr.write(`nnc: cannot write '${out}': ${(e as Error).message}\n`);
-    return 2;
-  }
+  if (!writeAll(files, args.file)) return 2;
   const what = args.emitGiven ? `--emit=${args.emit}` : (result.models ?? []).map((m, i) => `${m.name}: ${result.kernels?.[i] ?? 0} kernels, ${m.weights.length} weights`).join('; ');
   process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${what})\n`);
   return 0;
@@ -323,8 +342,9 @@ export async function main(argv: string[]): Promise<number> {
     if (args.format === 'js') ({ emitJs, declarationsPath } = await import('./emit-js.ts'));
     if (args.command === 'weights') weightsCheck = await import('./weights-check.ts');
     const render = await import('./diagnostics/render.ts');
-    if (args.watch) return await (await import('./watch.ts')).watch(args.file, () => run(args, driver, render), internalError);
-    return await run(args, driver, render);
+    const parse = await import('./syntax/parse.ts');
+    if (args.watch) return await (await import('./watch.ts')).watch(args.file, () => run(args, driver, render, parse), internalError);
+    return await run(args, driver, render, parse);
   } catch (e) {
     return internalError(e);
   }

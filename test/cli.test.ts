@@ -5,7 +5,7 @@
  * line) and the files written. Contract: README.md ("Command line").
  */
 import { spawn } from 'node:child_process';
-import { cpSync, symlinkSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, linkSync, symlinkSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -608,6 +608,50 @@ describe.concurrent('the spec is never overwritten', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.split('\n')[0]).toMatch(/^nnc: refusing to write to /);
       expect(readFileSync(join(cwd, 'self.nn'), 'utf8')).toBe(LSTM_SPEC);
+    }
+  });
+
+  it('through a hard link (ln spec.nn hard.txt; -o hard.txt), through the .d.ts of --format js (cp spec.nn m.d.ts), and through nnc torch -o', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'spec.nn'), LSTM_SPEC);
+    linkSync(join(cwd, 'spec.nn'), join(cwd, 'hard.txt'));
+    const r = await nnc(['compile', 'spec.nn', '-o', 'hard.txt'], cwd);
+    expectNoCrash(r);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toBe("nnc: refusing to write to 'hard.txt': it is the input file 'spec.nn' (the same file on disk)\n");
+    expect(readFileSync(join(cwd, 'spec.nn'), 'utf8')).toBe(LSTM_SPEC);
+    writeFileSync(join(cwd, 'm.d.ts'), LSTM_SPEC);
+    const js = await nnc(['compile', 'm.d.ts', '--format', 'js', '-o', 'm.js'], cwd);
+    expectNoCrash(js);
+    expect(js.code, js.stderr).toBe(2);
+    expect(js.stderr).toBe("nnc: refusing to write to 'm.d.ts': it is the input file 'm.d.ts' (the same file on disk)\n");
+    expect(readFileSync(join(cwd, 'm.d.ts'), 'utf8')).toBe(LSTM_SPEC);
+    expect(existsSync(join(cwd, 'm.js'))).toBe(false);
+    // nnc torch's module too
+    linkSync(join(cwd, 'spec.nn'), join(cwd, 'hard.py'));
+    const py = await nnc(['torch', 'spec.nn', '-o', 'hard.py'], cwd);
+    expectNoCrash(py);
+    expect(py.code, py.stderr).toBe(2);
+    expect(py.stderr).toBe("nnc: refusing to write to 'hard.py': it is the input file 'spec.nn' (the same file on disk)\n");
+    expect(readFileSync(join(cwd, 'spec.nn'), 'utf8')).toBe(LSTM_SPEC);
+  });
+});
+
+describe.concurrent('inputs are read with a size bound', () => {
+  it('nnc compile /dev/zero -o z.ts is E0007 (it died with std::bad_alloc, exit 134)', async () => {
+    const cwd = tempDir();
+    const r = await spawnNnc(['compile', '/dev/zero', '-o', 'z.ts'], cwd);
+    expectNoCrash(r);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe('/dev/zero:1:1: error: this file is larger than 1048576 bytes (1 MiB), the most a .nn file may hold [E0007]');
+    expect(existsSync(join(cwd, 'z.ts'))).toBe(false);
+  });
+
+  it('a 10 MB spec of relus is E0007 for check and weights too', async () => {
+    const file = specFile(`model M {\n  input x: vectors(dim = 8)\n  output y\n${'  relu\n'.repeat(1_500_000)}}\n`);
+    for (const args of [['check', file], ['weights', file, '--json']]) {
+      const diags = expectSpecErrors(await nnc(args), file);
+      expect(diags.map((d) => d.code)).toEqual(['E0007']);
     }
   });
 });

@@ -15,6 +15,7 @@ export const CODES = {
   E0004: 'malformed number (letters or extra dots glued to a number)',
   E0005: 'too many errors in one file; the rest are not reported',
   E0006: 'name with a character outside A-Z, a-z, 0-9 and _ (e.g. a non-ASCII letter)',
+  E0007: 'source file larger than 1 MiB',
   // syntax
   E0101: "something other than 'model' at the top level of a file",
   E0102: "unclosed '{' or '(': expected the closing bracket",
@@ -54,8 +55,9 @@ export const CODES = {
   E0412: 'model or block with no layers',
   E0413: 'decode with more than one strategy (greedy, beam, sample), or with an attribute of another strategy (temperature or top_k without sample)',
   E0414: 'two inputs with the same name',
-  E0415: 'model expands (through nested repeat counts) to too many layers',
+  E0415: 'model with too many layers (nested repeat counts multiply)',
   E0416: "input or output named '__proto__' (not an ordinary property name in JavaScript)",
+  E0417: 'file with more than 1,000 models',
   // shapes and chain semantics (src/layers, src/ir/build.ts)
   E0501: 'size mismatch between a layer and its input',
   E0502: 'a layer that needs feature vectors gets token ids (missing embedding)',

@@ -16,8 +16,8 @@ export interface WeightEntry extends WeightInfo {
   readonly span: Span;
 }
 
-/** Per model (its weight list): the parameters declared so far, and what was reported. */
-const paramTotals = new WeakMap<WeightEntry[], { total: number; over: boolean; reported: Set<number> }>();
+/** Per model (its weight list): the parameters declared so far, their names, and what was reported. */
+const paramTotals = new WeakMap<WeightEntry[], { total: number; over: boolean; reported: Set<number>; names: Set<string> }>();
 
 export class Builder {
   constructor(
@@ -67,7 +67,9 @@ export class Builder {
   param(name: string, shape: number[], layer: string, span: Span): number {
     const known = this.params.get(name);
     if (known !== undefined) return known;
-    if (!this.weights.some((w) => w.name === name)) {
+    const state = this.totals();
+    if (!state.names.has(name)) {
+      state.names.add(name);
       this.weights.push({ name, shape, dtype: 'F32', layer, span });
       this.checkSize(name, shape, span);
     }
@@ -80,9 +82,14 @@ export class Builder {
    * elements (E0515), a model of at most MAX_PARAMETERS parameters (E0516). Each is said once per
    * statement (a layer inside `repeat N` declares N weights from one span).
    */
-  private checkSize(name: string, shape: readonly number[], span: Span): void {
+  private totals() {
     let state = paramTotals.get(this.weights);
-    if (!state) paramTotals.set(this.weights, (state = { total: 0, over: false, reported: new Set() }));
+    if (!state) paramTotals.set(this.weights, (state = { total: 0, over: false, reported: new Set(), names: new Set(this.weights.map((w) => w.name)) }));
+    return state;
+  }
+
+  private checkSize(name: string, shape: readonly number[], span: Span): void {
+    const state = this.totals();
     const elements = shape.reduce((a, d) => a * d, 1);
     if (elements > MAX_WEIGHT_ELEMENTS) {
       if (!state.reported.has(span.start)) {

@@ -24,6 +24,9 @@ export interface Kernel {
   readonly members: readonly number[];
 }
 
+/** The most elementwise ops one kernel computes inline along a chain (see fuse). */
+export const MAX_INLINE_DEPTH = 64;
+
 const VIEWS = new Set(['rows', 'cols', 'const', 'slice', 'concat', 'flatten', 'gather', 'unsqueeze', 'split_heads', 'merge_heads']);
 
 function isView(g: Graph, n: Node, materialized: Set<number>): boolean {
@@ -54,12 +57,15 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
   // A row reduction (softmax, layernorm) reads its row two or three times; a cheap elementwise
   // producer with no other consumer (a residual add) is computed inline in those reads instead of
   // getting a buffer — anything costly below it (a matmul, an einsum) still does.
-  const cheapInline = (id: number): void => {
-    const n = g.get(id);
-    if (materialized.has(id) || OP_TABLE[n.op].fusion === 'source' || n.op === 'const') return;
-    const cls = OP_TABLE[n.op].fusion;
-    if (cls === 'elementwise' || VIEWS.has(n.op) || n.op === 'positions') n.inputs.forEach(cheapInline);
-    else materialized.add(id);
+  const cheapInline = (root: number): void => {
+    const stack = [root];
+    while (stack.length) {
+      const n = g.get(stack.pop()!);
+      if (materialized.has(n.id) || OP_TABLE[n.op].fusion === 'source' || n.op === 'const') continue;
+      const cls = OP_TABLE[n.op].fusion;
+      if (cls === 'elementwise' || VIEWS.has(n.op) || n.op === 'positions') stack.push(...n.inputs);
+      else materialized.add(n.id);
+    }
   };
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
@@ -85,6 +91,33 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
       });
     }
   }
+  // A chain of elementwise ops is inlined into one kernel, but not without bound: every
+  // MAX_INLINE_DEPTH-th op of a chain gets a buffer, so that no kernel body nests deeper than that
+  // (the body writer recurses once per inlined op: 1,300 relus in a row overflowed the stack).
+  // The cut goes at the deepest input (the end of the chain so far), so that a chain shared by
+  // two consumers (a residual's x and f(x)) is cut once.
+  const depth = new Map<number, number>();
+  const depthOf = (n: Node) => 1 + Math.max(0, ...n.inputs.map((i) => depth.get(i) ?? 0));
+  for (const n of nodes) {
+    if (materialized.has(n.id) || OP_TABLE[n.op].fusion === 'source' || n.op === 'const') {
+      depth.set(n.id, 0);
+      continue;
+    }
+    let d = depthOf(n);
+    if (d > MAX_INLINE_DEPTH) {
+      const deepest = n.inputs.reduce((a, b) => ((depth.get(b) ?? 0) > (depth.get(a) ?? 0) ? b : a));
+      if (!VIEWS.has(g.get(deepest).op)) {
+        materialized.add(deepest);
+        depth.set(deepest, 0);
+        d = depthOf(n);
+      }
+      if (d > MAX_INLINE_DEPTH && !VIEWS.has(n.op)) {
+        materialized.add(n.id);
+        d = 0;
+      }
+    }
+    depth.set(n.id, d);
+  }
   // views of materialized values stay views; anything else read by matmul became materialized above.
   // Walk consumers before producers, assigning each node to its consumers' kernel.
   const owner = new Map<number, number>();
@@ -100,10 +133,14 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
       owner.set(n.id, n.id);
     } // a view read by several kernels is simply inlined into each (it costs an index computation)
   }
-  const kernels: Kernel[] = [];
+  // each kernel's members in topological order, in one pass
+  const members = new Map<number, number[]>();
   for (const n of nodes) {
-    if (owner.get(n.id) !== n.id) continue;
-    kernels.push({ root: n.id, members: nodes.filter((m) => owner.get(m.id) === n.id).map((m) => m.id) });
+    const k = owner.get(n.id);
+    if (k === undefined) continue;
+    let list = members.get(k);
+    if (!list) members.set(k, (list = []));
+    list.push(n.id);
   }
-  g.kernels = kernels;
+  g.kernels = nodes.filter((n) => owner.get(n.id) === n.id).map((n) => ({ root: n.id, members: members.get(n.id)! }));
 }

@@ -11,6 +11,9 @@ import type { OpAttrs } from '../ir/ops.ts';
 import { reorder } from './merge-matmuls.ts';
 
 export function hoistInputProjections(g: Graph): void {
+  // the outer graph's params by name (looked up once per hoisted weight: a scan over the graph each time was quadratic)
+  const params = new Map<string, number>();
+  for (const n of g.nodes.values()) if (n.op === 'param') params.set((n.attrs as OpAttrs['param']).name, n.id);
   for (const scan of g.ordered()) {
     if (scan.op !== 'scan') continue;
     const body = (scan.attrs as OpAttrs['scan']).body;
@@ -25,8 +28,9 @@ export function hoistInputProjections(g: Graph): void {
       const n = body.get(id);
       if (n.op === 'param') {
         const name = (n.attrs as OpAttrs['param']).name;
-        const known = g.ordered().find((m) => m.op === 'param' && (m.attrs as OpAttrs['param']).name === name);
-        return known ? known.id : g.add('param', [], n.attrs as OpAttrs['param'], n.shape, n.span, n.label).id;
+        let known = params.get(name);
+        if (known === undefined) params.set(name, (known = g.add('param', [], n.attrs as OpAttrs['param'], n.shape, n.span, n.label).id));
+        return known;
       }
       if (n.op === 'rows') return g.add('rows', [copy(n.inputs[0])], n.attrs as OpAttrs['rows'], n.shape, n.span, n.label).id;
       if (n.op === 'cols') return g.add('cols', [copy(n.inputs[0])], n.attrs as OpAttrs['cols'], n.shape, n.span, n.label).id;

@@ -33,6 +33,8 @@ export function mergeMatmuls(g: Graph): void {
     list.push({ mm, start, count });
     groups.set(key, list);
   }
+  // uses of each merged matmul move to its slice, in one pass over the graph at the end
+  const moved = new Map<number, number>();
   for (const parts of groups.values()) {
     if (parts.length < 2) continue;
     parts.sort((p, q) => p.start - q.start);
@@ -51,25 +53,42 @@ export function mergeMatmuls(g: Graph): void {
     const merged = g.add('matmul', inputs, { bias: inputs.length > 2 }, [...first.shape.slice(0, -1), total], first.span, label);
     for (const p of parts) {
       const sl = g.add('slice', [merged.id], { start: p.start - lo, count: p.count }, p.mm.shape, p.mm.span, p.mm.label);
-      g.replaceUses(p.mm.id, sl.id);
+      moved.set(p.mm.id, sl.id);
       g.nodes.delete(p.mm.id);
     }
+  }
+  if (moved.size) {
+    for (const n of g.nodes.values()) n.inputs = n.inputs.map((i) => moved.get(i) ?? i);
+    for (const o of g.outputs) o.node = moved.get(o.node) ?? o.node;
   }
   reorder(g);
 }
 
 /** New nodes get fresh (higher) ids; renumbering (with fresh ids, so they stay unique across the model) keeps `ordered()` topological. */
 export function reorder(g: Graph): void {
+  // a depth-first post-order from each node in id order, with an explicit stack (graphs can be deep)
   const order: Node[] = [];
   const seen = new Set<number>();
-  const visit = (id: number) => {
-    if (seen.has(id)) return;
-    seen.add(id);
-    const n = g.get(id);
-    n.inputs.forEach(visit);
-    order.push(n);
-  };
-  for (const n of [...g.nodes.values()].sort((a, b) => a.id - b.id)) visit(n.id);
+  for (const start of [...g.nodes.values()].sort((a, b) => a.id - b.id)) {
+    if (seen.has(start.id)) continue;
+    seen.add(start.id);
+    const stack: [Node, number][] = [[start, 0]];
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const [n, i] = top;
+      if (i < n.inputs.length) {
+        top[1]++;
+        const id = n.inputs[i]!;
+        if (!seen.has(id)) {
+          seen.add(id);
+          stack.push([g.get(id), 0]);
+        }
+      } else {
+        stack.pop();
+        order.push(n);
+      }
+    }
+  }
   const remap = new Map(order.map((n) => [n.id, g.ids.next++]));
   g.nodes.clear();
   for (const n of order) {

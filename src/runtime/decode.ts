@@ -63,6 +63,49 @@ export interface DecodeSession {
 
 // ───────────── helpers ─────────────
 
+/**
+ * generate() hands the event loop a turn between steps once this many milliseconds of decoding
+ * have passed since the last turn, so that timers, abort signals, a page's input and rendering
+ * run during a long generation (the turn costs tens of microseconds: bench/results/yield.md).
+ */
+export const YIELD_MS = 4;
+
+const now = (): number => (typeof performance === 'object' ? performance.now() : Date.now());
+let channel: { port1: { onmessage: (() => void) | null }; port2: { postMessage(m: unknown): void } } | undefined;
+const waiting: (() => void)[] = [];
+
+/** A macrotask: setImmediate (Node), else a MessageChannel message (browsers: not clamped like setTimeout(0)). */
+export function macrotask(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void; MessageChannel?: new () => NonNullable<typeof channel> };
+  if (typeof g.setImmediate === 'function') return new Promise((r) => g.setImmediate!(r));
+  if (typeof g.MessageChannel !== 'function') return new Promise((r) => setTimeout(r, 0));
+  if (!channel) {
+    channel = new g.MessageChannel();
+    channel.port1.onmessage = () => waiting.shift()?.();
+  }
+  const ch = channel;
+  return new Promise((r) => {
+    waiting.push(r);
+    ch.port2.postMessage(0);
+  });
+}
+
+/** Between two steps: a turn of the event loop when one is due, then the abort check. */
+class Pace {
+  private last = now();
+  private readonly signal: AbortSignal | undefined;
+  constructor(signal: AbortSignal | undefined) {
+    this.signal = signal;
+  }
+  async step(): Promise<void> {
+    if (now() - this.last >= YIELD_MS) {
+      await macrotask();
+      this.last = now();
+    }
+    checkAbort(this.signal);
+  }
+}
+
 function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
     const e = new Error('generate was aborted', { cause: signal.reason });
@@ -231,6 +274,7 @@ async function* stepwise(session: DecodeSession, o: ResolvedOptions): AsyncGener
   const sampler = rng ? new Sampler(V, o.temperature, o.topK ?? V) : undefined;
   const filler = o.eos ?? o.bos;
   let S = -1;
+  const pace = new Pace(o.signal);
   let out = await session.begin(1, o.bos, o.attention);
   for (let t = 0; ; t++) {
     checkAbort(o.signal);
@@ -256,7 +300,7 @@ async function* stepwise(session: DecodeSession, o: ResolvedOptions): AsyncGener
     const allDone = finished.every(Boolean);
     yield { step: t, tokens, ids: ids.map((r) => r.slice()), done: finished.slice() };
     if (allDone) break;
-    checkAbort(o.signal);
+    await pace.step();
     const feed = new Int32Array(B);
     for (let b = 0; b < B; b++) {
       const row = ids[b]!;
@@ -325,6 +369,7 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
     return best;
   };
 
+  const pace = new Pace(o.signal);
   let out = await session.begin(K, o.bos, o.attention);
   for (let t = 0; ; t++) {
     checkAbort(o.signal);
@@ -411,7 +456,7 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
     const allDone = done.every(Boolean);
     yield { step: t, tokens, ids: evIds, done: done.slice() };
     if (allDone) break;
-    checkAbort(o.signal);
+    await pace.step();
     const feed = new Int32Array(rows);
     const parents = new Int32Array(rows);
     for (let b = 0; b < B; b++) {

@@ -11,8 +11,12 @@
  * body on both.
  */
 import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './types.ts';
-import { OutOfMemory } from './errors.ts';
 import { GEMM_WASM_BASE64, GEMM_WASM_MT_BASE64 } from './wasm/gemm-wasm.ts';
+import { Arena, UNIT, type ArenaStats, type Block } from './arena.ts';
+import { NncError, OutOfMemory } from './errors.ts';
+import { Pool, WARM_FLOATS, WORKER_AREA_FLOATS, collected, threadsSupported, warm, workerPool, type GemmFn } from './threads.ts';
+
+export { isNode } from './threads.ts';
 
 /** What differs between the two host executors: buffers, and the GEMM. */
 abstract class HostExecutor<H> implements Executor {
@@ -35,8 +39,8 @@ abstract class HostExecutor<H> implements Executor {
   private static readonly NO_PACKS: readonly unknown[] = [];
   private readonly scratchViews: Float32Array[] = [];
   private readonly argViews: Float32Array[] = [];
-  /** Buffers allocated so far (for tests: a warm decoding step allocates none). */
-  allocations = 0;
+  /** Buffers that took memory not used before (for tests: a warm call or decoding step takes none). */
+  abstract readonly allocations: number;
 
   upload(data: Float32Array): unknown {
     const h = this.alloc(data.length);
@@ -64,9 +68,9 @@ abstract class HostExecutor<H> implements Executor {
     }
     this.host.packs = packs;
     // everything that may grow the arena happens before any view is taken
-    const sizes = k.gemm.scratch(s);
-    const scratch: H[] = sizes.map((n) => this.alloc(Math.max(n, 1)));
+    const scratch: H[] = [];
     try {
+      for (const n of k.gemm.scratch(s)) scratch.push(this.alloc(Math.max(n, 1)));
       this.argViews.length = 0;
       for (const a of args) this.argViews.push(this.view(a as H));
       this.scratchViews.length = 0;
@@ -79,7 +83,12 @@ abstract class HostExecutor<H> implements Executor {
 
   runNow(k: KernelDef, args: readonly unknown[], sc: Scalars, size: number, packs?: readonly unknown[]): unknown {
     const out = this.alloc(Math.max(size, 1));
-    this.exec(k, out, args, sc, packs);
+    try {
+      this.exec(k, out, args, sc, packs);
+    } catch (e) {
+      this.free(out);
+      throw e;
+    }
     return out;
   }
   stepNow(k: KernelDef, hist: unknown, args: readonly unknown[], sc: Scalars, packs?: readonly unknown[]): unknown {
@@ -245,13 +254,14 @@ export class CpuExecutor extends HostExecutor<Float32Array> {
   protected readonly gemmFn = tsGemm;
   protected readonly packFn = tsPack;
   protected readonly actFn = tsAct;
+  allocations = 0;
   protected alloc(size: number): Float32Array {
     this.allocations++;
     try {
       return new Float32Array(size);
     } catch (e) {
       // past the engine's largest typed array, or its heap
-      if (e instanceof RangeError) throw new OutOfMemory('cpu', size, 0, undefined);
+      if (e instanceof RangeError) throw new OutOfMemory(`the cpu backend cannot allocate a buffer of ${size} floats (${mib(size * 4)}): ${e.message}`);
       throw e;
     }
   }
@@ -277,21 +287,9 @@ interface GemmExports {
   __heap_base: WebAssembly.Global;
 }
 
-/** A buffer in the arena: its address and length; its view is remade when the memory grows. */
-class ArenaBuf {
-  view: Float32Array | undefined;
-  freed = false;
-  readonly ptr: number;
-  readonly len: number;
-  readonly bytes: number;
-  constructor(ptr: number, len: number, bytes: number) {
-    this.ptr = ptr;
-    this.len = len;
-    this.bytes = bytes;
-  }
-}
-
 const compiled = new Map<string, WebAssembly.Module>();
+/** GEMM modules whose code this thread has warmed up (compiled code is shared by a module's instances). */
+const warmedHere = new WeakSet<WebAssembly.Module>();
 
 /** The GEMM module: the single-threaded build, or the shared-memory one that worker threads instantiate too. */
 function gemmModule(shared = false): WebAssembly.Module {
@@ -307,116 +305,6 @@ function gemmModule(shared = false): WebAssembly.Module {
   return m;
 }
 
-/** Whether this runs in Node (worker_threads, and a main thread that may block in Atomics.wait). */
-export const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-
-/** Whether this engine can share a WebAssembly.Memory with worker threads (a browser page needs cross-origin isolation). */
-function threadsSupported(): boolean {
-  const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
-  if (typeof g.SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return false;
-  return isNode || g.crossOriginIsolated === true;
-}
-
-/**
- * Control block of a parallel GEMM (Int32 slots), shared by the main thread and every worker:
- * the job (M, N, K, addresses, strides, flags), its chunks of column panels, and three counters.
- * NEXT holds the job's tag (its sequence number mod 2^16) in its high half and the next unclaimed
- * chunk in its low half; a thread claims a chunk by compare-and-swap, so whichever threads are
- * running share the work and a worker the OS has descheduled costs nothing (the main thread takes
- * its chunks). When a job is done the main thread sets the low half to 0xffff before it writes the
- * next job, so a late worker can never claim a chunk of a job whose arguments it read half-written.
- */
-const C_SEQ = 0, C_STOP = 11, C_DONE = 12, C_READY = 13, C_NEXT = 14, C_CHUNKS = 15, C_PER = 16, C_NR = 17; // claimChunks uses 12, 14–17 as literals
-
-/**
- * One thread's share of a job: claims chunks until none is left (also run by the main thread).
- * Self-contained (slot numbers are literals: 14 NEXT, 15 chunks, 16 panels per chunk, 17 NR,
- * 12 DONE), because workers get its source text, which a minifier may not rename consistently.
- */
-function claimChunks(c: Int32Array, tag: number, gemm: (M: number, N: number, K: number, A: number, lda: number, Bp: number, bias: number, C: number, ldc: number, flags: number) => void): void {
-  for (;;) {
-    const v = Atomics.load(c, 14);
-    if (v >>> 16 !== tag) return;
-    const i = v & 0xffff;
-    if (i >= c[15]!) return;
-    if (Atomics.compareExchange(c, 14, v, v + 1) !== v) continue;
-    const per = c[16]!, nr = c[17]!, K = c[3]!, bias = c[7]!;
-    const p0 = i * per;
-    const n0 = p0 * nr;
-    const n1 = Math.min(c[2]!, (p0 + per) * nr);
-    gemm(c[1]!, n1 - n0, K, c[4]!, c[5]!, c[6]! + 4 * p0 * K * nr, bias ? bias + 4 * n0 : 0, c[8]! + 4 * n0, c[9]!, c[10]!);
-    // the main thread may sleep until the last chunk is done
-    if (Atomics.add(c, 12, 1) + 1 === c[15]) Atomics.notify(c, 12);
-  }
-}
-
-/**
- * Runs the GEMM kernels on a small scratch problem (64 × 64 × 64 at 1, 4 and 5 rows, about 5 ms) so
- * that V8 compiles them with its optimising tier before the first real call: a fresh instance starts
- * in the baseline compiler, about 3× slower, for its first few dozen calls. `at` is a scratch area
- * of WARM_FLOATS floats. Self-contained: workers get its source text.
- */
-function warm(gemm: (M: number, N: number, K: number, A: number, lda: number, Bp: number, bias: number, C: number, ldc: number, flags: number) => void, at: number): void {
-  const t0 = Date.now();
-  for (let i = 0; i < 400 && Date.now() - t0 < 20; i++) {
-    const M = i % 3 === 0 ? 1 : i % 3 === 1 ? 4 : 5;
-    gemm(M, 64, 64, at, 64, at + 4 * 320, at + 4 * 4416, at + 4 * 4480, 64, 0);
-  }
-}
-const WARM_FLOATS = 4800;
-
-/**
- * A worker thread's loop (its source is sent as a string, with claimChunks): it instantiates the
- * shared-memory GEMM module on the executor's memory, with its own stack, waits for a job in the
- * control block and claims chunks of it. It spins briefly (about 0.1 ms) before sleeping, so a time
- * loop's next GEMM finds it awake.
- */
-const WORKER_SOURCE = `
-const C_SEQ = ${C_SEQ}, C_STOP = ${C_STOP}, C_READY = ${C_READY};
-const claimChunks = ${claimChunks.toString()};
-const warm = ${warm.toString()};
-const loop = (d) => {
-  const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
-  const x = inst.exports;
-  x.__stack_pointer.value = d.stackTop;
-  const c = new Int32Array(d.memory.buffer, d.ctrl, 32);
-  warm(x.nnc_gemm, d.warm);
-  let seen = Atomics.load(c, C_SEQ);
-  Atomics.add(c, C_READY, 1);
-  Atomics.notify(c, C_READY);
-  for (;;) {
-    let spins = 0;
-    while (Atomics.load(c, C_SEQ) === seen) {
-      if (++spins > 20000) { Atomics.wait(c, C_SEQ, seen); spins = 0; }
-    }
-    seen = Atomics.load(c, C_SEQ);
-    if (Atomics.load(c, C_STOP) === 1) return;
-    claimChunks(c, seen & 0xffff, x.nnc_gemm);
-  }
-};
-if (typeof require === 'function') require('node:worker_threads').parentPort.once('message', loop);
-else self.onmessage = (e) => loop(e.data);
-`;
-
-interface WorkerLike {
-  postMessage(m: unknown): void;
-  terminate(): unknown;
-  unref?(): void;
-}
-
-/** Starts one worker thread (Node's worker_threads, or a browser Worker). */
-async function startWorker(): Promise<WorkerLike> {
-  const g = globalThis as { Worker?: new (url: string) => WorkerLike; Blob?: new (parts: string[], o: { type: string }) => unknown; URL?: { createObjectURL(b: unknown): string } };
-  if (isNode) {
-    const spec = 'node:worker_threads';
-    const { Worker } = (await import(/* @vite-ignore */ spec)) as { Worker: new (src: string, o: { eval: boolean }) => WorkerLike };
-    const w = new Worker(WORKER_SOURCE, { eval: true });
-    w.unref?.();
-    return w;
-  }
-  return new g.Worker!(g.URL!.createObjectURL(new g.Blob!([WORKER_SOURCE], { type: 'text/javascript' })));
-}
-
 /** Whether this engine runs WebAssembly with SIMD (the `wasm` backend needs it). */
 export function wasmSimdSupported(): boolean {
   try {
@@ -427,30 +315,33 @@ export function wasmSimdSupported(): boolean {
 }
 
 const PAGE = 65536;
-/** The linear memory's limit in pages (2 GiB: WebAssembly's 32-bit addresses, as engines allow them). */
+/** WebAssembly.Memory's maximum here: 2 GiB (addresses stay positive 32-bit integers). */
 const MAX_PAGES = 32768;
+const MAX_BYTES = MAX_PAGES * PAGE;
+const mib = (bytes: number): string => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
 /** GEMMs of fewer multiply-adds than this run on one thread (the hand-off costs a few microseconds). */
 const PARALLEL_MIN = 1 << 19;
 
 /** nnc's own WebAssembly SIMD executor: an arena in one WebAssembly.Memory, GEMMs in gemm.c. */
-export class WasmExecutor extends HostExecutor<ArenaBuf> {
+export class WasmExecutor extends HostExecutor<Block> {
   readonly backend = 'wasm' as const;
   get device(): string {
     return `nnc wasm (WebAssembly SIMD GEMM, ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
   }
   private readonly memory: WebAssembly.Memory;
   private readonly k: GemmExports;
-  private top: number;
-  private readonly freeLists = new Map<number, ArenaBuf[]>();
+  private readonly arena: Arena;
   private buffer: ArrayBuffer;
   protected readonly gemmFn: GemmHost['gemm'];
   protected readonly packFn: GemmHost['pack'];
   protected readonly actFn: GemmHost['act'];
 
   private readonly shared: boolean;
-  private readonly workers: WorkerLike[] = [];
-  private ctrl: Int32Array | undefined;
   private readonly nr: number;
+  /** The worker pool this model's memory is attached to (threads > 1 on a shared memory), its id there, and how many workers it uses. */
+  private pool: Pool | undefined;
+  private poolId = 0;
+  private poolWorkers = 0;
 
   /** `threads` > 1: GEMMs large enough to pay are split by columns over that many threads (this one and workers). */
   constructor(threads = 1) {
@@ -460,17 +351,18 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     const inst = new WebAssembly.Instance(gemmModule(this.shared), { env: { memory: this.memory } });
     this.k = inst.exports as unknown as GemmExports;
     this.nr = this.k.nnc_nr();
-    this.top = ((this.k.__heap_base.value as number) + 63) & ~63;
     this.buffer = this.memory.buffer;
-    const g = this.k.nnc_gemm;
+    this.arena = new Arena(this.k.__heap_base.value as number, this.buffer.byteLength, (missing, request) => this.grow(missing, request));
+    const g: GemmFn = this.k.nnc_gemm;
     this.gemmFn = (M, N, K, A, aOff, lda, Bp, bias, biasOff, C, cOff, ldc, acc) => {
       if (M <= 0) return;
-      const bp = Bp instanceof Float32Array ? Bp.byteOffset : (Bp as ArenaBuf).ptr;
+      const bp = Bp instanceof Float32Array ? Bp.byteOffset : (Bp as Block).ptr;
       const a = A.byteOffset + 4 * aOff;
       const b = bias ? bias.byteOffset + 4 * biasOff : 0;
       const c = C.byteOffset + 4 * cOff;
-      if (this.workers.length && M * N * K >= PARALLEL_MIN) this.parallel(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
-      else g(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
+      if (this.pool && M * N * K >= PARALLEL_MIN && this.pool.live(this.poolWorkers) > 0) {
+        this.pool.run(this.poolId, this.poolWorkers, g, this.nr, M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
+      } else g(M, N, K, a, lda, bp, b, c, ldc, acc ? 1 : 0);
     };
     const act = this.k.nnc_act;
     this.actFn = (kind, a, off, n) => act(kind, a.byteOffset + 4 * off, n);
@@ -485,87 +377,51 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     };
   }
 
-  private warmed: number | undefined;
-  /** A zeroed scratch area for warm(), warming this thread's instance the first time. */
-  private warmArea(): number {
-    if (this.warmed === undefined) {
-      const a = this.alloc(WARM_FLOATS);
-      this.view(a).fill(0);
-      this.warmed = a.ptr;
-      warm(this.k.nnc_gemm, a.ptr);
-    }
-    return this.warmed;
+  /** A zeroed buffer of `n` floats that stays (worker areas). */
+  private zeroed(n: number): Block {
+    const b = this.alloc(n);
+    this.view(b).fill(0);
+    return b;
   }
 
-
-  /** Threads that run GEMMs (this one included). */
+  /** Threads that run GEMMs (this one included): fewer than asked for where workers failed to start or failed later. */
   get threads(): number {
-    return this.workers.length + 1;
+    return this.pool ? this.pool.live(this.poolWorkers) + 1 : 1;
   }
 
-  /** Warms this thread's GEMM code (see warm()) and starts `n` worker threads on the shared memory (none when it is not shared). */
-  async start(n: number): Promise<void> {
-    this.warmArea();
+  /**
+   * Warms this thread's GEMM code (see warm(); once per module in a thread) and, on a shared
+   * memory, attaches it to `n` workers of this thread's pool (threads.ts), waiting a little for
+   * them to be ready (one that is not yet ready joins later: the main thread does its work meanwhile).
+   */
+  async start(n: number, given?: Pool): Promise<void> {
+    const module = gemmModule(this.shared);
+    if (!warmedHere.has(module)) {
+      const a = this.zeroed(WARM_FLOATS);
+      warm(this.k.nnc_gemm, a.ptr);
+      this.free(a);
+      warmedHere.add(module);
+    }
     if (!this.shared || n < 1) return;
-    const ctrl = this.alloc(32);
-    const area = this.warmArea();
-    const c = new Int32Array(this.memory.buffer, ctrl.ptr, 32);
-    c.fill(0);
-    this.ctrl = c;
-    for (let i = 0; i < n; i++) {
-      const stack = this.alloc(65536 / 4);
-      const w = await startWorker();
-      w.postMessage({ module: gemmModule(true), memory: this.memory, ctrl: ctrl.ptr, stackTop: stack.ptr + 65536, warm: area });
-      const t0 = Date.now();
-      while (Atomics.load(c, C_READY) !== i + 1) {
-        if (Date.now() - t0 > 10000) {
-          w.terminate();
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      this.workers.push(w);
-    }
-  }
-
-  /** One GEMM split into chunks of column panels that this thread and the workers claim (see claimChunks). */
-  private parallel(M: number, N: number, K: number, a: number, lda: number, bp: number, bias: number, cc: number, ldc: number, flags: number): void {
-    const c = this.ctrl!;
-    const nr = this.nr;
-    const panels = Math.ceil(N / nr);
-    // about four chunks per thread: small enough to balance, large enough to amortise a claim
-    const per = Math.max(1, Math.ceil(panels / (4 * (this.workers.length + 1))));
-    const chunks = Math.ceil(panels / per);
-    c[1] = M; c[2] = N; c[3] = K; c[4] = a; c[5] = lda; c[6] = bp; c[7] = bias; c[8] = cc; c[9] = ldc; c[10] = flags;
-    c[C_CHUNKS] = chunks; c[C_PER] = per; c[C_NR] = nr;
-    Atomics.store(c, C_DONE, 0);
-    const seq = (Atomics.load(c, C_SEQ) + 1) | 0;
-    const tag = seq & 0xffff;
-    Atomics.store(c, C_NEXT, tag << 16);
-    Atomics.store(c, C_SEQ, seq);
-    Atomics.notify(c, C_SEQ);
-    claimChunks(c, tag, this.k.nnc_gemm);
-    // the workers hold at most one chunk each: spin a little, then (where this thread may block:
-    // Node) sleep until they finish, rather than compete with them for a core
-    let spins = 0;
-    for (;;) {
-      const done = Atomics.load(c, C_DONE);
-      if (done === chunks) break;
-      if (++spins > 2000 && isNode) Atomics.wait(c, C_DONE, done, 1);
-    }
-    Atomics.store(c, C_NEXT, (tag << 16) | 0xffff);
+    // the pool only now: it needs SharedArrayBuffer, which a page that is not cross-origin isolated lacks
+    const pool = given ?? workerPool();
+    await pool.ensure(n);
+    const areas = Array.from({ length: n }, () => this.zeroed(WORKER_AREA_FLOATS).ptr);
+    this.poolId = pool.attach(this.memory, module, areas);
+    this.pool = pool;
+    this.poolWorkers = n;
+    // a model nobody disposes gives its workers back when it is collected
+    collected.register(this, { pool, id: this.poolId }, this);
+    await pool.attached(this.poolId, n, 5000);
   }
 
   override dispose(): void {
     super.dispose();
-    const c = this.ctrl;
-    if (c) {
-      Atomics.store(c, C_STOP, 1);
-      Atomics.store(c, C_SEQ, (Atomics.load(c, C_SEQ) + 1) | 0);
-      Atomics.notify(c, C_SEQ);
+    if (this.pool) {
+      collected.unregister(this);
+      this.pool.detach(this.poolId);
+      this.pool = undefined;
     }
-    for (const w of this.workers) void w.terminate();
-    this.workers.length = 0;
   }
 
   /** Bytes of linear memory in use (for tests and the benchmark). */
@@ -573,49 +429,57 @@ export class WasmExecutor extends HostExecutor<ArenaBuf> {
     return this.memory.buffer.byteLength;
   }
 
-  protected alloc(size: number): ArenaBuf {
-    // 64-byte blocks, in float arithmetic: a bitwise round turns sizes of 2 GiB and more negative
-    const bytes = Math.ceil(size / 16) * 64;
-    const list = this.freeLists.get(bytes);
-    const reused = list?.pop();
-    if (reused) return new ArenaBuf(reused.ptr, size, bytes);
-    return this.bump(size, bytes);
+  /** Buffers that took memory no earlier buffer had used. */
+  get allocations(): number {
+    return this.arena.fresh;
+  }
+  /** The arena's use: bytes of live buffers (now, and the most so far), free fragments. */
+  get arenaStats(): ArenaStats {
+    return this.arena.stats;
   }
 
-  private bump(size: number, bytes: number): ArenaBuf {
-    this.allocations++;
-    const ptr = this.top;
-    const end = ptr + bytes;
-    if (end > this.memory.buffer.byteLength) {
-      const have = this.memory.buffer.byteLength;
-      const limit = MAX_PAGES * PAGE;
-      if (end > limit) throw new OutOfMemory('wasm', size, this.top, limit);
-      // grow by half again (fewer growths), but never past the limit when the buffer itself fits
-      const need = Math.min(Math.max(end - have, have >> 1), limit - have);
-      try {
-        this.memory.grow(Math.ceil(need / PAGE));
-      } catch (e) {
-        // the engine could not reserve the pages (a 32-bit host, or the process's memory)
-        if (e instanceof RangeError) throw new OutOfMemory('wasm', size, this.top, limit);
-        throw e;
-      }
-      this.buffer = this.memory.buffer;
-    }
-    this.top = end;
-    return new ArenaBuf(ptr, size, bytes);
+  protected alloc(size: number): Block {
+    const bytes = Math.max(UNIT, Math.ceil((size * 4) / UNIT) * UNIT);
+    if (!(bytes <= MAX_BYTES)) throw this.noRoom(size, bytes);
+    return this.arena.alloc(bytes, size);
   }
-  protected view(h: ArenaBuf): Float32Array {
+
+  /** Grows the memory by at least `missing` bytes (by half its size when that fits): the arena asked for `request` bytes. */
+  private grow(missing: number, request: number): number {
+    const have = this.memory.buffer.byteLength / PAGE;
+    const min = Math.ceil(missing / PAGE);
+    if (have + min > MAX_PAGES) throw this.noRoom(request / 4, request);
+    const want = Math.max(min, Math.min(have >> 1, MAX_PAGES - have));
+    try {
+      this.memory.grow(want);
+    } catch {
+      // the engine could not reserve that much: try what is needed
+      try {
+        this.memory.grow(min);
+      } catch (e) {
+        throw new OutOfMemory(`the wasm backend could not grow its memory to hold a buffer of ${mib(request)} (${mib(this.memory.buffer.byteLength)} now): ${(e as Error).message}`);
+      }
+    }
+    this.buffer = this.memory.buffer;
+    return this.buffer.byteLength;
+  }
+
+  private noRoom(floats: number, bytes: number): NncError {
+    const live = this.arena.stats.liveBytes;
+    return new OutOfMemory(
+      `the wasm backend cannot hold a buffer of ${floats} floats (${mib(bytes)}): its memory is limited to ${mib(MAX_BYTES)}, and ${mib(live)} of it ` +
+        `hold buffers in use (weights, and the tensors of calls in progress); use a smaller batch, shorter sequences or a smaller beam`,
+    );
+  }
+
+  protected view(h: Block): Float32Array {
     if (!h.view || h.view.buffer !== this.buffer) h.view = new Float32Array(this.buffer, h.ptr, h.len);
     return h.view;
   }
-  protected free(h: ArenaBuf): void {
-    if (h.freed) return;
-    h.freed = true;
-    let list = this.freeLists.get(h.bytes);
-    if (!list) this.freeLists.set(h.bytes, (list = []));
-    list.push(h);
+  protected free(h: Block): void {
+    this.arena.free(h);
   }
-  protected pack(w: ArenaBuf, row: number, n: number, col: number, k: number, ld: number): ArenaBuf {
+  protected pack(w: Block, row: number, n: number, col: number, k: number, ld: number): Block {
     const dst = this.alloc(this.k.nnc_packed_size(n, k));
     this.k.nnc_pack(w.ptr + 4 * (row * ld + col), n, k, ld, 1, dst.ptr);
     return dst;

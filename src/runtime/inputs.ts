@@ -105,6 +105,13 @@ export function prepareInput(info: InputInfo, given: unknown, allowNonFinite = f
       }
     }
   }
+  // Padded steps never affect valid ones: a vectors input's padded steps are zeros to every kernel,
+  // whatever the app put there (NaN or ±Infinity would otherwise reach valid positions through a
+  // weight of exactly 0 in a product over time, e.g. attention's α·V, where 0 × NaN is NaN).
+  if (info.form === 'vectors') {
+    const D = info.dim!;
+    for (let b = 0; b < B; b++) f32.fill(0, (b * T + lens[b]!) * D, (b + 1) * T * D);
+  }
   return { B, T, data: f32, lengths: lens };
 }
 

@@ -13,7 +13,7 @@
  */
 import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, Tensor } from './types.ts';
-import { NncError, OutOfMemory, bytes } from './errors.ts';
+import { NncError, OutOfMemory } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
@@ -69,12 +69,10 @@ interface Dims {
   P0: number;
 }
 
-/** An allocation that failed, as the tensor the plan was computing: its label, shape, size and the backend's limit. */
+/** An allocation that failed, as the tensor the plan was computing: its kernel's label, and its shape with the call's dims. */
 function tooLarge(e: OutOfMemory, i: Instr, label: string, dims: Dims, model: string): NncError {
-  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dims[d as keyof Dims]}`)).join(', ')}]` : '';
-  const what = i.op === 'run' ? `${e.floats} floats, ${bytes(e.floats * 4)}` : `a buffer of ${e.floats} floats (${bytes(e.floats * 4)}) in its steps`;
-  const limit = e.limit !== undefined ? `backend '${e.backend}' holds at most ${bytes(e.limit)} (WebAssembly's linear memory) and has ${bytes(e.inUse)} in use` : `backend '${e.backend}' could not allocate it (the JavaScript engine's limit or the machine's memory)`;
-  return new NncError(`${model}: '${label}'${shape} needs ${what}, but ${limit}: pass shorter sequences or fewer rows per call${e.backend === 'wasm' ? ", or use backend 'cpu' (not bound by WebAssembly's 2 GiB)" : ''}`);
+  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dims[d as keyof Dims]}`)).join(', ')}]` : ' (a recurrence)';
+  return new NncError(`${model}: '${label}'${shape}: ${e.message}`);
 }
 
 function sizeOf(s: Size, dims: Dims): number {

@@ -21,7 +21,7 @@
  */
 import type { CreateOptions, ModelWorker } from './types.ts';
 import type { ModelManifest, NncModel } from './model.ts';
-import type { GenerateOptions, GenerateResult, StepEvent } from './decode.ts';
+import { macrotask, type GenerateOptions, type GenerateResult, type StepEvent } from './decode.ts';
 import { NncError, typeName } from './errors.ts';
 import { CREATE_OPTIONS, checkOptions } from './options.ts';
 import { isNode } from './host.ts';
@@ -63,20 +63,6 @@ function transferable(arrays: readonly (Float32Array | undefined)[]): ArrayBuffe
     if (a && a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) out.add(a.buffer);
   }
   return [...out];
-}
-
-/** Lets messages in (an abort) between decoding steps: a task, not a microtask. */
-function macrotask(): Promise<void> {
-  return new Promise((resolve) => {
-    const g = globalThis as { setImmediate?: (f: () => void) => void };
-    if (g.setImmediate) return g.setImmediate(resolve);
-    const c = new MessageChannel();
-    c.port1.onmessage = () => {
-      c.port1.close();
-      resolve();
-    };
-    c.port2.postMessage(null);
-  });
 }
 
 // ───────────── the worker side ─────────────
@@ -139,6 +125,7 @@ export function serve(modules: ServedModule | readonly ServedModule[], options: 
           const r = await it.next();
           if (r.done) return r.value;
           if (events) post({ t: 'event', id, event: r.value });
+          // a task between steps (not only the turns generate() gives every few ms), so an abort gets in at once
           await macrotask();
         }
       } finally {

@@ -23,8 +23,13 @@ import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from '../layers/schemas.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, OutputDecl, Statement, Value } from './ast.ts';
 import type { ResolvedFile, ResolvedInput, ResolvedModel, ResolvedStatement } from './resolved.ts';
 
-/** A repeat-expanded model with more statements than this is refused (E0415). */
-export const MAX_EXPANDED_STATEMENTS = 100_000;
+/**
+ * A file whose models have more statements than this in all, after expanding every repeat, is
+ * refused (E0415): what compiles in seconds (the largest real models have about a thousand).
+ */
+export const MAX_EXPANDED_STATEMENTS = 10_000;
+/** A file with more models than this is refused (E0417): each model is a part of the module of its own. */
+export const MAX_MODELS = 1_000;
 
 /** Checker diagnostics reported per file before one E0005. */
 export const MAX_CHECK_ERRORS = 50;
@@ -122,7 +127,9 @@ interface Scope {
 }
 
 class Checker {
+  /** Statements of the file so far (repeats expanded), and where the current model's began. */
   private expanded = 0;
+  private modelStart = 0;
   private expansionReported = false;
   /** The repeat statements being expanded, outermost first (where an oversized expansion is blamed). */
   private readonly repeats: Statement[] = [];
@@ -132,13 +139,21 @@ class Checker {
   // ---- file and models ---------------------------------------------------------------------------
 
   file(ast: FileAst): ResolvedFile {
-    if (ast.models.length === 0) {
+    // (a source too large to read, E0007, has no models either: that is said already)
+    if (ast.models.length === 0 && !this.diags.items.some((d) => d.code === 'E0007')) {
       this.diags.error('E0411', 'no model in this file', { file: ast.file, start: 0, end: 0, line: 1, col: 1 }, {
         suggestion: 'a file holds one or more declarations like: model CharLM { input text: tokens(vocab = 96) ... }',
       });
     }
     const seen = new Map<string, ModelDecl>();
     const models: ResolvedModel[] = [];
+    const over = ast.models[MAX_MODELS];
+    if (over) {
+      this.diags.error('E0417', `this file declares more than ${MAX_MODELS} models: this is model ${MAX_MODELS + 1}`, over.nameSpan, {
+        suggestion: `a file may declare at most ${MAX_MODELS} models (docs/language.md, Limits): split it into several files`,
+      });
+      return { file: ast.file, models: [] };
+    }
     for (const m of ast.models) {
       if (m.name !== '') {
         const first = seen.get(m.name);
@@ -155,8 +170,7 @@ class Checker {
   }
 
   private model(m: ModelDecl): ResolvedModel {
-    this.expanded = 0;
-    this.expansionReported = false;
+    this.modelStart = this.expanded;
     const what = m.name ? `model '${m.name}'` : 'this model';
     const inputDecls = m.members.filter((x): x is InputDecl => x.type === 'input');
     const outputDecls = m.members.filter((x): x is OutputDecl => x.type === 'output');
@@ -430,8 +444,8 @@ class Checker {
         const first = this.scope(stmt.body, { where: stmt.kind, prefix: `${path}.0.`, diags });
         const extra = countStatements(first) * (count - 1);
         if (this.expanded + extra > MAX_EXPANDED_STATEMENTS) {
-          this.expanded = MAX_EXPANDED_STATEMENTS;
           this.statementBudgetExceeded(stmt);
+          this.expanded = MAX_EXPANDED_STATEMENTS;
         } else this.expanded += extra;
         this.repeats.pop();
         copies = [first];
@@ -458,15 +472,24 @@ class Checker {
     };
   }
 
+  /** E0415 where the file's statements go over the limit. */
   private statementBudgetExceeded(at: Statement): void {
     if (this.expansionReported) return;
     this.expansionReported = true;
-    const blame = this.repeats[0] ?? at;
-    const countItem = blame.kind === 'repeat' ? blame.items[0] : undefined;
+    // the model alone when no model before it has a statement
+    const what = this.modelStart === 0 ? 'the model' : "this file's models";
+    const all = what === 'the model' ? '' : ' in all';
+    const suggestion = `a file may have at most ${MAX_EXPANDED_STATEMENTS} layers in all its models, once every repeat is expanded (docs/language.md, Limits)`;
+    const blame = this.repeats[0] ?? (at.kind === 'repeat' ? at : undefined);
+    if (!blame) {
+      this.diags.error('E0415', `${what} ${what === 'the model' ? 'has' : 'have'} more than ${MAX_EXPANDED_STATEMENTS} layers${all}: this is layer ${MAX_EXPANDED_STATEMENTS + 1}`, at.kindSpan, { suggestion });
+      return;
+    }
     this.diags.error(
       'E0415',
-      `this repeat expands the model to more than ${MAX_EXPANDED_STATEMENTS} layers (nested repeat counts multiply)`,
-      countItem?.value.span ?? blame.kindSpan,
+      `this repeat expands ${what} to more than ${MAX_EXPANDED_STATEMENTS} layers${all} (nested repeat counts multiply)`,
+      blame.items[0]?.value.span ?? blame.kindSpan,
+      { suggestion },
     );
   }
 

@@ -18,12 +18,41 @@ export const MAX_SYNTAX_ERRORS = 50;
 /** Deeper `{` nesting is cut off (E0110) so that recursion in the parser and checker stays bounded. */
 export const MAX_NESTING = 64;
 
+/**
+ * The largest source nnc reads: 1 MiB of UTF-8. Real specs are a few kilobytes (the 96-block
+ * Transformer, written out without `repeat`, is about 40 KB); a larger text is refused with E0007
+ * before it is lexed, and the CLI reads no more of a file than this.
+ */
+export const MAX_SOURCE_BYTES = 1 << 20;
+
+/** E0007, at the start of `file`: its source is larger than MAX_SOURCE_BYTES. */
+export function sourceTooLarge(file: string): Diagnostic {
+  return {
+    code: 'E0007',
+    severity: 'error',
+    message: `this file is larger than ${MAX_SOURCE_BYTES} bytes (1 MiB), the most a .nn file may hold`,
+    span: { file, start: 0, end: 0, line: 1, col: 1 },
+    suggestion: 'a spec is a few kilobytes: write a stack of layers once inside repeat N { ... }, or split the models into several files',
+  };
+}
+
+/** Bytes of `s` in UTF-8. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c < 0xdc00 && i + 1 < s.length ? (i++, 4) : 3;
+  }
+  return n;
+}
+
 export interface ParseResult {
   readonly ast: FileAst;
   readonly diagnostics: Diagnostic[];
 }
 
 export function parse(text: string, file: string): ParseResult {
+  if (text.length > MAX_SOURCE_BYTES || utf8Length(text) > MAX_SOURCE_BYTES) return { ast: { type: 'file', file, models: [] }, diagnostics: [sourceTooLarge(file)] };
   const src = new SourceLines(text, file);
   try {
     return parseUnsafe(src);

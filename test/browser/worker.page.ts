@@ -3,7 +3,8 @@
  * (createModel({ worker })), bundled by esbuild as an app would bundle it (the worker script is
  * worker.worker.ts). While a 120-token stream runs it draws on a canvas every animation frame and
  * records when each frame and each token arrived; the same stream on the page's own thread is timed
- * the same way for comparison.
+ * the same way for comparison (generate() gives the page turns between steps there), counting the
+ * Blob URLs the wasm backend's worker threads are started from and how many of them are revoked.
  */
 import { createModel } from '../../generated/tiny_lm.ts';
 
@@ -29,6 +30,8 @@ export interface WorkerPageResult {
   workerTrue: string;
   /** after dispose() */
   afterDispose: string;
+  /** Blob URLs created and revoked while the page's own model (wasm's worker threads) ran */
+  blobUrls: { created: number; revoked: number };
 }
 
 /** Runs `stream` while counting animation frames (and drawing one rectangle per frame). */
@@ -82,10 +85,20 @@ export async function run(args: { workerUrl: string; weights: string; streamProm
       afterDispose = String((e as Error).message);
     }
 
-    const here = await createModel({ backend: args.streamBackend as 'auto' });
-    here.loadWeights(weights);
-    const onPage = await timed(here, args.streamPrompt, args.streamRows, args.streamLen);
-    here.dispose();
+    const blobUrls = { created: 0, revoked: 0 };
+    const { createObjectURL, revokeObjectURL } = URL;
+    URL.createObjectURL = (o) => (blobUrls.created++, createObjectURL(o));
+    URL.revokeObjectURL = (u) => (blobUrls.revoked++, revokeObjectURL(u));
+    let onPage: StreamRun;
+    try {
+      const here = await createModel({ backend: args.streamBackend as 'auto' });
+      here.loadWeights(weights);
+      onPage = await timed(here, args.streamPrompt, args.streamRows, args.streamLen);
+      here.dispose();
+    } finally {
+      URL.createObjectURL = createObjectURL;
+      URL.revokeObjectURL = revokeObjectURL;
+    }
 
     const greedy: WorkerPageResult['greedy'] = {};
     const rows = args.prompts;
@@ -110,7 +123,7 @@ export async function run(args: { workerUrl: string; weights: string; streamProm
     } catch (e) {
       workerTrue = String((e as Error).message);
     }
-    return { inWorker, onPage, greedy, workerTrue, afterDispose };
+    return { inWorker, onPage, greedy, workerTrue, afterDispose, blobUrls };
   } finally {
     worker.terminate();
   }

@@ -5,8 +5,10 @@
  *    with the app's own worker script (worker.worker.ts: serve(module)) bundled beside it, as a
  *    bundled app does. During a 120-token stream (32 sampled rows, `auto`) in the worker the page
  *    draws on a canvas every animation frame: frames keep coming, and the tokens arrive one by one;
- *    the same stream on the page's own thread is timed too (no frame can be drawn while it runs).
- *    Both give the same tokens.
+ *    the same stream on the page's own thread is timed too: frames are drawn there as well, in the
+ *    turns generate() gives the event loop between steps (issue 18, item 2; slower frames than in
+ *    the worker), and the worker threads of the page's wasm model are started from Blob URLs that
+ *    are all revoked (issue 12). Both give the same tokens.
  *  - Greedy continuations of the six prompts whose PyTorch decodes are in
  *    examples/weights/tiny_lm.json, decoded in the worker on every backend (gpu.js included: the
  *    worker script gives it gpu.js), match PyTorch's ids and scores.
@@ -129,6 +131,20 @@ describe('a model in a Web Worker (createModel({ worker }), the app\'s own worke
     // the same decoding as on the page's thread
     expect(w.ids).toEqual(page.onPage.ids);
     expect(w.ids).toHaveLength(STREAM_LEN);
+  });
+
+  it("on the page's own thread, the page still draws between decoding steps (it froze: generate() never yielded)", () => {
+    const p = page.onPage;
+    expect(p.eventTimes).toHaveLength(STREAM_LEN);
+    // a turn at least every 4 ms of decoding: frames come, if more slowly than with the worker
+    expect(p.frames).toBeGreaterThanOrEqual(Math.max(3, p.ms / (1000 / 60) / 10));
+    expect(p.maxFrameGap).toBeLessThan(Math.max(500, p.ms / 3));
+  });
+
+  it("the page's wasm worker threads start from Blob URLs, and every one is revoked", () => {
+    expect(page.onPage.device).toMatch(/\d+ threads/);
+    expect(page.blobUrls.created).toBeGreaterThanOrEqual(1);
+    expect(page.blobUrls.revoked).toBe(page.blobUrls.created);
   });
 
   it('auto picks wasm, in the worker and on the page: the only WebGPU adapter here is software (SwiftShader)', () => {
