@@ -20,7 +20,8 @@ import { OUT, prng, ROOT } from '../test/helpers.ts';
 
 interface Case {
   readonly name: string;
-  readonly spec: string;
+  /** The spec, relative to the repository root. */
+  readonly file: string;
   readonly inputs: (r: () => number) => Record<string, unknown>;
 }
 
@@ -28,19 +29,19 @@ const B = 8;
 const CASES: Case[] = [
   {
     name: 'W3 (2-layer biLSTM 256, B = 8, T = 100)',
-    spec: readFileSync(join(ROOT, 'bench/peers/specs/w3.nn'), 'utf8'),
+    file: 'bench/peers/specs/w3.nn',
     inputs: (r) => ({ x: { data: Float32Array.from({ length: B * 100 * 256 }, () => r() - 0.5), shape: [B, 100, 256] } }),
   },
   {
     name: 'tiny_lm (examples/tiny_lm.nn, B = 8, T = 128)',
-    spec: readFileSync(join(ROOT, 'examples/tiny_lm.nn'), 'utf8'),
+    file: 'examples/tiny_lm.nn',
     inputs: (r) => ({ text: { data: Int32Array.from({ length: B * 128 }, () => Math.floor(r() * 96)), shape: [B, 128] } }),
   },
   {
     // issue 19: failed on wasm with a raw RangeError (Memory.grow past its maximum); the scores
     // [1, 4, S, S] are still materialised (1 GiB each for scores and weights): no tiled attention yet
     name: 'issue 19 self-attention (embedding 32; attention self, heads = 4; B = 1, S = 8,000)',
-    spec: 'model LongSelf {\n  input x: tokens(vocab = 50)\n  output y\n  embedding 32\n  attention self, heads = 4\n  linear 10\n}\n',
+    file: 'bench/long_self.nn',
     inputs: (r) => ({ x: { data: Int32Array.from({ length: 8000 }, () => Math.floor(r() * 50)), shape: [1, 8000] } }),
   },
 ];
@@ -105,7 +106,8 @@ async function main() {
   mkdirSync(OUT, { recursive: true });
   const rows: { case: string; backend: string; peakFloats: number; peakMiB: number; heldAfterFloats: number; arenaMiB?: number }[] = [];
   for (const c of CASES) {
-    const r = compile(c.spec, 'memory.nn');
+    // compiled under its own path: tiny_lm.nn names its vocabulary file relative to itself
+    const r = compile(readFileSync(join(ROOT, c.file), 'utf8'), join(ROOT, c.file));
     if (!r.output) throw new Error(`${c.name}: compile failed`);
     const file = join(OUT, `bench_memory_${rows.length}.ts`);
     writeFileSync(file, r.output);

@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createModel } from '../generated/dates.ts';
+import { createModel, decode, DatesText, manifest } from '../generated/dates.ts';
 import { renderHeatmap, writeHeatmapPng } from './heatmap.ts';
 
 const USAGE = 'usage: tsx examples/demo.ts [--backend wasm|cpu|webasm|gpu|webgpu|auto] [--worker] [--png FILE] [--no-color] [--] ["DATE" ...]';
@@ -51,8 +51,6 @@ interface Decoded {
   text: string;
 }
 interface Held {
-  source_vocab: Record<string, number>;
-  target_vocab: Record<string, number>;
   decode: { beam: number; max_len: number; bos: number; eos: number };
   heldout_accuracy: number;
   heldout_size: number;
@@ -65,30 +63,32 @@ interface Held {
   }[];
 }
 const held = JSON.parse(readFileSync(`${root}examples/weights/dates.test.json`, 'utf8')) as Held;
-const SRC = held.source_vocab;
-const TGT = Object.fromEntries(Object.entries(held.target_vocab).map(([ch, id]) => [id, ch])) as Record<number, string>;
-const { eos, beam: K } = held.decode;
-const MAX_SOURCE = 30; // examples/dates.nn: source max_len
+// The spec's vocabularies (examples/vocab/dates.*.json) map text to ids and back; its decode statement
+// gives beam 4, max_len 12, bos <bos>, eos <eos>.
+const { eos, beam: K } = manifest.decode;
+const MAX_SOURCE = manifest.inputs[0].maxLen;
+const sourceVocab = DatesText.vocabulary('source');
 
 // What to translate: the held-out examples, or the dates on the command line.
 const cases = args.length
   ? args.map((a) => {
-      const s = a.toLowerCase().trim().replace(/\s+/g, ' ');
-      const odd = [...s].find((ch) => !(ch in SRC) || ch === '<pad>');
-      if (odd !== undefined) usage(`'${a}' has '${odd}'; dates may use a-z, 0-9, space and , - . /`);
+      const s = sourceVocab.normalize(a); // lower-cased, spaces squeezed, as the vocabulary declares
+      try {
+        sourceVocab.encode(s, `'${a}'`);
+      } catch (e) {
+        usage(`${(e as Error).message.replace(/ and the vocabulary.*$/, '')}; dates may use a-z, 0-9, space and , - . /`);
+      }
       if (s.length === 0 || s.length > MAX_SOURCE) usage(`'${a}' must have 1 to ${MAX_SOURCE} characters`);
       const known = held.examples.find((e) => e.source === s);
-      return { source: s, ids: [...s].map((ch) => SRC[ch]), expected: known?.expected ?? isoOf(s), ref: known };
+      return { source: s, expected: known?.expected ?? isoOf(s), ref: known };
     })
-  : held.examples.map((e) => ({ source: e.source, ids: e.source_ids, expected: e.expected as string | undefined, ref: e }));
+  : held.examples.map((e) => ({ source: e.source, expected: e.expected as string | undefined, ref: e }));
 
 const model = await createModel({ backend, worker: parsed.values.worker === true });
 await model.loadWeights(readFileSync(`${root}examples/weights/dates.safetensors`));
 
-/** Output ids as text: digits and '-', eos not shown. */
-const text = (ids: number[]) => ids.filter((i) => i !== eos).map((i) => (TGT[i]?.length === 1 ? TGT[i] : '?')).join('');
 /** Heat-map row labels: one per generated token, eos included. */
-const labels = (ids: number[]) => ids.map((i) => (i === eos ? 'eos' : TGT[i]?.length === 1 ? TGT[i] : '?'));
+const labels = (ids: number[]) => ids.map((i) => (i === eos ? 'eos' : decode([i]) || '?'));
 
 interface Run {
   ids: number[];
@@ -96,12 +96,9 @@ interface Run {
   text: string;
   attention?: { data: Float32Array; shape: [number, number] };
 }
-async function translate(ids: number[], strategy: 'beam' | 'greedy'): Promise<Run> {
-  const S = ids.length;
-  const source = { data: Int32Array.from(ids), shape: [1, S], lengths: [S] };
-  const common = { maxLen: held.decode.max_len, bos: held.decode.bos, eos, attention: true }; // = the spec's decode statement
-  const r = await model.generate({ source }, strategy === 'beam' ? { strategy: 'beam', beam: K, ...common } : { strategy: 'greedy', ...common });
-  return { ids: r.ids[0], score: r.scores[0], text: text(r.ids[0]), attention: r.attention?.[0] };
+async function translate(source: string, strategy: 'beam' | 'greedy'): Promise<Run> {
+  const r = await model.generate({ source }, { strategy, attention: true }); // the rest from the spec's decode statement
+  return { ids: r.ids[0], score: r.scores[0], text: r.text[0], attention: r.attention?.[0] };
 }
 
 const SCORE_TOL = 1e-3; // summed log-probabilities of ≤ 12 tokens, float32 kernels on either side
@@ -119,8 +116,8 @@ console.log(`${''.padEnd(MAX_SOURCE)}    ${'date        score'.padEnd(19)}  ${'d
 const results: { c: (typeof cases)[number]; beam: Run; greedy: Run; beamOk?: boolean; greedyOk?: boolean; attnDiff?: number }[] = [];
 const t0 = performance.now();
 for (const c of cases) {
-  const beam = await translate(c.ids, 'beam');
-  const greedy = await translate(c.ids, 'greedy');
+  const beam = await translate(c.source, 'beam');
+  const greedy = await translate(c.source, 'greedy');
   const r: (typeof results)[number] = { c, beam, greedy };
   if (c.ref) {
     r.beamOk = agrees(beam, c.ref.beam);

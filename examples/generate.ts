@@ -13,7 +13,7 @@
  * With PROMPT arguments it also continues those (greedy and sampled; no PyTorch reference).
  */
 import { readFileSync } from 'node:fs';
-import { createModel } from '../generated/tiny_lm.ts';
+import { createModel, encode } from '../generated/tiny_lm.ts';
 
 const args = process.argv.slice(2);
 function usage(msg: string): never {
@@ -33,9 +33,6 @@ for (let i = 0; i < args.length; i++) {
 }
 
 interface Reference {
-  vocab: string[];
-  fallback: string;
-  transliterated: Record<string, string>;
   data: { files: string[]; characters: number };
   training: { steps: number; seconds: number; train_loss: number; held_out_loss: number };
   decode: { maxLen: number };
@@ -44,15 +41,8 @@ interface Reference {
 const root = new URL('..', import.meta.url).pathname;
 const ref = JSON.parse(readFileSync(`${root}examples/weights/tiny_lm.json`, 'utf8')) as Reference;
 const MAX_LEN = 128; // examples/tiny_lm.nn: the input's max_len (learned positions)
-const ID = new Map(ref.vocab.map((ch, i) => [ch, i]));
-
-/** Text → ids the way the training script maps its corpus (transliteration, then the fallback). */
-function encode(s: string): number[] {
-  const out: number[] = [];
-  for (const ch of s) for (const c of ID.has(ch) ? ch : (ref.transliterated[ch] ?? ref.fallback)) out.push(ID.get(c)!);
-  return out;
-}
-const decode = (ids: ArrayLike<number>) => Array.from(ids, (i) => ref.vocab[i]).join('');
+// The spec's vocabulary (examples/vocab/tiny_lm.json) maps text to ids the way the training script
+// maps its corpus (transliteration, then '?' for anything else): encode(), and r.text from generate().
 /** Newlines and tabs shown visibly, so a continuation stays on one line. */
 const show = (s: string) => JSON.stringify(s).slice(1, -1);
 const text = (ids: number[]) => ({ data: Int32Array.from(ids), shape: [1, ids.length], lengths: [ids.length] });
@@ -79,7 +69,7 @@ for (const p of ref.prompts) {
   const diff = Math.abs(r.scores[0] - p.greedy.score);
   if (same && diff <= SCORE_TOL) agreeing++;
   console.log(`  prompt   "${show(p.prompt)}"`);
-  console.log(`  nnc      "${show(p.prompt)}${show(decode(ids))}"  ${r.scores[0].toFixed(4)}`);
+  console.log(`  nnc      "${show(p.prompt)}${show(r.text[0])}"  ${r.scores[0].toFixed(4)}`);
   console.log(`  PyTorch  "${show(p.prompt)}${show(p.greedy.text)}"  ${p.greedy.score.toFixed(4)}   ${same ? '✓' : '✗'}  |score diff| ${diff.toExponential(1)}\n`);
 }
 console.log(`${agreeing}/${ref.prompts.length} continuations agree with PyTorch (ids exactly, summed log-prob within ${SCORE_TOL})\n`);
@@ -92,12 +82,12 @@ for (const [k, prompt] of samplePrompts.entries()) {
   if (ids.length === 0 || ids.length >= MAX_LEN) usage(`a prompt needs 1 to ${MAX_LEN - 1} characters`);
   const room = Math.min(100, MAX_LEN - ids.length);
   if (k >= 2) {
-    const g = await model.generate({ text: text(ids) }, { strategy: 'greedy', maxLen: room });
-    console.log(`  greedy   "${show(prompt)}${show(decode(g.ids[0]))}"`);
+    const g = await model.generate({ text: prompt }, { strategy: 'greedy', maxLen: room });
+    console.log(`  greedy   "${show(prompt)}${show(g.text[0])}"`);
   }
   for (const seed of k < 2 ? [1, 2, 3] : [1]) {
-    const r = await model.generate({ text: text(ids) }, { strategy: 'sample', temperature: 0.8, topK: 10, seed, maxLen: room });
-    console.log(`  seed ${seed}   "${show(prompt)}${show(decode(r.ids[0]))}"`);
+    const r = await model.generate({ text: prompt }, { strategy: 'sample', temperature: 0.8, topK: 10, seed, maxLen: room });
+    console.log(`  seed ${seed}   "${show(prompt)}${show(r.text[0])}"`);
   }
 }
 

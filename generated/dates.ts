@@ -40,9 +40,9 @@ export const DatesManifest = {
 /** Inputs of Dates. */
 export interface DatesInputs {
     /** Token ids [B, S] in [0, 42): { data: Int32Array | number[], shape: [B, S], lengths? } or number[][]. */
-    source: __nnc.TokensInput;
+    source: __nnc.TokensInput | __nnc.TextInput;
     /** Token ids [B, T] in [0, 14): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    target: __nnc.TokensInput;
+    target: __nnc.TokensInput | __nnc.TextInput;
 }
 
 /** Outputs of Dates. */
@@ -1043,16 +1043,22 @@ const Dates_PLAN: __nnc.Plan = {
       "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",64]},{"slot":31,"shape":["B","S",64]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",64]}],"carries":[{"scan":36,"stateSize":64}],"attention":39,"readout":"logprob","vocab":14,"inputVocab":14,"keep":[23,30,31,34,36,39,44]}
     };
 /** Dates, compiled by nnc. Create with createDates(); load weights before forward() or generate(). */
-export type DatesModel = __nnc.NncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>;
+export type DatesModel = __nnc.TextModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>;
 
 /** Creates a Dates model on the requested backend ('auto' by default). */
 export function createDates(options: __nnc.CreateOptions = {}): Promise<DatesModel> {
-    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url).then((m) => __nnc.withText(m, DatesVocab, {"generated":"target","target":"target"}));
 }
 
+/** The vocabularies of its inputs (docs/text.md), by input name. */
+export const DatesVocab: Readonly<Record<string, __nnc.VocabData>> = {"source":{"kind":"char","tokens":["<pad>","a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t","u","v","w","x","y","z","0","1","2","3","4","5","6","7","8","9"," ",",","-",".","/"],"lower":true,"trim":true,"specials":{"pad":0}},"target":{"kind":"char","tokens":["<pad>","<bos>","<eos>","0","1","2","3","4","5","6","7","8","9","-"],"lower":false,"trim":false,"specials":{"pad":0,"bos":1,"eos":2}}};
+/** encode(text, input?) → ids and decode(ids, input?) → text with its vocabularies, without creating a model. */
+export const DatesText: __nnc.TextMethods<DatesInputs> = __nnc.textMethods<DatesInputs>(DatesVocab, ["source","target"], "target");
 /** The first model of the file. */
 export const createModel = createDates;
 export const manifest = DatesManifest;
 export type Inputs = DatesInputs;
 export type Outputs = DatesOutputs;
 export type Model = DatesModel;
+export const encode = DatesText.encode;
+export const decode = DatesText.decode;

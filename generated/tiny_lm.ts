@@ -47,7 +47,7 @@ export const TinyLMManifest = {
 /** Inputs of TinyLM. */
 export interface TinyLMInputs {
     /** Token ids [B, T] in [0, 96): { data: Int32Array | number[], shape: [B, T], lengths? } or number[][]. */
-    text: __nnc.TokensInput;
+    text: __nnc.TokensInput | __nnc.TextInput;
 }
 
 /** Outputs of TinyLM. */
@@ -969,16 +969,22 @@ const TinyLM_PLAN: __nnc.Plan = {
       "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,72]}
     };
 /** TinyLM, compiled by nnc. Create with createTinyLM(); load weights before forward() or generate(). */
-export type TinyLMModel = __nnc.NncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>;
+export type TinyLMModel = __nnc.TextModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>;
 
 /** Creates a TinyLM model on the requested backend ('auto' by default). */
 export function createTinyLM(options: __nnc.CreateOptions = {}): Promise<TinyLMModel> {
-    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TinyLMInputs, TinyLMOutputs, TinyLMInputs>(TinyLMManifest, TinyLM_KERNELS, TinyLM_PLAN, options, import.meta.url).then((m) => __nnc.withText(m, TinyLMVocab, {"generated":"text"}));
 }
 
+/** The vocabularies of its inputs (docs/text.md), by input name. */
+export const TinyLMVocab: Readonly<Record<string, __nnc.VocabData>> = {"text":{"kind":"char","tokens":["\n"," ","!","\"","#","$","%","&","'","(",")","*","+",",","-",".","/","0","1","2","3","4","5","6","7","8","9",":",";","<","=",">","?","@","A","B","C","D","E","F","G","H","I","J","K","L","M","N","O","P","Q","R","S","T","U","V","W","X","Y","Z","[","\\","]","^","_","`","a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t","u","v","w","x","y","z","{","|","}","~"],"lower":false,"trim":false,"replace":{"—":"-","–":"-","−":"-","→":">","×":"x","≥":">","≤":"<","·":".","…":"...","‖":"|","≈":"~","±":"+","µ":"u","α":"a","ᵀ":"T","₀":"0","₁":"1","₂":"2","²":"2","½":"1/2","√":"sqrt","\t":"  ","’":"'","‘":"'","“":"\"","”":"\""},"specials":{"unk":32}}};
+/** encode(text, input?) → ids and decode(ids, input?) → text with its vocabularies, without creating a model. */
+export const TinyLMText: __nnc.TextMethods<TinyLMInputs> = __nnc.textMethods<TinyLMInputs>(TinyLMVocab, ["text"], "text");
 /** The first model of the file. */
 export const createModel = createTinyLM;
 export const manifest = TinyLMManifest;
 export type Inputs = TinyLMInputs;
 export type Outputs = TinyLMOutputs;
 export type Model = TinyLMModel;
+export const encode = TinyLMText.encode;
+export const decode = TinyLMText.decode;

@@ -10,6 +10,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, stat
 import { basename, dirname, extname, join } from 'node:path';
 import type { OptLevel, Stage } from './driver.ts';
 import type { Diagnostic } from './diagnostics/diagnostic.ts';
+import { neuralOnly } from './ngram/notes.ts';
 
 // The compiler is imported lazily, inside main's error handling, so that a failure while loading it
 // (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace.
@@ -23,6 +24,8 @@ const USAGE = `usage:
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
+  nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
+  nnc train FILE.nn --data CORPUS [--valid CORPUS] [--model NAME] [--out model.arpa]
   nnc fmt [--check | --stdout] FILE.nn...
   nnc graph FILE.nn [-o OUT.svg|OUT.dot|OUT.html] [--kernels]
   nnc lsp [--stdio]
@@ -42,6 +45,8 @@ const USAGE = `usage:
   torch     writes a PyTorch module (default: <file>.py here) with nnc's weight names and
             semantics; --train also writes train_<OUT>.py beside it, a training script for
             torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
+  vocab     builds a vocabulary file from a corpus (docs/text.md)
+  train     fits an n-gram model (ngram statement) by counting a corpus, writes its ARPA file (docs/ngram.md)
   fmt       rewrites each file in its canonical layout (comments kept); --check writes nothing,
             lists the files that are not formatted and exits 1 if there are any; --stdout prints
   graph     draws the architecture: blocks as clusters, edges labelled with shapes, parameter
@@ -57,6 +62,8 @@ const TOOLS: Readonly<Record<string, () => Promise<{ command(argv: string[], usa
   fmt: () => import('./fmt-command.ts'),
   graph: () => import('./graph-command.ts'),
   lsp: () => import('./lsp.ts'),
+  vocab: async () => (await import('./cli-text.ts')).vocab,
+  train: async () => (await import('./cli-text.ts')).train,
 };
 
 class UsageError extends Error {}
@@ -213,16 +220,17 @@ function writeAll(files: readonly (readonly [string, string])[], spec: string): 
 
 /** nnc torch: the PyTorch module (and with --train its training script). */
 async function runTorch(args: Args, text: string, lower: Driver['lower'], report: (d: readonly Diagnostic[], t: string) => void): Promise<number> {
-  const { diagnostics, models, resolved } = lower(text, args.file);
+  const { diagnostics, models, resolved, ngrams } = lower(text, args.file);
   report(diagnostics, text);
   if (!models || !resolved) return 1;
+  if (!neuralOnly('torch', ngrams, models.length)) return 2;
   const { emitTorch, emitTorchTrain } = await import('./export/torch.ts');
   const out = args.out ?? basename(args.file, extname(args.file)) + '.py';
   if (PY_SHADOWED.has(basename(out, '.py'))) {
     process.stderr.write(`nnc: refusing to write '${out}': a module named '${basename(out)}' would shadow Python's '${basename(out, '.py')}', which the module imports; choose another name with -o\n`);
     return 2;
   }
-  const files: [string, string][] = [[out, emitTorch(models.map((ir, i) => ({ ir, resolved: resolved[i]! })), args.file, version())]];
+  const files: [string, string][] = [[out, emitTorch(models.map((ir) => ({ ir, resolved: resolved.find((r) => r.name === ir.name)! })), args.file, version())]];
   if (args.train) files.push([join(dirname(out), `train_${basename(out)}`), emitTorchTrain(basename(out), args.file, version())]);
   if (!writeAll(files, args.file)) return 2;
   process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${models.map((m) => `${m.name}: ${m.weights.length} weights`).join('; ')})\n`);
@@ -248,9 +256,10 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
   }
   if (args.command === 'torch') return runTorch(args, text, lower, report);
   if (args.command === 'weights') {
-    const { diagnostics, models } = lower(text, args.file);
+    const { diagnostics, models, ngrams } = lower(text, args.file);
     report(diagnostics, text);
     if (!models) return 1;
+    if (!neuralOnly('weights', ngrams, models.length)) return 2;
     if (args.check) return checkWeights(args.check, models[0]!, models.length, args.json);
     const rows = models.flatMap((m) => {
       const stock = weightsCheck.stockNames(m.weights);
@@ -289,7 +298,12 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
       })()
     : [[out, result.output]];
   if (!writeAll(files, args.file)) return 2;
-  const what = args.emitGiven ? `--emit=${args.emit}` : (result.models ?? []).map((m, i) => `${m.name}: ${result.kernels?.[i] ?? 0} kernels, ${m.weights.length} weights`).join('; ');
+  const what = args.emitGiven
+    ? `--emit=${args.emit}`
+    : [
+        ...(result.models ?? []).map((m, i) => `${m.name}: ${result.kernels?.[i] ?? 0} kernels, ${m.weights.length} weights`),
+        ...(result.ngrams ?? []).map((n) => `${n.name}: n-gram order ${n.spec.order}, ${n.spec.smoothing}`),
+      ].join('; ');
   process.stdout.write(`wrote ${files.map(([p]) => p).join(' and ')} (${what})\n`);
   return 0;
 }

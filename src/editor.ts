@@ -145,10 +145,11 @@ export function targetAt(ast: FileAst, offset: number): Target | undefined {
 
 function typeText(t: AttrType): string {
   switch (t.kind) {
-    case 'int': return `integer${t.min !== undefined ? ` ≥ ${t.min}` : ''}${t.max !== undefined ? `, ≤ ${showCount(t.max)}` : ''}`;
+    case 'int': return `integer${t.min !== undefined ? ` ≥ ${t.min}` : ''}${t.max !== undefined ? `, ≤ ${showCount(t.max)}` : ''}${t.orString !== undefined ? `, or a string: ${t.orString}` : ''}`;
     case 'float': return `number${t.min !== undefined ? ` ${t.minExclusive ? '>' : '≥'} ${t.min}` : ''}${t.max !== undefined ? `, ≤ ${t.max}` : ''}`;
     case 'bool': return 'flag (true / false; a bare word sets it)';
     case 'enum': return `one of ${t.values.map((v) => `\`${v}\``).join(', ')}`;
+    case 'string': return `a double-quoted string: ${t.what}`;
   }
 }
 

@@ -8,6 +8,7 @@ import { dirname, extname } from 'node:path';
 import { describeModels } from './architecture.ts';
 import { renderDiagnostics } from './diagnostics/render.ts';
 import { lower, optimize } from './driver.ts';
+import { neuralOnly } from './ngram/notes.ts';
 import { dotToSvg, toDot, toHtml, type GraphFormat } from './graph.ts';
 
 const FORMATS: Readonly<Record<string, GraphFormat>> = { '.svg': 'svg', '.dot': 'dot', '.gv': 'dot', '.html': 'html', '.htm': 'html' };
@@ -37,9 +38,10 @@ export async function command(argv: string[], usage: (message: string) => number
     process.stderr.write(`nnc: cannot read '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}\n`);
     return 2;
   }
-  const { diagnostics, models, ast } = lower(text, file);
+  const { diagnostics, models, ast, ngrams } = lower(text, file);
   if (diagnostics.length) process.stderr.write(renderDiagnostics(diagnostics, text) + '\n');
   if (!models || !ast) return 1;
+  if (!neuralOnly('graph', ngrams, models.length)) return 2;
   const facts = describeModels(models, ast);
   if (kernels) facts.forEach((m) => optimize(m.ir));
   const dot = toDot(facts, { file, kernels });

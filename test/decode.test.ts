@@ -673,7 +673,7 @@ describe('options', () => {
   it('applies opts, then the decode statement, then the contract defaults', () => {
     expect(resolveOptions(undefined, undefined)).toEqual({
       strategy: 'greedy', beam: 4, maxLen: 50, bos: 0, eos: undefined, temperature: 1, topK: undefined,
-      seed: 0, lengthNormalize: false, nBest: undefined, attention: false, signal: undefined,
+      seed: 0, lengthNormalize: false, nBest: undefined, attention: false, signal: undefined, lm: undefined, lmWeight: 1, lengthBonus: 0,
     });
     const spec = { strategy: 'beam' as const, beam: 3, maxLen: 12, bos: 1, eos: 2, temperature: 0.8, topK: 5 };
     expect(resolveOptions({}, spec, { vocab: 14 })).toMatchObject(spec);
@@ -714,9 +714,9 @@ describe('options', () => {
     [{ strategy: 'beam', nBest: 0 }, `generate option 'nBest' must be an integer in [1, 256], got 0`],
     [{ nBest: 2 }, `generate option 'nBest' applies to strategy 'beam', but the strategy is "greedy" (the default): pass strategy: 'beam', or drop 'nBest'`],
     [{ signal: {} }, `generate option 'signal' must be an AbortSignal, got {}`],
-    [{ beams: 4 }, `generate option 'beams' is unknown (did you mean 'beam'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal`],
-    [{ max_len: 9 }, `generate option 'max_len' is unknown (did you mean 'maxLen'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal`],
-    [{ zzz: 1 }, `generate option 'zzz' is unknown; the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal`],
+    [{ beams: 4 }, `generate option 'beams' is unknown (did you mean 'beam'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
+    [{ max_len: 9 }, `generate option 'max_len' is unknown (did you mean 'maxLen'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
+    [{ zzz: 1 }, `generate option 'zzz' is unknown; the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
     [5, `generate options must be an object, got 5`],
     [[1], `generate options must be an object, got [1]`],
   ];

@@ -350,9 +350,11 @@ function layerReference(): string {
   const type = (t: AttrType): string => {
     if (t.kind === 'enum') return t.values.join(' \\| ');
     if (t.kind === 'bool') return 'flag';
+    if (t.kind === 'string') return `"string" (${t.what})`;
     const lower = t.min === undefined ? '' : ` ${t.kind === 'float' && t.minExclusive ? '>' : '≥'} ${t.min}`;
     const upper = t.max === undefined ? '' : `${lower ? ',' : ''} ≤ ${t.max}`;
-    return `${t.kind}${lower}${upper}`;
+    const orString = t.kind === 'int' && t.orString !== undefined ? `, or "string" (${t.orString})` : '';
+    return `${t.kind}${lower}${upper}${orString}`;
   };
   const out: string[] = [];
   const section = (title: string, schemas: Iterable<import('../src/layers/schema.ts').KindSchema>): void => {

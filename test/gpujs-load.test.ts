@@ -86,9 +86,11 @@ describe('gpu.js is resolved from nnc and from the app, not from the working dir
   const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
   const gpuJs = join(ROOT, 'node_modules/gpu.js');
 
-  // nnc as a package of its own: the runtime and a package.json whose exports name it
+  // nnc as a package of its own: the runtime, its one dependency (installed with it) and a package.json whose exports name it
   const nnc = join(tmp, 'nnc');
   cpSync(join(ROOT, 'src/runtime'), join(nnc, 'src/runtime'), { recursive: true });
+  mkdirSync(join(nnc, 'node_modules/@huggingface'), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules/@huggingface/tokenizers'), join(nnc, 'node_modules/@huggingface/tokenizers'), 'dir');
   writeFileSync(join(nnc, 'package.json'), JSON.stringify({ name: 'nnc', type: 'module', exports: { './runtime': './src/runtime/index.ts' } }));
   const spec = readFileSync(join(ROOT, 'examples/brackets.nn'), 'utf8');
   const module = compile(spec, 'brackets.nn', 'ts', 2).output!;

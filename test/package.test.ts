@@ -127,6 +127,22 @@ const dir = new URL('.', import.meta.url).pathname;
 ${RUN_CASE}
 process.stdout.write(JSON.stringify({ out }));
 `);
+  // text in and out: a WordPiece tokenizer.json (run by @huggingface/tokenizers, bundled into
+  // nnc/runtime) and an n-gram model over a char vocabulary, both compiled to plain JavaScript
+  cpSync(join(FIXTURES, 'text/wordpiece/tokenizer.json'), join(esmJs, 'tokenizer.json'));
+  cpSync(join(ROOT, 'examples/vocab/dates.target.json'), join(esmJs, 'dates.json'));
+  writeFileSync(join(esmJs, 'wp.nn'), 'model M {\n  input text: tokens(vocab = "tokenizer.json", pad = "[PAD]", unk = "[UNK]")\n  output next\n  embedding 8\n  linear 16\n}\n');
+  writeFileSync(join(esmJs, 'lm.nn'), 'model Lm {\n  input text: tokens(vocab = "dates.json")\n  output next\n  ngram order = 3, smoothing = kneser_ney\n}\n');
+  writeFileSync(join(esmJs, 'text.js'), `import * as wp from './gen/wp.js';
+import { createModel } from './gen/lm.js';
+const lm = await createModel();
+lm.fit(['20-01-02', '19-12-31', '20-11-30', '21-02-28']);
+const next = (await lm.forward({ text: ['20-1'] })).next;
+const V = next.shape[2];
+const sums = [];
+for (let t = 0; t < next.shape[1]; t++) sums.push(next.data.subarray(t * V, (t + 1) * V).reduce((a, x) => a + Math.exp(x), 0));
+process.stdout.write(JSON.stringify({ ids: wp.encode('The unaffable cat.'), text: wp.decode(wp.encode('The unaffable cat.')), sums }));
+`);
   const cjsJs = app('cjs-js', {});
   writeFileSync(join(cjsJs, 'main.js'), `const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -247,6 +263,17 @@ describe.each([['Node 20', () => NODE20], ['Node 22', () => node22]] as const)('
     const dir = apps.get('esm-js')!;
     expect((await nnc(dir, ['compile', 'model.nn', '--format', 'js', '-o', 'gen/model.js'], nodeOf())).code).toBe(0);
     expectPyTorch(JSON.parse(await ok(nodeOf(), ['main.js'], { cwd: dir })));
+  });
+
+  it('text in and out from the installed package: a Hugging Face WordPiece tokenizer and an n-gram model (--format js)', async () => {
+    const dir = apps.get('esm-js')!;
+    for (const m of ['wp', 'lm']) expect((await nnc(dir, ['compile', `${m}.nn`, '--format', 'js', '-o', `gen/${m}.js`], nodeOf())).code).toBe(0);
+    const r = JSON.parse(await ok(nodeOf(), ['text.js'], { cwd: dir })) as { ids: number[]; text: string; sums: number[] };
+    // [CLS] the un ##aff ##able cat . [SEP]: BERT's example of WordPiece (the post-processor adds [CLS] and [SEP])
+    expect([r.ids, r.text]).toEqual([[2, 7, 4, 5, 6, 8, 9, 3], 'the unaffable cat.']);
+    // Kneser-Ney gives a distribution over the vocabulary after <s> and after each of the 4 characters
+    expect(r.sums).toHaveLength(5);
+    for (const s of r.sums) expect(s).toBeCloseTo(1, 5);
   });
 
   it('a CommonJS app in plain JavaScript (-o model.cjs; require(nnc/runtime), require(nnc))', async () => {

@@ -35,11 +35,9 @@ interface Decoded {
   text: string;
 }
 interface DatesTest {
-  source_vocab: Record<string, number>;
-  target_vocab: Record<string, number>;
   decode: { beam: number; max_len: number; bos: number; eos: number };
   heldout_accuracy: number;
-  examples: { source: string; source_ids: number[]; expected: string; greedy: Decoded; beam: Decoded }[];
+  examples: { source: string; expected: string; greedy: Decoded; beam: Decoded }[];
 }
 interface BracketsTest {
   tokens: Record<string, number>;
@@ -145,22 +143,16 @@ async function runDates(backend: Backend): Promise<void> {
   report.models.dates = model;
   await model.loadWeights(weights);
 
-  const SRC = held.source_vocab;
-  const TGT = Object.fromEntries(Object.entries(held.target_vocab).map(([ch, id]) => [id, ch])) as Record<number, string>;
-  const { eos, bos, max_len: maxLen, beam } = held.decode;
-  const text = (ids: readonly number[]) => ids.filter((i) => i !== eos).map((i) => (TGT[i]?.length === 1 ? TGT[i] : '?')).join('');
-  const label = (i: number) => (i === eos ? 'eos' : TGT[i]?.length === 1 ? TGT[i]! : '?');
-  const common = { maxLen, bos, eos }; // = the spec's decode statement, spelled out
+  // the spec's vocabularies (examples/vocab/dates.*.json) map text to ids and back; its decode statement gives beam, maxLen, bos, eos
+  const { eos } = held.decode;
+  const label = (i: number) => (i === eos ? 'eos' : model.decode([i]) || '?');
+  const sourceVocab = model.vocabulary('source');
 
-  // The held-out dates as one padded batch: [B, S] token ids with per-row lengths.
+  // The held-out dates as one batch of text (the model pads it and passes the row lengths).
   const t0 = performance.now();
-  const rows = held.examples.map((e) => e.source_ids);
-  const S = Math.max(...rows.map((r) => r.length));
-  const data = new Int32Array(rows.length * S);
-  rows.forEach((r, b) => data.set(r, b * S));
-  const source = { data, shape: [rows.length, S], lengths: rows.map((r) => r.length) };
-  const byBeam = await model.generate({ source }, { strategy: 'beam', beam, ...common });
-  const byGreedy = await model.generate({ source }, { strategy: 'greedy', attention: true, ...common });
+  const source = held.examples.map((e) => e.source);
+  const byBeam = await model.generate({ source }, { strategy: 'beam' });
+  const byGreedy = await model.generate({ source }, { strategy: 'greedy', attention: true });
   const ms = performance.now() - t0;
 
   const tbody = $('date-table').querySelector('tbody')!;
@@ -171,7 +163,7 @@ async function runDates(backend: Backend): Promise<void> {
     const ok = sameIds(ids, e.beam.ids) && Math.abs(score - e.beam.score) <= 1e-3;
     if (ok) agreeing++;
     const tr = el('tr');
-    tr.append(el('td', e.source, 'src'), el('td', text(ids), 'iso'), el('td', score.toFixed(4), 'num'));
+    tr.append(el('td', e.source, 'src'), el('td', byBeam.text[b] ?? '', 'iso'), el('td', score.toFixed(4), 'num'));
     tr.append(el('td', e.beam.text, 'iso'), el('td', e.beam.score.toFixed(4), 'num'), agreeCell(ok));
     tr.title = 'click to translate and show its attention';
     tr.addEventListener('click', () => {
@@ -190,7 +182,7 @@ async function runDates(backend: Backend): Promise<void> {
       const a = byGreedy.attention?.[b];
       // attention columns past a row's length (padding) are 0; keep the row's own S columns
       const [steps = 0, width = 0] = a?.shape ?? [];
-      const n = e.source_ids.length;
+      const n = sourceVocab.encode(e.source).length;
       const cut = a ? Array.from({ length: steps * n }, (_, k) => a.data[Math.floor(k / n) * width + (k % n)] ?? NaN) : null;
       return { ids: byGreedy.ids[b] ?? [], score: byGreedy.scores[b] ?? NaN, attention: cut ? { shape: [steps, n], data: cut } : null };
     }),
@@ -205,28 +197,32 @@ async function runDates(backend: Backend): Promise<void> {
   input.value = longest.source;
   input.placeholder = 'e.g. march 3, 1987';
   async function translate(): Promise<void> {
-    const s = input.value.toLowerCase().trim().replace(/\s+/g, ' ');
-    const odd = [...s].find((ch) => !(ch in SRC) || ch === '<pad>');
-    if (s.length === 0 || odd !== undefined) {
+    const s = sourceVocab.normalize(input.value); // lower-cased, spaces squeezed, as the vocabulary declares
+    let bad: string | undefined;
+    try {
+      sourceVocab.encode(s, 'the date');
+    } catch (e) {
+      bad = (e as Error).message.replace(/ \(\d+ tokens.*$/, '');
+    }
+    if (s.length === 0 || bad !== undefined) {
       out.textContent = '—';
       out.className = 'big muted';
-      meta.textContent = s.length === 0 ? 'type a date' : `'${odd}' is not in the vocabulary: use a-z, 0-9, space and , - . /`;
+      meta.textContent = s.length === 0 ? 'type a date' : `${bad}: use a-z, 0-9, space and , - . /`;
       return;
     }
-    const ids = [...s].map((ch) => SRC[ch]!);
     const t = performance.now();
-    const r = await model.generate({ source: { data: Int32Array.from(ids), shape: [1, ids.length], lengths: [ids.length] } }, { strategy: 'beam', beam, attention: true, ...common });
+    const r = await model.generate({ source: s }, { strategy: 'beam', attention: true });
     const took = performance.now() - t;
     const got = r.ids[0] ?? [];
     const score = r.scores[0] ?? NaN;
-    out.textContent = text(got) || '(empty)';
+    out.textContent = r.text[0] || '(empty)';
     out.className = 'big';
     const known = held.examples.find((e) => e.source === s);
     const pt = known ? ` · PyTorch: ${known.beam.text} ${sameIds(got, known.beam.ids) ? '✓' : '✗'}` : '';
     meta.textContent = `log-prob ${score.toFixed(3)} · ${took.toFixed(0)} ms${pt}`;
     const a = r.attention?.[0];
     if (a) drawHeatmap($<HTMLCanvasElement>('heatmap'), got.map(label), [...s], a.data, a.shape);
-    report.dates!.current = { source: s, text: text(got), ids: got, score };
+    report.dates!.current = { source: s, text: r.text[0] ?? '', ids: got, score };
   }
   $('date-form').addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -23,11 +23,15 @@ import { RT } from './render/print.ts';
 import { renderCpu } from './render/cpu.ts';
 import { renderGpu } from './render/gpu.ts';
 import { renderHost } from './render/host.ts';
+import type { VocabData } from '../runtime/text/vocab.ts';
+import { ngramManifest, type NgramDecl } from '../ngram/compile.ts';
 import { printModule, type Statement, type WriterFunction } from './print.ts';
 
 export interface CompiledModel {
   readonly ir: ModelIR;
   readonly program: Program;
+  /** The vocabularies its inputs declare (docs/text.md), by input name. */
+  readonly text?: Readonly<Record<string, VocabData>>;
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -61,7 +65,7 @@ function pascal(s: string): string {
 }
 
 /** What model prefix P declares at module level. */
-const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}Model`, `create${P}`];
+const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}Model`, `create${P}`, `${P}Vocab`, `${P}Text`, `${P}_NGRAM`];
 /** The first model's file-level aliases: [alias, what it names (given P)]. */
 const ALIASES: readonly (readonly [string, (P: string) => string])[] = [
   ['createModel', (P) => `create${P}`],
@@ -161,7 +165,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
     docs: [`Inputs of ${name}.`],
     properties: ir.inputs.map((i) => ({
       name: prop(i.name),
-      type: i.form === 'tokens' ? `${RT}.TokensInput` : `${RT}.VectorsInput`,
+      type: i.form === 'tokens' ? `${RT}.TokensInput${m.text?.[i.name] ? ` | ${RT}.TextInput` : ''}` : `${RT}.VectorsInput`,
       docs: [i.form === 'tokens'
         ? `Token ids [B, ${i.time}] in [0, ${i.vocab}): { data: Int32Array | number[], shape: [B, ${i.time}], lengths? } or number[][].`
         : `Features [B, ${i.time}, ${i.dim}]: { data: Float32Array | number[], shape: [B, ${i.time}, ${i.dim}], lengths? } or number[][][].`],
@@ -188,13 +192,17 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
     type: `${RT}.Plan`,
     initializer: jsonLines(program.plan, ''),
   });
+  // text in, text out (docs/text.md): the generated ids are in the vocabulary of the input they are fed to
+  const fed = gen ? ir.inputs[gen.seq2seq ? 1 : 0]!.name : undefined;
+  const textOpts = { ...(fed !== undefined ? { generated: fed } : {}), ...(gen?.seq2seq ? { target: fed } : {}) };
   stmts.push({
     kind: 'type',
     isExported: true,
     name: `${P}Model`,
     docs: [`${name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
-    type: gen ? `${RT}.NncModel<${typeArgs}>` : `${RT}.ForwardModel<${typeArgs}>`,
+    type: m.text ? (gen ? `${RT}.TextModel<${typeArgs}>` : `Omit<${RT}.TextModel<${typeArgs}>, 'generate' | 'stream'>`) : gen ? `${RT}.NncModel<${typeArgs}>` : `${RT}.ForwardModel<${typeArgs}>`,
   });
+  const create = `${RT}.createNncModel<${typeArgs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url)`;
   stmts.push({
     kind: 'function',
     isExported: true,
@@ -202,30 +210,111 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
     docs: [`Creates a ${name} model on the requested backend ('auto' by default).`],
     parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
     returnType: `Promise<${P}Model>`,
-    statements: [`return ${RT}.createNncModel<${typeArgs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url);`],
+    statements: [`return ${create}${m.text ? `.then((m) => ${RT}.withText(m, ${P}Vocab, ${JSON.stringify(textOpts)}))` : ''};`],
   });
-  if (first) {
-    const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>
-      alias[0] === alias[0]!.toUpperCase() ? `export type ${alias} = ${of(P)};` : `export const ${alias} = ${of(P)};`);
-    if (lines.length) stmts.push(`/** The first model of the file. */\n${lines.join('\n')}`);
-  }
+  if (m.text) textStatements(stmts, P, m.text, ir.inputs.map((i) => i.name), textOpts.generated);
+  if (first) stmts.push(...firstAliases(P, m.text !== undefined));
+  return stmts;
+}
+
+/** The file-level names of the first model (createModel, manifest, …; encode and decode when it has vocabularies). */
+function firstAliases(P: string, text: boolean): string[] {
+  const lines = ALIASES.filter(([alias, of]) => alias !== of(P)).map(([alias, of]) =>
+    alias[0] === alias[0]!.toUpperCase() ? `export type ${alias} = ${of(P)};` : `export const ${alias} = ${of(P)};`);
+  if (text) lines.push(`export const encode = ${P}Text.encode;`, `export const decode = ${P}Text.decode;`);
+  return lines.length ? [`/** The first model of the file. */\n${lines.join('\n')}`] : [];
+}
+
+/** `${P}Vocab` (the vocabularies, as data) and `${P}Text` (encode, decode, vocabulary without a model). */
+function textStatements(stmts: Statement[], P: string, text: Readonly<Record<string, VocabData>>, inputs: readonly string[], generated: string | undefined): void {
+  stmts.push({
+    kind: 'const',
+    isExported: true,
+    docs: ['The vocabularies of its inputs (docs/text.md), by input name.'],
+    name: `${P}Vocab`,
+    type: `Readonly<Record<string, ${RT}.VocabData>>`,
+    initializer: JSON.stringify(text),
+  });
+  stmts.push({
+    kind: 'const',
+    isExported: true,
+    docs: ['encode(text, input?) → ids and decode(ids, input?) → text with its vocabularies, without creating a model.'],
+    name: `${P}Text`,
+    type: `${RT}.TextMethods<${P}Inputs>`,
+    initializer: `${RT}.textMethods<${P}Inputs>(${P}Vocab, ${JSON.stringify(inputs)}, ${generated === undefined ? 'undefined' : JSON.stringify(generated)})`,
+  });
+}
+
+/** An n-gram model (docs/ngram.md): manifest, types, its ngram statement as data, and a create function. */
+function ngramStatements(m: NgramDecl, P: string, first: boolean): Statement[] {
+  const V = m.input.vocab;
+  const name = commentText(m.name);
+  const manifestObj = ngramManifest(m);
+  const stmts: Statement[] = [];
+  const textIn = m.text ? ` | ${RT}.TextInput` : '';
+  stmts.push({
+    kind: 'const',
+    isExported: true,
+    docs: [`Model ${name} (an n-gram language model): its input and output; it has no weights (an ARPA file holds what it learns).`],
+    name: `${P}Manifest`,
+    initializer: jsonLines(manifestObj, '') + ' as const',
+  });
+  stmts.push({
+    kind: 'interface',
+    isExported: true,
+    name: `${P}Inputs`,
+    docs: [`Inputs of ${name}.`],
+    properties: [{ name: prop(m.input.name), type: `${RT}.TokensInput${textIn}`, docs: [`Token ids [B, T] in [0, ${V})${m.text ? ', or text (each row after <s>)' : ''}.`] }],
+  });
+  stmts.push({
+    kind: 'interface',
+    isExported: true,
+    name: `${P}Outputs`,
+    docs: [`Outputs of ${name}.`],
+    properties: [{ name: prop(m.output), type: `${RT}.Tensor<Float32Array, [number, number, ${V}]>`, docs: [`[B, T, ${V}]: log p(next token) after each position (0 at padded steps)`] }],
+  });
+  stmts.push({
+    kind: 'const',
+    docs: ['Its ngram statement: order, smoothing and parameters, sentence boundary ids.'],
+    name: `${P}_NGRAM`,
+    type: `${RT}.NgramSpec`,
+    initializer: JSON.stringify(m.spec),
+  });
+  if (m.text) textStatements(stmts, P, { [m.input.name]: m.text }, [m.input.name], m.input.name);
+  stmts.push({
+    kind: 'type',
+    isExported: true,
+    name: `${P}Model`,
+    docs: [`${name}, an n-gram model compiled by nnc. Create with create${P}(); fit(corpus) or loadWeights(arpa) before forward() or generate().`],
+    type: `${RT}.NgramModel<${P}Inputs, ${P}Outputs>`,
+  });
+  stmts.push({
+    kind: 'function',
+    isExported: true,
+    name: `create${P}`,
+    docs: [`Creates a ${name} model (it runs on the CPU: an n-gram model has no kernels).`],
+    parameters: [{ name: 'options', type: `${RT}.CreateOptions`, initializer: '{}' }],
+    returnType: `Promise<${P}Model>`,
+    statements: [`return ${RT}.createNgramModel<${P}Inputs, ${P}Outputs>(${P}Manifest, ${P}_NGRAM, ${m.text ? `${P}Vocab[${JSON.stringify(m.input.name)}]` : 'undefined'}, options);`],
+  });
+  if (first) stmts.push(...firstAliases(P, m.text !== undefined));
   return stmts;
 }
 
 /** The module's statements: a header, then each model's. */
-export function moduleStatements(models: readonly CompiledModel[], sourceName: string): Statement[] {
+export function moduleStatements(models: readonly (CompiledModel | NgramDecl)[], sourceName: string): Statement[] {
   const header = [
     `// Generated by nnc from ${commentText(sourceName)}. Do not edit: change the .nn file and recompile.`,
-    `// Models: ${models.map((m) => commentText(m.ir.name)).join(', ')}.`,
+    `// Models: ${models.map((m) => commentText('kind' in m ? m.name : m.ir.name)).join(', ')}.`,
     '/* eslint-disable */',
     `import * as ${RT} from 'nnc/runtime';`,
   ].join('\n');
-  const prefixes = modelPrefixes(models.map((m) => m.ir.name));
-  return [header, ...models.flatMap((m, i) => modelStatements(m, prefixes[i]!, i === 0))];
+  const prefixes = modelPrefixes(models.map((m) => ('kind' in m ? m.name : m.ir.name)));
+  return [header, ...models.flatMap((m, i) => ('kind' in m ? ngramStatements(m, prefixes[i]!, i === 0) : modelStatements(m, prefixes[i]!, i === 0)))];
 }
 
 /** The module's text (print.ts prints the statements in ts-morph's layout). */
-export function emitModule(models: readonly CompiledModel[], sourceName: string): string {
+export function emitModule(models: readonly (CompiledModel | NgramDecl)[], sourceName: string): string {
   const text = printModule(moduleStatements(models, sourceName));
   return text.endsWith('\n') ? text : `${text}\n`;
 }

@@ -5,6 +5,7 @@
  *   E00xx  lexer          E01xx  syntax          E02xx  unknown names
  *   E03xx  attribute values                      E04xx  model structure
  *   E05xx  shapes and chain semantics (found while lowering layers to IR)
+ *   E06xx  vocabularies and n-gram models
  *   E09xx  internal
  */
 export const CODES = {
@@ -79,6 +80,14 @@ export const CODES = {
   E0518: "decode bos or eos outside the model's vocabularies (bos: the fed input's; eos: the output's)",
   W0598: 'retired (0.1: decode was accepted without generate()); never reused',
   E0599: 'part of the language this version of nnc cannot compile yet',
+  // vocabularies and n-gram models (src/text, src/ngram; their runtime parts in src/runtime/text, src/runtime/ngram)
+  E0601: 'a vocabulary file that cannot be read (missing, unreadable)',
+  E0602: 'a malformed vocabulary file (not JSON, wrong shape, duplicate ids, not a tokenizer)',
+  E0603: 'a special token (pad, unk, bos, eos) that is not in the vocabulary',
+  E0604: "vocabulary settings that do not fit (level differs from the file's, or on vocab = N without a file)",
+  E0605: 'decode bos or eos names a token the generated vocabulary lacks (or there is no vocabulary)',
+  E0606: 'an ngram model with other layers, a non-token input, or no sentence boundary tokens',
+  E0607: "ngram attributes that do not fit its smoothing (or lambdas of the wrong count or sum)",
   // internal
   E0900: 'internal error in the front end (a bug: please report it)',
 } as const;

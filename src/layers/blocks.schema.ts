@@ -1,4 +1,4 @@
-import { bool, float, int, oneOf, type AttrSpec, type KindSchema } from './schema.ts';
+import { bool, float, int, intOrString, oneOf, str, type AttrSpec, type KindSchema } from './schema.ts';
 import { decodeStatementAttributes } from '../runtime/options.ts';
 import { MAX_SIZE } from './limits.schema.ts';
 
@@ -21,7 +21,7 @@ export const decodeSchema: KindSchema = {
   kind: 'decode', family: 'decoding', shape: 'directive', topLevelOnly: true, doc: 'how generate() decodes',
   attrs: decodeStatementAttributes().map((a): AttrSpec => ({
     name: a.name,
-    type: a.type.kind === 'int' ? int(a.type.min, a.type.max) : a.type.kind === 'float' ? float(a.type.minExclusive, undefined, true) : a.type.kind === 'enum' ? oneOf(...a.type.values) : bool,
+    type: a.type.kind === 'int' ? (a.token ? intOrString(a.type.min, a.type.max, 'a token of the generated vocabulary') : int(a.type.min, a.type.max)) : a.type.kind === 'float' ? float(a.type.minExclusive, undefined, true) : a.type.kind === 'enum' ? oneOf(...a.type.values) : bool,
     ...(a.default !== undefined ? { default: a.default } : {}),
     doc: a.doc,
   })),
@@ -29,8 +29,15 @@ export const decodeSchema: KindSchema = {
 export const inputTokensSchema: KindSchema = {
   kind: 'tokens', family: 'input', shape: 'directive', doc: 'integer token ids, [B, T]',
   attrs: [
-    { name: 'vocab', type: int(1, MAX_SIZE), required: true, doc: 'ids are in [0, vocab)' },
+    { name: 'vocab', type: intOrString(1, MAX_SIZE, 'a vocabulary file'), required: true, doc: 'ids are in [0, vocab); or a vocabulary file (docs/text.md), whose size it is' },
     { name: 'max_len', type: int(1, MAX_SIZE), doc: 'longest sequence (fixed window for flatten)' },
+    { name: 'level', type: oneOf('char', 'word'), doc: "how text splits into tokens (default: the vocabulary file's)" },
+    { name: 'lower', type: bool, doc: "lower-case text before lookup (default: the vocabulary file's, else false)" },
+    { name: 'trim', type: bool, doc: "strip text and collapse its whitespace runs to one space (default: the vocabulary file's, else false)" },
+    { name: 'pad', type: str('a token of the vocabulary'), doc: 'padding token' },
+    { name: 'unk', type: str('a token of the vocabulary'), doc: 'what unknown characters or words become (without one they are an error)' },
+    { name: 'bos', type: str('a token of the vocabulary'), doc: 'start-of-sequence token' },
+    { name: 'eos', type: str('a token of the vocabulary'), doc: 'end-of-sequence token' },
   ],
 };
 export const inputVectorsSchema: KindSchema = {

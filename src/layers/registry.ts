@@ -9,6 +9,8 @@ import * as dense from './dense.ts';
 import { embeddingLayer, flattenLayer, poolLayer, positionalLayer } from './sequence.ts';
 import * as blocks from './blocks.ts';
 import { attentionLayer } from './attention.ts';
+import { ngramSchema } from './ngram.schema.ts';
+import { unsupported } from './unsupported.ts';
 
 export const LAYERS: ReadonlyMap<string, LayerDef> = new Map(
   [
@@ -17,5 +19,7 @@ export const LAYERS: ReadonlyMap<string, LayerDef> = new Map(
     dense.softmaxLayer, dense.logSoftmaxLayer, dense.layernormLayer, dense.dropoutLayer,
     poolLayer, flattenLayer, attentionLayer,
     blocks.encoderLayer, blocks.decoderLayer, blocks.repeatLayer, blocks.residualLayer, blocks.decodeLayer,
+    // an n-gram model is counted, not lowered to IR: the driver routes it to src/ngram and src/runtime/ngram (never here)
+    { schema: ngramSchema, lower: unsupported },
   ].map((l) => [l.schema.kind, l]),
 );

@@ -3,10 +3,12 @@
  * statement's items against its kind's schema; lowering only ever sees resolved, validated attributes.
  */
 export type AttrType =
-  | { readonly kind: 'int'; readonly min?: number; readonly max?: number }
+  | { readonly kind: 'int'; readonly min?: number; readonly max?: number; /** A string is accepted too, meaning this (e.g. 'a vocabulary file'). */ readonly orString?: string }
   | { readonly kind: 'float'; readonly min?: number; readonly max?: number; readonly minExclusive?: boolean }
   | { readonly kind: 'bool' }
-  | { readonly kind: 'enum'; readonly values: readonly string[] };
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
+  /** A double-quoted string, meaning `what` (e.g. 'a token of the vocabulary'). */
+  | { readonly kind: 'string'; readonly what: string };
 
 export type AttrValue = number | string | boolean;
 
@@ -39,6 +41,9 @@ export interface KindSchema {
 export type Attrs = Readonly<Record<string, AttrValue | undefined>>;
 
 export const int = (min?: number, max?: number): AttrType => ({ kind: 'int', min, max });
+/** An integer, or a string meaning `what` (a file, a token). */
+export const intOrString = (min: number, max: number, what: string): AttrType => ({ kind: 'int', min, max, orString: what });
+export const str = (what: string): AttrType => ({ kind: 'string', what });
 export const float = (min?: number, max?: number, minExclusive = false): AttrType => ({ kind: 'float', min, max, minExclusive });
 export const bool: AttrType = { kind: 'bool' };
 export const oneOf = (...values: string[]): AttrType => ({ kind: 'enum', values });

@@ -8,13 +8,13 @@
 
 import { resolveOptions, show, type DecodeDefaults, type GenerateOptions, type ResolvedOptions } from './options.ts';
 
-export type { DecodeDefaults, DecodeStrategy, GenerateOptions, ResolvedOptions } from './options.ts';
+export type { DecodeDefaults, DecodeStrategy, FusionLM, GenerateOptions, ResolvedOptions } from './options.ts';
 export { resolveOptions } from './options.ts';
 
 export interface GenerateResult {
   /** Per input row: the generated tokens, bos excluded, eos included when produced. */
   ids: number[][];
-  /** Per input row: the sum of the natural-log probabilities of ids[b] under the model. */
+  /** Per input row: the sum of the natural-log probabilities of ids[b] under the model (with `lm` or `lengthBonus`: the sum of the fused scores). */
   scores: number[];
   /** With `attention: true`, per input row: the attention rows [steps = ids[b].length, S] of the returned hypothesis. */
   attention?: { data: Float32Array; shape: [number, number] }[];
@@ -59,6 +59,60 @@ export interface DecodeSession {
   begin(k: number, bos: number, wantAttention: boolean): Promise<StepOut>;
   /** Feeds one token per row. parents[r] = the row of the previous step whose state row r continues (beam reordering); omitted = identity. */
   step(tokens: Int32Array, parents: Int32Array | undefined, wantAttention: boolean): Promise<StepOut>;
+}
+
+// ───────────── shallow fusion ─────────────
+
+/**
+ * Shallow fusion: a session whose log-probabilities are the model's plus lmWeight times the
+ * language model's plus lengthBonus, the language model following the same hypotheses (the same
+ * tokens and beam reordering). With lmWeight 0 the language model is not run.
+ */
+class FusedSession implements DecodeSession {
+  readonly batch: number;
+  readonly vocab: number;
+  private readonly model: DecodeSession;
+  private readonly lm: (DecodeSession & { close(): void }) | undefined;
+  private readonly weight: number;
+  private readonly bonus: number;
+  constructor(model: DecodeSession, o: ResolvedOptions) {
+    this.model = model;
+    this.batch = model.batch;
+    this.vocab = model.vocab;
+    this.weight = o.lmWeight;
+    this.bonus = o.lengthBonus;
+    if (!o.lm) return;
+    const lm = o.lm.lmSession(model.batch);
+    if (lm.vocab !== model.vocab) {
+      lm.close();
+      throw new Error(`generate option 'lm' has a vocabulary of ${lm.vocab} tokens, but the model generates from ${model.vocab}: shallow fusion needs one vocabulary`);
+    }
+    if (o.lmWeight !== 0) this.lm = lm;
+    else lm.close();
+  }
+
+  private fuse(a: StepOut, b: StepOut | undefined): StepOut {
+    const x = a.logp;
+    const out = new Float32Array(x.length);
+    const y = b?.logp;
+    if (y && y.length !== x.length) throw new Error(`generate option 'lm': its session returned ${y.length} log-probabilities for ${x.length}`);
+    for (let i = 0; i < x.length; i++) out[i] = x[i]! + (y ? this.weight * y[i]! : 0) + this.bonus;
+    return { ...a, logp: out };
+  }
+
+  async begin(k: number, bos: number, wantAttention: boolean): Promise<StepOut> {
+    const a = await this.model.begin(k, bos, wantAttention);
+    return this.fuse(a, this.lm ? await this.lm.begin(k, bos, false) : undefined);
+  }
+
+  async step(tokens: Int32Array, parents: Int32Array | undefined, wantAttention: boolean): Promise<StepOut> {
+    const a = await this.model.step(tokens, parents, wantAttention);
+    return this.fuse(a, this.lm ? await this.lm.step(tokens, parents, false) : undefined);
+  }
+
+  close(): void {
+    this.lm?.close();
+  }
 }
 
 // ───────────── helpers ─────────────
@@ -249,8 +303,13 @@ export async function* decodeStream(
   // bos is fed to the model: below its input's vocabulary (a session that does not say: its output's)
   const o = resolveOptions(opts, defaults, { vocab: session.vocab, inputVocab: session.inputVocab ?? session.vocab, ...(session.inputName !== undefined ? { input: session.inputName } : {}) });
   checkAbort(o.signal);
-  if (o.strategy === 'beam') return yield* beamSearch(session, o);
-  return yield* stepwise(session, o);
+  const fused = o.lm || o.lengthBonus !== 0 ? new FusedSession(session, o) : undefined;
+  try {
+    if (o.strategy === 'beam') return yield* beamSearch(fused ?? session, o);
+    return yield* stepwise(fused ?? session, o);
+  } finally {
+    fused?.close();
+  }
 }
 
 /** Runs decodeStream to its end and returns its result. */
@@ -442,7 +501,8 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
       }
       alive[b] = next;
       const fs = finishedScores[b]!;
-      if (next.length === 0 || (!o.lengthNormalize && fs.length >= keepN && next[0]!.score <= fs[keepN - 1]!)) {
+      // early stopping holds while scores only fall (no length normalisation, no positive length bonus)
+      if (next.length === 0 || (!o.lengthNormalize && o.lengthBonus <= 0 && fs.length >= keepN && next[0]!.score <= fs[keepN - 1]!)) {
         done[b] = true;
         const best = bestFinished(b);
         results[b] = best;

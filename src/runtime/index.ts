@@ -17,3 +17,8 @@ export { prepareInput, checkInputNames, type PreparedInput } from './inputs.ts';
 export * from './model.js';
 export type * from './plan.ts';
 export type { GenerateOptions, GenerateResult, StepEvent } from './decode.ts';
+export { withText, textToTensor, textMethods, type TextModel, type TextInput, type TextGenerateResult, type TextStepEvent, type TextMethods } from './text/model.ts';
+export { TextVocab, type VocabData, type SpecialIds } from './text/vocab.ts';
+export { createNgramModel, NgramSession, type NgramModel, type NgramSpec, type Corpus, type NgramFitOptions } from './ngram/model.ts';
+export { NgramLM, type NgramVocab, type Perplexity, type FitReport } from './ngram/lm.ts';
+export type { FusionLM } from './decode.ts';

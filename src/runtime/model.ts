@@ -47,6 +47,8 @@ export interface NncModel<I, O, G = I> {
   stream(inputs: G, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult>;
   /** Frees the weights and kernels; the model cannot be used afterwards. */
   dispose(): void;
+  /** Language models: a decode session that starts each of `batch` rows from bos (generate's `lm` option, shallow fusion). */
+  lmSession(batch: number): DecodeSession & { close(): void };
 }
 
 /**
@@ -321,6 +323,18 @@ class Model {
     } finally {
       s.close();
     }
+  }
+
+  /**
+   * A decode session over `batch` rows, each starting from this language model's bos (one token of
+   * prompt): what generate()'s `lm` option (shallow fusion) runs beside another model.
+   */
+  lmSession(batch: number): Session {
+    const gen = this.plan.gen;
+    if (!gen || gen.seq2seq) throw new NncError(`${this.manifest.model} is not a language model (it does not predict the next token of its own input), so it cannot be generate()'s 'lm'`);
+    const bos = this.manifest.decode?.bos ?? 0;
+    const name = this.manifest.inputs[gen.input]!.name;
+    return this.session({ [name]: Array.from({ length: batch }, () => [bos]) }, 'generate', undefined);
   }
 
   // ── what Session uses ──

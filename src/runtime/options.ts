@@ -11,6 +11,7 @@
  * (src/layers/blocks.schema.ts, src/syntax/check.ts). Pure TypeScript (it imports only the
  * runtime's error class and did-you-mean helper, and types): it runs in browsers and Node.
  */
+import type { DecodeSession } from './decode.ts';
 import { NncError } from './errors.ts';
 import { didYouMean } from './suggest.ts';
 import type { BackendOption, ModelWorker } from './types.ts';
@@ -28,11 +29,18 @@ const MAX_TOKEN = 1_048_575;
  */
 type OptionType =
   | { readonly kind: 'int'; readonly min: number; readonly max: number }
-  | { readonly kind: 'float'; readonly minExclusive: number }
+  | { readonly kind: 'float'; readonly minExclusive?: number }
   | { readonly kind: 'bool' }
   | { readonly kind: 'enum'; readonly values: readonly string[] }
   | { readonly kind: 'signal' }
+  | { readonly kind: 'lm' }
   | Custom<unknown>;
+
+/** A language model that can follow the hypotheses of another model's decoding (shallow fusion: generate()'s `lm`). */
+export interface FusionLM {
+  /** A session over `batch` rows, each starting from the language model's own start (its bos); `vocab` is its vocabulary size. */
+  lmSession(batch: number): DecodeSession & { close(): void };
+}
 
 interface Custom<T> {
   readonly kind: 'custom';
@@ -52,6 +60,8 @@ interface OptionSpec {
   readonly statement?: string | { readonly flags: Readonly<Record<string, string>>; readonly valued: readonly string[] };
   /** The strategies it applies to (generate() options): given with another strategy, it is an error. */
   readonly strategies?: readonly DecodeStrategy[];
+  /** In a spec, the attribute may also be a token string of the fed input's vocabulary; what it defaults to there. */
+  readonly token?: string;
   readonly doc: string;
 }
 
@@ -74,9 +84,9 @@ export const GENERATE_OPTIONS = {
   /** Most tokens generated per row, eos included (default 50, at most 65536). */
   maxLen: { type: int(1, MAX_GENERATE_LEN), default: 50, statement: 'max_len', doc: 'most tokens generated' },
   /** Start token (default 0): an id of the fed input's vocabulary. */
-  bos: { type: int(0, MAX_TOKEN), default: 0, statement: 'bos', doc: 'start token id' },
+  bos: { type: int(0, MAX_TOKEN), default: 0, statement: 'bos', token: "the vocabulary's bos", doc: 'start token id' },
   /** End token (default none: every row runs to maxLen). */
-  eos: { type: int(0, MAX_TOKEN), statement: 'eos', doc: 'end token id' },
+  eos: { type: int(0, MAX_TOKEN), statement: 'eos', token: "the vocabulary's eos", doc: 'end token id' },
   /** Sampling temperature (default 1; strategy 'sample' only). */
   temperature: { type: { kind: 'float', minExclusive: 0 }, default: 1, statement: 'temperature', strategies: ['sample'], doc: 'sampling temperature' },
   /** Sample among the topK most likely tokens (default all; strategy 'sample' only). */
@@ -91,6 +101,15 @@ export const GENERATE_OPTIONS = {
   attention: { type: bool, default: false, doc: 'return the attention weights' },
   /** Aborts decoding between steps with an Error named 'AbortError'. */
   signal: { type: { kind: 'signal' }, doc: 'aborts decoding between steps' },
+  /**
+   * Shallow fusion: a language model over the same vocabulary (an n-gram model or any nnc language
+   * model); every candidate scores log p_model + lmWeight · log p_lm + lengthBonus (docs/seq2seq.md).
+   */
+  lm: { type: { kind: 'lm' }, doc: 'a language model fused into the scores' },
+  /** λ, the weight of the language model's log-probability (default 1; only with `lm`). */
+  lmWeight: { type: { kind: 'float' }, default: 1, doc: "the weight of the language model's log-probability" },
+  /** β, added to the score of every generated token (default 0). */
+  lengthBonus: { type: { kind: 'float' }, default: 0, doc: 'added to the score of every generated token' },
 } as const satisfies Readonly<Record<string, OptionSpec>>;
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu'] as const satisfies readonly BackendOption[];
@@ -139,6 +158,7 @@ type ValueOf<T extends OptionType> = T extends { kind: 'int' | 'float' } ? numbe
   : T extends { kind: 'bool' } ? boolean
   : T extends { kind: 'enum'; values: readonly (infer V)[] } ? V
   : T extends Custom<infer C> ? C
+  : T extends { kind: 'lm' } ? FusionLM
   : AbortSignal;
 /** The options a table declares, each optional, typed by its declaration (and documented by it). */
 type OptionsOf<O extends Table> = { -readonly [K in keyof O]?: ValueOf<O[K]['type']> };
@@ -198,7 +218,9 @@ function checkValue(who: string, type: OptionType, value: unknown, max = type.ki
       }
       return;
     case 'float':
-      if (typeof value !== 'number' || !Number.isFinite(value) || value <= type.minExclusive) throw new NncError(`${who} must be a finite number > ${type.minExclusive}, got ${show(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || (type.minExclusive !== undefined && value <= type.minExclusive)) {
+        throw new NncError(`${who} must be a finite number${type.minExclusive !== undefined ? ` > ${type.minExclusive}` : ''}, got ${show(value)}`);
+      }
       return;
     case 'bool':
       if (typeof value !== 'boolean') throw new NncError(`${who} must be a boolean, got ${show(value)}`);
@@ -210,6 +232,11 @@ function checkValue(who: string, type: OptionType, value: unknown, max = type.ki
     }
     case 'signal':
       if (typeof value !== 'object' || value === null || typeof (value as { aborted?: unknown }).aborted !== 'boolean') throw new NncError(`${who} must be an AbortSignal, got ${show(value)}`);
+      return;
+    case 'lm':
+      if (typeof value !== 'object' || value === null || typeof (value as Partial<FusionLM>).lmSession !== 'function') {
+        throw new NncError(`${who} must be a language model (an n-gram model or an nnc language model, as createModel() returns it), got ${show(value)}`);
+      }
       return;
     case 'custom':
       if (!type.test(value)) throw new NncError(`${who} must be ${type.what}, got ${show(value)}`);
@@ -282,6 +309,7 @@ export function resolveOptions(opts?: GenerateOptions | null, defaults?: DecodeD
     } else checkValue(who, spec.type, value);
     out[name] = value;
   }
+  if (o['lmWeight'] !== undefined && out['lm'] === undefined) throw new NncError(`generate option 'lmWeight' weighs a language model: give it with 'lm'`);
   const strategy = out['strategy'] as DecodeStrategy;
   const from = o['strategy'] !== undefined ? '' : d['strategy'] !== undefined ? " (the spec's decode statement)" : ' (the default)';
   for (const name of OPTION_NAMES) {
@@ -326,20 +354,35 @@ export function decodeDefaults(attrs: Readonly<Record<string, number | string | 
   return out as DecodeDefaults;
 }
 
+/** One attribute of the decode statement: `token`, it may also be a token string of the fed input's vocabulary. */
+export interface StatementAttribute {
+  readonly name: string;
+  readonly type: OptionType;
+  readonly default?: number | string | boolean;
+  readonly token?: true;
+  readonly doc: string;
+}
+
 /**
  * The decode statement's attributes, in the compiler's schema terms (src/layers/blocks.schema.ts),
  * with the options' defaults — except where writing the attribute at all chooses the strategy
  * (`beam = K`), and the strategy flags, which are false unless written.
  */
-export function decodeStatementAttributes(): { name: string; type: OptionType; default?: number | string | boolean; doc: string }[] {
-  const attrs: { name: string; type: OptionType; default?: number | string | boolean; doc: string }[] = [];
+export function decodeStatementAttributes(): StatementAttribute[] {
+  const attrs: StatementAttribute[] = [];
   const st = GENERATE_OPTIONS.strategy.statement;
   for (const name of OPTION_NAMES) {
     const spec = GENERATE_OPTIONS[name] as OptionSpec;
     const a = spec.statement;
     if (a === undefined) continue;
     if (typeof a !== 'string') for (const [fl, doc] of Object.entries(a.flags)) attrs.push({ name: fl, type: { kind: 'bool' }, default: false, doc });
-    else attrs.push({ name: a, type: spec.type, ...(spec.default !== undefined && !(st.valued as readonly string[]).includes(a) ? { default: spec.default } : {}), doc: spec.doc });
+    else {
+      attrs.push({
+        name: a, type: spec.type, ...(spec.default !== undefined && !(st.valued as readonly string[]).includes(a) ? { default: spec.default } : {}),
+        ...(spec.token !== undefined ? { token: true } : {}),
+        doc: spec.token !== undefined ? `${spec.doc}, or a token string of the fed input's vocabulary (default: ${spec.token})` : spec.doc,
+      });
+    }
   }
   return attrs;
 }

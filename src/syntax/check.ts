@@ -22,6 +22,15 @@ import type { AttrSpec, AttrType, AttrValue, Attrs, KindSchema } from '../layers
 import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from '../layers/schemas.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, OutputDecl, Statement, Value } from './ast.ts';
 import type { ResolvedFile, ResolvedInput, ResolvedModel, ResolvedStatement } from './resolved.ts';
+import { loadVocab, vocabSize } from '../text/load.ts';
+import { SPECIAL_ROLES, TextVocab, type SpecialRole, type VocabData } from '../runtime/text/vocab.ts';
+import { checkNgram } from '../ngram/check.ts';
+
+/** Files a spec names (vocabularies), read relative to the spec's folder. */
+export interface SpecFiles {
+  /** The file's text; throws an Error whose message says why it cannot be read. */
+  read(path: string): string;
+}
 
 /**
  * A file whose models have more statements than this in all, after expanding every repeat, is
@@ -60,6 +69,8 @@ function exampleValue(a: AttrSpec): string {
       return 'true';
     case 'enum':
       return t.values[0] ?? 'x';
+    case 'string':
+      return '"..."';
   }
 }
 
@@ -134,7 +145,7 @@ class Checker {
   /** The repeat statements being expanded, outermost first (where an oversized expansion is blamed). */
   private readonly repeats: Statement[] = [];
 
-  constructor(private readonly diags: DiagnosticBag) {}
+  constructor(private readonly diags: DiagnosticBag, private readonly files?: SpecFiles) {}
 
   // ---- file and models ---------------------------------------------------------------------------
 
@@ -187,8 +198,14 @@ class Checker {
     }
 
     const resolved = this.scope(statements, { where: 'model', prefix: '', diags: this.diags });
-    const decode = resolved.find((r) => r.kind === 'decode');
     const chain = resolved.filter((r) => r.kind !== 'decode');
+    const seq2seqModel = statements.some((s) => s.kind === 'encoder' || s.kind === 'decoder');
+    // the generated tokens are fed back to the last input: its vocabulary names bos and eos
+    const fed = inputs.find((i) => i.decl === inputDecls[seq2seqModel ? 1 : 0]);
+    const decodeStmt = resolved.find((r) => r.kind === 'decode');
+    const decode = decodeStmt ? this.decodeTokens(decodeStmt, fed) : undefined;
+    const ngram = chain.find((r) => r.kind === 'ngram');
+    if (ngram) checkNgram(m, ngram, chain, inputs, decode, this.diags);
 
     // seq2seq structure
     const encoder = statements.find((s) => s.kind === 'encoder');
@@ -253,8 +270,42 @@ class Checker {
       ...(outputDecls[0] ? { output: outputDecls[0] } : {}),
       chain,
       ...(decode ? { decode } : {}),
+      ...(ngram ? { ngram } : {}),
       span: m.span,
     };
+  }
+
+  /**
+   * A decode statement's bos and eos as ids: a token string is looked up in the vocabulary of the
+   * input the generated tokens are fed to (E0605 when it has none, or lacks the token); not
+   * written, they default to that vocabulary's bos and eos.
+   */
+  private decodeTokens(r: ResolvedStatement, fed: ResolvedInput | undefined): ResolvedStatement {
+    const attrs: Record<string, AttrValue | undefined> = { ...r.attrs };
+    const written = new Set(r.written);
+    for (const role of ['bos', 'eos'] as const) {
+      const v = attrs[role];
+      if (typeof v === 'string') {
+        const item = r.stmt.items.find((it) => it.name === role);
+        const at = item?.value.span ?? r.stmt.kindSpan;
+        const id = fed?.text ? tokenId(fed.text, v) : undefined;
+        if (!fed?.text) {
+          this.diags.error('E0605', `decode ${role} = ${JSON.stringify(v)} names a token, but input '${fed?.name ?? '?'}' (which generated tokens are fed to) declares no vocabulary file`, at, {
+            suggestion: `write the token's id (${role} = 1), or declare the input's vocabulary: tokens(vocab = "vocab.json")`,
+          });
+          attrs[role] = undefined;
+        } else if (id === undefined) {
+          this.diags.error('E0605', `decode ${role} = ${JSON.stringify(v)} is not a token of input '${fed.name}''s vocabulary`, at, {
+            suggestion: fed.text.specials[role] !== undefined ? `its ${role} is ${JSON.stringify(tokenString(fed.text, fed.text.specials[role]!))}` : `name one of its tokens, or write an id`,
+          });
+          attrs[role] = undefined;
+        } else attrs[role] = id;
+      } else if (!r.written.has(role) && fed?.text?.specials[role] !== undefined) {
+        attrs[role] = fed.text.specials[role];
+        written.add(role);
+      }
+    }
+    return { ...r, attrs, written };
   }
 
   /**
@@ -307,9 +358,61 @@ class Checker {
         d.formSpan,
         this.diags,
       );
-      out.push({ decl: d, name: d.name, form: schema.kind as 'tokens' | 'vectors', attrs, span: d.span });
+      const text = schema.kind === 'tokens' ? this.vocabulary(d, attrs) : undefined;
+      out.push({ decl: d, name: d.name, form: schema.kind as 'tokens' | 'vectors', attrs: text ? { ...attrs, vocab: vocabSize(text) } : attrs, ...(text ? { text } : {}), span: d.span });
     }
     return out;
+  }
+
+  /** Loads the vocabulary file a tokens input names (vocab = "file"); reports what is wrong with it. */
+  private vocabulary(d: InputDecl, attrs: Attrs): VocabData | undefined {
+    const at = (name: string): Span => d.items.find((it) => it.name === name)?.value.span ?? d.formSpan;
+    const file = attrs['vocab'];
+    const textAttrs = ['level', 'lower', 'trim', ...SPECIAL_ROLES].filter((a) => attrs[a] !== undefined);
+    if (typeof file !== 'string') {
+      if (typeof file === 'number' && textAttrs.length > 0) {
+        const item = d.items.find((it) => it.name === textAttrs[0] || (it.name === undefined && it.value.type === 'word' && it.value.value === textAttrs[0]));
+        this.diags.error('E0604', `${textAttrs[0]} describes a vocabulary file, but input '${d.name}' has vocab = ${file} (token ids only)`, item?.span ?? d.formSpan, {
+          suggestion: `name the vocabulary file (vocab = "vocab.json"), or remove ${textAttrs.join(', ')}`,
+        });
+      }
+      return undefined;
+    }
+    if (!this.files) {
+      this.diags.error('E0601', `input '${d.name}' names the vocabulary file ${JSON.stringify(file)}, but this compilation cannot read files`, at('vocab'), {
+        suggestion: 'compile the spec from a file (nnc compile), or pass a file reader to compile()',
+      });
+      return undefined;
+    }
+    let text: string;
+    try {
+      text = this.files.read(file);
+    } catch (e) {
+      this.diags.error('E0601', `cannot read vocabulary file ${JSON.stringify(file)}: ${(e as Error).message}`, at('vocab'), {
+        suggestion: 'the path is relative to the .nn file; build a vocabulary with: nnc vocab corpus.txt --level char -o vocab.json',
+      });
+      return undefined;
+    }
+    const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/') + 1) : '';
+    const specials: Partial<Record<SpecialRole, string>> = {};
+    for (const role of SPECIAL_ROLES) if (typeof attrs[role] === 'string') specials[role] = attrs[role] as string;
+    const r = loadVocab(file, text, {
+      ...(attrs['level'] !== undefined ? { level: attrs['level'] as 'char' | 'word' } : {}),
+      ...(attrs['lower'] !== undefined ? { lower: attrs['lower'] as boolean } : {}),
+      ...(attrs['trim'] !== undefined ? { trim: attrs['trim'] as boolean } : {}),
+      specials,
+    }, (name) => {
+      try {
+        return this.files!.read(dir + name);
+      } catch {
+        return undefined;
+      }
+    });
+    if ('code' in r) {
+      this.diags.error(r.code, r.message, at(r.at), r.suggestion ? { suggestion: r.suggestion } : {});
+      return undefined;
+    }
+    return r;
   }
 
   // ---- statements --------------------------------------------------------------------------------
@@ -687,7 +790,8 @@ class Checker {
     switch (t.kind) {
       case 'int':
       case 'float': {
-        const kindWord = t.kind === 'int' ? 'an integer' : 'a number';
+        if (t.kind === 'int' && t.orString !== undefined && v.type === 'string') return v.value;
+        const kindWord = t.kind === 'int' ? `an integer${t.orString !== undefined ? ` or a string (${t.orString})` : ''}` : 'a number';
         if (v.type !== 'number') {
           diags.error('E0301', `${what} must be ${kindWord}; got ${show(v)}`, v.span, {
             suggestion: `write e.g. ${spec.name} = ${exampleValue(spec)}`,
@@ -712,6 +816,12 @@ class Checker {
         if (v.type === 'word' && (v.value === 'true' || v.value === 'false')) return v.value === 'true';
         diags.error('E0306', `${what} must be true or false; got ${show(v)}`, v.span, {
           suggestion: `write ${spec.name} = true, ${spec.name} = false, or just ${spec.name} for true`,
+        });
+        return undefined;
+      case 'string':
+        if (v.type === 'string') return v.value;
+        diags.error('E0301', `${what} must be a double-quoted string (${t.what}); got ${show(v)}`, v.span, {
+          suggestion: `write ${spec.name} = ${JSON.stringify(v.type === 'number' ? v.raw : v.value)}`,
         });
         return undefined;
       case 'enum': {
@@ -752,11 +862,27 @@ function repath(r: ResolvedStatement, from: string, to: string): ResolvedStateme
   };
 }
 
-/** Checks a parsed file; reports into `diags` and returns whatever could be resolved. Never throws. */
-export function check(ast: FileAst, diags: DiagnosticBag): ResolvedFile {
+/** The id of a token string in a vocabulary. */
+function tokenId(v: VocabData, token: string): number | undefined {
+  if (v.kind !== 'hf') {
+    const i = v.tokens.indexOf(token);
+    return i < 0 ? undefined : i;
+  }
+  return new TextVocab(v).id(token);
+}
+
+function tokenString(v: VocabData, id: number): string {
+  return v.kind === 'hf' ? new TextVocab(v).token(id) : (v.tokens[id] ?? String(id));
+}
+
+/**
+ * Checks a parsed file; reports into `diags` and returns whatever could be resolved. Never throws.
+ * `files` reads the vocabulary files the spec names.
+ */
+export function check(ast: FileAst, diags: DiagnosticBag, files?: SpecFiles): ResolvedFile {
   const before = diags.items.length;
   try {
-    const resolved = new Checker(diags).file(ast);
+    const resolved = new Checker(diags, files).file(ast);
     // Report in line order (the walk reports model-level problems last); within a line, as found.
     const mine = diags.items.splice(before).map((d, i) => ({ d, i }));
     mine.sort((a, b) => a.d.span.line - b.d.span.line || a.i - b.i);

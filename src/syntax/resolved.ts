@@ -1,6 +1,7 @@
 import type { Span } from '../diagnostics/span.ts';
 import type { Attrs, KindSchema } from '../layers/schema.ts';
 import type { Statement, InputDecl, OutputDecl, ModelDecl } from './ast.ts';
+import type { VocabData } from '../runtime/text/vocab.ts';
 
 /**
  * The checked form of a model: every statement matched to its schema, attributes validated and
@@ -28,8 +29,10 @@ export interface ResolvedInput {
   readonly decl: InputDecl;
   readonly name: string;
   readonly form: 'tokens' | 'vectors';
-  /** tokens: vocab (required), max_len; vectors: dim (required), max_len. */
+  /** tokens: vocab (required; the file's size when it names a file), max_len; vectors: dim (required), max_len. */
   readonly attrs: Attrs;
+  /** The vocabulary a tokens input declares with `vocab = "file"` (docs/text.md). */
+  readonly text?: VocabData;
   readonly span: Span;
 }
 
@@ -41,6 +44,8 @@ export interface ResolvedModel {
   /** The chain, in order (decode excluded). */
   readonly chain: readonly ResolvedStatement[];
   readonly decode?: ResolvedStatement;
+  /** An n-gram model's `ngram` statement (then the chain holds only it; docs/ngram.md). */
+  readonly ngram?: ResolvedStatement;
   readonly span: Span;
 }
 
