@@ -73,7 +73,7 @@ for (const [name, text] of CASES) {
     tick('optimize');
     const compiled = models!.map((ir) => ({ ir, program: compileProgram(ir) }));
     tick('kernels');
-    emitModule(compiled, file);
+    emitModule(compiled, file, { text });
     tick('module');
     row.stagesMs = st;
   }

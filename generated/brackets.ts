@@ -2,6 +2,8 @@
 // Models: Brackets.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Is a bracket string balanced? A bidirectional-GRU sentence classifier.\nmodel Brackets {\n  input text: tokens(vocab = 5)\n  output label\n  embedding dim = 16\n  gru hidden = 32, layers = 2, bidirectional\n  pool max\n  linear 2\n  softmax\n}\n" };
 /** Model Brackets: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const BracketsManifest = {
       "model": "Brackets",
@@ -509,7 +511,7 @@ export type BracketsModel = __nnc.ForwardModel<BracketsInputs, BracketsOutputs>;
 
 /** Creates a Brackets model on the requested backend ('auto' by default). */
 export function createBrackets(options: __nnc.CreateOptions = {}): Promise<BracketsModel> {
-    return __nnc.createNncModel<BracketsInputs, BracketsOutputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<BracketsInputs, BracketsOutputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

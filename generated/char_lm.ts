@@ -2,6 +2,8 @@
 // Models: CharLM.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Character-level language model (char-rnn): predicts the next character at every step.\nmodel CharLM {\n  input text: tokens(vocab = 96)\n  output next\n\n  embedding dim = 64\n  lstm hidden = 256, layers = 2\n  dropout 0.1\n  linear 96\n  log_softmax\n\n  decode sample, temperature = 0.8, max_len = 200\n}\n" };
 /** Model CharLM: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const CharLMManifest = {
       "model": "CharLM",
@@ -466,7 +468,7 @@ export type CharLMModel = __nnc.NncModel<CharLMInputs, CharLMOutputs, CharLMInpu
 
 /** Creates a CharLM model on the requested backend ('auto' by default). */
 export function createCharLM(options: __nnc.CreateOptions = {}): Promise<CharLMModel> {
-    return __nnc.createNncModel<CharLMInputs, CharLMOutputs, CharLMInputs>(CharLMManifest, CharLM_KERNELS, CharLM_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<CharLMInputs, CharLMOutputs, CharLMInputs>(CharLMManifest, CharLM_KERNELS, CharLM_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

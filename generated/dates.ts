@@ -2,6 +2,8 @@
 // Models: Dates.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Human-written dates \u2192 ISO 8601 (YYYY-MM-DD), with Bahdanau attention.\n// Trained by examples/train/train_translator.py; `npm run demo` runs it.\n// Source: characters of \"3 march 1987\", \"tue, 3 mar 1987\", \"the 3rd of march, 1987\", ...\n// (<pad>, a-z, 0-9, space , - . /; lower-cased, spaces squeezed); target: <pad>, <bos>, <eos>, 0-9, '-'.\n// The vocabularies (vocab/dates.*.json) map text to ids: generate({ source: '3 March 2021' }).text.\nmodel Dates {\n  input source: tokens(vocab = \"vocab/dates.source.json\", max_len = 30)\n  input target: tokens(vocab = \"vocab/dates.target.json\", max_len = 12)\n  output next\n  encoder {\n    embedding dim = 16\n    lstm hidden = 32, bidirectional\n  }\n  decoder init = bridge {\n    embedding dim = 16\n    attention score = additive\n    gru hidden = 64\n    linear 14\n    log_softmax\n  }\n  decode beam = 4, max_len = 12, bos = \"<bos>\", eos = \"<eos>\"\n}\n", files: { "vocab/dates.source.json": "{\n  \"nnc\": \"vocab\",\n  \"level\": \"char\",\n  \"lower\": true,\n  \"trim\": true,\n  \"specials\": {\n    \"pad\": \"<pad>\"\n  },\n  \"tokens\": [\n    \"<pad>\",\n    \"a\",\n    \"b\",\n    \"c\",\n    \"d\",\n    \"e\",\n    \"f\",\n    \"g\",\n    \"h\",\n    \"i\",\n    \"j\",\n    \"k\",\n    \"l\",\n    \"m\",\n    \"n\",\n    \"o\",\n    \"p\",\n    \"q\",\n    \"r\",\n    \"s\",\n    \"t\",\n    \"u\",\n    \"v\",\n    \"w\",\n    \"x\",\n    \"y\",\n    \"z\",\n    \"0\",\n    \"1\",\n    \"2\",\n    \"3\",\n    \"4\",\n    \"5\",\n    \"6\",\n    \"7\",\n    \"8\",\n    \"9\",\n    \" \",\n    \",\",\n    \"-\",\n    \".\",\n    \"/\"\n  ]\n}\n", "vocab/dates.target.json": "{\n  \"nnc\": \"vocab\",\n  \"level\": \"char\",\n  \"specials\": {\n    \"pad\": \"<pad>\",\n    \"bos\": \"<bos>\",\n    \"eos\": \"<eos>\"\n  },\n  \"tokens\": [\n    \"<pad>\",\n    \"<bos>\",\n    \"<eos>\",\n    \"0\",\n    \"1\",\n    \"2\",\n    \"3\",\n    \"4\",\n    \"5\",\n    \"6\",\n    \"7\",\n    \"8\",\n    \"9\",\n    \"-\"\n  ]\n}\n" } };
 /** Model Dates: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const DatesManifest = {
       "model": "Dates",
@@ -1047,7 +1049,7 @@ export type DatesModel = __nnc.TextModel<DatesInputs, DatesOutputs, Pick<DatesIn
 
 /** Creates a Dates model on the requested backend ('auto' by default). */
 export function createDates(options: __nnc.CreateOptions = {}): Promise<DatesModel> {
-    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url).then((m) => __nnc.withText(m, DatesVocab, {"generated":"target","target":"target"}));
+    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url, __nncSpec).then((m) => __nnc.withText(m, DatesVocab, {"generated":"target","target":"target"}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

@@ -2,6 +2,8 @@
 // Models: GatedAttention.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Gated self-attention: each position weighs every other (valid) position by an independent\n// sigmoid gate in [0, 1] instead of a softmax \u2014 the weights are not normalised.\nmodel GatedAttention {\n  input x: vectors(dim = 32)\n  output y\n\n  attention self, normalize = sigmoid, score = scaled\n  linear 32\n  tanh\n}\n" };
 /** Model GatedAttention: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const GatedAttentionManifest = {
       "model": "GatedAttention",
@@ -238,7 +240,7 @@ export type GatedAttentionModel = __nnc.ForwardModel<GatedAttentionInputs, Gated
 
 /** Creates a GatedAttention model on the requested backend ('auto' by default). */
 export function createGatedAttention(options: __nnc.CreateOptions = {}): Promise<GatedAttentionModel> {
-    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

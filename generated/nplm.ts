@@ -2,6 +2,8 @@
 // Models: NPLM.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "/* Bengio et al. (2003) neural probabilistic language model:\n   a fixed window of 4 tokens predicts the next one. */\nmodel NPLM {\n  input context: tokens(vocab = 10000, max_len = 4)\n  output next\n\n  embedding dim = 60\n  flatten\n  linear 100\n  tanh\n  linear 10000\n  softmax\n}\n" };
 /** Model NPLM: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const NPLMManifest = {
       "model": "NPLM",
@@ -244,7 +246,7 @@ export type NPLMModel = __nnc.ForwardModel<NPLMInputs, NPLMOutputs>;
 
 /** Creates a NPLM model on the requested backend ('auto' by default). */
 export function createNPLM(options: __nnc.CreateOptions = {}): Promise<NPLMModel> {
-    return __nnc.createNncModel<NPLMInputs, NPLMOutputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<NPLMInputs, NPLMOutputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

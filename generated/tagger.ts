@@ -2,6 +2,8 @@
 // Models: Tagger.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Part-of-speech tagger: one tag distribution per word, from a bidirectional LSTM.\nmodel Tagger {\n  input words: tokens(vocab = 5000)\n  output tags\n\n  embedding dim = 100\n  lstm hidden = 128, bidirectional\n  linear 17 // Universal Dependencies' 17 POS tags\n  log_softmax\n}\n" };
 /** Model Tagger: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const TaggerManifest = {
       "model": "Tagger",
@@ -456,7 +458,7 @@ export type TaggerModel = __nnc.ForwardModel<TaggerInputs, TaggerOutputs>;
 
 /** Creates a Tagger model on the requested backend ('auto' by default). */
 export function createTagger(options: __nnc.CreateOptions = {}): Promise<TaggerModel> {
-    return __nnc.createNncModel<TaggerInputs, TaggerOutputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TaggerInputs, TaggerOutputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

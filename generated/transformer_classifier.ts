@@ -2,6 +2,8 @@
 // Models: TransformerClassifier.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// A Transformer encoder classifier (Vaswani et al. 2017, post-norm): token and sinusoidal position\n// embeddings, four blocks of multi-head self-attention and a feed-forward network, each with a\n// residual connection and layernorm, then the mean over valid positions.\nmodel TransformerClassifier {\n  input text: tokens(vocab = 10000, max_len = 256)\n  output label\n\n  embedding dim = 256\n  positional sinusoidal\n  repeat 4 {\n    residual {\n      attention self, heads = 8, score = scaled\n    }\n    layernorm\n    residual {\n      linear 1024\n      relu\n      linear 256\n    }\n    layernorm\n  }\n  pool mean\n  linear 4\n  softmax\n}\n" };
 /** Model TransformerClassifier: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const TransformerClassifierManifest = {
       "model": "TransformerClassifier",
@@ -813,7 +815,7 @@ export type TransformerClassifierModel = __nnc.ForwardModel<TransformerClassifie
 
 /** Creates a TransformerClassifier model on the requested backend ('auto' by default). */
 export function createTransformerClassifier(options: __nnc.CreateOptions = {}): Promise<TransformerClassifierModel> {
-    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

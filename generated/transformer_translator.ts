@@ -2,6 +2,8 @@
 // Models: TransformerTranslator.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// An encoder\u2013decoder Transformer (nn.Transformer's layers, post-norm): the decoder's causal\n// self-attention keeps a key/value cache while generating, and its cross-attention reads the\n// encoder's memory, projected once per source.\nmodel TransformerTranslator {\n  input source: tokens(vocab = 8000, max_len = 128)\n  input target: tokens(vocab = 8000, max_len = 128)\n  output next\n\n  encoder {\n    embedding dim = 256\n    positional sinusoidal\n    repeat 3 {\n      residual {\n        attention self, heads = 8\n      }\n      layernorm\n      residual {\n        linear 1024\n        relu\n        linear 256\n      }\n      layernorm\n    }\n  }\n  decoder {\n    embedding dim = 256\n    positional sinusoidal\n    repeat 3 {\n      residual {\n        attention self, heads = 8, causal\n      }\n      layernorm\n      residual {\n        attention heads = 8\n      }\n      layernorm\n      residual {\n        linear 1024\n        relu\n        linear 256\n      }\n      layernorm\n    }\n    linear 8000\n    log_softmax\n  }\n  decode beam = 4, max_len = 100, bos = 1, eos = 2\n}\n" };
 /** Model TransformerTranslator: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const TransformerTranslatorManifest = {
       "model": "TransformerTranslator",
@@ -1786,7 +1788,7 @@ export type TransformerTranslatorModel = __nnc.NncModel<TransformerTranslatorInp
 
 /** Creates a TransformerTranslator model on the requested backend ('auto' by default). */
 export function createTransformerTranslator(options: __nnc.CreateOptions = {}): Promise<TransformerTranslatorModel> {
-    return __nnc.createNncModel<TransformerTranslatorInputs, TransformerTranslatorOutputs, Pick<TransformerTranslatorInputs, "source">>(TransformerTranslatorManifest, TransformerTranslator_KERNELS, TransformerTranslator_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<TransformerTranslatorInputs, TransformerTranslatorOutputs, Pick<TransformerTranslatorInputs, "source">>(TransformerTranslatorManifest, TransformerTranslator_KERNELS, TransformerTranslator_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

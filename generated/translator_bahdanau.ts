@@ -2,6 +2,8 @@
 // Models: BahdanauTranslator.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Neural machine translation, Bahdanau et al. (2015): a bidirectional LSTM encoder, a GRU decoder\n// that attends (additive score) with its previous state before each step, started from a learned\n// bridge of the encoder's final state, decoded with beam search.\nmodel BahdanauTranslator {\n  input source: tokens(vocab = 8000, max_len = 50)\n  input target: tokens(vocab = 6000, max_len = 50)\n  output next\n\n  encoder {\n    embedding dim = 256\n    lstm hidden = 256, bidirectional\n  }\n  decoder init = bridge {\n    embedding dim = 256\n    attention score = additive, dim = 256\n    gru hidden = 512\n    linear 6000\n    log_softmax\n  }\n  decode beam = 5, max_len = 50, bos = 1, eos = 2\n}\n" };
 /** Model BahdanauTranslator: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const BahdanauTranslatorManifest = {
       "model": "BahdanauTranslator",
@@ -1047,7 +1049,7 @@ export type BahdanauTranslatorModel = __nnc.NncModel<BahdanauTranslatorInputs, B
 
 /** Creates a BahdanauTranslator model on the requested backend ('auto' by default). */
 export function createBahdanauTranslator(options: __nnc.CreateOptions = {}): Promise<BahdanauTranslatorModel> {
-    return __nnc.createNncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>(BahdanauTranslatorManifest, BahdanauTranslator_KERNELS, BahdanauTranslator_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>(BahdanauTranslatorManifest, BahdanauTranslator_KERNELS, BahdanauTranslator_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

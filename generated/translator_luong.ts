@@ -2,6 +2,8 @@
 // Models: LuongTranslator.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
+/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
+const __nncSpec: __nnc.SpecSource = { text: "// Neural machine translation, Luong et al. (2015): an LSTM encoder and decoder (the decoder starts\n// from the encoder's final h and c), global attention with the general score after the decoder\n// LSTM, and the attentional hidden state tanh(W [context; h]) before the output layer.\nmodel LuongTranslator {\n  input source: tokens(vocab = 8000)\n  input target: tokens(vocab = 6000)\n  output next\n\n  encoder {\n    embedding dim = 256\n    lstm hidden = 512, layers = 2\n  }\n  decoder init = final {\n    embedding dim = 256\n    lstm hidden = 512, layers = 2\n    attention score = general\n    linear 512\n    tanh\n    linear 6000\n    log_softmax\n  }\n  decode greedy, max_len = 50, bos = 1, eos = 2\n}\n" };
 /** Model LuongTranslator: its inputs, output and weights (names, shapes, dtypes, layer kinds, in load order). */
 export const LuongTranslatorManifest = {
       "model": "LuongTranslator",
@@ -1077,7 +1079,7 @@ export type LuongTranslatorModel = __nnc.NncModel<LuongTranslatorInputs, LuongTr
 
 /** Creates a LuongTranslator model on the requested backend ('auto' by default). */
 export function createLuongTranslator(options: __nnc.CreateOptions = {}): Promise<LuongTranslatorModel> {
-    return __nnc.createNncModel<LuongTranslatorInputs, LuongTranslatorOutputs, Pick<LuongTranslatorInputs, "source">>(LuongTranslatorManifest, LuongTranslator_KERNELS, LuongTranslator_PLAN, options, import.meta.url);
+    return __nnc.createNncModel<LuongTranslatorInputs, LuongTranslatorOutputs, Pick<LuongTranslatorInputs, "source">>(LuongTranslatorManifest, LuongTranslator_KERNELS, LuongTranslator_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

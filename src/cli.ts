@@ -1,10 +1,11 @@
 /**
- * nnc compile | check | weights | torch | fmt | graph | lsp. Exit codes: 0 ok, 1 errors in the spec
+ * nnc compile | check | weights | torch | onnx | fmt | graph | lsp. Exit codes: 0 ok, 1 errors in the spec
  * (or, for `fmt --check`, unformatted files), 2 bad usage, 70 internal error.
  *
  * Startup: bin/nnc.js runs this file bundled (dist/cli.cjs); everything else is imported when a
- * command needs it — the compiler for compile/check/weights, the TypeScript compiler (through
- * ts-morph) only for `compile --format js`, and each tool (fmt.ts, graph.ts, lsp.ts) by its command.
+ * command needs it — the compiler for compile/check/weights, the ONNX exporter (and protobufjs) for
+ * onnx, the TypeScript compiler (through ts-morph) only for `compile --format js`, and each tool
+ * (fmt.ts, graph.ts, lsp.ts) by its command.
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
@@ -26,6 +27,7 @@ const USAGE = `usage:
   nnc torch FILE.nn [-o OUT.py] [--train]
   nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
   nnc train FILE.nn --data CORPUS [--valid CORPUS] [--model NAME] [--out model.arpa]
+  nnc onnx FILE.nn --weights W.safetensors [-o OUT.onnx] [--model NAME]
   nnc fmt [--check | --stdout] FILE.nn...
   nnc graph FILE.nn [-o OUT.svg|OUT.dot|OUT.html] [--kernels]
   nnc lsp [--stdio]
@@ -47,6 +49,10 @@ const USAGE = `usage:
             torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
   vocab     builds a vocabulary file from a corpus (docs/text.md)
   train     fits an n-gram model (ngram statement) by counting a corpus, writes its ARPA file (docs/ngram.md)
+  onnx      writes the model as ONNX (opset 17; default: <file>.onnx here) with the weights as
+            initializers; a model that generates also gets OUT.encoder.onnx (seq2seq) and
+            OUT.decoder.onnx, one decoding step with past_key_values.* in and present.* out
+            (docs/onnx.md); --model picks a model of a file that has several (default: the first)
   fmt       rewrites each file in its canonical layout (comments kept); --check writes nothing,
             lists the files that are not formatted and exits 1 if there are any; --stdout prints
   graph     draws the architecture: blocks as clusters, edges labelled with shapes, parameter
@@ -86,6 +92,9 @@ interface Args {
   watch: boolean;
   /** torch: also write the training script. */
   train: boolean;
+  /** onnx: the weights, and which model of the file. */
+  weights?: string;
+  model?: string;
 }
 
 /** Whether two paths name one file on disk (the same device and inode: through symlinks and hard links alike). */
@@ -119,7 +128,7 @@ function readBounded(path: string, max: number): { text: string; more: boolean }
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
   if (!command) throw new UsageError('no command given');
-  if (!['compile', 'check', 'weights', 'torch'].includes(command)) throw new UsageError(`unknown command '${command}'`);
+  if (!['compile', 'check', 'weights', 'torch', 'onnx'].includes(command)) throw new UsageError(`unknown command '${command}'`);
   let file: string | undefined;
   let out: string | undefined;
   let emit: Stage = 'ts';
@@ -130,6 +139,8 @@ function parseArgs(argv: string[]): Args {
   let format: 'ts' | 'js' | undefined;
   let watch = false;
   let train = false;
+  let weights: string | undefined;
+  let model: string | undefined;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '-o' || a === '--out') {
@@ -148,6 +159,12 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--check' || a.startsWith('--check=')) {
       check = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
       if (!check || check.startsWith('-')) throw new UsageError(`--check needs a .safetensors file${check ? `, got the option '${check}'` : ''}`);
+    } else if (a === '--weights' || a.startsWith('--weights=') || a === '--model' || a.startsWith('--model=')) {
+      const flag = a.split('=')[0]!;
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (!v || v.startsWith('-')) throw new UsageError(`${flag} needs ${flag === '--model' ? 'a model name' : 'a .safetensors file'}${v ? `, got the option '${v}'` : ''}`);
+      if (flag === '--model') model = v;
+      else weights = v;
     } else if (a === '--json') json = true;
     else if (a === '--watch') watch = true;
     else if (a === '--train') train = true;
@@ -157,8 +174,10 @@ function parseArgs(argv: string[]): Args {
     else file = a;
   }
   if (!file) throw new UsageError(`${command} needs a .nn file`);
-  if (command !== 'compile' && command !== 'torch' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
-  if (command === 'torch' && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
+  if (command !== 'compile' && command !== 'torch' && command !== 'onnx' && (out || emitGiven || level !== 2)) throw new UsageError(`-o, --emit and -O belong to 'compile'`);
+  if ((command === 'torch' || command === 'onnx') && (emitGiven || level !== 2)) throw new UsageError(`--emit and -O belong to 'compile'`);
+  if (command !== 'onnx' && (weights || model)) throw new UsageError(`--weights and --model belong to 'onnx'`);
+  if (command === 'onnx' && !weights) throw new UsageError(`nnc onnx needs --weights W.safetensors: the weights become the graphs' initializers`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
@@ -167,10 +186,11 @@ function parseArgs(argv: string[]): Args {
   if (format && emitGiven) throw new UsageError(`--format writes a module; it does not go with --emit`);
   if (out) {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
+    if (command === 'onnx' && !/\.onnx$/.test(out)) throw new UsageError(`nnc onnx writes an ONNX model; -o must end in .onnx, got '${out}'`);
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (command === 'compile' && !emitGiven) format = moduleFormat(out, format);
   }
-  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
 }
 
 /** The module file extensions `-o` may name, by language (JavaScript: .cjs is CommonJS; TypeScript is an ES module only). */
@@ -199,7 +219,7 @@ function moduleFormat(out: string, format: 'ts' | 'js' | undefined): 'ts' | 'js'
  * Writes files, creating their directories; a failure is reported (exit 2). Nothing is written if
  * any of them is the spec by identity (a hard link or a symlink to it is it).
  */
-function writeAll(files: readonly (readonly [string, string])[], spec: string): boolean {
+function writeAll(files: readonly (readonly [string, string | Uint8Array])[], spec: string): boolean {
   for (const [path] of files) {
     if (sameFile(path, spec)) {
       process.stderr.write(`nnc: refusing to write to '${path}': it is the input file '${spec}' (the same file on disk)\n`);
@@ -255,6 +275,13 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     return 2;
   }
   if (args.command === 'torch') return runTorch(args, text, lower, report);
+  if (args.command === 'onnx') {
+    const { diagnostics, models, ngrams } = lower(text, args.file);
+    report(diagnostics, text);
+    if (!models) return 1;
+    if (!neuralOnly('onnx', ngrams, models.length)) return 2;
+    return (await import('./export/onnx-cli.ts')).runOnnx({ file: args.file, out: args.out, weights: args.weights!, model: args.model }, models, version(), (files) => writeAll(files, args.file));
+  }
   if (args.command === 'weights') {
     const { diagnostics, models, ngrams } = lower(text, args.file);
     report(diagnostics, text);

@@ -2,84 +2,22 @@
  * The whole pipeline, in order. Each stage can be printed (`nnc compile --emit=STAGE`).
  *   parse → check → expand (layers → core ops, shapes) → merge-matmuls → hoist → fuse → kernel IR + plan → module
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
 import { DiagnosticBag, type Diagnostic } from './diagnostics/diagnostic.ts';
-import { parse } from './syntax/parse.ts';
-import { check, type SpecFiles } from './syntax/check.ts';
-import { ngramDecl, type NgramDecl } from './ngram/compile.ts';
-import type { VocabData } from './runtime/text/vocab.ts';
+import type { SpecFiles } from './syntax/check.ts';
+import type { NgramDecl } from './ngram/compile.ts';
 import { printAst } from './syntax/print.ts';
 import type { ModelIR } from './ir/model.ts';
 import { printModel } from './ir/print.ts';
 import { compactIds } from './ir/graph.ts';
 import { verifyModel } from './ir/verify.ts';
-import { expand } from './passes/expand.ts';
+import { front, lower, specFiles, stage, type CompileOptions } from './front.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
 import { compileProgram } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
-/**
- * A failure of the compiler itself (a bug), never a problem with the spec: thrown by lower() and
- * compile() — the CLI reports it in one line and exits 70. The front end turns an exception of its
- * own into diagnostic E0900 so that it never throws; the driver turns that back into this error.
- */
-export class InternalError extends Error {
-  /** The pipeline stage that failed: parse, check, expand, optimize, codegen. */
-  readonly stage: string;
-  constructor(stage: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InternalError';
-    this.stage = stage;
-  }
-}
-
-/** Runs one stage; any exception in it is an InternalError. */
-function stage<T>(name: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof InternalError) throw e;
-    throw new InternalError(name, `${name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
-}
-
-/** Diagnostic E0900 (the front end caught an exception of its own) is an internal error. */
-function rethrowInternal(diags: readonly Diagnostic[], name: string): void {
-  const d = diags.find((x) => x.code === 'E0900');
-  if (d) throw new InternalError(name, d.message);
-}
-
-/** The files a spec names (vocabularies), read from the disk relative to the spec's folder. */
-export function specFiles(file: string): SpecFiles {
-  return {
-    read(path) {
-      try {
-        return readFileSync(isAbsolute(path) ? path : join(dirname(file), path), 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new Error(code === 'ENOENT' ? `no such file (looked for ${join(dirname(file), path)})` : code === 'EISDIR' ? 'it is a folder' : (e as Error).message);
-      }
-    },
-  };
-}
-
-export interface CompileOptions {
-  /** Reads the files the spec names (default: from the disk, relative to the spec's file). */
-  readonly files?: SpecFiles;
-}
-
-/** The front end: parse and check, with internal failures thrown as InternalError. */
-function front(text: string, file: string, bag: DiagnosticBag, files: SpecFiles): { ast: ReturnType<typeof parse>['ast']; resolved: ReturnType<typeof check> } {
-  const { ast, diagnostics } = stage('parse', () => parse(text, file));
-  rethrowInternal(diagnostics, 'parse');
-  diagnostics.forEach((d) => bag.add(d));
-  const resolved = stage('check', () => check(ast, bag, files));
-  rethrowInternal(bag.items, 'check');
-  return { ast, resolved };
-}
+export { InternalError, lower, specFiles, type CompileOptions } from './front.ts';
 
 export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ts';
 export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
@@ -94,40 +32,6 @@ export interface CompileResult {
   readonly kernels?: readonly number[];
   /** The file's n-gram models (stage 'ts'). */
   readonly ngrams?: readonly NgramDecl[];
-}
-
-/**
- * Front end + expansion: the models as core-op graphs, or the diagnostics that stop compilation.
- * Throws InternalError on a compiler bug.
- */
-export function lower(text: string, file: string, options: CompileOptions = {}): {
-  diagnostics: Diagnostic[]; models?: ModelIR[]; ast?: ReturnType<typeof parse>['ast'];
-  /** Per model of `models`: the vocabularies its inputs declare. */
-  texts?: (Readonly<Record<string, VocabData>> | undefined)[];
-  /** The file's n-gram models (not lowered to IR), with their place among the file's models. */
-  ngrams?: { index: number; decl: NgramDecl }[];
-  /** The checked models (all of them, n-gram models included). */
-  resolved?: ReturnType<typeof check>['models'];
-} {
-  const bag = new DiagnosticBag();
-  const { ast, resolved } = front(text, file, bag, options.files ?? specFiles(file));
-  if (bag.hasErrors) return { diagnostics: bag.items, ast };
-  const neural = resolved.models.filter((m) => !m.ngram);
-  const ngrams = resolved.models.flatMap((m, index) => (m.ngram ? [{ index, decl: ngramDecl(m) }] : []));
-  const texts = neural.map((m) => {
-    const t = Object.fromEntries(m.inputs.flatMap((i) => (i.text ? [[i.name, i.text] as const] : [])));
-    return Object.keys(t).length > 0 ? t : undefined;
-  });
-  const models = stage('expand', () => neural.map((m) => expand(m, bag)));
-  models.forEach((m) => compactIds(m.graph));
-  // a layer inside `repeat N` is lowered N times; say each thing once
-  const seen = new Set<string>();
-  const unique = bag.items.filter((d) => {
-    const key = `${d.code}@${d.span.file}:${d.span.start}:${d.message}`;
-    return !seen.has(key) && seen.add(key) !== undefined;
-  });
-  if (bag.hasErrors) return { diagnostics: unique, ast };
-  return { diagnostics: unique, models, ast, texts, ngrams, resolved: resolved.models };
 }
 
 /**
@@ -163,7 +67,11 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
     const { ast } = front(text, file, bag, options.files ?? specFiles(file));
     return bag.hasErrors ? { diagnostics: bag.items } : { diagnostics: bag.items, output: runStage('print', () => printAst(ast)) };
   }
-  const { diagnostics, models, texts, ngrams = [] } = lower(text, file, options);
+  // the files the spec reads go into the module beside its text (backend 'onnxruntime' lowers it again)
+  const base = options.files ?? specFiles(file);
+  const read: Record<string, string> = {};
+  const files: SpecFiles = { read: (path) => (read[path] = base.read(path)) };
+  const { diagnostics, models, texts, ngrams = [] } = lower(text, file, { ...options, files });
   if (!models) return { diagnostics };
   // an n-gram model has no IR: its line says so
   const counted = ngrams.map(({ decl: d }) => `model ${d.name}: n-gram, order ${d.spec.order}, ${d.spec.smoothing} (counted, not lowered to IR)\n`).join('');
@@ -175,7 +83,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   // the file's models in order: n-gram models at their places, the compiled ones around them
   const all: Parameters<typeof emitModule>[0][number][] = [...compiled];
   for (const n of ngrams) all.splice(n.index, 0, n.decl);
-  const output = runStage('codegen', () => emitModule(all, file));
+  const output = runStage('codegen', () => emitModule(all, file, { text, files: read }));
   return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length), ngrams: ngrams.map((n) => n.decl) };
 }
 

@@ -10,3 +10,6 @@ export type { Span } from './diagnostics/span.ts';
 export { renderDiagnostic, renderDiagnostics } from './diagnostics/render.ts';
 export { CODES } from './diagnostics/codes.ts';
 export type { ModelIR, ModelInput } from './ir/model.ts';
+// `nnc onnx` as a library, and what backend 'onnxruntime' imports (src/runtime/ort.ts)
+export { exportOnnx, OPSET, type OnnxExport, type OnnxIO, type ExportOptions } from './export/onnx.ts';
+export { modelFromSpec, onnxFromModel } from './export/onnx-spec.ts';

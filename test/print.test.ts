@@ -55,7 +55,7 @@ describe("print.ts prints what ts-morph's printStructure prints", () => {
   it.each(specs)('the module of %s', (f) => {
     const { models, diagnostics } = lower(readFileSync(join(ROOT, f), 'utf8'), f);
     expect(models, diagnostics.map((d) => d.message).join('\n')).toBeDefined();
-    const list = moduleStatements(models!.map((ir) => ({ ir: optimize(ir), program: compileProgram(ir) })), f);
+    const list = moduleStatements(models!.map((ir) => ({ ir: optimize(ir), program: compileProgram(ir) })), f, { text: readFileSync(join(ROOT, f), 'utf8') });
     expect(printModule(list)).toBe(byTsMorph(list));
   });
 

@@ -423,11 +423,11 @@ describe.each([
 
 describe('createModel options', () => {
   it('rejects an unknown backend name', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), `createModel option 'backend' must be one of 'auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', got "tpu"`);
+    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), `createModel option 'backend' must be one of 'auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime', got "tpu"`);
     await expectError(() => lstmMod.createModel({ backend: 'CPU' }), `got "CPU" (did you mean 'cpu'?)`);
   });
   it('an unknown option names the nearest known one (issue 19: thread → threads)', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'wasm', thread: 2 }), "createModel option 'thread' is unknown (did you mean 'threads'?); the options are backend, gpu, threads, worker, allowNonFinite");
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', thread: 2 }), "createModel option 'thread' is unknown (did you mean 'threads'?); the options are backend, gpu, threads, worker, onnxruntime, allowNonFinite");
     await expectError(() => lstmMod.createModel({ backnd: 'cpu' }), "createModel option 'backnd' is unknown (did you mean 'backend'?)");
   });
   it('rejects options that are not an object', async () => {

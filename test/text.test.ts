@@ -217,19 +217,20 @@ describe('nnc vocab and nnc train (the binary)', () => {
   });
 });
 
-describe('nnc torch, nnc weights and nnc graph on n-gram specs', () => {
+describe('nnc torch, nnc onnx, nnc weights and nnc graph on n-gram specs', () => {
   it('name the n-gram models and leave them out; with nothing left, exit 2 and write nothing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nnc-ngram-cli-'));
     cpSync(join(ROOT, 'examples/vocab/dates.target.json'), join(dir, 'v.json'));
     const lm = 'model Lm {\n  input text: tokens(vocab = "v.json")\n  output next\n  ngram order = 3\n}\n';
     writeFileSync(join(dir, 'lm.nn'), lm);
     writeFileSync(join(dir, 'mixed.nn'), `${lm}model N {\n  input text: tokens(vocab = 14)\n  output next\n  embedding 4\n  linear 14\n}\n`);
-    for (const command of ['torch', 'weights', 'graph']) {
-      const r = nnc([command, 'lm.nn'], dir);
+    for (const command of ['torch', 'onnx', 'weights', 'graph']) {
+      const r = nnc([command, 'lm.nn', ...(command === 'onnx' ? ['--weights', 'w.safetensors'] : [])], dir);
       expect([r.status, r.stdout]).toEqual([2, '']);
-      expect(r.stderr).toMatch(new RegExp(`^nnc ${command}: model 'Lm' is an n-gram model \\(an 'ngram' statement\\), with no (PyTorch module|weight tensors|layers to draw): what an n-gram model learns is an ARPA file`));
+      expect(r.stderr).toMatch(new RegExp(`^nnc ${command}: model 'Lm' is an n-gram model \\(an 'ngram' statement\\), with no (PyTorch module|ONNX graph|weight tensors|layers to draw): what an n-gram model learns is an ARPA file`));
     }
     expect(existsSync(join(dir, 'lm.py'))).toBe(false);
+    expect(existsSync(join(dir, 'lm.onnx'))).toBe(false);
     const t = nnc(['torch', 'mixed.nn'], dir);
     expect([t.status, t.stdout, t.stderr]).toEqual([0, 'wrote mixed.py (N: 3 weights)\n', expect.stringMatching(/model 'Lm' is an n-gram model .*; left out\n$/)]);
     expect(readFileSync(join(dir, 'mixed.py'), 'utf8')).toMatch(/^class N\(nn\.Module\)/m);

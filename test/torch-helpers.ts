@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lower } from '../src/driver.ts';
 import { emitTorch } from '../src/export/torch.ts';
+import type { ModelIR } from '../src/ir/model.ts';
 import { OUT, prng, ROOT } from './helpers.ts';
 
 /**
@@ -77,6 +78,27 @@ export interface PyTensor {
   data: number[];
   lengths: number[];
 }
+function tokens(r: () => number, B: number, T: number, vocab: number, lengths: number[], first?: number): PyTensor {
+  const data = Array.from({ length: B * T }, (_, i) => (first !== undefined && i % T === 0 ? first : Math.floor(r() * vocab)));
+  return { dtype: 'int32', shape: [B, T], data, lengths };
+}
+
+/** Random padded inputs for a spec without a fixture: B = 2, T = 5 (a flatten window: max_len, full rows). */
+export function inputsFor(ir: ModelIR, seed: number): Record<string, PyTensor> {
+  const r = prng(seed);
+  const fixed = ir.graph.ordered().some((n) => n.op === 'flatten');
+  const out: Record<string, PyTensor> = {};
+  ir.inputs.forEach((inp, k) => {
+    const T = fixed ? inp.maxLen! : Math.min(5, inp.maxLen ?? 5);
+    const lengths = fixed ? [T, T] : [T, T - 2];
+    const bos = ir.inputs.length === 2 && k === 1 ? ((ir.decode?.bos as number | undefined) ?? 0) : undefined;
+    out[inp.name] = inp.form === 'tokens'
+      ? tokens(r, 2, T, inp.vocab!, lengths, bos)
+      : { dtype: 'float32', shape: [2, T, inp.dim!], data: Array.from({ length: 2 * T * inp.dim! }, () => Math.fround(2 * r() - 1)), lengths };
+  });
+  return out;
+}
+
 export interface PyJob {
   id: string;
   module: string;

@@ -16,10 +16,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { lower } from '../src/driver.ts';
-import type { ModelIR } from '../src/ir/model.ts';
 import { modelPrefixes } from '../src/codegen/module.ts';
-import { compileAndImport, FIXTURES, indexNames, maxAbsDiff, prng, ROOT } from './helpers.ts';
-import { emitPython, type PyJob, type PyResult, type PyTensor, randomWeights, runPythonJobs, safetensors, TORCH_OUT, torchPython } from './torch-helpers.ts';
+import { compileAndImport, FIXTURES, indexNames, maxAbsDiff, ROOT } from './helpers.ts';
+import { emitPython, inputsFor, type PyJob, type PyResult, type PyTensor, randomWeights, runPythonJobs, safetensors, TORCH_OUT, torchPython } from './torch-helpers.ts';
 
 const python = torchPython();
 
@@ -57,27 +56,6 @@ model Context {
   pool mean
 }
 `;
-
-function tokens(r: () => number, B: number, T: number, vocab: number, lengths: number[], first?: number): PyTensor {
-  const data = Array.from({ length: B * T }, (_, i) => (first !== undefined && i % T === 0 ? first : Math.floor(r() * vocab)));
-  return { dtype: 'int32', shape: [B, T], data, lengths };
-}
-
-/** Random padded inputs for a spec without a fixture: B = 2, T = 5 (a flatten window: max_len, full rows). */
-function inputsFor(ir: ModelIR, seed: number): Record<string, PyTensor> {
-  const r = prng(seed);
-  const fixed = ir.graph.ordered().some((n) => n.op === 'flatten');
-  const out: Record<string, PyTensor> = {};
-  ir.inputs.forEach((inp, k) => {
-    const T = fixed ? inp.maxLen! : Math.min(5, inp.maxLen ?? 5);
-    const lengths = fixed ? [T, T] : [T, T - 2];
-    const bos = ir.inputs.length === 2 && k === 1 ? ((ir.decode?.bos as number | undefined) ?? 0) : undefined;
-    out[inp.name] = inp.form === 'tokens'
-      ? tokens(r, 2, T, inp.vocab!, lengths, bos)
-      : { dtype: 'float32', shape: [2, T, inp.dim!], data: Array.from({ length: 2 * T * inp.dim! }, () => Math.fround(2 * r() - 1)), lengths };
-  });
-  return out;
-}
 
 /** generate() options (nnc's camelCase names) for a spec with a decode statement. */
 function generateOptions(refs: { opts: Record<string, unknown> }[] | undefined, vocabSmall: boolean): Record<string, unknown>[] {

@@ -58,12 +58,17 @@ async function cores(): Promise<number> {
   return nav?.hardwareConcurrency ?? 1;
 }
 
-async function wasmExecutor(options: CreateOptions): Promise<Executor> {
+/** createModel's `threads` (a positive integer: checkOptions checked it), at most the machine's cores (more only costs); `fallback(cores)` when not given. */
+export async function threadCount(options: CreateOptions, fallback: (cores: number) => number, what: string): Promise<number> {
   const t = options.threads;
-  // each thread is a worker with its own stack and instance: more than the machine's cores only costs
   const n = await cores();
-  if (t !== undefined && t > n) throw new NncError(`threads = ${t} is more than this machine's ${n} cores: use threads: ${n} or fewer (or leave it out: the cores, at most 4)`);
-  const threads = t ?? Math.min(4, n);
+  if (t !== undefined && t > n) throw new NncError(`threads = ${t} is more than this machine's ${n} cores: use threads: ${n} or fewer (or leave it out: ${what})`);
+  return t ?? fallback(n);
+}
+
+async function wasmExecutor(options: CreateOptions): Promise<Executor> {
+  // each thread is a worker with its own stack and instance
+  const threads = await threadCount(options, (n) => Math.min(4, n), 'the cores, at most 4');
   const ex = new WasmExecutor(threads);
   await ex.start(threads - 1);
   return ex;
@@ -95,6 +100,8 @@ async function hardwareWebGpu(): Promise<boolean> {
  */
 export async function createExecutor(options: CreateOptions = {}, from?: string): Promise<Executor> {
   const want = options.backend ?? 'auto';
+  // createNncModel runs these models itself (src/runtime/ort.ts): they have no executor
+  if (want === 'onnxruntime') throw new NncError(`backend 'onnxruntime' runs a model's ONNX graphs, not kernels: create the model with createModel({ backend: 'onnxruntime' })`);
   // a gpu option that is not gpu.js is the app's mistake, whichever backend runs
   if (options.gpu !== undefined && options.gpu !== null) await loadGpuJs(options.gpu);
   if (want === 'cpu') return new CpuExecutor();

@@ -558,3 +558,24 @@ async function* beamSearch(session: DecodeSession, o: ResolvedOptions): AsyncGen
   }
   return result;
 }
+
+/** A model's output rows as log-probabilities, read as the spec's last layer says: probabilities (`softmax`), log-probabilities (`log_softmax`) or logits. */
+export function logProbs(x: Float32Array, vocab: number, readout: 'prob' | 'logprob' | 'logits'): Float32Array {
+  if (readout === 'logprob') return x;
+  const out = new Float32Array(x.length);
+  // x holds whole rows of vocab values: every o + v below is < x.length
+  for (let r = 0; r < x.length / vocab; r++) {
+    const o = r * vocab;
+    if (readout === 'prob') {
+      for (let v = 0; v < vocab; v++) out[o + v] = Math.log(x[o + v]!);
+      continue;
+    }
+    let m = -Infinity;
+    for (let v = 0; v < vocab; v++) m = Math.max(m, x[o + v]!);
+    let s = 0;
+    for (let v = 0; v < vocab; v++) s += Math.exp(x[o + v]! - m);
+    const lse = m + Math.log(s);
+    for (let v = 0; v < vocab; v++) out[o + v] = x[o + v]! - lse;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  */
 import type { BackendName, Executor, KernelDef, Scalars } from './types.ts';
 import { NncError, typeName } from './errors.ts';
-import { isNode } from './host.ts';
+import { importOptional } from './optional.ts';
 
 interface GpuKernel {
   (...args: unknown[]): unknown;
@@ -196,11 +196,6 @@ export function gpuJsClass(m: unknown): GpuClass | undefined {
 }
 
 /** An import that failed because the package is not there (Node's codes; a browser's unresolvable bare name). */
-function notFound(e: unknown): boolean {
-  const code = String((e as { code?: unknown } | null)?.code ?? '');
-  return /^(ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND)$/.test(code) || /resolve module specifier|Cannot find (module|package)/i.test(String((e as Error)?.message ?? e));
-}
-
 /**
  * gpu.js, for the webasm, gpu and webgpu backends (an optional peer dependency of nnc, loaded only
  * when one of them is asked for). Looked for as `given` (createModel's `gpu` option), then a global
@@ -217,29 +212,8 @@ export async function loadGpuJs(given: unknown, from?: string): Promise<GpuClass
   }
   const global = gpuJsClass((globalThis as { GPU?: unknown }).GPU);
   if (global) return global;
-  const reasons: string[] = [];
-  const attempt = async (load: () => Promise<unknown>): Promise<GpuClass | undefined> => {
-    try {
-      const m = await load();
-      const c = gpuJsClass(m);
-      if (!c) reasons.push(`'gpu.js' loaded but exports no GPU class`);
-      return c;
-    } catch (e) {
-      if (!notFound(e)) reasons.push(String((e as Error)?.message ?? e));
-      return undefined;
-    }
-  };
-  const spec = 'gpu.js';
-  const own = await attempt(() => import(/* @vite-ignore */ spec));
-  if (own) return own;
-  if (isNode && from !== undefined && /^file:/.test(from)) {
-    const app = await attempt(async () => {
-      const nodeModule = 'node:module';
-      const { createRequire } = (await import(/* @vite-ignore */ nodeModule)) as { createRequire(p: string): (id: string) => unknown };
-      return createRequire(from)(spec);
-    });
-    if (app) return app;
-  }
+  const { module, problems: reasons } = await importOptional('gpu.js', from, (m) => (gpuJsClass(m) ? undefined : 'exports no GPU class'));
+  if (module) return gpuJsClass(module)!;
   throw new NncError(
     `${reasons.length ? `gpu.js could not be loaded (${reasons.join('; ')})` : 'gpu.js is not installed'}: the webasm, gpu and webgpu backends need it (an optional peer dependency of nnc). ` +
       `Install it with 'npm install gpu.js'; in a bundled app also pass it in: import { GPU } from 'gpu.js' and createModel({ gpu: GPU }). ` +

@@ -122,3 +122,14 @@ export function checkInputNames(inputs: unknown, declared: readonly InputInfo[])
   for (const k of Object.keys(inputs)) if (!names.has(k)) throw new NncError(`unknown input '${k}': this model's inputs are ${[...names].join(', ')}`);
   return inputs as Record<string, unknown>;
 }
+
+/** The declared inputs, checked and converted: names, each input, and one batch size for all. */
+export function prepareInputs(inputs: unknown, declared: readonly InputInfo[], allowNonFinite = false): PreparedInput[] {
+  const named = checkInputNames(inputs, declared);
+  const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined, allowNonFinite));
+  const B = prepared[0]!.B;
+  prepared.forEach((p, k) => {
+    if (p.B !== B) throw new NncError(`input '${declared[k]!.name}' has ${p.B} rows but '${declared[0]!.name}' has ${B}: every input needs the same batch size`);
+  });
+  return prepared;
+}

@@ -12,13 +12,13 @@
  * attention) or owns (captures, key lengths) exactly those slots.
  */
 import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot } from './plan.ts';
-import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, Tensor } from './types.ts';
+import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, SpecSource, Tensor } from './types.ts';
 import { NncError, OutOfMemory } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
-import { checkInputNames, prepareInput, type PreparedInput } from './inputs.ts';
-import { decode, decodeStream, type DecodeSession, type StepOut } from './decode.ts';
+import { prepareInputs, type PreparedInput } from './inputs.ts';
+import { decode, decodeStream, logProbs, type DecodeSession, type StepOut } from './decode.ts';
 import { CREATE_OPTIONS, checkOptions, type GenerateOptions } from './options.ts';
 import type { GenerateResult, StepEvent } from './decode.ts';
 
@@ -186,14 +186,9 @@ class Model {
   prepare(inputs: unknown, which: readonly number[], env: Env): { dims: Dims; prepared: PreparedInput[] } {
     const ex = this.live();
     // `which` holds indices of the plan's inputs, which are the manifest's inputs in order
-    const declared = which.map((i) => this.manifest.inputs[i]!);
-    const named = checkInputNames(inputs, declared);
-    const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined, this.allowNonFinite));
-    // every model has an input and `which` names at least one; declared[k] is prepared[k]'s input
+    // every model has an input and `which` names at least one
+    const prepared = prepareInputs(inputs, which.map((i) => this.manifest.inputs[i]!), this.allowNonFinite);
     const B = prepared[0]!.B;
-    prepared.forEach((p, k) => {
-      if (p.B !== B) throw new NncError(`input '${declared[k]!.name}' has ${p.B} rows but '${declared[0]!.name}' has ${B}: every input needs the same batch size`);
-    });
     const dims: Dims = { B, T: 1, S: 1, P: 0, K: 1, P0: 1 };
     which.forEach((i, k) => {
       const pi = this.plan.inputs[i]!;
@@ -460,7 +455,7 @@ class Session implements DecodeSession {
         this.positions = Float32Array.from(rep, (r) => lens[r]!);
         if (giKeys !== undefined) this.base[giKeys] = ex.upload(Float32Array.from(rep, (r) => lens[r]!));
         try {
-          return { logp: this.readout(await ex.read(dist, this.rows * gen.vocab)) };
+          return { logp: logProbs(await ex.read(dist, this.rows * gen.vocab), gen.vocab, gen.readout) };
         } finally {
           ex.release(dist);
         }
@@ -517,7 +512,7 @@ class Session implements DecodeSession {
       });
       for (let r = 0; r < N; r++) this.positions[r]! += 1; // positions has N = this.rows entries
       this.dims = { ...this.dims, P: this.dims.P + 1, K: this.dims.P + 2 };
-      const logp = this.readout(await ex.read(env[plan.output.slot], N * gen.vocab));
+      const logp = logProbs(await ex.read(env[plan.output.slot], N * gen.vocab), gen.vocab, gen.readout);
       let attention: Float32Array | undefined;
       if (wantAttention && gen.attention !== undefined) attention = await ex.read(env[gen.attention], N * this.dims.S);
       return { logp, attention, srcLen: this.dims.S };
@@ -530,28 +525,6 @@ class Session implements DecodeSession {
       this.model.releaseRun(env, this.base);
     }
   }
-
-  /** The output as log-probabilities. */
-  private readout(x: Float32Array): Float32Array {
-    const { vocab, readout } = this.gen;
-    if (readout === 'logprob') return x;
-    const out = new Float32Array(x.length);
-    // x holds whole rows of vocab values: every o + v below is < x.length
-    for (let r = 0; r < x.length / vocab; r++) {
-      const o = r * vocab;
-      if (readout === 'prob') {
-        for (let v = 0; v < vocab; v++) out[o + v] = Math.log(x[o + v]!);
-        continue;
-      }
-      let m = -Infinity;
-      for (let v = 0; v < vocab; v++) m = Math.max(m, x[o + v]!);
-      let s = 0;
-      for (let v = 0; v < vocab; v++) s += Math.exp(x[o + v]! - m);
-      const lse = m + Math.log(s);
-      for (let v = 0; v < vocab; v++) out[o + v] = x[o + v]! - lse;
-    }
-    return out;
-  }
 }
 
 /**
@@ -559,9 +532,11 @@ class Session implements DecodeSession {
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string): Promise<NncModel<I, O, G>> {
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource): Promise<NncModel<I, O, G>> {
   const options = checkOptions('createModel', CREATE_OPTIONS, given);
+  if (options.worker && options.backend === 'onnxruntime') throw new NncError(`worker is not for backend 'onnxruntime': ONNX Runtime already runs the graphs off the calling thread (leave worker out)`);
   if (options.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
+  if (options.backend === 'onnxruntime') return (await import('./ort.ts')).createOrtModel(manifest, plan, spec, options, from) as Promise<NncModel<I, O, G>>;
   const ex = await createExecutor(options, from);
   return new Model(manifest, kernels, plan, ex, options.allowNonFinite === true) as unknown as NncModel<I, O, G>;
 }

@@ -31,7 +31,7 @@ export type InputTensor =
   | readonly (readonly number[])[]
   | readonly (readonly (readonly number[])[])[];
 
-export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu';
+export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'onnxruntime';
 export type BackendOption = BackendName | 'auto';
 
 /** createModel()'s options, declared in options.ts (CREATE_OPTIONS). */
@@ -41,6 +41,12 @@ export type { CreateOptions } from './options.ts';
 export interface ModelWorker {
   postMessage(message: unknown, transfer?: readonly unknown[]): void;
   terminate(): unknown;
+}
+
+/** The spec a generated module was compiled from: its text, and the files it reads (vocabularies) by the paths it names them with. */
+export interface SpecSource {
+  readonly text: string;
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 export interface WeightInfo {
