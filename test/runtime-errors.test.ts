@@ -429,6 +429,8 @@ describe('createModel options', () => {
   it('an unknown option names the nearest known one (issue 19: thread → threads)', async () => {
     await expectError(() => lstmMod.createModel({ backend: 'wasm', thread: 2 }), "createModel option 'thread' is unknown (did you mean 'threads'?); the options are backend, gpu, threads, worker, onnxruntime, allowNonFinite");
     await expectError(() => lstmMod.createModel({ backnd: 'cpu' }), "createModel option 'backnd' is unknown (did you mean 'backend'?)");
+    // backend 'onnxruntime's own option is declared with the others (src/runtime/options.ts)
+    await expectError(() => lstmMod.createModel({ backend: 'onnxruntime', onnxruntim: {} }), "createModel option 'onnxruntim' is unknown (did you mean 'onnxruntime'?)");
   });
   it('rejects options that are not an object', async () => {
     await expectError(() => lstmMod.createModel('cpu'), 'createModel expects an options object, got "cpu"');
