@@ -51,6 +51,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 fd6de02c: gru0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Brackets.k0",
+      label: "gru0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = b1[v2 * 16 + k1];\n    const v4 = b2[i2 * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -101,6 +102,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 6fa4eb93: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.k1",
+      label: "gru0.l0.h' (and 3 more calls)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - tt * 32;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    const v0 = b1[(i0 * T + t) * 96 + (i1 + 32)];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = b0[(i0 * T + tp) * 32 + k2];\n      const v4 = b2[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = b3[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = b1[(i0 * T + t) * 96 + (i1 + 64)];\n    const v11 = b1[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = b0[(i0 * T + tp) * 32 + k13];\n      const v15 = b2[i1 * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = b3[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = b0[(i0 * T + tp) * 32 + k21];\n      const v23 = b2[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = b3[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const v28 = 1.0 - 2.0 / (Math.exp(2.0 * v27) + 1.0);\n    const v29 = v9 * v28;\n    const v30 = b0[(i0 * T + tp) * 32 + i1];\n    const v31 = v8 * v30;\n    const v32 = v29 + v31;\n    res = v32;\n  }\n  return res;\n}",
@@ -222,6 +224,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 300368f1: gru0.l1.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Brackets.k2",
+      label: "gru0.l1.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = b0[(i0 * T + i1) * 32 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -284,6 +287,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 81ea692f: gru0.l1.concat
     {
       name: "Brackets.k3",
+      label: "gru0.l1.concat",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * T + i1) * 32 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -311,6 +315,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 c7d67da9: pool0
     {
       name: "Brackets.k4",
+      label: "pool0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let m1 = -3.0e+38;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]);\n    }\n  }\n  return m1;\n}",
@@ -336,6 +341,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 431049b7: linear0
     {
       name: "Brackets.k5",
+      label: "linear0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -370,6 +376,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 7c897872: softmax0 (row statistics)
     {
       name: "Brackets.k6",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 2; k4++) {\n    const v5 = b0[i0 * 2 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -406,6 +413,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 4040c6e1: softmax0
     {
       name: "Brackets.k7",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 2 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -499,11 +507,11 @@ const Brackets_PLAN: __nnc.Plan = {
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** Brackets, compiled by nnc. Create with createBrackets(); load weights before forward(). */
-export type BracketsModel = __nnc.NncModel<BracketsInputs, BracketsOutputs, BracketsInputs>;
+export type BracketsModel = __nnc.ForwardModel<BracketsInputs, BracketsOutputs>;
 
 /** Creates a Brackets model on the requested backend ('auto' by default). */
 export function createBrackets(options: __nnc.CreateOptions = {}): Promise<BracketsModel> {
-    return __nnc.createNncModel<BracketsInputs, BracketsOutputs, BracketsInputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<BracketsInputs, BracketsOutputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

@@ -34,6 +34,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 e5033c16: attention0.α
     {
       name: "GatedAttention.k0",
+      label: "attention0.α",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b1[(i0 * T + i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = acc2 * 0.17677669529663687;\n    const v7 = 1.0 / (1.0 + Math.exp(-v6));\n    g1 = v7;\n  }\n  return g1;\n}",
@@ -105,6 +106,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 882edc16: attention0.context Σα·k
     {
       name: "GatedAttention.k1",
+      label: "attention0.context Σα·k",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -142,6 +144,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 693eb04e: y.mask
     {
       name: "GatedAttention.k2",
+      label: "y.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b2[i2 * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = b3[i2];\n    const v7 = acc2 + v6;\n    const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n    g1 = v8;\n  }\n  return g1;\n}",
@@ -233,11 +236,11 @@ const GatedAttention_PLAN: __nnc.Plan = {
       "noGen": "its input 'x' is feature vectors, not tokens it could feed back (to generate: declare 'input x: tokens(vocab = V)', or remove the decode statement)"
     };
 /** GatedAttention, compiled by nnc. Create with createGatedAttention(); load weights before forward(). */
-export type GatedAttentionModel = __nnc.NncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>;
+export type GatedAttentionModel = __nnc.ForwardModel<GatedAttentionInputs, GatedAttentionOutputs>;
 
 /** Creates a GatedAttention model on the requested backend ('auto' by default). */
 export function createGatedAttention(options: __nnc.CreateOptions = {}): Promise<GatedAttentionModel> {
-    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

@@ -2,8 +2,6 @@
 // Models: IsoDates.
 /* eslint-disable */
 import * as __nnc from 'nnc/runtime';
-/** The spec this module was compiled from, and the files it reads: backend 'onnxruntime' exports its ONNX graphs from it (docs/onnx.md). */
-const __nncSpec: __nnc.SpecSource = { text: "// A character n-gram model of ISO 8601 dates (YYYY-MM-DD), over the date translator's target\n// vocabulary (examples/dates.nn): the language model of `npm run demo:fusion`, which fuses it into\n// the translator's beam search (generate's lm option). Fitted by counting valid dates.\nmodel IsoDates {\n  input text: tokens(vocab = \"vocab/dates.target.json\")\n  output next\n\n  ngram order = 6, smoothing = witten_bell\n}\n", files: { "vocab/dates.target.json": "{\n  \"nnc\": \"vocab\",\n  \"level\": \"char\",\n  \"specials\": {\n    \"pad\": \"<pad>\",\n    \"bos\": \"<bos>\",\n    \"eos\": \"<eos>\"\n  },\n  \"tokens\": [\n    \"<pad>\",\n    \"<bos>\",\n    \"<eos>\",\n    \"0\",\n    \"1\",\n    \"2\",\n    \"3\",\n    \"4\",\n    \"5\",\n    \"6\",\n    \"7\",\n    \"8\",\n    \"9\",\n    \"-\"\n  ]\n}\n" } };
 /** Model IsoDates (an n-gram language model): its input and output; it has no weights (an ARPA file holds what it learns). */
 export const IsoDatesManifest = {
       "model": "IsoDates",

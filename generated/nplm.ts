@@ -37,6 +37,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 2fe34dce: tanh0
     {
       name: "NPLM.k0",
+      label: "tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 60.0);\n    const r3 = k1 - q2 * 60;\n    const v4 = b0[i0 * T + q2];\n    const v5 = b1[v4 * 60 + r3];\n    const v6 = b2[i1 * 240 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = b3[i1];\n  const v8 = acc0 + v7;\n  const v9 = 1.0 - 2.0 / (Math.exp(2.0 * v8) + 1.0);\n  return v9;\n}",
@@ -98,6 +99,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 0ebafb29: linear1
     {
       name: "NPLM.k1",
+      label: "linear1",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[i1 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -132,6 +134,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 d75e037a: softmax0 (row statistics)
     {
       name: "NPLM.k2",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 10000; k4++) {\n    const v5 = b0[i0 * 10000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -168,6 +171,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 740e407c: softmax0
     {
       name: "NPLM.k3",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 10000 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -238,11 +242,11 @@ const NPLM_PLAN: __nnc.Plan = {
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** NPLM, compiled by nnc. Create with createNPLM(); load weights before forward(). */
-export type NPLMModel = __nnc.NncModel<NPLMInputs, NPLMOutputs, NPLMInputs>;
+export type NPLMModel = __nnc.ForwardModel<NPLMInputs, NPLMOutputs>;
 
 /** Creates a NPLM model on the requested backend ('auto' by default). */
 export function createNPLM(options: __nnc.CreateOptions = {}): Promise<NPLMModel> {
-    return __nnc.createNncModel<NPLMInputs, NPLMOutputs, NPLMInputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<NPLMInputs, NPLMOutputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

@@ -37,6 +37,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 a05949c4: tanh0
     {
       name: "DocsNPLM.k0",
+      label: "tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 24.0);\n    const r3 = k1 - q2 * 24;\n    const v4 = b0[i0 * T + q2];\n    const v5 = b1[v4 * 24 + r3];\n    const v6 = b2[i1 * 192 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = b3[i1];\n  const v8 = acc0 + v7;\n  const v9 = 1.0 - 2.0 / (Math.exp(2.0 * v8) + 1.0);\n  return v9;\n}",
@@ -98,6 +99,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 8a112753: linear1
     {
       name: "DocsNPLM.k1",
+      label: "linear1",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -132,6 +134,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 fc689534: log_softmax0 (row statistics)
     {
       name: "DocsNPLM.k2",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -168,6 +171,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 0822b2dc: log_softmax0
     {
       name: "DocsNPLM.k3",
+      label: "log_softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 96 + i1];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -237,11 +241,11 @@ const DocsNPLM_PLAN: __nnc.Plan = {
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** DocsNPLM, compiled by nnc. Create with createDocsNPLM(); load weights before forward(). */
-export type DocsNPLMModel = __nnc.TextModel<DocsNPLMInputs, DocsNPLMOutputs, DocsNPLMInputs>;
+export type DocsNPLMModel = Omit<__nnc.TextModel<DocsNPLMInputs, DocsNPLMOutputs>, 'generate' | 'stream'>;
 
 /** Creates a DocsNPLM model on the requested backend ('auto' by default). */
 export function createDocsNPLM(options: __nnc.CreateOptions = {}): Promise<DocsNPLMModel> {
-    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs, DocsNPLMInputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options, import.meta.url, __nncSpec).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
+    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options, import.meta.url, __nncSpec).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

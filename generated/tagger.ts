@@ -43,6 +43,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 34df1d49: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Tagger.k0",
+      label: "lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v3 = b1[v2 * 100 + k1];\n    const v4 = b2[i2 * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -93,6 +94,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 3d75f01c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.k1",
+      label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = b1[(i0 * T + t) * 512 + (i1 + 384)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        const v4 = b0[(i0 * T + tp) * 256 + k3];\n        const v5 = b2[(i1 + 384) * 128 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * T + t) * 512 + (i1 + 128)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        const v13 = b0[(i0 * T + tp) * 256 + k12];\n        const v14 = b2[(i1 + 128) * 128 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * T + tp) * 256 + (i1 + 128)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        const v24 = b0[(i0 * T + tp) * 256 + k23];\n        const v25 = b2[i1 * 128 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * T + t) * 512 + (i1 + 256)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        const v33 = b0[(i0 * T + tp) * 256 + k32];\n        const v34 = b2[(i1 + 256) * 128 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * T + t) * 512 + (i1 - 128 + 128)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 128; k45++) {\n        const v46 = b0[(i0 * T + tp) * 256 + k45];\n        const v47 = b2[(i1 - 128 + 128) * 128 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 128 + 128];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * T + tp) * 256 + (i1 - 128 + 128)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * T + t) * 512 + (i1 - 128)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 128; k56++) {\n        const v57 = b0[(i0 * T + tp) * 256 + k56];\n        const v58 = b2[(i1 - 128) * 128 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 128];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * T + t) * 512 + (i1 - 128 + 256)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 128; k65++) {\n        const v66 = b0[(i0 * T + tp) * 256 + k65];\n        const v67 = b2[(i1 - 128 + 256) * 128 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 128 + 256];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -242,6 +244,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 2bddc47c: linear0
     {
       name: "Tagger.k2",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let c2 = 0.0;\n    if (k1 < 128) {\n      const v3 = b0[(i0 * T + i1) * 256 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 256 + (k1 - 128)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 256 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -304,6 +307,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 8b76be19: log_softmax0 (row statistics)
     {
       name: "Tagger.k3",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -341,6 +345,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 96431232: log_softmax0
     {
       name: "Tagger.k4",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -388,6 +393,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 97d5f52f: tags.mask
     {
       name: "Tagger.k5",
+      label: "tags.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -448,11 +454,11 @@ const Tagger_PLAN: __nnc.Plan = {
       "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
     };
 /** Tagger, compiled by nnc. Create with createTagger(); load weights before forward(). */
-export type TaggerModel = __nnc.NncModel<TaggerInputs, TaggerOutputs, TaggerInputs>;
+export type TaggerModel = __nnc.ForwardModel<TaggerInputs, TaggerOutputs>;
 
 /** Creates a Tagger model on the requested backend ('auto' by default). */
 export function createTagger(options: __nnc.CreateOptions = {}): Promise<TaggerModel> {
-    return __nnc.createNncModel<TaggerInputs, TaggerOutputs, TaggerInputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<TaggerInputs, TaggerOutputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

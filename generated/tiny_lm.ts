@@ -63,6 +63,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 acea8b3f: positional0
     {
       name: "TinyLM.k0",
+      label: "positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const v4 = b3[v3 * 64 + i2];\n  const v5 = v1 + v4;\n  return v5;\n}",
@@ -88,6 +89,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 70839f69: repeat0.0.residual0.layernorm0 (row statistics) (and 3 more calls)
     {
       name: "TinyLM.k1",
+      label: "repeat0.0.residual0.layernorm0 (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 64; k4++) {\n    const v5 = b0[(i0 * T + i1) * 64 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);\n}",
@@ -126,6 +128,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 a81dbc2f: repeat0.0.residual0.layernorm0 (and 3 more calls)
     {
       name: "TinyLM.k2",
+      label: "repeat0.0.residual0.layernorm0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
@@ -175,6 +178,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 d938e47d: repeat0.0.residual0.attention0.q (projected)* (and 1 more call)
     {
       name: "TinyLM.k3",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -210,6 +214,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 2bd7f216: repeat0.0.residual0.attention0.k (cache + this step) (and 1 more call)
     {
       name: "TinyLM.k4",
+      label: "repeat0.0.residual0.attention0.k (cache + this step) (and 1 more call)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 64 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 64)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -237,6 +242,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 855aa91d: repeat0.0.residual0.attention0.v (cache + this step) (and 1 more call)
     {
       name: "TinyLM.k5",
+      label: "repeat0.0.residual0.attention0.v (cache + this step) (and 1 more call)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 64 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 128)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -264,6 +270,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 767724a6: repeat0.0.residual0.attention0.scores (and 1 more call)
     {
       name: "TinyLM.k6",
+      label: "repeat0.0.residual0.attention0.scores (and 1 more call)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)];\n    const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
@@ -305,6 +312,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 858c4a6b: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
     {
       name: "TinyLM.k7",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -347,6 +355,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 93ff039e: repeat0.0.residual0.attention0.α (and 1 more call)
     {
       name: "TinyLM.k8",
+      label: "repeat0.0.residual0.attention0.α (and 1 more call)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 4 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -407,6 +416,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 30ccc2d7: repeat0.0.residual0.attention0.α·v (and 1 more call)
     {
       name: "TinyLM.k9",
+      label: "repeat0.0.residual0.attention0.α·v (and 1 more call)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -447,6 +457,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 c220bccd: repeat0.0.residual0 (and 1 more call)
     {
       name: "TinyLM.k10",
+      label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 16.0);\n    const r4 = k2 - q3 * 16;\n    const v5 = b1[((i0 * T + i1) * 4 + q3) * 16 + r4];\n    const v6 = b2[i2 * 64 + k2];\n    acc1 += v5 * v6;\n  }\n  const v7 = b3[i2];\n  const v8 = acc1 + v7;\n  const v9 = v0 + v8;\n  return v9;\n}",
@@ -498,6 +509,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 e0ab2eff: repeat0.0.residual1.gelu0 (and 1 more call)
     {
       name: "TinyLM.k11",
+      label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const ex6 = v5 * 0.7071067811865476;\n  const es7 = (ex6 < 0.0 ? -1.0 : 1.0);\n  const ez8 = Math.abs(ex6);\n  const et9 = 1.0 / (1.0 + 0.3275911 * ez8);\n  const v10 = v5 * 0.5 * (1.0 + es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8)));\n  return v10;\n}",
@@ -553,6 +565,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 32bace49: repeat0.0.residual1
     {
       name: "TinyLM.k12",
+      label: "repeat0.0.residual1",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -602,6 +615,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 94eff8ac: repeat0.1.residual1.linear1
     {
       name: "TinyLM.k13",
+      label: "repeat0.1.residual1.linear1",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -637,6 +651,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 d22ac2bb: layernorm0 (row statistics)
     {
       name: "TinyLM.k14",
+      label: "layernorm0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[(i0 * T + i1) * 64 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 64; k6++) {\n    const v7 = b0[(i0 * T + i1) * 64 + k6];\n    const v8 = b1[(i0 * T + i1) * 64 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 64.0 + 0.00001);\n}",
@@ -679,6 +694,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 ee2b8643: layernorm0
     {
       name: "TinyLM.k15",
+      label: "layernorm0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  const v2 = b2[(i0 * T + i1) * 64 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -732,6 +748,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 41677ec2: linear0
     {
       name: "TinyLM.k16",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -767,6 +784,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k17 976312e9: log_softmax0 (row statistics)
     {
       name: "TinyLM.k17",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -804,6 +822,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k18 c27f6aed: log_softmax0
     {
       name: "TinyLM.k18",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -851,6 +870,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k19 02ca621d: next.mask
     {
       name: "TinyLM.k19",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",

@@ -83,6 +83,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 4187c09f: positional0
     {
       name: "TransformerClassifier.k0",
+      label: "positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -117,6 +118,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
     {
       name: "TransformerClassifier.k1",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -152,6 +154,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 8fd14f14: repeat0.0.residual0.attention0.scores (and 3 more calls)
     {
       name: "TransformerClassifier.k2",
+      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -193,6 +196,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
     {
       name: "TransformerClassifier.k3",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -235,6 +239,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
     {
       name: "TransformerClassifier.k4",
+      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -295,6 +300,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 3ad8fda6: repeat0.0.residual0.attention0.α·v (and 3 more calls)
     {
       name: "TransformerClassifier.k5",
+      label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -335,6 +341,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
     {
       name: "TransformerClassifier.k6",
+      label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -372,6 +379,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
       name: "TransformerClassifier.k7",
+      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -414,6 +422,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
     {
       name: "TransformerClassifier.k8",
+      label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -467,6 +476,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
     {
       name: "TransformerClassifier.k9",
+      label: "repeat0.0.residual1.relu0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -514,6 +524,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
     {
       name: "TransformerClassifier.k10",
+      label: "repeat0.0.residual1.linear1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -549,6 +560,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 6ed436ed: pool0
     {
       name: "TransformerClassifier.k11",
+      label: "pool0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
@@ -574,6 +586,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 5c4a4e1c: linear0
     {
       name: "TransformerClassifier.k12",
+      label: "linear0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -608,6 +621,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 572fd07a: softmax0 (row statistics)
     {
       name: "TransformerClassifier.k13",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -644,6 +658,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 c0725bab: softmax0
     {
       name: "TransformerClassifier.k14",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -796,11 +811,11 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
 /** TransformerClassifier, compiled by nnc. Create with createTransformerClassifier(); load weights before forward(). */
-export type TransformerClassifierModel = __nnc.NncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>;
+export type TransformerClassifierModel = __nnc.ForwardModel<TransformerClassifierInputs, TransformerClassifierOutputs>;
 
 /** Creates a TransformerClassifier model on the requested backend ('auto' by default). */
 export function createTransformerClassifier(options: __nnc.CreateOptions = {}): Promise<TransformerClassifierModel> {
-    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url, __nncSpec);
 }
 
 /** The first model of the file. */

@@ -130,6 +130,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 23ec25ff: encoder.positional0
     {
       name: "TransformerTranslator.k0",
+      label: "encoder.positional0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -164,6 +165,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.k1",
+      label: "encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -199,6 +201,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 a7292d3b: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k2",
+      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -240,6 +243,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k3",
+      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -282,6 +286,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k4",
+      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -342,6 +347,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 e9e9d474: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k5",
+      label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -382,6 +388,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
     {
       name: "TransformerTranslator.k6",
+      label: "encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * S + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -419,6 +426,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
       name: "TransformerTranslator.k7",
+      label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i0 * S + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * S + i1) * 256 + k6];\n    const v8 = b1[(i0 * S + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -461,6 +469,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
       name: "TransformerTranslator.k8",
+      label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * S + i1) * 2;\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[(i0 * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -514,6 +523,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.k9",
+      label: "encoder.repeat0.0.residual1.relu0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -561,6 +571,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
     {
       name: "TransformerTranslator.k10",
+      label: "encoder.repeat0.0.residual1.linear1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -596,6 +607,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 4187c09f: decoder.positional0
     {
       name: "TransformerTranslator.k11",
+      label: "decoder.positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -630,6 +642,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.k12",
+      label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -665,6 +678,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
     {
       name: "TransformerTranslator.k13",
+      label: "decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 256)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -692,6 +706,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
     {
       name: "TransformerTranslator.k14",
+      label: "decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 512)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -719,6 +734,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 7ef50e14: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k15",
+      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -760,6 +776,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 23ba30df: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k16",
+      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -802,6 +819,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k17 329ab2ee: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k17",
+      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -862,6 +880,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k18 d0dce226: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k18",
+      label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -902,6 +921,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k19 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
     {
       name: "TransformerTranslator.k19",
+      label: "decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -939,6 +959,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k20 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
       name: "TransformerTranslator.k20",
+      label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -981,6 +1002,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k21 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
       name: "TransformerTranslator.k21",
+      label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -1034,6 +1056,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
     {
       name: "TransformerTranslator.k22",
+      label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1069,6 +1092,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k23 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
     {
       name: "TransformerTranslator.k23",
+      label: "decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1104,6 +1128,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k24 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k24",
+      label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * S + i3) * 512 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -1145,6 +1170,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k25",
+      label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1187,6 +1213,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k26",
+      label: "decoder.repeat0.0.residual1.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1247,6 +1274,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k27 67714643: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k27",
+      label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1287,6 +1315,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k28",
+      label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
@@ -1312,6 +1341,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.k29",
+      label: "decoder.repeat0.0.residual2.relu0 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -1359,6 +1389,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k30 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
     {
       name: "TransformerTranslator.k30",
+      label: "decoder.repeat0.0.residual2.linear1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1394,6 +1425,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k31 ab1ac512: decoder.linear0
     {
       name: "TransformerTranslator.k31",
+      label: "decoder.linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1429,6 +1461,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k32 8a37585d: decoder.log_softmax0 (row statistics)
     {
       name: "TransformerTranslator.k32",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 8000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 8000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1466,6 +1499,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k33 b0be2472: decoder.log_softmax0
     {
       name: "TransformerTranslator.k33",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -1513,6 +1547,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k34 1f1fd613: next.mask
     {
       name: "TransformerTranslator.k34",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",

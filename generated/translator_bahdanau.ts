@@ -58,6 +58,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 17acfa72: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "BahdanauTranslator.k0",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -108,6 +109,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 e0f19224: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "BahdanauTranslator.k1",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = b1[(i0 * S + t) * 1024 + (i1 + 768)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = b0[(i0 * S + tp) * 512 + k3];\n        const v5 = b2[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * S + t) * 1024 + (i1 + 256)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = b0[(i0 * S + tp) * 512 + k12];\n        const v14 = b2[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * S + tp) * 512 + (i1 + 256)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * S + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = b0[(i0 * S + tp) * 512 + k23];\n        const v25 = b2[i1 * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * S + t) * 1024 + (i1 + 512)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = b0[(i0 * S + tp) * 512 + k32];\n        const v34 = b2[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * S + t) * 1024 + (i1 - 256 + 256)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 256; k45++) {\n        const v46 = b0[(i0 * S + tp) * 512 + k45];\n        const v47 = b2[(i1 - 256 + 256) * 256 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 256 + 256];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * S + tp) * 512 + (i1 - 256 + 256)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * S + t) * 1024 + (i1 - 256)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 256; k56++) {\n        const v57 = b0[(i0 * S + tp) * 512 + k56];\n        const v58 = b2[(i1 - 256) * 256 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 256];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * S + t) * 1024 + (i1 - 256 + 512)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 256; k65++) {\n        const v66 = b0[(i0 * S + tp) * 512 + k65];\n        const v67 = b2[(i1 - 256 + 512) * 256 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 256 + 512];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -257,6 +259,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 a63ab24c: encoder.lstm0.l0.concat
     {
       name: "BahdanauTranslator.k2",
+      label: "encoder.lstm0.l0.concat",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 256) {\n    const v1 = b0[(i0 * S + i1) * 512 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -284,6 +287,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 7141f828: decoder.attention0.W₁·k (keys, once per source)
     {
       name: "BahdanauTranslator.k3",
+      label: "decoder.attention0.W₁·k (keys, once per source)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -317,6 +321,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 2642ac76: encoder.final.l0
     {
       name: "BahdanauTranslator.k4",
+      label: "encoder.final.l0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 512 + i1];\n}",
@@ -336,6 +341,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 15ece33a: encoder.final.l0.reverse
     {
       name: "BahdanauTranslator.k5",
+      label: "encoder.final.l0.reverse",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  return b0[i0 * S * 512 + i1];\n}",
@@ -354,6 +360,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 fb95938c: decoder.bridge.tanh
     {
       name: "BahdanauTranslator.k6",
+      label: "decoder.bridge.tanh",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const v3 = b0[i0 * 512 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[i0 * 512 + (k1 - 256)];\n      c2 = v4;\n    }\n    const v5 = b2[i1 * 512 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i1];\n  const v7 = acc0 + v6;\n  const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n  return v8;\n}",
@@ -423,6 +430,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 d042c082: decoder.gru0.l0.x·Wᵀ (all steps)
     {
       name: "BahdanauTranslator.k7",
+      label: "decoder.gru0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / 1536);\n  const rem1 = rem0 - i1 * 1536;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 768 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -473,6 +481,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 b4be8863: decoder.attention0.scores
     {
       name: "BahdanauTranslator.k8",
+      label: "decoder.attention0.scores",
       step: false,
       scalars: ["T","S","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 512; k4++) {\n      const v5 = b0[(i0 * T + tp) * 512 + k4];\n      const v6 = b1[k1 * 512 + k4];\n      acc3 += v5 * v6;\n    }\n    const v7 = b2[(i0 * S + i1) * 256 + k1];\n    const v8 = acc3 + v7;\n    const v9 = b3[k1];\n    const v10 = v8 + v9;\n    const v11 = 1.0 - 2.0 / (Math.exp(2.0 * v10) + 1.0);\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v12 = b4[k2 * 256 + k1];\n      acc0 += v11 * v12;\n    }\n  }\n  return acc0;\n}",
@@ -550,6 +559,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 c48a7977: decoder.attention0.α (row statistics)
     {
       name: "BahdanauTranslator.k9",
+      label: "decoder.attention0.α (row statistics)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -590,6 +600,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 9caa375a: decoder.attention0.α
     {
       name: "BahdanauTranslator.k10",
+      label: "decoder.attention0.α",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -644,6 +655,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 735014d9: decoder.attention0.context Σα·k
     {
       name: "BahdanauTranslator.k11",
+      label: "decoder.attention0.context Σα·k",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -680,6 +692,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 e46ad273: decoder.gru0.l0.h'
     {
       name: "BahdanauTranslator.k12",
+      label: "decoder.gru0.l0.h'",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, b5, b6, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b6[i0]) {\n    const v0 = b1[(i0 * T + t) * 1536 + (i1 + 512)];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 512; k2++) {\n      const v3 = b2[i0 * 512 + k2];\n      const v4 = b3[(i1 + 512) * 768 + (k2 + 256)];\n      acc1 += v3 * v4;\n    }\n    const v5 = v0 + acc1;\n    let acc6 = 0.0;\n    for (let k7 = 0; k7 < 512; k7++) {\n      const v8 = b0[(i0 * T + tp) * 512 + k7];\n      const v9 = b4[(i1 + 512) * 512 + k7];\n      acc6 += v8 * v9;\n    }\n    const v10 = b5[i1 + 512];\n    const v11 = acc6 + v10;\n    const v12 = v5 + v11;\n    const v13 = 1.0 / (1.0 + Math.exp(-v12));\n    const v14 = 1.0 - v13;\n    const v15 = b1[(i0 * T + t) * 1536 + (i1 + 1024)];\n    let acc16 = 0.0;\n    for (let k17 = 0; k17 < 512; k17++) {\n      const v18 = b2[i0 * 512 + k17];\n      const v19 = b3[(i1 + 1024) * 768 + (k17 + 256)];\n      acc16 += v18 * v19;\n    }\n    const v20 = v15 + acc16;\n    const v21 = b1[(i0 * T + t) * 1536 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 512; k23++) {\n      const v24 = b2[i0 * 512 + k23];\n      const v25 = b3[i1 * 768 + (k23 + 256)];\n      acc22 += v24 * v25;\n    }\n    const v26 = v21 + acc22;\n    let acc27 = 0.0;\n    for (let k28 = 0; k28 < 512; k28++) {\n      const v29 = b0[(i0 * T + tp) * 512 + k28];\n      const v30 = b4[i1 * 512 + k28];\n      acc27 += v29 * v30;\n    }\n    const v31 = b5[i1];\n    const v32 = acc27 + v31;\n    const v33 = v26 + v32;\n    const v34 = 1.0 / (1.0 + Math.exp(-v33));\n    let acc35 = 0.0;\n    for (let k36 = 0; k36 < 512; k36++) {\n      const v37 = b0[(i0 * T + tp) * 512 + k36];\n      const v38 = b4[(i1 + 1024) * 512 + k36];\n      acc35 += v37 * v38;\n    }\n    const v39 = b5[i1 + 1024];\n    const v40 = acc35 + v39;\n    const v41 = v34 * v40;\n    const v42 = v20 + v41;\n    const v43 = 1.0 - 2.0 / (Math.exp(2.0 * v42) + 1.0);\n    const v44 = v14 * v43;\n    const v45 = b0[(i0 * T + tp) * 512 + i1];\n    const v46 = v13 * v45;\n    const v47 = v44 + v46;\n    res = v47;\n  }\n  return res;\n}",
@@ -829,6 +842,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 00bf4551: decoder.linear0
     {
       name: "BahdanauTranslator.k13",
+      label: "decoder.linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -864,6 +878,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 06daa505: decoder.log_softmax0 (row statistics)
     {
       name: "BahdanauTranslator.k14",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -901,6 +916,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 d2859c5c: decoder.log_softmax0
     {
       name: "BahdanauTranslator.k15",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -948,6 +964,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 5568918f: next.mask
     {
       name: "BahdanauTranslator.k16",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",

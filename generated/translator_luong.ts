@@ -59,6 +59,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 97c3efa5: encoder.lstm0.l0.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k0",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -109,6 +110,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 176b4d8a: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k1",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * S + t) * 2048 + (i1 + 1536)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = b0[(i0 * S + tp) * 1024 + k3];\n        const v5 = b2[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * S + t) * 2048 + (i1 + 512)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = b0[(i0 * S + tp) * 1024 + k12];\n        const v14 = b2[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * S + tp) * 1024 + (i1 + 512)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = b0[(i0 * S + tp) * 1024 + k23];\n        const v25 = b2[i1 * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * S + t) * 2048 + (i1 + 1024)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = b0[(i0 * S + tp) * 1024 + k32];\n        const v34 = b2[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 512)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 512; k45++) {\n        const v46 = b0[(i0 * S + tp) * 1024 + k45];\n        const v47 = b2[(i1 - 512 + 512) * 512 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 512 + 512];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * S + tp) * 1024 + (i1 - 512 + 512)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * S + t) * 2048 + (i1 - 512)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 512; k56++) {\n        const v57 = b0[(i0 * S + tp) * 1024 + k56];\n        const v58 = b2[(i1 - 512) * 512 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 512];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 1024)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 512; k65++) {\n        const v66 = b0[(i0 * S + tp) * 1024 + k65];\n        const v67 = b2[(i1 - 512 + 1024) * 512 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 512 + 1024];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -258,6 +260,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 e89acde6: encoder.lstm0.l1.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k2",
+      label: "encoder.lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -293,6 +296,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 b75b63ce: encoder.final.l0 (and 1 more call)
     {
       name: "LuongTranslator.k3",
+      label: "encoder.final.l0 (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1];\n}",
@@ -312,6 +316,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 f4772478: decoder.lstm0.init (and 1 more call)
     {
       name: "LuongTranslator.k4",
+      label: "decoder.lstm0.init (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = b0[i0 * 1024 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b0[i0 * 1024 + (i1 - 512 + 512)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -338,6 +343,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 6c24d5d3: decoder.lstm0.l0.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k5",
+      label: "decoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -388,6 +394,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 f6a8d89f: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k6",
+      label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * T + t) * 2048 + (i1 + 1536)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = b0[(i0 * T + tp) * 1024 + k3];\n        const v5 = b2[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * T + t) * 2048 + (i1 + 512)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = b0[(i0 * T + tp) * 1024 + k12];\n        const v14 = b2[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * T + tp) * 1024 + (i1 + 512)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = b0[(i0 * T + tp) * 1024 + k23];\n        const v25 = b2[i1 * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * T + t) * 2048 + (i1 + 1024)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = b0[(i0 * T + tp) * 1024 + k32];\n        const v34 = b2[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 512)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 512; k45++) {\n        const v46 = b0[(i0 * T + tp) * 1024 + k45];\n        const v47 = b2[(i1 - 512 + 512) * 512 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 512 + 512];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * T + tp) * 1024 + (i1 - 512 + 512)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * T + t) * 2048 + (i1 - 512)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 512; k56++) {\n        const v57 = b0[(i0 * T + tp) * 1024 + k56];\n        const v58 = b2[(i1 - 512) * 512 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 512];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 1024)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 512; k65++) {\n        const v66 = b0[(i0 * T + tp) * 1024 + k65];\n        const v67 = b2[(i1 - 512 + 1024) * 512 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 512 + 1024];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -537,6 +544,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 611efd99: decoder.lstm0.l1.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k7",
+      label: "decoder.lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -572,6 +580,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 d2c6cbb9: decoder.attention0.W·k (keys, once per source)
     {
       name: "LuongTranslator.k8",
+      label: "decoder.attention0.W·k (keys, once per source)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -605,6 +614,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 db0d0413: decoder.attention0.scores qᵀWk
     {
       name: "LuongTranslator.k9",
+      label: "decoder.attention0.scores qᵀWk",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[(i0 * S + i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -642,6 +652,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 9165bf4a: decoder.attention0.α (row statistics)
     {
       name: "LuongTranslator.k10",
+      label: "decoder.attention0.α (row statistics)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[(i0 * T + i1) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[(i0 * T + i1) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -683,6 +694,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 19a7a2c6: decoder.attention0.α
     {
       name: "LuongTranslator.k11",
+      label: "decoder.attention0.α",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  if (!(i2 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b2[(i0 * T + i1) * S + i2];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -740,6 +752,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 df067f9d: decoder.attention0.context Σα·k
     {
       name: "LuongTranslator.k12",
+      label: "decoder.attention0.context Σα·k",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -777,6 +790,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 8549863b: decoder.tanh0
     {
       name: "LuongTranslator.k13",
+      label: "decoder.tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    let c2 = 0.0;\n    if (k1 < 512) {\n      const v3 = b0[(i0 * T + i1) * 512 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 1024 + (k1 - 512)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 1024 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n  return v8;\n}",
@@ -850,6 +864,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 00bf4551: decoder.linear1
     {
       name: "LuongTranslator.k14",
+      label: "decoder.linear1",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -885,6 +900,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 06daa505: decoder.log_softmax0 (row statistics)
     {
       name: "LuongTranslator.k15",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -922,6 +938,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 d2859c5c: decoder.log_softmax0
     {
       name: "LuongTranslator.k16",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -969,6 +986,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k17 5568918f: next.mask
     {
       name: "LuongTranslator.k17",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
