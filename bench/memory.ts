@@ -5,7 +5,7 @@
  * (upload, zeros, run/runNow, step/stepNow, gatherRows, placeRows) and release(), so it counts what
  * the interpreter keeps, not what a garbage collector happens to leave. Also the wasm arena's size.
  *
- *   npx tsx bench/memory.ts                  # W3 (2-layer biLSTM 256, B = 8, T = 100) and examples/tiny_lm.nn (B = 8, T = 128)
+ *   npx tsx bench/memory.ts                  # W3 (2-layer biLSTM 256, B = 8, T = 100), examples/tiny_lm.nn (B = 8, T = 128), issue 19's self-attention at S = 8,000 (about 4 GiB of RAM)
  *   npx tsx bench/memory.ts --out /tmp/x     # results elsewhere (default bench/results/memory.{json,md})
  *
  * The script only uses the generated module's public surface and the executor interface, so the same
@@ -36,6 +36,13 @@ const CASES: Case[] = [
     name: 'tiny_lm (examples/tiny_lm.nn, B = 8, T = 128)',
     file: 'examples/tiny_lm.nn',
     inputs: (r) => ({ text: { data: Int32Array.from({ length: B * 128 }, () => Math.floor(r() * 96)), shape: [B, 128] } }),
+  },
+  {
+    // issue 19: failed on wasm with a raw RangeError (Memory.grow past its maximum); the scores
+    // [1, 4, S, S] are still materialised (1 GiB each for scores and weights): no tiled attention yet
+    name: 'issue 19 self-attention (embedding 32; attention self, heads = 4; B = 1, S = 8,000)',
+    file: 'bench/long_self.nn',
+    inputs: (r) => ({ x: { data: Int32Array.from({ length: 8000 }, () => Math.floor(r() * 50)), shape: [1, 8000] } }),
   },
 ];
 

@@ -51,6 +51,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 fd6de02c: gru0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Brackets.k0",
+      label: "gru0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = b1[v2 * 16 + k1];\n    const v4 = b2[i2 * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -101,6 +102,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 6fa4eb93: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.k1",
+      label: "gru0.l0.h' (and 3 more calls)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - tt * 32;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    const v0 = b1[(i0 * T + t) * 96 + (i1 + 32)];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 32; k2++) {\n      const v3 = b0[(i0 * T + tp) * 32 + k2];\n      const v4 = b2[(i1 + 32) * 32 + k2];\n      acc1 += v3 * v4;\n    }\n    const v5 = b3[i1 + 32];\n    const v6 = acc1 + v5;\n    const v7 = v0 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = 1.0 - v8;\n    const v10 = b1[(i0 * T + t) * 96 + (i1 + 64)];\n    const v11 = b1[(i0 * T + t) * 96 + i1];\n    let acc12 = 0.0;\n    for (let k13 = 0; k13 < 32; k13++) {\n      const v14 = b0[(i0 * T + tp) * 32 + k13];\n      const v15 = b2[i1 * 32 + k13];\n      acc12 += v14 * v15;\n    }\n    const v16 = b3[i1];\n    const v17 = acc12 + v16;\n    const v18 = v11 + v17;\n    const v19 = 1.0 / (1.0 + Math.exp(-v18));\n    let acc20 = 0.0;\n    for (let k21 = 0; k21 < 32; k21++) {\n      const v22 = b0[(i0 * T + tp) * 32 + k21];\n      const v23 = b2[(i1 + 64) * 32 + k21];\n      acc20 += v22 * v23;\n    }\n    const v24 = b3[i1 + 64];\n    const v25 = acc20 + v24;\n    const v26 = v19 * v25;\n    const v27 = v10 + v26;\n    const v28 = 1.0 - 2.0 / (Math.exp(2.0 * v27) + 1.0);\n    const v29 = v9 * v28;\n    const v30 = b0[(i0 * T + tp) * 32 + i1];\n    const v31 = v8 * v30;\n    const v32 = v29 + v31;\n    res = v32;\n  }\n  return res;\n}",
@@ -222,6 +224,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 300368f1: gru0.l1.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Brackets.k2",
+      label: "gru0.l1.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = b0[(i0 * T + i1) * 32 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -284,6 +287,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 81ea692f: gru0.l1.concat
     {
       name: "Brackets.k3",
+      label: "gru0.l1.concat",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * T + i1) * 32 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -311,6 +315,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 c7d67da9: pool0
     {
       name: "Brackets.k4",
+      label: "pool0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let m1 = -3.0e+38;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]);\n    }\n  }\n  return m1;\n}",
@@ -336,6 +341,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 431049b7: linear0
     {
       name: "Brackets.k5",
+      label: "linear0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -370,6 +376,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 7c897872: softmax0 (row statistics)
     {
       name: "Brackets.k6",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 2; k4++) {\n    const v5 = b0[i0 * 2 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -406,6 +413,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 4040c6e1: softmax0
     {
       name: "Brackets.k7",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 2 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -504,6 +512,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t0 471df8e7: embedding0
     {
       name: "Brackets.t0",
+      label: "embedding0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 16 + i2];\n  return v1;\n}",
@@ -525,6 +534,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t1 5f048aab: gru0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Brackets.t1",
+      label: "gru0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i1) * 16 + k1];\n    const v3 = b1[i2 * 16 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -560,6 +570,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t2 86d0efa5: gru0.l0.h* (and 3 more calls)
     {
       name: "Brackets.t2",
+      label: "gru0.l0.h* (and 3 more calls)",
       step: false,
       scalars: ["T","tp"],
       gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + tp) * 32 + k1];\n    const v3 = b1[i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -594,6 +605,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t3 448d6bc6: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.t3",
+      label: "gru0.l0.h' (and 3 more calls)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - tt * 32;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    const v0 = b1[(i0 * T + t) * 96 + (i1 + 32)];\n    const v1 = b2[i0 * 96 + (i1 + 32)];\n    const v2 = v0 + v1;\n    const v3 = 1.0 / (1.0 + Math.exp(-v2));\n    const v4 = 1.0 - v3;\n    const v5 = b1[(i0 * T + t) * 96 + (i1 + 64)];\n    const v6 = b1[(i0 * T + t) * 96 + i1];\n    const v7 = b2[i0 * 96 + i1];\n    const v8 = v6 + v7;\n    const v9 = 1.0 / (1.0 + Math.exp(-v8));\n    const v10 = b2[i0 * 96 + (i1 + 64)];\n    const v11 = v9 * v10;\n    const v12 = v5 + v11;\n    const v13 = 1.0 - 2.0 / (Math.exp(2.0 * v12) + 1.0);\n    const v14 = v4 * v13;\n    const v15 = b0[(i0 * T + tp) * 32 + i1];\n    const v16 = v3 * v15;\n    const v17 = v14 + v16;\n    res = v17;\n  }\n  return res;\n}",
@@ -634,6 +646,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t4 300368f1: gru0.l1.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Brackets.t4",
+      label: "gru0.l1.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = b0[(i0 * T + i1) * 32 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -696,6 +709,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t5 81ea692f: gru0.l1.concat (and 1 more call)
     {
       name: "Brackets.t5",
+      label: "gru0.l1.concat (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * T + i1) * 32 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -723,6 +737,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t6 c7d67da9: pool0
     {
       name: "Brackets.t6",
+      label: "pool0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let m1 = -3.0e+38;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]);\n    }\n  }\n  return m1;\n}",
@@ -748,6 +763,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t7 431049b7: linear0
     {
       name: "Brackets.t7",
+      label: "linear0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -782,6 +798,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t8 7c897872: softmax0 (row statistics)
     {
       name: "Brackets.t8",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 2; k4++) {\n    const v5 = b0[i0 * 2 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -818,6 +835,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t9 4040c6e1: softmax0
     {
       name: "Brackets.t9",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 2 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -863,6 +881,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t10 c71e3ce8: softmax0.d softmax
     {
       name: "Brackets.t10",
+      label: "softmax0.d softmax",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const v0 = b0[i0 * 2 + i1];\n  const v1 = b1[i0 * 2 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 2; k3++) {\n    const v4 = b1[i0 * 2 + k3];\n    const v5 = b0[i0 * 2 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
@@ -891,6 +910,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t11 058a598b: d(pool0)
     {
       name: "Brackets.t11",
+      label: "d(pool0)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    const v3 = b1[k1 * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -915,6 +935,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t12 cc99d6f1: d(linear0.weight)
     {
       name: "Brackets.t12",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 2 + i0];\n    const v3 = b1[k1 * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -939,6 +960,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t13 407f6479: d(linear0.bias)
     {
       name: "Brackets.t13",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 2 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -961,6 +983,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t14 d4769e5c: pool0.d pool
     {
       name: "Brackets.t14",
+      label: "pool0.d pool",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let best1 = 0;\n  let top2 = -3.0e+38;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b1[(i0 * T + k3) * 64 + i2];\n    if (k3 < v0 && v4 > top2) {\n      top2 = v4;\n      best1 = k3;\n    }\n  }\n  let g5 = 0.0;\n  if (i1 === best1) {\n    const v6 = b2[i0 * 64 + i2];\n    g5 = v6;\n  }\n  return g5;\n}",
@@ -995,6 +1018,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t15 6002331f: gru0.l1.reverse.s[t-1] (and 1 more call)
     {
       name: "Brackets.t15",
+      label: "gru0.l1.reverse.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const from0 = i1 + 1;\n  let sh1 = 0.0;\n  if (from0 < T) {\n    const v2 = b0[(i0 * T + from0) * 32 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -1022,6 +1046,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t16 d176dd04: gru0.l1.reverse.backward steps (and 1 more call)
     {
       name: "Brackets.t16",
+      label: "gru0.l1.reverse.backward steps (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 160) {\n    let c1 = 0.0;\n    if (i2 < 64) {\n      let c2 = 0.0;\n      if (i2 < 32) {\n        const v3 = b0[(i0 * T + i1) * 64 + (i2 + 32)];\n        c2 = v3;\n      } else {\n        const v4 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[(i0 * T + i1) * 96 + (i2 - 64)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[(i0 * T + i1) * 96 + (i2 - 160)];\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -1063,6 +1088,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t17 711ae5a8: gru0.l1.reverse.d next (and 3 more calls)
     {
       name: "Brackets.t17",
+      label: "gru0.l1.reverse.d next (and 3 more calls)",
       step: false,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 32 + i1];\n  const v1 = b1[(i0 * T + t) * 256 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
@@ -1084,6 +1110,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t18 c5f31140: gru0.l1.reverse.z (and 3 more calls)
     {
       name: "Brackets.t18",
+      label: "gru0.l1.reverse.z (and 3 more calls)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 256 + (i1 + 32 + 64)];\n  const v1 = b0[(i0 * T + t) * 256 + (i1 + 32 + 160)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1106,6 +1133,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t19 717d33fc: gru0.l1.reverse.r (and 3 more calls)
     {
       name: "Brackets.t19",
+      label: "gru0.l1.reverse.r (and 3 more calls)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 256 + (i1 + 64)];\n  const v1 = b0[(i0 * T + t) * 256 + (i1 + 160)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1128,6 +1156,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t20 7187a960: gru0.l1.reverse.n (and 3 more calls)
     {
       name: "Brackets.t20",
+      label: "gru0.l1.reverse.n (and 3 more calls)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 256 + (i1 + 64 + 64)];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = b0[(i0 * T + t) * 256 + (i1 + 64 + 160)];\n  const v3 = v1 * v2;\n  const v4 = v0 + v3;\n  const v5 = 1.0 - 2.0 / (Math.exp(2.0 * v4) + 1.0);\n  return v5;\n}",
@@ -1152,6 +1181,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t21 95857307: gru0.l1.reverse.n.d tanh (and 3 more calls)
     {
       name: "Brackets.t21",
+      label: "gru0.l1.reverse.n.d tanh (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = 1.0 - v1;\n  const v3 = v0 * v2;\n  const v4 = b2[i0 * 32 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  return v7;\n}",
@@ -1178,6 +1208,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t22 40bfa379: gru0.l1.reverse.z.d sigmoid (and 3 more calls)
     {
       name: "Brackets.t22",
+      label: "gru0.l1.reverse.z.d sigmoid (and 3 more calls)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * T + t) * 256 + (i1 + 32)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = v0 * v3;\n  const v5 = v4 * -1.0;\n  const v6 = v2 + v5;\n  const v7 = b3[i0 * 32 + i1];\n  const v8 = 1.0 - v7;\n  const v9 = v7 * v8;\n  const v10 = v6 * v9;\n  return v10;\n}",
@@ -1207,6 +1238,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t23 59812fee: gru0.l1.reverse.r.d sigmoid (and 3 more calls)
     {
       name: "Brackets.t23",
+      label: "gru0.l1.reverse.r.d sigmoid (and 3 more calls)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * T + t) * 256 + (i1 + 64 + 160)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -1232,6 +1264,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t24 2839c8b5: d(gru0.l1.reverse.h*) (and 3 more calls)
     {
       name: "Brackets.t24",
+      label: "d(gru0.l1.reverse.h*) (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 64) {\n    let c1 = 0.0;\n    if (i1 < 32) {\n      const v2 = b0[i0 * 32 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 32 + (i1 - 32)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 32 + (i1 - 64)];\n    const v5 = b3[i0 * 32 + (i1 - 64)];\n    const v6 = v4 * v5;\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -1267,6 +1300,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t25 f753b9b3: d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)
     {
       name: "Brackets.t25",
+      label: "d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 64) {\n    let c1 = 0.0;\n    if (i1 < 32) {\n      const v2 = b0[i0 * 32 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 32 + (i1 - 32)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 32 + (i1 - 64)];\n    c0 = v4;\n  }\n  return c0;\n}",
@@ -1300,6 +1334,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t26 a01adb50: d(gru0.l1.reverse.state) (and 3 more calls)
     {
       name: "Brackets.t26",
+      label: "d(gru0.l1.reverse.state) (and 3 more calls)",
       step: true,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - tt * 32;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    const v0 = b1[i0 * 32 + i1];\n    const v1 = b2[i0 * 32 + i1];\n    const v2 = v0 * v1;\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 96; k4++) {\n      const v5 = b3[i0 * 96 + k4];\n      const v6 = b4[k4 * 32 + i1];\n      acc3 += v5 * v6;\n    }\n    const v7 = v2 + acc3;\n    res = v7;\n  }\n  return res;\n}",
@@ -1332,6 +1367,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t27 1b557b9c: d(gru0.weight_hh_l1_reverse) (and 3 more calls)
     {
       name: "Brackets.t27",
+      label: "d(gru0.weight_hh_l1_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      const v4 = b1[(k1 * T + k2) * 32 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1358,6 +1394,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t28 045dc329: d(gru0.bias_hh_l1_reverse) (and 7 more calls)
     {
       name: "Brackets.t28",
+      label: "d(gru0.bias_hh_l1_reverse) (and 7 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1382,6 +1419,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t29 f14dd64d: d(gru0.weight_ih_l1_reverse) (and 1 more call)
     {
       name: "Brackets.t29",
+      label: "d(gru0.weight_ih_l1_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      let c4 = 0.0;\n      if (i1 < 32) {\n        const v5 = b1[(k1 * T + k2) * 32 + i1];\n        c4 = v5;\n      } else {\n        const v6 = b2[(k1 * T + k2) * 32 + (i1 - 32)];\n        c4 = v6;\n      }\n      acc0 += v3 * c4;\n    }\n  }\n  return acc0;\n}",
@@ -1415,6 +1453,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t30 5a86373c: gru0.l1.s[t-1] (and 1 more call)
     {
       name: "Brackets.t30",
+      label: "gru0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 32 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -1442,6 +1481,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t31 bc361d46: gru0.l1.backward steps (and 1 more call)
     {
       name: "Brackets.t31",
+      label: "gru0.l1.backward steps (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 160) {\n    let c1 = 0.0;\n    if (i2 < 64) {\n      let c2 = 0.0;\n      if (i2 < 32) {\n        const v3 = b0[(i0 * T + i1) * 64 + i2];\n        c2 = v3;\n      } else {\n        const v4 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[(i0 * T + i1) * 96 + (i2 - 64)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[(i0 * T + i1) * 96 + (i2 - 160)];\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -1483,6 +1523,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t32 f7a2150c: d(gru0.l0.concat)
     {
       name: "Brackets.t32",
+      label: "d(gru0.l0.concat)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 96; k5++) {\n    const v6 = b2[(i0 * T + i1) * 96 + k5];\n    const v7 = b3[k5 * 64 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
@@ -1515,6 +1556,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t33 c1e7f120: d(gru0.weight_ih_l0_reverse) (and 1 more call)
     {
       name: "Brackets.t33",
+      label: "d(gru0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      const v4 = b1[(k1 * T + k2) * 16 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1541,6 +1583,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t34 0b1916e3: d(embedding0)
     {
       name: "Brackets.t34",
+      label: "d(embedding0)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 16 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 96; k5++) {\n    const v6 = b2[(i0 * T + i1) * 96 + k5];\n    const v7 = b3[k5 * 16 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
@@ -1573,6 +1616,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
     // t35 e0f63a60: embedding0.d table
     {
       name: "Brackets.t35",
+      label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 16 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -1756,11 +1800,11 @@ const Brackets_TRAIN: __nnc.TrainDef = {
       },
     };
 /** Brackets, compiled by nnc. Create with createBrackets(); load weights before forward(). */
-export type BracketsModel = __nnc.NncModel<BracketsInputs, BracketsOutputs, BracketsInputs>;
+export type BracketsModel = __nnc.ForwardModel<BracketsInputs, BracketsOutputs>;
 
 /** Creates a Brackets model on the requested backend ('auto' by default). */
 export function createBrackets(options: __nnc.CreateOptions = {}): Promise<BracketsModel> {
-    return __nnc.createNncModel<BracketsInputs, BracketsOutputs, BracketsInputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url, __nncSpec, Brackets_TRAIN);
+    return __nnc.createNncModel<BracketsInputs, BracketsOutputs>(BracketsManifest, Brackets_KERNELS, Brackets_PLAN, options, import.meta.url, __nncSpec, Brackets_TRAIN);
 }
 
 /** The first model of the file. */

@@ -44,6 +44,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 25d38f76: lstm0.l0.x·Wᵀ (all steps)
     {
       name: "CharLM.k0",
+      label: "lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v3 = b1[v2 * 64 + k1];\n    const v4 = b2[i2 * 64 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -94,6 +95,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 f6857171: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "CharLM.k1",
+      label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = b1[(i0 * T + t) * 1024 + (i1 + 768)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 256; k3++) {\n        const v4 = b0[(i0 * T + tp) * 512 + k3];\n        const v5 = b2[(i1 + 768) * 256 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 768];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * T + t) * 1024 + (i1 + 256)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 256; k12++) {\n        const v13 = b0[(i0 * T + tp) * 512 + k12];\n        const v14 = b2[(i1 + 256) * 256 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 256];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * T + tp) * 512 + (i1 + 256)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * T + t) * 1024 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 256; k23++) {\n        const v24 = b0[(i0 * T + tp) * 512 + k23];\n        const v25 = b2[i1 * 256 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * T + t) * 1024 + (i1 + 512)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 256; k32++) {\n        const v33 = b0[(i0 * T + tp) * 512 + k32];\n        const v34 = b2[(i1 + 512) * 256 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 512];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * T + t) * 1024 + (i1 - 256 + 256)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 256; k45++) {\n        const v46 = b0[(i0 * T + tp) * 512 + k45];\n        const v47 = b2[(i1 - 256 + 256) * 256 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 256 + 256];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * T + tp) * 512 + (i1 - 256 + 256)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * T + t) * 1024 + (i1 - 256)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 256; k56++) {\n        const v57 = b0[(i0 * T + tp) * 512 + k56];\n        const v58 = b2[(i1 - 256) * 256 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 256];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * T + t) * 1024 + (i1 - 256 + 512)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 256; k65++) {\n        const v66 = b0[(i0 * T + tp) * 512 + k65];\n        const v67 = b2[(i1 - 256 + 512) * 256 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 256 + 512];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -243,6 +245,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 79fb707d: lstm0.l1.x·Wᵀ (all steps)
     {
       name: "CharLM.k2",
+      label: "lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -278,6 +281,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 1c194f21: linear0
     {
       name: "CharLM.k3",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -313,6 +317,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 976312e9: log_softmax0 (row statistics)
     {
       name: "CharLM.k4",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -350,6 +355,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 c27f6aed: log_softmax0
     {
       name: "CharLM.k5",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -397,6 +403,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 02ca621d: next.mask
     {
       name: "CharLM.k6",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -462,6 +469,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t0 fd478a87: embedding0
     {
       name: "CharLM.t0",
+      label: "embedding0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  return v1;\n}",
@@ -483,6 +491,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t1 3604bb9a: lstm0.l0.x·Wᵀ (all steps)
     {
       name: "CharLM.t1",
+      label: "lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -518,6 +527,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t2 18e37564: lstm0.l0.h* (and 1 more call)
     {
       name: "CharLM.t2",
+      label: "lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
       gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + tp) * 512 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -552,6 +562,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t3 c6ef5e5c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "CharLM.t3",
+      label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = b1[(i0 * T + t) * 1024 + (i1 + 768)];\n      const v2 = b2[i0 * 1024 + (i1 + 768)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * T + t) * 1024 + (i1 + 256)];\n      const v6 = b2[i0 * 1024 + (i1 + 256)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * T + tp) * 512 + (i1 + 256)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * T + t) * 1024 + i1];\n      const v12 = b2[i0 * 1024 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * T + t) * 1024 + (i1 + 512)];\n      const v16 = b2[i0 * 1024 + (i1 + 512)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * T + t) * 1024 + (i1 - 256 + 256)];\n      const v24 = b2[i0 * 1024 + (i1 - 256 + 256)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * T + tp) * 512 + (i1 - 256 + 256)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * T + t) * 1024 + (i1 - 256)];\n      const v30 = b2[i0 * 1024 + (i1 - 256)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * T + t) * 1024 + (i1 - 256 + 512)];\n      const v34 = b2[i0 * 1024 + (i1 - 256 + 512)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -597,6 +608,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t4 79fb707d: lstm0.l1.x·Wᵀ (all steps)
     {
       name: "CharLM.t4",
+      label: "lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -632,6 +644,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t5 0c859936: dropout0
     {
       name: "CharLM.t5",
+      label: "dropout0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 512 + i2];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = v0 * v1;\n  return v2;\n}",
@@ -654,6 +667,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t6 138c23d5: linear0
     {
       name: "CharLM.t6",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -689,6 +703,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t7 976312e9: log_softmax0 (row statistics)
     {
       name: "CharLM.t7",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -726,6 +741,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t8 c27f6aed: log_softmax0
     {
       name: "CharLM.t8",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -773,6 +789,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t9 02ca621d: next.mask
     {
       name: "CharLM.t9",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -798,6 +815,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t10 828a18fb: log_softmax0.d softmax
     {
       name: "CharLM.t10",
+      label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 96 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 96; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 96 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
@@ -836,6 +854,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t11 8b04aeaa: d(linear0.weight)
     {
       name: "CharLM.t11",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -862,6 +881,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t12 045dc329: d(linear0.bias)
     {
       name: "CharLM.t12",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -886,6 +906,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t13 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
     {
       name: "CharLM.t13",
+      label: "lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 512 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -913,6 +934,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t14 be596fbe: lstm0.l1.backward steps
     {
       name: "CharLM.t14",
+      label: "lstm0.l1.backward steps",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, b5, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 96; k5++) {\n            const v6 = b0[(i0 * T + i1) * 96 + k5];\n            const v7 = b1[k5 * 256 + i2];\n            acc4 += v6 * v7;\n          }\n          const v8 = b2[(i0 * T + i1) * 256 + i2];\n          const v9 = acc4 * v8;\n          g3 = v9;\n        }\n        c2 = g3;\n      } else {\n        const v10 = b3[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b4[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b5[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v12;\n  }\n  return c0;\n}",
@@ -965,6 +987,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t15 d1e38249: lstm0.l1.d next (and 1 more call)
     {
       name: "CharLM.t15",
+      label: "lstm0.l1.d next (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
@@ -986,6 +1009,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t16 85ffd217: lstm0.l1.[h';c'].d first (and 1 more call)
     {
       name: "CharLM.t16",
+      label: "lstm0.l1.[h';c'].d first (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  return v0;\n}",
@@ -1005,6 +1029,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t17 aad38500: lstm0.l1.f (and 1 more call)
     {
       name: "CharLM.t17",
+      label: "lstm0.l1.f (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1027,6 +1052,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t18 7d8f72b6: lstm0.l1.i (and 1 more call)
     {
       name: "CharLM.t18",
+      label: "lstm0.l1.i (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1049,6 +1075,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t19 5a0ae323: lstm0.l1.g (and 1 more call)
     {
       name: "CharLM.t19",
+      label: "lstm0.l1.g (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
@@ -1071,6 +1098,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t20 3dca54bd: lstm0.l1.tanh(c') (and 1 more call)
     {
       name: "CharLM.t20",
+      label: "lstm0.l1.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
@@ -1097,6 +1125,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t21 5d04ad94: lstm0.l1.o (and 1 more call)
     {
       name: "CharLM.t21",
+      label: "lstm0.l1.o (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1119,6 +1148,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t22 7fd77edc: d(lstm0.l1.c') (and 1 more call)
     {
       name: "CharLM.t22",
+      label: "d(lstm0.l1.c') (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + (i1 + 256)];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = b2[i0 * 256 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
@@ -1146,6 +1176,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t23 a8733d3c: lstm0.l1.o.d sigmoid (and 3 more calls)
     {
       name: "CharLM.t23",
+      label: "lstm0.l1.o.d sigmoid (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -1171,6 +1202,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t24 97baf2fe: lstm0.l1.g.d tanh (and 1 more call)
     {
       name: "CharLM.t24",
+      label: "lstm0.l1.g.d tanh (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -1196,6 +1228,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t25 068dfb5c: lstm0.l1.f.d sigmoid (and 1 more call)
     {
       name: "CharLM.t25",
+      label: "lstm0.l1.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -1221,6 +1254,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t26 5378441e: d(lstm0.l1.h*) (and 3 more calls)
     {
       name: "CharLM.t26",
+      label: "d(lstm0.l1.h*) (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 768) {\n    let c1 = 0.0;\n    if (i1 < 512) {\n      let c2 = 0.0;\n      if (i1 < 256) {\n        const v3 = b0[i0 * 256 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 256 + (i1 - 256)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 256 + (i1 - 512)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 256 + (i1 - 768)];\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -1261,6 +1295,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t27 0d1fee6d: d(lstm0.l1.state) (and 1 more call)
     {
       name: "CharLM.t27",
+      label: "d(lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 1024; k2++) {\n        const v3 = b1[i0 * 1024 + k2];\n        const v4 = b2[k2 * 256 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 256 + (i1 - 256)];\n      const v6 = b4[i0 * 256 + (i1 - 256)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -1293,6 +1328,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t28 eeb3e81f: d(lstm0.weight_hh_l1) (and 2 more calls)
     {
       name: "CharLM.t28",
+      label: "d(lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1319,6 +1355,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t29 bef09139: d(lstm0.bias_hh_l1) (and 3 more calls)
     {
       name: "CharLM.t29",
+      label: "d(lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1343,6 +1380,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t30 df67da54: lstm0.l0.backward steps
     {
       name: "CharLM.t30",
+      label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 1024; k5++) {\n            const v6 = b0[(i0 * T + i1) * 1024 + k5];\n            const v7 = b1[k5 * 256 + i2];\n            acc4 += v6 * v7;\n          }\n          g3 = acc4;\n        }\n        c2 = g3;\n      } else {\n        const v8 = b2[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v8;\n      }\n      c1 = c2;\n    } else {\n      const v9 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v9;\n    }\n    c0 = c1;\n  } else {\n    const v10 = b4[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v10;\n  }\n  return c0;\n}",
@@ -1393,6 +1431,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t31 94109322: d(embedding0)
     {
       name: "CharLM.t31",
+      label: "d(embedding0)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1418,6 +1457,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t32 89bfa336: d(lstm0.weight_ih_l0)
     {
       name: "CharLM.t32",
+      label: "d(lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1444,6 +1484,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
     // t33 cd54a9e2: embedding0.d table
     {
       name: "CharLM.t33",
+      label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 64 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",

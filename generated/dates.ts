@@ -58,6 +58,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 d7d83c6a: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Dates.k0",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 128));\n  const rem0 = idx - i0 * (S * 128);\n  const i1 = Math.floor((rem0 + 0.5) / 128);\n  const rem1 = rem0 - i1 * 128;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = b1[v2 * 16 + k1];\n    const v4 = b2[i2 * 16 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -108,6 +109,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 d55c652a: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Dates.k1",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 32) {\n      const v1 = b1[(i0 * S + t) * 128 + (i1 + 96)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 32; k3++) {\n        const v4 = b0[(i0 * S + tp) * 64 + k3];\n        const v5 = b2[(i1 + 96) * 32 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 96];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * S + t) * 128 + (i1 + 32)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 32; k12++) {\n        const v13 = b0[(i0 * S + tp) * 64 + k12];\n        const v14 = b2[(i1 + 32) * 32 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 32];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * S + tp) * 64 + (i1 + 32)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * S + t) * 128 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 32; k23++) {\n        const v24 = b0[(i0 * S + tp) * 64 + k23];\n        const v25 = b2[i1 * 32 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * S + t) * 128 + (i1 + 64)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 32; k32++) {\n        const v33 = b0[(i0 * S + tp) * 64 + k32];\n        const v34 = b2[(i1 + 64) * 32 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 64];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * S + t) * 128 + (i1 - 32 + 32)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 32; k45++) {\n        const v46 = b0[(i0 * S + tp) * 64 + k45];\n        const v47 = b2[(i1 - 32 + 32) * 32 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 32 + 32];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * S + tp) * 64 + (i1 - 32 + 32)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * S + t) * 128 + (i1 - 32)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 32; k56++) {\n        const v57 = b0[(i0 * S + tp) * 64 + k56];\n        const v58 = b2[(i1 - 32) * 32 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 32];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * S + t) * 128 + (i1 - 32 + 64)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 32; k65++) {\n        const v66 = b0[(i0 * S + tp) * 64 + k65];\n        const v67 = b2[(i1 - 32 + 64) * 32 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 32 + 64];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -257,6 +259,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 6170b9e2: encoder.lstm0.l0.concat
     {
       name: "Dates.k2",
+      label: "encoder.lstm0.l0.concat",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * S + i1) * 64 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 64 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -284,6 +287,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 ede20131: decoder.attention0.W₁·k (keys, once per source)
     {
       name: "Dates.k3",
+      label: "decoder.attention0.W₁·k (keys, once per source)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * S + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -317,6 +321,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 b1a469de: encoder.final.l0
     {
       name: "Dates.k4",
+      label: "encoder.final.l0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 64 + i1];\n}",
@@ -336,6 +341,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 a0de4836: encoder.final.l0.reverse
     {
       name: "Dates.k5",
+      label: "encoder.final.l0.reverse",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  return b0[i0 * S * 64 + i1];\n}",
@@ -354,6 +360,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 751194e2: decoder.bridge.tanh
     {
       name: "Dates.k6",
+      label: "decoder.bridge.tanh",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = b0[i0 * 64 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[i0 * 64 + (k1 - 32)];\n      c2 = v4;\n    }\n    const v5 = b2[i1 * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i1];\n  const v7 = acc0 + v6;\n  const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n  return v8;\n}",
@@ -423,6 +430,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 bdaaf7ec: decoder.gru0.l0.x·Wᵀ (all steps)
     {
       name: "Dates.k7",
+      label: "decoder.gru0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v3 = b1[v2 * 16 + k1];\n    const v4 = b2[i2 * 80 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -473,6 +481,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 e3180717: decoder.attention0.scores
     {
       name: "Dates.k8",
+      label: "decoder.attention0.scores",
       step: false,
       scalars: ["T","S","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 64; k4++) {\n      const v5 = b0[(i0 * T + tp) * 64 + k4];\n      const v6 = b1[k1 * 64 + k4];\n      acc3 += v5 * v6;\n    }\n    const v7 = b2[(i0 * S + i1) * 64 + k1];\n    const v8 = acc3 + v7;\n    const v9 = b3[k1];\n    const v10 = v8 + v9;\n    const v11 = 1.0 - 2.0 / (Math.exp(2.0 * v10) + 1.0);\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v12 = b4[k2 * 64 + k1];\n      acc0 += v11 * v12;\n    }\n  }\n  return acc0;\n}",
@@ -550,6 +559,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 c48a7977: decoder.attention0.α (row statistics)
     {
       name: "Dates.k9",
+      label: "decoder.attention0.α (row statistics)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -590,6 +600,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 9caa375a: decoder.attention0.α
     {
       name: "Dates.k10",
+      label: "decoder.attention0.α",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -644,6 +655,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 ee0392e1: decoder.attention0.context Σα·k
     {
       name: "Dates.k11",
+      label: "decoder.attention0.context Σα·k",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -680,6 +692,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 8ddfe6ac: decoder.gru0.l0.h'
     {
       name: "Dates.k12",
+      label: "decoder.gru0.l0.h'",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, b5, b6, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b6[i0]) {\n    const v0 = b1[(i0 * T + t) * 192 + (i1 + 64)];\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < 64; k2++) {\n      const v3 = b2[i0 * 64 + k2];\n      const v4 = b3[(i1 + 64) * 80 + (k2 + 16)];\n      acc1 += v3 * v4;\n    }\n    const v5 = v0 + acc1;\n    let acc6 = 0.0;\n    for (let k7 = 0; k7 < 64; k7++) {\n      const v8 = b0[(i0 * T + tp) * 64 + k7];\n      const v9 = b4[(i1 + 64) * 64 + k7];\n      acc6 += v8 * v9;\n    }\n    const v10 = b5[i1 + 64];\n    const v11 = acc6 + v10;\n    const v12 = v5 + v11;\n    const v13 = 1.0 / (1.0 + Math.exp(-v12));\n    const v14 = 1.0 - v13;\n    const v15 = b1[(i0 * T + t) * 192 + (i1 + 128)];\n    let acc16 = 0.0;\n    for (let k17 = 0; k17 < 64; k17++) {\n      const v18 = b2[i0 * 64 + k17];\n      const v19 = b3[(i1 + 128) * 80 + (k17 + 16)];\n      acc16 += v18 * v19;\n    }\n    const v20 = v15 + acc16;\n    const v21 = b1[(i0 * T + t) * 192 + i1];\n    let acc22 = 0.0;\n    for (let k23 = 0; k23 < 64; k23++) {\n      const v24 = b2[i0 * 64 + k23];\n      const v25 = b3[i1 * 80 + (k23 + 16)];\n      acc22 += v24 * v25;\n    }\n    const v26 = v21 + acc22;\n    let acc27 = 0.0;\n    for (let k28 = 0; k28 < 64; k28++) {\n      const v29 = b0[(i0 * T + tp) * 64 + k28];\n      const v30 = b4[i1 * 64 + k28];\n      acc27 += v29 * v30;\n    }\n    const v31 = b5[i1];\n    const v32 = acc27 + v31;\n    const v33 = v26 + v32;\n    const v34 = 1.0 / (1.0 + Math.exp(-v33));\n    let acc35 = 0.0;\n    for (let k36 = 0; k36 < 64; k36++) {\n      const v37 = b0[(i0 * T + tp) * 64 + k36];\n      const v38 = b4[(i1 + 128) * 64 + k36];\n      acc35 += v37 * v38;\n    }\n    const v39 = b5[i1 + 128];\n    const v40 = acc35 + v39;\n    const v41 = v34 * v40;\n    const v42 = v20 + v41;\n    const v43 = 1.0 - 2.0 / (Math.exp(2.0 * v42) + 1.0);\n    const v44 = v14 * v43;\n    const v45 = b0[(i0 * T + tp) * 64 + i1];\n    const v46 = v13 * v45;\n    const v47 = v44 + v46;\n    res = v47;\n  }\n  return res;\n}",
@@ -829,6 +842,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 c2f00090: decoder.linear0
     {
       name: "Dates.k13",
+      label: "decoder.linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -864,6 +878,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 e2f3ca6d: decoder.log_softmax0 (row statistics)
     {
       name: "Dates.k14",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 14; k1++) {\n    const v2 = b0[(i0 * T + i1) * 14 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 14; k4++) {\n    const v5 = b0[(i0 * T + i1) * 14 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -901,6 +916,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 fcf9bd77: decoder.log_softmax0
     {
       name: "Dates.k15",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 14 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -948,6 +964,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 7ce68cdd: next.mask
     {
       name: "Dates.k16",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1033,6 +1050,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t0 e9ca96c9: encoder.embedding0
     {
       name: "Dates.t0",
+      label: "encoder.embedding0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 16));\n  const rem0 = idx - i0 * (S * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 16 + i2];\n  return v1;\n}",
@@ -1054,6 +1072,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t1 3d415304: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Dates.t1",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 128));\n  const rem0 = idx - i0 * (S * 128);\n  const i1 = Math.floor((rem0 + 0.5) / 128);\n  const rem1 = rem0 - i1 * 128;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * S + i1) * 16 + k1];\n    const v3 = b1[i2 * 16 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1089,6 +1108,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t2 0dfe1d26: encoder.lstm0.l0.h* (and 1 more call)
     {
       name: "Dates.t2",
+      label: "encoder.lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["S","tp"],
       gpu: "function (b0, b1, b2, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + tp) * 64 + k1];\n    const v3 = b1[i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1123,6 +1143,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t3 eec0ed19: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Dates.t3",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, b2, b3, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 32) {\n      const v1 = b1[(i0 * S + t) * 128 + (i1 + 96)];\n      const v2 = b2[i0 * 128 + (i1 + 96)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * S + t) * 128 + (i1 + 32)];\n      const v6 = b2[i0 * 128 + (i1 + 32)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * S + tp) * 64 + (i1 + 32)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * S + t) * 128 + i1];\n      const v12 = b2[i0 * 128 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * S + t) * 128 + (i1 + 64)];\n      const v16 = b2[i0 * 128 + (i1 + 64)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * S + t) * 128 + (i1 - 32 + 32)];\n      const v24 = b2[i0 * 128 + (i1 - 32 + 32)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * S + tp) * 64 + (i1 - 32 + 32)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * S + t) * 128 + (i1 - 32)];\n      const v30 = b2[i0 * 128 + (i1 - 32)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * S + t) * 128 + (i1 - 32 + 64)];\n      const v34 = b2[i0 * 128 + (i1 - 32 + 64)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -1168,6 +1189,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t4 6170b9e2: encoder.lstm0.l0.concat
     {
       name: "Dates.t4",
+      label: "encoder.lstm0.l0.concat",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * S + i1) * 64 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 64 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -1195,6 +1217,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t5 471df8e7: decoder.embedding0
     {
       name: "Dates.t5",
+      label: "decoder.embedding0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 16 + i2];\n  return v1;\n}",
@@ -1216,6 +1239,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t6 ede20131: decoder.attention0.W₁·k (keys, once per source)
     {
       name: "Dates.t6",
+      label: "decoder.attention0.W₁·k (keys, once per source)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * S + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1249,6 +1273,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t7 b1a469de: encoder.final.l0
     {
       name: "Dates.t7",
+      label: "encoder.final.l0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 64 + i1];\n}",
@@ -1268,6 +1293,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t8 a0de4836: encoder.final.l0.reverse
     {
       name: "Dates.t8",
+      label: "encoder.final.l0.reverse",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  return b0[i0 * S * 64 + i1];\n}",
@@ -1286,6 +1312,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t9 d56b5326: encoder.final.l0.h
     {
       name: "Dates.t9",
+      label: "encoder.final.l0.h",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 32) {\n    const v1 = b0[i0 * 64 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b1[i0 * 64 + (i1 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -1312,6 +1339,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t10 247e42fb: decoder.bridge.tanh
     {
       name: "Dates.t10",
+      label: "decoder.bridge.tanh",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
@@ -1357,6 +1385,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t11 fe9cb54b: decoder.gru0.l0.x·Wᵀ (all steps)
     {
       name: "Dates.t11",
+      label: "decoder.gru0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i1) * 16 + k1];\n    const v3 = b1[i2 * 80 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1392,6 +1421,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t12 e5f9a49c: decoder.attention0.W₂q
     {
       name: "Dates.t12",
+      label: "decoder.attention0.W₂q",
       step: false,
       scalars: ["T","tp"],
       gpu: "function (b0, b1, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + tp) * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1424,6 +1454,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t13 9d18443e: decoder.attention0.scores
     {
       name: "Dates.t13",
+      label: "decoder.attention0.scores",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v3 = b0[i0 * 64 + k1];\n    const v4 = b1[(i0 * S + i1) * 64 + k1];\n    const v5 = v3 + v4;\n    const v6 = b2[k1];\n    const v7 = v5 + v6;\n    const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v9 = b3[k2 * 64 + k1];\n      acc0 += v8 * v9;\n    }\n  }\n  return acc0;\n}",
@@ -1455,6 +1486,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t14 c48a7977: decoder.attention0.α (row statistics) (and 1 more call)
     {
       name: "Dates.t14",
+      label: "decoder.attention0.α (row statistics) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1495,6 +1527,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t15 9caa375a: decoder.attention0.α (and 1 more call)
     {
       name: "Dates.t15",
+      label: "decoder.attention0.α (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1549,6 +1582,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t16 ee0392e1: decoder.attention0.context Σα·k
     {
       name: "Dates.t16",
+      label: "decoder.attention0.context Σα·k",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1585,6 +1619,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t17 4a4efe83: decoder.gru0.l0.ctx*
     {
       name: "Dates.t17",
+      label: "decoder.gru0.l0.ctx*",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 80 + (k1 + 16)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1617,6 +1652,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t18 12d309a8: decoder.gru0.l0.h*
     {
       name: "Dates.t18",
+      label: "decoder.gru0.l0.h*",
       step: false,
       scalars: ["T","tp"],
       gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + tp) * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1651,6 +1687,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t19 c7804eb5: decoder.gru0.l0.h'
     {
       name: "Dates.t19",
+      label: "decoder.gru0.l0.h'",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    const v0 = b1[(i0 * T + t) * 192 + (i1 + 64)];\n    const v1 = b2[i0 * 192 + (i1 + 64)];\n    const v2 = v0 + v1;\n    const v3 = b3[i0 * 192 + (i1 + 64)];\n    const v4 = v2 + v3;\n    const v5 = 1.0 / (1.0 + Math.exp(-v4));\n    const v6 = 1.0 - v5;\n    const v7 = b1[(i0 * T + t) * 192 + (i1 + 128)];\n    const v8 = b2[i0 * 192 + (i1 + 128)];\n    const v9 = v7 + v8;\n    const v10 = b1[(i0 * T + t) * 192 + i1];\n    const v11 = b2[i0 * 192 + i1];\n    const v12 = v10 + v11;\n    const v13 = b3[i0 * 192 + i1];\n    const v14 = v12 + v13;\n    const v15 = 1.0 / (1.0 + Math.exp(-v14));\n    const v16 = b3[i0 * 192 + (i1 + 128)];\n    const v17 = v15 * v16;\n    const v18 = v9 + v17;\n    const v19 = 1.0 - 2.0 / (Math.exp(2.0 * v18) + 1.0);\n    const v20 = v6 * v19;\n    const v21 = b0[(i0 * T + tp) * 64 + i1];\n    const v22 = v5 * v21;\n    const v23 = v20 + v22;\n    res = v23;\n  }\n  return res;\n}",
@@ -1697,6 +1734,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t20 c2f00090: decoder.linear0
     {
       name: "Dates.t20",
+      label: "decoder.linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1732,6 +1770,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t21 e2f3ca6d: decoder.log_softmax0 (row statistics)
     {
       name: "Dates.t21",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 14; k1++) {\n    const v2 = b0[(i0 * T + i1) * 14 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 14; k4++) {\n    const v5 = b0[(i0 * T + i1) * 14 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1769,6 +1808,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t22 fcf9bd77: decoder.log_softmax0
     {
       name: "Dates.t22",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 14 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -1816,6 +1856,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t23 7ce68cdd: next.mask
     {
       name: "Dates.t23",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1841,6 +1882,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t24 cb36c809: decoder.log_softmax0.d softmax
     {
       name: "Dates.t24",
+      label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 14 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 14; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 14 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
@@ -1879,6 +1921,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t25 94526832: d(decoder.linear0.weight)
     {
       name: "Dates.t25",
+      label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 14 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1905,6 +1948,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t26 d96f4725: d(decoder.linear0.bias)
     {
       name: "Dates.t26",
+      label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 14 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1929,6 +1973,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t27 06a744f1: decoder.gru0.l0.s[t-1]
     {
       name: "Dates.t27",
+      label: "decoder.gru0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 64 + i2];\n    sh1 = v2;\n  } else {\n    const v3 = b1[i0 * 64 + i2];\n    sh1 = v3;\n  }\n  return sh1;\n}",
@@ -1957,6 +2002,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t28 fc426396: decoder.gru0.l0.backward steps
     {
       name: "Dates.t28",
+      label: "decoder.gru0.l0.backward steps",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 832));\n  const rem0 = idx - i0 * (T * 832);\n  const i1 = Math.floor((rem0 + 0.5) / 832);\n  const rem1 = rem0 - i1 * 832;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 768) {\n    let c1 = 0.0;\n    if (i2 < 704) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let c3 = 0.0;\n        if (i2 < 320) {\n          let c4 = 0.0;\n          if (i2 < 128) {\n            let c5 = 0.0;\n            if (i2 < 64) {\n              let acc6 = 0.0;\n              for (let k7 = 0; k7 < 14; k7++) {\n                const v8 = b0[(i0 * T + i1) * 14 + k7];\n                const v9 = b1[k7 * 64 + i2];\n                acc6 += v8 * v9;\n              }\n              c5 = acc6;\n            } else {\n              const v10 = b2[(i0 * T + i1) * 64 + (i2 - 64)];\n              c5 = v10;\n            }\n            c4 = c5;\n          } else {\n            const v11 = b3[(i0 * T + i1) * 192 + (i2 - 128)];\n            c4 = v11;\n          }\n          c3 = c4;\n        } else {\n          const v12 = b4[(i0 * T + i1) * 192 + (i2 - 320)];\n          c3 = v12;\n        }\n        c2 = c3;\n      } else {\n        const v13 = b5[(i0 * T + i1) * 192 + (i2 - 512)];\n        c2 = v13;\n      }\n      c1 = c2;\n    } else {\n      const v14 = b6[(i0 * T + i1) * 64 + (i2 - 704)];\n      c1 = v14;\n    }\n    c0 = c1;\n  } else {\n    const v15 = b7[(i0 * T + i1) * 64 + (i2 - 768)];\n    c0 = v15;\n  }\n  return c0;\n}",
@@ -2024,6 +2070,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t29 e8e45f24: decoder.gru0.l0.d next
     {
       name: "Dates.t29",
+      label: "decoder.gru0.l0.d next",
       step: false,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
@@ -2045,6 +2092,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t30 9814716f: decoder.gru0.l0.z
     {
       name: "Dates.t30",
+      label: "decoder.gru0.l0.z",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 64 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 64 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 832 + (i1 + 64 + 512)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
@@ -2069,6 +2117,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t31 cef8b084: decoder.gru0.l0.r
     {
       name: "Dates.t31",
+      label: "decoder.gru0.l0.r",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 832 + (i1 + 512)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
@@ -2093,6 +2142,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t32 9e56213f: decoder.gru0.l0.n
     {
       name: "Dates.t32",
+      label: "decoder.gru0.l0.n",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 128 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 128 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b1[i0 * 64 + i1];\n  const v4 = b0[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
@@ -2119,6 +2169,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t33 69d58085: decoder.gru0.l0.n.d tanh
     {
       name: "Dates.t33",
+      label: "decoder.gru0.l0.n.d tanh",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[i0 * 64 + i1];\n  const v2 = 1.0 - v1;\n  const v3 = v0 * v2;\n  const v4 = b2[i0 * 64 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  return v7;\n}",
@@ -2145,6 +2196,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t34 749aa080: decoder.gru0.l0.z.d sigmoid
     {
       name: "Dates.t34",
+      label: "decoder.gru0.l0.z.d sigmoid",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + (i1 + 64)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 64 + i1];\n  const v4 = v0 * v3;\n  const v5 = v4 * -1.0;\n  const v6 = v2 + v5;\n  const v7 = b3[i0 * 64 + i1];\n  const v8 = 1.0 - v7;\n  const v9 = v7 * v8;\n  const v10 = v6 * v9;\n  return v10;\n}",
@@ -2174,6 +2226,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t35 daa8848f: decoder.gru0.l0.r.d sigmoid
     {
       name: "Dates.t35",
+      label: "decoder.gru0.l0.r.d sigmoid",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 64 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -2199,6 +2252,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t36 67ceadcb: d(decoder.gru0.l0.h*)
     {
       name: "Dates.t36",
+      label: "d(decoder.gru0.l0.h*)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[i0 * 64 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 64 + (i1 - 64)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 64 + (i1 - 128)];\n    const v5 = b3[i0 * 64 + (i1 - 128)];\n    const v6 = v4 * v5;\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -2234,6 +2288,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t37 c7789b79: d(decoder.gru0.l0.ctx*) (and 1 more call)
     {
       name: "Dates.t37",
+      label: "d(decoder.gru0.l0.ctx*) (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[i0 * 64 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 64 + (i1 - 64)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 64 + (i1 - 128)];\n    c0 = v4;\n  }\n  return c0;\n}",
@@ -2267,6 +2322,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t38 d6ae5d91: d(decoder.attention0.context Σα·k)
     {
       name: "Dates.t38",
+      label: "d(decoder.attention0.context Σα·k)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const v2 = b0[i0 * 192 + k1];\n    const v3 = b1[k1 * 80 + (i1 + 16)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2291,6 +2347,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t39 53efd59d: decoder.attention0.act
     {
       name: "Dates.t39",
+      label: "decoder.attention0.act",
       step: false,
       scalars: ["T","S","t"],
       gpu: "function (b0, b1, b2, T, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + t) * 832 + (i2 + 768)];\n  const v1 = b1[(i0 * S + i1) * 64 + i2];\n  const v2 = v0 + v1;\n  const v3 = b2[i2];\n  const v4 = v2 + v3;\n  const v5 = 1.0 - 2.0 / (Math.exp(2.0 * v4) + 1.0);\n  return v5;\n}",
@@ -2316,6 +2373,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t40 cc90804a: decoder.attention0.scores
     {
       name: "Dates.t40",
+      label: "decoder.attention0.scores",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v3 = b0[(i0 * S + i1) * 64 + k1];\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v4 = b1[k2 * 64 + k1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2342,6 +2400,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t41 0a1c6a46: decoder.attention0.α.d softmax
     {
       name: "Dates.t41",
+      label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  const v0 = b0[i0 * S + i1];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const v3 = b1[i0 * 64 + k2];\n    const v4 = b2[(i0 * S + i1) * 64 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 64; k8++) {\n      const v9 = b1[i0 * 64 + k8];\n      const v10 = b2[(i0 * S + k6) * 64 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[i0 * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
@@ -2409,6 +2468,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t42 db2f2446: decoder.attention0.act.d tanh
     {
       name: "Dates.t42",
+      label: "decoder.attention0.act.d tanh",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 1; k1++) {\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * S + i1) * 64 + i2];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
@@ -2438,6 +2498,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t43 db01102f: d(decoder.attention0.W₂q)
     {
       name: "Dates.t43",
+      label: "d(decoder.attention0.W₂q)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[(i0 * S + k3) * 64 + i1];\n    acc2 += v4;\n  }\n  for (let k1 = 0; k1 < 1; k1++) {\n    acc0 += acc2;\n  }\n  return acc0;\n}",
@@ -2465,6 +2526,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t44 900d53b0: d(decoder.gru0.l0.state)
     {
       name: "Dates.t44",
+      label: "d(decoder.gru0.l0.state)",
       step: true,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b7[i0]) {\n    const v0 = b1[i0 * 64 + i1];\n    const v1 = b2[i0 * 64 + i1];\n    const v2 = v0 * v1;\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 192; k4++) {\n      const v5 = b3[i0 * 192 + k4];\n      const v6 = b4[k4 * 64 + i1];\n      acc3 += v5 * v6;\n    }\n    const v7 = v2 + acc3;\n    let acc8 = 0.0;\n    for (let k9 = 0; k9 < 64; k9++) {\n      const v10 = b5[i0 * 64 + k9];\n      const v11 = b6[k9 * 64 + i1];\n      acc8 += v10 * v11;\n    }\n    const v12 = v7 + acc8;\n    res = v12;\n  }\n  return res;\n}",
@@ -2504,6 +2566,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t45 e388226f: decoder.gru0.l0.d init
     {
       name: "Dates.t45",
+      label: "decoder.gru0.l0.d init",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  return b0[i0 * T * 64 + i1];\n}",
@@ -2522,6 +2585,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t46 0cb30500: d(decoder.gru0.weight_hh_l0)
     {
       name: "Dates.t46",
+      label: "d(decoder.gru0.weight_hh_l0)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 192 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2548,6 +2612,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t47 7f29b121: d(decoder.gru0.bias_hh_l0) (and 1 more call)
     {
       name: "Dates.t47",
+      label: "d(decoder.gru0.bias_hh_l0) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 192 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -2572,6 +2637,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t48 e382ab31: d(decoder.attention0.v.weight)
     {
       name: "Dates.t48",
+      label: "d(decoder.attention0.v.weight)",
       step: false,
       scalars: ["B","T","S"],
       gpu: "function (b0, b1, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[(k1 * T + k2) * S + k3];\n        const v5 = b1[((k1 * T + k2) * S + k3) * 64 + i1];\n        acc0 += v4 * v5;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -2600,6 +2666,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t49 2381ad9d: d(decoder.attention0.bias)
     {
       name: "Dates.t49",
+      label: "d(decoder.attention0.bias)",
       step: false,
       scalars: ["B","T","S"],
       gpu: "function (b0, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[((k1 * T + k2) * S + k3) * 64 + i0];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -2626,6 +2693,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t50 759a17f4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
     {
       name: "Dates.t50",
+      label: "d(decoder.attention0.W₁·k (keys, once per source) (captured))",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * T + k1) * S + i1) * 64 + i2];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -2650,6 +2718,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t51 a24d13d6: d(decoder.attention0.query.weight)
     {
       name: "Dates.t51",
+      label: "d(decoder.attention0.query.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 64 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2676,6 +2745,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t52 562319fd: d(decoder.embedding0)
     {
       name: "Dates.t52",
+      label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const v2 = b0[(i0 * T + i1) * 192 + k1];\n    const v3 = b1[k1 * 80 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2701,6 +2771,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t53 be8abfdf: decoder.bridge.tanh.d tanh
     {
       name: "Dates.t53",
+      label: "decoder.bridge.tanh.d tanh",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[i0 * 64 + i1];\n  const v2 = v1 * v1;\n  const v3 = 1.0 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
@@ -2724,6 +2795,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t54 44fee18b: d(encoder.final.l0.h)
     {
       name: "Dates.t54",
+      label: "d(encoder.final.l0.h)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[k1 * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2748,6 +2820,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t55 fd1fb459: d(decoder.bridge.weight)
     {
       name: "Dates.t55",
+      label: "d(decoder.bridge.weight)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 64 + i0];\n    const v3 = b1[k1 * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2772,6 +2845,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t56 8b38f25d: d(decoder.bridge.bias)
     {
       name: "Dates.t56",
+      label: "d(decoder.bridge.bias)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 64 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -2794,6 +2868,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t57 1c44e010: encoder.final.l0.h.d slice
     {
       name: "Dates.t57",
+      label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 0 && i1 < 32) {\n    const v1 = b0[i0 * 64 + (i1 + 32)];\n    g0 = v1;\n  }\n  return g0;\n}",
@@ -2817,6 +2892,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t58 87a5a7de: encoder.final.l0.reverse.d pool
     {
       name: "Dates.t58",
+      label: "encoder.final.l0.reverse.d pool",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let g0 = 0.0;\n  if (i1 === 0) {\n    const v1 = b0[i0 * 64 + i2];\n    g0 = v1;\n  }\n  return g0;\n}",
@@ -2841,6 +2917,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t59 ff52a0b6: encoder.final.l0.h.d slice
     {
       name: "Dates.t59",
+      label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 0 && i1 < 32) {\n    const v1 = b0[i0 * 64 + i1];\n    g0 = v1;\n  }\n  return g0;\n}",
@@ -2864,6 +2941,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t60 858ec621: encoder.final.l0.d pool
     {
       name: "Dates.t60",
+      label: "encoder.final.l0.d pool",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 === v0 - 1) {\n    const v2 = b1[i0 * 64 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -2889,6 +2967,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t61 eb1a9e45: d(decoder.attention0.key.weight)
     {
       name: "Dates.t61",
+      label: "d(decoder.attention0.key.weight)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 64 + i0];\n      const v4 = b1[(k1 * S + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2915,6 +2994,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t62 64e0b1e2: decoder.embedding0.d table
     {
       name: "Dates.t62",
+      label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 16 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -2943,6 +3023,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t63 4f21e4e8: d(encoder.lstm0.l0.concat)
     {
       name: "Dates.t63",
+      label: "d(encoder.lstm0.l0.concat)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, b3, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 64 + i2];\n    const v3 = b1[(i0 * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 64; k5++) {\n    const v6 = b2[(i0 * S + i1) * 64 + k5];\n    const v7 = b3[k5 * 64 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
@@ -2975,6 +3056,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t64 b7cadeaa: encoder.lstm0.l0.reverse.s[t-1]
     {
       name: "Dates.t64",
+      label: "encoder.lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const from0 = i1 + 1;\n  let sh1 = 0.0;\n  if (from0 < S) {\n    const v2 = b0[(i0 * S + from0) * 64 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -3002,6 +3084,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t65 b2b5cf9c: encoder.lstm0.l0.reverse.backward steps
     {
       name: "Dates.t65",
+      label: "encoder.lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 384));\n  const rem0 = idx - i0 * (S * 384);\n  const i1 = Math.floor((rem0 + 0.5) / 384);\n  const rem1 = rem0 - i1 * 384;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 320) {\n    let c1 = 0.0;\n    if (i2 < 192) {\n      let c2 = 0.0;\n      if (i2 < 64) {\n        const v3 = b0[(i0 * S + i1) * 64 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 32) {\n          const v5 = b1[(i0 * S + i1) * 64 + (i2 + 32)];\n          g4 = v5;\n        }\n        const v6 = v3 + g4;\n        c2 = v6;\n      } else {\n        const v7 = b2[(i0 * S + i1) * 128 + (i2 - 64)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * S + i1) * 128 + (i2 - 192)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * S + i1) * 64 + (i2 - 320)];\n    c0 = v9;\n  }\n  return c0;\n}",
@@ -3049,6 +3132,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t66 dfd75e02: encoder.lstm0.l0.reverse.d next (and 1 more call)
     {
       name: "Dates.t66",
+      label: "encoder.lstm0.l0.reverse.d next (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + tp) * 64 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
@@ -3070,6 +3154,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t67 0c1133b9: encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)
     {
       name: "Dates.t67",
+      label: "encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  return v0;\n}",
@@ -3089,6 +3174,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t68 67d3c3c3: encoder.lstm0.l0.reverse.f (and 1 more call)
     {
       name: "Dates.t68",
+      label: "encoder.lstm0.l0.reverse.f (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 32 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 32 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -3111,6 +3197,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t69 abb32197: encoder.lstm0.l0.reverse.i (and 1 more call)
     {
       name: "Dates.t69",
+      label: "encoder.lstm0.l0.reverse.i (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -3133,6 +3220,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t70 b422c2bc: encoder.lstm0.l0.reverse.g (and 1 more call)
     {
       name: "Dates.t70",
+      label: "encoder.lstm0.l0.reverse.g (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 64 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 64 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
@@ -3155,6 +3243,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t71 e9d21c1b: encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)
     {
       name: "Dates.t71",
+      label: "encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, b1, b2, b3, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = b3[i0 * 32 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
@@ -3181,6 +3270,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t72 ffb3323b: encoder.lstm0.l0.reverse.o (and 1 more call)
     {
       name: "Dates.t72",
+      label: "encoder.lstm0.l0.reverse.o (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 96 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 96 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -3203,6 +3293,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t73 49e7a91e: d(encoder.lstm0.l0.reverse.c') (and 1 more call)
     {
       name: "Dates.t73",
+      label: "d(encoder.lstm0.l0.reverse.c') (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + (i1 + 32)];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = b2[i0 * 32 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 32 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
@@ -3230,6 +3321,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t74 89ec187e: encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
     {
       name: "Dates.t74",
+      label: "encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -3255,6 +3347,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t75 4648f398: encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)
     {
       name: "Dates.t75",
+      label: "encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -3280,6 +3373,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t76 5c0d26e8: encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)
     {
       name: "Dates.t76",
+      label: "encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, b1, b2, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -3305,6 +3399,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t77 bd1bc9be: d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)
     {
       name: "Dates.t77",
+      label: "d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 96) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      let c2 = 0.0;\n      if (i1 < 32) {\n        const v3 = b0[i0 * 32 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 32 + (i1 - 32)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 32 + (i1 - 64)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 32 + (i1 - 96)];\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -3345,6 +3440,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t78 5d8db682: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "Dates.t78",
+      label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
       scalars: ["S","t"],
       gpu: "function (b0, b1, b2, b3, b4, b5, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 32) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 128; k2++) {\n        const v3 = b1[i0 * 128 + k2];\n        const v4 = b2[k2 * 32 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 32 + (i1 - 32)];\n      const v6 = b4[i0 * 32 + (i1 - 32)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -3377,6 +3473,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t79 427145ea: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
       name: "Dates.t79",
+      label: "d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 128 + i0];\n      const v4 = b1[(k1 * S + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3403,6 +3500,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t80 f3ee836b: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
       name: "Dates.t80",
+      label: "d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 128 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -3427,6 +3525,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t81 e8a250ed: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
     {
       name: "Dates.t81",
+      label: "d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 128 + i0];\n      const v4 = b1[(k1 * S + k2) * 16 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3453,6 +3552,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t82 10c085ee: encoder.lstm0.l0.s[t-1]
     {
       name: "Dates.t82",
+      label: "encoder.lstm0.l0.s[t-1]",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * S + from0) * 64 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -3480,6 +3580,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t83 03336946: encoder.lstm0.l0.backward steps
     {
       name: "Dates.t83",
+      label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 384));\n  const rem0 = idx - i0 * (S * 384);\n  const i1 = Math.floor((rem0 + 0.5) / 384);\n  const rem1 = rem0 - i1 * 384;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 320) {\n    let c1 = 0.0;\n    if (i2 < 192) {\n      let c2 = 0.0;\n      if (i2 < 64) {\n        const v3 = b0[(i0 * S + i1) * 64 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 32) {\n          const v5 = b1[(i0 * S + i1) * 64 + i2];\n          g4 = v5;\n        }\n        const v6 = v3 + g4;\n        c2 = v6;\n      } else {\n        const v7 = b2[(i0 * S + i1) * 128 + (i2 - 64)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * S + i1) * 128 + (i2 - 192)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * S + i1) * 64 + (i2 - 320)];\n    c0 = v9;\n  }\n  return c0;\n}",
@@ -3527,6 +3628,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t84 23b80254: d(encoder.embedding0)
     {
       name: "Dates.t84",
+      label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 16));\n  const rem0 = idx - i0 * (S * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 128; k1++) {\n    const v2 = b0[(i0 * S + i1) * 128 + k1];\n    const v3 = b1[k1 * 16 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 128; k5++) {\n    const v6 = b2[(i0 * S + i1) * 128 + k5];\n    const v7 = b3[k5 * 16 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
@@ -3559,6 +3661,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t85 20f67f02: encoder.embedding0.d table
     {
       name: "Dates.t85",
+      label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[k1 * S + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * S + k2) * 16 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -3587,6 +3690,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
     // t86 8fc74385: d decoder.gru0.weight_ih_l0
     {
       name: "Dates.t86",
+      label: "d decoder.gru0.weight_ih_l0",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 80);\n  const rem0 = idx - i0 * 80;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 16 && i1 < 80) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const v4 = b0[(k2 * T + k3) * 192 + i0];\n        const v5 = b1[(k2 * T + k3) * 64 + (i1 - 16)];\n        acc1 += v4 * v5;\n      }\n    }\n    g0 = acc1;\n  }\n  let g6 = 0.0;\n  if (i1 >= 0 && i1 < 16) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < T; k9++) {\n        const v10 = b2[(k8 * T + k9) * 192 + i0];\n        const v11 = b3[(k8 * T + k9) * 16 + i1];\n        acc7 += v10 * v11;\n      }\n    }\n    g6 = acc7;\n  }\n  const v12 = g0 + g6;\n  return v12;\n}",

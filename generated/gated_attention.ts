@@ -34,6 +34,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 e5033c16: attention0.α
     {
       name: "GatedAttention.k0",
+      label: "attention0.α",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b1[(i0 * T + i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = acc2 * 0.17677669529663687;\n    const v7 = 1.0 / (1.0 + Math.exp(-v6));\n    g1 = v7;\n  }\n  return g1;\n}",
@@ -105,6 +106,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 882edc16: attention0.context Σα·k
     {
       name: "GatedAttention.k1",
+      label: "attention0.context Σα·k",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -142,6 +144,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 693eb04e: y.mask
     {
       name: "GatedAttention.k2",
+      label: "y.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b2[i2 * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    const v6 = b3[i2];\n    const v7 = acc2 + v6;\n    const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n    g1 = v8;\n  }\n  return g1;\n}",
@@ -238,6 +241,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t0 f5a7bd20: attention0.sigmoid(e)
     {
       name: "GatedAttention.t0",
+      label: "attention0.sigmoid(e)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b0[(i0 * T + i2) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
@@ -287,6 +291,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t1 2e6e8bde: attention0.α
     {
       name: "GatedAttention.t1",
+      label: "attention0.α",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    const v2 = b1[(i0 * T + i1) * T + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -312,6 +317,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t2 882edc16: attention0.context Σα·k
     {
       name: "GatedAttention.t2",
+      label: "attention0.context Σα·k",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -349,6 +355,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t3 5e0ab470: tanh0
     {
       name: "GatedAttention.t3",
+      label: "tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b1[i2 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
@@ -396,6 +403,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t4 195765f5: y.mask
     {
       name: "GatedAttention.t4",
+      label: "y.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 32 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -421,6 +429,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t5 1bd42da9: tanh0.d tanh
     {
       name: "GatedAttention.t5",
+      label: "tanh0.d tanh",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 32 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 32 + i2];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = g1 * v5;\n  return v6;\n}",
@@ -450,6 +459,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t6 d1a7b51e: d(attention0.context Σα·k)
     {
       name: "GatedAttention.t6",
+      label: "d(attention0.context Σα·k)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b1[k1 * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -475,6 +485,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t7 b5706f24: d(linear0.weight)
     {
       name: "GatedAttention.t7",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 32 + i0];\n      const v4 = b1[(k1 * T + k2) * 32 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -501,6 +512,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t8 d4692c15: d(linear0.bias)
     {
       name: "GatedAttention.t8",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 32 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -525,6 +537,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t9 b283a54e: attention0.sigmoid(e).d sigmoid
     {
       name: "GatedAttention.t9",
+      label: "attention0.sigmoid(e).d sigmoid",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b2[(i0 * T + i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    g1 = acc2;\n  }\n  const v6 = b3[(i0 * T + i1) * T + i2];\n  const v7 = 1.0 - v6;\n  const v8 = v6 * v7;\n  const v9 = g1 * v8;\n  return v9;\n}",
@@ -589,6 +602,7 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     // t10 605566db: d(x)
     {
       name: "GatedAttention.t10",
+      label: "d(x)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 32 + i2];\n    const v3 = b1[(i0 * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < T; k5++) {\n    const v6 = b2[(i0 * T + i1) * T + k5];\n    const v7 = b3[(i0 * T + k5) * 32 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc4 * 0.17677669529663687;\n  const v9 = acc0 + v8;\n  let acc10 = 0.0;\n  for (let k11 = 0; k11 < T; k11++) {\n    const v12 = b2[(i0 * T + k11) * T + i1];\n    const v13 = b3[(i0 * T + k11) * 32 + i2];\n    acc10 += v12 * v13;\n  }\n  const v14 = acc10 * 0.17677669529663687;\n  const v15 = v9 + v14;\n  return v15;\n}",
@@ -727,11 +741,11 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
       },
     };
 /** GatedAttention, compiled by nnc. Create with createGatedAttention(); load weights before forward(). */
-export type GatedAttentionModel = __nnc.NncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>;
+export type GatedAttentionModel = __nnc.ForwardModel<GatedAttentionInputs, GatedAttentionOutputs>;
 
 /** Creates a GatedAttention model on the requested backend ('auto' by default). */
 export function createGatedAttention(options: __nnc.CreateOptions = {}): Promise<GatedAttentionModel> {
-    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs, GatedAttentionInputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url, __nncSpec, GatedAttention_TRAIN);
+    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url, __nncSpec, GatedAttention_TRAIN);
 }
 
 /** The first model of the file. */

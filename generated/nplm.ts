@@ -37,6 +37,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 2fe34dce: tanh0
     {
       name: "NPLM.k0",
+      label: "tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 60.0);\n    const r3 = k1 - q2 * 60;\n    const v4 = b0[i0 * T + q2];\n    const v5 = b1[v4 * 60 + r3];\n    const v6 = b2[i1 * 240 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = b3[i1];\n  const v8 = acc0 + v7;\n  const v9 = 1.0 - 2.0 / (Math.exp(2.0 * v8) + 1.0);\n  return v9;\n}",
@@ -98,6 +99,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 0ebafb29: linear1
     {
       name: "NPLM.k1",
+      label: "linear1",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[i1 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -132,6 +134,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 d75e037a: softmax0 (row statistics)
     {
       name: "NPLM.k2",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 10000; k4++) {\n    const v5 = b0[i0 * 10000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -168,6 +171,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 740e407c: softmax0
     {
       name: "NPLM.k3",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 10000 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -243,6 +247,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t0 8d93c026: flatten0
     {
       name: "NPLM.t0",
+      label: "flatten0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 240);\n  const rem0 = idx - i0 * 240;\n  const i1 = rem0;\n  const q0 = Math.floor((i1 + 0.5) / 60.0);\n  const r1 = i1 - q0 * 60;\n  const v2 = b0[i0 * T + q0];\n  const v3 = b1[v2 * 60 + r1];\n  return v3;\n}",
@@ -265,6 +270,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t1 696a7e2e: tanh0
     {
       name: "NPLM.t1",
+      label: "tanh0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 240; k1++) {\n    const v2 = b0[i0 * 240 + k1];\n    const v3 = b1[i1 * 240 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
@@ -310,6 +316,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t2 0ebafb29: linear1
     {
       name: "NPLM.t2",
+      label: "linear1",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[i1 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -344,6 +351,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t3 d75e037a: softmax0 (row statistics)
     {
       name: "NPLM.t3",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 10000; k4++) {\n    const v5 = b0[i0 * 10000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -380,6 +388,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t4 740e407c: softmax0
     {
       name: "NPLM.t4",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 10000 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -425,6 +434,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t5 cbe419b6: softmax0.d softmax
     {
       name: "NPLM.t5",
+      label: "softmax0.d softmax",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const v0 = b0[i0 * 10000 + i1];\n  const v1 = b1[i0 * 10000 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 10000; k3++) {\n    const v4 = b1[i0 * 10000 + k3];\n    const v5 = b0[i0 * 10000 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
@@ -453,6 +463,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t6 d9c2c5d3: d(linear1.weight)
     {
       name: "NPLM.t6",
+      label: "d(linear1.weight)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 10000 + i0];\n    const v3 = b1[k1 * 100 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -477,6 +488,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t7 cdbcdf09: d(linear1.bias)
     {
       name: "NPLM.t7",
+      label: "d(linear1.bias)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 10000 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -499,6 +511,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t8 cc208ff9: tanh0.d tanh
     {
       name: "NPLM.t8",
+      label: "tanh0.d tanh",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    const v3 = b1[k1 * 100 + i1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i0 * 100 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
@@ -527,6 +540,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t9 f62f67e9: d(linear0.weight)
     {
       name: "NPLM.t9",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 240);\n  const rem0 = idx - i0 * 240;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 100 + i0];\n    const v3 = b1[k1 * 240 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -551,6 +565,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t10 f1245ed1: d(linear0.bias)
     {
       name: "NPLM.t10",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 100 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -573,6 +588,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t11 1083ade4: flatten0.d flatten
     {
       name: "NPLM.t11",
+      label: "flatten0.d flatten",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 60));\n  const rem0 = idx - i0 * (T * 60);\n  const i1 = Math.floor((rem0 + 0.5) / 60);\n  const rem1 = rem0 - i1 * 60;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[k1 * 240 + (i1 * 60 + i2)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -598,6 +614,7 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     // t12 19014236: embedding0.d table
     {
       name: "NPLM.t12",
+      label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 60);\n  const rem0 = idx - i0 * 60;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 60 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -691,11 +708,11 @@ const NPLM_TRAIN: __nnc.TrainDef = {
       },
     };
 /** NPLM, compiled by nnc. Create with createNPLM(); load weights before forward(). */
-export type NPLMModel = __nnc.NncModel<NPLMInputs, NPLMOutputs, NPLMInputs>;
+export type NPLMModel = __nnc.ForwardModel<NPLMInputs, NPLMOutputs>;
 
 /** Creates a NPLM model on the requested backend ('auto' by default). */
 export function createNPLM(options: __nnc.CreateOptions = {}): Promise<NPLMModel> {
-    return __nnc.createNncModel<NPLMInputs, NPLMOutputs, NPLMInputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url, __nncSpec, NPLM_TRAIN);
+    return __nnc.createNncModel<NPLMInputs, NPLMOutputs>(NPLMManifest, NPLM_KERNELS, NPLM_PLAN, options, import.meta.url, __nncSpec, NPLM_TRAIN);
 }
 
 /** The first model of the file. */

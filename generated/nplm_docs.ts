@@ -37,6 +37,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 a05949c4: tanh0
     {
       name: "DocsNPLM.k0",
+      label: "tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 24.0);\n    const r3 = k1 - q2 * 24;\n    const v4 = b0[i0 * T + q2];\n    const v5 = b1[v4 * 24 + r3];\n    const v6 = b2[i1 * 192 + k1];\n    acc0 += v5 * v6;\n  }\n  const v7 = b3[i1];\n  const v8 = acc0 + v7;\n  const v9 = 1.0 - 2.0 / (Math.exp(2.0 * v8) + 1.0);\n  return v9;\n}",
@@ -98,6 +99,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 8a112753: linear1
     {
       name: "DocsNPLM.k1",
+      label: "linear1",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -132,6 +134,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 fc689534: log_softmax0 (row statistics)
     {
       name: "DocsNPLM.k2",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -168,6 +171,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 0822b2dc: log_softmax0
     {
       name: "DocsNPLM.k3",
+      label: "log_softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 96 + i1];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -242,6 +246,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t0 a78fe6d0: flatten0
     {
       name: "DocsNPLM.t0",
+      label: "flatten0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  const q0 = Math.floor((i1 + 0.5) / 24.0);\n  const r1 = i1 - q0 * 24;\n  const v2 = b0[i0 * T + q0];\n  const v3 = b1[v2 * 24 + r1];\n  return v3;\n}",
@@ -264,6 +269,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t1 35bb3f2a: tanh0
     {
       name: "DocsNPLM.t1",
+      label: "tanh0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const v2 = b0[i0 * 192 + k1];\n    const v3 = b1[i1 * 192 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
@@ -309,6 +315,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t2 8a112753: linear1
     {
       name: "DocsNPLM.t2",
+      label: "linear1",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -343,6 +350,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t3 fc689534: log_softmax0 (row statistics)
     {
       name: "DocsNPLM.t3",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -379,6 +387,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t4 0822b2dc: log_softmax0
     {
       name: "DocsNPLM.t4",
+      label: "log_softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 96 + i1];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -423,6 +432,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t5 fe0db080: log_softmax0.d softmax
     {
       name: "DocsNPLM.t5",
+      label: "log_softmax0.d softmax",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const v0 = b0[i0 * 96 + i1];\n  const v1 = b1[i0 * 96 + i1];\n  const v2 = Math.exp(v1);\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    acc3 += v5;\n  }\n  const v6 = v2 * acc3;\n  const v7 = v0 - v6;\n  return v7;\n}",
@@ -451,6 +461,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t6 c497ccc3: d(linear1.weight)
     {
       name: "DocsNPLM.t6",
+      label: "d(linear1.weight)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 96 + i0];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -475,6 +486,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t7 249a3107: d(linear1.bias)
     {
       name: "DocsNPLM.t7",
+      label: "d(linear1.bias)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 96 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -497,6 +509,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t8 d5026c79: tanh0.d tanh
     {
       name: "DocsNPLM.t8",
+      label: "tanh0.d tanh",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i0 * 256 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
@@ -525,6 +538,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t9 2fe12b29: d(linear0.weight)
     {
       name: "DocsNPLM.t9",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 256 + i0];\n    const v3 = b1[k1 * 192 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -549,6 +563,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t10 7fa0f0d1: d(linear0.bias)
     {
       name: "DocsNPLM.t10",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 256 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -571,6 +586,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t11 f9e9edb6: flatten0.d flatten
     {
       name: "DocsNPLM.t11",
+      label: "flatten0.d flatten",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 24));\n  const rem0 = idx - i0 * (T * 24);\n  const i1 = Math.floor((rem0 + 0.5) / 24);\n  const rem1 = rem0 - i1 * 24;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[k1 * 192 + (i1 * 24 + i2)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -596,6 +612,7 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     // t12 e0455ee2: embedding0.d table
     {
       name: "DocsNPLM.t12",
+      label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 24);\n  const rem0 = idx - i0 * 24;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 24 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -689,11 +706,11 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
       },
     };
 /** DocsNPLM, compiled by nnc. Create with createDocsNPLM(); load weights before forward(). */
-export type DocsNPLMModel = __nnc.TextModel<DocsNPLMInputs, DocsNPLMOutputs, DocsNPLMInputs>;
+export type DocsNPLMModel = Omit<__nnc.TextModel<DocsNPLMInputs, DocsNPLMOutputs>, 'generate' | 'stream'>;
 
 /** Creates a DocsNPLM model on the requested backend ('auto' by default). */
 export function createDocsNPLM(options: __nnc.CreateOptions = {}): Promise<DocsNPLMModel> {
-    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs, DocsNPLMInputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options, import.meta.url, __nncSpec, DocsNPLM_TRAIN).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
+    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options, import.meta.url, __nncSpec, DocsNPLM_TRAIN).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

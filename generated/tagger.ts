@@ -43,6 +43,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 34df1d49: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Tagger.k0",
+      label: "lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v3 = b1[v2 * 100 + k1];\n    const v4 = b2[i2 * 100 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -93,6 +94,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 3d75f01c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.k1",
+      label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = b1[(i0 * T + t) * 512 + (i1 + 384)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 128; k3++) {\n        const v4 = b0[(i0 * T + tp) * 256 + k3];\n        const v5 = b2[(i1 + 384) * 128 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 384];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * T + t) * 512 + (i1 + 128)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 128; k12++) {\n        const v13 = b0[(i0 * T + tp) * 256 + k12];\n        const v14 = b2[(i1 + 128) * 128 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 128];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * T + tp) * 256 + (i1 + 128)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * T + t) * 512 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 128; k23++) {\n        const v24 = b0[(i0 * T + tp) * 256 + k23];\n        const v25 = b2[i1 * 128 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * T + t) * 512 + (i1 + 256)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 128; k32++) {\n        const v33 = b0[(i0 * T + tp) * 256 + k32];\n        const v34 = b2[(i1 + 256) * 128 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 256];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * T + t) * 512 + (i1 - 128 + 128)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 128; k45++) {\n        const v46 = b0[(i0 * T + tp) * 256 + k45];\n        const v47 = b2[(i1 - 128 + 128) * 128 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 128 + 128];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * T + tp) * 256 + (i1 - 128 + 128)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * T + t) * 512 + (i1 - 128)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 128; k56++) {\n        const v57 = b0[(i0 * T + tp) * 256 + k56];\n        const v58 = b2[(i1 - 128) * 128 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 128];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * T + t) * 512 + (i1 - 128 + 256)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 128; k65++) {\n        const v66 = b0[(i0 * T + tp) * 256 + k65];\n        const v67 = b2[(i1 - 128 + 256) * 128 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 128 + 256];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -242,6 +244,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 2bddc47c: linear0
     {
       name: "Tagger.k2",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    let c2 = 0.0;\n    if (k1 < 128) {\n      const v3 = b0[(i0 * T + i1) * 256 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 256 + (k1 - 128)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 256 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -304,6 +307,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 8b76be19: log_softmax0 (row statistics)
     {
       name: "Tagger.k3",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -341,6 +345,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 96431232: log_softmax0
     {
       name: "Tagger.k4",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -388,6 +393,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 97d5f52f: tags.mask
     {
       name: "Tagger.k5",
+      label: "tags.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -453,6 +459,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t0 54edf441: embedding0
     {
       name: "Tagger.t0",
+      label: "embedding0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 100));\n  const rem0 = idx - i0 * (T * 100);\n  const i1 = Math.floor((rem0 + 0.5) / 100);\n  const rem1 = rem0 - i1 * 100;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 100 + i2];\n  return v1;\n}",
@@ -474,6 +481,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t1 0f50e3ce: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "Tagger.t1",
+      label: "lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[(i0 * T + i1) * 100 + k1];\n    const v3 = b1[i2 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -509,6 +517,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t2 b93a5e66: lstm0.l0.h* (and 1 more call)
     {
       name: "Tagger.t2",
+      label: "lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
       gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 128; k1++) {\n    const v2 = b0[(i0 * T + tp) * 256 + k1];\n    const v3 = b1[i1 * 128 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -543,6 +552,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t3 105a7a31: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.t3",
+      label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = b1[(i0 * T + t) * 512 + (i1 + 384)];\n      const v2 = b2[i0 * 512 + (i1 + 384)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * T + t) * 512 + (i1 + 128)];\n      const v6 = b2[i0 * 512 + (i1 + 128)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * T + tp) * 256 + (i1 + 128)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * T + t) * 512 + i1];\n      const v12 = b2[i0 * 512 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * T + t) * 512 + (i1 + 256)];\n      const v16 = b2[i0 * 512 + (i1 + 256)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * T + t) * 512 + (i1 - 128 + 128)];\n      const v24 = b2[i0 * 512 + (i1 - 128 + 128)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * T + tp) * 256 + (i1 - 128 + 128)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * T + t) * 512 + (i1 - 128)];\n      const v30 = b2[i0 * 512 + (i1 - 128)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * T + t) * 512 + (i1 - 128 + 256)];\n      const v34 = b2[i0 * 512 + (i1 - 128 + 256)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -588,6 +598,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t4 b62bf1ee: lstm0.l0.concat
     {
       name: "Tagger.t4",
+      label: "lstm0.l0.concat",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 128) {\n    const v1 = b0[(i0 * T + i1) * 256 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 256 + (i2 - 128)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -615,6 +626,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t5 a8504592: linear0
     {
       name: "Tagger.t5",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -650,6 +662,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t6 8b76be19: log_softmax0 (row statistics)
     {
       name: "Tagger.t6",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -687,6 +700,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t7 96431232: log_softmax0
     {
       name: "Tagger.t7",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -734,6 +748,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t8 97d5f52f: tags.mask
     {
       name: "Tagger.t8",
+      label: "tags.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -759,6 +774,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t9 36bae848: log_softmax0.d softmax
     {
       name: "Tagger.t9",
+      label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 17 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 17; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 17 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
@@ -797,6 +813,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t10 4fcf030c: d(lstm0.l0.concat)
     {
       name: "Tagger.t10",
+      label: "d(lstm0.l0.concat)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -822,6 +839,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t11 90aaebd8: d(linear0.weight)
     {
       name: "Tagger.t11",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 17 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -848,6 +866,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t12 1b77a693: d(linear0.bias)
     {
       name: "Tagger.t12",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 17 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -872,6 +891,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t13 a1a498b5: lstm0.l0.reverse.s[t-1]
     {
       name: "Tagger.t13",
+      label: "lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const from0 = i1 + 1;\n  let sh1 = 0.0;\n  if (from0 < T) {\n    const v2 = b0[(i0 * T + from0) * 256 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -899,6 +919,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t14 18bbfa4c: lstm0.l0.reverse.backward steps
     {
       name: "Tagger.t14",
+      label: "lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / 1536);\n  const rem1 = rem0 - i1 * 1536;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 1280) {\n    let c1 = 0.0;\n    if (i2 < 768) {\n      let c2 = 0.0;\n      if (i2 < 256) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 128) {\n          const v4 = b0[(i0 * T + i1) * 256 + (i2 + 128)];\n          g3 = v4;\n        }\n        c2 = g3;\n      } else {\n        const v5 = b1[(i0 * T + i1) * 512 + (i2 - 256)];\n        c2 = v5;\n      }\n      c1 = c2;\n    } else {\n      const v6 = b2[(i0 * T + i1) * 512 + (i2 - 768)];\n      c1 = v6;\n    }\n    c0 = c1;\n  } else {\n    const v7 = b3[(i0 * T + i1) * 256 + (i2 - 1280)];\n    c0 = v7;\n  }\n  return c0;\n}",
@@ -944,6 +965,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t15 a496adb0: lstm0.l0.reverse.d next (and 1 more call)
     {
       name: "Tagger.t15",
+      label: "lstm0.l0.reverse.d next (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
@@ -965,6 +987,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t16 42d5f502: lstm0.l0.reverse.[h';c'].d first (and 1 more call)
     {
       name: "Tagger.t16",
+      label: "lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  return v0;\n}",
@@ -984,6 +1007,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t17 0618bec5: lstm0.l0.reverse.f (and 1 more call)
     {
       name: "Tagger.t17",
+      label: "lstm0.l0.reverse.f (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1006,6 +1030,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t18 a58672b7: lstm0.l0.reverse.i (and 1 more call)
     {
       name: "Tagger.t18",
+      label: "lstm0.l0.reverse.i (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1028,6 +1053,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t19 955a23d8: lstm0.l0.reverse.g (and 1 more call)
     {
       name: "Tagger.t19",
+      label: "lstm0.l0.reverse.g (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
@@ -1050,6 +1076,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t20 4b17bf6c: lstm0.l0.reverse.tanh(c') (and 1 more call)
     {
       name: "Tagger.t20",
+      label: "lstm0.l0.reverse.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = b3[i0 * 128 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
@@ -1076,6 +1103,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t21 f21b54a9: lstm0.l0.reverse.o (and 1 more call)
     {
       name: "Tagger.t21",
+      label: "lstm0.l0.reverse.o (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -1098,6 +1126,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t22 a5f5367f: d(lstm0.l0.reverse.c') (and 1 more call)
     {
       name: "Tagger.t22",
+      label: "d(lstm0.l0.reverse.c') (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + (i1 + 128)];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = b2[i0 * 128 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 128 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
@@ -1125,6 +1154,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t23 5263fd4c: lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
     {
       name: "Tagger.t23",
+      label: "lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -1150,6 +1180,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t24 0be37e4e: lstm0.l0.reverse.g.d tanh (and 1 more call)
     {
       name: "Tagger.t24",
+      label: "lstm0.l0.reverse.g.d tanh (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -1175,6 +1206,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t25 0de35a61: lstm0.l0.reverse.f.d sigmoid (and 1 more call)
     {
       name: "Tagger.t25",
+      label: "lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -1200,6 +1232,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t26 3bf96609: d(lstm0.l0.reverse.h*) (and 3 more calls)
     {
       name: "Tagger.t26",
+      label: "d(lstm0.l0.reverse.h*) (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 384) {\n    let c1 = 0.0;\n    if (i1 < 256) {\n      let c2 = 0.0;\n      if (i1 < 128) {\n        const v3 = b0[i0 * 128 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 128 + (i1 - 128)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 128 + (i1 - 256)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 128 + (i1 - 384)];\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -1240,6 +1273,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t27 6f8b7e27: d(lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "Tagger.t27",
+      label: "d(lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 512; k2++) {\n        const v3 = b1[i0 * 512 + k2];\n        const v4 = b2[k2 * 128 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 128 + (i1 - 128)];\n      const v6 = b4[i0 * 128 + (i1 - 128)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -1272,6 +1306,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t28 f8699a50: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
       name: "Tagger.t28",
+      label: "d(lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1298,6 +1333,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t29 8b4afe61: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
       name: "Tagger.t29",
+      label: "d(lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1322,6 +1358,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t30 044aa0fc: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
     {
       name: "Tagger.t30",
+      label: "d(lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      const v4 = b1[(k1 * T + k2) * 100 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1348,6 +1385,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t31 0c3e86e8: lstm0.l0.s[t-1]
     {
       name: "Tagger.t31",
+      label: "lstm0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 256 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -1375,6 +1413,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t32 200d3b2a: lstm0.l0.backward steps
     {
       name: "Tagger.t32",
+      label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / 1536);\n  const rem1 = rem0 - i1 * 1536;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 1280) {\n    let c1 = 0.0;\n    if (i2 < 768) {\n      let c2 = 0.0;\n      if (i2 < 256) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 128) {\n          const v4 = b0[(i0 * T + i1) * 256 + i2];\n          g3 = v4;\n        }\n        c2 = g3;\n      } else {\n        const v5 = b1[(i0 * T + i1) * 512 + (i2 - 256)];\n        c2 = v5;\n      }\n      c1 = c2;\n    } else {\n      const v6 = b2[(i0 * T + i1) * 512 + (i2 - 768)];\n      c1 = v6;\n    }\n    c0 = c1;\n  } else {\n    const v7 = b3[(i0 * T + i1) * 256 + (i2 - 1280)];\n    c0 = v7;\n  }\n  return c0;\n}",
@@ -1420,6 +1459,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t33 b57a5933: d(embedding0)
     {
       name: "Tagger.t33",
+      label: "d(embedding0)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 100));\n  const rem0 = idx - i0 * (T * 100);\n  const i1 = Math.floor((rem0 + 0.5) / 100);\n  const rem1 = rem0 - i1 * 100;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[k1 * 100 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 512; k5++) {\n    const v6 = b2[(i0 * T + i1) * 512 + k5];\n    const v7 = b3[k5 * 100 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
@@ -1452,6 +1492,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
     // t34 ca7f149e: embedding0.d table
     {
       name: "Tagger.t34",
+      label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 100 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -1586,11 +1627,11 @@ const Tagger_TRAIN: __nnc.TrainDef = {
       },
     };
 /** Tagger, compiled by nnc. Create with createTagger(); load weights before forward(). */
-export type TaggerModel = __nnc.NncModel<TaggerInputs, TaggerOutputs, TaggerInputs>;
+export type TaggerModel = __nnc.ForwardModel<TaggerInputs, TaggerOutputs>;
 
 /** Creates a Tagger model on the requested backend ('auto' by default). */
 export function createTagger(options: __nnc.CreateOptions = {}): Promise<TaggerModel> {
-    return __nnc.createNncModel<TaggerInputs, TaggerOutputs, TaggerInputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec, Tagger_TRAIN);
+    return __nnc.createNncModel<TaggerInputs, TaggerOutputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec, Tagger_TRAIN);
 }
 
 /** The first model of the file. */

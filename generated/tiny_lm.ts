@@ -63,6 +63,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 acea8b3f: positional0
     {
       name: "TinyLM.k0",
+      label: "positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const v4 = b3[v3 * 64 + i2];\n  const v5 = v1 + v4;\n  return v5;\n}",
@@ -88,6 +89,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 70839f69: repeat0.0.residual0.layernorm0 (row statistics) (and 3 more calls)
     {
       name: "TinyLM.k1",
+      label: "repeat0.0.residual0.layernorm0 (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 64; k4++) {\n    const v5 = b0[(i0 * T + i1) * 64 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);\n}",
@@ -126,6 +128,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 a81dbc2f: repeat0.0.residual0.layernorm0 (and 3 more calls)
     {
       name: "TinyLM.k2",
+      label: "repeat0.0.residual0.layernorm0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
@@ -175,6 +178,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 d938e47d: repeat0.0.residual0.attention0.q (projected)* (and 1 more call)
     {
       name: "TinyLM.k3",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -210,6 +214,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 2bd7f216: repeat0.0.residual0.attention0.k (cache + this step) (and 1 more call)
     {
       name: "TinyLM.k4",
+      label: "repeat0.0.residual0.attention0.k (cache + this step) (and 1 more call)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 64 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 64)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -237,6 +242,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 855aa91d: repeat0.0.residual0.attention0.v (cache + this step) (and 1 more call)
     {
       name: "TinyLM.k5",
+      label: "repeat0.0.residual0.attention0.v (cache + this step) (and 1 more call)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 64));\n  const rem0 = idx - i0 * (K * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 64 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 192 + (i2 + 128)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -264,6 +270,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 767724a6: repeat0.0.residual0.attention0.scores (and 1 more call)
     {
       name: "TinyLM.k6",
+      label: "repeat0.0.residual0.attention0.scores (and 1 more call)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)];\n    const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
@@ -305,6 +312,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 858c4a6b: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
     {
       name: "TinyLM.k7",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -347,6 +355,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 93ff039e: repeat0.0.residual0.attention0.α (and 1 more call)
     {
       name: "TinyLM.k8",
+      label: "repeat0.0.residual0.attention0.α (and 1 more call)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 4 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -407,6 +416,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 30ccc2d7: repeat0.0.residual0.attention0.α·v (and 1 more call)
     {
       name: "TinyLM.k9",
+      label: "repeat0.0.residual0.attention0.α·v (and 1 more call)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -447,6 +457,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 c220bccd: repeat0.0.residual0 (and 1 more call)
     {
       name: "TinyLM.k10",
+      label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 16.0);\n    const r4 = k2 - q3 * 16;\n    const v5 = b1[((i0 * T + i1) * 4 + q3) * 16 + r4];\n    const v6 = b2[i2 * 64 + k2];\n    acc1 += v5 * v6;\n  }\n  const v7 = b3[i2];\n  const v8 = acc1 + v7;\n  const v9 = v0 + v8;\n  return v9;\n}",
@@ -498,6 +509,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 e0ab2eff: repeat0.0.residual1.gelu0 (and 1 more call)
     {
       name: "TinyLM.k11",
+      label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const ex6 = v5 * 0.7071067811865476;\n  const es7 = (ex6 < 0.0 ? -1.0 : 1.0);\n  const ez8 = Math.abs(ex6);\n  const et9 = 1.0 / (1.0 + 0.3275911 * ez8);\n  const v10 = v5 * 0.5 * (1.0 + es7 * (1.0 - ((((1.061405429 * et9 - 1.453152027) * et9 + 1.421413741) * et9 - 0.284496736) * et9 + 0.254829592) * et9 * Math.exp(-ez8 * ez8)));\n  return v10;\n}",
@@ -553,6 +565,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 32bace49: repeat0.0.residual1
     {
       name: "TinyLM.k12",
+      label: "repeat0.0.residual1",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -602,6 +615,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 94eff8ac: repeat0.1.residual1.linear1
     {
       name: "TinyLM.k13",
+      label: "repeat0.1.residual1.linear1",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -637,6 +651,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 d22ac2bb: layernorm0 (row statistics)
     {
       name: "TinyLM.k14",
+      label: "layernorm0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[(i0 * T + i1) * 64 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 64; k6++) {\n    const v7 = b0[(i0 * T + i1) * 64 + k6];\n    const v8 = b1[(i0 * T + i1) * 64 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 64.0 + 0.00001);\n}",
@@ -679,6 +694,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 ee2b8643: layernorm0
     {
       name: "TinyLM.k15",
+      label: "layernorm0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  const v2 = b2[(i0 * T + i1) * 64 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -732,6 +748,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 41677ec2: linear0
     {
       name: "TinyLM.k16",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -767,6 +784,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k17 976312e9: log_softmax0 (row statistics)
     {
       name: "TinyLM.k17",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -804,6 +822,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k18 c27f6aed: log_softmax0
     {
       name: "TinyLM.k18",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -851,6 +870,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k19 02ca621d: next.mask
     {
       name: "TinyLM.k19",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -956,6 +976,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t0 acea8b3f: positional0
     {
       name: "TinyLM.t0",
+      label: "positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const v4 = b3[v3 * 64 + i2];\n  const v5 = v1 + v4;\n  return v5;\n}",
@@ -981,6 +1002,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t1 70839f69: repeat0.0.residual0.layernorm0 (row statistics) (and 4 more calls)
     {
       name: "TinyLM.t1",
+      label: "repeat0.0.residual0.layernorm0 (row statistics) (and 4 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 64; k4++) {\n    const v5 = b0[(i0 * T + i1) * 64 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);\n}",
@@ -1019,6 +1041,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t2 a81dbc2f: repeat0.0.residual0.layernorm0 (and 4 more calls)
     {
       name: "TinyLM.t2",
+      label: "repeat0.0.residual0.layernorm0 (and 4 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
@@ -1068,6 +1091,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t3 d938e47d: repeat0.0.residual0.attention0.q (projected)* (and 1 more call)
     {
       name: "TinyLM.t3",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1103,6 +1127,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t4 f1cbd0a6: repeat0.0.residual0.attention0.k heads (and 1 more call)
     {
       name: "TinyLM.t4",
+      label: "repeat0.0.residual0.attention0.k heads (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 192 + (i2 * 16 + i3 + 64)];\n  return v0;\n}",
@@ -1124,6 +1149,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t5 d5d1e8ad: repeat0.0.residual0.attention0.v heads (and 1 more call)
     {
       name: "TinyLM.t5",
+      label: "repeat0.0.residual0.attention0.v heads (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 192 + (i2 * 16 + i3 + 128)];\n  return v0;\n}",
@@ -1145,6 +1171,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t6 b842dadf: repeat0.0.residual0.attention0.q heads (and 1 more call)
     {
       name: "TinyLM.t6",
+      label: "repeat0.0.residual0.attention0.q heads (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 192 + (i2 * 16 + i3)];\n  return v0;\n}",
@@ -1166,6 +1193,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t7 7211a9cd: repeat0.0.residual0.attention0.scores (and 1 more call)
     {
       name: "TinyLM.t7",
+      label: "repeat0.0.residual0.attention0.scores (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * T));\n  const rem0 = idx - i0 * (4 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[((i0 * T + i2) * 4 + i1) * 16 + k1];\n    const v3 = b1[((i0 * T + i3) * 4 + i1) * 16 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
@@ -1207,6 +1235,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t8 0a6e9797: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
     {
       name: "TinyLM.t8",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T","P","P0"],
       gpu: "function (b0, b1, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 4 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 4 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1249,6 +1278,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t9 6f02efe1: repeat0.0.residual0.attention0.α (and 1 more call)
     {
       name: "TinyLM.t9",
+      label: "repeat0.0.residual0.attention0.α (and 1 more call)",
       step: false,
       scalars: ["T","P","P0"],
       gpu: "function (b0, b1, b2, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * T));\n  const rem0 = idx - i0 * (4 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 4 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 4 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1309,6 +1339,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t10 ec1cf1cf: repeat0.0.residual0.attention0.heads merged (and 1 more call)
     {
       name: "TinyLM.t10",
+      label: "repeat0.0.residual0.attention0.heads merged (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 16.0);\n  const r1 = i2 - q0 * 16;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 4 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 4 + q0) * 16 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
@@ -1361,6 +1392,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t11 b0a74494: repeat0.0.residual0 (and 1 more call)
     {
       name: "TinyLM.t11",
+      label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const v3 = b1[(i0 * T + i1) * 64 + k2];\n    const v4 = b2[i2 * 64 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -1410,6 +1442,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t12 009d2fd4: repeat0.0.residual1.linear0 (and 1 more call)
     {
       name: "TinyLM.t12",
+      label: "repeat0.0.residual1.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1445,6 +1478,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t13 6da96618: repeat0.0.residual1.gelu0 (and 1 more call)
     {
       name: "TinyLM.t13",
+      label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const ex1 = v0 * 0.7071067811865476;\n  const es2 = (ex1 < 0.0 ? -1.0 : 1.0);\n  const ez3 = Math.abs(ex1);\n  const et4 = 1.0 / (1.0 + 0.3275911 * ez3);\n  const v5 = v0 * 0.5 * (1.0 + es2 * (1.0 - ((((1.061405429 * et4 - 1.453152027) * et4 + 1.421413741) * et4 - 0.284496736) * et4 + 0.254829592) * et4 * Math.exp(-ez3 * ez3)));\n  return v5;\n}",
@@ -1470,6 +1504,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t14 32bace49: repeat0.0.residual1 (and 1 more call)
     {
       name: "TinyLM.t14",
+      label: "repeat0.0.residual1 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -1519,6 +1554,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t15 41677ec2: linear0
     {
       name: "TinyLM.t15",
+      label: "linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1554,6 +1590,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t16 976312e9: log_softmax0 (row statistics)
     {
       name: "TinyLM.t16",
+      label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1591,6 +1628,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t17 c27f6aed: log_softmax0
     {
       name: "TinyLM.t17",
+      label: "log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -1638,6 +1676,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t18 02ca621d: next.mask
     {
       name: "TinyLM.t18",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1663,6 +1702,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t19 828a18fb: log_softmax0.d softmax
     {
       name: "TinyLM.t19",
+      label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 96 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 96; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 96 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
@@ -1701,6 +1741,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t20 eff5b0a6: d(layernorm0)
     {
       name: "TinyLM.t20",
+      label: "d(layernorm0)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1726,6 +1767,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t21 8ef51dfe: d(linear0.weight)
     {
       name: "TinyLM.t21",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1752,6 +1794,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t22 045dc329: d(linear0.bias)
     {
       name: "TinyLM.t22",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1776,6 +1819,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t23 170eba15: layernorm0.d layernorm (and 4 more calls)
     {
       name: "TinyLM.t23",
+      label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const v3 = b0[(i0 * T + i1) * 64 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.015625;\n  const v5 = v0 - v4;\n  return v5;\n}",
@@ -1803,6 +1847,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t24 5b781029: layernorm0.d layernorm (and 4 more calls)
     {
       name: "TinyLM.t24",
+      label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.015625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
@@ -1831,6 +1876,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t25 0929601f: layernorm0.d layernorm (and 4 more calls)
     {
       name: "TinyLM.t25",
+      label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
@@ -1853,6 +1899,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t26 ab66ce77: d(layernorm0.weight) (and 4 more calls)
     {
       name: "TinyLM.t26",
+      label: "d(layernorm0.weight) (and 4 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 64 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1878,6 +1925,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t27 9aaed9f3: d(layernorm0.bias) (and 8 more calls)
     {
       name: "TinyLM.t27",
+      label: "d(layernorm0.bias) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 64 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1902,6 +1950,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t28 33cb6b30: layernorm0.d layernorm
     {
       name: "TinyLM.t28",
+      label: "layernorm0.d layernorm",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 64; k5++) {\n    const v6 = b1[(i0 * T + i1) * 64 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.015625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 64 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 64; k13++) {\n    const v14 = b1[(i0 * T + i1) * 64 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 64 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.015625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
@@ -1947,6 +1996,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t29 0d1bfb84: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
     {
       name: "TinyLM.t29",
+      label: "d(repeat0.1.residual1.linear1.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 64 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1973,6 +2023,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t30 fec9a7b4: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
     {
       name: "TinyLM.t30",
+      label: "repeat0.1.residual1.gelu0.d gelu (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 256 + i2];\n  const ex5 = v4 * 0.7071067811865476;\n  const es6 = (ex5 < 0.0 ? -1.0 : 1.0);\n  const ez7 = Math.abs(ex5);\n  const et8 = 1.0 / (1.0 + 0.3275911 * ez7);\n  const v9 = 0.5 * (1.0 + es6 * (1.0 - ((((1.061405429 * et8 - 1.453152027) * et8 + 1.421413741) * et8 - 0.284496736) * et8 + 0.254829592) * et8 * Math.exp(-ez7 * ez7))) + v4 * 0.3989422804014327 * Math.exp(-0.5 * (v4 * v4));\n  const v10 = acc0 * v9;\n  return v10;\n}",
@@ -2005,6 +2056,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t31 ca2d0870: d(repeat0.1.residual1.layernorm0) (and 1 more call)
     {
       name: "TinyLM.t31",
+      label: "d(repeat0.1.residual1.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2030,6 +2082,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t32 8cb67676: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
     {
       name: "TinyLM.t32",
+      label: "d(repeat0.1.residual1.linear0.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2056,6 +2109,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t33 4e191e31: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
     {
       name: "TinyLM.t33",
+      label: "d(repeat0.1.residual1.linear0.bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -2080,6 +2134,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t34 6e6cca71: d(repeat0.1.residual0) (and 3 more calls)
     {
       name: "TinyLM.t34",
+      label: "d(repeat0.1.residual0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = b2[(i0 * T + i1) * 64 + i2];\n  const v3 = b3[i2];\n  const v4 = v2 * v3;\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 64; k6++) {\n    const v7 = b2[(i0 * T + i1) * 64 + k6];\n    const v8 = b3[k6];\n    const v9 = v7 * v8;\n    acc5 += v9;\n  }\n  const v10 = acc5 * 0.015625;\n  const v11 = v4 - v10;\n  const v12 = b4[(i0 * T + i1) * 64 + i2];\n  let acc13 = 0.0;\n  for (let k14 = 0; k14 < 64; k14++) {\n    const v15 = b2[(i0 * T + i1) * 64 + k14];\n    const v16 = b3[k14];\n    const v17 = v15 * v16;\n    const v18 = b4[(i0 * T + i1) * 64 + k14];\n    acc13 += v17 * v18;\n  }\n  const v19 = acc13 * 0.015625;\n  const v20 = v12 * v19;\n  const v21 = v11 - v20;\n  const v22 = v1 * v21;\n  const v23 = v0 + v22;\n  return v23;\n}",
@@ -2127,6 +2182,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t35 33ee235a: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
     {
       name: "TinyLM.t35",
+      label: "d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2152,6 +2208,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t36 a24d13d6: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
     {
       name: "TinyLM.t36",
+      label: "d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 64 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2178,6 +2235,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t37 5a5534fe: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
     {
       name: "TinyLM.t37",
+      label: "d(repeat0.1.residual0.attention0.v heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 64 + (i2 * 16 + i3)];\n    const v3 = b1[((i0 * 4 + i2) * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2204,6 +2262,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t38 934a9752: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
     {
       name: "TinyLM.t38",
+      label: "repeat0.1.residual0.attention0.α.d softmax (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * T));\n  const rem0 = idx - i0 * (4 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 4 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 16; k2++) {\n    const v3 = b1[(i0 * T + i2) * 64 + (i1 * 16 + k2)];\n    const v4 = b2[((i0 * T + i3) * 4 + i1) * 16 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 16; k8++) {\n      const v9 = b1[(i0 * T + i2) * 64 + (i1 * 16 + k8)];\n      const v10 = b2[((i0 * T + k6) * 4 + i1) * 16 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 4 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
@@ -2277,6 +2336,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t39 9003cc81: d(repeat0.1.residual0.attention0.q heads) (and 1 more call)
     {
       name: "TinyLM.t39",
+      label: "d(repeat0.1.residual0.attention0.q heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 4 + i2) * 16 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
@@ -2318,6 +2378,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t40 da2d9b15: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
     {
       name: "TinyLM.t40",
+      label: "d(repeat0.1.residual0.attention0.k heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + k1) * T + i1];\n    const v3 = b1[((i0 * T + k1) * 4 + i2) * 16 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
@@ -2345,6 +2406,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t41 b322f1eb: d(repeat0.1.residual0.layernorm0) (and 1 more call)
     {
       name: "TinyLM.t41",
+      label: "d(repeat0.1.residual0.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    let c2 = 0.0;\n    if (k1 < 128) {\n      let c3 = 0.0;\n      if (k1 < 64) {\n        const q4 = Math.floor((k1 + 0.5) / 16.0);\n        const r5 = k1 - q4 * 16;\n        const v6 = b0[((i0 * T + i1) * 4 + q4) * 16 + r5];\n        c3 = v6;\n      } else {\n        const q7 = Math.floor((k1 - 64 + 0.5) / 16.0);\n        const r8 = k1 - 64 - q7 * 16;\n        const v9 = b1[((i0 * T + i1) * 4 + q7) * 16 + r8];\n        c3 = v9;\n      }\n      c2 = c3;\n    } else {\n      const q10 = Math.floor((k1 - 128 + 0.5) / 16.0);\n      const r11 = k1 - 128 - q10 * 16;\n      const v12 = b2[((i0 * T + i1) * 4 + q10) * 16 + r11];\n      c2 = v12;\n    }\n    const v13 = b3[k1 * 64 + i2];\n    acc0 += c2 * v13;\n  }\n  return acc0;\n}",
@@ -2390,6 +2452,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t42 d27dd941: d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)
     {
       name: "TinyLM.t42",
+      label: "d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 128) {\n        let c4 = 0.0;\n        if (i0 < 64) {\n          const q5 = Math.floor((i0 + 0.5) / 16.0);\n          const r6 = i0 - q5 * 16;\n          const v7 = b0[((k1 * T + k2) * 4 + q5) * 16 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 64 + 0.5) / 16.0);\n          const r9 = i0 - 64 - q8 * 16;\n          const v10 = b1[((k1 * T + k2) * 4 + q8) * 16 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 128 + 0.5) / 16.0);\n        const r12 = i0 - 128 - q11 * 16;\n        const v13 = b2[((k1 * T + k2) * 4 + q11) * 16 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * T + k2) * 64 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
@@ -2436,6 +2499,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t43 cbe780d8: d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)
     {
       name: "TinyLM.t43",
+      label: "d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 128) {\n        let c4 = 0.0;\n        if (i0 < 64) {\n          const q5 = Math.floor((i0 + 0.5) / 16.0);\n          const r6 = i0 - q5 * 16;\n          const v7 = b0[((k1 * T + k2) * 4 + q5) * 16 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 64 + 0.5) / 16.0);\n          const r9 = i0 - 64 - q8 * 16;\n          const v10 = b1[((k1 * T + k2) * 4 + q8) * 16 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 128 + 0.5) / 16.0);\n        const r12 = i0 - 128 - q11 * 16;\n        const v13 = b2[((k1 * T + k2) * 4 + q11) * 16 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
@@ -2480,6 +2544,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t44 9ac29e56: positional0.positions
     {
       name: "TinyLM.t44",
+      label: "positional0.positions",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  const v0 = b0[i0];\n  const v1 = i1 + v0;\n  return v1;\n}",
@@ -2500,6 +2565,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t45 f9f3a868: positional0.W[t].d table
     {
       name: "TinyLM.t45",
+      label: "positional0.W[t].d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 64 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -2528,6 +2594,7 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     // t46 cd54a9e2: embedding0.d table
     {
       name: "TinyLM.t46",
+      label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 64 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",

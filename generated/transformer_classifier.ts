@@ -83,6 +83,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 4187c09f: positional0
     {
       name: "TransformerClassifier.k0",
+      label: "positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -117,6 +118,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
     {
       name: "TransformerClassifier.k1",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -152,6 +154,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 8fd14f14: repeat0.0.residual0.attention0.scores (and 3 more calls)
     {
       name: "TransformerClassifier.k2",
+      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -193,6 +196,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
     {
       name: "TransformerClassifier.k3",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -235,6 +239,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
     {
       name: "TransformerClassifier.k4",
+      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -295,6 +300,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 3ad8fda6: repeat0.0.residual0.attention0.α·v (and 3 more calls)
     {
       name: "TransformerClassifier.k5",
+      label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -335,6 +341,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
     {
       name: "TransformerClassifier.k6",
+      label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -372,6 +379,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
       name: "TransformerClassifier.k7",
+      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -414,6 +422,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
     {
       name: "TransformerClassifier.k8",
+      label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -467,6 +476,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
     {
       name: "TransformerClassifier.k9",
+      label: "repeat0.0.residual1.relu0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -514,6 +524,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
     {
       name: "TransformerClassifier.k10",
+      label: "repeat0.0.residual1.linear1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -549,6 +560,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 6ed436ed: pool0
     {
       name: "TransformerClassifier.k11",
+      label: "pool0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
@@ -574,6 +586,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 5c4a4e1c: linear0
     {
       name: "TransformerClassifier.k12",
+      label: "linear0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -608,6 +621,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 572fd07a: softmax0 (row statistics)
     {
       name: "TransformerClassifier.k13",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -644,6 +658,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 c0725bab: softmax0
     {
       name: "TransformerClassifier.k14",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -801,6 +816,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t0 4187c09f: positional0
     {
       name: "TransformerClassifier.t0",
+      label: "positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -835,6 +851,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
     {
       name: "TransformerClassifier.t1",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -870,6 +887,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t2 0df0883e: repeat0.0.residual0.attention0.k heads (and 3 more calls)
     {
       name: "TransformerClassifier.t2",
+      label: "repeat0.0.residual0.attention0.k heads (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
@@ -891,6 +909,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t3 8a3cac77: repeat0.0.residual0.attention0.v heads (and 3 more calls)
     {
       name: "TransformerClassifier.t3",
+      label: "repeat0.0.residual0.attention0.v heads (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
@@ -912,6 +931,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t4 36cf7de6: repeat0.0.residual0.attention0.q heads (and 3 more calls)
     {
       name: "TransformerClassifier.t4",
+      label: "repeat0.0.residual0.attention0.q heads (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
@@ -933,6 +953,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t5 45ffffe5: repeat0.0.residual0.attention0.scores (and 3 more calls)
     {
       name: "TransformerClassifier.t5",
+      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -974,6 +995,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t6 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
     {
       name: "TransformerClassifier.t6",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1016,6 +1038,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t7 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
     {
       name: "TransformerClassifier.t7",
+      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1076,6 +1099,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t8 60ceba7f: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
     {
       name: "TransformerClassifier.t8",
+      label: "repeat0.0.residual0.attention0.heads merged (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
@@ -1128,6 +1152,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t9 0e50bb18: repeat0.0.residual0 (and 3 more calls)
     {
       name: "TransformerClassifier.t9",
+      label: "repeat0.0.residual0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -1177,6 +1202,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t10 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
       name: "TransformerClassifier.t10",
+      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * T + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
@@ -1215,6 +1241,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t11 725c744a: repeat0.0.layernorm0 (and 7 more calls)
     {
       name: "TransformerClassifier.t11",
+      label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
@@ -1264,6 +1291,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t12 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
     {
       name: "TransformerClassifier.t12",
+      label: "repeat0.0.residual1.relu0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -1311,6 +1339,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t13 9553f648: repeat0.0.residual1 (and 3 more calls)
     {
       name: "TransformerClassifier.t13",
+      label: "repeat0.0.residual1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -1360,6 +1389,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t14 6ed436ed: pool0
     {
       name: "TransformerClassifier.t14",
+      label: "pool0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
@@ -1385,6 +1415,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t15 5c4a4e1c: linear0
     {
       name: "TransformerClassifier.t15",
+      label: "linear0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1419,6 +1450,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t16 572fd07a: softmax0 (row statistics)
     {
       name: "TransformerClassifier.t16",
+      label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1455,6 +1487,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t17 c0725bab: softmax0
     {
       name: "TransformerClassifier.t17",
+      label: "softmax0",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -1500,6 +1533,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t18 52b4f728: softmax0.d softmax
     {
       name: "TransformerClassifier.t18",
+      label: "softmax0.d softmax",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const v0 = b0[i0 * 4 + i1];\n  const v1 = b1[i0 * 4 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 4; k3++) {\n    const v4 = b1[i0 * 4 + k3];\n    const v5 = b0[i0 * 4 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
@@ -1528,6 +1562,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t19 ae6961f1: d(pool0)
     {
       name: "TransformerClassifier.t19",
+      label: "d(pool0)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1552,6 +1587,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t20 12977a63: d(linear0.weight)
     {
       name: "TransformerClassifier.t20",
+      label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 4 + i0];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1576,6 +1612,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t21 edbcd4d1: d(linear0.bias)
     {
       name: "TransformerClassifier.t21",
+      label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
       gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 4 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
@@ -1598,6 +1635,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t22 80940aff: pool0.d pool
     {
       name: "TransformerClassifier.t22",
+      label: "pool0.d pool",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[i0 * 256 + i2];\n    g1 = v2 / v0;\n  }\n  return g1;\n}",
@@ -1623,6 +1661,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t23 71ad53dd: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
       name: "TransformerClassifier.t23",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
@@ -1650,6 +1689,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t24 55268321: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
       name: "TransformerClassifier.t24",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
@@ -1678,6 +1718,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t25 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
       name: "TransformerClassifier.t25",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
@@ -1700,6 +1741,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t26 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
     {
       name: "TransformerClassifier.t26",
+      label: "d(repeat0.3.layernorm1.weight) (and 7 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1725,6 +1767,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t27 4e191e31: d(repeat0.3.layernorm1.bias) (and 15 more calls)
     {
       name: "TransformerClassifier.t27",
+      label: "d(repeat0.3.layernorm1.bias) (and 15 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1749,6 +1792,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t28 e192e5c2: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
       name: "TransformerClassifier.t28",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
@@ -1794,6 +1838,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t29 d3bbae02: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
     {
       name: "TransformerClassifier.t29",
+      label: "d(repeat0.3.residual1.linear1.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1820,6 +1865,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t30 29f5d041: repeat0.3.residual1.relu0.d relu (and 3 more calls)
     {
       name: "TransformerClassifier.t30",
+      label: "repeat0.3.residual1.relu0.d relu (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
@@ -1848,6 +1894,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t31 9b428516: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
     {
       name: "TransformerClassifier.t31",
+      label: "d(repeat0.3.residual1.linear0.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1874,6 +1921,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t32 bef09139: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
     {
       name: "TransformerClassifier.t32",
+      label: "d(repeat0.3.residual1.linear0.bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1898,6 +1946,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t33 e48413f8: d(repeat0.3.layernorm0) (and 3 more calls)
     {
       name: "TransformerClassifier.t33",
+      label: "d(repeat0.3.layernorm0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
@@ -1925,6 +1974,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t34 a0c1753e: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
     {
       name: "TransformerClassifier.t34",
+      label: "d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1950,6 +2000,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t35 ae0c1578: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
     {
       name: "TransformerClassifier.t35",
+      label: "d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1976,6 +2027,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t36 12203493: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
     {
       name: "TransformerClassifier.t36",
+      label: "d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2002,6 +2054,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t37 cd42ce37: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
     {
       name: "TransformerClassifier.t37",
+      label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
@@ -2075,6 +2128,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t38 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
     {
       name: "TransformerClassifier.t38",
+      label: "d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -2116,6 +2170,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t39 2c32f0e3: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
     {
       name: "TransformerClassifier.t39",
+      label: "d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -2143,6 +2198,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t40 25fde81a: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
     {
       name: "TransformerClassifier.t40",
+      label: "d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * T + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
@@ -2189,6 +2245,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t41 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
     {
       name: "TransformerClassifier.t41",
+      label: "d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
@@ -2233,6 +2290,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t42 72cdbaa8: d(repeat0.2.layernorm1) (and 3 more calls)
     {
       name: "TransformerClassifier.t42",
+      label: "d(repeat0.2.layernorm1) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
@@ -2280,6 +2338,7 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     // t43 78daa07c: embedding0.d table
     {
       name: "TransformerClassifier.t43",
+      label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -2700,11 +2759,11 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
       },
     };
 /** TransformerClassifier, compiled by nnc. Create with createTransformerClassifier(); load weights before forward(). */
-export type TransformerClassifierModel = __nnc.NncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>;
+export type TransformerClassifierModel = __nnc.ForwardModel<TransformerClassifierInputs, TransformerClassifierOutputs>;
 
 /** Creates a TransformerClassifier model on the requested backend ('auto' by default). */
 export function createTransformerClassifier(options: __nnc.CreateOptions = {}): Promise<TransformerClassifierModel> {
-    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs, TransformerClassifierInputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url, __nncSpec, TransformerClassifier_TRAIN);
+    return __nnc.createNncModel<TransformerClassifierInputs, TransformerClassifierOutputs>(TransformerClassifierManifest, TransformerClassifier_KERNELS, TransformerClassifier_PLAN, options, import.meta.url, __nncSpec, TransformerClassifier_TRAIN);
 }
 
 /** The first model of the file. */

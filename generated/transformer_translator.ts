@@ -130,6 +130,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 23ec25ff: encoder.positional0
     {
       name: "TransformerTranslator.k0",
+      label: "encoder.positional0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -164,6 +165,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.k1",
+      label: "encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -199,6 +201,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 a7292d3b: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k2",
+      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -240,6 +243,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k3",
+      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -282,6 +286,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k4",
+      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -342,6 +347,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 e9e9d474: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k5",
+      label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -382,6 +388,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
     {
       name: "TransformerTranslator.k6",
+      label: "encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * S + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -419,6 +426,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
       name: "TransformerTranslator.k7",
+      label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i0 * S + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * S + i1) * 256 + k6];\n    const v8 = b1[(i0 * S + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -461,6 +469,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
       name: "TransformerTranslator.k8",
+      label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * S + i1) * 2;\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[(i0 * S + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -514,6 +523,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.k9",
+      label: "encoder.repeat0.0.residual1.relu0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -561,6 +571,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
     {
       name: "TransformerTranslator.k10",
+      label: "encoder.repeat0.0.residual1.linear1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -596,6 +607,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 4187c09f: decoder.positional0
     {
       name: "TransformerTranslator.k11",
+      label: "decoder.positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -630,6 +642,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.k12",
+      label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -665,6 +678,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
     {
       name: "TransformerTranslator.k13",
+      label: "decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 256)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -692,6 +706,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
     {
       name: "TransformerTranslator.k14",
+      label: "decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
       gpu: "function (b0, b1, T, P, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (K * 256));\n  const rem0 = idx - i0 * (K * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let tc0 = 0.0;\n  if (i1 < P) {\n    const v1 = b0[(i0 * P + i1) * 256 + i2];\n    tc0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + (i1 - P)) * 768 + (i2 + 512)];\n    tc0 = v2;\n  }\n  return tc0;\n}",
@@ -719,6 +734,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 7ef50e14: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k15",
+      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -760,6 +776,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 23ba30df: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k16",
+      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -802,6 +819,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k17 329ab2ee: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k17",
+      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
       gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -862,6 +880,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k18 d0dce226: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k18",
+      label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","K"],
       gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -902,6 +921,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k19 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
     {
       name: "TransformerTranslator.k19",
+      label: "decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -939,6 +959,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k20 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
       name: "TransformerTranslator.k20",
+      label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
@@ -981,6 +1002,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k21 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
       name: "TransformerTranslator.k21",
+      label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
@@ -1034,6 +1056,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
     {
       name: "TransformerTranslator.k22",
+      label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1069,6 +1092,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k23 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
     {
       name: "TransformerTranslator.k23",
+      label: "decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1104,6 +1128,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k24 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.k24",
+      label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * S + i3) * 512 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -1145,6 +1170,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.k25",
+      label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1187,6 +1213,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.k26",
+      label: "decoder.repeat0.0.residual1.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1247,6 +1274,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k27 67714643: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k27",
+      label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1287,6 +1315,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k28",
+      label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
@@ -1312,6 +1341,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.k29",
+      label: "decoder.repeat0.0.residual2.relu0 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -1359,6 +1389,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k30 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
     {
       name: "TransformerTranslator.k30",
+      label: "decoder.repeat0.0.residual2.linear1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1394,6 +1425,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k31 ab1ac512: decoder.linear0
     {
       name: "TransformerTranslator.k31",
+      label: "decoder.linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1429,6 +1461,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k32 8a37585d: decoder.log_softmax0 (row statistics)
     {
       name: "TransformerTranslator.k32",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 8000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 8000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1466,6 +1499,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k33 b0be2472: decoder.log_softmax0
     {
       name: "TransformerTranslator.k33",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -1513,6 +1547,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k34 1f1fd613: next.mask
     {
       name: "TransformerTranslator.k34",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1754,6 +1789,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t0 23ec25ff: encoder.positional0
     {
       name: "TransformerTranslator.t0",
+      label: "encoder.positional0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -1788,6 +1824,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.t1",
+      label: "encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1823,6 +1860,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t2 ea15a128: encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
     {
       name: "TransformerTranslator.t2",
+      label: "encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
@@ -1844,6 +1882,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t3 b9fb037d: encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
     {
       name: "TransformerTranslator.t3",
+      label: "encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
@@ -1865,6 +1904,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t4 d68f9774: encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
     {
       name: "TransformerTranslator.t4",
+      label: "encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
@@ -1886,6 +1926,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t5 e50c57b2: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.t5",
+      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * S + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -1927,6 +1968,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t6 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.t6",
+      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1969,6 +2011,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t7 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.t7",
+      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -2029,6 +2072,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t8 66f1b839: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
     {
       name: "TransformerTranslator.t8",
+      label: "encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * S + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
@@ -2081,6 +2125,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t9 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
     {
       name: "TransformerTranslator.t9",
+      label: "encoder.repeat0.0.residual0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * S + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -2130,6 +2175,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t10 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
       name: "TransformerTranslator.t10",
+      label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * S + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
@@ -2168,6 +2214,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t11 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
       name: "TransformerTranslator.t11",
+      label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * S + i1) * 2;\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
@@ -2217,6 +2264,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t12 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.t12",
+      label: "encoder.repeat0.0.residual1.relu0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -2264,6 +2312,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t13 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
     {
       name: "TransformerTranslator.t13",
+      label: "encoder.repeat0.0.residual1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * S + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -2313,6 +2362,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t14 4187c09f: decoder.positional0
     {
       name: "TransformerTranslator.t14",
+      label: "decoder.positional0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -2347,6 +2397,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t15 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
       name: "TransformerTranslator.t15",
+      label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -2382,6 +2433,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t16 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
     {
       name: "TransformerTranslator.t16",
+      label: "decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
@@ -2403,6 +2455,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t17 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
     {
       name: "TransformerTranslator.t17",
+      label: "decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
@@ -2424,6 +2477,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t18 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
     {
       name: "TransformerTranslator.t18",
+      label: "decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
@@ -2445,6 +2499,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t19 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.t19",
+      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -2486,6 +2541,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t20 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.t20",
+      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
       gpu: "function (b0, b1, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -2528,6 +2584,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t21 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.t21",
+      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
       gpu: "function (b0, b1, b2, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -2588,6 +2645,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t22 60ceba7f: decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
     {
       name: "TransformerTranslator.t22",
+      label: "decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
@@ -2640,6 +2698,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t23 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
     {
       name: "TransformerTranslator.t23",
+      label: "decoder.repeat0.0.residual0 (and 5 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -2689,6 +2748,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t24 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
       name: "TransformerTranslator.t24",
+      label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * T + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
@@ -2727,6 +2787,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t25 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
       name: "TransformerTranslator.t25",
+      label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
@@ -2776,6 +2837,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t26 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
     {
       name: "TransformerTranslator.t26",
+      label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -2811,6 +2873,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t27 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
     {
       name: "TransformerTranslator.t27",
+      label: "decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3)];\n  return v0;\n}",
@@ -2832,6 +2895,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t28 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
     {
       name: "TransformerTranslator.t28",
+      label: "decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
@@ -2853,6 +2917,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t29 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
     {
       name: "TransformerTranslator.t29",
+      label: "decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i2 * 32 + i3) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 * 32 + i3];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -2900,6 +2965,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t30 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
       name: "TransformerTranslator.t30",
+      label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -2941,6 +3007,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t31 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
     {
       name: "TransformerTranslator.t31",
+      label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -2983,6 +3050,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t32 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
     {
       name: "TransformerTranslator.t32",
+      label: "decoder.repeat0.0.residual1.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -3043,6 +3111,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t33 e01c5349: decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)
     {
       name: "TransformerTranslator.t33",
+      label: "decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
@@ -3095,6 +3164,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t34 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t34",
+      label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
@@ -3120,6 +3190,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t35 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
     {
       name: "TransformerTranslator.t35",
+      label: "decoder.repeat0.0.residual2.relu0 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -3167,6 +3238,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t36 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
     {
       name: "TransformerTranslator.t36",
+      label: "decoder.repeat0.0.residual2 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -3216,6 +3288,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t37 ab1ac512: decoder.linear0
     {
       name: "TransformerTranslator.t37",
+      label: "decoder.linear0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -3251,6 +3324,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t38 8a37585d: decoder.log_softmax0 (row statistics)
     {
       name: "TransformerTranslator.t38",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 8000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 8000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -3288,6 +3362,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t39 b0be2472: decoder.log_softmax0
     {
       name: "TransformerTranslator.t39",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -3335,6 +3410,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t40 1f1fd613: next.mask
     {
       name: "TransformerTranslator.t40",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -3360,6 +3436,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t41 0ed47718: decoder.log_softmax0.d softmax
     {
       name: "TransformerTranslator.t41",
+      label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 8000 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 8000; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 8000 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
@@ -3398,6 +3475,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t42 d4677c58: d(decoder.repeat0.2.layernorm2)
     {
       name: "TransformerTranslator.t42",
+      label: "d(decoder.repeat0.2.layernorm2)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -3423,6 +3501,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t43 42f9a354: d(decoder.linear0.weight)
     {
       name: "TransformerTranslator.t43",
+      label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 8000 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3449,6 +3528,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t44 563933ab: d(decoder.linear0.bias)
     {
       name: "TransformerTranslator.t44",
+      label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 8000 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -3473,6 +3553,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t45 71ad53dd: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
       name: "TransformerTranslator.t45",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
@@ -3500,6 +3581,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t46 55268321: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
       name: "TransformerTranslator.t46",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
@@ -3528,6 +3610,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t47 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
       name: "TransformerTranslator.t47",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
@@ -3550,6 +3633,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t48 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
     {
       name: "TransformerTranslator.t48",
+      label: "d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3575,6 +3659,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t49 4e191e31: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
     {
       name: "TransformerTranslator.t49",
+      label: "d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -3599,6 +3684,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t50 e192e5c2: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
       name: "TransformerTranslator.t50",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
@@ -3644,6 +3730,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t51 d3bbae02: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t51",
+      label: "d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3670,6 +3757,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t52 29f5d041: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
     {
       name: "TransformerTranslator.t52",
+      label: "decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
@@ -3698,6 +3786,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t53 9b428516: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t53",
+      label: "d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3724,6 +3813,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t54 bef09139: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
     {
       name: "TransformerTranslator.t54",
+      label: "d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -3748,6 +3838,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t55 e48413f8: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
     {
       name: "TransformerTranslator.t55",
+      label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
@@ -3775,6 +3866,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t56 a0c1753e: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
     {
       name: "TransformerTranslator.t56",
+      label: "d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -3800,6 +3892,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t57 ae0c1578: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
     {
       name: "TransformerTranslator.t57",
+      label: "d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3826,6 +3919,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t58 e91d6add: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t58",
+      label: "d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -3852,6 +3946,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t59 66f4dfea: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
     {
       name: "TransformerTranslator.t59",
+      label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
@@ -3925,6 +4020,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t60 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t60",
+      label: "d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -3966,6 +4062,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t61 a6cc9319: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t61",
+      label: "d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * S + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -3993,6 +4090,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t62 fa562594: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
     {
       name: "TransformerTranslator.t62",
+      label: "d(decoder.repeat0.2.layernorm0) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 32.0);\n    const r4 = k2 - q3 * 32;\n    const v5 = b1[((i0 * T + i1) * 8 + q3) * 32 + r4];\n    const v6 = b2[k2 * 256 + i2];\n    acc1 += v5 * v6;\n  }\n  const v7 = v0 + acc1;\n  return v7;\n}",
@@ -4022,6 +4120,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t63 12203493: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t63",
+      label: "d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -4048,6 +4147,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t64 cd42ce37: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
       name: "TransformerTranslator.t64",
+      label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
@@ -4121,6 +4221,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t65 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t65",
+      label: "d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -4162,6 +4263,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t66 2c32f0e3: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t66",
+      label: "d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -4189,6 +4291,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t67 25fde81a: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t67",
+      label: "d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * T + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
@@ -4235,6 +4338,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t68 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
       name: "TransformerTranslator.t68",
+      label: "d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
@@ -4279,6 +4383,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t69 72cdbaa8: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
     {
       name: "TransformerTranslator.t69",
+      label: "d(decoder.repeat0.1.layernorm2) (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
@@ -4326,6 +4431,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t70 9000669d: decoder.embedding0.d table
     {
       name: "TransformerTranslator.t70",
+      label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -4354,6 +4460,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t71 094d1588: d(encoder.repeat0.2.layernorm1)
     {
       name: "TransformerTranslator.t71",
+      label: "d(encoder.repeat0.2.layernorm1)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, b8, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const q3 = Math.floor((k1 + 0.5) / 32.0);\n      const r4 = k1 - q3 * 32;\n      const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4];\n      c2 = v5;\n    } else {\n      const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);\n      const r7 = k1 - 256 - q6 * 32;\n      const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7];\n      c2 = v8;\n    }\n    const v9 = b2[(k1 + 256) * 256 + i2];\n    acc0 += c2 * v9;\n  }\n  let acc10 = 0.0;\n  for (let k11 = 0; k11 < 512; k11++) {\n    let c12 = 0.0;\n    if (k11 < 256) {\n      const q13 = Math.floor((k11 + 0.5) / 32.0);\n      const r14 = k11 - q13 * 32;\n      const v15 = b3[((i0 * S + i1) * 8 + q13) * 32 + r14];\n      c12 = v15;\n    } else {\n      const q16 = Math.floor((k11 - 256 + 0.5) / 32.0);\n      const r17 = k11 - 256 - q16 * 32;\n      const v18 = b4[((i0 * S + i1) * 8 + q16) * 32 + r17];\n      c12 = v18;\n    }\n    const v19 = b5[(k11 + 256) * 256 + i2];\n    acc10 += c12 * v19;\n  }\n  const v20 = acc0 + acc10;\n  let acc21 = 0.0;\n  for (let k22 = 0; k22 < 512; k22++) {\n    let c23 = 0.0;\n    if (k22 < 256) {\n      const q24 = Math.floor((k22 + 0.5) / 32.0);\n      const r25 = k22 - q24 * 32;\n      const v26 = b6[((i0 * S + i1) * 8 + q24) * 32 + r25];\n      c23 = v26;\n    } else {\n      const q27 = Math.floor((k22 - 256 + 0.5) / 32.0);\n      const r28 = k22 - 256 - q27 * 32;\n      const v29 = b7[((i0 * S + i1) * 8 + q27) * 32 + r28];\n      c23 = v29;\n    }\n    const v30 = b8[(k22 + 256) * 256 + i2];\n    acc21 += c23 * v30;\n  }\n  const v31 = v20 + acc21;\n  return v31;\n}",
@@ -4426,6 +4533,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t72 e9597dd6: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
       name: "TransformerTranslator.t72",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * S + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
@@ -4453,6 +4561,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t73 61e95425: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
       name: "TransformerTranslator.t73",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
@@ -4481,6 +4590,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t74 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
       name: "TransformerTranslator.t74",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  const v1 = b1[i0 * S + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
@@ -4503,6 +4613,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t75 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
     {
       name: "TransformerTranslator.t75",
+      label: "d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -4528,6 +4639,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t76 e2d97d13: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
     {
       name: "TransformerTranslator.t76",
+      label: "d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -4552,6 +4664,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t77 d6861b03: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
       name: "TransformerTranslator.t77",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * S + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * S + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * S + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * S + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
@@ -4597,6 +4710,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t78 684dcf31: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t78",
+      label: "d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -4623,6 +4737,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t79 153581be: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
     {
       name: "TransformerTranslator.t79",
+      label: "encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * S + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
@@ -4651,6 +4766,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t80 508fc023: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t80",
+      label: "d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -4677,6 +4793,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t81 d18f1db3: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
     {
       name: "TransformerTranslator.t81",
+      label: "d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -4701,6 +4818,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t82 a9431409: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
     {
       name: "TransformerTranslator.t82",
+      label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * S + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
@@ -4728,6 +4846,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t83 8cf108a2: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
     {
       name: "TransformerTranslator.t83",
+      label: "d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -4753,6 +4872,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t84 d5dd5db1: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t84",
+      label: "d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -4779,6 +4899,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t85 5435e5a8: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t85",
+      label: "d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * S + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * S + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -4805,6 +4926,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t86 ab0921c0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
       name: "TransformerTranslator.t86",
+      label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * S + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
@@ -4878,6 +5000,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t87 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t87",
+      label: "d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -4919,6 +5042,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t88 cc0e20e8: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
       name: "TransformerTranslator.t88",
+      label: "d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + k1) * S + i1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
@@ -4946,6 +5070,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t89 b8a308a1: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t89",
+      label: "d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, b2, b3, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * S + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
@@ -4992,6 +5117,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t90 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
       name: "TransformerTranslator.t90",
+      label: "d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, b2, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
@@ -5036,6 +5162,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t91 2fafb141: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
     {
       name: "TransformerTranslator.t91",
+      label: "d(encoder.repeat0.1.layernorm1) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * S + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
@@ -5083,6 +5210,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t92 a271a682: encoder.embedding0.d table
     {
       name: "TransformerTranslator.t92",
+      label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[k1 * S + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * S + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -5111,6 +5239,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t93 0bf4882a: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
     {
       name: "TransformerTranslator.t93",
+      label: "d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T","S"],
       gpu: "function (b0, b1, b2, b3, b4, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i0 >= 256 && i0 < 768) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        let c4 = 0.0;\n        if (i0 - 256 < 256) {\n          const q5 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r6 = i0 - 256 - q5 * 32;\n          const v7 = b0[((k2 * S + k3) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - 256 - q8 * 32;\n          const v10 = b1[((k2 * S + k3) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        const v11 = b2[(k2 * S + k3) * 256 + i1];\n        acc1 += c4 * v11;\n      }\n    }\n    g0 = acc1;\n  }\n  let g12 = 0.0;\n  if (i0 >= 0 && i0 < 256) {\n    let acc13 = 0.0;\n    for (let k14 = 0; k14 < B; k14++) {\n      for (let k15 = 0; k15 < T; k15++) {\n        const q16 = Math.floor((i0 + 0.5) / 32.0);\n        const r17 = i0 - q16 * 32;\n        const v18 = b3[((k14 * T + k15) * 8 + q16) * 32 + r17];\n        const v19 = b4[(k14 * T + k15) * 256 + i1];\n        acc13 += v18 * v19;\n      }\n    }\n    g12 = acc13;\n  }\n  const v20 = g0 + g12;\n  return v20;\n}",
@@ -5167,6 +5296,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     // t94 8c33eae3: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
     {
       name: "TransformerTranslator.t94",
+      label: "d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T","S"],
       gpu: "function (b0, b1, b2, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let c0 = 0.0;\n  if (i0 < 256) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const q4 = Math.floor((i0 + 0.5) / 32.0);\n        const r5 = i0 - q4 * 32;\n        const v6 = b0[((k2 * T + k3) * 8 + q4) * 32 + r5];\n        acc1 += v6;\n      }\n    }\n    c0 = acc1;\n  } else {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < S; k9++) {\n        let c10 = 0.0;\n        if (i0 - 256 < 256) {\n          const q11 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r12 = i0 - 256 - q11 * 32;\n          const v13 = b1[((k8 * S + k9) * 8 + q11) * 32 + r12];\n          c10 = v13;\n        } else {\n          const q14 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r15 = i0 - 256 - 256 - q14 * 32;\n          const v16 = b2[((k8 * S + k9) * 8 + q14) * 32 + r15];\n          c10 = v16;\n        }\n        acc7 += c10;\n      }\n    }\n    c0 = acc7;\n  }\n  return c0;\n}",

@@ -59,6 +59,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 97c3efa5: encoder.lstm0.l0.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k0",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -109,6 +110,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k1 176b4d8a: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k1",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * S + t) * 2048 + (i1 + 1536)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = b0[(i0 * S + tp) * 1024 + k3];\n        const v5 = b2[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * S + t) * 2048 + (i1 + 512)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = b0[(i0 * S + tp) * 1024 + k12];\n        const v14 = b2[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * S + tp) * 1024 + (i1 + 512)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * S + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = b0[(i0 * S + tp) * 1024 + k23];\n        const v25 = b2[i1 * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * S + t) * 2048 + (i1 + 1024)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = b0[(i0 * S + tp) * 1024 + k32];\n        const v34 = b2[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 512)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 512; k45++) {\n        const v46 = b0[(i0 * S + tp) * 1024 + k45];\n        const v47 = b2[(i1 - 512 + 512) * 512 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 512 + 512];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * S + tp) * 1024 + (i1 - 512 + 512)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * S + t) * 2048 + (i1 - 512)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 512; k56++) {\n        const v57 = b0[(i0 * S + tp) * 1024 + k56];\n        const v58 = b2[(i1 - 512) * 512 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 512];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 1024)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 512; k65++) {\n        const v66 = b0[(i0 * S + tp) * 1024 + k65];\n        const v67 = b2[(i1 - 512 + 1024) * 512 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 512 + 1024];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -258,6 +260,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k2 e89acde6: encoder.lstm0.l1.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k2",
+      label: "encoder.lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -293,6 +296,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k3 b75b63ce: encoder.final.l0 (and 1 more call)
     {
       name: "LuongTranslator.k3",
+      label: "encoder.final.l0 (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1];\n}",
@@ -312,6 +316,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k4 f4772478: decoder.lstm0.init (and 1 more call)
     {
       name: "LuongTranslator.k4",
+      label: "decoder.lstm0.init (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = b0[i0 * 1024 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b0[i0 * 1024 + (i1 - 512 + 512)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -338,6 +343,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k5 6c24d5d3: decoder.lstm0.l0.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k5",
+      label: "decoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * T + i1];\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b1[v2 * 256 + k1];\n    const v4 = b2[i2 * 256 + k1];\n    acc0 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc0 + v5;\n  return v6;\n}",
@@ -388,6 +394,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k6 f6a8d89f: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k6",
+      label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * T + t) * 2048 + (i1 + 1536)];\n      let acc2 = 0.0;\n      for (let k3 = 0; k3 < 512; k3++) {\n        const v4 = b0[(i0 * T + tp) * 1024 + k3];\n        const v5 = b2[(i1 + 1536) * 512 + k3];\n        acc2 += v4 * v5;\n      }\n      const v6 = b3[i1 + 1536];\n      const v7 = acc2 + v6;\n      const v8 = v1 + v7;\n      const v9 = 1.0 / (1.0 + Math.exp(-v8));\n      const v10 = b1[(i0 * T + t) * 2048 + (i1 + 512)];\n      let acc11 = 0.0;\n      for (let k12 = 0; k12 < 512; k12++) {\n        const v13 = b0[(i0 * T + tp) * 1024 + k12];\n        const v14 = b2[(i1 + 512) * 512 + k12];\n        acc11 += v13 * v14;\n      }\n      const v15 = b3[i1 + 512];\n      const v16 = acc11 + v15;\n      const v17 = v10 + v16;\n      const v18 = 1.0 / (1.0 + Math.exp(-v17));\n      const v19 = b0[(i0 * T + tp) * 1024 + (i1 + 512)];\n      const v20 = v18 * v19;\n      const v21 = b1[(i0 * T + t) * 2048 + i1];\n      let acc22 = 0.0;\n      for (let k23 = 0; k23 < 512; k23++) {\n        const v24 = b0[(i0 * T + tp) * 1024 + k23];\n        const v25 = b2[i1 * 512 + k23];\n        acc22 += v24 * v25;\n      }\n      const v26 = b3[i1];\n      const v27 = acc22 + v26;\n      const v28 = v21 + v27;\n      const v29 = 1.0 / (1.0 + Math.exp(-v28));\n      const v30 = b1[(i0 * T + t) * 2048 + (i1 + 1024)];\n      let acc31 = 0.0;\n      for (let k32 = 0; k32 < 512; k32++) {\n        const v33 = b0[(i0 * T + tp) * 1024 + k32];\n        const v34 = b2[(i1 + 1024) * 512 + k32];\n        acc31 += v33 * v34;\n      }\n      const v35 = b3[i1 + 1024];\n      const v36 = acc31 + v35;\n      const v37 = v30 + v36;\n      const v38 = 1.0 - 2.0 / (Math.exp(2.0 * v37) + 1.0);\n      const v39 = v29 * v38;\n      const v40 = v20 + v39;\n      const v41 = 1.0 - 2.0 / (Math.exp(2.0 * v40) + 1.0);\n      const v42 = v9 * v41;\n      c0 = v42;\n    } else {\n      const v43 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 512)];\n      let acc44 = 0.0;\n      for (let k45 = 0; k45 < 512; k45++) {\n        const v46 = b0[(i0 * T + tp) * 1024 + k45];\n        const v47 = b2[(i1 - 512 + 512) * 512 + k45];\n        acc44 += v46 * v47;\n      }\n      const v48 = b3[i1 - 512 + 512];\n      const v49 = acc44 + v48;\n      const v50 = v43 + v49;\n      const v51 = 1.0 / (1.0 + Math.exp(-v50));\n      const v52 = b0[(i0 * T + tp) * 1024 + (i1 - 512 + 512)];\n      const v53 = v51 * v52;\n      const v54 = b1[(i0 * T + t) * 2048 + (i1 - 512)];\n      let acc55 = 0.0;\n      for (let k56 = 0; k56 < 512; k56++) {\n        const v57 = b0[(i0 * T + tp) * 1024 + k56];\n        const v58 = b2[(i1 - 512) * 512 + k56];\n        acc55 += v57 * v58;\n      }\n      const v59 = b3[i1 - 512];\n      const v60 = acc55 + v59;\n      const v61 = v54 + v60;\n      const v62 = 1.0 / (1.0 + Math.exp(-v61));\n      const v63 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 1024)];\n      let acc64 = 0.0;\n      for (let k65 = 0; k65 < 512; k65++) {\n        const v66 = b0[(i0 * T + tp) * 1024 + k65];\n        const v67 = b2[(i1 - 512 + 1024) * 512 + k65];\n        acc64 += v66 * v67;\n      }\n      const v68 = b3[i1 - 512 + 1024];\n      const v69 = acc64 + v68;\n      const v70 = v63 + v69;\n      const v71 = 1.0 - 2.0 / (Math.exp(2.0 * v70) + 1.0);\n      const v72 = v62 * v71;\n      const v73 = v53 + v72;\n      c0 = v73;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -537,6 +544,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k7 611efd99: decoder.lstm0.l1.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.k7",
+      label: "decoder.lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -572,6 +580,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k8 d2c6cbb9: decoder.attention0.W·k (keys, once per source)
     {
       name: "LuongTranslator.k8",
+      label: "decoder.attention0.W·k (keys, once per source)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -605,6 +614,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k9 db0d0413: decoder.attention0.scores qᵀWk
     {
       name: "LuongTranslator.k9",
+      label: "decoder.attention0.scores qᵀWk",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[(i0 * S + i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -642,6 +652,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k10 9165bf4a: decoder.attention0.α (row statistics)
     {
       name: "LuongTranslator.k10",
+      label: "decoder.attention0.α (row statistics)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[(i0 * T + i1) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[(i0 * T + i1) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -683,6 +694,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k11 19a7a2c6: decoder.attention0.α
     {
       name: "LuongTranslator.k11",
+      label: "decoder.attention0.α",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  if (!(i2 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b2[(i0 * T + i1) * S + i2];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -740,6 +752,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k12 df067f9d: decoder.attention0.context Σα·k
     {
       name: "LuongTranslator.k12",
+      label: "decoder.attention0.context Σα·k",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -777,6 +790,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k13 8549863b: decoder.tanh0
     {
       name: "LuongTranslator.k13",
+      label: "decoder.tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    let c2 = 0.0;\n    if (k1 < 512) {\n      const v3 = b0[(i0 * T + i1) * 512 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 1024 + (k1 - 512)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 1024 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n  return v8;\n}",
@@ -850,6 +864,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k14 00bf4551: decoder.linear1
     {
       name: "LuongTranslator.k14",
+      label: "decoder.linear1",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -885,6 +900,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k15 06daa505: decoder.log_softmax0 (row statistics)
     {
       name: "LuongTranslator.k15",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -922,6 +938,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k16 d2859c5c: decoder.log_softmax0
     {
       name: "LuongTranslator.k16",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -969,6 +986,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k17 5568918f: next.mask
     {
       name: "LuongTranslator.k17",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1062,6 +1080,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t0 ff8c7dd1: encoder.embedding0
     {
       name: "LuongTranslator.t0",
+      label: "encoder.embedding0",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  return v1;\n}",
@@ -1083,6 +1102,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t1 1a68b49d: encoder.lstm0.l0.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.t1",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1118,6 +1138,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t2 13bb72af: encoder.lstm0.l0.h* (and 1 more call)
     {
       name: "LuongTranslator.t2",
+      label: "encoder.lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["S","tp"],
       gpu: "function (b0, b1, b2, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2048);\n  const rem0 = idx - i0 * 2048;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + tp) * 1024 + k1];\n    const v3 = b1[i1 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1152,6 +1173,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t3 e86cef1f: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.t3",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, b2, b3, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * S + t) * 2048 + (i1 + 1536)];\n      const v2 = b2[i0 * 2048 + (i1 + 1536)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * S + t) * 2048 + (i1 + 512)];\n      const v6 = b2[i0 * 2048 + (i1 + 512)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * S + tp) * 1024 + (i1 + 512)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * S + t) * 2048 + i1];\n      const v12 = b2[i0 * 2048 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * S + t) * 2048 + (i1 + 1024)];\n      const v16 = b2[i0 * 2048 + (i1 + 1024)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 512)];\n      const v24 = b2[i0 * 2048 + (i1 - 512 + 512)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * S + tp) * 1024 + (i1 - 512 + 512)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * S + t) * 2048 + (i1 - 512)];\n      const v30 = b2[i0 * 2048 + (i1 - 512)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * S + t) * 2048 + (i1 - 512 + 1024)];\n      const v34 = b2[i0 * 2048 + (i1 - 512 + 1024)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -1197,6 +1219,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t4 e89acde6: encoder.lstm0.l1.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.t4",
+      label: "encoder.lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1232,6 +1255,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t5 8feb8631: decoder.embedding0
     {
       name: "LuongTranslator.t5",
+      label: "decoder.embedding0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  return v1;\n}",
@@ -1253,6 +1277,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t6 b75b63ce: encoder.final.l0 (and 1 more call)
     {
       name: "LuongTranslator.t6",
+      label: "encoder.final.l0 (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1];\n}",
@@ -1272,6 +1297,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t7 f4772478: decoder.lstm0.init (and 3 more calls)
     {
       name: "LuongTranslator.t7",
+      label: "decoder.lstm0.init (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = b0[i0 * 1024 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b0[i0 * 1024 + (i1 - 512 + 512)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -1298,6 +1324,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t8 31816088: decoder.lstm0.l0.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.t8",
+      label: "decoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1333,6 +1360,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t9 51dcc6eb: decoder.lstm0.l0.h* (and 1 more call)
     {
       name: "LuongTranslator.t9",
+      label: "decoder.lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
       gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2048);\n  const rem0 = idx - i0 * 2048;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + tp) * 1024 + k1];\n    const v3 = b1[i1 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1367,6 +1395,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t10 cb40da3a: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.t10",
+      label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, b2, b3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      const v1 = b1[(i0 * T + t) * 2048 + (i1 + 1536)];\n      const v2 = b2[i0 * 2048 + (i1 + 1536)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * T + t) * 2048 + (i1 + 512)];\n      const v6 = b2[i0 * 2048 + (i1 + 512)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * T + tp) * 1024 + (i1 + 512)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * T + t) * 2048 + i1];\n      const v12 = b2[i0 * 2048 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * T + t) * 2048 + (i1 + 1024)];\n      const v16 = b2[i0 * 2048 + (i1 + 1024)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 512)];\n      const v24 = b2[i0 * 2048 + (i1 - 512 + 512)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * T + tp) * 1024 + (i1 - 512 + 512)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * T + t) * 2048 + (i1 - 512)];\n      const v30 = b2[i0 * 2048 + (i1 - 512)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * T + t) * 2048 + (i1 - 512 + 1024)];\n      const v34 = b2[i0 * 2048 + (i1 - 512 + 1024)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -1412,6 +1441,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t11 611efd99: decoder.lstm0.l1.x·Wᵀ (all steps)
     {
       name: "LuongTranslator.t11",
+      label: "decoder.lstm0.l1.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1447,6 +1477,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t12 d2c6cbb9: decoder.attention0.W·k (keys, once per source)
     {
       name: "LuongTranslator.t12",
+      label: "decoder.attention0.W·k (keys, once per source)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1480,6 +1511,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t13 db0d0413: decoder.attention0.scores qᵀWk
     {
       name: "LuongTranslator.t13",
+      label: "decoder.attention0.scores qᵀWk",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[(i0 * S + i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -1517,6 +1549,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t14 9165bf4a: decoder.attention0.α (row statistics)
     {
       name: "LuongTranslator.t14",
+      label: "decoder.attention0.α (row statistics)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[(i0 * T + i1) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[(i0 * T + i1) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1558,6 +1591,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t15 19a7a2c6: decoder.attention0.α
     {
       name: "LuongTranslator.t15",
+      label: "decoder.attention0.α",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  if (!(i2 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b2[(i0 * T + i1) * S + i2];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1615,6 +1649,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t16 1a62980f: decoder.attention0.[context;h]
     {
       name: "LuongTranslator.t16",
+      label: "decoder.attention0.[context;h]",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 512) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(i0 * T + i1) * S + k2];\n      const v4 = b1[(i0 * S + k2) * 1024 + i2];\n      acc1 += v3 * v4;\n    }\n    c0 = acc1;\n  } else {\n    const v5 = b2[(i0 * T + i1) * 1024 + (i2 - 512)];\n    c0 = v5;\n  }\n  return c0;\n}",
@@ -1675,6 +1710,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t17 4429bd4f: decoder.tanh0
     {
       name: "LuongTranslator.t17",
+      label: "decoder.tanh0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
@@ -1722,6 +1758,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t18 00bf4551: decoder.linear1
     {
       name: "LuongTranslator.t18",
+      label: "decoder.linear1",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1757,6 +1794,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t19 06daa505: decoder.log_softmax0 (row statistics)
     {
       name: "LuongTranslator.t19",
+      label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1794,6 +1832,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t20 d2859c5c: decoder.log_softmax0
     {
       name: "LuongTranslator.t20",
+      label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -1841,6 +1880,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t21 5568918f: next.mask
     {
       name: "LuongTranslator.t21",
+      label: "next.mask",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1866,6 +1906,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t22 dd42a8ba: decoder.log_softmax0.d softmax
     {
       name: "LuongTranslator.t22",
+      label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 6000 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 6000; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 6000 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
@@ -1904,6 +1945,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t23 d08cc864: d(decoder.linear1.weight)
     {
       name: "LuongTranslator.t23",
+      label: "d(decoder.linear1.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 6000 + i0];\n      const v4 = b1[(k1 * T + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -1930,6 +1972,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t24 9b70b9d3: d(decoder.linear1.bias)
     {
       name: "LuongTranslator.t24",
+      label: "d(decoder.linear1.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 6000 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -1954,6 +1997,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t25 e7827e22: decoder.tanh0.d tanh
     {
       name: "LuongTranslator.t25",
+      label: "decoder.tanh0.d tanh",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    const v3 = b1[k1 * 512 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 512 + i2];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
@@ -1983,6 +2027,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t26 7eb8bffa: d(decoder.attention0.[context;h])
     {
       name: "LuongTranslator.t26",
+      label: "d(decoder.attention0.[context;h])",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2008,6 +2053,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t27 8a6dffe4: d(decoder.linear0.weight)
     {
       name: "LuongTranslator.t27",
+      label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2034,6 +2080,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t28 8b4afe61: d(decoder.linear0.bias)
     {
       name: "LuongTranslator.t28",
+      label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -2058,6 +2105,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t29 50f3679c: decoder.attention0.α.d softmax
     {
       name: "LuongTranslator.t29",
+      label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * S + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 512; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[(i0 * S + i2) * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 512; k8++) {\n      const v9 = b1[(i0 * T + i1) * 1024 + k8];\n      const v10 = b2[(i0 * S + k6) * 1024 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[(i0 * T + i1) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
@@ -2127,6 +2175,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t30 8ddbc064: d(decoder.attention0.W·k (keys, once per source))
     {
       name: "LuongTranslator.t30",
+      label: "d(decoder.attention0.W·k (keys, once per source))",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * S + i1];\n    const v3 = b1[(i0 * T + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2152,6 +2201,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t31 a0254b32: d(decoder.attention0.weight)
     {
       name: "LuongTranslator.t31",
+      label: "d(decoder.attention0.weight)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 512 + i0];\n      const v4 = b1[(k1 * S + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2178,6 +2228,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t32 de714430: decoder.lstm0.l1.s[t-1] (and 1 more call)
     {
       name: "LuongTranslator.t32",
+      label: "decoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 1024 + i2];\n    sh1 = v2;\n  } else {\n    const v3 = b1[i0 * 1024 + i2];\n    sh1 = v3;\n  }\n  return sh1;\n}",
@@ -2206,6 +2257,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t33 b23c703d: decoder.lstm0.l1.backward steps
     {
       name: "LuongTranslator.t33",
+      label: "decoder.lstm0.l1.backward steps",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, b3, b4, b5, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6144));\n  const rem0 = idx - i0 * (T * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          const v4 = b0[(i0 * T + i1) * 1024 + (i2 + 512)];\n          let acc5 = 0.0;\n          for (let k6 = 0; k6 < S; k6++) {\n            const v7 = b1[(i0 * T + i1) * S + k6];\n            const v8 = b2[(i0 * S + k6) * 512 + i2];\n            acc5 += v7 * v8;\n          }\n          const v9 = v4 + acc5;\n          g3 = v9;\n        }\n        c2 = g3;\n      } else {\n        const v10 = b3[(i0 * T + i1) * 2048 + (i2 - 1024)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b4[(i0 * T + i1) * 2048 + (i2 - 3072)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b5[(i0 * T + i1) * 1024 + (i2 - 5120)];\n    c0 = v12;\n  }\n  return c0;\n}",
@@ -2306,6 +2358,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t34 ca387a08: decoder.lstm0.l1.d next (and 1 more call)
     {
       name: "LuongTranslator.t34",
+      label: "decoder.lstm0.l1.d next (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
       gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 1024 + i1];\n  const v1 = b1[(i0 * T + t) * 6144 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
@@ -2327,6 +2380,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t35 e1e55417: decoder.lstm0.l1.[h';c'].d first (and 3 more calls)
     {
       name: "LuongTranslator.t35",
+      label: "decoder.lstm0.l1.[h';c'].d first (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 1024 + i1];\n  return v0;\n}",
@@ -2346,6 +2400,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t36 86775195: decoder.lstm0.l1.f (and 1 more call)
     {
       name: "LuongTranslator.t36",
+      label: "decoder.lstm0.l1.f (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 512 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 512 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -2368,6 +2423,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t37 256a17f9: decoder.lstm0.l1.i (and 1 more call)
     {
       name: "LuongTranslator.t37",
+      label: "decoder.lstm0.l1.i (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -2390,6 +2446,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t38 849a9e4c: decoder.lstm0.l1.g (and 1 more call)
     {
       name: "LuongTranslator.t38",
+      label: "decoder.lstm0.l1.g (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1024 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 1024 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
@@ -2412,6 +2469,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t39 f319707a: decoder.lstm0.l1.tanh(c') (and 1 more call)
     {
       name: "LuongTranslator.t39",
+      label: "decoder.lstm0.l1.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = b3[i0 * 512 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
@@ -2438,6 +2496,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t40 5cceb25d: decoder.lstm0.l1.o (and 1 more call)
     {
       name: "LuongTranslator.t40",
+      label: "decoder.lstm0.l1.o (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1536 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 1536 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -2460,6 +2519,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t41 355fa878: d(decoder.lstm0.l1.c') (and 3 more calls)
     {
       name: "LuongTranslator.t41",
+      label: "d(decoder.lstm0.l1.c') (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 1024 + (i1 + 512)];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = b2[i0 * 512 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 512 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
@@ -2487,6 +2547,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t42 751d08b8: decoder.lstm0.l1.o.d sigmoid (and 7 more calls)
     {
       name: "LuongTranslator.t42",
+      label: "decoder.lstm0.l1.o.d sigmoid (and 7 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -2512,6 +2573,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t43 dea5251a: decoder.lstm0.l1.g.d tanh (and 3 more calls)
     {
       name: "LuongTranslator.t43",
+      label: "decoder.lstm0.l1.g.d tanh (and 3 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -2537,6 +2599,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t44 26acb24e: decoder.lstm0.l1.f.d sigmoid (and 1 more call)
     {
       name: "LuongTranslator.t44",
+      label: "decoder.lstm0.l1.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -2562,6 +2625,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t45 4699106b: d(decoder.lstm0.l1.h*) (and 7 more calls)
     {
       name: "LuongTranslator.t45",
+      label: "d(decoder.lstm0.l1.h*) (and 7 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2048);\n  const rem0 = idx - i0 * 2048;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 1536) {\n    let c1 = 0.0;\n    if (i1 < 1024) {\n      let c2 = 0.0;\n      if (i1 < 512) {\n        const v3 = b0[i0 * 512 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 512 + (i1 - 512)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 512 + (i1 - 1024)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 512 + (i1 - 1536)];\n    c0 = v6;\n  }\n  return c0;\n}",
@@ -2602,6 +2666,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t46 82a9c7f8: d(decoder.lstm0.l1.state) (and 1 more call)
     {
       name: "LuongTranslator.t46",
+      label: "d(decoder.lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["T","t"],
       gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 2048; k2++) {\n        const v3 = b1[i0 * 2048 + k2];\n        const v4 = b2[k2 * 512 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 512 + (i1 - 512)];\n      const v6 = b4[i0 * 512 + (i1 - 512)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -2634,6 +2699,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t47 ec044759: decoder.lstm0.l1.d init (and 1 more call)
     {
       name: "LuongTranslator.t47",
+      label: "decoder.lstm0.l1.d init (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  return b0[i0 * T * 1024 + i1];\n}",
@@ -2652,6 +2718,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t48 dac3bc83: d(decoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
       name: "LuongTranslator.t48",
+      label: "d(decoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 2048 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2678,6 +2745,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t49 e9e96d03: d(decoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
       name: "LuongTranslator.t49",
+      label: "d(decoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 2048 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -2702,6 +2770,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t50 a7b1c331: encoder.final.l1.d pool (and 1 more call)
     {
       name: "LuongTranslator.t50",
+      label: "encoder.final.l1.d pool (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 === v0 - 1) {\n    const v2 = b1[i0 * 1024 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -2727,6 +2796,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t51 82fb28a4: decoder.lstm0.l0.backward steps
     {
       name: "LuongTranslator.t51",
+      label: "decoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6144));\n  const rem0 = idx - i0 * (T * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 2048; k5++) {\n            const v6 = b0[(i0 * T + i1) * 2048 + k5];\n            const v7 = b1[k5 * 512 + i2];\n            acc4 += v6 * v7;\n          }\n          g3 = acc4;\n        }\n        c2 = g3;\n      } else {\n        const v8 = b2[(i0 * T + i1) * 2048 + (i2 - 1024)];\n        c2 = v8;\n      }\n      c1 = c2;\n    } else {\n      const v9 = b3[(i0 * T + i1) * 2048 + (i2 - 3072)];\n      c1 = v9;\n    }\n    c0 = c1;\n  } else {\n    const v10 = b4[(i0 * T + i1) * 1024 + (i2 - 5120)];\n    c0 = v10;\n  }\n  return c0;\n}",
@@ -2777,6 +2847,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t52 6cfde1f8: d(decoder.embedding0)
     {
       name: "LuongTranslator.t52",
+      label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 2048; k1++) {\n    const v2 = b0[(i0 * T + i1) * 2048 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -2802,6 +2873,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t53 e2773b4c: d(decoder.lstm0.weight_ih_l0)
     {
       name: "LuongTranslator.t53",
+      label: "d(decoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 2048 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2828,6 +2900,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t54 518c7fd7: decoder.embedding0.d table
     {
       name: "LuongTranslator.t54",
+      label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
@@ -2856,6 +2929,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t55 5ad65d3e: encoder.lstm0.l1.s[t-1] (and 1 more call)
     {
       name: "LuongTranslator.t55",
+      label: "encoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * S + from0) * 1024 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
@@ -2883,6 +2957,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t56 e4820c8c: encoder.lstm0.l1.backward steps
     {
       name: "LuongTranslator.t56",
+      label: "encoder.lstm0.l1.backward steps",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 6144));\n  const rem0 = idx - i0 * (S * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        const v3 = b0[(i0 * S + i1) * 1024 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          let acc5 = 0.0;\n          for (let k6 = 0; k6 < T; k6++) {\n            const v7 = b1[(i0 * T + k6) * 1024 + i2];\n            const v8 = b2[(i0 * T + k6) * S + i1];\n            acc5 += v7 * v8;\n          }\n          let acc9 = 0.0;\n          for (let k10 = 0; k10 < 512; k10++) {\n            const v11 = b3[(i0 * S + i1) * 512 + k10];\n            const v12 = b4[k10 * 512 + i2];\n            acc9 += v11 * v12;\n          }\n          const v13 = acc5 + acc9;\n          g4 = v13;\n        }\n        const v14 = v3 + g4;\n        c2 = v14;\n      } else {\n        const v15 = b5[(i0 * S + i1) * 2048 + (i2 - 1024)];\n        c2 = v15;\n      }\n      c1 = c2;\n    } else {\n      const v16 = b6[(i0 * S + i1) * 2048 + (i2 - 3072)];\n      c1 = v16;\n    }\n    c0 = c1;\n  } else {\n    const v17 = b7[(i0 * S + i1) * 1024 + (i2 - 5120)];\n    c0 = v17;\n  }\n  return c0;\n}",
@@ -2942,6 +3017,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t57 e46ddcda: encoder.lstm0.l1.d next (and 1 more call)
     {
       name: "LuongTranslator.t57",
+      label: "encoder.lstm0.l1.d next (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
       gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + tp) * 1024 + i1];\n  const v1 = b1[(i0 * S + t) * 6144 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
@@ -2963,6 +3039,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t58 21d9ac0b: encoder.lstm0.l1.f (and 1 more call)
     {
       name: "LuongTranslator.t58",
+      label: "encoder.lstm0.l1.f (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 512 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 512 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -2985,6 +3062,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t59 763e19f5: encoder.lstm0.l1.i (and 1 more call)
     {
       name: "LuongTranslator.t59",
+      label: "encoder.lstm0.l1.i (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -3007,6 +3085,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t60 10189a64: encoder.lstm0.l1.g (and 1 more call)
     {
       name: "LuongTranslator.t60",
+      label: "encoder.lstm0.l1.g (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1024 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 1024 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
@@ -3029,6 +3108,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t61 ea8cfeef: encoder.lstm0.l1.tanh(c') (and 1 more call)
     {
       name: "LuongTranslator.t61",
+      label: "encoder.lstm0.l1.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, b1, b2, b3, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = b3[i0 * 512 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
@@ -3055,6 +3135,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t62 8aa0c61d: encoder.lstm0.l1.o (and 1 more call)
     {
       name: "LuongTranslator.t62",
+      label: "encoder.lstm0.l1.o (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1536 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 1536 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
@@ -3077,6 +3158,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t63 ab4c80eb: encoder.lstm0.l1.f.d sigmoid (and 1 more call)
     {
       name: "LuongTranslator.t63",
+      label: "encoder.lstm0.l1.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["S","t"],
       gpu: "function (b0, b1, b2, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
@@ -3102,6 +3184,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t64 cba033b3: d(encoder.lstm0.l1.state) (and 1 more call)
     {
       name: "LuongTranslator.t64",
+      label: "d(encoder.lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["S","t"],
       gpu: "function (b0, b1, b2, b3, b4, b5, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 2048; k2++) {\n        const v3 = b1[i0 * 2048 + k2];\n        const v4 = b2[k2 * 512 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 512 + (i1 - 512)];\n      const v6 = b4[i0 * 512 + (i1 - 512)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
@@ -3134,6 +3217,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t65 52f1ced8: d(encoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
       name: "LuongTranslator.t65",
+      label: "d(encoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 2048 + i0];\n      const v4 = b1[(k1 * S + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3160,6 +3244,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t66 0e4edfa5: d(encoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
       name: "LuongTranslator.t66",
+      label: "d(encoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 2048 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
@@ -3184,6 +3269,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t67 bc8a492a: encoder.lstm0.l0.backward steps
     {
       name: "LuongTranslator.t67",
+      label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, b4, b5, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 6144));\n  const rem0 = idx - i0 * (S * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        const v3 = b0[(i0 * S + i1) * 1024 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          let acc5 = 0.0;\n          for (let k6 = 0; k6 < 2048; k6++) {\n            const v7 = b1[(i0 * S + i1) * 2048 + k6];\n            const v8 = b2[k6 * 512 + i2];\n            acc5 += v7 * v8;\n          }\n          g4 = acc5;\n        }\n        const v9 = v3 + g4;\n        c2 = v9;\n      } else {\n        const v10 = b3[(i0 * S + i1) * 2048 + (i2 - 1024)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b4[(i0 * S + i1) * 2048 + (i2 - 3072)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b5[(i0 * S + i1) * 1024 + (i2 - 5120)];\n    c0 = v12;\n  }\n  return c0;\n}",
@@ -3236,6 +3322,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t68 1a4a91da: d(encoder.embedding0)
     {
       name: "LuongTranslator.t68",
+      label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 2048; k1++) {\n    const v2 = b0[(i0 * S + i1) * 2048 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -3261,6 +3348,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t69 498e3f65: d(encoder.lstm0.weight_ih_l0)
     {
       name: "LuongTranslator.t69",
+      label: "d(encoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 2048 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -3287,6 +3375,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
     // t70 a271a682: encoder.embedding0.d table
     {
       name: "LuongTranslator.t70",
+      label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
       gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[k1 * S + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * S + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",

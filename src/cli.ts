@@ -34,7 +34,8 @@ const USAGE = `usage:
 
   compile   writes one TypeScript module per .nn file (default: generated/<file>.ts);
             --format js writes OUT.js and OUT.d.ts instead (default: generated/<file>.js),
-            for apps without a TypeScript loader;
+            for apps without a TypeScript loader; -o OUT.js (.mjs, .cjs) implies --format js,
+            -o OUT.ts (.mts) TypeScript, another extension needs --format;
             --emit prints an intermediate stage instead (to stdout, or to -o);
             ir-grad is the backward graph of reverse mode;
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites;
@@ -194,9 +195,31 @@ function parseArgs(argv: string[]): Args {
     if (/\.nn$/i.test(out)) throw new UsageError(`refusing to write to '${out}': -o names a .nn file (the output is ${emitGiven ? 'a compiler stage' : 'a module'}, not a spec)`);
     if (command === 'onnx' && !/\.onnx$/.test(out)) throw new UsageError(`nnc onnx writes an ONNX model; -o must end in .onnx, got '${out}'`);
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
-    if (format === 'js' && !/\.[mc]?js$/.test(out)) throw new UsageError(`--format js writes a .js module (and its .d.ts); -o must end in .js, .mjs or .cjs, got '${out}'`);
+    if (command === 'compile' && !emitGiven) format = moduleFormat(out, format);
   }
   return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, noTrain, ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
+}
+
+/** The module file extensions `-o` may name, by language (JavaScript: .cjs is CommonJS; TypeScript is an ES module only). */
+const MODULE_EXTENSIONS: Readonly<Record<'ts' | 'js', readonly string[]>> = { ts: ['.ts', '.mts'], js: ['.js', '.mjs', '.cjs'] };
+const LANGUAGE = { ts: 'TypeScript', js: 'JavaScript' } as const;
+
+/**
+ * The language of the module `compile -o out` writes: the one its extension names (.ts, .mts →
+ * TypeScript; .js, .mjs, .cjs → JavaScript with its declarations beside it), which `--format` may repeat but not
+ * contradict; any other extension needs `--format`.
+ */
+function moduleFormat(out: string, format: 'ts' | 'js' | undefined): 'ts' | 'js' {
+  const ext = extname(out).toLowerCase();
+  const named = (['ts', 'js'] as const).find((f) => MODULE_EXTENSIONS[f].includes(ext));
+  if (named && format && named !== format) {
+    const other = MODULE_EXTENSIONS[format][0]!;
+    throw new UsageError(`--format ${format} writes ${LANGUAGE[format]}, but -o '${out}' names a ${LANGUAGE[named]} file: use -o ${basename(out, extname(out))}${other} (or leave --format out)`);
+  }
+  if (named) return named;
+  if (format) return format;
+  const all = [...MODULE_EXTENSIONS.ts, ...MODULE_EXTENSIONS.js].join(', ');
+  throw new UsageError(`-o '${out}': cannot tell from its extension whether to write TypeScript or JavaScript (${all}); name the file so, or pass --format ts|js`);
 }
 
 /**

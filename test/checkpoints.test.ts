@@ -148,8 +148,8 @@ describe('prefixes and rename', () => {
     expect((await nncError(() => outputs('ckpt_wrapped_tagger', bytes, { rename: { 'model.gru0.bias_ih_l0': 'x', 'model.gru0.bias_hh_l0': 'x' } }))).message)
       .toMatch(/rename gives both 'model\.gru0\.bias_(ih|hh)_l0' and 'model\.gru0\.bias_(ih|hh)_l0' the name 'x'; each weight can come from one tensor/);
     expect((await nncError(() => outputs('ckpt_wrapped_tagger', bytes, { rename: () => 5 }))).message).toContain("rename gave number for 'model.embedding0.weight'");
-    expect((await nncError(() => outputs('ckpt_wrapped_tagger', bytes, { renames: {} }))).message).toContain("unknown loadWeights option 'renames' — did you mean 'rename'?");
-    expect((await nncError(() => outputs('ckpt_wrapped_tagger', bytes, { rename: new Map() }))).message).toContain('rename must be a { checkpoint name: model name } object or a function, got Map');
+    expect((await nncError(() => outputs('ckpt_wrapped_tagger', bytes, { renames: {} }))).message).toContain("loadWeights option 'renames' is unknown (did you mean 'rename'?); the options are rename, allowNonFinite, onProgress, signal");
+    expect((await nncError(() => outputs('ckpt_wrapped_tagger', bytes, { rename: new Map() }))).message).toContain("loadWeights option 'rename' must be a { checkpoint name: model name } object or a function, got a Map");
   });
 });
 

@@ -529,7 +529,10 @@ describe.concurrent('usage errors exit 2', () => {
     ['-o naming another .nn file', ['compile', lstm, '-o', 'out.nn'], /refusing to write to 'out\.nn': -o names a \.nn file/],
     ['--emit=ir -o a .nn file', ['compile', lstm, '--emit=ir', '-o', 'x.nn'], /refusing to write to 'x\.nn'/],
     ['--format bogus', ['compile', lstm, '--format', 'wasm'], /--format must be ts or js; got 'wasm'/],
-    ['--format js -o a .ts file', ['compile', lstm, '--format=js', '-o', 'x.ts'], /-o must end in \.js/],
+    ['--format js -o a .ts file', ['compile', lstm, '--format=js', '-o', 'x.ts'], /^nnc: --format js writes JavaScript, but -o 'x\.ts' names a TypeScript file: use -o x\.js \(or leave --format out\)$/m],
+    ['--format ts -o a .mjs file', ['compile', lstm, '--format', 'ts', '-o', 'x.mjs'], /--format ts writes TypeScript, but -o 'x\.mjs' names a JavaScript file: use -o x\.ts/],
+    ['-o with no module extension', ['compile', lstm, '-o', 'model.txt'], /-o 'model\.txt': cannot tell from its extension whether to write TypeScript or JavaScript .*\.ts, \.mts, \.js, \.mjs, \.cjs.*--format ts\|js/],
+    ['-o a CommonJS TypeScript file', ['compile', lstm, '-o', 'model.cts'], /cannot tell from its extension/],
     ['--format with --emit', ['compile', lstm, '--format=js', '--emit=ir'], /does not go with --emit/],
   ])('%s', async (_, args, msg) => {
     const cwd = tempDir();
@@ -608,14 +611,15 @@ describe.concurrent('the spec is never overwritten', () => {
     }
   });
 
-  it('through a hard link (ln spec.nn hard.txt; -o hard.txt), through the .d.ts of --format js (cp spec.nn m.d.ts), and through nnc torch -o', async () => {
+  it('through a hard link (ln spec.nn hard.ts; -o hard.ts), through the .d.ts of --format js (cp spec.nn m.d.ts), and through nnc torch -o', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'spec.nn'), LSTM_SPEC);
-    linkSync(join(cwd, 'spec.nn'), join(cwd, 'hard.txt'));
-    const r = await nnc(['compile', 'spec.nn', '-o', 'hard.txt'], cwd);
+    // (-o with a module's extension: another one is a usage error of its own, issue 19)
+    linkSync(join(cwd, 'spec.nn'), join(cwd, 'hard.ts'));
+    const r = await nnc(['compile', 'spec.nn', '-o', 'hard.ts'], cwd);
     expectNoCrash(r);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toBe("nnc: refusing to write to 'hard.txt': it is the input file 'spec.nn' (the same file on disk)\n");
+    expect(r.stderr).toBe("nnc: refusing to write to 'hard.ts': it is the input file 'spec.nn' (the same file on disk)\n");
     expect(readFileSync(join(cwd, 'spec.nn'), 'utf8')).toBe(LSTM_SPEC);
     writeFileSync(join(cwd, 'm.d.ts'), LSTM_SPEC);
     const js = await nnc(['compile', 'm.d.ts', '--format', 'js', '-o', 'm.js'], cwd);
@@ -664,12 +668,16 @@ describe.concurrent('--version', () => {
 });
 
 describe('--format js', () => {
-  it('writes .js + .d.ts that a plain Node app (no TypeScript loader) runs on the cpu backend', async () => {
+  // issue 19: `-o model.js` without --format js wrote TypeScript into a .js file (Unexpected identifier 'as')
+  it.each([
+    ['--format js -o gen/lstm.js', ['--format', 'js']],
+    ['-o gen/lstm.js alone (the extension says JavaScript; bin/nnc.js as a process)', []],
+  ])('%s writes .js + .d.ts that a plain Node app (no TypeScript loader) runs on the cpu backend', async (_, flags) => {
     const app = tempDir();
     writeFileSync(join(app, 'package.json'), '{ "type": "module" }\n');
     mkdirSync(join(app, 'node_modules'));
     symlinkSync(ROOT, join(app, 'node_modules/nnc'), 'dir');
-    const r = await nnc(['compile', 'test/fixtures/lstm/model.nn', '--format', 'js', '-o', join(app, 'gen/lstm.js')]);
+    const r = await (flags.length ? nnc : spawnNnc)(['compile', 'test/fixtures/lstm/model.nn', ...flags, '-o', join(app, 'gen/lstm.js')]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^wrote .*gen\/lstm\.js and .*gen\/lstm\.d\.ts \(Lstm: \d+ kernels, 5 weights\)\n$/);
     const js = readFileSync(join(app, 'gen/lstm.js'), 'utf8');

@@ -296,7 +296,7 @@ describe('beam', () => {
             const eos = withEos ? (seed + 1) % V : undefined;
             const B = 2;
             const s = new MockSession(B, V, fn, attn, 2);
-            const nBest = 6;
+            const nBest = Math.min(6, K); // at most the beam width
             const r = await decode(s, { strategy: 'beam', beam: K, maxLen, eos, lengthNormalize, nBest, attention: true });
             expect(s.begins[0].k).toBe(K);
             for (let b = 0; b < B; b++) {
@@ -327,7 +327,7 @@ describe('beam', () => {
       const eos = seed % 5 === 0 ? undefined : seed % V;
       const lengthNormalize = seed % 2 === 1;
       const s = new MockSession(3, V, fn);
-      const r = await decode(s, { strategy: 'beam', beam: K, maxLen: 7, eos, nBest: 4, lengthNormalize });
+      const r = await decode(s, { strategy: 'beam', beam: K, maxLen: 7, eos, nBest: Math.min(4, K), lengthNormalize });
       for (let b = 0; b < 3; b++) {
         expect(r.scores[b]).toBeCloseTo(scoreOf(fn, b, r.ids[b]), 10);
         const nb = r.nBest![b];
@@ -393,9 +393,9 @@ describe('beam', () => {
     // [0,eos] 0.4 (rank 0: finishes), [1,0] 0.15 (continues), [1,eos] 0.12 (rank 2: dropped),
     // [0,0] 0.05 (continues). At maxLen the two alive ones finish as they are.
     const fn = prefixTable(3, { '': [0.5, 0.3, 0.2], '0': [0.1, 0.1, 0.8], '1': [0.5, 0.1, 0.4] });
-    const r = await decode(new MockSession(1, 3, fn), { strategy: 'beam', beam: 2, maxLen: 2, eos: 2, nBest: 5 });
-    expect(r.nBest![0].map((h) => h.ids)).toEqual([[0, 2], [1, 0], [0, 0]]);
-    expect(r.nBest![0].map((h) => h.score)).toEqual([L(0.5) + L(0.8), L(0.3) + L(0.5), L(0.5) + L(0.1)]);
+    const r = await decode(new MockSession(1, 3, fn), { strategy: 'beam', beam: 2, maxLen: 2, eos: 2, nBest: 2 });
+    expect(r.nBest![0].map((h) => h.ids)).toEqual([[0, 2], [1, 0]]);
+    expect(r.nBest![0].map((h) => h.score)).toEqual([L(0.5) + L(0.8), L(0.3) + L(0.5)]);
   });
 
   it('stream events: a row whose best hypothesis finished at an earlier step shows -1 when it stops', async () => {
@@ -677,7 +677,8 @@ describe('options', () => {
     });
     const spec = { strategy: 'beam' as const, beam: 3, maxLen: 12, bos: 1, eos: 2, temperature: 0.8, topK: 5 };
     expect(resolveOptions({}, spec, { vocab: 14 })).toMatchObject(spec);
-    expect(resolveOptions({ beam: 6, eos: 5, strategy: 'sample', maxLen: undefined }, spec, { vocab: 14 })).toMatchObject({ ...spec, beam: 6, eos: 5, strategy: 'sample' });
+    expect(resolveOptions({ temperature: 0.5, eos: 5, strategy: 'sample', maxLen: undefined }, spec, { vocab: 14 })).toMatchObject({ ...spec, temperature: 0.5, eos: 5, strategy: 'sample' });
+    expect(resolveOptions({ beam: 6 }, spec, { vocab: 14 })).toMatchObject({ ...spec, beam: 6 });
   });
 
   it('decodeStream uses the decode statement defaults', async () => {
@@ -692,26 +693,26 @@ describe('options', () => {
   });
 
   const BAD: [unknown, string][] = [
-    [{ strategy: 'beem' }, `generate option 'strategy' must be one of 'greedy', 'beam', 'sample', got "beem"`],
-    [{ beam: 0 }, `generate option 'beam' must be an integer in [1, 256], got 0`],
-    [{ beam: 2.5 }, `generate option 'beam' must be an integer in [1, 256], got 2.5`],
-    [{ beam: '4' }, `generate option 'beam' must be an integer in [1, 256], got "4"`],
+    [{ strategy: 'beem' }, `generate option 'strategy' must be one of 'greedy', 'beam', 'sample', got "beem" (did you mean 'beam'?)`],
+    [{ strategy: 'beam', beam: 0 }, `generate option 'beam' must be an integer in [1, 256], got 0`],
+    [{ strategy: 'beam', beam: 2.5 }, `generate option 'beam' must be an integer in [1, 256], got 2.5`],
+    [{ strategy: 'beam', beam: '4' }, `generate option 'beam' must be an integer in [1, 256], got "4"`],
     [{ maxLen: 0 }, `generate option 'maxLen' must be an integer in [1, 65536], got 0`],
     [{ maxLen: Infinity }, `generate option 'maxLen' must be an integer in [1, 65536], got Infinity`],
     [{ bos: -1 }, `generate option 'bos' must be an integer in [0, 4] (bos is fed to the model, whose vocab = 5), got -1`],
     [{ bos: 5 }, `generate option 'bos' must be an integer in [0, 4] (bos is fed to the model, whose vocab = 5), got 5`],
     [{ eos: 5 }, `generate option 'eos' must be an integer in [0, 4] (the model's output has 5 classes), got 5`],
     [{ eos: null }, `generate option 'eos' must be an integer in [0, 4] (the model's output has 5 classes), got null`],
-    [{ temperature: 0 }, `generate option 'temperature' must be a finite number > 0, got 0`],
-    [{ temperature: NaN }, `generate option 'temperature' must be a finite number > 0, got NaN`],
-    [{ temperature: -1 }, `generate option 'temperature' must be a finite number > 0, got -1`],
-    [{ topK: 0 }, `generate option 'topK' must be an integer in [1, 1048576], got 0`],
-    [{ seed: 1.5 }, `generate option 'seed' must be a safe integer, got 1.5`],
-    [{ seed: '1' }, `generate option 'seed' must be a safe integer, got "1"`],
-    [{ lengthNormalize: 'yes' }, `generate option 'lengthNormalize' must be a boolean, got "yes"`],
+    [{ strategy: 'sample', temperature: 0 }, `generate option 'temperature' must be a finite number > 0, got 0`],
+    [{ strategy: 'sample', temperature: NaN }, `generate option 'temperature' must be a finite number > 0, got NaN`],
+    [{ strategy: 'sample', temperature: -1 }, `generate option 'temperature' must be a finite number > 0, got -1`],
+    [{ strategy: 'sample', topK: 0 }, `generate option 'topK' must be an integer in [1, 1048576], got 0`],
+    [{ strategy: 'sample', seed: 1.5 }, `generate option 'seed' must be a safe integer, got 1.5`],
+    [{ strategy: 'sample', seed: '1' }, `generate option 'seed' must be a safe integer, got "1"`],
+    [{ strategy: 'beam', lengthNormalize: 'yes' }, `generate option 'lengthNormalize' must be a boolean, got "yes"`],
     [{ attention: 1 }, `generate option 'attention' must be a boolean, got 1`],
     [{ strategy: 'beam', nBest: 0 }, `generate option 'nBest' must be an integer in [1, 256], got 0`],
-    [{ nBest: 2 }, `generate option 'nBest' needs strategy 'beam', got strategy "greedy"`],
+    [{ nBest: 2 }, `generate option 'nBest' applies to strategy 'beam', but the strategy is "greedy" (the default): pass strategy: 'beam', or drop 'nBest'`],
     [{ signal: {} }, `generate option 'signal' must be an AbortSignal, got {}`],
     [{ beams: 4 }, `generate option 'beams' is unknown (did you mean 'beam'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
     [{ max_len: 9 }, `generate option 'max_len' is unknown (did you mean 'maxLen'?); the options are strategy, beam, maxLen, bos, eos, temperature, topK, seed, lengthNormalize, nBest, attention, signal, lm, lmWeight, lengthBonus`],
@@ -732,7 +733,7 @@ describe('options', () => {
     expect(() => resolveOptions({}, { eos: 9 }, { vocab: 5 })).toThrow(`decode default 'eos' must be an integer in [0, 4] (the model's output has 5 classes), got 9`);
     expect(() => resolveOptions({}, { beems: 1 } as never)).toThrow(`decode default 'beems' is unknown (did you mean 'beam'?); the defaults are strategy, beam, maxLen, bos, eos, temperature, topK`);
     expect(() => resolveOptions({}, { seed: 1 } as never)).toThrow(`decode default 'seed' is unknown; the defaults are`);
-    expect(resolveOptions({ beam: 2 }, { beam: 0 }).beam).toBe(2);
+    expect(resolveOptions({ beam: 2 }, { strategy: 'beam', beam: 0 }).beam).toBe(2);
   });
 
   it('rejects a session that returns the wrong shapes, or no attention when it is asked for', async () => {

@@ -423,14 +423,20 @@ describe.each([
 
 describe('createModel options', () => {
   it('rejects an unknown backend name', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), "'tpu'", 'cpu', 'webasm', 'auto');
-    await expectError(() => lstmMod.createModel({ backend: 'CPU' }), "'CPU'");
+    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), `createModel option 'backend' must be one of 'auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime', got "tpu"`);
+    await expectError(() => lstmMod.createModel({ backend: 'CPU' }), `got "CPU" (did you mean 'cpu'?)`);
+  });
+  it('an unknown option names the nearest known one (issue 19: thread → threads)', async () => {
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', thread: 2 }), "createModel option 'thread' is unknown (did you mean 'threads'?); the options are backend, gpu, threads, worker, onnxruntime, allowNonFinite");
+    await expectError(() => lstmMod.createModel({ backnd: 'cpu' }), "createModel option 'backnd' is unknown (did you mean 'backend'?)");
+    // backend 'onnxruntime's own option is declared with the others (src/runtime/options.ts)
+    await expectError(() => lstmMod.createModel({ backend: 'onnxruntime', onnxruntim: {} }), "createModel option 'onnxruntim' is unknown (did you mean 'onnxruntime'?)");
   });
   it('rejects options that are not an object', async () => {
-    await expectError(() => lstmMod.createModel('cpu'), 'options object', 'string');
+    await expectError(() => lstmMod.createModel('cpu'), 'createModel expects an options object, got "cpu"');
   });
   it('rejects a thread count that is not a positive integer', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 0 }), 'threads', 'positive integer', '0');
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 0 }), "createModel option 'threads' must be an integer ≥ 1, got 0");
     await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: 1.5 }), 'threads', '1.5');
     await expectError(() => lstmMod.createModel({ backend: 'wasm', threads: '2' }), 'threads', '"2"');
   });
@@ -613,6 +619,27 @@ describe('generate: errors a user can cause', () => {
       model.dispose();
     }
   });
+  // issue 19: options that cannot be misread, fed as the issue wrote them, to generate() and stream()
+  it.each([
+    ["{ strategy: 'greedy', beam: 4 }", { strategy: 'greedy', beam: 4 }, `generate option 'beam' applies to strategy 'beam', but the strategy is "greedy": drop 'beam', or use strategy 'beam'`],
+    ["{ temperature: 0.5 } (the spec's decode statement chooses beam = 3)", { temperature: 0.5 }, `generate option 'temperature' applies to strategy 'sample', but the strategy is "beam" (the spec's decode statement): pass strategy: 'sample', or drop 'temperature'`],
+    ["{ strategy: 'beam', nBest: 5, beam: 2 }", { strategy: 'beam', nBest: 5, beam: 2 }, `generate option 'nBest' (5) is more than the beam width (2): a beam of 2 keeps 2 hypotheses per row; use nBest ≤ beam, or beam: 5`],
+    ["{ nBest: 5 } (the spec's beam = 3)", { nBest: 5 }, `generate option 'nBest' (5) is more than the beam width (3, the spec's decode statement)`],
+    ["{ strategy: 'beam', beam: 300 } (the spec's cap is 256)", { strategy: 'beam', beam: 300 }, `generate option 'beam' must be an integer in [1, 256], got 300`],
+    ["{ strategy: 'beam', temperature: 0.5 }", { strategy: 'beam', temperature: 0.5 }, `generate option 'temperature' applies to strategy 'sample', but the strategy is "beam": drop 'temperature', or use strategy 'sample'`],
+    ['{ maxlen: 9 }', { maxlen: 9 }, `generate option 'maxlen' is unknown (did you mean 'maxLen'?)`],
+  ])('generate() and stream() refuse %s', async (_, opts, message) => {
+    const model = await s2sMod.createModel({ backend: 'cpu' });
+    model.loadWeights(s2s.weights);
+    try {
+      await expectError(() => model.generate({ source: source() }, opts), message);
+      await expectError(async () => {
+        for await (const _ev of model.stream({ source: source() }, opts)) expect.unreachable('a step ran');
+      }, message);
+    } finally {
+      model.dispose();
+    }
+  });
 });
 
 describe('generate: past a learned positional table', () => {
@@ -627,6 +654,31 @@ describe('generate: past a learned positional table', () => {
       // within the table: prompt positions 0..2, fed tokens at 3 → fine
       await expect(model.generate({ text: [[1, 2, 3]] }, { maxLen: 2 })).resolves.toBeDefined();
       await expectError(() => model.generate({ text: [[1, 2, 3]] }, { maxLen: 4 }), 'position 4', 'max_len = 4');
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('a tensor past the backend memory', () => {
+  // issue 19: self-attention at a long sequence failed with a raw RangeError
+  // (WebAssembly.Memory.grow(): Maximum memory size exceeded); a buffer that cannot fit is refused
+  // before anything is allocated, naming the tensor, its shape, its size and the limit
+  it("wasm: attention scores of 2.15 GiB are an NncError naming them and the 2 GiB limit, and the model still works", async () => {
+    const spec = 'model LongSelf {\n  input x: tokens(vocab = 50)\n  output y\n  embedding 32\n  attention self, heads = 4\n  linear 10\n}\n';
+    const mod = await compileAndImport('errors_long_self', spec);
+    const model = await mod.createModel({ backend: 'wasm', threads: 1 });
+    try {
+      const w: Record<string, Float32Array> = {};
+      for (const x of model.manifest.weights as { name: string; shape: number[] }[]) w[x.name] = new Float32Array(x.shape.reduce((a, c) => a * c, 1)).fill(0.01);
+      model.loadWeights(w);
+      const S = 12_000; // scores [1, 4, S, S]: 576,000,000 floats
+      const e = await expectError(() => model.forward({ x: { data: new Int32Array(S), shape: [1, S] } }),
+        /^LongSelf: 'attention0\.scores' \[B = 1, 4, T = 12000, T = 12000\]: the wasm backend cannot hold a buffer of 576000000 floats \(2\.15 GiB\): its memory is limited to 2\.00 GiB, and [\d.]+ MiB of it hold buffers in use/);
+      expect(e.name).toBe('NncError');
+      // nothing was left half-made: a short call afterwards runs
+      const out = await model.forward({ x: [[1, 2, 3]] });
+      expect(out.y.shape).toEqual([1, 3, 10]);
     } finally {
       model.dispose();
     }

@@ -79,6 +79,10 @@ const d: number = dims[2];
 // @ts-expect-error the output has no other field
 void out.other;
 
+// @ts-expect-error a model that cannot generate has no generate() (issue 19)
+await tagger.generate({ words: [[1]] });
+// @ts-expect-error nor stream()
+tagger.stream({ words: [[1]] });
 const brackets = await createBrackets({ backend: 'cpu' });
 const b: BracketsOutputs = await brackets.forward({ text: [[1, 2]] });
 void b;

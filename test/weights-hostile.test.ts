@@ -140,8 +140,8 @@ describe('non-finite weights', () => {
     model.loadWeights(lstm.weights);
   });
   it('options are checked: an unknown option names the nearest one; a wrong type is an error', () => {
-    expect(nncError(() => model.loadWeights(lstm.weights, { allownonfinite: true })).message).toContain("unknown loadWeights option 'allownonfinite' — did you mean 'allowNonFinite'?");
-    expect(nncError(() => model.loadWeights(lstm.weights, { allowNonFinite: 'yes' })).message).toContain('allowNonFinite must be true or false, got string');
+    expect(nncError(() => model.loadWeights(lstm.weights, { allownonfinite: true })).message).toContain("loadWeights option 'allownonfinite' is unknown (did you mean 'allowNonFinite'?)");
+    expect(nncError(() => model.loadWeights(lstm.weights, { allowNonFinite: 'yes' })).message).toContain(`loadWeights option 'allowNonFinite' must be a boolean, got "yes"`);
   });
 });
 

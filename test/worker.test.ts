@@ -197,7 +197,7 @@ describe('errors, aborts and dispose cross the thread boundary', () => {
     expect(gpu.message).toMatch(/^createModel\(\{ worker, gpu \}\): gpu\.js cannot be sent to a worker/);
     const odd = await error(lm.createModel({ worker: 'yes' }));
     expect(odd).toBeInstanceOf(NncError);
-    expect(odd.message).toBe('createModel({ worker }) expects true or a Worker whose script calls serve(module), got string');
+    expect(odd.message).toBe(`createModel option 'worker' must be true, false or a Worker whose script calls serve(module), got "yes"`);
   });
 });
 

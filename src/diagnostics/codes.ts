@@ -54,7 +54,7 @@ export const CODES = {
   E0410: 'two models with the same name',
   E0411: 'file without any model',
   E0412: 'model or block with no layers',
-  E0413: 'decode with more than one strategy (greedy, beam, sample)',
+  E0413: 'decode with more than one strategy (greedy, beam, sample), or with an attribute of another strategy (temperature or top_k without sample)',
   E0414: 'two inputs with the same name',
   E0415: 'model with too many layers (nested repeat counts multiply)',
   E0416: "input or output named '__proto__' (not an ordinary property name in JavaScript)",

@@ -1,6 +1,6 @@
 /** Backend choice: which executor runs a model (`createModel({ backend })`), with a self-test for gpu.js. */
-import type { BackendName, BackendOption, CreateOptions, Executor, KernelDef } from './types.ts';
-import { NncError, showValue, typeName } from './errors.ts';
+import type { BackendName, CreateOptions, Executor, KernelDef } from './types.ts';
+import { NncError } from './errors.ts';
 import { CpuExecutor, WasmExecutor, isNode, wasmSimdSupported } from './host.ts';
 import { GpuJsExecutor, loadGpuJs, type GpuClass } from './gpujs.ts';
 
@@ -8,6 +8,7 @@ import { GpuJsExecutor, loadGpuJs, type GpuClass } from './gpujs.ts';
 async function selfTest(ex: Executor): Promise<void> {
   const k: KernelDef = {
     name: '__selftest',
+    label: 'the backend self-test',
     step: false,
     scalars: ['B', 'T'],
     cpu: () => {},
@@ -57,10 +58,9 @@ async function cores(): Promise<number> {
   return nav?.hardwareConcurrency ?? 1;
 }
 
-/** createModel's `threads`, checked: a positive integer, at most the machine's cores (more only costs); `fallback(cores)` when not given. */
+/** createModel's `threads` (a positive integer: checkOptions checked it), at most the machine's cores (more only costs); `fallback(cores)` when not given. */
 export async function threadCount(options: CreateOptions, fallback: (cores: number) => number, what: string): Promise<number> {
   const t = options.threads;
-  if (t !== undefined && (!Number.isInteger(t) || t < 1)) throw new NncError(`threads must be a positive integer, got ${showValue(t)}`);
   const n = await cores();
   if (t !== undefined && t > n) throw new NncError(`threads = ${t} is more than this machine's ${n} cores: use threads: ${n} or fewer (or leave it out: ${what})`);
   return t ?? fallback(n);
@@ -94,18 +94,12 @@ async function hardwareWebGpu(): Promise<boolean> {
   }
 }
 
-/** Every value of createModel's `backend`. */
-export const BACKENDS: readonly BackendOption[] = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime'];
-
 /**
- * Picks and starts the executor for `options.backend`. `from` is the generated module's URL: gpu.js
- * is also looked for from there (see loadGpuJs).
+ * Picks and starts the executor for `options.backend` (options checked by createNncModel). `from` is
+ * the generated module's URL: gpu.js is also looked for from there (see loadGpuJs).
  */
 export async function createExecutor(options: CreateOptions = {}, from?: string): Promise<Executor> {
-  if (options === null || options === undefined) options = {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new NncError(`createModel expects an options object like { backend: 'cpu' }, got ${typeName(options)}`);
   const want = options.backend ?? 'auto';
-  if (!BACKENDS.includes(want)) throw new NncError(`unknown backend '${String(want)}': expected one of ${BACKENDS.join(', ')}`);
   // createNncModel runs these models itself (src/runtime/ort.ts): they have no executor
   if (want === 'onnxruntime') throw new NncError(`backend 'onnxruntime' runs a model's ONNX graphs, not kernels: create the model with createModel({ backend: 'onnxruntime' })`);
   // a gpu option that is not gpu.js is the app's mistake, whichever backend runs

@@ -7,6 +7,12 @@ export class NncError extends Error {
   }
 }
 
+/**
+ * A buffer the backend cannot allocate (its message says how big, and the limit): the plan
+ * interpreter adds the tensor it was computing (model.ts).
+ */
+export class OutOfMemory extends NncError {}
+
 /** The built-in type of a value as it appears in error messages: 'Float32Array', 'Array', 'string', 'null'. */
 export function typeName(v: unknown): string {
   if (v === null) return 'null';

@@ -55,6 +55,7 @@ function tooLarge(backend: string, size: number): NncError {
 
 const GATHER_ROWS: KernelDef = {
   name: '__gather_rows',
+  label: 'a row gather (beam search)',
   step: false,
   scalars: ['W'],
   cpu: () => {},
@@ -63,6 +64,7 @@ const GATHER_ROWS: KernelDef = {
 
 const PLACE_ROWS: KernelDef = {
   name: '__place_rows',
+  label: 'a recurrence initial state',
   step: false,
   scalars: ['W', 'L', 'slot'],
   cpu: () => {},

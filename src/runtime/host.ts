@@ -13,7 +13,7 @@
 import type { BackendName, Executor, GemmHost, KernelDef, KernelScalars, Scalars } from './types.ts';
 import { GEMM_WASM_BASE64, GEMM_WASM_MT_BASE64 } from './wasm/gemm-wasm.ts';
 import { Arena, UNIT, type ArenaStats, type Block } from './arena.ts';
-import { NncError } from './errors.ts';
+import { NncError, OutOfMemory } from './errors.ts';
 import { Pool, WARM_FLOATS, WORKER_AREA_FLOATS, collected, threadsSupported, warm, workerPool, type GemmFn } from './threads.ts';
 
 export { isNode } from './threads.ts';
@@ -270,7 +270,13 @@ export class CpuExecutor extends HostExecutor<Float32Array> {
   allocations = 0;
   protected alloc(size: number): Float32Array {
     this.allocations++;
-    return new Float32Array(size);
+    try {
+      return new Float32Array(size);
+    } catch (e) {
+      // past the engine's largest typed array, or its heap
+      if (e instanceof RangeError) throw new OutOfMemory(`the cpu backend cannot allocate a buffer of ${size} floats (${mib(size * 4)}): ${e.message}`);
+      throw e;
+    }
   }
   protected view(h: Float32Array): Float32Array {
     return h;
@@ -464,7 +470,7 @@ export class WasmExecutor extends HostExecutor<Block> {
       try {
         this.memory.grow(min);
       } catch (e) {
-        throw new NncError(`the wasm backend could not grow its memory to hold a buffer of ${mib(request)} (${mib(this.memory.buffer.byteLength)} now): ${(e as Error).message}`);
+        throw new OutOfMemory(`the wasm backend could not grow its memory to hold a buffer of ${mib(request)} (${mib(this.memory.buffer.byteLength)} now): ${(e as Error).message}`);
       }
     }
     this.buffer = this.memory.buffer;
@@ -473,7 +479,7 @@ export class WasmExecutor extends HostExecutor<Block> {
 
   private noRoom(floats: number, bytes: number): NncError {
     const live = this.arena.stats.liveBytes;
-    return new NncError(
+    return new OutOfMemory(
       `the wasm backend cannot hold a buffer of ${floats} floats (${mib(bytes)}): its memory is limited to ${mib(MAX_BYTES)}, and ${mib(live)} of it ` +
         `hold buffers in use (weights, and the tensors of calls in progress); use a smaller batch, shorter sequences or a smaller beam`,
     );

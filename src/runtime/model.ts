@@ -13,14 +13,14 @@
  */
 import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot, TrainDef } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, SpecSource, Tensor } from './types.ts';
-import { NncError } from './errors.ts';
+import { NncError, OutOfMemory } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { prepareInputs, type PreparedInput } from './inputs.ts';
 import { encodeSafetensors } from './safetensors.ts';
 import { decode, decodeStream, logProbs, type DecodeSession, type StepOut } from './decode.ts';
-import type { GenerateOptions } from './options.ts';
+import { CREATE_OPTIONS, checkOptions, type GenerateOptions } from './options.ts';
 import type { GenerateResult, StepEvent } from './decode.ts';
 
 export type { ModelManifest } from './types.ts';
@@ -95,6 +95,13 @@ export interface Trainable {
   writeWeights(values: readonly Float32Array[]): void;
 }
 
+/**
+ * A model that cannot generate (its output is no next-token distribution, or its spec has no way
+ * to feed one back): the generated module's type leaves `generate` and `stream` off, so calling
+ * them is a compile-time error.
+ */
+export type ForwardModel<I, O> = Omit<NncModel<I, O>, 'generate' | 'stream'>;
+
 /** Buffer handles by slot. */
 type Env = unknown[];
 
@@ -106,6 +113,12 @@ interface Dims {
   P: number;
   K: number;
   P0: number;
+}
+
+/** An allocation that failed, as the tensor the plan was computing: its kernel's label, and its shape with the call's dims. */
+function tooLarge(e: OutOfMemory, i: Instr, label: string, dims: Dims, model: string): NncError {
+  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dims[d as keyof Dims]}`)).join(', ')}]` : ' (a recurrence)';
+  return new NncError(`${model}: '${label}'${shape}: ${e.message}`);
 }
 
 function sizeOf(s: Size, dims: Dims): number {
@@ -269,8 +282,12 @@ class Model {
     const ex = this.live();
     const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, P: dims.P, K: dims.K, P0: dims.P0, t: 0, tp: 0 };
     for (const i of instrs) {
-      if (i.op === 'run') env[i.out] = await ex.run(prog.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), packsOf(prog, i.packs));
-      else await this.scan(i, env, dims, scal, carried?.[i.out], prog);
+      try {
+        if (i.op === 'run') env[i.out] = await ex.run(prog.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), packsOf(prog, i.packs));
+        else await this.scan(i, env, dims, scal, carried?.[i.out], prog);
+      } catch (e) {
+        throw e instanceof OutOfMemory ? tooLarge(e, i, prog.kernels[i.op === 'run' ? i.kernel : i.step.kernel]!.label, dims, this.manifest.model) : e;
+      }
       if (i.free) {
         for (const s of i.free) {
           const v = env[s];
@@ -717,7 +734,6 @@ class Session implements DecodeSession {
       this.model.releaseRun(env, this.base);
     }
   }
-
 }
 
 /**
@@ -725,12 +741,13 @@ class Session implements DecodeSession {
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, options: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainDef): Promise<NncModel<I, O, G>> {
-  if (options?.worker && options.backend === 'onnxruntime') throw new NncError(`worker is not for backend 'onnxruntime': ONNX Runtime already runs the graphs off the calling thread (leave worker out)`);
-  if (options?.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
-  if (options?.backend === 'onnxruntime') return (await import('./ort.ts')).createOrtModel(manifest, plan, spec, options, from) as Promise<NncModel<I, O, G>>;
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainDef): Promise<NncModel<I, O, G>> {
+  const options = checkOptions('createModel', CREATE_OPTIONS, given);
+  if (options.worker && options.backend === 'onnxruntime') throw new NncError(`worker is not for backend 'onnxruntime': ONNX Runtime already runs the graphs off the calling thread (leave worker out)`);
+  if (options.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
+  if (options.backend === 'onnxruntime') return (await import('./ort.ts')).createOrtModel(manifest, plan, spec, options, from) as Promise<NncModel<I, O, G>>;
   const ex = await createExecutor(options, from);
-  return new Model(manifest, kernels, plan, ex, options?.allowNonFinite === true, train) as unknown as NncModel<I, O, G>;
+  return new Model(manifest, kernels, plan, ex, options.allowNonFinite === true, train) as unknown as NncModel<I, O, G>;
 }
 
 export type { InputInfo, InputTensor, Tensor };

@@ -34,32 +34,8 @@ export type InputTensor =
 export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'onnxruntime';
 export type BackendOption = BackendName | 'auto';
 
-export interface CreateOptions {
-  /**
-   * Which backend runs the kernels; 'auto' (default) picks the best that works, falling back to 'cpu'.
-   * 'onnxruntime' runs the model's ONNX graphs on ONNX Runtime instead (onnxruntime-node, an optional
-   * peer dependency; docs/onnx.md): never chosen by 'auto'.
-   */
-  backend?: BackendOption;
-  /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
-  gpu?: unknown;
-  /**
-   * `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none; at most the machine's cores). Needs shared memory: Node, or a cross-origin-isolated page.
-   * `onnxruntime`: ONNX Runtime's intra-op threads (default: its own, the cores).
-   */
-  threads?: number;
-  /**
-   * Run the model off the calling thread, with the same API: `true` starts a Web Worker (a worker
-   * thread in Node) that loads the generated module by its URL; in a bundled browser app pass a
-   * Worker you made whose script calls `serve(module)` from nnc/runtime (README, "A page that never
-   * blocks").
-   */
-  worker?: boolean | ModelWorker;
-  /** The onnxruntime-node module, for backend 'onnxruntime', if it cannot be imported from where nnc or the generated module lives. */
-  onnxruntime?: unknown;
-  /** Accept NaN and ±Infinity in `vectors` inputs (by default an error naming the input, row, step and feature); results then differ between backends. */
-  allowNonFinite?: boolean;
-}
+/** createModel()'s options, declared in options.ts (CREATE_OPTIONS). */
+export type { CreateOptions } from './options.ts';
 
 /** A Web Worker or a Node worker_threads Worker whose script calls `serve(module)` (nnc/runtime). */
 export interface ModelWorker {
@@ -138,6 +114,8 @@ export interface GemmDef {
 /** A compiled kernel: the CPU loop nest and the gpu.js source of the same per-element body (and its host form, if any). */
 export interface KernelDef {
   readonly name: string;
+  /** What it computes: its first call's IR label (`attention0.scores`), and how many more calls share it. Errors name it. */
+  readonly label: string;
   readonly step: boolean;
   /** The scalars the gpu.js kernel takes after its buffers, in order. */
   readonly scalars: readonly string[];

@@ -10,6 +10,7 @@ import { NncError, typeName } from './errors.ts';
 import { isNode } from './host.ts';
 import { decodeTensor, FLOAT_DTYPES, readSafetensors, showName, type SafetensorsFile } from './safetensors.ts';
 import { describeStack, likelyRenames, resolveNames, type Resolution } from './weight-names.ts';
+import { LOAD_OPTIONS, checkOptions, type LoadOptions } from './options.ts';
 
 /** What loadWeights takes synchronously: safetensors bytes, or weights by name. */
 export type WeightSource = Uint8Array | ArrayBuffer | Readonly<Record<string, Float32Array>>;
@@ -43,43 +44,11 @@ export interface URLLike {
   readonly protocol: string;
 }
 
-export interface LoadOptions {
-  /**
-   * Renames the checkpoint's tensors before they are matched to the model's weights: a map from the
-   * checkpoint's names to the model's (`{ 'module.emb.weight': 'embedding0.weight' }`; null skips a
-   * tensor), or a function of the name that returns the model's name, null to skip the tensor, or
-   * undefined to keep the name. Names it leaves alone still match as usual.
-   */
-  rename?: Readonly<Record<string, string | null>> | ((name: string) => string | null | undefined);
-  /** Load NaN and ±Infinity weights instead of refusing them (default false). */
-  allowNonFinite?: boolean;
-  /** URL, Response, Blob and stream sources: called as bytes arrive; `total` is undefined while unknown, and the last call has loaded === total. */
-  onProgress?: (loaded: number, total: number | undefined) => void;
-  /** URL, Response, Blob and stream sources: stops the download (an AbortSignal). */
-  signal?: { readonly aborted: boolean; readonly reason?: unknown };
-}
+export type { LoadOptions } from './options.ts';
 
-const OPTIONS: readonly (keyof LoadOptions)[] = ['rename', 'allowNonFinite', 'onProgress', 'signal'];
-
-/** Checks loadWeights' options: unknown keys (naming the nearest known one) and wrong types are errors. */
+/** Checks loadWeights' options against their declaration (options.ts LOAD_OPTIONS). */
 export function checkLoadOptions(options: unknown): LoadOptions {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new NncError(`loadWeights options must be an object, got ${typeName(options)}`);
-  const o = options as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if ((OPTIONS as readonly string[]).includes(k)) continue;
-    const near = OPTIONS.find((x) => x.toLowerCase() === k.toLowerCase() || x.toLowerCase().startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(x.toLowerCase()));
-    throw new NncError(`unknown loadWeights option '${k}'${near ? ` — did you mean '${near}'?` : ''} (options: ${OPTIONS.join(', ')})`);
-  }
-  const r = o['rename'];
-  if (r !== undefined && typeof r !== 'function' && typeName(r) !== 'Object') {
-    throw new NncError(`loadWeights option rename must be a { checkpoint name: model name } object or a function, got ${typeName(r)}`);
-  }
-  if (o['allowNonFinite'] !== undefined && typeof o['allowNonFinite'] !== 'boolean') throw new NncError(`loadWeights option allowNonFinite must be true or false, got ${typeName(o['allowNonFinite'])}`);
-  const signal = o['signal'];
-  if (signal !== undefined && typeof (signal as { aborted?: unknown } | null)?.aborted !== 'boolean') throw new NncError(`loadWeights option signal must be an AbortSignal, got ${typeName(signal)}`);
-  if (o['onProgress'] !== undefined && typeof o['onProgress'] !== 'function') throw new NncError(`loadWeights option onProgress must be a function (loaded, total) => void, got ${typeName(o['onProgress'])}`);
-  return o as LoadOptions;
+  return checkOptions('loadWeights', LOAD_OPTIONS, options);
 }
 
 /** One tensor offered for a weight: from a file (values decoded on request) or from a map. */

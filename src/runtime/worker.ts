@@ -23,6 +23,7 @@ import type { CreateOptions, ModelWorker } from './types.ts';
 import type { ModelManifest, NncModel } from './model.ts';
 import { macrotask, type GenerateOptions, type GenerateResult, type StepEvent } from './decode.ts';
 import { NncError, typeName } from './errors.ts';
+import { CREATE_OPTIONS, checkOptions } from './options.ts';
 import { isNode } from './host.ts';
 import { isWeightStream, postableWeights, readWeightStream, type LoadOptions, type WeightSource } from './weights.ts';
 
@@ -98,6 +99,7 @@ function findCreate(modules: readonly ServedModule[], manifest: ModelManifest): 
  *   serve(dates);          // or serve([dates, other], { gpu: GPU }) — options every model gets
  */
 export function serve(modules: ServedModule | readonly ServedModule[], options: ServeOptions = {}): void {
+  checkOptions('serve', CREATE_OPTIONS, options, ['worker']);
   const list = (Array.isArray(modules) ? modules : [modules]) as readonly ServedModule[];
   if (list.length === 0 || list.some((m) => typeof m !== 'object' || m === null)) throw new NncError(`serve() expects generated modules (import * as m from './generated/x.ts'; serve(m)), got ${typeName(modules)}`);
   type Port = { postMessage(m: unknown, transfer?: ArrayBuffer[]): void; on?(e: 'message', f: (m: unknown) => void): void; addEventListener?(e: 'message', f: (ev: { data: unknown }) => void): void };
@@ -456,9 +458,9 @@ export async function createWorkerModel(manifest: ModelManifest, options: Create
   const own = worker === true;
   let w: Listenable;
   let revoke: (() => void) | undefined;
+  // checkOptions (CREATE_OPTIONS) let through only true or a Worker-like object here
   if (own) ({ worker: w, revoke } = await startWorker(from, manifest.model));
-  else if (typeof worker === 'object' && worker !== null && typeof (worker as ModelWorker).postMessage === 'function') w = worker as Listenable;
-  else throw new NncError(`createModel({ worker }) expects true or a Worker whose script calls serve(module), got ${typeName(worker)}`);
+  else w = worker as Listenable;
   let ch = own ? undefined : channels.get(w);
   if (!ch) {
     ch = new Channel(w, own);

@@ -17,6 +17,7 @@ import type { Diagnostic } from '../diagnostics/diagnostic.ts';
 import { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { Span } from '../diagnostics/span.ts';
 import { didYouMean } from '../runtime/suggest.ts';
+import { decodeAttributeStrategies } from '../runtime/options.ts';
 import type { AttrSpec, AttrType, AttrValue, Attrs, KindSchema } from '../layers/schema.ts';
 import { INPUT_SCHEMAS, STATEMENT_SCHEMAS } from '../layers/schemas.ts';
 import type { FileAst, InputDecl, Item, ModelDecl, OutputDecl, Statement, Value } from './ast.ts';
@@ -530,7 +531,7 @@ class Checker {
       stmt.kindSpan,
       diags,
     );
-    if (stmt.kind === 'decode') this.decodeStrategy(stmt, attrs, diags);
+    if (stmt.kind === 'decode') this.decodeStrategy(stmt, attrs, written, diags);
     if (schema.family === 'recurrent') this.mergeWithoutBidirectional(stmt, attrs, diags);
 
     let body: ResolvedStatement[] | undefined;
@@ -604,14 +605,27 @@ class Checker {
     });
   }
 
-  /** `decode` picks one of greedy, beam = K, sample. */
-  private decodeStrategy(stmt: Statement, attrs: Attrs, diags: DiagnosticBag): void {
-    const chosen = ['greedy', 'beam', 'sample'].filter((s) => (s === 'beam' ? attrs['beam'] !== undefined : attrs[s] === true));
-    if (chosen.length < 2) return;
-    const second = stmt.items.find((it) => (it.name ?? (it.value.type === 'word' ? it.value.value : '')) === chosen[1]);
-    diags.error('E0413', `decode takes one strategy, greedy, beam = K or sample; got ${chosen.join(' and ')}`, second?.span ?? stmt.kindSpan, {
-      suggestion: `keep only one of ${chosen.join(', ')}`,
-    });
+  /**
+   * `decode` picks one of greedy, beam = K, sample, and its attributes that belong to one strategy
+   * (`temperature`, `top_k`: sample) go with that strategy — the same rule generate() applies to
+   * its options (src/runtime/options.ts).
+   */
+  private decodeStrategy(stmt: Statement, attrs: Attrs, written: ReadonlySet<string>, diags: DiagnosticBag): void {
+    const itemOf = (name: string) => stmt.items.find((it) => (it.name ?? (it.value.type === 'word' ? it.value.value : '')) === name);
+    const chosen = ['greedy', 'beam', 'sample'].filter((s) => (s === 'beam' ? written.has('beam') : attrs[s] === true));
+    if (chosen.length > 1) {
+      diags.error('E0413', `decode takes one strategy, greedy, beam = K or sample; got ${chosen.join(' and ')}`, itemOf(chosen[1]!)?.span ?? stmt.kindSpan, {
+        suggestion: `keep only one of ${chosen.join(', ')}`,
+      });
+      return;
+    }
+    const strategy = chosen[0] ?? 'greedy';
+    for (const [attr, only] of decodeAttributeStrategies()) {
+      if (!written.has(attr) || (only as readonly string[]).includes(strategy)) continue;
+      diags.error('E0413', `decode ${attr} applies to ${only.map((x) => (x === 'beam' ? 'beam = K' : x)).join(' or ')}, but this decode ${chosen.length ? `chooses ${strategy}` : 'chooses no strategy (greedy)'}`, itemOf(attr)?.span ?? stmt.kindSpan, {
+        suggestion: `${chosen.length ? `write ${only[0]} instead of ${strategy === 'beam' ? 'beam = K' : strategy}` : `add ${only[0]} to the decode statement`}, or remove ${attr}`,
+      });
+    }
   }
 
   // ---- attributes --------------------------------------------------------------------------------
