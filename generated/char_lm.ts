@@ -429,7 +429,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const CharLM_PLAN: __nnc.Plan = {
-      "slots": 21,
+      "slots": 31,
       "weights": 11,
       "packs": [
         [1,0,1024,0,64,64],
@@ -463,12 +463,1170 @@ const CharLM_PLAN: __nnc.Plan = {
       "caches": [],
       "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[{"scan":14,"stateSize":512},{"scan":16,"stateSize":512}],"noAttention":"CharLM has no attention over a source to report","readout":"logprob","vocab":96,"inputVocab":96,"keep":[14,16,20]}
     };
+/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
+const CharLM_TRAIN: __nnc.TrainDef = {
+    kernels: [
+    // t0 fd478a87: embedding0
+    {
+      name: "CharLM.t0",
+      label: "embedding0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  return v1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[v0 * 64 + i2]!;
+          return v1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t1 3604bb9a: lstm0.l0.x·Wᵀ (all steps)
+    {
+      name: "CharLM.t1",
+      label: "lstm0.l0.x·Wᵀ (all steps)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[i2 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 1024, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 1024, 0);
+        },
+      },
+    },
+    // t2 18e37564: lstm0.l0.h* (and 1 more call)
+    {
+      name: "CharLM.t2",
+      label: "lstm0.l0.h* (and 1 more call)",
+      step: false,
+      scalars: ["T","tp"],
+      gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + tp) * 512 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + tp) * 512 + k1]!;
+            const v3 = b1[i1 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T, tp } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 1024, 256, b0, tp * 512, T * 512, x.packs[0], b2, 0, out, 0, 1024, 0);
+        },
+      },
+    },
+    // t3 c6ef5e5c: lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "CharLM.t3",
+      label: "lstm0.l0.[h';c'] (and 1 more call)",
+      step: true,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = b1[(i0 * T + t) * 1024 + (i1 + 768)];\n      const v2 = b2[i0 * 1024 + (i1 + 768)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * T + t) * 1024 + (i1 + 256)];\n      const v6 = b2[i0 * 1024 + (i1 + 256)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * T + tp) * 512 + (i1 + 256)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * T + t) * 1024 + i1];\n      const v12 = b2[i0 * 1024 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * T + t) * 1024 + (i1 + 512)];\n      const v16 = b2[i0 * 1024 + (i1 + 512)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * T + t) * 1024 + (i1 - 256 + 256)];\n      const v24 = b2[i0 * 1024 + (i1 - 256 + 256)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * T + tp) * 512 + (i1 - 256 + 256)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * T + t) * 1024 + (i1 - 256)];\n      const v30 = b2[i0 * 1024 + (i1 - 256)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * T + t) * 1024 + (i1 - 256 + 512)];\n      const v34 = b2[i0 * 1024 + (i1 - 256 + 512)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * T + t) * 1024 + (i1 + 768)]!;
+          const v1 = b2[i0 * 1024 + (i1 + 768)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          const v4 = b1[(i0 * T + t) * 1024 + (i1 + 256)]!;
+          const v5 = b2[i0 * 1024 + (i1 + 256)]!;
+          const v6 = v4 + v5;
+          const v7 = __nnc.sigmoidf(v6);
+          const v8 = b0[(i0 * T + tp) * 512 + (i1 + 256)]!;
+          const v9 = v7 * v8;
+          const v10 = b1[(i0 * T + t) * 1024 + i1]!;
+          const v11 = b2[i0 * 1024 + i1]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = b1[(i0 * T + t) * 1024 + (i1 + 512)]!;
+          const v15 = b2[i0 * 1024 + (i1 + 512)]!;
+          const v16 = v14 + v15;
+          const v17 = __nnc.tanhf(v16);
+          const v18 = v13 * v17;
+          const v19 = v9 + v18;
+          const v20 = __nnc.tanhf(v19);
+          const v21 = v3 * v20;
+          dst[i1] = v21;
+          dst[256 + i1] = v19;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 512;
+          if (t < b3[i0]!) {
+            for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
+        }
+      },
+    },
+    // t4 79fb707d: lstm0.l1.x·Wᵀ (all steps)
+    {
+      name: "CharLM.t4",
+      label: "lstm0.l1.x·Wᵀ (all steps)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 1024, 256, b0, 0, 512, x.packs[0], b2, 0, out, 0, 1024, 0);
+        },
+      },
+    },
+    // t5 0c859936: dropout0
+    {
+      name: "CharLM.t5",
+      label: "dropout0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 512 + i2];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = v0 * v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 512 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = v0 * v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t6 138c23d5: linear0
+    {
+      name: "CharLM.t6",
+      label: "linear0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 96, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 96, 0);
+        },
+      },
+    },
+    // t7 976312e9: log_softmax0 (row statistics)
+    {
+      name: "CharLM.t7",
+      label: "log_softmax0 (row statistics)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 96; k4++) {
+            const v5 = b0[(i0 * T + i1) * 96 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // t8 c27f6aed: log_softmax0
+    {
+      name: "CharLM.t8",
+      label: "log_softmax0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 96 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 96;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 96; k2++) {
+                const v3 = b1[(i0 * T + i1) * 96 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 96; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 96; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
+      },
+    },
+    // t9 02ca621d: next.mask
+    {
+      name: "CharLM.t9",
+      label: "next.mask",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t10 828a18fb: log_softmax0.d softmax
+    {
+      name: "CharLM.t10",
+      label: "log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 96 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 96; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 96 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
+            g1 = v2;
+          }
+          const v3 = b2[(i0 * T + i1) * 96 + i2]!;
+          const v4 = Math.exp(v3);
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < 96; k6++) {
+            let g7 = 0.0;
+            if (i1 < v0) {
+              const v8 = b1[(i0 * T + i1) * 96 + k6]!;
+              g7 = v8;
+            }
+            acc5 += g7;
+          }
+          const v9 = v4 * acc5;
+          const v10 = g1 - v9;
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 96; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t11 8b04aeaa: d(linear0.weight)
+    {
+      name: "CharLM.t11",
+      label: "d(linear0.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 96 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 96; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t12 045dc329: d(linear0.bias)
+    {
+      name: "CharLM.t12",
+      label: "d(linear0.bias)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 96 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 96 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 96; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t13 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
+    {
+      name: "CharLM.t13",
+      label: "lstm0.l1.s[t-1] (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 512 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 - 1;
+          let sh1 = 0.0;
+          if (from0 >= 0) {
+            const v2 = b0[(i0 * T + from0) * 512 + i2]!;
+            sh1 = v2;
+          } else {
+            sh1 = 0.0;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t14 be596fbe: lstm0.l1.backward steps
+    {
+      name: "CharLM.t14",
+      label: "lstm0.l1.backward steps",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 96; k5++) {\n            const v6 = b0[(i0 * T + i1) * 96 + k5];\n            const v7 = b1[k5 * 256 + i2];\n            acc4 += v6 * v7;\n          }\n          const v8 = b2[(i0 * T + i1) * 256 + i2];\n          const v9 = acc4 * v8;\n          g3 = v9;\n        }\n        c2 = g3;\n      } else {\n        const v10 = b3[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b4[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b5[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v12;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 2560) {
+            let c1 = 0.0;
+            if (i2 < 1536) {
+              let c2 = 0.0;
+              if (i2 < 512) {
+                let g3 = 0.0;
+                if (i2 >= 0 && i2 < 256) {
+                  let acc4 = 0.0;
+                  for (let k5 = 0; k5 < 96; k5++) {
+                    const v6 = b0[(i0 * T + i1) * 96 + k5]!;
+                    const v7 = b1[k5 * 256 + i2]!;
+                    acc4 += v6 * v7;
+                  }
+                  const v8 = b2[(i0 * T + i1) * 256 + i2]!;
+                  const v9 = acc4 * v8;
+                  g3 = v9;
+                }
+                c2 = g3;
+              } else {
+                const v10 = b3[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+                c2 = v10;
+              }
+              c1 = c2;
+            } else {
+              const v11 = b4[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
+              c1 = v11;
+            }
+            c0 = c1;
+          } else {
+            const v12 = b5[(i0 * T + i1) * 512 + (i2 - 2560)]!;
+            c0 = v12;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 3072; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t15 d1e38249: lstm0.l1.d next (and 1 more call)
+    {
+      name: "CharLM.t15",
+      label: "lstm0.l1.d next (and 1 more call)",
+      step: false,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + tp) * 512 + i1]!;
+          const v1 = b1[(i0 * T + t) * 3072 + i1]!;
+          const v2 = v0 + v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t16 85ffd217: lstm0.l1.[h';c'].d first (and 1 more call)
+    {
+      name: "CharLM.t16",
+      label: "lstm0.l1.[h';c'].d first (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + i1]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t17 aad38500: lstm0.l1.f (and 1 more call)
+    {
+      name: "CharLM.t17",
+      label: "lstm0.l1.f (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 512)]!;
+          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t18 7d8f72b6: lstm0.l1.i (and 1 more call)
+    {
+      name: "CharLM.t18",
+      label: "lstm0.l1.i (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512)]!;
+          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t19 5a0ae323: lstm0.l1.g (and 1 more call)
+    {
+      name: "CharLM.t19",
+      label: "lstm0.l1.g (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 512)]!;
+          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.tanhf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t20 3dca54bd: lstm0.l1.tanh(c') (and 1 more call)
+    {
+      name: "CharLM.t20",
+      label: "lstm0.l1.tanh(c') (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = b3[i0 * 256 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          const v7 = __nnc.tanhf(v6);
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t21 5d04ad94: lstm0.l1.o (and 1 more call)
+    {
+      name: "CharLM.t21",
+      label: "lstm0.l1.o (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 512)]!;
+          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t22 7fd77edc: d(lstm0.l1.c') (and 1 more call)
+    {
+      name: "CharLM.t22",
+      label: "d(lstm0.l1.c') (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + (i1 + 256)];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = b2[i0 * 256 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + (i1 + 256)]!;
+          const v1 = b1[i0 * 256 + i1]!;
+          const v2 = b2[i0 * 256 + i1]!;
+          const v3 = v1 * v2;
+          const v4 = b3[i0 * 256 + i1]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = v3 * v6;
+          const v8 = v0 + v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t23 a8733d3c: lstm0.l1.o.d sigmoid (and 3 more calls)
+    {
+      name: "CharLM.t23",
+      label: "lstm0.l1.o.d sigmoid (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[i0 * 256 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t24 97baf2fe: lstm0.l1.g.d tanh (and 1 more call)
+    {
+      name: "CharLM.t24",
+      label: "lstm0.l1.g.d tanh (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[i0 * 256 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = v3 * v3;
+          const v5 = 1.0 - v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t25 068dfb5c: lstm0.l1.f.d sigmoid (and 1 more call)
+    {
+      name: "CharLM.t25",
+      label: "lstm0.l1.f.d sigmoid (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t26 5378441e: d(lstm0.l1.h*) (and 3 more calls)
+    {
+      name: "CharLM.t26",
+      label: "d(lstm0.l1.h*) (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 768) {\n    let c1 = 0.0;\n    if (i1 < 512) {\n      let c2 = 0.0;\n      if (i1 < 256) {\n        const v3 = b0[i0 * 256 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 256 + (i1 - 256)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 256 + (i1 - 512)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 256 + (i1 - 768)];\n    c0 = v6;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 768) {
+            let c1 = 0.0;
+            if (i1 < 512) {
+              let c2 = 0.0;
+              if (i1 < 256) {
+                const v3 = b0[i0 * 256 + i1]!;
+                c2 = v3;
+              } else {
+                const v4 = b1[i0 * 256 + (i1 - 256)]!;
+                c2 = v4;
+              }
+              c1 = c2;
+            } else {
+              const v5 = b2[i0 * 256 + (i1 - 512)]!;
+              c1 = v5;
+            }
+            c0 = c1;
+          } else {
+            const v6 = b3[i0 * 256 + (i1 - 768)]!;
+            c0 = v6;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t27 0d1fee6d: d(lstm0.l1.state) (and 1 more call)
+    {
+      name: "CharLM.t27",
+      label: "d(lstm0.l1.state) (and 1 more call)",
+      step: true,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 1024; k2++) {\n        const v3 = b1[i0 * 1024 + k2];\n        const v4 = b2[k2 * 256 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 256 + (i1 - 256)];\n      const v6 = b4[i0 * 256 + (i1 - 256)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b1[i0 * 1024 + k1]!;
+            const v3 = b2[k1 * 256 + i1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b3[i0 * 256 + i1]!;
+          const v5 = b4[i0 * 256 + i1]!;
+          const v6 = v4 * v5;
+          dst[i1] = acc0;
+          dst[256 + i1] = v6;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 512;
+          if (t < b5[i0]!) {
+            for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
+        }
+      },
+    },
+    // t28 eeb3e81f: d(lstm0.weight_hh_l1) (and 2 more calls)
+    {
+      name: "CharLM.t28",
+      label: "d(lstm0.weight_hh_l1) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 512 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t29 bef09139: d(lstm0.bias_hh_l1) (and 3 more calls)
+    {
+      name: "CharLM.t29",
+      label: "d(lstm0.bias_hh_l1) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t30 df67da54: lstm0.l0.backward steps
+    {
+      name: "CharLM.t30",
+      label: "lstm0.l0.backward steps",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 1024; k5++) {\n            const v6 = b0[(i0 * T + i1) * 1024 + k5];\n            const v7 = b1[k5 * 256 + i2];\n            acc4 += v6 * v7;\n          }\n          g3 = acc4;\n        }\n        c2 = g3;\n      } else {\n        const v8 = b2[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v8;\n      }\n      c1 = c2;\n    } else {\n      const v9 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v9;\n    }\n    c0 = c1;\n  } else {\n    const v10 = b4[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v10;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 2560) {
+            let c1 = 0.0;
+            if (i2 < 1536) {
+              let c2 = 0.0;
+              if (i2 < 512) {
+                let g3 = 0.0;
+                if (i2 >= 0 && i2 < 256) {
+                  let acc4 = 0.0;
+                  for (let k5 = 0; k5 < 1024; k5++) {
+                    const v6 = b0[(i0 * T + i1) * 1024 + k5]!;
+                    const v7 = b1[k5 * 256 + i2]!;
+                    acc4 += v6 * v7;
+                  }
+                  g3 = acc4;
+                }
+                c2 = g3;
+              } else {
+                const v8 = b2[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+                c2 = v8;
+              }
+              c1 = c2;
+            } else {
+              const v9 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
+              c1 = v9;
+            }
+            c0 = c1;
+          } else {
+            const v10 = b4[(i0 * T + i1) * 512 + (i2 - 2560)]!;
+            c0 = v10;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 3072; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t31 94109322: d(embedding0)
+    {
+      name: "CharLM.t31",
+      label: "d(embedding0)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[k1 * 64 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t32 89bfa336: d(lstm0.weight_ih_l0)
+    {
+      name: "CharLM.t32",
+      label: "d(lstm0.weight_ih_l0)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 64 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t33 cd54a9e2: embedding0.d table
+    {
+      name: "CharLM.t33",
+      label: "embedding0.d table",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 64 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[k1 * T + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * T + k2) * 64 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 96; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    ],
+    forward: {
+        "slots": 37,
+        "weights": 11,
+        "packs": [
+          [1,0,1024,0,64,64],
+          [2,0,1024,0,256,256],
+          [5,0,1024,0,256,256],
+          [6,0,1024,0,256,256],
+          [9,0,96,0,256,256]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4]
+        ],
+        "inputs": [
+          {"name":"text","dim":"T","data":11,"lengths":12}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":0,"out":13,"args":[11,0],"size":["B","T",64],"free":[11]},
+          {"op":"run","kernel":1,"out":14,"args":[13,1,3],"size":["B","T",1024],"packs":0},
+          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":2,"out":16,"args":[15,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":3,"args":[15,14,16,12]},"size":["B","T",512],"stacks":[{"from":16,"to":17,"width":[1024]}]},
+          {"op":"run","kernel":4,"out":18,"args":[15,5,7],"size":["B","T",1024],"packs":2},
+          {"op":"scan","out":19,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":2,"out":20,"args":[19,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":3,"args":[19,18,20,12]},"size":["B","T",512],"stacks":[{"from":20,"to":21,"width":[1024]}]},
+          {"op":"run","kernel":5,"out":22,"args":[19,23],"size":["B","T",256]},
+          {"op":"run","kernel":6,"out":24,"args":[22,9,10],"size":["B","T",96],"packs":4},
+          {"op":"run","kernel":7,"out":25,"args":[24],"size":["B","T",2]},
+          {"op":"run","kernel":8,"out":26,"args":[25,24],"size":["B","T",96],"free":[24,25]},
+          {"op":"run","kernel":9,"out":27,"args":[12,26],"size":["B","T",96],"free":[12]}
+        ],
+        "output": {"slot":27,"shape":["B","T",96]},
+        "caches": [],
+        "outputs": [
+          {"name":"next","slot":27,"shape":["B","T",96]},
+          {"name":"%417","slot":26,"shape":["B","T",96]},
+          {"name":"%413","slot":22,"shape":["B","T",256]},
+          {"name":"%412","slot":23,"shape":["B","T",256]},
+          {"name":"%409","slot":18,"shape":["B","T",1024]},
+          {"name":"%419","slot":21,"shape":["B","T",1024]},
+          {"name":"%410","slot":19,"shape":["B","T",512]},
+          {"name":"%404","slot":14,"shape":["B","T",1024]},
+          {"name":"%420","slot":17,"shape":["B","T",1024]},
+          {"name":"%405","slot":15,"shape":["B","T",512]},
+          {"name":"%401","slot":13,"shape":["B","T",64]}
+        ],
+        "feeds": [
+          {"kind":"dropout","p":0.1,"layer":0,"slot":23,"shape":["B","T",256]}
+        ]
+      },
+    backward: {
+        "slots": 95,
+        "weights": 11,
+        "inputs": [
+          {"name":"text","dim":"T","data":11,"lengths":12}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":10,"out":13,"args":[12,14,15],"size":["B","T",96],"free":[14,15]},
+          {"op":"run","kernel":11,"out":16,"args":[13,17],"size":[96,256],"free":[17]},
+          {"op":"run","kernel":12,"out":18,"args":[13],"size":[96]},
+          {"op":"run","kernel":13,"out":19,"args":[20],"size":["B","T",512],"free":[20]},
+          {"op":"run","kernel":14,"out":21,"args":[13,9,22,23,24,19],"size":["B","T",3072],"free":[13,22,23,24]},
+          {"op":"scan","out":25,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":15,"out":26,"args":[25,21],"size":["B",512]},{"op":"run","kernel":16,"out":27,"args":[26],"size":["B",256]},{"op":"run","kernel":17,"out":28,"args":[21],"size":["B",256]},{"op":"run","kernel":18,"out":29,"args":[21],"size":["B",256]},{"op":"run","kernel":19,"out":30,"args":[21],"size":["B",256]},{"op":"run","kernel":20,"out":31,"args":[28,21,29,30],"size":["B",256]},{"op":"run","kernel":21,"out":32,"args":[21],"size":["B",256]},{"op":"run","kernel":22,"out":33,"args":[26,27,32,31],"size":["B",256]},{"op":"run","kernel":23,"out":34,"args":[27,31,32],"size":["B",256]},{"op":"run","kernel":24,"out":35,"args":[33,29,30],"size":["B",256]},{"op":"run","kernel":25,"out":36,"args":[33,21,28],"size":["B",256]},{"op":"run","kernel":23,"out":37,"args":[33,30,29],"size":["B",256]},{"op":"run","kernel":26,"out":38,"args":[37,36,35,34],"size":["B",1024]},{"op":"run","kernel":26,"out":39,"args":[37,36,35,34],"size":["B",1024]}],"step":{"kernel":27,"args":[25,38,6,33,28,12]},"size":["B","T",512],"stacks":[{"from":39,"to":40,"width":[1024]},{"from":38,"to":41,"width":[1024]}],"free":[21,25]},
+          {"op":"run","kernel":28,"out":42,"args":[41,19],"size":[1024,256],"free":[19]},
+          {"op":"run","kernel":29,"out":43,"args":[41],"size":[1024],"free":[41]},
+          {"op":"run","kernel":28,"out":44,"args":[40,45],"size":[1024,256]},
+          {"op":"run","kernel":29,"out":46,"args":[40],"size":[1024]},
+          {"op":"run","kernel":13,"out":47,"args":[45],"size":["B","T",512],"free":[45]},
+          {"op":"run","kernel":30,"out":48,"args":[40,5,49,50,47],"size":["B","T",3072],"free":[40,49,50]},
+          {"op":"scan","out":51,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":15,"out":52,"args":[51,48],"size":["B",512]},{"op":"run","kernel":16,"out":53,"args":[52],"size":["B",256]},{"op":"run","kernel":17,"out":54,"args":[48],"size":["B",256]},{"op":"run","kernel":18,"out":55,"args":[48],"size":["B",256]},{"op":"run","kernel":19,"out":56,"args":[48],"size":["B",256]},{"op":"run","kernel":20,"out":57,"args":[54,48,55,56],"size":["B",256]},{"op":"run","kernel":21,"out":58,"args":[48],"size":["B",256]},{"op":"run","kernel":22,"out":59,"args":[52,53,58,57],"size":["B",256]},{"op":"run","kernel":23,"out":60,"args":[53,57,58],"size":["B",256]},{"op":"run","kernel":24,"out":61,"args":[59,55,56],"size":["B",256]},{"op":"run","kernel":25,"out":62,"args":[59,48,54],"size":["B",256]},{"op":"run","kernel":23,"out":63,"args":[59,56,55],"size":["B",256]},{"op":"run","kernel":26,"out":64,"args":[63,62,61,60],"size":["B",1024]},{"op":"run","kernel":26,"out":65,"args":[63,62,61,60],"size":["B",1024]}],"step":{"kernel":27,"args":[51,64,2,59,54,12]},"size":["B","T",512],"stacks":[{"from":65,"to":66,"width":[1024]},{"from":64,"to":67,"width":[1024]}],"free":[12,48,51]},
+          {"op":"run","kernel":28,"out":68,"args":[67,47],"size":[1024,256],"free":[47]},
+          {"op":"run","kernel":29,"out":69,"args":[67],"size":[1024],"free":[67]},
+          {"op":"run","kernel":31,"out":70,"args":[66,1],"size":["B","T",64]},
+          {"op":"run","kernel":32,"out":71,"args":[66,72],"size":[1024,64],"free":[72]},
+          {"op":"run","kernel":29,"out":73,"args":[66],"size":[1024],"free":[66]},
+          {"op":"run","kernel":33,"out":74,"args":[11,70],"size":[96,64],"free":[11,70]}
+        ],
+        "output": {"slot":74,"shape":[96,64]},
+        "caches": [],
+        "outputs": [
+          {"name":"embedding0.weight","slot":74,"shape":[96,64]},
+          {"name":"lstm0.weight_ih_l0","slot":71,"shape":[1024,64]},
+          {"name":"lstm0.weight_hh_l0","slot":68,"shape":[1024,256]},
+          {"name":"lstm0.bias_ih_l0","slot":73,"shape":[1024]},
+          {"name":"lstm0.bias_hh_l0","slot":69,"shape":[1024]},
+          {"name":"lstm0.weight_ih_l1","slot":44,"shape":[1024,256]},
+          {"name":"lstm0.weight_hh_l1","slot":42,"shape":[1024,256]},
+          {"name":"lstm0.bias_ih_l1","slot":46,"shape":[1024]},
+          {"name":"lstm0.bias_hh_l1","slot":43,"shape":[1024]},
+          {"name":"linear0.weight","slot":16,"shape":[96,256]},
+          {"name":"linear0.bias","slot":18,"shape":[96]}
+        ],
+        "feeds": [
+          {"kind":"cotangent","name":"next","slot":14,"shape":["B","T",96]},
+          {"kind":"saved","name":"%417","slot":15,"shape":["B","T",96]},
+          {"kind":"saved","name":"%413","slot":17,"shape":["B","T",256]},
+          {"kind":"saved","name":"%412","slot":22,"shape":["B","T",256]},
+          {"kind":"saved","name":"%409","slot":23,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%419","slot":24,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%410","slot":20,"shape":["B","T",512]},
+          {"kind":"saved","name":"%405","slot":45,"shape":["B","T",512]},
+          {"kind":"saved","name":"%404","slot":49,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%420","slot":50,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%401","slot":72,"shape":["B","T",64]}
+        ]
+      },
+    };
 /** CharLM, compiled by nnc. Create with createCharLM(); load weights before forward() or generate(). */
 export type CharLMModel = __nnc.NncModel<CharLMInputs, CharLMOutputs, CharLMInputs>;
 
 /** Creates a CharLM model on the requested backend ('auto' by default). */
 export function createCharLM(options: __nnc.CreateOptions = {}): Promise<CharLMModel> {
-    return __nnc.createNncModel<CharLMInputs, CharLMOutputs, CharLMInputs>(CharLMManifest, CharLM_KERNELS, CharLM_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<CharLMInputs, CharLMOutputs, CharLMInputs>(CharLMManifest, CharLM_KERNELS, CharLM_PLAN, options, import.meta.url, __nncSpec, CharLM_TRAIN);
 }
 
 /** The first model of the file. */

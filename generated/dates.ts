@@ -990,7 +990,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const Dates_PLAN: __nnc.Plan = {
-      "slots": 45,
+      "slots": 67,
       "weights": 22,
       "packs": [
         [1,0,128,0,16,16],
@@ -1044,12 +1044,2883 @@ const Dates_PLAN: __nnc.Plan = {
       "caches": [],
       "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",64]},{"slot":31,"shape":["B","S",64]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",64]}],"carries":[{"scan":36,"stateSize":64}],"attention":39,"readout":"logprob","vocab":14,"inputVocab":14,"keep":[23,30,31,34,36,39,44]}
     };
+/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
+const Dates_TRAIN: __nnc.TrainDef = {
+    kernels: [
+    // t0 e9ca96c9: encoder.embedding0
+    {
+      name: "Dates.t0",
+      label: "encoder.embedding0",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 16));\n  const rem0 = idx - i0 * (S * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 16 + i2];\n  return v1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          const v1 = b1[v0 * 16 + i2]!;
+          return v1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 16; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t1 3d415304: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    {
+      name: "Dates.t1",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 128));\n  const rem0 = idx - i0 * (S * 128);\n  const i1 = Math.floor((rem0 + 0.5) / 128);\n  const rem1 = rem0 - i1 * 128;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * S + i1) * 16 + k1];\n    const v3 = b1[i2 * 16 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 16; k1++) {
+            const v2 = b0[(i0 * S + i1) * 16 + k1]!;
+            const v3 = b1[i2 * 16 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 128; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * S, 128, 16, b0, 0, 16, x.packs[0], b2, 0, out, 0, 128, 0);
+        },
+      },
+    },
+    // t2 0dfe1d26: encoder.lstm0.l0.h* (and 1 more call)
+    {
+      name: "Dates.t2",
+      label: "encoder.lstm0.l0.h* (and 1 more call)",
+      step: false,
+      scalars: ["S","tp"],
+      gpu: "function (b0, b1, b2, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + tp) * 64 + k1];\n    const v3 = b1[i1 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * S + tp) * 64 + k1]!;
+            const v3 = b1[i1 * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S, tp } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 128, 32, b0, tp * 64, S * 64, x.packs[0], b2, 0, out, 0, 128, 0);
+        },
+      },
+    },
+    // t3 eec0ed19: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "Dates.t3",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
+      step: true,
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, b2, b3, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 32) {\n      const v1 = b1[(i0 * S + t) * 128 + (i1 + 96)];\n      const v2 = b2[i0 * 128 + (i1 + 96)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * S + t) * 128 + (i1 + 32)];\n      const v6 = b2[i0 * 128 + (i1 + 32)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * S + tp) * 64 + (i1 + 32)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * S + t) * 128 + i1];\n      const v12 = b2[i0 * 128 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * S + t) * 128 + (i1 + 64)];\n      const v16 = b2[i0 * 128 + (i1 + 64)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * S + t) * 128 + (i1 - 32 + 32)];\n      const v24 = b2[i0 * 128 + (i1 - 32 + 32)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * S + tp) * 64 + (i1 - 32 + 32)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * S + t) * 128 + (i1 - 32)];\n      const v30 = b2[i0 * 128 + (i1 - 32)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * S + t) * 128 + (i1 - 32 + 64)];\n      const v34 = b2[i0 * 128 + (i1 - 32 + 64)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * S + t) * 128 + (i1 + 96)]!;
+          const v1 = b2[i0 * 128 + (i1 + 96)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          const v4 = b1[(i0 * S + t) * 128 + (i1 + 32)]!;
+          const v5 = b2[i0 * 128 + (i1 + 32)]!;
+          const v6 = v4 + v5;
+          const v7 = __nnc.sigmoidf(v6);
+          const v8 = b0[(i0 * S + tp) * 64 + (i1 + 32)]!;
+          const v9 = v7 * v8;
+          const v10 = b1[(i0 * S + t) * 128 + i1]!;
+          const v11 = b2[i0 * 128 + i1]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = b1[(i0 * S + t) * 128 + (i1 + 64)]!;
+          const v15 = b2[i0 * 128 + (i1 + 64)]!;
+          const v16 = v14 + v15;
+          const v17 = __nnc.tanhf(v16);
+          const v18 = v13 * v17;
+          const v19 = v9 + v18;
+          const v20 = __nnc.tanhf(v19);
+          const v21 = v3 * v20;
+          dst[i1] = v21;
+          dst[32 + i1] = v19;
+        };
+        const dst = new Float32Array(64);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * S + t) * 64;
+          if (t < b3[i0]!) {
+            for (let i1 = 0; i1 < 32; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 64);
+        }
+      },
+    },
+    // t4 6170b9e2: encoder.lstm0.l0.concat
+    {
+      name: "Dates.t4",
+      label: "encoder.lstm0.l0.concat",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * S + i1) * 64 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 64 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 32) {
+            const v1 = b0[(i0 * S + i1) * 64 + i2]!;
+            c0 = v1;
+          } else {
+            const v2 = b1[(i0 * S + i1) * 64 + (i2 - 32)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t5 471df8e7: decoder.embedding0
+    {
+      name: "Dates.t5",
+      label: "decoder.embedding0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 16 + i2];\n  return v1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[v0 * 16 + i2]!;
+          return v1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 16; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t6 ede20131: decoder.attention0.W₁·k (keys, once per source)
+    {
+      name: "Dates.t6",
+      label: "decoder.attention0.W₁·k (keys, once per source)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * S + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * S + i1) * 64 + k1]!;
+            const v3 = b1[i2 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          x.gemm(B * S, 64, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 64, 0);
+        },
+      },
+    },
+    // t7 b1a469de: encoder.final.l0
+    {
+      name: "Dates.t7",
+      label: "encoder.final.l0",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 64 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          return b0[(i0 * S + (len0 - 1.0)) * 64 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t8 a0de4836: encoder.final.l0.reverse
+    {
+      name: "Dates.t8",
+      label: "encoder.final.l0.reverse",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  return b0[i0 * S * 64 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          return b0[i0 * S * 64 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t9 d56b5326: encoder.final.l0.h
+    {
+      name: "Dates.t9",
+      label: "encoder.final.l0.h",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 32) {\n    const v1 = b0[i0 * 64 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b1[i0 * 64 + (i1 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 32) {
+            const v1 = b0[i0 * 64 + i1]!;
+            c0 = v1;
+          } else {
+            const v2 = b1[i0 * 64 + (i1 - 32)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t10 247e42fb: decoder.bridge.tanh
+    {
+      name: "Dates.t10",
+      label: "decoder.bridge.tanh",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[i0 * 64 + k1]!;
+            const v3 = b1[i1 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          const v6 = __nnc.tanhf(v5);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B, 64, 64, b0, 0, 64, x.packs[0], b2, 0, gm0, 0, 64, 0);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm0[i0 * 64 + i1]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 64; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
+    },
+    // t11 fe9cb54b: decoder.gru0.l0.x·Wᵀ (all steps)
+    {
+      name: "Dates.t11",
+      label: "decoder.gru0.l0.x·Wᵀ (all steps)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i1) * 16 + k1];\n    const v3 = b1[i2 * 80 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 16; k1++) {
+            const v2 = b0[(i0 * T + i1) * 16 + k1]!;
+            const v3 = b1[i2 * 80 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 192; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 192, 16, b0, 0, 16, x.packs[0], b2, 0, out, 0, 192, 0);
+        },
+      },
+    },
+    // t12 e5f9a49c: decoder.attention0.W₂q
+    {
+      name: "Dates.t12",
+      label: "decoder.attention0.W₂q",
+      step: false,
+      scalars: ["T","tp"],
+      gpu: "function (b0, b1, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + tp) * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + tp) * 64 + k1]!;
+            const v3 = b1[i1 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T, tp } = s;
+          const b0 = a[0]!;
+          x.gemm(B, 64, 64, b0, tp * 64, T * 64, x.packs[0], null, 0, out, 0, 64, 0);
+        },
+      },
+    },
+    // t13 9d18443e: decoder.attention0.scores
+    {
+      name: "Dates.t13",
+      label: "decoder.attention0.scores",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v3 = b0[i0 * 64 + k1];\n    const v4 = b1[(i0 * S + i1) * 64 + k1];\n    const v5 = v3 + v4;\n    const v6 = b2[k1];\n    const v7 = v5 + v6;\n    const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v9 = b3[k2 * 64 + k1];\n      acc0 += v8 * v9;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v3 = b0[i0 * 64 + k1]!;
+            const v4 = b1[(i0 * S + i1) * 64 + k1]!;
+            const v5 = v3 + v4;
+            const v6 = b2[k1]!;
+            const v7 = v5 + v6;
+            const v8 = __nnc.tanhf(v7);
+            for (let k2 = 0; k2 < 1; k2++) {
+              const v9 = b3[k2 * 64 + k1]!;
+              acc0 += v8 * v9;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t14 c48a7977: decoder.attention0.α (row statistics) (and 1 more call)
+    {
+      name: "Dates.t14",
+      label: "decoder.attention0.α (row statistics) (and 1 more call)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[i0 * S + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[i0 * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // t15 9caa375a: decoder.attention0.α (and 1 more call)
+    {
+      name: "Dates.t15",
+      label: "decoder.attention0.α (and 1 more call)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          if (!(i1 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = i0 * 2;
+          const v1 = b2[i0 * S + i1]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * S;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < S; k2++) {
+              if (k2 < b0[i0]!) {
+                const v3 = b2[i0 * S + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              } else {
+                out[base0 + k2] = 0.0;
+              }
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < S; k5++) {
+              if (k5 < b0[i0]!) {
+                const e6 = Math.exp(out[base0 + k5]! - m1);
+                out[base0 + k5] = e6;
+                s4 += e6;
+              }
+            }
+            for (let k7 = 0; k7 < S; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
+      },
+    },
+    // t16 ee0392e1: decoder.attention0.context Σα·k
+    {
+      name: "Dates.t16",
+      label: "decoder.attention0.context Σα·k",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[i0 * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 64 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [79 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 64), 64, S, 1, 64, gm0, 1.0);
+            x.gemm(1, 64, S, b0, bt0 * S, 0, wp, null, 0, out, bt0 * 64, 0, 0);
+          }
+        },
+      },
+    },
+    // t17 4a4efe83: decoder.gru0.l0.ctx*
+    {
+      name: "Dates.t17",
+      label: "decoder.gru0.l0.ctx*",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 80 + (k1 + 16)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[i0 * 64 + k1]!;
+            const v3 = b1[i1 * 80 + (k1 + 16)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 192; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          x.gemm(B, 192, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 192, 0);
+        },
+      },
+    },
+    // t18 12d309a8: decoder.gru0.l0.h*
+    {
+      name: "Dates.t18",
+      label: "decoder.gru0.l0.h*",
+      step: false,
+      scalars: ["T","tp"],
+      gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + tp) * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + tp) * 64 + k1]!;
+            const v3 = b1[i1 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 192; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T, tp } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 192, 64, b0, tp * 64, T * 64, x.packs[0], b2, 0, out, 0, 192, 0);
+        },
+      },
+    },
+    // t19 c7804eb5: decoder.gru0.l0.h'
+    {
+      name: "Dates.t19",
+      label: "decoder.gru0.l0.h'",
+      step: true,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    const v0 = b1[(i0 * T + t) * 192 + (i1 + 64)];\n    const v1 = b2[i0 * 192 + (i1 + 64)];\n    const v2 = v0 + v1;\n    const v3 = b3[i0 * 192 + (i1 + 64)];\n    const v4 = v2 + v3;\n    const v5 = 1.0 / (1.0 + Math.exp(-v4));\n    const v6 = 1.0 - v5;\n    const v7 = b1[(i0 * T + t) * 192 + (i1 + 128)];\n    const v8 = b2[i0 * 192 + (i1 + 128)];\n    const v9 = v7 + v8;\n    const v10 = b1[(i0 * T + t) * 192 + i1];\n    const v11 = b2[i0 * 192 + i1];\n    const v12 = v10 + v11;\n    const v13 = b3[i0 * 192 + i1];\n    const v14 = v12 + v13;\n    const v15 = 1.0 / (1.0 + Math.exp(-v14));\n    const v16 = b3[i0 * 192 + (i1 + 128)];\n    const v17 = v15 * v16;\n    const v18 = v9 + v17;\n    const v19 = 1.0 - 2.0 / (Math.exp(2.0 * v18) + 1.0);\n    const v20 = v6 * v19;\n    const v21 = b0[(i0 * T + tp) * 64 + i1];\n    const v22 = v5 * v21;\n    const v23 = v20 + v22;\n    res = v23;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b1[(i0 * T + t) * 192 + (i1 + 64)]!;
+          const v1 = b2[i0 * 192 + (i1 + 64)]!;
+          const v2 = v0 + v1;
+          const v3 = b3[i0 * 192 + (i1 + 64)]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.sigmoidf(v4);
+          const v6 = 1.0 - v5;
+          const v7 = b1[(i0 * T + t) * 192 + (i1 + 128)]!;
+          const v8 = b2[i0 * 192 + (i1 + 128)]!;
+          const v9 = v7 + v8;
+          const v10 = b1[(i0 * T + t) * 192 + i1]!;
+          const v11 = b2[i0 * 192 + i1]!;
+          const v12 = v10 + v11;
+          const v13 = b3[i0 * 192 + i1]!;
+          const v14 = v12 + v13;
+          const v15 = __nnc.sigmoidf(v14);
+          const v16 = b3[i0 * 192 + (i1 + 128)]!;
+          const v17 = v15 * v16;
+          const v18 = v9 + v17;
+          const v19 = __nnc.tanhf(v18);
+          const v20 = v6 * v19;
+          const v21 = b0[(i0 * T + tp) * 64 + i1]!;
+          const v22 = v5 * v21;
+          const v23 = v20 + v22;
+          return v23;
+        };
+        const dst = new Float32Array(64);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 64;
+          if (t < b4[i0]!) {
+            for (let i1 = 0; i1 < 64; i1++) dst[i1] = f(i0, i1);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 64);
+        }
+      },
+    },
+    // t20 c2f00090: decoder.linear0
+    {
+      name: "Dates.t20",
+      label: "decoder.linear0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[i2 * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 14; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 14, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 14, 0);
+        },
+      },
+    },
+    // t21 e2f3ca6d: decoder.log_softmax0 (row statistics)
+    {
+      name: "Dates.t21",
+      label: "decoder.log_softmax0 (row statistics)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 14; k1++) {\n    const v2 = b0[(i0 * T + i1) * 14 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 14; k4++) {\n    const v5 = b0[(i0 * T + i1) * 14 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 14; k1++) {
+            const v2 = b0[(i0 * T + i1) * 14 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 14; k4++) {
+            const v5 = b0[(i0 * T + i1) * 14 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // t22 fcf9bd77: decoder.log_softmax0
+    {
+      name: "Dates.t22",
+      label: "decoder.log_softmax0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 14 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 14 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 14; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 14;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 14; k2++) {
+                const v3 = b1[(i0 * T + i1) * 14 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 14; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 14; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
+      },
+    },
+    // t23 7ce68cdd: next.mask
+    {
+      name: "Dates.t23",
+      label: "next.mask",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 14 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 14; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t24 cb36c809: decoder.log_softmax0.d softmax
+    {
+      name: "Dates.t24",
+      label: "decoder.log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 14 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 14; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 14 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 14 + i2]!;
+            g1 = v2;
+          }
+          const v3 = b2[(i0 * T + i1) * 14 + i2]!;
+          const v4 = Math.exp(v3);
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < 14; k6++) {
+            let g7 = 0.0;
+            if (i1 < v0) {
+              const v8 = b1[(i0 * T + i1) * 14 + k6]!;
+              g7 = v8;
+            }
+            acc5 += g7;
+          }
+          const v9 = v4 * acc5;
+          const v10 = g1 - v9;
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 14; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t25 94526832: d(decoder.linear0.weight)
+    {
+      name: "Dates.t25",
+      label: "d(decoder.linear0.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 14 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 14 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 64 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 14; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t26 d96f4725: d(decoder.linear0.bias)
+    {
+      name: "Dates.t26",
+      label: "d(decoder.linear0.bias)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 14 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 14 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 14; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t27 06a744f1: decoder.gru0.l0.s[t-1]
+    {
+      name: "Dates.t27",
+      label: "decoder.gru0.l0.s[t-1]",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 64 + i2];\n    sh1 = v2;\n  } else {\n    const v3 = b1[i0 * 64 + i2];\n    sh1 = v3;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 - 1;
+          let sh1 = 0.0;
+          if (from0 >= 0) {
+            const v2 = b0[(i0 * T + from0) * 64 + i2]!;
+            sh1 = v2;
+          } else {
+            const v3 = b1[i0 * 64 + i2]!;
+            sh1 = v3;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t28 fc426396: decoder.gru0.l0.backward steps
+    {
+      name: "Dates.t28",
+      label: "decoder.gru0.l0.backward steps",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 832));\n  const rem0 = idx - i0 * (T * 832);\n  const i1 = Math.floor((rem0 + 0.5) / 832);\n  const rem1 = rem0 - i1 * 832;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 768) {\n    let c1 = 0.0;\n    if (i2 < 704) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let c3 = 0.0;\n        if (i2 < 320) {\n          let c4 = 0.0;\n          if (i2 < 128) {\n            let c5 = 0.0;\n            if (i2 < 64) {\n              let acc6 = 0.0;\n              for (let k7 = 0; k7 < 14; k7++) {\n                const v8 = b0[(i0 * T + i1) * 14 + k7];\n                const v9 = b1[k7 * 64 + i2];\n                acc6 += v8 * v9;\n              }\n              c5 = acc6;\n            } else {\n              const v10 = b2[(i0 * T + i1) * 64 + (i2 - 64)];\n              c5 = v10;\n            }\n            c4 = c5;\n          } else {\n            const v11 = b3[(i0 * T + i1) * 192 + (i2 - 128)];\n            c4 = v11;\n          }\n          c3 = c4;\n        } else {\n          const v12 = b4[(i0 * T + i1) * 192 + (i2 - 320)];\n          c3 = v12;\n        }\n        c2 = c3;\n      } else {\n        const v13 = b5[(i0 * T + i1) * 192 + (i2 - 512)];\n        c2 = v13;\n      }\n      c1 = c2;\n    } else {\n      const v14 = b6[(i0 * T + i1) * 64 + (i2 - 704)];\n      c1 = v14;\n    }\n    c0 = c1;\n  } else {\n    const v15 = b7[(i0 * T + i1) * 64 + (i2 - 768)];\n    c0 = v15;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 768) {
+            let c1 = 0.0;
+            if (i2 < 704) {
+              let c2 = 0.0;
+              if (i2 < 512) {
+                let c3 = 0.0;
+                if (i2 < 320) {
+                  let c4 = 0.0;
+                  if (i2 < 128) {
+                    let c5 = 0.0;
+                    if (i2 < 64) {
+                      let acc6 = 0.0;
+                      for (let k7 = 0; k7 < 14; k7++) {
+                        const v8 = b0[(i0 * T + i1) * 14 + k7]!;
+                        const v9 = b1[k7 * 64 + i2]!;
+                        acc6 += v8 * v9;
+                      }
+                      c5 = acc6;
+                    } else {
+                      const v10 = b2[(i0 * T + i1) * 64 + (i2 - 64)]!;
+                      c5 = v10;
+                    }
+                    c4 = c5;
+                  } else {
+                    const v11 = b3[(i0 * T + i1) * 192 + (i2 - 128)]!;
+                    c4 = v11;
+                  }
+                  c3 = c4;
+                } else {
+                  const v12 = b4[(i0 * T + i1) * 192 + (i2 - 320)]!;
+                  c3 = v12;
+                }
+                c2 = c3;
+              } else {
+                const v13 = b5[(i0 * T + i1) * 192 + (i2 - 512)]!;
+                c2 = v13;
+              }
+              c1 = c2;
+            } else {
+              const v14 = b6[(i0 * T + i1) * 64 + (i2 - 704)]!;
+              c1 = v14;
+            }
+            c0 = c1;
+          } else {
+            const v15 = b7[(i0 * T + i1) * 64 + (i2 - 768)]!;
+            c0 = v15;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 832; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t29 e8e45f24: decoder.gru0.l0.d next
+    {
+      name: "Dates.t29",
+      label: "decoder.gru0.l0.d next",
+      step: false,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + tp) * 64 + i1]!;
+          const v1 = b1[(i0 * T + t) * 832 + i1]!;
+          const v2 = v0 + v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t30 9814716f: decoder.gru0.l0.z
+    {
+      name: "Dates.t30",
+      label: "decoder.gru0.l0.z",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 64 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 64 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 832 + (i1 + 64 + 512)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 832 + (i1 + 64 + 128)]!;
+          const v1 = b0[(i0 * T + t) * 832 + (i1 + 64 + 320)]!;
+          const v2 = v0 + v1;
+          const v3 = b0[(i0 * T + t) * 832 + (i1 + 64 + 512)]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.sigmoidf(v4);
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t31 cef8b084: decoder.gru0.l0.r
+    {
+      name: "Dates.t31",
+      label: "decoder.gru0.l0.r",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 832 + (i1 + 512)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 832 + (i1 + 128)]!;
+          const v1 = b0[(i0 * T + t) * 832 + (i1 + 320)]!;
+          const v2 = v0 + v1;
+          const v3 = b0[(i0 * T + t) * 832 + (i1 + 512)]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.sigmoidf(v4);
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t32 9e56213f: decoder.gru0.l0.n
+    {
+      name: "Dates.t32",
+      label: "decoder.gru0.l0.n",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 128 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 128 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b1[i0 * 64 + i1];\n  const v4 = b0[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 832 + (i1 + 128 + 128)]!;
+          const v1 = b0[(i0 * T + t) * 832 + (i1 + 128 + 320)]!;
+          const v2 = v0 + v1;
+          const v3 = b1[i0 * 64 + i1]!;
+          const v4 = b0[(i0 * T + t) * 832 + (i1 + 128 + 512)]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          const v7 = __nnc.tanhf(v6);
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t33 69d58085: decoder.gru0.l0.n.d tanh
+    {
+      name: "Dates.t33",
+      label: "decoder.gru0.l0.n.d tanh",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[i0 * 64 + i1];\n  const v2 = 1.0 - v1;\n  const v3 = v0 * v2;\n  const v4 = b2[i0 * 64 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 64 + i1]!;
+          const v1 = b1[i0 * 64 + i1]!;
+          const v2 = 1.0 - v1;
+          const v3 = v0 * v2;
+          const v4 = b2[i0 * 64 + i1]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = v3 * v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t34 749aa080: decoder.gru0.l0.z.d sigmoid
+    {
+      name: "Dates.t34",
+      label: "decoder.gru0.l0.z.d sigmoid",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + (i1 + 64)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 64 + i1];\n  const v4 = v0 * v3;\n  const v5 = v4 * -1.0;\n  const v6 = v2 + v5;\n  const v7 = b3[i0 * 64 + i1];\n  const v8 = 1.0 - v7;\n  const v9 = v7 * v8;\n  const v10 = v6 * v9;\n  return v10;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 64 + i1]!;
+          const v1 = b1[(i0 * T + t) * 832 + (i1 + 64)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 64 + i1]!;
+          const v4 = v0 * v3;
+          const v5 = v4 * -1.0;
+          const v6 = v2 + v5;
+          const v7 = b3[i0 * 64 + i1]!;
+          const v8 = 1.0 - v7;
+          const v9 = v7 * v8;
+          const v10 = v6 * v9;
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t35 daa8848f: decoder.gru0.l0.r.d sigmoid
+    {
+      name: "Dates.t35",
+      label: "decoder.gru0.l0.r.d sigmoid",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 64 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 64 + i1]!;
+          const v1 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 64 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t36 67ceadcb: d(decoder.gru0.l0.h*)
+    {
+      name: "Dates.t36",
+      label: "d(decoder.gru0.l0.h*)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[i0 * 64 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 64 + (i1 - 64)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 64 + (i1 - 128)];\n    const v5 = b3[i0 * 64 + (i1 - 128)];\n    const v6 = v4 * v5;\n    c0 = v6;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 128) {
+            let c1 = 0.0;
+            if (i1 < 64) {
+              const v2 = b0[i0 * 64 + i1]!;
+              c1 = v2;
+            } else {
+              const v3 = b1[i0 * 64 + (i1 - 64)]!;
+              c1 = v3;
+            }
+            c0 = c1;
+          } else {
+            const v4 = b2[i0 * 64 + (i1 - 128)]!;
+            const v5 = b3[i0 * 64 + (i1 - 128)]!;
+            const v6 = v4 * v5;
+            c0 = v6;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 192; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t37 c7789b79: d(decoder.gru0.l0.ctx*) (and 1 more call)
+    {
+      name: "Dates.t37",
+      label: "d(decoder.gru0.l0.ctx*) (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[i0 * 64 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 64 + (i1 - 64)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 64 + (i1 - 128)];\n    c0 = v4;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 128) {
+            let c1 = 0.0;
+            if (i1 < 64) {
+              const v2 = b0[i0 * 64 + i1]!;
+              c1 = v2;
+            } else {
+              const v3 = b1[i0 * 64 + (i1 - 64)]!;
+              c1 = v3;
+            }
+            c0 = c1;
+          } else {
+            const v4 = b2[i0 * 64 + (i1 - 128)]!;
+            c0 = v4;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 192; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t38 d6ae5d91: d(decoder.attention0.context Σα·k)
+    {
+      name: "Dates.t38",
+      label: "d(decoder.attention0.context Σα·k)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const v2 = b0[i0 * 192 + k1];\n    const v3 = b1[k1 * 80 + (i1 + 16)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 192; k1++) {
+            const v2 = b0[i0 * 192 + k1]!;
+            const v3 = b1[k1 * 80 + (i1 + 16)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t39 53efd59d: decoder.attention0.act
+    {
+      name: "Dates.t39",
+      label: "decoder.attention0.act",
+      step: false,
+      scalars: ["T","S","t"],
+      gpu: "function (b0, b1, b2, T, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + t) * 832 + (i2 + 768)];\n  const v1 = b1[(i0 * S + i1) * 64 + i2];\n  const v2 = v0 + v1;\n  const v3 = b2[i2];\n  const v4 = v2 + v3;\n  const v5 = 1.0 - 2.0 / (Math.exp(2.0 * v4) + 1.0);\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + t) * 832 + (i2 + 768)]!;
+          const v1 = b1[(i0 * S + i1) * 64 + i2]!;
+          const v2 = v0 + v1;
+          const v3 = b2[i2]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.tanhf(v4);
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t40 cc90804a: decoder.attention0.scores
+    {
+      name: "Dates.t40",
+      label: "decoder.attention0.scores",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v3 = b0[(i0 * S + i1) * 64 + k1];\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v4 = b1[k2 * 64 + k1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v3 = b0[(i0 * S + i1) * 64 + k1]!;
+            for (let k2 = 0; k2 < 1; k2++) {
+              const v4 = b1[k2 * 64 + k1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t41 0a1c6a46: decoder.attention0.α.d softmax
+    {
+      name: "Dates.t41",
+      label: "decoder.attention0.α.d softmax",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  const v0 = b0[i0 * S + i1];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const v3 = b1[i0 * 64 + k2];\n    const v4 = b2[(i0 * S + i1) * 64 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 64; k8++) {\n      const v9 = b1[i0 * 64 + k8];\n      const v10 = b2[(i0 * S + k6) * 64 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[i0 * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 64; k2++) {
+            const v3 = b1[i0 * 64 + k2]!;
+            const v4 = b2[(i0 * S + i1) * 64 + k2]!;
+            acc1 += v3 * v4;
+          }
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < S; k6++) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < 64; k8++) {
+              const v9 = b1[i0 * 64 + k8]!;
+              const v10 = b2[(i0 * S + k6) * 64 + k8]!;
+              acc7 += v9 * v10;
+            }
+            const v11 = b0[i0 * S + k6]!;
+            acc5 += acc7 * v11;
+          }
+          const v12 = acc1 - acc5;
+          const v13 = v0 * v12;
+          return v13;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S, (S + 15) * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b2, bt0 * (S * 64), S, 64, 64, 1, gm1, 1.0);
+            x.gemm(1, S, 64, b1, bt0 * 64, 0, wp, null, 0, gm0, bt0 * S, 0, 0);
+          }
+          const f = (i0: number, i1: number): number => {
+            const v0 = b0[i0 * S + i1]!;
+            const v1 = gm0[i0 * S + i1]!;
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < S; k3++) {
+              const v4 = gm0[i0 * S + k3]!;
+              const v5 = b0[i0 * S + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = v1 - acc2;
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
+    },
+    // t42 db2f2446: decoder.attention0.act.d tanh
+    {
+      name: "Dates.t42",
+      label: "decoder.attention0.act.d tanh",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 1; k1++) {\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * S + i1) * 64 + i2];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * S + i1]!;
+          for (let k1 = 0; k1 < 1; k1++) {
+            const v3 = b1[k1 * 64 + i2]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[(i0 * S + i1) * 64 + i2]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = acc0 * v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t43 db01102f: d(decoder.attention0.W₂q)
+    {
+      name: "Dates.t43",
+      label: "d(decoder.attention0.W₂q)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[(i0 * S + k3) * 64 + i1];\n    acc2 += v4;\n  }\n  for (let k1 = 0; k1 < 1; k1++) {\n    acc0 += acc2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          let acc2 = 0.0;
+          for (let k3 = 0; k3 < S; k3++) {
+            const v4 = b0[(i0 * S + k3) * 64 + i1]!;
+            acc2 += v4;
+          }
+          for (let k1 = 0; k1 < 1; k1++) {
+            acc0 += acc2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t44 900d53b0: d(decoder.gru0.l0.state)
+    {
+      name: "Dates.t44",
+      label: "d(decoder.gru0.l0.state)",
+      step: true,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b7[i0]) {\n    const v0 = b1[i0 * 64 + i1];\n    const v1 = b2[i0 * 64 + i1];\n    const v2 = v0 * v1;\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 192; k4++) {\n      const v5 = b3[i0 * 192 + k4];\n      const v6 = b4[k4 * 64 + i1];\n      acc3 += v5 * v6;\n    }\n    const v7 = v2 + acc3;\n    let acc8 = 0.0;\n    for (let k9 = 0; k9 < 64; k9++) {\n      const v10 = b5[i0 * 64 + k9];\n      const v11 = b6[k9 * 64 + i1];\n      acc8 += v10 * v11;\n    }\n    const v12 = v7 + acc8;\n    res = v12;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b1[i0 * 64 + i1]!;
+          const v1 = b2[i0 * 64 + i1]!;
+          const v2 = v0 * v1;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < 192; k4++) {
+            const v5 = b3[i0 * 192 + k4]!;
+            const v6 = b4[k4 * 64 + i1]!;
+            acc3 += v5 * v6;
+          }
+          const v7 = v2 + acc3;
+          let acc8 = 0.0;
+          for (let k9 = 0; k9 < 64; k9++) {
+            const v10 = b5[i0 * 64 + k9]!;
+            const v11 = b6[k9 * 64 + i1]!;
+            acc8 += v10 * v11;
+          }
+          const v12 = v7 + acc8;
+          return v12;
+        };
+        const dst = new Float32Array(64);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 64;
+          if (t < b7[i0]!) {
+            for (let i1 = 0; i1 < 64; i1++) dst[i1] = f(i0, i1);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 64);
+        }
+      },
+    },
+    // t45 e388226f: decoder.gru0.l0.d init
+    {
+      name: "Dates.t45",
+      label: "decoder.gru0.l0.d init",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  return b0[i0 * T * 64 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          return b0[i0 * T * 64 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t46 0cb30500: d(decoder.gru0.weight_hh_l0)
+    {
+      name: "Dates.t46",
+      label: "d(decoder.gru0.weight_hh_l0)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 192 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 192 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 64 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 192; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t47 7f29b121: d(decoder.gru0.bias_hh_l0) (and 1 more call)
+    {
+      name: "Dates.t47",
+      label: "d(decoder.gru0.bias_hh_l0) (and 1 more call)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 192 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 192 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 192; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t48 e382ab31: d(decoder.attention0.v.weight)
+    {
+      name: "Dates.t48",
+      label: "d(decoder.attention0.v.weight)",
+      step: false,
+      scalars: ["B","T","S"],
+      gpu: "function (b0, b1, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[(k1 * T + k2) * S + k3];\n        const v5 = b1[((k1 * T + k2) * S + k3) * 64 + i1];\n        acc0 += v4 * v5;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (_i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              for (let k3 = 0; k3 < S; k3++) {
+                const v4 = b0[(k1 * T + k2) * S + k3]!;
+                const v5 = b1[((k1 * T + k2) * S + k3) * 64 + i1]!;
+                acc0 += v4 * v5;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t49 2381ad9d: d(decoder.attention0.bias)
+    {
+      name: "Dates.t49",
+      label: "d(decoder.attention0.bias)",
+      step: false,
+      scalars: ["B","T","S"],
+      gpu: "function (b0, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[((k1 * T + k2) * S + k3) * 64 + i0];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              for (let k3 = 0; k3 < S; k3++) {
+                const v4 = b0[((k1 * T + k2) * S + k3) * 64 + i0]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 64; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t50 759a17f4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
+    {
+      name: "Dates.t50",
+      label: "d(decoder.attention0.W₁·k (keys, once per source) (captured))",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * T + k1) * S + i1) * 64 + i2];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * T + k1) * S + i1) * 64 + i2]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t51 a24d13d6: d(decoder.attention0.query.weight)
+    {
+      name: "Dates.t51",
+      label: "d(decoder.attention0.query.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 64 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 64 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 64 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 64; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t52 562319fd: d(decoder.embedding0)
+    {
+      name: "Dates.t52",
+      label: "d(decoder.embedding0)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const v2 = b0[(i0 * T + i1) * 192 + k1];\n    const v3 = b1[k1 * 80 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 192; k1++) {
+            const v2 = b0[(i0 * T + i1) * 192 + k1]!;
+            const v3 = b1[k1 * 80 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 16; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t53 be8abfdf: decoder.bridge.tanh.d tanh
+    {
+      name: "Dates.t53",
+      label: "decoder.bridge.tanh.d tanh",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[i0 * 64 + i1];\n  const v2 = v1 * v1;\n  const v3 = 1.0 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 64 + i1]!;
+          const v1 = b1[i0 * 64 + i1]!;
+          const v2 = v1 * v1;
+          const v3 = 1.0 - v2;
+          const v4 = v0 * v3;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t54 44fee18b: d(encoder.final.l0.h)
+    {
+      name: "Dates.t54",
+      label: "d(encoder.final.l0.h)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[k1 * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[i0 * 64 + k1]!;
+            const v3 = b1[k1 * 64 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t55 fd1fb459: d(decoder.bridge.weight)
+    {
+      name: "Dates.t55",
+      label: "d(decoder.bridge.weight)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 64 + i0];\n    const v3 = b1[k1 * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 64 + i0]!;
+            const v3 = b1[k1 * 64 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 64; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t56 8b38f25d: d(decoder.bridge.bias)
+    {
+      name: "Dates.t56",
+      label: "d(decoder.bridge.bias)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 64 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 64 + i0]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 64; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t57 1c44e010: encoder.final.l0.h.d slice
+    {
+      name: "Dates.t57",
+      label: "encoder.final.l0.h.d slice",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 0 && i1 < 32) {\n    const v1 = b0[i0 * 64 + (i1 + 32)];\n    g0 = v1;\n  }\n  return g0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let g0 = 0.0;
+          if (i1 >= 0 && i1 < 32) {
+            const v1 = b0[i0 * 64 + (i1 + 32)]!;
+            g0 = v1;
+          }
+          return g0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t58 87a5a7de: encoder.final.l0.reverse.d pool
+    {
+      name: "Dates.t58",
+      label: "encoder.final.l0.reverse.d pool",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let g0 = 0.0;\n  if (i1 === 0) {\n    const v1 = b0[i0 * 64 + i2];\n    g0 = v1;\n  }\n  return g0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let g0 = 0.0;
+          if (i1 === 0) {
+            const v1 = b0[i0 * 64 + i2]!;
+            g0 = v1;
+          }
+          return g0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t59 ff52a0b6: encoder.final.l0.h.d slice
+    {
+      name: "Dates.t59",
+      label: "encoder.final.l0.h.d slice",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 0 && i1 < 32) {\n    const v1 = b0[i0 * 64 + i1];\n    g0 = v1;\n  }\n  return g0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let g0 = 0.0;
+          if (i1 >= 0 && i1 < 32) {
+            const v1 = b0[i0 * 64 + i1]!;
+            g0 = v1;
+          }
+          return g0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t60 858ec621: encoder.final.l0.d pool
+    {
+      name: "Dates.t60",
+      label: "encoder.final.l0.d pool",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 === v0 - 1) {\n    const v2 = b1[i0 * 64 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 === v0 - 1) {
+            const v2 = b1[i0 * 64 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t61 eb1a9e45: d(decoder.attention0.key.weight)
+    {
+      name: "Dates.t61",
+      label: "d(decoder.attention0.key.weight)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 64 + i0];\n      const v4 = b1[(k1 * S + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 64 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 64 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 64; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t62 64e0b1e2: decoder.embedding0.d table
+    {
+      name: "Dates.t62",
+      label: "decoder.embedding0.d table",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 16 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[k1 * T + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * T + k2) * 16 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 14; i0++)
+          for (let i1 = 0; i1 < 16; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t63 4f21e4e8: d(encoder.lstm0.l0.concat)
+    {
+      name: "Dates.t63",
+      label: "d(encoder.lstm0.l0.concat)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, b2, b3, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 64 + i2];\n    const v3 = b1[(i0 * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 64; k5++) {\n    const v6 = b2[(i0 * S + i1) * 64 + k5];\n    const v7 = b3[k5 * 64 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 64 + i2]!;
+            const v3 = b1[(i0 * T + k1) * S + i1]!;
+            acc0 += v2 * v3;
+          }
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 64; k5++) {
+            const v6 = b2[(i0 * S + i1) * 64 + k5]!;
+            const v7 = b3[k5 * 64 + i2]!;
+            acc4 += v6 * v7;
+          }
+          const v8 = acc0 + acc4;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t64 b7cadeaa: encoder.lstm0.l0.reverse.s[t-1]
+    {
+      name: "Dates.t64",
+      label: "encoder.lstm0.l0.reverse.s[t-1]",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const from0 = i1 + 1;\n  let sh1 = 0.0;\n  if (from0 < S) {\n    const v2 = b0[(i0 * S + from0) * 64 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 + 1;
+          let sh1 = 0.0;
+          if (from0 < S) {
+            const v2 = b0[(i0 * S + from0) * 64 + i2]!;
+            sh1 = v2;
+          } else {
+            sh1 = 0.0;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t65 b2b5cf9c: encoder.lstm0.l0.reverse.backward steps
+    {
+      name: "Dates.t65",
+      label: "encoder.lstm0.l0.reverse.backward steps",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 384));\n  const rem0 = idx - i0 * (S * 384);\n  const i1 = Math.floor((rem0 + 0.5) / 384);\n  const rem1 = rem0 - i1 * 384;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 320) {\n    let c1 = 0.0;\n    if (i2 < 192) {\n      let c2 = 0.0;\n      if (i2 < 64) {\n        const v3 = b0[(i0 * S + i1) * 64 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 32) {\n          const v5 = b1[(i0 * S + i1) * 64 + (i2 + 32)];\n          g4 = v5;\n        }\n        const v6 = v3 + g4;\n        c2 = v6;\n      } else {\n        const v7 = b2[(i0 * S + i1) * 128 + (i2 - 64)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * S + i1) * 128 + (i2 - 192)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * S + i1) * 64 + (i2 - 320)];\n    c0 = v9;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 320) {
+            let c1 = 0.0;
+            if (i2 < 192) {
+              let c2 = 0.0;
+              if (i2 < 64) {
+                const v3 = b0[(i0 * S + i1) * 64 + i2]!;
+                let g4 = 0.0;
+                if (i2 >= 0 && i2 < 32) {
+                  const v5 = b1[(i0 * S + i1) * 64 + (i2 + 32)]!;
+                  g4 = v5;
+                }
+                const v6 = v3 + g4;
+                c2 = v6;
+              } else {
+                const v7 = b2[(i0 * S + i1) * 128 + (i2 - 64)]!;
+                c2 = v7;
+              }
+              c1 = c2;
+            } else {
+              const v8 = b3[(i0 * S + i1) * 128 + (i2 - 192)]!;
+              c1 = v8;
+            }
+            c0 = c1;
+          } else {
+            const v9 = b4[(i0 * S + i1) * 64 + (i2 - 320)]!;
+            c0 = v9;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 384; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t66 dfd75e02: encoder.lstm0.l0.reverse.d next (and 1 more call)
+    {
+      name: "Dates.t66",
+      label: "encoder.lstm0.l0.reverse.d next (and 1 more call)",
+      step: false,
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + tp) * 64 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + tp) * 64 + i1]!;
+          const v1 = b1[(i0 * S + t) * 384 + i1]!;
+          const v2 = v0 + v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 64; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t67 0c1133b9: encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)
+    {
+      name: "Dates.t67",
+      label: "encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 64 + i1]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t68 67d3c3c3: encoder.lstm0.l0.reverse.f (and 1 more call)
+    {
+      name: "Dates.t68",
+      label: "encoder.lstm0.l0.reverse.f (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 32 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 32 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 384 + (i1 + 32 + 64)]!;
+          const v1 = b0[(i0 * S + t) * 384 + (i1 + 32 + 192)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t69 abb32197: encoder.lstm0.l0.reverse.i (and 1 more call)
+    {
+      name: "Dates.t69",
+      label: "encoder.lstm0.l0.reverse.i (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 384 + (i1 + 64)]!;
+          const v1 = b0[(i0 * S + t) * 384 + (i1 + 192)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t70 b422c2bc: encoder.lstm0.l0.reverse.g (and 1 more call)
+    {
+      name: "Dates.t70",
+      label: "encoder.lstm0.l0.reverse.g (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 64 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 64 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 384 + (i1 + 64 + 64)]!;
+          const v1 = b0[(i0 * S + t) * 384 + (i1 + 64 + 192)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.tanhf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t71 e9d21c1b: encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)
+    {
+      name: "Dates.t71",
+      label: "encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, b1, b2, b3, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = b3[i0 * 32 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 32 + i1]!;
+          const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 32 + i1]!;
+          const v4 = b3[i0 * 32 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          const v7 = __nnc.tanhf(v6);
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t72 ffb3323b: encoder.lstm0.l0.reverse.o (and 1 more call)
+    {
+      name: "Dates.t72",
+      label: "encoder.lstm0.l0.reverse.o (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 96 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 96 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 384 + (i1 + 96 + 64)]!;
+          const v1 = b0[(i0 * S + t) * 384 + (i1 + 96 + 192)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t73 49e7a91e: d(encoder.lstm0.l0.reverse.c') (and 1 more call)
+    {
+      name: "Dates.t73",
+      label: "d(encoder.lstm0.l0.reverse.c') (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + (i1 + 32)];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = b2[i0 * 32 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 32 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 64 + (i1 + 32)]!;
+          const v1 = b1[i0 * 32 + i1]!;
+          const v2 = b2[i0 * 32 + i1]!;
+          const v3 = v1 * v2;
+          const v4 = b3[i0 * 32 + i1]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = v3 * v6;
+          const v8 = v0 + v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t74 89ec187e: encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
+    {
+      name: "Dates.t74",
+      label: "encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 32 + i1]!;
+          const v1 = b1[i0 * 32 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 32 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t75 4648f398: encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)
+    {
+      name: "Dates.t75",
+      label: "encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 32 + i1]!;
+          const v1 = b1[i0 * 32 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 32 + i1]!;
+          const v4 = v3 * v3;
+          const v5 = 1.0 - v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t76 5c0d26e8: encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)
+    {
+      name: "Dates.t76",
+      label: "encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, b1, b2, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 32 + i1]!;
+          const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 32 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t77 bd1bc9be: d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)
+    {
+      name: "Dates.t77",
+      label: "d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 96) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      let c2 = 0.0;\n      if (i1 < 32) {\n        const v3 = b0[i0 * 32 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 32 + (i1 - 32)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 32 + (i1 - 64)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 32 + (i1 - 96)];\n    c0 = v6;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 96) {
+            let c1 = 0.0;
+            if (i1 < 64) {
+              let c2 = 0.0;
+              if (i1 < 32) {
+                const v3 = b0[i0 * 32 + i1]!;
+                c2 = v3;
+              } else {
+                const v4 = b1[i0 * 32 + (i1 - 32)]!;
+                c2 = v4;
+              }
+              c1 = c2;
+            } else {
+              const v5 = b2[i0 * 32 + (i1 - 64)]!;
+              c1 = v5;
+            }
+            c0 = c1;
+          } else {
+            const v6 = b3[i0 * 32 + (i1 - 96)]!;
+            c0 = v6;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t78 5d8db682: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    {
+      name: "Dates.t78",
+      label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",
+      step: true,
+      scalars: ["S","t"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 32) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 128; k2++) {\n        const v3 = b1[i0 * 128 + k2];\n        const v4 = b2[k2 * 32 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 32 + (i1 - 32)];\n      const v6 = b4[i0 * 32 + (i1 - 32)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 128; k1++) {
+            const v2 = b1[i0 * 128 + k1]!;
+            const v3 = b2[k1 * 32 + i1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b3[i0 * 32 + i1]!;
+          const v5 = b4[i0 * 32 + i1]!;
+          const v6 = v4 * v5;
+          dst[i1] = acc0;
+          dst[32 + i1] = v6;
+        };
+        const dst = new Float32Array(64);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * S + t) * 64;
+          if (t < b5[i0]!) {
+            for (let i1 = 0; i1 < 32; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 64);
+        }
+      },
+    },
+    // t79 427145ea: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
+    {
+      name: "Dates.t79",
+      label: "d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 128 + i0];\n      const v4 = b1[(k1 * S + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 128 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 64 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 128; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t80 f3ee836b: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    {
+      name: "Dates.t80",
+      label: "d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 128 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 128 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 128; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t81 e8a250ed: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
+    {
+      name: "Dates.t81",
+      label: "d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 128 + i0];\n      const v4 = b1[(k1 * S + k2) * 16 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 128 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 16 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 128; i0++)
+          for (let i1 = 0; i1 < 16; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t82 10c085ee: encoder.lstm0.l0.s[t-1]
+    {
+      name: "Dates.t82",
+      label: "encoder.lstm0.l0.s[t-1]",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * S + from0) * 64 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 - 1;
+          let sh1 = 0.0;
+          if (from0 >= 0) {
+            const v2 = b0[(i0 * S + from0) * 64 + i2]!;
+            sh1 = v2;
+          } else {
+            sh1 = 0.0;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t83 03336946: encoder.lstm0.l0.backward steps
+    {
+      name: "Dates.t83",
+      label: "encoder.lstm0.l0.backward steps",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 384));\n  const rem0 = idx - i0 * (S * 384);\n  const i1 = Math.floor((rem0 + 0.5) / 384);\n  const rem1 = rem0 - i1 * 384;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 320) {\n    let c1 = 0.0;\n    if (i2 < 192) {\n      let c2 = 0.0;\n      if (i2 < 64) {\n        const v3 = b0[(i0 * S + i1) * 64 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 32) {\n          const v5 = b1[(i0 * S + i1) * 64 + i2];\n          g4 = v5;\n        }\n        const v6 = v3 + g4;\n        c2 = v6;\n      } else {\n        const v7 = b2[(i0 * S + i1) * 128 + (i2 - 64)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * S + i1) * 128 + (i2 - 192)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * S + i1) * 64 + (i2 - 320)];\n    c0 = v9;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 320) {
+            let c1 = 0.0;
+            if (i2 < 192) {
+              let c2 = 0.0;
+              if (i2 < 64) {
+                const v3 = b0[(i0 * S + i1) * 64 + i2]!;
+                let g4 = 0.0;
+                if (i2 >= 0 && i2 < 32) {
+                  const v5 = b1[(i0 * S + i1) * 64 + i2]!;
+                  g4 = v5;
+                }
+                const v6 = v3 + g4;
+                c2 = v6;
+              } else {
+                const v7 = b2[(i0 * S + i1) * 128 + (i2 - 64)]!;
+                c2 = v7;
+              }
+              c1 = c2;
+            } else {
+              const v8 = b3[(i0 * S + i1) * 128 + (i2 - 192)]!;
+              c1 = v8;
+            }
+            c0 = c1;
+          } else {
+            const v9 = b4[(i0 * S + i1) * 64 + (i2 - 320)]!;
+            c0 = v9;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 384; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t84 23b80254: d(encoder.embedding0)
+    {
+      name: "Dates.t84",
+      label: "d(encoder.embedding0)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 16));\n  const rem0 = idx - i0 * (S * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 128; k1++) {\n    const v2 = b0[(i0 * S + i1) * 128 + k1];\n    const v3 = b1[k1 * 16 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 128; k5++) {\n    const v6 = b2[(i0 * S + i1) * 128 + k5];\n    const v7 = b3[k5 * 16 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 128; k1++) {
+            const v2 = b0[(i0 * S + i1) * 128 + k1]!;
+            const v3 = b1[k1 * 16 + i2]!;
+            acc0 += v2 * v3;
+          }
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 128; k5++) {
+            const v6 = b2[(i0 * S + i1) * 128 + k5]!;
+            const v7 = b3[k5 * 16 + i2]!;
+            acc4 += v6 * v7;
+          }
+          const v8 = acc0 + acc4;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 16; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t85 20f67f02: encoder.embedding0.d table
+    {
+      name: "Dates.t85",
+      label: "encoder.embedding0.d table",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[k1 * S + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * S + k2) * 16 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[k1 * S + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * S + k2) * 16 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 42; i0++)
+          for (let i1 = 0; i1 < 16; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t86 8fc74385: d decoder.gru0.weight_ih_l0
+    {
+      name: "Dates.t86",
+      label: "d decoder.gru0.weight_ih_l0",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 80);\n  const rem0 = idx - i0 * 80;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 16 && i1 < 80) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const v4 = b0[(k2 * T + k3) * 192 + i0];\n        const v5 = b1[(k2 * T + k3) * 64 + (i1 - 16)];\n        acc1 += v4 * v5;\n      }\n    }\n    g0 = acc1;\n  }\n  let g6 = 0.0;\n  if (i1 >= 0 && i1 < 16) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < T; k9++) {\n        const v10 = b2[(k8 * T + k9) * 192 + i0];\n        const v11 = b3[(k8 * T + k9) * 16 + i1];\n        acc7 += v10 * v11;\n      }\n    }\n    g6 = acc7;\n  }\n  const v12 = g0 + g6;\n  return v12;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let g0 = 0.0;
+          if (i1 >= 16 && i1 < 80) {
+            let acc1 = 0.0;
+            for (let k2 = 0; k2 < B; k2++) {
+              for (let k3 = 0; k3 < T; k3++) {
+                const v4 = b0[(k2 * T + k3) * 192 + i0]!;
+                const v5 = b1[(k2 * T + k3) * 64 + (i1 - 16)]!;
+                acc1 += v4 * v5;
+              }
+            }
+            g0 = acc1;
+          }
+          let g6 = 0.0;
+          if (i1 >= 0 && i1 < 16) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < B; k8++) {
+              for (let k9 = 0; k9 < T; k9++) {
+                const v10 = b2[(k8 * T + k9) * 192 + i0]!;
+                const v11 = b3[(k8 * T + k9) * 16 + i1]!;
+                acc7 += v10 * v11;
+              }
+            }
+            g6 = acc7;
+          }
+          const v12 = g0 + g6;
+          return v12;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 192; i0++)
+          for (let i1 = 0; i1 < 80; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    ],
+    forward: {
+        "slots": 78,
+        "weights": 22,
+        "packs": [
+          [1,0,128,0,16,16],
+          [2,0,128,0,32,32],
+          [5,0,128,0,16,16],
+          [6,0,128,0,32,32],
+          [10,0,64,0,64,64],
+          [18,0,64,0,64,64],
+          [14,0,192,0,16,80],
+          [11,0,64,0,64,64],
+          [14,0,192,16,64,80],
+          [15,0,192,0,64,64],
+          [20,0,14,0,64,64]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7],
+          [8],
+          [9],
+          [10]
+        ],
+        "inputs": [
+          {"name":"source","dim":"S","data":22,"lengths":23},
+          {"name":"target","dim":"T","data":24,"lengths":25}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":0,"out":26,"args":[22,0],"size":["B","S",16],"free":[22]},
+          {"op":"run","kernel":1,"out":27,"args":[26,1,3],"size":["B","S",128],"packs":0},
+          {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":2,"out":29,"args":[28,2,4],"size":["B",128],"packs":1}],"step":{"kernel":3,"args":[28,27,29,23]},"size":["B","S",64],"stacks":[{"from":29,"to":30,"width":[128]}]},
+          {"op":"run","kernel":1,"out":31,"args":[26,5,7],"size":["B","S",128],"packs":2},
+          {"op":"scan","out":32,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":2,"out":33,"args":[32,6,8],"size":["B",128],"packs":3}],"step":{"kernel":3,"args":[32,31,33,23]},"size":["B","S",64],"stacks":[{"from":33,"to":34,"width":[128]}]},
+          {"op":"run","kernel":4,"out":35,"args":[28,32],"size":["B","S",64]},
+          {"op":"run","kernel":5,"out":36,"args":[24,9],"size":["B","T",16],"free":[24]},
+          {"op":"run","kernel":6,"out":37,"args":[35,10],"size":["B","S",64],"packs":4},
+          {"op":"run","kernel":7,"out":38,"args":[28,23],"size":["B",64]},
+          {"op":"run","kernel":8,"out":39,"args":[32],"size":["B",64]},
+          {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B",64],"free":[38,39]},
+          {"op":"run","kernel":10,"out":41,"args":[40,18,19],"size":["B",64],"packs":5},
+          {"op":"run","kernel":11,"out":42,"args":[36,14,16],"size":["B","T",192],"packs":6},
+          {"op":"scan","out":43,"dim":"T","reverse":false,"stateSize":64,"init":41,"lengths":25,"body":[{"op":"run","kernel":12,"out":44,"args":[43,11],"size":["B",64],"packs":7},{"op":"run","kernel":13,"out":45,"args":[44,37,12,13],"size":["B","S"]},{"op":"run","kernel":14,"out":46,"args":[23,45],"size":["B",2]},{"op":"run","kernel":15,"out":47,"args":[23,46,45],"size":["B","S"]},{"op":"run","kernel":16,"out":48,"args":[47,35],"size":["B",64]},{"op":"run","kernel":17,"out":49,"args":[48,14],"size":["B",192],"packs":8},{"op":"run","kernel":18,"out":50,"args":[43,15,17],"size":["B",192],"packs":9}],"step":{"kernel":19,"args":[43,42,49,50,25]},"size":["B","T",64],"exports":[47],"stacks":[{"from":49,"to":51,"width":[192]},{"from":50,"to":52,"width":[192]},{"from":48,"to":53,"width":[64]},{"from":44,"to":54,"width":[64]}],"free":[23,47]},
+          {"op":"run","kernel":20,"out":55,"args":[43,20,21],"size":["B","T",14],"packs":10},
+          {"op":"run","kernel":21,"out":56,"args":[55],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":57,"args":[56,55],"size":["B","T",14],"free":[55,56]},
+          {"op":"run","kernel":23,"out":58,"args":[25,57],"size":["B","T",14],"free":[25]}
+        ],
+        "output": {"slot":58,"shape":["B","T",14]},
+        "caches": [],
+        "outputs": [
+          {"name":"next","slot":58,"shape":["B","T",14]},
+          {"name":"%713","slot":57,"shape":["B","T",14]},
+          {"name":"%709","slot":43,"shape":["B","T",64]},
+          {"name":"%695","slot":37,"shape":["B","S",64]},
+          {"name":"%691","slot":35,"shape":["B","S",64]},
+          {"name":"%704","slot":41,"shape":["B",64]},
+          {"name":"%708","slot":42,"shape":["B","T",192]},
+          {"name":"%715","slot":51,"shape":["B","T",192]},
+          {"name":"%716","slot":52,"shape":["B","T",192]},
+          {"name":"%717","slot":53,"shape":["B","T",64]},
+          {"name":"%718","slot":54,"shape":["B","T",64]},
+          {"name":"%693","slot":36,"shape":["B","T",16]},
+          {"name":"%700","slot":40,"shape":["B",64]},
+          {"name":"%688","slot":31,"shape":["B","S",128]},
+          {"name":"%719","slot":34,"shape":["B","S",128]},
+          {"name":"%689","slot":32,"shape":["B","S",64]},
+          {"name":"%680","slot":26,"shape":["B","S",16]},
+          {"name":"%683","slot":27,"shape":["B","S",128]},
+          {"name":"%720","slot":30,"shape":["B","S",128]},
+          {"name":"%684","slot":28,"shape":["B","S",64]}
+        ],
+        "feeds": []
+      },
+    backward: {
+        "slots": 191,
+        "weights": 22,
+        "inputs": [
+          {"name":"source","dim":"S","data":22,"lengths":23},
+          {"name":"target","dim":"T","data":24,"lengths":25}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":24,"out":26,"args":[25,27,28],"size":["B","T",14],"free":[27,28]},
+          {"op":"run","kernel":25,"out":29,"args":[26,30],"size":[14,64]},
+          {"op":"run","kernel":26,"out":31,"args":[26],"size":[14]},
+          {"op":"run","kernel":27,"out":32,"args":[30,33],"size":["B","T",64],"free":[30]},
+          {"op":"run","kernel":28,"out":34,"args":[26,20,32,35,36,37,38,39],"size":["B","T",832],"free":[26,35,36,37,39]},
+          {"op":"scan","out":40,"dim":"T","reverse":true,"stateSize":64,"lengths":25,"body":[{"op":"run","kernel":29,"out":41,"args":[40,34],"size":["B",64]},{"op":"run","kernel":30,"out":42,"args":[34],"size":["B",64]},{"op":"run","kernel":31,"out":43,"args":[34],"size":["B",64]},{"op":"run","kernel":32,"out":44,"args":[34,43],"size":["B",64]},{"op":"run","kernel":33,"out":45,"args":[41,42,44],"size":["B",64]},{"op":"run","kernel":34,"out":46,"args":[41,34,44,42],"size":["B",64]},{"op":"run","kernel":35,"out":47,"args":[45,34,43],"size":["B",64]},{"op":"run","kernel":36,"out":48,"args":[47,46,45,43],"size":["B",192]},{"op":"run","kernel":37,"out":49,"args":[47,46,45],"size":["B",192]},{"op":"run","kernel":38,"out":50,"args":[49,14],"size":["B",64]},{"op":"run","kernel":39,"out":51,"args":[34,52,12],"size":["B","S",64]},{"op":"run","kernel":40,"out":53,"args":[51,13],"size":["B","S"]},{"op":"run","kernel":14,"out":54,"args":[23,53],"size":["B",2]},{"op":"run","kernel":15,"out":55,"args":[23,54,53],"size":["B","S"]},{"op":"run","kernel":41,"out":56,"args":[55,50,57],"size":["B","S"]},{"op":"run","kernel":42,"out":58,"args":[56,13,51],"size":["B","S",64]},{"op":"run","kernel":43,"out":59,"args":[58],"size":["B",64]},{"op":"run","kernel":37,"out":60,"args":[47,46,45],"size":["B",192]}],"step":{"kernel":44,"args":[40,41,42,48,15,59,11,25]},"size":["B","T",64],"stacks":[{"from":60,"to":61,"width":[192]},{"from":48,"to":62,"width":[192]},{"from":49,"to":63,"width":[192]},{"from":50,"to":64,"width":[64]},{"from":55,"to":65,"width":["S"]},{"from":56,"to":66,"width":["S"]},{"from":51,"to":67,"width":["S",64]},{"from":58,"to":68,"width":["S",64]},{"from":59,"to":69,"width":[64]}],"free":[25,34,52]},
+          {"op":"run","kernel":45,"out":70,"args":[40],"size":["B",64],"free":[40]},
+          {"op":"run","kernel":46,"out":71,"args":[62,32],"size":[192,64]},
+          {"op":"run","kernel":47,"out":72,"args":[62],"size":[192],"free":[62]},
+          {"op":"run","kernel":48,"out":73,"args":[66,67],"size":[1,64],"free":[66,67]},
+          {"op":"run","kernel":49,"out":74,"args":[68],"size":[64]},
+          {"op":"run","kernel":50,"out":75,"args":[68],"size":["B","S",64],"free":[68]},
+          {"op":"run","kernel":51,"out":76,"args":[69,32],"size":[64,64],"free":[32,69]},
+          {"op":"run","kernel":52,"out":77,"args":[61,14],"size":["B","T",16]},
+          {"op":"run","kernel":47,"out":78,"args":[61],"size":[192]},
+          {"op":"run","kernel":53,"out":79,"args":[70,33],"size":["B",64],"free":[33,70]},
+          {"op":"run","kernel":54,"out":80,"args":[79,18],"size":["B",64]},
+          {"op":"run","kernel":55,"out":81,"args":[79,82],"size":[64,64],"free":[82]},
+          {"op":"run","kernel":56,"out":83,"args":[79],"size":[64],"free":[79]},
+          {"op":"run","kernel":57,"out":84,"args":[80],"size":["B",64]},
+          {"op":"run","kernel":58,"out":85,"args":[84],"size":["B","S",64],"free":[84]},
+          {"op":"run","kernel":59,"out":86,"args":[80],"size":["B",64],"free":[80]},
+          {"op":"run","kernel":60,"out":87,"args":[23,86],"size":["B","S",64],"free":[86]},
+          {"op":"run","kernel":61,"out":88,"args":[75,57],"size":[64,64],"free":[57]},
+          {"op":"run","kernel":62,"out":89,"args":[24,77],"size":[14,16],"free":[24,77]},
+          {"op":"run","kernel":63,"out":90,"args":[64,65,75,10],"size":["B","S",64],"free":[64,65,75]},
+          {"op":"run","kernel":64,"out":91,"args":[92],"size":["B","S",64],"free":[92]},
+          {"op":"run","kernel":65,"out":93,"args":[85,90,94,95,91],"size":["B","S",384],"free":[85,94,95]},
+          {"op":"scan","out":96,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":66,"out":97,"args":[96,93],"size":["B",64]},{"op":"run","kernel":67,"out":98,"args":[97],"size":["B",32]},{"op":"run","kernel":68,"out":99,"args":[93],"size":["B",32]},{"op":"run","kernel":69,"out":100,"args":[93],"size":["B",32]},{"op":"run","kernel":70,"out":101,"args":[93],"size":["B",32]},{"op":"run","kernel":71,"out":102,"args":[99,93,100,101],"size":["B",32]},{"op":"run","kernel":72,"out":103,"args":[93],"size":["B",32]},{"op":"run","kernel":73,"out":104,"args":[97,98,103,102],"size":["B",32]},{"op":"run","kernel":74,"out":105,"args":[98,102,103],"size":["B",32]},{"op":"run","kernel":75,"out":106,"args":[104,100,101],"size":["B",32]},{"op":"run","kernel":76,"out":107,"args":[104,93,99],"size":["B",32]},{"op":"run","kernel":74,"out":108,"args":[104,101,100],"size":["B",32]},{"op":"run","kernel":77,"out":109,"args":[108,107,106,105],"size":["B",128]},{"op":"run","kernel":77,"out":110,"args":[108,107,106,105],"size":["B",128]}],"step":{"kernel":78,"args":[96,109,6,104,99,23]},"size":["B","S",64],"stacks":[{"from":110,"to":111,"width":[128]},{"from":109,"to":112,"width":[128]}],"free":[93,96]},
+          {"op":"run","kernel":79,"out":113,"args":[112,91],"size":[128,32],"free":[91]},
+          {"op":"run","kernel":80,"out":114,"args":[112],"size":[128],"free":[112]},
+          {"op":"run","kernel":81,"out":115,"args":[111,116],"size":[128,16]},
+          {"op":"run","kernel":80,"out":117,"args":[111],"size":[128]},
+          {"op":"run","kernel":82,"out":118,"args":[119],"size":["B","S",64],"free":[119]},
+          {"op":"run","kernel":83,"out":120,"args":[87,90,121,122,118],"size":["B","S",384],"free":[87,90,121,122]},
+          {"op":"scan","out":123,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":66,"out":124,"args":[123,120],"size":["B",64]},{"op":"run","kernel":67,"out":125,"args":[124],"size":["B",32]},{"op":"run","kernel":68,"out":126,"args":[120],"size":["B",32]},{"op":"run","kernel":69,"out":127,"args":[120],"size":["B",32]},{"op":"run","kernel":70,"out":128,"args":[120],"size":["B",32]},{"op":"run","kernel":71,"out":129,"args":[126,120,127,128],"size":["B",32]},{"op":"run","kernel":72,"out":130,"args":[120],"size":["B",32]},{"op":"run","kernel":73,"out":131,"args":[124,125,130,129],"size":["B",32]},{"op":"run","kernel":74,"out":132,"args":[125,129,130],"size":["B",32]},{"op":"run","kernel":75,"out":133,"args":[131,127,128],"size":["B",32]},{"op":"run","kernel":76,"out":134,"args":[131,120,126],"size":["B",32]},{"op":"run","kernel":74,"out":135,"args":[131,128,127],"size":["B",32]},{"op":"run","kernel":77,"out":136,"args":[135,134,133,132],"size":["B",128]},{"op":"run","kernel":77,"out":137,"args":[135,134,133,132],"size":["B",128]}],"step":{"kernel":78,"args":[123,136,2,131,126,23]},"size":["B","S",64],"stacks":[{"from":137,"to":138,"width":[128]},{"from":136,"to":139,"width":[128]}],"free":[23,120,123]},
+          {"op":"run","kernel":79,"out":140,"args":[139,118],"size":[128,32],"free":[118]},
+          {"op":"run","kernel":80,"out":141,"args":[139],"size":[128],"free":[139]},
+          {"op":"run","kernel":81,"out":142,"args":[138,116],"size":[128,16],"free":[116]},
+          {"op":"run","kernel":80,"out":143,"args":[138],"size":[128]},
+          {"op":"run","kernel":84,"out":144,"args":[111,5,138,1],"size":["B","S",16],"free":[111,138]},
+          {"op":"run","kernel":85,"out":145,"args":[22,144],"size":[42,16],"free":[22,144]},
+          {"op":"run","kernel":86,"out":146,"args":[63,38,61,147],"size":[192,80],"free":[38,61,63,147]}
+        ],
+        "output": {"slot":145,"shape":[42,16]},
+        "caches": [],
+        "outputs": [
+          {"name":"encoder.embedding0.weight","slot":145,"shape":[42,16]},
+          {"name":"encoder.lstm0.weight_ih_l0","slot":142,"shape":[128,16]},
+          {"name":"encoder.lstm0.weight_hh_l0","slot":140,"shape":[128,32]},
+          {"name":"encoder.lstm0.bias_ih_l0","slot":143,"shape":[128]},
+          {"name":"encoder.lstm0.bias_hh_l0","slot":141,"shape":[128]},
+          {"name":"encoder.lstm0.weight_ih_l0_reverse","slot":115,"shape":[128,16]},
+          {"name":"encoder.lstm0.weight_hh_l0_reverse","slot":113,"shape":[128,32]},
+          {"name":"encoder.lstm0.bias_ih_l0_reverse","slot":117,"shape":[128]},
+          {"name":"encoder.lstm0.bias_hh_l0_reverse","slot":114,"shape":[128]},
+          {"name":"decoder.embedding0.weight","slot":89,"shape":[14,16]},
+          {"name":"decoder.attention0.key.weight","slot":88,"shape":[64,64]},
+          {"name":"decoder.attention0.query.weight","slot":76,"shape":[64,64]},
+          {"name":"decoder.attention0.bias","slot":74,"shape":[64]},
+          {"name":"decoder.attention0.v.weight","slot":73,"shape":[1,64]},
+          {"name":"decoder.gru0.weight_ih_l0","slot":146,"shape":[192,80]},
+          {"name":"decoder.gru0.weight_hh_l0","slot":71,"shape":[192,64]},
+          {"name":"decoder.gru0.bias_ih_l0","slot":78,"shape":[192]},
+          {"name":"decoder.gru0.bias_hh_l0","slot":72,"shape":[192]},
+          {"name":"decoder.bridge.weight","slot":81,"shape":[64,64]},
+          {"name":"decoder.bridge.bias","slot":83,"shape":[64]},
+          {"name":"decoder.linear0.weight","slot":29,"shape":[14,64]},
+          {"name":"decoder.linear0.bias","slot":31,"shape":[14]}
+        ],
+        "feeds": [
+          {"kind":"cotangent","name":"next","slot":27,"shape":["B","T",14]},
+          {"kind":"saved","name":"%713","slot":28,"shape":["B","T",14]},
+          {"kind":"saved","name":"%709","slot":30,"shape":["B","T",64]},
+          {"kind":"saved","name":"%695","slot":52,"shape":["B","S",64]},
+          {"kind":"saved","name":"%691","slot":57,"shape":["B","S",64]},
+          {"kind":"saved","name":"%704","slot":33,"shape":["B",64]},
+          {"kind":"saved","name":"%708","slot":35,"shape":["B","T",192]},
+          {"kind":"saved","name":"%715","slot":36,"shape":["B","T",192]},
+          {"kind":"saved","name":"%716","slot":37,"shape":["B","T",192]},
+          {"kind":"saved","name":"%717","slot":38,"shape":["B","T",64]},
+          {"kind":"saved","name":"%718","slot":39,"shape":["B","T",64]},
+          {"kind":"saved","name":"%693","slot":147,"shape":["B","T",16]},
+          {"kind":"saved","name":"%700","slot":82,"shape":["B",64]},
+          {"kind":"saved","name":"%688","slot":94,"shape":["B","S",128]},
+          {"kind":"saved","name":"%719","slot":95,"shape":["B","S",128]},
+          {"kind":"saved","name":"%689","slot":92,"shape":["B","S",64]},
+          {"kind":"saved","name":"%680","slot":116,"shape":["B","S",16]},
+          {"kind":"saved","name":"%683","slot":121,"shape":["B","S",128]},
+          {"kind":"saved","name":"%720","slot":122,"shape":["B","S",128]},
+          {"kind":"saved","name":"%684","slot":119,"shape":["B","S",64]}
+        ]
+      },
+    };
 /** Dates, compiled by nnc. Create with createDates(); load weights before forward() or generate(). */
 export type DatesModel = __nnc.TextModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>;
 
 /** Creates a Dates model on the requested backend ('auto' by default). */
 export function createDates(options: __nnc.CreateOptions = {}): Promise<DatesModel> {
-    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url, __nncSpec).then((m) => __nnc.withText(m, DatesVocab, {"generated":"target","target":"target"}));
+    return __nnc.createNncModel<DatesInputs, DatesOutputs, Pick<DatesInputs, "source">>(DatesManifest, Dates_KERNELS, Dates_PLAN, options, import.meta.url, __nncSpec, Dates_TRAIN).then((m) => __nnc.withText(m, DatesVocab, {"generated":"target","target":"target"}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

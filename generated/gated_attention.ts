@@ -214,7 +214,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const GatedAttention_PLAN: __nnc.Plan = {
-      "slots": 7,
+      "slots": 13,
       "weights": 2,
       "packs": [
         [0,0,32,0,32,32]
@@ -235,12 +235,517 @@ const GatedAttention_PLAN: __nnc.Plan = {
       "caches": [],
       "noGen": "its input 'x' is feature vectors, not tokens it could feed back (to generate: declare 'input x: tokens(vocab = V)', or remove the decode statement)"
     };
+/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
+const GatedAttention_TRAIN: __nnc.TrainDef = {
+    kernels: [
+    // t0 f5a7bd20: attention0.sigmoid(e)
+    {
+      name: "GatedAttention.t0",
+      label: "attention0.sigmoid(e)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b0[(i0 * T + i2) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i1) * 32 + k1]!;
+            const v3 = b0[(i0 * T + i2) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          const v5 = __nnc.sigmoidf(v4);
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b0, bt0 * (T * 32), T, 32, 32, 1, gm1, 0.17677669529663687);
+            x.gemm(T, T, 32, b0, bt0 * (T * 32), 32, wp, null, 0, gm0, bt0 * (T * T), T, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * T + i2]!;
+            const v1 = __nnc.sigmoidf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < T; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // t1 2e6e8bde: attention0.α
+    {
+      name: "GatedAttention.t1",
+      label: "attention0.α",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    const v2 = b1[(i0 * T + i1) * T + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i2 < v0) {
+            const v2 = b1[(i0 * T + i1) * T + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t2 882edc16: attention0.context Σα·k
+    {
+      name: "GatedAttention.t2",
+      label: "attention0.context Σα·k",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + i1) * T + k1]!;
+            const v3 = b1[(i0 * T + k1) * 32 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (T * 32), 32, T, 1, 32, gm0, 1.0);
+            x.gemm(T, 32, T, b0, bt0 * (T * T), T, wp, null, 0, out, bt0 * (T * 32), 32, 0);
+          }
+        },
+      },
+    },
+    // t3 5e0ab470: tanh0
+    {
+      name: "GatedAttention.t3",
+      label: "tanh0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b1[i2 * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i1) * 32 + k1]!;
+            const v3 = b1[i2 * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          const v6 = __nnc.tanhf(v5);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 32, 32, b0, 0, 32, x.packs[0], b2, 0, gm0, 0, 32, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 32 + i2]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 32; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // t4 195765f5: y.mask
+    {
+      name: "GatedAttention.t4",
+      label: "y.mask",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 32 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 32 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t5 1bd42da9: tanh0.d tanh
+    {
+      name: "GatedAttention.t5",
+      label: "tanh0.d tanh",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 32 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 32 + i2];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = g1 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 32 + i2]!;
+            g1 = v2;
+          }
+          const v3 = b2[(i0 * T + i1) * 32 + i2]!;
+          const v4 = v3 * v3;
+          const v5 = 1.0 - v4;
+          const v6 = g1 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t6 d1a7b51e: d(attention0.context Σα·k)
+    {
+      name: "GatedAttention.t6",
+      label: "d(attention0.context Σα·k)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b1[k1 * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i1) * 32 + k1]!;
+            const v3 = b1[k1 * 32 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t7 b5706f24: d(linear0.weight)
+    {
+      name: "GatedAttention.t7",
+      label: "d(linear0.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 32 + i0];\n      const v4 = b1[(k1 * T + k2) * 32 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 32 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 32 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 32; i0++)
+          for (let i1 = 0; i1 < 32; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t8 d4692c15: d(linear0.bias)
+    {
+      name: "GatedAttention.t8",
+      label: "d(linear0.bias)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 32 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 32 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 32; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t9 b283a54e: attention0.sigmoid(e).d sigmoid
+    {
+      name: "GatedAttention.t9",
+      label: "attention0.sigmoid(e).d sigmoid",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b2[(i0 * T + i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    g1 = acc2;\n  }\n  const v6 = b3[(i0 * T + i1) * T + i2];\n  const v7 = 1.0 - v6;\n  const v8 = v6 * v7;\n  const v9 = g1 * v8;\n  return v9;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i2 < v0) {
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < 32; k3++) {
+              const v4 = b1[(i0 * T + i1) * 32 + k3]!;
+              const v5 = b2[(i0 * T + i2) * 32 + k3]!;
+              acc2 += v4 * v5;
+            }
+            g1 = acc2;
+          }
+          const v6 = b3[(i0 * T + i1) * T + i2]!;
+          const v7 = 1.0 - v6;
+          const v8 = v6 * v7;
+          const v9 = g1 * v8;
+          return v9;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b2, bt0 * (T * 32), T, 32, 32, 1, gm1, 1.0);
+            x.gemm(T, T, 32, b1, bt0 * (T * 32), 32, wp, null, 0, gm0, bt0 * (T * T), T, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[i0]!;
+            let g1 = 0.0;
+            if (i2 < v0) {
+              const v2 = gm0[(i0 * T + i1) * T + i2]!;
+              g1 = v2;
+            }
+            const v3 = b3[(i0 * T + i1) * T + i2]!;
+            const v4 = 1.0 - v3;
+            const v5 = v3 * v4;
+            const v6 = g1 * v5;
+            return v6;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < T; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // t10 605566db: d(x)
+    {
+      name: "GatedAttention.t10",
+      label: "d(x)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 32 + i2];\n    const v3 = b1[(i0 * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < T; k5++) {\n    const v6 = b2[(i0 * T + i1) * T + k5];\n    const v7 = b3[(i0 * T + k5) * 32 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc4 * 0.17677669529663687;\n  const v9 = acc0 + v8;\n  let acc10 = 0.0;\n  for (let k11 = 0; k11 < T; k11++) {\n    const v12 = b2[(i0 * T + k11) * T + i1];\n    const v13 = b3[(i0 * T + k11) * 32 + i2];\n    acc10 += v12 * v13;\n  }\n  const v14 = acc10 * 0.17677669529663687;\n  const v15 = v9 + v14;\n  return v15;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 32 + i2]!;
+            const v3 = b1[(i0 * T + k1) * T + i1]!;
+            acc0 += v2 * v3;
+          }
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < T; k5++) {
+            const v6 = b2[(i0 * T + i1) * T + k5]!;
+            const v7 = b3[(i0 * T + k5) * 32 + i2]!;
+            acc4 += v6 * v7;
+          }
+          const v8 = acc4 * 0.17677669529663687;
+          const v9 = acc0 + v8;
+          let acc10 = 0.0;
+          for (let k11 = 0; k11 < T; k11++) {
+            const v12 = b2[(i0 * T + k11) * T + i1]!;
+            const v13 = b3[(i0 * T + k11) * 32 + i2]!;
+            acc10 += v12 * v13;
+          }
+          const v14 = acc10 * 0.17677669529663687;
+          const v15 = v9 + v14;
+          return v15;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 32, 47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm1, 0.17677669529663687);
+            x.gemm(T, 32, T, b2, bt0 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 32), 32, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            let acc0 = 0.0;
+            for (let k1 = 0; k1 < T; k1++) {
+              const v2 = b0[(i0 * T + k1) * 32 + i2]!;
+              const v3 = b1[(i0 * T + k1) * T + i1]!;
+              acc0 += v2 * v3;
+            }
+            const v4 = gm0[(i0 * T + i1) * 32 + i2]!;
+            const v5 = acc0 + v4;
+            let acc6 = 0.0;
+            for (let k7 = 0; k7 < T; k7++) {
+              const v8 = b2[(i0 * T + k7) * T + i1]!;
+              const v9 = b3[(i0 * T + k7) * 32 + i2]!;
+              acc6 += v8 * v9;
+            }
+            const v10 = acc6 * 0.17677669529663687;
+            const v11 = v5 + v10;
+            return v11;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 32; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    ],
+    forward: {
+        "slots": 13,
+        "weights": 2,
+        "packs": [
+          [0,0,32,0,32,32]
+        ],
+        "packSets": [
+          [0]
+        ],
+        "inputs": [
+          {"name":"x","dim":"T","data":2,"lengths":3}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":0,"out":4,"args":[2],"size":["B","T","T"]},
+          {"op":"run","kernel":1,"out":5,"args":[3,4],"size":["B","T","T"]},
+          {"op":"run","kernel":2,"out":6,"args":[5,2],"size":["B","T",32],"free":[2]},
+          {"op":"run","kernel":3,"out":7,"args":[6,0,1],"size":["B","T",32],"packs":0},
+          {"op":"run","kernel":4,"out":8,"args":[3,7],"size":["B","T",32],"free":[3]}
+        ],
+        "output": {"slot":8,"shape":["B","T",32]},
+        "caches": [],
+        "outputs": [
+          {"name":"y","slot":8,"shape":["B","T",32]},
+          {"name":"%31","slot":7,"shape":["B","T",32]},
+          {"name":"%27","slot":6,"shape":["B","T",32]},
+          {"name":"%26","slot":5,"shape":["B","T","T"]},
+          {"name":"%25","slot":4,"shape":["B","T","T"]}
+        ],
+        "feeds": []
+      },
+    backward: {
+        "slots": 27,
+        "weights": 2,
+        "inputs": [
+          {"name":"x","dim":"T","data":2,"lengths":3}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":5,"out":4,"args":[3,5,6],"size":["B","T",32],"free":[5,6]},
+          {"op":"run","kernel":6,"out":7,"args":[4,0],"size":["B","T",32]},
+          {"op":"run","kernel":7,"out":8,"args":[4,9],"size":[32,32],"free":[9]},
+          {"op":"run","kernel":8,"out":10,"args":[4],"size":[32],"free":[4]},
+          {"op":"run","kernel":9,"out":11,"args":[3,7,2,12],"size":["B","T","T"],"free":[3,12]},
+          {"op":"run","kernel":10,"out":13,"args":[7,14,11,2],"size":["B","T",32],"free":[2,7,11,14]}
+        ],
+        "output": {"slot":8,"shape":[32,32]},
+        "caches": [],
+        "outputs": [
+          {"name":"linear0.weight","slot":8,"shape":[32,32]},
+          {"name":"linear0.bias","slot":10,"shape":[32]},
+          {"name":"input:x","slot":13,"shape":["B","T",32]}
+        ],
+        "feeds": [
+          {"kind":"cotangent","name":"y","slot":5,"shape":["B","T",32]},
+          {"kind":"saved","name":"%31","slot":6,"shape":["B","T",32]},
+          {"kind":"saved","name":"%27","slot":9,"shape":["B","T",32]},
+          {"kind":"saved","name":"%26","slot":14,"shape":["B","T","T"]},
+          {"kind":"saved","name":"%25","slot":12,"shape":["B","T","T"]}
+        ]
+      },
+    };
 /** GatedAttention, compiled by nnc. Create with createGatedAttention(); load weights before forward(). */
 export type GatedAttentionModel = __nnc.ForwardModel<GatedAttentionInputs, GatedAttentionOutputs>;
 
 /** Creates a GatedAttention model on the requested backend ('auto' by default). */
 export function createGatedAttention(options: __nnc.CreateOptions = {}): Promise<GatedAttentionModel> {
-    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<GatedAttentionInputs, GatedAttentionOutputs>(GatedAttentionManifest, GatedAttention_KERNELS, GatedAttention_PLAN, options, import.meta.url, __nncSpec, GatedAttention_TRAIN);
 }
 
 /** The first model of the file. */

@@ -216,7 +216,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const DocsNPLM_PLAN: __nnc.Plan = {
-      "slots": 10,
+      "slots": 18,
       "weights": 5,
       "packs": [
         [1,0,256,0,192,192],
@@ -240,12 +240,477 @@ const DocsNPLM_PLAN: __nnc.Plan = {
       "caches": [],
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
+/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
+const DocsNPLM_TRAIN: __nnc.TrainDef = {
+    kernels: [
+    // t0 a78fe6d0: flatten0
+    {
+      name: "DocsNPLM.t0",
+      label: "flatten0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  const q0 = Math.floor((i1 + 0.5) / 24.0);\n  const r1 = i1 - q0 * 24;\n  const v2 = b0[i0 * T + q0];\n  const v3 = b1[v2 * 24 + r1];\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const q0 = Math.floor((i1 + 0.5) / 24.0);
+          const r1 = i1 - q0 * 24;
+          const v2 = b0[i0 * T + q0]!;
+          const v3 = b1[v2 * 24 + r1]!;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 192; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t1 35bb3f2a: tanh0
+    {
+      name: "DocsNPLM.t1",
+      label: "tanh0",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 192; k1++) {\n    const v2 = b0[i0 * 192 + k1];\n    const v3 = b1[i1 * 192 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 192; k1++) {
+            const v2 = b0[i0 * 192 + k1]!;
+            const v3 = b1[i1 * 192 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          const v6 = __nnc.tanhf(v5);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B, 256, 192, b0, 0, 192, x.packs[0], b2, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm0[i0 * 256 + i1]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 256; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
+    },
+    // t2 8a112753: linear1
+    {
+      name: "DocsNPLM.t2",
+      label: "linear1",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[i0 * 256 + k1]!;
+            const v3 = b1[i1 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 96; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 96, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 96, 0);
+        },
+      },
+    },
+    // t3 fc689534: log_softmax0 (row statistics)
+    {
+      name: "DocsNPLM.t3",
+      label: "log_softmax0 (row statistics)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[i0 * 96 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 96; k4++) {
+            const v5 = b0[i0 * 96 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // t4 0822b2dc: log_softmax0
+    {
+      name: "DocsNPLM.t4",
+      label: "log_softmax0",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 96 + i1];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const sb0 = i0 * 2;
+          const v1 = b1[i0 * 96 + i1]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 96; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * 96;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < 96; k2++) {
+              const v3 = b1[i0 * 96 + k2]!;
+              out[base0 + k2] = v3;
+              m1 = Math.max(m1, v3);
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < 96; k5++) {
+              s4 += Math.exp(out[base0 + k5]! - m1);
+            }
+            const ls6 = m1 + Math.log(s4);
+            for (let k7 = 0; k7 < 96; k7++) {
+              out[base0 + k7] = out[base0 + k7]! - ls6;
+            }
+          }
+        },
+      },
+    },
+    // t5 fe0db080: log_softmax0.d softmax
+    {
+      name: "DocsNPLM.t5",
+      label: "log_softmax0.d softmax",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const v0 = b0[i0 * 96 + i1];\n  const v1 = b1[i0 * 96 + i1];\n  const v2 = Math.exp(v1);\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    acc3 += v5;\n  }\n  const v6 = v2 * acc3;\n  const v7 = v0 - v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 96 + i1]!;
+          const v1 = b1[i0 * 96 + i1]!;
+          const v2 = Math.exp(v1);
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < 96; k4++) {
+            const v5 = b0[i0 * 96 + k4]!;
+            acc3 += v5;
+          }
+          const v6 = v2 * acc3;
+          const v7 = v0 - v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 96; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t6 c497ccc3: d(linear1.weight)
+    {
+      name: "DocsNPLM.t6",
+      label: "d(linear1.weight)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 96 + i0];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 96 + i0]!;
+            const v3 = b1[k1 * 256 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 96; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t7 249a3107: d(linear1.bias)
+    {
+      name: "DocsNPLM.t7",
+      label: "d(linear1.bias)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 96 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 96 + i0]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 96; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t8 d5026c79: tanh0.d tanh
+    {
+      name: "DocsNPLM.t8",
+      label: "tanh0.d tanh",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i0 * 256 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[i0 * 96 + k1]!;
+            const v3 = b1[k1 * 256 + i1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i0 * 256 + i1]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = acc0 * v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t9 2fe12b29: d(linear0.weight)
+    {
+      name: "DocsNPLM.t9",
+      label: "d(linear0.weight)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 256 + i0];\n    const v3 = b1[k1 * 192 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 256 + i0]!;
+            const v3 = b1[k1 * 192 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 192; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t10 7fa0f0d1: d(linear0.bias)
+    {
+      name: "DocsNPLM.t10",
+      label: "d(linear0.bias)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 256 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 256 + i0]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t11 f9e9edb6: flatten0.d flatten
+    {
+      name: "DocsNPLM.t11",
+      label: "flatten0.d flatten",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 24));\n  const rem0 = idx - i0 * (T * 24);\n  const i1 = Math.floor((rem0 + 0.5) / 24);\n  const rem1 = rem0 - i1 * 24;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[k1 * 192 + (i1 * 24 + i2)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[i0 * 256 + k1]!;
+            const v3 = b1[k1 * 192 + (i1 * 24 + i2)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 24; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t12 e0455ee2: embedding0.d table
+    {
+      name: "DocsNPLM.t12",
+      label: "embedding0.d table",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 24);\n  const rem0 = idx - i0 * 24;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 24 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[k1 * T + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * T + k2) * 24 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 96; i0++)
+          for (let i1 = 0; i1 < 24; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    ],
+    forward: {
+        "slots": 18,
+        "weights": 5,
+        "packs": [
+          [1,0,256,0,192,192],
+          [3,0,96,0,256,256]
+        ],
+        "packSets": [
+          [0],
+          [1]
+        ],
+        "inputs": [
+          {"name":"context","dim":"T","data":5}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":0,"out":6,"args":[5,0],"size":["B",192],"free":[5]},
+          {"op":"run","kernel":1,"out":7,"args":[6,1,2],"size":["B",256],"packs":0},
+          {"op":"run","kernel":2,"out":8,"args":[7,3,4],"size":["B",96],"packs":1},
+          {"op":"run","kernel":3,"out":9,"args":[8],"size":["B",2]},
+          {"op":"run","kernel":4,"out":10,"args":[9,8],"size":["B",96],"free":[8,9]}
+        ],
+        "output": {"slot":10,"shape":["B",96]},
+        "caches": [],
+        "outputs": [
+          {"name":"next","slot":10,"shape":["B",96]},
+          {"name":"%35","slot":10,"shape":["B",96]},
+          {"name":"%31","slot":7,"shape":["B",256]},
+          {"name":"%27","slot":6,"shape":["B",192]}
+        ],
+        "feeds": []
+      },
+    backward: {
+        "slots": 28,
+        "weights": 5,
+        "inputs": [
+          {"name":"context","dim":"T","data":5}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":5,"out":6,"args":[7,8],"size":["B",96],"free":[7,8]},
+          {"op":"run","kernel":6,"out":9,"args":[6,10],"size":[96,256]},
+          {"op":"run","kernel":7,"out":11,"args":[6],"size":[96]},
+          {"op":"run","kernel":8,"out":12,"args":[6,3,10],"size":["B",256],"free":[6,10]},
+          {"op":"run","kernel":9,"out":13,"args":[12,14],"size":[256,192],"free":[14]},
+          {"op":"run","kernel":10,"out":15,"args":[12],"size":[256]},
+          {"op":"run","kernel":11,"out":16,"args":[12,1],"size":["B","T",24],"free":[12]},
+          {"op":"run","kernel":12,"out":17,"args":[5,16],"size":[96,24],"free":[5,16]}
+        ],
+        "output": {"slot":17,"shape":[96,24]},
+        "caches": [],
+        "outputs": [
+          {"name":"embedding0.weight","slot":17,"shape":[96,24]},
+          {"name":"linear0.weight","slot":13,"shape":[256,192]},
+          {"name":"linear0.bias","slot":15,"shape":[256]},
+          {"name":"linear1.weight","slot":9,"shape":[96,256]},
+          {"name":"linear1.bias","slot":11,"shape":[96]}
+        ],
+        "feeds": [
+          {"kind":"cotangent","name":"next","slot":7,"shape":["B",96]},
+          {"kind":"saved","name":"%35","slot":8,"shape":["B",96]},
+          {"kind":"saved","name":"%31","slot":10,"shape":["B",256]},
+          {"kind":"saved","name":"%27","slot":14,"shape":["B",192]}
+        ]
+      },
+    };
 /** DocsNPLM, compiled by nnc. Create with createDocsNPLM(); load weights before forward(). */
 export type DocsNPLMModel = Omit<__nnc.TextModel<DocsNPLMInputs, DocsNPLMOutputs>, 'generate' | 'stream'>;
 
 /** Creates a DocsNPLM model on the requested backend ('auto' by default). */
 export function createDocsNPLM(options: __nnc.CreateOptions = {}): Promise<DocsNPLMModel> {
-    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options, import.meta.url, __nncSpec).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
+    return __nnc.createNncModel<DocsNPLMInputs, DocsNPLMOutputs>(DocsNPLMManifest, DocsNPLM_KERNELS, DocsNPLM_PLAN, options, import.meta.url, __nncSpec, DocsNPLM_TRAIN).then((m) => __nnc.withText(m, DocsNPLMVocab, {}));
 }
 
 /** The vocabularies of its inputs (docs/text.md), by input name. */

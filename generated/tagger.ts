@@ -419,7 +419,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const Tagger_PLAN: __nnc.Plan = {
-      "slots": 21,
+      "slots": 32,
       "weights": 11,
       "packs": [
         [1,0,512,0,100,100],
@@ -453,12 +453,1185 @@ const Tagger_PLAN: __nnc.Plan = {
       "caches": [],
       "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
     };
+/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
+const Tagger_TRAIN: __nnc.TrainDef = {
+    kernels: [
+    // t0 54edf441: embedding0
+    {
+      name: "Tagger.t0",
+      label: "embedding0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 100));\n  const rem0 = idx - i0 * (T * 100);\n  const i1 = Math.floor((rem0 + 0.5) / 100);\n  const rem1 = rem0 - i1 * 100;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 100 + i2];\n  return v1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[v0 * 100 + i2]!;
+          return v1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 100; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t1 0f50e3ce: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    {
+      name: "Tagger.t1",
+      label: "lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[(i0 * T + i1) * 100 + k1];\n    const v3 = b1[i2 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 100; k1++) {
+            const v2 = b0[(i0 * T + i1) * 100 + k1]!;
+            const v3 = b1[i2 * 100 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 512, 100, b0, 0, 100, x.packs[0], b2, 0, out, 0, 512, 0);
+        },
+      },
+    },
+    // t2 b93a5e66: lstm0.l0.h* (and 1 more call)
+    {
+      name: "Tagger.t2",
+      label: "lstm0.l0.h* (and 1 more call)",
+      step: false,
+      scalars: ["T","tp"],
+      gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 128; k1++) {\n    const v2 = b0[(i0 * T + tp) * 256 + k1];\n    const v3 = b1[i1 * 128 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 128; k1++) {
+            const v2 = b0[(i0 * T + tp) * 256 + k1]!;
+            const v3 = b1[i1 * 128 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T, tp } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 512, 128, b0, tp * 256, T * 256, x.packs[0], b2, 0, out, 0, 512, 0);
+        },
+      },
+    },
+    // t3 105a7a31: lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "Tagger.t3",
+      label: "lstm0.l0.[h';c'] (and 1 more call)",
+      step: true,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      const v1 = b1[(i0 * T + t) * 512 + (i1 + 384)];\n      const v2 = b2[i0 * 512 + (i1 + 384)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * T + t) * 512 + (i1 + 128)];\n      const v6 = b2[i0 * 512 + (i1 + 128)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * T + tp) * 256 + (i1 + 128)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * T + t) * 512 + i1];\n      const v12 = b2[i0 * 512 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * T + t) * 512 + (i1 + 256)];\n      const v16 = b2[i0 * 512 + (i1 + 256)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * T + t) * 512 + (i1 - 128 + 128)];\n      const v24 = b2[i0 * 512 + (i1 - 128 + 128)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * T + tp) * 256 + (i1 - 128 + 128)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * T + t) * 512 + (i1 - 128)];\n      const v30 = b2[i0 * 512 + (i1 - 128)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * T + t) * 512 + (i1 - 128 + 256)];\n      const v34 = b2[i0 * 512 + (i1 - 128 + 256)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * T + t) * 512 + (i1 + 384)]!;
+          const v1 = b2[i0 * 512 + (i1 + 384)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          const v4 = b1[(i0 * T + t) * 512 + (i1 + 128)]!;
+          const v5 = b2[i0 * 512 + (i1 + 128)]!;
+          const v6 = v4 + v5;
+          const v7 = __nnc.sigmoidf(v6);
+          const v8 = b0[(i0 * T + tp) * 256 + (i1 + 128)]!;
+          const v9 = v7 * v8;
+          const v10 = b1[(i0 * T + t) * 512 + i1]!;
+          const v11 = b2[i0 * 512 + i1]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = b1[(i0 * T + t) * 512 + (i1 + 256)]!;
+          const v15 = b2[i0 * 512 + (i1 + 256)]!;
+          const v16 = v14 + v15;
+          const v17 = __nnc.tanhf(v16);
+          const v18 = v13 * v17;
+          const v19 = v9 + v18;
+          const v20 = __nnc.tanhf(v19);
+          const v21 = v3 * v20;
+          dst[i1] = v21;
+          dst[128 + i1] = v19;
+        };
+        const dst = new Float32Array(256);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 256;
+          if (t < b3[i0]!) {
+            for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 256);
+        }
+      },
+    },
+    // t4 b62bf1ee: lstm0.l0.concat
+    {
+      name: "Tagger.t4",
+      label: "lstm0.l0.concat",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 128) {\n    const v1 = b0[(i0 * T + i1) * 256 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 256 + (i2 - 128)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 128) {
+            const v1 = b0[(i0 * T + i1) * 256 + i2]!;
+            c0 = v1;
+          } else {
+            const v2 = b1[(i0 * T + i1) * 256 + (i2 - 128)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t5 a8504592: linear0
+    {
+      name: "Tagger.t5",
+      label: "linear0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 17; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 17, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 17, 0);
+        },
+      },
+    },
+    // t6 8b76be19: log_softmax0 (row statistics)
+    {
+      name: "Tagger.t6",
+      label: "log_softmax0 (row statistics)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 17; k1++) {
+            const v2 = b0[(i0 * T + i1) * 17 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 17; k4++) {
+            const v5 = b0[(i0 * T + i1) * 17 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // t7 96431232: log_softmax0
+    {
+      name: "Tagger.t7",
+      label: "log_softmax0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 17 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 17; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 17;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 17; k2++) {
+                const v3 = b1[(i0 * T + i1) * 17 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 17; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 17; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
+      },
+    },
+    // t8 97d5f52f: tags.mask
+    {
+      name: "Tagger.t8",
+      label: "tags.mask",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 17 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 17; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t9 36bae848: log_softmax0.d softmax
+    {
+      name: "Tagger.t9",
+      label: "log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 17 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 17; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 17 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 17 + i2]!;
+            g1 = v2;
+          }
+          const v3 = b2[(i0 * T + i1) * 17 + i2]!;
+          const v4 = Math.exp(v3);
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < 17; k6++) {
+            let g7 = 0.0;
+            if (i1 < v0) {
+              const v8 = b1[(i0 * T + i1) * 17 + k6]!;
+              g7 = v8;
+            }
+            acc5 += g7;
+          }
+          const v9 = v4 * acc5;
+          const v10 = g1 - v9;
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 17; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t10 4fcf030c: d(lstm0.l0.concat)
+    {
+      name: "Tagger.t10",
+      label: "d(lstm0.l0.concat)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 17; k1++) {
+            const v2 = b0[(i0 * T + i1) * 17 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t11 90aaebd8: d(linear0.weight)
+    {
+      name: "Tagger.t11",
+      label: "d(linear0.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 17 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 17 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 17; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t12 1b77a693: d(linear0.bias)
+    {
+      name: "Tagger.t12",
+      label: "d(linear0.bias)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 17 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 17 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 17; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t13 a1a498b5: lstm0.l0.reverse.s[t-1]
+    {
+      name: "Tagger.t13",
+      label: "lstm0.l0.reverse.s[t-1]",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const from0 = i1 + 1;\n  let sh1 = 0.0;\n  if (from0 < T) {\n    const v2 = b0[(i0 * T + from0) * 256 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 + 1;
+          let sh1 = 0.0;
+          if (from0 < T) {
+            const v2 = b0[(i0 * T + from0) * 256 + i2]!;
+            sh1 = v2;
+          } else {
+            sh1 = 0.0;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t14 18bbfa4c: lstm0.l0.reverse.backward steps
+    {
+      name: "Tagger.t14",
+      label: "lstm0.l0.reverse.backward steps",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / 1536);\n  const rem1 = rem0 - i1 * 1536;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 1280) {\n    let c1 = 0.0;\n    if (i2 < 768) {\n      let c2 = 0.0;\n      if (i2 < 256) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 128) {\n          const v4 = b0[(i0 * T + i1) * 256 + (i2 + 128)];\n          g3 = v4;\n        }\n        c2 = g3;\n      } else {\n        const v5 = b1[(i0 * T + i1) * 512 + (i2 - 256)];\n        c2 = v5;\n      }\n      c1 = c2;\n    } else {\n      const v6 = b2[(i0 * T + i1) * 512 + (i2 - 768)];\n      c1 = v6;\n    }\n    c0 = c1;\n  } else {\n    const v7 = b3[(i0 * T + i1) * 256 + (i2 - 1280)];\n    c0 = v7;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 1280) {
+            let c1 = 0.0;
+            if (i2 < 768) {
+              let c2 = 0.0;
+              if (i2 < 256) {
+                let g3 = 0.0;
+                if (i2 >= 0 && i2 < 128) {
+                  const v4 = b0[(i0 * T + i1) * 256 + (i2 + 128)]!;
+                  g3 = v4;
+                }
+                c2 = g3;
+              } else {
+                const v5 = b1[(i0 * T + i1) * 512 + (i2 - 256)]!;
+                c2 = v5;
+              }
+              c1 = c2;
+            } else {
+              const v6 = b2[(i0 * T + i1) * 512 + (i2 - 768)]!;
+              c1 = v6;
+            }
+            c0 = c1;
+          } else {
+            const v7 = b3[(i0 * T + i1) * 256 + (i2 - 1280)]!;
+            c0 = v7;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1536; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t15 a496adb0: lstm0.l0.reverse.d next (and 1 more call)
+    {
+      name: "Tagger.t15",
+      label: "lstm0.l0.reverse.d next (and 1 more call)",
+      step: false,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + tp) * 256 + i1]!;
+          const v1 = b1[(i0 * T + t) * 1536 + i1]!;
+          const v2 = v0 + v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t16 42d5f502: lstm0.l0.reverse.[h';c'].d first (and 1 more call)
+    {
+      name: "Tagger.t16",
+      label: "lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t17 0618bec5: lstm0.l0.reverse.f (and 1 more call)
+    {
+      name: "Tagger.t17",
+      label: "lstm0.l0.reverse.f (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 256)]!;
+          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 768)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t18 a58672b7: lstm0.l0.reverse.i (and 1 more call)
+    {
+      name: "Tagger.t18",
+      label: "lstm0.l0.reverse.i (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256)]!;
+          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 768)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t19 955a23d8: lstm0.l0.reverse.g (and 1 more call)
+    {
+      name: "Tagger.t19",
+      label: "lstm0.l0.reverse.g (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 256)]!;
+          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 768)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.tanhf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t20 4b17bf6c: lstm0.l0.reverse.tanh(c') (and 1 more call)
+    {
+      name: "Tagger.t20",
+      label: "lstm0.l0.reverse.tanh(c') (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = b3[i0 * 128 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 128 + i1]!;
+          const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 128 + i1]!;
+          const v4 = b3[i0 * 128 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          const v7 = __nnc.tanhf(v6);
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t21 f21b54a9: lstm0.l0.reverse.o (and 1 more call)
+    {
+      name: "Tagger.t21",
+      label: "lstm0.l0.reverse.o (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 256)]!;
+          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 768)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t22 a5f5367f: d(lstm0.l0.reverse.c') (and 1 more call)
+    {
+      name: "Tagger.t22",
+      label: "d(lstm0.l0.reverse.c') (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + (i1 + 128)];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = b2[i0 * 128 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 128 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + (i1 + 128)]!;
+          const v1 = b1[i0 * 128 + i1]!;
+          const v2 = b2[i0 * 128 + i1]!;
+          const v3 = v1 * v2;
+          const v4 = b3[i0 * 128 + i1]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = v3 * v6;
+          const v8 = v0 + v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t23 5263fd4c: lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
+    {
+      name: "Tagger.t23",
+      label: "lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 128 + i1]!;
+          const v1 = b1[i0 * 128 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 128 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t24 0be37e4e: lstm0.l0.reverse.g.d tanh (and 1 more call)
+    {
+      name: "Tagger.t24",
+      label: "lstm0.l0.reverse.g.d tanh (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 128 + i1]!;
+          const v1 = b1[i0 * 128 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 128 + i1]!;
+          const v4 = v3 * v3;
+          const v5 = 1.0 - v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t25 0de35a61: lstm0.l0.reverse.f.d sigmoid (and 1 more call)
+    {
+      name: "Tagger.t25",
+      label: "lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 128 + i1]!;
+          const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 128 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t26 3bf96609: d(lstm0.l0.reverse.h*) (and 3 more calls)
+    {
+      name: "Tagger.t26",
+      label: "d(lstm0.l0.reverse.h*) (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 384) {\n    let c1 = 0.0;\n    if (i1 < 256) {\n      let c2 = 0.0;\n      if (i1 < 128) {\n        const v3 = b0[i0 * 128 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 128 + (i1 - 128)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 128 + (i1 - 256)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 128 + (i1 - 384)];\n    c0 = v6;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 384) {
+            let c1 = 0.0;
+            if (i1 < 256) {
+              let c2 = 0.0;
+              if (i1 < 128) {
+                const v3 = b0[i0 * 128 + i1]!;
+                c2 = v3;
+              } else {
+                const v4 = b1[i0 * 128 + (i1 - 128)]!;
+                c2 = v4;
+              }
+              c1 = c2;
+            } else {
+              const v5 = b2[i0 * 128 + (i1 - 256)]!;
+              c1 = v5;
+            }
+            c0 = c1;
+          } else {
+            const v6 = b3[i0 * 128 + (i1 - 384)]!;
+            c0 = v6;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t27 6f8b7e27: d(lstm0.l0.reverse.state) (and 1 more call)
+    {
+      name: "Tagger.t27",
+      label: "d(lstm0.l0.reverse.state) (and 1 more call)",
+      step: true,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 512; k2++) {\n        const v3 = b1[i0 * 512 + k2];\n        const v4 = b2[k2 * 128 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 128 + (i1 - 128)];\n      const v6 = b4[i0 * 128 + (i1 - 128)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b1[i0 * 512 + k1]!;
+            const v3 = b2[k1 * 128 + i1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b3[i0 * 128 + i1]!;
+          const v5 = b4[i0 * 128 + i1]!;
+          const v6 = v4 * v5;
+          dst[i1] = acc0;
+          dst[128 + i1] = v6;
+        };
+        const dst = new Float32Array(256);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 256;
+          if (t < b5[i0]!) {
+            for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 256);
+        }
+      },
+    },
+    // t28 f8699a50: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
+    {
+      name: "Tagger.t28",
+      label: "d(lstm0.weight_hh_l0_reverse) (and 1 more call)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 512 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 512; i0++)
+          for (let i1 = 0; i1 < 128; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t29 8b4afe61: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    {
+      name: "Tagger.t29",
+      label: "d(lstm0.bias_hh_l0_reverse) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 512 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 512; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t30 044aa0fc: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
+    {
+      name: "Tagger.t30",
+      label: "d(lstm0.weight_ih_l0_reverse) (and 1 more call)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 512 + i0];\n      const v4 = b1[(k1 * T + k2) * 100 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 512 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 100 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 512; i0++)
+          for (let i1 = 0; i1 < 100; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t31 0c3e86e8: lstm0.l0.s[t-1]
+    {
+      name: "Tagger.t31",
+      label: "lstm0.l0.s[t-1]",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 256 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 - 1;
+          let sh1 = 0.0;
+          if (from0 >= 0) {
+            const v2 = b0[(i0 * T + from0) * 256 + i2]!;
+            sh1 = v2;
+          } else {
+            sh1 = 0.0;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t32 200d3b2a: lstm0.l0.backward steps
+    {
+      name: "Tagger.t32",
+      label: "lstm0.l0.backward steps",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / 1536);\n  const rem1 = rem0 - i1 * 1536;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 1280) {\n    let c1 = 0.0;\n    if (i2 < 768) {\n      let c2 = 0.0;\n      if (i2 < 256) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 128) {\n          const v4 = b0[(i0 * T + i1) * 256 + i2];\n          g3 = v4;\n        }\n        c2 = g3;\n      } else {\n        const v5 = b1[(i0 * T + i1) * 512 + (i2 - 256)];\n        c2 = v5;\n      }\n      c1 = c2;\n    } else {\n      const v6 = b2[(i0 * T + i1) * 512 + (i2 - 768)];\n      c1 = v6;\n    }\n    c0 = c1;\n  } else {\n    const v7 = b3[(i0 * T + i1) * 256 + (i2 - 1280)];\n    c0 = v7;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 1280) {
+            let c1 = 0.0;
+            if (i2 < 768) {
+              let c2 = 0.0;
+              if (i2 < 256) {
+                let g3 = 0.0;
+                if (i2 >= 0 && i2 < 128) {
+                  const v4 = b0[(i0 * T + i1) * 256 + i2]!;
+                  g3 = v4;
+                }
+                c2 = g3;
+              } else {
+                const v5 = b1[(i0 * T + i1) * 512 + (i2 - 256)]!;
+                c2 = v5;
+              }
+              c1 = c2;
+            } else {
+              const v6 = b2[(i0 * T + i1) * 512 + (i2 - 768)]!;
+              c1 = v6;
+            }
+            c0 = c1;
+          } else {
+            const v7 = b3[(i0 * T + i1) * 256 + (i2 - 1280)]!;
+            c0 = v7;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1536; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t33 b57a5933: d(embedding0)
+    {
+      name: "Tagger.t33",
+      label: "d(embedding0)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 100));\n  const rem0 = idx - i0 * (T * 100);\n  const i1 = Math.floor((rem0 + 0.5) / 100);\n  const rem1 = rem0 - i1 * 100;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[k1 * 100 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 512; k5++) {\n    const v6 = b2[(i0 * T + i1) * 512 + k5];\n    const v7 = b3[k5 * 100 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
+            const v3 = b1[k1 * 100 + i2]!;
+            acc0 += v2 * v3;
+          }
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 512; k5++) {
+            const v6 = b2[(i0 * T + i1) * 512 + k5]!;
+            const v7 = b3[k5 * 100 + i2]!;
+            acc4 += v6 * v7;
+          }
+          const v8 = acc0 + acc4;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 100; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t34 ca7f149e: embedding0.d table
+    {
+      name: "Tagger.t34",
+      label: "embedding0.d table",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 100 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[k1 * T + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * T + k2) * 100 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 5000; i0++)
+          for (let i1 = 0; i1 < 100; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    ],
+    forward: {
+        "slots": 36,
+        "weights": 11,
+        "packs": [
+          [1,0,512,0,100,100],
+          [2,0,512,0,128,128],
+          [5,0,512,0,100,100],
+          [6,0,512,0,128,128],
+          [9,0,17,0,256,256]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4]
+        ],
+        "inputs": [
+          {"name":"words","dim":"T","data":11,"lengths":12}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":0,"out":13,"args":[11,0],"size":["B","T",100],"free":[11]},
+          {"op":"run","kernel":1,"out":14,"args":[13,1,3],"size":["B","T",512],"packs":0},
+          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":2,"out":16,"args":[15,2,4],"size":["B",512],"packs":1}],"step":{"kernel":3,"args":[15,14,16,12]},"size":["B","T",256],"stacks":[{"from":16,"to":17,"width":[512]}]},
+          {"op":"run","kernel":1,"out":18,"args":[13,5,7],"size":["B","T",512],"packs":2},
+          {"op":"scan","out":19,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":2,"out":20,"args":[19,6,8],"size":["B",512],"packs":3}],"step":{"kernel":3,"args":[19,18,20,12]},"size":["B","T",256],"stacks":[{"from":20,"to":21,"width":[512]}]},
+          {"op":"run","kernel":4,"out":22,"args":[15,19],"size":["B","T",256]},
+          {"op":"run","kernel":5,"out":23,"args":[22,9,10],"size":["B","T",17],"packs":4},
+          {"op":"run","kernel":6,"out":24,"args":[23],"size":["B","T",2]},
+          {"op":"run","kernel":7,"out":25,"args":[24,23],"size":["B","T",17],"free":[23,24]},
+          {"op":"run","kernel":8,"out":26,"args":[12,25],"size":["B","T",17],"free":[12]}
+        ],
+        "output": {"slot":26,"shape":["B","T",17]},
+        "caches": [],
+        "outputs": [
+          {"name":"tags","slot":26,"shape":["B","T",17]},
+          {"name":"%414","slot":25,"shape":["B","T",17]},
+          {"name":"%410","slot":22,"shape":["B","T",256]},
+          {"name":"%407","slot":18,"shape":["B","T",512]},
+          {"name":"%416","slot":21,"shape":["B","T",512]},
+          {"name":"%408","slot":19,"shape":["B","T",256]},
+          {"name":"%399","slot":13,"shape":["B","T",100]},
+          {"name":"%402","slot":14,"shape":["B","T",512]},
+          {"name":"%417","slot":17,"shape":["B","T",512]},
+          {"name":"%403","slot":15,"shape":["B","T",256]}
+        ],
+        "feeds": []
+      },
+    backward: {
+        "slots": 95,
+        "weights": 11,
+        "inputs": [
+          {"name":"words","dim":"T","data":11,"lengths":12}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":9,"out":13,"args":[12,14,15],"size":["B","T",17],"free":[14,15]},
+          {"op":"run","kernel":10,"out":16,"args":[13,9],"size":["B","T",256]},
+          {"op":"run","kernel":11,"out":17,"args":[13,18],"size":[17,256],"free":[18]},
+          {"op":"run","kernel":12,"out":19,"args":[13],"size":[17],"free":[13]},
+          {"op":"run","kernel":13,"out":20,"args":[21],"size":["B","T",256],"free":[21]},
+          {"op":"run","kernel":14,"out":22,"args":[16,23,24,20],"size":["B","T",1536],"free":[23,24]},
+          {"op":"scan","out":25,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":15,"out":26,"args":[25,22],"size":["B",256]},{"op":"run","kernel":16,"out":27,"args":[26],"size":["B",128]},{"op":"run","kernel":17,"out":28,"args":[22],"size":["B",128]},{"op":"run","kernel":18,"out":29,"args":[22],"size":["B",128]},{"op":"run","kernel":19,"out":30,"args":[22],"size":["B",128]},{"op":"run","kernel":20,"out":31,"args":[28,22,29,30],"size":["B",128]},{"op":"run","kernel":21,"out":32,"args":[22],"size":["B",128]},{"op":"run","kernel":22,"out":33,"args":[26,27,32,31],"size":["B",128]},{"op":"run","kernel":23,"out":34,"args":[27,31,32],"size":["B",128]},{"op":"run","kernel":24,"out":35,"args":[33,29,30],"size":["B",128]},{"op":"run","kernel":25,"out":36,"args":[33,22,28],"size":["B",128]},{"op":"run","kernel":23,"out":37,"args":[33,30,29],"size":["B",128]},{"op":"run","kernel":26,"out":38,"args":[37,36,35,34],"size":["B",512]},{"op":"run","kernel":26,"out":39,"args":[37,36,35,34],"size":["B",512]}],"step":{"kernel":27,"args":[25,38,6,33,28,12]},"size":["B","T",256],"stacks":[{"from":39,"to":40,"width":[512]},{"from":38,"to":41,"width":[512]}],"free":[22,25]},
+          {"op":"run","kernel":28,"out":42,"args":[41,20],"size":[512,128],"free":[20]},
+          {"op":"run","kernel":29,"out":43,"args":[41],"size":[512],"free":[41]},
+          {"op":"run","kernel":30,"out":44,"args":[40,45],"size":[512,100]},
+          {"op":"run","kernel":29,"out":46,"args":[40],"size":[512]},
+          {"op":"run","kernel":31,"out":47,"args":[48],"size":["B","T",256],"free":[48]},
+          {"op":"run","kernel":32,"out":49,"args":[16,50,51,47],"size":["B","T",1536],"free":[16,50,51]},
+          {"op":"scan","out":52,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":15,"out":53,"args":[52,49],"size":["B",256]},{"op":"run","kernel":16,"out":54,"args":[53],"size":["B",128]},{"op":"run","kernel":17,"out":55,"args":[49],"size":["B",128]},{"op":"run","kernel":18,"out":56,"args":[49],"size":["B",128]},{"op":"run","kernel":19,"out":57,"args":[49],"size":["B",128]},{"op":"run","kernel":20,"out":58,"args":[55,49,56,57],"size":["B",128]},{"op":"run","kernel":21,"out":59,"args":[49],"size":["B",128]},{"op":"run","kernel":22,"out":60,"args":[53,54,59,58],"size":["B",128]},{"op":"run","kernel":23,"out":61,"args":[54,58,59],"size":["B",128]},{"op":"run","kernel":24,"out":62,"args":[60,56,57],"size":["B",128]},{"op":"run","kernel":25,"out":63,"args":[60,49,55],"size":["B",128]},{"op":"run","kernel":23,"out":64,"args":[60,57,56],"size":["B",128]},{"op":"run","kernel":26,"out":65,"args":[64,63,62,61],"size":["B",512]},{"op":"run","kernel":26,"out":66,"args":[64,63,62,61],"size":["B",512]}],"step":{"kernel":27,"args":[52,65,2,60,55,12]},"size":["B","T",256],"stacks":[{"from":66,"to":67,"width":[512]},{"from":65,"to":68,"width":[512]}],"free":[12,49,52]},
+          {"op":"run","kernel":28,"out":69,"args":[68,47],"size":[512,128],"free":[47]},
+          {"op":"run","kernel":29,"out":70,"args":[68],"size":[512],"free":[68]},
+          {"op":"run","kernel":30,"out":71,"args":[67,45],"size":[512,100],"free":[45]},
+          {"op":"run","kernel":29,"out":72,"args":[67],"size":[512]},
+          {"op":"run","kernel":33,"out":73,"args":[40,5,67,1],"size":["B","T",100],"free":[40,67]},
+          {"op":"run","kernel":34,"out":74,"args":[11,73],"size":[5000,100],"free":[11,73]}
+        ],
+        "output": {"slot":74,"shape":[5000,100]},
+        "caches": [],
+        "outputs": [
+          {"name":"embedding0.weight","slot":74,"shape":[5000,100]},
+          {"name":"lstm0.weight_ih_l0","slot":71,"shape":[512,100]},
+          {"name":"lstm0.weight_hh_l0","slot":69,"shape":[512,128]},
+          {"name":"lstm0.bias_ih_l0","slot":72,"shape":[512]},
+          {"name":"lstm0.bias_hh_l0","slot":70,"shape":[512]},
+          {"name":"lstm0.weight_ih_l0_reverse","slot":44,"shape":[512,100]},
+          {"name":"lstm0.weight_hh_l0_reverse","slot":42,"shape":[512,128]},
+          {"name":"lstm0.bias_ih_l0_reverse","slot":46,"shape":[512]},
+          {"name":"lstm0.bias_hh_l0_reverse","slot":43,"shape":[512]},
+          {"name":"linear0.weight","slot":17,"shape":[17,256]},
+          {"name":"linear0.bias","slot":19,"shape":[17]}
+        ],
+        "feeds": [
+          {"kind":"cotangent","name":"tags","slot":14,"shape":["B","T",17]},
+          {"kind":"saved","name":"%414","slot":15,"shape":["B","T",17]},
+          {"kind":"saved","name":"%410","slot":18,"shape":["B","T",256]},
+          {"kind":"saved","name":"%407","slot":23,"shape":["B","T",512]},
+          {"kind":"saved","name":"%416","slot":24,"shape":["B","T",512]},
+          {"kind":"saved","name":"%408","slot":21,"shape":["B","T",256]},
+          {"kind":"saved","name":"%399","slot":45,"shape":["B","T",100]},
+          {"kind":"saved","name":"%402","slot":50,"shape":["B","T",512]},
+          {"kind":"saved","name":"%417","slot":51,"shape":["B","T",512]},
+          {"kind":"saved","name":"%403","slot":48,"shape":["B","T",256]}
+        ]
+      },
+    };
 /** Tagger, compiled by nnc. Create with createTagger(); load weights before forward(). */
 export type TaggerModel = __nnc.ForwardModel<TaggerInputs, TaggerOutputs>;
 
 /** Creates a Tagger model on the requested backend ('auto' by default). */
 export function createTagger(options: __nnc.CreateOptions = {}): Promise<TaggerModel> {
-    return __nnc.createNncModel<TaggerInputs, TaggerOutputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<TaggerInputs, TaggerOutputs>(TaggerManifest, Tagger_KERNELS, Tagger_PLAN, options, import.meta.url, __nncSpec, Tagger_TRAIN);
 }
 
 /** The first model of the file. */

@@ -990,7 +990,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const BahdanauTranslator_PLAN: __nnc.Plan = {
-      "slots": 45,
+      "slots": 67,
       "weights": 22,
       "packs": [
         [1,0,1024,0,256,256],
@@ -1044,12 +1044,2883 @@ const BahdanauTranslator_PLAN: __nnc.Plan = {
       "caches": [],
       "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",512]},{"slot":31,"shape":["B","S",256]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",512]}],"carries":[{"scan":36,"stateSize":512}],"attention":39,"readout":"logprob","vocab":6000,"inputVocab":6000,"keep":[23,30,31,34,36,39,44]}
     };
+/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
+const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
+    kernels: [
+    // t0 ff8c7dd1: encoder.embedding0
+    {
+      name: "BahdanauTranslator.t0",
+      label: "encoder.embedding0",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  return v1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          const v1 = b1[v0 * 256 + i2]!;
+          return v1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t1 97fea848: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    {
+      name: "BahdanauTranslator.t1",
+      label: "encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * S, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 1024, 0);
+        },
+      },
+    },
+    // t2 e7a0ec54: encoder.lstm0.l0.h* (and 1 more call)
+    {
+      name: "BahdanauTranslator.t2",
+      label: "encoder.lstm0.l0.h* (and 1 more call)",
+      step: false,
+      scalars: ["S","tp"],
+      gpu: "function (b0, b1, b2, S, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + tp) * 512 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + tp) * 512 + k1]!;
+            const v3 = b1[i1 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S, tp } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 1024, 256, b0, tp * 512, S * 512, x.packs[0], b2, 0, out, 0, 1024, 0);
+        },
+      },
+    },
+    // t3 a68ca2f3: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    {
+      name: "BahdanauTranslator.t3",
+      label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
+      step: true,
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, b2, b3, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b3[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      const v1 = b1[(i0 * S + t) * 1024 + (i1 + 768)];\n      const v2 = b2[i0 * 1024 + (i1 + 768)];\n      const v3 = v1 + v2;\n      const v4 = 1.0 / (1.0 + Math.exp(-v3));\n      const v5 = b1[(i0 * S + t) * 1024 + (i1 + 256)];\n      const v6 = b2[i0 * 1024 + (i1 + 256)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = b0[(i0 * S + tp) * 512 + (i1 + 256)];\n      const v10 = v8 * v9;\n      const v11 = b1[(i0 * S + t) * 1024 + i1];\n      const v12 = b2[i0 * 1024 + i1];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = b1[(i0 * S + t) * 1024 + (i1 + 512)];\n      const v16 = b2[i0 * 1024 + (i1 + 512)];\n      const v17 = v15 + v16;\n      const v18 = 1.0 - 2.0 / (Math.exp(2.0 * v17) + 1.0);\n      const v19 = v14 * v18;\n      const v20 = v10 + v19;\n      const v21 = 1.0 - 2.0 / (Math.exp(2.0 * v20) + 1.0);\n      const v22 = v4 * v21;\n      c0 = v22;\n    } else {\n      const v23 = b1[(i0 * S + t) * 1024 + (i1 - 256 + 256)];\n      const v24 = b2[i0 * 1024 + (i1 - 256 + 256)];\n      const v25 = v23 + v24;\n      const v26 = 1.0 / (1.0 + Math.exp(-v25));\n      const v27 = b0[(i0 * S + tp) * 512 + (i1 - 256 + 256)];\n      const v28 = v26 * v27;\n      const v29 = b1[(i0 * S + t) * 1024 + (i1 - 256)];\n      const v30 = b2[i0 * 1024 + (i1 - 256)];\n      const v31 = v29 + v30;\n      const v32 = 1.0 / (1.0 + Math.exp(-v31));\n      const v33 = b1[(i0 * S + t) * 1024 + (i1 - 256 + 512)];\n      const v34 = b2[i0 * 1024 + (i1 - 256 + 512)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 - 2.0 / (Math.exp(2.0 * v35) + 1.0);\n      const v37 = v32 * v36;\n      const v38 = v28 + v37;\n      c0 = v38;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          const v0 = b1[(i0 * S + t) * 1024 + (i1 + 768)]!;
+          const v1 = b2[i0 * 1024 + (i1 + 768)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          const v4 = b1[(i0 * S + t) * 1024 + (i1 + 256)]!;
+          const v5 = b2[i0 * 1024 + (i1 + 256)]!;
+          const v6 = v4 + v5;
+          const v7 = __nnc.sigmoidf(v6);
+          const v8 = b0[(i0 * S + tp) * 512 + (i1 + 256)]!;
+          const v9 = v7 * v8;
+          const v10 = b1[(i0 * S + t) * 1024 + i1]!;
+          const v11 = b2[i0 * 1024 + i1]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = b1[(i0 * S + t) * 1024 + (i1 + 512)]!;
+          const v15 = b2[i0 * 1024 + (i1 + 512)]!;
+          const v16 = v14 + v15;
+          const v17 = __nnc.tanhf(v16);
+          const v18 = v13 * v17;
+          const v19 = v9 + v18;
+          const v20 = __nnc.tanhf(v19);
+          const v21 = v3 * v20;
+          dst[i1] = v21;
+          dst[256 + i1] = v19;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * S + t) * 512;
+          if (t < b3[i0]!) {
+            for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
+        }
+      },
+    },
+    // t4 a63ab24c: encoder.lstm0.l0.concat
+    {
+      name: "BahdanauTranslator.t4",
+      label: "encoder.lstm0.l0.concat",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 256) {\n    const v1 = b0[(i0 * S + i1) * 512 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 256) {
+            const v1 = b0[(i0 * S + i1) * 512 + i2]!;
+            c0 = v1;
+          } else {
+            const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t5 8feb8631: decoder.embedding0
+    {
+      name: "BahdanauTranslator.t5",
+      label: "decoder.embedding0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  return v1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[v0 * 256 + i2]!;
+          return v1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t6 7141f828: decoder.attention0.W₁·k (keys, once per source)
+    {
+      name: "BahdanauTranslator.t6",
+      label: "decoder.attention0.W₁·k (keys, once per source)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * S + i1) * 512 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          x.gemm(B * S, 256, 512, b0, 0, 512, x.packs[0], null, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // t7 2642ac76: encoder.final.l0
+    {
+      name: "BahdanauTranslator.t7",
+      label: "encoder.final.l0",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 512 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          return b0[(i0 * S + (len0 - 1.0)) * 512 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t8 15ece33a: encoder.final.l0.reverse
+    {
+      name: "BahdanauTranslator.t8",
+      label: "encoder.final.l0.reverse",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  return b0[i0 * S * 512 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          return b0[i0 * S * 512 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t9 93faba6e: encoder.final.l0.h
+    {
+      name: "BahdanauTranslator.t9",
+      label: "encoder.final.l0.h",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 256) {\n    const v1 = b0[i0 * 512 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b1[i0 * 512 + (i1 - 256)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 256) {
+            const v1 = b0[i0 * 512 + i1]!;
+            c0 = v1;
+          } else {
+            const v2 = b1[i0 * 512 + (i1 - 256)]!;
+            c0 = v2;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t10 9ca40185: decoder.bridge.tanh
+    {
+      name: "BahdanauTranslator.t10",
+      label: "decoder.bridge.tanh",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[i0 * 512 + k1];\n    const v3 = b1[i1 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  const v6 = 1.0 - 2.0 / (Math.exp(2.0 * v5) + 1.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[i0 * 512 + k1]!;
+            const v3 = b1[i1 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          const v6 = __nnc.tanhf(v5);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B, 512, 512, b0, 0, 512, x.packs[0], b2, 0, gm0, 0, 512, 0);
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm0[i0 * 512 + i1]!;
+            const v1 = __nnc.tanhf(v0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 512; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
+    },
+    // t11 98f11937: decoder.gru0.l0.x·Wᵀ (all steps)
+    {
+      name: "BahdanauTranslator.t11",
+      label: "decoder.gru0.l0.x·Wᵀ (all steps)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1536));\n  const rem0 = idx - i0 * (T * 1536);\n  const i1 = Math.floor((rem0 + 0.5) / 1536);\n  const rem1 = rem0 - i1 * 1536;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 768 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 768 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1536; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 1536, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 1536, 0);
+        },
+      },
+    },
+    // t12 974e22ff: decoder.attention0.W₂q
+    {
+      name: "BahdanauTranslator.t12",
+      label: "decoder.attention0.W₂q",
+      step: false,
+      scalars: ["T","tp"],
+      gpu: "function (b0, b1, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + tp) * 512 + k1];\n    const v3 = b1[i1 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + tp) * 512 + k1]!;
+            const v3 = b1[i1 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T, tp } = s;
+          const b0 = a[0]!;
+          x.gemm(B, 256, 512, b0, tp * 512, T * 512, x.packs[0], null, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // t13 ff25a6da: decoder.attention0.scores
+    {
+      name: "BahdanauTranslator.t13",
+      label: "decoder.attention0.scores",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b0[i0 * 256 + k1];\n    const v4 = b1[(i0 * S + i1) * 256 + k1];\n    const v5 = v3 + v4;\n    const v6 = b2[k1];\n    const v7 = v5 + v6;\n    const v8 = 1.0 - 2.0 / (Math.exp(2.0 * v7) + 1.0);\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v9 = b3[k2 * 256 + k1];\n      acc0 += v8 * v9;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v3 = b0[i0 * 256 + k1]!;
+            const v4 = b1[(i0 * S + i1) * 256 + k1]!;
+            const v5 = v3 + v4;
+            const v6 = b2[k1]!;
+            const v7 = v5 + v6;
+            const v8 = __nnc.tanhf(v7);
+            for (let k2 = 0; k2 < 1; k2++) {
+              const v9 = b3[k2 * 256 + k1]!;
+              acc0 += v8 * v9;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t14 c48a7977: decoder.attention0.α (row statistics) (and 1 more call)
+    {
+      name: "BahdanauTranslator.t14",
+      label: "decoder.attention0.α (row statistics) (and 1 more call)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[i0 * S + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[i0 * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // t15 9caa375a: decoder.attention0.α (and 1 more call)
+    {
+      name: "BahdanauTranslator.t15",
+      label: "decoder.attention0.α (and 1 more call)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          if (!(i1 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = i0 * 2;
+          const v1 = b2[i0 * S + i1]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * S;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < S; k2++) {
+              if (k2 < b0[i0]!) {
+                const v3 = b2[i0 * S + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              } else {
+                out[base0 + k2] = 0.0;
+              }
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < S; k5++) {
+              if (k5 < b0[i0]!) {
+                const e6 = Math.exp(out[base0 + k5]! - m1);
+                out[base0 + k5] = e6;
+                s4 += e6;
+              }
+            }
+            for (let k7 = 0; k7 < S; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
+      },
+    },
+    // t16 735014d9: decoder.attention0.context Σα·k
+    {
+      name: "BahdanauTranslator.t16",
+      label: "decoder.attention0.context Σα·k",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[i0 * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 512 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [527 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 512), 512, S, 1, 512, gm0, 1.0);
+            x.gemm(1, 512, S, b0, bt0 * S, 0, wp, null, 0, out, bt0 * 512, 0, 0);
+          }
+        },
+      },
+    },
+    // t17 02a57e41: decoder.gru0.l0.ctx*
+    {
+      name: "BahdanauTranslator.t17",
+      label: "decoder.gru0.l0.ctx*",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1536);\n  const rem0 = idx - i0 * 1536;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[i0 * 512 + k1];\n    const v3 = b1[i1 * 768 + (k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[i0 * 512 + k1]!;
+            const v3 = b1[i1 * 768 + (k1 + 256)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1536; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          x.gemm(B, 1536, 512, b0, 0, 512, x.packs[0], null, 0, out, 0, 1536, 0);
+        },
+      },
+    },
+    // t18 91a07171: decoder.gru0.l0.h*
+    {
+      name: "BahdanauTranslator.t18",
+      label: "decoder.gru0.l0.h*",
+      step: false,
+      scalars: ["T","tp"],
+      gpu: "function (b0, b1, b2, T, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1536);\n  const rem0 = idx - i0 * 1536;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + tp) * 512 + k1];\n    const v3 = b1[i1 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + tp) * 512 + k1]!;
+            const v3 = b1[i1 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1536; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T, tp } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 1536, 512, b0, tp * 512, T * 512, x.packs[0], b2, 0, out, 0, 1536, 0);
+        },
+      },
+    },
+    // t19 070e43aa: decoder.gru0.l0.h'
+    {
+      name: "BahdanauTranslator.t19",
+      label: "decoder.gru0.l0.h'",
+      step: true,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    const v0 = b1[(i0 * T + t) * 1536 + (i1 + 512)];\n    const v1 = b2[i0 * 1536 + (i1 + 512)];\n    const v2 = v0 + v1;\n    const v3 = b3[i0 * 1536 + (i1 + 512)];\n    const v4 = v2 + v3;\n    const v5 = 1.0 / (1.0 + Math.exp(-v4));\n    const v6 = 1.0 - v5;\n    const v7 = b1[(i0 * T + t) * 1536 + (i1 + 1024)];\n    const v8 = b2[i0 * 1536 + (i1 + 1024)];\n    const v9 = v7 + v8;\n    const v10 = b1[(i0 * T + t) * 1536 + i1];\n    const v11 = b2[i0 * 1536 + i1];\n    const v12 = v10 + v11;\n    const v13 = b3[i0 * 1536 + i1];\n    const v14 = v12 + v13;\n    const v15 = 1.0 / (1.0 + Math.exp(-v14));\n    const v16 = b3[i0 * 1536 + (i1 + 1024)];\n    const v17 = v15 * v16;\n    const v18 = v9 + v17;\n    const v19 = 1.0 - 2.0 / (Math.exp(2.0 * v18) + 1.0);\n    const v20 = v6 * v19;\n    const v21 = b0[(i0 * T + tp) * 512 + i1];\n    const v22 = v5 * v21;\n    const v23 = v20 + v22;\n    res = v23;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b1[(i0 * T + t) * 1536 + (i1 + 512)]!;
+          const v1 = b2[i0 * 1536 + (i1 + 512)]!;
+          const v2 = v0 + v1;
+          const v3 = b3[i0 * 1536 + (i1 + 512)]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.sigmoidf(v4);
+          const v6 = 1.0 - v5;
+          const v7 = b1[(i0 * T + t) * 1536 + (i1 + 1024)]!;
+          const v8 = b2[i0 * 1536 + (i1 + 1024)]!;
+          const v9 = v7 + v8;
+          const v10 = b1[(i0 * T + t) * 1536 + i1]!;
+          const v11 = b2[i0 * 1536 + i1]!;
+          const v12 = v10 + v11;
+          const v13 = b3[i0 * 1536 + i1]!;
+          const v14 = v12 + v13;
+          const v15 = __nnc.sigmoidf(v14);
+          const v16 = b3[i0 * 1536 + (i1 + 1024)]!;
+          const v17 = v15 * v16;
+          const v18 = v9 + v17;
+          const v19 = __nnc.tanhf(v18);
+          const v20 = v6 * v19;
+          const v21 = b0[(i0 * T + tp) * 512 + i1]!;
+          const v22 = v5 * v21;
+          const v23 = v20 + v22;
+          return v23;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 512;
+          if (t < b4[i0]!) {
+            for (let i1 = 0; i1 < 512; i1++) dst[i1] = f(i0, i1);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
+        }
+      },
+    },
+    // t20 00bf4551: decoder.linear0
+    {
+      name: "BahdanauTranslator.t20",
+      label: "decoder.linear0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
+            const v3 = b1[i2 * 512 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 6000, 512, b0, 0, 512, x.packs[0], b2, 0, out, 0, 6000, 0);
+        },
+      },
+    },
+    // t21 06daa505: decoder.log_softmax0 (row statistics)
+    {
+      name: "BahdanauTranslator.t21",
+      label: "decoder.log_softmax0 (row statistics)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 6000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i2 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 6000; k4++) {
+            const v5 = b0[(i0 * T + i1) * 6000 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // t22 d2859c5c: decoder.log_softmax0
+    {
+      name: "BahdanauTranslator.t22",
+      label: "decoder.log_softmax0",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 6000 + i2]!;
+          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 6000;
+              let m1 = -3.0e+38;
+              for (let k2 = 0; k2 < 6000; k2++) {
+                const v3 = b1[(i0 * T + i1) * 6000 + k2]!;
+                out[base0 + k2] = v3;
+                m1 = Math.max(m1, v3);
+              }
+              let s4 = 0.0;
+              for (let k5 = 0; k5 < 6000; k5++) {
+                s4 += Math.exp(out[base0 + k5]! - m1);
+              }
+              const ls6 = m1 + Math.log(s4);
+              for (let k7 = 0; k7 < 6000; k7++) {
+                out[base0 + k7] = out[base0 + k7]! - ls6;
+              }
+            }
+          }
+        },
+      },
+    },
+    // t23 5568918f: next.mask
+    {
+      name: "BahdanauTranslator.t23",
+      label: "next.mask",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 6000 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t24 dd42a8ba: decoder.log_softmax0.d softmax
+    {
+      name: "BahdanauTranslator.t24",
+      label: "decoder.log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 6000 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 6000; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 6000 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 6000 + i2]!;
+            g1 = v2;
+          }
+          const v3 = b2[(i0 * T + i1) * 6000 + i2]!;
+          const v4 = Math.exp(v3);
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < 6000; k6++) {
+            let g7 = 0.0;
+            if (i1 < v0) {
+              const v8 = b1[(i0 * T + i1) * 6000 + k6]!;
+              g7 = v8;
+            }
+            acc5 += g7;
+          }
+          const v9 = v4 * acc5;
+          const v10 = g1 - v9;
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t25 d08cc864: d(decoder.linear0.weight)
+    {
+      name: "BahdanauTranslator.t25",
+      label: "d(decoder.linear0.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 6000 + i0];\n      const v4 = b1[(k1 * T + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 6000 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 512 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 6000; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t26 9b70b9d3: d(decoder.linear0.bias)
+    {
+      name: "BahdanauTranslator.t26",
+      label: "d(decoder.linear0.bias)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 6000 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 6000 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 6000; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t27 fa2e9da1: decoder.gru0.l0.s[t-1]
+    {
+      name: "BahdanauTranslator.t27",
+      label: "decoder.gru0.l0.s[t-1]",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * T + from0) * 512 + i2];\n    sh1 = v2;\n  } else {\n    const v3 = b1[i0 * 512 + i2];\n    sh1 = v3;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 - 1;
+          let sh1 = 0.0;
+          if (from0 >= 0) {
+            const v2 = b0[(i0 * T + from0) * 512 + i2]!;
+            sh1 = v2;
+          } else {
+            const v3 = b1[i0 * 512 + i2]!;
+            sh1 = v3;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t28 8231477b: decoder.gru0.l0.backward steps
+    {
+      name: "BahdanauTranslator.t28",
+      label: "decoder.gru0.l0.backward steps",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6400));\n  const rem0 = idx - i0 * (T * 6400);\n  const i1 = Math.floor((rem0 + 0.5) / 6400);\n  const rem1 = rem0 - i1 * 6400;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 6144) {\n    let c1 = 0.0;\n    if (i2 < 5632) {\n      let c2 = 0.0;\n      if (i2 < 4096) {\n        let c3 = 0.0;\n        if (i2 < 2560) {\n          let c4 = 0.0;\n          if (i2 < 1024) {\n            let c5 = 0.0;\n            if (i2 < 512) {\n              let acc6 = 0.0;\n              for (let k7 = 0; k7 < 6000; k7++) {\n                const v8 = b0[(i0 * T + i1) * 6000 + k7];\n                const v9 = b1[k7 * 512 + i2];\n                acc6 += v8 * v9;\n              }\n              c5 = acc6;\n            } else {\n              const v10 = b2[(i0 * T + i1) * 512 + (i2 - 512)];\n              c5 = v10;\n            }\n            c4 = c5;\n          } else {\n            const v11 = b3[(i0 * T + i1) * 1536 + (i2 - 1024)];\n            c4 = v11;\n          }\n          c3 = c4;\n        } else {\n          const v12 = b4[(i0 * T + i1) * 1536 + (i2 - 2560)];\n          c3 = v12;\n        }\n        c2 = c3;\n      } else {\n        const v13 = b5[(i0 * T + i1) * 1536 + (i2 - 4096)];\n        c2 = v13;\n      }\n      c1 = c2;\n    } else {\n      const v14 = b6[(i0 * T + i1) * 512 + (i2 - 5632)];\n      c1 = v14;\n    }\n    c0 = c1;\n  } else {\n    const v15 = b7[(i0 * T + i1) * 256 + (i2 - 6144)];\n    c0 = v15;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 6144) {
+            let c1 = 0.0;
+            if (i2 < 5632) {
+              let c2 = 0.0;
+              if (i2 < 4096) {
+                let c3 = 0.0;
+                if (i2 < 2560) {
+                  let c4 = 0.0;
+                  if (i2 < 1024) {
+                    let c5 = 0.0;
+                    if (i2 < 512) {
+                      let acc6 = 0.0;
+                      for (let k7 = 0; k7 < 6000; k7++) {
+                        const v8 = b0[(i0 * T + i1) * 6000 + k7]!;
+                        const v9 = b1[k7 * 512 + i2]!;
+                        acc6 += v8 * v9;
+                      }
+                      c5 = acc6;
+                    } else {
+                      const v10 = b2[(i0 * T + i1) * 512 + (i2 - 512)]!;
+                      c5 = v10;
+                    }
+                    c4 = c5;
+                  } else {
+                    const v11 = b3[(i0 * T + i1) * 1536 + (i2 - 1024)]!;
+                    c4 = v11;
+                  }
+                  c3 = c4;
+                } else {
+                  const v12 = b4[(i0 * T + i1) * 1536 + (i2 - 2560)]!;
+                  c3 = v12;
+                }
+                c2 = c3;
+              } else {
+                const v13 = b5[(i0 * T + i1) * 1536 + (i2 - 4096)]!;
+                c2 = v13;
+              }
+              c1 = c2;
+            } else {
+              const v14 = b6[(i0 * T + i1) * 512 + (i2 - 5632)]!;
+              c1 = v14;
+            }
+            c0 = c1;
+          } else {
+            const v15 = b7[(i0 * T + i1) * 256 + (i2 - 6144)]!;
+            c0 = v15;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 6400; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t29 17193481: decoder.gru0.l0.d next
+    {
+      name: "BahdanauTranslator.t29",
+      label: "decoder.gru0.l0.d next",
+      step: false,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 6400 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + tp) * 512 + i1]!;
+          const v1 = b1[(i0 * T + t) * 6400 + i1]!;
+          const v2 = v0 + v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t30 d990e767: decoder.gru0.l0.z
+    {
+      name: "BahdanauTranslator.t30",
+      label: "decoder.gru0.l0.z",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6400 + (i1 + 512 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6400 + (i1 + 512 + 2560)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 6400 + (i1 + 512 + 4096)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 6400 + (i1 + 512 + 1024)]!;
+          const v1 = b0[(i0 * T + t) * 6400 + (i1 + 512 + 2560)]!;
+          const v2 = v0 + v1;
+          const v3 = b0[(i0 * T + t) * 6400 + (i1 + 512 + 4096)]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.sigmoidf(v4);
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t31 b6acafba: decoder.gru0.l0.r
+    {
+      name: "BahdanauTranslator.t31",
+      label: "decoder.gru0.l0.r",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6400 + (i1 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6400 + (i1 + 2560)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 6400 + (i1 + 4096)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 6400 + (i1 + 1024)]!;
+          const v1 = b0[(i0 * T + t) * 6400 + (i1 + 2560)]!;
+          const v2 = v0 + v1;
+          const v3 = b0[(i0 * T + t) * 6400 + (i1 + 4096)]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.sigmoidf(v4);
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t32 abba3db9: decoder.gru0.l0.n
+    {
+      name: "BahdanauTranslator.t32",
+      label: "decoder.gru0.l0.n",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6400 + (i1 + 1024 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6400 + (i1 + 1024 + 2560)];\n  const v2 = v0 + v1;\n  const v3 = b1[i0 * 512 + i1];\n  const v4 = b0[(i0 * T + t) * 6400 + (i1 + 1024 + 4096)];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * T + t) * 6400 + (i1 + 1024 + 1024)]!;
+          const v1 = b0[(i0 * T + t) * 6400 + (i1 + 1024 + 2560)]!;
+          const v2 = v0 + v1;
+          const v3 = b1[i0 * 512 + i1]!;
+          const v4 = b0[(i0 * T + t) * 6400 + (i1 + 1024 + 4096)]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          const v7 = __nnc.tanhf(v6);
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t33 464a7e57: decoder.gru0.l0.n.d tanh
+    {
+      name: "BahdanauTranslator.t33",
+      label: "decoder.gru0.l0.n.d tanh",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = 1.0 - v1;\n  const v3 = v0 * v2;\n  const v4 = b2[i0 * 512 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + i1]!;
+          const v1 = b1[i0 * 512 + i1]!;
+          const v2 = 1.0 - v1;
+          const v3 = v0 * v2;
+          const v4 = b2[i0 * 512 + i1]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = v3 * v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t34 c6f6ddb3: decoder.gru0.l0.z.d sigmoid
+    {
+      name: "BahdanauTranslator.t34",
+      label: "decoder.gru0.l0.z.d sigmoid",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 6400 + (i1 + 512)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = v0 * v3;\n  const v5 = v4 * -1.0;\n  const v6 = v2 + v5;\n  const v7 = b3[i0 * 512 + i1];\n  const v8 = 1.0 - v7;\n  const v9 = v7 * v8;\n  const v10 = v6 * v9;\n  return v10;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + i1]!;
+          const v1 = b1[(i0 * T + t) * 6400 + (i1 + 512)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 512 + i1]!;
+          const v4 = v0 * v3;
+          const v5 = v4 * -1.0;
+          const v6 = v2 + v5;
+          const v7 = b3[i0 * 512 + i1]!;
+          const v8 = 1.0 - v7;
+          const v9 = v7 * v8;
+          const v10 = v6 * v9;
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t35 8d162a19: decoder.gru0.l0.r.d sigmoid
+    {
+      name: "BahdanauTranslator.t35",
+      label: "decoder.gru0.l0.r.d sigmoid",
+      step: false,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 6400 + (i1 + 1024 + 4096)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + i1]!;
+          const v1 = b1[(i0 * T + t) * 6400 + (i1 + 1024 + 4096)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 512 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t36 6e44dff2: d(decoder.gru0.l0.h*)
+    {
+      name: "BahdanauTranslator.t36",
+      label: "d(decoder.gru0.l0.h*)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1536);\n  const rem0 = idx - i0 * 1536;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 1024) {\n    let c1 = 0.0;\n    if (i1 < 512) {\n      const v2 = b0[i0 * 512 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 512 + (i1 - 512)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 512 + (i1 - 1024)];\n    const v5 = b3[i0 * 512 + (i1 - 1024)];\n    const v6 = v4 * v5;\n    c0 = v6;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 1024) {
+            let c1 = 0.0;
+            if (i1 < 512) {
+              const v2 = b0[i0 * 512 + i1]!;
+              c1 = v2;
+            } else {
+              const v3 = b1[i0 * 512 + (i1 - 512)]!;
+              c1 = v3;
+            }
+            c0 = c1;
+          } else {
+            const v4 = b2[i0 * 512 + (i1 - 1024)]!;
+            const v5 = b3[i0 * 512 + (i1 - 1024)]!;
+            const v6 = v4 * v5;
+            c0 = v6;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1536; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t37 344b52c0: d(decoder.gru0.l0.ctx*) (and 1 more call)
+    {
+      name: "BahdanauTranslator.t37",
+      label: "d(decoder.gru0.l0.ctx*) (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1536);\n  const rem0 = idx - i0 * 1536;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 1024) {\n    let c1 = 0.0;\n    if (i1 < 512) {\n      const v2 = b0[i0 * 512 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 512 + (i1 - 512)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 512 + (i1 - 1024)];\n    c0 = v4;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 1024) {
+            let c1 = 0.0;
+            if (i1 < 512) {
+              const v2 = b0[i0 * 512 + i1]!;
+              c1 = v2;
+            } else {
+              const v3 = b1[i0 * 512 + (i1 - 512)]!;
+              c1 = v3;
+            }
+            c0 = c1;
+          } else {
+            const v4 = b2[i0 * 512 + (i1 - 1024)]!;
+            c0 = v4;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1536; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t38 05351d72: d(decoder.attention0.context Σα·k)
+    {
+      name: "BahdanauTranslator.t38",
+      label: "d(decoder.attention0.context Σα·k)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1536; k1++) {\n    const v2 = b0[i0 * 1536 + k1];\n    const v3 = b1[k1 * 768 + (i1 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1536; k1++) {
+            const v2 = b0[i0 * 1536 + k1]!;
+            const v3 = b1[k1 * 768 + (i1 + 256)]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t39 d7affc26: decoder.attention0.act
+    {
+      name: "BahdanauTranslator.t39",
+      label: "decoder.attention0.act",
+      step: false,
+      scalars: ["T","S","t"],
+      gpu: "function (b0, b1, b2, T, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + t) * 6400 + (i2 + 6144)];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = v0 + v1;\n  const v3 = b2[i2];\n  const v4 = v2 + v3;\n  const v5 = 1.0 - 2.0 / (Math.exp(2.0 * v4) + 1.0);\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + t) * 6400 + (i2 + 6144)]!;
+          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
+          const v2 = v0 + v1;
+          const v3 = b2[i2]!;
+          const v4 = v2 + v3;
+          const v5 = __nnc.tanhf(v4);
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t40 11d3e9a3: decoder.attention0.scores
+    {
+      name: "BahdanauTranslator.t40",
+      label: "decoder.attention0.scores",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v3 = b0[(i0 * S + i1) * 256 + k1];\n    for (let k2 = 0; k2 < 1; k2++) {\n      const v4 = b1[k2 * 256 + k1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v3 = b0[(i0 * S + i1) * 256 + k1]!;
+            for (let k2 = 0; k2 < 1; k2++) {
+              const v4 = b1[k2 * 256 + k1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t41 b9419d8e: decoder.attention0.α.d softmax
+    {
+      name: "BahdanauTranslator.t41",
+      label: "decoder.attention0.α.d softmax",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  const v0 = b0[i0 * S + i1];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 512; k2++) {\n    const v3 = b1[i0 * 512 + k2];\n    const v4 = b2[(i0 * S + i1) * 512 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 512; k8++) {\n      const v9 = b1[i0 * 512 + k8];\n      const v10 = b2[(i0 * S + k6) * 512 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[i0 * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 512; k2++) {
+            const v3 = b1[i0 * 512 + k2]!;
+            const v4 = b2[(i0 * S + i1) * 512 + k2]!;
+            acc1 += v3 * v4;
+          }
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < S; k6++) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < 512; k8++) {
+              const v9 = b1[i0 * 512 + k8]!;
+              const v10 = b2[(i0 * S + k6) * 512 + k8]!;
+              acc7 += v9 * v10;
+            }
+            const v11 = b0[i0 * S + k6]!;
+            acc5 += acc7 * v11;
+          }
+          const v12 = acc1 - acc5;
+          const v13 = v0 * v12;
+          return v13;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S, (S + 15) * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b2, bt0 * (S * 512), S, 512, 512, 1, gm1, 1.0);
+            x.gemm(1, S, 512, b1, bt0 * 512, 0, wp, null, 0, gm0, bt0 * S, 0, 0);
+          }
+          const f = (i0: number, i1: number): number => {
+            const v0 = b0[i0 * S + i1]!;
+            const v1 = gm0[i0 * S + i1]!;
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < S; k3++) {
+              const v4 = gm0[i0 * S + k3]!;
+              const v5 = b0[i0 * S + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = v1 - acc2;
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
+    },
+    // t42 b2f7104f: decoder.attention0.act.d tanh
+    {
+      name: "BahdanauTranslator.t42",
+      label: "decoder.attention0.act.d tanh",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  const v2 = b0[i0 * S + i1];\n  for (let k1 = 0; k1 < 1; k1++) {\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * S + i1) * 256 + i2];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          const v2 = b0[i0 * S + i1]!;
+          for (let k1 = 0; k1 < 1; k1++) {
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[(i0 * S + i1) * 256 + i2]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = acc0 * v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t43 a913aa65: d(decoder.attention0.W₂q)
+    {
+      name: "BahdanauTranslator.t43",
+      label: "d(decoder.attention0.W₂q)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[(i0 * S + k3) * 256 + i1];\n    acc2 += v4;\n  }\n  for (let k1 = 0; k1 < 1; k1++) {\n    acc0 += acc2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          let acc2 = 0.0;
+          for (let k3 = 0; k3 < S; k3++) {
+            const v4 = b0[(i0 * S + k3) * 256 + i1]!;
+            acc2 += v4;
+          }
+          for (let k1 = 0; k1 < 1; k1++) {
+            acc0 += acc2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t44 2cec0bba: d(decoder.gru0.l0.state)
+    {
+      name: "BahdanauTranslator.t44",
+      label: "d(decoder.gru0.l0.state)",
+      step: true,
+      scalars: ["T","t"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b7[i0]) {\n    const v0 = b1[i0 * 512 + i1];\n    const v1 = b2[i0 * 512 + i1];\n    const v2 = v0 * v1;\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 1536; k4++) {\n      const v5 = b3[i0 * 1536 + k4];\n      const v6 = b4[k4 * 512 + i1];\n      acc3 += v5 * v6;\n    }\n    const v7 = v2 + acc3;\n    let acc8 = 0.0;\n    for (let k9 = 0; k9 < 256; k9++) {\n      const v10 = b5[i0 * 256 + k9];\n      const v11 = b6[k9 * 512 + i1];\n      acc8 += v10 * v11;\n    }\n    const v12 = v7 + acc8;\n    res = v12;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t } = s;
+        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b1[i0 * 512 + i1]!;
+          const v1 = b2[i0 * 512 + i1]!;
+          const v2 = v0 * v1;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < 1536; k4++) {
+            const v5 = b3[i0 * 1536 + k4]!;
+            const v6 = b4[k4 * 512 + i1]!;
+            acc3 += v5 * v6;
+          }
+          const v7 = v2 + acc3;
+          let acc8 = 0.0;
+          for (let k9 = 0; k9 < 256; k9++) {
+            const v10 = b5[i0 * 256 + k9]!;
+            const v11 = b6[k9 * 512 + i1]!;
+            acc8 += v10 * v11;
+          }
+          const v12 = v7 + acc8;
+          return v12;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * T + t) * 512;
+          if (t < b7[i0]!) {
+            for (let i1 = 0; i1 < 512; i1++) dst[i1] = f(i0, i1);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
+        }
+      },
+    },
+    // t45 bb1ee719: decoder.gru0.l0.d init
+    {
+      name: "BahdanauTranslator.t45",
+      label: "decoder.gru0.l0.d init",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  return b0[i0 * T * 512 + i1];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          return b0[i0 * T * 512 + i1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t46 23ebc396: d(decoder.gru0.weight_hh_l0)
+    {
+      name: "BahdanauTranslator.t46",
+      label: "d(decoder.gru0.weight_hh_l0)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1536 + i0];\n      const v4 = b1[(k1 * T + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1536 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 512 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1536; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t47 18e97d31: d(decoder.gru0.bias_hh_l0) (and 1 more call)
+    {
+      name: "BahdanauTranslator.t47",
+      label: "d(decoder.gru0.bias_hh_l0) (and 1 more call)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1536 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1536 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1536; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t48 e3077c8d: d(decoder.attention0.v.weight)
+    {
+      name: "BahdanauTranslator.t48",
+      label: "d(decoder.attention0.v.weight)",
+      step: false,
+      scalars: ["B","T","S"],
+      gpu: "function (b0, b1, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[(k1 * T + k2) * S + k3];\n        const v5 = b1[((k1 * T + k2) * S + k3) * 256 + i1];\n        acc0 += v4 * v5;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (_i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              for (let k3 = 0; k3 < S; k3++) {
+                const v4 = b0[(k1 * T + k2) * S + k3]!;
+                const v5 = b1[((k1 * T + k2) * S + k3) * 256 + i1]!;
+                acc0 += v4 * v5;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t49 6004ec5d: d(decoder.attention0.bias)
+    {
+      name: "BahdanauTranslator.t49",
+      label: "d(decoder.attention0.bias)",
+      step: false,
+      scalars: ["B","T","S"],
+      gpu: "function (b0, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[((k1 * T + k2) * S + k3) * 256 + i0];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              for (let k3 = 0; k3 < S; k3++) {
+                const v4 = b0[((k1 * T + k2) * S + k3) * 256 + i0]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t50 9fbea8d4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
+    {
+      name: "BahdanauTranslator.t50",
+      label: "d(decoder.attention0.W₁·k (keys, once per source) (captured))",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * T + k1) * S + i1) * 256 + i2];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * T + k1) * S + i1) * 256 + i2]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t51 c77845c6: d(decoder.attention0.query.weight)
+    {
+      name: "BahdanauTranslator.t51",
+      label: "d(decoder.attention0.query.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 512 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t52 dd1dad76: d(decoder.embedding0)
+    {
+      name: "BahdanauTranslator.t52",
+      label: "d(decoder.embedding0)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1536; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1536 + k1];\n    const v3 = b1[k1 * 768 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1536; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1536 + k1]!;
+            const v3 = b1[k1 * 768 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t53 2a447687: decoder.bridge.tanh.d tanh
+    {
+      name: "BahdanauTranslator.t53",
+      label: "decoder.bridge.tanh.d tanh",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = v1 * v1;\n  const v3 = 1.0 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + i1]!;
+          const v1 = b1[i0 * 512 + i1]!;
+          const v2 = v1 * v1;
+          const v3 = 1.0 - v2;
+          const v4 = v0 * v3;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t54 b8be3343: d(encoder.final.l0.h)
+    {
+      name: "BahdanauTranslator.t54",
+      label: "d(encoder.final.l0.h)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[i0 * 512 + k1];\n    const v3 = b1[k1 * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[i0 * 512 + k1]!;
+            const v3 = b1[k1 * 512 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t55 d2a44afd: d(decoder.bridge.weight)
+    {
+      name: "BahdanauTranslator.t55",
+      label: "d(decoder.bridge.weight)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 512 + i0];\n    const v3 = b1[k1 * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 512 + i0]!;
+            const v3 = b1[k1 * 512 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 512; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t56 a80e9889: d(decoder.bridge.bias)
+    {
+      name: "BahdanauTranslator.t56",
+      label: "d(decoder.bridge.bias)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 512 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 512 + i0]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 512; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t57 30150592: encoder.final.l0.h.d slice
+    {
+      name: "BahdanauTranslator.t57",
+      label: "encoder.final.l0.h.d slice",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 0 && i1 < 256) {\n    const v1 = b0[i0 * 512 + (i1 + 256)];\n    g0 = v1;\n  }\n  return g0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let g0 = 0.0;
+          if (i1 >= 0 && i1 < 256) {
+            const v1 = b0[i0 * 512 + (i1 + 256)]!;
+            g0 = v1;
+          }
+          return g0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t58 56397202: encoder.final.l0.reverse.d pool
+    {
+      name: "BahdanauTranslator.t58",
+      label: "encoder.final.l0.reverse.d pool",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let g0 = 0.0;\n  if (i1 === 0) {\n    const v1 = b0[i0 * 512 + i2];\n    g0 = v1;\n  }\n  return g0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let g0 = 0.0;
+          if (i1 === 0) {
+            const v1 = b0[i0 * 512 + i2]!;
+            g0 = v1;
+          }
+          return g0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t59 6e39ebb0: encoder.final.l0.h.d slice
+    {
+      name: "BahdanauTranslator.t59",
+      label: "encoder.final.l0.h.d slice",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 0 && i1 < 256) {\n    const v1 = b0[i0 * 512 + i1];\n    g0 = v1;\n  }\n  return g0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let g0 = 0.0;
+          if (i1 >= 0 && i1 < 256) {
+            const v1 = b0[i0 * 512 + i1]!;
+            g0 = v1;
+          }
+          return g0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t60 713f5965: encoder.final.l0.d pool
+    {
+      name: "BahdanauTranslator.t60",
+      label: "encoder.final.l0.d pool",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 === v0 - 1) {\n    const v2 = b1[i0 * 512 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 === v0 - 1) {
+            const v2 = b1[i0 * 512 + i2]!;
+            g1 = v2;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t61 bb3fb4fb: d(decoder.attention0.key.weight)
+    {
+      name: "BahdanauTranslator.t61",
+      label: "d(decoder.attention0.key.weight)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 512 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t62 518c7fd7: decoder.embedding0.d table
+    {
+      name: "BahdanauTranslator.t62",
+      label: "decoder.embedding0.d table",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[k1 * T + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 6000; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t63 5045449e: d(encoder.lstm0.l0.concat)
+    {
+      name: "BahdanauTranslator.t63",
+      label: "d(encoder.lstm0.l0.concat)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, b2, b3, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 512 + i2];\n    const v3 = b1[(i0 * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b2[(i0 * S + i1) * 256 + k5];\n    const v7 = b3[k5 * 512 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 512 + i2]!;
+            const v3 = b1[(i0 * T + k1) * S + i1]!;
+            acc0 += v2 * v3;
+          }
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 256; k5++) {
+            const v6 = b2[(i0 * S + i1) * 256 + k5]!;
+            const v7 = b3[k5 * 512 + i2]!;
+            acc4 += v6 * v7;
+          }
+          const v8 = acc0 + acc4;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t64 60692176: encoder.lstm0.l0.reverse.s[t-1]
+    {
+      name: "BahdanauTranslator.t64",
+      label: "encoder.lstm0.l0.reverse.s[t-1]",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const from0 = i1 + 1;\n  let sh1 = 0.0;\n  if (from0 < S) {\n    const v2 = b0[(i0 * S + from0) * 512 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 + 1;
+          let sh1 = 0.0;
+          if (from0 < S) {
+            const v2 = b0[(i0 * S + from0) * 512 + i2]!;
+            sh1 = v2;
+          } else {
+            sh1 = 0.0;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t65 10d526cb: encoder.lstm0.l0.reverse.backward steps
+    {
+      name: "BahdanauTranslator.t65",
+      label: "encoder.lstm0.l0.reverse.backward steps",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 3072));\n  const rem0 = idx - i0 * (S * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        const v3 = b0[(i0 * S + i1) * 512 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          const v5 = b1[(i0 * S + i1) * 512 + (i2 + 256)];\n          g4 = v5;\n        }\n        const v6 = v3 + g4;\n        c2 = v6;\n      } else {\n        const v7 = b2[(i0 * S + i1) * 1024 + (i2 - 512)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * S + i1) * 1024 + (i2 - 1536)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * S + i1) * 512 + (i2 - 2560)];\n    c0 = v9;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 2560) {
+            let c1 = 0.0;
+            if (i2 < 1536) {
+              let c2 = 0.0;
+              if (i2 < 512) {
+                const v3 = b0[(i0 * S + i1) * 512 + i2]!;
+                let g4 = 0.0;
+                if (i2 >= 0 && i2 < 256) {
+                  const v5 = b1[(i0 * S + i1) * 512 + (i2 + 256)]!;
+                  g4 = v5;
+                }
+                const v6 = v3 + g4;
+                c2 = v6;
+              } else {
+                const v7 = b2[(i0 * S + i1) * 1024 + (i2 - 512)]!;
+                c2 = v7;
+              }
+              c1 = c2;
+            } else {
+              const v8 = b3[(i0 * S + i1) * 1024 + (i2 - 1536)]!;
+              c1 = v8;
+            }
+            c0 = c1;
+          } else {
+            const v9 = b4[(i0 * S + i1) * 512 + (i2 - 2560)]!;
+            c0 = v9;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 3072; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t66 c7d837bd: encoder.lstm0.l0.reverse.d next (and 1 more call)
+    {
+      name: "BahdanauTranslator.t66",
+      label: "encoder.lstm0.l0.reverse.d next (and 1 more call)",
+      step: false,
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + tp) * 512 + i1];\n  const v1 = b1[(i0 * S + t) * 3072 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + tp) * 512 + i1]!;
+          const v1 = b1[(i0 * S + t) * 3072 + i1]!;
+          const v2 = v0 + v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 512; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t67 85ffd217: encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)
+    {
+      name: "BahdanauTranslator.t67",
+      label: "encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + i1]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t68 6c9db010: encoder.lstm0.l0.reverse.f (and 1 more call)
+    {
+      name: "BahdanauTranslator.t68",
+      label: "encoder.lstm0.l0.reverse.f (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 3072 + (i1 + 256 + 512)];\n  const v1 = b0[(i0 * S + t) * 3072 + (i1 + 256 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 3072 + (i1 + 256 + 512)]!;
+          const v1 = b0[(i0 * S + t) * 3072 + (i1 + 256 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t69 299bff38: encoder.lstm0.l0.reverse.i (and 1 more call)
+    {
+      name: "BahdanauTranslator.t69",
+      label: "encoder.lstm0.l0.reverse.i (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 3072 + (i1 + 512)];\n  const v1 = b0[(i0 * S + t) * 3072 + (i1 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 3072 + (i1 + 512)]!;
+          const v1 = b0[(i0 * S + t) * 3072 + (i1 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t70 044a692f: encoder.lstm0.l0.reverse.g (and 1 more call)
+    {
+      name: "BahdanauTranslator.t70",
+      label: "encoder.lstm0.l0.reverse.g (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 3072 + (i1 + 512 + 512)];\n  const v1 = b0[(i0 * S + t) * 3072 + (i1 + 512 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 3072 + (i1 + 512 + 512)]!;
+          const v1 = b0[(i0 * S + t) * 3072 + (i1 + 512 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.tanhf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t71 59312c10: encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)
+    {
+      name: "BahdanauTranslator.t71",
+      label: "encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, b1, b2, b3, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * S + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[(i0 * S + t) * 3072 + (i1 + 256 + 2560)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = b3[i0 * 256 + i1]!;
+          const v5 = v3 * v4;
+          const v6 = v2 + v5;
+          const v7 = __nnc.tanhf(v6);
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t72 45c49c68: encoder.lstm0.l0.reverse.o (and 1 more call)
+    {
+      name: "BahdanauTranslator.t72",
+      label: "encoder.lstm0.l0.reverse.o (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 3072 + (i1 + 768 + 512)];\n  const v1 = b0[(i0 * S + t) * 3072 + (i1 + 768 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[(i0 * S + t) * 3072 + (i1 + 768 + 512)]!;
+          const v1 = b0[(i0 * S + t) * 3072 + (i1 + 768 + 1536)]!;
+          const v2 = v0 + v1;
+          const v3 = __nnc.sigmoidf(v2);
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t73 7fd77edc: d(encoder.lstm0.l0.reverse.c') (and 1 more call)
+    {
+      name: "BahdanauTranslator.t73",
+      label: "d(encoder.lstm0.l0.reverse.c') (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + (i1 + 256)];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = b2[i0 * 256 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 512 + (i1 + 256)]!;
+          const v1 = b1[i0 * 256 + i1]!;
+          const v2 = b2[i0 * 256 + i1]!;
+          const v3 = v1 * v2;
+          const v4 = b3[i0 * 256 + i1]!;
+          const v5 = v4 * v4;
+          const v6 = 1.0 - v5;
+          const v7 = v3 * v6;
+          const v8 = v0 + v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t74 a8733d3c: encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
+    {
+      name: "BahdanauTranslator.t74",
+      label: "encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[i0 * 256 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t75 97baf2fe: encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)
+    {
+      name: "BahdanauTranslator.t75",
+      label: "encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[i0 * 256 + i1]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = v3 * v3;
+          const v5 = 1.0 - v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t76 b35c8989: encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)
+    {
+      name: "BahdanauTranslator.t76",
+      label: "encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
+      step: false,
+      scalars: ["S","t"],
+      gpu: "function (b0, b1, b2, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * S + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[(i0 * S + t) * 3072 + (i1 + 256 + 2560)]!;
+          const v2 = v0 * v1;
+          const v3 = b2[i0 * 256 + i1]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = v2 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t77 5378441e: d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)
+    {
+      name: "BahdanauTranslator.t77",
+      label: "d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 768) {\n    let c1 = 0.0;\n    if (i1 < 512) {\n      let c2 = 0.0;\n      if (i1 < 256) {\n        const v3 = b0[i0 * 256 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 256 + (i1 - 256)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 256 + (i1 - 512)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 256 + (i1 - 768)];\n    c0 = v6;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let c0 = 0.0;
+          if (i1 < 768) {
+            let c1 = 0.0;
+            if (i1 < 512) {
+              let c2 = 0.0;
+              if (i1 < 256) {
+                const v3 = b0[i0 * 256 + i1]!;
+                c2 = v3;
+              } else {
+                const v4 = b1[i0 * 256 + (i1 - 256)]!;
+                c2 = v4;
+              }
+              c1 = c2;
+            } else {
+              const v5 = b2[i0 * 256 + (i1 - 512)]!;
+              c1 = v5;
+            }
+            c0 = c1;
+          } else {
+            const v6 = b3[i0 * 256 + (i1 - 768)]!;
+            c0 = v6;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t78 44cb0f98: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    {
+      name: "BahdanauTranslator.t78",
+      label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",
+      step: true,
+      scalars: ["S","t"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 1024; k2++) {\n        const v3 = b1[i0 * 1024 + k2];\n        const v4 = b2[k2 * 256 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 256 + (i1 - 256)];\n      const v6 = b4[i0 * 256 + (i1 - 256)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, S, t } = s;
+        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const f = (i0: number, i1: number, dst: Float32Array): void => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b1[i0 * 1024 + k1]!;
+            const v3 = b2[k1 * 256 + i1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b3[i0 * 256 + i1]!;
+          const v5 = b4[i0 * 256 + i1]!;
+          const v6 = v4 * v5;
+          dst[i1] = acc0;
+          dst[256 + i1] = v6;
+        };
+        const dst = new Float32Array(512);
+        for (let i0 = 0; i0 < B; i0++) {
+          const row = (i0 * S + t) * 512;
+          if (t < b5[i0]!) {
+            for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+            out.set(dst, row);
+          } else out.fill(0, row, row + 512);
+        }
+      },
+    },
+    // t79 133ed16a: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
+    {
+      name: "BahdanauTranslator.t79",
+      label: "d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      const v4 = b1[(k1 * S + k2) * 512 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 1024 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 512 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t80 d18f1db3: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    {
+      name: "BahdanauTranslator.t80",
+      label: "d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 1024 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // t81 508fc023: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
+    {
+      name: "BahdanauTranslator.t81",
+      label: "d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 1024 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t82 4270ceea: encoder.lstm0.l0.s[t-1]
+    {
+      name: "BahdanauTranslator.t82",
+      label: "encoder.lstm0.l0.s[t-1]",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const from0 = i1 - 1;\n  let sh1 = 0.0;\n  if (from0 >= 0) {\n    const v2 = b0[(i0 * S + from0) * 512 + i2];\n    sh1 = v2;\n  } else {\n    sh1 = 0.0;\n  }\n  return sh1;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const from0 = i1 - 1;
+          let sh1 = 0.0;
+          if (from0 >= 0) {
+            const v2 = b0[(i0 * S + from0) * 512 + i2]!;
+            sh1 = v2;
+          } else {
+            sh1 = 0.0;
+          }
+          return sh1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t83 d819bedd: encoder.lstm0.l0.backward steps
+    {
+      name: "BahdanauTranslator.t83",
+      label: "encoder.lstm0.l0.backward steps",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 3072));\n  const rem0 = idx - i0 * (S * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        const v3 = b0[(i0 * S + i1) * 512 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          const v5 = b1[(i0 * S + i1) * 512 + i2];\n          g4 = v5;\n        }\n        const v6 = v3 + g4;\n        c2 = v6;\n      } else {\n        const v7 = b2[(i0 * S + i1) * 1024 + (i2 - 512)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * S + i1) * 1024 + (i2 - 1536)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * S + i1) * 512 + (i2 - 2560)];\n    c0 = v9;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let c0 = 0.0;
+          if (i2 < 2560) {
+            let c1 = 0.0;
+            if (i2 < 1536) {
+              let c2 = 0.0;
+              if (i2 < 512) {
+                const v3 = b0[(i0 * S + i1) * 512 + i2]!;
+                let g4 = 0.0;
+                if (i2 >= 0 && i2 < 256) {
+                  const v5 = b1[(i0 * S + i1) * 512 + i2]!;
+                  g4 = v5;
+                }
+                const v6 = v3 + g4;
+                c2 = v6;
+              } else {
+                const v7 = b2[(i0 * S + i1) * 1024 + (i2 - 512)]!;
+                c2 = v7;
+              }
+              c1 = c2;
+            } else {
+              const v8 = b3[(i0 * S + i1) * 1024 + (i2 - 1536)]!;
+              c1 = v8;
+            }
+            c0 = c1;
+          } else {
+            const v9 = b4[(i0 * S + i1) * 512 + (i2 - 2560)]!;
+            c0 = v9;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 3072; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t84 eac96d6e: d(encoder.embedding0)
+    {
+      name: "BahdanauTranslator.t84",
+      label: "d(encoder.embedding0)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 1024; k5++) {\n    const v6 = b2[(i0 * S + i1) * 1024 + k5];\n    const v7 = b3[k5 * 256 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * S + i1) * 1024 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 1024; k5++) {
+            const v6 = b2[(i0 * S + i1) * 1024 + k5]!;
+            const v7 = b3[k5 * 256 + i2]!;
+            acc4 += v6 * v7;
+          }
+          const v8 = acc0 + acc4;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // t85 a271a682: encoder.embedding0.d table
+    {
+      name: "BahdanauTranslator.t85",
+      label: "encoder.embedding0.d table",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[k1 * S + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * S + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[k1 * S + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * S + k2) * 256 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 8000; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // t86 bf803a20: d decoder.gru0.weight_ih_l0
+    {
+      name: "BahdanauTranslator.t86",
+      label: "d decoder.gru0.weight_ih_l0",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 768);\n  const rem0 = idx - i0 * 768;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 256 && i1 < 768) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const v4 = b0[(k2 * T + k3) * 1536 + i0];\n        const v5 = b1[(k2 * T + k3) * 512 + (i1 - 256)];\n        acc1 += v4 * v5;\n      }\n    }\n    g0 = acc1;\n  }\n  let g6 = 0.0;\n  if (i1 >= 0 && i1 < 256) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < T; k9++) {\n        const v10 = b2[(k8 * T + k9) * 1536 + i0];\n        const v11 = b3[(k8 * T + k9) * 256 + i1];\n        acc7 += v10 * v11;\n      }\n    }\n    g6 = acc7;\n  }\n  const v12 = g0 + g6;\n  return v12;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let g0 = 0.0;
+          if (i1 >= 256 && i1 < 768) {
+            let acc1 = 0.0;
+            for (let k2 = 0; k2 < B; k2++) {
+              for (let k3 = 0; k3 < T; k3++) {
+                const v4 = b0[(k2 * T + k3) * 1536 + i0]!;
+                const v5 = b1[(k2 * T + k3) * 512 + (i1 - 256)]!;
+                acc1 += v4 * v5;
+              }
+            }
+            g0 = acc1;
+          }
+          let g6 = 0.0;
+          if (i1 >= 0 && i1 < 256) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < B; k8++) {
+              for (let k9 = 0; k9 < T; k9++) {
+                const v10 = b2[(k8 * T + k9) * 1536 + i0]!;
+                const v11 = b3[(k8 * T + k9) * 256 + i1]!;
+                acc7 += v10 * v11;
+              }
+            }
+            g6 = acc7;
+          }
+          const v12 = g0 + g6;
+          return v12;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1536; i0++)
+          for (let i1 = 0; i1 < 768; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    ],
+    forward: {
+        "slots": 78,
+        "weights": 22,
+        "packs": [
+          [1,0,1024,0,256,256],
+          [2,0,1024,0,256,256],
+          [5,0,1024,0,256,256],
+          [6,0,1024,0,256,256],
+          [10,0,256,0,512,512],
+          [18,0,512,0,512,512],
+          [14,0,1536,0,256,768],
+          [11,0,256,0,512,512],
+          [14,0,1536,256,512,768],
+          [15,0,1536,0,512,512],
+          [20,0,6000,0,512,512]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7],
+          [8],
+          [9],
+          [10]
+        ],
+        "inputs": [
+          {"name":"source","dim":"S","data":22,"lengths":23},
+          {"name":"target","dim":"T","data":24,"lengths":25}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":0,"out":26,"args":[22,0],"size":["B","S",256],"free":[22]},
+          {"op":"run","kernel":1,"out":27,"args":[26,1,3],"size":["B","S",1024],"packs":0},
+          {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":2,"out":29,"args":[28,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":3,"args":[28,27,29,23]},"size":["B","S",512],"stacks":[{"from":29,"to":30,"width":[1024]}]},
+          {"op":"run","kernel":1,"out":31,"args":[26,5,7],"size":["B","S",1024],"packs":2},
+          {"op":"scan","out":32,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":2,"out":33,"args":[32,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":3,"args":[32,31,33,23]},"size":["B","S",512],"stacks":[{"from":33,"to":34,"width":[1024]}]},
+          {"op":"run","kernel":4,"out":35,"args":[28,32],"size":["B","S",512]},
+          {"op":"run","kernel":5,"out":36,"args":[24,9],"size":["B","T",256],"free":[24]},
+          {"op":"run","kernel":6,"out":37,"args":[35,10],"size":["B","S",256],"packs":4},
+          {"op":"run","kernel":7,"out":38,"args":[28,23],"size":["B",512]},
+          {"op":"run","kernel":8,"out":39,"args":[32],"size":["B",512]},
+          {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B",512],"free":[38,39]},
+          {"op":"run","kernel":10,"out":41,"args":[40,18,19],"size":["B",512],"packs":5},
+          {"op":"run","kernel":11,"out":42,"args":[36,14,16],"size":["B","T",1536],"packs":6},
+          {"op":"scan","out":43,"dim":"T","reverse":false,"stateSize":512,"init":41,"lengths":25,"body":[{"op":"run","kernel":12,"out":44,"args":[43,11],"size":["B",256],"packs":7},{"op":"run","kernel":13,"out":45,"args":[44,37,12,13],"size":["B","S"]},{"op":"run","kernel":14,"out":46,"args":[23,45],"size":["B",2]},{"op":"run","kernel":15,"out":47,"args":[23,46,45],"size":["B","S"]},{"op":"run","kernel":16,"out":48,"args":[47,35],"size":["B",512]},{"op":"run","kernel":17,"out":49,"args":[48,14],"size":["B",1536],"packs":8},{"op":"run","kernel":18,"out":50,"args":[43,15,17],"size":["B",1536],"packs":9}],"step":{"kernel":19,"args":[43,42,49,50,25]},"size":["B","T",512],"exports":[47],"stacks":[{"from":49,"to":51,"width":[1536]},{"from":50,"to":52,"width":[1536]},{"from":48,"to":53,"width":[512]},{"from":44,"to":54,"width":[256]}],"free":[23,47]},
+          {"op":"run","kernel":20,"out":55,"args":[43,20,21],"size":["B","T",6000],"packs":10},
+          {"op":"run","kernel":21,"out":56,"args":[55],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":57,"args":[56,55],"size":["B","T",6000],"free":[55,56]},
+          {"op":"run","kernel":23,"out":58,"args":[25,57],"size":["B","T",6000],"free":[25]}
+        ],
+        "output": {"slot":58,"shape":["B","T",6000]},
+        "caches": [],
+        "outputs": [
+          {"name":"next","slot":58,"shape":["B","T",6000]},
+          {"name":"%713","slot":57,"shape":["B","T",6000]},
+          {"name":"%709","slot":43,"shape":["B","T",512]},
+          {"name":"%695","slot":37,"shape":["B","S",256]},
+          {"name":"%691","slot":35,"shape":["B","S",512]},
+          {"name":"%704","slot":41,"shape":["B",512]},
+          {"name":"%708","slot":42,"shape":["B","T",1536]},
+          {"name":"%715","slot":51,"shape":["B","T",1536]},
+          {"name":"%716","slot":52,"shape":["B","T",1536]},
+          {"name":"%717","slot":53,"shape":["B","T",512]},
+          {"name":"%718","slot":54,"shape":["B","T",256]},
+          {"name":"%693","slot":36,"shape":["B","T",256]},
+          {"name":"%700","slot":40,"shape":["B",512]},
+          {"name":"%688","slot":31,"shape":["B","S",1024]},
+          {"name":"%719","slot":34,"shape":["B","S",1024]},
+          {"name":"%689","slot":32,"shape":["B","S",512]},
+          {"name":"%680","slot":26,"shape":["B","S",256]},
+          {"name":"%683","slot":27,"shape":["B","S",1024]},
+          {"name":"%720","slot":30,"shape":["B","S",1024]},
+          {"name":"%684","slot":28,"shape":["B","S",512]}
+        ],
+        "feeds": []
+      },
+    backward: {
+        "slots": 191,
+        "weights": 22,
+        "inputs": [
+          {"name":"source","dim":"S","data":22,"lengths":23},
+          {"name":"target","dim":"T","data":24,"lengths":25}
+        ],
+        "encode": [],
+        "decode": [
+          {"op":"run","kernel":24,"out":26,"args":[25,27,28],"size":["B","T",6000],"free":[27,28]},
+          {"op":"run","kernel":25,"out":29,"args":[26,30],"size":[6000,512]},
+          {"op":"run","kernel":26,"out":31,"args":[26],"size":[6000]},
+          {"op":"run","kernel":27,"out":32,"args":[30,33],"size":["B","T",512],"free":[30]},
+          {"op":"run","kernel":28,"out":34,"args":[26,20,32,35,36,37,38,39],"size":["B","T",6400],"free":[26,35,36,37,39]},
+          {"op":"scan","out":40,"dim":"T","reverse":true,"stateSize":512,"lengths":25,"body":[{"op":"run","kernel":29,"out":41,"args":[40,34],"size":["B",512]},{"op":"run","kernel":30,"out":42,"args":[34],"size":["B",512]},{"op":"run","kernel":31,"out":43,"args":[34],"size":["B",512]},{"op":"run","kernel":32,"out":44,"args":[34,43],"size":["B",512]},{"op":"run","kernel":33,"out":45,"args":[41,42,44],"size":["B",512]},{"op":"run","kernel":34,"out":46,"args":[41,34,44,42],"size":["B",512]},{"op":"run","kernel":35,"out":47,"args":[45,34,43],"size":["B",512]},{"op":"run","kernel":36,"out":48,"args":[47,46,45,43],"size":["B",1536]},{"op":"run","kernel":37,"out":49,"args":[47,46,45],"size":["B",1536]},{"op":"run","kernel":38,"out":50,"args":[49,14],"size":["B",512]},{"op":"run","kernel":39,"out":51,"args":[34,52,12],"size":["B","S",256]},{"op":"run","kernel":40,"out":53,"args":[51,13],"size":["B","S"]},{"op":"run","kernel":14,"out":54,"args":[23,53],"size":["B",2]},{"op":"run","kernel":15,"out":55,"args":[23,54,53],"size":["B","S"]},{"op":"run","kernel":41,"out":56,"args":[55,50,57],"size":["B","S"]},{"op":"run","kernel":42,"out":58,"args":[56,13,51],"size":["B","S",256]},{"op":"run","kernel":43,"out":59,"args":[58],"size":["B",256]},{"op":"run","kernel":37,"out":60,"args":[47,46,45],"size":["B",1536]}],"step":{"kernel":44,"args":[40,41,42,48,15,59,11,25]},"size":["B","T",512],"stacks":[{"from":60,"to":61,"width":[1536]},{"from":48,"to":62,"width":[1536]},{"from":49,"to":63,"width":[1536]},{"from":50,"to":64,"width":[512]},{"from":55,"to":65,"width":["S"]},{"from":56,"to":66,"width":["S"]},{"from":51,"to":67,"width":["S",256]},{"from":58,"to":68,"width":["S",256]},{"from":59,"to":69,"width":[256]}],"free":[25,34,52]},
+          {"op":"run","kernel":45,"out":70,"args":[40],"size":["B",512],"free":[40]},
+          {"op":"run","kernel":46,"out":71,"args":[62,32],"size":[1536,512]},
+          {"op":"run","kernel":47,"out":72,"args":[62],"size":[1536],"free":[62]},
+          {"op":"run","kernel":48,"out":73,"args":[66,67],"size":[1,256],"free":[66,67]},
+          {"op":"run","kernel":49,"out":74,"args":[68],"size":[256]},
+          {"op":"run","kernel":50,"out":75,"args":[68],"size":["B","S",256],"free":[68]},
+          {"op":"run","kernel":51,"out":76,"args":[69,32],"size":[256,512],"free":[32,69]},
+          {"op":"run","kernel":52,"out":77,"args":[61,14],"size":["B","T",256]},
+          {"op":"run","kernel":47,"out":78,"args":[61],"size":[1536]},
+          {"op":"run","kernel":53,"out":79,"args":[70,33],"size":["B",512],"free":[33,70]},
+          {"op":"run","kernel":54,"out":80,"args":[79,18],"size":["B",512]},
+          {"op":"run","kernel":55,"out":81,"args":[79,82],"size":[512,512],"free":[82]},
+          {"op":"run","kernel":56,"out":83,"args":[79],"size":[512],"free":[79]},
+          {"op":"run","kernel":57,"out":84,"args":[80],"size":["B",512]},
+          {"op":"run","kernel":58,"out":85,"args":[84],"size":["B","S",512],"free":[84]},
+          {"op":"run","kernel":59,"out":86,"args":[80],"size":["B",512],"free":[80]},
+          {"op":"run","kernel":60,"out":87,"args":[23,86],"size":["B","S",512],"free":[86]},
+          {"op":"run","kernel":61,"out":88,"args":[75,57],"size":[256,512],"free":[57]},
+          {"op":"run","kernel":62,"out":89,"args":[24,77],"size":[6000,256],"free":[24,77]},
+          {"op":"run","kernel":63,"out":90,"args":[64,65,75,10],"size":["B","S",512],"free":[64,65,75]},
+          {"op":"run","kernel":64,"out":91,"args":[92],"size":["B","S",512],"free":[92]},
+          {"op":"run","kernel":65,"out":93,"args":[85,90,94,95,91],"size":["B","S",3072],"free":[85,94,95]},
+          {"op":"scan","out":96,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":66,"out":97,"args":[96,93],"size":["B",512]},{"op":"run","kernel":67,"out":98,"args":[97],"size":["B",256]},{"op":"run","kernel":68,"out":99,"args":[93],"size":["B",256]},{"op":"run","kernel":69,"out":100,"args":[93],"size":["B",256]},{"op":"run","kernel":70,"out":101,"args":[93],"size":["B",256]},{"op":"run","kernel":71,"out":102,"args":[99,93,100,101],"size":["B",256]},{"op":"run","kernel":72,"out":103,"args":[93],"size":["B",256]},{"op":"run","kernel":73,"out":104,"args":[97,98,103,102],"size":["B",256]},{"op":"run","kernel":74,"out":105,"args":[98,102,103],"size":["B",256]},{"op":"run","kernel":75,"out":106,"args":[104,100,101],"size":["B",256]},{"op":"run","kernel":76,"out":107,"args":[104,93,99],"size":["B",256]},{"op":"run","kernel":74,"out":108,"args":[104,101,100],"size":["B",256]},{"op":"run","kernel":77,"out":109,"args":[108,107,106,105],"size":["B",1024]},{"op":"run","kernel":77,"out":110,"args":[108,107,106,105],"size":["B",1024]}],"step":{"kernel":78,"args":[96,109,6,104,99,23]},"size":["B","S",512],"stacks":[{"from":110,"to":111,"width":[1024]},{"from":109,"to":112,"width":[1024]}],"free":[93,96]},
+          {"op":"run","kernel":79,"out":113,"args":[112,91],"size":[1024,256],"free":[91]},
+          {"op":"run","kernel":80,"out":114,"args":[112],"size":[1024],"free":[112]},
+          {"op":"run","kernel":81,"out":115,"args":[111,116],"size":[1024,256]},
+          {"op":"run","kernel":80,"out":117,"args":[111],"size":[1024]},
+          {"op":"run","kernel":82,"out":118,"args":[119],"size":["B","S",512],"free":[119]},
+          {"op":"run","kernel":83,"out":120,"args":[87,90,121,122,118],"size":["B","S",3072],"free":[87,90,121,122]},
+          {"op":"scan","out":123,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":66,"out":124,"args":[123,120],"size":["B",512]},{"op":"run","kernel":67,"out":125,"args":[124],"size":["B",256]},{"op":"run","kernel":68,"out":126,"args":[120],"size":["B",256]},{"op":"run","kernel":69,"out":127,"args":[120],"size":["B",256]},{"op":"run","kernel":70,"out":128,"args":[120],"size":["B",256]},{"op":"run","kernel":71,"out":129,"args":[126,120,127,128],"size":["B",256]},{"op":"run","kernel":72,"out":130,"args":[120],"size":["B",256]},{"op":"run","kernel":73,"out":131,"args":[124,125,130,129],"size":["B",256]},{"op":"run","kernel":74,"out":132,"args":[125,129,130],"size":["B",256]},{"op":"run","kernel":75,"out":133,"args":[131,127,128],"size":["B",256]},{"op":"run","kernel":76,"out":134,"args":[131,120,126],"size":["B",256]},{"op":"run","kernel":74,"out":135,"args":[131,128,127],"size":["B",256]},{"op":"run","kernel":77,"out":136,"args":[135,134,133,132],"size":["B",1024]},{"op":"run","kernel":77,"out":137,"args":[135,134,133,132],"size":["B",1024]}],"step":{"kernel":78,"args":[123,136,2,131,126,23]},"size":["B","S",512],"stacks":[{"from":137,"to":138,"width":[1024]},{"from":136,"to":139,"width":[1024]}],"free":[23,120,123]},
+          {"op":"run","kernel":79,"out":140,"args":[139,118],"size":[1024,256],"free":[118]},
+          {"op":"run","kernel":80,"out":141,"args":[139],"size":[1024],"free":[139]},
+          {"op":"run","kernel":81,"out":142,"args":[138,116],"size":[1024,256],"free":[116]},
+          {"op":"run","kernel":80,"out":143,"args":[138],"size":[1024]},
+          {"op":"run","kernel":84,"out":144,"args":[111,5,138,1],"size":["B","S",256],"free":[111,138]},
+          {"op":"run","kernel":85,"out":145,"args":[22,144],"size":[8000,256],"free":[22,144]},
+          {"op":"run","kernel":86,"out":146,"args":[63,38,61,147],"size":[1536,768],"free":[38,61,63,147]}
+        ],
+        "output": {"slot":145,"shape":[8000,256]},
+        "caches": [],
+        "outputs": [
+          {"name":"encoder.embedding0.weight","slot":145,"shape":[8000,256]},
+          {"name":"encoder.lstm0.weight_ih_l0","slot":142,"shape":[1024,256]},
+          {"name":"encoder.lstm0.weight_hh_l0","slot":140,"shape":[1024,256]},
+          {"name":"encoder.lstm0.bias_ih_l0","slot":143,"shape":[1024]},
+          {"name":"encoder.lstm0.bias_hh_l0","slot":141,"shape":[1024]},
+          {"name":"encoder.lstm0.weight_ih_l0_reverse","slot":115,"shape":[1024,256]},
+          {"name":"encoder.lstm0.weight_hh_l0_reverse","slot":113,"shape":[1024,256]},
+          {"name":"encoder.lstm0.bias_ih_l0_reverse","slot":117,"shape":[1024]},
+          {"name":"encoder.lstm0.bias_hh_l0_reverse","slot":114,"shape":[1024]},
+          {"name":"decoder.embedding0.weight","slot":89,"shape":[6000,256]},
+          {"name":"decoder.attention0.key.weight","slot":88,"shape":[256,512]},
+          {"name":"decoder.attention0.query.weight","slot":76,"shape":[256,512]},
+          {"name":"decoder.attention0.bias","slot":74,"shape":[256]},
+          {"name":"decoder.attention0.v.weight","slot":73,"shape":[1,256]},
+          {"name":"decoder.gru0.weight_ih_l0","slot":146,"shape":[1536,768]},
+          {"name":"decoder.gru0.weight_hh_l0","slot":71,"shape":[1536,512]},
+          {"name":"decoder.gru0.bias_ih_l0","slot":78,"shape":[1536]},
+          {"name":"decoder.gru0.bias_hh_l0","slot":72,"shape":[1536]},
+          {"name":"decoder.bridge.weight","slot":81,"shape":[512,512]},
+          {"name":"decoder.bridge.bias","slot":83,"shape":[512]},
+          {"name":"decoder.linear0.weight","slot":29,"shape":[6000,512]},
+          {"name":"decoder.linear0.bias","slot":31,"shape":[6000]}
+        ],
+        "feeds": [
+          {"kind":"cotangent","name":"next","slot":27,"shape":["B","T",6000]},
+          {"kind":"saved","name":"%713","slot":28,"shape":["B","T",6000]},
+          {"kind":"saved","name":"%709","slot":30,"shape":["B","T",512]},
+          {"kind":"saved","name":"%695","slot":52,"shape":["B","S",256]},
+          {"kind":"saved","name":"%691","slot":57,"shape":["B","S",512]},
+          {"kind":"saved","name":"%704","slot":33,"shape":["B",512]},
+          {"kind":"saved","name":"%708","slot":35,"shape":["B","T",1536]},
+          {"kind":"saved","name":"%715","slot":36,"shape":["B","T",1536]},
+          {"kind":"saved","name":"%716","slot":37,"shape":["B","T",1536]},
+          {"kind":"saved","name":"%717","slot":38,"shape":["B","T",512]},
+          {"kind":"saved","name":"%718","slot":39,"shape":["B","T",256]},
+          {"kind":"saved","name":"%693","slot":147,"shape":["B","T",256]},
+          {"kind":"saved","name":"%700","slot":82,"shape":["B",512]},
+          {"kind":"saved","name":"%688","slot":94,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%719","slot":95,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%689","slot":92,"shape":["B","S",512]},
+          {"kind":"saved","name":"%680","slot":116,"shape":["B","S",256]},
+          {"kind":"saved","name":"%683","slot":121,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%720","slot":122,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%684","slot":119,"shape":["B","S",512]}
+        ]
+      },
+    };
 /** BahdanauTranslator, compiled by nnc. Create with createBahdanauTranslator(); load weights before forward() or generate(). */
 export type BahdanauTranslatorModel = __nnc.NncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>;
 
 /** Creates a BahdanauTranslator model on the requested backend ('auto' by default). */
 export function createBahdanauTranslator(options: __nnc.CreateOptions = {}): Promise<BahdanauTranslatorModel> {
-    return __nnc.createNncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>(BahdanauTranslatorManifest, BahdanauTranslator_KERNELS, BahdanauTranslator_PLAN, options, import.meta.url, __nncSpec);
+    return __nnc.createNncModel<BahdanauTranslatorInputs, BahdanauTranslatorOutputs, Pick<BahdanauTranslatorInputs, "source">>(BahdanauTranslatorManifest, BahdanauTranslator_KERNELS, BahdanauTranslator_PLAN, options, import.meta.url, __nncSpec, BahdanauTranslator_TRAIN);
 }
 
 /** The first model of the file. */

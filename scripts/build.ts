@@ -101,8 +101,9 @@ export async function buildJs(): Promise<void> {
     esbuild.build({ ...node, define: grammarChecked, entryPoints: { index: 'src/index.ts' }, outdir: DIST, format: 'esm', plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT }),
     esbuild.build({ ...node, ...cjs(grammarChecked), entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),
     // the runtime runs in browsers too: no platform assumptions, Node modules only through import()
-    esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
-    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
+    // (nnc/train, which drives models the runtime made, beside it)
+    esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts' }, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
+    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
   ]);
   // (esbuild writes a dynamic import as `import(`, with no space)
   if (/(?<![\w$.])import\(/.test(readFileSync(join(DIST, 'cli.cjs'), 'utf8'))) {
@@ -150,7 +151,7 @@ function fresh(files: readonly string[]): boolean {
   }
 }
 /** The bundles are current. */
-export const jsFresh = (): boolean => fresh(['cli.cjs', 'require-cached.cjs', 'index.js', 'runtime.js', 'cjs/index.js', 'cjs/runtime.js']);
+export const jsFresh = (): boolean => fresh(['cli.cjs', 'require-cached.cjs', 'index.js', 'runtime.js', 'train.js', 'cjs/index.js', 'cjs/runtime.js', 'cjs/train.js']);
 /** The declarations are current. */
 export const typesFresh = (): boolean => fresh(['types/src/index.d.ts', 'types/src/runtime/index.d.ts', 'cjs/types/src/index.d.ts']);
 

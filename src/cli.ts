@@ -18,10 +18,10 @@ import { neuralOnly } from './ngram/notes.ts';
 type Driver = typeof import('./driver.ts');
 type Render = typeof import('./diagnostics/render.ts');
 type Parse = typeof import('./syntax/parse.ts');
-const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
+const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ts] [-O0|-O1|-O2] [--watch]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2] [--watch] [--no-train]
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
@@ -37,7 +37,9 @@ const USAGE = `usage:
             for apps without a TypeScript loader; -o OUT.js (.mjs, .cjs) implies --format js,
             -o OUT.ts (.mts) TypeScript, another extension needs --format;
             --emit prints an intermediate stage instead (to stdout, or to -o);
+            ir-grad is the backward graph of reverse mode;
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites;
+            --no-train leaves out the training program (vjp, nnc/train): a smaller module
             --watch compiles again whenever the file is saved (until interrupted)
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
@@ -92,6 +94,8 @@ interface Args {
   watch: boolean;
   /** torch: also write the training script. */
   train: boolean;
+  /** compile --no-train: no training program in the module. */
+  noTrain: boolean;
   /** onnx: the weights, and which model of the file. */
   weights?: string;
   model?: string;
@@ -139,6 +143,7 @@ function parseArgs(argv: string[]): Args {
   let format: 'ts' | 'js' | undefined;
   let watch = false;
   let train = false;
+  let noTrain = false;
   let weights: string | undefined;
   let model: string | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -168,6 +173,7 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--json') json = true;
     else if (a === '--watch') watch = true;
     else if (a === '--train') train = true;
+    else if (a === '--no-train') noTrain = true;
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
@@ -179,6 +185,7 @@ function parseArgs(argv: string[]): Args {
   if (command !== 'onnx' && (weights || model)) throw new UsageError(`--weights and --model belong to 'onnx'`);
   if (command === 'onnx' && !weights) throw new UsageError(`nnc onnx needs --weights W.safetensors: the weights become the graphs' initializers`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
+  if (command !== 'compile' && noTrain) throw new UsageError(`--no-train belongs to 'compile'`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
@@ -190,7 +197,7 @@ function parseArgs(argv: string[]): Args {
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (command === 'compile' && !emitGiven) format = moduleFormat(out, format);
   }
-  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, noTrain, ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
 }
 
 /** The module file extensions `-o` may name, by language (JavaScript: .cjs is CommonJS; TypeScript is an ES module only). */
@@ -310,7 +317,7 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     report(diagnostics, text);
     return models ? 0 : 1;
   }
-  const result = compile(text, args.file, args.emit, args.level);
+  const result = compile(text, args.file, args.emit, args.level, { train: !args.noTrain });
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
   if (args.emitGiven && !args.out) {

@@ -1,6 +1,7 @@
 /**
  * The whole pipeline, in order. Each stage can be printed (`nnc compile --emit=STAGE`).
  *   parse → check → expand (layers → core ops, shapes) → merge-matmuls → hoist → fuse → kernel IR + plan → module
+ * (`ir-grad`: reverse mode, src/passes/grad, on the graph before fusion.)
  */
 import { DiagnosticBag, type Diagnostic } from './diagnostics/diagnostic.ts';
 import type { SpecFiles } from './syntax/check.ts';
@@ -14,13 +15,15 @@ import { front, lower, specFiles, stage, type CompileOptions } from './front.ts'
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
-import { compileProgram } from './codegen/plan.ts';
+import { removeDropout } from './passes/inference.ts';
+import { gradModel, printGrad, type GradOptions } from './passes/grad/index.ts';
+import { compileProgram, compileTraining, type TrainProgram } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
 export { InternalError, lower, specFiles, type CompileOptions } from './front.ts';
 
-export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ts';
-export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ts'];
+export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ir-grad' | 'ts';
+export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
 
 export interface CompileResult {
   readonly diagnostics: readonly Diagnostic[];
@@ -42,6 +45,12 @@ export interface CompileResult {
 export type OptLevel = 0 | 1 | 2;
 
 export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): ModelIR {
+  rewrite(m, level, verify);
+  return finish(m, level, verify);
+}
+
+/** The rewrites before reverse mode: merge-matmuls and hoist (at -O1 and up). */
+function rewrite(m: ModelIR, level: OptLevel, verify: boolean): void {
   const check = verify ? () => verifyModel(m.graph) : () => {};
   check();
   if (level >= 1) {
@@ -50,6 +59,13 @@ export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): Model
     hoistInputProjections(m.graph);
     check();
   }
+}
+
+/** What forward and generate run: dropout removed (the identity outside training), then fused. */
+function finish(m: ModelIR, level: OptLevel, verify: boolean): ModelIR {
+  const check = verify ? () => verifyModel(m.graph) : () => {};
+  removeDropout(m.graph);
+  check();
   fuse(m.graph, { inline: level >= 2 });
   check();
   compactIds(m.graph);
@@ -58,7 +74,24 @@ export function optimize(m: ModelIR, level: OptLevel = 2, verify = false): Model
 }
 
 /**
- * The pipeline up to `stage`. Problems in the spec are diagnostics (and no output); a failure of
+ * The model's training program (src/passes/grad: its training forward and backward graphs, each
+ * fused, planned on one kernel table), from the graph after `rewrite` and before `finish`.
+ */
+export function trainingProgram(m: ModelIR, level: OptLevel = 2, options: GradOptions = {}): TrainProgram {
+  const gr = gradModel(m, options);
+  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2 });
+  return compileTraining(gr.forward, gr.backward);
+}
+
+/** Optimises a model for forward and generate and builds its training program (before dropout is removed). */
+export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = false): { ir: ModelIR; train: TrainProgram } {
+  rewrite(m, level, verify);
+  const train = trainingProgram(m, level);
+  return { ir: finish(m, level, verify), train };
+}
+
+/**
+ * The pipeline up to `stage` (`train`: at -O2 the module carries the training program, for vjp and nnc/train). Problems in the spec are diagnostics (and no output); a failure of
  * the compiler itself throws InternalError.
  */
 export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2, options: CompileOptions = {}): CompileResult {
@@ -76,10 +109,24 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   // an n-gram model has no IR: its line says so
   const counted = ngrams.map(({ decl: d }) => `model ${d.name}: n-gram, order ${d.spec.order}, ${d.spec.smoothing} (counted, not lowered to IR)\n`).join('');
   if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) + counted };
-  runStage('optimize', () => models.forEach((m) => optimize(m, level)));
-  // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
-  if (stage === 'ir-opt') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) + counted };
-  const compiled = runStage('codegen', () => models.map((ir, i) => ({ ir, program: compileProgram(ir), ...(texts?.[i] ? { text: texts[i] } : {}) })));
+  // reverse mode differentiates the graph before fusion (after merge-matmuls and hoist at -O1 and up)
+  if (stage === 'ir-grad') {
+    const grads = runStage('grad', () => models.map((m) => {
+      rewrite(m, level, false);
+      return gradModel(m);
+    }));
+    return { diagnostics, models, output: runStage('print', () => grads.map(printGrad).join('\n')) + counted };
+  }
+  if (stage === 'ir-opt') {
+    runStage('optimize', () => models.forEach((m) => optimize(m, level)));
+    // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
+    return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) + counted };
+  }
+  // the training program is built at -O2 only (-O0 and -O1 exist to measure the forward's passes;
+  // at -O0 one of the backward's unfused kernels does not render yet)
+  const train = options.train ?? true;
+  const optimized = runStage('optimize', () => models.map((m) => (train && level === 2 ? optimizeWithTraining(m, level) : { ir: optimize(m, level), train: undefined })));
+  const compiled = runStage('codegen', () => optimized.map(({ ir, train: program }, i) => ({ ir, program: compileProgram(ir), train: program, ...(texts?.[i] ? { text: texts[i] } : {}) })));
   // the file's models in order: n-gram models at their places, the compiled ones around them
   const all: Parameters<typeof emitModule>[0][number][] = [...compiled];
   for (const n of ngrams) all.splice(n.index, 0, n.decl);

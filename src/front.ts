@@ -63,6 +63,8 @@ export function specFiles(file: string): SpecFiles {
 export interface CompileOptions {
   /** Reads the files the spec names (default: from the disk, relative to the spec's file). */
   readonly files?: SpecFiles;
+  /** At -O2, the module carries the training program (vjp, nnc/train); default true (`--no-train`: false). */
+  readonly train?: boolean;
 }
 
 /** The front end: parse and check, with internal failures thrown as InternalError. */

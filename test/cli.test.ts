@@ -515,7 +515,7 @@ describe.concurrent('usage errors exit 2', () => {
     ['a directory as the file', ['check', 'test/fixtures'], /cannot read 'test\/fixtures'/],
     ['an unknown option', ['compile', lstm, '--fast'], /unknown option '--fast'/],
     ['an unknown option that starts like --emit', ['compile', lstm, '--emitter', 'ir'], /unknown option '--emitter'/],
-    ['--emit=bogus', ['compile', lstm, '--emit=bogus'], /--emit must be one of ast, ir, ir-opt, ts; got 'bogus'/],
+    ['--emit=bogus', ['compile', lstm, '--emit=bogus'], /--emit must be one of ast, ir, ir-opt, ir-grad, ts; got 'bogus'/],
     ['--emit without a value', ['compile', lstm, '--emit'], /--emit must be one of/],
     ['-o without a value', ['compile', lstm, '-o'], /-o needs a file name/],
     ['-o followed by an option', ['compile', lstm, '-o', '--emit=ir'], /-o needs a file name/],

@@ -10,6 +10,8 @@ import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { lower } from '../src/driver.ts';
+import { NncError } from '../src/runtime/errors.ts';
+import { createTrainer } from '../src/train/index.ts';
 import { compileAndImport, FIXTURES, indexNames, maxAbsDiff, OUT, plainResult, ROOT, SCORE_TOL } from './helpers.ts';
 import { inputsFor, randomWeights, safetensors, type PyTensor } from './torch-helpers.ts';
 
@@ -102,6 +104,13 @@ describe('backend onnxruntime', () => {
     const mod = await compileAndImport('ort-errors', s.text, s.file);
     const m = await mod.createModel({ backend: 'onnxruntime', onnxruntime: ort });
     await expect(m.forward(tensors(s.inputs))).rejects.toThrow(/forward\(\) before loadWeights\(\)/);
+    // no training on ONNX Runtime: vjp, saveWeights and a trainer's step name the backend and the ones that train
+    const untrainable = /not supported on the onnxruntime backend.*'wasm' or 'cpu'/;
+    await expect(m.vjp(tensors(s.inputs), {})).rejects.toThrow(NncError);
+    await expect(m.vjp(tensors(s.inputs), {})).rejects.toThrow(untrainable);
+    expect(() => m.saveWeights()).toThrow(untrainable);
+    const trainer = createTrainer(m, { loss: 'cross_entropy', optimizer: { kind: 'sgd', lr: 0.1 } });
+    await expect(trainer.step({ inputs: tensors(s.inputs), targets: { data: new Int32Array(1), shape: [1] } })).rejects.toThrow(untrainable);
     expect(() => m.loadWeights(new Uint8Array(16))).toThrow(/safetensors/);
     m.dispose();
     await expect(m.forward(tensors(s.inputs))).rejects.toThrow(/disposed/);

@@ -139,7 +139,9 @@ describe('kernels with the same body are emitted once', () => {
   it('the 96-block Transformer classifier (example 7, repeat 96) compiles to at most 25 kernels and under 300 KB', () => {
     const text = readFileSync(join(ROOT, 'examples/transformer_classifier.nn'), 'utf8').replace('repeat 4', 'repeat 96');
     expect(text).toContain('repeat 96');
-    const r = compile(text, 'transformer_classifier.nn');
+    // the module for forward and generate (--no-train: the training program, plans of 96 blocks'
+    // forward and backward as data, adds more on top)
+    const r = compile(text, 'transformer_classifier.nn', 'ts', 2, { train: false });
     expect(r.diagnostics).toEqual([]);
     expect(r.kernels![0]).toBeLessThanOrEqual(25);
     expect(Buffer.byteLength(r.output!)).toBeLessThan(300_000);

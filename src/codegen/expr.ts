@@ -16,8 +16,12 @@ import {
 /** How a kernel reads a materialized node: an expression for the element at `idx`, or undefined to inline. */
 export type Reader = (n: Node, idx: readonly Expr[]) => Expr | undefined;
 
+/** A dim as an index expression: a literal, a symbolic size, or ⌈T / k⌉ (`T/k`, recomputation's segments) as ⌊(T + k − ½) / k⌋. */
 export function dimExpr(d: Shape[number]): Expr {
-  return typeof d === 'number' ? int(d) : scalar(d as Scalar);
+  if (typeof d === 'number') return int(d);
+  const [base, k] = d.split('/');
+  if (k === undefined) return scalar(d as Scalar);
+  return call('floor', bin('/', bin('+', scalar(base as Scalar), f(Number(k) - 0.5)), f(Number(k))));
 }
 
 export function dimsOf(shape: Shape): Expr[] {
@@ -213,6 +217,10 @@ export class BodyWriter {
           case 'half': return bin('*', f(0.5), x);
           case 'sqrt': return call('sqrt', x);
           case 'gelu': return bin('*', bin('*', x, f(0.5)), bin('+', f(1), this.erf(bin('*', x, f(0.7071067811865476)))));
+          case 'exp': return call('exp', x);
+          case 'step': return sel(bin('>', x, f(0)), f(1), f(0));
+          // Φ(x) + x·φ(x)
+          case 'gelu_grad': return bin('+', bin('*', f(0.5), bin('+', f(1), this.erf(bin('*', x, f(0.7071067811865476))))), bin('*', bin('*', x, f(0.3989422804014327)), call('exp', bin('*', f(-0.5), bin('*', x, x)))));
         }
         throw new Error('internal: unary');
       }
@@ -228,6 +236,8 @@ export class BodyWriter {
         if (fn === 'max') return call('max', a, b);
         return bin(({ add: '+', mul: '*', sub: '-', div: '/' } as const)[fn], a, b);
       }
+      case 'dropout':
+        return bin('*', this.val(n.inputs[0], idx), this.val(n.inputs[1], idx));
       case 'mask': {
         const { axis, causal } = n.attrs as OpAttrs['mask'];
         const len = this.val(n.inputs[1], [idx[0]!]);
@@ -235,6 +245,65 @@ export class BodyWriter {
       }
       case 'positions':
         return bin('+', idx[1]!, this.val(n.inputs[0], [idx[0]!]));
+      // --- reverse mode's ops (src/passes/grad): zero padding, broadcasting, a history shifted a
+      // step, segments of k steps and back, every k-th step, steps back out of features
+      case 'pad': {
+        const { axis, start } = n.attrs as OpAttrs['pad'];
+        const x = this.g.get(n.inputs[0]);
+        const j = idx[axis]!;
+        const inside = bin('&&', bin('>=', j, int(start)), bin('<', j, add(int(start), dimExpr(x.shape[axis]))));
+        return this.guarded(inside, f(0), () => this.val(x.id, idx.map((e, i) => (i === axis ? sub(e, int(start)) : e))));
+      }
+      case 'broadcast': {
+        const sh = this.g.get(n.inputs[0]).shape;
+        return this.val(n.inputs[0], sh.map((d, j) => (d === 1 ? int(0) : idx[idx.length - sh.length + j]!)));
+      }
+      case 'shift': {
+        const { reverse } = n.attrs as OpAttrs['shift'];
+        const L = dimExpr(n.shape[1]);
+        const from = this.bind(reverse ? add(idx[1]!, int(1)) : sub(idx[1]!, int(1)), 'from');
+        const inside = reverse ? bin('<', from, L) : bin('>=', from, int(0));
+        const before = n.inputs.length > 1 ? () => this.val(n.inputs[1], [idx[0]!, idx[2]!]) : () => f(0);
+        const r = this.local('sh', f(0));
+        this.ifElse(inside, () => this.emit({ k: 'set', name: r, value: this.val(n.inputs[0], [idx[0]!, from, idx[2]!]) }), () => this.emit({ k: 'set', name: r, value: before() }));
+        return v(r);
+      }
+      case 'segments': {
+        const { k } = n.attrs as OpAttrs['segments'];
+        const x = this.g.get(n.inputs[0]);
+        const [q, r] = this.divmod(idx[2]!, dimExpr(x.shape[2]));
+        const t = this.bind(add(mul(idx[1]!, int(k)), q), 'st');
+        return this.guarded(bin('<', t, dimExpr(x.shape[1])), f(0), () => this.val(x.id, [idx[0]!, t, r]));
+      }
+      case 'unsegment': {
+        const { k } = n.attrs as OpAttrs['unsegment'];
+        const [q, r] = this.divmod(idx[1]!, int(k));
+        return this.val(n.inputs[0], [idx[0]!, q, add(mul(r, dimExpr(n.shape[2])), idx[2]!)]);
+      }
+      case 'every': {
+        const { k, offset } = n.attrs as OpAttrs['every'];
+        const x = this.g.get(n.inputs[0]);
+        const t = this.bind(add(mul(idx[1]!, int(k)), int(offset)), 'et');
+        const lastStep = sub(dimExpr(x.shape[1]), int(1));
+        return this.val(x.id, [idx[0]!, this.bind(sel(bin('<', t, lastStep), t, lastStep), 'et'), idx[2]!]);
+      }
+      case 'unflatten':
+        return this.val(n.inputs[0], [idx[0]!, add(mul(idx[1]!, dimExpr(n.shape[2])), idx[2]!)]);
+      case 'unpool':
+        return this.unpool(n, idx);
+      case 'scatter_add': {
+        // Σ over every id equal to this row (the host form scatters instead: host.ts)
+        const ids = this.g.get(n.inputs[0]);
+        const acc = this.local('acc', f(0));
+        const loops = ids.shape.map(() => this.fresh('k'));
+        const nest = (d: number): void => {
+          if (d < loops.length) return this.loop(loops[d]!, dimExpr(ids.shape[d]), () => nest(d + 1));
+          const at = loops.map((l) => v(l));
+          this.ifElse(bin('===', this.val(ids.id, at), idx[0]!), () => this.emit({ k: 'set', name: acc, add: true, value: this.val(n.inputs[1], [...at, idx[1]!]) }));
+        };
+        nest(0);
+        return v(acc);
+      }
       case 'time_concat': {
         // [B, P, W] then [B, T, W]
         const tc = this.local('tc', f(0));
@@ -289,6 +358,41 @@ export class BodyWriter {
     };
     loop(0);
     return scale === 1 ? v(acc) : bin('*', v(acc), f(scale));
+  }
+
+  /** Pool's transpose at [b, t, d]: see OpAttrs['unpool']. */
+  private unpool(n: Node, idx: readonly Expr[]): Expr {
+    const { mode, split } = n.attrs as OpAttrs['unpool'];
+    const [b, t, d] = idx as [Expr, Expr, Expr];
+    const g = () => this.val(n.inputs[0], [b, d]);
+    // the row's length, read only where the mode needs it
+    const len = () => this.val(n.inputs[1], [b]);
+    switch (mode) {
+      case 'first':
+        return this.guarded(bin('===', t, int(0)), f(0), g);
+      case 'last': {
+        const at = bin('===', t, sub(len(), int(1)));
+        const where = split === undefined ? at : bin('||', bin('&&', bin('<', d, int(split)), at), bin('&&', bin('>=', d, int(split)), bin('===', t, int(0))));
+        return this.guarded(where, f(0), g);
+      }
+      case 'mean':
+        return this.guarded(bin('<', t, len()), f(0), () => bin('/', g(), len()));
+      case 'max': {
+        // the first valid step holding the maximum gets it all
+        const rowLen = len();
+        const best = this.local('best', int(0));
+        const top = this.local('top', f(-3.0e38));
+        const k = this.fresh('k');
+        this.loop(k, dimExpr(n.shape[1]), () => {
+          const x = this.val(n.inputs[2], [b, v(k), d]);
+          this.ifElse(bin('&&', bin('<', v(k), rowLen), bin('>', x, v(top))), () => {
+            this.emit({ k: 'set', name: top, value: x });
+            this.emit({ k: 'set', name: best, value: v(k) });
+          });
+        });
+        return this.guarded(bin('===', t, v(best)), f(0), g);
+      }
+    }
   }
 
   /** erf(x), Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as plain arithmetic every backend has. */

@@ -40,6 +40,8 @@ export type LoweredInstr =
     readonly op: 'scan'; readonly out: BufKey; readonly dim: 'T' | 'S'; readonly reverse: boolean; readonly stateSize: number;
     readonly init?: BufKey; readonly lengths: BufKey; readonly body: readonly Call[]; readonly step: Call; readonly size: Size;
     readonly exports: Readonly<Record<string, BufKey>>; readonly label: string; readonly root: number;
+    /** Body outputs kept at every step (training graphs' `stacked` nodes): each step's [B, width] → slot t of `to` [B, L, width], 0 at padded steps. */
+    readonly stacks: readonly { readonly from: BufKey; readonly to: BufKey; readonly width: Size }[];
   };
 
 export interface ScanCtx {
@@ -49,7 +51,8 @@ export interface ScanCtx {
   readonly L: Expr;
 }
 
-const SOURCES = new Set(['input', 'lengths', 'param', 'state', 'step', 'capture', 'pos_offsets', 'key_lengths', 'cache', 'sin_freqs']);
+/** Nodes whose buffers come from elsewhere: the run's inputs, weights, a scan's own buffers, and a training graph's feeds (saved values, cotangents, dropout masks) and stacked body outputs (filled by their scan). */
+const SOURCES = new Set(['input', 'lengths', 'param', 'state', 'step', 'capture', 'pos_offsets', 'key_lengths', 'cache', 'sin_freqs', 'stacked', 'saved', 'cotangent', 'dropout_mask']);
 
 /**
  * What one kernel is being written against: its graph, which nodes have buffers, the scan it
@@ -148,7 +151,7 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
   for (const k of g.kernels!) {
     const root = g.get(k.root);
     if (root.op === 'scan') {
-      instrs.push(lowerScan(root, notes));
+      instrs.push(lowerScan(g, root, notes));
       continue;
     }
     const out = nodeBuf(root.id);
@@ -186,19 +189,36 @@ function timeDim(scan: ScanCtx): 'T' | 'S' {
   return L.name;
 }
 
-function lowerScan(root: Node, notes: HostNotes): LoweredInstr {
+function lowerScan(g: Graph, root: Node, notes: HostNotes): LoweredInstr {
   const a = root.attrs as OpAttrs['scan'];
+  const stackedBy = new Map<string, Node>();
+  for (const n of g.nodes.values()) if (n.op === 'stacked' && n.inputs[0] === root.id) stackedBy.set((n.attrs as OpAttrs['stacked']).output, n);
   const ctx: ScanCtx = { node: root, S: a.stateSize, L: dimExpr(root.shape[1]) };
   const body = lowerGraph(a.body, notes, ctx).map((i) => {
     if (i.op !== 'run') throw new Error(`internal: a scan inside scan ${root.label}'s body`);
     return i.call;
   });
+  // the step kernel (the body's first output) runs last; other body outputs (a backward scan's) may sort after it
+  const stepOut = nodeBuf(a.body.outputs[0]!.node);
+  const step = body.find((c) => c.out === stepOut);
+  if (!step) throw new Error(`internal: scan ${root.label}'s body has no step kernel`);
+  if (body.some((c) => c !== step && c.args.includes(stepOut))) throw new Error(`internal: scan ${root.label}'s body reads its next state before the step writes it`);
   const exports: Record<string, BufKey> = {};
-  for (const o of a.body.outputs.slice(1)) exports[o.name] = nodeBuf(o.node);
+  const stacks: { from: BufKey; to: BufKey; width: Size }[] = [];
+  const computed = new Set(a.body.kernels!.map((k) => k.root));
+  for (const o of a.body.outputs.slice(1)) {
+    const st = stackedBy.get(o.name);
+    if (!st) {
+      exports[o.name] = nodeBuf(o.node);
+      continue;
+    }
+    if (!computed.has(o.node)) throw new Error(`internal: scan ${root.label} keeps body output ${o.name}, which no body kernel computes`);
+    stacks.push({ from: nodeBuf(o.node), to: nodeBuf(st.id), width: st.shape.slice(2) });
+  }
   return {
     op: 'scan', out: nodeBuf(root.id), dim: timeDim(ctx), reverse: a.reverse, stateSize: a.stateSize,
     ...(a.init ? { init: nodeBuf(root.inputs[2]!) } : {}), lengths: nodeBuf(root.inputs[1]!),
-    body: body.slice(0, -1), step: body[body.length - 1]!, size: [...root.shape], exports, label: root.label, root: root.id,
+    body: body.filter((c) => c !== step), step, size: [...root.shape], exports, stacks, label: root.label, root: root.id,
   };
 }
 

@@ -18,7 +18,7 @@ import type { ModelIR } from '../ir/model.ts';
 import type { ModelManifest, SpecSource } from '../runtime/types.ts';
 import { decodeDefaults } from '../runtime/options.ts';
 import { keyHash, kernelKey } from './kir.ts';
-import type { Program } from './plan.ts';
+import type { Program, TrainProgram } from './plan.ts';
 import { RT } from './render/print.ts';
 import { renderCpu } from './render/cpu.ts';
 import { renderGpu } from './render/gpu.ts';
@@ -30,6 +30,8 @@ import { printModule, type Statement, type WriterFunction } from './print.ts';
 export interface CompiledModel {
   readonly ir: ModelIR;
   readonly program: Program;
+  /** Its training program (vjp and nnc/train; forward and generate never run it), unless compiled --no-train. */
+  readonly train?: TrainProgram | undefined;
   /** The vocabularies its inputs declare (docs/text.md), by input name. */
   readonly text?: Readonly<Record<string, VocabData>>;
 }
@@ -65,7 +67,7 @@ function pascal(s: string): string {
 }
 
 /** What model prefix P declares at module level. */
-const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}Model`, `create${P}`, `${P}Vocab`, `${P}Text`, `${P}_NGRAM`];
+const derived = (P: string): string[] => [`${P}Manifest`, `${P}Inputs`, `${P}Outputs`, `${P}_KERNELS`, `${P}_PLAN`, `${P}_TRAIN`, `${P}Model`, `create${P}`, `${P}Vocab`, `${P}Text`, `${P}_NGRAM`];
 /** The first model's file-level aliases: [alias, what it names (given P)]. */
 const ALIASES: readonly (readonly [string, (P: string) => string])[] = [
   ['createModel', (P) => `create${P}`],
@@ -111,17 +113,17 @@ function indent(s: string, n: number): string {
   return s.split('\n').map((l, i) => (i === 0 || !l ? l : '  '.repeat(n) + l)).join('\n');
 }
 
-/** The kernel table: each kernel with the labels of what it computes, and its three renderings. */
-function kernelTable(program: Program, P: string): WriterFunction {
+/** The kernel table: each kernel with the labels of what it computes, and its three renderings (`k`: the names' letter). */
+function kernelTable(program: Pick<Program, 'kernels' | 'labels'>, P: string, letter = 'k'): WriterFunction {
   return (w) => {
     w.write('[').newLine();
     program.kernels.forEach((k, i) => {
       const labels = program.labels[i]!;
       const more = labels.length > 1 ? ` (and ${labels.length - 1} more call${labels.length > 2 ? 's' : ''})` : '';
       const g = renderGpu(k);
-      w.writeLine(`// k${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
+      w.writeLine(`// ${letter}${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
       w.writeLine('{');
-      w.writeLine(`  name: ${q(`${P}.k${i}`)},`);
+      w.writeLine(`  name: ${q(`${P}.${letter}${i}`)},`);
       w.writeLine(`  label: ${q(labels[0]! + more)},`);
       w.writeLine(`  step: ${k.step !== undefined},`);
       w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
@@ -192,6 +194,22 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
     type: `${RT}.Plan`,
     initializer: jsonLines(program.plan, ''),
   });
+  const train = m.train;
+  if (train) stmts.push({
+    kind: 'const',
+    docs: ['Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them.'],
+    name: `${P}_TRAIN`,
+    type: `${RT}.TrainDef`,
+    initializer: (w) => {
+      w.write('{').newLine();
+      w.write('kernels: ');
+      kernelTable(train, P, 't')(w);
+      w.write(',').newLine();
+      w.writeLine(`forward: ${indent(jsonLines(train.plan.forward, ''), 1)},`);
+      w.writeLine(`backward: ${indent(jsonLines(train.plan.backward, ''), 1)},`);
+      w.write('}');
+    },
+  });
   // text in, text out (docs/text.md): the generated ids are in the vocabulary of the input they are fed to
   const fed = gen ? ir.inputs[gen.seq2seq ? 1 : 0]!.name : undefined;
   const textOpts = { ...(fed !== undefined ? { generated: fed } : {}), ...(gen?.seq2seq ? { target: fed } : {}) };
@@ -202,7 +220,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
     docs: [`${name}, compiled by nnc. Create with create${P}(); load weights before forward()${gen ? ' or generate()' : ''}.`],
     type: m.text ? (gen ? `${RT}.TextModel<${typeArgs}>` : `Omit<${RT}.TextModel<${typeArgs}>, 'generate' | 'stream'>`) : gen ? `${RT}.NncModel<${typeArgs}>` : `${RT}.ForwardModel<${typeArgs}>`,
   });
-  const create = `${RT}.createNncModel<${typeArgs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url, ${SPEC})`;
+  const create = `${RT}.createNncModel<${typeArgs}>(${P}Manifest, ${P}_KERNELS, ${P}_PLAN, options, import.meta.url, ${SPEC}${train ? `, ${P}_TRAIN` : ''})`;
   stmts.push({
     kind: 'function',
     isExported: true,

@@ -17,7 +17,7 @@
 import type { Graph, Node } from '../ir/graph.ts';
 import type { ModelIR } from '../ir/model.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import type { GenPlan, Instr, Plan, PlanCache, PlanInput, RunInstr, ScanInstr, Size, Slot } from '../runtime/plan.ts';
+import type { GenPlan, Instr, Plan, PlanCache, PlanFeed, PlanInput, RunInstr, ScanInstr, Size, Slot, TrainPlan } from '../runtime/plan.ts';
 import { generatedNodes } from '../passes/generate.ts';
 import { kernelKey, type Kernel } from './kir.ts';
 import { lowerGraph, nodeBuf, weightBuf, type BufKey, type Call, type HostNotes, type LoweredInstr } from './lower.ts';
@@ -35,22 +35,54 @@ export interface Program {
 export function compileProgram(model: ModelIR): Program {
   const notes: HostNotes = new Map();
   const lowered = lowerGraph(model.graph, notes);
-  return new PlanBuilder(model).build(lowered, notes);
+  const table = new KernelTable();
+  const plan = new PlanBuilder(model, table).build(lowered);
+  return { kernels: table.kernels, labels: table.labels, plan, notes };
+}
+
+/** A training program: the training forward's and the backward's plans over one kernel table. */
+export interface TrainProgram {
+  readonly kernels: readonly Kernel[];
+  readonly labels: readonly (readonly string[])[];
+  readonly plan: TrainPlan;
+}
+
+/** Plans reverse mode's two graphs (src/passes/grad, each fused) on one kernel table. */
+export function compileTraining(forward: ModelIR, backward: ModelIR): TrainProgram {
+  const table = new KernelTable();
+  const plan = (m: ModelIR) => new PlanBuilder(m, table).build(lowerGraph(m.graph, new Map()), true);
+  return { kernels: table.kernels, labels: table.labels, plan: { forward: plan(forward), backward: plan(backward) } };
+}
+
+/** Each distinct kernel once (by its structure), with the labels of its calls. */
+class KernelTable {
+  readonly kernels: Kernel[] = [];
+  readonly labels: string[][] = [];
+  private readonly index = new Map<string, number>();
+
+  add(k: Kernel, label: string): number {
+    const key = kernelKey(k);
+    let i = this.index.get(key);
+    if (i === undefined) {
+      i = this.kernels.push(k) - 1;
+      this.labels.push([]);
+      this.index.set(key, i);
+    }
+    this.labels[i]!.push(label);
+    return i;
+  }
 }
 
 class PlanBuilder {
   private readonly slots = new Map<BufKey, Slot>();
   private readonly shapes = new Map<Slot, Size>();
-  private readonly kernels: Kernel[] = [];
-  private readonly labels: string[][] = [];
-  private readonly kernelIndex = new Map<string, number>();
   private readonly packs: (readonly [Slot, number, number, number, number, number])[] = [];
   private readonly packIndex = new Map<string, number>();
   private readonly packSets: number[][] = [];
   private readonly packSetIndex = new Map<string, number>();
   private readonly g: Graph;
 
-  constructor(private readonly model: ModelIR) {
+  constructor(private readonly model: ModelIR, private readonly table: KernelTable) {
     this.g = model.graph;
   }
 
@@ -65,15 +97,7 @@ class PlanBuilder {
   }
 
   private kernel(k: Kernel, label: string): number {
-    const key = kernelKey(k);
-    let i = this.kernelIndex.get(key);
-    if (i === undefined) {
-      i = this.kernels.push(k) - 1;
-      this.labels.push([]);
-      this.kernelIndex.set(key, i);
-    }
-    this.labels[i]!.push(label);
-    return i;
+    return this.table.add(k, label);
   }
 
   /** The call's weight blocks as a pack set (an index in Plan.packSets), when it has any. */
@@ -103,16 +127,18 @@ class PlanBuilder {
     const body = i.body.map((c) => this.run(c));
     const packs = this.packSet(i.step);
     const exports = Object.values(i.exports).map((k) => this.slot(k));
+    const stacks = i.stacks.map((x) => ({ from: this.slot(x.from), to: this.slot(x.to), width: x.width }));
     const scan: ScanInstr = {
       op: 'scan', out, dim: i.dim, reverse: i.reverse, stateSize: i.stateSize,
       ...(i.init ? { init: this.slot(i.init) } : {}), lengths: this.slot(i.lengths), body,
       step: { kernel: this.kernel(i.step.kernel, i.step.label), args: i.step.args.map((a) => this.slot(a)), ...(packs !== undefined ? { packs } : {}) },
-      size: i.size, ...(exports.length ? { exports } : {}),
+      size: i.size, ...(exports.length ? { exports } : {}), ...(stacks.length ? { stacks } : {}),
     };
     return scan;
   }
 
-  build(lowered: readonly LoweredInstr[], notes: HostNotes): Program {
+  /** The plan; `train`: a training graph's (one part, every output kept, its feeds listed, no generation). */
+  build(lowered: readonly LoweredInstr[], train = false): Plan {
     const { model, g } = this;
     // weights first, in load order; then the runtime's tables, the inputs and the caches
     for (const w of model.weights) this.slot(weightBuf(w.name), w.shape);
@@ -136,18 +162,28 @@ class PlanBuilder {
     const genInput = model.inputs[model.inputs.length - 1]!;
     const seq2seq = model.inputs.length > 1;
     const gen = generatedNodes(g, genInput.name);
-    const isDecode = (i: { root: number }) => !seq2seq || gen.has(i.root);
+    const isDecode = (i: { root: number }) => train || !seq2seq || gen.has(i.root);
     const encode = instrs.filter((i) => !isDecode(i)).map((i) => i.instr);
     const decodeRooted = instrs.filter(isDecode);
     const decode = decodeRooted.map((i) => i.instr);
 
-    const genPlan = model.generate.ok ? this.genPlan(encode, decodeRooted, inputs, caches, output.slot) : undefined;
+    const genPlan = model.generate.ok && !train ? this.genPlan(encode, decodeRooted, inputs, caches, output.slot) : undefined;
     // liveness over forward's order: inputs and caches are made before the first instruction
     const made = new Set<Slot>();
     for (const i of inputs) for (const s of [i.data, i.lengths, i.offsets, i.keyLengths]) if (s !== undefined) made.add(s);
     for (const c of caches) made.add(c.cache);
+    const outputs = g.outputs.map((o) => ({ name: o.name, slot: this.nodeSlot(g.get(o.node)), shape: [...g.get(o.node).shape] }));
+    const feeds: PlanFeed[] = [];
+    for (const n of nodes) {
+      const slot = this.nodeSlot(n);
+      if (n.op === 'saved') feeds.push({ kind: 'saved', name: (n.attrs as OpAttrs['saved']).name, slot, shape: [...n.shape] });
+      else if (n.op === 'cotangent') feeds.push({ kind: 'cotangent', name: (n.attrs as OpAttrs['cotangent']).output, slot, shape: [...n.shape] });
+      else if (n.op === 'dropout_mask') feeds.push({ kind: 'dropout', ...(n.attrs as OpAttrs['dropout_mask']), slot, shape: [...n.shape] });
+      else continue;
+      made.add(slot);
+    }
     const all = [...encode, ...decode];
-    const freed = liveness(all, made, new Set([output.slot]));
+    const freed = liveness(all, made, new Set(train ? outputs.map((o) => o.slot) : [output.slot]));
     const withFree = (list: readonly Instr[], from: number) => list.map((ins, k) => (freed[from + k]!.length ? { ...ins, free: freed[from + k]! } : ins));
 
     const plan: Plan = {
@@ -160,9 +196,10 @@ class PlanBuilder {
       decode: withFree(decode, encode.length),
       output,
       caches,
-      ...(genPlan ? { gen: genPlan } : model.generate.ok ? {} : { noGen: `${model.generate.reason} (to generate: ${model.generate.suggestion})` }),
+      ...(genPlan ? { gen: genPlan } : model.generate.ok || train ? {} : { noGen: `${model.generate.reason} (to generate: ${model.generate.suggestion})` }),
+      ...(train ? { outputs, feeds } : {}),
     };
-    return { kernels: this.kernels, labels: this.labels, plan, notes };
+    return plan;
   }
 
   /** How generate() drives the model: what the decoder part reads from the encoder part, carries and keeps. */
@@ -224,7 +261,7 @@ function reads(i: Instr): Slot[] {
 
 /** Slots an instruction makes that outlive it. */
 function defs(i: Instr): Slot[] {
-  return i.op === 'run' ? [i.out] : [i.out, ...(i.exports ?? [])];
+  return i.op === 'run' ? [i.out] : [i.out, ...(i.exports ?? []), ...(i.stacks ?? []).map((x) => x.to)];
 }
 
 /**

@@ -24,6 +24,7 @@ import type { Dim, Graph, Node, Shape } from '../ir/graph.ts';
 import type { ModelIR } from '../ir/model.ts';
 import type { OpAttrs } from '../ir/ops.ts';
 import { generatedNodes } from '../passes/generate.ts';
+import { removeDropout } from '../passes/inference.ts';
 import type { OnnxDecodeIO, OnnxPast } from '../runtime/onnx-io.ts';
 import { AT, DT, encodeModel, valueInfo, type AttributeProto, type DataType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from './onnx-proto.ts';
 
@@ -722,10 +723,12 @@ function modelBytes(x: Exporter, og: OnnxGraph, name: string, doc: string, io: O
 const lengthsName = (input: string) => `${input}.lengths`;
 
 /**
- * The model's graphs as ONNX: the forward graph always, and for a model that can generate the
+ * The model's graphs as ONNX (dropout removed from `ir`'s graph): the forward graph always, and for a model that can generate the
  * decoder-step graph (and, seq2seq, the encoder graph). `weights` holds every manifest weight.
  */
 export function exportOnnx(ir: ModelIR, weights: WeightValues, options: ExportOptions = {}): OnnxExport {
+  // inference graphs (PyTorch's eval mode): dropout is the identity, its masks are training's (in place; idempotent)
+  removeDropout(ir.graph);
   const g = ir.graph;
   const outNode = g.get(g.outputs[0]!.node);
   const nodes = g.ordered();

@@ -6,7 +6,7 @@
  */
 import type { DiagnosticBag } from '../diagnostics/diagnostic.ts';
 import type { Span } from '../diagnostics/span.ts';
-import type { DType, Graph, Node, Shape } from './graph.ts';
+import type { Dim, DType, Graph, Node, Shape } from './graph.ts';
 import { inferShape, isMismatch, type BinaryFn, type OpAttrs, type OpName, type UnaryFn } from './ops.ts';
 import { MAX_PARAMETERS, MAX_WEIGHT_ELEMENTS } from '../layers/limits.schema.ts';
 import type { WeightInfo } from '../runtime/types.ts';
@@ -185,6 +185,12 @@ export class Builder {
     const freqs = known?.id ?? this.add('sin_freqs', [], { dim }, span, `sinusoid frequencies (${dim})`);
     return this.add('sinusoid', [pos, freqs], { dim }, span, label);
   }
+  /** A dropout layer and its mask (numbered in the model's order of its dropout layers). */
+  dropout(x: number, p: number, span: Span, label: string): number {
+    const layer = [...this.g.nodes.values()].filter((n) => n.op === 'dropout').length;
+    const mask = this.add('dropout_mask', [], { p, layer }, span, `${label}.mask`, 'f32', this.shape(x));
+    return this.add('dropout', [x, mask], { p, layer }, span, label);
+  }
   layernorm(x: number, gamma: number, beta: number, eps: number, span: Span, label: string): number {
     return this.add('layernorm', [x, gamma, beta], { eps }, span, label);
   }
@@ -231,6 +237,49 @@ export class Builder {
   scan(steps: number, lengths: number, init: number | undefined, captures: readonly number[], attrs: Omit<OpAttrs['scan'], 'init'>, span: Span, label: string): number {
     const inputs = [steps, lengths, ...(init === undefined ? [] : [init]), ...captures];
     return this.add('scan', inputs, { ...attrs, init: init !== undefined }, span, label);
+  }
+
+  // --- reverse mode (src/passes/grad): transposes and the backward graph's inputs
+
+  scatterAdd(ids: number, values: number, rows: number, span: Span, label: string): number {
+    return this.add('scatter_add', [ids, values], { rows }, span, label);
+  }
+  pad(x: number, axis: number, start: number, size: number, span: Span, label: string): number {
+    return this.add('pad', [x], { axis, start, size }, span, label);
+  }
+  broadcast(x: number, shape: Shape, span: Span, label: string): number {
+    return this.add('broadcast', [x], {}, span, label, 'f32', shape);
+  }
+  /** [g [B, D], lengths, x (max)] → [B, L, D], L the pooled input's time dim. */
+  unpool(g: number, lengths: number, time: Dim, mode: OpAttrs['pool']['mode'], split: number | undefined, span: Span, label: string, x?: number): number {
+    const [B, D] = this.shape(g);
+    return this.add('unpool', x === undefined ? [g, lengths] : [g, lengths, x], split === undefined ? { mode } : { mode, split }, span, label, 'f32', [B!, time, D!]);
+  }
+  stacked(scan: number, output: string, step: Shape, span: Span, label: string): number {
+    const s = this.shape(scan);
+    return this.add('stacked', [scan], { output }, span, label, 'f32', [s[0]!, s[1]!, ...step.slice(1)]);
+  }
+  shift(history: number, init: number | undefined, reverse: boolean, span: Span, label: string): number {
+    return this.add('shift', init === undefined ? [history] : [history, init], { reverse }, span, label);
+  }
+  segments(x: number, k: number, span: Span, label: string): number {
+    return this.add('segments', [x], { k }, span, label);
+  }
+  unsegment(x: number, k: number, span: Span, label: string): number {
+    return this.add('unsegment', [x], { k }, span, label);
+  }
+  every(x: number, k: number, offset: number, span: Span, label: string): number {
+    return this.add('every', [x], { k, offset }, span, label);
+  }
+  saved(name: string, shape: Shape, dtype: DType, span: Span, label: string): number {
+    return this.add('saved', [], { name }, span, label, dtype, shape);
+  }
+  cotangent(output: string, shape: Shape, span: Span): number {
+    return this.add('cotangent', [], { output }, span, `d${output}`, 'f32', shape);
+  }
+  /** A copy of a node of any op (reverse mode copies forward nodes into backward graphs); `shape` is its declared shape. */
+  raw<K extends OpName>(op: K, inputs: number[], attrs: OpAttrs[K], shape: Shape, span: Span, label: string, dtype: DType = 'f32'): number {
+    return this.add(op, inputs, attrs, span, label, dtype, shape);
   }
 
   mismatch(span: Span, what: string, expected: number | string, actual: number | string): void {

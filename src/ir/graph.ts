@@ -15,7 +15,9 @@
 import type { Span } from '../diagnostics/span.ts';
 import type { OpAttrs, OpName } from './ops.ts';
 
-export type Dim = number | 'B' | 'T' | 'S' | 'P' | 'K';
+/** `T/k` (or `S/k`): ⌈T / k⌉, the number of k-step segments of a sequence (reverse mode's recomputation, src/passes/grad/checkpoint.ts). */
+export type SegmentDim = `${'T' | 'S'}/${number}`;
+export type Dim = number | 'B' | 'T' | 'S' | 'P' | 'K' | SegmentDim;
 export type Shape = readonly Dim[];
 export type DType = 'f32' | 'i32';
 

@@ -11,7 +11,11 @@
  */
 import type { Dim, Graph, Shape } from './graph.ts';
 
-export type UnaryFn = 'tanh' | 'sigmoid' | 'relu' | 'gelu' | 'one_minus' | 'half' | 'sqrt';
+/**
+ * `exp`, `step` (1 where x > 0, else 0) and `gelu_grad` (d gelu / dx = Φ(x) + x·φ(x)) appear only in
+ * backward graphs (src/passes/grad): log_softmax's, relu's / max's and gelu's derivatives.
+ */
+export type UnaryFn = 'tanh' | 'sigmoid' | 'relu' | 'gelu' | 'one_minus' | 'half' | 'sqrt' | 'exp' | 'step' | 'gelu_grad';
 export type BinaryFn = 'add' | 'mul' | 'sub' | 'div' | 'max';
 export type CellKind = 'rnn' | 'gru' | 'lstm';
 export type PoolMode = 'last' | 'first' | 'mean' | 'max';
@@ -75,6 +79,15 @@ export interface OpAttrs {
    */
   softmax: { log: boolean; causal?: boolean };
   layernorm: { eps: number };
+  /**
+   * `dropout p`: inputs [x, mask] → x ⊙ mask, the mask a `dropout_mask` of x's shape. Forward and
+   * generate never run it (optimize replaces it by x: the identity); training graphs keep it, and the
+   * runtime fills the mask per step (all 1 for vjp). `layer` numbers the model's dropout layers in
+   * lowering order (what the seeded masks are keyed by, src/train/dropout.ts).
+   */
+  dropout: { p: number; layer: number };
+  /** A training graph's dropout mask for layer `layer` (x's shape): 0 where dropped, 1 / (1 − p) where kept; filled by the runtime. */
+  dropout_mask: { p: number; layer: number };
   /** [B, T, D] → [B, D] over each row's valid steps. `split` = forward width after a bidirectional layer. */
   pool: { mode: PoolMode; split?: number };
   /** Zero the entries whose index on `axis` is ≥ lengths[b] (padded steps or padded source positions); with `causal`, softmax's causal rule (query index on axis - 1). */
@@ -95,6 +108,43 @@ export interface OpAttrs {
   step: Record<string, never>;
   /** Inside a scan body: the scan's capture number `input` (inputs[2 + (init ? 1 : 0) + input]: an outer value such as the encoder memory, its lengths or projected keys), read whole. */
   capture: { input: number };
+
+  // --- made by reverse mode (src/passes/grad): the transposes of gather, slice/rows/cols, pool and
+  // of broadcasting, a scan's stacked per-step outputs and shifted history, and the backward graph's inputs
+
+  /** Gather's transpose: ids [...] (i32) × values [..., D] → [rows, D]; row r is the sum of the value rows whose id is r. */
+  scatter_add: { rows: number };
+  /** The transpose of slice / rows / cols: x zero-padded on `axis` to `size`, x occupying [start, start + its size). */
+  pad: { axis: number; start: number; size: number };
+  /** x repeated to this node's shape by NumPy broadcasting (zeros of any shape from a scalar 0). */
+  broadcast: Record<string, never>;
+  /**
+   * Pool's transpose: inputs [g [B, D], lengths [B], x [B, L, D] (max only)] → [B, L, D]: g placed at
+   * step lengths[b] - 1 (last; with `split`, features ≥ split at step 0), at step 0 (first), spread
+   * as g / lengths[b] over the valid steps (mean), or at the first valid step holding x's maximum
+   * (max); 0 elsewhere.
+   */
+  unpool: { mode: PoolMode; split?: number };
+  /** Its input's (a scan's) body output `output` at every step, stacked [B, L, ...] (0 at padded steps). */
+  stacked: { output: string };
+  /**
+   * A scan's state history [B, L, S] shifted one step in scan order, so that slot t holds the state
+   * step t started from: slot t - 1 (t + 1 when `reverse`); the first step's slot is the initial
+   * state (input 1, [B, S]) or 0.
+   */
+  shift: { reverse: boolean };
+  /** A sequence cut into k-step segments: [B, L, D] → [B, L/k, k·D] (segment j holds steps jk … jk + k - 1, 0 past L). */
+  segments: { k: number };
+  /** Segments back into a sequence: [B, L/k, k·D] → [B, L, D]. */
+  unsegment: { k: number };
+  /** Flatten's transpose: [B, steps·D] → [B, T, D] (T = steps: a fixed-length input; the time dim is its declared one). */
+  unflatten: { steps: number };
+  /** Every k-th step: [B, L, D] → [B, L/k, D], slot j = step min(jk + offset, L - 1) (a scan's checkpoints). */
+  every: { k: number; offset: number };
+  /** Backward graph input: a value the training forward kept for the backward (its output `name`). */
+  saved: { name: string };
+  /** Backward graph input: the cotangent of the model output `output` (same shape). */
+  cotangent: { output: string };
 }
 
 export type OpName = keyof OpAttrs;
@@ -127,6 +177,7 @@ export function isMismatch(r: Shape | ShapeMismatch): r is ShapeMismatch {
 const last = (s: Shape): Dim => s[s.length - 1]!;
 const miss = (what: string, expected: number | string, actual: number | string | undefined): ShapeMismatch => ({ what, expected, actual: actual ?? 'nothing' });
 const show = (s: Shape) => `[${s.join(', ')}]`;
+const same = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** NumPy broadcasting: shapes aligned on the right; a size-1 (or missing) axis repeats. */
 export function broadcast(a: Shape, b: Shape, what: string): Shape | ShapeMismatch {
@@ -236,6 +287,8 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo<K> } = {
     fusion: 'reduce', doc: 'last-axis layer normalisation',
     shape: ([x, g, b]) => (g![0] !== last(x!) || b![0] !== last(x!) ? miss(`layernorm of ${show(x!)}: its scale and shift`, last(x!), g![0] !== last(x!) ? g![0] : b![0]) : x!),
   },
+  dropout: { fusion: 'elementwise', doc: 'dropout: x ⊙ mask (the identity outside training)', shape: ([x, m]) => (same(x!, m!) ? x! : miss(`dropout of ${show(x!)} by a mask`, show(x!), show(m!))) },
+  dropout_mask: { fusion: 'source', doc: 'a dropout layer\'s mask (filled by the runtime)', shape: (_, __, d) => d },
   pool: { fusion: 'reduce', doc: 'masked reduction over time', shape: ([x, len]) => perRow(len, 'pool lengths') ?? [x![0]!, last(x!)] },
   mask: { fusion: 'elementwise', doc: 'zero padded positions on an axis', shape: ([x, len], a) => perRow(len, 'mask lengths') ?? (a.axis < x!.length ? x! : miss(`a mask on axis ${a.axis} of ${show(x!)}`, x!.length - 1, a.axis)) },
   scan: {
@@ -250,6 +303,73 @@ export const OP_TABLE: { readonly [K in OpName]: OpInfo<K> } = {
   state: { fusion: 'source', doc: 'scan body: carried state', shape: (_, __, d) => ['B', d[1]!] },
   step: { fusion: 'source', doc: 'scan body: step input', shape: (_, __, d) => ['B', d[1]!] },
   capture: { fusion: 'source', doc: 'scan body: outer value', shape: (_, __, d) => d },
+  scatter_add: {
+    fusion: 'opaque', doc: "gather's transpose: sum rows by id",
+    shape: ([ids, v], a) => (same(v!.slice(0, -1), ids!) ? [a.rows, last(v!)] : miss(`scatter_add of values ${show(v!)} by ids ${show(ids!)}`, show(ids!), show(v!.slice(0, -1)))),
+  },
+  pad: {
+    fusion: 'injective', doc: 'zero padding on one axis',
+    shape: ([x], a) => {
+      const d = x![a.axis];
+      if (d === undefined || (typeof d === 'number' && a.start + d > a.size)) return miss(`padding ${show(x!)} on axis ${a.axis} at ${a.start}`, a.size, typeof d === 'number' ? a.start + d : 'no such axis');
+      return x!.map((y, i) => (i === a.axis ? a.size : y));
+    },
+  },
+  broadcast: {
+    fusion: 'injective', doc: 'repeat to a shape (NumPy broadcasting)',
+    shape: ([x], _, d) => {
+      const r = broadcast(x!, d, 'broadcast');
+      return isMismatch(r) || same(r, d) ? r : miss(`broadcasting ${show(x!)}`, show(d), show(r));
+    },
+  },
+  unpool: {
+    fusion: 'reduce', doc: "pool's transpose: back onto the time axis",
+    shape: ([g, len, x], a, d) => {
+      const out: Shape = [g![0]!, d[1]!, last(g!)];
+      if (g!.length !== 2) return miss('the gradient of a pool ([B, D])', 2, g!.length);
+      if (a.mode === 'max' && (!x || !same(x, out))) return miss('the pooled input of a max unpool', show(out), x ? show(x) : 'nothing');
+      return perRow(len, 'unpool lengths') ?? out;
+    },
+  },
+  stacked: {
+    fusion: 'source', doc: "a scan's per-step body output, stacked over time",
+    // the body output's own shape is checked by the verifier, which sees the scan's body
+    shape: ([s], _, d) => [s![0]!, s![1]!, ...d.slice(2)],
+  },
+  shift: {
+    fusion: 'injective', doc: 'scan history shifted one step: the state each step started from',
+    shape: ([h, init]) => (init && !same(init, [h![0]!, h![2]!]) ? miss(`the initial state of a shifted history ${show(h!)}`, show([h![0]!, h![2]!]), show(init)) : h!),
+  },
+  segments: {
+    fusion: 'injective', doc: 'a sequence cut into k-step segments',
+    shape: ([x], a) => {
+      const [b, l, d] = x!;
+      if (x!.length !== 3 || typeof d !== 'number' || (l !== 'T' && l !== 'S')) return miss(`segments of ${show(x!)}`, '[B, T or S, D]', show(x!));
+      return [b!, `${l}/${a.k}`, a.k * d];
+    },
+  },
+  unsegment: {
+    fusion: 'injective', doc: 'segments back into a sequence',
+    shape: ([x], a) => {
+      const [b, l, d] = x!;
+      if (x!.length !== 3 || typeof l !== 'string' || !l.endsWith(`/${a.k}`) || typeof d !== 'number' || d % a.k) return miss(`joining segments ${show(x!)}`, `[B, L/${a.k}, ${a.k}·D]`, show(x!));
+      return [b!, l.slice(0, -`/${a.k}`.length) as Dim, d / a.k];
+    },
+  },
+  unflatten: {
+    fusion: 'injective', doc: 'steps back out of features',
+    shape: ([x], a, d) => (x!.length !== 2 || typeof x![1] !== 'number' || x![1] % a.steps ? miss(`${a.steps} steps out of ${show(x!)}`, `[B, ${a.steps}·D]`, show(x!)) : [x![0]!, d[1]!, x![1] / a.steps]),
+  },
+  every: {
+    fusion: 'injective', doc: 'every k-th step (checkpoints)',
+    shape: ([x], a) => {
+      const [b, l, d] = x!;
+      if (x!.length !== 3 || (l !== 'T' && l !== 'S')) return miss(`every ${a.k}-th step of ${show(x!)}`, '[B, T or S, D]', show(x!));
+      return [b!, `${l}/${a.k}`, d!];
+    },
+  },
+  saved: { fusion: 'source', doc: 'a value the training forward kept', shape: (_, __, d) => d },
+  cotangent: { fusion: 'source', doc: "an output's cotangent", shape: (_, __, d) => d },
 };
 
 /** The shape an op's rule gives (the one function builder and verifier share). */

@@ -64,6 +64,17 @@ function verifyGraph(g: Graph, seen: Set<number>, scan: Node | undefined, outer:
         verifyGraph(a.body, seen, n, g);
         break;
       }
+      case 'stacked': {
+        // its shape rule checks the scan's [B, L]; the per-step part is the body output's
+        const s = g.get(n.inputs[0]!);
+        if (s.op !== 'scan') fail(n, `reads %${s.id}, which is not a scan`);
+        const body = (s.attrs as OpAttrs['scan']).body;
+        const name = (n.attrs as OpAttrs['stacked']).output;
+        const o = body.outputs.find((x) => x.name === name);
+        if (!o) fail(n, `its scan has no body output '${name}'`);
+        if (!same(n.shape.slice(2), body.get(o.node).shape.slice(1))) fail(n, `its body output '${name}' is ${shapeStr(body.get(o.node).shape)} per step`);
+        break;
+      }
       default:
         break;
     }

@@ -1,7 +1,7 @@
 /** linear, the activations, softmax / log_softmax, layernorm, dropout. */
 import type { UnaryFn } from '../ir/ops.ts';
 import * as s from './dense.schema.ts';
-import { needsFeatures, width, type ChainValue, type LayerDef, type LowerCtx } from './layer.ts';
+import { needsFeatures, width, type LayerDef } from './layer.ts';
 
 export const linearLayer: LayerDef = {
   schema: s.linearSchema,
@@ -55,5 +55,8 @@ export const layernormLayer: LayerDef = {
 
 export const dropoutLayer: LayerDef = {
   schema: s.dropoutSchema,
-  lower: (_ctx: LowerCtx, x: ChainValue) => x,
+  lower(ctx, x) {
+    if (!needsFeatures(ctx, x) || (ctx.rs.attrs.p as number) === 0) return x;
+    return { ...x, node: ctx.b.dropout(x.node, ctx.rs.attrs.p as number, ctx.rs.stmt.span, ctx.rs.path) };
+  },
 };

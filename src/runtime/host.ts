@@ -109,6 +109,16 @@ abstract class HostExecutor<H> implements Executor {
     for (let b = 0; b < B; b++) dst.set(src.subarray(b * width, (b + 1) * width), (b * L + slot) * width);
     return out;
   }
+  stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): void {
+    const d = this.view(dst as H);
+    const x = this.view(src as H);
+    const len = this.view(lengths as H);
+    for (let b = 0; b < B; b++) {
+      const at = (b * L + t) * width;
+      if (t < len[b]!) d.set(x.subarray(b * width, (b + 1) * width), at);
+      else d.fill(0, at, at + width);
+    }
+  }
   async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
     const out = this.alloc(Math.max(idx.length * width, 1));
     const src = this.view(b as H);
@@ -116,8 +126,11 @@ abstract class HostExecutor<H> implements Executor {
     for (let r = 0; r < idx.length; r++) dst.set(src.subarray(idx[r]! * width, (idx[r]! + 1) * width), r * width);
     return out;
   }
-  async read(b: unknown, size: number): Promise<Float32Array> {
+  readNow(b: unknown, size: number): Float32Array {
     return this.view(b as H).slice(0, size);
+  }
+  async read(b: unknown, size: number): Promise<Float32Array> {
+    return this.readNow(b, size);
   }
   /** Frees a buffer or a packed weight block. */
   release(b: unknown): void {

@@ -11,13 +11,14 @@
  * plan's GenPlan.keep names, and the session then takes (carried states, caches), reads (output,
  * attention) or owns (captures, key lengths) exactly those slots.
  */
-import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot } from './plan.ts';
+import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot, TrainDef } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, SpecSource, Tensor } from './types.ts';
 import { NncError, OutOfMemory } from './errors.ts';
 import { createExecutor } from './backends.ts';
 import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { prepareInputs, type PreparedInput } from './inputs.ts';
+import { encodeSafetensors } from './safetensors.ts';
 import { decode, decodeStream, logProbs, type DecodeSession, type StepOut } from './decode.ts';
 import { CREATE_OPTIONS, checkOptions, type GenerateOptions } from './options.ts';
 import type { GenerateResult, StepEvent } from './decode.ts';
@@ -45,10 +46,53 @@ export interface NncModel<I, O, G = I> {
   generate(inputs: G, options?: GenerateOptions): Promise<GenerateResult>;
   /** The same decoding, one event per step. */
   stream(inputs: G, options?: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult>;
+  /**
+   * The gradient of Σ output ⊙ cotangent (`cotangents` keyed by the output's name, its shape the
+   * output's) with respect to every weight (keyed by the manifest's names, each in its own layout) and
+   * every float input, on `inputs` as forward takes them; dropout is the identity (docs/training.md).
+   */
+  vjp(inputs: I, cotangents: Readonly<Record<string, { data: Float32Array | readonly number[]; shape: readonly number[] }>>): Promise<VjpResult>;
+  /** The weights as safetensors bytes (F32), under the manifest's (PyTorch's state_dict) names. */
+  saveWeights(): Uint8Array;
   /** Frees the weights and kernels; the model cannot be used afterwards. */
   dispose(): void;
   /** Language models: a decode session that starts each of `batch` rows from bos (generate's `lm` option, shallow fusion). */
   lmSession(batch: number): DecodeSession & { close(): void };
+}
+
+/** What vjp returns: per weight (manifest names) and per float input, the gradient. */
+export interface VjpResult {
+  readonly weights: Record<string, Float32Array>;
+  readonly inputs?: Record<string, Tensor>;
+}
+
+/** A training forward's result, held until its backward runs (or it is released). */
+export interface TrainingRun {
+  /** The model's output, read back. */
+  readonly output: Tensor;
+  /** @internal what the backward reads */
+  readonly env: Env;
+  /** @internal */
+  readonly dims: Dims;
+  /** @internal */
+  readonly inputs: unknown;
+}
+
+/** A training step's dropout masks, by layer (each its layer's shape, flattened): 0 where dropped, 1 / (1 − p) where kept. */
+export type DropoutMasks = (layer: number, p: number, size: number) => Float32Array;
+
+/** The model's internals nnc/train drives (not part of the documented API). */
+export interface Trainable {
+  /** Runs the training forward (dropout from `masks`, the identity without them). */
+  trainForward(inputs: unknown, masks?: DropoutMasks): Promise<TrainingRun>;
+  /** Runs the backward of a training forward with the output's cotangent; releases the run. */
+  backward(run: TrainingRun, cotangent: Float32Array): Promise<VjpResult>;
+  /** Releases a training forward's buffers without running its backward. */
+  releaseTraining(run: TrainingRun): void;
+  /** The weights as float32 arrays (copies), in the manifest's order. */
+  readWeights(): Promise<Float32Array[]>;
+  /** Replaces the weights' values (the manifest's order) and repacks the GEMM weight blocks. */
+  writeWeights(values: readonly Float32Array[]): void;
 }
 
 /**
@@ -90,17 +134,31 @@ function mask(slots: number, on: Iterable<Slot>): Uint8Array {
   return m;
 }
 
+/** A plan's kernels and packed weight blocks: what exec runs an instruction with. */
+interface Prog {
+  readonly kernels: readonly KernelDef[];
+  packSets: (readonly unknown[])[];
+}
+
+/** A training plan, once made ready: its base env (weights and tables) and packed blocks. */
+interface TrainReady {
+  readonly fwd: Prog;
+  readonly bwd: Prog;
+  readonly fwdBase: Env;
+  readonly bwdBase: Env;
+  /** Handles this made (tables, packed blocks), released with the weights. */
+  readonly owned: unknown[];
+}
+
 class Model {
   private ex: Executor | undefined;
   /** The weights' (and tables') handles in their slots; other slots empty. */
   private w: Env | undefined;
-  /** Per pack set of the plan: the packed weight blocks (host executors). */
-  private packSets: (readonly unknown[])[] = [];
+  /** The plan's packed weight blocks (host executors). */
   private packed: unknown[] = [];
   readonly backend: BackendName;
   readonly device: string;
   readonly manifest: ModelManifest;
-  private readonly kernels: readonly KernelDef[];
   private readonly plan: Plan;
   /** What forward keeps (its output), and what a decoding step keeps (GenPlan.keep). */
   private readonly forwardKeep: Uint8Array;
@@ -108,11 +166,15 @@ class Model {
 
   /** createModel's allowNonFinite: NaN and ±Infinity in vectors inputs are accepted. */
   private readonly allowNonFinite: boolean;
+  private readonly main: Prog;
+  private readonly train: TrainDef | undefined;
+  private trainReady: TrainReady | undefined;
 
-  constructor(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, ex: Executor, allowNonFinite = false) {
+  constructor(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, ex: Executor, allowNonFinite = false, train?: TrainDef) {
     this.allowNonFinite = allowNonFinite;
+    this.train = train;
+    this.main = { kernels, packSets: [] };
     this.manifest = manifest;
-    this.kernels = kernels;
     this.plan = plan;
     this.ex = ex;
     this.backend = ex.backend;
@@ -139,27 +201,30 @@ class Model {
     this.releaseWeights();
     const w: Env = new Array(this.plan.slots);
     this.manifest.weights.forEach((info, slot) => (w[slot] = ex.upload(m.get(info.name)!)));
-    for (const t of this.plan.tables ?? []) {
-      const f = Float32Array.from({ length: t.dim }, (_, j) => Math.pow(10000, -(j - (j % 2)) / t.dim));
-      w[t.slot] = ex.upload(f);
-    }
+    for (const t of this.plan.tables ?? []) w[t.slot] = ex.upload(sinFreqs(t.dim));
     // host executors pack the weight blocks their GEMMs read now, once, not on a first call
     if (ex.prepack && this.plan.packs) {
       const prepack = ex.prepack.bind(ex);
       this.packed = this.plan.packs.map(([slot, row, n, col, k, ld]) => prepack(w[slot], row, n, col, k, ld));
-      this.packSets = (this.plan.packSets ?? []).map((set) => set.map((i) => this.packed[i]));
+      this.main.packSets = (this.plan.packSets ?? []).map((set) => set.map((i) => this.packed[i]));
     }
     this.w = w;
   }
 
   private releaseWeights(): void {
+    this.releaseTrainReady();
     if (this.w && this.ex) {
       for (const v of this.w) if (v !== undefined) this.ex.release(v);
       for (const p of this.packed) this.ex.release(p);
     }
     this.w = undefined;
     this.packed = [];
-    this.packSets = [];
+    this.main.packSets = [];
+  }
+
+  private releaseTrainReady(): void {
+    if (this.trainReady && this.ex) for (const h of this.trainReady.owned) this.ex.release(h);
+    this.trainReady = undefined;
   }
 
   dispose(): void {
@@ -168,9 +233,7 @@ class Model {
     this.ex = undefined;
   }
 
-  private packsOf(set: number | undefined): readonly unknown[] | undefined {
-    return set === undefined ? undefined : this.packSets[set];
-  }
+
 
   /** Releases every buffer of a run's env that is not in `base` (what the run made and did not hand over). */
   releaseRun(env: Env, base: Env): void {
@@ -183,7 +246,7 @@ class Model {
   }
 
   /** Validates and uploads inputs `which` (indices of the plan's inputs) into `env`; returns the dims. */
-  prepare(inputs: unknown, which: readonly number[], env: Env): { dims: Dims; prepared: PreparedInput[] } {
+  prepare(inputs: unknown, which: readonly number[], env: Env, plan: Plan = this.plan): { dims: Dims; prepared: PreparedInput[] } {
     const ex = this.live();
     // `which` holds indices of the plan's inputs, which are the manifest's inputs in order
     // every model has an input and `which` names at least one
@@ -191,7 +254,7 @@ class Model {
     const B = prepared[0]!.B;
     const dims: Dims = { B, T: 1, S: 1, P: 0, K: 1, P0: 1 };
     which.forEach((i, k) => {
-      const pi = this.plan.inputs[i]!;
+      const pi = plan.inputs[i]!;
       const p = prepared[k]!;
       dims[pi.dim] = p.T;
       if (pi.data !== undefined) env[pi.data] = ex.upload(p.data);
@@ -215,15 +278,15 @@ class Model {
    * Runs instructions on `env`, releasing each buffer after its last use unless `keep` marks its
    * slot. `carried[slot]`, when set, is a recurrence's state from the previous decoding step.
    */
-  async exec(instrs: readonly Instr[], env: Env, dims: Dims, keep: Uint8Array, carried?: readonly unknown[]): Promise<void> {
+  async exec(instrs: readonly Instr[], env: Env, dims: Dims, keep: Uint8Array, carried?: readonly unknown[], prog: Prog = this.main): Promise<void> {
     const ex = this.live();
     const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, P: dims.P, K: dims.K, P0: dims.P0, t: 0, tp: 0 };
     for (const i of instrs) {
       try {
-        if (i.op === 'run') env[i.out] = await ex.run(this.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), this.packsOf(i.packs));
-        else await this.scan(i, env, dims, scal, carried?.[i.out]);
+        if (i.op === 'run') env[i.out] = await ex.run(prog.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), packsOf(prog, i.packs));
+        else await this.scan(i, env, dims, scal, carried?.[i.out], prog);
       } catch (e) {
-        throw e instanceof OutOfMemory ? tooLarge(e, i, this.kernels[i.op === 'run' ? i.kernel : i.step.kernel]!.label, dims, this.manifest.model) : e;
+        throw e instanceof OutOfMemory ? tooLarge(e, i, prog.kernels[i.op === 'run' ? i.kernel : i.step.kernel]!.label, dims, this.manifest.model) : e;
       }
       if (i.free) {
         for (const s of i.free) {
@@ -236,7 +299,7 @@ class Model {
     }
   }
 
-  private async scan(i: ScanInstr, env: Env, dims: Dims, scal: Record<string, number>, carried: unknown): Promise<void> {
+  private async scan(i: ScanInstr, env: Env, dims: Dims, scal: Record<string, number>, carried: unknown, prog: Prog): Promise<void> {
     const ex = this.live();
     const L = dims[i.dim];
     const S = i.stateSize;
@@ -246,12 +309,17 @@ class Model {
     let hist = init === undefined ? ex.zeros(sizeOf(i.size, dims)) : await ex.placeRows(init, S, dims.B, L, first);
     // per body instruction, made once: its kernel, argument array (refilled each step), size, packs
     const body = i.body.map((b: RunInstr) => ({
-      b, k: this.kernels[b.kernel]!, args: new Array<unknown>(b.args.length), size: sizeOf(b.size, dims), packs: this.packsOf(b.packs),
+      b, k: prog.kernels[b.kernel]!, args: new Array<unknown>(b.args.length), size: sizeOf(b.size, dims), packs: packsOf(prog, b.packs),
       exported: i.exports?.includes(b.out) ?? false,
     }));
-    const stepK = this.kernels[i.step.kernel]!;
+    const stepK = prog.kernels[i.step.kernel]!;
     const stepArgs = new Array<unknown>(i.step.args.length);
-    const stepPacks = this.packsOf(i.step.packs);
+    const stepPacks = packsOf(prog, i.step.packs);
+    // body outputs kept at every step (training graphs)
+    const stacks = i.stacks ?? [];
+    if (stacks.length && !ex.stackRows) throw new NncError(`the ${this.backend} backend cannot run training plans: it cannot keep a recurrence's per-step values (use backend 'wasm' or 'cpu')`);
+    const widths = stacks.map((x) => sizeOf(x.width, dims));
+    stacks.forEach((x, j) => (env[x.to] = ex.zeros(dims.B * L * widths[j]!)));
     const size = sizeOf(i.size, dims);
     const now = ex.runNow && ex.stepNow ? ex : undefined;
     for (let s = 0; s < L; s++) {
@@ -267,6 +335,7 @@ class Model {
         for (const x of body) env[x.b.out] = await ex.run(x.k, gather(env, x.b.args, x.args), scal, x.size, x.packs);
         hist = await ex.step(stepK, hist, gather(env, i.step.args, stepArgs), scal, size, stepPacks);
       }
+      stacks.forEach((x, j) => ex.stackRows!(env[x.to], env[x.from], env[i.lengths], widths[j]!, dims.B, L, t));
       // a step's buffers live for the step; the last step's exports outlive the scan
       const last = s === L - 1;
       for (const x of body) {
@@ -293,6 +362,137 @@ class Model {
     } finally {
       this.releaseRun(env, w);
     }
+  }
+
+  // ── training (vjp, nnc/train): built on first use, so forward and generate pay nothing ──
+
+  /** The training plans' base envs (weights, tables) and packed blocks, made on first use after loadWeights. */
+  private training(method: string): { def: TrainDef; ready: TrainReady } {
+    const ex = this.live();
+    const w = this.weights(method);
+    const def = this.train;
+    if (!def) throw new NncError(`${method}(): this ${this.manifest.model} module was compiled without its training program (nnc compile --no-train): compile it without --no-train`);
+    if (!ex.stackRows) throw new NncError(`${method}() is not supported on the ${this.backend} backend: the gpu.js backends cannot run training plans yet (they cannot keep a recurrence's per-step values for the backward pass or take the seeded dropout masks); create the model with backend 'wasm' or 'cpu'`);
+    if (!this.trainReady) {
+      const owned: unknown[] = [];
+      const base = (plan: Plan): { env: Env; prog: Prog } => {
+        const env: Env = new Array(plan.slots);
+        for (let s = 0; s < plan.weights; s++) env[s] = w[s];
+        for (const t of plan.tables ?? []) owned.push((env[t.slot] = ex.upload(sinFreqs(t.dim))));
+        const packed = (plan.packs ?? []).map(([slot, row, n, col, k, ld]) => ex.prepack!(env[slot], row, n, col, k, ld));
+        owned.push(...packed);
+        return { env, prog: { kernels: def.kernels, packSets: (plan.packSets ?? []).map((set) => set.map((i) => packed[i])) } };
+      };
+      const f = base(def.forward);
+      const b = base(def.backward);
+      this.trainReady = { fwd: f.prog, bwd: b.prog, fwdBase: f.env, bwdBase: b.env, owned };
+    }
+    return { def, ready: this.trainReady };
+  }
+
+  async trainForward(inputs: unknown, masks?: DropoutMasks): Promise<TrainingRun> {
+    const ex = this.live();
+    const { def, ready } = this.training('vjp');
+    const plan = def.forward;
+    const env = ready.fwdBase.slice();
+    try {
+      const { dims } = this.prepare(inputs, this.manifest.inputs.map((_, k) => k), env, plan);
+      for (const f of plan.feeds ?? []) {
+        if (f.kind !== 'dropout') continue;
+        const n = sizeOf(f.shape, dims);
+        env[f.slot] = ex.upload(masks ? masks(f.layer, f.p, n) : new Float32Array(n).fill(1));
+      }
+      await this.exec(plan.decode, env, dims, mask(plan.slots, (plan.outputs ?? []).map((o) => o.slot)), undefined, ready.fwd);
+      const shape = plan.output.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+      const data = await ex.read(env[plan.output.slot], sizeOf(plan.output.shape, dims));
+      return { output: { data, shape }, env, dims, inputs };
+    } catch (e) {
+      this.releaseRun(env, ready.fwdBase);
+      throw e;
+    }
+  }
+
+  releaseTraining(run: TrainingRun): void {
+    if (this.trainReady) this.releaseRun(run.env, this.trainReady.fwdBase);
+  }
+
+  async backward(run: TrainingRun, cotangent: Float32Array): Promise<VjpResult> {
+    const ex = this.live();
+    const { def, ready } = this.training('vjp');
+    const plan = def.backward;
+    const fwd = def.forward;
+    const env = ready.bwdBase.slice();
+    try {
+      const { dims } = this.prepare(run.inputs, this.manifest.inputs.map((_, k) => k), env, plan);
+      const from = new Map((fwd.outputs ?? []).map((o) => [o.name, o.slot]));
+      for (const f of plan.feeds ?? []) {
+        if (f.kind === 'saved') env[f.slot] = run.env[from.get(f.name)!];
+        else if (f.kind === 'cotangent') env[f.slot] = ex.upload(cotangent);
+        else throw new Error(`internal: a backward plan reads dropout mask ${f.layer} directly`);
+      }
+      // the saved values are the backward's now
+      for (const f of plan.feeds ?? []) if (f.kind === 'saved') run.env[from.get(f.name)!] = undefined;
+      this.releaseRun(run.env, ready.fwdBase);
+      await this.exec(plan.decode, env, dims, mask(plan.slots, (plan.outputs ?? []).map((o) => o.slot)), undefined, ready.bwd);
+      const weights: Record<string, Float32Array> = {};
+      const inputs: Record<string, Tensor> = {};
+      for (const o of plan.outputs ?? []) {
+        const shape = o.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+        const data = await ex.read(env[o.slot], sizeOf(o.shape, dims));
+        if (o.name.startsWith('input:')) inputs[o.name.slice('input:'.length)] = { data, shape };
+        else weights[o.name] = data;
+      }
+      return Object.keys(inputs).length ? { weights, inputs } : { weights };
+    } finally {
+      this.releaseRun(run.env, ready.fwdBase);
+      this.releaseRun(env, ready.bwdBase);
+    }
+  }
+
+  async vjp(inputs: unknown, cotangents: unknown): Promise<VjpResult> {
+    this.training('vjp');
+    const name = this.manifest.output.name;
+    if (typeof cotangents !== 'object' || cotangents === null) throw new NncError(`vjp(): cotangents must be an object keyed by the output's name, { ${name}: { data, shape } }`);
+    for (const k of Object.keys(cotangents)) {
+      if (k !== name) throw new NncError(`vjp(): cotangent for '${k}', but ${this.manifest.model}'s output is '${name}': pass { ${name}: { data, shape } }`);
+    }
+    const c = (cotangents as Record<string, unknown>)[name] as { data?: unknown; shape?: unknown } | undefined;
+    if (!c || typeof c !== 'object' || !Array.isArray(c.shape) || !(c.data instanceof Float32Array || Array.isArray(c.data))) {
+      throw new NncError(`vjp(): no cotangent for output '${name}': pass { ${name}: { data: Float32Array, shape } } shaped as forward's output`);
+    }
+    const run = await this.trainForward(inputs);
+    let handed = false;
+    try {
+      const want = run.output.shape;
+      const shape = c.shape as unknown[];
+      if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
+        throw new NncError(`vjp(): the cotangent of '${name}' has shape [${shape.join(', ')}], but the output has shape [${want.join(', ')}] for these inputs: pass one value per output value`);
+      }
+      const data = c.data as Float32Array | number[];
+      if (data.length !== run.output.data.length) throw new NncError(`vjp(): the cotangent of '${name}' holds ${data.length} values, but its shape [${shape.join(', ')}] needs ${run.output.data.length}`);
+      handed = true;
+      return await this.backward(run, Float32Array.from(data));
+    } finally {
+      if (!handed) this.releaseTraining(run);
+    }
+  }
+
+  async readWeights(): Promise<Float32Array[]> {
+    const ex = this.live();
+    const w = this.weights('saveWeights');
+    return Promise.all(this.manifest.weights.map((info, s) => ex.read(w[s], info.shape.reduce((a, d) => a * d, 1))));
+  }
+
+  writeWeights(values: readonly Float32Array[]): void {
+    const m = new Map(this.manifest.weights.map((info, s) => [info.name, values[s]!]));
+    this.loadWeights(Object.fromEntries(m));
+  }
+
+  saveWeights(): Uint8Array {
+    const ex = this.live();
+    const w = this.weights('saveWeights');
+    if (!ex.readNow) throw new NncError(`saveWeights() is synchronous and the ${this.backend} backend reads its buffers asynchronously: use backend 'wasm' or 'cpu'`);
+    return encodeSafetensors(new Map(this.manifest.weights.map((info, s) => [info.name, { shape: info.shape, data: ex.readNow!(w[s], info.shape.reduce((a, d) => a * d, 1)) }])));
   }
 
   private session(inputs: unknown, method: string, options: GenerateOptions | undefined): Session {
@@ -337,6 +537,15 @@ class Model {
   internals() {
     return { ex: this.live(), w: this.weights(), plan: this.plan };
   }
+}
+
+/** Sinusoid frequencies 10000^(-2i/dim) per column (the plan's `sin_freqs` tables). */
+function sinFreqs(dim: number): Float32Array {
+  return Float32Array.from({ length: dim }, (_, j) => Math.pow(10000, -(j - (j % 2)) / dim));
+}
+
+function packsOf(prog: Prog, set: number | undefined): readonly unknown[] | undefined {
+  return set === undefined ? undefined : prog.packSets[set];
 }
 
 /** Fills `into` with the buffers in `slots` (a filled slot is a compiler guarantee; an empty one is a bug). */
@@ -532,13 +741,13 @@ class Session implements DecodeSession {
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource): Promise<NncModel<I, O, G>> {
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainDef): Promise<NncModel<I, O, G>> {
   const options = checkOptions('createModel', CREATE_OPTIONS, given);
   if (options.worker && options.backend === 'onnxruntime') throw new NncError(`worker is not for backend 'onnxruntime': ONNX Runtime already runs the graphs off the calling thread (leave worker out)`);
   if (options.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
   if (options.backend === 'onnxruntime') return (await import('./ort.ts')).createOrtModel(manifest, plan, spec, options, from) as Promise<NncModel<I, O, G>>;
   const ex = await createExecutor(options, from);
-  return new Model(manifest, kernels, plan, ex, options.allowNonFinite === true) as unknown as NncModel<I, O, G>;
+  return new Model(manifest, kernels, plan, ex, options.allowNonFinite === true, train) as unknown as NncModel<I, O, G>;
 }
 
 export type { InputInfo, InputTensor, Tensor };

@@ -172,6 +172,24 @@ class OrtModel {
     return yield* decodeStream(new OrtDecode(this, gen, inputs, this.ort), options ?? {}, this.manifest.decode);
   }
 
+  /** vjp, saveWeights and nnc/train's steps (trainForward) refuse: ONNX Runtime runs inference graphs only, with no backward pass. */
+  private untrainable(method: string): never {
+    throw new NncError(`${method}() is not supported on the onnxruntime backend: it runs the model's exported inference graphs, which have no backward pass; create the model with backend 'wasm' or 'cpu' to train it or take its gradients`);
+  }
+
+  async vjp(): Promise<never> {
+    this.untrainable('vjp');
+  }
+
+  saveWeights(): never {
+    this.untrainable('saveWeights');
+  }
+
+  /** @internal nnc/train's step(): refused as vjp is. */
+  async trainForward(): Promise<never> {
+    this.untrainable('vjp');
+  }
+
   dispose(): void {
     if (this.graphs) void releaseGraphs(this.graphs);
     this.graphs = undefined;

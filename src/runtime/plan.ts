@@ -11,6 +11,8 @@
  * dims: 'B' (rows), 'T' (the chain input's — or the target's — length), 'S' (a seq2seq source's
  * length), 'P' and 'K' (key/value cache positions, and keys).
  */
+import type { KernelDef } from './types.ts';
+
 export type Size = readonly (number | string)[];
 export type Slot = number;
 
@@ -47,6 +49,8 @@ export interface ScanInstr {
   readonly step: { readonly kernel: number; readonly args: readonly Slot[]; readonly packs?: number };
   readonly size: Size;
   readonly exports?: readonly Slot[];
+  /** Training graphs: body outputs kept at every step, [B, width] per step → slot t of `to` [B, dim, width] (0 at padded steps). */
+  readonly stacks?: readonly { readonly from: Slot; readonly to: Slot; readonly width: Size }[];
   readonly free?: readonly Slot[];
 }
 
@@ -121,4 +125,31 @@ export interface Plan {
   readonly gen?: GenPlan;
   /** Why the model cannot generate, and how to change the spec so that it can, when `gen` is absent. */
   readonly noGen?: string;
+  /** Training plans: every graph output (the first is `output`), kept by the run. */
+  readonly outputs?: readonly { readonly name: string; readonly slot: Slot; readonly shape: Size }[];
+  /** Training plans: buffers the runtime fills before the run (saved values, the cotangent, dropout masks). */
+  readonly feeds?: readonly PlanFeed[];
+}
+
+/** A training plan's buffer filled by the runtime: a value the training forward kept (`saved`), the output's cotangent, or a dropout layer's mask. */
+export type PlanFeed =
+  | { readonly kind: 'saved'; readonly name: string; readonly slot: Slot; readonly shape: Size }
+  | { readonly kind: 'cotangent'; readonly name: string; readonly slot: Slot; readonly shape: Size }
+  | { readonly kind: 'dropout'; readonly layer: number; readonly p: number; readonly slot: Slot; readonly shape: Size };
+
+/**
+ * What `vjp` and training steps run (built only for training; forward and generate never touch it):
+ * the training forward (the model's output, then the values the backward reads, as `outputs`) and the
+ * backward (its `feeds`: those values and the output's cotangent; its `outputs`: the gradient of every
+ * weight in the manifest's order, then `input:<name>` per float input), on one kernel table of their
+ * own. Weights take slots 0 … weights − 1 in both plans.
+ */
+export interface TrainPlan {
+  readonly forward: Plan;
+  readonly backward: Plan;
+}
+
+/** A generated module's training program: its plans and their kernel table. */
+export interface TrainDef extends TrainPlan {
+  readonly kernels: readonly KernelDef[];
 }

@@ -198,3 +198,26 @@ function f16Bits(h: number): number {
   }
   return (sign | (e << 23) | ((man & 0x3ff) << 13)) >>> 0;
 }
+
+/** safetensors bytes: the tensors in the order given, contiguous, the header padded to 8 bytes. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, { readonly data: Float32Array; readonly shape: readonly number[] }>, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
+    offset += t.data.length * 4;
+  }
+  header['__metadata__'] = metadata;
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let at = 8 + head.length;
+  for (const t of tensors.values()) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}

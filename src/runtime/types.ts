@@ -142,6 +142,10 @@ export interface Executor {
   /** Host executors: run and step synchronously (the time loop then awaits nothing). */
   runNow?(k: KernelDef, args: readonly unknown[], sc: Scalars, size: number, packs?: readonly unknown[]): unknown;
   stepNow?(k: KernelDef, hist: unknown, args: readonly unknown[], sc: Scalars, packs?: readonly unknown[]): unknown;
+  /** Host executors: read() synchronously. */
+  readNow?(b: unknown, size: number): Float32Array;
+  /** Host executors (training): writes `src` [B, width] into slot t of `dst` [B, L, width] in place, 0 where t ≥ the row's length in `lengths`. */
+  stackRows?(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): void;
   /** Host executors: packs rows [row, row + n) × columns [col, col + k) of weight `w` (rows of `ld`) for their GEMMs, once when weights load; release() frees it. */
   prepack?(w: unknown, row: number, n: number, col: number, k: number, ld: number): unknown;
   /** Frees a buffer (or a packed block). */

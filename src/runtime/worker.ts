@@ -323,6 +323,13 @@ class WorkerModel {
     return this.call<void>('loadWeights', args).done;
   }
 
+  /** Training runs on the calling thread only (docs/training.md). */
+  async vjp(): Promise<never> {
+    throw new NncError(`vjp() does not run in a worker: create the ${this.manifest.model} model without the worker option to train it`);
+  }
+  saveWeights(): never {
+    throw new NncError(`saveWeights() does not run in a worker: create the ${this.manifest.model} model without the worker option to train it`);
+  }
   async forward(inputs: unknown): Promise<unknown> {
     return this.call('forward', [inputs]).done;
   }
