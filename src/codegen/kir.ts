@@ -159,6 +159,8 @@ export function product(es: readonly Expr[]): Expr {
 
 /** Row-major flat index of `idx` in a buffer of dims `dims`. */
 export function flatIndex(dims: readonly Expr[], idx: readonly Expr[]): Expr {
+  // a rank-0 buffer (a sum over every axis) holds its one value at 0
+  if (!dims.length) return int(0);
   let e = idx[0]!;
   for (let i = 1; i < dims.length; i++) e = add(mul(e, dims[i]!), idx[i]!);
   return e;
