@@ -99,7 +99,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 6fa4eb93: gru0.l0.h' (and 3 more calls)
+    // k1 2cc089c3: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.k1",
       label: "gru0.l0.h' (and 3 more calls)",
@@ -602,7 +602,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 448d6bc6: gru0.l0.h' (and 3 more calls)
+    // t3 0be3143e: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.t3",
       label: "gru0.l0.h' (and 3 more calls)",
@@ -1331,7 +1331,7 @@ const Brackets_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t26 a01adb50: d(gru0.l1.reverse.state) (and 3 more calls)
+    // t26 71c7c150: d(gru0.l1.reverse.state) (and 3 more calls)
     {
       name: "Brackets.t26",
       label: "d(gru0.l1.reverse.state) (and 3 more calls)",

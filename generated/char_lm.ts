@@ -92,7 +92,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 f6857171: lstm0.l0.[h';c'] (and 1 more call)
+    // k1 d5123d95: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "CharLM.k1",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -559,7 +559,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 c6ef5e5c: lstm0.l0.[h';c'] (and 1 more call)
+    // t3 5aca960c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "CharLM.t3",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -1292,7 +1292,7 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t27 0d1fee6d: d(lstm0.l1.state) (and 1 more call)
+    // t27 fec200bd: d(lstm0.l1.state) (and 1 more call)
     {
       name: "CharLM.t27",
       label: "d(lstm0.l1.state) (and 1 more call)",

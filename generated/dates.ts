@@ -106,7 +106,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 d55c652a: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 e7cc5fc4: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Dates.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -689,7 +689,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 8ddfe6ac: decoder.gru0.l0.h'
+    // k12 7ff2b47c: decoder.gru0.l0.h'
     {
       name: "Dates.k12",
       label: "decoder.gru0.l0.h'",
@@ -1140,7 +1140,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 eec0ed19: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // t3 87acab17: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Dates.t3",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1684,7 +1684,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t19 c7804eb5: decoder.gru0.l0.h'
+    // t19 0201620d: decoder.gru0.l0.h'
     {
       name: "Dates.t19",
       label: "decoder.gru0.l0.h'",
@@ -2523,7 +2523,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t44 900d53b0: d(decoder.gru0.l0.state)
+    // t44 c835b0a4: d(decoder.gru0.l0.state)
     {
       name: "Dates.t44",
       label: "d(decoder.gru0.l0.state)",
@@ -3437,7 +3437,7 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t78 5d8db682: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    // t78 c714742c: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "Dates.t78",
       label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",

@@ -91,7 +91,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 3d75f01c: lstm0.l0.[h';c'] (and 1 more call)
+    // k1 b856c58c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.k1",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -549,7 +549,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 105a7a31: lstm0.l0.[h';c'] (and 1 more call)
+    // t3 72785945: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.t3",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -1270,7 +1270,7 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t27 6f8b7e27: d(lstm0.l0.reverse.state) (and 1 more call)
+    // t27 707e15eb: d(lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "Tagger.t27",
       label: "d(lstm0.l0.reverse.state) (and 1 more call)",

@@ -106,7 +106,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 e0f19224: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 de49dfbe: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "BahdanauTranslator.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -689,7 +689,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 e46ad273: decoder.gru0.l0.h'
+    // k12 c4c9b4ab: decoder.gru0.l0.h'
     {
       name: "BahdanauTranslator.k12",
       label: "decoder.gru0.l0.h'",
@@ -1140,7 +1140,7 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 a68ca2f3: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // t3 1c28fa05: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "BahdanauTranslator.t3",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1684,7 +1684,7 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t19 070e43aa: decoder.gru0.l0.h'
+    // t19 b0ba45be: decoder.gru0.l0.h'
     {
       name: "BahdanauTranslator.t19",
       label: "decoder.gru0.l0.h'",
@@ -2523,7 +2523,7 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t44 2cec0bba: d(decoder.gru0.l0.state)
+    // t44 e05800ce: d(decoder.gru0.l0.state)
     {
       name: "BahdanauTranslator.t44",
       label: "d(decoder.gru0.l0.state)",
@@ -3437,7 +3437,7 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t78 44cb0f98: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    // t78 52500a02: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "BahdanauTranslator.t78",
       label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",

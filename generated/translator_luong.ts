@@ -107,7 +107,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 176b4d8a: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 d974ef9c: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -391,7 +391,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 f6a8d89f: decoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k6 2a297943: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k6",
       label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1170,7 +1170,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 e86cef1f: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // t3 22338001: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.t3",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1392,7 +1392,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t10 cb40da3a: decoder.lstm0.l0.[h';c'] (and 1 more call)
+    // t10 6c4ebe56: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.t10",
       label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -2663,7 +2663,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t46 82a9c7f8: d(decoder.lstm0.l1.state) (and 1 more call)
+    // t46 ddcece44: d(decoder.lstm0.l1.state) (and 1 more call)
     {
       name: "LuongTranslator.t46",
       label: "d(decoder.lstm0.l1.state) (and 1 more call)",
@@ -3181,7 +3181,7 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t64 cba033b3: d(encoder.lstm0.l1.state) (and 1 more call)
+    // t64 29877e81: d(encoder.lstm0.l1.state) (and 1 more call)
     {
       name: "LuongTranslator.t64",
       label: "d(encoder.lstm0.l1.state) (and 1 more call)",

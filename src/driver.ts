@@ -84,9 +84,9 @@ export function trainingProgram(m: ModelIR, level: OptLevel = 2, options: GradOp
 }
 
 /** Optimises a model for forward and generate and builds its training program (before dropout is removed). */
-export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = false): { ir: ModelIR; train: TrainProgram } {
+export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = false, grad: GradOptions = {}): { ir: ModelIR; train: TrainProgram } {
   rewrite(m, level, verify);
-  const train = trainingProgram(m, level);
+  const train = trainingProgram(m, level, grad);
   return { ir: finish(m, level, verify), train };
 }
 
@@ -109,11 +109,12 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   // an n-gram model has no IR: its line says so
   const counted = ngrams.map(({ decl: d }) => `model ${d.name}: n-gram, order ${d.spec.order}, ${d.spec.smoothing} (counted, not lowered to IR)\n`).join('');
   if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) + counted };
+  const grad: GradOptions = options.checkpoint ? { checkpoint: options.checkpoint } : {};
   // reverse mode differentiates the graph before fusion (after merge-matmuls and hoist at -O1 and up)
   if (stage === 'ir-grad') {
     const grads = runStage('grad', () => models.map((m) => {
       rewrite(m, level, false);
-      return gradModel(m);
+      return gradModel(m, grad);
     }));
     return { diagnostics, models, output: runStage('print', () => grads.map(printGrad).join('\n')) + counted };
   }
@@ -125,7 +126,7 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   // the training program is built at -O2 only (-O0 and -O1 exist to measure the forward's passes;
   // at -O0 one of the backward's unfused kernels does not render yet)
   const train = options.train ?? true;
-  const optimized = runStage('optimize', () => models.map((m) => (train && level === 2 ? optimizeWithTraining(m, level) : { ir: optimize(m, level), train: undefined })));
+  const optimized = runStage('optimize', () => models.map((m) => (train && level === 2 ? optimizeWithTraining(m, level, false, grad) : { ir: optimize(m, level), train: undefined })));
   const compiled = runStage('codegen', () => optimized.map(({ ir, train: program }, i) => ({ ir, program: compileProgram(ir), train: program, ...(texts?.[i] ? { text: texts[i] } : {}) })));
   // the file's models in order: n-gram models at their places, the compiled ones around them
   const all: Parameters<typeof emitModule>[0][number][] = [...compiled];

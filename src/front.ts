@@ -65,6 +65,8 @@ export interface CompileOptions {
   readonly files?: SpecFiles;
   /** At -O2, the module carries the training program (vjp, nnc/train); default true (`--no-train`: false). */
   readonly train?: boolean;
+  /** Recomputation in the training program: keep every k-th state of each recurrence and recompute the rest in the backward (`--checkpoint K`; docs/training.md). */
+  readonly checkpoint?: number;
 }
 
 /** The front end: parse and check, with internal failures thrown as InternalError. */

@@ -72,7 +72,8 @@ export type Stmt =
 
 /** A step kernel: it computes slot t ([B, width]) of a recurrence's history [B, time, width]; padded rows are 0. */
 export interface StepForm {
-  readonly time: 'T' | 'S';
+  /** The history's length: T or S, or ⌈T / k⌉ for a backward scan over recomputation's k-step segments (expr.ts dimExpr). */
+  readonly time: Expr;
   readonly width: number;
   /**
    * A state of two equal halves (an LSTM's [h; c]): the CPU computes element j of both halves at

@@ -117,13 +117,19 @@ interface Dims {
 
 /** An allocation that failed, as the tensor the plan was computing: its kernel's label, and its shape with the call's dims. */
 function tooLarge(e: OutOfMemory, i: Instr, label: string, dims: Dims, model: string): NncError {
-  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dims[d as keyof Dims]}`)).join(', ')}]` : ' (a recurrence)';
+  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dimValue(d, dims)}`)).join(', ')}]` : ' (a recurrence)';
   return new NncError(`${model}: '${label}'${shape}: ${e.message}`);
+}
+
+/** A symbolic dim's value: B, T, S, P, K, P0, or `T/k` (⌈T / k⌉: recomputation's k-step segments). */
+function dimValue(d: string, dims: Dims): number {
+  const cut = d.indexOf('/');
+  return cut < 0 ? dims[d as keyof Dims] : Math.ceil(dims[d.slice(0, cut) as keyof Dims] / Number(d.slice(cut + 1)));
 }
 
 function sizeOf(s: Size, dims: Dims): number {
   let n = 1;
-  for (const d of s) n *= typeof d === 'number' ? d : dims[d as keyof Dims];
+  for (const d of s) n *= typeof d === 'number' ? d : dimValue(d, dims);
   return n;
 }
 
@@ -301,7 +307,7 @@ class Model {
 
   private async scan(i: ScanInstr, env: Env, dims: Dims, scal: Record<string, number>, carried: unknown, prog: Prog): Promise<void> {
     const ex = this.live();
-    const L = dims[i.dim];
+    const L = dimValue(i.dim, dims);
     const S = i.stateSize;
     const first = i.reverse ? L - 1 : 0;
     const init = carried ?? (i.init !== undefined ? env[i.init] : undefined);
@@ -356,7 +362,7 @@ class Model {
       this.emptyCaches(env);
       await this.exec(this.plan.encode, env, dims, this.forwardKeep);
       await this.exec(this.plan.decode, env, dims, this.forwardKeep);
-      const shape = this.plan.output.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+      const shape = this.plan.output.shape.map((d) => (typeof d === 'number' ? d : dimValue(d, dims)));
       const data = await ex.read(env[this.plan.output.slot], sizeOf(this.plan.output.shape, dims));
       return { [this.manifest.output.name]: { data, shape } };
     } finally {
@@ -403,7 +409,7 @@ class Model {
         env[f.slot] = ex.upload(masks ? masks(f.layer, f.p, n) : new Float32Array(n).fill(1));
       }
       await this.exec(plan.decode, env, dims, mask(plan.slots, (plan.outputs ?? []).map((o) => o.slot)), undefined, ready.fwd);
-      const shape = plan.output.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+      const shape = plan.output.shape.map((d) => (typeof d === 'number' ? d : dimValue(d, dims)));
       const data = await ex.read(env[plan.output.slot], sizeOf(plan.output.shape, dims));
       return { output: { data, shape }, env, dims, inputs };
     } catch (e) {
@@ -437,7 +443,7 @@ class Model {
       const weights: Record<string, Float32Array> = {};
       const inputs: Record<string, Tensor> = {};
       for (const o of plan.outputs ?? []) {
-        const shape = o.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+        const shape = o.shape.map((d) => (typeof d === 'number' ? d : dimValue(d, dims)));
         const data = await ex.read(env[o.slot], sizeOf(o.shape, dims));
         if (o.name.startsWith('input:')) inputs[o.name.slice('input:'.length)] = { data, shape };
         else weights[o.name] = data;
