@@ -39,7 +39,7 @@ export interface CharLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 96]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k6 by forward() and generate(), the rest by training only). */
 const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 25d38f76: lstm0.l0.x·Wᵀ (all steps)
     {
@@ -242,10 +242,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 79fb707d: lstm0.l1.x·Wᵀ (all steps)
+    // k2 79fb707d: lstm0.l1.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "CharLM.k2",
-      label: "lstm0.l1.x·Wᵀ (all steps)",
+      label: "lstm0.l1.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -314,10 +314,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 976312e9: log_softmax0 (row statistics)
+    // k4 976312e9: log_softmax0 (row statistics) (and 1 more call)
     {
       name: "CharLM.k4",
-      label: "log_softmax0 (row statistics)",
+      label: "log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -352,10 +352,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k5 c27f6aed: log_softmax0
+    // k5 c27f6aed: log_softmax0 (and 1 more call)
     {
       name: "CharLM.k5",
-      label: "log_softmax0",
+      label: "log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -400,10 +400,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 02ca621d: next.mask
+    // k6 02ca621d: next.mask (and 1 more call)
     {
       name: "CharLM.k6",
-      label: "next.mask",
+      label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -426,49 +426,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const CharLM_PLAN: __nnc.Plan = {
-      "slots": 31,
-      "weights": 11,
-      "packs": [
-        [1,0,1024,0,64,64],
-        [2,0,1024,0,256,256],
-        [5,0,1024,0,256,256],
-        [6,0,1024,0,256,256],
-        [9,0,96,0,256,256]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4]
-      ],
-      "inputs": [
-        {"name":"text","dim":"T","data":11,"lengths":12}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",1024],"packs":0,"free":[11]},
-        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",512],"free":[13]},
-        {"op":"run","kernel":2,"out":15,"args":[14,5,7],"size":["B","T",1024],"packs":2,"free":[14]},
-        {"op":"scan","out":16,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",512],"free":[15]},
-        {"op":"run","kernel":3,"out":17,"args":[16,9,10],"size":["B","T",96],"packs":4,"free":[16]},
-        {"op":"run","kernel":4,"out":18,"args":[17],"size":["B","T",2]},
-        {"op":"run","kernel":5,"out":19,"args":[18,17],"size":["B","T",96],"free":[17,18]},
-        {"op":"run","kernel":6,"out":20,"args":[12,19],"size":["B","T",96],"free":[12,19]}
-      ],
-      "output": {"slot":20,"shape":["B","T",96]},
-      "caches": [],
-      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[{"scan":14,"stateSize":512},{"scan":16,"stateSize":512}],"noAttention":"CharLM has no attention over a source to report","readout":"logprob","vocab":96,"inputVocab":96,"keep":[14,16,20]}
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const CharLM_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 fd478a87: embedding0
+    // k7 fd478a87: embedding0
     {
-      name: "CharLM.t0",
+      name: "CharLM.k7",
       label: "embedding0",
       step: false,
       scalars: ["T"],
@@ -488,9 +448,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 3604bb9a: lstm0.l0.x·Wᵀ (all steps)
+    // k8 3604bb9a: lstm0.l0.x·Wᵀ (all steps)
     {
-      name: "CharLM.t1",
+      name: "CharLM.k8",
       label: "lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
@@ -524,9 +484,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 18e37564: lstm0.l0.h* (and 1 more call)
+    // k9 18e37564: lstm0.l0.h* (and 1 more call)
     {
-      name: "CharLM.t2",
+      name: "CharLM.k9",
       label: "lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
@@ -559,9 +519,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 5aca960c: lstm0.l0.[h';c'] (and 1 more call)
+    // k10 5aca960c: lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "CharLM.t3",
+      name: "CharLM.k10",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -605,45 +565,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 79fb707d: lstm0.l1.x·Wᵀ (all steps)
+    // k11 0c859936: dropout0
     {
-      name: "CharLM.t4",
-      label: "lstm0.l1.x·Wᵀ (all steps)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 1024, 256, b0, 0, 512, x.packs[0], b2, 0, out, 0, 1024, 0);
-        },
-      },
-    },
-    // t5 0c859936: dropout0
-    {
-      name: "CharLM.t5",
+      name: "CharLM.k11",
       label: "dropout0",
       step: false,
       scalars: ["T"],
@@ -664,9 +588,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t6 138c23d5: linear0
+    // k12 138c23d5: linear0
     {
-      name: "CharLM.t6",
+      name: "CharLM.k12",
       label: "linear0",
       step: false,
       scalars: ["T"],
@@ -700,121 +624,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t7 976312e9: log_softmax0 (row statistics)
+    // k13 828a18fb: log_softmax0.d softmax
     {
-      name: "CharLM.t7",
-      label: "log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 96; k1++) {
-            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 96; k4++) {
-            const v5 = b0[(i0 * T + i1) * 96 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t8 c27f6aed: log_softmax0
-    {
-      name: "CharLM.t8",
-      label: "log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 96 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 96;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 96; k2++) {
-                const v3 = b1[(i0 * T + i1) * 96 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 96; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 96; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t9 02ca621d: next.mask
-    {
-      name: "CharLM.t9",
-      label: "next.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t10 828a18fb: log_softmax0.d softmax
-    {
-      name: "CharLM.t10",
+      name: "CharLM.k13",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -851,9 +663,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t11 8b04aeaa: d(linear0.weight)
+    // k14 8b04aeaa: d(linear0.weight)
     {
-      name: "CharLM.t11",
+      name: "CharLM.k14",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -878,9 +690,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t12 045dc329: d(linear0.bias)
+    // k15 045dc329: d(linear0.bias)
     {
-      name: "CharLM.t12",
+      name: "CharLM.k15",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -903,9 +715,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t13 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
+    // k16 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "CharLM.t13",
+      name: "CharLM.k16",
       label: "lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -931,9 +743,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t14 be596fbe: lstm0.l1.backward steps
+    // k17 be596fbe: lstm0.l1.backward steps
     {
-      name: "CharLM.t14",
+      name: "CharLM.k17",
       label: "lstm0.l1.backward steps",
       step: false,
       scalars: ["T"],
@@ -984,9 +796,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t15 d1e38249: lstm0.l1.d next (and 1 more call)
+    // k18 d1e38249: lstm0.l1.d next (and 1 more call)
     {
-      name: "CharLM.t15",
+      name: "CharLM.k18",
       label: "lstm0.l1.d next (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
@@ -1006,9 +818,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t16 85ffd217: lstm0.l1.[h';c'].d first (and 1 more call)
+    // k19 85ffd217: lstm0.l1.[h';c'].d first (and 1 more call)
     {
-      name: "CharLM.t16",
+      name: "CharLM.k19",
       label: "lstm0.l1.[h';c'].d first (and 1 more call)",
       step: false,
       scalars: [],
@@ -1026,9 +838,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t17 aad38500: lstm0.l1.f (and 1 more call)
+    // k20 aad38500: lstm0.l1.f (and 1 more call)
     {
-      name: "CharLM.t17",
+      name: "CharLM.k20",
       label: "lstm0.l1.f (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1049,9 +861,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t18 7d8f72b6: lstm0.l1.i (and 1 more call)
+    // k21 7d8f72b6: lstm0.l1.i (and 1 more call)
     {
-      name: "CharLM.t18",
+      name: "CharLM.k21",
       label: "lstm0.l1.i (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1072,9 +884,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t19 5a0ae323: lstm0.l1.g (and 1 more call)
+    // k22 5a0ae323: lstm0.l1.g (and 1 more call)
     {
-      name: "CharLM.t19",
+      name: "CharLM.k22",
       label: "lstm0.l1.g (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1095,9 +907,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t20 3dca54bd: lstm0.l1.tanh(c') (and 1 more call)
+    // k23 3dca54bd: lstm0.l1.tanh(c') (and 1 more call)
     {
-      name: "CharLM.t20",
+      name: "CharLM.k23",
       label: "lstm0.l1.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1122,9 +934,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t21 5d04ad94: lstm0.l1.o (and 1 more call)
+    // k24 5d04ad94: lstm0.l1.o (and 1 more call)
     {
-      name: "CharLM.t21",
+      name: "CharLM.k24",
       label: "lstm0.l1.o (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1145,9 +957,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t22 7fd77edc: d(lstm0.l1.c') (and 1 more call)
+    // k25 7fd77edc: d(lstm0.l1.c') (and 1 more call)
     {
-      name: "CharLM.t22",
+      name: "CharLM.k25",
       label: "d(lstm0.l1.c') (and 1 more call)",
       step: false,
       scalars: [],
@@ -1173,9 +985,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t23 a8733d3c: lstm0.l1.o.d sigmoid (and 3 more calls)
+    // k26 a8733d3c: lstm0.l1.o.d sigmoid (and 3 more calls)
     {
-      name: "CharLM.t23",
+      name: "CharLM.k26",
       label: "lstm0.l1.o.d sigmoid (and 3 more calls)",
       step: false,
       scalars: [],
@@ -1199,9 +1011,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t24 97baf2fe: lstm0.l1.g.d tanh (and 1 more call)
+    // k27 97baf2fe: lstm0.l1.g.d tanh (and 1 more call)
     {
-      name: "CharLM.t24",
+      name: "CharLM.k27",
       label: "lstm0.l1.g.d tanh (and 1 more call)",
       step: false,
       scalars: [],
@@ -1225,9 +1037,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t25 068dfb5c: lstm0.l1.f.d sigmoid (and 1 more call)
+    // k28 068dfb5c: lstm0.l1.f.d sigmoid (and 1 more call)
     {
-      name: "CharLM.t25",
+      name: "CharLM.k28",
       label: "lstm0.l1.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1251,9 +1063,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t26 5378441e: d(lstm0.l1.h*) (and 3 more calls)
+    // k29 5378441e: d(lstm0.l1.h*) (and 3 more calls)
     {
-      name: "CharLM.t26",
+      name: "CharLM.k29",
       label: "d(lstm0.l1.h*) (and 3 more calls)",
       step: false,
       scalars: [],
@@ -1292,9 +1104,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t27 fec200bd: d(lstm0.l1.state) (and 1 more call)
+    // k30 fec200bd: d(lstm0.l1.state) (and 1 more call)
     {
-      name: "CharLM.t27",
+      name: "CharLM.k30",
       label: "d(lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["T","t"],
@@ -1325,9 +1137,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t28 eeb3e81f: d(lstm0.weight_hh_l1) (and 2 more calls)
+    // k31 eeb3e81f: d(lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "CharLM.t28",
+      name: "CharLM.k31",
       label: "d(lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1352,9 +1164,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t29 bef09139: d(lstm0.bias_hh_l1) (and 3 more calls)
+    // k32 bef09139: d(lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "CharLM.t29",
+      name: "CharLM.k32",
       label: "d(lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1377,9 +1189,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t30 df67da54: lstm0.l0.backward steps
+    // k33 df67da54: lstm0.l0.backward steps
     {
-      name: "CharLM.t30",
+      name: "CharLM.k33",
       label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -1428,9 +1240,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t31 94109322: d(embedding0)
+    // k34 94109322: d(embedding0)
     {
-      name: "CharLM.t31",
+      name: "CharLM.k34",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
@@ -1454,9 +1266,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t32 89bfa336: d(lstm0.weight_ih_l0)
+    // k35 89bfa336: d(lstm0.weight_ih_l0)
     {
-      name: "CharLM.t32",
+      name: "CharLM.k35",
       label: "d(lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
@@ -1481,9 +1293,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t33 cd54a9e2: embedding0.d table
+    // k36 cd54a9e2: embedding0.d table
     {
-      name: "CharLM.t33",
+      name: "CharLM.k36",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1510,7 +1322,45 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const CharLM_PLAN: __nnc.Plan = {
+      "slots": 31,
+      "weights": 11,
+      "packs": [
+        [1,0,1024,0,64,64],
+        [2,0,1024,0,256,256],
+        [5,0,1024,0,256,256],
+        [6,0,1024,0,256,256],
+        [9,0,96,0,256,256]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4]
+      ],
+      "inputs": [
+        {"name":"text","dim":"T","data":11,"lengths":12}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",1024],"packs":0,"free":[11]},
+        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",512],"free":[13]},
+        {"op":"run","kernel":2,"out":15,"args":[14,5,7],"size":["B","T",1024],"packs":2,"free":[14]},
+        {"op":"scan","out":16,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",512],"free":[15]},
+        {"op":"run","kernel":3,"out":17,"args":[16,9,10],"size":["B","T",96],"packs":4,"free":[16]},
+        {"op":"run","kernel":4,"out":18,"args":[17],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":19,"args":[18,17],"size":["B","T",96],"free":[17,18]},
+        {"op":"run","kernel":6,"out":20,"args":[12,19],"size":["B","T",96],"free":[12,19]}
+      ],
+      "output": {"slot":20,"shape":["B","T",96]},
+      "caches": [],
+      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[{"scan":14,"stateSize":512},{"scan":16,"stateSize":512}],"noAttention":"CharLM has no attention over a source to report","readout":"logprob","vocab":96,"inputVocab":96,"keep":[14,16,20]}
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const CharLM_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 37,
         "weights": 11,
@@ -1533,16 +1383,16 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":13,"args":[11,0],"size":["B","T",64],"free":[11]},
-          {"op":"run","kernel":1,"out":14,"args":[13,1,3],"size":["B","T",1024],"packs":0},
-          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":2,"out":16,"args":[15,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":3,"args":[15,14,16,12]},"size":["B","T",512],"stacks":[{"from":16,"to":17,"width":[1024]}]},
-          {"op":"run","kernel":4,"out":18,"args":[15,5,7],"size":["B","T",1024],"packs":2},
-          {"op":"scan","out":19,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":2,"out":20,"args":[19,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":3,"args":[19,18,20,12]},"size":["B","T",512],"stacks":[{"from":20,"to":21,"width":[1024]}]},
-          {"op":"run","kernel":5,"out":22,"args":[19,23],"size":["B","T",256]},
-          {"op":"run","kernel":6,"out":24,"args":[22,9,10],"size":["B","T",96],"packs":4},
-          {"op":"run","kernel":7,"out":25,"args":[24],"size":["B","T",2]},
-          {"op":"run","kernel":8,"out":26,"args":[25,24],"size":["B","T",96],"free":[24,25]},
-          {"op":"run","kernel":9,"out":27,"args":[12,26],"size":["B","T",96],"free":[12]}
+          {"op":"run","kernel":7,"out":13,"args":[11,0],"size":["B","T",64],"free":[11]},
+          {"op":"run","kernel":8,"out":14,"args":[13,1,3],"size":["B","T",1024],"packs":0},
+          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":9,"out":16,"args":[15,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":10,"args":[15,14,16,12]},"size":["B","T",512],"stacks":[{"from":16,"to":17,"width":[1024]}]},
+          {"op":"run","kernel":2,"out":18,"args":[15,5,7],"size":["B","T",1024],"packs":2},
+          {"op":"scan","out":19,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":9,"out":20,"args":[19,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":10,"args":[19,18,20,12]},"size":["B","T",512],"stacks":[{"from":20,"to":21,"width":[1024]}]},
+          {"op":"run","kernel":11,"out":22,"args":[19,23],"size":["B","T",256]},
+          {"op":"run","kernel":12,"out":24,"args":[22,9,10],"size":["B","T",96],"packs":4},
+          {"op":"run","kernel":4,"out":25,"args":[24],"size":["B","T",2]},
+          {"op":"run","kernel":5,"out":26,"args":[25,24],"size":["B","T",96],"free":[24,25]},
+          {"op":"run","kernel":6,"out":27,"args":[12,26],"size":["B","T",96],"free":[12]}
         ],
         "output": {"slot":27,"shape":["B","T",96]},
         "caches": [],
@@ -1571,25 +1421,25 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":10,"out":13,"args":[12,14,15],"size":["B","T",96],"free":[14,15]},
-          {"op":"run","kernel":11,"out":16,"args":[13,17],"size":[96,256],"free":[17]},
-          {"op":"run","kernel":12,"out":18,"args":[13],"size":[96]},
-          {"op":"run","kernel":13,"out":19,"args":[20],"size":["B","T",512],"free":[20]},
-          {"op":"run","kernel":14,"out":21,"args":[13,9,22,23,24,19],"size":["B","T",3072],"free":[13,22,23,24]},
-          {"op":"scan","out":25,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":15,"out":26,"args":[25,21],"size":["B",512]},{"op":"run","kernel":16,"out":27,"args":[26],"size":["B",256]},{"op":"run","kernel":17,"out":28,"args":[21],"size":["B",256]},{"op":"run","kernel":18,"out":29,"args":[21],"size":["B",256]},{"op":"run","kernel":19,"out":30,"args":[21],"size":["B",256]},{"op":"run","kernel":20,"out":31,"args":[28,21,29,30],"size":["B",256]},{"op":"run","kernel":21,"out":32,"args":[21],"size":["B",256]},{"op":"run","kernel":22,"out":33,"args":[26,27,32,31],"size":["B",256]},{"op":"run","kernel":23,"out":34,"args":[27,31,32],"size":["B",256]},{"op":"run","kernel":24,"out":35,"args":[33,29,30],"size":["B",256]},{"op":"run","kernel":25,"out":36,"args":[33,21,28],"size":["B",256]},{"op":"run","kernel":23,"out":37,"args":[33,30,29],"size":["B",256]},{"op":"run","kernel":26,"out":38,"args":[37,36,35,34],"size":["B",1024]},{"op":"run","kernel":26,"out":39,"args":[37,36,35,34],"size":["B",1024]}],"step":{"kernel":27,"args":[25,38,6,33,28,12]},"size":["B","T",512],"stacks":[{"from":39,"to":40,"width":[1024]},{"from":38,"to":41,"width":[1024]}],"free":[21,25]},
-          {"op":"run","kernel":28,"out":42,"args":[41,19],"size":[1024,256],"free":[19]},
-          {"op":"run","kernel":29,"out":43,"args":[41],"size":[1024],"free":[41]},
-          {"op":"run","kernel":28,"out":44,"args":[40,45],"size":[1024,256]},
-          {"op":"run","kernel":29,"out":46,"args":[40],"size":[1024]},
-          {"op":"run","kernel":13,"out":47,"args":[45],"size":["B","T",512],"free":[45]},
-          {"op":"run","kernel":30,"out":48,"args":[40,5,49,50,47],"size":["B","T",3072],"free":[40,49,50]},
-          {"op":"scan","out":51,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":15,"out":52,"args":[51,48],"size":["B",512]},{"op":"run","kernel":16,"out":53,"args":[52],"size":["B",256]},{"op":"run","kernel":17,"out":54,"args":[48],"size":["B",256]},{"op":"run","kernel":18,"out":55,"args":[48],"size":["B",256]},{"op":"run","kernel":19,"out":56,"args":[48],"size":["B",256]},{"op":"run","kernel":20,"out":57,"args":[54,48,55,56],"size":["B",256]},{"op":"run","kernel":21,"out":58,"args":[48],"size":["B",256]},{"op":"run","kernel":22,"out":59,"args":[52,53,58,57],"size":["B",256]},{"op":"run","kernel":23,"out":60,"args":[53,57,58],"size":["B",256]},{"op":"run","kernel":24,"out":61,"args":[59,55,56],"size":["B",256]},{"op":"run","kernel":25,"out":62,"args":[59,48,54],"size":["B",256]},{"op":"run","kernel":23,"out":63,"args":[59,56,55],"size":["B",256]},{"op":"run","kernel":26,"out":64,"args":[63,62,61,60],"size":["B",1024]},{"op":"run","kernel":26,"out":65,"args":[63,62,61,60],"size":["B",1024]}],"step":{"kernel":27,"args":[51,64,2,59,54,12]},"size":["B","T",512],"stacks":[{"from":65,"to":66,"width":[1024]},{"from":64,"to":67,"width":[1024]}],"free":[12,48,51]},
-          {"op":"run","kernel":28,"out":68,"args":[67,47],"size":[1024,256],"free":[47]},
-          {"op":"run","kernel":29,"out":69,"args":[67],"size":[1024],"free":[67]},
-          {"op":"run","kernel":31,"out":70,"args":[66,1],"size":["B","T",64]},
-          {"op":"run","kernel":32,"out":71,"args":[66,72],"size":[1024,64],"free":[72]},
-          {"op":"run","kernel":29,"out":73,"args":[66],"size":[1024],"free":[66]},
-          {"op":"run","kernel":33,"out":74,"args":[11,70],"size":[96,64],"free":[11,70]}
+          {"op":"run","kernel":13,"out":13,"args":[12,14,15],"size":["B","T",96],"free":[14,15]},
+          {"op":"run","kernel":14,"out":16,"args":[13,17],"size":[96,256],"free":[17]},
+          {"op":"run","kernel":15,"out":18,"args":[13],"size":[96]},
+          {"op":"run","kernel":16,"out":19,"args":[20],"size":["B","T",512],"free":[20]},
+          {"op":"run","kernel":17,"out":21,"args":[13,9,22,23,24,19],"size":["B","T",3072],"free":[13,22,23,24]},
+          {"op":"scan","out":25,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":18,"out":26,"args":[25,21],"size":["B",512]},{"op":"run","kernel":19,"out":27,"args":[26],"size":["B",256]},{"op":"run","kernel":20,"out":28,"args":[21],"size":["B",256]},{"op":"run","kernel":21,"out":29,"args":[21],"size":["B",256]},{"op":"run","kernel":22,"out":30,"args":[21],"size":["B",256]},{"op":"run","kernel":23,"out":31,"args":[28,21,29,30],"size":["B",256]},{"op":"run","kernel":24,"out":32,"args":[21],"size":["B",256]},{"op":"run","kernel":25,"out":33,"args":[26,27,32,31],"size":["B",256]},{"op":"run","kernel":26,"out":34,"args":[27,31,32],"size":["B",256]},{"op":"run","kernel":27,"out":35,"args":[33,29,30],"size":["B",256]},{"op":"run","kernel":28,"out":36,"args":[33,21,28],"size":["B",256]},{"op":"run","kernel":26,"out":37,"args":[33,30,29],"size":["B",256]},{"op":"run","kernel":29,"out":38,"args":[37,36,35,34],"size":["B",1024]},{"op":"run","kernel":29,"out":39,"args":[37,36,35,34],"size":["B",1024]}],"step":{"kernel":30,"args":[25,38,6,33,28,12]},"size":["B","T",512],"stacks":[{"from":39,"to":40,"width":[1024]},{"from":38,"to":41,"width":[1024]}],"free":[21,25]},
+          {"op":"run","kernel":31,"out":42,"args":[41,19],"size":[1024,256],"free":[19]},
+          {"op":"run","kernel":32,"out":43,"args":[41],"size":[1024],"free":[41]},
+          {"op":"run","kernel":31,"out":44,"args":[40,45],"size":[1024,256]},
+          {"op":"run","kernel":32,"out":46,"args":[40],"size":[1024]},
+          {"op":"run","kernel":16,"out":47,"args":[45],"size":["B","T",512],"free":[45]},
+          {"op":"run","kernel":33,"out":48,"args":[40,5,49,50,47],"size":["B","T",3072],"free":[40,49,50]},
+          {"op":"scan","out":51,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":18,"out":52,"args":[51,48],"size":["B",512]},{"op":"run","kernel":19,"out":53,"args":[52],"size":["B",256]},{"op":"run","kernel":20,"out":54,"args":[48],"size":["B",256]},{"op":"run","kernel":21,"out":55,"args":[48],"size":["B",256]},{"op":"run","kernel":22,"out":56,"args":[48],"size":["B",256]},{"op":"run","kernel":23,"out":57,"args":[54,48,55,56],"size":["B",256]},{"op":"run","kernel":24,"out":58,"args":[48],"size":["B",256]},{"op":"run","kernel":25,"out":59,"args":[52,53,58,57],"size":["B",256]},{"op":"run","kernel":26,"out":60,"args":[53,57,58],"size":["B",256]},{"op":"run","kernel":27,"out":61,"args":[59,55,56],"size":["B",256]},{"op":"run","kernel":28,"out":62,"args":[59,48,54],"size":["B",256]},{"op":"run","kernel":26,"out":63,"args":[59,56,55],"size":["B",256]},{"op":"run","kernel":29,"out":64,"args":[63,62,61,60],"size":["B",1024]},{"op":"run","kernel":29,"out":65,"args":[63,62,61,60],"size":["B",1024]}],"step":{"kernel":30,"args":[51,64,2,59,54,12]},"size":["B","T",512],"stacks":[{"from":65,"to":66,"width":[1024]},{"from":64,"to":67,"width":[1024]}],"free":[12,48,51]},
+          {"op":"run","kernel":31,"out":68,"args":[67,47],"size":[1024,256],"free":[47]},
+          {"op":"run","kernel":32,"out":69,"args":[67],"size":[1024],"free":[67]},
+          {"op":"run","kernel":34,"out":70,"args":[66,1],"size":["B","T",64]},
+          {"op":"run","kernel":35,"out":71,"args":[66,72],"size":[1024,64],"free":[72]},
+          {"op":"run","kernel":32,"out":73,"args":[66],"size":[1024],"free":[66]},
+          {"op":"run","kernel":36,"out":74,"args":[11,70],"size":[96,64],"free":[11,70]}
         ],
         "output": {"slot":74,"shape":[96,64]},
         "caches": [],

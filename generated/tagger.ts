@@ -38,7 +38,7 @@ export interface TaggerOutputs {
     tags: __nnc.Tensor<Float32Array, [number, number, 17]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k5 by forward() and generate(), the rest by training only). */
 const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 34df1d49: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
@@ -304,10 +304,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 8b76be19: log_softmax0 (row statistics)
+    // k3 8b76be19: log_softmax0 (row statistics) (and 1 more call)
     {
       name: "Tagger.k3",
-      label: "log_softmax0 (row statistics)",
+      label: "log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -342,10 +342,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 96431232: log_softmax0
+    // k4 96431232: log_softmax0 (and 1 more call)
     {
       name: "Tagger.k4",
-      label: "log_softmax0",
+      label: "log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -390,10 +390,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k5 97d5f52f: tags.mask
+    // k5 97d5f52f: tags.mask (and 1 more call)
     {
       name: "Tagger.k5",
-      label: "tags.mask",
+      label: "tags.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -416,49 +416,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const Tagger_PLAN: __nnc.Plan = {
-      "slots": 32,
-      "weights": 11,
-      "packs": [
-        [1,0,512,0,100,100],
-        [2,0,512,0,128,128],
-        [5,0,512,0,100,100],
-        [6,0,512,0,128,128],
-        [9,0,17,0,256,256]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4]
-      ],
-      "inputs": [
-        {"name":"words","dim":"T","data":11,"lengths":12}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",512],"packs":0},
-        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",256],"free":[13]},
-        {"op":"run","kernel":0,"out":15,"args":[11,0,5,7],"size":["B","T",512],"packs":2,"free":[11]},
-        {"op":"scan","out":16,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",256],"free":[15]},
-        {"op":"run","kernel":2,"out":17,"args":[14,16,9,10],"size":["B","T",17],"packs":4,"free":[14,16]},
-        {"op":"run","kernel":3,"out":18,"args":[17],"size":["B","T",2]},
-        {"op":"run","kernel":4,"out":19,"args":[18,17],"size":["B","T",17],"free":[17,18]},
-        {"op":"run","kernel":5,"out":20,"args":[12,19],"size":["B","T",17],"free":[12,19]}
-      ],
-      "output": {"slot":20,"shape":["B","T",17]},
-      "caches": [],
-      "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const Tagger_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 54edf441: embedding0
+    // k6 54edf441: embedding0
     {
-      name: "Tagger.t0",
+      name: "Tagger.k6",
       label: "embedding0",
       step: false,
       scalars: ["T"],
@@ -478,9 +438,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 0f50e3ce: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    // k7 0f50e3ce: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
-      name: "Tagger.t1",
+      name: "Tagger.k7",
       label: "lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -514,9 +474,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 b93a5e66: lstm0.l0.h* (and 1 more call)
+    // k8 b93a5e66: lstm0.l0.h* (and 1 more call)
     {
-      name: "Tagger.t2",
+      name: "Tagger.k8",
       label: "lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
@@ -549,9 +509,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 72785945: lstm0.l0.[h';c'] (and 1 more call)
+    // k9 72785945: lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "Tagger.t3",
+      name: "Tagger.k9",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -595,9 +555,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 b62bf1ee: lstm0.l0.concat
+    // k10 b62bf1ee: lstm0.l0.concat
     {
-      name: "Tagger.t4",
+      name: "Tagger.k10",
       label: "lstm0.l0.concat",
       step: false,
       scalars: ["T"],
@@ -623,9 +583,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t5 a8504592: linear0
+    // k11 a8504592: linear0
     {
-      name: "Tagger.t5",
+      name: "Tagger.k11",
       label: "linear0",
       step: false,
       scalars: ["T"],
@@ -659,121 +619,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t6 8b76be19: log_softmax0 (row statistics)
+    // k12 36bae848: log_softmax0.d softmax
     {
-      name: "Tagger.t6",
-      label: "log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 17; k1++) {
-            const v2 = b0[(i0 * T + i1) * 17 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 17; k4++) {
-            const v5 = b0[(i0 * T + i1) * 17 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t7 96431232: log_softmax0
-    {
-      name: "Tagger.t7",
-      label: "log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 17 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 17; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 17;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 17; k2++) {
-                const v3 = b1[(i0 * T + i1) * 17 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 17; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 17; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t8 97d5f52f: tags.mask
-    {
-      name: "Tagger.t8",
-      label: "tags.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 17 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 17; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t9 36bae848: log_softmax0.d softmax
-    {
-      name: "Tagger.t9",
+      name: "Tagger.k12",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -810,9 +658,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t10 4fcf030c: d(lstm0.l0.concat)
+    // k13 4fcf030c: d(lstm0.l0.concat)
     {
-      name: "Tagger.t10",
+      name: "Tagger.k13",
       label: "d(lstm0.l0.concat)",
       step: false,
       scalars: ["T"],
@@ -836,9 +684,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t11 90aaebd8: d(linear0.weight)
+    // k14 90aaebd8: d(linear0.weight)
     {
-      name: "Tagger.t11",
+      name: "Tagger.k14",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -863,9 +711,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t12 1b77a693: d(linear0.bias)
+    // k15 1b77a693: d(linear0.bias)
     {
-      name: "Tagger.t12",
+      name: "Tagger.k15",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -888,9 +736,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t13 a1a498b5: lstm0.l0.reverse.s[t-1]
+    // k16 a1a498b5: lstm0.l0.reverse.s[t-1]
     {
-      name: "Tagger.t13",
+      name: "Tagger.k16",
       label: "lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -916,9 +764,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t14 18bbfa4c: lstm0.l0.reverse.backward steps
+    // k17 18bbfa4c: lstm0.l0.reverse.backward steps
     {
-      name: "Tagger.t14",
+      name: "Tagger.k17",
       label: "lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["T"],
@@ -962,9 +810,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t15 a496adb0: lstm0.l0.reverse.d next (and 1 more call)
+    // k18 a496adb0: lstm0.l0.reverse.d next (and 1 more call)
     {
-      name: "Tagger.t15",
+      name: "Tagger.k18",
       label: "lstm0.l0.reverse.d next (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
@@ -984,9 +832,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t16 42d5f502: lstm0.l0.reverse.[h';c'].d first (and 1 more call)
+    // k19 42d5f502: lstm0.l0.reverse.[h';c'].d first (and 1 more call)
     {
-      name: "Tagger.t16",
+      name: "Tagger.k19",
       label: "lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
       step: false,
       scalars: [],
@@ -1004,9 +852,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t17 0618bec5: lstm0.l0.reverse.f (and 1 more call)
+    // k20 0618bec5: lstm0.l0.reverse.f (and 1 more call)
     {
-      name: "Tagger.t17",
+      name: "Tagger.k20",
       label: "lstm0.l0.reverse.f (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1027,9 +875,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t18 a58672b7: lstm0.l0.reverse.i (and 1 more call)
+    // k21 a58672b7: lstm0.l0.reverse.i (and 1 more call)
     {
-      name: "Tagger.t18",
+      name: "Tagger.k21",
       label: "lstm0.l0.reverse.i (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1050,9 +898,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t19 955a23d8: lstm0.l0.reverse.g (and 1 more call)
+    // k22 955a23d8: lstm0.l0.reverse.g (and 1 more call)
     {
-      name: "Tagger.t19",
+      name: "Tagger.k22",
       label: "lstm0.l0.reverse.g (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1073,9 +921,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t20 4b17bf6c: lstm0.l0.reverse.tanh(c') (and 1 more call)
+    // k23 4b17bf6c: lstm0.l0.reverse.tanh(c') (and 1 more call)
     {
-      name: "Tagger.t20",
+      name: "Tagger.k23",
       label: "lstm0.l0.reverse.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1100,9 +948,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t21 f21b54a9: lstm0.l0.reverse.o (and 1 more call)
+    // k24 f21b54a9: lstm0.l0.reverse.o (and 1 more call)
     {
-      name: "Tagger.t21",
+      name: "Tagger.k24",
       label: "lstm0.l0.reverse.o (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1123,9 +971,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t22 a5f5367f: d(lstm0.l0.reverse.c') (and 1 more call)
+    // k25 a5f5367f: d(lstm0.l0.reverse.c') (and 1 more call)
     {
-      name: "Tagger.t22",
+      name: "Tagger.k25",
       label: "d(lstm0.l0.reverse.c') (and 1 more call)",
       step: false,
       scalars: [],
@@ -1151,9 +999,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t23 5263fd4c: lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
+    // k26 5263fd4c: lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
     {
-      name: "Tagger.t23",
+      name: "Tagger.k26",
       label: "lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
       step: false,
       scalars: [],
@@ -1177,9 +1025,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t24 0be37e4e: lstm0.l0.reverse.g.d tanh (and 1 more call)
+    // k27 0be37e4e: lstm0.l0.reverse.g.d tanh (and 1 more call)
     {
-      name: "Tagger.t24",
+      name: "Tagger.k27",
       label: "lstm0.l0.reverse.g.d tanh (and 1 more call)",
       step: false,
       scalars: [],
@@ -1203,9 +1051,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t25 0de35a61: lstm0.l0.reverse.f.d sigmoid (and 1 more call)
+    // k28 0de35a61: lstm0.l0.reverse.f.d sigmoid (and 1 more call)
     {
-      name: "Tagger.t25",
+      name: "Tagger.k28",
       label: "lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["T","t"],
@@ -1229,9 +1077,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t26 3bf96609: d(lstm0.l0.reverse.h*) (and 3 more calls)
+    // k29 3bf96609: d(lstm0.l0.reverse.h*) (and 3 more calls)
     {
-      name: "Tagger.t26",
+      name: "Tagger.k29",
       label: "d(lstm0.l0.reverse.h*) (and 3 more calls)",
       step: false,
       scalars: [],
@@ -1270,9 +1118,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t27 707e15eb: d(lstm0.l0.reverse.state) (and 1 more call)
+    // k30 707e15eb: d(lstm0.l0.reverse.state) (and 1 more call)
     {
-      name: "Tagger.t27",
+      name: "Tagger.k30",
       label: "d(lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
       scalars: ["T","t"],
@@ -1303,9 +1151,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t28 f8699a50: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
+    // k31 f8699a50: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
-      name: "Tagger.t28",
+      name: "Tagger.k31",
       label: "d(lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1330,9 +1178,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t29 8b4afe61: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    // k32 8b4afe61: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
-      name: "Tagger.t29",
+      name: "Tagger.k32",
       label: "d(lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1355,9 +1203,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t30 044aa0fc: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
+    // k33 044aa0fc: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
     {
-      name: "Tagger.t30",
+      name: "Tagger.k33",
       label: "d(lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1382,9 +1230,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t31 0c3e86e8: lstm0.l0.s[t-1]
+    // k34 0c3e86e8: lstm0.l0.s[t-1]
     {
-      name: "Tagger.t31",
+      name: "Tagger.k34",
       label: "lstm0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -1410,9 +1258,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t32 200d3b2a: lstm0.l0.backward steps
+    // k35 200d3b2a: lstm0.l0.backward steps
     {
-      name: "Tagger.t32",
+      name: "Tagger.k35",
       label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -1456,9 +1304,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t33 b57a5933: d(embedding0)
+    // k36 b57a5933: d(embedding0)
     {
-      name: "Tagger.t33",
+      name: "Tagger.k36",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
@@ -1489,9 +1337,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t34 ca7f149e: embedding0.d table
+    // k37 ca7f149e: embedding0.d table
     {
-      name: "Tagger.t34",
+      name: "Tagger.k37",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1518,7 +1366,45 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const Tagger_PLAN: __nnc.Plan = {
+      "slots": 32,
+      "weights": 11,
+      "packs": [
+        [1,0,512,0,100,100],
+        [2,0,512,0,128,128],
+        [5,0,512,0,100,100],
+        [6,0,512,0,128,128],
+        [9,0,17,0,256,256]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4]
+      ],
+      "inputs": [
+        {"name":"words","dim":"T","data":11,"lengths":12}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",512],"packs":0},
+        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",256],"free":[13]},
+        {"op":"run","kernel":0,"out":15,"args":[11,0,5,7],"size":["B","T",512],"packs":2,"free":[11]},
+        {"op":"scan","out":16,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",256],"free":[15]},
+        {"op":"run","kernel":2,"out":17,"args":[14,16,9,10],"size":["B","T",17],"packs":4,"free":[14,16]},
+        {"op":"run","kernel":3,"out":18,"args":[17],"size":["B","T",2]},
+        {"op":"run","kernel":4,"out":19,"args":[18,17],"size":["B","T",17],"free":[17,18]},
+        {"op":"run","kernel":5,"out":20,"args":[12,19],"size":["B","T",17],"free":[12,19]}
+      ],
+      "output": {"slot":20,"shape":["B","T",17]},
+      "caches": [],
+      "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const Tagger_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 36,
         "weights": 11,
@@ -1541,16 +1427,16 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":13,"args":[11,0],"size":["B","T",100],"free":[11]},
-          {"op":"run","kernel":1,"out":14,"args":[13,1,3],"size":["B","T",512],"packs":0},
-          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":2,"out":16,"args":[15,2,4],"size":["B",512],"packs":1}],"step":{"kernel":3,"args":[15,14,16,12]},"size":["B","T",256],"stacks":[{"from":16,"to":17,"width":[512]}]},
-          {"op":"run","kernel":1,"out":18,"args":[13,5,7],"size":["B","T",512],"packs":2},
-          {"op":"scan","out":19,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":2,"out":20,"args":[19,6,8],"size":["B",512],"packs":3}],"step":{"kernel":3,"args":[19,18,20,12]},"size":["B","T",256],"stacks":[{"from":20,"to":21,"width":[512]}]},
-          {"op":"run","kernel":4,"out":22,"args":[15,19],"size":["B","T",256]},
-          {"op":"run","kernel":5,"out":23,"args":[22,9,10],"size":["B","T",17],"packs":4},
-          {"op":"run","kernel":6,"out":24,"args":[23],"size":["B","T",2]},
-          {"op":"run","kernel":7,"out":25,"args":[24,23],"size":["B","T",17],"free":[23,24]},
-          {"op":"run","kernel":8,"out":26,"args":[12,25],"size":["B","T",17],"free":[12]}
+          {"op":"run","kernel":6,"out":13,"args":[11,0],"size":["B","T",100],"free":[11]},
+          {"op":"run","kernel":7,"out":14,"args":[13,1,3],"size":["B","T",512],"packs":0},
+          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":8,"out":16,"args":[15,2,4],"size":["B",512],"packs":1}],"step":{"kernel":9,"args":[15,14,16,12]},"size":["B","T",256],"stacks":[{"from":16,"to":17,"width":[512]}]},
+          {"op":"run","kernel":7,"out":18,"args":[13,5,7],"size":["B","T",512],"packs":2},
+          {"op":"scan","out":19,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":8,"out":20,"args":[19,6,8],"size":["B",512],"packs":3}],"step":{"kernel":9,"args":[19,18,20,12]},"size":["B","T",256],"stacks":[{"from":20,"to":21,"width":[512]}]},
+          {"op":"run","kernel":10,"out":22,"args":[15,19],"size":["B","T",256]},
+          {"op":"run","kernel":11,"out":23,"args":[22,9,10],"size":["B","T",17],"packs":4},
+          {"op":"run","kernel":3,"out":24,"args":[23],"size":["B","T",2]},
+          {"op":"run","kernel":4,"out":25,"args":[24,23],"size":["B","T",17],"free":[23,24]},
+          {"op":"run","kernel":5,"out":26,"args":[12,25],"size":["B","T",17],"free":[12]}
         ],
         "output": {"slot":26,"shape":["B","T",17]},
         "caches": [],
@@ -1576,26 +1462,26 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":9,"out":13,"args":[12,14,15],"size":["B","T",17],"free":[14,15]},
-          {"op":"run","kernel":10,"out":16,"args":[13,9],"size":["B","T",256]},
-          {"op":"run","kernel":11,"out":17,"args":[13,18],"size":[17,256],"free":[18]},
-          {"op":"run","kernel":12,"out":19,"args":[13],"size":[17],"free":[13]},
-          {"op":"run","kernel":13,"out":20,"args":[21],"size":["B","T",256],"free":[21]},
-          {"op":"run","kernel":14,"out":22,"args":[16,23,24,20],"size":["B","T",1536],"free":[23,24]},
-          {"op":"scan","out":25,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":15,"out":26,"args":[25,22],"size":["B",256]},{"op":"run","kernel":16,"out":27,"args":[26],"size":["B",128]},{"op":"run","kernel":17,"out":28,"args":[22],"size":["B",128]},{"op":"run","kernel":18,"out":29,"args":[22],"size":["B",128]},{"op":"run","kernel":19,"out":30,"args":[22],"size":["B",128]},{"op":"run","kernel":20,"out":31,"args":[28,22,29,30],"size":["B",128]},{"op":"run","kernel":21,"out":32,"args":[22],"size":["B",128]},{"op":"run","kernel":22,"out":33,"args":[26,27,32,31],"size":["B",128]},{"op":"run","kernel":23,"out":34,"args":[27,31,32],"size":["B",128]},{"op":"run","kernel":24,"out":35,"args":[33,29,30],"size":["B",128]},{"op":"run","kernel":25,"out":36,"args":[33,22,28],"size":["B",128]},{"op":"run","kernel":23,"out":37,"args":[33,30,29],"size":["B",128]},{"op":"run","kernel":26,"out":38,"args":[37,36,35,34],"size":["B",512]},{"op":"run","kernel":26,"out":39,"args":[37,36,35,34],"size":["B",512]}],"step":{"kernel":27,"args":[25,38,6,33,28,12]},"size":["B","T",256],"stacks":[{"from":39,"to":40,"width":[512]},{"from":38,"to":41,"width":[512]}],"free":[22,25]},
-          {"op":"run","kernel":28,"out":42,"args":[41,20],"size":[512,128],"free":[20]},
-          {"op":"run","kernel":29,"out":43,"args":[41],"size":[512],"free":[41]},
-          {"op":"run","kernel":30,"out":44,"args":[40,45],"size":[512,100]},
-          {"op":"run","kernel":29,"out":46,"args":[40],"size":[512]},
-          {"op":"run","kernel":31,"out":47,"args":[48],"size":["B","T",256],"free":[48]},
-          {"op":"run","kernel":32,"out":49,"args":[16,50,51,47],"size":["B","T",1536],"free":[16,50,51]},
-          {"op":"scan","out":52,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":15,"out":53,"args":[52,49],"size":["B",256]},{"op":"run","kernel":16,"out":54,"args":[53],"size":["B",128]},{"op":"run","kernel":17,"out":55,"args":[49],"size":["B",128]},{"op":"run","kernel":18,"out":56,"args":[49],"size":["B",128]},{"op":"run","kernel":19,"out":57,"args":[49],"size":["B",128]},{"op":"run","kernel":20,"out":58,"args":[55,49,56,57],"size":["B",128]},{"op":"run","kernel":21,"out":59,"args":[49],"size":["B",128]},{"op":"run","kernel":22,"out":60,"args":[53,54,59,58],"size":["B",128]},{"op":"run","kernel":23,"out":61,"args":[54,58,59],"size":["B",128]},{"op":"run","kernel":24,"out":62,"args":[60,56,57],"size":["B",128]},{"op":"run","kernel":25,"out":63,"args":[60,49,55],"size":["B",128]},{"op":"run","kernel":23,"out":64,"args":[60,57,56],"size":["B",128]},{"op":"run","kernel":26,"out":65,"args":[64,63,62,61],"size":["B",512]},{"op":"run","kernel":26,"out":66,"args":[64,63,62,61],"size":["B",512]}],"step":{"kernel":27,"args":[52,65,2,60,55,12]},"size":["B","T",256],"stacks":[{"from":66,"to":67,"width":[512]},{"from":65,"to":68,"width":[512]}],"free":[12,49,52]},
-          {"op":"run","kernel":28,"out":69,"args":[68,47],"size":[512,128],"free":[47]},
-          {"op":"run","kernel":29,"out":70,"args":[68],"size":[512],"free":[68]},
-          {"op":"run","kernel":30,"out":71,"args":[67,45],"size":[512,100],"free":[45]},
-          {"op":"run","kernel":29,"out":72,"args":[67],"size":[512]},
-          {"op":"run","kernel":33,"out":73,"args":[40,5,67,1],"size":["B","T",100],"free":[40,67]},
-          {"op":"run","kernel":34,"out":74,"args":[11,73],"size":[5000,100],"free":[11,73]}
+          {"op":"run","kernel":12,"out":13,"args":[12,14,15],"size":["B","T",17],"free":[14,15]},
+          {"op":"run","kernel":13,"out":16,"args":[13,9],"size":["B","T",256]},
+          {"op":"run","kernel":14,"out":17,"args":[13,18],"size":[17,256],"free":[18]},
+          {"op":"run","kernel":15,"out":19,"args":[13],"size":[17],"free":[13]},
+          {"op":"run","kernel":16,"out":20,"args":[21],"size":["B","T",256],"free":[21]},
+          {"op":"run","kernel":17,"out":22,"args":[16,23,24,20],"size":["B","T",1536],"free":[23,24]},
+          {"op":"scan","out":25,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":18,"out":26,"args":[25,22],"size":["B",256]},{"op":"run","kernel":19,"out":27,"args":[26],"size":["B",128]},{"op":"run","kernel":20,"out":28,"args":[22],"size":["B",128]},{"op":"run","kernel":21,"out":29,"args":[22],"size":["B",128]},{"op":"run","kernel":22,"out":30,"args":[22],"size":["B",128]},{"op":"run","kernel":23,"out":31,"args":[28,22,29,30],"size":["B",128]},{"op":"run","kernel":24,"out":32,"args":[22],"size":["B",128]},{"op":"run","kernel":25,"out":33,"args":[26,27,32,31],"size":["B",128]},{"op":"run","kernel":26,"out":34,"args":[27,31,32],"size":["B",128]},{"op":"run","kernel":27,"out":35,"args":[33,29,30],"size":["B",128]},{"op":"run","kernel":28,"out":36,"args":[33,22,28],"size":["B",128]},{"op":"run","kernel":26,"out":37,"args":[33,30,29],"size":["B",128]},{"op":"run","kernel":29,"out":38,"args":[37,36,35,34],"size":["B",512]},{"op":"run","kernel":29,"out":39,"args":[37,36,35,34],"size":["B",512]}],"step":{"kernel":30,"args":[25,38,6,33,28,12]},"size":["B","T",256],"stacks":[{"from":39,"to":40,"width":[512]},{"from":38,"to":41,"width":[512]}],"free":[22,25]},
+          {"op":"run","kernel":31,"out":42,"args":[41,20],"size":[512,128],"free":[20]},
+          {"op":"run","kernel":32,"out":43,"args":[41],"size":[512],"free":[41]},
+          {"op":"run","kernel":33,"out":44,"args":[40,45],"size":[512,100]},
+          {"op":"run","kernel":32,"out":46,"args":[40],"size":[512]},
+          {"op":"run","kernel":34,"out":47,"args":[48],"size":["B","T",256],"free":[48]},
+          {"op":"run","kernel":35,"out":49,"args":[16,50,51,47],"size":["B","T",1536],"free":[16,50,51]},
+          {"op":"scan","out":52,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":18,"out":53,"args":[52,49],"size":["B",256]},{"op":"run","kernel":19,"out":54,"args":[53],"size":["B",128]},{"op":"run","kernel":20,"out":55,"args":[49],"size":["B",128]},{"op":"run","kernel":21,"out":56,"args":[49],"size":["B",128]},{"op":"run","kernel":22,"out":57,"args":[49],"size":["B",128]},{"op":"run","kernel":23,"out":58,"args":[55,49,56,57],"size":["B",128]},{"op":"run","kernel":24,"out":59,"args":[49],"size":["B",128]},{"op":"run","kernel":25,"out":60,"args":[53,54,59,58],"size":["B",128]},{"op":"run","kernel":26,"out":61,"args":[54,58,59],"size":["B",128]},{"op":"run","kernel":27,"out":62,"args":[60,56,57],"size":["B",128]},{"op":"run","kernel":28,"out":63,"args":[60,49,55],"size":["B",128]},{"op":"run","kernel":26,"out":64,"args":[60,57,56],"size":["B",128]},{"op":"run","kernel":29,"out":65,"args":[64,63,62,61],"size":["B",512]},{"op":"run","kernel":29,"out":66,"args":[64,63,62,61],"size":["B",512]}],"step":{"kernel":30,"args":[52,65,2,60,55,12]},"size":["B","T",256],"stacks":[{"from":66,"to":67,"width":[512]},{"from":65,"to":68,"width":[512]}],"free":[12,49,52]},
+          {"op":"run","kernel":31,"out":69,"args":[68,47],"size":[512,128],"free":[47]},
+          {"op":"run","kernel":32,"out":70,"args":[68],"size":[512],"free":[68]},
+          {"op":"run","kernel":33,"out":71,"args":[67,45],"size":[512,100],"free":[45]},
+          {"op":"run","kernel":32,"out":72,"args":[67],"size":[512]},
+          {"op":"run","kernel":36,"out":73,"args":[40,5,67,1],"size":["B","T",100],"free":[40,67]},
+          {"op":"run","kernel":37,"out":74,"args":[11,73],"size":[5000,100],"free":[11,73]}
         ],
         "output": {"slot":74,"shape":[5000,100]},
         "caches": [],

@@ -53,7 +53,7 @@ export interface BahdanauTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 6000]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k16 by forward() and generate(), the rest by training only). */
 const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 17acfa72: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
@@ -256,10 +256,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 a63ab24c: encoder.lstm0.l0.concat
+    // k2 a63ab24c: encoder.lstm0.l0.concat (and 1 more call)
     {
       name: "BahdanauTranslator.k2",
-      label: "encoder.lstm0.l0.concat",
+      label: "encoder.lstm0.l0.concat (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 256) {\n    const v1 = b0[(i0 * S + i1) * 512 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -284,10 +284,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k3 7141f828: decoder.attention0.W₁·k (keys, once per source)
+    // k3 7141f828: decoder.attention0.W₁·k (keys, once per source) (and 1 more call)
     {
       name: "BahdanauTranslator.k3",
-      label: "decoder.attention0.W₁·k (keys, once per source)",
+      label: "decoder.attention0.W₁·k (keys, once per source) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -318,10 +318,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 2642ac76: encoder.final.l0
+    // k4 2642ac76: encoder.final.l0 (and 1 more call)
     {
       name: "BahdanauTranslator.k4",
-      label: "encoder.final.l0",
+      label: "encoder.final.l0 (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 512 + i1];\n}",
@@ -338,10 +338,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k5 15ece33a: encoder.final.l0.reverse
+    // k5 15ece33a: encoder.final.l0.reverse (and 1 more call)
     {
       name: "BahdanauTranslator.k5",
-      label: "encoder.final.l0.reverse",
+      label: "encoder.final.l0.reverse (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  return b0[i0 * S * 512 + i1];\n}",
@@ -556,10 +556,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 c48a7977: decoder.attention0.α (row statistics)
+    // k9 c48a7977: decoder.attention0.α (row statistics) (and 2 more calls)
     {
       name: "BahdanauTranslator.k9",
-      label: "decoder.attention0.α (row statistics)",
+      label: "decoder.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -597,10 +597,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 9caa375a: decoder.attention0.α
+    // k10 9caa375a: decoder.attention0.α (and 2 more calls)
     {
       name: "BahdanauTranslator.k10",
-      label: "decoder.attention0.α",
+      label: "decoder.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -652,10 +652,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 735014d9: decoder.attention0.context Σα·k
+    // k11 735014d9: decoder.attention0.context Σα·k (and 1 more call)
     {
       name: "BahdanauTranslator.k11",
-      label: "decoder.attention0.context Σα·k",
+      label: "decoder.attention0.context Σα·k (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -839,10 +839,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 00bf4551: decoder.linear0
+    // k13 00bf4551: decoder.linear0 (and 1 more call)
     {
       name: "BahdanauTranslator.k13",
-      label: "decoder.linear0",
+      label: "decoder.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -875,10 +875,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 06daa505: decoder.log_softmax0 (row statistics)
+    // k14 06daa505: decoder.log_softmax0 (row statistics) (and 1 more call)
     {
       name: "BahdanauTranslator.k14",
-      label: "decoder.log_softmax0 (row statistics)",
+      label: "decoder.log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -913,10 +913,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 d2859c5c: decoder.log_softmax0
+    // k15 d2859c5c: decoder.log_softmax0 (and 1 more call)
     {
       name: "BahdanauTranslator.k15",
-      label: "decoder.log_softmax0",
+      label: "decoder.log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -961,10 +961,10 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 5568918f: next.mask
+    // k16 5568918f: next.mask (and 1 more call)
     {
       name: "BahdanauTranslator.k16",
-      label: "next.mask",
+      label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -987,69 +987,9 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const BahdanauTranslator_PLAN: __nnc.Plan = {
-      "slots": 67,
-      "weights": 22,
-      "packs": [
-        [1,0,1024,0,256,256],
-        [2,0,1024,0,256,256],
-        [5,0,1024,0,256,256],
-        [6,0,1024,0,256,256],
-        [10,0,256,0,512,512],
-        [18,0,512,0,512,512],
-        [14,0,1536,0,256,768],
-        [11,0,256,0,512,512],
-        [14,0,1536,256,512,768],
-        [15,0,1536,0,512,512],
-        [20,0,6000,0,512,512]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4],
-        [5],
-        [6],
-        [7],
-        [8,9],
-        [10]
-      ],
-      "inputs": [
-        {"name":"source","dim":"S","data":22,"lengths":23},
-        {"name":"target","dim":"T","data":24,"lengths":25}
-      ],
-      "encode": [
-        {"op":"run","kernel":0,"out":26,"args":[22,0,1,3],"size":["B","S",1024],"packs":0},
-        {"op":"scan","out":27,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[],"step":{"kernel":1,"args":[27,26,2,4,23],"packs":1},"size":["B","S",512],"free":[26]},
-        {"op":"run","kernel":0,"out":28,"args":[22,0,5,7],"size":["B","S",1024],"packs":2,"free":[22]},
-        {"op":"scan","out":29,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[],"step":{"kernel":1,"args":[29,28,6,8,23],"packs":3},"size":["B","S",512],"free":[28]},
-        {"op":"run","kernel":2,"out":30,"args":[27,29],"size":["B","S",512]},
-        {"op":"run","kernel":3,"out":31,"args":[30,10],"size":["B","S",256],"packs":4},
-        {"op":"run","kernel":4,"out":32,"args":[27,23],"size":["B",512],"free":[27]},
-        {"op":"run","kernel":5,"out":33,"args":[29],"size":["B",512],"free":[29]},
-        {"op":"run","kernel":6,"out":34,"args":[32,33,18,19],"size":["B",512],"packs":5,"free":[32,33]}
-      ],
-      "decode": [
-        {"op":"run","kernel":7,"out":35,"args":[24,9,14,16],"size":["B","T",1536],"packs":6,"free":[24]},
-        {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":512,"init":34,"lengths":25,"body":[{"op":"run","kernel":8,"out":37,"args":[36,11,31,12,13],"size":["B","S"],"packs":7},{"op":"run","kernel":9,"out":38,"args":[23,37],"size":["B",2]},{"op":"run","kernel":10,"out":39,"args":[23,38,37],"size":["B","S"]},{"op":"run","kernel":11,"out":40,"args":[39,30],"size":["B",512]}],"step":{"kernel":12,"args":[36,35,40,14,15,17,25],"packs":8},"size":["B","T",512],"exports":[39],"free":[23,30,31,34,35,39]},
-        {"op":"run","kernel":13,"out":41,"args":[36,20,21],"size":["B","T",6000],"packs":9,"free":[36]},
-        {"op":"run","kernel":14,"out":42,"args":[41],"size":["B","T",2]},
-        {"op":"run","kernel":15,"out":43,"args":[42,41],"size":["B","T",6000],"free":[41,42]},
-        {"op":"run","kernel":16,"out":44,"args":[25,43],"size":["B","T",6000],"free":[25,43]}
-      ],
-      "output": {"slot":44,"shape":["B","T",6000]},
-      "caches": [],
-      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",512]},{"slot":31,"shape":["B","S",256]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",512]}],"carries":[{"scan":36,"stateSize":512}],"attention":39,"readout":"logprob","vocab":6000,"inputVocab":6000,"keep":[23,30,31,34,36,39,44]}
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 ff8c7dd1: encoder.embedding0
+    // k17 ff8c7dd1: encoder.embedding0
     {
-      name: "BahdanauTranslator.t0",
+      name: "BahdanauTranslator.k17",
       label: "encoder.embedding0",
       step: false,
       scalars: ["S"],
@@ -1069,9 +1009,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 97fea848: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    // k18 97fea848: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
-      name: "BahdanauTranslator.t1",
+      name: "BahdanauTranslator.k18",
       label: "encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -1105,9 +1045,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 e7a0ec54: encoder.lstm0.l0.h* (and 1 more call)
+    // k19 e7a0ec54: encoder.lstm0.l0.h* (and 1 more call)
     {
-      name: "BahdanauTranslator.t2",
+      name: "BahdanauTranslator.k19",
       label: "encoder.lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["S","tp"],
@@ -1140,9 +1080,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 1c28fa05: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k20 1c28fa05: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "BahdanauTranslator.t3",
+      name: "BahdanauTranslator.k20",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
@@ -1186,37 +1126,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 a63ab24c: encoder.lstm0.l0.concat
+    // k21 8feb8631: decoder.embedding0
     {
-      name: "BahdanauTranslator.t4",
-      label: "encoder.lstm0.l0.concat",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 256) {\n    const v1 = b0[(i0 * S + i1) * 512 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let c0 = 0.0;
-          if (i2 < 256) {
-            const v1 = b0[(i0 * S + i1) * 512 + i2]!;
-            c0 = v1;
-          } else {
-            const v2 = b1[(i0 * S + i1) * 512 + (i2 - 256)]!;
-            c0 = v2;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 512; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t5 8feb8631: decoder.embedding0
-    {
-      name: "BahdanauTranslator.t5",
+      name: "BahdanauTranslator.k21",
       label: "decoder.embedding0",
       step: false,
       scalars: ["T"],
@@ -1236,82 +1148,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t6 7141f828: decoder.attention0.W₁·k (keys, once per source)
+    // k22 93faba6e: encoder.final.l0.h
     {
-      name: "BahdanauTranslator.t6",
-      label: "decoder.attention0.W₁·k (keys, once per source)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * S + i1) * 512 + k1]!;
-            const v3 = b1[i2 * 512 + k1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!;
-          x.gemm(B * S, 256, 512, b0, 0, 512, x.packs[0], null, 0, out, 0, 256, 0);
-        },
-      },
-    },
-    // t7 2642ac76: encoder.final.l0
-    {
-      name: "BahdanauTranslator.t7",
-      label: "encoder.final.l0",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 512 + i1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const len0 = b1[i0]!;
-          return b0[(i0 * S + (len0 - 1.0)) * 512 + i1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t8 15ece33a: encoder.final.l0.reverse
-    {
-      name: "BahdanauTranslator.t8",
-      label: "encoder.final.l0.reverse",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  return b0[i0 * S * 512 + i1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          return b0[i0 * S * 512 + i1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t9 93faba6e: encoder.final.l0.h
-    {
-      name: "BahdanauTranslator.t9",
+      name: "BahdanauTranslator.k22",
       label: "encoder.final.l0.h",
       step: false,
       scalars: [],
@@ -1336,9 +1175,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t10 9ca40185: decoder.bridge.tanh
+    // k23 9ca40185: decoder.bridge.tanh
     {
-      name: "BahdanauTranslator.t10",
+      name: "BahdanauTranslator.k23",
       label: "decoder.bridge.tanh",
       step: false,
       scalars: [],
@@ -1382,9 +1221,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t11 98f11937: decoder.gru0.l0.x·Wᵀ (all steps)
+    // k24 98f11937: decoder.gru0.l0.x·Wᵀ (all steps)
     {
-      name: "BahdanauTranslator.t11",
+      name: "BahdanauTranslator.k24",
       label: "decoder.gru0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
@@ -1418,9 +1257,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t12 974e22ff: decoder.attention0.W₂q
+    // k25 974e22ff: decoder.attention0.W₂q
     {
-      name: "BahdanauTranslator.t12",
+      name: "BahdanauTranslator.k25",
       label: "decoder.attention0.W₂q",
       step: false,
       scalars: ["T","tp"],
@@ -1451,9 +1290,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t13 ff25a6da: decoder.attention0.scores
+    // k26 ff25a6da: decoder.attention0.scores
     {
-      name: "BahdanauTranslator.t13",
+      name: "BahdanauTranslator.k26",
       label: "decoder.attention0.scores",
       step: false,
       scalars: ["S"],
@@ -1483,142 +1322,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t14 c48a7977: decoder.attention0.α (row statistics) (and 1 more call)
+    // k27 02a57e41: decoder.gru0.l0.ctx*
     {
-      name: "BahdanauTranslator.t14",
-      label: "decoder.attention0.α (row statistics) (and 1 more call)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[i0 * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[i0 * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t15 9caa375a: decoder.attention0.α (and 1 more call)
-    {
-      name: "BahdanauTranslator.t15",
-      label: "decoder.attention0.α (and 1 more call)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          if (!(i1 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = i0 * 2;
-          const v1 = b2[i0 * S + i1]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * S;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < S; k2++) {
-              if (k2 < b0[i0]!) {
-                const v3 = b2[i0 * S + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              } else {
-                out[base0 + k2] = 0.0;
-              }
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < S; k5++) {
-              if (k5 < b0[i0]!) {
-                const e6 = Math.exp(out[base0 + k5]! - m1);
-                out[base0 + k5] = e6;
-                s4 += e6;
-              }
-            }
-            for (let k7 = 0; k7 < S; k7++) {
-              out[base0 + k7] = out[base0 + k7]! / s4;
-            }
-          }
-        },
-      },
-    },
-    // t16 735014d9: decoder.attention0.context Σα·k
-    {
-      name: "BahdanauTranslator.t16",
-      label: "decoder.attention0.context Σα·k",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[i0 * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 512 + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [527 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (S * 512), 512, S, 1, 512, gm0, 1.0);
-            x.gemm(1, 512, S, b0, bt0 * S, 0, wp, null, 0, out, bt0 * 512, 0, 0);
-          }
-        },
-      },
-    },
-    // t17 02a57e41: decoder.gru0.l0.ctx*
-    {
-      name: "BahdanauTranslator.t17",
+      name: "BahdanauTranslator.k27",
       label: "decoder.gru0.l0.ctx*",
       step: false,
       scalars: [],
@@ -1649,9 +1355,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t18 91a07171: decoder.gru0.l0.h*
+    // k28 91a07171: decoder.gru0.l0.h*
     {
-      name: "BahdanauTranslator.t18",
+      name: "BahdanauTranslator.k28",
       label: "decoder.gru0.l0.h*",
       step: false,
       scalars: ["T","tp"],
@@ -1684,9 +1390,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t19 b0ba45be: decoder.gru0.l0.h'
+    // k29 b0ba45be: decoder.gru0.l0.h'
     {
-      name: "BahdanauTranslator.t19",
+      name: "BahdanauTranslator.k29",
       label: "decoder.gru0.l0.h'",
       step: true,
       scalars: ["T","t","tp"],
@@ -1731,157 +1437,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t20 00bf4551: decoder.linear0
+    // k30 dd42a8ba: decoder.log_softmax0.d softmax
     {
-      name: "BahdanauTranslator.t20",
-      label: "decoder.linear0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
-            const v3 = b1[i2 * 512 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 6000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 6000, 512, b0, 0, 512, x.packs[0], b2, 0, out, 0, 6000, 0);
-        },
-      },
-    },
-    // t21 06daa505: decoder.log_softmax0 (row statistics)
-    {
-      name: "BahdanauTranslator.t21",
-      label: "decoder.log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 6000; k1++) {
-            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 6000; k4++) {
-            const v5 = b0[(i0 * T + i1) * 6000 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t22 d2859c5c: decoder.log_softmax0
-    {
-      name: "BahdanauTranslator.t22",
-      label: "decoder.log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 6000 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 6000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 6000;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 6000; k2++) {
-                const v3 = b1[(i0 * T + i1) * 6000 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 6000; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 6000; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t23 5568918f: next.mask
-    {
-      name: "BahdanauTranslator.t23",
-      label: "next.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 6000 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 6000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t24 dd42a8ba: decoder.log_softmax0.d softmax
-    {
-      name: "BahdanauTranslator.t24",
+      name: "BahdanauTranslator.k30",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -1918,9 +1476,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t25 d08cc864: d(decoder.linear0.weight)
+    // k31 d08cc864: d(decoder.linear0.weight)
     {
-      name: "BahdanauTranslator.t25",
+      name: "BahdanauTranslator.k31",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1945,9 +1503,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t26 9b70b9d3: d(decoder.linear0.bias)
+    // k32 9b70b9d3: d(decoder.linear0.bias)
     {
-      name: "BahdanauTranslator.t26",
+      name: "BahdanauTranslator.k32",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1970,9 +1528,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t27 fa2e9da1: decoder.gru0.l0.s[t-1]
+    // k33 fa2e9da1: decoder.gru0.l0.s[t-1]
     {
-      name: "BahdanauTranslator.t27",
+      name: "BahdanauTranslator.k33",
       label: "decoder.gru0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -1999,9 +1557,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t28 8231477b: decoder.gru0.l0.backward steps
+    // k34 8231477b: decoder.gru0.l0.backward steps
     {
-      name: "BahdanauTranslator.t28",
+      name: "BahdanauTranslator.k34",
       label: "decoder.gru0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -2067,9 +1625,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t29 17193481: decoder.gru0.l0.d next
+    // k35 17193481: decoder.gru0.l0.d next
     {
-      name: "BahdanauTranslator.t29",
+      name: "BahdanauTranslator.k35",
       label: "decoder.gru0.l0.d next",
       step: false,
       scalars: ["T","t","tp"],
@@ -2089,9 +1647,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t30 d990e767: decoder.gru0.l0.z
+    // k36 d990e767: decoder.gru0.l0.z
     {
-      name: "BahdanauTranslator.t30",
+      name: "BahdanauTranslator.k36",
       label: "decoder.gru0.l0.z",
       step: false,
       scalars: ["T","t"],
@@ -2114,9 +1672,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t31 b6acafba: decoder.gru0.l0.r
+    // k37 b6acafba: decoder.gru0.l0.r
     {
-      name: "BahdanauTranslator.t31",
+      name: "BahdanauTranslator.k37",
       label: "decoder.gru0.l0.r",
       step: false,
       scalars: ["T","t"],
@@ -2139,9 +1697,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t32 abba3db9: decoder.gru0.l0.n
+    // k38 abba3db9: decoder.gru0.l0.n
     {
-      name: "BahdanauTranslator.t32",
+      name: "BahdanauTranslator.k38",
       label: "decoder.gru0.l0.n",
       step: false,
       scalars: ["T","t"],
@@ -2166,9 +1724,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t33 464a7e57: decoder.gru0.l0.n.d tanh
+    // k39 464a7e57: decoder.gru0.l0.n.d tanh
     {
-      name: "BahdanauTranslator.t33",
+      name: "BahdanauTranslator.k39",
       label: "decoder.gru0.l0.n.d tanh",
       step: false,
       scalars: [],
@@ -2193,9 +1751,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t34 c6f6ddb3: decoder.gru0.l0.z.d sigmoid
+    // k40 c6f6ddb3: decoder.gru0.l0.z.d sigmoid
     {
-      name: "BahdanauTranslator.t34",
+      name: "BahdanauTranslator.k40",
       label: "decoder.gru0.l0.z.d sigmoid",
       step: false,
       scalars: ["T","t"],
@@ -2223,9 +1781,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t35 8d162a19: decoder.gru0.l0.r.d sigmoid
+    // k41 8d162a19: decoder.gru0.l0.r.d sigmoid
     {
-      name: "BahdanauTranslator.t35",
+      name: "BahdanauTranslator.k41",
       label: "decoder.gru0.l0.r.d sigmoid",
       step: false,
       scalars: ["T","t"],
@@ -2249,9 +1807,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t36 6e44dff2: d(decoder.gru0.l0.h*)
+    // k42 6e44dff2: d(decoder.gru0.l0.h*)
     {
-      name: "BahdanauTranslator.t36",
+      name: "BahdanauTranslator.k42",
       label: "d(decoder.gru0.l0.h*)",
       step: false,
       scalars: [],
@@ -2285,9 +1843,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t37 344b52c0: d(decoder.gru0.l0.ctx*) (and 1 more call)
+    // k43 344b52c0: d(decoder.gru0.l0.ctx*) (and 1 more call)
     {
-      name: "BahdanauTranslator.t37",
+      name: "BahdanauTranslator.k43",
       label: "d(decoder.gru0.l0.ctx*) (and 1 more call)",
       step: false,
       scalars: [],
@@ -2319,9 +1877,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t38 05351d72: d(decoder.attention0.context Σα·k)
+    // k44 05351d72: d(decoder.attention0.context Σα·k)
     {
-      name: "BahdanauTranslator.t38",
+      name: "BahdanauTranslator.k44",
       label: "d(decoder.attention0.context Σα·k)",
       step: false,
       scalars: [],
@@ -2344,9 +1902,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t39 d7affc26: decoder.attention0.act
+    // k45 d7affc26: decoder.attention0.act
     {
-      name: "BahdanauTranslator.t39",
+      name: "BahdanauTranslator.k45",
       label: "decoder.attention0.act",
       step: false,
       scalars: ["T","S","t"],
@@ -2370,9 +1928,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t40 11d3e9a3: decoder.attention0.scores
+    // k46 11d3e9a3: decoder.attention0.scores
     {
-      name: "BahdanauTranslator.t40",
+      name: "BahdanauTranslator.k46",
       label: "decoder.attention0.scores",
       step: false,
       scalars: ["S"],
@@ -2397,9 +1955,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t41 b9419d8e: decoder.attention0.α.d softmax
+    // k47 b9419d8e: decoder.attention0.α.d softmax
     {
-      name: "BahdanauTranslator.t41",
+      name: "BahdanauTranslator.k47",
       label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["S"],
@@ -2465,9 +2023,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t42 b2f7104f: decoder.attention0.act.d tanh
+    // k48 b2f7104f: decoder.attention0.act.d tanh
     {
-      name: "BahdanauTranslator.t42",
+      name: "BahdanauTranslator.k48",
       label: "decoder.attention0.act.d tanh",
       step: false,
       scalars: ["S"],
@@ -2495,9 +2053,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t43 a913aa65: d(decoder.attention0.W₂q)
+    // k49 a913aa65: d(decoder.attention0.W₂q)
     {
-      name: "BahdanauTranslator.t43",
+      name: "BahdanauTranslator.k49",
       label: "d(decoder.attention0.W₂q)",
       step: false,
       scalars: ["S"],
@@ -2523,9 +2081,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t44 e05800ce: d(decoder.gru0.l0.state)
+    // k50 e05800ce: d(decoder.gru0.l0.state)
     {
-      name: "BahdanauTranslator.t44",
+      name: "BahdanauTranslator.k50",
       label: "d(decoder.gru0.l0.state)",
       step: true,
       scalars: ["T","t"],
@@ -2563,9 +2121,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t45 bb1ee719: decoder.gru0.l0.d init
+    // k51 bb1ee719: decoder.gru0.l0.d init
     {
-      name: "BahdanauTranslator.t45",
+      name: "BahdanauTranslator.k51",
       label: "decoder.gru0.l0.d init",
       step: false,
       scalars: ["T"],
@@ -2582,9 +2140,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t46 23ebc396: d(decoder.gru0.weight_hh_l0)
+    // k52 23ebc396: d(decoder.gru0.weight_hh_l0)
     {
-      name: "BahdanauTranslator.t46",
+      name: "BahdanauTranslator.k52",
       label: "d(decoder.gru0.weight_hh_l0)",
       step: false,
       scalars: ["B","T"],
@@ -2609,9 +2167,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t47 18e97d31: d(decoder.gru0.bias_hh_l0) (and 1 more call)
+    // k53 18e97d31: d(decoder.gru0.bias_hh_l0) (and 1 more call)
     {
-      name: "BahdanauTranslator.t47",
+      name: "BahdanauTranslator.k53",
       label: "d(decoder.gru0.bias_hh_l0) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2634,9 +2192,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t48 e3077c8d: d(decoder.attention0.v.weight)
+    // k54 e3077c8d: d(decoder.attention0.v.weight)
     {
-      name: "BahdanauTranslator.t48",
+      name: "BahdanauTranslator.k54",
       label: "d(decoder.attention0.v.weight)",
       step: false,
       scalars: ["B","T","S"],
@@ -2663,9 +2221,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t49 6004ec5d: d(decoder.attention0.bias)
+    // k55 6004ec5d: d(decoder.attention0.bias)
     {
-      name: "BahdanauTranslator.t49",
+      name: "BahdanauTranslator.k55",
       label: "d(decoder.attention0.bias)",
       step: false,
       scalars: ["B","T","S"],
@@ -2690,9 +2248,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t50 9fbea8d4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
+    // k56 9fbea8d4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
     {
-      name: "BahdanauTranslator.t50",
+      name: "BahdanauTranslator.k56",
       label: "d(decoder.attention0.W₁·k (keys, once per source) (captured))",
       step: false,
       scalars: ["T","S"],
@@ -2715,9 +2273,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t51 c77845c6: d(decoder.attention0.query.weight)
+    // k57 c77845c6: d(decoder.attention0.query.weight)
     {
-      name: "BahdanauTranslator.t51",
+      name: "BahdanauTranslator.k57",
       label: "d(decoder.attention0.query.weight)",
       step: false,
       scalars: ["B","T"],
@@ -2742,9 +2300,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t52 dd1dad76: d(decoder.embedding0)
+    // k58 dd1dad76: d(decoder.embedding0)
     {
-      name: "BahdanauTranslator.t52",
+      name: "BahdanauTranslator.k58",
       label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
@@ -2768,9 +2326,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t53 2a447687: decoder.bridge.tanh.d tanh
+    // k59 2a447687: decoder.bridge.tanh.d tanh
     {
-      name: "BahdanauTranslator.t53",
+      name: "BahdanauTranslator.k59",
       label: "decoder.bridge.tanh.d tanh",
       step: false,
       scalars: [],
@@ -2792,9 +2350,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t54 b8be3343: d(encoder.final.l0.h)
+    // k60 b8be3343: d(encoder.final.l0.h)
     {
-      name: "BahdanauTranslator.t54",
+      name: "BahdanauTranslator.k60",
       label: "d(encoder.final.l0.h)",
       step: false,
       scalars: [],
@@ -2817,9 +2375,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t55 d2a44afd: d(decoder.bridge.weight)
+    // k61 d2a44afd: d(decoder.bridge.weight)
     {
-      name: "BahdanauTranslator.t55",
+      name: "BahdanauTranslator.k61",
       label: "d(decoder.bridge.weight)",
       step: false,
       scalars: ["B"],
@@ -2842,9 +2400,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t56 a80e9889: d(decoder.bridge.bias)
+    // k62 a80e9889: d(decoder.bridge.bias)
     {
-      name: "BahdanauTranslator.t56",
+      name: "BahdanauTranslator.k62",
       label: "d(decoder.bridge.bias)",
       step: false,
       scalars: ["B"],
@@ -2865,9 +2423,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t57 30150592: encoder.final.l0.h.d slice
+    // k63 30150592: encoder.final.l0.h.d slice
     {
-      name: "BahdanauTranslator.t57",
+      name: "BahdanauTranslator.k63",
       label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
@@ -2889,9 +2447,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t58 56397202: encoder.final.l0.reverse.d pool
+    // k64 56397202: encoder.final.l0.reverse.d pool
     {
-      name: "BahdanauTranslator.t58",
+      name: "BahdanauTranslator.k64",
       label: "encoder.final.l0.reverse.d pool",
       step: false,
       scalars: ["S"],
@@ -2914,9 +2472,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t59 6e39ebb0: encoder.final.l0.h.d slice
+    // k65 6e39ebb0: encoder.final.l0.h.d slice
     {
-      name: "BahdanauTranslator.t59",
+      name: "BahdanauTranslator.k65",
       label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
@@ -2938,9 +2496,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t60 713f5965: encoder.final.l0.d pool
+    // k66 713f5965: encoder.final.l0.d pool
     {
-      name: "BahdanauTranslator.t60",
+      name: "BahdanauTranslator.k66",
       label: "encoder.final.l0.d pool",
       step: false,
       scalars: ["S"],
@@ -2964,9 +2522,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t61 bb3fb4fb: d(decoder.attention0.key.weight)
+    // k67 bb3fb4fb: d(decoder.attention0.key.weight)
     {
-      name: "BahdanauTranslator.t61",
+      name: "BahdanauTranslator.k67",
       label: "d(decoder.attention0.key.weight)",
       step: false,
       scalars: ["B","S"],
@@ -2991,9 +2549,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t62 518c7fd7: decoder.embedding0.d table
+    // k68 518c7fd7: decoder.embedding0.d table
     {
-      name: "BahdanauTranslator.t62",
+      name: "BahdanauTranslator.k68",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -3020,9 +2578,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t63 5045449e: d(encoder.lstm0.l0.concat)
+    // k69 5045449e: d(encoder.lstm0.l0.concat)
     {
-      name: "BahdanauTranslator.t63",
+      name: "BahdanauTranslator.k69",
       label: "d(encoder.lstm0.l0.concat)",
       step: false,
       scalars: ["T","S"],
@@ -3053,9 +2611,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t64 60692176: encoder.lstm0.l0.reverse.s[t-1]
+    // k70 60692176: encoder.lstm0.l0.reverse.s[t-1]
     {
-      name: "BahdanauTranslator.t64",
+      name: "BahdanauTranslator.k70",
       label: "encoder.lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["S"],
@@ -3081,9 +2639,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t65 10d526cb: encoder.lstm0.l0.reverse.backward steps
+    // k71 10d526cb: encoder.lstm0.l0.reverse.backward steps
     {
-      name: "BahdanauTranslator.t65",
+      name: "BahdanauTranslator.k71",
       label: "encoder.lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["S"],
@@ -3129,9 +2687,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t66 c7d837bd: encoder.lstm0.l0.reverse.d next (and 1 more call)
+    // k72 c7d837bd: encoder.lstm0.l0.reverse.d next (and 1 more call)
     {
-      name: "BahdanauTranslator.t66",
+      name: "BahdanauTranslator.k72",
       label: "encoder.lstm0.l0.reverse.d next (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
@@ -3151,9 +2709,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t67 85ffd217: encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)
+    // k73 85ffd217: encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)
     {
-      name: "BahdanauTranslator.t67",
+      name: "BahdanauTranslator.k73",
       label: "encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
       step: false,
       scalars: [],
@@ -3171,9 +2729,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t68 6c9db010: encoder.lstm0.l0.reverse.f (and 1 more call)
+    // k74 6c9db010: encoder.lstm0.l0.reverse.f (and 1 more call)
     {
-      name: "BahdanauTranslator.t68",
+      name: "BahdanauTranslator.k74",
       label: "encoder.lstm0.l0.reverse.f (and 1 more call)",
       step: false,
       scalars: ["S","t"],
@@ -3194,9 +2752,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t69 299bff38: encoder.lstm0.l0.reverse.i (and 1 more call)
+    // k75 299bff38: encoder.lstm0.l0.reverse.i (and 1 more call)
     {
-      name: "BahdanauTranslator.t69",
+      name: "BahdanauTranslator.k75",
       label: "encoder.lstm0.l0.reverse.i (and 1 more call)",
       step: false,
       scalars: ["S","t"],
@@ -3217,9 +2775,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t70 044a692f: encoder.lstm0.l0.reverse.g (and 1 more call)
+    // k76 044a692f: encoder.lstm0.l0.reverse.g (and 1 more call)
     {
-      name: "BahdanauTranslator.t70",
+      name: "BahdanauTranslator.k76",
       label: "encoder.lstm0.l0.reverse.g (and 1 more call)",
       step: false,
       scalars: ["S","t"],
@@ -3240,9 +2798,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t71 59312c10: encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)
+    // k77 59312c10: encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)
     {
-      name: "BahdanauTranslator.t71",
+      name: "BahdanauTranslator.k77",
       label: "encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)",
       step: false,
       scalars: ["S","t"],
@@ -3267,9 +2825,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t72 45c49c68: encoder.lstm0.l0.reverse.o (and 1 more call)
+    // k78 45c49c68: encoder.lstm0.l0.reverse.o (and 1 more call)
     {
-      name: "BahdanauTranslator.t72",
+      name: "BahdanauTranslator.k78",
       label: "encoder.lstm0.l0.reverse.o (and 1 more call)",
       step: false,
       scalars: ["S","t"],
@@ -3290,9 +2848,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t73 7fd77edc: d(encoder.lstm0.l0.reverse.c') (and 1 more call)
+    // k79 7fd77edc: d(encoder.lstm0.l0.reverse.c') (and 1 more call)
     {
-      name: "BahdanauTranslator.t73",
+      name: "BahdanauTranslator.k79",
       label: "d(encoder.lstm0.l0.reverse.c') (and 1 more call)",
       step: false,
       scalars: [],
@@ -3318,9 +2876,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t74 a8733d3c: encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
+    // k80 a8733d3c: encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
     {
-      name: "BahdanauTranslator.t74",
+      name: "BahdanauTranslator.k80",
       label: "encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
       step: false,
       scalars: [],
@@ -3344,9 +2902,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t75 97baf2fe: encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)
+    // k81 97baf2fe: encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)
     {
-      name: "BahdanauTranslator.t75",
+      name: "BahdanauTranslator.k81",
       label: "encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)",
       step: false,
       scalars: [],
@@ -3370,9 +2928,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t76 b35c8989: encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)
+    // k82 b35c8989: encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)
     {
-      name: "BahdanauTranslator.t76",
+      name: "BahdanauTranslator.k82",
       label: "encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
       step: false,
       scalars: ["S","t"],
@@ -3396,9 +2954,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t77 5378441e: d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)
+    // k83 5378441e: d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)
     {
-      name: "BahdanauTranslator.t77",
+      name: "BahdanauTranslator.k83",
       label: "d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)",
       step: false,
       scalars: [],
@@ -3437,9 +2995,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t78 52500a02: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    // k84 52500a02: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
-      name: "BahdanauTranslator.t78",
+      name: "BahdanauTranslator.k84",
       label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
       scalars: ["S","t"],
@@ -3470,9 +3028,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t79 133ed16a: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
+    // k85 133ed16a: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
-      name: "BahdanauTranslator.t79",
+      name: "BahdanauTranslator.k85",
       label: "d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
@@ -3497,9 +3055,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t80 d18f1db3: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    // k86 d18f1db3: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
-      name: "BahdanauTranslator.t80",
+      name: "BahdanauTranslator.k86",
       label: "d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3522,9 +3080,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t81 508fc023: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
+    // k87 508fc023: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
     {
-      name: "BahdanauTranslator.t81",
+      name: "BahdanauTranslator.k87",
       label: "d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
@@ -3549,9 +3107,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t82 4270ceea: encoder.lstm0.l0.s[t-1]
+    // k88 4270ceea: encoder.lstm0.l0.s[t-1]
     {
-      name: "BahdanauTranslator.t82",
+      name: "BahdanauTranslator.k88",
       label: "encoder.lstm0.l0.s[t-1]",
       step: false,
       scalars: ["S"],
@@ -3577,9 +3135,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t83 d819bedd: encoder.lstm0.l0.backward steps
+    // k89 d819bedd: encoder.lstm0.l0.backward steps
     {
-      name: "BahdanauTranslator.t83",
+      name: "BahdanauTranslator.k89",
       label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
@@ -3625,9 +3183,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t84 eac96d6e: d(encoder.embedding0)
+    // k90 eac96d6e: d(encoder.embedding0)
     {
-      name: "BahdanauTranslator.t84",
+      name: "BahdanauTranslator.k90",
       label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
@@ -3658,9 +3216,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t85 a271a682: encoder.embedding0.d table
+    // k91 a271a682: encoder.embedding0.d table
     {
-      name: "BahdanauTranslator.t85",
+      name: "BahdanauTranslator.k91",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -3687,9 +3245,9 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t86 bf803a20: d decoder.gru0.weight_ih_l0
+    // k92 bf803a20: d decoder.gru0.weight_ih_l0
     {
-      name: "BahdanauTranslator.t86",
+      name: "BahdanauTranslator.k92",
       label: "d decoder.gru0.weight_ih_l0",
       step: false,
       scalars: ["B","T"],
@@ -3731,7 +3289,65 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const BahdanauTranslator_PLAN: __nnc.Plan = {
+      "slots": 67,
+      "weights": 22,
+      "packs": [
+        [1,0,1024,0,256,256],
+        [2,0,1024,0,256,256],
+        [5,0,1024,0,256,256],
+        [6,0,1024,0,256,256],
+        [10,0,256,0,512,512],
+        [18,0,512,0,512,512],
+        [14,0,1536,0,256,768],
+        [11,0,256,0,512,512],
+        [14,0,1536,256,512,768],
+        [15,0,1536,0,512,512],
+        [20,0,6000,0,512,512]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8,9],
+        [10]
+      ],
+      "inputs": [
+        {"name":"source","dim":"S","data":22,"lengths":23},
+        {"name":"target","dim":"T","data":24,"lengths":25}
+      ],
+      "encode": [
+        {"op":"run","kernel":0,"out":26,"args":[22,0,1,3],"size":["B","S",1024],"packs":0},
+        {"op":"scan","out":27,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[],"step":{"kernel":1,"args":[27,26,2,4,23],"packs":1},"size":["B","S",512],"free":[26]},
+        {"op":"run","kernel":0,"out":28,"args":[22,0,5,7],"size":["B","S",1024],"packs":2,"free":[22]},
+        {"op":"scan","out":29,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[],"step":{"kernel":1,"args":[29,28,6,8,23],"packs":3},"size":["B","S",512],"free":[28]},
+        {"op":"run","kernel":2,"out":30,"args":[27,29],"size":["B","S",512]},
+        {"op":"run","kernel":3,"out":31,"args":[30,10],"size":["B","S",256],"packs":4},
+        {"op":"run","kernel":4,"out":32,"args":[27,23],"size":["B",512],"free":[27]},
+        {"op":"run","kernel":5,"out":33,"args":[29],"size":["B",512],"free":[29]},
+        {"op":"run","kernel":6,"out":34,"args":[32,33,18,19],"size":["B",512],"packs":5,"free":[32,33]}
+      ],
+      "decode": [
+        {"op":"run","kernel":7,"out":35,"args":[24,9,14,16],"size":["B","T",1536],"packs":6,"free":[24]},
+        {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":512,"init":34,"lengths":25,"body":[{"op":"run","kernel":8,"out":37,"args":[36,11,31,12,13],"size":["B","S"],"packs":7},{"op":"run","kernel":9,"out":38,"args":[23,37],"size":["B",2]},{"op":"run","kernel":10,"out":39,"args":[23,38,37],"size":["B","S"]},{"op":"run","kernel":11,"out":40,"args":[39,30],"size":["B",512]}],"step":{"kernel":12,"args":[36,35,40,14,15,17,25],"packs":8},"size":["B","T",512],"exports":[39],"free":[23,30,31,34,35,39]},
+        {"op":"run","kernel":13,"out":41,"args":[36,20,21],"size":["B","T",6000],"packs":9,"free":[36]},
+        {"op":"run","kernel":14,"out":42,"args":[41],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":43,"args":[42,41],"size":["B","T",6000],"free":[41,42]},
+        {"op":"run","kernel":16,"out":44,"args":[25,43],"size":["B","T",6000],"free":[25,43]}
+      ],
+      "output": {"slot":44,"shape":["B","T",6000]},
+      "caches": [],
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",512]},{"slot":31,"shape":["B","S",256]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",512]}],"carries":[{"scan":36,"stateSize":512}],"attention":39,"readout":"logprob","vocab":6000,"inputVocab":6000,"keep":[23,30,31,34,36,39,44]}
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const BahdanauTranslator_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 78,
         "weights": 22,
@@ -3767,24 +3383,24 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":26,"args":[22,0],"size":["B","S",256],"free":[22]},
-          {"op":"run","kernel":1,"out":27,"args":[26,1,3],"size":["B","S",1024],"packs":0},
-          {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":2,"out":29,"args":[28,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":3,"args":[28,27,29,23]},"size":["B","S",512],"stacks":[{"from":29,"to":30,"width":[1024]}]},
-          {"op":"run","kernel":1,"out":31,"args":[26,5,7],"size":["B","S",1024],"packs":2},
-          {"op":"scan","out":32,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":2,"out":33,"args":[32,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":3,"args":[32,31,33,23]},"size":["B","S",512],"stacks":[{"from":33,"to":34,"width":[1024]}]},
-          {"op":"run","kernel":4,"out":35,"args":[28,32],"size":["B","S",512]},
-          {"op":"run","kernel":5,"out":36,"args":[24,9],"size":["B","T",256],"free":[24]},
-          {"op":"run","kernel":6,"out":37,"args":[35,10],"size":["B","S",256],"packs":4},
-          {"op":"run","kernel":7,"out":38,"args":[28,23],"size":["B",512]},
-          {"op":"run","kernel":8,"out":39,"args":[32],"size":["B",512]},
-          {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B",512],"free":[38,39]},
-          {"op":"run","kernel":10,"out":41,"args":[40,18,19],"size":["B",512],"packs":5},
-          {"op":"run","kernel":11,"out":42,"args":[36,14,16],"size":["B","T",1536],"packs":6},
-          {"op":"scan","out":43,"dim":"T","reverse":false,"stateSize":512,"init":41,"lengths":25,"body":[{"op":"run","kernel":12,"out":44,"args":[43,11],"size":["B",256],"packs":7},{"op":"run","kernel":13,"out":45,"args":[44,37,12,13],"size":["B","S"]},{"op":"run","kernel":14,"out":46,"args":[23,45],"size":["B",2]},{"op":"run","kernel":15,"out":47,"args":[23,46,45],"size":["B","S"]},{"op":"run","kernel":16,"out":48,"args":[47,35],"size":["B",512]},{"op":"run","kernel":17,"out":49,"args":[48,14],"size":["B",1536],"packs":8},{"op":"run","kernel":18,"out":50,"args":[43,15,17],"size":["B",1536],"packs":9}],"step":{"kernel":19,"args":[43,42,49,50,25]},"size":["B","T",512],"exports":[47],"stacks":[{"from":49,"to":51,"width":[1536]},{"from":50,"to":52,"width":[1536]},{"from":48,"to":53,"width":[512]},{"from":44,"to":54,"width":[256]}],"free":[23,47]},
-          {"op":"run","kernel":20,"out":55,"args":[43,20,21],"size":["B","T",6000],"packs":10},
-          {"op":"run","kernel":21,"out":56,"args":[55],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":57,"args":[56,55],"size":["B","T",6000],"free":[55,56]},
-          {"op":"run","kernel":23,"out":58,"args":[25,57],"size":["B","T",6000],"free":[25]}
+          {"op":"run","kernel":17,"out":26,"args":[22,0],"size":["B","S",256],"free":[22]},
+          {"op":"run","kernel":18,"out":27,"args":[26,1,3],"size":["B","S",1024],"packs":0},
+          {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":19,"out":29,"args":[28,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":20,"args":[28,27,29,23]},"size":["B","S",512],"stacks":[{"from":29,"to":30,"width":[1024]}]},
+          {"op":"run","kernel":18,"out":31,"args":[26,5,7],"size":["B","S",1024],"packs":2},
+          {"op":"scan","out":32,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":19,"out":33,"args":[32,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":20,"args":[32,31,33,23]},"size":["B","S",512],"stacks":[{"from":33,"to":34,"width":[1024]}]},
+          {"op":"run","kernel":2,"out":35,"args":[28,32],"size":["B","S",512]},
+          {"op":"run","kernel":21,"out":36,"args":[24,9],"size":["B","T",256],"free":[24]},
+          {"op":"run","kernel":3,"out":37,"args":[35,10],"size":["B","S",256],"packs":4},
+          {"op":"run","kernel":4,"out":38,"args":[28,23],"size":["B",512]},
+          {"op":"run","kernel":5,"out":39,"args":[32],"size":["B",512]},
+          {"op":"run","kernel":22,"out":40,"args":[38,39],"size":["B",512],"free":[38,39]},
+          {"op":"run","kernel":23,"out":41,"args":[40,18,19],"size":["B",512],"packs":5},
+          {"op":"run","kernel":24,"out":42,"args":[36,14,16],"size":["B","T",1536],"packs":6},
+          {"op":"scan","out":43,"dim":"T","reverse":false,"stateSize":512,"init":41,"lengths":25,"body":[{"op":"run","kernel":25,"out":44,"args":[43,11],"size":["B",256],"packs":7},{"op":"run","kernel":26,"out":45,"args":[44,37,12,13],"size":["B","S"]},{"op":"run","kernel":9,"out":46,"args":[23,45],"size":["B",2]},{"op":"run","kernel":10,"out":47,"args":[23,46,45],"size":["B","S"]},{"op":"run","kernel":11,"out":48,"args":[47,35],"size":["B",512]},{"op":"run","kernel":27,"out":49,"args":[48,14],"size":["B",1536],"packs":8},{"op":"run","kernel":28,"out":50,"args":[43,15,17],"size":["B",1536],"packs":9}],"step":{"kernel":29,"args":[43,42,49,50,25]},"size":["B","T",512],"exports":[47],"stacks":[{"from":49,"to":51,"width":[1536]},{"from":50,"to":52,"width":[1536]},{"from":48,"to":53,"width":[512]},{"from":44,"to":54,"width":[256]}],"free":[23,47]},
+          {"op":"run","kernel":13,"out":55,"args":[43,20,21],"size":["B","T",6000],"packs":10},
+          {"op":"run","kernel":14,"out":56,"args":[55],"size":["B","T",2]},
+          {"op":"run","kernel":15,"out":57,"args":[56,55],"size":["B","T",6000],"free":[55,56]},
+          {"op":"run","kernel":16,"out":58,"args":[25,57],"size":["B","T",6000],"free":[25]}
         ],
         "output": {"slot":58,"shape":["B","T",6000]},
         "caches": [],
@@ -3821,49 +3437,49 @@ const BahdanauTranslator_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":24,"out":26,"args":[25,27,28],"size":["B","T",6000],"free":[27,28]},
-          {"op":"run","kernel":25,"out":29,"args":[26,30],"size":[6000,512]},
-          {"op":"run","kernel":26,"out":31,"args":[26],"size":[6000]},
-          {"op":"run","kernel":27,"out":32,"args":[30,33],"size":["B","T",512],"free":[30]},
-          {"op":"run","kernel":28,"out":34,"args":[26,20,32,35,36,37,38,39],"size":["B","T",6400],"free":[26,35,36,37,39]},
-          {"op":"scan","out":40,"dim":"T","reverse":true,"stateSize":512,"lengths":25,"body":[{"op":"run","kernel":29,"out":41,"args":[40,34],"size":["B",512]},{"op":"run","kernel":30,"out":42,"args":[34],"size":["B",512]},{"op":"run","kernel":31,"out":43,"args":[34],"size":["B",512]},{"op":"run","kernel":32,"out":44,"args":[34,43],"size":["B",512]},{"op":"run","kernel":33,"out":45,"args":[41,42,44],"size":["B",512]},{"op":"run","kernel":34,"out":46,"args":[41,34,44,42],"size":["B",512]},{"op":"run","kernel":35,"out":47,"args":[45,34,43],"size":["B",512]},{"op":"run","kernel":36,"out":48,"args":[47,46,45,43],"size":["B",1536]},{"op":"run","kernel":37,"out":49,"args":[47,46,45],"size":["B",1536]},{"op":"run","kernel":38,"out":50,"args":[49,14],"size":["B",512]},{"op":"run","kernel":39,"out":51,"args":[34,52,12],"size":["B","S",256]},{"op":"run","kernel":40,"out":53,"args":[51,13],"size":["B","S"]},{"op":"run","kernel":14,"out":54,"args":[23,53],"size":["B",2]},{"op":"run","kernel":15,"out":55,"args":[23,54,53],"size":["B","S"]},{"op":"run","kernel":41,"out":56,"args":[55,50,57],"size":["B","S"]},{"op":"run","kernel":42,"out":58,"args":[56,13,51],"size":["B","S",256]},{"op":"run","kernel":43,"out":59,"args":[58],"size":["B",256]},{"op":"run","kernel":37,"out":60,"args":[47,46,45],"size":["B",1536]}],"step":{"kernel":44,"args":[40,41,42,48,15,59,11,25]},"size":["B","T",512],"stacks":[{"from":60,"to":61,"width":[1536]},{"from":48,"to":62,"width":[1536]},{"from":49,"to":63,"width":[1536]},{"from":50,"to":64,"width":[512]},{"from":55,"to":65,"width":["S"]},{"from":56,"to":66,"width":["S"]},{"from":51,"to":67,"width":["S",256]},{"from":58,"to":68,"width":["S",256]},{"from":59,"to":69,"width":[256]}],"free":[25,34,52]},
-          {"op":"run","kernel":45,"out":70,"args":[40],"size":["B",512],"free":[40]},
-          {"op":"run","kernel":46,"out":71,"args":[62,32],"size":[1536,512]},
-          {"op":"run","kernel":47,"out":72,"args":[62],"size":[1536],"free":[62]},
-          {"op":"run","kernel":48,"out":73,"args":[66,67],"size":[1,256],"free":[66,67]},
-          {"op":"run","kernel":49,"out":74,"args":[68],"size":[256]},
-          {"op":"run","kernel":50,"out":75,"args":[68],"size":["B","S",256],"free":[68]},
-          {"op":"run","kernel":51,"out":76,"args":[69,32],"size":[256,512],"free":[32,69]},
-          {"op":"run","kernel":52,"out":77,"args":[61,14],"size":["B","T",256]},
-          {"op":"run","kernel":47,"out":78,"args":[61],"size":[1536]},
-          {"op":"run","kernel":53,"out":79,"args":[70,33],"size":["B",512],"free":[33,70]},
-          {"op":"run","kernel":54,"out":80,"args":[79,18],"size":["B",512]},
-          {"op":"run","kernel":55,"out":81,"args":[79,82],"size":[512,512],"free":[82]},
-          {"op":"run","kernel":56,"out":83,"args":[79],"size":[512],"free":[79]},
-          {"op":"run","kernel":57,"out":84,"args":[80],"size":["B",512]},
-          {"op":"run","kernel":58,"out":85,"args":[84],"size":["B","S",512],"free":[84]},
-          {"op":"run","kernel":59,"out":86,"args":[80],"size":["B",512],"free":[80]},
-          {"op":"run","kernel":60,"out":87,"args":[23,86],"size":["B","S",512],"free":[86]},
-          {"op":"run","kernel":61,"out":88,"args":[75,57],"size":[256,512],"free":[57]},
-          {"op":"run","kernel":62,"out":89,"args":[24,77],"size":[6000,256],"free":[24,77]},
-          {"op":"run","kernel":63,"out":90,"args":[64,65,75,10],"size":["B","S",512],"free":[64,65,75]},
-          {"op":"run","kernel":64,"out":91,"args":[92],"size":["B","S",512],"free":[92]},
-          {"op":"run","kernel":65,"out":93,"args":[85,90,94,95,91],"size":["B","S",3072],"free":[85,94,95]},
-          {"op":"scan","out":96,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":66,"out":97,"args":[96,93],"size":["B",512]},{"op":"run","kernel":67,"out":98,"args":[97],"size":["B",256]},{"op":"run","kernel":68,"out":99,"args":[93],"size":["B",256]},{"op":"run","kernel":69,"out":100,"args":[93],"size":["B",256]},{"op":"run","kernel":70,"out":101,"args":[93],"size":["B",256]},{"op":"run","kernel":71,"out":102,"args":[99,93,100,101],"size":["B",256]},{"op":"run","kernel":72,"out":103,"args":[93],"size":["B",256]},{"op":"run","kernel":73,"out":104,"args":[97,98,103,102],"size":["B",256]},{"op":"run","kernel":74,"out":105,"args":[98,102,103],"size":["B",256]},{"op":"run","kernel":75,"out":106,"args":[104,100,101],"size":["B",256]},{"op":"run","kernel":76,"out":107,"args":[104,93,99],"size":["B",256]},{"op":"run","kernel":74,"out":108,"args":[104,101,100],"size":["B",256]},{"op":"run","kernel":77,"out":109,"args":[108,107,106,105],"size":["B",1024]},{"op":"run","kernel":77,"out":110,"args":[108,107,106,105],"size":["B",1024]}],"step":{"kernel":78,"args":[96,109,6,104,99,23]},"size":["B","S",512],"stacks":[{"from":110,"to":111,"width":[1024]},{"from":109,"to":112,"width":[1024]}],"free":[93,96]},
-          {"op":"run","kernel":79,"out":113,"args":[112,91],"size":[1024,256],"free":[91]},
-          {"op":"run","kernel":80,"out":114,"args":[112],"size":[1024],"free":[112]},
-          {"op":"run","kernel":81,"out":115,"args":[111,116],"size":[1024,256]},
-          {"op":"run","kernel":80,"out":117,"args":[111],"size":[1024]},
-          {"op":"run","kernel":82,"out":118,"args":[119],"size":["B","S",512],"free":[119]},
-          {"op":"run","kernel":83,"out":120,"args":[87,90,121,122,118],"size":["B","S",3072],"free":[87,90,121,122]},
-          {"op":"scan","out":123,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":66,"out":124,"args":[123,120],"size":["B",512]},{"op":"run","kernel":67,"out":125,"args":[124],"size":["B",256]},{"op":"run","kernel":68,"out":126,"args":[120],"size":["B",256]},{"op":"run","kernel":69,"out":127,"args":[120],"size":["B",256]},{"op":"run","kernel":70,"out":128,"args":[120],"size":["B",256]},{"op":"run","kernel":71,"out":129,"args":[126,120,127,128],"size":["B",256]},{"op":"run","kernel":72,"out":130,"args":[120],"size":["B",256]},{"op":"run","kernel":73,"out":131,"args":[124,125,130,129],"size":["B",256]},{"op":"run","kernel":74,"out":132,"args":[125,129,130],"size":["B",256]},{"op":"run","kernel":75,"out":133,"args":[131,127,128],"size":["B",256]},{"op":"run","kernel":76,"out":134,"args":[131,120,126],"size":["B",256]},{"op":"run","kernel":74,"out":135,"args":[131,128,127],"size":["B",256]},{"op":"run","kernel":77,"out":136,"args":[135,134,133,132],"size":["B",1024]},{"op":"run","kernel":77,"out":137,"args":[135,134,133,132],"size":["B",1024]}],"step":{"kernel":78,"args":[123,136,2,131,126,23]},"size":["B","S",512],"stacks":[{"from":137,"to":138,"width":[1024]},{"from":136,"to":139,"width":[1024]}],"free":[23,120,123]},
-          {"op":"run","kernel":79,"out":140,"args":[139,118],"size":[1024,256],"free":[118]},
-          {"op":"run","kernel":80,"out":141,"args":[139],"size":[1024],"free":[139]},
-          {"op":"run","kernel":81,"out":142,"args":[138,116],"size":[1024,256],"free":[116]},
-          {"op":"run","kernel":80,"out":143,"args":[138],"size":[1024]},
-          {"op":"run","kernel":84,"out":144,"args":[111,5,138,1],"size":["B","S",256],"free":[111,138]},
-          {"op":"run","kernel":85,"out":145,"args":[22,144],"size":[8000,256],"free":[22,144]},
-          {"op":"run","kernel":86,"out":146,"args":[63,38,61,147],"size":[1536,768],"free":[38,61,63,147]}
+          {"op":"run","kernel":30,"out":26,"args":[25,27,28],"size":["B","T",6000],"free":[27,28]},
+          {"op":"run","kernel":31,"out":29,"args":[26,30],"size":[6000,512]},
+          {"op":"run","kernel":32,"out":31,"args":[26],"size":[6000]},
+          {"op":"run","kernel":33,"out":32,"args":[30,33],"size":["B","T",512],"free":[30]},
+          {"op":"run","kernel":34,"out":34,"args":[26,20,32,35,36,37,38,39],"size":["B","T",6400],"free":[26,35,36,37,39]},
+          {"op":"scan","out":40,"dim":"T","reverse":true,"stateSize":512,"lengths":25,"body":[{"op":"run","kernel":35,"out":41,"args":[40,34],"size":["B",512]},{"op":"run","kernel":36,"out":42,"args":[34],"size":["B",512]},{"op":"run","kernel":37,"out":43,"args":[34],"size":["B",512]},{"op":"run","kernel":38,"out":44,"args":[34,43],"size":["B",512]},{"op":"run","kernel":39,"out":45,"args":[41,42,44],"size":["B",512]},{"op":"run","kernel":40,"out":46,"args":[41,34,44,42],"size":["B",512]},{"op":"run","kernel":41,"out":47,"args":[45,34,43],"size":["B",512]},{"op":"run","kernel":42,"out":48,"args":[47,46,45,43],"size":["B",1536]},{"op":"run","kernel":43,"out":49,"args":[47,46,45],"size":["B",1536]},{"op":"run","kernel":44,"out":50,"args":[49,14],"size":["B",512]},{"op":"run","kernel":45,"out":51,"args":[34,52,12],"size":["B","S",256]},{"op":"run","kernel":46,"out":53,"args":[51,13],"size":["B","S"]},{"op":"run","kernel":9,"out":54,"args":[23,53],"size":["B",2]},{"op":"run","kernel":10,"out":55,"args":[23,54,53],"size":["B","S"]},{"op":"run","kernel":47,"out":56,"args":[55,50,57],"size":["B","S"]},{"op":"run","kernel":48,"out":58,"args":[56,13,51],"size":["B","S",256]},{"op":"run","kernel":49,"out":59,"args":[58],"size":["B",256]},{"op":"run","kernel":43,"out":60,"args":[47,46,45],"size":["B",1536]}],"step":{"kernel":50,"args":[40,41,42,48,15,59,11,25]},"size":["B","T",512],"stacks":[{"from":60,"to":61,"width":[1536]},{"from":48,"to":62,"width":[1536]},{"from":49,"to":63,"width":[1536]},{"from":50,"to":64,"width":[512]},{"from":55,"to":65,"width":["S"]},{"from":56,"to":66,"width":["S"]},{"from":51,"to":67,"width":["S",256]},{"from":58,"to":68,"width":["S",256]},{"from":59,"to":69,"width":[256]}],"free":[25,34,52]},
+          {"op":"run","kernel":51,"out":70,"args":[40],"size":["B",512],"free":[40]},
+          {"op":"run","kernel":52,"out":71,"args":[62,32],"size":[1536,512]},
+          {"op":"run","kernel":53,"out":72,"args":[62],"size":[1536],"free":[62]},
+          {"op":"run","kernel":54,"out":73,"args":[66,67],"size":[1,256],"free":[66,67]},
+          {"op":"run","kernel":55,"out":74,"args":[68],"size":[256]},
+          {"op":"run","kernel":56,"out":75,"args":[68],"size":["B","S",256],"free":[68]},
+          {"op":"run","kernel":57,"out":76,"args":[69,32],"size":[256,512],"free":[32,69]},
+          {"op":"run","kernel":58,"out":77,"args":[61,14],"size":["B","T",256]},
+          {"op":"run","kernel":53,"out":78,"args":[61],"size":[1536]},
+          {"op":"run","kernel":59,"out":79,"args":[70,33],"size":["B",512],"free":[33,70]},
+          {"op":"run","kernel":60,"out":80,"args":[79,18],"size":["B",512]},
+          {"op":"run","kernel":61,"out":81,"args":[79,82],"size":[512,512],"free":[82]},
+          {"op":"run","kernel":62,"out":83,"args":[79],"size":[512],"free":[79]},
+          {"op":"run","kernel":63,"out":84,"args":[80],"size":["B",512]},
+          {"op":"run","kernel":64,"out":85,"args":[84],"size":["B","S",512],"free":[84]},
+          {"op":"run","kernel":65,"out":86,"args":[80],"size":["B",512],"free":[80]},
+          {"op":"run","kernel":66,"out":87,"args":[23,86],"size":["B","S",512],"free":[86]},
+          {"op":"run","kernel":67,"out":88,"args":[75,57],"size":[256,512],"free":[57]},
+          {"op":"run","kernel":68,"out":89,"args":[24,77],"size":[6000,256],"free":[24,77]},
+          {"op":"run","kernel":69,"out":90,"args":[64,65,75,10],"size":["B","S",512],"free":[64,65,75]},
+          {"op":"run","kernel":70,"out":91,"args":[92],"size":["B","S",512],"free":[92]},
+          {"op":"run","kernel":71,"out":93,"args":[85,90,94,95,91],"size":["B","S",3072],"free":[85,94,95]},
+          {"op":"scan","out":96,"dim":"S","reverse":false,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":72,"out":97,"args":[96,93],"size":["B",512]},{"op":"run","kernel":73,"out":98,"args":[97],"size":["B",256]},{"op":"run","kernel":74,"out":99,"args":[93],"size":["B",256]},{"op":"run","kernel":75,"out":100,"args":[93],"size":["B",256]},{"op":"run","kernel":76,"out":101,"args":[93],"size":["B",256]},{"op":"run","kernel":77,"out":102,"args":[99,93,100,101],"size":["B",256]},{"op":"run","kernel":78,"out":103,"args":[93],"size":["B",256]},{"op":"run","kernel":79,"out":104,"args":[97,98,103,102],"size":["B",256]},{"op":"run","kernel":80,"out":105,"args":[98,102,103],"size":["B",256]},{"op":"run","kernel":81,"out":106,"args":[104,100,101],"size":["B",256]},{"op":"run","kernel":82,"out":107,"args":[104,93,99],"size":["B",256]},{"op":"run","kernel":80,"out":108,"args":[104,101,100],"size":["B",256]},{"op":"run","kernel":83,"out":109,"args":[108,107,106,105],"size":["B",1024]},{"op":"run","kernel":83,"out":110,"args":[108,107,106,105],"size":["B",1024]}],"step":{"kernel":84,"args":[96,109,6,104,99,23]},"size":["B","S",512],"stacks":[{"from":110,"to":111,"width":[1024]},{"from":109,"to":112,"width":[1024]}],"free":[93,96]},
+          {"op":"run","kernel":85,"out":113,"args":[112,91],"size":[1024,256],"free":[91]},
+          {"op":"run","kernel":86,"out":114,"args":[112],"size":[1024],"free":[112]},
+          {"op":"run","kernel":87,"out":115,"args":[111,116],"size":[1024,256]},
+          {"op":"run","kernel":86,"out":117,"args":[111],"size":[1024]},
+          {"op":"run","kernel":88,"out":118,"args":[119],"size":["B","S",512],"free":[119]},
+          {"op":"run","kernel":89,"out":120,"args":[87,90,121,122,118],"size":["B","S",3072],"free":[87,90,121,122]},
+          {"op":"scan","out":123,"dim":"S","reverse":true,"stateSize":512,"lengths":23,"body":[{"op":"run","kernel":72,"out":124,"args":[123,120],"size":["B",512]},{"op":"run","kernel":73,"out":125,"args":[124],"size":["B",256]},{"op":"run","kernel":74,"out":126,"args":[120],"size":["B",256]},{"op":"run","kernel":75,"out":127,"args":[120],"size":["B",256]},{"op":"run","kernel":76,"out":128,"args":[120],"size":["B",256]},{"op":"run","kernel":77,"out":129,"args":[126,120,127,128],"size":["B",256]},{"op":"run","kernel":78,"out":130,"args":[120],"size":["B",256]},{"op":"run","kernel":79,"out":131,"args":[124,125,130,129],"size":["B",256]},{"op":"run","kernel":80,"out":132,"args":[125,129,130],"size":["B",256]},{"op":"run","kernel":81,"out":133,"args":[131,127,128],"size":["B",256]},{"op":"run","kernel":82,"out":134,"args":[131,120,126],"size":["B",256]},{"op":"run","kernel":80,"out":135,"args":[131,128,127],"size":["B",256]},{"op":"run","kernel":83,"out":136,"args":[135,134,133,132],"size":["B",1024]},{"op":"run","kernel":83,"out":137,"args":[135,134,133,132],"size":["B",1024]}],"step":{"kernel":84,"args":[123,136,2,131,126,23]},"size":["B","S",512],"stacks":[{"from":137,"to":138,"width":[1024]},{"from":136,"to":139,"width":[1024]}],"free":[23,120,123]},
+          {"op":"run","kernel":85,"out":140,"args":[139,118],"size":[1024,256],"free":[118]},
+          {"op":"run","kernel":86,"out":141,"args":[139],"size":[1024],"free":[139]},
+          {"op":"run","kernel":87,"out":142,"args":[138,116],"size":[1024,256],"free":[116]},
+          {"op":"run","kernel":86,"out":143,"args":[138],"size":[1024]},
+          {"op":"run","kernel":90,"out":144,"args":[111,5,138,1],"size":["B","S",256],"free":[111,138]},
+          {"op":"run","kernel":91,"out":145,"args":[22,144],"size":[8000,256],"free":[22,144]},
+          {"op":"run","kernel":92,"out":146,"args":[63,38,61,147],"size":[1536,768],"free":[38,61,63,147]}
         ],
         "output": {"slot":145,"shape":[8000,256]},
         "caches": [],

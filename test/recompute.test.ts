@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { compileProgram } from '../src/codegen/plan.ts';
 import { compile, lower, optimizeWithTraining } from '../src/driver.ts';
 import type { Size } from '../src/runtime/plan.ts';
 import { FIXTURES, maxAbsDiff, OUT, ROOT, toInputs } from './helpers.ts';
@@ -60,7 +61,8 @@ describe('kept memory', () => {
   /** Bytes of what the training forward keeps for the backward (its `saved` feeds), at B rows of T steps. */
   function keptBytes(spec: string, k: number | undefined, B: number, T: number): { total: number; states: number } {
     const m = lower(spec, 'kept.nn').models![0]!;
-    const { train } = optimizeWithTraining(m, 2, false, k ? { checkpoint: k } : {});
+    const { ir, train } = optimizeWithTraining(m, 2, false, k ? { checkpoint: k } : {});
+    const plan = compileProgram(ir, train).train!;
     const value = (d: Size[number]): number => {
       if (typeof d === 'number') return d;
       if (d === 'B') return B;
@@ -71,7 +73,7 @@ describe('kept memory', () => {
     };
     let total = 0;
     let states = 0;
-    for (const f of train.plan.backward.feeds ?? []) {
+    for (const f of plan.backward.feeds ?? []) {
       if (f.kind !== 'saved') continue;
       const bytes = 4 * f.shape.reduce<number>((n, d) => n * value(d), 1);
       total += bytes;

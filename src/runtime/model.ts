@@ -11,7 +11,7 @@
  * plan's GenPlan.keep names, and the session then takes (carried states, caches), reads (output,
  * attention) or owns (captures, key lengths) exactly those slots.
  */
-import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot, TrainDef } from './plan.ts';
+import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot, TrainPlan } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, SpecSource, Tensor } from './types.ts';
 import { NncError, OutOfMemory } from './errors.ts';
 import { createExecutor } from './backends.ts';
@@ -173,10 +173,10 @@ class Model {
   /** createModel's allowNonFinite: NaN and ±Infinity in vectors inputs are accepted. */
   private readonly allowNonFinite: boolean;
   private readonly main: Prog;
-  private readonly train: TrainDef | undefined;
+  private readonly train: TrainPlan | undefined;
   private trainReady: TrainReady | undefined;
 
-  constructor(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, ex: Executor, allowNonFinite = false, train?: TrainDef) {
+  constructor(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, ex: Executor, allowNonFinite = false, train?: TrainPlan) {
     this.allowNonFinite = allowNonFinite;
     this.train = train;
     this.main = { kernels, packSets: [] };
@@ -373,7 +373,7 @@ class Model {
   // ── training (vjp, nnc/train): built on first use, so forward and generate pay nothing ──
 
   /** The training plans' base envs (weights, tables) and packed blocks, made on first use after loadWeights. */
-  private training(method: string): { def: TrainDef; ready: TrainReady } {
+  private training(method: string): { def: TrainPlan; ready: TrainReady } {
     const ex = this.live();
     const w = this.weights(method);
     const def = this.train;
@@ -387,7 +387,7 @@ class Model {
         for (const t of plan.tables ?? []) owned.push((env[t.slot] = ex.upload(sinFreqs(t.dim))));
         const packed = (plan.packs ?? []).map(([slot, row, n, col, k, ld]) => ex.prepack!(env[slot], row, n, col, k, ld));
         owned.push(...packed);
-        return { env, prog: { kernels: def.kernels, packSets: (plan.packSets ?? []).map((set) => set.map((i) => packed[i])) } };
+        return { env, prog: { kernels: this.main.kernels, packSets: (plan.packSets ?? []).map((set) => set.map((i) => packed[i])) } };
       };
       const f = base(def.forward);
       const b = base(def.backward);
@@ -747,7 +747,7 @@ class Session implements DecodeSession {
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainDef): Promise<NncModel<I, O, G>> {
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainPlan): Promise<NncModel<I, O, G>> {
   const options = checkOptions('createModel', CREATE_OPTIONS, given);
   if (options.worker && options.backend === 'onnxruntime') throw new NncError(`worker is not for backend 'onnxruntime': ONNX Runtime already runs the graphs off the calling thread (leave worker out)`);
   if (options.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;

@@ -11,7 +11,6 @@
  * dims: 'B' (rows), 'T' (the chain input's — or the target's — length), 'S' (a seq2seq source's
  * length), 'P' and 'K' (key/value cache positions, and keys).
  */
-import type { KernelDef } from './types.ts';
 
 export type Size = readonly (number | string)[];
 export type Slot = number;
@@ -144,15 +143,10 @@ export type PlanFeed =
  * What `vjp` and training steps run (built only for training; forward and generate never touch it):
  * the training forward (the model's output, then the values the backward reads, as `outputs`) and the
  * backward (its `feeds`: those values and the output's cotangent; its `outputs`: the gradient of every
- * weight in the manifest's order, then `input:<name>` per float input), on one kernel table of their
- * own. Weights take slots 0 … weights − 1 in both plans.
+ * weight in the manifest's order, then `input:<name>` per float input), on the model's kernel table
+ * (the forward's kernels first). Weights take slots 0 … weights − 1 in both plans.
  */
 export interface TrainPlan {
   readonly forward: Plan;
   readonly backward: Plan;
-}
-
-/** A generated module's training program: its plans and their kernel table. */
-export interface TrainDef extends TrainPlan {
-  readonly kernels: readonly KernelDef[];
 }
