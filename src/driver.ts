@@ -91,7 +91,7 @@ export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = f
 }
 
 /**
- * The pipeline up to `stage` (`train`: at -O2 the module carries the training program, for vjp and nnc/train). Problems in the spec are diagnostics (and no output); a failure of
+ * The pipeline up to `stage` (`ts`: the module carries the training program, for vjp and nnc/train, unless `options.train` is false). Problems in the spec are diagnostics (and no output); a failure of
  * the compiler itself throws InternalError.
  */
 export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2, options: CompileOptions = {}): CompileResult {
@@ -125,10 +125,9 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
     // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
     return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) + counted };
   }
-  // the training program is built at -O2 only (-O0 and -O1 exist to measure the forward's passes;
-  // at -O0 one of the backward's unfused kernels does not render yet)
+  // the training program is built at every level (at -O0 and -O1 from the graph those levels run)
   const train = options.train ?? true;
-  const optimized = runStage('optimize', () => models.map((m) => (train && level === 2 ? optimizeWithTraining(m, level, false, grad) : { ir: optimize(m, level), train: undefined })));
+  const optimized = runStage('optimize', () => models.map((m) => (train ? optimizeWithTraining(m, level, false, grad) : { ir: optimize(m, level), train: undefined })));
   const compiled = runStage('codegen', () => optimized.map(({ ir, train }, i) => ({ ir, program: compileProgram(ir, train), ...(texts?.[i] ? { text: texts[i] } : {}) })));
   // the file's models in order: n-gram models at their places, the compiled ones around them
   const all: Parameters<typeof emitModule>[0][number][] = [...compiled];

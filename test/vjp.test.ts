@@ -49,6 +49,37 @@ describe.each(allFixtures())('%s', (name) => {
   });
 });
 
+describe.each(['tf_self_deep', 'char_lm', 'gru_bidir_layers2_after', 's2s_additive_bahdanau', 'lstm_bidir_layers3_vectors'])('%s at every optimisation level', (name) => {
+  it('vjp of the module compiled at -O0 and -O1 equals -O2\'s and torch.autograd.grad on cpu', async () => {
+    const f = loadFixture(name);
+    const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
+    const out = f.model.output.name;
+    const c = want.get(`cotangent:${out}`)!;
+    const names = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
+    const largest = (k: string) => want.get(k)!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const top = Math.max(...names.map(largest));
+    const grads = new Map<number, Record<string, Float32Array>>();
+    for (const level of [2, 1, 0] as const) {
+      const mod = await compileAndImport(`vjp_${name}`, readFileSync(join(FIXTURES, name, 'model.nn'), 'utf8'), undefined, level);
+      const model = await mod.createModel({ backend: 'cpu' });
+      try {
+        model.loadWeights(Object.fromEntries(f.weights));
+        const g = await model.vjp(toInputs(f.case), { [out]: { data: c.data, shape: [...c.shape] } });
+        grads.set(level, Object.fromEntries(names.map((k) => [k, k.startsWith('input:') ? g.inputs[k.slice(6)].data : g.weights[k]])));
+      } finally {
+        model.dispose();
+      }
+    }
+    for (const k of names) {
+      const scale = largest(k) < 1e-6 * top ? top : largest(k);
+      for (const level of [0, 1]) {
+        expect(maxAbsDiff(grads.get(level)![k]!, want.get(k)!.data) / scale, `-O${level} ${k} against torch`).toBeLessThanOrEqual(TOL.cpu);
+        expect(maxAbsDiff(grads.get(level)![k]!, grads.get(2)![k]!) / scale, `-O${level} ${k} against -O2`).toBeLessThanOrEqual(TOL.cpu);
+      }
+    }
+  });
+});
+
 describe('vjp and forward', () => {
   it('forward is the same before and after vjp, and a mis-shaped or misnamed cotangent is an NncError naming the output', async () => {
     const name = 'char_lm';

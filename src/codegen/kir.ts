@@ -151,8 +151,9 @@ export function product(es: readonly Expr[]): Expr {
   return es.reduce((p, e) => mul(p, e), int(1));
 }
 
-/** Row-major flat index of `idx` in a buffer of dims `dims`. */
+/** Row-major flat index of `idx` in a buffer of dims `dims` (0 for a scalar: a reduction to [] read by another kernel, as a backward at -O0/-O1 has). */
 export function flatIndex(dims: readonly Expr[], idx: readonly Expr[]): Expr {
+  if (!dims.length) return int(0);
   let e = idx[0]!;
   for (let i = 1; i < dims.length; i++) e = add(mul(e, dims[i]!), idx[i]!);
   return e;
