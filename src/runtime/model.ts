@@ -76,6 +76,8 @@ export interface TrainingRun {
   readonly dims: Dims;
   /** @internal */
   readonly inputs: unknown;
+  /** @internal the call the user made (`vjp`, `trainer.step`), named by errors */
+  readonly method: string;
 }
 
 /** A training step's dropout masks, by layer (each its layer's shape, flattened): 0 where dropped, 1 / (1 − p) where kept. */
@@ -83,14 +85,14 @@ export type DropoutMasks = (layer: number, p: number, size: number) => Float32Ar
 
 /** The model's internals nnc/train drives (not part of the documented API). */
 export interface Trainable {
-  /** Runs the training forward (dropout from `masks`, the identity without them). */
-  trainForward(inputs: unknown, masks?: DropoutMasks): Promise<TrainingRun>;
+  /** Runs the training forward (dropout from `masks`, the identity without them); errors name `method`, the call the user made (default `vjp`). */
+  trainForward(inputs: unknown, masks?: DropoutMasks, method?: string): Promise<TrainingRun>;
   /** Runs the backward of a training forward with the output's cotangent; releases the run. */
   backward(run: TrainingRun, cotangent: Float32Array): Promise<VjpResult>;
   /** Releases a training forward's buffers without running its backward. */
   releaseTraining(run: TrainingRun): void;
-  /** The weights as float32 arrays (copies), in the manifest's order. */
-  readWeights(): Promise<Float32Array[]>;
+  /** The weights as float32 arrays (copies), in the manifest's order; errors name `method` (default `saveWeights`). */
+  readWeights(method?: string): Promise<Float32Array[]>;
   /** Replaces the weights' values (the manifest's order) and repacks the GEMM weight blocks. */
   writeWeights(values: readonly Float32Array[]): void;
 }
@@ -396,9 +398,9 @@ class Model {
     return { def, ready: this.trainReady };
   }
 
-  async trainForward(inputs: unknown, masks?: DropoutMasks): Promise<TrainingRun> {
+  async trainForward(inputs: unknown, masks?: DropoutMasks, method = 'vjp'): Promise<TrainingRun> {
     const ex = this.live();
-    const { def, ready } = this.training('vjp');
+    const { def, ready } = this.training(method);
     const plan = def.forward;
     const env = ready.fwdBase.slice();
     try {
@@ -411,7 +413,7 @@ class Model {
       await this.exec(plan.decode, env, dims, mask(plan.slots, (plan.outputs ?? []).map((o) => o.slot)), undefined, ready.fwd);
       const shape = plan.output.shape.map((d) => (typeof d === 'number' ? d : dimValue(d, dims)));
       const data = await ex.read(env[plan.output.slot], sizeOf(plan.output.shape, dims));
-      return { output: { data, shape }, env, dims, inputs };
+      return { output: { data, shape }, env, dims, inputs, method };
     } catch (e) {
       this.releaseRun(env, ready.fwdBase);
       throw e;
@@ -424,7 +426,7 @@ class Model {
 
   async backward(run: TrainingRun, cotangent: Float32Array): Promise<VjpResult> {
     const ex = this.live();
-    const { def, ready } = this.training('vjp');
+    const { def, ready } = this.training(run.method);
     const plan = def.backward;
     const fwd = def.forward;
     const env = ready.bwdBase.slice();
@@ -483,9 +485,9 @@ class Model {
     }
   }
 
-  async readWeights(): Promise<Float32Array[]> {
+  async readWeights(method = 'saveWeights'): Promise<Float32Array[]> {
     const ex = this.live();
-    const w = this.weights('saveWeights');
+    const w = this.weights(method);
     return Promise.all(this.manifest.weights.map((info, s) => ex.read(w[s], info.shape.reduce((a, d) => a * d, 1))));
   }
 
