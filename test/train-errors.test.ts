@@ -11,11 +11,10 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/driver.ts';
 import { createTrainer } from '../src/train/index.ts';
-import { compileAndImport, FIXTURES, headlessGlAvailable, OUT, ROOT, toInputs } from './helpers.ts';
+import { compileAndImport, FIXTURES, OUT, ROOT, toInputs } from './helpers.ts';
 import { loadFixture } from './interp-helpers.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-const GL = await headlessGlAvailable();
 const SPEC = readFileSync(join(FIXTURES, 'char_lm', 'model.nn'), 'utf8');
 const OPTIONS = { loss: 'nll', optimizer: { kind: 'sgd', lr: 0.1 } } as const;
 
@@ -47,17 +46,6 @@ describe('a trainer\'s errors name the trainer call', () => {
       const { f, b } = await batch();
       model.loadWeights(Object.fromEntries(f.weights));
       await expect(createTrainer(model, OPTIONS).step(b)).rejects.toThrow(/^trainer\.step\(\): this \w+ module was compiled without its training program \(nnc compile --no-train\)/);
-    } finally {
-      model.dispose();
-    }
-  });
-
-  it.skipIf(!GL)('trainer.step() on a gpu.js backend', async () => {
-    const model = await (await compileAndImport('train_errors_char_lm', SPEC)).createModel({ backend: 'gpu' });
-    try {
-      const { f, b } = await batch();
-      model.loadWeights(Object.fromEntries(f.weights));
-      await expect(createTrainer(model, OPTIONS).step(b)).rejects.toThrow(/^trainer\.step\(\) is not supported on the gpu backend.*'wasm' or 'cpu'$/);
     } finally {
       model.dispose();
     }

@@ -325,7 +325,6 @@ class Model {
     const stepPacks = packsOf(prog, i.step.packs);
     // body outputs kept at every step (training graphs)
     const stacks = i.stacks ?? [];
-    if (stacks.length && !ex.stackRows) throw new NncError(`the ${this.backend} backend cannot run training plans: it cannot keep a recurrence's per-step values (use backend 'wasm' or 'cpu')`);
     const widths = stacks.map((x) => sizeOf(x.width, dims));
     stacks.forEach((x, j) => (env[x.to] = ex.zeros(dims.B * L * widths[j]!)));
     const size = sizeOf(i.size, dims);
@@ -343,7 +342,11 @@ class Model {
         for (const x of body) env[x.b.out] = await ex.run(x.k, gather(env, x.b.args, x.args), scal, x.size, x.packs);
         hist = await ex.step(stepK, hist, gather(env, i.step.args, stepArgs), scal, size, stepPacks);
       }
-      stacks.forEach((x, j) => ex.stackRows!(env[x.to], env[x.from], env[i.lengths], widths[j]!, dims.B, L, t));
+      for (let j = 0; j < stacks.length; j++) {
+        const x = stacks[j]!;
+        const r = ex.stackRows(env[x.to], env[x.from], env[i.lengths], widths[j]!, dims.B, L, t);
+        env[x.to] = now ? r : await r;
+      }
       // a step's buffers live for the step; the last step's exports outlive the scan
       const last = s === L - 1;
       for (const x of body) {
@@ -380,14 +383,14 @@ class Model {
     const w = this.weights(method);
     const def = this.train;
     if (!def) throw new NncError(`${method}(): this ${this.manifest.model} module was compiled without its training program (nnc compile --no-train): compile it without --no-train`);
-    if (!ex.stackRows) throw new NncError(`${method}() is not supported on the ${this.backend} backend: the gpu.js backends cannot run training plans yet (they cannot keep a recurrence's per-step values for the backward pass or take the seeded dropout masks); create the model with backend 'wasm' or 'cpu'`);
     if (!this.trainReady) {
       const owned: unknown[] = [];
       const base = (plan: Plan): { env: Env; prog: Prog } => {
         const env: Env = new Array(plan.slots);
         for (let s = 0; s < plan.weights; s++) env[s] = w[s];
         for (const t of plan.tables ?? []) owned.push((env[t.slot] = ex.upload(sinFreqs(t.dim))));
-        const packed = (plan.packs ?? []).map(([slot, row, n, col, k, ld]) => ex.prepack!(env[slot], row, n, col, k, ld));
+        const prepack = ex.prepack?.bind(ex);
+        const packed = prepack ? (plan.packs ?? []).map(([slot, row, n, col, k, ld]) => prepack(env[slot], row, n, col, k, ld)) : [];
         owned.push(...packed);
         return { env, prog: { kernels: this.main.kernels, packSets: (plan.packSets ?? []).map((set) => set.map((i) => packed[i])) } };
       };
