@@ -391,7 +391,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k8 d1a7b51e: d(attention0.context Σα·k)
+    // k8 0bd3578c: d(attention0.context Σα·k)
     {
       name: "GatedAttention.k8",
       label: "d(attention0.context Σα·k)",
@@ -416,8 +416,18 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 32; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 32, 32, b0, 0, 32, x.packs[0], null, 0, out, 0, 32, 0);
+          }
+        },
+      },
     },
-    // k9 b5706f24: d(linear0.weight)
+    // k9 499a5e46: d(linear0.weight)
     {
       name: "GatedAttention.k9",
       label: "d(linear0.weight)",
@@ -442,6 +452,23 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 32; i0++)
           for (let i1 = 0; i1 < 32; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [47 * (B * T), 32 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 32, B * T, 1, 32, gm0, 1.0);
+            for (let mi = 0; mi < 32; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 32]!;
+              }
+            }
+            x.gemm(32, 32, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 32, 0);
+          }
+        },
       },
     },
     // k10 d4692c15: d(linear0.bias)
@@ -534,7 +561,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 605566db: d(x)
+    // k12 7d7ba25c: d(x)
     {
       name: "GatedAttention.k12",
       label: "d(x)",
@@ -576,33 +603,40 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 32, 47 * T]; },
+        scratch: (s) => { const { B, T } = s; return [B * T * 32, 47 * T, T * T, B * T * 32, 47 * T, B * T * 32, 47 * T, T * T]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
           const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!, gm6 = g[6]!, gm7 = g[7]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm1, 0.17677669529663687);
-            x.gemm(T, 32, T, b2, bt0 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 32), 32, 0);
+            const wp = x.pack(b0, bt0 * (T * 32), 32, T, 1, 32, gm1, 1.0);
+            for (let mi = 0; mi < T; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm2[mi * T + ki] = b1[bt0 * (T * T) + (mi + ki * T)]!;
+              }
+            }
+            x.gemm(T, 32, T, gm2, 0, T, wp, null, 0, gm0, bt0 * (T * 32), 32, 0);
+          }
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm4, 0.17677669529663687);
+            x.gemm(T, 32, T, b2, bt0 * (T * T), T, wp, null, 0, gm3, bt0 * (T * 32), 32, 0);
+          }
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm6, 0.17677669529663687);
+            for (let mi = 0; mi < T; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm7[mi * T + ki] = b2[bt0 * (T * T) + (mi + ki * T)]!;
+              }
+            }
+            x.gemm(T, 32, T, gm7, 0, T, wp, null, 0, gm5, bt0 * (T * 32), 32, 0);
           }
           const f = (i0: number, i1: number, i2: number): number => {
-            let acc0 = 0.0;
-            for (let k1 = 0; k1 < T; k1++) {
-              const v2 = b0[(i0 * T + k1) * 32 + i2]!;
-              const v3 = b1[(i0 * T + k1) * T + i1]!;
-              acc0 += v2 * v3;
-            }
-            const v4 = gm0[(i0 * T + i1) * 32 + i2]!;
-            const v5 = acc0 + v4;
-            let acc6 = 0.0;
-            for (let k7 = 0; k7 < T; k7++) {
-              const v8 = b2[(i0 * T + k7) * T + i1]!;
-              const v9 = b3[(i0 * T + k7) * 32 + i2]!;
-              acc6 += v8 * v9;
-            }
-            const v10 = acc6 * 0.17677669529663687;
-            const v11 = v5 + v10;
-            return v11;
+            const v0 = gm0[(i0 * T + i1) * 32 + i2]!;
+            const v1 = gm3[(i0 * T + i1) * 32 + i2]!;
+            const v2 = v0 + v1;
+            const v3 = gm5[(i0 * T + i1) * 32 + i2]!;
+            const v4 = v2 + v3;
+            return v4;
           };
           let o = 0;
           for (let i0 = 0; i0 < B; i0++)
@@ -618,7 +652,7 @@ const GatedAttention_PLAN: __nnc.Plan = {
       "slots": 13,
       "weights": 2,
       "packs": [
-        [0,0,32,0,32,32]
+        [0,0,32,32,32,1]
       ],
       "packSets": [
         [0]
@@ -642,7 +676,7 @@ const GatedAttention_TRAIN: __nnc.TrainPlan = {
         "slots": 13,
         "weights": 2,
         "packs": [
-          [0,0,32,0,32,32]
+          [0,0,32,32,32,1]
         ],
         "packSets": [
           [0]
@@ -672,13 +706,19 @@ const GatedAttention_TRAIN: __nnc.TrainPlan = {
     backward: {
         "slots": 27,
         "weights": 2,
+        "packs": [
+          [0,0,32,32,1,32]
+        ],
+        "packSets": [
+          [0]
+        ],
         "inputs": [
           {"name":"x","dim":"T","data":2,"lengths":3}
         ],
         "encode": [],
         "decode": [
           {"op":"run","kernel":7,"out":4,"args":[3,5,6],"size":["B","T",32],"free":[5,6]},
-          {"op":"run","kernel":8,"out":7,"args":[4,0],"size":["B","T",32]},
+          {"op":"run","kernel":8,"out":7,"args":[4,0],"size":["B","T",32],"packs":0},
           {"op":"run","kernel":9,"out":8,"args":[4,9],"size":[32,32],"free":[9]},
           {"op":"run","kernel":10,"out":10,"args":[4],"size":[32],"free":[4]},
           {"op":"run","kernel":11,"out":11,"args":[3,7,2,12],"size":["B","T","T"],"free":[3,12]},

@@ -312,7 +312,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k7 d9c2c5d3: d(linear1.weight)
+    // k7 77c9253d: d(linear1.weight)
     {
       name: "NPLM.k7",
       label: "d(linear1.weight)",
@@ -335,6 +335,23 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 10000; i0++)
           for (let i1 = 0; i1 < 100; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [115 * B, 10000 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 100, B, 1, 100, gm0, 1.0);
+            for (let mi = 0; mi < 10000; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 10000]!;
+              }
+            }
+            x.gemm(10000, 100, B, gm1, 0, B, wp, null, 0, out, 0, 100, 0);
+          }
+        },
       },
     },
     // k8 cdbcdf09: d(linear1.bias)
@@ -360,7 +377,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k9 cc208ff9: tanh0.d tanh
+    // k9 033642db: tanh0.d tanh
     {
       name: "NPLM.k9",
       label: "tanh0.d tanh",
@@ -388,8 +405,31 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 100; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 100]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 100, 10000, b0, 0, 10000, x.packs[0], null, 0, gm0, 0, 100, 0);
+          }
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm0[i0 * 100 + i1]!;
+            const v1 = b2[i0 * 100 + i1]!;
+            const v2 = v1 * v1;
+            const v3 = 1.0 - v2;
+            const v4 = v0 * v3;
+            return v4;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 100; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
     },
-    // k10 f62f67e9: d(linear0.weight)
+    // k10 5dcb9696: d(linear0.weight)
     {
       name: "NPLM.k10",
       label: "d(linear0.weight)",
@@ -412,6 +452,23 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 100; i0++)
           for (let i1 = 0; i1 < 240; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [255 * B, 100 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 240, B, 1, 240, gm0, 1.0);
+            for (let mi = 0; mi < 100; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 100]!;
+              }
+            }
+            x.gemm(100, 240, B, gm1, 0, B, wp, null, 0, out, 0, 240, 0);
+          }
+        },
       },
     },
     // k11 f1245ed1: d(linear0.bias)
@@ -437,7 +494,7 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k12 1083ade4: flatten0.d flatten
+    // k12 c95e4e21: flatten0.d flatten
     {
       name: "NPLM.k12",
       label: "flatten0.d flatten",
@@ -461,6 +518,26 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < T; i1++)
             for (let i2 = 0; i2 < 60; i2++)
               out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 240]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 240, 100, b0, 0, 100, x.packs[0], null, 0, gm0, 0, 240, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[i0 * 240 + (i1 * 60 + i2)]!;
+            return v0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 60; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
     // k13 19014236: embedding0.d table
@@ -498,8 +575,8 @@ const NPLM_PLAN: __nnc.Plan = {
       "slots": 18,
       "weights": 5,
       "packs": [
-        [1,0,100,0,240,240],
-        [3,0,10000,0,100,100]
+        [1,0,100,240,240,1],
+        [3,0,10000,100,100,1]
       ],
       "packSets": [
         [0],
@@ -525,8 +602,8 @@ const NPLM_TRAIN: __nnc.TrainPlan = {
         "slots": 18,
         "weights": 5,
         "packs": [
-          [1,0,100,0,240,240],
-          [3,0,10000,0,100,100]
+          [1,0,100,240,240,1],
+          [3,0,10000,100,100,1]
         ],
         "packSets": [
           [0],
@@ -556,6 +633,14 @@ const NPLM_TRAIN: __nnc.TrainPlan = {
     backward: {
         "slots": 27,
         "weights": 5,
+        "packs": [
+          [3,0,100,10000,1,100],
+          [1,0,240,100,1,240]
+        ],
+        "packSets": [
+          [0],
+          [1]
+        ],
         "inputs": [
           {"name":"context","dim":"T","data":5}
         ],
@@ -564,10 +649,10 @@ const NPLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":6,"out":6,"args":[7,8],"size":["B",10000],"free":[7,8]},
           {"op":"run","kernel":7,"out":9,"args":[6,10],"size":[10000,100]},
           {"op":"run","kernel":8,"out":11,"args":[6],"size":[10000]},
-          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",100],"free":[6,10]},
+          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",100],"packs":0,"free":[6,10]},
           {"op":"run","kernel":10,"out":13,"args":[12,14],"size":[100,240],"free":[14]},
           {"op":"run","kernel":11,"out":15,"args":[12],"size":[100]},
-          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",60],"free":[12]},
+          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",60],"packs":1,"free":[12]},
           {"op":"run","kernel":13,"out":17,"args":[5,16],"size":[10000,60],"free":[5,16]}
         ],
         "output": {"slot":17,"shape":[10000,60]},

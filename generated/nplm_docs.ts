@@ -311,7 +311,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k7 c497ccc3: d(linear1.weight)
+    // k7 3e46f796: d(linear1.weight)
     {
       name: "DocsNPLM.k7",
       label: "d(linear1.weight)",
@@ -334,6 +334,23 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [271 * B, 96 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 256, B, gm1, 0, B, wp, null, 0, out, 0, 256, 0);
+          }
+        },
       },
     },
     // k8 249a3107: d(linear1.bias)
@@ -359,7 +376,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k9 d5026c79: tanh0.d tanh
+    // k9 9d2262b3: tanh0.d tanh
     {
       name: "DocsNPLM.k9",
       label: "tanh0.d tanh",
@@ -387,8 +404,31 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 256, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm0[i0 * 256 + i1]!;
+            const v1 = b2[i0 * 256 + i1]!;
+            const v2 = v1 * v1;
+            const v3 = 1.0 - v2;
+            const v4 = v0 * v3;
+            return v4;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 256; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
     },
-    // k10 2fe12b29: d(linear0.weight)
+    // k10 120fe837: d(linear0.weight)
     {
       name: "DocsNPLM.k10",
       label: "d(linear0.weight)",
@@ -411,6 +451,23 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 256; i0++)
           for (let i1 = 0; i1 < 192; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [207 * B, 256 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 192, B, 1, 192, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 192, B, gm1, 0, B, wp, null, 0, out, 0, 192, 0);
+          }
+        },
       },
     },
     // k11 7fa0f0d1: d(linear0.bias)
@@ -436,7 +493,7 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k12 f9e9edb6: flatten0.d flatten
+    // k12 0b874a83: flatten0.d flatten
     {
       name: "DocsNPLM.k12",
       label: "flatten0.d flatten",
@@ -460,6 +517,26 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < T; i1++)
             for (let i2 = 0; i2 < 24; i2++)
               out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 192]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 192, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 192, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[i0 * 192 + (i1 * 24 + i2)]!;
+            return v0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 24; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
       },
     },
     // k13 e0455ee2: embedding0.d table
@@ -497,8 +574,8 @@ const DocsNPLM_PLAN: __nnc.Plan = {
       "slots": 18,
       "weights": 5,
       "packs": [
-        [1,0,256,0,192,192],
-        [3,0,96,0,256,256]
+        [1,0,256,192,192,1],
+        [3,0,96,256,256,1]
       ],
       "packSets": [
         [0],
@@ -524,8 +601,8 @@ const DocsNPLM_TRAIN: __nnc.TrainPlan = {
         "slots": 18,
         "weights": 5,
         "packs": [
-          [1,0,256,0,192,192],
-          [3,0,96,0,256,256]
+          [1,0,256,192,192,1],
+          [3,0,96,256,256,1]
         ],
         "packSets": [
           [0],
@@ -555,6 +632,14 @@ const DocsNPLM_TRAIN: __nnc.TrainPlan = {
     backward: {
         "slots": 28,
         "weights": 5,
+        "packs": [
+          [3,0,256,96,1,256],
+          [1,0,192,256,1,192]
+        ],
+        "packSets": [
+          [0],
+          [1]
+        ],
         "inputs": [
           {"name":"context","dim":"T","data":5}
         ],
@@ -563,10 +648,10 @@ const DocsNPLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":6,"out":6,"args":[7,8],"size":["B",96],"free":[7,8]},
           {"op":"run","kernel":7,"out":9,"args":[6,10],"size":[96,256]},
           {"op":"run","kernel":8,"out":11,"args":[6],"size":[96]},
-          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",256],"free":[6,10]},
+          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",256],"packs":0,"free":[6,10]},
           {"op":"run","kernel":10,"out":13,"args":[12,14],"size":[256,192],"free":[14]},
           {"op":"run","kernel":11,"out":15,"args":[12],"size":[256]},
-          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",24],"free":[12]},
+          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",24],"packs":1,"free":[12]},
           {"op":"run","kernel":13,"out":17,"args":[5,16],"size":[96,24],"free":[5,16]}
         ],
         "output": {"slot":17,"shape":[96,24]},

@@ -1309,7 +1309,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k31 eff5b0a6: d(layernorm0)
+    // k31 490744e4: d(layernorm0)
     {
       name: "TinyLM.k31",
       label: "d(layernorm0)",
@@ -1334,8 +1334,18 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 96, b0, 0, 96, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // k32 8ef51dfe: d(linear0.weight)
+    // k32 7ce7ea1d: d(linear0.weight)
     {
       name: "TinyLM.k32",
       label: "d(linear0.weight)",
@@ -1360,6 +1370,23 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 96 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
       },
     },
     // k33 045dc329: d(linear0.bias)
@@ -1564,7 +1591,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k40 0d1bfb84: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
+    // k40 66ddec93: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
     {
       name: "TinyLM.k40",
       label: "d(repeat0.1.residual1.linear1.weight) (and 1 more call)",
@@ -1590,8 +1617,25 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 64 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 64; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 64]!;
+              }
+            }
+            x.gemm(64, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k41 fec9a7b4: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
+    // k41 65af09f6: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
     {
       name: "TinyLM.k41",
       label: "repeat0.1.residual1.gelu0.d gelu (and 1 more call)",
@@ -1623,8 +1667,35 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 64, b0, 0, 64, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = b2[(i0 * T + i1) * 256 + i2]!;
+            const ex2 = v1 * 0.7071067811865476;
+            const es3 = (ex2 < 0.0 ? -1.0 : 1.0);
+            const ez4 = Math.abs(ex2);
+            const et5 = 1.0 / (1.0 + 0.3275911 * ez4);
+            const v6 = 0.5 * (1.0 + es3 * (1.0 - ((((1.061405429 * et5 - 1.453152027) * et5 + 1.421413741) * et5 - 0.284496736) * et5 + 0.254829592) * et5 * Math.exp(-ez4 * ez4))) + v1 * 0.3989422804014327 * Math.exp(-0.5 * (v1 * v1));
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // k42 ca2d0870: d(repeat0.1.residual1.layernorm0) (and 1 more call)
+    // k42 39762dd4: d(repeat0.1.residual1.layernorm0) (and 1 more call)
     {
       name: "TinyLM.k42",
       label: "d(repeat0.1.residual1.layernorm0) (and 1 more call)",
@@ -1649,8 +1720,18 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // k43 8cb67676: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
+    // k43 dea1bdeb: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
     {
       name: "TinyLM.k43",
       label: "d(repeat0.1.residual1.linear0.weight) (and 1 more call)",
@@ -1675,6 +1756,23 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 256; i0++)
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
       },
     },
     // k44 4e191e31: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
@@ -1750,7 +1848,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k46 33ee235a: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
+    // k46 8d5ed6b8: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
     {
       name: "TinyLM.k46",
       label: "d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)",
@@ -1775,8 +1873,18 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // k47 a24d13d6: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
+    // k47 bba9601b: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
     {
       name: "TinyLM.k47",
       label: "d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)",
@@ -1802,8 +1910,25 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 64 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 64; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 64]!;
+              }
+            }
+            x.gemm(64, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // k48 5a5534fe: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
+    // k48 cf5478d0: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
     {
       name: "TinyLM.k48",
       label: "d(repeat0.1.residual0.attention0.v heads) (and 1 more call)",
@@ -1828,6 +1953,25 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 4; i2++)
               for (let i3 = 0; i3 < 16; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [31 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 64) + bt1 * 16, 16, T, 1, 64, gm0, 1.0);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (4 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 16, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+            }
+          }
+        },
       },
     },
     // k49 934a9752: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
@@ -1946,7 +2090,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k51 da2d9b15: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
+    // k51 a6b17820: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
     {
       name: "TinyLM.k51",
       label: "d(repeat0.1.residual0.attention0.k heads) (and 1 more call)",
@@ -1972,6 +2116,25 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 4; i2++)
               for (let i3 = 0; i3 < 16; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [31 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 4 * 16) + bt1 * 16, 16, T, 1, 64, gm0, 0.25);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (4 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 16, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+            }
+          }
+        },
       },
     },
     // k52 b322f1eb: d(repeat0.1.residual0.layernorm0) (and 1 more call)
@@ -2197,15 +2360,15 @@ const TinyLM_PLAN: __nnc.Plan = {
       "slots": 138,
       "weights": 30,
       "packs": [
-        [4,0,192,0,64,64],
-        [6,0,64,0,64,64],
-        [10,0,256,0,64,64],
-        [12,0,64,0,256,256],
-        [16,0,192,0,64,64],
-        [18,0,64,0,64,64],
-        [22,0,256,0,64,64],
-        [24,0,64,0,256,256],
-        [28,0,96,0,64,64]
+        [4,0,192,64,64,1],
+        [6,0,64,64,64,1],
+        [10,0,256,64,64,1],
+        [12,0,64,256,256,1],
+        [16,0,192,64,64,1],
+        [18,0,64,64,64,1],
+        [22,0,256,64,64,1],
+        [24,0,64,256,256,1],
+        [28,0,96,64,64,1]
       ],
       "packSets": [
         [0],
@@ -2274,15 +2437,15 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
         "slots": 118,
         "weights": 30,
         "packs": [
-          [4,0,192,0,64,64],
-          [6,0,64,0,64,64],
-          [10,0,256,0,64,64],
-          [12,0,64,0,256,256],
-          [16,0,192,0,64,64],
-          [18,0,64,0,64,64],
-          [22,0,256,0,64,64],
-          [24,0,64,0,256,256],
-          [28,0,96,0,64,64]
+          [4,0,192,64,64,1],
+          [6,0,64,64,64,1],
+          [10,0,256,64,64,1],
+          [12,0,64,256,256,1],
+          [16,0,192,64,64,1],
+          [18,0,64,64,64,1],
+          [22,0,256,64,64,1],
+          [24,0,64,256,256,1],
+          [28,0,96,64,64,1]
         ],
         "packSets": [
           [0],
@@ -2375,13 +2538,31 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
     backward: {
         "slots": 255,
         "weights": 30,
+        "packs": [
+          [28,0,64,96,1,64],
+          [24,0,256,64,1,256],
+          [22,0,64,256,1,64],
+          [18,0,64,64,1,64],
+          [12,0,256,64,1,256],
+          [10,0,64,256,1,64],
+          [6,0,64,64,1,64]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6]
+        ],
         "inputs": [
           {"name":"text","dim":"T","data":30,"lengths":31,"offsets":32}
         ],
         "encode": [],
         "decode": [
           {"op":"run","kernel":30,"out":33,"args":[31,34,35],"size":["B","T",96],"free":[31,34,35]},
-          {"op":"run","kernel":31,"out":36,"args":[33,28],"size":["B","T",64]},
+          {"op":"run","kernel":31,"out":36,"args":[33,28],"size":["B","T",64],"packs":0},
           {"op":"run","kernel":32,"out":37,"args":[33,38],"size":[96,64],"free":[38]},
           {"op":"run","kernel":33,"out":39,"args":[33],"size":[96],"free":[33]},
           {"op":"run","kernel":34,"out":40,"args":[41],"size":["B","T",64],"free":[41]},
@@ -2392,8 +2573,8 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":39,"out":46,"args":[42,36,26,43],"size":["B","T",64],"free":[36,42,43]},
           {"op":"run","kernel":40,"out":47,"args":[46,48],"size":[64,256],"free":[48]},
           {"op":"run","kernel":38,"out":49,"args":[46],"size":[64]},
-          {"op":"run","kernel":41,"out":50,"args":[46,24,51],"size":["B","T",256],"free":[51]},
-          {"op":"run","kernel":42,"out":52,"args":[50,22],"size":["B","T",64]},
+          {"op":"run","kernel":41,"out":50,"args":[46,24,51],"size":["B","T",256],"packs":1,"free":[51]},
+          {"op":"run","kernel":42,"out":52,"args":[50,22],"size":["B","T",64],"packs":2},
           {"op":"run","kernel":43,"out":53,"args":[50,54],"size":[256,64],"free":[54]},
           {"op":"run","kernel":44,"out":55,"args":[50],"size":[256],"free":[50]},
           {"op":"run","kernel":34,"out":56,"args":[57],"size":["B","T",64],"free":[57]},
@@ -2402,7 +2583,7 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":37,"out":60,"args":[52,59],"size":[64]},
           {"op":"run","kernel":38,"out":61,"args":[52],"size":[64]},
           {"op":"run","kernel":45,"out":62,"args":[46,58,52,20,59],"size":["B","T",64],"free":[46,52,58,59]},
-          {"op":"run","kernel":46,"out":63,"args":[62,18],"size":["B","T",64]},
+          {"op":"run","kernel":46,"out":63,"args":[62,18],"size":["B","T",64],"packs":3},
           {"op":"run","kernel":47,"out":64,"args":[62,65],"size":[64,64],"free":[65]},
           {"op":"run","kernel":38,"out":66,"args":[62],"size":[64]},
           {"op":"run","kernel":48,"out":67,"args":[63,68],"size":["B","T",4,16]},
@@ -2420,8 +2601,8 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":45,"out":85,"args":[62,81,75,14,82],"size":["B","T",64],"free":[62,75,81,82]},
           {"op":"run","kernel":40,"out":86,"args":[85,87],"size":[64,256],"free":[87]},
           {"op":"run","kernel":38,"out":88,"args":[85],"size":[64]},
-          {"op":"run","kernel":41,"out":89,"args":[85,12,90],"size":["B","T",256],"free":[90]},
-          {"op":"run","kernel":42,"out":91,"args":[89,10],"size":["B","T",64]},
+          {"op":"run","kernel":41,"out":89,"args":[85,12,90],"size":["B","T",256],"packs":4,"free":[90]},
+          {"op":"run","kernel":42,"out":91,"args":[89,10],"size":["B","T",64],"packs":5},
           {"op":"run","kernel":43,"out":92,"args":[89,93],"size":[256,64],"free":[93]},
           {"op":"run","kernel":44,"out":94,"args":[89],"size":[256],"free":[89]},
           {"op":"run","kernel":34,"out":95,"args":[96],"size":["B","T",64],"free":[96]},
@@ -2430,7 +2611,7 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":37,"out":99,"args":[91,98],"size":[64]},
           {"op":"run","kernel":38,"out":100,"args":[91],"size":[64]},
           {"op":"run","kernel":45,"out":101,"args":[85,97,91,8,98],"size":["B","T",64],"free":[85,91,97,98]},
-          {"op":"run","kernel":46,"out":102,"args":[101,6],"size":["B","T",64]},
+          {"op":"run","kernel":46,"out":102,"args":[101,6],"size":["B","T",64],"packs":6},
           {"op":"run","kernel":47,"out":103,"args":[101,104],"size":[64,64],"free":[104]},
           {"op":"run","kernel":38,"out":105,"args":[101],"size":[64]},
           {"op":"run","kernel":48,"out":106,"args":[102,107],"size":["B","T",4,16]},

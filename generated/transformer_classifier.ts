@@ -1080,7 +1080,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k25 ae6961f1: d(pool0)
+    // k25 587765f3: d(pool0)
     {
       name: "TransformerClassifier.k25",
       label: "d(pool0)",
@@ -1104,8 +1104,18 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 256, 4, b0, 0, 4, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k26 12977a63: d(linear0.weight)
+    // k26 a1437fca: d(linear0.weight)
     {
       name: "TransformerClassifier.k26",
       label: "d(linear0.weight)",
@@ -1128,6 +1138,23 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 4; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [271 * B, 4 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 4; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 4]!;
+              }
+            }
+            x.gemm(4, 256, B, gm1, 0, B, wp, null, 0, out, 0, 256, 0);
+          }
+        },
       },
     },
     // k27 edbcd4d1: d(linear0.bias)
@@ -1356,7 +1383,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k35 d3bbae02: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
+    // k35 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
     {
       name: "TransformerClassifier.k35",
       label: "d(repeat0.3.residual1.linear1.weight) (and 3 more calls)",
@@ -1382,8 +1409,25 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 1024; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [1039 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 1024, B * T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 1024, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
     },
-    // k36 29f5d041: repeat0.3.residual1.relu0.d relu (and 3 more calls)
+    // k36 38653674: repeat0.3.residual1.relu0.d relu (and 3 more calls)
     {
       name: "TransformerClassifier.k36",
       label: "repeat0.3.residual1.relu0.d relu (and 3 more calls)",
@@ -1411,8 +1455,31 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = b2[(i0 * T + i1) * 1024 + i2]!;
+            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+            const v3 = v0 * v2;
+            return v3;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // k37 9b428516: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
+    // k37 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
     {
       name: "TransformerClassifier.k37",
       label: "d(repeat0.3.residual1.linear0.weight) (and 3 more calls)",
@@ -1437,6 +1504,23 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 1024; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 1024 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
       },
     },
     // k38 bef09139: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
@@ -1464,7 +1548,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k39 e48413f8: d(repeat0.3.layernorm0) (and 3 more calls)
+    // k39 7250a887: d(repeat0.3.layernorm0) (and 3 more calls)
     {
       name: "TransformerClassifier.k39",
       label: "d(repeat0.3.layernorm0) (and 3 more calls)",
@@ -1491,8 +1575,30 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // k40 a0c1753e: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
+    // k40 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
     {
       name: "TransformerClassifier.k40",
       label: "d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)",
@@ -1517,8 +1623,18 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k41 ae0c1578: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
+    // k41 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
     {
       name: "TransformerClassifier.k41",
       label: "d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)",
@@ -1544,8 +1660,25 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k42 12203493: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
+    // k42 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
     {
       name: "TransformerClassifier.k42",
       label: "d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)",
@@ -1570,6 +1703,25 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 256) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k43 cd42ce37: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
@@ -1688,7 +1840,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 2c32f0e3: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
+    // k45 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
     {
       name: "TransformerClassifier.k45",
       label: "d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)",
@@ -1714,6 +1866,25 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k46 25fde81a: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
@@ -1894,23 +2065,23 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
         {"slot":51,"kind":"sin_freqs","dim":256}
       ],
       "packs": [
-        [1,0,768,0,256,256],
-        [3,0,256,0,256,256],
-        [7,0,1024,0,256,256],
-        [9,0,256,0,1024,1024],
-        [13,0,768,0,256,256],
-        [15,0,256,0,256,256],
-        [19,0,1024,0,256,256],
-        [21,0,256,0,1024,1024],
-        [25,0,768,0,256,256],
-        [27,0,256,0,256,256],
-        [31,0,1024,0,256,256],
-        [33,0,256,0,1024,1024],
-        [37,0,768,0,256,256],
-        [39,0,256,0,256,256],
-        [43,0,1024,0,256,256],
-        [45,0,256,0,1024,1024],
-        [49,0,4,0,256,256]
+        [1,0,768,256,256,1],
+        [3,0,256,256,256,1],
+        [7,0,1024,256,256,1],
+        [9,0,256,1024,1024,1],
+        [13,0,768,256,256,1],
+        [15,0,256,256,256,1],
+        [19,0,1024,256,256,1],
+        [21,0,256,1024,1024,1],
+        [25,0,768,256,256,1],
+        [27,0,256,256,256,1],
+        [31,0,1024,256,256,1],
+        [33,0,256,1024,1024,1],
+        [37,0,768,256,256,1],
+        [39,0,256,256,256,1],
+        [43,0,1024,256,256,1],
+        [45,0,256,1024,1024,1],
+        [49,0,4,256,256,1]
       ],
       "packSets": [
         [0],
@@ -2003,23 +2174,23 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           {"slot":51,"kind":"sin_freqs","dim":256}
         ],
         "packs": [
-          [1,0,768,0,256,256],
-          [3,0,256,0,256,256],
-          [7,0,1024,0,256,256],
-          [9,0,256,0,1024,1024],
-          [13,0,768,0,256,256],
-          [15,0,256,0,256,256],
-          [19,0,1024,0,256,256],
-          [21,0,256,0,1024,1024],
-          [25,0,768,0,256,256],
-          [27,0,256,0,256,256],
-          [31,0,1024,0,256,256],
-          [33,0,256,0,1024,1024],
-          [37,0,768,0,256,256],
-          [39,0,256,0,256,256],
-          [43,0,1024,0,256,256],
-          [45,0,256,0,1024,1024],
-          [49,0,4,0,256,256]
+          [1,0,768,256,256,1],
+          [3,0,256,256,256,1],
+          [7,0,1024,256,256,1],
+          [9,0,256,1024,1024,1],
+          [13,0,768,256,256,1],
+          [15,0,256,256,256,1],
+          [19,0,1024,256,256,1],
+          [21,0,256,1024,1024,1],
+          [25,0,768,256,256,1],
+          [27,0,256,256,256,1],
+          [31,0,1024,256,256,1],
+          [33,0,256,1024,1024,1],
+          [37,0,768,256,256,1],
+          [39,0,256,256,256,1],
+          [43,0,1024,256,256,1],
+          [45,0,256,1024,1024,1],
+          [49,0,4,256,256,1]
         ],
         "packSets": [
           [0],
@@ -2163,13 +2334,43 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
     backward: {
         "slots": 426,
         "weights": 51,
+        "packs": [
+          [49,0,256,4,1,256],
+          [45,0,1024,256,1,1024],
+          [43,0,256,1024,1,256],
+          [39,0,256,256,1,256],
+          [33,0,1024,256,1,1024],
+          [31,0,256,1024,1,256],
+          [27,0,256,256,1,256],
+          [21,0,1024,256,1,1024],
+          [19,0,256,1024,1,256],
+          [15,0,256,256,1,256],
+          [9,0,1024,256,1,1024],
+          [7,0,256,1024,1,256],
+          [3,0,256,256,1,256]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7],
+          [8],
+          [9],
+          [10],
+          [11],
+          [12]
+        ],
         "inputs": [
           {"name":"text","dim":"T","data":51,"lengths":52}
         ],
         "encode": [],
         "decode": [
           {"op":"run","kernel":24,"out":53,"args":[54,55],"size":["B",4],"free":[54,55]},
-          {"op":"run","kernel":25,"out":56,"args":[53,49],"size":["B",256]},
+          {"op":"run","kernel":25,"out":56,"args":[53,49],"size":["B",256],"packs":0},
           {"op":"run","kernel":26,"out":57,"args":[53,58],"size":[4,256],"free":[58]},
           {"op":"run","kernel":27,"out":59,"args":[53],"size":[4],"free":[53]},
           {"op":"run","kernel":28,"out":60,"args":[52,56],"size":["B","T",256],"free":[52,56]},
@@ -2181,17 +2382,17 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":34,"out":67,"args":[63,60,47,64],"size":["B","T",256],"free":[60,63,64]},
           {"op":"run","kernel":35,"out":68,"args":[67,69],"size":[256,1024]},
           {"op":"run","kernel":33,"out":70,"args":[67],"size":[256]},
-          {"op":"run","kernel":36,"out":71,"args":[67,45,69],"size":["B","T",1024],"free":[69]},
+          {"op":"run","kernel":36,"out":71,"args":[67,45,69],"size":["B","T",1024],"packs":1,"free":[69]},
           {"op":"run","kernel":37,"out":72,"args":[71,73],"size":[1024,256],"free":[73]},
           {"op":"run","kernel":38,"out":74,"args":[71],"size":[1024]},
-          {"op":"run","kernel":39,"out":75,"args":[67,71,43],"size":["B","T",256],"free":[67,71]},
+          {"op":"run","kernel":39,"out":75,"args":[67,71,43],"size":["B","T",256],"packs":2,"free":[67,71]},
           {"op":"run","kernel":29,"out":76,"args":[77],"size":["B","T",256],"free":[77]},
           {"op":"run","kernel":30,"out":78,"args":[76],"size":["B","T",1]},
           {"op":"run","kernel":31,"out":79,"args":[76,78],"size":["B","T",256],"free":[76]},
           {"op":"run","kernel":32,"out":80,"args":[75,79],"size":[256]},
           {"op":"run","kernel":33,"out":81,"args":[75],"size":[256]},
           {"op":"run","kernel":34,"out":82,"args":[78,75,41,79],"size":["B","T",256],"free":[75,78,79]},
-          {"op":"run","kernel":40,"out":83,"args":[82,39],"size":["B","T",256]},
+          {"op":"run","kernel":40,"out":83,"args":[82,39],"size":["B","T",256],"packs":3},
           {"op":"run","kernel":41,"out":84,"args":[82,85],"size":[256,256],"free":[85]},
           {"op":"run","kernel":33,"out":86,"args":[82],"size":[256]},
           {"op":"run","kernel":42,"out":87,"args":[83,88],"size":["B","T",8,32]},
@@ -2209,17 +2410,17 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":34,"out":105,"args":[101,98,35,102],"size":["B","T",256],"free":[98,101,102]},
           {"op":"run","kernel":35,"out":106,"args":[105,107],"size":[256,1024]},
           {"op":"run","kernel":33,"out":108,"args":[105],"size":[256]},
-          {"op":"run","kernel":36,"out":109,"args":[105,33,107],"size":["B","T",1024],"free":[107]},
+          {"op":"run","kernel":36,"out":109,"args":[105,33,107],"size":["B","T",1024],"packs":4,"free":[107]},
           {"op":"run","kernel":37,"out":110,"args":[109,111],"size":[1024,256],"free":[111]},
           {"op":"run","kernel":38,"out":112,"args":[109],"size":[1024]},
-          {"op":"run","kernel":39,"out":113,"args":[105,109,31],"size":["B","T",256],"free":[105,109]},
+          {"op":"run","kernel":39,"out":113,"args":[105,109,31],"size":["B","T",256],"packs":5,"free":[105,109]},
           {"op":"run","kernel":29,"out":114,"args":[115],"size":["B","T",256],"free":[115]},
           {"op":"run","kernel":30,"out":116,"args":[114],"size":["B","T",1]},
           {"op":"run","kernel":31,"out":117,"args":[114,116],"size":["B","T",256],"free":[114]},
           {"op":"run","kernel":32,"out":118,"args":[113,117],"size":[256]},
           {"op":"run","kernel":33,"out":119,"args":[113],"size":[256]},
           {"op":"run","kernel":34,"out":120,"args":[116,113,29,117],"size":["B","T",256],"free":[113,116,117]},
-          {"op":"run","kernel":40,"out":121,"args":[120,27],"size":["B","T",256]},
+          {"op":"run","kernel":40,"out":121,"args":[120,27],"size":["B","T",256],"packs":6},
           {"op":"run","kernel":41,"out":122,"args":[120,123],"size":[256,256],"free":[123]},
           {"op":"run","kernel":33,"out":124,"args":[120],"size":[256]},
           {"op":"run","kernel":42,"out":125,"args":[121,126],"size":["B","T",8,32]},
@@ -2237,17 +2438,17 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":34,"out":143,"args":[139,136,23,140],"size":["B","T",256],"free":[136,139,140]},
           {"op":"run","kernel":35,"out":144,"args":[143,145],"size":[256,1024]},
           {"op":"run","kernel":33,"out":146,"args":[143],"size":[256]},
-          {"op":"run","kernel":36,"out":147,"args":[143,21,145],"size":["B","T",1024],"free":[145]},
+          {"op":"run","kernel":36,"out":147,"args":[143,21,145],"size":["B","T",1024],"packs":7,"free":[145]},
           {"op":"run","kernel":37,"out":148,"args":[147,149],"size":[1024,256],"free":[149]},
           {"op":"run","kernel":38,"out":150,"args":[147],"size":[1024]},
-          {"op":"run","kernel":39,"out":151,"args":[143,147,19],"size":["B","T",256],"free":[143,147]},
+          {"op":"run","kernel":39,"out":151,"args":[143,147,19],"size":["B","T",256],"packs":8,"free":[143,147]},
           {"op":"run","kernel":29,"out":152,"args":[153],"size":["B","T",256],"free":[153]},
           {"op":"run","kernel":30,"out":154,"args":[152],"size":["B","T",1]},
           {"op":"run","kernel":31,"out":155,"args":[152,154],"size":["B","T",256],"free":[152]},
           {"op":"run","kernel":32,"out":156,"args":[151,155],"size":[256]},
           {"op":"run","kernel":33,"out":157,"args":[151],"size":[256]},
           {"op":"run","kernel":34,"out":158,"args":[154,151,17,155],"size":["B","T",256],"free":[151,154,155]},
-          {"op":"run","kernel":40,"out":159,"args":[158,15],"size":["B","T",256]},
+          {"op":"run","kernel":40,"out":159,"args":[158,15],"size":["B","T",256],"packs":9},
           {"op":"run","kernel":41,"out":160,"args":[158,161],"size":[256,256],"free":[161]},
           {"op":"run","kernel":33,"out":162,"args":[158],"size":[256]},
           {"op":"run","kernel":42,"out":163,"args":[159,164],"size":["B","T",8,32]},
@@ -2265,17 +2466,17 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":34,"out":181,"args":[177,174,11,178],"size":["B","T",256],"free":[174,177,178]},
           {"op":"run","kernel":35,"out":182,"args":[181,183],"size":[256,1024]},
           {"op":"run","kernel":33,"out":184,"args":[181],"size":[256]},
-          {"op":"run","kernel":36,"out":185,"args":[181,9,183],"size":["B","T",1024],"free":[183]},
+          {"op":"run","kernel":36,"out":185,"args":[181,9,183],"size":["B","T",1024],"packs":10,"free":[183]},
           {"op":"run","kernel":37,"out":186,"args":[185,187],"size":[1024,256],"free":[187]},
           {"op":"run","kernel":38,"out":188,"args":[185],"size":[1024]},
-          {"op":"run","kernel":39,"out":189,"args":[181,185,7],"size":["B","T",256],"free":[181,185]},
+          {"op":"run","kernel":39,"out":189,"args":[181,185,7],"size":["B","T",256],"packs":11,"free":[181,185]},
           {"op":"run","kernel":29,"out":190,"args":[191],"size":["B","T",256],"free":[191]},
           {"op":"run","kernel":30,"out":192,"args":[190],"size":["B","T",1]},
           {"op":"run","kernel":31,"out":193,"args":[190,192],"size":["B","T",256],"free":[190]},
           {"op":"run","kernel":32,"out":194,"args":[189,193],"size":[256]},
           {"op":"run","kernel":33,"out":195,"args":[189],"size":[256]},
           {"op":"run","kernel":34,"out":196,"args":[192,189,5,193],"size":["B","T",256],"free":[189,192,193]},
-          {"op":"run","kernel":40,"out":197,"args":[196,3],"size":["B","T",256]},
+          {"op":"run","kernel":40,"out":197,"args":[196,3],"size":["B","T",256],"packs":12},
           {"op":"run","kernel":41,"out":198,"args":[196,199],"size":[256,256],"free":[199]},
           {"op":"run","kernel":33,"out":200,"args":[196],"size":[256]},
           {"op":"run","kernel":42,"out":201,"args":[197,202],"size":["B","T",8,32]},

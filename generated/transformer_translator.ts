@@ -2600,7 +2600,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k61 d4677c58: d(decoder.repeat0.2.layernorm2)
+    // k61 84c41a70: d(decoder.repeat0.2.layernorm2)
     {
       name: "TransformerTranslator.k61",
       label: "d(decoder.repeat0.2.layernorm2)",
@@ -2625,8 +2625,18 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 8000, b0, 0, 8000, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k62 42f9a354: d(decoder.linear0.weight)
+    // k62 40722daf: d(decoder.linear0.weight)
     {
       name: "TransformerTranslator.k62",
       label: "d(decoder.linear0.weight)",
@@ -2651,6 +2661,23 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 8000; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 8000 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 8000; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 8000]!;
+              }
+            }
+            x.gemm(8000, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
       },
     },
     // k63 563933ab: d(decoder.linear0.bias)
@@ -2855,7 +2882,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k70 d3bbae02: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
+    // k70 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.k70",
       label: "d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)",
@@ -2881,8 +2908,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 1024; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [1039 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 1024, B * T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 1024, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
     },
-    // k71 29f5d041: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
+    // k71 38653674: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
     {
       name: "TransformerTranslator.k71",
       label: "decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)",
@@ -2910,8 +2954,31 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = b2[(i0 * T + i1) * 1024 + i2]!;
+            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+            const v3 = v0 * v2;
+            return v3;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // k72 9b428516: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
+    // k72 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.k72",
       label: "d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)",
@@ -2936,6 +3003,23 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 1024; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 1024 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
       },
     },
     // k73 bef09139: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
@@ -2963,7 +3047,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k74 e48413f8: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
+    // k74 7250a887: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
     {
       name: "TransformerTranslator.k74",
       label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
@@ -2990,8 +3074,30 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // k75 a0c1753e: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
+    // k75 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
     {
       name: "TransformerTranslator.k75",
       label: "d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)",
@@ -3016,8 +3122,18 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k76 ae0c1578: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
+    // k76 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
     {
       name: "TransformerTranslator.k76",
       label: "d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)",
@@ -3043,8 +3159,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k77 e91d6add: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
+    // k77 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k77",
       label: "d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)",
@@ -3069,6 +3202,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T, S } = s; return [47 * T, S * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 256) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (8 * T * S) + bt1 * (T * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k78 66f4dfea: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
@@ -3187,7 +3339,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k80 a6cc9319: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
+    // k80 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k80",
       label: "d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)",
@@ -3213,6 +3365,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T, S } = s; return [47 * T, S * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (8 * T * S) + bt1 * (T * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k81 fa562594: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
@@ -3245,7 +3416,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k82 12203493: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k82 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k82",
       label: "d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
@@ -3270,6 +3441,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 256) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k83 cd42ce37: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
@@ -3388,7 +3578,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k85 2c32f0e3: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k85 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k85",
       label: "d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
@@ -3414,6 +3604,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k86 25fde81a: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
@@ -3835,7 +4044,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k97 684dcf31: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
+    // k97 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.k97",
       label: "d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)",
@@ -3861,8 +4070,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 1024; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [1039 * (B * S), 256 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 1024, B * S, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 1024, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
     },
-    // k98 153581be: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
+    // k98 fc3462eb: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
     {
       name: "TransformerTranslator.k98",
       label: "encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)",
@@ -3890,8 +4116,31 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * S, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * S + i1) * 1024 + i2]!;
+            const v1 = b2[(i0 * S + i1) * 1024 + i2]!;
+            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+            const v3 = v0 * v2;
+            return v3;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // k99 508fc023: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
+    // k99 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.k99",
       label: "d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)",
@@ -3916,6 +4165,23 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 1024; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [271 * (B * S), 1024 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * S, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 256, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 256, 0);
+          }
+        },
       },
     },
     // k100 d18f1db3: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
@@ -3943,7 +4209,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k101 a9431409: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
+    // k101 5230353e: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
     {
       name: "TransformerTranslator.k101",
       label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
@@ -3970,8 +4236,30 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * S, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * S + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // k102 8cf108a2: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
+    // k102 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
     {
       name: "TransformerTranslator.k102",
       label: "d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)",
@@ -3996,8 +4284,18 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 256, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k103 d5dd5db1: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
+    // k103 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
     {
       name: "TransformerTranslator.k103",
       label: "d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)",
@@ -4023,8 +4321,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [271 * (B * S), 256 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * S, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 256, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k104 5435e5a8: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k104 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k104",
       label: "d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
@@ -4049,6 +4364,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S, S * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (S * 256) + bt1 * 32, 32, S, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < S; ki++) {
+                  gm1[mi * S + ki] = b1[bt0 * (8 * S * S) + bt1 * (S * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, S, gm1, 0, S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k105 ab0921c0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
@@ -4167,7 +4501,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k107 cc0e20e8: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k107 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
       name: "TransformerTranslator.k107",
       label: "d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
@@ -4193,6 +4527,25 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 8; i2++)
               for (let i3 = 0; i3 < 32; i3++)
                 out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S, S * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < S; ki++) {
+                  gm1[mi * S + ki] = b0[bt0 * (8 * S * S) + bt1 * (S * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, S, gm1, 0, S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
       },
     },
     // k108 b8a308a1: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
@@ -4481,40 +4834,40 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         {"slot":94,"kind":"sin_freqs","dim":256}
       ],
       "packs": [
-        [1,0,768,0,256,256],
-        [3,0,256,0,256,256],
-        [7,0,1024,0,256,256],
-        [9,0,256,0,1024,1024],
-        [13,0,768,0,256,256],
-        [15,0,256,0,256,256],
-        [19,0,1024,0,256,256],
-        [21,0,256,0,1024,1024],
-        [25,0,768,0,256,256],
-        [27,0,256,0,256,256],
-        [31,0,1024,0,256,256],
-        [33,0,256,0,1024,1024],
-        [38,0,768,0,256,256],
-        [40,0,256,0,256,256],
-        [44,256,512,0,256,256],
-        [44,0,256,0,256,256],
-        [46,0,256,0,256,256],
-        [50,0,1024,0,256,256],
-        [52,0,256,0,1024,1024],
-        [56,0,768,0,256,256],
-        [58,0,256,0,256,256],
-        [62,256,512,0,256,256],
-        [62,0,256,0,256,256],
-        [64,0,256,0,256,256],
-        [68,0,1024,0,256,256],
-        [70,0,256,0,1024,1024],
-        [74,0,768,0,256,256],
-        [76,0,256,0,256,256],
-        [80,256,512,0,256,256],
-        [80,0,256,0,256,256],
-        [82,0,256,0,256,256],
-        [86,0,1024,0,256,256],
-        [88,0,256,0,1024,1024],
-        [92,0,8000,0,256,256]
+        [1,0,768,256,256,1],
+        [3,0,256,256,256,1],
+        [7,0,1024,256,256,1],
+        [9,0,256,1024,1024,1],
+        [13,0,768,256,256,1],
+        [15,0,256,256,256,1],
+        [19,0,1024,256,256,1],
+        [21,0,256,1024,1024,1],
+        [25,0,768,256,256,1],
+        [27,0,256,256,256,1],
+        [31,0,1024,256,256,1],
+        [33,0,256,1024,1024,1],
+        [38,0,768,256,256,1],
+        [40,0,256,256,256,1],
+        [44,65536,512,256,256,1],
+        [44,0,256,256,256,1],
+        [46,0,256,256,256,1],
+        [50,0,1024,256,256,1],
+        [52,0,256,1024,1024,1],
+        [56,0,768,256,256,1],
+        [58,0,256,256,256,1],
+        [62,65536,512,256,256,1],
+        [62,0,256,256,256,1],
+        [64,0,256,256,256,1],
+        [68,0,1024,256,256,1],
+        [70,0,256,1024,1024,1],
+        [74,0,768,256,256,1],
+        [76,0,256,256,256,1],
+        [80,65536,512,256,256,1],
+        [80,0,256,256,256,1],
+        [82,0,256,256,256,1],
+        [86,0,1024,256,256,1],
+        [88,0,256,1024,1024,1],
+        [92,0,8000,256,256,1]
       ],
       "packSets": [
         [0],
@@ -4694,40 +5047,40 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"slot":94,"kind":"sin_freqs","dim":256}
         ],
         "packs": [
-          [1,0,768,0,256,256],
-          [3,0,256,0,256,256],
-          [7,0,1024,0,256,256],
-          [9,0,256,0,1024,1024],
-          [13,0,768,0,256,256],
-          [15,0,256,0,256,256],
-          [19,0,1024,0,256,256],
-          [21,0,256,0,1024,1024],
-          [25,0,768,0,256,256],
-          [27,0,256,0,256,256],
-          [31,0,1024,0,256,256],
-          [33,0,256,0,1024,1024],
-          [38,0,768,0,256,256],
-          [40,0,256,0,256,256],
-          [44,256,512,0,256,256],
-          [44,0,256,0,256,256],
-          [46,0,256,0,256,256],
-          [50,0,1024,0,256,256],
-          [52,0,256,0,1024,1024],
-          [56,0,768,0,256,256],
-          [58,0,256,0,256,256],
-          [62,256,512,0,256,256],
-          [62,0,256,0,256,256],
-          [64,0,256,0,256,256],
-          [68,0,1024,0,256,256],
-          [70,0,256,0,1024,1024],
-          [74,0,768,0,256,256],
-          [76,0,256,0,256,256],
-          [80,256,512,0,256,256],
-          [80,0,256,0,256,256],
-          [82,0,256,0,256,256],
-          [86,0,1024,0,256,256],
-          [88,0,256,0,1024,1024],
-          [92,0,8000,0,256,256]
+          [1,0,768,256,256,1],
+          [3,0,256,256,256,1],
+          [7,0,1024,256,256,1],
+          [9,0,256,1024,1024,1],
+          [13,0,768,256,256,1],
+          [15,0,256,256,256,1],
+          [19,0,1024,256,256,1],
+          [21,0,256,1024,1024,1],
+          [25,0,768,256,256,1],
+          [27,0,256,256,256,1],
+          [31,0,1024,256,256,1],
+          [33,0,256,1024,1024,1],
+          [38,0,768,256,256,1],
+          [40,0,256,256,256,1],
+          [44,65536,512,256,256,1],
+          [44,0,256,256,256,1],
+          [46,0,256,256,256,1],
+          [50,0,1024,256,256,1],
+          [52,0,256,1024,1024,1],
+          [56,0,768,256,256,1],
+          [58,0,256,256,256,1],
+          [62,65536,512,256,256,1],
+          [62,0,256,256,256,1],
+          [64,0,256,256,256,1],
+          [68,0,1024,256,256,1],
+          [70,0,256,1024,1024,1],
+          [74,0,768,256,256,1],
+          [76,0,256,256,256,1],
+          [80,65536,512,256,256,1],
+          [80,0,256,256,256,1],
+          [82,0,256,256,256,1],
+          [86,0,1024,256,256,1],
+          [88,0,256,1024,1024,1],
+          [92,0,8000,256,256,1]
         ],
         "packSets": [
           [0],
@@ -5001,6 +5354,54 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
     backward: {
         "slots": 838,
         "weights": 94,
+        "packs": [
+          [92,0,256,8000,1,256],
+          [88,0,1024,256,1,1024],
+          [86,0,256,1024,1,256],
+          [82,0,256,256,1,256],
+          [76,0,256,256,1,256],
+          [70,0,1024,256,1,1024],
+          [68,0,256,1024,1,256],
+          [64,0,256,256,1,256],
+          [58,0,256,256,1,256],
+          [52,0,1024,256,1,1024],
+          [50,0,256,1024,1,256],
+          [46,0,256,256,1,256],
+          [40,0,256,256,1,256],
+          [33,0,1024,256,1,1024],
+          [31,0,256,1024,1,256],
+          [27,0,256,256,1,256],
+          [21,0,1024,256,1,1024],
+          [19,0,256,1024,1,256],
+          [15,0,256,256,1,256],
+          [9,0,1024,256,1,1024],
+          [7,0,256,1024,1,256],
+          [3,0,256,256,1,256]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7],
+          [8],
+          [9],
+          [10],
+          [11],
+          [12],
+          [13],
+          [14],
+          [15],
+          [16],
+          [17],
+          [18],
+          [19],
+          [20],
+          [21]
+        ],
         "inputs": [
           {"name":"source","dim":"S","data":94},
           {"name":"target","dim":"T","data":95,"lengths":96}
@@ -5008,7 +5409,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
         "encode": [],
         "decode": [
           {"op":"run","kernel":60,"out":97,"args":[96,98,99],"size":["B","T",8000],"free":[96,98,99]},
-          {"op":"run","kernel":61,"out":100,"args":[97,92],"size":["B","T",256]},
+          {"op":"run","kernel":61,"out":100,"args":[97,92],"size":["B","T",256],"packs":0},
           {"op":"run","kernel":62,"out":101,"args":[97,102],"size":[8000,256],"free":[102]},
           {"op":"run","kernel":63,"out":103,"args":[97],"size":[8000],"free":[97]},
           {"op":"run","kernel":64,"out":104,"args":[105],"size":["B","T",256],"free":[105]},
@@ -5019,17 +5420,17 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":69,"out":110,"args":[106,100,90,107],"size":["B","T",256],"free":[100,106,107]},
           {"op":"run","kernel":70,"out":111,"args":[110,112],"size":[256,1024]},
           {"op":"run","kernel":68,"out":113,"args":[110],"size":[256]},
-          {"op":"run","kernel":71,"out":114,"args":[110,88,112],"size":["B","T",1024],"free":[112]},
+          {"op":"run","kernel":71,"out":114,"args":[110,88,112],"size":["B","T",1024],"packs":1,"free":[112]},
           {"op":"run","kernel":72,"out":115,"args":[114,116],"size":[1024,256],"free":[116]},
           {"op":"run","kernel":73,"out":117,"args":[114],"size":[1024]},
-          {"op":"run","kernel":74,"out":118,"args":[110,114,86],"size":["B","T",256],"free":[110,114]},
+          {"op":"run","kernel":74,"out":118,"args":[110,114,86],"size":["B","T",256],"packs":2,"free":[110,114]},
           {"op":"run","kernel":64,"out":119,"args":[120],"size":["B","T",256],"free":[120]},
           {"op":"run","kernel":65,"out":121,"args":[119],"size":["B","T",1]},
           {"op":"run","kernel":66,"out":122,"args":[119,121],"size":["B","T",256],"free":[119]},
           {"op":"run","kernel":67,"out":123,"args":[118,122],"size":[256]},
           {"op":"run","kernel":68,"out":124,"args":[118],"size":[256]},
           {"op":"run","kernel":69,"out":125,"args":[121,118,84,122],"size":["B","T",256],"free":[118,121,122]},
-          {"op":"run","kernel":75,"out":126,"args":[125,82],"size":["B","T",256]},
+          {"op":"run","kernel":75,"out":126,"args":[125,82],"size":["B","T",256],"packs":3},
           {"op":"run","kernel":76,"out":127,"args":[125,128],"size":[256,256],"free":[128]},
           {"op":"run","kernel":68,"out":129,"args":[125],"size":[256]},
           {"op":"run","kernel":77,"out":130,"args":[126,131],"size":["B","S",8,32]},
@@ -5043,7 +5444,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":67,"out":143,"args":[138,142],"size":[256]},
           {"op":"run","kernel":68,"out":144,"args":[138],"size":[256]},
           {"op":"run","kernel":69,"out":145,"args":[141,138,78,142],"size":["B","T",256],"free":[138,141,142]},
-          {"op":"run","kernel":75,"out":146,"args":[145,76],"size":["B","T",256]},
+          {"op":"run","kernel":75,"out":146,"args":[145,76],"size":["B","T",256],"packs":4},
           {"op":"run","kernel":76,"out":147,"args":[145,148],"size":[256,256],"free":[148]},
           {"op":"run","kernel":68,"out":149,"args":[145],"size":[256]},
           {"op":"run","kernel":82,"out":150,"args":[146,151],"size":["B","T",8,32]},
@@ -5061,17 +5462,17 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":69,"out":168,"args":[164,161,72,165],"size":["B","T",256],"free":[161,164,165]},
           {"op":"run","kernel":70,"out":169,"args":[168,170],"size":[256,1024]},
           {"op":"run","kernel":68,"out":171,"args":[168],"size":[256]},
-          {"op":"run","kernel":71,"out":172,"args":[168,70,170],"size":["B","T",1024],"free":[170]},
+          {"op":"run","kernel":71,"out":172,"args":[168,70,170],"size":["B","T",1024],"packs":5,"free":[170]},
           {"op":"run","kernel":72,"out":173,"args":[172,174],"size":[1024,256],"free":[174]},
           {"op":"run","kernel":73,"out":175,"args":[172],"size":[1024]},
-          {"op":"run","kernel":74,"out":176,"args":[168,172,68],"size":["B","T",256],"free":[168,172]},
+          {"op":"run","kernel":74,"out":176,"args":[168,172,68],"size":["B","T",256],"packs":6,"free":[168,172]},
           {"op":"run","kernel":64,"out":177,"args":[178],"size":["B","T",256],"free":[178]},
           {"op":"run","kernel":65,"out":179,"args":[177],"size":["B","T",1]},
           {"op":"run","kernel":66,"out":180,"args":[177,179],"size":["B","T",256],"free":[177]},
           {"op":"run","kernel":67,"out":181,"args":[176,180],"size":[256]},
           {"op":"run","kernel":68,"out":182,"args":[176],"size":[256]},
           {"op":"run","kernel":69,"out":183,"args":[179,176,66,180],"size":["B","T",256],"free":[176,179,180]},
-          {"op":"run","kernel":75,"out":184,"args":[183,64],"size":["B","T",256]},
+          {"op":"run","kernel":75,"out":184,"args":[183,64],"size":["B","T",256],"packs":7},
           {"op":"run","kernel":76,"out":185,"args":[183,186],"size":[256,256],"free":[186]},
           {"op":"run","kernel":68,"out":187,"args":[183],"size":[256]},
           {"op":"run","kernel":77,"out":188,"args":[184,189],"size":["B","S",8,32]},
@@ -5085,7 +5486,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":67,"out":201,"args":[196,200],"size":[256]},
           {"op":"run","kernel":68,"out":202,"args":[196],"size":[256]},
           {"op":"run","kernel":69,"out":203,"args":[199,196,60,200],"size":["B","T",256],"free":[196,199,200]},
-          {"op":"run","kernel":75,"out":204,"args":[203,58],"size":["B","T",256]},
+          {"op":"run","kernel":75,"out":204,"args":[203,58],"size":["B","T",256],"packs":8},
           {"op":"run","kernel":76,"out":205,"args":[203,206],"size":[256,256],"free":[206]},
           {"op":"run","kernel":68,"out":207,"args":[203],"size":[256]},
           {"op":"run","kernel":82,"out":208,"args":[204,209],"size":["B","T",8,32]},
@@ -5103,17 +5504,17 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":69,"out":226,"args":[222,219,54,223],"size":["B","T",256],"free":[219,222,223]},
           {"op":"run","kernel":70,"out":227,"args":[226,228],"size":[256,1024]},
           {"op":"run","kernel":68,"out":229,"args":[226],"size":[256]},
-          {"op":"run","kernel":71,"out":230,"args":[226,52,228],"size":["B","T",1024],"free":[228]},
+          {"op":"run","kernel":71,"out":230,"args":[226,52,228],"size":["B","T",1024],"packs":9,"free":[228]},
           {"op":"run","kernel":72,"out":231,"args":[230,232],"size":[1024,256],"free":[232]},
           {"op":"run","kernel":73,"out":233,"args":[230],"size":[1024]},
-          {"op":"run","kernel":74,"out":234,"args":[226,230,50],"size":["B","T",256],"free":[226,230]},
+          {"op":"run","kernel":74,"out":234,"args":[226,230,50],"size":["B","T",256],"packs":10,"free":[226,230]},
           {"op":"run","kernel":64,"out":235,"args":[236],"size":["B","T",256],"free":[236]},
           {"op":"run","kernel":65,"out":237,"args":[235],"size":["B","T",1]},
           {"op":"run","kernel":66,"out":238,"args":[235,237],"size":["B","T",256],"free":[235]},
           {"op":"run","kernel":67,"out":239,"args":[234,238],"size":[256]},
           {"op":"run","kernel":68,"out":240,"args":[234],"size":[256]},
           {"op":"run","kernel":69,"out":241,"args":[237,234,48,238],"size":["B","T",256],"free":[234,237,238]},
-          {"op":"run","kernel":75,"out":242,"args":[241,46],"size":["B","T",256]},
+          {"op":"run","kernel":75,"out":242,"args":[241,46],"size":["B","T",256],"packs":11},
           {"op":"run","kernel":76,"out":243,"args":[241,244],"size":[256,256],"free":[244]},
           {"op":"run","kernel":68,"out":245,"args":[241],"size":[256]},
           {"op":"run","kernel":77,"out":246,"args":[242,247],"size":["B","S",8,32]},
@@ -5127,7 +5528,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":67,"out":259,"args":[254,258],"size":[256]},
           {"op":"run","kernel":68,"out":260,"args":[254],"size":[256]},
           {"op":"run","kernel":69,"out":261,"args":[257,254,42,258],"size":["B","T",256],"free":[254,257,258]},
-          {"op":"run","kernel":75,"out":262,"args":[261,40],"size":["B","T",256]},
+          {"op":"run","kernel":75,"out":262,"args":[261,40],"size":["B","T",256],"packs":12},
           {"op":"run","kernel":76,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
           {"op":"run","kernel":68,"out":265,"args":[261],"size":[256]},
           {"op":"run","kernel":82,"out":266,"args":[262,267],"size":["B","T",8,32]},
@@ -5147,17 +5548,17 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":96,"out":286,"args":[282,279,35,283],"size":["B","S",256],"free":[279,282,283]},
           {"op":"run","kernel":97,"out":287,"args":[286,288],"size":[256,1024]},
           {"op":"run","kernel":95,"out":289,"args":[286],"size":[256]},
-          {"op":"run","kernel":98,"out":290,"args":[286,33,288],"size":["B","S",1024],"free":[288]},
+          {"op":"run","kernel":98,"out":290,"args":[286,33,288],"size":["B","S",1024],"packs":13,"free":[288]},
           {"op":"run","kernel":99,"out":291,"args":[290,292],"size":[1024,256],"free":[292]},
           {"op":"run","kernel":100,"out":293,"args":[290],"size":[1024]},
-          {"op":"run","kernel":101,"out":294,"args":[286,290,31],"size":["B","S",256],"free":[286,290]},
+          {"op":"run","kernel":101,"out":294,"args":[286,290,31],"size":["B","S",256],"packs":14,"free":[286,290]},
           {"op":"run","kernel":91,"out":295,"args":[296],"size":["B","S",256],"free":[296]},
           {"op":"run","kernel":92,"out":297,"args":[295],"size":["B","S",1]},
           {"op":"run","kernel":93,"out":298,"args":[295,297],"size":["B","S",256],"free":[295]},
           {"op":"run","kernel":94,"out":299,"args":[294,298],"size":[256]},
           {"op":"run","kernel":95,"out":300,"args":[294],"size":[256]},
           {"op":"run","kernel":96,"out":301,"args":[297,294,29,298],"size":["B","S",256],"free":[294,297,298]},
-          {"op":"run","kernel":102,"out":302,"args":[301,27],"size":["B","S",256]},
+          {"op":"run","kernel":102,"out":302,"args":[301,27],"size":["B","S",256],"packs":15},
           {"op":"run","kernel":103,"out":303,"args":[301,304],"size":[256,256],"free":[304]},
           {"op":"run","kernel":95,"out":305,"args":[301],"size":[256]},
           {"op":"run","kernel":104,"out":306,"args":[302,307],"size":["B","S",8,32]},
@@ -5175,17 +5576,17 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":96,"out":324,"args":[320,317,23,321],"size":["B","S",256],"free":[317,320,321]},
           {"op":"run","kernel":97,"out":325,"args":[324,326],"size":[256,1024]},
           {"op":"run","kernel":95,"out":327,"args":[324],"size":[256]},
-          {"op":"run","kernel":98,"out":328,"args":[324,21,326],"size":["B","S",1024],"free":[326]},
+          {"op":"run","kernel":98,"out":328,"args":[324,21,326],"size":["B","S",1024],"packs":16,"free":[326]},
           {"op":"run","kernel":99,"out":329,"args":[328,330],"size":[1024,256],"free":[330]},
           {"op":"run","kernel":100,"out":331,"args":[328],"size":[1024]},
-          {"op":"run","kernel":101,"out":332,"args":[324,328,19],"size":["B","S",256],"free":[324,328]},
+          {"op":"run","kernel":101,"out":332,"args":[324,328,19],"size":["B","S",256],"packs":17,"free":[324,328]},
           {"op":"run","kernel":91,"out":333,"args":[334],"size":["B","S",256],"free":[334]},
           {"op":"run","kernel":92,"out":335,"args":[333],"size":["B","S",1]},
           {"op":"run","kernel":93,"out":336,"args":[333,335],"size":["B","S",256],"free":[333]},
           {"op":"run","kernel":94,"out":337,"args":[332,336],"size":[256]},
           {"op":"run","kernel":95,"out":338,"args":[332],"size":[256]},
           {"op":"run","kernel":96,"out":339,"args":[335,332,17,336],"size":["B","S",256],"free":[332,335,336]},
-          {"op":"run","kernel":102,"out":340,"args":[339,15],"size":["B","S",256]},
+          {"op":"run","kernel":102,"out":340,"args":[339,15],"size":["B","S",256],"packs":18},
           {"op":"run","kernel":103,"out":341,"args":[339,342],"size":[256,256],"free":[342]},
           {"op":"run","kernel":95,"out":343,"args":[339],"size":[256]},
           {"op":"run","kernel":104,"out":344,"args":[340,345],"size":["B","S",8,32]},
@@ -5203,17 +5604,17 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":96,"out":362,"args":[358,355,11,359],"size":["B","S",256],"free":[355,358,359]},
           {"op":"run","kernel":97,"out":363,"args":[362,364],"size":[256,1024]},
           {"op":"run","kernel":95,"out":365,"args":[362],"size":[256]},
-          {"op":"run","kernel":98,"out":366,"args":[362,9,364],"size":["B","S",1024],"free":[364]},
+          {"op":"run","kernel":98,"out":366,"args":[362,9,364],"size":["B","S",1024],"packs":19,"free":[364]},
           {"op":"run","kernel":99,"out":367,"args":[366,368],"size":[1024,256],"free":[368]},
           {"op":"run","kernel":100,"out":369,"args":[366],"size":[1024]},
-          {"op":"run","kernel":101,"out":370,"args":[362,366,7],"size":["B","S",256],"free":[362,366]},
+          {"op":"run","kernel":101,"out":370,"args":[362,366,7],"size":["B","S",256],"packs":20,"free":[362,366]},
           {"op":"run","kernel":91,"out":371,"args":[372],"size":["B","S",256],"free":[372]},
           {"op":"run","kernel":92,"out":373,"args":[371],"size":["B","S",1]},
           {"op":"run","kernel":93,"out":374,"args":[371,373],"size":["B","S",256],"free":[371]},
           {"op":"run","kernel":94,"out":375,"args":[370,374],"size":[256]},
           {"op":"run","kernel":95,"out":376,"args":[370],"size":[256]},
           {"op":"run","kernel":96,"out":377,"args":[373,370,5,374],"size":["B","S",256],"free":[370,373,374]},
-          {"op":"run","kernel":102,"out":378,"args":[377,3],"size":["B","S",256]},
+          {"op":"run","kernel":102,"out":378,"args":[377,3],"size":["B","S",256],"packs":21},
           {"op":"run","kernel":103,"out":379,"args":[377,380],"size":[256,256],"free":[380]},
           {"op":"run","kernel":95,"out":381,"args":[377],"size":[256]},
           {"op":"run","kernel":104,"out":382,"args":[378,383],"size":["B","S",8,32]},

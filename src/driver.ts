@@ -79,7 +79,7 @@ function finish(m: ModelIR, level: OptLevel, verify: boolean): ModelIR {
  */
 export function trainingGraphs(m: ModelIR, level: OptLevel = 2, options: GradOptions = {}): GradIR {
   const gr = gradModel(m, options);
-  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2 });
+  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2, recompute: true });
   return gr;
 }
 

@@ -107,6 +107,13 @@ export interface Kernel {
   /** The statements computing the output element at indices i0, i1, …: they end in `return`. */
   readonly body: readonly Stmt[];
   readonly step?: StepForm;
+  /**
+   * An output [R, n · width] that concatenates n equal parts computed from shared values (a backward
+   * LSTM step's four gate gradients): the CPU computes element j of every part at once — `body`
+   * stores out[i0 · n · width + q · width + i1] for each part q — so what the parts share is computed
+   * once; gpu.js has one output per thread and uses the plain body.
+   */
+  readonly parts?: { readonly n: number; readonly width: number; readonly body: readonly Stmt[] };
   readonly host?: HostForm;
 }
 

@@ -109,7 +109,7 @@ class PlanBuilder {
   private packSet(c: Call): number | undefined {
     if (!c.packs.length) return undefined;
     const ids = c.packs.map((p) => {
-      const spec = [this.slot(weightBuf(p.weight)), p.row, p.n, p.col, p.k, p.ld] as const;
+      const spec = [this.slot(weightBuf(p.weight)), p.off, p.n, p.k, p.sn, p.sk] as const;
       const key = spec.join(',');
       let i = this.packIndex.get(key);
       if (i === undefined) this.packIndex.set(key, (i = this.packs.push(spec) - 1));

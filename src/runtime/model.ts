@@ -213,7 +213,7 @@ class Model {
     // host executors pack the weight blocks their GEMMs read now, once, not on a first call
     if (ex.prepack && this.plan.packs) {
       const prepack = ex.prepack.bind(ex);
-      this.packed = this.plan.packs.map(([slot, row, n, col, k, ld]) => prepack(w[slot], row, n, col, k, ld));
+      this.packed = this.plan.packs.map(([slot, off, n, k, sn, sk]) => prepack(w[slot], off, n, k, sn, sk));
       this.main.packSets = (this.plan.packSets ?? []).map((set) => set.map((i) => this.packed[i]));
     }
     this.w = w;
@@ -390,7 +390,7 @@ class Model {
         for (let s = 0; s < plan.weights; s++) env[s] = w[s];
         for (const t of plan.tables ?? []) owned.push((env[t.slot] = ex.upload(sinFreqs(t.dim))));
         const prepack = ex.prepack?.bind(ex);
-        const packed = prepack ? (plan.packs ?? []).map(([slot, row, n, col, k, ld]) => prepack(env[slot], row, n, col, k, ld)) : [];
+        const packed = prepack ? (plan.packs ?? []).map(([slot, off, n, k, sn, sk]) => prepack(env[slot], off, n, k, sn, sk)) : [];
         owned.push(...packed);
         return { env, prog: { kernels: this.main.kernels, packSets: (plan.packSets ?? []).map((set) => set.map((i) => packed[i])) } };
       };

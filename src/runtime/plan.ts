@@ -112,7 +112,11 @@ export interface Plan {
   readonly weights: number;
   /** Constant buffers the runtime makes when weights load: sinusoid frequencies 10000^(-2i/dim) per column, in float64 then float32. */
   readonly tables?: readonly { readonly slot: Slot; readonly kind: 'sin_freqs'; readonly dim: number }[];
-  /** Weight blocks the host backends' GEMMs read, packed once when weights load: [weight slot, first row, rows, first column, columns, row length]. */
+  /**
+   * Weight blocks the host backends' GEMMs read, packed once when weights load: [weight slot,
+   * offset, n, k, sn, sk], the GEMM operand B[n][k] = w[offset + n·sn + k·sk] (a block of x·Wᵀ's
+   * rows has sk = 1; dY·W, a backward pass's, reads W transposed: sn = 1).
+   */
   readonly packs?: readonly (readonly [Slot, number, number, number, number, number])[];
   /** Per call site: the Plan.packs blocks its kernel's GEMMs read, in the kernel's order. */
   readonly packSets?: readonly (readonly number[])[];

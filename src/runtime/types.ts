@@ -150,8 +150,8 @@ export interface Executor {
    * nothing); gpu.js, whose buffers are immutable, returns a promise of a new buffer and frees `dst`.
    */
   stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): unknown;
-  /** Host executors: packs rows [row, row + n) × columns [col, col + k) of weight `w` (rows of `ld`) for their GEMMs, once when weights load; release() frees it. */
-  prepack?(w: unknown, row: number, n: number, col: number, k: number, ld: number): unknown;
+  /** Host executors: packs B[n][k] = w[off + n·sn + k·sk] (n < N, k < K) of weight `w` for their GEMMs, once when weights load; release() frees it. */
+  prepack?(w: unknown, off: number, N: number, K: number, sn: number, sk: number): unknown;
   /** Frees a buffer (or a packed block). */
   release(b: unknown): void;
   dispose(): void;

@@ -51,6 +51,15 @@ export function loopNest(k: Kernel, body: readonly Stmt[], rowBuffer: string, de
     );
     return { lines, uses };
   }
+  if (k.parts) {
+    const { width } = k.parts;
+    lines.push(`${ind}const f = (${param('i0', used('i0'), 'number')}, ${param('i1', used('i1'), 'number')}): void => {`);
+    cpu.stmts(body, depth + 1, lines);
+    lines.push(`${ind}};`, `${ind}for (let i0 = 0; i0 < ${cpu.expr(k.dims[0]!)}; i0++)`, `${ind}  for (let i1 = 0; i1 < ${width}; i1++) f(i0, i1);`);
+    exprUses(k.dims[0]!, uses);
+    uses.out = true;
+    return { lines, uses };
+  }
   const idx = k.dims.map((_, i) => `i${i}`);
   lines.push(`${ind}const f = (${idx.map((i) => param(i, used(i), 'number')).join(', ')}): number => {`);
   cpu.stmts(body, depth + 1, lines);
@@ -76,7 +85,7 @@ export function unpack(uses: Uses, depth: number): string[] {
 
 /** The kernel's CPU function. */
 export function renderCpu(k: Kernel): string {
-  const body = k.step?.pair ? k.step.pair.body : k.body;
+  const body = k.step?.pair ? k.step.pair.body : k.parts ? k.parts.body : k.body;
   const nest = loopNest(k, body, `new Float32Array(${k.step?.width ?? 0})`, 1);
   const u = nest.uses;
   return [`(${param('out', u.out)}, ${param('a', u.args.size > 0)}, ${param('s', u.scalars.size > 0)}) => {`, ...unpack(u, 1), ...nest.lines, '}'].join('\n');
