@@ -99,7 +99,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 6fa4eb93: gru0.l0.h' (and 3 more calls)
+    // k1 2cc089c3: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.k1",
       label: "gru0.l0.h' (and 3 more calls)",
@@ -549,7 +549,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 448d6bc6: gru0.l0.h' (and 3 more calls)
+    // k11 0be3143e: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.k11",
       label: "gru0.l0.h' (and 3 more calls)",
@@ -963,7 +963,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
       },
     },
-    // k22 d4ce0998: d(gru0.l1.reverse.state) (and 3 more calls)
+    // k22 07e324c4: d(gru0.l1.reverse.state) (and 3 more calls)
     {
       name: "Brackets.k22",
       label: "d(gru0.l1.reverse.state) (and 3 more calls)",

@@ -92,7 +92,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 f6857171: lstm0.l0.[h';c'] (and 1 more call)
+    // k1 d5123d95: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "CharLM.k1",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -519,7 +519,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 c6ef5e5c: lstm0.l0.[h';c'] (and 1 more call)
+    // k10 5aca960c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "CharLM.k10",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -938,7 +938,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++) f(i0, i1);
       },
     },
-    // k21 d6fce8c9: d(lstm0.l1.state) (and 1 more call)
+    // k21 899da551: d(lstm0.l1.state) (and 1 more call)
     {
       name: "CharLM.k21",
       label: "d(lstm0.l1.state) (and 1 more call)",

@@ -106,7 +106,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 d55c652a: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 e7cc5fc4: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Dates.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -689,7 +689,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 8ddfe6ac: decoder.gru0.l0.h'
+    // k12 7ff2b47c: decoder.gru0.l0.h'
     {
       name: "Dates.k12",
       label: "decoder.gru0.l0.h'",
@@ -1080,7 +1080,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 eec0ed19: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k20 87acab17: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Dates.k20",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1390,7 +1390,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k29 c7804eb5: decoder.gru0.l0.h'
+    // k29 0201620d: decoder.gru0.l0.h'
     {
       name: "Dates.k29",
       label: "decoder.gru0.l0.h'",
@@ -2020,7 +2020,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k45 71a56ba1: d(decoder.gru0.l0.state)
+    // k45 b0e25441: d(decoder.gru0.l0.state)
     {
       name: "Dates.k45",
       label: "d(decoder.gru0.l0.state)",
@@ -3058,7 +3058,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
       },
     },
-    // k72 a38c5e94: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    // k72 8b78dc06: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "Dates.k72",
       label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",

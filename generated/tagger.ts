@@ -91,7 +91,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 3d75f01c: lstm0.l0.[h';c'] (and 1 more call)
+    // k1 b856c58c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.k1",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -509,7 +509,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 105a7a31: lstm0.l0.[h';c'] (and 1 more call)
+    // k9 72785945: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.k9",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -931,7 +931,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 128; i1++) f(i0, i1);
       },
     },
-    // k20 d18be756: d(lstm0.l0.reverse.state) (and 1 more call)
+    // k20 4ae2dc9e: d(lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "Tagger.k20",
       label: "d(lstm0.l0.reverse.state) (and 1 more call)",

@@ -106,7 +106,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 e0f19224: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 de49dfbe: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "BahdanauTranslator.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -689,7 +689,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 e46ad273: decoder.gru0.l0.h'
+    // k12 c4c9b4ab: decoder.gru0.l0.h'
     {
       name: "BahdanauTranslator.k12",
       label: "decoder.gru0.l0.h'",
@@ -1080,7 +1080,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 a68ca2f3: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k20 1c28fa05: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "BahdanauTranslator.k20",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1390,7 +1390,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k29 070e43aa: decoder.gru0.l0.h'
+    // k29 b0ba45be: decoder.gru0.l0.h'
     {
       name: "BahdanauTranslator.k29",
       label: "decoder.gru0.l0.h'",
@@ -2020,7 +2020,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k45 5afe350d: d(decoder.gru0.l0.state)
+    // k45 36ced7e1: d(decoder.gru0.l0.state)
     {
       name: "BahdanauTranslator.k45",
       label: "d(decoder.gru0.l0.state)",
@@ -3058,7 +3058,7 @@ const BahdanauTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++) f(i0, i1);
       },
     },
-    // k72 d8dc87f9: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    // k72 145ced53: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
       name: "BahdanauTranslator.k72",
       label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",

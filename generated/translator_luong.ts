@@ -107,7 +107,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 176b4d8a: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 d974ef9c: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -391,7 +391,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 f6a8d89f: decoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k6 2a297943: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k6",
       label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1102,7 +1102,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 e86cef1f: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k21 22338001: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k21",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -1241,7 +1241,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 cb40da3a: decoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k25 6c4ebe56: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k25",
       label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -2115,7 +2115,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // k48 698d5f51: d(decoder.lstm0.l1.state) (and 1 more call)
+    // k48 e5a07085: d(decoder.lstm0.l1.state) (and 1 more call)
     {
       name: "LuongTranslator.k48",
       label: "d(decoder.lstm0.l1.state) (and 1 more call)",
@@ -2721,7 +2721,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // k61 65210b65: d(encoder.lstm0.l1.state) (and 1 more call)
+    // k61 1b85314f: d(encoder.lstm0.l1.state) (and 1 more call)
     {
       name: "LuongTranslator.k61",
       label: "d(encoder.lstm0.l1.state) (and 1 more call)",

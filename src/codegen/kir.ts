@@ -72,7 +72,8 @@ export type Stmt =
 
 /** A step kernel: it computes slot t ([B, width]) of a recurrence's history [B, time, width]; padded rows are 0. */
 export interface StepForm {
-  readonly time: 'T' | 'S';
+  /** The history's length: T or S, or ⌈T / k⌉ for a backward scan over recomputation's k-step segments (expr.ts dimExpr). */
+  readonly time: Expr;
   readonly width: number;
   /**
    * A state of two equal halves (an LSTM's [h; c]): the CPU computes element j of both halves at
@@ -157,9 +158,8 @@ export function product(es: readonly Expr[]): Expr {
   return es.reduce((p, e) => mul(p, e), int(1));
 }
 
-/** Row-major flat index of `idx` in a buffer of dims `dims`. */
+/** Row-major flat index of `idx` in a buffer of dims `dims` (0 for a scalar: a reduction to [] read by another kernel, as a backward at -O0/-O1 has). */
 export function flatIndex(dims: readonly Expr[], idx: readonly Expr[]): Expr {
-  // a rank-0 buffer (a sum over every axis) holds its one value at 0
   if (!dims.length) return int(0);
   let e = idx[0]!;
   for (let i = 1; i < dims.length; i++) e = add(mul(e, dims[i]!), idx[i]!);

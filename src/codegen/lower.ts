@@ -10,7 +10,7 @@
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import type { Size } from '../runtime/plan.ts';
+import type { Size, TimeDim } from '../runtime/plan.ts';
 import { ARG, OUT, ROW, add, bin, f, flatIndex, int, load, mul, product, scalar, v, type Buf, type Expr, type HostForm, type Kernel, type Stmt } from './kir.ts';
 import { BodyWriter, dimExpr, dimsOf, type Reader } from './expr.ts';
 import { hostForm, type PackRef } from './gemm.ts';
@@ -37,7 +37,7 @@ export interface Call {
 export type LoweredInstr =
   | { readonly op: 'run'; readonly call: Call }
   | {
-    readonly op: 'scan'; readonly out: BufKey; readonly dim: 'T' | 'S'; readonly reverse: boolean; readonly stateSize: number;
+    readonly op: 'scan'; readonly out: BufKey; readonly dim: TimeDim; readonly reverse: boolean; readonly stateSize: number;
     readonly init?: BufKey; readonly lengths: BufKey; readonly body: readonly Call[]; readonly step: Call; readonly size: Size;
     readonly exports: Readonly<Record<string, BufKey>>; readonly label: string; readonly root: number;
     /** Body outputs kept at every step (training graphs' `stacked` nodes): each step's [B, width] → slot t of `to` [B, L, width], 0 at padded steps. */
@@ -186,7 +186,7 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
     const host = root.op === 'scatter_add' ? scatterForm(ctx, root) : (!scan && sumForm(ctx, root)) || hostForm(ctx, k.members, root, isStep, half);
     if (host) notes.set(root.id, host.notes);
     if (isStep) ctx.argKey(nodeBuf(scan!.node.inputs[1]!), 'i32');
-    const step = isStep ? { step: { time: timeDim(scan!), width: scan!.S, ...(pair ? { pair } : {}) } } : {};
+    const step = isStep ? { step: { time: scan!.L, width: scan!.S, ...(pair ? { pair } : {}) } } : {};
     // a scan body's concatenation of equal parts computes each element of every part at once (the CPU's loop)
     const leaves = !isStep && !host && scan ? equalParts(g, root, materialized) : undefined;
     const parts = leaves ? { parts: { n: leaves.parts.length, width: leaves.width, body: ctx.parts(leaves.parts, leaves.width) } } : {};
@@ -196,16 +196,21 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
   return instrs;
 }
 
-function timeDim(scan: ScanCtx): 'T' | 'S' {
-  const L = scan.L;
-  if (L.k !== 'scalar' || (L.name !== 'T' && L.name !== 'S')) throw new Error(`internal: scan ${scan.node.label} runs over a fixed length`);
-  return L.name;
+function timeDim(scan: ScanCtx): TimeDim {
+  const L = scan.node.shape[1];
+  if (typeof L !== 'string' || !/^[TS](\/\d+)?$/.test(L)) throw new Error(`internal: scan ${scan.node.label} runs over a fixed length`);
+  return L as TimeDim;
 }
 
 function lowerScan(g: Graph, root: Node, notes: HostNotes): LoweredInstr {
   const a = root.attrs as OpAttrs['scan'];
   const stackedBy = new Map<string, Node>();
-  for (const n of g.nodes.values()) if (n.op === 'stacked' && n.inputs[0] === root.id) stackedBy.set((n.attrs as OpAttrs['stacked']).output, n);
+  for (const n of g.nodes.values()) {
+    if (n.op !== 'stacked' || n.inputs[0] !== root.id) continue;
+    const name = (n.attrs as OpAttrs['stacked']).output;
+    if (stackedBy.has(name)) throw new Error(`internal: scan ${root.label} stacks body output ${name} twice`);
+    stackedBy.set(name, n);
+  }
   const ctx: ScanCtx = { node: root, S: a.stateSize, L: dimExpr(root.shape[1]) };
   const body = lowerGraph(a.body, notes, ctx).map((i) => {
     if (i.op !== 'run') throw new Error(`internal: a scan inside scan ${root.label}'s body`);

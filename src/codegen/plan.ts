@@ -34,6 +34,8 @@ export interface Program {
   readonly train?: TrainPlan;
   /** Per kernel root id: how the host backends run it (shown by --emit=ir-opt). */
   readonly notes: HostNotes;
+  /** The same for the backward graph's kernels (shown by --emit=ir-grad; its node ids are its own). */
+  readonly backwardNotes?: HostNotes;
 }
 
 /** Reverse mode's two graphs (src/passes/grad), each fused: the training forward and the backward. */
@@ -51,9 +53,10 @@ export function compileProgram(model: ModelIR, training?: TrainGraphs): Program 
   const table = new KernelTable();
   const plan = new PlanBuilder(model, table).build(lowerGraph(model.graph, notes));
   const forwardKernels = table.kernels.length;
-  const trainPlan = (m: ModelIR) => new PlanBuilder(m, table).build(lowerGraph(m.graph, new Map()), true);
-  const train = training ? { forward: trainPlan(training.forward), backward: trainPlan(training.backward) } : undefined;
-  return { kernels: table.kernels, forwardKernels, labels: table.labels, plan, ...(train ? { train } : {}), notes };
+  const trainPlan = (m: ModelIR, into: HostNotes) => new PlanBuilder(m, table).build(lowerGraph(m.graph, into), true);
+  const backwardNotes: HostNotes = new Map();
+  const train = training ? { forward: trainPlan(training.forward, new Map()), backward: trainPlan(training.backward, backwardNotes) } : undefined;
+  return { kernels: table.kernels, forwardKernels, labels: table.labels, plan, ...(train ? { train, backwardNotes } : {}), notes };
 }
 
 /** Each distinct kernel once (by its structure), with the labels of its calls. */

@@ -109,7 +109,7 @@ abstract class HostExecutor<H> implements Executor {
     for (let b = 0; b < B; b++) dst.set(src.subarray(b * width, (b + 1) * width), (b * L + slot) * width);
     return out;
   }
-  stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): void {
+  stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): unknown {
     const d = this.view(dst as H);
     const x = this.view(src as H);
     const len = this.view(lengths as H);
@@ -118,6 +118,7 @@ abstract class HostExecutor<H> implements Executor {
       if (t < len[b]!) d.set(x.subarray(b * width, (b + 1) * width), at);
       else d.fill(0, at, at + width);
     }
+    return dst;
   }
   async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
     const out = this.alloc(Math.max(idx.length * width, 1));

@@ -36,10 +36,13 @@ export interface RunInstr {
  * tp = t. The body's outputs live for one step, except `exports`, whose last-step values outlive
  * the scan (a decoder step's attention weights).
  */
+/** A recurrence's length: T or S, or `T/k` — ⌈T / k⌉, the k-step segments a backward scan with recomputation runs over. */
+export type TimeDim = 'T' | 'S' | `${'T' | 'S'}/${number}`;
+
 export interface ScanInstr {
   readonly op: 'scan';
   readonly out: Slot;
-  readonly dim: 'T' | 'S';
+  readonly dim: TimeDim;
   readonly reverse: boolean;
   readonly stateSize: number;
   readonly init?: Slot;

@@ -29,7 +29,8 @@ export function loopNest(k: Kernel, body: readonly Stmt[], rowBuffer: string, de
     const { time, width, pair } = k.step;
     const lengths = `b${k.params.length - 1}`;
     const nest = newUses();
-    for (const s of ['B', time, 't'] as const) nest.scalars.add(s);
+    for (const s of ['B', 't'] as const) nest.scalars.add(s);
+    exprUses(time, nest);
     nest.args.add(k.params.length - 1);
     nest.out = true;
     mergeUses(uses, nest);
@@ -41,7 +42,7 @@ export function loopNest(k: Kernel, body: readonly Stmt[], rowBuffer: string, de
       `${ind}};`,
       `${ind}const dst = ${rowBuffer};`,
       `${ind}for (let i0 = 0; i0 < B; i0++) {`,
-      `${ind}  const row = (i0 * ${time} + t) * ${width};`,
+      `${ind}  const row = (i0 * ${cpu.expr(time)} + t) * ${width};`,
       `${ind}  if (t < ${lengths}[i0]!) {`,
       pair ? `${ind}    for (let i1 = 0; i1 < ${pair.half}; i1++) f(i0, i1, dst);` : `${ind}    for (let i1 = 0; i1 < ${width}; i1++) dst[i1] = f(i0, i1);`,
       `${ind}    out.set(dst, row);`,
