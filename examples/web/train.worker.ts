@@ -1,0 +1,102 @@
+/**
+ * The Train tab's worker: trains the brackets classifier (generated/brackets.ts, compiled from
+ * examples/brackets.nn with its training program) from scratch on the `wasm` backend with
+ * createTrainer (nnc/train), so the page never waits for a step. It draws each batch from the seeded
+ * generator of brackets-task.ts, posts every step's loss and, every EVAL_EVERY steps, the accuracy on
+ * held-out strings the training never sees; it stops when asked, or after the steps it was given,
+ * and sends the weights (model.saveWeights(): safetensors, PyTorch's names) when asked.
+ *
+ * The spec ends in `softmax`, so the model's output is probabilities; the loss is `mse` between them
+ * and the one-hot label (the Brier score), one of the losses createTrainer offers for such an output
+ * (`nll` wants log-probabilities, `cross_entropy` logits).
+ */
+// an app that installed nnc imports this from 'nnc/train'; inside this repository the example reads
+// the source (tsc type-checks examples/web from the repository root, where the web example's own
+// package.json stops nnc's self-reference)
+import { createTrainer } from '../../src/train/index.ts';
+import { BracketsManifest, createModel } from '../../generated/brackets.ts';
+import { encode, initialWeights, rng, sample } from './brackets-task.ts';
+
+/** What the page asks. */
+export type TrainRequest =
+  | { type: 'start'; seed: number; batch: number; lr: number; steps: number }
+  | { type: 'stop' }
+  | { type: 'weights' };
+
+/** What the worker answers. */
+export type TrainMessage =
+  | { type: 'started'; backend: string; device: string; heldOut: number }
+  | { type: 'step'; step: number; loss: number; gradNorm: number; ms: number }
+  | { type: 'eval'; step: number; loss: number; accuracy: number }
+  | { type: 'stopped'; step: number; reason: 'stopped' | 'done' }
+  | { type: 'weights'; bytes: Uint8Array }
+  | { type: 'error'; message: string };
+
+const EVAL_EVERY = 25;
+const HELD_OUT = 256;
+
+const post = (m: TrainMessage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
+
+let model: Awaited<ReturnType<typeof createModel>> | undefined;
+let running = false;
+let stopAsked = false;
+
+/** Lets the worker read the page's messages (a Stop) between steps: each step runs to its end in one go. */
+const yieldToEvents = () => new Promise<void>((ok) => setTimeout(ok, 0));
+
+/** One-hot rows [B, 2] for the mse loss. */
+function oneHot(labels: Int32Array): { data: Float32Array; shape: number[] } {
+  const data = new Float32Array(labels.length * 2);
+  labels.forEach((l, b) => (data[b * 2 + l] = 1));
+  return { data, shape: [labels.length, 2] };
+}
+
+async function train(seed: number, batch: number, lr: number, steps: number): Promise<void> {
+  model?.dispose();
+  model = await createModel({ backend: 'wasm', threads: 1 });
+  model.loadWeights(initialWeights(BracketsManifest.weights, seed));
+  const trainer = createTrainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr }, clip: { maxNorm: 1 }, seed });
+  const draw = rng(seed);
+  // the held-out strings come from a generator of their own, so they do not depend on the batch size
+  const heldOut = encode(sampleMany(rng(seed ^ 0x5eed), HELD_OUT));
+  const heldTargets = { data: oneHot(heldOut.labels).data, shape: [HELD_OUT, 2] };
+  post({ type: 'started', backend: model.backend, device: model.device, heldOut: HELD_OUT });
+  for (let step = 1; step <= steps; step++) {
+    await yieldToEvents();
+    if (stopAsked) {
+      post({ type: 'stopped', step: step - 1, reason: 'stopped' });
+      return;
+    }
+    const { inputs, labels } = encode(sampleMany(draw, batch));
+    const t = performance.now();
+    const r = await trainer.step({ inputs, targets: oneHot(labels) });
+    post({ type: 'step', step, loss: r.loss, gradNorm: r.gradNorm, ms: performance.now() - t });
+    if (step % EVAL_EVERY === 0 || step === steps) {
+      const ev = await trainer.evaluate({ inputs: heldOut.inputs, targets: heldTargets });
+      const p = (await model.forward(heldOut.inputs)).label.data;
+      let right = 0;
+      heldOut.labels.forEach((l, b) => (right += Number((p[2 * b + 1]! >= 0.5 ? 1 : 0) === l)));
+      post({ type: 'eval', step, loss: ev.loss, accuracy: right / HELD_OUT });
+    }
+  }
+  post({ type: 'stopped', step: steps, reason: 'done' });
+}
+
+const sampleMany = (r: () => number, n: number) => Array.from({ length: n }, () => sample(r));
+
+self.addEventListener('message', (ev: MessageEvent<TrainRequest>) => {
+  const m = ev.data;
+  if (m.type === 'stop') stopAsked = true;
+  else if (m.type === 'weights') {
+    if (!model) return post({ type: 'error', message: 'no weights yet: start training first' });
+    const bytes = model.saveWeights();
+    post({ type: 'weights', bytes }, [bytes.buffer]);
+  } else if (m.type === 'start') {
+    if (running) return post({ type: 'error', message: 'already training: stop first' });
+    running = true;
+    stopAsked = false;
+    train(m.seed, m.batch, m.lr, m.steps)
+      .catch((e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
+      .finally(() => (running = false));
+  }
+});
