@@ -182,10 +182,11 @@ function need<T>(v: T | undefined, what: string): T {
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe('the Train tab in Chromium', () => {
-  it('trains in the Web Worker on wasm (Stop enabled while it runs)', () => {
+  it('trains in the Web Worker on wasm (Stop and Download enabled while it runs)', () => {
     const a = need(afterStart, 'after Start');
     expect(a.state).toBe('training');
     expect(a.stopDisabled).toBe(false);
+    expect(a.downloadDisabled, 'Download weights once a step is done').toBe(false);
     const r = need(stopped, 'after Stop').report;
     expect(r.backend).toBe('wasm');
     expect(r.device).toContain('nnc wasm');
