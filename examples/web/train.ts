@@ -4,10 +4,12 @@
  * steps arrive. The page only draws: every step runs in the worker, so typing, scrolling and the
  * Stop button answer at once. Stop ends the run after the step in flight; Download weights saves
  * the model as it is then (model.saveWeights(): safetensors with PyTorch's names, which
- * generated/brackets.ts's loadWeights and the PyTorch module of the same spec load).
+ * generated/brackets.ts's loadWeights and the PyTorch module of the same spec load). "Try it"
+ * classifies what is typed with the weights as they are.
  *
  * window.nncTrain reports what happened, for people and for test/browser/train.test.ts.
  */
+import { balanced, TOKENS } from './brackets-task.ts';
 import type { TrainMessage, TrainRequest } from './train.worker.ts';
 
 export interface TrainReport {
@@ -21,6 +23,8 @@ export interface TrainReport {
   /** milliseconds per step in the worker (median of the steps so far) */
   msPerStep?: number;
   stoppedBy?: 'stopped' | 'done';
+  /** the last string classified in "Try it", with p(balanced) */
+  classified?: { text: string; balanced: number };
   error?: string;
 }
 declare global {
@@ -43,6 +47,8 @@ export function setupTrainTab(): void {
   const download = $<HTMLButtonElement>('train-download');
   const status = $('train-status');
   const canvas = $<HTMLCanvasElement>('train-plot');
+  const tryInput = $<HTMLInputElement>('train-try');
+  const tryOut = $('train-try-out');
   const field = (id: string) => $<HTMLInputElement>(id);
   let planned = 0;
   let times: number[] = [];
@@ -94,6 +100,7 @@ export function setupTrainTab(): void {
       case 'stopped':
         report.stoppedBy = m.reason;
         setState('stopped');
+        classify();
         break;
       case 'weights': {
         const url = URL.createObjectURL(new Blob([m.bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
@@ -106,6 +113,12 @@ export function setupTrainTab(): void {
         setTimeout(() => URL.revokeObjectURL(url), 60_000);
         break;
       }
+      case 'classified':
+        if (m.text !== tryInput.value.replace(/\s+/g, '')) break; // an answer to an older text
+        report.classified = { text: m.text, balanced: m.balanced };
+        tryOut.textContent = `p(balanced) = ${m.balanced.toFixed(4)}: ${m.balanced >= 0.5 ? 'balanced' : 'unbalanced'} (truly ${balanced(m.text) ? 'balanced' : 'unbalanced'})`;
+        tryOut.className = `meta ${(m.balanced >= 0.5) === balanced(m.text) ? 'yes' : 'no'}`;
+        break;
       case 'error':
         report.error = m.message;
         status.className = 'error';
@@ -144,6 +157,22 @@ export function setupTrainTab(): void {
     redraw();
   });
   stop.addEventListener('click', () => send({ type: 'stop' }));
+  // Try it: the model as trained so far classifies what is typed
+  function classify(): void {
+    const text = tryInput.value.replace(/\s+/g, '');
+    const odd = [...text].find((ch) => !(ch in TOKENS));
+    if (!worker || report.losses.length === 0 || text.length === 0 || odd !== undefined) {
+      tryOut.textContent = !worker || report.losses.length === 0 ? 'train first' : text.length === 0 ? 'type some brackets' : `'${odd}' is not a bracket the model knows: use ( ) [ ]`;
+      tryOut.className = 'meta';
+      return;
+    }
+    send({ type: 'classify', text });
+  }
+  tryInput.addEventListener('input', classify);
+  $('train-try-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    classify();
+  });
   download.addEventListener('click', () => send({ type: 'weights' }));
   setState('idle');
   drawLoss(canvas, [], [], 0);

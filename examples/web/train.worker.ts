@@ -4,7 +4,8 @@
  * createTrainer (nnc/train), so the page never waits for a step. It draws each batch from the seeded
  * generator of brackets-task.ts, posts every step's loss and, every EVAL_EVERY steps, the accuracy on
  * held-out strings the training never sees; it stops when asked, or after the steps it was given,
- * and sends the weights (model.saveWeights(): safetensors, PyTorch's names) when asked.
+ * sends the weights (model.saveWeights(): safetensors, PyTorch's names) when asked, and classifies
+ * a string with the weights as they are (between steps while it trains).
  *
  * The spec ends in `softmax`, so the model's output is probabilities; the loss is `mse` between them
  * and the one-hot label (the Brier score), one of the losses createTrainer offers for such an output
@@ -21,7 +22,8 @@ import { encode, initialWeights, rng, sample } from './brackets-task.ts';
 export type TrainRequest =
   | { type: 'start'; seed: number; batch: number; lr: number; steps: number }
   | { type: 'stop' }
-  | { type: 'weights' };
+  | { type: 'weights' }
+  | { type: 'classify'; text: string };
 
 /** What the worker answers. */
 export type TrainMessage =
@@ -30,6 +32,7 @@ export type TrainMessage =
   | { type: 'eval'; step: number; loss: number; accuracy: number }
   | { type: 'stopped'; step: number; reason: 'stopped' | 'done' }
   | { type: 'weights'; bytes: Uint8Array }
+  | { type: 'classified'; text: string; balanced: number }
   | { type: 'error'; message: string };
 
 const EVAL_EVERY = 25;
@@ -87,10 +90,18 @@ const sampleMany = (r: () => number, n: number) => Array.from({ length: n }, () 
 self.addEventListener('message', (ev: MessageEvent<TrainRequest>) => {
   const m = ev.data;
   if (m.type === 'stop') stopAsked = true;
-  else if (m.type === 'weights') {
+  else if (m.type === 'weights' || m.type === 'classify') {
     if (!model) return post({ type: 'error', message: 'no weights yet: start training first' });
-    const bytes = model.saveWeights();
-    post({ type: 'weights', bytes }, [bytes.buffer]);
+    if (m.type === 'weights') {
+      const bytes = model.saveWeights();
+      post({ type: 'weights', bytes }, [bytes.buffer]);
+    } else {
+      const text = m.text;
+      model.forward(encode([text]).inputs).then(
+        (r) => post({ type: 'classified', text, balanced: r.label.data[1]! }),
+        (e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
+      );
+    }
   } else if (m.type === 'start') {
     if (running) return post({ type: 'error', message: 'already training: stop first' });
     running = true;

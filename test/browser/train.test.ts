@@ -28,15 +28,16 @@ const PLANNED = 5000;
 /** Steps trained before Stop. */
 const STEPS = 120;
 const SLOW_MS = 200;
+/** typed into "Try it" */
+const TRY = '([]([]))[';
 
 const heldOut = JSON.parse(readFileSync(join(ROOT, 'examples/weights/brackets.test.json'), 'utf8')) as {
   examples: { text: string; ids: number[]; label: number }[];
 };
 
 interface Responsiveness {
-  /** animation frames seen, and the longest gap between two */
-  frames: number;
-  maxFrameGapMs: number;
+  /** the gaps between animation frames, in order */
+  frameGapsMs: number[];
   /** per click: from the input event's timestamp to its handler */
   clickLatencyMs: number[];
   /** steps the worker finished meanwhile */
@@ -48,6 +49,8 @@ let measured: Responsiveness | undefined;
 let afterStart: { state: string; stopDisabled: boolean; downloadDisabled: boolean } | undefined;
 let stopped: { report: TrainReport; later: number } | undefined;
 let download: { name: string; bytes: Uint8Array } | undefined;
+/** "Try it" after the download: the page's p(balanced) for TRY */
+let tried: { text: string; balanced: number } | undefined;
 let plot: { width: number; height: number; blue: number } | undefined;
 let failure: Error | undefined;
 
@@ -68,13 +71,12 @@ async function waitForSteps(page: Page, n: number, timeoutMs: number): Promise<v
 async function measure(page: Page): Promise<Responsiveness> {
   const before = await steps(page);
   await page.evaluate(`(() => {
-    const m = { frames: 0, maxFrameGapMs: 0, clickLatencyMs: [], last: performance.now(), on: true };
+    const m = { frameGapsMs: [], clickLatencyMs: [], last: -1, on: true };
     window.__measure = m;
     const frame = (t) => {
       if (!m.on) return;
-      m.maxFrameGapMs = Math.max(m.maxFrameGapMs, t - m.last);
+      if (m.last >= 0) m.frameGapsMs.push(t - m.last);
       m.last = t;
-      m.frames++;
       requestAnimationFrame(frame);
     };
     requestAnimationFrame(frame);
@@ -88,7 +90,7 @@ async function measure(page: Page): Promise<Responsiveness> {
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     await new Promise((ok) => setTimeout(ok, 250));
   }
-  const m = (await page.evaluate(`(() => { const m = window.__measure; m.on = false; return { frames: m.frames, maxFrameGapMs: m.maxFrameGapMs, clickLatencyMs: m.clickLatencyMs }; })()`)) as Omit<Responsiveness, 'stepsDuring'>;
+  const m = (await page.evaluate(`(() => { const m = window.__measure; m.on = false; return { frameGapsMs: m.frameGapsMs, clickLatencyMs: m.clickLatencyMs }; })()`)) as Omit<Responsiveness, 'stepsDuring'>;
   return { ...m, stepsDuring: (await steps(page)) - before };
 }
 
@@ -145,6 +147,11 @@ beforeAll(async () => {
       const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('#train-download')]);
       download = { name: dl.suggestedFilename(), bytes: new Uint8Array(await readFile((await dl.path())!)) };
     });
+    await phase('Try it', async () => {
+      await page.fill('#train-try', TRY);
+      await page.waitForFunction(`window.nncTrain.classified && window.nncTrain.classified.text === ${JSON.stringify(TRY)}`, undefined, { timeout: 60_000 });
+      tried = (await report(page)).classified;
+    });
     await phase('the plot', async () => {
       // pixels of the running mean's colour (#2f4bb8) on the canvas
       plot = (await page.evaluate(`(() => {
@@ -168,7 +175,8 @@ afterAll(() => {
     const r = stopped.report;
     console.log(
       `train tab: ${r.losses.length} steps on ${r.device}, median ${r.msPerStep?.toFixed(0)} ms a step; ` +
-        `while training: ${measured.frames} frames, longest gap ${measured.maxFrameGapMs.toFixed(0)} ms, ` +
+        `while training: ${measured.frameGapsMs.length} frame gaps, median ${quantile(measured.frameGapsMs, 0.5).toFixed(0)} ms, ` +
+        `95th percentile ${quantile(measured.frameGapsMs, 0.95).toFixed(0)} ms, longest ${quantile(measured.frameGapsMs, 1).toFixed(0)} ms; ` +
         `clicks answered in ${measured.clickLatencyMs.map((x) => x.toFixed(0)).join(', ')} ms; screenshot test/.out/web-train.png`,
     );
   }
@@ -180,6 +188,11 @@ function need<T>(v: T | undefined, what: string): T {
   throw failure ?? new Error(`${what}: the browser run did not get that far\n${log.join('\n')}`);
 }
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** the q-quantile (nearest rank) */
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
+}
 
 describe('the Train tab in Chromium', () => {
   it('trains in the Web Worker on wasm (Stop and Download enabled while it runs)', () => {
@@ -201,13 +214,17 @@ describe('the Train tab in Chromium', () => {
     expect(last, `first 10: ${first.toFixed(4)}, last 10: ${last.toFixed(4)}`).toBeLessThan(0.7 * first);
   });
 
-  it('the page keeps answering while it trains (animation frames and clicks within 200 ms)', () => {
+  // A page whose thread runs the steps draws no frame and answers no click for a whole step (130 ms
+  // and more here). The frames are judged by their median and 95th-percentile gap, not the single
+  // longest one: on a machine shared by many processes the browser alone misses a frame now and then.
+  it('the page keeps answering while it trains (clicks within 200 ms; frame gaps: median under 50 ms, 95 % under 200 ms)', () => {
     const m = need(measured, 'responsiveness');
     expect(m.stepsDuring, 'steps trained while the page was measured').toBeGreaterThanOrEqual(3);
-    expect(m.frames, 'animation frames while training').toBeGreaterThanOrEqual(30);
-    expect(m.maxFrameGapMs, 'longest gap between animation frames').toBeLessThan(SLOW_MS);
     expect(m.clickLatencyMs, 'clicks seen by the handler').toHaveLength(8);
     for (const ms of m.clickLatencyMs) expect(ms, 'input event to handler').toBeLessThan(SLOW_MS);
+    expect(m.frameGapsMs.length, 'animation frames while training').toBeGreaterThanOrEqual(30);
+    expect(quantile(m.frameGapsMs, 0.5), 'median gap between animation frames').toBeLessThan(50);
+    expect(quantile(m.frameGapsMs, 0.95), '95th-percentile gap between animation frames').toBeLessThan(SLOW_MS);
   });
 
   it('draws the loss curve on the canvas', () => {
@@ -224,7 +241,7 @@ describe('the Train tab in Chromium', () => {
     expect(s.later, 'steps 1.5 s after Stop').toBe(s.report.losses.length);
   });
 
-  it('the downloaded weights load into generated/brackets.ts and classify held-out strings better than chance', async () => {
+  it('the downloaded weights load into generated/brackets.ts, classify held-out strings better than chance, and are the ones "Try it" runs', async () => {
     const d = need(download, 'the download');
     expect(d.name).toBe('brackets.safetensors');
     const model = await createModel({ backend: 'cpu' });
@@ -238,6 +255,10 @@ describe('the Train tab in Chromium', () => {
       const right = rows.filter((e, b) => Number(label.data[2 * b + 1]! >= 0.5) === e.label).length;
       // 40 strings, half balanced: 30 right by chance has probability < 0.1 %
       expect(right, `${right} of ${rows.length} right`).toBeGreaterThanOrEqual(0.75 * rows.length);
+      // the page's "Try it" ran the same weights (wasm there, cpu here)
+      const t = need(tried, '"Try it"');
+      const one = await model.forward({ text: [[...TRY].map((ch) => ({ '(': 1, ')': 2, '[': 3, ']': 4 })[ch]!)] });
+      expect(Math.abs(one.label.data[1]! - t.balanced), `p(balanced) of ${TRY}: page ${t.balanced}, Node ${one.label.data[1]}`).toBeLessThan(1e-4);
     } finally {
       model.dispose();
     }
