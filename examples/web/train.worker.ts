@@ -2,10 +2,11 @@
  * The Train tab's worker: trains the brackets classifier (generated/brackets.ts, compiled from
  * examples/brackets.nn with its training program) from scratch on the `wasm` backend with
  * createTrainer (nnc/train), so the page never waits for a step. It draws each batch from the seeded
- * generator of brackets-task.ts, posts every step's loss and, every EVAL_EVERY steps, the accuracy on
- * held-out strings the training never sees; it stops when asked, or after the steps it was given,
- * sends the weights (model.saveWeights(): safetensors, PyTorch's names) when asked, and classifies
- * a string with the weights as they are (between steps while it trains).
+ * generator of brackets-task.ts, posts every step's loss and, every EVAL_EVERY steps, the loss and
+ * accuracy on held-out strings (drawn by a generator of their own, apart from the batches). It stops
+ * when asked or after the steps it was given, sends the weights (model.saveWeights(): safetensors,
+ * PyTorch's names) when asked, and classifies a string with the weights as they are (between steps
+ * while it trains).
  *
  * The spec ends in `softmax`, so the model's output is probabilities; the loss is `mse` between them
  * and the one-hot label (the Brier score), one of the losses createTrainer offers for such an output
@@ -47,6 +48,8 @@ let stopAsked = false;
 /** Lets the worker read the page's messages (a Stop) between steps: each step runs to its end in one go. */
 const yieldToEvents = () => new Promise<void>((ok) => setTimeout(ok, 0));
 
+const sampleMany = (r: () => number, n: number) => Array.from({ length: n }, () => sample(r));
+
 /** One-hot rows [B, 2] for the mse loss. */
 function oneHot(labels: Int32Array): { data: Float32Array; shape: number[] } {
   const data = new Float32Array(labels.length * 2);
@@ -60,9 +63,9 @@ async function train(seed: number, batch: number, lr: number, steps: number): Pr
   model.loadWeights(initialWeights(BracketsManifest.weights, seed));
   const trainer = createTrainer(model, { loss: 'mse', optimizer: { kind: 'adam', lr }, clip: { maxNorm: 1 }, seed });
   const draw = rng(seed);
-  // the held-out strings come from a generator of their own, so they do not depend on the batch size
+  // the held-out strings come from a generator of their own: the same ones whatever the batch size
   const heldOut = encode(sampleMany(rng(seed ^ 0x5eed), HELD_OUT));
-  const heldTargets = { data: oneHot(heldOut.labels).data, shape: [HELD_OUT, 2] };
+  const heldTargets = oneHot(heldOut.labels);
   post({ type: 'started', backend: model.backend, device: model.device, heldOut: HELD_OUT });
   for (let step = 1; step <= steps; step++) {
     await yieldToEvents();
@@ -84,8 +87,6 @@ async function train(seed: number, batch: number, lr: number, steps: number): Pr
   }
   post({ type: 'stopped', step: steps, reason: 'done' });
 }
-
-const sampleMany = (r: () => number, n: number) => Array.from({ length: n }, () => sample(r));
 
 self.addEventListener('message', (ev: MessageEvent<TrainRequest>) => {
   const m = ev.data;
