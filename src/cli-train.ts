@@ -84,7 +84,7 @@ function parseFlags(args: readonly string[]): { flags: Flags; given: Set<keyof F
     if (!spec) {
       if (!a.startsWith('-')) throw new TrainUsageError(`unexpected argument '${a}' for train`);
       const near = didYouMean(name, Object.keys(FLAGS));
-      throw new TrainUsageError(`unknown option '${name}' for train${near ? ` (did you mean '${near}'?)` : ''}; see nnc train --help`);
+      throw new TrainUsageError(`unknown option '${name}' for train${near ? ` (did you mean '${near}'?)` : ''}; the flags are in docs/training.md`);
     }
     const v = eq > 0 ? a.slice(eq + 1) : args[++i];
     if (v === undefined || v === '' || (v.startsWith('-') && !/^-\d/.test(v))) throw new TrainUsageError(`${name} needs a value`);
