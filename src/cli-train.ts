@@ -290,7 +290,7 @@ export async function trainNeural(spec: string, text: string, ir: ModelIR, reado
     process.on('SIGINT', onInt);
     const tty = process.stderr.isTTY === true;
     const { default: progress } = tty ? await import('cli-progress') : { default: undefined };
-    const bar = progress ? new progress.SingleBar({ format: 'epoch {epoch} |{bar}| step {value}/{total} · loss {loss} · {tps} tok/s · ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 50 }, progress.Presets.shades_classic) : undefined;
+    const bar = progress ? new progress.SingleBar({ format: 'epoch {epoch} |{bar}| step {value}/{total} · loss {loss} · {tps} tok/s · ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50 }, progress.Presets.shades_classic) : undefined;
     line(`${ir.name}: ${train.length} examples${valid ? ` (+${valid.length} validation)` : ''}, ${batchesPerEpoch} batches of ≤ ${flags.batch} per epoch, loss ${task.loss}, ${flags.optimizer} lr ${lr}${flags.schedule !== 'constant' ? ` (${flags.schedule})` : ''}, backend ${flags.backend}${resumed ? `; resumed from ${flags.resume} at epoch ${state.epoch + 1}, step ${trainer.steps}` : ''}`);
     try {
       for (; state.epoch < flags.epochs; state.epoch++) {
