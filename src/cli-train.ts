@@ -203,6 +203,7 @@ export async function trainNeural(spec: string, text: string, ir: ModelIR, reado
       const name = Object.entries(FLAGS).find(([, [key]]) => key === k)![0];
       throw new TrainUsageError(`${name} ${String(flags[k])} differs from the checkpoint's ${String(saved.flags[k] ?? '(unset)')}: --resume continues the run with its own settings (only --epochs, --patience, --backend, --threads, --out, --checkpoint, --log may change)`);
     }
+    if (saved.flags.schedule === 'cosine' && parsed.given.has('epochs') && flags.epochs !== saved.flags.epochs) throw new TrainUsageError(`--epochs cannot change when resuming a run with --schedule cosine: the schedule anneals over the run's steps (${saved.flags.epochs} epochs)`);
     flags = { ...saved.flags, ...Object.fromEntries([...parsed.given].filter((k) => FREE_ON_RESUME.has(k)).map((k) => [k, flags[k]])), resume: flags.resume };
     resumed = saved;
   }

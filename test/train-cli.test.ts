@@ -4,7 +4,8 @@
  * usage errors (exit 2) with the nearest flag; a run interrupted by a real SIGINT mid-run and resumed
  * with --resume gives the very step losses, gradient norms, learning rates and final weights (bytes)
  * of a run that was not interrupted (cpu backend, with dropout: its masks follow the step); the loss
- * goes down. The data module itself (src/train/data.ts): the LM shift, seq2seq framing with the
+ * goes down. Weights trained by nnc load into the PyTorch module `nnc torch` writes for the same spec
+ * and give nnc's outputs (1e-5). The data module itself (src/train/data.ts): the LM shift, seq2seq framing with the
  * spec's bos/eos, padding and lengths, and batches of similar lengths in a seeded order.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,9 +13,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { lower } from '../src/driver.ts';
 import { batchOrder, parseExamples, toBatch, type TaskModel } from '../src/train/data.ts';
 import { Random } from '../src/train/random.ts';
-import { ROOT } from './helpers.ts';
+import { compileAndImport, maxAbsDiff, ROOT } from './helpers.ts';
+import { emitPython, inputsFor, runPythonJobs, torchPython } from './torch-helpers.ts';
 
 const BIN = join(ROOT, 'bin/nnc.js');
 const nnc = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
@@ -176,6 +179,34 @@ describe('nnc train --resume', () => {
     expect(valid.slice(-2).every((v) => v >= best)).toBe(true);
     expect(r.stdout).toContain(`the weights of the best validation loss, ${best.toFixed(4)}`);
   }, 120_000);
+});
+
+const python = torchPython();
+
+describe.skipIf(!python)('weights trained by nnc train load into the PyTorch module of the same spec', () => {
+  it.each([['lm.nn', 'counting'], ['cls.nn', 'brackets']])('%s: the same outputs (1e-5)', async (spec, data) => {
+    const dir = workdir();
+    writeFileSync(join(dir, 'train.jsonl'), data === 'counting' ? counting(24, 4) : Array.from({ length: 24 }, (_, i) => JSON.stringify({ text: [1 + (i % 4), 1 + ((i * 3) % 4), 2], label: i % 2 })).join('\n'));
+    const r = nnc(['train', spec, '--data', 'train.jsonl', '--epochs', '2', '--batch', '8', '--lr', '0.05', '--backend', 'cpu', '--out', 'w.safetensors'], dir);
+    expect(r.status, r.stderr).toBe(0);
+    const text = readFileSync(join(dir, spec), 'utf8');
+    writeFileSync(join(dir, 'model.py'), emitPython(text, spec));
+    const ir = lower(text, spec).models![0]!;
+    const inputs = inputsFor(ir, 11);
+    const mod = await compileAndImport(`train-cli-${spec.replace('.nn', '')}`, text, spec);
+    const model = await mod.createModel({ backend: 'cpu' });
+    let out: { data: Float32Array };
+    try {
+      model.loadWeights(readFileSync(join(dir, 'w.safetensors')));
+      out = Object.values(await model.forward(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, { data: Int32Array.from(v.data), shape: v.shape, lengths: v.lengths }]))))[0] as { data: Float32Array };
+    } finally {
+      model.dispose();
+    }
+    const py = (await runPythonJobs(python!, [{ id: spec, module: join(dir, 'model.py'), weights: join(dir, 'w.safetensors'), inputs }], `train-cli-${spec}`)).get(spec)!;
+    expect(py.error).toBeUndefined();
+    expect(py.output.data).toHaveLength(out.data.length);
+    expect(maxAbsDiff(py.output.data, out.data)).toBeLessThanOrEqual(1e-5);
+  }, 240_000);
 });
 
 describe('data module', () => {
