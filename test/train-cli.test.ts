@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lower } from '../src/driver.ts';
 import { batchOrder, parseExamples, toBatch, type TaskModel } from '../src/train/data.ts';
+import { computeLoss } from '../src/train/losses.ts';
 import { Random } from '../src/train/random.ts';
 import { compileAndImport, maxAbsDiff, ROOT } from './helpers.ts';
 import { emitPython, inputsFor, runPythonJobs, torchPython } from './torch-helpers.ts';
@@ -207,6 +208,33 @@ describe.skipIf(!python)('weights trained by nnc train load into the PyTorch mod
     expect(py.output.data).toHaveLength(out.data.length);
     expect(maxAbsDiff(py.output.data, out.data)).toBeLessThanOrEqual(1e-5);
   }, 240_000);
+});
+
+describe.skipIf(!python)('loss nll_prob (softmax outputs)', () => {
+  it('equals torch.nn.functional.nll_loss(torch.log(p)) over the valid positions, and its gradient', () => {
+    const r = new Random(3);
+    const [B, T, C] = [2, 3, 4];
+    const p = Float32Array.from({ length: B * T * C }, () => 0.05 + r.next());
+    for (let i = 0; i < B * T; i++) {
+      const s = p.slice(i * C, i * C + C).reduce((a, c) => a + c, 0);
+      for (let c = 0; c < C; c++) p[i * C + c] = Math.fround(p[i * C + c]! / s);
+    }
+    const targets = { data: Int32Array.from({ length: B * T }, () => r.below(C)), shape: [B, T], lengths: [3, 2] };
+    const ours = computeLoss({ kind: 'nll_prob' }, { data: p, shape: [B, T, C] }, targets);
+    const script = `import json, sys, torch
+d = json.load(sys.stdin)
+p = torch.tensor(d["p"], dtype=torch.float32).reshape(${B}, ${T}, ${C}).requires_grad_()
+t = torch.tensor(d["t"]).reshape(${B}, ${T})
+valid = torch.arange(${T})[None, :] < torch.tensor(d["lengths"])[:, None]
+loss = torch.nn.functional.nll_loss(torch.log(p)[valid], t[valid])
+loss.backward()
+print(json.dumps({"loss": loss.item(), "grad": p.grad.flatten().tolist()}))`;
+    const py = spawnSync(python!, ['-c', script], { input: JSON.stringify({ p: Array.from(p), t: Array.from(targets.data), lengths: targets.lengths }), encoding: 'utf8' });
+    expect(py.status, py.stderr).toBe(0);
+    const want = JSON.parse(py.stdout) as { loss: number; grad: number[] };
+    expect(Math.abs(ours.loss - want.loss)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(ours.grad, want.grad)).toBeLessThan(1e-5);
+  });
 });
 
 describe('data module', () => {
