@@ -8,7 +8,9 @@
  *   dist/index.js                `import { compile } from 'nnc'` (ESM)
  *   dist/runtime.js              `nnc/runtime`, what generated modules import (ESM; Node, browsers,
  *                                bundlers)
- *   dist/cjs/{index,runtime}.js  the same two for `require()` (dist/cjs/package.json says CommonJS)
+ *   dist/train.js                `nnc/train` (ESM), which imports the runtime's error classes from
+ *                                dist/runtime.js (one NncError for instanceof)
+ *   dist/cjs/{index,runtime,train}.js  the same three for `require()` (dist/cjs/package.json says CommonJS)
  *   dist/types/, dist/cjs/types/ declarations (tsc), ESM and CommonJS flavours of one text
  *
  * Everything is bundled except ts-morph (and TypeScript under it), which only `nnc compile --format
@@ -82,6 +84,19 @@ function runtimeBeside(): esbuild.Plugin {
   };
 }
 
+/**
+ * nnc/train imports the runtime's error classes from the runtime bundle beside it (dist/runtime.js,
+ * dist/cjs/runtime.js) instead of carrying copies: an app's `instanceof NncError` (imported from
+ * nnc/runtime) holds for a trainer's errors too. The runtime's index exports them.
+ */
+const sharedErrors: esbuild.Plugin = {
+  name: 'shared-errors',
+  setup(b) {
+    const errors = join(ROOT, 'src/runtime/errors.ts');
+    b.onResolve({ filter: /errors\.ts$/ }, (a) => (join(a.resolveDir, a.path) === errors ? { path: './runtime.js', external: true } : undefined));
+  },
+};
+
 const common: esbuild.BuildOptions = {
   bundle: true,
   target: 'es2022',
@@ -118,8 +133,10 @@ export async function buildJs(): Promise<void> {
     esbuild.build({ ...node, ...cjs(grammarChecked), entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),
     // the runtime runs in browsers too: no platform assumptions, Node modules only through import()
     // (nnc/train, which drives models the runtime made, beside it)
-    esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts' }, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
-    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
+    esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
+    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
+    esbuild.build({ ...common, platform: 'neutral', entryPoints: { train: 'src/train/index.ts' }, outdir: DIST, format: 'esm', plugins: [sharedErrors], absWorkingDir: ROOT }),
+    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { train: 'src/train/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [sharedErrors], absWorkingDir: ROOT }),
   ]);
   // (esbuild writes a dynamic import as `import(`, with no space)
   if (/(?<![\w$.])import\(/.test(readFileSync(join(DIST, 'cli.cjs'), 'utf8'))) {

@@ -19,9 +19,11 @@ type Driver = typeof import('./driver.ts');
 type Render = typeof import('./diagnostics/render.ts');
 type Parse = typeof import('./syntax/parse.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
+/** compile --checkpoint's largest K: the recomputing backward unrolls K forward and K reverse steps into one loop body. */
+const MAX_CHECKPOINT = 64;
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2] [--watch] [--no-train]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2] [--watch] [--no-train] [--checkpoint K]
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
@@ -42,7 +44,9 @@ const USAGE = `usage:
             --emit prints an intermediate stage instead (to stdout, or to -o);
             ir-grad is the backward graph of reverse mode;
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites;
-            --no-train leaves out the training program (vjp, nnc/train): a smaller module
+            --no-train leaves out the training program (vjp, nnc/train): a smaller module;
+            --checkpoint K makes training keep every K-th state of each recurrence and recompute
+            the rest in the backward: kept memory O(T / K) for one more forward (docs/training.md);
             --watch compiles again whenever the file is saved (until interrupted)
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
@@ -104,6 +108,8 @@ interface Args {
   train: boolean;
   /** compile --no-train: no training program in the module. */
   noTrain: boolean;
+  /** compile --checkpoint K: recomputation in the training program (every K-th state of each recurrence kept). */
+  checkpoint?: number;
   /** onnx: the weights, and which model of the file. */
   weights?: string;
   model?: string;
@@ -152,6 +158,7 @@ function parseArgs(argv: string[]): Args {
   let watch = false;
   let train = false;
   let noTrain = false;
+  let checkpoint: number | undefined;
   let weights: string | undefined;
   let model: string | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -182,6 +189,11 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--watch') watch = true;
     else if (a === '--train') train = true;
     else if (a === '--no-train') noTrain = true;
+    else if (a === '--checkpoint' || a.startsWith('--checkpoint=')) {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (!v || !/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_CHECKPOINT) throw new UsageError(`--checkpoint needs a whole number of steps from 1 to ${MAX_CHECKPOINT} (the backward unrolls that many steps); got '${v ?? ''}'`);
+      checkpoint = Number(v);
+    }
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
@@ -194,6 +206,8 @@ function parseArgs(argv: string[]): Args {
   if (command === 'onnx' && !weights) throw new UsageError(`nnc onnx needs --weights W.safetensors: the weights become the graphs' initializers`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'compile' && noTrain) throw new UsageError(`--no-train belongs to 'compile'`);
+  if (command !== 'compile' && checkpoint) throw new UsageError(`--checkpoint belongs to 'compile'`);
+  if (noTrain && checkpoint) throw new UsageError(`--checkpoint shapes the training program, which --no-train leaves out: drop one of them`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
@@ -205,7 +219,7 @@ function parseArgs(argv: string[]): Args {
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (command === 'compile' && !emitGiven) format = moduleFormat(out, format);
   }
-  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, noTrain, ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, noTrain, ...(checkpoint ? { checkpoint } : {}), ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
 }
 
 /** The module file extensions `-o` may name, by language (JavaScript: .cjs is CommonJS; TypeScript is an ES module only). */
@@ -325,7 +339,7 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     report(diagnostics, text);
     return models ? 0 : 1;
   }
-  const result = compile(text, args.file, args.emit, args.level, { train: !args.noTrain });
+  const result = compile(text, args.file, args.emit, args.level, { train: !args.noTrain, ...(args.checkpoint ? { checkpoint: args.checkpoint } : {}) });
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
   if (args.emitGiven && !args.out) {

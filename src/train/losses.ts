@@ -12,6 +12,7 @@
  * or [B, T, C] values for mse); a pooled output [B, C] at every row (targets [B], or [B, C]).
  * Arithmetic in float64; the gradient is returned as float32.
  */
+import { NncError } from '../runtime/errors.ts';
 
 export type LossKind = 'nll' | 'nll_prob' | 'cross_entropy' | 'mse';
 
@@ -39,7 +40,13 @@ export interface LossResult {
   readonly correct: number;
 }
 
-export class LossError extends Error {}
+/** A loss call the caller got wrong: an NncError (nnc/runtime's), so one `instanceof` catches every user error of nnc. */
+export class LossError extends NncError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LossError';
+  }
+}
 
 export function computeLoss(opts: LossOptions, output: { readonly data: ArrayLike<number>; readonly shape: readonly number[] }, targets: Targets): LossResult {
   const shape = output.shape;

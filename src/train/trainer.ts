@@ -95,7 +95,7 @@ export function createTrainer(model: unknown, options: TrainerOptions): Trainer 
     },
     async step(batch) {
       const masks: DropoutMasks = (layer, p, size) => dropoutMask(p, seed, opt.steps, layer, size);
-      const run = await m.trainForward(batch.inputs, masks);
+      const run = await m.trainForward(batch.inputs, masks, 'trainer.step');
       let L;
       try {
         L = computeLoss(lossOpts, run.output, batch.targets);
@@ -109,7 +109,7 @@ export function createTrainer(model: unknown, options: TrainerOptions): Trainer 
       if (clip.value !== undefined) clipGradValue(grads, clip.value);
       if (clip.maxNorm !== undefined) clipGradNorm(grads, clip.maxNorm);
       const lr = learningRate(options.optimizer.lr, options.schedule, opt.steps);
-      const values = await m.readWeights();
+      const values = await m.readWeights('trainer.step');
       opt.step(new Map(names.map((n, i) => [n, values[i]!])), grads, lr);
       m.writeWeights(values);
       return { loss: L.loss, gradNorm, lr, tokens: L.count };
