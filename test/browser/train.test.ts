@@ -214,7 +214,7 @@ describe('the Train tab in Chromium', () => {
     expect(last, `first 10: ${first.toFixed(4)}, last 10: ${last.toFixed(4)}`).toBeLessThan(0.7 * first);
   });
 
-  // A page whose thread runs the steps draws no frame and answers no click for a whole step (130 ms
+  // A page whose thread runs the steps draws no frame and answers no click for a whole step (60 ms
   // and more here). The frames are judged by their median and 95th-percentile gap, not the single
   // longest one: on a machine shared by many processes the browser alone misses a frame now and then.
   it('the page keeps answering while it trains (clicks within 200 ms; frame gaps: median under 50 ms, 95 % under 200 ms)', () => {
