@@ -9,7 +9,7 @@
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import { OUT, add, bin, call, f, flatIndex, int, load, mul, not, sub, v, type Expr, type Kernel } from './kir.ts';
+import { OUT, SCRATCH, add, bin, call, f, flatIndex, int, load, mul, not, sel, sub, v, type Expr, type Kernel } from './kir.ts';
 import { dimExpr, dimsOf, validKey, type BodyWriter } from './expr.ts';
 import { KernelCtx, nodeBuf, type Call, type ScanCtx } from './lower.ts';
 
@@ -173,4 +173,133 @@ export function poolKernel(g: Graph, root: Node, materialized: ReadonlySet<numbe
   }
   const kernel: Omit<Kernel, 'params'> = { dims: [dimExpr('B'), D], body: w.body };
   return ctx.call(kernel, root, nodeBuf(root.id), [...root.shape], root.label);
+}
+
+/** Keys per tile of a tiled attention's host form: its scores are kept in a scratch buffer this long. */
+export const ATTENTION_TILE = 64;
+
+/**
+ * An attention's context c = einsum(α, v) with α = softmax(e) (masked by lengths, causally or not)
+ * summed over α's last axis (the keys), computed without α or e in memory (FlashAttention's
+ * online softmax): per row of α, a running maximum m and sum l, and the context accumulated with
+ * each key's weight exp(e − m), rescaled by exp(m_old − m_new) whenever the maximum grows, divided
+ * by l at the end. A row with no valid key gets 0, as the two-kernel softmax gives it.
+ *
+ * The per-element body (gpu.js: one thread per context element) runs the recurrence over every key
+ * for its one element. The host form runs it once per row for the whole row of v's columns, keys
+ * in tiles of ATTENTION_TILE: a tile's scores go to scratch with their maximum, the accumulator is
+ * rescaled once per tile, then each key's weight is added in. The scores e are computed inline from
+ * what they read (projected queries and keys, key terms), never stored beyond a tile: memory is
+ * linear in the number of keys, not their product with the queries.
+ */
+export function attentionKernel(g: Graph, root: Node, alpha: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): Call {
+  const e = g.get(alpha.inputs[0]!);
+  const masked = alpha.inputs.length > 1 ? g.get(alpha.inputs[1]!) : undefined;
+  const { causal } = alpha.attrs as OpAttrs['softmax'];
+  // α and e are computed here even where they have buffers for reported attention weights
+  const mat = new Set(materialized);
+  mat.delete(alpha.id);
+  mat.delete(e.id);
+  const ctx = new KernelCtx(g, mat, scan);
+  const [lhs, lo] = (root.attrs as OpAttrs['einsum']).spec.split('->') as [string, string];
+  const [la, lv] = lhs.split(',') as [string, string];
+  const s = la[la.length - 1]!;
+  const vNode = g.get(root.inputs[1]!);
+  const outDims = dimsOf(root.shape);
+  const keys = dimExpr(alpha.shape[alpha.shape.length - 1]);
+  const at = (letters: string, idx: (c: string) => Expr) => [...letters].map(idx);
+  /** e, v and validity at key k, for the output element whose letters are bound by `of`. */
+  const reads = (w: BodyWriter, of: (c: string) => Expr) => {
+    const bind = (k: Expr) => (c: string) => (c === s ? k : of(c));
+    const rowIdx = at(la.slice(0, -1), of);
+    const len = masked ? w.bind(load(ctx.arg(masked), rowIdx[0]!), 'len') : undefined;
+    return {
+      score: (k: Expr) => w.val(e.id, at(la, bind(k))),
+      value: (k: Expr, col: (c: string) => Expr) => w.val(vNode.id, at(lv, (c) => (c === s ? k : col(c)))),
+      valid: (k: Expr) => (len ? validKey(k, len, causal ? rowIdx[rowIdx.length - 1] : undefined) : undefined),
+    };
+  };
+  const ifValid = (w: BodyWriter, ok: Expr | undefined, fn: () => void, otherwise?: () => void) => (ok ? w.ifElse(ok, fn, otherwise) : fn());
+  const NONE = f(-3.0e38);
+
+  // per element: the recurrence over every key for one context element
+  const w = ctx.writer(root.id);
+  const elem = (c: string) => v(`i${lo.indexOf(c)}`);
+  const r = reads(w, elem);
+  const m = w.local('m', NONE);
+  const l = w.local('l', f(0));
+  const acc = w.local('acc', f(0));
+  const k = w.fresh('k');
+  w.loop(k, keys, () => ifValid(w, r.valid(v(k)), () => {
+    const x = r.score(v(k));
+    const mn = w.bind(call('max', v(m), x), 'mn');
+    const c = w.bind(call('exp', bin('-', v(m), mn)), 'c');
+    const p = w.bind(call('exp', bin('-', x, mn)), 'p');
+    w.emit({ k: 'set', name: l, value: bin('+', bin('*', v(l), c), p) });
+    w.emit({ k: 'set', name: acc, value: bin('+', bin('*', v(acc), c), bin('*', p, r.value(v(k), elem))) });
+    w.emit({ k: 'set', name: m, value: mn });
+  }));
+  w.emit({ k: 'return', value: sel(bin('>', v(l), f(0)), bin('/', v(acc), v(l)), f(0)) });
+
+  // host form: per row, keys in tiles, the row of v's columns accumulated in the output
+  const hw = ctx.writer(root.id);
+  const rowLetters = [...lo].filter((c) => la.includes(c));
+  const colLetters = [...lo].filter((c) => !la.includes(c));
+  const size = (c: string) => outDims[lo.indexOf(c)]!;
+  const nest = (d: number): void => {
+    if (d < rowLetters.length) {
+      hw.loop(`i${lo.indexOf(rowLetters[d]!)}`, size(rowLetters[d]!), () => nest(d + 1));
+      return;
+    }
+    const hr = reads(hw, elem);
+    /** fn(flat output index, the column letters' indices) over the row's columns */
+    const cols = (fn: (o: Expr, col: (c: string) => Expr) => void) => {
+      const names = colLetters.map(() => hw.fresh('j'));
+      const col = (c: string) => (colLetters.includes(c) ? v(names[colLetters.indexOf(c)]!) : elem(c));
+      const inner = (j: number): void => {
+        if (j < names.length) return hw.loop(names[j]!, size(colLetters[j]!), () => inner(j + 1));
+        fn(flatIndex(outDims, at(lo, col)), col);
+      };
+      inner(0);
+    };
+    const hm = hw.local('m', NONE);
+    const hl = hw.local('l', f(0));
+    cols((o) => hw.emit({ k: 'store', buf: OUT, index: o, value: f(0) }));
+    const tile = hw.fresh('tile');
+    const tiles = call('floor', bin('/', bin('+', keys, f(ATTENTION_TILE - 0.5)), f(ATTENTION_TILE)));
+    hw.loop(tile, tiles, () => {
+      const k0 = hw.bind(mul(v(tile), int(ATTENTION_TILE)), 'k0');
+      const left = hw.bind(sub(keys, k0), 'left');
+      const n = hw.bind(sel(bin('<', left, int(ATTENTION_TILE)), left, int(ATTENTION_TILE)), 'n');
+      // the tile's scores (masked keys: the lowest float) and their maximum
+      const tm = hw.local('tm', NONE);
+      const j = hw.fresh('j');
+      hw.loop(j, n, () => {
+        const key = hw.bind(add(k0, v(j)), 'key');
+        const ok = hr.valid(key);
+        const x = ok ? hw.guarded(ok, NONE, () => hr.score(key)) : hr.score(key);
+        hw.emit({ k: 'store', buf: SCRATCH(0), index: v(j), value: x });
+        hw.emit({ k: 'set', name: tm, value: call('max', v(tm), x) });
+      });
+      const mn = hw.bind(call('max', v(hm), v(tm)), 'mn');
+      const c = hw.bind(call('exp', bin('-', v(hm), mn)), 'c');
+      hw.emit({ k: 'set', name: hl, value: bin('*', v(hl), c) });
+      cols((o) => hw.emit({ k: 'store', buf: OUT, index: o, value: bin('*', load(OUT, o), c) }));
+      const j2 = hw.fresh('j');
+      hw.loop(j2, n, () => {
+        const key = hw.bind(add(k0, v(j2)), 'key');
+        ifValid(hw, hr.valid(key), () => {
+          const p = hw.bind(call('exp', bin('-', load(SCRATCH(0), v(j2)), mn)), 'p');
+          hw.emit({ k: 'set', name: hl, add: true, value: p });
+          cols((o, col) => hw.emit({ k: 'store', buf: OUT, index: o, value: bin('+', load(OUT, o), bin('*', p, hr.value(key, col))) }));
+        });
+      });
+      hw.emit({ k: 'set', name: hm, value: mn });
+    });
+    const inv = hw.bind(sel(bin('>', v(hl), f(0)), bin('/', f(1), v(hl)), f(0)), 'inv');
+    cols((o) => hw.emit({ k: 'store', buf: OUT, index: o, value: bin('*', load(OUT, o), inv) }));
+  };
+  nest(0);
+  const host = { packs: 0, scratch: [int(ATTENTION_TILE)], prelude: hw.body };
+  return ctx.call({ dims: outDims, body: w.body, host }, root, nodeBuf(root.id), [...root.shape], `${root.label} (tiled, running softmax)`);
 }

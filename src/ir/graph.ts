@@ -43,11 +43,19 @@ export class IdSource {
   next = 0;
 }
 
+/** One kernel of a fused graph (passes/fuse.ts says what each field means). */
+export interface FusedKernel {
+  readonly root: number;
+  readonly members: readonly number[];
+  readonly tiled?: number;
+  readonly weightsOnly?: true;
+}
+
 export class Graph {
   readonly nodes = new Map<number, Node>();
   outputs: GraphOutput[] = [];
   /** Set by passes/fuse.ts: how the graph runs as kernels. */
-  kernels?: readonly { readonly root: number; readonly members: readonly number[] }[];
+  kernels?: readonly FusedKernel[];
 
   constructor(readonly ids: IdSource = new IdSource()) {}
 
@@ -130,5 +138,5 @@ export function compactIds(g: Graph, ids: IdSource = g.ids, start = true): void 
     g.nodes.set(m.id, m);
   }
   for (const o of g.outputs) o.node = remap.get(o.node)!;
-  if (g.kernels) g.kernels = g.kernels.map((k) => ({ root: remap.get(k.root)!, members: k.members.map((i) => remap.get(i)!) }));
+  if (g.kernels) g.kernels = g.kernels.map((k) => ({ ...k, root: remap.get(k.root)!, members: k.members.map((i) => remap.get(i)!), ...(k.tiled !== undefined ? { tiled: remap.get(k.tiled)! } : {}) }));
 }
