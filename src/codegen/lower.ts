@@ -14,7 +14,7 @@ import type { Size } from '../runtime/plan.ts';
 import { ARG, ROW, add, flatIndex, int, load, mul, scalar, v, type Buf, type Expr, type Kernel, type Stmt } from './kir.ts';
 import { BodyWriter, dimExpr, dimsOf, type Reader } from './expr.ts';
 import { hostForm, type PackRef } from './gemm.ts';
-import { ATTENTION_TILE, attentionKernel, poolKernel, rowReduction } from './reduce.ts';
+import { attentionKernel, poolKernel, rowReduction } from './reduce.ts';
 
 export type BufKey = string;
 
@@ -163,8 +163,9 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
   function lowerKernel(k: FusedKernel): void {
     const root = g.get(k.root);
     if (k.tiled !== undefined) {
-      instrs.push({ op: 'run', call: attentionKernel(g, root, g.get(k.tiled), materialized, scan) });
-      notes.set(root.id, [`attention in tiles of ${ATTENTION_TILE} keys with a running softmax: the weights %${k.tiled} and their scores are never stored`]);
+      const a = attentionKernel(g, root, g.get(k.tiled), materialized, scan);
+      instrs.push({ op: 'run', call: a.call });
+      notes.set(root.id, [a.note]);
       return;
     }
     if (root.op === 'scan') {

@@ -9,7 +9,8 @@
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import { OUT, SCRATCH, add, bin, call, f, flatIndex, int, load, mul, not, sel, sub, v, type Expr, type Kernel } from './kir.ts';
+import { OUT, SCRATCH, add, bin, call, f, flatIndex, int, load, mul, not, product, sel, sub, v, type Buf, type Expr, type HostForm, type Kernel } from './kir.ts';
+import { viewStrides } from './gemm.ts';
 import { dimExpr, dimsOf, validKey, type BodyWriter } from './expr.ts';
 import { KernelCtx, nodeBuf, type Call, type ScanCtx } from './lower.ts';
 
@@ -176,7 +177,7 @@ export function poolKernel(g: Graph, root: Node, materialized: ReadonlySet<numbe
 }
 
 /** Keys per tile of a tiled attention's host form: its scores are kept in a scratch buffer this long. */
-export const ATTENTION_TILE = 64;
+export const ATTENTION_TILE = 128;
 
 /**
  * An attention's context c = einsum(α, v) with α = softmax(e) (masked by lengths, causally or not)
@@ -192,7 +193,7 @@ export const ATTENTION_TILE = 64;
  * what they read (projected queries and keys, key terms), never stored beyond a tile: memory is
  * linear in the number of keys, not their product with the queries.
  */
-export function attentionKernel(g: Graph, root: Node, alpha: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): Call {
+export function attentionKernel(g: Graph, root: Node, alpha: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): { call: Call; note: string } {
   const e = g.get(alpha.inputs[0]!);
   const masked = alpha.inputs.length > 1 ? g.get(alpha.inputs[1]!) : undefined;
   const { causal } = alpha.attrs as OpAttrs['softmax'];
@@ -299,7 +300,147 @@ export function attentionKernel(g: Graph, root: Node, alpha: Node, materialized:
     const inv = hw.bind(sel(bin('>', v(hl), f(0)), bin('/', f(1), v(hl)), f(0)), 'inv');
     cols((o) => hw.emit({ k: 'store', buf: OUT, index: o, value: bin('*', load(OUT, o), inv) }));
   };
+  const tiles = gemmTiles(ctx, root, alpha, e, vNode);
+  if (!tiles) nest(0);
+  const host = tiles ?? { packs: 0, scratch: [int(ATTENTION_TILE)], prelude: hw.body };
+  const how = tiles ? 'two GEMMs per tile (scores, weights · values)' : 'scores computed inline';
+  return {
+    call: ctx.call({ dims: outDims, body: w.body, host }, root, nodeBuf(root.id), [...root.shape], `${root.label} (tiled, running softmax)`),
+    note: `attention in tiles of ${ATTENTION_TILE} keys with a running softmax, ${how}: the weights %${alpha.id} and their scores are never stored`,
+  };
+}
+
+/**
+ * The host form of a tiled attention whose scores are a batched product e = scale · q·kᵀ over
+ * strided views (dot and scaled scores, per head or not; general's q·(Wk)), FlashAttention's loop
+ * on the host's GEMM: per batch element (row b, head n), per tile of ATTENTION_TILE keys, the tile's
+ * keys are packed and one GEMM writes the scores of every query [M, tile] into scratch; each query
+ * row is masked, its running maximum and sum updated, its scores turned into weights in place and
+ * its context row rescaled; then the tile's values are packed and one GEMM gives weights · values
+ * [M, dv], added into the context. Scratch is M · (tile + dv + 2) floats: linear in the queries.
+ */
+function gemmTiles(ctx: KernelCtx, root: Node, alpha: Node, e: Node, vNode: Node): HostForm | undefined {
+  const g = ctx.g;
+  if (e.op !== 'einsum' || alpha.shape.length < 3) return undefined;
+  const { spec, scale } = e.attrs as OpAttrs['einsum'];
+  const [elhs, eo] = spec.split('->') as [string, string];
+  const eops = elhs.split(',');
+  if (eops.length !== 2) return undefined;
+  const [lq, lk] = eops as [string, string];
+  const r = alpha.shape.length;
+  const tq = eo[r - 2]!;
+  const ts = eo[r - 1]!;
+  const summed = [...new Set([...lq, ...lk])].filter((c) => !eo.includes(c));
+  const batchE = [...eo.slice(0, r - 2)];
+  if (summed.length !== 1 || !lq.includes(tq) || lk.includes(tq) || !lk.includes(ts) || lq.includes(ts)) return undefined;
+  if (batchE.some((c) => !lq.includes(c) || !lk.includes(c)) || [...lq, ...lk].some((c) => !eo.includes(c) && c !== summed[0])) return undefined;
+  const hq = summed[0]!;
+  const Q = viewStrides(g, g.get(e.inputs[0]!), ctx.materialized, ctx.scan);
+  const K = viewStrides(g, g.get(e.inputs[1]!), ctx.materialized, ctx.scan);
+  const V = viewStrides(g, vNode, ctx.materialized, ctx.scan);
+  if (!Q || !K || !V) return undefined;
+  const sQ = (c: string) => (lq.includes(c) ? Q.strides[lq.indexOf(c)]! : int(0));
+  const sK = (c: string) => (lk.includes(c) ? K.strides[lk.indexOf(c)]! : int(0));
+  if (!(sQ(hq).k === 'i' && (sQ(hq) as { v: number }).v === 1)) return undefined;
+  // the context: α's letters, then v's column letter (the output's last, contiguous)
+  const [lhs, lo] = (root.attrs as OpAttrs['einsum']).spec.split('->') as [string, string];
+  const [la, lv] = lhs.split(',') as [string, string];
+  const cols = [...lo].filter((c) => !la.includes(c));
+  if (cols.length !== 1 || lo[lo.length - 1] !== cols[0]) return undefined;
+  const col = cols[0]!;
+  const outDims = dimsOf(root.shape);
+  const sO = (c: string) => (lo.includes(c) ? product(outDims.slice(lo.indexOf(c) + 1)) : int(0));
+  const sV = (c: string) => (lv.includes(c) ? V.strides[lv.indexOf(c)]! : int(0));
+  const dv = outDims[lo.length - 1]!;
+  const M = dimExpr(alpha.shape[r - 2]);
+  const keys = dimExpr(alpha.shape[r - 1]);
+  const hd = dimExpr(g.get(e.inputs[0]!).shape[lq.indexOf(hq)]);
+  const TILE = int(ATTENTION_TILE);
+  // scratch: scores/weights [M, tile], weights · values [M, dv], running max and sum [M], packed keys and values
+  const scratch = [mul(M, TILE), mul(M, dv), M, M, mul(int(ATTENTION_TILE + 15), hd), mul(add(dv, int(15)), TILE)];
+  const [SC, PV, MX, SM, KP, VP] = [0, 1, 2, 3, 4, 5].map(SCRATCH) as [Buf, Buf, Buf, Buf, Buf, Buf];
+  const masked = alpha.inputs.length > 1 ? g.get(alpha.inputs[1]!) : undefined;
+  const { causal } = alpha.attrs as OpAttrs['softmax'];
+  const w = ctx.writer(root.id);
+  const NONE = f(-3.0e38);
+  const bvars = batchE.map((_, i) => `bt${i}`);
+  const offOf = (base: Expr, stride: (i: number) => Expr) => bvars.reduce((o, b, i) => add(o, mul(v(b), stride(i))), base);
+  const nest = (d: number): void => {
+    if (d < bvars.length) return w.loop(bvars[d]!, dimExpr(alpha.shape[d]), () => nest(d + 1));
+    const qOff = w.bind(offOf(Q.off, (i) => sQ(batchE[i]!)), 'qo');
+    const kOff = w.bind(offOf(K.off, (i) => sK(batchE[i]!)), 'ko');
+    const vOff = w.bind(offOf(V.off, (i) => sV(la[i]!)), 'vo');
+    const oOff = w.bind(offOf(int(0), (i) => sO(la[i]!)), 'oo');
+    const oRow = sO(la[r - 2]!);
+    const len = masked ? w.bind(load(ctx.arg(masked), bvars.length ? v(bvars[0]!) : int(0)), 'len') : undefined;
+    const t = w.fresh('q');
+    w.loop(t, M, () => {
+      w.emit({ k: 'store', buf: MX, index: v(t), value: NONE });
+      w.emit({ k: 'store', buf: SM, index: v(t), value: f(0) });
+      const c = w.fresh('c');
+      w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(add(oOff, mul(v(t), oRow)), v(c)), value: f(0) }));
+    });
+    const tile = w.fresh('tile');
+    w.loop(tile, call('floor', bin('/', bin('+', keys, f(ATTENTION_TILE - 0.5)), f(ATTENTION_TILE))), () => {
+      const k0 = w.bind(mul(v(tile), TILE), 'k0');
+      const left = w.bind(sub(keys, k0), 'left');
+      const n = w.bind(sel(bin('<', left, TILE), left, TILE), 'n');
+      const kp = w.fresh('kp');
+      w.emit({ k: 'pack', name: kp, src: ctx.arg(K.base), off: add(kOff, mul(k0, sK(ts))), N: n, K: hd, sn: sK(ts), sk: sK(hq), dst: KP, scale });
+      w.emit({ k: 'gemm', M, N: n, K: hd, a: ctx.arg(Q.base), aOff: qOff, lda: sQ(tq), w: { local: kp }, c: SC, cOff: int(0), ldc: TILE });
+      const q = w.fresh('q');
+      w.loop(q, M, () => {
+        const sb = w.bind(mul(v(q), TILE), 'sb');
+        const valid = (key: Expr) => (len ? validKey(key, len, causal ? v(q) : undefined) : undefined);
+        const tm = w.local('tm', NONE);
+        const j = w.fresh('j');
+        w.loop(j, n, () => {
+          const ok = valid(add(k0, v(j)));
+          const at = add(sb, v(j));
+          if (ok) w.ifElse(ok, () => w.emit({ k: 'set', name: tm, value: call('max', v(tm), load(SC, at)) }));
+          else w.emit({ k: 'set', name: tm, value: call('max', v(tm), load(SC, at)) });
+        });
+        const mo = w.bind(load(MX, v(q)), 'mo');
+        const mn = w.bind(call('max', mo, v(tm)), 'mn');
+        const cr = w.bind(call('exp', bin('-', mo, mn)), 'cr');
+        const sum = w.local('sum', f(0));
+        const j2 = w.fresh('j');
+        w.loop(j2, n, () => {
+          const at = add(sb, v(j2));
+          const ok = valid(add(k0, v(j2)));
+          const p = w.local('p', f(0));
+          const weight = () => w.emit({ k: 'set', name: p, value: call('exp', bin('-', load(SC, at), mn)) });
+          if (ok) w.ifElse(ok, weight);
+          else weight();
+          w.emit({ k: 'store', buf: SC, index: at, value: v(p) });
+          w.emit({ k: 'set', name: sum, add: true, value: v(p) });
+        });
+        w.emit({ k: 'store', buf: MX, index: v(q), value: mn });
+        w.emit({ k: 'store', buf: SM, index: v(q), value: bin('+', bin('*', load(SM, v(q)), cr), v(sum)) });
+        const ob = w.bind(add(oOff, mul(v(q), oRow)), 'ob');
+        const c = w.fresh('c');
+        w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(ob, v(c)), value: bin('*', load(OUT, add(ob, v(c))), cr) }));
+      });
+      const vp = w.fresh('vp');
+      w.emit({ k: 'pack', name: vp, src: ctx.arg(V.base), off: add(vOff, mul(k0, sV(la[r - 1]!))), N: dv, K: n, sn: sV(col), sk: sV(la[r - 1]!), dst: VP, scale: 1 });
+      w.emit({ k: 'gemm', M, N: dv, K: n, a: SC, aOff: int(0), lda: TILE, w: { local: vp }, c: PV, cOff: int(0), ldc: dv });
+      const q2 = w.fresh('q');
+      w.loop(q2, M, () => {
+        const ob = w.bind(add(oOff, mul(v(q2), oRow)), 'ob');
+        const pb = w.bind(mul(v(q2), dv), 'pb');
+        const c = w.fresh('c');
+        w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(ob, v(c)), value: bin('+', load(OUT, add(ob, v(c))), load(PV, add(pb, v(c)))) }));
+      });
+    });
+    const q3 = w.fresh('q');
+    w.loop(q3, M, () => {
+      const l = w.bind(load(SM, v(q3)), 'l');
+      const inv = w.bind(sel(bin('>', l, f(0)), bin('/', f(1), l), f(0)), 'inv');
+      const ob = w.bind(add(oOff, mul(v(q3), oRow)), 'ob');
+      const c = w.fresh('c');
+      w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(ob, v(c)), value: bin('*', load(OUT, add(ob, v(c))), inv) }));
+    });
+  };
   nest(0);
-  const host = { packs: 0, scratch: [int(ATTENTION_TILE)], prelude: hw.body };
-  return ctx.call({ dims: outDims, body: w.body, host }, root, nodeBuf(root.id), [...root.shape], `${root.label} (tiled, running softmax)`);
+  return { packs: 0, scratch, prelude: w.body };
 }
