@@ -306,7 +306,7 @@ export function attentionKernel(g: Graph, root: Node, alpha: Node, materialized:
   const how = tiles ? 'two GEMMs per tile (scores, weights · values)' : 'scores computed inline';
   return {
     call: ctx.call({ dims: outDims, body: w.body, host }, root, nodeBuf(root.id), [...root.shape], `${root.label} (tiled, running softmax)`),
-    note: `attention in tiles of ${ATTENTION_TILE} keys with a running softmax, ${how}: the weights %${alpha.id} and their scores are never stored`,
+    note: `attention in tiles of ${ATTENTION_TILE} keys with a running softmax, ${how}: the weights %${alpha.id} and their scores are ${materialized.has(alpha.id) ? 'computed apart only when reported' : 'never stored'}`,
   };
 }
 

@@ -78,7 +78,8 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }, 
   for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body, options, true);
   const nodes = g.ordered();
   const users = g.users();
-  const weightsOnly = weightsOnlyNodes(g, nodes, users);
+  // (a recurrence's step runs every kernel of its body: what it exports, it computes)
+  const weightsOnly = inBody ? new Set<number>() : weightsOnlyNodes(g, nodes, users);
   // attention contexts computed in tiles: their weights are read by nothing else (but what only
   // feeds reported attention weights), and are no graph output but those weights. Not inside a
   // recurrence's step (Bahdanau): one query row per step, whose weights the step exports anyway.
