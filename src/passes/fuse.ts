@@ -85,7 +85,7 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }, 
   // recurrence's step (Bahdanau): one query row per step, whose weights the step exports anyway.
   const tiled = new Map<number, Node>();
   const isMain = (id: number) => g.outputs.some((o) => o.node === id && o.name !== 'attention');
-  if (options.inline && !inBody && !process.env.NNC_NO_TILE) {
+  if (options.inline && !inBody) {
     for (const n of nodes) {
       const a = attentionWeights(g, n);
       if (a && !weightsOnly.has(n.id) && !isMain(a.id) && (users.get(a.id) ?? []).every((u) => u === n.id || weightsOnly.has(u))) tiled.set(n.id, a);
