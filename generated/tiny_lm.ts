@@ -267,170 +267,40 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k6 767724a6: repeat0.0.residual0.attention0.scores (and 1 more call)
+    // k6 6808b736: repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 1 more call)
     {
       name: "TinyLM.k6",
-      label: "repeat0.0.residual0.attention0.scores (and 1 more call)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)];\n    const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 16; k1++) {
-            const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)]!;
-            const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.25;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { K } = s; return [(K + 15) * 16]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 4; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 64) + bt1 * 16, K, 16, 64, 1, gm0, 0.25);
-              x.gemm(T, K, 16, b0, bt0 * (T * 192) + bt1 * 16, 192, wp, null, 0, out, bt0 * (4 * T * K) + bt1 * (T * K), K, 0);
-            }
-          }
-        },
-      },
-    },
-    // k7 858c4a6b: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
-    {
-      name: "TinyLM.k7",
-      label: "repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)",
+      label: "repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 1 more call)",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, b2, b3, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 16; k6++) {\n        const v7 = b1[(i0 * T + i1) * 192 + (i2 * 16 + k6)];\n        const v8 = b2[(i0 * K + k4) * 64 + (i2 * 16 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.25;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b3[(i0 * K + k4) * 64 + (i2 * 16 + i3)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < K; k1++) {
-            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
-              const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < K; k4++) {
-            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
-              const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k8 93ff039e: repeat0.0.residual0.attention0.α (and 1 more call)
-    {
-      name: "TinyLM.k8",
-      label: "repeat0.0.residual0.attention0.α (and 1 more call)",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 4 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 4 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, P, K, P0 } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 4; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 4 + i1) * T + i2) * K;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < K; k2++) {
-                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
-                    const v3 = b2[((i0 * 4 + i1) * T + i2) * K + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < K; k5++) {
-                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < K; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 16; k6++) {
+                const v7 = b1[(i0 * T + i1) * 192 + (i2 * 16 + k6)]!;
+                const v8 = b2[(i0 * K + k4) * 64 + (i2 * 16 + k6)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.25;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b3[(i0 * K + k4) * 64 + (i2 * 16 + i3)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k9 30ccc2d7: repeat0.0.residual0.attention0.α·v (and 1 more call)
-    {
-      name: "TinyLM.k9",
-      label: "repeat0.0.residual0.attention0.α·v (and 1 more call)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < K; k1++) {
-            const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1]!;
-            const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -440,23 +310,84 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { K } = s; return [31 * K]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 16, T, T, 2288, 3968]; },
         run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const { B, T, P, K, P0 } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 4; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 64) + bt1 * 16, 16, K, 1, 64, gm0, 1.0);
-              x.gemm(T, 16, K, b0, bt0 * (4 * T * K) + bt1 * (T * K), K, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+              const qo0 = bt0 * (T * 192) + bt1 * 16;
+              const ko1 = bt0 * (K * 64) + bt1 * 16;
+              const vo2 = bt0 * (K * 64) + bt1 * 16;
+              const oo3 = bt0 * (T * 4 * 16) + bt1 * 16;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 16; c6++) {
+                  out[oo3 + q5 * 64 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((K + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = K - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b2, ko1 + k08 * 64, n10, 16, 64, 1, gm4, 0.25);
+                x.gemm(T, n10, 16, b1, qo0, 192, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if ((k08 + j15 < len4 || k08 + j15 >= P0) && k08 + j15 <= q12 + P) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if ((k08 + j20 < len4 || k08 + j20 >= P0) && k08 + j20 <= q12 + P) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 64;
+                  for (let c23 = 0; c23 < 16; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b3, vo2 + k08 * 64, 16, n10, 1, 64, gm5, 1.0);
+                x.gemm(T, 16, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 16, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 64;
+                  const pb27 = q25 * 16;
+                  for (let c28 = 0; c28 < 16; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 64;
+                for (let c33 = 0; c33 < 16; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k10 c220bccd: repeat0.0.residual0 (and 1 more call)
+    // k7 c220bccd: repeat0.0.residual0 (and 1 more call)
     {
-      name: "TinyLM.k10",
+      name: "TinyLM.k7",
       label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -506,9 +437,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 e0ab2eff: repeat0.0.residual1.gelu0 (and 1 more call)
+    // k8 e0ab2eff: repeat0.0.residual1.gelu0 (and 1 more call)
     {
-      name: "TinyLM.k11",
+      name: "TinyLM.k8",
       label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -562,9 +493,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 32bace49: repeat0.0.residual1
+    // k9 32bace49: repeat0.0.residual1
     {
-      name: "TinyLM.k12",
+      name: "TinyLM.k9",
       label: "repeat0.0.residual1",
       step: false,
       scalars: ["T"],
@@ -612,9 +543,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 94eff8ac: repeat0.1.residual1.linear1
+    // k10 94eff8ac: repeat0.1.residual1.linear1
     {
-      name: "TinyLM.k13",
+      name: "TinyLM.k10",
       label: "repeat0.1.residual1.linear1",
       step: false,
       scalars: ["T"],
@@ -648,9 +579,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 d22ac2bb: layernorm0 (row statistics)
+    // k11 d22ac2bb: layernorm0 (row statistics)
     {
-      name: "TinyLM.k14",
+      name: "TinyLM.k11",
       label: "layernorm0 (row statistics)",
       step: false,
       scalars: ["T"],
@@ -691,9 +622,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 ee2b8643: layernorm0
+    // k12 ee2b8643: layernorm0
     {
-      name: "TinyLM.k15",
+      name: "TinyLM.k12",
       label: "layernorm0",
       step: false,
       scalars: ["T"],
@@ -745,9 +676,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 41677ec2: linear0
+    // k13 41677ec2: linear0
     {
-      name: "TinyLM.k16",
+      name: "TinyLM.k13",
       label: "linear0",
       step: false,
       scalars: ["T"],
@@ -781,9 +712,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k17 976312e9: log_softmax0 (row statistics)
+    // k14 976312e9: log_softmax0 (row statistics)
     {
-      name: "TinyLM.k17",
+      name: "TinyLM.k14",
       label: "log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
@@ -819,9 +750,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k18 c27f6aed: log_softmax0
+    // k15 c27f6aed: log_softmax0
     {
-      name: "TinyLM.k18",
+      name: "TinyLM.k15",
       label: "log_softmax0",
       step: false,
       scalars: ["T"],
@@ -867,9 +798,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k19 02ca621d: next.mask
+    // k16 02ca621d: next.mask
     {
-      name: "TinyLM.k19",
+      name: "TinyLM.k16",
       label: "next.mask",
       step: false,
       scalars: ["T"],
@@ -896,7 +827,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TinyLM_PLAN: __nnc.Plan = {
-      "slots": 138,
+      "slots": 136,
       "weights": 30,
       "packs": [
         [4,0,192,0,64,64],
@@ -931,44 +862,38 @@ const TinyLM_PLAN: __nnc.Plan = {
         {"op":"run","kernel":3,"out":45,"args":[44,4,5],"size":["B","T",192],"packs":0,"free":[44]},
         {"op":"run","kernel":4,"out":35,"args":[34,45],"size":["B","K",64],"free":[34]},
         {"op":"run","kernel":5,"out":37,"args":[36,45],"size":["B","K",64],"free":[36]},
-        {"op":"run","kernel":6,"out":46,"args":[45,35],"size":["B",4,"T","K"],"free":[35,45]},
-        {"op":"run","kernel":7,"out":47,"args":[33,46],"size":["B",4,"T",2]},
-        {"op":"run","kernel":8,"out":48,"args":[33,47,46],"size":["B",4,"T","K"],"free":[46,47]},
-        {"op":"run","kernel":9,"out":49,"args":[48,37],"size":["B","T",4,16],"free":[37,48]},
-        {"op":"run","kernel":10,"out":50,"args":[42,49,6,7],"size":["B","T",64],"packs":1,"free":[42,49]},
-        {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":52,"args":[51,50,8,9],"size":["B","T",64],"free":[51]},
-        {"op":"run","kernel":11,"out":53,"args":[52,10,11],"size":["B","T",256],"packs":2,"free":[52]},
-        {"op":"run","kernel":12,"out":54,"args":[50,53,12,13],"size":["B","T",64],"packs":3,"free":[50,53]},
-        {"op":"run","kernel":1,"out":55,"args":[54],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":56,"args":[55,54,14,15],"size":["B","T",64],"free":[55]},
-        {"op":"run","kernel":3,"out":57,"args":[56,16,17],"size":["B","T",192],"packs":4,"free":[56]},
-        {"op":"run","kernel":4,"out":39,"args":[38,57],"size":["B","K",64],"free":[38]},
-        {"op":"run","kernel":5,"out":41,"args":[40,57],"size":["B","K",64],"free":[40]},
-        {"op":"run","kernel":6,"out":58,"args":[57,39],"size":["B",4,"T","K"],"free":[39,57]},
-        {"op":"run","kernel":7,"out":59,"args":[33,58],"size":["B",4,"T",2]},
-        {"op":"run","kernel":8,"out":60,"args":[33,59,58],"size":["B",4,"T","K"],"free":[33,58,59]},
-        {"op":"run","kernel":9,"out":61,"args":[60,41],"size":["B","T",4,16],"free":[41,60]},
-        {"op":"run","kernel":10,"out":62,"args":[54,61,18,19],"size":["B","T",64],"packs":5,"free":[54,61]},
-        {"op":"run","kernel":1,"out":63,"args":[62],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":64,"args":[63,62,20,21],"size":["B","T",64],"free":[63]},
-        {"op":"run","kernel":11,"out":65,"args":[64,22,23],"size":["B","T",256],"packs":6,"free":[64]},
-        {"op":"run","kernel":13,"out":66,"args":[65,24,25],"size":["B","T",64],"packs":7,"free":[65]},
-        {"op":"run","kernel":14,"out":67,"args":[62,66],"size":["B","T",2]},
-        {"op":"run","kernel":15,"out":68,"args":[67,62,66,26,27],"size":["B","T",64],"free":[62,66,67]},
-        {"op":"run","kernel":16,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8,"free":[68]},
-        {"op":"run","kernel":17,"out":70,"args":[69],"size":["B","T",2]},
-        {"op":"run","kernel":18,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
-        {"op":"run","kernel":19,"out":72,"args":[31,71],"size":["B","T",96],"free":[31,71]}
+        {"op":"run","kernel":6,"out":46,"args":[33,45,35,37],"size":["B","T",4,16],"free":[35,37,45]},
+        {"op":"run","kernel":7,"out":47,"args":[42,46,6,7],"size":["B","T",64],"packs":1,"free":[42,46]},
+        {"op":"run","kernel":1,"out":48,"args":[47],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":49,"args":[48,47,8,9],"size":["B","T",64],"free":[48]},
+        {"op":"run","kernel":8,"out":50,"args":[49,10,11],"size":["B","T",256],"packs":2,"free":[49]},
+        {"op":"run","kernel":9,"out":51,"args":[47,50,12,13],"size":["B","T",64],"packs":3,"free":[47,50]},
+        {"op":"run","kernel":1,"out":52,"args":[51],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":53,"args":[52,51,14,15],"size":["B","T",64],"free":[52]},
+        {"op":"run","kernel":3,"out":54,"args":[53,16,17],"size":["B","T",192],"packs":4,"free":[53]},
+        {"op":"run","kernel":4,"out":39,"args":[38,54],"size":["B","K",64],"free":[38]},
+        {"op":"run","kernel":5,"out":41,"args":[40,54],"size":["B","K",64],"free":[40]},
+        {"op":"run","kernel":6,"out":55,"args":[33,54,39,41],"size":["B","T",4,16],"free":[33,39,41,54]},
+        {"op":"run","kernel":7,"out":56,"args":[51,55,18,19],"size":["B","T",64],"packs":5,"free":[51,55]},
+        {"op":"run","kernel":1,"out":57,"args":[56],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":58,"args":[57,56,20,21],"size":["B","T",64],"free":[57]},
+        {"op":"run","kernel":8,"out":59,"args":[58,22,23],"size":["B","T",256],"packs":6,"free":[58]},
+        {"op":"run","kernel":10,"out":60,"args":[59,24,25],"size":["B","T",64],"packs":7,"free":[59]},
+        {"op":"run","kernel":11,"out":61,"args":[56,60],"size":["B","T",2]},
+        {"op":"run","kernel":12,"out":62,"args":[61,56,60,26,27],"size":["B","T",64],"free":[56,60,61]},
+        {"op":"run","kernel":13,"out":63,"args":[62,28,29],"size":["B","T",96],"packs":8,"free":[62]},
+        {"op":"run","kernel":14,"out":64,"args":[63],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":65,"args":[64,63],"size":["B","T",96],"free":[63,64]},
+        {"op":"run","kernel":16,"out":66,"args":[31,65],"size":["B","T",96],"free":[31,65]}
       ],
-      "output": {"slot":72,"shape":["B","T",96]},
+      "output": {"slot":66,"shape":["B","T",96]},
       "caches": [
         {"cache":34,"next":35,"width":64},
         {"cache":36,"next":37,"width":64},
         {"cache":38,"next":39,"width":64},
         {"cache":40,"next":41,"width":64}
       ],
-      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,72]}
+      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,66]}
     };
 /** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
 const TinyLM_TRAIN: __nnc.TrainDef = {

@@ -151,170 +151,40 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 8fd14f14: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    // k2 4f9f46e1: repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 3 more calls)
     {
       name: "TransformerClassifier.k2",
-      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
+      label: "repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 3 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b0, 256 + bt0 * (T * 768) + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
-              x.gemm(T, T, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-        },
-      },
-    },
-    // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
-    {
-      name: "TransformerClassifier.k3",
-      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b1[(i0 * T + k4) * 768 + (i2 * 32 + k6 + 256)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b1[(i0 * T + k4) * 768 + (i2 * 32 + i3 + 512)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < T; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < T; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
-    {
-      name: "TransformerClassifier.k4",
-      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!(i3 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 8 + i1) * T + i2) * T;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < T; k2++) {
-                  if (k2 < b0[i0]!) {
-                    const v3 = b2[((i0 * 8 + i1) * T + i2) * T + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < T; k5++) {
-                  if (k5 < b0[i0]!) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < T; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b1[(i0 * T + k4) * 768 + (i2 * 32 + k6 + 256)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b1[(i0 * T + k4) * 768 + (i2 * 32 + i3 + 512)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k5 3ad8fda6: repeat0.0.residual0.attention0.α·v (and 3 more calls)
-    {
-      name: "TransformerClassifier.k5",
-      label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
-            const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -324,23 +194,84 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { T } = s; return [47 * T]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
           const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 512 + bt0 * (T * 768) + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (T * 768) + bt1 * 32;
+              const ko1 = 256 + bt0 * (T * 768) + bt1 * 32;
+              const vo2 = 512 + bt0 * (T * 768) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((T + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = T - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b1, ko1 + k08 * 768, n10, 32, 768, 1, gm4, 0.17677669529663687);
+                x.gemm(T, n10, 32, b1, qo0, 768, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b1, vo2 + k08 * 768, 32, n10, 1, 768, gm5, 1.0);
+                x.gemm(T, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k6 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
+    // k3 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
     {
-      name: "TransformerClassifier.k6",
+      name: "TransformerClassifier.k3",
       label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -376,9 +307,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k7 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    // k4 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
-      name: "TransformerClassifier.k7",
+      name: "TransformerClassifier.k4",
       label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -419,9 +350,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k8 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
+    // k5 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
     {
-      name: "TransformerClassifier.k8",
+      name: "TransformerClassifier.k5",
       label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -473,9 +404,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
+    // k6 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
     {
-      name: "TransformerClassifier.k9",
+      name: "TransformerClassifier.k6",
       label: "repeat0.0.residual1.relu0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -521,9 +452,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
+    // k7 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
     {
-      name: "TransformerClassifier.k10",
+      name: "TransformerClassifier.k7",
       label: "repeat0.0.residual1.linear1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -557,9 +488,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 6ed436ed: pool0
+    // k8 6ed436ed: pool0
     {
-      name: "TransformerClassifier.k11",
+      name: "TransformerClassifier.k8",
       label: "pool0",
       step: false,
       scalars: ["T"],
@@ -583,9 +514,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k12 5c4a4e1c: linear0
+    // k9 5c4a4e1c: linear0
     {
-      name: "TransformerClassifier.k12",
+      name: "TransformerClassifier.k9",
       label: "linear0",
       step: false,
       scalars: [],
@@ -618,9 +549,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 572fd07a: softmax0 (row statistics)
+    // k10 572fd07a: softmax0 (row statistics)
     {
-      name: "TransformerClassifier.k13",
+      name: "TransformerClassifier.k10",
       label: "softmax0 (row statistics)",
       step: false,
       scalars: [],
@@ -655,9 +586,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 c0725bab: softmax0
+    // k11 c0725bab: softmax0
     {
-      name: "TransformerClassifier.k14",
+      name: "TransformerClassifier.k11",
       label: "softmax0",
       step: false,
       scalars: [],
@@ -704,7 +635,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerClassifier_PLAN: __nnc.Plan = {
-      "slots": 226,
+      "slots": 222,
       "weights": 51,
       "tables": [
         {"slot":51,"kind":"sin_freqs","dim":256}
@@ -754,59 +685,47 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
       "decode": [
         {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
         {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
-        {"op":"run","kernel":2,"out":57,"args":[56],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":58,"args":[53,57],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":59,"args":[53,58,57],"size":["B",8,"T","T"],"free":[57,58]},
-        {"op":"run","kernel":5,"out":60,"args":[59,56],"size":["B","T",8,32],"free":[56,59]},
-        {"op":"run","kernel":6,"out":61,"args":[60,3,4],"size":["B","T",256],"packs":1,"free":[60]},
-        {"op":"run","kernel":7,"out":62,"args":[55,61],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":63,"args":[62,55,61,5,6],"size":["B","T",256],"free":[55,61,62]},
-        {"op":"run","kernel":9,"out":64,"args":[63,7,8],"size":["B","T",1024],"packs":2},
-        {"op":"run","kernel":10,"out":65,"args":[64,9,10],"size":["B","T",256],"packs":3,"free":[64]},
-        {"op":"run","kernel":7,"out":66,"args":[63,65],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":67,"args":[66,63,65,11,12],"size":["B","T",256],"free":[63,65,66]},
-        {"op":"run","kernel":1,"out":68,"args":[67,13,14],"size":["B","T",768],"packs":4},
-        {"op":"run","kernel":2,"out":69,"args":[68],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":70,"args":[53,69],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":71,"args":[53,70,69],"size":["B",8,"T","T"],"free":[69,70]},
-        {"op":"run","kernel":5,"out":72,"args":[71,68],"size":["B","T",8,32],"free":[68,71]},
-        {"op":"run","kernel":6,"out":73,"args":[72,15,16],"size":["B","T",256],"packs":5,"free":[72]},
-        {"op":"run","kernel":7,"out":74,"args":[67,73],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":75,"args":[74,67,73,17,18],"size":["B","T",256],"free":[67,73,74]},
-        {"op":"run","kernel":9,"out":76,"args":[75,19,20],"size":["B","T",1024],"packs":6},
-        {"op":"run","kernel":10,"out":77,"args":[76,21,22],"size":["B","T",256],"packs":7,"free":[76]},
-        {"op":"run","kernel":7,"out":78,"args":[75,77],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":79,"args":[78,75,77,23,24],"size":["B","T",256],"free":[75,77,78]},
-        {"op":"run","kernel":1,"out":80,"args":[79,25,26],"size":["B","T",768],"packs":8},
-        {"op":"run","kernel":2,"out":81,"args":[80],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":82,"args":[53,81],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":83,"args":[53,82,81],"size":["B",8,"T","T"],"free":[81,82]},
-        {"op":"run","kernel":5,"out":84,"args":[83,80],"size":["B","T",8,32],"free":[80,83]},
-        {"op":"run","kernel":6,"out":85,"args":[84,27,28],"size":["B","T",256],"packs":9,"free":[84]},
-        {"op":"run","kernel":7,"out":86,"args":[79,85],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":87,"args":[86,79,85,29,30],"size":["B","T",256],"free":[79,85,86]},
-        {"op":"run","kernel":9,"out":88,"args":[87,31,32],"size":["B","T",1024],"packs":10},
-        {"op":"run","kernel":10,"out":89,"args":[88,33,34],"size":["B","T",256],"packs":11,"free":[88]},
-        {"op":"run","kernel":7,"out":90,"args":[87,89],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":91,"args":[90,87,89,35,36],"size":["B","T",256],"free":[87,89,90]},
-        {"op":"run","kernel":1,"out":92,"args":[91,37,38],"size":["B","T",768],"packs":12},
-        {"op":"run","kernel":2,"out":93,"args":[92],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":94,"args":[53,93],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":95,"args":[53,94,93],"size":["B",8,"T","T"],"free":[93,94]},
-        {"op":"run","kernel":5,"out":96,"args":[95,92],"size":["B","T",8,32],"free":[92,95]},
-        {"op":"run","kernel":6,"out":97,"args":[96,39,40],"size":["B","T",256],"packs":13,"free":[96]},
-        {"op":"run","kernel":7,"out":98,"args":[91,97],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":99,"args":[98,91,97,41,42],"size":["B","T",256],"free":[91,97,98]},
-        {"op":"run","kernel":9,"out":100,"args":[99,43,44],"size":["B","T",1024],"packs":14},
-        {"op":"run","kernel":10,"out":101,"args":[100,45,46],"size":["B","T",256],"packs":15,"free":[100]},
-        {"op":"run","kernel":7,"out":102,"args":[99,101],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":103,"args":[102,99,101,47,48],"size":["B","T",256],"free":[99,101,102]},
-        {"op":"run","kernel":11,"out":104,"args":[103,53],"size":["B",256],"free":[53,103]},
-        {"op":"run","kernel":12,"out":105,"args":[104,49,50],"size":["B",4],"packs":16,"free":[104]},
-        {"op":"run","kernel":13,"out":106,"args":[105],"size":["B",2]},
-        {"op":"run","kernel":14,"out":107,"args":[106,105],"size":["B",4],"free":[105,106]}
+        {"op":"run","kernel":2,"out":57,"args":[53,56],"size":["B","T",8,32],"free":[56]},
+        {"op":"run","kernel":3,"out":58,"args":[57,3,4],"size":["B","T",256],"packs":1,"free":[57]},
+        {"op":"run","kernel":4,"out":59,"args":[55,58],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":60,"args":[59,55,58,5,6],"size":["B","T",256],"free":[55,58,59]},
+        {"op":"run","kernel":6,"out":61,"args":[60,7,8],"size":["B","T",1024],"packs":2},
+        {"op":"run","kernel":7,"out":62,"args":[61,9,10],"size":["B","T",256],"packs":3,"free":[61]},
+        {"op":"run","kernel":4,"out":63,"args":[60,62],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":64,"args":[63,60,62,11,12],"size":["B","T",256],"free":[60,62,63]},
+        {"op":"run","kernel":1,"out":65,"args":[64,13,14],"size":["B","T",768],"packs":4},
+        {"op":"run","kernel":2,"out":66,"args":[53,65],"size":["B","T",8,32],"free":[65]},
+        {"op":"run","kernel":3,"out":67,"args":[66,15,16],"size":["B","T",256],"packs":5,"free":[66]},
+        {"op":"run","kernel":4,"out":68,"args":[64,67],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":69,"args":[68,64,67,17,18],"size":["B","T",256],"free":[64,67,68]},
+        {"op":"run","kernel":6,"out":70,"args":[69,19,20],"size":["B","T",1024],"packs":6},
+        {"op":"run","kernel":7,"out":71,"args":[70,21,22],"size":["B","T",256],"packs":7,"free":[70]},
+        {"op":"run","kernel":4,"out":72,"args":[69,71],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":73,"args":[72,69,71,23,24],"size":["B","T",256],"free":[69,71,72]},
+        {"op":"run","kernel":1,"out":74,"args":[73,25,26],"size":["B","T",768],"packs":8},
+        {"op":"run","kernel":2,"out":75,"args":[53,74],"size":["B","T",8,32],"free":[74]},
+        {"op":"run","kernel":3,"out":76,"args":[75,27,28],"size":["B","T",256],"packs":9,"free":[75]},
+        {"op":"run","kernel":4,"out":77,"args":[73,76],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":78,"args":[77,73,76,29,30],"size":["B","T",256],"free":[73,76,77]},
+        {"op":"run","kernel":6,"out":79,"args":[78,31,32],"size":["B","T",1024],"packs":10},
+        {"op":"run","kernel":7,"out":80,"args":[79,33,34],"size":["B","T",256],"packs":11,"free":[79]},
+        {"op":"run","kernel":4,"out":81,"args":[78,80],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":82,"args":[81,78,80,35,36],"size":["B","T",256],"free":[78,80,81]},
+        {"op":"run","kernel":1,"out":83,"args":[82,37,38],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":2,"out":84,"args":[53,83],"size":["B","T",8,32],"free":[83]},
+        {"op":"run","kernel":3,"out":85,"args":[84,39,40],"size":["B","T",256],"packs":13,"free":[84]},
+        {"op":"run","kernel":4,"out":86,"args":[82,85],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":87,"args":[86,82,85,41,42],"size":["B","T",256],"free":[82,85,86]},
+        {"op":"run","kernel":6,"out":88,"args":[87,43,44],"size":["B","T",1024],"packs":14},
+        {"op":"run","kernel":7,"out":89,"args":[88,45,46],"size":["B","T",256],"packs":15,"free":[88]},
+        {"op":"run","kernel":4,"out":90,"args":[87,89],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":91,"args":[90,87,89,47,48],"size":["B","T",256],"free":[87,89,90]},
+        {"op":"run","kernel":8,"out":92,"args":[91,53],"size":["B",256],"free":[53,91]},
+        {"op":"run","kernel":9,"out":93,"args":[92,49,50],"size":["B",4],"packs":16,"free":[92]},
+        {"op":"run","kernel":10,"out":94,"args":[93],"size":["B",2]},
+        {"op":"run","kernel":11,"out":95,"args":[94,93],"size":["B",4],"free":[93,94]}
       ],
-      "output": {"slot":107,"shape":["B",4]},
+      "output": {"slot":95,"shape":["B",4]},
       "caches": [],
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };

@@ -198,170 +198,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 a7292d3b: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k2 85b3febe: encoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
       name: "TransformerTranslator.k2",
-      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
+      label: "encoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b0, 256 + bt0 * (S * 768) + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
-              x.gemm(S, S, 32, b0, bt0 * (S * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
-            }
-          }
-        },
-      },
-    },
-    // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
-    {
-      name: "TransformerTranslator.k3",
-      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * S + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b1[(i0 * S + k4) * 768 + (i2 * 32 + k6 + 256)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b1[(i0 * S + k4) * 768 + (i2 * 32 + i3 + 512)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
         const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
-    {
-      name: "TransformerTranslator.k4",
-      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!(i3 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * S + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < S; i2++) {
-                const base0 = ((i0 * 8 + i1) * S + i2) * S;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < S; k2++) {
-                  if (k2 < b0[i0]!) {
-                    const v3 = b2[((i0 * 8 + i1) * S + i2) * S + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < S; k5++) {
-                  if (k5 < b0[i0]!) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < S; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * S + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b1[(i0 * S + k4) * 768 + (i2 * 32 + k6 + 256)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b1[(i0 * S + k4) * 768 + (i2 * 32 + i3 + 512)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k5 e9e9d474: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
-    {
-      name: "TransformerTranslator.k5",
-      label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -371,23 +241,84 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
+        scratch: (s) => { const { S } = s; return [S * 128, S * 32, S, S, 4576, 6016]; },
         run: (x, out, a, g, s) => {
           const { B, S } = s;
           const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 512 + bt0 * (S * 768) + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
-              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (S * 768) + bt1 * 32;
+              const ko1 = 256 + bt0 * (S * 768) + bt1 * 32;
+              const vo2 = 512 + bt0 * (S * 768) + bt1 * 32;
+              const oo3 = bt0 * (S * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < S; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = S - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b1, ko1 + k08 * 768, n10, 32, 768, 1, gm4, 0.17677669529663687);
+                x.gemm(S, n10, 32, b1, qo0, 768, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < S; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b1, vo2 + k08 * 768, 32, n10, 1, 768, gm5, 1.0);
+                x.gemm(S, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < S; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < S; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k6 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
+    // k3 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
     {
-      name: "TransformerTranslator.k6",
+      name: "TransformerTranslator.k3",
       label: "encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -423,9 +354,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k7 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    // k4 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k7",
+      name: "TransformerTranslator.k4",
       label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -466,9 +397,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k8 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    // k5 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k8",
+      name: "TransformerTranslator.k5",
       label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -520,9 +451,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
+    // k6 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
     {
-      name: "TransformerTranslator.k9",
+      name: "TransformerTranslator.k6",
       label: "encoder.repeat0.0.residual1.relu0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -568,9 +499,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
+    // k7 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k10",
+      name: "TransformerTranslator.k7",
       label: "encoder.repeat0.0.residual1.linear1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -604,9 +535,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 4187c09f: decoder.positional0
+    // k8 4187c09f: decoder.positional0
     {
-      name: "TransformerTranslator.k11",
+      name: "TransformerTranslator.k8",
       label: "decoder.positional0",
       step: false,
       scalars: ["T"],
@@ -639,9 +570,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
+    // k9 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
     {
-      name: "TransformerTranslator.k12",
+      name: "TransformerTranslator.k9",
       label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -675,9 +606,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
+    // k10 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
     {
-      name: "TransformerTranslator.k13",
+      name: "TransformerTranslator.k10",
       label: "decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
@@ -703,9 +634,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k14 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
+    // k11 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
     {
-      name: "TransformerTranslator.k14",
+      name: "TransformerTranslator.k11",
       label: "decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
@@ -731,170 +662,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k15 7ef50e14: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k12 dae67a6e: decoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
-      name: "TransformerTranslator.k15",
-      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, K, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * K) + bt1 * (T * K), K, 0);
-            }
-          }
-        },
-      },
-    },
-    // k16 23ba30df: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
-    {
-      name: "TransformerTranslator.k16",
-      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
+      name: "TransformerTranslator.k12",
+      label: "decoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, b2, b3, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b2[(i0 * K + k4) * 256 + (i2 * 32 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b3[(i0 * K + k4) * 256 + (i2 * 32 + i3)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < K; k1++) {
-            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
-              const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < K; k4++) {
-            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
-              const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k17 329ab2ee: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
-    {
-      name: "TransformerTranslator.k17",
-      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, P, K, P0 } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 8 + i1) * T + i2) * K;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < K; k2++) {
-                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
-                    const v3 = b2[((i0 * 8 + i1) * T + i2) * K + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < K; k5++) {
-                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < K; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b2[(i0 * K + k4) * 256 + (i2 * 32 + k6)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b3[(i0 * K + k4) * 256 + (i2 * 32 + i3)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k18 d0dce226: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
-    {
-      name: "TransformerTranslator.k18",
-      label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < K; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1]!;
-            const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -904,23 +705,84 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { K } = s; return [47 * K]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
         run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const { B, T, P, K, P0 } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
-              x.gemm(T, 32, K, b0, bt0 * (8 * T * K) + bt1 * (T * K), K, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (T * 768) + bt1 * 32;
+              const ko1 = bt0 * (K * 256) + bt1 * 32;
+              const vo2 = bt0 * (K * 256) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((K + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = K - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b2, ko1 + k08 * 256, n10, 32, 256, 1, gm4, 0.17677669529663687);
+                x.gemm(T, n10, 32, b1, qo0, 768, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if ((k08 + j15 < len4 || k08 + j15 >= P0) && k08 + j15 <= q12 + P) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if ((k08 + j20 < len4 || k08 + j20 >= P0) && k08 + j20 <= q12 + P) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b3, vo2 + k08 * 256, 32, n10, 1, 256, gm5, 1.0);
+                x.gemm(T, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k19 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
+    // k13 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
     {
-      name: "TransformerTranslator.k19",
+      name: "TransformerTranslator.k13",
       label: "decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -956,9 +818,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    // k14 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
-      name: "TransformerTranslator.k20",
+      name: "TransformerTranslator.k14",
       label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -999,9 +861,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    // k15 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
-      name: "TransformerTranslator.k21",
+      name: "TransformerTranslator.k15",
       label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -1053,9 +915,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
+    // k16 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
     {
-      name: "TransformerTranslator.k22",
+      name: "TransformerTranslator.k16",
       label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1089,9 +951,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
+    // k17 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
     {
-      name: "TransformerTranslator.k23",
+      name: "TransformerTranslator.k17",
       label: "decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1125,9 +987,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k24 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    // k18 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k24",
+      name: "TransformerTranslator.k18",
       label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1167,9 +1029,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
+    // k19 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
     {
-      name: "TransformerTranslator.k25",
+      name: "TransformerTranslator.k19",
       label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1210,9 +1072,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
+    // k20 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
     {
-      name: "TransformerTranslator.k26",
+      name: "TransformerTranslator.k20",
       label: "decoder.repeat0.0.residual1.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1271,24 +1133,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k27 67714643: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
+    // k21 1bc26845: decoder.repeat0.0.residual1.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
-      name: "TransformerTranslator.k27",
-      label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
+      name: "TransformerTranslator.k21",
+      label: "decoder.repeat0.0.residual1.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 256 + (i2 * 32 + k6)];\n        const v8 = b2[(i0 * S + k4) * 512 + (i2 * 32 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b2[(i0 * S + k4) * 512 + (i2 * 32 + i3 + 256)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)]!;
-            acc0 += v2 * v3;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 256 + (i2 * 32 + k6)]!;
+                const v8 = b2[(i0 * S + k4) * 512 + (i2 * 32 + k6)]!;
+                acc5 += v7 * v8;
+              }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b2[(i0 * S + k4) * 512 + (i2 * 32 + i3 + 256)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
+            }
           }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1298,23 +1176,84 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
         run: (x, out, a, g, s) => {
           const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 256 + bt0 * (S * 512) + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
-              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (T * 256) + bt1 * 32;
+              const ko1 = bt0 * (S * 512) + bt1 * 32;
+              const vo2 = 256 + bt0 * (S * 512) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = S - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b2, ko1 + k08 * 512, n10, 32, 512, 1, gm4, 0.17677669529663687);
+                x.gemm(T, n10, 32, b1, qo0, 256, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b2, vo2 + k08 * 512, 32, n10, 1, 512, gm5, 1.0);
+                x.gemm(T, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
+    // k22 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k28",
+      name: "TransformerTranslator.k22",
       label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1338,9 +1277,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
+    // k23 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
     {
-      name: "TransformerTranslator.k29",
+      name: "TransformerTranslator.k23",
       label: "decoder.repeat0.0.residual2.relu0 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1386,9 +1325,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k30 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
+    // k24 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k30",
+      name: "TransformerTranslator.k24",
       label: "decoder.repeat0.0.residual2.linear1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1422,9 +1361,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k31 ab1ac512: decoder.linear0
+    // k25 ab1ac512: decoder.linear0
     {
-      name: "TransformerTranslator.k31",
+      name: "TransformerTranslator.k25",
       label: "decoder.linear0",
       step: false,
       scalars: ["T"],
@@ -1458,9 +1397,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k32 8a37585d: decoder.log_softmax0 (row statistics)
+    // k26 8a37585d: decoder.log_softmax0 (row statistics)
     {
-      name: "TransformerTranslator.k32",
+      name: "TransformerTranslator.k26",
       label: "decoder.log_softmax0 (row statistics)",
       step: false,
       scalars: ["T"],
@@ -1496,9 +1435,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k33 b0be2472: decoder.log_softmax0
+    // k27 b0be2472: decoder.log_softmax0
     {
-      name: "TransformerTranslator.k33",
+      name: "TransformerTranslator.k27",
       label: "decoder.log_softmax0",
       step: false,
       scalars: ["T"],
@@ -1544,9 +1483,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k34 1f1fd613: next.mask
+    // k28 1f1fd613: next.mask
     {
-      name: "TransformerTranslator.k34",
+      name: "TransformerTranslator.k28",
       label: "next.mask",
       step: false,
       scalars: ["T"],
@@ -1573,7 +1512,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerTranslator_PLAN: __nnc.Plan = {
-      "slots": 463,
+      "slots": 457,
       "weights": 94,
       "tables": [
         {"slot":94,"kind":"sin_freqs","dim":256}
@@ -1657,122 +1596,104 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       "encode": [
         {"op":"run","kernel":0,"out":114,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
         {"op":"run","kernel":1,"out":115,"args":[114,1,2],"size":["B","S",768],"packs":0},
-        {"op":"run","kernel":2,"out":116,"args":[115],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":117,"args":[96,116],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":118,"args":[96,117,116],"size":["B",8,"S","S"],"free":[116,117]},
-        {"op":"run","kernel":5,"out":119,"args":[118,115],"size":["B","S",8,32],"free":[115,118]},
-        {"op":"run","kernel":6,"out":120,"args":[119,3,4],"size":["B","S",256],"packs":1,"free":[119]},
-        {"op":"run","kernel":7,"out":121,"args":[114,120],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":122,"args":[121,114,120,5,6],"size":["B","S",256],"free":[114,120,121]},
-        {"op":"run","kernel":9,"out":123,"args":[122,7,8],"size":["B","S",1024],"packs":2},
-        {"op":"run","kernel":10,"out":124,"args":[123,9,10],"size":["B","S",256],"packs":3,"free":[123]},
-        {"op":"run","kernel":7,"out":125,"args":[122,124],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":126,"args":[125,122,124,11,12],"size":["B","S",256],"free":[122,124,125]},
-        {"op":"run","kernel":1,"out":127,"args":[126,13,14],"size":["B","S",768],"packs":4},
-        {"op":"run","kernel":2,"out":128,"args":[127],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":129,"args":[96,128],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":130,"args":[96,129,128],"size":["B",8,"S","S"],"free":[128,129]},
-        {"op":"run","kernel":5,"out":131,"args":[130,127],"size":["B","S",8,32],"free":[127,130]},
-        {"op":"run","kernel":6,"out":132,"args":[131,15,16],"size":["B","S",256],"packs":5,"free":[131]},
-        {"op":"run","kernel":7,"out":133,"args":[126,132],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":134,"args":[133,126,132,17,18],"size":["B","S",256],"free":[126,132,133]},
-        {"op":"run","kernel":9,"out":135,"args":[134,19,20],"size":["B","S",1024],"packs":6},
-        {"op":"run","kernel":10,"out":136,"args":[135,21,22],"size":["B","S",256],"packs":7,"free":[135]},
-        {"op":"run","kernel":7,"out":137,"args":[134,136],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":138,"args":[137,134,136,23,24],"size":["B","S",256],"free":[134,136,137]},
-        {"op":"run","kernel":1,"out":139,"args":[138,25,26],"size":["B","S",768],"packs":8},
-        {"op":"run","kernel":2,"out":140,"args":[139],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":141,"args":[96,140],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":142,"args":[96,141,140],"size":["B",8,"S","S"],"free":[140,141]},
-        {"op":"run","kernel":5,"out":143,"args":[142,139],"size":["B","S",8,32],"free":[139,142]},
-        {"op":"run","kernel":6,"out":144,"args":[143,27,28],"size":["B","S",256],"packs":9,"free":[143]},
-        {"op":"run","kernel":7,"out":145,"args":[138,144],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":146,"args":[145,138,144,29,30],"size":["B","S",256],"free":[138,144,145]},
-        {"op":"run","kernel":9,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
-        {"op":"run","kernel":10,"out":148,"args":[147,33,34],"size":["B","S",256],"packs":11,"free":[147]},
-        {"op":"run","kernel":7,"out":149,"args":[146,148],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":150,"args":[149,146,148,35,36],"size":["B","S",256],"free":[146,148,149]},
-        {"op":"run","kernel":22,"out":160,"args":[150,44,45],"size":["B","S",512],"packs":14},
-        {"op":"run","kernel":22,"out":182,"args":[150,62,63],"size":["B","S",512],"packs":21},
-        {"op":"run","kernel":22,"out":204,"args":[150,80,81],"size":["B","S",512],"packs":28,"free":[150]}
+        {"op":"run","kernel":2,"out":116,"args":[96,115],"size":["B","S",8,32],"free":[115]},
+        {"op":"run","kernel":3,"out":117,"args":[116,3,4],"size":["B","S",256],"packs":1,"free":[116]},
+        {"op":"run","kernel":4,"out":118,"args":[114,117],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":119,"args":[118,114,117,5,6],"size":["B","S",256],"free":[114,117,118]},
+        {"op":"run","kernel":6,"out":120,"args":[119,7,8],"size":["B","S",1024],"packs":2},
+        {"op":"run","kernel":7,"out":121,"args":[120,9,10],"size":["B","S",256],"packs":3,"free":[120]},
+        {"op":"run","kernel":4,"out":122,"args":[119,121],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":123,"args":[122,119,121,11,12],"size":["B","S",256],"free":[119,121,122]},
+        {"op":"run","kernel":1,"out":124,"args":[123,13,14],"size":["B","S",768],"packs":4},
+        {"op":"run","kernel":2,"out":125,"args":[96,124],"size":["B","S",8,32],"free":[124]},
+        {"op":"run","kernel":3,"out":126,"args":[125,15,16],"size":["B","S",256],"packs":5,"free":[125]},
+        {"op":"run","kernel":4,"out":127,"args":[123,126],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":128,"args":[127,123,126,17,18],"size":["B","S",256],"free":[123,126,127]},
+        {"op":"run","kernel":6,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
+        {"op":"run","kernel":7,"out":130,"args":[129,21,22],"size":["B","S",256],"packs":7,"free":[129]},
+        {"op":"run","kernel":4,"out":131,"args":[128,130],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":132,"args":[131,128,130,23,24],"size":["B","S",256],"free":[128,130,131]},
+        {"op":"run","kernel":1,"out":133,"args":[132,25,26],"size":["B","S",768],"packs":8},
+        {"op":"run","kernel":2,"out":134,"args":[96,133],"size":["B","S",8,32],"free":[133]},
+        {"op":"run","kernel":3,"out":135,"args":[134,27,28],"size":["B","S",256],"packs":9,"free":[134]},
+        {"op":"run","kernel":4,"out":136,"args":[132,135],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":137,"args":[136,132,135,29,30],"size":["B","S",256],"free":[132,135,136]},
+        {"op":"run","kernel":6,"out":138,"args":[137,31,32],"size":["B","S",1024],"packs":10},
+        {"op":"run","kernel":7,"out":139,"args":[138,33,34],"size":["B","S",256],"packs":11,"free":[138]},
+        {"op":"run","kernel":4,"out":140,"args":[137,139],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":141,"args":[140,137,139,35,36],"size":["B","S",256],"free":[137,139,140]},
+        {"op":"run","kernel":16,"out":148,"args":[141,44,45],"size":["B","S",512],"packs":14},
+        {"op":"run","kernel":16,"out":167,"args":[141,62,63],"size":["B","S",512],"packs":21},
+        {"op":"run","kernel":16,"out":186,"args":[141,80,81],"size":["B","S",512],"packs":28,"free":[141]}
       ],
       "decode": [
-        {"op":"run","kernel":11,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-        {"op":"run","kernel":12,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
-        {"op":"run","kernel":13,"out":103,"args":[102,152],"size":["B","K",256],"free":[102]},
-        {"op":"run","kernel":14,"out":105,"args":[104,152],"size":["B","K",256],"free":[104]},
-        {"op":"run","kernel":15,"out":153,"args":[152,103],"size":["B",8,"T","K"],"free":[103,152]},
-        {"op":"run","kernel":16,"out":154,"args":[101,153],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":155,"args":[101,154,153],"size":["B",8,"T","K"],"free":[153,154]},
-        {"op":"run","kernel":18,"out":156,"args":[155,105],"size":["B","T",8,32],"free":[105,155]},
-        {"op":"run","kernel":19,"out":157,"args":[156,40,41],"size":["B","T",256],"packs":13,"free":[156]},
-        {"op":"run","kernel":20,"out":158,"args":[151,157],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":159,"args":[158,151,157,42,43],"size":["B","T",256],"free":[151,157,158]},
-        {"op":"run","kernel":23,"out":161,"args":[159,44,45],"size":["B","T",256],"packs":15},
-        {"op":"run","kernel":24,"out":162,"args":[161,160],"size":["B",8,"T","S"],"free":[161]},
-        {"op":"run","kernel":25,"out":163,"args":[96,162],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":164,"args":[96,163,162],"size":["B",8,"T","S"],"free":[162,163]},
-        {"op":"run","kernel":27,"out":165,"args":[164,160],"size":["B","T",8,32],"free":[160]},
-        {"op":"run","kernel":19,"out":166,"args":[165,46,47],"size":["B","T",256],"packs":16,"free":[165]},
-        {"op":"run","kernel":28,"out":167,"args":[164],"size":["B","T","S"],"free":[164,167]},
-        {"op":"run","kernel":20,"out":168,"args":[159,166],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":169,"args":[168,159,166,48,49],"size":["B","T",256],"free":[159,166,168]},
-        {"op":"run","kernel":29,"out":170,"args":[169,50,51],"size":["B","T",1024],"packs":17},
-        {"op":"run","kernel":30,"out":171,"args":[170,52,53],"size":["B","T",256],"packs":18,"free":[170]},
-        {"op":"run","kernel":20,"out":172,"args":[169,171],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":173,"args":[172,169,171,54,55],"size":["B","T",256],"free":[169,171,172]},
-        {"op":"run","kernel":12,"out":174,"args":[173,56,57],"size":["B","T",768],"packs":19},
-        {"op":"run","kernel":13,"out":107,"args":[106,174],"size":["B","K",256],"free":[106]},
-        {"op":"run","kernel":14,"out":109,"args":[108,174],"size":["B","K",256],"free":[108]},
-        {"op":"run","kernel":15,"out":175,"args":[174,107],"size":["B",8,"T","K"],"free":[107,174]},
-        {"op":"run","kernel":16,"out":176,"args":[101,175],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":177,"args":[101,176,175],"size":["B",8,"T","K"],"free":[175,176]},
-        {"op":"run","kernel":18,"out":178,"args":[177,109],"size":["B","T",8,32],"free":[109,177]},
-        {"op":"run","kernel":19,"out":179,"args":[178,58,59],"size":["B","T",256],"packs":20,"free":[178]},
-        {"op":"run","kernel":20,"out":180,"args":[173,179],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":181,"args":[180,173,179,60,61],"size":["B","T",256],"free":[173,179,180]},
-        {"op":"run","kernel":23,"out":183,"args":[181,62,63],"size":["B","T",256],"packs":22},
-        {"op":"run","kernel":24,"out":184,"args":[183,182],"size":["B",8,"T","S"],"free":[183]},
-        {"op":"run","kernel":25,"out":185,"args":[96,184],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":186,"args":[96,185,184],"size":["B",8,"T","S"],"free":[184,185]},
-        {"op":"run","kernel":27,"out":187,"args":[186,182],"size":["B","T",8,32],"free":[182]},
-        {"op":"run","kernel":19,"out":188,"args":[187,64,65],"size":["B","T",256],"packs":23,"free":[187]},
-        {"op":"run","kernel":28,"out":189,"args":[186],"size":["B","T","S"],"free":[186,189]},
-        {"op":"run","kernel":20,"out":190,"args":[181,188],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":191,"args":[190,181,188,66,67],"size":["B","T",256],"free":[181,188,190]},
-        {"op":"run","kernel":29,"out":192,"args":[191,68,69],"size":["B","T",1024],"packs":24},
-        {"op":"run","kernel":30,"out":193,"args":[192,70,71],"size":["B","T",256],"packs":25,"free":[192]},
-        {"op":"run","kernel":20,"out":194,"args":[191,193],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":195,"args":[194,191,193,72,73],"size":["B","T",256],"free":[191,193,194]},
-        {"op":"run","kernel":12,"out":196,"args":[195,74,75],"size":["B","T",768],"packs":26},
-        {"op":"run","kernel":13,"out":111,"args":[110,196],"size":["B","K",256],"free":[110]},
-        {"op":"run","kernel":14,"out":113,"args":[112,196],"size":["B","K",256],"free":[112]},
-        {"op":"run","kernel":15,"out":197,"args":[196,111],"size":["B",8,"T","K"],"free":[111,196]},
-        {"op":"run","kernel":16,"out":198,"args":[101,197],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":199,"args":[101,198,197],"size":["B",8,"T","K"],"free":[101,197,198]},
-        {"op":"run","kernel":18,"out":200,"args":[199,113],"size":["B","T",8,32],"free":[113,199]},
-        {"op":"run","kernel":19,"out":201,"args":[200,76,77],"size":["B","T",256],"packs":27,"free":[200]},
-        {"op":"run","kernel":20,"out":202,"args":[195,201],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":203,"args":[202,195,201,78,79],"size":["B","T",256],"free":[195,201,202]},
-        {"op":"run","kernel":23,"out":205,"args":[203,80,81],"size":["B","T",256],"packs":29},
-        {"op":"run","kernel":24,"out":206,"args":[205,204],"size":["B",8,"T","S"],"free":[205]},
-        {"op":"run","kernel":25,"out":207,"args":[96,206],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":208,"args":[96,207,206],"size":["B",8,"T","S"],"free":[96,206,207]},
-        {"op":"run","kernel":27,"out":209,"args":[208,204],"size":["B","T",8,32],"free":[204]},
-        {"op":"run","kernel":19,"out":210,"args":[209,82,83],"size":["B","T",256],"packs":30,"free":[209]},
-        {"op":"run","kernel":28,"out":211,"args":[208],"size":["B","T","S"],"free":[208,211]},
-        {"op":"run","kernel":20,"out":212,"args":[203,210],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":213,"args":[212,203,210,84,85],"size":["B","T",256],"free":[203,210,212]},
-        {"op":"run","kernel":29,"out":214,"args":[213,86,87],"size":["B","T",1024],"packs":31},
-        {"op":"run","kernel":30,"out":215,"args":[214,88,89],"size":["B","T",256],"packs":32,"free":[214]},
-        {"op":"run","kernel":20,"out":216,"args":[213,215],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":217,"args":[216,213,215,90,91],"size":["B","T",256],"free":[213,215,216]},
-        {"op":"run","kernel":31,"out":218,"args":[217,92,93],"size":["B","T",8000],"packs":33,"free":[217]},
-        {"op":"run","kernel":32,"out":219,"args":[218],"size":["B","T",2]},
-        {"op":"run","kernel":33,"out":220,"args":[219,218],"size":["B","T",8000],"free":[218,219]},
-        {"op":"run","kernel":34,"out":221,"args":[99,220],"size":["B","T",8000],"free":[99,220]}
+        {"op":"run","kernel":8,"out":142,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+        {"op":"run","kernel":9,"out":143,"args":[142,38,39],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":10,"out":103,"args":[102,143],"size":["B","K",256],"free":[102]},
+        {"op":"run","kernel":11,"out":105,"args":[104,143],"size":["B","K",256],"free":[104]},
+        {"op":"run","kernel":12,"out":144,"args":[101,143,103,105],"size":["B","T",8,32],"free":[103,105,143]},
+        {"op":"run","kernel":13,"out":145,"args":[144,40,41],"size":["B","T",256],"packs":13,"free":[144]},
+        {"op":"run","kernel":14,"out":146,"args":[142,145],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":147,"args":[146,142,145,42,43],"size":["B","T",256],"free":[142,145,146]},
+        {"op":"run","kernel":17,"out":149,"args":[147,44,45],"size":["B","T",256],"packs":15},
+        {"op":"run","kernel":18,"out":150,"args":[149,148],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":151,"args":[96,150],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":152,"args":[96,151,150],"size":["B",8,"T","S"],"weights":true,"free":[150,151]},
+        {"op":"run","kernel":21,"out":153,"args":[96,149,148],"size":["B","T",8,32],"free":[148,149]},
+        {"op":"run","kernel":13,"out":154,"args":[153,46,47],"size":["B","T",256],"packs":16,"free":[153]},
+        {"op":"run","kernel":22,"out":155,"args":[152],"size":["B","T","S"],"weights":true,"free":[152,155]},
+        {"op":"run","kernel":14,"out":156,"args":[147,154],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":157,"args":[156,147,154,48,49],"size":["B","T",256],"free":[147,154,156]},
+        {"op":"run","kernel":23,"out":158,"args":[157,50,51],"size":["B","T",1024],"packs":17},
+        {"op":"run","kernel":24,"out":159,"args":[158,52,53],"size":["B","T",256],"packs":18,"free":[158]},
+        {"op":"run","kernel":14,"out":160,"args":[157,159],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":161,"args":[160,157,159,54,55],"size":["B","T",256],"free":[157,159,160]},
+        {"op":"run","kernel":9,"out":162,"args":[161,56,57],"size":["B","T",768],"packs":19},
+        {"op":"run","kernel":10,"out":107,"args":[106,162],"size":["B","K",256],"free":[106]},
+        {"op":"run","kernel":11,"out":109,"args":[108,162],"size":["B","K",256],"free":[108]},
+        {"op":"run","kernel":12,"out":163,"args":[101,162,107,109],"size":["B","T",8,32],"free":[107,109,162]},
+        {"op":"run","kernel":13,"out":164,"args":[163,58,59],"size":["B","T",256],"packs":20,"free":[163]},
+        {"op":"run","kernel":14,"out":165,"args":[161,164],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":166,"args":[165,161,164,60,61],"size":["B","T",256],"free":[161,164,165]},
+        {"op":"run","kernel":17,"out":168,"args":[166,62,63],"size":["B","T",256],"packs":22},
+        {"op":"run","kernel":18,"out":169,"args":[168,167],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":170,"args":[96,169],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":171,"args":[96,170,169],"size":["B",8,"T","S"],"weights":true,"free":[169,170]},
+        {"op":"run","kernel":21,"out":172,"args":[96,168,167],"size":["B","T",8,32],"free":[167,168]},
+        {"op":"run","kernel":13,"out":173,"args":[172,64,65],"size":["B","T",256],"packs":23,"free":[172]},
+        {"op":"run","kernel":22,"out":174,"args":[171],"size":["B","T","S"],"weights":true,"free":[171,174]},
+        {"op":"run","kernel":14,"out":175,"args":[166,173],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":176,"args":[175,166,173,66,67],"size":["B","T",256],"free":[166,173,175]},
+        {"op":"run","kernel":23,"out":177,"args":[176,68,69],"size":["B","T",1024],"packs":24},
+        {"op":"run","kernel":24,"out":178,"args":[177,70,71],"size":["B","T",256],"packs":25,"free":[177]},
+        {"op":"run","kernel":14,"out":179,"args":[176,178],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":180,"args":[179,176,178,72,73],"size":["B","T",256],"free":[176,178,179]},
+        {"op":"run","kernel":9,"out":181,"args":[180,74,75],"size":["B","T",768],"packs":26},
+        {"op":"run","kernel":10,"out":111,"args":[110,181],"size":["B","K",256],"free":[110]},
+        {"op":"run","kernel":11,"out":113,"args":[112,181],"size":["B","K",256],"free":[112]},
+        {"op":"run","kernel":12,"out":182,"args":[101,181,111,113],"size":["B","T",8,32],"free":[101,111,113,181]},
+        {"op":"run","kernel":13,"out":183,"args":[182,76,77],"size":["B","T",256],"packs":27,"free":[182]},
+        {"op":"run","kernel":14,"out":184,"args":[180,183],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":185,"args":[184,180,183,78,79],"size":["B","T",256],"free":[180,183,184]},
+        {"op":"run","kernel":17,"out":187,"args":[185,80,81],"size":["B","T",256],"packs":29},
+        {"op":"run","kernel":18,"out":188,"args":[187,186],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":189,"args":[96,188],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":190,"args":[96,189,188],"size":["B",8,"T","S"],"weights":true,"free":[188,189]},
+        {"op":"run","kernel":21,"out":191,"args":[96,187,186],"size":["B","T",8,32],"free":[96,186,187]},
+        {"op":"run","kernel":13,"out":192,"args":[191,82,83],"size":["B","T",256],"packs":30,"free":[191]},
+        {"op":"run","kernel":22,"out":193,"args":[190],"size":["B","T","S"],"weights":true,"free":[190,193]},
+        {"op":"run","kernel":14,"out":194,"args":[185,192],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":195,"args":[194,185,192,84,85],"size":["B","T",256],"free":[185,192,194]},
+        {"op":"run","kernel":23,"out":196,"args":[195,86,87],"size":["B","T",1024],"packs":31},
+        {"op":"run","kernel":24,"out":197,"args":[196,88,89],"size":["B","T",256],"packs":32,"free":[196]},
+        {"op":"run","kernel":14,"out":198,"args":[195,197],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":199,"args":[198,195,197,90,91],"size":["B","T",256],"free":[195,197,198]},
+        {"op":"run","kernel":25,"out":200,"args":[199,92,93],"size":["B","T",8000],"packs":33,"free":[199]},
+        {"op":"run","kernel":26,"out":201,"args":[200],"size":["B","T",2]},
+        {"op":"run","kernel":27,"out":202,"args":[201,200],"size":["B","T",8000],"free":[200,201]},
+        {"op":"run","kernel":28,"out":203,"args":[99,202],"size":["B","T",8000],"free":[99,202]}
       ],
-      "output": {"slot":221,"shape":["B","T",8000]},
+      "output": {"slot":203,"shape":["B","T",8000]},
       "caches": [
         {"cache":102,"next":103,"width":256},
         {"cache":104,"next":105,"width":256},
@@ -1781,7 +1702,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         {"cache":110,"next":111,"width":256},
         {"cache":112,"next":113,"width":256}
       ],
-      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":160,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":182,"shape":["B","S",512]},{"slot":204,"shape":["B","S",512]}],"carries":[],"attention":211,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,160,182,204,211,221]}
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":148,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":167,"shape":["B","S",512]},{"slot":186,"shape":["B","S",512]}],"carries":[],"attention":193,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,148,167,186,193,203]}
     };
 /** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
 const TransformerTranslator_TRAIN: __nnc.TrainDef = {
@@ -5495,7 +5416,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
           {"op":"run","kernel":31,"out":165,"args":[96,164],"size":["B",8,"T",2]},
           {"op":"run","kernel":32,"out":166,"args":[96,165,164],"size":["B",8,"T","S"],"free":[164,165]},
           {"op":"run","kernel":33,"out":167,"args":[166,162],"size":["B","T",256]},
-          {"op":"run","kernel":34,"out":168,"args":[166],"size":["B","T","S"]},
+          {"op":"run","kernel":34,"out":168,"args":[166],"size":["B","T","S"],"weights":true},
           {"op":"run","kernel":23,"out":169,"args":[159,167,46,47],"size":["B","T",256],"packs":16},
           {"op":"run","kernel":24,"out":170,"args":[169],"size":["B","T",2]},
           {"op":"run","kernel":25,"out":171,"args":[170,169,48,49],"size":["B","T",256],"free":[170]},
@@ -5522,7 +5443,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
           {"op":"run","kernel":31,"out":192,"args":[96,191],"size":["B",8,"T",2]},
           {"op":"run","kernel":32,"out":193,"args":[96,192,191],"size":["B",8,"T","S"],"free":[191,192]},
           {"op":"run","kernel":33,"out":194,"args":[193,189],"size":["B","T",256]},
-          {"op":"run","kernel":34,"out":195,"args":[193],"size":["B","T","S"]},
+          {"op":"run","kernel":34,"out":195,"args":[193],"size":["B","T","S"],"weights":true},
           {"op":"run","kernel":23,"out":196,"args":[186,194,64,65],"size":["B","T",256],"packs":23},
           {"op":"run","kernel":24,"out":197,"args":[196],"size":["B","T",2]},
           {"op":"run","kernel":25,"out":198,"args":[197,196,66,67],"size":["B","T",256],"free":[197]},
@@ -5549,7 +5470,7 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
           {"op":"run","kernel":31,"out":219,"args":[96,218],"size":["B",8,"T",2]},
           {"op":"run","kernel":32,"out":220,"args":[96,219,218],"size":["B",8,"T","S"],"free":[96,218,219]},
           {"op":"run","kernel":33,"out":221,"args":[220,216],"size":["B","T",256]},
-          {"op":"run","kernel":34,"out":222,"args":[220],"size":["B","T","S"]},
+          {"op":"run","kernel":34,"out":222,"args":[220],"size":["B","T","S"],"weights":true},
           {"op":"run","kernel":23,"out":223,"args":[213,221,82,83],"size":["B","T",256],"packs":30},
           {"op":"run","kernel":24,"out":224,"args":[223],"size":["B","T",2]},
           {"op":"run","kernel":25,"out":225,"args":[224,223,84,85],"size":["B","T",256],"free":[224]},
