@@ -267,7 +267,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k6 6808b736: repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 1 more call)
+    // k6 84902ab1: repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 1 more call)
     {
       name: "TinyLM.k6",
       label: "repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 1 more call)",
@@ -333,51 +333,56 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
                 const k08 = tile7 * 128;
                 const left9 = K - k08;
                 const n10 = (left9 < 128 ? left9 : 128);
-                const kp11 = x.pack(b2, ko1 + k08 * 64, n10, 16, 64, 1, gm4, 0.25);
-                x.gemm(T, n10, 16, b1, qo0, 192, kp11, null, 0, gm0, 0, 128, 0);
-                for (let q12 = 0; q12 < T; q12++) {
-                  const sb13 = q12 * 128;
-                  let tm14 = -3.0e+38;
-                  for (let j15 = 0; j15 < n10; j15++) {
-                    if ((k08 + j15 < len4 || k08 + j15 >= P0) && k08 + j15 <= q12 + P) {
-                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                const q011 = (k08 - P > 0 ? k08 - P : 0);
+                const rows12 = T - q011;
+                if (rows12 > 0) {
+                  const kp13 = x.pack(b2, ko1 + k08 * 64, n10, 16, 64, 1, gm4, 0.25);
+                  x.gemm(rows12, n10, 16, b1, qo0 + q011 * 192, 192, kp13, null, 0, gm0, 0, 128, 0);
+                  for (let q14 = 0; q14 < rows12; q14++) {
+                    const sb15 = q14 * 128;
+                    const qi16 = q011 + q14;
+                    let tm17 = -3.0e+38;
+                    for (let j18 = 0; j18 < n10; j18++) {
+                      if ((k08 + j18 < len4 || k08 + j18 >= P0) && k08 + j18 <= qi16 + P) {
+                        tm17 = Math.max(tm17, gm0[sb15 + j18]!);
+                      }
+                    }
+                    const mo19 = gm2[qi16]!;
+                    const mn20 = Math.max(mo19, tm17);
+                    const cr21 = Math.exp(mo19 - mn20);
+                    let sum22 = 0.0;
+                    for (let j23 = 0; j23 < n10; j23++) {
+                      let p24 = 0.0;
+                      if ((k08 + j23 < len4 || k08 + j23 >= P0) && k08 + j23 <= qi16 + P) {
+                        p24 = Math.exp(gm0[sb15 + j23]! - mn20);
+                      }
+                      gm0[sb15 + j23] = p24;
+                      sum22 += p24;
+                    }
+                    gm2[qi16] = mn20;
+                    gm3[qi16] = gm3[qi16]! * cr21 + sum22;
+                    const ob25 = oo3 + qi16 * 64;
+                    for (let c26 = 0; c26 < 16; c26++) {
+                      out[ob25 + c26] = out[ob25 + c26]! * cr21;
                     }
                   }
-                  const mo16 = gm2[q12]!;
-                  const mn17 = Math.max(mo16, tm14);
-                  const cr18 = Math.exp(mo16 - mn17);
-                  let sum19 = 0.0;
-                  for (let j20 = 0; j20 < n10; j20++) {
-                    let p21 = 0.0;
-                    if ((k08 + j20 < len4 || k08 + j20 >= P0) && k08 + j20 <= q12 + P) {
-                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                  const vp27 = x.pack(b3, vo2 + k08 * 64, 16, n10, 1, 64, gm5, 1.0);
+                  x.gemm(rows12, 16, n10, gm0, 0, 128, vp27, null, 0, gm1, 0, 16, 0);
+                  for (let q28 = 0; q28 < rows12; q28++) {
+                    const ob29 = oo3 + (q011 + q28) * 64;
+                    const pb30 = q28 * 16;
+                    for (let c31 = 0; c31 < 16; c31++) {
+                      out[ob29 + c31] = out[ob29 + c31]! + gm1[pb30 + c31]!;
                     }
-                    gm0[sb13 + j20] = p21;
-                    sum19 += p21;
-                  }
-                  gm2[q12] = mn17;
-                  gm3[q12] = gm3[q12]! * cr18 + sum19;
-                  const ob22 = oo3 + q12 * 64;
-                  for (let c23 = 0; c23 < 16; c23++) {
-                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
-                  }
-                }
-                const vp24 = x.pack(b3, vo2 + k08 * 64, 16, n10, 1, 64, gm5, 1.0);
-                x.gemm(T, 16, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 16, 0);
-                for (let q25 = 0; q25 < T; q25++) {
-                  const ob26 = oo3 + q25 * 64;
-                  const pb27 = q25 * 16;
-                  for (let c28 = 0; c28 < 16; c28++) {
-                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
                   }
                 }
               }
-              for (let q29 = 0; q29 < T; q29++) {
-                const l30 = gm3[q29]!;
-                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
-                const ob32 = oo3 + q29 * 64;
-                for (let c33 = 0; c33 < 16; c33++) {
-                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+              for (let q32 = 0; q32 < T; q32++) {
+                const l33 = gm3[q32]!;
+                const inv34 = (l33 > 0.0 ? 1.0 / l33 : 0.0);
+                const ob35 = oo3 + q32 * 64;
+                for (let c36 = 0; c36 < 16; c36++) {
+                  out[ob35 + c36] = out[ob35 + c36]! * inv34;
                 }
               }
             }

@@ -9,7 +9,7 @@
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import { OUT, SCRATCH, add, bin, call, f, flatIndex, int, load, mul, not, product, sel, sub, v, type Buf, type Expr, type HostForm, type Kernel } from './kir.ts';
+import { OUT, SCRATCH, add, bin, call, f, flatIndex, int, load, mul, not, product, scalar, sel, sub, v, type Buf, type Expr, type HostForm, type Kernel } from './kir.ts';
 import { viewStrides } from './gemm.ts';
 import { dimExpr, dimsOf, validKey, type BodyWriter } from './expr.ts';
 import { KernelCtx, nodeBuf, type Call, type ScanCtx } from './lower.ts';
@@ -385,52 +385,60 @@ function gemmTiles(ctx: KernelCtx, root: Node, alpha: Node, e: Node, vNode: Node
       const k0 = w.bind(mul(v(tile), TILE), 'k0');
       const left = w.bind(sub(keys, k0), 'left');
       const n = w.bind(sel(bin('<', left, TILE), left, TILE), 'n');
-      const kp = w.fresh('kp');
-      w.emit({ k: 'pack', name: kp, src: ctx.arg(K.base), off: add(kOff, mul(k0, sK(ts))), N: n, K: hd, sn: sK(ts), sk: sK(hq), dst: KP, scale });
-      w.emit({ k: 'gemm', M, N: n, K: hd, a: ctx.arg(Q.base), aOff: qOff, lda: sQ(tq), w: { local: kp }, c: SC, cOff: int(0), ldc: TILE });
-      const q = w.fresh('q');
-      w.loop(q, M, () => {
-        const sb = w.bind(mul(v(q), TILE), 'sb');
-        const valid = (key: Expr) => (len ? validKey(key, len, causal ? v(q) : undefined) : undefined);
-        const tm = w.local('tm', NONE);
-        const j = w.fresh('j');
-        w.loop(j, n, () => {
-          const ok = valid(add(k0, v(j)));
-          const at = add(sb, v(j));
-          if (ok) w.ifElse(ok, () => w.emit({ k: 'set', name: tm, value: call('max', v(tm), load(SC, at)) }));
-          else w.emit({ k: 'set', name: tm, value: call('max', v(tm), load(SC, at)) });
+      // causal: queries before k0 − P see no key of this tile, so the tile starts at query q0
+      const q0 = causal ? w.bind(sel(bin('>', sub(k0, scalar('P')), int(0)), sub(k0, scalar('P')), int(0)), 'q0') : int(0);
+      const rows = causal ? w.bind(sub(M, q0), 'rows') : M;
+      const tileBody = () => {
+        const kp = w.fresh('kp');
+        w.emit({ k: 'pack', name: kp, src: ctx.arg(K.base), off: add(kOff, mul(k0, sK(ts))), N: n, K: hd, sn: sK(ts), sk: sK(hq), dst: KP, scale });
+        w.emit({ k: 'gemm', M: rows, N: n, K: hd, a: ctx.arg(Q.base), aOff: add(qOff, mul(q0, sQ(tq))), lda: sQ(tq), w: { local: kp }, c: SC, cOff: int(0), ldc: TILE });
+        const q = w.fresh('q');
+        w.loop(q, rows, () => {
+          const sb = w.bind(mul(v(q), TILE), 'sb');
+          const qi = w.bind(add(q0, v(q)), 'qi');
+          const valid = (key: Expr) => (len ? validKey(key, len, causal ? qi : undefined) : undefined);
+          const tm = w.local('tm', NONE);
+          const j = w.fresh('j');
+          w.loop(j, n, () => {
+            const ok = valid(add(k0, v(j)));
+            const at = add(sb, v(j));
+            if (ok) w.ifElse(ok, () => w.emit({ k: 'set', name: tm, value: call('max', v(tm), load(SC, at)) }));
+            else w.emit({ k: 'set', name: tm, value: call('max', v(tm), load(SC, at)) });
+          });
+          const mo = w.bind(load(MX, qi), 'mo');
+          const mn = w.bind(call('max', mo, v(tm)), 'mn');
+          const cr = w.bind(call('exp', bin('-', mo, mn)), 'cr');
+          const sum = w.local('sum', f(0));
+          const j2 = w.fresh('j');
+          w.loop(j2, n, () => {
+            const at = add(sb, v(j2));
+            const ok = valid(add(k0, v(j2)));
+            const p = w.local('p', f(0));
+            const weight = () => w.emit({ k: 'set', name: p, value: call('exp', bin('-', load(SC, at), mn)) });
+            if (ok) w.ifElse(ok, weight);
+            else weight();
+            w.emit({ k: 'store', buf: SC, index: at, value: v(p) });
+            w.emit({ k: 'set', name: sum, add: true, value: v(p) });
+          });
+          w.emit({ k: 'store', buf: MX, index: qi, value: mn });
+          w.emit({ k: 'store', buf: SM, index: qi, value: bin('+', bin('*', load(SM, qi), cr), v(sum)) });
+          const ob = w.bind(add(oOff, mul(qi, oRow)), 'ob');
+          const c = w.fresh('c');
+          w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(ob, v(c)), value: bin('*', load(OUT, add(ob, v(c))), cr) }));
         });
-        const mo = w.bind(load(MX, v(q)), 'mo');
-        const mn = w.bind(call('max', mo, v(tm)), 'mn');
-        const cr = w.bind(call('exp', bin('-', mo, mn)), 'cr');
-        const sum = w.local('sum', f(0));
-        const j2 = w.fresh('j');
-        w.loop(j2, n, () => {
-          const at = add(sb, v(j2));
-          const ok = valid(add(k0, v(j2)));
-          const p = w.local('p', f(0));
-          const weight = () => w.emit({ k: 'set', name: p, value: call('exp', bin('-', load(SC, at), mn)) });
-          if (ok) w.ifElse(ok, weight);
-          else weight();
-          w.emit({ k: 'store', buf: SC, index: at, value: v(p) });
-          w.emit({ k: 'set', name: sum, add: true, value: v(p) });
+        const vp = w.fresh('vp');
+        w.emit({ k: 'pack', name: vp, src: ctx.arg(V.base), off: add(vOff, mul(k0, sV(la[r - 1]!))), N: dv, K: n, sn: sV(col), sk: sV(la[r - 1]!), dst: VP, scale: 1 });
+        w.emit({ k: 'gemm', M: rows, N: dv, K: n, a: SC, aOff: int(0), lda: TILE, w: { local: vp }, c: PV, cOff: int(0), ldc: dv });
+        const q2 = w.fresh('q');
+        w.loop(q2, rows, () => {
+          const ob = w.bind(add(oOff, mul(add(q0, v(q2)), oRow)), 'ob');
+          const pb = w.bind(mul(v(q2), dv), 'pb');
+          const c = w.fresh('c');
+          w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(ob, v(c)), value: bin('+', load(OUT, add(ob, v(c))), load(PV, add(pb, v(c)))) }));
         });
-        w.emit({ k: 'store', buf: MX, index: v(q), value: mn });
-        w.emit({ k: 'store', buf: SM, index: v(q), value: bin('+', bin('*', load(SM, v(q)), cr), v(sum)) });
-        const ob = w.bind(add(oOff, mul(v(q), oRow)), 'ob');
-        const c = w.fresh('c');
-        w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(ob, v(c)), value: bin('*', load(OUT, add(ob, v(c))), cr) }));
-      });
-      const vp = w.fresh('vp');
-      w.emit({ k: 'pack', name: vp, src: ctx.arg(V.base), off: add(vOff, mul(k0, sV(la[r - 1]!))), N: dv, K: n, sn: sV(col), sk: sV(la[r - 1]!), dst: VP, scale: 1 });
-      w.emit({ k: 'gemm', M, N: dv, K: n, a: SC, aOff: int(0), lda: TILE, w: { local: vp }, c: PV, cOff: int(0), ldc: dv });
-      const q2 = w.fresh('q');
-      w.loop(q2, M, () => {
-        const ob = w.bind(add(oOff, mul(v(q2), oRow)), 'ob');
-        const pb = w.bind(mul(v(q2), dv), 'pb');
-        const c = w.fresh('c');
-        w.loop(c, dv, () => w.emit({ k: 'store', buf: OUT, index: add(ob, v(c)), value: bin('+', load(OUT, add(ob, v(c))), load(PV, add(pb, v(c)))) }));
-      });
+      };
+      if (causal) w.ifElse(bin('>', rows, int(0)), tileBody);
+      else tileBody();
     });
     const q3 = w.fresh('q');
     w.loop(q3, M, () => {
