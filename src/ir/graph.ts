@@ -43,11 +43,19 @@ export class IdSource {
   next = 0;
 }
 
-/** One kernel of a fused graph (passes/fuse.ts says what each field means). */
+/** One kernel of a fused graph (passes/fuse.ts). */
 export interface FusedKernel {
+  /** The materialized node this kernel computes. */
   readonly root: number;
+  /** Nodes computed inline in this kernel (root included), in topological order. */
   readonly members: readonly number[];
+  /**
+   * An attention's context α·v computed in tiles with a running softmax (codegen/reduce.ts
+   * attentionKernel): the weights α = softmax(e) it reads, which it computes itself — neither e nor α
+   * gets a buffer for it.
+   */
   readonly tiled?: number;
+  /** The kernel feeds only attention-weight outputs (generate's `attention: true`): the runtime runs it only when they are asked for. */
   readonly weightsOnly?: true;
 }
 

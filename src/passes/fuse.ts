@@ -14,23 +14,8 @@
  * LSTM step — the recurrent matmul for all four gates, the gate nonlinearities and the state
  * update — is one kernel; a GRU with reset = before needs two (its second matmul reads r ∘ h).
  */
-import type { FusedKernel, Graph, Node } from '../ir/graph.ts';
+import type { Graph, Node } from '../ir/graph.ts';
 import { OP_TABLE, type OpAttrs } from '../ir/ops.ts';
-
-export interface Kernel extends FusedKernel {
-  /** The materialized node this kernel computes. */
-  readonly root: number;
-  /** Nodes computed inline in this kernel (root included), in topological order. */
-  readonly members: readonly number[];
-  /**
-   * An attention's context α·v computed in tiles with a running softmax (codegen/reduce.ts
-   * attentionKernel): the weights α = softmax(e) it reads, which it computes itself — neither e nor α
-   * gets a buffer for it.
-   */
-  readonly tiled?: number;
-  /** The kernel feeds only attention-weight outputs (generate's `attention: true`): the runtime runs it only when they are asked for. */
-  readonly weightsOnly?: true;
-}
 
 /** The most elementwise ops one kernel computes inline along a chain (see fuse). */
 export const MAX_INLINE_DEPTH = 64;
