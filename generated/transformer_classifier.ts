@@ -78,7 +78,7 @@ export interface TransformerClassifierOutputs {
     label: __nnc.Tensor<Float32Array, [number, 4]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k14 by forward() and generate(), the rest by training only). */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k11 by forward() and generate(), the rest by training only). */
 const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 4187c09f: positional0 (and 1 more call)
     {
@@ -151,21 +151,568 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 8fd14f14: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    // k2 4f9f46e1: repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 3 more calls)
     {
       name: "TransformerClassifier.k2",
-      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
+      label: "repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 3 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b1[(i0 * T + k4) * 768 + (i2 * 32 + k6 + 256)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b1[(i0 * T + k4) * 768 + (i2 * 32 + i3 + 512)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < T; k4++) {
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b1[(i0 * T + k4) * 768 + (i2 * 32 + k6 + 256)]!;
+                acc5 += v7 * v8;
+              }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b1[(i0 * T + k4) * 768 + (i2 * 32 + i3 + 512)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
+            }
+          }
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const qo0 = bt0 * (T * 768) + bt1 * 32;
+              const ko1 = 256 + bt0 * (T * 768) + bt1 * 32;
+              const vo2 = 512 + bt0 * (T * 768) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((T + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = T - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b1, ko1 + k08 * 768, n10, 32, 768, 1, gm4, 0.17677669529663687);
+                x.gemm(T, n10, 32, b1, qo0, 768, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b1, vo2 + k08 * 768, 32, n10, 1, 768, gm5, 1.0);
+                x.gemm(T, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k3 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
+    {
+      name: "TransformerClassifier.k3",
+      label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 32.0);
+            const r3 = k1 - q2 * 32;
+            const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+            const v5 = b1[i2 * 256 + k1]!;
+            acc0 += v4 * v5;
+          }
+          const v6 = b2[i2]!;
+          const v7 = acc0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k4 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    {
+      name: "TransformerClassifier.k4",
+      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
+            const v4 = v2 + v3;
+            mean0 += v4;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var5 = 0.0;
+          for (let k6 = 0; k6 < 256; k6++) {
+            const v7 = b0[(i0 * T + i1) * 256 + k6]!;
+            const v8 = b1[(i0 * T + i1) * 256 + k6]!;
+            const v9 = v7 + v8;
+            var5 += (v9 - mean0) * (v9 - mean0);
+          }
+          return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k5 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
+    {
+      name: "TransformerClassifier.k5",
+      label: "repeat0.0.layernorm0 (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[(i0 * T + i1) * 256 + i2]!;
+          const v3 = v1 + v2;
+          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+                const v4 = b2[(i0 * T + i1) * 256 + k2]!;
+                const v5 = v3 + v4;
+                out[base0 + k2] = v5;
+                mean1 += v5;
+              }
+              mean1 = mean1 / 256.0;
+              let var6 = 0.0;
+              for (let k7 = 0; k7 < 256; k7++) {
+                const d8 = out[base0 + k7]! - mean1;
+                var6 += d8 * d8;
+              }
+              const inv9 = 1.0 / Math.sqrt(var6 / 256.0 + 0.00001);
+              for (let k10 = 0; k10 < 256; k10++) {
+                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k6 2466dc74: repeat0.0.residual1.relu0 (and 7 more calls)
+    {
+      name: "TransformerClassifier.k6",
+      label: "repeat0.0.residual1.relu0 (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          const v6 = Math.max(v5, 0.0);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = Math.max(v0, 0.0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k7 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
+    {
+      name: "TransformerClassifier.k7",
+      label: "repeat0.0.residual1.linear1 (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 1024 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k8 6ed436ed: pool0 (and 1 more call)
+    {
+      name: "TransformerClassifier.k8",
+      label: "pool0 (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          let s1 = 0.0;
+          for (let t2 = 0; t2 < T; t2++) {
+            if (t2 < len0) {
+              s1 += b0[(i0 * T + t2) * 256 + i1]!;
+            }
+          }
+          return s1 / len0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k9 5c4a4e1c: linear0 (and 1 more call)
+    {
+      name: "TransformerClassifier.k9",
+      label: "linear0 (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[i0 * 256 + k1]!;
+            const v3 = b1[i1 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 4, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 4, 0);
+        },
+      },
+    },
+    // k10 572fd07a: softmax0 (row statistics) (and 1 more call)
+    {
+      name: "TransformerClassifier.k10",
+      label: "softmax0 (row statistics) (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 4; k1++) {
+            const v2 = b0[i0 * 4 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 4; k4++) {
+            const v5 = b0[i0 * 4 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k11 c0725bab: softmax0 (and 1 more call)
+    {
+      name: "TransformerClassifier.k11",
+      label: "softmax0 (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const sb0 = i0 * 2;
+          const v1 = b1[i0 * 4 + i1]!;
+          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * 4;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < 4; k2++) {
+              const v3 = b1[i0 * 4 + k2]!;
+              out[base0 + k2] = v3;
+              m1 = Math.max(m1, v3);
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < 4; k5++) {
+              const e6 = Math.exp(out[base0 + k5]! - m1);
+              out[base0 + k5] = e6;
+              s4 += e6;
+            }
+            for (let k7 = 0; k7 < 4; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
+      },
+    },
+    // k12 0df0883e: repeat0.0.residual0.attention0.k heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k12",
+      label: "repeat0.0.residual0.attention0.k heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k13 8a3cac77: repeat0.0.residual0.attention0.v heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k13",
+      label: "repeat0.0.residual0.attention0.v heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k14 36cf7de6: repeat0.0.residual0.attention0.q heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k14",
+      label: "repeat0.0.residual0.attention0.q heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k15 45ffffe5: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    {
+      name: "TransformerClassifier.k15",
+      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)]!;
+            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
+            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
             acc0 += v2 * v3;
           }
           const v4 = acc0 * 0.17677669529663687;
@@ -182,21 +729,21 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
-          const b0 = a[0]!;
+          const b0 = a[0]!, b1 = a[1]!;
           const gm0 = g[0]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b0, 256 + bt0 * (T * 768) + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
-              x.gemm(T, T, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
+              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
             }
           }
         },
       },
     },
-    // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 7 more calls)
+    // k16 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
     {
-      name: "TransformerClassifier.k3",
-      label: "repeat0.0.residual0.attention0.α (row statistics) (and 7 more calls)",
+      name: "TransformerClassifier.k16",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -236,10 +783,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 7 more calls)
+    // k17 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
     {
-      name: "TransformerClassifier.k4",
-      label: "repeat0.0.residual0.attention0.α (and 7 more calls)",
+      name: "TransformerClassifier.k17",
+      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -297,521 +844,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k5 3ad8fda6: repeat0.0.residual0.attention0.α·v (and 3 more calls)
-    {
-      name: "TransformerClassifier.k5",
-      label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
-            const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 512 + bt0 * (T * 768) + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-        },
-      },
-    },
-    // k6 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
-    {
-      name: "TransformerClassifier.k6",
-      label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const q2 = Math.floor((k1 + 0.5) / 32.0);
-            const r3 = k1 - q2 * 32;
-            const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
-            const v5 = b1[i2 * 256 + k1]!;
-            acc0 += v4 * v5;
-          }
-          const v6 = b2[i2]!;
-          const v7 = acc0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
-        },
-      },
-    },
-    // k7 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
-    {
-      name: "TransformerClassifier.k7",
-      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let mean0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
-            const v4 = v2 + v3;
-            mean0 += v4;
-          }
-          mean0 = mean0 / 256.0;
-          if (i2 < 0.5) {
-            return mean0;
-          }
-          let var5 = 0.0;
-          for (let k6 = 0; k6 < 256; k6++) {
-            const v7 = b0[(i0 * T + i1) * 256 + k6]!;
-            const v8 = b1[(i0 * T + i1) * 256 + k6]!;
-            const v9 = v7 + v8;
-            var5 += (v9 - mean0) * (v9 - mean0);
-          }
-          return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k8 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
-    {
-      name: "TransformerClassifier.k8",
-      label: "repeat0.0.layernorm0 (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          const v2 = b2[(i0 * T + i1) * 256 + i2]!;
-          const v3 = v1 + v2;
-          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 256;
-              let mean1 = 0.0;
-              for (let k2 = 0; k2 < 256; k2++) {
-                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
-                const v4 = b2[(i0 * T + i1) * 256 + k2]!;
-                const v5 = v3 + v4;
-                out[base0 + k2] = v5;
-                mean1 += v5;
-              }
-              mean1 = mean1 / 256.0;
-              let var6 = 0.0;
-              for (let k7 = 0; k7 < 256; k7++) {
-                const d8 = out[base0 + k7]! - mean1;
-                var6 += d8 * d8;
-              }
-              const inv9 = 1.0 / Math.sqrt(var6 / 256.0 + 0.00001);
-              for (let k10 = 0; k10 < 256; k10++) {
-                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
-              }
-            }
-          }
-        },
-      },
-    },
-    // k9 2466dc74: repeat0.0.residual1.relu0 (and 7 more calls)
-    {
-      name: "TransformerClassifier.k9",
-      label: "repeat0.0.residual1.relu0 (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          const v6 = Math.max(v5, 0.0);
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
-            const v1 = Math.max(v0, 0.0);
-            return v1;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // k10 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
-    {
-      name: "TransformerClassifier.k10",
-      label: "repeat0.0.residual1.linear1 (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 1024; k1++) {
-            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
-            const v3 = b1[i2 * 1024 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 256, 0);
-        },
-      },
-    },
-    // k11 6ed436ed: pool0 (and 1 more call)
-    {
-      name: "TransformerClassifier.k11",
-      label: "pool0 (and 1 more call)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const len0 = b1[i0]!;
-          let s1 = 0.0;
-          for (let t2 = 0; t2 < T; t2++) {
-            if (t2 < len0) {
-              s1 += b0[(i0 * T + t2) * 256 + i1]!;
-            }
-          }
-          return s1 / len0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // k12 5c4a4e1c: linear0 (and 1 more call)
-    {
-      name: "TransformerClassifier.k12",
-      label: "linear0 (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[i0 * 256 + k1]!;
-            const v3 = b1[i1 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i1]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B, 4, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 4, 0);
-        },
-      },
-    },
-    // k13 572fd07a: softmax0 (row statistics) (and 1 more call)
-    {
-      name: "TransformerClassifier.k13",
-      label: "softmax0 (row statistics) (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 4; k1++) {
-            const v2 = b0[i0 * 4 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 4; k4++) {
-            const v5 = b0[i0 * 4 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k14 c0725bab: softmax0 (and 1 more call)
-    {
-      name: "TransformerClassifier.k14",
-      label: "softmax0 (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const sb0 = i0 * 2;
-          const v1 = b1[i0 * 4 + i1]!;
-          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * 4;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < 4; k2++) {
-              const v3 = b1[i0 * 4 + k2]!;
-              out[base0 + k2] = v3;
-              m1 = Math.max(m1, v3);
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < 4; k5++) {
-              const e6 = Math.exp(out[base0 + k5]! - m1);
-              out[base0 + k5] = e6;
-              s4 += e6;
-            }
-            for (let k7 = 0; k7 < 4; k7++) {
-              out[base0 + k7] = out[base0 + k7]! / s4;
-            }
-          }
-        },
-      },
-    },
-    // k15 0df0883e: repeat0.0.residual0.attention0.k heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.k15",
-      label: "repeat0.0.residual0.attention0.k heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // k16 8a3cac77: repeat0.0.residual0.attention0.v heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.k16",
-      label: "repeat0.0.residual0.attention0.v heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // k17 36cf7de6: repeat0.0.residual0.attention0.q heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.k17",
-      label: "repeat0.0.residual0.attention0.q heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // k18 45ffffe5: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    // k18 596ef7e3: repeat0.0.residual0.attention0.α·v (and 3 more calls)
     {
       name: "TransformerClassifier.k18",
-      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
-            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-        },
-      },
-    },
-    // k19 596ef7e3: repeat0.0.residual0.attention0.α·v (and 3 more calls)
-    {
-      name: "TransformerClassifier.k19",
       label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -850,9 +885,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 c6d8ff4a: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
+    // k19 c6d8ff4a: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
     {
-      name: "TransformerClassifier.k20",
+      name: "TransformerClassifier.k19",
       label: "repeat0.0.residual0.attention0.heads merged (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -873,9 +908,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k21 0e50bb18: repeat0.0.residual0 (and 3 more calls)
+    // k20 0e50bb18: repeat0.0.residual0 (and 3 more calls)
     {
-      name: "TransformerClassifier.k21",
+      name: "TransformerClassifier.k20",
       label: "repeat0.0.residual0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -923,9 +958,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    // k21 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
-      name: "TransformerClassifier.k22",
+      name: "TransformerClassifier.k21",
       label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -962,9 +997,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 725c744a: repeat0.0.layernorm0 (and 7 more calls)
+    // k22 725c744a: repeat0.0.layernorm0 (and 7 more calls)
     {
-      name: "TransformerClassifier.k23",
+      name: "TransformerClassifier.k22",
       label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1012,9 +1047,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k24 9553f648: repeat0.0.residual1 (and 3 more calls)
+    // k23 9553f648: repeat0.0.residual1 (and 3 more calls)
     {
-      name: "TransformerClassifier.k24",
+      name: "TransformerClassifier.k23",
       label: "repeat0.0.residual1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1062,9 +1097,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 534ae94c: softmax0.d softmax
+    // k24 534ae94c: softmax0.d softmax
     {
-      name: "TransformerClassifier.k25",
+      name: "TransformerClassifier.k24",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
@@ -1086,9 +1121,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k26 7b6e4d56: softmax0.d softmax
+    // k25 7b6e4d56: softmax0.d softmax
     {
-      name: "TransformerClassifier.k26",
+      name: "TransformerClassifier.k25",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
@@ -1110,9 +1145,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k27 587765f3: d(pool0)
+    // k26 587765f3: d(pool0)
     {
-      name: "TransformerClassifier.k27",
+      name: "TransformerClassifier.k26",
       label: "d(pool0)",
       step: false,
       scalars: [],
@@ -1145,9 +1180,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k28 a1437fca: d(linear0.weight)
+    // k27 a1437fca: d(linear0.weight)
     {
-      name: "TransformerClassifier.k28",
+      name: "TransformerClassifier.k27",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -1187,9 +1222,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k29 4069a57d: d(linear0.bias)
+    // k28 4069a57d: d(linear0.bias)
     {
-      name: "TransformerClassifier.k29",
+      name: "TransformerClassifier.k28",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -1225,9 +1260,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k30 80940aff: pool0.d pool
+    // k29 80940aff: pool0.d pool
     {
-      name: "TransformerClassifier.k30",
+      name: "TransformerClassifier.k29",
       label: "pool0.d pool",
       step: false,
       scalars: ["T"],
@@ -1251,9 +1286,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k31 31385e80: repeat0.3.layernorm1.d layernorm (and 15 more calls)
+    // k30 31385e80: repeat0.3.layernorm1.d layernorm (and 15 more calls)
     {
-      name: "TransformerClassifier.k31",
+      name: "TransformerClassifier.k30",
       label: "repeat0.3.layernorm1.d layernorm (and 15 more calls)",
       step: false,
       scalars: ["T"],
@@ -1276,9 +1311,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k32 1c617bb0: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k31 1c617bb0: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k32",
+      name: "TransformerClassifier.k31",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1299,9 +1334,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k33 2f7c62c9: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k32 2f7c62c9: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k33",
+      name: "TransformerClassifier.k32",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1324,9 +1359,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k34 44d76808: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k33 44d76808: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k34",
+      name: "TransformerClassifier.k33",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1348,9 +1383,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k35 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k34 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k35",
+      name: "TransformerClassifier.k34",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1371,9 +1406,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k36 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
+    // k35 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
     {
-      name: "TransformerClassifier.k36",
+      name: "TransformerClassifier.k35",
       label: "d(repeat0.3.layernorm1.weight) (and 7 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1397,9 +1432,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k37 c644e7de: d(repeat0.3.layernorm1.bias) (and 15 more calls)
+    // k36 c644e7de: d(repeat0.3.layernorm1.bias) (and 15 more calls)
     {
-      name: "TransformerClassifier.k37",
+      name: "TransformerClassifier.k36",
       label: "d(repeat0.3.layernorm1.bias) (and 15 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1437,9 +1472,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k38 38ea9743: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k37 38ea9743: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k38",
+      name: "TransformerClassifier.k37",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1460,9 +1495,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k39 80b0931a: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k38 80b0931a: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k39",
+      name: "TransformerClassifier.k38",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1486,9 +1521,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k40 07f58567: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k39 07f58567: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k40",
+      name: "TransformerClassifier.k39",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1515,9 +1550,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k41 ae4fb16c: d(repeat0.3.residual1.relu0) (and 3 more calls)
+    // k40 ae4fb16c: d(repeat0.3.residual1.relu0) (and 3 more calls)
     {
-      name: "TransformerClassifier.k41",
+      name: "TransformerClassifier.k40",
       label: "d(repeat0.3.residual1.relu0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1551,9 +1586,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
+    // k41 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k42",
+      name: "TransformerClassifier.k41",
       label: "d(repeat0.3.residual1.linear1.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1595,9 +1630,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k43 5187ac95: repeat0.3.residual1.relu0.d relu (and 3 more calls)
+    // k42 5187ac95: repeat0.3.residual1.relu0.d relu (and 3 more calls)
     {
-      name: "TransformerClassifier.k43",
+      name: "TransformerClassifier.k42",
       label: "repeat0.3.residual1.relu0.d relu (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1619,9 +1654,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k44 d7a2b7a0: d(repeat0.3.layernorm0) (and 3 more calls)
+    // k43 d7a2b7a0: d(repeat0.3.layernorm0) (and 3 more calls)
     {
-      name: "TransformerClassifier.k44",
+      name: "TransformerClassifier.k43",
       label: "d(repeat0.3.layernorm0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1655,9 +1690,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
+    // k44 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k45",
+      name: "TransformerClassifier.k44",
       label: "d(repeat0.3.residual1.linear0.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1699,9 +1734,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k46 b2ed0b86: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
+    // k45 b2ed0b86: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
     {
-      name: "TransformerClassifier.k46",
+      name: "TransformerClassifier.k45",
       label: "d(repeat0.3.residual1.linear0.bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1739,9 +1774,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k47 4ec785e4: d(repeat0.3.layernorm0) (and 7 more calls)
+    // k46 4ec785e4: d(repeat0.3.layernorm0) (and 7 more calls)
     {
-      name: "TransformerClassifier.k47",
+      name: "TransformerClassifier.k46",
       label: "d(repeat0.3.layernorm0) (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1762,9 +1797,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k48 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
+    // k47 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
     {
-      name: "TransformerClassifier.k48",
+      name: "TransformerClassifier.k47",
       label: "d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1798,9 +1833,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
+    // k48 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k49",
+      name: "TransformerClassifier.k48",
       label: "d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1842,9 +1877,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k50 5eeed871: d(repeat0.3.residual0.attention0.α) (and 3 more calls)
+    // k49 5eeed871: d(repeat0.3.residual0.attention0.α) (and 3 more calls)
     {
-      name: "TransformerClassifier.k50",
+      name: "TransformerClassifier.k49",
       label: "d(repeat0.3.residual0.attention0.α) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1883,9 +1918,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k51 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
+    // k50 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k51",
+      name: "TransformerClassifier.k50",
       label: "d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1929,9 +1964,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k52 00a1e21e: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
+    // k51 00a1e21e: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
     {
-      name: "TransformerClassifier.k52",
+      name: "TransformerClassifier.k51",
       label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1955,9 +1990,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k53 5f8f4323: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
+    // k52 5f8f4323: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
     {
-      name: "TransformerClassifier.k53",
+      name: "TransformerClassifier.k52",
       label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1981,9 +2016,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k54 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
+    // k53 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k54",
+      name: "TransformerClassifier.k53",
       label: "d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -2023,9 +2058,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k55 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
+    // k54 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k55",
+      name: "TransformerClassifier.k54",
       label: "d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -2070,9 +2105,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k56 24372bac: d(repeat0.2.layernorm1) (and 3 more calls)
+    // k55 24372bac: d(repeat0.2.layernorm1) (and 3 more calls)
     {
-      name: "TransformerClassifier.k56",
+      name: "TransformerClassifier.k55",
       label: "d(repeat0.2.layernorm1) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -2159,9 +2194,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k57 bb550f8c: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
+    // k56 bb550f8c: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k57",
+      name: "TransformerClassifier.k56",
       label: "d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2255,9 +2290,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k58 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
+    // k57 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
     {
-      name: "TransformerClassifier.k58",
+      name: "TransformerClassifier.k57",
       label: "d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2300,9 +2335,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k59 cc468816: embedding0.d table
+    // k58 cc468816: embedding0.d table
     {
-      name: "TransformerClassifier.k59",
+      name: "TransformerClassifier.k58",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2352,7 +2387,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerClassifier_PLAN: __nnc.Plan = {
-      "slots": 226,
+      "slots": 222,
       "weights": 51,
       "tables": [
         {"slot":51,"kind":"sin_freqs","dim":256}
@@ -2402,59 +2437,47 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
       "decode": [
         {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
         {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
-        {"op":"run","kernel":2,"out":57,"args":[56],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":58,"args":[53,57],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":59,"args":[53,58,57],"size":["B",8,"T","T"],"free":[57,58]},
-        {"op":"run","kernel":5,"out":60,"args":[59,56],"size":["B","T",8,32],"free":[56,59]},
-        {"op":"run","kernel":6,"out":61,"args":[60,3,4],"size":["B","T",256],"packs":1,"free":[60]},
-        {"op":"run","kernel":7,"out":62,"args":[55,61],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":63,"args":[62,55,61,5,6],"size":["B","T",256],"free":[55,61,62]},
-        {"op":"run","kernel":9,"out":64,"args":[63,7,8],"size":["B","T",1024],"packs":2},
-        {"op":"run","kernel":10,"out":65,"args":[64,9,10],"size":["B","T",256],"packs":3,"free":[64]},
-        {"op":"run","kernel":7,"out":66,"args":[63,65],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":67,"args":[66,63,65,11,12],"size":["B","T",256],"free":[63,65,66]},
-        {"op":"run","kernel":1,"out":68,"args":[67,13,14],"size":["B","T",768],"packs":4},
-        {"op":"run","kernel":2,"out":69,"args":[68],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":70,"args":[53,69],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":71,"args":[53,70,69],"size":["B",8,"T","T"],"free":[69,70]},
-        {"op":"run","kernel":5,"out":72,"args":[71,68],"size":["B","T",8,32],"free":[68,71]},
-        {"op":"run","kernel":6,"out":73,"args":[72,15,16],"size":["B","T",256],"packs":5,"free":[72]},
-        {"op":"run","kernel":7,"out":74,"args":[67,73],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":75,"args":[74,67,73,17,18],"size":["B","T",256],"free":[67,73,74]},
-        {"op":"run","kernel":9,"out":76,"args":[75,19,20],"size":["B","T",1024],"packs":6},
-        {"op":"run","kernel":10,"out":77,"args":[76,21,22],"size":["B","T",256],"packs":7,"free":[76]},
-        {"op":"run","kernel":7,"out":78,"args":[75,77],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":79,"args":[78,75,77,23,24],"size":["B","T",256],"free":[75,77,78]},
-        {"op":"run","kernel":1,"out":80,"args":[79,25,26],"size":["B","T",768],"packs":8},
-        {"op":"run","kernel":2,"out":81,"args":[80],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":82,"args":[53,81],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":83,"args":[53,82,81],"size":["B",8,"T","T"],"free":[81,82]},
-        {"op":"run","kernel":5,"out":84,"args":[83,80],"size":["B","T",8,32],"free":[80,83]},
-        {"op":"run","kernel":6,"out":85,"args":[84,27,28],"size":["B","T",256],"packs":9,"free":[84]},
-        {"op":"run","kernel":7,"out":86,"args":[79,85],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":87,"args":[86,79,85,29,30],"size":["B","T",256],"free":[79,85,86]},
-        {"op":"run","kernel":9,"out":88,"args":[87,31,32],"size":["B","T",1024],"packs":10},
-        {"op":"run","kernel":10,"out":89,"args":[88,33,34],"size":["B","T",256],"packs":11,"free":[88]},
-        {"op":"run","kernel":7,"out":90,"args":[87,89],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":91,"args":[90,87,89,35,36],"size":["B","T",256],"free":[87,89,90]},
-        {"op":"run","kernel":1,"out":92,"args":[91,37,38],"size":["B","T",768],"packs":12},
-        {"op":"run","kernel":2,"out":93,"args":[92],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":94,"args":[53,93],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":95,"args":[53,94,93],"size":["B",8,"T","T"],"free":[93,94]},
-        {"op":"run","kernel":5,"out":96,"args":[95,92],"size":["B","T",8,32],"free":[92,95]},
-        {"op":"run","kernel":6,"out":97,"args":[96,39,40],"size":["B","T",256],"packs":13,"free":[96]},
-        {"op":"run","kernel":7,"out":98,"args":[91,97],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":99,"args":[98,91,97,41,42],"size":["B","T",256],"free":[91,97,98]},
-        {"op":"run","kernel":9,"out":100,"args":[99,43,44],"size":["B","T",1024],"packs":14},
-        {"op":"run","kernel":10,"out":101,"args":[100,45,46],"size":["B","T",256],"packs":15,"free":[100]},
-        {"op":"run","kernel":7,"out":102,"args":[99,101],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":103,"args":[102,99,101,47,48],"size":["B","T",256],"free":[99,101,102]},
-        {"op":"run","kernel":11,"out":104,"args":[103,53],"size":["B",256],"free":[53,103]},
-        {"op":"run","kernel":12,"out":105,"args":[104,49,50],"size":["B",4],"packs":16,"free":[104]},
-        {"op":"run","kernel":13,"out":106,"args":[105],"size":["B",2]},
-        {"op":"run","kernel":14,"out":107,"args":[106,105],"size":["B",4],"free":[105,106]}
+        {"op":"run","kernel":2,"out":57,"args":[53,56],"size":["B","T",8,32],"free":[56]},
+        {"op":"run","kernel":3,"out":58,"args":[57,3,4],"size":["B","T",256],"packs":1,"free":[57]},
+        {"op":"run","kernel":4,"out":59,"args":[55,58],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":60,"args":[59,55,58,5,6],"size":["B","T",256],"free":[55,58,59]},
+        {"op":"run","kernel":6,"out":61,"args":[60,7,8],"size":["B","T",1024],"packs":2},
+        {"op":"run","kernel":7,"out":62,"args":[61,9,10],"size":["B","T",256],"packs":3,"free":[61]},
+        {"op":"run","kernel":4,"out":63,"args":[60,62],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":64,"args":[63,60,62,11,12],"size":["B","T",256],"free":[60,62,63]},
+        {"op":"run","kernel":1,"out":65,"args":[64,13,14],"size":["B","T",768],"packs":4},
+        {"op":"run","kernel":2,"out":66,"args":[53,65],"size":["B","T",8,32],"free":[65]},
+        {"op":"run","kernel":3,"out":67,"args":[66,15,16],"size":["B","T",256],"packs":5,"free":[66]},
+        {"op":"run","kernel":4,"out":68,"args":[64,67],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":69,"args":[68,64,67,17,18],"size":["B","T",256],"free":[64,67,68]},
+        {"op":"run","kernel":6,"out":70,"args":[69,19,20],"size":["B","T",1024],"packs":6},
+        {"op":"run","kernel":7,"out":71,"args":[70,21,22],"size":["B","T",256],"packs":7,"free":[70]},
+        {"op":"run","kernel":4,"out":72,"args":[69,71],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":73,"args":[72,69,71,23,24],"size":["B","T",256],"free":[69,71,72]},
+        {"op":"run","kernel":1,"out":74,"args":[73,25,26],"size":["B","T",768],"packs":8},
+        {"op":"run","kernel":2,"out":75,"args":[53,74],"size":["B","T",8,32],"free":[74]},
+        {"op":"run","kernel":3,"out":76,"args":[75,27,28],"size":["B","T",256],"packs":9,"free":[75]},
+        {"op":"run","kernel":4,"out":77,"args":[73,76],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":78,"args":[77,73,76,29,30],"size":["B","T",256],"free":[73,76,77]},
+        {"op":"run","kernel":6,"out":79,"args":[78,31,32],"size":["B","T",1024],"packs":10},
+        {"op":"run","kernel":7,"out":80,"args":[79,33,34],"size":["B","T",256],"packs":11,"free":[79]},
+        {"op":"run","kernel":4,"out":81,"args":[78,80],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":82,"args":[81,78,80,35,36],"size":["B","T",256],"free":[78,80,81]},
+        {"op":"run","kernel":1,"out":83,"args":[82,37,38],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":2,"out":84,"args":[53,83],"size":["B","T",8,32],"free":[83]},
+        {"op":"run","kernel":3,"out":85,"args":[84,39,40],"size":["B","T",256],"packs":13,"free":[84]},
+        {"op":"run","kernel":4,"out":86,"args":[82,85],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":87,"args":[86,82,85,41,42],"size":["B","T",256],"free":[82,85,86]},
+        {"op":"run","kernel":6,"out":88,"args":[87,43,44],"size":["B","T",1024],"packs":14},
+        {"op":"run","kernel":7,"out":89,"args":[88,45,46],"size":["B","T",256],"packs":15,"free":[88]},
+        {"op":"run","kernel":4,"out":90,"args":[87,89],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":91,"args":[90,87,89,47,48],"size":["B","T",256],"free":[87,89,90]},
+        {"op":"run","kernel":8,"out":92,"args":[91,53],"size":["B",256],"free":[53,91]},
+        {"op":"run","kernel":9,"out":93,"args":[92,49,50],"size":["B",4],"packs":16,"free":[92]},
+        {"op":"run","kernel":10,"out":94,"args":[93],"size":["B",2]},
+        {"op":"run","kernel":11,"out":95,"args":[94,93],"size":["B",4],"free":[93,94]}
       ],
-      "output": {"slot":107,"shape":["B",4]},
+      "output": {"slot":95,"shape":["B",4]},
       "caches": [],
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
@@ -2511,73 +2534,73 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
         "decode": [
           {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
           {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
-          {"op":"run","kernel":15,"out":57,"args":[56],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":58,"args":[56],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":59,"args":[56],"size":["B","T",8,32],"free":[56]},
-          {"op":"run","kernel":18,"out":60,"args":[59,57],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":61,"args":[53,60],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":62,"args":[53,61,60],"size":["B",8,"T","T"],"free":[60,61]},
-          {"op":"run","kernel":19,"out":63,"args":[62,58],"size":["B","T",8,32]},
-          {"op":"run","kernel":20,"out":64,"args":[63],"size":["B","T",256],"free":[63]},
-          {"op":"run","kernel":21,"out":65,"args":[55,64,3,4],"size":["B","T",256],"packs":1},
-          {"op":"run","kernel":22,"out":66,"args":[65],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":67,"args":[66,65,5,6],"size":["B","T",256],"free":[66]},
-          {"op":"run","kernel":9,"out":68,"args":[67,7,8],"size":["B","T",1024],"packs":2},
-          {"op":"run","kernel":24,"out":69,"args":[67,68,9,10],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":22,"out":70,"args":[69],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":71,"args":[70,69,11,12],"size":["B","T",256],"free":[70]},
+          {"op":"run","kernel":12,"out":57,"args":[56],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":58,"args":[56],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":59,"args":[56],"size":["B","T",8,32],"free":[56]},
+          {"op":"run","kernel":15,"out":60,"args":[59,57],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":61,"args":[53,60],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":62,"args":[53,61,60],"size":["B",8,"T","T"],"free":[60,61]},
+          {"op":"run","kernel":18,"out":63,"args":[62,58],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":64,"args":[63],"size":["B","T",256],"free":[63]},
+          {"op":"run","kernel":20,"out":65,"args":[55,64,3,4],"size":["B","T",256],"packs":1},
+          {"op":"run","kernel":21,"out":66,"args":[65],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":67,"args":[66,65,5,6],"size":["B","T",256],"free":[66]},
+          {"op":"run","kernel":6,"out":68,"args":[67,7,8],"size":["B","T",1024],"packs":2},
+          {"op":"run","kernel":23,"out":69,"args":[67,68,9,10],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":21,"out":70,"args":[69],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":71,"args":[70,69,11,12],"size":["B","T",256],"free":[70]},
           {"op":"run","kernel":1,"out":72,"args":[71,13,14],"size":["B","T",768],"packs":4},
-          {"op":"run","kernel":15,"out":73,"args":[72],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":74,"args":[72],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":75,"args":[72],"size":["B","T",8,32],"free":[72]},
-          {"op":"run","kernel":18,"out":76,"args":[75,73],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":77,"args":[53,76],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":78,"args":[53,77,76],"size":["B",8,"T","T"],"free":[76,77]},
-          {"op":"run","kernel":19,"out":79,"args":[78,74],"size":["B","T",8,32]},
-          {"op":"run","kernel":20,"out":80,"args":[79],"size":["B","T",256],"free":[79]},
-          {"op":"run","kernel":21,"out":81,"args":[71,80,15,16],"size":["B","T",256],"packs":5},
-          {"op":"run","kernel":22,"out":82,"args":[81],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":83,"args":[82,81,17,18],"size":["B","T",256],"free":[82]},
-          {"op":"run","kernel":9,"out":84,"args":[83,19,20],"size":["B","T",1024],"packs":6},
-          {"op":"run","kernel":24,"out":85,"args":[83,84,21,22],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":22,"out":86,"args":[85],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":87,"args":[86,85,23,24],"size":["B","T",256],"free":[86]},
+          {"op":"run","kernel":12,"out":73,"args":[72],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":74,"args":[72],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":75,"args":[72],"size":["B","T",8,32],"free":[72]},
+          {"op":"run","kernel":15,"out":76,"args":[75,73],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":77,"args":[53,76],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":78,"args":[53,77,76],"size":["B",8,"T","T"],"free":[76,77]},
+          {"op":"run","kernel":18,"out":79,"args":[78,74],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":80,"args":[79],"size":["B","T",256],"free":[79]},
+          {"op":"run","kernel":20,"out":81,"args":[71,80,15,16],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":21,"out":82,"args":[81],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":83,"args":[82,81,17,18],"size":["B","T",256],"free":[82]},
+          {"op":"run","kernel":6,"out":84,"args":[83,19,20],"size":["B","T",1024],"packs":6},
+          {"op":"run","kernel":23,"out":85,"args":[83,84,21,22],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":21,"out":86,"args":[85],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":87,"args":[86,85,23,24],"size":["B","T",256],"free":[86]},
           {"op":"run","kernel":1,"out":88,"args":[87,25,26],"size":["B","T",768],"packs":8},
-          {"op":"run","kernel":15,"out":89,"args":[88],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":90,"args":[88],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":91,"args":[88],"size":["B","T",8,32],"free":[88]},
-          {"op":"run","kernel":18,"out":92,"args":[91,89],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":93,"args":[53,92],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":94,"args":[53,93,92],"size":["B",8,"T","T"],"free":[92,93]},
-          {"op":"run","kernel":19,"out":95,"args":[94,90],"size":["B","T",8,32]},
-          {"op":"run","kernel":20,"out":96,"args":[95],"size":["B","T",256],"free":[95]},
-          {"op":"run","kernel":21,"out":97,"args":[87,96,27,28],"size":["B","T",256],"packs":9},
-          {"op":"run","kernel":22,"out":98,"args":[97],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":99,"args":[98,97,29,30],"size":["B","T",256],"free":[98]},
-          {"op":"run","kernel":9,"out":100,"args":[99,31,32],"size":["B","T",1024],"packs":10},
-          {"op":"run","kernel":24,"out":101,"args":[99,100,33,34],"size":["B","T",256],"packs":11},
-          {"op":"run","kernel":22,"out":102,"args":[101],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":103,"args":[102,101,35,36],"size":["B","T",256],"free":[102]},
+          {"op":"run","kernel":12,"out":89,"args":[88],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":90,"args":[88],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":91,"args":[88],"size":["B","T",8,32],"free":[88]},
+          {"op":"run","kernel":15,"out":92,"args":[91,89],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":93,"args":[53,92],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":94,"args":[53,93,92],"size":["B",8,"T","T"],"free":[92,93]},
+          {"op":"run","kernel":18,"out":95,"args":[94,90],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":96,"args":[95],"size":["B","T",256],"free":[95]},
+          {"op":"run","kernel":20,"out":97,"args":[87,96,27,28],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":21,"out":98,"args":[97],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":99,"args":[98,97,29,30],"size":["B","T",256],"free":[98]},
+          {"op":"run","kernel":6,"out":100,"args":[99,31,32],"size":["B","T",1024],"packs":10},
+          {"op":"run","kernel":23,"out":101,"args":[99,100,33,34],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":21,"out":102,"args":[101],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":103,"args":[102,101,35,36],"size":["B","T",256],"free":[102]},
           {"op":"run","kernel":1,"out":104,"args":[103,37,38],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":15,"out":105,"args":[104],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":106,"args":[104],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":107,"args":[104],"size":["B","T",8,32],"free":[104]},
-          {"op":"run","kernel":18,"out":108,"args":[107,105],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":109,"args":[53,108],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":110,"args":[53,109,108],"size":["B",8,"T","T"],"free":[108,109]},
-          {"op":"run","kernel":19,"out":111,"args":[110,106],"size":["B","T",8,32]},
-          {"op":"run","kernel":20,"out":112,"args":[111],"size":["B","T",256],"free":[111]},
-          {"op":"run","kernel":21,"out":113,"args":[103,112,39,40],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":22,"out":114,"args":[113],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":115,"args":[114,113,41,42],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":9,"out":116,"args":[115,43,44],"size":["B","T",1024],"packs":14},
-          {"op":"run","kernel":24,"out":117,"args":[115,116,45,46],"size":["B","T",256],"packs":15},
-          {"op":"run","kernel":22,"out":118,"args":[117],"size":["B","T",2]},
-          {"op":"run","kernel":23,"out":119,"args":[118,117,47,48],"size":["B","T",256],"free":[118]},
-          {"op":"run","kernel":11,"out":120,"args":[119,53],"size":["B",256],"free":[53,119]},
-          {"op":"run","kernel":12,"out":121,"args":[120,49,50],"size":["B",4],"packs":16},
-          {"op":"run","kernel":13,"out":122,"args":[121],"size":["B",2]},
-          {"op":"run","kernel":14,"out":123,"args":[122,121],"size":["B",4],"free":[121,122]}
+          {"op":"run","kernel":12,"out":105,"args":[104],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":106,"args":[104],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":107,"args":[104],"size":["B","T",8,32],"free":[104]},
+          {"op":"run","kernel":15,"out":108,"args":[107,105],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":109,"args":[53,108],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":110,"args":[53,109,108],"size":["B",8,"T","T"],"free":[108,109]},
+          {"op":"run","kernel":18,"out":111,"args":[110,106],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":112,"args":[111],"size":["B","T",256],"free":[111]},
+          {"op":"run","kernel":20,"out":113,"args":[103,112,39,40],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":21,"out":114,"args":[113],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":115,"args":[114,113,41,42],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":6,"out":116,"args":[115,43,44],"size":["B","T",1024],"packs":14},
+          {"op":"run","kernel":23,"out":117,"args":[115,116,45,46],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":21,"out":118,"args":[117],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":119,"args":[118,117,47,48],"size":["B","T",256],"free":[118]},
+          {"op":"run","kernel":8,"out":120,"args":[119,53],"size":["B",256],"free":[53,119]},
+          {"op":"run","kernel":9,"out":121,"args":[120,49,50],"size":["B",4],"packs":16},
+          {"op":"run","kernel":10,"out":122,"args":[121],"size":["B",2]},
+          {"op":"run","kernel":11,"out":123,"args":[122,121],"size":["B",4],"free":[121,122]}
         ],
         "output": {"slot":123,"shape":["B",4]},
         "caches": [],
@@ -2674,185 +2697,185 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":25,"out":53,"args":[54,55],"size":["B"]},
-          {"op":"run","kernel":26,"out":56,"args":[55,54,53],"size":["B",4],"free":[53,54,55]},
-          {"op":"run","kernel":27,"out":57,"args":[56,49],"size":["B",256],"packs":0},
-          {"op":"run","kernel":28,"out":58,"args":[56,59],"size":[4,256],"free":[59]},
-          {"op":"run","kernel":29,"out":60,"args":[56],"size":[4],"free":[56]},
-          {"op":"run","kernel":30,"out":61,"args":[52,57],"size":["B","T",256],"free":[52,57]},
-          {"op":"run","kernel":31,"out":62,"args":[63],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":64,"args":[63,62],"size":["B","T",256],"free":[62,63]},
-          {"op":"run","kernel":33,"out":65,"args":[64],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":66,"args":[65],"size":["B","T",1],"free":[65]},
-          {"op":"run","kernel":35,"out":67,"args":[64,66],"size":["B","T",256],"free":[64]},
-          {"op":"run","kernel":36,"out":68,"args":[61,67],"size":[256]},
-          {"op":"run","kernel":37,"out":69,"args":[61],"size":[256]},
-          {"op":"run","kernel":38,"out":70,"args":[61,47],"size":["B","T",256],"free":[61]},
-          {"op":"run","kernel":31,"out":71,"args":[70],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":72,"args":[70,67],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":73,"args":[66,70,71,67,72],"size":["B","T",256],"free":[66,67,70,71,72]},
-          {"op":"run","kernel":41,"out":74,"args":[73,45],"size":["B","T",1024],"packs":1},
-          {"op":"run","kernel":42,"out":75,"args":[73,76],"size":[256,1024]},
-          {"op":"run","kernel":37,"out":77,"args":[73],"size":[256]},
-          {"op":"run","kernel":43,"out":78,"args":[74,76],"size":["B","T",1024],"free":[74,76]},
-          {"op":"run","kernel":44,"out":79,"args":[78,43],"size":["B","T",256],"packs":2},
-          {"op":"run","kernel":45,"out":80,"args":[78,81],"size":[1024,256],"free":[81]},
-          {"op":"run","kernel":46,"out":82,"args":[78],"size":[1024],"free":[78]},
-          {"op":"run","kernel":47,"out":83,"args":[73,79],"size":["B","T",256],"free":[73,79]},
-          {"op":"run","kernel":31,"out":84,"args":[85],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":86,"args":[85,84],"size":["B","T",256],"free":[84,85]},
-          {"op":"run","kernel":33,"out":87,"args":[86],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":88,"args":[87],"size":["B","T",1],"free":[87]},
-          {"op":"run","kernel":35,"out":89,"args":[86,88],"size":["B","T",256],"free":[86]},
-          {"op":"run","kernel":36,"out":90,"args":[83,89],"size":[256]},
-          {"op":"run","kernel":37,"out":91,"args":[83],"size":[256]},
-          {"op":"run","kernel":38,"out":92,"args":[83,41],"size":["B","T",256],"free":[83]},
-          {"op":"run","kernel":31,"out":93,"args":[92],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":94,"args":[92,89],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":95,"args":[88,92,93,89,94],"size":["B","T",256],"free":[88,89,92,93,94]},
-          {"op":"run","kernel":48,"out":96,"args":[95,39],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":49,"out":97,"args":[95,98],"size":[256,256],"free":[98]},
-          {"op":"run","kernel":37,"out":99,"args":[95],"size":[256]},
-          {"op":"run","kernel":50,"out":100,"args":[96,101],"size":["B",8,"T","T"],"free":[101]},
-          {"op":"run","kernel":51,"out":102,"args":[96,103],"size":["B","T",8,32],"free":[96]},
-          {"op":"run","kernel":52,"out":104,"args":[100,103],"size":["B",8,"T"]},
-          {"op":"run","kernel":53,"out":105,"args":[103,100,104],"size":["B",8,"T","T"],"free":[100,103,104]},
-          {"op":"run","kernel":54,"out":106,"args":[105,107],"size":["B","T",8,32],"free":[107]},
-          {"op":"run","kernel":55,"out":108,"args":[105,109],"size":["B","T",8,32],"free":[105,109]},
-          {"op":"run","kernel":56,"out":110,"args":[106,108,102,37],"size":["B","T",256],"packs":4},
-          {"op":"run","kernel":57,"out":111,"args":[106,108,102,112],"size":[768,256],"free":[112]},
-          {"op":"run","kernel":58,"out":113,"args":[106,108,102],"size":[768],"free":[102,106,108]},
-          {"op":"run","kernel":47,"out":114,"args":[95,110],"size":["B","T",256],"free":[95,110]},
-          {"op":"run","kernel":31,"out":115,"args":[116],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":117,"args":[116,115],"size":["B","T",256],"free":[115,116]},
-          {"op":"run","kernel":33,"out":118,"args":[117],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":119,"args":[118],"size":["B","T",1],"free":[118]},
-          {"op":"run","kernel":35,"out":120,"args":[117,119],"size":["B","T",256],"free":[117]},
-          {"op":"run","kernel":36,"out":121,"args":[114,120],"size":[256]},
-          {"op":"run","kernel":37,"out":122,"args":[114],"size":[256]},
-          {"op":"run","kernel":38,"out":123,"args":[114,35],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":31,"out":124,"args":[123],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":125,"args":[123,120],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":126,"args":[119,123,124,120,125],"size":["B","T",256],"free":[119,120,123,124,125]},
-          {"op":"run","kernel":41,"out":127,"args":[126,33],"size":["B","T",1024],"packs":5},
-          {"op":"run","kernel":42,"out":128,"args":[126,129],"size":[256,1024]},
-          {"op":"run","kernel":37,"out":130,"args":[126],"size":[256]},
-          {"op":"run","kernel":43,"out":131,"args":[127,129],"size":["B","T",1024],"free":[127,129]},
-          {"op":"run","kernel":44,"out":132,"args":[131,31],"size":["B","T",256],"packs":6},
-          {"op":"run","kernel":45,"out":133,"args":[131,134],"size":[1024,256],"free":[134]},
-          {"op":"run","kernel":46,"out":135,"args":[131],"size":[1024],"free":[131]},
-          {"op":"run","kernel":47,"out":136,"args":[126,132],"size":["B","T",256],"free":[126,132]},
-          {"op":"run","kernel":31,"out":137,"args":[138],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":139,"args":[138,137],"size":["B","T",256],"free":[137,138]},
-          {"op":"run","kernel":33,"out":140,"args":[139],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":141,"args":[140],"size":["B","T",1],"free":[140]},
-          {"op":"run","kernel":35,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
-          {"op":"run","kernel":36,"out":143,"args":[136,142],"size":[256]},
-          {"op":"run","kernel":37,"out":144,"args":[136],"size":[256]},
-          {"op":"run","kernel":38,"out":145,"args":[136,29],"size":["B","T",256],"free":[136]},
-          {"op":"run","kernel":31,"out":146,"args":[145],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":147,"args":[145,142],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":148,"args":[141,145,146,142,147],"size":["B","T",256],"free":[141,142,145,146,147]},
-          {"op":"run","kernel":48,"out":149,"args":[148,27],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":49,"out":150,"args":[148,151],"size":[256,256],"free":[151]},
-          {"op":"run","kernel":37,"out":152,"args":[148],"size":[256]},
-          {"op":"run","kernel":50,"out":153,"args":[149,154],"size":["B",8,"T","T"],"free":[154]},
-          {"op":"run","kernel":51,"out":155,"args":[149,156],"size":["B","T",8,32],"free":[149]},
-          {"op":"run","kernel":52,"out":157,"args":[153,156],"size":["B",8,"T"]},
-          {"op":"run","kernel":53,"out":158,"args":[156,153,157],"size":["B",8,"T","T"],"free":[153,156,157]},
-          {"op":"run","kernel":54,"out":159,"args":[158,160],"size":["B","T",8,32],"free":[160]},
-          {"op":"run","kernel":55,"out":161,"args":[158,162],"size":["B","T",8,32],"free":[158,162]},
-          {"op":"run","kernel":56,"out":163,"args":[159,161,155,25],"size":["B","T",256],"packs":8},
-          {"op":"run","kernel":57,"out":164,"args":[159,161,155,165],"size":[768,256],"free":[165]},
-          {"op":"run","kernel":58,"out":166,"args":[159,161,155],"size":[768],"free":[155,159,161]},
-          {"op":"run","kernel":47,"out":167,"args":[148,163],"size":["B","T",256],"free":[148,163]},
-          {"op":"run","kernel":31,"out":168,"args":[169],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":170,"args":[169,168],"size":["B","T",256],"free":[168,169]},
-          {"op":"run","kernel":33,"out":171,"args":[170],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":172,"args":[171],"size":["B","T",1],"free":[171]},
-          {"op":"run","kernel":35,"out":173,"args":[170,172],"size":["B","T",256],"free":[170]},
-          {"op":"run","kernel":36,"out":174,"args":[167,173],"size":[256]},
-          {"op":"run","kernel":37,"out":175,"args":[167],"size":[256]},
-          {"op":"run","kernel":38,"out":176,"args":[167,23],"size":["B","T",256],"free":[167]},
-          {"op":"run","kernel":31,"out":177,"args":[176],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":178,"args":[176,173],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":179,"args":[172,176,177,173,178],"size":["B","T",256],"free":[172,173,176,177,178]},
-          {"op":"run","kernel":41,"out":180,"args":[179,21],"size":["B","T",1024],"packs":9},
-          {"op":"run","kernel":42,"out":181,"args":[179,182],"size":[256,1024]},
-          {"op":"run","kernel":37,"out":183,"args":[179],"size":[256]},
-          {"op":"run","kernel":43,"out":184,"args":[180,182],"size":["B","T",1024],"free":[180,182]},
-          {"op":"run","kernel":44,"out":185,"args":[184,19],"size":["B","T",256],"packs":10},
-          {"op":"run","kernel":45,"out":186,"args":[184,187],"size":[1024,256],"free":[187]},
-          {"op":"run","kernel":46,"out":188,"args":[184],"size":[1024],"free":[184]},
-          {"op":"run","kernel":47,"out":189,"args":[179,185],"size":["B","T",256],"free":[179,185]},
-          {"op":"run","kernel":31,"out":190,"args":[191],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":192,"args":[191,190],"size":["B","T",256],"free":[190,191]},
-          {"op":"run","kernel":33,"out":193,"args":[192],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":194,"args":[193],"size":["B","T",1],"free":[193]},
-          {"op":"run","kernel":35,"out":195,"args":[192,194],"size":["B","T",256],"free":[192]},
-          {"op":"run","kernel":36,"out":196,"args":[189,195],"size":[256]},
-          {"op":"run","kernel":37,"out":197,"args":[189],"size":[256]},
-          {"op":"run","kernel":38,"out":198,"args":[189,17],"size":["B","T",256],"free":[189]},
-          {"op":"run","kernel":31,"out":199,"args":[198],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":200,"args":[198,195],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":201,"args":[194,198,199,195,200],"size":["B","T",256],"free":[194,195,198,199,200]},
-          {"op":"run","kernel":48,"out":202,"args":[201,15],"size":["B","T",256],"packs":11},
-          {"op":"run","kernel":49,"out":203,"args":[201,204],"size":[256,256],"free":[204]},
-          {"op":"run","kernel":37,"out":205,"args":[201],"size":[256]},
-          {"op":"run","kernel":50,"out":206,"args":[202,207],"size":["B",8,"T","T"],"free":[207]},
-          {"op":"run","kernel":51,"out":208,"args":[202,209],"size":["B","T",8,32],"free":[202]},
-          {"op":"run","kernel":52,"out":210,"args":[206,209],"size":["B",8,"T"]},
-          {"op":"run","kernel":53,"out":211,"args":[209,206,210],"size":["B",8,"T","T"],"free":[206,209,210]},
-          {"op":"run","kernel":54,"out":212,"args":[211,213],"size":["B","T",8,32],"free":[213]},
-          {"op":"run","kernel":55,"out":214,"args":[211,215],"size":["B","T",8,32],"free":[211,215]},
-          {"op":"run","kernel":56,"out":216,"args":[212,214,208,13],"size":["B","T",256],"packs":12},
-          {"op":"run","kernel":57,"out":217,"args":[212,214,208,218],"size":[768,256],"free":[218]},
-          {"op":"run","kernel":58,"out":219,"args":[212,214,208],"size":[768],"free":[208,212,214]},
-          {"op":"run","kernel":47,"out":220,"args":[201,216],"size":["B","T",256],"free":[201,216]},
-          {"op":"run","kernel":31,"out":221,"args":[222],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":223,"args":[222,221],"size":["B","T",256],"free":[221,222]},
-          {"op":"run","kernel":33,"out":224,"args":[223],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":225,"args":[224],"size":["B","T",1],"free":[224]},
-          {"op":"run","kernel":35,"out":226,"args":[223,225],"size":["B","T",256],"free":[223]},
-          {"op":"run","kernel":36,"out":227,"args":[220,226],"size":[256]},
-          {"op":"run","kernel":37,"out":228,"args":[220],"size":[256]},
-          {"op":"run","kernel":38,"out":229,"args":[220,11],"size":["B","T",256],"free":[220]},
-          {"op":"run","kernel":31,"out":230,"args":[229],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":231,"args":[229,226],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":232,"args":[225,229,230,226,231],"size":["B","T",256],"free":[225,226,229,230,231]},
-          {"op":"run","kernel":41,"out":233,"args":[232,9],"size":["B","T",1024],"packs":13},
-          {"op":"run","kernel":42,"out":234,"args":[232,235],"size":[256,1024]},
-          {"op":"run","kernel":37,"out":236,"args":[232],"size":[256]},
-          {"op":"run","kernel":43,"out":237,"args":[233,235],"size":["B","T",1024],"free":[233,235]},
-          {"op":"run","kernel":44,"out":238,"args":[237,7],"size":["B","T",256],"packs":14},
-          {"op":"run","kernel":45,"out":239,"args":[237,240],"size":[1024,256],"free":[240]},
-          {"op":"run","kernel":46,"out":241,"args":[237],"size":[1024],"free":[237]},
-          {"op":"run","kernel":47,"out":242,"args":[232,238],"size":["B","T",256],"free":[232,238]},
-          {"op":"run","kernel":31,"out":243,"args":[244],"size":["B","T"]},
-          {"op":"run","kernel":32,"out":245,"args":[244,243],"size":["B","T",256],"free":[243,244]},
-          {"op":"run","kernel":33,"out":246,"args":[245],"size":["B","T"]},
-          {"op":"run","kernel":34,"out":247,"args":[246],"size":["B","T",1],"free":[246]},
-          {"op":"run","kernel":35,"out":248,"args":[245,247],"size":["B","T",256],"free":[245]},
-          {"op":"run","kernel":36,"out":249,"args":[242,248],"size":[256]},
-          {"op":"run","kernel":37,"out":250,"args":[242],"size":[256]},
-          {"op":"run","kernel":38,"out":251,"args":[242,5],"size":["B","T",256],"free":[242]},
-          {"op":"run","kernel":31,"out":252,"args":[251],"size":["B","T"]},
-          {"op":"run","kernel":39,"out":253,"args":[251,248],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":254,"args":[247,251,252,248,253],"size":["B","T",256],"free":[247,248,251,252,253]},
-          {"op":"run","kernel":48,"out":255,"args":[254,3],"size":["B","T",256],"packs":15},
-          {"op":"run","kernel":49,"out":256,"args":[254,257],"size":[256,256],"free":[257]},
-          {"op":"run","kernel":37,"out":258,"args":[254],"size":[256]},
-          {"op":"run","kernel":50,"out":259,"args":[255,260],"size":["B",8,"T","T"],"free":[260]},
-          {"op":"run","kernel":51,"out":261,"args":[255,262],"size":["B","T",8,32],"free":[255]},
-          {"op":"run","kernel":52,"out":263,"args":[259,262],"size":["B",8,"T"]},
-          {"op":"run","kernel":53,"out":264,"args":[262,259,263],"size":["B",8,"T","T"],"free":[259,262,263]},
-          {"op":"run","kernel":54,"out":265,"args":[264,266],"size":["B","T",8,32],"free":[266]},
-          {"op":"run","kernel":55,"out":267,"args":[264,268],"size":["B","T",8,32],"free":[264,268]},
-          {"op":"run","kernel":56,"out":269,"args":[265,267,261,1],"size":["B","T",256],"packs":16},
-          {"op":"run","kernel":57,"out":270,"args":[265,267,261,271],"size":[768,256],"free":[271]},
-          {"op":"run","kernel":58,"out":272,"args":[265,267,261],"size":[768],"free":[261,265,267]},
-          {"op":"run","kernel":47,"out":273,"args":[254,269],"size":["B","T",256],"free":[254,269]},
-          {"op":"run","kernel":59,"out":274,"args":[51,273],"size":[10000,256],"free":[51,273]}
+          {"op":"run","kernel":24,"out":53,"args":[54,55],"size":["B"]},
+          {"op":"run","kernel":25,"out":56,"args":[55,54,53],"size":["B",4],"free":[53,54,55]},
+          {"op":"run","kernel":26,"out":57,"args":[56,49],"size":["B",256],"packs":0},
+          {"op":"run","kernel":27,"out":58,"args":[56,59],"size":[4,256],"free":[59]},
+          {"op":"run","kernel":28,"out":60,"args":[56],"size":[4],"free":[56]},
+          {"op":"run","kernel":29,"out":61,"args":[52,57],"size":["B","T",256],"free":[52,57]},
+          {"op":"run","kernel":30,"out":62,"args":[63],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":64,"args":[63,62],"size":["B","T",256],"free":[62,63]},
+          {"op":"run","kernel":32,"out":65,"args":[64],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":66,"args":[65],"size":["B","T",1],"free":[65]},
+          {"op":"run","kernel":34,"out":67,"args":[64,66],"size":["B","T",256],"free":[64]},
+          {"op":"run","kernel":35,"out":68,"args":[61,67],"size":[256]},
+          {"op":"run","kernel":36,"out":69,"args":[61],"size":[256]},
+          {"op":"run","kernel":37,"out":70,"args":[61,47],"size":["B","T",256],"free":[61]},
+          {"op":"run","kernel":30,"out":71,"args":[70],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":72,"args":[70,67],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":73,"args":[66,70,71,67,72],"size":["B","T",256],"free":[66,67,70,71,72]},
+          {"op":"run","kernel":40,"out":74,"args":[73,45],"size":["B","T",1024],"packs":1},
+          {"op":"run","kernel":41,"out":75,"args":[73,76],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":77,"args":[73],"size":[256]},
+          {"op":"run","kernel":42,"out":78,"args":[74,76],"size":["B","T",1024],"free":[74,76]},
+          {"op":"run","kernel":43,"out":79,"args":[78,43],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":44,"out":80,"args":[78,81],"size":[1024,256],"free":[81]},
+          {"op":"run","kernel":45,"out":82,"args":[78],"size":[1024],"free":[78]},
+          {"op":"run","kernel":46,"out":83,"args":[73,79],"size":["B","T",256],"free":[73,79]},
+          {"op":"run","kernel":30,"out":84,"args":[85],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":86,"args":[85,84],"size":["B","T",256],"free":[84,85]},
+          {"op":"run","kernel":32,"out":87,"args":[86],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":88,"args":[87],"size":["B","T",1],"free":[87]},
+          {"op":"run","kernel":34,"out":89,"args":[86,88],"size":["B","T",256],"free":[86]},
+          {"op":"run","kernel":35,"out":90,"args":[83,89],"size":[256]},
+          {"op":"run","kernel":36,"out":91,"args":[83],"size":[256]},
+          {"op":"run","kernel":37,"out":92,"args":[83,41],"size":["B","T",256],"free":[83]},
+          {"op":"run","kernel":30,"out":93,"args":[92],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":94,"args":[92,89],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":95,"args":[88,92,93,89,94],"size":["B","T",256],"free":[88,89,92,93,94]},
+          {"op":"run","kernel":47,"out":96,"args":[95,39],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":48,"out":97,"args":[95,98],"size":[256,256],"free":[98]},
+          {"op":"run","kernel":36,"out":99,"args":[95],"size":[256]},
+          {"op":"run","kernel":49,"out":100,"args":[96,101],"size":["B",8,"T","T"],"free":[101]},
+          {"op":"run","kernel":50,"out":102,"args":[96,103],"size":["B","T",8,32],"free":[96]},
+          {"op":"run","kernel":51,"out":104,"args":[100,103],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":105,"args":[103,100,104],"size":["B",8,"T","T"],"free":[100,103,104]},
+          {"op":"run","kernel":53,"out":106,"args":[105,107],"size":["B","T",8,32],"free":[107]},
+          {"op":"run","kernel":54,"out":108,"args":[105,109],"size":["B","T",8,32],"free":[105,109]},
+          {"op":"run","kernel":55,"out":110,"args":[106,108,102,37],"size":["B","T",256],"packs":4},
+          {"op":"run","kernel":56,"out":111,"args":[106,108,102,112],"size":[768,256],"free":[112]},
+          {"op":"run","kernel":57,"out":113,"args":[106,108,102],"size":[768],"free":[102,106,108]},
+          {"op":"run","kernel":46,"out":114,"args":[95,110],"size":["B","T",256],"free":[95,110]},
+          {"op":"run","kernel":30,"out":115,"args":[116],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":117,"args":[116,115],"size":["B","T",256],"free":[115,116]},
+          {"op":"run","kernel":32,"out":118,"args":[117],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":119,"args":[118],"size":["B","T",1],"free":[118]},
+          {"op":"run","kernel":34,"out":120,"args":[117,119],"size":["B","T",256],"free":[117]},
+          {"op":"run","kernel":35,"out":121,"args":[114,120],"size":[256]},
+          {"op":"run","kernel":36,"out":122,"args":[114],"size":[256]},
+          {"op":"run","kernel":37,"out":123,"args":[114,35],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":30,"out":124,"args":[123],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":125,"args":[123,120],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":126,"args":[119,123,124,120,125],"size":["B","T",256],"free":[119,120,123,124,125]},
+          {"op":"run","kernel":40,"out":127,"args":[126,33],"size":["B","T",1024],"packs":5},
+          {"op":"run","kernel":41,"out":128,"args":[126,129],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":130,"args":[126],"size":[256]},
+          {"op":"run","kernel":42,"out":131,"args":[127,129],"size":["B","T",1024],"free":[127,129]},
+          {"op":"run","kernel":43,"out":132,"args":[131,31],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":44,"out":133,"args":[131,134],"size":[1024,256],"free":[134]},
+          {"op":"run","kernel":45,"out":135,"args":[131],"size":[1024],"free":[131]},
+          {"op":"run","kernel":46,"out":136,"args":[126,132],"size":["B","T",256],"free":[126,132]},
+          {"op":"run","kernel":30,"out":137,"args":[138],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":139,"args":[138,137],"size":["B","T",256],"free":[137,138]},
+          {"op":"run","kernel":32,"out":140,"args":[139],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":141,"args":[140],"size":["B","T",1],"free":[140]},
+          {"op":"run","kernel":34,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
+          {"op":"run","kernel":35,"out":143,"args":[136,142],"size":[256]},
+          {"op":"run","kernel":36,"out":144,"args":[136],"size":[256]},
+          {"op":"run","kernel":37,"out":145,"args":[136,29],"size":["B","T",256],"free":[136]},
+          {"op":"run","kernel":30,"out":146,"args":[145],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":147,"args":[145,142],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":148,"args":[141,145,146,142,147],"size":["B","T",256],"free":[141,142,145,146,147]},
+          {"op":"run","kernel":47,"out":149,"args":[148,27],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":48,"out":150,"args":[148,151],"size":[256,256],"free":[151]},
+          {"op":"run","kernel":36,"out":152,"args":[148],"size":[256]},
+          {"op":"run","kernel":49,"out":153,"args":[149,154],"size":["B",8,"T","T"],"free":[154]},
+          {"op":"run","kernel":50,"out":155,"args":[149,156],"size":["B","T",8,32],"free":[149]},
+          {"op":"run","kernel":51,"out":157,"args":[153,156],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":158,"args":[156,153,157],"size":["B",8,"T","T"],"free":[153,156,157]},
+          {"op":"run","kernel":53,"out":159,"args":[158,160],"size":["B","T",8,32],"free":[160]},
+          {"op":"run","kernel":54,"out":161,"args":[158,162],"size":["B","T",8,32],"free":[158,162]},
+          {"op":"run","kernel":55,"out":163,"args":[159,161,155,25],"size":["B","T",256],"packs":8},
+          {"op":"run","kernel":56,"out":164,"args":[159,161,155,165],"size":[768,256],"free":[165]},
+          {"op":"run","kernel":57,"out":166,"args":[159,161,155],"size":[768],"free":[155,159,161]},
+          {"op":"run","kernel":46,"out":167,"args":[148,163],"size":["B","T",256],"free":[148,163]},
+          {"op":"run","kernel":30,"out":168,"args":[169],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":170,"args":[169,168],"size":["B","T",256],"free":[168,169]},
+          {"op":"run","kernel":32,"out":171,"args":[170],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":172,"args":[171],"size":["B","T",1],"free":[171]},
+          {"op":"run","kernel":34,"out":173,"args":[170,172],"size":["B","T",256],"free":[170]},
+          {"op":"run","kernel":35,"out":174,"args":[167,173],"size":[256]},
+          {"op":"run","kernel":36,"out":175,"args":[167],"size":[256]},
+          {"op":"run","kernel":37,"out":176,"args":[167,23],"size":["B","T",256],"free":[167]},
+          {"op":"run","kernel":30,"out":177,"args":[176],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":178,"args":[176,173],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":179,"args":[172,176,177,173,178],"size":["B","T",256],"free":[172,173,176,177,178]},
+          {"op":"run","kernel":40,"out":180,"args":[179,21],"size":["B","T",1024],"packs":9},
+          {"op":"run","kernel":41,"out":181,"args":[179,182],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":183,"args":[179],"size":[256]},
+          {"op":"run","kernel":42,"out":184,"args":[180,182],"size":["B","T",1024],"free":[180,182]},
+          {"op":"run","kernel":43,"out":185,"args":[184,19],"size":["B","T",256],"packs":10},
+          {"op":"run","kernel":44,"out":186,"args":[184,187],"size":[1024,256],"free":[187]},
+          {"op":"run","kernel":45,"out":188,"args":[184],"size":[1024],"free":[184]},
+          {"op":"run","kernel":46,"out":189,"args":[179,185],"size":["B","T",256],"free":[179,185]},
+          {"op":"run","kernel":30,"out":190,"args":[191],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":192,"args":[191,190],"size":["B","T",256],"free":[190,191]},
+          {"op":"run","kernel":32,"out":193,"args":[192],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":194,"args":[193],"size":["B","T",1],"free":[193]},
+          {"op":"run","kernel":34,"out":195,"args":[192,194],"size":["B","T",256],"free":[192]},
+          {"op":"run","kernel":35,"out":196,"args":[189,195],"size":[256]},
+          {"op":"run","kernel":36,"out":197,"args":[189],"size":[256]},
+          {"op":"run","kernel":37,"out":198,"args":[189,17],"size":["B","T",256],"free":[189]},
+          {"op":"run","kernel":30,"out":199,"args":[198],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":200,"args":[198,195],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":201,"args":[194,198,199,195,200],"size":["B","T",256],"free":[194,195,198,199,200]},
+          {"op":"run","kernel":47,"out":202,"args":[201,15],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":48,"out":203,"args":[201,204],"size":[256,256],"free":[204]},
+          {"op":"run","kernel":36,"out":205,"args":[201],"size":[256]},
+          {"op":"run","kernel":49,"out":206,"args":[202,207],"size":["B",8,"T","T"],"free":[207]},
+          {"op":"run","kernel":50,"out":208,"args":[202,209],"size":["B","T",8,32],"free":[202]},
+          {"op":"run","kernel":51,"out":210,"args":[206,209],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":211,"args":[209,206,210],"size":["B",8,"T","T"],"free":[206,209,210]},
+          {"op":"run","kernel":53,"out":212,"args":[211,213],"size":["B","T",8,32],"free":[213]},
+          {"op":"run","kernel":54,"out":214,"args":[211,215],"size":["B","T",8,32],"free":[211,215]},
+          {"op":"run","kernel":55,"out":216,"args":[212,214,208,13],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":56,"out":217,"args":[212,214,208,218],"size":[768,256],"free":[218]},
+          {"op":"run","kernel":57,"out":219,"args":[212,214,208],"size":[768],"free":[208,212,214]},
+          {"op":"run","kernel":46,"out":220,"args":[201,216],"size":["B","T",256],"free":[201,216]},
+          {"op":"run","kernel":30,"out":221,"args":[222],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":223,"args":[222,221],"size":["B","T",256],"free":[221,222]},
+          {"op":"run","kernel":32,"out":224,"args":[223],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":225,"args":[224],"size":["B","T",1],"free":[224]},
+          {"op":"run","kernel":34,"out":226,"args":[223,225],"size":["B","T",256],"free":[223]},
+          {"op":"run","kernel":35,"out":227,"args":[220,226],"size":[256]},
+          {"op":"run","kernel":36,"out":228,"args":[220],"size":[256]},
+          {"op":"run","kernel":37,"out":229,"args":[220,11],"size":["B","T",256],"free":[220]},
+          {"op":"run","kernel":30,"out":230,"args":[229],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":231,"args":[229,226],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":232,"args":[225,229,230,226,231],"size":["B","T",256],"free":[225,226,229,230,231]},
+          {"op":"run","kernel":40,"out":233,"args":[232,9],"size":["B","T",1024],"packs":13},
+          {"op":"run","kernel":41,"out":234,"args":[232,235],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":236,"args":[232],"size":[256]},
+          {"op":"run","kernel":42,"out":237,"args":[233,235],"size":["B","T",1024],"free":[233,235]},
+          {"op":"run","kernel":43,"out":238,"args":[237,7],"size":["B","T",256],"packs":14},
+          {"op":"run","kernel":44,"out":239,"args":[237,240],"size":[1024,256],"free":[240]},
+          {"op":"run","kernel":45,"out":241,"args":[237],"size":[1024],"free":[237]},
+          {"op":"run","kernel":46,"out":242,"args":[232,238],"size":["B","T",256],"free":[232,238]},
+          {"op":"run","kernel":30,"out":243,"args":[244],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":245,"args":[244,243],"size":["B","T",256],"free":[243,244]},
+          {"op":"run","kernel":32,"out":246,"args":[245],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":247,"args":[246],"size":["B","T",1],"free":[246]},
+          {"op":"run","kernel":34,"out":248,"args":[245,247],"size":["B","T",256],"free":[245]},
+          {"op":"run","kernel":35,"out":249,"args":[242,248],"size":[256]},
+          {"op":"run","kernel":36,"out":250,"args":[242],"size":[256]},
+          {"op":"run","kernel":37,"out":251,"args":[242,5],"size":["B","T",256],"free":[242]},
+          {"op":"run","kernel":30,"out":252,"args":[251],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":253,"args":[251,248],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":254,"args":[247,251,252,248,253],"size":["B","T",256],"free":[247,248,251,252,253]},
+          {"op":"run","kernel":47,"out":255,"args":[254,3],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":48,"out":256,"args":[254,257],"size":[256,256],"free":[257]},
+          {"op":"run","kernel":36,"out":258,"args":[254],"size":[256]},
+          {"op":"run","kernel":49,"out":259,"args":[255,260],"size":["B",8,"T","T"],"free":[260]},
+          {"op":"run","kernel":50,"out":261,"args":[255,262],"size":["B","T",8,32],"free":[255]},
+          {"op":"run","kernel":51,"out":263,"args":[259,262],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":264,"args":[262,259,263],"size":["B",8,"T","T"],"free":[259,262,263]},
+          {"op":"run","kernel":53,"out":265,"args":[264,266],"size":["B","T",8,32],"free":[266]},
+          {"op":"run","kernel":54,"out":267,"args":[264,268],"size":["B","T",8,32],"free":[264,268]},
+          {"op":"run","kernel":55,"out":269,"args":[265,267,261,1],"size":["B","T",256],"packs":16},
+          {"op":"run","kernel":56,"out":270,"args":[265,267,261,271],"size":[768,256],"free":[271]},
+          {"op":"run","kernel":57,"out":272,"args":[265,267,261],"size":[768],"free":[261,265,267]},
+          {"op":"run","kernel":46,"out":273,"args":[254,269],"size":["B","T",256],"free":[254,269]},
+          {"op":"run","kernel":58,"out":274,"args":[51,273],"size":[10000,256],"free":[51,273]}
         ],
         "output": {"slot":274,"shape":[10000,256]},
         "caches": [],

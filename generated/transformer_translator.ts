@@ -125,7 +125,7 @@ export interface TransformerTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 8000]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k34 by forward() and generate(), the rest by training only). */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k28 by forward() and generate(), the rest by training only). */
 const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 23ec25ff: encoder.positional0 (and 1 more call)
     {
@@ -198,170 +198,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 a7292d3b: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k2 85b3febe: encoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
       name: "TransformerTranslator.k2",
-      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
+      label: "encoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b0, 256 + bt0 * (S * 768) + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
-              x.gemm(S, S, 32, b0, bt0 * (S * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
-            }
-          }
-        },
-      },
-    },
-    // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 5 more calls)
-    {
-      name: "TransformerTranslator.k3",
-      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * S + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b1[(i0 * S + k4) * 768 + (i2 * 32 + k6 + 256)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b1[(i0 * S + k4) * 768 + (i2 * 32 + i3 + 512)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
         const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 5 more calls)
-    {
-      name: "TransformerTranslator.k4",
-      label: "encoder.repeat0.0.residual0.attention0.α (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!(i3 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * S + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < S; i2++) {
-                const base0 = ((i0 * 8 + i1) * S + i2) * S;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < S; k2++) {
-                  if (k2 < b0[i0]!) {
-                    const v3 = b2[((i0 * 8 + i1) * S + i2) * S + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < S; k5++) {
-                  if (k5 < b0[i0]!) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < S; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * S + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b1[(i0 * S + k4) * 768 + (i2 * 32 + k6 + 256)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b1[(i0 * S + k4) * 768 + (i2 * 32 + i3 + 512)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k5 e9e9d474: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
-    {
-      name: "TransformerTranslator.k5",
-      label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -371,23 +241,84 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
+        scratch: (s) => { const { S } = s; return [S * 128, S * 32, S, S, 4576, 6016]; },
         run: (x, out, a, g, s) => {
           const { B, S } = s;
           const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 512 + bt0 * (S * 768) + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
-              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (S * 768) + bt1 * 32;
+              const ko1 = 256 + bt0 * (S * 768) + bt1 * 32;
+              const vo2 = 512 + bt0 * (S * 768) + bt1 * 32;
+              const oo3 = bt0 * (S * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < S; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = S - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b1, ko1 + k08 * 768, n10, 32, 768, 1, gm4, 0.17677669529663687);
+                x.gemm(S, n10, 32, b1, qo0, 768, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < S; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b1, vo2 + k08 * 768, 32, n10, 1, 768, gm5, 1.0);
+                x.gemm(S, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < S; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < S; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k6 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
+    // k3 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
     {
-      name: "TransformerTranslator.k6",
+      name: "TransformerTranslator.k3",
       label: "encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -423,9 +354,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k7 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    // k4 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k7",
+      name: "TransformerTranslator.k4",
       label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -466,9 +397,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k8 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    // k5 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k8",
+      name: "TransformerTranslator.k5",
       label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -520,9 +451,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 5 more calls)
+    // k6 59f0739d: encoder.repeat0.0.residual1.relu0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k9",
+      name: "TransformerTranslator.k6",
       label: "encoder.repeat0.0.residual1.relu0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -568,9 +499,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
+    // k7 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k10",
+      name: "TransformerTranslator.k7",
       label: "encoder.repeat0.0.residual1.linear1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -604,9 +535,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 4187c09f: decoder.positional0 (and 1 more call)
+    // k8 4187c09f: decoder.positional0 (and 1 more call)
     {
-      name: "TransformerTranslator.k11",
+      name: "TransformerTranslator.k8",
       label: "decoder.positional0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -639,9 +570,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)
+    // k9 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)
     {
-      name: "TransformerTranslator.k12",
+      name: "TransformerTranslator.k9",
       label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -675,9 +606,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
+    // k10 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
     {
-      name: "TransformerTranslator.k13",
+      name: "TransformerTranslator.k10",
       label: "decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
@@ -703,9 +634,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k14 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
+    // k11 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
     {
-      name: "TransformerTranslator.k14",
+      name: "TransformerTranslator.k11",
       label: "decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
@@ -731,170 +662,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k15 7ef50e14: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k12 f9e8c9c4: decoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
-      name: "TransformerTranslator.k15",
-      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, K, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * K) + bt1 * (T * K), K, 0);
-            }
-          }
-        },
-      },
-    },
-    // k16 23ba30df: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
-    {
-      name: "TransformerTranslator.k16",
-      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
+      name: "TransformerTranslator.k12",
+      label: "decoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, b2, b3, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b2[(i0 * K + k4) * 256 + (i2 * 32 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b3[(i0 * K + k4) * 256 + (i2 * 32 + i3)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < K; k1++) {
-            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
-              const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < K; k4++) {
-            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
-              const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k17 329ab2ee: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
-    {
-      name: "TransformerTranslator.k17",
-      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, P, K, P0 } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 8 + i1) * T + i2) * K;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < K; k2++) {
-                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
-                    const v3 = b2[((i0 * 8 + i1) * T + i2) * K + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < K; k5++) {
-                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < K; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b2[(i0 * K + k4) * 256 + (i2 * 32 + k6)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b3[(i0 * K + k4) * 256 + (i2 * 32 + i3)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k18 d0dce226: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
-    {
-      name: "TransformerTranslator.k18",
-      label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < K; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1]!;
-            const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -904,23 +705,89 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { K } = s; return [47 * K]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
         run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const { B, T, P, K, P0 } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
-              x.gemm(T, 32, K, b0, bt0 * (8 * T * K) + bt1 * (T * K), K, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (T * 768) + bt1 * 32;
+              const ko1 = bt0 * (K * 256) + bt1 * 32;
+              const vo2 = bt0 * (K * 256) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((K + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = K - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const q011 = (k08 - P > 0 ? k08 - P : 0);
+                const rows12 = T - q011;
+                if (rows12 > 0) {
+                  const kp13 = x.pack(b2, ko1 + k08 * 256, n10, 32, 256, 1, gm4, 0.17677669529663687);
+                  x.gemm(rows12, n10, 32, b1, qo0 + q011 * 768, 768, kp13, null, 0, gm0, 0, 128, 0);
+                  for (let q14 = 0; q14 < rows12; q14++) {
+                    const sb15 = q14 * 128;
+                    const qi16 = q011 + q14;
+                    let tm17 = -3.0e+38;
+                    for (let j18 = 0; j18 < n10; j18++) {
+                      if ((k08 + j18 < len4 || k08 + j18 >= P0) && k08 + j18 <= qi16 + P) {
+                        tm17 = Math.max(tm17, gm0[sb15 + j18]!);
+                      }
+                    }
+                    const mo19 = gm2[qi16]!;
+                    const mn20 = Math.max(mo19, tm17);
+                    const cr21 = Math.exp(mo19 - mn20);
+                    let sum22 = 0.0;
+                    for (let j23 = 0; j23 < n10; j23++) {
+                      let p24 = 0.0;
+                      if ((k08 + j23 < len4 || k08 + j23 >= P0) && k08 + j23 <= qi16 + P) {
+                        p24 = Math.exp(gm0[sb15 + j23]! - mn20);
+                      }
+                      gm0[sb15 + j23] = p24;
+                      sum22 += p24;
+                    }
+                    gm2[qi16] = mn20;
+                    gm3[qi16] = gm3[qi16]! * cr21 + sum22;
+                    const ob25 = oo3 + qi16 * 256;
+                    for (let c26 = 0; c26 < 32; c26++) {
+                      out[ob25 + c26] = out[ob25 + c26]! * cr21;
+                    }
+                  }
+                  const vp27 = x.pack(b3, vo2 + k08 * 256, 32, n10, 1, 256, gm5, 1.0);
+                  x.gemm(rows12, 32, n10, gm0, 0, 128, vp27, null, 0, gm1, 0, 32, 0);
+                  for (let q28 = 0; q28 < rows12; q28++) {
+                    const ob29 = oo3 + (q011 + q28) * 256;
+                    const pb30 = q28 * 32;
+                    for (let c31 = 0; c31 < 32; c31++) {
+                      out[ob29 + c31] = out[ob29 + c31]! + gm1[pb30 + c31]!;
+                    }
+                  }
+                }
+              }
+              for (let q32 = 0; q32 < T; q32++) {
+                const l33 = gm3[q32]!;
+                const inv34 = (l33 > 0.0 ? 1.0 / l33 : 0.0);
+                const ob35 = oo3 + q32 * 256;
+                for (let c36 = 0; c36 < 32; c36++) {
+                  out[ob35 + c36] = out[ob35 + c36]! * inv34;
+                }
+              }
             }
           }
         },
       },
     },
-    // k19 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
+    // k13 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
     {
-      name: "TransformerTranslator.k19",
+      name: "TransformerTranslator.k13",
       label: "decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -956,9 +823,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    // k14 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
-      name: "TransformerTranslator.k20",
+      name: "TransformerTranslator.k14",
       label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -999,9 +866,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    // k15 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
-      name: "TransformerTranslator.k21",
+      name: "TransformerTranslator.k15",
       label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -1053,9 +920,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)
+    // k16 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)
     {
-      name: "TransformerTranslator.k22",
+      name: "TransformerTranslator.k16",
       label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1089,9 +956,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
+    // k17 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
     {
-      name: "TransformerTranslator.k23",
+      name: "TransformerTranslator.k17",
       label: "decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1125,9 +992,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k24 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    // k18 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k24",
+      name: "TransformerTranslator.k18",
       label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1167,9 +1034,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)
+    // k19 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k25",
+      name: "TransformerTranslator.k19",
       label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1210,9 +1077,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 5 more calls)
+    // k20 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 5 more calls)
     {
-      name: "TransformerTranslator.k26",
+      name: "TransformerTranslator.k20",
       label: "decoder.repeat0.0.residual1.attention0.α (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1271,24 +1138,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k27 67714643: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
+    // k21 1bc26845: decoder.repeat0.0.residual1.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
-      name: "TransformerTranslator.k27",
-      label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
+      name: "TransformerTranslator.k21",
+      label: "decoder.repeat0.0.residual1.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 256 + (i2 * 32 + k6)];\n        const v8 = b2[(i0 * S + k4) * 512 + (i2 * 32 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b2[(i0 * S + k4) * 512 + (i2 * 32 + i3 + 256)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)]!;
-            acc0 += v2 * v3;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 256 + (i2 * 32 + k6)]!;
+                const v8 = b2[(i0 * S + k4) * 512 + (i2 * 32 + k6)]!;
+                acc5 += v7 * v8;
+              }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b2[(i0 * S + k4) * 512 + (i2 * 32 + i3 + 256)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
+            }
           }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1298,23 +1181,84 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
         run: (x, out, a, g, s) => {
           const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 256 + bt0 * (S * 512) + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
-              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (T * 256) + bt1 * 32;
+              const ko1 = bt0 * (S * 512) + bt1 * 32;
+              const vo2 = 256 + bt0 * (S * 512) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = S - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b2, ko1 + k08 * 512, n10, 32, 512, 1, gm4, 0.17677669529663687);
+                x.gemm(T, n10, 32, b1, qo0, 256, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b2, vo2 + k08 * 512, 32, n10, 1, 512, gm5, 1.0);
+                x.gemm(T, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)
+    // k22 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)
     {
-      name: "TransformerTranslator.k28",
+      name: "TransformerTranslator.k22",
       label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1338,9 +1282,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 5 more calls)
+    // k23 2466dc74: decoder.repeat0.0.residual2.relu0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k29",
+      name: "TransformerTranslator.k23",
       label: "decoder.repeat0.0.residual2.relu0 (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -1386,9 +1330,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k30 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
+    // k24 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k30",
+      name: "TransformerTranslator.k24",
       label: "decoder.repeat0.0.residual2.linear1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1422,9 +1366,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k31 ab1ac512: decoder.linear0 (and 1 more call)
+    // k25 ab1ac512: decoder.linear0 (and 1 more call)
     {
-      name: "TransformerTranslator.k31",
+      name: "TransformerTranslator.k25",
       label: "decoder.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1458,9 +1402,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k32 8a37585d: decoder.log_softmax0 (row statistics) (and 1 more call)
+    // k26 8a37585d: decoder.log_softmax0 (row statistics) (and 1 more call)
     {
-      name: "TransformerTranslator.k32",
+      name: "TransformerTranslator.k26",
       label: "decoder.log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1496,9 +1440,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k33 b0be2472: decoder.log_softmax0 (and 1 more call)
+    // k27 b0be2472: decoder.log_softmax0 (and 1 more call)
     {
-      name: "TransformerTranslator.k33",
+      name: "TransformerTranslator.k27",
       label: "decoder.log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1544,9 +1488,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k34 1f1fd613: next.mask (and 2 more calls)
+    // k28 1f1fd613: next.mask (and 2 more calls)
     {
-      name: "TransformerTranslator.k34",
+      name: "TransformerTranslator.k28",
       label: "next.mask (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1570,9 +1514,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k35 ea15a128: encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
+    // k29 ea15a128: encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k35",
+      name: "TransformerTranslator.k29",
       label: "encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1592,9 +1536,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k36 b9fb037d: encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
+    // k30 b9fb037d: encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k36",
+      name: "TransformerTranslator.k30",
       label: "encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1614,9 +1558,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k37 d68f9774: encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
+    // k31 d68f9774: encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k37",
+      name: "TransformerTranslator.k31",
       label: "encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1636,9 +1580,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k38 e50c57b2: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k32 e50c57b2: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k38",
+      name: "TransformerTranslator.k32",
       label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1678,9 +1622,113 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k39 4e746475: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
+    // k33 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
-      name: "TransformerTranslator.k39",
+      name: "TransformerTranslator.k33",
+      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k34 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    {
+      name: "TransformerTranslator.k34",
+      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!(i3 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 8 + i1) * S + i2) * 2;
+          const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 8; i1++) {
+              for (let i2 = 0; i2 < S; i2++) {
+                const base0 = ((i0 * 8 + i1) * S + i2) * S;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < S; k2++) {
+                  if (k2 < b0[i0]!) {
+                    const v3 = b2[((i0 * 8 + i1) * S + i2) * S + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < S; k5++) {
+                  if (k5 < b0[i0]!) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < S; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k35 4e746475: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
+    {
+      name: "TransformerTranslator.k35",
       label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1719,9 +1767,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k40 0a319300: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    // k36 0a319300: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
     {
-      name: "TransformerTranslator.k40",
+      name: "TransformerTranslator.k36",
       label: "encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1742,9 +1790,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k41 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
+    // k37 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
     {
-      name: "TransformerTranslator.k41",
+      name: "TransformerTranslator.k37",
       label: "encoder.repeat0.0.residual0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1792,9 +1840,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    // k38 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k42",
+      name: "TransformerTranslator.k38",
       label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1831,9 +1879,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k43 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    // k39 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k43",
+      name: "TransformerTranslator.k39",
       label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1881,9 +1929,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
+    // k40 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k44",
+      name: "TransformerTranslator.k40",
       label: "encoder.repeat0.0.residual1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1931,9 +1979,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
+    // k41 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k45",
+      name: "TransformerTranslator.k41",
       label: "decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1953,9 +2001,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k46 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
+    // k42 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k46",
+      name: "TransformerTranslator.k42",
       label: "decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1975,9 +2023,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k47 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
+    // k43 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k47",
+      name: "TransformerTranslator.k43",
       label: "decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1997,9 +2045,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k48 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k44 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k48",
+      name: "TransformerTranslator.k44",
       label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2039,9 +2087,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
+    // k45 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
-      name: "TransformerTranslator.k49",
+      name: "TransformerTranslator.k45",
       label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
@@ -2082,9 +2130,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k50 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    // k46 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
-      name: "TransformerTranslator.k50",
+      name: "TransformerTranslator.k46",
       label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
@@ -2143,9 +2191,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k51 596ef7e3: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
+    // k47 596ef7e3: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
-      name: "TransformerTranslator.k51",
+      name: "TransformerTranslator.k47",
       label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2184,9 +2232,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k52 c6d8ff4a: decoder.repeat0.0.residual0.attention0.heads merged (and 5 more calls)
+    // k48 c6d8ff4a: decoder.repeat0.0.residual0.attention0.heads merged (and 5 more calls)
     {
-      name: "TransformerTranslator.k52",
+      name: "TransformerTranslator.k48",
       label: "decoder.repeat0.0.residual0.attention0.heads merged (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -2207,9 +2255,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k53 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
+    // k49 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k53",
+      name: "TransformerTranslator.k49",
       label: "decoder.repeat0.0.residual0 (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -2257,9 +2305,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k54 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    // k50 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
-      name: "TransformerTranslator.k54",
+      name: "TransformerTranslator.k50",
       label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2296,9 +2344,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k55 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    // k51 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
-      name: "TransformerTranslator.k55",
+      name: "TransformerTranslator.k51",
       label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2346,9 +2394,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k56 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
+    // k52 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k56",
+      name: "TransformerTranslator.k52",
       label: "decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -2368,9 +2416,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k57 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
+    // k53 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k57",
+      name: "TransformerTranslator.k53",
       label: "decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -2390,9 +2438,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k58 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
+    // k54 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k58",
+      name: "TransformerTranslator.k54",
       label: "decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2438,9 +2486,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k59 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    // k55 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k59",
+      name: "TransformerTranslator.k55",
       label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -2480,9 +2528,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k60 95001739: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
+    // k56 95001739: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
     {
-      name: "TransformerTranslator.k60",
+      name: "TransformerTranslator.k56",
       label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -2521,9 +2569,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k61 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
+    // k57 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
     {
-      name: "TransformerTranslator.k61",
+      name: "TransformerTranslator.k57",
       label: "decoder.repeat0.0.residual2 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2571,9 +2619,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k62 9267c6c7: decoder.log_softmax0.d softmax
+    // k58 9267c6c7: decoder.log_softmax0.d softmax
     {
-      name: "TransformerTranslator.k62",
+      name: "TransformerTranslator.k58",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -2595,9 +2643,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k63 553f5122: decoder.log_softmax0.d softmax
+    // k59 553f5122: decoder.log_softmax0.d softmax
     {
-      name: "TransformerTranslator.k63",
+      name: "TransformerTranslator.k59",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -2621,9 +2669,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k64 84c41a70: d(decoder.repeat0.2.layernorm2)
+    // k60 84c41a70: d(decoder.repeat0.2.layernorm2)
     {
-      name: "TransformerTranslator.k64",
+      name: "TransformerTranslator.k60",
       label: "d(decoder.repeat0.2.layernorm2)",
       step: false,
       scalars: ["T"],
@@ -2657,9 +2705,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k65 40722daf: d(decoder.linear0.weight)
+    // k61 40722daf: d(decoder.linear0.weight)
     {
-      name: "TransformerTranslator.k65",
+      name: "TransformerTranslator.k61",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -2701,9 +2749,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k66 b00e1271: d(decoder.linear0.bias)
+    // k62 b00e1271: d(decoder.linear0.bias)
     {
-      name: "TransformerTranslator.k66",
+      name: "TransformerTranslator.k62",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -2741,9 +2789,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k67 31385e80: decoder.repeat0.2.layernorm2.d layernorm (and 17 more calls)
+    // k63 31385e80: decoder.repeat0.2.layernorm2.d layernorm (and 17 more calls)
     {
-      name: "TransformerTranslator.k67",
+      name: "TransformerTranslator.k63",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 17 more calls)",
       step: false,
       scalars: ["T"],
@@ -2766,9 +2814,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k68 1c617bb0: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k64 1c617bb0: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k68",
+      name: "TransformerTranslator.k64",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2789,9 +2837,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k69 2f7c62c9: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k65 2f7c62c9: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k69",
+      name: "TransformerTranslator.k65",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2814,9 +2862,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k70 44d76808: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k66 44d76808: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k70",
+      name: "TransformerTranslator.k66",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2838,9 +2886,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k71 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k67 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k71",
+      name: "TransformerTranslator.k67",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2861,9 +2909,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k72 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
+    // k68 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
     {
-      name: "TransformerTranslator.k72",
+      name: "TransformerTranslator.k68",
       label: "d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2887,9 +2935,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k73 c644e7de: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
+    // k69 c644e7de: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
     {
-      name: "TransformerTranslator.k73",
+      name: "TransformerTranslator.k69",
       label: "d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2927,9 +2975,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k74 38ea9743: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k70 38ea9743: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k74",
+      name: "TransformerTranslator.k70",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2950,9 +2998,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k75 80b0931a: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k71 80b0931a: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k75",
+      name: "TransformerTranslator.k71",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2976,9 +3024,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k76 07f58567: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k72 07f58567: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k76",
+      name: "TransformerTranslator.k72",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -3005,9 +3053,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k77 ae4fb16c: d(decoder.repeat0.2.residual2.relu0) (and 2 more calls)
+    // k73 ae4fb16c: d(decoder.repeat0.2.residual2.relu0) (and 2 more calls)
     {
-      name: "TransformerTranslator.k77",
+      name: "TransformerTranslator.k73",
       label: "d(decoder.repeat0.2.residual2.relu0) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3041,9 +3089,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k78 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
+    // k74 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k78",
+      name: "TransformerTranslator.k74",
       label: "d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3085,9 +3133,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k79 5187ac95: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
+    // k75 5187ac95: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
     {
-      name: "TransformerTranslator.k79",
+      name: "TransformerTranslator.k75",
       label: "decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3109,9 +3157,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k80 d7a2b7a0: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
+    // k76 d7a2b7a0: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
     {
-      name: "TransformerTranslator.k80",
+      name: "TransformerTranslator.k76",
       label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3145,9 +3193,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k81 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
+    // k77 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k81",
+      name: "TransformerTranslator.k77",
       label: "d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3189,9 +3237,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k82 b2ed0b86: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
+    // k78 b2ed0b86: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k82",
+      name: "TransformerTranslator.k78",
       label: "d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3229,9 +3277,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k83 4ec785e4: d(decoder.repeat0.2.layernorm1) (and 8 more calls)
+    // k79 4ec785e4: d(decoder.repeat0.2.layernorm1) (and 8 more calls)
     {
-      name: "TransformerTranslator.k83",
+      name: "TransformerTranslator.k79",
       label: "d(decoder.repeat0.2.layernorm1) (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -3252,9 +3300,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k84 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
+    // k80 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
     {
-      name: "TransformerTranslator.k84",
+      name: "TransformerTranslator.k80",
       label: "d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -3288,9 +3336,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k85 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
+    // k81 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
     {
-      name: "TransformerTranslator.k85",
+      name: "TransformerTranslator.k81",
       label: "d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3332,9 +3380,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k86 85c0f1ba: d(decoder.repeat0.2.residual1.attention0.α) (and 2 more calls)
+    // k82 85c0f1ba: d(decoder.repeat0.2.residual1.attention0.α) (and 2 more calls)
     {
-      name: "TransformerTranslator.k86",
+      name: "TransformerTranslator.k82",
       label: "d(decoder.repeat0.2.residual1.attention0.α) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3373,9 +3421,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k87 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
+    // k83 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k87",
+      name: "TransformerTranslator.k83",
       label: "d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3419,9 +3467,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k88 8f85cc93: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
+    // k84 8f85cc93: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k88",
+      name: "TransformerTranslator.k84",
       label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3445,9 +3493,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k89 51050b7a: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
+    // k85 51050b7a: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k89",
+      name: "TransformerTranslator.k85",
       label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3471,9 +3519,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k90 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
+    // k86 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k90",
+      name: "TransformerTranslator.k86",
       label: "d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3513,9 +3561,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k91 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
+    // k87 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k91",
+      name: "TransformerTranslator.k87",
       label: "d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3560,9 +3608,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k92 7d48500b: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
+    // k88 7d48500b: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
     {
-      name: "TransformerTranslator.k92",
+      name: "TransformerTranslator.k88",
       label: "d(decoder.repeat0.2.layernorm0) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3624,9 +3672,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k93 4f669839: d(decoder.repeat0.2.residual1.attention0.in_proj_weight[0:256]) (and 2 more calls)
+    // k89 4f669839: d(decoder.repeat0.2.residual1.attention0.in_proj_weight[0:256]) (and 2 more calls)
     {
-      name: "TransformerTranslator.k93",
+      name: "TransformerTranslator.k89",
       label: "d(decoder.repeat0.2.residual1.attention0.in_proj_weight[0:256]) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3684,9 +3732,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k94 b6b9e3a9: d(decoder.repeat0.2.residual1.attention0.in_proj_bias[0:256]) (and 2 more calls)
+    // k90 b6b9e3a9: d(decoder.repeat0.2.residual1.attention0.in_proj_bias[0:256]) (and 2 more calls)
     {
-      name: "TransformerTranslator.k94",
+      name: "TransformerTranslator.k90",
       label: "d(decoder.repeat0.2.residual1.attention0.in_proj_bias[0:256]) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3711,9 +3759,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k95 25c049f4: d(encoder.repeat0.2.layernorm1) (and 2 more calls)
+    // k91 25c049f4: d(encoder.repeat0.2.layernorm1) (and 2 more calls)
     {
-      name: "TransformerTranslator.k95",
+      name: "TransformerTranslator.k91",
       label: "d(encoder.repeat0.2.layernorm1) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -3793,9 +3841,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k96 6a2f7d27: d(decoder.repeat0.2.residual1.attention0.in_proj_weight[256:768]) (and 2 more calls)
+    // k92 6a2f7d27: d(decoder.repeat0.2.residual1.attention0.in_proj_weight[256:768]) (and 2 more calls)
     {
-      name: "TransformerTranslator.k96",
+      name: "TransformerTranslator.k92",
       label: "d(decoder.repeat0.2.residual1.attention0.in_proj_weight[256:768]) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3871,9 +3919,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k97 b32e9353: d(decoder.repeat0.2.residual1.attention0.in_proj_bias[256:768]) (and 2 more calls)
+    // k93 b32e9353: d(decoder.repeat0.2.residual1.attention0.in_proj_bias[256:768]) (and 2 more calls)
     {
-      name: "TransformerTranslator.k97",
+      name: "TransformerTranslator.k93",
       label: "d(decoder.repeat0.2.residual1.attention0.in_proj_bias[256:768]) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3907,9 +3955,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k98 5eeed871: d(decoder.repeat0.2.residual0.attention0.α) (and 2 more calls)
+    // k94 5eeed871: d(decoder.repeat0.2.residual0.attention0.α) (and 2 more calls)
     {
-      name: "TransformerTranslator.k98",
+      name: "TransformerTranslator.k94",
       label: "d(decoder.repeat0.2.residual0.attention0.α) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3948,9 +3996,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k99 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k95 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k99",
+      name: "TransformerTranslator.k95",
       label: "d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3994,9 +4042,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k100 00a1e21e: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k96 00a1e21e: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k100",
+      name: "TransformerTranslator.k96",
       label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -4020,9 +4068,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k101 5f8f4323: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k97 5f8f4323: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k101",
+      name: "TransformerTranslator.k97",
       label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -4046,9 +4094,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k102 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    // k98 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k102",
+      name: "TransformerTranslator.k98",
       label: "d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -4088,9 +4136,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k103 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k99 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k103",
+      name: "TransformerTranslator.k99",
       label: "d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -4135,9 +4183,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k104 24372bac: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
+    // k100 24372bac: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
     {
-      name: "TransformerTranslator.k104",
+      name: "TransformerTranslator.k100",
       label: "d(decoder.repeat0.1.layernorm2) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -4224,9 +4272,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k105 bb550f8c: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    // k101 bb550f8c: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k105",
+      name: "TransformerTranslator.k101",
       label: "d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -4320,9 +4368,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k106 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    // k102 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k106",
+      name: "TransformerTranslator.k102",
       label: "d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -4365,9 +4413,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k107 731921fe: decoder.embedding0.d table
+    // k103 731921fe: decoder.embedding0.d table
     {
-      name: "TransformerTranslator.k107",
+      name: "TransformerTranslator.k103",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -4414,9 +4462,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k108 b773e940: d(encoder.repeat0.2.layernorm1)
+    // k104 b773e940: d(encoder.repeat0.2.layernorm1)
     {
-      name: "TransformerTranslator.k108",
+      name: "TransformerTranslator.k104",
       label: "d(encoder.repeat0.2.layernorm1)",
       step: false,
       scalars: ["S"],
@@ -4439,9 +4487,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k109 6734e30c: encoder.repeat0.2.layernorm1.d layernorm (and 11 more calls)
+    // k105 6734e30c: encoder.repeat0.2.layernorm1.d layernorm (and 11 more calls)
     {
-      name: "TransformerTranslator.k109",
+      name: "TransformerTranslator.k105",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 11 more calls)",
       step: false,
       scalars: ["S"],
@@ -4464,9 +4512,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k110 26223b21: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k106 26223b21: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k110",
+      name: "TransformerTranslator.k106",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4487,9 +4535,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k111 4be533f5: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k107 4be533f5: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k111",
+      name: "TransformerTranslator.k107",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4512,9 +4560,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k112 7c088858: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k108 7c088858: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k112",
+      name: "TransformerTranslator.k108",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4536,9 +4584,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k113 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k109 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k113",
+      name: "TransformerTranslator.k109",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4559,9 +4607,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k114 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
+    // k110 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
     {
-      name: "TransformerTranslator.k114",
+      name: "TransformerTranslator.k110",
       label: "d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4585,9 +4633,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k115 1b85f161: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
+    // k111 1b85f161: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
     {
-      name: "TransformerTranslator.k115",
+      name: "TransformerTranslator.k111",
       label: "d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4625,9 +4673,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k116 a9a7a0c3: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k112 a9a7a0c3: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k116",
+      name: "TransformerTranslator.k112",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4648,9 +4696,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k117 a3f6108d: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k113 a3f6108d: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k117",
+      name: "TransformerTranslator.k113",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4674,9 +4722,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k118 34f2b5cf: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k114 34f2b5cf: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k118",
+      name: "TransformerTranslator.k114",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4703,9 +4751,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k119 089237c7: d(encoder.repeat0.2.residual1.relu0) (and 2 more calls)
+    // k115 089237c7: d(encoder.repeat0.2.residual1.relu0) (and 2 more calls)
     {
-      name: "TransformerTranslator.k119",
+      name: "TransformerTranslator.k115",
       label: "d(encoder.repeat0.2.residual1.relu0) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4739,9 +4787,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k120 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
+    // k116 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k120",
+      name: "TransformerTranslator.k116",
       label: "d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4783,9 +4831,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k121 504d4e0e: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
+    // k117 504d4e0e: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
     {
-      name: "TransformerTranslator.k121",
+      name: "TransformerTranslator.k117",
       label: "encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4807,9 +4855,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k122 c3b8010b: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
+    // k118 c3b8010b: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
     {
-      name: "TransformerTranslator.k122",
+      name: "TransformerTranslator.k118",
       label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4843,9 +4891,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k123 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
+    // k119 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k123",
+      name: "TransformerTranslator.k119",
       label: "d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4887,9 +4935,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k124 9269b4f5: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
+    // k120 9269b4f5: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k124",
+      name: "TransformerTranslator.k120",
       label: "d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4927,9 +4975,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k125 f983a841: d(encoder.repeat0.2.layernorm0) (and 5 more calls)
+    // k121 f983a841: d(encoder.repeat0.2.layernorm0) (and 5 more calls)
     {
-      name: "TransformerTranslator.k125",
+      name: "TransformerTranslator.k121",
       label: "d(encoder.repeat0.2.layernorm0) (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4950,9 +4998,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k126 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
+    // k122 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
     {
-      name: "TransformerTranslator.k126",
+      name: "TransformerTranslator.k122",
       label: "d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4986,9 +5034,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k127 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
+    // k123 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k127",
+      name: "TransformerTranslator.k123",
       label: "d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -5030,9 +5078,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k128 b54605ae: d(encoder.repeat0.2.residual0.attention0.α) (and 2 more calls)
+    // k124 b54605ae: d(encoder.repeat0.2.residual0.attention0.α) (and 2 more calls)
     {
-      name: "TransformerTranslator.k128",
+      name: "TransformerTranslator.k124",
       label: "d(encoder.repeat0.2.residual0.attention0.α) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -5071,9 +5119,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k129 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k125 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k129",
+      name: "TransformerTranslator.k125",
       label: "d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -5117,9 +5165,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k130 a2ffc9f0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k126 a2ffc9f0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k130",
+      name: "TransformerTranslator.k126",
       label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -5143,9 +5191,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k131 cc0c6490: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k127 cc0c6490: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k131",
+      name: "TransformerTranslator.k127",
       label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -5169,9 +5217,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k132 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    // k128 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k132",
+      name: "TransformerTranslator.k128",
       label: "d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -5211,9 +5259,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k133 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k129 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k133",
+      name: "TransformerTranslator.k129",
       label: "d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -5258,9 +5306,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k134 9695e15e: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
+    // k130 9695e15e: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
     {
-      name: "TransformerTranslator.k134",
+      name: "TransformerTranslator.k130",
       label: "d(encoder.repeat0.1.layernorm1) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -5347,9 +5395,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k135 2cfb123d: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    // k131 2cfb123d: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k135",
+      name: "TransformerTranslator.k131",
       label: "d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -5443,9 +5491,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k136 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    // k132 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k136",
+      name: "TransformerTranslator.k132",
       label: "d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -5488,9 +5536,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k137 a90cf0ec: encoder.embedding0.d table
+    // k133 a90cf0ec: encoder.embedding0.d table
     {
-      name: "TransformerTranslator.k137",
+      name: "TransformerTranslator.k133",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -5537,9 +5585,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k138 55eb5914: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
+    // k134 55eb5914: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k138",
+      name: "TransformerTranslator.k134",
       label: "d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: [],
@@ -5566,9 +5614,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k139 1466cfb2: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
+    // k135 1466cfb2: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k139",
+      name: "TransformerTranslator.k135",
       label: "d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: [],
@@ -5594,7 +5642,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerTranslator_PLAN: __nnc.Plan = {
-      "slots": 463,
+      "slots": 457,
       "weights": 94,
       "tables": [
         {"slot":94,"kind":"sin_freqs","dim":256}
@@ -5678,122 +5726,104 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       "encode": [
         {"op":"run","kernel":0,"out":114,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
         {"op":"run","kernel":1,"out":115,"args":[114,1,2],"size":["B","S",768],"packs":0},
-        {"op":"run","kernel":2,"out":116,"args":[115],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":117,"args":[96,116],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":118,"args":[96,117,116],"size":["B",8,"S","S"],"free":[116,117]},
-        {"op":"run","kernel":5,"out":119,"args":[118,115],"size":["B","S",8,32],"free":[115,118]},
-        {"op":"run","kernel":6,"out":120,"args":[119,3,4],"size":["B","S",256],"packs":1,"free":[119]},
-        {"op":"run","kernel":7,"out":121,"args":[114,120],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":122,"args":[121,114,120,5,6],"size":["B","S",256],"free":[114,120,121]},
-        {"op":"run","kernel":9,"out":123,"args":[122,7,8],"size":["B","S",1024],"packs":2},
-        {"op":"run","kernel":10,"out":124,"args":[123,9,10],"size":["B","S",256],"packs":3,"free":[123]},
-        {"op":"run","kernel":7,"out":125,"args":[122,124],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":126,"args":[125,122,124,11,12],"size":["B","S",256],"free":[122,124,125]},
-        {"op":"run","kernel":1,"out":127,"args":[126,13,14],"size":["B","S",768],"packs":4},
-        {"op":"run","kernel":2,"out":128,"args":[127],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":129,"args":[96,128],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":130,"args":[96,129,128],"size":["B",8,"S","S"],"free":[128,129]},
-        {"op":"run","kernel":5,"out":131,"args":[130,127],"size":["B","S",8,32],"free":[127,130]},
-        {"op":"run","kernel":6,"out":132,"args":[131,15,16],"size":["B","S",256],"packs":5,"free":[131]},
-        {"op":"run","kernel":7,"out":133,"args":[126,132],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":134,"args":[133,126,132,17,18],"size":["B","S",256],"free":[126,132,133]},
-        {"op":"run","kernel":9,"out":135,"args":[134,19,20],"size":["B","S",1024],"packs":6},
-        {"op":"run","kernel":10,"out":136,"args":[135,21,22],"size":["B","S",256],"packs":7,"free":[135]},
-        {"op":"run","kernel":7,"out":137,"args":[134,136],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":138,"args":[137,134,136,23,24],"size":["B","S",256],"free":[134,136,137]},
-        {"op":"run","kernel":1,"out":139,"args":[138,25,26],"size":["B","S",768],"packs":8},
-        {"op":"run","kernel":2,"out":140,"args":[139],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":141,"args":[96,140],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":142,"args":[96,141,140],"size":["B",8,"S","S"],"free":[140,141]},
-        {"op":"run","kernel":5,"out":143,"args":[142,139],"size":["B","S",8,32],"free":[139,142]},
-        {"op":"run","kernel":6,"out":144,"args":[143,27,28],"size":["B","S",256],"packs":9,"free":[143]},
-        {"op":"run","kernel":7,"out":145,"args":[138,144],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":146,"args":[145,138,144,29,30],"size":["B","S",256],"free":[138,144,145]},
-        {"op":"run","kernel":9,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
-        {"op":"run","kernel":10,"out":148,"args":[147,33,34],"size":["B","S",256],"packs":11,"free":[147]},
-        {"op":"run","kernel":7,"out":149,"args":[146,148],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":150,"args":[149,146,148,35,36],"size":["B","S",256],"free":[146,148,149]},
-        {"op":"run","kernel":22,"out":160,"args":[150,44,45],"size":["B","S",512],"packs":14},
-        {"op":"run","kernel":22,"out":182,"args":[150,62,63],"size":["B","S",512],"packs":21},
-        {"op":"run","kernel":22,"out":204,"args":[150,80,81],"size":["B","S",512],"packs":28,"free":[150]}
+        {"op":"run","kernel":2,"out":116,"args":[96,115],"size":["B","S",8,32],"free":[115]},
+        {"op":"run","kernel":3,"out":117,"args":[116,3,4],"size":["B","S",256],"packs":1,"free":[116]},
+        {"op":"run","kernel":4,"out":118,"args":[114,117],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":119,"args":[118,114,117,5,6],"size":["B","S",256],"free":[114,117,118]},
+        {"op":"run","kernel":6,"out":120,"args":[119,7,8],"size":["B","S",1024],"packs":2},
+        {"op":"run","kernel":7,"out":121,"args":[120,9,10],"size":["B","S",256],"packs":3,"free":[120]},
+        {"op":"run","kernel":4,"out":122,"args":[119,121],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":123,"args":[122,119,121,11,12],"size":["B","S",256],"free":[119,121,122]},
+        {"op":"run","kernel":1,"out":124,"args":[123,13,14],"size":["B","S",768],"packs":4},
+        {"op":"run","kernel":2,"out":125,"args":[96,124],"size":["B","S",8,32],"free":[124]},
+        {"op":"run","kernel":3,"out":126,"args":[125,15,16],"size":["B","S",256],"packs":5,"free":[125]},
+        {"op":"run","kernel":4,"out":127,"args":[123,126],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":128,"args":[127,123,126,17,18],"size":["B","S",256],"free":[123,126,127]},
+        {"op":"run","kernel":6,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
+        {"op":"run","kernel":7,"out":130,"args":[129,21,22],"size":["B","S",256],"packs":7,"free":[129]},
+        {"op":"run","kernel":4,"out":131,"args":[128,130],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":132,"args":[131,128,130,23,24],"size":["B","S",256],"free":[128,130,131]},
+        {"op":"run","kernel":1,"out":133,"args":[132,25,26],"size":["B","S",768],"packs":8},
+        {"op":"run","kernel":2,"out":134,"args":[96,133],"size":["B","S",8,32],"free":[133]},
+        {"op":"run","kernel":3,"out":135,"args":[134,27,28],"size":["B","S",256],"packs":9,"free":[134]},
+        {"op":"run","kernel":4,"out":136,"args":[132,135],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":137,"args":[136,132,135,29,30],"size":["B","S",256],"free":[132,135,136]},
+        {"op":"run","kernel":6,"out":138,"args":[137,31,32],"size":["B","S",1024],"packs":10},
+        {"op":"run","kernel":7,"out":139,"args":[138,33,34],"size":["B","S",256],"packs":11,"free":[138]},
+        {"op":"run","kernel":4,"out":140,"args":[137,139],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":141,"args":[140,137,139,35,36],"size":["B","S",256],"free":[137,139,140]},
+        {"op":"run","kernel":16,"out":148,"args":[141,44,45],"size":["B","S",512],"packs":14},
+        {"op":"run","kernel":16,"out":167,"args":[141,62,63],"size":["B","S",512],"packs":21},
+        {"op":"run","kernel":16,"out":186,"args":[141,80,81],"size":["B","S",512],"packs":28,"free":[141]}
       ],
       "decode": [
-        {"op":"run","kernel":11,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-        {"op":"run","kernel":12,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
-        {"op":"run","kernel":13,"out":103,"args":[102,152],"size":["B","K",256],"free":[102]},
-        {"op":"run","kernel":14,"out":105,"args":[104,152],"size":["B","K",256],"free":[104]},
-        {"op":"run","kernel":15,"out":153,"args":[152,103],"size":["B",8,"T","K"],"free":[103,152]},
-        {"op":"run","kernel":16,"out":154,"args":[101,153],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":155,"args":[101,154,153],"size":["B",8,"T","K"],"free":[153,154]},
-        {"op":"run","kernel":18,"out":156,"args":[155,105],"size":["B","T",8,32],"free":[105,155]},
-        {"op":"run","kernel":19,"out":157,"args":[156,40,41],"size":["B","T",256],"packs":13,"free":[156]},
-        {"op":"run","kernel":20,"out":158,"args":[151,157],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":159,"args":[158,151,157,42,43],"size":["B","T",256],"free":[151,157,158]},
-        {"op":"run","kernel":23,"out":161,"args":[159,44,45],"size":["B","T",256],"packs":15},
-        {"op":"run","kernel":24,"out":162,"args":[161,160],"size":["B",8,"T","S"],"free":[161]},
-        {"op":"run","kernel":25,"out":163,"args":[96,162],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":164,"args":[96,163,162],"size":["B",8,"T","S"],"free":[162,163]},
-        {"op":"run","kernel":27,"out":165,"args":[164,160],"size":["B","T",8,32],"free":[160]},
-        {"op":"run","kernel":19,"out":166,"args":[165,46,47],"size":["B","T",256],"packs":16,"free":[165]},
-        {"op":"run","kernel":28,"out":167,"args":[164],"size":["B","T","S"],"free":[164,167]},
-        {"op":"run","kernel":20,"out":168,"args":[159,166],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":169,"args":[168,159,166,48,49],"size":["B","T",256],"free":[159,166,168]},
-        {"op":"run","kernel":29,"out":170,"args":[169,50,51],"size":["B","T",1024],"packs":17},
-        {"op":"run","kernel":30,"out":171,"args":[170,52,53],"size":["B","T",256],"packs":18,"free":[170]},
-        {"op":"run","kernel":20,"out":172,"args":[169,171],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":173,"args":[172,169,171,54,55],"size":["B","T",256],"free":[169,171,172]},
-        {"op":"run","kernel":12,"out":174,"args":[173,56,57],"size":["B","T",768],"packs":19},
-        {"op":"run","kernel":13,"out":107,"args":[106,174],"size":["B","K",256],"free":[106]},
-        {"op":"run","kernel":14,"out":109,"args":[108,174],"size":["B","K",256],"free":[108]},
-        {"op":"run","kernel":15,"out":175,"args":[174,107],"size":["B",8,"T","K"],"free":[107,174]},
-        {"op":"run","kernel":16,"out":176,"args":[101,175],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":177,"args":[101,176,175],"size":["B",8,"T","K"],"free":[175,176]},
-        {"op":"run","kernel":18,"out":178,"args":[177,109],"size":["B","T",8,32],"free":[109,177]},
-        {"op":"run","kernel":19,"out":179,"args":[178,58,59],"size":["B","T",256],"packs":20,"free":[178]},
-        {"op":"run","kernel":20,"out":180,"args":[173,179],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":181,"args":[180,173,179,60,61],"size":["B","T",256],"free":[173,179,180]},
-        {"op":"run","kernel":23,"out":183,"args":[181,62,63],"size":["B","T",256],"packs":22},
-        {"op":"run","kernel":24,"out":184,"args":[183,182],"size":["B",8,"T","S"],"free":[183]},
-        {"op":"run","kernel":25,"out":185,"args":[96,184],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":186,"args":[96,185,184],"size":["B",8,"T","S"],"free":[184,185]},
-        {"op":"run","kernel":27,"out":187,"args":[186,182],"size":["B","T",8,32],"free":[182]},
-        {"op":"run","kernel":19,"out":188,"args":[187,64,65],"size":["B","T",256],"packs":23,"free":[187]},
-        {"op":"run","kernel":28,"out":189,"args":[186],"size":["B","T","S"],"free":[186,189]},
-        {"op":"run","kernel":20,"out":190,"args":[181,188],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":191,"args":[190,181,188,66,67],"size":["B","T",256],"free":[181,188,190]},
-        {"op":"run","kernel":29,"out":192,"args":[191,68,69],"size":["B","T",1024],"packs":24},
-        {"op":"run","kernel":30,"out":193,"args":[192,70,71],"size":["B","T",256],"packs":25,"free":[192]},
-        {"op":"run","kernel":20,"out":194,"args":[191,193],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":195,"args":[194,191,193,72,73],"size":["B","T",256],"free":[191,193,194]},
-        {"op":"run","kernel":12,"out":196,"args":[195,74,75],"size":["B","T",768],"packs":26},
-        {"op":"run","kernel":13,"out":111,"args":[110,196],"size":["B","K",256],"free":[110]},
-        {"op":"run","kernel":14,"out":113,"args":[112,196],"size":["B","K",256],"free":[112]},
-        {"op":"run","kernel":15,"out":197,"args":[196,111],"size":["B",8,"T","K"],"free":[111,196]},
-        {"op":"run","kernel":16,"out":198,"args":[101,197],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":199,"args":[101,198,197],"size":["B",8,"T","K"],"free":[101,197,198]},
-        {"op":"run","kernel":18,"out":200,"args":[199,113],"size":["B","T",8,32],"free":[113,199]},
-        {"op":"run","kernel":19,"out":201,"args":[200,76,77],"size":["B","T",256],"packs":27,"free":[200]},
-        {"op":"run","kernel":20,"out":202,"args":[195,201],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":203,"args":[202,195,201,78,79],"size":["B","T",256],"free":[195,201,202]},
-        {"op":"run","kernel":23,"out":205,"args":[203,80,81],"size":["B","T",256],"packs":29},
-        {"op":"run","kernel":24,"out":206,"args":[205,204],"size":["B",8,"T","S"],"free":[205]},
-        {"op":"run","kernel":25,"out":207,"args":[96,206],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":208,"args":[96,207,206],"size":["B",8,"T","S"],"free":[96,206,207]},
-        {"op":"run","kernel":27,"out":209,"args":[208,204],"size":["B","T",8,32],"free":[204]},
-        {"op":"run","kernel":19,"out":210,"args":[209,82,83],"size":["B","T",256],"packs":30,"free":[209]},
-        {"op":"run","kernel":28,"out":211,"args":[208],"size":["B","T","S"],"free":[208,211]},
-        {"op":"run","kernel":20,"out":212,"args":[203,210],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":213,"args":[212,203,210,84,85],"size":["B","T",256],"free":[203,210,212]},
-        {"op":"run","kernel":29,"out":214,"args":[213,86,87],"size":["B","T",1024],"packs":31},
-        {"op":"run","kernel":30,"out":215,"args":[214,88,89],"size":["B","T",256],"packs":32,"free":[214]},
-        {"op":"run","kernel":20,"out":216,"args":[213,215],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":217,"args":[216,213,215,90,91],"size":["B","T",256],"free":[213,215,216]},
-        {"op":"run","kernel":31,"out":218,"args":[217,92,93],"size":["B","T",8000],"packs":33,"free":[217]},
-        {"op":"run","kernel":32,"out":219,"args":[218],"size":["B","T",2]},
-        {"op":"run","kernel":33,"out":220,"args":[219,218],"size":["B","T",8000],"free":[218,219]},
-        {"op":"run","kernel":34,"out":221,"args":[99,220],"size":["B","T",8000],"free":[99,220]}
+        {"op":"run","kernel":8,"out":142,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+        {"op":"run","kernel":9,"out":143,"args":[142,38,39],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":10,"out":103,"args":[102,143],"size":["B","K",256],"free":[102]},
+        {"op":"run","kernel":11,"out":105,"args":[104,143],"size":["B","K",256],"free":[104]},
+        {"op":"run","kernel":12,"out":144,"args":[101,143,103,105],"size":["B","T",8,32],"free":[103,105,143]},
+        {"op":"run","kernel":13,"out":145,"args":[144,40,41],"size":["B","T",256],"packs":13,"free":[144]},
+        {"op":"run","kernel":14,"out":146,"args":[142,145],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":147,"args":[146,142,145,42,43],"size":["B","T",256],"free":[142,145,146]},
+        {"op":"run","kernel":17,"out":149,"args":[147,44,45],"size":["B","T",256],"packs":15},
+        {"op":"run","kernel":18,"out":150,"args":[149,148],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":151,"args":[96,150],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":152,"args":[96,151,150],"size":["B",8,"T","S"],"weights":true,"free":[150,151]},
+        {"op":"run","kernel":21,"out":153,"args":[96,149,148],"size":["B","T",8,32],"free":[148,149]},
+        {"op":"run","kernel":13,"out":154,"args":[153,46,47],"size":["B","T",256],"packs":16,"free":[153]},
+        {"op":"run","kernel":22,"out":155,"args":[152],"size":["B","T","S"],"weights":true,"free":[152,155]},
+        {"op":"run","kernel":14,"out":156,"args":[147,154],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":157,"args":[156,147,154,48,49],"size":["B","T",256],"free":[147,154,156]},
+        {"op":"run","kernel":23,"out":158,"args":[157,50,51],"size":["B","T",1024],"packs":17},
+        {"op":"run","kernel":24,"out":159,"args":[158,52,53],"size":["B","T",256],"packs":18,"free":[158]},
+        {"op":"run","kernel":14,"out":160,"args":[157,159],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":161,"args":[160,157,159,54,55],"size":["B","T",256],"free":[157,159,160]},
+        {"op":"run","kernel":9,"out":162,"args":[161,56,57],"size":["B","T",768],"packs":19},
+        {"op":"run","kernel":10,"out":107,"args":[106,162],"size":["B","K",256],"free":[106]},
+        {"op":"run","kernel":11,"out":109,"args":[108,162],"size":["B","K",256],"free":[108]},
+        {"op":"run","kernel":12,"out":163,"args":[101,162,107,109],"size":["B","T",8,32],"free":[107,109,162]},
+        {"op":"run","kernel":13,"out":164,"args":[163,58,59],"size":["B","T",256],"packs":20,"free":[163]},
+        {"op":"run","kernel":14,"out":165,"args":[161,164],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":166,"args":[165,161,164,60,61],"size":["B","T",256],"free":[161,164,165]},
+        {"op":"run","kernel":17,"out":168,"args":[166,62,63],"size":["B","T",256],"packs":22},
+        {"op":"run","kernel":18,"out":169,"args":[168,167],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":170,"args":[96,169],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":171,"args":[96,170,169],"size":["B",8,"T","S"],"weights":true,"free":[169,170]},
+        {"op":"run","kernel":21,"out":172,"args":[96,168,167],"size":["B","T",8,32],"free":[167,168]},
+        {"op":"run","kernel":13,"out":173,"args":[172,64,65],"size":["B","T",256],"packs":23,"free":[172]},
+        {"op":"run","kernel":22,"out":174,"args":[171],"size":["B","T","S"],"weights":true,"free":[171,174]},
+        {"op":"run","kernel":14,"out":175,"args":[166,173],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":176,"args":[175,166,173,66,67],"size":["B","T",256],"free":[166,173,175]},
+        {"op":"run","kernel":23,"out":177,"args":[176,68,69],"size":["B","T",1024],"packs":24},
+        {"op":"run","kernel":24,"out":178,"args":[177,70,71],"size":["B","T",256],"packs":25,"free":[177]},
+        {"op":"run","kernel":14,"out":179,"args":[176,178],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":180,"args":[179,176,178,72,73],"size":["B","T",256],"free":[176,178,179]},
+        {"op":"run","kernel":9,"out":181,"args":[180,74,75],"size":["B","T",768],"packs":26},
+        {"op":"run","kernel":10,"out":111,"args":[110,181],"size":["B","K",256],"free":[110]},
+        {"op":"run","kernel":11,"out":113,"args":[112,181],"size":["B","K",256],"free":[112]},
+        {"op":"run","kernel":12,"out":182,"args":[101,181,111,113],"size":["B","T",8,32],"free":[101,111,113,181]},
+        {"op":"run","kernel":13,"out":183,"args":[182,76,77],"size":["B","T",256],"packs":27,"free":[182]},
+        {"op":"run","kernel":14,"out":184,"args":[180,183],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":185,"args":[184,180,183,78,79],"size":["B","T",256],"free":[180,183,184]},
+        {"op":"run","kernel":17,"out":187,"args":[185,80,81],"size":["B","T",256],"packs":29},
+        {"op":"run","kernel":18,"out":188,"args":[187,186],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":189,"args":[96,188],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":190,"args":[96,189,188],"size":["B",8,"T","S"],"weights":true,"free":[188,189]},
+        {"op":"run","kernel":21,"out":191,"args":[96,187,186],"size":["B","T",8,32],"free":[96,186,187]},
+        {"op":"run","kernel":13,"out":192,"args":[191,82,83],"size":["B","T",256],"packs":30,"free":[191]},
+        {"op":"run","kernel":22,"out":193,"args":[190],"size":["B","T","S"],"weights":true,"free":[190,193]},
+        {"op":"run","kernel":14,"out":194,"args":[185,192],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":195,"args":[194,185,192,84,85],"size":["B","T",256],"free":[185,192,194]},
+        {"op":"run","kernel":23,"out":196,"args":[195,86,87],"size":["B","T",1024],"packs":31},
+        {"op":"run","kernel":24,"out":197,"args":[196,88,89],"size":["B","T",256],"packs":32,"free":[196]},
+        {"op":"run","kernel":14,"out":198,"args":[195,197],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":199,"args":[198,195,197,90,91],"size":["B","T",256],"free":[195,197,198]},
+        {"op":"run","kernel":25,"out":200,"args":[199,92,93],"size":["B","T",8000],"packs":33,"free":[199]},
+        {"op":"run","kernel":26,"out":201,"args":[200],"size":["B","T",2]},
+        {"op":"run","kernel":27,"out":202,"args":[201,200],"size":["B","T",8000],"free":[200,201]},
+        {"op":"run","kernel":28,"out":203,"args":[99,202],"size":["B","T",8000],"free":[99,202]}
       ],
-      "output": {"slot":221,"shape":["B","T",8000]},
+      "output": {"slot":203,"shape":["B","T",8000]},
       "caches": [
         {"cache":102,"next":103,"width":256},
         {"cache":104,"next":105,"width":256},
@@ -5802,7 +5832,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         {"cache":110,"next":111,"width":256},
         {"cache":112,"next":113,"width":256}
       ],
-      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":160,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":182,"shape":["B","S",512]},{"slot":204,"shape":["B","S",512]}],"carries":[],"attention":211,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,160,182,204,211,221]}
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":148,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":167,"shape":["B","S",512]},{"slot":186,"shape":["B","S",512]}],"carries":[],"attention":193,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,148,167,186,193,203]}
     };
 /** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
 const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
@@ -5892,145 +5922,145 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
         "decode": [
           {"op":"run","kernel":0,"out":102,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
           {"op":"run","kernel":1,"out":103,"args":[102,1,2],"size":["B","S",768],"packs":0},
-          {"op":"run","kernel":35,"out":104,"args":[103],"size":["B","S",8,32]},
-          {"op":"run","kernel":36,"out":105,"args":[103],"size":["B","S",8,32]},
-          {"op":"run","kernel":37,"out":106,"args":[103],"size":["B","S",8,32],"free":[103]},
-          {"op":"run","kernel":38,"out":107,"args":[106,104],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":3,"out":108,"args":[96,107],"size":["B",8,"S",2]},
-          {"op":"run","kernel":4,"out":109,"args":[96,108,107],"size":["B",8,"S","S"],"free":[107,108]},
-          {"op":"run","kernel":39,"out":110,"args":[109,105],"size":["B","S",8,32]},
-          {"op":"run","kernel":40,"out":111,"args":[110],"size":["B","S",256],"free":[110]},
-          {"op":"run","kernel":41,"out":112,"args":[102,111,3,4],"size":["B","S",256],"packs":1},
-          {"op":"run","kernel":42,"out":113,"args":[112],"size":["B","S",2]},
-          {"op":"run","kernel":43,"out":114,"args":[113,112,5,6],"size":["B","S",256],"free":[113]},
-          {"op":"run","kernel":9,"out":115,"args":[114,7,8],"size":["B","S",1024],"packs":2},
-          {"op":"run","kernel":44,"out":116,"args":[114,115,9,10],"size":["B","S",256],"packs":3},
-          {"op":"run","kernel":42,"out":117,"args":[116],"size":["B","S",2]},
-          {"op":"run","kernel":43,"out":118,"args":[117,116,11,12],"size":["B","S",256],"free":[117]},
+          {"op":"run","kernel":29,"out":104,"args":[103],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":105,"args":[103],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":106,"args":[103],"size":["B","S",8,32],"free":[103]},
+          {"op":"run","kernel":32,"out":107,"args":[106,104],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":108,"args":[96,107],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":109,"args":[96,108,107],"size":["B",8,"S","S"],"free":[107,108]},
+          {"op":"run","kernel":35,"out":110,"args":[109,105],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":111,"args":[110],"size":["B","S",256],"free":[110]},
+          {"op":"run","kernel":37,"out":112,"args":[102,111,3,4],"size":["B","S",256],"packs":1},
+          {"op":"run","kernel":38,"out":113,"args":[112],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":114,"args":[113,112,5,6],"size":["B","S",256],"free":[113]},
+          {"op":"run","kernel":6,"out":115,"args":[114,7,8],"size":["B","S",1024],"packs":2},
+          {"op":"run","kernel":40,"out":116,"args":[114,115,9,10],"size":["B","S",256],"packs":3},
+          {"op":"run","kernel":38,"out":117,"args":[116],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":118,"args":[117,116,11,12],"size":["B","S",256],"free":[117]},
           {"op":"run","kernel":1,"out":119,"args":[118,13,14],"size":["B","S",768],"packs":4},
-          {"op":"run","kernel":35,"out":120,"args":[119],"size":["B","S",8,32]},
-          {"op":"run","kernel":36,"out":121,"args":[119],"size":["B","S",8,32]},
-          {"op":"run","kernel":37,"out":122,"args":[119],"size":["B","S",8,32],"free":[119]},
-          {"op":"run","kernel":38,"out":123,"args":[122,120],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":3,"out":124,"args":[96,123],"size":["B",8,"S",2]},
-          {"op":"run","kernel":4,"out":125,"args":[96,124,123],"size":["B",8,"S","S"],"free":[123,124]},
-          {"op":"run","kernel":39,"out":126,"args":[125,121],"size":["B","S",8,32]},
-          {"op":"run","kernel":40,"out":127,"args":[126],"size":["B","S",256],"free":[126]},
-          {"op":"run","kernel":41,"out":128,"args":[118,127,15,16],"size":["B","S",256],"packs":5},
-          {"op":"run","kernel":42,"out":129,"args":[128],"size":["B","S",2]},
-          {"op":"run","kernel":43,"out":130,"args":[129,128,17,18],"size":["B","S",256],"free":[129]},
-          {"op":"run","kernel":9,"out":131,"args":[130,19,20],"size":["B","S",1024],"packs":6},
-          {"op":"run","kernel":44,"out":132,"args":[130,131,21,22],"size":["B","S",256],"packs":7},
-          {"op":"run","kernel":42,"out":133,"args":[132],"size":["B","S",2]},
-          {"op":"run","kernel":43,"out":134,"args":[133,132,23,24],"size":["B","S",256],"free":[133]},
+          {"op":"run","kernel":29,"out":120,"args":[119],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":121,"args":[119],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":122,"args":[119],"size":["B","S",8,32],"free":[119]},
+          {"op":"run","kernel":32,"out":123,"args":[122,120],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":124,"args":[96,123],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":125,"args":[96,124,123],"size":["B",8,"S","S"],"free":[123,124]},
+          {"op":"run","kernel":35,"out":126,"args":[125,121],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":127,"args":[126],"size":["B","S",256],"free":[126]},
+          {"op":"run","kernel":37,"out":128,"args":[118,127,15,16],"size":["B","S",256],"packs":5},
+          {"op":"run","kernel":38,"out":129,"args":[128],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":130,"args":[129,128,17,18],"size":["B","S",256],"free":[129]},
+          {"op":"run","kernel":6,"out":131,"args":[130,19,20],"size":["B","S",1024],"packs":6},
+          {"op":"run","kernel":40,"out":132,"args":[130,131,21,22],"size":["B","S",256],"packs":7},
+          {"op":"run","kernel":38,"out":133,"args":[132],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":134,"args":[133,132,23,24],"size":["B","S",256],"free":[133]},
           {"op":"run","kernel":1,"out":135,"args":[134,25,26],"size":["B","S",768],"packs":8},
-          {"op":"run","kernel":35,"out":136,"args":[135],"size":["B","S",8,32]},
-          {"op":"run","kernel":36,"out":137,"args":[135],"size":["B","S",8,32]},
-          {"op":"run","kernel":37,"out":138,"args":[135],"size":["B","S",8,32],"free":[135]},
-          {"op":"run","kernel":38,"out":139,"args":[138,136],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":3,"out":140,"args":[96,139],"size":["B",8,"S",2]},
-          {"op":"run","kernel":4,"out":141,"args":[96,140,139],"size":["B",8,"S","S"],"free":[139,140]},
-          {"op":"run","kernel":39,"out":142,"args":[141,137],"size":["B","S",8,32]},
-          {"op":"run","kernel":40,"out":143,"args":[142],"size":["B","S",256],"free":[142]},
-          {"op":"run","kernel":41,"out":144,"args":[134,143,27,28],"size":["B","S",256],"packs":9},
-          {"op":"run","kernel":42,"out":145,"args":[144],"size":["B","S",2]},
-          {"op":"run","kernel":43,"out":146,"args":[145,144,29,30],"size":["B","S",256],"free":[145]},
-          {"op":"run","kernel":9,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
-          {"op":"run","kernel":44,"out":148,"args":[146,147,33,34],"size":["B","S",256],"packs":11},
-          {"op":"run","kernel":42,"out":149,"args":[148],"size":["B","S",2]},
-          {"op":"run","kernel":43,"out":150,"args":[149,148,35,36],"size":["B","S",256],"free":[149]},
-          {"op":"run","kernel":11,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-          {"op":"run","kernel":12,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":45,"out":153,"args":[152],"size":["B","T",8,32]},
-          {"op":"run","kernel":46,"out":154,"args":[152],"size":["B","T",8,32]},
-          {"op":"run","kernel":47,"out":155,"args":[152],"size":["B","T",8,32],"free":[152]},
-          {"op":"run","kernel":48,"out":156,"args":[155,153],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":49,"out":157,"args":[101,156],"size":["B",8,"T",2]},
-          {"op":"run","kernel":50,"out":158,"args":[101,157,156],"size":["B",8,"T","T"],"free":[156,157]},
-          {"op":"run","kernel":51,"out":159,"args":[158,154],"size":["B","T",8,32]},
-          {"op":"run","kernel":52,"out":160,"args":[159],"size":["B","T",256],"free":[159]},
-          {"op":"run","kernel":53,"out":161,"args":[151,160,40,41],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":54,"out":162,"args":[161],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":163,"args":[162,161,42,43],"size":["B","T",256],"free":[162]},
-          {"op":"run","kernel":22,"out":164,"args":[150,44,45],"size":["B","S",512],"packs":14},
-          {"op":"run","kernel":56,"out":165,"args":[164],"size":["B","S",8,32]},
-          {"op":"run","kernel":57,"out":166,"args":[164],"size":["B","S",8,32],"free":[164]},
-          {"op":"run","kernel":58,"out":167,"args":[163,44,45],"size":["B","T",8,32],"packs":15},
-          {"op":"run","kernel":59,"out":168,"args":[167,165],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":25,"out":169,"args":[96,168],"size":["B",8,"T",2]},
-          {"op":"run","kernel":26,"out":170,"args":[96,169,168],"size":["B",8,"T","S"],"free":[168,169]},
-          {"op":"run","kernel":60,"out":171,"args":[170,166],"size":["B","T",8,32]},
-          {"op":"run","kernel":52,"out":172,"args":[171],"size":["B","T",256],"free":[171]},
-          {"op":"run","kernel":28,"out":173,"args":[170],"size":["B","T","S"]},
-          {"op":"run","kernel":53,"out":174,"args":[163,172,46,47],"size":["B","T",256],"packs":16},
-          {"op":"run","kernel":54,"out":175,"args":[174],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":176,"args":[175,174,48,49],"size":["B","T",256],"free":[175]},
-          {"op":"run","kernel":29,"out":177,"args":[176,50,51],"size":["B","T",1024],"packs":17},
-          {"op":"run","kernel":61,"out":178,"args":[176,177,52,53],"size":["B","T",256],"packs":18},
-          {"op":"run","kernel":54,"out":179,"args":[178],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":180,"args":[179,178,54,55],"size":["B","T",256],"free":[179]},
-          {"op":"run","kernel":12,"out":181,"args":[180,56,57],"size":["B","T",768],"packs":19},
-          {"op":"run","kernel":45,"out":182,"args":[181],"size":["B","T",8,32]},
-          {"op":"run","kernel":46,"out":183,"args":[181],"size":["B","T",8,32]},
-          {"op":"run","kernel":47,"out":184,"args":[181],"size":["B","T",8,32],"free":[181]},
-          {"op":"run","kernel":48,"out":185,"args":[184,182],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":49,"out":186,"args":[101,185],"size":["B",8,"T",2]},
-          {"op":"run","kernel":50,"out":187,"args":[101,186,185],"size":["B",8,"T","T"],"free":[185,186]},
-          {"op":"run","kernel":51,"out":188,"args":[187,183],"size":["B","T",8,32]},
-          {"op":"run","kernel":52,"out":189,"args":[188],"size":["B","T",256],"free":[188]},
-          {"op":"run","kernel":53,"out":190,"args":[180,189,58,59],"size":["B","T",256],"packs":20},
-          {"op":"run","kernel":54,"out":191,"args":[190],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":192,"args":[191,190,60,61],"size":["B","T",256],"free":[191]},
-          {"op":"run","kernel":22,"out":193,"args":[150,62,63],"size":["B","S",512],"packs":21},
-          {"op":"run","kernel":56,"out":194,"args":[193],"size":["B","S",8,32]},
-          {"op":"run","kernel":57,"out":195,"args":[193],"size":["B","S",8,32],"free":[193]},
-          {"op":"run","kernel":58,"out":196,"args":[192,62,63],"size":["B","T",8,32],"packs":22},
-          {"op":"run","kernel":59,"out":197,"args":[196,194],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":25,"out":198,"args":[96,197],"size":["B",8,"T",2]},
-          {"op":"run","kernel":26,"out":199,"args":[96,198,197],"size":["B",8,"T","S"],"free":[197,198]},
-          {"op":"run","kernel":60,"out":200,"args":[199,195],"size":["B","T",8,32]},
-          {"op":"run","kernel":52,"out":201,"args":[200],"size":["B","T",256],"free":[200]},
-          {"op":"run","kernel":28,"out":202,"args":[199],"size":["B","T","S"]},
-          {"op":"run","kernel":53,"out":203,"args":[192,201,64,65],"size":["B","T",256],"packs":23},
-          {"op":"run","kernel":54,"out":204,"args":[203],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":205,"args":[204,203,66,67],"size":["B","T",256],"free":[204]},
-          {"op":"run","kernel":29,"out":206,"args":[205,68,69],"size":["B","T",1024],"packs":24},
-          {"op":"run","kernel":61,"out":207,"args":[205,206,70,71],"size":["B","T",256],"packs":25},
-          {"op":"run","kernel":54,"out":208,"args":[207],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":209,"args":[208,207,72,73],"size":["B","T",256],"free":[208]},
-          {"op":"run","kernel":12,"out":210,"args":[209,74,75],"size":["B","T",768],"packs":26},
-          {"op":"run","kernel":45,"out":211,"args":[210],"size":["B","T",8,32]},
-          {"op":"run","kernel":46,"out":212,"args":[210],"size":["B","T",8,32]},
-          {"op":"run","kernel":47,"out":213,"args":[210],"size":["B","T",8,32],"free":[210]},
-          {"op":"run","kernel":48,"out":214,"args":[213,211],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":49,"out":215,"args":[101,214],"size":["B",8,"T",2]},
-          {"op":"run","kernel":50,"out":216,"args":[101,215,214],"size":["B",8,"T","T"],"free":[101,214,215]},
-          {"op":"run","kernel":51,"out":217,"args":[216,212],"size":["B","T",8,32]},
-          {"op":"run","kernel":52,"out":218,"args":[217],"size":["B","T",256],"free":[217]},
-          {"op":"run","kernel":53,"out":219,"args":[209,218,76,77],"size":["B","T",256],"packs":27},
-          {"op":"run","kernel":54,"out":220,"args":[219],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":221,"args":[220,219,78,79],"size":["B","T",256],"free":[220]},
-          {"op":"run","kernel":22,"out":222,"args":[150,80,81],"size":["B","S",512],"packs":28},
-          {"op":"run","kernel":56,"out":223,"args":[222],"size":["B","S",8,32]},
-          {"op":"run","kernel":57,"out":224,"args":[222],"size":["B","S",8,32],"free":[222]},
-          {"op":"run","kernel":58,"out":225,"args":[221,80,81],"size":["B","T",8,32],"packs":29},
-          {"op":"run","kernel":59,"out":226,"args":[225,223],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":25,"out":227,"args":[96,226],"size":["B",8,"T",2]},
-          {"op":"run","kernel":26,"out":228,"args":[96,227,226],"size":["B",8,"T","S"],"free":[96,226,227]},
-          {"op":"run","kernel":60,"out":229,"args":[228,224],"size":["B","T",8,32]},
-          {"op":"run","kernel":52,"out":230,"args":[229],"size":["B","T",256],"free":[229]},
-          {"op":"run","kernel":28,"out":231,"args":[228],"size":["B","T","S"]},
-          {"op":"run","kernel":53,"out":232,"args":[221,230,82,83],"size":["B","T",256],"packs":30},
-          {"op":"run","kernel":54,"out":233,"args":[232],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":234,"args":[233,232,84,85],"size":["B","T",256],"free":[233]},
-          {"op":"run","kernel":29,"out":235,"args":[234,86,87],"size":["B","T",1024],"packs":31},
-          {"op":"run","kernel":61,"out":236,"args":[234,235,88,89],"size":["B","T",256],"packs":32},
-          {"op":"run","kernel":54,"out":237,"args":[236],"size":["B","T",2]},
-          {"op":"run","kernel":55,"out":238,"args":[237,236,90,91],"size":["B","T",256],"free":[237]},
-          {"op":"run","kernel":31,"out":239,"args":[238,92,93],"size":["B","T",8000],"packs":33},
-          {"op":"run","kernel":32,"out":240,"args":[239],"size":["B","T",2]},
-          {"op":"run","kernel":33,"out":241,"args":[240,239],"size":["B","T",8000],"free":[239,240]},
-          {"op":"run","kernel":34,"out":242,"args":[99,241],"size":["B","T",8000],"free":[99]}
+          {"op":"run","kernel":29,"out":136,"args":[135],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":137,"args":[135],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":138,"args":[135],"size":["B","S",8,32],"free":[135]},
+          {"op":"run","kernel":32,"out":139,"args":[138,136],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":140,"args":[96,139],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":141,"args":[96,140,139],"size":["B",8,"S","S"],"free":[139,140]},
+          {"op":"run","kernel":35,"out":142,"args":[141,137],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":143,"args":[142],"size":["B","S",256],"free":[142]},
+          {"op":"run","kernel":37,"out":144,"args":[134,143,27,28],"size":["B","S",256],"packs":9},
+          {"op":"run","kernel":38,"out":145,"args":[144],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":146,"args":[145,144,29,30],"size":["B","S",256],"free":[145]},
+          {"op":"run","kernel":6,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
+          {"op":"run","kernel":40,"out":148,"args":[146,147,33,34],"size":["B","S",256],"packs":11},
+          {"op":"run","kernel":38,"out":149,"args":[148],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":150,"args":[149,148,35,36],"size":["B","S",256],"free":[149]},
+          {"op":"run","kernel":8,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+          {"op":"run","kernel":9,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
+          {"op":"run","kernel":41,"out":153,"args":[152],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":154,"args":[152],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":155,"args":[152],"size":["B","T",8,32],"free":[152]},
+          {"op":"run","kernel":44,"out":156,"args":[155,153],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":45,"out":157,"args":[101,156],"size":["B",8,"T",2]},
+          {"op":"run","kernel":46,"out":158,"args":[101,157,156],"size":["B",8,"T","T"],"free":[156,157]},
+          {"op":"run","kernel":47,"out":159,"args":[158,154],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":160,"args":[159],"size":["B","T",256],"free":[159]},
+          {"op":"run","kernel":49,"out":161,"args":[151,160,40,41],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":50,"out":162,"args":[161],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":163,"args":[162,161,42,43],"size":["B","T",256],"free":[162]},
+          {"op":"run","kernel":16,"out":164,"args":[150,44,45],"size":["B","S",512],"packs":14},
+          {"op":"run","kernel":52,"out":165,"args":[164],"size":["B","S",8,32]},
+          {"op":"run","kernel":53,"out":166,"args":[164],"size":["B","S",8,32],"free":[164]},
+          {"op":"run","kernel":54,"out":167,"args":[163,44,45],"size":["B","T",8,32],"packs":15},
+          {"op":"run","kernel":55,"out":168,"args":[167,165],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":169,"args":[96,168],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":170,"args":[96,169,168],"size":["B",8,"T","S"],"free":[168,169]},
+          {"op":"run","kernel":56,"out":171,"args":[170,166],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":172,"args":[171],"size":["B","T",256],"free":[171]},
+          {"op":"run","kernel":22,"out":173,"args":[170],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":49,"out":174,"args":[163,172,46,47],"size":["B","T",256],"packs":16},
+          {"op":"run","kernel":50,"out":175,"args":[174],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":176,"args":[175,174,48,49],"size":["B","T",256],"free":[175]},
+          {"op":"run","kernel":23,"out":177,"args":[176,50,51],"size":["B","T",1024],"packs":17},
+          {"op":"run","kernel":57,"out":178,"args":[176,177,52,53],"size":["B","T",256],"packs":18},
+          {"op":"run","kernel":50,"out":179,"args":[178],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":180,"args":[179,178,54,55],"size":["B","T",256],"free":[179]},
+          {"op":"run","kernel":9,"out":181,"args":[180,56,57],"size":["B","T",768],"packs":19},
+          {"op":"run","kernel":41,"out":182,"args":[181],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":183,"args":[181],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":184,"args":[181],"size":["B","T",8,32],"free":[181]},
+          {"op":"run","kernel":44,"out":185,"args":[184,182],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":45,"out":186,"args":[101,185],"size":["B",8,"T",2]},
+          {"op":"run","kernel":46,"out":187,"args":[101,186,185],"size":["B",8,"T","T"],"free":[185,186]},
+          {"op":"run","kernel":47,"out":188,"args":[187,183],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":189,"args":[188],"size":["B","T",256],"free":[188]},
+          {"op":"run","kernel":49,"out":190,"args":[180,189,58,59],"size":["B","T",256],"packs":20},
+          {"op":"run","kernel":50,"out":191,"args":[190],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":192,"args":[191,190,60,61],"size":["B","T",256],"free":[191]},
+          {"op":"run","kernel":16,"out":193,"args":[150,62,63],"size":["B","S",512],"packs":21},
+          {"op":"run","kernel":52,"out":194,"args":[193],"size":["B","S",8,32]},
+          {"op":"run","kernel":53,"out":195,"args":[193],"size":["B","S",8,32],"free":[193]},
+          {"op":"run","kernel":54,"out":196,"args":[192,62,63],"size":["B","T",8,32],"packs":22},
+          {"op":"run","kernel":55,"out":197,"args":[196,194],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":198,"args":[96,197],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":199,"args":[96,198,197],"size":["B",8,"T","S"],"free":[197,198]},
+          {"op":"run","kernel":56,"out":200,"args":[199,195],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":201,"args":[200],"size":["B","T",256],"free":[200]},
+          {"op":"run","kernel":22,"out":202,"args":[199],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":49,"out":203,"args":[192,201,64,65],"size":["B","T",256],"packs":23},
+          {"op":"run","kernel":50,"out":204,"args":[203],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":205,"args":[204,203,66,67],"size":["B","T",256],"free":[204]},
+          {"op":"run","kernel":23,"out":206,"args":[205,68,69],"size":["B","T",1024],"packs":24},
+          {"op":"run","kernel":57,"out":207,"args":[205,206,70,71],"size":["B","T",256],"packs":25},
+          {"op":"run","kernel":50,"out":208,"args":[207],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":209,"args":[208,207,72,73],"size":["B","T",256],"free":[208]},
+          {"op":"run","kernel":9,"out":210,"args":[209,74,75],"size":["B","T",768],"packs":26},
+          {"op":"run","kernel":41,"out":211,"args":[210],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":212,"args":[210],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":213,"args":[210],"size":["B","T",8,32],"free":[210]},
+          {"op":"run","kernel":44,"out":214,"args":[213,211],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":45,"out":215,"args":[101,214],"size":["B",8,"T",2]},
+          {"op":"run","kernel":46,"out":216,"args":[101,215,214],"size":["B",8,"T","T"],"free":[101,214,215]},
+          {"op":"run","kernel":47,"out":217,"args":[216,212],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":218,"args":[217],"size":["B","T",256],"free":[217]},
+          {"op":"run","kernel":49,"out":219,"args":[209,218,76,77],"size":["B","T",256],"packs":27},
+          {"op":"run","kernel":50,"out":220,"args":[219],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":221,"args":[220,219,78,79],"size":["B","T",256],"free":[220]},
+          {"op":"run","kernel":16,"out":222,"args":[150,80,81],"size":["B","S",512],"packs":28},
+          {"op":"run","kernel":52,"out":223,"args":[222],"size":["B","S",8,32]},
+          {"op":"run","kernel":53,"out":224,"args":[222],"size":["B","S",8,32],"free":[222]},
+          {"op":"run","kernel":54,"out":225,"args":[221,80,81],"size":["B","T",8,32],"packs":29},
+          {"op":"run","kernel":55,"out":226,"args":[225,223],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":227,"args":[96,226],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":228,"args":[96,227,226],"size":["B",8,"T","S"],"free":[96,226,227]},
+          {"op":"run","kernel":56,"out":229,"args":[228,224],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":230,"args":[229],"size":["B","T",256],"free":[229]},
+          {"op":"run","kernel":22,"out":231,"args":[228],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":49,"out":232,"args":[221,230,82,83],"size":["B","T",256],"packs":30},
+          {"op":"run","kernel":50,"out":233,"args":[232],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":234,"args":[233,232,84,85],"size":["B","T",256],"free":[233]},
+          {"op":"run","kernel":23,"out":235,"args":[234,86,87],"size":["B","T",1024],"packs":31},
+          {"op":"run","kernel":57,"out":236,"args":[234,235,88,89],"size":["B","T",256],"packs":32},
+          {"op":"run","kernel":50,"out":237,"args":[236],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":238,"args":[237,236,90,91],"size":["B","T",256],"free":[237]},
+          {"op":"run","kernel":25,"out":239,"args":[238,92,93],"size":["B","T",8000],"packs":33},
+          {"op":"run","kernel":26,"out":240,"args":[239],"size":["B","T",2]},
+          {"op":"run","kernel":27,"out":241,"args":[240,239],"size":["B","T",8000],"free":[239,240]},
+          {"op":"run","kernel":28,"out":242,"args":[99,241],"size":["B","T",8000],"free":[99]}
         ],
         "output": {"slot":242,"shape":["B","T",8000]},
         "caches": [],
@@ -6195,360 +6225,360 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":34,"out":97,"args":[96,98],"size":["B","T",8000],"free":[96,98]},
-          {"op":"run","kernel":62,"out":99,"args":[97],"size":["B","T"]},
-          {"op":"run","kernel":63,"out":100,"args":[97,101,99],"size":["B","T",8000],"free":[97,99,101]},
-          {"op":"run","kernel":64,"out":102,"args":[100,92],"size":["B","T",256],"packs":0},
-          {"op":"run","kernel":65,"out":103,"args":[100,104],"size":[8000,256],"free":[104]},
-          {"op":"run","kernel":66,"out":105,"args":[100],"size":[8000],"free":[100]},
-          {"op":"run","kernel":67,"out":106,"args":[107],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":108,"args":[107,106],"size":["B","T",256],"free":[106,107]},
-          {"op":"run","kernel":69,"out":109,"args":[108],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":110,"args":[109],"size":["B","T",1],"free":[109]},
-          {"op":"run","kernel":71,"out":111,"args":[108,110],"size":["B","T",256],"free":[108]},
-          {"op":"run","kernel":72,"out":112,"args":[102,111],"size":[256]},
-          {"op":"run","kernel":73,"out":113,"args":[102],"size":[256]},
-          {"op":"run","kernel":74,"out":114,"args":[102,90],"size":["B","T",256],"free":[102]},
-          {"op":"run","kernel":67,"out":115,"args":[114],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":116,"args":[114,111],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":117,"args":[110,114,115,111,116],"size":["B","T",256],"free":[110,111,114,115,116]},
-          {"op":"run","kernel":77,"out":118,"args":[117,88],"size":["B","T",1024],"packs":1},
-          {"op":"run","kernel":78,"out":119,"args":[117,120],"size":[256,1024]},
-          {"op":"run","kernel":73,"out":121,"args":[117],"size":[256]},
-          {"op":"run","kernel":79,"out":122,"args":[118,120],"size":["B","T",1024],"free":[118,120]},
-          {"op":"run","kernel":80,"out":123,"args":[122,86],"size":["B","T",256],"packs":2},
-          {"op":"run","kernel":81,"out":124,"args":[122,125],"size":[1024,256],"free":[125]},
-          {"op":"run","kernel":82,"out":126,"args":[122],"size":[1024],"free":[122]},
-          {"op":"run","kernel":83,"out":127,"args":[117,123],"size":["B","T",256],"free":[117,123]},
-          {"op":"run","kernel":67,"out":128,"args":[129],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":130,"args":[129,128],"size":["B","T",256],"free":[128,129]},
-          {"op":"run","kernel":69,"out":131,"args":[130],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":132,"args":[131],"size":["B","T",1],"free":[131]},
-          {"op":"run","kernel":71,"out":133,"args":[130,132],"size":["B","T",256],"free":[130]},
-          {"op":"run","kernel":72,"out":134,"args":[127,133],"size":[256]},
-          {"op":"run","kernel":73,"out":135,"args":[127],"size":[256]},
-          {"op":"run","kernel":74,"out":136,"args":[127,84],"size":["B","T",256],"free":[127]},
-          {"op":"run","kernel":67,"out":137,"args":[136],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":138,"args":[136,133],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":139,"args":[132,136,137,133,138],"size":["B","T",256],"free":[132,133,136,137,138]},
-          {"op":"run","kernel":84,"out":140,"args":[139,82],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":85,"out":141,"args":[139,142],"size":[256,256],"free":[142]},
-          {"op":"run","kernel":73,"out":143,"args":[139],"size":[256]},
-          {"op":"run","kernel":86,"out":144,"args":[140,145],"size":["B",8,"T","S"],"free":[145]},
-          {"op":"run","kernel":87,"out":146,"args":[140,147],"size":["B","S",8,32],"free":[140]},
-          {"op":"run","kernel":88,"out":148,"args":[144,147],"size":["B",8,"T"]},
-          {"op":"run","kernel":89,"out":149,"args":[147,144,148],"size":["B",8,"T","S"],"free":[144,147,148]},
-          {"op":"run","kernel":90,"out":150,"args":[149,151],"size":["B","T",8,32],"free":[151]},
-          {"op":"run","kernel":91,"out":152,"args":[149,153],"size":["B","S",8,32],"free":[149,153]},
-          {"op":"run","kernel":92,"out":154,"args":[150,80],"size":["B","T",256]},
-          {"op":"run","kernel":93,"out":155,"args":[150,156],"size":[256,256],"free":[156]},
-          {"op":"run","kernel":94,"out":157,"args":[150],"size":[256],"free":[150]},
-          {"op":"run","kernel":95,"out":158,"args":[152,146,80],"size":["B","S",256]},
-          {"op":"run","kernel":96,"out":159,"args":[152,146,160],"size":[512,256]},
-          {"op":"run","kernel":97,"out":161,"args":[152,146],"size":[512],"free":[146,152]},
-          {"op":"run","kernel":83,"out":162,"args":[139,154],"size":["B","T",256],"free":[139,154]},
-          {"op":"run","kernel":67,"out":163,"args":[164],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":165,"args":[164,163],"size":["B","T",256],"free":[163,164]},
-          {"op":"run","kernel":69,"out":166,"args":[165],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":167,"args":[166],"size":["B","T",1],"free":[166]},
-          {"op":"run","kernel":71,"out":168,"args":[165,167],"size":["B","T",256],"free":[165]},
-          {"op":"run","kernel":72,"out":169,"args":[162,168],"size":[256]},
-          {"op":"run","kernel":73,"out":170,"args":[162],"size":[256]},
-          {"op":"run","kernel":74,"out":171,"args":[162,78],"size":["B","T",256],"free":[162]},
-          {"op":"run","kernel":67,"out":172,"args":[171],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":173,"args":[171,168],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":174,"args":[167,171,172,168,173],"size":["B","T",256],"free":[167,168,171,172,173]},
-          {"op":"run","kernel":84,"out":175,"args":[174,76],"size":["B","T",256],"packs":4},
-          {"op":"run","kernel":85,"out":176,"args":[174,177],"size":[256,256],"free":[177]},
-          {"op":"run","kernel":73,"out":178,"args":[174],"size":[256]},
-          {"op":"run","kernel":98,"out":179,"args":[175,180],"size":["B",8,"T","T"],"free":[180]},
-          {"op":"run","kernel":99,"out":181,"args":[175,182],"size":["B","T",8,32],"free":[175]},
-          {"op":"run","kernel":100,"out":183,"args":[179,182],"size":["B",8,"T"]},
-          {"op":"run","kernel":101,"out":184,"args":[182,179,183],"size":["B",8,"T","T"],"free":[179,182,183]},
-          {"op":"run","kernel":102,"out":185,"args":[184,186],"size":["B","T",8,32],"free":[186]},
-          {"op":"run","kernel":103,"out":187,"args":[184,188],"size":["B","T",8,32],"free":[184,188]},
-          {"op":"run","kernel":104,"out":189,"args":[185,187,181,74],"size":["B","T",256],"packs":5},
-          {"op":"run","kernel":105,"out":190,"args":[185,187,181,191],"size":[768,256],"free":[191]},
-          {"op":"run","kernel":106,"out":192,"args":[185,187,181],"size":[768],"free":[181,185,187]},
-          {"op":"run","kernel":83,"out":193,"args":[174,189],"size":["B","T",256],"free":[174,189]},
-          {"op":"run","kernel":67,"out":194,"args":[195],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":196,"args":[195,194],"size":["B","T",256],"free":[194,195]},
-          {"op":"run","kernel":69,"out":197,"args":[196],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":198,"args":[197],"size":["B","T",1],"free":[197]},
-          {"op":"run","kernel":71,"out":199,"args":[196,198],"size":["B","T",256],"free":[196]},
-          {"op":"run","kernel":72,"out":200,"args":[193,199],"size":[256]},
-          {"op":"run","kernel":73,"out":201,"args":[193],"size":[256]},
-          {"op":"run","kernel":74,"out":202,"args":[193,72],"size":["B","T",256],"free":[193]},
-          {"op":"run","kernel":67,"out":203,"args":[202],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":204,"args":[202,199],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":205,"args":[198,202,203,199,204],"size":["B","T",256],"free":[198,199,202,203,204]},
-          {"op":"run","kernel":77,"out":206,"args":[205,70],"size":["B","T",1024],"packs":6},
-          {"op":"run","kernel":78,"out":207,"args":[205,208],"size":[256,1024]},
-          {"op":"run","kernel":73,"out":209,"args":[205],"size":[256]},
-          {"op":"run","kernel":79,"out":210,"args":[206,208],"size":["B","T",1024],"free":[206,208]},
-          {"op":"run","kernel":80,"out":211,"args":[210,68],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":81,"out":212,"args":[210,213],"size":[1024,256],"free":[213]},
-          {"op":"run","kernel":82,"out":214,"args":[210],"size":[1024],"free":[210]},
-          {"op":"run","kernel":83,"out":215,"args":[205,211],"size":["B","T",256],"free":[205,211]},
-          {"op":"run","kernel":67,"out":216,"args":[217],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":218,"args":[217,216],"size":["B","T",256],"free":[216,217]},
-          {"op":"run","kernel":69,"out":219,"args":[218],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":220,"args":[219],"size":["B","T",1],"free":[219]},
-          {"op":"run","kernel":71,"out":221,"args":[218,220],"size":["B","T",256],"free":[218]},
-          {"op":"run","kernel":72,"out":222,"args":[215,221],"size":[256]},
-          {"op":"run","kernel":73,"out":223,"args":[215],"size":[256]},
-          {"op":"run","kernel":74,"out":224,"args":[215,66],"size":["B","T",256],"free":[215]},
-          {"op":"run","kernel":67,"out":225,"args":[224],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":226,"args":[224,221],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":227,"args":[220,224,225,221,226],"size":["B","T",256],"free":[220,221,224,225,226]},
-          {"op":"run","kernel":84,"out":228,"args":[227,64],"size":["B","T",256],"packs":8},
-          {"op":"run","kernel":85,"out":229,"args":[227,230],"size":[256,256],"free":[230]},
-          {"op":"run","kernel":73,"out":231,"args":[227],"size":[256]},
-          {"op":"run","kernel":86,"out":232,"args":[228,233],"size":["B",8,"T","S"],"free":[233]},
-          {"op":"run","kernel":87,"out":234,"args":[228,235],"size":["B","S",8,32],"free":[228]},
-          {"op":"run","kernel":88,"out":236,"args":[232,235],"size":["B",8,"T"]},
-          {"op":"run","kernel":89,"out":237,"args":[235,232,236],"size":["B",8,"T","S"],"free":[232,235,236]},
-          {"op":"run","kernel":90,"out":238,"args":[237,239],"size":["B","T",8,32],"free":[239]},
-          {"op":"run","kernel":91,"out":240,"args":[237,241],"size":["B","S",8,32],"free":[237,241]},
-          {"op":"run","kernel":92,"out":242,"args":[238,62],"size":["B","T",256]},
-          {"op":"run","kernel":93,"out":243,"args":[238,244],"size":[256,256],"free":[244]},
-          {"op":"run","kernel":94,"out":245,"args":[238],"size":[256],"free":[238]},
-          {"op":"run","kernel":95,"out":246,"args":[240,234,62],"size":["B","S",256]},
-          {"op":"run","kernel":96,"out":247,"args":[240,234,160],"size":[512,256]},
-          {"op":"run","kernel":97,"out":248,"args":[240,234],"size":[512],"free":[234,240]},
-          {"op":"run","kernel":83,"out":249,"args":[227,242],"size":["B","T",256],"free":[227,242]},
-          {"op":"run","kernel":67,"out":250,"args":[251],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":252,"args":[251,250],"size":["B","T",256],"free":[250,251]},
-          {"op":"run","kernel":69,"out":253,"args":[252],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":254,"args":[253],"size":["B","T",1],"free":[253]},
-          {"op":"run","kernel":71,"out":255,"args":[252,254],"size":["B","T",256],"free":[252]},
-          {"op":"run","kernel":72,"out":256,"args":[249,255],"size":[256]},
-          {"op":"run","kernel":73,"out":257,"args":[249],"size":[256]},
-          {"op":"run","kernel":74,"out":258,"args":[249,60],"size":["B","T",256],"free":[249]},
-          {"op":"run","kernel":67,"out":259,"args":[258],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":260,"args":[258,255],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":261,"args":[254,258,259,255,260],"size":["B","T",256],"free":[254,255,258,259,260]},
-          {"op":"run","kernel":84,"out":262,"args":[261,58],"size":["B","T",256],"packs":9},
-          {"op":"run","kernel":85,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
-          {"op":"run","kernel":73,"out":265,"args":[261],"size":[256]},
-          {"op":"run","kernel":98,"out":266,"args":[262,267],"size":["B",8,"T","T"],"free":[267]},
-          {"op":"run","kernel":99,"out":268,"args":[262,269],"size":["B","T",8,32],"free":[262]},
-          {"op":"run","kernel":100,"out":270,"args":[266,269],"size":["B",8,"T"]},
-          {"op":"run","kernel":101,"out":271,"args":[269,266,270],"size":["B",8,"T","T"],"free":[266,269,270]},
-          {"op":"run","kernel":102,"out":272,"args":[271,273],"size":["B","T",8,32],"free":[273]},
-          {"op":"run","kernel":103,"out":274,"args":[271,275],"size":["B","T",8,32],"free":[271,275]},
-          {"op":"run","kernel":104,"out":276,"args":[272,274,268,56],"size":["B","T",256],"packs":10},
-          {"op":"run","kernel":105,"out":277,"args":[272,274,268,278],"size":[768,256],"free":[278]},
-          {"op":"run","kernel":106,"out":279,"args":[272,274,268],"size":[768],"free":[268,272,274]},
-          {"op":"run","kernel":83,"out":280,"args":[261,276],"size":["B","T",256],"free":[261,276]},
-          {"op":"run","kernel":67,"out":281,"args":[282],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":283,"args":[282,281],"size":["B","T",256],"free":[281,282]},
-          {"op":"run","kernel":69,"out":284,"args":[283],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":285,"args":[284],"size":["B","T",1],"free":[284]},
-          {"op":"run","kernel":71,"out":286,"args":[283,285],"size":["B","T",256],"free":[283]},
-          {"op":"run","kernel":72,"out":287,"args":[280,286],"size":[256]},
-          {"op":"run","kernel":73,"out":288,"args":[280],"size":[256]},
-          {"op":"run","kernel":74,"out":289,"args":[280,54],"size":["B","T",256],"free":[280]},
-          {"op":"run","kernel":67,"out":290,"args":[289],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":291,"args":[289,286],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":292,"args":[285,289,290,286,291],"size":["B","T",256],"free":[285,286,289,290,291]},
-          {"op":"run","kernel":77,"out":293,"args":[292,52],"size":["B","T",1024],"packs":11},
-          {"op":"run","kernel":78,"out":294,"args":[292,295],"size":[256,1024]},
-          {"op":"run","kernel":73,"out":296,"args":[292],"size":[256]},
-          {"op":"run","kernel":79,"out":297,"args":[293,295],"size":["B","T",1024],"free":[293,295]},
-          {"op":"run","kernel":80,"out":298,"args":[297,50],"size":["B","T",256],"packs":12},
-          {"op":"run","kernel":81,"out":299,"args":[297,300],"size":[1024,256],"free":[300]},
-          {"op":"run","kernel":82,"out":301,"args":[297],"size":[1024],"free":[297]},
-          {"op":"run","kernel":83,"out":302,"args":[292,298],"size":["B","T",256],"free":[292,298]},
-          {"op":"run","kernel":67,"out":303,"args":[304],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":305,"args":[304,303],"size":["B","T",256],"free":[303,304]},
-          {"op":"run","kernel":69,"out":306,"args":[305],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":307,"args":[306],"size":["B","T",1],"free":[306]},
-          {"op":"run","kernel":71,"out":308,"args":[305,307],"size":["B","T",256],"free":[305]},
-          {"op":"run","kernel":72,"out":309,"args":[302,308],"size":[256]},
-          {"op":"run","kernel":73,"out":310,"args":[302],"size":[256]},
-          {"op":"run","kernel":74,"out":311,"args":[302,48],"size":["B","T",256],"free":[302]},
-          {"op":"run","kernel":67,"out":312,"args":[311],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":313,"args":[311,308],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":314,"args":[307,311,312,308,313],"size":["B","T",256],"free":[307,308,311,312,313]},
-          {"op":"run","kernel":84,"out":315,"args":[314,46],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":85,"out":316,"args":[314,317],"size":[256,256],"free":[317]},
-          {"op":"run","kernel":73,"out":318,"args":[314],"size":[256]},
-          {"op":"run","kernel":86,"out":319,"args":[315,320],"size":["B",8,"T","S"],"free":[320]},
-          {"op":"run","kernel":87,"out":321,"args":[315,322],"size":["B","S",8,32],"free":[315]},
-          {"op":"run","kernel":88,"out":323,"args":[319,322],"size":["B",8,"T"]},
-          {"op":"run","kernel":89,"out":324,"args":[322,319,323],"size":["B",8,"T","S"],"free":[319,322,323]},
-          {"op":"run","kernel":90,"out":325,"args":[324,326],"size":["B","T",8,32],"free":[326]},
-          {"op":"run","kernel":91,"out":327,"args":[324,328],"size":["B","S",8,32],"free":[324,328]},
-          {"op":"run","kernel":92,"out":329,"args":[325,44],"size":["B","T",256]},
-          {"op":"run","kernel":93,"out":330,"args":[325,331],"size":[256,256],"free":[331]},
-          {"op":"run","kernel":94,"out":332,"args":[325],"size":[256],"free":[325]},
-          {"op":"run","kernel":95,"out":333,"args":[327,321,44],"size":["B","S",256]},
-          {"op":"run","kernel":96,"out":334,"args":[327,321,160],"size":[512,256],"free":[160]},
-          {"op":"run","kernel":97,"out":335,"args":[327,321],"size":[512],"free":[321,327]},
-          {"op":"run","kernel":83,"out":336,"args":[314,329],"size":["B","T",256],"free":[314,329]},
-          {"op":"run","kernel":67,"out":337,"args":[338],"size":["B","T"]},
-          {"op":"run","kernel":68,"out":339,"args":[338,337],"size":["B","T",256],"free":[337,338]},
-          {"op":"run","kernel":69,"out":340,"args":[339],"size":["B","T"]},
-          {"op":"run","kernel":70,"out":341,"args":[340],"size":["B","T",1],"free":[340]},
-          {"op":"run","kernel":71,"out":342,"args":[339,341],"size":["B","T",256],"free":[339]},
-          {"op":"run","kernel":72,"out":343,"args":[336,342],"size":[256]},
-          {"op":"run","kernel":73,"out":344,"args":[336],"size":[256]},
-          {"op":"run","kernel":74,"out":345,"args":[336,42],"size":["B","T",256],"free":[336]},
-          {"op":"run","kernel":67,"out":346,"args":[345],"size":["B","T"]},
-          {"op":"run","kernel":75,"out":347,"args":[345,342],"size":["B","T"]},
-          {"op":"run","kernel":76,"out":348,"args":[341,345,346,342,347],"size":["B","T",256],"free":[341,342,345,346,347]},
-          {"op":"run","kernel":84,"out":349,"args":[348,40],"size":["B","T",256],"packs":14},
-          {"op":"run","kernel":85,"out":350,"args":[348,351],"size":[256,256],"free":[351]},
-          {"op":"run","kernel":73,"out":352,"args":[348],"size":[256]},
-          {"op":"run","kernel":98,"out":353,"args":[349,354],"size":["B",8,"T","T"],"free":[354]},
-          {"op":"run","kernel":99,"out":355,"args":[349,356],"size":["B","T",8,32],"free":[349]},
-          {"op":"run","kernel":100,"out":357,"args":[353,356],"size":["B",8,"T"]},
-          {"op":"run","kernel":101,"out":358,"args":[356,353,357],"size":["B",8,"T","T"],"free":[353,356,357]},
-          {"op":"run","kernel":102,"out":359,"args":[358,360],"size":["B","T",8,32],"free":[360]},
-          {"op":"run","kernel":103,"out":361,"args":[358,362],"size":["B","T",8,32],"free":[358,362]},
-          {"op":"run","kernel":104,"out":363,"args":[359,361,355,38],"size":["B","T",256],"packs":15},
-          {"op":"run","kernel":105,"out":364,"args":[359,361,355,365],"size":[768,256],"free":[365]},
-          {"op":"run","kernel":106,"out":366,"args":[359,361,355],"size":[768],"free":[355,359,361]},
-          {"op":"run","kernel":83,"out":367,"args":[348,363],"size":["B","T",256],"free":[348,363]},
-          {"op":"run","kernel":107,"out":368,"args":[95,367],"size":[8000,256],"free":[95,367]},
-          {"op":"run","kernel":108,"out":369,"args":[158,246,333],"size":["B","S",256],"free":[158,246,333]},
-          {"op":"run","kernel":109,"out":370,"args":[371],"size":["B","S"]},
-          {"op":"run","kernel":110,"out":372,"args":[371,370],"size":["B","S",256],"free":[370,371]},
-          {"op":"run","kernel":111,"out":373,"args":[372],"size":["B","S"]},
-          {"op":"run","kernel":112,"out":374,"args":[373],"size":["B","S",1],"free":[373]},
-          {"op":"run","kernel":113,"out":375,"args":[372,374],"size":["B","S",256],"free":[372]},
-          {"op":"run","kernel":114,"out":376,"args":[369,375],"size":[256]},
-          {"op":"run","kernel":115,"out":377,"args":[369],"size":[256]},
-          {"op":"run","kernel":116,"out":378,"args":[369,35],"size":["B","S",256],"free":[369]},
-          {"op":"run","kernel":109,"out":379,"args":[378],"size":["B","S"]},
-          {"op":"run","kernel":117,"out":380,"args":[378,375],"size":["B","S"]},
-          {"op":"run","kernel":118,"out":381,"args":[374,378,379,375,380],"size":["B","S",256],"free":[374,375,378,379,380]},
-          {"op":"run","kernel":119,"out":382,"args":[381,33],"size":["B","S",1024],"packs":16},
-          {"op":"run","kernel":120,"out":383,"args":[381,384],"size":[256,1024]},
-          {"op":"run","kernel":115,"out":385,"args":[381],"size":[256]},
-          {"op":"run","kernel":121,"out":386,"args":[382,384],"size":["B","S",1024],"free":[382,384]},
-          {"op":"run","kernel":122,"out":387,"args":[386,31],"size":["B","S",256],"packs":17},
-          {"op":"run","kernel":123,"out":388,"args":[386,389],"size":[1024,256],"free":[389]},
-          {"op":"run","kernel":124,"out":390,"args":[386],"size":[1024],"free":[386]},
-          {"op":"run","kernel":125,"out":391,"args":[381,387],"size":["B","S",256],"free":[381,387]},
-          {"op":"run","kernel":109,"out":392,"args":[393],"size":["B","S"]},
-          {"op":"run","kernel":110,"out":394,"args":[393,392],"size":["B","S",256],"free":[392,393]},
-          {"op":"run","kernel":111,"out":395,"args":[394],"size":["B","S"]},
-          {"op":"run","kernel":112,"out":396,"args":[395],"size":["B","S",1],"free":[395]},
-          {"op":"run","kernel":113,"out":397,"args":[394,396],"size":["B","S",256],"free":[394]},
-          {"op":"run","kernel":114,"out":398,"args":[391,397],"size":[256]},
-          {"op":"run","kernel":115,"out":399,"args":[391],"size":[256]},
-          {"op":"run","kernel":116,"out":400,"args":[391,29],"size":["B","S",256],"free":[391]},
-          {"op":"run","kernel":109,"out":401,"args":[400],"size":["B","S"]},
-          {"op":"run","kernel":117,"out":402,"args":[400,397],"size":["B","S"]},
-          {"op":"run","kernel":118,"out":403,"args":[396,400,401,397,402],"size":["B","S",256],"free":[396,397,400,401,402]},
-          {"op":"run","kernel":126,"out":404,"args":[403,27],"size":["B","S",256],"packs":18},
-          {"op":"run","kernel":127,"out":405,"args":[403,406],"size":[256,256],"free":[406]},
-          {"op":"run","kernel":115,"out":407,"args":[403],"size":[256]},
-          {"op":"run","kernel":128,"out":408,"args":[404,409],"size":["B",8,"S","S"],"free":[409]},
-          {"op":"run","kernel":129,"out":410,"args":[404,411],"size":["B","S",8,32],"free":[404]},
-          {"op":"run","kernel":130,"out":412,"args":[408,411],"size":["B",8,"S"]},
-          {"op":"run","kernel":131,"out":413,"args":[411,408,412],"size":["B",8,"S","S"],"free":[408,411,412]},
-          {"op":"run","kernel":132,"out":414,"args":[413,415],"size":["B","S",8,32],"free":[415]},
-          {"op":"run","kernel":133,"out":416,"args":[413,417],"size":["B","S",8,32],"free":[413,417]},
-          {"op":"run","kernel":134,"out":418,"args":[414,416,410,25],"size":["B","S",256],"packs":19},
-          {"op":"run","kernel":135,"out":419,"args":[414,416,410,420],"size":[768,256],"free":[420]},
-          {"op":"run","kernel":136,"out":421,"args":[414,416,410],"size":[768],"free":[410,414,416]},
-          {"op":"run","kernel":125,"out":422,"args":[403,418],"size":["B","S",256],"free":[403,418]},
-          {"op":"run","kernel":109,"out":423,"args":[424],"size":["B","S"]},
-          {"op":"run","kernel":110,"out":425,"args":[424,423],"size":["B","S",256],"free":[423,424]},
-          {"op":"run","kernel":111,"out":426,"args":[425],"size":["B","S"]},
-          {"op":"run","kernel":112,"out":427,"args":[426],"size":["B","S",1],"free":[426]},
-          {"op":"run","kernel":113,"out":428,"args":[425,427],"size":["B","S",256],"free":[425]},
-          {"op":"run","kernel":114,"out":429,"args":[422,428],"size":[256]},
-          {"op":"run","kernel":115,"out":430,"args":[422],"size":[256]},
-          {"op":"run","kernel":116,"out":431,"args":[422,23],"size":["B","S",256],"free":[422]},
-          {"op":"run","kernel":109,"out":432,"args":[431],"size":["B","S"]},
-          {"op":"run","kernel":117,"out":433,"args":[431,428],"size":["B","S"]},
-          {"op":"run","kernel":118,"out":434,"args":[427,431,432,428,433],"size":["B","S",256],"free":[427,428,431,432,433]},
-          {"op":"run","kernel":119,"out":435,"args":[434,21],"size":["B","S",1024],"packs":20},
-          {"op":"run","kernel":120,"out":436,"args":[434,437],"size":[256,1024]},
-          {"op":"run","kernel":115,"out":438,"args":[434],"size":[256]},
-          {"op":"run","kernel":121,"out":439,"args":[435,437],"size":["B","S",1024],"free":[435,437]},
-          {"op":"run","kernel":122,"out":440,"args":[439,19],"size":["B","S",256],"packs":21},
-          {"op":"run","kernel":123,"out":441,"args":[439,442],"size":[1024,256],"free":[442]},
-          {"op":"run","kernel":124,"out":443,"args":[439],"size":[1024],"free":[439]},
-          {"op":"run","kernel":125,"out":444,"args":[434,440],"size":["B","S",256],"free":[434,440]},
-          {"op":"run","kernel":109,"out":445,"args":[446],"size":["B","S"]},
-          {"op":"run","kernel":110,"out":447,"args":[446,445],"size":["B","S",256],"free":[445,446]},
-          {"op":"run","kernel":111,"out":448,"args":[447],"size":["B","S"]},
-          {"op":"run","kernel":112,"out":449,"args":[448],"size":["B","S",1],"free":[448]},
-          {"op":"run","kernel":113,"out":450,"args":[447,449],"size":["B","S",256],"free":[447]},
-          {"op":"run","kernel":114,"out":451,"args":[444,450],"size":[256]},
-          {"op":"run","kernel":115,"out":452,"args":[444],"size":[256]},
-          {"op":"run","kernel":116,"out":453,"args":[444,17],"size":["B","S",256],"free":[444]},
-          {"op":"run","kernel":109,"out":454,"args":[453],"size":["B","S"]},
-          {"op":"run","kernel":117,"out":455,"args":[453,450],"size":["B","S"]},
-          {"op":"run","kernel":118,"out":456,"args":[449,453,454,450,455],"size":["B","S",256],"free":[449,450,453,454,455]},
-          {"op":"run","kernel":126,"out":457,"args":[456,15],"size":["B","S",256],"packs":22},
-          {"op":"run","kernel":127,"out":458,"args":[456,459],"size":[256,256],"free":[459]},
-          {"op":"run","kernel":115,"out":460,"args":[456],"size":[256]},
-          {"op":"run","kernel":128,"out":461,"args":[457,462],"size":["B",8,"S","S"],"free":[462]},
-          {"op":"run","kernel":129,"out":463,"args":[457,464],"size":["B","S",8,32],"free":[457]},
-          {"op":"run","kernel":130,"out":465,"args":[461,464],"size":["B",8,"S"]},
-          {"op":"run","kernel":131,"out":466,"args":[464,461,465],"size":["B",8,"S","S"],"free":[461,464,465]},
-          {"op":"run","kernel":132,"out":467,"args":[466,468],"size":["B","S",8,32],"free":[468]},
-          {"op":"run","kernel":133,"out":469,"args":[466,470],"size":["B","S",8,32],"free":[466,470]},
-          {"op":"run","kernel":134,"out":471,"args":[467,469,463,13],"size":["B","S",256],"packs":23},
-          {"op":"run","kernel":135,"out":472,"args":[467,469,463,473],"size":[768,256],"free":[473]},
-          {"op":"run","kernel":136,"out":474,"args":[467,469,463],"size":[768],"free":[463,467,469]},
-          {"op":"run","kernel":125,"out":475,"args":[456,471],"size":["B","S",256],"free":[456,471]},
-          {"op":"run","kernel":109,"out":476,"args":[477],"size":["B","S"]},
-          {"op":"run","kernel":110,"out":478,"args":[477,476],"size":["B","S",256],"free":[476,477]},
-          {"op":"run","kernel":111,"out":479,"args":[478],"size":["B","S"]},
-          {"op":"run","kernel":112,"out":480,"args":[479],"size":["B","S",1],"free":[479]},
-          {"op":"run","kernel":113,"out":481,"args":[478,480],"size":["B","S",256],"free":[478]},
-          {"op":"run","kernel":114,"out":482,"args":[475,481],"size":[256]},
-          {"op":"run","kernel":115,"out":483,"args":[475],"size":[256]},
-          {"op":"run","kernel":116,"out":484,"args":[475,11],"size":["B","S",256],"free":[475]},
-          {"op":"run","kernel":109,"out":485,"args":[484],"size":["B","S"]},
-          {"op":"run","kernel":117,"out":486,"args":[484,481],"size":["B","S"]},
-          {"op":"run","kernel":118,"out":487,"args":[480,484,485,481,486],"size":["B","S",256],"free":[480,481,484,485,486]},
-          {"op":"run","kernel":119,"out":488,"args":[487,9],"size":["B","S",1024],"packs":24},
-          {"op":"run","kernel":120,"out":489,"args":[487,490],"size":[256,1024]},
-          {"op":"run","kernel":115,"out":491,"args":[487],"size":[256]},
-          {"op":"run","kernel":121,"out":492,"args":[488,490],"size":["B","S",1024],"free":[488,490]},
-          {"op":"run","kernel":122,"out":493,"args":[492,7],"size":["B","S",256],"packs":25},
-          {"op":"run","kernel":123,"out":494,"args":[492,495],"size":[1024,256],"free":[495]},
-          {"op":"run","kernel":124,"out":496,"args":[492],"size":[1024],"free":[492]},
-          {"op":"run","kernel":125,"out":497,"args":[487,493],"size":["B","S",256],"free":[487,493]},
-          {"op":"run","kernel":109,"out":498,"args":[499],"size":["B","S"]},
-          {"op":"run","kernel":110,"out":500,"args":[499,498],"size":["B","S",256],"free":[498,499]},
-          {"op":"run","kernel":111,"out":501,"args":[500],"size":["B","S"]},
-          {"op":"run","kernel":112,"out":502,"args":[501],"size":["B","S",1],"free":[501]},
-          {"op":"run","kernel":113,"out":503,"args":[500,502],"size":["B","S",256],"free":[500]},
-          {"op":"run","kernel":114,"out":504,"args":[497,503],"size":[256]},
-          {"op":"run","kernel":115,"out":505,"args":[497],"size":[256]},
-          {"op":"run","kernel":116,"out":506,"args":[497,5],"size":["B","S",256],"free":[497]},
-          {"op":"run","kernel":109,"out":507,"args":[506],"size":["B","S"]},
-          {"op":"run","kernel":117,"out":508,"args":[506,503],"size":["B","S"]},
-          {"op":"run","kernel":118,"out":509,"args":[502,506,507,503,508],"size":["B","S",256],"free":[502,503,506,507,508]},
-          {"op":"run","kernel":126,"out":510,"args":[509,3],"size":["B","S",256],"packs":26},
-          {"op":"run","kernel":127,"out":511,"args":[509,512],"size":[256,256],"free":[512]},
-          {"op":"run","kernel":115,"out":513,"args":[509],"size":[256]},
-          {"op":"run","kernel":128,"out":514,"args":[510,515],"size":["B",8,"S","S"],"free":[515]},
-          {"op":"run","kernel":129,"out":516,"args":[510,517],"size":["B","S",8,32],"free":[510]},
-          {"op":"run","kernel":130,"out":518,"args":[514,517],"size":["B",8,"S"]},
-          {"op":"run","kernel":131,"out":519,"args":[517,514,518],"size":["B",8,"S","S"],"free":[514,517,518]},
-          {"op":"run","kernel":132,"out":520,"args":[519,521],"size":["B","S",8,32],"free":[521]},
-          {"op":"run","kernel":133,"out":522,"args":[519,523],"size":["B","S",8,32],"free":[519,523]},
-          {"op":"run","kernel":134,"out":524,"args":[520,522,516,1],"size":["B","S",256],"packs":27},
-          {"op":"run","kernel":135,"out":525,"args":[520,522,516,526],"size":[768,256],"free":[526]},
-          {"op":"run","kernel":136,"out":527,"args":[520,522,516],"size":[768],"free":[516,520,522]},
-          {"op":"run","kernel":125,"out":528,"args":[509,524],"size":["B","S",256],"free":[509,524]},
-          {"op":"run","kernel":137,"out":529,"args":[94,528],"size":[8000,256],"free":[94,528]},
-          {"op":"run","kernel":138,"out":530,"args":[334,330],"size":[768,256],"free":[330,334]},
-          {"op":"run","kernel":139,"out":531,"args":[332,335],"size":[768],"free":[332,335]},
-          {"op":"run","kernel":138,"out":532,"args":[247,243],"size":[768,256],"free":[243,247]},
-          {"op":"run","kernel":139,"out":533,"args":[245,248],"size":[768],"free":[245,248]},
-          {"op":"run","kernel":138,"out":534,"args":[159,155],"size":[768,256],"free":[155,159]},
-          {"op":"run","kernel":139,"out":535,"args":[157,161],"size":[768],"free":[157,161]}
+          {"op":"run","kernel":28,"out":97,"args":[96,98],"size":["B","T",8000],"free":[96,98]},
+          {"op":"run","kernel":58,"out":99,"args":[97],"size":["B","T"]},
+          {"op":"run","kernel":59,"out":100,"args":[97,101,99],"size":["B","T",8000],"free":[97,99,101]},
+          {"op":"run","kernel":60,"out":102,"args":[100,92],"size":["B","T",256],"packs":0},
+          {"op":"run","kernel":61,"out":103,"args":[100,104],"size":[8000,256],"free":[104]},
+          {"op":"run","kernel":62,"out":105,"args":[100],"size":[8000],"free":[100]},
+          {"op":"run","kernel":63,"out":106,"args":[107],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":108,"args":[107,106],"size":["B","T",256],"free":[106,107]},
+          {"op":"run","kernel":65,"out":109,"args":[108],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":110,"args":[109],"size":["B","T",1],"free":[109]},
+          {"op":"run","kernel":67,"out":111,"args":[108,110],"size":["B","T",256],"free":[108]},
+          {"op":"run","kernel":68,"out":112,"args":[102,111],"size":[256]},
+          {"op":"run","kernel":69,"out":113,"args":[102],"size":[256]},
+          {"op":"run","kernel":70,"out":114,"args":[102,90],"size":["B","T",256],"free":[102]},
+          {"op":"run","kernel":63,"out":115,"args":[114],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":116,"args":[114,111],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":117,"args":[110,114,115,111,116],"size":["B","T",256],"free":[110,111,114,115,116]},
+          {"op":"run","kernel":73,"out":118,"args":[117,88],"size":["B","T",1024],"packs":1},
+          {"op":"run","kernel":74,"out":119,"args":[117,120],"size":[256,1024]},
+          {"op":"run","kernel":69,"out":121,"args":[117],"size":[256]},
+          {"op":"run","kernel":75,"out":122,"args":[118,120],"size":["B","T",1024],"free":[118,120]},
+          {"op":"run","kernel":76,"out":123,"args":[122,86],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":77,"out":124,"args":[122,125],"size":[1024,256],"free":[125]},
+          {"op":"run","kernel":78,"out":126,"args":[122],"size":[1024],"free":[122]},
+          {"op":"run","kernel":79,"out":127,"args":[117,123],"size":["B","T",256],"free":[117,123]},
+          {"op":"run","kernel":63,"out":128,"args":[129],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":130,"args":[129,128],"size":["B","T",256],"free":[128,129]},
+          {"op":"run","kernel":65,"out":131,"args":[130],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":132,"args":[131],"size":["B","T",1],"free":[131]},
+          {"op":"run","kernel":67,"out":133,"args":[130,132],"size":["B","T",256],"free":[130]},
+          {"op":"run","kernel":68,"out":134,"args":[127,133],"size":[256]},
+          {"op":"run","kernel":69,"out":135,"args":[127],"size":[256]},
+          {"op":"run","kernel":70,"out":136,"args":[127,84],"size":["B","T",256],"free":[127]},
+          {"op":"run","kernel":63,"out":137,"args":[136],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":138,"args":[136,133],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":139,"args":[132,136,137,133,138],"size":["B","T",256],"free":[132,133,136,137,138]},
+          {"op":"run","kernel":80,"out":140,"args":[139,82],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":81,"out":141,"args":[139,142],"size":[256,256],"free":[142]},
+          {"op":"run","kernel":69,"out":143,"args":[139],"size":[256]},
+          {"op":"run","kernel":82,"out":144,"args":[140,145],"size":["B",8,"T","S"],"free":[145]},
+          {"op":"run","kernel":83,"out":146,"args":[140,147],"size":["B","S",8,32],"free":[140]},
+          {"op":"run","kernel":84,"out":148,"args":[144,147],"size":["B",8,"T"]},
+          {"op":"run","kernel":85,"out":149,"args":[147,144,148],"size":["B",8,"T","S"],"free":[144,147,148]},
+          {"op":"run","kernel":86,"out":150,"args":[149,151],"size":["B","T",8,32],"free":[151]},
+          {"op":"run","kernel":87,"out":152,"args":[149,153],"size":["B","S",8,32],"free":[149,153]},
+          {"op":"run","kernel":88,"out":154,"args":[150,80],"size":["B","T",256]},
+          {"op":"run","kernel":89,"out":155,"args":[150,156],"size":[256,256],"free":[156]},
+          {"op":"run","kernel":90,"out":157,"args":[150],"size":[256],"free":[150]},
+          {"op":"run","kernel":91,"out":158,"args":[152,146,80],"size":["B","S",256]},
+          {"op":"run","kernel":92,"out":159,"args":[152,146,160],"size":[512,256]},
+          {"op":"run","kernel":93,"out":161,"args":[152,146],"size":[512],"free":[146,152]},
+          {"op":"run","kernel":79,"out":162,"args":[139,154],"size":["B","T",256],"free":[139,154]},
+          {"op":"run","kernel":63,"out":163,"args":[164],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":165,"args":[164,163],"size":["B","T",256],"free":[163,164]},
+          {"op":"run","kernel":65,"out":166,"args":[165],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":167,"args":[166],"size":["B","T",1],"free":[166]},
+          {"op":"run","kernel":67,"out":168,"args":[165,167],"size":["B","T",256],"free":[165]},
+          {"op":"run","kernel":68,"out":169,"args":[162,168],"size":[256]},
+          {"op":"run","kernel":69,"out":170,"args":[162],"size":[256]},
+          {"op":"run","kernel":70,"out":171,"args":[162,78],"size":["B","T",256],"free":[162]},
+          {"op":"run","kernel":63,"out":172,"args":[171],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":173,"args":[171,168],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":174,"args":[167,171,172,168,173],"size":["B","T",256],"free":[167,168,171,172,173]},
+          {"op":"run","kernel":80,"out":175,"args":[174,76],"size":["B","T",256],"packs":4},
+          {"op":"run","kernel":81,"out":176,"args":[174,177],"size":[256,256],"free":[177]},
+          {"op":"run","kernel":69,"out":178,"args":[174],"size":[256]},
+          {"op":"run","kernel":94,"out":179,"args":[175,180],"size":["B",8,"T","T"],"free":[180]},
+          {"op":"run","kernel":95,"out":181,"args":[175,182],"size":["B","T",8,32],"free":[175]},
+          {"op":"run","kernel":96,"out":183,"args":[179,182],"size":["B",8,"T"]},
+          {"op":"run","kernel":97,"out":184,"args":[182,179,183],"size":["B",8,"T","T"],"free":[179,182,183]},
+          {"op":"run","kernel":98,"out":185,"args":[184,186],"size":["B","T",8,32],"free":[186]},
+          {"op":"run","kernel":99,"out":187,"args":[184,188],"size":["B","T",8,32],"free":[184,188]},
+          {"op":"run","kernel":100,"out":189,"args":[185,187,181,74],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":101,"out":190,"args":[185,187,181,191],"size":[768,256],"free":[191]},
+          {"op":"run","kernel":102,"out":192,"args":[185,187,181],"size":[768],"free":[181,185,187]},
+          {"op":"run","kernel":79,"out":193,"args":[174,189],"size":["B","T",256],"free":[174,189]},
+          {"op":"run","kernel":63,"out":194,"args":[195],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":196,"args":[195,194],"size":["B","T",256],"free":[194,195]},
+          {"op":"run","kernel":65,"out":197,"args":[196],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":198,"args":[197],"size":["B","T",1],"free":[197]},
+          {"op":"run","kernel":67,"out":199,"args":[196,198],"size":["B","T",256],"free":[196]},
+          {"op":"run","kernel":68,"out":200,"args":[193,199],"size":[256]},
+          {"op":"run","kernel":69,"out":201,"args":[193],"size":[256]},
+          {"op":"run","kernel":70,"out":202,"args":[193,72],"size":["B","T",256],"free":[193]},
+          {"op":"run","kernel":63,"out":203,"args":[202],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":204,"args":[202,199],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":205,"args":[198,202,203,199,204],"size":["B","T",256],"free":[198,199,202,203,204]},
+          {"op":"run","kernel":73,"out":206,"args":[205,70],"size":["B","T",1024],"packs":6},
+          {"op":"run","kernel":74,"out":207,"args":[205,208],"size":[256,1024]},
+          {"op":"run","kernel":69,"out":209,"args":[205],"size":[256]},
+          {"op":"run","kernel":75,"out":210,"args":[206,208],"size":["B","T",1024],"free":[206,208]},
+          {"op":"run","kernel":76,"out":211,"args":[210,68],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":77,"out":212,"args":[210,213],"size":[1024,256],"free":[213]},
+          {"op":"run","kernel":78,"out":214,"args":[210],"size":[1024],"free":[210]},
+          {"op":"run","kernel":79,"out":215,"args":[205,211],"size":["B","T",256],"free":[205,211]},
+          {"op":"run","kernel":63,"out":216,"args":[217],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":218,"args":[217,216],"size":["B","T",256],"free":[216,217]},
+          {"op":"run","kernel":65,"out":219,"args":[218],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":220,"args":[219],"size":["B","T",1],"free":[219]},
+          {"op":"run","kernel":67,"out":221,"args":[218,220],"size":["B","T",256],"free":[218]},
+          {"op":"run","kernel":68,"out":222,"args":[215,221],"size":[256]},
+          {"op":"run","kernel":69,"out":223,"args":[215],"size":[256]},
+          {"op":"run","kernel":70,"out":224,"args":[215,66],"size":["B","T",256],"free":[215]},
+          {"op":"run","kernel":63,"out":225,"args":[224],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":226,"args":[224,221],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":227,"args":[220,224,225,221,226],"size":["B","T",256],"free":[220,221,224,225,226]},
+          {"op":"run","kernel":80,"out":228,"args":[227,64],"size":["B","T",256],"packs":8},
+          {"op":"run","kernel":81,"out":229,"args":[227,230],"size":[256,256],"free":[230]},
+          {"op":"run","kernel":69,"out":231,"args":[227],"size":[256]},
+          {"op":"run","kernel":82,"out":232,"args":[228,233],"size":["B",8,"T","S"],"free":[233]},
+          {"op":"run","kernel":83,"out":234,"args":[228,235],"size":["B","S",8,32],"free":[228]},
+          {"op":"run","kernel":84,"out":236,"args":[232,235],"size":["B",8,"T"]},
+          {"op":"run","kernel":85,"out":237,"args":[235,232,236],"size":["B",8,"T","S"],"free":[232,235,236]},
+          {"op":"run","kernel":86,"out":238,"args":[237,239],"size":["B","T",8,32],"free":[239]},
+          {"op":"run","kernel":87,"out":240,"args":[237,241],"size":["B","S",8,32],"free":[237,241]},
+          {"op":"run","kernel":88,"out":242,"args":[238,62],"size":["B","T",256]},
+          {"op":"run","kernel":89,"out":243,"args":[238,244],"size":[256,256],"free":[244]},
+          {"op":"run","kernel":90,"out":245,"args":[238],"size":[256],"free":[238]},
+          {"op":"run","kernel":91,"out":246,"args":[240,234,62],"size":["B","S",256]},
+          {"op":"run","kernel":92,"out":247,"args":[240,234,160],"size":[512,256]},
+          {"op":"run","kernel":93,"out":248,"args":[240,234],"size":[512],"free":[234,240]},
+          {"op":"run","kernel":79,"out":249,"args":[227,242],"size":["B","T",256],"free":[227,242]},
+          {"op":"run","kernel":63,"out":250,"args":[251],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":252,"args":[251,250],"size":["B","T",256],"free":[250,251]},
+          {"op":"run","kernel":65,"out":253,"args":[252],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":254,"args":[253],"size":["B","T",1],"free":[253]},
+          {"op":"run","kernel":67,"out":255,"args":[252,254],"size":["B","T",256],"free":[252]},
+          {"op":"run","kernel":68,"out":256,"args":[249,255],"size":[256]},
+          {"op":"run","kernel":69,"out":257,"args":[249],"size":[256]},
+          {"op":"run","kernel":70,"out":258,"args":[249,60],"size":["B","T",256],"free":[249]},
+          {"op":"run","kernel":63,"out":259,"args":[258],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":260,"args":[258,255],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":261,"args":[254,258,259,255,260],"size":["B","T",256],"free":[254,255,258,259,260]},
+          {"op":"run","kernel":80,"out":262,"args":[261,58],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":81,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
+          {"op":"run","kernel":69,"out":265,"args":[261],"size":[256]},
+          {"op":"run","kernel":94,"out":266,"args":[262,267],"size":["B",8,"T","T"],"free":[267]},
+          {"op":"run","kernel":95,"out":268,"args":[262,269],"size":["B","T",8,32],"free":[262]},
+          {"op":"run","kernel":96,"out":270,"args":[266,269],"size":["B",8,"T"]},
+          {"op":"run","kernel":97,"out":271,"args":[269,266,270],"size":["B",8,"T","T"],"free":[266,269,270]},
+          {"op":"run","kernel":98,"out":272,"args":[271,273],"size":["B","T",8,32],"free":[273]},
+          {"op":"run","kernel":99,"out":274,"args":[271,275],"size":["B","T",8,32],"free":[271,275]},
+          {"op":"run","kernel":100,"out":276,"args":[272,274,268,56],"size":["B","T",256],"packs":10},
+          {"op":"run","kernel":101,"out":277,"args":[272,274,268,278],"size":[768,256],"free":[278]},
+          {"op":"run","kernel":102,"out":279,"args":[272,274,268],"size":[768],"free":[268,272,274]},
+          {"op":"run","kernel":79,"out":280,"args":[261,276],"size":["B","T",256],"free":[261,276]},
+          {"op":"run","kernel":63,"out":281,"args":[282],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":283,"args":[282,281],"size":["B","T",256],"free":[281,282]},
+          {"op":"run","kernel":65,"out":284,"args":[283],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":285,"args":[284],"size":["B","T",1],"free":[284]},
+          {"op":"run","kernel":67,"out":286,"args":[283,285],"size":["B","T",256],"free":[283]},
+          {"op":"run","kernel":68,"out":287,"args":[280,286],"size":[256]},
+          {"op":"run","kernel":69,"out":288,"args":[280],"size":[256]},
+          {"op":"run","kernel":70,"out":289,"args":[280,54],"size":["B","T",256],"free":[280]},
+          {"op":"run","kernel":63,"out":290,"args":[289],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":291,"args":[289,286],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":292,"args":[285,289,290,286,291],"size":["B","T",256],"free":[285,286,289,290,291]},
+          {"op":"run","kernel":73,"out":293,"args":[292,52],"size":["B","T",1024],"packs":11},
+          {"op":"run","kernel":74,"out":294,"args":[292,295],"size":[256,1024]},
+          {"op":"run","kernel":69,"out":296,"args":[292],"size":[256]},
+          {"op":"run","kernel":75,"out":297,"args":[293,295],"size":["B","T",1024],"free":[293,295]},
+          {"op":"run","kernel":76,"out":298,"args":[297,50],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":77,"out":299,"args":[297,300],"size":[1024,256],"free":[300]},
+          {"op":"run","kernel":78,"out":301,"args":[297],"size":[1024],"free":[297]},
+          {"op":"run","kernel":79,"out":302,"args":[292,298],"size":["B","T",256],"free":[292,298]},
+          {"op":"run","kernel":63,"out":303,"args":[304],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":305,"args":[304,303],"size":["B","T",256],"free":[303,304]},
+          {"op":"run","kernel":65,"out":306,"args":[305],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":307,"args":[306],"size":["B","T",1],"free":[306]},
+          {"op":"run","kernel":67,"out":308,"args":[305,307],"size":["B","T",256],"free":[305]},
+          {"op":"run","kernel":68,"out":309,"args":[302,308],"size":[256]},
+          {"op":"run","kernel":69,"out":310,"args":[302],"size":[256]},
+          {"op":"run","kernel":70,"out":311,"args":[302,48],"size":["B","T",256],"free":[302]},
+          {"op":"run","kernel":63,"out":312,"args":[311],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":313,"args":[311,308],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":314,"args":[307,311,312,308,313],"size":["B","T",256],"free":[307,308,311,312,313]},
+          {"op":"run","kernel":80,"out":315,"args":[314,46],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":81,"out":316,"args":[314,317],"size":[256,256],"free":[317]},
+          {"op":"run","kernel":69,"out":318,"args":[314],"size":[256]},
+          {"op":"run","kernel":82,"out":319,"args":[315,320],"size":["B",8,"T","S"],"free":[320]},
+          {"op":"run","kernel":83,"out":321,"args":[315,322],"size":["B","S",8,32],"free":[315]},
+          {"op":"run","kernel":84,"out":323,"args":[319,322],"size":["B",8,"T"]},
+          {"op":"run","kernel":85,"out":324,"args":[322,319,323],"size":["B",8,"T","S"],"free":[319,322,323]},
+          {"op":"run","kernel":86,"out":325,"args":[324,326],"size":["B","T",8,32],"free":[326]},
+          {"op":"run","kernel":87,"out":327,"args":[324,328],"size":["B","S",8,32],"free":[324,328]},
+          {"op":"run","kernel":88,"out":329,"args":[325,44],"size":["B","T",256]},
+          {"op":"run","kernel":89,"out":330,"args":[325,331],"size":[256,256],"free":[331]},
+          {"op":"run","kernel":90,"out":332,"args":[325],"size":[256],"free":[325]},
+          {"op":"run","kernel":91,"out":333,"args":[327,321,44],"size":["B","S",256]},
+          {"op":"run","kernel":92,"out":334,"args":[327,321,160],"size":[512,256],"free":[160]},
+          {"op":"run","kernel":93,"out":335,"args":[327,321],"size":[512],"free":[321,327]},
+          {"op":"run","kernel":79,"out":336,"args":[314,329],"size":["B","T",256],"free":[314,329]},
+          {"op":"run","kernel":63,"out":337,"args":[338],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":339,"args":[338,337],"size":["B","T",256],"free":[337,338]},
+          {"op":"run","kernel":65,"out":340,"args":[339],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":341,"args":[340],"size":["B","T",1],"free":[340]},
+          {"op":"run","kernel":67,"out":342,"args":[339,341],"size":["B","T",256],"free":[339]},
+          {"op":"run","kernel":68,"out":343,"args":[336,342],"size":[256]},
+          {"op":"run","kernel":69,"out":344,"args":[336],"size":[256]},
+          {"op":"run","kernel":70,"out":345,"args":[336,42],"size":["B","T",256],"free":[336]},
+          {"op":"run","kernel":63,"out":346,"args":[345],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":347,"args":[345,342],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":348,"args":[341,345,346,342,347],"size":["B","T",256],"free":[341,342,345,346,347]},
+          {"op":"run","kernel":80,"out":349,"args":[348,40],"size":["B","T",256],"packs":14},
+          {"op":"run","kernel":81,"out":350,"args":[348,351],"size":[256,256],"free":[351]},
+          {"op":"run","kernel":69,"out":352,"args":[348],"size":[256]},
+          {"op":"run","kernel":94,"out":353,"args":[349,354],"size":["B",8,"T","T"],"free":[354]},
+          {"op":"run","kernel":95,"out":355,"args":[349,356],"size":["B","T",8,32],"free":[349]},
+          {"op":"run","kernel":96,"out":357,"args":[353,356],"size":["B",8,"T"]},
+          {"op":"run","kernel":97,"out":358,"args":[356,353,357],"size":["B",8,"T","T"],"free":[353,356,357]},
+          {"op":"run","kernel":98,"out":359,"args":[358,360],"size":["B","T",8,32],"free":[360]},
+          {"op":"run","kernel":99,"out":361,"args":[358,362],"size":["B","T",8,32],"free":[358,362]},
+          {"op":"run","kernel":100,"out":363,"args":[359,361,355,38],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":101,"out":364,"args":[359,361,355,365],"size":[768,256],"free":[365]},
+          {"op":"run","kernel":102,"out":366,"args":[359,361,355],"size":[768],"free":[355,359,361]},
+          {"op":"run","kernel":79,"out":367,"args":[348,363],"size":["B","T",256],"free":[348,363]},
+          {"op":"run","kernel":103,"out":368,"args":[95,367],"size":[8000,256],"free":[95,367]},
+          {"op":"run","kernel":104,"out":369,"args":[158,246,333],"size":["B","S",256],"free":[158,246,333]},
+          {"op":"run","kernel":105,"out":370,"args":[371],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":372,"args":[371,370],"size":["B","S",256],"free":[370,371]},
+          {"op":"run","kernel":107,"out":373,"args":[372],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":374,"args":[373],"size":["B","S",1],"free":[373]},
+          {"op":"run","kernel":109,"out":375,"args":[372,374],"size":["B","S",256],"free":[372]},
+          {"op":"run","kernel":110,"out":376,"args":[369,375],"size":[256]},
+          {"op":"run","kernel":111,"out":377,"args":[369],"size":[256]},
+          {"op":"run","kernel":112,"out":378,"args":[369,35],"size":["B","S",256],"free":[369]},
+          {"op":"run","kernel":105,"out":379,"args":[378],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":380,"args":[378,375],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":381,"args":[374,378,379,375,380],"size":["B","S",256],"free":[374,375,378,379,380]},
+          {"op":"run","kernel":115,"out":382,"args":[381,33],"size":["B","S",1024],"packs":16},
+          {"op":"run","kernel":116,"out":383,"args":[381,384],"size":[256,1024]},
+          {"op":"run","kernel":111,"out":385,"args":[381],"size":[256]},
+          {"op":"run","kernel":117,"out":386,"args":[382,384],"size":["B","S",1024],"free":[382,384]},
+          {"op":"run","kernel":118,"out":387,"args":[386,31],"size":["B","S",256],"packs":17},
+          {"op":"run","kernel":119,"out":388,"args":[386,389],"size":[1024,256],"free":[389]},
+          {"op":"run","kernel":120,"out":390,"args":[386],"size":[1024],"free":[386]},
+          {"op":"run","kernel":121,"out":391,"args":[381,387],"size":["B","S",256],"free":[381,387]},
+          {"op":"run","kernel":105,"out":392,"args":[393],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":394,"args":[393,392],"size":["B","S",256],"free":[392,393]},
+          {"op":"run","kernel":107,"out":395,"args":[394],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":396,"args":[395],"size":["B","S",1],"free":[395]},
+          {"op":"run","kernel":109,"out":397,"args":[394,396],"size":["B","S",256],"free":[394]},
+          {"op":"run","kernel":110,"out":398,"args":[391,397],"size":[256]},
+          {"op":"run","kernel":111,"out":399,"args":[391],"size":[256]},
+          {"op":"run","kernel":112,"out":400,"args":[391,29],"size":["B","S",256],"free":[391]},
+          {"op":"run","kernel":105,"out":401,"args":[400],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":402,"args":[400,397],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":403,"args":[396,400,401,397,402],"size":["B","S",256],"free":[396,397,400,401,402]},
+          {"op":"run","kernel":122,"out":404,"args":[403,27],"size":["B","S",256],"packs":18},
+          {"op":"run","kernel":123,"out":405,"args":[403,406],"size":[256,256],"free":[406]},
+          {"op":"run","kernel":111,"out":407,"args":[403],"size":[256]},
+          {"op":"run","kernel":124,"out":408,"args":[404,409],"size":["B",8,"S","S"],"free":[409]},
+          {"op":"run","kernel":125,"out":410,"args":[404,411],"size":["B","S",8,32],"free":[404]},
+          {"op":"run","kernel":126,"out":412,"args":[408,411],"size":["B",8,"S"]},
+          {"op":"run","kernel":127,"out":413,"args":[411,408,412],"size":["B",8,"S","S"],"free":[408,411,412]},
+          {"op":"run","kernel":128,"out":414,"args":[413,415],"size":["B","S",8,32],"free":[415]},
+          {"op":"run","kernel":129,"out":416,"args":[413,417],"size":["B","S",8,32],"free":[413,417]},
+          {"op":"run","kernel":130,"out":418,"args":[414,416,410,25],"size":["B","S",256],"packs":19},
+          {"op":"run","kernel":131,"out":419,"args":[414,416,410,420],"size":[768,256],"free":[420]},
+          {"op":"run","kernel":132,"out":421,"args":[414,416,410],"size":[768],"free":[410,414,416]},
+          {"op":"run","kernel":121,"out":422,"args":[403,418],"size":["B","S",256],"free":[403,418]},
+          {"op":"run","kernel":105,"out":423,"args":[424],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":425,"args":[424,423],"size":["B","S",256],"free":[423,424]},
+          {"op":"run","kernel":107,"out":426,"args":[425],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":427,"args":[426],"size":["B","S",1],"free":[426]},
+          {"op":"run","kernel":109,"out":428,"args":[425,427],"size":["B","S",256],"free":[425]},
+          {"op":"run","kernel":110,"out":429,"args":[422,428],"size":[256]},
+          {"op":"run","kernel":111,"out":430,"args":[422],"size":[256]},
+          {"op":"run","kernel":112,"out":431,"args":[422,23],"size":["B","S",256],"free":[422]},
+          {"op":"run","kernel":105,"out":432,"args":[431],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":433,"args":[431,428],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":434,"args":[427,431,432,428,433],"size":["B","S",256],"free":[427,428,431,432,433]},
+          {"op":"run","kernel":115,"out":435,"args":[434,21],"size":["B","S",1024],"packs":20},
+          {"op":"run","kernel":116,"out":436,"args":[434,437],"size":[256,1024]},
+          {"op":"run","kernel":111,"out":438,"args":[434],"size":[256]},
+          {"op":"run","kernel":117,"out":439,"args":[435,437],"size":["B","S",1024],"free":[435,437]},
+          {"op":"run","kernel":118,"out":440,"args":[439,19],"size":["B","S",256],"packs":21},
+          {"op":"run","kernel":119,"out":441,"args":[439,442],"size":[1024,256],"free":[442]},
+          {"op":"run","kernel":120,"out":443,"args":[439],"size":[1024],"free":[439]},
+          {"op":"run","kernel":121,"out":444,"args":[434,440],"size":["B","S",256],"free":[434,440]},
+          {"op":"run","kernel":105,"out":445,"args":[446],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":447,"args":[446,445],"size":["B","S",256],"free":[445,446]},
+          {"op":"run","kernel":107,"out":448,"args":[447],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":449,"args":[448],"size":["B","S",1],"free":[448]},
+          {"op":"run","kernel":109,"out":450,"args":[447,449],"size":["B","S",256],"free":[447]},
+          {"op":"run","kernel":110,"out":451,"args":[444,450],"size":[256]},
+          {"op":"run","kernel":111,"out":452,"args":[444],"size":[256]},
+          {"op":"run","kernel":112,"out":453,"args":[444,17],"size":["B","S",256],"free":[444]},
+          {"op":"run","kernel":105,"out":454,"args":[453],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":455,"args":[453,450],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":456,"args":[449,453,454,450,455],"size":["B","S",256],"free":[449,450,453,454,455]},
+          {"op":"run","kernel":122,"out":457,"args":[456,15],"size":["B","S",256],"packs":22},
+          {"op":"run","kernel":123,"out":458,"args":[456,459],"size":[256,256],"free":[459]},
+          {"op":"run","kernel":111,"out":460,"args":[456],"size":[256]},
+          {"op":"run","kernel":124,"out":461,"args":[457,462],"size":["B",8,"S","S"],"free":[462]},
+          {"op":"run","kernel":125,"out":463,"args":[457,464],"size":["B","S",8,32],"free":[457]},
+          {"op":"run","kernel":126,"out":465,"args":[461,464],"size":["B",8,"S"]},
+          {"op":"run","kernel":127,"out":466,"args":[464,461,465],"size":["B",8,"S","S"],"free":[461,464,465]},
+          {"op":"run","kernel":128,"out":467,"args":[466,468],"size":["B","S",8,32],"free":[468]},
+          {"op":"run","kernel":129,"out":469,"args":[466,470],"size":["B","S",8,32],"free":[466,470]},
+          {"op":"run","kernel":130,"out":471,"args":[467,469,463,13],"size":["B","S",256],"packs":23},
+          {"op":"run","kernel":131,"out":472,"args":[467,469,463,473],"size":[768,256],"free":[473]},
+          {"op":"run","kernel":132,"out":474,"args":[467,469,463],"size":[768],"free":[463,467,469]},
+          {"op":"run","kernel":121,"out":475,"args":[456,471],"size":["B","S",256],"free":[456,471]},
+          {"op":"run","kernel":105,"out":476,"args":[477],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":478,"args":[477,476],"size":["B","S",256],"free":[476,477]},
+          {"op":"run","kernel":107,"out":479,"args":[478],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":480,"args":[479],"size":["B","S",1],"free":[479]},
+          {"op":"run","kernel":109,"out":481,"args":[478,480],"size":["B","S",256],"free":[478]},
+          {"op":"run","kernel":110,"out":482,"args":[475,481],"size":[256]},
+          {"op":"run","kernel":111,"out":483,"args":[475],"size":[256]},
+          {"op":"run","kernel":112,"out":484,"args":[475,11],"size":["B","S",256],"free":[475]},
+          {"op":"run","kernel":105,"out":485,"args":[484],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":486,"args":[484,481],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":487,"args":[480,484,485,481,486],"size":["B","S",256],"free":[480,481,484,485,486]},
+          {"op":"run","kernel":115,"out":488,"args":[487,9],"size":["B","S",1024],"packs":24},
+          {"op":"run","kernel":116,"out":489,"args":[487,490],"size":[256,1024]},
+          {"op":"run","kernel":111,"out":491,"args":[487],"size":[256]},
+          {"op":"run","kernel":117,"out":492,"args":[488,490],"size":["B","S",1024],"free":[488,490]},
+          {"op":"run","kernel":118,"out":493,"args":[492,7],"size":["B","S",256],"packs":25},
+          {"op":"run","kernel":119,"out":494,"args":[492,495],"size":[1024,256],"free":[495]},
+          {"op":"run","kernel":120,"out":496,"args":[492],"size":[1024],"free":[492]},
+          {"op":"run","kernel":121,"out":497,"args":[487,493],"size":["B","S",256],"free":[487,493]},
+          {"op":"run","kernel":105,"out":498,"args":[499],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":500,"args":[499,498],"size":["B","S",256],"free":[498,499]},
+          {"op":"run","kernel":107,"out":501,"args":[500],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":502,"args":[501],"size":["B","S",1],"free":[501]},
+          {"op":"run","kernel":109,"out":503,"args":[500,502],"size":["B","S",256],"free":[500]},
+          {"op":"run","kernel":110,"out":504,"args":[497,503],"size":[256]},
+          {"op":"run","kernel":111,"out":505,"args":[497],"size":[256]},
+          {"op":"run","kernel":112,"out":506,"args":[497,5],"size":["B","S",256],"free":[497]},
+          {"op":"run","kernel":105,"out":507,"args":[506],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":508,"args":[506,503],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":509,"args":[502,506,507,503,508],"size":["B","S",256],"free":[502,503,506,507,508]},
+          {"op":"run","kernel":122,"out":510,"args":[509,3],"size":["B","S",256],"packs":26},
+          {"op":"run","kernel":123,"out":511,"args":[509,512],"size":[256,256],"free":[512]},
+          {"op":"run","kernel":111,"out":513,"args":[509],"size":[256]},
+          {"op":"run","kernel":124,"out":514,"args":[510,515],"size":["B",8,"S","S"],"free":[515]},
+          {"op":"run","kernel":125,"out":516,"args":[510,517],"size":["B","S",8,32],"free":[510]},
+          {"op":"run","kernel":126,"out":518,"args":[514,517],"size":["B",8,"S"]},
+          {"op":"run","kernel":127,"out":519,"args":[517,514,518],"size":["B",8,"S","S"],"free":[514,517,518]},
+          {"op":"run","kernel":128,"out":520,"args":[519,521],"size":["B","S",8,32],"free":[521]},
+          {"op":"run","kernel":129,"out":522,"args":[519,523],"size":["B","S",8,32],"free":[519,523]},
+          {"op":"run","kernel":130,"out":524,"args":[520,522,516,1],"size":["B","S",256],"packs":27},
+          {"op":"run","kernel":131,"out":525,"args":[520,522,516,526],"size":[768,256],"free":[526]},
+          {"op":"run","kernel":132,"out":527,"args":[520,522,516],"size":[768],"free":[516,520,522]},
+          {"op":"run","kernel":121,"out":528,"args":[509,524],"size":["B","S",256],"free":[509,524]},
+          {"op":"run","kernel":133,"out":529,"args":[94,528],"size":[8000,256],"free":[94,528]},
+          {"op":"run","kernel":134,"out":530,"args":[334,330],"size":[768,256],"free":[330,334]},
+          {"op":"run","kernel":135,"out":531,"args":[332,335],"size":[768],"free":[332,335]},
+          {"op":"run","kernel":134,"out":532,"args":[247,243],"size":[768,256],"free":[243,247]},
+          {"op":"run","kernel":135,"out":533,"args":[245,248],"size":[768],"free":[245,248]},
+          {"op":"run","kernel":134,"out":534,"args":[159,155],"size":[768,256],"free":[155,159]},
+          {"op":"run","kernel":135,"out":535,"args":[157,161],"size":[768],"free":[157,161]}
         ],
         "output": {"slot":529,"shape":[8000,256]},
         "caches": [],

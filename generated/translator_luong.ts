@@ -749,24 +749,39 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 df067f9d: decoder.attention0.context Σα·k (and 1 more call)
+    // k12 d22f8070: decoder.attention0.context Σα·k (tiled, running softmax)
     {
       name: "LuongTranslator.k12",
-      label: "decoder.attention0.context Σα·k (and 1 more call)",
+      label: "decoder.attention0.context Σα·k (tiled, running softmax)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, b2, b3, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 512; k6++) {\n        const v7 = b1[(i0 * T + i1) * 1024 + k6];\n        const v8 = b2[(i0 * S + k4) * 512 + k6];\n        acc5 += v7 * v8;\n      }\n      const mn9 = Math.max(m1, acc5);\n      const c10 = Math.exp(m1 - mn9);\n      const p11 = Math.exp(acc5 - mn9);\n      l2 = l2 * c10 + p11;\n      const v12 = b3[(i0 * S + k4) * 1024 + i2];\n      acc3 = acc3 * c10 + p11 * v12;\n      m1 = mn9;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[(i0 * T + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 1024 + i2]!;
-            acc0 += v2 * v3;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 512; k6++) {
+                const v7 = b1[(i0 * T + i1) * 1024 + k6]!;
+                const v8 = b2[(i0 * S + k4) * 512 + k6]!;
+                acc5 += v7 * v8;
+              }
+              const mn9 = Math.max(m1, acc5);
+              const c10 = Math.exp(m1 - mn9);
+              const p11 = Math.exp(acc5 - mn9);
+              l2 = l2 * c10 + p11;
+              const v12 = b3[(i0 * S + k4) * 1024 + i2]!;
+              acc3 = acc3 * c10 + p11 * v12;
+              m1 = mn9;
+            }
           }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -775,14 +790,75 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [527 * S]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 512, T, T, 73216, 67456]; },
         run: (x, out, a, g, s) => {
           const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (S * 1024), 512, S, 1, 1024, gm0, 1.0);
-            x.gemm(T, 512, S, b0, bt0 * (T * S), S, wp, null, 0, out, bt0 * (T * 512), 512, 0);
+            const qo0 = bt0 * (T * 1024);
+            const ko1 = bt0 * (S * 512);
+            const vo2 = bt0 * (S * 1024);
+            const oo3 = bt0 * (T * 512);
+            const len4 = b0[bt0]!;
+            for (let q5 = 0; q5 < T; q5++) {
+              gm2[q5] = -3.0e+38;
+              gm3[q5] = 0.0;
+              for (let c6 = 0; c6 < 512; c6++) {
+                out[oo3 + q5 * 512 + c6] = 0.0;
+              }
+            }
+            for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+              const k08 = tile7 * 128;
+              const left9 = S - k08;
+              const n10 = (left9 < 128 ? left9 : 128);
+              const kp11 = x.pack(b2, ko1 + k08 * 512, n10, 512, 512, 1, gm4, 1.0);
+              x.gemm(T, n10, 512, b1, qo0, 1024, kp11, null, 0, gm0, 0, 128, 0);
+              for (let q12 = 0; q12 < T; q12++) {
+                const sb13 = q12 * 128;
+                let tm14 = -3.0e+38;
+                for (let j15 = 0; j15 < n10; j15++) {
+                  if (k08 + j15 < len4) {
+                    tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                  }
+                }
+                const mo16 = gm2[q12]!;
+                const mn17 = Math.max(mo16, tm14);
+                const cr18 = Math.exp(mo16 - mn17);
+                let sum19 = 0.0;
+                for (let j20 = 0; j20 < n10; j20++) {
+                  let p21 = 0.0;
+                  if (k08 + j20 < len4) {
+                    p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                  }
+                  gm0[sb13 + j20] = p21;
+                  sum19 += p21;
+                }
+                gm2[q12] = mn17;
+                gm3[q12] = gm3[q12]! * cr18 + sum19;
+                const ob22 = oo3 + q12 * 512;
+                for (let c23 = 0; c23 < 512; c23++) {
+                  out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                }
+              }
+              const vp24 = x.pack(b3, vo2 + k08 * 1024, 512, n10, 1, 1024, gm5, 1.0);
+              x.gemm(T, 512, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 512, 0);
+              for (let q25 = 0; q25 < T; q25++) {
+                const ob26 = oo3 + q25 * 512;
+                const pb27 = q25 * 512;
+                for (let c28 = 0; c28 < 512; c28++) {
+                  out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                }
+              }
+            }
+            for (let q29 = 0; q29 < T; q29++) {
+              const l30 = gm3[q29]!;
+              const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+              const ob32 = oo3 + q29 * 512;
+              for (let c33 = 0; c33 < 512; c33++) {
+                out[ob32 + c33] = out[ob32 + c33]! * inv31;
+              }
+            }
           }
         },
       },
@@ -1287,9 +1363,47 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         }
       },
     },
-    // k26 68fb7303: decoder.attention0.[context;h]
+    // k26 df067f9d: decoder.attention0.context Σα·k
     {
       name: "LuongTranslator.k26",
+      label: "decoder.attention0.context Σα·k",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[(i0 * T + i1) * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [527 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 1024), 512, S, 1, 1024, gm0, 1.0);
+            x.gemm(T, 512, S, b0, bt0 * (T * S), S, wp, null, 0, out, bt0 * (T * 512), 512, 0);
+          }
+        },
+      },
+    },
+    // k27 68fb7303: decoder.attention0.[context;h]
+    {
+      name: "LuongTranslator.k27",
       label: "decoder.attention0.[context;h]",
       step: false,
       scalars: ["T"],
@@ -1315,9 +1429,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k27 4429bd4f: decoder.tanh0
+    // k28 4429bd4f: decoder.tanh0
     {
-      name: "LuongTranslator.k27",
+      name: "LuongTranslator.k28",
       label: "decoder.tanh0",
       step: false,
       scalars: ["T"],
@@ -1363,9 +1477,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k28 2a612547: decoder.log_softmax0.d softmax
+    // k29 2a612547: decoder.log_softmax0.d softmax
     {
-      name: "LuongTranslator.k28",
+      name: "LuongTranslator.k29",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -1387,9 +1501,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k29 31b54980: decoder.log_softmax0.d softmax
+    // k30 31b54980: decoder.log_softmax0.d softmax
     {
-      name: "LuongTranslator.k29",
+      name: "LuongTranslator.k30",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -1413,9 +1527,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k30 6a140bd4: d(decoder.tanh0)
+    // k31 6a140bd4: d(decoder.tanh0)
     {
-      name: "LuongTranslator.k30",
+      name: "LuongTranslator.k31",
       label: "d(decoder.tanh0)",
       step: false,
       scalars: ["T"],
@@ -1449,9 +1563,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k31 71345f11: d(decoder.linear1.weight)
+    // k32 71345f11: d(decoder.linear1.weight)
     {
-      name: "LuongTranslator.k31",
+      name: "LuongTranslator.k32",
       label: "d(decoder.linear1.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1493,9 +1607,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k32 55469f33: d(decoder.linear1.bias)
+    // k33 55469f33: d(decoder.linear1.bias)
     {
-      name: "LuongTranslator.k32",
+      name: "LuongTranslator.k33",
       label: "d(decoder.linear1.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1533,9 +1647,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k33 d4593899: decoder.tanh0.d tanh
+    // k34 d4593899: decoder.tanh0.d tanh
     {
-      name: "LuongTranslator.k33",
+      name: "LuongTranslator.k34",
       label: "decoder.tanh0.d tanh",
       step: false,
       scalars: ["T"],
@@ -1558,9 +1672,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k34 c8dc1f44: d(decoder.attention0.[context;h])
+    // k35 c8dc1f44: d(decoder.attention0.[context;h])
     {
-      name: "LuongTranslator.k34",
+      name: "LuongTranslator.k35",
       label: "d(decoder.attention0.[context;h])",
       step: false,
       scalars: ["T"],
@@ -1594,9 +1708,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k35 4aec8aa6: d(decoder.linear0.weight)
+    // k36 4aec8aa6: d(decoder.linear0.weight)
     {
-      name: "LuongTranslator.k35",
+      name: "LuongTranslator.k36",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1638,9 +1752,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k36 2dd573c7: d(decoder.linear0.bias)
+    // k37 2dd573c7: d(decoder.linear0.bias)
     {
-      name: "LuongTranslator.k36",
+      name: "LuongTranslator.k37",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1678,9 +1792,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k37 b965f54c: d(decoder.attention0.α)
+    // k38 b965f54c: d(decoder.attention0.α)
     {
-      name: "LuongTranslator.k37",
+      name: "LuongTranslator.k38",
       label: "d(decoder.attention0.α)",
       step: false,
       scalars: ["T","S"],
@@ -1716,9 +1830,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k38 8bb8bc83: d(encoder.lstm0.l1.h)
+    // k39 8bb8bc83: d(encoder.lstm0.l1.h)
     {
-      name: "LuongTranslator.k38",
+      name: "LuongTranslator.k39",
       label: "d(encoder.lstm0.l1.h)",
       step: false,
       scalars: ["T","S"],
@@ -1759,9 +1873,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k39 d846c38f: decoder.attention0.α.d softmax
+    // k40 d846c38f: decoder.attention0.α.d softmax
     {
-      name: "LuongTranslator.k39",
+      name: "LuongTranslator.k40",
       label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["T","S"],
@@ -1784,9 +1898,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k40 d32d7bcf: decoder.attention0.α.d softmax
+    // k41 d32d7bcf: decoder.attention0.α.d softmax
     {
-      name: "LuongTranslator.k40",
+      name: "LuongTranslator.k41",
       label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["T","S"],
@@ -1809,9 +1923,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k41 08eab600: d(decoder.lstm0.l1.h)
+    // k42 08eab600: d(decoder.lstm0.l1.h)
     {
-      name: "LuongTranslator.k41",
+      name: "LuongTranslator.k42",
       label: "d(decoder.lstm0.l1.h)",
       step: false,
       scalars: ["T","S"],
@@ -1847,9 +1961,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 4fece61d: d(decoder.attention0.W·k (keys, once per source))
+    // k43 4fece61d: d(decoder.attention0.W·k (keys, once per source))
     {
-      name: "LuongTranslator.k42",
+      name: "LuongTranslator.k43",
       label: "d(decoder.attention0.W·k (keys, once per source))",
       step: false,
       scalars: ["T","S"],
@@ -1890,9 +2004,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k43 f9c91785: d(encoder.lstm0.l1.h)
+    // k44 f9c91785: d(encoder.lstm0.l1.h)
     {
-      name: "LuongTranslator.k43",
+      name: "LuongTranslator.k44",
       label: "d(encoder.lstm0.l1.h)",
       step: false,
       scalars: ["S"],
@@ -1926,9 +2040,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 1c188eaf: d(decoder.attention0.weight)
+    // k45 1c188eaf: d(decoder.attention0.weight)
     {
-      name: "LuongTranslator.k44",
+      name: "LuongTranslator.k45",
       label: "d(decoder.attention0.weight)",
       step: false,
       scalars: ["B","S"],
@@ -1970,9 +2084,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 de714430: decoder.lstm0.l1.s[t-1] (and 1 more call)
+    // k46 de714430: decoder.lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "LuongTranslator.k45",
+      name: "LuongTranslator.k46",
       label: "decoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1999,9 +2113,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k46 cb52f22b: decoder.lstm0.l1.backward steps
+    // k47 cb52f22b: decoder.lstm0.l1.backward steps
     {
-      name: "LuongTranslator.k46",
+      name: "LuongTranslator.k47",
       label: "decoder.lstm0.l1.backward steps",
       step: false,
       scalars: ["T"],
@@ -2047,9 +2161,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k47 cf0d8e2f: d(decoder.lstm0.l1.h*) (and 1 more call)
+    // k48 cf0d8e2f: d(decoder.lstm0.l1.h*) (and 1 more call)
     {
-      name: "LuongTranslator.k47",
+      name: "LuongTranslator.k48",
       label: "d(decoder.lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
@@ -2115,9 +2229,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // k48 e5a07085: d(decoder.lstm0.l1.state) (and 1 more call)
+    // k49 e5a07085: d(decoder.lstm0.l1.state) (and 1 more call)
     {
-      name: "LuongTranslator.k48",
+      name: "LuongTranslator.k49",
       label: "d(decoder.lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -2235,9 +2349,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 ec044759: decoder.lstm0.l1.d init (and 1 more call)
+    // k50 ec044759: decoder.lstm0.l1.d init (and 1 more call)
     {
-      name: "LuongTranslator.k49",
+      name: "LuongTranslator.k50",
       label: "decoder.lstm0.l1.d init (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2254,9 +2368,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k50 234b3515: d(decoder.lstm0.weight_hh_l1) (and 2 more calls)
+    // k51 234b3515: d(decoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "LuongTranslator.k50",
+      name: "LuongTranslator.k51",
       label: "d(decoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2298,9 +2412,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k51 6cc300ab: d(decoder.lstm0.bias_hh_l1) (and 3 more calls)
+    // k52 6cc300ab: d(decoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "LuongTranslator.k51",
+      name: "LuongTranslator.k52",
       label: "d(decoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2338,9 +2452,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k52 065ad4a4: d(decoder.lstm0.l0.h)
+    // k53 065ad4a4: d(decoder.lstm0.l0.h)
     {
-      name: "LuongTranslator.k52",
+      name: "LuongTranslator.k53",
       label: "d(decoder.lstm0.l0.h)",
       step: false,
       scalars: ["T"],
@@ -2374,9 +2488,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k53 a7b1c331: encoder.final.l1.d pool (and 1 more call)
+    // k54 a7b1c331: encoder.final.l1.d pool (and 1 more call)
     {
-      name: "LuongTranslator.k53",
+      name: "LuongTranslator.k54",
       label: "encoder.final.l1.d pool (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -2400,9 +2514,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k54 7444b8b4: decoder.lstm0.l0.backward steps
+    // k55 7444b8b4: decoder.lstm0.l0.backward steps
     {
-      name: "LuongTranslator.k54",
+      name: "LuongTranslator.k55",
       label: "decoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -2446,9 +2560,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k55 6fe9f00c: d(decoder.embedding0)
+    // k56 6fe9f00c: d(decoder.embedding0)
     {
-      name: "LuongTranslator.k55",
+      name: "LuongTranslator.k56",
       label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
@@ -2482,9 +2596,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k56 fe6383c3: d(decoder.lstm0.weight_ih_l0)
+    // k57 fe6383c3: d(decoder.lstm0.weight_ih_l0)
     {
-      name: "LuongTranslator.k56",
+      name: "LuongTranslator.k57",
       label: "d(decoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
@@ -2526,9 +2640,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k57 ffd805a3: decoder.embedding0.d table
+    // k58 ffd805a3: decoder.embedding0.d table
     {
-      name: "LuongTranslator.k57",
+      name: "LuongTranslator.k58",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2575,9 +2689,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k58 5ad65d3e: encoder.lstm0.l1.s[t-1] (and 1 more call)
+    // k59 5ad65d3e: encoder.lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "LuongTranslator.k58",
+      name: "LuongTranslator.k59",
       label: "encoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -2603,9 +2717,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k59 8ff58a62: encoder.lstm0.l1.backward steps
+    // k60 8ff58a62: encoder.lstm0.l1.backward steps
     {
-      name: "LuongTranslator.k59",
+      name: "LuongTranslator.k60",
       label: "encoder.lstm0.l1.backward steps",
       step: false,
       scalars: ["S"],
@@ -2653,9 +2767,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k60 e470175e: d(encoder.lstm0.l1.h*) (and 1 more call)
+    // k61 e470175e: d(encoder.lstm0.l1.h*) (and 1 more call)
     {
-      name: "LuongTranslator.k60",
+      name: "LuongTranslator.k61",
       label: "d(encoder.lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
@@ -2721,9 +2835,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // k61 1b85314f: d(encoder.lstm0.l1.state) (and 1 more call)
+    // k62 1b85314f: d(encoder.lstm0.l1.state) (and 1 more call)
     {
-      name: "LuongTranslator.k61",
+      name: "LuongTranslator.k62",
       label: "d(encoder.lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
@@ -2841,9 +2955,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k62 1adfe509: d(encoder.lstm0.weight_hh_l1) (and 2 more calls)
+    // k63 1adfe509: d(encoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "LuongTranslator.k62",
+      name: "LuongTranslator.k63",
       label: "d(encoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -2885,9 +2999,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k63 a2eff330: d(encoder.lstm0.bias_hh_l1) (and 3 more calls)
+    // k64 a2eff330: d(encoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "LuongTranslator.k63",
+      name: "LuongTranslator.k64",
       label: "d(encoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -2925,9 +3039,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k64 b74a257b: d(encoder.lstm0.l0.h)
+    // k65 b74a257b: d(encoder.lstm0.l0.h)
     {
-      name: "LuongTranslator.k64",
+      name: "LuongTranslator.k65",
       label: "d(encoder.lstm0.l0.h)",
       step: false,
       scalars: ["S"],
@@ -2961,9 +3075,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k65 03173367: encoder.lstm0.l0.backward steps
+    // k66 03173367: encoder.lstm0.l0.backward steps
     {
-      name: "LuongTranslator.k65",
+      name: "LuongTranslator.k66",
       label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
@@ -3009,9 +3123,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k66 bb0a58df: d(encoder.embedding0)
+    // k67 bb0a58df: d(encoder.embedding0)
     {
-      name: "LuongTranslator.k66",
+      name: "LuongTranslator.k67",
       label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
@@ -3045,9 +3159,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k67 599b4971: d(encoder.lstm0.weight_ih_l0)
+    // k68 599b4971: d(encoder.lstm0.weight_ih_l0)
     {
-      name: "LuongTranslator.k67",
+      name: "LuongTranslator.k68",
       label: "d(encoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","S"],
@@ -3089,9 +3203,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k68 a90cf0ec: encoder.embedding0.d table
+    // k69 a90cf0ec: encoder.embedding0.d table
     {
-      name: "LuongTranslator.k68",
+      name: "LuongTranslator.k69",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -3189,10 +3303,10 @@ const LuongTranslator_PLAN: __nnc.Plan = {
         {"op":"scan","out":34,"dim":"T","reverse":false,"stateSize":1024,"init":32,"lengths":26,"body":[],"step":{"kernel":6,"args":[34,33,11,13,26],"packs":5},"size":["B","T",1024],"free":[32,33]},
         {"op":"run","kernel":7,"out":37,"args":[34,14,16],"size":["B","T",2048],"packs":6,"free":[34]},
         {"op":"scan","out":38,"dim":"T","reverse":false,"stateSize":1024,"init":36,"lengths":26,"body":[],"step":{"kernel":6,"args":[38,37,15,17,26],"packs":7},"size":["B","T",1024],"free":[36,37]},
-        {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B","T","S"],"free":[39]},
-        {"op":"run","kernel":10,"out":41,"args":[24,40],"size":["B","T",2]},
-        {"op":"run","kernel":11,"out":42,"args":[24,41,40],"size":["B","T","S"],"free":[24,40,41]},
-        {"op":"run","kernel":12,"out":43,"args":[42,30],"size":["B","T",512],"free":[30,42]},
+        {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B","T","S"],"weights":true},
+        {"op":"run","kernel":10,"out":41,"args":[24,40],"size":["B","T",2],"weights":true},
+        {"op":"run","kernel":11,"out":42,"args":[24,41,40],"size":["B","T","S"],"weights":true,"free":[40,41,42]},
+        {"op":"run","kernel":12,"out":43,"args":[24,38,39,30],"size":["B","T",512],"free":[24,30,39]},
         {"op":"run","kernel":13,"out":44,"args":[43,38,19,20],"size":["B","T",512],"packs":9,"free":[38,43]},
         {"op":"run","kernel":14,"out":45,"args":[44,21,22],"size":["B","T",6000],"packs":10,"free":[44]},
         {"op":"run","kernel":15,"out":46,"args":[45],"size":["B","T",2]},
@@ -3258,9 +3372,9 @@ const LuongTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":9,"out":50,"args":[46,49],"size":["B","T","S"]},
           {"op":"run","kernel":10,"out":51,"args":[24,50],"size":["B","T",2]},
           {"op":"run","kernel":11,"out":52,"args":[24,51,50],"size":["B","T","S"],"free":[24,50,51]},
-          {"op":"run","kernel":12,"out":53,"args":[52,33],"size":["B","T",512]},
-          {"op":"run","kernel":26,"out":54,"args":[53,46],"size":["B","T",1024],"free":[53]},
-          {"op":"run","kernel":27,"out":55,"args":[54,19,20],"size":["B","T",512],"packs":9},
+          {"op":"run","kernel":26,"out":53,"args":[52,33],"size":["B","T",512]},
+          {"op":"run","kernel":27,"out":54,"args":[53,46],"size":["B","T",1024],"free":[53]},
+          {"op":"run","kernel":28,"out":55,"args":[54,19,20],"size":["B","T",512],"packs":9},
           {"op":"run","kernel":14,"out":56,"args":[55,21,22],"size":["B","T",6000],"packs":10},
           {"op":"run","kernel":15,"out":57,"args":[56],"size":["B","T",2]},
           {"op":"run","kernel":16,"out":58,"args":[57,56],"size":["B","T",6000],"free":[56,57]},
@@ -3331,63 +3445,63 @@ const LuongTranslator_TRAIN: __nnc.TrainPlan = {
         "encode": [],
         "decode": [
           {"op":"run","kernel":17,"out":27,"args":[26,28],"size":["B","T",6000],"free":[28]},
-          {"op":"run","kernel":28,"out":29,"args":[27],"size":["B","T"]},
-          {"op":"run","kernel":29,"out":30,"args":[27,31,29],"size":["B","T",6000],"free":[27,29,31]},
-          {"op":"run","kernel":30,"out":32,"args":[30,21],"size":["B","T",512],"packs":0},
-          {"op":"run","kernel":31,"out":33,"args":[30,34],"size":[6000,512]},
-          {"op":"run","kernel":32,"out":35,"args":[30],"size":[6000],"free":[30]},
-          {"op":"run","kernel":33,"out":36,"args":[32,34],"size":["B","T",512],"free":[32,34]},
-          {"op":"run","kernel":34,"out":37,"args":[36,19],"size":["B","T",1024],"packs":1},
-          {"op":"run","kernel":35,"out":38,"args":[36,39],"size":[512,1024],"free":[39]},
-          {"op":"run","kernel":36,"out":40,"args":[36],"size":[512],"free":[36]},
-          {"op":"run","kernel":37,"out":41,"args":[37,42],"size":["B","T","S"]},
-          {"op":"run","kernel":38,"out":43,"args":[37,44],"size":["B","S",512]},
-          {"op":"run","kernel":39,"out":45,"args":[41,44],"size":["B","T"]},
-          {"op":"run","kernel":40,"out":46,"args":[44,41,45],"size":["B","T","S"],"free":[41,44,45]},
-          {"op":"run","kernel":41,"out":47,"args":[46,48],"size":["B","T",512],"free":[48]},
-          {"op":"run","kernel":42,"out":49,"args":[46,50],"size":["B","S",512],"free":[46]},
-          {"op":"run","kernel":43,"out":51,"args":[49,18],"size":["B","S",512],"packs":2},
-          {"op":"run","kernel":44,"out":52,"args":[49,42],"size":[512,512],"free":[49]},
-          {"op":"run","kernel":45,"out":53,"args":[50,54],"size":["B","T",1024],"free":[50,54]},
-          {"op":"run","kernel":46,"out":55,"args":[37,47,56,57,53],"size":["B","T",6144],"free":[37,47,56,57]},
-          {"op":"scan","out":58,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":47,"out":59,"args":[58,55],"size":["B",2048]}],"step":{"kernel":48,"args":[58,59,15,55,26],"packs":3},"size":["B","T",1024],"stacks":[{"from":59,"to":60,"width":[2048]}],"free":[55]},
-          {"op":"run","kernel":49,"out":61,"args":[58],"size":["B",1024],"free":[58]},
-          {"op":"run","kernel":50,"out":62,"args":[60,53],"size":[2048,512],"free":[53]},
-          {"op":"run","kernel":51,"out":63,"args":[60],"size":[2048]},
-          {"op":"run","kernel":52,"out":64,"args":[60,14],"size":["B","T",512],"packs":4},
-          {"op":"run","kernel":50,"out":65,"args":[60,66],"size":[2048,512]},
-          {"op":"run","kernel":51,"out":67,"args":[60],"size":[2048],"free":[60]},
+          {"op":"run","kernel":29,"out":29,"args":[27],"size":["B","T"]},
+          {"op":"run","kernel":30,"out":30,"args":[27,31,29],"size":["B","T",6000],"free":[27,29,31]},
+          {"op":"run","kernel":31,"out":32,"args":[30,21],"size":["B","T",512],"packs":0},
+          {"op":"run","kernel":32,"out":33,"args":[30,34],"size":[6000,512]},
+          {"op":"run","kernel":33,"out":35,"args":[30],"size":[6000],"free":[30]},
+          {"op":"run","kernel":34,"out":36,"args":[32,34],"size":["B","T",512],"free":[32,34]},
+          {"op":"run","kernel":35,"out":37,"args":[36,19],"size":["B","T",1024],"packs":1},
+          {"op":"run","kernel":36,"out":38,"args":[36,39],"size":[512,1024],"free":[39]},
+          {"op":"run","kernel":37,"out":40,"args":[36],"size":[512],"free":[36]},
+          {"op":"run","kernel":38,"out":41,"args":[37,42],"size":["B","T","S"]},
+          {"op":"run","kernel":39,"out":43,"args":[37,44],"size":["B","S",512]},
+          {"op":"run","kernel":40,"out":45,"args":[41,44],"size":["B","T"]},
+          {"op":"run","kernel":41,"out":46,"args":[44,41,45],"size":["B","T","S"],"free":[41,44,45]},
+          {"op":"run","kernel":42,"out":47,"args":[46,48],"size":["B","T",512],"free":[48]},
+          {"op":"run","kernel":43,"out":49,"args":[46,50],"size":["B","S",512],"free":[46]},
+          {"op":"run","kernel":44,"out":51,"args":[49,18],"size":["B","S",512],"packs":2},
+          {"op":"run","kernel":45,"out":52,"args":[49,42],"size":[512,512],"free":[49]},
+          {"op":"run","kernel":46,"out":53,"args":[50,54],"size":["B","T",1024],"free":[50,54]},
+          {"op":"run","kernel":47,"out":55,"args":[37,47,56,57,53],"size":["B","T",6144],"free":[37,47,56,57]},
+          {"op":"scan","out":58,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":48,"out":59,"args":[58,55],"size":["B",2048]}],"step":{"kernel":49,"args":[58,59,15,55,26],"packs":3},"size":["B","T",1024],"stacks":[{"from":59,"to":60,"width":[2048]}],"free":[55]},
+          {"op":"run","kernel":50,"out":61,"args":[58],"size":["B",1024],"free":[58]},
+          {"op":"run","kernel":51,"out":62,"args":[60,53],"size":[2048,512],"free":[53]},
+          {"op":"run","kernel":52,"out":63,"args":[60],"size":[2048]},
+          {"op":"run","kernel":53,"out":64,"args":[60,14],"size":["B","T",512],"packs":4},
+          {"op":"run","kernel":51,"out":65,"args":[60,66],"size":[2048,512]},
+          {"op":"run","kernel":52,"out":67,"args":[60],"size":[2048],"free":[60]},
           {"op":"run","kernel":4,"out":68,"args":[61],"size":["B",1024],"free":[61]},
-          {"op":"run","kernel":53,"out":69,"args":[24,68],"size":["B","S",1024],"free":[68]},
-          {"op":"run","kernel":45,"out":70,"args":[66,71],"size":["B","T",1024],"free":[66,71]},
-          {"op":"run","kernel":54,"out":72,"args":[64,73,74,70],"size":["B","T",6144],"free":[64,73,74]},
-          {"op":"scan","out":75,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":47,"out":76,"args":[75,72],"size":["B",2048]}],"step":{"kernel":48,"args":[75,76,11,72,26],"packs":5},"size":["B","T",1024],"stacks":[{"from":76,"to":77,"width":[2048]}],"free":[26,72]},
-          {"op":"run","kernel":49,"out":78,"args":[75],"size":["B",1024],"free":[75]},
-          {"op":"run","kernel":50,"out":79,"args":[77,70],"size":[2048,512],"free":[70]},
-          {"op":"run","kernel":51,"out":80,"args":[77],"size":[2048]},
-          {"op":"run","kernel":55,"out":81,"args":[77,10],"size":["B","T",256],"packs":6},
-          {"op":"run","kernel":56,"out":82,"args":[77,83],"size":[2048,256],"free":[83]},
-          {"op":"run","kernel":51,"out":84,"args":[77],"size":[2048],"free":[77]},
+          {"op":"run","kernel":54,"out":69,"args":[24,68],"size":["B","S",1024],"free":[68]},
+          {"op":"run","kernel":46,"out":70,"args":[66,71],"size":["B","T",1024],"free":[66,71]},
+          {"op":"run","kernel":55,"out":72,"args":[64,73,74,70],"size":["B","T",6144],"free":[64,73,74]},
+          {"op":"scan","out":75,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":48,"out":76,"args":[75,72],"size":["B",2048]}],"step":{"kernel":49,"args":[75,76,11,72,26],"packs":5},"size":["B","T",1024],"stacks":[{"from":76,"to":77,"width":[2048]}],"free":[26,72]},
+          {"op":"run","kernel":50,"out":78,"args":[75],"size":["B",1024],"free":[75]},
+          {"op":"run","kernel":51,"out":79,"args":[77,70],"size":[2048,512],"free":[70]},
+          {"op":"run","kernel":52,"out":80,"args":[77],"size":[2048]},
+          {"op":"run","kernel":56,"out":81,"args":[77,10],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":57,"out":82,"args":[77,83],"size":[2048,256],"free":[83]},
+          {"op":"run","kernel":52,"out":84,"args":[77],"size":[2048],"free":[77]},
           {"op":"run","kernel":4,"out":85,"args":[78],"size":["B",1024],"free":[78]},
-          {"op":"run","kernel":53,"out":86,"args":[24,85],"size":["B","S",1024],"free":[85]},
-          {"op":"run","kernel":57,"out":87,"args":[25,81],"size":[6000,256],"free":[25,81]},
-          {"op":"run","kernel":58,"out":88,"args":[42],"size":["B","S",1024],"free":[42]},
-          {"op":"run","kernel":59,"out":89,"args":[69,43,51,90,91,88],"size":["B","S",6144],"free":[43,51,69,90,91]},
-          {"op":"scan","out":92,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":60,"out":93,"args":[92,89],"size":["B",2048]}],"step":{"kernel":61,"args":[92,93,6,89,24],"packs":7},"size":["B","S",1024],"stacks":[{"from":93,"to":94,"width":[2048]}],"free":[89,92]},
-          {"op":"run","kernel":62,"out":95,"args":[94,88],"size":[2048,512],"free":[88]},
-          {"op":"run","kernel":63,"out":96,"args":[94],"size":[2048]},
-          {"op":"run","kernel":64,"out":97,"args":[94,5],"size":["B","S",512],"packs":8},
-          {"op":"run","kernel":62,"out":98,"args":[94,99],"size":[2048,512]},
-          {"op":"run","kernel":63,"out":100,"args":[94],"size":[2048],"free":[94]},
-          {"op":"run","kernel":58,"out":101,"args":[99],"size":["B","S",1024],"free":[99]},
-          {"op":"run","kernel":65,"out":102,"args":[86,97,103,104,101],"size":["B","S",6144],"free":[86,97,103,104]},
-          {"op":"scan","out":105,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":60,"out":106,"args":[105,102],"size":["B",2048]}],"step":{"kernel":61,"args":[105,106,2,102,24],"packs":9},"size":["B","S",1024],"stacks":[{"from":106,"to":107,"width":[2048]}],"free":[24,102,105]},
-          {"op":"run","kernel":62,"out":108,"args":[107,101],"size":[2048,512],"free":[101]},
-          {"op":"run","kernel":63,"out":109,"args":[107],"size":[2048]},
-          {"op":"run","kernel":66,"out":110,"args":[107,1],"size":["B","S",256],"packs":10},
-          {"op":"run","kernel":67,"out":111,"args":[107,112],"size":[2048,256],"free":[112]},
-          {"op":"run","kernel":63,"out":113,"args":[107],"size":[2048],"free":[107]},
-          {"op":"run","kernel":68,"out":114,"args":[23,110],"size":[8000,256],"free":[23,110]}
+          {"op":"run","kernel":54,"out":86,"args":[24,85],"size":["B","S",1024],"free":[85]},
+          {"op":"run","kernel":58,"out":87,"args":[25,81],"size":[6000,256],"free":[25,81]},
+          {"op":"run","kernel":59,"out":88,"args":[42],"size":["B","S",1024],"free":[42]},
+          {"op":"run","kernel":60,"out":89,"args":[69,43,51,90,91,88],"size":["B","S",6144],"free":[43,51,69,90,91]},
+          {"op":"scan","out":92,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":61,"out":93,"args":[92,89],"size":["B",2048]}],"step":{"kernel":62,"args":[92,93,6,89,24],"packs":7},"size":["B","S",1024],"stacks":[{"from":93,"to":94,"width":[2048]}],"free":[89,92]},
+          {"op":"run","kernel":63,"out":95,"args":[94,88],"size":[2048,512],"free":[88]},
+          {"op":"run","kernel":64,"out":96,"args":[94],"size":[2048]},
+          {"op":"run","kernel":65,"out":97,"args":[94,5],"size":["B","S",512],"packs":8},
+          {"op":"run","kernel":63,"out":98,"args":[94,99],"size":[2048,512]},
+          {"op":"run","kernel":64,"out":100,"args":[94],"size":[2048],"free":[94]},
+          {"op":"run","kernel":59,"out":101,"args":[99],"size":["B","S",1024],"free":[99]},
+          {"op":"run","kernel":66,"out":102,"args":[86,97,103,104,101],"size":["B","S",6144],"free":[86,97,103,104]},
+          {"op":"scan","out":105,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":61,"out":106,"args":[105,102],"size":["B",2048]}],"step":{"kernel":62,"args":[105,106,2,102,24],"packs":9},"size":["B","S",1024],"stacks":[{"from":106,"to":107,"width":[2048]}],"free":[24,102,105]},
+          {"op":"run","kernel":63,"out":108,"args":[107,101],"size":[2048,512],"free":[101]},
+          {"op":"run","kernel":64,"out":109,"args":[107],"size":[2048]},
+          {"op":"run","kernel":67,"out":110,"args":[107,1],"size":["B","S",256],"packs":10},
+          {"op":"run","kernel":68,"out":111,"args":[107,112],"size":[2048,256],"free":[112]},
+          {"op":"run","kernel":64,"out":113,"args":[107],"size":[2048],"free":[107]},
+          {"op":"run","kernel":69,"out":114,"args":[23,110],"size":[8000,256],"free":[23,110]}
         ],
         "output": {"slot":114,"shape":[8000,256]},
         "caches": [],

@@ -69,6 +69,22 @@ ${names.map((n) => `export const ${n} = lazy(${JSON.stringify(n)});`).join('\n')
 }
 
 /**
+ * The CLI's `nnc train` runs models it compiles in-process against `nnc/runtime`: the CLI bundle
+ * loads the package's CommonJS runtime (dist/cjs/runtime.js) with a plain require at that moment,
+ * instead of carrying a copy, since the runtime's own import() calls (worker threads, node: modules)
+ * cannot run inside the code-cached bundle (src/require-cached.ts).
+ */
+function runtimeBeside(): esbuild.Plugin {
+  return {
+    name: 'runtime-beside',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/runtime\/index\.ts$/ }, (a) => (a.importer.endsWith('cli-train.ts') ? { path: 'runtime', namespace: 'nnc-runtime' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'nnc-runtime' }, () => ({ loader: 'js', contents: 'module.exports = require(require("node:path").join(__dirname, "cjs", "runtime.js"));' }));
+    },
+  };
+}
+
+/**
  * nnc/train imports the runtime's error classes from the runtime bundle beside it (dist/runtime.js,
  * dist/cjs/runtime.js) instead of carrying copies: an app's `instanceof NncError` (imported from
  * nnc/runtime) holds for a trainer's errors too. The runtime's index exports them.
@@ -111,7 +127,7 @@ export async function buildJs(): Promise<void> {
   await Promise.all([
     esbuild.build({
       ...node, ...cjs(grammarChecked), entryPoints: { cli: 'src/cli.ts', 'require-cached': 'src/require-cached.ts' }, outdir: DIST, outExtension: { '.js': '.cjs' },
-      plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT,
+      plugins: [lazyTsMorph('cjs'), runtimeBeside()], absWorkingDir: ROOT,
     }),
     esbuild.build({ ...node, define: grammarChecked, entryPoints: { index: 'src/index.ts' }, outdir: DIST, format: 'esm', plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT }),
     esbuild.build({ ...node, ...cjs(grammarChecked), entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),

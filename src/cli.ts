@@ -28,7 +28,10 @@ const USAGE = `usage:
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
   nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
-  nnc train FILE.nn --data CORPUS [--valid CORPUS] [--model NAME] [--out model.arpa]
+  nnc train FILE.nn --data DATA.jsonl [--valid V.jsonl] [--epochs N] [--batch N] [--optimizer sgd|adam|adamw]
+            [--lr X] [--clip X] [--schedule constant|step|cosine|noam] [--warmup N] [--backend wasm|cpu]
+            [--threads N] [--out W.safetensors] [--checkpoint DIR] [--resume DIR] [--seed N] [--patience N]
+            [--model NAME] (an n-gram model: --data CORPUS [--valid CORPUS] [--out model.arpa])
   nnc onnx FILE.nn --weights W.safetensors [-o OUT.onnx] [--model NAME]
   nnc fmt [--check | --stdout] FILE.nn...
   nnc graph FILE.nn [-o OUT.svg|OUT.dot|OUT.html] [--kernels]
@@ -54,7 +57,12 @@ const USAGE = `usage:
             semantics; --train also writes train_<OUT>.py beside it, a training script for
             torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
   vocab     builds a vocabulary file from a corpus (docs/text.md)
-  train     fits an n-gram model (ngram statement) by counting a corpus, writes its ARPA file (docs/ngram.md)
+  train     trains a neural model on JSON Lines data (docs/training.md): a progress bar, validation
+            loss, perplexity and token accuracy per epoch, a checkpoint every epoch and on Ctrl-C that
+            --resume continues exactly, early stopping (--patience); more flags (--momentum,
+            --weight-decay, --step-size, --gamma, --d-model, --label-smoothing, --init, --log) in
+            docs/training.md. An n-gram model (ngram statement) is fitted by counting a corpus
+            instead, and its ARPA file written (docs/ngram.md)
   onnx      writes the model as ONNX (opset 17; default: <file>.onnx here) with the weights as
             initializers; a model that generates also gets OUT.encoder.onnx (seq2seq) and
             OUT.decoder.onnx, one decoding step with past_key_values.* in and present.* out

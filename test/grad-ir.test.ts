@@ -37,6 +37,8 @@ describe('nnc compile --emit=ir-grad', () => {
     // the stacked recurrent weight's gradient: one einsum over [B, T, ·] operands, outside the loop
     expect(r.stdout).toMatch(/^ {2}%\d+ = einsum %\d+, %\d+ \{scale=1, spec="(\w)(\w)\w,\1\2\w->\w\w"\} : \[\d+, \d+\]  # d\(lstm0\.weight_hh_l0\)/m);
     expect(r.stdout).toMatch(/^ {2}output lstm0\.weight_hh_l0 = %\d+$/m);
+    // ... as ir-opt prints the forward: each kernel with how the host backends run it
+    expect(r.stdout).toMatch(/^ {2}kernel k\d+ = .*# d\(lstm0\.weight_hh_l0\)\n {4}host: %\d+ GEMM/m);
   });
 
   it('prints the backward\'s kernels with the host notes ir-opt prints for the forward\'s', () => {

@@ -304,11 +304,6 @@ function dataOperand(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?
   return { node: cur, off: int(col), lda: width };
 }
 
-/**
- * Where a view of a buffer reads: the buffer's node, the offset of element 0 and each axis's
- * stride. Buffers, the state's and the step's slot, last-axis slices, head splits and inserted
- * axes; anything else is not a strided view.
- */
 /** Where an operand is read: a view of a buffer (viewStrides), or (`compute`) its values computed into scratch first, row-major. */
 interface View {
   readonly base: Node;
@@ -323,7 +318,12 @@ function rowMajor(x: Node): Expr[] {
   return dims.map((_, i) => product(dims.slice(i + 1)));
 }
 
-function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): View | undefined {
+/**
+ * Where a view of a buffer reads: the buffer's node, the offset of element 0 and each axis's
+ * stride. Buffers (weights included), the state's and the step's slot, last-axis slices, head
+ * splits and inserted axes; anything else is not a strided view.
+ */
+export function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): View | undefined {
   if (materialized.has(x.id)) {
     if (x.op === 'state') return { base: x, off: mul(scalar('tp'), int(scan!.S)), strides: [mul(scan!.L, int(scan!.S)), int(1)] };
     const w = dimExpr(x.shape[x.shape.length - 1]);

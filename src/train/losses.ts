@@ -3,6 +3,7 @@
  * reduction = 'mean' over the valid positions only:
  *
  * - `nll`: the output holds log-probabilities; −log p[target] (torch.nn.NLLLoss).
+ * - `nll_prob`: the output holds probabilities (a softmax); −log p[target] (torch.nn.NLLLoss on torch.log(p)).
  * - `cross_entropy`: the output holds logits; with label smoothing ε over C classes,
  *   (1 − ε)·(−log softmax[target]) + ε·mean_c(−log softmax[c]) (torch.nn.CrossEntropyLoss(label_smoothing = ε)).
  * - `mse`: (output − target)², averaged over every feature of every valid position (torch.nn.MSELoss).
@@ -13,7 +14,7 @@
  */
 import { NncError } from '../runtime/errors.ts';
 
-export type LossKind = 'nll' | 'cross_entropy' | 'mse';
+export type LossKind = 'nll' | 'nll_prob' | 'cross_entropy' | 'mse';
 
 export interface LossOptions {
   readonly kind: LossKind;
@@ -90,6 +91,11 @@ export function computeLoss(opts: LossOptions, output: { readonly data: ArrayLik
       if (opts.kind === 'nll') {
         total -= y[base + target];
         grad[base + target] = -1 / count;
+        continue;
+      }
+      if (opts.kind === 'nll_prob') {
+        total -= Math.log(y[base + target]);
+        grad[base + target] = -1 / (count * y[base + target]);
         continue;
       }
       // log_softmax of the logits
