@@ -8,7 +8,10 @@
  *   dist/index.js                `import { compile } from 'nnc'` (ESM)
  *   dist/runtime.js              `nnc/runtime`, what generated modules import (ESM; Node, browsers,
  *                                bundlers)
- *   dist/cjs/{index,runtime}.js  the same two for `require()` (dist/cjs/package.json says CommonJS)
+ *   dist/train.js                `nnc/train`
+ *   dist/onnx.js                 `nnc/onnx`: the front end and the ONNX exporter alone (no Node
+ *                                modules), which the onnxruntime backends take in a page
+ *   dist/cjs/{index,runtime,train,onnx}.js  the same for `require()` (dist/cjs/package.json says CommonJS)
  *   dist/types/, dist/cjs/types/ declarations (tsc), ESM and CommonJS flavours of one text
  *
  * Everything is bundled except ts-morph (and TypeScript under it), which only `nnc compile --format
@@ -75,6 +78,10 @@ const common: esbuild.BuildOptions = {
   logOverride: { 'unsupported-dynamic-import': 'silent' },
 };
 
+/** The bundles with no platform assumptions (browsers, bundlers, Node); packages by their "module" or "main" field where they have no "exports". */
+const NEUTRAL_ENTRIES = { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts', onnx: 'src/export/onnx-spec.ts' };
+const neutral: esbuild.BuildOptions = { platform: 'neutral', mainFields: ['module', 'main'] };
+
 /** The JavaScript bundles. */
 export async function buildJs(): Promise<void> {
   mkdirSync(join(DIST, 'cjs'), { recursive: true });
@@ -101,9 +108,10 @@ export async function buildJs(): Promise<void> {
     esbuild.build({ ...node, define: grammarChecked, entryPoints: { index: 'src/index.ts' }, outdir: DIST, format: 'esm', plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT }),
     esbuild.build({ ...node, ...cjs(grammarChecked), entryPoints: { index: 'src/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [lazyTsMorph('cjs')], absWorkingDir: ROOT }),
     // the runtime runs in browsers too: no platform assumptions, Node modules only through import()
-    // (nnc/train, which drives models the runtime made, beside it)
-    esbuild.build({ ...common, platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts' }, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
-    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts' }, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
+    // (nnc/train, which drives models the runtime made, beside it; nnc/onnx, the front end and the
+    // ONNX exporter that the onnxruntime backends are given in a page)
+    esbuild.build({ ...common, ...neutral, define: grammarChecked, entryPoints: NEUTRAL_ENTRIES, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
+    esbuild.build({ ...common, ...cjs(grammarChecked), ...neutral, entryPoints: NEUTRAL_ENTRIES, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
   ]);
   // (esbuild writes a dynamic import as `import(`, with no space)
   if (/(?<![\w$.])import\(/.test(readFileSync(join(DIST, 'cli.cjs'), 'utf8'))) {
@@ -151,7 +159,7 @@ function fresh(files: readonly string[]): boolean {
   }
 }
 /** The bundles are current. */
-export const jsFresh = (): boolean => fresh(['cli.cjs', 'require-cached.cjs', 'index.js', 'runtime.js', 'train.js', 'cjs/index.js', 'cjs/runtime.js', 'cjs/train.js']);
+export const jsFresh = (): boolean => fresh(['cli.cjs', 'require-cached.cjs', 'index.js', 'runtime.js', 'train.js', 'onnx.js', 'cjs/index.js', 'cjs/runtime.js', 'cjs/train.js', 'cjs/onnx.js']);
 /** The declarations are current. */
 export const typesFresh = (): boolean => fresh(['types/src/index.d.ts', 'types/src/runtime/index.d.ts', 'cjs/types/src/index.d.ts']);
 
