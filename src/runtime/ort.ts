@@ -143,7 +143,8 @@ class OrtModel {
   /** @internal */
   prepare(inputs: unknown, which: readonly number[]): { prepared: PreparedInput[]; feeds: Record<string, OrtTensor> } {
     const declared = which.map((i) => this.manifest.inputs[i]!);
-    const prepared = prepareInputs(inputs, declared, this.allowNonFinite);
+    // ONNX Runtime only reads its inputs: a Float32Array the app passed is fed as it is
+    const prepared = prepareInputs(inputs, declared, this.allowNonFinite, true);
     const feeds: Record<string, OrtTensor> = {};
     prepared.forEach((p, k) => {
       const f = feedOf(this.ort, p, declared[k]!.form);
