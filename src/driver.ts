@@ -11,9 +11,8 @@ import type { ModelIR } from './ir/model.ts';
 import { printModel } from './ir/print.ts';
 import { compactIds } from './ir/graph.ts';
 import { verifyModel } from './ir/verify.ts';
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
-import { front, lower as lowerWith, stage, type CompileOptions } from './front.ts';
+import { front, stage, type CompileOptions } from './front.ts';
+import { lower, specFiles } from './lower.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
@@ -23,25 +22,8 @@ import { compileProgram, compileTraining, type TrainProgram } from './codegen/pl
 import { emitModule } from './codegen/module.ts';
 
 export { InternalError, type CompileOptions } from './front.ts';
+export { lower, specFiles } from './lower.ts';
 
-/** The files a spec names (vocabularies), read from the disk relative to the spec's folder. */
-export function specFiles(file: string): SpecFiles {
-  return {
-    read(path) {
-      try {
-        return readFileSync(isAbsolute(path) ? path : join(dirname(file), path), 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new Error(code === 'ENOENT' ? `no such file (looked for ${join(dirname(file), path)})` : code === 'EISDIR' ? 'it is a folder' : (e as Error).message);
-      }
-    },
-  };
-}
-
-/** The front end and expansion (front.ts), reading the files the spec names from the disk unless `options.files` says otherwise. */
-export function lower(text: string, file: string, options: CompileOptions = {}): ReturnType<typeof lowerWith> {
-  return lowerWith(text, file, { ...options, files: options.files ?? specFiles(file) });
-}
 
 export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ir-grad' | 'ts';
 export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
