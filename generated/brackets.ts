@@ -46,7 +46,7 @@ export interface BracketsOutputs {
     label: __nnc.Tensor<Float32Array, [number, 2]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k7 by forward() and generate(), the rest by training only). */
 const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 fd6de02c: gru0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
@@ -99,7 +99,7 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 6fa4eb93: gru0.l0.h' (and 3 more calls)
+    // k1 2cc089c3: gru0.l0.h' (and 3 more calls)
     {
       name: "Brackets.k1",
       label: "gru0.l0.h' (and 3 more calls)",
@@ -221,10 +221,10 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 300368f1: gru0.l1.x·Wᵀ (all steps) (and 1 more call)
+    // k2 300368f1: gru0.l1.x·Wᵀ (all steps) (and 3 more calls)
     {
       name: "Brackets.k2",
-      label: "gru0.l1.x·Wᵀ (all steps) (and 1 more call)",
+      label: "gru0.l1.x·Wᵀ (all steps) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = b0[(i0 * T + i1) * 32 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
@@ -284,10 +284,10 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 81ea692f: gru0.l1.concat
+    // k3 81ea692f: gru0.l1.concat (and 2 more calls)
     {
       name: "Brackets.k3",
-      label: "gru0.l1.concat",
+      label: "gru0.l1.concat (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * T + i1) * 32 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -312,10 +312,10 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k4 c7d67da9: pool0
+    // k4 c7d67da9: pool0 (and 1 more call)
     {
       name: "Brackets.k4",
-      label: "pool0",
+      label: "pool0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let m1 = -3.0e+38;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]);\n    }\n  }\n  return m1;\n}",
@@ -338,10 +338,10 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k5 431049b7: linear0
+    // k5 431049b7: linear0 (and 1 more call)
     {
       name: "Brackets.k5",
-      label: "linear0",
+      label: "linear0 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -373,10 +373,10 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 7c897872: softmax0 (row statistics)
+    // k6 7c897872: softmax0 (row statistics) (and 1 more call)
     {
       name: "Brackets.k6",
-      label: "softmax0 (row statistics)",
+      label: "softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 2; k4++) {\n    const v5 = b0[i0 * 2 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -410,10 +410,10 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k7 4040c6e1: softmax0
+    // k7 4040c6e1: softmax0 (and 1 more call)
     {
       name: "Brackets.k7",
-      label: "softmax0",
+      label: "softmax0 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 2 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -456,62 +456,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const Brackets_PLAN: __nnc.Plan = {
-      "slots": 47,
-      "weights": 19,
-      "packs": [
-        [1,0,96,0,16,16],
-        [2,0,96,0,32,32],
-        [5,0,96,0,16,16],
-        [6,0,96,0,32,32],
-        [9,0,96,0,64,64],
-        [10,0,96,0,32,32],
-        [13,0,96,0,64,64],
-        [14,0,96,0,32,32],
-        [17,0,2,0,64,64]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4],
-        [5],
-        [6],
-        [7],
-        [8]
-      ],
-      "inputs": [
-        {"name":"text","dim":"T","data":19,"lengths":20}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":21,"args":[19,0,1,3],"size":["B","T",96],"packs":0},
-        {"op":"scan","out":22,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[22,21,2,4,20],"packs":1},"size":["B","T",32],"free":[21]},
-        {"op":"run","kernel":0,"out":23,"args":[19,0,5,7],"size":["B","T",96],"packs":2,"free":[19]},
-        {"op":"scan","out":24,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[24,23,6,8,20],"packs":3},"size":["B","T",32],"free":[23]},
-        {"op":"run","kernel":2,"out":25,"args":[22,24,9,11],"size":["B","T",96],"packs":4},
-        {"op":"scan","out":26,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[26,25,10,12,20],"packs":5},"size":["B","T",32],"free":[25]},
-        {"op":"run","kernel":2,"out":27,"args":[22,24,13,15],"size":["B","T",96],"packs":6,"free":[22,24]},
-        {"op":"scan","out":28,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[28,27,14,16,20],"packs":7},"size":["B","T",32],"free":[27]},
-        {"op":"run","kernel":3,"out":29,"args":[26,28],"size":["B","T",64],"free":[26,28]},
-        {"op":"run","kernel":4,"out":30,"args":[29,20],"size":["B",64],"free":[20,29]},
-        {"op":"run","kernel":5,"out":31,"args":[30,17,18],"size":["B",2],"packs":8,"free":[30]},
-        {"op":"run","kernel":6,"out":32,"args":[31],"size":["B",2]},
-        {"op":"run","kernel":7,"out":33,"args":[32,31],"size":["B",2],"free":[31,32]}
-      ],
-      "output": {"slot":33,"shape":["B",2]},
-      "caches": [],
-      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const Brackets_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 471df8e7: embedding0
+    // k8 471df8e7: embedding0
     {
-      name: "Brackets.t0",
+      name: "Brackets.k8",
       label: "embedding0",
       step: false,
       scalars: ["T"],
@@ -531,9 +478,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 5f048aab: gru0.l0.x·Wᵀ (all steps) (and 1 more call)
+    // k9 5f048aab: gru0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
-      name: "Brackets.t1",
+      name: "Brackets.k9",
       label: "gru0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -567,9 +514,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 86d0efa5: gru0.l0.h* (and 3 more calls)
+    // k10 86d0efa5: gru0.l0.h* (and 3 more calls)
     {
-      name: "Brackets.t2",
+      name: "Brackets.k10",
       label: "gru0.l0.h* (and 3 more calls)",
       step: false,
       scalars: ["T","tp"],
@@ -602,9 +549,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 448d6bc6: gru0.l0.h' (and 3 more calls)
+    // k11 0be3143e: gru0.l0.h' (and 3 more calls)
     {
-      name: "Brackets.t3",
+      name: "Brackets.k11",
       label: "gru0.l0.h' (and 3 more calls)",
       step: true,
       scalars: ["T","t","tp"],
@@ -643,244 +590,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 300368f1: gru0.l1.x·Wᵀ (all steps) (and 1 more call)
+    // k12 c71e3ce8: softmax0.d softmax
     {
-      name: "Brackets.t4",
-      label: "gru0.l1.x·Wᵀ (all steps) (and 1 more call)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    let c2 = 0.0;\n    if (k1 < 32) {\n      const v3 = b0[(i0 * T + i1) * 32 + k1];\n      c2 = v3;\n    } else {\n      const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)];\n      c2 = v4;\n    }\n    const v5 = b2[i2 * 64 + k1];\n    acc0 += c2 * v5;\n  }\n  const v6 = b3[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            let c2 = 0.0;
-            if (k1 < 32) {
-              const v3 = b0[(i0 * T + i1) * 32 + k1]!;
-              c2 = v3;
-            } else {
-              const v4 = b1[(i0 * T + i1) * 32 + (k1 - 32)]!;
-              c2 = v4;
-            }
-            const v5 = b2[i2 * 64 + k1]!;
-            acc0 += c2 * v5;
-          }
-          const v6 = b3[i2]!;
-          const v7 = acc0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          {
-            let o = 0;
-            for (let i0 = 0; i0 < B; i0++) {
-              for (let i1 = 0; i1 < T; i1++) {
-                for (let i2 = 0; i2 < 64; i2++) {
-                  let c0 = 0.0;
-                  if (i2 < 32) {
-                    const v1 = b0[(i0 * T + i1) * 32 + i2]!;
-                    c0 = v1;
-                  } else {
-                    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)]!;
-                    c0 = v2;
-                  }
-                  gm0[o] = c0;
-                  o += 1;
-                }
-              }
-            }
-          }
-          x.gemm(B * T, 96, 64, gm0, 0, 64, x.packs[0], b3, 0, out, 0, 96, 0);
-        },
-      },
-    },
-    // t5 81ea692f: gru0.l1.concat (and 1 more call)
-    {
-      name: "Brackets.t5",
-      label: "gru0.l1.concat (and 1 more call)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * T + i1) * 32 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let c0 = 0.0;
-          if (i2 < 32) {
-            const v1 = b0[(i0 * T + i1) * 32 + i2]!;
-            c0 = v1;
-          } else {
-            const v2 = b1[(i0 * T + i1) * 32 + (i2 - 32)]!;
-            c0 = v2;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 64; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t6 c7d67da9: pool0
-    {
-      name: "Brackets.t6",
-      label: "pool0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let m1 = -3.0e+38;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]);\n    }\n  }\n  return m1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const len0 = b1[i0]!;
-          let m1 = -3.0e+38;
-          for (let t2 = 0; t2 < T; t2++) {
-            if (t2 < len0) {
-              m1 = Math.max(m1, b0[(i0 * T + t2) * 64 + i1]!);
-            }
-          }
-          return m1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t7 431049b7: linear0
-    {
-      name: "Brackets.t7",
-      label: "linear0",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[i0 * 64 + k1];\n    const v3 = b1[i1 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            const v2 = b0[i0 * 64 + k1]!;
-            const v3 = b1[i1 * 64 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i1]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B, 2, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 2, 0);
-        },
-      },
-    },
-    // t8 7c897872: softmax0 (row statistics)
-    {
-      name: "Brackets.t8",
-      label: "softmax0 (row statistics)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 2; k4++) {\n    const v5 = b0[i0 * 2 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 2; k1++) {
-            const v2 = b0[i0 * 2 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 2; k4++) {
-            const v5 = b0[i0 * 2 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t9 4040c6e1: softmax0
-    {
-      name: "Brackets.t9",
-      label: "softmax0",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 2 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const sb0 = i0 * 2;
-          const v1 = b1[i0 * 2 + i1]!;
-          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * 2;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < 2; k2++) {
-              const v3 = b1[i0 * 2 + k2]!;
-              out[base0 + k2] = v3;
-              m1 = Math.max(m1, v3);
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < 2; k5++) {
-              const e6 = Math.exp(out[base0 + k5]! - m1);
-              out[base0 + k5] = e6;
-              s4 += e6;
-            }
-            for (let k7 = 0; k7 < 2; k7++) {
-              out[base0 + k7] = out[base0 + k7]! / s4;
-            }
-          }
-        },
-      },
-    },
-    // t10 c71e3ce8: softmax0.d softmax
-    {
-      name: "Brackets.t10",
+      name: "Brackets.k12",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
@@ -907,9 +619,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t11 058a598b: d(pool0)
+    // k13 2fb907e7: d(pool0)
     {
-      name: "Brackets.t11",
+      name: "Brackets.k13",
       label: "d(pool0)",
       step: false,
       scalars: [],
@@ -931,10 +643,20 @@ const Brackets_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 64, 2, b0, 0, 2, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t12 cc99d6f1: d(linear0.weight)
+    // k14 a0c78146: d(linear0.weight)
     {
-      name: "Brackets.t12",
+      name: "Brackets.k14",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -956,10 +678,27 @@ const Brackets_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [79 * B, 2 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 2; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 2]!;
+              }
+            }
+            x.gemm(2, 64, B, gm1, 0, B, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t13 407f6479: d(linear0.bias)
+    // k15 407f6479: d(linear0.bias)
     {
-      name: "Brackets.t13",
+      name: "Brackets.k15",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -980,9 +719,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t14 d4769e5c: pool0.d pool
+    // k16 d4769e5c: pool0.d pool
     {
-      name: "Brackets.t14",
+      name: "Brackets.k16",
       label: "pool0.d pool",
       step: false,
       scalars: ["T"],
@@ -1015,9 +754,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t15 6002331f: gru0.l1.reverse.s[t-1] (and 1 more call)
+    // k17 6002331f: gru0.l1.reverse.s[t-1] (and 1 more call)
     {
-      name: "Brackets.t15",
+      name: "Brackets.k17",
       label: "gru0.l1.reverse.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1043,9 +782,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t16 d176dd04: gru0.l1.reverse.backward steps (and 1 more call)
+    // k18 d176dd04: gru0.l1.reverse.backward steps (and 1 more call)
     {
-      name: "Brackets.t16",
+      name: "Brackets.k18",
       label: "gru0.l1.reverse.backward steps (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1085,288 +824,194 @@ const Brackets_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t17 711ae5a8: gru0.l1.reverse.d next (and 3 more calls)
+    // k19 ecebc193: d(gru0.l1.reverse.h*) (and 3 more calls)
     {
-      name: "Brackets.t17",
-      label: "gru0.l1.reverse.d next (and 3 more calls)",
+      name: "Brackets.k19",
+      label: "d(gru0.l1.reverse.h*) (and 3 more calls)",
       step: false,
       scalars: ["T","t","tp"],
-      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 32 + i1];\n  const v1 = b1[(i0 * T + t) * 256 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 64) {\n    let c1 = 0.0;\n    if (i1 < 32) {\n      const v2 = b0[(i0 * T + tp) * 32 + i1];\n      const v3 = b1[(i0 * T + t) * 256 + i1];\n      const v4 = v2 + v3;\n      const v5 = b1[(i0 * T + t) * 256 + (i1 + 32 + 64)];\n      const v6 = b1[(i0 * T + t) * 256 + (i1 + 32 + 160)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = 1.0 - v8;\n      const v10 = v4 * v9;\n      const v11 = b1[(i0 * T + t) * 256 + (i1 + 64 + 64)];\n      const v12 = b1[(i0 * T + t) * 256 + (i1 + 64)];\n      const v13 = b1[(i0 * T + t) * 256 + (i1 + 160)];\n      const v14 = v12 + v13;\n      const v15 = 1.0 / (1.0 + Math.exp(-v14));\n      const v16 = b1[(i0 * T + t) * 256 + (i1 + 64 + 160)];\n      const v17 = v15 * v16;\n      const v18 = v11 + v17;\n      const v19 = 1.0 - 2.0 / (Math.exp(2.0 * v18) + 1.0);\n      const v20 = v19 * v19;\n      const v21 = 1.0 - v20;\n      const v22 = v10 * v21;\n      const v23 = v22 * v16;\n      const v24 = 1.0 - v15;\n      const v25 = v15 * v24;\n      const v26 = v23 * v25;\n      c1 = v26;\n    } else {\n      const v27 = b0[(i0 * T + tp) * 32 + (i1 - 32)];\n      const v28 = b1[(i0 * T + t) * 256 + (i1 - 32)];\n      const v29 = v27 + v28;\n      const v30 = b1[(i0 * T + t) * 256 + (i1 - 32 + 32)];\n      const v31 = v29 * v30;\n      const v32 = b1[(i0 * T + t) * 256 + (i1 - 32 + 64 + 64)];\n      const v33 = b1[(i0 * T + t) * 256 + (i1 - 32 + 64)];\n      const v34 = b1[(i0 * T + t) * 256 + (i1 - 32 + 160)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 / (1.0 + Math.exp(-v35));\n      const v37 = b1[(i0 * T + t) * 256 + (i1 - 32 + 64 + 160)];\n      const v38 = v36 * v37;\n      const v39 = v32 + v38;\n      const v40 = 1.0 - 2.0 / (Math.exp(2.0 * v39) + 1.0);\n      const v41 = v29 * v40;\n      const v42 = v41 * -1.0;\n      const v43 = v31 + v42;\n      const v44 = b1[(i0 * T + t) * 256 + (i1 - 32 + 32 + 64)];\n      const v45 = b1[(i0 * T + t) * 256 + (i1 - 32 + 32 + 160)];\n      const v46 = v44 + v45;\n      const v47 = 1.0 / (1.0 + Math.exp(-v46));\n      const v48 = 1.0 - v47;\n      const v49 = v47 * v48;\n      const v50 = v43 * v49;\n      c1 = v50;\n    }\n    c0 = c1;\n  } else {\n    const v51 = b0[(i0 * T + tp) * 32 + (i1 - 64)];\n    const v52 = b1[(i0 * T + t) * 256 + (i1 - 64)];\n    const v53 = v51 + v52;\n    const v54 = b1[(i0 * T + t) * 256 + (i1 - 64 + 32 + 64)];\n    const v55 = b1[(i0 * T + t) * 256 + (i1 - 64 + 32 + 160)];\n    const v56 = v54 + v55;\n    const v57 = 1.0 / (1.0 + Math.exp(-v56));\n    const v58 = 1.0 - v57;\n    const v59 = v53 * v58;\n    const v60 = b1[(i0 * T + t) * 256 + (i1 - 64 + 64 + 64)];\n    const v61 = b1[(i0 * T + t) * 256 + (i1 - 64 + 64)];\n    const v62 = b1[(i0 * T + t) * 256 + (i1 - 64 + 160)];\n    const v63 = v61 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = b1[(i0 * T + t) * 256 + (i1 - 64 + 64 + 160)];\n    const v66 = v64 * v65;\n    const v67 = v60 + v66;\n    const v68 = 1.0 - 2.0 / (Math.exp(2.0 * v67) + 1.0);\n    const v69 = v68 * v68;\n    const v70 = 1.0 - v69;\n    const v71 = v59 * v70;\n    const v72 = v71 * v64;\n    c0 = v72;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * T + tp) * 32 + i1]!;
+          const v1 = b1[(i0 * T + t) * 256 + i1]!;
+          const v2 = v0 + v1;
+          const v3 = b1[(i0 * T + t) * 256 + (i1 + 32 + 64)]!;
+          const v4 = b1[(i0 * T + t) * 256 + (i1 + 32 + 160)]!;
+          const v5 = v3 + v4;
+          const v6 = __nnc.sigmoidf(v5);
+          const v7 = 1.0 - v6;
+          const v8 = v2 * v7;
+          const v9 = b1[(i0 * T + t) * 256 + (i1 + 64 + 64)]!;
+          const v10 = b1[(i0 * T + t) * 256 + (i1 + 64)]!;
+          const v11 = b1[(i0 * T + t) * 256 + (i1 + 160)]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = b1[(i0 * T + t) * 256 + (i1 + 64 + 160)]!;
+          const v15 = v13 * v14;
+          const v16 = v9 + v15;
+          const v17 = __nnc.tanhf(v16);
+          const v18 = v17 * v17;
+          const v19 = 1.0 - v18;
+          const v20 = v8 * v19;
+          const v21 = v20 * v14;
+          const v22 = 1.0 - v13;
+          const v23 = v13 * v22;
+          const v24 = v21 * v23;
+          const v25 = b1[(i0 * T + t) * 256 + (i1 + 32)]!;
+          const v26 = v2 * v25;
+          const v27 = v2 * v17;
+          const v28 = v27 * -1.0;
+          const v29 = v26 + v28;
+          const v30 = 1.0 - v6;
+          const v31 = v6 * v30;
+          const v32 = v29 * v31;
+          const v33 = v20 * v13;
+          out[i0 * 96 + i1] = v24;
+          out[i0 * 96 + (32 + i1)] = v32;
+          out[i0 * 96 + (64 + i1)] = v33;
+        };
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
+      },
+    },
+    // k20 169d982b: d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)
+    {
+      name: "Brackets.k20",
+      label: "d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)",
+      step: false,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 64) {\n    let c1 = 0.0;\n    if (i1 < 32) {\n      const v2 = b0[(i0 * T + tp) * 32 + i1];\n      const v3 = b1[(i0 * T + t) * 256 + i1];\n      const v4 = v2 + v3;\n      const v5 = b1[(i0 * T + t) * 256 + (i1 + 32 + 64)];\n      const v6 = b1[(i0 * T + t) * 256 + (i1 + 32 + 160)];\n      const v7 = v5 + v6;\n      const v8 = 1.0 / (1.0 + Math.exp(-v7));\n      const v9 = 1.0 - v8;\n      const v10 = v4 * v9;\n      const v11 = b1[(i0 * T + t) * 256 + (i1 + 64 + 64)];\n      const v12 = b1[(i0 * T + t) * 256 + (i1 + 64)];\n      const v13 = b1[(i0 * T + t) * 256 + (i1 + 160)];\n      const v14 = v12 + v13;\n      const v15 = 1.0 / (1.0 + Math.exp(-v14));\n      const v16 = b1[(i0 * T + t) * 256 + (i1 + 64 + 160)];\n      const v17 = v15 * v16;\n      const v18 = v11 + v17;\n      const v19 = 1.0 - 2.0 / (Math.exp(2.0 * v18) + 1.0);\n      const v20 = v19 * v19;\n      const v21 = 1.0 - v20;\n      const v22 = v10 * v21;\n      const v23 = v22 * v16;\n      const v24 = 1.0 - v15;\n      const v25 = v15 * v24;\n      const v26 = v23 * v25;\n      c1 = v26;\n    } else {\n      const v27 = b0[(i0 * T + tp) * 32 + (i1 - 32)];\n      const v28 = b1[(i0 * T + t) * 256 + (i1 - 32)];\n      const v29 = v27 + v28;\n      const v30 = b1[(i0 * T + t) * 256 + (i1 - 32 + 32)];\n      const v31 = v29 * v30;\n      const v32 = b1[(i0 * T + t) * 256 + (i1 - 32 + 64 + 64)];\n      const v33 = b1[(i0 * T + t) * 256 + (i1 - 32 + 64)];\n      const v34 = b1[(i0 * T + t) * 256 + (i1 - 32 + 160)];\n      const v35 = v33 + v34;\n      const v36 = 1.0 / (1.0 + Math.exp(-v35));\n      const v37 = b1[(i0 * T + t) * 256 + (i1 - 32 + 64 + 160)];\n      const v38 = v36 * v37;\n      const v39 = v32 + v38;\n      const v40 = 1.0 - 2.0 / (Math.exp(2.0 * v39) + 1.0);\n      const v41 = v29 * v40;\n      const v42 = v41 * -1.0;\n      const v43 = v31 + v42;\n      const v44 = b1[(i0 * T + t) * 256 + (i1 - 32 + 32 + 64)];\n      const v45 = b1[(i0 * T + t) * 256 + (i1 - 32 + 32 + 160)];\n      const v46 = v44 + v45;\n      const v47 = 1.0 / (1.0 + Math.exp(-v46));\n      const v48 = 1.0 - v47;\n      const v49 = v47 * v48;\n      const v50 = v43 * v49;\n      c1 = v50;\n    }\n    c0 = c1;\n  } else {\n    const v51 = b0[(i0 * T + tp) * 32 + (i1 - 64)];\n    const v52 = b1[(i0 * T + t) * 256 + (i1 - 64)];\n    const v53 = v51 + v52;\n    const v54 = b1[(i0 * T + t) * 256 + (i1 - 64 + 32 + 64)];\n    const v55 = b1[(i0 * T + t) * 256 + (i1 - 64 + 32 + 160)];\n    const v56 = v54 + v55;\n    const v57 = 1.0 / (1.0 + Math.exp(-v56));\n    const v58 = 1.0 - v57;\n    const v59 = v53 * v58;\n    const v60 = b1[(i0 * T + t) * 256 + (i1 - 64 + 64 + 64)];\n    const v61 = b1[(i0 * T + t) * 256 + (i1 - 64 + 64)];\n    const v62 = b1[(i0 * T + t) * 256 + (i1 - 64 + 160)];\n    const v63 = v61 + v62;\n    const v64 = 1.0 / (1.0 + Math.exp(-v63));\n    const v65 = b1[(i0 * T + t) * 256 + (i1 - 64 + 64 + 160)];\n    const v66 = v64 * v65;\n    const v67 = v60 + v66;\n    const v68 = 1.0 - 2.0 / (Math.exp(2.0 * v67) + 1.0);\n    const v69 = v68 * v68;\n    const v70 = 1.0 - v69;\n    const v71 = v59 * v70;\n    c0 = v71;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * T + tp) * 32 + i1]!;
+          const v1 = b1[(i0 * T + t) * 256 + i1]!;
+          const v2 = v0 + v1;
+          const v3 = b1[(i0 * T + t) * 256 + (i1 + 32 + 64)]!;
+          const v4 = b1[(i0 * T + t) * 256 + (i1 + 32 + 160)]!;
+          const v5 = v3 + v4;
+          const v6 = __nnc.sigmoidf(v5);
+          const v7 = 1.0 - v6;
+          const v8 = v2 * v7;
+          const v9 = b1[(i0 * T + t) * 256 + (i1 + 64 + 64)]!;
+          const v10 = b1[(i0 * T + t) * 256 + (i1 + 64)]!;
+          const v11 = b1[(i0 * T + t) * 256 + (i1 + 160)]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = b1[(i0 * T + t) * 256 + (i1 + 64 + 160)]!;
+          const v15 = v13 * v14;
+          const v16 = v9 + v15;
+          const v17 = __nnc.tanhf(v16);
+          const v18 = v17 * v17;
+          const v19 = 1.0 - v18;
+          const v20 = v8 * v19;
+          const v21 = v20 * v14;
+          const v22 = 1.0 - v13;
+          const v23 = v13 * v22;
+          const v24 = v21 * v23;
+          const v25 = b1[(i0 * T + t) * 256 + (i1 + 32)]!;
+          const v26 = v2 * v25;
+          const v27 = v2 * v17;
+          const v28 = v27 * -1.0;
+          const v29 = v26 + v28;
+          const v30 = 1.0 - v6;
+          const v31 = v6 * v30;
+          const v32 = v29 * v31;
+          out[i0 * 96 + i1] = v24;
+          out[i0 * 96 + (32 + i1)] = v32;
+          out[i0 * 96 + (64 + i1)] = v20;
+        };
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
+      },
+    },
+    // k21 07e324c4: d(gru0.l1.reverse.state) (and 3 more calls)
+    {
+      name: "Brackets.k21",
+      label: "d(gru0.l1.reverse.state) (and 3 more calls)",
+      step: true,
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - tt * 32;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    const v0 = b0[(i0 * T + tp) * 32 + i1];\n    const v1 = b1[(i0 * T + t) * 256 + i1];\n    const v2 = v0 + v1;\n    const v3 = b1[(i0 * T + t) * 256 + (i1 + 32 + 64)];\n    const v4 = b1[(i0 * T + t) * 256 + (i1 + 32 + 160)];\n    const v5 = v3 + v4;\n    const v6 = 1.0 / (1.0 + Math.exp(-v5));\n    const v7 = v2 * v6;\n    let acc8 = 0.0;\n    for (let k9 = 0; k9 < 96; k9++) {\n      const v10 = b2[i0 * 96 + k9];\n      const v11 = b3[k9 * 32 + i1];\n      acc8 += v10 * v11;\n    }\n    const v12 = v7 + acc8;\n    res = v12;\n  }\n  return res;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number): number => {
           const v0 = b0[(i0 * T + tp) * 32 + i1]!;
           const v1 = b1[(i0 * T + t) * 256 + i1]!;
           const v2 = v0 + v1;
-          return v2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t18 c5f31140: gru0.l1.reverse.z (and 3 more calls)
-    {
-      name: "Brackets.t18",
-      label: "gru0.l1.reverse.z (and 3 more calls)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 256 + (i1 + 32 + 64)];\n  const v1 = b0[(i0 * T + t) * 256 + (i1 + 32 + 160)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 256 + (i1 + 32 + 64)]!;
-          const v1 = b0[(i0 * T + t) * 256 + (i1 + 32 + 160)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t19 717d33fc: gru0.l1.reverse.r (and 3 more calls)
-    {
-      name: "Brackets.t19",
-      label: "gru0.l1.reverse.r (and 3 more calls)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 256 + (i1 + 64)];\n  const v1 = b0[(i0 * T + t) * 256 + (i1 + 160)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 256 + (i1 + 64)]!;
-          const v1 = b0[(i0 * T + t) * 256 + (i1 + 160)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t20 7187a960: gru0.l1.reverse.n (and 3 more calls)
-    {
-      name: "Brackets.t20",
-      label: "gru0.l1.reverse.n (and 3 more calls)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 256 + (i1 + 64 + 64)];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = b0[(i0 * T + t) * 256 + (i1 + 64 + 160)];\n  const v3 = v1 * v2;\n  const v4 = v0 + v3;\n  const v5 = 1.0 - 2.0 / (Math.exp(2.0 * v4) + 1.0);\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 256 + (i1 + 64 + 64)]!;
-          const v1 = b1[i0 * 32 + i1]!;
-          const v2 = b0[(i0 * T + t) * 256 + (i1 + 64 + 160)]!;
-          const v3 = v1 * v2;
-          const v4 = v0 + v3;
-          const v5 = __nnc.tanhf(v4);
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t21 95857307: gru0.l1.reverse.n.d tanh (and 3 more calls)
-    {
-      name: "Brackets.t21",
-      label: "gru0.l1.reverse.n.d tanh (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = 1.0 - v1;\n  const v3 = v0 * v2;\n  const v4 = b2[i0 * 32 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 32 + i1]!;
-          const v1 = b1[i0 * 32 + i1]!;
-          const v2 = 1.0 - v1;
-          const v3 = v0 * v2;
-          const v4 = b2[i0 * 32 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = v3 * v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t22 40bfa379: gru0.l1.reverse.z.d sigmoid (and 3 more calls)
-    {
-      name: "Brackets.t22",
-      label: "gru0.l1.reverse.z.d sigmoid (and 3 more calls)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * T + t) * 256 + (i1 + 32)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = v0 * v3;\n  const v5 = v4 * -1.0;\n  const v6 = v2 + v5;\n  const v7 = b3[i0 * 32 + i1];\n  const v8 = 1.0 - v7;\n  const v9 = v7 * v8;\n  const v10 = v6 * v9;\n  return v10;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 32 + i1]!;
-          const v1 = b1[(i0 * T + t) * 256 + (i1 + 32)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 32 + i1]!;
-          const v4 = v0 * v3;
-          const v5 = v4 * -1.0;
-          const v6 = v2 + v5;
-          const v7 = b3[i0 * 32 + i1]!;
-          const v8 = 1.0 - v7;
-          const v9 = v7 * v8;
-          const v10 = v6 * v9;
-          return v10;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t23 59812fee: gru0.l1.reverse.r.d sigmoid (and 3 more calls)
-    {
-      name: "Brackets.t23",
-      label: "gru0.l1.reverse.r.d sigmoid (and 3 more calls)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * T + t) * 256 + (i1 + 64 + 160)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 32 + i1]!;
-          const v1 = b1[(i0 * T + t) * 256 + (i1 + 64 + 160)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 32 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t24 2839c8b5: d(gru0.l1.reverse.h*) (and 3 more calls)
-    {
-      name: "Brackets.t24",
-      label: "d(gru0.l1.reverse.h*) (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 64) {\n    let c1 = 0.0;\n    if (i1 < 32) {\n      const v2 = b0[i0 * 32 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 32 + (i1 - 32)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 32 + (i1 - 64)];\n    const v5 = b3[i0 * 32 + (i1 - 64)];\n    const v6 = v4 * v5;\n    c0 = v6;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 64) {
-            let c1 = 0.0;
-            if (i1 < 32) {
-              const v2 = b0[i0 * 32 + i1]!;
-              c1 = v2;
-            } else {
-              const v3 = b1[i0 * 32 + (i1 - 32)]!;
-              c1 = v3;
-            }
-            c0 = c1;
-          } else {
-            const v4 = b2[i0 * 32 + (i1 - 64)]!;
-            const v5 = b3[i0 * 32 + (i1 - 64)]!;
-            const v6 = v4 * v5;
-            c0 = v6;
+          const v3 = b1[(i0 * T + t) * 256 + (i1 + 32 + 64)]!;
+          const v4 = b1[(i0 * T + t) * 256 + (i1 + 32 + 160)]!;
+          const v5 = v3 + v4;
+          const v6 = __nnc.sigmoidf(v5);
+          const v7 = v2 * v6;
+          let acc8 = 0.0;
+          for (let k9 = 0; k9 < 96; k9++) {
+            const v10 = b2[i0 * 96 + k9]!;
+            const v11 = b3[k9 * 32 + i1]!;
+            acc8 += v10 * v11;
           }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 96; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t25 f753b9b3: d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)
-    {
-      name: "Brackets.t25",
-      label: "d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 64) {\n    let c1 = 0.0;\n    if (i1 < 32) {\n      const v2 = b0[i0 * 32 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 32 + (i1 - 32)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 32 + (i1 - 64)];\n    c0 = v4;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 64) {
-            let c1 = 0.0;
-            if (i1 < 32) {
-              const v2 = b0[i0 * 32 + i1]!;
-              c1 = v2;
-            } else {
-              const v3 = b1[i0 * 32 + (i1 - 32)]!;
-              c1 = v3;
-            }
-            c0 = c1;
-          } else {
-            const v4 = b2[i0 * 32 + (i1 - 64)]!;
-            c0 = v4;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 96; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t26 a01adb50: d(gru0.l1.reverse.state) (and 3 more calls)
-    {
-      name: "Brackets.t26",
-      label: "d(gru0.l1.reverse.state) (and 3 more calls)",
-      step: true,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const tt = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - tt * 32;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    const v0 = b1[i0 * 32 + i1];\n    const v1 = b2[i0 * 32 + i1];\n    const v2 = v0 * v1;\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 96; k4++) {\n      const v5 = b3[i0 * 96 + k4];\n      const v6 = b4[k4 * 32 + i1];\n      acc3 += v5 * v6;\n    }\n    const v7 = v2 + acc3;\n    res = v7;\n  }\n  return res;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b1[i0 * 32 + i1]!;
-          const v1 = b2[i0 * 32 + i1]!;
-          const v2 = v0 * v1;
-          let acc3 = 0.0;
-          for (let k4 = 0; k4 < 96; k4++) {
-            const v5 = b3[i0 * 96 + k4]!;
-            const v6 = b4[k4 * 32 + i1]!;
-            acc3 += v5 * v6;
-          }
-          const v7 = v2 + acc3;
-          return v7;
+          const v12 = v7 + acc8;
+          return v12;
         };
         const dst = new Float32Array(32);
         for (let i0 = 0; i0 < B; i0++) {
           const row = (i0 * T + t) * 32;
-          if (t < b5[i0]!) {
+          if (t < b4[i0]!) {
             for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
             out.set(dst, row);
           } else out.fill(0, row, row + 32);
         }
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 32, B * 32, 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b4 = a[4]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            x.gemm(B, 32, 96, b2, 0, 96, x.packs[0], null, 0, gm0, 0, 32, 0);
+          }
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 32; i1++) {
+                const v0 = b1[(i0 * T + t) * 256 + (i1 + 32 + 64)]!;
+                const v1 = b1[(i0 * T + t) * 256 + (i1 + 32 + 160)]!;
+                const v2 = v0 + v1;
+                gm1[o] = v2;
+                o += 1;
+              }
+            }
+          }
+          x.act(1, gm1, 0, B * 32);
+          const f = (i0: number, i1: number): number => {
+            const v0 = b0[(i0 * T + tp) * 32 + i1]!;
+            const v1 = b1[(i0 * T + t) * 256 + i1]!;
+            const v2 = v0 + v1;
+            const v3 = gm1[i0 * 32 + i1]!;
+            const v4 = v2 * v3;
+            const v5 = gm0[i0 * 32 + i1]!;
+            const v6 = v4 + v5;
+            return v6;
+          };
+          const dst = g[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 32;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 32; i1++) dst[i1] = f(i0, i1);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 32);
+          }
+        },
+      },
     },
-    // t27 1b557b9c: d(gru0.weight_hh_l1_reverse) (and 3 more calls)
+    // k22 4d000ed2: d(gru0.weight_hh_l1_reverse) (and 3 more calls)
     {
-      name: "Brackets.t27",
+      name: "Brackets.k22",
       label: "d(gru0.weight_hh_l1_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1390,10 +1035,27 @@ const Brackets_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 32; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [47 * (B * T), 96 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 32, B * T, 1, 32, gm0, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 32, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 32, 0);
+          }
+        },
+      },
     },
-    // t28 045dc329: d(gru0.bias_hh_l1_reverse) (and 7 more calls)
+    // k23 045dc329: d(gru0.bias_hh_l1_reverse) (and 7 more calls)
     {
-      name: "Brackets.t28",
+      name: "Brackets.k23",
       label: "d(gru0.bias_hh_l1_reverse) (and 7 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1416,9 +1078,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t29 f14dd64d: d(gru0.weight_ih_l1_reverse) (and 1 more call)
+    // k24 f14dd64d: d(gru0.weight_ih_l1_reverse) (and 1 more call)
     {
-      name: "Brackets.t29",
+      name: "Brackets.k24",
       label: "d(gru0.weight_ih_l1_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1450,9 +1112,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t30 5a86373c: gru0.l1.s[t-1] (and 1 more call)
+    // k25 5a86373c: gru0.l1.s[t-1] (and 1 more call)
     {
-      name: "Brackets.t30",
+      name: "Brackets.k25",
       label: "gru0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1478,9 +1140,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t31 bc361d46: gru0.l1.backward steps (and 1 more call)
+    // k26 bc361d46: gru0.l1.backward steps (and 1 more call)
     {
-      name: "Brackets.t31",
+      name: "Brackets.k26",
       label: "gru0.l1.backward steps (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1520,9 +1182,9 @@ const Brackets_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t32 f7a2150c: d(gru0.l0.concat)
+    // k27 6ed85ed6: d(gru0.l0.concat)
     {
-      name: "Brackets.t32",
+      name: "Brackets.k27",
       label: "d(gru0.l0.concat)",
       step: false,
       scalars: ["T"],
@@ -1552,10 +1214,35 @@ const Brackets_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 64, B * T * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            x.gemm(B * T, 64, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 64, 0);
+          }
+          {
+            x.gemm(B * T, 64, 96, b2, 0, 96, x.packs[1], null, 0, gm1, 0, 64, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 64 + i2]!;
+            const v1 = gm1[(i0 * T + i1) * 64 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 64; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t33 c1e7f120: d(gru0.weight_ih_l0_reverse) (and 1 more call)
+    // k28 6cdcbde7: d(gru0.weight_ih_l0_reverse) (and 1 more call)
     {
-      name: "Brackets.t33",
+      name: "Brackets.k28",
       label: "d(gru0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1579,10 +1266,27 @@ const Brackets_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 16; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [31 * (B * T), 96 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 16, B * T, 1, 16, gm0, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 16, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 16, 0);
+          }
+        },
+      },
     },
-    // t34 0b1916e3: d(embedding0)
+    // k29 65a42ab3: d(embedding0)
     {
-      name: "Brackets.t34",
+      name: "Brackets.k29",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
@@ -1612,10 +1316,35 @@ const Brackets_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 16; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 16, B * T * 16]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            x.gemm(B * T, 16, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 16, 0);
+          }
+          {
+            x.gemm(B * T, 16, 96, b2, 0, 96, x.packs[1], null, 0, gm1, 0, 16, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 16 + i2]!;
+            const v1 = gm1[(i0 * T + i1) * 16 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 16; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t35 e0f63a60: embedding0.d table
+    // k30 e0f63a60: embedding0.d table
     {
-      name: "Brackets.t35",
+      name: "Brackets.k30",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1642,20 +1371,71 @@ const Brackets_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const Brackets_PLAN: __nnc.Plan = {
+      "slots": 47,
+      "weights": 19,
+      "packs": [
+        [1,0,96,16,16,1],
+        [2,0,96,32,32,1],
+        [5,0,96,16,16,1],
+        [6,0,96,32,32,1],
+        [9,0,96,64,64,1],
+        [10,0,96,32,32,1],
+        [13,0,96,64,64,1],
+        [14,0,96,32,32,1],
+        [17,0,2,64,64,1]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8]
+      ],
+      "inputs": [
+        {"name":"text","dim":"T","data":19,"lengths":20}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":21,"args":[19,0,1,3],"size":["B","T",96],"packs":0},
+        {"op":"scan","out":22,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[22,21,2,4,20],"packs":1},"size":["B","T",32],"free":[21]},
+        {"op":"run","kernel":0,"out":23,"args":[19,0,5,7],"size":["B","T",96],"packs":2,"free":[19]},
+        {"op":"scan","out":24,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[24,23,6,8,20],"packs":3},"size":["B","T",32],"free":[23]},
+        {"op":"run","kernel":2,"out":25,"args":[22,24,9,11],"size":["B","T",96],"packs":4},
+        {"op":"scan","out":26,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[26,25,10,12,20],"packs":5},"size":["B","T",32],"free":[25]},
+        {"op":"run","kernel":2,"out":27,"args":[22,24,13,15],"size":["B","T",96],"packs":6,"free":[22,24]},
+        {"op":"scan","out":28,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[],"step":{"kernel":1,"args":[28,27,14,16,20],"packs":7},"size":["B","T",32],"free":[27]},
+        {"op":"run","kernel":3,"out":29,"args":[26,28],"size":["B","T",64],"free":[26,28]},
+        {"op":"run","kernel":4,"out":30,"args":[29,20],"size":["B",64],"free":[20,29]},
+        {"op":"run","kernel":5,"out":31,"args":[30,17,18],"size":["B",2],"packs":8,"free":[30]},
+        {"op":"run","kernel":6,"out":32,"args":[31],"size":["B",2]},
+        {"op":"run","kernel":7,"out":33,"args":[32,31],"size":["B",2],"free":[31,32]}
+      ],
+      "output": {"slot":33,"shape":["B",2]},
+      "caches": [],
+      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const Brackets_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 55,
         "weights": 19,
         "packs": [
-          [1,0,96,0,16,16],
-          [2,0,96,0,32,32],
-          [5,0,96,0,16,16],
-          [6,0,96,0,32,32],
-          [9,0,96,0,64,64],
-          [10,0,96,0,32,32],
-          [13,0,96,0,64,64],
-          [14,0,96,0,32,32],
-          [17,0,2,0,64,64]
+          [1,0,96,16,16,1],
+          [2,0,96,32,32,1],
+          [5,0,96,16,16,1],
+          [6,0,96,32,32,1],
+          [9,0,96,64,64,1],
+          [10,0,96,32,32,1],
+          [13,0,96,64,64,1],
+          [14,0,96,32,32,1],
+          [17,0,2,64,64,1]
         ],
         "packSets": [
           [0],
@@ -1673,20 +1453,20 @@ const Brackets_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":21,"args":[19,0],"size":["B","T",16],"free":[19]},
-          {"op":"run","kernel":1,"out":22,"args":[21,1,3],"size":["B","T",96],"packs":0},
-          {"op":"scan","out":23,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":2,"out":24,"args":[23,2,4],"size":["B",96],"packs":1}],"step":{"kernel":3,"args":[23,22,24,20]},"size":["B","T",32],"stacks":[{"from":24,"to":25,"width":[96]}]},
-          {"op":"run","kernel":1,"out":26,"args":[21,5,7],"size":["B","T",96],"packs":2},
-          {"op":"scan","out":27,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":2,"out":28,"args":[27,6,8],"size":["B",96],"packs":3}],"step":{"kernel":3,"args":[27,26,28,20]},"size":["B","T",32],"stacks":[{"from":28,"to":29,"width":[96]}]},
-          {"op":"run","kernel":4,"out":30,"args":[23,27,9,11],"size":["B","T",96],"packs":4},
-          {"op":"scan","out":31,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":2,"out":32,"args":[31,10,12],"size":["B",96],"packs":5}],"step":{"kernel":3,"args":[31,30,32,20]},"size":["B","T",32],"stacks":[{"from":32,"to":33,"width":[96]}]},
-          {"op":"run","kernel":4,"out":34,"args":[23,27,13,15],"size":["B","T",96],"packs":6},
-          {"op":"scan","out":35,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":2,"out":36,"args":[35,14,16],"size":["B",96],"packs":7}],"step":{"kernel":3,"args":[35,34,36,20]},"size":["B","T",32],"stacks":[{"from":36,"to":37,"width":[96]}]},
-          {"op":"run","kernel":5,"out":38,"args":[31,35],"size":["B","T",64]},
-          {"op":"run","kernel":6,"out":39,"args":[38,20],"size":["B",64],"free":[20,38]},
-          {"op":"run","kernel":7,"out":40,"args":[39,17,18],"size":["B",2],"packs":8},
-          {"op":"run","kernel":8,"out":41,"args":[40],"size":["B",2]},
-          {"op":"run","kernel":9,"out":42,"args":[41,40],"size":["B",2],"free":[40,41]}
+          {"op":"run","kernel":8,"out":21,"args":[19,0],"size":["B","T",16],"free":[19]},
+          {"op":"run","kernel":9,"out":22,"args":[21,1,3],"size":["B","T",96],"packs":0},
+          {"op":"scan","out":23,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":10,"out":24,"args":[23,2,4],"size":["B",96],"packs":1}],"step":{"kernel":11,"args":[23,22,24,20]},"size":["B","T",32],"stacks":[{"from":24,"to":25,"width":[96]}]},
+          {"op":"run","kernel":9,"out":26,"args":[21,5,7],"size":["B","T",96],"packs":2},
+          {"op":"scan","out":27,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":10,"out":28,"args":[27,6,8],"size":["B",96],"packs":3}],"step":{"kernel":11,"args":[27,26,28,20]},"size":["B","T",32],"stacks":[{"from":28,"to":29,"width":[96]}]},
+          {"op":"run","kernel":2,"out":30,"args":[23,27,9,11],"size":["B","T",96],"packs":4},
+          {"op":"scan","out":31,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":10,"out":32,"args":[31,10,12],"size":["B",96],"packs":5}],"step":{"kernel":11,"args":[31,30,32,20]},"size":["B","T",32],"stacks":[{"from":32,"to":33,"width":[96]}]},
+          {"op":"run","kernel":2,"out":34,"args":[23,27,13,15],"size":["B","T",96],"packs":6},
+          {"op":"scan","out":35,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":10,"out":36,"args":[35,14,16],"size":["B",96],"packs":7}],"step":{"kernel":11,"args":[35,34,36,20]},"size":["B","T",32],"stacks":[{"from":36,"to":37,"width":[96]}]},
+          {"op":"run","kernel":3,"out":38,"args":[31,35],"size":["B","T",64]},
+          {"op":"run","kernel":4,"out":39,"args":[38,20],"size":["B",64],"free":[20,38]},
+          {"op":"run","kernel":5,"out":40,"args":[39,17,18],"size":["B",2],"packs":8},
+          {"op":"run","kernel":6,"out":41,"args":[40],"size":["B",2]},
+          {"op":"run","kernel":7,"out":42,"args":[41,40],"size":["B",2],"free":[40,41]}
         ],
         "output": {"slot":42,"shape":["B",2]},
         "caches": [],
@@ -1711,71 +1491,91 @@ const Brackets_TRAIN: __nnc.TrainDef = {
         "feeds": []
       },
     backward: {
-        "slots": 143,
+        "slots": 115,
         "weights": 19,
+        "packs": [
+          [17,0,64,2,1,64],
+          [14,0,32,96,1,32],
+          [10,0,32,96,1,32],
+          [13,0,64,96,1,64],
+          [9,0,64,96,1,64],
+          [6,0,32,96,1,32],
+          [2,0,32,96,1,32],
+          [5,0,16,96,1,16],
+          [1,0,16,96,1,16]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3,4],
+          [5],
+          [6],
+          [7,8]
+        ],
         "inputs": [
           {"name":"text","dim":"T","data":19,"lengths":20}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":10,"out":21,"args":[22,23],"size":["B",2],"free":[22,23]},
-          {"op":"run","kernel":11,"out":24,"args":[21,17],"size":["B",64]},
-          {"op":"run","kernel":12,"out":25,"args":[21,26],"size":[2,64],"free":[26]},
-          {"op":"run","kernel":13,"out":27,"args":[21],"size":[2],"free":[21]},
-          {"op":"run","kernel":5,"out":28,"args":[29,30],"size":["B","T",64]},
-          {"op":"run","kernel":14,"out":31,"args":[20,28,24],"size":["B","T",64],"free":[24,28]},
-          {"op":"run","kernel":15,"out":32,"args":[30],"size":["B","T",32],"free":[30]},
-          {"op":"run","kernel":16,"out":33,"args":[31,32,34,35],"size":["B","T",256],"free":[34,35]},
-          {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":17,"out":37,"args":[36,33],"size":["B",32]},{"op":"run","kernel":18,"out":38,"args":[33],"size":["B",32]},{"op":"run","kernel":19,"out":39,"args":[33],"size":["B",32]},{"op":"run","kernel":20,"out":40,"args":[33,39],"size":["B",32]},{"op":"run","kernel":21,"out":41,"args":[37,38,40],"size":["B",32]},{"op":"run","kernel":22,"out":42,"args":[37,33,40,38],"size":["B",32]},{"op":"run","kernel":23,"out":43,"args":[41,33,39],"size":["B",32]},{"op":"run","kernel":24,"out":44,"args":[43,42,41,39],"size":["B",96]},{"op":"run","kernel":25,"out":45,"args":[43,42,41],"size":["B",96]}],"step":{"kernel":26,"args":[36,37,38,44,14,20]},"size":["B","T",32],"stacks":[{"from":45,"to":46,"width":[96]},{"from":44,"to":47,"width":[96]}],"free":[33,36]},
-          {"op":"run","kernel":27,"out":48,"args":[47,32],"size":[96,32],"free":[32]},
-          {"op":"run","kernel":28,"out":49,"args":[47],"size":[96],"free":[47]},
-          {"op":"run","kernel":29,"out":50,"args":[46,51,52],"size":[96,64]},
-          {"op":"run","kernel":28,"out":53,"args":[46],"size":[96]},
-          {"op":"run","kernel":30,"out":54,"args":[29],"size":["B","T",32],"free":[29]},
-          {"op":"run","kernel":31,"out":55,"args":[31,54,56,57],"size":["B","T",256],"free":[31,56,57]},
-          {"op":"scan","out":58,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":17,"out":59,"args":[58,55],"size":["B",32]},{"op":"run","kernel":18,"out":60,"args":[55],"size":["B",32]},{"op":"run","kernel":19,"out":61,"args":[55],"size":["B",32]},{"op":"run","kernel":20,"out":62,"args":[55,61],"size":["B",32]},{"op":"run","kernel":21,"out":63,"args":[59,60,62],"size":["B",32]},{"op":"run","kernel":22,"out":64,"args":[59,55,62,60],"size":["B",32]},{"op":"run","kernel":23,"out":65,"args":[63,55,61],"size":["B",32]},{"op":"run","kernel":24,"out":66,"args":[65,64,63,61],"size":["B",96]},{"op":"run","kernel":25,"out":67,"args":[65,64,63],"size":["B",96]}],"step":{"kernel":26,"args":[58,59,60,66,10,20]},"size":["B","T",32],"stacks":[{"from":67,"to":68,"width":[96]},{"from":66,"to":69,"width":[96]}],"free":[55,58]},
-          {"op":"run","kernel":27,"out":70,"args":[69,54],"size":[96,32],"free":[54]},
-          {"op":"run","kernel":28,"out":71,"args":[69],"size":[96],"free":[69]},
-          {"op":"run","kernel":29,"out":72,"args":[68,51,52],"size":[96,64]},
-          {"op":"run","kernel":28,"out":73,"args":[68],"size":[96]},
-          {"op":"run","kernel":32,"out":74,"args":[46,13,68,9],"size":["B","T",64],"free":[46,68]},
-          {"op":"run","kernel":15,"out":75,"args":[52],"size":["B","T",32],"free":[52]},
-          {"op":"run","kernel":16,"out":76,"args":[74,75,77,78],"size":["B","T",256],"free":[77,78]},
-          {"op":"scan","out":79,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":17,"out":80,"args":[79,76],"size":["B",32]},{"op":"run","kernel":18,"out":81,"args":[76],"size":["B",32]},{"op":"run","kernel":19,"out":82,"args":[76],"size":["B",32]},{"op":"run","kernel":20,"out":83,"args":[76,82],"size":["B",32]},{"op":"run","kernel":21,"out":84,"args":[80,81,83],"size":["B",32]},{"op":"run","kernel":22,"out":85,"args":[80,76,83,81],"size":["B",32]},{"op":"run","kernel":23,"out":86,"args":[84,76,82],"size":["B",32]},{"op":"run","kernel":24,"out":87,"args":[86,85,84,82],"size":["B",96]},{"op":"run","kernel":25,"out":88,"args":[86,85,84],"size":["B",96]}],"step":{"kernel":26,"args":[79,80,81,87,6,20]},"size":["B","T",32],"stacks":[{"from":88,"to":89,"width":[96]},{"from":87,"to":90,"width":[96]}],"free":[76,79]},
-          {"op":"run","kernel":27,"out":91,"args":[90,75],"size":[96,32],"free":[75]},
-          {"op":"run","kernel":28,"out":92,"args":[90],"size":[96],"free":[90]},
-          {"op":"run","kernel":33,"out":93,"args":[89,94],"size":[96,16]},
-          {"op":"run","kernel":28,"out":95,"args":[89],"size":[96]},
-          {"op":"run","kernel":30,"out":96,"args":[51],"size":["B","T",32],"free":[51]},
-          {"op":"run","kernel":31,"out":97,"args":[74,96,98,99],"size":["B","T",256],"free":[74,98,99]},
-          {"op":"scan","out":100,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":17,"out":101,"args":[100,97],"size":["B",32]},{"op":"run","kernel":18,"out":102,"args":[97],"size":["B",32]},{"op":"run","kernel":19,"out":103,"args":[97],"size":["B",32]},{"op":"run","kernel":20,"out":104,"args":[97,103],"size":["B",32]},{"op":"run","kernel":21,"out":105,"args":[101,102,104],"size":["B",32]},{"op":"run","kernel":22,"out":106,"args":[101,97,104,102],"size":["B",32]},{"op":"run","kernel":23,"out":107,"args":[105,97,103],"size":["B",32]},{"op":"run","kernel":24,"out":108,"args":[107,106,105,103],"size":["B",96]},{"op":"run","kernel":25,"out":109,"args":[107,106,105],"size":["B",96]}],"step":{"kernel":26,"args":[100,101,102,108,2,20]},"size":["B","T",32],"stacks":[{"from":109,"to":110,"width":[96]},{"from":108,"to":111,"width":[96]}],"free":[20,97,100]},
-          {"op":"run","kernel":27,"out":112,"args":[111,96],"size":[96,32],"free":[96]},
-          {"op":"run","kernel":28,"out":113,"args":[111],"size":[96],"free":[111]},
-          {"op":"run","kernel":33,"out":114,"args":[110,94],"size":[96,16],"free":[94]},
-          {"op":"run","kernel":28,"out":115,"args":[110],"size":[96]},
-          {"op":"run","kernel":34,"out":116,"args":[89,5,110,1],"size":["B","T",16],"free":[89,110]},
-          {"op":"run","kernel":35,"out":117,"args":[19,116],"size":[5,16],"free":[19,116]}
+          {"op":"run","kernel":12,"out":21,"args":[22,23],"size":["B",2],"free":[22,23]},
+          {"op":"run","kernel":13,"out":24,"args":[21,17],"size":["B",64],"packs":0},
+          {"op":"run","kernel":14,"out":25,"args":[21,26],"size":[2,64],"free":[26]},
+          {"op":"run","kernel":15,"out":27,"args":[21],"size":[2],"free":[21]},
+          {"op":"run","kernel":3,"out":28,"args":[29,30],"size":["B","T",64]},
+          {"op":"run","kernel":16,"out":31,"args":[20,28,24],"size":["B","T",64],"free":[24,28]},
+          {"op":"run","kernel":17,"out":32,"args":[30],"size":["B","T",32],"free":[30]},
+          {"op":"run","kernel":18,"out":33,"args":[31,32,34,35],"size":["B","T",256],"free":[34,35]},
+          {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":37,"args":[36,33],"size":["B",96]},{"op":"run","kernel":20,"out":38,"args":[36,33],"size":["B",96]}],"step":{"kernel":21,"args":[36,33,37,14,20],"packs":1},"size":["B","T",32],"stacks":[{"from":38,"to":39,"width":[96]},{"from":37,"to":40,"width":[96]}],"free":[33,36]},
+          {"op":"run","kernel":22,"out":41,"args":[40,32],"size":[96,32],"free":[32]},
+          {"op":"run","kernel":23,"out":42,"args":[40],"size":[96],"free":[40]},
+          {"op":"run","kernel":24,"out":43,"args":[39,44,45],"size":[96,64]},
+          {"op":"run","kernel":23,"out":46,"args":[39],"size":[96]},
+          {"op":"run","kernel":25,"out":47,"args":[29],"size":["B","T",32],"free":[29]},
+          {"op":"run","kernel":26,"out":48,"args":[31,47,49,50],"size":["B","T",256],"free":[31,49,50]},
+          {"op":"scan","out":51,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":52,"args":[51,48],"size":["B",96]},{"op":"run","kernel":20,"out":53,"args":[51,48],"size":["B",96]}],"step":{"kernel":21,"args":[51,48,52,10,20],"packs":2},"size":["B","T",32],"stacks":[{"from":53,"to":54,"width":[96]},{"from":52,"to":55,"width":[96]}],"free":[48,51]},
+          {"op":"run","kernel":22,"out":56,"args":[55,47],"size":[96,32],"free":[47]},
+          {"op":"run","kernel":23,"out":57,"args":[55],"size":[96],"free":[55]},
+          {"op":"run","kernel":24,"out":58,"args":[54,44,45],"size":[96,64]},
+          {"op":"run","kernel":23,"out":59,"args":[54],"size":[96]},
+          {"op":"run","kernel":27,"out":60,"args":[39,13,54,9],"size":["B","T",64],"packs":3,"free":[39,54]},
+          {"op":"run","kernel":17,"out":61,"args":[45],"size":["B","T",32],"free":[45]},
+          {"op":"run","kernel":18,"out":62,"args":[60,61,63,64],"size":["B","T",256],"free":[63,64]},
+          {"op":"scan","out":65,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":66,"args":[65,62],"size":["B",96]},{"op":"run","kernel":20,"out":67,"args":[65,62],"size":["B",96]}],"step":{"kernel":21,"args":[65,62,66,6,20],"packs":4},"size":["B","T",32],"stacks":[{"from":67,"to":68,"width":[96]},{"from":66,"to":69,"width":[96]}],"free":[62,65]},
+          {"op":"run","kernel":22,"out":70,"args":[69,61],"size":[96,32],"free":[61]},
+          {"op":"run","kernel":23,"out":71,"args":[69],"size":[96],"free":[69]},
+          {"op":"run","kernel":28,"out":72,"args":[68,73],"size":[96,16]},
+          {"op":"run","kernel":23,"out":74,"args":[68],"size":[96]},
+          {"op":"run","kernel":25,"out":75,"args":[44],"size":["B","T",32],"free":[44]},
+          {"op":"run","kernel":26,"out":76,"args":[60,75,77,78],"size":["B","T",256],"free":[60,77,78]},
+          {"op":"scan","out":79,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":80,"args":[79,76],"size":["B",96]},{"op":"run","kernel":20,"out":81,"args":[79,76],"size":["B",96]}],"step":{"kernel":21,"args":[79,76,80,2,20],"packs":5},"size":["B","T",32],"stacks":[{"from":81,"to":82,"width":[96]},{"from":80,"to":83,"width":[96]}],"free":[20,76,79]},
+          {"op":"run","kernel":22,"out":84,"args":[83,75],"size":[96,32],"free":[75]},
+          {"op":"run","kernel":23,"out":85,"args":[83],"size":[96],"free":[83]},
+          {"op":"run","kernel":28,"out":86,"args":[82,73],"size":[96,16],"free":[73]},
+          {"op":"run","kernel":23,"out":87,"args":[82],"size":[96]},
+          {"op":"run","kernel":29,"out":88,"args":[68,5,82,1],"size":["B","T",16],"packs":6,"free":[68,82]},
+          {"op":"run","kernel":30,"out":89,"args":[19,88],"size":[5,16],"free":[19,88]}
         ],
-        "output": {"slot":117,"shape":[5,16]},
+        "output": {"slot":89,"shape":[5,16]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":117,"shape":[5,16]},
-          {"name":"gru0.weight_ih_l0","slot":114,"shape":[96,16]},
-          {"name":"gru0.weight_hh_l0","slot":112,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l0","slot":115,"shape":[96]},
-          {"name":"gru0.bias_hh_l0","slot":113,"shape":[96]},
-          {"name":"gru0.weight_ih_l0_reverse","slot":93,"shape":[96,16]},
-          {"name":"gru0.weight_hh_l0_reverse","slot":91,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l0_reverse","slot":95,"shape":[96]},
-          {"name":"gru0.bias_hh_l0_reverse","slot":92,"shape":[96]},
-          {"name":"gru0.weight_ih_l1","slot":72,"shape":[96,64]},
-          {"name":"gru0.weight_hh_l1","slot":70,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l1","slot":73,"shape":[96]},
-          {"name":"gru0.bias_hh_l1","slot":71,"shape":[96]},
-          {"name":"gru0.weight_ih_l1_reverse","slot":50,"shape":[96,64]},
-          {"name":"gru0.weight_hh_l1_reverse","slot":48,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l1_reverse","slot":53,"shape":[96]},
-          {"name":"gru0.bias_hh_l1_reverse","slot":49,"shape":[96]},
+          {"name":"embedding0.weight","slot":89,"shape":[5,16]},
+          {"name":"gru0.weight_ih_l0","slot":86,"shape":[96,16]},
+          {"name":"gru0.weight_hh_l0","slot":84,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l0","slot":87,"shape":[96]},
+          {"name":"gru0.bias_hh_l0","slot":85,"shape":[96]},
+          {"name":"gru0.weight_ih_l0_reverse","slot":72,"shape":[96,16]},
+          {"name":"gru0.weight_hh_l0_reverse","slot":70,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l0_reverse","slot":74,"shape":[96]},
+          {"name":"gru0.bias_hh_l0_reverse","slot":71,"shape":[96]},
+          {"name":"gru0.weight_ih_l1","slot":58,"shape":[96,64]},
+          {"name":"gru0.weight_hh_l1","slot":56,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l1","slot":59,"shape":[96]},
+          {"name":"gru0.bias_hh_l1","slot":57,"shape":[96]},
+          {"name":"gru0.weight_ih_l1_reverse","slot":43,"shape":[96,64]},
+          {"name":"gru0.weight_hh_l1_reverse","slot":41,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l1_reverse","slot":46,"shape":[96]},
+          {"name":"gru0.bias_hh_l1_reverse","slot":42,"shape":[96]},
           {"name":"linear0.weight","slot":25,"shape":[2,64]},
           {"name":"linear0.bias","slot":27,"shape":[2]}
         ],
@@ -1787,15 +1587,15 @@ const Brackets_TRAIN: __nnc.TrainDef = {
           {"kind":"saved","name":"%618","slot":30,"shape":["B","T",32]},
           {"kind":"saved","name":"%617","slot":34,"shape":["B","T",96]},
           {"kind":"saved","name":"%625","slot":35,"shape":["B","T",96]},
-          {"kind":"saved","name":"%605","slot":51,"shape":["B","T",32]},
-          {"kind":"saved","name":"%609","slot":52,"shape":["B","T",32]},
-          {"kind":"saved","name":"%613","slot":56,"shape":["B","T",96]},
-          {"kind":"saved","name":"%626","slot":57,"shape":["B","T",96]},
-          {"kind":"saved","name":"%608","slot":77,"shape":["B","T",96]},
-          {"kind":"saved","name":"%627","slot":78,"shape":["B","T",96]},
-          {"kind":"saved","name":"%601","slot":94,"shape":["B","T",16]},
-          {"kind":"saved","name":"%604","slot":98,"shape":["B","T",96]},
-          {"kind":"saved","name":"%628","slot":99,"shape":["B","T",96]}
+          {"kind":"saved","name":"%605","slot":44,"shape":["B","T",32]},
+          {"kind":"saved","name":"%609","slot":45,"shape":["B","T",32]},
+          {"kind":"saved","name":"%613","slot":49,"shape":["B","T",96]},
+          {"kind":"saved","name":"%626","slot":50,"shape":["B","T",96]},
+          {"kind":"saved","name":"%608","slot":63,"shape":["B","T",96]},
+          {"kind":"saved","name":"%627","slot":64,"shape":["B","T",96]},
+          {"kind":"saved","name":"%601","slot":73,"shape":["B","T",16]},
+          {"kind":"saved","name":"%604","slot":77,"shape":["B","T",96]},
+          {"kind":"saved","name":"%628","slot":78,"shape":["B","T",96]}
         ]
       },
     };

@@ -39,7 +39,7 @@ export interface CharLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 96]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k6 by forward() and generate(), the rest by training only). */
 const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 25d38f76: lstm0.l0.x·Wᵀ (all steps)
     {
@@ -92,7 +92,7 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 f6857171: lstm0.l0.[h';c'] (and 1 more call)
+    // k1 d5123d95: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "CharLM.k1",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -242,10 +242,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 79fb707d: lstm0.l1.x·Wᵀ (all steps)
+    // k2 79fb707d: lstm0.l1.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "CharLM.k2",
-      label: "lstm0.l1.x·Wᵀ (all steps)",
+      label: "lstm0.l1.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -314,10 +314,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 976312e9: log_softmax0 (row statistics)
+    // k4 976312e9: log_softmax0 (row statistics) (and 1 more call)
     {
       name: "CharLM.k4",
-      label: "log_softmax0 (row statistics)",
+      label: "log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -352,10 +352,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k5 c27f6aed: log_softmax0
+    // k5 c27f6aed: log_softmax0 (and 1 more call)
     {
       name: "CharLM.k5",
-      label: "log_softmax0",
+      label: "log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -400,10 +400,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 02ca621d: next.mask
+    // k6 02ca621d: next.mask (and 1 more call)
     {
       name: "CharLM.k6",
-      label: "next.mask",
+      label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -426,49 +426,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const CharLM_PLAN: __nnc.Plan = {
-      "slots": 31,
-      "weights": 11,
-      "packs": [
-        [1,0,1024,0,64,64],
-        [2,0,1024,0,256,256],
-        [5,0,1024,0,256,256],
-        [6,0,1024,0,256,256],
-        [9,0,96,0,256,256]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4]
-      ],
-      "inputs": [
-        {"name":"text","dim":"T","data":11,"lengths":12}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",1024],"packs":0,"free":[11]},
-        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",512],"free":[13]},
-        {"op":"run","kernel":2,"out":15,"args":[14,5,7],"size":["B","T",1024],"packs":2,"free":[14]},
-        {"op":"scan","out":16,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",512],"free":[15]},
-        {"op":"run","kernel":3,"out":17,"args":[16,9,10],"size":["B","T",96],"packs":4,"free":[16]},
-        {"op":"run","kernel":4,"out":18,"args":[17],"size":["B","T",2]},
-        {"op":"run","kernel":5,"out":19,"args":[18,17],"size":["B","T",96],"free":[17,18]},
-        {"op":"run","kernel":6,"out":20,"args":[12,19],"size":["B","T",96],"free":[12,19]}
-      ],
-      "output": {"slot":20,"shape":["B","T",96]},
-      "caches": [],
-      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[{"scan":14,"stateSize":512},{"scan":16,"stateSize":512}],"noAttention":"CharLM has no attention over a source to report","readout":"logprob","vocab":96,"inputVocab":96,"keep":[14,16,20]}
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const CharLM_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 fd478a87: embedding0
+    // k7 fd478a87: embedding0
     {
-      name: "CharLM.t0",
+      name: "CharLM.k7",
       label: "embedding0",
       step: false,
       scalars: ["T"],
@@ -488,9 +448,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 3604bb9a: lstm0.l0.x·Wᵀ (all steps)
+    // k8 3604bb9a: lstm0.l0.x·Wᵀ (all steps)
     {
-      name: "CharLM.t1",
+      name: "CharLM.k8",
       label: "lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
@@ -524,9 +484,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 18e37564: lstm0.l0.h* (and 1 more call)
+    // k9 18e37564: lstm0.l0.h* (and 1 more call)
     {
-      name: "CharLM.t2",
+      name: "CharLM.k9",
       label: "lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
@@ -559,9 +519,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 c6ef5e5c: lstm0.l0.[h';c'] (and 1 more call)
+    // k10 5aca960c: lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "CharLM.t3",
+      name: "CharLM.k10",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -605,45 +565,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 79fb707d: lstm0.l1.x·Wᵀ (all steps)
+    // k11 0c859936: dropout0
     {
-      name: "CharLM.t4",
-      label: "lstm0.l1.x·Wᵀ (all steps)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 1024, 256, b0, 0, 512, x.packs[0], b2, 0, out, 0, 1024, 0);
-        },
-      },
-    },
-    // t5 0c859936: dropout0
-    {
-      name: "CharLM.t5",
+      name: "CharLM.k11",
       label: "dropout0",
       step: false,
       scalars: ["T"],
@@ -664,9 +588,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t6 138c23d5: linear0
+    // k12 138c23d5: linear0
     {
-      name: "CharLM.t6",
+      name: "CharLM.k12",
       label: "linear0",
       step: false,
       scalars: ["T"],
@@ -700,121 +624,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t7 976312e9: log_softmax0 (row statistics)
+    // k13 828a18fb: log_softmax0.d softmax
     {
-      name: "CharLM.t7",
-      label: "log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 96; k1++) {
-            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 96; k4++) {
-            const v5 = b0[(i0 * T + i1) * 96 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t8 c27f6aed: log_softmax0
-    {
-      name: "CharLM.t8",
-      label: "log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 96 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 96;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 96; k2++) {
-                const v3 = b1[(i0 * T + i1) * 96 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 96; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 96; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t9 02ca621d: next.mask
-    {
-      name: "CharLM.t9",
-      label: "next.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t10 828a18fb: log_softmax0.d softmax
-    {
-      name: "CharLM.t10",
+      name: "CharLM.k13",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -851,9 +663,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t11 8b04aeaa: d(linear0.weight)
+    // k14 132c90d7: d(linear0.weight)
     {
-      name: "CharLM.t11",
+      name: "CharLM.k14",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -877,10 +689,27 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 96 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t12 045dc329: d(linear0.bias)
+    // k15 045dc329: d(linear0.bias)
     {
-      name: "CharLM.t12",
+      name: "CharLM.k15",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -903,9 +732,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t13 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
+    // k16 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "CharLM.t13",
+      name: "CharLM.k16",
       label: "lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -931,9 +760,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t14 be596fbe: lstm0.l1.backward steps
+    // k17 c7db72be: lstm0.l1.backward steps
     {
-      name: "CharLM.t14",
+      name: "CharLM.k17",
       label: "lstm0.l1.backward steps",
       step: false,
       scalars: ["T"],
@@ -983,325 +812,132 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 3072; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            let c0 = 0.0;
+            if (i2 < 2560) {
+              let c1 = 0.0;
+              if (i2 < 1536) {
+                let c2 = 0.0;
+                if (i2 < 512) {
+                  let g3 = 0.0;
+                  if (i2 >= 0 && i2 < 256) {
+                    const v4 = gm0[(i0 * T + i1) * 256 + i2]!;
+                    const v5 = b2[(i0 * T + i1) * 256 + i2]!;
+                    const v6 = v4 * v5;
+                    g3 = v6;
+                  }
+                  c2 = g3;
+                } else {
+                  const v7 = b3[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+                  c2 = v7;
+                }
+                c1 = c2;
+              } else {
+                const v8 = b4[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
+                c1 = v8;
+              }
+              c0 = c1;
+            } else {
+              const v9 = b5[(i0 * T + i1) * 512 + (i2 - 2560)]!;
+              c0 = v9;
+            }
+            return c0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 3072; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t15 d1e38249: lstm0.l1.d next (and 1 more call)
+    // k18 43f6c334: d(lstm0.l1.h*) (and 1 more call)
     {
-      name: "CharLM.t15",
-      label: "lstm0.l1.d next (and 1 more call)",
+      name: "CharLM.k18",
+      label: "d(lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
-      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 768) {\n    let c1 = 0.0;\n    if (i1 < 512) {\n      let c2 = 0.0;\n      if (i1 < 256) {\n        const v3 = b0[(i0 * T + tp) * 512 + (i1 + 256)];\n        const v4 = b1[(i0 * T + t) * 3072 + (i1 + 256)];\n        const v5 = v3 + v4;\n        const v6 = b0[(i0 * T + tp) * 512 + i1];\n        const v7 = b1[(i0 * T + t) * 3072 + i1];\n        const v8 = v6 + v7;\n        const v9 = b1[(i0 * T + t) * 3072 + (i1 + 768 + 512)];\n        const v10 = b1[(i0 * T + t) * 3072 + (i1 + 768 + 1536)];\n        const v11 = v9 + v10;\n        const v12 = 1.0 / (1.0 + Math.exp(-v11));\n        const v13 = v8 * v12;\n        const v14 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 512)];\n        const v15 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 1536)];\n        const v16 = v14 + v15;\n        const v17 = 1.0 / (1.0 + Math.exp(-v16));\n        const v18 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)];\n        const v19 = v17 * v18;\n        const v20 = b1[(i0 * T + t) * 3072 + (i1 + 512)];\n        const v21 = b1[(i0 * T + t) * 3072 + (i1 + 1536)];\n        const v22 = v20 + v21;\n        const v23 = 1.0 / (1.0 + Math.exp(-v22));\n        const v24 = b1[(i0 * T + t) * 3072 + (i1 + 512 + 512)];\n        const v25 = b1[(i0 * T + t) * 3072 + (i1 + 512 + 1536)];\n        const v26 = v24 + v25;\n        const v27 = 1.0 - 2.0 / (Math.exp(2.0 * v26) + 1.0);\n        const v28 = v23 * v27;\n        const v29 = v19 + v28;\n        const v30 = 1.0 - 2.0 / (Math.exp(2.0 * v29) + 1.0);\n        const v31 = v30 * v30;\n        const v32 = 1.0 - v31;\n        const v33 = v13 * v32;\n        const v34 = v5 + v33;\n        const v35 = v34 * v27;\n        const v36 = 1.0 - v23;\n        const v37 = v23 * v36;\n        const v38 = v35 * v37;\n        c2 = v38;\n      } else {\n        const v39 = b0[(i0 * T + tp) * 512 + (i1 - 256 + 256)];\n        const v40 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 256)];\n        const v41 = v39 + v40;\n        const v42 = b0[(i0 * T + tp) * 512 + (i1 - 256)];\n        const v43 = b1[(i0 * T + t) * 3072 + (i1 - 256)];\n        const v44 = v42 + v43;\n        const v45 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 768 + 512)];\n        const v46 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 768 + 1536)];\n        const v47 = v45 + v46;\n        const v48 = 1.0 / (1.0 + Math.exp(-v47));\n        const v49 = v44 * v48;\n        const v50 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 256 + 512)];\n        const v51 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 256 + 1536)];\n        const v52 = v50 + v51;\n        const v53 = 1.0 / (1.0 + Math.exp(-v52));\n        const v54 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 256 + 2560)];\n        const v55 = v53 * v54;\n        const v56 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 512)];\n        const v57 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 1536)];\n        const v58 = v56 + v57;\n        const v59 = 1.0 / (1.0 + Math.exp(-v58));\n        const v60 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 512 + 512)];\n        const v61 = b1[(i0 * T + t) * 3072 + (i1 - 256 + 512 + 1536)];\n        const v62 = v60 + v61;\n        const v63 = 1.0 - 2.0 / (Math.exp(2.0 * v62) + 1.0);\n        const v64 = v59 * v63;\n        const v65 = v55 + v64;\n        const v66 = 1.0 - 2.0 / (Math.exp(2.0 * v65) + 1.0);\n        const v67 = v66 * v66;\n        const v68 = 1.0 - v67;\n        const v69 = v49 * v68;\n        const v70 = v41 + v69;\n        const v71 = v70 * v54;\n        const v72 = 1.0 - v53;\n        const v73 = v53 * v72;\n        const v74 = v71 * v73;\n        c2 = v74;\n      }\n      c1 = c2;\n    } else {\n      const v75 = b0[(i0 * T + tp) * 512 + (i1 - 512 + 256)];\n      const v76 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 256)];\n      const v77 = v75 + v76;\n      const v78 = b0[(i0 * T + tp) * 512 + (i1 - 512)];\n      const v79 = b1[(i0 * T + t) * 3072 + (i1 - 512)];\n      const v80 = v78 + v79;\n      const v81 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 768 + 512)];\n      const v82 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 768 + 1536)];\n      const v83 = v81 + v82;\n      const v84 = 1.0 / (1.0 + Math.exp(-v83));\n      const v85 = v80 * v84;\n      const v86 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 256 + 512)];\n      const v87 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 256 + 1536)];\n      const v88 = v86 + v87;\n      const v89 = 1.0 / (1.0 + Math.exp(-v88));\n      const v90 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 256 + 2560)];\n      const v91 = v89 * v90;\n      const v92 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 512)];\n      const v93 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 1536)];\n      const v94 = v92 + v93;\n      const v95 = 1.0 / (1.0 + Math.exp(-v94));\n      const v96 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 512 + 512)];\n      const v97 = b1[(i0 * T + t) * 3072 + (i1 - 512 + 512 + 1536)];\n      const v98 = v96 + v97;\n      const v99 = 1.0 - 2.0 / (Math.exp(2.0 * v98) + 1.0);\n      const v100 = v95 * v99;\n      const v101 = v91 + v100;\n      const v102 = 1.0 - 2.0 / (Math.exp(2.0 * v101) + 1.0);\n      const v103 = v102 * v102;\n      const v104 = 1.0 - v103;\n      const v105 = v85 * v104;\n      const v106 = v77 + v105;\n      const v107 = v106 * v95;\n      const v108 = v99 * v99;\n      const v109 = 1.0 - v108;\n      const v110 = v107 * v109;\n      c1 = v110;\n    }\n    c0 = c1;\n  } else {\n    const v111 = b0[(i0 * T + tp) * 512 + (i1 - 768)];\n    const v112 = b1[(i0 * T + t) * 3072 + (i1 - 768)];\n    const v113 = v111 + v112;\n    const v114 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 256 + 512)];\n    const v115 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 256 + 1536)];\n    const v116 = v114 + v115;\n    const v117 = 1.0 / (1.0 + Math.exp(-v116));\n    const v118 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 256 + 2560)];\n    const v119 = v117 * v118;\n    const v120 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 512)];\n    const v121 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 1536)];\n    const v122 = v120 + v121;\n    const v123 = 1.0 / (1.0 + Math.exp(-v122));\n    const v124 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 512 + 512)];\n    const v125 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 512 + 1536)];\n    const v126 = v124 + v125;\n    const v127 = 1.0 - 2.0 / (Math.exp(2.0 * v126) + 1.0);\n    const v128 = v123 * v127;\n    const v129 = v119 + v128;\n    const v130 = 1.0 - 2.0 / (Math.exp(2.0 * v129) + 1.0);\n    const v131 = v113 * v130;\n    const v132 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 768 + 512)];\n    const v133 = b1[(i0 * T + t) * 3072 + (i1 - 768 + 768 + 1536)];\n    const v134 = v132 + v133;\n    const v135 = 1.0 / (1.0 + Math.exp(-v134));\n    const v136 = 1.0 - v135;\n    const v137 = v135 * v136;\n    const v138 = v131 * v137;\n    c0 = v138;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + tp) * 512 + i1]!;
-          const v1 = b1[(i0 * T + t) * 3072 + i1]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * T + tp) * 512 + (i1 + 256)]!;
+          const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256)]!;
           const v2 = v0 + v1;
-          return v2;
+          const v3 = b0[(i0 * T + tp) * 512 + i1]!;
+          const v4 = b1[(i0 * T + t) * 3072 + i1]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * T + t) * 3072 + (i1 + 768 + 512)]!;
+          const v7 = b1[(i0 * T + t) * 3072 + (i1 + 768 + 1536)]!;
+          const v8 = v6 + v7;
+          const v9 = __nnc.sigmoidf(v8);
+          const v10 = v5 * v9;
+          const v11 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 512)]!;
+          const v12 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 1536)]!;
+          const v13 = v11 + v12;
+          const v14 = __nnc.sigmoidf(v13);
+          const v15 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)]!;
+          const v16 = v14 * v15;
+          const v17 = b1[(i0 * T + t) * 3072 + (i1 + 512)]!;
+          const v18 = b1[(i0 * T + t) * 3072 + (i1 + 1536)]!;
+          const v19 = v17 + v18;
+          const v20 = __nnc.sigmoidf(v19);
+          const v21 = b1[(i0 * T + t) * 3072 + (i1 + 512 + 512)]!;
+          const v22 = b1[(i0 * T + t) * 3072 + (i1 + 512 + 1536)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.tanhf(v23);
+          const v25 = v20 * v24;
+          const v26 = v16 + v25;
+          const v27 = __nnc.tanhf(v26);
+          const v28 = v27 * v27;
+          const v29 = 1.0 - v28;
+          const v30 = v10 * v29;
+          const v31 = v2 + v30;
+          const v32 = v31 * v24;
+          const v33 = 1.0 - v20;
+          const v34 = v20 * v33;
+          const v35 = v32 * v34;
+          const v36 = v31 * v15;
+          const v37 = 1.0 - v14;
+          const v38 = v14 * v37;
+          const v39 = v36 * v38;
+          const v40 = v31 * v20;
+          const v41 = v24 * v24;
+          const v42 = 1.0 - v41;
+          const v43 = v40 * v42;
+          const v44 = v5 * v27;
+          const v45 = 1.0 - v9;
+          const v46 = v9 * v45;
+          const v47 = v44 * v46;
+          out[i0 * 1024 + i1] = v35;
+          out[i0 * 1024 + (256 + i1)] = v39;
+          out[i0 * 1024 + (512 + i1)] = v43;
+          out[i0 * 1024 + (768 + i1)] = v47;
         };
-        let o = 0;
         for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
+          for (let i1 = 0; i1 < 256; i1++) f(i0, i1);
       },
     },
-    // t16 85ffd217: lstm0.l1.[h';c'].d first (and 1 more call)
+    // k19 899da551: d(lstm0.l1.state) (and 1 more call)
     {
-      name: "CharLM.t16",
-      label: "lstm0.l1.[h';c'].d first (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + i1]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t17 aad38500: lstm0.l1.f (and 1 more call)
-    {
-      name: "CharLM.t17",
-      label: "lstm0.l1.f (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 512)]!;
-          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 256 + 1536)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t18 7d8f72b6: lstm0.l1.i (and 1 more call)
-    {
-      name: "CharLM.t18",
-      label: "lstm0.l1.i (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512)]!;
-          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 1536)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t19 5a0ae323: lstm0.l1.g (and 1 more call)
-    {
-      name: "CharLM.t19",
-      label: "lstm0.l1.g (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 512)]!;
-          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 512 + 1536)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.tanhf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t20 3dca54bd: lstm0.l1.tanh(c') (and 1 more call)
-    {
-      name: "CharLM.t20",
-      label: "lstm0.l1.tanh(c') (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 256 + i1]!;
-          const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 256 + i1]!;
-          const v4 = b3[i0 * 256 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          const v7 = __nnc.tanhf(v6);
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t21 5d04ad94: lstm0.l1.o (and 1 more call)
-    {
-      name: "CharLM.t21",
-      label: "lstm0.l1.o (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 512)];\n  const v1 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 1536)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 512)]!;
-          const v1 = b0[(i0 * T + t) * 3072 + (i1 + 768 + 1536)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t22 7fd77edc: d(lstm0.l1.c') (and 1 more call)
-    {
-      name: "CharLM.t22",
-      label: "d(lstm0.l1.c') (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + (i1 + 256)];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = b2[i0 * 256 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 256 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + (i1 + 256)]!;
-          const v1 = b1[i0 * 256 + i1]!;
-          const v2 = b2[i0 * 256 + i1]!;
-          const v3 = v1 * v2;
-          const v4 = b3[i0 * 256 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = v3 * v6;
-          const v8 = v0 + v7;
-          return v8;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t23 a8733d3c: lstm0.l1.o.d sigmoid (and 3 more calls)
-    {
-      name: "CharLM.t23",
-      label: "lstm0.l1.o.d sigmoid (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 256 + i1]!;
-          const v1 = b1[i0 * 256 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 256 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t24 97baf2fe: lstm0.l1.g.d tanh (and 1 more call)
-    {
-      name: "CharLM.t24",
-      label: "lstm0.l1.g.d tanh (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 256 + i1]!;
-          const v1 = b1[i0 * 256 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 256 + i1]!;
-          const v4 = v3 * v3;
-          const v5 = 1.0 - v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t25 068dfb5c: lstm0.l1.f.d sigmoid (and 1 more call)
-    {
-      name: "CharLM.t25",
-      label: "lstm0.l1.f.d sigmoid (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 256 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 256 + i1]!;
-          const v1 = b1[(i0 * T + t) * 3072 + (i1 + 256 + 2560)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 256 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t26 5378441e: d(lstm0.l1.h*) (and 3 more calls)
-    {
-      name: "CharLM.t26",
-      label: "d(lstm0.l1.h*) (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 768) {\n    let c1 = 0.0;\n    if (i1 < 512) {\n      let c2 = 0.0;\n      if (i1 < 256) {\n        const v3 = b0[i0 * 256 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 256 + (i1 - 256)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 256 + (i1 - 512)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 256 + (i1 - 768)];\n    c0 = v6;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 768) {
-            let c1 = 0.0;
-            if (i1 < 512) {
-              let c2 = 0.0;
-              if (i1 < 256) {
-                const v3 = b0[i0 * 256 + i1]!;
-                c2 = v3;
-              } else {
-                const v4 = b1[i0 * 256 + (i1 - 256)]!;
-                c2 = v4;
-              }
-              c1 = c2;
-            } else {
-              const v5 = b2[i0 * 256 + (i1 - 512)]!;
-              c1 = v5;
-            }
-            c0 = c1;
-          } else {
-            const v6 = b3[i0 * 256 + (i1 - 768)]!;
-            c0 = v6;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t27 0d1fee6d: d(lstm0.l1.state) (and 1 more call)
-    {
-      name: "CharLM.t27",
+      name: "CharLM.k19",
       label: "d(lstm0.l1.state) (and 1 more call)",
       step: true,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 1024; k2++) {\n        const v3 = b1[i0 * 1024 + k2];\n        const v4 = b2[k2 * 256 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 256 + (i1 - 256)];\n      const v6 = b4[i0 * 256 + (i1 - 256)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const tt = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - tt * 512;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 256) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 1024; k2++) {\n        const v3 = b1[i0 * 1024 + k2];\n        const v4 = b2[k2 * 256 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b0[(i0 * T + tp) * 512 + (i1 - 256 + 256)];\n      const v6 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 256)];\n      const v7 = v5 + v6;\n      const v8 = b0[(i0 * T + tp) * 512 + (i1 - 256)];\n      const v9 = b3[(i0 * T + t) * 3072 + (i1 - 256)];\n      const v10 = v8 + v9;\n      const v11 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 768 + 512)];\n      const v12 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 768 + 1536)];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = v10 * v14;\n      const v16 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 256 + 512)];\n      const v17 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 256 + 1536)];\n      const v18 = v16 + v17;\n      const v19 = 1.0 / (1.0 + Math.exp(-v18));\n      const v20 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 256 + 2560)];\n      const v21 = v19 * v20;\n      const v22 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 512)];\n      const v23 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 1536)];\n      const v24 = v22 + v23;\n      const v25 = 1.0 / (1.0 + Math.exp(-v24));\n      const v26 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 512 + 512)];\n      const v27 = b3[(i0 * T + t) * 3072 + (i1 - 256 + 512 + 1536)];\n      const v28 = v26 + v27;\n      const v29 = 1.0 - 2.0 / (Math.exp(2.0 * v28) + 1.0);\n      const v30 = v25 * v29;\n      const v31 = v21 + v30;\n      const v32 = 1.0 - 2.0 / (Math.exp(2.0 * v31) + 1.0);\n      const v33 = v32 * v32;\n      const v34 = 1.0 - v33;\n      const v35 = v15 * v34;\n      const v36 = v7 + v35;\n      const v37 = v36 * v19;\n      c0 = v37;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, dst: Float32Array): void => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 1024; k1++) {
@@ -1309,25 +945,112 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             const v3 = b2[k1 * 256 + i1]!;
             acc0 += v2 * v3;
           }
-          const v4 = b3[i0 * 256 + i1]!;
-          const v5 = b4[i0 * 256 + i1]!;
-          const v6 = v4 * v5;
+          const v4 = b0[(i0 * T + tp) * 512 + (i1 + 256)]!;
+          const v5 = b3[(i0 * T + t) * 3072 + (i1 + 256)]!;
+          const v6 = v4 + v5;
+          const v7 = b0[(i0 * T + tp) * 512 + i1]!;
+          const v8 = b3[(i0 * T + t) * 3072 + i1]!;
+          const v9 = v7 + v8;
+          const v10 = b3[(i0 * T + t) * 3072 + (i1 + 768 + 512)]!;
+          const v11 = b3[(i0 * T + t) * 3072 + (i1 + 768 + 1536)]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = v9 * v13;
+          const v15 = b3[(i0 * T + t) * 3072 + (i1 + 256 + 512)]!;
+          const v16 = b3[(i0 * T + t) * 3072 + (i1 + 256 + 1536)]!;
+          const v17 = v15 + v16;
+          const v18 = __nnc.sigmoidf(v17);
+          const v19 = b3[(i0 * T + t) * 3072 + (i1 + 256 + 2560)]!;
+          const v20 = v18 * v19;
+          const v21 = b3[(i0 * T + t) * 3072 + (i1 + 512)]!;
+          const v22 = b3[(i0 * T + t) * 3072 + (i1 + 1536)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.sigmoidf(v23);
+          const v25 = b3[(i0 * T + t) * 3072 + (i1 + 512 + 512)]!;
+          const v26 = b3[(i0 * T + t) * 3072 + (i1 + 512 + 1536)]!;
+          const v27 = v25 + v26;
+          const v28 = __nnc.tanhf(v27);
+          const v29 = v24 * v28;
+          const v30 = v20 + v29;
+          const v31 = __nnc.tanhf(v30);
+          const v32 = v31 * v31;
+          const v33 = 1.0 - v32;
+          const v34 = v14 * v33;
+          const v35 = v6 + v34;
+          const v36 = v35 * v18;
           dst[i1] = acc0;
-          dst[256 + i1] = v6;
+          dst[256 + i1] = v36;
         };
         const dst = new Float32Array(512);
         for (let i0 = 0; i0 < B; i0++) {
           const row = (i0 * T + t) * 512;
-          if (t < b5[i0]!) {
+          if (t < b4[i0]!) {
             for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
             out.set(dst, row);
           } else out.fill(0, row, row + 512);
         }
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 256, 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm0[i0 * 256 + i1]!;
+            const v1 = b0[(i0 * T + tp) * 512 + (i1 + 256)]!;
+            const v2 = b3[(i0 * T + t) * 3072 + (i1 + 256)]!;
+            const v3 = v1 + v2;
+            const v4 = b0[(i0 * T + tp) * 512 + i1]!;
+            const v5 = b3[(i0 * T + t) * 3072 + i1]!;
+            const v6 = v4 + v5;
+            const v7 = b3[(i0 * T + t) * 3072 + (i1 + 768 + 512)]!;
+            const v8 = b3[(i0 * T + t) * 3072 + (i1 + 768 + 1536)]!;
+            const v9 = v7 + v8;
+            const v10 = __nnc.sigmoidf(v9);
+            const v11 = v6 * v10;
+            const v12 = b3[(i0 * T + t) * 3072 + (i1 + 256 + 512)]!;
+            const v13 = b3[(i0 * T + t) * 3072 + (i1 + 256 + 1536)]!;
+            const v14 = v12 + v13;
+            const v15 = __nnc.sigmoidf(v14);
+            const v16 = b3[(i0 * T + t) * 3072 + (i1 + 256 + 2560)]!;
+            const v17 = v15 * v16;
+            const v18 = b3[(i0 * T + t) * 3072 + (i1 + 512)]!;
+            const v19 = b3[(i0 * T + t) * 3072 + (i1 + 1536)]!;
+            const v20 = v18 + v19;
+            const v21 = __nnc.sigmoidf(v20);
+            const v22 = b3[(i0 * T + t) * 3072 + (i1 + 512 + 512)]!;
+            const v23 = b3[(i0 * T + t) * 3072 + (i1 + 512 + 1536)]!;
+            const v24 = v22 + v23;
+            const v25 = __nnc.tanhf(v24);
+            const v26 = v21 * v25;
+            const v27 = v17 + v26;
+            const v28 = __nnc.tanhf(v27);
+            const v29 = v28 * v28;
+            const v30 = 1.0 - v29;
+            const v31 = v11 * v30;
+            const v32 = v3 + v31;
+            const v33 = v32 * v15;
+            dst[i1] = v0;
+            dst[256 + i1] = v33;
+          };
+          const dst = g[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 512;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 256; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 512);
+          }
+        },
+      },
     },
-    // t28 eeb3e81f: d(lstm0.weight_hh_l1) (and 2 more calls)
+    // k20 e113297b: d(lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "CharLM.t28",
+      name: "CharLM.k20",
       label: "d(lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1351,10 +1074,27 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 1024 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 512, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t29 bef09139: d(lstm0.bias_hh_l1) (and 3 more calls)
+    // k21 bef09139: d(lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "CharLM.t29",
+      name: "CharLM.k21",
       label: "d(lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1377,9 +1117,9 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t30 df67da54: lstm0.l0.backward steps
+    // k22 c6b047a9: lstm0.l0.backward steps
     {
-      name: "CharLM.t30",
+      name: "CharLM.k22",
       label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -1427,10 +1167,55 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 3072; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            let c0 = 0.0;
+            if (i2 < 2560) {
+              let c1 = 0.0;
+              if (i2 < 1536) {
+                let c2 = 0.0;
+                if (i2 < 512) {
+                  let g3 = 0.0;
+                  if (i2 >= 0 && i2 < 256) {
+                    const v4 = gm0[(i0 * T + i1) * 256 + i2]!;
+                    g3 = v4;
+                  }
+                  c2 = g3;
+                } else {
+                  const v5 = b2[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+                  c2 = v5;
+                }
+                c1 = c2;
+              } else {
+                const v6 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
+                c1 = v6;
+              }
+              c0 = c1;
+            } else {
+              const v7 = b4[(i0 * T + i1) * 512 + (i2 - 2560)]!;
+              c0 = v7;
+            }
+            return c0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 3072; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t31 94109322: d(embedding0)
+    // k23 0cfecc2c: d(embedding0)
     {
-      name: "CharLM.t31",
+      name: "CharLM.k23",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
@@ -1453,10 +1238,20 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 1024, b0, 0, 1024, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t32 89bfa336: d(lstm0.weight_ih_l0)
+    // k24 b40e84f1: d(lstm0.weight_ih_l0)
     {
-      name: "CharLM.t32",
+      name: "CharLM.k24",
       label: "d(lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
@@ -1480,10 +1275,27 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 1024 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t33 cd54a9e2: embedding0.d table
+    // k25 cd54a9e2: embedding0.d table
     {
-      name: "CharLM.t33",
+      name: "CharLM.k25",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1510,16 +1322,54 @@ const CharLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const CharLM_PLAN: __nnc.Plan = {
+      "slots": 31,
+      "weights": 11,
+      "packs": [
+        [1,0,1024,64,64,1],
+        [2,0,1024,256,256,1],
+        [5,0,1024,256,256,1],
+        [6,0,1024,256,256,1],
+        [9,0,96,256,256,1]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4]
+      ],
+      "inputs": [
+        {"name":"text","dim":"T","data":11,"lengths":12}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",1024],"packs":0,"free":[11]},
+        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",512],"free":[13]},
+        {"op":"run","kernel":2,"out":15,"args":[14,5,7],"size":["B","T",1024],"packs":2,"free":[14]},
+        {"op":"scan","out":16,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",512],"free":[15]},
+        {"op":"run","kernel":3,"out":17,"args":[16,9,10],"size":["B","T",96],"packs":4,"free":[16]},
+        {"op":"run","kernel":4,"out":18,"args":[17],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":19,"args":[18,17],"size":["B","T",96],"free":[17,18]},
+        {"op":"run","kernel":6,"out":20,"args":[12,19],"size":["B","T",96],"free":[12,19]}
+      ],
+      "output": {"slot":20,"shape":["B","T",96]},
+      "caches": [],
+      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[{"scan":14,"stateSize":512},{"scan":16,"stateSize":512}],"noAttention":"CharLM has no attention over a source to report","readout":"logprob","vocab":96,"inputVocab":96,"keep":[14,16,20]}
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const CharLM_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 37,
         "weights": 11,
         "packs": [
-          [1,0,1024,0,64,64],
-          [2,0,1024,0,256,256],
-          [5,0,1024,0,256,256],
-          [6,0,1024,0,256,256],
-          [9,0,96,0,256,256]
+          [1,0,1024,64,64,1],
+          [2,0,1024,256,256,1],
+          [5,0,1024,256,256,1],
+          [6,0,1024,256,256,1],
+          [9,0,96,256,256,1]
         ],
         "packSets": [
           [0],
@@ -1533,16 +1383,16 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":13,"args":[11,0],"size":["B","T",64],"free":[11]},
-          {"op":"run","kernel":1,"out":14,"args":[13,1,3],"size":["B","T",1024],"packs":0},
-          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":2,"out":16,"args":[15,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":3,"args":[15,14,16,12]},"size":["B","T",512],"stacks":[{"from":16,"to":17,"width":[1024]}]},
-          {"op":"run","kernel":4,"out":18,"args":[15,5,7],"size":["B","T",1024],"packs":2},
-          {"op":"scan","out":19,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":2,"out":20,"args":[19,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":3,"args":[19,18,20,12]},"size":["B","T",512],"stacks":[{"from":20,"to":21,"width":[1024]}]},
-          {"op":"run","kernel":5,"out":22,"args":[19,23],"size":["B","T",256]},
-          {"op":"run","kernel":6,"out":24,"args":[22,9,10],"size":["B","T",96],"packs":4},
-          {"op":"run","kernel":7,"out":25,"args":[24],"size":["B","T",2]},
-          {"op":"run","kernel":8,"out":26,"args":[25,24],"size":["B","T",96],"free":[24,25]},
-          {"op":"run","kernel":9,"out":27,"args":[12,26],"size":["B","T",96],"free":[12]}
+          {"op":"run","kernel":7,"out":13,"args":[11,0],"size":["B","T",64],"free":[11]},
+          {"op":"run","kernel":8,"out":14,"args":[13,1,3],"size":["B","T",1024],"packs":0},
+          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":9,"out":16,"args":[15,2,4],"size":["B",1024],"packs":1}],"step":{"kernel":10,"args":[15,14,16,12]},"size":["B","T",512],"stacks":[{"from":16,"to":17,"width":[1024]}]},
+          {"op":"run","kernel":2,"out":18,"args":[15,5,7],"size":["B","T",1024],"packs":2},
+          {"op":"scan","out":19,"dim":"T","reverse":false,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":9,"out":20,"args":[19,6,8],"size":["B",1024],"packs":3}],"step":{"kernel":10,"args":[19,18,20,12]},"size":["B","T",512],"stacks":[{"from":20,"to":21,"width":[1024]}]},
+          {"op":"run","kernel":11,"out":22,"args":[19,23],"size":["B","T",256]},
+          {"op":"run","kernel":12,"out":24,"args":[22,9,10],"size":["B","T",96],"packs":4},
+          {"op":"run","kernel":4,"out":25,"args":[24],"size":["B","T",2]},
+          {"op":"run","kernel":5,"out":26,"args":[25,24],"size":["B","T",96],"free":[24,25]},
+          {"op":"run","kernel":6,"out":27,"args":[12,26],"size":["B","T",96],"free":[12]}
         ],
         "output": {"slot":27,"shape":["B","T",96]},
         "caches": [],
@@ -1564,45 +1414,59 @@ const CharLM_TRAIN: __nnc.TrainDef = {
         ]
       },
     backward: {
-        "slots": 95,
+        "slots": 67,
         "weights": 11,
+        "packs": [
+          [9,0,256,96,1,256],
+          [6,0,256,1024,1,256],
+          [5,0,256,1024,1,256],
+          [2,0,256,1024,1,256],
+          [1,0,64,1024,1,64]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4]
+        ],
         "inputs": [
           {"name":"text","dim":"T","data":11,"lengths":12}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":10,"out":13,"args":[12,14,15],"size":["B","T",96],"free":[14,15]},
-          {"op":"run","kernel":11,"out":16,"args":[13,17],"size":[96,256],"free":[17]},
-          {"op":"run","kernel":12,"out":18,"args":[13],"size":[96]},
-          {"op":"run","kernel":13,"out":19,"args":[20],"size":["B","T",512],"free":[20]},
-          {"op":"run","kernel":14,"out":21,"args":[13,9,22,23,24,19],"size":["B","T",3072],"free":[13,22,23,24]},
-          {"op":"scan","out":25,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":15,"out":26,"args":[25,21],"size":["B",512]},{"op":"run","kernel":16,"out":27,"args":[26],"size":["B",256]},{"op":"run","kernel":17,"out":28,"args":[21],"size":["B",256]},{"op":"run","kernel":18,"out":29,"args":[21],"size":["B",256]},{"op":"run","kernel":19,"out":30,"args":[21],"size":["B",256]},{"op":"run","kernel":20,"out":31,"args":[28,21,29,30],"size":["B",256]},{"op":"run","kernel":21,"out":32,"args":[21],"size":["B",256]},{"op":"run","kernel":22,"out":33,"args":[26,27,32,31],"size":["B",256]},{"op":"run","kernel":23,"out":34,"args":[27,31,32],"size":["B",256]},{"op":"run","kernel":24,"out":35,"args":[33,29,30],"size":["B",256]},{"op":"run","kernel":25,"out":36,"args":[33,21,28],"size":["B",256]},{"op":"run","kernel":23,"out":37,"args":[33,30,29],"size":["B",256]},{"op":"run","kernel":26,"out":38,"args":[37,36,35,34],"size":["B",1024]},{"op":"run","kernel":26,"out":39,"args":[37,36,35,34],"size":["B",1024]}],"step":{"kernel":27,"args":[25,38,6,33,28,12]},"size":["B","T",512],"stacks":[{"from":39,"to":40,"width":[1024]},{"from":38,"to":41,"width":[1024]}],"free":[21,25]},
-          {"op":"run","kernel":28,"out":42,"args":[41,19],"size":[1024,256],"free":[19]},
-          {"op":"run","kernel":29,"out":43,"args":[41],"size":[1024],"free":[41]},
-          {"op":"run","kernel":28,"out":44,"args":[40,45],"size":[1024,256]},
-          {"op":"run","kernel":29,"out":46,"args":[40],"size":[1024]},
-          {"op":"run","kernel":13,"out":47,"args":[45],"size":["B","T",512],"free":[45]},
-          {"op":"run","kernel":30,"out":48,"args":[40,5,49,50,47],"size":["B","T",3072],"free":[40,49,50]},
-          {"op":"scan","out":51,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":15,"out":52,"args":[51,48],"size":["B",512]},{"op":"run","kernel":16,"out":53,"args":[52],"size":["B",256]},{"op":"run","kernel":17,"out":54,"args":[48],"size":["B",256]},{"op":"run","kernel":18,"out":55,"args":[48],"size":["B",256]},{"op":"run","kernel":19,"out":56,"args":[48],"size":["B",256]},{"op":"run","kernel":20,"out":57,"args":[54,48,55,56],"size":["B",256]},{"op":"run","kernel":21,"out":58,"args":[48],"size":["B",256]},{"op":"run","kernel":22,"out":59,"args":[52,53,58,57],"size":["B",256]},{"op":"run","kernel":23,"out":60,"args":[53,57,58],"size":["B",256]},{"op":"run","kernel":24,"out":61,"args":[59,55,56],"size":["B",256]},{"op":"run","kernel":25,"out":62,"args":[59,48,54],"size":["B",256]},{"op":"run","kernel":23,"out":63,"args":[59,56,55],"size":["B",256]},{"op":"run","kernel":26,"out":64,"args":[63,62,61,60],"size":["B",1024]},{"op":"run","kernel":26,"out":65,"args":[63,62,61,60],"size":["B",1024]}],"step":{"kernel":27,"args":[51,64,2,59,54,12]},"size":["B","T",512],"stacks":[{"from":65,"to":66,"width":[1024]},{"from":64,"to":67,"width":[1024]}],"free":[12,48,51]},
-          {"op":"run","kernel":28,"out":68,"args":[67,47],"size":[1024,256],"free":[47]},
-          {"op":"run","kernel":29,"out":69,"args":[67],"size":[1024],"free":[67]},
-          {"op":"run","kernel":31,"out":70,"args":[66,1],"size":["B","T",64]},
-          {"op":"run","kernel":32,"out":71,"args":[66,72],"size":[1024,64],"free":[72]},
-          {"op":"run","kernel":29,"out":73,"args":[66],"size":[1024],"free":[66]},
-          {"op":"run","kernel":33,"out":74,"args":[11,70],"size":[96,64],"free":[11,70]}
+          {"op":"run","kernel":13,"out":13,"args":[12,14,15],"size":["B","T",96],"free":[14,15]},
+          {"op":"run","kernel":14,"out":16,"args":[13,17],"size":[96,256],"free":[17]},
+          {"op":"run","kernel":15,"out":18,"args":[13],"size":[96]},
+          {"op":"run","kernel":16,"out":19,"args":[20],"size":["B","T",512],"free":[20]},
+          {"op":"run","kernel":17,"out":21,"args":[13,9,22,23,24,19],"size":["B","T",3072],"packs":0,"free":[13,22,23,24]},
+          {"op":"scan","out":25,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":18,"out":26,"args":[25,21],"size":["B",1024]}],"step":{"kernel":19,"args":[25,26,6,21,12],"packs":1},"size":["B","T",512],"stacks":[{"from":26,"to":27,"width":[1024]}],"free":[21,25]},
+          {"op":"run","kernel":20,"out":28,"args":[27,19],"size":[1024,256],"free":[19]},
+          {"op":"run","kernel":21,"out":29,"args":[27],"size":[1024]},
+          {"op":"run","kernel":20,"out":30,"args":[27,31],"size":[1024,256]},
+          {"op":"run","kernel":21,"out":32,"args":[27],"size":[1024]},
+          {"op":"run","kernel":16,"out":33,"args":[31],"size":["B","T",512],"free":[31]},
+          {"op":"run","kernel":22,"out":34,"args":[27,5,35,36,33],"size":["B","T",3072],"packs":2,"free":[27,35,36]},
+          {"op":"scan","out":37,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":18,"out":38,"args":[37,34],"size":["B",1024]}],"step":{"kernel":19,"args":[37,38,2,34,12],"packs":3},"size":["B","T",512],"stacks":[{"from":38,"to":39,"width":[1024]}],"free":[12,34,37]},
+          {"op":"run","kernel":20,"out":40,"args":[39,33],"size":[1024,256],"free":[33]},
+          {"op":"run","kernel":21,"out":41,"args":[39],"size":[1024]},
+          {"op":"run","kernel":23,"out":42,"args":[39,1],"size":["B","T",64],"packs":4},
+          {"op":"run","kernel":24,"out":43,"args":[39,44],"size":[1024,64],"free":[44]},
+          {"op":"run","kernel":21,"out":45,"args":[39],"size":[1024],"free":[39]},
+          {"op":"run","kernel":25,"out":46,"args":[11,42],"size":[96,64],"free":[11,42]}
         ],
-        "output": {"slot":74,"shape":[96,64]},
+        "output": {"slot":46,"shape":[96,64]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":74,"shape":[96,64]},
-          {"name":"lstm0.weight_ih_l0","slot":71,"shape":[1024,64]},
-          {"name":"lstm0.weight_hh_l0","slot":68,"shape":[1024,256]},
-          {"name":"lstm0.bias_ih_l0","slot":73,"shape":[1024]},
-          {"name":"lstm0.bias_hh_l0","slot":69,"shape":[1024]},
-          {"name":"lstm0.weight_ih_l1","slot":44,"shape":[1024,256]},
-          {"name":"lstm0.weight_hh_l1","slot":42,"shape":[1024,256]},
-          {"name":"lstm0.bias_ih_l1","slot":46,"shape":[1024]},
-          {"name":"lstm0.bias_hh_l1","slot":43,"shape":[1024]},
+          {"name":"embedding0.weight","slot":46,"shape":[96,64]},
+          {"name":"lstm0.weight_ih_l0","slot":43,"shape":[1024,64]},
+          {"name":"lstm0.weight_hh_l0","slot":40,"shape":[1024,256]},
+          {"name":"lstm0.bias_ih_l0","slot":45,"shape":[1024]},
+          {"name":"lstm0.bias_hh_l0","slot":41,"shape":[1024]},
+          {"name":"lstm0.weight_ih_l1","slot":30,"shape":[1024,256]},
+          {"name":"lstm0.weight_hh_l1","slot":28,"shape":[1024,256]},
+          {"name":"lstm0.bias_ih_l1","slot":32,"shape":[1024]},
+          {"name":"lstm0.bias_hh_l1","slot":29,"shape":[1024]},
           {"name":"linear0.weight","slot":16,"shape":[96,256]},
           {"name":"linear0.bias","slot":18,"shape":[96]}
         ],
@@ -1614,10 +1478,10 @@ const CharLM_TRAIN: __nnc.TrainDef = {
           {"kind":"saved","name":"%409","slot":23,"shape":["B","T",1024]},
           {"kind":"saved","name":"%419","slot":24,"shape":["B","T",1024]},
           {"kind":"saved","name":"%410","slot":20,"shape":["B","T",512]},
-          {"kind":"saved","name":"%405","slot":45,"shape":["B","T",512]},
-          {"kind":"saved","name":"%404","slot":49,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%420","slot":50,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%401","slot":72,"shape":["B","T",64]}
+          {"kind":"saved","name":"%405","slot":31,"shape":["B","T",512]},
+          {"kind":"saved","name":"%404","slot":35,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%420","slot":36,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%401","slot":44,"shape":["B","T",64]}
         ]
       },
     };

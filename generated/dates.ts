@@ -53,7 +53,7 @@ export interface DatesOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 14]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k16 by forward() and generate(), the rest by training only). */
 const Dates_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 d7d83c6a: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
@@ -106,7 +106,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 d55c652a: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 e7cc5fc4: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Dates.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -256,10 +256,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 6170b9e2: encoder.lstm0.l0.concat
+    // k2 6170b9e2: encoder.lstm0.l0.concat (and 1 more call)
     {
       name: "Dates.k2",
-      label: "encoder.lstm0.l0.concat",
+      label: "encoder.lstm0.l0.concat (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * S + i1) * 64 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 64 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -284,10 +284,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k3 ede20131: decoder.attention0.W₁·k (keys, once per source)
+    // k3 ede20131: decoder.attention0.W₁·k (keys, once per source) (and 1 more call)
     {
       name: "Dates.k3",
-      label: "decoder.attention0.W₁·k (keys, once per source)",
+      label: "decoder.attention0.W₁·k (keys, once per source) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * S + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -318,10 +318,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 b1a469de: encoder.final.l0
+    // k4 b1a469de: encoder.final.l0 (and 1 more call)
     {
       name: "Dates.k4",
-      label: "encoder.final.l0",
+      label: "encoder.final.l0 (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 64 + i1];\n}",
@@ -338,10 +338,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k5 a0de4836: encoder.final.l0.reverse
+    // k5 a0de4836: encoder.final.l0.reverse (and 1 more call)
     {
       name: "Dates.k5",
-      label: "encoder.final.l0.reverse",
+      label: "encoder.final.l0.reverse (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  return b0[i0 * S * 64 + i1];\n}",
@@ -556,10 +556,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 c48a7977: decoder.attention0.α (row statistics)
+    // k9 c48a7977: decoder.attention0.α (row statistics) (and 2 more calls)
     {
       name: "Dates.k9",
-      label: "decoder.attention0.α (row statistics)",
+      label: "decoder.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -597,10 +597,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 9caa375a: decoder.attention0.α
+    // k10 9caa375a: decoder.attention0.α (and 2 more calls)
     {
       name: "Dates.k10",
-      label: "decoder.attention0.α",
+      label: "decoder.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -652,10 +652,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 ee0392e1: decoder.attention0.context Σα·k
+    // k11 ee0392e1: decoder.attention0.context Σα·k (and 1 more call)
     {
       name: "Dates.k11",
-      label: "decoder.attention0.context Σα·k",
+      label: "decoder.attention0.context Σα·k (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -689,7 +689,7 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 8ddfe6ac: decoder.gru0.l0.h'
+    // k12 7ff2b47c: decoder.gru0.l0.h'
     {
       name: "Dates.k12",
       label: "decoder.gru0.l0.h'",
@@ -839,10 +839,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 c2f00090: decoder.linear0
+    // k13 c2f00090: decoder.linear0 (and 1 more call)
     {
       name: "Dates.k13",
-      label: "decoder.linear0",
+      label: "decoder.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -875,10 +875,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 e2f3ca6d: decoder.log_softmax0 (row statistics)
+    // k14 e2f3ca6d: decoder.log_softmax0 (row statistics) (and 1 more call)
     {
       name: "Dates.k14",
-      label: "decoder.log_softmax0 (row statistics)",
+      label: "decoder.log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 14; k1++) {\n    const v2 = b0[(i0 * T + i1) * 14 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 14; k4++) {\n    const v5 = b0[(i0 * T + i1) * 14 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -913,10 +913,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 fcf9bd77: decoder.log_softmax0
+    // k15 fcf9bd77: decoder.log_softmax0 (and 1 more call)
     {
       name: "Dates.k15",
-      label: "decoder.log_softmax0",
+      label: "decoder.log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 14 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -961,10 +961,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 7ce68cdd: next.mask
+    // k16 7ce68cdd: next.mask (and 1 more call)
     {
       name: "Dates.k16",
-      label: "next.mask",
+      label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -987,69 +987,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const Dates_PLAN: __nnc.Plan = {
-      "slots": 67,
-      "weights": 22,
-      "packs": [
-        [1,0,128,0,16,16],
-        [2,0,128,0,32,32],
-        [5,0,128,0,16,16],
-        [6,0,128,0,32,32],
-        [10,0,64,0,64,64],
-        [18,0,64,0,64,64],
-        [14,0,192,0,16,80],
-        [11,0,64,0,64,64],
-        [14,0,192,16,64,80],
-        [15,0,192,0,64,64],
-        [20,0,14,0,64,64]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4],
-        [5],
-        [6],
-        [7],
-        [8,9],
-        [10]
-      ],
-      "inputs": [
-        {"name":"source","dim":"S","data":22,"lengths":23},
-        {"name":"target","dim":"T","data":24,"lengths":25}
-      ],
-      "encode": [
-        {"op":"run","kernel":0,"out":26,"args":[22,0,1,3],"size":["B","S",128],"packs":0},
-        {"op":"scan","out":27,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[27,26,2,4,23],"packs":1},"size":["B","S",64],"free":[26]},
-        {"op":"run","kernel":0,"out":28,"args":[22,0,5,7],"size":["B","S",128],"packs":2,"free":[22]},
-        {"op":"scan","out":29,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[29,28,6,8,23],"packs":3},"size":["B","S",64],"free":[28]},
-        {"op":"run","kernel":2,"out":30,"args":[27,29],"size":["B","S",64]},
-        {"op":"run","kernel":3,"out":31,"args":[30,10],"size":["B","S",64],"packs":4},
-        {"op":"run","kernel":4,"out":32,"args":[27,23],"size":["B",64],"free":[27]},
-        {"op":"run","kernel":5,"out":33,"args":[29],"size":["B",64],"free":[29]},
-        {"op":"run","kernel":6,"out":34,"args":[32,33,18,19],"size":["B",64],"packs":5,"free":[32,33]}
-      ],
-      "decode": [
-        {"op":"run","kernel":7,"out":35,"args":[24,9,14,16],"size":["B","T",192],"packs":6,"free":[24]},
-        {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":64,"init":34,"lengths":25,"body":[{"op":"run","kernel":8,"out":37,"args":[36,11,31,12,13],"size":["B","S"],"packs":7},{"op":"run","kernel":9,"out":38,"args":[23,37],"size":["B",2]},{"op":"run","kernel":10,"out":39,"args":[23,38,37],"size":["B","S"]},{"op":"run","kernel":11,"out":40,"args":[39,30],"size":["B",64]}],"step":{"kernel":12,"args":[36,35,40,14,15,17,25],"packs":8},"size":["B","T",64],"exports":[39],"free":[23,30,31,34,35,39]},
-        {"op":"run","kernel":13,"out":41,"args":[36,20,21],"size":["B","T",14],"packs":9,"free":[36]},
-        {"op":"run","kernel":14,"out":42,"args":[41],"size":["B","T",2]},
-        {"op":"run","kernel":15,"out":43,"args":[42,41],"size":["B","T",14],"free":[41,42]},
-        {"op":"run","kernel":16,"out":44,"args":[25,43],"size":["B","T",14],"free":[25,43]}
-      ],
-      "output": {"slot":44,"shape":["B","T",14]},
-      "caches": [],
-      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",64]},{"slot":31,"shape":["B","S",64]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",64]}],"carries":[{"scan":36,"stateSize":64}],"attention":39,"readout":"logprob","vocab":14,"inputVocab":14,"keep":[23,30,31,34,36,39,44]}
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const Dates_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 e9ca96c9: encoder.embedding0
+    // k17 e9ca96c9: encoder.embedding0
     {
-      name: "Dates.t0",
+      name: "Dates.k17",
       label: "encoder.embedding0",
       step: false,
       scalars: ["S"],
@@ -1069,9 +1009,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 3d415304: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    // k18 3d415304: encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
-      name: "Dates.t1",
+      name: "Dates.k18",
       label: "encoder.lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -1105,9 +1045,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 0dfe1d26: encoder.lstm0.l0.h* (and 1 more call)
+    // k19 0dfe1d26: encoder.lstm0.l0.h* (and 1 more call)
     {
-      name: "Dates.t2",
+      name: "Dates.k19",
       label: "encoder.lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["S","tp"],
@@ -1140,9 +1080,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 eec0ed19: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k20 87acab17: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "Dates.t3",
+      name: "Dates.k20",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
@@ -1186,37 +1126,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 6170b9e2: encoder.lstm0.l0.concat
+    // k21 471df8e7: decoder.embedding0
     {
-      name: "Dates.t4",
-      label: "encoder.lstm0.l0.concat",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 32) {\n    const v1 = b0[(i0 * S + i1) * 64 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * S + i1) * 64 + (i2 - 32)];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let c0 = 0.0;
-          if (i2 < 32) {
-            const v1 = b0[(i0 * S + i1) * 64 + i2]!;
-            c0 = v1;
-          } else {
-            const v2 = b1[(i0 * S + i1) * 64 + (i2 - 32)]!;
-            c0 = v2;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 64; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t5 471df8e7: decoder.embedding0
-    {
-      name: "Dates.t5",
+      name: "Dates.k21",
       label: "decoder.embedding0",
       step: false,
       scalars: ["T"],
@@ -1236,82 +1148,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t6 ede20131: decoder.attention0.W₁·k (keys, once per source)
+    // k22 d56b5326: encoder.final.l0.h
     {
-      name: "Dates.t6",
-      label: "decoder.attention0.W₁·k (keys, once per source)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * S + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            const v2 = b0[(i0 * S + i1) * 64 + k1]!;
-            const v3 = b1[i2 * 64 + k1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 64; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!;
-          x.gemm(B * S, 64, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 64, 0);
-        },
-      },
-    },
-    // t7 b1a469de: encoder.final.l0
-    {
-      name: "Dates.t7",
-      label: "encoder.final.l0",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 64 + i1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const len0 = b1[i0]!;
-          return b0[(i0 * S + (len0 - 1.0)) * 64 + i1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t8 a0de4836: encoder.final.l0.reverse
-    {
-      name: "Dates.t8",
-      label: "encoder.final.l0.reverse",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  return b0[i0 * S * 64 + i1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          return b0[i0 * S * 64 + i1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t9 d56b5326: encoder.final.l0.h
-    {
-      name: "Dates.t9",
+      name: "Dates.k22",
       label: "encoder.final.l0.h",
       step: false,
       scalars: [],
@@ -1336,9 +1175,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t10 247e42fb: decoder.bridge.tanh
+    // k23 247e42fb: decoder.bridge.tanh
     {
-      name: "Dates.t10",
+      name: "Dates.k23",
       label: "decoder.bridge.tanh",
       step: false,
       scalars: [],
@@ -1382,9 +1221,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t11 fe9cb54b: decoder.gru0.l0.x·Wᵀ (all steps)
+    // k24 fe9cb54b: decoder.gru0.l0.x·Wᵀ (all steps)
     {
-      name: "Dates.t11",
+      name: "Dates.k24",
       label: "decoder.gru0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
@@ -1418,9 +1257,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t12 e5f9a49c: decoder.attention0.W₂q
+    // k25 e5f9a49c: decoder.attention0.W₂q
     {
-      name: "Dates.t12",
+      name: "Dates.k25",
       label: "decoder.attention0.W₂q",
       step: false,
       scalars: ["T","tp"],
@@ -1451,9 +1290,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t13 9d18443e: decoder.attention0.scores
+    // k26 9d18443e: decoder.attention0.scores
     {
-      name: "Dates.t13",
+      name: "Dates.k26",
       label: "decoder.attention0.scores",
       step: false,
       scalars: ["S"],
@@ -1483,142 +1322,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t14 c48a7977: decoder.attention0.α (row statistics) (and 1 more call)
+    // k27 4a4efe83: decoder.gru0.l0.ctx*
     {
-      name: "Dates.t14",
-      label: "decoder.attention0.α (row statistics) (and 1 more call)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[i0 * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[i0 * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[i0 * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[i0 * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t15 9caa375a: decoder.attention0.α (and 1 more call)
-    {
-      name: "Dates.t15",
-      label: "decoder.attention0.α (and 1 more call)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  if (!(i1 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = i0 * 2;\n  const v1 = b2[i0 * S + i1];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          if (!(i1 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = i0 * 2;
-          const v1 = b2[i0 * S + i1]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * S;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < S; k2++) {
-              if (k2 < b0[i0]!) {
-                const v3 = b2[i0 * S + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              } else {
-                out[base0 + k2] = 0.0;
-              }
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < S; k5++) {
-              if (k5 < b0[i0]!) {
-                const e6 = Math.exp(out[base0 + k5]! - m1);
-                out[base0 + k5] = e6;
-                s4 += e6;
-              }
-            }
-            for (let k7 = 0; k7 < S; k7++) {
-              out[base0 + k7] = out[base0 + k7]! / s4;
-            }
-          }
-        },
-      },
-    },
-    // t16 ee0392e1: decoder.attention0.context Σα·k
-    {
-      name: "Dates.t16",
-      label: "decoder.attention0.context Σα·k",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[i0 * S + k1];\n    const v3 = b1[(i0 * S + k1) * 64 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[i0 * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 64 + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [79 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (S * 64), 64, S, 1, 64, gm0, 1.0);
-            x.gemm(1, 64, S, b0, bt0 * S, 0, wp, null, 0, out, bt0 * 64, 0, 0);
-          }
-        },
-      },
-    },
-    // t17 4a4efe83: decoder.gru0.l0.ctx*
-    {
-      name: "Dates.t17",
+      name: "Dates.k27",
       label: "decoder.gru0.l0.ctx*",
       step: false,
       scalars: [],
@@ -1649,9 +1355,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t18 12d309a8: decoder.gru0.l0.h*
+    // k28 12d309a8: decoder.gru0.l0.h*
     {
-      name: "Dates.t18",
+      name: "Dates.k28",
       label: "decoder.gru0.l0.h*",
       step: false,
       scalars: ["T","tp"],
@@ -1684,9 +1390,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t19 c7804eb5: decoder.gru0.l0.h'
+    // k29 0201620d: decoder.gru0.l0.h'
     {
-      name: "Dates.t19",
+      name: "Dates.k29",
       label: "decoder.gru0.l0.h'",
       step: true,
       scalars: ["T","t","tp"],
@@ -1731,157 +1437,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t20 c2f00090: decoder.linear0
+    // k30 cb36c809: decoder.log_softmax0.d softmax
     {
-      name: "Dates.t20",
-      label: "decoder.linear0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
-            const v3 = b1[i2 * 64 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 14; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 14, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 14, 0);
-        },
-      },
-    },
-    // t21 e2f3ca6d: decoder.log_softmax0 (row statistics)
-    {
-      name: "Dates.t21",
-      label: "decoder.log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 14; k1++) {\n    const v2 = b0[(i0 * T + i1) * 14 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 14; k4++) {\n    const v5 = b0[(i0 * T + i1) * 14 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 14; k1++) {
-            const v2 = b0[(i0 * T + i1) * 14 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 14; k4++) {
-            const v5 = b0[(i0 * T + i1) * 14 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t22 fcf9bd77: decoder.log_softmax0
-    {
-      name: "Dates.t22",
-      label: "decoder.log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 14 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 14 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 14; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 14;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 14; k2++) {
-                const v3 = b1[(i0 * T + i1) * 14 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 14; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 14; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t23 7ce68cdd: next.mask
-    {
-      name: "Dates.t23",
-      label: "next.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 14 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 14; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t24 cb36c809: decoder.log_softmax0.d softmax
-    {
-      name: "Dates.t24",
+      name: "Dates.k30",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -1918,9 +1476,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t25 94526832: d(decoder.linear0.weight)
+    // k31 213578f5: d(decoder.linear0.weight)
     {
-      name: "Dates.t25",
+      name: "Dates.k31",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1944,10 +1502,27 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 14 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 14; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 14]!;
+              }
+            }
+            x.gemm(14, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t26 d96f4725: d(decoder.linear0.bias)
+    // k32 d96f4725: d(decoder.linear0.bias)
     {
-      name: "Dates.t26",
+      name: "Dates.k32",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1970,9 +1545,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t27 06a744f1: decoder.gru0.l0.s[t-1]
+    // k33 06a744f1: decoder.gru0.l0.s[t-1]
     {
-      name: "Dates.t27",
+      name: "Dates.k33",
       label: "decoder.gru0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -1999,9 +1574,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t28 fc426396: decoder.gru0.l0.backward steps
+    // k34 4215b3cc: decoder.gru0.l0.backward steps
     {
-      name: "Dates.t28",
+      name: "Dates.k34",
       label: "decoder.gru0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -2066,262 +1641,189 @@ const Dates_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 832; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 64, 14, b0, 0, 14, x.packs[0], null, 0, gm0, 0, 64, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            let c0 = 0.0;
+            if (i2 < 768) {
+              let c1 = 0.0;
+              if (i2 < 704) {
+                let c2 = 0.0;
+                if (i2 < 512) {
+                  let c3 = 0.0;
+                  if (i2 < 320) {
+                    let c4 = 0.0;
+                    if (i2 < 128) {
+                      let c5 = 0.0;
+                      if (i2 < 64) {
+                        const v6 = gm0[(i0 * T + i1) * 64 + i2]!;
+                        c5 = v6;
+                      } else {
+                        const v7 = b2[(i0 * T + i1) * 64 + (i2 - 64)]!;
+                        c5 = v7;
+                      }
+                      c4 = c5;
+                    } else {
+                      const v8 = b3[(i0 * T + i1) * 192 + (i2 - 128)]!;
+                      c4 = v8;
+                    }
+                    c3 = c4;
+                  } else {
+                    const v9 = b4[(i0 * T + i1) * 192 + (i2 - 320)]!;
+                    c3 = v9;
+                  }
+                  c2 = c3;
+                } else {
+                  const v10 = b5[(i0 * T + i1) * 192 + (i2 - 512)]!;
+                  c2 = v10;
+                }
+                c1 = c2;
+              } else {
+                const v11 = b6[(i0 * T + i1) * 64 + (i2 - 704)]!;
+                c1 = v11;
+              }
+              c0 = c1;
+            } else {
+              const v12 = b7[(i0 * T + i1) * 64 + (i2 - 768)]!;
+              c0 = v12;
+            }
+            return c0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 832; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t29 e8e45f24: decoder.gru0.l0.d next
+    // k35 9311bc55: d(decoder.gru0.l0.h*)
     {
-      name: "Dates.t29",
-      label: "decoder.gru0.l0.d next",
+      name: "Dates.k35",
+      label: "d(decoder.gru0.l0.h*)",
       step: false,
       scalars: ["T","t","tp"],
-      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[(i0 * T + tp) * 64 + i1];\n      const v3 = b1[(i0 * T + t) * 832 + i1];\n      const v4 = v2 + v3;\n      const v5 = b1[(i0 * T + t) * 832 + (i1 + 64 + 128)];\n      const v6 = b1[(i0 * T + t) * 832 + (i1 + 64 + 320)];\n      const v7 = v5 + v6;\n      const v8 = b1[(i0 * T + t) * 832 + (i1 + 64 + 512)];\n      const v9 = v7 + v8;\n      const v10 = 1.0 / (1.0 + Math.exp(-v9));\n      const v11 = 1.0 - v10;\n      const v12 = v4 * v11;\n      const v13 = b1[(i0 * T + t) * 832 + (i1 + 128 + 128)];\n      const v14 = b1[(i0 * T + t) * 832 + (i1 + 128 + 320)];\n      const v15 = v13 + v14;\n      const v16 = b1[(i0 * T + t) * 832 + (i1 + 128)];\n      const v17 = b1[(i0 * T + t) * 832 + (i1 + 320)];\n      const v18 = v16 + v17;\n      const v19 = b1[(i0 * T + t) * 832 + (i1 + 512)];\n      const v20 = v18 + v19;\n      const v21 = 1.0 / (1.0 + Math.exp(-v20));\n      const v22 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n      const v23 = v21 * v22;\n      const v24 = v15 + v23;\n      const v25 = 1.0 - 2.0 / (Math.exp(2.0 * v24) + 1.0);\n      const v26 = v25 * v25;\n      const v27 = 1.0 - v26;\n      const v28 = v12 * v27;\n      const v29 = v28 * v22;\n      const v30 = 1.0 - v21;\n      const v31 = v21 * v30;\n      const v32 = v29 * v31;\n      c1 = v32;\n    } else {\n      const v33 = b0[(i0 * T + tp) * 64 + (i1 - 64)];\n      const v34 = b1[(i0 * T + t) * 832 + (i1 - 64)];\n      const v35 = v33 + v34;\n      const v36 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64)];\n      const v37 = v35 * v36;\n      const v38 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128 + 128)];\n      const v39 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128 + 320)];\n      const v40 = v38 + v39;\n      const v41 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128)];\n      const v42 = b1[(i0 * T + t) * 832 + (i1 - 64 + 320)];\n      const v43 = v41 + v42;\n      const v44 = b1[(i0 * T + t) * 832 + (i1 - 64 + 512)];\n      const v45 = v43 + v44;\n      const v46 = 1.0 / (1.0 + Math.exp(-v45));\n      const v47 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128 + 512)];\n      const v48 = v46 * v47;\n      const v49 = v40 + v48;\n      const v50 = 1.0 - 2.0 / (Math.exp(2.0 * v49) + 1.0);\n      const v51 = v35 * v50;\n      const v52 = v51 * -1.0;\n      const v53 = v37 + v52;\n      const v54 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64 + 128)];\n      const v55 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64 + 320)];\n      const v56 = v54 + v55;\n      const v57 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64 + 512)];\n      const v58 = v56 + v57;\n      const v59 = 1.0 / (1.0 + Math.exp(-v58));\n      const v60 = 1.0 - v59;\n      const v61 = v59 * v60;\n      const v62 = v53 * v61;\n      c1 = v62;\n    }\n    c0 = c1;\n  } else {\n    const v63 = b0[(i0 * T + tp) * 64 + (i1 - 128)];\n    const v64 = b1[(i0 * T + t) * 832 + (i1 - 128)];\n    const v65 = v63 + v64;\n    const v66 = b1[(i0 * T + t) * 832 + (i1 - 128 + 64 + 128)];\n    const v67 = b1[(i0 * T + t) * 832 + (i1 - 128 + 64 + 320)];\n    const v68 = v66 + v67;\n    const v69 = b1[(i0 * T + t) * 832 + (i1 - 128 + 64 + 512)];\n    const v70 = v68 + v69;\n    const v71 = 1.0 / (1.0 + Math.exp(-v70));\n    const v72 = 1.0 - v71;\n    const v73 = v65 * v72;\n    const v74 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128 + 128)];\n    const v75 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128 + 320)];\n    const v76 = v74 + v75;\n    const v77 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128)];\n    const v78 = b1[(i0 * T + t) * 832 + (i1 - 128 + 320)];\n    const v79 = v77 + v78;\n    const v80 = b1[(i0 * T + t) * 832 + (i1 - 128 + 512)];\n    const v81 = v79 + v80;\n    const v82 = 1.0 / (1.0 + Math.exp(-v81));\n    const v83 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128 + 512)];\n    const v84 = v82 * v83;\n    const v85 = v76 + v84;\n    const v86 = 1.0 - 2.0 / (Math.exp(2.0 * v85) + 1.0);\n    const v87 = v86 * v86;\n    const v88 = 1.0 - v87;\n    const v89 = v73 * v88;\n    const v90 = v89 * v82;\n    c0 = v90;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
+        const f = (i0: number, i1: number): void => {
           const v0 = b0[(i0 * T + tp) * 64 + i1]!;
           const v1 = b1[(i0 * T + t) * 832 + i1]!;
           const v2 = v0 + v1;
-          return v2;
+          const v3 = b1[(i0 * T + t) * 832 + (i1 + 64 + 128)]!;
+          const v4 = b1[(i0 * T + t) * 832 + (i1 + 64 + 320)]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * T + t) * 832 + (i1 + 64 + 512)]!;
+          const v7 = v5 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = 1.0 - v8;
+          const v10 = v2 * v9;
+          const v11 = b1[(i0 * T + t) * 832 + (i1 + 128 + 128)]!;
+          const v12 = b1[(i0 * T + t) * 832 + (i1 + 128 + 320)]!;
+          const v13 = v11 + v12;
+          const v14 = b1[(i0 * T + t) * 832 + (i1 + 128)]!;
+          const v15 = b1[(i0 * T + t) * 832 + (i1 + 320)]!;
+          const v16 = v14 + v15;
+          const v17 = b1[(i0 * T + t) * 832 + (i1 + 512)]!;
+          const v18 = v16 + v17;
+          const v19 = __nnc.sigmoidf(v18);
+          const v20 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)]!;
+          const v21 = v19 * v20;
+          const v22 = v13 + v21;
+          const v23 = __nnc.tanhf(v22);
+          const v24 = v23 * v23;
+          const v25 = 1.0 - v24;
+          const v26 = v10 * v25;
+          const v27 = v26 * v20;
+          const v28 = 1.0 - v19;
+          const v29 = v19 * v28;
+          const v30 = v27 * v29;
+          const v31 = b1[(i0 * T + t) * 832 + (i1 + 64)]!;
+          const v32 = v2 * v31;
+          const v33 = v2 * v23;
+          const v34 = v33 * -1.0;
+          const v35 = v32 + v34;
+          const v36 = 1.0 - v8;
+          const v37 = v8 * v36;
+          const v38 = v35 * v37;
+          const v39 = v26 * v19;
+          out[i0 * 192 + i1] = v30;
+          out[i0 * 192 + (64 + i1)] = v38;
+          out[i0 * 192 + (128 + i1)] = v39;
         };
-        let o = 0;
         for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
+          for (let i1 = 0; i1 < 64; i1++) f(i0, i1);
       },
     },
-    // t30 9814716f: decoder.gru0.l0.z
+    // k36 1ba3502d: d(decoder.gru0.l0.ctx*)
     {
-      name: "Dates.t30",
-      label: "decoder.gru0.l0.z",
+      name: "Dates.k36",
+      label: "d(decoder.gru0.l0.ctx*)",
       step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 64 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 64 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 832 + (i1 + 64 + 512)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[(i0 * T + tp) * 64 + i1];\n      const v3 = b1[(i0 * T + t) * 832 + i1];\n      const v4 = v2 + v3;\n      const v5 = b1[(i0 * T + t) * 832 + (i1 + 64 + 128)];\n      const v6 = b1[(i0 * T + t) * 832 + (i1 + 64 + 320)];\n      const v7 = v5 + v6;\n      const v8 = b1[(i0 * T + t) * 832 + (i1 + 64 + 512)];\n      const v9 = v7 + v8;\n      const v10 = 1.0 / (1.0 + Math.exp(-v9));\n      const v11 = 1.0 - v10;\n      const v12 = v4 * v11;\n      const v13 = b1[(i0 * T + t) * 832 + (i1 + 128 + 128)];\n      const v14 = b1[(i0 * T + t) * 832 + (i1 + 128 + 320)];\n      const v15 = v13 + v14;\n      const v16 = b1[(i0 * T + t) * 832 + (i1 + 128)];\n      const v17 = b1[(i0 * T + t) * 832 + (i1 + 320)];\n      const v18 = v16 + v17;\n      const v19 = b1[(i0 * T + t) * 832 + (i1 + 512)];\n      const v20 = v18 + v19;\n      const v21 = 1.0 / (1.0 + Math.exp(-v20));\n      const v22 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n      const v23 = v21 * v22;\n      const v24 = v15 + v23;\n      const v25 = 1.0 - 2.0 / (Math.exp(2.0 * v24) + 1.0);\n      const v26 = v25 * v25;\n      const v27 = 1.0 - v26;\n      const v28 = v12 * v27;\n      const v29 = v28 * v22;\n      const v30 = 1.0 - v21;\n      const v31 = v21 * v30;\n      const v32 = v29 * v31;\n      c1 = v32;\n    } else {\n      const v33 = b0[(i0 * T + tp) * 64 + (i1 - 64)];\n      const v34 = b1[(i0 * T + t) * 832 + (i1 - 64)];\n      const v35 = v33 + v34;\n      const v36 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64)];\n      const v37 = v35 * v36;\n      const v38 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128 + 128)];\n      const v39 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128 + 320)];\n      const v40 = v38 + v39;\n      const v41 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128)];\n      const v42 = b1[(i0 * T + t) * 832 + (i1 - 64 + 320)];\n      const v43 = v41 + v42;\n      const v44 = b1[(i0 * T + t) * 832 + (i1 - 64 + 512)];\n      const v45 = v43 + v44;\n      const v46 = 1.0 / (1.0 + Math.exp(-v45));\n      const v47 = b1[(i0 * T + t) * 832 + (i1 - 64 + 128 + 512)];\n      const v48 = v46 * v47;\n      const v49 = v40 + v48;\n      const v50 = 1.0 - 2.0 / (Math.exp(2.0 * v49) + 1.0);\n      const v51 = v35 * v50;\n      const v52 = v51 * -1.0;\n      const v53 = v37 + v52;\n      const v54 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64 + 128)];\n      const v55 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64 + 320)];\n      const v56 = v54 + v55;\n      const v57 = b1[(i0 * T + t) * 832 + (i1 - 64 + 64 + 512)];\n      const v58 = v56 + v57;\n      const v59 = 1.0 / (1.0 + Math.exp(-v58));\n      const v60 = 1.0 - v59;\n      const v61 = v59 * v60;\n      const v62 = v53 * v61;\n      c1 = v62;\n    }\n    c0 = c1;\n  } else {\n    const v63 = b0[(i0 * T + tp) * 64 + (i1 - 128)];\n    const v64 = b1[(i0 * T + t) * 832 + (i1 - 128)];\n    const v65 = v63 + v64;\n    const v66 = b1[(i0 * T + t) * 832 + (i1 - 128 + 64 + 128)];\n    const v67 = b1[(i0 * T + t) * 832 + (i1 - 128 + 64 + 320)];\n    const v68 = v66 + v67;\n    const v69 = b1[(i0 * T + t) * 832 + (i1 - 128 + 64 + 512)];\n    const v70 = v68 + v69;\n    const v71 = 1.0 / (1.0 + Math.exp(-v70));\n    const v72 = 1.0 - v71;\n    const v73 = v65 * v72;\n    const v74 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128 + 128)];\n    const v75 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128 + 320)];\n    const v76 = v74 + v75;\n    const v77 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128)];\n    const v78 = b1[(i0 * T + t) * 832 + (i1 - 128 + 320)];\n    const v79 = v77 + v78;\n    const v80 = b1[(i0 * T + t) * 832 + (i1 - 128 + 512)];\n    const v81 = v79 + v80;\n    const v82 = 1.0 / (1.0 + Math.exp(-v81));\n    const v83 = b1[(i0 * T + t) * 832 + (i1 - 128 + 128 + 512)];\n    const v84 = v82 * v83;\n    const v85 = v76 + v84;\n    const v86 = 1.0 - 2.0 / (Math.exp(2.0 * v85) + 1.0);\n    const v87 = v86 * v86;\n    const v88 = 1.0 - v87;\n    const v89 = v73 * v88;\n    c0 = v89;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 832 + (i1 + 64 + 128)]!;
-          const v1 = b0[(i0 * T + t) * 832 + (i1 + 64 + 320)]!;
-          const v2 = v0 + v1;
-          const v3 = b0[(i0 * T + t) * 832 + (i1 + 64 + 512)]!;
-          const v4 = v2 + v3;
-          const v5 = __nnc.sigmoidf(v4);
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t31 cef8b084: decoder.gru0.l0.r
-    {
-      name: "Dates.t31",
-      label: "decoder.gru0.l0.r",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b0[(i0 * T + t) * 832 + (i1 + 512)];\n  const v4 = v2 + v3;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 832 + (i1 + 128)]!;
-          const v1 = b0[(i0 * T + t) * 832 + (i1 + 320)]!;
-          const v2 = v0 + v1;
-          const v3 = b0[(i0 * T + t) * 832 + (i1 + 512)]!;
-          const v4 = v2 + v3;
-          const v5 = __nnc.sigmoidf(v4);
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t32 9e56213f: decoder.gru0.l0.n
-    {
-      name: "Dates.t32",
-      label: "decoder.gru0.l0.n",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 832 + (i1 + 128 + 128)];\n  const v1 = b0[(i0 * T + t) * 832 + (i1 + 128 + 320)];\n  const v2 = v0 + v1;\n  const v3 = b1[i0 * 64 + i1];\n  const v4 = b0[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
+        const { B, T, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 832 + (i1 + 128 + 128)]!;
-          const v1 = b0[(i0 * T + t) * 832 + (i1 + 128 + 320)]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * T + tp) * 64 + i1]!;
+          const v1 = b1[(i0 * T + t) * 832 + i1]!;
           const v2 = v0 + v1;
-          const v3 = b1[i0 * 64 + i1]!;
-          const v4 = b0[(i0 * T + t) * 832 + (i1 + 128 + 512)]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          const v7 = __nnc.tanhf(v6);
-          return v7;
+          const v3 = b1[(i0 * T + t) * 832 + (i1 + 64 + 128)]!;
+          const v4 = b1[(i0 * T + t) * 832 + (i1 + 64 + 320)]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * T + t) * 832 + (i1 + 64 + 512)]!;
+          const v7 = v5 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = 1.0 - v8;
+          const v10 = v2 * v9;
+          const v11 = b1[(i0 * T + t) * 832 + (i1 + 128 + 128)]!;
+          const v12 = b1[(i0 * T + t) * 832 + (i1 + 128 + 320)]!;
+          const v13 = v11 + v12;
+          const v14 = b1[(i0 * T + t) * 832 + (i1 + 128)]!;
+          const v15 = b1[(i0 * T + t) * 832 + (i1 + 320)]!;
+          const v16 = v14 + v15;
+          const v17 = b1[(i0 * T + t) * 832 + (i1 + 512)]!;
+          const v18 = v16 + v17;
+          const v19 = __nnc.sigmoidf(v18);
+          const v20 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)]!;
+          const v21 = v19 * v20;
+          const v22 = v13 + v21;
+          const v23 = __nnc.tanhf(v22);
+          const v24 = v23 * v23;
+          const v25 = 1.0 - v24;
+          const v26 = v10 * v25;
+          const v27 = v26 * v20;
+          const v28 = 1.0 - v19;
+          const v29 = v19 * v28;
+          const v30 = v27 * v29;
+          const v31 = b1[(i0 * T + t) * 832 + (i1 + 64)]!;
+          const v32 = v2 * v31;
+          const v33 = v2 * v23;
+          const v34 = v33 * -1.0;
+          const v35 = v32 + v34;
+          const v36 = 1.0 - v8;
+          const v37 = v8 * v36;
+          const v38 = v35 * v37;
+          out[i0 * 192 + i1] = v30;
+          out[i0 * 192 + (64 + i1)] = v38;
+          out[i0 * 192 + (128 + i1)] = v26;
         };
-        let o = 0;
         for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
+          for (let i1 = 0; i1 < 64; i1++) f(i0, i1);
       },
     },
-    // t33 69d58085: decoder.gru0.l0.n.d tanh
+    // k37 d6ae5d91: d(decoder.attention0.context Σα·k)
     {
-      name: "Dates.t33",
-      label: "decoder.gru0.l0.n.d tanh",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[i0 * 64 + i1];\n  const v2 = 1.0 - v1;\n  const v3 = v0 * v2;\n  const v4 = b2[i0 * 64 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 64 + i1]!;
-          const v1 = b1[i0 * 64 + i1]!;
-          const v2 = 1.0 - v1;
-          const v3 = v0 * v2;
-          const v4 = b2[i0 * 64 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = v3 * v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t34 749aa080: decoder.gru0.l0.z.d sigmoid
-    {
-      name: "Dates.t34",
-      label: "decoder.gru0.l0.z.d sigmoid",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + (i1 + 64)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 64 + i1];\n  const v4 = v0 * v3;\n  const v5 = v4 * -1.0;\n  const v6 = v2 + v5;\n  const v7 = b3[i0 * 64 + i1];\n  const v8 = 1.0 - v7;\n  const v9 = v7 * v8;\n  const v10 = v6 * v9;\n  return v10;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 64 + i1]!;
-          const v1 = b1[(i0 * T + t) * 832 + (i1 + 64)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 64 + i1]!;
-          const v4 = v0 * v3;
-          const v5 = v4 * -1.0;
-          const v6 = v2 + v5;
-          const v7 = b3[i0 * 64 + i1]!;
-          const v8 = 1.0 - v7;
-          const v9 = v7 * v8;
-          const v10 = v6 * v9;
-          return v10;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t35 daa8848f: decoder.gru0.l0.r.d sigmoid
-    {
-      name: "Dates.t35",
-      label: "decoder.gru0.l0.r.d sigmoid",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  const v1 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 64 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 64 + i1]!;
-          const v1 = b1[(i0 * T + t) * 832 + (i1 + 128 + 512)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 64 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t36 67ceadcb: d(decoder.gru0.l0.h*)
-    {
-      name: "Dates.t36",
-      label: "d(decoder.gru0.l0.h*)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[i0 * 64 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 64 + (i1 - 64)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 64 + (i1 - 128)];\n    const v5 = b3[i0 * 64 + (i1 - 128)];\n    const v6 = v4 * v5;\n    c0 = v6;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 128) {
-            let c1 = 0.0;
-            if (i1 < 64) {
-              const v2 = b0[i0 * 64 + i1]!;
-              c1 = v2;
-            } else {
-              const v3 = b1[i0 * 64 + (i1 - 64)]!;
-              c1 = v3;
-            }
-            c0 = c1;
-          } else {
-            const v4 = b2[i0 * 64 + (i1 - 128)]!;
-            const v5 = b3[i0 * 64 + (i1 - 128)]!;
-            const v6 = v4 * v5;
-            c0 = v6;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 192; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t37 c7789b79: d(decoder.gru0.l0.ctx*) (and 1 more call)
-    {
-      name: "Dates.t37",
-      label: "d(decoder.gru0.l0.ctx*) (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 128) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      const v2 = b0[i0 * 64 + i1];\n      c1 = v2;\n    } else {\n      const v3 = b1[i0 * 64 + (i1 - 64)];\n      c1 = v3;\n    }\n    c0 = c1;\n  } else {\n    const v4 = b2[i0 * 64 + (i1 - 128)];\n    c0 = v4;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 128) {
-            let c1 = 0.0;
-            if (i1 < 64) {
-              const v2 = b0[i0 * 64 + i1]!;
-              c1 = v2;
-            } else {
-              const v3 = b1[i0 * 64 + (i1 - 64)]!;
-              c1 = v3;
-            }
-            c0 = c1;
-          } else {
-            const v4 = b2[i0 * 64 + (i1 - 128)]!;
-            c0 = v4;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 192; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t38 d6ae5d91: d(decoder.attention0.context Σα·k)
-    {
-      name: "Dates.t38",
+      name: "Dates.k37",
       label: "d(decoder.attention0.context Σα·k)",
       step: false,
       scalars: [],
@@ -2344,9 +1846,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t39 53efd59d: decoder.attention0.act
+    // k38 53efd59d: decoder.attention0.act
     {
-      name: "Dates.t39",
+      name: "Dates.k38",
       label: "decoder.attention0.act",
       step: false,
       scalars: ["T","S","t"],
@@ -2370,9 +1872,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t40 cc90804a: decoder.attention0.scores
+    // k39 cc90804a: decoder.attention0.scores
     {
-      name: "Dates.t40",
+      name: "Dates.k39",
       label: "decoder.attention0.scores",
       step: false,
       scalars: ["S"],
@@ -2397,9 +1899,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t41 0a1c6a46: decoder.attention0.α.d softmax
+    // k40 0a1c6a46: decoder.attention0.α.d softmax
     {
-      name: "Dates.t41",
+      name: "Dates.k40",
       label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["S"],
@@ -2465,9 +1967,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t42 db2f2446: decoder.attention0.act.d tanh
+    // k41 db2f2446: decoder.attention0.act.d tanh
     {
-      name: "Dates.t42",
+      name: "Dates.k41",
       label: "decoder.attention0.act.d tanh",
       step: false,
       scalars: ["S"],
@@ -2495,9 +1997,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t43 db01102f: d(decoder.attention0.W₂q)
+    // k42 db01102f: d(decoder.attention0.W₂q)
     {
-      name: "Dates.t43",
+      name: "Dates.k42",
       label: "d(decoder.attention0.W₂q)",
       step: false,
       scalars: ["S"],
@@ -2523,49 +2025,105 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t44 900d53b0: d(decoder.gru0.l0.state)
+    // k43 b0e25441: d(decoder.gru0.l0.state)
     {
-      name: "Dates.t44",
+      name: "Dates.k43",
       label: "d(decoder.gru0.l0.state)",
       step: true,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b7[i0]) {\n    const v0 = b1[i0 * 64 + i1];\n    const v1 = b2[i0 * 64 + i1];\n    const v2 = v0 * v1;\n    let acc3 = 0.0;\n    for (let k4 = 0; k4 < 192; k4++) {\n      const v5 = b3[i0 * 192 + k4];\n      const v6 = b4[k4 * 64 + i1];\n      acc3 += v5 * v6;\n    }\n    const v7 = v2 + acc3;\n    let acc8 = 0.0;\n    for (let k9 = 0; k9 < 64; k9++) {\n      const v10 = b5[i0 * 64 + k9];\n      const v11 = b6[k9 * 64 + i1];\n      acc8 += v10 * v11;\n    }\n    const v12 = v7 + acc8;\n    res = v12;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b6[i0]) {\n    const v0 = b0[(i0 * T + tp) * 64 + i1];\n    const v1 = b1[(i0 * T + t) * 832 + i1];\n    const v2 = v0 + v1;\n    const v3 = b1[(i0 * T + t) * 832 + (i1 + 64 + 128)];\n    const v4 = b1[(i0 * T + t) * 832 + (i1 + 64 + 320)];\n    const v5 = v3 + v4;\n    const v6 = b1[(i0 * T + t) * 832 + (i1 + 64 + 512)];\n    const v7 = v5 + v6;\n    const v8 = 1.0 / (1.0 + Math.exp(-v7));\n    const v9 = v2 * v8;\n    let acc10 = 0.0;\n    for (let k11 = 0; k11 < 192; k11++) {\n      const v12 = b2[i0 * 192 + k11];\n      const v13 = b3[k11 * 64 + i1];\n      acc10 += v12 * v13;\n    }\n    const v14 = v9 + acc10;\n    let acc15 = 0.0;\n    for (let k16 = 0; k16 < 64; k16++) {\n      const v17 = b4[i0 * 64 + k16];\n      const v18 = b5[k16 * 64 + i1];\n      acc15 += v17 * v18;\n    }\n    const v19 = v14 + acc15;\n    res = v19;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!;
         const f = (i0: number, i1: number): number => {
-          const v0 = b1[i0 * 64 + i1]!;
-          const v1 = b2[i0 * 64 + i1]!;
-          const v2 = v0 * v1;
-          let acc3 = 0.0;
-          for (let k4 = 0; k4 < 192; k4++) {
-            const v5 = b3[i0 * 192 + k4]!;
-            const v6 = b4[k4 * 64 + i1]!;
-            acc3 += v5 * v6;
+          const v0 = b0[(i0 * T + tp) * 64 + i1]!;
+          const v1 = b1[(i0 * T + t) * 832 + i1]!;
+          const v2 = v0 + v1;
+          const v3 = b1[(i0 * T + t) * 832 + (i1 + 64 + 128)]!;
+          const v4 = b1[(i0 * T + t) * 832 + (i1 + 64 + 320)]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * T + t) * 832 + (i1 + 64 + 512)]!;
+          const v7 = v5 + v6;
+          const v8 = __nnc.sigmoidf(v7);
+          const v9 = v2 * v8;
+          let acc10 = 0.0;
+          for (let k11 = 0; k11 < 192; k11++) {
+            const v12 = b2[i0 * 192 + k11]!;
+            const v13 = b3[k11 * 64 + i1]!;
+            acc10 += v12 * v13;
           }
-          const v7 = v2 + acc3;
-          let acc8 = 0.0;
-          for (let k9 = 0; k9 < 64; k9++) {
-            const v10 = b5[i0 * 64 + k9]!;
-            const v11 = b6[k9 * 64 + i1]!;
-            acc8 += v10 * v11;
+          const v14 = v9 + acc10;
+          let acc15 = 0.0;
+          for (let k16 = 0; k16 < 64; k16++) {
+            const v17 = b4[i0 * 64 + k16]!;
+            const v18 = b5[k16 * 64 + i1]!;
+            acc15 += v17 * v18;
           }
-          const v12 = v7 + acc8;
-          return v12;
+          const v19 = v14 + acc15;
+          return v19;
         };
         const dst = new Float32Array(64);
         for (let i0 = 0; i0 < B; i0++) {
           const row = (i0 * T + t) * 64;
-          if (t < b7[i0]!) {
+          if (t < b6[i0]!) {
             for (let i1 = 0; i1 < 64; i1++) dst[i1] = f(i0, i1);
             out.set(dst, row);
           } else out.fill(0, row, row + 64);
         }
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 64, B * 64, B * 64, 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b4 = a[4]!, b6 = a[6]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            x.gemm(B, 64, 192, b2, 0, 192, x.packs[0], null, 0, gm0, 0, 64, 0);
+          }
+          {
+            x.gemm(B, 64, 64, b4, 0, 64, x.packs[1], null, 0, gm1, 0, 64, 0);
+          }
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < 64; i1++) {
+                const v0 = b1[(i0 * T + t) * 832 + (i1 + 64 + 128)]!;
+                const v1 = b1[(i0 * T + t) * 832 + (i1 + 64 + 320)]!;
+                const v2 = v0 + v1;
+                const v3 = b1[(i0 * T + t) * 832 + (i1 + 64 + 512)]!;
+                const v4 = v2 + v3;
+                gm2[o] = v4;
+                o += 1;
+              }
+            }
+          }
+          x.act(1, gm2, 0, B * 64);
+          const f = (i0: number, i1: number): number => {
+            const v0 = b0[(i0 * T + tp) * 64 + i1]!;
+            const v1 = b1[(i0 * T + t) * 832 + i1]!;
+            const v2 = v0 + v1;
+            const v3 = gm2[i0 * 64 + i1]!;
+            const v4 = v2 * v3;
+            const v5 = gm0[i0 * 64 + i1]!;
+            const v6 = v4 + v5;
+            const v7 = gm1[i0 * 64 + i1]!;
+            const v8 = v6 + v7;
+            return v8;
+          };
+          const dst = g[3]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 64;
+            if (t < b6[i0]!) {
+              for (let i1 = 0; i1 < 64; i1++) dst[i1] = f(i0, i1);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 64);
+          }
+        },
+      },
     },
-    // t45 e388226f: decoder.gru0.l0.d init
+    // k44 e388226f: decoder.gru0.l0.d init
     {
-      name: "Dates.t45",
+      name: "Dates.k44",
       label: "decoder.gru0.l0.d init",
       step: false,
       scalars: ["T"],
@@ -2582,9 +2140,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t46 0cb30500: d(decoder.gru0.weight_hh_l0)
+    // k45 afe2087b: d(decoder.gru0.weight_hh_l0)
     {
-      name: "Dates.t46",
+      name: "Dates.k45",
       label: "d(decoder.gru0.weight_hh_l0)",
       step: false,
       scalars: ["B","T"],
@@ -2608,10 +2166,27 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 192 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 192; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 192]!;
+              }
+            }
+            x.gemm(192, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t47 7f29b121: d(decoder.gru0.bias_hh_l0) (and 1 more call)
+    // k46 7f29b121: d(decoder.gru0.bias_hh_l0) (and 1 more call)
     {
-      name: "Dates.t47",
+      name: "Dates.k46",
       label: "d(decoder.gru0.bias_hh_l0) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2634,9 +2209,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t48 e382ab31: d(decoder.attention0.v.weight)
+    // k47 caee75e4: d(decoder.attention0.v.weight)
     {
-      name: "Dates.t48",
+      name: "Dates.k47",
       label: "d(decoder.attention0.v.weight)",
       step: false,
       scalars: ["B","T","S"],
@@ -2662,10 +2237,30 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T, S } = s; return [64, 79 * (B * T * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T * S, 1, 64, gm1, 1.0);
+            x.gemm(1, 64, B * T * S, b0, 0, 0, wp, null, 0, gm0, 0, 0, 0);
+          }
+          const f = (_i0: number, i1: number): number => {
+            const v0 = gm0[i1]!;
+            return v0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < 1; i0++)
+            for (let i1 = 0; i1 < 64; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
     },
-    // t49 2381ad9d: d(decoder.attention0.bias)
+    // k48 2381ad9d: d(decoder.attention0.bias)
     {
-      name: "Dates.t49",
+      name: "Dates.k48",
       label: "d(decoder.attention0.bias)",
       step: false,
       scalars: ["B","T","S"],
@@ -2690,9 +2285,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t50 759a17f4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
+    // k49 759a17f4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
     {
-      name: "Dates.t50",
+      name: "Dates.k49",
       label: "d(decoder.attention0.W₁·k (keys, once per source) (captured))",
       step: false,
       scalars: ["T","S"],
@@ -2715,9 +2310,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t51 a24d13d6: d(decoder.attention0.query.weight)
+    // k50 bba9601b: d(decoder.attention0.query.weight)
     {
-      name: "Dates.t51",
+      name: "Dates.k50",
       label: "d(decoder.attention0.query.weight)",
       step: false,
       scalars: ["B","T"],
@@ -2741,10 +2336,27 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 64 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 64; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 64]!;
+              }
+            }
+            x.gemm(64, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t52 562319fd: d(decoder.embedding0)
+    // k51 562319fd: d(decoder.embedding0)
     {
-      name: "Dates.t52",
+      name: "Dates.k51",
       label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
@@ -2768,9 +2380,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t53 be8abfdf: decoder.bridge.tanh.d tanh
+    // k52 be8abfdf: decoder.bridge.tanh.d tanh
     {
-      name: "Dates.t53",
+      name: "Dates.k52",
       label: "decoder.bridge.tanh.d tanh",
       step: false,
       scalars: [],
@@ -2792,9 +2404,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t54 44fee18b: d(encoder.final.l0.h)
+    // k53 fc2ede13: d(encoder.final.l0.h)
     {
-      name: "Dates.t54",
+      name: "Dates.k53",
       label: "d(encoder.final.l0.h)",
       step: false,
       scalars: [],
@@ -2816,10 +2428,20 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 64, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t55 fd1fb459: d(decoder.bridge.weight)
+    // k54 644288f8: d(decoder.bridge.weight)
     {
-      name: "Dates.t55",
+      name: "Dates.k54",
       label: "d(decoder.bridge.weight)",
       step: false,
       scalars: ["B"],
@@ -2841,10 +2463,27 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [79 * B, 64 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 64; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 64]!;
+              }
+            }
+            x.gemm(64, 64, B, gm1, 0, B, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t56 8b38f25d: d(decoder.bridge.bias)
+    // k55 8b38f25d: d(decoder.bridge.bias)
     {
-      name: "Dates.t56",
+      name: "Dates.k55",
       label: "d(decoder.bridge.bias)",
       step: false,
       scalars: ["B"],
@@ -2865,9 +2504,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t57 1c44e010: encoder.final.l0.h.d slice
+    // k56 1c44e010: encoder.final.l0.h.d slice
     {
-      name: "Dates.t57",
+      name: "Dates.k56",
       label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
@@ -2889,9 +2528,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t58 87a5a7de: encoder.final.l0.reverse.d pool
+    // k57 87a5a7de: encoder.final.l0.reverse.d pool
     {
-      name: "Dates.t58",
+      name: "Dates.k57",
       label: "encoder.final.l0.reverse.d pool",
       step: false,
       scalars: ["S"],
@@ -2914,9 +2553,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t59 ff52a0b6: encoder.final.l0.h.d slice
+    // k58 ff52a0b6: encoder.final.l0.h.d slice
     {
-      name: "Dates.t59",
+      name: "Dates.k58",
       label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
@@ -2938,9 +2577,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t60 858ec621: encoder.final.l0.d pool
+    // k59 858ec621: encoder.final.l0.d pool
     {
-      name: "Dates.t60",
+      name: "Dates.k59",
       label: "encoder.final.l0.d pool",
       step: false,
       scalars: ["S"],
@@ -2964,9 +2603,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t61 eb1a9e45: d(decoder.attention0.key.weight)
+    // k60 a5e7b847: d(decoder.attention0.key.weight)
     {
-      name: "Dates.t61",
+      name: "Dates.k60",
       label: "d(decoder.attention0.key.weight)",
       step: false,
       scalars: ["B","S"],
@@ -2990,10 +2629,27 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [79 * (B * S), 64 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * S, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 64; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 64]!;
+              }
+            }
+            x.gemm(64, 64, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t62 64e0b1e2: decoder.embedding0.d table
+    // k61 64e0b1e2: decoder.embedding0.d table
     {
-      name: "Dates.t62",
+      name: "Dates.k61",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -3020,9 +2676,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t63 4f21e4e8: d(encoder.lstm0.l0.concat)
+    // k62 bf00ec3e: d(encoder.lstm0.l0.concat)
     {
-      name: "Dates.t63",
+      name: "Dates.k62",
       label: "d(encoder.lstm0.l0.concat)",
       step: false,
       scalars: ["T","S"],
@@ -3052,10 +2708,41 @@ const Dates_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T, S } = s; return [B * S * 64, 79 * T, S * T, B * S * 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b0, bt0 * (T * 64), 64, T, 1, 64, gm1, 1.0);
+            for (let mi = 0; mi < S; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm2[mi * T + ki] = b1[bt0 * (T * S) + (mi + ki * S)]!;
+              }
+            }
+            x.gemm(S, 64, T, gm2, 0, T, wp, null, 0, gm0, bt0 * (S * 64), 64, 0);
+          }
+          {
+            x.gemm(B * S, 64, 64, b2, 0, 64, x.packs[0], null, 0, gm3, 0, 64, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * S + i1) * 64 + i2]!;
+            const v1 = gm3[(i0 * S + i1) * 64 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 64; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t64 b7cadeaa: encoder.lstm0.l0.reverse.s[t-1]
+    // k63 b7cadeaa: encoder.lstm0.l0.reverse.s[t-1]
     {
-      name: "Dates.t64",
+      name: "Dates.k63",
       label: "encoder.lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["S"],
@@ -3081,9 +2768,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t65 b2b5cf9c: encoder.lstm0.l0.reverse.backward steps
+    // k64 b2b5cf9c: encoder.lstm0.l0.reverse.backward steps
     {
-      name: "Dates.t65",
+      name: "Dates.k64",
       label: "encoder.lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["S"],
@@ -3129,324 +2816,84 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t66 dfd75e02: encoder.lstm0.l0.reverse.d next (and 1 more call)
+    // k65 f2090c8b: d(encoder.lstm0.l0.reverse.h*) (and 1 more call)
     {
-      name: "Dates.t66",
-      label: "encoder.lstm0.l0.reverse.d next (and 1 more call)",
+      name: "Dates.k65",
+      label: "d(encoder.lstm0.l0.reverse.h*) (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
-      gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + tp) * 64 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 96) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      let c2 = 0.0;\n      if (i1 < 32) {\n        const v3 = b0[(i0 * S + tp) * 64 + (i1 + 32)];\n        const v4 = b1[(i0 * S + t) * 384 + (i1 + 32)];\n        const v5 = v3 + v4;\n        const v6 = b0[(i0 * S + tp) * 64 + i1];\n        const v7 = b1[(i0 * S + t) * 384 + i1];\n        const v8 = v6 + v7;\n        const v9 = b1[(i0 * S + t) * 384 + (i1 + 96 + 64)];\n        const v10 = b1[(i0 * S + t) * 384 + (i1 + 96 + 192)];\n        const v11 = v9 + v10;\n        const v12 = 1.0 / (1.0 + Math.exp(-v11));\n        const v13 = v8 * v12;\n        const v14 = b1[(i0 * S + t) * 384 + (i1 + 32 + 64)];\n        const v15 = b1[(i0 * S + t) * 384 + (i1 + 32 + 192)];\n        const v16 = v14 + v15;\n        const v17 = 1.0 / (1.0 + Math.exp(-v16));\n        const v18 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)];\n        const v19 = v17 * v18;\n        const v20 = b1[(i0 * S + t) * 384 + (i1 + 64)];\n        const v21 = b1[(i0 * S + t) * 384 + (i1 + 192)];\n        const v22 = v20 + v21;\n        const v23 = 1.0 / (1.0 + Math.exp(-v22));\n        const v24 = b1[(i0 * S + t) * 384 + (i1 + 64 + 64)];\n        const v25 = b1[(i0 * S + t) * 384 + (i1 + 64 + 192)];\n        const v26 = v24 + v25;\n        const v27 = 1.0 - 2.0 / (Math.exp(2.0 * v26) + 1.0);\n        const v28 = v23 * v27;\n        const v29 = v19 + v28;\n        const v30 = 1.0 - 2.0 / (Math.exp(2.0 * v29) + 1.0);\n        const v31 = v30 * v30;\n        const v32 = 1.0 - v31;\n        const v33 = v13 * v32;\n        const v34 = v5 + v33;\n        const v35 = v34 * v27;\n        const v36 = 1.0 - v23;\n        const v37 = v23 * v36;\n        const v38 = v35 * v37;\n        c2 = v38;\n      } else {\n        const v39 = b0[(i0 * S + tp) * 64 + (i1 - 32 + 32)];\n        const v40 = b1[(i0 * S + t) * 384 + (i1 - 32 + 32)];\n        const v41 = v39 + v40;\n        const v42 = b0[(i0 * S + tp) * 64 + (i1 - 32)];\n        const v43 = b1[(i0 * S + t) * 384 + (i1 - 32)];\n        const v44 = v42 + v43;\n        const v45 = b1[(i0 * S + t) * 384 + (i1 - 32 + 96 + 64)];\n        const v46 = b1[(i0 * S + t) * 384 + (i1 - 32 + 96 + 192)];\n        const v47 = v45 + v46;\n        const v48 = 1.0 / (1.0 + Math.exp(-v47));\n        const v49 = v44 * v48;\n        const v50 = b1[(i0 * S + t) * 384 + (i1 - 32 + 32 + 64)];\n        const v51 = b1[(i0 * S + t) * 384 + (i1 - 32 + 32 + 192)];\n        const v52 = v50 + v51;\n        const v53 = 1.0 / (1.0 + Math.exp(-v52));\n        const v54 = b1[(i0 * S + t) * 384 + (i1 - 32 + 32 + 320)];\n        const v55 = v53 * v54;\n        const v56 = b1[(i0 * S + t) * 384 + (i1 - 32 + 64)];\n        const v57 = b1[(i0 * S + t) * 384 + (i1 - 32 + 192)];\n        const v58 = v56 + v57;\n        const v59 = 1.0 / (1.0 + Math.exp(-v58));\n        const v60 = b1[(i0 * S + t) * 384 + (i1 - 32 + 64 + 64)];\n        const v61 = b1[(i0 * S + t) * 384 + (i1 - 32 + 64 + 192)];\n        const v62 = v60 + v61;\n        const v63 = 1.0 - 2.0 / (Math.exp(2.0 * v62) + 1.0);\n        const v64 = v59 * v63;\n        const v65 = v55 + v64;\n        const v66 = 1.0 - 2.0 / (Math.exp(2.0 * v65) + 1.0);\n        const v67 = v66 * v66;\n        const v68 = 1.0 - v67;\n        const v69 = v49 * v68;\n        const v70 = v41 + v69;\n        const v71 = v70 * v54;\n        const v72 = 1.0 - v53;\n        const v73 = v53 * v72;\n        const v74 = v71 * v73;\n        c2 = v74;\n      }\n      c1 = c2;\n    } else {\n      const v75 = b0[(i0 * S + tp) * 64 + (i1 - 64 + 32)];\n      const v76 = b1[(i0 * S + t) * 384 + (i1 - 64 + 32)];\n      const v77 = v75 + v76;\n      const v78 = b0[(i0 * S + tp) * 64 + (i1 - 64)];\n      const v79 = b1[(i0 * S + t) * 384 + (i1 - 64)];\n      const v80 = v78 + v79;\n      const v81 = b1[(i0 * S + t) * 384 + (i1 - 64 + 96 + 64)];\n      const v82 = b1[(i0 * S + t) * 384 + (i1 - 64 + 96 + 192)];\n      const v83 = v81 + v82;\n      const v84 = 1.0 / (1.0 + Math.exp(-v83));\n      const v85 = v80 * v84;\n      const v86 = b1[(i0 * S + t) * 384 + (i1 - 64 + 32 + 64)];\n      const v87 = b1[(i0 * S + t) * 384 + (i1 - 64 + 32 + 192)];\n      const v88 = v86 + v87;\n      const v89 = 1.0 / (1.0 + Math.exp(-v88));\n      const v90 = b1[(i0 * S + t) * 384 + (i1 - 64 + 32 + 320)];\n      const v91 = v89 * v90;\n      const v92 = b1[(i0 * S + t) * 384 + (i1 - 64 + 64)];\n      const v93 = b1[(i0 * S + t) * 384 + (i1 - 64 + 192)];\n      const v94 = v92 + v93;\n      const v95 = 1.0 / (1.0 + Math.exp(-v94));\n      const v96 = b1[(i0 * S + t) * 384 + (i1 - 64 + 64 + 64)];\n      const v97 = b1[(i0 * S + t) * 384 + (i1 - 64 + 64 + 192)];\n      const v98 = v96 + v97;\n      const v99 = 1.0 - 2.0 / (Math.exp(2.0 * v98) + 1.0);\n      const v100 = v95 * v99;\n      const v101 = v91 + v100;\n      const v102 = 1.0 - 2.0 / (Math.exp(2.0 * v101) + 1.0);\n      const v103 = v102 * v102;\n      const v104 = 1.0 - v103;\n      const v105 = v85 * v104;\n      const v106 = v77 + v105;\n      const v107 = v106 * v95;\n      const v108 = v99 * v99;\n      const v109 = 1.0 - v108;\n      const v110 = v107 * v109;\n      c1 = v110;\n    }\n    c0 = c1;\n  } else {\n    const v111 = b0[(i0 * S + tp) * 64 + (i1 - 96)];\n    const v112 = b1[(i0 * S + t) * 384 + (i1 - 96)];\n    const v113 = v111 + v112;\n    const v114 = b1[(i0 * S + t) * 384 + (i1 - 96 + 32 + 64)];\n    const v115 = b1[(i0 * S + t) * 384 + (i1 - 96 + 32 + 192)];\n    const v116 = v114 + v115;\n    const v117 = 1.0 / (1.0 + Math.exp(-v116));\n    const v118 = b1[(i0 * S + t) * 384 + (i1 - 96 + 32 + 320)];\n    const v119 = v117 * v118;\n    const v120 = b1[(i0 * S + t) * 384 + (i1 - 96 + 64)];\n    const v121 = b1[(i0 * S + t) * 384 + (i1 - 96 + 192)];\n    const v122 = v120 + v121;\n    const v123 = 1.0 / (1.0 + Math.exp(-v122));\n    const v124 = b1[(i0 * S + t) * 384 + (i1 - 96 + 64 + 64)];\n    const v125 = b1[(i0 * S + t) * 384 + (i1 - 96 + 64 + 192)];\n    const v126 = v124 + v125;\n    const v127 = 1.0 - 2.0 / (Math.exp(2.0 * v126) + 1.0);\n    const v128 = v123 * v127;\n    const v129 = v119 + v128;\n    const v130 = 1.0 - 2.0 / (Math.exp(2.0 * v129) + 1.0);\n    const v131 = v113 * v130;\n    const v132 = b1[(i0 * S + t) * 384 + (i1 - 96 + 96 + 64)];\n    const v133 = b1[(i0 * S + t) * 384 + (i1 - 96 + 96 + 192)];\n    const v134 = v132 + v133;\n    const v135 = 1.0 / (1.0 + Math.exp(-v134));\n    const v136 = 1.0 - v135;\n    const v137 = v135 * v136;\n    const v138 = v131 * v137;\n    c0 = v138;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, S, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + tp) * 64 + i1]!;
-          const v1 = b1[(i0 * S + t) * 384 + i1]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * S + tp) * 64 + (i1 + 32)]!;
+          const v1 = b1[(i0 * S + t) * 384 + (i1 + 32)]!;
           const v2 = v0 + v1;
-          return v2;
+          const v3 = b0[(i0 * S + tp) * 64 + i1]!;
+          const v4 = b1[(i0 * S + t) * 384 + i1]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * S + t) * 384 + (i1 + 96 + 64)]!;
+          const v7 = b1[(i0 * S + t) * 384 + (i1 + 96 + 192)]!;
+          const v8 = v6 + v7;
+          const v9 = __nnc.sigmoidf(v8);
+          const v10 = v5 * v9;
+          const v11 = b1[(i0 * S + t) * 384 + (i1 + 32 + 64)]!;
+          const v12 = b1[(i0 * S + t) * 384 + (i1 + 32 + 192)]!;
+          const v13 = v11 + v12;
+          const v14 = __nnc.sigmoidf(v13);
+          const v15 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)]!;
+          const v16 = v14 * v15;
+          const v17 = b1[(i0 * S + t) * 384 + (i1 + 64)]!;
+          const v18 = b1[(i0 * S + t) * 384 + (i1 + 192)]!;
+          const v19 = v17 + v18;
+          const v20 = __nnc.sigmoidf(v19);
+          const v21 = b1[(i0 * S + t) * 384 + (i1 + 64 + 64)]!;
+          const v22 = b1[(i0 * S + t) * 384 + (i1 + 64 + 192)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.tanhf(v23);
+          const v25 = v20 * v24;
+          const v26 = v16 + v25;
+          const v27 = __nnc.tanhf(v26);
+          const v28 = v27 * v27;
+          const v29 = 1.0 - v28;
+          const v30 = v10 * v29;
+          const v31 = v2 + v30;
+          const v32 = v31 * v24;
+          const v33 = 1.0 - v20;
+          const v34 = v20 * v33;
+          const v35 = v32 * v34;
+          const v36 = v31 * v15;
+          const v37 = 1.0 - v14;
+          const v38 = v14 * v37;
+          const v39 = v36 * v38;
+          const v40 = v31 * v20;
+          const v41 = v24 * v24;
+          const v42 = 1.0 - v41;
+          const v43 = v40 * v42;
+          const v44 = v5 * v27;
+          const v45 = 1.0 - v9;
+          const v46 = v9 * v45;
+          const v47 = v44 * v46;
+          out[i0 * 128 + i1] = v35;
+          out[i0 * 128 + (32 + i1)] = v39;
+          out[i0 * 128 + (64 + i1)] = v43;
+          out[i0 * 128 + (96 + i1)] = v47;
         };
-        let o = 0;
         for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 64; i1++)
-            out[o++] = f(i0, i1);
+          for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
       },
     },
-    // t67 0c1133b9: encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)
+    // k66 8b78dc06: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
-      name: "Dates.t67",
-      label: "encoder.lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + i1];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 64 + i1]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t68 67d3c3c3: encoder.lstm0.l0.reverse.f (and 1 more call)
-    {
-      name: "Dates.t68",
-      label: "encoder.lstm0.l0.reverse.f (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 32 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 32 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 384 + (i1 + 32 + 64)]!;
-          const v1 = b0[(i0 * S + t) * 384 + (i1 + 32 + 192)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t69 abb32197: encoder.lstm0.l0.reverse.i (and 1 more call)
-    {
-      name: "Dates.t69",
-      label: "encoder.lstm0.l0.reverse.i (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 384 + (i1 + 64)]!;
-          const v1 = b0[(i0 * S + t) * 384 + (i1 + 192)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t70 b422c2bc: encoder.lstm0.l0.reverse.g (and 1 more call)
-    {
-      name: "Dates.t70",
-      label: "encoder.lstm0.l0.reverse.g (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 64 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 64 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 384 + (i1 + 64 + 64)]!;
-          const v1 = b0[(i0 * S + t) * 384 + (i1 + 64 + 192)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.tanhf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t71 e9d21c1b: encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)
-    {
-      name: "Dates.t71",
-      label: "encoder.lstm0.l0.reverse.tanh(c') (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, b1, b2, b3, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = b3[i0 * 32 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 32 + i1]!;
-          const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 32 + i1]!;
-          const v4 = b3[i0 * 32 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          const v7 = __nnc.tanhf(v6);
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t72 ffb3323b: encoder.lstm0.l0.reverse.o (and 1 more call)
-    {
-      name: "Dates.t72",
-      label: "encoder.lstm0.l0.reverse.o (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 384 + (i1 + 96 + 64)];\n  const v1 = b0[(i0 * S + t) * 384 + (i1 + 96 + 192)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 384 + (i1 + 96 + 64)]!;
-          const v1 = b0[(i0 * S + t) * 384 + (i1 + 96 + 192)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t73 49e7a91e: d(encoder.lstm0.l0.reverse.c') (and 1 more call)
-    {
-      name: "Dates.t73",
-      label: "d(encoder.lstm0.l0.reverse.c') (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 64 + (i1 + 32)];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = b2[i0 * 32 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 32 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 64 + (i1 + 32)]!;
-          const v1 = b1[i0 * 32 + i1]!;
-          const v2 = b2[i0 * 32 + i1]!;
-          const v3 = v1 * v2;
-          const v4 = b3[i0 * 32 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = v3 * v6;
-          const v8 = v0 + v7;
-          return v8;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t74 89ec187e: encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
-    {
-      name: "Dates.t74",
-      label: "encoder.lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 32 + i1]!;
-          const v1 = b1[i0 * 32 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 32 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t75 4648f398: encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)
-    {
-      name: "Dates.t75",
-      label: "encoder.lstm0.l0.reverse.g.d tanh (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[i0 * 32 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 32 + i1]!;
-          const v1 = b1[i0 * 32 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 32 + i1]!;
-          const v4 = v3 * v3;
-          const v5 = 1.0 - v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t76 5c0d26e8: encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)
-    {
-      name: "Dates.t76",
-      label: "encoder.lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, b1, b2, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 32);\n  const rem0 = idx - i0 * 32;\n  const i1 = rem0;\n  const v0 = b0[i0 * 32 + i1];\n  const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 32 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 32 + i1]!;
-          const v1 = b1[(i0 * S + t) * 384 + (i1 + 32 + 320)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 32 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 32; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t77 bd1bc9be: d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)
-    {
-      name: "Dates.t77",
-      label: "d(encoder.lstm0.l0.reverse.h*) (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 96) {\n    let c1 = 0.0;\n    if (i1 < 64) {\n      let c2 = 0.0;\n      if (i1 < 32) {\n        const v3 = b0[i0 * 32 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 32 + (i1 - 32)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 32 + (i1 - 64)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 32 + (i1 - 96)];\n    c0 = v6;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 96) {
-            let c1 = 0.0;
-            if (i1 < 64) {
-              let c2 = 0.0;
-              if (i1 < 32) {
-                const v3 = b0[i0 * 32 + i1]!;
-                c2 = v3;
-              } else {
-                const v4 = b1[i0 * 32 + (i1 - 32)]!;
-                c2 = v4;
-              }
-              c1 = c2;
-            } else {
-              const v5 = b2[i0 * 32 + (i1 - 64)]!;
-              c1 = v5;
-            }
-            c0 = c1;
-          } else {
-            const v6 = b3[i0 * 32 + (i1 - 96)]!;
-            c0 = v6;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t78 5d8db682: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
-    {
-      name: "Dates.t78",
+      name: "Dates.k66",
       label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
-      scalars: ["S","t"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 32) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 128; k2++) {\n        const v3 = b1[i0 * 128 + k2];\n        const v4 = b2[k2 * 32 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 32 + (i1 - 32)];\n      const v6 = b4[i0 * 32 + (i1 - 32)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const tt = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - tt * 64;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 32) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 128; k2++) {\n        const v3 = b1[i0 * 128 + k2];\n        const v4 = b2[k2 * 32 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b0[(i0 * S + tp) * 64 + (i1 - 32 + 32)];\n      const v6 = b3[(i0 * S + t) * 384 + (i1 - 32 + 32)];\n      const v7 = v5 + v6;\n      const v8 = b0[(i0 * S + tp) * 64 + (i1 - 32)];\n      const v9 = b3[(i0 * S + t) * 384 + (i1 - 32)];\n      const v10 = v8 + v9;\n      const v11 = b3[(i0 * S + t) * 384 + (i1 - 32 + 96 + 64)];\n      const v12 = b3[(i0 * S + t) * 384 + (i1 - 32 + 96 + 192)];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = v10 * v14;\n      const v16 = b3[(i0 * S + t) * 384 + (i1 - 32 + 32 + 64)];\n      const v17 = b3[(i0 * S + t) * 384 + (i1 - 32 + 32 + 192)];\n      const v18 = v16 + v17;\n      const v19 = 1.0 / (1.0 + Math.exp(-v18));\n      const v20 = b3[(i0 * S + t) * 384 + (i1 - 32 + 32 + 320)];\n      const v21 = v19 * v20;\n      const v22 = b3[(i0 * S + t) * 384 + (i1 - 32 + 64)];\n      const v23 = b3[(i0 * S + t) * 384 + (i1 - 32 + 192)];\n      const v24 = v22 + v23;\n      const v25 = 1.0 / (1.0 + Math.exp(-v24));\n      const v26 = b3[(i0 * S + t) * 384 + (i1 - 32 + 64 + 64)];\n      const v27 = b3[(i0 * S + t) * 384 + (i1 - 32 + 64 + 192)];\n      const v28 = v26 + v27;\n      const v29 = 1.0 - 2.0 / (Math.exp(2.0 * v28) + 1.0);\n      const v30 = v25 * v29;\n      const v31 = v21 + v30;\n      const v32 = 1.0 - 2.0 / (Math.exp(2.0 * v31) + 1.0);\n      const v33 = v32 * v32;\n      const v34 = 1.0 - v33;\n      const v35 = v15 * v34;\n      const v36 = v7 + v35;\n      const v37 = v36 * v19;\n      c0 = v37;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, dst: Float32Array): void => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 128; k1++) {
@@ -3454,25 +2901,112 @@ const Dates_TRAIN: __nnc.TrainDef = {
             const v3 = b2[k1 * 32 + i1]!;
             acc0 += v2 * v3;
           }
-          const v4 = b3[i0 * 32 + i1]!;
-          const v5 = b4[i0 * 32 + i1]!;
-          const v6 = v4 * v5;
+          const v4 = b0[(i0 * S + tp) * 64 + (i1 + 32)]!;
+          const v5 = b3[(i0 * S + t) * 384 + (i1 + 32)]!;
+          const v6 = v4 + v5;
+          const v7 = b0[(i0 * S + tp) * 64 + i1]!;
+          const v8 = b3[(i0 * S + t) * 384 + i1]!;
+          const v9 = v7 + v8;
+          const v10 = b3[(i0 * S + t) * 384 + (i1 + 96 + 64)]!;
+          const v11 = b3[(i0 * S + t) * 384 + (i1 + 96 + 192)]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = v9 * v13;
+          const v15 = b3[(i0 * S + t) * 384 + (i1 + 32 + 64)]!;
+          const v16 = b3[(i0 * S + t) * 384 + (i1 + 32 + 192)]!;
+          const v17 = v15 + v16;
+          const v18 = __nnc.sigmoidf(v17);
+          const v19 = b3[(i0 * S + t) * 384 + (i1 + 32 + 320)]!;
+          const v20 = v18 * v19;
+          const v21 = b3[(i0 * S + t) * 384 + (i1 + 64)]!;
+          const v22 = b3[(i0 * S + t) * 384 + (i1 + 192)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.sigmoidf(v23);
+          const v25 = b3[(i0 * S + t) * 384 + (i1 + 64 + 64)]!;
+          const v26 = b3[(i0 * S + t) * 384 + (i1 + 64 + 192)]!;
+          const v27 = v25 + v26;
+          const v28 = __nnc.tanhf(v27);
+          const v29 = v24 * v28;
+          const v30 = v20 + v29;
+          const v31 = __nnc.tanhf(v30);
+          const v32 = v31 * v31;
+          const v33 = 1.0 - v32;
+          const v34 = v14 * v33;
+          const v35 = v6 + v34;
+          const v36 = v35 * v18;
           dst[i1] = acc0;
-          dst[32 + i1] = v6;
+          dst[32 + i1] = v36;
         };
         const dst = new Float32Array(64);
         for (let i0 = 0; i0 < B; i0++) {
           const row = (i0 * S + t) * 64;
-          if (t < b5[i0]!) {
+          if (t < b4[i0]!) {
             for (let i1 = 0; i1 < 32; i1++) f(i0, i1, dst);
             out.set(dst, row);
           } else out.fill(0, row, row + 64);
         }
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 32, 64]; },
+        run: (x, out, a, g, s) => {
+          const { B, S, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 32, 128, b1, 0, 128, x.packs[0], null, 0, gm0, 0, 32, 0);
+          }
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm0[i0 * 32 + i1]!;
+            const v1 = b0[(i0 * S + tp) * 64 + (i1 + 32)]!;
+            const v2 = b3[(i0 * S + t) * 384 + (i1 + 32)]!;
+            const v3 = v1 + v2;
+            const v4 = b0[(i0 * S + tp) * 64 + i1]!;
+            const v5 = b3[(i0 * S + t) * 384 + i1]!;
+            const v6 = v4 + v5;
+            const v7 = b3[(i0 * S + t) * 384 + (i1 + 96 + 64)]!;
+            const v8 = b3[(i0 * S + t) * 384 + (i1 + 96 + 192)]!;
+            const v9 = v7 + v8;
+            const v10 = __nnc.sigmoidf(v9);
+            const v11 = v6 * v10;
+            const v12 = b3[(i0 * S + t) * 384 + (i1 + 32 + 64)]!;
+            const v13 = b3[(i0 * S + t) * 384 + (i1 + 32 + 192)]!;
+            const v14 = v12 + v13;
+            const v15 = __nnc.sigmoidf(v14);
+            const v16 = b3[(i0 * S + t) * 384 + (i1 + 32 + 320)]!;
+            const v17 = v15 * v16;
+            const v18 = b3[(i0 * S + t) * 384 + (i1 + 64)]!;
+            const v19 = b3[(i0 * S + t) * 384 + (i1 + 192)]!;
+            const v20 = v18 + v19;
+            const v21 = __nnc.sigmoidf(v20);
+            const v22 = b3[(i0 * S + t) * 384 + (i1 + 64 + 64)]!;
+            const v23 = b3[(i0 * S + t) * 384 + (i1 + 64 + 192)]!;
+            const v24 = v22 + v23;
+            const v25 = __nnc.tanhf(v24);
+            const v26 = v21 * v25;
+            const v27 = v17 + v26;
+            const v28 = __nnc.tanhf(v27);
+            const v29 = v28 * v28;
+            const v30 = 1.0 - v29;
+            const v31 = v11 * v30;
+            const v32 = v3 + v31;
+            const v33 = v32 * v15;
+            dst[i1] = v0;
+            dst[32 + i1] = v33;
+          };
+          const dst = g[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * S + t) * 64;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 32; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 64);
+          }
+        },
+      },
     },
-    // t79 427145ea: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
+    // k67 f0991922: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
-      name: "Dates.t79",
+      name: "Dates.k67",
       label: "d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
@@ -3496,10 +3030,27 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 32; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [47 * (B * S), 128 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 32, B * S, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 128; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 128]!;
+              }
+            }
+            x.gemm(128, 32, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 32, 0);
+          }
+        },
+      },
     },
-    // t80 f3ee836b: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    // k68 f3ee836b: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
-      name: "Dates.t80",
+      name: "Dates.k68",
       label: "d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3522,9 +3073,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t81 e8a250ed: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
+    // k69 8ea8e2bb: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
     {
-      name: "Dates.t81",
+      name: "Dates.k69",
       label: "d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
@@ -3548,10 +3099,27 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 16; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [31 * (B * S), 128 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 16, B * S, 1, 16, gm0, 1.0);
+            for (let mi = 0; mi < 128; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 128]!;
+              }
+            }
+            x.gemm(128, 16, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 16, 0);
+          }
+        },
+      },
     },
-    // t82 10c085ee: encoder.lstm0.l0.s[t-1]
+    // k70 10c085ee: encoder.lstm0.l0.s[t-1]
     {
-      name: "Dates.t82",
+      name: "Dates.k70",
       label: "encoder.lstm0.l0.s[t-1]",
       step: false,
       scalars: ["S"],
@@ -3577,9 +3145,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t83 03336946: encoder.lstm0.l0.backward steps
+    // k71 03336946: encoder.lstm0.l0.backward steps
     {
-      name: "Dates.t83",
+      name: "Dates.k71",
       label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
@@ -3625,9 +3193,9 @@ const Dates_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t84 23b80254: d(encoder.embedding0)
+    // k72 57162b46: d(encoder.embedding0)
     {
-      name: "Dates.t84",
+      name: "Dates.k72",
       label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
@@ -3657,10 +3225,35 @@ const Dates_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 16; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 16, B * S * 16]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            x.gemm(B * S, 16, 128, b0, 0, 128, x.packs[0], null, 0, gm0, 0, 16, 0);
+          }
+          {
+            x.gemm(B * S, 16, 128, b2, 0, 128, x.packs[1], null, 0, gm1, 0, 16, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * S + i1) * 16 + i2]!;
+            const v1 = gm1[(i0 * S + i1) * 16 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 16; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t85 20f67f02: encoder.embedding0.d table
+    // k73 20f67f02: encoder.embedding0.d table
     {
-      name: "Dates.t85",
+      name: "Dates.k73",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -3687,16 +3280,16 @@ const Dates_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t86 8fc74385: d decoder.gru0.weight_ih_l0
+    // k74 c91b1272: d decoder.gru0.weight_ih_l0
     {
-      name: "Dates.t86",
+      name: "Dates.k74",
       label: "d decoder.gru0.weight_ih_l0",
       step: false,
       scalars: ["B","T"],
-      gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 80);\n  const rem0 = idx - i0 * 80;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 16 && i1 < 80) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const v4 = b0[(k2 * T + k3) * 192 + i0];\n        const v5 = b1[(k2 * T + k3) * 64 + (i1 - 16)];\n        acc1 += v4 * v5;\n      }\n    }\n    g0 = acc1;\n  }\n  let g6 = 0.0;\n  if (i1 >= 0 && i1 < 16) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < T; k9++) {\n        const v10 = b2[(k8 * T + k9) * 192 + i0];\n        const v11 = b3[(k8 * T + k9) * 16 + i1];\n        acc7 += v10 * v11;\n      }\n    }\n    g6 = acc7;\n  }\n  const v12 = g0 + g6;\n  return v12;\n}",
+      gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 80);\n  const rem0 = idx - i0 * 80;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 16 && i1 < 80) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const v4 = b0[(k2 * T + k3) * 192 + i0];\n        const v5 = b1[(k2 * T + k3) * 64 + (i1 - 16)];\n        acc1 += v4 * v5;\n      }\n    }\n    g0 = acc1;\n  }\n  let g6 = 0.0;\n  if (i1 >= 0 && i1 < 16) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < T; k9++) {\n        const v10 = b0[(k8 * T + k9) * 192 + i0];\n        const v11 = b2[(k8 * T + k9) * 16 + i1];\n        acc7 += v10 * v11;\n      }\n    }\n    g6 = acc7;\n  }\n  const v12 = g0 + g6;\n  return v12;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number): number => {
           let g0 = 0.0;
           if (i1 >= 16 && i1 < 80) {
@@ -3715,8 +3308,8 @@ const Dates_TRAIN: __nnc.TrainDef = {
             let acc7 = 0.0;
             for (let k8 = 0; k8 < B; k8++) {
               for (let k9 = 0; k9 < T; k9++) {
-                const v10 = b2[(k8 * T + k9) * 192 + i0]!;
-                const v11 = b3[(k8 * T + k9) * 16 + i1]!;
+                const v10 = b0[(k8 * T + k9) * 192 + i0]!;
+                const v11 = b2[(k8 * T + k9) * 16 + i1]!;
                 acc7 += v10 * v11;
               }
             }
@@ -3730,23 +3323,125 @@ const Dates_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 80; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [12288, 79 * (B * T), 192 * (B * T), 3072, 31 * (B * T), 192 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm1, 1.0);
+            for (let mi = 0; mi < 192; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm2[mi * (B * T) + ki] = b0[mi + ki * 192]!;
+              }
+            }
+            x.gemm(192, 64, B * T, gm2, 0, B * T, wp, null, 0, gm0, 0, 64, 0);
+          }
+          {
+            const wp = x.pack(b2, 0, 16, B * T, 1, 16, gm4, 1.0);
+            for (let mi = 0; mi < 192; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm5[mi * (B * T) + ki] = b0[mi + ki * 192]!;
+              }
+            }
+            x.gemm(192, 16, B * T, gm5, 0, B * T, wp, null, 0, gm3, 0, 16, 0);
+          }
+          const f = (i0: number, i1: number): number => {
+            let g0 = 0.0;
+            if (i1 >= 16 && i1 < 80) {
+              const v1 = gm0[i0 * 64 + (i1 - 16)]!;
+              g0 = v1;
+            }
+            let g2 = 0.0;
+            if (i1 >= 0 && i1 < 16) {
+              const v3 = gm3[i0 * 16 + i1]!;
+              g2 = v3;
+            }
+            const v4 = g0 + g2;
+            return v4;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < 192; i0++)
+            for (let i1 = 0; i1 < 80; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const Dates_PLAN: __nnc.Plan = {
+      "slots": 67,
+      "weights": 22,
+      "packs": [
+        [1,0,128,16,16,1],
+        [2,0,128,32,32,1],
+        [5,0,128,16,16,1],
+        [6,0,128,32,32,1],
+        [10,0,64,64,64,1],
+        [18,0,64,64,64,1],
+        [14,0,192,16,80,1],
+        [11,0,64,64,64,1],
+        [14,16,192,64,80,1],
+        [15,0,192,64,64,1],
+        [20,0,14,64,64,1]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8,9],
+        [10]
+      ],
+      "inputs": [
+        {"name":"source","dim":"S","data":22,"lengths":23},
+        {"name":"target","dim":"T","data":24,"lengths":25}
+      ],
+      "encode": [
+        {"op":"run","kernel":0,"out":26,"args":[22,0,1,3],"size":["B","S",128],"packs":0},
+        {"op":"scan","out":27,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[27,26,2,4,23],"packs":1},"size":["B","S",64],"free":[26]},
+        {"op":"run","kernel":0,"out":28,"args":[22,0,5,7],"size":["B","S",128],"packs":2,"free":[22]},
+        {"op":"scan","out":29,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[],"step":{"kernel":1,"args":[29,28,6,8,23],"packs":3},"size":["B","S",64],"free":[28]},
+        {"op":"run","kernel":2,"out":30,"args":[27,29],"size":["B","S",64]},
+        {"op":"run","kernel":3,"out":31,"args":[30,10],"size":["B","S",64],"packs":4},
+        {"op":"run","kernel":4,"out":32,"args":[27,23],"size":["B",64],"free":[27]},
+        {"op":"run","kernel":5,"out":33,"args":[29],"size":["B",64],"free":[29]},
+        {"op":"run","kernel":6,"out":34,"args":[32,33,18,19],"size":["B",64],"packs":5,"free":[32,33]}
+      ],
+      "decode": [
+        {"op":"run","kernel":7,"out":35,"args":[24,9,14,16],"size":["B","T",192],"packs":6,"free":[24]},
+        {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":64,"init":34,"lengths":25,"body":[{"op":"run","kernel":8,"out":37,"args":[36,11,31,12,13],"size":["B","S"],"packs":7},{"op":"run","kernel":9,"out":38,"args":[23,37],"size":["B",2]},{"op":"run","kernel":10,"out":39,"args":[23,38,37],"size":["B","S"]},{"op":"run","kernel":11,"out":40,"args":[39,30],"size":["B",64]}],"step":{"kernel":12,"args":[36,35,40,14,15,17,25],"packs":8},"size":["B","T",64],"exports":[39],"free":[23,30,31,34,35,39]},
+        {"op":"run","kernel":13,"out":41,"args":[36,20,21],"size":["B","T",14],"packs":9,"free":[36]},
+        {"op":"run","kernel":14,"out":42,"args":[41],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":43,"args":[42,41],"size":["B","T",14],"free":[41,42]},
+        {"op":"run","kernel":16,"out":44,"args":[25,43],"size":["B","T",14],"free":[25,43]}
+      ],
+      "output": {"slot":44,"shape":["B","T",14]},
+      "caches": [],
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":34,"shape":["B",64]},{"slot":31,"shape":["B","S",64]},{"slot":23,"shape":["B"]},{"slot":30,"shape":["B","S",64]}],"carries":[{"scan":36,"stateSize":64}],"attention":39,"readout":"logprob","vocab":14,"inputVocab":14,"keep":[23,30,31,34,36,39,44]}
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const Dates_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 78,
         "weights": 22,
         "packs": [
-          [1,0,128,0,16,16],
-          [2,0,128,0,32,32],
-          [5,0,128,0,16,16],
-          [6,0,128,0,32,32],
-          [10,0,64,0,64,64],
-          [18,0,64,0,64,64],
-          [14,0,192,0,16,80],
-          [11,0,64,0,64,64],
-          [14,0,192,16,64,80],
-          [15,0,192,0,64,64],
-          [20,0,14,0,64,64]
+          [1,0,128,16,16,1],
+          [2,0,128,32,32,1],
+          [5,0,128,16,16,1],
+          [6,0,128,32,32,1],
+          [10,0,64,64,64,1],
+          [18,0,64,64,64,1],
+          [14,0,192,16,80,1],
+          [11,0,64,64,64,1],
+          [14,16,192,64,80,1],
+          [15,0,192,64,64,1],
+          [20,0,14,64,64,1]
         ],
         "packSets": [
           [0],
@@ -3767,24 +3462,24 @@ const Dates_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":26,"args":[22,0],"size":["B","S",16],"free":[22]},
-          {"op":"run","kernel":1,"out":27,"args":[26,1,3],"size":["B","S",128],"packs":0},
-          {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":2,"out":29,"args":[28,2,4],"size":["B",128],"packs":1}],"step":{"kernel":3,"args":[28,27,29,23]},"size":["B","S",64],"stacks":[{"from":29,"to":30,"width":[128]}]},
-          {"op":"run","kernel":1,"out":31,"args":[26,5,7],"size":["B","S",128],"packs":2},
-          {"op":"scan","out":32,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":2,"out":33,"args":[32,6,8],"size":["B",128],"packs":3}],"step":{"kernel":3,"args":[32,31,33,23]},"size":["B","S",64],"stacks":[{"from":33,"to":34,"width":[128]}]},
-          {"op":"run","kernel":4,"out":35,"args":[28,32],"size":["B","S",64]},
-          {"op":"run","kernel":5,"out":36,"args":[24,9],"size":["B","T",16],"free":[24]},
-          {"op":"run","kernel":6,"out":37,"args":[35,10],"size":["B","S",64],"packs":4},
-          {"op":"run","kernel":7,"out":38,"args":[28,23],"size":["B",64]},
-          {"op":"run","kernel":8,"out":39,"args":[32],"size":["B",64]},
-          {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B",64],"free":[38,39]},
-          {"op":"run","kernel":10,"out":41,"args":[40,18,19],"size":["B",64],"packs":5},
-          {"op":"run","kernel":11,"out":42,"args":[36,14,16],"size":["B","T",192],"packs":6},
-          {"op":"scan","out":43,"dim":"T","reverse":false,"stateSize":64,"init":41,"lengths":25,"body":[{"op":"run","kernel":12,"out":44,"args":[43,11],"size":["B",64],"packs":7},{"op":"run","kernel":13,"out":45,"args":[44,37,12,13],"size":["B","S"]},{"op":"run","kernel":14,"out":46,"args":[23,45],"size":["B",2]},{"op":"run","kernel":15,"out":47,"args":[23,46,45],"size":["B","S"]},{"op":"run","kernel":16,"out":48,"args":[47,35],"size":["B",64]},{"op":"run","kernel":17,"out":49,"args":[48,14],"size":["B",192],"packs":8},{"op":"run","kernel":18,"out":50,"args":[43,15,17],"size":["B",192],"packs":9}],"step":{"kernel":19,"args":[43,42,49,50,25]},"size":["B","T",64],"exports":[47],"stacks":[{"from":49,"to":51,"width":[192]},{"from":50,"to":52,"width":[192]},{"from":48,"to":53,"width":[64]},{"from":44,"to":54,"width":[64]}],"free":[23,47]},
-          {"op":"run","kernel":20,"out":55,"args":[43,20,21],"size":["B","T",14],"packs":10},
-          {"op":"run","kernel":21,"out":56,"args":[55],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":57,"args":[56,55],"size":["B","T",14],"free":[55,56]},
-          {"op":"run","kernel":23,"out":58,"args":[25,57],"size":["B","T",14],"free":[25]}
+          {"op":"run","kernel":17,"out":26,"args":[22,0],"size":["B","S",16],"free":[22]},
+          {"op":"run","kernel":18,"out":27,"args":[26,1,3],"size":["B","S",128],"packs":0},
+          {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":19,"out":29,"args":[28,2,4],"size":["B",128],"packs":1}],"step":{"kernel":20,"args":[28,27,29,23]},"size":["B","S",64],"stacks":[{"from":29,"to":30,"width":[128]}]},
+          {"op":"run","kernel":18,"out":31,"args":[26,5,7],"size":["B","S",128],"packs":2},
+          {"op":"scan","out":32,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":19,"out":33,"args":[32,6,8],"size":["B",128],"packs":3}],"step":{"kernel":20,"args":[32,31,33,23]},"size":["B","S",64],"stacks":[{"from":33,"to":34,"width":[128]}]},
+          {"op":"run","kernel":2,"out":35,"args":[28,32],"size":["B","S",64]},
+          {"op":"run","kernel":21,"out":36,"args":[24,9],"size":["B","T",16],"free":[24]},
+          {"op":"run","kernel":3,"out":37,"args":[35,10],"size":["B","S",64],"packs":4},
+          {"op":"run","kernel":4,"out":38,"args":[28,23],"size":["B",64]},
+          {"op":"run","kernel":5,"out":39,"args":[32],"size":["B",64]},
+          {"op":"run","kernel":22,"out":40,"args":[38,39],"size":["B",64],"free":[38,39]},
+          {"op":"run","kernel":23,"out":41,"args":[40,18,19],"size":["B",64],"packs":5},
+          {"op":"run","kernel":24,"out":42,"args":[36,14,16],"size":["B","T",192],"packs":6},
+          {"op":"scan","out":43,"dim":"T","reverse":false,"stateSize":64,"init":41,"lengths":25,"body":[{"op":"run","kernel":25,"out":44,"args":[43,11],"size":["B",64],"packs":7},{"op":"run","kernel":26,"out":45,"args":[44,37,12,13],"size":["B","S"]},{"op":"run","kernel":9,"out":46,"args":[23,45],"size":["B",2]},{"op":"run","kernel":10,"out":47,"args":[23,46,45],"size":["B","S"]},{"op":"run","kernel":11,"out":48,"args":[47,35],"size":["B",64]},{"op":"run","kernel":27,"out":49,"args":[48,14],"size":["B",192],"packs":8},{"op":"run","kernel":28,"out":50,"args":[43,15,17],"size":["B",192],"packs":9}],"step":{"kernel":29,"args":[43,42,49,50,25]},"size":["B","T",64],"exports":[47],"stacks":[{"from":49,"to":51,"width":[192]},{"from":50,"to":52,"width":[192]},{"from":48,"to":53,"width":[64]},{"from":44,"to":54,"width":[64]}],"free":[23,47]},
+          {"op":"run","kernel":13,"out":55,"args":[43,20,21],"size":["B","T",14],"packs":10},
+          {"op":"run","kernel":14,"out":56,"args":[55],"size":["B","T",2]},
+          {"op":"run","kernel":15,"out":57,"args":[56,55],"size":["B","T",14],"free":[55,56]},
+          {"op":"run","kernel":16,"out":58,"args":[25,57],"size":["B","T",14],"free":[25]}
         ],
         "output": {"slot":58,"shape":["B","T",14]},
         "caches": [],
@@ -3813,81 +3508,101 @@ const Dates_TRAIN: __nnc.TrainDef = {
         "feeds": []
       },
     backward: {
-        "slots": 191,
+        "slots": 154,
         "weights": 22,
+        "packs": [
+          [20,0,64,14,1,64],
+          [15,0,64,192,1,64],
+          [11,0,64,64,1,64],
+          [18,0,64,64,1,64],
+          [10,0,64,64,1,64],
+          [6,0,32,128,1,32],
+          [2,0,32,128,1,32],
+          [5,0,16,128,1,16],
+          [1,0,16,128,1,16]
+        ],
+        "packSets": [
+          [0],
+          [1,2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7,8]
+        ],
         "inputs": [
           {"name":"source","dim":"S","data":22,"lengths":23},
           {"name":"target","dim":"T","data":24,"lengths":25}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":24,"out":26,"args":[25,27,28],"size":["B","T",14],"free":[27,28]},
-          {"op":"run","kernel":25,"out":29,"args":[26,30],"size":[14,64]},
-          {"op":"run","kernel":26,"out":31,"args":[26],"size":[14]},
-          {"op":"run","kernel":27,"out":32,"args":[30,33],"size":["B","T",64],"free":[30]},
-          {"op":"run","kernel":28,"out":34,"args":[26,20,32,35,36,37,38,39],"size":["B","T",832],"free":[26,35,36,37,39]},
-          {"op":"scan","out":40,"dim":"T","reverse":true,"stateSize":64,"lengths":25,"body":[{"op":"run","kernel":29,"out":41,"args":[40,34],"size":["B",64]},{"op":"run","kernel":30,"out":42,"args":[34],"size":["B",64]},{"op":"run","kernel":31,"out":43,"args":[34],"size":["B",64]},{"op":"run","kernel":32,"out":44,"args":[34,43],"size":["B",64]},{"op":"run","kernel":33,"out":45,"args":[41,42,44],"size":["B",64]},{"op":"run","kernel":34,"out":46,"args":[41,34,44,42],"size":["B",64]},{"op":"run","kernel":35,"out":47,"args":[45,34,43],"size":["B",64]},{"op":"run","kernel":36,"out":48,"args":[47,46,45,43],"size":["B",192]},{"op":"run","kernel":37,"out":49,"args":[47,46,45],"size":["B",192]},{"op":"run","kernel":38,"out":50,"args":[49,14],"size":["B",64]},{"op":"run","kernel":39,"out":51,"args":[34,52,12],"size":["B","S",64]},{"op":"run","kernel":40,"out":53,"args":[51,13],"size":["B","S"]},{"op":"run","kernel":14,"out":54,"args":[23,53],"size":["B",2]},{"op":"run","kernel":15,"out":55,"args":[23,54,53],"size":["B","S"]},{"op":"run","kernel":41,"out":56,"args":[55,50,57],"size":["B","S"]},{"op":"run","kernel":42,"out":58,"args":[56,13,51],"size":["B","S",64]},{"op":"run","kernel":43,"out":59,"args":[58],"size":["B",64]},{"op":"run","kernel":37,"out":60,"args":[47,46,45],"size":["B",192]}],"step":{"kernel":44,"args":[40,41,42,48,15,59,11,25]},"size":["B","T",64],"stacks":[{"from":60,"to":61,"width":[192]},{"from":48,"to":62,"width":[192]},{"from":49,"to":63,"width":[192]},{"from":50,"to":64,"width":[64]},{"from":55,"to":65,"width":["S"]},{"from":56,"to":66,"width":["S"]},{"from":51,"to":67,"width":["S",64]},{"from":58,"to":68,"width":["S",64]},{"from":59,"to":69,"width":[64]}],"free":[25,34,52]},
-          {"op":"run","kernel":45,"out":70,"args":[40],"size":["B",64],"free":[40]},
-          {"op":"run","kernel":46,"out":71,"args":[62,32],"size":[192,64]},
-          {"op":"run","kernel":47,"out":72,"args":[62],"size":[192],"free":[62]},
-          {"op":"run","kernel":48,"out":73,"args":[66,67],"size":[1,64],"free":[66,67]},
-          {"op":"run","kernel":49,"out":74,"args":[68],"size":[64]},
-          {"op":"run","kernel":50,"out":75,"args":[68],"size":["B","S",64],"free":[68]},
-          {"op":"run","kernel":51,"out":76,"args":[69,32],"size":[64,64],"free":[32,69]},
-          {"op":"run","kernel":52,"out":77,"args":[61,14],"size":["B","T",16]},
-          {"op":"run","kernel":47,"out":78,"args":[61],"size":[192]},
-          {"op":"run","kernel":53,"out":79,"args":[70,33],"size":["B",64],"free":[33,70]},
-          {"op":"run","kernel":54,"out":80,"args":[79,18],"size":["B",64]},
-          {"op":"run","kernel":55,"out":81,"args":[79,82],"size":[64,64],"free":[82]},
-          {"op":"run","kernel":56,"out":83,"args":[79],"size":[64],"free":[79]},
-          {"op":"run","kernel":57,"out":84,"args":[80],"size":["B",64]},
-          {"op":"run","kernel":58,"out":85,"args":[84],"size":["B","S",64],"free":[84]},
-          {"op":"run","kernel":59,"out":86,"args":[80],"size":["B",64],"free":[80]},
-          {"op":"run","kernel":60,"out":87,"args":[23,86],"size":["B","S",64],"free":[86]},
-          {"op":"run","kernel":61,"out":88,"args":[75,57],"size":[64,64],"free":[57]},
-          {"op":"run","kernel":62,"out":89,"args":[24,77],"size":[14,16],"free":[24,77]},
-          {"op":"run","kernel":63,"out":90,"args":[64,65,75,10],"size":["B","S",64],"free":[64,65,75]},
-          {"op":"run","kernel":64,"out":91,"args":[92],"size":["B","S",64],"free":[92]},
-          {"op":"run","kernel":65,"out":93,"args":[85,90,94,95,91],"size":["B","S",384],"free":[85,94,95]},
-          {"op":"scan","out":96,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":66,"out":97,"args":[96,93],"size":["B",64]},{"op":"run","kernel":67,"out":98,"args":[97],"size":["B",32]},{"op":"run","kernel":68,"out":99,"args":[93],"size":["B",32]},{"op":"run","kernel":69,"out":100,"args":[93],"size":["B",32]},{"op":"run","kernel":70,"out":101,"args":[93],"size":["B",32]},{"op":"run","kernel":71,"out":102,"args":[99,93,100,101],"size":["B",32]},{"op":"run","kernel":72,"out":103,"args":[93],"size":["B",32]},{"op":"run","kernel":73,"out":104,"args":[97,98,103,102],"size":["B",32]},{"op":"run","kernel":74,"out":105,"args":[98,102,103],"size":["B",32]},{"op":"run","kernel":75,"out":106,"args":[104,100,101],"size":["B",32]},{"op":"run","kernel":76,"out":107,"args":[104,93,99],"size":["B",32]},{"op":"run","kernel":74,"out":108,"args":[104,101,100],"size":["B",32]},{"op":"run","kernel":77,"out":109,"args":[108,107,106,105],"size":["B",128]},{"op":"run","kernel":77,"out":110,"args":[108,107,106,105],"size":["B",128]}],"step":{"kernel":78,"args":[96,109,6,104,99,23]},"size":["B","S",64],"stacks":[{"from":110,"to":111,"width":[128]},{"from":109,"to":112,"width":[128]}],"free":[93,96]},
-          {"op":"run","kernel":79,"out":113,"args":[112,91],"size":[128,32],"free":[91]},
-          {"op":"run","kernel":80,"out":114,"args":[112],"size":[128],"free":[112]},
-          {"op":"run","kernel":81,"out":115,"args":[111,116],"size":[128,16]},
-          {"op":"run","kernel":80,"out":117,"args":[111],"size":[128]},
-          {"op":"run","kernel":82,"out":118,"args":[119],"size":["B","S",64],"free":[119]},
-          {"op":"run","kernel":83,"out":120,"args":[87,90,121,122,118],"size":["B","S",384],"free":[87,90,121,122]},
-          {"op":"scan","out":123,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":66,"out":124,"args":[123,120],"size":["B",64]},{"op":"run","kernel":67,"out":125,"args":[124],"size":["B",32]},{"op":"run","kernel":68,"out":126,"args":[120],"size":["B",32]},{"op":"run","kernel":69,"out":127,"args":[120],"size":["B",32]},{"op":"run","kernel":70,"out":128,"args":[120],"size":["B",32]},{"op":"run","kernel":71,"out":129,"args":[126,120,127,128],"size":["B",32]},{"op":"run","kernel":72,"out":130,"args":[120],"size":["B",32]},{"op":"run","kernel":73,"out":131,"args":[124,125,130,129],"size":["B",32]},{"op":"run","kernel":74,"out":132,"args":[125,129,130],"size":["B",32]},{"op":"run","kernel":75,"out":133,"args":[131,127,128],"size":["B",32]},{"op":"run","kernel":76,"out":134,"args":[131,120,126],"size":["B",32]},{"op":"run","kernel":74,"out":135,"args":[131,128,127],"size":["B",32]},{"op":"run","kernel":77,"out":136,"args":[135,134,133,132],"size":["B",128]},{"op":"run","kernel":77,"out":137,"args":[135,134,133,132],"size":["B",128]}],"step":{"kernel":78,"args":[123,136,2,131,126,23]},"size":["B","S",64],"stacks":[{"from":137,"to":138,"width":[128]},{"from":136,"to":139,"width":[128]}],"free":[23,120,123]},
-          {"op":"run","kernel":79,"out":140,"args":[139,118],"size":[128,32],"free":[118]},
-          {"op":"run","kernel":80,"out":141,"args":[139],"size":[128],"free":[139]},
-          {"op":"run","kernel":81,"out":142,"args":[138,116],"size":[128,16],"free":[116]},
-          {"op":"run","kernel":80,"out":143,"args":[138],"size":[128]},
-          {"op":"run","kernel":84,"out":144,"args":[111,5,138,1],"size":["B","S",16],"free":[111,138]},
-          {"op":"run","kernel":85,"out":145,"args":[22,144],"size":[42,16],"free":[22,144]},
-          {"op":"run","kernel":86,"out":146,"args":[63,38,61,147],"size":[192,80],"free":[38,61,63,147]}
+          {"op":"run","kernel":30,"out":26,"args":[25,27,28],"size":["B","T",14],"free":[27,28]},
+          {"op":"run","kernel":31,"out":29,"args":[26,30],"size":[14,64]},
+          {"op":"run","kernel":32,"out":31,"args":[26],"size":[14]},
+          {"op":"run","kernel":33,"out":32,"args":[30,33],"size":["B","T",64],"free":[30]},
+          {"op":"run","kernel":34,"out":34,"args":[26,20,32,35,36,37,38,39],"size":["B","T",832],"packs":0,"free":[26,35,36,37,39]},
+          {"op":"scan","out":40,"dim":"T","reverse":true,"stateSize":64,"lengths":25,"body":[{"op":"run","kernel":35,"out":41,"args":[40,34],"size":["B",192]},{"op":"run","kernel":36,"out":42,"args":[40,34],"size":["B",192]},{"op":"run","kernel":37,"out":43,"args":[42,14],"size":["B",64]},{"op":"run","kernel":38,"out":44,"args":[34,45,12],"size":["B","S",64]},{"op":"run","kernel":39,"out":46,"args":[44,13],"size":["B","S"]},{"op":"run","kernel":9,"out":47,"args":[23,46],"size":["B",2]},{"op":"run","kernel":10,"out":48,"args":[23,47,46],"size":["B","S"]},{"op":"run","kernel":40,"out":49,"args":[48,43,50],"size":["B","S"]},{"op":"run","kernel":41,"out":51,"args":[49,13,44],"size":["B","S",64]},{"op":"run","kernel":42,"out":52,"args":[51],"size":["B",64]}],"step":{"kernel":43,"args":[40,34,41,15,52,11,25],"packs":1},"size":["B","T",64],"stacks":[{"from":42,"to":53,"width":[192]},{"from":41,"to":54,"width":[192]},{"from":43,"to":55,"width":[64]},{"from":48,"to":56,"width":["S"]},{"from":49,"to":57,"width":["S"]},{"from":44,"to":58,"width":["S",64]},{"from":51,"to":59,"width":["S",64]},{"from":52,"to":60,"width":[64]}],"free":[25,34,45]},
+          {"op":"run","kernel":44,"out":61,"args":[40],"size":["B",64],"free":[40]},
+          {"op":"run","kernel":45,"out":62,"args":[54,32],"size":[192,64]},
+          {"op":"run","kernel":46,"out":63,"args":[54],"size":[192],"free":[54]},
+          {"op":"run","kernel":47,"out":64,"args":[57,58],"size":[1,64],"free":[57,58]},
+          {"op":"run","kernel":48,"out":65,"args":[59],"size":[64]},
+          {"op":"run","kernel":49,"out":66,"args":[59],"size":["B","S",64],"free":[59]},
+          {"op":"run","kernel":50,"out":67,"args":[60,32],"size":[64,64],"free":[32,60]},
+          {"op":"run","kernel":51,"out":68,"args":[53,14],"size":["B","T",16]},
+          {"op":"run","kernel":46,"out":69,"args":[53],"size":[192]},
+          {"op":"run","kernel":52,"out":70,"args":[61,33],"size":["B",64],"free":[33,61]},
+          {"op":"run","kernel":53,"out":71,"args":[70,18],"size":["B",64],"packs":2},
+          {"op":"run","kernel":54,"out":72,"args":[70,73],"size":[64,64],"free":[73]},
+          {"op":"run","kernel":55,"out":74,"args":[70],"size":[64],"free":[70]},
+          {"op":"run","kernel":56,"out":75,"args":[71],"size":["B",64]},
+          {"op":"run","kernel":57,"out":76,"args":[75],"size":["B","S",64],"free":[75]},
+          {"op":"run","kernel":58,"out":77,"args":[71],"size":["B",64],"free":[71]},
+          {"op":"run","kernel":59,"out":78,"args":[23,77],"size":["B","S",64],"free":[77]},
+          {"op":"run","kernel":60,"out":79,"args":[66,50],"size":[64,64],"free":[50]},
+          {"op":"run","kernel":61,"out":80,"args":[24,68],"size":[14,16],"free":[24,68]},
+          {"op":"run","kernel":62,"out":81,"args":[55,56,66,10],"size":["B","S",64],"packs":3,"free":[55,56,66]},
+          {"op":"run","kernel":63,"out":82,"args":[83],"size":["B","S",64],"free":[83]},
+          {"op":"run","kernel":64,"out":84,"args":[76,81,85,86,82],"size":["B","S",384],"free":[76,85,86]},
+          {"op":"scan","out":87,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":65,"out":88,"args":[87,84],"size":["B",128]}],"step":{"kernel":66,"args":[87,88,6,84,23],"packs":4},"size":["B","S",64],"stacks":[{"from":88,"to":89,"width":[128]}],"free":[84,87]},
+          {"op":"run","kernel":67,"out":90,"args":[89,82],"size":[128,32],"free":[82]},
+          {"op":"run","kernel":68,"out":91,"args":[89],"size":[128]},
+          {"op":"run","kernel":69,"out":92,"args":[89,93],"size":[128,16]},
+          {"op":"run","kernel":68,"out":94,"args":[89],"size":[128]},
+          {"op":"run","kernel":70,"out":95,"args":[96],"size":["B","S",64],"free":[96]},
+          {"op":"run","kernel":71,"out":97,"args":[78,81,98,99,95],"size":["B","S",384],"free":[78,81,98,99]},
+          {"op":"scan","out":100,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":65,"out":101,"args":[100,97],"size":["B",128]}],"step":{"kernel":66,"args":[100,101,2,97,23],"packs":5},"size":["B","S",64],"stacks":[{"from":101,"to":102,"width":[128]}],"free":[23,97,100]},
+          {"op":"run","kernel":67,"out":103,"args":[102,95],"size":[128,32],"free":[95]},
+          {"op":"run","kernel":68,"out":104,"args":[102],"size":[128]},
+          {"op":"run","kernel":69,"out":105,"args":[102,93],"size":[128,16],"free":[93]},
+          {"op":"run","kernel":68,"out":106,"args":[102],"size":[128]},
+          {"op":"run","kernel":72,"out":107,"args":[89,5,102,1],"size":["B","S",16],"packs":6,"free":[89,102]},
+          {"op":"run","kernel":73,"out":108,"args":[22,107],"size":[42,16],"free":[22,107]},
+          {"op":"run","kernel":74,"out":109,"args":[53,38,110],"size":[192,80],"free":[38,53,110]}
         ],
-        "output": {"slot":145,"shape":[42,16]},
+        "output": {"slot":108,"shape":[42,16]},
         "caches": [],
         "outputs": [
-          {"name":"encoder.embedding0.weight","slot":145,"shape":[42,16]},
-          {"name":"encoder.lstm0.weight_ih_l0","slot":142,"shape":[128,16]},
-          {"name":"encoder.lstm0.weight_hh_l0","slot":140,"shape":[128,32]},
-          {"name":"encoder.lstm0.bias_ih_l0","slot":143,"shape":[128]},
-          {"name":"encoder.lstm0.bias_hh_l0","slot":141,"shape":[128]},
-          {"name":"encoder.lstm0.weight_ih_l0_reverse","slot":115,"shape":[128,16]},
-          {"name":"encoder.lstm0.weight_hh_l0_reverse","slot":113,"shape":[128,32]},
-          {"name":"encoder.lstm0.bias_ih_l0_reverse","slot":117,"shape":[128]},
-          {"name":"encoder.lstm0.bias_hh_l0_reverse","slot":114,"shape":[128]},
-          {"name":"decoder.embedding0.weight","slot":89,"shape":[14,16]},
-          {"name":"decoder.attention0.key.weight","slot":88,"shape":[64,64]},
-          {"name":"decoder.attention0.query.weight","slot":76,"shape":[64,64]},
-          {"name":"decoder.attention0.bias","slot":74,"shape":[64]},
-          {"name":"decoder.attention0.v.weight","slot":73,"shape":[1,64]},
-          {"name":"decoder.gru0.weight_ih_l0","slot":146,"shape":[192,80]},
-          {"name":"decoder.gru0.weight_hh_l0","slot":71,"shape":[192,64]},
-          {"name":"decoder.gru0.bias_ih_l0","slot":78,"shape":[192]},
-          {"name":"decoder.gru0.bias_hh_l0","slot":72,"shape":[192]},
-          {"name":"decoder.bridge.weight","slot":81,"shape":[64,64]},
-          {"name":"decoder.bridge.bias","slot":83,"shape":[64]},
+          {"name":"encoder.embedding0.weight","slot":108,"shape":[42,16]},
+          {"name":"encoder.lstm0.weight_ih_l0","slot":105,"shape":[128,16]},
+          {"name":"encoder.lstm0.weight_hh_l0","slot":103,"shape":[128,32]},
+          {"name":"encoder.lstm0.bias_ih_l0","slot":106,"shape":[128]},
+          {"name":"encoder.lstm0.bias_hh_l0","slot":104,"shape":[128]},
+          {"name":"encoder.lstm0.weight_ih_l0_reverse","slot":92,"shape":[128,16]},
+          {"name":"encoder.lstm0.weight_hh_l0_reverse","slot":90,"shape":[128,32]},
+          {"name":"encoder.lstm0.bias_ih_l0_reverse","slot":94,"shape":[128]},
+          {"name":"encoder.lstm0.bias_hh_l0_reverse","slot":91,"shape":[128]},
+          {"name":"decoder.embedding0.weight","slot":80,"shape":[14,16]},
+          {"name":"decoder.attention0.key.weight","slot":79,"shape":[64,64]},
+          {"name":"decoder.attention0.query.weight","slot":67,"shape":[64,64]},
+          {"name":"decoder.attention0.bias","slot":65,"shape":[64]},
+          {"name":"decoder.attention0.v.weight","slot":64,"shape":[1,64]},
+          {"name":"decoder.gru0.weight_ih_l0","slot":109,"shape":[192,80]},
+          {"name":"decoder.gru0.weight_hh_l0","slot":62,"shape":[192,64]},
+          {"name":"decoder.gru0.bias_ih_l0","slot":69,"shape":[192]},
+          {"name":"decoder.gru0.bias_hh_l0","slot":63,"shape":[192]},
+          {"name":"decoder.bridge.weight","slot":72,"shape":[64,64]},
+          {"name":"decoder.bridge.bias","slot":74,"shape":[64]},
           {"name":"decoder.linear0.weight","slot":29,"shape":[14,64]},
           {"name":"decoder.linear0.bias","slot":31,"shape":[14]}
         ],
@@ -3895,23 +3610,23 @@ const Dates_TRAIN: __nnc.TrainDef = {
           {"kind":"cotangent","name":"next","slot":27,"shape":["B","T",14]},
           {"kind":"saved","name":"%713","slot":28,"shape":["B","T",14]},
           {"kind":"saved","name":"%709","slot":30,"shape":["B","T",64]},
-          {"kind":"saved","name":"%695","slot":52,"shape":["B","S",64]},
-          {"kind":"saved","name":"%691","slot":57,"shape":["B","S",64]},
+          {"kind":"saved","name":"%695","slot":45,"shape":["B","S",64]},
+          {"kind":"saved","name":"%691","slot":50,"shape":["B","S",64]},
           {"kind":"saved","name":"%704","slot":33,"shape":["B",64]},
           {"kind":"saved","name":"%708","slot":35,"shape":["B","T",192]},
           {"kind":"saved","name":"%715","slot":36,"shape":["B","T",192]},
           {"kind":"saved","name":"%716","slot":37,"shape":["B","T",192]},
           {"kind":"saved","name":"%717","slot":38,"shape":["B","T",64]},
           {"kind":"saved","name":"%718","slot":39,"shape":["B","T",64]},
-          {"kind":"saved","name":"%693","slot":147,"shape":["B","T",16]},
-          {"kind":"saved","name":"%700","slot":82,"shape":["B",64]},
-          {"kind":"saved","name":"%688","slot":94,"shape":["B","S",128]},
-          {"kind":"saved","name":"%719","slot":95,"shape":["B","S",128]},
-          {"kind":"saved","name":"%689","slot":92,"shape":["B","S",64]},
-          {"kind":"saved","name":"%680","slot":116,"shape":["B","S",16]},
-          {"kind":"saved","name":"%683","slot":121,"shape":["B","S",128]},
-          {"kind":"saved","name":"%720","slot":122,"shape":["B","S",128]},
-          {"kind":"saved","name":"%684","slot":119,"shape":["B","S",64]}
+          {"kind":"saved","name":"%693","slot":110,"shape":["B","T",16]},
+          {"kind":"saved","name":"%700","slot":73,"shape":["B",64]},
+          {"kind":"saved","name":"%688","slot":85,"shape":["B","S",128]},
+          {"kind":"saved","name":"%719","slot":86,"shape":["B","S",128]},
+          {"kind":"saved","name":"%689","slot":83,"shape":["B","S",64]},
+          {"kind":"saved","name":"%680","slot":93,"shape":["B","S",16]},
+          {"kind":"saved","name":"%683","slot":98,"shape":["B","S",128]},
+          {"kind":"saved","name":"%720","slot":99,"shape":["B","S",128]},
+          {"kind":"saved","name":"%684","slot":96,"shape":["B","S",64]}
         ]
       },
     };

@@ -29,7 +29,7 @@ export interface GatedAttentionOutputs {
     y: __nnc.Tensor<Float32Array, [number, number, 32]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k2 by forward() and generate(), the rest by training only). */
 const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 e5033c16: attention0.α
     {
@@ -103,10 +103,10 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 882edc16: attention0.context Σα·k
+    // k1 882edc16: attention0.context Σα·k (and 1 more call)
     {
       name: "GatedAttention.k1",
-      label: "attention0.context Σα·k",
+      label: "attention0.context Σα·k (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -211,36 +211,9 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const GatedAttention_PLAN: __nnc.Plan = {
-      "slots": 13,
-      "weights": 2,
-      "packs": [
-        [0,0,32,0,32,32]
-      ],
-      "packSets": [
-        [0]
-      ],
-      "inputs": [
-        {"name":"x","dim":"T","data":2,"lengths":3}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":4,"args":[3,2],"size":["B","T","T"]},
-        {"op":"run","kernel":1,"out":5,"args":[4,2],"size":["B","T",32],"free":[2,4]},
-        {"op":"run","kernel":2,"out":6,"args":[3,5,0,1],"size":["B","T",32],"packs":0,"free":[3,5]}
-      ],
-      "output": {"slot":6,"shape":["B","T",32]},
-      "caches": [],
-      "noGen": "its input 'x' is feature vectors, not tokens it could feed back (to generate: declare 'input x: tokens(vocab = V)', or remove the decode statement)"
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const GatedAttention_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 f5a7bd20: attention0.sigmoid(e)
+    // k3 f5a7bd20: attention0.sigmoid(e)
     {
-      name: "GatedAttention.t0",
+      name: "GatedAttention.k3",
       label: "attention0.sigmoid(e)",
       step: false,
       scalars: ["T"],
@@ -288,9 +261,9 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t1 2e6e8bde: attention0.α
+    // k4 2e6e8bde: attention0.α
     {
-      name: "GatedAttention.t1",
+      name: "GatedAttention.k4",
       label: "attention0.α",
       step: false,
       scalars: ["T"],
@@ -314,47 +287,9 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t2 882edc16: attention0.context Σα·k
+    // k5 5e0ab470: tanh0
     {
-      name: "GatedAttention.t2",
-      label: "attention0.context Σα·k",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[(i0 * T + i1) * T + k1]!;
-            const v3 = b1[(i0 * T + k1) * 32 + i2]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 32; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (T * 32), 32, T, 1, 32, gm0, 1.0);
-            x.gemm(T, 32, T, b0, bt0 * (T * T), T, wp, null, 0, out, bt0 * (T * 32), 32, 0);
-          }
-        },
-      },
-    },
-    // t3 5e0ab470: tanh0
-    {
-      name: "GatedAttention.t3",
+      name: "GatedAttention.k5",
       label: "tanh0",
       step: false,
       scalars: ["T"],
@@ -400,9 +335,9 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t4 195765f5: y.mask
+    // k6 195765f5: y.mask
     {
-      name: "GatedAttention.t4",
+      name: "GatedAttention.k6",
       label: "y.mask",
       step: false,
       scalars: ["T"],
@@ -426,9 +361,9 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t5 1bd42da9: tanh0.d tanh
+    // k7 1bd42da9: tanh0.d tanh
     {
-      name: "GatedAttention.t5",
+      name: "GatedAttention.k7",
       label: "tanh0.d tanh",
       step: false,
       scalars: ["T"],
@@ -456,9 +391,9 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t6 d1a7b51e: d(attention0.context Σα·k)
+    // k8 0bd3578c: d(attention0.context Σα·k)
     {
-      name: "GatedAttention.t6",
+      name: "GatedAttention.k8",
       label: "d(attention0.context Σα·k)",
       step: false,
       scalars: ["T"],
@@ -481,10 +416,20 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 32; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 32, 32, b0, 0, 32, x.packs[0], null, 0, out, 0, 32, 0);
+          }
+        },
+      },
     },
-    // t7 b5706f24: d(linear0.weight)
+    // k9 499a5e46: d(linear0.weight)
     {
-      name: "GatedAttention.t7",
+      name: "GatedAttention.k9",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -508,10 +453,27 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 32; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [47 * (B * T), 32 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 32, B * T, 1, 32, gm0, 1.0);
+            for (let mi = 0; mi < 32; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 32]!;
+              }
+            }
+            x.gemm(32, 32, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 32, 0);
+          }
+        },
+      },
     },
-    // t8 d4692c15: d(linear0.bias)
+    // k10 d4692c15: d(linear0.bias)
     {
-      name: "GatedAttention.t8",
+      name: "GatedAttention.k10",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -534,9 +496,9 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t9 b283a54e: attention0.sigmoid(e).d sigmoid
+    // k11 b283a54e: attention0.sigmoid(e).d sigmoid
     {
-      name: "GatedAttention.t9",
+      name: "GatedAttention.k11",
       label: "attention0.sigmoid(e).d sigmoid",
       step: false,
       scalars: ["T"],
@@ -599,9 +561,9 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t10 605566db: d(x)
+    // k12 7d7ba25c: d(x)
     {
-      name: "GatedAttention.t10",
+      name: "GatedAttention.k12",
       label: "d(x)",
       step: false,
       scalars: ["T"],
@@ -641,33 +603,40 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 32, 47 * T]; },
+        scratch: (s) => { const { B, T } = s; return [B * T * 32, 47 * T, T * T, B * T * 32, 47 * T, B * T * 32, 47 * T, T * T]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
           const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!, gm6 = g[6]!, gm7 = g[7]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm1, 0.17677669529663687);
-            x.gemm(T, 32, T, b2, bt0 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 32), 32, 0);
+            const wp = x.pack(b0, bt0 * (T * 32), 32, T, 1, 32, gm1, 1.0);
+            for (let mi = 0; mi < T; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm2[mi * T + ki] = b1[bt0 * (T * T) + (mi + ki * T)]!;
+              }
+            }
+            x.gemm(T, 32, T, gm2, 0, T, wp, null, 0, gm0, bt0 * (T * 32), 32, 0);
+          }
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm4, 0.17677669529663687);
+            x.gemm(T, 32, T, b2, bt0 * (T * T), T, wp, null, 0, gm3, bt0 * (T * 32), 32, 0);
+          }
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm6, 0.17677669529663687);
+            for (let mi = 0; mi < T; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm7[mi * T + ki] = b2[bt0 * (T * T) + (mi + ki * T)]!;
+              }
+            }
+            x.gemm(T, 32, T, gm7, 0, T, wp, null, 0, gm5, bt0 * (T * 32), 32, 0);
           }
           const f = (i0: number, i1: number, i2: number): number => {
-            let acc0 = 0.0;
-            for (let k1 = 0; k1 < T; k1++) {
-              const v2 = b0[(i0 * T + k1) * 32 + i2]!;
-              const v3 = b1[(i0 * T + k1) * T + i1]!;
-              acc0 += v2 * v3;
-            }
-            const v4 = gm0[(i0 * T + i1) * 32 + i2]!;
-            const v5 = acc0 + v4;
-            let acc6 = 0.0;
-            for (let k7 = 0; k7 < T; k7++) {
-              const v8 = b2[(i0 * T + k7) * T + i1]!;
-              const v9 = b3[(i0 * T + k7) * 32 + i2]!;
-              acc6 += v8 * v9;
-            }
-            const v10 = acc6 * 0.17677669529663687;
-            const v11 = v5 + v10;
-            return v11;
+            const v0 = gm0[(i0 * T + i1) * 32 + i2]!;
+            const v1 = gm3[(i0 * T + i1) * 32 + i2]!;
+            const v2 = v0 + v1;
+            const v3 = gm5[(i0 * T + i1) * 32 + i2]!;
+            const v4 = v2 + v3;
+            return v4;
           };
           let o = 0;
           for (let i0 = 0; i0 < B; i0++)
@@ -677,12 +646,37 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const GatedAttention_PLAN: __nnc.Plan = {
+      "slots": 13,
+      "weights": 2,
+      "packs": [
+        [0,0,32,32,32,1]
+      ],
+      "packSets": [
+        [0]
+      ],
+      "inputs": [
+        {"name":"x","dim":"T","data":2,"lengths":3}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":4,"args":[3,2],"size":["B","T","T"]},
+        {"op":"run","kernel":1,"out":5,"args":[4,2],"size":["B","T",32],"free":[2,4]},
+        {"op":"run","kernel":2,"out":6,"args":[3,5,0,1],"size":["B","T",32],"packs":0,"free":[3,5]}
+      ],
+      "output": {"slot":6,"shape":["B","T",32]},
+      "caches": [],
+      "noGen": "its input 'x' is feature vectors, not tokens it could feed back (to generate: declare 'input x: tokens(vocab = V)', or remove the decode statement)"
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const GatedAttention_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 13,
         "weights": 2,
         "packs": [
-          [0,0,32,0,32,32]
+          [0,0,32,32,32,1]
         ],
         "packSets": [
           [0]
@@ -692,11 +686,11 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":4,"args":[2],"size":["B","T","T"]},
-          {"op":"run","kernel":1,"out":5,"args":[3,4],"size":["B","T","T"]},
-          {"op":"run","kernel":2,"out":6,"args":[5,2],"size":["B","T",32],"free":[2]},
-          {"op":"run","kernel":3,"out":7,"args":[6,0,1],"size":["B","T",32],"packs":0},
-          {"op":"run","kernel":4,"out":8,"args":[3,7],"size":["B","T",32],"free":[3]}
+          {"op":"run","kernel":3,"out":4,"args":[2],"size":["B","T","T"]},
+          {"op":"run","kernel":4,"out":5,"args":[3,4],"size":["B","T","T"]},
+          {"op":"run","kernel":1,"out":6,"args":[5,2],"size":["B","T",32],"free":[2]},
+          {"op":"run","kernel":5,"out":7,"args":[6,0,1],"size":["B","T",32],"packs":0},
+          {"op":"run","kernel":6,"out":8,"args":[3,7],"size":["B","T",32],"free":[3]}
         ],
         "output": {"slot":8,"shape":["B","T",32]},
         "caches": [],
@@ -712,17 +706,23 @@ const GatedAttention_TRAIN: __nnc.TrainDef = {
     backward: {
         "slots": 27,
         "weights": 2,
+        "packs": [
+          [0,0,32,32,1,32]
+        ],
+        "packSets": [
+          [0]
+        ],
         "inputs": [
           {"name":"x","dim":"T","data":2,"lengths":3}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":5,"out":4,"args":[3,5,6],"size":["B","T",32],"free":[5,6]},
-          {"op":"run","kernel":6,"out":7,"args":[4,0],"size":["B","T",32]},
-          {"op":"run","kernel":7,"out":8,"args":[4,9],"size":[32,32],"free":[9]},
-          {"op":"run","kernel":8,"out":10,"args":[4],"size":[32],"free":[4]},
-          {"op":"run","kernel":9,"out":11,"args":[3,7,2,12],"size":["B","T","T"],"free":[3,12]},
-          {"op":"run","kernel":10,"out":13,"args":[7,14,11,2],"size":["B","T",32],"free":[2,7,11,14]}
+          {"op":"run","kernel":7,"out":4,"args":[3,5,6],"size":["B","T",32],"free":[5,6]},
+          {"op":"run","kernel":8,"out":7,"args":[4,0],"size":["B","T",32],"packs":0},
+          {"op":"run","kernel":9,"out":8,"args":[4,9],"size":[32,32],"free":[9]},
+          {"op":"run","kernel":10,"out":10,"args":[4],"size":[32],"free":[4]},
+          {"op":"run","kernel":11,"out":11,"args":[3,7,2,12],"size":["B","T","T"],"free":[3,12]},
+          {"op":"run","kernel":12,"out":13,"args":[7,14,11,2],"size":["B","T",32],"free":[2,7,11,14]}
         ],
         "output": {"slot":8,"shape":[32,32]},
         "caches": [],

@@ -32,7 +32,7 @@ export interface NPLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, 10000]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k3 by forward() and generate(), the rest by training only). */
 const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 2fe34dce: tanh0
     {
@@ -96,10 +96,10 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 0ebafb29: linear1
+    // k1 0ebafb29: linear1 (and 1 more call)
     {
       name: "NPLM.k1",
-      label: "linear1",
+      label: "linear1 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[i1 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -131,10 +131,10 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 d75e037a: softmax0 (row statistics)
+    // k2 d75e037a: softmax0 (row statistics) (and 1 more call)
     {
       name: "NPLM.k2",
-      label: "softmax0 (row statistics)",
+      label: "softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 10000; k4++) {\n    const v5 = b0[i0 * 10000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -168,10 +168,10 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 740e407c: softmax0
+    // k3 740e407c: softmax0 (and 1 more call)
     {
       name: "NPLM.k3",
-      label: "softmax0",
+      label: "softmax0 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 10000 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -214,39 +214,9 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const NPLM_PLAN: __nnc.Plan = {
-      "slots": 18,
-      "weights": 5,
-      "packs": [
-        [1,0,100,0,240,240],
-        [3,0,10000,0,100,100]
-      ],
-      "packSets": [
-        [0],
-        [1]
-      ],
-      "inputs": [
-        {"name":"context","dim":"T","data":5}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",100],"packs":0,"free":[5]},
-        {"op":"run","kernel":1,"out":7,"args":[6,3,4],"size":["B",10000],"packs":1,"free":[6]},
-        {"op":"run","kernel":2,"out":8,"args":[7],"size":["B",2]},
-        {"op":"run","kernel":3,"out":9,"args":[8,7],"size":["B",10000],"free":[7,8]}
-      ],
-      "output": {"slot":9,"shape":["B",10000]},
-      "caches": [],
-      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const NPLM_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 8d93c026: flatten0
+    // k4 8d93c026: flatten0
     {
-      name: "NPLM.t0",
+      name: "NPLM.k4",
       label: "flatten0",
       step: false,
       scalars: ["T"],
@@ -267,9 +237,9 @@ const NPLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t1 696a7e2e: tanh0
+    // k5 696a7e2e: tanh0
     {
-      name: "NPLM.t1",
+      name: "NPLM.k5",
       label: "tanh0",
       step: false,
       scalars: [],
@@ -313,127 +283,9 @@ const NPLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 0ebafb29: linear1
+    // k6 cbe419b6: softmax0.d softmax
     {
-      name: "NPLM.t2",
-      label: "linear1",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[i1 * 100 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 100; k1++) {
-            const v2 = b0[i0 * 100 + k1]!;
-            const v3 = b1[i1 * 100 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i1]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 10000; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B, 10000, 100, b0, 0, 100, x.packs[0], b2, 0, out, 0, 10000, 0);
-        },
-      },
-    },
-    // t3 d75e037a: softmax0 (row statistics)
-    {
-      name: "NPLM.t3",
-      label: "softmax0 (row statistics)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 10000; k4++) {\n    const v5 = b0[i0 * 10000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 10000; k1++) {
-            const v2 = b0[i0 * 10000 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 10000; k4++) {
-            const v5 = b0[i0 * 10000 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t4 740e407c: softmax0
-    {
-      name: "NPLM.t4",
-      label: "softmax0",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 10000 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const sb0 = i0 * 2;
-          const v1 = b1[i0 * 10000 + i1]!;
-          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 10000; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * 10000;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < 10000; k2++) {
-              const v3 = b1[i0 * 10000 + k2]!;
-              out[base0 + k2] = v3;
-              m1 = Math.max(m1, v3);
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < 10000; k5++) {
-              const e6 = Math.exp(out[base0 + k5]! - m1);
-              out[base0 + k5] = e6;
-              s4 += e6;
-            }
-            for (let k7 = 0; k7 < 10000; k7++) {
-              out[base0 + k7] = out[base0 + k7]! / s4;
-            }
-          }
-        },
-      },
-    },
-    // t5 cbe419b6: softmax0.d softmax
-    {
-      name: "NPLM.t5",
+      name: "NPLM.k6",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
@@ -460,9 +312,9 @@ const NPLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t6 d9c2c5d3: d(linear1.weight)
+    // k7 77c9253d: d(linear1.weight)
     {
-      name: "NPLM.t6",
+      name: "NPLM.k7",
       label: "d(linear1.weight)",
       step: false,
       scalars: ["B"],
@@ -484,10 +336,27 @@ const NPLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 100; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [115 * B, 10000 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 100, B, 1, 100, gm0, 1.0);
+            for (let mi = 0; mi < 10000; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 10000]!;
+              }
+            }
+            x.gemm(10000, 100, B, gm1, 0, B, wp, null, 0, out, 0, 100, 0);
+          }
+        },
+      },
     },
-    // t7 cdbcdf09: d(linear1.bias)
+    // k8 cdbcdf09: d(linear1.bias)
     {
-      name: "NPLM.t7",
+      name: "NPLM.k8",
       label: "d(linear1.bias)",
       step: false,
       scalars: ["B"],
@@ -508,9 +377,9 @@ const NPLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t8 cc208ff9: tanh0.d tanh
+    // k9 033642db: tanh0.d tanh
     {
-      name: "NPLM.t8",
+      name: "NPLM.k9",
       label: "tanh0.d tanh",
       step: false,
       scalars: [],
@@ -536,10 +405,33 @@ const NPLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 100; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 100]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 100, 10000, b0, 0, 10000, x.packs[0], null, 0, gm0, 0, 100, 0);
+          }
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm0[i0 * 100 + i1]!;
+            const v1 = b2[i0 * 100 + i1]!;
+            const v2 = v1 * v1;
+            const v3 = 1.0 - v2;
+            const v4 = v0 * v3;
+            return v4;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 100; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
     },
-    // t9 f62f67e9: d(linear0.weight)
+    // k10 5dcb9696: d(linear0.weight)
     {
-      name: "NPLM.t9",
+      name: "NPLM.k10",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -561,10 +453,27 @@ const NPLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 240; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [255 * B, 100 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 240, B, 1, 240, gm0, 1.0);
+            for (let mi = 0; mi < 100; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 100]!;
+              }
+            }
+            x.gemm(100, 240, B, gm1, 0, B, wp, null, 0, out, 0, 240, 0);
+          }
+        },
+      },
     },
-    // t10 f1245ed1: d(linear0.bias)
+    // k11 f1245ed1: d(linear0.bias)
     {
-      name: "NPLM.t10",
+      name: "NPLM.k11",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -585,9 +494,9 @@ const NPLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t11 1083ade4: flatten0.d flatten
+    // k12 c95e4e21: flatten0.d flatten
     {
-      name: "NPLM.t11",
+      name: "NPLM.k12",
       label: "flatten0.d flatten",
       step: false,
       scalars: ["T"],
@@ -610,10 +519,30 @@ const NPLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 60; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 240]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 240, 100, b0, 0, 100, x.packs[0], null, 0, gm0, 0, 240, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[i0 * 240 + (i1 * 60 + i2)]!;
+            return v0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 60; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t12 19014236: embedding0.d table
+    // k13 19014236: embedding0.d table
     {
-      name: "NPLM.t12",
+      name: "NPLM.k13",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -640,13 +569,41 @@ const NPLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const NPLM_PLAN: __nnc.Plan = {
+      "slots": 18,
+      "weights": 5,
+      "packs": [
+        [1,0,100,240,240,1],
+        [3,0,10000,100,100,1]
+      ],
+      "packSets": [
+        [0],
+        [1]
+      ],
+      "inputs": [
+        {"name":"context","dim":"T","data":5}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",100],"packs":0,"free":[5]},
+        {"op":"run","kernel":1,"out":7,"args":[6,3,4],"size":["B",10000],"packs":1,"free":[6]},
+        {"op":"run","kernel":2,"out":8,"args":[7],"size":["B",2]},
+        {"op":"run","kernel":3,"out":9,"args":[8,7],"size":["B",10000],"free":[7,8]}
+      ],
+      "output": {"slot":9,"shape":["B",10000]},
+      "caches": [],
+      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const NPLM_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 18,
         "weights": 5,
         "packs": [
-          [1,0,100,0,240,240],
-          [3,0,10000,0,100,100]
+          [1,0,100,240,240,1],
+          [3,0,10000,100,100,1]
         ],
         "packSets": [
           [0],
@@ -657,11 +614,11 @@ const NPLM_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":6,"args":[5,0],"size":["B",240],"free":[5]},
-          {"op":"run","kernel":1,"out":7,"args":[6,1,2],"size":["B",100],"packs":0},
-          {"op":"run","kernel":2,"out":8,"args":[7,3,4],"size":["B",10000],"packs":1},
-          {"op":"run","kernel":3,"out":9,"args":[8],"size":["B",2]},
-          {"op":"run","kernel":4,"out":10,"args":[9,8],"size":["B",10000],"free":[8,9]}
+          {"op":"run","kernel":4,"out":6,"args":[5,0],"size":["B",240],"free":[5]},
+          {"op":"run","kernel":5,"out":7,"args":[6,1,2],"size":["B",100],"packs":0},
+          {"op":"run","kernel":1,"out":8,"args":[7,3,4],"size":["B",10000],"packs":1},
+          {"op":"run","kernel":2,"out":9,"args":[8],"size":["B",2]},
+          {"op":"run","kernel":3,"out":10,"args":[9,8],"size":["B",10000],"free":[8,9]}
         ],
         "output": {"slot":10,"shape":["B",10000]},
         "caches": [],
@@ -676,19 +633,27 @@ const NPLM_TRAIN: __nnc.TrainDef = {
     backward: {
         "slots": 27,
         "weights": 5,
+        "packs": [
+          [3,0,100,10000,1,100],
+          [1,0,240,100,1,240]
+        ],
+        "packSets": [
+          [0],
+          [1]
+        ],
         "inputs": [
           {"name":"context","dim":"T","data":5}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":5,"out":6,"args":[7,8],"size":["B",10000],"free":[7,8]},
-          {"op":"run","kernel":6,"out":9,"args":[6,10],"size":[10000,100]},
-          {"op":"run","kernel":7,"out":11,"args":[6],"size":[10000]},
-          {"op":"run","kernel":8,"out":12,"args":[6,3,10],"size":["B",100],"free":[6,10]},
-          {"op":"run","kernel":9,"out":13,"args":[12,14],"size":[100,240],"free":[14]},
-          {"op":"run","kernel":10,"out":15,"args":[12],"size":[100]},
-          {"op":"run","kernel":11,"out":16,"args":[12,1],"size":["B","T",60],"free":[12]},
-          {"op":"run","kernel":12,"out":17,"args":[5,16],"size":[10000,60],"free":[5,16]}
+          {"op":"run","kernel":6,"out":6,"args":[7,8],"size":["B",10000],"free":[7,8]},
+          {"op":"run","kernel":7,"out":9,"args":[6,10],"size":[10000,100]},
+          {"op":"run","kernel":8,"out":11,"args":[6],"size":[10000]},
+          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",100],"packs":0,"free":[6,10]},
+          {"op":"run","kernel":10,"out":13,"args":[12,14],"size":[100,240],"free":[14]},
+          {"op":"run","kernel":11,"out":15,"args":[12],"size":[100]},
+          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",60],"packs":1,"free":[12]},
+          {"op":"run","kernel":13,"out":17,"args":[5,16],"size":[10000,60],"free":[5,16]}
         ],
         "output": {"slot":17,"shape":[10000,60]},
         "caches": [],

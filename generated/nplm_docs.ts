@@ -32,7 +32,7 @@ export interface DocsNPLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, 96]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k3 by forward() and generate(), the rest by training only). */
 const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 a05949c4: tanh0
     {
@@ -96,10 +96,10 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 8a112753: linear1
+    // k1 8a112753: linear1 (and 1 more call)
     {
       name: "DocsNPLM.k1",
-      label: "linear1",
+      label: "linear1 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -131,10 +131,10 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 fc689534: log_softmax0 (row statistics)
+    // k2 fc689534: log_softmax0 (row statistics) (and 1 more call)
     {
       name: "DocsNPLM.k2",
-      label: "log_softmax0 (row statistics)",
+      label: "log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -168,10 +168,10 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 0822b2dc: log_softmax0
+    // k3 0822b2dc: log_softmax0 (and 1 more call)
     {
       name: "DocsNPLM.k3",
-      label: "log_softmax0",
+      label: "log_softmax0 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 96 + i1];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -213,39 +213,9 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const DocsNPLM_PLAN: __nnc.Plan = {
-      "slots": 18,
-      "weights": 5,
-      "packs": [
-        [1,0,256,0,192,192],
-        [3,0,96,0,256,256]
-      ],
-      "packSets": [
-        [0],
-        [1]
-      ],
-      "inputs": [
-        {"name":"context","dim":"T","data":5}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",256],"packs":0,"free":[5]},
-        {"op":"run","kernel":1,"out":7,"args":[6,3,4],"size":["B",96],"packs":1,"free":[6]},
-        {"op":"run","kernel":2,"out":8,"args":[7],"size":["B",2]},
-        {"op":"run","kernel":3,"out":9,"args":[8,7],"size":["B",96],"free":[7,8]}
-      ],
-      "output": {"slot":9,"shape":["B",96]},
-      "caches": [],
-      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const DocsNPLM_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 a78fe6d0: flatten0
+    // k4 a78fe6d0: flatten0
     {
-      name: "DocsNPLM.t0",
+      name: "DocsNPLM.k4",
       label: "flatten0",
       step: false,
       scalars: ["T"],
@@ -266,9 +236,9 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t1 35bb3f2a: tanh0
+    // k5 35bb3f2a: tanh0
     {
-      name: "DocsNPLM.t1",
+      name: "DocsNPLM.k5",
       label: "tanh0",
       step: false,
       scalars: [],
@@ -312,126 +282,9 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 8a112753: linear1
+    // k6 fe0db080: log_softmax0.d softmax
     {
-      name: "DocsNPLM.t2",
-      label: "linear1",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[i0 * 256 + k1]!;
-            const v3 = b1[i1 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i1]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 96; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B, 96, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 96, 0);
-        },
-      },
-    },
-    // t3 fc689534: log_softmax0 (row statistics)
-    {
-      name: "DocsNPLM.t3",
-      label: "log_softmax0 (row statistics)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 96; k1++) {
-            const v2 = b0[i0 * 96 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 96; k4++) {
-            const v5 = b0[i0 * 96 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t4 0822b2dc: log_softmax0
-    {
-      name: "DocsNPLM.t4",
-      label: "log_softmax0",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 96 + i1];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const sb0 = i0 * 2;
-          const v1 = b1[i0 * 96 + i1]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 96; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * 96;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < 96; k2++) {
-              const v3 = b1[i0 * 96 + k2]!;
-              out[base0 + k2] = v3;
-              m1 = Math.max(m1, v3);
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < 96; k5++) {
-              s4 += Math.exp(out[base0 + k5]! - m1);
-            }
-            const ls6 = m1 + Math.log(s4);
-            for (let k7 = 0; k7 < 96; k7++) {
-              out[base0 + k7] = out[base0 + k7]! - ls6;
-            }
-          }
-        },
-      },
-    },
-    // t5 fe0db080: log_softmax0.d softmax
-    {
-      name: "DocsNPLM.t5",
+      name: "DocsNPLM.k6",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: [],
@@ -458,9 +311,9 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t6 c497ccc3: d(linear1.weight)
+    // k7 3e46f796: d(linear1.weight)
     {
-      name: "DocsNPLM.t6",
+      name: "DocsNPLM.k7",
       label: "d(linear1.weight)",
       step: false,
       scalars: ["B"],
@@ -482,10 +335,27 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [271 * B, 96 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 256, B, gm1, 0, B, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t7 249a3107: d(linear1.bias)
+    // k8 249a3107: d(linear1.bias)
     {
-      name: "DocsNPLM.t7",
+      name: "DocsNPLM.k8",
       label: "d(linear1.bias)",
       step: false,
       scalars: ["B"],
@@ -506,9 +376,9 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t8 d5026c79: tanh0.d tanh
+    // k9 9d2262b3: tanh0.d tanh
     {
-      name: "DocsNPLM.t8",
+      name: "DocsNPLM.k9",
       label: "tanh0.d tanh",
       step: false,
       scalars: [],
@@ -534,10 +404,33 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 256, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number): number => {
+            const v0 = gm0[i0 * 256 + i1]!;
+            const v1 = b2[i0 * 256 + i1]!;
+            const v2 = v1 * v1;
+            const v3 = 1.0 - v2;
+            const v4 = v0 * v3;
+            return v4;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 256; i1++)
+              out[o++] = f(i0, i1);
+        },
+      },
     },
-    // t9 2fe12b29: d(linear0.weight)
+    // k10 120fe837: d(linear0.weight)
     {
-      name: "DocsNPLM.t9",
+      name: "DocsNPLM.k10",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -559,10 +452,27 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 192; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [207 * B, 256 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 192, B, 1, 192, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 192, B, gm1, 0, B, wp, null, 0, out, 0, 192, 0);
+          }
+        },
+      },
     },
-    // t10 7fa0f0d1: d(linear0.bias)
+    // k11 7fa0f0d1: d(linear0.bias)
     {
-      name: "DocsNPLM.t10",
+      name: "DocsNPLM.k11",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -583,9 +493,9 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t11 f9e9edb6: flatten0.d flatten
+    // k12 0b874a83: flatten0.d flatten
     {
-      name: "DocsNPLM.t11",
+      name: "DocsNPLM.k12",
       label: "flatten0.d flatten",
       step: false,
       scalars: ["T"],
@@ -608,10 +518,30 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 24; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 192]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 192, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 192, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[i0 * 192 + (i1 * 24 + i2)]!;
+            return v0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 24; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t12 e0455ee2: embedding0.d table
+    // k13 e0455ee2: embedding0.d table
     {
-      name: "DocsNPLM.t12",
+      name: "DocsNPLM.k13",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -638,13 +568,41 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const DocsNPLM_PLAN: __nnc.Plan = {
+      "slots": 18,
+      "weights": 5,
+      "packs": [
+        [1,0,256,192,192,1],
+        [3,0,96,256,256,1]
+      ],
+      "packSets": [
+        [0],
+        [1]
+      ],
+      "inputs": [
+        {"name":"context","dim":"T","data":5}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":6,"args":[5,0,1,2],"size":["B",256],"packs":0,"free":[5]},
+        {"op":"run","kernel":1,"out":7,"args":[6,3,4],"size":["B",96],"packs":1,"free":[6]},
+        {"op":"run","kernel":2,"out":8,"args":[7],"size":["B",2]},
+        {"op":"run","kernel":3,"out":9,"args":[8,7],"size":["B",96],"free":[7,8]}
+      ],
+      "output": {"slot":9,"shape":["B",96]},
+      "caches": [],
+      "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const DocsNPLM_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 18,
         "weights": 5,
         "packs": [
-          [1,0,256,0,192,192],
-          [3,0,96,0,256,256]
+          [1,0,256,192,192,1],
+          [3,0,96,256,256,1]
         ],
         "packSets": [
           [0],
@@ -655,11 +613,11 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":6,"args":[5,0],"size":["B",192],"free":[5]},
-          {"op":"run","kernel":1,"out":7,"args":[6,1,2],"size":["B",256],"packs":0},
-          {"op":"run","kernel":2,"out":8,"args":[7,3,4],"size":["B",96],"packs":1},
-          {"op":"run","kernel":3,"out":9,"args":[8],"size":["B",2]},
-          {"op":"run","kernel":4,"out":10,"args":[9,8],"size":["B",96],"free":[8,9]}
+          {"op":"run","kernel":4,"out":6,"args":[5,0],"size":["B",192],"free":[5]},
+          {"op":"run","kernel":5,"out":7,"args":[6,1,2],"size":["B",256],"packs":0},
+          {"op":"run","kernel":1,"out":8,"args":[7,3,4],"size":["B",96],"packs":1},
+          {"op":"run","kernel":2,"out":9,"args":[8],"size":["B",2]},
+          {"op":"run","kernel":3,"out":10,"args":[9,8],"size":["B",96],"free":[8,9]}
         ],
         "output": {"slot":10,"shape":["B",96]},
         "caches": [],
@@ -674,19 +632,27 @@ const DocsNPLM_TRAIN: __nnc.TrainDef = {
     backward: {
         "slots": 28,
         "weights": 5,
+        "packs": [
+          [3,0,256,96,1,256],
+          [1,0,192,256,1,192]
+        ],
+        "packSets": [
+          [0],
+          [1]
+        ],
         "inputs": [
           {"name":"context","dim":"T","data":5}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":5,"out":6,"args":[7,8],"size":["B",96],"free":[7,8]},
-          {"op":"run","kernel":6,"out":9,"args":[6,10],"size":[96,256]},
-          {"op":"run","kernel":7,"out":11,"args":[6],"size":[96]},
-          {"op":"run","kernel":8,"out":12,"args":[6,3,10],"size":["B",256],"free":[6,10]},
-          {"op":"run","kernel":9,"out":13,"args":[12,14],"size":[256,192],"free":[14]},
-          {"op":"run","kernel":10,"out":15,"args":[12],"size":[256]},
-          {"op":"run","kernel":11,"out":16,"args":[12,1],"size":["B","T",24],"free":[12]},
-          {"op":"run","kernel":12,"out":17,"args":[5,16],"size":[96,24],"free":[5,16]}
+          {"op":"run","kernel":6,"out":6,"args":[7,8],"size":["B",96],"free":[7,8]},
+          {"op":"run","kernel":7,"out":9,"args":[6,10],"size":[96,256]},
+          {"op":"run","kernel":8,"out":11,"args":[6],"size":[96]},
+          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",256],"packs":0,"free":[6,10]},
+          {"op":"run","kernel":10,"out":13,"args":[12,14],"size":[256,192],"free":[14]},
+          {"op":"run","kernel":11,"out":15,"args":[12],"size":[256]},
+          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",24],"packs":1,"free":[12]},
+          {"op":"run","kernel":13,"out":17,"args":[5,16],"size":[96,24],"free":[5,16]}
         ],
         "output": {"slot":17,"shape":[96,24]},
         "caches": [],

@@ -38,7 +38,7 @@ export interface TaggerOutputs {
     tags: __nnc.Tensor<Float32Array, [number, number, 17]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k5 by forward() and generate(), the rest by training only). */
 const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 34df1d49: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
@@ -91,7 +91,7 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 3d75f01c: lstm0.l0.[h';c'] (and 1 more call)
+    // k1 b856c58c: lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "Tagger.k1",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
@@ -304,10 +304,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 8b76be19: log_softmax0 (row statistics)
+    // k3 8b76be19: log_softmax0 (row statistics) (and 1 more call)
     {
       name: "Tagger.k3",
-      label: "log_softmax0 (row statistics)",
+      label: "log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -342,10 +342,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 96431232: log_softmax0
+    // k4 96431232: log_softmax0 (and 1 more call)
     {
       name: "Tagger.k4",
-      label: "log_softmax0",
+      label: "log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -390,10 +390,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k5 97d5f52f: tags.mask
+    // k5 97d5f52f: tags.mask (and 1 more call)
     {
       name: "Tagger.k5",
-      label: "tags.mask",
+      label: "tags.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -416,49 +416,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const Tagger_PLAN: __nnc.Plan = {
-      "slots": 32,
-      "weights": 11,
-      "packs": [
-        [1,0,512,0,100,100],
-        [2,0,512,0,128,128],
-        [5,0,512,0,100,100],
-        [6,0,512,0,128,128],
-        [9,0,17,0,256,256]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4]
-      ],
-      "inputs": [
-        {"name":"words","dim":"T","data":11,"lengths":12}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",512],"packs":0},
-        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",256],"free":[13]},
-        {"op":"run","kernel":0,"out":15,"args":[11,0,5,7],"size":["B","T",512],"packs":2,"free":[11]},
-        {"op":"scan","out":16,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",256],"free":[15]},
-        {"op":"run","kernel":2,"out":17,"args":[14,16,9,10],"size":["B","T",17],"packs":4,"free":[14,16]},
-        {"op":"run","kernel":3,"out":18,"args":[17],"size":["B","T",2]},
-        {"op":"run","kernel":4,"out":19,"args":[18,17],"size":["B","T",17],"free":[17,18]},
-        {"op":"run","kernel":5,"out":20,"args":[12,19],"size":["B","T",17],"free":[12,19]}
-      ],
-      "output": {"slot":20,"shape":["B","T",17]},
-      "caches": [],
-      "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const Tagger_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 54edf441: embedding0
+    // k6 54edf441: embedding0
     {
-      name: "Tagger.t0",
+      name: "Tagger.k6",
       label: "embedding0",
       step: false,
       scalars: ["T"],
@@ -478,9 +438,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 0f50e3ce: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
+    // k7 0f50e3ce: lstm0.l0.x·Wᵀ (all steps) (and 1 more call)
     {
-      name: "Tagger.t1",
+      name: "Tagger.k7",
       label: "lstm0.l0.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -514,9 +474,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 b93a5e66: lstm0.l0.h* (and 1 more call)
+    // k8 b93a5e66: lstm0.l0.h* (and 1 more call)
     {
-      name: "Tagger.t2",
+      name: "Tagger.k8",
       label: "lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
@@ -549,9 +509,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 105a7a31: lstm0.l0.[h';c'] (and 1 more call)
+    // k9 72785945: lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "Tagger.t3",
+      name: "Tagger.k9",
       label: "lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -595,9 +555,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 b62bf1ee: lstm0.l0.concat
+    // k10 b62bf1ee: lstm0.l0.concat
     {
-      name: "Tagger.t4",
+      name: "Tagger.k10",
       label: "lstm0.l0.concat",
       step: false,
       scalars: ["T"],
@@ -623,9 +583,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t5 a8504592: linear0
+    // k11 a8504592: linear0
     {
-      name: "Tagger.t5",
+      name: "Tagger.k11",
       label: "linear0",
       step: false,
       scalars: ["T"],
@@ -659,121 +619,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t6 8b76be19: log_softmax0 (row statistics)
+    // k12 36bae848: log_softmax0.d softmax
     {
-      name: "Tagger.t6",
-      label: "log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 17; k4++) {\n    const v5 = b0[(i0 * T + i1) * 17 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 17; k1++) {
-            const v2 = b0[(i0 * T + i1) * 17 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 17; k4++) {
-            const v5 = b0[(i0 * T + i1) * 17 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t7 96431232: log_softmax0
-    {
-      name: "Tagger.t7",
-      label: "log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 17 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 17; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 17;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 17; k2++) {
-                const v3 = b1[(i0 * T + i1) * 17 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 17; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 17; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t8 97d5f52f: tags.mask
-    {
-      name: "Tagger.t8",
-      label: "tags.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 17 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 17; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t9 36bae848: log_softmax0.d softmax
-    {
-      name: "Tagger.t9",
+      name: "Tagger.k12",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -810,9 +658,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t10 4fcf030c: d(lstm0.l0.concat)
+    // k13 264d0760: d(lstm0.l0.concat)
     {
-      name: "Tagger.t10",
+      name: "Tagger.k13",
       label: "d(lstm0.l0.concat)",
       step: false,
       scalars: ["T"],
@@ -835,10 +683,20 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 17, b0, 0, 17, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t11 90aaebd8: d(linear0.weight)
+    // k14 423d9d23: d(linear0.weight)
     {
-      name: "Tagger.t11",
+      name: "Tagger.k14",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -862,10 +720,27 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 17 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 17; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 17]!;
+              }
+            }
+            x.gemm(17, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t12 1b77a693: d(linear0.bias)
+    // k15 1b77a693: d(linear0.bias)
     {
-      name: "Tagger.t12",
+      name: "Tagger.k15",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -888,9 +763,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t13 a1a498b5: lstm0.l0.reverse.s[t-1]
+    // k16 a1a498b5: lstm0.l0.reverse.s[t-1]
     {
-      name: "Tagger.t13",
+      name: "Tagger.k16",
       label: "lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -916,9 +791,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t14 18bbfa4c: lstm0.l0.reverse.backward steps
+    // k17 18bbfa4c: lstm0.l0.reverse.backward steps
     {
-      name: "Tagger.t14",
+      name: "Tagger.k17",
       label: "lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["T"],
@@ -962,324 +837,84 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t15 a496adb0: lstm0.l0.reverse.d next (and 1 more call)
+    // k18 c5985d59: d(lstm0.l0.reverse.h*) (and 1 more call)
     {
-      name: "Tagger.t15",
-      label: "lstm0.l0.reverse.d next (and 1 more call)",
+      name: "Tagger.k18",
+      label: "d(lstm0.l0.reverse.h*) (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
-      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 256 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 384) {\n    let c1 = 0.0;\n    if (i1 < 256) {\n      let c2 = 0.0;\n      if (i1 < 128) {\n        const v3 = b0[(i0 * T + tp) * 256 + (i1 + 128)];\n        const v4 = b1[(i0 * T + t) * 1536 + (i1 + 128)];\n        const v5 = v3 + v4;\n        const v6 = b0[(i0 * T + tp) * 256 + i1];\n        const v7 = b1[(i0 * T + t) * 1536 + i1];\n        const v8 = v6 + v7;\n        const v9 = b1[(i0 * T + t) * 1536 + (i1 + 384 + 256)];\n        const v10 = b1[(i0 * T + t) * 1536 + (i1 + 384 + 768)];\n        const v11 = v9 + v10;\n        const v12 = 1.0 / (1.0 + Math.exp(-v11));\n        const v13 = v8 * v12;\n        const v14 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 256)];\n        const v15 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 768)];\n        const v16 = v14 + v15;\n        const v17 = 1.0 / (1.0 + Math.exp(-v16));\n        const v18 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)];\n        const v19 = v17 * v18;\n        const v20 = b1[(i0 * T + t) * 1536 + (i1 + 256)];\n        const v21 = b1[(i0 * T + t) * 1536 + (i1 + 768)];\n        const v22 = v20 + v21;\n        const v23 = 1.0 / (1.0 + Math.exp(-v22));\n        const v24 = b1[(i0 * T + t) * 1536 + (i1 + 256 + 256)];\n        const v25 = b1[(i0 * T + t) * 1536 + (i1 + 256 + 768)];\n        const v26 = v24 + v25;\n        const v27 = 1.0 - 2.0 / (Math.exp(2.0 * v26) + 1.0);\n        const v28 = v23 * v27;\n        const v29 = v19 + v28;\n        const v30 = 1.0 - 2.0 / (Math.exp(2.0 * v29) + 1.0);\n        const v31 = v30 * v30;\n        const v32 = 1.0 - v31;\n        const v33 = v13 * v32;\n        const v34 = v5 + v33;\n        const v35 = v34 * v27;\n        const v36 = 1.0 - v23;\n        const v37 = v23 * v36;\n        const v38 = v35 * v37;\n        c2 = v38;\n      } else {\n        const v39 = b0[(i0 * T + tp) * 256 + (i1 - 128 + 128)];\n        const v40 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 128)];\n        const v41 = v39 + v40;\n        const v42 = b0[(i0 * T + tp) * 256 + (i1 - 128)];\n        const v43 = b1[(i0 * T + t) * 1536 + (i1 - 128)];\n        const v44 = v42 + v43;\n        const v45 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 384 + 256)];\n        const v46 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 384 + 768)];\n        const v47 = v45 + v46;\n        const v48 = 1.0 / (1.0 + Math.exp(-v47));\n        const v49 = v44 * v48;\n        const v50 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 128 + 256)];\n        const v51 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 128 + 768)];\n        const v52 = v50 + v51;\n        const v53 = 1.0 / (1.0 + Math.exp(-v52));\n        const v54 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 128 + 1280)];\n        const v55 = v53 * v54;\n        const v56 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 256)];\n        const v57 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 768)];\n        const v58 = v56 + v57;\n        const v59 = 1.0 / (1.0 + Math.exp(-v58));\n        const v60 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 256 + 256)];\n        const v61 = b1[(i0 * T + t) * 1536 + (i1 - 128 + 256 + 768)];\n        const v62 = v60 + v61;\n        const v63 = 1.0 - 2.0 / (Math.exp(2.0 * v62) + 1.0);\n        const v64 = v59 * v63;\n        const v65 = v55 + v64;\n        const v66 = 1.0 - 2.0 / (Math.exp(2.0 * v65) + 1.0);\n        const v67 = v66 * v66;\n        const v68 = 1.0 - v67;\n        const v69 = v49 * v68;\n        const v70 = v41 + v69;\n        const v71 = v70 * v54;\n        const v72 = 1.0 - v53;\n        const v73 = v53 * v72;\n        const v74 = v71 * v73;\n        c2 = v74;\n      }\n      c1 = c2;\n    } else {\n      const v75 = b0[(i0 * T + tp) * 256 + (i1 - 256 + 128)];\n      const v76 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 128)];\n      const v77 = v75 + v76;\n      const v78 = b0[(i0 * T + tp) * 256 + (i1 - 256)];\n      const v79 = b1[(i0 * T + t) * 1536 + (i1 - 256)];\n      const v80 = v78 + v79;\n      const v81 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 384 + 256)];\n      const v82 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 384 + 768)];\n      const v83 = v81 + v82;\n      const v84 = 1.0 / (1.0 + Math.exp(-v83));\n      const v85 = v80 * v84;\n      const v86 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 128 + 256)];\n      const v87 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 128 + 768)];\n      const v88 = v86 + v87;\n      const v89 = 1.0 / (1.0 + Math.exp(-v88));\n      const v90 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 128 + 1280)];\n      const v91 = v89 * v90;\n      const v92 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 256)];\n      const v93 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 768)];\n      const v94 = v92 + v93;\n      const v95 = 1.0 / (1.0 + Math.exp(-v94));\n      const v96 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 256 + 256)];\n      const v97 = b1[(i0 * T + t) * 1536 + (i1 - 256 + 256 + 768)];\n      const v98 = v96 + v97;\n      const v99 = 1.0 - 2.0 / (Math.exp(2.0 * v98) + 1.0);\n      const v100 = v95 * v99;\n      const v101 = v91 + v100;\n      const v102 = 1.0 - 2.0 / (Math.exp(2.0 * v101) + 1.0);\n      const v103 = v102 * v102;\n      const v104 = 1.0 - v103;\n      const v105 = v85 * v104;\n      const v106 = v77 + v105;\n      const v107 = v106 * v95;\n      const v108 = v99 * v99;\n      const v109 = 1.0 - v108;\n      const v110 = v107 * v109;\n      c1 = v110;\n    }\n    c0 = c1;\n  } else {\n    const v111 = b0[(i0 * T + tp) * 256 + (i1 - 384)];\n    const v112 = b1[(i0 * T + t) * 1536 + (i1 - 384)];\n    const v113 = v111 + v112;\n    const v114 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 128 + 256)];\n    const v115 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 128 + 768)];\n    const v116 = v114 + v115;\n    const v117 = 1.0 / (1.0 + Math.exp(-v116));\n    const v118 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 128 + 1280)];\n    const v119 = v117 * v118;\n    const v120 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 256)];\n    const v121 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 768)];\n    const v122 = v120 + v121;\n    const v123 = 1.0 / (1.0 + Math.exp(-v122));\n    const v124 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 256 + 256)];\n    const v125 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 256 + 768)];\n    const v126 = v124 + v125;\n    const v127 = 1.0 - 2.0 / (Math.exp(2.0 * v126) + 1.0);\n    const v128 = v123 * v127;\n    const v129 = v119 + v128;\n    const v130 = 1.0 - 2.0 / (Math.exp(2.0 * v129) + 1.0);\n    const v131 = v113 * v130;\n    const v132 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 384 + 256)];\n    const v133 = b1[(i0 * T + t) * 1536 + (i1 - 384 + 384 + 768)];\n    const v134 = v132 + v133;\n    const v135 = 1.0 / (1.0 + Math.exp(-v134));\n    const v136 = 1.0 - v135;\n    const v137 = v135 * v136;\n    const v138 = v131 * v137;\n    c0 = v138;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + tp) * 256 + i1]!;
-          const v1 = b1[(i0 * T + t) * 1536 + i1]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * T + tp) * 256 + (i1 + 128)]!;
+          const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128)]!;
           const v2 = v0 + v1;
-          return v2;
+          const v3 = b0[(i0 * T + tp) * 256 + i1]!;
+          const v4 = b1[(i0 * T + t) * 1536 + i1]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * T + t) * 1536 + (i1 + 384 + 256)]!;
+          const v7 = b1[(i0 * T + t) * 1536 + (i1 + 384 + 768)]!;
+          const v8 = v6 + v7;
+          const v9 = __nnc.sigmoidf(v8);
+          const v10 = v5 * v9;
+          const v11 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 256)]!;
+          const v12 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 768)]!;
+          const v13 = v11 + v12;
+          const v14 = __nnc.sigmoidf(v13);
+          const v15 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)]!;
+          const v16 = v14 * v15;
+          const v17 = b1[(i0 * T + t) * 1536 + (i1 + 256)]!;
+          const v18 = b1[(i0 * T + t) * 1536 + (i1 + 768)]!;
+          const v19 = v17 + v18;
+          const v20 = __nnc.sigmoidf(v19);
+          const v21 = b1[(i0 * T + t) * 1536 + (i1 + 256 + 256)]!;
+          const v22 = b1[(i0 * T + t) * 1536 + (i1 + 256 + 768)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.tanhf(v23);
+          const v25 = v20 * v24;
+          const v26 = v16 + v25;
+          const v27 = __nnc.tanhf(v26);
+          const v28 = v27 * v27;
+          const v29 = 1.0 - v28;
+          const v30 = v10 * v29;
+          const v31 = v2 + v30;
+          const v32 = v31 * v24;
+          const v33 = 1.0 - v20;
+          const v34 = v20 * v33;
+          const v35 = v32 * v34;
+          const v36 = v31 * v15;
+          const v37 = 1.0 - v14;
+          const v38 = v14 * v37;
+          const v39 = v36 * v38;
+          const v40 = v31 * v20;
+          const v41 = v24 * v24;
+          const v42 = 1.0 - v41;
+          const v43 = v40 * v42;
+          const v44 = v5 * v27;
+          const v45 = 1.0 - v9;
+          const v46 = v9 * v45;
+          const v47 = v44 * v46;
+          out[i0 * 512 + i1] = v35;
+          out[i0 * 512 + (128 + i1)] = v39;
+          out[i0 * 512 + (256 + i1)] = v43;
+          out[i0 * 512 + (384 + i1)] = v47;
         };
-        let o = 0;
         for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
+          for (let i1 = 0; i1 < 128; i1++) f(i0, i1);
       },
     },
-    // t16 42d5f502: lstm0.l0.reverse.[h';c'].d first (and 1 more call)
+    // k19 4ae2dc9e: d(lstm0.l0.reverse.state) (and 1 more call)
     {
-      name: "Tagger.t16",
-      label: "lstm0.l0.reverse.[h';c'].d first (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 256 + i1]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t17 0618bec5: lstm0.l0.reverse.f (and 1 more call)
-    {
-      name: "Tagger.t17",
-      label: "lstm0.l0.reverse.f (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 256)]!;
-          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 128 + 768)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t18 a58672b7: lstm0.l0.reverse.i (and 1 more call)
-    {
-      name: "Tagger.t18",
-      label: "lstm0.l0.reverse.i (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256)]!;
-          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 768)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t19 955a23d8: lstm0.l0.reverse.g (and 1 more call)
-    {
-      name: "Tagger.t19",
-      label: "lstm0.l0.reverse.g (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 256)]!;
-          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 256 + 768)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.tanhf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t20 4b17bf6c: lstm0.l0.reverse.tanh(c') (and 1 more call)
-    {
-      name: "Tagger.t20",
-      label: "lstm0.l0.reverse.tanh(c') (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = b3[i0 * 128 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 128 + i1]!;
-          const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 128 + i1]!;
-          const v4 = b3[i0 * 128 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          const v7 = __nnc.tanhf(v6);
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t21 f21b54a9: lstm0.l0.reverse.o (and 1 more call)
-    {
-      name: "Tagger.t21",
-      label: "lstm0.l0.reverse.o (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 256)];\n  const v1 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 768)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 256)]!;
-          const v1 = b0[(i0 * T + t) * 1536 + (i1 + 384 + 768)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t22 a5f5367f: d(lstm0.l0.reverse.c') (and 1 more call)
-    {
-      name: "Tagger.t22",
-      label: "d(lstm0.l0.reverse.c') (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + (i1 + 128)];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = b2[i0 * 128 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 128 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 256 + (i1 + 128)]!;
-          const v1 = b1[i0 * 128 + i1]!;
-          const v2 = b2[i0 * 128 + i1]!;
-          const v3 = v1 * v2;
-          const v4 = b3[i0 * 128 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = v3 * v6;
-          const v8 = v0 + v7;
-          return v8;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t23 5263fd4c: lstm0.l0.reverse.o.d sigmoid (and 3 more calls)
-    {
-      name: "Tagger.t23",
-      label: "lstm0.l0.reverse.o.d sigmoid (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 128 + i1]!;
-          const v1 = b1[i0 * 128 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 128 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t24 0be37e4e: lstm0.l0.reverse.g.d tanh (and 1 more call)
-    {
-      name: "Tagger.t24",
-      label: "lstm0.l0.reverse.g.d tanh (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[i0 * 128 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 128 + i1]!;
-          const v1 = b1[i0 * 128 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 128 + i1]!;
-          const v4 = v3 * v3;
-          const v5 = 1.0 - v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t25 0de35a61: lstm0.l0.reverse.f.d sigmoid (and 1 more call)
-    {
-      name: "Tagger.t25",
-      label: "lstm0.l0.reverse.f.d sigmoid (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 128);\n  const rem0 = idx - i0 * 128;\n  const i1 = rem0;\n  const v0 = b0[i0 * 128 + i1];\n  const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 128 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 128 + i1]!;
-          const v1 = b1[(i0 * T + t) * 1536 + (i1 + 128 + 1280)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 128 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 128; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t26 3bf96609: d(lstm0.l0.reverse.h*) (and 3 more calls)
-    {
-      name: "Tagger.t26",
-      label: "d(lstm0.l0.reverse.h*) (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 384) {\n    let c1 = 0.0;\n    if (i1 < 256) {\n      let c2 = 0.0;\n      if (i1 < 128) {\n        const v3 = b0[i0 * 128 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 128 + (i1 - 128)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 128 + (i1 - 256)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 128 + (i1 - 384)];\n    c0 = v6;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 384) {
-            let c1 = 0.0;
-            if (i1 < 256) {
-              let c2 = 0.0;
-              if (i1 < 128) {
-                const v3 = b0[i0 * 128 + i1]!;
-                c2 = v3;
-              } else {
-                const v4 = b1[i0 * 128 + (i1 - 128)]!;
-                c2 = v4;
-              }
-              c1 = c2;
-            } else {
-              const v5 = b2[i0 * 128 + (i1 - 256)]!;
-              c1 = v5;
-            }
-            c0 = c1;
-          } else {
-            const v6 = b3[i0 * 128 + (i1 - 384)]!;
-            c0 = v6;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t27 6f8b7e27: d(lstm0.l0.reverse.state) (and 1 more call)
-    {
-      name: "Tagger.t27",
+      name: "Tagger.k19",
       label: "d(lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 512; k2++) {\n        const v3 = b1[i0 * 512 + k2];\n        const v4 = b2[k2 * 128 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 128 + (i1 - 128)];\n      const v6 = b4[i0 * 128 + (i1 - 128)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const tt = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - tt * 256;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 128) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 512; k2++) {\n        const v3 = b1[i0 * 512 + k2];\n        const v4 = b2[k2 * 128 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b0[(i0 * T + tp) * 256 + (i1 - 128 + 128)];\n      const v6 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 128)];\n      const v7 = v5 + v6;\n      const v8 = b0[(i0 * T + tp) * 256 + (i1 - 128)];\n      const v9 = b3[(i0 * T + t) * 1536 + (i1 - 128)];\n      const v10 = v8 + v9;\n      const v11 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 384 + 256)];\n      const v12 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 384 + 768)];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = v10 * v14;\n      const v16 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 128 + 256)];\n      const v17 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 128 + 768)];\n      const v18 = v16 + v17;\n      const v19 = 1.0 / (1.0 + Math.exp(-v18));\n      const v20 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 128 + 1280)];\n      const v21 = v19 * v20;\n      const v22 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 256)];\n      const v23 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 768)];\n      const v24 = v22 + v23;\n      const v25 = 1.0 / (1.0 + Math.exp(-v24));\n      const v26 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 256 + 256)];\n      const v27 = b3[(i0 * T + t) * 1536 + (i1 - 128 + 256 + 768)];\n      const v28 = v26 + v27;\n      const v29 = 1.0 - 2.0 / (Math.exp(2.0 * v28) + 1.0);\n      const v30 = v25 * v29;\n      const v31 = v21 + v30;\n      const v32 = 1.0 - 2.0 / (Math.exp(2.0 * v31) + 1.0);\n      const v33 = v32 * v32;\n      const v34 = 1.0 - v33;\n      const v35 = v15 * v34;\n      const v36 = v7 + v35;\n      const v37 = v36 * v19;\n      c0 = v37;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, dst: Float32Array): void => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 512; k1++) {
@@ -1287,25 +922,112 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             const v3 = b2[k1 * 128 + i1]!;
             acc0 += v2 * v3;
           }
-          const v4 = b3[i0 * 128 + i1]!;
-          const v5 = b4[i0 * 128 + i1]!;
-          const v6 = v4 * v5;
+          const v4 = b0[(i0 * T + tp) * 256 + (i1 + 128)]!;
+          const v5 = b3[(i0 * T + t) * 1536 + (i1 + 128)]!;
+          const v6 = v4 + v5;
+          const v7 = b0[(i0 * T + tp) * 256 + i1]!;
+          const v8 = b3[(i0 * T + t) * 1536 + i1]!;
+          const v9 = v7 + v8;
+          const v10 = b3[(i0 * T + t) * 1536 + (i1 + 384 + 256)]!;
+          const v11 = b3[(i0 * T + t) * 1536 + (i1 + 384 + 768)]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = v9 * v13;
+          const v15 = b3[(i0 * T + t) * 1536 + (i1 + 128 + 256)]!;
+          const v16 = b3[(i0 * T + t) * 1536 + (i1 + 128 + 768)]!;
+          const v17 = v15 + v16;
+          const v18 = __nnc.sigmoidf(v17);
+          const v19 = b3[(i0 * T + t) * 1536 + (i1 + 128 + 1280)]!;
+          const v20 = v18 * v19;
+          const v21 = b3[(i0 * T + t) * 1536 + (i1 + 256)]!;
+          const v22 = b3[(i0 * T + t) * 1536 + (i1 + 768)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.sigmoidf(v23);
+          const v25 = b3[(i0 * T + t) * 1536 + (i1 + 256 + 256)]!;
+          const v26 = b3[(i0 * T + t) * 1536 + (i1 + 256 + 768)]!;
+          const v27 = v25 + v26;
+          const v28 = __nnc.tanhf(v27);
+          const v29 = v24 * v28;
+          const v30 = v20 + v29;
+          const v31 = __nnc.tanhf(v30);
+          const v32 = v31 * v31;
+          const v33 = 1.0 - v32;
+          const v34 = v14 * v33;
+          const v35 = v6 + v34;
+          const v36 = v35 * v18;
           dst[i1] = acc0;
-          dst[128 + i1] = v6;
+          dst[128 + i1] = v36;
         };
         const dst = new Float32Array(256);
         for (let i0 = 0; i0 < B; i0++) {
           const row = (i0 * T + t) * 256;
-          if (t < b5[i0]!) {
+          if (t < b4[i0]!) {
             for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
             out.set(dst, row);
           } else out.fill(0, row, row + 256);
         }
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 128, 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 128, 512, b1, 0, 512, x.packs[0], null, 0, gm0, 0, 128, 0);
+          }
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm0[i0 * 128 + i1]!;
+            const v1 = b0[(i0 * T + tp) * 256 + (i1 + 128)]!;
+            const v2 = b3[(i0 * T + t) * 1536 + (i1 + 128)]!;
+            const v3 = v1 + v2;
+            const v4 = b0[(i0 * T + tp) * 256 + i1]!;
+            const v5 = b3[(i0 * T + t) * 1536 + i1]!;
+            const v6 = v4 + v5;
+            const v7 = b3[(i0 * T + t) * 1536 + (i1 + 384 + 256)]!;
+            const v8 = b3[(i0 * T + t) * 1536 + (i1 + 384 + 768)]!;
+            const v9 = v7 + v8;
+            const v10 = __nnc.sigmoidf(v9);
+            const v11 = v6 * v10;
+            const v12 = b3[(i0 * T + t) * 1536 + (i1 + 128 + 256)]!;
+            const v13 = b3[(i0 * T + t) * 1536 + (i1 + 128 + 768)]!;
+            const v14 = v12 + v13;
+            const v15 = __nnc.sigmoidf(v14);
+            const v16 = b3[(i0 * T + t) * 1536 + (i1 + 128 + 1280)]!;
+            const v17 = v15 * v16;
+            const v18 = b3[(i0 * T + t) * 1536 + (i1 + 256)]!;
+            const v19 = b3[(i0 * T + t) * 1536 + (i1 + 768)]!;
+            const v20 = v18 + v19;
+            const v21 = __nnc.sigmoidf(v20);
+            const v22 = b3[(i0 * T + t) * 1536 + (i1 + 256 + 256)]!;
+            const v23 = b3[(i0 * T + t) * 1536 + (i1 + 256 + 768)]!;
+            const v24 = v22 + v23;
+            const v25 = __nnc.tanhf(v24);
+            const v26 = v21 * v25;
+            const v27 = v17 + v26;
+            const v28 = __nnc.tanhf(v27);
+            const v29 = v28 * v28;
+            const v30 = 1.0 - v29;
+            const v31 = v11 * v30;
+            const v32 = v3 + v31;
+            const v33 = v32 * v15;
+            dst[i1] = v0;
+            dst[128 + i1] = v33;
+          };
+          const dst = g[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 256;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 128; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 256);
+          }
+        },
+      },
     },
-    // t28 f8699a50: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
+    // k20 f9106841: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
-      name: "Tagger.t28",
+      name: "Tagger.k20",
       label: "d(lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1329,10 +1051,27 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 128; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [143 * (B * T), 512 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 128, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 512; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 512]!;
+              }
+            }
+            x.gemm(512, 128, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 128, 0);
+          }
+        },
+      },
     },
-    // t29 8b4afe61: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    // k21 8b4afe61: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
-      name: "Tagger.t29",
+      name: "Tagger.k21",
       label: "d(lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1355,9 +1094,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t30 044aa0fc: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
+    // k22 56fd4182: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
     {
-      name: "Tagger.t30",
+      name: "Tagger.k22",
       label: "d(lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1381,10 +1120,27 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 100; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [115 * (B * T), 512 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 100, B * T, 1, 100, gm0, 1.0);
+            for (let mi = 0; mi < 512; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 512]!;
+              }
+            }
+            x.gemm(512, 100, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 100, 0);
+          }
+        },
+      },
     },
-    // t31 0c3e86e8: lstm0.l0.s[t-1]
+    // k23 0c3e86e8: lstm0.l0.s[t-1]
     {
-      name: "Tagger.t31",
+      name: "Tagger.k23",
       label: "lstm0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -1410,9 +1166,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t32 200d3b2a: lstm0.l0.backward steps
+    // k24 200d3b2a: lstm0.l0.backward steps
     {
-      name: "Tagger.t32",
+      name: "Tagger.k24",
       label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -1456,9 +1212,9 @@ const Tagger_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t33 b57a5933: d(embedding0)
+    // k25 33a32a59: d(embedding0)
     {
-      name: "Tagger.t33",
+      name: "Tagger.k25",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
@@ -1488,10 +1244,35 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 100; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 100, B * T * 100]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            x.gemm(B * T, 100, 512, b0, 0, 512, x.packs[0], null, 0, gm0, 0, 100, 0);
+          }
+          {
+            x.gemm(B * T, 100, 512, b2, 0, 512, x.packs[1], null, 0, gm1, 0, 100, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 100 + i2]!;
+            const v1 = gm1[(i0 * T + i1) * 100 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 100; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t34 ca7f149e: embedding0.d table
+    // k26 ca7f149e: embedding0.d table
     {
-      name: "Tagger.t34",
+      name: "Tagger.k26",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1518,16 +1299,54 @@ const Tagger_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const Tagger_PLAN: __nnc.Plan = {
+      "slots": 32,
+      "weights": 11,
+      "packs": [
+        [1,0,512,100,100,1],
+        [2,0,512,128,128,1],
+        [5,0,512,100,100,1],
+        [6,0,512,128,128,1],
+        [9,0,17,256,256,1]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4]
+      ],
+      "inputs": [
+        {"name":"words","dim":"T","data":11,"lengths":12}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":13,"args":[11,0,1,3],"size":["B","T",512],"packs":0},
+        {"op":"scan","out":14,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[14,13,2,4,12],"packs":1},"size":["B","T",256],"free":[13]},
+        {"op":"run","kernel":0,"out":15,"args":[11,0,5,7],"size":["B","T",512],"packs":2,"free":[11]},
+        {"op":"scan","out":16,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[],"step":{"kernel":1,"args":[16,15,6,8,12],"packs":3},"size":["B","T",256],"free":[15]},
+        {"op":"run","kernel":2,"out":17,"args":[14,16,9,10],"size":["B","T",17],"packs":4,"free":[14,16]},
+        {"op":"run","kernel":3,"out":18,"args":[17],"size":["B","T",2]},
+        {"op":"run","kernel":4,"out":19,"args":[18,17],"size":["B","T",17],"free":[17,18]},
+        {"op":"run","kernel":5,"out":20,"args":[12,19],"size":["B","T",17],"free":[12,19]}
+      ],
+      "output": {"slot":20,"shape":["B","T",17]},
+      "caches": [],
+      "noGen": "'lstm0' is bidirectional: each output reads later tokens (to generate: drop 'bidirectional' from the layers that read 'words', or remove the decode statement)"
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const Tagger_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 36,
         "weights": 11,
         "packs": [
-          [1,0,512,0,100,100],
-          [2,0,512,0,128,128],
-          [5,0,512,0,100,100],
-          [6,0,512,0,128,128],
-          [9,0,17,0,256,256]
+          [1,0,512,100,100,1],
+          [2,0,512,128,128,1],
+          [5,0,512,100,100,1],
+          [6,0,512,128,128,1],
+          [9,0,17,256,256,1]
         ],
         "packSets": [
           [0],
@@ -1541,16 +1360,16 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":13,"args":[11,0],"size":["B","T",100],"free":[11]},
-          {"op":"run","kernel":1,"out":14,"args":[13,1,3],"size":["B","T",512],"packs":0},
-          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":2,"out":16,"args":[15,2,4],"size":["B",512],"packs":1}],"step":{"kernel":3,"args":[15,14,16,12]},"size":["B","T",256],"stacks":[{"from":16,"to":17,"width":[512]}]},
-          {"op":"run","kernel":1,"out":18,"args":[13,5,7],"size":["B","T",512],"packs":2},
-          {"op":"scan","out":19,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":2,"out":20,"args":[19,6,8],"size":["B",512],"packs":3}],"step":{"kernel":3,"args":[19,18,20,12]},"size":["B","T",256],"stacks":[{"from":20,"to":21,"width":[512]}]},
-          {"op":"run","kernel":4,"out":22,"args":[15,19],"size":["B","T",256]},
-          {"op":"run","kernel":5,"out":23,"args":[22,9,10],"size":["B","T",17],"packs":4},
-          {"op":"run","kernel":6,"out":24,"args":[23],"size":["B","T",2]},
-          {"op":"run","kernel":7,"out":25,"args":[24,23],"size":["B","T",17],"free":[23,24]},
-          {"op":"run","kernel":8,"out":26,"args":[12,25],"size":["B","T",17],"free":[12]}
+          {"op":"run","kernel":6,"out":13,"args":[11,0],"size":["B","T",100],"free":[11]},
+          {"op":"run","kernel":7,"out":14,"args":[13,1,3],"size":["B","T",512],"packs":0},
+          {"op":"scan","out":15,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":8,"out":16,"args":[15,2,4],"size":["B",512],"packs":1}],"step":{"kernel":9,"args":[15,14,16,12]},"size":["B","T",256],"stacks":[{"from":16,"to":17,"width":[512]}]},
+          {"op":"run","kernel":7,"out":18,"args":[13,5,7],"size":["B","T",512],"packs":2},
+          {"op":"scan","out":19,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":8,"out":20,"args":[19,6,8],"size":["B",512],"packs":3}],"step":{"kernel":9,"args":[19,18,20,12]},"size":["B","T",256],"stacks":[{"from":20,"to":21,"width":[512]}]},
+          {"op":"run","kernel":10,"out":22,"args":[15,19],"size":["B","T",256]},
+          {"op":"run","kernel":11,"out":23,"args":[22,9,10],"size":["B","T",17],"packs":4},
+          {"op":"run","kernel":3,"out":24,"args":[23],"size":["B","T",2]},
+          {"op":"run","kernel":4,"out":25,"args":[24,23],"size":["B","T",17],"free":[23,24]},
+          {"op":"run","kernel":5,"out":26,"args":[12,25],"size":["B","T",17],"free":[12]}
         ],
         "output": {"slot":26,"shape":["B","T",17]},
         "caches": [],
@@ -1569,46 +1388,59 @@ const Tagger_TRAIN: __nnc.TrainDef = {
         "feeds": []
       },
     backward: {
-        "slots": 95,
+        "slots": 67,
         "weights": 11,
+        "packs": [
+          [9,0,256,17,1,256],
+          [6,0,128,512,1,128],
+          [2,0,128,512,1,128],
+          [5,0,100,512,1,100],
+          [1,0,100,512,1,100]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3,4]
+        ],
         "inputs": [
           {"name":"words","dim":"T","data":11,"lengths":12}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":9,"out":13,"args":[12,14,15],"size":["B","T",17],"free":[14,15]},
-          {"op":"run","kernel":10,"out":16,"args":[13,9],"size":["B","T",256]},
-          {"op":"run","kernel":11,"out":17,"args":[13,18],"size":[17,256],"free":[18]},
-          {"op":"run","kernel":12,"out":19,"args":[13],"size":[17],"free":[13]},
-          {"op":"run","kernel":13,"out":20,"args":[21],"size":["B","T",256],"free":[21]},
-          {"op":"run","kernel":14,"out":22,"args":[16,23,24,20],"size":["B","T",1536],"free":[23,24]},
-          {"op":"scan","out":25,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":15,"out":26,"args":[25,22],"size":["B",256]},{"op":"run","kernel":16,"out":27,"args":[26],"size":["B",128]},{"op":"run","kernel":17,"out":28,"args":[22],"size":["B",128]},{"op":"run","kernel":18,"out":29,"args":[22],"size":["B",128]},{"op":"run","kernel":19,"out":30,"args":[22],"size":["B",128]},{"op":"run","kernel":20,"out":31,"args":[28,22,29,30],"size":["B",128]},{"op":"run","kernel":21,"out":32,"args":[22],"size":["B",128]},{"op":"run","kernel":22,"out":33,"args":[26,27,32,31],"size":["B",128]},{"op":"run","kernel":23,"out":34,"args":[27,31,32],"size":["B",128]},{"op":"run","kernel":24,"out":35,"args":[33,29,30],"size":["B",128]},{"op":"run","kernel":25,"out":36,"args":[33,22,28],"size":["B",128]},{"op":"run","kernel":23,"out":37,"args":[33,30,29],"size":["B",128]},{"op":"run","kernel":26,"out":38,"args":[37,36,35,34],"size":["B",512]},{"op":"run","kernel":26,"out":39,"args":[37,36,35,34],"size":["B",512]}],"step":{"kernel":27,"args":[25,38,6,33,28,12]},"size":["B","T",256],"stacks":[{"from":39,"to":40,"width":[512]},{"from":38,"to":41,"width":[512]}],"free":[22,25]},
-          {"op":"run","kernel":28,"out":42,"args":[41,20],"size":[512,128],"free":[20]},
-          {"op":"run","kernel":29,"out":43,"args":[41],"size":[512],"free":[41]},
-          {"op":"run","kernel":30,"out":44,"args":[40,45],"size":[512,100]},
-          {"op":"run","kernel":29,"out":46,"args":[40],"size":[512]},
-          {"op":"run","kernel":31,"out":47,"args":[48],"size":["B","T",256],"free":[48]},
-          {"op":"run","kernel":32,"out":49,"args":[16,50,51,47],"size":["B","T",1536],"free":[16,50,51]},
-          {"op":"scan","out":52,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":15,"out":53,"args":[52,49],"size":["B",256]},{"op":"run","kernel":16,"out":54,"args":[53],"size":["B",128]},{"op":"run","kernel":17,"out":55,"args":[49],"size":["B",128]},{"op":"run","kernel":18,"out":56,"args":[49],"size":["B",128]},{"op":"run","kernel":19,"out":57,"args":[49],"size":["B",128]},{"op":"run","kernel":20,"out":58,"args":[55,49,56,57],"size":["B",128]},{"op":"run","kernel":21,"out":59,"args":[49],"size":["B",128]},{"op":"run","kernel":22,"out":60,"args":[53,54,59,58],"size":["B",128]},{"op":"run","kernel":23,"out":61,"args":[54,58,59],"size":["B",128]},{"op":"run","kernel":24,"out":62,"args":[60,56,57],"size":["B",128]},{"op":"run","kernel":25,"out":63,"args":[60,49,55],"size":["B",128]},{"op":"run","kernel":23,"out":64,"args":[60,57,56],"size":["B",128]},{"op":"run","kernel":26,"out":65,"args":[64,63,62,61],"size":["B",512]},{"op":"run","kernel":26,"out":66,"args":[64,63,62,61],"size":["B",512]}],"step":{"kernel":27,"args":[52,65,2,60,55,12]},"size":["B","T",256],"stacks":[{"from":66,"to":67,"width":[512]},{"from":65,"to":68,"width":[512]}],"free":[12,49,52]},
-          {"op":"run","kernel":28,"out":69,"args":[68,47],"size":[512,128],"free":[47]},
-          {"op":"run","kernel":29,"out":70,"args":[68],"size":[512],"free":[68]},
-          {"op":"run","kernel":30,"out":71,"args":[67,45],"size":[512,100],"free":[45]},
-          {"op":"run","kernel":29,"out":72,"args":[67],"size":[512]},
-          {"op":"run","kernel":33,"out":73,"args":[40,5,67,1],"size":["B","T",100],"free":[40,67]},
-          {"op":"run","kernel":34,"out":74,"args":[11,73],"size":[5000,100],"free":[11,73]}
+          {"op":"run","kernel":12,"out":13,"args":[12,14,15],"size":["B","T",17],"free":[14,15]},
+          {"op":"run","kernel":13,"out":16,"args":[13,9],"size":["B","T",256],"packs":0},
+          {"op":"run","kernel":14,"out":17,"args":[13,18],"size":[17,256],"free":[18]},
+          {"op":"run","kernel":15,"out":19,"args":[13],"size":[17],"free":[13]},
+          {"op":"run","kernel":16,"out":20,"args":[21],"size":["B","T",256],"free":[21]},
+          {"op":"run","kernel":17,"out":22,"args":[16,23,24,20],"size":["B","T",1536],"free":[23,24]},
+          {"op":"scan","out":25,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":18,"out":26,"args":[25,22],"size":["B",512]}],"step":{"kernel":19,"args":[25,26,6,22,12],"packs":1},"size":["B","T",256],"stacks":[{"from":26,"to":27,"width":[512]}],"free":[22,25]},
+          {"op":"run","kernel":20,"out":28,"args":[27,20],"size":[512,128],"free":[20]},
+          {"op":"run","kernel":21,"out":29,"args":[27],"size":[512]},
+          {"op":"run","kernel":22,"out":30,"args":[27,31],"size":[512,100]},
+          {"op":"run","kernel":21,"out":32,"args":[27],"size":[512]},
+          {"op":"run","kernel":23,"out":33,"args":[34],"size":["B","T",256],"free":[34]},
+          {"op":"run","kernel":24,"out":35,"args":[16,36,37,33],"size":["B","T",1536],"free":[16,36,37]},
+          {"op":"scan","out":38,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":18,"out":39,"args":[38,35],"size":["B",512]}],"step":{"kernel":19,"args":[38,39,2,35,12],"packs":2},"size":["B","T",256],"stacks":[{"from":39,"to":40,"width":[512]}],"free":[12,35,38]},
+          {"op":"run","kernel":20,"out":41,"args":[40,33],"size":[512,128],"free":[33]},
+          {"op":"run","kernel":21,"out":42,"args":[40],"size":[512]},
+          {"op":"run","kernel":22,"out":43,"args":[40,31],"size":[512,100],"free":[31]},
+          {"op":"run","kernel":21,"out":44,"args":[40],"size":[512]},
+          {"op":"run","kernel":25,"out":45,"args":[27,5,40,1],"size":["B","T",100],"packs":3,"free":[27,40]},
+          {"op":"run","kernel":26,"out":46,"args":[11,45],"size":[5000,100],"free":[11,45]}
         ],
-        "output": {"slot":74,"shape":[5000,100]},
+        "output": {"slot":46,"shape":[5000,100]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":74,"shape":[5000,100]},
-          {"name":"lstm0.weight_ih_l0","slot":71,"shape":[512,100]},
-          {"name":"lstm0.weight_hh_l0","slot":69,"shape":[512,128]},
-          {"name":"lstm0.bias_ih_l0","slot":72,"shape":[512]},
-          {"name":"lstm0.bias_hh_l0","slot":70,"shape":[512]},
-          {"name":"lstm0.weight_ih_l0_reverse","slot":44,"shape":[512,100]},
-          {"name":"lstm0.weight_hh_l0_reverse","slot":42,"shape":[512,128]},
-          {"name":"lstm0.bias_ih_l0_reverse","slot":46,"shape":[512]},
-          {"name":"lstm0.bias_hh_l0_reverse","slot":43,"shape":[512]},
+          {"name":"embedding0.weight","slot":46,"shape":[5000,100]},
+          {"name":"lstm0.weight_ih_l0","slot":43,"shape":[512,100]},
+          {"name":"lstm0.weight_hh_l0","slot":41,"shape":[512,128]},
+          {"name":"lstm0.bias_ih_l0","slot":44,"shape":[512]},
+          {"name":"lstm0.bias_hh_l0","slot":42,"shape":[512]},
+          {"name":"lstm0.weight_ih_l0_reverse","slot":30,"shape":[512,100]},
+          {"name":"lstm0.weight_hh_l0_reverse","slot":28,"shape":[512,128]},
+          {"name":"lstm0.bias_ih_l0_reverse","slot":32,"shape":[512]},
+          {"name":"lstm0.bias_hh_l0_reverse","slot":29,"shape":[512]},
           {"name":"linear0.weight","slot":17,"shape":[17,256]},
           {"name":"linear0.bias","slot":19,"shape":[17]}
         ],
@@ -1619,10 +1451,10 @@ const Tagger_TRAIN: __nnc.TrainDef = {
           {"kind":"saved","name":"%407","slot":23,"shape":["B","T",512]},
           {"kind":"saved","name":"%416","slot":24,"shape":["B","T",512]},
           {"kind":"saved","name":"%408","slot":21,"shape":["B","T",256]},
-          {"kind":"saved","name":"%399","slot":45,"shape":["B","T",100]},
-          {"kind":"saved","name":"%402","slot":50,"shape":["B","T",512]},
-          {"kind":"saved","name":"%417","slot":51,"shape":["B","T",512]},
-          {"kind":"saved","name":"%403","slot":48,"shape":["B","T",256]}
+          {"kind":"saved","name":"%399","slot":31,"shape":["B","T",100]},
+          {"kind":"saved","name":"%402","slot":36,"shape":["B","T",512]},
+          {"kind":"saved","name":"%417","slot":37,"shape":["B","T",512]},
+          {"kind":"saved","name":"%403","slot":34,"shape":["B","T",256]}
         ]
       },
     };

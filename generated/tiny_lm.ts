@@ -58,12 +58,12 @@ export interface TinyLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 96]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k19 by forward() and generate(), the rest by training only). */
 const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
-    // k0 acea8b3f: positional0
+    // k0 acea8b3f: positional0 (and 1 more call)
     {
       name: "TinyLM.k0",
-      label: "positional0",
+      label: "positional0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const v4 = b3[v3 * 64 + i2];\n  const v5 = v1 + v4;\n  return v5;\n}",
@@ -86,10 +86,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k1 70839f69: repeat0.0.residual0.layernorm0 (row statistics) (and 3 more calls)
+    // k1 70839f69: repeat0.0.residual0.layernorm0 (row statistics) (and 8 more calls)
     {
       name: "TinyLM.k1",
-      label: "repeat0.0.residual0.layernorm0 (row statistics) (and 3 more calls)",
+      label: "repeat0.0.residual0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 64; k4++) {\n    const v5 = b0[(i0 * T + i1) * 64 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);\n}",
@@ -125,10 +125,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 a81dbc2f: repeat0.0.residual0.layernorm0 (and 3 more calls)
+    // k2 a81dbc2f: repeat0.0.residual0.layernorm0 (and 8 more calls)
     {
       name: "TinyLM.k2",
-      label: "repeat0.0.residual0.layernorm0 (and 3 more calls)",
+      label: "repeat0.0.residual0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
@@ -175,10 +175,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 d938e47d: repeat0.0.residual0.attention0.q (projected)* (and 1 more call)
+    // k3 d938e47d: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
     {
       name: "TinyLM.k3",
-      label: "repeat0.0.residual0.attention0.q (projected)* (and 1 more call)",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -562,10 +562,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 32bace49: repeat0.0.residual1
+    // k12 32bace49: repeat0.0.residual1 (and 2 more calls)
     {
       name: "TinyLM.k12",
-      label: "repeat0.0.residual1",
+      label: "repeat0.0.residual1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
@@ -745,10 +745,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 41677ec2: linear0
+    // k16 41677ec2: linear0 (and 1 more call)
     {
       name: "TinyLM.k16",
-      label: "linear0",
+      label: "linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -781,10 +781,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k17 976312e9: log_softmax0 (row statistics)
+    // k17 976312e9: log_softmax0 (row statistics) (and 1 more call)
     {
       name: "TinyLM.k17",
-      label: "log_softmax0 (row statistics)",
+      label: "log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -819,10 +819,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k18 c27f6aed: log_softmax0
+    // k18 c27f6aed: log_softmax0 (and 1 more call)
     {
       name: "TinyLM.k18",
-      label: "log_softmax0",
+      label: "log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -867,10 +867,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k19 02ca621d: next.mask
+    // k19 02ca621d: next.mask (and 1 more call)
     {
       name: "TinyLM.k19",
-      label: "next.mask",
+      label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -893,240 +893,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const TinyLM_PLAN: __nnc.Plan = {
-      "slots": 138,
-      "weights": 30,
-      "packs": [
-        [4,0,192,0,64,64],
-        [6,0,64,0,64,64],
-        [10,0,256,0,64,64],
-        [12,0,64,0,256,256],
-        [16,0,192,0,64,64],
-        [18,0,64,0,64,64],
-        [22,0,256,0,64,64],
-        [24,0,64,0,256,256],
-        [28,0,96,0,64,64]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4],
-        [5],
-        [6],
-        [7],
-        [8]
-      ],
-      "inputs": [
-        {"name":"text","dim":"T","data":30,"lengths":31,"offsets":32,"keyLengths":33}
-      ],
-      "encode": [],
-      "decode": [
-        {"op":"run","kernel":0,"out":42,"args":[30,0,32,1],"size":["B","T",64],"free":[30,32]},
-        {"op":"run","kernel":1,"out":43,"args":[42],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":44,"args":[43,42,2,3],"size":["B","T",64],"free":[43]},
-        {"op":"run","kernel":3,"out":45,"args":[44,4,5],"size":["B","T",192],"packs":0,"free":[44]},
-        {"op":"run","kernel":4,"out":35,"args":[34,45],"size":["B","K",64],"free":[34]},
-        {"op":"run","kernel":5,"out":37,"args":[36,45],"size":["B","K",64],"free":[36]},
-        {"op":"run","kernel":6,"out":46,"args":[45,35],"size":["B",4,"T","K"],"free":[35,45]},
-        {"op":"run","kernel":7,"out":47,"args":[33,46],"size":["B",4,"T",2]},
-        {"op":"run","kernel":8,"out":48,"args":[33,47,46],"size":["B",4,"T","K"],"free":[46,47]},
-        {"op":"run","kernel":9,"out":49,"args":[48,37],"size":["B","T",4,16],"free":[37,48]},
-        {"op":"run","kernel":10,"out":50,"args":[42,49,6,7],"size":["B","T",64],"packs":1,"free":[42,49]},
-        {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":52,"args":[51,50,8,9],"size":["B","T",64],"free":[51]},
-        {"op":"run","kernel":11,"out":53,"args":[52,10,11],"size":["B","T",256],"packs":2,"free":[52]},
-        {"op":"run","kernel":12,"out":54,"args":[50,53,12,13],"size":["B","T",64],"packs":3,"free":[50,53]},
-        {"op":"run","kernel":1,"out":55,"args":[54],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":56,"args":[55,54,14,15],"size":["B","T",64],"free":[55]},
-        {"op":"run","kernel":3,"out":57,"args":[56,16,17],"size":["B","T",192],"packs":4,"free":[56]},
-        {"op":"run","kernel":4,"out":39,"args":[38,57],"size":["B","K",64],"free":[38]},
-        {"op":"run","kernel":5,"out":41,"args":[40,57],"size":["B","K",64],"free":[40]},
-        {"op":"run","kernel":6,"out":58,"args":[57,39],"size":["B",4,"T","K"],"free":[39,57]},
-        {"op":"run","kernel":7,"out":59,"args":[33,58],"size":["B",4,"T",2]},
-        {"op":"run","kernel":8,"out":60,"args":[33,59,58],"size":["B",4,"T","K"],"free":[33,58,59]},
-        {"op":"run","kernel":9,"out":61,"args":[60,41],"size":["B","T",4,16],"free":[41,60]},
-        {"op":"run","kernel":10,"out":62,"args":[54,61,18,19],"size":["B","T",64],"packs":5,"free":[54,61]},
-        {"op":"run","kernel":1,"out":63,"args":[62],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":64,"args":[63,62,20,21],"size":["B","T",64],"free":[63]},
-        {"op":"run","kernel":11,"out":65,"args":[64,22,23],"size":["B","T",256],"packs":6,"free":[64]},
-        {"op":"run","kernel":13,"out":66,"args":[65,24,25],"size":["B","T",64],"packs":7,"free":[65]},
-        {"op":"run","kernel":14,"out":67,"args":[62,66],"size":["B","T",2]},
-        {"op":"run","kernel":15,"out":68,"args":[67,62,66,26,27],"size":["B","T",64],"free":[62,66,67]},
-        {"op":"run","kernel":16,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8,"free":[68]},
-        {"op":"run","kernel":17,"out":70,"args":[69],"size":["B","T",2]},
-        {"op":"run","kernel":18,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
-        {"op":"run","kernel":19,"out":72,"args":[31,71],"size":["B","T",96],"free":[31,71]}
-      ],
-      "output": {"slot":72,"shape":["B","T",96]},
-      "caches": [
-        {"cache":34,"next":35,"width":64},
-        {"cache":36,"next":37,"width":64},
-        {"cache":38,"next":39,"width":64},
-        {"cache":40,"next":41,"width":64}
-      ],
-      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,72]}
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const TinyLM_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 acea8b3f: positional0
+    // k20 f1cbd0a6: repeat0.0.residual0.attention0.k heads (and 1 more call)
     {
-      name: "TinyLM.t0",
-      label: "positional0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 64 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const v4 = b3[v3 * 64 + i2];\n  const v5 = v1 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[v0 * 64 + i2]!;
-          const v2 = b2[i0]!;
-          const v3 = i1 + v2;
-          const v4 = b3[v3 * 64 + i2]!;
-          const v5 = v1 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 64; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t1 70839f69: repeat0.0.residual0.layernorm0 (row statistics) (and 4 more calls)
-    {
-      name: "TinyLM.t1",
-      label: "repeat0.0.residual0.layernorm0 (row statistics) (and 4 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 64.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 64; k4++) {\n    const v5 = b0[(i0 * T + i1) * 64 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let mean0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
-            mean0 += v2;
-          }
-          mean0 = mean0 / 64.0;
-          if (i2 < 0.5) {
-            return mean0;
-          }
-          let var3 = 0.0;
-          for (let k4 = 0; k4 < 64; k4++) {
-            const v5 = b0[(i0 * T + i1) * 64 + k4]!;
-            var3 += (v5 - mean0) * (v5 - mean0);
-          }
-          return 1.0 / Math.sqrt(var3 / 64.0 + 0.00001);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t2 a81dbc2f: repeat0.0.residual0.layernorm0 (and 4 more calls)
-    {
-      name: "TinyLM.t2",
-      label: "repeat0.0.residual0.layernorm0 (and 4 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 64 + i2]!;
-          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 64; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 64;
-              let mean1 = 0.0;
-              for (let k2 = 0; k2 < 64; k2++) {
-                const v3 = b1[(i0 * T + i1) * 64 + k2]!;
-                out[base0 + k2] = v3;
-                mean1 += v3;
-              }
-              mean1 = mean1 / 64.0;
-              let var4 = 0.0;
-              for (let k5 = 0; k5 < 64; k5++) {
-                const d6 = out[base0 + k5]! - mean1;
-                var4 += d6 * d6;
-              }
-              const inv7 = 1.0 / Math.sqrt(var4 / 64.0 + 0.00001);
-              for (let k8 = 0; k8 < 64; k8++) {
-                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t3 d938e47d: repeat0.0.residual0.attention0.q (projected)* (and 1 more call)
-    {
-      name: "TinyLM.t3",
-      label: "repeat0.0.residual0.attention0.q (projected)* (and 1 more call)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 192));\n  const rem0 = idx - i0 * (T * 192);\n  const i1 = Math.floor((rem0 + 0.5) / 192);\n  const rem1 = rem0 - i1 * 192;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
-            const v3 = b1[i2 * 64 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 192; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 192, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 192, 0);
-        },
-      },
-    },
-    // t4 f1cbd0a6: repeat0.0.residual0.attention0.k heads (and 1 more call)
-    {
-      name: "TinyLM.t4",
+      name: "TinyLM.k20",
       label: "repeat0.0.residual0.attention0.k heads (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1146,9 +915,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // t5 d5d1e8ad: repeat0.0.residual0.attention0.v heads (and 1 more call)
+    // k21 d5d1e8ad: repeat0.0.residual0.attention0.v heads (and 1 more call)
     {
-      name: "TinyLM.t5",
+      name: "TinyLM.k21",
       label: "repeat0.0.residual0.attention0.v heads (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1168,9 +937,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // t6 b842dadf: repeat0.0.residual0.attention0.q heads (and 1 more call)
+    // k22 b842dadf: repeat0.0.residual0.attention0.q heads (and 1 more call)
     {
-      name: "TinyLM.t6",
+      name: "TinyLM.k22",
       label: "repeat0.0.residual0.attention0.q heads (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1190,9 +959,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // t7 7211a9cd: repeat0.0.residual0.attention0.scores (and 1 more call)
+    // k23 7211a9cd: repeat0.0.residual0.attention0.scores (and 1 more call)
     {
-      name: "TinyLM.t7",
+      name: "TinyLM.k23",
       label: "repeat0.0.residual0.attention0.scores (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1232,9 +1001,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t8 0a6e9797: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
+    // k24 0a6e9797: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
     {
-      name: "TinyLM.t8",
+      name: "TinyLM.k24",
       label: "repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T","P","P0"],
@@ -1275,9 +1044,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t9 6f02efe1: repeat0.0.residual0.attention0.α (and 1 more call)
+    // k25 6f02efe1: repeat0.0.residual0.attention0.α (and 1 more call)
     {
-      name: "TinyLM.t9",
+      name: "TinyLM.k25",
       label: "repeat0.0.residual0.attention0.α (and 1 more call)",
       step: false,
       scalars: ["T","P","P0"],
@@ -1336,9 +1105,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t10 ec1cf1cf: repeat0.0.residual0.attention0.heads merged (and 1 more call)
+    // k26 ec1cf1cf: repeat0.0.residual0.attention0.heads merged (and 1 more call)
     {
-      name: "TinyLM.t10",
+      name: "TinyLM.k26",
       label: "repeat0.0.residual0.attention0.heads merged (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1389,9 +1158,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t11 b0a74494: repeat0.0.residual0 (and 1 more call)
+    // k27 b0a74494: repeat0.0.residual0 (and 1 more call)
     {
-      name: "TinyLM.t11",
+      name: "TinyLM.k27",
       label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1439,9 +1208,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t12 009d2fd4: repeat0.0.residual1.linear0 (and 1 more call)
+    // k28 009d2fd4: repeat0.0.residual1.linear0 (and 1 more call)
     {
-      name: "TinyLM.t12",
+      name: "TinyLM.k28",
       label: "repeat0.0.residual1.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1475,9 +1244,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t13 6da96618: repeat0.0.residual1.gelu0 (and 1 more call)
+    // k29 6da96618: repeat0.0.residual1.gelu0 (and 1 more call)
     {
-      name: "TinyLM.t13",
+      name: "TinyLM.k29",
       label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1501,207 +1270,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t14 32bace49: repeat0.0.residual1 (and 1 more call)
+    // k30 828a18fb: log_softmax0.d softmax
     {
-      name: "TinyLM.t14",
-      label: "repeat0.0.residual1 (and 1 more call)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 64 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b1[(i0 * T + i1) * 256 + k2]!;
-            const v4 = b2[i2 * 256 + k2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = b3[i2]!;
-          const v6 = acc1 + v5;
-          const v7 = v0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 64; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 64, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 64, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * 64 + i2]!;
-            const v1 = gm0[(i0 * T + i1) * 64 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 64; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t15 41677ec2: linear0
-    {
-      name: "TinyLM.t15",
-      label: "linear0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[i2 * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
-            const v3 = b1[i2 * 64 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 96, 64, b0, 0, 64, x.packs[0], b2, 0, out, 0, 96, 0);
-        },
-      },
-    },
-    // t16 976312e9: log_softmax0 (row statistics)
-    {
-      name: "TinyLM.t16",
-      label: "log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[(i0 * T + i1) * 96 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 96; k1++) {
-            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 96; k4++) {
-            const v5 = b0[(i0 * T + i1) * 96 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t17 c27f6aed: log_softmax0
-    {
-      name: "TinyLM.t17",
-      label: "log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 96 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 96;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 96; k2++) {
-                const v3 = b1[(i0 * T + i1) * 96 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 96; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 96; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t18 02ca621d: next.mask
-    {
-      name: "TinyLM.t18",
-      label: "next.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 96; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t19 828a18fb: log_softmax0.d softmax
-    {
-      name: "TinyLM.t19",
+      name: "TinyLM.k30",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -1738,9 +1309,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t20 eff5b0a6: d(layernorm0)
+    // k31 490744e4: d(layernorm0)
     {
-      name: "TinyLM.t20",
+      name: "TinyLM.k31",
       label: "d(layernorm0)",
       step: false,
       scalars: ["T"],
@@ -1763,10 +1334,20 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 96, b0, 0, 96, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t21 8ef51dfe: d(linear0.weight)
+    // k32 7ce7ea1d: d(linear0.weight)
     {
-      name: "TinyLM.t21",
+      name: "TinyLM.k32",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1790,10 +1371,27 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 96 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t22 045dc329: d(linear0.bias)
+    // k33 045dc329: d(linear0.bias)
     {
-      name: "TinyLM.t22",
+      name: "TinyLM.k33",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1816,9 +1414,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t23 170eba15: layernorm0.d layernorm (and 4 more calls)
+    // k34 170eba15: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.t23",
+      name: "TinyLM.k34",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
@@ -1844,9 +1442,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t24 5b781029: layernorm0.d layernorm (and 4 more calls)
+    // k35 5b781029: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.t24",
+      name: "TinyLM.k35",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
@@ -1873,9 +1471,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t25 0929601f: layernorm0.d layernorm (and 4 more calls)
+    // k36 0929601f: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.t25",
+      name: "TinyLM.k36",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
@@ -1896,9 +1494,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t26 ab66ce77: d(layernorm0.weight) (and 4 more calls)
+    // k37 ab66ce77: d(layernorm0.weight) (and 4 more calls)
     {
-      name: "TinyLM.t26",
+      name: "TinyLM.k37",
       label: "d(layernorm0.weight) (and 4 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1922,9 +1520,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t27 9aaed9f3: d(layernorm0.bias) (and 8 more calls)
+    // k38 9aaed9f3: d(layernorm0.bias) (and 8 more calls)
     {
-      name: "TinyLM.t27",
+      name: "TinyLM.k38",
       label: "d(layernorm0.bias) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1947,9 +1545,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t28 33cb6b30: layernorm0.d layernorm
+    // k39 33cb6b30: layernorm0.d layernorm
     {
-      name: "TinyLM.t28",
+      name: "TinyLM.k39",
       label: "layernorm0.d layernorm",
       step: false,
       scalars: ["T"],
@@ -1993,9 +1591,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t29 0d1bfb84: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
+    // k40 66ddec93: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
     {
-      name: "TinyLM.t29",
+      name: "TinyLM.k40",
       label: "d(repeat0.1.residual1.linear1.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2019,10 +1617,27 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 64 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 64; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 64]!;
+              }
+            }
+            x.gemm(64, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t30 fec9a7b4: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
+    // k41 65af09f6: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
     {
-      name: "TinyLM.t30",
+      name: "TinyLM.k41",
       label: "repeat0.1.residual1.gelu0.d gelu (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2052,10 +1667,37 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 64, b0, 0, 64, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = b2[(i0 * T + i1) * 256 + i2]!;
+            const ex2 = v1 * 0.7071067811865476;
+            const es3 = (ex2 < 0.0 ? -1.0 : 1.0);
+            const ez4 = Math.abs(ex2);
+            const et5 = 1.0 / (1.0 + 0.3275911 * ez4);
+            const v6 = 0.5 * (1.0 + es3 * (1.0 - ((((1.061405429 * et5 - 1.453152027) * et5 + 1.421413741) * et5 - 0.284496736) * et5 + 0.254829592) * et5 * Math.exp(-ez4 * ez4))) + v1 * 0.3989422804014327 * Math.exp(-0.5 * (v1 * v1));
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t31 ca2d0870: d(repeat0.1.residual1.layernorm0) (and 1 more call)
+    // k42 39762dd4: d(repeat0.1.residual1.layernorm0) (and 1 more call)
     {
-      name: "TinyLM.t31",
+      name: "TinyLM.k42",
       label: "d(repeat0.1.residual1.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2078,10 +1720,20 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t32 8cb67676: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
+    // k43 dea1bdeb: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
     {
-      name: "TinyLM.t32",
+      name: "TinyLM.k43",
       label: "d(repeat0.1.residual1.linear0.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2105,10 +1757,27 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t33 4e191e31: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
+    // k44 4e191e31: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
     {
-      name: "TinyLM.t33",
+      name: "TinyLM.k44",
       label: "d(repeat0.1.residual1.linear0.bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2131,9 +1800,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t34 6e6cca71: d(repeat0.1.residual0) (and 3 more calls)
+    // k45 6e6cca71: d(repeat0.1.residual0) (and 3 more calls)
     {
-      name: "TinyLM.t34",
+      name: "TinyLM.k45",
       label: "d(repeat0.1.residual0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -2179,9 +1848,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t35 33ee235a: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
+    // k46 8d5ed6b8: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
     {
-      name: "TinyLM.t35",
+      name: "TinyLM.k46",
       label: "d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2204,10 +1873,20 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t36 a24d13d6: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
+    // k47 bba9601b: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
     {
-      name: "TinyLM.t36",
+      name: "TinyLM.k47",
       label: "d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2231,10 +1910,27 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [79 * (B * T), 64 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < 64; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 64]!;
+              }
+            }
+            x.gemm(64, 64, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // t37 5a5534fe: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
+    // k48 cf5478d0: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
     {
-      name: "TinyLM.t37",
+      name: "TinyLM.k48",
       label: "d(repeat0.1.residual0.attention0.v heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2258,10 +1954,29 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               for (let i3 = 0; i3 < 16; i3++)
                 out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [31 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 64) + bt1 * 16, 16, T, 1, 64, gm0, 1.0);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (4 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 16, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+            }
+          }
+        },
+      },
     },
-    // t38 934a9752: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
+    // k49 934a9752: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
     {
-      name: "TinyLM.t38",
+      name: "TinyLM.k49",
       label: "repeat0.1.residual0.attention0.α.d softmax (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2333,9 +2048,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t39 9003cc81: d(repeat0.1.residual0.attention0.q heads) (and 1 more call)
+    // k50 9003cc81: d(repeat0.1.residual0.attention0.q heads) (and 1 more call)
     {
-      name: "TinyLM.t39",
+      name: "TinyLM.k50",
       label: "d(repeat0.1.residual0.attention0.q heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2375,9 +2090,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t40 da2d9b15: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
+    // k51 a6b17820: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
     {
-      name: "TinyLM.t40",
+      name: "TinyLM.k51",
       label: "d(repeat0.1.residual0.attention0.k heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2402,10 +2117,29 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               for (let i3 = 0; i3 < 16; i3++)
                 out[o++] = f(i0, i1, i2, i3);
       },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [31 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 4 * 16) + bt1 * 16, 16, T, 1, 64, gm0, 0.25);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (4 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 16, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+            }
+          }
+        },
+      },
     },
-    // t41 b322f1eb: d(repeat0.1.residual0.layernorm0) (and 1 more call)
+    // k52 b322f1eb: d(repeat0.1.residual0.layernorm0) (and 1 more call)
     {
-      name: "TinyLM.t41",
+      name: "TinyLM.k52",
       label: "d(repeat0.1.residual0.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2449,9 +2183,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t42 d27dd941: d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)
+    // k53 d27dd941: d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)
     {
-      name: "TinyLM.t42",
+      name: "TinyLM.k53",
       label: "d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2496,9 +2230,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t43 cbe780d8: d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)
+    // k54 cbe780d8: d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)
     {
-      name: "TinyLM.t43",
+      name: "TinyLM.k54",
       label: "d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2541,9 +2275,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t44 9ac29e56: positional0.positions
+    // k55 9ac29e56: positional0.positions
     {
-      name: "TinyLM.t44",
+      name: "TinyLM.k55",
       label: "positional0.positions",
       step: false,
       scalars: ["T"],
@@ -2562,9 +2296,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t45 f9f3a868: positional0.W[t].d table
+    // k56 f9f3a868: positional0.W[t].d table
     {
-      name: "TinyLM.t45",
+      name: "TinyLM.k56",
       label: "positional0.W[t].d table",
       step: false,
       scalars: ["B","T"],
@@ -2591,9 +2325,9 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t46 cd54a9e2: embedding0.d table
+    // k57 cd54a9e2: embedding0.d table
     {
-      name: "TinyLM.t46",
+      name: "TinyLM.k57",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2620,20 +2354,98 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const TinyLM_PLAN: __nnc.Plan = {
+      "slots": 138,
+      "weights": 30,
+      "packs": [
+        [4,0,192,64,64,1],
+        [6,0,64,64,64,1],
+        [10,0,256,64,64,1],
+        [12,0,64,256,256,1],
+        [16,0,192,64,64,1],
+        [18,0,64,64,64,1],
+        [22,0,256,64,64,1],
+        [24,0,64,256,256,1],
+        [28,0,96,64,64,1]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8]
+      ],
+      "inputs": [
+        {"name":"text","dim":"T","data":30,"lengths":31,"offsets":32,"keyLengths":33}
+      ],
+      "encode": [],
+      "decode": [
+        {"op":"run","kernel":0,"out":42,"args":[30,0,32,1],"size":["B","T",64],"free":[30,32]},
+        {"op":"run","kernel":1,"out":43,"args":[42],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":44,"args":[43,42,2,3],"size":["B","T",64],"free":[43]},
+        {"op":"run","kernel":3,"out":45,"args":[44,4,5],"size":["B","T",192],"packs":0,"free":[44]},
+        {"op":"run","kernel":4,"out":35,"args":[34,45],"size":["B","K",64],"free":[34]},
+        {"op":"run","kernel":5,"out":37,"args":[36,45],"size":["B","K",64],"free":[36]},
+        {"op":"run","kernel":6,"out":46,"args":[45,35],"size":["B",4,"T","K"],"free":[35,45]},
+        {"op":"run","kernel":7,"out":47,"args":[33,46],"size":["B",4,"T",2]},
+        {"op":"run","kernel":8,"out":48,"args":[33,47,46],"size":["B",4,"T","K"],"free":[46,47]},
+        {"op":"run","kernel":9,"out":49,"args":[48,37],"size":["B","T",4,16],"free":[37,48]},
+        {"op":"run","kernel":10,"out":50,"args":[42,49,6,7],"size":["B","T",64],"packs":1,"free":[42,49]},
+        {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":52,"args":[51,50,8,9],"size":["B","T",64],"free":[51]},
+        {"op":"run","kernel":11,"out":53,"args":[52,10,11],"size":["B","T",256],"packs":2,"free":[52]},
+        {"op":"run","kernel":12,"out":54,"args":[50,53,12,13],"size":["B","T",64],"packs":3,"free":[50,53]},
+        {"op":"run","kernel":1,"out":55,"args":[54],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":56,"args":[55,54,14,15],"size":["B","T",64],"free":[55]},
+        {"op":"run","kernel":3,"out":57,"args":[56,16,17],"size":["B","T",192],"packs":4,"free":[56]},
+        {"op":"run","kernel":4,"out":39,"args":[38,57],"size":["B","K",64],"free":[38]},
+        {"op":"run","kernel":5,"out":41,"args":[40,57],"size":["B","K",64],"free":[40]},
+        {"op":"run","kernel":6,"out":58,"args":[57,39],"size":["B",4,"T","K"],"free":[39,57]},
+        {"op":"run","kernel":7,"out":59,"args":[33,58],"size":["B",4,"T",2]},
+        {"op":"run","kernel":8,"out":60,"args":[33,59,58],"size":["B",4,"T","K"],"free":[33,58,59]},
+        {"op":"run","kernel":9,"out":61,"args":[60,41],"size":["B","T",4,16],"free":[41,60]},
+        {"op":"run","kernel":10,"out":62,"args":[54,61,18,19],"size":["B","T",64],"packs":5,"free":[54,61]},
+        {"op":"run","kernel":1,"out":63,"args":[62],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":64,"args":[63,62,20,21],"size":["B","T",64],"free":[63]},
+        {"op":"run","kernel":11,"out":65,"args":[64,22,23],"size":["B","T",256],"packs":6,"free":[64]},
+        {"op":"run","kernel":13,"out":66,"args":[65,24,25],"size":["B","T",64],"packs":7,"free":[65]},
+        {"op":"run","kernel":14,"out":67,"args":[62,66],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":68,"args":[67,62,66,26,27],"size":["B","T",64],"free":[62,66,67]},
+        {"op":"run","kernel":16,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8,"free":[68]},
+        {"op":"run","kernel":17,"out":70,"args":[69],"size":["B","T",2]},
+        {"op":"run","kernel":18,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
+        {"op":"run","kernel":19,"out":72,"args":[31,71],"size":["B","T",96],"free":[31,71]}
+      ],
+      "output": {"slot":72,"shape":["B","T",96]},
+      "caches": [
+        {"cache":34,"next":35,"width":64},
+        {"cache":36,"next":37,"width":64},
+        {"cache":38,"next":39,"width":64},
+        {"cache":40,"next":41,"width":64}
+      ],
+      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,72]}
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const TinyLM_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 118,
         "weights": 30,
         "packs": [
-          [4,0,192,0,64,64],
-          [6,0,64,0,64,64],
-          [10,0,256,0,64,64],
-          [12,0,64,0,256,256],
-          [16,0,192,0,64,64],
-          [18,0,64,0,64,64],
-          [22,0,256,0,64,64],
-          [24,0,64,0,256,256],
-          [28,0,96,0,64,64]
+          [4,0,192,64,64,1],
+          [6,0,64,64,64,1],
+          [10,0,256,64,64,1],
+          [12,0,64,256,256,1],
+          [16,0,192,64,64,1],
+          [18,0,64,64,64,1],
+          [22,0,256,64,64,1],
+          [24,0,64,256,256,1],
+          [28,0,96,64,64,1]
         ],
         "packSets": [
           [0],
@@ -2655,41 +2467,41 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
           {"op":"run","kernel":1,"out":35,"args":[34],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":36,"args":[35,34,2,3],"size":["B","T",64],"free":[35]},
           {"op":"run","kernel":3,"out":37,"args":[36,4,5],"size":["B","T",192],"packs":0},
-          {"op":"run","kernel":4,"out":38,"args":[37],"size":["B","T",4,16]},
-          {"op":"run","kernel":5,"out":39,"args":[37],"size":["B","T",4,16]},
-          {"op":"run","kernel":6,"out":40,"args":[37],"size":["B","T",4,16],"free":[37]},
-          {"op":"run","kernel":7,"out":41,"args":[40,38],"size":["B",4,"T","T"]},
-          {"op":"run","kernel":8,"out":42,"args":[33,41],"size":["B",4,"T",2]},
-          {"op":"run","kernel":9,"out":43,"args":[33,42,41],"size":["B",4,"T","T"],"free":[41,42]},
-          {"op":"run","kernel":10,"out":44,"args":[43,39],"size":["B","T",64]},
-          {"op":"run","kernel":11,"out":45,"args":[34,44,6,7],"size":["B","T",64],"packs":1},
+          {"op":"run","kernel":20,"out":38,"args":[37],"size":["B","T",4,16]},
+          {"op":"run","kernel":21,"out":39,"args":[37],"size":["B","T",4,16]},
+          {"op":"run","kernel":22,"out":40,"args":[37],"size":["B","T",4,16],"free":[37]},
+          {"op":"run","kernel":23,"out":41,"args":[40,38],"size":["B",4,"T","T"]},
+          {"op":"run","kernel":24,"out":42,"args":[33,41],"size":["B",4,"T",2]},
+          {"op":"run","kernel":25,"out":43,"args":[33,42,41],"size":["B",4,"T","T"],"free":[41,42]},
+          {"op":"run","kernel":26,"out":44,"args":[43,39],"size":["B","T",64]},
+          {"op":"run","kernel":27,"out":45,"args":[34,44,6,7],"size":["B","T",64],"packs":1},
           {"op":"run","kernel":1,"out":46,"args":[45],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":47,"args":[46,45,8,9],"size":["B","T",64],"free":[46]},
-          {"op":"run","kernel":12,"out":48,"args":[47,10,11],"size":["B","T",256],"packs":2},
-          {"op":"run","kernel":13,"out":49,"args":[48],"size":["B","T",256]},
-          {"op":"run","kernel":14,"out":50,"args":[45,49,12,13],"size":["B","T",64],"packs":3},
+          {"op":"run","kernel":28,"out":48,"args":[47,10,11],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":29,"out":49,"args":[48],"size":["B","T",256]},
+          {"op":"run","kernel":12,"out":50,"args":[45,49,12,13],"size":["B","T",64],"packs":3},
           {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":52,"args":[51,50,14,15],"size":["B","T",64],"free":[51]},
           {"op":"run","kernel":3,"out":53,"args":[52,16,17],"size":["B","T",192],"packs":4},
-          {"op":"run","kernel":4,"out":54,"args":[53],"size":["B","T",4,16]},
-          {"op":"run","kernel":5,"out":55,"args":[53],"size":["B","T",4,16]},
-          {"op":"run","kernel":6,"out":56,"args":[53],"size":["B","T",4,16],"free":[53]},
-          {"op":"run","kernel":7,"out":57,"args":[56,54],"size":["B",4,"T","T"]},
-          {"op":"run","kernel":8,"out":58,"args":[33,57],"size":["B",4,"T",2]},
-          {"op":"run","kernel":9,"out":59,"args":[33,58,57],"size":["B",4,"T","T"],"free":[33,57,58]},
-          {"op":"run","kernel":10,"out":60,"args":[59,55],"size":["B","T",64]},
-          {"op":"run","kernel":11,"out":61,"args":[50,60,18,19],"size":["B","T",64],"packs":5},
+          {"op":"run","kernel":20,"out":54,"args":[53],"size":["B","T",4,16]},
+          {"op":"run","kernel":21,"out":55,"args":[53],"size":["B","T",4,16]},
+          {"op":"run","kernel":22,"out":56,"args":[53],"size":["B","T",4,16],"free":[53]},
+          {"op":"run","kernel":23,"out":57,"args":[56,54],"size":["B",4,"T","T"]},
+          {"op":"run","kernel":24,"out":58,"args":[33,57],"size":["B",4,"T",2]},
+          {"op":"run","kernel":25,"out":59,"args":[33,58,57],"size":["B",4,"T","T"],"free":[33,57,58]},
+          {"op":"run","kernel":26,"out":60,"args":[59,55],"size":["B","T",64]},
+          {"op":"run","kernel":27,"out":61,"args":[50,60,18,19],"size":["B","T",64],"packs":5},
           {"op":"run","kernel":1,"out":62,"args":[61],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":63,"args":[62,61,20,21],"size":["B","T",64],"free":[62]},
-          {"op":"run","kernel":12,"out":64,"args":[63,22,23],"size":["B","T",256],"packs":6},
-          {"op":"run","kernel":13,"out":65,"args":[64],"size":["B","T",256]},
-          {"op":"run","kernel":14,"out":66,"args":[61,65,24,25],"size":["B","T",64],"packs":7},
+          {"op":"run","kernel":28,"out":64,"args":[63,22,23],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":29,"out":65,"args":[64],"size":["B","T",256]},
+          {"op":"run","kernel":12,"out":66,"args":[61,65,24,25],"size":["B","T",64],"packs":7},
           {"op":"run","kernel":1,"out":67,"args":[66],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":68,"args":[67,66,26,27],"size":["B","T",64],"free":[67]},
-          {"op":"run","kernel":15,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8},
-          {"op":"run","kernel":16,"out":70,"args":[69],"size":["B","T",2]},
-          {"op":"run","kernel":17,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
-          {"op":"run","kernel":18,"out":72,"args":[31,71],"size":["B","T",96],"free":[31]}
+          {"op":"run","kernel":16,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8},
+          {"op":"run","kernel":17,"out":70,"args":[69],"size":["B","T",2]},
+          {"op":"run","kernel":18,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
+          {"op":"run","kernel":19,"out":72,"args":[31,71],"size":["B","T",96],"free":[31]}
         ],
         "output": {"slot":72,"shape":["B","T",96]},
         "caches": [],
@@ -2726,80 +2538,98 @@ const TinyLM_TRAIN: __nnc.TrainDef = {
     backward: {
         "slots": 255,
         "weights": 30,
+        "packs": [
+          [28,0,64,96,1,64],
+          [24,0,256,64,1,256],
+          [22,0,64,256,1,64],
+          [18,0,64,64,1,64],
+          [12,0,256,64,1,256],
+          [10,0,64,256,1,64],
+          [6,0,64,64,1,64]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6]
+        ],
         "inputs": [
           {"name":"text","dim":"T","data":30,"lengths":31,"offsets":32}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":19,"out":33,"args":[31,34,35],"size":["B","T",96],"free":[31,34,35]},
-          {"op":"run","kernel":20,"out":36,"args":[33,28],"size":["B","T",64]},
-          {"op":"run","kernel":21,"out":37,"args":[33,38],"size":[96,64],"free":[38]},
-          {"op":"run","kernel":22,"out":39,"args":[33],"size":[96],"free":[33]},
-          {"op":"run","kernel":23,"out":40,"args":[41],"size":["B","T",64],"free":[41]},
-          {"op":"run","kernel":24,"out":42,"args":[40],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":43,"args":[40,42],"size":["B","T",64],"free":[40]},
-          {"op":"run","kernel":26,"out":44,"args":[36,43],"size":[64]},
-          {"op":"run","kernel":27,"out":45,"args":[36],"size":[64]},
-          {"op":"run","kernel":28,"out":46,"args":[42,36,26,43],"size":["B","T",64],"free":[36,42,43]},
-          {"op":"run","kernel":29,"out":47,"args":[46,48],"size":[64,256],"free":[48]},
-          {"op":"run","kernel":27,"out":49,"args":[46],"size":[64]},
-          {"op":"run","kernel":30,"out":50,"args":[46,24,51],"size":["B","T",256],"free":[51]},
-          {"op":"run","kernel":31,"out":52,"args":[50,22],"size":["B","T",64]},
-          {"op":"run","kernel":32,"out":53,"args":[50,54],"size":[256,64],"free":[54]},
-          {"op":"run","kernel":33,"out":55,"args":[50],"size":[256],"free":[50]},
-          {"op":"run","kernel":23,"out":56,"args":[57],"size":["B","T",64],"free":[57]},
-          {"op":"run","kernel":24,"out":58,"args":[56],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":59,"args":[56,58],"size":["B","T",64],"free":[56]},
-          {"op":"run","kernel":26,"out":60,"args":[52,59],"size":[64]},
-          {"op":"run","kernel":27,"out":61,"args":[52],"size":[64]},
-          {"op":"run","kernel":34,"out":62,"args":[46,58,52,20,59],"size":["B","T",64],"free":[46,52,58,59]},
-          {"op":"run","kernel":35,"out":63,"args":[62,18],"size":["B","T",64]},
-          {"op":"run","kernel":36,"out":64,"args":[62,65],"size":[64,64],"free":[65]},
-          {"op":"run","kernel":27,"out":66,"args":[62],"size":[64]},
-          {"op":"run","kernel":37,"out":67,"args":[63,68],"size":["B","T",4,16]},
-          {"op":"run","kernel":38,"out":69,"args":[68,63,70],"size":["B",4,"T","T"],"free":[63,68,70]},
-          {"op":"run","kernel":39,"out":71,"args":[69,72],"size":["B","T",4,16],"free":[72]},
-          {"op":"run","kernel":40,"out":73,"args":[69,74],"size":["B","T",4,16],"free":[69,74]},
-          {"op":"run","kernel":41,"out":75,"args":[71,73,67,16],"size":["B","T",64]},
-          {"op":"run","kernel":42,"out":76,"args":[71,73,67,77],"size":[192,64],"free":[77]},
-          {"op":"run","kernel":43,"out":78,"args":[71,73,67],"size":[192],"free":[67,71,73]},
-          {"op":"run","kernel":23,"out":79,"args":[80],"size":["B","T",64],"free":[80]},
-          {"op":"run","kernel":24,"out":81,"args":[79],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":82,"args":[79,81],"size":["B","T",64],"free":[79]},
-          {"op":"run","kernel":26,"out":83,"args":[75,82],"size":[64]},
-          {"op":"run","kernel":27,"out":84,"args":[75],"size":[64]},
-          {"op":"run","kernel":34,"out":85,"args":[62,81,75,14,82],"size":["B","T",64],"free":[62,75,81,82]},
-          {"op":"run","kernel":29,"out":86,"args":[85,87],"size":[64,256],"free":[87]},
-          {"op":"run","kernel":27,"out":88,"args":[85],"size":[64]},
-          {"op":"run","kernel":30,"out":89,"args":[85,12,90],"size":["B","T",256],"free":[90]},
-          {"op":"run","kernel":31,"out":91,"args":[89,10],"size":["B","T",64]},
-          {"op":"run","kernel":32,"out":92,"args":[89,93],"size":[256,64],"free":[93]},
-          {"op":"run","kernel":33,"out":94,"args":[89],"size":[256],"free":[89]},
-          {"op":"run","kernel":23,"out":95,"args":[96],"size":["B","T",64],"free":[96]},
-          {"op":"run","kernel":24,"out":97,"args":[95],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":98,"args":[95,97],"size":["B","T",64],"free":[95]},
-          {"op":"run","kernel":26,"out":99,"args":[91,98],"size":[64]},
-          {"op":"run","kernel":27,"out":100,"args":[91],"size":[64]},
-          {"op":"run","kernel":34,"out":101,"args":[85,97,91,8,98],"size":["B","T",64],"free":[85,91,97,98]},
-          {"op":"run","kernel":35,"out":102,"args":[101,6],"size":["B","T",64]},
-          {"op":"run","kernel":36,"out":103,"args":[101,104],"size":[64,64],"free":[104]},
-          {"op":"run","kernel":27,"out":105,"args":[101],"size":[64]},
-          {"op":"run","kernel":37,"out":106,"args":[102,107],"size":["B","T",4,16]},
-          {"op":"run","kernel":38,"out":108,"args":[107,102,109],"size":["B",4,"T","T"],"free":[102,107,109]},
-          {"op":"run","kernel":39,"out":110,"args":[108,111],"size":["B","T",4,16],"free":[111]},
-          {"op":"run","kernel":40,"out":112,"args":[108,113],"size":["B","T",4,16],"free":[108,113]},
-          {"op":"run","kernel":41,"out":114,"args":[110,112,106,4],"size":["B","T",64]},
-          {"op":"run","kernel":42,"out":115,"args":[110,112,106,116],"size":[192,64],"free":[116]},
-          {"op":"run","kernel":43,"out":117,"args":[110,112,106],"size":[192],"free":[106,110,112]},
-          {"op":"run","kernel":23,"out":118,"args":[119],"size":["B","T",64],"free":[119]},
-          {"op":"run","kernel":24,"out":120,"args":[118],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":121,"args":[118,120],"size":["B","T",64],"free":[118]},
-          {"op":"run","kernel":26,"out":122,"args":[114,121],"size":[64]},
-          {"op":"run","kernel":27,"out":123,"args":[114],"size":[64]},
-          {"op":"run","kernel":34,"out":124,"args":[101,120,114,2,121],"size":["B","T",64],"free":[101,114,120,121]},
-          {"op":"run","kernel":44,"out":125,"args":[32],"size":["B","T"],"free":[32]},
-          {"op":"run","kernel":45,"out":126,"args":[125,124],"size":[128,64],"free":[125]},
-          {"op":"run","kernel":46,"out":127,"args":[30,124],"size":[96,64],"free":[30,124]}
+          {"op":"run","kernel":30,"out":33,"args":[31,34,35],"size":["B","T",96],"free":[31,34,35]},
+          {"op":"run","kernel":31,"out":36,"args":[33,28],"size":["B","T",64],"packs":0},
+          {"op":"run","kernel":32,"out":37,"args":[33,38],"size":[96,64],"free":[38]},
+          {"op":"run","kernel":33,"out":39,"args":[33],"size":[96],"free":[33]},
+          {"op":"run","kernel":34,"out":40,"args":[41],"size":["B","T",64],"free":[41]},
+          {"op":"run","kernel":35,"out":42,"args":[40],"size":["B","T",1]},
+          {"op":"run","kernel":36,"out":43,"args":[40,42],"size":["B","T",64],"free":[40]},
+          {"op":"run","kernel":37,"out":44,"args":[36,43],"size":[64]},
+          {"op":"run","kernel":38,"out":45,"args":[36],"size":[64]},
+          {"op":"run","kernel":39,"out":46,"args":[42,36,26,43],"size":["B","T",64],"free":[36,42,43]},
+          {"op":"run","kernel":40,"out":47,"args":[46,48],"size":[64,256],"free":[48]},
+          {"op":"run","kernel":38,"out":49,"args":[46],"size":[64]},
+          {"op":"run","kernel":41,"out":50,"args":[46,24,51],"size":["B","T",256],"packs":1,"free":[51]},
+          {"op":"run","kernel":42,"out":52,"args":[50,22],"size":["B","T",64],"packs":2},
+          {"op":"run","kernel":43,"out":53,"args":[50,54],"size":[256,64],"free":[54]},
+          {"op":"run","kernel":44,"out":55,"args":[50],"size":[256],"free":[50]},
+          {"op":"run","kernel":34,"out":56,"args":[57],"size":["B","T",64],"free":[57]},
+          {"op":"run","kernel":35,"out":58,"args":[56],"size":["B","T",1]},
+          {"op":"run","kernel":36,"out":59,"args":[56,58],"size":["B","T",64],"free":[56]},
+          {"op":"run","kernel":37,"out":60,"args":[52,59],"size":[64]},
+          {"op":"run","kernel":38,"out":61,"args":[52],"size":[64]},
+          {"op":"run","kernel":45,"out":62,"args":[46,58,52,20,59],"size":["B","T",64],"free":[46,52,58,59]},
+          {"op":"run","kernel":46,"out":63,"args":[62,18],"size":["B","T",64],"packs":3},
+          {"op":"run","kernel":47,"out":64,"args":[62,65],"size":[64,64],"free":[65]},
+          {"op":"run","kernel":38,"out":66,"args":[62],"size":[64]},
+          {"op":"run","kernel":48,"out":67,"args":[63,68],"size":["B","T",4,16]},
+          {"op":"run","kernel":49,"out":69,"args":[68,63,70],"size":["B",4,"T","T"],"free":[63,68,70]},
+          {"op":"run","kernel":50,"out":71,"args":[69,72],"size":["B","T",4,16],"free":[72]},
+          {"op":"run","kernel":51,"out":73,"args":[69,74],"size":["B","T",4,16],"free":[69,74]},
+          {"op":"run","kernel":52,"out":75,"args":[71,73,67,16],"size":["B","T",64]},
+          {"op":"run","kernel":53,"out":76,"args":[71,73,67,77],"size":[192,64],"free":[77]},
+          {"op":"run","kernel":54,"out":78,"args":[71,73,67],"size":[192],"free":[67,71,73]},
+          {"op":"run","kernel":34,"out":79,"args":[80],"size":["B","T",64],"free":[80]},
+          {"op":"run","kernel":35,"out":81,"args":[79],"size":["B","T",1]},
+          {"op":"run","kernel":36,"out":82,"args":[79,81],"size":["B","T",64],"free":[79]},
+          {"op":"run","kernel":37,"out":83,"args":[75,82],"size":[64]},
+          {"op":"run","kernel":38,"out":84,"args":[75],"size":[64]},
+          {"op":"run","kernel":45,"out":85,"args":[62,81,75,14,82],"size":["B","T",64],"free":[62,75,81,82]},
+          {"op":"run","kernel":40,"out":86,"args":[85,87],"size":[64,256],"free":[87]},
+          {"op":"run","kernel":38,"out":88,"args":[85],"size":[64]},
+          {"op":"run","kernel":41,"out":89,"args":[85,12,90],"size":["B","T",256],"packs":4,"free":[90]},
+          {"op":"run","kernel":42,"out":91,"args":[89,10],"size":["B","T",64],"packs":5},
+          {"op":"run","kernel":43,"out":92,"args":[89,93],"size":[256,64],"free":[93]},
+          {"op":"run","kernel":44,"out":94,"args":[89],"size":[256],"free":[89]},
+          {"op":"run","kernel":34,"out":95,"args":[96],"size":["B","T",64],"free":[96]},
+          {"op":"run","kernel":35,"out":97,"args":[95],"size":["B","T",1]},
+          {"op":"run","kernel":36,"out":98,"args":[95,97],"size":["B","T",64],"free":[95]},
+          {"op":"run","kernel":37,"out":99,"args":[91,98],"size":[64]},
+          {"op":"run","kernel":38,"out":100,"args":[91],"size":[64]},
+          {"op":"run","kernel":45,"out":101,"args":[85,97,91,8,98],"size":["B","T",64],"free":[85,91,97,98]},
+          {"op":"run","kernel":46,"out":102,"args":[101,6],"size":["B","T",64],"packs":6},
+          {"op":"run","kernel":47,"out":103,"args":[101,104],"size":[64,64],"free":[104]},
+          {"op":"run","kernel":38,"out":105,"args":[101],"size":[64]},
+          {"op":"run","kernel":48,"out":106,"args":[102,107],"size":["B","T",4,16]},
+          {"op":"run","kernel":49,"out":108,"args":[107,102,109],"size":["B",4,"T","T"],"free":[102,107,109]},
+          {"op":"run","kernel":50,"out":110,"args":[108,111],"size":["B","T",4,16],"free":[111]},
+          {"op":"run","kernel":51,"out":112,"args":[108,113],"size":["B","T",4,16],"free":[108,113]},
+          {"op":"run","kernel":52,"out":114,"args":[110,112,106,4],"size":["B","T",64]},
+          {"op":"run","kernel":53,"out":115,"args":[110,112,106,116],"size":[192,64],"free":[116]},
+          {"op":"run","kernel":54,"out":117,"args":[110,112,106],"size":[192],"free":[106,110,112]},
+          {"op":"run","kernel":34,"out":118,"args":[119],"size":["B","T",64],"free":[119]},
+          {"op":"run","kernel":35,"out":120,"args":[118],"size":["B","T",1]},
+          {"op":"run","kernel":36,"out":121,"args":[118,120],"size":["B","T",64],"free":[118]},
+          {"op":"run","kernel":37,"out":122,"args":[114,121],"size":[64]},
+          {"op":"run","kernel":38,"out":123,"args":[114],"size":[64]},
+          {"op":"run","kernel":45,"out":124,"args":[101,120,114,2,121],"size":["B","T",64],"free":[101,114,120,121]},
+          {"op":"run","kernel":55,"out":125,"args":[32],"size":["B","T"],"free":[32]},
+          {"op":"run","kernel":56,"out":126,"args":[125,124],"size":[128,64],"free":[125]},
+          {"op":"run","kernel":57,"out":127,"args":[30,124],"size":[96,64],"free":[30,124]}
         ],
         "output": {"slot":127,"shape":[96,64]},
         "caches": [],

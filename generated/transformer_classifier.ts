@@ -78,12 +78,12 @@ export interface TransformerClassifierOutputs {
     label: __nnc.Tensor<Float32Array, [number, 4]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k14 by forward() and generate(), the rest by training only). */
 const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
-    // k0 4187c09f: positional0
+    // k0 4187c09f: positional0 (and 1 more call)
     {
       name: "TransformerClassifier.k0",
-      label: "positional0",
+      label: "positional0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -115,10 +115,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
+    // k1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 7 more calls)
     {
       name: "TransformerClassifier.k1",
-      label: "repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)",
+      label: "repeat0.0.residual0.attention0.q (projected)* (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -193,10 +193,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
+    // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 7 more calls)
     {
       name: "TransformerClassifier.k3",
-      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -236,10 +236,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
+    // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 7 more calls)
     {
       name: "TransformerClassifier.k4",
-      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
+      label: "repeat0.0.residual0.attention0.α (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -473,10 +473,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
+    // k9 2466dc74: repeat0.0.residual1.relu0 (and 7 more calls)
     {
       name: "TransformerClassifier.k9",
-      label: "repeat0.0.residual1.relu0 (and 3 more calls)",
+      label: "repeat0.0.residual1.relu0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -557,10 +557,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 6ed436ed: pool0
+    // k11 6ed436ed: pool0 (and 1 more call)
     {
       name: "TransformerClassifier.k11",
-      label: "pool0",
+      label: "pool0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
@@ -583,10 +583,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k12 5c4a4e1c: linear0
+    // k12 5c4a4e1c: linear0 (and 1 more call)
     {
       name: "TransformerClassifier.k12",
-      label: "linear0",
+      label: "linear0 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -618,10 +618,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 572fd07a: softmax0 (row statistics)
+    // k13 572fd07a: softmax0 (row statistics) (and 1 more call)
     {
       name: "TransformerClassifier.k13",
-      label: "softmax0 (row statistics)",
+      label: "softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -655,10 +655,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 c0725bab: softmax0
+    // k14 c0725bab: softmax0 (and 1 more call)
     {
       name: "TransformerClassifier.k14",
-      label: "softmax0",
+      label: "softmax0 (and 1 more call)",
       step: false,
       scalars: [],
       gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
@@ -701,6 +701,1361 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
+    // k15 0df0883e: repeat0.0.residual0.attention0.k heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k15",
+      label: "repeat0.0.residual0.attention0.k heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k16 8a3cac77: repeat0.0.residual0.attention0.v heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k16",
+      label: "repeat0.0.residual0.attention0.v heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k17 36cf7de6: repeat0.0.residual0.attention0.q heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k17",
+      label: "repeat0.0.residual0.attention0.q heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k18 45ffffe5: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    {
+      name: "TransformerClassifier.k18",
+      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
+            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
+              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+        },
+      },
+    },
+    // k19 60ceba7f: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
+    {
+      name: "TransformerClassifier.k19",
+      label: "repeat0.0.residual0.attention0.heads merged (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const q0 = Math.floor((i2 + 0.5) / 32.0);
+          const r1 = i2 - q0 * 32;
+          let acc2 = 0.0;
+          for (let k3 = 0; k3 < T; k3++) {
+            const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3]!;
+            const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1]!;
+            acc2 += v4 * v5;
+          }
+          return acc2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 8 * 32, 47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm1, 1.0);
+              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const q0 = Math.floor((i2 + 0.5) / 32.0);
+            const r1 = i2 - q0 * 32;
+            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k20 0e50bb18: repeat0.0.residual0 (and 3 more calls)
+    {
+      name: "TransformerClassifier.k20",
+      label: "repeat0.0.residual0 (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+            const v4 = b2[i2 * 256 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 256, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k21 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    {
+      name: "TransformerClassifier.k21",
+      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * T + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            mean0 += v2;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var3 = 0.0;
+          for (let k4 = 0; k4 < 256; k4++) {
+            const v5 = b0[(i0 * T + i1) * 256 + k4]!;
+            var3 += (v5 - mean0) * (v5 - mean0);
+          }
+          return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k22 725c744a: repeat0.0.layernorm0 (and 7 more calls)
+    {
+      name: "TransformerClassifier.k22",
+      label: "repeat0.0.layernorm0 (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+                out[base0 + k2] = v3;
+                mean1 += v3;
+              }
+              mean1 = mean1 / 256.0;
+              let var4 = 0.0;
+              for (let k5 = 0; k5 < 256; k5++) {
+                const d6 = out[base0 + k5]! - mean1;
+                var4 += d6 * d6;
+              }
+              const inv7 = 1.0 / Math.sqrt(var4 / 256.0 + 0.00001);
+              for (let k8 = 0; k8 < 256; k8++) {
+                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k23 9553f648: repeat0.0.residual1 (and 3 more calls)
+    {
+      name: "TransformerClassifier.k23",
+      label: "repeat0.0.residual1 (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 1024; k2++) {
+            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
+            const v4 = b2[i2 * 1024 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], b3, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k24 52b4f728: softmax0.d softmax
+    {
+      name: "TransformerClassifier.k24",
+      label: "softmax0.d softmax",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const v0 = b0[i0 * 4 + i1];\n  const v1 = b1[i0 * 4 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 4; k3++) {\n    const v4 = b1[i0 * 4 + k3];\n    const v5 = b0[i0 * 4 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const v0 = b0[i0 * 4 + i1]!;
+          const v1 = b1[i0 * 4 + i1]!;
+          let acc2 = 0.0;
+          for (let k3 = 0; k3 < 4; k3++) {
+            const v4 = b1[i0 * 4 + k3]!;
+            const v5 = b0[i0 * 4 + k3]!;
+            acc2 += v4 * v5;
+          }
+          const v6 = v1 - acc2;
+          const v7 = v0 * v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k25 587765f3: d(pool0)
+    {
+      name: "TransformerClassifier.k25",
+      label: "d(pool0)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 4; k1++) {
+            const v2 = b0[i0 * 4 + k1]!;
+            const v3 = b1[k1 * 256 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 256, 4, b0, 0, 4, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k26 a1437fca: d(linear0.weight)
+    {
+      name: "TransformerClassifier.k26",
+      label: "d(linear0.weight)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 4 + i0];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 4 + i0]!;
+            const v3 = b1[k1 * 256 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 4; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [271 * B, 4 * B]; },
+        run: (x, out, a, g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 4; mi++) {
+              for (let ki = 0; ki < B; ki++) {
+                gm1[mi * B + ki] = b0[mi + ki * 4]!;
+              }
+            }
+            x.gemm(4, 256, B, gm1, 0, B, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k27 edbcd4d1: d(linear0.bias)
+    {
+      name: "TransformerClassifier.k27",
+      label: "d(linear0.bias)",
+      step: false,
+      scalars: ["B"],
+      gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 4 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            const v2 = b0[k1 * 4 + i0]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 4; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k28 80940aff: pool0.d pool
+    {
+      name: "TransformerClassifier.k28",
+      label: "pool0.d pool",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[i0 * 256 + i2];\n    g1 = v2 / v0;\n  }\n  return g1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[i0 * 256 + i2]!;
+            g1 = v2 / v0;
+          }
+          return g1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k29 71ad53dd: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    {
+      name: "TransformerClassifier.k29",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b0[(i0 * T + i1) * 256 + k2]!;
+            acc1 += v3;
+          }
+          const v4 = acc1 * 0.00390625;
+          const v5 = v0 - v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k30 55268321: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    {
+      name: "TransformerClassifier.k30",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, _i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            acc0 += v2 * v2;
+          }
+          const v3 = acc0 * 0.00390625;
+          const v4 = v3 + 0.00001;
+          const v5 = Math.sqrt(v4);
+          const v6 = 1.0 / v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k31 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    {
+      name: "TransformerClassifier.k31",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          const v1 = b1[i0 * T + i1]!;
+          const v2 = v0 * v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k32 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
+    {
+      name: "TransformerClassifier.k32",
+      label: "d(repeat0.3.layernorm1.weight) (and 7 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i0]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k33 4e191e31: d(repeat0.3.layernorm1.bias) (and 15 more calls)
+    {
+      name: "TransformerClassifier.k33",
+      label: "d(repeat0.3.layernorm1.bias) (and 15 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k34 e192e5c2: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    {
+      name: "TransformerClassifier.k34",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[i2]!;
+          const v3 = v1 * v2;
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 256; k5++) {
+            const v6 = b1[(i0 * T + i1) * 256 + k5]!;
+            const v7 = b2[k5]!;
+            const v8 = v6 * v7;
+            acc4 += v8;
+          }
+          const v9 = acc4 * 0.00390625;
+          const v10 = v3 - v9;
+          const v11 = b3[(i0 * T + i1) * 256 + i2]!;
+          let acc12 = 0.0;
+          for (let k13 = 0; k13 < 256; k13++) {
+            const v14 = b1[(i0 * T + i1) * 256 + k13]!;
+            const v15 = b2[k13]!;
+            const v16 = v14 * v15;
+            const v17 = b3[(i0 * T + i1) * 256 + k13]!;
+            acc12 += v16 * v17;
+          }
+          const v18 = acc12 * 0.00390625;
+          const v19 = v11 * v18;
+          const v20 = v10 - v19;
+          const v21 = v0 * v20;
+          return v21;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k35 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k35",
+      label: "d(repeat0.3.residual1.linear1.weight) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 1024 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [1039 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 1024, B * T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 1024, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
+    },
+    // k36 38653674: repeat0.3.residual1.relu0.d relu (and 3 more calls)
+    {
+      name: "TransformerClassifier.k36",
+      label: "repeat0.3.residual1.relu0.d relu (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[(i0 * T + i1) * 1024 + i2]!;
+          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
+          const v6 = acc0 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = b2[(i0 * T + i1) * 1024 + i2]!;
+            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+            const v3 = v0 * v2;
+            return v3;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k37 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k37",
+      label: "d(repeat0.3.residual1.linear0.weight) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 1024 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k38 bef09139: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k38",
+      label: "d(repeat0.3.residual1.linear0.bias) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k39 7250a887: d(repeat0.3.layernorm0) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k39",
+      label: "d(repeat0.3.layernorm0) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 1024; k2++) {
+            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
+            const v4 = b2[k2 * 256 + i2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = v0 + acc1;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k40 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k40",
+      label: "d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k41 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k41",
+      label: "d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k42 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k42",
+      label: "d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)]!;
+            const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 256) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k43 cd42ce37: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
+    {
+      name: "TransformerClassifier.k43",
+      label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 32; k2++) {
+            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
+            const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2]!;
+            acc1 += v3 * v4;
+          }
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < T; k6++) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < 32; k8++) {
+              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
+              const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8]!;
+              acc7 += v9 * v10;
+            }
+            const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6]!;
+            acc5 += acc7 * v11;
+          }
+          const v12 = acc1 - acc5;
+          const v13 = v0 * v12;
+          return v13;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b2, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm1, 1.0);
+              x.gemm(T, T, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number, i3: number): number => {
+            const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
+            const v1 = gm0[((i0 * 8 + i1) * T + i2) * T + i3]!;
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < T; k3++) {
+              const v4 = gm0[((i0 * 8 + i1) * T + i2) * T + k3]!;
+              const v5 = b0[((i0 * 8 + i1) * T + i2) * T + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = v1 - acc2;
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 8; i1++)
+              for (let i2 = 0; i2 < T; i2++)
+                for (let i3 = 0; i3 < T; i3++)
+                  out[o++] = f(i0, i1, i2, i3);
+        },
+      },
+    },
+    // k44 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k44",
+      label: "d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
+            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k45 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k45",
+      label: "d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1]!;
+            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k46 25fde81a: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k46",
+      label: "d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * T + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              let c3 = 0.0;
+              if (i0 < 512) {
+                let c4 = 0.0;
+                if (i0 < 256) {
+                  const q5 = Math.floor((i0 + 0.5) / 32.0);
+                  const r6 = i0 - q5 * 32;
+                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
+                  c4 = v7;
+                } else {
+                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r9 = i0 - 256 - q8 * 32;
+                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
+                  c4 = v10;
+                }
+                c3 = c4;
+              } else {
+                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
+                const r12 = i0 - 512 - q11 * 32;
+                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
+                c3 = v13;
+              }
+              const v14 = b3[(k1 * T + k2) * 256 + i1]!;
+              acc0 += c3 * v14;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k47 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k47",
+      label: "d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              let c3 = 0.0;
+              if (i0 < 512) {
+                let c4 = 0.0;
+                if (i0 < 256) {
+                  const q5 = Math.floor((i0 + 0.5) / 32.0);
+                  const r6 = i0 - q5 * 32;
+                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
+                  c4 = v7;
+                } else {
+                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r9 = i0 - 256 - q8 * 32;
+                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
+                  c4 = v10;
+                }
+                c3 = c4;
+              } else {
+                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
+                const r12 = i0 - 512 - q11 * 32;
+                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
+                c3 = v13;
+              }
+              acc0 += c3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k48 72cdbaa8: d(repeat0.2.layernorm1) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k48",
+      label: "d(repeat0.2.layernorm1) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 768; k2++) {
+            let c3 = 0.0;
+            if (k2 < 512) {
+              let c4 = 0.0;
+              if (k2 < 256) {
+                const q5 = Math.floor((k2 + 0.5) / 32.0);
+                const r6 = k2 - q5 * 32;
+                const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
+                c4 = v7;
+              } else {
+                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
+                const r9 = k2 - 256 - q8 * 32;
+                const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
+                c4 = v10;
+              }
+              c3 = c4;
+            } else {
+              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
+              const r12 = k2 - 512 - q11 * 32;
+              const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12]!;
+              c3 = v13;
+            }
+            const v14 = b4[k2 * 256 + i2]!;
+            acc1 += c3 * v14;
+          }
+          const v15 = v0 + acc1;
+          return v15;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k49 78daa07c: embedding0.d table
+    {
+      name: "TransformerClassifier.k49",
+      label: "embedding0.d table",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[k1 * T + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 10000; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerClassifier_PLAN: __nnc.Plan = {
@@ -710,23 +2065,23 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
         {"slot":51,"kind":"sin_freqs","dim":256}
       ],
       "packs": [
-        [1,0,768,0,256,256],
-        [3,0,256,0,256,256],
-        [7,0,1024,0,256,256],
-        [9,0,256,0,1024,1024],
-        [13,0,768,0,256,256],
-        [15,0,256,0,256,256],
-        [19,0,1024,0,256,256],
-        [21,0,256,0,1024,1024],
-        [25,0,768,0,256,256],
-        [27,0,256,0,256,256],
-        [31,0,1024,0,256,256],
-        [33,0,256,0,1024,1024],
-        [37,0,768,0,256,256],
-        [39,0,256,0,256,256],
-        [43,0,1024,0,256,256],
-        [45,0,256,0,1024,1024],
-        [49,0,4,0,256,256]
+        [1,0,768,256,256,1],
+        [3,0,256,256,256,1],
+        [7,0,1024,256,256,1],
+        [9,0,256,1024,1024,1],
+        [13,0,768,256,256,1],
+        [15,0,256,256,256,1],
+        [19,0,1024,256,256,1],
+        [21,0,256,1024,1024,1],
+        [25,0,768,256,256,1],
+        [27,0,256,256,256,1],
+        [31,0,1024,256,256,1],
+        [33,0,256,1024,1024,1],
+        [37,0,768,256,256,1],
+        [39,0,256,256,256,1],
+        [43,0,1024,256,256,1],
+        [45,0,256,1024,1024,1],
+        [49,0,4,256,256,1]
       ],
       "packSets": [
         [0],
@@ -810,1561 +2165,8 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
       "caches": [],
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const TransformerClassifier_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 4187c09f: positional0
-    {
-      name: "TransformerClassifier.t0",
-      label: "positional0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[v0 * 256 + i2]!;
-          const v2 = b2[i0]!;
-          const v3 = i1 + v2;
-          const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
-          const v5 = b3[i2]!;
-          const ang6 = v3 * v5;
-          const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
-          let pe8 = 0.0;
-          if (par4 < 0.5) {
-            pe8 = Math.sin(ang7);
-          } else {
-            pe8 = Math.cos(ang7);
-          }
-          const v9 = v1 + pe8;
-          return v9;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t1 05a409f1: repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)
-    {
-      name: "TransformerClassifier.t1",
-      label: "repeat0.0.residual0.attention0.q (projected)* (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 768; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 768, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 768, 0);
-        },
-      },
-    },
-    // t2 0df0883e: repeat0.0.residual0.attention0.k heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.t2",
-      label: "repeat0.0.residual0.attention0.k heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t3 8a3cac77: repeat0.0.residual0.attention0.v heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.t3",
-      label: "repeat0.0.residual0.attention0.v heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t4 36cf7de6: repeat0.0.residual0.attention0.q heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.t4",
-      label: "repeat0.0.residual0.attention0.q heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t5 45ffffe5: repeat0.0.residual0.attention0.scores (and 3 more calls)
-    {
-      name: "TransformerClassifier.t5",
-      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
-            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-        },
-      },
-    },
-    // t6 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t6",
-      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < T; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < T; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t7 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
-    {
-      name: "TransformerClassifier.t7",
-      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!(i3 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 8 + i1) * T + i2) * T;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < T; k2++) {
-                  if (k2 < b0[i0]!) {
-                    const v3 = b2[((i0 * 8 + i1) * T + i2) * T + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < T; k5++) {
-                  if (k5 < b0[i0]!) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < T; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
-              }
-            }
-          }
-        },
-      },
-    },
-    // t8 60ceba7f: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
-    {
-      name: "TransformerClassifier.t8",
-      label: "repeat0.0.residual0.attention0.heads merged (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const q0 = Math.floor((i2 + 0.5) / 32.0);
-          const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < T; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3]!;
-            const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 8 * 32, 47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm1, 1.0);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t9 0e50bb18: repeat0.0.residual0 (and 3 more calls)
-    {
-      name: "TransformerClassifier.t9",
-      label: "repeat0.0.residual0 (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b1[(i0 * T + i1) * 256 + k2]!;
-            const v4 = b2[i2 * 256 + k2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = b3[i2]!;
-          const v6 = acc1 + v5;
-          const v7 = v0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 256, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 256, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t10 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
-    {
-      name: "TransformerClassifier.t10",
-      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * T + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let mean0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            mean0 += v2;
-          }
-          mean0 = mean0 / 256.0;
-          if (i2 < 0.5) {
-            return mean0;
-          }
-          let var3 = 0.0;
-          for (let k4 = 0; k4 < 256; k4++) {
-            const v5 = b0[(i0 * T + i1) * 256 + k4]!;
-            var3 += (v5 - mean0) * (v5 - mean0);
-          }
-          return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t11 725c744a: repeat0.0.layernorm0 (and 7 more calls)
-    {
-      name: "TransformerClassifier.t11",
-      label: "repeat0.0.layernorm0 (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 256;
-              let mean1 = 0.0;
-              for (let k2 = 0; k2 < 256; k2++) {
-                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
-                out[base0 + k2] = v3;
-                mean1 += v3;
-              }
-              mean1 = mean1 / 256.0;
-              let var4 = 0.0;
-              for (let k5 = 0; k5 < 256; k5++) {
-                const d6 = out[base0 + k5]! - mean1;
-                var4 += d6 * d6;
-              }
-              const inv7 = 1.0 / Math.sqrt(var4 / 256.0 + 0.00001);
-              for (let k8 = 0; k8 < 256; k8++) {
-                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t12 2466dc74: repeat0.0.residual1.relu0 (and 3 more calls)
-    {
-      name: "TransformerClassifier.t12",
-      label: "repeat0.0.residual1.relu0 (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          const v6 = Math.max(v5, 0.0);
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
-            const v1 = Math.max(v0, 0.0);
-            return v1;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t13 9553f648: repeat0.0.residual1 (and 3 more calls)
-    {
-      name: "TransformerClassifier.t13",
-      label: "repeat0.0.residual1 (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
-            const v4 = b2[i2 * 1024 + k2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = b3[i2]!;
-          const v6 = acc1 + v5;
-          const v7 = v0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], b3, 0, gm0, 0, 256, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t14 6ed436ed: pool0
-    {
-      name: "TransformerClassifier.t14",
-      label: "pool0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const len0 = b1[i0]!;
-          let s1 = 0.0;
-          for (let t2 = 0; t2 < T; t2++) {
-            if (t2 < len0) {
-              s1 += b0[(i0 * T + t2) * 256 + i1]!;
-            }
-          }
-          return s1 / len0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t15 5c4a4e1c: linear0
-    {
-      name: "TransformerClassifier.t15",
-      label: "linear0",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[i0 * 256 + k1]!;
-            const v3 = b1[i1 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i1]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B, 4, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 4, 0);
-        },
-      },
-    },
-    // t16 572fd07a: softmax0 (row statistics)
-    {
-      name: "TransformerClassifier.t16",
-      label: "softmax0 (row statistics)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 4; k1++) {
-            const v2 = b0[i0 * 4 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 4; k4++) {
-            const v5 = b0[i0 * 4 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t17 c0725bab: softmax0
-    {
-      name: "TransformerClassifier.t17",
-      label: "softmax0",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const sb0 = i0 * 2;
-          const v1 = b1[i0 * 4 + i1]!;
-          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * 4;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < 4; k2++) {
-              const v3 = b1[i0 * 4 + k2]!;
-              out[base0 + k2] = v3;
-              m1 = Math.max(m1, v3);
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < 4; k5++) {
-              const e6 = Math.exp(out[base0 + k5]! - m1);
-              out[base0 + k5] = e6;
-              s4 += e6;
-            }
-            for (let k7 = 0; k7 < 4; k7++) {
-              out[base0 + k7] = out[base0 + k7]! / s4;
-            }
-          }
-        },
-      },
-    },
-    // t18 52b4f728: softmax0.d softmax
-    {
-      name: "TransformerClassifier.t18",
-      label: "softmax0.d softmax",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const v0 = b0[i0 * 4 + i1];\n  const v1 = b1[i0 * 4 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 4; k3++) {\n    const v4 = b1[i0 * 4 + k3];\n    const v5 = b0[i0 * 4 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 4 + i1]!;
-          const v1 = b1[i0 * 4 + i1]!;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 4; k3++) {
-            const v4 = b1[i0 * 4 + k3]!;
-            const v5 = b0[i0 * 4 + k3]!;
-            acc2 += v4 * v5;
-          }
-          const v6 = v1 - acc2;
-          const v7 = v0 * v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t19 ae6961f1: d(pool0)
-    {
-      name: "TransformerClassifier.t19",
-      label: "d(pool0)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 4; k1++) {
-            const v2 = b0[i0 * 4 + k1]!;
-            const v3 = b1[k1 * 256 + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t20 12977a63: d(linear0.weight)
-    {
-      name: "TransformerClassifier.t20",
-      label: "d(linear0.weight)",
-      step: false,
-      scalars: ["B"],
-      gpu: "function (b0, b1, B) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 4 + i0];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            const v2 = b0[k1 * 4 + i0]!;
-            const v3 = b1[k1 * 256 + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 4; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t21 edbcd4d1: d(linear0.bias)
-    {
-      name: "TransformerClassifier.t21",
-      label: "d(linear0.bias)",
-      step: false,
-      scalars: ["B"],
-      gpu: "function (b0, B) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    const v2 = b0[k1 * 4 + i0];\n    acc0 += v2;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            const v2 = b0[k1 * 4 + i0]!;
-            acc0 += v2;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 4; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t22 80940aff: pool0.d pool
-    {
-      name: "TransformerClassifier.t22",
-      label: "pool0.d pool",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[i0 * 256 + i2];\n    g1 = v2 / v0;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[i0 * 256 + i2]!;
-            g1 = v2 / v0;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t23 71ad53dd: repeat0.3.layernorm1.d layernorm (and 7 more calls)
-    {
-      name: "TransformerClassifier.t23",
-      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b0[(i0 * T + i1) * 256 + k2]!;
-            acc1 += v3;
-          }
-          const v4 = acc1 * 0.00390625;
-          const v5 = v0 - v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t24 55268321: repeat0.3.layernorm1.d layernorm (and 7 more calls)
-    {
-      name: "TransformerClassifier.t24",
-      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, _i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            acc0 += v2 * v2;
-          }
-          const v3 = acc0 * 0.00390625;
-          const v4 = v3 + 0.00001;
-          const v5 = Math.sqrt(v4);
-          const v6 = 1.0 / v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t25 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
-    {
-      name: "TransformerClassifier.t25",
-      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          const v1 = b1[i0 * T + i1]!;
-          const v2 = v0 * v1;
-          return v2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t26 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
-    {
-      name: "TransformerClassifier.t26",
-      label: "d(repeat0.3.layernorm1.weight) (and 7 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 256 + i0]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t27 4e191e31: d(repeat0.3.layernorm1.bias) (and 15 more calls)
-    {
-      name: "TransformerClassifier.t27",
-      label: "d(repeat0.3.layernorm1.bias) (and 15 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              acc0 += v3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t28 e192e5c2: repeat0.3.layernorm1.d layernorm (and 7 more calls)
-    {
-      name: "TransformerClassifier.t28",
-      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          const v2 = b2[i2]!;
-          const v3 = v1 * v2;
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 256; k5++) {
-            const v6 = b1[(i0 * T + i1) * 256 + k5]!;
-            const v7 = b2[k5]!;
-            const v8 = v6 * v7;
-            acc4 += v8;
-          }
-          const v9 = acc4 * 0.00390625;
-          const v10 = v3 - v9;
-          const v11 = b3[(i0 * T + i1) * 256 + i2]!;
-          let acc12 = 0.0;
-          for (let k13 = 0; k13 < 256; k13++) {
-            const v14 = b1[(i0 * T + i1) * 256 + k13]!;
-            const v15 = b2[k13]!;
-            const v16 = v14 * v15;
-            const v17 = b3[(i0 * T + i1) * 256 + k13]!;
-            acc12 += v16 * v17;
-          }
-          const v18 = acc12 * 0.00390625;
-          const v19 = v11 * v18;
-          const v20 = v10 - v19;
-          const v21 = v0 * v20;
-          return v21;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t29 d3bbae02: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t29",
-      label: "d(repeat0.3.residual1.linear1.weight) (and 3 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 1024 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t30 29f5d041: repeat0.3.residual1.relu0.d relu (and 3 more calls)
-    {
-      name: "TransformerClassifier.t30",
-      label: "repeat0.3.residual1.relu0.d relu (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 1024 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * T + i1) * 1024 + i2]!;
-          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
-          const v6 = acc0 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t31 9b428516: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t31",
-      label: "d(repeat0.3.residual1.linear0.weight) (and 3 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 1024; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t32 bef09139: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t32",
-      label: "d(repeat0.3.residual1.linear0.bias) (and 3 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
-              acc0 += v3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 1024; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t33 e48413f8: d(repeat0.3.layernorm0) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t33",
-      label: "d(repeat0.3.layernorm0) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
-            const v4 = b2[k2 * 256 + i2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = v0 + acc1;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t34 a0c1753e: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t34",
-      label: "d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 256 + i2]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t35 ae0c1578: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t35",
-      label: "d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t36 12203493: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t36",
-      label: "d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)]!;
-            const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t37 cd42ce37: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
-    {
-      name: "TransformerClassifier.t37",
-      label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < T; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm1, 1.0);
-              x.gemm(T, T, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < T; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                for (let i3 = 0; i3 < T; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
-    },
-    // t38 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t38",
-      label: "d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
-            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-        },
-      },
-    },
-    // t39 2c32f0e3: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t39",
-      label: "d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1]!;
-            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t40 25fde81a: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t40",
-      label: "d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * T + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              let c3 = 0.0;
-              if (i0 < 512) {
-                let c4 = 0.0;
-                if (i0 < 256) {
-                  const q5 = Math.floor((i0 + 0.5) / 32.0);
-                  const r6 = i0 - q5 * 32;
-                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - q8 * 32;
-                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                c3 = c4;
-              } else {
-                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
-                const r12 = i0 - 512 - q11 * 32;
-                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
-                c3 = v13;
-              }
-              const v14 = b3[(k1 * T + k2) * 256 + i1]!;
-              acc0 += c3 * v14;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t41 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t41",
-      label: "d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              let c3 = 0.0;
-              if (i0 < 512) {
-                let c4 = 0.0;
-                if (i0 < 256) {
-                  const q5 = Math.floor((i0 + 0.5) / 32.0);
-                  const r6 = i0 - q5 * 32;
-                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - q8 * 32;
-                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                c3 = c4;
-              } else {
-                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
-                const r12 = i0 - 512 - q11 * 32;
-                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
-                c3 = v13;
-              }
-              acc0 += c3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t42 72cdbaa8: d(repeat0.2.layernorm1) (and 3 more calls)
-    {
-      name: "TransformerClassifier.t42",
-      label: "d(repeat0.2.layernorm1) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 768; k2++) {
-            let c3 = 0.0;
-            if (k2 < 512) {
-              let c4 = 0.0;
-              if (k2 < 256) {
-                const q5 = Math.floor((k2 + 0.5) / 32.0);
-                const r6 = k2 - q5 * 32;
-                const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
-                c4 = v7;
-              } else {
-                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
-                const r9 = k2 - 256 - q8 * 32;
-                const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
-                c4 = v10;
-              }
-              c3 = c4;
-            } else {
-              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
-              const r12 = k2 - 512 - q11 * 32;
-              const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12]!;
-              c3 = v13;
-            }
-            const v14 = b4[k2 * 256 + i2]!;
-            acc1 += c3 * v14;
-          }
-          const v15 = v0 + acc1;
-          return v15;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t43 78daa07c: embedding0.d table
-    {
-      name: "TransformerClassifier.t43",
-      label: "embedding0.d table",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[k1 * T + k2]!;
-              if (v3 === i0) {
-                const v4 = b1[(k1 * T + k2) * 256 + i1]!;
-                acc0 += v4;
-              }
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 10000; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    ],
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 202,
         "weights": 51,
@@ -2372,23 +2174,23 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
           {"slot":51,"kind":"sin_freqs","dim":256}
         ],
         "packs": [
-          [1,0,768,0,256,256],
-          [3,0,256,0,256,256],
-          [7,0,1024,0,256,256],
-          [9,0,256,0,1024,1024],
-          [13,0,768,0,256,256],
-          [15,0,256,0,256,256],
-          [19,0,1024,0,256,256],
-          [21,0,256,0,1024,1024],
-          [25,0,768,0,256,256],
-          [27,0,256,0,256,256],
-          [31,0,1024,0,256,256],
-          [33,0,256,0,1024,1024],
-          [37,0,768,0,256,256],
-          [39,0,256,0,256,256],
-          [43,0,1024,0,256,256],
-          [45,0,256,0,1024,1024],
-          [49,0,4,0,256,256]
+          [1,0,768,256,256,1],
+          [3,0,256,256,256,1],
+          [7,0,1024,256,256,1],
+          [9,0,256,1024,1024,1],
+          [13,0,768,256,256,1],
+          [15,0,256,256,256,1],
+          [19,0,1024,256,256,1],
+          [21,0,256,1024,1024,1],
+          [25,0,768,256,256,1],
+          [27,0,256,256,256,1],
+          [31,0,1024,256,256,1],
+          [33,0,256,1024,1024,1],
+          [37,0,768,256,256,1],
+          [39,0,256,256,256,1],
+          [43,0,1024,256,256,1],
+          [45,0,256,1024,1024,1],
+          [49,0,4,256,256,1]
         ],
         "packSets": [
           [0],
@@ -2416,69 +2218,69 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
         "decode": [
           {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
           {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
-          {"op":"run","kernel":2,"out":57,"args":[56],"size":["B","T",8,32]},
-          {"op":"run","kernel":3,"out":58,"args":[56],"size":["B","T",8,32]},
-          {"op":"run","kernel":4,"out":59,"args":[56],"size":["B","T",8,32],"free":[56]},
-          {"op":"run","kernel":5,"out":60,"args":[59,57],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":6,"out":61,"args":[53,60],"size":["B",8,"T",2]},
-          {"op":"run","kernel":7,"out":62,"args":[53,61,60],"size":["B",8,"T","T"],"free":[60,61]},
-          {"op":"run","kernel":8,"out":63,"args":[62,58],"size":["B","T",256]},
-          {"op":"run","kernel":9,"out":64,"args":[55,63,3,4],"size":["B","T",256],"packs":1},
-          {"op":"run","kernel":10,"out":65,"args":[64],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":66,"args":[65,64,5,6],"size":["B","T",256],"free":[65]},
-          {"op":"run","kernel":12,"out":67,"args":[66,7,8],"size":["B","T",1024],"packs":2},
-          {"op":"run","kernel":13,"out":68,"args":[66,67,9,10],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":10,"out":69,"args":[68],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":70,"args":[69,68,11,12],"size":["B","T",256],"free":[69]},
+          {"op":"run","kernel":15,"out":57,"args":[56],"size":["B","T",8,32]},
+          {"op":"run","kernel":16,"out":58,"args":[56],"size":["B","T",8,32]},
+          {"op":"run","kernel":17,"out":59,"args":[56],"size":["B","T",8,32],"free":[56]},
+          {"op":"run","kernel":18,"out":60,"args":[59,57],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":3,"out":61,"args":[53,60],"size":["B",8,"T",2]},
+          {"op":"run","kernel":4,"out":62,"args":[53,61,60],"size":["B",8,"T","T"],"free":[60,61]},
+          {"op":"run","kernel":19,"out":63,"args":[62,58],"size":["B","T",256]},
+          {"op":"run","kernel":20,"out":64,"args":[55,63,3,4],"size":["B","T",256],"packs":1},
+          {"op":"run","kernel":21,"out":65,"args":[64],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":66,"args":[65,64,5,6],"size":["B","T",256],"free":[65]},
+          {"op":"run","kernel":9,"out":67,"args":[66,7,8],"size":["B","T",1024],"packs":2},
+          {"op":"run","kernel":23,"out":68,"args":[66,67,9,10],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":21,"out":69,"args":[68],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":70,"args":[69,68,11,12],"size":["B","T",256],"free":[69]},
           {"op":"run","kernel":1,"out":71,"args":[70,13,14],"size":["B","T",768],"packs":4},
-          {"op":"run","kernel":2,"out":72,"args":[71],"size":["B","T",8,32]},
-          {"op":"run","kernel":3,"out":73,"args":[71],"size":["B","T",8,32]},
-          {"op":"run","kernel":4,"out":74,"args":[71],"size":["B","T",8,32],"free":[71]},
-          {"op":"run","kernel":5,"out":75,"args":[74,72],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":6,"out":76,"args":[53,75],"size":["B",8,"T",2]},
-          {"op":"run","kernel":7,"out":77,"args":[53,76,75],"size":["B",8,"T","T"],"free":[75,76]},
-          {"op":"run","kernel":8,"out":78,"args":[77,73],"size":["B","T",256]},
-          {"op":"run","kernel":9,"out":79,"args":[70,78,15,16],"size":["B","T",256],"packs":5},
-          {"op":"run","kernel":10,"out":80,"args":[79],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":81,"args":[80,79,17,18],"size":["B","T",256],"free":[80]},
-          {"op":"run","kernel":12,"out":82,"args":[81,19,20],"size":["B","T",1024],"packs":6},
-          {"op":"run","kernel":13,"out":83,"args":[81,82,21,22],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":10,"out":84,"args":[83],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":85,"args":[84,83,23,24],"size":["B","T",256],"free":[84]},
+          {"op":"run","kernel":15,"out":72,"args":[71],"size":["B","T",8,32]},
+          {"op":"run","kernel":16,"out":73,"args":[71],"size":["B","T",8,32]},
+          {"op":"run","kernel":17,"out":74,"args":[71],"size":["B","T",8,32],"free":[71]},
+          {"op":"run","kernel":18,"out":75,"args":[74,72],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":3,"out":76,"args":[53,75],"size":["B",8,"T",2]},
+          {"op":"run","kernel":4,"out":77,"args":[53,76,75],"size":["B",8,"T","T"],"free":[75,76]},
+          {"op":"run","kernel":19,"out":78,"args":[77,73],"size":["B","T",256]},
+          {"op":"run","kernel":20,"out":79,"args":[70,78,15,16],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":21,"out":80,"args":[79],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":81,"args":[80,79,17,18],"size":["B","T",256],"free":[80]},
+          {"op":"run","kernel":9,"out":82,"args":[81,19,20],"size":["B","T",1024],"packs":6},
+          {"op":"run","kernel":23,"out":83,"args":[81,82,21,22],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":21,"out":84,"args":[83],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":85,"args":[84,83,23,24],"size":["B","T",256],"free":[84]},
           {"op":"run","kernel":1,"out":86,"args":[85,25,26],"size":["B","T",768],"packs":8},
-          {"op":"run","kernel":2,"out":87,"args":[86],"size":["B","T",8,32]},
-          {"op":"run","kernel":3,"out":88,"args":[86],"size":["B","T",8,32]},
-          {"op":"run","kernel":4,"out":89,"args":[86],"size":["B","T",8,32],"free":[86]},
-          {"op":"run","kernel":5,"out":90,"args":[89,87],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":6,"out":91,"args":[53,90],"size":["B",8,"T",2]},
-          {"op":"run","kernel":7,"out":92,"args":[53,91,90],"size":["B",8,"T","T"],"free":[90,91]},
-          {"op":"run","kernel":8,"out":93,"args":[92,88],"size":["B","T",256]},
-          {"op":"run","kernel":9,"out":94,"args":[85,93,27,28],"size":["B","T",256],"packs":9},
-          {"op":"run","kernel":10,"out":95,"args":[94],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":96,"args":[95,94,29,30],"size":["B","T",256],"free":[95]},
-          {"op":"run","kernel":12,"out":97,"args":[96,31,32],"size":["B","T",1024],"packs":10},
-          {"op":"run","kernel":13,"out":98,"args":[96,97,33,34],"size":["B","T",256],"packs":11},
-          {"op":"run","kernel":10,"out":99,"args":[98],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":100,"args":[99,98,35,36],"size":["B","T",256],"free":[99]},
+          {"op":"run","kernel":15,"out":87,"args":[86],"size":["B","T",8,32]},
+          {"op":"run","kernel":16,"out":88,"args":[86],"size":["B","T",8,32]},
+          {"op":"run","kernel":17,"out":89,"args":[86],"size":["B","T",8,32],"free":[86]},
+          {"op":"run","kernel":18,"out":90,"args":[89,87],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":3,"out":91,"args":[53,90],"size":["B",8,"T",2]},
+          {"op":"run","kernel":4,"out":92,"args":[53,91,90],"size":["B",8,"T","T"],"free":[90,91]},
+          {"op":"run","kernel":19,"out":93,"args":[92,88],"size":["B","T",256]},
+          {"op":"run","kernel":20,"out":94,"args":[85,93,27,28],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":21,"out":95,"args":[94],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":96,"args":[95,94,29,30],"size":["B","T",256],"free":[95]},
+          {"op":"run","kernel":9,"out":97,"args":[96,31,32],"size":["B","T",1024],"packs":10},
+          {"op":"run","kernel":23,"out":98,"args":[96,97,33,34],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":21,"out":99,"args":[98],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":100,"args":[99,98,35,36],"size":["B","T",256],"free":[99]},
           {"op":"run","kernel":1,"out":101,"args":[100,37,38],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":2,"out":102,"args":[101],"size":["B","T",8,32]},
-          {"op":"run","kernel":3,"out":103,"args":[101],"size":["B","T",8,32]},
-          {"op":"run","kernel":4,"out":104,"args":[101],"size":["B","T",8,32],"free":[101]},
-          {"op":"run","kernel":5,"out":105,"args":[104,102],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":6,"out":106,"args":[53,105],"size":["B",8,"T",2]},
-          {"op":"run","kernel":7,"out":107,"args":[53,106,105],"size":["B",8,"T","T"],"free":[105,106]},
-          {"op":"run","kernel":8,"out":108,"args":[107,103],"size":["B","T",256]},
-          {"op":"run","kernel":9,"out":109,"args":[100,108,39,40],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":10,"out":110,"args":[109],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":111,"args":[110,109,41,42],"size":["B","T",256],"free":[110]},
-          {"op":"run","kernel":12,"out":112,"args":[111,43,44],"size":["B","T",1024],"packs":14},
-          {"op":"run","kernel":13,"out":113,"args":[111,112,45,46],"size":["B","T",256],"packs":15},
-          {"op":"run","kernel":10,"out":114,"args":[113],"size":["B","T",2]},
-          {"op":"run","kernel":11,"out":115,"args":[114,113,47,48],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":14,"out":116,"args":[115,53],"size":["B",256],"free":[53,115]},
-          {"op":"run","kernel":15,"out":117,"args":[116,49,50],"size":["B",4],"packs":16},
-          {"op":"run","kernel":16,"out":118,"args":[117],"size":["B",2]},
-          {"op":"run","kernel":17,"out":119,"args":[118,117],"size":["B",4],"free":[117,118]}
+          {"op":"run","kernel":15,"out":102,"args":[101],"size":["B","T",8,32]},
+          {"op":"run","kernel":16,"out":103,"args":[101],"size":["B","T",8,32]},
+          {"op":"run","kernel":17,"out":104,"args":[101],"size":["B","T",8,32],"free":[101]},
+          {"op":"run","kernel":18,"out":105,"args":[104,102],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":3,"out":106,"args":[53,105],"size":["B",8,"T",2]},
+          {"op":"run","kernel":4,"out":107,"args":[53,106,105],"size":["B",8,"T","T"],"free":[105,106]},
+          {"op":"run","kernel":19,"out":108,"args":[107,103],"size":["B","T",256]},
+          {"op":"run","kernel":20,"out":109,"args":[100,108,39,40],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":21,"out":110,"args":[109],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":111,"args":[110,109,41,42],"size":["B","T",256],"free":[110]},
+          {"op":"run","kernel":9,"out":112,"args":[111,43,44],"size":["B","T",1024],"packs":14},
+          {"op":"run","kernel":23,"out":113,"args":[111,112,45,46],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":21,"out":114,"args":[113],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":115,"args":[114,113,47,48],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":11,"out":116,"args":[115,53],"size":["B",256],"free":[53,115]},
+          {"op":"run","kernel":12,"out":117,"args":[116,49,50],"size":["B",4],"packs":16},
+          {"op":"run","kernel":13,"out":118,"args":[117],"size":["B",2]},
+          {"op":"run","kernel":14,"out":119,"args":[118,117],"size":["B",4],"free":[117,118]}
         ],
         "output": {"slot":119,"shape":["B",4]},
         "caches": [],
@@ -2532,129 +2334,159 @@ const TransformerClassifier_TRAIN: __nnc.TrainDef = {
     backward: {
         "slots": 426,
         "weights": 51,
+        "packs": [
+          [49,0,256,4,1,256],
+          [45,0,1024,256,1,1024],
+          [43,0,256,1024,1,256],
+          [39,0,256,256,1,256],
+          [33,0,1024,256,1,1024],
+          [31,0,256,1024,1,256],
+          [27,0,256,256,1,256],
+          [21,0,1024,256,1,1024],
+          [19,0,256,1024,1,256],
+          [15,0,256,256,1,256],
+          [9,0,1024,256,1,1024],
+          [7,0,256,1024,1,256],
+          [3,0,256,256,1,256]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7],
+          [8],
+          [9],
+          [10],
+          [11],
+          [12]
+        ],
         "inputs": [
           {"name":"text","dim":"T","data":51,"lengths":52}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":18,"out":53,"args":[54,55],"size":["B",4],"free":[54,55]},
-          {"op":"run","kernel":19,"out":56,"args":[53,49],"size":["B",256]},
-          {"op":"run","kernel":20,"out":57,"args":[53,58],"size":[4,256],"free":[58]},
-          {"op":"run","kernel":21,"out":59,"args":[53],"size":[4],"free":[53]},
-          {"op":"run","kernel":22,"out":60,"args":[52,56],"size":["B","T",256],"free":[52,56]},
-          {"op":"run","kernel":23,"out":61,"args":[62],"size":["B","T",256],"free":[62]},
-          {"op":"run","kernel":24,"out":63,"args":[61],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":64,"args":[61,63],"size":["B","T",256],"free":[61]},
-          {"op":"run","kernel":26,"out":65,"args":[60,64],"size":[256]},
-          {"op":"run","kernel":27,"out":66,"args":[60],"size":[256]},
-          {"op":"run","kernel":28,"out":67,"args":[63,60,47,64],"size":["B","T",256],"free":[60,63,64]},
-          {"op":"run","kernel":29,"out":68,"args":[67,69],"size":[256,1024]},
-          {"op":"run","kernel":27,"out":70,"args":[67],"size":[256]},
-          {"op":"run","kernel":30,"out":71,"args":[67,45,69],"size":["B","T",1024],"free":[69]},
-          {"op":"run","kernel":31,"out":72,"args":[71,73],"size":[1024,256],"free":[73]},
-          {"op":"run","kernel":32,"out":74,"args":[71],"size":[1024]},
-          {"op":"run","kernel":33,"out":75,"args":[67,71,43],"size":["B","T",256],"free":[67,71]},
-          {"op":"run","kernel":23,"out":76,"args":[77],"size":["B","T",256],"free":[77]},
-          {"op":"run","kernel":24,"out":78,"args":[76],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":79,"args":[76,78],"size":["B","T",256],"free":[76]},
-          {"op":"run","kernel":26,"out":80,"args":[75,79],"size":[256]},
-          {"op":"run","kernel":27,"out":81,"args":[75],"size":[256]},
-          {"op":"run","kernel":28,"out":82,"args":[78,75,41,79],"size":["B","T",256],"free":[75,78,79]},
-          {"op":"run","kernel":34,"out":83,"args":[82,39],"size":["B","T",256]},
-          {"op":"run","kernel":35,"out":84,"args":[82,85],"size":[256,256],"free":[85]},
-          {"op":"run","kernel":27,"out":86,"args":[82],"size":[256]},
-          {"op":"run","kernel":36,"out":87,"args":[83,88],"size":["B","T",8,32]},
-          {"op":"run","kernel":37,"out":89,"args":[88,83,90],"size":["B",8,"T","T"],"free":[83,88,90]},
-          {"op":"run","kernel":38,"out":91,"args":[89,92],"size":["B","T",8,32],"free":[92]},
-          {"op":"run","kernel":39,"out":93,"args":[89,94],"size":["B","T",8,32],"free":[89,94]},
-          {"op":"run","kernel":40,"out":95,"args":[91,93,87,96],"size":[768,256],"free":[96]},
-          {"op":"run","kernel":41,"out":97,"args":[91,93,87],"size":[768]},
-          {"op":"run","kernel":42,"out":98,"args":[82,91,93,87,37],"size":["B","T",256],"free":[82,87,91,93]},
-          {"op":"run","kernel":23,"out":99,"args":[100],"size":["B","T",256],"free":[100]},
-          {"op":"run","kernel":24,"out":101,"args":[99],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":102,"args":[99,101],"size":["B","T",256],"free":[99]},
-          {"op":"run","kernel":26,"out":103,"args":[98,102],"size":[256]},
-          {"op":"run","kernel":27,"out":104,"args":[98],"size":[256]},
-          {"op":"run","kernel":28,"out":105,"args":[101,98,35,102],"size":["B","T",256],"free":[98,101,102]},
-          {"op":"run","kernel":29,"out":106,"args":[105,107],"size":[256,1024]},
-          {"op":"run","kernel":27,"out":108,"args":[105],"size":[256]},
-          {"op":"run","kernel":30,"out":109,"args":[105,33,107],"size":["B","T",1024],"free":[107]},
-          {"op":"run","kernel":31,"out":110,"args":[109,111],"size":[1024,256],"free":[111]},
-          {"op":"run","kernel":32,"out":112,"args":[109],"size":[1024]},
-          {"op":"run","kernel":33,"out":113,"args":[105,109,31],"size":["B","T",256],"free":[105,109]},
-          {"op":"run","kernel":23,"out":114,"args":[115],"size":["B","T",256],"free":[115]},
-          {"op":"run","kernel":24,"out":116,"args":[114],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":117,"args":[114,116],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":26,"out":118,"args":[113,117],"size":[256]},
-          {"op":"run","kernel":27,"out":119,"args":[113],"size":[256]},
-          {"op":"run","kernel":28,"out":120,"args":[116,113,29,117],"size":["B","T",256],"free":[113,116,117]},
-          {"op":"run","kernel":34,"out":121,"args":[120,27],"size":["B","T",256]},
-          {"op":"run","kernel":35,"out":122,"args":[120,123],"size":[256,256],"free":[123]},
-          {"op":"run","kernel":27,"out":124,"args":[120],"size":[256]},
-          {"op":"run","kernel":36,"out":125,"args":[121,126],"size":["B","T",8,32]},
-          {"op":"run","kernel":37,"out":127,"args":[126,121,128],"size":["B",8,"T","T"],"free":[121,126,128]},
-          {"op":"run","kernel":38,"out":129,"args":[127,130],"size":["B","T",8,32],"free":[130]},
-          {"op":"run","kernel":39,"out":131,"args":[127,132],"size":["B","T",8,32],"free":[127,132]},
-          {"op":"run","kernel":40,"out":133,"args":[129,131,125,134],"size":[768,256],"free":[134]},
-          {"op":"run","kernel":41,"out":135,"args":[129,131,125],"size":[768]},
-          {"op":"run","kernel":42,"out":136,"args":[120,129,131,125,25],"size":["B","T",256],"free":[120,125,129,131]},
-          {"op":"run","kernel":23,"out":137,"args":[138],"size":["B","T",256],"free":[138]},
-          {"op":"run","kernel":24,"out":139,"args":[137],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":140,"args":[137,139],"size":["B","T",256],"free":[137]},
-          {"op":"run","kernel":26,"out":141,"args":[136,140],"size":[256]},
-          {"op":"run","kernel":27,"out":142,"args":[136],"size":[256]},
-          {"op":"run","kernel":28,"out":143,"args":[139,136,23,140],"size":["B","T",256],"free":[136,139,140]},
-          {"op":"run","kernel":29,"out":144,"args":[143,145],"size":[256,1024]},
-          {"op":"run","kernel":27,"out":146,"args":[143],"size":[256]},
-          {"op":"run","kernel":30,"out":147,"args":[143,21,145],"size":["B","T",1024],"free":[145]},
-          {"op":"run","kernel":31,"out":148,"args":[147,149],"size":[1024,256],"free":[149]},
-          {"op":"run","kernel":32,"out":150,"args":[147],"size":[1024]},
-          {"op":"run","kernel":33,"out":151,"args":[143,147,19],"size":["B","T",256],"free":[143,147]},
-          {"op":"run","kernel":23,"out":152,"args":[153],"size":["B","T",256],"free":[153]},
-          {"op":"run","kernel":24,"out":154,"args":[152],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":155,"args":[152,154],"size":["B","T",256],"free":[152]},
-          {"op":"run","kernel":26,"out":156,"args":[151,155],"size":[256]},
-          {"op":"run","kernel":27,"out":157,"args":[151],"size":[256]},
-          {"op":"run","kernel":28,"out":158,"args":[154,151,17,155],"size":["B","T",256],"free":[151,154,155]},
-          {"op":"run","kernel":34,"out":159,"args":[158,15],"size":["B","T",256]},
-          {"op":"run","kernel":35,"out":160,"args":[158,161],"size":[256,256],"free":[161]},
-          {"op":"run","kernel":27,"out":162,"args":[158],"size":[256]},
-          {"op":"run","kernel":36,"out":163,"args":[159,164],"size":["B","T",8,32]},
-          {"op":"run","kernel":37,"out":165,"args":[164,159,166],"size":["B",8,"T","T"],"free":[159,164,166]},
-          {"op":"run","kernel":38,"out":167,"args":[165,168],"size":["B","T",8,32],"free":[168]},
-          {"op":"run","kernel":39,"out":169,"args":[165,170],"size":["B","T",8,32],"free":[165,170]},
-          {"op":"run","kernel":40,"out":171,"args":[167,169,163,172],"size":[768,256],"free":[172]},
-          {"op":"run","kernel":41,"out":173,"args":[167,169,163],"size":[768]},
-          {"op":"run","kernel":42,"out":174,"args":[158,167,169,163,13],"size":["B","T",256],"free":[158,163,167,169]},
-          {"op":"run","kernel":23,"out":175,"args":[176],"size":["B","T",256],"free":[176]},
-          {"op":"run","kernel":24,"out":177,"args":[175],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":178,"args":[175,177],"size":["B","T",256],"free":[175]},
-          {"op":"run","kernel":26,"out":179,"args":[174,178],"size":[256]},
-          {"op":"run","kernel":27,"out":180,"args":[174],"size":[256]},
-          {"op":"run","kernel":28,"out":181,"args":[177,174,11,178],"size":["B","T",256],"free":[174,177,178]},
-          {"op":"run","kernel":29,"out":182,"args":[181,183],"size":[256,1024]},
-          {"op":"run","kernel":27,"out":184,"args":[181],"size":[256]},
-          {"op":"run","kernel":30,"out":185,"args":[181,9,183],"size":["B","T",1024],"free":[183]},
-          {"op":"run","kernel":31,"out":186,"args":[185,187],"size":[1024,256],"free":[187]},
-          {"op":"run","kernel":32,"out":188,"args":[185],"size":[1024]},
-          {"op":"run","kernel":33,"out":189,"args":[181,185,7],"size":["B","T",256],"free":[181,185]},
-          {"op":"run","kernel":23,"out":190,"args":[191],"size":["B","T",256],"free":[191]},
-          {"op":"run","kernel":24,"out":192,"args":[190],"size":["B","T",1]},
-          {"op":"run","kernel":25,"out":193,"args":[190,192],"size":["B","T",256],"free":[190]},
-          {"op":"run","kernel":26,"out":194,"args":[189,193],"size":[256]},
-          {"op":"run","kernel":27,"out":195,"args":[189],"size":[256]},
-          {"op":"run","kernel":28,"out":196,"args":[192,189,5,193],"size":["B","T",256],"free":[189,192,193]},
-          {"op":"run","kernel":34,"out":197,"args":[196,3],"size":["B","T",256]},
-          {"op":"run","kernel":35,"out":198,"args":[196,199],"size":[256,256],"free":[199]},
-          {"op":"run","kernel":27,"out":200,"args":[196],"size":[256]},
-          {"op":"run","kernel":36,"out":201,"args":[197,202],"size":["B","T",8,32]},
-          {"op":"run","kernel":37,"out":203,"args":[202,197,204],"size":["B",8,"T","T"],"free":[197,202,204]},
-          {"op":"run","kernel":38,"out":205,"args":[203,206],"size":["B","T",8,32],"free":[206]},
-          {"op":"run","kernel":39,"out":207,"args":[203,208],"size":["B","T",8,32],"free":[203,208]},
-          {"op":"run","kernel":40,"out":209,"args":[205,207,201,210],"size":[768,256],"free":[210]},
-          {"op":"run","kernel":41,"out":211,"args":[205,207,201],"size":[768]},
-          {"op":"run","kernel":42,"out":212,"args":[196,205,207,201,1],"size":["B","T",256],"free":[196,201,205,207]},
-          {"op":"run","kernel":43,"out":213,"args":[51,212],"size":[10000,256],"free":[51,212]}
+          {"op":"run","kernel":24,"out":53,"args":[54,55],"size":["B",4],"free":[54,55]},
+          {"op":"run","kernel":25,"out":56,"args":[53,49],"size":["B",256],"packs":0},
+          {"op":"run","kernel":26,"out":57,"args":[53,58],"size":[4,256],"free":[58]},
+          {"op":"run","kernel":27,"out":59,"args":[53],"size":[4],"free":[53]},
+          {"op":"run","kernel":28,"out":60,"args":[52,56],"size":["B","T",256],"free":[52,56]},
+          {"op":"run","kernel":29,"out":61,"args":[62],"size":["B","T",256],"free":[62]},
+          {"op":"run","kernel":30,"out":63,"args":[61],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":64,"args":[61,63],"size":["B","T",256],"free":[61]},
+          {"op":"run","kernel":32,"out":65,"args":[60,64],"size":[256]},
+          {"op":"run","kernel":33,"out":66,"args":[60],"size":[256]},
+          {"op":"run","kernel":34,"out":67,"args":[63,60,47,64],"size":["B","T",256],"free":[60,63,64]},
+          {"op":"run","kernel":35,"out":68,"args":[67,69],"size":[256,1024]},
+          {"op":"run","kernel":33,"out":70,"args":[67],"size":[256]},
+          {"op":"run","kernel":36,"out":71,"args":[67,45,69],"size":["B","T",1024],"packs":1,"free":[69]},
+          {"op":"run","kernel":37,"out":72,"args":[71,73],"size":[1024,256],"free":[73]},
+          {"op":"run","kernel":38,"out":74,"args":[71],"size":[1024]},
+          {"op":"run","kernel":39,"out":75,"args":[67,71,43],"size":["B","T",256],"packs":2,"free":[67,71]},
+          {"op":"run","kernel":29,"out":76,"args":[77],"size":["B","T",256],"free":[77]},
+          {"op":"run","kernel":30,"out":78,"args":[76],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":79,"args":[76,78],"size":["B","T",256],"free":[76]},
+          {"op":"run","kernel":32,"out":80,"args":[75,79],"size":[256]},
+          {"op":"run","kernel":33,"out":81,"args":[75],"size":[256]},
+          {"op":"run","kernel":34,"out":82,"args":[78,75,41,79],"size":["B","T",256],"free":[75,78,79]},
+          {"op":"run","kernel":40,"out":83,"args":[82,39],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":41,"out":84,"args":[82,85],"size":[256,256],"free":[85]},
+          {"op":"run","kernel":33,"out":86,"args":[82],"size":[256]},
+          {"op":"run","kernel":42,"out":87,"args":[83,88],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":89,"args":[88,83,90],"size":["B",8,"T","T"],"free":[83,88,90]},
+          {"op":"run","kernel":44,"out":91,"args":[89,92],"size":["B","T",8,32],"free":[92]},
+          {"op":"run","kernel":45,"out":93,"args":[89,94],"size":["B","T",8,32],"free":[89,94]},
+          {"op":"run","kernel":46,"out":95,"args":[91,93,87,96],"size":[768,256],"free":[96]},
+          {"op":"run","kernel":47,"out":97,"args":[91,93,87],"size":[768]},
+          {"op":"run","kernel":48,"out":98,"args":[82,91,93,87,37],"size":["B","T",256],"free":[82,87,91,93]},
+          {"op":"run","kernel":29,"out":99,"args":[100],"size":["B","T",256],"free":[100]},
+          {"op":"run","kernel":30,"out":101,"args":[99],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":102,"args":[99,101],"size":["B","T",256],"free":[99]},
+          {"op":"run","kernel":32,"out":103,"args":[98,102],"size":[256]},
+          {"op":"run","kernel":33,"out":104,"args":[98],"size":[256]},
+          {"op":"run","kernel":34,"out":105,"args":[101,98,35,102],"size":["B","T",256],"free":[98,101,102]},
+          {"op":"run","kernel":35,"out":106,"args":[105,107],"size":[256,1024]},
+          {"op":"run","kernel":33,"out":108,"args":[105],"size":[256]},
+          {"op":"run","kernel":36,"out":109,"args":[105,33,107],"size":["B","T",1024],"packs":4,"free":[107]},
+          {"op":"run","kernel":37,"out":110,"args":[109,111],"size":[1024,256],"free":[111]},
+          {"op":"run","kernel":38,"out":112,"args":[109],"size":[1024]},
+          {"op":"run","kernel":39,"out":113,"args":[105,109,31],"size":["B","T",256],"packs":5,"free":[105,109]},
+          {"op":"run","kernel":29,"out":114,"args":[115],"size":["B","T",256],"free":[115]},
+          {"op":"run","kernel":30,"out":116,"args":[114],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":117,"args":[114,116],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":32,"out":118,"args":[113,117],"size":[256]},
+          {"op":"run","kernel":33,"out":119,"args":[113],"size":[256]},
+          {"op":"run","kernel":34,"out":120,"args":[116,113,29,117],"size":["B","T",256],"free":[113,116,117]},
+          {"op":"run","kernel":40,"out":121,"args":[120,27],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":41,"out":122,"args":[120,123],"size":[256,256],"free":[123]},
+          {"op":"run","kernel":33,"out":124,"args":[120],"size":[256]},
+          {"op":"run","kernel":42,"out":125,"args":[121,126],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":127,"args":[126,121,128],"size":["B",8,"T","T"],"free":[121,126,128]},
+          {"op":"run","kernel":44,"out":129,"args":[127,130],"size":["B","T",8,32],"free":[130]},
+          {"op":"run","kernel":45,"out":131,"args":[127,132],"size":["B","T",8,32],"free":[127,132]},
+          {"op":"run","kernel":46,"out":133,"args":[129,131,125,134],"size":[768,256],"free":[134]},
+          {"op":"run","kernel":47,"out":135,"args":[129,131,125],"size":[768]},
+          {"op":"run","kernel":48,"out":136,"args":[120,129,131,125,25],"size":["B","T",256],"free":[120,125,129,131]},
+          {"op":"run","kernel":29,"out":137,"args":[138],"size":["B","T",256],"free":[138]},
+          {"op":"run","kernel":30,"out":139,"args":[137],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":140,"args":[137,139],"size":["B","T",256],"free":[137]},
+          {"op":"run","kernel":32,"out":141,"args":[136,140],"size":[256]},
+          {"op":"run","kernel":33,"out":142,"args":[136],"size":[256]},
+          {"op":"run","kernel":34,"out":143,"args":[139,136,23,140],"size":["B","T",256],"free":[136,139,140]},
+          {"op":"run","kernel":35,"out":144,"args":[143,145],"size":[256,1024]},
+          {"op":"run","kernel":33,"out":146,"args":[143],"size":[256]},
+          {"op":"run","kernel":36,"out":147,"args":[143,21,145],"size":["B","T",1024],"packs":7,"free":[145]},
+          {"op":"run","kernel":37,"out":148,"args":[147,149],"size":[1024,256],"free":[149]},
+          {"op":"run","kernel":38,"out":150,"args":[147],"size":[1024]},
+          {"op":"run","kernel":39,"out":151,"args":[143,147,19],"size":["B","T",256],"packs":8,"free":[143,147]},
+          {"op":"run","kernel":29,"out":152,"args":[153],"size":["B","T",256],"free":[153]},
+          {"op":"run","kernel":30,"out":154,"args":[152],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":155,"args":[152,154],"size":["B","T",256],"free":[152]},
+          {"op":"run","kernel":32,"out":156,"args":[151,155],"size":[256]},
+          {"op":"run","kernel":33,"out":157,"args":[151],"size":[256]},
+          {"op":"run","kernel":34,"out":158,"args":[154,151,17,155],"size":["B","T",256],"free":[151,154,155]},
+          {"op":"run","kernel":40,"out":159,"args":[158,15],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":41,"out":160,"args":[158,161],"size":[256,256],"free":[161]},
+          {"op":"run","kernel":33,"out":162,"args":[158],"size":[256]},
+          {"op":"run","kernel":42,"out":163,"args":[159,164],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":165,"args":[164,159,166],"size":["B",8,"T","T"],"free":[159,164,166]},
+          {"op":"run","kernel":44,"out":167,"args":[165,168],"size":["B","T",8,32],"free":[168]},
+          {"op":"run","kernel":45,"out":169,"args":[165,170],"size":["B","T",8,32],"free":[165,170]},
+          {"op":"run","kernel":46,"out":171,"args":[167,169,163,172],"size":[768,256],"free":[172]},
+          {"op":"run","kernel":47,"out":173,"args":[167,169,163],"size":[768]},
+          {"op":"run","kernel":48,"out":174,"args":[158,167,169,163,13],"size":["B","T",256],"free":[158,163,167,169]},
+          {"op":"run","kernel":29,"out":175,"args":[176],"size":["B","T",256],"free":[176]},
+          {"op":"run","kernel":30,"out":177,"args":[175],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":178,"args":[175,177],"size":["B","T",256],"free":[175]},
+          {"op":"run","kernel":32,"out":179,"args":[174,178],"size":[256]},
+          {"op":"run","kernel":33,"out":180,"args":[174],"size":[256]},
+          {"op":"run","kernel":34,"out":181,"args":[177,174,11,178],"size":["B","T",256],"free":[174,177,178]},
+          {"op":"run","kernel":35,"out":182,"args":[181,183],"size":[256,1024]},
+          {"op":"run","kernel":33,"out":184,"args":[181],"size":[256]},
+          {"op":"run","kernel":36,"out":185,"args":[181,9,183],"size":["B","T",1024],"packs":10,"free":[183]},
+          {"op":"run","kernel":37,"out":186,"args":[185,187],"size":[1024,256],"free":[187]},
+          {"op":"run","kernel":38,"out":188,"args":[185],"size":[1024]},
+          {"op":"run","kernel":39,"out":189,"args":[181,185,7],"size":["B","T",256],"packs":11,"free":[181,185]},
+          {"op":"run","kernel":29,"out":190,"args":[191],"size":["B","T",256],"free":[191]},
+          {"op":"run","kernel":30,"out":192,"args":[190],"size":["B","T",1]},
+          {"op":"run","kernel":31,"out":193,"args":[190,192],"size":["B","T",256],"free":[190]},
+          {"op":"run","kernel":32,"out":194,"args":[189,193],"size":[256]},
+          {"op":"run","kernel":33,"out":195,"args":[189],"size":[256]},
+          {"op":"run","kernel":34,"out":196,"args":[192,189,5,193],"size":["B","T",256],"free":[189,192,193]},
+          {"op":"run","kernel":40,"out":197,"args":[196,3],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":41,"out":198,"args":[196,199],"size":[256,256],"free":[199]},
+          {"op":"run","kernel":33,"out":200,"args":[196],"size":[256]},
+          {"op":"run","kernel":42,"out":201,"args":[197,202],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":203,"args":[202,197,204],"size":["B",8,"T","T"],"free":[197,202,204]},
+          {"op":"run","kernel":44,"out":205,"args":[203,206],"size":["B","T",8,32],"free":[206]},
+          {"op":"run","kernel":45,"out":207,"args":[203,208],"size":["B","T",8,32],"free":[203,208]},
+          {"op":"run","kernel":46,"out":209,"args":[205,207,201,210],"size":[768,256],"free":[210]},
+          {"op":"run","kernel":47,"out":211,"args":[205,207,201],"size":[768]},
+          {"op":"run","kernel":48,"out":212,"args":[196,205,207,201,1],"size":["B","T",256],"free":[196,201,205,207]},
+          {"op":"run","kernel":49,"out":213,"args":[51,212],"size":[10000,256],"free":[51,212]}
         ],
         "output": {"slot":213,"shape":[10000,256]},
         "caches": [],

@@ -125,12 +125,12 @@ export interface TransformerTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 8000]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k34 by forward() and generate(), the rest by training only). */
 const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
-    // k0 23ec25ff: encoder.positional0
+    // k0 23ec25ff: encoder.positional0 (and 1 more call)
     {
       name: "TransformerTranslator.k0",
-      label: "encoder.positional0",
+      label: "encoder.positional0 (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -162,10 +162,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
+    // k1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)
     {
       name: "TransformerTranslator.k1",
-      label: "encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
+      label: "encoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -240,10 +240,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
+    // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 5 more calls)
     {
       name: "TransformerTranslator.k3",
-      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
+      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -283,10 +283,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 5 more calls)
     {
       name: "TransformerTranslator.k4",
-      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
+      label: "encoder.repeat0.0.residual0.attention0.α (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -520,10 +520,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
+    // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 5 more calls)
     {
       name: "TransformerTranslator.k9",
-      label: "encoder.repeat0.0.residual1.relu0 (and 2 more calls)",
+      label: "encoder.repeat0.0.residual1.relu0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -604,10 +604,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 4187c09f: decoder.positional0
+    // k11 4187c09f: decoder.positional0 (and 1 more call)
     {
       name: "TransformerTranslator.k11",
-      label: "decoder.positional0",
+      label: "decoder.positional0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
@@ -639,10 +639,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
+    // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)
     {
       name: "TransformerTranslator.k12",
-      label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
+      label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1053,10 +1053,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
+    // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)
     {
       name: "TransformerTranslator.k22",
-      label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)",
+      label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1167,10 +1167,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
+    // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)
     {
       name: "TransformerTranslator.k25",
-      label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)",
+      label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -1210,10 +1210,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
+    // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 5 more calls)
     {
       name: "TransformerTranslator.k26",
-      label: "decoder.repeat0.0.residual1.attention0.α (and 2 more calls)",
+      label: "decoder.repeat0.0.residual1.attention0.α (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -1312,10 +1312,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
+    // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)
     {
       name: "TransformerTranslator.k28",
-      label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)",
+      label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
@@ -1338,10 +1338,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
+    // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 5 more calls)
     {
       name: "TransformerTranslator.k29",
-      label: "decoder.repeat0.0.residual2.relu0 (and 2 more calls)",
+      label: "decoder.repeat0.0.residual2.relu0 (and 5 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
@@ -1422,10 +1422,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k31 ab1ac512: decoder.linear0
+    // k31 ab1ac512: decoder.linear0 (and 1 more call)
     {
       name: "TransformerTranslator.k31",
-      label: "decoder.linear0",
+      label: "decoder.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -1458,10 +1458,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k32 8a37585d: decoder.log_softmax0 (row statistics)
+    // k32 8a37585d: decoder.log_softmax0 (row statistics) (and 1 more call)
     {
       name: "TransformerTranslator.k32",
-      label: "decoder.log_softmax0 (row statistics)",
+      label: "decoder.log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 8000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 8000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -1496,10 +1496,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k33 b0be2472: decoder.log_softmax0
+    // k33 b0be2472: decoder.log_softmax0 (and 1 more call)
     {
       name: "TransformerTranslator.k33",
-      label: "decoder.log_softmax0",
+      label: "decoder.log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -1544,10 +1544,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k34 1f1fd613: next.mask
+    // k34 1f1fd613: next.mask (and 1 more call)
     {
       name: "TransformerTranslator.k34",
-      label: "next.mask",
+      label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1570,6 +1570,3261 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
+    // k35 ea15a128: encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k35",
+      label: "encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 256)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k36 b9fb037d: encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k36",
+      label: "encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 512)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k37 d68f9774: encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k37",
+      label: "encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k38 e50c57b2: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    {
+      name: "TransformerTranslator.k38",
+      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * S + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[((i0 * S + i2) * 8 + i1) * 32 + k1]!;
+            const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm0, 0.17677669529663687);
+              x.gemm(S, S, 32, b0, bt0 * (S * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
+            }
+          }
+        },
+      },
+    },
+    // k39 66f1b839: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    {
+      name: "TransformerTranslator.k39",
+      label: "encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * S + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const q0 = Math.floor((i2 + 0.5) / 32.0);
+          const r1 = i2 - q0 * 32;
+          let acc2 = 0.0;
+          for (let k3 = 0; k3 < S; k3++) {
+            const v4 = b0[((i0 * 8 + q0) * S + i1) * S + k3]!;
+            const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1]!;
+            acc2 += v4 * v5;
+          }
+          return acc2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 8 * 32, 47 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm1, 1.0);
+              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, gm0, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const q0 = Math.floor((i2 + 0.5) / 32.0);
+            const r1 = i2 - q0 * 32;
+            const v2 = gm0[((i0 * S + i1) * 8 + q0) * 32 + r1]!;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k40 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
+    {
+      name: "TransformerTranslator.k40",
+      label: "encoder.repeat0.0.residual0 (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * S + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b1[(i0 * S + i1) * 256 + k2]!;
+            const v4 = b2[i2 * 256 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * S, 256, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * S + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k41 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    {
+      name: "TransformerTranslator.k41",
+      label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * S + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            mean0 += v2;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var3 = 0.0;
+          for (let k4 = 0; k4 < 256; k4++) {
+            const v5 = b0[(i0 * S + i1) * 256 + k4]!;
+            var3 += (v5 - mean0) * (v5 - mean0);
+          }
+          return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k42 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    {
+      name: "TransformerTranslator.k42",
+      label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * S + i1) * 2;\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * S + i1) * 2;
+          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
+          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < S; i1++) {
+              const base0 = (i0 * S + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * S + i1) * 256 + k2]!;
+                out[base0 + k2] = v3;
+                mean1 += v3;
+              }
+              mean1 = mean1 / 256.0;
+              let var4 = 0.0;
+              for (let k5 = 0; k5 < 256; k5++) {
+                const d6 = out[base0 + k5]! - mean1;
+                var4 += d6 * d6;
+              }
+              const inv7 = 1.0 / Math.sqrt(var4 / 256.0 + 0.00001);
+              for (let k8 = 0; k8 < 256; k8++) {
+                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k43 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
+    {
+      name: "TransformerTranslator.k43",
+      label: "encoder.repeat0.0.residual1 (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * S + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 1024; k2++) {
+            const v3 = b1[(i0 * S + i1) * 1024 + k2]!;
+            const v4 = b2[i2 * 1024 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * S, 256, 1024, b1, 0, 1024, x.packs[0], b3, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * S + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k44 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k44",
+      label: "decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k45 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k45",
+      label: "decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k46 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k46",
+      label: "decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k47 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    {
+      name: "TransformerTranslator.k47",
+      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
+            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
+              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+        },
+      },
+    },
+    // k48 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k48",
+      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
+      step: false,
+      scalars: ["T","P","P0"],
+      gpu: "function (b0, b1, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, P0 } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < T; k1++) {
+            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
+              const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < T; k4++) {
+            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
+              const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k49 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    {
+      name: "TransformerTranslator.k49",
+      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
+      step: false,
+      scalars: ["T","P","P0"],
+      gpu: "function (b0, b1, b2, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, T, P, P0 } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
+          const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T, P, P0 } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 8; i1++) {
+              for (let i2 = 0; i2 < T; i2++) {
+                const base0 = ((i0 * 8 + i1) * T + i2) * T;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < T; k2++) {
+                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
+                    const v3 = b2[((i0 * 8 + i1) * T + i2) * T + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < T; k5++) {
+                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < T; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k50 60ceba7f: decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    {
+      name: "TransformerTranslator.k50",
+      label: "decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const q0 = Math.floor((i2 + 0.5) / 32.0);
+          const r1 = i2 - q0 * 32;
+          let acc2 = 0.0;
+          for (let k3 = 0; k3 < T; k3++) {
+            const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3]!;
+            const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1]!;
+            acc2 += v4 * v5;
+          }
+          return acc2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 8 * 32, 47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm1, 1.0);
+              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const q0 = Math.floor((i2 + 0.5) / 32.0);
+            const r1 = i2 - q0 * 32;
+            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k51 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
+    {
+      name: "TransformerTranslator.k51",
+      label: "decoder.repeat0.0.residual0 (and 5 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+            const v4 = b2[i2 * 256 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 256, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k52 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    {
+      name: "TransformerTranslator.k52",
+      label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * T + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            mean0 += v2;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var3 = 0.0;
+          for (let k4 = 0; k4 < 256; k4++) {
+            const v5 = b0[(i0 * T + i1) * 256 + k4]!;
+            var3 += (v5 - mean0) * (v5 - mean0);
+          }
+          return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k53 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    {
+      name: "TransformerTranslator.k53",
+      label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+                out[base0 + k2] = v3;
+                mean1 += v3;
+              }
+              mean1 = mean1 / 256.0;
+              let var4 = 0.0;
+              for (let k5 = 0; k5 < 256; k5++) {
+                const d6 = out[base0 + k5]! - mean1;
+                var4 += d6 * d6;
+              }
+              const inv7 = 1.0 / Math.sqrt(var4 / 256.0 + 0.00001);
+              for (let k8 = 0; k8 < 256; k8++) {
+                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k54 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k54",
+      label: "decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k55 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k55",
+      label: "decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3 + 256)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k56 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
+    {
+      name: "TransformerTranslator.k56",
+      label: "decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i2 * 32 + i3) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 * 32 + i3];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[(i2 * 32 + i3) * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2 * 32 + i3]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number, i3: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 256 + (i2 * 32 + i3)]!;
+            return v0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 8; i2++)
+                for (let i3 = 0; i3 < 32; i3++)
+                  out[o++] = f(i0, i1, i2, i3);
+        },
+      },
+    },
+    // k57 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    {
+      name: "TransformerTranslator.k57",
+      label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
+            const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm0, 0.17677669529663687);
+              x.gemm(T, S, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * S) + bt1 * (T * S), S, 0);
+            }
+          }
+        },
+      },
+    },
+    // k58 e01c5349: decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)
+    {
+      name: "TransformerTranslator.k58",
+      label: "decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const q0 = Math.floor((i2 + 0.5) / 32.0);
+          const r1 = i2 - q0 * 32;
+          let acc2 = 0.0;
+          for (let k3 = 0; k3 < S; k3++) {
+            const v4 = b0[((i0 * 8 + q0) * T + i1) * S + k3]!;
+            const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1]!;
+            acc2 += v4 * v5;
+          }
+          return acc2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T, S } = s; return [B * T * 8 * 32, 47 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm1, 1.0);
+              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const q0 = Math.floor((i2 + 0.5) / 32.0);
+            const r1 = i2 - q0 * 32;
+            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k59 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
+    {
+      name: "TransformerTranslator.k59",
+      label: "decoder.repeat0.0.residual2 (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 1024; k2++) {
+            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
+            const v4 = b2[i2 * 1024 + k2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = b3[i2]!;
+          const v6 = acc1 + v5;
+          const v7 = v0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], b3, 0, gm0, 0, 256, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k60 0ed47718: decoder.log_softmax0.d softmax
+    {
+      name: "TransformerTranslator.k60",
+      label: "decoder.log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 8000 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 8000; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 8000 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i1 < v0) {
+            const v2 = b1[(i0 * T + i1) * 8000 + i2]!;
+            g1 = v2;
+          }
+          const v3 = b2[(i0 * T + i1) * 8000 + i2]!;
+          const v4 = Math.exp(v3);
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < 8000; k6++) {
+            let g7 = 0.0;
+            if (i1 < v0) {
+              const v8 = b1[(i0 * T + i1) * 8000 + k6]!;
+              g7 = v8;
+            }
+            acc5 += g7;
+          }
+          const v9 = v4 * acc5;
+          const v10 = g1 - v9;
+          return v10;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8000; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k61 84c41a70: d(decoder.repeat0.2.layernorm2)
+    {
+      name: "TransformerTranslator.k61",
+      label: "d(decoder.repeat0.2.layernorm2)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 8000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 8000 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 8000, b0, 0, 8000, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k62 40722daf: d(decoder.linear0.weight)
+    {
+      name: "TransformerTranslator.k62",
+      label: "d(decoder.linear0.weight)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 8000 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 8000 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 8000; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 8000 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 8000; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 8000]!;
+              }
+            }
+            x.gemm(8000, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k63 563933ab: d(decoder.linear0.bias)
+    {
+      name: "TransformerTranslator.k63",
+      label: "d(decoder.linear0.bias)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 8000 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 8000 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 8000; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k64 71ad53dd: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    {
+      name: "TransformerTranslator.k64",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b0[(i0 * T + i1) * 256 + k2]!;
+            acc1 += v3;
+          }
+          const v4 = acc1 * 0.00390625;
+          const v5 = v0 - v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k65 55268321: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    {
+      name: "TransformerTranslator.k65",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, _i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            acc0 += v2 * v2;
+          }
+          const v3 = acc0 * 0.00390625;
+          const v4 = v3 + 0.00001;
+          const v5 = Math.sqrt(v4);
+          const v6 = 1.0 / v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k66 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    {
+      name: "TransformerTranslator.k66",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          const v1 = b1[i0 * T + i1]!;
+          const v2 = v0 * v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k67 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
+    {
+      name: "TransformerTranslator.k67",
+      label: "d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i0]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k68 4e191e31: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
+    {
+      name: "TransformerTranslator.k68",
+      label: "d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k69 e192e5c2: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    {
+      name: "TransformerTranslator.k69",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[i2]!;
+          const v3 = v1 * v2;
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 256; k5++) {
+            const v6 = b1[(i0 * T + i1) * 256 + k5]!;
+            const v7 = b2[k5]!;
+            const v8 = v6 * v7;
+            acc4 += v8;
+          }
+          const v9 = acc4 * 0.00390625;
+          const v10 = v3 - v9;
+          const v11 = b3[(i0 * T + i1) * 256 + i2]!;
+          let acc12 = 0.0;
+          for (let k13 = 0; k13 < 256; k13++) {
+            const v14 = b1[(i0 * T + i1) * 256 + k13]!;
+            const v15 = b2[k13]!;
+            const v16 = v14 * v15;
+            const v17 = b3[(i0 * T + i1) * 256 + k13]!;
+            acc12 += v16 * v17;
+          }
+          const v18 = acc12 * 0.00390625;
+          const v19 = v11 * v18;
+          const v20 = v10 - v19;
+          const v21 = v0 * v20;
+          return v21;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k70 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k70",
+      label: "d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 1024 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [1039 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 1024, B * T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 1024, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
+    },
+    // k71 38653674: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
+    {
+      name: "TransformerTranslator.k71",
+      label: "decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[(i0 * T + i1) * 1024 + i2]!;
+          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
+          const v6 = acc0 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = b2[(i0 * T + i1) * 1024 + i2]!;
+            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+            const v3 = v0 * v2;
+            return v3;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k72 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k72",
+      label: "d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 1024 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k73 bef09139: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k73",
+      label: "d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k74 7250a887: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k74",
+      label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 1024; k2++) {
+            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
+            const v4 = b2[k2 * 256 + i2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = v0 + acc1;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k75 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
+    {
+      name: "TransformerTranslator.k75",
+      label: "d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k76 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
+    {
+      name: "TransformerTranslator.k76",
+      label: "d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k77 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k77",
+      label: "d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)]!;
+            const v3 = b1[((i0 * 8 + i2) * T + k1) * S + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T, S } = s; return [47 * T, S * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 256) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (8 * T * S) + bt1 * (T * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k78 66f4dfea: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
+    {
+      name: "TransformerTranslator.k78",
+      label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 32; k2++) {
+            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
+            const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2]!;
+            acc1 += v3 * v4;
+          }
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < S; k6++) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < 32; k8++) {
+              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
+              const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8]!;
+              acc7 += v9 * v10;
+            }
+            const v11 = b0[((i0 * 8 + i1) * T + i2) * S + k6]!;
+            acc5 += acc7 * v11;
+          }
+          const v12 = acc1 - acc5;
+          const v13 = v0 * v12;
+          return v13;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b2, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm1, 1.0);
+              x.gemm(T, S, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * S) + bt1 * (T * S), S, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number, i3: number): number => {
+            const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3]!;
+            const v1 = gm0[((i0 * 8 + i1) * T + i2) * S + i3]!;
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < S; k3++) {
+              const v4 = gm0[((i0 * 8 + i1) * T + i2) * S + k3]!;
+              const v5 = b0[((i0 * 8 + i1) * T + i2) * S + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = v1 - acc2;
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 8; i1++)
+              for (let i2 = 0; i2 < T; i2++)
+                for (let i3 = 0; i3 < S; i3++)
+                  out[o++] = f(i0, i1, i2, i3);
+        },
+      },
+    },
+    // k79 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k79",
+      label: "d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1]!;
+            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 0.17677669529663687);
+              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k80 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k80",
+      label: "d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * S + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + k1) * S + i1]!;
+            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T, S } = s; return [47 * T, S * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (8 * T * S) + bt1 * (T * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k81 fa562594: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k81",
+      label: "d(decoder.repeat0.2.layernorm0) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 32.0);\n    const r4 = k2 - q3 * 32;\n    const v5 = b1[((i0 * T + i1) * 8 + q3) * 32 + r4];\n    const v6 = b2[k2 * 256 + i2];\n    acc1 += v5 * v6;\n  }\n  const v7 = v0 + acc1;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const q3 = Math.floor((k2 + 0.5) / 32.0);
+            const r4 = k2 - q3 * 32;
+            const v5 = b1[((i0 * T + i1) * 8 + q3) * 32 + r4]!;
+            const v6 = b2[k2 * 256 + i2]!;
+            acc1 += v5 * v6;
+          }
+          const v7 = v0 + acc1;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k82 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k82",
+      label: "d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)]!;
+            const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (T * 256) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b1[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k83 cd42ce37: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    {
+      name: "TransformerTranslator.k83",
+      label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 32; k2++) {
+            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
+            const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2]!;
+            acc1 += v3 * v4;
+          }
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < T; k6++) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < 32; k8++) {
+              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
+              const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8]!;
+              acc7 += v9 * v10;
+            }
+            const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6]!;
+            acc5 += acc7 * v11;
+          }
+          const v12 = acc1 - acc5;
+          const v13 = v0 * v12;
+          return v13;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b2, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm1, 1.0);
+              x.gemm(T, T, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number, i3: number): number => {
+            const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
+            const v1 = gm0[((i0 * 8 + i1) * T + i2) * T + i3]!;
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < T; k3++) {
+              const v4 = gm0[((i0 * 8 + i1) * T + i2) * T + k3]!;
+              const v5 = b0[((i0 * 8 + i1) * T + i2) * T + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = v1 - acc2;
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 8; i1++)
+              for (let i2 = 0; i2 < T; i2++)
+                for (let i3 = 0; i3 < T; i3++)
+                  out[o++] = f(i0, i1, i2, i3);
+        },
+      },
+    },
+    // k84 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k84",
+      label: "d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
+            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k85 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k85",
+      label: "d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1]!;
+            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < T; mi++) {
+                for (let ki = 0; ki < T; ki++) {
+                  gm1[mi * T + ki] = b0[bt0 * (8 * T * T) + bt1 * (T * T) + (mi + ki * T)]!;
+                }
+              }
+              x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k86 25fde81a: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k86",
+      label: "d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * T + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              let c3 = 0.0;
+              if (i0 < 512) {
+                let c4 = 0.0;
+                if (i0 < 256) {
+                  const q5 = Math.floor((i0 + 0.5) / 32.0);
+                  const r6 = i0 - q5 * 32;
+                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
+                  c4 = v7;
+                } else {
+                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r9 = i0 - 256 - q8 * 32;
+                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
+                  c4 = v10;
+                }
+                c3 = c4;
+              } else {
+                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
+                const r12 = i0 - 512 - q11 * 32;
+                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
+                c3 = v13;
+              }
+              const v14 = b3[(k1 * T + k2) * 256 + i1]!;
+              acc0 += c3 * v14;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k87 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k87",
+      label: "d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              let c3 = 0.0;
+              if (i0 < 512) {
+                let c4 = 0.0;
+                if (i0 < 256) {
+                  const q5 = Math.floor((i0 + 0.5) / 32.0);
+                  const r6 = i0 - q5 * 32;
+                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
+                  c4 = v7;
+                } else {
+                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r9 = i0 - 256 - q8 * 32;
+                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
+                  c4 = v10;
+                }
+                c3 = c4;
+              } else {
+                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
+                const r12 = i0 - 512 - q11 * 32;
+                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
+                c3 = v13;
+              }
+              acc0 += c3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k88 72cdbaa8: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k88",
+      label: "d(decoder.repeat0.1.layernorm2) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 768; k2++) {
+            let c3 = 0.0;
+            if (k2 < 512) {
+              let c4 = 0.0;
+              if (k2 < 256) {
+                const q5 = Math.floor((k2 + 0.5) / 32.0);
+                const r6 = k2 - q5 * 32;
+                const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
+                c4 = v7;
+              } else {
+                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
+                const r9 = k2 - 256 - q8 * 32;
+                const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
+                c4 = v10;
+              }
+              c3 = c4;
+            } else {
+              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
+              const r12 = k2 - 512 - q11 * 32;
+              const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12]!;
+              c3 = v13;
+            }
+            const v14 = b4[k2 * 256 + i2]!;
+            acc1 += c3 * v14;
+          }
+          const v15 = v0 + acc1;
+          return v15;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k89 9000669d: decoder.embedding0.d table
+    {
+      name: "TransformerTranslator.k89",
+      label: "decoder.embedding0.d table",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[k1 * T + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * T + k2) * 256 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 8000; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k90 094d1588: d(encoder.repeat0.2.layernorm1)
+    {
+      name: "TransformerTranslator.k90",
+      label: "d(encoder.repeat0.2.layernorm1)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, b8, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const q3 = Math.floor((k1 + 0.5) / 32.0);\n      const r4 = k1 - q3 * 32;\n      const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4];\n      c2 = v5;\n    } else {\n      const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);\n      const r7 = k1 - 256 - q6 * 32;\n      const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7];\n      c2 = v8;\n    }\n    const v9 = b2[(k1 + 256) * 256 + i2];\n    acc0 += c2 * v9;\n  }\n  let acc10 = 0.0;\n  for (let k11 = 0; k11 < 512; k11++) {\n    let c12 = 0.0;\n    if (k11 < 256) {\n      const q13 = Math.floor((k11 + 0.5) / 32.0);\n      const r14 = k11 - q13 * 32;\n      const v15 = b3[((i0 * S + i1) * 8 + q13) * 32 + r14];\n      c12 = v15;\n    } else {\n      const q16 = Math.floor((k11 - 256 + 0.5) / 32.0);\n      const r17 = k11 - 256 - q16 * 32;\n      const v18 = b4[((i0 * S + i1) * 8 + q16) * 32 + r17];\n      c12 = v18;\n    }\n    const v19 = b5[(k11 + 256) * 256 + i2];\n    acc10 += c12 * v19;\n  }\n  const v20 = acc0 + acc10;\n  let acc21 = 0.0;\n  for (let k22 = 0; k22 < 512; k22++) {\n    let c23 = 0.0;\n    if (k22 < 256) {\n      const q24 = Math.floor((k22 + 0.5) / 32.0);\n      const r25 = k22 - q24 * 32;\n      const v26 = b6[((i0 * S + i1) * 8 + q24) * 32 + r25];\n      c23 = v26;\n    } else {\n      const q27 = Math.floor((k22 - 256 + 0.5) / 32.0);\n      const r28 = k22 - 256 - q27 * 32;\n      const v29 = b7[((i0 * S + i1) * 8 + q27) * 32 + r28];\n      c23 = v29;\n    }\n    const v30 = b8[(k22 + 256) * 256 + i2];\n    acc21 += c23 * v30;\n  }\n  const v31 = v20 + acc21;\n  return v31;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!, b8 = a[8]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            let c2 = 0.0;
+            if (k1 < 256) {
+              const q3 = Math.floor((k1 + 0.5) / 32.0);
+              const r4 = k1 - q3 * 32;
+              const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4]!;
+              c2 = v5;
+            } else {
+              const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);
+              const r7 = k1 - 256 - q6 * 32;
+              const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7]!;
+              c2 = v8;
+            }
+            const v9 = b2[(k1 + 256) * 256 + i2]!;
+            acc0 += c2 * v9;
+          }
+          let acc10 = 0.0;
+          for (let k11 = 0; k11 < 512; k11++) {
+            let c12 = 0.0;
+            if (k11 < 256) {
+              const q13 = Math.floor((k11 + 0.5) / 32.0);
+              const r14 = k11 - q13 * 32;
+              const v15 = b3[((i0 * S + i1) * 8 + q13) * 32 + r14]!;
+              c12 = v15;
+            } else {
+              const q16 = Math.floor((k11 - 256 + 0.5) / 32.0);
+              const r17 = k11 - 256 - q16 * 32;
+              const v18 = b4[((i0 * S + i1) * 8 + q16) * 32 + r17]!;
+              c12 = v18;
+            }
+            const v19 = b5[(k11 + 256) * 256 + i2]!;
+            acc10 += c12 * v19;
+          }
+          const v20 = acc0 + acc10;
+          let acc21 = 0.0;
+          for (let k22 = 0; k22 < 512; k22++) {
+            let c23 = 0.0;
+            if (k22 < 256) {
+              const q24 = Math.floor((k22 + 0.5) / 32.0);
+              const r25 = k22 - q24 * 32;
+              const v26 = b6[((i0 * S + i1) * 8 + q24) * 32 + r25]!;
+              c23 = v26;
+            } else {
+              const q27 = Math.floor((k22 - 256 + 0.5) / 32.0);
+              const r28 = k22 - 256 - q27 * 32;
+              const v29 = b7[((i0 * S + i1) * 8 + q27) * 32 + r28]!;
+              c23 = v29;
+            }
+            const v30 = b8[(k22 + 256) * 256 + i2]!;
+            acc21 += c23 * v30;
+          }
+          const v31 = v20 + acc21;
+          return v31;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k91 e9597dd6: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k91",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * S + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 256; k2++) {
+            const v3 = b0[(i0 * S + i1) * 256 + k2]!;
+            acc1 += v3;
+          }
+          const v4 = acc1 * 0.00390625;
+          const v5 = v0 - v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k92 61e95425: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k92",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, _i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            acc0 += v2 * v2;
+          }
+          const v3 = acc0 * 0.00390625;
+          const v4 = v3 + 0.00001;
+          const v5 = Math.sqrt(v4);
+          const v6 = 1.0 / v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 1; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k93 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k93",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  const v1 = b1[i0 * S + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          const v1 = b1[i0 * S + i1]!;
+          const v2 = v0 * v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k94 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
+    {
+      name: "TransformerTranslator.k94",
+      label: "d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 256 + i0]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k95 e2d97d13: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
+    {
+      name: "TransformerTranslator.k95",
+      label: "d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k96 d6861b03: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k96",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * S + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * S + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * S + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * S + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
+          const v2 = b2[i2]!;
+          const v3 = v1 * v2;
+          let acc4 = 0.0;
+          for (let k5 = 0; k5 < 256; k5++) {
+            const v6 = b1[(i0 * S + i1) * 256 + k5]!;
+            const v7 = b2[k5]!;
+            const v8 = v6 * v7;
+            acc4 += v8;
+          }
+          const v9 = acc4 * 0.00390625;
+          const v10 = v3 - v9;
+          const v11 = b3[(i0 * S + i1) * 256 + i2]!;
+          let acc12 = 0.0;
+          for (let k13 = 0; k13 < 256; k13++) {
+            const v14 = b1[(i0 * S + i1) * 256 + k13]!;
+            const v15 = b2[k13]!;
+            const v16 = v14 * v15;
+            const v17 = b3[(i0 * S + i1) * 256 + k13]!;
+            acc12 += v16 * v17;
+          }
+          const v18 = acc12 * 0.00390625;
+          const v19 = v11 * v18;
+          const v20 = v10 - v19;
+          const v21 = v0 * v20;
+          return v21;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k97 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k97",
+      label: "d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 1024 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 1024; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [1039 * (B * S), 256 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 1024, B * S, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 1024, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
+    },
+    // k98 fc3462eb: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
+    {
+      name: "TransformerTranslator.k98",
+      label: "encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * S + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[(i0 * S + i1) * 1024 + i2]!;
+          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
+          const v6 = acc0 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * S, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * S + i1) * 1024 + i2]!;
+            const v1 = b2[(i0 * S + i1) * 1024 + i2]!;
+            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+            const v3 = v0 * v2;
+            return v3;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k99 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k99",
+      label: "d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 1024 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [271 * (B * S), 1024 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * S, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 1024; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 1024]!;
+              }
+            }
+            x.gemm(1024, 256, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k100 d18f1db3: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k100",
+      label: "d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 1024 + i0]!;
+              acc0 += v3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 1024; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k101 5230353e: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k101",
+      label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * S + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 1024; k2++) {
+            const v3 = b1[(i0 * S + i1) * 1024 + k2]!;
+            const v4 = b2[k2 * 256 + i2]!;
+            acc1 += v3 * v4;
+          }
+          const v5 = v0 + acc1;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * S, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+            const v1 = gm0[(i0 * S + i1) * 256 + i2]!;
+            const v2 = v0 + v1;
+            return v2;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 256; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k102 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k102",
+      label: "d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 256, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k103 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k103",
+      label: "d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
+              const v4 = b1[(k1 * S + k2) * 256 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [271 * (B * S), 256 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * S, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 256, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k104 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k104",
+      label: "d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * S + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * S + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[(i0 * S + k1) * 256 + (i2 * 32 + i3)]!;
+            const v3 = b1[((i0 * 8 + i2) * S + k1) * S + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S, S * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b0, bt0 * (S * 256) + bt1 * 32, 32, S, 1, 256, gm0, 1.0);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < S; ki++) {
+                  gm1[mi * S + ki] = b1[bt0 * (8 * S * S) + bt1 * (S * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, S, gm1, 0, S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k105 ab0921c0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    {
+      name: "TransformerTranslator.k105",
+      label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * S + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 32; k2++) {
+            const v3 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k2)]!;
+            const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2]!;
+            acc1 += v3 * v4;
+          }
+          let acc5 = 0.0;
+          for (let k6 = 0; k6 < S; k6++) {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < 32; k8++) {
+              const v9 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k8)]!;
+              const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8]!;
+              acc7 += v9 * v10;
+            }
+            const v11 = b0[((i0 * 8 + i1) * S + i2) * S + k6]!;
+            acc5 += acc7 * v11;
+          }
+          const v12 = acc1 - acc5;
+          const v13 = v0 * v12;
+          return v13;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b2, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm1, 1.0);
+              x.gemm(S, S, 32, b1, bt0 * (S * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
+            }
+          }
+          const f = (i0: number, i1: number, i2: number, i3: number): number => {
+            const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3]!;
+            const v1 = gm0[((i0 * 8 + i1) * S + i2) * S + i3]!;
+            let acc2 = 0.0;
+            for (let k3 = 0; k3 < S; k3++) {
+              const v4 = gm0[((i0 * 8 + i1) * S + i2) * S + k3]!;
+              const v5 = b0[((i0 * 8 + i1) * S + i2) * S + k3]!;
+              acc2 += v4 * v5;
+            }
+            const v6 = v1 - acc2;
+            const v7 = v0 * v6;
+            return v7;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < 8; i1++)
+              for (let i2 = 0; i2 < S; i2++)
+                for (let i3 = 0; i3 < S; i3++)
+                  out[o++] = f(i0, i1, i2, i3);
+        },
+      },
+    },
+    // k106 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k106",
+      label: "d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1]!;
+            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 0.17677669529663687);
+              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k107 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k107",
+      label: "d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + k1) * S + i1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * S + k1) * S + i1]!;
+            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S, S * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 0.17677669529663687);
+              for (let mi = 0; mi < S; mi++) {
+                for (let ki = 0; ki < S; ki++) {
+                  gm1[mi * S + ki] = b0[bt0 * (8 * S * S) + bt1 * (S * S) + (mi + ki * S)]!;
+                }
+              }
+              x.gemm(S, 32, S, gm1, 0, S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k108 b8a308a1: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k108",
+      label: "d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, b2, b3, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * S + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              let c3 = 0.0;
+              if (i0 < 512) {
+                let c4 = 0.0;
+                if (i0 < 256) {
+                  const q5 = Math.floor((i0 + 0.5) / 32.0);
+                  const r6 = i0 - q5 * 32;
+                  const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6]!;
+                  c4 = v7;
+                } else {
+                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r9 = i0 - 256 - q8 * 32;
+                  const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9]!;
+                  c4 = v10;
+                }
+                c3 = c4;
+              } else {
+                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
+                const r12 = i0 - 512 - q11 * 32;
+                const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12]!;
+                c3 = v13;
+              }
+              const v14 = b3[(k1 * S + k2) * 256 + i1]!;
+              acc0 += c3 * v14;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k109 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k109",
+      label: "d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, b2, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              let c3 = 0.0;
+              if (i0 < 512) {
+                let c4 = 0.0;
+                if (i0 < 256) {
+                  const q5 = Math.floor((i0 + 0.5) / 32.0);
+                  const r6 = i0 - q5 * 32;
+                  const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6]!;
+                  c4 = v7;
+                } else {
+                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r9 = i0 - 256 - q8 * 32;
+                  const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9]!;
+                  c4 = v10;
+                }
+                c3 = c4;
+              } else {
+                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
+                const r12 = i0 - 512 - q11 * 32;
+                const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12]!;
+                c3 = v13;
+              }
+              acc0 += c3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k110 2fafb141: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k110",
+      label: "d(encoder.repeat0.1.layernorm1) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * S + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          let acc1 = 0.0;
+          for (let k2 = 0; k2 < 768; k2++) {
+            let c3 = 0.0;
+            if (k2 < 512) {
+              let c4 = 0.0;
+              if (k2 < 256) {
+                const q5 = Math.floor((k2 + 0.5) / 32.0);
+                const r6 = k2 - q5 * 32;
+                const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6]!;
+                c4 = v7;
+              } else {
+                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
+                const r9 = k2 - 256 - q8 * 32;
+                const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9]!;
+                c4 = v10;
+              }
+              c3 = c4;
+            } else {
+              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
+              const r12 = k2 - 512 - q11 * 32;
+              const v13 = b3[((i0 * S + i1) * 8 + q11) * 32 + r12]!;
+              c3 = v13;
+            }
+            const v14 = b4[k2 * 256 + i2]!;
+            acc1 += c3 * v14;
+          }
+          const v15 = v0 + acc1;
+          return v15;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k111 a271a682: encoder.embedding0.d table
+    {
+      name: "TransformerTranslator.k111",
+      label: "encoder.embedding0.d table",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[k1 * S + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * S + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              const v3 = b0[k1 * S + k2]!;
+              if (v3 === i0) {
+                const v4 = b1[(k1 * S + k2) * 256 + i1]!;
+                acc0 += v4;
+              }
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 8000; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k112 0bf4882a: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k112",
+      label: "d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T","S"],
+      gpu: "function (b0, b1, b2, b3, b4, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i0 >= 256 && i0 < 768) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        let c4 = 0.0;\n        if (i0 - 256 < 256) {\n          const q5 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r6 = i0 - 256 - q5 * 32;\n          const v7 = b0[((k2 * S + k3) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - 256 - q8 * 32;\n          const v10 = b1[((k2 * S + k3) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        const v11 = b2[(k2 * S + k3) * 256 + i1];\n        acc1 += c4 * v11;\n      }\n    }\n    g0 = acc1;\n  }\n  let g12 = 0.0;\n  if (i0 >= 0 && i0 < 256) {\n    let acc13 = 0.0;\n    for (let k14 = 0; k14 < B; k14++) {\n      for (let k15 = 0; k15 < T; k15++) {\n        const q16 = Math.floor((i0 + 0.5) / 32.0);\n        const r17 = i0 - q16 * 32;\n        const v18 = b3[((k14 * T + k15) * 8 + q16) * 32 + r17];\n        const v19 = b4[(k14 * T + k15) * 256 + i1];\n        acc13 += v18 * v19;\n      }\n    }\n    g12 = acc13;\n  }\n  const v20 = g0 + g12;\n  return v20;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number): number => {
+          let g0 = 0.0;
+          if (i0 >= 256 && i0 < 768) {
+            let acc1 = 0.0;
+            for (let k2 = 0; k2 < B; k2++) {
+              for (let k3 = 0; k3 < S; k3++) {
+                let c4 = 0.0;
+                if (i0 - 256 < 256) {
+                  const q5 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r6 = i0 - 256 - q5 * 32;
+                  const v7 = b0[((k2 * S + k3) * 8 + q5) * 32 + r6]!;
+                  c4 = v7;
+                } else {
+                  const q8 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);
+                  const r9 = i0 - 256 - 256 - q8 * 32;
+                  const v10 = b1[((k2 * S + k3) * 8 + q8) * 32 + r9]!;
+                  c4 = v10;
+                }
+                const v11 = b2[(k2 * S + k3) * 256 + i1]!;
+                acc1 += c4 * v11;
+              }
+            }
+            g0 = acc1;
+          }
+          let g12 = 0.0;
+          if (i0 >= 0 && i0 < 256) {
+            let acc13 = 0.0;
+            for (let k14 = 0; k14 < B; k14++) {
+              for (let k15 = 0; k15 < T; k15++) {
+                const q16 = Math.floor((i0 + 0.5) / 32.0);
+                const r17 = i0 - q16 * 32;
+                const v18 = b3[((k14 * T + k15) * 8 + q16) * 32 + r17]!;
+                const v19 = b4[(k14 * T + k15) * 256 + i1]!;
+                acc13 += v18 * v19;
+              }
+            }
+            g12 = acc13;
+          }
+          const v20 = g0 + g12;
+          return v20;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k113 8c33eae3: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k113",
+      label: "d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T","S"],
+      gpu: "function (b0, b1, b2, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let c0 = 0.0;\n  if (i0 < 256) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const q4 = Math.floor((i0 + 0.5) / 32.0);\n        const r5 = i0 - q4 * 32;\n        const v6 = b0[((k2 * T + k3) * 8 + q4) * 32 + r5];\n        acc1 += v6;\n      }\n    }\n    c0 = acc1;\n  } else {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < S; k9++) {\n        let c10 = 0.0;\n        if (i0 - 256 < 256) {\n          const q11 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r12 = i0 - 256 - q11 * 32;\n          const v13 = b1[((k8 * S + k9) * 8 + q11) * 32 + r12];\n          c10 = v13;\n        } else {\n          const q14 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r15 = i0 - 256 - 256 - q14 * 32;\n          const v16 = b2[((k8 * S + k9) * 8 + q14) * 32 + r15];\n          c10 = v16;\n        }\n        acc7 += c10;\n      }\n    }\n    c0 = acc7;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number): number => {
+          let c0 = 0.0;
+          if (i0 < 256) {
+            let acc1 = 0.0;
+            for (let k2 = 0; k2 < B; k2++) {
+              for (let k3 = 0; k3 < T; k3++) {
+                const q4 = Math.floor((i0 + 0.5) / 32.0);
+                const r5 = i0 - q4 * 32;
+                const v6 = b0[((k2 * T + k3) * 8 + q4) * 32 + r5]!;
+                acc1 += v6;
+              }
+            }
+            c0 = acc1;
+          } else {
+            let acc7 = 0.0;
+            for (let k8 = 0; k8 < B; k8++) {
+              for (let k9 = 0; k9 < S; k9++) {
+                let c10 = 0.0;
+                if (i0 - 256 < 256) {
+                  const q11 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                  const r12 = i0 - 256 - q11 * 32;
+                  const v13 = b1[((k8 * S + k9) * 8 + q11) * 32 + r12]!;
+                  c10 = v13;
+                } else {
+                  const q14 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);
+                  const r15 = i0 - 256 - 256 - q14 * 32;
+                  const v16 = b2[((k8 * S + k9) * 8 + q14) * 32 + r15]!;
+                  c10 = v16;
+                }
+                acc7 += c10;
+              }
+            }
+            c0 = acc7;
+          }
+          return c0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 768; i0++)
+          out[o++] = f(i0);
+      },
+    },
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerTranslator_PLAN: __nnc.Plan = {
@@ -1579,40 +4834,40 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         {"slot":94,"kind":"sin_freqs","dim":256}
       ],
       "packs": [
-        [1,0,768,0,256,256],
-        [3,0,256,0,256,256],
-        [7,0,1024,0,256,256],
-        [9,0,256,0,1024,1024],
-        [13,0,768,0,256,256],
-        [15,0,256,0,256,256],
-        [19,0,1024,0,256,256],
-        [21,0,256,0,1024,1024],
-        [25,0,768,0,256,256],
-        [27,0,256,0,256,256],
-        [31,0,1024,0,256,256],
-        [33,0,256,0,1024,1024],
-        [38,0,768,0,256,256],
-        [40,0,256,0,256,256],
-        [44,256,512,0,256,256],
-        [44,0,256,0,256,256],
-        [46,0,256,0,256,256],
-        [50,0,1024,0,256,256],
-        [52,0,256,0,1024,1024],
-        [56,0,768,0,256,256],
-        [58,0,256,0,256,256],
-        [62,256,512,0,256,256],
-        [62,0,256,0,256,256],
-        [64,0,256,0,256,256],
-        [68,0,1024,0,256,256],
-        [70,0,256,0,1024,1024],
-        [74,0,768,0,256,256],
-        [76,0,256,0,256,256],
-        [80,256,512,0,256,256],
-        [80,0,256,0,256,256],
-        [82,0,256,0,256,256],
-        [86,0,1024,0,256,256],
-        [88,0,256,0,1024,1024],
-        [92,0,8000,0,256,256]
+        [1,0,768,256,256,1],
+        [3,0,256,256,256,1],
+        [7,0,1024,256,256,1],
+        [9,0,256,1024,1024,1],
+        [13,0,768,256,256,1],
+        [15,0,256,256,256,1],
+        [19,0,1024,256,256,1],
+        [21,0,256,1024,1024,1],
+        [25,0,768,256,256,1],
+        [27,0,256,256,256,1],
+        [31,0,1024,256,256,1],
+        [33,0,256,1024,1024,1],
+        [38,0,768,256,256,1],
+        [40,0,256,256,256,1],
+        [44,65536,512,256,256,1],
+        [44,0,256,256,256,1],
+        [46,0,256,256,256,1],
+        [50,0,1024,256,256,1],
+        [52,0,256,1024,1024,1],
+        [56,0,768,256,256,1],
+        [58,0,256,256,256,1],
+        [62,65536,512,256,256,1],
+        [62,0,256,256,256,1],
+        [64,0,256,256,256,1],
+        [68,0,1024,256,256,1],
+        [70,0,256,1024,1024,1],
+        [74,0,768,256,256,1],
+        [76,0,256,256,256,1],
+        [80,65536,512,256,256,1],
+        [80,0,256,256,256,1],
+        [82,0,256,256,256,1],
+        [86,0,1024,256,256,1],
+        [88,0,256,1024,1024,1],
+        [92,0,8000,256,256,1]
       ],
       "packSets": [
         [0],
@@ -1783,3568 +5038,8 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       ],
       "gen": {"input":1,"seq2seq":true,"captures":[{"slot":160,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":182,"shape":["B","S",512]},{"slot":204,"shape":["B","S",512]}],"carries":[],"attention":211,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,160,182,204,211,221]}
     };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const TransformerTranslator_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 23ec25ff: encoder.positional0
-    {
-      name: "TransformerTranslator.t0",
-      label: "encoder.positional0",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * S + i1]!;
-          const v1 = b1[v0 * 256 + i2]!;
-          const v2 = b2[i0]!;
-          const v3 = i1 + v2;
-          const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
-          const v5 = b3[i2]!;
-          const ang6 = v3 * v5;
-          const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
-          let pe8 = 0.0;
-          if (par4 < 0.5) {
-            pe8 = Math.sin(ang7);
-          } else {
-            pe8 = Math.cos(ang7);
-          }
-          const v9 = v1 + pe8;
-          return v9;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t1 66a07312: encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
-    {
-      name: "TransformerTranslator.t1",
-      label: "encoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 768));\n  const rem0 = idx - i0 * (S * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 768; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * S, 768, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 768, 0);
-        },
-      },
-    },
-    // t2 ea15a128: encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t2",
-      label: "encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 256)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t3 b9fb037d: encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t3",
-      label: "encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3 + 512)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t4 d68f9774: encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t4",
-      label: "encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * S + i1) * 768 + (i2 * 32 + i3)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t5 e50c57b2: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
-    {
-      name: "TransformerTranslator.t5",
-      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * S + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[((i0 * S + i2) * 8 + i1) * 32 + k1]!;
-            const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(S, S, 32, b0, bt0 * (S * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
-            }
-          }
-        },
-      },
-    },
-    // t6 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t6",
-      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t7 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
-    {
-      name: "TransformerTranslator.t7",
-      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!(i3 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * S + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < S; i2++) {
-                const base0 = ((i0 * 8 + i1) * S + i2) * S;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < S; k2++) {
-                  if (k2 < b0[i0]!) {
-                    const v3 = b2[((i0 * 8 + i1) * S + i2) * S + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < S; k5++) {
-                  if (k5 < b0[i0]!) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < S; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
-              }
-            }
-          }
-        },
-      },
-    },
-    // t8 66f1b839: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
-    {
-      name: "TransformerTranslator.t8",
-      label: "encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * S + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const q0 = Math.floor((i2 + 0.5) / 32.0);
-          const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < S; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * S + i1) * S + k3]!;
-            const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 8 * 32, 47 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm1, 1.0);
-              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, gm0, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * S + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t9 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
-    {
-      name: "TransformerTranslator.t9",
-      label: "encoder.repeat0.0.residual0 (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * S + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b1[(i0 * S + i1) * 256 + k2]!;
-            const v4 = b2[i2 * 256 + k2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = b3[i2]!;
-          const v6 = acc1 + v5;
-          const v7 = v0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          x.gemm(B * S, 256, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 256, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * S + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t10 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
-    {
-      name: "TransformerTranslator.t10",
-      label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2));\n  const rem0 = idx - i0 * (S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * S + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let mean0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            mean0 += v2;
-          }
-          mean0 = mean0 / 256.0;
-          if (i2 < 0.5) {
-            return mean0;
-          }
-          let var3 = 0.0;
-          for (let k4 = 0; k4 < 256; k4++) {
-            const v5 = b0[(i0 * S + i1) * 256 + k4]!;
-            var3 += (v5 - mean0) * (v5 - mean0);
-          }
-          return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t11 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
-    {
-      name: "TransformerTranslator.t11",
-      label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * S + i1) * 2;\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * S + i1) * 2;
-          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
-          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < S; i1++) {
-              const base0 = (i0 * S + i1) * 256;
-              let mean1 = 0.0;
-              for (let k2 = 0; k2 < 256; k2++) {
-                const v3 = b1[(i0 * S + i1) * 256 + k2]!;
-                out[base0 + k2] = v3;
-                mean1 += v3;
-              }
-              mean1 = mean1 / 256.0;
-              let var4 = 0.0;
-              for (let k5 = 0; k5 < 256; k5++) {
-                const d6 = out[base0 + k5]! - mean1;
-                var4 += d6 * d6;
-              }
-              const inv7 = 1.0 / Math.sqrt(var4 / 256.0 + 0.00001);
-              for (let k8 = 0; k8 < 256; k8++) {
-                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t12 59f0739d: encoder.repeat0.0.residual1.relu0 (and 2 more calls)
-    {
-      name: "TransformerTranslator.t12",
-      label: "encoder.repeat0.0.residual1.relu0 (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          const v6 = Math.max(v5, 0.0);
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          x.gemm(B * S, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * S + i1) * 1024 + i2]!;
-            const v1 = Math.max(v0, 0.0);
-            return v1;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t13 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
-    {
-      name: "TransformerTranslator.t13",
-      label: "encoder.repeat0.0.residual1 (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * S + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * S + i1) * 1024 + k2]!;
-            const v4 = b2[i2 * 1024 + k2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = b3[i2]!;
-          const v6 = acc1 + v5;
-          const v7 = v0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          x.gemm(B * S, 256, 1024, b1, 0, 1024, x.packs[0], b3, 0, gm0, 0, 256, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * S + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t14 4187c09f: decoder.positional0
-    {
-      name: "TransformerTranslator.t14",
-      label: "decoder.positional0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[v0 * 256 + i2];\n  const v2 = b2[i0];\n  const v3 = i1 + v2;\n  const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);\n  const v5 = b3[i2];\n  const ang6 = v3 * v5;\n  const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);\n  let pe8 = 0.0;\n  if (par4 < 0.5) {\n    pe8 = Math.sin(ang7);\n  } else {\n    pe8 = Math.cos(ang7);\n  }\n  const v9 = v1 + pe8;\n  return v9;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[v0 * 256 + i2]!;
-          const v2 = b2[i0]!;
-          const v3 = i1 + v2;
-          const par4 = i2 - 2.0 * Math.floor((i2 + 0.5) / 2.0);
-          const v5 = b3[i2]!;
-          const ang6 = v3 * v5;
-          const ang7 = ang6 - 6.283185307179586 * Math.floor((ang6 + 3.141592653589793) / 6.283185307179586);
-          let pe8 = 0.0;
-          if (par4 < 0.5) {
-            pe8 = Math.sin(ang7);
-          } else {
-            pe8 = Math.cos(ang7);
-          }
-          const v9 = v1 + pe8;
-          return v9;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t15 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)
-    {
-      name: "TransformerTranslator.t15",
-      label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 768));\n  const rem0 = idx - i0 * (T * 768);\n  const i1 = Math.floor((rem0 + 0.5) / 768);\n  const rem1 = rem0 - i1 * 768;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 768; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 768, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 768, 0);
-        },
-      },
-    },
-    // t16 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t16",
-      label: "decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t17 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t17",
-      label: "decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t18 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t18",
-      label: "decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t19 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
-    {
-      name: "TransformerTranslator.t19",
-      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
-            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-        },
-      },
-    },
-    // t20 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t20",
-      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
-      step: false,
-      scalars: ["T","P","P0"],
-      gpu: "function (b0, b1, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, P, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < T; k1++) {
-            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
-              const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < T; k4++) {
-            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
-              const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t21 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
-    {
-      name: "TransformerTranslator.t21",
-      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
-      step: false,
-      scalars: ["T","P","P0"],
-      gpu: "function (b0, b1, b2, T, P, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, P, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, P, P0 } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 8 + i1) * T + i2) * T;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < T; k2++) {
-                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
-                    const v3 = b2[((i0 * 8 + i1) * T + i2) * T + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < T; k5++) {
-                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < T; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
-              }
-            }
-          }
-        },
-      },
-    },
-    // t22 60ceba7f: decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
-    {
-      name: "TransformerTranslator.t22",
-      label: "decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const q0 = Math.floor((i2 + 0.5) / 32.0);
-          const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < T; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3]!;
-            const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 8 * 32, 47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm1, 1.0);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t23 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
-    {
-      name: "TransformerTranslator.t23",
-      label: "decoder.repeat0.0.residual0 (and 5 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b1[(i0 * T + i1) * 256 + k2];\n    const v4 = b2[i2 * 256 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b1[(i0 * T + i1) * 256 + k2]!;
-            const v4 = b2[i2 * 256 + k2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = b3[i2]!;
-          const v6 = acc1 + v5;
-          const v7 = v0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 256, 256, b1, 0, 256, x.packs[0], b3, 0, gm0, 0, 256, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t24 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
-    {
-      name: "TransformerTranslator.t24",
-      label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    mean0 += v2;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var3 = 0.0;\n  for (let k4 = 0; k4 < 256; k4++) {\n    const v5 = b0[(i0 * T + i1) * 256 + k4];\n    var3 += (v5 - mean0) * (v5 - mean0);\n  }\n  return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let mean0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            mean0 += v2;
-          }
-          mean0 = mean0 / 256.0;
-          if (i2 < 0.5) {
-            return mean0;
-          }
-          let var3 = 0.0;
-          for (let k4 = 0; k4 < 256; k4++) {
-            const v5 = b0[(i0 * T + i1) * 256 + k4]!;
-            var3 += (v5 - mean0) * (v5 - mean0);
-          }
-          return 1.0 / Math.sqrt(var3 / 256.0 + 0.00001);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t25 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
-    {
-      name: "TransformerTranslator.t25",
-      label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  return (v1 - b0[sb0]) * b0[sb0 + 1] * b2[i2] + b3[i2];\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          return (v1 - b0[sb0]!) * b0[sb0 + 1]! * b2[i2]! + b3[i2]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 256;
-              let mean1 = 0.0;
-              for (let k2 = 0; k2 < 256; k2++) {
-                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
-                out[base0 + k2] = v3;
-                mean1 += v3;
-              }
-              mean1 = mean1 / 256.0;
-              let var4 = 0.0;
-              for (let k5 = 0; k5 < 256; k5++) {
-                const d6 = out[base0 + k5]! - mean1;
-                var4 += d6 * d6;
-              }
-              const inv7 = 1.0 / Math.sqrt(var4 / 256.0 + 0.00001);
-              for (let k8 = 0; k8 < 256; k8++) {
-                out[base0 + k8] = (out[base0 + k8]! - mean1) * inv7 * b2[k8]! + b3[k8]!;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t26 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)
-    {
-      name: "TransformerTranslator.t26",
-      label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i2 + 256) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 + 256];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            const v3 = b1[(i2 + 256) * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2 + 256]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 512; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * S, 512, 256, b0, 0, 256, x.packs[0], b2, 256, out, 0, 512, 0);
-        },
-      },
-    },
-    // t27 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t27",
-      label: "decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t28 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t28",
-      label: "decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * S + i1) * 512 + (i2 * 32 + i3 + 256)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t29 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
-    {
-      name: "TransformerTranslator.t29",
-      label: "decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i2 * 32 + i3) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2 * 32 + i3];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[(i2 * 32 + i3) * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2 * 32 + i3]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 256, 0);
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 256 + (i2 * 32 + i3)]!;
-            return v0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 8; i2++)
-                for (let i3 = 0; i3 < 32; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
-    },
-    // t30 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
-    {
-      name: "TransformerTranslator.t30",
-      label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
-            const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, S, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * S) + bt1 * (T * S), S, 0);
-            }
-          }
-        },
-      },
-    },
-    // t31 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t31",
-      label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[((i0 * 8 + i1) * T + i2) * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[((i0 * 8 + i1) * T + i2) * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t32 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 2 more calls)
-    {
-      name: "TransformerTranslator.t32",
-      label: "decoder.repeat0.0.residual1.attention0.α (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!(i3 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * T + i2) * S + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 8 + i1) * T + i2) * S;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < S; k2++) {
-                  if (k2 < b0[i0]!) {
-                    const v3 = b2[((i0 * 8 + i1) * T + i2) * S + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < S; k5++) {
-                  if (k5 < b0[i0]!) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < S; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
-              }
-            }
-          }
-        },
-      },
-    },
-    // t33 e01c5349: decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)
-    {
-      name: "TransformerTranslator.t33",
-      label: "decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const q0 = Math.floor((i2 + 0.5) / 32.0);
-          const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < S; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * T + i1) * S + k3]!;
-            const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * T * 8 * 32, 47 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm1, 1.0);
-              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t34 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t34",
-      label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8; k1++) {\n    const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.125;\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 8; k1++) {
-            const v2 = b0[((i0 * 8 + k1) * T + i1) * S + i2]!;
-            acc0 += v2;
-          }
-          const v3 = acc0 * 0.125;
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t35 2466dc74: decoder.repeat0.0.residual2.relu0 (and 2 more calls)
-    {
-      name: "TransformerTranslator.t35",
-      label: "decoder.repeat0.0.residual2.relu0 (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          const v6 = Math.max(v5, 0.0);
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
-            const v1 = Math.max(v0, 0.0);
-            return v1;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t36 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
-    {
-      name: "TransformerTranslator.t36",
-      label: "decoder.repeat0.0.residual2 (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[i2 * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  const v5 = b3[i2];\n  const v6 = acc1 + v5;\n  const v7 = v0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
-            const v4 = b2[i2 * 1024 + k2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = b3[i2]!;
-          const v6 = acc1 + v5;
-          const v7 = v0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], b3, 0, gm0, 0, 256, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // t37 ab1ac512: decoder.linear0
-    {
-      name: "TransformerTranslator.t37",
-      label: "decoder.linear0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 8000, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 8000, 0);
-        },
-      },
-    },
-    // t38 8a37585d: decoder.log_softmax0 (row statistics)
-    {
-      name: "TransformerTranslator.t38",
-      label: "decoder.log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 8000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 8000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 8000; k1++) {
-            const v2 = b0[(i0 * T + i1) * 8000 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 8000; k4++) {
-            const v5 = b0[(i0 * T + i1) * 8000 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t39 b0be2472: decoder.log_softmax0
-    {
-      name: "TransformerTranslator.t39",
-      label: "decoder.log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 8000 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 8000;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 8000; k2++) {
-                const v3 = b1[(i0 * T + i1) * 8000 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 8000; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 8000; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t40 1f1fd613: next.mask
-    {
-      name: "TransformerTranslator.t40",
-      label: "next.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 8000 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t41 0ed47718: decoder.log_softmax0.d softmax
-    {
-      name: "TransformerTranslator.t41",
-      label: "decoder.log_softmax0.d softmax",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 8000 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 8000; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 8000 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 8000 + i2]!;
-            g1 = v2;
-          }
-          const v3 = b2[(i0 * T + i1) * 8000 + i2]!;
-          const v4 = Math.exp(v3);
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 8000; k6++) {
-            let g7 = 0.0;
-            if (i1 < v0) {
-              const v8 = b1[(i0 * T + i1) * 8000 + k6]!;
-              g7 = v8;
-            }
-            acc5 += g7;
-          }
-          const v9 = v4 * acc5;
-          const v10 = g1 - v9;
-          return v10;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t42 d4677c58: d(decoder.repeat0.2.layernorm2)
-    {
-      name: "TransformerTranslator.t42",
-      label: "d(decoder.repeat0.2.layernorm2)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 8000; k1++) {
-            const v2 = b0[(i0 * T + i1) * 8000 + k1]!;
-            const v3 = b1[k1 * 256 + i2]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t43 42f9a354: d(decoder.linear0.weight)
-    {
-      name: "TransformerTranslator.t43",
-      label: "d(decoder.linear0.weight)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 8000 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 8000 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 8000; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t44 563933ab: d(decoder.linear0.bias)
-    {
-      name: "TransformerTranslator.t44",
-      label: "d(decoder.linear0.bias)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 8000 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 8000 + i0]!;
-              acc0 += v3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 8000; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t45 71ad53dd: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
-    {
-      name: "TransformerTranslator.t45",
-      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b0[(i0 * T + i1) * 256 + k2]!;
-            acc1 += v3;
-          }
-          const v4 = acc1 * 0.00390625;
-          const v5 = v0 - v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t46 55268321: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
-    {
-      name: "TransformerTranslator.t46",
-      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, _i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            acc0 += v2 * v2;
-          }
-          const v3 = acc0 * 0.00390625;
-          const v4 = v3 + 0.00001;
-          const v5 = Math.sqrt(v4);
-          const v6 = 1.0 / v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t47 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
-    {
-      name: "TransformerTranslator.t47",
-      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          const v1 = b1[i0 * T + i1]!;
-          const v2 = v0 * v1;
-          return v2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t48 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
-    {
-      name: "TransformerTranslator.t48",
-      label: "d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 256 + i0]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t49 4e191e31: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
-    {
-      name: "TransformerTranslator.t49",
-      label: "d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              acc0 += v3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t50 e192e5c2: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
-    {
-      name: "TransformerTranslator.t50",
-      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          const v2 = b2[i2]!;
-          const v3 = v1 * v2;
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 256; k5++) {
-            const v6 = b1[(i0 * T + i1) * 256 + k5]!;
-            const v7 = b2[k5]!;
-            const v8 = v6 * v7;
-            acc4 += v8;
-          }
-          const v9 = acc4 * 0.00390625;
-          const v10 = v3 - v9;
-          const v11 = b3[(i0 * T + i1) * 256 + i2]!;
-          let acc12 = 0.0;
-          for (let k13 = 0; k13 < 256; k13++) {
-            const v14 = b1[(i0 * T + i1) * 256 + k13]!;
-            const v15 = b2[k13]!;
-            const v16 = v14 * v15;
-            const v17 = b3[(i0 * T + i1) * 256 + k13]!;
-            acc12 += v16 * v17;
-          }
-          const v18 = acc12 * 0.00390625;
-          const v19 = v11 * v18;
-          const v20 = v10 - v19;
-          const v21 = v0 * v20;
-          return v21;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t51 d3bbae02: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t51",
-      label: "d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 1024 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t52 29f5d041: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
-    {
-      name: "TransformerTranslator.t52",
-      label: "decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 1024 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * T + i1) * 1024 + i2]!;
-          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
-          const v6 = acc0 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t53 9b428516: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t53",
-      label: "d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 1024; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t54 bef09139: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t54",
-      label: "d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 1024 + i0]!;
-              acc0 += v3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 1024; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t55 e48413f8: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t55",
-      label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
-            const v4 = b2[k2 * 256 + i2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = v0 + acc1;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t56 a0c1753e: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
-    {
-      name: "TransformerTranslator.t56",
-      label: "d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 256 + i2]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t57 ae0c1578: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
-    {
-      name: "TransformerTranslator.t57",
-      label: "d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 256 + i0];\n      const v4 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[(k1 * T + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * T + k2) * 256 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t58 e91d6add: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t58",
-      label: "d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)]!;
-            const v3 = b1[((i0 * 8 + i2) * T + k1) * S + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t59 66f4dfea: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
-    {
-      name: "TransformerTranslator.t59",
-      label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < S; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * T + i2) * S + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm1, 1.0);
-              x.gemm(T, S, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * S) + bt1 * (T * S), S, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * T + i2) * S + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < S; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * T + i2) * S + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * T + i2) * S + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                for (let i3 = 0; i3 < S; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
-    },
-    // t60 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t60",
-      label: "d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1]!;
-            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 0.17677669529663687);
-              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-        },
-      },
-    },
-    // t61 a6cc9319: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t61",
-      label: "d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * S + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + k1) * S + i1]!;
-            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t62 fa562594: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t62",
-      label: "d(decoder.repeat0.2.layernorm0) (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 32.0);\n    const r4 = k2 - q3 * 32;\n    const v5 = b1[((i0 * T + i1) * 8 + q3) * 32 + r4];\n    const v6 = b2[k2 * 256 + i2];\n    acc1 += v5 * v6;\n  }\n  const v7 = v0 + acc1;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const q3 = Math.floor((k2 + 0.5) / 32.0);
-            const r4 = k2 - q3 * 32;
-            const v5 = b1[((i0 * T + i1) * 8 + q3) * 32 + r4]!;
-            const v6 = b2[k2 * 256 + i2]!;
-            acc1 += v5 * v6;
-          }
-          const v7 = v0 + acc1;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t63 12203493: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t63",
-      label: "d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[(i0 * T + k1) * 256 + (i2 * 32 + i3)]!;
-            const v3 = b1[((i0 * 8 + i2) * T + k1) * T + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t64 cd42ce37: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
-    {
-      name: "TransformerTranslator.t64",
-      label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < T; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm1, 1.0);
-              x.gemm(T, T, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < T; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                for (let i3 = 0; i3 < T; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
-    },
-    // t65 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t65",
-      label: "d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
-            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 0.17677669529663687);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-        },
-      },
-    },
-    // t66 2c32f0e3: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t66",
-      label: "d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + k1) * T + i1]!;
-            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t67 25fde81a: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t67",
-      label: "d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, b2, b3, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * T + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              let c3 = 0.0;
-              if (i0 < 512) {
-                let c4 = 0.0;
-                if (i0 < 256) {
-                  const q5 = Math.floor((i0 + 0.5) / 32.0);
-                  const r6 = i0 - q5 * 32;
-                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - q8 * 32;
-                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                c3 = c4;
-              } else {
-                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
-                const r12 = i0 - 512 - q11 * 32;
-                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
-                c3 = v13;
-              }
-              const v14 = b3[(k1 * T + k2) * 256 + i1]!;
-              acc0 += c3 * v14;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t68 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t68",
-      label: "d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              let c3 = 0.0;
-              if (i0 < 512) {
-                let c4 = 0.0;
-                if (i0 < 256) {
-                  const q5 = Math.floor((i0 + 0.5) / 32.0);
-                  const r6 = i0 - q5 * 32;
-                  const v7 = b0[((k1 * T + k2) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - q8 * 32;
-                  const v10 = b1[((k1 * T + k2) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                c3 = c4;
-              } else {
-                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
-                const r12 = i0 - 512 - q11 * 32;
-                const v13 = b2[((k1 * T + k2) * 8 + q11) * 32 + r12]!;
-                c3 = v13;
-              }
-              acc0 += c3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t69 72cdbaa8: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t69",
-      label: "d(decoder.repeat0.1.layernorm2) (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 768; k2++) {
-            let c3 = 0.0;
-            if (k2 < 512) {
-              let c4 = 0.0;
-              if (k2 < 256) {
-                const q5 = Math.floor((k2 + 0.5) / 32.0);
-                const r6 = k2 - q5 * 32;
-                const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
-                c4 = v7;
-              } else {
-                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
-                const r9 = k2 - 256 - q8 * 32;
-                const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
-                c4 = v10;
-              }
-              c3 = c4;
-            } else {
-              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
-              const r12 = k2 - 512 - q11 * 32;
-              const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12]!;
-              c3 = v13;
-            }
-            const v14 = b4[k2 * 256 + i2]!;
-            acc1 += c3 * v14;
-          }
-          const v15 = v0 + acc1;
-          return v15;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t70 9000669d: decoder.embedding0.d table
-    {
-      name: "TransformerTranslator.t70",
-      label: "decoder.embedding0.d table",
-      step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[k1 * T + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * T + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < T; k2++) {
-              const v3 = b0[k1 * T + k2]!;
-              if (v3 === i0) {
-                const v4 = b1[(k1 * T + k2) * 256 + i1]!;
-                acc0 += v4;
-              }
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 8000; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t71 094d1588: d(encoder.repeat0.2.layernorm1)
-    {
-      name: "TransformerTranslator.t71",
-      label: "d(encoder.repeat0.2.layernorm1)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, b8, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const q3 = Math.floor((k1 + 0.5) / 32.0);\n      const r4 = k1 - q3 * 32;\n      const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4];\n      c2 = v5;\n    } else {\n      const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);\n      const r7 = k1 - 256 - q6 * 32;\n      const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7];\n      c2 = v8;\n    }\n    const v9 = b2[(k1 + 256) * 256 + i2];\n    acc0 += c2 * v9;\n  }\n  let acc10 = 0.0;\n  for (let k11 = 0; k11 < 512; k11++) {\n    let c12 = 0.0;\n    if (k11 < 256) {\n      const q13 = Math.floor((k11 + 0.5) / 32.0);\n      const r14 = k11 - q13 * 32;\n      const v15 = b3[((i0 * S + i1) * 8 + q13) * 32 + r14];\n      c12 = v15;\n    } else {\n      const q16 = Math.floor((k11 - 256 + 0.5) / 32.0);\n      const r17 = k11 - 256 - q16 * 32;\n      const v18 = b4[((i0 * S + i1) * 8 + q16) * 32 + r17];\n      c12 = v18;\n    }\n    const v19 = b5[(k11 + 256) * 256 + i2];\n    acc10 += c12 * v19;\n  }\n  const v20 = acc0 + acc10;\n  let acc21 = 0.0;\n  for (let k22 = 0; k22 < 512; k22++) {\n    let c23 = 0.0;\n    if (k22 < 256) {\n      const q24 = Math.floor((k22 + 0.5) / 32.0);\n      const r25 = k22 - q24 * 32;\n      const v26 = b6[((i0 * S + i1) * 8 + q24) * 32 + r25];\n      c23 = v26;\n    } else {\n      const q27 = Math.floor((k22 - 256 + 0.5) / 32.0);\n      const r28 = k22 - 256 - q27 * 32;\n      const v29 = b7[((i0 * S + i1) * 8 + q27) * 32 + r28];\n      c23 = v29;\n    }\n    const v30 = b8[(k22 + 256) * 256 + i2];\n    acc21 += c23 * v30;\n  }\n  const v31 = v20 + acc21;\n  return v31;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!, b8 = a[8]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            let c2 = 0.0;
-            if (k1 < 256) {
-              const q3 = Math.floor((k1 + 0.5) / 32.0);
-              const r4 = k1 - q3 * 32;
-              const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4]!;
-              c2 = v5;
-            } else {
-              const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);
-              const r7 = k1 - 256 - q6 * 32;
-              const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7]!;
-              c2 = v8;
-            }
-            const v9 = b2[(k1 + 256) * 256 + i2]!;
-            acc0 += c2 * v9;
-          }
-          let acc10 = 0.0;
-          for (let k11 = 0; k11 < 512; k11++) {
-            let c12 = 0.0;
-            if (k11 < 256) {
-              const q13 = Math.floor((k11 + 0.5) / 32.0);
-              const r14 = k11 - q13 * 32;
-              const v15 = b3[((i0 * S + i1) * 8 + q13) * 32 + r14]!;
-              c12 = v15;
-            } else {
-              const q16 = Math.floor((k11 - 256 + 0.5) / 32.0);
-              const r17 = k11 - 256 - q16 * 32;
-              const v18 = b4[((i0 * S + i1) * 8 + q16) * 32 + r17]!;
-              c12 = v18;
-            }
-            const v19 = b5[(k11 + 256) * 256 + i2]!;
-            acc10 += c12 * v19;
-          }
-          const v20 = acc0 + acc10;
-          let acc21 = 0.0;
-          for (let k22 = 0; k22 < 512; k22++) {
-            let c23 = 0.0;
-            if (k22 < 256) {
-              const q24 = Math.floor((k22 + 0.5) / 32.0);
-              const r25 = k22 - q24 * 32;
-              const v26 = b6[((i0 * S + i1) * 8 + q24) * 32 + r25]!;
-              c23 = v26;
-            } else {
-              const q27 = Math.floor((k22 - 256 + 0.5) / 32.0);
-              const r28 = k22 - 256 - q27 * 32;
-              const v29 = b7[((i0 * S + i1) * 8 + q27) * 32 + r28]!;
-              c23 = v29;
-            }
-            const v30 = b8[(k22 + 256) * 256 + i2]!;
-            acc21 += c23 * v30;
-          }
-          const v31 = v20 + acc21;
-          return v31;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t72 e9597dd6: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
-    {
-      name: "TransformerTranslator.t72",
-      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * S + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b0[(i0 * S + i1) * 256 + k2]!;
-            acc1 += v3;
-          }
-          const v4 = acc1 * 0.00390625;
-          const v5 = v0 - v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t73 61e95425: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
-    {
-      name: "TransformerTranslator.t73",
-      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, _i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            acc0 += v2 * v2;
-          }
-          const v3 = acc0 * 0.00390625;
-          const v4 = v3 + 0.00001;
-          const v5 = Math.sqrt(v4);
-          const v6 = 1.0 / v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 1; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t74 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
-    {
-      name: "TransformerTranslator.t74",
-      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  const v1 = b1[i0 * S + i1];\n  const v2 = v0 * v1;\n  return v2;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          const v1 = b1[i0 * S + i1]!;
-          const v2 = v0 * v1;
-          return v2;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t75 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
-    {
-      name: "TransformerTranslator.t75",
-      label: "d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i0];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * S + k2) * 256 + i0]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t76 e2d97d13: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
-    {
-      name: "TransformerTranslator.t76",
-      label: "d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
-              acc0 += v3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t77 d6861b03: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
-    {
-      name: "TransformerTranslator.t77",
-      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * S + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * S + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * S + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * S + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * S + i1]!;
-          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
-          const v2 = b2[i2]!;
-          const v3 = v1 * v2;
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 256; k5++) {
-            const v6 = b1[(i0 * S + i1) * 256 + k5]!;
-            const v7 = b2[k5]!;
-            const v8 = v6 * v7;
-            acc4 += v8;
-          }
-          const v9 = acc4 * 0.00390625;
-          const v10 = v3 - v9;
-          const v11 = b3[(i0 * S + i1) * 256 + i2]!;
-          let acc12 = 0.0;
-          for (let k13 = 0; k13 < 256; k13++) {
-            const v14 = b1[(i0 * S + i1) * 256 + k13]!;
-            const v15 = b2[k13]!;
-            const v16 = v14 * v15;
-            const v17 = b3[(i0 * S + i1) * 256 + k13]!;
-            acc12 += v16 * v17;
-          }
-          const v18 = acc12 * 0.00390625;
-          const v19 = v11 * v18;
-          const v20 = v10 - v19;
-          const v21 = v0 * v20;
-          return v21;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t78 684dcf31: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t78",
-      label: "d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 1024 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * S + k2) * 1024 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t79 153581be: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
-    {
-      name: "TransformerTranslator.t79",
-      label: "encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * S + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 1024 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * S + i1) * 1024 + i2]!;
-          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
-          const v6 = acc0 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t80 508fc023: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t80",
-      label: "d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[(k1 * S + k2) * 1024 + i0]!;
-              const v4 = b1[(k1 * S + k2) * 256 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 1024; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t81 d18f1db3: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t81",
-      label: "d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 1024 + i0];\n      acc0 += v3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[(k1 * S + k2) * 1024 + i0]!;
-              acc0 += v3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 1024; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t82 a9431409: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t82",
-      label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * S + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * S + i1) * 1024 + k2]!;
-            const v4 = b2[k2 * 256 + i2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = v0 + acc1;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t83 8cf108a2: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t83",
-      label: "d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 256 + i2]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t84 d5dd5db1: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t84",
-      label: "d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(k1 * S + k2) * 256 + i0];\n      const v4 = b1[(k1 * S + k2) * 256 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[(k1 * S + k2) * 256 + i0]!;
-              const v4 = b1[(k1 * S + k2) * 256 + i1]!;
-              acc0 += v3 * v4;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 256; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t85 5435e5a8: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t85",
-      label: "d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * S + k1) * 256 + (i2 * 32 + i3)];\n    const v3 = b1[((i0 * 8 + i2) * S + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[(i0 * S + k1) * 256 + (i2 * 32 + i3)]!;
-            const v3 = b1[((i0 * 8 + i2) * S + k1) * S + i1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t86 ab0921c0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
-    {
-      name: "TransformerTranslator.t86",
-      label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * S + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < S; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * S + i2) * S + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm1, 1.0);
-              x.gemm(S, S, 32, b1, bt0 * (S * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * S + i2) * S + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < S; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * S + i2) * S + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * S + i2) * S + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < S; i2++)
-                for (let i3 = 0; i3 < S; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
-    },
-    // t87 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t87",
-      label: "d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1]!;
-            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 0.17677669529663687);
-              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-        },
-      },
-    },
-    // t88 cc0e20e8: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t88",
-      label: "d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + k1) * S + i1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * S + k1) * S + i1]!;
-            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // t89 b8a308a1: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t89",
-      label: "d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, b1, b2, b3, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      const v14 = b3[(k1 * S + k2) * 256 + i1];\n      acc0 += c3 * v14;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              let c3 = 0.0;
-              if (i0 < 512) {
-                let c4 = 0.0;
-                if (i0 < 256) {
-                  const q5 = Math.floor((i0 + 0.5) / 32.0);
-                  const r6 = i0 - q5 * 32;
-                  const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - q8 * 32;
-                  const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                c3 = c4;
-              } else {
-                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
-                const r12 = i0 - 512 - q11 * 32;
-                const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12]!;
-                c3 = v13;
-              }
-              const v14 = b3[(k1 * S + k2) * 256 + i1]!;
-              acc0 += c3 * v14;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t90 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t90",
-      label: "d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, b1, b2, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 512) {\n        let c4 = 0.0;\n        if (i0 < 256) {\n          const q5 = Math.floor((i0 + 0.5) / 32.0);\n          const r6 = i0 - q5 * 32;\n          const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - q8 * 32;\n          const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        c3 = c4;\n      } else {\n        const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);\n        const r12 = i0 - 512 - q11 * 32;\n        const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12];\n        c3 = v13;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              let c3 = 0.0;
-              if (i0 < 512) {
-                let c4 = 0.0;
-                if (i0 < 256) {
-                  const q5 = Math.floor((i0 + 0.5) / 32.0);
-                  const r6 = i0 - q5 * 32;
-                  const v7 = b0[((k1 * S + k2) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - q8 * 32;
-                  const v10 = b1[((k1 * S + k2) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                c3 = c4;
-              } else {
-                const q11 = Math.floor((i0 - 512 + 0.5) / 32.0);
-                const r12 = i0 - 512 - q11 * 32;
-                const v13 = b2[((k1 * S + k2) * 8 + q11) * 32 + r12]!;
-                c3 = v13;
-              }
-              acc0 += c3;
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    // t91 2fafb141: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t91",
-      label: "d(encoder.repeat0.1.layernorm1) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * S + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 768; k2++) {
-            let c3 = 0.0;
-            if (k2 < 512) {
-              let c4 = 0.0;
-              if (k2 < 256) {
-                const q5 = Math.floor((k2 + 0.5) / 32.0);
-                const r6 = k2 - q5 * 32;
-                const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6]!;
-                c4 = v7;
-              } else {
-                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
-                const r9 = k2 - 256 - q8 * 32;
-                const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9]!;
-                c4 = v10;
-              }
-              c3 = c4;
-            } else {
-              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
-              const r12 = k2 - 512 - q11 * 32;
-              const v13 = b3[((i0 * S + i1) * 8 + q11) * 32 + r12]!;
-              c3 = v13;
-            }
-            const v14 = b4[k2 * 256 + i2]!;
-            acc1 += c3 * v14;
-          }
-          const v15 = v0 + acc1;
-          return v15;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t92 a271a682: encoder.embedding0.d table
-    {
-      name: "TransformerTranslator.t92",
-      label: "encoder.embedding0.d table",
-      step: false,
-      scalars: ["B","S"],
-      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[k1 * S + k2];\n      if (v3 === i0) {\n        const v4 = b1[(k1 * S + k2) * 256 + i1];\n        acc0 += v4;\n      }\n    }\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < B; k1++) {
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[k1 * S + k2]!;
-              if (v3 === i0) {
-                const v4 = b1[(k1 * S + k2) * 256 + i1]!;
-                acc0 += v4;
-              }
-            }
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 8000; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t93 0bf4882a: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t93",
-      label: "d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)",
-      step: false,
-      scalars: ["B","T","S"],
-      gpu: "function (b0, b1, b2, b3, b4, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i0 >= 256 && i0 < 768) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        let c4 = 0.0;\n        if (i0 - 256 < 256) {\n          const q5 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r6 = i0 - 256 - q5 * 32;\n          const v7 = b0[((k2 * S + k3) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - 256 - q8 * 32;\n          const v10 = b1[((k2 * S + k3) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        const v11 = b2[(k2 * S + k3) * 256 + i1];\n        acc1 += c4 * v11;\n      }\n    }\n    g0 = acc1;\n  }\n  let g12 = 0.0;\n  if (i0 >= 0 && i0 < 256) {\n    let acc13 = 0.0;\n    for (let k14 = 0; k14 < B; k14++) {\n      for (let k15 = 0; k15 < T; k15++) {\n        const q16 = Math.floor((i0 + 0.5) / 32.0);\n        const r17 = i0 - q16 * 32;\n        const v18 = b3[((k14 * T + k15) * 8 + q16) * 32 + r17];\n        const v19 = b4[(k14 * T + k15) * 256 + i1];\n        acc13 += v18 * v19;\n      }\n    }\n    g12 = acc13;\n  }\n  const v20 = g0 + g12;\n  return v20;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number): number => {
-          let g0 = 0.0;
-          if (i0 >= 256 && i0 < 768) {
-            let acc1 = 0.0;
-            for (let k2 = 0; k2 < B; k2++) {
-              for (let k3 = 0; k3 < S; k3++) {
-                let c4 = 0.0;
-                if (i0 - 256 < 256) {
-                  const q5 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r6 = i0 - 256 - q5 * 32;
-                  const v7 = b0[((k2 * S + k3) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - 256 - q8 * 32;
-                  const v10 = b1[((k2 * S + k3) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                const v11 = b2[(k2 * S + k3) * 256 + i1]!;
-                acc1 += c4 * v11;
-              }
-            }
-            g0 = acc1;
-          }
-          let g12 = 0.0;
-          if (i0 >= 0 && i0 < 256) {
-            let acc13 = 0.0;
-            for (let k14 = 0; k14 < B; k14++) {
-              for (let k15 = 0; k15 < T; k15++) {
-                const q16 = Math.floor((i0 + 0.5) / 32.0);
-                const r17 = i0 - q16 * 32;
-                const v18 = b3[((k14 * T + k15) * 8 + q16) * 32 + r17]!;
-                const v19 = b4[(k14 * T + k15) * 256 + i1]!;
-                acc13 += v18 * v19;
-              }
-            }
-            g12 = acc13;
-          }
-          const v20 = g0 + g12;
-          return v20;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t94 8c33eae3: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
-    {
-      name: "TransformerTranslator.t94",
-      label: "d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)",
-      step: false,
-      scalars: ["B","T","S"],
-      gpu: "function (b0, b1, b2, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let c0 = 0.0;\n  if (i0 < 256) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const q4 = Math.floor((i0 + 0.5) / 32.0);\n        const r5 = i0 - q4 * 32;\n        const v6 = b0[((k2 * T + k3) * 8 + q4) * 32 + r5];\n        acc1 += v6;\n      }\n    }\n    c0 = acc1;\n  } else {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < S; k9++) {\n        let c10 = 0.0;\n        if (i0 - 256 < 256) {\n          const q11 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r12 = i0 - 256 - q11 * 32;\n          const v13 = b1[((k8 * S + k9) * 8 + q11) * 32 + r12];\n          c10 = v13;\n        } else {\n          const q14 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r15 = i0 - 256 - 256 - q14 * 32;\n          const v16 = b2[((k8 * S + k9) * 8 + q14) * 32 + r15];\n          c10 = v16;\n        }\n        acc7 += c10;\n      }\n    }\n    c0 = acc7;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number): number => {
-          let c0 = 0.0;
-          if (i0 < 256) {
-            let acc1 = 0.0;
-            for (let k2 = 0; k2 < B; k2++) {
-              for (let k3 = 0; k3 < T; k3++) {
-                const q4 = Math.floor((i0 + 0.5) / 32.0);
-                const r5 = i0 - q4 * 32;
-                const v6 = b0[((k2 * T + k3) * 8 + q4) * 32 + r5]!;
-                acc1 += v6;
-              }
-            }
-            c0 = acc1;
-          } else {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < B; k8++) {
-              for (let k9 = 0; k9 < S; k9++) {
-                let c10 = 0.0;
-                if (i0 - 256 < 256) {
-                  const q11 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r12 = i0 - 256 - q11 * 32;
-                  const v13 = b1[((k8 * S + k9) * 8 + q11) * 32 + r12]!;
-                  c10 = v13;
-                } else {
-                  const q14 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);
-                  const r15 = i0 - 256 - 256 - q14 * 32;
-                  const v16 = b2[((k8 * S + k9) * 8 + q14) * 32 + r15]!;
-                  c10 = v16;
-                }
-                acc7 += c10;
-              }
-            }
-            c0 = acc7;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < 768; i0++)
-          out[o++] = f(i0);
-      },
-    },
-    ],
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 403,
         "weights": 94,
@@ -5352,40 +5047,40 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
           {"slot":94,"kind":"sin_freqs","dim":256}
         ],
         "packs": [
-          [1,0,768,0,256,256],
-          [3,0,256,0,256,256],
-          [7,0,1024,0,256,256],
-          [9,0,256,0,1024,1024],
-          [13,0,768,0,256,256],
-          [15,0,256,0,256,256],
-          [19,0,1024,0,256,256],
-          [21,0,256,0,1024,1024],
-          [25,0,768,0,256,256],
-          [27,0,256,0,256,256],
-          [31,0,1024,0,256,256],
-          [33,0,256,0,1024,1024],
-          [38,0,768,0,256,256],
-          [40,0,256,0,256,256],
-          [44,256,512,0,256,256],
-          [44,0,256,0,256,256],
-          [46,0,256,0,256,256],
-          [50,0,1024,0,256,256],
-          [52,0,256,0,1024,1024],
-          [56,0,768,0,256,256],
-          [58,0,256,0,256,256],
-          [62,256,512,0,256,256],
-          [62,0,256,0,256,256],
-          [64,0,256,0,256,256],
-          [68,0,1024,0,256,256],
-          [70,0,256,0,1024,1024],
-          [74,0,768,0,256,256],
-          [76,0,256,0,256,256],
-          [80,256,512,0,256,256],
-          [80,0,256,0,256,256],
-          [82,0,256,0,256,256],
-          [86,0,1024,0,256,256],
-          [88,0,256,0,1024,1024],
-          [92,0,8000,0,256,256]
+          [1,0,768,256,256,1],
+          [3,0,256,256,256,1],
+          [7,0,1024,256,256,1],
+          [9,0,256,1024,1024,1],
+          [13,0,768,256,256,1],
+          [15,0,256,256,256,1],
+          [19,0,1024,256,256,1],
+          [21,0,256,1024,1024,1],
+          [25,0,768,256,256,1],
+          [27,0,256,256,256,1],
+          [31,0,1024,256,256,1],
+          [33,0,256,1024,1024,1],
+          [38,0,768,256,256,1],
+          [40,0,256,256,256,1],
+          [44,65536,512,256,256,1],
+          [44,0,256,256,256,1],
+          [46,0,256,256,256,1],
+          [50,0,1024,256,256,1],
+          [52,0,256,1024,1024,1],
+          [56,0,768,256,256,1],
+          [58,0,256,256,256,1],
+          [62,65536,512,256,256,1],
+          [62,0,256,256,256,1],
+          [64,0,256,256,256,1],
+          [68,0,1024,256,256,1],
+          [70,0,256,1024,1024,1],
+          [74,0,768,256,256,1],
+          [76,0,256,256,256,1],
+          [80,65536,512,256,256,1],
+          [80,0,256,256,256,1],
+          [82,0,256,256,256,1],
+          [86,0,1024,256,256,1],
+          [88,0,256,1024,1024,1],
+          [92,0,8000,256,256,1]
         ],
         "packSets": [
           [0],
@@ -5431,136 +5126,136 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
         "decode": [
           {"op":"run","kernel":0,"out":102,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
           {"op":"run","kernel":1,"out":103,"args":[102,1,2],"size":["B","S",768],"packs":0},
-          {"op":"run","kernel":2,"out":104,"args":[103],"size":["B","S",8,32]},
-          {"op":"run","kernel":3,"out":105,"args":[103],"size":["B","S",8,32]},
-          {"op":"run","kernel":4,"out":106,"args":[103],"size":["B","S",8,32],"free":[103]},
-          {"op":"run","kernel":5,"out":107,"args":[106,104],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":6,"out":108,"args":[96,107],"size":["B",8,"S",2]},
-          {"op":"run","kernel":7,"out":109,"args":[96,108,107],"size":["B",8,"S","S"],"free":[107,108]},
-          {"op":"run","kernel":8,"out":110,"args":[109,105],"size":["B","S",256]},
-          {"op":"run","kernel":9,"out":111,"args":[102,110,3,4],"size":["B","S",256],"packs":1},
-          {"op":"run","kernel":10,"out":112,"args":[111],"size":["B","S",2]},
-          {"op":"run","kernel":11,"out":113,"args":[112,111,5,6],"size":["B","S",256],"free":[112]},
-          {"op":"run","kernel":12,"out":114,"args":[113,7,8],"size":["B","S",1024],"packs":2},
-          {"op":"run","kernel":13,"out":115,"args":[113,114,9,10],"size":["B","S",256],"packs":3},
-          {"op":"run","kernel":10,"out":116,"args":[115],"size":["B","S",2]},
-          {"op":"run","kernel":11,"out":117,"args":[116,115,11,12],"size":["B","S",256],"free":[116]},
+          {"op":"run","kernel":35,"out":104,"args":[103],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":105,"args":[103],"size":["B","S",8,32]},
+          {"op":"run","kernel":37,"out":106,"args":[103],"size":["B","S",8,32],"free":[103]},
+          {"op":"run","kernel":38,"out":107,"args":[106,104],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":3,"out":108,"args":[96,107],"size":["B",8,"S",2]},
+          {"op":"run","kernel":4,"out":109,"args":[96,108,107],"size":["B",8,"S","S"],"free":[107,108]},
+          {"op":"run","kernel":39,"out":110,"args":[109,105],"size":["B","S",256]},
+          {"op":"run","kernel":40,"out":111,"args":[102,110,3,4],"size":["B","S",256],"packs":1},
+          {"op":"run","kernel":41,"out":112,"args":[111],"size":["B","S",2]},
+          {"op":"run","kernel":42,"out":113,"args":[112,111,5,6],"size":["B","S",256],"free":[112]},
+          {"op":"run","kernel":9,"out":114,"args":[113,7,8],"size":["B","S",1024],"packs":2},
+          {"op":"run","kernel":43,"out":115,"args":[113,114,9,10],"size":["B","S",256],"packs":3},
+          {"op":"run","kernel":41,"out":116,"args":[115],"size":["B","S",2]},
+          {"op":"run","kernel":42,"out":117,"args":[116,115,11,12],"size":["B","S",256],"free":[116]},
           {"op":"run","kernel":1,"out":118,"args":[117,13,14],"size":["B","S",768],"packs":4},
-          {"op":"run","kernel":2,"out":119,"args":[118],"size":["B","S",8,32]},
-          {"op":"run","kernel":3,"out":120,"args":[118],"size":["B","S",8,32]},
-          {"op":"run","kernel":4,"out":121,"args":[118],"size":["B","S",8,32],"free":[118]},
-          {"op":"run","kernel":5,"out":122,"args":[121,119],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":6,"out":123,"args":[96,122],"size":["B",8,"S",2]},
-          {"op":"run","kernel":7,"out":124,"args":[96,123,122],"size":["B",8,"S","S"],"free":[122,123]},
-          {"op":"run","kernel":8,"out":125,"args":[124,120],"size":["B","S",256]},
-          {"op":"run","kernel":9,"out":126,"args":[117,125,15,16],"size":["B","S",256],"packs":5},
-          {"op":"run","kernel":10,"out":127,"args":[126],"size":["B","S",2]},
-          {"op":"run","kernel":11,"out":128,"args":[127,126,17,18],"size":["B","S",256],"free":[127]},
-          {"op":"run","kernel":12,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
-          {"op":"run","kernel":13,"out":130,"args":[128,129,21,22],"size":["B","S",256],"packs":7},
-          {"op":"run","kernel":10,"out":131,"args":[130],"size":["B","S",2]},
-          {"op":"run","kernel":11,"out":132,"args":[131,130,23,24],"size":["B","S",256],"free":[131]},
+          {"op":"run","kernel":35,"out":119,"args":[118],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":120,"args":[118],"size":["B","S",8,32]},
+          {"op":"run","kernel":37,"out":121,"args":[118],"size":["B","S",8,32],"free":[118]},
+          {"op":"run","kernel":38,"out":122,"args":[121,119],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":3,"out":123,"args":[96,122],"size":["B",8,"S",2]},
+          {"op":"run","kernel":4,"out":124,"args":[96,123,122],"size":["B",8,"S","S"],"free":[122,123]},
+          {"op":"run","kernel":39,"out":125,"args":[124,120],"size":["B","S",256]},
+          {"op":"run","kernel":40,"out":126,"args":[117,125,15,16],"size":["B","S",256],"packs":5},
+          {"op":"run","kernel":41,"out":127,"args":[126],"size":["B","S",2]},
+          {"op":"run","kernel":42,"out":128,"args":[127,126,17,18],"size":["B","S",256],"free":[127]},
+          {"op":"run","kernel":9,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
+          {"op":"run","kernel":43,"out":130,"args":[128,129,21,22],"size":["B","S",256],"packs":7},
+          {"op":"run","kernel":41,"out":131,"args":[130],"size":["B","S",2]},
+          {"op":"run","kernel":42,"out":132,"args":[131,130,23,24],"size":["B","S",256],"free":[131]},
           {"op":"run","kernel":1,"out":133,"args":[132,25,26],"size":["B","S",768],"packs":8},
-          {"op":"run","kernel":2,"out":134,"args":[133],"size":["B","S",8,32]},
-          {"op":"run","kernel":3,"out":135,"args":[133],"size":["B","S",8,32]},
-          {"op":"run","kernel":4,"out":136,"args":[133],"size":["B","S",8,32],"free":[133]},
-          {"op":"run","kernel":5,"out":137,"args":[136,134],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":6,"out":138,"args":[96,137],"size":["B",8,"S",2]},
-          {"op":"run","kernel":7,"out":139,"args":[96,138,137],"size":["B",8,"S","S"],"free":[137,138]},
-          {"op":"run","kernel":8,"out":140,"args":[139,135],"size":["B","S",256]},
-          {"op":"run","kernel":9,"out":141,"args":[132,140,27,28],"size":["B","S",256],"packs":9},
-          {"op":"run","kernel":10,"out":142,"args":[141],"size":["B","S",2]},
-          {"op":"run","kernel":11,"out":143,"args":[142,141,29,30],"size":["B","S",256],"free":[142]},
-          {"op":"run","kernel":12,"out":144,"args":[143,31,32],"size":["B","S",1024],"packs":10},
-          {"op":"run","kernel":13,"out":145,"args":[143,144,33,34],"size":["B","S",256],"packs":11},
-          {"op":"run","kernel":10,"out":146,"args":[145],"size":["B","S",2]},
-          {"op":"run","kernel":11,"out":147,"args":[146,145,35,36],"size":["B","S",256],"free":[146]},
-          {"op":"run","kernel":14,"out":148,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-          {"op":"run","kernel":15,"out":149,"args":[148,38,39],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":16,"out":150,"args":[149],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":151,"args":[149],"size":["B","T",8,32]},
-          {"op":"run","kernel":18,"out":152,"args":[149],"size":["B","T",8,32],"free":[149]},
-          {"op":"run","kernel":19,"out":153,"args":[152,150],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":20,"out":154,"args":[101,153],"size":["B",8,"T",2]},
-          {"op":"run","kernel":21,"out":155,"args":[101,154,153],"size":["B",8,"T","T"],"free":[153,154]},
-          {"op":"run","kernel":22,"out":156,"args":[155,151],"size":["B","T",256]},
-          {"op":"run","kernel":23,"out":157,"args":[148,156,40,41],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":24,"out":158,"args":[157],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":159,"args":[158,157,42,43],"size":["B","T",256],"free":[158]},
-          {"op":"run","kernel":26,"out":160,"args":[147,44,45],"size":["B","S",512],"packs":14},
-          {"op":"run","kernel":27,"out":161,"args":[160],"size":["B","S",8,32]},
-          {"op":"run","kernel":28,"out":162,"args":[160],"size":["B","S",8,32],"free":[160]},
-          {"op":"run","kernel":29,"out":163,"args":[159,44,45],"size":["B","T",8,32],"packs":15},
-          {"op":"run","kernel":30,"out":164,"args":[163,161],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":31,"out":165,"args":[96,164],"size":["B",8,"T",2]},
-          {"op":"run","kernel":32,"out":166,"args":[96,165,164],"size":["B",8,"T","S"],"free":[164,165]},
-          {"op":"run","kernel":33,"out":167,"args":[166,162],"size":["B","T",256]},
-          {"op":"run","kernel":34,"out":168,"args":[166],"size":["B","T","S"]},
-          {"op":"run","kernel":23,"out":169,"args":[159,167,46,47],"size":["B","T",256],"packs":16},
-          {"op":"run","kernel":24,"out":170,"args":[169],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":171,"args":[170,169,48,49],"size":["B","T",256],"free":[170]},
-          {"op":"run","kernel":35,"out":172,"args":[171,50,51],"size":["B","T",1024],"packs":17},
-          {"op":"run","kernel":36,"out":173,"args":[171,172,52,53],"size":["B","T",256],"packs":18},
-          {"op":"run","kernel":24,"out":174,"args":[173],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":175,"args":[174,173,54,55],"size":["B","T",256],"free":[174]},
-          {"op":"run","kernel":15,"out":176,"args":[175,56,57],"size":["B","T",768],"packs":19},
-          {"op":"run","kernel":16,"out":177,"args":[176],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":178,"args":[176],"size":["B","T",8,32]},
-          {"op":"run","kernel":18,"out":179,"args":[176],"size":["B","T",8,32],"free":[176]},
-          {"op":"run","kernel":19,"out":180,"args":[179,177],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":20,"out":181,"args":[101,180],"size":["B",8,"T",2]},
-          {"op":"run","kernel":21,"out":182,"args":[101,181,180],"size":["B",8,"T","T"],"free":[180,181]},
-          {"op":"run","kernel":22,"out":183,"args":[182,178],"size":["B","T",256]},
-          {"op":"run","kernel":23,"out":184,"args":[175,183,58,59],"size":["B","T",256],"packs":20},
-          {"op":"run","kernel":24,"out":185,"args":[184],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":186,"args":[185,184,60,61],"size":["B","T",256],"free":[185]},
-          {"op":"run","kernel":26,"out":187,"args":[147,62,63],"size":["B","S",512],"packs":21},
-          {"op":"run","kernel":27,"out":188,"args":[187],"size":["B","S",8,32]},
-          {"op":"run","kernel":28,"out":189,"args":[187],"size":["B","S",8,32],"free":[187]},
-          {"op":"run","kernel":29,"out":190,"args":[186,62,63],"size":["B","T",8,32],"packs":22},
-          {"op":"run","kernel":30,"out":191,"args":[190,188],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":31,"out":192,"args":[96,191],"size":["B",8,"T",2]},
-          {"op":"run","kernel":32,"out":193,"args":[96,192,191],"size":["B",8,"T","S"],"free":[191,192]},
-          {"op":"run","kernel":33,"out":194,"args":[193,189],"size":["B","T",256]},
-          {"op":"run","kernel":34,"out":195,"args":[193],"size":["B","T","S"]},
-          {"op":"run","kernel":23,"out":196,"args":[186,194,64,65],"size":["B","T",256],"packs":23},
-          {"op":"run","kernel":24,"out":197,"args":[196],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":198,"args":[197,196,66,67],"size":["B","T",256],"free":[197]},
-          {"op":"run","kernel":35,"out":199,"args":[198,68,69],"size":["B","T",1024],"packs":24},
-          {"op":"run","kernel":36,"out":200,"args":[198,199,70,71],"size":["B","T",256],"packs":25},
-          {"op":"run","kernel":24,"out":201,"args":[200],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":202,"args":[201,200,72,73],"size":["B","T",256],"free":[201]},
-          {"op":"run","kernel":15,"out":203,"args":[202,74,75],"size":["B","T",768],"packs":26},
-          {"op":"run","kernel":16,"out":204,"args":[203],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":205,"args":[203],"size":["B","T",8,32]},
-          {"op":"run","kernel":18,"out":206,"args":[203],"size":["B","T",8,32],"free":[203]},
-          {"op":"run","kernel":19,"out":207,"args":[206,204],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":20,"out":208,"args":[101,207],"size":["B",8,"T",2]},
-          {"op":"run","kernel":21,"out":209,"args":[101,208,207],"size":["B",8,"T","T"],"free":[101,207,208]},
-          {"op":"run","kernel":22,"out":210,"args":[209,205],"size":["B","T",256]},
-          {"op":"run","kernel":23,"out":211,"args":[202,210,76,77],"size":["B","T",256],"packs":27},
-          {"op":"run","kernel":24,"out":212,"args":[211],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":213,"args":[212,211,78,79],"size":["B","T",256],"free":[212]},
-          {"op":"run","kernel":26,"out":214,"args":[147,80,81],"size":["B","S",512],"packs":28},
-          {"op":"run","kernel":27,"out":215,"args":[214],"size":["B","S",8,32]},
-          {"op":"run","kernel":28,"out":216,"args":[214],"size":["B","S",8,32],"free":[214]},
-          {"op":"run","kernel":29,"out":217,"args":[213,80,81],"size":["B","T",8,32],"packs":29},
-          {"op":"run","kernel":30,"out":218,"args":[217,215],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":31,"out":219,"args":[96,218],"size":["B",8,"T",2]},
-          {"op":"run","kernel":32,"out":220,"args":[96,219,218],"size":["B",8,"T","S"],"free":[96,218,219]},
-          {"op":"run","kernel":33,"out":221,"args":[220,216],"size":["B","T",256]},
-          {"op":"run","kernel":34,"out":222,"args":[220],"size":["B","T","S"]},
-          {"op":"run","kernel":23,"out":223,"args":[213,221,82,83],"size":["B","T",256],"packs":30},
-          {"op":"run","kernel":24,"out":224,"args":[223],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":225,"args":[224,223,84,85],"size":["B","T",256],"free":[224]},
-          {"op":"run","kernel":35,"out":226,"args":[225,86,87],"size":["B","T",1024],"packs":31},
-          {"op":"run","kernel":36,"out":227,"args":[225,226,88,89],"size":["B","T",256],"packs":32},
-          {"op":"run","kernel":24,"out":228,"args":[227],"size":["B","T",2]},
-          {"op":"run","kernel":25,"out":229,"args":[228,227,90,91],"size":["B","T",256],"free":[228]},
-          {"op":"run","kernel":37,"out":230,"args":[229,92,93],"size":["B","T",8000],"packs":33},
-          {"op":"run","kernel":38,"out":231,"args":[230],"size":["B","T",2]},
-          {"op":"run","kernel":39,"out":232,"args":[231,230],"size":["B","T",8000],"free":[230,231]},
-          {"op":"run","kernel":40,"out":233,"args":[99,232],"size":["B","T",8000],"free":[99]}
+          {"op":"run","kernel":35,"out":134,"args":[133],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":135,"args":[133],"size":["B","S",8,32]},
+          {"op":"run","kernel":37,"out":136,"args":[133],"size":["B","S",8,32],"free":[133]},
+          {"op":"run","kernel":38,"out":137,"args":[136,134],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":3,"out":138,"args":[96,137],"size":["B",8,"S",2]},
+          {"op":"run","kernel":4,"out":139,"args":[96,138,137],"size":["B",8,"S","S"],"free":[137,138]},
+          {"op":"run","kernel":39,"out":140,"args":[139,135],"size":["B","S",256]},
+          {"op":"run","kernel":40,"out":141,"args":[132,140,27,28],"size":["B","S",256],"packs":9},
+          {"op":"run","kernel":41,"out":142,"args":[141],"size":["B","S",2]},
+          {"op":"run","kernel":42,"out":143,"args":[142,141,29,30],"size":["B","S",256],"free":[142]},
+          {"op":"run","kernel":9,"out":144,"args":[143,31,32],"size":["B","S",1024],"packs":10},
+          {"op":"run","kernel":43,"out":145,"args":[143,144,33,34],"size":["B","S",256],"packs":11},
+          {"op":"run","kernel":41,"out":146,"args":[145],"size":["B","S",2]},
+          {"op":"run","kernel":42,"out":147,"args":[146,145,35,36],"size":["B","S",256],"free":[146]},
+          {"op":"run","kernel":11,"out":148,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+          {"op":"run","kernel":12,"out":149,"args":[148,38,39],"size":["B","T",768],"packs":12},
+          {"op":"run","kernel":44,"out":150,"args":[149],"size":["B","T",8,32]},
+          {"op":"run","kernel":45,"out":151,"args":[149],"size":["B","T",8,32]},
+          {"op":"run","kernel":46,"out":152,"args":[149],"size":["B","T",8,32],"free":[149]},
+          {"op":"run","kernel":47,"out":153,"args":[152,150],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":48,"out":154,"args":[101,153],"size":["B",8,"T",2]},
+          {"op":"run","kernel":49,"out":155,"args":[101,154,153],"size":["B",8,"T","T"],"free":[153,154]},
+          {"op":"run","kernel":50,"out":156,"args":[155,151],"size":["B","T",256]},
+          {"op":"run","kernel":51,"out":157,"args":[148,156,40,41],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":52,"out":158,"args":[157],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":159,"args":[158,157,42,43],"size":["B","T",256],"free":[158]},
+          {"op":"run","kernel":22,"out":160,"args":[147,44,45],"size":["B","S",512],"packs":14},
+          {"op":"run","kernel":54,"out":161,"args":[160],"size":["B","S",8,32]},
+          {"op":"run","kernel":55,"out":162,"args":[160],"size":["B","S",8,32],"free":[160]},
+          {"op":"run","kernel":56,"out":163,"args":[159,44,45],"size":["B","T",8,32],"packs":15},
+          {"op":"run","kernel":57,"out":164,"args":[163,161],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":25,"out":165,"args":[96,164],"size":["B",8,"T",2]},
+          {"op":"run","kernel":26,"out":166,"args":[96,165,164],"size":["B",8,"T","S"],"free":[164,165]},
+          {"op":"run","kernel":58,"out":167,"args":[166,162],"size":["B","T",256]},
+          {"op":"run","kernel":28,"out":168,"args":[166],"size":["B","T","S"]},
+          {"op":"run","kernel":51,"out":169,"args":[159,167,46,47],"size":["B","T",256],"packs":16},
+          {"op":"run","kernel":52,"out":170,"args":[169],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":171,"args":[170,169,48,49],"size":["B","T",256],"free":[170]},
+          {"op":"run","kernel":29,"out":172,"args":[171,50,51],"size":["B","T",1024],"packs":17},
+          {"op":"run","kernel":59,"out":173,"args":[171,172,52,53],"size":["B","T",256],"packs":18},
+          {"op":"run","kernel":52,"out":174,"args":[173],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":175,"args":[174,173,54,55],"size":["B","T",256],"free":[174]},
+          {"op":"run","kernel":12,"out":176,"args":[175,56,57],"size":["B","T",768],"packs":19},
+          {"op":"run","kernel":44,"out":177,"args":[176],"size":["B","T",8,32]},
+          {"op":"run","kernel":45,"out":178,"args":[176],"size":["B","T",8,32]},
+          {"op":"run","kernel":46,"out":179,"args":[176],"size":["B","T",8,32],"free":[176]},
+          {"op":"run","kernel":47,"out":180,"args":[179,177],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":48,"out":181,"args":[101,180],"size":["B",8,"T",2]},
+          {"op":"run","kernel":49,"out":182,"args":[101,181,180],"size":["B",8,"T","T"],"free":[180,181]},
+          {"op":"run","kernel":50,"out":183,"args":[182,178],"size":["B","T",256]},
+          {"op":"run","kernel":51,"out":184,"args":[175,183,58,59],"size":["B","T",256],"packs":20},
+          {"op":"run","kernel":52,"out":185,"args":[184],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":186,"args":[185,184,60,61],"size":["B","T",256],"free":[185]},
+          {"op":"run","kernel":22,"out":187,"args":[147,62,63],"size":["B","S",512],"packs":21},
+          {"op":"run","kernel":54,"out":188,"args":[187],"size":["B","S",8,32]},
+          {"op":"run","kernel":55,"out":189,"args":[187],"size":["B","S",8,32],"free":[187]},
+          {"op":"run","kernel":56,"out":190,"args":[186,62,63],"size":["B","T",8,32],"packs":22},
+          {"op":"run","kernel":57,"out":191,"args":[190,188],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":25,"out":192,"args":[96,191],"size":["B",8,"T",2]},
+          {"op":"run","kernel":26,"out":193,"args":[96,192,191],"size":["B",8,"T","S"],"free":[191,192]},
+          {"op":"run","kernel":58,"out":194,"args":[193,189],"size":["B","T",256]},
+          {"op":"run","kernel":28,"out":195,"args":[193],"size":["B","T","S"]},
+          {"op":"run","kernel":51,"out":196,"args":[186,194,64,65],"size":["B","T",256],"packs":23},
+          {"op":"run","kernel":52,"out":197,"args":[196],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":198,"args":[197,196,66,67],"size":["B","T",256],"free":[197]},
+          {"op":"run","kernel":29,"out":199,"args":[198,68,69],"size":["B","T",1024],"packs":24},
+          {"op":"run","kernel":59,"out":200,"args":[198,199,70,71],"size":["B","T",256],"packs":25},
+          {"op":"run","kernel":52,"out":201,"args":[200],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":202,"args":[201,200,72,73],"size":["B","T",256],"free":[201]},
+          {"op":"run","kernel":12,"out":203,"args":[202,74,75],"size":["B","T",768],"packs":26},
+          {"op":"run","kernel":44,"out":204,"args":[203],"size":["B","T",8,32]},
+          {"op":"run","kernel":45,"out":205,"args":[203],"size":["B","T",8,32]},
+          {"op":"run","kernel":46,"out":206,"args":[203],"size":["B","T",8,32],"free":[203]},
+          {"op":"run","kernel":47,"out":207,"args":[206,204],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":48,"out":208,"args":[101,207],"size":["B",8,"T",2]},
+          {"op":"run","kernel":49,"out":209,"args":[101,208,207],"size":["B",8,"T","T"],"free":[101,207,208]},
+          {"op":"run","kernel":50,"out":210,"args":[209,205],"size":["B","T",256]},
+          {"op":"run","kernel":51,"out":211,"args":[202,210,76,77],"size":["B","T",256],"packs":27},
+          {"op":"run","kernel":52,"out":212,"args":[211],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":213,"args":[212,211,78,79],"size":["B","T",256],"free":[212]},
+          {"op":"run","kernel":22,"out":214,"args":[147,80,81],"size":["B","S",512],"packs":28},
+          {"op":"run","kernel":54,"out":215,"args":[214],"size":["B","S",8,32]},
+          {"op":"run","kernel":55,"out":216,"args":[214],"size":["B","S",8,32],"free":[214]},
+          {"op":"run","kernel":56,"out":217,"args":[213,80,81],"size":["B","T",8,32],"packs":29},
+          {"op":"run","kernel":57,"out":218,"args":[217,215],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":25,"out":219,"args":[96,218],"size":["B",8,"T",2]},
+          {"op":"run","kernel":26,"out":220,"args":[96,219,218],"size":["B",8,"T","S"],"free":[96,218,219]},
+          {"op":"run","kernel":58,"out":221,"args":[220,216],"size":["B","T",256]},
+          {"op":"run","kernel":28,"out":222,"args":[220],"size":["B","T","S"]},
+          {"op":"run","kernel":51,"out":223,"args":[213,221,82,83],"size":["B","T",256],"packs":30},
+          {"op":"run","kernel":52,"out":224,"args":[223],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":225,"args":[224,223,84,85],"size":["B","T",256],"free":[224]},
+          {"op":"run","kernel":29,"out":226,"args":[225,86,87],"size":["B","T",1024],"packs":31},
+          {"op":"run","kernel":59,"out":227,"args":[225,226,88,89],"size":["B","T",256],"packs":32},
+          {"op":"run","kernel":52,"out":228,"args":[227],"size":["B","T",2]},
+          {"op":"run","kernel":53,"out":229,"args":[228,227,90,91],"size":["B","T",256],"free":[228]},
+          {"op":"run","kernel":31,"out":230,"args":[229,92,93],"size":["B","T",8000],"packs":33},
+          {"op":"run","kernel":32,"out":231,"args":[230],"size":["B","T",2]},
+          {"op":"run","kernel":33,"out":232,"args":[231,230],"size":["B","T",8000],"free":[230,231]},
+          {"op":"run","kernel":34,"out":233,"args":[99,232],"size":["B","T",8000],"free":[99]}
         ],
         "output": {"slot":233,"shape":["B","T",8000]},
         "caches": [],
@@ -5659,235 +5354,283 @@ const TransformerTranslator_TRAIN: __nnc.TrainDef = {
     backward: {
         "slots": 838,
         "weights": 94,
+        "packs": [
+          [92,0,256,8000,1,256],
+          [88,0,1024,256,1,1024],
+          [86,0,256,1024,1,256],
+          [82,0,256,256,1,256],
+          [76,0,256,256,1,256],
+          [70,0,1024,256,1,1024],
+          [68,0,256,1024,1,256],
+          [64,0,256,256,1,256],
+          [58,0,256,256,1,256],
+          [52,0,1024,256,1,1024],
+          [50,0,256,1024,1,256],
+          [46,0,256,256,1,256],
+          [40,0,256,256,1,256],
+          [33,0,1024,256,1,1024],
+          [31,0,256,1024,1,256],
+          [27,0,256,256,1,256],
+          [21,0,1024,256,1,1024],
+          [19,0,256,1024,1,256],
+          [15,0,256,256,1,256],
+          [9,0,1024,256,1,1024],
+          [7,0,256,1024,1,256],
+          [3,0,256,256,1,256]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7],
+          [8],
+          [9],
+          [10],
+          [11],
+          [12],
+          [13],
+          [14],
+          [15],
+          [16],
+          [17],
+          [18],
+          [19],
+          [20],
+          [21]
+        ],
         "inputs": [
           {"name":"source","dim":"S","data":94},
           {"name":"target","dim":"T","data":95,"lengths":96}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":41,"out":97,"args":[96,98,99],"size":["B","T",8000],"free":[96,98,99]},
-          {"op":"run","kernel":42,"out":100,"args":[97,92],"size":["B","T",256]},
-          {"op":"run","kernel":43,"out":101,"args":[97,102],"size":[8000,256],"free":[102]},
-          {"op":"run","kernel":44,"out":103,"args":[97],"size":[8000],"free":[97]},
-          {"op":"run","kernel":45,"out":104,"args":[105],"size":["B","T",256],"free":[105]},
-          {"op":"run","kernel":46,"out":106,"args":[104],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":107,"args":[104,106],"size":["B","T",256],"free":[104]},
-          {"op":"run","kernel":48,"out":108,"args":[100,107],"size":[256]},
-          {"op":"run","kernel":49,"out":109,"args":[100],"size":[256]},
-          {"op":"run","kernel":50,"out":110,"args":[106,100,90,107],"size":["B","T",256],"free":[100,106,107]},
-          {"op":"run","kernel":51,"out":111,"args":[110,112],"size":[256,1024]},
-          {"op":"run","kernel":49,"out":113,"args":[110],"size":[256]},
-          {"op":"run","kernel":52,"out":114,"args":[110,88,112],"size":["B","T",1024],"free":[112]},
-          {"op":"run","kernel":53,"out":115,"args":[114,116],"size":[1024,256],"free":[116]},
-          {"op":"run","kernel":54,"out":117,"args":[114],"size":[1024]},
-          {"op":"run","kernel":55,"out":118,"args":[110,114,86],"size":["B","T",256],"free":[110,114]},
-          {"op":"run","kernel":45,"out":119,"args":[120],"size":["B","T",256],"free":[120]},
-          {"op":"run","kernel":46,"out":121,"args":[119],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":122,"args":[119,121],"size":["B","T",256],"free":[119]},
-          {"op":"run","kernel":48,"out":123,"args":[118,122],"size":[256]},
-          {"op":"run","kernel":49,"out":124,"args":[118],"size":[256]},
-          {"op":"run","kernel":50,"out":125,"args":[121,118,84,122],"size":["B","T",256],"free":[118,121,122]},
-          {"op":"run","kernel":56,"out":126,"args":[125,82],"size":["B","T",256]},
-          {"op":"run","kernel":57,"out":127,"args":[125,128],"size":[256,256],"free":[128]},
-          {"op":"run","kernel":49,"out":129,"args":[125],"size":[256]},
-          {"op":"run","kernel":58,"out":130,"args":[126,131],"size":["B","S",8,32]},
-          {"op":"run","kernel":59,"out":132,"args":[131,126,133],"size":["B",8,"T","S"],"free":[126,131,133]},
-          {"op":"run","kernel":60,"out":134,"args":[132,135],"size":["B","T",8,32],"free":[135]},
-          {"op":"run","kernel":61,"out":136,"args":[132,137],"size":["B","S",8,32],"free":[132,137]},
-          {"op":"run","kernel":62,"out":138,"args":[125,134,80],"size":["B","T",256],"free":[125]},
-          {"op":"run","kernel":45,"out":139,"args":[140],"size":["B","T",256],"free":[140]},
-          {"op":"run","kernel":46,"out":141,"args":[139],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
-          {"op":"run","kernel":48,"out":143,"args":[138,142],"size":[256]},
-          {"op":"run","kernel":49,"out":144,"args":[138],"size":[256]},
-          {"op":"run","kernel":50,"out":145,"args":[141,138,78,142],"size":["B","T",256],"free":[138,141,142]},
-          {"op":"run","kernel":56,"out":146,"args":[145,76],"size":["B","T",256]},
-          {"op":"run","kernel":57,"out":147,"args":[145,148],"size":[256,256],"free":[148]},
-          {"op":"run","kernel":49,"out":149,"args":[145],"size":[256]},
-          {"op":"run","kernel":63,"out":150,"args":[146,151],"size":["B","T",8,32]},
-          {"op":"run","kernel":64,"out":152,"args":[151,146,153],"size":["B",8,"T","T"],"free":[146,151,153]},
-          {"op":"run","kernel":65,"out":154,"args":[152,155],"size":["B","T",8,32],"free":[155]},
-          {"op":"run","kernel":66,"out":156,"args":[152,157],"size":["B","T",8,32],"free":[152,157]},
-          {"op":"run","kernel":67,"out":158,"args":[154,156,150,159],"size":[768,256],"free":[159]},
-          {"op":"run","kernel":68,"out":160,"args":[154,156,150],"size":[768]},
-          {"op":"run","kernel":69,"out":161,"args":[145,154,156,150,74],"size":["B","T",256],"free":[145,150,154,156]},
-          {"op":"run","kernel":45,"out":162,"args":[163],"size":["B","T",256],"free":[163]},
-          {"op":"run","kernel":46,"out":164,"args":[162],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":165,"args":[162,164],"size":["B","T",256],"free":[162]},
-          {"op":"run","kernel":48,"out":166,"args":[161,165],"size":[256]},
-          {"op":"run","kernel":49,"out":167,"args":[161],"size":[256]},
-          {"op":"run","kernel":50,"out":168,"args":[164,161,72,165],"size":["B","T",256],"free":[161,164,165]},
-          {"op":"run","kernel":51,"out":169,"args":[168,170],"size":[256,1024]},
-          {"op":"run","kernel":49,"out":171,"args":[168],"size":[256]},
-          {"op":"run","kernel":52,"out":172,"args":[168,70,170],"size":["B","T",1024],"free":[170]},
-          {"op":"run","kernel":53,"out":173,"args":[172,174],"size":[1024,256],"free":[174]},
-          {"op":"run","kernel":54,"out":175,"args":[172],"size":[1024]},
-          {"op":"run","kernel":55,"out":176,"args":[168,172,68],"size":["B","T",256],"free":[168,172]},
-          {"op":"run","kernel":45,"out":177,"args":[178],"size":["B","T",256],"free":[178]},
-          {"op":"run","kernel":46,"out":179,"args":[177],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":180,"args":[177,179],"size":["B","T",256],"free":[177]},
-          {"op":"run","kernel":48,"out":181,"args":[176,180],"size":[256]},
-          {"op":"run","kernel":49,"out":182,"args":[176],"size":[256]},
-          {"op":"run","kernel":50,"out":183,"args":[179,176,66,180],"size":["B","T",256],"free":[176,179,180]},
-          {"op":"run","kernel":56,"out":184,"args":[183,64],"size":["B","T",256]},
-          {"op":"run","kernel":57,"out":185,"args":[183,186],"size":[256,256],"free":[186]},
-          {"op":"run","kernel":49,"out":187,"args":[183],"size":[256]},
-          {"op":"run","kernel":58,"out":188,"args":[184,189],"size":["B","S",8,32]},
-          {"op":"run","kernel":59,"out":190,"args":[189,184,191],"size":["B",8,"T","S"],"free":[184,189,191]},
-          {"op":"run","kernel":60,"out":192,"args":[190,193],"size":["B","T",8,32],"free":[193]},
-          {"op":"run","kernel":61,"out":194,"args":[190,195],"size":["B","S",8,32],"free":[190,195]},
-          {"op":"run","kernel":62,"out":196,"args":[183,192,62],"size":["B","T",256],"free":[183]},
-          {"op":"run","kernel":45,"out":197,"args":[198],"size":["B","T",256],"free":[198]},
-          {"op":"run","kernel":46,"out":199,"args":[197],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":200,"args":[197,199],"size":["B","T",256],"free":[197]},
-          {"op":"run","kernel":48,"out":201,"args":[196,200],"size":[256]},
-          {"op":"run","kernel":49,"out":202,"args":[196],"size":[256]},
-          {"op":"run","kernel":50,"out":203,"args":[199,196,60,200],"size":["B","T",256],"free":[196,199,200]},
-          {"op":"run","kernel":56,"out":204,"args":[203,58],"size":["B","T",256]},
-          {"op":"run","kernel":57,"out":205,"args":[203,206],"size":[256,256],"free":[206]},
-          {"op":"run","kernel":49,"out":207,"args":[203],"size":[256]},
-          {"op":"run","kernel":63,"out":208,"args":[204,209],"size":["B","T",8,32]},
-          {"op":"run","kernel":64,"out":210,"args":[209,204,211],"size":["B",8,"T","T"],"free":[204,209,211]},
-          {"op":"run","kernel":65,"out":212,"args":[210,213],"size":["B","T",8,32],"free":[213]},
-          {"op":"run","kernel":66,"out":214,"args":[210,215],"size":["B","T",8,32],"free":[210,215]},
-          {"op":"run","kernel":67,"out":216,"args":[212,214,208,217],"size":[768,256],"free":[217]},
-          {"op":"run","kernel":68,"out":218,"args":[212,214,208],"size":[768]},
-          {"op":"run","kernel":69,"out":219,"args":[203,212,214,208,56],"size":["B","T",256],"free":[203,208,212,214]},
-          {"op":"run","kernel":45,"out":220,"args":[221],"size":["B","T",256],"free":[221]},
-          {"op":"run","kernel":46,"out":222,"args":[220],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":223,"args":[220,222],"size":["B","T",256],"free":[220]},
-          {"op":"run","kernel":48,"out":224,"args":[219,223],"size":[256]},
-          {"op":"run","kernel":49,"out":225,"args":[219],"size":[256]},
-          {"op":"run","kernel":50,"out":226,"args":[222,219,54,223],"size":["B","T",256],"free":[219,222,223]},
-          {"op":"run","kernel":51,"out":227,"args":[226,228],"size":[256,1024]},
-          {"op":"run","kernel":49,"out":229,"args":[226],"size":[256]},
-          {"op":"run","kernel":52,"out":230,"args":[226,52,228],"size":["B","T",1024],"free":[228]},
-          {"op":"run","kernel":53,"out":231,"args":[230,232],"size":[1024,256],"free":[232]},
-          {"op":"run","kernel":54,"out":233,"args":[230],"size":[1024]},
-          {"op":"run","kernel":55,"out":234,"args":[226,230,50],"size":["B","T",256],"free":[226,230]},
-          {"op":"run","kernel":45,"out":235,"args":[236],"size":["B","T",256],"free":[236]},
-          {"op":"run","kernel":46,"out":237,"args":[235],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":238,"args":[235,237],"size":["B","T",256],"free":[235]},
-          {"op":"run","kernel":48,"out":239,"args":[234,238],"size":[256]},
-          {"op":"run","kernel":49,"out":240,"args":[234],"size":[256]},
-          {"op":"run","kernel":50,"out":241,"args":[237,234,48,238],"size":["B","T",256],"free":[234,237,238]},
-          {"op":"run","kernel":56,"out":242,"args":[241,46],"size":["B","T",256]},
-          {"op":"run","kernel":57,"out":243,"args":[241,244],"size":[256,256],"free":[244]},
-          {"op":"run","kernel":49,"out":245,"args":[241],"size":[256]},
-          {"op":"run","kernel":58,"out":246,"args":[242,247],"size":["B","S",8,32]},
-          {"op":"run","kernel":59,"out":248,"args":[247,242,249],"size":["B",8,"T","S"],"free":[242,247,249]},
-          {"op":"run","kernel":60,"out":250,"args":[248,251],"size":["B","T",8,32],"free":[251]},
-          {"op":"run","kernel":61,"out":252,"args":[248,253],"size":["B","S",8,32],"free":[248,253]},
-          {"op":"run","kernel":62,"out":254,"args":[241,250,44],"size":["B","T",256],"free":[241]},
-          {"op":"run","kernel":45,"out":255,"args":[256],"size":["B","T",256],"free":[256]},
-          {"op":"run","kernel":46,"out":257,"args":[255],"size":["B","T",1]},
-          {"op":"run","kernel":47,"out":258,"args":[255,257],"size":["B","T",256],"free":[255]},
-          {"op":"run","kernel":48,"out":259,"args":[254,258],"size":[256]},
-          {"op":"run","kernel":49,"out":260,"args":[254],"size":[256]},
-          {"op":"run","kernel":50,"out":261,"args":[257,254,42,258],"size":["B","T",256],"free":[254,257,258]},
-          {"op":"run","kernel":56,"out":262,"args":[261,40],"size":["B","T",256]},
-          {"op":"run","kernel":57,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
-          {"op":"run","kernel":49,"out":265,"args":[261],"size":[256]},
-          {"op":"run","kernel":63,"out":266,"args":[262,267],"size":["B","T",8,32]},
-          {"op":"run","kernel":64,"out":268,"args":[267,262,269],"size":["B",8,"T","T"],"free":[262,267,269]},
-          {"op":"run","kernel":65,"out":270,"args":[268,271],"size":["B","T",8,32],"free":[271]},
-          {"op":"run","kernel":66,"out":272,"args":[268,273],"size":["B","T",8,32],"free":[268,273]},
-          {"op":"run","kernel":67,"out":274,"args":[270,272,266,275],"size":[768,256],"free":[275]},
-          {"op":"run","kernel":68,"out":276,"args":[270,272,266],"size":[768]},
-          {"op":"run","kernel":69,"out":277,"args":[261,270,272,266,38],"size":["B","T",256],"free":[261,266,270,272]},
-          {"op":"run","kernel":70,"out":278,"args":[95,277],"size":[8000,256],"free":[95,277]},
-          {"op":"run","kernel":71,"out":279,"args":[136,130,80,194,188,62,252,246,44],"size":["B","S",256]},
-          {"op":"run","kernel":72,"out":280,"args":[281],"size":["B","S",256],"free":[281]},
-          {"op":"run","kernel":73,"out":282,"args":[280],"size":["B","S",1]},
-          {"op":"run","kernel":74,"out":283,"args":[280,282],"size":["B","S",256],"free":[280]},
-          {"op":"run","kernel":75,"out":284,"args":[279,283],"size":[256]},
-          {"op":"run","kernel":76,"out":285,"args":[279],"size":[256]},
-          {"op":"run","kernel":77,"out":286,"args":[282,279,35,283],"size":["B","S",256],"free":[279,282,283]},
-          {"op":"run","kernel":78,"out":287,"args":[286,288],"size":[256,1024]},
-          {"op":"run","kernel":76,"out":289,"args":[286],"size":[256]},
-          {"op":"run","kernel":79,"out":290,"args":[286,33,288],"size":["B","S",1024],"free":[288]},
-          {"op":"run","kernel":80,"out":291,"args":[290,292],"size":[1024,256],"free":[292]},
-          {"op":"run","kernel":81,"out":293,"args":[290],"size":[1024]},
-          {"op":"run","kernel":82,"out":294,"args":[286,290,31],"size":["B","S",256],"free":[286,290]},
-          {"op":"run","kernel":72,"out":295,"args":[296],"size":["B","S",256],"free":[296]},
-          {"op":"run","kernel":73,"out":297,"args":[295],"size":["B","S",1]},
-          {"op":"run","kernel":74,"out":298,"args":[295,297],"size":["B","S",256],"free":[295]},
-          {"op":"run","kernel":75,"out":299,"args":[294,298],"size":[256]},
-          {"op":"run","kernel":76,"out":300,"args":[294],"size":[256]},
-          {"op":"run","kernel":77,"out":301,"args":[297,294,29,298],"size":["B","S",256],"free":[294,297,298]},
-          {"op":"run","kernel":83,"out":302,"args":[301,27],"size":["B","S",256]},
-          {"op":"run","kernel":84,"out":303,"args":[301,304],"size":[256,256],"free":[304]},
-          {"op":"run","kernel":76,"out":305,"args":[301],"size":[256]},
-          {"op":"run","kernel":85,"out":306,"args":[302,307],"size":["B","S",8,32]},
-          {"op":"run","kernel":86,"out":308,"args":[307,302,309],"size":["B",8,"S","S"],"free":[302,307,309]},
-          {"op":"run","kernel":87,"out":310,"args":[308,311],"size":["B","S",8,32],"free":[311]},
-          {"op":"run","kernel":88,"out":312,"args":[308,313],"size":["B","S",8,32],"free":[308,313]},
-          {"op":"run","kernel":89,"out":314,"args":[310,312,306,315],"size":[768,256],"free":[315]},
-          {"op":"run","kernel":90,"out":316,"args":[310,312,306],"size":[768]},
-          {"op":"run","kernel":91,"out":317,"args":[301,310,312,306,25],"size":["B","S",256],"free":[301,306,310,312]},
-          {"op":"run","kernel":72,"out":318,"args":[319],"size":["B","S",256],"free":[319]},
-          {"op":"run","kernel":73,"out":320,"args":[318],"size":["B","S",1]},
-          {"op":"run","kernel":74,"out":321,"args":[318,320],"size":["B","S",256],"free":[318]},
-          {"op":"run","kernel":75,"out":322,"args":[317,321],"size":[256]},
-          {"op":"run","kernel":76,"out":323,"args":[317],"size":[256]},
-          {"op":"run","kernel":77,"out":324,"args":[320,317,23,321],"size":["B","S",256],"free":[317,320,321]},
-          {"op":"run","kernel":78,"out":325,"args":[324,326],"size":[256,1024]},
-          {"op":"run","kernel":76,"out":327,"args":[324],"size":[256]},
-          {"op":"run","kernel":79,"out":328,"args":[324,21,326],"size":["B","S",1024],"free":[326]},
-          {"op":"run","kernel":80,"out":329,"args":[328,330],"size":[1024,256],"free":[330]},
-          {"op":"run","kernel":81,"out":331,"args":[328],"size":[1024]},
-          {"op":"run","kernel":82,"out":332,"args":[324,328,19],"size":["B","S",256],"free":[324,328]},
-          {"op":"run","kernel":72,"out":333,"args":[334],"size":["B","S",256],"free":[334]},
-          {"op":"run","kernel":73,"out":335,"args":[333],"size":["B","S",1]},
-          {"op":"run","kernel":74,"out":336,"args":[333,335],"size":["B","S",256],"free":[333]},
-          {"op":"run","kernel":75,"out":337,"args":[332,336],"size":[256]},
-          {"op":"run","kernel":76,"out":338,"args":[332],"size":[256]},
-          {"op":"run","kernel":77,"out":339,"args":[335,332,17,336],"size":["B","S",256],"free":[332,335,336]},
-          {"op":"run","kernel":83,"out":340,"args":[339,15],"size":["B","S",256]},
-          {"op":"run","kernel":84,"out":341,"args":[339,342],"size":[256,256],"free":[342]},
-          {"op":"run","kernel":76,"out":343,"args":[339],"size":[256]},
-          {"op":"run","kernel":85,"out":344,"args":[340,345],"size":["B","S",8,32]},
-          {"op":"run","kernel":86,"out":346,"args":[345,340,347],"size":["B",8,"S","S"],"free":[340,345,347]},
-          {"op":"run","kernel":87,"out":348,"args":[346,349],"size":["B","S",8,32],"free":[349]},
-          {"op":"run","kernel":88,"out":350,"args":[346,351],"size":["B","S",8,32],"free":[346,351]},
-          {"op":"run","kernel":89,"out":352,"args":[348,350,344,353],"size":[768,256],"free":[353]},
-          {"op":"run","kernel":90,"out":354,"args":[348,350,344],"size":[768]},
-          {"op":"run","kernel":91,"out":355,"args":[339,348,350,344,13],"size":["B","S",256],"free":[339,344,348,350]},
-          {"op":"run","kernel":72,"out":356,"args":[357],"size":["B","S",256],"free":[357]},
-          {"op":"run","kernel":73,"out":358,"args":[356],"size":["B","S",1]},
-          {"op":"run","kernel":74,"out":359,"args":[356,358],"size":["B","S",256],"free":[356]},
-          {"op":"run","kernel":75,"out":360,"args":[355,359],"size":[256]},
-          {"op":"run","kernel":76,"out":361,"args":[355],"size":[256]},
-          {"op":"run","kernel":77,"out":362,"args":[358,355,11,359],"size":["B","S",256],"free":[355,358,359]},
-          {"op":"run","kernel":78,"out":363,"args":[362,364],"size":[256,1024]},
-          {"op":"run","kernel":76,"out":365,"args":[362],"size":[256]},
-          {"op":"run","kernel":79,"out":366,"args":[362,9,364],"size":["B","S",1024],"free":[364]},
-          {"op":"run","kernel":80,"out":367,"args":[366,368],"size":[1024,256],"free":[368]},
-          {"op":"run","kernel":81,"out":369,"args":[366],"size":[1024]},
-          {"op":"run","kernel":82,"out":370,"args":[362,366,7],"size":["B","S",256],"free":[362,366]},
-          {"op":"run","kernel":72,"out":371,"args":[372],"size":["B","S",256],"free":[372]},
-          {"op":"run","kernel":73,"out":373,"args":[371],"size":["B","S",1]},
-          {"op":"run","kernel":74,"out":374,"args":[371,373],"size":["B","S",256],"free":[371]},
-          {"op":"run","kernel":75,"out":375,"args":[370,374],"size":[256]},
-          {"op":"run","kernel":76,"out":376,"args":[370],"size":[256]},
-          {"op":"run","kernel":77,"out":377,"args":[373,370,5,374],"size":["B","S",256],"free":[370,373,374]},
-          {"op":"run","kernel":83,"out":378,"args":[377,3],"size":["B","S",256]},
-          {"op":"run","kernel":84,"out":379,"args":[377,380],"size":[256,256],"free":[380]},
-          {"op":"run","kernel":76,"out":381,"args":[377],"size":[256]},
-          {"op":"run","kernel":85,"out":382,"args":[378,383],"size":["B","S",8,32]},
-          {"op":"run","kernel":86,"out":384,"args":[383,378,385],"size":["B",8,"S","S"],"free":[378,383,385]},
-          {"op":"run","kernel":87,"out":386,"args":[384,387],"size":["B","S",8,32],"free":[387]},
-          {"op":"run","kernel":88,"out":388,"args":[384,389],"size":["B","S",8,32],"free":[384,389]},
-          {"op":"run","kernel":89,"out":390,"args":[386,388,382,391],"size":[768,256],"free":[391]},
-          {"op":"run","kernel":90,"out":392,"args":[386,388,382],"size":[768]},
-          {"op":"run","kernel":91,"out":393,"args":[377,386,388,382,1],"size":["B","S",256],"free":[377,382,386,388]},
-          {"op":"run","kernel":92,"out":394,"args":[94,393],"size":[8000,256],"free":[94,393]},
-          {"op":"run","kernel":93,"out":395,"args":[252,246,396,250,397],"size":[768,256],"free":[397]},
-          {"op":"run","kernel":94,"out":398,"args":[250,252,246],"size":[768],"free":[246,250,252]},
-          {"op":"run","kernel":93,"out":399,"args":[194,188,396,192,400],"size":[768,256],"free":[400]},
-          {"op":"run","kernel":94,"out":401,"args":[192,194,188],"size":[768],"free":[188,192,194]},
-          {"op":"run","kernel":93,"out":402,"args":[136,130,396,134,403],"size":[768,256],"free":[396,403]},
-          {"op":"run","kernel":94,"out":404,"args":[134,136,130],"size":[768],"free":[130,134,136]}
+          {"op":"run","kernel":60,"out":97,"args":[96,98,99],"size":["B","T",8000],"free":[96,98,99]},
+          {"op":"run","kernel":61,"out":100,"args":[97,92],"size":["B","T",256],"packs":0},
+          {"op":"run","kernel":62,"out":101,"args":[97,102],"size":[8000,256],"free":[102]},
+          {"op":"run","kernel":63,"out":103,"args":[97],"size":[8000],"free":[97]},
+          {"op":"run","kernel":64,"out":104,"args":[105],"size":["B","T",256],"free":[105]},
+          {"op":"run","kernel":65,"out":106,"args":[104],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":107,"args":[104,106],"size":["B","T",256],"free":[104]},
+          {"op":"run","kernel":67,"out":108,"args":[100,107],"size":[256]},
+          {"op":"run","kernel":68,"out":109,"args":[100],"size":[256]},
+          {"op":"run","kernel":69,"out":110,"args":[106,100,90,107],"size":["B","T",256],"free":[100,106,107]},
+          {"op":"run","kernel":70,"out":111,"args":[110,112],"size":[256,1024]},
+          {"op":"run","kernel":68,"out":113,"args":[110],"size":[256]},
+          {"op":"run","kernel":71,"out":114,"args":[110,88,112],"size":["B","T",1024],"packs":1,"free":[112]},
+          {"op":"run","kernel":72,"out":115,"args":[114,116],"size":[1024,256],"free":[116]},
+          {"op":"run","kernel":73,"out":117,"args":[114],"size":[1024]},
+          {"op":"run","kernel":74,"out":118,"args":[110,114,86],"size":["B","T",256],"packs":2,"free":[110,114]},
+          {"op":"run","kernel":64,"out":119,"args":[120],"size":["B","T",256],"free":[120]},
+          {"op":"run","kernel":65,"out":121,"args":[119],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":122,"args":[119,121],"size":["B","T",256],"free":[119]},
+          {"op":"run","kernel":67,"out":123,"args":[118,122],"size":[256]},
+          {"op":"run","kernel":68,"out":124,"args":[118],"size":[256]},
+          {"op":"run","kernel":69,"out":125,"args":[121,118,84,122],"size":["B","T",256],"free":[118,121,122]},
+          {"op":"run","kernel":75,"out":126,"args":[125,82],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":76,"out":127,"args":[125,128],"size":[256,256],"free":[128]},
+          {"op":"run","kernel":68,"out":129,"args":[125],"size":[256]},
+          {"op":"run","kernel":77,"out":130,"args":[126,131],"size":["B","S",8,32]},
+          {"op":"run","kernel":78,"out":132,"args":[131,126,133],"size":["B",8,"T","S"],"free":[126,131,133]},
+          {"op":"run","kernel":79,"out":134,"args":[132,135],"size":["B","T",8,32],"free":[135]},
+          {"op":"run","kernel":80,"out":136,"args":[132,137],"size":["B","S",8,32],"free":[132,137]},
+          {"op":"run","kernel":81,"out":138,"args":[125,134,80],"size":["B","T",256],"free":[125]},
+          {"op":"run","kernel":64,"out":139,"args":[140],"size":["B","T",256],"free":[140]},
+          {"op":"run","kernel":65,"out":141,"args":[139],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
+          {"op":"run","kernel":67,"out":143,"args":[138,142],"size":[256]},
+          {"op":"run","kernel":68,"out":144,"args":[138],"size":[256]},
+          {"op":"run","kernel":69,"out":145,"args":[141,138,78,142],"size":["B","T",256],"free":[138,141,142]},
+          {"op":"run","kernel":75,"out":146,"args":[145,76],"size":["B","T",256],"packs":4},
+          {"op":"run","kernel":76,"out":147,"args":[145,148],"size":[256,256],"free":[148]},
+          {"op":"run","kernel":68,"out":149,"args":[145],"size":[256]},
+          {"op":"run","kernel":82,"out":150,"args":[146,151],"size":["B","T",8,32]},
+          {"op":"run","kernel":83,"out":152,"args":[151,146,153],"size":["B",8,"T","T"],"free":[146,151,153]},
+          {"op":"run","kernel":84,"out":154,"args":[152,155],"size":["B","T",8,32],"free":[155]},
+          {"op":"run","kernel":85,"out":156,"args":[152,157],"size":["B","T",8,32],"free":[152,157]},
+          {"op":"run","kernel":86,"out":158,"args":[154,156,150,159],"size":[768,256],"free":[159]},
+          {"op":"run","kernel":87,"out":160,"args":[154,156,150],"size":[768]},
+          {"op":"run","kernel":88,"out":161,"args":[145,154,156,150,74],"size":["B","T",256],"free":[145,150,154,156]},
+          {"op":"run","kernel":64,"out":162,"args":[163],"size":["B","T",256],"free":[163]},
+          {"op":"run","kernel":65,"out":164,"args":[162],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":165,"args":[162,164],"size":["B","T",256],"free":[162]},
+          {"op":"run","kernel":67,"out":166,"args":[161,165],"size":[256]},
+          {"op":"run","kernel":68,"out":167,"args":[161],"size":[256]},
+          {"op":"run","kernel":69,"out":168,"args":[164,161,72,165],"size":["B","T",256],"free":[161,164,165]},
+          {"op":"run","kernel":70,"out":169,"args":[168,170],"size":[256,1024]},
+          {"op":"run","kernel":68,"out":171,"args":[168],"size":[256]},
+          {"op":"run","kernel":71,"out":172,"args":[168,70,170],"size":["B","T",1024],"packs":5,"free":[170]},
+          {"op":"run","kernel":72,"out":173,"args":[172,174],"size":[1024,256],"free":[174]},
+          {"op":"run","kernel":73,"out":175,"args":[172],"size":[1024]},
+          {"op":"run","kernel":74,"out":176,"args":[168,172,68],"size":["B","T",256],"packs":6,"free":[168,172]},
+          {"op":"run","kernel":64,"out":177,"args":[178],"size":["B","T",256],"free":[178]},
+          {"op":"run","kernel":65,"out":179,"args":[177],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":180,"args":[177,179],"size":["B","T",256],"free":[177]},
+          {"op":"run","kernel":67,"out":181,"args":[176,180],"size":[256]},
+          {"op":"run","kernel":68,"out":182,"args":[176],"size":[256]},
+          {"op":"run","kernel":69,"out":183,"args":[179,176,66,180],"size":["B","T",256],"free":[176,179,180]},
+          {"op":"run","kernel":75,"out":184,"args":[183,64],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":76,"out":185,"args":[183,186],"size":[256,256],"free":[186]},
+          {"op":"run","kernel":68,"out":187,"args":[183],"size":[256]},
+          {"op":"run","kernel":77,"out":188,"args":[184,189],"size":["B","S",8,32]},
+          {"op":"run","kernel":78,"out":190,"args":[189,184,191],"size":["B",8,"T","S"],"free":[184,189,191]},
+          {"op":"run","kernel":79,"out":192,"args":[190,193],"size":["B","T",8,32],"free":[193]},
+          {"op":"run","kernel":80,"out":194,"args":[190,195],"size":["B","S",8,32],"free":[190,195]},
+          {"op":"run","kernel":81,"out":196,"args":[183,192,62],"size":["B","T",256],"free":[183]},
+          {"op":"run","kernel":64,"out":197,"args":[198],"size":["B","T",256],"free":[198]},
+          {"op":"run","kernel":65,"out":199,"args":[197],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":200,"args":[197,199],"size":["B","T",256],"free":[197]},
+          {"op":"run","kernel":67,"out":201,"args":[196,200],"size":[256]},
+          {"op":"run","kernel":68,"out":202,"args":[196],"size":[256]},
+          {"op":"run","kernel":69,"out":203,"args":[199,196,60,200],"size":["B","T",256],"free":[196,199,200]},
+          {"op":"run","kernel":75,"out":204,"args":[203,58],"size":["B","T",256],"packs":8},
+          {"op":"run","kernel":76,"out":205,"args":[203,206],"size":[256,256],"free":[206]},
+          {"op":"run","kernel":68,"out":207,"args":[203],"size":[256]},
+          {"op":"run","kernel":82,"out":208,"args":[204,209],"size":["B","T",8,32]},
+          {"op":"run","kernel":83,"out":210,"args":[209,204,211],"size":["B",8,"T","T"],"free":[204,209,211]},
+          {"op":"run","kernel":84,"out":212,"args":[210,213],"size":["B","T",8,32],"free":[213]},
+          {"op":"run","kernel":85,"out":214,"args":[210,215],"size":["B","T",8,32],"free":[210,215]},
+          {"op":"run","kernel":86,"out":216,"args":[212,214,208,217],"size":[768,256],"free":[217]},
+          {"op":"run","kernel":87,"out":218,"args":[212,214,208],"size":[768]},
+          {"op":"run","kernel":88,"out":219,"args":[203,212,214,208,56],"size":["B","T",256],"free":[203,208,212,214]},
+          {"op":"run","kernel":64,"out":220,"args":[221],"size":["B","T",256],"free":[221]},
+          {"op":"run","kernel":65,"out":222,"args":[220],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":223,"args":[220,222],"size":["B","T",256],"free":[220]},
+          {"op":"run","kernel":67,"out":224,"args":[219,223],"size":[256]},
+          {"op":"run","kernel":68,"out":225,"args":[219],"size":[256]},
+          {"op":"run","kernel":69,"out":226,"args":[222,219,54,223],"size":["B","T",256],"free":[219,222,223]},
+          {"op":"run","kernel":70,"out":227,"args":[226,228],"size":[256,1024]},
+          {"op":"run","kernel":68,"out":229,"args":[226],"size":[256]},
+          {"op":"run","kernel":71,"out":230,"args":[226,52,228],"size":["B","T",1024],"packs":9,"free":[228]},
+          {"op":"run","kernel":72,"out":231,"args":[230,232],"size":[1024,256],"free":[232]},
+          {"op":"run","kernel":73,"out":233,"args":[230],"size":[1024]},
+          {"op":"run","kernel":74,"out":234,"args":[226,230,50],"size":["B","T",256],"packs":10,"free":[226,230]},
+          {"op":"run","kernel":64,"out":235,"args":[236],"size":["B","T",256],"free":[236]},
+          {"op":"run","kernel":65,"out":237,"args":[235],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":238,"args":[235,237],"size":["B","T",256],"free":[235]},
+          {"op":"run","kernel":67,"out":239,"args":[234,238],"size":[256]},
+          {"op":"run","kernel":68,"out":240,"args":[234],"size":[256]},
+          {"op":"run","kernel":69,"out":241,"args":[237,234,48,238],"size":["B","T",256],"free":[234,237,238]},
+          {"op":"run","kernel":75,"out":242,"args":[241,46],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":76,"out":243,"args":[241,244],"size":[256,256],"free":[244]},
+          {"op":"run","kernel":68,"out":245,"args":[241],"size":[256]},
+          {"op":"run","kernel":77,"out":246,"args":[242,247],"size":["B","S",8,32]},
+          {"op":"run","kernel":78,"out":248,"args":[247,242,249],"size":["B",8,"T","S"],"free":[242,247,249]},
+          {"op":"run","kernel":79,"out":250,"args":[248,251],"size":["B","T",8,32],"free":[251]},
+          {"op":"run","kernel":80,"out":252,"args":[248,253],"size":["B","S",8,32],"free":[248,253]},
+          {"op":"run","kernel":81,"out":254,"args":[241,250,44],"size":["B","T",256],"free":[241]},
+          {"op":"run","kernel":64,"out":255,"args":[256],"size":["B","T",256],"free":[256]},
+          {"op":"run","kernel":65,"out":257,"args":[255],"size":["B","T",1]},
+          {"op":"run","kernel":66,"out":258,"args":[255,257],"size":["B","T",256],"free":[255]},
+          {"op":"run","kernel":67,"out":259,"args":[254,258],"size":[256]},
+          {"op":"run","kernel":68,"out":260,"args":[254],"size":[256]},
+          {"op":"run","kernel":69,"out":261,"args":[257,254,42,258],"size":["B","T",256],"free":[254,257,258]},
+          {"op":"run","kernel":75,"out":262,"args":[261,40],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":76,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
+          {"op":"run","kernel":68,"out":265,"args":[261],"size":[256]},
+          {"op":"run","kernel":82,"out":266,"args":[262,267],"size":["B","T",8,32]},
+          {"op":"run","kernel":83,"out":268,"args":[267,262,269],"size":["B",8,"T","T"],"free":[262,267,269]},
+          {"op":"run","kernel":84,"out":270,"args":[268,271],"size":["B","T",8,32],"free":[271]},
+          {"op":"run","kernel":85,"out":272,"args":[268,273],"size":["B","T",8,32],"free":[268,273]},
+          {"op":"run","kernel":86,"out":274,"args":[270,272,266,275],"size":[768,256],"free":[275]},
+          {"op":"run","kernel":87,"out":276,"args":[270,272,266],"size":[768]},
+          {"op":"run","kernel":88,"out":277,"args":[261,270,272,266,38],"size":["B","T",256],"free":[261,266,270,272]},
+          {"op":"run","kernel":89,"out":278,"args":[95,277],"size":[8000,256],"free":[95,277]},
+          {"op":"run","kernel":90,"out":279,"args":[136,130,80,194,188,62,252,246,44],"size":["B","S",256]},
+          {"op":"run","kernel":91,"out":280,"args":[281],"size":["B","S",256],"free":[281]},
+          {"op":"run","kernel":92,"out":282,"args":[280],"size":["B","S",1]},
+          {"op":"run","kernel":93,"out":283,"args":[280,282],"size":["B","S",256],"free":[280]},
+          {"op":"run","kernel":94,"out":284,"args":[279,283],"size":[256]},
+          {"op":"run","kernel":95,"out":285,"args":[279],"size":[256]},
+          {"op":"run","kernel":96,"out":286,"args":[282,279,35,283],"size":["B","S",256],"free":[279,282,283]},
+          {"op":"run","kernel":97,"out":287,"args":[286,288],"size":[256,1024]},
+          {"op":"run","kernel":95,"out":289,"args":[286],"size":[256]},
+          {"op":"run","kernel":98,"out":290,"args":[286,33,288],"size":["B","S",1024],"packs":13,"free":[288]},
+          {"op":"run","kernel":99,"out":291,"args":[290,292],"size":[1024,256],"free":[292]},
+          {"op":"run","kernel":100,"out":293,"args":[290],"size":[1024]},
+          {"op":"run","kernel":101,"out":294,"args":[286,290,31],"size":["B","S",256],"packs":14,"free":[286,290]},
+          {"op":"run","kernel":91,"out":295,"args":[296],"size":["B","S",256],"free":[296]},
+          {"op":"run","kernel":92,"out":297,"args":[295],"size":["B","S",1]},
+          {"op":"run","kernel":93,"out":298,"args":[295,297],"size":["B","S",256],"free":[295]},
+          {"op":"run","kernel":94,"out":299,"args":[294,298],"size":[256]},
+          {"op":"run","kernel":95,"out":300,"args":[294],"size":[256]},
+          {"op":"run","kernel":96,"out":301,"args":[297,294,29,298],"size":["B","S",256],"free":[294,297,298]},
+          {"op":"run","kernel":102,"out":302,"args":[301,27],"size":["B","S",256],"packs":15},
+          {"op":"run","kernel":103,"out":303,"args":[301,304],"size":[256,256],"free":[304]},
+          {"op":"run","kernel":95,"out":305,"args":[301],"size":[256]},
+          {"op":"run","kernel":104,"out":306,"args":[302,307],"size":["B","S",8,32]},
+          {"op":"run","kernel":105,"out":308,"args":[307,302,309],"size":["B",8,"S","S"],"free":[302,307,309]},
+          {"op":"run","kernel":106,"out":310,"args":[308,311],"size":["B","S",8,32],"free":[311]},
+          {"op":"run","kernel":107,"out":312,"args":[308,313],"size":["B","S",8,32],"free":[308,313]},
+          {"op":"run","kernel":108,"out":314,"args":[310,312,306,315],"size":[768,256],"free":[315]},
+          {"op":"run","kernel":109,"out":316,"args":[310,312,306],"size":[768]},
+          {"op":"run","kernel":110,"out":317,"args":[301,310,312,306,25],"size":["B","S",256],"free":[301,306,310,312]},
+          {"op":"run","kernel":91,"out":318,"args":[319],"size":["B","S",256],"free":[319]},
+          {"op":"run","kernel":92,"out":320,"args":[318],"size":["B","S",1]},
+          {"op":"run","kernel":93,"out":321,"args":[318,320],"size":["B","S",256],"free":[318]},
+          {"op":"run","kernel":94,"out":322,"args":[317,321],"size":[256]},
+          {"op":"run","kernel":95,"out":323,"args":[317],"size":[256]},
+          {"op":"run","kernel":96,"out":324,"args":[320,317,23,321],"size":["B","S",256],"free":[317,320,321]},
+          {"op":"run","kernel":97,"out":325,"args":[324,326],"size":[256,1024]},
+          {"op":"run","kernel":95,"out":327,"args":[324],"size":[256]},
+          {"op":"run","kernel":98,"out":328,"args":[324,21,326],"size":["B","S",1024],"packs":16,"free":[326]},
+          {"op":"run","kernel":99,"out":329,"args":[328,330],"size":[1024,256],"free":[330]},
+          {"op":"run","kernel":100,"out":331,"args":[328],"size":[1024]},
+          {"op":"run","kernel":101,"out":332,"args":[324,328,19],"size":["B","S",256],"packs":17,"free":[324,328]},
+          {"op":"run","kernel":91,"out":333,"args":[334],"size":["B","S",256],"free":[334]},
+          {"op":"run","kernel":92,"out":335,"args":[333],"size":["B","S",1]},
+          {"op":"run","kernel":93,"out":336,"args":[333,335],"size":["B","S",256],"free":[333]},
+          {"op":"run","kernel":94,"out":337,"args":[332,336],"size":[256]},
+          {"op":"run","kernel":95,"out":338,"args":[332],"size":[256]},
+          {"op":"run","kernel":96,"out":339,"args":[335,332,17,336],"size":["B","S",256],"free":[332,335,336]},
+          {"op":"run","kernel":102,"out":340,"args":[339,15],"size":["B","S",256],"packs":18},
+          {"op":"run","kernel":103,"out":341,"args":[339,342],"size":[256,256],"free":[342]},
+          {"op":"run","kernel":95,"out":343,"args":[339],"size":[256]},
+          {"op":"run","kernel":104,"out":344,"args":[340,345],"size":["B","S",8,32]},
+          {"op":"run","kernel":105,"out":346,"args":[345,340,347],"size":["B",8,"S","S"],"free":[340,345,347]},
+          {"op":"run","kernel":106,"out":348,"args":[346,349],"size":["B","S",8,32],"free":[349]},
+          {"op":"run","kernel":107,"out":350,"args":[346,351],"size":["B","S",8,32],"free":[346,351]},
+          {"op":"run","kernel":108,"out":352,"args":[348,350,344,353],"size":[768,256],"free":[353]},
+          {"op":"run","kernel":109,"out":354,"args":[348,350,344],"size":[768]},
+          {"op":"run","kernel":110,"out":355,"args":[339,348,350,344,13],"size":["B","S",256],"free":[339,344,348,350]},
+          {"op":"run","kernel":91,"out":356,"args":[357],"size":["B","S",256],"free":[357]},
+          {"op":"run","kernel":92,"out":358,"args":[356],"size":["B","S",1]},
+          {"op":"run","kernel":93,"out":359,"args":[356,358],"size":["B","S",256],"free":[356]},
+          {"op":"run","kernel":94,"out":360,"args":[355,359],"size":[256]},
+          {"op":"run","kernel":95,"out":361,"args":[355],"size":[256]},
+          {"op":"run","kernel":96,"out":362,"args":[358,355,11,359],"size":["B","S",256],"free":[355,358,359]},
+          {"op":"run","kernel":97,"out":363,"args":[362,364],"size":[256,1024]},
+          {"op":"run","kernel":95,"out":365,"args":[362],"size":[256]},
+          {"op":"run","kernel":98,"out":366,"args":[362,9,364],"size":["B","S",1024],"packs":19,"free":[364]},
+          {"op":"run","kernel":99,"out":367,"args":[366,368],"size":[1024,256],"free":[368]},
+          {"op":"run","kernel":100,"out":369,"args":[366],"size":[1024]},
+          {"op":"run","kernel":101,"out":370,"args":[362,366,7],"size":["B","S",256],"packs":20,"free":[362,366]},
+          {"op":"run","kernel":91,"out":371,"args":[372],"size":["B","S",256],"free":[372]},
+          {"op":"run","kernel":92,"out":373,"args":[371],"size":["B","S",1]},
+          {"op":"run","kernel":93,"out":374,"args":[371,373],"size":["B","S",256],"free":[371]},
+          {"op":"run","kernel":94,"out":375,"args":[370,374],"size":[256]},
+          {"op":"run","kernel":95,"out":376,"args":[370],"size":[256]},
+          {"op":"run","kernel":96,"out":377,"args":[373,370,5,374],"size":["B","S",256],"free":[370,373,374]},
+          {"op":"run","kernel":102,"out":378,"args":[377,3],"size":["B","S",256],"packs":21},
+          {"op":"run","kernel":103,"out":379,"args":[377,380],"size":[256,256],"free":[380]},
+          {"op":"run","kernel":95,"out":381,"args":[377],"size":[256]},
+          {"op":"run","kernel":104,"out":382,"args":[378,383],"size":["B","S",8,32]},
+          {"op":"run","kernel":105,"out":384,"args":[383,378,385],"size":["B",8,"S","S"],"free":[378,383,385]},
+          {"op":"run","kernel":106,"out":386,"args":[384,387],"size":["B","S",8,32],"free":[387]},
+          {"op":"run","kernel":107,"out":388,"args":[384,389],"size":["B","S",8,32],"free":[384,389]},
+          {"op":"run","kernel":108,"out":390,"args":[386,388,382,391],"size":[768,256],"free":[391]},
+          {"op":"run","kernel":109,"out":392,"args":[386,388,382],"size":[768]},
+          {"op":"run","kernel":110,"out":393,"args":[377,386,388,382,1],"size":["B","S",256],"free":[377,382,386,388]},
+          {"op":"run","kernel":111,"out":394,"args":[94,393],"size":[8000,256],"free":[94,393]},
+          {"op":"run","kernel":112,"out":395,"args":[252,246,396,250,397],"size":[768,256],"free":[397]},
+          {"op":"run","kernel":113,"out":398,"args":[250,252,246],"size":[768],"free":[246,250,252]},
+          {"op":"run","kernel":112,"out":399,"args":[194,188,396,192,400],"size":[768,256],"free":[400]},
+          {"op":"run","kernel":113,"out":401,"args":[192,194,188],"size":[768],"free":[188,192,194]},
+          {"op":"run","kernel":112,"out":402,"args":[136,130,396,134,403],"size":[768,256],"free":[396,403]},
+          {"op":"run","kernel":113,"out":404,"args":[134,136,130],"size":[768],"free":[130,134,136]}
         ],
         "output": {"slot":394,"shape":[8000,256]},
         "caches": [],

@@ -54,7 +54,7 @@ export interface LuongTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 6000]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plan with different buffers. */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k17 by forward() and generate(), the rest by training only). */
 const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 97c3efa5: encoder.lstm0.l0.x·Wᵀ (all steps)
     {
@@ -107,7 +107,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k1 176b4d8a: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k1 d974ef9c: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k1",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -257,10 +257,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 e89acde6: encoder.lstm0.l1.x·Wᵀ (all steps)
+    // k2 e89acde6: encoder.lstm0.l1.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "LuongTranslator.k2",
-      label: "encoder.lstm0.l1.x·Wᵀ (all steps)",
+      label: "encoder.lstm0.l1.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -293,10 +293,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 b75b63ce: encoder.final.l0 (and 1 more call)
+    // k3 b75b63ce: encoder.final.l0 (and 3 more calls)
     {
       name: "LuongTranslator.k3",
-      label: "encoder.final.l0 (and 1 more call)",
+      label: "encoder.final.l0 (and 3 more calls)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1];\n}",
@@ -313,10 +313,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k4 f4772478: decoder.lstm0.init (and 1 more call)
+    // k4 f4772478: decoder.lstm0.init (and 5 more calls)
     {
       name: "LuongTranslator.k4",
-      label: "decoder.lstm0.init (and 1 more call)",
+      label: "decoder.lstm0.init (and 5 more calls)",
       step: false,
       scalars: [],
       gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = b0[i0 * 1024 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b0[i0 * 1024 + (i1 - 512 + 512)];\n    c0 = v2;\n  }\n  return c0;\n}",
@@ -391,7 +391,7 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 f6a8d89f: decoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k6 2a297943: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
       name: "LuongTranslator.k6",
       label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
@@ -541,10 +541,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k7 611efd99: decoder.lstm0.l1.x·Wᵀ (all steps)
+    // k7 611efd99: decoder.lstm0.l1.x·Wᵀ (all steps) (and 1 more call)
     {
       name: "LuongTranslator.k7",
-      label: "decoder.lstm0.l1.x·Wᵀ (all steps)",
+      label: "decoder.lstm0.l1.x·Wᵀ (all steps) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -577,10 +577,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k8 d2c6cbb9: decoder.attention0.W·k (keys, once per source)
+    // k8 d2c6cbb9: decoder.attention0.W·k (keys, once per source) (and 1 more call)
     {
       name: "LuongTranslator.k8",
-      label: "decoder.attention0.W·k (keys, once per source)",
+      label: "decoder.attention0.W·k (keys, once per source) (and 1 more call)",
       step: false,
       scalars: ["S"],
       gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -611,10 +611,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 db0d0413: decoder.attention0.scores qᵀWk
+    // k9 db0d0413: decoder.attention0.scores qᵀWk (and 1 more call)
     {
       name: "LuongTranslator.k9",
-      label: "decoder.attention0.scores qᵀWk",
+      label: "decoder.attention0.scores qᵀWk (and 1 more call)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[(i0 * S + i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
@@ -649,10 +649,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 9165bf4a: decoder.attention0.α (row statistics)
+    // k10 9165bf4a: decoder.attention0.α (row statistics) (and 1 more call)
     {
       name: "LuongTranslator.k10",
-      label: "decoder.attention0.α (row statistics)",
+      label: "decoder.attention0.α (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[(i0 * T + i1) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[(i0 * T + i1) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -691,10 +691,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 19a7a2c6: decoder.attention0.α
+    // k11 19a7a2c6: decoder.attention0.α (and 1 more call)
     {
       name: "LuongTranslator.k11",
-      label: "decoder.attention0.α",
+      label: "decoder.attention0.α (and 1 more call)",
       step: false,
       scalars: ["T","S"],
       gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  if (!(i2 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b2[(i0 * T + i1) * S + i2];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -861,10 +861,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 00bf4551: decoder.linear1
+    // k14 00bf4551: decoder.linear1 (and 1 more call)
     {
       name: "LuongTranslator.k14",
-      label: "decoder.linear1",
+      label: "decoder.linear1 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
@@ -897,10 +897,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 06daa505: decoder.log_softmax0 (row statistics)
+    // k15 06daa505: decoder.log_softmax0 (row statistics) (and 1 more call)
     {
       name: "LuongTranslator.k15",
-      label: "decoder.log_softmax0 (row statistics)",
+      label: "decoder.log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
@@ -935,10 +935,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 d2859c5c: decoder.log_softmax0
+    // k16 d2859c5c: decoder.log_softmax0 (and 1 more call)
     {
       name: "LuongTranslator.k16",
-      label: "decoder.log_softmax0",
+      label: "decoder.log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
@@ -983,10 +983,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k17 5568918f: next.mask
+    // k17 5568918f: next.mask (and 1 more call)
     {
       name: "LuongTranslator.k17",
-      label: "next.mask",
+      label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1009,77 +1009,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    ];
-/** The schedule, as data: what forward() runs, and what generate() runs per step. */
-const LuongTranslator_PLAN: __nnc.Plan = {
-      "slots": 76,
-      "weights": 23,
-      "packs": [
-        [1,0,2048,0,256,256],
-        [2,0,2048,0,512,512],
-        [5,0,2048,0,512,512],
-        [6,0,2048,0,512,512],
-        [10,0,2048,0,256,256],
-        [11,0,2048,0,512,512],
-        [14,0,2048,0,512,512],
-        [15,0,2048,0,512,512],
-        [18,0,512,0,512,512],
-        [19,0,512,0,1024,1024],
-        [21,0,6000,0,512,512]
-      ],
-      "packSets": [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4],
-        [5],
-        [6],
-        [7],
-        [8],
-        [9],
-        [10]
-      ],
-      "inputs": [
-        {"name":"source","dim":"S","data":23,"lengths":24},
-        {"name":"target","dim":"T","data":25,"lengths":26}
-      ],
-      "encode": [
-        {"op":"run","kernel":0,"out":27,"args":[23,0,1,3],"size":["B","S",2048],"packs":0,"free":[23]},
-        {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[],"step":{"kernel":1,"args":[28,27,2,4,24],"packs":1},"size":["B","S",1024],"free":[27]},
-        {"op":"run","kernel":2,"out":29,"args":[28,5,7],"size":["B","S",2048],"packs":2},
-        {"op":"scan","out":30,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[],"step":{"kernel":1,"args":[30,29,6,8,24],"packs":3},"size":["B","S",1024],"free":[29]},
-        {"op":"run","kernel":3,"out":31,"args":[28,24],"size":["B",1024],"free":[28]},
-        {"op":"run","kernel":4,"out":32,"args":[31],"size":["B",1024],"free":[31]},
-        {"op":"run","kernel":3,"out":35,"args":[30,24],"size":["B",1024]},
-        {"op":"run","kernel":4,"out":36,"args":[35],"size":["B",1024],"free":[35]},
-        {"op":"run","kernel":8,"out":39,"args":[30,18],"size":["B","S",512],"packs":8}
-      ],
-      "decode": [
-        {"op":"run","kernel":5,"out":33,"args":[25,9,10,12],"size":["B","T",2048],"packs":4,"free":[25]},
-        {"op":"scan","out":34,"dim":"T","reverse":false,"stateSize":1024,"init":32,"lengths":26,"body":[],"step":{"kernel":6,"args":[34,33,11,13,26],"packs":5},"size":["B","T",1024],"free":[32,33]},
-        {"op":"run","kernel":7,"out":37,"args":[34,14,16],"size":["B","T",2048],"packs":6,"free":[34]},
-        {"op":"scan","out":38,"dim":"T","reverse":false,"stateSize":1024,"init":36,"lengths":26,"body":[],"step":{"kernel":6,"args":[38,37,15,17,26],"packs":7},"size":["B","T",1024],"free":[36,37]},
-        {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B","T","S"],"free":[39]},
-        {"op":"run","kernel":10,"out":41,"args":[24,40],"size":["B","T",2]},
-        {"op":"run","kernel":11,"out":42,"args":[24,41,40],"size":["B","T","S"],"free":[24,40,41]},
-        {"op":"run","kernel":12,"out":43,"args":[42,30],"size":["B","T",512],"free":[30,42]},
-        {"op":"run","kernel":13,"out":44,"args":[43,38,19,20],"size":["B","T",512],"packs":9,"free":[38,43]},
-        {"op":"run","kernel":14,"out":45,"args":[44,21,22],"size":["B","T",6000],"packs":10,"free":[44]},
-        {"op":"run","kernel":15,"out":46,"args":[45],"size":["B","T",2]},
-        {"op":"run","kernel":16,"out":47,"args":[46,45],"size":["B","T",6000],"free":[45,46]},
-        {"op":"run","kernel":17,"out":48,"args":[26,47],"size":["B","T",6000],"free":[26,47]}
-      ],
-      "output": {"slot":48,"shape":["B","T",6000]},
-      "caches": [],
-      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":32,"shape":["B",1024]},{"slot":36,"shape":["B",1024]},{"slot":39,"shape":["B","S",512]},{"slot":24,"shape":["B"]},{"slot":30,"shape":["B","S",1024]}],"carries":[{"scan":34,"stateSize":1024},{"scan":38,"stateSize":1024}],"attention":42,"readout":"logprob","vocab":6000,"inputVocab":6000,"keep":[24,30,32,34,36,38,39,42,48]}
-    };
-/** Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them. */
-const LuongTranslator_TRAIN: __nnc.TrainDef = {
-    kernels: [
-    // t0 ff8c7dd1: encoder.embedding0
+    // k18 ff8c7dd1: encoder.embedding0
     {
-      name: "LuongTranslator.t0",
+      name: "LuongTranslator.k18",
       label: "encoder.embedding0",
       step: false,
       scalars: ["S"],
@@ -1099,9 +1031,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t1 1a68b49d: encoder.lstm0.l0.x·Wᵀ (all steps)
+    // k19 1a68b49d: encoder.lstm0.l0.x·Wᵀ (all steps)
     {
-      name: "LuongTranslator.t1",
+      name: "LuongTranslator.k19",
       label: "encoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["S"],
@@ -1135,9 +1067,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t2 13bb72af: encoder.lstm0.l0.h* (and 1 more call)
+    // k20 13bb72af: encoder.lstm0.l0.h* (and 1 more call)
     {
-      name: "LuongTranslator.t2",
+      name: "LuongTranslator.k20",
       label: "encoder.lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["S","tp"],
@@ -1170,9 +1102,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t3 e86cef1f: encoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k21 22338001: encoder.lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "LuongTranslator.t3",
+      name: "LuongTranslator.k21",
       label: "encoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
@@ -1216,45 +1148,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t4 e89acde6: encoder.lstm0.l1.x·Wᵀ (all steps)
+    // k22 8feb8631: decoder.embedding0
     {
-      name: "LuongTranslator.t4",
-      label: "encoder.lstm0.l1.x·Wᵀ (all steps)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 2048));\n  const rem0 = idx - i0 * (S * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * S + i1) * 1024 + k1]!;
-            const v3 = b1[i2 * 512 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 2048; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * S, 2048, 512, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 2048, 0);
-        },
-      },
-    },
-    // t5 8feb8631: decoder.embedding0
-    {
-      name: "LuongTranslator.t5",
+      name: "LuongTranslator.k22",
       label: "decoder.embedding0",
       step: false,
       scalars: ["T"],
@@ -1274,56 +1170,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t6 b75b63ce: encoder.final.l0 (and 1 more call)
+    // k23 31816088: decoder.lstm0.l0.x·Wᵀ (all steps)
     {
-      name: "LuongTranslator.t6",
-      label: "encoder.final.l0 (and 1 more call)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const len0 = b1[i0]!;
-          return b0[(i0 * S + (len0 - 1.0)) * 1024 + i1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t7 f4772478: decoder.lstm0.init (and 3 more calls)
-    {
-      name: "LuongTranslator.t7",
-      label: "decoder.lstm0.init (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 512) {\n    const v1 = b0[i0 * 1024 + i1];\n    c0 = v1;\n  } else {\n    const v2 = b0[i0 * 1024 + (i1 - 512 + 512)];\n    c0 = v2;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 512) {
-            const v1 = b0[i0 * 1024 + i1]!;
-            c0 = v1;
-          } else {
-            const v2 = b0[i0 * 1024 + (i1 - 512 + 512)]!;
-            c0 = v2;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t8 31816088: decoder.lstm0.l0.x·Wᵀ (all steps)
-    {
-      name: "LuongTranslator.t8",
+      name: "LuongTranslator.k23",
       label: "decoder.lstm0.l0.x·Wᵀ (all steps)",
       step: false,
       scalars: ["T"],
@@ -1357,9 +1206,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t9 51dcc6eb: decoder.lstm0.l0.h* (and 1 more call)
+    // k24 51dcc6eb: decoder.lstm0.l0.h* (and 1 more call)
     {
-      name: "LuongTranslator.t9",
+      name: "LuongTranslator.k24",
       label: "decoder.lstm0.l0.h* (and 1 more call)",
       step: false,
       scalars: ["T","tp"],
@@ -1392,9 +1241,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t10 cb40da3a: decoder.lstm0.l0.[h';c'] (and 1 more call)
+    // k25 6c4ebe56: decoder.lstm0.l0.[h';c'] (and 1 more call)
     {
-      name: "LuongTranslator.t10",
+      name: "LuongTranslator.k25",
       label: "decoder.lstm0.l0.[h';c'] (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -1438,217 +1287,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         }
       },
     },
-    // t11 611efd99: decoder.lstm0.l1.x·Wᵀ (all steps)
+    // k26 1a62980f: decoder.attention0.[context;h]
     {
-      name: "LuongTranslator.t11",
-      label: "decoder.lstm0.l1.x·Wᵀ (all steps)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2048));\n  const rem0 = idx - i0 * (T * 2048);\n  const i1 = Math.floor((rem0 + 0.5) / 2048);\n  const rem1 = rem0 - i1 * 2048;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
-            const v3 = b1[i2 * 512 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2048; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 2048, 512, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 2048, 0);
-        },
-      },
-    },
-    // t12 d2c6cbb9: decoder.attention0.W·k (keys, once per source)
-    {
-      name: "LuongTranslator.t12",
-      label: "decoder.attention0.W·k (keys, once per source)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * S + i1) * 1024 + k1]!;
-            const v3 = b1[i2 * 512 + k1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 512; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!;
-          x.gemm(B * S, 512, 512, b0, 0, 1024, x.packs[0], null, 0, out, 0, 512, 0);
-        },
-      },
-    },
-    // t13 db0d0413: decoder.attention0.scores qᵀWk
-    {
-      name: "LuongTranslator.t13",
-      label: "decoder.attention0.scores qᵀWk",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[(i0 * S + i2) * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
-            const v3 = b1[(i0 * S + i2) * 512 + k1]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [(S + 15) * 512]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (S * 512), S, 512, 512, 1, gm0, 1.0);
-            x.gemm(T, S, 512, b0, bt0 * (T * 1024), 1024, wp, null, 0, out, bt0 * (T * S), S, 0);
-          }
-        },
-      },
-    },
-    // t14 9165bf4a: decoder.attention0.α (row statistics)
-    {
-      name: "LuongTranslator.t14",
-      label: "decoder.attention0.α (row statistics)",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[(i0 * T + i1) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[(i0 * T + i1) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[(i0 * T + i1) * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[(i0 * T + i1) * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t15 19a7a2c6: decoder.attention0.α
-    {
-      name: "LuongTranslator.t15",
-      label: "decoder.attention0.α",
-      step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  if (!(i2 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b2[(i0 * T + i1) * S + i2];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          if (!(i2 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b2[(i0 * T + i1) * S + i2]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * S;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < S; k2++) {
-                if (k2 < b0[i0]!) {
-                  const v3 = b2[(i0 * T + i1) * S + k2]!;
-                  out[base0 + k2] = v3;
-                  m1 = Math.max(m1, v3);
-                } else {
-                  out[base0 + k2] = 0.0;
-                }
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < S; k5++) {
-                if (k5 < b0[i0]!) {
-                  const e6 = Math.exp(out[base0 + k5]! - m1);
-                  out[base0 + k5] = e6;
-                  s4 += e6;
-                }
-              }
-              for (let k7 = 0; k7 < S; k7++) {
-                out[base0 + k7] = out[base0 + k7]! / s4;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t16 1a62980f: decoder.attention0.[context;h]
-    {
-      name: "LuongTranslator.t16",
+      name: "LuongTranslator.k26",
       label: "decoder.attention0.[context;h]",
       step: false,
       scalars: ["T","S"],
@@ -1707,9 +1348,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t17 4429bd4f: decoder.tanh0
+    // k27 4429bd4f: decoder.tanh0
     {
-      name: "LuongTranslator.t17",
+      name: "LuongTranslator.k27",
       label: "decoder.tanh0",
       step: false,
       scalars: ["T"],
@@ -1755,157 +1396,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t18 00bf4551: decoder.linear1
+    // k28 dd42a8ba: decoder.log_softmax0.d softmax
     {
-      name: "LuongTranslator.t18",
-      label: "decoder.linear1",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[i2 * 512 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
-            const v3 = b1[i2 * 512 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 6000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 6000, 512, b0, 0, 512, x.packs[0], b2, 0, out, 0, 6000, 0);
-        },
-      },
-    },
-    // t19 06daa505: decoder.log_softmax0 (row statistics)
-    {
-      name: "LuongTranslator.t19",
-      label: "decoder.log_softmax0 (row statistics)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i2 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 6000; k4++) {\n    const v5 = b0[(i0 * T + i1) * 6000 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 6000; k1++) {
-            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i2 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 6000; k4++) {
-            const v5 = b0[(i0 * T + i1) * 6000 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // t20 d2859c5c: decoder.log_softmax0
-    {
-      name: "LuongTranslator.t20",
-      label: "decoder.log_softmax0",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  return v1 - b0[sb0] - Math.log(b0[sb0 + 1]);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 6000 + i2]!;
-          return v1 - b0[sb0]! - Math.log(b0[sb0 + 1]!);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 6000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 6000;
-              let m1 = -3.0e+38;
-              for (let k2 = 0; k2 < 6000; k2++) {
-                const v3 = b1[(i0 * T + i1) * 6000 + k2]!;
-                out[base0 + k2] = v3;
-                m1 = Math.max(m1, v3);
-              }
-              let s4 = 0.0;
-              for (let k5 = 0; k5 < 6000; k5++) {
-                s4 += Math.exp(out[base0 + k5]! - m1);
-              }
-              const ls6 = m1 + Math.log(s4);
-              for (let k7 = 0; k7 < 6000; k7++) {
-                out[base0 + k7] = out[base0 + k7]! - ls6;
-              }
-            }
-          }
-        },
-      },
-    },
-    // t21 5568918f: next.mask
-    {
-      name: "LuongTranslator.t21",
-      label: "next.mask",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 6000 + i2]!;
-            g1 = v2;
-          }
-          return g1;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 6000; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // t22 dd42a8ba: decoder.log_softmax0.d softmax
-    {
-      name: "LuongTranslator.t22",
+      name: "LuongTranslator.k28",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -1942,9 +1435,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t23 d08cc864: d(decoder.linear1.weight)
+    // k29 71345f11: d(decoder.linear1.weight)
     {
-      name: "LuongTranslator.t23",
+      name: "LuongTranslator.k29",
       label: "d(decoder.linear1.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1968,10 +1461,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 512; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [527 * (B * T), 6000 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 512, B * T, 1, 512, gm0, 1.0);
+            for (let mi = 0; mi < 6000; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 6000]!;
+              }
+            }
+            x.gemm(6000, 512, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 512, 0);
+          }
+        },
+      },
     },
-    // t24 9b70b9d3: d(decoder.linear1.bias)
+    // k30 9b70b9d3: d(decoder.linear1.bias)
     {
-      name: "LuongTranslator.t24",
+      name: "LuongTranslator.k30",
       label: "d(decoder.linear1.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1994,9 +1504,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t25 e7827e22: decoder.tanh0.d tanh
+    // k31 5d10032b: decoder.tanh0.d tanh
     {
-      name: "LuongTranslator.t25",
+      name: "LuongTranslator.k31",
       label: "decoder.tanh0.d tanh",
       step: false,
       scalars: ["T"],
@@ -2023,10 +1533,34 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 512; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 512, 6000, b0, 0, 6000, x.packs[0], null, 0, gm0, 0, 512, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 512 + i2]!;
+            const v1 = b2[(i0 * T + i1) * 512 + i2]!;
+            const v2 = v1 * v1;
+            const v3 = 1.0 - v2;
+            const v4 = v0 * v3;
+            return v4;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 512; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t26 7eb8bffa: d(decoder.attention0.[context;h])
+    // k32 c8dc1f44: d(decoder.attention0.[context;h])
     {
-      name: "LuongTranslator.t26",
+      name: "LuongTranslator.k32",
       label: "d(decoder.attention0.[context;h])",
       step: false,
       scalars: ["T"],
@@ -2049,10 +1583,20 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 1024, 512, b0, 0, 512, x.packs[0], null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
     },
-    // t27 8a6dffe4: d(decoder.linear0.weight)
+    // k33 4aec8aa6: d(decoder.linear0.weight)
     {
-      name: "LuongTranslator.t27",
+      name: "LuongTranslator.k33",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -2076,10 +1620,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 1024; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [1039 * (B * T), 512 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 1024, B * T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 512; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 512]!;
+              }
+            }
+            x.gemm(512, 1024, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
     },
-    // t28 8b4afe61: d(decoder.linear0.bias)
+    // k34 8b4afe61: d(decoder.linear0.bias)
     {
-      name: "LuongTranslator.t28",
+      name: "LuongTranslator.k34",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -2102,9 +1663,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t29 50f3679c: decoder.attention0.α.d softmax
+    // k35 50f3679c: decoder.attention0.α.d softmax
     {
-      name: "LuongTranslator.t29",
+      name: "LuongTranslator.k35",
       label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["T","S"],
@@ -2172,9 +1733,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t30 8ddbc064: d(decoder.attention0.W·k (keys, once per source))
+    // k36 4fece61d: d(decoder.attention0.W·k (keys, once per source))
     {
-      name: "LuongTranslator.t30",
+      name: "LuongTranslator.k36",
       label: "d(decoder.attention0.W·k (keys, once per source))",
       step: false,
       scalars: ["T","S"],
@@ -2197,10 +1758,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 512; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { T, S } = s; return [527 * T, S * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (T * 1024), 512, T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < S; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm1[mi * T + ki] = b0[bt0 * (T * S) + (mi + ki * S)]!;
+              }
+            }
+            x.gemm(S, 512, T, gm1, 0, T, wp, null, 0, out, bt0 * (S * 512), 512, 0);
+          }
+        },
+      },
     },
-    // t31 a0254b32: d(decoder.attention0.weight)
+    // k37 1c188eaf: d(decoder.attention0.weight)
     {
-      name: "LuongTranslator.t31",
+      name: "LuongTranslator.k37",
       label: "d(decoder.attention0.weight)",
       step: false,
       scalars: ["B","S"],
@@ -2224,10 +1802,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 512; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [527 * (B * S), 512 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 512, B * S, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 512; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 512]!;
+              }
+            }
+            x.gemm(512, 512, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 512, 0);
+          }
+        },
+      },
     },
-    // t32 de714430: decoder.lstm0.l1.s[t-1] (and 1 more call)
+    // k38 de714430: decoder.lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "LuongTranslator.t32",
+      name: "LuongTranslator.k38",
       label: "decoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2254,9 +1849,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t33 b23c703d: decoder.lstm0.l1.backward steps
+    // k39 b23c703d: decoder.lstm0.l1.backward steps
     {
-      name: "LuongTranslator.t33",
+      name: "LuongTranslator.k39",
       label: "decoder.lstm0.l1.backward steps",
       step: false,
       scalars: ["T","S"],
@@ -2355,324 +1950,84 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         },
       },
     },
-    // t34 ca387a08: decoder.lstm0.l1.d next (and 1 more call)
+    // k40 cf0d8e2f: d(decoder.lstm0.l1.h*) (and 1 more call)
     {
-      name: "LuongTranslator.t34",
-      label: "decoder.lstm0.l1.d next (and 1 more call)",
+      name: "LuongTranslator.k40",
+      label: "d(decoder.lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
-      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + tp) * 1024 + i1];\n  const v1 = b1[(i0 * T + t) * 6144 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      gpu: "function (b0, b1, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2048);\n  const rem0 = idx - i0 * 2048;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 1536) {\n    let c1 = 0.0;\n    if (i1 < 1024) {\n      let c2 = 0.0;\n      if (i1 < 512) {\n        const v3 = b0[(i0 * T + tp) * 1024 + (i1 + 512)];\n        const v4 = b1[(i0 * T + t) * 6144 + (i1 + 512)];\n        const v5 = v3 + v4;\n        const v6 = b0[(i0 * T + tp) * 1024 + i1];\n        const v7 = b1[(i0 * T + t) * 6144 + i1];\n        const v8 = v6 + v7;\n        const v9 = b1[(i0 * T + t) * 6144 + (i1 + 1536 + 1024)];\n        const v10 = b1[(i0 * T + t) * 6144 + (i1 + 1536 + 3072)];\n        const v11 = v9 + v10;\n        const v12 = 1.0 / (1.0 + Math.exp(-v11));\n        const v13 = v8 * v12;\n        const v14 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 1024)];\n        const v15 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 3072)];\n        const v16 = v14 + v15;\n        const v17 = 1.0 / (1.0 + Math.exp(-v16));\n        const v18 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)];\n        const v19 = v17 * v18;\n        const v20 = b1[(i0 * T + t) * 6144 + (i1 + 1024)];\n        const v21 = b1[(i0 * T + t) * 6144 + (i1 + 3072)];\n        const v22 = v20 + v21;\n        const v23 = 1.0 / (1.0 + Math.exp(-v22));\n        const v24 = b1[(i0 * T + t) * 6144 + (i1 + 1024 + 1024)];\n        const v25 = b1[(i0 * T + t) * 6144 + (i1 + 1024 + 3072)];\n        const v26 = v24 + v25;\n        const v27 = 1.0 - 2.0 / (Math.exp(2.0 * v26) + 1.0);\n        const v28 = v23 * v27;\n        const v29 = v19 + v28;\n        const v30 = 1.0 - 2.0 / (Math.exp(2.0 * v29) + 1.0);\n        const v31 = v30 * v30;\n        const v32 = 1.0 - v31;\n        const v33 = v13 * v32;\n        const v34 = v5 + v33;\n        const v35 = v34 * v27;\n        const v36 = 1.0 - v23;\n        const v37 = v23 * v36;\n        const v38 = v35 * v37;\n        c2 = v38;\n      } else {\n        const v39 = b0[(i0 * T + tp) * 1024 + (i1 - 512 + 512)];\n        const v40 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 512)];\n        const v41 = v39 + v40;\n        const v42 = b0[(i0 * T + tp) * 1024 + (i1 - 512)];\n        const v43 = b1[(i0 * T + t) * 6144 + (i1 - 512)];\n        const v44 = v42 + v43;\n        const v45 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 1536 + 1024)];\n        const v46 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 1536 + 3072)];\n        const v47 = v45 + v46;\n        const v48 = 1.0 / (1.0 + Math.exp(-v47));\n        const v49 = v44 * v48;\n        const v50 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 512 + 1024)];\n        const v51 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 512 + 3072)];\n        const v52 = v50 + v51;\n        const v53 = 1.0 / (1.0 + Math.exp(-v52));\n        const v54 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 512 + 5120)];\n        const v55 = v53 * v54;\n        const v56 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 1024)];\n        const v57 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 3072)];\n        const v58 = v56 + v57;\n        const v59 = 1.0 / (1.0 + Math.exp(-v58));\n        const v60 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 1024 + 1024)];\n        const v61 = b1[(i0 * T + t) * 6144 + (i1 - 512 + 1024 + 3072)];\n        const v62 = v60 + v61;\n        const v63 = 1.0 - 2.0 / (Math.exp(2.0 * v62) + 1.0);\n        const v64 = v59 * v63;\n        const v65 = v55 + v64;\n        const v66 = 1.0 - 2.0 / (Math.exp(2.0 * v65) + 1.0);\n        const v67 = v66 * v66;\n        const v68 = 1.0 - v67;\n        const v69 = v49 * v68;\n        const v70 = v41 + v69;\n        const v71 = v70 * v54;\n        const v72 = 1.0 - v53;\n        const v73 = v53 * v72;\n        const v74 = v71 * v73;\n        c2 = v74;\n      }\n      c1 = c2;\n    } else {\n      const v75 = b0[(i0 * T + tp) * 1024 + (i1 - 1024 + 512)];\n      const v76 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 512)];\n      const v77 = v75 + v76;\n      const v78 = b0[(i0 * T + tp) * 1024 + (i1 - 1024)];\n      const v79 = b1[(i0 * T + t) * 6144 + (i1 - 1024)];\n      const v80 = v78 + v79;\n      const v81 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 1536 + 1024)];\n      const v82 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 1536 + 3072)];\n      const v83 = v81 + v82;\n      const v84 = 1.0 / (1.0 + Math.exp(-v83));\n      const v85 = v80 * v84;\n      const v86 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 512 + 1024)];\n      const v87 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 512 + 3072)];\n      const v88 = v86 + v87;\n      const v89 = 1.0 / (1.0 + Math.exp(-v88));\n      const v90 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 512 + 5120)];\n      const v91 = v89 * v90;\n      const v92 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 1024)];\n      const v93 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 3072)];\n      const v94 = v92 + v93;\n      const v95 = 1.0 / (1.0 + Math.exp(-v94));\n      const v96 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 1024 + 1024)];\n      const v97 = b1[(i0 * T + t) * 6144 + (i1 - 1024 + 1024 + 3072)];\n      const v98 = v96 + v97;\n      const v99 = 1.0 - 2.0 / (Math.exp(2.0 * v98) + 1.0);\n      const v100 = v95 * v99;\n      const v101 = v91 + v100;\n      const v102 = 1.0 - 2.0 / (Math.exp(2.0 * v101) + 1.0);\n      const v103 = v102 * v102;\n      const v104 = 1.0 - v103;\n      const v105 = v85 * v104;\n      const v106 = v77 + v105;\n      const v107 = v106 * v95;\n      const v108 = v99 * v99;\n      const v109 = 1.0 - v108;\n      const v110 = v107 * v109;\n      c1 = v110;\n    }\n    c0 = c1;\n  } else {\n    const v111 = b0[(i0 * T + tp) * 1024 + (i1 - 1536)];\n    const v112 = b1[(i0 * T + t) * 6144 + (i1 - 1536)];\n    const v113 = v111 + v112;\n    const v114 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 512 + 1024)];\n    const v115 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 512 + 3072)];\n    const v116 = v114 + v115;\n    const v117 = 1.0 / (1.0 + Math.exp(-v116));\n    const v118 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 512 + 5120)];\n    const v119 = v117 * v118;\n    const v120 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 1024)];\n    const v121 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 3072)];\n    const v122 = v120 + v121;\n    const v123 = 1.0 / (1.0 + Math.exp(-v122));\n    const v124 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 1024 + 1024)];\n    const v125 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 1024 + 3072)];\n    const v126 = v124 + v125;\n    const v127 = 1.0 - 2.0 / (Math.exp(2.0 * v126) + 1.0);\n    const v128 = v123 * v127;\n    const v129 = v119 + v128;\n    const v130 = 1.0 - 2.0 / (Math.exp(2.0 * v129) + 1.0);\n    const v131 = v113 * v130;\n    const v132 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 1536 + 1024)];\n    const v133 = b1[(i0 * T + t) * 6144 + (i1 - 1536 + 1536 + 3072)];\n    const v134 = v132 + v133;\n    const v135 = 1.0 / (1.0 + Math.exp(-v134));\n    const v136 = 1.0 - v135;\n    const v137 = v135 * v136;\n    const v138 = v131 * v137;\n    c0 = v138;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + tp) * 1024 + i1]!;
-          const v1 = b1[(i0 * T + t) * 6144 + i1]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * T + tp) * 1024 + (i1 + 512)]!;
+          const v1 = b1[(i0 * T + t) * 6144 + (i1 + 512)]!;
           const v2 = v0 + v1;
-          return v2;
+          const v3 = b0[(i0 * T + tp) * 1024 + i1]!;
+          const v4 = b1[(i0 * T + t) * 6144 + i1]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * T + t) * 6144 + (i1 + 1536 + 1024)]!;
+          const v7 = b1[(i0 * T + t) * 6144 + (i1 + 1536 + 3072)]!;
+          const v8 = v6 + v7;
+          const v9 = __nnc.sigmoidf(v8);
+          const v10 = v5 * v9;
+          const v11 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 1024)]!;
+          const v12 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 3072)]!;
+          const v13 = v11 + v12;
+          const v14 = __nnc.sigmoidf(v13);
+          const v15 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)]!;
+          const v16 = v14 * v15;
+          const v17 = b1[(i0 * T + t) * 6144 + (i1 + 1024)]!;
+          const v18 = b1[(i0 * T + t) * 6144 + (i1 + 3072)]!;
+          const v19 = v17 + v18;
+          const v20 = __nnc.sigmoidf(v19);
+          const v21 = b1[(i0 * T + t) * 6144 + (i1 + 1024 + 1024)]!;
+          const v22 = b1[(i0 * T + t) * 6144 + (i1 + 1024 + 3072)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.tanhf(v23);
+          const v25 = v20 * v24;
+          const v26 = v16 + v25;
+          const v27 = __nnc.tanhf(v26);
+          const v28 = v27 * v27;
+          const v29 = 1.0 - v28;
+          const v30 = v10 * v29;
+          const v31 = v2 + v30;
+          const v32 = v31 * v24;
+          const v33 = 1.0 - v20;
+          const v34 = v20 * v33;
+          const v35 = v32 * v34;
+          const v36 = v31 * v15;
+          const v37 = 1.0 - v14;
+          const v38 = v14 * v37;
+          const v39 = v36 * v38;
+          const v40 = v31 * v20;
+          const v41 = v24 * v24;
+          const v42 = 1.0 - v41;
+          const v43 = v40 * v42;
+          const v44 = v5 * v27;
+          const v45 = 1.0 - v9;
+          const v46 = v9 * v45;
+          const v47 = v44 * v46;
+          out[i0 * 2048 + i1] = v35;
+          out[i0 * 2048 + (512 + i1)] = v39;
+          out[i0 * 2048 + (1024 + i1)] = v43;
+          out[i0 * 2048 + (1536 + i1)] = v47;
         };
-        let o = 0;
         for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
+          for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // t35 e1e55417: decoder.lstm0.l1.[h';c'].d first (and 3 more calls)
+    // k41 e5a07085: d(decoder.lstm0.l1.state) (and 1 more call)
     {
-      name: "LuongTranslator.t35",
-      label: "decoder.lstm0.l1.[h';c'].d first (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 1024 + i1];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 1024 + i1]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t36 86775195: decoder.lstm0.l1.f (and 1 more call)
-    {
-      name: "LuongTranslator.t36",
-      label: "decoder.lstm0.l1.f (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 512 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 512 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 6144 + (i1 + 512 + 1024)]!;
-          const v1 = b0[(i0 * T + t) * 6144 + (i1 + 512 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t37 256a17f9: decoder.lstm0.l1.i (and 1 more call)
-    {
-      name: "LuongTranslator.t37",
-      label: "decoder.lstm0.l1.i (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1024)]!;
-          const v1 = b0[(i0 * T + t) * 6144 + (i1 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t38 849a9e4c: decoder.lstm0.l1.g (and 1 more call)
-    {
-      name: "LuongTranslator.t38",
-      label: "decoder.lstm0.l1.g (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1024 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 1024 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1024 + 1024)]!;
-          const v1 = b0[(i0 * T + t) * 6144 + (i1 + 1024 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.tanhf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t39 f319707a: decoder.lstm0.l1.tanh(c') (and 1 more call)
-    {
-      name: "LuongTranslator.t39",
-      label: "decoder.lstm0.l1.tanh(c') (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = b3[i0 * 512 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + i1]!;
-          const v1 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 512 + i1]!;
-          const v4 = b3[i0 * 512 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          const v7 = __nnc.tanhf(v6);
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t40 5cceb25d: decoder.lstm0.l1.o (and 1 more call)
-    {
-      name: "LuongTranslator.t40",
-      label: "decoder.lstm0.l1.o (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1536 + 1024)];\n  const v1 = b0[(i0 * T + t) * 6144 + (i1 + 1536 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * T + t) * 6144 + (i1 + 1536 + 1024)]!;
-          const v1 = b0[(i0 * T + t) * 6144 + (i1 + 1536 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t41 355fa878: d(decoder.lstm0.l1.c') (and 3 more calls)
-    {
-      name: "LuongTranslator.t41",
-      label: "d(decoder.lstm0.l1.c') (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 1024 + (i1 + 512)];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = b2[i0 * 512 + i1];\n  const v3 = v1 * v2;\n  const v4 = b3[i0 * 512 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = v3 * v6;\n  const v8 = v0 + v7;\n  return v8;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 1024 + (i1 + 512)]!;
-          const v1 = b1[i0 * 512 + i1]!;
-          const v2 = b2[i0 * 512 + i1]!;
-          const v3 = v1 * v2;
-          const v4 = b3[i0 * 512 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = v3 * v6;
-          const v8 = v0 + v7;
-          return v8;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t42 751d08b8: decoder.lstm0.l1.o.d sigmoid (and 7 more calls)
-    {
-      name: "LuongTranslator.t42",
-      label: "decoder.lstm0.l1.o.d sigmoid (and 7 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + i1]!;
-          const v1 = b1[i0 * 512 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 512 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t43 dea5251a: decoder.lstm0.l1.g.d tanh (and 3 more calls)
-    {
-      name: "LuongTranslator.t43",
-      label: "decoder.lstm0.l1.g.d tanh (and 3 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[i0 * 512 + i1];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = v3 * v3;\n  const v5 = 1.0 - v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + i1]!;
-          const v1 = b1[i0 * 512 + i1]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 512 + i1]!;
-          const v4 = v3 * v3;
-          const v5 = 1.0 - v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t44 26acb24e: decoder.lstm0.l1.f.d sigmoid (and 1 more call)
-    {
-      name: "LuongTranslator.t44",
-      label: "decoder.lstm0.l1.f.d sigmoid (and 1 more call)",
-      step: false,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + i1]!;
-          const v1 = b1[(i0 * T + t) * 6144 + (i1 + 512 + 5120)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 512 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t45 4699106b: d(decoder.lstm0.l1.h*) (and 7 more calls)
-    {
-      name: "LuongTranslator.t45",
-      label: "d(decoder.lstm0.l1.h*) (and 7 more calls)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2, b3) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2048);\n  const rem0 = idx - i0 * 2048;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 1536) {\n    let c1 = 0.0;\n    if (i1 < 1024) {\n      let c2 = 0.0;\n      if (i1 < 512) {\n        const v3 = b0[i0 * 512 + i1];\n        c2 = v3;\n      } else {\n        const v4 = b1[i0 * 512 + (i1 - 512)];\n        c2 = v4;\n      }\n      c1 = c2;\n    } else {\n      const v5 = b2[i0 * 512 + (i1 - 1024)];\n      c1 = v5;\n    }\n    c0 = c1;\n  } else {\n    const v6 = b3[i0 * 512 + (i1 - 1536)];\n    c0 = v6;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          let c0 = 0.0;
-          if (i1 < 1536) {
-            let c1 = 0.0;
-            if (i1 < 1024) {
-              let c2 = 0.0;
-              if (i1 < 512) {
-                const v3 = b0[i0 * 512 + i1]!;
-                c2 = v3;
-              } else {
-                const v4 = b1[i0 * 512 + (i1 - 512)]!;
-                c2 = v4;
-              }
-              c1 = c2;
-            } else {
-              const v5 = b2[i0 * 512 + (i1 - 1024)]!;
-              c1 = v5;
-            }
-            c0 = c1;
-          } else {
-            const v6 = b3[i0 * 512 + (i1 - 1536)]!;
-            c0 = v6;
-          }
-          return c0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2048; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t46 82a9c7f8: d(decoder.lstm0.l1.state) (and 1 more call)
-    {
-      name: "LuongTranslator.t46",
+      name: "LuongTranslator.k41",
       label: "d(decoder.lstm0.l1.state) (and 1 more call)",
       step: true,
-      scalars: ["T","t"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, T, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 2048; k2++) {\n        const v3 = b1[i0 * 2048 + k2];\n        const v4 = b2[k2 * 512 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 512 + (i1 - 512)];\n      const v6 = b4[i0 * 512 + (i1 - 512)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["T","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, T, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 2048; k2++) {\n        const v3 = b1[i0 * 2048 + k2];\n        const v4 = b2[k2 * 512 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b0[(i0 * T + tp) * 1024 + (i1 - 512 + 512)];\n      const v6 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 512)];\n      const v7 = v5 + v6;\n      const v8 = b0[(i0 * T + tp) * 1024 + (i1 - 512)];\n      const v9 = b3[(i0 * T + t) * 6144 + (i1 - 512)];\n      const v10 = v8 + v9;\n      const v11 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 1536 + 1024)];\n      const v12 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 1536 + 3072)];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = v10 * v14;\n      const v16 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 512 + 1024)];\n      const v17 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 512 + 3072)];\n      const v18 = v16 + v17;\n      const v19 = 1.0 / (1.0 + Math.exp(-v18));\n      const v20 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 512 + 5120)];\n      const v21 = v19 * v20;\n      const v22 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 1024)];\n      const v23 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 3072)];\n      const v24 = v22 + v23;\n      const v25 = 1.0 / (1.0 + Math.exp(-v24));\n      const v26 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 1024 + 1024)];\n      const v27 = b3[(i0 * T + t) * 6144 + (i1 - 512 + 1024 + 3072)];\n      const v28 = v26 + v27;\n      const v29 = 1.0 - 2.0 / (Math.exp(2.0 * v28) + 1.0);\n      const v30 = v25 * v29;\n      const v31 = v21 + v30;\n      const v32 = 1.0 - 2.0 / (Math.exp(2.0 * v31) + 1.0);\n      const v33 = v32 * v32;\n      const v34 = 1.0 - v33;\n      const v35 = v15 * v34;\n      const v36 = v7 + v35;\n      const v37 = v36 * v19;\n      c0 = v37;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-        const { B, T, t } = s;
-        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const { B, T, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, dst: Float32Array): void => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 2048; k1++) {
@@ -2680,25 +2035,112 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             const v3 = b2[k1 * 512 + i1]!;
             acc0 += v2 * v3;
           }
-          const v4 = b3[i0 * 512 + i1]!;
-          const v5 = b4[i0 * 512 + i1]!;
-          const v6 = v4 * v5;
+          const v4 = b0[(i0 * T + tp) * 1024 + (i1 + 512)]!;
+          const v5 = b3[(i0 * T + t) * 6144 + (i1 + 512)]!;
+          const v6 = v4 + v5;
+          const v7 = b0[(i0 * T + tp) * 1024 + i1]!;
+          const v8 = b3[(i0 * T + t) * 6144 + i1]!;
+          const v9 = v7 + v8;
+          const v10 = b3[(i0 * T + t) * 6144 + (i1 + 1536 + 1024)]!;
+          const v11 = b3[(i0 * T + t) * 6144 + (i1 + 1536 + 3072)]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = v9 * v13;
+          const v15 = b3[(i0 * T + t) * 6144 + (i1 + 512 + 1024)]!;
+          const v16 = b3[(i0 * T + t) * 6144 + (i1 + 512 + 3072)]!;
+          const v17 = v15 + v16;
+          const v18 = __nnc.sigmoidf(v17);
+          const v19 = b3[(i0 * T + t) * 6144 + (i1 + 512 + 5120)]!;
+          const v20 = v18 * v19;
+          const v21 = b3[(i0 * T + t) * 6144 + (i1 + 1024)]!;
+          const v22 = b3[(i0 * T + t) * 6144 + (i1 + 3072)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.sigmoidf(v23);
+          const v25 = b3[(i0 * T + t) * 6144 + (i1 + 1024 + 1024)]!;
+          const v26 = b3[(i0 * T + t) * 6144 + (i1 + 1024 + 3072)]!;
+          const v27 = v25 + v26;
+          const v28 = __nnc.tanhf(v27);
+          const v29 = v24 * v28;
+          const v30 = v20 + v29;
+          const v31 = __nnc.tanhf(v30);
+          const v32 = v31 * v31;
+          const v33 = 1.0 - v32;
+          const v34 = v14 * v33;
+          const v35 = v6 + v34;
+          const v36 = v35 * v18;
           dst[i1] = acc0;
-          dst[512 + i1] = v6;
+          dst[512 + i1] = v36;
         };
         const dst = new Float32Array(1024);
         for (let i0 = 0; i0 < B; i0++) {
           const row = (i0 * T + t) * 1024;
-          if (t < b5[i0]!) {
+          if (t < b4[i0]!) {
             for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
             out.set(dst, row);
           } else out.fill(0, row, row + 1024);
         }
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 512, 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 512, 2048, b1, 0, 2048, x.packs[0], null, 0, gm0, 0, 512, 0);
+          }
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm0[i0 * 512 + i1]!;
+            const v1 = b0[(i0 * T + tp) * 1024 + (i1 + 512)]!;
+            const v2 = b3[(i0 * T + t) * 6144 + (i1 + 512)]!;
+            const v3 = v1 + v2;
+            const v4 = b0[(i0 * T + tp) * 1024 + i1]!;
+            const v5 = b3[(i0 * T + t) * 6144 + i1]!;
+            const v6 = v4 + v5;
+            const v7 = b3[(i0 * T + t) * 6144 + (i1 + 1536 + 1024)]!;
+            const v8 = b3[(i0 * T + t) * 6144 + (i1 + 1536 + 3072)]!;
+            const v9 = v7 + v8;
+            const v10 = __nnc.sigmoidf(v9);
+            const v11 = v6 * v10;
+            const v12 = b3[(i0 * T + t) * 6144 + (i1 + 512 + 1024)]!;
+            const v13 = b3[(i0 * T + t) * 6144 + (i1 + 512 + 3072)]!;
+            const v14 = v12 + v13;
+            const v15 = __nnc.sigmoidf(v14);
+            const v16 = b3[(i0 * T + t) * 6144 + (i1 + 512 + 5120)]!;
+            const v17 = v15 * v16;
+            const v18 = b3[(i0 * T + t) * 6144 + (i1 + 1024)]!;
+            const v19 = b3[(i0 * T + t) * 6144 + (i1 + 3072)]!;
+            const v20 = v18 + v19;
+            const v21 = __nnc.sigmoidf(v20);
+            const v22 = b3[(i0 * T + t) * 6144 + (i1 + 1024 + 1024)]!;
+            const v23 = b3[(i0 * T + t) * 6144 + (i1 + 1024 + 3072)]!;
+            const v24 = v22 + v23;
+            const v25 = __nnc.tanhf(v24);
+            const v26 = v21 * v25;
+            const v27 = v17 + v26;
+            const v28 = __nnc.tanhf(v27);
+            const v29 = v28 * v28;
+            const v30 = 1.0 - v29;
+            const v31 = v11 * v30;
+            const v32 = v3 + v31;
+            const v33 = v32 * v15;
+            dst[i1] = v0;
+            dst[512 + i1] = v33;
+          };
+          const dst = g[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * T + t) * 1024;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 1024);
+          }
+        },
+      },
     },
-    // t47 ec044759: decoder.lstm0.l1.d init (and 1 more call)
+    // k42 ec044759: decoder.lstm0.l1.d init (and 1 more call)
     {
-      name: "LuongTranslator.t47",
+      name: "LuongTranslator.k42",
       label: "decoder.lstm0.l1.d init (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2715,9 +2157,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t48 dac3bc83: d(decoder.lstm0.weight_hh_l1) (and 2 more calls)
+    // k43 234b3515: d(decoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "LuongTranslator.t48",
+      name: "LuongTranslator.k43",
       label: "d(decoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2741,10 +2183,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 512; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [527 * (B * T), 2048 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 512, B * T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 2048; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 2048]!;
+              }
+            }
+            x.gemm(2048, 512, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 512, 0);
+          }
+        },
+      },
     },
-    // t49 e9e96d03: d(decoder.lstm0.bias_hh_l1) (and 3 more calls)
+    // k44 e9e96d03: d(decoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "LuongTranslator.t49",
+      name: "LuongTranslator.k44",
       label: "d(decoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2767,9 +2226,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t50 a7b1c331: encoder.final.l1.d pool (and 1 more call)
+    // k45 a7b1c331: encoder.final.l1.d pool (and 1 more call)
     {
-      name: "LuongTranslator.t50",
+      name: "LuongTranslator.k45",
       label: "encoder.final.l1.d pool (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -2793,9 +2252,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t51 82fb28a4: decoder.lstm0.l0.backward steps
+    // k46 7289f27b: decoder.lstm0.l0.backward steps
     {
-      name: "LuongTranslator.t51",
+      name: "LuongTranslator.k46",
       label: "decoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -2843,10 +2302,55 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 6144; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * T, 512, 2048, b0, 0, 2048, x.packs[0], null, 0, gm0, 0, 512, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            let c0 = 0.0;
+            if (i2 < 5120) {
+              let c1 = 0.0;
+              if (i2 < 3072) {
+                let c2 = 0.0;
+                if (i2 < 1024) {
+                  let g3 = 0.0;
+                  if (i2 >= 0 && i2 < 512) {
+                    const v4 = gm0[(i0 * T + i1) * 512 + i2]!;
+                    g3 = v4;
+                  }
+                  c2 = g3;
+                } else {
+                  const v5 = b2[(i0 * T + i1) * 2048 + (i2 - 1024)]!;
+                  c2 = v5;
+                }
+                c1 = c2;
+              } else {
+                const v6 = b3[(i0 * T + i1) * 2048 + (i2 - 3072)]!;
+                c1 = v6;
+              }
+              c0 = c1;
+            } else {
+              const v7 = b4[(i0 * T + i1) * 1024 + (i2 - 5120)]!;
+              c0 = v7;
+            }
+            return c0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 6144; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t52 6cfde1f8: d(decoder.embedding0)
+    // k47 6fe9f00c: d(decoder.embedding0)
     {
-      name: "LuongTranslator.t52",
+      name: "LuongTranslator.k47",
       label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
@@ -2869,10 +2373,20 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 2048, b0, 0, 2048, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t53 e2773b4c: d(decoder.lstm0.weight_ih_l0)
+    // k48 fe6383c3: d(decoder.lstm0.weight_ih_l0)
     {
-      name: "LuongTranslator.t53",
+      name: "LuongTranslator.k48",
       label: "d(decoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
@@ -2896,10 +2410,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [271 * (B * T), 2048 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 2048; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 2048]!;
+              }
+            }
+            x.gemm(2048, 256, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t54 518c7fd7: decoder.embedding0.d table
+    // k49 518c7fd7: decoder.embedding0.d table
     {
-      name: "LuongTranslator.t54",
+      name: "LuongTranslator.k49",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2926,9 +2457,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    // t55 5ad65d3e: encoder.lstm0.l1.s[t-1] (and 1 more call)
+    // k50 5ad65d3e: encoder.lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "LuongTranslator.t55",
+      name: "LuongTranslator.k50",
       label: "encoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -2954,9 +2485,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
               out[o++] = f(i0, i1, i2);
       },
     },
-    // t56 e4820c8c: encoder.lstm0.l1.backward steps
+    // k51 87a71e38: encoder.lstm0.l1.backward steps
     {
-      name: "LuongTranslator.t56",
+      name: "LuongTranslator.k51",
       label: "encoder.lstm0.l1.backward steps",
       step: false,
       scalars: ["T","S"],
@@ -3013,184 +2544,143 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 6144; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T, S } = s; return [B * S * 512, 527 * T, S * T, B * S * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (T * 1024), 512, T, 1, 1024, gm1, 1.0);
+            for (let mi = 0; mi < S; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm2[mi * T + ki] = b2[bt0 * (T * S) + (mi + ki * S)]!;
+              }
+            }
+            x.gemm(S, 512, T, gm2, 0, T, wp, null, 0, gm0, bt0 * (S * 512), 512, 0);
+          }
+          {
+            x.gemm(B * S, 512, 512, b3, 0, 512, x.packs[0], null, 0, gm3, 0, 512, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            let c0 = 0.0;
+            if (i2 < 5120) {
+              let c1 = 0.0;
+              if (i2 < 3072) {
+                let c2 = 0.0;
+                if (i2 < 1024) {
+                  const v3 = b0[(i0 * S + i1) * 1024 + i2]!;
+                  let g4 = 0.0;
+                  if (i2 >= 0 && i2 < 512) {
+                    const v5 = gm0[(i0 * S + i1) * 512 + i2]!;
+                    const v6 = gm3[(i0 * S + i1) * 512 + i2]!;
+                    const v7 = v5 + v6;
+                    g4 = v7;
+                  }
+                  const v8 = v3 + g4;
+                  c2 = v8;
+                } else {
+                  const v9 = b5[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
+                  c2 = v9;
+                }
+                c1 = c2;
+              } else {
+                const v10 = b6[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
+                c1 = v10;
+              }
+              c0 = c1;
+            } else {
+              const v11 = b7[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
+              c0 = v11;
+            }
+            return c0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 6144; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t57 e46ddcda: encoder.lstm0.l1.d next (and 1 more call)
+    // k52 e470175e: d(encoder.lstm0.l1.h*) (and 1 more call)
     {
-      name: "LuongTranslator.t57",
-      label: "encoder.lstm0.l1.d next (and 1 more call)",
+      name: "LuongTranslator.k52",
+      label: "d(encoder.lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
-      gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 1024);\n  const rem0 = idx - i0 * 1024;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + tp) * 1024 + i1];\n  const v1 = b1[(i0 * S + t) * 6144 + i1];\n  const v2 = v0 + v1;\n  return v2;\n}",
+      gpu: "function (b0, b1, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2048);\n  const rem0 = idx - i0 * 2048;\n  const i1 = rem0;\n  let c0 = 0.0;\n  if (i1 < 1536) {\n    let c1 = 0.0;\n    if (i1 < 1024) {\n      let c2 = 0.0;\n      if (i1 < 512) {\n        const v3 = b0[(i0 * S + tp) * 1024 + (i1 + 512)];\n        const v4 = b1[(i0 * S + t) * 6144 + (i1 + 512)];\n        const v5 = v3 + v4;\n        const v6 = b0[(i0 * S + tp) * 1024 + i1];\n        const v7 = b1[(i0 * S + t) * 6144 + i1];\n        const v8 = v6 + v7;\n        const v9 = b1[(i0 * S + t) * 6144 + (i1 + 1536 + 1024)];\n        const v10 = b1[(i0 * S + t) * 6144 + (i1 + 1536 + 3072)];\n        const v11 = v9 + v10;\n        const v12 = 1.0 / (1.0 + Math.exp(-v11));\n        const v13 = v8 * v12;\n        const v14 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 1024)];\n        const v15 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 3072)];\n        const v16 = v14 + v15;\n        const v17 = 1.0 / (1.0 + Math.exp(-v16));\n        const v18 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)];\n        const v19 = v17 * v18;\n        const v20 = b1[(i0 * S + t) * 6144 + (i1 + 1024)];\n        const v21 = b1[(i0 * S + t) * 6144 + (i1 + 3072)];\n        const v22 = v20 + v21;\n        const v23 = 1.0 / (1.0 + Math.exp(-v22));\n        const v24 = b1[(i0 * S + t) * 6144 + (i1 + 1024 + 1024)];\n        const v25 = b1[(i0 * S + t) * 6144 + (i1 + 1024 + 3072)];\n        const v26 = v24 + v25;\n        const v27 = 1.0 - 2.0 / (Math.exp(2.0 * v26) + 1.0);\n        const v28 = v23 * v27;\n        const v29 = v19 + v28;\n        const v30 = 1.0 - 2.0 / (Math.exp(2.0 * v29) + 1.0);\n        const v31 = v30 * v30;\n        const v32 = 1.0 - v31;\n        const v33 = v13 * v32;\n        const v34 = v5 + v33;\n        const v35 = v34 * v27;\n        const v36 = 1.0 - v23;\n        const v37 = v23 * v36;\n        const v38 = v35 * v37;\n        c2 = v38;\n      } else {\n        const v39 = b0[(i0 * S + tp) * 1024 + (i1 - 512 + 512)];\n        const v40 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 512)];\n        const v41 = v39 + v40;\n        const v42 = b0[(i0 * S + tp) * 1024 + (i1 - 512)];\n        const v43 = b1[(i0 * S + t) * 6144 + (i1 - 512)];\n        const v44 = v42 + v43;\n        const v45 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 1536 + 1024)];\n        const v46 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 1536 + 3072)];\n        const v47 = v45 + v46;\n        const v48 = 1.0 / (1.0 + Math.exp(-v47));\n        const v49 = v44 * v48;\n        const v50 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 512 + 1024)];\n        const v51 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 512 + 3072)];\n        const v52 = v50 + v51;\n        const v53 = 1.0 / (1.0 + Math.exp(-v52));\n        const v54 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 512 + 5120)];\n        const v55 = v53 * v54;\n        const v56 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 1024)];\n        const v57 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 3072)];\n        const v58 = v56 + v57;\n        const v59 = 1.0 / (1.0 + Math.exp(-v58));\n        const v60 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 1024 + 1024)];\n        const v61 = b1[(i0 * S + t) * 6144 + (i1 - 512 + 1024 + 3072)];\n        const v62 = v60 + v61;\n        const v63 = 1.0 - 2.0 / (Math.exp(2.0 * v62) + 1.0);\n        const v64 = v59 * v63;\n        const v65 = v55 + v64;\n        const v66 = 1.0 - 2.0 / (Math.exp(2.0 * v65) + 1.0);\n        const v67 = v66 * v66;\n        const v68 = 1.0 - v67;\n        const v69 = v49 * v68;\n        const v70 = v41 + v69;\n        const v71 = v70 * v54;\n        const v72 = 1.0 - v53;\n        const v73 = v53 * v72;\n        const v74 = v71 * v73;\n        c2 = v74;\n      }\n      c1 = c2;\n    } else {\n      const v75 = b0[(i0 * S + tp) * 1024 + (i1 - 1024 + 512)];\n      const v76 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 512)];\n      const v77 = v75 + v76;\n      const v78 = b0[(i0 * S + tp) * 1024 + (i1 - 1024)];\n      const v79 = b1[(i0 * S + t) * 6144 + (i1 - 1024)];\n      const v80 = v78 + v79;\n      const v81 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 1536 + 1024)];\n      const v82 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 1536 + 3072)];\n      const v83 = v81 + v82;\n      const v84 = 1.0 / (1.0 + Math.exp(-v83));\n      const v85 = v80 * v84;\n      const v86 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 512 + 1024)];\n      const v87 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 512 + 3072)];\n      const v88 = v86 + v87;\n      const v89 = 1.0 / (1.0 + Math.exp(-v88));\n      const v90 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 512 + 5120)];\n      const v91 = v89 * v90;\n      const v92 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 1024)];\n      const v93 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 3072)];\n      const v94 = v92 + v93;\n      const v95 = 1.0 / (1.0 + Math.exp(-v94));\n      const v96 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 1024 + 1024)];\n      const v97 = b1[(i0 * S + t) * 6144 + (i1 - 1024 + 1024 + 3072)];\n      const v98 = v96 + v97;\n      const v99 = 1.0 - 2.0 / (Math.exp(2.0 * v98) + 1.0);\n      const v100 = v95 * v99;\n      const v101 = v91 + v100;\n      const v102 = 1.0 - 2.0 / (Math.exp(2.0 * v101) + 1.0);\n      const v103 = v102 * v102;\n      const v104 = 1.0 - v103;\n      const v105 = v85 * v104;\n      const v106 = v77 + v105;\n      const v107 = v106 * v95;\n      const v108 = v99 * v99;\n      const v109 = 1.0 - v108;\n      const v110 = v107 * v109;\n      c1 = v110;\n    }\n    c0 = c1;\n  } else {\n    const v111 = b0[(i0 * S + tp) * 1024 + (i1 - 1536)];\n    const v112 = b1[(i0 * S + t) * 6144 + (i1 - 1536)];\n    const v113 = v111 + v112;\n    const v114 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 512 + 1024)];\n    const v115 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 512 + 3072)];\n    const v116 = v114 + v115;\n    const v117 = 1.0 / (1.0 + Math.exp(-v116));\n    const v118 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 512 + 5120)];\n    const v119 = v117 * v118;\n    const v120 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 1024)];\n    const v121 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 3072)];\n    const v122 = v120 + v121;\n    const v123 = 1.0 / (1.0 + Math.exp(-v122));\n    const v124 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 1024 + 1024)];\n    const v125 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 1024 + 3072)];\n    const v126 = v124 + v125;\n    const v127 = 1.0 - 2.0 / (Math.exp(2.0 * v126) + 1.0);\n    const v128 = v123 * v127;\n    const v129 = v119 + v128;\n    const v130 = 1.0 - 2.0 / (Math.exp(2.0 * v129) + 1.0);\n    const v131 = v113 * v130;\n    const v132 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 1536 + 1024)];\n    const v133 = b1[(i0 * S + t) * 6144 + (i1 - 1536 + 1536 + 3072)];\n    const v134 = v132 + v133;\n    const v135 = 1.0 / (1.0 + Math.exp(-v134));\n    const v136 = 1.0 - v135;\n    const v137 = v135 * v136;\n    const v138 = v131 * v137;\n    c0 = v138;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, S, t, tp } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + tp) * 1024 + i1]!;
-          const v1 = b1[(i0 * S + t) * 6144 + i1]!;
+        const f = (i0: number, i1: number): void => {
+          const v0 = b0[(i0 * S + tp) * 1024 + (i1 + 512)]!;
+          const v1 = b1[(i0 * S + t) * 6144 + (i1 + 512)]!;
           const v2 = v0 + v1;
-          return v2;
+          const v3 = b0[(i0 * S + tp) * 1024 + i1]!;
+          const v4 = b1[(i0 * S + t) * 6144 + i1]!;
+          const v5 = v3 + v4;
+          const v6 = b1[(i0 * S + t) * 6144 + (i1 + 1536 + 1024)]!;
+          const v7 = b1[(i0 * S + t) * 6144 + (i1 + 1536 + 3072)]!;
+          const v8 = v6 + v7;
+          const v9 = __nnc.sigmoidf(v8);
+          const v10 = v5 * v9;
+          const v11 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 1024)]!;
+          const v12 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 3072)]!;
+          const v13 = v11 + v12;
+          const v14 = __nnc.sigmoidf(v13);
+          const v15 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)]!;
+          const v16 = v14 * v15;
+          const v17 = b1[(i0 * S + t) * 6144 + (i1 + 1024)]!;
+          const v18 = b1[(i0 * S + t) * 6144 + (i1 + 3072)]!;
+          const v19 = v17 + v18;
+          const v20 = __nnc.sigmoidf(v19);
+          const v21 = b1[(i0 * S + t) * 6144 + (i1 + 1024 + 1024)]!;
+          const v22 = b1[(i0 * S + t) * 6144 + (i1 + 1024 + 3072)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.tanhf(v23);
+          const v25 = v20 * v24;
+          const v26 = v16 + v25;
+          const v27 = __nnc.tanhf(v26);
+          const v28 = v27 * v27;
+          const v29 = 1.0 - v28;
+          const v30 = v10 * v29;
+          const v31 = v2 + v30;
+          const v32 = v31 * v24;
+          const v33 = 1.0 - v20;
+          const v34 = v20 * v33;
+          const v35 = v32 * v34;
+          const v36 = v31 * v15;
+          const v37 = 1.0 - v14;
+          const v38 = v14 * v37;
+          const v39 = v36 * v38;
+          const v40 = v31 * v20;
+          const v41 = v24 * v24;
+          const v42 = 1.0 - v41;
+          const v43 = v40 * v42;
+          const v44 = v5 * v27;
+          const v45 = 1.0 - v9;
+          const v46 = v9 * v45;
+          const v47 = v44 * v46;
+          out[i0 * 2048 + i1] = v35;
+          out[i0 * 2048 + (512 + i1)] = v39;
+          out[i0 * 2048 + (1024 + i1)] = v43;
+          out[i0 * 2048 + (1536 + i1)] = v47;
         };
-        let o = 0;
         for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 1024; i1++)
-            out[o++] = f(i0, i1);
+          for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // t58 21d9ac0b: encoder.lstm0.l1.f (and 1 more call)
+    // k53 1b85314f: d(encoder.lstm0.l1.state) (and 1 more call)
     {
-      name: "LuongTranslator.t58",
-      label: "encoder.lstm0.l1.f (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 512 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 512 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 6144 + (i1 + 512 + 1024)]!;
-          const v1 = b0[(i0 * S + t) * 6144 + (i1 + 512 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t59 763e19f5: encoder.lstm0.l1.i (and 1 more call)
-    {
-      name: "LuongTranslator.t59",
-      label: "encoder.lstm0.l1.i (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1024)]!;
-          const v1 = b0[(i0 * S + t) * 6144 + (i1 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t60 10189a64: encoder.lstm0.l1.g (and 1 more call)
-    {
-      name: "LuongTranslator.t60",
-      label: "encoder.lstm0.l1.g (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1024 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 1024 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 - 2.0 / (Math.exp(2.0 * v2) + 1.0);\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1024 + 1024)]!;
-          const v1 = b0[(i0 * S + t) * 6144 + (i1 + 1024 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.tanhf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t61 ea8cfeef: encoder.lstm0.l1.tanh(c') (and 1 more call)
-    {
-      name: "LuongTranslator.t61",
-      label: "encoder.lstm0.l1.tanh(c') (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, b1, b2, b3, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = b3[i0 * 512 + i1];\n  const v5 = v3 * v4;\n  const v6 = v2 + v5;\n  const v7 = 1.0 - 2.0 / (Math.exp(2.0 * v6) + 1.0);\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + i1]!;
-          const v1 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 512 + i1]!;
-          const v4 = b3[i0 * 512 + i1]!;
-          const v5 = v3 * v4;
-          const v6 = v2 + v5;
-          const v7 = __nnc.tanhf(v6);
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t62 8aa0c61d: encoder.lstm0.l1.o (and 1 more call)
-    {
-      name: "LuongTranslator.t62",
-      label: "encoder.lstm0.l1.o (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1536 + 1024)];\n  const v1 = b0[(i0 * S + t) * 6144 + (i1 + 1536 + 3072)];\n  const v2 = v0 + v1;\n  const v3 = 1.0 / (1.0 + Math.exp(-v2));\n  return v3;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[(i0 * S + t) * 6144 + (i1 + 1536 + 1024)]!;
-          const v1 = b0[(i0 * S + t) * 6144 + (i1 + 1536 + 3072)]!;
-          const v2 = v0 + v1;
-          const v3 = __nnc.sigmoidf(v2);
-          return v3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t63 ab4c80eb: encoder.lstm0.l1.f.d sigmoid (and 1 more call)
-    {
-      name: "LuongTranslator.t63",
-      label: "encoder.lstm0.l1.f.d sigmoid (and 1 more call)",
-      step: false,
-      scalars: ["S","t"],
-      gpu: "function (b0, b1, b2, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 512);\n  const rem0 = idx - i0 * 512;\n  const i1 = rem0;\n  const v0 = b0[i0 * 512 + i1];\n  const v1 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)];\n  const v2 = v0 * v1;\n  const v3 = b2[i0 * 512 + i1];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = v2 * v5;\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          const v0 = b0[i0 * 512 + i1]!;
-          const v1 = b1[(i0 * S + t) * 6144 + (i1 + 512 + 5120)]!;
-          const v2 = v0 * v1;
-          const v3 = b2[i0 * 512 + i1]!;
-          const v4 = 1.0 - v3;
-          const v5 = v3 * v4;
-          const v6 = v2 * v5;
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 512; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // t64 cba033b3: d(encoder.lstm0.l1.state) (and 1 more call)
-    {
-      name: "LuongTranslator.t64",
+      name: "LuongTranslator.k53",
       label: "d(encoder.lstm0.l1.state) (and 1 more call)",
       step: true,
-      scalars: ["S","t"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, S, t) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b5[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 2048; k2++) {\n        const v3 = b1[i0 * 2048 + k2];\n        const v4 = b2[k2 * 512 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b3[i0 * 512 + (i1 - 512)];\n      const v6 = b4[i0 * 512 + (i1 - 512)];\n      const v7 = v5 * v6;\n      c0 = v7;\n    }\n    res = c0;\n  }\n  return res;\n}",
+      scalars: ["S","t","tp"],
+      gpu: "function (b0, b1, b2, b3, b4, S, t, tp) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const tt = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - tt * 1024;\n  const i1 = rem1;\n  let res = 0.0;\n  if (tt !== t) {\n    res = b0[idx];\n  } else if (t < b4[i0]) {\n    let c0 = 0.0;\n    if (i1 < 512) {\n      let acc1 = 0.0;\n      for (let k2 = 0; k2 < 2048; k2++) {\n        const v3 = b1[i0 * 2048 + k2];\n        const v4 = b2[k2 * 512 + i1];\n        acc1 += v3 * v4;\n      }\n      c0 = acc1;\n    } else {\n      const v5 = b0[(i0 * S + tp) * 1024 + (i1 - 512 + 512)];\n      const v6 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 512)];\n      const v7 = v5 + v6;\n      const v8 = b0[(i0 * S + tp) * 1024 + (i1 - 512)];\n      const v9 = b3[(i0 * S + t) * 6144 + (i1 - 512)];\n      const v10 = v8 + v9;\n      const v11 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 1536 + 1024)];\n      const v12 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 1536 + 3072)];\n      const v13 = v11 + v12;\n      const v14 = 1.0 / (1.0 + Math.exp(-v13));\n      const v15 = v10 * v14;\n      const v16 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 512 + 1024)];\n      const v17 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 512 + 3072)];\n      const v18 = v16 + v17;\n      const v19 = 1.0 / (1.0 + Math.exp(-v18));\n      const v20 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 512 + 5120)];\n      const v21 = v19 * v20;\n      const v22 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 1024)];\n      const v23 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 3072)];\n      const v24 = v22 + v23;\n      const v25 = 1.0 / (1.0 + Math.exp(-v24));\n      const v26 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 1024 + 1024)];\n      const v27 = b3[(i0 * S + t) * 6144 + (i1 - 512 + 1024 + 3072)];\n      const v28 = v26 + v27;\n      const v29 = 1.0 - 2.0 / (Math.exp(2.0 * v28) + 1.0);\n      const v30 = v25 * v29;\n      const v31 = v21 + v30;\n      const v32 = 1.0 - 2.0 / (Math.exp(2.0 * v31) + 1.0);\n      const v33 = v32 * v32;\n      const v34 = 1.0 - v33;\n      const v35 = v15 * v34;\n      const v36 = v7 + v35;\n      const v37 = v36 * v19;\n      c0 = v37;\n    }\n    res = c0;\n  }\n  return res;\n}",
       cpu: (out, a, s) => {
-        const { B, S, t } = s;
-        const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const { B, S, t, tp } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, dst: Float32Array): void => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 2048; k1++) {
@@ -3198,25 +2688,112 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             const v3 = b2[k1 * 512 + i1]!;
             acc0 += v2 * v3;
           }
-          const v4 = b3[i0 * 512 + i1]!;
-          const v5 = b4[i0 * 512 + i1]!;
-          const v6 = v4 * v5;
+          const v4 = b0[(i0 * S + tp) * 1024 + (i1 + 512)]!;
+          const v5 = b3[(i0 * S + t) * 6144 + (i1 + 512)]!;
+          const v6 = v4 + v5;
+          const v7 = b0[(i0 * S + tp) * 1024 + i1]!;
+          const v8 = b3[(i0 * S + t) * 6144 + i1]!;
+          const v9 = v7 + v8;
+          const v10 = b3[(i0 * S + t) * 6144 + (i1 + 1536 + 1024)]!;
+          const v11 = b3[(i0 * S + t) * 6144 + (i1 + 1536 + 3072)]!;
+          const v12 = v10 + v11;
+          const v13 = __nnc.sigmoidf(v12);
+          const v14 = v9 * v13;
+          const v15 = b3[(i0 * S + t) * 6144 + (i1 + 512 + 1024)]!;
+          const v16 = b3[(i0 * S + t) * 6144 + (i1 + 512 + 3072)]!;
+          const v17 = v15 + v16;
+          const v18 = __nnc.sigmoidf(v17);
+          const v19 = b3[(i0 * S + t) * 6144 + (i1 + 512 + 5120)]!;
+          const v20 = v18 * v19;
+          const v21 = b3[(i0 * S + t) * 6144 + (i1 + 1024)]!;
+          const v22 = b3[(i0 * S + t) * 6144 + (i1 + 3072)]!;
+          const v23 = v21 + v22;
+          const v24 = __nnc.sigmoidf(v23);
+          const v25 = b3[(i0 * S + t) * 6144 + (i1 + 1024 + 1024)]!;
+          const v26 = b3[(i0 * S + t) * 6144 + (i1 + 1024 + 3072)]!;
+          const v27 = v25 + v26;
+          const v28 = __nnc.tanhf(v27);
+          const v29 = v24 * v28;
+          const v30 = v20 + v29;
+          const v31 = __nnc.tanhf(v30);
+          const v32 = v31 * v31;
+          const v33 = 1.0 - v32;
+          const v34 = v14 * v33;
+          const v35 = v6 + v34;
+          const v36 = v35 * v18;
           dst[i1] = acc0;
-          dst[512 + i1] = v6;
+          dst[512 + i1] = v36;
         };
         const dst = new Float32Array(1024);
         for (let i0 = 0; i0 < B; i0++) {
           const row = (i0 * S + t) * 1024;
-          if (t < b5[i0]!) {
+          if (t < b4[i0]!) {
             for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
             out.set(dst, row);
           } else out.fill(0, row, row + 1024);
         }
       },
+      gemm: {
+        scratch: (s) => { const { B } = s; return [B * 512, 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, S, t, tp } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B, 512, 2048, b1, 0, 2048, x.packs[0], null, 0, gm0, 0, 512, 0);
+          }
+          const f = (i0: number, i1: number, dst: Float32Array): void => {
+            const v0 = gm0[i0 * 512 + i1]!;
+            const v1 = b0[(i0 * S + tp) * 1024 + (i1 + 512)]!;
+            const v2 = b3[(i0 * S + t) * 6144 + (i1 + 512)]!;
+            const v3 = v1 + v2;
+            const v4 = b0[(i0 * S + tp) * 1024 + i1]!;
+            const v5 = b3[(i0 * S + t) * 6144 + i1]!;
+            const v6 = v4 + v5;
+            const v7 = b3[(i0 * S + t) * 6144 + (i1 + 1536 + 1024)]!;
+            const v8 = b3[(i0 * S + t) * 6144 + (i1 + 1536 + 3072)]!;
+            const v9 = v7 + v8;
+            const v10 = __nnc.sigmoidf(v9);
+            const v11 = v6 * v10;
+            const v12 = b3[(i0 * S + t) * 6144 + (i1 + 512 + 1024)]!;
+            const v13 = b3[(i0 * S + t) * 6144 + (i1 + 512 + 3072)]!;
+            const v14 = v12 + v13;
+            const v15 = __nnc.sigmoidf(v14);
+            const v16 = b3[(i0 * S + t) * 6144 + (i1 + 512 + 5120)]!;
+            const v17 = v15 * v16;
+            const v18 = b3[(i0 * S + t) * 6144 + (i1 + 1024)]!;
+            const v19 = b3[(i0 * S + t) * 6144 + (i1 + 3072)]!;
+            const v20 = v18 + v19;
+            const v21 = __nnc.sigmoidf(v20);
+            const v22 = b3[(i0 * S + t) * 6144 + (i1 + 1024 + 1024)]!;
+            const v23 = b3[(i0 * S + t) * 6144 + (i1 + 1024 + 3072)]!;
+            const v24 = v22 + v23;
+            const v25 = __nnc.tanhf(v24);
+            const v26 = v21 * v25;
+            const v27 = v17 + v26;
+            const v28 = __nnc.tanhf(v27);
+            const v29 = v28 * v28;
+            const v30 = 1.0 - v29;
+            const v31 = v11 * v30;
+            const v32 = v3 + v31;
+            const v33 = v32 * v15;
+            dst[i1] = v0;
+            dst[512 + i1] = v33;
+          };
+          const dst = g[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const row = (i0 * S + t) * 1024;
+            if (t < b4[i0]!) {
+              for (let i1 = 0; i1 < 512; i1++) f(i0, i1, dst);
+              out.set(dst, row);
+            } else out.fill(0, row, row + 1024);
+          }
+        },
+      },
     },
-    // t65 52f1ced8: d(encoder.lstm0.weight_hh_l1) (and 2 more calls)
+    // k54 1adfe509: d(encoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "LuongTranslator.t65",
+      name: "LuongTranslator.k54",
       label: "d(encoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3240,10 +2817,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 512; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [527 * (B * S), 2048 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 512, B * S, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < 2048; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 2048]!;
+              }
+            }
+            x.gemm(2048, 512, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 512, 0);
+          }
+        },
+      },
     },
-    // t66 0e4edfa5: d(encoder.lstm0.bias_hh_l1) (and 3 more calls)
+    // k55 0e4edfa5: d(encoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "LuongTranslator.t66",
+      name: "LuongTranslator.k55",
       label: "d(encoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3266,9 +2860,9 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           out[o++] = f(i0);
       },
     },
-    // t67 bc8a492a: encoder.lstm0.l0.backward steps
+    // k56 5f547224: encoder.lstm0.l0.backward steps
     {
-      name: "LuongTranslator.t67",
+      name: "LuongTranslator.k56",
       label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
@@ -3318,10 +2912,57 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 6144; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 512]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+          const gm0 = g[0]!;
+          {
+            x.gemm(B * S, 512, 2048, b1, 0, 2048, x.packs[0], null, 0, gm0, 0, 512, 0);
+          }
+          const f = (i0: number, i1: number, i2: number): number => {
+            let c0 = 0.0;
+            if (i2 < 5120) {
+              let c1 = 0.0;
+              if (i2 < 3072) {
+                let c2 = 0.0;
+                if (i2 < 1024) {
+                  const v3 = b0[(i0 * S + i1) * 1024 + i2]!;
+                  let g4 = 0.0;
+                  if (i2 >= 0 && i2 < 512) {
+                    const v5 = gm0[(i0 * S + i1) * 512 + i2]!;
+                    g4 = v5;
+                  }
+                  const v6 = v3 + g4;
+                  c2 = v6;
+                } else {
+                  const v7 = b3[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
+                  c2 = v7;
+                }
+                c1 = c2;
+              } else {
+                const v8 = b4[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
+                c1 = v8;
+              }
+              c0 = c1;
+            } else {
+              const v9 = b5[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
+              c0 = v9;
+            }
+            return c0;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < S; i1++)
+              for (let i2 = 0; i2 < 6144; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
     },
-    // t68 1a4a91da: d(encoder.embedding0)
+    // k57 bb0a58df: d(encoder.embedding0)
     {
-      name: "LuongTranslator.t68",
+      name: "LuongTranslator.k57",
       label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
@@ -3344,10 +2985,20 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 256, 2048, b0, 0, 2048, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t69 498e3f65: d(encoder.lstm0.weight_ih_l0)
+    // k58 599b4971: d(encoder.lstm0.weight_ih_l0)
     {
-      name: "LuongTranslator.t69",
+      name: "LuongTranslator.k58",
       label: "d(encoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","S"],
@@ -3371,10 +3022,27 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [271 * (B * S), 2048 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 256, B * S, 1, 256, gm0, 1.0);
+            for (let mi = 0; mi < 2048; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm1[mi * (B * S) + ki] = b0[mi + ki * 2048]!;
+              }
+            }
+            x.gemm(2048, 256, B * S, gm1, 0, B * S, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // t70 a271a682: encoder.embedding0.d table
+    // k59 a271a682: encoder.embedding0.d table
     {
-      name: "LuongTranslator.t70",
+      name: "LuongTranslator.k59",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -3401,22 +3069,88 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
             out[o++] = f(i0, i1);
       },
     },
-    ],
+    ];
+/** The schedule, as data: what forward() runs, and what generate() runs per step. */
+const LuongTranslator_PLAN: __nnc.Plan = {
+      "slots": 76,
+      "weights": 23,
+      "packs": [
+        [1,0,2048,256,256,1],
+        [2,0,2048,512,512,1],
+        [5,0,2048,512,512,1],
+        [6,0,2048,512,512,1],
+        [10,0,2048,256,256,1],
+        [11,0,2048,512,512,1],
+        [14,0,2048,512,512,1],
+        [15,0,2048,512,512,1],
+        [18,0,512,512,512,1],
+        [19,0,512,1024,1024,1],
+        [21,0,6000,512,512,1]
+      ],
+      "packSets": [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+        [7],
+        [8],
+        [9],
+        [10]
+      ],
+      "inputs": [
+        {"name":"source","dim":"S","data":23,"lengths":24},
+        {"name":"target","dim":"T","data":25,"lengths":26}
+      ],
+      "encode": [
+        {"op":"run","kernel":0,"out":27,"args":[23,0,1,3],"size":["B","S",2048],"packs":0,"free":[23]},
+        {"op":"scan","out":28,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[],"step":{"kernel":1,"args":[28,27,2,4,24],"packs":1},"size":["B","S",1024],"free":[27]},
+        {"op":"run","kernel":2,"out":29,"args":[28,5,7],"size":["B","S",2048],"packs":2},
+        {"op":"scan","out":30,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[],"step":{"kernel":1,"args":[30,29,6,8,24],"packs":3},"size":["B","S",1024],"free":[29]},
+        {"op":"run","kernel":3,"out":31,"args":[28,24],"size":["B",1024],"free":[28]},
+        {"op":"run","kernel":4,"out":32,"args":[31],"size":["B",1024],"free":[31]},
+        {"op":"run","kernel":3,"out":35,"args":[30,24],"size":["B",1024]},
+        {"op":"run","kernel":4,"out":36,"args":[35],"size":["B",1024],"free":[35]},
+        {"op":"run","kernel":8,"out":39,"args":[30,18],"size":["B","S",512],"packs":8}
+      ],
+      "decode": [
+        {"op":"run","kernel":5,"out":33,"args":[25,9,10,12],"size":["B","T",2048],"packs":4,"free":[25]},
+        {"op":"scan","out":34,"dim":"T","reverse":false,"stateSize":1024,"init":32,"lengths":26,"body":[],"step":{"kernel":6,"args":[34,33,11,13,26],"packs":5},"size":["B","T",1024],"free":[32,33]},
+        {"op":"run","kernel":7,"out":37,"args":[34,14,16],"size":["B","T",2048],"packs":6,"free":[34]},
+        {"op":"scan","out":38,"dim":"T","reverse":false,"stateSize":1024,"init":36,"lengths":26,"body":[],"step":{"kernel":6,"args":[38,37,15,17,26],"packs":7},"size":["B","T",1024],"free":[36,37]},
+        {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B","T","S"],"free":[39]},
+        {"op":"run","kernel":10,"out":41,"args":[24,40],"size":["B","T",2]},
+        {"op":"run","kernel":11,"out":42,"args":[24,41,40],"size":["B","T","S"],"free":[24,40,41]},
+        {"op":"run","kernel":12,"out":43,"args":[42,30],"size":["B","T",512],"free":[30,42]},
+        {"op":"run","kernel":13,"out":44,"args":[43,38,19,20],"size":["B","T",512],"packs":9,"free":[38,43]},
+        {"op":"run","kernel":14,"out":45,"args":[44,21,22],"size":["B","T",6000],"packs":10,"free":[44]},
+        {"op":"run","kernel":15,"out":46,"args":[45],"size":["B","T",2]},
+        {"op":"run","kernel":16,"out":47,"args":[46,45],"size":["B","T",6000],"free":[45,46]},
+        {"op":"run","kernel":17,"out":48,"args":[26,47],"size":["B","T",6000],"free":[26,47]}
+      ],
+      "output": {"slot":48,"shape":["B","T",6000]},
+      "caches": [],
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":32,"shape":["B",1024]},{"slot":36,"shape":["B",1024]},{"slot":39,"shape":["B","S",512]},{"slot":24,"shape":["B"]},{"slot":30,"shape":["B","S",1024]}],"carries":[{"scan":34,"stateSize":1024},{"scan":38,"stateSize":1024}],"attention":42,"readout":"logprob","vocab":6000,"inputVocab":6000,"keep":[24,30,32,34,36,38,39,42,48]}
+    };
+/** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
+const LuongTranslator_TRAIN: __nnc.TrainPlan = {
     forward: {
         "slots": 84,
         "weights": 23,
         "packs": [
-          [1,0,2048,0,256,256],
-          [2,0,2048,0,512,512],
-          [5,0,2048,0,512,512],
-          [6,0,2048,0,512,512],
-          [10,0,2048,0,256,256],
-          [11,0,2048,0,512,512],
-          [14,0,2048,0,512,512],
-          [15,0,2048,0,512,512],
-          [18,0,512,0,512,512],
-          [19,0,512,0,1024,1024],
-          [21,0,6000,0,512,512]
+          [1,0,2048,256,256,1],
+          [2,0,2048,512,512,1],
+          [5,0,2048,512,512,1],
+          [6,0,2048,512,512,1],
+          [10,0,2048,256,256,1],
+          [11,0,2048,512,512,1],
+          [14,0,2048,512,512,1],
+          [15,0,2048,512,512,1],
+          [18,0,512,512,512,1],
+          [19,0,512,1024,1024,1],
+          [21,0,6000,512,512,1]
         ],
         "packSets": [
           [0],
@@ -3437,30 +3171,30 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":0,"out":27,"args":[23,0],"size":["B","S",256],"free":[23]},
-          {"op":"run","kernel":1,"out":28,"args":[27,1,3],"size":["B","S",2048],"packs":0},
-          {"op":"scan","out":29,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":2,"out":30,"args":[29,2,4],"size":["B",2048],"packs":1}],"step":{"kernel":3,"args":[29,28,30,24]},"size":["B","S",1024],"stacks":[{"from":30,"to":31,"width":[2048]}]},
-          {"op":"run","kernel":4,"out":32,"args":[29,5,7],"size":["B","S",2048],"packs":2},
-          {"op":"scan","out":33,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":2,"out":34,"args":[33,6,8],"size":["B",2048],"packs":3}],"step":{"kernel":3,"args":[33,32,34,24]},"size":["B","S",1024],"stacks":[{"from":34,"to":35,"width":[2048]}]},
-          {"op":"run","kernel":5,"out":36,"args":[25,9],"size":["B","T",256],"free":[25]},
-          {"op":"run","kernel":6,"out":37,"args":[29,24],"size":["B",1024]},
-          {"op":"run","kernel":7,"out":38,"args":[37],"size":["B",1024],"free":[37]},
-          {"op":"run","kernel":8,"out":39,"args":[36,10,12],"size":["B","T",2048],"packs":4},
-          {"op":"scan","out":40,"dim":"T","reverse":false,"stateSize":1024,"init":38,"lengths":26,"body":[{"op":"run","kernel":9,"out":41,"args":[40,11,13],"size":["B",2048],"packs":5}],"step":{"kernel":10,"args":[40,39,41,26]},"size":["B","T",1024],"stacks":[{"from":41,"to":42,"width":[2048]}]},
-          {"op":"run","kernel":6,"out":43,"args":[33,24],"size":["B",1024]},
-          {"op":"run","kernel":7,"out":44,"args":[43],"size":["B",1024],"free":[43]},
-          {"op":"run","kernel":11,"out":45,"args":[40,14,16],"size":["B","T",2048],"packs":6},
-          {"op":"scan","out":46,"dim":"T","reverse":false,"stateSize":1024,"init":44,"lengths":26,"body":[{"op":"run","kernel":9,"out":47,"args":[46,15,17],"size":["B",2048],"packs":7}],"step":{"kernel":10,"args":[46,45,47,26]},"size":["B","T",1024],"stacks":[{"from":47,"to":48,"width":[2048]}]},
-          {"op":"run","kernel":12,"out":49,"args":[33,18],"size":["B","S",512],"packs":8},
-          {"op":"run","kernel":13,"out":50,"args":[46,49],"size":["B","T","S"]},
-          {"op":"run","kernel":14,"out":51,"args":[24,50],"size":["B","T",2]},
-          {"op":"run","kernel":15,"out":52,"args":[24,51,50],"size":["B","T","S"],"free":[24,50,51]},
-          {"op":"run","kernel":16,"out":53,"args":[52,33,46],"size":["B","T",1024]},
-          {"op":"run","kernel":17,"out":54,"args":[53,19,20],"size":["B","T",512],"packs":9},
-          {"op":"run","kernel":18,"out":55,"args":[54,21,22],"size":["B","T",6000],"packs":10},
-          {"op":"run","kernel":19,"out":56,"args":[55],"size":["B","T",2]},
-          {"op":"run","kernel":20,"out":57,"args":[56,55],"size":["B","T",6000],"free":[55,56]},
-          {"op":"run","kernel":21,"out":58,"args":[26,57],"size":["B","T",6000],"free":[26]}
+          {"op":"run","kernel":18,"out":27,"args":[23,0],"size":["B","S",256],"free":[23]},
+          {"op":"run","kernel":19,"out":28,"args":[27,1,3],"size":["B","S",2048],"packs":0},
+          {"op":"scan","out":29,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":20,"out":30,"args":[29,2,4],"size":["B",2048],"packs":1}],"step":{"kernel":21,"args":[29,28,30,24]},"size":["B","S",1024],"stacks":[{"from":30,"to":31,"width":[2048]}]},
+          {"op":"run","kernel":2,"out":32,"args":[29,5,7],"size":["B","S",2048],"packs":2},
+          {"op":"scan","out":33,"dim":"S","reverse":false,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":20,"out":34,"args":[33,6,8],"size":["B",2048],"packs":3}],"step":{"kernel":21,"args":[33,32,34,24]},"size":["B","S",1024],"stacks":[{"from":34,"to":35,"width":[2048]}]},
+          {"op":"run","kernel":22,"out":36,"args":[25,9],"size":["B","T",256],"free":[25]},
+          {"op":"run","kernel":3,"out":37,"args":[29,24],"size":["B",1024]},
+          {"op":"run","kernel":4,"out":38,"args":[37],"size":["B",1024],"free":[37]},
+          {"op":"run","kernel":23,"out":39,"args":[36,10,12],"size":["B","T",2048],"packs":4},
+          {"op":"scan","out":40,"dim":"T","reverse":false,"stateSize":1024,"init":38,"lengths":26,"body":[{"op":"run","kernel":24,"out":41,"args":[40,11,13],"size":["B",2048],"packs":5}],"step":{"kernel":25,"args":[40,39,41,26]},"size":["B","T",1024],"stacks":[{"from":41,"to":42,"width":[2048]}]},
+          {"op":"run","kernel":3,"out":43,"args":[33,24],"size":["B",1024]},
+          {"op":"run","kernel":4,"out":44,"args":[43],"size":["B",1024],"free":[43]},
+          {"op":"run","kernel":7,"out":45,"args":[40,14,16],"size":["B","T",2048],"packs":6},
+          {"op":"scan","out":46,"dim":"T","reverse":false,"stateSize":1024,"init":44,"lengths":26,"body":[{"op":"run","kernel":24,"out":47,"args":[46,15,17],"size":["B",2048],"packs":7}],"step":{"kernel":25,"args":[46,45,47,26]},"size":["B","T",1024],"stacks":[{"from":47,"to":48,"width":[2048]}]},
+          {"op":"run","kernel":8,"out":49,"args":[33,18],"size":["B","S",512],"packs":8},
+          {"op":"run","kernel":9,"out":50,"args":[46,49],"size":["B","T","S"]},
+          {"op":"run","kernel":10,"out":51,"args":[24,50],"size":["B","T",2]},
+          {"op":"run","kernel":11,"out":52,"args":[24,51,50],"size":["B","T","S"],"free":[24,50,51]},
+          {"op":"run","kernel":26,"out":53,"args":[52,33,46],"size":["B","T",1024]},
+          {"op":"run","kernel":27,"out":54,"args":[53,19,20],"size":["B","T",512],"packs":9},
+          {"op":"run","kernel":14,"out":55,"args":[54,21,22],"size":["B","T",6000],"packs":10},
+          {"op":"run","kernel":15,"out":56,"args":[55],"size":["B","T",2]},
+          {"op":"run","kernel":16,"out":57,"args":[56,55],"size":["B","T",6000],"free":[55,56]},
+          {"op":"run","kernel":17,"out":58,"args":[26,57],"size":["B","T",6000],"free":[26]}
         ],
         "output": {"slot":58,"shape":["B","T",6000]},
         "caches": [],
@@ -3492,84 +3226,110 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
         "feeds": []
       },
     backward: {
-        "slots": 215,
+        "slots": 159,
         "weights": 23,
+        "packs": [
+          [21,0,512,6000,1,512],
+          [19,0,1024,512,1,1024],
+          [15,0,512,2048,1,512],
+          [14,0,512,2048,1,512],
+          [11,0,512,2048,1,512],
+          [10,0,256,2048,1,256],
+          [18,0,512,512,1,512],
+          [6,0,512,2048,1,512],
+          [5,0,512,2048,1,512],
+          [2,0,512,2048,1,512],
+          [1,0,256,2048,1,256]
+        ],
+        "packSets": [
+          [0],
+          [1],
+          [2],
+          [3],
+          [4],
+          [5],
+          [6],
+          [7],
+          [8],
+          [9],
+          [10]
+        ],
         "inputs": [
           {"name":"source","dim":"S","data":23,"lengths":24},
           {"name":"target","dim":"T","data":25,"lengths":26}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":22,"out":27,"args":[26,28,29],"size":["B","T",6000],"free":[28,29]},
-          {"op":"run","kernel":23,"out":30,"args":[27,31],"size":[6000,512]},
-          {"op":"run","kernel":24,"out":32,"args":[27],"size":[6000]},
-          {"op":"run","kernel":25,"out":33,"args":[27,21,31],"size":["B","T",512],"free":[27,31]},
-          {"op":"run","kernel":26,"out":34,"args":[33,19],"size":["B","T",1024]},
-          {"op":"run","kernel":27,"out":35,"args":[33,36],"size":[512,1024],"free":[36]},
-          {"op":"run","kernel":28,"out":37,"args":[33],"size":[512],"free":[33]},
-          {"op":"run","kernel":29,"out":38,"args":[39,34,40],"size":["B","T","S"]},
-          {"op":"run","kernel":30,"out":41,"args":[38,42],"size":["B","S",512]},
-          {"op":"run","kernel":31,"out":43,"args":[41,40],"size":[512,512]},
-          {"op":"run","kernel":32,"out":44,"args":[42,45],"size":["B","T",1024],"free":[42,45]},
-          {"op":"run","kernel":33,"out":46,"args":[34,38,47,48,49,44],"size":["B","T",6144],"free":[38,47,48,49]},
-          {"op":"scan","out":50,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":34,"out":51,"args":[50,46],"size":["B",1024]},{"op":"run","kernel":35,"out":52,"args":[51],"size":["B",512]},{"op":"run","kernel":36,"out":53,"args":[46],"size":["B",512]},{"op":"run","kernel":37,"out":54,"args":[46],"size":["B",512]},{"op":"run","kernel":38,"out":55,"args":[46],"size":["B",512]},{"op":"run","kernel":39,"out":56,"args":[53,46,54,55],"size":["B",512]},{"op":"run","kernel":40,"out":57,"args":[46],"size":["B",512]},{"op":"run","kernel":41,"out":58,"args":[51,52,57,56],"size":["B",512]},{"op":"run","kernel":42,"out":59,"args":[52,56,57],"size":["B",512]},{"op":"run","kernel":43,"out":60,"args":[58,54,55],"size":["B",512]},{"op":"run","kernel":44,"out":61,"args":[58,46,53],"size":["B",512]},{"op":"run","kernel":42,"out":62,"args":[58,55,54],"size":["B",512]},{"op":"run","kernel":45,"out":63,"args":[62,61,60,59],"size":["B",2048]},{"op":"run","kernel":45,"out":64,"args":[62,61,60,59],"size":["B",2048]}],"step":{"kernel":46,"args":[50,63,15,58,53,26]},"size":["B","T",1024],"stacks":[{"from":64,"to":65,"width":[2048]},{"from":63,"to":66,"width":[2048]}],"free":[46]},
-          {"op":"run","kernel":47,"out":67,"args":[50],"size":["B",1024],"free":[50]},
-          {"op":"run","kernel":48,"out":68,"args":[66,44],"size":[2048,512],"free":[44]},
-          {"op":"run","kernel":49,"out":69,"args":[66],"size":[2048],"free":[66]},
-          {"op":"run","kernel":48,"out":70,"args":[65,71],"size":[2048,512]},
-          {"op":"run","kernel":49,"out":72,"args":[65],"size":[2048]},
-          {"op":"run","kernel":7,"out":73,"args":[67],"size":["B",1024],"free":[67]},
-          {"op":"run","kernel":50,"out":74,"args":[24,73],"size":["B","S",1024],"free":[73]},
-          {"op":"run","kernel":32,"out":75,"args":[71,76],"size":["B","T",1024],"free":[71,76]},
-          {"op":"run","kernel":51,"out":77,"args":[65,14,78,79,75],"size":["B","T",6144],"free":[65,78,79]},
-          {"op":"scan","out":80,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":34,"out":81,"args":[80,77],"size":["B",1024]},{"op":"run","kernel":35,"out":82,"args":[81],"size":["B",512]},{"op":"run","kernel":36,"out":83,"args":[77],"size":["B",512]},{"op":"run","kernel":37,"out":84,"args":[77],"size":["B",512]},{"op":"run","kernel":38,"out":85,"args":[77],"size":["B",512]},{"op":"run","kernel":39,"out":86,"args":[83,77,84,85],"size":["B",512]},{"op":"run","kernel":40,"out":87,"args":[77],"size":["B",512]},{"op":"run","kernel":41,"out":88,"args":[81,82,87,86],"size":["B",512]},{"op":"run","kernel":42,"out":89,"args":[82,86,87],"size":["B",512]},{"op":"run","kernel":43,"out":90,"args":[88,84,85],"size":["B",512]},{"op":"run","kernel":44,"out":91,"args":[88,77,83],"size":["B",512]},{"op":"run","kernel":42,"out":92,"args":[88,85,84],"size":["B",512]},{"op":"run","kernel":45,"out":93,"args":[92,91,90,89],"size":["B",2048]},{"op":"run","kernel":45,"out":94,"args":[92,91,90,89],"size":["B",2048]}],"step":{"kernel":46,"args":[80,93,11,88,83,26]},"size":["B","T",1024],"stacks":[{"from":94,"to":95,"width":[2048]},{"from":93,"to":96,"width":[2048]}],"free":[26,77]},
-          {"op":"run","kernel":47,"out":97,"args":[80],"size":["B",1024],"free":[80]},
-          {"op":"run","kernel":48,"out":98,"args":[96,75],"size":[2048,512],"free":[75]},
-          {"op":"run","kernel":49,"out":99,"args":[96],"size":[2048],"free":[96]},
-          {"op":"run","kernel":52,"out":100,"args":[95,10],"size":["B","T",256]},
-          {"op":"run","kernel":53,"out":101,"args":[95,102],"size":[2048,256],"free":[102]},
-          {"op":"run","kernel":49,"out":103,"args":[95],"size":[2048],"free":[95]},
-          {"op":"run","kernel":7,"out":104,"args":[97],"size":["B",1024],"free":[97]},
-          {"op":"run","kernel":50,"out":105,"args":[24,104],"size":["B","S",1024],"free":[104]},
-          {"op":"run","kernel":54,"out":106,"args":[25,100],"size":[6000,256],"free":[25,100]},
-          {"op":"run","kernel":55,"out":107,"args":[40],"size":["B","S",1024],"free":[40]},
-          {"op":"run","kernel":56,"out":108,"args":[74,34,39,41,18,109,110,107],"size":["B","S",6144],"free":[34,39,41,74,109,110]},
-          {"op":"scan","out":111,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":57,"out":112,"args":[111,108],"size":["B",1024]},{"op":"run","kernel":35,"out":113,"args":[112],"size":["B",512]},{"op":"run","kernel":58,"out":114,"args":[108],"size":["B",512]},{"op":"run","kernel":59,"out":115,"args":[108],"size":["B",512]},{"op":"run","kernel":60,"out":116,"args":[108],"size":["B",512]},{"op":"run","kernel":61,"out":117,"args":[114,108,115,116],"size":["B",512]},{"op":"run","kernel":62,"out":118,"args":[108],"size":["B",512]},{"op":"run","kernel":41,"out":119,"args":[112,113,118,117],"size":["B",512]},{"op":"run","kernel":42,"out":120,"args":[113,117,118],"size":["B",512]},{"op":"run","kernel":43,"out":121,"args":[119,115,116],"size":["B",512]},{"op":"run","kernel":63,"out":122,"args":[119,108,114],"size":["B",512]},{"op":"run","kernel":42,"out":123,"args":[119,116,115],"size":["B",512]},{"op":"run","kernel":45,"out":124,"args":[123,122,121,120],"size":["B",2048]},{"op":"run","kernel":45,"out":125,"args":[123,122,121,120],"size":["B",2048]}],"step":{"kernel":64,"args":[111,124,6,119,114,24]},"size":["B","S",1024],"stacks":[{"from":125,"to":126,"width":[2048]},{"from":124,"to":127,"width":[2048]}],"free":[108,111]},
-          {"op":"run","kernel":65,"out":128,"args":[127,107],"size":[2048,512],"free":[107]},
-          {"op":"run","kernel":66,"out":129,"args":[127],"size":[2048],"free":[127]},
-          {"op":"run","kernel":65,"out":130,"args":[126,131],"size":[2048,512]},
-          {"op":"run","kernel":66,"out":132,"args":[126],"size":[2048]},
-          {"op":"run","kernel":55,"out":133,"args":[131],"size":["B","S",1024],"free":[131]},
-          {"op":"run","kernel":67,"out":134,"args":[105,126,5,135,136,133],"size":["B","S",6144],"free":[105,126,135,136]},
-          {"op":"scan","out":137,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":57,"out":138,"args":[137,134],"size":["B",1024]},{"op":"run","kernel":35,"out":139,"args":[138],"size":["B",512]},{"op":"run","kernel":58,"out":140,"args":[134],"size":["B",512]},{"op":"run","kernel":59,"out":141,"args":[134],"size":["B",512]},{"op":"run","kernel":60,"out":142,"args":[134],"size":["B",512]},{"op":"run","kernel":61,"out":143,"args":[140,134,141,142],"size":["B",512]},{"op":"run","kernel":62,"out":144,"args":[134],"size":["B",512]},{"op":"run","kernel":41,"out":145,"args":[138,139,144,143],"size":["B",512]},{"op":"run","kernel":42,"out":146,"args":[139,143,144],"size":["B",512]},{"op":"run","kernel":43,"out":147,"args":[145,141,142],"size":["B",512]},{"op":"run","kernel":63,"out":148,"args":[145,134,140],"size":["B",512]},{"op":"run","kernel":42,"out":149,"args":[145,142,141],"size":["B",512]},{"op":"run","kernel":45,"out":150,"args":[149,148,147,146],"size":["B",2048]},{"op":"run","kernel":45,"out":151,"args":[149,148,147,146],"size":["B",2048]}],"step":{"kernel":64,"args":[137,150,2,145,140,24]},"size":["B","S",1024],"stacks":[{"from":151,"to":152,"width":[2048]},{"from":150,"to":153,"width":[2048]}],"free":[24,134,137]},
-          {"op":"run","kernel":65,"out":154,"args":[153,133],"size":[2048,512],"free":[133]},
-          {"op":"run","kernel":66,"out":155,"args":[153],"size":[2048],"free":[153]},
-          {"op":"run","kernel":68,"out":156,"args":[152,1],"size":["B","S",256]},
-          {"op":"run","kernel":69,"out":157,"args":[152,158],"size":[2048,256],"free":[158]},
-          {"op":"run","kernel":66,"out":159,"args":[152],"size":[2048],"free":[152]},
-          {"op":"run","kernel":70,"out":160,"args":[23,156],"size":[8000,256],"free":[23,156]}
+          {"op":"run","kernel":28,"out":27,"args":[26,28,29],"size":["B","T",6000],"free":[28,29]},
+          {"op":"run","kernel":29,"out":30,"args":[27,31],"size":[6000,512]},
+          {"op":"run","kernel":30,"out":32,"args":[27],"size":[6000]},
+          {"op":"run","kernel":31,"out":33,"args":[27,21,31],"size":["B","T",512],"packs":0,"free":[27,31]},
+          {"op":"run","kernel":32,"out":34,"args":[33,19],"size":["B","T",1024],"packs":1},
+          {"op":"run","kernel":33,"out":35,"args":[33,36],"size":[512,1024],"free":[36]},
+          {"op":"run","kernel":34,"out":37,"args":[33],"size":[512],"free":[33]},
+          {"op":"run","kernel":35,"out":38,"args":[39,34,40],"size":["B","T","S"]},
+          {"op":"run","kernel":36,"out":41,"args":[38,42],"size":["B","S",512]},
+          {"op":"run","kernel":37,"out":43,"args":[41,40],"size":[512,512]},
+          {"op":"run","kernel":38,"out":44,"args":[42,45],"size":["B","T",1024],"free":[42,45]},
+          {"op":"run","kernel":39,"out":46,"args":[34,38,47,48,49,44],"size":["B","T",6144],"free":[38,47,48,49]},
+          {"op":"scan","out":50,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":40,"out":51,"args":[50,46],"size":["B",2048]}],"step":{"kernel":41,"args":[50,51,15,46,26],"packs":2},"size":["B","T",1024],"stacks":[{"from":51,"to":52,"width":[2048]}],"free":[46]},
+          {"op":"run","kernel":42,"out":53,"args":[50],"size":["B",1024],"free":[50]},
+          {"op":"run","kernel":43,"out":54,"args":[52,44],"size":[2048,512],"free":[44]},
+          {"op":"run","kernel":44,"out":55,"args":[52],"size":[2048]},
+          {"op":"run","kernel":43,"out":56,"args":[52,57],"size":[2048,512]},
+          {"op":"run","kernel":44,"out":58,"args":[52],"size":[2048]},
+          {"op":"run","kernel":4,"out":59,"args":[53],"size":["B",1024],"free":[53]},
+          {"op":"run","kernel":45,"out":60,"args":[24,59],"size":["B","S",1024],"free":[59]},
+          {"op":"run","kernel":38,"out":61,"args":[57,62],"size":["B","T",1024],"free":[57,62]},
+          {"op":"run","kernel":46,"out":63,"args":[52,14,64,65,61],"size":["B","T",6144],"packs":3,"free":[52,64,65]},
+          {"op":"scan","out":66,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":40,"out":67,"args":[66,63],"size":["B",2048]}],"step":{"kernel":41,"args":[66,67,11,63,26],"packs":4},"size":["B","T",1024],"stacks":[{"from":67,"to":68,"width":[2048]}],"free":[26,63]},
+          {"op":"run","kernel":42,"out":69,"args":[66],"size":["B",1024],"free":[66]},
+          {"op":"run","kernel":43,"out":70,"args":[68,61],"size":[2048,512],"free":[61]},
+          {"op":"run","kernel":44,"out":71,"args":[68],"size":[2048]},
+          {"op":"run","kernel":47,"out":72,"args":[68,10],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":48,"out":73,"args":[68,74],"size":[2048,256],"free":[74]},
+          {"op":"run","kernel":44,"out":75,"args":[68],"size":[2048],"free":[68]},
+          {"op":"run","kernel":4,"out":76,"args":[69],"size":["B",1024],"free":[69]},
+          {"op":"run","kernel":45,"out":77,"args":[24,76],"size":["B","S",1024],"free":[76]},
+          {"op":"run","kernel":49,"out":78,"args":[25,72],"size":[6000,256],"free":[25,72]},
+          {"op":"run","kernel":50,"out":79,"args":[40],"size":["B","S",1024],"free":[40]},
+          {"op":"run","kernel":51,"out":80,"args":[60,34,39,41,18,81,82,79],"size":["B","S",6144],"packs":6,"free":[34,39,41,60,81,82]},
+          {"op":"scan","out":83,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":52,"out":84,"args":[83,80],"size":["B",2048]}],"step":{"kernel":53,"args":[83,84,6,80,24],"packs":7},"size":["B","S",1024],"stacks":[{"from":84,"to":85,"width":[2048]}],"free":[80,83]},
+          {"op":"run","kernel":54,"out":86,"args":[85,79],"size":[2048,512],"free":[79]},
+          {"op":"run","kernel":55,"out":87,"args":[85],"size":[2048]},
+          {"op":"run","kernel":54,"out":88,"args":[85,89],"size":[2048,512]},
+          {"op":"run","kernel":55,"out":90,"args":[85],"size":[2048]},
+          {"op":"run","kernel":50,"out":91,"args":[89],"size":["B","S",1024],"free":[89]},
+          {"op":"run","kernel":56,"out":92,"args":[77,85,5,93,94,91],"size":["B","S",6144],"packs":8,"free":[77,85,93,94]},
+          {"op":"scan","out":95,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":52,"out":96,"args":[95,92],"size":["B",2048]}],"step":{"kernel":53,"args":[95,96,2,92,24],"packs":9},"size":["B","S",1024],"stacks":[{"from":96,"to":97,"width":[2048]}],"free":[24,92,95]},
+          {"op":"run","kernel":54,"out":98,"args":[97,91],"size":[2048,512],"free":[91]},
+          {"op":"run","kernel":55,"out":99,"args":[97],"size":[2048]},
+          {"op":"run","kernel":57,"out":100,"args":[97,1],"size":["B","S",256],"packs":10},
+          {"op":"run","kernel":58,"out":101,"args":[97,102],"size":[2048,256],"free":[102]},
+          {"op":"run","kernel":55,"out":103,"args":[97],"size":[2048],"free":[97]},
+          {"op":"run","kernel":59,"out":104,"args":[23,100],"size":[8000,256],"free":[23,100]}
         ],
-        "output": {"slot":160,"shape":[8000,256]},
+        "output": {"slot":104,"shape":[8000,256]},
         "caches": [],
         "outputs": [
-          {"name":"encoder.embedding0.weight","slot":160,"shape":[8000,256]},
-          {"name":"encoder.lstm0.weight_ih_l0","slot":157,"shape":[2048,256]},
-          {"name":"encoder.lstm0.weight_hh_l0","slot":154,"shape":[2048,512]},
-          {"name":"encoder.lstm0.bias_ih_l0","slot":159,"shape":[2048]},
-          {"name":"encoder.lstm0.bias_hh_l0","slot":155,"shape":[2048]},
-          {"name":"encoder.lstm0.weight_ih_l1","slot":130,"shape":[2048,512]},
-          {"name":"encoder.lstm0.weight_hh_l1","slot":128,"shape":[2048,512]},
-          {"name":"encoder.lstm0.bias_ih_l1","slot":132,"shape":[2048]},
-          {"name":"encoder.lstm0.bias_hh_l1","slot":129,"shape":[2048]},
-          {"name":"decoder.embedding0.weight","slot":106,"shape":[6000,256]},
-          {"name":"decoder.lstm0.weight_ih_l0","slot":101,"shape":[2048,256]},
-          {"name":"decoder.lstm0.weight_hh_l0","slot":98,"shape":[2048,512]},
-          {"name":"decoder.lstm0.bias_ih_l0","slot":103,"shape":[2048]},
-          {"name":"decoder.lstm0.bias_hh_l0","slot":99,"shape":[2048]},
-          {"name":"decoder.lstm0.weight_ih_l1","slot":70,"shape":[2048,512]},
-          {"name":"decoder.lstm0.weight_hh_l1","slot":68,"shape":[2048,512]},
-          {"name":"decoder.lstm0.bias_ih_l1","slot":72,"shape":[2048]},
-          {"name":"decoder.lstm0.bias_hh_l1","slot":69,"shape":[2048]},
+          {"name":"encoder.embedding0.weight","slot":104,"shape":[8000,256]},
+          {"name":"encoder.lstm0.weight_ih_l0","slot":101,"shape":[2048,256]},
+          {"name":"encoder.lstm0.weight_hh_l0","slot":98,"shape":[2048,512]},
+          {"name":"encoder.lstm0.bias_ih_l0","slot":103,"shape":[2048]},
+          {"name":"encoder.lstm0.bias_hh_l0","slot":99,"shape":[2048]},
+          {"name":"encoder.lstm0.weight_ih_l1","slot":88,"shape":[2048,512]},
+          {"name":"encoder.lstm0.weight_hh_l1","slot":86,"shape":[2048,512]},
+          {"name":"encoder.lstm0.bias_ih_l1","slot":90,"shape":[2048]},
+          {"name":"encoder.lstm0.bias_hh_l1","slot":87,"shape":[2048]},
+          {"name":"decoder.embedding0.weight","slot":78,"shape":[6000,256]},
+          {"name":"decoder.lstm0.weight_ih_l0","slot":73,"shape":[2048,256]},
+          {"name":"decoder.lstm0.weight_hh_l0","slot":70,"shape":[2048,512]},
+          {"name":"decoder.lstm0.bias_ih_l0","slot":75,"shape":[2048]},
+          {"name":"decoder.lstm0.bias_hh_l0","slot":71,"shape":[2048]},
+          {"name":"decoder.lstm0.weight_ih_l1","slot":56,"shape":[2048,512]},
+          {"name":"decoder.lstm0.weight_hh_l1","slot":54,"shape":[2048,512]},
+          {"name":"decoder.lstm0.bias_ih_l1","slot":58,"shape":[2048]},
+          {"name":"decoder.lstm0.bias_hh_l1","slot":55,"shape":[2048]},
           {"name":"decoder.attention0.weight","slot":43,"shape":[512,512]},
           {"name":"decoder.linear0.weight","slot":35,"shape":[512,1024]},
           {"name":"decoder.linear0.bias","slot":37,"shape":[512]},
@@ -3588,17 +3348,17 @@ const LuongTranslator_TRAIN: __nnc.TrainDef = {
           {"kind":"saved","name":"%847","slot":48,"shape":["B","T",2048]},
           {"kind":"saved","name":"%865","slot":49,"shape":["B","T",2048]},
           {"kind":"saved","name":"%844","slot":45,"shape":["B",1024]},
-          {"kind":"saved","name":"%839","slot":71,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%838","slot":78,"shape":["B","T",2048]},
-          {"kind":"saved","name":"%866","slot":79,"shape":["B","T",2048]},
-          {"kind":"saved","name":"%835","slot":76,"shape":["B",1024]},
-          {"kind":"saved","name":"%831","slot":102,"shape":["B","T",256]},
-          {"kind":"saved","name":"%827","slot":109,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%867","slot":110,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%823","slot":131,"shape":["B","S",1024]},
-          {"kind":"saved","name":"%822","slot":135,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%868","slot":136,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%819","slot":158,"shape":["B","S",256]}
+          {"kind":"saved","name":"%839","slot":57,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%838","slot":64,"shape":["B","T",2048]},
+          {"kind":"saved","name":"%866","slot":65,"shape":["B","T",2048]},
+          {"kind":"saved","name":"%835","slot":62,"shape":["B",1024]},
+          {"kind":"saved","name":"%831","slot":74,"shape":["B","T",256]},
+          {"kind":"saved","name":"%827","slot":81,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%867","slot":82,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%823","slot":89,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%822","slot":93,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%868","slot":94,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%819","slot":102,"shape":["B","S",256]}
         ]
       },
     };

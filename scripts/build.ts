@@ -10,10 +10,11 @@
  *   dist/index.js                `import { compile } from 'nnc'` (ESM)
  *   dist/runtime.js              `nnc/runtime`, what generated modules import (ESM; Node, browsers,
  *                                bundlers)
- *   dist/train.js                `nnc/train`
+ *   dist/train.js                `nnc/train` (ESM), which imports the runtime's error classes from
+ *                                dist/runtime.js (one NncError for instanceof)
  *   dist/onnx.js                 `nnc/onnx`: the front end and the ONNX exporter alone (no Node
  *                                modules), which the onnxruntime backends take in a page
- *   dist/cjs/{index,runtime,train,onnx}.js  the same for `require()` (dist/cjs/package.json says CommonJS)
+ *   dist/cjs/{index,runtime,train,onnx}.js  the same four for `require()` (dist/cjs/package.json says CommonJS)
  *   dist/types/, dist/cjs/types/ declarations (tsc), ESM and CommonJS flavours of one text
  *
  * Everything is bundled except ts-morph (and TypeScript under it), which only `nnc compile --format
@@ -91,6 +92,35 @@ ${names.map((n) => `export const ${n} = lazy(${JSON.stringify(n)});`).join('\n')
   };
 }
 
+/**
+ * The CLI's `nnc train` runs models it compiles in-process against `nnc/runtime`: the CLI bundle
+ * loads the package's CommonJS runtime (dist/cjs/runtime.js) with a plain require at that moment,
+ * instead of carrying a copy, since the runtime's own import() calls (worker threads, node: modules)
+ * cannot run inside the code-cached bundle (src/require-cached.ts).
+ */
+function runtimeBeside(): esbuild.Plugin {
+  return {
+    name: 'runtime-beside',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/runtime\/index\.ts$/ }, (a) => (a.importer.endsWith('cli-train.ts') ? { path: 'runtime', namespace: 'nnc-runtime' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'nnc-runtime' }, () => ({ loader: 'js', contents: 'module.exports = require(require("node:path").join(__dirname, "cjs", "runtime.js"));' }));
+    },
+  };
+}
+
+/**
+ * nnc/train imports the runtime's error classes from the runtime bundle beside it (dist/runtime.js,
+ * dist/cjs/runtime.js) instead of carrying copies: an app's `instanceof NncError` (imported from
+ * nnc/runtime) holds for a trainer's errors too. The runtime's index exports them.
+ */
+const sharedErrors: esbuild.Plugin = {
+  name: 'shared-errors',
+  setup(b) {
+    const errors = join(ROOT, 'src/runtime/errors.ts');
+    b.onResolve({ filter: /errors\.ts$/ }, (a) => (join(a.resolveDir, a.path) === errors ? { path: './runtime.js', external: true } : undefined));
+  },
+};
+
 const common: esbuild.BuildOptions = {
   bundle: true,
   target: 'es2022',
@@ -101,7 +131,7 @@ const common: esbuild.BuildOptions = {
 };
 
 /** The bundles with no platform assumptions (browsers, bundlers, Node); packages by their "module" or "main" field where they have no "exports". */
-const NEUTRAL_ENTRIES = { runtime: 'src/runtime/index.ts', train: 'src/train/index.ts', onnx: 'src/export/onnx-spec.ts' };
+const NEUTRAL_ENTRIES = { runtime: 'src/runtime/index.ts', onnx: 'src/export/onnx-spec.ts' };
 const neutral: esbuild.BuildOptions = { platform: 'neutral', mainFields: ['module', 'main'] };
 
 /** The JavaScript bundles. */
@@ -125,7 +155,7 @@ export async function buildJs(): Promise<void> {
   await Promise.all([
     esbuild.build({
       ...node, ...cjs(grammarChecked), entryPoints: { cli: 'src/cli.ts', 'require-cached': 'src/require-cached.ts' }, outdir: DIST, outExtension: { '.js': '.cjs' },
-      plugins: [lazyTsMorph('cjs'), apart], absWorkingDir: ROOT,
+      plugins: [lazyTsMorph('cjs'), runtimeBeside(), apart], absWorkingDir: ROOT,
     }),
     esbuild.build({ ...node, format: 'cjs', entryPoints: APART, outdir: DIST, outExtension: { '.js': '.cjs' }, absWorkingDir: ROOT }),
     esbuild.build({ ...node, define: grammarChecked, entryPoints: { index: 'src/index.ts' }, outdir: DIST, format: 'esm', plugins: [lazyTsMorph('esm')], absWorkingDir: ROOT }),
@@ -135,6 +165,8 @@ export async function buildJs(): Promise<void> {
     // ONNX exporter that the onnxruntime backends are given in a page)
     esbuild.build({ ...common, ...neutral, define: grammarChecked, entryPoints: NEUTRAL_ENTRIES, outdir: DIST, format: 'esm', absWorkingDir: ROOT }),
     esbuild.build({ ...common, ...cjs(grammarChecked), ...neutral, entryPoints: NEUTRAL_ENTRIES, outdir: join(DIST, 'cjs'), absWorkingDir: ROOT }),
+    esbuild.build({ ...common, platform: 'neutral', entryPoints: { train: 'src/train/index.ts' }, outdir: DIST, format: 'esm', plugins: [sharedErrors], absWorkingDir: ROOT }),
+    esbuild.build({ ...common, ...cjs(), platform: 'neutral', entryPoints: { train: 'src/train/index.ts' }, outdir: join(DIST, 'cjs'), plugins: [sharedErrors], absWorkingDir: ROOT }),
   ]);
   // (esbuild writes a dynamic import as `import(`, with no space)
   if (/(?<![\w$.])import\(/.test(readFileSync(join(DIST, 'cli.cjs'), 'utf8'))) {

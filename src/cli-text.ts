@@ -3,10 +3,9 @@
  * the spec or the data, 2 bad usage, 70 internal error (cli.ts reports those).
  *
  *   nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
- *   nnc train SPEC.nn --data FILE [--valid FILE] [--model NAME] [--out FILE]
+ *   nnc train SPEC.nn --data FILE [--valid FILE] [--model NAME] [--out FILE] [neural training flags]
  *
- * `train` fits n-gram models by counting; for a neural model it says that this build cannot
- * train it (trainNeural, where the neural trainer plugs in).
+ * `train` fits n-gram models by counting here; a neural model is trained by src/cli-train.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
@@ -109,8 +108,8 @@ export class DataError extends Error {}
 /**
  * nnc train: the spec and the model are found first (the one `.nn` argument, `--model NAME`, else
  * the spec's first model), then the model's kind picks the trainer, which parses the rest of the
- * arguments itself: an `ngram` model is fitted here by counting; a neural model goes to
- * `trainNeural`, the one place the neural trainer (issue #13) plugs in.
+ * arguments itself: an `ngram` model is fitted here by counting; a neural model is trained by
+ * cli-train.ts (createTrainer).
  */
 async function trainCommand(rest: string[], report: (diags: readonly import('./diagnostics/diagnostic.ts').Diagnostic[], text: string) => void): Promise<number> {
   const specs = rest.flatMap((a, i) => (/\.nn$/i.test(a) && !a.startsWith('-') && !['-o', '--out', '--model'].includes(rest[i - 1] ?? '') ? [i] : []));
@@ -129,13 +128,10 @@ async function trainCommand(rest: string[], report: (diags: readonly import('./d
   if (chosen === undefined || !names.includes(chosen)) throw new TextUsageError(`${spec} has no model '${name}'; its models: ${names.join(', ')}`);
   const decl = r.ngrams?.find((n) => n.decl.name === chosen)?.decl;
   const args = rest.filter((_, i) => i !== specs[0]);
-  return decl ? fitNgram(spec, decl, args) : trainNeural(spec, chosen, args);
-}
-
-/** A neural model: not trained by this build (the trainer of issue #13 replaces this function). */
-function trainNeural(_spec: string, model: string, _args: readonly string[]): number {
-  process.stderr.write(`nnc train: model '${model}' is a neural model; this build of nnc fits n-gram models (an 'ngram' statement) only and cannot train it — train it in PyTorch (nnc torch --train writes a training script) and load the weights\n`);
-  return 2;
+  if (decl) return fitNgram(spec, decl, args);
+  const ir = r.models.find((m) => m.name === chosen)!;
+  const [{ trainNeural }, { readout }] = await Promise.all([import('./cli-train.ts'), import('./export/torch.ts')]);
+  return trainNeural(spec, source, ir, readout(ir), args);
 }
 
 /** An n-gram model: counts --data, reports the fit (and --valid's perplexity), writes the ARPA file. */
@@ -197,7 +193,7 @@ async function asUsage(run: () => number | Promise<number>, usage: (message: str
   try {
     return await run();
   } catch (e) {
-    if (e instanceof TextUsageError) return usage(e.message);
+    if (e instanceof TextUsageError || e instanceof (await import('./cli-train.ts')).TrainUsageError) return usage(e.message);
     throw e;
   }
 }

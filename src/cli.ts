@@ -21,14 +21,19 @@ type Lower = typeof import('./lower.ts')['lower'];
 type Render = typeof import('./diagnostics/render.ts');
 type Parse = typeof import('./syntax/parse.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
+/** compile --checkpoint's largest K: the recomputing backward unrolls K forward and K reverse steps into one loop body. */
+const MAX_CHECKPOINT = 64;
 
 const USAGE = `usage:
-  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2] [--watch] [--no-train]
+  nnc compile FILE.nn [-o OUT.ts] [--format ts|js] [--emit=ast|ir|ir-opt|ir-grad|ts] [-O0|-O1|-O2] [--watch] [--no-train] [--checkpoint K]
   nnc check FILE.nn
   nnc weights FILE.nn [--json] [--check WEIGHTS.safetensors]
   nnc torch FILE.nn [-o OUT.py] [--train]
   nnc vocab CORPUS --level char|word [--min-count N] [--max-size N] [--lower] [--trim] [-o vocab.json]
-  nnc train FILE.nn --data CORPUS [--valid CORPUS] [--model NAME] [--out model.arpa]
+  nnc train FILE.nn --data DATA.jsonl [--valid V.jsonl] [--epochs N] [--batch N] [--optimizer sgd|adam|adamw]
+            [--lr X] [--clip X] [--schedule constant|step|cosine|noam] [--warmup N] [--backend wasm|cpu]
+            [--threads N] [--out W.safetensors] [--checkpoint DIR] [--resume DIR] [--seed N] [--patience N]
+            [--model NAME] (an n-gram model: --data CORPUS [--valid CORPUS] [--out model.arpa])
   nnc onnx FILE.nn --weights W.safetensors [-o OUT.onnx] [--model NAME]
   nnc fmt [--check | --stdout] FILE.nn...
   nnc graph FILE.nn [-o OUT.svg|OUT.dot|OUT.html] [--kernels]
@@ -41,7 +46,9 @@ const USAGE = `usage:
             --emit prints an intermediate stage instead (to stdout, or to -o);
             ir-grad is the backward graph of reverse mode;
             -O2 (default) runs every pass, -O1 no kernel fusion, -O0 no rewrites;
-            --no-train leaves out the training program (vjp, nnc/train): a smaller module
+            --no-train leaves out the training program (vjp, nnc/train): a smaller module;
+            --checkpoint K makes training keep every K-th state of each recurrence and recompute
+            the rest in the backward: kept memory O(T / K) for one more forward (docs/training.md);
             --watch compiles again whenever the file is saved (until interrupted)
   check     reports diagnostics only
   weights   prints the weight manifest (name, shape, dtype, layer kind) in load order, and the
@@ -52,7 +59,12 @@ const USAGE = `usage:
             semantics; --train also writes train_<OUT>.py beside it, a training script for
             torchrun (DistributedDataParallel) that writes safetensors nnc loads (docs/torch.md)
   vocab     builds a vocabulary file from a corpus (docs/text.md)
-  train     fits an n-gram model (ngram statement) by counting a corpus, writes its ARPA file (docs/ngram.md)
+  train     trains a neural model on JSON Lines data (docs/training.md): a progress bar, validation
+            loss, perplexity and token accuracy per epoch, a checkpoint every epoch and on Ctrl-C that
+            --resume continues exactly, early stopping (--patience); more flags (--momentum,
+            --weight-decay, --step-size, --gamma, --d-model, --label-smoothing, --init, --log) in
+            docs/training.md. An n-gram model (ngram statement) is fitted by counting a corpus
+            instead, and its ARPA file written (docs/ngram.md)
   onnx      writes the model as ONNX (opset 17; default: <file>.onnx here) with the weights as
             initializers; a model that generates also gets OUT.encoder.onnx (seq2seq) and
             OUT.decoder.onnx, one decoding step with past_key_values.* in and present.* out
@@ -98,6 +110,8 @@ interface Args {
   train: boolean;
   /** compile --no-train: no training program in the module. */
   noTrain: boolean;
+  /** compile --checkpoint K: recomputation in the training program (every K-th state of each recurrence kept). */
+  checkpoint?: number;
   /** onnx: the weights, and which model of the file. */
   weights?: string;
   model?: string;
@@ -146,6 +160,7 @@ function parseArgs(argv: string[]): Args {
   let watch = false;
   let train = false;
   let noTrain = false;
+  let checkpoint: number | undefined;
   let weights: string | undefined;
   let model: string | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -176,6 +191,11 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--watch') watch = true;
     else if (a === '--train') train = true;
     else if (a === '--no-train') noTrain = true;
+    else if (a === '--checkpoint' || a.startsWith('--checkpoint=')) {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : rest[++i];
+      if (!v || !/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_CHECKPOINT) throw new UsageError(`--checkpoint needs a whole number of steps from 1 to ${MAX_CHECKPOINT} (the backward unrolls that many steps); got '${v ?? ''}'`);
+      checkpoint = Number(v);
+    }
     else if (/^-O[012]$/.test(a)) level = Number(a[2]) as OptLevel;
     else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
     else if (file) throw new UsageError(`one .nn file at a time (got '${file}' and '${a}')`);
@@ -188,6 +208,8 @@ function parseArgs(argv: string[]): Args {
   if (command === 'onnx' && !weights) throw new UsageError(`nnc onnx needs --weights W.safetensors: the weights become the graphs' initializers`);
   if (command !== 'torch' && train) throw new UsageError(`--train belongs to 'torch'`);
   if (command !== 'compile' && noTrain) throw new UsageError(`--no-train belongs to 'compile'`);
+  if (command !== 'compile' && checkpoint) throw new UsageError(`--checkpoint belongs to 'compile'`);
+  if (noTrain && checkpoint) throw new UsageError(`--checkpoint shapes the training program, which --no-train leaves out: drop one of them`);
   if (command !== 'weights' && json) throw new UsageError(`--json belongs to 'weights'`);
   if (command !== 'weights' && check) throw new UsageError(`--check belongs to 'weights'`);
   if (command !== 'compile' && format) throw new UsageError(`--format belongs to 'compile'`);
@@ -199,7 +221,7 @@ function parseArgs(argv: string[]): Args {
     if (command === 'torch' && !/\.py$/.test(out)) throw new UsageError(`nnc torch writes a Python module; -o must end in .py, got '${out}'`);
     if (command === 'compile' && !emitGiven) format = moduleFormat(out, format);
   }
-  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, noTrain, ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
+  return { command, file, out, emit, emitGiven, json, ...(check ? { check } : {}), level, format: format ?? 'ts', train, watch, noTrain, ...(checkpoint ? { checkpoint } : {}), ...(weights ? { weights } : {}), ...(model ? { model } : {}) };
 }
 
 /** The module file extensions `-o` may name, by language (JavaScript: .cjs is CommonJS; TypeScript is an ES module only). */
@@ -321,7 +343,7 @@ async function run(args: Args, lower: Lower, { renderDiagnostics }: Render, { MA
   }
   const driver = await import('./driver.ts');
   if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
-  const result = driver.compile(text, args.file, args.emit, args.level, { train: !args.noTrain });
+  const result = driver.compile(text, args.file, args.emit, args.level, { train: !args.noTrain, ...(args.checkpoint ? { checkpoint: args.checkpoint } : {}) });
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
   if (args.emitGiven && !args.out) {

@@ -17,8 +17,8 @@ import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
 import { removeDropout } from './passes/inference.ts';
-import { gradModel, printGrad, type GradOptions } from './passes/grad/index.ts';
-import { compileProgram, compileTraining, type TrainProgram } from './codegen/plan.ts';
+import { gradModel, printGrad, type GradIR, type GradOptions } from './passes/grad/index.ts';
+import { compileProgram, type TrainGraphs } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
 export { InternalError, type CompileOptions } from './front.ts';
@@ -77,24 +77,24 @@ function finish(m: ModelIR, level: OptLevel, verify: boolean): ModelIR {
 }
 
 /**
- * The model's training program (src/passes/grad: its training forward and backward graphs, each
- * fused, planned on one kernel table), from the graph after `rewrite` and before `finish`.
+ * The model's training graphs (src/passes/grad: its training forward and backward graphs, each
+ * fused; codegen plans them on the forward's kernel table), from the graph after `rewrite` and before `finish`.
  */
-export function trainingProgram(m: ModelIR, level: OptLevel = 2, options: GradOptions = {}): TrainProgram {
+export function trainingGraphs(m: ModelIR, level: OptLevel = 2, options: GradOptions = {}): GradIR {
   const gr = gradModel(m, options);
-  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2 });
-  return compileTraining(gr.forward, gr.backward);
+  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2, recompute: true });
+  return gr;
 }
 
-/** Optimises a model for forward and generate and builds its training program (before dropout is removed). */
-export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = false): { ir: ModelIR; train: TrainProgram } {
+/** Optimises a model for forward and generate and builds its training graphs (before dropout is removed). */
+export function optimizeWithTraining(m: ModelIR, level: OptLevel = 2, verify = false, grad: GradOptions = {}): { ir: ModelIR; train: TrainGraphs } {
   rewrite(m, level, verify);
-  const train = trainingProgram(m, level);
+  const train = trainingGraphs(m, level, grad);
   return { ir: finish(m, level, verify), train };
 }
 
 /**
- * The pipeline up to `stage` (`train`: at -O2 the module carries the training program, for vjp and nnc/train). Problems in the spec are diagnostics (and no output); a failure of
+ * The pipeline up to `stage` (`ts`: the module carries the training program, for vjp and nnc/train, unless `options.train` is false). Problems in the spec are diagnostics (and no output); a failure of
  * the compiler itself throws InternalError.
  */
 export function compile(text: string, file: string, stage: Stage = 'ts', level: OptLevel = 2, options: CompileOptions = {}): CompileResult {
@@ -112,29 +112,31 @@ export function compile(text: string, file: string, stage: Stage = 'ts', level: 
   // an n-gram model has no IR: its line says so
   const counted = ngrams.map(({ decl: d }) => `model ${d.name}: n-gram, order ${d.spec.order}, ${d.spec.smoothing} (counted, not lowered to IR)\n`).join('');
   if (stage === 'ir') return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m)).join('\n')) + counted };
+  const grad: GradOptions = options.checkpoint ? { checkpoint: options.checkpoint } : {};
   // reverse mode differentiates the graph before fusion (after merge-matmuls and hoist at -O1 and up)
+  // it is printed as ir-opt prints the forward: fused, with how the host backends run each kernel
   if (stage === 'ir-grad') {
     const grads = runStage('grad', () => models.map((m) => {
       rewrite(m, level, false);
-      return gradModel(m);
+      return trainingGraphs(m, level, grad);
     }));
-    return { diagnostics, models, output: runStage('print', () => grads.map(printGrad).join('\n')) + counted };
+    const notes = runStage('codegen', () => models.map((m, i) => compileProgram(finish(m, level, false), grads[i]).backwardNotes));
+    return { diagnostics, models, output: runStage('print', () => grads.map((g, i) => printGrad(g, notes[i])).join('\n')) + counted };
   }
   if (stage === 'ir-opt') {
     runStage('optimize', () => models.forEach((m) => optimize(m, level)));
     // ir-opt also shows how the host backends run each kernel's matmuls (codegen's GEMM forms)
     return { diagnostics, models, output: runStage('print', () => models.map((m) => printModel(m, compileProgram(m).notes)).join('\n')) + counted };
   }
-  // the training program is built at -O2 only (-O0 and -O1 exist to measure the forward's passes;
-  // at -O0 one of the backward's unfused kernels does not render yet)
+  // the training program is built at every level (at -O0 and -O1 from the graph those levels run)
   const train = options.train ?? true;
-  const optimized = runStage('optimize', () => models.map((m) => (train && level === 2 ? optimizeWithTraining(m, level) : { ir: optimize(m, level), train: undefined })));
-  const compiled = runStage('codegen', () => optimized.map(({ ir, train: program }, i) => ({ ir, program: compileProgram(ir), train: program, ...(texts?.[i] ? { text: texts[i] } : {}) })));
+  const optimized = runStage('optimize', () => models.map((m) => (train ? optimizeWithTraining(m, level, false, grad) : { ir: optimize(m, level), train: undefined })));
+  const compiled = runStage('codegen', () => optimized.map(({ ir, train }, i) => ({ ir, program: compileProgram(ir, train), ...(texts?.[i] ? { text: texts[i] } : {}) })));
   // the file's models in order: n-gram models at their places, the compiled ones around them
   const all: Parameters<typeof emitModule>[0][number][] = [...compiled];
   for (const n of ngrams) all.splice(n.index, 0, n.decl);
   const output = runStage('codegen', () => emitModule(all, file, { text, files: read }));
-  return { diagnostics, models, output, kernels: compiled.map((c) => c.program.kernels.length), ngrams: ngrams.map((n) => n.decl) };
+  return { diagnostics, models, output, kernels: compiled.map((c) => c.program.forwardKernels), ngrams: ngrams.map((n) => n.decl) };
 }
 
 const runStage = stage;

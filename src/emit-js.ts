@@ -8,7 +8,7 @@
 import { Project, ts } from 'ts-morph';
 
 /** TypeScript → JavaScript: types erased, as an ES module or (`commonjs`) a CommonJS one. */
-function transpile(source: string, fileName: string, commonjs: boolean): string {
+export function transpile(source: string, fileName: string, commonjs: boolean): string {
   return ts.transpileModule(source, {
     fileName,
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: commonjs ? ts.ModuleKind.CommonJS : ts.ModuleKind.ESNext, verbatimModuleSyntax: false, sourceMap: false },

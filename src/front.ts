@@ -49,8 +49,10 @@ function rethrowInternal(diags: readonly Diagnostic[], name: string): void {
 export interface CompileOptions {
   /** Reads the files the spec names (default: from the disk, relative to the spec's file). */
   readonly files?: SpecFiles;
-  /** At -O2, the module carries the training program (vjp, nnc/train); default true (`--no-train`: false). */
+  /** The module carries the training program (vjp, nnc/train); default true (`--no-train`: false). */
   readonly train?: boolean;
+  /** Recomputation in the training program: keep every k-th state of each recurrence and recompute the rest in the backward (`--checkpoint K`; docs/training.md). */
+  readonly checkpoint?: number;
 }
 
 /** The front end: parse and check, with internal failures thrown as InternalError. */

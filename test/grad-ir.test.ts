@@ -1,6 +1,7 @@
 /**
  * `nnc compile --emit=ir-grad`: the backward graph of reverse mode (src/passes/grad) printed for each
- * test/golden/ir/*.nn, reviewed as diffs. Regenerate:
+ * test/golden/ir/*.nn, reviewed as diffs — fused into kernels, each with codegen's host notes (how the
+ * host backends run it), as --emit=ir-opt prints the forward. Regenerate:
  *
  *   UPDATE_GOLDEN=1 npx vitest run test/grad-ir.test.ts
  *
@@ -36,5 +37,18 @@ describe('nnc compile --emit=ir-grad', () => {
     // the stacked recurrent weight's gradient: one einsum over [B, T, ·] operands, outside the loop
     expect(r.stdout).toMatch(/^ {2}%\d+ = einsum %\d+, %\d+ \{scale=1, spec="(\w)(\w)\w,\1\2\w->\w\w"\} : \[\d+, \d+\]  # d\(lstm0\.weight_hh_l0\)/m);
     expect(r.stdout).toMatch(/^ {2}output lstm0\.weight_hh_l0 = %\d+$/m);
+    // ... as ir-opt prints the forward: each kernel with how the host backends run it
+    expect(r.stdout).toMatch(/^ {2}kernel k\d+ = .*# d\(lstm0\.weight_hh_l0\)\n {4}host: %\d+ GEMM/m);
+  });
+
+  it('prints the backward\'s kernels with the host notes ir-opt prints for the forward\'s', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/nnc.js'), 'compile', join(DIR, 'luong_heads.nn'), '--emit=ir-grad'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // the attention weights' cotangent: the batched GEMM of dα = dctx · Vᵀ, one per row and head
+    expect(r.stdout).toMatch(/^ {2}kernel k\d+ = fused\([^)]*\) -> %\d+ {2}# decoder\.attention0\.α\.d softmax\n {4}host: %\d+ batched GEMM, one per b, n: %\d+ packed per call$/m);
+    expect(r.stdout).toMatch(/^ {4}host: epilogue: /m);
+    // the forward's ir-opt prints the same kind of notes
+    const opt = spawnSync(process.execPath, [join(ROOT, 'bin/nnc.js'), 'compile', join(DIR, 'luong_heads.nn'), '--emit=ir-opt'], { encoding: 'utf8' });
+    expect(opt.stdout).toMatch(/^ {4}host: %\d+ batched GEMM, one per b, n: /m);
   });
 });

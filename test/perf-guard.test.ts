@@ -3,11 +3,13 @@
  * 256 → 512, bench/peers/specs/w1.nn) compiles to exactly three kernels — the input projection as
  * one GEMM over all steps, one fused step kernel whose recurrent matmul is one GEMM on a packed
  * weight, and the padding mask — and on the `wasm` backend a warm forward allocates no buffer: no
- * allocation per step, none per call. How to compare two commits' benchmark JSON: docs/benchmarks.md.
+ * allocation per step, none per call. Its training program's backward: the weight gradients are one
+ * host GEMM each over all B·T steps, and a backward step is two kernels, its recurrent product on
+ * W_hh packed once (not per step). How to compare two commits' benchmark JSON: docs/benchmarks.md.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { lower, optimize } from '../src/driver.ts';
+import { lower, optimize, optimizeWithTraining } from '../src/driver.ts';
 import { compileProgram } from '../src/codegen/plan.ts';
 import type { Expr, Stmt } from '../src/codegen/kir.ts';
 import type { ScanInstr } from '../src/runtime/plan.ts';
@@ -106,5 +108,40 @@ describe('wasm worker threads', () => {
     }
     expect(d1).toBe(0);
     expect(d2).toBeLessThan(1e-5);
+  });
+});
+
+describe('W1 backward plan', () => {
+  const gemms = (ss: readonly Stmt[]): Extract<Stmt, { k: 'gemm' }>[] =>
+    ss.flatMap((st) => (st.k === 'gemm' ? [st] : st.k === 'for' || st.k === 'block' ? gemms(st.body) : st.k === 'if' ? [...gemms(st.then), ...gemms(st.else ?? [])] : []));
+  const text = (e: Expr) => new Printer(CPU).expr(e);
+  const { models } = lower(SPEC, 'w1.nn');
+  const { ir, train } = optimizeWithTraining(models![0]!);
+  const p = compileProgram(ir, train);
+  const bwd = p.train!.backward;
+  const kernelOf = (i: { kernel: number }) => p.kernels[i.kernel]!;
+
+  it('computes dW_ih and dW_hh as one GEMM each over all B·T steps (summed axis B·T), after the reverse scan', () => {
+    const scanAt = bwd.decode.findIndex((i) => i.op === 'scan');
+    const after = bwd.decode.slice(scanAt + 1).filter((i) => i.op === 'run');
+    const byLabel = (l: string) => after.find((i) => i.op === 'run' && kernelOf(i).host && p.labels[i.kernel]!.some((x) => x === l));
+    for (const [label, n, k] of [['d(lstm0.weight_ih_l0)', '256', 'B * T'], ['d(lstm0.weight_hh_l0)', '512', 'B * T']] as const) {
+      const i = byLabel(label);
+      expect(i, label).toBeDefined();
+      const gs = gemms(kernelOf(i as { kernel: number }).host!.prelude);
+      expect(gs.map((g) => [text(g.M), text(g.N), text(g.K)]), label).toEqual([['2048', n, k]]);
+    }
+  });
+
+  it('runs a backward step as two kernels, the recurrent product on W_hh packed at load', () => {
+    const scan = bwd.decode.find((i): i is ScanInstr => i.op === 'scan')!;
+    expect(scan.body).toHaveLength(1);
+    const step = kernelOf(scan.step);
+    const gs = gemms(step.host!.prelude);
+    expect(gs).toHaveLength(1);
+    expect('pack' in gs[0]!.w).toBe(true);
+    // W_hh transposed (dY·W_hh reads its columns): packed once, as a block of the plan's packs
+    const [slot, off, n, k, sn, sk] = bwd.packs![bwd.packSets![scan.step.packs!]![0]!]!;
+    expect([slot, off, n, k, sn, sk]).toEqual([ir.weights.findIndex((w) => w.name === 'lstm0.weight_hh_l0'), 0, 512, 2048, 1, 512]);
   });
 });

@@ -10,7 +10,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compile, lower, optimize } from '../src/driver.ts';
+import { compile, lower, optimize, optimizeWithTraining } from '../src/driver.ts';
 import { compileProgram } from '../src/codegen/plan.ts';
 import type { Instr, Plan, Slot } from '../src/runtime/plan.ts';
 import { compileAndImport, prng, ROOT } from './helpers.ts';
@@ -148,5 +148,33 @@ describe('kernels with the same body are emitted once', () => {
     // and as many as with 4 blocks: the blocks after the first are the same kernels on other weights
     const four = compile(readFileSync(join(ROOT, 'examples/transformer_classifier.nn'), 'utf8'), 'transformer_classifier.nn');
     expect(r.kernels![0]).toBe(four.kernels![0]);
+  });
+});
+
+describe('forward and training plans share one kernel table', () => {
+  const text = readFileSync(join(ROOT, 'examples/char_lm.nn'), 'utf8');
+  it('renders each distinct kernel once: the training plans call the forward\'s kernels where they compute the same thing', () => {
+    const r = compile(text, 'char_lm.nn');
+    expect(r.diagnostics).toEqual([]);
+    const out = r.output!;
+    // one kernel table, and the training constant holds plans only
+    expect(out.match(/_KERNELS: readonly __nnc\.KernelDef\[\]/g)).toHaveLength(1);
+    const train = out.slice(out.indexOf('const CharLM_TRAIN'));
+    expect(train).not.toContain('cpu: (');
+    const names = [...out.matchAll(/^ {6}name: "(CharLM\.k\d+)",$/gm)].map((m) => m[1]);
+    expect(new Set(names).size).toBe(names.length);
+    // the table's kernels are distinct by structure, and the training forward reuses forward ones (the input projections)
+    const { models } = lower(text, 'char_lm.nn');
+    const m = models![0]!;
+    const { ir, train: graphs } = optimizeWithTraining(m);
+    const p = compileProgram(ir, graphs);
+    expect(names.length).toBe(p.kernels.length);
+    expect(r.kernels![0]).toBe(p.forwardKernels);
+    const used = (plan: Plan) => new Set(plan.decode.flatMap((i) => (i.op === 'run' ? [i.kernel] : [i.step.kernel, ...i.body.map((b) => b.kernel)])));
+    const fwd = used(p.plan);
+    expect([...fwd].every((k) => k < p.forwardKernels)).toBe(true);
+    const shared = [...used(p.train!.forward)].filter((k) => fwd.has(k));
+    expect(shared.length).toBeGreaterThan(0);
+    for (const k of used(p.train!.backward)) expect(k).toBeLessThan(p.kernels.length);
   });
 });

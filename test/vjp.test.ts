@@ -9,42 +9,89 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NncError } from '../src/runtime/errors.ts';
+import { createTrainer } from '../src/train/index.ts';
 import { compileAndImport, FIXTURES, headlessGlAvailable, maxAbsDiff, toInputs } from './helpers.ts';
 import { allFixtures, loadFixture, readTensors } from './interp-helpers.ts';
 
 const TOL = { cpu: 1e-5, wasm: 1e-4 } as const;
 const GL = await headlessGlAvailable();
 
-async function modelFor(name: string, backend: 'cpu' | 'wasm') {
+type Backend = 'cpu' | 'wasm' | 'webasm' | 'gpu';
+
+async function modelFor(name: string, backend: Backend) {
   const f = loadFixture(name);
   const mod = await compileAndImport(`vjp_${name}`, readFileSync(join(FIXTURES, name, 'model.nn'), 'utf8'));
-  const model = await mod.createModel({ backend, threads: 1 });
+  const model = await mod.createModel(backend === 'cpu' || backend === 'wasm' ? { backend, threads: 1 } : { backend });
   model.loadWeights(Object.fromEntries(f.weights));
   return { f, model };
 }
 
+/** model.vjp of a fixture spec against torch.autograd.grad, within `tol` of each tensor's largest gradient. */
+async function expectTorchGrads(name: string, backend: Backend, tol: number): Promise<void> {
+  const { f, model } = await modelFor(name, backend);
+  try {
+    const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
+    const out = f.model.output.name;
+    const c = want.get(`cotangent:${out}`)!;
+    const g = await model.vjp(toInputs(f.case), { [out]: { data: c.data, shape: [...c.shape] } });
+    const names = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
+    const largest = (k: string) => want.get(k)!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const top = Math.max(...names.map(largest));
+    for (const k of names) {
+      const t = want.get(k)!;
+      const ours: Float32Array = k.startsWith('input:') ? g.inputs[k.slice(6)].data : g.weights[k];
+      expect(ours.length, k).toBe(t.data.length);
+      // a gradient that is 0 in exact arithmetic (a score's bias under softmax: torch's is float
+      // noise below 1e-6 of the model's largest) is float32 noise here too: measured against the model's largest
+      const scale = largest(k) < 1e-6 * top ? top : largest(k);
+      expect(maxAbsDiff(ours, t.data) / scale, `${k} (largest |grad| ${scale})`).toBeLessThanOrEqual(tol);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
 describe.each(allFixtures())('%s', (name) => {
-  it.each(['cpu', 'wasm'] as const)('vjp equals torch.autograd.grad on %s', async (backend) => {
-    const { f, model } = await modelFor(name, backend);
-    try {
-      const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
-      const out = f.model.output.name;
-      const c = want.get(`cotangent:${out}`)!;
-      const g = await model.vjp(toInputs(f.case), { [out]: { data: c.data, shape: [...c.shape] } });
-      const names = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
-      const largest = (k: string) => want.get(k)!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      const top = Math.max(...names.map(largest));
-      for (const k of names) {
-        const t = want.get(k)!;
-        const ours: Float32Array = k.startsWith('input:') ? g.inputs[k.slice(6)].data : g.weights[k];
-        expect(ours.length, k).toBe(t.data.length);
-        // a gradient that is 0 in exact arithmetic (a score's bias under softmax: torch's is float
-        // noise below 1e-6 of the model's largest) is float32 noise here too: measured against the model's largest
-        const scale = largest(k) < 1e-6 * top ? top : largest(k);
-        expect(maxAbsDiff(ours, t.data) / scale, `${k} (largest |grad| ${scale})`).toBeLessThanOrEqual(TOL[backend]);
+  it.each(['cpu', 'wasm'] as const)('vjp equals torch.autograd.grad on %s', (backend) => expectTorchGrads(name, backend, TOL[backend]));
+});
+
+// the gpu.js backends on a subset (an LM, a transformer, a bidirectional stack with float inputs, a
+// seq2seq model with attention): 1e-3, as the issue asks; gpu under headless-gl (slow to compile kernels)
+const GPU_SUBSET = ['char_lm', 'tf_self_deep', 'lstm_bidir_layers3_vectors'];
+describe.each([...GPU_SUBSET, 's2s_additive_bahdanau'])('%s on webasm', (name) => {
+  it('vjp equals torch.autograd.grad on webasm', () => expectTorchGrads(name, 'webasm', 1e-3));
+});
+describe.skipIf(!GL).each(GPU_SUBSET)('%s on gpu (headless-gl)', (name) => {
+  it('vjp equals torch.autograd.grad on gpu', () => expectTorchGrads(name, 'gpu', 1e-3), 120_000);
+});
+
+describe.each(['tf_self_deep', 'char_lm', 'gru_bidir_layers2_after', 's2s_additive_bahdanau', 'lstm_bidir_layers3_vectors'])('%s at every optimisation level', (name) => {
+  it('vjp of the module compiled at -O0 and -O1 equals -O2\'s and torch.autograd.grad on cpu', async () => {
+    const f = loadFixture(name);
+    const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
+    const out = f.model.output.name;
+    const c = want.get(`cotangent:${out}`)!;
+    const names = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
+    const largest = (k: string) => want.get(k)!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const top = Math.max(...names.map(largest));
+    const grads = new Map<number, Record<string, Float32Array>>();
+    for (const level of [2, 1, 0] as const) {
+      const mod = await compileAndImport(`vjp_${name}`, readFileSync(join(FIXTURES, name, 'model.nn'), 'utf8'), undefined, level);
+      const model = await mod.createModel({ backend: 'cpu' });
+      try {
+        model.loadWeights(Object.fromEntries(f.weights));
+        const g = await model.vjp(toInputs(f.case), { [out]: { data: c.data, shape: [...c.shape] } });
+        grads.set(level, Object.fromEntries(names.map((k) => [k, k.startsWith('input:') ? g.inputs[k.slice(6)].data : g.weights[k]])));
+      } finally {
+        model.dispose();
       }
-    } finally {
-      model.dispose();
+    }
+    for (const k of names) {
+      const scale = largest(k) < 1e-6 * top ? top : largest(k);
+      for (const level of [0, 1]) {
+        expect(maxAbsDiff(grads.get(level)![k]!, want.get(k)!.data) / scale, `-O${level} ${k} against torch`).toBeLessThanOrEqual(TOL.cpu);
+        expect(maxAbsDiff(grads.get(level)![k]!, grads.get(2)![k]!) / scale, `-O${level} ${k} against -O2`).toBeLessThanOrEqual(TOL.cpu);
+      }
     }
   });
 });
@@ -69,18 +116,24 @@ describe('vjp and forward', () => {
     }
   });
 
-  it.skipIf(!GL)('on a gpu.js backend, vjp and training are an NncError naming the backend and the ones that train', async () => {
+  it.skipIf(!GL)('on the gpu backend, a trainer\'s step equals cpu\'s; saveWeights, synchronous, is an NncError naming the backends that can', async () => {
     const f = loadFixture('char_lm');
-    const mod = await compileAndImport('vjp_char_lm', readFileSync(join(FIXTURES, 'char_lm', 'model.nn'), 'utf8'));
-    const model = await mod.createModel({ backend: 'gpu' });
-    try {
-      model.loadWeights(Object.fromEntries(f.weights));
-      const y = (await model.forward(toInputs(f.case)))[f.model.output.name];
-      const call = model.vjp(toInputs(f.case), { [f.model.output.name]: { data: y.data, shape: y.shape } });
-      await expect(call).rejects.toThrow(NncError);
-      await expect(model.vjp(toInputs(f.case), { [f.model.output.name]: { data: y.data, shape: y.shape } })).rejects.toThrow(/not supported on the gpu backend.*'wasm' or 'cpu'/);
-    } finally {
-      model.dispose();
+    const inputs = toInputs(f.case);
+    const x = Object.values(inputs)[0] as { shape: number[]; lengths?: number[] };
+    const targets = { data: Int32Array.from({ length: x.shape[0]! * x.shape[1]! }, (_, i) => (i * 7) % 5), shape: x.shape.slice(0, 2), lengths: x.lengths };
+    const after: Record<string, { loss: number; weights: Float32Array[] }> = {};
+    for (const backend of ['cpu', 'gpu'] as const) {
+      const { model } = await modelFor('char_lm', backend);
+      try {
+        const trainer = createTrainer(model, { loss: 'nll', optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 }, clip: { maxNorm: 1 } });
+        const r = await trainer.step({ inputs, targets });
+        after[backend] = { loss: r.loss, weights: await model.readWeights() };
+        if (backend === 'gpu') expect(() => model.saveWeights()).toThrow(/^saveWeights\(\) is synchronous and the gpu backend reads its buffers asynchronously: use backend 'wasm' or 'cpu'$/);
+      } finally {
+        model.dispose();
+      }
     }
-  });
+    expect(Math.abs(after.gpu!.loss - after.cpu!.loss) / after.cpu!.loss).toBeLessThan(1e-5);
+    after.cpu!.weights.forEach((w, i) => expect(maxAbsDiff(after.gpu!.weights[i]!, w), f.model.weights[i]!.name).toBeLessThan(1e-4));
+  }, 120_000);
 });

@@ -10,20 +10,20 @@
 import type { Graph, Node, Shape } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
 import {
-  OUT, SCRATCH, add, flatIndex, int, mul, product, scalar, v,
-  type Buf, type Expr, type HostForm, type Stmt,
+  OUT, SCRATCH, add, flatIndex, int, load, mul, product, scalar, v,
+  type Buf, type Expr, type GemmWeight, type HostForm, type Stmt,
 } from './kir.ts';
 import { dimExpr, dimsOf, type Reader } from './expr.ts';
 import type { KernelCtx, ScanCtx } from './lower.ts';
 
-/** A weight block a GEMM reads, packed once at load: rows [row, row + n) × columns [col, col + k) of a [?, ld] weight. */
+/** A weight block a GEMM reads, packed once at load: B[n][k] = weight[off + n·sn + k·sk] (n < N, k < K). */
 export interface PackRef {
   readonly weight: string;
-  readonly row: number;
+  readonly off: number;
   readonly n: number;
-  readonly col: number;
   readonly k: number;
-  readonly ld: number;
+  readonly sn: number;
+  readonly sk: number;
 }
 
 const isOne = (e: Expr) => e.k === 'i' && e.v === 1;
@@ -58,11 +58,11 @@ export function hostForm(ctx: KernelCtx, members: readonly number[], root: Node,
   for (const id of members) {
     const n = g.get(id);
     if (n.op === 'einsum') {
-      const e = einsumGemm(ctx, n, newScratch, isStep || n.id !== root.id);
+      const e = einsumGemm(ctx, n, newScratch, isStep || n.id !== root.id, packs);
       if (e) {
         prelude.push(e.stmt);
         results.set(n.id, e.out);
-        notes.push(`%${n.id} batched GEMM, one per ${e.batch || 'call'}: %${n.inputs[1]} packed per call${e.out.k === 'out' ? ', into the output' : ''}`);
+        notes.push(`%${n.id} ${e.batch ? `batched GEMM, one per ${e.batch}` : 'GEMM'}${e.rows ? `, %${e.rows} copied as rows first` : ''}: %${e.packed} packed ${e.atLoad ? 'at load' : 'per call'}${e.out.k === 'out' ? ', into the output' : ''}`);
       }
       continue;
     }
@@ -88,8 +88,7 @@ export function hostForm(ctx: KernelCtx, members: readonly number[], root: Node,
     const direct = !isStep && n.id === root.id;
     const out = direct ? OUT : newScratch(mul(M, int(N)));
     const wn = (w.param.attrs as OpAttrs['param']).name;
-    const known = packs.findIndex((p) => p.weight === wn && p.row === w.row && p.col === w.col && p.n === N && p.k === K);
-    const pack = known >= 0 ? known : packs.push({ weight: wn, row: w.row, n: N, col: w.col, k: K, ld: w.ld }) - 1;
+    const pack = packRef(packs, { weight: wn, off: w.row * w.ld + w.col, n: N, k: K, sn: w.ld, sk: 1 });
     prelude.push({
       k: 'gemm', M, N: int(N), K: int(K), a: aBuf, aOff: a.off, lda: a.lda, w: { pack },
       ...(bias ? { bias: { buf: ctx.arg(bias.param), off: int(bias.row) } } : {}),
@@ -145,52 +144,118 @@ export function hostForm(ctx: KernelCtx, members: readonly number[], root: Node,
 }
 
 /**
- * A two-operand einsum that is a batched matmul (attention's q·kᵀ and α·v): batch letters in both
- * operands and the output, one row letter m (first operand), one column letter n (second operand,
- * the output's last), one summed letter k (contiguous in the first operand). Per batch element the
- * second operand is packed into scratch (times the einsum's scale) and one GEMM writes the output
- * block. Operands must be views of buffers (head splits, slices, the state's slot).
+ * A two-operand einsum that is a (batched) matmul: attention's q·kᵀ and α·v, and reverse mode's
+ * products over all steps — dX = dY·W (a weight operand) and the weight gradients dW = Σ_{b,t} dYᵀ·X
+ * (JAX's scan transpose: one GEMM over B·T, not one per step). Batch letters are in both operands
+ * and the output, row letters m in the first operand only, one column letter n in the second only
+ * (the output's last), summed letters k in both. Several row or summed letters are one when their
+ * strides say they are adjacent axes of one buffer (B and T of [B, T, d]). Per batch element the
+ * second operand is packed into scratch (times the einsum's scale) — a weight once at load
+ * instead (W of dY·W, transposed) — and one GEMM writes the output block; where the summed axis is not contiguous in the first operand (a weight gradient's B·T),
+ * that operand is first copied into scratch as rows. Operands are views of buffers (head splits,
+ * slices, the state's slot, weights).
  */
-function einsumGemm(ctx: KernelCtx, n: Node, newScratch: (size: Expr) => Buf, toScratch: boolean): { stmt: Stmt; out: Buf; batch: string } | undefined {
+function einsumGemm(ctx: KernelCtx, n: Node, newScratch: (size: Expr) => Buf, toScratch: boolean, packs: PackRef[]): { stmt: Stmt; out: Buf; batch: string; packed: number; atLoad: boolean; rows?: number } | undefined {
   const g = ctx.g;
   const { spec, scale } = n.attrs as OpAttrs['einsum'];
   const [lhs, outL] = spec.split('->') as [string, string];
   const ops = lhs.split(',');
   if (ops.length !== 2) return undefined;
-  const [la, lb] = ops as [string, string];
+  // the output's last letter comes from the second operand (the packed one): swap them if not
+  const swap = !ops[1]!.includes(outL[outL.length - 1]!);
+  const [la, lb] = (swap ? [ops[1], ops[0]] : ops) as [string, string];
+  const [na, nb] = (swap ? [n.inputs[1], n.inputs[0]] : n.inputs).map((i) => g.get(i!)) as [Node, Node];
   const letters = new Set([...la, ...lb]);
   const batch = [...outL].filter((c) => la.includes(c) && lb.includes(c));
   const ms = [...outL].filter((c) => la.includes(c) && !lb.includes(c));
   const ns = [...outL].filter((c) => lb.includes(c) && !la.includes(c));
   const ks = [...letters].filter((c) => !outL.includes(c));
-  if (ms.length > 1 || ns.length !== 1 || ks.length !== 1 || !la.includes(ks[0]!) || !lb.includes(ks[0]!)) return undefined;
+  if (!ks.length || ns.length !== 1 || ks.some((c) => !la.includes(c) || !lb.includes(c))) return undefined;
   if (outL[outL.length - 1] !== ns[0] || batch.length + ms.length + 1 !== outL.length) return undefined;
-  const A = viewStrides(g, g.get(n.inputs[0]!), ctx.materialized, ctx.scan);
-  const Bv = viewStrides(g, g.get(n.inputs[1]!), ctx.materialized, ctx.scan);
+  const A = viewStrides(g, na, ctx.materialized, ctx.scan);
+  const Bv = viewStrides(g, nb, ctx.materialized, ctx.scan);
   if (!A || !Bv) return undefined;
   const sA = (c: string) => A.strides[la.indexOf(c)]!;
   const sB = (c: string) => Bv.strides[lb.indexOf(c)]!;
-  const k = ks[0]!;
-  if (!isOne(sA(k))) return undefined;
-  const size = (c: string) => dimExpr(la.includes(c) ? g.get(n.inputs[0]!).shape[la.indexOf(c)] : g.get(n.inputs[1]!).shape[lb.indexOf(c)]);
+  const size = (c: string) => dimExpr(la.includes(c) ? na.shape[la.indexOf(c)] : nb.shape[lb.indexOf(c)]);
   const outDims = dimsOf(n.shape);
   const sC = (c: string) => product(outDims.slice(outL.indexOf(c) + 1));
-  const M = ms.length ? size(ms[0]!) : int(1);
+  // row letters as one (their order in the output), summed letters as one (their order in the first operand)
+  const kOrder = [...la].filter((c) => ks.includes(c));
+  const m = merged(ms, size, [sA, sC]);
+  const k = merged(kOrder, size, [sA, sB]);
+  if (!m || !k) return undefined;
+  const [M, lda0, ldc] = [m.size, m.strides[0]!, m.strides[1]!];
+  const [K, sAk, sBk] = [k.size, k.strides[0]!, k.strides[1]!];
   const N = size(ns[0]!);
-  const K = size(k);
   const out = toScratch ? newScratch(product(outDims)) : OUT;
-  const packed = newScratch(mul(add(N, int(15)), K));
   const aBuf = ctx.arg(A.base);
-  const bBuf = ctx.arg(Bv.base);
-  const off = (base: Expr, s: (c: string) => Expr) => batch.reduce((e, c, i) => add(e, mul(v(`bt${i}`), s(c))), base);
-  // the einsum's scale (attention's 1/√d) is applied to the packed operand
-  const body: Stmt[] = [
-    { k: 'pack', name: 'wp', src: bBuf, off: off(Bv.off, sB), N, K, sn: sB(ns[0]!), sk: sB(k), dst: packed, scale },
-    { k: 'gemm', M, N, K, a: aBuf, aOff: off(A.off, sA), lda: ms.length ? sA(ms[0]!) : int(0), w: { local: 'wp' }, c: out, cOff: off(int(0), sC), ldc: ms.length ? sC(ms[0]!) : int(0) },
-  ];
+  const off = (base: Expr, st: (c: string) => Expr) => batch.reduce((e, c, i) => add(e, mul(v(`bt${i}`), st(c))), base);
+  const body: Stmt[] = [];
+  // a weight (no batch letters, no scale) is packed once at load; any other operand per call, times
+  // the einsum's scale (attention's 1/√d)
+  const lit = [Bv.off, N, K, sB(ns[0]!), sBk].map((e) => (e.k === 'i' ? e.v : undefined));
+  const atLoad = Bv.base.op === 'param' && !batch.length && scale === 1 && lit.every((x) => x !== undefined);
+  let w: GemmWeight;
+  if (atLoad) {
+    const [o, nn, kk, sn, sk] = lit as number[];
+    w = { pack: packRef(packs, { weight: (Bv.base.attrs as OpAttrs['param']).name, off: o!, n: nn!, k: kk!, sn: sn!, sk: sk! }) };
+  } else {
+    body.push({ k: 'pack', name: 'wp', src: ctx.arg(Bv.base), off: off(Bv.off, sB), N, K, sn: sB(ns[0]!), sk: sBk, dst: newScratch(mul(add(N, int(15)), K)), scale });
+    w = { local: 'wp' };
+  }
+  let a: { buf: Buf; off: Expr; lda: Expr } = { buf: aBuf, off: off(A.off, sA), lda: ms.length ? lda0 : int(0) };
+  if (!isOne(sAk)) {
+    // the summed axis is strided in the first operand: its rows copied into scratch first
+    const rows = newScratch(mul(M, K));
+    const src = add(a.off, add(mul(v('mi'), lda0), mul(v('ki'), sAk)));
+    body.push({ k: 'for', v: 'mi', n: M, body: [{ k: 'for', v: 'ki', n: K, body: [{ k: 'store', buf: rows, index: add(mul(v('mi'), K), v('ki')), value: load(aBuf, src) }] }] });
+    a = { buf: rows, off: int(0), lda: K };
+  }
+  body.push({ k: 'gemm', M, N, K, a: a.buf, aOff: a.off, lda: a.lda, w, c: out, cOff: off(int(0), sC), ldc: ms.length ? ldc : int(0) });
   let stmt: Stmt = { k: 'block', body };
   for (let i = batch.length - 1; i >= 0; i--) stmt = { k: 'for', v: `bt${i}`, n: size(batch[i]!), body: i === batch.length - 1 ? body : [stmt] };
-  return { stmt, out, batch: batch.join(', ') };
+  return { stmt, out, batch: batch.join(', '), packed: nb.id, atLoad, ...(a.buf !== aBuf ? { rows: na.id } : {}) };
+}
+
+/**
+ * Letters (outer first) as one axis, where each one's stride in every view is the next one's
+ * stride times its size: their product, and the innermost letter's strides. None: size 1.
+ */
+function merged(cs: readonly string[], size: (c: string) => Expr, views: readonly ((c: string) => Expr)[]): { size: Expr; strides: Expr[] } | undefined {
+  if (!cs.length) return { size: int(1), strides: views.map(() => int(0)) };
+  for (let i = 0; i + 1 < cs.length; i++) {
+    if (!views.every((st) => samePoly(st(cs[i]!), mul(size(cs[i + 1]!), st(cs[i + 1]!))))) return undefined;
+  }
+  return { size: product(cs.map(size)), strides: views.map((st) => st(cs[cs.length - 1]!)) };
+}
+
+/** Whether two index expressions (sums and products of integers and sizes) are the same polynomial. */
+function samePoly(a: Expr, b: Expr): boolean {
+  const pa = poly(a);
+  const pb = poly(b);
+  if (!pa || !pb) return false;
+  const keys = new Set([...pa.keys(), ...pb.keys()]);
+  return [...keys].every((key) => (pa.get(key) ?? 0) === (pb.get(key) ?? 0));
+}
+
+/** An expression as monomial (sorted scalar names) → coefficient; undefined where it is not a polynomial of sizes. */
+function poly(e: Expr): Map<string, number> | undefined {
+  if (e.k === 'i') return new Map([['', e.v]]);
+  if (e.k === 'scalar') return new Map([[e.name, 1]]);
+  if (e.k !== 'bin' || (e.op !== '+' && e.op !== '-' && e.op !== '*')) return undefined;
+  const a = poly(e.a);
+  const b = poly(e.b);
+  if (!a || !b) return undefined;
+  const r = new Map<string, number>();
+  const put = (key: string, c: number) => r.set(key, (r.get(key) ?? 0) + c);
+  if (e.op === '*') {
+    for (const [ka, ca] of a) for (const [kb, cb] of b) put([...ka.split('.'), ...kb.split('.')].filter(Boolean).sort().join('.'), ca * cb);
+  } else {
+    for (const [ka, ca] of a) put(ka, ca);
+    for (const [kb, cb] of b) put(kb, e.op === '-' ? -cb : cb);
+  }
+  return r;
 }
 
 /** A matmul weight (or bias) that is a block of a parameter: which rows and columns of it. */
@@ -242,7 +307,7 @@ function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?
     if (x.op === 'state') return { base: x, off: mul(scalar('tp'), int(scan!.S)), strides: [mul(scan!.L, int(scan!.S)), int(1)] };
     const w = dimExpr(x.shape[x.shape.length - 1]);
     if (x.op === 'step') return { base: x, off: mul(scalar('t'), w), strides: [mul(scan!.L, w), int(1)] };
-    if (x.op === 'lengths' || x.op === 'param' || (x.op === 'input' && (x.attrs as OpAttrs['input']).form !== 'vectors')) return undefined;
+    if (x.op === 'lengths' || (x.op === 'input' && (x.attrs as OpAttrs['input']).form !== 'vectors')) return undefined;
     const dims = dimsOf(x.shape);
     return { base: x, off: int(0), strides: dims.map((_, i) => product(dims.slice(i + 1))) };
   }
@@ -272,3 +337,9 @@ function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?
   }
 }
 
+
+/** The index of block `p` in the kernel's pack list (added once). */
+function packRef(packs: PackRef[], p: PackRef): number {
+  const known = packs.findIndex((q) => q.weight === p.weight && q.off === p.off && q.n === p.n && q.k === p.k && q.sn === p.sn && q.sk === p.sk);
+  return known >= 0 ? known : packs.push(p) - 1;
+}

@@ -72,7 +72,8 @@ export type Stmt =
 
 /** A step kernel: it computes slot t ([B, width]) of a recurrence's history [B, time, width]; padded rows are 0. */
 export interface StepForm {
-  readonly time: 'T' | 'S';
+  /** The history's length: T or S, or ⌈T / k⌉ for a backward scan over recomputation's k-step segments (expr.ts dimExpr). */
+  readonly time: Expr;
   readonly width: number;
   /**
    * A state of two equal halves (an LSTM's [h; c]): the CPU computes element j of both halves at
@@ -106,6 +107,13 @@ export interface Kernel {
   /** The statements computing the output element at indices i0, i1, …: they end in `return`. */
   readonly body: readonly Stmt[];
   readonly step?: StepForm;
+  /**
+   * An output [R, n · width] that concatenates n equal parts computed from shared values (a backward
+   * LSTM step's four gate gradients): the CPU computes element j of every part at once — `body`
+   * stores out[i0 · n · width + q · width + i1] for each part q — so what the parts share is computed
+   * once; gpu.js has one output per thread and uses the plain body.
+   */
+  readonly parts?: { readonly n: number; readonly width: number; readonly body: readonly Stmt[] };
   readonly host?: HostForm;
 }
 
@@ -150,8 +158,9 @@ export function product(es: readonly Expr[]): Expr {
   return es.reduce((p, e) => mul(p, e), int(1));
 }
 
-/** Row-major flat index of `idx` in a buffer of dims `dims`. */
+/** Row-major flat index of `idx` in a buffer of dims `dims` (0 for a scalar: a reduction to [] read by another kernel, as a backward at -O0/-O1 has). */
 export function flatIndex(dims: readonly Expr[], idx: readonly Expr[]): Expr {
+  if (!dims.length) return int(0);
   let e = idx[0]!;
   for (let i = 1; i < dims.length; i++) e = add(mul(e, dims[i]!), idx[i]!);
   return e;

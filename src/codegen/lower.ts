@@ -10,8 +10,8 @@
  */
 import type { Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
-import type { Size } from '../runtime/plan.ts';
-import { ARG, ROW, add, flatIndex, int, load, mul, scalar, v, type Buf, type Expr, type Kernel, type Stmt } from './kir.ts';
+import type { Size, TimeDim } from '../runtime/plan.ts';
+import { ARG, OUT, ROW, add, flatIndex, int, load, mul, scalar, v, type Buf, type Expr, type Kernel, type Stmt } from './kir.ts';
 import { BodyWriter, dimExpr, dimsOf, type Reader } from './expr.ts';
 import { hostForm, type PackRef } from './gemm.ts';
 import { poolKernel, rowReduction } from './reduce.ts';
@@ -37,7 +37,7 @@ export interface Call {
 export type LoweredInstr =
   | { readonly op: 'run'; readonly call: Call }
   | {
-    readonly op: 'scan'; readonly out: BufKey; readonly dim: 'T' | 'S'; readonly reverse: boolean; readonly stateSize: number;
+    readonly op: 'scan'; readonly out: BufKey; readonly dim: TimeDim; readonly reverse: boolean; readonly stateSize: number;
     readonly init?: BufKey; readonly lengths: BufKey; readonly body: readonly Call[]; readonly step: Call; readonly size: Size;
     readonly exports: Readonly<Record<string, BufKey>>; readonly label: string; readonly root: number;
     /** Body outputs kept at every step (training graphs' `stacked` nodes): each step's [B, width] → slot t of `to` [B, L, width], 0 at padded steps. */
@@ -134,6 +134,16 @@ export class KernelCtx {
     return w.body;
   }
 
+  /** The CPU body of an n-parts kernel (kir.ts Kernel.parts): element i1 of every part of row i0, stored into the output. */
+  parts(leaves: readonly number[], width: number): Stmt[] {
+    const w = this.writer();
+    const idx = [v('i0'), v('i1')];
+    const row = mul(v('i0'), int(leaves.length * width));
+    const vals = leaves.map((id) => w.val(id, idx));
+    vals.forEach((value, q) => w.emit({ k: 'store', buf: OUT, index: add(row, add(int(q * width), v('i1'))), value }));
+    return w.body;
+  }
+
   call(kernel: Omit<Kernel, 'params'>, root: Node, out: BufKey, size: Size, label: string, packs: readonly PackRef[] = []): Call {
     return { kernel: { params: [...this.types], ...kernel }, args: [...this.keys], out, size, packs, label, root: root.id };
   }
@@ -176,23 +186,31 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
     const host = hostForm(ctx, k.members, root, isStep, half);
     if (host) notes.set(root.id, host.notes);
     if (isStep) ctx.argKey(nodeBuf(scan!.node.inputs[1]!), 'i32');
-    const step = isStep ? { step: { time: timeDim(scan!), width: scan!.S, ...(pair ? { pair } : {}) } } : {};
+    const step = isStep ? { step: { time: scan!.L, width: scan!.S, ...(pair ? { pair } : {}) } } : {};
+    // a scan body's concatenation of equal parts computes each element of every part at once (the CPU's loop)
+    const leaves = !isStep && !host && scan ? equalParts(g, root, materialized) : undefined;
+    const parts = leaves ? { parts: { n: leaves.parts.length, width: leaves.width, body: ctx.parts(leaves.parts, leaves.width) } } : {};
     const dims = isStep ? [scalar('B'), int(scan!.S)] : dimsOf(root.shape);
-    instrs.push({ op: 'run', call: ctx.call({ dims, body, ...step, ...(host ? { host: host.form } : {}) }, root, out, size, root.label, host?.packs) });
+    instrs.push({ op: 'run', call: ctx.call({ dims, body, ...step, ...parts, ...(host ? { host: host.form } : {}) }, root, out, size, root.label, host?.packs) });
   }
   return instrs;
 }
 
-function timeDim(scan: ScanCtx): 'T' | 'S' {
-  const L = scan.L;
-  if (L.k !== 'scalar' || (L.name !== 'T' && L.name !== 'S')) throw new Error(`internal: scan ${scan.node.label} runs over a fixed length`);
-  return L.name;
+function timeDim(scan: ScanCtx): TimeDim {
+  const L = scan.node.shape[1];
+  if (typeof L !== 'string' || !/^[TS](\/\d+)?$/.test(L)) throw new Error(`internal: scan ${scan.node.label} runs over a fixed length`);
+  return L as TimeDim;
 }
 
 function lowerScan(g: Graph, root: Node, notes: HostNotes): LoweredInstr {
   const a = root.attrs as OpAttrs['scan'];
   const stackedBy = new Map<string, Node>();
-  for (const n of g.nodes.values()) if (n.op === 'stacked' && n.inputs[0] === root.id) stackedBy.set((n.attrs as OpAttrs['stacked']).output, n);
+  for (const n of g.nodes.values()) {
+    if (n.op !== 'stacked' || n.inputs[0] !== root.id) continue;
+    const name = (n.attrs as OpAttrs['stacked']).output;
+    if (stackedBy.has(name)) throw new Error(`internal: scan ${root.label} stacks body output ${name} twice`);
+    stackedBy.set(name, n);
+  }
   const ctx: ScanCtx = { node: root, S: a.stateSize, L: dimExpr(root.shape[1]) };
   const body = lowerGraph(a.body, notes, ctx).map((i) => {
     if (i.op !== 'run') throw new Error(`internal: a scan inside scan ${root.label}'s body`);
@@ -220,6 +238,23 @@ function lowerScan(g: Graph, root: Node, notes: HostNotes): LoweredInstr {
     ...(a.init ? { init: nodeBuf(root.inputs[2]!) } : {}), lengths: nodeBuf(root.inputs[1]!),
     body: body.filter((c) => c !== step), step, size: [...root.shape], exports, stacks, label: root.label, root: root.id,
   };
+}
+
+/**
+ * A scan body kernel's root [B, n · width] that concatenates (a tree of concats of) n ≥ 2 computed
+ * parts of one width: the parts, in order.
+ */
+function equalParts(g: Graph, root: Node, materialized: ReadonlySet<number>): { parts: number[]; width: number } | undefined {
+  if (root.op !== 'concat' || root.shape.length !== 2) return undefined;
+  const parts: number[] = [];
+  const walk = (n: Node): void => {
+    if (n.op === 'concat' && (n.id === root.id || !materialized.has(n.id))) n.inputs.forEach((i) => walk(g.get(i)));
+    else parts.push(n.id);
+  };
+  walk(root);
+  const width = g.get(parts[0]!).shape[1];
+  if (typeof width !== 'number' || parts.some((p) => g.get(p).shape[1] !== width)) return undefined;
+  return { parts, width };
 }
 
 /** A step kernel's root that concatenates two equal halves of the state: their width. */

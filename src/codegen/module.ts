@@ -18,7 +18,7 @@ import type { ModelIR } from '../ir/model.ts';
 import type { ModelManifest, SpecSource } from '../runtime/types.ts';
 import { decodeDefaults } from '../runtime/options.ts';
 import { keyHash, kernelKey } from './kir.ts';
-import type { Program, TrainProgram } from './plan.ts';
+import type { Program } from './plan.ts';
 import { RT } from './render/print.ts';
 import { renderCpu } from './render/cpu.ts';
 import { renderGpu } from './render/gpu.ts';
@@ -29,9 +29,8 @@ import { printModule, type Statement, type WriterFunction } from './print.ts';
 
 export interface CompiledModel {
   readonly ir: ModelIR;
+  /** Its program: the kernel table, the forward's plan, and the training plans (vjp and nnc/train; forward and generate never run them) unless compiled --no-train. */
   readonly program: Program;
-  /** Its training program (vjp and nnc/train; forward and generate never run it), unless compiled --no-train. */
-  readonly train?: TrainProgram | undefined;
   /** The vocabularies its inputs declare (docs/text.md), by input name. */
   readonly text?: Readonly<Record<string, VocabData>>;
 }
@@ -113,17 +112,17 @@ function indent(s: string, n: number): string {
   return s.split('\n').map((l, i) => (i === 0 || !l ? l : '  '.repeat(n) + l)).join('\n');
 }
 
-/** The kernel table: each kernel with the labels of what it computes, and its three renderings (`k`: the names' letter). */
-function kernelTable(program: Pick<Program, 'kernels' | 'labels'>, P: string, letter = 'k'): WriterFunction {
+/** The kernel table: each kernel with the labels of what it computes, and its three renderings. */
+function kernelTable(program: Program, P: string): WriterFunction {
   return (w) => {
     w.write('[').newLine();
     program.kernels.forEach((k, i) => {
       const labels = program.labels[i]!;
       const more = labels.length > 1 ? ` (and ${labels.length - 1} more call${labels.length > 2 ? 's' : ''})` : '';
       const g = renderGpu(k);
-      w.writeLine(`// ${letter}${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
+      w.writeLine(`// k${i} ${keyHash(kernelKey(k))}: ${commentText(labels[0]!)}${more}`);
       w.writeLine('{');
-      w.writeLine(`  name: ${q(`${P}.${letter}${i}`)},`);
+      w.writeLine(`  name: ${q(`${P}.k${i}`)},`);
       w.writeLine(`  label: ${q(labels[0]! + more)},`);
       w.writeLine(`  step: ${k.step !== undefined},`);
       w.writeLine(`  scalars: ${JSON.stringify(g.scalars)},`);
@@ -182,7 +181,7 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
   });
   stmts.push({
     kind: 'const',
-    docs: ['The kernel table: each distinct kernel once, called by the plan with different buffers.'],
+    docs: [`The kernel table: each distinct kernel once, called by the plans with different buffers${program.train ? ` (k0 … k${program.forwardKernels - 1} by forward() and generate(), the rest by training only)` : ''}.`],
     name: `${P}_KERNELS`,
     type: `readonly ${RT}.KernelDef[]`,
     initializer: kernelTable(program, P),
@@ -194,19 +193,16 @@ function modelStatements(m: CompiledModel, P: string, first: boolean): Statement
     type: `${RT}.Plan`,
     initializer: jsonLines(program.plan, ''),
   });
-  const train = m.train;
+  const train = program.train;
   if (train) stmts.push({
     kind: 'const',
-    docs: ['Training (vjp, nnc/train): the training forward and the backward, on a kernel table of their own; forward() and generate() never run them.'],
+    docs: ['Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them.'],
     name: `${P}_TRAIN`,
-    type: `${RT}.TrainDef`,
+    type: `${RT}.TrainPlan`,
     initializer: (w) => {
       w.write('{').newLine();
-      w.write('kernels: ');
-      kernelTable(train, P, 't')(w);
-      w.write(',').newLine();
-      w.writeLine(`forward: ${indent(jsonLines(train.plan.forward, ''), 1)},`);
-      w.writeLine(`backward: ${indent(jsonLines(train.plan.backward, ''), 1)},`);
+      w.writeLine(`forward: ${indent(jsonLines(train.forward, ''), 1)},`);
+      w.writeLine(`backward: ${indent(jsonLines(train.backward, ''), 1)},`);
       w.write('}');
     },
   });

@@ -23,35 +23,40 @@ import { kernelKey, type Kernel } from './kir.ts';
 import { lowerGraph, nodeBuf, weightBuf, type BufKey, type Call, type HostNotes, type LoweredInstr } from './lower.ts';
 
 export interface Program {
-  /** The kernel table: each distinct kernel once. */
+  /** The kernel table: each distinct kernel once (the forward's first, then those only training calls). */
   readonly kernels: readonly Kernel[];
+  /** How many of them the forward's plan calls (the first ones). */
+  readonly forwardKernels: number;
   /** Per kernel: the labels of the IR nodes it computes, in call order. */
   readonly labels: readonly (readonly string[])[];
   readonly plan: Plan;
+  /** The training program's plans (vjp and nnc/train), on the same kernel table. */
+  readonly train?: TrainPlan;
   /** Per kernel root id: how the host backends run it (shown by --emit=ir-opt). */
   readonly notes: HostNotes;
+  /** The same for the backward graph's kernels (shown by --emit=ir-grad; its node ids are its own). */
+  readonly backwardNotes?: HostNotes;
 }
 
-export function compileProgram(model: ModelIR): Program {
+/** Reverse mode's two graphs (src/passes/grad), each fused: the training forward and the backward. */
+export interface TrainGraphs {
+  readonly forward: ModelIR;
+  readonly backward: ModelIR;
+}
+
+/**
+ * The model's program: its forward plan and, given its training graphs, the training plans, all on
+ * one kernel table (a kernel the forward and training both call is rendered once).
+ */
+export function compileProgram(model: ModelIR, training?: TrainGraphs): Program {
   const notes: HostNotes = new Map();
-  const lowered = lowerGraph(model.graph, notes);
   const table = new KernelTable();
-  const plan = new PlanBuilder(model, table).build(lowered);
-  return { kernels: table.kernels, labels: table.labels, plan, notes };
-}
-
-/** A training program: the training forward's and the backward's plans over one kernel table. */
-export interface TrainProgram {
-  readonly kernels: readonly Kernel[];
-  readonly labels: readonly (readonly string[])[];
-  readonly plan: TrainPlan;
-}
-
-/** Plans reverse mode's two graphs (src/passes/grad, each fused) on one kernel table. */
-export function compileTraining(forward: ModelIR, backward: ModelIR): TrainProgram {
-  const table = new KernelTable();
-  const plan = (m: ModelIR) => new PlanBuilder(m, table).build(lowerGraph(m.graph, new Map()), true);
-  return { kernels: table.kernels, labels: table.labels, plan: { forward: plan(forward), backward: plan(backward) } };
+  const plan = new PlanBuilder(model, table).build(lowerGraph(model.graph, notes));
+  const forwardKernels = table.kernels.length;
+  const trainPlan = (m: ModelIR, into: HostNotes) => new PlanBuilder(m, table).build(lowerGraph(m.graph, into), true);
+  const backwardNotes: HostNotes = new Map();
+  const train = training ? { forward: trainPlan(training.forward, new Map()), backward: trainPlan(training.backward, backwardNotes) } : undefined;
+  return { kernels: table.kernels, forwardKernels, labels: table.labels, plan, ...(train ? { train, backwardNotes } : {}), notes };
 }
 
 /** Each distinct kernel once (by its structure), with the labels of its calls. */
@@ -104,7 +109,7 @@ class PlanBuilder {
   private packSet(c: Call): number | undefined {
     if (!c.packs.length) return undefined;
     const ids = c.packs.map((p) => {
-      const spec = [this.slot(weightBuf(p.weight)), p.row, p.n, p.col, p.k, p.ld] as const;
+      const spec = [this.slot(weightBuf(p.weight)), p.off, p.n, p.k, p.sn, p.sk] as const;
       const key = spec.join(',');
       let i = this.packIndex.get(key);
       if (i === undefined) this.packIndex.set(key, (i = this.packs.push(spec) - 1));

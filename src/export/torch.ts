@@ -445,7 +445,7 @@ export interface TorchModel {
 }
 
 /** How the output reads as a distribution (as generate() reads it): 'logprob' | 'prob' | 'logits'. */
-function readout(ir: ModelIR): string {
+export function readout(ir: ModelIR): 'prob' | 'logprob' | 'logits' {
   const g = ir.graph;
   let out = g.get(g.outputs[0]!.node);
   if (out.op === 'mask') out = g.get(out.inputs[0]!);

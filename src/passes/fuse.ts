@@ -33,9 +33,16 @@ function isView(g: Graph, n: Node, materialized: Set<number>): boolean {
   return VIEWS.has(n.op) && n.inputs.every((i) => materialized.has(i) || isView(g, g.get(i), materialized));
 }
 
-/** `inline: false` gives every non-source node its own kernel (weight row views excepted): -O0, for measuring. */
-export function fuse(g: Graph, options: { inline: boolean } = { inline: true }): void {
-  for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body, options);
+/**
+ * `inline: false` gives every non-source node its own kernel (weight row views excepted): -O0, for
+ * measuring. `recompute` (training graphs): in a scan body, an elementwise value read by several
+ * kernels is computed in each of them rather than given a buffer, unless computing it inline would
+ * compute a contraction — a backward LSTM step's gate recomputation and pointwise backward are then
+ * one kernel beside the step kernel, not one kernel per gate (kernel launches, not arithmetic, are
+ * what a step of B rows costs).
+ */
+export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean } = { inline: true }, body = false): void {
+  for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body, options, true);
   const nodes = g.ordered();
   const users = g.users();
   const materialized = new Set<number>(g.outputs.map((o) => o.node));
@@ -118,6 +125,16 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
     }
     depth.set(n.id, d);
   }
+  // what a kernel computes inline without a contraction (recomputed in each kernel reading it)
+  const recompute = options.inline && options.recompute === true && body;
+  const cheapMemo = new Map<number, boolean>();
+  const cheap = (id: number): boolean => {
+    const n = g.get(id);
+    if (materialized.has(id) || OP_TABLE[n.op].fusion === 'source' || n.op === 'const') return true;
+    let c = cheapMemo.get(id);
+    if (c === undefined) cheapMemo.set(id, (c = (OP_TABLE[n.op].fusion === 'elementwise' || VIEWS.has(n.op)) && n.inputs.every(cheap)));
+    return c;
+  };
   // views of materialized values stay views; anything else read by matmul became materialized above.
   // Walk consumers before producers, assigning each node to its consumers' kernel.
   const owner = new Map<number, number>();
@@ -128,6 +145,7 @@ export function fuse(g: Graph, options: { inline: boolean } = { inline: true }):
     }
     const kernels = new Set((users.get(n.id) ?? []).map((u) => owner.get(u)).filter((k): k is number => k !== undefined));
     if (kernels.size === 1) owner.set(n.id, [...kernels][0]);
+    else if (kernels.size > 1 && recompute && cheap(n.id)) owner.set(n.id, [...kernels][0]!);
     else if (kernels.size > 1 && !isView(g, n, materialized)) {
       materialized.add(n.id);
       owner.set(n.id, n.id);

@@ -71,6 +71,15 @@ const PLACE_ROWS: KernelDef = {
   gpu: 'function (a, W, L, slot) { const b = Math.floor((this.thread.x + 0.5) / (L * W)); const r = this.thread.x - b * L * W; const t = Math.floor((r + 0.5) / W); const j = r - t * W; let v = 0.0; if (t === slot) { v = a[b * W + j]; } return v; }',
 };
 
+const STACK_ROWS: KernelDef = {
+  name: '__stack_rows',
+  label: 'a recurrence\'s per-step values, kept for training',
+  step: false,
+  scalars: ['W', 'L', 't'],
+  cpu: () => {},
+  gpu: 'function (dst, src, len, W, L, t) { const b = Math.floor((this.thread.x + 0.5) / (L * W)); const r = this.thread.x - b * L * W; const s = Math.floor((r + 0.5) / W); const j = r - s * W; let v = dst[this.thread.x]; if (s === t) { v = 0.0; if (t < len[b]) { v = src[b * W + j]; } } return v; }',
+};
+
 const isThenable = (v: unknown): v is Promise<unknown> => !!v && typeof (v as { then?: unknown }).then === 'function';
 
 export class GpuJsExecutor implements Executor {
@@ -152,6 +161,11 @@ export class GpuJsExecutor implements Executor {
     } finally {
       this.release(rows);
     }
+  }
+  async stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): Promise<unknown> {
+    const out = await this.run(STACK_ROWS, [dst, src, lengths], { W: width, L, t }, B * L * width);
+    this.release(dst);
+    return out;
   }
   async step(kd: KernelDef, hist: unknown, args: unknown[], sc: Scalars, size: number): Promise<unknown> {
     const out = await this.run(kd, args, sc, size);

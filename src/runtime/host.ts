@@ -26,7 +26,7 @@ abstract class HostExecutor<H> implements Executor {
   protected abstract view(h: H): Float32Array;
   protected abstract free(h: H): void;
   /** Packs rows [row, row + n) × cols [col, col + k) of a [?, ld] weight into the GEMM's layout (a buffer release() frees). */
-  protected abstract pack(w: H, row: number, n: number, col: number, k: number, ld: number): H;
+  protected abstract pack(w: H, off: number, N: number, K: number, sn: number, sk: number): H;
   protected abstract readonly gemmFn: GemmHost['gemm'];
   protected abstract readonly packFn: GemmHost['pack'];
   protected abstract readonly actFn: GemmHost['act'];
@@ -54,8 +54,8 @@ abstract class HostExecutor<H> implements Executor {
   }
 
   /** Packs a weight block for the GEMMs (at load time; the plan lists the blocks). */
-  prepack(w: unknown, row: number, n: number, col: number, k: number, ld: number): unknown {
-    return this.pack(w as H, row, n, col, k, ld);
+  prepack(w: unknown, off: number, N: number, K: number, sn: number, sk: number): unknown {
+    return this.pack(w as H, off, N, K, sn, sk);
   }
 
   private exec(k: KernelDef, out: H, args: readonly unknown[], sc: Scalars, packs: readonly unknown[] = HostExecutor.NO_PACKS): void {
@@ -109,7 +109,7 @@ abstract class HostExecutor<H> implements Executor {
     for (let b = 0; b < B; b++) dst.set(src.subarray(b * width, (b + 1) * width), (b * L + slot) * width);
     return out;
   }
-  stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): void {
+  stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): unknown {
     const d = this.view(dst as H);
     const x = this.view(src as H);
     const len = this.view(lengths as H);
@@ -118,6 +118,7 @@ abstract class HostExecutor<H> implements Executor {
       if (t < len[b]!) d.set(x.subarray(b * width, (b + 1) * width), at);
       else d.fill(0, at, at + width);
     }
+    return dst;
   }
   async gatherRows(b: unknown, width: number, idx: Int32Array): Promise<unknown> {
     const out = this.alloc(Math.max(idx.length * width, 1));
@@ -282,9 +283,10 @@ export class CpuExecutor extends HostExecutor<Float32Array> {
     return h;
   }
   protected free(): void {}
-  protected pack(w: Float32Array, row: number, n: number, col: number, k: number, ld: number): Float32Array {
-    const p = new Float32Array(n * k);
-    for (let r = 0; r < n; r++) p.set(w.subarray((row + r) * ld + col, (row + r) * ld + col + k), r * k);
+  protected pack(w: Float32Array, off: number, N: number, K: number, sn: number, sk: number): Float32Array {
+    const p = new Float32Array(N * K);
+    if (sk === 1) for (let r = 0; r < N; r++) p.set(w.subarray(off + r * sn, off + r * sn + K), r * K);
+    else tsPack(w, off, N, K, sn, sk, p, 1);
     return p;
   }
 }
@@ -492,9 +494,9 @@ export class WasmExecutor extends HostExecutor<Block> {
   protected free(h: Block): void {
     this.arena.free(h);
   }
-  protected pack(w: Block, row: number, n: number, col: number, k: number, ld: number): Block {
-    const dst = this.alloc(this.k.nnc_packed_size(n, k));
-    this.k.nnc_pack(w.ptr + 4 * (row * ld + col), n, k, ld, 1, dst.ptr);
+  protected pack(w: Block, off: number, N: number, K: number, sn: number, sk: number): Block {
+    const dst = this.alloc(this.k.nnc_packed_size(N, K));
+    this.k.nnc_pack(w.ptr + 4 * off, N, K, sn, sk, dst.ptr);
     return dst;
   }
 }

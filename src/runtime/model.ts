@@ -11,7 +11,7 @@
  * plan's GenPlan.keep names, and the session then takes (carried states, caches), reads (output,
  * attention) or owns (captures, key lengths) exactly those slots.
  */
-import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot, TrainDef } from './plan.ts';
+import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot, TrainPlan } from './plan.ts';
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, SpecSource, Tensor } from './types.ts';
 import { NncError, OutOfMemory } from './errors.ts';
 import { createExecutor } from './backends.ts';
@@ -77,6 +77,8 @@ export interface TrainingRun {
   readonly dims: Dims;
   /** @internal */
   readonly inputs: unknown;
+  /** @internal the call the user made (`vjp`, `trainer.step`), named by errors */
+  readonly method: string;
 }
 
 /** A training step's dropout masks, by layer (each its layer's shape, flattened): 0 where dropped, 1 / (1 − p) where kept. */
@@ -84,14 +86,14 @@ export type DropoutMasks = (layer: number, p: number, size: number) => Float32Ar
 
 /** The model's internals nnc/train drives (not part of the documented API). */
 export interface Trainable {
-  /** Runs the training forward (dropout from `masks`, the identity without them). */
-  trainForward(inputs: unknown, masks?: DropoutMasks): Promise<TrainingRun>;
+  /** Runs the training forward (dropout from `masks`, the identity without them); errors name `method`, the call the user made (default `vjp`). */
+  trainForward(inputs: unknown, masks?: DropoutMasks, method?: string): Promise<TrainingRun>;
   /** Runs the backward of a training forward with the output's cotangent; releases the run. */
   backward(run: TrainingRun, cotangent: Float32Array): Promise<VjpResult>;
   /** Releases a training forward's buffers without running its backward. */
   releaseTraining(run: TrainingRun): void;
-  /** The weights as float32 arrays (copies), in the manifest's order. */
-  readWeights(): Promise<Float32Array[]>;
+  /** The weights as float32 arrays (copies), in the manifest's order; errors name `method` (default `saveWeights`). */
+  readWeights(method?: string): Promise<Float32Array[]>;
   /** Replaces the weights' values (the manifest's order) and repacks the GEMM weight blocks. */
   writeWeights(values: readonly Float32Array[]): void;
 }
@@ -118,13 +120,19 @@ interface Dims {
 
 /** An allocation that failed, as the tensor the plan was computing: its kernel's label, and its shape with the call's dims. */
 function tooLarge(e: OutOfMemory, i: Instr, label: string, dims: Dims, model: string): NncError {
-  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dims[d as keyof Dims]}`)).join(', ')}]` : ' (a recurrence)';
+  const shape = i.op === 'run' ? ` [${i.size.map((d) => (typeof d === 'number' ? d : `${d} = ${dimValue(d, dims)}`)).join(', ')}]` : ' (a recurrence)';
   return new NncError(`${model}: '${label}'${shape}: ${e.message}`);
+}
+
+/** A symbolic dim's value: B, T, S, P, K, P0, or `T/k` (⌈T / k⌉: recomputation's k-step segments). */
+function dimValue(d: string, dims: Dims): number {
+  const cut = d.indexOf('/');
+  return cut < 0 ? dims[d as keyof Dims] : Math.ceil(dims[d.slice(0, cut) as keyof Dims] / Number(d.slice(cut + 1)));
 }
 
 function sizeOf(s: Size, dims: Dims): number {
   let n = 1;
-  for (const d of s) n *= typeof d === 'number' ? d : dims[d as keyof Dims];
+  for (const d of s) n *= typeof d === 'number' ? d : dimValue(d, dims);
   return n;
 }
 
@@ -168,10 +176,10 @@ class Model {
   /** createModel's allowNonFinite: NaN and ±Infinity in vectors inputs are accepted. */
   private readonly allowNonFinite: boolean;
   private readonly main: Prog;
-  private readonly train: TrainDef | undefined;
+  private readonly train: TrainPlan | undefined;
   private trainReady: TrainReady | undefined;
 
-  constructor(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, ex: Executor, allowNonFinite = false, train?: TrainDef) {
+  constructor(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, ex: Executor, allowNonFinite = false, train?: TrainPlan) {
     this.allowNonFinite = allowNonFinite;
     this.train = train;
     this.main = { kernels, packSets: [] };
@@ -206,7 +214,7 @@ class Model {
     // host executors pack the weight blocks their GEMMs read now, once, not on a first call
     if (ex.prepack && this.plan.packs) {
       const prepack = ex.prepack.bind(ex);
-      this.packed = this.plan.packs.map(([slot, row, n, col, k, ld]) => prepack(w[slot], row, n, col, k, ld));
+      this.packed = this.plan.packs.map(([slot, off, n, k, sn, sk]) => prepack(w[slot], off, n, k, sn, sk));
       this.main.packSets = (this.plan.packSets ?? []).map((set) => set.map((i) => this.packed[i]));
     }
     this.w = w;
@@ -302,7 +310,7 @@ class Model {
 
   private async scan(i: ScanInstr, env: Env, dims: Dims, scal: Record<string, number>, carried: unknown, prog: Prog): Promise<void> {
     const ex = this.live();
-    const L = dims[i.dim];
+    const L = dimValue(i.dim, dims);
     const S = i.stateSize;
     const first = i.reverse ? L - 1 : 0;
     const init = carried ?? (i.init !== undefined ? env[i.init] : undefined);
@@ -318,7 +326,6 @@ class Model {
     const stepPacks = packsOf(prog, i.step.packs);
     // body outputs kept at every step (training graphs)
     const stacks = i.stacks ?? [];
-    if (stacks.length && !ex.stackRows) throw new NncError(`the ${this.backend} backend cannot run training plans: it cannot keep a recurrence's per-step values (use backend 'wasm' or 'cpu')`);
     const widths = stacks.map((x) => sizeOf(x.width, dims));
     stacks.forEach((x, j) => (env[x.to] = ex.zeros(dims.B * L * widths[j]!)));
     const size = sizeOf(i.size, dims);
@@ -336,7 +343,11 @@ class Model {
         for (const x of body) env[x.b.out] = await ex.run(x.k, gather(env, x.b.args, x.args), scal, x.size, x.packs);
         hist = await ex.step(stepK, hist, gather(env, i.step.args, stepArgs), scal, size, stepPacks);
       }
-      stacks.forEach((x, j) => ex.stackRows!(env[x.to], env[x.from], env[i.lengths], widths[j]!, dims.B, L, t));
+      for (let j = 0; j < stacks.length; j++) {
+        const x = stacks[j]!;
+        const r = ex.stackRows(env[x.to], env[x.from], env[i.lengths], widths[j]!, dims.B, L, t);
+        env[x.to] = now ? r : await r;
+      }
       // a step's buffers live for the step; the last step's exports outlive the scan
       const last = s === L - 1;
       for (const x of body) {
@@ -357,7 +368,7 @@ class Model {
       this.emptyCaches(env);
       await this.exec(this.plan.encode, env, dims, this.forwardKeep);
       await this.exec(this.plan.decode, env, dims, this.forwardKeep);
-      const shape = this.plan.output.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+      const shape = this.plan.output.shape.map((d) => (typeof d === 'number' ? d : dimValue(d, dims)));
       const data = await ex.read(env[this.plan.output.slot], sizeOf(this.plan.output.shape, dims));
       return { [this.manifest.output.name]: { data, shape } };
     } finally {
@@ -368,21 +379,21 @@ class Model {
   // ── training (vjp, nnc/train): built on first use, so forward and generate pay nothing ──
 
   /** The training plans' base envs (weights, tables) and packed blocks, made on first use after loadWeights. */
-  private training(method: string): { def: TrainDef; ready: TrainReady } {
+  private training(method: string): { def: TrainPlan; ready: TrainReady } {
     const ex = this.live();
     const w = this.weights(method);
     const def = this.train;
     if (!def) throw new NncError(`${method}(): this ${this.manifest.model} module was compiled without its training program (nnc compile --no-train): compile it without --no-train`);
-    if (!ex.stackRows) throw new NncError(`${method}() is not supported on the ${this.backend} backend: the gpu.js backends cannot run training plans yet (they cannot keep a recurrence's per-step values for the backward pass or take the seeded dropout masks); create the model with backend 'wasm' or 'cpu'`);
     if (!this.trainReady) {
       const owned: unknown[] = [];
       const base = (plan: Plan): { env: Env; prog: Prog } => {
         const env: Env = new Array(plan.slots);
         for (let s = 0; s < plan.weights; s++) env[s] = w[s];
         for (const t of plan.tables ?? []) owned.push((env[t.slot] = ex.upload(sinFreqs(t.dim))));
-        const packed = (plan.packs ?? []).map(([slot, row, n, col, k, ld]) => ex.prepack!(env[slot], row, n, col, k, ld));
+        const prepack = ex.prepack?.bind(ex);
+        const packed = prepack ? (plan.packs ?? []).map(([slot, off, n, k, sn, sk]) => prepack(env[slot], off, n, k, sn, sk)) : [];
         owned.push(...packed);
-        return { env, prog: { kernels: def.kernels, packSets: (plan.packSets ?? []).map((set) => set.map((i) => packed[i])) } };
+        return { env, prog: { kernels: this.main.kernels, packSets: (plan.packSets ?? []).map((set) => set.map((i) => packed[i])) } };
       };
       const f = base(def.forward);
       const b = base(def.backward);
@@ -391,9 +402,9 @@ class Model {
     return { def, ready: this.trainReady };
   }
 
-  async trainForward(inputs: unknown, masks?: DropoutMasks): Promise<TrainingRun> {
+  async trainForward(inputs: unknown, masks?: DropoutMasks, method = 'vjp'): Promise<TrainingRun> {
     const ex = this.live();
-    const { def, ready } = this.training('vjp');
+    const { def, ready } = this.training(method);
     const plan = def.forward;
     const env = ready.fwdBase.slice();
     try {
@@ -404,9 +415,9 @@ class Model {
         env[f.slot] = ex.upload(masks ? masks(f.layer, f.p, n) : new Float32Array(n).fill(1));
       }
       await this.exec(plan.decode, env, dims, mask(plan.slots, (plan.outputs ?? []).map((o) => o.slot)), undefined, ready.fwd);
-      const shape = plan.output.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+      const shape = plan.output.shape.map((d) => (typeof d === 'number' ? d : dimValue(d, dims)));
       const data = await ex.read(env[plan.output.slot], sizeOf(plan.output.shape, dims));
-      return { output: { data, shape }, env, dims, inputs };
+      return { output: { data, shape }, env, dims, inputs, method };
     } catch (e) {
       this.releaseRun(env, ready.fwdBase);
       throw e;
@@ -419,7 +430,7 @@ class Model {
 
   async backward(run: TrainingRun, cotangent: Float32Array): Promise<VjpResult> {
     const ex = this.live();
-    const { def, ready } = this.training('vjp');
+    const { def, ready } = this.training(run.method);
     const plan = def.backward;
     const fwd = def.forward;
     const env = ready.bwdBase.slice();
@@ -438,7 +449,7 @@ class Model {
       const weights: Record<string, Float32Array> = {};
       const inputs: Record<string, Tensor> = {};
       for (const o of plan.outputs ?? []) {
-        const shape = o.shape.map((d) => (typeof d === 'number' ? d : dims[d as keyof Dims]));
+        const shape = o.shape.map((d) => (typeof d === 'number' ? d : dimValue(d, dims)));
         const data = await ex.read(env[o.slot], sizeOf(o.shape, dims));
         if (o.name.startsWith('input:')) inputs[o.name.slice('input:'.length)] = { data, shape };
         else weights[o.name] = data;
@@ -478,9 +489,9 @@ class Model {
     }
   }
 
-  async readWeights(): Promise<Float32Array[]> {
+  async readWeights(method = 'saveWeights'): Promise<Float32Array[]> {
     const ex = this.live();
-    const w = this.weights('saveWeights');
+    const w = this.weights(method);
     return Promise.all(this.manifest.weights.map((info, s) => ex.read(w[s], info.shape.reduce((a, d) => a * d, 1))));
   }
 
@@ -742,7 +753,7 @@ class Session implements DecodeSession {
  * `options.worker`). `from` is the generated module's URL (its import.meta.url): a worker loads the
  * module from there, and gpu.js is also looked for from there.
  */
-export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainDef): Promise<NncModel<I, O, G>> {
+export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainPlan): Promise<NncModel<I, O, G>> {
   const options = checkOptions('createModel', CREATE_OPTIONS, given);
   const ort = options.backend === 'onnxruntime' || options.backend === 'onnxruntime-web';
   if (options.worker && ort) {

@@ -196,9 +196,9 @@ class OrtModel {
     this.untrainable('saveWeights');
   }
 
-  /** @internal nnc/train's step(): refused as vjp is. */
-  async trainForward(): Promise<never> {
-    this.untrainable('vjp');
+  /** @internal nnc/train's step(): refused as vjp is, naming the call the user made. */
+  async trainForward(_inputs?: unknown, _masks?: unknown, method = 'vjp'): Promise<never> {
+    this.untrainable(method);
   }
 
   dispose(): void {

@@ -11,7 +11,6 @@
  * dims: 'B' (rows), 'T' (the chain input's — or the target's — length), 'S' (a seq2seq source's
  * length), 'P' and 'K' (key/value cache positions, and keys).
  */
-import type { KernelDef } from './types.ts';
 
 export type Size = readonly (number | string)[];
 export type Slot = number;
@@ -37,10 +36,13 @@ export interface RunInstr {
  * tp = t. The body's outputs live for one step, except `exports`, whose last-step values outlive
  * the scan (a decoder step's attention weights).
  */
+/** A recurrence's length: T or S, or `T/k` — ⌈T / k⌉, the k-step segments a backward scan with recomputation runs over. */
+export type TimeDim = 'T' | 'S' | `${'T' | 'S'}/${number}`;
+
 export interface ScanInstr {
   readonly op: 'scan';
   readonly out: Slot;
-  readonly dim: 'T' | 'S';
+  readonly dim: TimeDim;
   readonly reverse: boolean;
   readonly stateSize: number;
   readonly init?: Slot;
@@ -110,7 +112,11 @@ export interface Plan {
   readonly weights: number;
   /** Constant buffers the runtime makes when weights load: sinusoid frequencies 10000^(-2i/dim) per column, in float64 then float32. */
   readonly tables?: readonly { readonly slot: Slot; readonly kind: 'sin_freqs'; readonly dim: number }[];
-  /** Weight blocks the host backends' GEMMs read, packed once when weights load: [weight slot, first row, rows, first column, columns, row length]. */
+  /**
+   * Weight blocks the host backends' GEMMs read, packed once when weights load: [weight slot,
+   * offset, n, k, sn, sk], the GEMM operand B[n][k] = w[offset + n·sn + k·sk] (a block of x·Wᵀ's
+   * rows has sk = 1; dY·W, a backward pass's, reads W transposed: sn = 1).
+   */
   readonly packs?: readonly (readonly [Slot, number, number, number, number, number])[];
   /** Per call site: the Plan.packs blocks its kernel's GEMMs read, in the kernel's order. */
   readonly packSets?: readonly (readonly number[])[];
@@ -141,15 +147,10 @@ export type PlanFeed =
  * What `vjp` and training steps run (built only for training; forward and generate never touch it):
  * the training forward (the model's output, then the values the backward reads, as `outputs`) and the
  * backward (its `feeds`: those values and the output's cotangent; its `outputs`: the gradient of every
- * weight in the manifest's order, then `input:<name>` per float input), on one kernel table of their
- * own. Weights take slots 0 … weights − 1 in both plans.
+ * weight in the manifest's order, then `input:<name>` per float input), on the model's kernel table
+ * (the forward's kernels first). Weights take slots 0 … weights − 1 in both plans.
  */
 export interface TrainPlan {
   readonly forward: Plan;
   readonly backward: Plan;
-}
-
-/** A generated module's training program: its plans and their kernel table. */
-export interface TrainDef extends TrainPlan {
-  readonly kernels: readonly KernelDef[];
 }

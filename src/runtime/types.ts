@@ -144,10 +144,14 @@ export interface Executor {
   stepNow?(k: KernelDef, hist: unknown, args: readonly unknown[], sc: Scalars, packs?: readonly unknown[]): unknown;
   /** Host executors: read() synchronously. */
   readNow?(b: unknown, size: number): Float32Array;
-  /** Host executors (training): writes `src` [B, width] into slot t of `dst` [B, L, width] in place, 0 where t ≥ the row's length in `lengths`. */
-  stackRows?(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): void;
-  /** Host executors: packs rows [row, row + n) × columns [col, col + k) of weight `w` (rows of `ld`) for their GEMMs, once when weights load; release() frees it. */
-  prepack?(w: unknown, row: number, n: number, col: number, k: number, ld: number): unknown;
+  /**
+   * Training: `dst` [B, L, width] with `src` [B, width] in slot t, 0 where t ≥ the row's length in
+   * `lengths`. Host executors write in place and return `dst` (synchronously: the time loop awaits
+   * nothing); gpu.js, whose buffers are immutable, returns a promise of a new buffer and frees `dst`.
+   */
+  stackRows(dst: unknown, src: unknown, lengths: unknown, width: number, B: number, L: number, t: number): unknown;
+  /** Host executors: packs B[n][k] = w[off + n·sn + k·sk] (n < N, k < K) of weight `w` for their GEMMs, once when weights load; release() frees it. */
+  prepack?(w: unknown, off: number, N: number, K: number, sn: number, sk: number): unknown;
   /** Frees a buffer (or a packed block). */
   release(b: unknown): void;
   dispose(): void;

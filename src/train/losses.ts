@@ -3,6 +3,7 @@
  * reduction = 'mean' over the valid positions only:
  *
  * - `nll`: the output holds log-probabilities; −log p[target] (torch.nn.NLLLoss).
+ * - `nll_prob`: the output holds probabilities (a softmax); −log p[target] (torch.nn.NLLLoss on torch.log(p)).
  * - `cross_entropy`: the output holds logits; with label smoothing ε over C classes,
  *   (1 − ε)·(−log softmax[target]) + ε·mean_c(−log softmax[c]) (torch.nn.CrossEntropyLoss(label_smoothing = ε)).
  * - `mse`: (output − target)², averaged over every feature of every valid position (torch.nn.MSELoss).
@@ -11,8 +12,9 @@
  * or [B, T, C] values for mse); a pooled output [B, C] at every row (targets [B], or [B, C]).
  * Arithmetic in float64; the gradient is returned as float32.
  */
+import { NncError } from '../runtime/errors.ts';
 
-export type LossKind = 'nll' | 'cross_entropy' | 'mse';
+export type LossKind = 'nll' | 'nll_prob' | 'cross_entropy' | 'mse';
 
 export interface LossOptions {
   readonly kind: LossKind;
@@ -38,7 +40,13 @@ export interface LossResult {
   readonly correct: number;
 }
 
-export class LossError extends Error {}
+/** A loss call the caller got wrong: an NncError (nnc/runtime's), so one `instanceof` catches every user error of nnc. */
+export class LossError extends NncError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LossError';
+  }
+}
 
 export function computeLoss(opts: LossOptions, output: { readonly data: ArrayLike<number>; readonly shape: readonly number[] }, targets: Targets): LossResult {
   const shape = output.shape;
@@ -83,6 +91,11 @@ export function computeLoss(opts: LossOptions, output: { readonly data: ArrayLik
       if (opts.kind === 'nll') {
         total -= y[base + target];
         grad[base + target] = -1 / count;
+        continue;
+      }
+      if (opts.kind === 'nll_prob') {
+        total -= Math.log(y[base + target]);
+        grad[base + target] = -1 / (count * y[base + target]);
         continue;
       }
       // log_softmax of the logits

@@ -12,6 +12,7 @@
  * - AdamW (`torch.optim.AdamW`): w = w·(1 − lr·wd) first (decoupled decay), then Adam without the L2 term.
  *   amsgrad is not supported.
  */
+import { NncError } from '../runtime/errors.ts';
 
 const f = Math.fround;
 
@@ -21,7 +22,13 @@ export type OptimizerOptions =
 
 export type Weights = ReadonlyMap<string, Float32Array>;
 
-export class OptimizerError extends Error {}
+/** An optimiser option the caller got wrong: an NncError (nnc/runtime's), so one `instanceof` catches every user error of nnc. */
+export class OptimizerError extends NncError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptimizerError';
+  }
+}
 
 /** An optimiser's state: its step count and named per-weight buffers (`adam.exp_avg.<weight>`, …). */
 export interface Optimizer {
@@ -42,6 +49,8 @@ export function createOptimizer(options: OptimizerOptions): Optimizer {
 }
 
 function check(o: OptimizerOptions): void {
+  if (!o || typeof o !== 'object') throw new OptimizerError(`optimizer must be { kind: 'sgd' | 'adam' | 'adamw', lr, … } (docs/training.md), got ${String(o)}`);
+  if (!['sgd', 'adam', 'adamw'].includes(o.kind)) throw new OptimizerError(`optimizer kind '${String(o.kind)}' is not one of sgd, adam, adamw`);
   const bad = (what: string) => {
     throw new OptimizerError(`${o.kind}: ${what}`);
   };

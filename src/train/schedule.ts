@@ -11,6 +11,7 @@
  *   here `lr` is the rate's factor: 1 gives the paper's schedule (its peak, at s = warmup, is
  *   (dModel · warmup)^−0.5).
  */
+import { NncError } from '../runtime/errors.ts';
 
 export type ScheduleOptions =
   | { readonly kind: 'constant' }
@@ -18,7 +19,13 @@ export type ScheduleOptions =
   | { readonly kind: 'cosine'; readonly tMax: number; readonly etaMin?: number }
   | { readonly kind: 'noam'; readonly warmup: number; readonly dModel: number };
 
-export class ScheduleError extends Error {}
+/** A schedule the caller got wrong: an NncError (nnc/runtime's), so one `instanceof` catches every user error of nnc. */
+export class ScheduleError extends NncError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScheduleError';
+  }
+}
 
 export function checkSchedule(s: ScheduleOptions): void {
   const bad = (what: string) => {

@@ -4,12 +4,19 @@
  * `sgd.momentum_buffer.<weight>`), all F32, and in `__metadata__` the optimiser kind and the number
  * of steps taken (which also places the schedule and the dropout masks).
  */
+import { NncError } from '../runtime/errors.ts';
 import { decodeTensor, encodeSafetensors, readSafetensors } from '../runtime/safetensors.ts';
-
-export { encodeSafetensors };
 import type { Optimizer } from './optim.ts';
 
-export class StateError extends Error {}
+export { encodeSafetensors };
+
+/** Optimiser state the caller got wrong: an NncError (nnc/runtime's), so one `instanceof` catches every user error of nnc. */
+export class StateError extends NncError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateError';
+  }
+}
 
 export function saveOptimizerState(opt: Optimizer): Uint8Array {
   const tensors = new Map([...opt.buffers()].map(([k, v]) => [k, { data: v, shape: [v.length] }]));

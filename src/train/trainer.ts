@@ -19,7 +19,7 @@ import { checkSchedule, learningRate, type ScheduleOptions } from './schedule.ts
 import { restoreOptimizerState, saveOptimizerState } from './state.ts';
 
 export interface TrainerOptions {
-  /** 'nll' (log-probability outputs), 'cross_entropy' (logits) or 'mse'. */
+  /** 'nll' (log-probability outputs), 'nll_prob' (probability outputs), 'cross_entropy' (logits) or 'mse'. */
   readonly loss: LossKind;
   /** cross_entropy: as torch.nn.CrossEntropyLoss(label_smoothing). */
   readonly labelSmoothing?: number;
@@ -78,7 +78,7 @@ export function createTrainer(model: unknown, options: TrainerOptions): Trainer 
   if (typeof m?.trainForward !== 'function') throw new NncError('createTrainer(): the model must be one a generated module created (createModel()), not one running in a worker');
   if (!options || typeof options !== 'object') throw new NncError("createTrainer(model, options): options are required ({ loss, optimizer, … }, docs/training.md)");
   const lossOpts = { kind: options.loss, labelSmoothing: options.labelSmoothing ?? 0 };
-  if (!['nll', 'cross_entropy', 'mse'].includes(lossOpts.kind)) throw new NncError(`createTrainer(): loss '${String(lossOpts.kind)}' is not one of nll, cross_entropy, mse`);
+  if (!['nll', 'nll_prob', 'cross_entropy', 'mse'].includes(lossOpts.kind)) throw new NncError(`createTrainer(): loss '${String(lossOpts.kind)}' is not one of nll, nll_prob, cross_entropy, mse`);
   if (options.schedule) checkSchedule(options.schedule);
   const clip = options.clip ?? {};
   for (const [k, v] of Object.entries(clip)) {
@@ -95,7 +95,7 @@ export function createTrainer(model: unknown, options: TrainerOptions): Trainer 
     },
     async step(batch) {
       const masks: DropoutMasks = (layer, p, size) => dropoutMask(p, seed, opt.steps, layer, size);
-      const run = await m.trainForward(batch.inputs, masks);
+      const run = await m.trainForward(batch.inputs, masks, 'trainer.step');
       let L;
       try {
         L = computeLoss(lossOpts, run.output, batch.targets);
@@ -109,7 +109,7 @@ export function createTrainer(model: unknown, options: TrainerOptions): Trainer 
       if (clip.value !== undefined) clipGradValue(grads, clip.value);
       if (clip.maxNorm !== undefined) clipGradNorm(grads, clip.maxNorm);
       const lr = learningRate(options.optimizer.lr, options.schedule, opt.steps);
-      const values = await m.readWeights();
+      const values = await m.readWeights('trainer.step');
       opt.step(new Map(names.map((n, i) => [n, values[i]!])), grads, lr);
       m.writeWeights(values);
       return { loss: L.loss, gradNorm, lr, tokens: L.count };

@@ -29,7 +29,8 @@ export function loopNest(k: Kernel, body: readonly Stmt[], rowBuffer: string, de
     const { time, width, pair } = k.step;
     const lengths = `b${k.params.length - 1}`;
     const nest = newUses();
-    for (const s of ['B', time, 't'] as const) nest.scalars.add(s);
+    for (const s of ['B', 't'] as const) nest.scalars.add(s);
+    exprUses(time, nest);
     nest.args.add(k.params.length - 1);
     nest.out = true;
     mergeUses(uses, nest);
@@ -41,13 +42,22 @@ export function loopNest(k: Kernel, body: readonly Stmt[], rowBuffer: string, de
       `${ind}};`,
       `${ind}const dst = ${rowBuffer};`,
       `${ind}for (let i0 = 0; i0 < B; i0++) {`,
-      `${ind}  const row = (i0 * ${time} + t) * ${width};`,
+      `${ind}  const row = (i0 * ${cpu.expr(time)} + t) * ${width};`,
       `${ind}  if (t < ${lengths}[i0]!) {`,
       pair ? `${ind}    for (let i1 = 0; i1 < ${pair.half}; i1++) f(i0, i1, dst);` : `${ind}    for (let i1 = 0; i1 < ${width}; i1++) dst[i1] = f(i0, i1);`,
       `${ind}    out.set(dst, row);`,
       `${ind}  } else out.fill(0, row, row + ${width});`,
       `${ind}}`,
     );
+    return { lines, uses };
+  }
+  if (k.parts) {
+    const { width } = k.parts;
+    lines.push(`${ind}const f = (${param('i0', used('i0'), 'number')}, ${param('i1', used('i1'), 'number')}): void => {`);
+    cpu.stmts(body, depth + 1, lines);
+    lines.push(`${ind}};`, `${ind}for (let i0 = 0; i0 < ${cpu.expr(k.dims[0]!)}; i0++)`, `${ind}  for (let i1 = 0; i1 < ${width}; i1++) f(i0, i1);`);
+    exprUses(k.dims[0]!, uses);
+    uses.out = true;
     return { lines, uses };
   }
   const idx = k.dims.map((_, i) => `i${i}`);
@@ -75,7 +85,7 @@ export function unpack(uses: Uses, depth: number): string[] {
 
 /** The kernel's CPU function. */
 export function renderCpu(k: Kernel): string {
-  const body = k.step?.pair ? k.step.pair.body : k.body;
+  const body = k.step?.pair ? k.step.pair.body : k.parts ? k.parts.body : k.body;
   const nest = loopNest(k, body, `new Float32Array(${k.step?.width ?? 0})`, 1);
   const u = nest.uses;
   return [`(${param('out', u.out)}, ${param('a', u.args.size > 0)}, ${param('s', u.scalars.size > 0)}) => {`, ...unpack(u, 1), ...nest.lines, '}'].join('\n');

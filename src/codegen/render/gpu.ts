@@ -11,7 +11,7 @@ const gpu = new Printer(GPU);
 
 export function renderGpu(k: Kernel): { src: string; scalars: Scalar[] } {
   const step = k.step;
-  const dims: readonly Expr[] = step ? [scalar('B'), scalar(step.time), int(step.width)] : k.dims;
+  const dims: readonly Expr[] = step ? [scalar('B'), step.time, int(step.width)] : k.dims;
   const names = step ? ['i0', 'tt', 'i1'] : dims.map((_, i) => `i${i}`);
   const stmts: Stmt[] = [{ k: 'const', name: 'idx', value: { k: 'thread' } }];
   let rest: Expr = v('idx');

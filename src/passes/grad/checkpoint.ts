@@ -136,7 +136,13 @@ export function transposeScanCheckpointed(cx: ScanCx, F: Node<'scan'>, dH: numbe
   const rows = [b.segments(dHvalid, k, span, L('dH segments')), ...(Dx ? [b.segments(cx.primal(F.inputs[0]), k, span, L('x segments'))] : []), b.segments(valid, k, span, L('valid segments')), cx.primal(cx.checkpoints(F, k))];
   const steps = rows.slice(1).reduce((acc, v) => b.concat(acc, v, span, L('segment rows')), rows[0]);
   const back = b.scan(steps, lengths, undefined, bb.captured, { reverse: !a.reverse, cell: a.cell, body: bb.g, stateSize: S }, span, L('backward (recomputed)'));
-  const stacked = (name: string) => b.stacked(back, name, bb.shape(bb.g.outputs.find((o) => o.name === name)!.node), span, L(name));
+  // one stacked node per body output (a deferred operand's output is read once per unrolled copy)
+  const stackedBy = new Map<string, number>();
+  const stacked = (name: string): number => {
+    let id = stackedBy.get(name);
+    if (id === undefined) stackedBy.set(name, (id = b.stacked(back, name, bb.shape(bb.g.outputs.find((o) => o.name === name)!.node), span, L(name))));
+    return id;
+  };
   if (dx.size) cx.give(F, 0, b.unsegment(stacked('dx'), k, span, L('dx')));
   if (a.init && cx.active(F.inputs[2])) cx.give(F, 2, b.pool(back, lengths, 'first', undefined, span, L('d init')));
   base.forEach((t, j) => {

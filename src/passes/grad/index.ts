@@ -222,9 +222,9 @@ function cloneGraph(g: Graph, ids: IdSource): Graph {
   return c;
 }
 
-/** `--emit=ir-grad`: what the training forward keeps, then the backward graph. */
-export function printGrad(gr: GradIR): string {
+/** `--emit=ir-grad`: what the training forward keeps, then the backward graph (with codegen's host notes per kernel, as ir-opt). */
+export function printGrad(gr: GradIR, notes?: ReadonlyMap<number, readonly string[]>): string {
   const lines = [`training forward of ${gr.forward.name} keeps ${gr.saved.length} values:`];
   for (const s of gr.saved) lines.push(`  ${s.name}  ${s.kind}  # ${s.label}`);
-  return `${lines.join('\n')}\n${printModel(gr.backward)}`;
+  return `${lines.join('\n')}\n${printModel(gr.backward, notes)}`;
 }

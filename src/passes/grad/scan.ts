@@ -22,7 +22,7 @@
  */
 import type { Builder } from '../../ir/build.ts';
 import type { Graph, Node, Shape } from '../../ir/graph.ts';
-import type { OpAttrs } from '../../ir/ops.ts';
+import { OP_TABLE, type OpAttrs } from '../../ir/ops.ts';
 import { contract, Sweep, type Contraction, type Deferred, type Operand } from './sweep.ts';
 
 export type KeepPolicy = 'dots' | 'none';
@@ -103,12 +103,21 @@ export function transposeScan(cx: ScanCx, F: Node<'scan'>, dH: number): void {
   const dPrev = (stateNode && sweep.total(stateNode.id)) ?? bb.broadcast(bb.constant(0, span), ['B', S], span, L('d state'));
   bb.g.outputs = [{ name: 'next', node: dPrev }];
   const stepIn = body.ordered().find((n) => n.op === 'step');
-  const dStep = stepIn && cx.active(F.inputs[0]) ? sweep.total(stepIn.id) : undefined;
-  if (dStep !== undefined) bb.g.outputs.push({ name: 'dx', node: dStep });
+  let dStep = stepIn && cx.active(F.inputs[0]) ? sweep.total(stepIn.id) : undefined;
+  if (dStep !== undefined) {
+    // the same value computed twice in the body (an LSTM's d(x·Wᵀ[t]) is its d(h·W_hhᵀ)) is one node, so one kernel computes it
+    const d = dStep;
+    const first = bb.g.ordered().find((n) => sameValue(bb.g, n.id, d))!.id;
+    if (first !== d) bb.g.replaceUses(d, first);
+    dStep = first;
+    bb.g.outputs.push({ name: 'dx', node: dStep });
+  }
 
   // --- how each deferred operand is read outside: already stacked outside, or a stacked body output
   const emitted = new Map<number, string>();
   const emit = (v: number): Outside => {
+    // the step input's gradient is often the same value (an LSTM's d(x·Wᵀ[t]) is d(h·W_hhᵀ)): kept once
+    if (dStep !== undefined && sameValue(bb.g, v, dStep)) return { emit: 'dx' };
     let name = emitted.get(v);
     if (!name) {
       name = `o${emitted.size}`;
@@ -151,7 +160,12 @@ export function transposeScan(cx: ScanCx, F: Node<'scan'>, dH: number): void {
   bb.g.get(stepNode!).shape = ['B', width];
   const lengths = cx.primal(F.inputs[1]);
   const back = cx.b.scan(steps, lengths, undefined, bb.captured, { reverse: !a.reverse, cell: a.cell, body: bb.g, stateSize: S }, span, L('backward'));
-  const stacked = (name: string) => cx.b.stacked(back, name, bb.shape(bb.g.outputs.find((o) => o.name === name)!.node), span, L(name));
+  const stackedBy = new Map<string, number>();
+  const stacked = (name: string) => {
+    let n = stackedBy.get(name);
+    if (n === undefined) stackedBy.set(name, (n = cx.b.stacked(back, name, bb.shape(bb.g.outputs.find((o) => o.name === name)!.node), span, L(name))));
+    return n;
+  };
   if (dStep !== undefined) cx.give(F, 0, stacked('dx'));
   if (a.init && cx.active(F.inputs[2])) cx.give(F, 2, cx.b.pool(back, lengths, 'first', undefined, span, L('d init')));
 
@@ -172,6 +186,16 @@ export function transposeScan(cx: ScanCx, F: Node<'scan'>, dH: number): void {
     });
     settle(cx, F, t, operands);
   });
+}
+
+/** Whether nodes a and b of `g` compute the same value: one node, or the same op and attributes on the same values. */
+function sameValue(g: Graph, a: number, b: number): boolean {
+  if (a === b) return true;
+  const x = g.get(a);
+  const y = g.get(b);
+  if (x.op !== y.op || OP_TABLE[x.op].fusion === 'source' || x.inputs.length !== y.inputs.length) return false;
+  if (JSON.stringify(x.attrs) !== JSON.stringify(y.attrs) || x.shape.join() !== y.shape.join()) return false;
+  return x.inputs.every((i, k) => sameValue(g, i, y.inputs[k]!));
 }
 
 /** The body values that vary per step: what depends on the state, the step input or a capture. */
