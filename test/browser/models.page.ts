@@ -36,7 +36,7 @@ export interface FixtureArgs {
   generate?: Record<string, unknown>[];
 }
 export interface RunArgs {
-  backend: Backend | 'auto';
+  backend: Backend | 'auto' | 'onnxruntime';
   fixtures: FixtureArgs[];
   /** forward calls per model (the second one catches state or buffer reuse across calls) */
   repeats: number;
@@ -67,7 +67,7 @@ function toInputs(inputs: Record<string, FixtureInput>): Record<string, unknown>
   return out;
 }
 
-async function runOne(mod: ModelModule, backend: Backend | 'auto', f: FixtureArgs, repeats: number, extra: Record<string, unknown>): Promise<FixtureResult> {
+async function runOne(mod: ModelModule, backend: RunArgs['backend'], f: FixtureArgs, repeats: number, extra: Record<string, unknown>): Promise<FixtureResult> {
   const r: FixtureResult = { name: f.name, backend: null, device: null, kernelClasses: [], outputs: [], generated: [], ms: 0, error: null };
   const t0 = performance.now();
   let model: Model | undefined;

@@ -81,6 +81,9 @@ const results = new Map<Backend, Map<string, FixtureResult> | Error>();
  */
 const AUTO_FIXTURE = 'lstm';
 let autoResult: FixtureResult | Error | undefined;
+/** `backend: 'onnxruntime'` in a page: onnxruntime-web (in Node it is onnxruntime-node) */
+const ORT_FIXTURE = 's2s_additive_bahdanau';
+let ortResult: FixtureResult | Error | undefined;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -121,7 +124,7 @@ function writeBundleSources(): { entry: string; fixtures: FixtureArgs[] } {
       ...imports,
       `const MODULES = {\n${table.join('\n')}\n} as unknown as Record<string, ModelModule>;`,
       'export const run = (args: RunArgs) => {',
-      "  if (args.backend !== 'onnxruntime-web') return runModels(MODULES, args);",
+      "  if (args.backend !== 'onnxruntime-web' && args.backend !== 'onnxruntime') return runModels(MODULES, args);",
       '  ort.env.wasm.wasmPaths = { wasm: args.ortWasm };',
       '  return runModels(MODULES, args, { onnxruntime: ort, exporter });',
       '};',
@@ -147,6 +150,11 @@ beforeAll(async () => {
     }
     const args: RunArgs = { backend: 'auto', fixtures: fixtures.filter((f) => f.name === AUTO_FIXTURE), repeats: 1 };
     autoResult = await withTimeout(runInPage<FixtureResult[]>(page, js, 'run', args), PAGE_TIMEOUT_MS, 'auto: run()').then(
+      (rs) => rs[0],
+      (e: Error) => e,
+    );
+    const ortArgs: RunArgs = { backend: 'onnxruntime', fixtures: fixtures.filter((f) => f.name === ORT_FIXTURE), repeats: 1, ortWasm: wasm };
+    ortResult = await withTimeout(runInPage<FixtureResult[]>(page, js, 'run', ortArgs), PAGE_TIMEOUT_MS, 'onnxruntime: run()').then(
       (rs) => rs[0],
       (e: Error) => e,
     );
@@ -230,5 +238,19 @@ describe('generated modules in Chromium: auto', () => {
     expect(r.kernelClasses).toEqual([]);
     const err = maxError(r, cases.get(AUTO_FIXTURE)!);
     expect(err, 'max |nnc - torch|').toBeLessThanOrEqual(TOL.wasm);
+  });
+});
+
+describe('generated modules in Chromium: onnxruntime', () => {
+  it(`backend 'onnxruntime' in a page runs on onnxruntime-web and matches PyTorch, forward and generate() (${ORT_FIXTURE})`, () => {
+    const r = ortResult;
+    if (!r) throw new Error('no result for onnxruntime: the browser run did not get that far');
+    if (r instanceof Error) throw r;
+    if (r.error) throw new Error(`${ORT_FIXTURE} on onnxruntime: ${r.error}`);
+    expect([r.backend, r.device]).toEqual(['onnxruntime', 'onnxruntime-web (wasm)']);
+    expect(maxError(r, cases.get(ORT_FIXTURE)!), 'max |nnc - torch|').toBeLessThanOrEqual(TOL['onnxruntime-web']);
+    const refs = (cases.get(ORT_FIXTURE) as Case & { generate?: { ids: number[][] }[] }).generate ?? [];
+    expect(refs.length).toBeGreaterThan(0);
+    expect(r.generated.map((g) => g.ids)).toEqual(refs.map((g) => g.ids));
   });
 });
