@@ -5,7 +5,7 @@
  * (upload, zeros, run/runNow, step/stepNow, gatherRows, placeRows) and release(), so it counts what
  * the interpreter keeps, not what a garbage collector happens to leave. Also the wasm arena's size.
  *
- *   npx tsx bench/memory.ts                  # W3 (2-layer biLSTM 256, B = 8, T = 100), examples/tiny_lm.nn (B = 8, T = 128), issue 19's self-attention at S = 8,000 (about 4 GiB of RAM)
+ *   npx tsx bench/memory.ts                  # W3 (2-layer biLSTM 256, B = 8, T = 100), examples/tiny_lm.nn (B = 8, T = 128), issue 19's self-attention at S = 8,000 and encoder–decoder at S = T = 3,000
  *   npx tsx bench/memory.ts --out /tmp/x     # results elsewhere (default bench/results/memory.{json,md})
  *
  * The script only uses the generated module's public surface and the executor interface, so the same
@@ -15,6 +15,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { compile } from '../src/driver.ts';
 import { OUT, prng, ROOT } from '../test/helpers.ts';
 
@@ -38,11 +39,19 @@ const CASES: Case[] = [
     inputs: (r) => ({ text: { data: Int32Array.from({ length: B * 128 }, () => Math.floor(r() * 96)), shape: [B, 128] } }),
   },
   {
-    // issue 19: failed on wasm with a raw RangeError (Memory.grow past its maximum); the scores
-    // [1, 4, S, S] are still materialised (1 GiB each for scores and weights): no tiled attention yet
+    // issue 19: failed on wasm with a raw RangeError (Memory.grow past its maximum) while the scores
+    // and weights [1, 4, S, S] were materialised (1 GiB each); attention in tiles holds neither
     name: 'issue 19 self-attention (embedding 32; attention self, heads = 4; B = 1, S = 8,000)',
     file: 'bench/long_self.nn',
     inputs: (r) => ({ x: { data: Int32Array.from({ length: 8000 }, () => Math.floor(r() * 50)), shape: [1, 8000] } }),
+  },
+  {
+    name: 'issue 19 encoder–decoder Transformer (bench/long_translator.nn; B = 1, S = T = 3,000)',
+    file: 'bench/long_translator.nn',
+    inputs: (r) => ({
+      source: { data: Int32Array.from({ length: 3000 }, () => Math.floor(r() * 50)), shape: [1, 3000] },
+      target: { data: Int32Array.from({ length: 3000 }, () => Math.floor(r() * 50)), shape: [1, 3000] },
+    }),
   },
 ];
 
@@ -104,7 +113,7 @@ function instrument(ex: Record<string, unknown>) {
 async function main() {
   const outDir = arg('out', join(ROOT, 'bench/results'));
   mkdirSync(OUT, { recursive: true });
-  const rows: { case: string; backend: string; peakFloats: number; peakMiB: number; heldAfterFloats: number; arenaMiB?: number }[] = [];
+  const rows: { case: string; backend: string; peakFloats: number; peakMiB: number; heldAfterFloats: number; arenaMiB?: number; seconds: number }[] = [];
   for (const c of CASES) {
     // compiled under its own path: tiny_lm.nn names its vocabulary file relative to itself
     const r = compile(readFileSync(join(ROOT, c.file), 'utf8'), join(ROOT, c.file));
@@ -124,11 +133,13 @@ async function main() {
         const inputs = c.inputs(prng(11));
         await m.forward(inputs); // warm (the wasm arena grows once)
         const base = meter.reset();
+        const t0 = performance.now();
         await m.forward(inputs);
+        const seconds = +((performance.now() - t0) / 1000).toFixed(2);
         const peak = meter.peak - base;
         const arena = (ex as { arenaBytes?: number }).arenaBytes;
         rows.push({
-          case: c.name, backend, peakFloats: peak, peakMiB: +(peak * 4 / 2 ** 20).toFixed(2), heldAfterFloats: meter.current - base,
+          case: c.name, backend, peakFloats: peak, peakMiB: +(peak * 4 / 2 ** 20).toFixed(2), heldAfterFloats: meter.current - base, seconds,
           ...(arena !== undefined ? { arenaMiB: +(arena / 2 ** 20).toFixed(2) } : {}),
         });
       } finally {
@@ -140,9 +151,9 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'memory.json'), JSON.stringify({ date: new Date().toISOString(), load, rows }, null, 2) + '\n');
   const md = [
-    '| case | backend | peak live buffers during forward (MiB) | floats | held after the call | wasm arena (MiB) |',
-    '|---|---|---|---|---|---|',
-    ...rows.map((x) => `| ${x.case} | ${x.backend} | ${x.peakMiB} | ${x.peakFloats} | ${x.heldAfterFloats} | ${x.arenaMiB ?? '—'} |`),
+    '| case | backend | peak live buffers during forward (MiB) | floats | held after the call | wasm arena (MiB) | forward (s) |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((x) => `| ${x.case} | ${x.backend} | ${x.peakMiB} | ${x.peakFloats} | ${x.heldAfterFloats} | ${x.arenaMiB ?? '—'} | ${x.seconds} |`),
   ].join('\n');
   writeFileSync(join(outDir, 'memory.md'), `Peak live buffer memory of forward (beyond the weights), load ${load}\n\n${md}\n`);
   console.log(md);

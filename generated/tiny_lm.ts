@@ -58,7 +58,7 @@ export interface TinyLMOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 96]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k19 by forward() and generate(), the rest by training only). */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k16 by forward() and generate(), the rest by training only). */
 const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 acea8b3f: positional0 (and 1 more call)
     {
@@ -267,170 +267,40 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k6 767724a6: repeat0.0.residual0.attention0.scores (and 1 more call)
+    // k6 84902ab1: repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 1 more call)
     {
       name: "TinyLM.k6",
-      label: "repeat0.0.residual0.attention0.scores (and 1 more call)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)];\n    const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.25;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 16; k1++) {
-            const v2 = b0[(i0 * T + i2) * 192 + (i1 * 16 + k1)]!;
-            const v3 = b1[(i0 * K + i3) * 64 + (i1 * 16 + k1)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.25;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { K } = s; return [(K + 15) * 16]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 4; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 64) + bt1 * 16, K, 16, 64, 1, gm0, 0.25);
-              x.gemm(T, K, 16, b0, bt0 * (T * 192) + bt1 * 16, 192, wp, null, 0, out, bt0 * (4 * T * K) + bt1 * (T * K), K, 0);
-            }
-          }
-        },
-      },
-    },
-    // k7 858c4a6b: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
-    {
-      name: "TinyLM.k7",
-      label: "repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)",
+      label: "repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 1 more call)",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * 2));\n  const rem0 = idx - i0 * (4 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, b2, b3, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 16; k6++) {\n        const v7 = b1[(i0 * T + i1) * 192 + (i2 * 16 + k6)];\n        const v8 = b2[(i0 * K + k4) * 64 + (i2 * 16 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.25;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b3[(i0 * K + k4) * 64 + (i2 * 16 + i3)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < K; k1++) {
-            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
-              const v2 = b1[((i0 * 4 + i1) * T + i2) * K + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < K; k4++) {
-            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
-              const v5 = b1[((i0 * 4 + i1) * T + i2) * K + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k8 93ff039e: repeat0.0.residual0.attention0.α (and 1 more call)
-    {
-      name: "TinyLM.k8",
-      label: "repeat0.0.residual0.attention0.α (and 1 more call)",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * K));\n  const rem0 = idx - i0 * (4 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 4 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 4 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 4 + i1) * T + i2) * K + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, P, K, P0 } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 4; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 4 + i1) * T + i2) * K;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < K; k2++) {
-                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
-                    const v3 = b2[((i0 * 4 + i1) * T + i2) * K + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < K; k5++) {
-                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < K; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 16; k6++) {
+                const v7 = b1[(i0 * T + i1) * 192 + (i2 * 16 + k6)]!;
+                const v8 = b2[(i0 * K + k4) * 64 + (i2 * 16 + k6)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.25;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b3[(i0 * K + k4) * 64 + (i2 * 16 + i3)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k9 30ccc2d7: repeat0.0.residual0.attention0.α·v (and 1 more call)
-    {
-      name: "TinyLM.k9",
-      label: "repeat0.0.residual0.attention0.α·v (and 1 more call)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < K; k1++) {
-            const v2 = b0[((i0 * 4 + i2) * T + i1) * K + k1]!;
-            const v3 = b1[(i0 * K + k1) * 64 + (i2 * 16 + i3)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -440,23 +310,89 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { K } = s; return [31 * K]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 16, T, T, 2288, 3968]; },
         run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const { B, T, P, K, P0 } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 4; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 64) + bt1 * 16, 16, K, 1, 64, gm0, 1.0);
-              x.gemm(T, 16, K, b0, bt0 * (4 * T * K) + bt1 * (T * K), K, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+              const qo0 = bt0 * (T * 192) + bt1 * 16;
+              const ko1 = bt0 * (K * 64) + bt1 * 16;
+              const vo2 = bt0 * (K * 64) + bt1 * 16;
+              const oo3 = bt0 * (T * 4 * 16) + bt1 * 16;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 16; c6++) {
+                  out[oo3 + q5 * 64 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((K + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = K - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const q011 = (k08 - P > 0 ? k08 - P : 0);
+                const rows12 = T - q011;
+                if (rows12 > 0) {
+                  const kp13 = x.pack(b2, ko1 + k08 * 64, n10, 16, 64, 1, gm4, 0.25);
+                  x.gemm(rows12, n10, 16, b1, qo0 + q011 * 192, 192, kp13, null, 0, gm0, 0, 128, 0);
+                  for (let q14 = 0; q14 < rows12; q14++) {
+                    const sb15 = q14 * 128;
+                    const qi16 = q011 + q14;
+                    let tm17 = -3.0e+38;
+                    for (let j18 = 0; j18 < n10; j18++) {
+                      if ((k08 + j18 < len4 || k08 + j18 >= P0) && k08 + j18 <= qi16 + P) {
+                        tm17 = Math.max(tm17, gm0[sb15 + j18]!);
+                      }
+                    }
+                    const mo19 = gm2[qi16]!;
+                    const mn20 = Math.max(mo19, tm17);
+                    const cr21 = Math.exp(mo19 - mn20);
+                    let sum22 = 0.0;
+                    for (let j23 = 0; j23 < n10; j23++) {
+                      let p24 = 0.0;
+                      if ((k08 + j23 < len4 || k08 + j23 >= P0) && k08 + j23 <= qi16 + P) {
+                        p24 = Math.exp(gm0[sb15 + j23]! - mn20);
+                      }
+                      gm0[sb15 + j23] = p24;
+                      sum22 += p24;
+                    }
+                    gm2[qi16] = mn20;
+                    gm3[qi16] = gm3[qi16]! * cr21 + sum22;
+                    const ob25 = oo3 + qi16 * 64;
+                    for (let c26 = 0; c26 < 16; c26++) {
+                      out[ob25 + c26] = out[ob25 + c26]! * cr21;
+                    }
+                  }
+                  const vp27 = x.pack(b3, vo2 + k08 * 64, 16, n10, 1, 64, gm5, 1.0);
+                  x.gemm(rows12, 16, n10, gm0, 0, 128, vp27, null, 0, gm1, 0, 16, 0);
+                  for (let q28 = 0; q28 < rows12; q28++) {
+                    const ob29 = oo3 + (q011 + q28) * 64;
+                    const pb30 = q28 * 16;
+                    for (let c31 = 0; c31 < 16; c31++) {
+                      out[ob29 + c31] = out[ob29 + c31]! + gm1[pb30 + c31]!;
+                    }
+                  }
+                }
+              }
+              for (let q32 = 0; q32 < T; q32++) {
+                const l33 = gm3[q32]!;
+                const inv34 = (l33 > 0.0 ? 1.0 / l33 : 0.0);
+                const ob35 = oo3 + q32 * 64;
+                for (let c36 = 0; c36 < 16; c36++) {
+                  out[ob35 + c36] = out[ob35 + c36]! * inv34;
+                }
+              }
             }
           }
         },
       },
     },
-    // k10 c220bccd: repeat0.0.residual0 (and 1 more call)
+    // k7 c220bccd: repeat0.0.residual0 (and 1 more call)
     {
-      name: "TinyLM.k10",
+      name: "TinyLM.k7",
       label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -506,9 +442,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 e0ab2eff: repeat0.0.residual1.gelu0 (and 1 more call)
+    // k8 e0ab2eff: repeat0.0.residual1.gelu0 (and 1 more call)
     {
-      name: "TinyLM.k11",
+      name: "TinyLM.k8",
       label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -562,9 +498,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 32bace49: repeat0.0.residual1 (and 2 more calls)
+    // k9 32bace49: repeat0.0.residual1 (and 2 more calls)
     {
-      name: "TinyLM.k12",
+      name: "TinyLM.k9",
       label: "repeat0.0.residual1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -612,9 +548,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 94eff8ac: repeat0.1.residual1.linear1
+    // k10 94eff8ac: repeat0.1.residual1.linear1
     {
-      name: "TinyLM.k13",
+      name: "TinyLM.k10",
       label: "repeat0.1.residual1.linear1",
       step: false,
       scalars: ["T"],
@@ -648,9 +584,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 d22ac2bb: layernorm0 (row statistics)
+    // k11 d22ac2bb: layernorm0 (row statistics)
     {
-      name: "TinyLM.k14",
+      name: "TinyLM.k11",
       label: "layernorm0 (row statistics)",
       step: false,
       scalars: ["T"],
@@ -691,9 +627,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 ee2b8643: layernorm0
+    // k12 ee2b8643: layernorm0
     {
-      name: "TinyLM.k15",
+      name: "TinyLM.k12",
       label: "layernorm0",
       step: false,
       scalars: ["T"],
@@ -745,9 +681,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 41677ec2: linear0 (and 1 more call)
+    // k13 41677ec2: linear0 (and 1 more call)
     {
-      name: "TinyLM.k16",
+      name: "TinyLM.k13",
       label: "linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -781,9 +717,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k17 976312e9: log_softmax0 (row statistics) (and 1 more call)
+    // k14 976312e9: log_softmax0 (row statistics) (and 1 more call)
     {
-      name: "TinyLM.k17",
+      name: "TinyLM.k14",
       label: "log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -819,9 +755,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k18 c27f6aed: log_softmax0 (and 1 more call)
+    // k15 c27f6aed: log_softmax0 (and 1 more call)
     {
-      name: "TinyLM.k18",
+      name: "TinyLM.k15",
       label: "log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -867,9 +803,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k19 02ca621d: next.mask (and 1 more call)
+    // k16 02ca621d: next.mask (and 1 more call)
     {
-      name: "TinyLM.k19",
+      name: "TinyLM.k16",
       label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -893,9 +829,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k20 f1cbd0a6: repeat0.0.residual0.attention0.k heads (and 1 more call)
+    // k17 f1cbd0a6: repeat0.0.residual0.attention0.k heads (and 1 more call)
     {
-      name: "TinyLM.k20",
+      name: "TinyLM.k17",
       label: "repeat0.0.residual0.attention0.k heads (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -915,9 +851,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k21 d5d1e8ad: repeat0.0.residual0.attention0.v heads (and 1 more call)
+    // k18 d5d1e8ad: repeat0.0.residual0.attention0.v heads (and 1 more call)
     {
-      name: "TinyLM.k21",
+      name: "TinyLM.k18",
       label: "repeat0.0.residual0.attention0.v heads (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -937,9 +873,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k22 b842dadf: repeat0.0.residual0.attention0.q heads (and 1 more call)
+    // k19 b842dadf: repeat0.0.residual0.attention0.q heads (and 1 more call)
     {
-      name: "TinyLM.k22",
+      name: "TinyLM.k19",
       label: "repeat0.0.residual0.attention0.q heads (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -959,9 +895,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k23 7211a9cd: repeat0.0.residual0.attention0.scores (and 1 more call)
+    // k20 7211a9cd: repeat0.0.residual0.attention0.scores (and 1 more call)
     {
-      name: "TinyLM.k23",
+      name: "TinyLM.k20",
       label: "repeat0.0.residual0.attention0.scores (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1001,9 +937,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k24 0a6e9797: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
+    // k21 0a6e9797: repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)
     {
-      name: "TinyLM.k24",
+      name: "TinyLM.k21",
       label: "repeat0.0.residual0.attention0.α (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T","P","P0"],
@@ -1044,9 +980,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 6f02efe1: repeat0.0.residual0.attention0.α (and 1 more call)
+    // k22 6f02efe1: repeat0.0.residual0.attention0.α (and 1 more call)
     {
-      name: "TinyLM.k25",
+      name: "TinyLM.k22",
       label: "repeat0.0.residual0.attention0.α (and 1 more call)",
       step: false,
       scalars: ["T","P","P0"],
@@ -1105,9 +1041,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 ec1cf1cf: repeat0.0.residual0.attention0.heads merged (and 1 more call)
+    // k23 ec1cf1cf: repeat0.0.residual0.attention0.heads merged (and 1 more call)
     {
-      name: "TinyLM.k26",
+      name: "TinyLM.k23",
       label: "repeat0.0.residual0.attention0.heads merged (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1158,9 +1094,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k27 b0a74494: repeat0.0.residual0 (and 1 more call)
+    // k24 b0a74494: repeat0.0.residual0 (and 1 more call)
     {
-      name: "TinyLM.k27",
+      name: "TinyLM.k24",
       label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1208,9 +1144,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k28 009d2fd4: repeat0.0.residual1.linear0 (and 1 more call)
+    // k25 009d2fd4: repeat0.0.residual1.linear0 (and 1 more call)
     {
-      name: "TinyLM.k28",
+      name: "TinyLM.k25",
       label: "repeat0.0.residual1.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1244,9 +1180,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k29 6da96618: repeat0.0.residual1.gelu0 (and 1 more call)
+    // k26 6da96618: repeat0.0.residual1.gelu0 (and 1 more call)
     {
-      name: "TinyLM.k29",
+      name: "TinyLM.k26",
       label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1270,9 +1206,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k30 828a18fb: log_softmax0.d softmax
+    // k27 828a18fb: log_softmax0.d softmax
     {
-      name: "TinyLM.k30",
+      name: "TinyLM.k27",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -1309,9 +1245,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k31 490744e4: d(layernorm0)
+    // k28 490744e4: d(layernorm0)
     {
-      name: "TinyLM.k31",
+      name: "TinyLM.k28",
       label: "d(layernorm0)",
       step: false,
       scalars: ["T"],
@@ -1345,9 +1281,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k32 7ce7ea1d: d(linear0.weight)
+    // k29 7ce7ea1d: d(linear0.weight)
     {
-      name: "TinyLM.k32",
+      name: "TinyLM.k29",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1389,9 +1325,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k33 045dc329: d(linear0.bias)
+    // k30 045dc329: d(linear0.bias)
     {
-      name: "TinyLM.k33",
+      name: "TinyLM.k30",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1414,9 +1350,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k34 170eba15: layernorm0.d layernorm (and 4 more calls)
+    // k31 170eba15: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.k34",
+      name: "TinyLM.k31",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
@@ -1442,9 +1378,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k35 5b781029: layernorm0.d layernorm (and 4 more calls)
+    // k32 5b781029: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.k35",
+      name: "TinyLM.k32",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
@@ -1471,9 +1407,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k36 0929601f: layernorm0.d layernorm (and 4 more calls)
+    // k33 0929601f: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.k36",
+      name: "TinyLM.k33",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
@@ -1494,9 +1430,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k37 ab66ce77: d(layernorm0.weight) (and 4 more calls)
+    // k34 ab66ce77: d(layernorm0.weight) (and 4 more calls)
     {
-      name: "TinyLM.k37",
+      name: "TinyLM.k34",
       label: "d(layernorm0.weight) (and 4 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1520,9 +1456,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k38 9aaed9f3: d(layernorm0.bias) (and 8 more calls)
+    // k35 9aaed9f3: d(layernorm0.bias) (and 8 more calls)
     {
-      name: "TinyLM.k38",
+      name: "TinyLM.k35",
       label: "d(layernorm0.bias) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1545,9 +1481,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k39 33cb6b30: layernorm0.d layernorm
+    // k36 33cb6b30: layernorm0.d layernorm
     {
-      name: "TinyLM.k39",
+      name: "TinyLM.k36",
       label: "layernorm0.d layernorm",
       step: false,
       scalars: ["T"],
@@ -1591,9 +1527,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k40 66ddec93: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
+    // k37 66ddec93: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
     {
-      name: "TinyLM.k40",
+      name: "TinyLM.k37",
       label: "d(repeat0.1.residual1.linear1.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1635,9 +1571,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k41 65af09f6: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
+    // k38 65af09f6: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
     {
-      name: "TinyLM.k41",
+      name: "TinyLM.k38",
       label: "repeat0.1.residual1.gelu0.d gelu (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1695,9 +1631,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 39762dd4: d(repeat0.1.residual1.layernorm0) (and 1 more call)
+    // k39 39762dd4: d(repeat0.1.residual1.layernorm0) (and 1 more call)
     {
-      name: "TinyLM.k42",
+      name: "TinyLM.k39",
       label: "d(repeat0.1.residual1.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1731,9 +1667,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k43 dea1bdeb: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
+    // k40 dea1bdeb: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
     {
-      name: "TinyLM.k43",
+      name: "TinyLM.k40",
       label: "d(repeat0.1.residual1.linear0.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1775,9 +1711,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 4e191e31: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
+    // k41 4e191e31: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
     {
-      name: "TinyLM.k44",
+      name: "TinyLM.k41",
       label: "d(repeat0.1.residual1.linear0.bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1800,9 +1736,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k45 6e6cca71: d(repeat0.1.residual0) (and 3 more calls)
+    // k42 6e6cca71: d(repeat0.1.residual0) (and 3 more calls)
     {
-      name: "TinyLM.k45",
+      name: "TinyLM.k42",
       label: "d(repeat0.1.residual0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1848,9 +1784,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k46 8d5ed6b8: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
+    // k43 8d5ed6b8: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
     {
-      name: "TinyLM.k46",
+      name: "TinyLM.k43",
       label: "d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1884,9 +1820,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k47 bba9601b: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
+    // k44 bba9601b: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
     {
-      name: "TinyLM.k47",
+      name: "TinyLM.k44",
       label: "d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1928,9 +1864,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k48 cf5478d0: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
+    // k45 cf5478d0: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
     {
-      name: "TinyLM.k48",
+      name: "TinyLM.k45",
       label: "d(repeat0.1.residual0.attention0.v heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1974,9 +1910,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 934a9752: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
+    // k46 934a9752: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
     {
-      name: "TinyLM.k49",
+      name: "TinyLM.k46",
       label: "repeat0.1.residual0.attention0.α.d softmax (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2048,9 +1984,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k50 9003cc81: d(repeat0.1.residual0.attention0.q heads) (and 1 more call)
+    // k47 9003cc81: d(repeat0.1.residual0.attention0.q heads) (and 1 more call)
     {
-      name: "TinyLM.k50",
+      name: "TinyLM.k47",
       label: "d(repeat0.1.residual0.attention0.q heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2090,9 +2026,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k51 a6b17820: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
+    // k48 a6b17820: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
     {
-      name: "TinyLM.k51",
+      name: "TinyLM.k48",
       label: "d(repeat0.1.residual0.attention0.k heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2137,9 +2073,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k52 b322f1eb: d(repeat0.1.residual0.layernorm0) (and 1 more call)
+    // k49 b322f1eb: d(repeat0.1.residual0.layernorm0) (and 1 more call)
     {
-      name: "TinyLM.k52",
+      name: "TinyLM.k49",
       label: "d(repeat0.1.residual0.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2183,9 +2119,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k53 d27dd941: d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)
+    // k50 d27dd941: d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)
     {
-      name: "TinyLM.k53",
+      name: "TinyLM.k50",
       label: "d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2230,9 +2166,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k54 cbe780d8: d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)
+    // k51 cbe780d8: d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)
     {
-      name: "TinyLM.k54",
+      name: "TinyLM.k51",
       label: "d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2275,9 +2211,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k55 9ac29e56: positional0.positions
+    // k52 9ac29e56: positional0.positions
     {
-      name: "TinyLM.k55",
+      name: "TinyLM.k52",
       label: "positional0.positions",
       step: false,
       scalars: ["T"],
@@ -2296,9 +2232,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k56 f9f3a868: positional0.W[t].d table
+    // k53 f9f3a868: positional0.W[t].d table
     {
-      name: "TinyLM.k56",
+      name: "TinyLM.k53",
       label: "positional0.W[t].d table",
       step: false,
       scalars: ["B","T"],
@@ -2325,9 +2261,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k57 cd54a9e2: embedding0.d table
+    // k54 cd54a9e2: embedding0.d table
     {
-      name: "TinyLM.k57",
+      name: "TinyLM.k54",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2357,7 +2293,7 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TinyLM_PLAN: __nnc.Plan = {
-      "slots": 138,
+      "slots": 136,
       "weights": 30,
       "packs": [
         [4,0,192,64,64,1],
@@ -2392,44 +2328,38 @@ const TinyLM_PLAN: __nnc.Plan = {
         {"op":"run","kernel":3,"out":45,"args":[44,4,5],"size":["B","T",192],"packs":0,"free":[44]},
         {"op":"run","kernel":4,"out":35,"args":[34,45],"size":["B","K",64],"free":[34]},
         {"op":"run","kernel":5,"out":37,"args":[36,45],"size":["B","K",64],"free":[36]},
-        {"op":"run","kernel":6,"out":46,"args":[45,35],"size":["B",4,"T","K"],"free":[35,45]},
-        {"op":"run","kernel":7,"out":47,"args":[33,46],"size":["B",4,"T",2]},
-        {"op":"run","kernel":8,"out":48,"args":[33,47,46],"size":["B",4,"T","K"],"free":[46,47]},
-        {"op":"run","kernel":9,"out":49,"args":[48,37],"size":["B","T",4,16],"free":[37,48]},
-        {"op":"run","kernel":10,"out":50,"args":[42,49,6,7],"size":["B","T",64],"packs":1,"free":[42,49]},
-        {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":52,"args":[51,50,8,9],"size":["B","T",64],"free":[51]},
-        {"op":"run","kernel":11,"out":53,"args":[52,10,11],"size":["B","T",256],"packs":2,"free":[52]},
-        {"op":"run","kernel":12,"out":54,"args":[50,53,12,13],"size":["B","T",64],"packs":3,"free":[50,53]},
-        {"op":"run","kernel":1,"out":55,"args":[54],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":56,"args":[55,54,14,15],"size":["B","T",64],"free":[55]},
-        {"op":"run","kernel":3,"out":57,"args":[56,16,17],"size":["B","T",192],"packs":4,"free":[56]},
-        {"op":"run","kernel":4,"out":39,"args":[38,57],"size":["B","K",64],"free":[38]},
-        {"op":"run","kernel":5,"out":41,"args":[40,57],"size":["B","K",64],"free":[40]},
-        {"op":"run","kernel":6,"out":58,"args":[57,39],"size":["B",4,"T","K"],"free":[39,57]},
-        {"op":"run","kernel":7,"out":59,"args":[33,58],"size":["B",4,"T",2]},
-        {"op":"run","kernel":8,"out":60,"args":[33,59,58],"size":["B",4,"T","K"],"free":[33,58,59]},
-        {"op":"run","kernel":9,"out":61,"args":[60,41],"size":["B","T",4,16],"free":[41,60]},
-        {"op":"run","kernel":10,"out":62,"args":[54,61,18,19],"size":["B","T",64],"packs":5,"free":[54,61]},
-        {"op":"run","kernel":1,"out":63,"args":[62],"size":["B","T",2]},
-        {"op":"run","kernel":2,"out":64,"args":[63,62,20,21],"size":["B","T",64],"free":[63]},
-        {"op":"run","kernel":11,"out":65,"args":[64,22,23],"size":["B","T",256],"packs":6,"free":[64]},
-        {"op":"run","kernel":13,"out":66,"args":[65,24,25],"size":["B","T",64],"packs":7,"free":[65]},
-        {"op":"run","kernel":14,"out":67,"args":[62,66],"size":["B","T",2]},
-        {"op":"run","kernel":15,"out":68,"args":[67,62,66,26,27],"size":["B","T",64],"free":[62,66,67]},
-        {"op":"run","kernel":16,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8,"free":[68]},
-        {"op":"run","kernel":17,"out":70,"args":[69],"size":["B","T",2]},
-        {"op":"run","kernel":18,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
-        {"op":"run","kernel":19,"out":72,"args":[31,71],"size":["B","T",96],"free":[31,71]}
+        {"op":"run","kernel":6,"out":46,"args":[33,45,35,37],"size":["B","T",4,16],"free":[35,37,45]},
+        {"op":"run","kernel":7,"out":47,"args":[42,46,6,7],"size":["B","T",64],"packs":1,"free":[42,46]},
+        {"op":"run","kernel":1,"out":48,"args":[47],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":49,"args":[48,47,8,9],"size":["B","T",64],"free":[48]},
+        {"op":"run","kernel":8,"out":50,"args":[49,10,11],"size":["B","T",256],"packs":2,"free":[49]},
+        {"op":"run","kernel":9,"out":51,"args":[47,50,12,13],"size":["B","T",64],"packs":3,"free":[47,50]},
+        {"op":"run","kernel":1,"out":52,"args":[51],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":53,"args":[52,51,14,15],"size":["B","T",64],"free":[52]},
+        {"op":"run","kernel":3,"out":54,"args":[53,16,17],"size":["B","T",192],"packs":4,"free":[53]},
+        {"op":"run","kernel":4,"out":39,"args":[38,54],"size":["B","K",64],"free":[38]},
+        {"op":"run","kernel":5,"out":41,"args":[40,54],"size":["B","K",64],"free":[40]},
+        {"op":"run","kernel":6,"out":55,"args":[33,54,39,41],"size":["B","T",4,16],"free":[33,39,41,54]},
+        {"op":"run","kernel":7,"out":56,"args":[51,55,18,19],"size":["B","T",64],"packs":5,"free":[51,55]},
+        {"op":"run","kernel":1,"out":57,"args":[56],"size":["B","T",2]},
+        {"op":"run","kernel":2,"out":58,"args":[57,56,20,21],"size":["B","T",64],"free":[57]},
+        {"op":"run","kernel":8,"out":59,"args":[58,22,23],"size":["B","T",256],"packs":6,"free":[58]},
+        {"op":"run","kernel":10,"out":60,"args":[59,24,25],"size":["B","T",64],"packs":7,"free":[59]},
+        {"op":"run","kernel":11,"out":61,"args":[56,60],"size":["B","T",2]},
+        {"op":"run","kernel":12,"out":62,"args":[61,56,60,26,27],"size":["B","T",64],"free":[56,60,61]},
+        {"op":"run","kernel":13,"out":63,"args":[62,28,29],"size":["B","T",96],"packs":8,"free":[62]},
+        {"op":"run","kernel":14,"out":64,"args":[63],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":65,"args":[64,63],"size":["B","T",96],"free":[63,64]},
+        {"op":"run","kernel":16,"out":66,"args":[31,65],"size":["B","T",96],"free":[31,65]}
       ],
-      "output": {"slot":72,"shape":["B","T",96]},
+      "output": {"slot":66,"shape":["B","T",96]},
       "caches": [
         {"cache":34,"next":35,"width":64},
         {"cache":36,"next":37,"width":64},
         {"cache":38,"next":39,"width":64},
         {"cache":40,"next":41,"width":64}
       ],
-      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,72]}
+      "gen": {"input":0,"seq2seq":false,"captures":[],"carries":[],"noAttention":"TinyLM's causal self-attention weights are not reported (attention: true returns a seq2seq decoder's attention over its source)","readout":"logprob","maxPositions":128,"vocab":96,"inputVocab":96,"keep":[33,34,35,36,37,38,39,40,41,66]}
     };
 /** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
 const TinyLM_TRAIN: __nnc.TrainPlan = {
@@ -2467,41 +2397,41 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":1,"out":35,"args":[34],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":36,"args":[35,34,2,3],"size":["B","T",64],"free":[35]},
           {"op":"run","kernel":3,"out":37,"args":[36,4,5],"size":["B","T",192],"packs":0},
-          {"op":"run","kernel":20,"out":38,"args":[37],"size":["B","T",4,16]},
-          {"op":"run","kernel":21,"out":39,"args":[37],"size":["B","T",4,16]},
-          {"op":"run","kernel":22,"out":40,"args":[37],"size":["B","T",4,16],"free":[37]},
-          {"op":"run","kernel":23,"out":41,"args":[40,38],"size":["B",4,"T","T"]},
-          {"op":"run","kernel":24,"out":42,"args":[33,41],"size":["B",4,"T",2]},
-          {"op":"run","kernel":25,"out":43,"args":[33,42,41],"size":["B",4,"T","T"],"free":[41,42]},
-          {"op":"run","kernel":26,"out":44,"args":[43,39],"size":["B","T",64]},
-          {"op":"run","kernel":27,"out":45,"args":[34,44,6,7],"size":["B","T",64],"packs":1},
+          {"op":"run","kernel":17,"out":38,"args":[37],"size":["B","T",4,16]},
+          {"op":"run","kernel":18,"out":39,"args":[37],"size":["B","T",4,16]},
+          {"op":"run","kernel":19,"out":40,"args":[37],"size":["B","T",4,16],"free":[37]},
+          {"op":"run","kernel":20,"out":41,"args":[40,38],"size":["B",4,"T","T"]},
+          {"op":"run","kernel":21,"out":42,"args":[33,41],"size":["B",4,"T",2]},
+          {"op":"run","kernel":22,"out":43,"args":[33,42,41],"size":["B",4,"T","T"],"free":[41,42]},
+          {"op":"run","kernel":23,"out":44,"args":[43,39],"size":["B","T",64]},
+          {"op":"run","kernel":24,"out":45,"args":[34,44,6,7],"size":["B","T",64],"packs":1},
           {"op":"run","kernel":1,"out":46,"args":[45],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":47,"args":[46,45,8,9],"size":["B","T",64],"free":[46]},
-          {"op":"run","kernel":28,"out":48,"args":[47,10,11],"size":["B","T",256],"packs":2},
-          {"op":"run","kernel":29,"out":49,"args":[48],"size":["B","T",256]},
-          {"op":"run","kernel":12,"out":50,"args":[45,49,12,13],"size":["B","T",64],"packs":3},
+          {"op":"run","kernel":25,"out":48,"args":[47,10,11],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":26,"out":49,"args":[48],"size":["B","T",256]},
+          {"op":"run","kernel":9,"out":50,"args":[45,49,12,13],"size":["B","T",64],"packs":3},
           {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":52,"args":[51,50,14,15],"size":["B","T",64],"free":[51]},
           {"op":"run","kernel":3,"out":53,"args":[52,16,17],"size":["B","T",192],"packs":4},
-          {"op":"run","kernel":20,"out":54,"args":[53],"size":["B","T",4,16]},
-          {"op":"run","kernel":21,"out":55,"args":[53],"size":["B","T",4,16]},
-          {"op":"run","kernel":22,"out":56,"args":[53],"size":["B","T",4,16],"free":[53]},
-          {"op":"run","kernel":23,"out":57,"args":[56,54],"size":["B",4,"T","T"]},
-          {"op":"run","kernel":24,"out":58,"args":[33,57],"size":["B",4,"T",2]},
-          {"op":"run","kernel":25,"out":59,"args":[33,58,57],"size":["B",4,"T","T"],"free":[33,57,58]},
-          {"op":"run","kernel":26,"out":60,"args":[59,55],"size":["B","T",64]},
-          {"op":"run","kernel":27,"out":61,"args":[50,60,18,19],"size":["B","T",64],"packs":5},
+          {"op":"run","kernel":17,"out":54,"args":[53],"size":["B","T",4,16]},
+          {"op":"run","kernel":18,"out":55,"args":[53],"size":["B","T",4,16]},
+          {"op":"run","kernel":19,"out":56,"args":[53],"size":["B","T",4,16],"free":[53]},
+          {"op":"run","kernel":20,"out":57,"args":[56,54],"size":["B",4,"T","T"]},
+          {"op":"run","kernel":21,"out":58,"args":[33,57],"size":["B",4,"T",2]},
+          {"op":"run","kernel":22,"out":59,"args":[33,58,57],"size":["B",4,"T","T"],"free":[33,57,58]},
+          {"op":"run","kernel":23,"out":60,"args":[59,55],"size":["B","T",64]},
+          {"op":"run","kernel":24,"out":61,"args":[50,60,18,19],"size":["B","T",64],"packs":5},
           {"op":"run","kernel":1,"out":62,"args":[61],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":63,"args":[62,61,20,21],"size":["B","T",64],"free":[62]},
-          {"op":"run","kernel":28,"out":64,"args":[63,22,23],"size":["B","T",256],"packs":6},
-          {"op":"run","kernel":29,"out":65,"args":[64],"size":["B","T",256]},
-          {"op":"run","kernel":12,"out":66,"args":[61,65,24,25],"size":["B","T",64],"packs":7},
+          {"op":"run","kernel":25,"out":64,"args":[63,22,23],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":26,"out":65,"args":[64],"size":["B","T",256]},
+          {"op":"run","kernel":9,"out":66,"args":[61,65,24,25],"size":["B","T",64],"packs":7},
           {"op":"run","kernel":1,"out":67,"args":[66],"size":["B","T",2]},
           {"op":"run","kernel":2,"out":68,"args":[67,66,26,27],"size":["B","T",64],"free":[67]},
-          {"op":"run","kernel":16,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8},
-          {"op":"run","kernel":17,"out":70,"args":[69],"size":["B","T",2]},
-          {"op":"run","kernel":18,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
-          {"op":"run","kernel":19,"out":72,"args":[31,71],"size":["B","T",96],"free":[31]}
+          {"op":"run","kernel":13,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8},
+          {"op":"run","kernel":14,"out":70,"args":[69],"size":["B","T",2]},
+          {"op":"run","kernel":15,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
+          {"op":"run","kernel":16,"out":72,"args":[31,71],"size":["B","T",96],"free":[31]}
         ],
         "output": {"slot":72,"shape":["B","T",96]},
         "caches": [],
@@ -2561,75 +2491,75 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":30,"out":33,"args":[31,34,35],"size":["B","T",96],"free":[31,34,35]},
-          {"op":"run","kernel":31,"out":36,"args":[33,28],"size":["B","T",64],"packs":0},
-          {"op":"run","kernel":32,"out":37,"args":[33,38],"size":[96,64],"free":[38]},
-          {"op":"run","kernel":33,"out":39,"args":[33],"size":[96],"free":[33]},
-          {"op":"run","kernel":34,"out":40,"args":[41],"size":["B","T",64],"free":[41]},
-          {"op":"run","kernel":35,"out":42,"args":[40],"size":["B","T",1]},
-          {"op":"run","kernel":36,"out":43,"args":[40,42],"size":["B","T",64],"free":[40]},
-          {"op":"run","kernel":37,"out":44,"args":[36,43],"size":[64]},
-          {"op":"run","kernel":38,"out":45,"args":[36],"size":[64]},
-          {"op":"run","kernel":39,"out":46,"args":[42,36,26,43],"size":["B","T",64],"free":[36,42,43]},
-          {"op":"run","kernel":40,"out":47,"args":[46,48],"size":[64,256],"free":[48]},
-          {"op":"run","kernel":38,"out":49,"args":[46],"size":[64]},
-          {"op":"run","kernel":41,"out":50,"args":[46,24,51],"size":["B","T",256],"packs":1,"free":[51]},
-          {"op":"run","kernel":42,"out":52,"args":[50,22],"size":["B","T",64],"packs":2},
-          {"op":"run","kernel":43,"out":53,"args":[50,54],"size":[256,64],"free":[54]},
-          {"op":"run","kernel":44,"out":55,"args":[50],"size":[256],"free":[50]},
-          {"op":"run","kernel":34,"out":56,"args":[57],"size":["B","T",64],"free":[57]},
-          {"op":"run","kernel":35,"out":58,"args":[56],"size":["B","T",1]},
-          {"op":"run","kernel":36,"out":59,"args":[56,58],"size":["B","T",64],"free":[56]},
-          {"op":"run","kernel":37,"out":60,"args":[52,59],"size":[64]},
-          {"op":"run","kernel":38,"out":61,"args":[52],"size":[64]},
-          {"op":"run","kernel":45,"out":62,"args":[46,58,52,20,59],"size":["B","T",64],"free":[46,52,58,59]},
-          {"op":"run","kernel":46,"out":63,"args":[62,18],"size":["B","T",64],"packs":3},
-          {"op":"run","kernel":47,"out":64,"args":[62,65],"size":[64,64],"free":[65]},
-          {"op":"run","kernel":38,"out":66,"args":[62],"size":[64]},
-          {"op":"run","kernel":48,"out":67,"args":[63,68],"size":["B","T",4,16]},
-          {"op":"run","kernel":49,"out":69,"args":[68,63,70],"size":["B",4,"T","T"],"free":[63,68,70]},
-          {"op":"run","kernel":50,"out":71,"args":[69,72],"size":["B","T",4,16],"free":[72]},
-          {"op":"run","kernel":51,"out":73,"args":[69,74],"size":["B","T",4,16],"free":[69,74]},
-          {"op":"run","kernel":52,"out":75,"args":[71,73,67,16],"size":["B","T",64]},
-          {"op":"run","kernel":53,"out":76,"args":[71,73,67,77],"size":[192,64],"free":[77]},
-          {"op":"run","kernel":54,"out":78,"args":[71,73,67],"size":[192],"free":[67,71,73]},
-          {"op":"run","kernel":34,"out":79,"args":[80],"size":["B","T",64],"free":[80]},
-          {"op":"run","kernel":35,"out":81,"args":[79],"size":["B","T",1]},
-          {"op":"run","kernel":36,"out":82,"args":[79,81],"size":["B","T",64],"free":[79]},
-          {"op":"run","kernel":37,"out":83,"args":[75,82],"size":[64]},
-          {"op":"run","kernel":38,"out":84,"args":[75],"size":[64]},
-          {"op":"run","kernel":45,"out":85,"args":[62,81,75,14,82],"size":["B","T",64],"free":[62,75,81,82]},
-          {"op":"run","kernel":40,"out":86,"args":[85,87],"size":[64,256],"free":[87]},
-          {"op":"run","kernel":38,"out":88,"args":[85],"size":[64]},
-          {"op":"run","kernel":41,"out":89,"args":[85,12,90],"size":["B","T",256],"packs":4,"free":[90]},
-          {"op":"run","kernel":42,"out":91,"args":[89,10],"size":["B","T",64],"packs":5},
-          {"op":"run","kernel":43,"out":92,"args":[89,93],"size":[256,64],"free":[93]},
-          {"op":"run","kernel":44,"out":94,"args":[89],"size":[256],"free":[89]},
-          {"op":"run","kernel":34,"out":95,"args":[96],"size":["B","T",64],"free":[96]},
-          {"op":"run","kernel":35,"out":97,"args":[95],"size":["B","T",1]},
-          {"op":"run","kernel":36,"out":98,"args":[95,97],"size":["B","T",64],"free":[95]},
-          {"op":"run","kernel":37,"out":99,"args":[91,98],"size":[64]},
-          {"op":"run","kernel":38,"out":100,"args":[91],"size":[64]},
-          {"op":"run","kernel":45,"out":101,"args":[85,97,91,8,98],"size":["B","T",64],"free":[85,91,97,98]},
-          {"op":"run","kernel":46,"out":102,"args":[101,6],"size":["B","T",64],"packs":6},
-          {"op":"run","kernel":47,"out":103,"args":[101,104],"size":[64,64],"free":[104]},
-          {"op":"run","kernel":38,"out":105,"args":[101],"size":[64]},
-          {"op":"run","kernel":48,"out":106,"args":[102,107],"size":["B","T",4,16]},
-          {"op":"run","kernel":49,"out":108,"args":[107,102,109],"size":["B",4,"T","T"],"free":[102,107,109]},
-          {"op":"run","kernel":50,"out":110,"args":[108,111],"size":["B","T",4,16],"free":[111]},
-          {"op":"run","kernel":51,"out":112,"args":[108,113],"size":["B","T",4,16],"free":[108,113]},
-          {"op":"run","kernel":52,"out":114,"args":[110,112,106,4],"size":["B","T",64]},
-          {"op":"run","kernel":53,"out":115,"args":[110,112,106,116],"size":[192,64],"free":[116]},
-          {"op":"run","kernel":54,"out":117,"args":[110,112,106],"size":[192],"free":[106,110,112]},
-          {"op":"run","kernel":34,"out":118,"args":[119],"size":["B","T",64],"free":[119]},
-          {"op":"run","kernel":35,"out":120,"args":[118],"size":["B","T",1]},
-          {"op":"run","kernel":36,"out":121,"args":[118,120],"size":["B","T",64],"free":[118]},
-          {"op":"run","kernel":37,"out":122,"args":[114,121],"size":[64]},
-          {"op":"run","kernel":38,"out":123,"args":[114],"size":[64]},
-          {"op":"run","kernel":45,"out":124,"args":[101,120,114,2,121],"size":["B","T",64],"free":[101,114,120,121]},
-          {"op":"run","kernel":55,"out":125,"args":[32],"size":["B","T"],"free":[32]},
-          {"op":"run","kernel":56,"out":126,"args":[125,124],"size":[128,64],"free":[125]},
-          {"op":"run","kernel":57,"out":127,"args":[30,124],"size":[96,64],"free":[30,124]}
+          {"op":"run","kernel":27,"out":33,"args":[31,34,35],"size":["B","T",96],"free":[31,34,35]},
+          {"op":"run","kernel":28,"out":36,"args":[33,28],"size":["B","T",64],"packs":0},
+          {"op":"run","kernel":29,"out":37,"args":[33,38],"size":[96,64],"free":[38]},
+          {"op":"run","kernel":30,"out":39,"args":[33],"size":[96],"free":[33]},
+          {"op":"run","kernel":31,"out":40,"args":[41],"size":["B","T",64],"free":[41]},
+          {"op":"run","kernel":32,"out":42,"args":[40],"size":["B","T",1]},
+          {"op":"run","kernel":33,"out":43,"args":[40,42],"size":["B","T",64],"free":[40]},
+          {"op":"run","kernel":34,"out":44,"args":[36,43],"size":[64]},
+          {"op":"run","kernel":35,"out":45,"args":[36],"size":[64]},
+          {"op":"run","kernel":36,"out":46,"args":[42,36,26,43],"size":["B","T",64],"free":[36,42,43]},
+          {"op":"run","kernel":37,"out":47,"args":[46,48],"size":[64,256],"free":[48]},
+          {"op":"run","kernel":35,"out":49,"args":[46],"size":[64]},
+          {"op":"run","kernel":38,"out":50,"args":[46,24,51],"size":["B","T",256],"packs":1,"free":[51]},
+          {"op":"run","kernel":39,"out":52,"args":[50,22],"size":["B","T",64],"packs":2},
+          {"op":"run","kernel":40,"out":53,"args":[50,54],"size":[256,64],"free":[54]},
+          {"op":"run","kernel":41,"out":55,"args":[50],"size":[256],"free":[50]},
+          {"op":"run","kernel":31,"out":56,"args":[57],"size":["B","T",64],"free":[57]},
+          {"op":"run","kernel":32,"out":58,"args":[56],"size":["B","T",1]},
+          {"op":"run","kernel":33,"out":59,"args":[56,58],"size":["B","T",64],"free":[56]},
+          {"op":"run","kernel":34,"out":60,"args":[52,59],"size":[64]},
+          {"op":"run","kernel":35,"out":61,"args":[52],"size":[64]},
+          {"op":"run","kernel":42,"out":62,"args":[46,58,52,20,59],"size":["B","T",64],"free":[46,52,58,59]},
+          {"op":"run","kernel":43,"out":63,"args":[62,18],"size":["B","T",64],"packs":3},
+          {"op":"run","kernel":44,"out":64,"args":[62,65],"size":[64,64],"free":[65]},
+          {"op":"run","kernel":35,"out":66,"args":[62],"size":[64]},
+          {"op":"run","kernel":45,"out":67,"args":[63,68],"size":["B","T",4,16]},
+          {"op":"run","kernel":46,"out":69,"args":[68,63,70],"size":["B",4,"T","T"],"free":[63,68,70]},
+          {"op":"run","kernel":47,"out":71,"args":[69,72],"size":["B","T",4,16],"free":[72]},
+          {"op":"run","kernel":48,"out":73,"args":[69,74],"size":["B","T",4,16],"free":[69,74]},
+          {"op":"run","kernel":49,"out":75,"args":[71,73,67,16],"size":["B","T",64]},
+          {"op":"run","kernel":50,"out":76,"args":[71,73,67,77],"size":[192,64],"free":[77]},
+          {"op":"run","kernel":51,"out":78,"args":[71,73,67],"size":[192],"free":[67,71,73]},
+          {"op":"run","kernel":31,"out":79,"args":[80],"size":["B","T",64],"free":[80]},
+          {"op":"run","kernel":32,"out":81,"args":[79],"size":["B","T",1]},
+          {"op":"run","kernel":33,"out":82,"args":[79,81],"size":["B","T",64],"free":[79]},
+          {"op":"run","kernel":34,"out":83,"args":[75,82],"size":[64]},
+          {"op":"run","kernel":35,"out":84,"args":[75],"size":[64]},
+          {"op":"run","kernel":42,"out":85,"args":[62,81,75,14,82],"size":["B","T",64],"free":[62,75,81,82]},
+          {"op":"run","kernel":37,"out":86,"args":[85,87],"size":[64,256],"free":[87]},
+          {"op":"run","kernel":35,"out":88,"args":[85],"size":[64]},
+          {"op":"run","kernel":38,"out":89,"args":[85,12,90],"size":["B","T",256],"packs":4,"free":[90]},
+          {"op":"run","kernel":39,"out":91,"args":[89,10],"size":["B","T",64],"packs":5},
+          {"op":"run","kernel":40,"out":92,"args":[89,93],"size":[256,64],"free":[93]},
+          {"op":"run","kernel":41,"out":94,"args":[89],"size":[256],"free":[89]},
+          {"op":"run","kernel":31,"out":95,"args":[96],"size":["B","T",64],"free":[96]},
+          {"op":"run","kernel":32,"out":97,"args":[95],"size":["B","T",1]},
+          {"op":"run","kernel":33,"out":98,"args":[95,97],"size":["B","T",64],"free":[95]},
+          {"op":"run","kernel":34,"out":99,"args":[91,98],"size":[64]},
+          {"op":"run","kernel":35,"out":100,"args":[91],"size":[64]},
+          {"op":"run","kernel":42,"out":101,"args":[85,97,91,8,98],"size":["B","T",64],"free":[85,91,97,98]},
+          {"op":"run","kernel":43,"out":102,"args":[101,6],"size":["B","T",64],"packs":6},
+          {"op":"run","kernel":44,"out":103,"args":[101,104],"size":[64,64],"free":[104]},
+          {"op":"run","kernel":35,"out":105,"args":[101],"size":[64]},
+          {"op":"run","kernel":45,"out":106,"args":[102,107],"size":["B","T",4,16]},
+          {"op":"run","kernel":46,"out":108,"args":[107,102,109],"size":["B",4,"T","T"],"free":[102,107,109]},
+          {"op":"run","kernel":47,"out":110,"args":[108,111],"size":["B","T",4,16],"free":[111]},
+          {"op":"run","kernel":48,"out":112,"args":[108,113],"size":["B","T",4,16],"free":[108,113]},
+          {"op":"run","kernel":49,"out":114,"args":[110,112,106,4],"size":["B","T",64]},
+          {"op":"run","kernel":50,"out":115,"args":[110,112,106,116],"size":[192,64],"free":[116]},
+          {"op":"run","kernel":51,"out":117,"args":[110,112,106],"size":[192],"free":[106,110,112]},
+          {"op":"run","kernel":31,"out":118,"args":[119],"size":["B","T",64],"free":[119]},
+          {"op":"run","kernel":32,"out":120,"args":[118],"size":["B","T",1]},
+          {"op":"run","kernel":33,"out":121,"args":[118,120],"size":["B","T",64],"free":[118]},
+          {"op":"run","kernel":34,"out":122,"args":[114,121],"size":[64]},
+          {"op":"run","kernel":35,"out":123,"args":[114],"size":[64]},
+          {"op":"run","kernel":42,"out":124,"args":[101,120,114,2,121],"size":["B","T",64],"free":[101,114,120,121]},
+          {"op":"run","kernel":52,"out":125,"args":[32],"size":["B","T"],"free":[32]},
+          {"op":"run","kernel":53,"out":126,"args":[125,124],"size":[128,64],"free":[125]},
+          {"op":"run","kernel":54,"out":127,"args":[30,124],"size":[96,64],"free":[30,124]}
         ],
         "output": {"slot":127,"shape":[96,64]},
         "caches": [],

@@ -78,7 +78,7 @@ export interface TransformerClassifierOutputs {
     label: __nnc.Tensor<Float32Array, [number, 4]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k14 by forward() and generate(), the rest by training only). */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k11 by forward() and generate(), the rest by training only). */
 const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 4187c09f: positional0 (and 1 more call)
     {
@@ -151,21 +151,568 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 8fd14f14: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    // k2 4f9f46e1: repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 3 more calls)
     {
       name: "TransformerClassifier.k2",
-      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
+      label: "repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 3 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b1[(i0 * T + k4) * 768 + (i2 * 32 + k6 + 256)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b1[(i0 * T + k4) * 768 + (i2 * 32 + i3 + 512)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < T; k4++) {
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b1[(i0 * T + k4) * 768 + (i2 * 32 + k6 + 256)]!;
+                acc5 += v7 * v8;
+              }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b1[(i0 * T + k4) * 768 + (i2 * 32 + i3 + 512)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
+            }
+          }
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const qo0 = bt0 * (T * 768) + bt1 * 32;
+              const ko1 = 256 + bt0 * (T * 768) + bt1 * 32;
+              const vo2 = 512 + bt0 * (T * 768) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((T + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = T - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b1, ko1 + k08 * 768, n10, 32, 768, 1, gm4, 0.17677669529663687);
+                x.gemm(T, n10, 32, b1, qo0, 768, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b1, vo2 + k08 * 768, 32, n10, 1, 768, gm5, 1.0);
+                x.gemm(T, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k3 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
+    {
+      name: "TransformerClassifier.k3",
+      label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 32.0);
+            const r3 = k1 - q2 * 32;
+            const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+            const v5 = b1[i2 * 256 + k1]!;
+            acc0 += v4 * v5;
+          }
+          const v6 = b2[i2]!;
+          const v7 = acc0 + v6;
+          return v7;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k4 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    {
+      name: "TransformerClassifier.k4",
+      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let mean0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
+            const v4 = v2 + v3;
+            mean0 += v4;
+          }
+          mean0 = mean0 / 256.0;
+          if (i2 < 0.5) {
+            return mean0;
+          }
+          let var5 = 0.0;
+          for (let k6 = 0; k6 < 256; k6++) {
+            const v7 = b0[(i0 * T + i1) * 256 + k6]!;
+            const v8 = b1[(i0 * T + i1) * 256 + k6]!;
+            const v9 = v7 + v8;
+            var5 += (v9 - mean0) * (v9 - mean0);
+          }
+          return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 2; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k5 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
+    {
+      name: "TransformerClassifier.k5",
+      label: "repeat0.0.layernorm0 (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const sb0 = (i0 * T + i1) * 2;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[(i0 * T + i1) * 256 + i2]!;
+          const v3 = v1 + v2;
+          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < T; i1++) {
+              const base0 = (i0 * T + i1) * 256;
+              let mean1 = 0.0;
+              for (let k2 = 0; k2 < 256; k2++) {
+                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
+                const v4 = b2[(i0 * T + i1) * 256 + k2]!;
+                const v5 = v3 + v4;
+                out[base0 + k2] = v5;
+                mean1 += v5;
+              }
+              mean1 = mean1 / 256.0;
+              let var6 = 0.0;
+              for (let k7 = 0; k7 < 256; k7++) {
+                const d8 = out[base0 + k7]! - mean1;
+                var6 += d8 * d8;
+              }
+              const inv9 = 1.0 / Math.sqrt(var6 / 256.0 + 0.00001);
+              for (let k10 = 0; k10 < 256; k10++) {
+                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
+              }
+            }
+          }
+        },
+      },
+    },
+    // k6 2466dc74: repeat0.0.residual1.relu0 (and 7 more calls)
+    {
+      name: "TransformerClassifier.k6",
+      label: "repeat0.0.residual1.relu0 (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[i2 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          const v6 = Math.max(v5, 0.0);
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
+          const f = (i0: number, i1: number, i2: number): number => {
+            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
+            const v1 = Math.max(v0, 0.0);
+            return v1;
+          };
+          let o = 0;
+          for (let i0 = 0; i0 < B; i0++)
+            for (let i1 = 0; i1 < T; i1++)
+              for (let i2 = 0; i2 < 1024; i2++)
+                out[o++] = f(i0, i1, i2);
+        },
+      },
+    },
+    // k7 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
+    {
+      name: "TransformerClassifier.k7",
+      label: "repeat0.0.residual1.linear1 (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[i2 * 1024 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i2]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 256, 0);
+        },
+      },
+    },
+    // k8 6ed436ed: pool0 (and 1 more call)
+    {
+      name: "TransformerClassifier.k8",
+      label: "pool0 (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const len0 = b1[i0]!;
+          let s1 = 0.0;
+          for (let t2 = 0; t2 < T; t2++) {
+            if (t2 < len0) {
+              s1 += b0[(i0 * T + t2) * 256 + i1]!;
+            }
+          }
+          return s1 / len0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k9 5c4a4e1c: linear0 (and 1 more call)
+    {
+      name: "TransformerClassifier.k9",
+      label: "linear0 (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[i0 * 256 + k1]!;
+            const v3 = b1[i1 * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = b2[i1]!;
+          const v5 = acc0 + v4;
+          return v5;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          x.gemm(B, 4, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 4, 0);
+        },
+      },
+    },
+    // k10 572fd07a: softmax0 (row statistics) (and 1 more call)
+    {
+      name: "TransformerClassifier.k10",
+      label: "softmax0 (row statistics) (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < 4; k1++) {
+            const v2 = b0[i0 * 4 + k1]!;
+            m0 = Math.max(m0, v2);
+          }
+          if (i1 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < 4; k4++) {
+            const v5 = b0[i0 * 4 + k4]!;
+            s3 += Math.exp(v5 - m0);
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 2; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k11 c0725bab: softmax0 (and 1 more call)
+    {
+      name: "TransformerClassifier.k11",
+      label: "softmax0 (and 1 more call)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          const sb0 = i0 * 2;
+          const v1 = b1[i0 * 4 + i1]!;
+          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b1 = a[1]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            const base0 = i0 * 4;
+            let m1 = -3.0e+38;
+            for (let k2 = 0; k2 < 4; k2++) {
+              const v3 = b1[i0 * 4 + k2]!;
+              out[base0 + k2] = v3;
+              m1 = Math.max(m1, v3);
+            }
+            let s4 = 0.0;
+            for (let k5 = 0; k5 < 4; k5++) {
+              const e6 = Math.exp(out[base0 + k5]! - m1);
+              out[base0 + k5] = e6;
+              s4 += e6;
+            }
+            for (let k7 = 0; k7 < 4; k7++) {
+              out[base0 + k7] = out[base0 + k7]! / s4;
+            }
+          }
+        },
+      },
+    },
+    // k12 0df0883e: repeat0.0.residual0.attention0.k heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k12",
+      label: "repeat0.0.residual0.attention0.k heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k13 8a3cac77: repeat0.0.residual0.attention0.v heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k13",
+      label: "repeat0.0.residual0.attention0.v heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k14 36cf7de6: repeat0.0.residual0.attention0.q heads (and 3 more calls)
+    {
+      name: "TransformerClassifier.k14",
+      label: "repeat0.0.residual0.attention0.q heads (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
+          return v0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+    },
+    // k15 45ffffe5: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    {
+      name: "TransformerClassifier.k15",
+      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b0[(i0 * T + i3) * 768 + (i1 * 32 + k1 + 256)]!;
+            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
+            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
             acc0 += v2 * v3;
           }
           const v4 = acc0 * 0.17677669529663687;
@@ -182,21 +729,21 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
-          const b0 = a[0]!;
+          const b0 = a[0]!, b1 = a[1]!;
           const gm0 = g[0]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b0, 256 + bt0 * (T * 768) + bt1 * 32, T, 32, 768, 1, gm0, 0.17677669529663687);
-              x.gemm(T, T, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
+              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
             }
           }
         },
       },
     },
-    // k3 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 7 more calls)
+    // k16 ad3f733f: repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)
     {
-      name: "TransformerClassifier.k3",
-      label: "repeat0.0.residual0.attention0.α (row statistics) (and 7 more calls)",
+      name: "TransformerClassifier.k16",
+      label: "repeat0.0.residual0.attention0.α (row statistics) (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < T; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < T; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * T + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
@@ -236,10 +783,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k4 f716a3c6: repeat0.0.residual0.attention0.α (and 7 more calls)
+    // k17 f716a3c6: repeat0.0.residual0.attention0.α (and 3 more calls)
     {
-      name: "TransformerClassifier.k4",
-      label: "repeat0.0.residual0.attention0.α (and 7 more calls)",
+      name: "TransformerClassifier.k17",
+      label: "repeat0.0.residual0.attention0.α (and 3 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * T + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
@@ -297,521 +844,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k5 3ad8fda6: repeat0.0.residual0.attention0.α·v (and 3 more calls)
-    {
-      name: "TransformerClassifier.k5",
-      label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
-            const v3 = b1[(i0 * T + k1) * 768 + (i2 * 32 + i3 + 512)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 512 + bt0 * (T * 768) + bt1 * 32, 32, T, 1, 768, gm0, 1.0);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-        },
-      },
-    },
-    // k6 601bb851: repeat0.0.residual0.attention0.out_proj (and 3 more calls)
-    {
-      name: "TransformerClassifier.k6",
-      label: "repeat0.0.residual0.attention0.out_proj (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[i2 * 256 + k1];\n    acc0 += v4 * v5;\n  }\n  const v6 = b2[i2];\n  const v7 = acc0 + v6;\n  return v7;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const q2 = Math.floor((k1 + 0.5) / 32.0);
-            const r3 = k1 - q2 * 32;
-            const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
-            const v5 = b1[i2 * 256 + k1]!;
-            acc0 += v4 * v5;
-          }
-          const v6 = b2[i2]!;
-          const v7 = acc0 + v6;
-          return v7;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 256, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 256, 0);
-        },
-      },
-    },
-    // k7 04846f59: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
-    {
-      name: "TransformerClassifier.k7",
-      label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 2));\n  const rem0 = idx - i0 * (T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / 2);\n  const rem1 = rem0 - i1 * 2;\n  const i2 = rem1;\n  let mean0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    const v4 = v2 + v3;\n    mean0 += v4;\n  }\n  mean0 = mean0 / 256.0;\n  if (i2 < 0.5) {\n    return mean0;\n  }\n  let var5 = 0.0;\n  for (let k6 = 0; k6 < 256; k6++) {\n    const v7 = b0[(i0 * T + i1) * 256 + k6];\n    const v8 = b1[(i0 * T + i1) * 256 + k6];\n    const v9 = v7 + v8;\n    var5 += (v9 - mean0) * (v9 - mean0);\n  }\n  return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let mean0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
-            const v4 = v2 + v3;
-            mean0 += v4;
-          }
-          mean0 = mean0 / 256.0;
-          if (i2 < 0.5) {
-            return mean0;
-          }
-          let var5 = 0.0;
-          for (let k6 = 0; k6 < 256; k6++) {
-            const v7 = b0[(i0 * T + i1) * 256 + k6]!;
-            const v8 = b1[(i0 * T + i1) * 256 + k6]!;
-            const v9 = v7 + v8;
-            var5 += (v9 - mean0) * (v9 - mean0);
-          }
-          return 1.0 / Math.sqrt(var5 / 256.0 + 0.00001);
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 2; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k8 43d6ae18: repeat0.0.layernorm0 (and 7 more calls)
-    {
-      name: "TransformerClassifier.k8",
-      label: "repeat0.0.layernorm0 (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const sb0 = (i0 * T + i1) * 2;\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[(i0 * T + i1) * 256 + i2];\n  const v3 = v1 + v2;\n  return (v3 - b0[sb0]) * b0[sb0 + 1] * b3[i2] + b4[i2];\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const sb0 = (i0 * T + i1) * 2;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          const v2 = b2[(i0 * T + i1) * 256 + i2]!;
-          const v3 = v1 + v2;
-          return (v3 - b0[sb0]!) * b0[sb0 + 1]! * b3[i2]! + b4[i2]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < T; i1++) {
-              const base0 = (i0 * T + i1) * 256;
-              let mean1 = 0.0;
-              for (let k2 = 0; k2 < 256; k2++) {
-                const v3 = b1[(i0 * T + i1) * 256 + k2]!;
-                const v4 = b2[(i0 * T + i1) * 256 + k2]!;
-                const v5 = v3 + v4;
-                out[base0 + k2] = v5;
-                mean1 += v5;
-              }
-              mean1 = mean1 / 256.0;
-              let var6 = 0.0;
-              for (let k7 = 0; k7 < 256; k7++) {
-                const d8 = out[base0 + k7]! - mean1;
-                var6 += d8 * d8;
-              }
-              const inv9 = 1.0 / Math.sqrt(var6 / 256.0 + 0.00001);
-              for (let k10 = 0; k10 < 256; k10++) {
-                out[base0 + k10] = (out[base0 + k10]! - mean1) * inv9 * b3[k10]! + b4[k10]!;
-              }
-            }
-          }
-        },
-      },
-    },
-    // k9 2466dc74: repeat0.0.residual1.relu0 (and 7 more calls)
-    {
-      name: "TransformerClassifier.k9",
-      label: "repeat0.0.residual1.relu0 (and 7 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[i2 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  const v6 = Math.max(v5, 0.0);\n  return v6;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[i2 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          const v6 = Math.max(v5, 0.0);
-          return v6;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 1024; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], b2, 0, gm0, 0, 1024, 0);
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
-            const v1 = Math.max(v0, 0.0);
-            return v1;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
-    },
-    // k10 ca0159ad: repeat0.0.residual1.linear1 (and 3 more calls)
-    {
-      name: "TransformerClassifier.k10",
-      label: "repeat0.0.residual1.linear1 (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[i2 * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i2];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 1024; k1++) {
-            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
-            const v3 = b1[i2 * 1024 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i2]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], b2, 0, out, 0, 256, 0);
-        },
-      },
-    },
-    // k11 6ed436ed: pool0 (and 1 more call)
-    {
-      name: "TransformerClassifier.k11",
-      label: "pool0 (and 1 more call)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const len0 = b1[i0];\n  let s1 = 0.0;\n  for (let t2 = 0; t2 < T; t2++) {\n    if (t2 < len0) {\n      s1 += b0[(i0 * T + t2) * 256 + i1];\n    }\n  }\n  return s1 / len0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const len0 = b1[i0]!;
-          let s1 = 0.0;
-          for (let t2 = 0; t2 < T; t2++) {
-            if (t2 < len0) {
-              s1 += b0[(i0 * T + t2) * 256 + i1]!;
-            }
-          }
-          return s1 / len0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 256; i1++)
-            out[o++] = f(i0, i1);
-      },
-    },
-    // k12 5c4a4e1c: linear0 (and 1 more call)
-    {
-      name: "TransformerClassifier.k12",
-      label: "linear0 (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[i1 * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i1];\n  const v5 = acc0 + v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[i0 * 256 + k1]!;
-            const v3 = b1[i1 * 256 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i1]!;
-          const v5 = acc0 + v4;
-          return v5;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (x, out, a, _g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          x.gemm(B, 4, 256, b0, 0, 256, x.packs[0], b2, 0, out, 0, 4, 0);
-        },
-      },
-    },
-    // k13 572fd07a: softmax0 (row statistics) (and 1 more call)
-    {
-      name: "TransformerClassifier.k13",
-      label: "softmax0 (row statistics) (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    m0 = Math.max(m0, v2);\n  }\n  if (i1 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < 4; k4++) {\n    const v5 = b0[i0 * 4 + k4];\n    s3 += Math.exp(v5 - m0);\n  }\n  return s3;\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < 4; k1++) {
-            const v2 = b0[i0 * 4 + k1]!;
-            m0 = Math.max(m0, v2);
-          }
-          if (i1 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
-          for (let k4 = 0; k4 < 4; k4++) {
-            const v5 = b0[i0 * 4 + k4]!;
-            s3 += Math.exp(v5 - m0);
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 2; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k14 c0725bab: softmax0 (and 1 more call)
-    {
-      name: "TransformerClassifier.k14",
-      label: "softmax0 (and 1 more call)",
-      step: false,
-      scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const sb0 = i0 * 2;\n  const v1 = b1[i0 * 4 + i1];\n  return Math.exp(v1 - b0[sb0]) / b0[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number): number => {
-          const sb0 = i0 * 2;
-          const v1 = b1[i0 * 4 + i1]!;
-          return Math.exp(v1 - b0[sb0]!) / b0[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 4; i1++)
-            out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B } = s;
-          const b1 = a[1]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            const base0 = i0 * 4;
-            let m1 = -3.0e+38;
-            for (let k2 = 0; k2 < 4; k2++) {
-              const v3 = b1[i0 * 4 + k2]!;
-              out[base0 + k2] = v3;
-              m1 = Math.max(m1, v3);
-            }
-            let s4 = 0.0;
-            for (let k5 = 0; k5 < 4; k5++) {
-              const e6 = Math.exp(out[base0 + k5]! - m1);
-              out[base0 + k5] = e6;
-              s4 += e6;
-            }
-            for (let k7 = 0; k7 < 4; k7++) {
-              out[base0 + k7] = out[base0 + k7]! / s4;
-            }
-          }
-        },
-      },
-    },
-    // k15 0df0883e: repeat0.0.residual0.attention0.k heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.k15",
-      label: "repeat0.0.residual0.attention0.k heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 256)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // k16 8a3cac77: repeat0.0.residual0.attention0.v heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.k16",
-      label: "repeat0.0.residual0.attention0.v heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3 + 512)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // k17 36cf7de6: repeat0.0.residual0.attention0.q heads (and 3 more calls)
-    {
-      name: "TransformerClassifier.k17",
-      label: "repeat0.0.residual0.attention0.q heads (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)];\n  return v0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          const v0 = b0[(i0 * T + i1) * 768 + (i2 * 32 + i3)]!;
-          return v0;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 8; i2++)
-              for (let i3 = 0; i3 < 32; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-    },
-    // k18 45ffffe5: repeat0.0.residual0.attention0.scores (and 3 more calls)
+    // k18 60ceba7f: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
     {
       name: "TransformerClassifier.k18",
-      label: "repeat0.0.residual0.attention0.scores (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[((i0 * T + i2) * 8 + i1) * 32 + k1]!;
-            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < T; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, T, 32, b0, bt0 * (T * 8 * 32) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-        },
-      },
-    },
-    // k19 60ceba7f: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
-    {
-      name: "TransformerClassifier.k19",
       label: "repeat0.0.residual0.attention0.heads merged (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -862,9 +897,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 0e50bb18: repeat0.0.residual0 (and 3 more calls)
+    // k19 0e50bb18: repeat0.0.residual0 (and 3 more calls)
     {
-      name: "TransformerClassifier.k20",
+      name: "TransformerClassifier.k19",
       label: "repeat0.0.residual0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -912,9 +947,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    // k20 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
-      name: "TransformerClassifier.k21",
+      name: "TransformerClassifier.k20",
       label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -951,9 +986,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 725c744a: repeat0.0.layernorm0 (and 7 more calls)
+    // k21 725c744a: repeat0.0.layernorm0 (and 7 more calls)
     {
-      name: "TransformerClassifier.k22",
+      name: "TransformerClassifier.k21",
       label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1001,9 +1036,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 9553f648: repeat0.0.residual1 (and 3 more calls)
+    // k22 9553f648: repeat0.0.residual1 (and 3 more calls)
     {
-      name: "TransformerClassifier.k23",
+      name: "TransformerClassifier.k22",
       label: "repeat0.0.residual1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1051,9 +1086,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k24 52b4f728: softmax0.d softmax
+    // k23 52b4f728: softmax0.d softmax
     {
-      name: "TransformerClassifier.k24",
+      name: "TransformerClassifier.k23",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
@@ -1080,9 +1115,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k25 587765f3: d(pool0)
+    // k24 587765f3: d(pool0)
     {
-      name: "TransformerClassifier.k25",
+      name: "TransformerClassifier.k24",
       label: "d(pool0)",
       step: false,
       scalars: [],
@@ -1115,9 +1150,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 a1437fca: d(linear0.weight)
+    // k25 a1437fca: d(linear0.weight)
     {
-      name: "TransformerClassifier.k26",
+      name: "TransformerClassifier.k25",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -1157,9 +1192,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k27 edbcd4d1: d(linear0.bias)
+    // k26 edbcd4d1: d(linear0.bias)
     {
-      name: "TransformerClassifier.k27",
+      name: "TransformerClassifier.k26",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -1180,9 +1215,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k28 80940aff: pool0.d pool
+    // k27 80940aff: pool0.d pool
     {
-      name: "TransformerClassifier.k28",
+      name: "TransformerClassifier.k27",
       label: "pool0.d pool",
       step: false,
       scalars: ["T"],
@@ -1206,9 +1241,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k29 71ad53dd: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k28 71ad53dd: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k29",
+      name: "TransformerClassifier.k28",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1234,9 +1269,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k30 55268321: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k29 55268321: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k30",
+      name: "TransformerClassifier.k29",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1263,9 +1298,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k31 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k30 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k31",
+      name: "TransformerClassifier.k30",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1286,9 +1321,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k32 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
+    // k31 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
     {
-      name: "TransformerClassifier.k32",
+      name: "TransformerClassifier.k31",
       label: "d(repeat0.3.layernorm1.weight) (and 7 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1312,9 +1347,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k33 4e191e31: d(repeat0.3.layernorm1.bias) (and 15 more calls)
+    // k32 4e191e31: d(repeat0.3.layernorm1.bias) (and 15 more calls)
     {
-      name: "TransformerClassifier.k33",
+      name: "TransformerClassifier.k32",
       label: "d(repeat0.3.layernorm1.bias) (and 15 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1337,9 +1372,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k34 e192e5c2: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k33 e192e5c2: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k34",
+      name: "TransformerClassifier.k33",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1383,9 +1418,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k35 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
+    // k34 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k35",
+      name: "TransformerClassifier.k34",
       label: "d(repeat0.3.residual1.linear1.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1427,9 +1462,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k36 38653674: repeat0.3.residual1.relu0.d relu (and 3 more calls)
+    // k35 38653674: repeat0.3.residual1.relu0.d relu (and 3 more calls)
     {
-      name: "TransformerClassifier.k36",
+      name: "TransformerClassifier.k35",
       label: "repeat0.3.residual1.relu0.d relu (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1479,9 +1514,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k37 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
+    // k36 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k37",
+      name: "TransformerClassifier.k36",
       label: "d(repeat0.3.residual1.linear0.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1523,9 +1558,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k38 bef09139: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
+    // k37 bef09139: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
     {
-      name: "TransformerClassifier.k38",
+      name: "TransformerClassifier.k37",
       label: "d(repeat0.3.residual1.linear0.bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1548,9 +1583,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k39 7250a887: d(repeat0.3.layernorm0) (and 3 more calls)
+    // k38 7250a887: d(repeat0.3.layernorm0) (and 3 more calls)
     {
-      name: "TransformerClassifier.k39",
+      name: "TransformerClassifier.k38",
       label: "d(repeat0.3.layernorm0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1598,9 +1633,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k40 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
+    // k39 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
     {
-      name: "TransformerClassifier.k40",
+      name: "TransformerClassifier.k39",
       label: "d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1634,9 +1669,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k41 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
+    // k40 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k41",
+      name: "TransformerClassifier.k40",
       label: "d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1678,9 +1713,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
+    // k41 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k42",
+      name: "TransformerClassifier.k41",
       label: "d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1724,9 +1759,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k43 cd42ce37: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
+    // k42 cd42ce37: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
     {
-      name: "TransformerClassifier.k43",
+      name: "TransformerClassifier.k42",
       label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1798,9 +1833,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
+    // k43 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k44",
+      name: "TransformerClassifier.k43",
       label: "d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1840,9 +1875,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
+    // k44 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k45",
+      name: "TransformerClassifier.k44",
       label: "d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1887,9 +1922,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k46 25fde81a: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
+    // k45 25fde81a: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k46",
+      name: "TransformerClassifier.k45",
       label: "d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1934,9 +1969,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k47 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
+    // k46 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
     {
-      name: "TransformerClassifier.k47",
+      name: "TransformerClassifier.k46",
       label: "d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1979,9 +2014,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k48 72cdbaa8: d(repeat0.2.layernorm1) (and 3 more calls)
+    // k47 72cdbaa8: d(repeat0.2.layernorm1) (and 3 more calls)
     {
-      name: "TransformerClassifier.k48",
+      name: "TransformerClassifier.k47",
       label: "d(repeat0.2.layernorm1) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -2027,9 +2062,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k49 78daa07c: embedding0.d table
+    // k48 78daa07c: embedding0.d table
     {
-      name: "TransformerClassifier.k49",
+      name: "TransformerClassifier.k48",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2059,7 +2094,7 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerClassifier_PLAN: __nnc.Plan = {
-      "slots": 226,
+      "slots": 222,
       "weights": 51,
       "tables": [
         {"slot":51,"kind":"sin_freqs","dim":256}
@@ -2109,59 +2144,47 @@ const TransformerClassifier_PLAN: __nnc.Plan = {
       "decode": [
         {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
         {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
-        {"op":"run","kernel":2,"out":57,"args":[56],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":58,"args":[53,57],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":59,"args":[53,58,57],"size":["B",8,"T","T"],"free":[57,58]},
-        {"op":"run","kernel":5,"out":60,"args":[59,56],"size":["B","T",8,32],"free":[56,59]},
-        {"op":"run","kernel":6,"out":61,"args":[60,3,4],"size":["B","T",256],"packs":1,"free":[60]},
-        {"op":"run","kernel":7,"out":62,"args":[55,61],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":63,"args":[62,55,61,5,6],"size":["B","T",256],"free":[55,61,62]},
-        {"op":"run","kernel":9,"out":64,"args":[63,7,8],"size":["B","T",1024],"packs":2},
-        {"op":"run","kernel":10,"out":65,"args":[64,9,10],"size":["B","T",256],"packs":3,"free":[64]},
-        {"op":"run","kernel":7,"out":66,"args":[63,65],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":67,"args":[66,63,65,11,12],"size":["B","T",256],"free":[63,65,66]},
-        {"op":"run","kernel":1,"out":68,"args":[67,13,14],"size":["B","T",768],"packs":4},
-        {"op":"run","kernel":2,"out":69,"args":[68],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":70,"args":[53,69],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":71,"args":[53,70,69],"size":["B",8,"T","T"],"free":[69,70]},
-        {"op":"run","kernel":5,"out":72,"args":[71,68],"size":["B","T",8,32],"free":[68,71]},
-        {"op":"run","kernel":6,"out":73,"args":[72,15,16],"size":["B","T",256],"packs":5,"free":[72]},
-        {"op":"run","kernel":7,"out":74,"args":[67,73],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":75,"args":[74,67,73,17,18],"size":["B","T",256],"free":[67,73,74]},
-        {"op":"run","kernel":9,"out":76,"args":[75,19,20],"size":["B","T",1024],"packs":6},
-        {"op":"run","kernel":10,"out":77,"args":[76,21,22],"size":["B","T",256],"packs":7,"free":[76]},
-        {"op":"run","kernel":7,"out":78,"args":[75,77],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":79,"args":[78,75,77,23,24],"size":["B","T",256],"free":[75,77,78]},
-        {"op":"run","kernel":1,"out":80,"args":[79,25,26],"size":["B","T",768],"packs":8},
-        {"op":"run","kernel":2,"out":81,"args":[80],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":82,"args":[53,81],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":83,"args":[53,82,81],"size":["B",8,"T","T"],"free":[81,82]},
-        {"op":"run","kernel":5,"out":84,"args":[83,80],"size":["B","T",8,32],"free":[80,83]},
-        {"op":"run","kernel":6,"out":85,"args":[84,27,28],"size":["B","T",256],"packs":9,"free":[84]},
-        {"op":"run","kernel":7,"out":86,"args":[79,85],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":87,"args":[86,79,85,29,30],"size":["B","T",256],"free":[79,85,86]},
-        {"op":"run","kernel":9,"out":88,"args":[87,31,32],"size":["B","T",1024],"packs":10},
-        {"op":"run","kernel":10,"out":89,"args":[88,33,34],"size":["B","T",256],"packs":11,"free":[88]},
-        {"op":"run","kernel":7,"out":90,"args":[87,89],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":91,"args":[90,87,89,35,36],"size":["B","T",256],"free":[87,89,90]},
-        {"op":"run","kernel":1,"out":92,"args":[91,37,38],"size":["B","T",768],"packs":12},
-        {"op":"run","kernel":2,"out":93,"args":[92],"size":["B",8,"T","T"]},
-        {"op":"run","kernel":3,"out":94,"args":[53,93],"size":["B",8,"T",2]},
-        {"op":"run","kernel":4,"out":95,"args":[53,94,93],"size":["B",8,"T","T"],"free":[93,94]},
-        {"op":"run","kernel":5,"out":96,"args":[95,92],"size":["B","T",8,32],"free":[92,95]},
-        {"op":"run","kernel":6,"out":97,"args":[96,39,40],"size":["B","T",256],"packs":13,"free":[96]},
-        {"op":"run","kernel":7,"out":98,"args":[91,97],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":99,"args":[98,91,97,41,42],"size":["B","T",256],"free":[91,97,98]},
-        {"op":"run","kernel":9,"out":100,"args":[99,43,44],"size":["B","T",1024],"packs":14},
-        {"op":"run","kernel":10,"out":101,"args":[100,45,46],"size":["B","T",256],"packs":15,"free":[100]},
-        {"op":"run","kernel":7,"out":102,"args":[99,101],"size":["B","T",2]},
-        {"op":"run","kernel":8,"out":103,"args":[102,99,101,47,48],"size":["B","T",256],"free":[99,101,102]},
-        {"op":"run","kernel":11,"out":104,"args":[103,53],"size":["B",256],"free":[53,103]},
-        {"op":"run","kernel":12,"out":105,"args":[104,49,50],"size":["B",4],"packs":16,"free":[104]},
-        {"op":"run","kernel":13,"out":106,"args":[105],"size":["B",2]},
-        {"op":"run","kernel":14,"out":107,"args":[106,105],"size":["B",4],"free":[105,106]}
+        {"op":"run","kernel":2,"out":57,"args":[53,56],"size":["B","T",8,32],"free":[56]},
+        {"op":"run","kernel":3,"out":58,"args":[57,3,4],"size":["B","T",256],"packs":1,"free":[57]},
+        {"op":"run","kernel":4,"out":59,"args":[55,58],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":60,"args":[59,55,58,5,6],"size":["B","T",256],"free":[55,58,59]},
+        {"op":"run","kernel":6,"out":61,"args":[60,7,8],"size":["B","T",1024],"packs":2},
+        {"op":"run","kernel":7,"out":62,"args":[61,9,10],"size":["B","T",256],"packs":3,"free":[61]},
+        {"op":"run","kernel":4,"out":63,"args":[60,62],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":64,"args":[63,60,62,11,12],"size":["B","T",256],"free":[60,62,63]},
+        {"op":"run","kernel":1,"out":65,"args":[64,13,14],"size":["B","T",768],"packs":4},
+        {"op":"run","kernel":2,"out":66,"args":[53,65],"size":["B","T",8,32],"free":[65]},
+        {"op":"run","kernel":3,"out":67,"args":[66,15,16],"size":["B","T",256],"packs":5,"free":[66]},
+        {"op":"run","kernel":4,"out":68,"args":[64,67],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":69,"args":[68,64,67,17,18],"size":["B","T",256],"free":[64,67,68]},
+        {"op":"run","kernel":6,"out":70,"args":[69,19,20],"size":["B","T",1024],"packs":6},
+        {"op":"run","kernel":7,"out":71,"args":[70,21,22],"size":["B","T",256],"packs":7,"free":[70]},
+        {"op":"run","kernel":4,"out":72,"args":[69,71],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":73,"args":[72,69,71,23,24],"size":["B","T",256],"free":[69,71,72]},
+        {"op":"run","kernel":1,"out":74,"args":[73,25,26],"size":["B","T",768],"packs":8},
+        {"op":"run","kernel":2,"out":75,"args":[53,74],"size":["B","T",8,32],"free":[74]},
+        {"op":"run","kernel":3,"out":76,"args":[75,27,28],"size":["B","T",256],"packs":9,"free":[75]},
+        {"op":"run","kernel":4,"out":77,"args":[73,76],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":78,"args":[77,73,76,29,30],"size":["B","T",256],"free":[73,76,77]},
+        {"op":"run","kernel":6,"out":79,"args":[78,31,32],"size":["B","T",1024],"packs":10},
+        {"op":"run","kernel":7,"out":80,"args":[79,33,34],"size":["B","T",256],"packs":11,"free":[79]},
+        {"op":"run","kernel":4,"out":81,"args":[78,80],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":82,"args":[81,78,80,35,36],"size":["B","T",256],"free":[78,80,81]},
+        {"op":"run","kernel":1,"out":83,"args":[82,37,38],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":2,"out":84,"args":[53,83],"size":["B","T",8,32],"free":[83]},
+        {"op":"run","kernel":3,"out":85,"args":[84,39,40],"size":["B","T",256],"packs":13,"free":[84]},
+        {"op":"run","kernel":4,"out":86,"args":[82,85],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":87,"args":[86,82,85,41,42],"size":["B","T",256],"free":[82,85,86]},
+        {"op":"run","kernel":6,"out":88,"args":[87,43,44],"size":["B","T",1024],"packs":14},
+        {"op":"run","kernel":7,"out":89,"args":[88,45,46],"size":["B","T",256],"packs":15,"free":[88]},
+        {"op":"run","kernel":4,"out":90,"args":[87,89],"size":["B","T",2]},
+        {"op":"run","kernel":5,"out":91,"args":[90,87,89,47,48],"size":["B","T",256],"free":[87,89,90]},
+        {"op":"run","kernel":8,"out":92,"args":[91,53],"size":["B",256],"free":[53,91]},
+        {"op":"run","kernel":9,"out":93,"args":[92,49,50],"size":["B",4],"packs":16,"free":[92]},
+        {"op":"run","kernel":10,"out":94,"args":[93],"size":["B",2]},
+        {"op":"run","kernel":11,"out":95,"args":[94,93],"size":["B",4],"free":[93,94]}
       ],
-      "output": {"slot":107,"shape":["B",4]},
+      "output": {"slot":95,"shape":["B",4]},
       "caches": [],
       "noGen": "its output has no time axis (pool or flatten): there is no next-token distribution per step (to generate: remove the decode statement, or the pool / flatten layer)"
     };
@@ -2218,69 +2241,69 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
         "decode": [
           {"op":"run","kernel":0,"out":55,"args":[52,0,54,51],"size":["B","T",256],"free":[52,54]},
           {"op":"run","kernel":1,"out":56,"args":[55,1,2],"size":["B","T",768],"packs":0},
-          {"op":"run","kernel":15,"out":57,"args":[56],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":58,"args":[56],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":59,"args":[56],"size":["B","T",8,32],"free":[56]},
-          {"op":"run","kernel":18,"out":60,"args":[59,57],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":61,"args":[53,60],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":62,"args":[53,61,60],"size":["B",8,"T","T"],"free":[60,61]},
-          {"op":"run","kernel":19,"out":63,"args":[62,58],"size":["B","T",256]},
-          {"op":"run","kernel":20,"out":64,"args":[55,63,3,4],"size":["B","T",256],"packs":1},
-          {"op":"run","kernel":21,"out":65,"args":[64],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":66,"args":[65,64,5,6],"size":["B","T",256],"free":[65]},
-          {"op":"run","kernel":9,"out":67,"args":[66,7,8],"size":["B","T",1024],"packs":2},
-          {"op":"run","kernel":23,"out":68,"args":[66,67,9,10],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":21,"out":69,"args":[68],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":70,"args":[69,68,11,12],"size":["B","T",256],"free":[69]},
+          {"op":"run","kernel":12,"out":57,"args":[56],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":58,"args":[56],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":59,"args":[56],"size":["B","T",8,32],"free":[56]},
+          {"op":"run","kernel":15,"out":60,"args":[59,57],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":61,"args":[53,60],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":62,"args":[53,61,60],"size":["B",8,"T","T"],"free":[60,61]},
+          {"op":"run","kernel":18,"out":63,"args":[62,58],"size":["B","T",256]},
+          {"op":"run","kernel":19,"out":64,"args":[55,63,3,4],"size":["B","T",256],"packs":1},
+          {"op":"run","kernel":20,"out":65,"args":[64],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":66,"args":[65,64,5,6],"size":["B","T",256],"free":[65]},
+          {"op":"run","kernel":6,"out":67,"args":[66,7,8],"size":["B","T",1024],"packs":2},
+          {"op":"run","kernel":22,"out":68,"args":[66,67,9,10],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":20,"out":69,"args":[68],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":70,"args":[69,68,11,12],"size":["B","T",256],"free":[69]},
           {"op":"run","kernel":1,"out":71,"args":[70,13,14],"size":["B","T",768],"packs":4},
-          {"op":"run","kernel":15,"out":72,"args":[71],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":73,"args":[71],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":74,"args":[71],"size":["B","T",8,32],"free":[71]},
-          {"op":"run","kernel":18,"out":75,"args":[74,72],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":76,"args":[53,75],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":77,"args":[53,76,75],"size":["B",8,"T","T"],"free":[75,76]},
-          {"op":"run","kernel":19,"out":78,"args":[77,73],"size":["B","T",256]},
-          {"op":"run","kernel":20,"out":79,"args":[70,78,15,16],"size":["B","T",256],"packs":5},
-          {"op":"run","kernel":21,"out":80,"args":[79],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":81,"args":[80,79,17,18],"size":["B","T",256],"free":[80]},
-          {"op":"run","kernel":9,"out":82,"args":[81,19,20],"size":["B","T",1024],"packs":6},
-          {"op":"run","kernel":23,"out":83,"args":[81,82,21,22],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":21,"out":84,"args":[83],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":85,"args":[84,83,23,24],"size":["B","T",256],"free":[84]},
+          {"op":"run","kernel":12,"out":72,"args":[71],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":73,"args":[71],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":74,"args":[71],"size":["B","T",8,32],"free":[71]},
+          {"op":"run","kernel":15,"out":75,"args":[74,72],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":76,"args":[53,75],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":77,"args":[53,76,75],"size":["B",8,"T","T"],"free":[75,76]},
+          {"op":"run","kernel":18,"out":78,"args":[77,73],"size":["B","T",256]},
+          {"op":"run","kernel":19,"out":79,"args":[70,78,15,16],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":20,"out":80,"args":[79],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":81,"args":[80,79,17,18],"size":["B","T",256],"free":[80]},
+          {"op":"run","kernel":6,"out":82,"args":[81,19,20],"size":["B","T",1024],"packs":6},
+          {"op":"run","kernel":22,"out":83,"args":[81,82,21,22],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":20,"out":84,"args":[83],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":85,"args":[84,83,23,24],"size":["B","T",256],"free":[84]},
           {"op":"run","kernel":1,"out":86,"args":[85,25,26],"size":["B","T",768],"packs":8},
-          {"op":"run","kernel":15,"out":87,"args":[86],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":88,"args":[86],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":89,"args":[86],"size":["B","T",8,32],"free":[86]},
-          {"op":"run","kernel":18,"out":90,"args":[89,87],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":91,"args":[53,90],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":92,"args":[53,91,90],"size":["B",8,"T","T"],"free":[90,91]},
-          {"op":"run","kernel":19,"out":93,"args":[92,88],"size":["B","T",256]},
-          {"op":"run","kernel":20,"out":94,"args":[85,93,27,28],"size":["B","T",256],"packs":9},
-          {"op":"run","kernel":21,"out":95,"args":[94],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":96,"args":[95,94,29,30],"size":["B","T",256],"free":[95]},
-          {"op":"run","kernel":9,"out":97,"args":[96,31,32],"size":["B","T",1024],"packs":10},
-          {"op":"run","kernel":23,"out":98,"args":[96,97,33,34],"size":["B","T",256],"packs":11},
-          {"op":"run","kernel":21,"out":99,"args":[98],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":100,"args":[99,98,35,36],"size":["B","T",256],"free":[99]},
+          {"op":"run","kernel":12,"out":87,"args":[86],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":88,"args":[86],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":89,"args":[86],"size":["B","T",8,32],"free":[86]},
+          {"op":"run","kernel":15,"out":90,"args":[89,87],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":91,"args":[53,90],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":92,"args":[53,91,90],"size":["B",8,"T","T"],"free":[90,91]},
+          {"op":"run","kernel":18,"out":93,"args":[92,88],"size":["B","T",256]},
+          {"op":"run","kernel":19,"out":94,"args":[85,93,27,28],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":20,"out":95,"args":[94],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":96,"args":[95,94,29,30],"size":["B","T",256],"free":[95]},
+          {"op":"run","kernel":6,"out":97,"args":[96,31,32],"size":["B","T",1024],"packs":10},
+          {"op":"run","kernel":22,"out":98,"args":[96,97,33,34],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":20,"out":99,"args":[98],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":100,"args":[99,98,35,36],"size":["B","T",256],"free":[99]},
           {"op":"run","kernel":1,"out":101,"args":[100,37,38],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":15,"out":102,"args":[101],"size":["B","T",8,32]},
-          {"op":"run","kernel":16,"out":103,"args":[101],"size":["B","T",8,32]},
-          {"op":"run","kernel":17,"out":104,"args":[101],"size":["B","T",8,32],"free":[101]},
-          {"op":"run","kernel":18,"out":105,"args":[104,102],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":3,"out":106,"args":[53,105],"size":["B",8,"T",2]},
-          {"op":"run","kernel":4,"out":107,"args":[53,106,105],"size":["B",8,"T","T"],"free":[105,106]},
-          {"op":"run","kernel":19,"out":108,"args":[107,103],"size":["B","T",256]},
-          {"op":"run","kernel":20,"out":109,"args":[100,108,39,40],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":21,"out":110,"args":[109],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":111,"args":[110,109,41,42],"size":["B","T",256],"free":[110]},
-          {"op":"run","kernel":9,"out":112,"args":[111,43,44],"size":["B","T",1024],"packs":14},
-          {"op":"run","kernel":23,"out":113,"args":[111,112,45,46],"size":["B","T",256],"packs":15},
-          {"op":"run","kernel":21,"out":114,"args":[113],"size":["B","T",2]},
-          {"op":"run","kernel":22,"out":115,"args":[114,113,47,48],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":11,"out":116,"args":[115,53],"size":["B",256],"free":[53,115]},
-          {"op":"run","kernel":12,"out":117,"args":[116,49,50],"size":["B",4],"packs":16},
-          {"op":"run","kernel":13,"out":118,"args":[117],"size":["B",2]},
-          {"op":"run","kernel":14,"out":119,"args":[118,117],"size":["B",4],"free":[117,118]}
+          {"op":"run","kernel":12,"out":102,"args":[101],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":103,"args":[101],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":104,"args":[101],"size":["B","T",8,32],"free":[101]},
+          {"op":"run","kernel":15,"out":105,"args":[104,102],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":106,"args":[53,105],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":107,"args":[53,106,105],"size":["B",8,"T","T"],"free":[105,106]},
+          {"op":"run","kernel":18,"out":108,"args":[107,103],"size":["B","T",256]},
+          {"op":"run","kernel":19,"out":109,"args":[100,108,39,40],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":20,"out":110,"args":[109],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":111,"args":[110,109,41,42],"size":["B","T",256],"free":[110]},
+          {"op":"run","kernel":6,"out":112,"args":[111,43,44],"size":["B","T",1024],"packs":14},
+          {"op":"run","kernel":22,"out":113,"args":[111,112,45,46],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":20,"out":114,"args":[113],"size":["B","T",2]},
+          {"op":"run","kernel":21,"out":115,"args":[114,113,47,48],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":8,"out":116,"args":[115,53],"size":["B",256],"free":[53,115]},
+          {"op":"run","kernel":9,"out":117,"args":[116,49,50],"size":["B",4],"packs":16},
+          {"op":"run","kernel":10,"out":118,"args":[117],"size":["B",2]},
+          {"op":"run","kernel":11,"out":119,"args":[118,117],"size":["B",4],"free":[117,118]}
         ],
         "output": {"slot":119,"shape":["B",4]},
         "caches": [],
@@ -2369,124 +2392,124 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":24,"out":53,"args":[54,55],"size":["B",4],"free":[54,55]},
-          {"op":"run","kernel":25,"out":56,"args":[53,49],"size":["B",256],"packs":0},
-          {"op":"run","kernel":26,"out":57,"args":[53,58],"size":[4,256],"free":[58]},
-          {"op":"run","kernel":27,"out":59,"args":[53],"size":[4],"free":[53]},
-          {"op":"run","kernel":28,"out":60,"args":[52,56],"size":["B","T",256],"free":[52,56]},
-          {"op":"run","kernel":29,"out":61,"args":[62],"size":["B","T",256],"free":[62]},
-          {"op":"run","kernel":30,"out":63,"args":[61],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":64,"args":[61,63],"size":["B","T",256],"free":[61]},
-          {"op":"run","kernel":32,"out":65,"args":[60,64],"size":[256]},
-          {"op":"run","kernel":33,"out":66,"args":[60],"size":[256]},
-          {"op":"run","kernel":34,"out":67,"args":[63,60,47,64],"size":["B","T",256],"free":[60,63,64]},
-          {"op":"run","kernel":35,"out":68,"args":[67,69],"size":[256,1024]},
-          {"op":"run","kernel":33,"out":70,"args":[67],"size":[256]},
-          {"op":"run","kernel":36,"out":71,"args":[67,45,69],"size":["B","T",1024],"packs":1,"free":[69]},
-          {"op":"run","kernel":37,"out":72,"args":[71,73],"size":[1024,256],"free":[73]},
-          {"op":"run","kernel":38,"out":74,"args":[71],"size":[1024]},
-          {"op":"run","kernel":39,"out":75,"args":[67,71,43],"size":["B","T",256],"packs":2,"free":[67,71]},
-          {"op":"run","kernel":29,"out":76,"args":[77],"size":["B","T",256],"free":[77]},
-          {"op":"run","kernel":30,"out":78,"args":[76],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":79,"args":[76,78],"size":["B","T",256],"free":[76]},
-          {"op":"run","kernel":32,"out":80,"args":[75,79],"size":[256]},
-          {"op":"run","kernel":33,"out":81,"args":[75],"size":[256]},
-          {"op":"run","kernel":34,"out":82,"args":[78,75,41,79],"size":["B","T",256],"free":[75,78,79]},
-          {"op":"run","kernel":40,"out":83,"args":[82,39],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":41,"out":84,"args":[82,85],"size":[256,256],"free":[85]},
-          {"op":"run","kernel":33,"out":86,"args":[82],"size":[256]},
-          {"op":"run","kernel":42,"out":87,"args":[83,88],"size":["B","T",8,32]},
-          {"op":"run","kernel":43,"out":89,"args":[88,83,90],"size":["B",8,"T","T"],"free":[83,88,90]},
-          {"op":"run","kernel":44,"out":91,"args":[89,92],"size":["B","T",8,32],"free":[92]},
-          {"op":"run","kernel":45,"out":93,"args":[89,94],"size":["B","T",8,32],"free":[89,94]},
-          {"op":"run","kernel":46,"out":95,"args":[91,93,87,96],"size":[768,256],"free":[96]},
-          {"op":"run","kernel":47,"out":97,"args":[91,93,87],"size":[768]},
-          {"op":"run","kernel":48,"out":98,"args":[82,91,93,87,37],"size":["B","T",256],"free":[82,87,91,93]},
-          {"op":"run","kernel":29,"out":99,"args":[100],"size":["B","T",256],"free":[100]},
-          {"op":"run","kernel":30,"out":101,"args":[99],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":102,"args":[99,101],"size":["B","T",256],"free":[99]},
-          {"op":"run","kernel":32,"out":103,"args":[98,102],"size":[256]},
-          {"op":"run","kernel":33,"out":104,"args":[98],"size":[256]},
-          {"op":"run","kernel":34,"out":105,"args":[101,98,35,102],"size":["B","T",256],"free":[98,101,102]},
-          {"op":"run","kernel":35,"out":106,"args":[105,107],"size":[256,1024]},
-          {"op":"run","kernel":33,"out":108,"args":[105],"size":[256]},
-          {"op":"run","kernel":36,"out":109,"args":[105,33,107],"size":["B","T",1024],"packs":4,"free":[107]},
-          {"op":"run","kernel":37,"out":110,"args":[109,111],"size":[1024,256],"free":[111]},
-          {"op":"run","kernel":38,"out":112,"args":[109],"size":[1024]},
-          {"op":"run","kernel":39,"out":113,"args":[105,109,31],"size":["B","T",256],"packs":5,"free":[105,109]},
-          {"op":"run","kernel":29,"out":114,"args":[115],"size":["B","T",256],"free":[115]},
-          {"op":"run","kernel":30,"out":116,"args":[114],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":117,"args":[114,116],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":32,"out":118,"args":[113,117],"size":[256]},
-          {"op":"run","kernel":33,"out":119,"args":[113],"size":[256]},
-          {"op":"run","kernel":34,"out":120,"args":[116,113,29,117],"size":["B","T",256],"free":[113,116,117]},
-          {"op":"run","kernel":40,"out":121,"args":[120,27],"size":["B","T",256],"packs":6},
-          {"op":"run","kernel":41,"out":122,"args":[120,123],"size":[256,256],"free":[123]},
-          {"op":"run","kernel":33,"out":124,"args":[120],"size":[256]},
-          {"op":"run","kernel":42,"out":125,"args":[121,126],"size":["B","T",8,32]},
-          {"op":"run","kernel":43,"out":127,"args":[126,121,128],"size":["B",8,"T","T"],"free":[121,126,128]},
-          {"op":"run","kernel":44,"out":129,"args":[127,130],"size":["B","T",8,32],"free":[130]},
-          {"op":"run","kernel":45,"out":131,"args":[127,132],"size":["B","T",8,32],"free":[127,132]},
-          {"op":"run","kernel":46,"out":133,"args":[129,131,125,134],"size":[768,256],"free":[134]},
-          {"op":"run","kernel":47,"out":135,"args":[129,131,125],"size":[768]},
-          {"op":"run","kernel":48,"out":136,"args":[120,129,131,125,25],"size":["B","T",256],"free":[120,125,129,131]},
-          {"op":"run","kernel":29,"out":137,"args":[138],"size":["B","T",256],"free":[138]},
-          {"op":"run","kernel":30,"out":139,"args":[137],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":140,"args":[137,139],"size":["B","T",256],"free":[137]},
-          {"op":"run","kernel":32,"out":141,"args":[136,140],"size":[256]},
-          {"op":"run","kernel":33,"out":142,"args":[136],"size":[256]},
-          {"op":"run","kernel":34,"out":143,"args":[139,136,23,140],"size":["B","T",256],"free":[136,139,140]},
-          {"op":"run","kernel":35,"out":144,"args":[143,145],"size":[256,1024]},
-          {"op":"run","kernel":33,"out":146,"args":[143],"size":[256]},
-          {"op":"run","kernel":36,"out":147,"args":[143,21,145],"size":["B","T",1024],"packs":7,"free":[145]},
-          {"op":"run","kernel":37,"out":148,"args":[147,149],"size":[1024,256],"free":[149]},
-          {"op":"run","kernel":38,"out":150,"args":[147],"size":[1024]},
-          {"op":"run","kernel":39,"out":151,"args":[143,147,19],"size":["B","T",256],"packs":8,"free":[143,147]},
-          {"op":"run","kernel":29,"out":152,"args":[153],"size":["B","T",256],"free":[153]},
-          {"op":"run","kernel":30,"out":154,"args":[152],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":155,"args":[152,154],"size":["B","T",256],"free":[152]},
-          {"op":"run","kernel":32,"out":156,"args":[151,155],"size":[256]},
-          {"op":"run","kernel":33,"out":157,"args":[151],"size":[256]},
-          {"op":"run","kernel":34,"out":158,"args":[154,151,17,155],"size":["B","T",256],"free":[151,154,155]},
-          {"op":"run","kernel":40,"out":159,"args":[158,15],"size":["B","T",256],"packs":9},
-          {"op":"run","kernel":41,"out":160,"args":[158,161],"size":[256,256],"free":[161]},
-          {"op":"run","kernel":33,"out":162,"args":[158],"size":[256]},
-          {"op":"run","kernel":42,"out":163,"args":[159,164],"size":["B","T",8,32]},
-          {"op":"run","kernel":43,"out":165,"args":[164,159,166],"size":["B",8,"T","T"],"free":[159,164,166]},
-          {"op":"run","kernel":44,"out":167,"args":[165,168],"size":["B","T",8,32],"free":[168]},
-          {"op":"run","kernel":45,"out":169,"args":[165,170],"size":["B","T",8,32],"free":[165,170]},
-          {"op":"run","kernel":46,"out":171,"args":[167,169,163,172],"size":[768,256],"free":[172]},
-          {"op":"run","kernel":47,"out":173,"args":[167,169,163],"size":[768]},
-          {"op":"run","kernel":48,"out":174,"args":[158,167,169,163,13],"size":["B","T",256],"free":[158,163,167,169]},
-          {"op":"run","kernel":29,"out":175,"args":[176],"size":["B","T",256],"free":[176]},
-          {"op":"run","kernel":30,"out":177,"args":[175],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":178,"args":[175,177],"size":["B","T",256],"free":[175]},
-          {"op":"run","kernel":32,"out":179,"args":[174,178],"size":[256]},
-          {"op":"run","kernel":33,"out":180,"args":[174],"size":[256]},
-          {"op":"run","kernel":34,"out":181,"args":[177,174,11,178],"size":["B","T",256],"free":[174,177,178]},
-          {"op":"run","kernel":35,"out":182,"args":[181,183],"size":[256,1024]},
-          {"op":"run","kernel":33,"out":184,"args":[181],"size":[256]},
-          {"op":"run","kernel":36,"out":185,"args":[181,9,183],"size":["B","T",1024],"packs":10,"free":[183]},
-          {"op":"run","kernel":37,"out":186,"args":[185,187],"size":[1024,256],"free":[187]},
-          {"op":"run","kernel":38,"out":188,"args":[185],"size":[1024]},
-          {"op":"run","kernel":39,"out":189,"args":[181,185,7],"size":["B","T",256],"packs":11,"free":[181,185]},
-          {"op":"run","kernel":29,"out":190,"args":[191],"size":["B","T",256],"free":[191]},
-          {"op":"run","kernel":30,"out":192,"args":[190],"size":["B","T",1]},
-          {"op":"run","kernel":31,"out":193,"args":[190,192],"size":["B","T",256],"free":[190]},
-          {"op":"run","kernel":32,"out":194,"args":[189,193],"size":[256]},
-          {"op":"run","kernel":33,"out":195,"args":[189],"size":[256]},
-          {"op":"run","kernel":34,"out":196,"args":[192,189,5,193],"size":["B","T",256],"free":[189,192,193]},
-          {"op":"run","kernel":40,"out":197,"args":[196,3],"size":["B","T",256],"packs":12},
-          {"op":"run","kernel":41,"out":198,"args":[196,199],"size":[256,256],"free":[199]},
-          {"op":"run","kernel":33,"out":200,"args":[196],"size":[256]},
-          {"op":"run","kernel":42,"out":201,"args":[197,202],"size":["B","T",8,32]},
-          {"op":"run","kernel":43,"out":203,"args":[202,197,204],"size":["B",8,"T","T"],"free":[197,202,204]},
-          {"op":"run","kernel":44,"out":205,"args":[203,206],"size":["B","T",8,32],"free":[206]},
-          {"op":"run","kernel":45,"out":207,"args":[203,208],"size":["B","T",8,32],"free":[203,208]},
-          {"op":"run","kernel":46,"out":209,"args":[205,207,201,210],"size":[768,256],"free":[210]},
-          {"op":"run","kernel":47,"out":211,"args":[205,207,201],"size":[768]},
-          {"op":"run","kernel":48,"out":212,"args":[196,205,207,201,1],"size":["B","T",256],"free":[196,201,205,207]},
-          {"op":"run","kernel":49,"out":213,"args":[51,212],"size":[10000,256],"free":[51,212]}
+          {"op":"run","kernel":23,"out":53,"args":[54,55],"size":["B",4],"free":[54,55]},
+          {"op":"run","kernel":24,"out":56,"args":[53,49],"size":["B",256],"packs":0},
+          {"op":"run","kernel":25,"out":57,"args":[53,58],"size":[4,256],"free":[58]},
+          {"op":"run","kernel":26,"out":59,"args":[53],"size":[4],"free":[53]},
+          {"op":"run","kernel":27,"out":60,"args":[52,56],"size":["B","T",256],"free":[52,56]},
+          {"op":"run","kernel":28,"out":61,"args":[62],"size":["B","T",256],"free":[62]},
+          {"op":"run","kernel":29,"out":63,"args":[61],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":64,"args":[61,63],"size":["B","T",256],"free":[61]},
+          {"op":"run","kernel":31,"out":65,"args":[60,64],"size":[256]},
+          {"op":"run","kernel":32,"out":66,"args":[60],"size":[256]},
+          {"op":"run","kernel":33,"out":67,"args":[63,60,47,64],"size":["B","T",256],"free":[60,63,64]},
+          {"op":"run","kernel":34,"out":68,"args":[67,69],"size":[256,1024]},
+          {"op":"run","kernel":32,"out":70,"args":[67],"size":[256]},
+          {"op":"run","kernel":35,"out":71,"args":[67,45,69],"size":["B","T",1024],"packs":1,"free":[69]},
+          {"op":"run","kernel":36,"out":72,"args":[71,73],"size":[1024,256],"free":[73]},
+          {"op":"run","kernel":37,"out":74,"args":[71],"size":[1024]},
+          {"op":"run","kernel":38,"out":75,"args":[67,71,43],"size":["B","T",256],"packs":2,"free":[67,71]},
+          {"op":"run","kernel":28,"out":76,"args":[77],"size":["B","T",256],"free":[77]},
+          {"op":"run","kernel":29,"out":78,"args":[76],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":79,"args":[76,78],"size":["B","T",256],"free":[76]},
+          {"op":"run","kernel":31,"out":80,"args":[75,79],"size":[256]},
+          {"op":"run","kernel":32,"out":81,"args":[75],"size":[256]},
+          {"op":"run","kernel":33,"out":82,"args":[78,75,41,79],"size":["B","T",256],"free":[75,78,79]},
+          {"op":"run","kernel":39,"out":83,"args":[82,39],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":40,"out":84,"args":[82,85],"size":[256,256],"free":[85]},
+          {"op":"run","kernel":32,"out":86,"args":[82],"size":[256]},
+          {"op":"run","kernel":41,"out":87,"args":[83,88],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":89,"args":[88,83,90],"size":["B",8,"T","T"],"free":[83,88,90]},
+          {"op":"run","kernel":43,"out":91,"args":[89,92],"size":["B","T",8,32],"free":[92]},
+          {"op":"run","kernel":44,"out":93,"args":[89,94],"size":["B","T",8,32],"free":[89,94]},
+          {"op":"run","kernel":45,"out":95,"args":[91,93,87,96],"size":[768,256],"free":[96]},
+          {"op":"run","kernel":46,"out":97,"args":[91,93,87],"size":[768]},
+          {"op":"run","kernel":47,"out":98,"args":[82,91,93,87,37],"size":["B","T",256],"free":[82,87,91,93]},
+          {"op":"run","kernel":28,"out":99,"args":[100],"size":["B","T",256],"free":[100]},
+          {"op":"run","kernel":29,"out":101,"args":[99],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":102,"args":[99,101],"size":["B","T",256],"free":[99]},
+          {"op":"run","kernel":31,"out":103,"args":[98,102],"size":[256]},
+          {"op":"run","kernel":32,"out":104,"args":[98],"size":[256]},
+          {"op":"run","kernel":33,"out":105,"args":[101,98,35,102],"size":["B","T",256],"free":[98,101,102]},
+          {"op":"run","kernel":34,"out":106,"args":[105,107],"size":[256,1024]},
+          {"op":"run","kernel":32,"out":108,"args":[105],"size":[256]},
+          {"op":"run","kernel":35,"out":109,"args":[105,33,107],"size":["B","T",1024],"packs":4,"free":[107]},
+          {"op":"run","kernel":36,"out":110,"args":[109,111],"size":[1024,256],"free":[111]},
+          {"op":"run","kernel":37,"out":112,"args":[109],"size":[1024]},
+          {"op":"run","kernel":38,"out":113,"args":[105,109,31],"size":["B","T",256],"packs":5,"free":[105,109]},
+          {"op":"run","kernel":28,"out":114,"args":[115],"size":["B","T",256],"free":[115]},
+          {"op":"run","kernel":29,"out":116,"args":[114],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":117,"args":[114,116],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":31,"out":118,"args":[113,117],"size":[256]},
+          {"op":"run","kernel":32,"out":119,"args":[113],"size":[256]},
+          {"op":"run","kernel":33,"out":120,"args":[116,113,29,117],"size":["B","T",256],"free":[113,116,117]},
+          {"op":"run","kernel":39,"out":121,"args":[120,27],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":40,"out":122,"args":[120,123],"size":[256,256],"free":[123]},
+          {"op":"run","kernel":32,"out":124,"args":[120],"size":[256]},
+          {"op":"run","kernel":41,"out":125,"args":[121,126],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":127,"args":[126,121,128],"size":["B",8,"T","T"],"free":[121,126,128]},
+          {"op":"run","kernel":43,"out":129,"args":[127,130],"size":["B","T",8,32],"free":[130]},
+          {"op":"run","kernel":44,"out":131,"args":[127,132],"size":["B","T",8,32],"free":[127,132]},
+          {"op":"run","kernel":45,"out":133,"args":[129,131,125,134],"size":[768,256],"free":[134]},
+          {"op":"run","kernel":46,"out":135,"args":[129,131,125],"size":[768]},
+          {"op":"run","kernel":47,"out":136,"args":[120,129,131,125,25],"size":["B","T",256],"free":[120,125,129,131]},
+          {"op":"run","kernel":28,"out":137,"args":[138],"size":["B","T",256],"free":[138]},
+          {"op":"run","kernel":29,"out":139,"args":[137],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":140,"args":[137,139],"size":["B","T",256],"free":[137]},
+          {"op":"run","kernel":31,"out":141,"args":[136,140],"size":[256]},
+          {"op":"run","kernel":32,"out":142,"args":[136],"size":[256]},
+          {"op":"run","kernel":33,"out":143,"args":[139,136,23,140],"size":["B","T",256],"free":[136,139,140]},
+          {"op":"run","kernel":34,"out":144,"args":[143,145],"size":[256,1024]},
+          {"op":"run","kernel":32,"out":146,"args":[143],"size":[256]},
+          {"op":"run","kernel":35,"out":147,"args":[143,21,145],"size":["B","T",1024],"packs":7,"free":[145]},
+          {"op":"run","kernel":36,"out":148,"args":[147,149],"size":[1024,256],"free":[149]},
+          {"op":"run","kernel":37,"out":150,"args":[147],"size":[1024]},
+          {"op":"run","kernel":38,"out":151,"args":[143,147,19],"size":["B","T",256],"packs":8,"free":[143,147]},
+          {"op":"run","kernel":28,"out":152,"args":[153],"size":["B","T",256],"free":[153]},
+          {"op":"run","kernel":29,"out":154,"args":[152],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":155,"args":[152,154],"size":["B","T",256],"free":[152]},
+          {"op":"run","kernel":31,"out":156,"args":[151,155],"size":[256]},
+          {"op":"run","kernel":32,"out":157,"args":[151],"size":[256]},
+          {"op":"run","kernel":33,"out":158,"args":[154,151,17,155],"size":["B","T",256],"free":[151,154,155]},
+          {"op":"run","kernel":39,"out":159,"args":[158,15],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":40,"out":160,"args":[158,161],"size":[256,256],"free":[161]},
+          {"op":"run","kernel":32,"out":162,"args":[158],"size":[256]},
+          {"op":"run","kernel":41,"out":163,"args":[159,164],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":165,"args":[164,159,166],"size":["B",8,"T","T"],"free":[159,164,166]},
+          {"op":"run","kernel":43,"out":167,"args":[165,168],"size":["B","T",8,32],"free":[168]},
+          {"op":"run","kernel":44,"out":169,"args":[165,170],"size":["B","T",8,32],"free":[165,170]},
+          {"op":"run","kernel":45,"out":171,"args":[167,169,163,172],"size":[768,256],"free":[172]},
+          {"op":"run","kernel":46,"out":173,"args":[167,169,163],"size":[768]},
+          {"op":"run","kernel":47,"out":174,"args":[158,167,169,163,13],"size":["B","T",256],"free":[158,163,167,169]},
+          {"op":"run","kernel":28,"out":175,"args":[176],"size":["B","T",256],"free":[176]},
+          {"op":"run","kernel":29,"out":177,"args":[175],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":178,"args":[175,177],"size":["B","T",256],"free":[175]},
+          {"op":"run","kernel":31,"out":179,"args":[174,178],"size":[256]},
+          {"op":"run","kernel":32,"out":180,"args":[174],"size":[256]},
+          {"op":"run","kernel":33,"out":181,"args":[177,174,11,178],"size":["B","T",256],"free":[174,177,178]},
+          {"op":"run","kernel":34,"out":182,"args":[181,183],"size":[256,1024]},
+          {"op":"run","kernel":32,"out":184,"args":[181],"size":[256]},
+          {"op":"run","kernel":35,"out":185,"args":[181,9,183],"size":["B","T",1024],"packs":10,"free":[183]},
+          {"op":"run","kernel":36,"out":186,"args":[185,187],"size":[1024,256],"free":[187]},
+          {"op":"run","kernel":37,"out":188,"args":[185],"size":[1024]},
+          {"op":"run","kernel":38,"out":189,"args":[181,185,7],"size":["B","T",256],"packs":11,"free":[181,185]},
+          {"op":"run","kernel":28,"out":190,"args":[191],"size":["B","T",256],"free":[191]},
+          {"op":"run","kernel":29,"out":192,"args":[190],"size":["B","T",1]},
+          {"op":"run","kernel":30,"out":193,"args":[190,192],"size":["B","T",256],"free":[190]},
+          {"op":"run","kernel":31,"out":194,"args":[189,193],"size":[256]},
+          {"op":"run","kernel":32,"out":195,"args":[189],"size":[256]},
+          {"op":"run","kernel":33,"out":196,"args":[192,189,5,193],"size":["B","T",256],"free":[189,192,193]},
+          {"op":"run","kernel":39,"out":197,"args":[196,3],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":40,"out":198,"args":[196,199],"size":[256,256],"free":[199]},
+          {"op":"run","kernel":32,"out":200,"args":[196],"size":[256]},
+          {"op":"run","kernel":41,"out":201,"args":[197,202],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":203,"args":[202,197,204],"size":["B",8,"T","T"],"free":[197,202,204]},
+          {"op":"run","kernel":43,"out":205,"args":[203,206],"size":["B","T",8,32],"free":[206]},
+          {"op":"run","kernel":44,"out":207,"args":[203,208],"size":["B","T",8,32],"free":[203,208]},
+          {"op":"run","kernel":45,"out":209,"args":[205,207,201,210],"size":[768,256],"free":[210]},
+          {"op":"run","kernel":46,"out":211,"args":[205,207,201],"size":[768]},
+          {"op":"run","kernel":47,"out":212,"args":[196,205,207,201,1],"size":["B","T",256],"free":[196,201,205,207]},
+          {"op":"run","kernel":48,"out":213,"args":[51,212],"size":[10000,256],"free":[51,212]}
         ],
         "output": {"slot":213,"shape":[10000,256]},
         "caches": [],

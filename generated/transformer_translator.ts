@@ -125,7 +125,7 @@ export interface TransformerTranslatorOutputs {
     next: __nnc.Tensor<Float32Array, [number, number, 8000]>;
 }
 
-/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k34 by forward() and generate(), the rest by training only). */
+/** The kernel table: each distinct kernel once, called by the plans with different buffers (k0 … k28 by forward() and generate(), the rest by training only). */
 const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     // k0 23ec25ff: encoder.positional0 (and 1 more call)
     {
@@ -198,170 +198,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k2 a7292d3b: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k2 85b3febe: encoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
       name: "TransformerTranslator.k2",
-      label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
+      label: "encoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * S + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b0[(i0 * S + i3) * 768 + (i1 * 32 + k1 + 256)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b0, 256 + bt0 * (S * 768) + bt1 * 32, S, 32, 768, 1, gm0, 0.17677669529663687);
-              x.gemm(S, S, 32, b0, bt0 * (S * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
-            }
-          }
-        },
-      },
-    },
-    // k3 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 5 more calls)
-    {
-      name: "TransformerTranslator.k3",
-      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * S + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b1[(i0 * S + k4) * 768 + (i2 * 32 + k6 + 256)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b1[(i0 * S + k4) * 768 + (i2 * 32 + i3 + 512)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
         const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < S; k1++) {
-            if (k1 < b0[i0]!) {
-              const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < S; k4++) {
-            if (k4 < b0[i0]!) {
-              const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k4 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 5 more calls)
-    {
-      name: "TransformerTranslator.k4",
-      label: "encoder.repeat0.0.residual0.attention0.α (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!(i3 < b0[i0]!)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * S + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < S; i2++)
-              for (let i3 = 0; i3 < S; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < S; i2++) {
-                const base0 = ((i0 * 8 + i1) * S + i2) * S;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < S; k2++) {
-                  if (k2 < b0[i0]!) {
-                    const v3 = b2[((i0 * 8 + i1) * S + i2) * S + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < S; k5++) {
-                  if (k5 < b0[i0]!) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < S; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * S + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b1[(i0 * S + k4) * 768 + (i2 * 32 + k6 + 256)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b1[(i0 * S + k4) * 768 + (i2 * 32 + i3 + 512)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k5 e9e9d474: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
-    {
-      name: "TransformerTranslator.k5",
-      label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 768 + (i2 * 32 + i3 + 512)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -371,23 +241,84 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
+        scratch: (s) => { const { S } = s; return [S * 128, S * 32, S, S, 4576, 6016]; },
         run: (x, out, a, g, s) => {
           const { B, S } = s;
           const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 512 + bt0 * (S * 768) + bt1 * 32, 32, S, 1, 768, gm0, 1.0);
-              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (S * 768) + bt1 * 32;
+              const ko1 = 256 + bt0 * (S * 768) + bt1 * 32;
+              const vo2 = 512 + bt0 * (S * 768) + bt1 * 32;
+              const oo3 = bt0 * (S * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < S; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = S - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b1, ko1 + k08 * 768, n10, 32, 768, 1, gm4, 0.17677669529663687);
+                x.gemm(S, n10, 32, b1, qo0, 768, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < S; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b1, vo2 + k08 * 768, 32, n10, 1, 768, gm5, 1.0);
+                x.gemm(S, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < S; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < S; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k6 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
+    // k3 d8a173f8: encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)
     {
-      name: "TransformerTranslator.k6",
+      name: "TransformerTranslator.k3",
       label: "encoder.repeat0.0.residual0.attention0.out_proj (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -423,9 +354,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k7 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    // k4 9023d2a6: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k7",
+      name: "TransformerTranslator.k4",
       label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -466,9 +397,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k8 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    // k5 fc6118ae: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k8",
+      name: "TransformerTranslator.k5",
       label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -520,9 +451,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 59f0739d: encoder.repeat0.0.residual1.relu0 (and 5 more calls)
+    // k6 59f0739d: encoder.repeat0.0.residual1.relu0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k9",
+      name: "TransformerTranslator.k6",
       label: "encoder.repeat0.0.residual1.relu0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -568,9 +499,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
+    // k7 a90cb648: encoder.repeat0.0.residual1.linear1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k10",
+      name: "TransformerTranslator.k7",
       label: "encoder.repeat0.0.residual1.linear1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -604,9 +535,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 4187c09f: decoder.positional0 (and 1 more call)
+    // k8 4187c09f: decoder.positional0 (and 1 more call)
     {
-      name: "TransformerTranslator.k11",
+      name: "TransformerTranslator.k8",
       label: "decoder.positional0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -639,9 +570,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k12 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)
+    // k9 05a409f1: decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)
     {
-      name: "TransformerTranslator.k12",
+      name: "TransformerTranslator.k9",
       label: "decoder.repeat0.0.residual0.attention0.q (projected)* (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -675,9 +606,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
+    // k10 0ed96222: decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)
     {
-      name: "TransformerTranslator.k13",
+      name: "TransformerTranslator.k10",
       label: "decoder.repeat0.0.residual0.attention0.k (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
@@ -703,9 +634,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k14 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
+    // k11 dce0047b: decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)
     {
-      name: "TransformerTranslator.k14",
+      name: "TransformerTranslator.k11",
       label: "decoder.repeat0.0.residual0.attention0.v (cache + this step) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K"],
@@ -731,170 +662,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k15 7ef50e14: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k12 f9e8c9c4: decoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
-      name: "TransformerTranslator.k15",
-      label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)];\n    const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 32; k1++) {
-            const v2 = b0[(i0 * T + i2) * 768 + (i1 * 32 + k1)]!;
-            const v3 = b1[(i0 * K + i3) * 256 + (i1 * 32 + k1)]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = acc0 * 0.17677669529663687;
-          return v4;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (s) => { const { K } = s; return [(K + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, K, 32, 256, 1, gm0, 0.17677669529663687);
-              x.gemm(T, K, 32, b0, bt0 * (T * 768) + bt1 * 32, 768, wp, null, 0, out, bt0 * (8 * T * K) + bt1 * (T * K), K, 0);
-            }
-          }
-        },
-      },
-    },
-    // k16 23ba30df: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
-    {
-      name: "TransformerTranslator.k16",
-      label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
+      name: "TransformerTranslator.k12",
+      label: "decoder.repeat0.0.residual0.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * 2));\n  const rem0 = idx - i0 * (8 * T * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (T * 2));\n  const rem1 = rem0 - i1 * (T * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < K; k1++) {\n    if ((k1 < b0[i0] || k1 >= P0) && k1 <= i2 + P) {\n      const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < b0[i0] || k4 >= P0) && k4 <= i2 + P) {\n      const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      gpu: "function (b0, b1, b2, b3, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < K; k4++) {\n    if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)];\n        const v8 = b2[(i0 * K + k4) * 256 + (i2 * 32 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b3[(i0 * K + k4) * 256 + (i2 * 32 + i3)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let m0 = -3.0e+38;
-          for (let k1 = 0; k1 < K; k1++) {
-            if ((k1 < b0[i0]! || k1 >= P0) && k1 <= i2 + P) {
-              const v2 = b1[((i0 * 8 + i1) * T + i2) * K + k1]!;
-              m0 = Math.max(m0, v2);
-            }
-          }
-          if (i3 < 0.5) {
-            return m0;
-          }
-          let s3 = 0.0;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
           for (let k4 = 0; k4 < K; k4++) {
-            if ((k4 < b0[i0]! || k4 >= P0) && k4 <= i2 + P) {
-              const v5 = b1[((i0 * 8 + i1) * T + i2) * K + k4]!;
-              s3 += Math.exp(v5 - m0);
-            }
-          }
-          return s3;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < 2; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, _out, _a, _g, _s) => {
-        },
-      },
-    },
-    // k17 329ab2ee: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
-    {
-      name: "TransformerTranslator.k17",
-      label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
-      step: false,
-      scalars: ["T","P","K","P0"],
-      gpu: "function (b0, b1, b2, T, P, K, P0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * K));\n  const rem0 = idx - i0 * (8 * T * K);\n  const i1 = Math.floor((rem0 + 0.5) / (T * K));\n  const rem1 = rem0 - i1 * (T * K);\n  const i2 = Math.floor((rem1 + 0.5) / K);\n  const rem2 = rem1 - i2 * K;\n  const i3 = rem2;\n  if (!((i3 < b0[i0] || i3 >= P0) && i3 <= i2 + P)) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * T + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
-      cpu: (out, a, s) => {
-        const { B, T, P, K, P0 } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          if (!((i3 < b0[i0]! || i3 >= P0) && i3 <= i2 + P)) {
-            return 0.0;
-          }
-          const sb0 = ((i0 * 8 + i1) * T + i2) * 2;
-          const v1 = b2[((i0 * 8 + i1) * T + i2) * K + i3]!;
-          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < 8; i1++)
-            for (let i2 = 0; i2 < T; i2++)
-              for (let i3 = 0; i3 < K; i3++)
-                out[o++] = f(i0, i1, i2, i3);
-      },
-      gemm: {
-        scratch: (_s) => [],
-        run: (_x, out, a, _g, s) => {
-          const { B, T, P, K, P0 } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          for (let i0 = 0; i0 < B; i0++) {
-            for (let i1 = 0; i1 < 8; i1++) {
-              for (let i2 = 0; i2 < T; i2++) {
-                const base0 = ((i0 * 8 + i1) * T + i2) * K;
-                let m1 = -3.0e+38;
-                for (let k2 = 0; k2 < K; k2++) {
-                  if ((k2 < b0[i0]! || k2 >= P0) && k2 <= i2 + P) {
-                    const v3 = b2[((i0 * 8 + i1) * T + i2) * K + k2]!;
-                    out[base0 + k2] = v3;
-                    m1 = Math.max(m1, v3);
-                  } else {
-                    out[base0 + k2] = 0.0;
-                  }
-                }
-                let s4 = 0.0;
-                for (let k5 = 0; k5 < K; k5++) {
-                  if ((k5 < b0[i0]! || k5 >= P0) && k5 <= i2 + P) {
-                    const e6 = Math.exp(out[base0 + k5]! - m1);
-                    out[base0 + k5] = e6;
-                    s4 += e6;
-                  }
-                }
-                for (let k7 = 0; k7 < K; k7++) {
-                  out[base0 + k7] = out[base0 + k7]! / s4;
-                }
+            if ((k4 < len0 || k4 >= P0) && k4 <= i1 + P) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 768 + (i2 * 32 + k6)]!;
+                const v8 = b2[(i0 * K + k4) * 256 + (i2 * 32 + k6)]!;
+                acc5 += v7 * v8;
               }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b3[(i0 * K + k4) * 256 + (i2 * 32 + i3)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
             }
           }
-        },
-      },
-    },
-    // k18 d0dce226: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
-    {
-      name: "TransformerTranslator.k18",
-      label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
-      step: false,
-      scalars: ["T","K"],
-      gpu: "function (b0, b1, T, K) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < K; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1];\n    const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, K } = s;
-        const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < K; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * K + k1]!;
-            const v3 = b1[(i0 * K + k1) * 256 + (i2 * 32 + i3)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -904,23 +705,89 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { K } = s; return [47 * K]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
         run: (x, out, a, g, s) => {
-          const { B, T, K } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const { B, T, P, K, P0 } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (K * 256) + bt1 * 32, 32, K, 1, 256, gm0, 1.0);
-              x.gemm(T, 32, K, b0, bt0 * (8 * T * K) + bt1 * (T * K), K, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (T * 768) + bt1 * 32;
+              const ko1 = bt0 * (K * 256) + bt1 * 32;
+              const vo2 = bt0 * (K * 256) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((K + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = K - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const q011 = (k08 - P > 0 ? k08 - P : 0);
+                const rows12 = T - q011;
+                if (rows12 > 0) {
+                  const kp13 = x.pack(b2, ko1 + k08 * 256, n10, 32, 256, 1, gm4, 0.17677669529663687);
+                  x.gemm(rows12, n10, 32, b1, qo0 + q011 * 768, 768, kp13, null, 0, gm0, 0, 128, 0);
+                  for (let q14 = 0; q14 < rows12; q14++) {
+                    const sb15 = q14 * 128;
+                    const qi16 = q011 + q14;
+                    let tm17 = -3.0e+38;
+                    for (let j18 = 0; j18 < n10; j18++) {
+                      if ((k08 + j18 < len4 || k08 + j18 >= P0) && k08 + j18 <= qi16 + P) {
+                        tm17 = Math.max(tm17, gm0[sb15 + j18]!);
+                      }
+                    }
+                    const mo19 = gm2[qi16]!;
+                    const mn20 = Math.max(mo19, tm17);
+                    const cr21 = Math.exp(mo19 - mn20);
+                    let sum22 = 0.0;
+                    for (let j23 = 0; j23 < n10; j23++) {
+                      let p24 = 0.0;
+                      if ((k08 + j23 < len4 || k08 + j23 >= P0) && k08 + j23 <= qi16 + P) {
+                        p24 = Math.exp(gm0[sb15 + j23]! - mn20);
+                      }
+                      gm0[sb15 + j23] = p24;
+                      sum22 += p24;
+                    }
+                    gm2[qi16] = mn20;
+                    gm3[qi16] = gm3[qi16]! * cr21 + sum22;
+                    const ob25 = oo3 + qi16 * 256;
+                    for (let c26 = 0; c26 < 32; c26++) {
+                      out[ob25 + c26] = out[ob25 + c26]! * cr21;
+                    }
+                  }
+                  const vp27 = x.pack(b3, vo2 + k08 * 256, 32, n10, 1, 256, gm5, 1.0);
+                  x.gemm(rows12, 32, n10, gm0, 0, 128, vp27, null, 0, gm1, 0, 32, 0);
+                  for (let q28 = 0; q28 < rows12; q28++) {
+                    const ob29 = oo3 + (q011 + q28) * 256;
+                    const pb30 = q28 * 32;
+                    for (let c31 = 0; c31 < 32; c31++) {
+                      out[ob29 + c31] = out[ob29 + c31]! + gm1[pb30 + c31]!;
+                    }
+                  }
+                }
+              }
+              for (let q32 = 0; q32 < T; q32++) {
+                const l33 = gm3[q32]!;
+                const inv34 = (l33 > 0.0 ? 1.0 / l33 : 0.0);
+                const ob35 = oo3 + q32 * 256;
+                for (let c36 = 0; c36 < 32; c36++) {
+                  out[ob35 + c36] = out[ob35 + c36]! * inv34;
+                }
+              }
             }
           }
         },
       },
     },
-    // k19 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
+    // k13 601bb851: decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)
     {
-      name: "TransformerTranslator.k19",
+      name: "TransformerTranslator.k13",
       label: "decoder.repeat0.0.residual0.attention0.out_proj (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -956,9 +823,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    // k14 04846f59: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
-      name: "TransformerTranslator.k20",
+      name: "TransformerTranslator.k14",
       label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -999,9 +866,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    // k15 43d6ae18: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
-      name: "TransformerTranslator.k21",
+      name: "TransformerTranslator.k15",
       label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -1053,9 +920,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)
+    // k16 04ccd730: decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)
     {
-      name: "TransformerTranslator.k22",
+      name: "TransformerTranslator.k16",
       label: "decoder.repeat0.0.residual1.attention0.k (projected keys)* (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1089,9 +956,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
+    // k17 cbbf160f: decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)
     {
-      name: "TransformerTranslator.k23",
+      name: "TransformerTranslator.k17",
       label: "decoder.repeat0.0.residual1.attention0.q (projected) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1125,9 +992,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k24 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    // k18 12dfae77: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k24",
+      name: "TransformerTranslator.k18",
       label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1167,9 +1034,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)
+    // k19 c9306c83: decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k25",
+      name: "TransformerTranslator.k19",
       label: "decoder.repeat0.0.residual1.attention0.α (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1210,9 +1077,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 5 more calls)
+    // k20 66b5a04d: decoder.repeat0.0.residual1.attention0.α (and 5 more calls)
     {
-      name: "TransformerTranslator.k26",
+      name: "TransformerTranslator.k20",
       label: "decoder.repeat0.0.residual1.attention0.α (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1271,24 +1138,40 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k27 67714643: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
+    // k21 1bc26845: decoder.repeat0.0.residual1.attention0.α·v (tiled, running softmax) (and 2 more calls)
     {
-      name: "TransformerTranslator.k27",
-      label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
+      name: "TransformerTranslator.k21",
+      label: "decoder.repeat0.0.residual1.attention0.α·v (tiled, running softmax) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 32; k6++) {\n        const v7 = b1[(i0 * T + i1) * 256 + (i2 * 32 + k6)];\n        const v8 = b2[(i0 * S + k4) * 512 + (i2 * 32 + k6)];\n        acc5 += v7 * v8;\n      }\n      const v9 = acc5 * 0.17677669529663687;\n      const mn10 = Math.max(m1, v9);\n      const c11 = Math.exp(m1 - mn10);\n      const p12 = Math.exp(v9 - mn10);\n      l2 = l2 * c11 + p12;\n      const v13 = b2[(i0 * S + k4) * 512 + (i2 * 32 + i3 + 256)];\n      acc3 = acc3 * c11 + p12 * v13;\n      m1 = mn10;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 512 + (i2 * 32 + i3 + 256)]!;
-            acc0 += v2 * v3;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 32; k6++) {
+                const v7 = b1[(i0 * T + i1) * 256 + (i2 * 32 + k6)]!;
+                const v8 = b2[(i0 * S + k4) * 512 + (i2 * 32 + k6)]!;
+                acc5 += v7 * v8;
+              }
+              const v9 = acc5 * 0.17677669529663687;
+              const mn10 = Math.max(m1, v9);
+              const c11 = Math.exp(m1 - mn10);
+              const p12 = Math.exp(v9 - mn10);
+              l2 = l2 * c11 + p12;
+              const v13 = b2[(i0 * S + k4) * 512 + (i2 * 32 + i3 + 256)]!;
+              acc3 = acc3 * c11 + p12 * v13;
+              m1 = mn10;
+            }
           }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1298,23 +1181,84 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [47 * S]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 32, T, T, 4576, 6016]; },
         run: (x, out, a, g, s) => {
           const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, 256 + bt0 * (S * 512) + bt1 * 32, 32, S, 1, 512, gm0, 1.0);
-              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const qo0 = bt0 * (T * 256) + bt1 * 32;
+              const ko1 = bt0 * (S * 512) + bt1 * 32;
+              const vo2 = 256 + bt0 * (S * 512) + bt1 * 32;
+              const oo3 = bt0 * (T * 8 * 32) + bt1 * 32;
+              const len4 = b0[bt0]!;
+              for (let q5 = 0; q5 < T; q5++) {
+                gm2[q5] = -3.0e+38;
+                gm3[q5] = 0.0;
+                for (let c6 = 0; c6 < 32; c6++) {
+                  out[oo3 + q5 * 256 + c6] = 0.0;
+                }
+              }
+              for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+                const k08 = tile7 * 128;
+                const left9 = S - k08;
+                const n10 = (left9 < 128 ? left9 : 128);
+                const kp11 = x.pack(b2, ko1 + k08 * 512, n10, 32, 512, 1, gm4, 0.17677669529663687);
+                x.gemm(T, n10, 32, b1, qo0, 256, kp11, null, 0, gm0, 0, 128, 0);
+                for (let q12 = 0; q12 < T; q12++) {
+                  const sb13 = q12 * 128;
+                  let tm14 = -3.0e+38;
+                  for (let j15 = 0; j15 < n10; j15++) {
+                    if (k08 + j15 < len4) {
+                      tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                    }
+                  }
+                  const mo16 = gm2[q12]!;
+                  const mn17 = Math.max(mo16, tm14);
+                  const cr18 = Math.exp(mo16 - mn17);
+                  let sum19 = 0.0;
+                  for (let j20 = 0; j20 < n10; j20++) {
+                    let p21 = 0.0;
+                    if (k08 + j20 < len4) {
+                      p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                    }
+                    gm0[sb13 + j20] = p21;
+                    sum19 += p21;
+                  }
+                  gm2[q12] = mn17;
+                  gm3[q12] = gm3[q12]! * cr18 + sum19;
+                  const ob22 = oo3 + q12 * 256;
+                  for (let c23 = 0; c23 < 32; c23++) {
+                    out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                  }
+                }
+                const vp24 = x.pack(b2, vo2 + k08 * 512, 32, n10, 1, 512, gm5, 1.0);
+                x.gemm(T, 32, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 32, 0);
+                for (let q25 = 0; q25 < T; q25++) {
+                  const ob26 = oo3 + q25 * 256;
+                  const pb27 = q25 * 32;
+                  for (let c28 = 0; c28 < 32; c28++) {
+                    out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                  }
+                }
+              }
+              for (let q29 = 0; q29 < T; q29++) {
+                const l30 = gm3[q29]!;
+                const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+                const ob32 = oo3 + q29 * 256;
+                for (let c33 = 0; c33 < 32; c33++) {
+                  out[ob32 + c33] = out[ob32 + c33]! * inv31;
+                }
+              }
             }
           }
         },
       },
     },
-    // k28 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)
+    // k22 2fd48702: decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)
     {
-      name: "TransformerTranslator.k28",
+      name: "TransformerTranslator.k22",
       label: "decoder.repeat0.0.residual1.attention0.α (mean over heads) (and 5 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -1338,9 +1282,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k29 2466dc74: decoder.repeat0.0.residual2.relu0 (and 5 more calls)
+    // k23 2466dc74: decoder.repeat0.0.residual2.relu0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k29",
+      name: "TransformerTranslator.k23",
       label: "decoder.repeat0.0.residual2.relu0 (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -1386,9 +1330,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k30 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
+    // k24 ca0159ad: decoder.repeat0.0.residual2.linear1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k30",
+      name: "TransformerTranslator.k24",
       label: "decoder.repeat0.0.residual2.linear1 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1422,9 +1366,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k31 ab1ac512: decoder.linear0 (and 1 more call)
+    // k25 ab1ac512: decoder.linear0 (and 1 more call)
     {
-      name: "TransformerTranslator.k31",
+      name: "TransformerTranslator.k25",
       label: "decoder.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1458,9 +1402,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k32 8a37585d: decoder.log_softmax0 (row statistics) (and 1 more call)
+    // k26 8a37585d: decoder.log_softmax0 (row statistics) (and 1 more call)
     {
-      name: "TransformerTranslator.k32",
+      name: "TransformerTranslator.k26",
       label: "decoder.log_softmax0 (row statistics) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1496,9 +1440,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k33 b0be2472: decoder.log_softmax0 (and 1 more call)
+    // k27 b0be2472: decoder.log_softmax0 (and 1 more call)
     {
-      name: "TransformerTranslator.k33",
+      name: "TransformerTranslator.k27",
       label: "decoder.log_softmax0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1544,9 +1488,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k34 1f1fd613: next.mask (and 1 more call)
+    // k28 1f1fd613: next.mask (and 1 more call)
     {
-      name: "TransformerTranslator.k34",
+      name: "TransformerTranslator.k28",
       label: "next.mask (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1570,9 +1514,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k35 ea15a128: encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
+    // k29 ea15a128: encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k35",
+      name: "TransformerTranslator.k29",
       label: "encoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1592,9 +1536,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k36 b9fb037d: encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
+    // k30 b9fb037d: encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k36",
+      name: "TransformerTranslator.k30",
       label: "encoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1614,9 +1558,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k37 d68f9774: encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
+    // k31 d68f9774: encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k37",
+      name: "TransformerTranslator.k31",
       label: "encoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1636,9 +1580,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k38 e50c57b2: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k32 e50c57b2: encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k38",
+      name: "TransformerTranslator.k32",
       label: "encoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1678,9 +1622,113 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k39 66f1b839: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    // k33 d1ea2e36: encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
-      name: "TransformerTranslator.k39",
+      name: "TransformerTranslator.k33",
+      label: "encoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * 2));\n  const rem0 = idx - i0 * (8 * S * 2);\n  const i1 = Math.floor((rem0 + 0.5) / (S * 2));\n  const rem1 = rem0 - i1 * (S * 2);\n  const i2 = Math.floor((rem1 + 0.5) / 2);\n  const rem2 = rem1 - i2 * 2;\n  const i3 = rem2;\n  let m0 = -3.0e+38;\n  for (let k1 = 0; k1 < S; k1++) {\n    if (k1 < b0[i0]) {\n      const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n      m0 = Math.max(m0, v2);\n    }\n  }\n  if (i3 < 0.5) {\n    return m0;\n  }\n  let s3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < b0[i0]) {\n      const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4];\n      s3 += Math.exp(v5 - m0);\n    }\n  }\n  return s3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let m0 = -3.0e+38;
+          for (let k1 = 0; k1 < S; k1++) {
+            if (k1 < b0[i0]!) {
+              const v2 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
+              m0 = Math.max(m0, v2);
+            }
+          }
+          if (i3 < 0.5) {
+            return m0;
+          }
+          let s3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < b0[i0]!) {
+              const v5 = b1[((i0 * 8 + i1) * S + i2) * S + k4]!;
+              s3 += Math.exp(v5 - m0);
+            }
+          }
+          return s3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < 2; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, _out, _a, _g, _s) => {
+        },
+      },
+    },
+    // k34 7df8f39d: encoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    {
+      name: "TransformerTranslator.k34",
+      label: "encoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  if (!(i3 < b0[i0])) {\n    return 0.0;\n  }\n  const sb0 = ((i0 * 8 + i1) * S + i2) * 2;\n  const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3];\n  return Math.exp(v1 - b1[sb0]) / b1[sb0 + 1];\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          if (!(i3 < b0[i0]!)) {
+            return 0.0;
+          }
+          const sb0 = ((i0 * 8 + i1) * S + i2) * 2;
+          const v1 = b2[((i0 * 8 + i1) * S + i2) * S + i3]!;
+          return Math.exp(v1 - b1[sb0]!) / b1[sb0 + 1]!;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b2 = a[2]!;
+          for (let i0 = 0; i0 < B; i0++) {
+            for (let i1 = 0; i1 < 8; i1++) {
+              for (let i2 = 0; i2 < S; i2++) {
+                const base0 = ((i0 * 8 + i1) * S + i2) * S;
+                let m1 = -3.0e+38;
+                for (let k2 = 0; k2 < S; k2++) {
+                  if (k2 < b0[i0]!) {
+                    const v3 = b2[((i0 * 8 + i1) * S + i2) * S + k2]!;
+                    out[base0 + k2] = v3;
+                    m1 = Math.max(m1, v3);
+                  } else {
+                    out[base0 + k2] = 0.0;
+                  }
+                }
+                let s4 = 0.0;
+                for (let k5 = 0; k5 < S; k5++) {
+                  if (k5 < b0[i0]!) {
+                    const e6 = Math.exp(out[base0 + k5]! - m1);
+                    out[base0 + k5] = e6;
+                    s4 += e6;
+                  }
+                }
+                for (let k7 = 0; k7 < S; k7++) {
+                  out[base0 + k7] = out[base0 + k7]! / s4;
+                }
+              }
+            }
+          }
+        },
+      },
+    },
+    // k35 66f1b839: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    {
+      name: "TransformerTranslator.k35",
       label: "encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1731,9 +1779,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k40 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
+    // k36 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
     {
-      name: "TransformerTranslator.k40",
+      name: "TransformerTranslator.k36",
       label: "encoder.repeat0.0.residual0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1781,9 +1829,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k41 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    // k37 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k41",
+      name: "TransformerTranslator.k37",
       label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1820,9 +1868,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    // k38 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k42",
+      name: "TransformerTranslator.k38",
       label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1870,9 +1918,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k43 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
+    // k39 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k43",
+      name: "TransformerTranslator.k39",
       label: "encoder.repeat0.0.residual1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1920,9 +1968,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
+    // k40 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k44",
+      name: "TransformerTranslator.k40",
       label: "decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1942,9 +1990,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k45 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
+    // k41 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k45",
+      name: "TransformerTranslator.k41",
       label: "decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1964,9 +2012,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k46 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
+    // k42 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k46",
+      name: "TransformerTranslator.k42",
       label: "decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1986,9 +2034,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k47 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k43 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k47",
+      name: "TransformerTranslator.k43",
       label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2028,9 +2076,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k48 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
+    // k44 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
-      name: "TransformerTranslator.k48",
+      name: "TransformerTranslator.k44",
       label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
@@ -2071,9 +2119,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    // k45 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
-      name: "TransformerTranslator.k49",
+      name: "TransformerTranslator.k45",
       label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
@@ -2132,9 +2180,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k50 60ceba7f: decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    // k46 60ceba7f: decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
     {
-      name: "TransformerTranslator.k50",
+      name: "TransformerTranslator.k46",
       label: "decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2185,9 +2233,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k51 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
+    // k47 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k51",
+      name: "TransformerTranslator.k47",
       label: "decoder.repeat0.0.residual0 (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -2235,9 +2283,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k52 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    // k48 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
-      name: "TransformerTranslator.k52",
+      name: "TransformerTranslator.k48",
       label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2274,9 +2322,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k53 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    // k49 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
-      name: "TransformerTranslator.k53",
+      name: "TransformerTranslator.k49",
       label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2324,9 +2372,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k54 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
+    // k50 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k54",
+      name: "TransformerTranslator.k50",
       label: "decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -2346,9 +2394,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k55 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
+    // k51 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k55",
+      name: "TransformerTranslator.k51",
       label: "decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -2368,9 +2416,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k56 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
+    // k52 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k56",
+      name: "TransformerTranslator.k52",
       label: "decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2416,9 +2464,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k57 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    // k53 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k57",
+      name: "TransformerTranslator.k53",
       label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -2458,9 +2506,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k58 e01c5349: decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)
+    // k54 e01c5349: decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)
     {
-      name: "TransformerTranslator.k58",
+      name: "TransformerTranslator.k54",
       label: "decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -2511,9 +2559,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k59 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
+    // k55 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
     {
-      name: "TransformerTranslator.k59",
+      name: "TransformerTranslator.k55",
       label: "decoder.repeat0.0.residual2 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2561,9 +2609,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k60 0ed47718: decoder.log_softmax0.d softmax
+    // k56 0ed47718: decoder.log_softmax0.d softmax
     {
-      name: "TransformerTranslator.k60",
+      name: "TransformerTranslator.k56",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
@@ -2600,9 +2648,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k61 84c41a70: d(decoder.repeat0.2.layernorm2)
+    // k57 84c41a70: d(decoder.repeat0.2.layernorm2)
     {
-      name: "TransformerTranslator.k61",
+      name: "TransformerTranslator.k57",
       label: "d(decoder.repeat0.2.layernorm2)",
       step: false,
       scalars: ["T"],
@@ -2636,9 +2684,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k62 40722daf: d(decoder.linear0.weight)
+    // k58 40722daf: d(decoder.linear0.weight)
     {
-      name: "TransformerTranslator.k62",
+      name: "TransformerTranslator.k58",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -2680,9 +2728,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k63 563933ab: d(decoder.linear0.bias)
+    // k59 563933ab: d(decoder.linear0.bias)
     {
-      name: "TransformerTranslator.k63",
+      name: "TransformerTranslator.k59",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -2705,9 +2753,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k64 71ad53dd: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k60 71ad53dd: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k64",
+      name: "TransformerTranslator.k60",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2733,9 +2781,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k65 55268321: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k61 55268321: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k65",
+      name: "TransformerTranslator.k61",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2762,9 +2810,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k66 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k62 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k66",
+      name: "TransformerTranslator.k62",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2785,9 +2833,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k67 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
+    // k63 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
     {
-      name: "TransformerTranslator.k67",
+      name: "TransformerTranslator.k63",
       label: "d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2811,9 +2859,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k68 4e191e31: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
+    // k64 4e191e31: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
     {
-      name: "TransformerTranslator.k68",
+      name: "TransformerTranslator.k64",
       label: "d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2836,9 +2884,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k69 e192e5c2: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k65 e192e5c2: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k69",
+      name: "TransformerTranslator.k65",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2882,9 +2930,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k70 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
+    // k66 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k70",
+      name: "TransformerTranslator.k66",
       label: "d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2926,9 +2974,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k71 38653674: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
+    // k67 38653674: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
     {
-      name: "TransformerTranslator.k71",
+      name: "TransformerTranslator.k67",
       label: "decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2978,9 +3026,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k72 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
+    // k68 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k72",
+      name: "TransformerTranslator.k68",
       label: "d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3022,9 +3070,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k73 bef09139: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
+    // k69 bef09139: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k73",
+      name: "TransformerTranslator.k69",
       label: "d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3047,9 +3095,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k74 7250a887: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
+    // k70 7250a887: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
     {
-      name: "TransformerTranslator.k74",
+      name: "TransformerTranslator.k70",
       label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3097,9 +3145,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k75 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
+    // k71 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
     {
-      name: "TransformerTranslator.k75",
+      name: "TransformerTranslator.k71",
       label: "d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -3133,9 +3181,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k76 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
+    // k72 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
     {
-      name: "TransformerTranslator.k76",
+      name: "TransformerTranslator.k72",
       label: "d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3177,9 +3225,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k77 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
+    // k73 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k77",
+      name: "TransformerTranslator.k73",
       label: "d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3223,9 +3271,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k78 66f4dfea: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
+    // k74 66f4dfea: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k78",
+      name: "TransformerTranslator.k74",
       label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3297,9 +3345,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k79 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
+    // k75 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k79",
+      name: "TransformerTranslator.k75",
       label: "d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3339,9 +3387,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k80 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
+    // k76 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k80",
+      name: "TransformerTranslator.k76",
       label: "d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3386,9 +3434,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k81 fa562594: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
+    // k77 fa562594: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
     {
-      name: "TransformerTranslator.k81",
+      name: "TransformerTranslator.k77",
       label: "d(decoder.repeat0.2.layernorm0) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3416,9 +3464,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k82 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k78 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k82",
+      name: "TransformerTranslator.k78",
       label: "d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3462,9 +3510,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k83 cd42ce37: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k79 cd42ce37: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k83",
+      name: "TransformerTranslator.k79",
       label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3536,9 +3584,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k84 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    // k80 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k84",
+      name: "TransformerTranslator.k80",
       label: "d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3578,9 +3626,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k85 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k81 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k85",
+      name: "TransformerTranslator.k81",
       label: "d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3625,9 +3673,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k86 25fde81a: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    // k82 25fde81a: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k86",
+      name: "TransformerTranslator.k82",
       label: "d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3672,9 +3720,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k87 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    // k83 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k87",
+      name: "TransformerTranslator.k83",
       label: "d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3717,9 +3765,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k88 72cdbaa8: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
+    // k84 72cdbaa8: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
     {
-      name: "TransformerTranslator.k88",
+      name: "TransformerTranslator.k84",
       label: "d(decoder.repeat0.1.layernorm2) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3765,9 +3813,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k89 9000669d: decoder.embedding0.d table
+    // k85 9000669d: decoder.embedding0.d table
     {
-      name: "TransformerTranslator.k89",
+      name: "TransformerTranslator.k85",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -3794,9 +3842,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k90 094d1588: d(encoder.repeat0.2.layernorm1)
+    // k86 094d1588: d(encoder.repeat0.2.layernorm1)
     {
-      name: "TransformerTranslator.k90",
+      name: "TransformerTranslator.k86",
       label: "d(encoder.repeat0.2.layernorm1)",
       step: false,
       scalars: ["S"],
@@ -3867,9 +3915,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k91 e9597dd6: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k87 e9597dd6: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k91",
+      name: "TransformerTranslator.k87",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -3895,9 +3943,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k92 61e95425: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k88 61e95425: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k92",
+      name: "TransformerTranslator.k88",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -3924,9 +3972,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k93 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k89 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k93",
+      name: "TransformerTranslator.k89",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -3947,9 +3995,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k94 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
+    // k90 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
     {
-      name: "TransformerTranslator.k94",
+      name: "TransformerTranslator.k90",
       label: "d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3973,9 +4021,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k95 e2d97d13: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
+    // k91 e2d97d13: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
     {
-      name: "TransformerTranslator.k95",
+      name: "TransformerTranslator.k91",
       label: "d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3998,9 +4046,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k96 d6861b03: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k92 d6861b03: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k96",
+      name: "TransformerTranslator.k92",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -4044,9 +4092,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k97 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
+    // k93 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k97",
+      name: "TransformerTranslator.k93",
       label: "d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4088,9 +4136,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k98 fc3462eb: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
+    // k94 fc3462eb: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
     {
-      name: "TransformerTranslator.k98",
+      name: "TransformerTranslator.k94",
       label: "encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4140,9 +4188,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k99 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
+    // k95 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k99",
+      name: "TransformerTranslator.k95",
       label: "d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4184,9 +4232,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k100 d18f1db3: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
+    // k96 d18f1db3: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k100",
+      name: "TransformerTranslator.k96",
       label: "d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4209,9 +4257,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k101 5230353e: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
+    // k97 5230353e: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
     {
-      name: "TransformerTranslator.k101",
+      name: "TransformerTranslator.k97",
       label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4259,9 +4307,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k102 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
+    // k98 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
     {
-      name: "TransformerTranslator.k102",
+      name: "TransformerTranslator.k98",
       label: "d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4295,9 +4343,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k103 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
+    // k99 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k103",
+      name: "TransformerTranslator.k99",
       label: "d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4339,9 +4387,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k104 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k100 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k104",
+      name: "TransformerTranslator.k100",
       label: "d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4385,9 +4433,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k105 ab0921c0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k101 ab0921c0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k105",
+      name: "TransformerTranslator.k101",
       label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4459,9 +4507,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k106 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    // k102 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k106",
+      name: "TransformerTranslator.k102",
       label: "d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4501,9 +4549,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k107 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k103 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k107",
+      name: "TransformerTranslator.k103",
       label: "d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4548,9 +4596,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k108 b8a308a1: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    // k104 b8a308a1: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k108",
+      name: "TransformerTranslator.k104",
       label: "d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4595,9 +4643,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k109 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    // k105 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k109",
+      name: "TransformerTranslator.k105",
       label: "d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4640,9 +4688,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k110 2fafb141: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
+    // k106 2fafb141: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
     {
-      name: "TransformerTranslator.k110",
+      name: "TransformerTranslator.k106",
       label: "d(encoder.repeat0.1.layernorm1) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4688,9 +4736,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k111 a271a682: encoder.embedding0.d table
+    // k107 a271a682: encoder.embedding0.d table
     {
-      name: "TransformerTranslator.k111",
+      name: "TransformerTranslator.k107",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -4717,9 +4765,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k112 0bf4882a: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
+    // k108 0bf4882a: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k112",
+      name: "TransformerTranslator.k108",
       label: "d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T","S"],
@@ -4774,9 +4822,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k113 8c33eae3: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
+    // k109 8c33eae3: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k113",
+      name: "TransformerTranslator.k109",
       label: "d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T","S"],
@@ -4828,7 +4876,7 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
     ];
 /** The schedule, as data: what forward() runs, and what generate() runs per step. */
 const TransformerTranslator_PLAN: __nnc.Plan = {
-      "slots": 463,
+      "slots": 457,
       "weights": 94,
       "tables": [
         {"slot":94,"kind":"sin_freqs","dim":256}
@@ -4912,122 +4960,104 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
       "encode": [
         {"op":"run","kernel":0,"out":114,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
         {"op":"run","kernel":1,"out":115,"args":[114,1,2],"size":["B","S",768],"packs":0},
-        {"op":"run","kernel":2,"out":116,"args":[115],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":117,"args":[96,116],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":118,"args":[96,117,116],"size":["B",8,"S","S"],"free":[116,117]},
-        {"op":"run","kernel":5,"out":119,"args":[118,115],"size":["B","S",8,32],"free":[115,118]},
-        {"op":"run","kernel":6,"out":120,"args":[119,3,4],"size":["B","S",256],"packs":1,"free":[119]},
-        {"op":"run","kernel":7,"out":121,"args":[114,120],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":122,"args":[121,114,120,5,6],"size":["B","S",256],"free":[114,120,121]},
-        {"op":"run","kernel":9,"out":123,"args":[122,7,8],"size":["B","S",1024],"packs":2},
-        {"op":"run","kernel":10,"out":124,"args":[123,9,10],"size":["B","S",256],"packs":3,"free":[123]},
-        {"op":"run","kernel":7,"out":125,"args":[122,124],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":126,"args":[125,122,124,11,12],"size":["B","S",256],"free":[122,124,125]},
-        {"op":"run","kernel":1,"out":127,"args":[126,13,14],"size":["B","S",768],"packs":4},
-        {"op":"run","kernel":2,"out":128,"args":[127],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":129,"args":[96,128],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":130,"args":[96,129,128],"size":["B",8,"S","S"],"free":[128,129]},
-        {"op":"run","kernel":5,"out":131,"args":[130,127],"size":["B","S",8,32],"free":[127,130]},
-        {"op":"run","kernel":6,"out":132,"args":[131,15,16],"size":["B","S",256],"packs":5,"free":[131]},
-        {"op":"run","kernel":7,"out":133,"args":[126,132],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":134,"args":[133,126,132,17,18],"size":["B","S",256],"free":[126,132,133]},
-        {"op":"run","kernel":9,"out":135,"args":[134,19,20],"size":["B","S",1024],"packs":6},
-        {"op":"run","kernel":10,"out":136,"args":[135,21,22],"size":["B","S",256],"packs":7,"free":[135]},
-        {"op":"run","kernel":7,"out":137,"args":[134,136],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":138,"args":[137,134,136,23,24],"size":["B","S",256],"free":[134,136,137]},
-        {"op":"run","kernel":1,"out":139,"args":[138,25,26],"size":["B","S",768],"packs":8},
-        {"op":"run","kernel":2,"out":140,"args":[139],"size":["B",8,"S","S"]},
-        {"op":"run","kernel":3,"out":141,"args":[96,140],"size":["B",8,"S",2]},
-        {"op":"run","kernel":4,"out":142,"args":[96,141,140],"size":["B",8,"S","S"],"free":[140,141]},
-        {"op":"run","kernel":5,"out":143,"args":[142,139],"size":["B","S",8,32],"free":[139,142]},
-        {"op":"run","kernel":6,"out":144,"args":[143,27,28],"size":["B","S",256],"packs":9,"free":[143]},
-        {"op":"run","kernel":7,"out":145,"args":[138,144],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":146,"args":[145,138,144,29,30],"size":["B","S",256],"free":[138,144,145]},
-        {"op":"run","kernel":9,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
-        {"op":"run","kernel":10,"out":148,"args":[147,33,34],"size":["B","S",256],"packs":11,"free":[147]},
-        {"op":"run","kernel":7,"out":149,"args":[146,148],"size":["B","S",2]},
-        {"op":"run","kernel":8,"out":150,"args":[149,146,148,35,36],"size":["B","S",256],"free":[146,148,149]},
-        {"op":"run","kernel":22,"out":160,"args":[150,44,45],"size":["B","S",512],"packs":14},
-        {"op":"run","kernel":22,"out":182,"args":[150,62,63],"size":["B","S",512],"packs":21},
-        {"op":"run","kernel":22,"out":204,"args":[150,80,81],"size":["B","S",512],"packs":28,"free":[150]}
+        {"op":"run","kernel":2,"out":116,"args":[96,115],"size":["B","S",8,32],"free":[115]},
+        {"op":"run","kernel":3,"out":117,"args":[116,3,4],"size":["B","S",256],"packs":1,"free":[116]},
+        {"op":"run","kernel":4,"out":118,"args":[114,117],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":119,"args":[118,114,117,5,6],"size":["B","S",256],"free":[114,117,118]},
+        {"op":"run","kernel":6,"out":120,"args":[119,7,8],"size":["B","S",1024],"packs":2},
+        {"op":"run","kernel":7,"out":121,"args":[120,9,10],"size":["B","S",256],"packs":3,"free":[120]},
+        {"op":"run","kernel":4,"out":122,"args":[119,121],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":123,"args":[122,119,121,11,12],"size":["B","S",256],"free":[119,121,122]},
+        {"op":"run","kernel":1,"out":124,"args":[123,13,14],"size":["B","S",768],"packs":4},
+        {"op":"run","kernel":2,"out":125,"args":[96,124],"size":["B","S",8,32],"free":[124]},
+        {"op":"run","kernel":3,"out":126,"args":[125,15,16],"size":["B","S",256],"packs":5,"free":[125]},
+        {"op":"run","kernel":4,"out":127,"args":[123,126],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":128,"args":[127,123,126,17,18],"size":["B","S",256],"free":[123,126,127]},
+        {"op":"run","kernel":6,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
+        {"op":"run","kernel":7,"out":130,"args":[129,21,22],"size":["B","S",256],"packs":7,"free":[129]},
+        {"op":"run","kernel":4,"out":131,"args":[128,130],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":132,"args":[131,128,130,23,24],"size":["B","S",256],"free":[128,130,131]},
+        {"op":"run","kernel":1,"out":133,"args":[132,25,26],"size":["B","S",768],"packs":8},
+        {"op":"run","kernel":2,"out":134,"args":[96,133],"size":["B","S",8,32],"free":[133]},
+        {"op":"run","kernel":3,"out":135,"args":[134,27,28],"size":["B","S",256],"packs":9,"free":[134]},
+        {"op":"run","kernel":4,"out":136,"args":[132,135],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":137,"args":[136,132,135,29,30],"size":["B","S",256],"free":[132,135,136]},
+        {"op":"run","kernel":6,"out":138,"args":[137,31,32],"size":["B","S",1024],"packs":10},
+        {"op":"run","kernel":7,"out":139,"args":[138,33,34],"size":["B","S",256],"packs":11,"free":[138]},
+        {"op":"run","kernel":4,"out":140,"args":[137,139],"size":["B","S",2]},
+        {"op":"run","kernel":5,"out":141,"args":[140,137,139,35,36],"size":["B","S",256],"free":[137,139,140]},
+        {"op":"run","kernel":16,"out":148,"args":[141,44,45],"size":["B","S",512],"packs":14},
+        {"op":"run","kernel":16,"out":167,"args":[141,62,63],"size":["B","S",512],"packs":21},
+        {"op":"run","kernel":16,"out":186,"args":[141,80,81],"size":["B","S",512],"packs":28,"free":[141]}
       ],
       "decode": [
-        {"op":"run","kernel":11,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-        {"op":"run","kernel":12,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
-        {"op":"run","kernel":13,"out":103,"args":[102,152],"size":["B","K",256],"free":[102]},
-        {"op":"run","kernel":14,"out":105,"args":[104,152],"size":["B","K",256],"free":[104]},
-        {"op":"run","kernel":15,"out":153,"args":[152,103],"size":["B",8,"T","K"],"free":[103,152]},
-        {"op":"run","kernel":16,"out":154,"args":[101,153],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":155,"args":[101,154,153],"size":["B",8,"T","K"],"free":[153,154]},
-        {"op":"run","kernel":18,"out":156,"args":[155,105],"size":["B","T",8,32],"free":[105,155]},
-        {"op":"run","kernel":19,"out":157,"args":[156,40,41],"size":["B","T",256],"packs":13,"free":[156]},
-        {"op":"run","kernel":20,"out":158,"args":[151,157],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":159,"args":[158,151,157,42,43],"size":["B","T",256],"free":[151,157,158]},
-        {"op":"run","kernel":23,"out":161,"args":[159,44,45],"size":["B","T",256],"packs":15},
-        {"op":"run","kernel":24,"out":162,"args":[161,160],"size":["B",8,"T","S"],"free":[161]},
-        {"op":"run","kernel":25,"out":163,"args":[96,162],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":164,"args":[96,163,162],"size":["B",8,"T","S"],"free":[162,163]},
-        {"op":"run","kernel":27,"out":165,"args":[164,160],"size":["B","T",8,32],"free":[160]},
-        {"op":"run","kernel":19,"out":166,"args":[165,46,47],"size":["B","T",256],"packs":16,"free":[165]},
-        {"op":"run","kernel":28,"out":167,"args":[164],"size":["B","T","S"],"free":[164,167]},
-        {"op":"run","kernel":20,"out":168,"args":[159,166],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":169,"args":[168,159,166,48,49],"size":["B","T",256],"free":[159,166,168]},
-        {"op":"run","kernel":29,"out":170,"args":[169,50,51],"size":["B","T",1024],"packs":17},
-        {"op":"run","kernel":30,"out":171,"args":[170,52,53],"size":["B","T",256],"packs":18,"free":[170]},
-        {"op":"run","kernel":20,"out":172,"args":[169,171],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":173,"args":[172,169,171,54,55],"size":["B","T",256],"free":[169,171,172]},
-        {"op":"run","kernel":12,"out":174,"args":[173,56,57],"size":["B","T",768],"packs":19},
-        {"op":"run","kernel":13,"out":107,"args":[106,174],"size":["B","K",256],"free":[106]},
-        {"op":"run","kernel":14,"out":109,"args":[108,174],"size":["B","K",256],"free":[108]},
-        {"op":"run","kernel":15,"out":175,"args":[174,107],"size":["B",8,"T","K"],"free":[107,174]},
-        {"op":"run","kernel":16,"out":176,"args":[101,175],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":177,"args":[101,176,175],"size":["B",8,"T","K"],"free":[175,176]},
-        {"op":"run","kernel":18,"out":178,"args":[177,109],"size":["B","T",8,32],"free":[109,177]},
-        {"op":"run","kernel":19,"out":179,"args":[178,58,59],"size":["B","T",256],"packs":20,"free":[178]},
-        {"op":"run","kernel":20,"out":180,"args":[173,179],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":181,"args":[180,173,179,60,61],"size":["B","T",256],"free":[173,179,180]},
-        {"op":"run","kernel":23,"out":183,"args":[181,62,63],"size":["B","T",256],"packs":22},
-        {"op":"run","kernel":24,"out":184,"args":[183,182],"size":["B",8,"T","S"],"free":[183]},
-        {"op":"run","kernel":25,"out":185,"args":[96,184],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":186,"args":[96,185,184],"size":["B",8,"T","S"],"free":[184,185]},
-        {"op":"run","kernel":27,"out":187,"args":[186,182],"size":["B","T",8,32],"free":[182]},
-        {"op":"run","kernel":19,"out":188,"args":[187,64,65],"size":["B","T",256],"packs":23,"free":[187]},
-        {"op":"run","kernel":28,"out":189,"args":[186],"size":["B","T","S"],"free":[186,189]},
-        {"op":"run","kernel":20,"out":190,"args":[181,188],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":191,"args":[190,181,188,66,67],"size":["B","T",256],"free":[181,188,190]},
-        {"op":"run","kernel":29,"out":192,"args":[191,68,69],"size":["B","T",1024],"packs":24},
-        {"op":"run","kernel":30,"out":193,"args":[192,70,71],"size":["B","T",256],"packs":25,"free":[192]},
-        {"op":"run","kernel":20,"out":194,"args":[191,193],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":195,"args":[194,191,193,72,73],"size":["B","T",256],"free":[191,193,194]},
-        {"op":"run","kernel":12,"out":196,"args":[195,74,75],"size":["B","T",768],"packs":26},
-        {"op":"run","kernel":13,"out":111,"args":[110,196],"size":["B","K",256],"free":[110]},
-        {"op":"run","kernel":14,"out":113,"args":[112,196],"size":["B","K",256],"free":[112]},
-        {"op":"run","kernel":15,"out":197,"args":[196,111],"size":["B",8,"T","K"],"free":[111,196]},
-        {"op":"run","kernel":16,"out":198,"args":[101,197],"size":["B",8,"T",2]},
-        {"op":"run","kernel":17,"out":199,"args":[101,198,197],"size":["B",8,"T","K"],"free":[101,197,198]},
-        {"op":"run","kernel":18,"out":200,"args":[199,113],"size":["B","T",8,32],"free":[113,199]},
-        {"op":"run","kernel":19,"out":201,"args":[200,76,77],"size":["B","T",256],"packs":27,"free":[200]},
-        {"op":"run","kernel":20,"out":202,"args":[195,201],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":203,"args":[202,195,201,78,79],"size":["B","T",256],"free":[195,201,202]},
-        {"op":"run","kernel":23,"out":205,"args":[203,80,81],"size":["B","T",256],"packs":29},
-        {"op":"run","kernel":24,"out":206,"args":[205,204],"size":["B",8,"T","S"],"free":[205]},
-        {"op":"run","kernel":25,"out":207,"args":[96,206],"size":["B",8,"T",2]},
-        {"op":"run","kernel":26,"out":208,"args":[96,207,206],"size":["B",8,"T","S"],"free":[96,206,207]},
-        {"op":"run","kernel":27,"out":209,"args":[208,204],"size":["B","T",8,32],"free":[204]},
-        {"op":"run","kernel":19,"out":210,"args":[209,82,83],"size":["B","T",256],"packs":30,"free":[209]},
-        {"op":"run","kernel":28,"out":211,"args":[208],"size":["B","T","S"],"free":[208,211]},
-        {"op":"run","kernel":20,"out":212,"args":[203,210],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":213,"args":[212,203,210,84,85],"size":["B","T",256],"free":[203,210,212]},
-        {"op":"run","kernel":29,"out":214,"args":[213,86,87],"size":["B","T",1024],"packs":31},
-        {"op":"run","kernel":30,"out":215,"args":[214,88,89],"size":["B","T",256],"packs":32,"free":[214]},
-        {"op":"run","kernel":20,"out":216,"args":[213,215],"size":["B","T",2]},
-        {"op":"run","kernel":21,"out":217,"args":[216,213,215,90,91],"size":["B","T",256],"free":[213,215,216]},
-        {"op":"run","kernel":31,"out":218,"args":[217,92,93],"size":["B","T",8000],"packs":33,"free":[217]},
-        {"op":"run","kernel":32,"out":219,"args":[218],"size":["B","T",2]},
-        {"op":"run","kernel":33,"out":220,"args":[219,218],"size":["B","T",8000],"free":[218,219]},
-        {"op":"run","kernel":34,"out":221,"args":[99,220],"size":["B","T",8000],"free":[99,220]}
+        {"op":"run","kernel":8,"out":142,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+        {"op":"run","kernel":9,"out":143,"args":[142,38,39],"size":["B","T",768],"packs":12},
+        {"op":"run","kernel":10,"out":103,"args":[102,143],"size":["B","K",256],"free":[102]},
+        {"op":"run","kernel":11,"out":105,"args":[104,143],"size":["B","K",256],"free":[104]},
+        {"op":"run","kernel":12,"out":144,"args":[101,143,103,105],"size":["B","T",8,32],"free":[103,105,143]},
+        {"op":"run","kernel":13,"out":145,"args":[144,40,41],"size":["B","T",256],"packs":13,"free":[144]},
+        {"op":"run","kernel":14,"out":146,"args":[142,145],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":147,"args":[146,142,145,42,43],"size":["B","T",256],"free":[142,145,146]},
+        {"op":"run","kernel":17,"out":149,"args":[147,44,45],"size":["B","T",256],"packs":15},
+        {"op":"run","kernel":18,"out":150,"args":[149,148],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":151,"args":[96,150],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":152,"args":[96,151,150],"size":["B",8,"T","S"],"weights":true,"free":[150,151]},
+        {"op":"run","kernel":21,"out":153,"args":[96,149,148],"size":["B","T",8,32],"free":[148,149]},
+        {"op":"run","kernel":13,"out":154,"args":[153,46,47],"size":["B","T",256],"packs":16,"free":[153]},
+        {"op":"run","kernel":22,"out":155,"args":[152],"size":["B","T","S"],"weights":true,"free":[152,155]},
+        {"op":"run","kernel":14,"out":156,"args":[147,154],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":157,"args":[156,147,154,48,49],"size":["B","T",256],"free":[147,154,156]},
+        {"op":"run","kernel":23,"out":158,"args":[157,50,51],"size":["B","T",1024],"packs":17},
+        {"op":"run","kernel":24,"out":159,"args":[158,52,53],"size":["B","T",256],"packs":18,"free":[158]},
+        {"op":"run","kernel":14,"out":160,"args":[157,159],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":161,"args":[160,157,159,54,55],"size":["B","T",256],"free":[157,159,160]},
+        {"op":"run","kernel":9,"out":162,"args":[161,56,57],"size":["B","T",768],"packs":19},
+        {"op":"run","kernel":10,"out":107,"args":[106,162],"size":["B","K",256],"free":[106]},
+        {"op":"run","kernel":11,"out":109,"args":[108,162],"size":["B","K",256],"free":[108]},
+        {"op":"run","kernel":12,"out":163,"args":[101,162,107,109],"size":["B","T",8,32],"free":[107,109,162]},
+        {"op":"run","kernel":13,"out":164,"args":[163,58,59],"size":["B","T",256],"packs":20,"free":[163]},
+        {"op":"run","kernel":14,"out":165,"args":[161,164],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":166,"args":[165,161,164,60,61],"size":["B","T",256],"free":[161,164,165]},
+        {"op":"run","kernel":17,"out":168,"args":[166,62,63],"size":["B","T",256],"packs":22},
+        {"op":"run","kernel":18,"out":169,"args":[168,167],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":170,"args":[96,169],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":171,"args":[96,170,169],"size":["B",8,"T","S"],"weights":true,"free":[169,170]},
+        {"op":"run","kernel":21,"out":172,"args":[96,168,167],"size":["B","T",8,32],"free":[167,168]},
+        {"op":"run","kernel":13,"out":173,"args":[172,64,65],"size":["B","T",256],"packs":23,"free":[172]},
+        {"op":"run","kernel":22,"out":174,"args":[171],"size":["B","T","S"],"weights":true,"free":[171,174]},
+        {"op":"run","kernel":14,"out":175,"args":[166,173],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":176,"args":[175,166,173,66,67],"size":["B","T",256],"free":[166,173,175]},
+        {"op":"run","kernel":23,"out":177,"args":[176,68,69],"size":["B","T",1024],"packs":24},
+        {"op":"run","kernel":24,"out":178,"args":[177,70,71],"size":["B","T",256],"packs":25,"free":[177]},
+        {"op":"run","kernel":14,"out":179,"args":[176,178],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":180,"args":[179,176,178,72,73],"size":["B","T",256],"free":[176,178,179]},
+        {"op":"run","kernel":9,"out":181,"args":[180,74,75],"size":["B","T",768],"packs":26},
+        {"op":"run","kernel":10,"out":111,"args":[110,181],"size":["B","K",256],"free":[110]},
+        {"op":"run","kernel":11,"out":113,"args":[112,181],"size":["B","K",256],"free":[112]},
+        {"op":"run","kernel":12,"out":182,"args":[101,181,111,113],"size":["B","T",8,32],"free":[101,111,113,181]},
+        {"op":"run","kernel":13,"out":183,"args":[182,76,77],"size":["B","T",256],"packs":27,"free":[182]},
+        {"op":"run","kernel":14,"out":184,"args":[180,183],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":185,"args":[184,180,183,78,79],"size":["B","T",256],"free":[180,183,184]},
+        {"op":"run","kernel":17,"out":187,"args":[185,80,81],"size":["B","T",256],"packs":29},
+        {"op":"run","kernel":18,"out":188,"args":[187,186],"size":["B",8,"T","S"],"weights":true},
+        {"op":"run","kernel":19,"out":189,"args":[96,188],"size":["B",8,"T",2],"weights":true},
+        {"op":"run","kernel":20,"out":190,"args":[96,189,188],"size":["B",8,"T","S"],"weights":true,"free":[188,189]},
+        {"op":"run","kernel":21,"out":191,"args":[96,187,186],"size":["B","T",8,32],"free":[96,186,187]},
+        {"op":"run","kernel":13,"out":192,"args":[191,82,83],"size":["B","T",256],"packs":30,"free":[191]},
+        {"op":"run","kernel":22,"out":193,"args":[190],"size":["B","T","S"],"weights":true,"free":[190,193]},
+        {"op":"run","kernel":14,"out":194,"args":[185,192],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":195,"args":[194,185,192,84,85],"size":["B","T",256],"free":[185,192,194]},
+        {"op":"run","kernel":23,"out":196,"args":[195,86,87],"size":["B","T",1024],"packs":31},
+        {"op":"run","kernel":24,"out":197,"args":[196,88,89],"size":["B","T",256],"packs":32,"free":[196]},
+        {"op":"run","kernel":14,"out":198,"args":[195,197],"size":["B","T",2]},
+        {"op":"run","kernel":15,"out":199,"args":[198,195,197,90,91],"size":["B","T",256],"free":[195,197,198]},
+        {"op":"run","kernel":25,"out":200,"args":[199,92,93],"size":["B","T",8000],"packs":33,"free":[199]},
+        {"op":"run","kernel":26,"out":201,"args":[200],"size":["B","T",2]},
+        {"op":"run","kernel":27,"out":202,"args":[201,200],"size":["B","T",8000],"free":[200,201]},
+        {"op":"run","kernel":28,"out":203,"args":[99,202],"size":["B","T",8000],"free":[99,202]}
       ],
-      "output": {"slot":221,"shape":["B","T",8000]},
+      "output": {"slot":203,"shape":["B","T",8000]},
       "caches": [
         {"cache":102,"next":103,"width":256},
         {"cache":104,"next":105,"width":256},
@@ -5036,7 +5066,7 @@ const TransformerTranslator_PLAN: __nnc.Plan = {
         {"cache":110,"next":111,"width":256},
         {"cache":112,"next":113,"width":256}
       ],
-      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":160,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":182,"shape":["B","S",512]},{"slot":204,"shape":["B","S",512]}],"carries":[],"attention":211,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,160,182,204,211,221]}
+      "gen": {"input":1,"seq2seq":true,"captures":[{"slot":148,"shape":["B","S",512]},{"slot":96,"shape":["B"]},{"slot":167,"shape":["B","S",512]},{"slot":186,"shape":["B","S",512]}],"carries":[],"attention":193,"readout":"logprob","vocab":8000,"inputVocab":8000,"keep":[96,101,102,103,104,105,106,107,108,109,110,111,112,113,148,167,186,193,203]}
     };
 /** Training (vjp, nnc/train): the training forward and the backward, on the same kernel table; forward() and generate() never run them. */
 const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
@@ -5126,136 +5156,136 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
         "decode": [
           {"op":"run","kernel":0,"out":102,"args":[95,0,97,94],"size":["B","S",256],"free":[95,97]},
           {"op":"run","kernel":1,"out":103,"args":[102,1,2],"size":["B","S",768],"packs":0},
-          {"op":"run","kernel":35,"out":104,"args":[103],"size":["B","S",8,32]},
-          {"op":"run","kernel":36,"out":105,"args":[103],"size":["B","S",8,32]},
-          {"op":"run","kernel":37,"out":106,"args":[103],"size":["B","S",8,32],"free":[103]},
-          {"op":"run","kernel":38,"out":107,"args":[106,104],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":3,"out":108,"args":[96,107],"size":["B",8,"S",2]},
-          {"op":"run","kernel":4,"out":109,"args":[96,108,107],"size":["B",8,"S","S"],"free":[107,108]},
-          {"op":"run","kernel":39,"out":110,"args":[109,105],"size":["B","S",256]},
-          {"op":"run","kernel":40,"out":111,"args":[102,110,3,4],"size":["B","S",256],"packs":1},
-          {"op":"run","kernel":41,"out":112,"args":[111],"size":["B","S",2]},
-          {"op":"run","kernel":42,"out":113,"args":[112,111,5,6],"size":["B","S",256],"free":[112]},
-          {"op":"run","kernel":9,"out":114,"args":[113,7,8],"size":["B","S",1024],"packs":2},
-          {"op":"run","kernel":43,"out":115,"args":[113,114,9,10],"size":["B","S",256],"packs":3},
-          {"op":"run","kernel":41,"out":116,"args":[115],"size":["B","S",2]},
-          {"op":"run","kernel":42,"out":117,"args":[116,115,11,12],"size":["B","S",256],"free":[116]},
+          {"op":"run","kernel":29,"out":104,"args":[103],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":105,"args":[103],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":106,"args":[103],"size":["B","S",8,32],"free":[103]},
+          {"op":"run","kernel":32,"out":107,"args":[106,104],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":108,"args":[96,107],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":109,"args":[96,108,107],"size":["B",8,"S","S"],"free":[107,108]},
+          {"op":"run","kernel":35,"out":110,"args":[109,105],"size":["B","S",256]},
+          {"op":"run","kernel":36,"out":111,"args":[102,110,3,4],"size":["B","S",256],"packs":1},
+          {"op":"run","kernel":37,"out":112,"args":[111],"size":["B","S",2]},
+          {"op":"run","kernel":38,"out":113,"args":[112,111,5,6],"size":["B","S",256],"free":[112]},
+          {"op":"run","kernel":6,"out":114,"args":[113,7,8],"size":["B","S",1024],"packs":2},
+          {"op":"run","kernel":39,"out":115,"args":[113,114,9,10],"size":["B","S",256],"packs":3},
+          {"op":"run","kernel":37,"out":116,"args":[115],"size":["B","S",2]},
+          {"op":"run","kernel":38,"out":117,"args":[116,115,11,12],"size":["B","S",256],"free":[116]},
           {"op":"run","kernel":1,"out":118,"args":[117,13,14],"size":["B","S",768],"packs":4},
-          {"op":"run","kernel":35,"out":119,"args":[118],"size":["B","S",8,32]},
-          {"op":"run","kernel":36,"out":120,"args":[118],"size":["B","S",8,32]},
-          {"op":"run","kernel":37,"out":121,"args":[118],"size":["B","S",8,32],"free":[118]},
-          {"op":"run","kernel":38,"out":122,"args":[121,119],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":3,"out":123,"args":[96,122],"size":["B",8,"S",2]},
-          {"op":"run","kernel":4,"out":124,"args":[96,123,122],"size":["B",8,"S","S"],"free":[122,123]},
-          {"op":"run","kernel":39,"out":125,"args":[124,120],"size":["B","S",256]},
-          {"op":"run","kernel":40,"out":126,"args":[117,125,15,16],"size":["B","S",256],"packs":5},
-          {"op":"run","kernel":41,"out":127,"args":[126],"size":["B","S",2]},
-          {"op":"run","kernel":42,"out":128,"args":[127,126,17,18],"size":["B","S",256],"free":[127]},
-          {"op":"run","kernel":9,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
-          {"op":"run","kernel":43,"out":130,"args":[128,129,21,22],"size":["B","S",256],"packs":7},
-          {"op":"run","kernel":41,"out":131,"args":[130],"size":["B","S",2]},
-          {"op":"run","kernel":42,"out":132,"args":[131,130,23,24],"size":["B","S",256],"free":[131]},
+          {"op":"run","kernel":29,"out":119,"args":[118],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":120,"args":[118],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":121,"args":[118],"size":["B","S",8,32],"free":[118]},
+          {"op":"run","kernel":32,"out":122,"args":[121,119],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":123,"args":[96,122],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":124,"args":[96,123,122],"size":["B",8,"S","S"],"free":[122,123]},
+          {"op":"run","kernel":35,"out":125,"args":[124,120],"size":["B","S",256]},
+          {"op":"run","kernel":36,"out":126,"args":[117,125,15,16],"size":["B","S",256],"packs":5},
+          {"op":"run","kernel":37,"out":127,"args":[126],"size":["B","S",2]},
+          {"op":"run","kernel":38,"out":128,"args":[127,126,17,18],"size":["B","S",256],"free":[127]},
+          {"op":"run","kernel":6,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
+          {"op":"run","kernel":39,"out":130,"args":[128,129,21,22],"size":["B","S",256],"packs":7},
+          {"op":"run","kernel":37,"out":131,"args":[130],"size":["B","S",2]},
+          {"op":"run","kernel":38,"out":132,"args":[131,130,23,24],"size":["B","S",256],"free":[131]},
           {"op":"run","kernel":1,"out":133,"args":[132,25,26],"size":["B","S",768],"packs":8},
-          {"op":"run","kernel":35,"out":134,"args":[133],"size":["B","S",8,32]},
-          {"op":"run","kernel":36,"out":135,"args":[133],"size":["B","S",8,32]},
-          {"op":"run","kernel":37,"out":136,"args":[133],"size":["B","S",8,32],"free":[133]},
-          {"op":"run","kernel":38,"out":137,"args":[136,134],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":3,"out":138,"args":[96,137],"size":["B",8,"S",2]},
-          {"op":"run","kernel":4,"out":139,"args":[96,138,137],"size":["B",8,"S","S"],"free":[137,138]},
-          {"op":"run","kernel":39,"out":140,"args":[139,135],"size":["B","S",256]},
-          {"op":"run","kernel":40,"out":141,"args":[132,140,27,28],"size":["B","S",256],"packs":9},
-          {"op":"run","kernel":41,"out":142,"args":[141],"size":["B","S",2]},
-          {"op":"run","kernel":42,"out":143,"args":[142,141,29,30],"size":["B","S",256],"free":[142]},
-          {"op":"run","kernel":9,"out":144,"args":[143,31,32],"size":["B","S",1024],"packs":10},
-          {"op":"run","kernel":43,"out":145,"args":[143,144,33,34],"size":["B","S",256],"packs":11},
-          {"op":"run","kernel":41,"out":146,"args":[145],"size":["B","S",2]},
-          {"op":"run","kernel":42,"out":147,"args":[146,145,35,36],"size":["B","S",256],"free":[146]},
-          {"op":"run","kernel":11,"out":148,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-          {"op":"run","kernel":12,"out":149,"args":[148,38,39],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":44,"out":150,"args":[149],"size":["B","T",8,32]},
-          {"op":"run","kernel":45,"out":151,"args":[149],"size":["B","T",8,32]},
-          {"op":"run","kernel":46,"out":152,"args":[149],"size":["B","T",8,32],"free":[149]},
-          {"op":"run","kernel":47,"out":153,"args":[152,150],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":48,"out":154,"args":[101,153],"size":["B",8,"T",2]},
-          {"op":"run","kernel":49,"out":155,"args":[101,154,153],"size":["B",8,"T","T"],"free":[153,154]},
-          {"op":"run","kernel":50,"out":156,"args":[155,151],"size":["B","T",256]},
-          {"op":"run","kernel":51,"out":157,"args":[148,156,40,41],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":52,"out":158,"args":[157],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":159,"args":[158,157,42,43],"size":["B","T",256],"free":[158]},
-          {"op":"run","kernel":22,"out":160,"args":[147,44,45],"size":["B","S",512],"packs":14},
-          {"op":"run","kernel":54,"out":161,"args":[160],"size":["B","S",8,32]},
-          {"op":"run","kernel":55,"out":162,"args":[160],"size":["B","S",8,32],"free":[160]},
-          {"op":"run","kernel":56,"out":163,"args":[159,44,45],"size":["B","T",8,32],"packs":15},
-          {"op":"run","kernel":57,"out":164,"args":[163,161],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":25,"out":165,"args":[96,164],"size":["B",8,"T",2]},
-          {"op":"run","kernel":26,"out":166,"args":[96,165,164],"size":["B",8,"T","S"],"free":[164,165]},
-          {"op":"run","kernel":58,"out":167,"args":[166,162],"size":["B","T",256]},
-          {"op":"run","kernel":28,"out":168,"args":[166],"size":["B","T","S"]},
-          {"op":"run","kernel":51,"out":169,"args":[159,167,46,47],"size":["B","T",256],"packs":16},
-          {"op":"run","kernel":52,"out":170,"args":[169],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":171,"args":[170,169,48,49],"size":["B","T",256],"free":[170]},
-          {"op":"run","kernel":29,"out":172,"args":[171,50,51],"size":["B","T",1024],"packs":17},
-          {"op":"run","kernel":59,"out":173,"args":[171,172,52,53],"size":["B","T",256],"packs":18},
-          {"op":"run","kernel":52,"out":174,"args":[173],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":175,"args":[174,173,54,55],"size":["B","T",256],"free":[174]},
-          {"op":"run","kernel":12,"out":176,"args":[175,56,57],"size":["B","T",768],"packs":19},
-          {"op":"run","kernel":44,"out":177,"args":[176],"size":["B","T",8,32]},
-          {"op":"run","kernel":45,"out":178,"args":[176],"size":["B","T",8,32]},
-          {"op":"run","kernel":46,"out":179,"args":[176],"size":["B","T",8,32],"free":[176]},
-          {"op":"run","kernel":47,"out":180,"args":[179,177],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":48,"out":181,"args":[101,180],"size":["B",8,"T",2]},
-          {"op":"run","kernel":49,"out":182,"args":[101,181,180],"size":["B",8,"T","T"],"free":[180,181]},
-          {"op":"run","kernel":50,"out":183,"args":[182,178],"size":["B","T",256]},
-          {"op":"run","kernel":51,"out":184,"args":[175,183,58,59],"size":["B","T",256],"packs":20},
-          {"op":"run","kernel":52,"out":185,"args":[184],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":186,"args":[185,184,60,61],"size":["B","T",256],"free":[185]},
-          {"op":"run","kernel":22,"out":187,"args":[147,62,63],"size":["B","S",512],"packs":21},
-          {"op":"run","kernel":54,"out":188,"args":[187],"size":["B","S",8,32]},
-          {"op":"run","kernel":55,"out":189,"args":[187],"size":["B","S",8,32],"free":[187]},
-          {"op":"run","kernel":56,"out":190,"args":[186,62,63],"size":["B","T",8,32],"packs":22},
-          {"op":"run","kernel":57,"out":191,"args":[190,188],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":25,"out":192,"args":[96,191],"size":["B",8,"T",2]},
-          {"op":"run","kernel":26,"out":193,"args":[96,192,191],"size":["B",8,"T","S"],"free":[191,192]},
-          {"op":"run","kernel":58,"out":194,"args":[193,189],"size":["B","T",256]},
-          {"op":"run","kernel":28,"out":195,"args":[193],"size":["B","T","S"]},
-          {"op":"run","kernel":51,"out":196,"args":[186,194,64,65],"size":["B","T",256],"packs":23},
-          {"op":"run","kernel":52,"out":197,"args":[196],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":198,"args":[197,196,66,67],"size":["B","T",256],"free":[197]},
-          {"op":"run","kernel":29,"out":199,"args":[198,68,69],"size":["B","T",1024],"packs":24},
-          {"op":"run","kernel":59,"out":200,"args":[198,199,70,71],"size":["B","T",256],"packs":25},
-          {"op":"run","kernel":52,"out":201,"args":[200],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":202,"args":[201,200,72,73],"size":["B","T",256],"free":[201]},
-          {"op":"run","kernel":12,"out":203,"args":[202,74,75],"size":["B","T",768],"packs":26},
-          {"op":"run","kernel":44,"out":204,"args":[203],"size":["B","T",8,32]},
-          {"op":"run","kernel":45,"out":205,"args":[203],"size":["B","T",8,32]},
-          {"op":"run","kernel":46,"out":206,"args":[203],"size":["B","T",8,32],"free":[203]},
-          {"op":"run","kernel":47,"out":207,"args":[206,204],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":48,"out":208,"args":[101,207],"size":["B",8,"T",2]},
-          {"op":"run","kernel":49,"out":209,"args":[101,208,207],"size":["B",8,"T","T"],"free":[101,207,208]},
-          {"op":"run","kernel":50,"out":210,"args":[209,205],"size":["B","T",256]},
-          {"op":"run","kernel":51,"out":211,"args":[202,210,76,77],"size":["B","T",256],"packs":27},
-          {"op":"run","kernel":52,"out":212,"args":[211],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":213,"args":[212,211,78,79],"size":["B","T",256],"free":[212]},
-          {"op":"run","kernel":22,"out":214,"args":[147,80,81],"size":["B","S",512],"packs":28},
-          {"op":"run","kernel":54,"out":215,"args":[214],"size":["B","S",8,32]},
-          {"op":"run","kernel":55,"out":216,"args":[214],"size":["B","S",8,32],"free":[214]},
-          {"op":"run","kernel":56,"out":217,"args":[213,80,81],"size":["B","T",8,32],"packs":29},
-          {"op":"run","kernel":57,"out":218,"args":[217,215],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":25,"out":219,"args":[96,218],"size":["B",8,"T",2]},
-          {"op":"run","kernel":26,"out":220,"args":[96,219,218],"size":["B",8,"T","S"],"free":[96,218,219]},
-          {"op":"run","kernel":58,"out":221,"args":[220,216],"size":["B","T",256]},
-          {"op":"run","kernel":28,"out":222,"args":[220],"size":["B","T","S"]},
-          {"op":"run","kernel":51,"out":223,"args":[213,221,82,83],"size":["B","T",256],"packs":30},
-          {"op":"run","kernel":52,"out":224,"args":[223],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":225,"args":[224,223,84,85],"size":["B","T",256],"free":[224]},
-          {"op":"run","kernel":29,"out":226,"args":[225,86,87],"size":["B","T",1024],"packs":31},
-          {"op":"run","kernel":59,"out":227,"args":[225,226,88,89],"size":["B","T",256],"packs":32},
-          {"op":"run","kernel":52,"out":228,"args":[227],"size":["B","T",2]},
-          {"op":"run","kernel":53,"out":229,"args":[228,227,90,91],"size":["B","T",256],"free":[228]},
-          {"op":"run","kernel":31,"out":230,"args":[229,92,93],"size":["B","T",8000],"packs":33},
-          {"op":"run","kernel":32,"out":231,"args":[230],"size":["B","T",2]},
-          {"op":"run","kernel":33,"out":232,"args":[231,230],"size":["B","T",8000],"free":[230,231]},
-          {"op":"run","kernel":34,"out":233,"args":[99,232],"size":["B","T",8000],"free":[99]}
+          {"op":"run","kernel":29,"out":134,"args":[133],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":135,"args":[133],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":136,"args":[133],"size":["B","S",8,32],"free":[133]},
+          {"op":"run","kernel":32,"out":137,"args":[136,134],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":138,"args":[96,137],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":139,"args":[96,138,137],"size":["B",8,"S","S"],"free":[137,138]},
+          {"op":"run","kernel":35,"out":140,"args":[139,135],"size":["B","S",256]},
+          {"op":"run","kernel":36,"out":141,"args":[132,140,27,28],"size":["B","S",256],"packs":9},
+          {"op":"run","kernel":37,"out":142,"args":[141],"size":["B","S",2]},
+          {"op":"run","kernel":38,"out":143,"args":[142,141,29,30],"size":["B","S",256],"free":[142]},
+          {"op":"run","kernel":6,"out":144,"args":[143,31,32],"size":["B","S",1024],"packs":10},
+          {"op":"run","kernel":39,"out":145,"args":[143,144,33,34],"size":["B","S",256],"packs":11},
+          {"op":"run","kernel":37,"out":146,"args":[145],"size":["B","S",2]},
+          {"op":"run","kernel":38,"out":147,"args":[146,145,35,36],"size":["B","S",256],"free":[146]},
+          {"op":"run","kernel":8,"out":148,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+          {"op":"run","kernel":9,"out":149,"args":[148,38,39],"size":["B","T",768],"packs":12},
+          {"op":"run","kernel":40,"out":150,"args":[149],"size":["B","T",8,32]},
+          {"op":"run","kernel":41,"out":151,"args":[149],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":152,"args":[149],"size":["B","T",8,32],"free":[149]},
+          {"op":"run","kernel":43,"out":153,"args":[152,150],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":44,"out":154,"args":[101,153],"size":["B",8,"T",2]},
+          {"op":"run","kernel":45,"out":155,"args":[101,154,153],"size":["B",8,"T","T"],"free":[153,154]},
+          {"op":"run","kernel":46,"out":156,"args":[155,151],"size":["B","T",256]},
+          {"op":"run","kernel":47,"out":157,"args":[148,156,40,41],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":48,"out":158,"args":[157],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":159,"args":[158,157,42,43],"size":["B","T",256],"free":[158]},
+          {"op":"run","kernel":16,"out":160,"args":[147,44,45],"size":["B","S",512],"packs":14},
+          {"op":"run","kernel":50,"out":161,"args":[160],"size":["B","S",8,32]},
+          {"op":"run","kernel":51,"out":162,"args":[160],"size":["B","S",8,32],"free":[160]},
+          {"op":"run","kernel":52,"out":163,"args":[159,44,45],"size":["B","T",8,32],"packs":15},
+          {"op":"run","kernel":53,"out":164,"args":[163,161],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":165,"args":[96,164],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":166,"args":[96,165,164],"size":["B",8,"T","S"],"free":[164,165]},
+          {"op":"run","kernel":54,"out":167,"args":[166,162],"size":["B","T",256]},
+          {"op":"run","kernel":22,"out":168,"args":[166],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":47,"out":169,"args":[159,167,46,47],"size":["B","T",256],"packs":16},
+          {"op":"run","kernel":48,"out":170,"args":[169],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":171,"args":[170,169,48,49],"size":["B","T",256],"free":[170]},
+          {"op":"run","kernel":23,"out":172,"args":[171,50,51],"size":["B","T",1024],"packs":17},
+          {"op":"run","kernel":55,"out":173,"args":[171,172,52,53],"size":["B","T",256],"packs":18},
+          {"op":"run","kernel":48,"out":174,"args":[173],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":175,"args":[174,173,54,55],"size":["B","T",256],"free":[174]},
+          {"op":"run","kernel":9,"out":176,"args":[175,56,57],"size":["B","T",768],"packs":19},
+          {"op":"run","kernel":40,"out":177,"args":[176],"size":["B","T",8,32]},
+          {"op":"run","kernel":41,"out":178,"args":[176],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":179,"args":[176],"size":["B","T",8,32],"free":[176]},
+          {"op":"run","kernel":43,"out":180,"args":[179,177],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":44,"out":181,"args":[101,180],"size":["B",8,"T",2]},
+          {"op":"run","kernel":45,"out":182,"args":[101,181,180],"size":["B",8,"T","T"],"free":[180,181]},
+          {"op":"run","kernel":46,"out":183,"args":[182,178],"size":["B","T",256]},
+          {"op":"run","kernel":47,"out":184,"args":[175,183,58,59],"size":["B","T",256],"packs":20},
+          {"op":"run","kernel":48,"out":185,"args":[184],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":186,"args":[185,184,60,61],"size":["B","T",256],"free":[185]},
+          {"op":"run","kernel":16,"out":187,"args":[147,62,63],"size":["B","S",512],"packs":21},
+          {"op":"run","kernel":50,"out":188,"args":[187],"size":["B","S",8,32]},
+          {"op":"run","kernel":51,"out":189,"args":[187],"size":["B","S",8,32],"free":[187]},
+          {"op":"run","kernel":52,"out":190,"args":[186,62,63],"size":["B","T",8,32],"packs":22},
+          {"op":"run","kernel":53,"out":191,"args":[190,188],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":192,"args":[96,191],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":193,"args":[96,192,191],"size":["B",8,"T","S"],"free":[191,192]},
+          {"op":"run","kernel":54,"out":194,"args":[193,189],"size":["B","T",256]},
+          {"op":"run","kernel":22,"out":195,"args":[193],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":47,"out":196,"args":[186,194,64,65],"size":["B","T",256],"packs":23},
+          {"op":"run","kernel":48,"out":197,"args":[196],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":198,"args":[197,196,66,67],"size":["B","T",256],"free":[197]},
+          {"op":"run","kernel":23,"out":199,"args":[198,68,69],"size":["B","T",1024],"packs":24},
+          {"op":"run","kernel":55,"out":200,"args":[198,199,70,71],"size":["B","T",256],"packs":25},
+          {"op":"run","kernel":48,"out":201,"args":[200],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":202,"args":[201,200,72,73],"size":["B","T",256],"free":[201]},
+          {"op":"run","kernel":9,"out":203,"args":[202,74,75],"size":["B","T",768],"packs":26},
+          {"op":"run","kernel":40,"out":204,"args":[203],"size":["B","T",8,32]},
+          {"op":"run","kernel":41,"out":205,"args":[203],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":206,"args":[203],"size":["B","T",8,32],"free":[203]},
+          {"op":"run","kernel":43,"out":207,"args":[206,204],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":44,"out":208,"args":[101,207],"size":["B",8,"T",2]},
+          {"op":"run","kernel":45,"out":209,"args":[101,208,207],"size":["B",8,"T","T"],"free":[101,207,208]},
+          {"op":"run","kernel":46,"out":210,"args":[209,205],"size":["B","T",256]},
+          {"op":"run","kernel":47,"out":211,"args":[202,210,76,77],"size":["B","T",256],"packs":27},
+          {"op":"run","kernel":48,"out":212,"args":[211],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":213,"args":[212,211,78,79],"size":["B","T",256],"free":[212]},
+          {"op":"run","kernel":16,"out":214,"args":[147,80,81],"size":["B","S",512],"packs":28},
+          {"op":"run","kernel":50,"out":215,"args":[214],"size":["B","S",8,32]},
+          {"op":"run","kernel":51,"out":216,"args":[214],"size":["B","S",8,32],"free":[214]},
+          {"op":"run","kernel":52,"out":217,"args":[213,80,81],"size":["B","T",8,32],"packs":29},
+          {"op":"run","kernel":53,"out":218,"args":[217,215],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":219,"args":[96,218],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":220,"args":[96,219,218],"size":["B",8,"T","S"],"free":[96,218,219]},
+          {"op":"run","kernel":54,"out":221,"args":[220,216],"size":["B","T",256]},
+          {"op":"run","kernel":22,"out":222,"args":[220],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":47,"out":223,"args":[213,221,82,83],"size":["B","T",256],"packs":30},
+          {"op":"run","kernel":48,"out":224,"args":[223],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":225,"args":[224,223,84,85],"size":["B","T",256],"free":[224]},
+          {"op":"run","kernel":23,"out":226,"args":[225,86,87],"size":["B","T",1024],"packs":31},
+          {"op":"run","kernel":55,"out":227,"args":[225,226,88,89],"size":["B","T",256],"packs":32},
+          {"op":"run","kernel":48,"out":228,"args":[227],"size":["B","T",2]},
+          {"op":"run","kernel":49,"out":229,"args":[228,227,90,91],"size":["B","T",256],"free":[228]},
+          {"op":"run","kernel":25,"out":230,"args":[229,92,93],"size":["B","T",8000],"packs":33},
+          {"op":"run","kernel":26,"out":231,"args":[230],"size":["B","T",2]},
+          {"op":"run","kernel":27,"out":232,"args":[231,230],"size":["B","T",8000],"free":[230,231]},
+          {"op":"run","kernel":28,"out":233,"args":[99,232],"size":["B","T",8000],"free":[99]}
         ],
         "output": {"slot":233,"shape":["B","T",8000]},
         "caches": [],
@@ -5408,229 +5438,229 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":60,"out":97,"args":[96,98,99],"size":["B","T",8000],"free":[96,98,99]},
-          {"op":"run","kernel":61,"out":100,"args":[97,92],"size":["B","T",256],"packs":0},
-          {"op":"run","kernel":62,"out":101,"args":[97,102],"size":[8000,256],"free":[102]},
-          {"op":"run","kernel":63,"out":103,"args":[97],"size":[8000],"free":[97]},
-          {"op":"run","kernel":64,"out":104,"args":[105],"size":["B","T",256],"free":[105]},
-          {"op":"run","kernel":65,"out":106,"args":[104],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":107,"args":[104,106],"size":["B","T",256],"free":[104]},
-          {"op":"run","kernel":67,"out":108,"args":[100,107],"size":[256]},
-          {"op":"run","kernel":68,"out":109,"args":[100],"size":[256]},
-          {"op":"run","kernel":69,"out":110,"args":[106,100,90,107],"size":["B","T",256],"free":[100,106,107]},
-          {"op":"run","kernel":70,"out":111,"args":[110,112],"size":[256,1024]},
-          {"op":"run","kernel":68,"out":113,"args":[110],"size":[256]},
-          {"op":"run","kernel":71,"out":114,"args":[110,88,112],"size":["B","T",1024],"packs":1,"free":[112]},
-          {"op":"run","kernel":72,"out":115,"args":[114,116],"size":[1024,256],"free":[116]},
-          {"op":"run","kernel":73,"out":117,"args":[114],"size":[1024]},
-          {"op":"run","kernel":74,"out":118,"args":[110,114,86],"size":["B","T",256],"packs":2,"free":[110,114]},
-          {"op":"run","kernel":64,"out":119,"args":[120],"size":["B","T",256],"free":[120]},
-          {"op":"run","kernel":65,"out":121,"args":[119],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":122,"args":[119,121],"size":["B","T",256],"free":[119]},
-          {"op":"run","kernel":67,"out":123,"args":[118,122],"size":[256]},
-          {"op":"run","kernel":68,"out":124,"args":[118],"size":[256]},
-          {"op":"run","kernel":69,"out":125,"args":[121,118,84,122],"size":["B","T",256],"free":[118,121,122]},
-          {"op":"run","kernel":75,"out":126,"args":[125,82],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":76,"out":127,"args":[125,128],"size":[256,256],"free":[128]},
-          {"op":"run","kernel":68,"out":129,"args":[125],"size":[256]},
-          {"op":"run","kernel":77,"out":130,"args":[126,131],"size":["B","S",8,32]},
-          {"op":"run","kernel":78,"out":132,"args":[131,126,133],"size":["B",8,"T","S"],"free":[126,131,133]},
-          {"op":"run","kernel":79,"out":134,"args":[132,135],"size":["B","T",8,32],"free":[135]},
-          {"op":"run","kernel":80,"out":136,"args":[132,137],"size":["B","S",8,32],"free":[132,137]},
-          {"op":"run","kernel":81,"out":138,"args":[125,134,80],"size":["B","T",256],"free":[125]},
-          {"op":"run","kernel":64,"out":139,"args":[140],"size":["B","T",256],"free":[140]},
-          {"op":"run","kernel":65,"out":141,"args":[139],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
-          {"op":"run","kernel":67,"out":143,"args":[138,142],"size":[256]},
-          {"op":"run","kernel":68,"out":144,"args":[138],"size":[256]},
-          {"op":"run","kernel":69,"out":145,"args":[141,138,78,142],"size":["B","T",256],"free":[138,141,142]},
-          {"op":"run","kernel":75,"out":146,"args":[145,76],"size":["B","T",256],"packs":4},
-          {"op":"run","kernel":76,"out":147,"args":[145,148],"size":[256,256],"free":[148]},
-          {"op":"run","kernel":68,"out":149,"args":[145],"size":[256]},
-          {"op":"run","kernel":82,"out":150,"args":[146,151],"size":["B","T",8,32]},
-          {"op":"run","kernel":83,"out":152,"args":[151,146,153],"size":["B",8,"T","T"],"free":[146,151,153]},
-          {"op":"run","kernel":84,"out":154,"args":[152,155],"size":["B","T",8,32],"free":[155]},
-          {"op":"run","kernel":85,"out":156,"args":[152,157],"size":["B","T",8,32],"free":[152,157]},
-          {"op":"run","kernel":86,"out":158,"args":[154,156,150,159],"size":[768,256],"free":[159]},
-          {"op":"run","kernel":87,"out":160,"args":[154,156,150],"size":[768]},
-          {"op":"run","kernel":88,"out":161,"args":[145,154,156,150,74],"size":["B","T",256],"free":[145,150,154,156]},
-          {"op":"run","kernel":64,"out":162,"args":[163],"size":["B","T",256],"free":[163]},
-          {"op":"run","kernel":65,"out":164,"args":[162],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":165,"args":[162,164],"size":["B","T",256],"free":[162]},
-          {"op":"run","kernel":67,"out":166,"args":[161,165],"size":[256]},
-          {"op":"run","kernel":68,"out":167,"args":[161],"size":[256]},
-          {"op":"run","kernel":69,"out":168,"args":[164,161,72,165],"size":["B","T",256],"free":[161,164,165]},
-          {"op":"run","kernel":70,"out":169,"args":[168,170],"size":[256,1024]},
-          {"op":"run","kernel":68,"out":171,"args":[168],"size":[256]},
-          {"op":"run","kernel":71,"out":172,"args":[168,70,170],"size":["B","T",1024],"packs":5,"free":[170]},
-          {"op":"run","kernel":72,"out":173,"args":[172,174],"size":[1024,256],"free":[174]},
-          {"op":"run","kernel":73,"out":175,"args":[172],"size":[1024]},
-          {"op":"run","kernel":74,"out":176,"args":[168,172,68],"size":["B","T",256],"packs":6,"free":[168,172]},
-          {"op":"run","kernel":64,"out":177,"args":[178],"size":["B","T",256],"free":[178]},
-          {"op":"run","kernel":65,"out":179,"args":[177],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":180,"args":[177,179],"size":["B","T",256],"free":[177]},
-          {"op":"run","kernel":67,"out":181,"args":[176,180],"size":[256]},
-          {"op":"run","kernel":68,"out":182,"args":[176],"size":[256]},
-          {"op":"run","kernel":69,"out":183,"args":[179,176,66,180],"size":["B","T",256],"free":[176,179,180]},
-          {"op":"run","kernel":75,"out":184,"args":[183,64],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":76,"out":185,"args":[183,186],"size":[256,256],"free":[186]},
-          {"op":"run","kernel":68,"out":187,"args":[183],"size":[256]},
-          {"op":"run","kernel":77,"out":188,"args":[184,189],"size":["B","S",8,32]},
-          {"op":"run","kernel":78,"out":190,"args":[189,184,191],"size":["B",8,"T","S"],"free":[184,189,191]},
-          {"op":"run","kernel":79,"out":192,"args":[190,193],"size":["B","T",8,32],"free":[193]},
-          {"op":"run","kernel":80,"out":194,"args":[190,195],"size":["B","S",8,32],"free":[190,195]},
-          {"op":"run","kernel":81,"out":196,"args":[183,192,62],"size":["B","T",256],"free":[183]},
-          {"op":"run","kernel":64,"out":197,"args":[198],"size":["B","T",256],"free":[198]},
-          {"op":"run","kernel":65,"out":199,"args":[197],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":200,"args":[197,199],"size":["B","T",256],"free":[197]},
-          {"op":"run","kernel":67,"out":201,"args":[196,200],"size":[256]},
-          {"op":"run","kernel":68,"out":202,"args":[196],"size":[256]},
-          {"op":"run","kernel":69,"out":203,"args":[199,196,60,200],"size":["B","T",256],"free":[196,199,200]},
-          {"op":"run","kernel":75,"out":204,"args":[203,58],"size":["B","T",256],"packs":8},
-          {"op":"run","kernel":76,"out":205,"args":[203,206],"size":[256,256],"free":[206]},
-          {"op":"run","kernel":68,"out":207,"args":[203],"size":[256]},
-          {"op":"run","kernel":82,"out":208,"args":[204,209],"size":["B","T",8,32]},
-          {"op":"run","kernel":83,"out":210,"args":[209,204,211],"size":["B",8,"T","T"],"free":[204,209,211]},
-          {"op":"run","kernel":84,"out":212,"args":[210,213],"size":["B","T",8,32],"free":[213]},
-          {"op":"run","kernel":85,"out":214,"args":[210,215],"size":["B","T",8,32],"free":[210,215]},
-          {"op":"run","kernel":86,"out":216,"args":[212,214,208,217],"size":[768,256],"free":[217]},
-          {"op":"run","kernel":87,"out":218,"args":[212,214,208],"size":[768]},
-          {"op":"run","kernel":88,"out":219,"args":[203,212,214,208,56],"size":["B","T",256],"free":[203,208,212,214]},
-          {"op":"run","kernel":64,"out":220,"args":[221],"size":["B","T",256],"free":[221]},
-          {"op":"run","kernel":65,"out":222,"args":[220],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":223,"args":[220,222],"size":["B","T",256],"free":[220]},
-          {"op":"run","kernel":67,"out":224,"args":[219,223],"size":[256]},
-          {"op":"run","kernel":68,"out":225,"args":[219],"size":[256]},
-          {"op":"run","kernel":69,"out":226,"args":[222,219,54,223],"size":["B","T",256],"free":[219,222,223]},
-          {"op":"run","kernel":70,"out":227,"args":[226,228],"size":[256,1024]},
-          {"op":"run","kernel":68,"out":229,"args":[226],"size":[256]},
-          {"op":"run","kernel":71,"out":230,"args":[226,52,228],"size":["B","T",1024],"packs":9,"free":[228]},
-          {"op":"run","kernel":72,"out":231,"args":[230,232],"size":[1024,256],"free":[232]},
-          {"op":"run","kernel":73,"out":233,"args":[230],"size":[1024]},
-          {"op":"run","kernel":74,"out":234,"args":[226,230,50],"size":["B","T",256],"packs":10,"free":[226,230]},
-          {"op":"run","kernel":64,"out":235,"args":[236],"size":["B","T",256],"free":[236]},
-          {"op":"run","kernel":65,"out":237,"args":[235],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":238,"args":[235,237],"size":["B","T",256],"free":[235]},
-          {"op":"run","kernel":67,"out":239,"args":[234,238],"size":[256]},
-          {"op":"run","kernel":68,"out":240,"args":[234],"size":[256]},
-          {"op":"run","kernel":69,"out":241,"args":[237,234,48,238],"size":["B","T",256],"free":[234,237,238]},
-          {"op":"run","kernel":75,"out":242,"args":[241,46],"size":["B","T",256],"packs":11},
-          {"op":"run","kernel":76,"out":243,"args":[241,244],"size":[256,256],"free":[244]},
-          {"op":"run","kernel":68,"out":245,"args":[241],"size":[256]},
-          {"op":"run","kernel":77,"out":246,"args":[242,247],"size":["B","S",8,32]},
-          {"op":"run","kernel":78,"out":248,"args":[247,242,249],"size":["B",8,"T","S"],"free":[242,247,249]},
-          {"op":"run","kernel":79,"out":250,"args":[248,251],"size":["B","T",8,32],"free":[251]},
-          {"op":"run","kernel":80,"out":252,"args":[248,253],"size":["B","S",8,32],"free":[248,253]},
-          {"op":"run","kernel":81,"out":254,"args":[241,250,44],"size":["B","T",256],"free":[241]},
-          {"op":"run","kernel":64,"out":255,"args":[256],"size":["B","T",256],"free":[256]},
-          {"op":"run","kernel":65,"out":257,"args":[255],"size":["B","T",1]},
-          {"op":"run","kernel":66,"out":258,"args":[255,257],"size":["B","T",256],"free":[255]},
-          {"op":"run","kernel":67,"out":259,"args":[254,258],"size":[256]},
-          {"op":"run","kernel":68,"out":260,"args":[254],"size":[256]},
-          {"op":"run","kernel":69,"out":261,"args":[257,254,42,258],"size":["B","T",256],"free":[254,257,258]},
-          {"op":"run","kernel":75,"out":262,"args":[261,40],"size":["B","T",256],"packs":12},
-          {"op":"run","kernel":76,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
-          {"op":"run","kernel":68,"out":265,"args":[261],"size":[256]},
-          {"op":"run","kernel":82,"out":266,"args":[262,267],"size":["B","T",8,32]},
-          {"op":"run","kernel":83,"out":268,"args":[267,262,269],"size":["B",8,"T","T"],"free":[262,267,269]},
-          {"op":"run","kernel":84,"out":270,"args":[268,271],"size":["B","T",8,32],"free":[271]},
-          {"op":"run","kernel":85,"out":272,"args":[268,273],"size":["B","T",8,32],"free":[268,273]},
-          {"op":"run","kernel":86,"out":274,"args":[270,272,266,275],"size":[768,256],"free":[275]},
-          {"op":"run","kernel":87,"out":276,"args":[270,272,266],"size":[768]},
-          {"op":"run","kernel":88,"out":277,"args":[261,270,272,266,38],"size":["B","T",256],"free":[261,266,270,272]},
-          {"op":"run","kernel":89,"out":278,"args":[95,277],"size":[8000,256],"free":[95,277]},
-          {"op":"run","kernel":90,"out":279,"args":[136,130,80,194,188,62,252,246,44],"size":["B","S",256]},
-          {"op":"run","kernel":91,"out":280,"args":[281],"size":["B","S",256],"free":[281]},
-          {"op":"run","kernel":92,"out":282,"args":[280],"size":["B","S",1]},
-          {"op":"run","kernel":93,"out":283,"args":[280,282],"size":["B","S",256],"free":[280]},
-          {"op":"run","kernel":94,"out":284,"args":[279,283],"size":[256]},
-          {"op":"run","kernel":95,"out":285,"args":[279],"size":[256]},
-          {"op":"run","kernel":96,"out":286,"args":[282,279,35,283],"size":["B","S",256],"free":[279,282,283]},
-          {"op":"run","kernel":97,"out":287,"args":[286,288],"size":[256,1024]},
-          {"op":"run","kernel":95,"out":289,"args":[286],"size":[256]},
-          {"op":"run","kernel":98,"out":290,"args":[286,33,288],"size":["B","S",1024],"packs":13,"free":[288]},
-          {"op":"run","kernel":99,"out":291,"args":[290,292],"size":[1024,256],"free":[292]},
-          {"op":"run","kernel":100,"out":293,"args":[290],"size":[1024]},
-          {"op":"run","kernel":101,"out":294,"args":[286,290,31],"size":["B","S",256],"packs":14,"free":[286,290]},
-          {"op":"run","kernel":91,"out":295,"args":[296],"size":["B","S",256],"free":[296]},
-          {"op":"run","kernel":92,"out":297,"args":[295],"size":["B","S",1]},
-          {"op":"run","kernel":93,"out":298,"args":[295,297],"size":["B","S",256],"free":[295]},
-          {"op":"run","kernel":94,"out":299,"args":[294,298],"size":[256]},
-          {"op":"run","kernel":95,"out":300,"args":[294],"size":[256]},
-          {"op":"run","kernel":96,"out":301,"args":[297,294,29,298],"size":["B","S",256],"free":[294,297,298]},
-          {"op":"run","kernel":102,"out":302,"args":[301,27],"size":["B","S",256],"packs":15},
-          {"op":"run","kernel":103,"out":303,"args":[301,304],"size":[256,256],"free":[304]},
-          {"op":"run","kernel":95,"out":305,"args":[301],"size":[256]},
-          {"op":"run","kernel":104,"out":306,"args":[302,307],"size":["B","S",8,32]},
-          {"op":"run","kernel":105,"out":308,"args":[307,302,309],"size":["B",8,"S","S"],"free":[302,307,309]},
-          {"op":"run","kernel":106,"out":310,"args":[308,311],"size":["B","S",8,32],"free":[311]},
-          {"op":"run","kernel":107,"out":312,"args":[308,313],"size":["B","S",8,32],"free":[308,313]},
-          {"op":"run","kernel":108,"out":314,"args":[310,312,306,315],"size":[768,256],"free":[315]},
-          {"op":"run","kernel":109,"out":316,"args":[310,312,306],"size":[768]},
-          {"op":"run","kernel":110,"out":317,"args":[301,310,312,306,25],"size":["B","S",256],"free":[301,306,310,312]},
-          {"op":"run","kernel":91,"out":318,"args":[319],"size":["B","S",256],"free":[319]},
-          {"op":"run","kernel":92,"out":320,"args":[318],"size":["B","S",1]},
-          {"op":"run","kernel":93,"out":321,"args":[318,320],"size":["B","S",256],"free":[318]},
-          {"op":"run","kernel":94,"out":322,"args":[317,321],"size":[256]},
-          {"op":"run","kernel":95,"out":323,"args":[317],"size":[256]},
-          {"op":"run","kernel":96,"out":324,"args":[320,317,23,321],"size":["B","S",256],"free":[317,320,321]},
-          {"op":"run","kernel":97,"out":325,"args":[324,326],"size":[256,1024]},
-          {"op":"run","kernel":95,"out":327,"args":[324],"size":[256]},
-          {"op":"run","kernel":98,"out":328,"args":[324,21,326],"size":["B","S",1024],"packs":16,"free":[326]},
-          {"op":"run","kernel":99,"out":329,"args":[328,330],"size":[1024,256],"free":[330]},
-          {"op":"run","kernel":100,"out":331,"args":[328],"size":[1024]},
-          {"op":"run","kernel":101,"out":332,"args":[324,328,19],"size":["B","S",256],"packs":17,"free":[324,328]},
-          {"op":"run","kernel":91,"out":333,"args":[334],"size":["B","S",256],"free":[334]},
-          {"op":"run","kernel":92,"out":335,"args":[333],"size":["B","S",1]},
-          {"op":"run","kernel":93,"out":336,"args":[333,335],"size":["B","S",256],"free":[333]},
-          {"op":"run","kernel":94,"out":337,"args":[332,336],"size":[256]},
-          {"op":"run","kernel":95,"out":338,"args":[332],"size":[256]},
-          {"op":"run","kernel":96,"out":339,"args":[335,332,17,336],"size":["B","S",256],"free":[332,335,336]},
-          {"op":"run","kernel":102,"out":340,"args":[339,15],"size":["B","S",256],"packs":18},
-          {"op":"run","kernel":103,"out":341,"args":[339,342],"size":[256,256],"free":[342]},
-          {"op":"run","kernel":95,"out":343,"args":[339],"size":[256]},
-          {"op":"run","kernel":104,"out":344,"args":[340,345],"size":["B","S",8,32]},
-          {"op":"run","kernel":105,"out":346,"args":[345,340,347],"size":["B",8,"S","S"],"free":[340,345,347]},
-          {"op":"run","kernel":106,"out":348,"args":[346,349],"size":["B","S",8,32],"free":[349]},
-          {"op":"run","kernel":107,"out":350,"args":[346,351],"size":["B","S",8,32],"free":[346,351]},
-          {"op":"run","kernel":108,"out":352,"args":[348,350,344,353],"size":[768,256],"free":[353]},
-          {"op":"run","kernel":109,"out":354,"args":[348,350,344],"size":[768]},
-          {"op":"run","kernel":110,"out":355,"args":[339,348,350,344,13],"size":["B","S",256],"free":[339,344,348,350]},
-          {"op":"run","kernel":91,"out":356,"args":[357],"size":["B","S",256],"free":[357]},
-          {"op":"run","kernel":92,"out":358,"args":[356],"size":["B","S",1]},
-          {"op":"run","kernel":93,"out":359,"args":[356,358],"size":["B","S",256],"free":[356]},
-          {"op":"run","kernel":94,"out":360,"args":[355,359],"size":[256]},
-          {"op":"run","kernel":95,"out":361,"args":[355],"size":[256]},
-          {"op":"run","kernel":96,"out":362,"args":[358,355,11,359],"size":["B","S",256],"free":[355,358,359]},
-          {"op":"run","kernel":97,"out":363,"args":[362,364],"size":[256,1024]},
-          {"op":"run","kernel":95,"out":365,"args":[362],"size":[256]},
-          {"op":"run","kernel":98,"out":366,"args":[362,9,364],"size":["B","S",1024],"packs":19,"free":[364]},
-          {"op":"run","kernel":99,"out":367,"args":[366,368],"size":[1024,256],"free":[368]},
-          {"op":"run","kernel":100,"out":369,"args":[366],"size":[1024]},
-          {"op":"run","kernel":101,"out":370,"args":[362,366,7],"size":["B","S",256],"packs":20,"free":[362,366]},
-          {"op":"run","kernel":91,"out":371,"args":[372],"size":["B","S",256],"free":[372]},
-          {"op":"run","kernel":92,"out":373,"args":[371],"size":["B","S",1]},
-          {"op":"run","kernel":93,"out":374,"args":[371,373],"size":["B","S",256],"free":[371]},
-          {"op":"run","kernel":94,"out":375,"args":[370,374],"size":[256]},
-          {"op":"run","kernel":95,"out":376,"args":[370],"size":[256]},
-          {"op":"run","kernel":96,"out":377,"args":[373,370,5,374],"size":["B","S",256],"free":[370,373,374]},
-          {"op":"run","kernel":102,"out":378,"args":[377,3],"size":["B","S",256],"packs":21},
-          {"op":"run","kernel":103,"out":379,"args":[377,380],"size":[256,256],"free":[380]},
-          {"op":"run","kernel":95,"out":381,"args":[377],"size":[256]},
-          {"op":"run","kernel":104,"out":382,"args":[378,383],"size":["B","S",8,32]},
-          {"op":"run","kernel":105,"out":384,"args":[383,378,385],"size":["B",8,"S","S"],"free":[378,383,385]},
-          {"op":"run","kernel":106,"out":386,"args":[384,387],"size":["B","S",8,32],"free":[387]},
-          {"op":"run","kernel":107,"out":388,"args":[384,389],"size":["B","S",8,32],"free":[384,389]},
-          {"op":"run","kernel":108,"out":390,"args":[386,388,382,391],"size":[768,256],"free":[391]},
-          {"op":"run","kernel":109,"out":392,"args":[386,388,382],"size":[768]},
-          {"op":"run","kernel":110,"out":393,"args":[377,386,388,382,1],"size":["B","S",256],"free":[377,382,386,388]},
-          {"op":"run","kernel":111,"out":394,"args":[94,393],"size":[8000,256],"free":[94,393]},
-          {"op":"run","kernel":112,"out":395,"args":[252,246,396,250,397],"size":[768,256],"free":[397]},
-          {"op":"run","kernel":113,"out":398,"args":[250,252,246],"size":[768],"free":[246,250,252]},
-          {"op":"run","kernel":112,"out":399,"args":[194,188,396,192,400],"size":[768,256],"free":[400]},
-          {"op":"run","kernel":113,"out":401,"args":[192,194,188],"size":[768],"free":[188,192,194]},
-          {"op":"run","kernel":112,"out":402,"args":[136,130,396,134,403],"size":[768,256],"free":[396,403]},
-          {"op":"run","kernel":113,"out":404,"args":[134,136,130],"size":[768],"free":[130,134,136]}
+          {"op":"run","kernel":56,"out":97,"args":[96,98,99],"size":["B","T",8000],"free":[96,98,99]},
+          {"op":"run","kernel":57,"out":100,"args":[97,92],"size":["B","T",256],"packs":0},
+          {"op":"run","kernel":58,"out":101,"args":[97,102],"size":[8000,256],"free":[102]},
+          {"op":"run","kernel":59,"out":103,"args":[97],"size":[8000],"free":[97]},
+          {"op":"run","kernel":60,"out":104,"args":[105],"size":["B","T",256],"free":[105]},
+          {"op":"run","kernel":61,"out":106,"args":[104],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":107,"args":[104,106],"size":["B","T",256],"free":[104]},
+          {"op":"run","kernel":63,"out":108,"args":[100,107],"size":[256]},
+          {"op":"run","kernel":64,"out":109,"args":[100],"size":[256]},
+          {"op":"run","kernel":65,"out":110,"args":[106,100,90,107],"size":["B","T",256],"free":[100,106,107]},
+          {"op":"run","kernel":66,"out":111,"args":[110,112],"size":[256,1024]},
+          {"op":"run","kernel":64,"out":113,"args":[110],"size":[256]},
+          {"op":"run","kernel":67,"out":114,"args":[110,88,112],"size":["B","T",1024],"packs":1,"free":[112]},
+          {"op":"run","kernel":68,"out":115,"args":[114,116],"size":[1024,256],"free":[116]},
+          {"op":"run","kernel":69,"out":117,"args":[114],"size":[1024]},
+          {"op":"run","kernel":70,"out":118,"args":[110,114,86],"size":["B","T",256],"packs":2,"free":[110,114]},
+          {"op":"run","kernel":60,"out":119,"args":[120],"size":["B","T",256],"free":[120]},
+          {"op":"run","kernel":61,"out":121,"args":[119],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":122,"args":[119,121],"size":["B","T",256],"free":[119]},
+          {"op":"run","kernel":63,"out":123,"args":[118,122],"size":[256]},
+          {"op":"run","kernel":64,"out":124,"args":[118],"size":[256]},
+          {"op":"run","kernel":65,"out":125,"args":[121,118,84,122],"size":["B","T",256],"free":[118,121,122]},
+          {"op":"run","kernel":71,"out":126,"args":[125,82],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":72,"out":127,"args":[125,128],"size":[256,256],"free":[128]},
+          {"op":"run","kernel":64,"out":129,"args":[125],"size":[256]},
+          {"op":"run","kernel":73,"out":130,"args":[126,131],"size":["B","S",8,32]},
+          {"op":"run","kernel":74,"out":132,"args":[131,126,133],"size":["B",8,"T","S"],"free":[126,131,133]},
+          {"op":"run","kernel":75,"out":134,"args":[132,135],"size":["B","T",8,32],"free":[135]},
+          {"op":"run","kernel":76,"out":136,"args":[132,137],"size":["B","S",8,32],"free":[132,137]},
+          {"op":"run","kernel":77,"out":138,"args":[125,134,80],"size":["B","T",256],"free":[125]},
+          {"op":"run","kernel":60,"out":139,"args":[140],"size":["B","T",256],"free":[140]},
+          {"op":"run","kernel":61,"out":141,"args":[139],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
+          {"op":"run","kernel":63,"out":143,"args":[138,142],"size":[256]},
+          {"op":"run","kernel":64,"out":144,"args":[138],"size":[256]},
+          {"op":"run","kernel":65,"out":145,"args":[141,138,78,142],"size":["B","T",256],"free":[138,141,142]},
+          {"op":"run","kernel":71,"out":146,"args":[145,76],"size":["B","T",256],"packs":4},
+          {"op":"run","kernel":72,"out":147,"args":[145,148],"size":[256,256],"free":[148]},
+          {"op":"run","kernel":64,"out":149,"args":[145],"size":[256]},
+          {"op":"run","kernel":78,"out":150,"args":[146,151],"size":["B","T",8,32]},
+          {"op":"run","kernel":79,"out":152,"args":[151,146,153],"size":["B",8,"T","T"],"free":[146,151,153]},
+          {"op":"run","kernel":80,"out":154,"args":[152,155],"size":["B","T",8,32],"free":[155]},
+          {"op":"run","kernel":81,"out":156,"args":[152,157],"size":["B","T",8,32],"free":[152,157]},
+          {"op":"run","kernel":82,"out":158,"args":[154,156,150,159],"size":[768,256],"free":[159]},
+          {"op":"run","kernel":83,"out":160,"args":[154,156,150],"size":[768]},
+          {"op":"run","kernel":84,"out":161,"args":[145,154,156,150,74],"size":["B","T",256],"free":[145,150,154,156]},
+          {"op":"run","kernel":60,"out":162,"args":[163],"size":["B","T",256],"free":[163]},
+          {"op":"run","kernel":61,"out":164,"args":[162],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":165,"args":[162,164],"size":["B","T",256],"free":[162]},
+          {"op":"run","kernel":63,"out":166,"args":[161,165],"size":[256]},
+          {"op":"run","kernel":64,"out":167,"args":[161],"size":[256]},
+          {"op":"run","kernel":65,"out":168,"args":[164,161,72,165],"size":["B","T",256],"free":[161,164,165]},
+          {"op":"run","kernel":66,"out":169,"args":[168,170],"size":[256,1024]},
+          {"op":"run","kernel":64,"out":171,"args":[168],"size":[256]},
+          {"op":"run","kernel":67,"out":172,"args":[168,70,170],"size":["B","T",1024],"packs":5,"free":[170]},
+          {"op":"run","kernel":68,"out":173,"args":[172,174],"size":[1024,256],"free":[174]},
+          {"op":"run","kernel":69,"out":175,"args":[172],"size":[1024]},
+          {"op":"run","kernel":70,"out":176,"args":[168,172,68],"size":["B","T",256],"packs":6,"free":[168,172]},
+          {"op":"run","kernel":60,"out":177,"args":[178],"size":["B","T",256],"free":[178]},
+          {"op":"run","kernel":61,"out":179,"args":[177],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":180,"args":[177,179],"size":["B","T",256],"free":[177]},
+          {"op":"run","kernel":63,"out":181,"args":[176,180],"size":[256]},
+          {"op":"run","kernel":64,"out":182,"args":[176],"size":[256]},
+          {"op":"run","kernel":65,"out":183,"args":[179,176,66,180],"size":["B","T",256],"free":[176,179,180]},
+          {"op":"run","kernel":71,"out":184,"args":[183,64],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":72,"out":185,"args":[183,186],"size":[256,256],"free":[186]},
+          {"op":"run","kernel":64,"out":187,"args":[183],"size":[256]},
+          {"op":"run","kernel":73,"out":188,"args":[184,189],"size":["B","S",8,32]},
+          {"op":"run","kernel":74,"out":190,"args":[189,184,191],"size":["B",8,"T","S"],"free":[184,189,191]},
+          {"op":"run","kernel":75,"out":192,"args":[190,193],"size":["B","T",8,32],"free":[193]},
+          {"op":"run","kernel":76,"out":194,"args":[190,195],"size":["B","S",8,32],"free":[190,195]},
+          {"op":"run","kernel":77,"out":196,"args":[183,192,62],"size":["B","T",256],"free":[183]},
+          {"op":"run","kernel":60,"out":197,"args":[198],"size":["B","T",256],"free":[198]},
+          {"op":"run","kernel":61,"out":199,"args":[197],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":200,"args":[197,199],"size":["B","T",256],"free":[197]},
+          {"op":"run","kernel":63,"out":201,"args":[196,200],"size":[256]},
+          {"op":"run","kernel":64,"out":202,"args":[196],"size":[256]},
+          {"op":"run","kernel":65,"out":203,"args":[199,196,60,200],"size":["B","T",256],"free":[196,199,200]},
+          {"op":"run","kernel":71,"out":204,"args":[203,58],"size":["B","T",256],"packs":8},
+          {"op":"run","kernel":72,"out":205,"args":[203,206],"size":[256,256],"free":[206]},
+          {"op":"run","kernel":64,"out":207,"args":[203],"size":[256]},
+          {"op":"run","kernel":78,"out":208,"args":[204,209],"size":["B","T",8,32]},
+          {"op":"run","kernel":79,"out":210,"args":[209,204,211],"size":["B",8,"T","T"],"free":[204,209,211]},
+          {"op":"run","kernel":80,"out":212,"args":[210,213],"size":["B","T",8,32],"free":[213]},
+          {"op":"run","kernel":81,"out":214,"args":[210,215],"size":["B","T",8,32],"free":[210,215]},
+          {"op":"run","kernel":82,"out":216,"args":[212,214,208,217],"size":[768,256],"free":[217]},
+          {"op":"run","kernel":83,"out":218,"args":[212,214,208],"size":[768]},
+          {"op":"run","kernel":84,"out":219,"args":[203,212,214,208,56],"size":["B","T",256],"free":[203,208,212,214]},
+          {"op":"run","kernel":60,"out":220,"args":[221],"size":["B","T",256],"free":[221]},
+          {"op":"run","kernel":61,"out":222,"args":[220],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":223,"args":[220,222],"size":["B","T",256],"free":[220]},
+          {"op":"run","kernel":63,"out":224,"args":[219,223],"size":[256]},
+          {"op":"run","kernel":64,"out":225,"args":[219],"size":[256]},
+          {"op":"run","kernel":65,"out":226,"args":[222,219,54,223],"size":["B","T",256],"free":[219,222,223]},
+          {"op":"run","kernel":66,"out":227,"args":[226,228],"size":[256,1024]},
+          {"op":"run","kernel":64,"out":229,"args":[226],"size":[256]},
+          {"op":"run","kernel":67,"out":230,"args":[226,52,228],"size":["B","T",1024],"packs":9,"free":[228]},
+          {"op":"run","kernel":68,"out":231,"args":[230,232],"size":[1024,256],"free":[232]},
+          {"op":"run","kernel":69,"out":233,"args":[230],"size":[1024]},
+          {"op":"run","kernel":70,"out":234,"args":[226,230,50],"size":["B","T",256],"packs":10,"free":[226,230]},
+          {"op":"run","kernel":60,"out":235,"args":[236],"size":["B","T",256],"free":[236]},
+          {"op":"run","kernel":61,"out":237,"args":[235],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":238,"args":[235,237],"size":["B","T",256],"free":[235]},
+          {"op":"run","kernel":63,"out":239,"args":[234,238],"size":[256]},
+          {"op":"run","kernel":64,"out":240,"args":[234],"size":[256]},
+          {"op":"run","kernel":65,"out":241,"args":[237,234,48,238],"size":["B","T",256],"free":[234,237,238]},
+          {"op":"run","kernel":71,"out":242,"args":[241,46],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":72,"out":243,"args":[241,244],"size":[256,256],"free":[244]},
+          {"op":"run","kernel":64,"out":245,"args":[241],"size":[256]},
+          {"op":"run","kernel":73,"out":246,"args":[242,247],"size":["B","S",8,32]},
+          {"op":"run","kernel":74,"out":248,"args":[247,242,249],"size":["B",8,"T","S"],"free":[242,247,249]},
+          {"op":"run","kernel":75,"out":250,"args":[248,251],"size":["B","T",8,32],"free":[251]},
+          {"op":"run","kernel":76,"out":252,"args":[248,253],"size":["B","S",8,32],"free":[248,253]},
+          {"op":"run","kernel":77,"out":254,"args":[241,250,44],"size":["B","T",256],"free":[241]},
+          {"op":"run","kernel":60,"out":255,"args":[256],"size":["B","T",256],"free":[256]},
+          {"op":"run","kernel":61,"out":257,"args":[255],"size":["B","T",1]},
+          {"op":"run","kernel":62,"out":258,"args":[255,257],"size":["B","T",256],"free":[255]},
+          {"op":"run","kernel":63,"out":259,"args":[254,258],"size":[256]},
+          {"op":"run","kernel":64,"out":260,"args":[254],"size":[256]},
+          {"op":"run","kernel":65,"out":261,"args":[257,254,42,258],"size":["B","T",256],"free":[254,257,258]},
+          {"op":"run","kernel":71,"out":262,"args":[261,40],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":72,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
+          {"op":"run","kernel":64,"out":265,"args":[261],"size":[256]},
+          {"op":"run","kernel":78,"out":266,"args":[262,267],"size":["B","T",8,32]},
+          {"op":"run","kernel":79,"out":268,"args":[267,262,269],"size":["B",8,"T","T"],"free":[262,267,269]},
+          {"op":"run","kernel":80,"out":270,"args":[268,271],"size":["B","T",8,32],"free":[271]},
+          {"op":"run","kernel":81,"out":272,"args":[268,273],"size":["B","T",8,32],"free":[268,273]},
+          {"op":"run","kernel":82,"out":274,"args":[270,272,266,275],"size":[768,256],"free":[275]},
+          {"op":"run","kernel":83,"out":276,"args":[270,272,266],"size":[768]},
+          {"op":"run","kernel":84,"out":277,"args":[261,270,272,266,38],"size":["B","T",256],"free":[261,266,270,272]},
+          {"op":"run","kernel":85,"out":278,"args":[95,277],"size":[8000,256],"free":[95,277]},
+          {"op":"run","kernel":86,"out":279,"args":[136,130,80,194,188,62,252,246,44],"size":["B","S",256]},
+          {"op":"run","kernel":87,"out":280,"args":[281],"size":["B","S",256],"free":[281]},
+          {"op":"run","kernel":88,"out":282,"args":[280],"size":["B","S",1]},
+          {"op":"run","kernel":89,"out":283,"args":[280,282],"size":["B","S",256],"free":[280]},
+          {"op":"run","kernel":90,"out":284,"args":[279,283],"size":[256]},
+          {"op":"run","kernel":91,"out":285,"args":[279],"size":[256]},
+          {"op":"run","kernel":92,"out":286,"args":[282,279,35,283],"size":["B","S",256],"free":[279,282,283]},
+          {"op":"run","kernel":93,"out":287,"args":[286,288],"size":[256,1024]},
+          {"op":"run","kernel":91,"out":289,"args":[286],"size":[256]},
+          {"op":"run","kernel":94,"out":290,"args":[286,33,288],"size":["B","S",1024],"packs":13,"free":[288]},
+          {"op":"run","kernel":95,"out":291,"args":[290,292],"size":[1024,256],"free":[292]},
+          {"op":"run","kernel":96,"out":293,"args":[290],"size":[1024]},
+          {"op":"run","kernel":97,"out":294,"args":[286,290,31],"size":["B","S",256],"packs":14,"free":[286,290]},
+          {"op":"run","kernel":87,"out":295,"args":[296],"size":["B","S",256],"free":[296]},
+          {"op":"run","kernel":88,"out":297,"args":[295],"size":["B","S",1]},
+          {"op":"run","kernel":89,"out":298,"args":[295,297],"size":["B","S",256],"free":[295]},
+          {"op":"run","kernel":90,"out":299,"args":[294,298],"size":[256]},
+          {"op":"run","kernel":91,"out":300,"args":[294],"size":[256]},
+          {"op":"run","kernel":92,"out":301,"args":[297,294,29,298],"size":["B","S",256],"free":[294,297,298]},
+          {"op":"run","kernel":98,"out":302,"args":[301,27],"size":["B","S",256],"packs":15},
+          {"op":"run","kernel":99,"out":303,"args":[301,304],"size":[256,256],"free":[304]},
+          {"op":"run","kernel":91,"out":305,"args":[301],"size":[256]},
+          {"op":"run","kernel":100,"out":306,"args":[302,307],"size":["B","S",8,32]},
+          {"op":"run","kernel":101,"out":308,"args":[307,302,309],"size":["B",8,"S","S"],"free":[302,307,309]},
+          {"op":"run","kernel":102,"out":310,"args":[308,311],"size":["B","S",8,32],"free":[311]},
+          {"op":"run","kernel":103,"out":312,"args":[308,313],"size":["B","S",8,32],"free":[308,313]},
+          {"op":"run","kernel":104,"out":314,"args":[310,312,306,315],"size":[768,256],"free":[315]},
+          {"op":"run","kernel":105,"out":316,"args":[310,312,306],"size":[768]},
+          {"op":"run","kernel":106,"out":317,"args":[301,310,312,306,25],"size":["B","S",256],"free":[301,306,310,312]},
+          {"op":"run","kernel":87,"out":318,"args":[319],"size":["B","S",256],"free":[319]},
+          {"op":"run","kernel":88,"out":320,"args":[318],"size":["B","S",1]},
+          {"op":"run","kernel":89,"out":321,"args":[318,320],"size":["B","S",256],"free":[318]},
+          {"op":"run","kernel":90,"out":322,"args":[317,321],"size":[256]},
+          {"op":"run","kernel":91,"out":323,"args":[317],"size":[256]},
+          {"op":"run","kernel":92,"out":324,"args":[320,317,23,321],"size":["B","S",256],"free":[317,320,321]},
+          {"op":"run","kernel":93,"out":325,"args":[324,326],"size":[256,1024]},
+          {"op":"run","kernel":91,"out":327,"args":[324],"size":[256]},
+          {"op":"run","kernel":94,"out":328,"args":[324,21,326],"size":["B","S",1024],"packs":16,"free":[326]},
+          {"op":"run","kernel":95,"out":329,"args":[328,330],"size":[1024,256],"free":[330]},
+          {"op":"run","kernel":96,"out":331,"args":[328],"size":[1024]},
+          {"op":"run","kernel":97,"out":332,"args":[324,328,19],"size":["B","S",256],"packs":17,"free":[324,328]},
+          {"op":"run","kernel":87,"out":333,"args":[334],"size":["B","S",256],"free":[334]},
+          {"op":"run","kernel":88,"out":335,"args":[333],"size":["B","S",1]},
+          {"op":"run","kernel":89,"out":336,"args":[333,335],"size":["B","S",256],"free":[333]},
+          {"op":"run","kernel":90,"out":337,"args":[332,336],"size":[256]},
+          {"op":"run","kernel":91,"out":338,"args":[332],"size":[256]},
+          {"op":"run","kernel":92,"out":339,"args":[335,332,17,336],"size":["B","S",256],"free":[332,335,336]},
+          {"op":"run","kernel":98,"out":340,"args":[339,15],"size":["B","S",256],"packs":18},
+          {"op":"run","kernel":99,"out":341,"args":[339,342],"size":[256,256],"free":[342]},
+          {"op":"run","kernel":91,"out":343,"args":[339],"size":[256]},
+          {"op":"run","kernel":100,"out":344,"args":[340,345],"size":["B","S",8,32]},
+          {"op":"run","kernel":101,"out":346,"args":[345,340,347],"size":["B",8,"S","S"],"free":[340,345,347]},
+          {"op":"run","kernel":102,"out":348,"args":[346,349],"size":["B","S",8,32],"free":[349]},
+          {"op":"run","kernel":103,"out":350,"args":[346,351],"size":["B","S",8,32],"free":[346,351]},
+          {"op":"run","kernel":104,"out":352,"args":[348,350,344,353],"size":[768,256],"free":[353]},
+          {"op":"run","kernel":105,"out":354,"args":[348,350,344],"size":[768]},
+          {"op":"run","kernel":106,"out":355,"args":[339,348,350,344,13],"size":["B","S",256],"free":[339,344,348,350]},
+          {"op":"run","kernel":87,"out":356,"args":[357],"size":["B","S",256],"free":[357]},
+          {"op":"run","kernel":88,"out":358,"args":[356],"size":["B","S",1]},
+          {"op":"run","kernel":89,"out":359,"args":[356,358],"size":["B","S",256],"free":[356]},
+          {"op":"run","kernel":90,"out":360,"args":[355,359],"size":[256]},
+          {"op":"run","kernel":91,"out":361,"args":[355],"size":[256]},
+          {"op":"run","kernel":92,"out":362,"args":[358,355,11,359],"size":["B","S",256],"free":[355,358,359]},
+          {"op":"run","kernel":93,"out":363,"args":[362,364],"size":[256,1024]},
+          {"op":"run","kernel":91,"out":365,"args":[362],"size":[256]},
+          {"op":"run","kernel":94,"out":366,"args":[362,9,364],"size":["B","S",1024],"packs":19,"free":[364]},
+          {"op":"run","kernel":95,"out":367,"args":[366,368],"size":[1024,256],"free":[368]},
+          {"op":"run","kernel":96,"out":369,"args":[366],"size":[1024]},
+          {"op":"run","kernel":97,"out":370,"args":[362,366,7],"size":["B","S",256],"packs":20,"free":[362,366]},
+          {"op":"run","kernel":87,"out":371,"args":[372],"size":["B","S",256],"free":[372]},
+          {"op":"run","kernel":88,"out":373,"args":[371],"size":["B","S",1]},
+          {"op":"run","kernel":89,"out":374,"args":[371,373],"size":["B","S",256],"free":[371]},
+          {"op":"run","kernel":90,"out":375,"args":[370,374],"size":[256]},
+          {"op":"run","kernel":91,"out":376,"args":[370],"size":[256]},
+          {"op":"run","kernel":92,"out":377,"args":[373,370,5,374],"size":["B","S",256],"free":[370,373,374]},
+          {"op":"run","kernel":98,"out":378,"args":[377,3],"size":["B","S",256],"packs":21},
+          {"op":"run","kernel":99,"out":379,"args":[377,380],"size":[256,256],"free":[380]},
+          {"op":"run","kernel":91,"out":381,"args":[377],"size":[256]},
+          {"op":"run","kernel":100,"out":382,"args":[378,383],"size":["B","S",8,32]},
+          {"op":"run","kernel":101,"out":384,"args":[383,378,385],"size":["B",8,"S","S"],"free":[378,383,385]},
+          {"op":"run","kernel":102,"out":386,"args":[384,387],"size":["B","S",8,32],"free":[387]},
+          {"op":"run","kernel":103,"out":388,"args":[384,389],"size":["B","S",8,32],"free":[384,389]},
+          {"op":"run","kernel":104,"out":390,"args":[386,388,382,391],"size":[768,256],"free":[391]},
+          {"op":"run","kernel":105,"out":392,"args":[386,388,382],"size":[768]},
+          {"op":"run","kernel":106,"out":393,"args":[377,386,388,382,1],"size":["B","S",256],"free":[377,382,386,388]},
+          {"op":"run","kernel":107,"out":394,"args":[94,393],"size":[8000,256],"free":[94,393]},
+          {"op":"run","kernel":108,"out":395,"args":[252,246,396,250,397],"size":[768,256],"free":[397]},
+          {"op":"run","kernel":109,"out":398,"args":[250,252,246],"size":[768],"free":[246,250,252]},
+          {"op":"run","kernel":108,"out":399,"args":[194,188,396,192,400],"size":[768,256],"free":[400]},
+          {"op":"run","kernel":109,"out":401,"args":[192,194,188],"size":[768],"free":[188,192,194]},
+          {"op":"run","kernel":108,"out":402,"args":[136,130,396,134,403],"size":[768,256],"free":[396,403]},
+          {"op":"run","kernel":109,"out":404,"args":[134,136,130],"size":[768],"free":[130,134,136]}
         ],
         "output": {"slot":394,"shape":[8000,256]},
         "caches": [],

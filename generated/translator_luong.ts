@@ -749,24 +749,39 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 df067f9d: decoder.attention0.context Σα·k
+    // k12 d22f8070: decoder.attention0.context Σα·k (tiled, running softmax)
     {
       name: "LuongTranslator.k12",
-      label: "decoder.attention0.context Σα·k",
+      label: "decoder.attention0.context Σα·k (tiled, running softmax)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, b1, b2, b3, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const len0 = b0[i0];\n  let m1 = -3.0e+38;\n  let l2 = 0.0;\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < S; k4++) {\n    if (k4 < len0) {\n      let acc5 = 0.0;\n      for (let k6 = 0; k6 < 512; k6++) {\n        const v7 = b1[(i0 * T + i1) * 1024 + k6];\n        const v8 = b2[(i0 * S + k4) * 512 + k6];\n        acc5 += v7 * v8;\n      }\n      const mn9 = Math.max(m1, acc5);\n      const c10 = Math.exp(m1 - mn9);\n      const p11 = Math.exp(acc5 - mn9);\n      l2 = l2 * c10 + p11;\n      const v12 = b3[(i0 * S + k4) * 1024 + i2];\n      acc3 = acc3 * c10 + p11 * v12;\n      m1 = mn9;\n    }\n  }\n  return (l2 > 0.0 ? acc3 / l2 : 0.0);\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < S; k1++) {
-            const v2 = b0[(i0 * T + i1) * S + k1]!;
-            const v3 = b1[(i0 * S + k1) * 1024 + i2]!;
-            acc0 += v2 * v3;
+          const len0 = b0[i0]!;
+          let m1 = -3.0e+38;
+          let l2 = 0.0;
+          let acc3 = 0.0;
+          for (let k4 = 0; k4 < S; k4++) {
+            if (k4 < len0) {
+              let acc5 = 0.0;
+              for (let k6 = 0; k6 < 512; k6++) {
+                const v7 = b1[(i0 * T + i1) * 1024 + k6]!;
+                const v8 = b2[(i0 * S + k4) * 512 + k6]!;
+                acc5 += v7 * v8;
+              }
+              const mn9 = Math.max(m1, acc5);
+              const c10 = Math.exp(m1 - mn9);
+              const p11 = Math.exp(acc5 - mn9);
+              l2 = l2 * c10 + p11;
+              const v12 = b3[(i0 * S + k4) * 1024 + i2]!;
+              acc3 = acc3 * c10 + p11 * v12;
+              m1 = mn9;
+            }
           }
-          return acc0;
+          return (l2 > 0.0 ? acc3 / l2 : 0.0);
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -775,14 +790,75 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { S } = s; return [527 * S]; },
+        scratch: (s) => { const { T } = s; return [T * 128, T * 512, T, T, 73216, 67456]; },
         run: (x, out, a, g, s) => {
           const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (S * 1024), 512, S, 1, 1024, gm0, 1.0);
-            x.gemm(T, 512, S, b0, bt0 * (T * S), S, wp, null, 0, out, bt0 * (T * 512), 512, 0);
+            const qo0 = bt0 * (T * 1024);
+            const ko1 = bt0 * (S * 512);
+            const vo2 = bt0 * (S * 1024);
+            const oo3 = bt0 * (T * 512);
+            const len4 = b0[bt0]!;
+            for (let q5 = 0; q5 < T; q5++) {
+              gm2[q5] = -3.0e+38;
+              gm3[q5] = 0.0;
+              for (let c6 = 0; c6 < 512; c6++) {
+                out[oo3 + q5 * 512 + c6] = 0.0;
+              }
+            }
+            for (let tile7 = 0; tile7 < Math.floor((S + 127.5) / 128.0); tile7++) {
+              const k08 = tile7 * 128;
+              const left9 = S - k08;
+              const n10 = (left9 < 128 ? left9 : 128);
+              const kp11 = x.pack(b2, ko1 + k08 * 512, n10, 512, 512, 1, gm4, 1.0);
+              x.gemm(T, n10, 512, b1, qo0, 1024, kp11, null, 0, gm0, 0, 128, 0);
+              for (let q12 = 0; q12 < T; q12++) {
+                const sb13 = q12 * 128;
+                let tm14 = -3.0e+38;
+                for (let j15 = 0; j15 < n10; j15++) {
+                  if (k08 + j15 < len4) {
+                    tm14 = Math.max(tm14, gm0[sb13 + j15]!);
+                  }
+                }
+                const mo16 = gm2[q12]!;
+                const mn17 = Math.max(mo16, tm14);
+                const cr18 = Math.exp(mo16 - mn17);
+                let sum19 = 0.0;
+                for (let j20 = 0; j20 < n10; j20++) {
+                  let p21 = 0.0;
+                  if (k08 + j20 < len4) {
+                    p21 = Math.exp(gm0[sb13 + j20]! - mn17);
+                  }
+                  gm0[sb13 + j20] = p21;
+                  sum19 += p21;
+                }
+                gm2[q12] = mn17;
+                gm3[q12] = gm3[q12]! * cr18 + sum19;
+                const ob22 = oo3 + q12 * 512;
+                for (let c23 = 0; c23 < 512; c23++) {
+                  out[ob22 + c23] = out[ob22 + c23]! * cr18;
+                }
+              }
+              const vp24 = x.pack(b3, vo2 + k08 * 1024, 512, n10, 1, 1024, gm5, 1.0);
+              x.gemm(T, 512, n10, gm0, 0, 128, vp24, null, 0, gm1, 0, 512, 0);
+              for (let q25 = 0; q25 < T; q25++) {
+                const ob26 = oo3 + q25 * 512;
+                const pb27 = q25 * 512;
+                for (let c28 = 0; c28 < 512; c28++) {
+                  out[ob26 + c28] = out[ob26 + c28]! + gm1[pb27 + c28]!;
+                }
+              }
+            }
+            for (let q29 = 0; q29 < T; q29++) {
+              const l30 = gm3[q29]!;
+              const inv31 = (l30 > 0.0 ? 1.0 / l30 : 0.0);
+              const ob32 = oo3 + q29 * 512;
+              for (let c33 = 0; c33 < 512; c33++) {
+                out[ob32 + c33] = out[ob32 + c33]! * inv31;
+              }
+            }
           }
         },
       },
@@ -3120,10 +3196,10 @@ const LuongTranslator_PLAN: __nnc.Plan = {
         {"op":"scan","out":34,"dim":"T","reverse":false,"stateSize":1024,"init":32,"lengths":26,"body":[],"step":{"kernel":6,"args":[34,33,11,13,26],"packs":5},"size":["B","T",1024],"free":[32,33]},
         {"op":"run","kernel":7,"out":37,"args":[34,14,16],"size":["B","T",2048],"packs":6,"free":[34]},
         {"op":"scan","out":38,"dim":"T","reverse":false,"stateSize":1024,"init":36,"lengths":26,"body":[],"step":{"kernel":6,"args":[38,37,15,17,26],"packs":7},"size":["B","T",1024],"free":[36,37]},
-        {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B","T","S"],"free":[39]},
-        {"op":"run","kernel":10,"out":41,"args":[24,40],"size":["B","T",2]},
-        {"op":"run","kernel":11,"out":42,"args":[24,41,40],"size":["B","T","S"],"free":[24,40,41]},
-        {"op":"run","kernel":12,"out":43,"args":[42,30],"size":["B","T",512],"free":[30,42]},
+        {"op":"run","kernel":9,"out":40,"args":[38,39],"size":["B","T","S"],"weights":true},
+        {"op":"run","kernel":10,"out":41,"args":[24,40],"size":["B","T",2],"weights":true},
+        {"op":"run","kernel":11,"out":42,"args":[24,41,40],"size":["B","T","S"],"weights":true,"free":[40,41,42]},
+        {"op":"run","kernel":12,"out":43,"args":[24,38,39,30],"size":["B","T",512],"free":[24,30,39]},
         {"op":"run","kernel":13,"out":44,"args":[43,38,19,20],"size":["B","T",512],"packs":9,"free":[38,43]},
         {"op":"run","kernel":14,"out":45,"args":[44,21,22],"size":["B","T",6000],"packs":10,"free":[44]},
         {"op":"run","kernel":15,"out":46,"args":[45],"size":["B","T",2]},

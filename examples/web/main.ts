@@ -14,9 +14,12 @@
  * The models run in a Web Worker (model.worker.ts, which serves both modules and gives them gpu.js):
  * `createModel({ backend, worker })` returns a model with the same API whose calls are answered there,
  * so the page keeps drawing while they compute. `?worker=0` runs them on the page's own thread.
+ *
+ * That is the Run tab. The Train tab (#train, train.ts) trains the brackets classifier in the page.
  */
 import { createModel as createDates, type Model as DatesModel } from '../../generated/dates.ts';
 import { createModel as createBrackets, type Model as BracketsModel } from '../../generated/brackets.ts';
+import { setupTrainTab } from './train.ts';
 
 // Vite copies these into the build (new URL(..., import.meta.url) is an asset reference).
 const FILES = {
@@ -370,29 +373,52 @@ function fail(e: unknown): void {
   console.error(e);
 }
 
-try {
-  if (!known) throw new Error(`unknown backend '${param}' in the URL: pick one of ${BACKENDS.join(', ')}`);
-  const t0 = performance.now();
-  await runDates(requested);
-  await runBrackets(requested);
-  const d = report.dates!;
-  const b = report.brackets!;
-  const ran = $('ran');
-  ran.replaceChildren(
-    el('span', 'ran on', 'label'),
-    el('strong', d.backend),
-    el('span', d.device, 'device'),
-    ...(d.backend !== b.backend ? [el('strong', ` / ${b.backend}`)] : []),
-  );
-  ran.className = `ran ${requested === 'auto' || d.backend === requested ? 'good' : 'warn'}`;
-  status.textContent =
-    `requested '${requested}'; dates ran on '${d.backend}' (${d.device}), ${d.ms} ms for the held-out batch (beam + greedy); ` +
-    `brackets on '${b.backend}' (${b.device}), ${b.ms} ms; ${(performance.now() - t0).toFixed(0)} ms in all, weights included; ` +
-    (inWorker ? 'the models run in a Web Worker' : "the models run on the page's thread");
-  report.state = 'ready';
-  document.body.dataset.state = 'ready';
-} catch (e) {
-  fail(e);
-  $('ran').textContent = `'${requested}' failed`;
-  $('ran').className = 'ran bad';
+/** The Run tab: both models, on the backend picked, started the first time the tab shows. */
+async function startRun(): Promise<void> {
+  try {
+    if (!known) throw new Error(`unknown backend '${param}' in the URL: pick one of ${BACKENDS.join(', ')}`);
+    const t0 = performance.now();
+    await runDates(requested);
+    await runBrackets(requested);
+    const d = report.dates!;
+    const b = report.brackets!;
+    const ran = $('ran');
+    ran.replaceChildren(
+      el('span', 'ran on', 'label'),
+      el('strong', d.backend),
+      el('span', d.device, 'device'),
+      ...(d.backend !== b.backend ? [el('strong', ` / ${b.backend}`)] : []),
+    );
+    ran.className = `ran ${requested === 'auto' || d.backend === requested ? 'good' : 'warn'}`;
+    status.textContent =
+      `requested '${requested}'; dates ran on '${d.backend}' (${d.device}), ${d.ms} ms for the held-out batch (beam + greedy); ` +
+      `brackets on '${b.backend}' (${b.device}), ${b.ms} ms; ${(performance.now() - t0).toFixed(0)} ms in all, weights included; ` +
+      (inWorker ? 'the models run in a Web Worker' : "the models run on the page's thread");
+    report.state = 'ready';
+    document.body.dataset.state = 'ready';
+  } catch (e) {
+    fail(e);
+    $('ran').textContent = `'${requested}' failed`;
+    $('ran').className = 'ran bad';
+  }
 }
+
+// ───────────── the tabs: Run (#run, the default) and Train (#train, train.ts) ─────────────
+
+setupTrainTab();
+let runStarted = false;
+function showTab(): void {
+  const tab = location.hash === '#train' ? 'train' : 'run';
+  for (const t of ['run', 'train'] as const) {
+    $(t).hidden = t !== tab;
+    $(`tab-${t}`).setAttribute('aria-selected', String(t === tab));
+  }
+  // the backend picker and the footer are the Run tab's
+  $('status').hidden = $('backend').parentElement!.hidden = tab !== 'run';
+  if (tab === 'run' && !runStarted) {
+    runStarted = true;
+    void startRun();
+  }
+}
+window.addEventListener('hashchange', showTab);
+showTab();

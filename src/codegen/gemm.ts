@@ -302,7 +302,7 @@ function dataOperand(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?
  * stride. Buffers, the state's and the step's slot, last-axis slices, head splits and inserted
  * axes; anything else is not a strided view.
  */
-function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): { base: Node; off: Expr; strides: Expr[] } | undefined {
+export function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): { base: Node; off: Expr; strides: Expr[] } | undefined {
   if (materialized.has(x.id)) {
     if (x.op === 'state') return { base: x, off: mul(scalar('tp'), int(scan!.S)), strides: [mul(scan!.L, int(scan!.S)), int(1)] };
     const w = dimExpr(x.shape[x.shape.length - 1]);

@@ -8,13 +8,13 @@
  * Buffers are named here by BufKey — `n12` (node 12's value), `w:NAME` (a weight), `n12.stats`
  * (a row reduction's statistics) — and only here; the plan numbers them.
  */
-import type { Graph, Node } from '../ir/graph.ts';
+import type { FusedKernel, Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
 import type { Size, TimeDim } from '../runtime/plan.ts';
 import { ARG, OUT, ROW, add, flatIndex, int, load, mul, scalar, v, type Buf, type Expr, type Kernel, type Stmt } from './kir.ts';
 import { BodyWriter, dimExpr, dimsOf, type Reader } from './expr.ts';
 import { hostForm, type PackRef } from './gemm.ts';
-import { poolKernel, rowReduction } from './reduce.ts';
+import { attentionKernel, poolKernel, rowReduction } from './reduce.ts';
 
 export type BufKey = string;
 
@@ -32,6 +32,8 @@ export interface Call {
   readonly label: string;
   /** The IR node it computes (the plan splits calls into the encoder and decoder parts by node). */
   readonly root: number;
+  /** It feeds only reported attention weights: run only when they are asked for. */
+  readonly weightsOnly?: true;
 }
 
 export type LoweredInstr =
@@ -159,10 +161,26 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
   for (const n of g.nodes.values()) if (SOURCES.has(n.op)) materialized.add(n.id);
   for (const k of g.kernels!) materialized.add(k.root);
   for (const k of g.kernels!) {
+    const from = instrs.length;
+    lowerKernel(k);
+    if (k.weightsOnly) for (let i = from; i < instrs.length; i++) {
+      const ins = instrs[i]!;
+      if (ins.op === 'run') instrs[i] = { op: 'run', call: { ...ins.call, weightsOnly: true } };
+    }
+  }
+  return instrs;
+
+  function lowerKernel(k: FusedKernel): void {
     const root = g.get(k.root);
+    if (k.tiled !== undefined) {
+      const a = attentionKernel(g, root, g.get(k.tiled), materialized, scan);
+      instrs.push({ op: 'run', call: a.call });
+      notes.set(root.id, [a.note]);
+      return;
+    }
     if (root.op === 'scan') {
       instrs.push(lowerScan(g, root, notes));
-      continue;
+      return;
     }
     const out = nodeBuf(root.id);
     const size: Size = [...root.shape];
@@ -170,11 +188,11 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
       const r = rowReduction(g, root, materialized, scan);
       instrs.push({ op: 'run', call: r.stats }, { op: 'run', call: r.apply });
       notes.set(root.id, [`one pass per row (values, ${root.op === 'softmax' ? 'max, exp and sum' : 'mean and variance'}, normalised in place); no statistics kernel`]);
-      continue;
+      return;
     }
     if (root.op === 'pool') {
       instrs.push({ op: 'run', call: poolKernel(g, root, materialized, scan) });
-      continue;
+      return;
     }
     const ctx = new KernelCtx(g, materialized, scan);
     const isStep = scan !== undefined && g.outputs[0]!.node === root.id;
@@ -193,7 +211,6 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
     const dims = isStep ? [scalar('B'), int(scan!.S)] : dimsOf(root.shape);
     instrs.push({ op: 'run', call: ctx.call({ dims, body, ...step, ...parts, ...(host ? { host: host.form } : {}) }, root, out, size, root.label, host?.packs) });
   }
-  return instrs;
 }
 
 function timeDim(scan: ScanCtx): TimeDim {

@@ -123,7 +123,7 @@ class PlanBuilder {
 
   private run(c: Call): RunInstr {
     const packs = this.packSet(c);
-    return { op: 'run', kernel: this.kernel(c.kernel, c.label), out: this.slot(c.out, c.size), args: c.args.map((a) => this.slot(a)), size: c.size, ...(packs !== undefined ? { packs } : {}) };
+    return { op: 'run', kernel: this.kernel(c.kernel, c.label), out: this.slot(c.out, c.size), args: c.args.map((a) => this.slot(a)), size: c.size, ...(packs !== undefined ? { packs } : {}), ...(c.weightsOnly ? { weights: true as const } : {}) };
   }
 
   private instr(i: LoweredInstr): Instr {

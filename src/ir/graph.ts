@@ -43,11 +43,27 @@ export class IdSource {
   next = 0;
 }
 
+/** One kernel of a fused graph (passes/fuse.ts). */
+export interface FusedKernel {
+  /** The materialized node this kernel computes. */
+  readonly root: number;
+  /** Nodes computed inline in this kernel (root included), in topological order. */
+  readonly members: readonly number[];
+  /**
+   * An attention's context α·v computed in tiles with a running softmax (codegen/reduce.ts
+   * attentionKernel): the weights α = softmax(e) it reads, which it computes itself — neither e nor α
+   * gets a buffer for it.
+   */
+  readonly tiled?: number;
+  /** The kernel feeds only attention-weight outputs (generate's `attention: true`): the runtime runs it only when they are asked for. */
+  readonly weightsOnly?: true;
+}
+
 export class Graph {
   readonly nodes = new Map<number, Node>();
   outputs: GraphOutput[] = [];
   /** Set by passes/fuse.ts: how the graph runs as kernels. */
-  kernels?: readonly { readonly root: number; readonly members: readonly number[] }[];
+  kernels?: readonly FusedKernel[];
 
   constructor(readonly ids: IdSource = new IdSource()) {}
 
@@ -130,5 +146,5 @@ export function compactIds(g: Graph, ids: IdSource = g.ids, start = true): void 
     g.nodes.set(m.id, m);
   }
   for (const o of g.outputs) o.node = remap.get(o.node)!;
-  if (g.kernels) g.kernels = g.kernels.map((k) => ({ root: remap.get(k.root)!, members: k.members.map((i) => remap.get(i)!) }));
+  if (g.kernels) g.kernels = g.kernels.map((k) => ({ ...k, root: remap.get(k.root)!, members: k.members.map((i) => remap.get(i)!), ...(k.tiled !== undefined ? { tiled: remap.get(k.tiled)! } : {}) }));
 }

@@ -32,7 +32,8 @@ export function printGraph(g: Graph, indent = '  ', inBody = false, gemm?: Reado
   for (const k of g.kernels ?? []) {
     const root = g.get(k.root);
     const what = root.op === 'scan' ? 'loop over t' : k.members.length > 1 ? `fused(${k.members.map((i) => `%${i}`).join(' ')})` : root.op;
-    out.push(`${indent}kernel k${k.root} = ${what} -> %${k.root}${inBody ? ', once per time step' : ''}  # ${root.label}`);
+    const when = k.weightsOnly ? ', only when attention weights are reported' : inBody ? ', once per time step' : '';
+    out.push(`${indent}kernel k${k.root} = ${k.tiled !== undefined ? 'attention in tiles ' : ''}${what} -> %${k.root}${when}  # ${root.label}`);
     for (const note of gemm?.get(k.root) ?? []) out.push(`${indent}  host: ${note}`);
   }
   for (const o of g.outputs) out.push(`${indent}${o.name === 'next' ? 'yield' : 'output ' + o.name + ' ='} %${o.node}`);

@@ -17,13 +17,6 @@
 import type { Graph, Node } from '../ir/graph.ts';
 import { OP_TABLE, type OpAttrs } from '../ir/ops.ts';
 
-export interface Kernel {
-  /** The materialized node this kernel computes. */
-  readonly root: number;
-  /** Nodes computed inline in this kernel (root included), in topological order. */
-  readonly members: readonly number[];
-}
-
 /** The most elementwise ops one kernel computes inline along a chain (see fuse). */
 export const MAX_INLINE_DEPTH = 64;
 
@@ -34,6 +27,38 @@ function isView(g: Graph, n: Node, materialized: Set<number>): boolean {
 }
 
 /**
+ * The softmax α of an attention's context `n` = einsum(α, v) summing α's last axis, when n can be
+ * computed in tiles with a running softmax (FlashAttention's rescaling) instead of reading α.
+ */
+function attentionWeights(g: Graph, n: Node): Node | undefined {
+  if (n.op !== 'einsum') return undefined;
+  const [lhs, out] = (n.attrs as OpAttrs['einsum']).spec.split('->') as [string, string];
+  const ops = lhs.split(',');
+  if (ops.length !== 2) return undefined;
+  const [la, lv] = ops as [string, string];
+  const a = g.get(n.inputs[0]!);
+  if (a.op !== 'softmax' || (a.attrs as OpAttrs['softmax']).log) return undefined;
+  const s = la[la.length - 1]!;
+  // s summed (in v, not in the output); α's other letters and v's are the output's
+  if (out.includes(s) || !lv.includes(s) || [...la.slice(0, -1), ...lv.replace(s, '')].some((c) => !out.includes(c))) return undefined;
+  return a;
+}
+
+/** Nodes that feed only graph outputs named 'attention' (a decoder's attention weights, which generate() reads only with `attention: true`). */
+function weightsOnlyNodes(g: Graph, nodes: readonly Node[], users: ReadonlyMap<number, readonly number[]>): Set<number> {
+  const only = new Set<number>();
+  const named = new Map(g.outputs.map((o) => [o.node, o.name]));
+  if (![...named.values()].includes('attention')) return only;
+  for (const n of [...nodes].reverse()) {
+    const name = named.get(n.id);
+    if (name !== undefined && name !== 'attention') continue;
+    const us = users.get(n.id) ?? [];
+    if ((name === 'attention' || us.length) && us.every((u) => only.has(u))) only.add(n.id);
+  }
+  return only;
+}
+
+/**
  * `inline: false` gives every non-source node its own kernel (weight row views excepted): -O0, for
  * measuring. `recompute` (training graphs): in a scan body, an elementwise value read by several
  * kernels is computed in each of them rather than given a buffer, unless computing it inline would
@@ -41,16 +66,42 @@ function isView(g: Graph, n: Node, materialized: Set<number>): boolean {
  * one kernel beside the step kernel, not one kernel per gate (kernel launches, not arithmetic, are
  * what a step of B rows costs).
  */
-export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean } = { inline: true }, body = false): void {
+export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean } = { inline: true }, inBody = false): void {
   for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body, options, true);
   const nodes = g.ordered();
   const users = g.users();
+  // (a recurrence's step runs every kernel of its body: what it exports, it computes)
+  const weightsOnly = inBody ? new Set<number>() : weightsOnlyNodes(g, nodes, users);
+  // attention contexts computed in tiles: their weights are read by nothing else (but what only
+  // feeds reported attention weights), and are no graph output but those weights. Not inside a
+  // recurrence's step (Bahdanau): one query row per step, whose weights the step exports anyway.
+  const tiled = new Map<number, Node>();
+  const isMain = (id: number) => g.outputs.some((o) => o.node === id && o.name !== 'attention');
+  if (options.inline && !inBody) {
+    for (const n of nodes) {
+      const a = attentionWeights(g, n);
+      if (a && !weightsOnly.has(n.id) && !isMain(a.id) && (users.get(a.id) ?? []).every((u) => u === n.id || weightsOnly.has(u))) tiled.set(n.id, a);
+    }
+  }
+  // weights computed by the tiled kernel alone (nothing else reads them) get no buffer of their own;
+  // weights also reported keep their kernels (and their scores'), run only when asked for
+  const inTiled = new Set<number>();
+  for (const [c, a] of tiled) {
+    if ((users.get(a.id) ?? []).every((u) => u === c) && !g.outputs.some((o) => o.node === a.id)) {
+      inTiled.add(a.id);
+      continue;
+    }
+    weightsOnly.add(a.id);
+    const e = a.inputs[0]!;
+    if ((users.get(e) ?? []).length === 1 && !g.outputs.some((o) => o.node === e)) weightsOnly.add(e);
+  }
   const materialized = new Set<number>(g.outputs.map((o) => o.node));
   // -O0: every op its own kernel, except weight views and constants (read in place)
   if (!options.inline) for (const n of nodes) if (n.op !== 'rows' && n.op !== 'cols' && n.op !== 'const') materialized.add(n.id);
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
     // a key/value cache concatenation is kept: it is the next decoding step's cache
+    if (inTiled.has(n.id)) continue;
     if (cls === 'source' || cls === 'reduce' || cls === 'opaque' || n.op === 'time_concat') materialized.add(n.id);
   }
   // operands that must be read from memory: a view (a slice of the merged Q/K/V projection, a head
@@ -76,6 +127,17 @@ export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean }
   };
   for (const n of nodes) {
     const cls = OP_TABLE[n.op].fusion;
+    if (inTiled.has(n.id)) {
+      // computed row by row inside the tiled context: its scores e inline, its lengths from a buffer
+      n.inputs.slice(1).forEach((i) => materialized.add(i));
+      continue;
+    }
+    if (tiled.has(n.id)) {
+      // a kernel of its own; v is read once per key: a buffer (or a view of one)
+      materialized.add(n.id);
+      mustRead(n.inputs[1]!);
+      continue;
+    }
     if (options.inline && (n.op === 'softmax' || n.op === 'layernorm')) {
       const x = g.get(n.inputs[0]);
       const single = (users.get(x.id) ?? []).length === 1 && !g.outputs.some((o) => o.node === x.id);
@@ -126,7 +188,7 @@ export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean }
     depth.set(n.id, d);
   }
   // what a kernel computes inline without a contraction (recomputed in each kernel reading it)
-  const recompute = options.inline && options.recompute === true && body;
+  const recompute = options.inline && options.recompute === true && inBody;
   const cheapMemo = new Map<number, boolean>();
   const cheap = (id: number): boolean => {
     const n = g.get(id);
@@ -160,5 +222,9 @@ export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean }
     if (!list) members.set(k, (list = []));
     list.push(n.id);
   }
-  g.kernels = nodes.filter((n) => owner.get(n.id) === n.id).map((n) => ({ root: n.id, members: members.get(n.id)! }));
+  g.kernels = nodes.filter((n) => owner.get(n.id) === n.id).map((n) => ({
+    root: n.id, members: members.get(n.id)!,
+    ...(tiled.has(n.id) ? { tiled: tiled.get(n.id)!.id } : {}),
+    ...(weightsOnly.has(n.id) ? { weightsOnly: true as const } : {}),
+  }));
 }

@@ -286,12 +286,13 @@ class Model {
   /**
    * Runs instructions on `env`, releasing each buffer after its last use unless `keep` marks its
    * slot. `carried[slot]`, when set, is a recurrence's state from the previous decoding step.
+   * Instructions that compute only reported attention weights run only with `weights`.
    */
-  async exec(instrs: readonly Instr[], env: Env, dims: Dims, keep: Uint8Array, carried?: readonly unknown[], prog: Prog = this.main): Promise<void> {
+  async exec(instrs: readonly Instr[], env: Env, dims: Dims, keep: Uint8Array, carried?: readonly unknown[], prog: Prog = this.main, weights = false): Promise<void> {
     const ex = this.live();
     const scal: Record<string, number> = { B: dims.B, T: dims.T, S: dims.S, P: dims.P, K: dims.K, P0: dims.P0, t: 0, tp: 0 };
     for (const i of instrs) {
-      try {
+      if (i.op === 'scan' || !i.weights || weights) try {
         if (i.op === 'run') env[i.out] = await ex.run(prog.kernels[i.kernel]!, gather(env, i.args, new Array(i.args.length)), scal, sizeOf(i.size, dims), packsOf(prog, i.packs));
         else await this.scan(i, env, dims, scal, carried?.[i.out], prog);
       } catch (e) {
@@ -717,7 +718,7 @@ class Session implements DecodeSession {
       // P = 0 (the first step of a seq2seq decoder): an empty cache, never read
       plan.caches.forEach((c, j) => (env[c.cache] = this.caches[j] ?? ex.zeros(1)));
       gen.carries.forEach((c, j) => (this.carried[c.scan] = this.states[j]));
-      await this.model.exec(plan.decode, env, this.dims, this.model.stepKeep, this.carried);
+      await this.model.exec(plan.decode, env, this.dims, this.model.stepKeep, this.carried, undefined, wantAttention);
       // take the carried states and the caches' next values; the old ones (and empty caches) go
       gen.carries.forEach((c, j) => {
         if (this.states[j] !== undefined) ex.release(this.states[j]);

@@ -26,6 +26,8 @@ export interface RunInstr {
   readonly packs?: number;
   /** Slots released after it. */
   readonly free?: readonly Slot[];
+  /** It computes only reported attention weights (GenPlan.attention): run only when a decoding step asks for them (its `free` list is honoured either way). */
+  readonly weights?: true;
 }
 
 /**

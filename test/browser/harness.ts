@@ -17,9 +17,9 @@
 import { createServer, type Server } from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { extname, join, normalize, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -154,6 +154,51 @@ export function ensureVite(): string {
     if (r.status !== 0 || !existsSync(bin)) throw new Error(`npm could not install examples/web's dependencies (vite):\n${r.stdout ?? ''}${r.stderr ?? ''}`);
   }
   return bin;
+}
+
+/** `vite build` of the web example into `outDir` (installing Vite first when it is missing); returns Vite's log. */
+export function buildWebExample(outDir: string): string {
+  const vite = ensureVite();
+  const r = spawnSync(process.execPath, [vite, 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: WEB_EXAMPLE, encoding: 'utf8', timeout: 240_000 });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (r.status !== 0) throw new Error(`vite build of ${WEB_EXAMPLE} failed (${r.error?.message ?? `exit ${r.status}`}):\n${out}`);
+  return out;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+};
+
+/** Serves a directory (a built web example) on 127.0.0.1 with the cross-origin isolation headers, as a static host would. */
+export async function serveDirectory(dir: string): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = normalize(join(dir, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(dir)) {
+      res.writeHead(403, ISOLATION_HEADERS).end();
+      return;
+    }
+    readFile(file).then(
+      (body) => res.writeHead(200, { ...ISOLATION_HEADERS, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body),
+      () => res.writeHead(404, { ...ISOLATION_HEADERS, 'Content-Type': 'text/plain' }).end(`not found: ${path}`),
+    );
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => ok());
+  });
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server.close(() => ok()));
+    },
+  };
 }
 
 /**

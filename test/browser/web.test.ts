@@ -14,21 +14,16 @@
  * Vite is a dependency of the example only: when examples/web/node_modules has no vite, the setup
  * installs it (`npm ci --prefix examples/web`; .ci/run does the same up front). Never skips.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { CHROMIUM_ARGS, CHROMIUM_PATH, ensureVite } from './harness.ts';
+import { buildWebExample, CHROMIUM_ARGS, CHROMIUM_PATH, serveDirectory } from './harness.ts';
 import type { WebReport } from '../../examples/web/main.ts';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
-const WEB = join(ROOT, 'examples/web');
 const OUT = join(ROOT, 'test/.out');
 const DIST = join(OUT, 'web-dist');
 
@@ -87,50 +82,6 @@ const results = new Map<string, PageResult | Error>();
 /** the page opened with ?backend=bogus */
 let bogus: { state: string; error?: string; status: string } | Error | undefined;
 let buildLog = '';
-
-// ───────────── setup: vite, the build, a static server ─────────────
-
-function sh(cmd: string, args: string[], cwd: string): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 240_000 });
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed (${r.error?.message ?? `exit ${r.status}`}):\n${out}`);
-  return out;
-}
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml',
-};
-const ISOLATION = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-  'Cache-Control': 'no-store',
-};
-
-async function serve(dir: string): Promise<{ server: Server; origin: string }> {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = normalize(join(dir, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(dir)) {
-      res.writeHead(403, ISOLATION).end();
-      return;
-    }
-    readFile(file).then(
-      (body) => res.writeHead(200, { ...ISOLATION, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body),
-      () => res.writeHead(404, { ...ISOLATION, 'Content-Type': 'text/plain' }).end(`not found: ${path}`),
-    );
-  });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ok());
-  });
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
 
 // ───────────── in the page ─────────────
 
@@ -207,9 +158,8 @@ async function openPage(context: BrowserContext, origin: string, spec: PageSpec)
 beforeAll(async () => {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install chromium (as .ci/run does)`);
   mkdirSync(OUT, { recursive: true });
-  const vite = ensureVite();
-  buildLog = sh(process.execPath, [vite, 'build', '--outDir', DIST, '--emptyOutDir', '--logLevel', 'warn'], WEB);
-  const { server, origin } = await serve(DIST);
+  buildLog = buildWebExample(DIST);
+  const { origin, close } = await serveDirectory(DIST);
   const profile = await mkdtemp(join(tmpdir(), 'nnc-web-'));
   let context: BrowserContext | undefined;
   try {
@@ -233,8 +183,7 @@ beforeAll(async () => {
     }
   } finally {
     await context?.close().catch(() => {});
-    server.closeAllConnections();
-    await new Promise<void>((ok) => server.close(() => ok()));
+    await close();
     await rm(profile, { recursive: true, force: true }).catch(() => {});
   }
 }, 600_000);
