@@ -6,11 +6,17 @@
  *   npm run bench:ort -- --reps 31 --threads 2
  *
  * 1. W1–W5 (the peer benchmark's workloads and batch sizes, random seeded weights): the model's
- *    forward through `createModel({ backend: 'onnxruntime' })` and `session.run()` on an
- *    InferenceSession made directly from the same graph (`nnc onnx`'s bytes, the same session
- *    options), on the same input. Each repetition runs both once, back to back, in alternating
- *    order; the ratio is the median of the per-repetition ratios (backend ÷ direct), so the load's
- *    drift cancels. What the backend adds: checking and converting the inputs, naming the output.
+ *    forward through `createModel({ backend: 'onnxruntime' })`, and onnxruntime-node called
+ *    directly, `session.run()` with feeds made once, on the backend's own InferenceSession (the
+ *    same graph, options, threads and memory arena: what differs is only what the backend adds —
+ *    checking the inputs, making the feeds, naming the output). A second session made directly from
+ *    the same graph (`nnc onnx`'s bytes, the same session options) is timed too: how far two
+ *    sessions of one graph differ on this machine (thread placement, memory), which is not the
+ *    backend's doing. Two pairs, timed apart: backend and direct, then the second session and
+ *    direct; each repetition runs the pair back to back in alternating order, and each ratio is
+ *    the median of the per-repetition ratios, so the load's drift cancels. (Mixing the sessions in
+ *    one rotation would not do: a call right after another session's runs is slower, that
+ *    session's threads still spinning for work.)
  * 2. examples/tiny_lm.nn on its shipped weights: generate() greedy, 4 prompts × 40 tokens, tokens per
  *    second on 'onnxruntime' and on 'wasm' (its default threads), medians, alternating.
  * Results: bench/results/ort.json and ort.md (with the machine's load).
@@ -61,42 +67,47 @@ async function forwardCase(id: string, B: number, T: number) {
   const model = await mod.createModel({ backend: 'onnxruntime', threads: THREADS });
   model.loadWeights(Object.fromEntries(weights));
   const viaBackend = async () => Object.values(await model.forward({ x: { data: x, shape: [B, T, dim], lengths } }))[0] as { data: Float32Array };
-  // onnxruntime-node directly, on the same graph and options
-  const session = await ort.InferenceSession.create(exportOnnx(ir, weights).forward, { graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, interOpNumThreads: 1 });
+  // onnxruntime-node directly: on the backend's own session, and on a second one made from the same graph and options
+  const own = (await model.sessions('forward')).forward as ort.InferenceSession;
+  const second = await ort.InferenceSession.create(exportOnnx(ir, weights).forward, { graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, interOpNumThreads: 1 });
   const feeds = { x: new ort.Tensor('float32', x, [B, T, dim]), 'x.lengths': new ort.Tensor('int32', Int32Array.from(lengths), [B]) };
-  const direct = async () => Object.values(await session.run(feeds))[0]!;
+  const direct = async () => Object.values(await own.run(feeds))[0]!;
+  const other = async () => Object.values(await second.run(feeds))[0]!;
   const a = await viaBackend();
-  const d = (await direct()).data as Float32Array;
-  if (a.data.length !== d.length || a.data.some((v, i) => v !== d[i])) throw new Error(`${id}: the backend's output is not the direct session's`);
-  for (let w = 0; w < 2; w++) {
-    await viaBackend();
-    await direct();
+  for (const f of [direct, other]) {
+    const d = (await f()).data as Float32Array;
+    if (a.data.length !== d.length || a.data.some((v, i) => v !== d[i])) throw new Error(`${id}: the backend's output is not the direct session's`);
   }
-  const tb: number[] = [];
-  const td: number[] = [];
-  const ratios: number[] = [];
-  for (let rep = 0; rep < REPS; rep++) {
-    const time = async (f: () => Promise<unknown>) => {
-      const t0 = performance.now();
+  // two pairs, each timed apart, alternating within the pair: a call right after another session's
+  // runs slower (that session's threads still spin for work), so the three are never mixed
+  const pair = async (f: () => Promise<unknown>, g: () => Promise<unknown>) => {
+    for (let w = 0; w < 2; w++) {
       await f();
-      return performance.now() - t0;
-    };
-    let b: number;
-    let dd: number;
-    if (rep % 2) {
-      b = await time(viaBackend);
-      dd = await time(direct);
-    } else {
-      dd = await time(direct);
-      b = await time(viaBackend);
+      await g();
     }
-    tb.push(b);
-    td.push(dd);
-    ratios.push(b / dd);
-  }
+    const tf: number[] = [];
+    const tg: number[] = [];
+    const time = async (h: () => Promise<unknown>, into: number[]) => {
+      const t0 = performance.now();
+      await h();
+      into.push(performance.now() - t0);
+    };
+    for (let rep = 0; rep < REPS; rep++) {
+      if (rep % 2) {
+        await time(f, tf);
+        await time(g, tg);
+      } else {
+        await time(g, tg);
+        await time(f, tf);
+      }
+    }
+    return { f: median(tf), g: median(tg), ratio: median(tf.map((v, i) => v / tg[i]!)) };
+  };
+  const viaOwn = await pair(viaBackend, direct);
+  const spread = await pair(other, direct);
   model.dispose();
-  await session.release();
-  return { workload: id, B, T, backendMs: median(tb), directMs: median(td), ratio: median(ratios) };
+  await second.release();
+  return { workload: id, B, T, backendMs: viaOwn.f, directMs: viaOwn.g, ratio: viaOwn.ratio, secondSessionMs: spread.f, sessionSpread: spread.ratio };
 }
 
 async function tinyLm() {
@@ -104,18 +115,20 @@ async function tinyLm() {
   const mod = await importModule('tiny_lm', readFileSync(join(ROOT, file), 'utf8'), file);
   const weights = readFileSync(join(ROOT, 'examples/weights/tiny_lm.safetensors'));
   const N = 40;
-  const models = { onnxruntime: await mod.createModel({ backend: 'onnxruntime', threads: THREADS }), wasm: await mod.createModel({ backend: 'wasm' }) };
+  // ONNX Runtime with one intra-op thread too: a decoding step is many small kernels, where handing work to a second thread can cost more than it saves
+  const models = { onnxruntime: await mod.createModel({ backend: 'onnxruntime', threads: THREADS }), onnxruntime1: await mod.createModel({ backend: 'onnxruntime', threads: 1 }), wasm: await mod.createModel({ backend: 'wasm' }) };
   const vocab = models.wasm.manifest.inputs[0].vocab as number;
   const r = prng(7);
   const prompts = Array.from({ length: 4 }, () => Array.from({ length: 12 }, () => 1 + Math.floor(r() * (vocab - 1))));
   const text = { data: Int32Array.from(prompts.flat()), shape: [4, 12], lengths: [12, 12, 12, 12] };
   let tokens = 0;
-  const times: Record<string, number[]> = { onnxruntime: [], wasm: [] };
+  const times: Record<string, number[]> = { onnxruntime: [], onnxruntime1: [], wasm: [] };
   const ids: Record<string, unknown> = {};
   for (const m of Object.values(models)) m.loadWeights(weights);
   const reps = Math.max(3, Math.round(REPS / 3));
   for (let rep = -1; rep < reps; rep++) {
-    const order = rep % 2 ? ['onnxruntime', 'wasm'] : ['wasm', 'onnxruntime'];
+    const keys = Object.keys(models);
+    const order = keys.map((_, k) => keys[(rep + 1 + k) % keys.length]!);
     for (const k of order) {
       const t0 = performance.now();
       const g = await models[k as keyof typeof models].generate({ text }, { strategy: 'greedy', maxLen: N });
@@ -126,20 +139,20 @@ async function tinyLm() {
     }
   }
   for (const m of Object.values(models)) m.dispose();
-  const same = JSON.stringify(ids.onnxruntime) === JSON.stringify(ids.wasm);
+  const same = JSON.stringify(ids.onnxruntime) === JSON.stringify(ids.wasm) && JSON.stringify(ids.onnxruntime1) === JSON.stringify(ids.wasm);
   const tps = (k: string) => tokens / (median(times[k]!) / 1000);
-  return { prompts: 4, promptLength: 12, maxLen: N, tokens, reps, onnxruntimeTokensPerS: tps('onnxruntime'), wasmTokensPerS: tps('wasm'), sameIds: same };
+  return { prompts: 4, promptLength: 12, maxLen: N, tokens, reps, onnxruntimeTokensPerS: tps('onnxruntime'), onnxruntime1TokensPerS: tps('onnxruntime1'), wasmTokensPerS: tps('wasm'), sameIds: same };
 }
 
 const load0 = loadavg()[0]!;
 const forward = [];
 for (const [id, B, T] of CASES) {
   const c = await forwardCase(id, B, T);
-  console.log(`${c.workload} B=${c.B}: backend ${c.backendMs.toFixed(2)} ms, direct ${c.directMs.toFixed(2)} ms, ratio ${c.ratio.toFixed(3)}`);
+  console.log(`${c.workload} B=${c.B}: backend ${c.backendMs.toFixed(2)} ms, direct ${c.directMs.toFixed(2)} ms, ratio ${c.ratio.toFixed(3)}; a second session ${c.secondSessionMs.toFixed(2)} ms, ratio ${c.sessionSpread.toFixed(3)}`);
   forward.push(c);
 }
 const lm = await tinyLm();
-console.log(`tiny LM generate(): onnxruntime ${lm.onnxruntimeTokensPerS.toFixed(0)} tokens/s, wasm ${lm.wasmTokensPerS.toFixed(0)} tokens/s, same ids: ${lm.sameIds}`);
+console.log(`tiny LM generate(): onnxruntime ${lm.onnxruntimeTokensPerS.toFixed(0)} tokens/s (1 thread: ${lm.onnxruntime1TokensPerS.toFixed(0)}), wasm ${lm.wasmTokensPerS.toFixed(0)} tokens/s, same ids: ${lm.sameIds}`);
 const load1 = loadavg()[0]!;
 const result = { date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, load: [load0, load1], threads: THREADS, reps: REPS, onnxruntimeNode: (await import('onnxruntime-node/package.json', { with: { type: 'json' } })).default.version, forward, tinyLm: lm };
 const dir = join(ROOT, 'bench/results');
@@ -149,14 +162,14 @@ const md = [
   '',
   `${result.date}; ${result.cpus} × ${result.cpu}; load (1-min) ${load0.toFixed(1)} → ${load1.toFixed(1)}; onnxruntime-node ${result.onnxruntimeNode}, ${THREADS} intra-op threads; ${REPS} repetitions, medians.`,
   '',
-  'Forward through `createModel({ backend: \'onnxruntime\' })` vs `InferenceSession.run()` on the same graph (nnc onnx\'s), back to back per repetition; ratio = median of per-repetition ratios.',
+  'Forward through `createModel({ backend: \'onnxruntime\' })` vs onnxruntime-node called directly, `InferenceSession.run()` with feeds made once, on the backend\'s own session (same graph, options and arena: the difference is what the backend adds per call), and on a second session made directly from the same graph and options (how far two sessions of one graph differ here, not the backend\'s doing). Two pairs timed apart (backend and direct, then second session and direct), each back to back per repetition in alternating order; each ratio = median of per-repetition ratios.',
   '',
-  '| workload | B | T | backend ms | direct ms | backend ÷ direct |',
-  '|---|---|---|---|---|---|',
-  ...forward.map((c) => `| ${c.workload} | ${c.B} | ${c.T} | ${c.backendMs.toFixed(2)} | ${c.directMs.toFixed(2)} | ${c.ratio.toFixed(3)} |`),
+  '| workload | B | T | backend ms | direct ms | backend ÷ direct | second session ms | second ÷ direct |',
+  '|---|---|---|---|---|---|---|---|',
+  ...forward.map((c) => `| ${c.workload} | ${c.B} | ${c.T} | ${c.backendMs.toFixed(2)} | ${c.directMs.toFixed(2)} | ${c.ratio.toFixed(3)} | ${c.secondSessionMs.toFixed(2)} | ${c.sessionSpread.toFixed(3)} |`),
   '',
   `Tiny LM (examples/tiny_lm.nn, shipped weights), generate() greedy, ${lm.prompts} prompts of ${lm.promptLength} tokens, maxLen ${lm.maxLen} (${lm.tokens} tokens generated per call), ${lm.reps} repetitions: ` +
-    `**onnxruntime ${lm.onnxruntimeTokensPerS.toFixed(0)} tokens/s**, **wasm ${lm.wasmTokensPerS.toFixed(0)} tokens/s** (ids equal: ${lm.sameIds}).`,
+    `**onnxruntime ${lm.onnxruntimeTokensPerS.toFixed(0)} tokens/s** (${THREADS} threads; ${lm.onnxruntime1TokensPerS.toFixed(0)} with 1), **wasm ${lm.wasmTokensPerS.toFixed(0)} tokens/s** (ids equal: ${lm.sameIds}).`,
   '',
 ];
 writeFileSync(join(dir, 'ort.md'), md.join('\n'));

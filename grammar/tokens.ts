@@ -58,11 +58,25 @@ function matchName(text: string, offset: number): CustomPatternMatcherReturn | n
  * Chevrotain's hint of what a name may start with, which picks the patterns it tries at a character:
  * `_`, the ASCII letters and every character of the BMP beyond ASCII but the surrogates — a superset
  * of the letters (reported) that start a name, which matchName picks out. Testing each of the 65,536
- * characters for a letter took longer than the rest of the lexer's set-up at every start.
+ * characters for a letter took longer than the rest of the lexer's set-up at every start. Chevrotain
+ * files a character above 255 under the bucket 255 + ⌊code / 255⌋ (its lexer's
+ * charCodeToOptimizedIndex), so one character per bucket registers the same buckets as all of them
+ * do, and the hint is 500 characters instead of 63,000 (2–3 ms of every start).
  */
 function nameStartChars(): number[] {
   const codes = ['_', ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'].map((c) => c.charCodeAt(0));
-  for (let c = 0x80; c <= 0xffff; c++) if (c < 0xd800 || c > 0xdfff) codes.push(c);
+  for (let c = 0x80; c <= 0xff; c++) codes.push(c);
+  const surrogate = (c: number) => c >= 0xd800 && c <= 0xdfff;
+  for (let bucket = Math.floor(256 / 255); bucket <= Math.floor(0xffff / 255); bucket++) {
+    const first = Math.max(256, bucket * 255);
+    const last = Math.min(0xffff, bucket * 255 + 254);
+    for (let c = first; c <= last; c++) {
+      if (!surrogate(c)) {
+        codes.push(c);
+        break;
+      }
+    }
+  }
   return codes;
 }
 export const Identifier = createToken({

@@ -14,8 +14,10 @@ import type { Diagnostic } from './diagnostics/diagnostic.ts';
 import { neuralOnly } from './ngram/notes.ts';
 
 // The compiler is imported lazily, inside main's error handling, so that a failure while loading it
-// (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace.
-type Driver = typeof import('./driver.ts');
+// (e.g. the parser's grammar analysis) is an internal error (exit 70), not a bare stack trace: the
+// front end (lower.ts) for every command, the passes and the module emitter (driver.ts) for
+// `nnc compile` alone, so that `nnc check` loads no more than it runs.
+type Lower = typeof import('./lower.ts')['lower'];
 type Render = typeof import('./diagnostics/render.ts');
 type Parse = typeof import('./syntax/parse.ts');
 const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];
@@ -268,7 +270,7 @@ function writeAll(files: readonly (readonly [string, string | Uint8Array])[], sp
 }
 
 /** nnc torch: the PyTorch module (and with --train its training script). */
-async function runTorch(args: Args, text: string, lower: Driver['lower'], report: (d: readonly Diagnostic[], t: string) => void): Promise<number> {
+async function runTorch(args: Args, text: string, lower: Lower, report: (d: readonly Diagnostic[], t: string) => void): Promise<number> {
   const { diagnostics, models, resolved, ngrams } = lower(text, args.file);
   report(diagnostics, text);
   if (!models || !resolved) return 1;
@@ -286,7 +288,7 @@ async function runTorch(args: Args, text: string, lower: Driver['lower'], report
   return 0;
 }
 
-async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }: Render, { MAX_SOURCE_BYTES, sourceTooLarge }: Parse): Promise<number> {
+async function run(args: Args, lower: Lower, { renderDiagnostics }: Render, { MAX_SOURCE_BYTES, sourceTooLarge }: Parse): Promise<number> {
   const report = (diags: readonly Diagnostic[], text: string): void => {
     if (diags.length) process.stderr.write(renderDiagnostics(diags, text) + '\n');
   };
@@ -339,7 +341,9 @@ async function run(args: Args, { compile, lower }: Driver, { renderDiagnostics }
     report(diagnostics, text);
     return models ? 0 : 1;
   }
-  const result = compile(text, args.file, args.emit, args.level, { train: !args.noTrain, ...(args.checkpoint ? { checkpoint: args.checkpoint } : {}) });
+  const driver = await import('./driver.ts');
+  if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
+  const result = driver.compile(text, args.file, args.emit, args.level, { train: !args.noTrain, ...(args.checkpoint ? { checkpoint: args.checkpoint } : {}) });
   report(result.diagnostics, text);
   if (result.output === undefined) return 1;
   if (args.emitGiven && !args.out) {
@@ -407,14 +411,13 @@ export async function main(argv: string[]): Promise<number> {
     return usage(e.message);
   }
   try {
-    const driver: Driver = await import('./driver.ts');
-    if (driver.STAGES.join() !== STAGES.join()) throw new Error(`cli.ts and driver.ts disagree on the stages (${STAGES.join(', ')} vs ${driver.STAGES.join(', ')})`);
+    const { lower } = await import('./lower.ts');
     if (args.format === 'js') ({ emitJs, declarationsPath } = await import('./emit-js.ts'));
     if (args.command === 'weights') weightsCheck = await import('./weights-check.ts');
     const render = await import('./diagnostics/render.ts');
     const parse = await import('./syntax/parse.ts');
-    if (args.watch) return await (await import('./watch.ts')).watch(args.file, () => run(args, driver, render, parse), internalError);
-    return await run(args, driver, render, parse);
+    if (args.watch) return await (await import('./watch.ts')).watch(args.file, () => run(args, lower, render, parse), internalError);
+    return await run(args, lower, render, parse);
   } catch (e) {
     return internalError(e);
   }

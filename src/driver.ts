@@ -11,7 +11,8 @@ import type { ModelIR } from './ir/model.ts';
 import { printModel } from './ir/print.ts';
 import { compactIds } from './ir/graph.ts';
 import { verifyModel } from './ir/verify.ts';
-import { front, lower, specFiles, stage, type CompileOptions } from './front.ts';
+import { front, stage, type CompileOptions } from './front.ts';
+import { lower, specFiles } from './lower.ts';
 import { mergeMatmuls } from './passes/merge-matmuls.ts';
 import { hoistInputProjections } from './passes/hoist.ts';
 import { fuse } from './passes/fuse.ts';
@@ -20,7 +21,9 @@ import { gradModel, printGrad, type GradIR, type GradOptions } from './passes/gr
 import { compileProgram, type TrainGraphs } from './codegen/plan.ts';
 import { emitModule } from './codegen/module.ts';
 
-export { InternalError, lower, specFiles, type CompileOptions } from './front.ts';
+export { InternalError, type CompileOptions } from './front.ts';
+export { lower, specFiles } from './lower.ts';
+
 
 export type Stage = 'ast' | 'ir' | 'ir-opt' | 'ir-grad' | 'ts';
 export const STAGES: readonly Stage[] = ['ast', 'ir', 'ir-opt', 'ir-grad', 'ts'];

@@ -1,11 +1,11 @@
 /**
  * The front end and expansion: text → checked models → core-op graphs (`lower`). Kept apart from
  * the driver's later stages (driver.ts) so that what needs only the IR — `nnc onnx`, and the
- * `onnxruntime` backend, which builds its graphs from the spec when a model is created — loads
- * neither the passes nor the module emitter (ts-morph).
+ * `onnxruntime` backends, which build their graphs from the spec when a model is created — loads
+ * neither the passes nor the module emitter (ts-morph). It imports nothing of Node's (the files a
+ * spec names come through `files`; driver.ts reads them from the disk), so that it bundles for
+ * browsers (nnc/onnx, backend 'onnxruntime-web').
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
 import { DiagnosticBag, type Diagnostic } from './diagnostics/diagnostic.ts';
 import { parse } from './syntax/parse.ts';
 import { check, type SpecFiles } from './syntax/check.ts';
@@ -46,20 +46,6 @@ function rethrowInternal(diags: readonly Diagnostic[], name: string): void {
   if (d) throw new InternalError(name, d.message);
 }
 
-/** The files a spec names (vocabularies), read from the disk relative to the spec's folder. */
-export function specFiles(file: string): SpecFiles {
-  return {
-    read(path) {
-      try {
-        return readFileSync(isAbsolute(path) ? path : join(dirname(file), path), 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new Error(code === 'ENOENT' ? `no such file (looked for ${join(dirname(file), path)})` : code === 'EISDIR' ? 'it is a folder' : (e as Error).message);
-      }
-    },
-  };
-}
-
 export interface CompileOptions {
   /** Reads the files the spec names (default: from the disk, relative to the spec's file). */
   readonly files?: SpecFiles;
@@ -83,7 +69,7 @@ export function front(text: string, file: string, bag: DiagnosticBag, files: Spe
  * Front end + expansion: the models as core-op graphs, or the diagnostics that stop compilation.
  * Throws InternalError on a compiler bug.
  */
-export function lower(text: string, file: string, options: CompileOptions = {}): {
+export function lower(text: string, file: string, options: CompileOptions & { readonly files: SpecFiles }): {
   diagnostics: Diagnostic[]; models?: ModelIR[]; ast?: ReturnType<typeof parse>['ast'];
   /** Per model of `models`: the vocabularies its inputs declare. */
   texts?: (Readonly<Record<string, VocabData>> | undefined)[];
@@ -93,7 +79,7 @@ export function lower(text: string, file: string, options: CompileOptions = {}):
   resolved?: ReturnType<typeof check>['models'];
 } {
   const bag = new DiagnosticBag();
-  const { ast, resolved } = front(text, file, bag, options.files ?? specFiles(file));
+  const { ast, resolved } = front(text, file, bag, options.files);
   if (bag.hasErrors) return { diagnostics: bag.items, ast };
   const neural = resolved.models.filter((m) => !m.ngram);
   const ngrams = resolved.models.flatMap((m, index) => (m.ngram ? [{ index, decl: ngramDecl(m) }] : []));

@@ -5,14 +5,14 @@
  * itself (module.enableCompileCache, turned on by bin/nnc.js); on older Node the CommonJS modules
  * that this one require() loads are compiled through vm.Script with their cached data kept in the
  * user's own directory in the system's temporary one: one file per module path and use, named by
- * them and the text (V8 itself checks only that the length of the source, the engine and its flags
- * match). A missing or rejected entry is written, in place of the older one, when the process exits;
+ * them and by the file's size, modification time and inode (V8 itself checks only that the length
+ * of the source, the engine and its flags match; the file's identity stands for its text, which
+ * hashing — 0.8 MB of CLI, and node:crypto loaded to do it — cost every start 4 ms). A missing or rejected entry is written, in place of the older one, when the process exits;
  * V8 puts in it the functions compiled until then, hence an entry per use (bin/nnc.js: per command). Any failure of the cache falls back to a plain require(). Code compiled this
  * way cannot run import() on Node 20 (vm.Script gives it no loader): the CLI bundle has none
  * (scripts/build.ts checks).
  */
-import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,7 +25,17 @@ interface CjsModule {
 const Module = nodeModule.Module as unknown as { prototype: CjsModule; wrap(source: string): string };
 type Wrapper = (exports: unknown, require: NodeJS.Require, module: CjsModule, filename: string, dirname: string) => unknown;
 
-const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
+/** 64 bits of FNV-1a (two 32-bit lanes) of a short string, in hex: a name for a module's path and use. */
+function fnv(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0xcbf29ce4;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (a >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
 
 /**
  * The cache's directory, this user's own: cached code is run, so a directory that someone else owns
@@ -60,8 +70,9 @@ export function requireCached(id: string, from: string, use = ''): unknown {
     return wrapper.call(this.exports, this.exports, nodeModule.createRequire(filename), this, filename, dirname(filename));
   };
   const compileCached = (content: string, filename: string): Wrapper => {
-    const module = sha1(`${filename}\0${use}`);
-    const file = join(dir, `${module}-${sha1(content)}.bin`);
+    const module = fnv(`${filename}\0${use}`);
+    const st = statSync(filename, { bigint: true });
+    const file = join(dir, `${module}-${st.size}-${st.mtimeNs}-${st.ino}.bin`);
     let cachedData: Buffer | undefined;
     try {
       cachedData = readFileSync(file);

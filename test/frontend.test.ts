@@ -118,6 +118,15 @@ describe('tokens', () => {
     expect(r.diagnostics.map((d) => [d.code, d.span.col, d.span.end - d.span.start])).toEqual([['E0006', 7, 6]]);
     expect(r.ast.models[0]!.members.length).toBe(2);
   });
+  it('reads a name starting with any letter of the BMP (the lexer is given one character per bucket of its start-character table)', () => {
+    const starts: string[] = [];
+    for (let c = 0x80; c <= 0xffff; c++) if ((c < 0xd800 || c > 0xdfff) && /\p{L}/u.test(String.fromCharCode(c))) starts.push(String.fromCharCode(c));
+    expect(starts.length).toBeGreaterThan(40_000);
+    const r = lexer.tokenize(starts.map((s) => `${s}x`).join(' '));
+    expect(r.errors).toEqual([]);
+    expect(r.tokens.length).toBe(starts.length);
+    expect(r.tokens.every((t, i) => t.tokenType.name === 'Identifier' && t.image === `${starts[i]}x`)).toBe(true);
+  });
   it('groups a run of bad characters into one diagnostic', () => {
     const r = parse('model A { input x: tokens(vocab = 3) @%$ linear 3 }', 'a.nn');
     expect(r.diagnostics.map((d) => [d.code, d.span.col, d.span.end - d.span.start])).toEqual([['E0001', 38, 3]]);

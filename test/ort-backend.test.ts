@@ -99,6 +99,33 @@ describe('backend onnxruntime', () => {
     }, 120_000);
   });
 
+  it("'onnxruntime' is onnxruntime-node in Node; 'onnxruntime-web' runs onnxruntime-web's WebAssembly build there too, equal to wasm (forward 1e-4, generate() ids), with the exporter from nnc/onnx", async () => {
+    const s = specs.find((x) => x.id === 's2s_additive_bahdanau')!;
+    const mod = await compileAndImport('ort-web-node', s.text, s.file);
+    const exporter = await import('nnc/onnx');
+    const models = [await mod.createModel({ backend: 'onnxruntime' }), await mod.createModel({ backend: 'onnxruntime-web', exporter, threads: 1 }), await mod.createModel({ backend: 'wasm', threads: 1 })];
+    try {
+      expect(models.map((m) => [m.backend, m.device])).toEqual([['onnxruntime', 'onnxruntime-node (cpu)'], ['onnxruntime-web', 'onnxruntime-web (wasm)'], ['wasm', expect.any(String)]]);
+      const inputs = tensors(s.inputs);
+      const outs = [];
+      for (const m of models) {
+        m.loadWeights(s.weights);
+        outs.push(Object.values(await m.forward(inputs))[0] as { data: Float32Array });
+      }
+      expect(maxAbsDiff(outs[1]!.data, outs[2]!.data)).toBeLessThanOrEqual(1e-4);
+      const first = Object.keys(inputs)[0]!;
+      const ids = [];
+      for (const m of models) ids.push(plainResult(await m.generate({ [first]: inputs[first] }, OPTIONS[1])).ids);
+      expect(ids[1]).toEqual(ids[2]);
+      expect(ids[0]).toEqual(ids[2]);
+    } finally {
+      for (const m of models) m.dispose();
+    }
+    await expect(mod.createModel({ backend: 'onnxruntime-web', onnxruntime: {} })).rejects.toThrow(/not onnxruntime-web/);
+    await expect(mod.createModel({ backend: 'onnxruntime-web', exporter: {} })).rejects.toThrow(/not nnc's ONNX exporter.*nnc\/onnx/);
+    await expect(mod.createModel({ backend: 'onnxruntime-web', worker: true })).rejects.toThrow(/worker is not for backend 'onnxruntime-web'.*ort\.env\.wasm\.proxy/);
+  }, 120_000);
+
   it('refuses what it cannot do, naming the fix', async () => {
     const s = specs.find((x) => x.id === 'examples/tiny_lm.nn')!;
     const mod = await compileAndImport('ort-errors', s.text, s.file);

@@ -423,14 +423,15 @@ describe.each([
 
 describe('createModel options', () => {
   it('rejects an unknown backend name', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), `createModel option 'backend' must be one of 'auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime', got "tpu"`);
+    await expectError(() => lstmMod.createModel({ backend: 'tpu' }), `createModel option 'backend' must be one of 'auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime', 'onnxruntime-web', got "tpu"`);
     await expectError(() => lstmMod.createModel({ backend: 'CPU' }), `got "CPU" (did you mean 'cpu'?)`);
   });
   it('an unknown option names the nearest known one (issue 19: thread → threads)', async () => {
-    await expectError(() => lstmMod.createModel({ backend: 'wasm', thread: 2 }), "createModel option 'thread' is unknown (did you mean 'threads'?); the options are backend, gpu, threads, worker, onnxruntime, allowNonFinite");
+    await expectError(() => lstmMod.createModel({ backend: 'wasm', thread: 2 }), "createModel option 'thread' is unknown (did you mean 'threads'?); the options are backend, gpu, threads, worker, onnxruntime, exporter, allowNonFinite");
     await expectError(() => lstmMod.createModel({ backnd: 'cpu' }), "createModel option 'backnd' is unknown (did you mean 'backend'?)");
     // backend 'onnxruntime's own option is declared with the others (src/runtime/options.ts)
     await expectError(() => lstmMod.createModel({ backend: 'onnxruntime', onnxruntim: {} }), "createModel option 'onnxruntim' is unknown (did you mean 'onnxruntime'?)");
+    await expectError(() => lstmMod.createModel({ backend: 'onnxruntime-web', exportr: {} }), "createModel option 'exportr' is unknown (did you mean 'exporter'?)");
   });
   it('rejects options that are not an object', async () => {
     await expectError(() => lstmMod.createModel('cpu'), 'createModel expects an options object, got "cpu"');

@@ -101,7 +101,7 @@ async function hardwareWebGpu(): Promise<boolean> {
 export async function createExecutor(options: CreateOptions = {}, from?: string): Promise<Executor> {
   const want = options.backend ?? 'auto';
   // createNncModel runs these models itself (src/runtime/ort.ts): they have no executor
-  if (want === 'onnxruntime') throw new NncError(`backend 'onnxruntime' runs a model's ONNX graphs, not kernels: create the model with createModel({ backend: 'onnxruntime' })`);
+  if (want === 'onnxruntime' || want === 'onnxruntime-web') throw new NncError(`backend '${want}' runs a model's ONNX graphs, not kernels: create the model with createModel({ backend: '${want}' })`);
   // a gpu option that is not gpu.js is the app's mistake, whichever backend runs
   if (options.gpu !== undefined && options.gpu !== null) await loadGpuJs(options.gpu);
   if (want === 'cpu') return new CpuExecutor();

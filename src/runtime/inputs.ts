@@ -35,8 +35,10 @@ function nestedToTensor(name: string, v: unknown[]): { data: number[]; shape: nu
  * must hold finite numbers at its valid positions (steps below its row's length; padding is not
  * read): NaN and ±Infinity would give NaN on some backends and finite garbage on others (gpu.js's
  * GL kernels), so they are an error unless `allowNonFinite` (createModel's option).
+ * `share`: the caller only reads `data` (the onnxruntime backends: ONNX Runtime reads its inputs),
+ * so a Float32Array with no padded steps to zero is returned as it is, not copied.
  */
-export function prepareInput(info: InputInfo, given: unknown, allowNonFinite = false): PreparedInput {
+export function prepareInput(info: InputInfo, given: unknown, allowNonFinite = false, share = false): PreparedInput {
   const name = info.name;
   if (given === undefined || given === null) throw new NncError(`missing input '${name}'`);
   let data: ArrayLike<number>;
@@ -91,7 +93,9 @@ export function prepareInput(info: InputInfo, given: unknown, allowNonFinite = f
       lens[b] = l;
     }
   }
-  const f32 = Float32Array.from(data);
+  const padded = lens.some((l) => l < T);
+  // a Float32Array's copy is a memcpy (slice); Float32Array.from converts element by element
+  const f32 = data instanceof Float32Array ? (share && !(info.form === 'vectors' && padded) ? data : data.slice()) : Float32Array.from(data);
   if (info.form === 'vectors' && !allowNonFinite) {
     const D = info.dim!;
     for (let b = 0; b < B; b++) {
@@ -108,7 +112,7 @@ export function prepareInput(info: InputInfo, given: unknown, allowNonFinite = f
   // Padded steps never affect valid ones: a vectors input's padded steps are zeros to every kernel,
   // whatever the app put there (NaN or ±Infinity would otherwise reach valid positions through a
   // weight of exactly 0 in a product over time, e.g. attention's α·V, where 0 × NaN is NaN).
-  if (info.form === 'vectors') {
+  if (info.form === 'vectors' && padded) {
     const D = info.dim!;
     for (let b = 0; b < B; b++) f32.fill(0, (b * T + lens[b]!) * D, (b + 1) * T * D);
   }
@@ -124,9 +128,9 @@ export function checkInputNames(inputs: unknown, declared: readonly InputInfo[])
 }
 
 /** The declared inputs, checked and converted: names, each input, and one batch size for all. */
-export function prepareInputs(inputs: unknown, declared: readonly InputInfo[], allowNonFinite = false): PreparedInput[] {
+export function prepareInputs(inputs: unknown, declared: readonly InputInfo[], allowNonFinite = false, share = false): PreparedInput[] {
   const named = checkInputNames(inputs, declared);
-  const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined, allowNonFinite));
+  const prepared = declared.map((info) => prepareInput(info, Object.hasOwn(named, info.name) ? named[info.name] : undefined, allowNonFinite, share));
   const B = prepared[0]!.B;
   prepared.forEach((p, k) => {
     if (p.B !== B) throw new NncError(`input '${declared[k]!.name}' has ${p.B} rows but '${declared[0]!.name}' has ${B}: every input needs the same batch size`);

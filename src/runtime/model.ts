@@ -15,6 +15,7 @@ import type { GenPlan, Instr, Plan, RunInstr, ScanInstr, Size, Slot, TrainPlan }
 import type { BackendName, CreateOptions, Executor, InputInfo, InputTensor, KernelDef, ModelManifest, SpecSource, Tensor } from './types.ts';
 import { NncError, OutOfMemory } from './errors.ts';
 import { createExecutor } from './backends.ts';
+import { isNode } from './host.ts';
 import { createWorkerModel } from './worker.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { prepareInputs, type PreparedInput } from './inputs.ts';
@@ -755,9 +756,13 @@ class Session implements DecodeSession {
  */
 export async function createNncModel<I, O, G = I>(manifest: ModelManifest, kernels: readonly KernelDef[], plan: Plan, given: CreateOptions = {}, from?: string, spec?: SpecSource, train?: TrainPlan): Promise<NncModel<I, O, G>> {
   const options = checkOptions('createModel', CREATE_OPTIONS, given);
-  if (options.worker && options.backend === 'onnxruntime') throw new NncError(`worker is not for backend 'onnxruntime': ONNX Runtime already runs the graphs off the calling thread (leave worker out)`);
+  const ort = options.backend === 'onnxruntime' || options.backend === 'onnxruntime-web';
+  if (options.worker && ort) {
+    const off = isNode && options.backend === 'onnxruntime' ? 'ONNX Runtime already runs the graphs off the calling thread' : "to run onnxruntime-web's graphs off the page's thread, set its ort.env.wasm.proxy = true";
+    throw new NncError(`worker is not for backend '${options.backend}': ${off} (leave worker out)`);
+  }
   if (options.worker) return (await createWorkerModel(manifest, options, from)) as NncModel<I, O, G>;
-  if (options.backend === 'onnxruntime') return (await import('./ort.ts')).createOrtModel(manifest, plan, spec, options, from) as Promise<NncModel<I, O, G>>;
+  if (ort) return (await import('./ort.ts')).createOrtModel(manifest, plan, spec, options, from) as Promise<NncModel<I, O, G>>;
   const ex = await createExecutor(options, from);
   return new Model(manifest, kernels, plan, ex, options.allowNonFinite === true, train) as unknown as NncModel<I, O, G>;
 }

@@ -112,14 +112,15 @@ export const GENERATE_OPTIONS = {
   lengthBonus: { type: { kind: 'float' }, default: 0, doc: 'added to the score of every generated token' },
 } as const satisfies Readonly<Record<string, OptionSpec>>;
 
-const BACKENDS = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime'] as const satisfies readonly BackendOption[];
+const BACKENDS = ['auto', 'wasm', 'cpu', 'webasm', 'gpu', 'webgpu', 'onnxruntime', 'onnxruntime-web'] as const satisfies readonly BackendOption[];
 
 /** createModel()'s options (and serve()'s, less `worker`). */
 export const CREATE_OPTIONS = {
   /**
    * Which backend runs the kernels; 'auto' (default) picks the best that works, falling back to 'cpu'.
-   * 'onnxruntime' runs the model's ONNX graphs on ONNX Runtime instead (onnxruntime-node, an optional
-   * peer dependency; docs/onnx.md): never chosen by 'auto'.
+   * 'onnxruntime' runs the model's ONNX graphs on ONNX Runtime instead (onnxruntime-node in Node,
+   * onnxruntime-web elsewhere; optional peer dependencies; docs/onnx.md); 'onnxruntime-web' on
+   * onnxruntime-web's WebAssembly execution provider anywhere. Never chosen by 'auto'.
    */
   backend: { type: { kind: 'enum', values: BACKENDS }, doc: 'the backend' },
   /** The gpu.js module (or its GPU class), if it cannot be imported from where the generated module lives. */
@@ -127,6 +128,7 @@ export const CREATE_OPTIONS = {
   /**
    * `wasm`: threads that share large GEMMs (default: the machine's cores, at most 4; 1 = none; at most the machine's cores). Needs shared memory: Node, or a cross-origin-isolated page.
    * `onnxruntime`: ONNX Runtime's intra-op threads (default: its own, the cores).
+   * `onnxruntime-web`: its env.wasm.numThreads, one setting for the page (default: its own).
    */
   threads: { type: int(1, Number.MAX_SAFE_INTEGER), doc: 'threads' },
   /**
@@ -136,8 +138,10 @@ export const CREATE_OPTIONS = {
    * blocks").
    */
   worker: { type: custom<boolean | ModelWorker>('true, false or a Worker whose script calls serve(module)', (v) => typeof v === 'boolean' || (typeof v === 'object' && v !== null && typeof (v as ModelWorker).postMessage === 'function')), doc: 'run the model in a worker' },
-  /** The onnxruntime-node module, for backend 'onnxruntime', if it cannot be imported from where nnc or the generated module lives. */
-  onnxruntime: { type: custom<unknown>('the onnxruntime-node module', () => true), doc: 'onnxruntime-node' },
+  /** The onnxruntime-node or onnxruntime-web module, for backends 'onnxruntime' and 'onnxruntime-web', if it cannot be imported from where nnc or the generated module lives (in a page it never can: pass it). */
+  onnxruntime: { type: custom<unknown>('the onnxruntime-node or onnxruntime-web module', () => true), doc: 'onnxruntime-node or onnxruntime-web' },
+  /** nnc's ONNX exporter (import * as exporter from 'nnc/onnx'), for the onnxruntime backends, if the 'nnc' package cannot be imported from where nnc or the generated module lives (in a page it never can: pass it). */
+  exporter: { type: custom<unknown>("nnc's ONNX exporter (the nnc/onnx module)", () => true), doc: "nnc's ONNX exporter" },
   /** Accept NaN and ±Infinity in `vectors` inputs (by default an error naming the input, row, step and feature); results then differ between backends. */
   allowNonFinite: { type: bool, doc: 'accept non-finite inputs' },
 } as const satisfies Readonly<Record<string, OptionSpec>>;

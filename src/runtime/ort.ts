@@ -1,10 +1,12 @@
 /**
- * Backend 'onnxruntime' (Node): the model's ONNX graphs — the ones `nnc onnx` writes, exported from
- * the spec the generated module embeds when the weights load — run on onnxruntime-node, an optional
- * peer dependency. forward() runs the forward graph; generate() and stream() are nnc's own decoding
- * (src/runtime/decode.ts: greedy, beam, sampling) over a DecodeSession that runs the encoder once and
- * the decoder-step graph once per step, carrying its `present.*` outputs (recurrent states, key/value
- * caches) to the next step's `past_key_values.*` inputs, reordered by beam parents.
+ * Backends 'onnxruntime' and 'onnxruntime-web': the model's ONNX graphs — the ones `nnc onnx` writes,
+ * exported from the spec the generated module embeds when the weights load — run on ONNX Runtime:
+ * onnxruntime-node (native, Node only) or onnxruntime-web (its WebAssembly execution provider;
+ * browsers, and Node too), both optional peer dependencies. 'onnxruntime' is onnxruntime-node in Node
+ * and onnxruntime-web elsewhere. forward() runs the forward graph; generate() and stream() are nnc's
+ * own decoding (src/runtime/decode.ts: greedy, beam, sampling) over a DecodeSession that runs the
+ * encoder once and the decoder-step graph once per step, carrying its `present.*` outputs (recurrent
+ * states, key/value caches) to the next step's `past_key_values.*` inputs, reordered by beam parents.
  */
 import type { Plan, GenPlan } from './plan.ts';
 import type { BackendName, CreateOptions, ModelManifest, SpecSource, Tensor } from './types.ts';
@@ -12,13 +14,14 @@ import type { NncModel } from './model.ts';
 import type { OnnxDecodeIO, OnnxGraphs } from './onnx-io.ts';
 import { NncError } from './errors.ts';
 import { threadCount } from './backends.ts';
+import { isNode } from './host.ts';
 import { importOptional } from './optional.ts';
 import { isWeightStream, readWeightStream, weightMap, type LoadOptions, type WeightSource, type WeightStream } from './weights.ts';
 import { prepareInputs, type PreparedInput } from './inputs.ts';
 import { decode, decodeStream, logProbs, type DecodeSession, type GenerateResult, type StepEvent, type StepOut } from './decode.ts';
 import type { GenerateOptions } from './options.ts';
 
-/** What nnc uses of onnxruntime-node (its InferenceSession and Tensor). */
+/** What nnc uses of onnxruntime-node and onnxruntime-web (their InferenceSession and Tensor; the web one's env). */
 interface OrtTensor {
   readonly data: unknown;
   readonly dims: readonly number[];
@@ -30,7 +33,11 @@ interface OrtSession {
 interface Ort {
   InferenceSession: { create(bytes: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
   Tensor: new (type: 'float32' | 'int32', data: Float32Array | Int32Array, dims: readonly number[]) => OrtTensor;
+  env?: { wasm?: { numThreads?: number } };
 }
+
+/** The two ONNX Runtime packages, by the backend that runs on each. */
+type Flavour = 'onnxruntime-node' | 'onnxruntime-web';
 
 function ortModule(m: unknown): Ort | undefined {
   const o = m as Partial<Ort> & { default?: Partial<Ort> };
@@ -38,17 +45,18 @@ function ortModule(m: unknown): Ort | undefined {
   return typeof c?.InferenceSession?.create === 'function' && typeof c.Tensor === 'function' ? (c as Ort) : undefined;
 }
 
-async function loadOrt(given: unknown, from: string | undefined): Promise<Ort> {
+async function loadOrt(flavour: Flavour, backend: BackendName, given: unknown, from: string | undefined): Promise<Ort> {
   if (given !== undefined && given !== null) {
     const o = ortModule(given);
-    if (!o) throw new NncError(`createModel's onnxruntime option is not onnxruntime-node (no InferenceSession.create and Tensor): pass the module, import * as ort from 'onnxruntime-node'`);
+    if (!o) throw new NncError(`createModel's onnxruntime option is not ${flavour} (no InferenceSession.create and Tensor): pass the module, import * as ort from '${flavour}'`);
     return o;
   }
-  const { module, problems } = await importOptional('onnxruntime-node', from, (m) => (ortModule(m) ? undefined : 'exports no InferenceSession'));
+  const { module, problems } = await importOptional(flavour, from, (m) => (ortModule(m) ? undefined : 'exports no InferenceSession'));
   if (module) return ortModule(module)!;
+  const pass = isNode ? '' : ` and pass it: createModel({ backend: '${backend}', onnxruntime: ort }) after import * as ort from '${flavour}' (a page cannot import a package by name at run time)`;
   throw new NncError(
-    `${problems.length ? `onnxruntime-node could not be loaded (${problems.join('; ')})` : 'onnxruntime-node is not installed'}: backend 'onnxruntime' needs it (an optional peer dependency of nnc). ` +
-      `Install it with 'npm install onnxruntime-node', or use another backend ('wasm' runs everywhere).`,
+    `${problems.length ? `${flavour} could not be loaded (${problems.join('; ')})` : `${flavour} could not be imported`}: backend '${backend}' needs it (an optional peer dependency of nnc). ` +
+      `Install it with 'npm install ${flavour}'${pass}, or use another backend ('wasm' runs everywhere).`,
   );
 }
 
@@ -78,8 +86,8 @@ interface Graphs {
 }
 
 class OrtModel {
-  readonly backend: BackendName = 'onnxruntime';
-  readonly device = 'onnxruntime-node (cpu)';
+  readonly backend: BackendName;
+  readonly device: string;
   private graphs: Promise<Graphs> | undefined;
   private disposed = false;
 
@@ -92,7 +100,9 @@ class OrtModel {
   private readonly sessionOptions: Record<string, unknown>;
   private readonly allowNonFinite: boolean;
 
-  constructor(manifest: ModelManifest, plan: Plan, ir: unknown, ort: Ort, exporter: Exporter['onnxFromModel'], sessionOptions: Record<string, unknown>, allowNonFinite: boolean) {
+  constructor(backend: BackendName, device: string, manifest: ModelManifest, plan: Plan, ir: unknown, ort: Ort, exporter: Exporter['onnxFromModel'], sessionOptions: Record<string, unknown>, allowNonFinite: boolean) {
+    this.backend = backend;
+    this.device = device;
     this.manifest = manifest;
     this.plan = plan;
     this.ir = ir;
@@ -133,7 +143,8 @@ class OrtModel {
   /** @internal */
   prepare(inputs: unknown, which: readonly number[]): { prepared: PreparedInput[]; feeds: Record<string, OrtTensor> } {
     const declared = which.map((i) => this.manifest.inputs[i]!);
-    const prepared = prepareInputs(inputs, declared, this.allowNonFinite);
+    // ONNX Runtime only reads its inputs: a Float32Array the app passed is fed as it is
+    const prepared = prepareInputs(inputs, declared, this.allowNonFinite, true);
     const feeds: Record<string, OrtTensor> = {};
     prepared.forEach((p, k) => {
       const f = feedOf(this.ort, p, declared[k]!.form);
@@ -174,7 +185,7 @@ class OrtModel {
 
   /** vjp, saveWeights and nnc/train's steps (trainForward) refuse: ONNX Runtime runs inference graphs only, with no backward pass. */
   private untrainable(method: string): never {
-    throw new NncError(`${method}() is not supported on the onnxruntime backend: it runs the model's exported inference graphs, which have no backward pass; create the model with backend 'wasm' or 'cpu' to train it or take its gradients`);
+    throw new NncError(`${method}() is not supported on the ${this.backend} backend: it runs the model's exported inference graphs, which have no backward pass; create the model with backend 'wasm' or 'cpu' to train it or take its gradients`);
   }
 
   async vjp(): Promise<never> {
@@ -310,25 +321,49 @@ class OrtDecode implements DecodeSession {
   }
 }
 
-/** What the 'nnc' package exports for this backend (src/export/onnx-spec.ts): the model's IR from the embedded spec (opaque here), and its graphs with weights. */
+/** What the 'nnc' package (and 'nnc/onnx') exports for these backends (src/export/onnx-spec.ts): the model's IR from the embedded spec (opaque here), and its graphs with weights. */
 interface Exporter {
   modelFromSpec(spec: SpecSource, manifest: ModelManifest): unknown;
   onnxFromModel(ir: unknown, weights: ReadonlyMap<string, Float32Array>): OnnxGraphs;
 }
 
+const isExporter = (m: unknown): m is Exporter => typeof (m as Partial<Exporter> | null)?.onnxFromModel === 'function' && typeof (m as Partial<Exporter>).modelFromSpec === 'function';
+
+/** nnc's ONNX exporter: `given` (createModel's exporter option), or imported from the 'nnc' package. */
+async function loadExporter(backend: BackendName, given: unknown, from: string | undefined): Promise<Exporter> {
+  if (given !== undefined && given !== null) {
+    const m = (given as { default?: unknown }).default !== undefined && !isExporter(given) ? (given as { default: unknown }).default : given;
+    if (!isExporter(m)) throw new NncError(`createModel's exporter option is not nnc's ONNX exporter (no modelFromSpec and onnxFromModel): pass the module, import * as exporter from 'nnc/onnx'`);
+    return m;
+  }
+  // the compiler, as the package exports it (src/index.ts; dist/index.js when installed)
+  const found = await importOptional('nnc', from, (m) => (isExporter(m) ? undefined : 'exports no ONNX exporter (is it an older nnc?)'));
+  if (found.module) return found.module as Exporter;
+  const pass = isNode ? 'install nnc where the app can import it' : `pass it: createModel({ backend: '${backend}', exporter }) after import * as exporter from 'nnc/onnx' (a page cannot import a package by name at run time)`;
+  throw new NncError(`backend '${backend}' needs nnc's ONNX exporter (the 'nnc' package${found.problems.length ? `: ${found.problems.join('; ')}` : ', not found'}): ${pass}`);
+}
+
 /**
- * The model on backend 'onnxruntime'. `spec` is what the generated module embeds; the compiler's
- * front end and the ONNX exporter are imported from the 'nnc' package only now.
+ * The model on backend 'onnxruntime' or 'onnxruntime-web'. `spec` is what the generated module
+ * embeds; the compiler's front end and the ONNX exporter are imported from the 'nnc' package only now
+ * (or given as createModel's exporter option).
  */
 export async function createOrtModel(manifest: ModelManifest, plan: Plan, spec: SpecSource | undefined, options: CreateOptions, from?: string): Promise<NncModel<unknown, unknown, unknown>> {
-  if (!spec) throw new NncError(`backend 'onnxruntime' needs a module compiled by this nnc (it embeds the spec its ONNX graphs are made from): recompile ${manifest.model}'s module with nnc compile`);
-  const ort = await loadOrt(options.onnxruntime, from);
-  // the compiler, as the package exports it (src/index.ts; dist/index.js when installed)
-  const found = await importOptional('nnc', from, (m) => (typeof (m as Partial<Exporter> | null)?.onnxFromModel === 'function' ? undefined : 'exports no ONNX exporter (is it an older nnc?)'));
-  if (!found.module) throw new NncError(`backend 'onnxruntime' needs nnc's compiler, which exports the ONNX exporter (the 'nnc' package${found.problems.length ? `: ${found.problems.join('; ')}` : ', not found'}): install nnc where the app can import it`);
-  const exporter = found.module as Exporter;
+  const backend = options.backend === 'onnxruntime-web' ? 'onnxruntime-web' : 'onnxruntime';
+  if (!spec) throw new NncError(`backend '${backend}' needs a module compiled by this nnc (it embeds the spec its ONNX graphs are made from): recompile ${manifest.model}'s module with nnc compile`);
+  const flavour: Flavour = backend === 'onnxruntime' && isNode ? 'onnxruntime-node' : 'onnxruntime-web';
+  const ort = await loadOrt(flavour, backend, options.onnxruntime, from);
+  const exporter = await loadExporter(backend, options.exporter, from);
   const ir = exporter.modelFromSpec(spec, manifest);
   const threads = options.threads === undefined ? undefined : await threadCount(options, (n) => n, "ONNX Runtime's default");
-  const sessionOptions = { graphOptimizationLevel: 'all', ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
-  return new OrtModel(manifest, plan, ir, ort, exporter.onnxFromModel, sessionOptions, options.allowNonFinite === true) as unknown as NncModel<unknown, unknown, unknown>;
+  let sessionOptions: Record<string, unknown>;
+  if (flavour === 'onnxruntime-node') {
+    sessionOptions = { graphOptimizationLevel: 'all', ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
+  } else {
+    // onnxruntime-web's threads are one setting for the page (env.wasm.numThreads, read when its first session starts)
+    if (threads !== undefined && ort.env?.wasm) ort.env.wasm.numThreads = threads;
+    sessionOptions = { graphOptimizationLevel: 'all', executionProviders: ['wasm'] };
+  }
+  const device = flavour === 'onnxruntime-node' ? 'onnxruntime-node (cpu)' : 'onnxruntime-web (wasm)';
+  return new OrtModel(backend, device, manifest, plan, ir, ort, exporter.onnxFromModel, sessionOptions, options.allowNonFinite === true) as unknown as NncModel<unknown, unknown, unknown>;
 }

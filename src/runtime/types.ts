@@ -31,7 +31,7 @@ export type InputTensor =
   | readonly (readonly number[])[]
   | readonly (readonly (readonly number[])[])[];
 
-export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'onnxruntime';
+export type BackendName = 'wasm' | 'cpu' | 'webasm' | 'gpu' | 'webgpu' | 'onnxruntime' | 'onnxruntime-web';
 export type BackendOption = BackendName | 'auto';
 
 /** createModel()'s options, declared in options.ts (CREATE_OPTIONS). */

@@ -314,6 +314,14 @@ export function serveScript(page: Page, js: string): string {
   return state.server.origin + state.server.addScript(js);
 }
 
+/** Serves `body` at `path` (e.g. a .wasm file a library fetches) from the page's server and returns its URL. */
+export function serveFile(page: Page, path: string, body: string | Uint8Array, type: string): string {
+  const state = pageState.get(page);
+  if (!state) throw new Error('serveFile: page was not opened by withBrowser()');
+  state.server.files.set(path, { body, type });
+  return state.server.origin + path;
+}
+
 /** Console lines and uncaught page errors seen so far (for diagnostics). */
 export function pageLog(page: Page): string[] {
   return pageState.get(page)?.log.slice() ?? [];

@@ -6,11 +6,11 @@
  */
 import { GPU } from 'gpu.js';
 
-export type Backend = 'webgpu' | 'gpu' | 'wasm' | 'webasm' | 'cpu';
+export type Backend = 'webgpu' | 'gpu' | 'wasm' | 'webasm' | 'cpu' | 'onnxruntime-web';
 
 /** The part of a generated module the page uses. */
 export interface ModelModule {
-  createModel(options?: { backend?: string; gpu?: unknown }): Promise<Model>;
+  createModel(options?: { backend?: string; gpu?: unknown; onnxruntime?: unknown; exporter?: unknown }): Promise<Model>;
 }
 interface Model {
   readonly backend: string;
@@ -36,10 +36,12 @@ export interface FixtureArgs {
   generate?: Record<string, unknown>[];
 }
 export interface RunArgs {
-  backend: Backend | 'auto';
+  backend: Backend | 'auto' | 'onnxruntime';
   fixtures: FixtureArgs[];
   /** forward calls per model (the second one catches state or buffer reuse across calls) */
   repeats: number;
+  /** onnxruntime-web: the URL its .wasm file is served at (ort.env.wasm.wasmPaths.wasm) */
+  ortWasm?: string;
 }
 export interface FixtureResult {
   name: string;
@@ -65,13 +67,13 @@ function toInputs(inputs: Record<string, FixtureInput>): Record<string, unknown>
   return out;
 }
 
-async function runOne(mod: ModelModule, backend: Backend | 'auto', f: FixtureArgs, repeats: number): Promise<FixtureResult> {
+async function runOne(mod: ModelModule, backend: RunArgs['backend'], f: FixtureArgs, repeats: number, extra: Record<string, unknown>): Promise<FixtureResult> {
   const r: FixtureResult = { name: f.name, backend: null, device: null, kernelClasses: [], outputs: [], generated: [], ms: 0, error: null };
   const t0 = performance.now();
   let model: Model | undefined;
   let stage = 'createModel';
   try {
-    model = await mod.createModel({ backend, gpu: GPU });
+    model = await mod.createModel({ backend, gpu: GPU, ...extra });
     r.backend = model.backend;
     r.device = model.device;
     stage = 'loadWeights';
@@ -108,8 +110,11 @@ async function runOne(mod: ModelModule, backend: Backend | 'auto', f: FixtureArg
   return r;
 }
 
-/** Runs every fixture on one backend; a failing fixture is reported in its result, never thrown. */
-export async function runModels(modules: Record<string, ModelModule>, args: RunArgs): Promise<FixtureResult[]> {
+/**
+ * Runs every fixture on one backend; a failing fixture is reported in its result, never thrown.
+ * `extra`: more createModel options (onnxruntime-web's: the onnxruntime and exporter modules).
+ */
+export async function runModels(modules: Record<string, ModelModule>, args: RunArgs, extra: Record<string, unknown> = {}): Promise<FixtureResult[]> {
   if (args.backend === 'webgpu' && !(await GPU.isWebGPUAvailable())) {
     throw new Error(`webgpu requested but GPU.isWebGPUAvailable() is false (navigator.gpu=${!!(navigator as { gpu?: unknown }).gpu})`);
   }
@@ -117,7 +122,7 @@ export async function runModels(modules: Record<string, ModelModule>, args: RunA
   for (const f of args.fixtures) {
     const mod = modules[f.name];
     if (!mod) throw new Error(`no bundled module for fixture ${f.name}`);
-    results.push(await runOne(mod, args.backend, f, args.repeats));
+    results.push(await runOne(mod, args.backend, f, args.repeats, extra));
   }
   return results;
 }

@@ -7,22 +7,27 @@
  * Each fixture is compiled with the real pipeline into test/.out/browser-models/, bundled with
  * models.page.ts and gpu.js's browser build into one ES module, and run in one page per backend
  * (the browser starts once for the whole file). Each model runs forward twice: the second call
- * catches state or buffer reuse between calls. Never skips: a missing Chromium, WebGPU adapter or
+ * catches state or buffer reuse between calls. Backend 'onnxruntime-web' runs the same modules'
+ * ONNX graphs on onnxruntime-web's WebAssembly execution provider (the page passes it and nnc/onnx,
+ * the exporter, to createModel; its .wasm file is served beside the page), within 1e-4 of PyTorch,
+ * with nnc's decoding loop on top: generate() gives PyTorch's ids. Never skips: a missing Chromium, WebGPU adapter or
  * WebGL2 context fails the tests (see docs/backends.md).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../../src/driver.ts';
 import { renderDiagnostics } from '../../src/diagnostics/render.ts';
-import { loadCase, maxAbsDiff, OUT, type Case } from '../helpers.ts';
-import { bundleForBrowser, runInPage, withBrowser } from './harness.ts';
+import { loadCase, maxAbsDiff, OUT, ROOT, type Case } from '../helpers.ts';
+import { bundleForBrowser, runInPage, serveFile, withBrowser } from './harness.ts';
 import type { Backend, FixtureArgs, FixtureResult, RunArgs } from './models.page.ts';
 
-const BACKENDS: Backend[] = ['webgpu', 'gpu', 'wasm', 'webasm', 'cpu'];
-const TOL: Record<Backend, number> = { webgpu: 1e-4, gpu: 1e-4, wasm: 1e-5, webasm: 1e-4, cpu: 1e-5 };
+const BACKENDS: Backend[] = ['webgpu', 'gpu', 'wasm', 'webasm', 'cpu', 'onnxruntime-web'];
+const TOL: Record<Backend, number> = { webgpu: 1e-4, gpu: 1e-4, wasm: 1e-5, webasm: 1e-4, cpu: 1e-5, 'onnxruntime-web': 1e-4 };
 /** the gpu.js kernel class each backend must run on (gpu.js falls back quietly otherwise) */
-const KERNEL_CLASS: Record<Backend, string | null> = { webgpu: 'WebGPUKernel', gpu: 'WebGL2Kernel', wasm: null, webasm: 'WebAssemblyKernel', cpu: null };
+const KERNEL_CLASS: Record<Backend, string | null> = { webgpu: 'WebGPUKernel', gpu: 'WebGL2Kernel', wasm: null, webasm: 'WebAssemblyKernel', cpu: null, 'onnxruntime-web': null };
+/** onnxruntime-web's WebAssembly build, which its bundled entry (JavaScript glue included) fetches from env.wasm.wasmPaths.wasm */
+const ORT_WASM = 'ort-wasm-simd-threaded.wasm';
 const FIXTURES = [
   'lstm',
   'lstm_bidir',
@@ -76,6 +81,9 @@ const results = new Map<Backend, Map<string, FixtureResult> | Error>();
  */
 const AUTO_FIXTURE = 'lstm';
 let autoResult: FixtureResult | Error | undefined;
+/** `backend: 'onnxruntime'` in a page: onnxruntime-web (in Node it is onnxruntime-node) */
+const ORT_FIXTURE = 's2s_additive_bahdanau';
+let ortResult: FixtureResult | Error | undefined;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -111,9 +119,15 @@ function writeBundleSources(): { entry: string; fixtures: FixtureArgs[] } {
     [
       '// Written by test/browser/models.test.ts: the generated modules and the page, bundled together.',
       `import { runModels, type ModelModule, type RunArgs } from ${JSON.stringify(page)};`,
+      "import * as ort from 'onnxruntime-web/wasm';",
+      "import * as exporter from 'nnc/onnx';",
       ...imports,
       `const MODULES = {\n${table.join('\n')}\n} as unknown as Record<string, ModelModule>;`,
-      'export const run = (args: RunArgs) => runModels(MODULES, args);',
+      'export const run = (args: RunArgs) => {',
+      "  if (args.backend !== 'onnxruntime-web' && args.backend !== 'onnxruntime') return runModels(MODULES, args);",
+      '  ort.env.wasm.wasmPaths = { wasm: args.ortWasm };',
+      '  return runModels(MODULES, args, { onnxruntime: ort, exporter });',
+      '};',
       '',
     ].join('\n'),
   );
@@ -124,8 +138,9 @@ beforeAll(async () => {
   const { entry, fixtures } = writeBundleSources();
   const js = await bundleForBrowser(entry);
   await withBrowser(async (page) => {
+    const wasm = serveFile(page, `/ort/${ORT_WASM}`, readFileSync(join(ROOT, 'node_modules/onnxruntime-web/dist', ORT_WASM)), 'application/wasm');
     for (const backend of BACKENDS) {
-      const args: RunArgs = { backend, fixtures, repeats: REPEATS };
+      const args: RunArgs = { backend, fixtures, repeats: REPEATS, ...(backend === 'onnxruntime-web' ? { ortWasm: wasm } : {}) };
       try {
         const rs = await withTimeout(runInPage<FixtureResult[]>(page, js, 'run', args), PAGE_TIMEOUT_MS, `${backend}: run()`);
         results.set(backend, new Map(rs.map((r) => [r.name, r])));
@@ -135,6 +150,11 @@ beforeAll(async () => {
     }
     const args: RunArgs = { backend: 'auto', fixtures: fixtures.filter((f) => f.name === AUTO_FIXTURE), repeats: 1 };
     autoResult = await withTimeout(runInPage<FixtureResult[]>(page, js, 'run', args), PAGE_TIMEOUT_MS, 'auto: run()').then(
+      (rs) => rs[0],
+      (e: Error) => e,
+    );
+    const ortArgs: RunArgs = { backend: 'onnxruntime', fixtures: fixtures.filter((f) => f.name === ORT_FIXTURE), repeats: 1, ortWasm: wasm };
+    ortResult = await withTimeout(runInPage<FixtureResult[]>(page, js, 'run', ortArgs), PAGE_TIMEOUT_MS, 'onnxruntime: run()').then(
       (rs) => rs[0],
       (e: Error) => e,
     );
@@ -187,6 +207,7 @@ describe.each(BACKENDS)('generated modules in Chromium: %s', (backend) => {
     if (cls) expect(r.kernelClasses, 'gpu.js kernel classes that ran').toEqual([cls]);
     // the page is cross-origin isolated and Chromium reports 2 or more cores: GEMMs use worker threads
     if (backend === 'wasm') expect(r.device).toMatch(/nnc wasm \(WebAssembly SIMD GEMM, [2-4] threads\)/);
+    if (backend === 'onnxruntime-web') expect(r.device).toBe('onnxruntime-web (wasm)');
     expect(r.outputs).toHaveLength(REPEATS);
     const c = cases.get(name)!;
     r.outputs.forEach((out, call) => {
@@ -217,5 +238,19 @@ describe('generated modules in Chromium: auto', () => {
     expect(r.kernelClasses).toEqual([]);
     const err = maxError(r, cases.get(AUTO_FIXTURE)!);
     expect(err, 'max |nnc - torch|').toBeLessThanOrEqual(TOL.wasm);
+  });
+});
+
+describe('generated modules in Chromium: onnxruntime', () => {
+  it(`backend 'onnxruntime' in a page runs on onnxruntime-web and matches PyTorch, forward and generate() (${ORT_FIXTURE})`, () => {
+    const r = ortResult;
+    if (!r) throw new Error('no result for onnxruntime: the browser run did not get that far');
+    if (r instanceof Error) throw r;
+    if (r.error) throw new Error(`${ORT_FIXTURE} on onnxruntime: ${r.error}`);
+    expect([r.backend, r.device]).toEqual(['onnxruntime', 'onnxruntime-web (wasm)']);
+    expect(maxError(r, cases.get(ORT_FIXTURE)!), 'max |nnc - torch|').toBeLessThanOrEqual(TOL['onnxruntime-web']);
+    const refs = (cases.get(ORT_FIXTURE) as Case & { generate?: { ids: number[][] }[] }).generate ?? [];
+    expect(refs.length).toBeGreaterThan(0);
+    expect(r.generated.map((g) => g.ids)).toEqual(refs.map((g) => g.ids));
   });
 });
