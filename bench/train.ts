@@ -1,13 +1,15 @@
 /**
- * One training step (issue 13's T1, T2, W1) in nnc beside PyTorch CPU (2 threads), from the same
- * initial weights and batch: nnc's first-step loss is checked equal to PyTorch's (1e-4 relative)
- * before any time is taken; then the median of STEPS steps each (Adam, lr 1e-3) and the ratio.
- * Writes bench/results/train.{md,json}. Run: npx tsx bench/train.ts [STEPS] (default 5).
+ * One training step (issue 13's T1, T2, W1) in nnc beside PyTorch CPU (2 threads) and TensorFlow.js
+ * (wasm and cpu backends, bench/train_tfjs.ts), from the same initial weights and batch: each one's
+ * first-step loss is checked equal to PyTorch's (1e-4 relative) before any time is taken; then the
+ * median of STEPS steps each (Adam, lr 1e-3) and the ratios, all from this one run. TensorFlow.js
+ * gets at most TF_BUDGET_S seconds of timed steps per case and backend (its cpu backend takes
+ * seconds per step). Writes bench/results/train.{md,json}. Run: npx tsx bench/train.ts [STEPS]
+ * (default 5); the peers install with `ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix bench/peers`.
  *
  * - T1: char-LM, embedding 64 → LSTM 256 → linear 96, B = 32, T = 100, cross-entropy on logits;
  * - T2: tiny GPT, d = 128, 2 pre-norm layers, 4 heads, T = 128, B = 16, cross-entropy;
  * - W1: LSTM 256 → 512, B = 32, T = 100, mse against random targets.
- * TensorFlow.js is not run here (see bench/results/train.md).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,13 +21,16 @@ import { lower } from '../src/driver.ts';
 import { check } from '../src/syntax/check.ts';
 import { encodeSafetensors } from '../src/runtime/safetensors.ts';
 import { createTrainer } from '../src/train/index.ts';
+import { loadTf, tfjsTrain } from './train_tfjs.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CACHE = join(ROOT, 'bench/.cache/train');
 const STEPS = Number(process.argv[2] ?? 5);
+const TF_BUDGET_S = 40;
+const TF_BACKENDS = ['wasm', 'cpu'] as const;
 
 interface Case {
-  name: string;
+  name: 'T1' | 'T2' | 'W1';
   spec: string;
   cls: string;
   B: number;
@@ -104,28 +109,46 @@ async function run(c: Case) {
     times.push(performance.now() - t0);
   }
   model.dispose();
-  return { name: c.name, torchFirst: torch.first, nncFirst: first, torchMs: median(torch.times), nncMs: median(times), torchVersion: torch.torch, device: model.device };
+  // TensorFlow.js: the same weights and batch (token inputs as one-hot rows: bench/train_tfjs.ts)
+  const tfjs: Record<string, { first: number; ms?: number; steps: number; note?: string }> = {};
+  for (const b of TF_BACKENDS) {
+    try {
+      const r = await tfjsTrain(c, b, weights, xs, ys, STEPS, TF_BUDGET_S * 1000);
+      const rel = Math.abs(r.first - torch.first) / Math.abs(torch.first);
+      tfjs[b] = rel < 1e-4 ? { first: r.first, ms: median(r.times), steps: r.times.length } : { first: r.first, steps: 0, note: `first-step loss ${r.first.toFixed(6)} is not PyTorch's (relative ${rel.toExponential(2)}): not timed` };
+    } catch (e) {
+      tfjs[b] = { first: NaN, steps: 0, note: `cannot train: ${(e as Error).message.split('\n')[0]}` };
+    }
+  }
+  return { name: c.name, torchFirst: torch.first, nncFirst: first, torchMs: median(torch.times), nncMs: median(times), tfjs, torchVersion: torch.torch, device: model.device };
 }
 
-const results = [];
+await loadTf(ROOT);
+const results: Awaited<ReturnType<typeof run>>[] = [];
 const load = loadavg()[0]!.toFixed(1);
 for (const c of CASES) {
   const r = await run(c);
-  console.log(`${r.name}: first-step loss nnc ${r.nncFirst.toFixed(6)} = torch ${r.torchFirst.toFixed(6)}; ms/step nnc wasm ${r.nncMs.toFixed(0)}, torch ${r.torchMs.toFixed(0)} (nnc/torch ${(r.nncMs / r.torchMs).toFixed(2)})`);
+  const tf = TF_BACKENDS.map((b) => `tfjs ${b} ${r.tfjs[b]!.ms !== undefined ? r.tfjs[b]!.ms!.toFixed(0) : r.tfjs[b]!.note}`).join(', ');
+  console.log(`${r.name}: first-step loss nnc ${r.nncFirst.toFixed(6)} = torch ${r.torchFirst.toFixed(6)}; ms/step nnc wasm ${r.nncMs.toFixed(0)}, torch ${r.torchMs.toFixed(0)} (nnc/torch ${(r.nncMs / r.torchMs).toFixed(2)}), ${tf}`);
   results.push(r);
 }
+const loadEnd = loadavg()[0]!.toFixed(1);
+const tfCell = (r: (typeof results)[number], b: (typeof TF_BACKENDS)[number]) => (r.tfjs[b]!.ms !== undefined ? `${r.tfjs[b]!.ms!.toFixed(0)} (${r.tfjs[b]!.steps})` : '—');
+const tfRatio = (r: (typeof results)[number], b: (typeof TF_BACKENDS)[number]) => (r.tfjs[b]!.ms !== undefined ? (r.tfjs[b]!.ms! / r.nncMs).toFixed(1) : '—');
+const notes = results.flatMap((r) => TF_BACKENDS.filter((b) => r.tfjs[b]!.note).map((b) => `- ${r.name}, tfjs ${b}: ${r.tfjs[b]!.note}`));
 const md = [
-  '# One training step: nnc beside PyTorch CPU',
+  '# One training step: nnc beside PyTorch CPU and TensorFlow.js',
   '',
-  `\`npx tsx bench/train.ts ${STEPS}\`: median of ${STEPS} steps each after a first step whose loss is checked equal (1e-4) from the same weights and batch; Adam lr 1e-3. nnc: backend wasm (${results[0]?.device}); PyTorch ${results[0]?.torchVersion} CPU, 2 threads. Machine: ${cpus().length} cores, load ${load} at the start (shared).`,
+  `\`npx tsx bench/train.ts ${STEPS}\`: median ms of ${STEPS} steps each (TensorFlow.js: of the steps that fit in ${TF_BUDGET_S} s, count in parentheses), after a first step whose loss is checked equal to PyTorch's (1e-4 relative) from the same weights and batch; Adam lr 1e-3. nnc: backend wasm (${results[0]?.device}); PyTorch ${results[0]?.torchVersion} CPU, 2 threads; TensorFlow.js 4.22 (tfjs-core, autodiff and tf.train.adam), backends wasm (1 thread, SIMD) and cpu. Token inputs are one-hot rows times the embedding table in TensorFlow.js on both backends (its wasm backend has no gradient for an embedding lookup); nnc and PyTorch take the token ids. Machine: ${cpus().length} cores, shared; load average ${load} at the start, ${loadEnd} at the end. All numbers are from this one run.`,
   '',
-  '| case | first-step loss (nnc / PyTorch) | nnc wasm ms/step | PyTorch ms/step | nnc / PyTorch |',
-  '|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.name} | ${r.nncFirst.toFixed(6)} / ${r.torchFirst.toFixed(6)} | ${r.nncMs.toFixed(0)} | ${r.torchMs.toFixed(0)} | ${(r.nncMs / r.torchMs).toFixed(2)} |`),
+  '| case | first-step loss (nnc / PyTorch) | nnc wasm | PyTorch | tfjs wasm | tfjs cpu | nnc ÷ PyTorch | tfjs wasm ÷ nnc | tfjs cpu ÷ nnc |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...results.map((r) => `| ${r.name} | ${r.nncFirst.toFixed(6)} / ${r.torchFirst.toFixed(6)} | ${r.nncMs.toFixed(0)} | ${r.torchMs.toFixed(0)} | ${tfCell(r, 'wasm')} | ${tfCell(r, 'cpu')} | ${(r.nncMs / r.torchMs).toFixed(2)} | ${tfRatio(r, 'wasm')} | ${tfRatio(r, 'cpu')} |`),
   '',
-  'TensorFlow.js is not run by this benchmark yet.',
+  'T1: char-LM, embedding 64 → LSTM 256 → linear 96, B 32, T 100, cross-entropy. T2: tiny GPT, d 128, 2 pre-norm layers, 4 heads, causal, B 16, T 128, cross-entropy. W1: LSTM 256 → 512, B 32, T 100, mse.',
+  ...(notes.length ? ['', ...notes] : []),
   '',
 ];
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results/train.md'), md.join('\n'));
-writeFileSync(join(ROOT, 'bench/results/train.json'), JSON.stringify({ steps: STEPS, load, results }, null, 2));
+writeFileSync(join(ROOT, 'bench/results/train.json'), JSON.stringify({ steps: STEPS, load, loadEnd, results }, null, 2));

@@ -590,28 +590,47 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         }
       },
     },
-    // k12 c71e3ce8: softmax0.d softmax
+    // k12 2ecb46ce: softmax0.d softmax
     {
       name: "Brackets.k12",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const v0 = b0[i0 * 2 + i1];\n  const v1 = b1[i0 * 2 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 2; k3++) {\n    const v4 = b1[i0 * 2 + k3];\n    const v5 = b0[i0 * 2 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 2; k1++) {\n    const v2 = b0[i0 * 2 + k1];\n    const v3 = b1[i0 * 2 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 2; k1++) {
+            const v2 = b0[i0 * 2 + k1]!;
+            const v3 = b1[i0 * 2 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k13 91563118: softmax0.d softmax
+    {
+      name: "Brackets.k13",
+      label: "softmax0.d softmax",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 2);\n  const rem0 = idx - i0 * 2;\n  const i1 = rem0;\n  const v0 = b0[i0 * 2 + i1];\n  const v1 = b1[i0 * 2 + i1];\n  const v2 = b2[i0];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number): number => {
           const v0 = b0[i0 * 2 + i1]!;
           const v1 = b1[i0 * 2 + i1]!;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 2; k3++) {
-            const v4 = b1[i0 * 2 + k3]!;
-            const v5 = b0[i0 * 2 + k3]!;
-            acc2 += v4 * v5;
-          }
-          const v6 = v1 - acc2;
-          const v7 = v0 * v6;
-          return v7;
+          const v2 = b2[i0]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -619,9 +638,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k13 2fb907e7: d(pool0)
+    // k14 2fb907e7: d(pool0)
     {
-      name: "Brackets.k13",
+      name: "Brackets.k14",
       label: "d(pool0)",
       step: false,
       scalars: [],
@@ -654,9 +673,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 a0c78146: d(linear0.weight)
+    // k15 a0c78146: d(linear0.weight)
     {
-      name: "Brackets.k14",
+      name: "Brackets.k15",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -696,9 +715,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 407f6479: d(linear0.bias)
+    // k16 3fa98303: d(linear0.bias)
     {
-      name: "Brackets.k15",
+      name: "Brackets.k16",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -718,10 +737,25 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 2; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 2; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B; r++) {
+            for (let j = 0; j < 2; j++) {
+              out[j] = out[j]! + b0[r * 2 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k16 d4769e5c: pool0.d pool
+    // k17 d4769e5c: pool0.d pool
     {
-      name: "Brackets.k16",
+      name: "Brackets.k17",
       label: "pool0.d pool",
       step: false,
       scalars: ["T"],
@@ -754,9 +788,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k17 6002331f: gru0.l1.reverse.s[t-1] (and 1 more call)
+    // k18 6002331f: gru0.l1.reverse.s[t-1] (and 1 more call)
     {
-      name: "Brackets.k17",
+      name: "Brackets.k18",
       label: "gru0.l1.reverse.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -782,9 +816,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k18 d176dd04: gru0.l1.reverse.backward steps (and 1 more call)
+    // k19 d176dd04: gru0.l1.reverse.backward steps (and 1 more call)
     {
-      name: "Brackets.k18",
+      name: "Brackets.k19",
       label: "gru0.l1.reverse.backward steps (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -824,9 +858,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k19 ecebc193: d(gru0.l1.reverse.h*) (and 3 more calls)
+    // k20 ecebc193: d(gru0.l1.reverse.h*) (and 3 more calls)
     {
-      name: "Brackets.k19",
+      name: "Brackets.k20",
       label: "d(gru0.l1.reverse.h*) (and 3 more calls)",
       step: false,
       scalars: ["T","t","tp"],
@@ -877,9 +911,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
       },
     },
-    // k20 169d982b: d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)
+    // k21 169d982b: d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)
     {
-      name: "Brackets.k20",
+      name: "Brackets.k21",
       label: "d(gru0.l1.reverse.x·Wᵀ[t]) (and 3 more calls)",
       step: false,
       scalars: ["T","t","tp"],
@@ -929,9 +963,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
       },
     },
-    // k21 07e324c4: d(gru0.l1.reverse.state) (and 3 more calls)
+    // k22 07e324c4: d(gru0.l1.reverse.state) (and 3 more calls)
     {
-      name: "Brackets.k21",
+      name: "Brackets.k22",
       label: "d(gru0.l1.reverse.state) (and 3 more calls)",
       step: true,
       scalars: ["T","t","tp"],
@@ -1009,9 +1043,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 4d000ed2: d(gru0.weight_hh_l1_reverse) (and 3 more calls)
+    // k23 4d000ed2: d(gru0.weight_hh_l1_reverse) (and 3 more calls)
     {
-      name: "Brackets.k22",
+      name: "Brackets.k23",
       label: "d(gru0.weight_hh_l1_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1053,9 +1087,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 045dc329: d(gru0.bias_hh_l1_reverse) (and 7 more calls)
+    // k24 3ec12d9a: d(gru0.bias_hh_l1_reverse) (and 7 more calls)
     {
-      name: "Brackets.k23",
+      name: "Brackets.k24",
       label: "d(gru0.bias_hh_l1_reverse) (and 7 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1077,10 +1111,61 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 96; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 96; j++) {
+              out[j] = out[j]! + b0[r * 96 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k24 f14dd64d: d(gru0.weight_ih_l1_reverse) (and 1 more call)
+    // k25 490744e4: d(gru0.l0.concat) (and 1 more call)
     {
-      name: "Brackets.k24",
+      name: "Brackets.k25",
+      label: "d(gru0.l0.concat) (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
+            const v3 = b1[k1 * 64 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 96, b0, 0, 96, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
+    },
+    // k26 ad74317c: d(gru0.weight_ih_l1_reverse) (and 1 more call)
+    {
+      name: "Brackets.k26",
       label: "d(gru0.weight_ih_l1_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1111,10 +1196,46 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 64, 79 * (B * T), 96 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 64; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 32) {
+                    const v1 = b1[(i0 * T + i1) * 32 + i2]!;
+                    c0 = v1;
+                  } else {
+                    const v2 = b2[(i0 * T + i1) * 32 + (i2 - 32)]!;
+                    c0 = v2;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            const wp = x.pack(gm0, 0, 64, B * T, 1, 64, gm1, 1.0);
+            for (let mi = 0; mi < 96; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm2[mi * (B * T) + ki] = b0[mi + ki * 96]!;
+              }
+            }
+            x.gemm(96, 64, B * T, gm2, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // k25 5a86373c: gru0.l1.s[t-1] (and 1 more call)
+    // k27 5a86373c: gru0.l1.s[t-1] (and 1 more call)
     {
-      name: "Brackets.k25",
+      name: "Brackets.k27",
       label: "gru0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1140,9 +1261,9 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k26 bc361d46: gru0.l1.backward steps (and 1 more call)
+    // k28 bc361d46: gru0.l1.backward steps (and 1 more call)
     {
-      name: "Brackets.k26",
+      name: "Brackets.k28",
       label: "gru0.l1.backward steps (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1182,31 +1303,21 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k27 6ed85ed6: d(gru0.l0.concat)
+    // k29 f82266b5: d(gru0.l0.concat)
     {
-      name: "Brackets.k27",
+      name: "Brackets.k29",
       label: "d(gru0.l0.concat)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 96; k5++) {\n    const v6 = b2[(i0 * T + i1) * 96 + k5];\n    const v7 = b3[k5 * 64 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 96; k1++) {
-            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
-            const v3 = b1[k1 * 64 + i2]!;
-            acc0 += v2 * v3;
-          }
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 96; k5++) {
-            const v6 = b2[(i0 * T + i1) * 96 + k5]!;
-            const v7 = b3[k5 * 64 + i2]!;
-            acc4 += v6 * v7;
-          }
-          const v8 = acc0 + acc4;
-          return v8;
+          const v0 = b0[(i0 * T + i1) * 64 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 64 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1214,35 +1325,46 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+    },
+    // k30 1daca9d0: d(embedding0) (and 1 more call)
+    {
+      name: "Brackets.k30",
+      label: "d(embedding0) (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 16 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
+            const v3 = b1[k1 * 16 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 16; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
       gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 64, B * T * 64]; },
-        run: (x, out, a, g, s) => {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
           const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
+          const b0 = a[0]!;
           {
-            x.gemm(B * T, 64, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 64, 0);
+            x.gemm(B * T, 16, 96, b0, 0, 96, x.packs[0], null, 0, out, 0, 16, 0);
           }
-          {
-            x.gemm(B * T, 64, 96, b2, 0, 96, x.packs[1], null, 0, gm1, 0, 64, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 64 + i2]!;
-            const v1 = gm1[(i0 * T + i1) * 64 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 64; i2++)
-                out[o++] = f(i0, i1, i2);
         },
       },
     },
-    // k28 6cdcbde7: d(gru0.weight_ih_l0_reverse) (and 1 more call)
+    // k31 6cdcbde7: d(gru0.weight_ih_l0_reverse) (and 1 more call)
     {
-      name: "Brackets.k28",
+      name: "Brackets.k31",
       label: "d(gru0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1284,31 +1406,21 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k29 65a42ab3: d(embedding0)
+    // k32 71e7ad90: d(embedding0)
     {
-      name: "Brackets.k29",
+      name: "Brackets.k32",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 16 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 96; k5++) {\n    const v6 = b2[(i0 * T + i1) * 96 + k5];\n    const v7 = b3[k5 * 16 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 16));\n  const rem0 = idx - i0 * (T * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 16 + i2];\n  const v1 = b1[(i0 * T + i1) * 16 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 96; k1++) {
-            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
-            const v3 = b1[k1 * 16 + i2]!;
-            acc0 += v2 * v3;
-          }
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 96; k5++) {
-            const v6 = b2[(i0 * T + i1) * 96 + k5]!;
-            const v7 = b3[k5 * 16 + i2]!;
-            acc4 += v6 * v7;
-          }
-          const v8 = acc0 + acc4;
-          return v8;
+          const v0 = b0[(i0 * T + i1) * 16 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 16 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1316,35 +1428,10 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 16; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 16, B * T * 16]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          {
-            x.gemm(B * T, 16, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 16, 0);
-          }
-          {
-            x.gemm(B * T, 16, 96, b2, 0, 96, x.packs[1], null, 0, gm1, 0, 16, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 16 + i2]!;
-            const v1 = gm1[(i0 * T + i1) * 16 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 16; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k30 e0f63a60: embedding0.d table
+    // k33 8b25eecf: embedding0.d table
     {
-      name: "Brackets.k30",
+      name: "Brackets.k33",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1369,6 +1456,26 @@ const Brackets_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 5; i0++)
           for (let i1 = 0; i1 < 16; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 80; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 16;
+              for (let j = 0; j < 16; j++) {
+                const v2 = b1[(s0 * T + s1) * 16 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -1496,106 +1603,113 @@ const Brackets_TRAIN: __nnc.TrainPlan = {
         "packs": [
           [17,0,64,2,1,64],
           [14,0,32,96,1,32],
-          [10,0,32,96,1,32],
           [13,0,64,96,1,64],
+          [10,0,32,96,1,32],
           [9,0,64,96,1,64],
           [6,0,32,96,1,32],
-          [2,0,32,96,1,32],
           [5,0,16,96,1,16],
+          [2,0,32,96,1,32],
           [1,0,16,96,1,16]
         ],
         "packSets": [
           [0],
           [1],
           [2],
-          [3,4],
+          [3],
+          [4],
           [5],
           [6],
-          [7,8]
+          [7],
+          [8]
         ],
         "inputs": [
           {"name":"text","dim":"T","data":19,"lengths":20}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":12,"out":21,"args":[22,23],"size":["B",2],"free":[22,23]},
-          {"op":"run","kernel":13,"out":24,"args":[21,17],"size":["B",64],"packs":0},
-          {"op":"run","kernel":14,"out":25,"args":[21,26],"size":[2,64],"free":[26]},
-          {"op":"run","kernel":15,"out":27,"args":[21],"size":[2],"free":[21]},
-          {"op":"run","kernel":3,"out":28,"args":[29,30],"size":["B","T",64]},
-          {"op":"run","kernel":16,"out":31,"args":[20,28,24],"size":["B","T",64],"free":[24,28]},
-          {"op":"run","kernel":17,"out":32,"args":[30],"size":["B","T",32],"free":[30]},
-          {"op":"run","kernel":18,"out":33,"args":[31,32,34,35],"size":["B","T",256],"free":[34,35]},
-          {"op":"scan","out":36,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":37,"args":[36,33],"size":["B",96]},{"op":"run","kernel":20,"out":38,"args":[36,33],"size":["B",96]}],"step":{"kernel":21,"args":[36,33,37,14,20],"packs":1},"size":["B","T",32],"stacks":[{"from":38,"to":39,"width":[96]},{"from":37,"to":40,"width":[96]}],"free":[33,36]},
-          {"op":"run","kernel":22,"out":41,"args":[40,32],"size":[96,32],"free":[32]},
-          {"op":"run","kernel":23,"out":42,"args":[40],"size":[96],"free":[40]},
-          {"op":"run","kernel":24,"out":43,"args":[39,44,45],"size":[96,64]},
-          {"op":"run","kernel":23,"out":46,"args":[39],"size":[96]},
-          {"op":"run","kernel":25,"out":47,"args":[29],"size":["B","T",32],"free":[29]},
-          {"op":"run","kernel":26,"out":48,"args":[31,47,49,50],"size":["B","T",256],"free":[31,49,50]},
-          {"op":"scan","out":51,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":52,"args":[51,48],"size":["B",96]},{"op":"run","kernel":20,"out":53,"args":[51,48],"size":["B",96]}],"step":{"kernel":21,"args":[51,48,52,10,20],"packs":2},"size":["B","T",32],"stacks":[{"from":53,"to":54,"width":[96]},{"from":52,"to":55,"width":[96]}],"free":[48,51]},
-          {"op":"run","kernel":22,"out":56,"args":[55,47],"size":[96,32],"free":[47]},
-          {"op":"run","kernel":23,"out":57,"args":[55],"size":[96],"free":[55]},
-          {"op":"run","kernel":24,"out":58,"args":[54,44,45],"size":[96,64]},
-          {"op":"run","kernel":23,"out":59,"args":[54],"size":[96]},
-          {"op":"run","kernel":27,"out":60,"args":[39,13,54,9],"size":["B","T",64],"packs":3,"free":[39,54]},
-          {"op":"run","kernel":17,"out":61,"args":[45],"size":["B","T",32],"free":[45]},
-          {"op":"run","kernel":18,"out":62,"args":[60,61,63,64],"size":["B","T",256],"free":[63,64]},
-          {"op":"scan","out":65,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":66,"args":[65,62],"size":["B",96]},{"op":"run","kernel":20,"out":67,"args":[65,62],"size":["B",96]}],"step":{"kernel":21,"args":[65,62,66,6,20],"packs":4},"size":["B","T",32],"stacks":[{"from":67,"to":68,"width":[96]},{"from":66,"to":69,"width":[96]}],"free":[62,65]},
-          {"op":"run","kernel":22,"out":70,"args":[69,61],"size":[96,32],"free":[61]},
-          {"op":"run","kernel":23,"out":71,"args":[69],"size":[96],"free":[69]},
-          {"op":"run","kernel":28,"out":72,"args":[68,73],"size":[96,16]},
-          {"op":"run","kernel":23,"out":74,"args":[68],"size":[96]},
-          {"op":"run","kernel":25,"out":75,"args":[44],"size":["B","T",32],"free":[44]},
-          {"op":"run","kernel":26,"out":76,"args":[60,75,77,78],"size":["B","T",256],"free":[60,77,78]},
-          {"op":"scan","out":79,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":19,"out":80,"args":[79,76],"size":["B",96]},{"op":"run","kernel":20,"out":81,"args":[79,76],"size":["B",96]}],"step":{"kernel":21,"args":[79,76,80,2,20],"packs":5},"size":["B","T",32],"stacks":[{"from":81,"to":82,"width":[96]},{"from":80,"to":83,"width":[96]}],"free":[20,76,79]},
-          {"op":"run","kernel":22,"out":84,"args":[83,75],"size":[96,32],"free":[75]},
-          {"op":"run","kernel":23,"out":85,"args":[83],"size":[96],"free":[83]},
-          {"op":"run","kernel":28,"out":86,"args":[82,73],"size":[96,16],"free":[73]},
-          {"op":"run","kernel":23,"out":87,"args":[82],"size":[96]},
-          {"op":"run","kernel":29,"out":88,"args":[68,5,82,1],"size":["B","T",16],"packs":6,"free":[68,82]},
-          {"op":"run","kernel":30,"out":89,"args":[19,88],"size":[5,16],"free":[19,88]}
+          {"op":"run","kernel":12,"out":21,"args":[22,23],"size":["B"]},
+          {"op":"run","kernel":13,"out":24,"args":[23,22,21],"size":["B",2],"free":[21,22,23]},
+          {"op":"run","kernel":14,"out":25,"args":[24,17],"size":["B",64],"packs":0},
+          {"op":"run","kernel":15,"out":26,"args":[24,27],"size":[2,64],"free":[27]},
+          {"op":"run","kernel":16,"out":28,"args":[24],"size":[2],"free":[24]},
+          {"op":"run","kernel":3,"out":29,"args":[30,31],"size":["B","T",64]},
+          {"op":"run","kernel":17,"out":32,"args":[20,29,25],"size":["B","T",64],"free":[25,29]},
+          {"op":"run","kernel":18,"out":33,"args":[31],"size":["B","T",32],"free":[31]},
+          {"op":"run","kernel":19,"out":34,"args":[32,33,35,36],"size":["B","T",256],"free":[35,36]},
+          {"op":"scan","out":37,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":20,"out":38,"args":[37,34],"size":["B",96]},{"op":"run","kernel":21,"out":39,"args":[37,34],"size":["B",96]}],"step":{"kernel":22,"args":[37,34,38,14,20],"packs":1},"size":["B","T",32],"stacks":[{"from":39,"to":40,"width":[96]},{"from":38,"to":41,"width":[96]}],"free":[34,37]},
+          {"op":"run","kernel":23,"out":42,"args":[41,33],"size":[96,32],"free":[33]},
+          {"op":"run","kernel":24,"out":43,"args":[41],"size":[96],"free":[41]},
+          {"op":"run","kernel":25,"out":44,"args":[40,13],"size":["B","T",64],"packs":2},
+          {"op":"run","kernel":26,"out":45,"args":[40,46,47],"size":[96,64]},
+          {"op":"run","kernel":24,"out":48,"args":[40],"size":[96],"free":[40]},
+          {"op":"run","kernel":27,"out":49,"args":[30],"size":["B","T",32],"free":[30]},
+          {"op":"run","kernel":28,"out":50,"args":[32,49,51,52],"size":["B","T",256],"free":[32,51,52]},
+          {"op":"scan","out":53,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":20,"out":54,"args":[53,50],"size":["B",96]},{"op":"run","kernel":21,"out":55,"args":[53,50],"size":["B",96]}],"step":{"kernel":22,"args":[53,50,54,10,20],"packs":3},"size":["B","T",32],"stacks":[{"from":55,"to":56,"width":[96]},{"from":54,"to":57,"width":[96]}],"free":[50,53]},
+          {"op":"run","kernel":23,"out":58,"args":[57,49],"size":[96,32],"free":[49]},
+          {"op":"run","kernel":24,"out":59,"args":[57],"size":[96],"free":[57]},
+          {"op":"run","kernel":25,"out":60,"args":[56,9],"size":["B","T",64],"packs":4},
+          {"op":"run","kernel":26,"out":61,"args":[56,46,47],"size":[96,64]},
+          {"op":"run","kernel":24,"out":62,"args":[56],"size":[96],"free":[56]},
+          {"op":"run","kernel":29,"out":63,"args":[44,60],"size":["B","T",64],"free":[44,60]},
+          {"op":"run","kernel":18,"out":64,"args":[47],"size":["B","T",32],"free":[47]},
+          {"op":"run","kernel":19,"out":65,"args":[63,64,66,67],"size":["B","T",256],"free":[66,67]},
+          {"op":"scan","out":68,"dim":"T","reverse":false,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":20,"out":69,"args":[68,65],"size":["B",96]},{"op":"run","kernel":21,"out":70,"args":[68,65],"size":["B",96]}],"step":{"kernel":22,"args":[68,65,69,6,20],"packs":5},"size":["B","T",32],"stacks":[{"from":70,"to":71,"width":[96]},{"from":69,"to":72,"width":[96]}],"free":[65,68]},
+          {"op":"run","kernel":23,"out":73,"args":[72,64],"size":[96,32],"free":[64]},
+          {"op":"run","kernel":24,"out":74,"args":[72],"size":[96],"free":[72]},
+          {"op":"run","kernel":30,"out":75,"args":[71,5],"size":["B","T",16],"packs":6},
+          {"op":"run","kernel":31,"out":76,"args":[71,77],"size":[96,16]},
+          {"op":"run","kernel":24,"out":78,"args":[71],"size":[96],"free":[71]},
+          {"op":"run","kernel":27,"out":79,"args":[46],"size":["B","T",32],"free":[46]},
+          {"op":"run","kernel":28,"out":80,"args":[63,79,81,82],"size":["B","T",256],"free":[63,81,82]},
+          {"op":"scan","out":83,"dim":"T","reverse":true,"stateSize":32,"lengths":20,"body":[{"op":"run","kernel":20,"out":84,"args":[83,80],"size":["B",96]},{"op":"run","kernel":21,"out":85,"args":[83,80],"size":["B",96]}],"step":{"kernel":22,"args":[83,80,84,2,20],"packs":7},"size":["B","T",32],"stacks":[{"from":85,"to":86,"width":[96]},{"from":84,"to":87,"width":[96]}],"free":[20,80,83]},
+          {"op":"run","kernel":23,"out":88,"args":[87,79],"size":[96,32],"free":[79]},
+          {"op":"run","kernel":24,"out":89,"args":[87],"size":[96],"free":[87]},
+          {"op":"run","kernel":30,"out":90,"args":[86,1],"size":["B","T",16],"packs":8},
+          {"op":"run","kernel":31,"out":91,"args":[86,77],"size":[96,16],"free":[77]},
+          {"op":"run","kernel":24,"out":92,"args":[86],"size":[96],"free":[86]},
+          {"op":"run","kernel":32,"out":93,"args":[75,90],"size":["B","T",16],"free":[75,90]},
+          {"op":"run","kernel":33,"out":94,"args":[19,93],"size":[5,16],"free":[19,93]}
         ],
-        "output": {"slot":89,"shape":[5,16]},
+        "output": {"slot":94,"shape":[5,16]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":89,"shape":[5,16]},
-          {"name":"gru0.weight_ih_l0","slot":86,"shape":[96,16]},
-          {"name":"gru0.weight_hh_l0","slot":84,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l0","slot":87,"shape":[96]},
-          {"name":"gru0.bias_hh_l0","slot":85,"shape":[96]},
-          {"name":"gru0.weight_ih_l0_reverse","slot":72,"shape":[96,16]},
-          {"name":"gru0.weight_hh_l0_reverse","slot":70,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l0_reverse","slot":74,"shape":[96]},
-          {"name":"gru0.bias_hh_l0_reverse","slot":71,"shape":[96]},
-          {"name":"gru0.weight_ih_l1","slot":58,"shape":[96,64]},
-          {"name":"gru0.weight_hh_l1","slot":56,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l1","slot":59,"shape":[96]},
-          {"name":"gru0.bias_hh_l1","slot":57,"shape":[96]},
-          {"name":"gru0.weight_ih_l1_reverse","slot":43,"shape":[96,64]},
-          {"name":"gru0.weight_hh_l1_reverse","slot":41,"shape":[96,32]},
-          {"name":"gru0.bias_ih_l1_reverse","slot":46,"shape":[96]},
-          {"name":"gru0.bias_hh_l1_reverse","slot":42,"shape":[96]},
-          {"name":"linear0.weight","slot":25,"shape":[2,64]},
-          {"name":"linear0.bias","slot":27,"shape":[2]}
+          {"name":"embedding0.weight","slot":94,"shape":[5,16]},
+          {"name":"gru0.weight_ih_l0","slot":91,"shape":[96,16]},
+          {"name":"gru0.weight_hh_l0","slot":88,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l0","slot":92,"shape":[96]},
+          {"name":"gru0.bias_hh_l0","slot":89,"shape":[96]},
+          {"name":"gru0.weight_ih_l0_reverse","slot":76,"shape":[96,16]},
+          {"name":"gru0.weight_hh_l0_reverse","slot":73,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l0_reverse","slot":78,"shape":[96]},
+          {"name":"gru0.bias_hh_l0_reverse","slot":74,"shape":[96]},
+          {"name":"gru0.weight_ih_l1","slot":61,"shape":[96,64]},
+          {"name":"gru0.weight_hh_l1","slot":58,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l1","slot":62,"shape":[96]},
+          {"name":"gru0.bias_hh_l1","slot":59,"shape":[96]},
+          {"name":"gru0.weight_ih_l1_reverse","slot":45,"shape":[96,64]},
+          {"name":"gru0.weight_hh_l1_reverse","slot":42,"shape":[96,32]},
+          {"name":"gru0.bias_ih_l1_reverse","slot":48,"shape":[96]},
+          {"name":"gru0.bias_hh_l1_reverse","slot":43,"shape":[96]},
+          {"name":"linear0.weight","slot":26,"shape":[2,64]},
+          {"name":"linear0.bias","slot":28,"shape":[2]}
         ],
         "feeds": [
-          {"kind":"cotangent","name":"label","slot":23,"shape":["B",2]},
-          {"kind":"saved","name":"%624","slot":22,"shape":["B",2]},
-          {"kind":"saved","name":"%620","slot":26,"shape":["B",64]},
-          {"kind":"saved","name":"%614","slot":29,"shape":["B","T",32]},
-          {"kind":"saved","name":"%618","slot":30,"shape":["B","T",32]},
-          {"kind":"saved","name":"%617","slot":34,"shape":["B","T",96]},
-          {"kind":"saved","name":"%625","slot":35,"shape":["B","T",96]},
-          {"kind":"saved","name":"%605","slot":44,"shape":["B","T",32]},
-          {"kind":"saved","name":"%609","slot":45,"shape":["B","T",32]},
-          {"kind":"saved","name":"%613","slot":49,"shape":["B","T",96]},
-          {"kind":"saved","name":"%626","slot":50,"shape":["B","T",96]},
-          {"kind":"saved","name":"%608","slot":63,"shape":["B","T",96]},
-          {"kind":"saved","name":"%627","slot":64,"shape":["B","T",96]},
-          {"kind":"saved","name":"%601","slot":73,"shape":["B","T",16]},
-          {"kind":"saved","name":"%604","slot":77,"shape":["B","T",96]},
-          {"kind":"saved","name":"%628","slot":78,"shape":["B","T",96]}
+          {"kind":"cotangent","name":"label","slot":22,"shape":["B",2]},
+          {"kind":"saved","name":"%624","slot":23,"shape":["B",2]},
+          {"kind":"saved","name":"%620","slot":27,"shape":["B",64]},
+          {"kind":"saved","name":"%614","slot":30,"shape":["B","T",32]},
+          {"kind":"saved","name":"%618","slot":31,"shape":["B","T",32]},
+          {"kind":"saved","name":"%617","slot":35,"shape":["B","T",96]},
+          {"kind":"saved","name":"%625","slot":36,"shape":["B","T",96]},
+          {"kind":"saved","name":"%605","slot":46,"shape":["B","T",32]},
+          {"kind":"saved","name":"%609","slot":47,"shape":["B","T",32]},
+          {"kind":"saved","name":"%613","slot":51,"shape":["B","T",96]},
+          {"kind":"saved","name":"%626","slot":52,"shape":["B","T",96]},
+          {"kind":"saved","name":"%608","slot":66,"shape":["B","T",96]},
+          {"kind":"saved","name":"%627","slot":67,"shape":["B","T",96]},
+          {"kind":"saved","name":"%601","slot":77,"shape":["B","T",16]},
+          {"kind":"saved","name":"%604","slot":81,"shape":["B","T",96]},
+          {"kind":"saved","name":"%628","slot":82,"shape":["B","T",96]}
         ]
       },
     };

@@ -400,10 +400,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 02ca621d: next.mask (and 1 more call)
+    // k6 02ca621d: next.mask (and 2 more calls)
     {
       name: "CharLM.k6",
-      label: "next.mask (and 1 more call)",
+      label: "next.mask (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -624,37 +624,48 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k13 828a18fb: log_softmax0.d softmax
+    // k13 02d4a733: log_softmax0.d softmax
     {
       name: "CharLM.k13",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 96 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 96; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 96 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k14 644a8c5b: log_softmax0.d softmax
+    {
+      name: "CharLM.k14",
+      label: "log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 96 + i2];\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  const v2 = Math.exp(v1);\n  const v3 = b2[i0 * T + i1];\n  const v4 = v2 * v3;\n  const v5 = v0 - v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
-            g1 = v2;
-          }
-          const v3 = b2[(i0 * T + i1) * 96 + i2]!;
-          const v4 = Math.exp(v3);
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 96; k6++) {
-            let g7 = 0.0;
-            if (i1 < v0) {
-              const v8 = b1[(i0 * T + i1) * 96 + k6]!;
-              g7 = v8;
-            }
-            acc5 += g7;
-          }
-          const v9 = v4 * acc5;
-          const v10 = g1 - v9;
-          return v10;
+          const v0 = b0[(i0 * T + i1) * 96 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 96 + i2]!;
+          const v2 = Math.exp(v1);
+          const v3 = b2[i0 * T + i1]!;
+          const v4 = v2 * v3;
+          const v5 = v0 - v4;
+          return v5;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -663,9 +674,45 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k14 132c90d7: d(linear0.weight)
+    // k15 2823f2e0: d(dropout0)
     {
-      name: "CharLM.k14",
+      name: "CharLM.k15",
+      label: "d(dropout0)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 96, b0, 0, 96, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k16 132c90d7: d(linear0.weight)
+    {
+      name: "CharLM.k16",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -707,9 +754,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 045dc329: d(linear0.bias)
+    // k17 3ec12d9a: d(linear0.bias)
     {
-      name: "CharLM.k15",
+      name: "CharLM.k17",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -731,10 +778,25 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 96; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 96; j++) {
+              out[j] = out[j]! + b0[r * 96 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k16 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
+    // k18 6103caa2: lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "CharLM.k16",
+      name: "CharLM.k18",
       label: "lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -760,16 +822,16 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k17 c7db72be: lstm0.l1.backward steps
+    // k19 fde21c83: lstm0.l1.backward steps
     {
-      name: "CharLM.k17",
+      name: "CharLM.k19",
       label: "lstm0.l1.backward steps",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 96; k5++) {\n            const v6 = b0[(i0 * T + i1) * 96 + k5];\n            const v7 = b1[k5 * 256 + i2];\n            acc4 += v6 * v7;\n          }\n          const v8 = b2[(i0 * T + i1) * 256 + i2];\n          const v9 = acc4 * v8;\n          g3 = v9;\n        }\n        c2 = g3;\n      } else {\n        const v10 = b3[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b4[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b5[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v12;\n  }\n  return c0;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          const v4 = b0[(i0 * T + i1) * 256 + i2];\n          const v5 = b1[(i0 * T + i1) * 256 + i2];\n          const v6 = v4 * v5;\n          g3 = v6;\n        }\n        c2 = g3;\n      } else {\n        const v7 = b2[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v9;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 2560) {
@@ -779,30 +841,25 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
               if (i2 < 512) {
                 let g3 = 0.0;
                 if (i2 >= 0 && i2 < 256) {
-                  let acc4 = 0.0;
-                  for (let k5 = 0; k5 < 96; k5++) {
-                    const v6 = b0[(i0 * T + i1) * 96 + k5]!;
-                    const v7 = b1[k5 * 256 + i2]!;
-                    acc4 += v6 * v7;
-                  }
-                  const v8 = b2[(i0 * T + i1) * 256 + i2]!;
-                  const v9 = acc4 * v8;
-                  g3 = v9;
+                  const v4 = b0[(i0 * T + i1) * 256 + i2]!;
+                  const v5 = b1[(i0 * T + i1) * 256 + i2]!;
+                  const v6 = v4 * v5;
+                  g3 = v6;
                 }
                 c2 = g3;
               } else {
-                const v10 = b3[(i0 * T + i1) * 1024 + (i2 - 512)]!;
-                c2 = v10;
+                const v7 = b2[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+                c2 = v7;
               }
               c1 = c2;
             } else {
-              const v11 = b4[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
-              c1 = v11;
+              const v8 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
+              c1 = v8;
             }
             c0 = c1;
           } else {
-            const v12 = b5[(i0 * T + i1) * 512 + (i2 - 2560)]!;
-            c0 = v12;
+            const v9 = b4[(i0 * T + i1) * 512 + (i2 - 2560)]!;
+            c0 = v9;
           }
           return c0;
         };
@@ -812,57 +869,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 3072; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 256, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 256, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 2560) {
-              let c1 = 0.0;
-              if (i2 < 1536) {
-                let c2 = 0.0;
-                if (i2 < 512) {
-                  let g3 = 0.0;
-                  if (i2 >= 0 && i2 < 256) {
-                    const v4 = gm0[(i0 * T + i1) * 256 + i2]!;
-                    const v5 = b2[(i0 * T + i1) * 256 + i2]!;
-                    const v6 = v4 * v5;
-                    g3 = v6;
-                  }
-                  c2 = g3;
-                } else {
-                  const v7 = b3[(i0 * T + i1) * 1024 + (i2 - 512)]!;
-                  c2 = v7;
-                }
-                c1 = c2;
-              } else {
-                const v8 = b4[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
-                c1 = v8;
-              }
-              c0 = c1;
-            } else {
-              const v9 = b5[(i0 * T + i1) * 512 + (i2 - 2560)]!;
-              c0 = v9;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 3072; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k18 43f6c334: d(lstm0.l1.h*) (and 1 more call)
+    // k20 43f6c334: d(lstm0.l1.h*) (and 1 more call)
     {
-      name: "CharLM.k18",
+      name: "CharLM.k20",
       label: "d(lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
@@ -928,9 +938,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++) f(i0, i1);
       },
     },
-    // k19 899da551: d(lstm0.l1.state) (and 1 more call)
+    // k21 899da551: d(lstm0.l1.state) (and 1 more call)
     {
-      name: "CharLM.k19",
+      name: "CharLM.k21",
       label: "d(lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -1048,9 +1058,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 e113297b: d(lstm0.weight_hh_l1) (and 2 more calls)
+    // k22 e113297b: d(lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "CharLM.k20",
+      name: "CharLM.k22",
       label: "d(lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1092,9 +1102,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 bef09139: d(lstm0.bias_hh_l1) (and 3 more calls)
+    // k23 b2ed0b86: d(lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "CharLM.k21",
+      name: "CharLM.k23",
       label: "d(lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1116,17 +1126,68 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 1024; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 1024; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 1024; j++) {
+              out[j] = out[j]! + b0[r * 1024 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k22 c6b047a9: lstm0.l0.backward steps
+    // k24 d7a2b7a0: d(lstm0.l0.h)
     {
-      name: "CharLM.k22",
+      name: "CharLM.k24",
+      label: "d(lstm0.l0.h)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k25 04e4ff6e: lstm0.l0.backward steps
+    {
+      name: "CharLM.k25",
       label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 1024; k5++) {\n            const v6 = b0[(i0 * T + i1) * 1024 + k5];\n            const v7 = b1[k5 * 256 + i2];\n            acc4 += v6 * v7;\n          }\n          g3 = acc4;\n        }\n        c2 = g3;\n      } else {\n        const v8 = b2[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v8;\n      }\n      c1 = c2;\n    } else {\n      const v9 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v9;\n    }\n    c0 = c1;\n  } else {\n    const v10 = b4[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v10;\n  }\n  return c0;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 3072));\n  const rem0 = idx - i0 * (T * 3072);\n  const i1 = Math.floor((rem0 + 0.5) / 3072);\n  const rem1 = rem0 - i1 * 3072;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 2560) {\n    let c1 = 0.0;\n    if (i2 < 1536) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 256) {\n          const v4 = b0[(i0 * T + i1) * 256 + i2];\n          g3 = v4;\n        }\n        c2 = g3;\n      } else {\n        const v5 = b1[(i0 * T + i1) * 1024 + (i2 - 512)];\n        c2 = v5;\n      }\n      c1 = c2;\n    } else {\n      const v6 = b2[(i0 * T + i1) * 1024 + (i2 - 1536)];\n      c1 = v6;\n    }\n    c0 = c1;\n  } else {\n    const v7 = b3[(i0 * T + i1) * 512 + (i2 - 2560)];\n    c0 = v7;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 2560) {
@@ -1136,28 +1197,23 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
               if (i2 < 512) {
                 let g3 = 0.0;
                 if (i2 >= 0 && i2 < 256) {
-                  let acc4 = 0.0;
-                  for (let k5 = 0; k5 < 1024; k5++) {
-                    const v6 = b0[(i0 * T + i1) * 1024 + k5]!;
-                    const v7 = b1[k5 * 256 + i2]!;
-                    acc4 += v6 * v7;
-                  }
-                  g3 = acc4;
+                  const v4 = b0[(i0 * T + i1) * 256 + i2]!;
+                  g3 = v4;
                 }
                 c2 = g3;
               } else {
-                const v8 = b2[(i0 * T + i1) * 1024 + (i2 - 512)]!;
-                c2 = v8;
+                const v5 = b1[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+                c2 = v5;
               }
               c1 = c2;
             } else {
-              const v9 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
-              c1 = v9;
+              const v6 = b2[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
+              c1 = v6;
             }
             c0 = c1;
           } else {
-            const v10 = b4[(i0 * T + i1) * 512 + (i2 - 2560)]!;
-            c0 = v10;
+            const v7 = b3[(i0 * T + i1) * 512 + (i2 - 2560)]!;
+            c0 = v7;
           }
           return c0;
         };
@@ -1167,55 +1223,10 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 3072; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 2560) {
-              let c1 = 0.0;
-              if (i2 < 1536) {
-                let c2 = 0.0;
-                if (i2 < 512) {
-                  let g3 = 0.0;
-                  if (i2 >= 0 && i2 < 256) {
-                    const v4 = gm0[(i0 * T + i1) * 256 + i2]!;
-                    g3 = v4;
-                  }
-                  c2 = g3;
-                } else {
-                  const v5 = b2[(i0 * T + i1) * 1024 + (i2 - 512)]!;
-                  c2 = v5;
-                }
-                c1 = c2;
-              } else {
-                const v6 = b3[(i0 * T + i1) * 1024 + (i2 - 1536)]!;
-                c1 = v6;
-              }
-              c0 = c1;
-            } else {
-              const v7 = b4[(i0 * T + i1) * 512 + (i2 - 2560)]!;
-              c0 = v7;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 3072; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k23 0cfecc2c: d(embedding0)
+    // k26 0cfecc2c: d(embedding0)
     {
-      name: "CharLM.k23",
+      name: "CharLM.k26",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
@@ -1249,9 +1260,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k24 b40e84f1: d(lstm0.weight_ih_l0)
+    // k27 b40e84f1: d(lstm0.weight_ih_l0)
     {
-      name: "CharLM.k24",
+      name: "CharLM.k27",
       label: "d(lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
@@ -1293,9 +1304,9 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 cd54a9e2: embedding0.d table
+    // k28 2252ab4d: embedding0.d table
     {
-      name: "CharLM.k25",
+      name: "CharLM.k28",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1320,6 +1331,26 @@ const CharLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 6144; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 64;
+              for (let j = 0; j < 64; j++) {
+                const v2 = b1[(s0 * T + s1) * 64 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -1435,53 +1466,57 @@ const CharLM_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":13,"out":13,"args":[12,14,15],"size":["B","T",96],"free":[14,15]},
-          {"op":"run","kernel":14,"out":16,"args":[13,17],"size":[96,256],"free":[17]},
-          {"op":"run","kernel":15,"out":18,"args":[13],"size":[96]},
-          {"op":"run","kernel":16,"out":19,"args":[20],"size":["B","T",512],"free":[20]},
-          {"op":"run","kernel":17,"out":21,"args":[13,9,22,23,24,19],"size":["B","T",3072],"packs":0,"free":[13,22,23,24]},
-          {"op":"scan","out":25,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":18,"out":26,"args":[25,21],"size":["B",1024]}],"step":{"kernel":19,"args":[25,26,6,21,12],"packs":1},"size":["B","T",512],"stacks":[{"from":26,"to":27,"width":[1024]}],"free":[21,25]},
-          {"op":"run","kernel":20,"out":28,"args":[27,19],"size":[1024,256],"free":[19]},
-          {"op":"run","kernel":21,"out":29,"args":[27],"size":[1024]},
-          {"op":"run","kernel":20,"out":30,"args":[27,31],"size":[1024,256]},
-          {"op":"run","kernel":21,"out":32,"args":[27],"size":[1024]},
-          {"op":"run","kernel":16,"out":33,"args":[31],"size":["B","T",512],"free":[31]},
-          {"op":"run","kernel":22,"out":34,"args":[27,5,35,36,33],"size":["B","T",3072],"packs":2,"free":[27,35,36]},
-          {"op":"scan","out":37,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":18,"out":38,"args":[37,34],"size":["B",1024]}],"step":{"kernel":19,"args":[37,38,2,34,12],"packs":3},"size":["B","T",512],"stacks":[{"from":38,"to":39,"width":[1024]}],"free":[12,34,37]},
-          {"op":"run","kernel":20,"out":40,"args":[39,33],"size":[1024,256],"free":[33]},
-          {"op":"run","kernel":21,"out":41,"args":[39],"size":[1024]},
-          {"op":"run","kernel":23,"out":42,"args":[39,1],"size":["B","T",64],"packs":4},
-          {"op":"run","kernel":24,"out":43,"args":[39,44],"size":[1024,64],"free":[44]},
-          {"op":"run","kernel":21,"out":45,"args":[39],"size":[1024],"free":[39]},
-          {"op":"run","kernel":25,"out":46,"args":[11,42],"size":[96,64],"free":[11,42]}
+          {"op":"run","kernel":6,"out":13,"args":[12,14],"size":["B","T",96],"free":[14]},
+          {"op":"run","kernel":13,"out":15,"args":[13],"size":["B","T"]},
+          {"op":"run","kernel":14,"out":16,"args":[13,17,15],"size":["B","T",96],"free":[13,15,17]},
+          {"op":"run","kernel":15,"out":18,"args":[16,9],"size":["B","T",256],"packs":0},
+          {"op":"run","kernel":16,"out":19,"args":[16,20],"size":[96,256],"free":[20]},
+          {"op":"run","kernel":17,"out":21,"args":[16],"size":[96],"free":[16]},
+          {"op":"run","kernel":18,"out":22,"args":[23],"size":["B","T",512],"free":[23]},
+          {"op":"run","kernel":19,"out":24,"args":[18,25,26,27,22],"size":["B","T",3072],"free":[18,25,26,27]},
+          {"op":"scan","out":28,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":20,"out":29,"args":[28,24],"size":["B",1024]}],"step":{"kernel":21,"args":[28,29,6,24,12],"packs":1},"size":["B","T",512],"stacks":[{"from":29,"to":30,"width":[1024]}],"free":[24,28]},
+          {"op":"run","kernel":22,"out":31,"args":[30,22],"size":[1024,256],"free":[22]},
+          {"op":"run","kernel":23,"out":32,"args":[30],"size":[1024]},
+          {"op":"run","kernel":24,"out":33,"args":[30,5],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":22,"out":34,"args":[30,35],"size":[1024,256]},
+          {"op":"run","kernel":23,"out":36,"args":[30],"size":[1024],"free":[30]},
+          {"op":"run","kernel":18,"out":37,"args":[35],"size":["B","T",512],"free":[35]},
+          {"op":"run","kernel":25,"out":38,"args":[33,39,40,37],"size":["B","T",3072],"free":[33,39,40]},
+          {"op":"scan","out":41,"dim":"T","reverse":true,"stateSize":512,"lengths":12,"body":[{"op":"run","kernel":20,"out":42,"args":[41,38],"size":["B",1024]}],"step":{"kernel":21,"args":[41,42,2,38,12],"packs":3},"size":["B","T",512],"stacks":[{"from":42,"to":43,"width":[1024]}],"free":[12,38,41]},
+          {"op":"run","kernel":22,"out":44,"args":[43,37],"size":[1024,256],"free":[37]},
+          {"op":"run","kernel":23,"out":45,"args":[43],"size":[1024]},
+          {"op":"run","kernel":26,"out":46,"args":[43,1],"size":["B","T",64],"packs":4},
+          {"op":"run","kernel":27,"out":47,"args":[43,48],"size":[1024,64],"free":[48]},
+          {"op":"run","kernel":23,"out":49,"args":[43],"size":[1024],"free":[43]},
+          {"op":"run","kernel":28,"out":50,"args":[11,46],"size":[96,64],"free":[11,46]}
         ],
-        "output": {"slot":46,"shape":[96,64]},
+        "output": {"slot":50,"shape":[96,64]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":46,"shape":[96,64]},
-          {"name":"lstm0.weight_ih_l0","slot":43,"shape":[1024,64]},
-          {"name":"lstm0.weight_hh_l0","slot":40,"shape":[1024,256]},
-          {"name":"lstm0.bias_ih_l0","slot":45,"shape":[1024]},
-          {"name":"lstm0.bias_hh_l0","slot":41,"shape":[1024]},
-          {"name":"lstm0.weight_ih_l1","slot":30,"shape":[1024,256]},
-          {"name":"lstm0.weight_hh_l1","slot":28,"shape":[1024,256]},
-          {"name":"lstm0.bias_ih_l1","slot":32,"shape":[1024]},
-          {"name":"lstm0.bias_hh_l1","slot":29,"shape":[1024]},
-          {"name":"linear0.weight","slot":16,"shape":[96,256]},
-          {"name":"linear0.bias","slot":18,"shape":[96]}
+          {"name":"embedding0.weight","slot":50,"shape":[96,64]},
+          {"name":"lstm0.weight_ih_l0","slot":47,"shape":[1024,64]},
+          {"name":"lstm0.weight_hh_l0","slot":44,"shape":[1024,256]},
+          {"name":"lstm0.bias_ih_l0","slot":49,"shape":[1024]},
+          {"name":"lstm0.bias_hh_l0","slot":45,"shape":[1024]},
+          {"name":"lstm0.weight_ih_l1","slot":34,"shape":[1024,256]},
+          {"name":"lstm0.weight_hh_l1","slot":31,"shape":[1024,256]},
+          {"name":"lstm0.bias_ih_l1","slot":36,"shape":[1024]},
+          {"name":"lstm0.bias_hh_l1","slot":32,"shape":[1024]},
+          {"name":"linear0.weight","slot":19,"shape":[96,256]},
+          {"name":"linear0.bias","slot":21,"shape":[96]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"next","slot":14,"shape":["B","T",96]},
-          {"kind":"saved","name":"%417","slot":15,"shape":["B","T",96]},
-          {"kind":"saved","name":"%413","slot":17,"shape":["B","T",256]},
-          {"kind":"saved","name":"%412","slot":22,"shape":["B","T",256]},
-          {"kind":"saved","name":"%409","slot":23,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%419","slot":24,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%410","slot":20,"shape":["B","T",512]},
-          {"kind":"saved","name":"%405","slot":31,"shape":["B","T",512]},
-          {"kind":"saved","name":"%404","slot":35,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%420","slot":36,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%401","slot":44,"shape":["B","T",64]}
+          {"kind":"saved","name":"%417","slot":17,"shape":["B","T",96]},
+          {"kind":"saved","name":"%413","slot":20,"shape":["B","T",256]},
+          {"kind":"saved","name":"%412","slot":25,"shape":["B","T",256]},
+          {"kind":"saved","name":"%409","slot":26,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%419","slot":27,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%410","slot":23,"shape":["B","T",512]},
+          {"kind":"saved","name":"%405","slot":35,"shape":["B","T",512]},
+          {"kind":"saved","name":"%404","slot":39,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%420","slot":40,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%401","slot":48,"shape":["B","T",64]}
         ]
       },
     };

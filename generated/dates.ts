@@ -961,10 +961,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 7ce68cdd: next.mask (and 1 more call)
+    // k16 7ce68cdd: next.mask (and 2 more calls)
     {
       name: "Dates.k16",
-      label: "next.mask (and 1 more call)",
+      label: "next.mask (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1437,37 +1437,48 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         }
       },
     },
-    // k30 cb36c809: decoder.log_softmax0.d softmax
+    // k30 53831107: decoder.log_softmax0.d softmax
     {
       name: "Dates.k30",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 14 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 14 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 14; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 14 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 14; k1++) {\n    const v2 = b0[(i0 * T + i1) * 14 + k1];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 14; k1++) {
+            const v2 = b0[(i0 * T + i1) * 14 + k1]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k31 09d902e1: decoder.log_softmax0.d softmax
+    {
+      name: "Dates.k31",
+      label: "decoder.log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 14));\n  const rem0 = idx - i0 * (T * 14);\n  const i1 = Math.floor((rem0 + 0.5) / 14);\n  const rem1 = rem0 - i1 * 14;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 14 + i2];\n  const v1 = b1[(i0 * T + i1) * 14 + i2];\n  const v2 = Math.exp(v1);\n  const v3 = b2[i0 * T + i1];\n  const v4 = v2 * v3;\n  const v5 = v0 - v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 14 + i2]!;
-            g1 = v2;
-          }
-          const v3 = b2[(i0 * T + i1) * 14 + i2]!;
-          const v4 = Math.exp(v3);
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 14; k6++) {
-            let g7 = 0.0;
-            if (i1 < v0) {
-              const v8 = b1[(i0 * T + i1) * 14 + k6]!;
-              g7 = v8;
-            }
-            acc5 += g7;
-          }
-          const v9 = v4 * acc5;
-          const v10 = g1 - v9;
-          return v10;
+          const v0 = b0[(i0 * T + i1) * 14 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 14 + i2]!;
+          const v2 = Math.exp(v1);
+          const v3 = b2[i0 * T + i1]!;
+          const v4 = v2 * v3;
+          const v5 = v0 - v4;
+          return v5;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1476,9 +1487,45 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k31 213578f5: d(decoder.linear0.weight)
+    // k32 9bad4dc8: d(decoder.gru0.l0)
     {
-      name: "Dates.k31",
+      name: "Dates.k32",
+      label: "d(decoder.gru0.l0)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 14; k1++) {\n    const v2 = b0[(i0 * T + i1) * 14 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 14; k1++) {
+            const v2 = b0[(i0 * T + i1) * 14 + k1]!;
+            const v3 = b1[k1 * 64 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 64, 14, b0, 0, 14, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
+    },
+    // k33 213578f5: d(decoder.linear0.weight)
+    {
+      name: "Dates.k33",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1520,9 +1567,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k32 d96f4725: d(decoder.linear0.bias)
+    // k34 671177c0: d(decoder.linear0.bias)
     {
-      name: "Dates.k32",
+      name: "Dates.k34",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1544,10 +1591,25 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 14; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 14; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 14; j++) {
+              out[j] = out[j]! + b0[r * 14 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k33 06a744f1: decoder.gru0.l0.s[t-1]
+    // k35 06a744f1: decoder.gru0.l0.s[t-1]
     {
-      name: "Dates.k33",
+      name: "Dates.k35",
       label: "decoder.gru0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -1574,16 +1636,16 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k34 4215b3cc: decoder.gru0.l0.backward steps
+    // k36 11717447: decoder.gru0.l0.backward steps
     {
-      name: "Dates.k34",
+      name: "Dates.k36",
       label: "decoder.gru0.l0.backward steps",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 832));\n  const rem0 = idx - i0 * (T * 832);\n  const i1 = Math.floor((rem0 + 0.5) / 832);\n  const rem1 = rem0 - i1 * 832;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 768) {\n    let c1 = 0.0;\n    if (i2 < 704) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let c3 = 0.0;\n        if (i2 < 320) {\n          let c4 = 0.0;\n          if (i2 < 128) {\n            let c5 = 0.0;\n            if (i2 < 64) {\n              let acc6 = 0.0;\n              for (let k7 = 0; k7 < 14; k7++) {\n                const v8 = b0[(i0 * T + i1) * 14 + k7];\n                const v9 = b1[k7 * 64 + i2];\n                acc6 += v8 * v9;\n              }\n              c5 = acc6;\n            } else {\n              const v10 = b2[(i0 * T + i1) * 64 + (i2 - 64)];\n              c5 = v10;\n            }\n            c4 = c5;\n          } else {\n            const v11 = b3[(i0 * T + i1) * 192 + (i2 - 128)];\n            c4 = v11;\n          }\n          c3 = c4;\n        } else {\n          const v12 = b4[(i0 * T + i1) * 192 + (i2 - 320)];\n          c3 = v12;\n        }\n        c2 = c3;\n      } else {\n        const v13 = b5[(i0 * T + i1) * 192 + (i2 - 512)];\n        c2 = v13;\n      }\n      c1 = c2;\n    } else {\n      const v14 = b6[(i0 * T + i1) * 64 + (i2 - 704)];\n      c1 = v14;\n    }\n    c0 = c1;\n  } else {\n    const v15 = b7[(i0 * T + i1) * 64 + (i2 - 768)];\n    c0 = v15;\n  }\n  return c0;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, b5, b6, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 832));\n  const rem0 = idx - i0 * (T * 832);\n  const i1 = Math.floor((rem0 + 0.5) / 832);\n  const rem1 = rem0 - i1 * 832;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 768) {\n    let c1 = 0.0;\n    if (i2 < 704) {\n      let c2 = 0.0;\n      if (i2 < 512) {\n        let c3 = 0.0;\n        if (i2 < 320) {\n          let c4 = 0.0;\n          if (i2 < 128) {\n            let c5 = 0.0;\n            if (i2 < 64) {\n              const v6 = b0[(i0 * T + i1) * 64 + i2];\n              c5 = v6;\n            } else {\n              const v7 = b1[(i0 * T + i1) * 64 + (i2 - 64)];\n              c5 = v7;\n            }\n            c4 = c5;\n          } else {\n            const v8 = b2[(i0 * T + i1) * 192 + (i2 - 128)];\n            c4 = v8;\n          }\n          c3 = c4;\n        } else {\n          const v9 = b3[(i0 * T + i1) * 192 + (i2 - 320)];\n          c3 = v9;\n        }\n        c2 = c3;\n      } else {\n        const v10 = b4[(i0 * T + i1) * 192 + (i2 - 512)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b5[(i0 * T + i1) * 64 + (i2 - 704)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b6[(i0 * T + i1) * 64 + (i2 - 768)];\n    c0 = v12;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 768) {
@@ -1597,41 +1659,36 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
                   if (i2 < 128) {
                     let c5 = 0.0;
                     if (i2 < 64) {
-                      let acc6 = 0.0;
-                      for (let k7 = 0; k7 < 14; k7++) {
-                        const v8 = b0[(i0 * T + i1) * 14 + k7]!;
-                        const v9 = b1[k7 * 64 + i2]!;
-                        acc6 += v8 * v9;
-                      }
-                      c5 = acc6;
+                      const v6 = b0[(i0 * T + i1) * 64 + i2]!;
+                      c5 = v6;
                     } else {
-                      const v10 = b2[(i0 * T + i1) * 64 + (i2 - 64)]!;
-                      c5 = v10;
+                      const v7 = b1[(i0 * T + i1) * 64 + (i2 - 64)]!;
+                      c5 = v7;
                     }
                     c4 = c5;
                   } else {
-                    const v11 = b3[(i0 * T + i1) * 192 + (i2 - 128)]!;
-                    c4 = v11;
+                    const v8 = b2[(i0 * T + i1) * 192 + (i2 - 128)]!;
+                    c4 = v8;
                   }
                   c3 = c4;
                 } else {
-                  const v12 = b4[(i0 * T + i1) * 192 + (i2 - 320)]!;
-                  c3 = v12;
+                  const v9 = b3[(i0 * T + i1) * 192 + (i2 - 320)]!;
+                  c3 = v9;
                 }
                 c2 = c3;
               } else {
-                const v13 = b5[(i0 * T + i1) * 192 + (i2 - 512)]!;
-                c2 = v13;
+                const v10 = b4[(i0 * T + i1) * 192 + (i2 - 512)]!;
+                c2 = v10;
               }
               c1 = c2;
             } else {
-              const v14 = b6[(i0 * T + i1) * 64 + (i2 - 704)]!;
-              c1 = v14;
+              const v11 = b5[(i0 * T + i1) * 64 + (i2 - 704)]!;
+              c1 = v11;
             }
             c0 = c1;
           } else {
-            const v15 = b7[(i0 * T + i1) * 64 + (i2 - 768)]!;
-            c0 = v15;
+            const v12 = b6[(i0 * T + i1) * 64 + (i2 - 768)]!;
+            c0 = v12;
           }
           return c0;
         };
@@ -1641,72 +1698,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 832; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 64]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 64, 14, b0, 0, 14, x.packs[0], null, 0, gm0, 0, 64, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 768) {
-              let c1 = 0.0;
-              if (i2 < 704) {
-                let c2 = 0.0;
-                if (i2 < 512) {
-                  let c3 = 0.0;
-                  if (i2 < 320) {
-                    let c4 = 0.0;
-                    if (i2 < 128) {
-                      let c5 = 0.0;
-                      if (i2 < 64) {
-                        const v6 = gm0[(i0 * T + i1) * 64 + i2]!;
-                        c5 = v6;
-                      } else {
-                        const v7 = b2[(i0 * T + i1) * 64 + (i2 - 64)]!;
-                        c5 = v7;
-                      }
-                      c4 = c5;
-                    } else {
-                      const v8 = b3[(i0 * T + i1) * 192 + (i2 - 128)]!;
-                      c4 = v8;
-                    }
-                    c3 = c4;
-                  } else {
-                    const v9 = b4[(i0 * T + i1) * 192 + (i2 - 320)]!;
-                    c3 = v9;
-                  }
-                  c2 = c3;
-                } else {
-                  const v10 = b5[(i0 * T + i1) * 192 + (i2 - 512)]!;
-                  c2 = v10;
-                }
-                c1 = c2;
-              } else {
-                const v11 = b6[(i0 * T + i1) * 64 + (i2 - 704)]!;
-                c1 = v11;
-              }
-              c0 = c1;
-            } else {
-              const v12 = b7[(i0 * T + i1) * 64 + (i2 - 768)]!;
-              c0 = v12;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 832; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k35 9311bc55: d(decoder.gru0.l0.h*)
+    // k37 9311bc55: d(decoder.gru0.l0.h*)
     {
-      name: "Dates.k35",
+      name: "Dates.k37",
       label: "d(decoder.gru0.l0.h*)",
       step: false,
       scalars: ["T","t","tp"],
@@ -1763,9 +1758,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 64; i1++) f(i0, i1);
       },
     },
-    // k36 1ba3502d: d(decoder.gru0.l0.ctx*)
+    // k38 1ba3502d: d(decoder.gru0.l0.ctx*)
     {
-      name: "Dates.k36",
+      name: "Dates.k38",
       label: "d(decoder.gru0.l0.ctx*)",
       step: false,
       scalars: ["T","t","tp"],
@@ -1821,9 +1816,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 64; i1++) f(i0, i1);
       },
     },
-    // k37 d6ae5d91: d(decoder.attention0.context Σα·k)
+    // k39 d6ae5d91: d(decoder.attention0.context Σα·k)
     {
-      name: "Dates.k37",
+      name: "Dates.k39",
       label: "d(decoder.attention0.context Σα·k)",
       step: false,
       scalars: [],
@@ -1846,9 +1841,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k38 53efd59d: decoder.attention0.act
+    // k40 53efd59d: decoder.attention0.act
     {
-      name: "Dates.k38",
+      name: "Dates.k40",
       label: "decoder.attention0.act",
       step: false,
       scalars: ["T","S","t"],
@@ -1872,9 +1867,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k39 cc90804a: decoder.attention0.scores
+    // k41 cc90804a: decoder.attention0.scores
     {
-      name: "Dates.k39",
+      name: "Dates.k41",
       label: "decoder.attention0.scores",
       step: false,
       scalars: ["S"],
@@ -1899,9 +1894,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k40 0a1c6a46: decoder.attention0.α.d softmax
+    // k42 0a1c6a46: decoder.attention0.α.d softmax
     {
-      name: "Dates.k40",
+      name: "Dates.k42",
       label: "decoder.attention0.α.d softmax",
       step: false,
       scalars: ["S"],
@@ -1967,9 +1962,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k41 db2f2446: decoder.attention0.act.d tanh
+    // k43 db2f2446: decoder.attention0.act.d tanh
     {
-      name: "Dates.k41",
+      name: "Dates.k43",
       label: "decoder.attention0.act.d tanh",
       step: false,
       scalars: ["S"],
@@ -1997,9 +1992,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k42 db01102f: d(decoder.attention0.W₂q)
+    // k44 db01102f: d(decoder.attention0.W₂q)
     {
-      name: "Dates.k42",
+      name: "Dates.k44",
       label: "d(decoder.attention0.W₂q)",
       step: false,
       scalars: ["S"],
@@ -2025,9 +2020,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k43 b0e25441: d(decoder.gru0.l0.state)
+    // k45 b0e25441: d(decoder.gru0.l0.state)
     {
-      name: "Dates.k43",
+      name: "Dates.k45",
       label: "d(decoder.gru0.l0.state)",
       step: true,
       scalars: ["T","t","tp"],
@@ -2121,9 +2116,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 e388226f: decoder.gru0.l0.d init
+    // k46 e388226f: decoder.gru0.l0.d init
     {
-      name: "Dates.k44",
+      name: "Dates.k46",
       label: "decoder.gru0.l0.d init",
       step: false,
       scalars: ["T"],
@@ -2140,10 +2135,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k45 afe2087b: d(decoder.gru0.weight_hh_l0)
+    // k47 afe2087b: d(decoder.gru0.weight_hh_l0) (and 1 more call)
     {
-      name: "Dates.k45",
-      label: "d(decoder.gru0.weight_hh_l0)",
+      name: "Dates.k47",
+      label: "d(decoder.gru0.weight_hh_l0) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
       gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 192 + i0];\n      const v4 = b1[(k1 * T + k2) * 64 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
@@ -2184,9 +2179,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k46 7f29b121: d(decoder.gru0.bias_hh_l0) (and 1 more call)
+    // k48 177a2713: d(decoder.gru0.bias_hh_l0) (and 1 more call)
     {
-      name: "Dates.k46",
+      name: "Dates.k48",
       label: "d(decoder.gru0.bias_hh_l0) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2208,24 +2203,82 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 192; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 192; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 192; j++) {
+              out[j] = out[j]! + b0[r * 192 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k47 caee75e4: d(decoder.attention0.v.weight)
+    // k49 43c3ef88: d(encoder.lstm0.l0.concat (captured))
     {
-      name: "Dates.k47",
-      label: "d(decoder.attention0.v.weight)",
+      name: "Dates.k49",
+      label: "d(encoder.lstm0.l0.concat (captured))",
       step: false,
-      scalars: ["B","T","S"],
-      gpu: "function (b0, b1, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[(k1 * T + k2) * S + k3];\n        const v5 = b1[((k1 * T + k2) * S + k3) * 64 + i1];\n        acc0 += v4 * v5;\n      }\n    }\n  }\n  return acc0;\n}",
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 64 + i2];\n    const v3 = b1[(i0 * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (_i0: number, i1: number): number => {
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 64 + i2]!;
+            const v3 = b1[(i0 * T + k1) * S + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { T, S } = s; return [79 * T, S * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b0, bt0 * (T * 64), 64, T, 1, 64, gm0, 1.0);
+            for (let mi = 0; mi < S; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm1[mi * T + ki] = b1[bt0 * (T * S) + (mi + ki * S)]!;
+              }
+            }
+            x.gemm(S, 64, T, gm1, 0, T, wp, null, 0, out, bt0 * (S * 64), 64, 0);
+          }
+        },
+      },
+    },
+    // k50 7bf186bc: d(decoder.attention0.v.weight)
+    {
+      name: "Dates.k50",
+      label: "d(decoder.attention0.v.weight)",
+      step: false,
+      scalars: ["B","T","S"],
+      gpu: "function (b0, b1, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        const v4 = b0[(k1 * T + k2) * S + k3];\n        const v5 = b1[((k1 * T + k2) * S + k3) * 64 + i0];\n        acc0 += v4 * v5;\n      }\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < B; k1++) {
             for (let k2 = 0; k2 < T; k2++) {
               for (let k3 = 0; k3 < S; k3++) {
                 const v4 = b0[(k1 * T + k2) * S + k3]!;
-                const v5 = b1[((k1 * T + k2) * S + k3) * 64 + i1]!;
+                const v5 = b1[((k1 * T + k2) * S + k3) * 64 + i0]!;
                 acc0 += v4 * v5;
               }
             }
@@ -2233,34 +2286,44 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
           return acc0;
         };
         let o = 0;
+        for (let i0 = 0; i0 < 64; i0++)
+          out[o++] = f(i0);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T, S } = s; return [79 * (B * T * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          {
+            const wp = x.pack(b1, 0, 64, B * T * S, 1, 64, gm0, 1.0);
+            x.gemm(1, 64, B * T * S, b0, 0, 0, wp, null, 0, out, 0, 0, 0);
+          }
+        },
+      },
+    },
+    // k51 7ae8f6b2: d(decoder.attention0.v.weight)
+    {
+      name: "Dates.k51",
+      label: "d(decoder.attention0.v.weight)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 64);\n  const rem0 = idx - i0 * 64;\n  const i1 = rem0;\n  const v0 = b0[i1];\n  return v0;\n}",
+      cpu: (out, a, _s) => {
+        const b0 = a[0]!;
+        const f = (_i0: number, i1: number): number => {
+          const v0 = b0[i1]!;
+          return v0;
+        };
+        let o = 0;
         for (let i0 = 0; i0 < 1; i0++)
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [64, 79 * (B * T * S)]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          {
-            const wp = x.pack(b1, 0, 64, B * T * S, 1, 64, gm1, 1.0);
-            x.gemm(1, 64, B * T * S, b0, 0, 0, wp, null, 0, gm0, 0, 0, 0);
-          }
-          const f = (_i0: number, i1: number): number => {
-            const v0 = gm0[i1]!;
-            return v0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < 1; i0++)
-            for (let i1 = 0; i1 < 64; i1++)
-              out[o++] = f(i0, i1);
-        },
-      },
     },
-    // k48 2381ad9d: d(decoder.attention0.bias)
+    // k52 bdb18908: d(decoder.attention0.bias)
     {
-      name: "Dates.k48",
+      name: "Dates.k52",
       label: "d(decoder.attention0.bias)",
       step: false,
       scalars: ["B","T","S"],
@@ -2284,10 +2347,25 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 64; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 64; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T * S; r++) {
+            for (let j = 0; j < 64; j++) {
+              out[j] = out[j]! + b0[r * 64 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k49 759a17f4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
+    // k53 759a17f4: d(decoder.attention0.W₁·k (keys, once per source) (captured))
     {
-      name: "Dates.k49",
+      name: "Dates.k53",
       label: "d(decoder.attention0.W₁·k (keys, once per source) (captured))",
       step: false,
       scalars: ["T","S"],
@@ -2310,9 +2388,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k50 bba9601b: d(decoder.attention0.query.weight)
+    // k54 bba9601b: d(decoder.attention0.query.weight)
     {
-      name: "Dates.k50",
+      name: "Dates.k54",
       label: "d(decoder.attention0.query.weight)",
       step: false,
       scalars: ["B","T"],
@@ -2354,9 +2432,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k51 562319fd: d(decoder.embedding0)
+    // k55 561d3fa2: d(decoder.embedding0)
     {
-      name: "Dates.k51",
+      name: "Dates.k55",
       label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
@@ -2379,10 +2457,76 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 16; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (_s) => [3072, 5952],
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < 192; i0++) {
+              for (let i1 = 0; i1 < 16; i1++) {
+                const v0 = b1[i0 * 80 + i1]!;
+                gm0[o] = v0;
+                o += 1;
+              }
+            }
+          }
+          {
+            const wp = x.pack(gm0, 0, 16, 192, 1, 16, gm1, 1.0);
+            x.gemm(B * T, 16, 192, b0, 0, 192, wp, null, 0, out, 0, 16, 0);
+          }
+        },
+      },
     },
-    // k52 be8abfdf: decoder.bridge.tanh.d tanh
+    // k56 77e64603: d(decoder.gru0.weight_ih_l0[:, 0:16])
     {
-      name: "Dates.k52",
+      name: "Dates.k56",
+      label: "d(decoder.gru0.weight_ih_l0[:, 0:16])",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 16);\n  const rem0 = idx - i0 * 16;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const v3 = b0[(k1 * T + k2) * 192 + i0];\n      const v4 = b1[(k1 * T + k2) * 16 + i1];\n      acc0 += v3 * v4;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const v3 = b0[(k1 * T + k2) * 192 + i0]!;
+              const v4 = b1[(k1 * T + k2) * 16 + i1]!;
+              acc0 += v3 * v4;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 192; i0++)
+          for (let i1 = 0; i1 < 16; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [31 * (B * T), 192 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          {
+            const wp = x.pack(b1, 0, 16, B * T, 1, 16, gm0, 1.0);
+            for (let mi = 0; mi < 192; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm1[mi * (B * T) + ki] = b0[mi + ki * 192]!;
+              }
+            }
+            x.gemm(192, 16, B * T, gm1, 0, B * T, wp, null, 0, out, 0, 16, 0);
+          }
+        },
+      },
+    },
+    // k57 be8abfdf: decoder.bridge.tanh.d tanh
+    {
+      name: "Dates.k57",
       label: "decoder.bridge.tanh.d tanh",
       step: false,
       scalars: [],
@@ -2404,9 +2548,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k53 fc2ede13: d(encoder.final.l0.h)
+    // k58 fc2ede13: d(encoder.final.l0.h)
     {
-      name: "Dates.k53",
+      name: "Dates.k58",
       label: "d(encoder.final.l0.h)",
       step: false,
       scalars: [],
@@ -2439,9 +2583,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k54 644288f8: d(decoder.bridge.weight)
+    // k59 644288f8: d(decoder.bridge.weight)
     {
-      name: "Dates.k54",
+      name: "Dates.k59",
       label: "d(decoder.bridge.weight)",
       step: false,
       scalars: ["B"],
@@ -2481,9 +2625,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k55 8b38f25d: d(decoder.bridge.bias)
+    // k60 b6ffd377: d(decoder.bridge.bias)
     {
-      name: "Dates.k55",
+      name: "Dates.k60",
       label: "d(decoder.bridge.bias)",
       step: false,
       scalars: ["B"],
@@ -2503,10 +2647,25 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 64; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 64; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B; r++) {
+            for (let j = 0; j < 64; j++) {
+              out[j] = out[j]! + b0[r * 64 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k56 1c44e010: encoder.final.l0.h.d slice
+    // k61 1c44e010: encoder.final.l0.h.d slice
     {
-      name: "Dates.k56",
+      name: "Dates.k61",
       label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
@@ -2528,9 +2687,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k57 87a5a7de: encoder.final.l0.reverse.d pool
+    // k62 87a5a7de: encoder.final.l0.reverse.d pool
     {
-      name: "Dates.k57",
+      name: "Dates.k62",
       label: "encoder.final.l0.reverse.d pool",
       step: false,
       scalars: ["S"],
@@ -2553,9 +2712,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k58 ff52a0b6: encoder.final.l0.h.d slice
+    // k63 ff52a0b6: encoder.final.l0.h.d slice
     {
-      name: "Dates.k58",
+      name: "Dates.k63",
       label: "encoder.final.l0.h.d slice",
       step: false,
       scalars: [],
@@ -2577,9 +2736,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k59 858ec621: encoder.final.l0.d pool
+    // k64 858ec621: encoder.final.l0.d pool
     {
-      name: "Dates.k59",
+      name: "Dates.k64",
       label: "encoder.final.l0.d pool",
       step: false,
       scalars: ["S"],
@@ -2603,9 +2762,45 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k60 a5e7b847: d(decoder.attention0.key.weight)
+    // k65 7485f5ed: d(encoder.lstm0.l0.concat)
     {
-      name: "Dates.k60",
+      name: "Dates.k65",
+      label: "d(encoder.lstm0.l0.concat)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * S + i1) * 64 + k1];\n    const v3 = b1[k1 * 64 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * S + i1) * 64 + k1]!;
+            const v3 = b1[k1 * 64 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 64, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
+    },
+    // k66 a5e7b847: d(decoder.attention0.key.weight)
+    {
+      name: "Dates.k66",
       label: "d(decoder.attention0.key.weight)",
       step: false,
       scalars: ["B","S"],
@@ -2647,9 +2842,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k61 64e0b1e2: decoder.embedding0.d table
+    // k67 7bd0cd45: decoder.embedding0.d table
     {
-      name: "Dates.k61",
+      name: "Dates.k67",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2675,32 +2870,42 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 16; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 224; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 16;
+              for (let j = 0; j < 16; j++) {
+                const v2 = b1[(s0 * T + s1) * 16 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
+      },
     },
-    // k62 bf00ec3e: d(encoder.lstm0.l0.concat)
+    // k68 4efbbf80: d(encoder.lstm0.l0.concat)
     {
-      name: "Dates.k62",
+      name: "Dates.k68",
       label: "d(encoder.lstm0.l0.concat)",
       step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, b3, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 64 + i2];\n    const v3 = b1[(i0 * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 64; k5++) {\n    const v6 = b2[(i0 * S + i1) * 64 + k5];\n    const v7 = b3[k5 * 64 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 64));\n  const rem0 = idx - i0 * (S * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 64 + i2];\n  const v1 = b1[(i0 * S + i1) * 64 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < T; k1++) {
-            const v2 = b0[(i0 * T + k1) * 64 + i2]!;
-            const v3 = b1[(i0 * T + k1) * S + i1]!;
-            acc0 += v2 * v3;
-          }
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 64; k5++) {
-            const v6 = b2[(i0 * S + i1) * 64 + k5]!;
-            const v7 = b3[k5 * 64 + i2]!;
-            acc4 += v6 * v7;
-          }
-          const v8 = acc0 + acc4;
-          return v8;
+          const v0 = b0[(i0 * S + i1) * 64 + i2]!;
+          const v1 = b1[(i0 * S + i1) * 64 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -2708,41 +2913,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * S * 64, 79 * T, S * T, B * S * 64]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b0, bt0 * (T * 64), 64, T, 1, 64, gm1, 1.0);
-            for (let mi = 0; mi < S; mi++) {
-              for (let ki = 0; ki < T; ki++) {
-                gm2[mi * T + ki] = b1[bt0 * (T * S) + (mi + ki * S)]!;
-              }
-            }
-            x.gemm(S, 64, T, gm2, 0, T, wp, null, 0, gm0, bt0 * (S * 64), 64, 0);
-          }
-          {
-            x.gemm(B * S, 64, 64, b2, 0, 64, x.packs[0], null, 0, gm3, 0, 64, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * S + i1) * 64 + i2]!;
-            const v1 = gm3[(i0 * S + i1) * 64 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 64; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k63 b7cadeaa: encoder.lstm0.l0.reverse.s[t-1]
+    // k69 b7cadeaa: encoder.lstm0.l0.reverse.s[t-1]
     {
-      name: "Dates.k63",
+      name: "Dates.k69",
       label: "encoder.lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["S"],
@@ -2768,9 +2942,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k64 b2b5cf9c: encoder.lstm0.l0.reverse.backward steps
+    // k70 b2b5cf9c: encoder.lstm0.l0.reverse.backward steps
     {
-      name: "Dates.k64",
+      name: "Dates.k70",
       label: "encoder.lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["S"],
@@ -2816,9 +2990,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k65 f2090c8b: d(encoder.lstm0.l0.reverse.h*) (and 1 more call)
+    // k71 f2090c8b: d(encoder.lstm0.l0.reverse.h*) (and 1 more call)
     {
-      name: "Dates.k65",
+      name: "Dates.k71",
       label: "d(encoder.lstm0.l0.reverse.h*) (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
@@ -2884,9 +3058,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 32; i1++) f(i0, i1);
       },
     },
-    // k66 8b78dc06: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
+    // k72 8b78dc06: d(encoder.lstm0.l0.reverse.state) (and 1 more call)
     {
-      name: "Dates.k66",
+      name: "Dates.k72",
       label: "d(encoder.lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
@@ -3004,9 +3178,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k67 f0991922: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
+    // k73 f0991922: d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
-      name: "Dates.k67",
+      name: "Dates.k73",
       label: "d(encoder.lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
@@ -3048,9 +3222,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k68 f3ee836b: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    // k74 3a580125: d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
-      name: "Dates.k68",
+      name: "Dates.k74",
       label: "d(encoder.lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -3072,10 +3246,61 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 128; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 128; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * S; r++) {
+            for (let j = 0; j < 128; j++) {
+              out[j] = out[j]! + b0[r * 128 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k69 8ea8e2bb: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
+    // k75 037c20c3: d(encoder.embedding0) (and 1 more call)
     {
-      name: "Dates.k69",
+      name: "Dates.k75",
+      label: "d(encoder.embedding0) (and 1 more call)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 16));\n  const rem0 = idx - i0 * (S * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 128; k1++) {\n    const v2 = b0[(i0 * S + i1) * 128 + k1];\n    const v3 = b1[k1 * 16 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 128; k1++) {
+            const v2 = b0[(i0 * S + i1) * 128 + k1]!;
+            const v3 = b1[k1 * 16 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 16; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 16, 128, b0, 0, 128, x.packs[0], null, 0, out, 0, 16, 0);
+          }
+        },
+      },
+    },
+    // k76 8ea8e2bb: d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)
+    {
+      name: "Dates.k76",
       label: "d(encoder.lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","S"],
@@ -3117,9 +3342,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k70 10c085ee: encoder.lstm0.l0.s[t-1]
+    // k77 10c085ee: encoder.lstm0.l0.s[t-1]
     {
-      name: "Dates.k70",
+      name: "Dates.k77",
       label: "encoder.lstm0.l0.s[t-1]",
       step: false,
       scalars: ["S"],
@@ -3145,9 +3370,9 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k71 03336946: encoder.lstm0.l0.backward steps
+    // k78 03336946: encoder.lstm0.l0.backward steps
     {
-      name: "Dates.k71",
+      name: "Dates.k78",
       label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
@@ -3193,31 +3418,21 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k72 57162b46: d(encoder.embedding0)
+    // k79 b8b0b87d: d(encoder.embedding0)
     {
-      name: "Dates.k72",
+      name: "Dates.k79",
       label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 16));\n  const rem0 = idx - i0 * (S * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 128; k1++) {\n    const v2 = b0[(i0 * S + i1) * 128 + k1];\n    const v3 = b1[k1 * 16 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 128; k5++) {\n    const v6 = b2[(i0 * S + i1) * 128 + k5];\n    const v7 = b3[k5 * 16 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 16));\n  const rem0 = idx - i0 * (S * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 16);\n  const rem1 = rem0 - i1 * 16;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 16 + i2];\n  const v1 = b1[(i0 * S + i1) * 16 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 128; k1++) {
-            const v2 = b0[(i0 * S + i1) * 128 + k1]!;
-            const v3 = b1[k1 * 16 + i2]!;
-            acc0 += v2 * v3;
-          }
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 128; k5++) {
-            const v6 = b2[(i0 * S + i1) * 128 + k5]!;
-            const v7 = b3[k5 * 16 + i2]!;
-            acc4 += v6 * v7;
-          }
-          const v8 = acc0 + acc4;
-          return v8;
+          const v0 = b0[(i0 * S + i1) * 16 + i2]!;
+          const v1 = b1[(i0 * S + i1) * 16 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3225,35 +3440,10 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 16; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 16, B * S * 16]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          {
-            x.gemm(B * S, 16, 128, b0, 0, 128, x.packs[0], null, 0, gm0, 0, 16, 0);
-          }
-          {
-            x.gemm(B * S, 16, 128, b2, 0, 128, x.packs[1], null, 0, gm1, 0, 16, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * S + i1) * 16 + i2]!;
-            const v1 = gm1[(i0 * S + i1) * 16 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 16; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k73 20f67f02: encoder.embedding0.d table
+    // k80 a1f7abe5: encoder.embedding0.d table
     {
-      name: "Dates.k73",
+      name: "Dates.k80",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -3279,93 +3469,54 @@ const Dates_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 16; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 672; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < S; s1++) {
+              const v0 = b0[s0 * S + s1]!;
+              const row1 = v0 * 16;
+              for (let j = 0; j < 16; j++) {
+                const v2 = b1[(s0 * S + s1) * 16 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
+      },
     },
-    // k74 c91b1272: d decoder.gru0.weight_ih_l0
+    // k81 dee0f54c: d decoder.gru0.weight_ih_l0
     {
-      name: "Dates.k74",
+      name: "Dates.k81",
       label: "d decoder.gru0.weight_ih_l0",
       step: false,
-      scalars: ["B","T"],
-      gpu: "function (b0, b1, b2, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 80);\n  const rem0 = idx - i0 * 80;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 16 && i1 < 80) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const v4 = b0[(k2 * T + k3) * 192 + i0];\n        const v5 = b1[(k2 * T + k3) * 64 + (i1 - 16)];\n        acc1 += v4 * v5;\n      }\n    }\n    g0 = acc1;\n  }\n  let g6 = 0.0;\n  if (i1 >= 0 && i1 < 16) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < T; k9++) {\n        const v10 = b0[(k8 * T + k9) * 192 + i0];\n        const v11 = b2[(k8 * T + k9) * 16 + i1];\n        acc7 += v10 * v11;\n      }\n    }\n    g6 = acc7;\n  }\n  const v12 = g0 + g6;\n  return v12;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 80);\n  const rem0 = idx - i0 * 80;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i1 >= 16 && i1 < 80) {\n    const v1 = b0[i0 * 64 + (i1 - 16)];\n    g0 = v1;\n  }\n  let g2 = 0.0;\n  if (i1 >= 0 && i1 < 16) {\n    const v3 = b1[i0 * 16 + i1];\n    g2 = v3;\n  }\n  const v4 = g0 + g2;\n  return v4;\n}",
+      cpu: (out, a, _s) => {
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number): number => {
           let g0 = 0.0;
           if (i1 >= 16 && i1 < 80) {
-            let acc1 = 0.0;
-            for (let k2 = 0; k2 < B; k2++) {
-              for (let k3 = 0; k3 < T; k3++) {
-                const v4 = b0[(k2 * T + k3) * 192 + i0]!;
-                const v5 = b1[(k2 * T + k3) * 64 + (i1 - 16)]!;
-                acc1 += v4 * v5;
-              }
-            }
-            g0 = acc1;
+            const v1 = b0[i0 * 64 + (i1 - 16)]!;
+            g0 = v1;
           }
-          let g6 = 0.0;
+          let g2 = 0.0;
           if (i1 >= 0 && i1 < 16) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < B; k8++) {
-              for (let k9 = 0; k9 < T; k9++) {
-                const v10 = b0[(k8 * T + k9) * 192 + i0]!;
-                const v11 = b2[(k8 * T + k9) * 16 + i1]!;
-                acc7 += v10 * v11;
-              }
-            }
-            g6 = acc7;
+            const v3 = b1[i0 * 16 + i1]!;
+            g2 = v3;
           }
-          const v12 = g0 + g6;
-          return v12;
+          const v4 = g0 + g2;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < 192; i0++)
           for (let i1 = 0; i1 < 80; i1++)
             out[o++] = f(i0, i1);
-      },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [12288, 79 * (B * T), 192 * (B * T), 3072, 31 * (B * T), 192 * (B * T)]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!;
-          {
-            const wp = x.pack(b1, 0, 64, B * T, 1, 64, gm1, 1.0);
-            for (let mi = 0; mi < 192; mi++) {
-              for (let ki = 0; ki < B * T; ki++) {
-                gm2[mi * (B * T) + ki] = b0[mi + ki * 192]!;
-              }
-            }
-            x.gemm(192, 64, B * T, gm2, 0, B * T, wp, null, 0, gm0, 0, 64, 0);
-          }
-          {
-            const wp = x.pack(b2, 0, 16, B * T, 1, 16, gm4, 1.0);
-            for (let mi = 0; mi < 192; mi++) {
-              for (let ki = 0; ki < B * T; ki++) {
-                gm5[mi * (B * T) + ki] = b0[mi + ki * 192]!;
-              }
-            }
-            x.gemm(192, 16, B * T, gm5, 0, B * T, wp, null, 0, gm3, 0, 16, 0);
-          }
-          const f = (i0: number, i1: number): number => {
-            let g0 = 0.0;
-            if (i1 >= 16 && i1 < 80) {
-              const v1 = gm0[i0 * 64 + (i1 - 16)]!;
-              g0 = v1;
-            }
-            let g2 = 0.0;
-            if (i1 >= 0 && i1 < 16) {
-              const v3 = gm3[i0 * 16 + i1]!;
-              g2 = v3;
-            }
-            const v4 = g0 + g2;
-            return v4;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < 192; i0++)
-            for (let i1 = 0; i1 < 80; i1++)
-              out[o++] = f(i0, i1);
-        },
       },
     },
     ];
@@ -3517,8 +3668,8 @@ const Dates_TRAIN: __nnc.TrainPlan = {
           [18,0,64,64,1,64],
           [10,0,64,64,1,64],
           [6,0,32,128,1,32],
-          [2,0,32,128,1,32],
           [5,0,16,128,1,16],
+          [2,0,32,128,1,32],
           [1,0,16,128,1,16]
         ],
         "packSets": [
@@ -3528,7 +3679,8 @@ const Dates_TRAIN: __nnc.TrainPlan = {
           [4],
           [5],
           [6],
-          [7,8]
+          [7],
+          [8]
         ],
         "inputs": [
           {"name":"source","dim":"S","data":22,"lengths":23},
@@ -3536,97 +3688,107 @@ const Dates_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":30,"out":26,"args":[25,27,28],"size":["B","T",14],"free":[27,28]},
-          {"op":"run","kernel":31,"out":29,"args":[26,30],"size":[14,64]},
-          {"op":"run","kernel":32,"out":31,"args":[26],"size":[14]},
-          {"op":"run","kernel":33,"out":32,"args":[30,33],"size":["B","T",64],"free":[30]},
-          {"op":"run","kernel":34,"out":34,"args":[26,20,32,35,36,37,38,39],"size":["B","T",832],"packs":0,"free":[26,35,36,37,39]},
-          {"op":"scan","out":40,"dim":"T","reverse":true,"stateSize":64,"lengths":25,"body":[{"op":"run","kernel":35,"out":41,"args":[40,34],"size":["B",192]},{"op":"run","kernel":36,"out":42,"args":[40,34],"size":["B",192]},{"op":"run","kernel":37,"out":43,"args":[42,14],"size":["B",64]},{"op":"run","kernel":38,"out":44,"args":[34,45,12],"size":["B","S",64]},{"op":"run","kernel":39,"out":46,"args":[44,13],"size":["B","S"]},{"op":"run","kernel":9,"out":47,"args":[23,46],"size":["B",2]},{"op":"run","kernel":10,"out":48,"args":[23,47,46],"size":["B","S"]},{"op":"run","kernel":40,"out":49,"args":[48,43,50],"size":["B","S"]},{"op":"run","kernel":41,"out":51,"args":[49,13,44],"size":["B","S",64]},{"op":"run","kernel":42,"out":52,"args":[51],"size":["B",64]}],"step":{"kernel":43,"args":[40,34,41,15,52,11,25],"packs":1},"size":["B","T",64],"stacks":[{"from":42,"to":53,"width":[192]},{"from":41,"to":54,"width":[192]},{"from":43,"to":55,"width":[64]},{"from":48,"to":56,"width":["S"]},{"from":49,"to":57,"width":["S"]},{"from":44,"to":58,"width":["S",64]},{"from":51,"to":59,"width":["S",64]},{"from":52,"to":60,"width":[64]}],"free":[25,34,45]},
-          {"op":"run","kernel":44,"out":61,"args":[40],"size":["B",64],"free":[40]},
-          {"op":"run","kernel":45,"out":62,"args":[54,32],"size":[192,64]},
-          {"op":"run","kernel":46,"out":63,"args":[54],"size":[192],"free":[54]},
-          {"op":"run","kernel":47,"out":64,"args":[57,58],"size":[1,64],"free":[57,58]},
-          {"op":"run","kernel":48,"out":65,"args":[59],"size":[64]},
-          {"op":"run","kernel":49,"out":66,"args":[59],"size":["B","S",64],"free":[59]},
-          {"op":"run","kernel":50,"out":67,"args":[60,32],"size":[64,64],"free":[32,60]},
-          {"op":"run","kernel":51,"out":68,"args":[53,14],"size":["B","T",16]},
-          {"op":"run","kernel":46,"out":69,"args":[53],"size":[192]},
-          {"op":"run","kernel":52,"out":70,"args":[61,33],"size":["B",64],"free":[33,61]},
-          {"op":"run","kernel":53,"out":71,"args":[70,18],"size":["B",64],"packs":2},
-          {"op":"run","kernel":54,"out":72,"args":[70,73],"size":[64,64],"free":[73]},
-          {"op":"run","kernel":55,"out":74,"args":[70],"size":[64],"free":[70]},
-          {"op":"run","kernel":56,"out":75,"args":[71],"size":["B",64]},
-          {"op":"run","kernel":57,"out":76,"args":[75],"size":["B","S",64],"free":[75]},
-          {"op":"run","kernel":58,"out":77,"args":[71],"size":["B",64],"free":[71]},
-          {"op":"run","kernel":59,"out":78,"args":[23,77],"size":["B","S",64],"free":[77]},
-          {"op":"run","kernel":60,"out":79,"args":[66,50],"size":[64,64],"free":[50]},
-          {"op":"run","kernel":61,"out":80,"args":[24,68],"size":[14,16],"free":[24,68]},
-          {"op":"run","kernel":62,"out":81,"args":[55,56,66,10],"size":["B","S",64],"packs":3,"free":[55,56,66]},
-          {"op":"run","kernel":63,"out":82,"args":[83],"size":["B","S",64],"free":[83]},
-          {"op":"run","kernel":64,"out":84,"args":[76,81,85,86,82],"size":["B","S",384],"free":[76,85,86]},
-          {"op":"scan","out":87,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":65,"out":88,"args":[87,84],"size":["B",128]}],"step":{"kernel":66,"args":[87,88,6,84,23],"packs":4},"size":["B","S",64],"stacks":[{"from":88,"to":89,"width":[128]}],"free":[84,87]},
-          {"op":"run","kernel":67,"out":90,"args":[89,82],"size":[128,32],"free":[82]},
-          {"op":"run","kernel":68,"out":91,"args":[89],"size":[128]},
-          {"op":"run","kernel":69,"out":92,"args":[89,93],"size":[128,16]},
-          {"op":"run","kernel":68,"out":94,"args":[89],"size":[128]},
-          {"op":"run","kernel":70,"out":95,"args":[96],"size":["B","S",64],"free":[96]},
-          {"op":"run","kernel":71,"out":97,"args":[78,81,98,99,95],"size":["B","S",384],"free":[78,81,98,99]},
-          {"op":"scan","out":100,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":65,"out":101,"args":[100,97],"size":["B",128]}],"step":{"kernel":66,"args":[100,101,2,97,23],"packs":5},"size":["B","S",64],"stacks":[{"from":101,"to":102,"width":[128]}],"free":[23,97,100]},
-          {"op":"run","kernel":67,"out":103,"args":[102,95],"size":[128,32],"free":[95]},
-          {"op":"run","kernel":68,"out":104,"args":[102],"size":[128]},
-          {"op":"run","kernel":69,"out":105,"args":[102,93],"size":[128,16],"free":[93]},
-          {"op":"run","kernel":68,"out":106,"args":[102],"size":[128]},
-          {"op":"run","kernel":72,"out":107,"args":[89,5,102,1],"size":["B","S",16],"packs":6,"free":[89,102]},
-          {"op":"run","kernel":73,"out":108,"args":[22,107],"size":[42,16],"free":[22,107]},
-          {"op":"run","kernel":74,"out":109,"args":[53,38,110],"size":[192,80],"free":[38,53,110]}
+          {"op":"run","kernel":16,"out":26,"args":[25,27],"size":["B","T",14],"free":[27]},
+          {"op":"run","kernel":30,"out":28,"args":[26],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":29,"args":[26,30,28],"size":["B","T",14],"free":[26,28,30]},
+          {"op":"run","kernel":32,"out":31,"args":[29,20],"size":["B","T",64],"packs":0},
+          {"op":"run","kernel":33,"out":32,"args":[29,33],"size":[14,64]},
+          {"op":"run","kernel":34,"out":34,"args":[29],"size":[14],"free":[29]},
+          {"op":"run","kernel":35,"out":35,"args":[33,36],"size":["B","T",64],"free":[33]},
+          {"op":"run","kernel":36,"out":37,"args":[31,35,38,39,40,41,42],"size":["B","T",832],"free":[31,38,39,40,42]},
+          {"op":"scan","out":43,"dim":"T","reverse":true,"stateSize":64,"lengths":25,"body":[{"op":"run","kernel":37,"out":44,"args":[43,37],"size":["B",192]},{"op":"run","kernel":38,"out":45,"args":[43,37],"size":["B",192]},{"op":"run","kernel":39,"out":46,"args":[45,14],"size":["B",64]},{"op":"run","kernel":40,"out":47,"args":[37,48,12],"size":["B","S",64]},{"op":"run","kernel":41,"out":49,"args":[47,13],"size":["B","S"]},{"op":"run","kernel":9,"out":50,"args":[23,49],"size":["B",2]},{"op":"run","kernel":10,"out":51,"args":[23,50,49],"size":["B","S"]},{"op":"run","kernel":42,"out":52,"args":[51,46,53],"size":["B","S"]},{"op":"run","kernel":43,"out":54,"args":[52,13,47],"size":["B","S",64]},{"op":"run","kernel":44,"out":55,"args":[54],"size":["B",64]}],"step":{"kernel":45,"args":[43,37,44,15,55,11,25],"packs":1},"size":["B","T",64],"stacks":[{"from":45,"to":56,"width":[192]},{"from":44,"to":57,"width":[192]},{"from":46,"to":58,"width":[64]},{"from":51,"to":59,"width":["S"]},{"from":52,"to":60,"width":["S"]},{"from":47,"to":61,"width":["S",64]},{"from":54,"to":62,"width":["S",64]},{"from":55,"to":63,"width":[64]}],"free":[25,37,48]},
+          {"op":"run","kernel":46,"out":64,"args":[43],"size":["B",64],"free":[43]},
+          {"op":"run","kernel":47,"out":65,"args":[57,35],"size":[192,64]},
+          {"op":"run","kernel":48,"out":66,"args":[57],"size":[192],"free":[57]},
+          {"op":"run","kernel":47,"out":67,"args":[56,41],"size":[192,64],"free":[41]},
+          {"op":"run","kernel":49,"out":68,"args":[58,59],"size":["B","S",64],"free":[58,59]},
+          {"op":"run","kernel":50,"out":69,"args":[60,61],"size":[64],"free":[60,61]},
+          {"op":"run","kernel":51,"out":70,"args":[69],"size":[1,64],"free":[69]},
+          {"op":"run","kernel":52,"out":71,"args":[62],"size":[64]},
+          {"op":"run","kernel":53,"out":72,"args":[62],"size":["B","S",64],"free":[62]},
+          {"op":"run","kernel":54,"out":73,"args":[63,35],"size":[64,64],"free":[35,63]},
+          {"op":"run","kernel":55,"out":74,"args":[56,14],"size":["B","T",16]},
+          {"op":"run","kernel":56,"out":75,"args":[56,76],"size":[192,16],"free":[76]},
+          {"op":"run","kernel":48,"out":77,"args":[56],"size":[192],"free":[56]},
+          {"op":"run","kernel":57,"out":78,"args":[64,36],"size":["B",64],"free":[36,64]},
+          {"op":"run","kernel":58,"out":79,"args":[78,18],"size":["B",64],"packs":2},
+          {"op":"run","kernel":59,"out":80,"args":[78,81],"size":[64,64],"free":[81]},
+          {"op":"run","kernel":60,"out":82,"args":[78],"size":[64],"free":[78]},
+          {"op":"run","kernel":61,"out":83,"args":[79],"size":["B",64]},
+          {"op":"run","kernel":62,"out":84,"args":[83],"size":["B","S",64],"free":[83]},
+          {"op":"run","kernel":63,"out":85,"args":[79],"size":["B",64],"free":[79]},
+          {"op":"run","kernel":64,"out":86,"args":[23,85],"size":["B","S",64],"free":[85]},
+          {"op":"run","kernel":65,"out":87,"args":[72,10],"size":["B","S",64],"packs":3},
+          {"op":"run","kernel":66,"out":88,"args":[72,53],"size":[64,64],"free":[53,72]},
+          {"op":"run","kernel":67,"out":89,"args":[24,74],"size":[14,16],"free":[24,74]},
+          {"op":"run","kernel":68,"out":90,"args":[68,87],"size":["B","S",64],"free":[68,87]},
+          {"op":"run","kernel":69,"out":91,"args":[92],"size":["B","S",64],"free":[92]},
+          {"op":"run","kernel":70,"out":93,"args":[84,90,94,95,91],"size":["B","S",384],"free":[84,94,95]},
+          {"op":"scan","out":96,"dim":"S","reverse":false,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":71,"out":97,"args":[96,93],"size":["B",128]}],"step":{"kernel":72,"args":[96,97,6,93,23],"packs":4},"size":["B","S",64],"stacks":[{"from":97,"to":98,"width":[128]}],"free":[93,96]},
+          {"op":"run","kernel":73,"out":99,"args":[98,91],"size":[128,32],"free":[91]},
+          {"op":"run","kernel":74,"out":100,"args":[98],"size":[128]},
+          {"op":"run","kernel":75,"out":101,"args":[98,5],"size":["B","S",16],"packs":5},
+          {"op":"run","kernel":76,"out":102,"args":[98,103],"size":[128,16]},
+          {"op":"run","kernel":74,"out":104,"args":[98],"size":[128],"free":[98]},
+          {"op":"run","kernel":77,"out":105,"args":[106],"size":["B","S",64],"free":[106]},
+          {"op":"run","kernel":78,"out":107,"args":[86,90,108,109,105],"size":["B","S",384],"free":[86,90,108,109]},
+          {"op":"scan","out":110,"dim":"S","reverse":true,"stateSize":64,"lengths":23,"body":[{"op":"run","kernel":71,"out":111,"args":[110,107],"size":["B",128]}],"step":{"kernel":72,"args":[110,111,2,107,23],"packs":6},"size":["B","S",64],"stacks":[{"from":111,"to":112,"width":[128]}],"free":[23,107,110]},
+          {"op":"run","kernel":73,"out":113,"args":[112,105],"size":[128,32],"free":[105]},
+          {"op":"run","kernel":74,"out":114,"args":[112],"size":[128]},
+          {"op":"run","kernel":75,"out":115,"args":[112,1],"size":["B","S",16],"packs":7},
+          {"op":"run","kernel":76,"out":116,"args":[112,103],"size":[128,16],"free":[103]},
+          {"op":"run","kernel":74,"out":117,"args":[112],"size":[128],"free":[112]},
+          {"op":"run","kernel":79,"out":118,"args":[101,115],"size":["B","S",16],"free":[101,115]},
+          {"op":"run","kernel":80,"out":119,"args":[22,118],"size":[42,16],"free":[22,118]},
+          {"op":"run","kernel":81,"out":120,"args":[67,75],"size":[192,80],"free":[67,75]}
         ],
-        "output": {"slot":108,"shape":[42,16]},
+        "output": {"slot":119,"shape":[42,16]},
         "caches": [],
         "outputs": [
-          {"name":"encoder.embedding0.weight","slot":108,"shape":[42,16]},
-          {"name":"encoder.lstm0.weight_ih_l0","slot":105,"shape":[128,16]},
-          {"name":"encoder.lstm0.weight_hh_l0","slot":103,"shape":[128,32]},
-          {"name":"encoder.lstm0.bias_ih_l0","slot":106,"shape":[128]},
-          {"name":"encoder.lstm0.bias_hh_l0","slot":104,"shape":[128]},
-          {"name":"encoder.lstm0.weight_ih_l0_reverse","slot":92,"shape":[128,16]},
-          {"name":"encoder.lstm0.weight_hh_l0_reverse","slot":90,"shape":[128,32]},
-          {"name":"encoder.lstm0.bias_ih_l0_reverse","slot":94,"shape":[128]},
-          {"name":"encoder.lstm0.bias_hh_l0_reverse","slot":91,"shape":[128]},
-          {"name":"decoder.embedding0.weight","slot":80,"shape":[14,16]},
-          {"name":"decoder.attention0.key.weight","slot":79,"shape":[64,64]},
-          {"name":"decoder.attention0.query.weight","slot":67,"shape":[64,64]},
-          {"name":"decoder.attention0.bias","slot":65,"shape":[64]},
-          {"name":"decoder.attention0.v.weight","slot":64,"shape":[1,64]},
-          {"name":"decoder.gru0.weight_ih_l0","slot":109,"shape":[192,80]},
-          {"name":"decoder.gru0.weight_hh_l0","slot":62,"shape":[192,64]},
-          {"name":"decoder.gru0.bias_ih_l0","slot":69,"shape":[192]},
-          {"name":"decoder.gru0.bias_hh_l0","slot":63,"shape":[192]},
-          {"name":"decoder.bridge.weight","slot":72,"shape":[64,64]},
-          {"name":"decoder.bridge.bias","slot":74,"shape":[64]},
-          {"name":"decoder.linear0.weight","slot":29,"shape":[14,64]},
-          {"name":"decoder.linear0.bias","slot":31,"shape":[14]}
+          {"name":"encoder.embedding0.weight","slot":119,"shape":[42,16]},
+          {"name":"encoder.lstm0.weight_ih_l0","slot":116,"shape":[128,16]},
+          {"name":"encoder.lstm0.weight_hh_l0","slot":113,"shape":[128,32]},
+          {"name":"encoder.lstm0.bias_ih_l0","slot":117,"shape":[128]},
+          {"name":"encoder.lstm0.bias_hh_l0","slot":114,"shape":[128]},
+          {"name":"encoder.lstm0.weight_ih_l0_reverse","slot":102,"shape":[128,16]},
+          {"name":"encoder.lstm0.weight_hh_l0_reverse","slot":99,"shape":[128,32]},
+          {"name":"encoder.lstm0.bias_ih_l0_reverse","slot":104,"shape":[128]},
+          {"name":"encoder.lstm0.bias_hh_l0_reverse","slot":100,"shape":[128]},
+          {"name":"decoder.embedding0.weight","slot":89,"shape":[14,16]},
+          {"name":"decoder.attention0.key.weight","slot":88,"shape":[64,64]},
+          {"name":"decoder.attention0.query.weight","slot":73,"shape":[64,64]},
+          {"name":"decoder.attention0.bias","slot":71,"shape":[64]},
+          {"name":"decoder.attention0.v.weight","slot":70,"shape":[1,64]},
+          {"name":"decoder.gru0.weight_ih_l0","slot":120,"shape":[192,80]},
+          {"name":"decoder.gru0.weight_hh_l0","slot":65,"shape":[192,64]},
+          {"name":"decoder.gru0.bias_ih_l0","slot":77,"shape":[192]},
+          {"name":"decoder.gru0.bias_hh_l0","slot":66,"shape":[192]},
+          {"name":"decoder.bridge.weight","slot":80,"shape":[64,64]},
+          {"name":"decoder.bridge.bias","slot":82,"shape":[64]},
+          {"name":"decoder.linear0.weight","slot":32,"shape":[14,64]},
+          {"name":"decoder.linear0.bias","slot":34,"shape":[14]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"next","slot":27,"shape":["B","T",14]},
-          {"kind":"saved","name":"%713","slot":28,"shape":["B","T",14]},
-          {"kind":"saved","name":"%709","slot":30,"shape":["B","T",64]},
-          {"kind":"saved","name":"%695","slot":45,"shape":["B","S",64]},
-          {"kind":"saved","name":"%691","slot":50,"shape":["B","S",64]},
-          {"kind":"saved","name":"%704","slot":33,"shape":["B",64]},
-          {"kind":"saved","name":"%708","slot":35,"shape":["B","T",192]},
-          {"kind":"saved","name":"%715","slot":36,"shape":["B","T",192]},
-          {"kind":"saved","name":"%716","slot":37,"shape":["B","T",192]},
-          {"kind":"saved","name":"%717","slot":38,"shape":["B","T",64]},
-          {"kind":"saved","name":"%718","slot":39,"shape":["B","T",64]},
-          {"kind":"saved","name":"%693","slot":110,"shape":["B","T",16]},
-          {"kind":"saved","name":"%700","slot":73,"shape":["B",64]},
-          {"kind":"saved","name":"%688","slot":85,"shape":["B","S",128]},
-          {"kind":"saved","name":"%719","slot":86,"shape":["B","S",128]},
-          {"kind":"saved","name":"%689","slot":83,"shape":["B","S",64]},
-          {"kind":"saved","name":"%680","slot":93,"shape":["B","S",16]},
-          {"kind":"saved","name":"%683","slot":98,"shape":["B","S",128]},
-          {"kind":"saved","name":"%720","slot":99,"shape":["B","S",128]},
-          {"kind":"saved","name":"%684","slot":96,"shape":["B","S",64]}
+          {"kind":"saved","name":"%713","slot":30,"shape":["B","T",14]},
+          {"kind":"saved","name":"%709","slot":33,"shape":["B","T",64]},
+          {"kind":"saved","name":"%695","slot":48,"shape":["B","S",64]},
+          {"kind":"saved","name":"%691","slot":53,"shape":["B","S",64]},
+          {"kind":"saved","name":"%704","slot":36,"shape":["B",64]},
+          {"kind":"saved","name":"%708","slot":38,"shape":["B","T",192]},
+          {"kind":"saved","name":"%715","slot":39,"shape":["B","T",192]},
+          {"kind":"saved","name":"%716","slot":40,"shape":["B","T",192]},
+          {"kind":"saved","name":"%717","slot":41,"shape":["B","T",64]},
+          {"kind":"saved","name":"%718","slot":42,"shape":["B","T",64]},
+          {"kind":"saved","name":"%693","slot":76,"shape":["B","T",16]},
+          {"kind":"saved","name":"%700","slot":81,"shape":["B",64]},
+          {"kind":"saved","name":"%688","slot":94,"shape":["B","S",128]},
+          {"kind":"saved","name":"%719","slot":95,"shape":["B","S",128]},
+          {"kind":"saved","name":"%689","slot":92,"shape":["B","S",64]},
+          {"kind":"saved","name":"%680","slot":103,"shape":["B","S",16]},
+          {"kind":"saved","name":"%683","slot":108,"shape":["B","S",128]},
+          {"kind":"saved","name":"%720","slot":109,"shape":["B","S",128]},
+          {"kind":"saved","name":"%684","slot":106,"shape":["B","S",64]}
         ]
       },
     };

@@ -211,13 +211,13 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k3 f5a7bd20: attention0.sigmoid(e)
+    // k3 899cc49a: attention0.scores q·k/√d
     {
       name: "GatedAttention.k3",
-      label: "attention0.sigmoid(e)",
+      label: "attention0.scores q·k/√d",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b0[(i0 * T + i2) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  const v5 = 1.0 / (1.0 + Math.exp(-v4));\n  return v5;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b0[(i0 * T + i2) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
@@ -229,8 +229,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
             acc0 += v2 * v3;
           }
           const v4 = acc0 * 0.17677669529663687;
-          const v5 = __nnc.sigmoidf(v4);
-          return v5;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -239,31 +238,43 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32]; },
+        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
           const b0 = a[0]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
+          const gm0 = g[0]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b0, bt0 * (T * 32), T, 32, 32, 1, gm1, 0.17677669529663687);
-            x.gemm(T, T, 32, b0, bt0 * (T * 32), 32, wp, null, 0, gm0, bt0 * (T * T), T, 0);
+            const wp = x.pack(b0, bt0 * (T * 32), T, 32, 32, 1, gm0, 0.17677669529663687);
+            x.gemm(T, T, 32, b0, bt0 * (T * 32), 32, wp, null, 0, out, bt0 * (T * T), T, 0);
           }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * T + i2]!;
-            const v1 = __nnc.sigmoidf(v0);
-            return v1;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                out[o++] = f(i0, i1, i2);
         },
       },
     },
-    // k4 2e6e8bde: attention0.α
+    // k4 3da260e0: attention0.sigmoid(e)
     {
       name: "GatedAttention.k4",
+      label: "attention0.sigmoid(e)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * T + i2];\n  const v1 = 1.0 / (1.0 + Math.exp(-v0));\n  return v1;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * T + i2]!;
+          const v1 = __nnc.sigmoidf(v0);
+          return v1;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k5 2e6e8bde: attention0.α
+    {
+      name: "GatedAttention.k5",
       label: "attention0.α",
       step: false,
       scalars: ["T"],
@@ -287,9 +298,9 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k5 5e0ab470: tanh0
+    // k6 5e0ab470: tanh0
     {
-      name: "GatedAttention.k5",
+      name: "GatedAttention.k6",
       label: "tanh0",
       step: false,
       scalars: ["T"],
@@ -335,9 +346,9 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 195765f5: y.mask
+    // k7 195765f5: y.mask
     {
-      name: "GatedAttention.k6",
+      name: "GatedAttention.k7",
       label: "y.mask",
       step: false,
       scalars: ["T"],
@@ -361,9 +372,9 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k7 1bd42da9: tanh0.d tanh
+    // k8 1bd42da9: tanh0.d tanh
     {
-      name: "GatedAttention.k7",
+      name: "GatedAttention.k8",
       label: "tanh0.d tanh",
       step: false,
       scalars: ["T"],
@@ -391,9 +402,9 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k8 0bd3578c: d(attention0.context Σα·k)
+    // k9 0bd3578c: d(attention0.context Σα·k)
     {
-      name: "GatedAttention.k8",
+      name: "GatedAttention.k9",
       label: "d(attention0.context Σα·k)",
       step: false,
       scalars: ["T"],
@@ -427,9 +438,9 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k9 499a5e46: d(linear0.weight)
+    // k10 499a5e46: d(linear0.weight)
     {
-      name: "GatedAttention.k9",
+      name: "GatedAttention.k10",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -471,9 +482,9 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k10 d4692c15: d(linear0.bias)
+    // k11 952994d0: d(linear0.bias)
     {
-      name: "GatedAttention.k10",
+      name: "GatedAttention.k11",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -495,34 +506,40 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 32; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 32; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 32; j++) {
+              out[j] = out[j]! + b0[r * 32 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k11 b283a54e: attention0.sigmoid(e).d sigmoid
+    // k12 f6f909d2: d(attention0.α)
     {
-      name: "GatedAttention.k11",
-      label: "attention0.sigmoid(e).d sigmoid",
+      name: "GatedAttention.k12",
+      label: "d(attention0.α)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    let acc2 = 0.0;\n    for (let k3 = 0; k3 < 32; k3++) {\n      const v4 = b1[(i0 * T + i1) * 32 + k3];\n      const v5 = b2[(i0 * T + i2) * 32 + k3];\n      acc2 += v4 * v5;\n    }\n    g1 = acc2;\n  }\n  const v6 = b3[(i0 * T + i1) * T + i2];\n  const v7 = 1.0 - v6;\n  const v8 = v6 * v7;\n  const v9 = g1 * v8;\n  return v9;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i1) * 32 + k1];\n    const v3 = b1[(i0 * T + i2) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i2 < v0) {
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < 32; k3++) {
-              const v4 = b1[(i0 * T + i1) * 32 + k3]!;
-              const v5 = b2[(i0 * T + i2) * 32 + k3]!;
-              acc2 += v4 * v5;
-            }
-            g1 = acc2;
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i1) * 32 + k1]!;
+            const v3 = b1[(i0 * T + i2) * 32 + k1]!;
+            acc0 += v2 * v3;
           }
-          const v6 = b3[(i0 * T + i1) * T + i2]!;
-          const v7 = 1.0 - v6;
-          const v8 = v6 * v7;
-          const v9 = g1 * v8;
-          return v9;
+          return acc0;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -531,46 +548,28 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * T, (T + 15) * 32]; },
+        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b2, bt0 * (T * 32), T, 32, 32, 1, gm1, 1.0);
-            x.gemm(T, T, 32, b1, bt0 * (T * 32), 32, wp, null, 0, gm0, bt0 * (T * T), T, 0);
+            const wp = x.pack(b1, bt0 * (T * 32), T, 32, 32, 1, gm0, 1.0);
+            x.gemm(T, T, 32, b0, bt0 * (T * 32), 32, wp, null, 0, out, bt0 * (T * T), T, 0);
           }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[i0]!;
-            let g1 = 0.0;
-            if (i2 < v0) {
-              const v2 = gm0[(i0 * T + i1) * T + i2]!;
-              g1 = v2;
-            }
-            const v3 = b3[(i0 * T + i1) * T + i2]!;
-            const v4 = 1.0 - v3;
-            const v5 = v3 * v4;
-            const v6 = g1 * v5;
-            return v6;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                out[o++] = f(i0, i1, i2);
         },
       },
     },
-    // k12 7d7ba25c: d(x)
+    // k13 635d5b09: d(x)
     {
-      name: "GatedAttention.k12",
+      name: "GatedAttention.k13",
       label: "d(x)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 32 + i2];\n    const v3 = b1[(i0 * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < T; k5++) {\n    const v6 = b2[(i0 * T + i1) * T + k5];\n    const v7 = b3[(i0 * T + k5) * 32 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc4 * 0.17677669529663687;\n  const v9 = acc0 + v8;\n  let acc10 = 0.0;\n  for (let k11 = 0; k11 < T; k11++) {\n    const v12 = b2[(i0 * T + k11) * T + i1];\n    const v13 = b3[(i0 * T + k11) * 32 + i2];\n    acc10 += v12 * v13;\n  }\n  const v14 = acc10 * 0.17677669529663687;\n  const v15 = v9 + v14;\n  return v15;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 32 + i2];\n    const v3 = b1[(i0 * T + k1) * T + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < T; k1++) {
@@ -578,23 +577,7 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
             const v3 = b1[(i0 * T + k1) * T + i1]!;
             acc0 += v2 * v3;
           }
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < T; k5++) {
-            const v6 = b2[(i0 * T + i1) * T + k5]!;
-            const v7 = b3[(i0 * T + k5) * 32 + i2]!;
-            acc4 += v6 * v7;
-          }
-          const v8 = acc4 * 0.17677669529663687;
-          const v9 = acc0 + v8;
-          let acc10 = 0.0;
-          for (let k11 = 0; k11 < T; k11++) {
-            const v12 = b2[(i0 * T + k11) * T + i1]!;
-            const v13 = b3[(i0 * T + k11) * 32 + i2]!;
-            acc10 += v12 * v13;
-          }
-          const v14 = acc10 * 0.17677669529663687;
-          const v15 = v9 + v14;
-          return v15;
+          return acc0;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -603,47 +586,159 @@ const GatedAttention_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 32, 47 * T, T * T, B * T * 32, 47 * T, B * T * 32, 47 * T, T * T]; },
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
         run: (x, out, a, g, s) => {
           const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
-          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!, gm4 = g[4]!, gm5 = g[5]!, gm6 = g[6]!, gm7 = g[7]!;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b0, bt0 * (T * 32), 32, T, 1, 32, gm1, 1.0);
+            const wp = x.pack(b0, bt0 * (T * 32), 32, T, 1, 32, gm0, 1.0);
             for (let mi = 0; mi < T; mi++) {
               for (let ki = 0; ki < T; ki++) {
-                gm2[mi * T + ki] = b1[bt0 * (T * T) + (mi + ki * T)]!;
+                gm1[mi * T + ki] = b1[bt0 * (T * T) + (mi + ki * T)]!;
               }
             }
-            x.gemm(T, 32, T, gm2, 0, T, wp, null, 0, gm0, bt0 * (T * 32), 32, 0);
+            x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 32), 32, 0);
           }
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm4, 0.17677669529663687);
-            x.gemm(T, 32, T, b2, bt0 * (T * T), T, wp, null, 0, gm3, bt0 * (T * 32), 32, 0);
-          }
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b3, bt0 * (T * 32), 32, T, 1, 32, gm6, 0.17677669529663687);
-            for (let mi = 0; mi < T; mi++) {
-              for (let ki = 0; ki < T; ki++) {
-                gm7[mi * T + ki] = b2[bt0 * (T * T) + (mi + ki * T)]!;
-              }
-            }
-            x.gemm(T, 32, T, gm7, 0, T, wp, null, 0, gm5, bt0 * (T * 32), 32, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 32 + i2]!;
-            const v1 = gm3[(i0 * T + i1) * 32 + i2]!;
-            const v2 = v0 + v1;
-            const v3 = gm5[(i0 * T + i1) * 32 + i2]!;
-            const v4 = v2 + v3;
-            return v4;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 32; i2++)
-                out[o++] = f(i0, i1, i2);
         },
+      },
+    },
+    // k14 d2598e29: attention0.sigmoid(e).d sigmoid
+    {
+      name: "GatedAttention.k14",
+      label: "attention0.sigmoid(e).d sigmoid",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * T));\n  const rem0 = idx - i0 * (T * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i2 < v0) {\n    const v2 = b1[(i0 * T + i1) * T + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * T + i2];\n  const v4 = 1.0 - v3;\n  const v5 = v3 * v4;\n  const v6 = g1 * v5;\n  return v6;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0]!;
+          let g1 = 0.0;
+          if (i2 < v0) {
+            const v2 = b1[(i0 * T + i1) * T + i2]!;
+            g1 = v2;
+          }
+          const v3 = b2[(i0 * T + i1) * T + i2]!;
+          const v4 = 1.0 - v3;
+          const v5 = v3 * v4;
+          const v6 = g1 * v5;
+          return v6;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k15 4eb7e53f: d(x)
+    {
+      name: "GatedAttention.k15",
+      label: "d(x)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + i1) * T + k1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + i1) * T + k1]!;
+            const v3 = b1[(i0 * T + k1) * 32 + i2]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (T * 32), 32, T, 1, 32, gm0, 0.17677669529663687);
+            x.gemm(T, 32, T, b0, bt0 * (T * T), T, wp, null, 0, out, bt0 * (T * 32), 32, 0);
+          }
+        },
+      },
+    },
+    // k16 09a670c6: d(x)
+    {
+      name: "GatedAttention.k16",
+      label: "d(x)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * T + i1];\n    const v3 = b1[(i0 * T + k1) * 32 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.17677669529663687;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * T + i1]!;
+            const v3 = b1[(i0 * T + k1) * 32 + i2]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.17677669529663687;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T, T * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (T * 32), 32, T, 1, 32, gm0, 0.17677669529663687);
+            for (let mi = 0; mi < T; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm1[mi * T + ki] = b0[bt0 * (T * T) + (mi + ki * T)]!;
+              }
+            }
+            x.gemm(T, 32, T, gm1, 0, T, wp, null, 0, out, bt0 * (T * 32), 32, 0);
+          }
+        },
+      },
+    },
+    // k17 510684a6: d(x)
+    {
+      name: "GatedAttention.k17",
+      label: "d(x)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 32));\n  const rem0 = idx - i0 * (T * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 32);\n  const rem1 = rem0 - i1 * 32;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 32 + i2];\n  const v1 = b1[(i0 * T + i1) * 32 + i2];\n  const v2 = v0 + v1;\n  const v3 = b2[(i0 * T + i1) * 32 + i2];\n  const v4 = v2 + v3;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * 32 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 32 + i2]!;
+          const v2 = v0 + v1;
+          const v3 = b2[(i0 * T + i1) * 32 + i2]!;
+          const v4 = v2 + v3;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 32; i2++)
+              out[o++] = f(i0, i1, i2);
       },
     },
     ];
@@ -687,19 +782,20 @@ const GatedAttention_TRAIN: __nnc.TrainPlan = {
         "encode": [],
         "decode": [
           {"op":"run","kernel":3,"out":4,"args":[2],"size":["B","T","T"]},
-          {"op":"run","kernel":4,"out":5,"args":[3,4],"size":["B","T","T"]},
-          {"op":"run","kernel":1,"out":6,"args":[5,2],"size":["B","T",32],"free":[2]},
-          {"op":"run","kernel":5,"out":7,"args":[6,0,1],"size":["B","T",32],"packs":0},
-          {"op":"run","kernel":6,"out":8,"args":[3,7],"size":["B","T",32],"free":[3]}
+          {"op":"run","kernel":4,"out":5,"args":[4],"size":["B","T","T"],"free":[4]},
+          {"op":"run","kernel":5,"out":6,"args":[3,5],"size":["B","T","T"]},
+          {"op":"run","kernel":1,"out":7,"args":[6,2],"size":["B","T",32],"free":[2]},
+          {"op":"run","kernel":6,"out":8,"args":[7,0,1],"size":["B","T",32],"packs":0},
+          {"op":"run","kernel":7,"out":9,"args":[3,8],"size":["B","T",32],"free":[3]}
         ],
-        "output": {"slot":8,"shape":["B","T",32]},
+        "output": {"slot":9,"shape":["B","T",32]},
         "caches": [],
         "outputs": [
-          {"name":"y","slot":8,"shape":["B","T",32]},
-          {"name":"%31","slot":7,"shape":["B","T",32]},
-          {"name":"%27","slot":6,"shape":["B","T",32]},
-          {"name":"%26","slot":5,"shape":["B","T","T"]},
-          {"name":"%25","slot":4,"shape":["B","T","T"]}
+          {"name":"y","slot":9,"shape":["B","T",32]},
+          {"name":"%31","slot":8,"shape":["B","T",32]},
+          {"name":"%27","slot":7,"shape":["B","T",32]},
+          {"name":"%26","slot":6,"shape":["B","T","T"]},
+          {"name":"%25","slot":5,"shape":["B","T","T"]}
         ],
         "feeds": []
       },
@@ -717,26 +813,30 @@ const GatedAttention_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":7,"out":4,"args":[3,5,6],"size":["B","T",32],"free":[5,6]},
-          {"op":"run","kernel":8,"out":7,"args":[4,0],"size":["B","T",32],"packs":0},
-          {"op":"run","kernel":9,"out":8,"args":[4,9],"size":[32,32],"free":[9]},
-          {"op":"run","kernel":10,"out":10,"args":[4],"size":[32],"free":[4]},
-          {"op":"run","kernel":11,"out":11,"args":[3,7,2,12],"size":["B","T","T"],"free":[3,12]},
-          {"op":"run","kernel":12,"out":13,"args":[7,14,11,2],"size":["B","T",32],"free":[2,7,11,14]}
+          {"op":"run","kernel":8,"out":4,"args":[3,5,6],"size":["B","T",32],"free":[5,6]},
+          {"op":"run","kernel":9,"out":7,"args":[4,0],"size":["B","T",32],"packs":0},
+          {"op":"run","kernel":10,"out":8,"args":[4,9],"size":[32,32],"free":[9]},
+          {"op":"run","kernel":11,"out":10,"args":[4],"size":[32],"free":[4]},
+          {"op":"run","kernel":12,"out":11,"args":[7,2],"size":["B","T","T"]},
+          {"op":"run","kernel":13,"out":12,"args":[7,13],"size":["B","T",32],"free":[7,13]},
+          {"op":"run","kernel":14,"out":14,"args":[3,11,15],"size":["B","T","T"],"free":[3,11,15]},
+          {"op":"run","kernel":15,"out":16,"args":[14,2],"size":["B","T",32]},
+          {"op":"run","kernel":16,"out":17,"args":[14,2],"size":["B","T",32],"free":[2,14]},
+          {"op":"run","kernel":17,"out":18,"args":[12,16,17],"size":["B","T",32],"free":[12,16,17]}
         ],
         "output": {"slot":8,"shape":[32,32]},
         "caches": [],
         "outputs": [
           {"name":"linear0.weight","slot":8,"shape":[32,32]},
           {"name":"linear0.bias","slot":10,"shape":[32]},
-          {"name":"input:x","slot":13,"shape":["B","T",32]}
+          {"name":"input:x","slot":18,"shape":["B","T",32]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"y","slot":5,"shape":["B","T",32]},
           {"kind":"saved","name":"%31","slot":6,"shape":["B","T",32]},
           {"kind":"saved","name":"%27","slot":9,"shape":["B","T",32]},
-          {"kind":"saved","name":"%26","slot":14,"shape":["B","T","T"]},
-          {"kind":"saved","name":"%25","slot":12,"shape":["B","T","T"]}
+          {"kind":"saved","name":"%26","slot":13,"shape":["B","T","T"]},
+          {"kind":"saved","name":"%25","slot":15,"shape":["B","T","T"]}
         ]
       },
     };

@@ -283,28 +283,47 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 cbe419b6: softmax0.d softmax
+    // k6 fd891d29: softmax0.d softmax
     {
       name: "NPLM.k6",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const v0 = b0[i0 * 10000 + i1];\n  const v1 = b1[i0 * 10000 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 10000; k3++) {\n    const v4 = b1[i0 * 10000 + k3];\n    const v5 = b0[i0 * 10000 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    const v3 = b1[i0 * 10000 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 10000; k1++) {
+            const v2 = b0[i0 * 10000 + k1]!;
+            const v3 = b1[i0 * 10000 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k7 e6470ca7: softmax0.d softmax
+    {
+      name: "NPLM.k7",
+      label: "softmax0.d softmax",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 10000);\n  const rem0 = idx - i0 * 10000;\n  const i1 = rem0;\n  const v0 = b0[i0 * 10000 + i1];\n  const v1 = b1[i0 * 10000 + i1];\n  const v2 = b2[i0];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number): number => {
           const v0 = b0[i0 * 10000 + i1]!;
           const v1 = b1[i0 * 10000 + i1]!;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 10000; k3++) {
-            const v4 = b1[i0 * 10000 + k3]!;
-            const v5 = b0[i0 * 10000 + k3]!;
-            acc2 += v4 * v5;
-          }
-          const v6 = v1 - acc2;
-          const v7 = v0 * v6;
-          return v7;
+          const v2 = b2[i0]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -312,9 +331,44 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k7 77c9253d: d(linear1.weight)
+    // k8 e88917bf: d(tanh0)
     {
-      name: "NPLM.k7",
+      name: "NPLM.k8",
+      label: "d(tanh0)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    const v3 = b1[k1 * 100 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 10000; k1++) {
+            const v2 = b0[i0 * 10000 + k1]!;
+            const v3 = b1[k1 * 100 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 100; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 100, 10000, b0, 0, 10000, x.packs[0], null, 0, out, 0, 100, 0);
+          }
+        },
+      },
+    },
+    // k9 77c9253d: d(linear1.weight)
+    {
+      name: "NPLM.k9",
       label: "d(linear1.weight)",
       step: false,
       scalars: ["B"],
@@ -354,9 +408,9 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k8 cdbcdf09: d(linear1.bias)
+    // k10 cb7f9b78: d(linear1.bias)
     {
-      name: "NPLM.k8",
+      name: "NPLM.k10",
       label: "d(linear1.bias)",
       step: false,
       scalars: ["B"],
@@ -376,62 +430,84 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 10000; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 10000; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B; r++) {
+            for (let j = 0; j < 10000; j++) {
+              out[j] = out[j]! + b0[r * 10000 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k9 033642db: tanh0.d tanh
+    // k11 144d458e: tanh0.d tanh
     {
-      name: "NPLM.k9",
+      name: "NPLM.k11",
       label: "tanh0.d tanh",
       step: false,
       scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 10000; k1++) {\n    const v2 = b0[i0 * 10000 + k1];\n    const v3 = b1[k1 * 100 + i1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i0 * 100 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 100);\n  const rem0 = idx - i0 * 100;\n  const i1 = rem0;\n  const v0 = b0[i0 * 100 + i1];\n  const v1 = b1[i0 * 100 + i1];\n  const v2 = v1 * v1;\n  const v3 = 1.0 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 10000; k1++) {
-            const v2 = b0[i0 * 10000 + k1]!;
-            const v3 = b1[k1 * 100 + i1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i0 * 100 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = acc0 * v6;
-          return v7;
+          const v0 = b0[i0 * 100 + i1]!;
+          const v1 = b1[i0 * 100 + i1]!;
+          const v2 = v1 * v1;
+          const v3 = 1.0 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
           for (let i1 = 0; i1 < 100; i1++)
             out[o++] = f(i0, i1);
       },
-      gemm: {
-        scratch: (s) => { const { B } = s; return [B * 100]; },
-        run: (x, out, a, g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B, 100, 10000, b0, 0, 10000, x.packs[0], null, 0, gm0, 0, 100, 0);
+    },
+    // k12 ad7ebebf: d(flatten0)
+    {
+      name: "NPLM.k12",
+      label: "d(flatten0)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 240);\n  const rem0 = idx - i0 * 240;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[k1 * 240 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 100; k1++) {
+            const v2 = b0[i0 * 100 + k1]!;
+            const v3 = b1[k1 * 240 + i1]!;
+            acc0 += v2 * v3;
           }
-          const f = (i0: number, i1: number): number => {
-            const v0 = gm0[i0 * 100 + i1]!;
-            const v1 = b2[i0 * 100 + i1]!;
-            const v2 = v1 * v1;
-            const v3 = 1.0 - v2;
-            const v4 = v0 * v3;
-            return v4;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 100; i1++)
-              out[o++] = f(i0, i1);
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 240; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 240, 100, b0, 0, 100, x.packs[0], null, 0, out, 0, 240, 0);
+          }
         },
       },
     },
-    // k10 5dcb9696: d(linear0.weight)
+    // k13 5dcb9696: d(linear0.weight)
     {
-      name: "NPLM.k10",
+      name: "NPLM.k13",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -471,9 +547,9 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 f1245ed1: d(linear0.bias)
+    // k14 ec3ad0b0: d(linear0.bias)
     {
-      name: "NPLM.k11",
+      name: "NPLM.k14",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -493,25 +569,35 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 100; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 100; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B; r++) {
+            for (let j = 0; j < 100; j++) {
+              out[j] = out[j]! + b0[r * 100 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k12 c95e4e21: flatten0.d flatten
+    // k15 d6dd0809: flatten0.d flatten
     {
-      name: "NPLM.k12",
+      name: "NPLM.k15",
       label: "flatten0.d flatten",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 60));\n  const rem0 = idx - i0 * (T * 60);\n  const i1 = Math.floor((rem0 + 0.5) / 60);\n  const rem1 = rem0 - i1 * 60;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 100; k1++) {\n    const v2 = b0[i0 * 100 + k1];\n    const v3 = b1[k1 * 240 + (i1 * 60 + i2)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 60));\n  const rem0 = idx - i0 * (T * 60);\n  const i1 = Math.floor((rem0 + 0.5) / 60);\n  const rem1 = rem0 - i1 * 60;\n  const i2 = rem1;\n  const v0 = b0[i0 * 240 + (i1 * 60 + i2)];\n  return v0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 100; k1++) {
-            const v2 = b0[i0 * 100 + k1]!;
-            const v3 = b1[k1 * 240 + (i1 * 60 + i2)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          const v0 = b0[i0 * 240 + (i1 * 60 + i2)]!;
+          return v0;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -519,30 +605,10 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 60; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B } = s; return [B * 240]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B, 240, 100, b0, 0, 100, x.packs[0], null, 0, gm0, 0, 240, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[i0 * 240 + (i1 * 60 + i2)]!;
-            return v0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 60; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k13 19014236: embedding0.d table
+    // k16 479a1e30: embedding0.d table
     {
-      name: "NPLM.k13",
+      name: "NPLM.k16",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -567,6 +633,26 @@ const NPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 10000; i0++)
           for (let i1 = 0; i1 < 60; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 600000; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 60;
+              for (let j = 0; j < 60; j++) {
+                const v2 = b1[(s0 * T + s1) * 60 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -646,29 +732,32 @@ const NPLM_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":6,"out":6,"args":[7,8],"size":["B",10000],"free":[7,8]},
-          {"op":"run","kernel":7,"out":9,"args":[6,10],"size":[10000,100]},
-          {"op":"run","kernel":8,"out":11,"args":[6],"size":[10000]},
-          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",100],"packs":0,"free":[6,10]},
-          {"op":"run","kernel":10,"out":13,"args":[12,14],"size":[100,240],"free":[14]},
-          {"op":"run","kernel":11,"out":15,"args":[12],"size":[100]},
-          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",60],"packs":1,"free":[12]},
-          {"op":"run","kernel":13,"out":17,"args":[5,16],"size":[10000,60],"free":[5,16]}
+          {"op":"run","kernel":6,"out":6,"args":[7,8],"size":["B"]},
+          {"op":"run","kernel":7,"out":9,"args":[8,7,6],"size":["B",10000],"free":[6,7,8]},
+          {"op":"run","kernel":8,"out":10,"args":[9,3],"size":["B",100],"packs":0},
+          {"op":"run","kernel":9,"out":11,"args":[9,12],"size":[10000,100]},
+          {"op":"run","kernel":10,"out":13,"args":[9],"size":[10000],"free":[9]},
+          {"op":"run","kernel":11,"out":14,"args":[10,12],"size":["B",100],"free":[10,12]},
+          {"op":"run","kernel":12,"out":15,"args":[14,1],"size":["B",240],"packs":1},
+          {"op":"run","kernel":13,"out":16,"args":[14,17],"size":[100,240],"free":[17]},
+          {"op":"run","kernel":14,"out":18,"args":[14],"size":[100],"free":[14]},
+          {"op":"run","kernel":15,"out":19,"args":[15],"size":["B","T",60],"free":[15]},
+          {"op":"run","kernel":16,"out":20,"args":[5,19],"size":[10000,60],"free":[5,19]}
         ],
-        "output": {"slot":17,"shape":[10000,60]},
+        "output": {"slot":20,"shape":[10000,60]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":17,"shape":[10000,60]},
-          {"name":"linear0.weight","slot":13,"shape":[100,240]},
-          {"name":"linear0.bias","slot":15,"shape":[100]},
-          {"name":"linear1.weight","slot":9,"shape":[10000,100]},
-          {"name":"linear1.bias","slot":11,"shape":[10000]}
+          {"name":"embedding0.weight","slot":20,"shape":[10000,60]},
+          {"name":"linear0.weight","slot":16,"shape":[100,240]},
+          {"name":"linear0.bias","slot":18,"shape":[100]},
+          {"name":"linear1.weight","slot":11,"shape":[10000,100]},
+          {"name":"linear1.bias","slot":13,"shape":[10000]}
         ],
         "feeds": [
-          {"kind":"cotangent","name":"next","slot":8,"shape":["B",10000]},
-          {"kind":"saved","name":"%35","slot":7,"shape":["B",10000]},
-          {"kind":"saved","name":"%31","slot":10,"shape":["B",100]},
-          {"kind":"saved","name":"%27","slot":14,"shape":["B",240]}
+          {"kind":"cotangent","name":"next","slot":7,"shape":["B",10000]},
+          {"kind":"saved","name":"%35","slot":8,"shape":["B",10000]},
+          {"kind":"saved","name":"%31","slot":12,"shape":["B",100]},
+          {"kind":"saved","name":"%27","slot":17,"shape":["B",240]}
         ]
       },
     };

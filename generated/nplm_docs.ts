@@ -282,28 +282,47 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k6 fe0db080: log_softmax0.d softmax
+    // k6 d960cfbb: log_softmax0.d softmax
     {
       name: "DocsNPLM.k6",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const v0 = b0[i0 * 96 + i1];\n  const v1 = b1[i0 * 96 + i1];\n  const v2 = Math.exp(v1);\n  let acc3 = 0.0;\n  for (let k4 = 0; k4 < 96; k4++) {\n    const v5 = b0[i0 * 96 + k4];\n    acc3 += v5;\n  }\n  const v6 = v2 * acc3;\n  const v7 = v0 - v6;\n  return v7;\n}",
+      gpu: "function (b0) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    acc0 += v2;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[i0 * 96 + k1]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k7 377ea713: log_softmax0.d softmax
+    {
+      name: "DocsNPLM.k7",
+      label: "log_softmax0.d softmax",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 96);\n  const rem0 = idx - i0 * 96;\n  const i1 = rem0;\n  const v0 = b0[i0 * 96 + i1];\n  const v1 = b1[i0 * 96 + i1];\n  const v2 = Math.exp(v1);\n  const v3 = b2[i0];\n  const v4 = v2 * v3;\n  const v5 = v0 - v4;\n  return v5;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number): number => {
           const v0 = b0[i0 * 96 + i1]!;
           const v1 = b1[i0 * 96 + i1]!;
           const v2 = Math.exp(v1);
-          let acc3 = 0.0;
-          for (let k4 = 0; k4 < 96; k4++) {
-            const v5 = b0[i0 * 96 + k4]!;
-            acc3 += v5;
-          }
-          const v6 = v2 * acc3;
-          const v7 = v0 - v6;
-          return v7;
+          const v3 = b2[i0]!;
+          const v4 = v2 * v3;
+          const v5 = v0 - v4;
+          return v5;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -311,9 +330,44 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k7 3e46f796: d(linear1.weight)
+    // k8 8f209f03: d(tanh0)
     {
-      name: "DocsNPLM.k7",
+      name: "DocsNPLM.k8",
+      label: "d(tanh0)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[i0 * 96 + k1]!;
+            const v3 = b1[k1 * 256 + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 256, 96, b0, 0, 96, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k9 3e46f796: d(linear1.weight)
+    {
+      name: "DocsNPLM.k9",
       label: "d(linear1.weight)",
       step: false,
       scalars: ["B"],
@@ -353,9 +407,9 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k8 249a3107: d(linear1.bias)
+    // k10 1e3611ac: d(linear1.bias)
     {
-      name: "DocsNPLM.k8",
+      name: "DocsNPLM.k10",
       label: "d(linear1.bias)",
       step: false,
       scalars: ["B"],
@@ -375,62 +429,84 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 96; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B; r++) {
+            for (let j = 0; j < 96; j++) {
+              out[j] = out[j]! + b0[r * 96 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k9 9d2262b3: tanh0.d tanh
+    // k11 f68049f0: tanh0.d tanh
     {
-      name: "DocsNPLM.k9",
+      name: "DocsNPLM.k11",
       label: "tanh0.d tanh",
       step: false,
       scalars: [],
-      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[i0 * 96 + k1];\n    const v3 = b1[k1 * 256 + i1];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[i0 * 256 + i1];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  const v0 = b0[i0 * 256 + i1];\n  const v1 = b1[i0 * 256 + i1];\n  const v2 = v1 * v1;\n  const v3 = 1.0 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 96; k1++) {
-            const v2 = b0[i0 * 96 + k1]!;
-            const v3 = b1[k1 * 256 + i1]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[i0 * 256 + i1]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = acc0 * v6;
-          return v7;
+          const v0 = b0[i0 * 256 + i1]!;
+          const v1 = b1[i0 * 256 + i1]!;
+          const v2 = v1 * v1;
+          const v3 = 1.0 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
-      gemm: {
-        scratch: (s) => { const { B } = s; return [B * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B, 256, 96, b0, 0, 96, x.packs[0], null, 0, gm0, 0, 256, 0);
+    },
+    // k12 f8055e77: d(flatten0)
+    {
+      name: "DocsNPLM.k12",
+      label: "d(flatten0)",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 192);\n  const rem0 = idx - i0 * 192;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[k1 * 192 + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[i0 * 256 + k1]!;
+            const v3 = b1[k1 * 192 + i1]!;
+            acc0 += v2 * v3;
           }
-          const f = (i0: number, i1: number): number => {
-            const v0 = gm0[i0 * 256 + i1]!;
-            const v1 = b2[i0 * 256 + i1]!;
-            const v2 = v1 * v1;
-            const v3 = 1.0 - v2;
-            const v4 = v0 * v3;
-            return v4;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 256; i1++)
-              out[o++] = f(i0, i1);
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 192; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B, 192, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 192, 0);
+          }
         },
       },
     },
-    // k10 120fe837: d(linear0.weight)
+    // k13 120fe837: d(linear0.weight)
     {
-      name: "DocsNPLM.k10",
+      name: "DocsNPLM.k13",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -470,9 +546,9 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k11 7fa0f0d1: d(linear0.bias)
+    // k14 9b23c4c2: d(linear0.bias)
     {
-      name: "DocsNPLM.k11",
+      name: "DocsNPLM.k14",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -492,25 +568,35 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 256; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 256; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B; r++) {
+            for (let j = 0; j < 256; j++) {
+              out[j] = out[j]! + b0[r * 256 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k12 0b874a83: flatten0.d flatten
+    // k15 60ec242f: flatten0.d flatten
     {
-      name: "DocsNPLM.k12",
+      name: "DocsNPLM.k15",
       label: "flatten0.d flatten",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 24));\n  const rem0 = idx - i0 * (T * 24);\n  const i1 = Math.floor((rem0 + 0.5) / 24);\n  const rem1 = rem0 - i1 * 24;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[i0 * 256 + k1];\n    const v3 = b1[k1 * 192 + (i1 * 24 + i2)];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 24));\n  const rem0 = idx - i0 * (T * 24);\n  const i1 = Math.floor((rem0 + 0.5) / 24);\n  const rem1 = rem0 - i1 * 24;\n  const i2 = rem1;\n  const v0 = b0[i0 * 192 + (i1 * 24 + i2)];\n  return v0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!;
+        const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[i0 * 256 + k1]!;
-            const v3 = b1[k1 * 192 + (i1 * 24 + i2)]!;
-            acc0 += v2 * v3;
-          }
-          return acc0;
+          const v0 = b0[i0 * 192 + (i1 * 24 + i2)]!;
+          return v0;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -518,30 +604,10 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 24; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B } = s; return [B * 192]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B, 192, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 192, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[i0 * 192 + (i1 * 24 + i2)]!;
-            return v0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 24; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k13 e0455ee2: embedding0.d table
+    // k16 8aa2797b: embedding0.d table
     {
-      name: "DocsNPLM.k13",
+      name: "DocsNPLM.k16",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -566,6 +632,26 @@ const DocsNPLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           for (let i1 = 0; i1 < 24; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 2304; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 24;
+              for (let j = 0; j < 24; j++) {
+                const v2 = b1[(s0 * T + s1) * 24 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -645,29 +731,32 @@ const DocsNPLM_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":6,"out":6,"args":[7,8],"size":["B",96],"free":[7,8]},
-          {"op":"run","kernel":7,"out":9,"args":[6,10],"size":[96,256]},
-          {"op":"run","kernel":8,"out":11,"args":[6],"size":[96]},
-          {"op":"run","kernel":9,"out":12,"args":[6,3,10],"size":["B",256],"packs":0,"free":[6,10]},
-          {"op":"run","kernel":10,"out":13,"args":[12,14],"size":[256,192],"free":[14]},
-          {"op":"run","kernel":11,"out":15,"args":[12],"size":[256]},
-          {"op":"run","kernel":12,"out":16,"args":[12,1],"size":["B","T",24],"packs":1,"free":[12]},
-          {"op":"run","kernel":13,"out":17,"args":[5,16],"size":[96,24],"free":[5,16]}
+          {"op":"run","kernel":6,"out":6,"args":[7],"size":["B"]},
+          {"op":"run","kernel":7,"out":8,"args":[7,9,6],"size":["B",96],"free":[6,7,9]},
+          {"op":"run","kernel":8,"out":10,"args":[8,3],"size":["B",256],"packs":0},
+          {"op":"run","kernel":9,"out":11,"args":[8,12],"size":[96,256]},
+          {"op":"run","kernel":10,"out":13,"args":[8],"size":[96],"free":[8]},
+          {"op":"run","kernel":11,"out":14,"args":[10,12],"size":["B",256],"free":[10,12]},
+          {"op":"run","kernel":12,"out":15,"args":[14,1],"size":["B",192],"packs":1},
+          {"op":"run","kernel":13,"out":16,"args":[14,17],"size":[256,192],"free":[17]},
+          {"op":"run","kernel":14,"out":18,"args":[14],"size":[256],"free":[14]},
+          {"op":"run","kernel":15,"out":19,"args":[15],"size":["B","T",24],"free":[15]},
+          {"op":"run","kernel":16,"out":20,"args":[5,19],"size":[96,24],"free":[5,19]}
         ],
-        "output": {"slot":17,"shape":[96,24]},
+        "output": {"slot":20,"shape":[96,24]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":17,"shape":[96,24]},
-          {"name":"linear0.weight","slot":13,"shape":[256,192]},
-          {"name":"linear0.bias","slot":15,"shape":[256]},
-          {"name":"linear1.weight","slot":9,"shape":[96,256]},
-          {"name":"linear1.bias","slot":11,"shape":[96]}
+          {"name":"embedding0.weight","slot":20,"shape":[96,24]},
+          {"name":"linear0.weight","slot":16,"shape":[256,192]},
+          {"name":"linear0.bias","slot":18,"shape":[256]},
+          {"name":"linear1.weight","slot":11,"shape":[96,256]},
+          {"name":"linear1.bias","slot":13,"shape":[96]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"next","slot":7,"shape":["B",96]},
-          {"kind":"saved","name":"%35","slot":8,"shape":["B",96]},
-          {"kind":"saved","name":"%31","slot":10,"shape":["B",256]},
-          {"kind":"saved","name":"%27","slot":14,"shape":["B",192]}
+          {"kind":"saved","name":"%35","slot":9,"shape":["B",96]},
+          {"kind":"saved","name":"%31","slot":12,"shape":["B",256]},
+          {"kind":"saved","name":"%27","slot":17,"shape":["B",192]}
         ]
       },
     };

@@ -390,10 +390,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k5 97d5f52f: tags.mask (and 1 more call)
+    // k5 97d5f52f: tags.mask (and 2 more calls)
     {
       name: "Tagger.k5",
-      label: "tags.mask (and 1 more call)",
+      label: "tags.mask (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -619,37 +619,48 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k12 36bae848: log_softmax0.d softmax
+    // k12 dc1409db: log_softmax0.d softmax
     {
       name: "Tagger.k12",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 17 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 17 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 17; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 17 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 17; k1++) {\n    const v2 = b0[(i0 * T + i1) * 17 + k1];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 17; k1++) {
+            const v2 = b0[(i0 * T + i1) * 17 + k1]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k13 9f0c9dfe: log_softmax0.d softmax
+    {
+      name: "Tagger.k13",
+      label: "log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 17));\n  const rem0 = idx - i0 * (T * 17);\n  const i1 = Math.floor((rem0 + 0.5) / 17);\n  const rem1 = rem0 - i1 * 17;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 17 + i2];\n  const v1 = b1[(i0 * T + i1) * 17 + i2];\n  const v2 = Math.exp(v1);\n  const v3 = b2[i0 * T + i1];\n  const v4 = v2 * v3;\n  const v5 = v0 - v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 17 + i2]!;
-            g1 = v2;
-          }
-          const v3 = b2[(i0 * T + i1) * 17 + i2]!;
-          const v4 = Math.exp(v3);
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 17; k6++) {
-            let g7 = 0.0;
-            if (i1 < v0) {
-              const v8 = b1[(i0 * T + i1) * 17 + k6]!;
-              g7 = v8;
-            }
-            acc5 += g7;
-          }
-          const v9 = v4 * acc5;
-          const v10 = g1 - v9;
-          return v10;
+          const v0 = b0[(i0 * T + i1) * 17 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 17 + i2]!;
+          const v2 = Math.exp(v1);
+          const v3 = b2[i0 * T + i1]!;
+          const v4 = v2 * v3;
+          const v5 = v0 - v4;
+          return v5;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -658,9 +669,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k13 264d0760: d(lstm0.l0.concat)
+    // k14 264d0760: d(lstm0.l0.concat)
     {
-      name: "Tagger.k13",
+      name: "Tagger.k14",
       label: "d(lstm0.l0.concat)",
       step: false,
       scalars: ["T"],
@@ -694,9 +705,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k14 423d9d23: d(linear0.weight)
+    // k15 423d9d23: d(linear0.weight)
     {
-      name: "Tagger.k14",
+      name: "Tagger.k15",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -738,9 +749,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k15 1b77a693: d(linear0.bias)
+    // k16 4eb972dd: d(linear0.bias)
     {
-      name: "Tagger.k15",
+      name: "Tagger.k16",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -762,10 +773,25 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 17; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 17; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 17; j++) {
+              out[j] = out[j]! + b0[r * 17 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k16 a1a498b5: lstm0.l0.reverse.s[t-1]
+    // k17 a1a498b5: lstm0.l0.reverse.s[t-1]
     {
-      name: "Tagger.k16",
+      name: "Tagger.k17",
       label: "lstm0.l0.reverse.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -791,9 +817,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k17 18bbfa4c: lstm0.l0.reverse.backward steps
+    // k18 18bbfa4c: lstm0.l0.reverse.backward steps
     {
-      name: "Tagger.k17",
+      name: "Tagger.k18",
       label: "lstm0.l0.reverse.backward steps",
       step: false,
       scalars: ["T"],
@@ -837,9 +863,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k18 c5985d59: d(lstm0.l0.reverse.h*) (and 1 more call)
+    // k19 c5985d59: d(lstm0.l0.reverse.h*) (and 1 more call)
     {
-      name: "Tagger.k18",
+      name: "Tagger.k19",
       label: "d(lstm0.l0.reverse.h*) (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
@@ -905,9 +931,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 128; i1++) f(i0, i1);
       },
     },
-    // k19 4ae2dc9e: d(lstm0.l0.reverse.state) (and 1 more call)
+    // k20 4ae2dc9e: d(lstm0.l0.reverse.state) (and 1 more call)
     {
-      name: "Tagger.k19",
+      name: "Tagger.k20",
       label: "d(lstm0.l0.reverse.state) (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -1025,9 +1051,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 f9106841: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
+    // k21 f9106841: d(lstm0.weight_hh_l0_reverse) (and 1 more call)
     {
-      name: "Tagger.k20",
+      name: "Tagger.k21",
       label: "d(lstm0.weight_hh_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1069,9 +1095,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 8b4afe61: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
+    // k22 2dd573c7: d(lstm0.bias_hh_l0_reverse) (and 3 more calls)
     {
-      name: "Tagger.k21",
+      name: "Tagger.k22",
       label: "d(lstm0.bias_hh_l0_reverse) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1093,10 +1119,61 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 512; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 512; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 512; j++) {
+              out[j] = out[j]! + b0[r * 512 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k22 56fd4182: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
+    // k23 d8470a60: d(embedding0) (and 1 more call)
     {
-      name: "Tagger.k22",
+      name: "Tagger.k23",
+      label: "d(embedding0) (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 100));\n  const rem0 = idx - i0 * (T * 100);\n  const i1 = Math.floor((rem0 + 0.5) / 100);\n  const rem1 = rem0 - i1 * 100;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[k1 * 100 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
+            const v3 = b1[k1 * 100 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 100; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 100, 512, b0, 0, 512, x.packs[0], null, 0, out, 0, 100, 0);
+          }
+        },
+      },
+    },
+    // k24 56fd4182: d(lstm0.weight_ih_l0_reverse) (and 1 more call)
+    {
+      name: "Tagger.k24",
       label: "d(lstm0.weight_ih_l0_reverse) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1138,9 +1215,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 0c3e86e8: lstm0.l0.s[t-1]
+    // k25 0c3e86e8: lstm0.l0.s[t-1]
     {
-      name: "Tagger.k23",
+      name: "Tagger.k25",
       label: "lstm0.l0.s[t-1]",
       step: false,
       scalars: ["T"],
@@ -1166,9 +1243,9 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k24 200d3b2a: lstm0.l0.backward steps
+    // k26 200d3b2a: lstm0.l0.backward steps
     {
-      name: "Tagger.k24",
+      name: "Tagger.k26",
       label: "lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
@@ -1212,31 +1289,21 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k25 33a32a59: d(embedding0)
+    // k27 0c5e5c12: d(embedding0)
     {
-      name: "Tagger.k25",
+      name: "Tagger.k27",
       label: "d(embedding0)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 100));\n  const rem0 = idx - i0 * (T * 100);\n  const i1 = Math.floor((rem0 + 0.5) / 100);\n  const rem1 = rem0 - i1 * 100;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 512 + k1];\n    const v3 = b1[k1 * 100 + i2];\n    acc0 += v2 * v3;\n  }\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 512; k5++) {\n    const v6 = b2[(i0 * T + i1) * 512 + k5];\n    const v7 = b3[k5 * 100 + i2];\n    acc4 += v6 * v7;\n  }\n  const v8 = acc0 + acc4;\n  return v8;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 100));\n  const rem0 = idx - i0 * (T * 100);\n  const i1 = Math.floor((rem0 + 0.5) / 100);\n  const rem1 = rem0 - i1 * 100;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 100 + i2];\n  const v1 = b1[(i0 * T + i1) * 100 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            const v2 = b0[(i0 * T + i1) * 512 + k1]!;
-            const v3 = b1[k1 * 100 + i2]!;
-            acc0 += v2 * v3;
-          }
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 512; k5++) {
-            const v6 = b2[(i0 * T + i1) * 512 + k5]!;
-            const v7 = b3[k5 * 100 + i2]!;
-            acc4 += v6 * v7;
-          }
-          const v8 = acc0 + acc4;
-          return v8;
+          const v0 = b0[(i0 * T + i1) * 100 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 100 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1244,35 +1311,10 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 100; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 100, B * T * 100]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          {
-            x.gemm(B * T, 100, 512, b0, 0, 512, x.packs[0], null, 0, gm0, 0, 100, 0);
-          }
-          {
-            x.gemm(B * T, 100, 512, b2, 0, 512, x.packs[1], null, 0, gm1, 0, 100, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 100 + i2]!;
-            const v1 = gm1[(i0 * T + i1) * 100 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 100; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k26 ca7f149e: embedding0.d table
+    // k28 bc91d1ea: embedding0.d table
     {
-      name: "Tagger.k26",
+      name: "Tagger.k28",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -1297,6 +1339,26 @@ const Tagger_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 5000; i0++)
           for (let i1 = 0; i1 < 100; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 500000; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 100;
+              for (let j = 0; j < 100; j++) {
+                const v2 = b1[(s0 * T + s1) * 100 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -1393,68 +1455,73 @@ const Tagger_TRAIN: __nnc.TrainPlan = {
         "packs": [
           [9,0,256,17,1,256],
           [6,0,128,512,1,128],
-          [2,0,128,512,1,128],
           [5,0,100,512,1,100],
+          [2,0,128,512,1,128],
           [1,0,100,512,1,100]
         ],
         "packSets": [
           [0],
           [1],
           [2],
-          [3,4]
+          [3],
+          [4]
         ],
         "inputs": [
           {"name":"words","dim":"T","data":11,"lengths":12}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":12,"out":13,"args":[12,14,15],"size":["B","T",17],"free":[14,15]},
-          {"op":"run","kernel":13,"out":16,"args":[13,9],"size":["B","T",256],"packs":0},
-          {"op":"run","kernel":14,"out":17,"args":[13,18],"size":[17,256],"free":[18]},
-          {"op":"run","kernel":15,"out":19,"args":[13],"size":[17],"free":[13]},
-          {"op":"run","kernel":16,"out":20,"args":[21],"size":["B","T",256],"free":[21]},
-          {"op":"run","kernel":17,"out":22,"args":[16,23,24,20],"size":["B","T",1536],"free":[23,24]},
-          {"op":"scan","out":25,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":18,"out":26,"args":[25,22],"size":["B",512]}],"step":{"kernel":19,"args":[25,26,6,22,12],"packs":1},"size":["B","T",256],"stacks":[{"from":26,"to":27,"width":[512]}],"free":[22,25]},
-          {"op":"run","kernel":20,"out":28,"args":[27,20],"size":[512,128],"free":[20]},
-          {"op":"run","kernel":21,"out":29,"args":[27],"size":[512]},
-          {"op":"run","kernel":22,"out":30,"args":[27,31],"size":[512,100]},
-          {"op":"run","kernel":21,"out":32,"args":[27],"size":[512]},
-          {"op":"run","kernel":23,"out":33,"args":[34],"size":["B","T",256],"free":[34]},
-          {"op":"run","kernel":24,"out":35,"args":[16,36,37,33],"size":["B","T",1536],"free":[16,36,37]},
-          {"op":"scan","out":38,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":18,"out":39,"args":[38,35],"size":["B",512]}],"step":{"kernel":19,"args":[38,39,2,35,12],"packs":2},"size":["B","T",256],"stacks":[{"from":39,"to":40,"width":[512]}],"free":[12,35,38]},
-          {"op":"run","kernel":20,"out":41,"args":[40,33],"size":[512,128],"free":[33]},
-          {"op":"run","kernel":21,"out":42,"args":[40],"size":[512]},
-          {"op":"run","kernel":22,"out":43,"args":[40,31],"size":[512,100],"free":[31]},
-          {"op":"run","kernel":21,"out":44,"args":[40],"size":[512]},
-          {"op":"run","kernel":25,"out":45,"args":[27,5,40,1],"size":["B","T",100],"packs":3,"free":[27,40]},
-          {"op":"run","kernel":26,"out":46,"args":[11,45],"size":[5000,100],"free":[11,45]}
+          {"op":"run","kernel":5,"out":13,"args":[12,14],"size":["B","T",17],"free":[14]},
+          {"op":"run","kernel":12,"out":15,"args":[13],"size":["B","T"]},
+          {"op":"run","kernel":13,"out":16,"args":[13,17,15],"size":["B","T",17],"free":[13,15,17]},
+          {"op":"run","kernel":14,"out":18,"args":[16,9],"size":["B","T",256],"packs":0},
+          {"op":"run","kernel":15,"out":19,"args":[16,20],"size":[17,256],"free":[20]},
+          {"op":"run","kernel":16,"out":21,"args":[16],"size":[17],"free":[16]},
+          {"op":"run","kernel":17,"out":22,"args":[23],"size":["B","T",256],"free":[23]},
+          {"op":"run","kernel":18,"out":24,"args":[18,25,26,22],"size":["B","T",1536],"free":[25,26]},
+          {"op":"scan","out":27,"dim":"T","reverse":false,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":19,"out":28,"args":[27,24],"size":["B",512]}],"step":{"kernel":20,"args":[27,28,6,24,12],"packs":1},"size":["B","T",256],"stacks":[{"from":28,"to":29,"width":[512]}],"free":[24,27]},
+          {"op":"run","kernel":21,"out":30,"args":[29,22],"size":[512,128],"free":[22]},
+          {"op":"run","kernel":22,"out":31,"args":[29],"size":[512]},
+          {"op":"run","kernel":23,"out":32,"args":[29,5],"size":["B","T",100],"packs":2},
+          {"op":"run","kernel":24,"out":33,"args":[29,34],"size":[512,100]},
+          {"op":"run","kernel":22,"out":35,"args":[29],"size":[512],"free":[29]},
+          {"op":"run","kernel":25,"out":36,"args":[37],"size":["B","T",256],"free":[37]},
+          {"op":"run","kernel":26,"out":38,"args":[18,39,40,36],"size":["B","T",1536],"free":[18,39,40]},
+          {"op":"scan","out":41,"dim":"T","reverse":true,"stateSize":256,"lengths":12,"body":[{"op":"run","kernel":19,"out":42,"args":[41,38],"size":["B",512]}],"step":{"kernel":20,"args":[41,42,2,38,12],"packs":3},"size":["B","T",256],"stacks":[{"from":42,"to":43,"width":[512]}],"free":[12,38,41]},
+          {"op":"run","kernel":21,"out":44,"args":[43,36],"size":[512,128],"free":[36]},
+          {"op":"run","kernel":22,"out":45,"args":[43],"size":[512]},
+          {"op":"run","kernel":23,"out":46,"args":[43,1],"size":["B","T",100],"packs":4},
+          {"op":"run","kernel":24,"out":47,"args":[43,34],"size":[512,100],"free":[34]},
+          {"op":"run","kernel":22,"out":48,"args":[43],"size":[512],"free":[43]},
+          {"op":"run","kernel":27,"out":49,"args":[32,46],"size":["B","T",100],"free":[32,46]},
+          {"op":"run","kernel":28,"out":50,"args":[11,49],"size":[5000,100],"free":[11,49]}
         ],
-        "output": {"slot":46,"shape":[5000,100]},
+        "output": {"slot":50,"shape":[5000,100]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":46,"shape":[5000,100]},
-          {"name":"lstm0.weight_ih_l0","slot":43,"shape":[512,100]},
-          {"name":"lstm0.weight_hh_l0","slot":41,"shape":[512,128]},
-          {"name":"lstm0.bias_ih_l0","slot":44,"shape":[512]},
-          {"name":"lstm0.bias_hh_l0","slot":42,"shape":[512]},
-          {"name":"lstm0.weight_ih_l0_reverse","slot":30,"shape":[512,100]},
-          {"name":"lstm0.weight_hh_l0_reverse","slot":28,"shape":[512,128]},
-          {"name":"lstm0.bias_ih_l0_reverse","slot":32,"shape":[512]},
-          {"name":"lstm0.bias_hh_l0_reverse","slot":29,"shape":[512]},
-          {"name":"linear0.weight","slot":17,"shape":[17,256]},
-          {"name":"linear0.bias","slot":19,"shape":[17]}
+          {"name":"embedding0.weight","slot":50,"shape":[5000,100]},
+          {"name":"lstm0.weight_ih_l0","slot":47,"shape":[512,100]},
+          {"name":"lstm0.weight_hh_l0","slot":44,"shape":[512,128]},
+          {"name":"lstm0.bias_ih_l0","slot":48,"shape":[512]},
+          {"name":"lstm0.bias_hh_l0","slot":45,"shape":[512]},
+          {"name":"lstm0.weight_ih_l0_reverse","slot":33,"shape":[512,100]},
+          {"name":"lstm0.weight_hh_l0_reverse","slot":30,"shape":[512,128]},
+          {"name":"lstm0.bias_ih_l0_reverse","slot":35,"shape":[512]},
+          {"name":"lstm0.bias_hh_l0_reverse","slot":31,"shape":[512]},
+          {"name":"linear0.weight","slot":19,"shape":[17,256]},
+          {"name":"linear0.bias","slot":21,"shape":[17]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"tags","slot":14,"shape":["B","T",17]},
-          {"kind":"saved","name":"%414","slot":15,"shape":["B","T",17]},
-          {"kind":"saved","name":"%410","slot":18,"shape":["B","T",256]},
-          {"kind":"saved","name":"%407","slot":23,"shape":["B","T",512]},
-          {"kind":"saved","name":"%416","slot":24,"shape":["B","T",512]},
-          {"kind":"saved","name":"%408","slot":21,"shape":["B","T",256]},
-          {"kind":"saved","name":"%399","slot":31,"shape":["B","T",100]},
-          {"kind":"saved","name":"%402","slot":36,"shape":["B","T",512]},
-          {"kind":"saved","name":"%417","slot":37,"shape":["B","T",512]},
-          {"kind":"saved","name":"%403","slot":34,"shape":["B","T",256]}
+          {"kind":"saved","name":"%414","slot":17,"shape":["B","T",17]},
+          {"kind":"saved","name":"%410","slot":20,"shape":["B","T",256]},
+          {"kind":"saved","name":"%407","slot":25,"shape":["B","T",512]},
+          {"kind":"saved","name":"%416","slot":26,"shape":["B","T",512]},
+          {"kind":"saved","name":"%408","slot":23,"shape":["B","T",256]},
+          {"kind":"saved","name":"%399","slot":34,"shape":["B","T",100]},
+          {"kind":"saved","name":"%402","slot":39,"shape":["B","T",512]},
+          {"kind":"saved","name":"%417","slot":40,"shape":["B","T",512]},
+          {"kind":"saved","name":"%403","slot":37,"shape":["B","T",256]}
         ]
       },
     };

@@ -803,10 +803,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k16 02ca621d: next.mask (and 1 more call)
+    // k16 02ca621d: next.mask (and 2 more calls)
     {
       name: "TinyLM.k16",
-      label: "next.mask (and 1 more call)",
+      label: "next.mask (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1041,26 +1041,62 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 ec1cf1cf: repeat0.0.residual0.attention0.heads merged (and 1 more call)
+    // k23 b215a526: repeat0.0.residual0.attention0.α·v (and 1 more call)
     {
       name: "TinyLM.k23",
-      label: "repeat0.0.residual0.attention0.heads merged (and 1 more call)",
+      label: "repeat0.0.residual0.attention0.α·v (and 1 more call)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 16.0);\n  const r1 = i2 - q0 * 16;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 4 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 4 + q0) * 16 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 4 * 16));\n  const rem0 = idx - i0 * (T * 4 * 16);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = Math.floor((rem1 + 0.5) / 16);\n  const rem2 = rem1 - i2 * 16;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 4 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 4 + i2) * 16 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 4 + i2) * T + i1) * T + k1]!;
+            const v3 = b1[((i0 * T + k1) * 4 + i2) * 16 + i3]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 4; i2++)
+              for (let i3 = 0; i3 < 16; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [31 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 4 * 16) + bt1 * 16, 16, T, 1, 64, gm0, 1.0);
+              x.gemm(T, 16, T, b0, bt0 * (4 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
+            }
+          }
+        },
+      },
+    },
+    // k24 d86fe4d3: repeat0.0.residual0.attention0.heads merged (and 1 more call)
+    {
+      name: "TinyLM.k24",
+      label: "repeat0.0.residual0.attention0.heads merged (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 16.0);\n  const r1 = i2 - q0 * 16;\n  const v2 = b0[((i0 * T + i1) * 4 + q0) * 16 + r1];\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const q0 = Math.floor((i2 + 0.5) / 16.0);
           const r1 = i2 - q0 * 16;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < T; k3++) {
-            const v4 = b0[((i0 * 4 + q0) * T + i1) * T + k3]!;
-            const v5 = b1[((i0 * T + k3) * 4 + q0) * 16 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
+          const v2 = b0[((i0 * T + i1) * 4 + q0) * 16 + r1]!;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1068,35 +1104,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 4 * 16, 31 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 4; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 4 * 16) + bt1 * 16, 16, T, 1, 64, gm1, 1.0);
-              x.gemm(T, 16, T, b0, bt0 * (4 * T * T) + bt1 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 4 * 16) + bt1 * 16, 64, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 16.0);
-            const r1 = i2 - q0 * 16;
-            const v2 = gm0[((i0 * T + i1) * 4 + q0) * 16 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 64; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k24 b0a74494: repeat0.0.residual0 (and 1 more call)
+    // k25 b0a74494: repeat0.0.residual0 (and 1 more call)
     {
-      name: "TinyLM.k24",
+      name: "TinyLM.k25",
       label: "repeat0.0.residual0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1144,9 +1155,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 009d2fd4: repeat0.0.residual1.linear0 (and 1 more call)
+    // k26 009d2fd4: repeat0.0.residual1.linear0 (and 1 more call)
     {
-      name: "TinyLM.k25",
+      name: "TinyLM.k26",
       label: "repeat0.0.residual1.linear0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1180,9 +1191,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 6da96618: repeat0.0.residual1.gelu0 (and 1 more call)
+    // k27 6da96618: repeat0.0.residual1.gelu0 (and 1 more call)
     {
-      name: "TinyLM.k26",
+      name: "TinyLM.k27",
       label: "repeat0.0.residual1.gelu0 (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1206,37 +1217,48 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k27 828a18fb: log_softmax0.d softmax
+    // k28 02d4a733: log_softmax0.d softmax
     {
-      name: "TinyLM.k27",
+      name: "TinyLM.k28",
       label: "log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 96 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 96 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 96; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 96 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 96; k1++) {\n    const v2 = b0[(i0 * T + i1) * 96 + k1];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 96; k1++) {
+            const v2 = b0[(i0 * T + i1) * 96 + k1]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k29 644a8c5b: log_softmax0.d softmax
+    {
+      name: "TinyLM.k29",
+      label: "log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 96));\n  const rem0 = idx - i0 * (T * 96);\n  const i1 = Math.floor((rem0 + 0.5) / 96);\n  const rem1 = rem0 - i1 * 96;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 96 + i2];\n  const v1 = b1[(i0 * T + i1) * 96 + i2];\n  const v2 = Math.exp(v1);\n  const v3 = b2[i0 * T + i1];\n  const v4 = v2 * v3;\n  const v5 = v0 - v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 96 + i2]!;
-            g1 = v2;
-          }
-          const v3 = b2[(i0 * T + i1) * 96 + i2]!;
-          const v4 = Math.exp(v3);
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 96; k6++) {
-            let g7 = 0.0;
-            if (i1 < v0) {
-              const v8 = b1[(i0 * T + i1) * 96 + k6]!;
-              g7 = v8;
-            }
-            acc5 += g7;
-          }
-          const v9 = v4 * acc5;
-          const v10 = g1 - v9;
-          return v10;
+          const v0 = b0[(i0 * T + i1) * 96 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 96 + i2]!;
+          const v2 = Math.exp(v1);
+          const v3 = b2[i0 * T + i1]!;
+          const v4 = v2 * v3;
+          const v5 = v0 - v4;
+          return v5;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1245,9 +1267,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k28 490744e4: d(layernorm0)
+    // k30 490744e4: d(layernorm0)
     {
-      name: "TinyLM.k28",
+      name: "TinyLM.k30",
       label: "d(layernorm0)",
       step: false,
       scalars: ["T"],
@@ -1281,9 +1303,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k29 7ce7ea1d: d(linear0.weight)
+    // k31 7ce7ea1d: d(linear0.weight)
     {
-      name: "TinyLM.k29",
+      name: "TinyLM.k31",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1325,9 +1347,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k30 045dc329: d(linear0.bias)
+    // k32 3ec12d9a: d(linear0.bias)
     {
-      name: "TinyLM.k30",
+      name: "TinyLM.k32",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1349,27 +1371,62 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 96; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 96; j++) {
+              out[j] = out[j]! + b0[r * 96 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k31 170eba15: layernorm0.d layernorm (and 4 more calls)
+    // k33 ab51724c: layernorm0.d layernorm (and 9 more calls)
     {
-      name: "TinyLM.k31",
-      label: "layernorm0.d layernorm (and 4 more calls)",
+      name: "TinyLM.k33",
+      label: "layernorm0.d layernorm (and 9 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 64; k2++) {\n    const v3 = b0[(i0 * T + i1) * 64 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.015625;\n  const v5 = v0 - v4;\n  return v5;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.015625;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            acc0 += v2;
+          }
+          const v3 = acc0 * 0.015625;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k34 5bb70636: layernorm0.d layernorm (and 4 more calls)
+    {
+      name: "TinyLM.k34",
+      label: "layernorm0.d layernorm (and 4 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 - v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * T + i1) * 64 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 64; k2++) {
-            const v3 = b0[(i0 * T + i1) * 64 + k2]!;
-            acc1 += v3;
-          }
-          const v4 = acc1 * 0.015625;
-          const v5 = v0 - v4;
-          return v5;
+          const v1 = b1[i0 * T + i1]!;
+          const v2 = v0 - v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1378,27 +1435,47 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k32 5b781029: layernorm0.d layernorm (and 4 more calls)
+    // k35 b5f81fd9: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.k32",
+      name: "TinyLM.k35",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.015625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.015625;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
-        const f = (i0: number, i1: number, _i2: number): number => {
+        const f = (i0: number, i1: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 64; k1++) {
             const v2 = b0[(i0 * T + i1) * 64 + k1]!;
             acc0 += v2 * v2;
           }
           const v3 = acc0 * 0.015625;
-          const v4 = v3 + 0.00001;
-          const v5 = Math.sqrt(v4);
-          const v6 = 1.0 / v5;
-          return v6;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k36 44d76808: layernorm0.d layernorm (and 4 more calls)
+    {
+      name: "TinyLM.k36",
+      label: "layernorm0.d layernorm (and 4 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = v0 + 0.00001;\n  const v2 = Math.sqrt(v1);\n  const v3 = 1.0 / v2;\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, _i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = v0 + 0.00001;
+          const v2 = Math.sqrt(v1);
+          const v3 = 1.0 / v2;
+          return v3;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1407,9 +1484,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k33 0929601f: layernorm0.d layernorm (and 4 more calls)
+    // k37 0929601f: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.k33",
+      name: "TinyLM.k37",
       label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
@@ -1430,9 +1507,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k34 ab66ce77: d(layernorm0.weight) (and 4 more calls)
+    // k38 ab66ce77: d(layernorm0.weight) (and 4 more calls)
     {
-      name: "TinyLM.k34",
+      name: "TinyLM.k38",
       label: "d(layernorm0.weight) (and 4 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1456,9 +1533,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k35 9aaed9f3: d(layernorm0.bias) (and 8 more calls)
+    // k39 49abbf27: d(layernorm0.bias) (and 8 more calls)
     {
-      name: "TinyLM.k35",
+      name: "TinyLM.k39",
       label: "d(layernorm0.bias) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1480,45 +1557,37 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 64; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 64; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 64; j++) {
+              out[j] = out[j]! + b0[r * 64 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k36 33cb6b30: layernorm0.d layernorm
+    // k40 a9af9335: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.k36",
-      label: "layernorm0.d layernorm",
+      name: "TinyLM.k40",
+      label: "layernorm0.d layernorm (and 4 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 64; k5++) {\n    const v6 = b1[(i0 * T + i1) * 64 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.015625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 64 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 64; k13++) {\n    const v14 = b1[(i0 * T + i1) * 64 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 64 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.015625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  const v1 = b1[i2];\n  const v2 = v0 * v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[(i0 * T + i1) * 64 + i2]!;
-          const v2 = b2[i2]!;
-          const v3 = v1 * v2;
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 64; k5++) {
-            const v6 = b1[(i0 * T + i1) * 64 + k5]!;
-            const v7 = b2[k5]!;
-            const v8 = v6 * v7;
-            acc4 += v8;
-          }
-          const v9 = acc4 * 0.015625;
-          const v10 = v3 - v9;
-          const v11 = b3[(i0 * T + i1) * 64 + i2]!;
-          let acc12 = 0.0;
-          for (let k13 = 0; k13 < 64; k13++) {
-            const v14 = b1[(i0 * T + i1) * 64 + k13]!;
-            const v15 = b2[k13]!;
-            const v16 = v14 * v15;
-            const v17 = b3[(i0 * T + i1) * 64 + k13]!;
-            acc12 += v16 * v17;
-          }
-          const v18 = acc12 * 0.015625;
-          const v19 = v11 * v18;
-          const v20 = v10 - v19;
-          const v21 = v0 * v20;
-          return v21;
+          const v0 = b0[(i0 * T + i1) * 64 + i2]!;
+          const v1 = b1[i2]!;
+          const v2 = v0 * v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1527,9 +1596,100 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k37 66ddec93: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
+    // k41 364d44b9: layernorm0.d layernorm (and 4 more calls)
     {
-      name: "TinyLM.k37",
+      name: "TinyLM.k41",
+      label: "layernorm0.d layernorm (and 4 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[(i0 * T + i1) * 64 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.015625;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 64 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.015625;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k42 fd34ac74: layernorm0.d layernorm
+    {
+      name: "TinyLM.k42",
+      label: "layernorm0.d layernorm",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 64 + i2];\n  const v2 = b2[i0 * T + i1];\n  const v3 = v1 - v2;\n  const v4 = b3[(i0 * T + i1) * 64 + i2];\n  const v5 = b4[i0 * T + i1];\n  const v6 = v4 * v5;\n  const v7 = v3 - v6;\n  const v8 = v0 * v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[(i0 * T + i1) * 64 + i2]!;
+          const v2 = b2[i0 * T + i1]!;
+          const v3 = v1 - v2;
+          const v4 = b3[(i0 * T + i1) * 64 + i2]!;
+          const v5 = b4[i0 * T + i1]!;
+          const v6 = v4 * v5;
+          const v7 = v3 - v6;
+          const v8 = v0 * v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 64; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k43 b6ad13b4: d(repeat0.1.residual1.gelu0) (and 1 more call)
+    {
+      name: "TinyLM.k43",
+      label: "d(repeat0.1.residual1.gelu0) (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 64; k1++) {
+            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 64, b0, 0, 64, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k44 66ddec93: d(repeat0.1.residual1.linear1.weight) (and 1 more call)
+    {
+      name: "TinyLM.k44",
       label: "d(repeat0.1.residual1.linear1.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1571,31 +1731,26 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k38 65af09f6: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
+    // k45 bac7f59e: repeat0.1.residual1.gelu0.d gelu (and 1 more call)
     {
-      name: "TinyLM.k38",
+      name: "TinyLM.k45",
       label: "repeat0.1.residual1.gelu0.d gelu (and 1 more call)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 64; k1++) {\n    const v2 = b0[(i0 * T + i1) * 64 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 256 + i2];\n  const ex5 = v4 * 0.7071067811865476;\n  const es6 = (ex5 < 0.0 ? -1.0 : 1.0);\n  const ez7 = Math.abs(ex5);\n  const et8 = 1.0 / (1.0 + 0.3275911 * ez7);\n  const v9 = 0.5 * (1.0 + es6 * (1.0 - ((((1.061405429 * et8 - 1.453152027) * et8 + 1.421413741) * et8 - 0.284496736) * et8 + 0.254829592) * et8 * Math.exp(-ez7 * ez7))) + v4 * 0.3989422804014327 * Math.exp(-0.5 * (v4 * v4));\n  const v10 = acc0 * v9;\n  return v10;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const ex2 = v1 * 0.7071067811865476;\n  const es3 = (ex2 < 0.0 ? -1.0 : 1.0);\n  const ez4 = Math.abs(ex2);\n  const et5 = 1.0 / (1.0 + 0.3275911 * ez4);\n  const v6 = 0.5 * (1.0 + es3 * (1.0 - ((((1.061405429 * et5 - 1.453152027) * et5 + 1.421413741) * et5 - 0.284496736) * et5 + 0.254829592) * et5 * Math.exp(-ez4 * ez4))) + v1 * 0.3989422804014327 * Math.exp(-0.5 * (v1 * v1));\n  const v7 = v0 * v6;\n  return v7;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 64; k1++) {
-            const v2 = b0[(i0 * T + i1) * 64 + k1]!;
-            const v3 = b1[k1 * 256 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * T + i1) * 256 + i2]!;
-          const ex5 = v4 * 0.7071067811865476;
-          const es6 = (ex5 < 0.0 ? -1.0 : 1.0);
-          const ez7 = Math.abs(ex5);
-          const et8 = 1.0 / (1.0 + 0.3275911 * ez7);
-          const v9 = 0.5 * (1.0 + es6 * (1.0 - ((((1.061405429 * et8 - 1.453152027) * et8 + 1.421413741) * et8 - 0.284496736) * et8 + 0.254829592) * et8 * Math.exp(-ez7 * ez7))) + v4 * 0.3989422804014327 * Math.exp(-0.5 * (v4 * v4));
-          const v10 = acc0 * v9;
-          return v10;
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const ex2 = v1 * 0.7071067811865476;
+          const es3 = (ex2 < 0.0 ? -1.0 : 1.0);
+          const ez4 = Math.abs(ex2);
+          const et5 = 1.0 / (1.0 + 0.3275911 * ez4);
+          const v6 = 0.5 * (1.0 + es3 * (1.0 - ((((1.061405429 * et5 - 1.453152027) * et5 + 1.421413741) * et5 - 0.284496736) * et5 + 0.254829592) * et5 * Math.exp(-ez4 * ez4))) + v1 * 0.3989422804014327 * Math.exp(-0.5 * (v1 * v1));
+          const v7 = v0 * v6;
+          return v7;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1603,37 +1758,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 256, 64, b0, 0, 64, x.packs[0], null, 0, gm0, 0, 256, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 256 + i2]!;
-            const v1 = b2[(i0 * T + i1) * 256 + i2]!;
-            const ex2 = v1 * 0.7071067811865476;
-            const es3 = (ex2 < 0.0 ? -1.0 : 1.0);
-            const ez4 = Math.abs(ex2);
-            const et5 = 1.0 / (1.0 + 0.3275911 * ez4);
-            const v6 = 0.5 * (1.0 + es3 * (1.0 - ((((1.061405429 * et5 - 1.453152027) * et5 + 1.421413741) * et5 - 0.284496736) * et5 + 0.254829592) * et5 * Math.exp(-ez4 * ez4))) + v1 * 0.3989422804014327 * Math.exp(-0.5 * (v1 * v1));
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k39 39762dd4: d(repeat0.1.residual1.layernorm0) (and 1 more call)
+    // k46 39762dd4: d(repeat0.1.residual1.layernorm0) (and 1 more call)
     {
-      name: "TinyLM.k39",
+      name: "TinyLM.k46",
       label: "d(repeat0.1.residual1.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1667,9 +1795,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k40 dea1bdeb: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
+    // k47 dea1bdeb: d(repeat0.1.residual1.linear0.weight) (and 1 more call)
     {
-      name: "TinyLM.k40",
+      name: "TinyLM.k47",
       label: "d(repeat0.1.residual1.linear0.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1711,9 +1839,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k41 4e191e31: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
+    // k48 c644e7de: d(repeat0.1.residual1.linear0.bias) (and 1 more call)
     {
-      name: "TinyLM.k41",
+      name: "TinyLM.k48",
       label: "d(repeat0.1.residual1.linear0.bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1735,47 +1863,45 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 256; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 256; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 256; j++) {
+              out[j] = out[j]! + b0[r * 256 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k42 6e6cca71: d(repeat0.1.residual0) (and 3 more calls)
+    // k49 403def76: d(repeat0.1.residual0) (and 3 more calls)
     {
-      name: "TinyLM.k42",
+      name: "TinyLM.k49",
       label: "d(repeat0.1.residual0) (and 3 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = b2[(i0 * T + i1) * 64 + i2];\n  const v3 = b3[i2];\n  const v4 = v2 * v3;\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 64; k6++) {\n    const v7 = b2[(i0 * T + i1) * 64 + k6];\n    const v8 = b3[k6];\n    const v9 = v7 * v8;\n    acc5 += v9;\n  }\n  const v10 = acc5 * 0.015625;\n  const v11 = v4 - v10;\n  const v12 = b4[(i0 * T + i1) * 64 + i2];\n  let acc13 = 0.0;\n  for (let k14 = 0; k14 < 64; k14++) {\n    const v15 = b2[(i0 * T + i1) * 64 + k14];\n    const v16 = b3[k14];\n    const v17 = v15 * v16;\n    const v18 = b4[(i0 * T + i1) * 64 + k14];\n    acc13 += v17 * v18;\n  }\n  const v19 = acc13 * 0.015625;\n  const v20 = v12 * v19;\n  const v21 = v11 - v20;\n  const v22 = v1 * v21;\n  const v23 = v0 + v22;\n  return v23;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, b5, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 64));\n  const rem0 = idx - i0 * (T * 64);\n  const i1 = Math.floor((rem0 + 0.5) / 64);\n  const rem1 = rem0 - i1 * 64;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 64 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = b2[(i0 * T + i1) * 64 + i2];\n  const v3 = b3[i0 * T + i1];\n  const v4 = v2 - v3;\n  const v5 = b4[(i0 * T + i1) * 64 + i2];\n  const v6 = b5[i0 * T + i1];\n  const v7 = v5 * v6;\n  const v8 = v4 - v7;\n  const v9 = v1 * v8;\n  const v10 = v0 + v9;\n  return v10;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * T + i1) * 64 + i2]!;
           const v1 = b1[i0 * T + i1]!;
           const v2 = b2[(i0 * T + i1) * 64 + i2]!;
-          const v3 = b3[i2]!;
-          const v4 = v2 * v3;
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 64; k6++) {
-            const v7 = b2[(i0 * T + i1) * 64 + k6]!;
-            const v8 = b3[k6]!;
-            const v9 = v7 * v8;
-            acc5 += v9;
-          }
-          const v10 = acc5 * 0.015625;
-          const v11 = v4 - v10;
-          const v12 = b4[(i0 * T + i1) * 64 + i2]!;
-          let acc13 = 0.0;
-          for (let k14 = 0; k14 < 64; k14++) {
-            const v15 = b2[(i0 * T + i1) * 64 + k14]!;
-            const v16 = b3[k14]!;
-            const v17 = v15 * v16;
-            const v18 = b4[(i0 * T + i1) * 64 + k14]!;
-            acc13 += v17 * v18;
-          }
-          const v19 = acc13 * 0.015625;
-          const v20 = v12 * v19;
-          const v21 = v11 - v20;
-          const v22 = v1 * v21;
-          const v23 = v0 + v22;
-          return v23;
+          const v3 = b3[i0 * T + i1]!;
+          const v4 = v2 - v3;
+          const v5 = b4[(i0 * T + i1) * 64 + i2]!;
+          const v6 = b5[i0 * T + i1]!;
+          const v7 = v5 * v6;
+          const v8 = v4 - v7;
+          const v9 = v1 * v8;
+          const v10 = v0 + v9;
+          return v10;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1784,9 +1910,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k43 8d5ed6b8: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
+    // k50 8d5ed6b8: d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)
     {
-      name: "TinyLM.k43",
+      name: "TinyLM.k50",
       label: "d(repeat0.1.residual0.attention0.heads merged) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1820,9 +1946,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 bba9601b: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
+    // k51 bba9601b: d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)
     {
-      name: "TinyLM.k44",
+      name: "TinyLM.k51",
       label: "d(repeat0.1.residual0.attention0.out_proj.weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -1864,9 +1990,50 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 cf5478d0: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
+    // k52 2b18e28f: d(repeat0.1.residual0.attention0.α) (and 1 more call)
     {
-      name: "TinyLM.k45",
+      name: "TinyLM.k52",
+      label: "d(repeat0.1.residual0.attention0.α) (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * T));\n  const rem0 = idx - i0 * (4 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 16; k1++) {\n    const v2 = b0[(i0 * T + i2) * 64 + (i1 * 16 + k1)];\n    const v3 = b1[((i0 * T + i3) * 4 + i1) * 16 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 16; k1++) {
+            const v2 = b0[(i0 * T + i2) * 64 + (i1 * 16 + k1)]!;
+            const v3 = b1[((i0 * T + i3) * 4 + i1) * 16 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [(T + 15) * 16]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 4; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 4 * 16) + bt1 * 16, T, 16, 64, 1, gm0, 1.0);
+              x.gemm(T, T, 16, b0, bt0 * (T * 64) + bt1 * 16, 64, wp, null, 0, out, bt0 * (4 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+        },
+      },
+    },
+    // k53 cf5478d0: d(repeat0.1.residual0.attention0.v heads) (and 1 more call)
+    {
+      name: "TinyLM.k53",
       label: "d(repeat0.1.residual0.attention0.v heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1910,38 +2077,49 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k46 934a9752: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
+    // k54 23ce2302: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
     {
-      name: "TinyLM.k46",
+      name: "TinyLM.k54",
       label: "repeat0.1.residual0.attention0.α.d softmax (and 1 more call)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * T));\n  const rem0 = idx - i0 * (4 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 4 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 16; k2++) {\n    const v3 = b1[(i0 * T + i2) * 64 + (i1 * 16 + k2)];\n    const v4 = b2[((i0 * T + i3) * 4 + i1) * 16 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 16; k8++) {\n      const v9 = b1[(i0 * T + i2) * 64 + (i1 * 16 + k8)];\n      const v10 = b2[((i0 * T + k6) * 4 + i1) * 16 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 4 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T));\n  const rem0 = idx - i0 * (4 * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 4 + i1) * T + i2) * T + k1];\n    const v3 = b1[((i0 * 4 + i1) * T + i2) * T + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 4 + i1) * T + i2) * T + k1]!;
+            const v3 = b1[((i0 * 4 + i1) * T + i2) * T + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 4; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k55 a8adc4d3: repeat0.1.residual0.attention0.α.d softmax (and 1 more call)
+    {
+      name: "TinyLM.k55",
+      label: "repeat0.1.residual0.attention0.α.d softmax (and 1 more call)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (4 * T * T));\n  const rem0 = idx - i0 * (4 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 4 + i1) * T + i2) * T + i3];\n  const v1 = b1[((i0 * 4 + i1) * T + i2) * T + i3];\n  const v2 = b2[(i0 * 4 + i1) * T + i2];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
           const v0 = b0[((i0 * 4 + i1) * T + i2) * T + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 16; k2++) {
-            const v3 = b1[(i0 * T + i2) * 64 + (i1 * 16 + k2)]!;
-            const v4 = b2[((i0 * T + i3) * 4 + i1) * 16 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < T; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 16; k8++) {
-              const v9 = b1[(i0 * T + i2) * 64 + (i1 * 16 + k8)]!;
-              const v10 = b2[((i0 * T + k6) * 4 + i1) * 16 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 4 + i1) * T + i2) * T + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
+          const v1 = b1[((i0 * 4 + i1) * T + i2) * T + i3]!;
+          const v2 = b2[(i0 * 4 + i1) * T + i2]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1950,43 +2128,10 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
               for (let i3 = 0; i3 < T; i3++)
                 out[o++] = f(i0, i1, i2, i3);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * 4 * T * T, (T + 15) * 16]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 4; bt1++) {
-              const wp = x.pack(b2, bt0 * (T * 4 * 16) + bt1 * 16, T, 16, 64, 1, gm1, 1.0);
-              x.gemm(T, T, 16, b1, bt0 * (T * 64) + bt1 * 16, 64, wp, null, 0, gm0, bt0 * (4 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 4 + i1) * T + i2) * T + i3]!;
-            const v1 = gm0[((i0 * 4 + i1) * T + i2) * T + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < T; k3++) {
-              const v4 = gm0[((i0 * 4 + i1) * T + i2) * T + k3]!;
-              const v5 = b0[((i0 * 4 + i1) * T + i2) * T + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 4; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                for (let i3 = 0; i3 < T; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
     },
-    // k47 9003cc81: d(repeat0.1.residual0.attention0.q heads) (and 1 more call)
+    // k56 9003cc81: d(repeat0.1.residual0.attention0.q heads) (and 1 more call)
     {
-      name: "TinyLM.k47",
+      name: "TinyLM.k56",
       label: "d(repeat0.1.residual0.attention0.q heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2026,9 +2171,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k48 a6b17820: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
+    // k57 a6b17820: d(repeat0.1.residual0.attention0.k heads) (and 1 more call)
     {
-      name: "TinyLM.k48",
+      name: "TinyLM.k57",
       label: "d(repeat0.1.residual0.attention0.k heads) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2073,9 +2218,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 b322f1eb: d(repeat0.1.residual0.layernorm0) (and 1 more call)
+    // k58 d9816d97: d(repeat0.1.residual0.layernorm0) (and 1 more call)
     {
-      name: "TinyLM.k49",
+      name: "TinyLM.k58",
       label: "d(repeat0.1.residual0.layernorm0) (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2118,10 +2263,53 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 64; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 192]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 192; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 128) {
+                    let c1 = 0.0;
+                    if (i2 < 64) {
+                      const q2 = Math.floor((i2 + 0.5) / 16.0);
+                      const r3 = i2 - q2 * 16;
+                      const v4 = b0[((i0 * T + i1) * 4 + q2) * 16 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 64 + 0.5) / 16.0);
+                      const r6 = i2 - 64 - q5 * 16;
+                      const v7 = b1[((i0 * T + i1) * 4 + q5) * 16 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 128 + 0.5) / 16.0);
+                    const r9 = i2 - 128 - q8 * 16;
+                    const v10 = b2[((i0 * T + i1) * 4 + q8) * 16 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            x.gemm(B * T, 64, 192, gm0, 0, 192, x.packs[0], null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // k50 d27dd941: d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)
+    // k59 383c430b: d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)
     {
-      name: "TinyLM.k50",
+      name: "TinyLM.k59",
       label: "d(repeat0.1.residual0.attention0.in_proj_weight) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2165,10 +2353,59 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 192, 79 * (B * T), 192 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 192; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 128) {
+                    let c1 = 0.0;
+                    if (i2 < 64) {
+                      const q2 = Math.floor((i2 + 0.5) / 16.0);
+                      const r3 = i2 - q2 * 16;
+                      const v4 = b0[((i0 * T + i1) * 4 + q2) * 16 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 64 + 0.5) / 16.0);
+                      const r6 = i2 - 64 - q5 * 16;
+                      const v7 = b1[((i0 * T + i1) * 4 + q5) * 16 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 128 + 0.5) / 16.0);
+                    const r9 = i2 - 128 - q8 * 16;
+                    const v10 = b2[((i0 * T + i1) * 4 + q8) * 16 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            const wp = x.pack(b3, 0, 64, B * T, 1, 64, gm1, 1.0);
+            for (let mi = 0; mi < 192; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm2[mi * (B * T) + ki] = gm0[mi + ki * 192]!;
+              }
+            }
+            x.gemm(192, 64, B * T, gm2, 0, B * T, wp, null, 0, out, 0, 64, 0);
+          }
+        },
+      },
     },
-    // k51 cbe780d8: d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)
+    // k60 cbe780d8: d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)
     {
-      name: "TinyLM.k51",
+      name: "TinyLM.k60",
       label: "d(repeat0.1.residual0.attention0.in_proj_bias) (and 1 more call)",
       step: false,
       scalars: ["B","T"],
@@ -2211,9 +2448,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k52 9ac29e56: positional0.positions
+    // k61 9ac29e56: positional0.positions
     {
-      name: "TinyLM.k52",
+      name: "TinyLM.k61",
       label: "positional0.positions",
       step: false,
       scalars: ["T"],
@@ -2232,9 +2469,9 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k53 f9f3a868: positional0.W[t].d table
+    // k62 4c6b0264: positional0.W[t].d table
     {
-      name: "TinyLM.k53",
+      name: "TinyLM.k62",
       label: "positional0.W[t].d table",
       step: false,
       scalars: ["B","T"],
@@ -2260,10 +2497,30 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 8192; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 64;
+              for (let j = 0; j < 64; j++) {
+                const v2 = b1[(s0 * T + s1) * 64 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
+      },
     },
-    // k54 cd54a9e2: embedding0.d table
+    // k63 2252ab4d: embedding0.d table
     {
-      name: "TinyLM.k54",
+      name: "TinyLM.k63",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2288,6 +2545,26 @@ const TinyLM_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 96; i0++)
           for (let i1 = 0; i1 < 64; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 6144; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 64;
+              for (let j = 0; j < 64; j++) {
+                const v2 = b1[(s0 * T + s1) * 64 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -2403,59 +2680,61 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":20,"out":41,"args":[40,38],"size":["B",4,"T","T"]},
           {"op":"run","kernel":21,"out":42,"args":[33,41],"size":["B",4,"T",2]},
           {"op":"run","kernel":22,"out":43,"args":[33,42,41],"size":["B",4,"T","T"],"free":[41,42]},
-          {"op":"run","kernel":23,"out":44,"args":[43,39],"size":["B","T",64]},
-          {"op":"run","kernel":24,"out":45,"args":[34,44,6,7],"size":["B","T",64],"packs":1},
-          {"op":"run","kernel":1,"out":46,"args":[45],"size":["B","T",2]},
-          {"op":"run","kernel":2,"out":47,"args":[46,45,8,9],"size":["B","T",64],"free":[46]},
-          {"op":"run","kernel":25,"out":48,"args":[47,10,11],"size":["B","T",256],"packs":2},
-          {"op":"run","kernel":26,"out":49,"args":[48],"size":["B","T",256]},
-          {"op":"run","kernel":9,"out":50,"args":[45,49,12,13],"size":["B","T",64],"packs":3},
-          {"op":"run","kernel":1,"out":51,"args":[50],"size":["B","T",2]},
-          {"op":"run","kernel":2,"out":52,"args":[51,50,14,15],"size":["B","T",64],"free":[51]},
-          {"op":"run","kernel":3,"out":53,"args":[52,16,17],"size":["B","T",192],"packs":4},
-          {"op":"run","kernel":17,"out":54,"args":[53],"size":["B","T",4,16]},
-          {"op":"run","kernel":18,"out":55,"args":[53],"size":["B","T",4,16]},
-          {"op":"run","kernel":19,"out":56,"args":[53],"size":["B","T",4,16],"free":[53]},
-          {"op":"run","kernel":20,"out":57,"args":[56,54],"size":["B",4,"T","T"]},
-          {"op":"run","kernel":21,"out":58,"args":[33,57],"size":["B",4,"T",2]},
-          {"op":"run","kernel":22,"out":59,"args":[33,58,57],"size":["B",4,"T","T"],"free":[33,57,58]},
-          {"op":"run","kernel":23,"out":60,"args":[59,55],"size":["B","T",64]},
-          {"op":"run","kernel":24,"out":61,"args":[50,60,18,19],"size":["B","T",64],"packs":5},
-          {"op":"run","kernel":1,"out":62,"args":[61],"size":["B","T",2]},
-          {"op":"run","kernel":2,"out":63,"args":[62,61,20,21],"size":["B","T",64],"free":[62]},
-          {"op":"run","kernel":25,"out":64,"args":[63,22,23],"size":["B","T",256],"packs":6},
-          {"op":"run","kernel":26,"out":65,"args":[64],"size":["B","T",256]},
-          {"op":"run","kernel":9,"out":66,"args":[61,65,24,25],"size":["B","T",64],"packs":7},
-          {"op":"run","kernel":1,"out":67,"args":[66],"size":["B","T",2]},
-          {"op":"run","kernel":2,"out":68,"args":[67,66,26,27],"size":["B","T",64],"free":[67]},
-          {"op":"run","kernel":13,"out":69,"args":[68,28,29],"size":["B","T",96],"packs":8},
-          {"op":"run","kernel":14,"out":70,"args":[69],"size":["B","T",2]},
-          {"op":"run","kernel":15,"out":71,"args":[70,69],"size":["B","T",96],"free":[69,70]},
-          {"op":"run","kernel":16,"out":72,"args":[31,71],"size":["B","T",96],"free":[31]}
+          {"op":"run","kernel":23,"out":44,"args":[43,39],"size":["B","T",4,16]},
+          {"op":"run","kernel":24,"out":45,"args":[44],"size":["B","T",64],"free":[44]},
+          {"op":"run","kernel":25,"out":46,"args":[34,45,6,7],"size":["B","T",64],"packs":1},
+          {"op":"run","kernel":1,"out":47,"args":[46],"size":["B","T",2]},
+          {"op":"run","kernel":2,"out":48,"args":[47,46,8,9],"size":["B","T",64],"free":[47]},
+          {"op":"run","kernel":26,"out":49,"args":[48,10,11],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":27,"out":50,"args":[49],"size":["B","T",256]},
+          {"op":"run","kernel":9,"out":51,"args":[46,50,12,13],"size":["B","T",64],"packs":3},
+          {"op":"run","kernel":1,"out":52,"args":[51],"size":["B","T",2]},
+          {"op":"run","kernel":2,"out":53,"args":[52,51,14,15],"size":["B","T",64],"free":[52]},
+          {"op":"run","kernel":3,"out":54,"args":[53,16,17],"size":["B","T",192],"packs":4},
+          {"op":"run","kernel":17,"out":55,"args":[54],"size":["B","T",4,16]},
+          {"op":"run","kernel":18,"out":56,"args":[54],"size":["B","T",4,16]},
+          {"op":"run","kernel":19,"out":57,"args":[54],"size":["B","T",4,16],"free":[54]},
+          {"op":"run","kernel":20,"out":58,"args":[57,55],"size":["B",4,"T","T"]},
+          {"op":"run","kernel":21,"out":59,"args":[33,58],"size":["B",4,"T",2]},
+          {"op":"run","kernel":22,"out":60,"args":[33,59,58],"size":["B",4,"T","T"],"free":[33,58,59]},
+          {"op":"run","kernel":23,"out":61,"args":[60,56],"size":["B","T",4,16]},
+          {"op":"run","kernel":24,"out":62,"args":[61],"size":["B","T",64],"free":[61]},
+          {"op":"run","kernel":25,"out":63,"args":[51,62,18,19],"size":["B","T",64],"packs":5},
+          {"op":"run","kernel":1,"out":64,"args":[63],"size":["B","T",2]},
+          {"op":"run","kernel":2,"out":65,"args":[64,63,20,21],"size":["B","T",64],"free":[64]},
+          {"op":"run","kernel":26,"out":66,"args":[65,22,23],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":27,"out":67,"args":[66],"size":["B","T",256]},
+          {"op":"run","kernel":9,"out":68,"args":[63,67,24,25],"size":["B","T",64],"packs":7},
+          {"op":"run","kernel":1,"out":69,"args":[68],"size":["B","T",2]},
+          {"op":"run","kernel":2,"out":70,"args":[69,68,26,27],"size":["B","T",64],"free":[69]},
+          {"op":"run","kernel":13,"out":71,"args":[70,28,29],"size":["B","T",96],"packs":8},
+          {"op":"run","kernel":14,"out":72,"args":[71],"size":["B","T",2]},
+          {"op":"run","kernel":15,"out":73,"args":[72,71],"size":["B","T",96],"free":[71,72]},
+          {"op":"run","kernel":16,"out":74,"args":[31,73],"size":["B","T",96],"free":[31]}
         ],
-        "output": {"slot":72,"shape":["B","T",96]},
+        "output": {"slot":74,"shape":["B","T",96]},
         "caches": [],
         "outputs": [
-          {"name":"next","slot":72,"shape":["B","T",96]},
-          {"name":"%304","slot":71,"shape":["B","T",96]},
-          {"name":"%300","slot":68,"shape":["B","T",64]},
-          {"name":"%297","slot":66,"shape":["B","T",64]},
-          {"name":"%293","slot":65,"shape":["B","T",256]},
-          {"name":"%292","slot":64,"shape":["B","T",256]},
-          {"name":"%289","slot":63,"shape":["B","T",64]},
-          {"name":"%286","slot":61,"shape":["B","T",64]},
-          {"name":"%284","slot":60,"shape":["B","T",64]},
-          {"name":"%282","slot":59,"shape":["B",4,"T","T"]},
-          {"name":"%276","slot":55,"shape":["B","T",4,16]},
-          {"name":"%280","slot":56,"shape":["B","T",4,16]},
-          {"name":"%272","slot":54,"shape":["B","T",4,16]},
-          {"name":"%259","slot":52,"shape":["B","T",64]},
-          {"name":"%256","slot":50,"shape":["B","T",64]},
-          {"name":"%252","slot":49,"shape":["B","T",256]},
-          {"name":"%251","slot":48,"shape":["B","T",256]},
-          {"name":"%248","slot":47,"shape":["B","T",64]},
-          {"name":"%245","slot":45,"shape":["B","T",64]},
-          {"name":"%243","slot":44,"shape":["B","T",64]},
+          {"name":"next","slot":74,"shape":["B","T",96]},
+          {"name":"%304","slot":73,"shape":["B","T",96]},
+          {"name":"%300","slot":70,"shape":["B","T",64]},
+          {"name":"%297","slot":68,"shape":["B","T",64]},
+          {"name":"%293","slot":67,"shape":["B","T",256]},
+          {"name":"%292","slot":66,"shape":["B","T",256]},
+          {"name":"%289","slot":65,"shape":["B","T",64]},
+          {"name":"%286","slot":63,"shape":["B","T",64]},
+          {"name":"%284","slot":62,"shape":["B","T",64]},
+          {"name":"%282","slot":60,"shape":["B",4,"T","T"]},
+          {"name":"%276","slot":56,"shape":["B","T",4,16]},
+          {"name":"%280","slot":57,"shape":["B","T",4,16]},
+          {"name":"%272","slot":55,"shape":["B","T",4,16]},
+          {"name":"%259","slot":53,"shape":["B","T",64]},
+          {"name":"%256","slot":51,"shape":["B","T",64]},
+          {"name":"%252","slot":50,"shape":["B","T",256]},
+          {"name":"%251","slot":49,"shape":["B","T",256]},
+          {"name":"%248","slot":48,"shape":["B","T",64]},
+          {"name":"%245","slot":46,"shape":["B","T",64]},
+          {"name":"%243","slot":45,"shape":["B","T",64]},
           {"name":"%241","slot":43,"shape":["B",4,"T","T"]},
           {"name":"%235","slot":39,"shape":["B","T",4,16]},
           {"name":"%239","slot":40,"shape":["B","T",4,16]},
@@ -2473,9 +2752,11 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           [24,0,256,64,1,256],
           [22,0,64,256,1,64],
           [18,0,64,64,1,64],
+          [16,0,64,192,1,64],
           [12,0,256,64,1,256],
           [10,0,64,256,1,64],
-          [6,0,64,64,1,64]
+          [6,0,64,64,1,64],
+          [4,0,64,192,1,64]
         ],
         "packSets": [
           [0],
@@ -2484,144 +2765,179 @@ const TinyLM_TRAIN: __nnc.TrainPlan = {
           [3],
           [4],
           [5],
-          [6]
+          [6],
+          [7],
+          [8]
         ],
         "inputs": [
           {"name":"text","dim":"T","data":30,"lengths":31,"offsets":32}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":27,"out":33,"args":[31,34,35],"size":["B","T",96],"free":[31,34,35]},
-          {"op":"run","kernel":28,"out":36,"args":[33,28],"size":["B","T",64],"packs":0},
-          {"op":"run","kernel":29,"out":37,"args":[33,38],"size":[96,64],"free":[38]},
-          {"op":"run","kernel":30,"out":39,"args":[33],"size":[96],"free":[33]},
-          {"op":"run","kernel":31,"out":40,"args":[41],"size":["B","T",64],"free":[41]},
-          {"op":"run","kernel":32,"out":42,"args":[40],"size":["B","T",1]},
-          {"op":"run","kernel":33,"out":43,"args":[40,42],"size":["B","T",64],"free":[40]},
-          {"op":"run","kernel":34,"out":44,"args":[36,43],"size":[64]},
-          {"op":"run","kernel":35,"out":45,"args":[36],"size":[64]},
-          {"op":"run","kernel":36,"out":46,"args":[42,36,26,43],"size":["B","T",64],"free":[36,42,43]},
-          {"op":"run","kernel":37,"out":47,"args":[46,48],"size":[64,256],"free":[48]},
-          {"op":"run","kernel":35,"out":49,"args":[46],"size":[64]},
-          {"op":"run","kernel":38,"out":50,"args":[46,24,51],"size":["B","T",256],"packs":1,"free":[51]},
-          {"op":"run","kernel":39,"out":52,"args":[50,22],"size":["B","T",64],"packs":2},
-          {"op":"run","kernel":40,"out":53,"args":[50,54],"size":[256,64],"free":[54]},
-          {"op":"run","kernel":41,"out":55,"args":[50],"size":[256],"free":[50]},
-          {"op":"run","kernel":31,"out":56,"args":[57],"size":["B","T",64],"free":[57]},
-          {"op":"run","kernel":32,"out":58,"args":[56],"size":["B","T",1]},
-          {"op":"run","kernel":33,"out":59,"args":[56,58],"size":["B","T",64],"free":[56]},
-          {"op":"run","kernel":34,"out":60,"args":[52,59],"size":[64]},
-          {"op":"run","kernel":35,"out":61,"args":[52],"size":[64]},
-          {"op":"run","kernel":42,"out":62,"args":[46,58,52,20,59],"size":["B","T",64],"free":[46,52,58,59]},
-          {"op":"run","kernel":43,"out":63,"args":[62,18],"size":["B","T",64],"packs":3},
-          {"op":"run","kernel":44,"out":64,"args":[62,65],"size":[64,64],"free":[65]},
-          {"op":"run","kernel":35,"out":66,"args":[62],"size":[64]},
-          {"op":"run","kernel":45,"out":67,"args":[63,68],"size":["B","T",4,16]},
-          {"op":"run","kernel":46,"out":69,"args":[68,63,70],"size":["B",4,"T","T"],"free":[63,68,70]},
-          {"op":"run","kernel":47,"out":71,"args":[69,72],"size":["B","T",4,16],"free":[72]},
-          {"op":"run","kernel":48,"out":73,"args":[69,74],"size":["B","T",4,16],"free":[69,74]},
-          {"op":"run","kernel":49,"out":75,"args":[71,73,67,16],"size":["B","T",64]},
-          {"op":"run","kernel":50,"out":76,"args":[71,73,67,77],"size":[192,64],"free":[77]},
-          {"op":"run","kernel":51,"out":78,"args":[71,73,67],"size":[192],"free":[67,71,73]},
-          {"op":"run","kernel":31,"out":79,"args":[80],"size":["B","T",64],"free":[80]},
-          {"op":"run","kernel":32,"out":81,"args":[79],"size":["B","T",1]},
-          {"op":"run","kernel":33,"out":82,"args":[79,81],"size":["B","T",64],"free":[79]},
-          {"op":"run","kernel":34,"out":83,"args":[75,82],"size":[64]},
-          {"op":"run","kernel":35,"out":84,"args":[75],"size":[64]},
-          {"op":"run","kernel":42,"out":85,"args":[62,81,75,14,82],"size":["B","T",64],"free":[62,75,81,82]},
-          {"op":"run","kernel":37,"out":86,"args":[85,87],"size":[64,256],"free":[87]},
-          {"op":"run","kernel":35,"out":88,"args":[85],"size":[64]},
-          {"op":"run","kernel":38,"out":89,"args":[85,12,90],"size":["B","T",256],"packs":4,"free":[90]},
-          {"op":"run","kernel":39,"out":91,"args":[89,10],"size":["B","T",64],"packs":5},
-          {"op":"run","kernel":40,"out":92,"args":[89,93],"size":[256,64],"free":[93]},
-          {"op":"run","kernel":41,"out":94,"args":[89],"size":[256],"free":[89]},
-          {"op":"run","kernel":31,"out":95,"args":[96],"size":["B","T",64],"free":[96]},
-          {"op":"run","kernel":32,"out":97,"args":[95],"size":["B","T",1]},
-          {"op":"run","kernel":33,"out":98,"args":[95,97],"size":["B","T",64],"free":[95]},
-          {"op":"run","kernel":34,"out":99,"args":[91,98],"size":[64]},
-          {"op":"run","kernel":35,"out":100,"args":[91],"size":[64]},
-          {"op":"run","kernel":42,"out":101,"args":[85,97,91,8,98],"size":["B","T",64],"free":[85,91,97,98]},
-          {"op":"run","kernel":43,"out":102,"args":[101,6],"size":["B","T",64],"packs":6},
-          {"op":"run","kernel":44,"out":103,"args":[101,104],"size":[64,64],"free":[104]},
-          {"op":"run","kernel":35,"out":105,"args":[101],"size":[64]},
-          {"op":"run","kernel":45,"out":106,"args":[102,107],"size":["B","T",4,16]},
-          {"op":"run","kernel":46,"out":108,"args":[107,102,109],"size":["B",4,"T","T"],"free":[102,107,109]},
-          {"op":"run","kernel":47,"out":110,"args":[108,111],"size":["B","T",4,16],"free":[111]},
-          {"op":"run","kernel":48,"out":112,"args":[108,113],"size":["B","T",4,16],"free":[108,113]},
-          {"op":"run","kernel":49,"out":114,"args":[110,112,106,4],"size":["B","T",64]},
-          {"op":"run","kernel":50,"out":115,"args":[110,112,106,116],"size":[192,64],"free":[116]},
-          {"op":"run","kernel":51,"out":117,"args":[110,112,106],"size":[192],"free":[106,110,112]},
-          {"op":"run","kernel":31,"out":118,"args":[119],"size":["B","T",64],"free":[119]},
-          {"op":"run","kernel":32,"out":120,"args":[118],"size":["B","T",1]},
-          {"op":"run","kernel":33,"out":121,"args":[118,120],"size":["B","T",64],"free":[118]},
-          {"op":"run","kernel":34,"out":122,"args":[114,121],"size":[64]},
-          {"op":"run","kernel":35,"out":123,"args":[114],"size":[64]},
-          {"op":"run","kernel":42,"out":124,"args":[101,120,114,2,121],"size":["B","T",64],"free":[101,114,120,121]},
-          {"op":"run","kernel":52,"out":125,"args":[32],"size":["B","T"],"free":[32]},
-          {"op":"run","kernel":53,"out":126,"args":[125,124],"size":[128,64],"free":[125]},
-          {"op":"run","kernel":54,"out":127,"args":[30,124],"size":[96,64],"free":[30,124]}
+          {"op":"run","kernel":16,"out":33,"args":[31,34],"size":["B","T",96],"free":[31,34]},
+          {"op":"run","kernel":28,"out":35,"args":[33],"size":["B","T"]},
+          {"op":"run","kernel":29,"out":36,"args":[33,37,35],"size":["B","T",96],"free":[33,35,37]},
+          {"op":"run","kernel":30,"out":38,"args":[36,28],"size":["B","T",64],"packs":0},
+          {"op":"run","kernel":31,"out":39,"args":[36,40],"size":[96,64],"free":[40]},
+          {"op":"run","kernel":32,"out":41,"args":[36],"size":[96],"free":[36]},
+          {"op":"run","kernel":33,"out":42,"args":[43],"size":["B","T"]},
+          {"op":"run","kernel":34,"out":44,"args":[43,42],"size":["B","T",64],"free":[42,43]},
+          {"op":"run","kernel":35,"out":45,"args":[44],"size":["B","T"]},
+          {"op":"run","kernel":36,"out":46,"args":[45],"size":["B","T",1],"free":[45]},
+          {"op":"run","kernel":37,"out":47,"args":[44,46],"size":["B","T",64],"free":[44]},
+          {"op":"run","kernel":38,"out":48,"args":[38,47],"size":[64]},
+          {"op":"run","kernel":39,"out":49,"args":[38],"size":[64]},
+          {"op":"run","kernel":40,"out":50,"args":[38,26],"size":["B","T",64],"free":[38]},
+          {"op":"run","kernel":33,"out":51,"args":[50],"size":["B","T"]},
+          {"op":"run","kernel":41,"out":52,"args":[50,47],"size":["B","T"]},
+          {"op":"run","kernel":42,"out":53,"args":[46,50,51,47,52],"size":["B","T",64],"free":[46,47,50,51,52]},
+          {"op":"run","kernel":43,"out":54,"args":[53,24],"size":["B","T",256],"packs":1},
+          {"op":"run","kernel":44,"out":55,"args":[53,56],"size":[64,256],"free":[56]},
+          {"op":"run","kernel":39,"out":57,"args":[53],"size":[64]},
+          {"op":"run","kernel":45,"out":58,"args":[54,59],"size":["B","T",256],"free":[54,59]},
+          {"op":"run","kernel":46,"out":60,"args":[58,22],"size":["B","T",64],"packs":2},
+          {"op":"run","kernel":47,"out":61,"args":[58,62],"size":[256,64],"free":[62]},
+          {"op":"run","kernel":48,"out":63,"args":[58],"size":[256],"free":[58]},
+          {"op":"run","kernel":33,"out":64,"args":[65],"size":["B","T"]},
+          {"op":"run","kernel":34,"out":66,"args":[65,64],"size":["B","T",64],"free":[64,65]},
+          {"op":"run","kernel":35,"out":67,"args":[66],"size":["B","T"]},
+          {"op":"run","kernel":36,"out":68,"args":[67],"size":["B","T",1],"free":[67]},
+          {"op":"run","kernel":37,"out":69,"args":[66,68],"size":["B","T",64],"free":[66]},
+          {"op":"run","kernel":38,"out":70,"args":[60,69],"size":[64]},
+          {"op":"run","kernel":39,"out":71,"args":[60],"size":[64]},
+          {"op":"run","kernel":40,"out":72,"args":[60,20],"size":["B","T",64],"free":[60]},
+          {"op":"run","kernel":33,"out":73,"args":[72],"size":["B","T"]},
+          {"op":"run","kernel":41,"out":74,"args":[72,69],"size":["B","T"]},
+          {"op":"run","kernel":49,"out":75,"args":[53,68,72,73,69,74],"size":["B","T",64],"free":[53,68,69,72,73,74]},
+          {"op":"run","kernel":50,"out":76,"args":[75,18],"size":["B","T",64],"packs":3},
+          {"op":"run","kernel":51,"out":77,"args":[75,78],"size":[64,64],"free":[78]},
+          {"op":"run","kernel":39,"out":79,"args":[75],"size":[64]},
+          {"op":"run","kernel":52,"out":80,"args":[76,81],"size":["B",4,"T","T"],"free":[81]},
+          {"op":"run","kernel":53,"out":82,"args":[76,83],"size":["B","T",4,16],"free":[76]},
+          {"op":"run","kernel":54,"out":84,"args":[80,83],"size":["B",4,"T"]},
+          {"op":"run","kernel":55,"out":85,"args":[83,80,84],"size":["B",4,"T","T"],"free":[80,83,84]},
+          {"op":"run","kernel":56,"out":86,"args":[85,87],"size":["B","T",4,16],"free":[87]},
+          {"op":"run","kernel":57,"out":88,"args":[85,89],"size":["B","T",4,16],"free":[85,89]},
+          {"op":"run","kernel":58,"out":90,"args":[86,88,82,16],"size":["B","T",64],"packs":4},
+          {"op":"run","kernel":59,"out":91,"args":[86,88,82,92],"size":[192,64],"free":[92]},
+          {"op":"run","kernel":60,"out":93,"args":[86,88,82],"size":[192],"free":[82,86,88]},
+          {"op":"run","kernel":33,"out":94,"args":[95],"size":["B","T"]},
+          {"op":"run","kernel":34,"out":96,"args":[95,94],"size":["B","T",64],"free":[94,95]},
+          {"op":"run","kernel":35,"out":97,"args":[96],"size":["B","T"]},
+          {"op":"run","kernel":36,"out":98,"args":[97],"size":["B","T",1],"free":[97]},
+          {"op":"run","kernel":37,"out":99,"args":[96,98],"size":["B","T",64],"free":[96]},
+          {"op":"run","kernel":38,"out":100,"args":[90,99],"size":[64]},
+          {"op":"run","kernel":39,"out":101,"args":[90],"size":[64]},
+          {"op":"run","kernel":40,"out":102,"args":[90,14],"size":["B","T",64],"free":[90]},
+          {"op":"run","kernel":33,"out":103,"args":[102],"size":["B","T"]},
+          {"op":"run","kernel":41,"out":104,"args":[102,99],"size":["B","T"]},
+          {"op":"run","kernel":49,"out":105,"args":[75,98,102,103,99,104],"size":["B","T",64],"free":[75,98,99,102,103,104]},
+          {"op":"run","kernel":43,"out":106,"args":[105,12],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":44,"out":107,"args":[105,108],"size":[64,256],"free":[108]},
+          {"op":"run","kernel":39,"out":109,"args":[105],"size":[64]},
+          {"op":"run","kernel":45,"out":110,"args":[106,111],"size":["B","T",256],"free":[106,111]},
+          {"op":"run","kernel":46,"out":112,"args":[110,10],"size":["B","T",64],"packs":6},
+          {"op":"run","kernel":47,"out":113,"args":[110,114],"size":[256,64],"free":[114]},
+          {"op":"run","kernel":48,"out":115,"args":[110],"size":[256],"free":[110]},
+          {"op":"run","kernel":33,"out":116,"args":[117],"size":["B","T"]},
+          {"op":"run","kernel":34,"out":118,"args":[117,116],"size":["B","T",64],"free":[116,117]},
+          {"op":"run","kernel":35,"out":119,"args":[118],"size":["B","T"]},
+          {"op":"run","kernel":36,"out":120,"args":[119],"size":["B","T",1],"free":[119]},
+          {"op":"run","kernel":37,"out":121,"args":[118,120],"size":["B","T",64],"free":[118]},
+          {"op":"run","kernel":38,"out":122,"args":[112,121],"size":[64]},
+          {"op":"run","kernel":39,"out":123,"args":[112],"size":[64]},
+          {"op":"run","kernel":40,"out":124,"args":[112,8],"size":["B","T",64],"free":[112]},
+          {"op":"run","kernel":33,"out":125,"args":[124],"size":["B","T"]},
+          {"op":"run","kernel":41,"out":126,"args":[124,121],"size":["B","T"]},
+          {"op":"run","kernel":49,"out":127,"args":[105,120,124,125,121,126],"size":["B","T",64],"free":[105,120,121,124,125,126]},
+          {"op":"run","kernel":50,"out":128,"args":[127,6],"size":["B","T",64],"packs":7},
+          {"op":"run","kernel":51,"out":129,"args":[127,130],"size":[64,64],"free":[130]},
+          {"op":"run","kernel":39,"out":131,"args":[127],"size":[64]},
+          {"op":"run","kernel":52,"out":132,"args":[128,133],"size":["B",4,"T","T"],"free":[133]},
+          {"op":"run","kernel":53,"out":134,"args":[128,135],"size":["B","T",4,16],"free":[128]},
+          {"op":"run","kernel":54,"out":136,"args":[132,135],"size":["B",4,"T"]},
+          {"op":"run","kernel":55,"out":137,"args":[135,132,136],"size":["B",4,"T","T"],"free":[132,135,136]},
+          {"op":"run","kernel":56,"out":138,"args":[137,139],"size":["B","T",4,16],"free":[139]},
+          {"op":"run","kernel":57,"out":140,"args":[137,141],"size":["B","T",4,16],"free":[137,141]},
+          {"op":"run","kernel":58,"out":142,"args":[138,140,134,4],"size":["B","T",64],"packs":8},
+          {"op":"run","kernel":59,"out":143,"args":[138,140,134,144],"size":[192,64],"free":[144]},
+          {"op":"run","kernel":60,"out":145,"args":[138,140,134],"size":[192],"free":[134,138,140]},
+          {"op":"run","kernel":33,"out":146,"args":[147],"size":["B","T"]},
+          {"op":"run","kernel":34,"out":148,"args":[147,146],"size":["B","T",64],"free":[146,147]},
+          {"op":"run","kernel":35,"out":149,"args":[148],"size":["B","T"]},
+          {"op":"run","kernel":36,"out":150,"args":[149],"size":["B","T",1],"free":[149]},
+          {"op":"run","kernel":37,"out":151,"args":[148,150],"size":["B","T",64],"free":[148]},
+          {"op":"run","kernel":38,"out":152,"args":[142,151],"size":[64]},
+          {"op":"run","kernel":39,"out":153,"args":[142],"size":[64]},
+          {"op":"run","kernel":40,"out":154,"args":[142,2],"size":["B","T",64],"free":[142]},
+          {"op":"run","kernel":33,"out":155,"args":[154],"size":["B","T"]},
+          {"op":"run","kernel":41,"out":156,"args":[154,151],"size":["B","T"]},
+          {"op":"run","kernel":49,"out":157,"args":[127,150,154,155,151,156],"size":["B","T",64],"free":[127,150,151,154,155,156]},
+          {"op":"run","kernel":61,"out":158,"args":[32],"size":["B","T"],"free":[32]},
+          {"op":"run","kernel":62,"out":159,"args":[158,157],"size":[128,64],"free":[158]},
+          {"op":"run","kernel":63,"out":160,"args":[30,157],"size":[96,64],"free":[30,157]}
         ],
-        "output": {"slot":127,"shape":[96,64]},
+        "output": {"slot":160,"shape":[96,64]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":127,"shape":[96,64]},
-          {"name":"positional0.weight","slot":126,"shape":[128,64]},
-          {"name":"repeat0.0.residual0.layernorm0.weight","slot":122,"shape":[64]},
-          {"name":"repeat0.0.residual0.layernorm0.bias","slot":123,"shape":[64]},
-          {"name":"repeat0.0.residual0.attention0.in_proj_weight","slot":115,"shape":[192,64]},
-          {"name":"repeat0.0.residual0.attention0.in_proj_bias","slot":117,"shape":[192]},
-          {"name":"repeat0.0.residual0.attention0.out_proj.weight","slot":103,"shape":[64,64]},
-          {"name":"repeat0.0.residual0.attention0.out_proj.bias","slot":105,"shape":[64]},
-          {"name":"repeat0.0.residual1.layernorm0.weight","slot":99,"shape":[64]},
-          {"name":"repeat0.0.residual1.layernorm0.bias","slot":100,"shape":[64]},
-          {"name":"repeat0.0.residual1.linear0.weight","slot":92,"shape":[256,64]},
-          {"name":"repeat0.0.residual1.linear0.bias","slot":94,"shape":[256]},
-          {"name":"repeat0.0.residual1.linear1.weight","slot":86,"shape":[64,256]},
-          {"name":"repeat0.0.residual1.linear1.bias","slot":88,"shape":[64]},
-          {"name":"repeat0.1.residual0.layernorm0.weight","slot":83,"shape":[64]},
-          {"name":"repeat0.1.residual0.layernorm0.bias","slot":84,"shape":[64]},
-          {"name":"repeat0.1.residual0.attention0.in_proj_weight","slot":76,"shape":[192,64]},
-          {"name":"repeat0.1.residual0.attention0.in_proj_bias","slot":78,"shape":[192]},
-          {"name":"repeat0.1.residual0.attention0.out_proj.weight","slot":64,"shape":[64,64]},
-          {"name":"repeat0.1.residual0.attention0.out_proj.bias","slot":66,"shape":[64]},
-          {"name":"repeat0.1.residual1.layernorm0.weight","slot":60,"shape":[64]},
-          {"name":"repeat0.1.residual1.layernorm0.bias","slot":61,"shape":[64]},
-          {"name":"repeat0.1.residual1.linear0.weight","slot":53,"shape":[256,64]},
-          {"name":"repeat0.1.residual1.linear0.bias","slot":55,"shape":[256]},
-          {"name":"repeat0.1.residual1.linear1.weight","slot":47,"shape":[64,256]},
-          {"name":"repeat0.1.residual1.linear1.bias","slot":49,"shape":[64]},
-          {"name":"layernorm0.weight","slot":44,"shape":[64]},
-          {"name":"layernorm0.bias","slot":45,"shape":[64]},
-          {"name":"linear0.weight","slot":37,"shape":[96,64]},
-          {"name":"linear0.bias","slot":39,"shape":[96]}
+          {"name":"embedding0.weight","slot":160,"shape":[96,64]},
+          {"name":"positional0.weight","slot":159,"shape":[128,64]},
+          {"name":"repeat0.0.residual0.layernorm0.weight","slot":152,"shape":[64]},
+          {"name":"repeat0.0.residual0.layernorm0.bias","slot":153,"shape":[64]},
+          {"name":"repeat0.0.residual0.attention0.in_proj_weight","slot":143,"shape":[192,64]},
+          {"name":"repeat0.0.residual0.attention0.in_proj_bias","slot":145,"shape":[192]},
+          {"name":"repeat0.0.residual0.attention0.out_proj.weight","slot":129,"shape":[64,64]},
+          {"name":"repeat0.0.residual0.attention0.out_proj.bias","slot":131,"shape":[64]},
+          {"name":"repeat0.0.residual1.layernorm0.weight","slot":122,"shape":[64]},
+          {"name":"repeat0.0.residual1.layernorm0.bias","slot":123,"shape":[64]},
+          {"name":"repeat0.0.residual1.linear0.weight","slot":113,"shape":[256,64]},
+          {"name":"repeat0.0.residual1.linear0.bias","slot":115,"shape":[256]},
+          {"name":"repeat0.0.residual1.linear1.weight","slot":107,"shape":[64,256]},
+          {"name":"repeat0.0.residual1.linear1.bias","slot":109,"shape":[64]},
+          {"name":"repeat0.1.residual0.layernorm0.weight","slot":100,"shape":[64]},
+          {"name":"repeat0.1.residual0.layernorm0.bias","slot":101,"shape":[64]},
+          {"name":"repeat0.1.residual0.attention0.in_proj_weight","slot":91,"shape":[192,64]},
+          {"name":"repeat0.1.residual0.attention0.in_proj_bias","slot":93,"shape":[192]},
+          {"name":"repeat0.1.residual0.attention0.out_proj.weight","slot":77,"shape":[64,64]},
+          {"name":"repeat0.1.residual0.attention0.out_proj.bias","slot":79,"shape":[64]},
+          {"name":"repeat0.1.residual1.layernorm0.weight","slot":70,"shape":[64]},
+          {"name":"repeat0.1.residual1.layernorm0.bias","slot":71,"shape":[64]},
+          {"name":"repeat0.1.residual1.linear0.weight","slot":61,"shape":[256,64]},
+          {"name":"repeat0.1.residual1.linear0.bias","slot":63,"shape":[256]},
+          {"name":"repeat0.1.residual1.linear1.weight","slot":55,"shape":[64,256]},
+          {"name":"repeat0.1.residual1.linear1.bias","slot":57,"shape":[64]},
+          {"name":"layernorm0.weight","slot":48,"shape":[64]},
+          {"name":"layernorm0.bias","slot":49,"shape":[64]},
+          {"name":"linear0.weight","slot":39,"shape":[96,64]},
+          {"name":"linear0.bias","slot":41,"shape":[96]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"next","slot":34,"shape":["B","T",96]},
-          {"kind":"saved","name":"%304","slot":35,"shape":["B","T",96]},
-          {"kind":"saved","name":"%300","slot":38,"shape":["B","T",64]},
-          {"kind":"saved","name":"%297","slot":41,"shape":["B","T",64]},
-          {"kind":"saved","name":"%293","slot":48,"shape":["B","T",256]},
-          {"kind":"saved","name":"%292","slot":51,"shape":["B","T",256]},
-          {"kind":"saved","name":"%289","slot":54,"shape":["B","T",64]},
-          {"kind":"saved","name":"%286","slot":57,"shape":["B","T",64]},
-          {"kind":"saved","name":"%284","slot":65,"shape":["B","T",64]},
-          {"kind":"saved","name":"%282","slot":68,"shape":["B",4,"T","T"]},
-          {"kind":"saved","name":"%276","slot":70,"shape":["B","T",4,16]},
-          {"kind":"saved","name":"%280","slot":74,"shape":["B","T",4,16]},
-          {"kind":"saved","name":"%272","slot":72,"shape":["B","T",4,16]},
-          {"kind":"saved","name":"%259","slot":77,"shape":["B","T",64]},
-          {"kind":"saved","name":"%256","slot":80,"shape":["B","T",64]},
-          {"kind":"saved","name":"%252","slot":87,"shape":["B","T",256]},
-          {"kind":"saved","name":"%251","slot":90,"shape":["B","T",256]},
-          {"kind":"saved","name":"%248","slot":93,"shape":["B","T",64]},
-          {"kind":"saved","name":"%245","slot":96,"shape":["B","T",64]},
-          {"kind":"saved","name":"%243","slot":104,"shape":["B","T",64]},
-          {"kind":"saved","name":"%241","slot":107,"shape":["B",4,"T","T"]},
-          {"kind":"saved","name":"%235","slot":109,"shape":["B","T",4,16]},
-          {"kind":"saved","name":"%239","slot":113,"shape":["B","T",4,16]},
-          {"kind":"saved","name":"%231","slot":111,"shape":["B","T",4,16]},
-          {"kind":"saved","name":"%217","slot":116,"shape":["B","T",64]},
-          {"kind":"saved","name":"%214","slot":119,"shape":["B","T",64]}
+          {"kind":"saved","name":"%304","slot":37,"shape":["B","T",96]},
+          {"kind":"saved","name":"%300","slot":40,"shape":["B","T",64]},
+          {"kind":"saved","name":"%297","slot":43,"shape":["B","T",64]},
+          {"kind":"saved","name":"%293","slot":56,"shape":["B","T",256]},
+          {"kind":"saved","name":"%292","slot":59,"shape":["B","T",256]},
+          {"kind":"saved","name":"%289","slot":62,"shape":["B","T",64]},
+          {"kind":"saved","name":"%286","slot":65,"shape":["B","T",64]},
+          {"kind":"saved","name":"%284","slot":78,"shape":["B","T",64]},
+          {"kind":"saved","name":"%282","slot":83,"shape":["B",4,"T","T"]},
+          {"kind":"saved","name":"%276","slot":81,"shape":["B","T",4,16]},
+          {"kind":"saved","name":"%280","slot":89,"shape":["B","T",4,16]},
+          {"kind":"saved","name":"%272","slot":87,"shape":["B","T",4,16]},
+          {"kind":"saved","name":"%259","slot":92,"shape":["B","T",64]},
+          {"kind":"saved","name":"%256","slot":95,"shape":["B","T",64]},
+          {"kind":"saved","name":"%252","slot":108,"shape":["B","T",256]},
+          {"kind":"saved","name":"%251","slot":111,"shape":["B","T",256]},
+          {"kind":"saved","name":"%248","slot":114,"shape":["B","T",64]},
+          {"kind":"saved","name":"%245","slot":117,"shape":["B","T",64]},
+          {"kind":"saved","name":"%243","slot":130,"shape":["B","T",64]},
+          {"kind":"saved","name":"%241","slot":135,"shape":["B",4,"T","T"]},
+          {"kind":"saved","name":"%235","slot":133,"shape":["B","T",4,16]},
+          {"kind":"saved","name":"%239","slot":141,"shape":["B","T",4,16]},
+          {"kind":"saved","name":"%231","slot":139,"shape":["B","T",4,16]},
+          {"kind":"saved","name":"%217","slot":144,"shape":["B","T",64]},
+          {"kind":"saved","name":"%214","slot":147,"shape":["B","T",64]}
         ]
       },
     };

@@ -844,26 +844,62 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k18 60ceba7f: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
+    // k18 596ef7e3: repeat0.0.residual0.attention0.α·v (and 3 more calls)
     {
       name: "TransformerClassifier.k18",
-      label: "repeat0.0.residual0.attention0.heads merged (and 3 more calls)",
+      label: "repeat0.0.residual0.attention0.α·v (and 3 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
+            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k19 c6d8ff4a: repeat0.0.residual0.attention0.heads merged (and 3 more calls)
+    {
+      name: "TransformerClassifier.k19",
+      label: "repeat0.0.residual0.attention0.heads merged (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  const v2 = b0[((i0 * T + i1) * 8 + q0) * 32 + r1];\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const q0 = Math.floor((i2 + 0.5) / 32.0);
           const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < T; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3]!;
-            const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
+          const v2 = b0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -871,35 +907,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 8 * 32, 47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm1, 1.0);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k19 0e50bb18: repeat0.0.residual0 (and 3 more calls)
+    // k20 0e50bb18: repeat0.0.residual0 (and 3 more calls)
     {
-      name: "TransformerClassifier.k19",
+      name: "TransformerClassifier.k20",
       label: "repeat0.0.residual0 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -947,9 +958,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k20 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
+    // k21 f445d969: repeat0.0.layernorm0 (row statistics) (and 7 more calls)
     {
-      name: "TransformerClassifier.k20",
+      name: "TransformerClassifier.k21",
       label: "repeat0.0.layernorm0 (row statistics) (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -986,9 +997,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k21 725c744a: repeat0.0.layernorm0 (and 7 more calls)
+    // k22 725c744a: repeat0.0.layernorm0 (and 7 more calls)
     {
-      name: "TransformerClassifier.k21",
+      name: "TransformerClassifier.k22",
       label: "repeat0.0.layernorm0 (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1036,9 +1047,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k22 9553f648: repeat0.0.residual1 (and 3 more calls)
+    // k23 9553f648: repeat0.0.residual1 (and 3 more calls)
     {
-      name: "TransformerClassifier.k22",
+      name: "TransformerClassifier.k23",
       label: "repeat0.0.residual1 (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1086,28 +1097,47 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k23 52b4f728: softmax0.d softmax
+    // k24 534ae94c: softmax0.d softmax
     {
-      name: "TransformerClassifier.k23",
+      name: "TransformerClassifier.k24",
       label: "softmax0.d softmax",
       step: false,
       scalars: [],
-      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const v0 = b0[i0 * 4 + i1];\n  const v1 = b1[i0 * 4 + i1];\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < 4; k3++) {\n    const v4 = b1[i0 * 4 + k3];\n    const v5 = b0[i0 * 4 + k3];\n    acc2 += v4 * v5;\n  }\n  const v6 = v1 - acc2;\n  const v7 = v0 * v6;\n  return v7;\n}",
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 4; k1++) {\n    const v2 = b0[i0 * 4 + k1];\n    const v3 = b1[i0 * 4 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 4; k1++) {
+            const v2 = b0[i0 * 4 + k1]!;
+            const v3 = b1[i0 * 4 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k25 7b6e4d56: softmax0.d softmax
+    {
+      name: "TransformerClassifier.k25",
+      label: "softmax0.d softmax",
+      step: false,
+      scalars: [],
+      gpu: "function (b0, b1, b2) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 4);\n  const rem0 = idx - i0 * 4;\n  const i1 = rem0;\n  const v0 = b0[i0 * 4 + i1];\n  const v1 = b1[i0 * 4 + i1];\n  const v2 = b2[i0];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number): number => {
           const v0 = b0[i0 * 4 + i1]!;
           const v1 = b1[i0 * 4 + i1]!;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < 4; k3++) {
-            const v4 = b1[i0 * 4 + k3]!;
-            const v5 = b0[i0 * 4 + k3]!;
-            acc2 += v4 * v5;
-          }
-          const v6 = v1 - acc2;
-          const v7 = v0 * v6;
-          return v7;
+          const v2 = b2[i0]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1115,9 +1145,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k24 587765f3: d(pool0)
+    // k26 587765f3: d(pool0)
     {
-      name: "TransformerClassifier.k24",
+      name: "TransformerClassifier.k26",
       label: "d(pool0)",
       step: false,
       scalars: [],
@@ -1150,9 +1180,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k25 a1437fca: d(linear0.weight)
+    // k27 a1437fca: d(linear0.weight)
     {
-      name: "TransformerClassifier.k25",
+      name: "TransformerClassifier.k27",
       label: "d(linear0.weight)",
       step: false,
       scalars: ["B"],
@@ -1192,9 +1222,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k26 edbcd4d1: d(linear0.bias)
+    // k28 4069a57d: d(linear0.bias)
     {
-      name: "TransformerClassifier.k26",
+      name: "TransformerClassifier.k28",
       label: "d(linear0.bias)",
       step: false,
       scalars: ["B"],
@@ -1214,10 +1244,25 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 4; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 4; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B; r++) {
+            for (let j = 0; j < 4; j++) {
+              out[j] = out[j]! + b0[r * 4 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k27 80940aff: pool0.d pool
+    // k29 80940aff: pool0.d pool
     {
-      name: "TransformerClassifier.k27",
+      name: "TransformerClassifier.k29",
       label: "pool0.d pool",
       step: false,
       scalars: ["T"],
@@ -1241,26 +1286,46 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k28 71ad53dd: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k30 31385e80: repeat0.3.layernorm1.d layernorm (and 15 more calls)
     {
-      name: "TransformerClassifier.k28",
-      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      name: "TransformerClassifier.k30",
+      label: "repeat0.3.layernorm1.d layernorm (and 15 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            acc0 += v2;
+          }
+          const v3 = acc0 * 0.00390625;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k31 1c617bb0: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    {
+      name: "TransformerClassifier.k31",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 - v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b0[(i0 * T + i1) * 256 + k2]!;
-            acc1 += v3;
-          }
-          const v4 = acc1 * 0.00390625;
-          const v5 = v0 - v4;
-          return v5;
+          const v1 = b1[i0 * T + i1]!;
+          const v2 = v0 - v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1269,27 +1334,47 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k29 55268321: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k32 2f7c62c9: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k29",
+      name: "TransformerClassifier.k32",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
-        const f = (i0: number, i1: number, _i2: number): number => {
+        const f = (i0: number, i1: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 256; k1++) {
             const v2 = b0[(i0 * T + i1) * 256 + k1]!;
             acc0 += v2 * v2;
           }
           const v3 = acc0 * 0.00390625;
-          const v4 = v3 + 0.00001;
-          const v5 = Math.sqrt(v4);
-          const v6 = 1.0 / v5;
-          return v6;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k33 44d76808: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    {
+      name: "TransformerClassifier.k33",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = v0 + 0.00001;\n  const v2 = Math.sqrt(v1);\n  const v3 = 1.0 / v2;\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, _i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = v0 + 0.00001;
+          const v2 = Math.sqrt(v1);
+          const v3 = 1.0 / v2;
+          return v3;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1298,9 +1383,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k30 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k34 c609f17d: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k30",
+      name: "TransformerClassifier.k34",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
@@ -1321,9 +1406,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k31 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
+    // k35 078c2cbe: d(repeat0.3.layernorm1.weight) (and 7 more calls)
     {
-      name: "TransformerClassifier.k31",
+      name: "TransformerClassifier.k35",
       label: "d(repeat0.3.layernorm1.weight) (and 7 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1347,9 +1432,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k32 4e191e31: d(repeat0.3.layernorm1.bias) (and 15 more calls)
+    // k36 c644e7de: d(repeat0.3.layernorm1.bias) (and 15 more calls)
     {
-      name: "TransformerClassifier.k32",
+      name: "TransformerClassifier.k36",
       label: "d(repeat0.3.layernorm1.bias) (and 15 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1371,45 +1456,37 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 256; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 256; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 256; j++) {
+              out[j] = out[j]! + b0[r * 256 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k33 e192e5c2: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    // k37 38ea9743: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k33",
+      name: "TransformerClassifier.k37",
       label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i2];\n  const v2 = v0 * v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          const v2 = b2[i2]!;
-          const v3 = v1 * v2;
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 256; k5++) {
-            const v6 = b1[(i0 * T + i1) * 256 + k5]!;
-            const v7 = b2[k5]!;
-            const v8 = v6 * v7;
-            acc4 += v8;
-          }
-          const v9 = acc4 * 0.00390625;
-          const v10 = v3 - v9;
-          const v11 = b3[(i0 * T + i1) * 256 + i2]!;
-          let acc12 = 0.0;
-          for (let k13 = 0; k13 < 256; k13++) {
-            const v14 = b1[(i0 * T + i1) * 256 + k13]!;
-            const v15 = b2[k13]!;
-            const v16 = v14 * v15;
-            const v17 = b3[(i0 * T + i1) * 256 + k13]!;
-            acc12 += v16 * v17;
-          }
-          const v18 = acc12 * 0.00390625;
-          const v19 = v11 * v18;
-          const v20 = v10 - v19;
-          const v21 = v0 * v20;
-          return v21;
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          const v1 = b1[i2]!;
+          const v2 = v0 * v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1418,9 +1495,100 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k34 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
+    // k38 80b0931a: repeat0.3.layernorm1.d layernorm (and 7 more calls)
     {
-      name: "TransformerClassifier.k34",
+      name: "TransformerClassifier.k38",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.00390625;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.00390625;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k39 07f58567: repeat0.3.layernorm1.d layernorm (and 7 more calls)
+    {
+      name: "TransformerClassifier.k39",
+      label: "repeat0.3.layernorm1.d layernorm (and 7 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i0 * T + i1];\n  const v3 = v1 - v2;\n  const v4 = b3[(i0 * T + i1) * 256 + i2];\n  const v5 = b4[i0 * T + i1];\n  const v6 = v4 * v5;\n  const v7 = v3 - v6;\n  const v8 = v0 * v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[i0 * T + i1]!;
+          const v3 = v1 - v2;
+          const v4 = b3[(i0 * T + i1) * 256 + i2]!;
+          const v5 = b4[i0 * T + i1]!;
+          const v6 = v4 * v5;
+          const v7 = v3 - v6;
+          const v8 = v0 * v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k40 ae4fb16c: d(repeat0.3.residual1.relu0) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k40",
+      label: "d(repeat0.3.residual1.relu0) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
+    },
+    // k41 235e2236: d(repeat0.3.residual1.linear1.weight) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k41",
       label: "d(repeat0.3.residual1.linear1.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1462,27 +1630,22 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k35 38653674: repeat0.3.residual1.relu0.d relu (and 3 more calls)
+    // k42 5187ac95: repeat0.3.residual1.relu0.d relu (and 3 more calls)
     {
-      name: "TransformerClassifier.k35",
+      name: "TransformerClassifier.k42",
       label: "repeat0.3.residual1.relu0.d relu (and 3 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 1024 + i2];\n  const v1 = b1[(i0 * T + i1) * 1024 + i2];\n  const v2 = (v1 > 0.0 ? 1.0 : 0.0);\n  const v3 = v0 * v2;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 1024 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * T + i1) * 1024 + i2]!;
-          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
-          const v6 = acc0 * v5;
-          return v6;
+          const v0 = b0[(i0 * T + i1) * 1024 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 1024 + i2]!;
+          const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+          const v3 = v0 * v2;
+          return v3;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1490,33 +1653,46 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+    },
+    // k43 d7a2b7a0: d(repeat0.3.layernorm0) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k43",
+      label: "d(repeat0.3.layernorm0) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
           }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
-            const v1 = b2[(i0 * T + i1) * 1024 + i2]!;
-            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
-            const v3 = v0 * v2;
-            return v3;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], null, 0, out, 0, 256, 0);
+          }
         },
       },
     },
-    // k36 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
+    // k44 44d50957: d(repeat0.3.residual1.linear0.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k36",
+      name: "TransformerClassifier.k44",
       label: "d(repeat0.3.residual1.linear0.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1558,9 +1734,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k37 bef09139: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
+    // k45 b2ed0b86: d(repeat0.3.residual1.linear0.bias) (and 3 more calls)
     {
-      name: "TransformerClassifier.k37",
+      name: "TransformerClassifier.k45",
       label: "d(repeat0.3.residual1.linear0.bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1582,27 +1758,37 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 1024; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 1024; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 1024; j++) {
+              out[j] = out[j]! + b0[r * 1024 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k38 7250a887: d(repeat0.3.layernorm0) (and 3 more calls)
+    // k46 4ec785e4: d(repeat0.3.layernorm0) (and 7 more calls)
     {
-      name: "TransformerClassifier.k38",
-      label: "d(repeat0.3.layernorm0) (and 3 more calls)",
+      name: "TransformerClassifier.k46",
+      label: "d(repeat0.3.layernorm0) (and 7 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
-            const v4 = b2[k2 * 256 + i2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = v0 + acc1;
-          return v5;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1610,32 +1796,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k39 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
+    // k47 90ee241c: d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)
     {
-      name: "TransformerClassifier.k39",
+      name: "TransformerClassifier.k47",
       label: "d(repeat0.3.residual0.attention0.heads merged) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1669,9 +1833,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k40 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
+    // k48 f1c8d877: d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)
     {
-      name: "TransformerClassifier.k40",
+      name: "TransformerClassifier.k48",
       label: "d(repeat0.3.residual0.attention0.out_proj.weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1713,9 +1877,50 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k41 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
+    // k49 5eeed871: d(repeat0.3.residual0.attention0.α) (and 3 more calls)
     {
-      name: "TransformerClassifier.k41",
+      name: "TransformerClassifier.k49",
+      label: "d(repeat0.3.residual0.attention0.α) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)]!;
+            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 1.0);
+              x.gemm(T, T, 32, b0, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+        },
+      },
+    },
+    // k50 464b94ef: d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k50",
       label: "d(repeat0.3.residual0.attention0.v heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1759,38 +1964,49 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 cd42ce37: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
+    // k51 00a1e21e: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
     {
-      name: "TransformerClassifier.k42",
+      name: "TransformerClassifier.k51",
       label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T));\n  const rem0 = idx - i0 * (8 * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i1) * T + i2) * T + k1];\n    const v3 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i1) * T + i2) * T + k1]!;
+            const v3 = b1[((i0 * 8 + i1) * T + i2) * T + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k52 5f8f4323: repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)
+    {
+      name: "TransformerClassifier.k52",
+      label: "repeat0.3.residual0.attention0.α.d softmax (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  const v1 = b1[((i0 * 8 + i1) * T + i2) * T + i3];\n  const v2 = b2[(i0 * 8 + i1) * T + i2];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
           const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < T; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
+          const v1 = b1[((i0 * 8 + i1) * T + i2) * T + i3]!;
+          const v2 = b2[(i0 * 8 + i1) * T + i2]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1799,43 +2015,10 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
               for (let i3 = 0; i3 < T; i3++)
                 out[o++] = f(i0, i1, i2, i3);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm1, 1.0);
-              x.gemm(T, T, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < T; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                for (let i3 = 0; i3 < T; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
     },
-    // k43 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
+    // k53 bcb68088: d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k43",
+      name: "TransformerClassifier.k53",
       label: "d(repeat0.3.residual0.attention0.q heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1875,9 +2058,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
+    // k54 e0ad7471: d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)
     {
-      name: "TransformerClassifier.k44",
+      name: "TransformerClassifier.k54",
       label: "d(repeat0.3.residual0.attention0.k heads) (and 3 more calls)",
       step: false,
       scalars: ["T"],
@@ -1922,9 +2105,98 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 25fde81a: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
+    // k55 24372bac: d(repeat0.2.layernorm1) (and 3 more calls)
     {
-      name: "TransformerClassifier.k45",
+      name: "TransformerClassifier.k55",
+      label: "d(repeat0.2.layernorm1) (and 3 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 768; k1++) {\n    let c2 = 0.0;\n    if (k1 < 512) {\n      let c3 = 0.0;\n      if (k1 < 256) {\n        const q4 = Math.floor((k1 + 0.5) / 32.0);\n        const r5 = k1 - q4 * 32;\n        const v6 = b0[((i0 * T + i1) * 8 + q4) * 32 + r5];\n        c3 = v6;\n      } else {\n        const q7 = Math.floor((k1 - 256 + 0.5) / 32.0);\n        const r8 = k1 - 256 - q7 * 32;\n        const v9 = b1[((i0 * T + i1) * 8 + q7) * 32 + r8];\n        c3 = v9;\n      }\n      c2 = c3;\n    } else {\n      const q10 = Math.floor((k1 - 512 + 0.5) / 32.0);\n      const r11 = k1 - 512 - q10 * 32;\n      const v12 = b2[((i0 * T + i1) * 8 + q10) * 32 + r11];\n      c2 = v12;\n    }\n    const v13 = b3[k1 * 256 + i2];\n    acc0 += c2 * v13;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 768; k1++) {
+            let c2 = 0.0;
+            if (k1 < 512) {
+              let c3 = 0.0;
+              if (k1 < 256) {
+                const q4 = Math.floor((k1 + 0.5) / 32.0);
+                const r5 = k1 - q4 * 32;
+                const v6 = b0[((i0 * T + i1) * 8 + q4) * 32 + r5]!;
+                c3 = v6;
+              } else {
+                const q7 = Math.floor((k1 - 256 + 0.5) / 32.0);
+                const r8 = k1 - 256 - q7 * 32;
+                const v9 = b1[((i0 * T + i1) * 8 + q7) * 32 + r8]!;
+                c3 = v9;
+              }
+              c2 = c3;
+            } else {
+              const q10 = Math.floor((k1 - 512 + 0.5) / 32.0);
+              const r11 = k1 - 512 - q10 * 32;
+              const v12 = b2[((i0 * T + i1) * 8 + q10) * 32 + r11]!;
+              c2 = v12;
+            }
+            const v13 = b3[k1 * 256 + i2]!;
+            acc0 += c2 * v13;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 768]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 768; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 512) {
+                    let c1 = 0.0;
+                    if (i2 < 256) {
+                      const q2 = Math.floor((i2 + 0.5) / 32.0);
+                      const r3 = i2 - q2 * 32;
+                      const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                      const r6 = i2 - 256 - q5 * 32;
+                      const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 512 + 0.5) / 32.0);
+                    const r9 = i2 - 512 - q8 * 32;
+                    const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            x.gemm(B * T, 256, 768, gm0, 0, 768, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k56 bb550f8c: d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)
+    {
+      name: "TransformerClassifier.k56",
       label: "d(repeat0.3.residual0.attention0.in_proj_weight) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -1968,10 +2240,59 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 768, 271 * (B * T), 768 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 768; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 512) {
+                    let c1 = 0.0;
+                    if (i2 < 256) {
+                      const q2 = Math.floor((i2 + 0.5) / 32.0);
+                      const r3 = i2 - q2 * 32;
+                      const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                      const r6 = i2 - 256 - q5 * 32;
+                      const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 512 + 0.5) / 32.0);
+                    const r9 = i2 - 512 - q8 * 32;
+                    const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            const wp = x.pack(b3, 0, 256, B * T, 1, 256, gm1, 1.0);
+            for (let mi = 0; mi < 768; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm2[mi * (B * T) + ki] = gm0[mi + ki * 768]!;
+              }
+            }
+            x.gemm(768, 256, B * T, gm2, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k46 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
+    // k57 9e8d2e33: d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)
     {
-      name: "TransformerClassifier.k46",
+      name: "TransformerClassifier.k57",
       label: "d(repeat0.3.residual0.attention0.in_proj_bias) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2014,57 +2335,9 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k47 72cdbaa8: d(repeat0.2.layernorm1) (and 3 more calls)
+    // k58 cc468816: embedding0.d table
     {
-      name: "TransformerClassifier.k47",
-      label: "d(repeat0.2.layernorm1) (and 3 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 768; k2++) {
-            let c3 = 0.0;
-            if (k2 < 512) {
-              let c4 = 0.0;
-              if (k2 < 256) {
-                const q5 = Math.floor((k2 + 0.5) / 32.0);
-                const r6 = k2 - q5 * 32;
-                const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
-                c4 = v7;
-              } else {
-                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
-                const r9 = k2 - 256 - q8 * 32;
-                const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
-                c4 = v10;
-              }
-              c3 = c4;
-            } else {
-              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
-              const r12 = k2 - 512 - q11 * 32;
-              const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12]!;
-              c3 = v13;
-            }
-            const v14 = b4[k2 * 256 + i2]!;
-            acc1 += c3 * v14;
-          }
-          const v15 = v0 + acc1;
-          return v15;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // k48 78daa07c: embedding0.d table
-    {
-      name: "TransformerClassifier.k48",
+      name: "TransformerClassifier.k58",
       label: "embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2089,6 +2362,26 @@ const TransformerClassifier_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 10000; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 2560000; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 256;
+              for (let j = 0; j < 256; j++) {
+                const v2 = b1[(s0 * T + s1) * 256 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -2247,105 +2540,109 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":15,"out":60,"args":[59,57],"size":["B",8,"T","T"]},
           {"op":"run","kernel":16,"out":61,"args":[53,60],"size":["B",8,"T",2]},
           {"op":"run","kernel":17,"out":62,"args":[53,61,60],"size":["B",8,"T","T"],"free":[60,61]},
-          {"op":"run","kernel":18,"out":63,"args":[62,58],"size":["B","T",256]},
-          {"op":"run","kernel":19,"out":64,"args":[55,63,3,4],"size":["B","T",256],"packs":1},
-          {"op":"run","kernel":20,"out":65,"args":[64],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":66,"args":[65,64,5,6],"size":["B","T",256],"free":[65]},
-          {"op":"run","kernel":6,"out":67,"args":[66,7,8],"size":["B","T",1024],"packs":2},
-          {"op":"run","kernel":22,"out":68,"args":[66,67,9,10],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":20,"out":69,"args":[68],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":70,"args":[69,68,11,12],"size":["B","T",256],"free":[69]},
-          {"op":"run","kernel":1,"out":71,"args":[70,13,14],"size":["B","T",768],"packs":4},
-          {"op":"run","kernel":12,"out":72,"args":[71],"size":["B","T",8,32]},
-          {"op":"run","kernel":13,"out":73,"args":[71],"size":["B","T",8,32]},
-          {"op":"run","kernel":14,"out":74,"args":[71],"size":["B","T",8,32],"free":[71]},
-          {"op":"run","kernel":15,"out":75,"args":[74,72],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":16,"out":76,"args":[53,75],"size":["B",8,"T",2]},
-          {"op":"run","kernel":17,"out":77,"args":[53,76,75],"size":["B",8,"T","T"],"free":[75,76]},
-          {"op":"run","kernel":18,"out":78,"args":[77,73],"size":["B","T",256]},
-          {"op":"run","kernel":19,"out":79,"args":[70,78,15,16],"size":["B","T",256],"packs":5},
-          {"op":"run","kernel":20,"out":80,"args":[79],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":81,"args":[80,79,17,18],"size":["B","T",256],"free":[80]},
-          {"op":"run","kernel":6,"out":82,"args":[81,19,20],"size":["B","T",1024],"packs":6},
-          {"op":"run","kernel":22,"out":83,"args":[81,82,21,22],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":20,"out":84,"args":[83],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":85,"args":[84,83,23,24],"size":["B","T",256],"free":[84]},
-          {"op":"run","kernel":1,"out":86,"args":[85,25,26],"size":["B","T",768],"packs":8},
-          {"op":"run","kernel":12,"out":87,"args":[86],"size":["B","T",8,32]},
-          {"op":"run","kernel":13,"out":88,"args":[86],"size":["B","T",8,32]},
-          {"op":"run","kernel":14,"out":89,"args":[86],"size":["B","T",8,32],"free":[86]},
-          {"op":"run","kernel":15,"out":90,"args":[89,87],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":16,"out":91,"args":[53,90],"size":["B",8,"T",2]},
-          {"op":"run","kernel":17,"out":92,"args":[53,91,90],"size":["B",8,"T","T"],"free":[90,91]},
-          {"op":"run","kernel":18,"out":93,"args":[92,88],"size":["B","T",256]},
-          {"op":"run","kernel":19,"out":94,"args":[85,93,27,28],"size":["B","T",256],"packs":9},
-          {"op":"run","kernel":20,"out":95,"args":[94],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":96,"args":[95,94,29,30],"size":["B","T",256],"free":[95]},
-          {"op":"run","kernel":6,"out":97,"args":[96,31,32],"size":["B","T",1024],"packs":10},
-          {"op":"run","kernel":22,"out":98,"args":[96,97,33,34],"size":["B","T",256],"packs":11},
-          {"op":"run","kernel":20,"out":99,"args":[98],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":100,"args":[99,98,35,36],"size":["B","T",256],"free":[99]},
-          {"op":"run","kernel":1,"out":101,"args":[100,37,38],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":12,"out":102,"args":[101],"size":["B","T",8,32]},
-          {"op":"run","kernel":13,"out":103,"args":[101],"size":["B","T",8,32]},
-          {"op":"run","kernel":14,"out":104,"args":[101],"size":["B","T",8,32],"free":[101]},
-          {"op":"run","kernel":15,"out":105,"args":[104,102],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":16,"out":106,"args":[53,105],"size":["B",8,"T",2]},
-          {"op":"run","kernel":17,"out":107,"args":[53,106,105],"size":["B",8,"T","T"],"free":[105,106]},
-          {"op":"run","kernel":18,"out":108,"args":[107,103],"size":["B","T",256]},
-          {"op":"run","kernel":19,"out":109,"args":[100,108,39,40],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":20,"out":110,"args":[109],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":111,"args":[110,109,41,42],"size":["B","T",256],"free":[110]},
-          {"op":"run","kernel":6,"out":112,"args":[111,43,44],"size":["B","T",1024],"packs":14},
-          {"op":"run","kernel":22,"out":113,"args":[111,112,45,46],"size":["B","T",256],"packs":15},
-          {"op":"run","kernel":20,"out":114,"args":[113],"size":["B","T",2]},
-          {"op":"run","kernel":21,"out":115,"args":[114,113,47,48],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":8,"out":116,"args":[115,53],"size":["B",256],"free":[53,115]},
-          {"op":"run","kernel":9,"out":117,"args":[116,49,50],"size":["B",4],"packs":16},
-          {"op":"run","kernel":10,"out":118,"args":[117],"size":["B",2]},
-          {"op":"run","kernel":11,"out":119,"args":[118,117],"size":["B",4],"free":[117,118]}
+          {"op":"run","kernel":18,"out":63,"args":[62,58],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":64,"args":[63],"size":["B","T",256],"free":[63]},
+          {"op":"run","kernel":20,"out":65,"args":[55,64,3,4],"size":["B","T",256],"packs":1},
+          {"op":"run","kernel":21,"out":66,"args":[65],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":67,"args":[66,65,5,6],"size":["B","T",256],"free":[66]},
+          {"op":"run","kernel":6,"out":68,"args":[67,7,8],"size":["B","T",1024],"packs":2},
+          {"op":"run","kernel":23,"out":69,"args":[67,68,9,10],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":21,"out":70,"args":[69],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":71,"args":[70,69,11,12],"size":["B","T",256],"free":[70]},
+          {"op":"run","kernel":1,"out":72,"args":[71,13,14],"size":["B","T",768],"packs":4},
+          {"op":"run","kernel":12,"out":73,"args":[72],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":74,"args":[72],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":75,"args":[72],"size":["B","T",8,32],"free":[72]},
+          {"op":"run","kernel":15,"out":76,"args":[75,73],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":77,"args":[53,76],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":78,"args":[53,77,76],"size":["B",8,"T","T"],"free":[76,77]},
+          {"op":"run","kernel":18,"out":79,"args":[78,74],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":80,"args":[79],"size":["B","T",256],"free":[79]},
+          {"op":"run","kernel":20,"out":81,"args":[71,80,15,16],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":21,"out":82,"args":[81],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":83,"args":[82,81,17,18],"size":["B","T",256],"free":[82]},
+          {"op":"run","kernel":6,"out":84,"args":[83,19,20],"size":["B","T",1024],"packs":6},
+          {"op":"run","kernel":23,"out":85,"args":[83,84,21,22],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":21,"out":86,"args":[85],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":87,"args":[86,85,23,24],"size":["B","T",256],"free":[86]},
+          {"op":"run","kernel":1,"out":88,"args":[87,25,26],"size":["B","T",768],"packs":8},
+          {"op":"run","kernel":12,"out":89,"args":[88],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":90,"args":[88],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":91,"args":[88],"size":["B","T",8,32],"free":[88]},
+          {"op":"run","kernel":15,"out":92,"args":[91,89],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":93,"args":[53,92],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":94,"args":[53,93,92],"size":["B",8,"T","T"],"free":[92,93]},
+          {"op":"run","kernel":18,"out":95,"args":[94,90],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":96,"args":[95],"size":["B","T",256],"free":[95]},
+          {"op":"run","kernel":20,"out":97,"args":[87,96,27,28],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":21,"out":98,"args":[97],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":99,"args":[98,97,29,30],"size":["B","T",256],"free":[98]},
+          {"op":"run","kernel":6,"out":100,"args":[99,31,32],"size":["B","T",1024],"packs":10},
+          {"op":"run","kernel":23,"out":101,"args":[99,100,33,34],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":21,"out":102,"args":[101],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":103,"args":[102,101,35,36],"size":["B","T",256],"free":[102]},
+          {"op":"run","kernel":1,"out":104,"args":[103,37,38],"size":["B","T",768],"packs":12},
+          {"op":"run","kernel":12,"out":105,"args":[104],"size":["B","T",8,32]},
+          {"op":"run","kernel":13,"out":106,"args":[104],"size":["B","T",8,32]},
+          {"op":"run","kernel":14,"out":107,"args":[104],"size":["B","T",8,32],"free":[104]},
+          {"op":"run","kernel":15,"out":108,"args":[107,105],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":16,"out":109,"args":[53,108],"size":["B",8,"T",2]},
+          {"op":"run","kernel":17,"out":110,"args":[53,109,108],"size":["B",8,"T","T"],"free":[108,109]},
+          {"op":"run","kernel":18,"out":111,"args":[110,106],"size":["B","T",8,32]},
+          {"op":"run","kernel":19,"out":112,"args":[111],"size":["B","T",256],"free":[111]},
+          {"op":"run","kernel":20,"out":113,"args":[103,112,39,40],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":21,"out":114,"args":[113],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":115,"args":[114,113,41,42],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":6,"out":116,"args":[115,43,44],"size":["B","T",1024],"packs":14},
+          {"op":"run","kernel":23,"out":117,"args":[115,116,45,46],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":21,"out":118,"args":[117],"size":["B","T",2]},
+          {"op":"run","kernel":22,"out":119,"args":[118,117,47,48],"size":["B","T",256],"free":[118]},
+          {"op":"run","kernel":8,"out":120,"args":[119,53],"size":["B",256],"free":[53,119]},
+          {"op":"run","kernel":9,"out":121,"args":[120,49,50],"size":["B",4],"packs":16},
+          {"op":"run","kernel":10,"out":122,"args":[121],"size":["B",2]},
+          {"op":"run","kernel":11,"out":123,"args":[122,121],"size":["B",4],"free":[121,122]}
         ],
-        "output": {"slot":119,"shape":["B",4]},
+        "output": {"slot":123,"shape":["B",4]},
         "caches": [],
         "outputs": [
-          {"name":"label","slot":119,"shape":["B",4]},
-          {"name":"%497","slot":119,"shape":["B",4]},
-          {"name":"%493","slot":116,"shape":["B",256]},
-          {"name":"%489","slot":113,"shape":["B","T",256]},
-          {"name":"%485","slot":112,"shape":["B","T",1024]},
-          {"name":"%481","slot":111,"shape":["B","T",256]},
-          {"name":"%478","slot":109,"shape":["B","T",256]},
-          {"name":"%476","slot":108,"shape":["B","T",256]},
-          {"name":"%474","slot":107,"shape":["B",8,"T","T"]},
-          {"name":"%468","slot":103,"shape":["B","T",8,32]},
-          {"name":"%472","slot":104,"shape":["B","T",8,32]},
-          {"name":"%466","slot":102,"shape":["B","T",8,32]},
-          {"name":"%455","slot":100,"shape":["B","T",256]},
-          {"name":"%452","slot":98,"shape":["B","T",256]},
-          {"name":"%448","slot":97,"shape":["B","T",1024]},
-          {"name":"%444","slot":96,"shape":["B","T",256]},
-          {"name":"%441","slot":94,"shape":["B","T",256]},
-          {"name":"%439","slot":93,"shape":["B","T",256]},
-          {"name":"%437","slot":92,"shape":["B",8,"T","T"]},
-          {"name":"%431","slot":88,"shape":["B","T",8,32]},
-          {"name":"%435","slot":89,"shape":["B","T",8,32]},
-          {"name":"%429","slot":87,"shape":["B","T",8,32]},
-          {"name":"%418","slot":85,"shape":["B","T",256]},
-          {"name":"%415","slot":83,"shape":["B","T",256]},
-          {"name":"%411","slot":82,"shape":["B","T",1024]},
-          {"name":"%407","slot":81,"shape":["B","T",256]},
-          {"name":"%404","slot":79,"shape":["B","T",256]},
-          {"name":"%402","slot":78,"shape":["B","T",256]},
-          {"name":"%400","slot":77,"shape":["B",8,"T","T"]},
-          {"name":"%394","slot":73,"shape":["B","T",8,32]},
-          {"name":"%398","slot":74,"shape":["B","T",8,32]},
-          {"name":"%392","slot":72,"shape":["B","T",8,32]},
-          {"name":"%381","slot":70,"shape":["B","T",256]},
-          {"name":"%378","slot":68,"shape":["B","T",256]},
-          {"name":"%374","slot":67,"shape":["B","T",1024]},
-          {"name":"%370","slot":66,"shape":["B","T",256]},
-          {"name":"%367","slot":64,"shape":["B","T",256]},
-          {"name":"%365","slot":63,"shape":["B","T",256]},
+          {"name":"label","slot":123,"shape":["B",4]},
+          {"name":"%497","slot":123,"shape":["B",4]},
+          {"name":"%493","slot":120,"shape":["B",256]},
+          {"name":"%489","slot":117,"shape":["B","T",256]},
+          {"name":"%485","slot":116,"shape":["B","T",1024]},
+          {"name":"%481","slot":115,"shape":["B","T",256]},
+          {"name":"%478","slot":113,"shape":["B","T",256]},
+          {"name":"%476","slot":112,"shape":["B","T",256]},
+          {"name":"%474","slot":110,"shape":["B",8,"T","T"]},
+          {"name":"%468","slot":106,"shape":["B","T",8,32]},
+          {"name":"%472","slot":107,"shape":["B","T",8,32]},
+          {"name":"%466","slot":105,"shape":["B","T",8,32]},
+          {"name":"%455","slot":103,"shape":["B","T",256]},
+          {"name":"%452","slot":101,"shape":["B","T",256]},
+          {"name":"%448","slot":100,"shape":["B","T",1024]},
+          {"name":"%444","slot":99,"shape":["B","T",256]},
+          {"name":"%441","slot":97,"shape":["B","T",256]},
+          {"name":"%439","slot":96,"shape":["B","T",256]},
+          {"name":"%437","slot":94,"shape":["B",8,"T","T"]},
+          {"name":"%431","slot":90,"shape":["B","T",8,32]},
+          {"name":"%435","slot":91,"shape":["B","T",8,32]},
+          {"name":"%429","slot":89,"shape":["B","T",8,32]},
+          {"name":"%418","slot":87,"shape":["B","T",256]},
+          {"name":"%415","slot":85,"shape":["B","T",256]},
+          {"name":"%411","slot":84,"shape":["B","T",1024]},
+          {"name":"%407","slot":83,"shape":["B","T",256]},
+          {"name":"%404","slot":81,"shape":["B","T",256]},
+          {"name":"%402","slot":80,"shape":["B","T",256]},
+          {"name":"%400","slot":78,"shape":["B",8,"T","T"]},
+          {"name":"%394","slot":74,"shape":["B","T",8,32]},
+          {"name":"%398","slot":75,"shape":["B","T",8,32]},
+          {"name":"%392","slot":73,"shape":["B","T",8,32]},
+          {"name":"%381","slot":71,"shape":["B","T",256]},
+          {"name":"%378","slot":69,"shape":["B","T",256]},
+          {"name":"%374","slot":68,"shape":["B","T",1024]},
+          {"name":"%370","slot":67,"shape":["B","T",256]},
+          {"name":"%367","slot":65,"shape":["B","T",256]},
+          {"name":"%365","slot":64,"shape":["B","T",256]},
           {"name":"%363","slot":62,"shape":["B",8,"T","T"]},
           {"name":"%357","slot":58,"shape":["B","T",8,32]},
           {"name":"%361","slot":59,"shape":["B","T",8,32]},
@@ -2362,15 +2659,19 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           [45,0,1024,256,1,1024],
           [43,0,256,1024,1,256],
           [39,0,256,256,1,256],
+          [37,0,256,768,1,256],
           [33,0,1024,256,1,1024],
           [31,0,256,1024,1,256],
           [27,0,256,256,1,256],
+          [25,0,256,768,1,256],
           [21,0,1024,256,1,1024],
           [19,0,256,1024,1,256],
           [15,0,256,256,1,256],
+          [13,0,256,768,1,256],
           [9,0,1024,256,1,1024],
           [7,0,256,1024,1,256],
-          [3,0,256,256,1,256]
+          [3,0,256,256,1,256],
+          [1,0,256,768,1,256]
         ],
         "packSets": [
           [0],
@@ -2385,231 +2686,296 @@ const TransformerClassifier_TRAIN: __nnc.TrainPlan = {
           [9],
           [10],
           [11],
-          [12]
+          [12],
+          [13],
+          [14],
+          [15],
+          [16]
         ],
         "inputs": [
           {"name":"text","dim":"T","data":51,"lengths":52}
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":23,"out":53,"args":[54,55],"size":["B",4],"free":[54,55]},
-          {"op":"run","kernel":24,"out":56,"args":[53,49],"size":["B",256],"packs":0},
-          {"op":"run","kernel":25,"out":57,"args":[53,58],"size":[4,256],"free":[58]},
-          {"op":"run","kernel":26,"out":59,"args":[53],"size":[4],"free":[53]},
-          {"op":"run","kernel":27,"out":60,"args":[52,56],"size":["B","T",256],"free":[52,56]},
-          {"op":"run","kernel":28,"out":61,"args":[62],"size":["B","T",256],"free":[62]},
-          {"op":"run","kernel":29,"out":63,"args":[61],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":64,"args":[61,63],"size":["B","T",256],"free":[61]},
-          {"op":"run","kernel":31,"out":65,"args":[60,64],"size":[256]},
-          {"op":"run","kernel":32,"out":66,"args":[60],"size":[256]},
-          {"op":"run","kernel":33,"out":67,"args":[63,60,47,64],"size":["B","T",256],"free":[60,63,64]},
-          {"op":"run","kernel":34,"out":68,"args":[67,69],"size":[256,1024]},
-          {"op":"run","kernel":32,"out":70,"args":[67],"size":[256]},
-          {"op":"run","kernel":35,"out":71,"args":[67,45,69],"size":["B","T",1024],"packs":1,"free":[69]},
-          {"op":"run","kernel":36,"out":72,"args":[71,73],"size":[1024,256],"free":[73]},
-          {"op":"run","kernel":37,"out":74,"args":[71],"size":[1024]},
-          {"op":"run","kernel":38,"out":75,"args":[67,71,43],"size":["B","T",256],"packs":2,"free":[67,71]},
-          {"op":"run","kernel":28,"out":76,"args":[77],"size":["B","T",256],"free":[77]},
-          {"op":"run","kernel":29,"out":78,"args":[76],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":79,"args":[76,78],"size":["B","T",256],"free":[76]},
-          {"op":"run","kernel":31,"out":80,"args":[75,79],"size":[256]},
-          {"op":"run","kernel":32,"out":81,"args":[75],"size":[256]},
-          {"op":"run","kernel":33,"out":82,"args":[78,75,41,79],"size":["B","T",256],"free":[75,78,79]},
-          {"op":"run","kernel":39,"out":83,"args":[82,39],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":40,"out":84,"args":[82,85],"size":[256,256],"free":[85]},
-          {"op":"run","kernel":32,"out":86,"args":[82],"size":[256]},
-          {"op":"run","kernel":41,"out":87,"args":[83,88],"size":["B","T",8,32]},
-          {"op":"run","kernel":42,"out":89,"args":[88,83,90],"size":["B",8,"T","T"],"free":[83,88,90]},
-          {"op":"run","kernel":43,"out":91,"args":[89,92],"size":["B","T",8,32],"free":[92]},
-          {"op":"run","kernel":44,"out":93,"args":[89,94],"size":["B","T",8,32],"free":[89,94]},
-          {"op":"run","kernel":45,"out":95,"args":[91,93,87,96],"size":[768,256],"free":[96]},
-          {"op":"run","kernel":46,"out":97,"args":[91,93,87],"size":[768]},
-          {"op":"run","kernel":47,"out":98,"args":[82,91,93,87,37],"size":["B","T",256],"free":[82,87,91,93]},
-          {"op":"run","kernel":28,"out":99,"args":[100],"size":["B","T",256],"free":[100]},
-          {"op":"run","kernel":29,"out":101,"args":[99],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":102,"args":[99,101],"size":["B","T",256],"free":[99]},
-          {"op":"run","kernel":31,"out":103,"args":[98,102],"size":[256]},
-          {"op":"run","kernel":32,"out":104,"args":[98],"size":[256]},
-          {"op":"run","kernel":33,"out":105,"args":[101,98,35,102],"size":["B","T",256],"free":[98,101,102]},
-          {"op":"run","kernel":34,"out":106,"args":[105,107],"size":[256,1024]},
-          {"op":"run","kernel":32,"out":108,"args":[105],"size":[256]},
-          {"op":"run","kernel":35,"out":109,"args":[105,33,107],"size":["B","T",1024],"packs":4,"free":[107]},
-          {"op":"run","kernel":36,"out":110,"args":[109,111],"size":[1024,256],"free":[111]},
-          {"op":"run","kernel":37,"out":112,"args":[109],"size":[1024]},
-          {"op":"run","kernel":38,"out":113,"args":[105,109,31],"size":["B","T",256],"packs":5,"free":[105,109]},
-          {"op":"run","kernel":28,"out":114,"args":[115],"size":["B","T",256],"free":[115]},
-          {"op":"run","kernel":29,"out":116,"args":[114],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":117,"args":[114,116],"size":["B","T",256],"free":[114]},
-          {"op":"run","kernel":31,"out":118,"args":[113,117],"size":[256]},
-          {"op":"run","kernel":32,"out":119,"args":[113],"size":[256]},
-          {"op":"run","kernel":33,"out":120,"args":[116,113,29,117],"size":["B","T",256],"free":[113,116,117]},
-          {"op":"run","kernel":39,"out":121,"args":[120,27],"size":["B","T",256],"packs":6},
-          {"op":"run","kernel":40,"out":122,"args":[120,123],"size":[256,256],"free":[123]},
-          {"op":"run","kernel":32,"out":124,"args":[120],"size":[256]},
-          {"op":"run","kernel":41,"out":125,"args":[121,126],"size":["B","T",8,32]},
-          {"op":"run","kernel":42,"out":127,"args":[126,121,128],"size":["B",8,"T","T"],"free":[121,126,128]},
-          {"op":"run","kernel":43,"out":129,"args":[127,130],"size":["B","T",8,32],"free":[130]},
-          {"op":"run","kernel":44,"out":131,"args":[127,132],"size":["B","T",8,32],"free":[127,132]},
-          {"op":"run","kernel":45,"out":133,"args":[129,131,125,134],"size":[768,256],"free":[134]},
-          {"op":"run","kernel":46,"out":135,"args":[129,131,125],"size":[768]},
-          {"op":"run","kernel":47,"out":136,"args":[120,129,131,125,25],"size":["B","T",256],"free":[120,125,129,131]},
-          {"op":"run","kernel":28,"out":137,"args":[138],"size":["B","T",256],"free":[138]},
-          {"op":"run","kernel":29,"out":139,"args":[137],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":140,"args":[137,139],"size":["B","T",256],"free":[137]},
-          {"op":"run","kernel":31,"out":141,"args":[136,140],"size":[256]},
-          {"op":"run","kernel":32,"out":142,"args":[136],"size":[256]},
-          {"op":"run","kernel":33,"out":143,"args":[139,136,23,140],"size":["B","T",256],"free":[136,139,140]},
-          {"op":"run","kernel":34,"out":144,"args":[143,145],"size":[256,1024]},
-          {"op":"run","kernel":32,"out":146,"args":[143],"size":[256]},
-          {"op":"run","kernel":35,"out":147,"args":[143,21,145],"size":["B","T",1024],"packs":7,"free":[145]},
-          {"op":"run","kernel":36,"out":148,"args":[147,149],"size":[1024,256],"free":[149]},
-          {"op":"run","kernel":37,"out":150,"args":[147],"size":[1024]},
-          {"op":"run","kernel":38,"out":151,"args":[143,147,19],"size":["B","T",256],"packs":8,"free":[143,147]},
-          {"op":"run","kernel":28,"out":152,"args":[153],"size":["B","T",256],"free":[153]},
-          {"op":"run","kernel":29,"out":154,"args":[152],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":155,"args":[152,154],"size":["B","T",256],"free":[152]},
-          {"op":"run","kernel":31,"out":156,"args":[151,155],"size":[256]},
-          {"op":"run","kernel":32,"out":157,"args":[151],"size":[256]},
-          {"op":"run","kernel":33,"out":158,"args":[154,151,17,155],"size":["B","T",256],"free":[151,154,155]},
-          {"op":"run","kernel":39,"out":159,"args":[158,15],"size":["B","T",256],"packs":9},
-          {"op":"run","kernel":40,"out":160,"args":[158,161],"size":[256,256],"free":[161]},
-          {"op":"run","kernel":32,"out":162,"args":[158],"size":[256]},
-          {"op":"run","kernel":41,"out":163,"args":[159,164],"size":["B","T",8,32]},
-          {"op":"run","kernel":42,"out":165,"args":[164,159,166],"size":["B",8,"T","T"],"free":[159,164,166]},
-          {"op":"run","kernel":43,"out":167,"args":[165,168],"size":["B","T",8,32],"free":[168]},
-          {"op":"run","kernel":44,"out":169,"args":[165,170],"size":["B","T",8,32],"free":[165,170]},
-          {"op":"run","kernel":45,"out":171,"args":[167,169,163,172],"size":[768,256],"free":[172]},
-          {"op":"run","kernel":46,"out":173,"args":[167,169,163],"size":[768]},
-          {"op":"run","kernel":47,"out":174,"args":[158,167,169,163,13],"size":["B","T",256],"free":[158,163,167,169]},
-          {"op":"run","kernel":28,"out":175,"args":[176],"size":["B","T",256],"free":[176]},
-          {"op":"run","kernel":29,"out":177,"args":[175],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":178,"args":[175,177],"size":["B","T",256],"free":[175]},
-          {"op":"run","kernel":31,"out":179,"args":[174,178],"size":[256]},
-          {"op":"run","kernel":32,"out":180,"args":[174],"size":[256]},
-          {"op":"run","kernel":33,"out":181,"args":[177,174,11,178],"size":["B","T",256],"free":[174,177,178]},
-          {"op":"run","kernel":34,"out":182,"args":[181,183],"size":[256,1024]},
-          {"op":"run","kernel":32,"out":184,"args":[181],"size":[256]},
-          {"op":"run","kernel":35,"out":185,"args":[181,9,183],"size":["B","T",1024],"packs":10,"free":[183]},
-          {"op":"run","kernel":36,"out":186,"args":[185,187],"size":[1024,256],"free":[187]},
-          {"op":"run","kernel":37,"out":188,"args":[185],"size":[1024]},
-          {"op":"run","kernel":38,"out":189,"args":[181,185,7],"size":["B","T",256],"packs":11,"free":[181,185]},
-          {"op":"run","kernel":28,"out":190,"args":[191],"size":["B","T",256],"free":[191]},
-          {"op":"run","kernel":29,"out":192,"args":[190],"size":["B","T",1]},
-          {"op":"run","kernel":30,"out":193,"args":[190,192],"size":["B","T",256],"free":[190]},
-          {"op":"run","kernel":31,"out":194,"args":[189,193],"size":[256]},
-          {"op":"run","kernel":32,"out":195,"args":[189],"size":[256]},
-          {"op":"run","kernel":33,"out":196,"args":[192,189,5,193],"size":["B","T",256],"free":[189,192,193]},
-          {"op":"run","kernel":39,"out":197,"args":[196,3],"size":["B","T",256],"packs":12},
-          {"op":"run","kernel":40,"out":198,"args":[196,199],"size":[256,256],"free":[199]},
-          {"op":"run","kernel":32,"out":200,"args":[196],"size":[256]},
-          {"op":"run","kernel":41,"out":201,"args":[197,202],"size":["B","T",8,32]},
-          {"op":"run","kernel":42,"out":203,"args":[202,197,204],"size":["B",8,"T","T"],"free":[197,202,204]},
-          {"op":"run","kernel":43,"out":205,"args":[203,206],"size":["B","T",8,32],"free":[206]},
-          {"op":"run","kernel":44,"out":207,"args":[203,208],"size":["B","T",8,32],"free":[203,208]},
-          {"op":"run","kernel":45,"out":209,"args":[205,207,201,210],"size":[768,256],"free":[210]},
-          {"op":"run","kernel":46,"out":211,"args":[205,207,201],"size":[768]},
-          {"op":"run","kernel":47,"out":212,"args":[196,205,207,201,1],"size":["B","T",256],"free":[196,201,205,207]},
-          {"op":"run","kernel":48,"out":213,"args":[51,212],"size":[10000,256],"free":[51,212]}
+          {"op":"run","kernel":24,"out":53,"args":[54,55],"size":["B"]},
+          {"op":"run","kernel":25,"out":56,"args":[55,54,53],"size":["B",4],"free":[53,54,55]},
+          {"op":"run","kernel":26,"out":57,"args":[56,49],"size":["B",256],"packs":0},
+          {"op":"run","kernel":27,"out":58,"args":[56,59],"size":[4,256],"free":[59]},
+          {"op":"run","kernel":28,"out":60,"args":[56],"size":[4],"free":[56]},
+          {"op":"run","kernel":29,"out":61,"args":[52,57],"size":["B","T",256],"free":[52,57]},
+          {"op":"run","kernel":30,"out":62,"args":[63],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":64,"args":[63,62],"size":["B","T",256],"free":[62,63]},
+          {"op":"run","kernel":32,"out":65,"args":[64],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":66,"args":[65],"size":["B","T",1],"free":[65]},
+          {"op":"run","kernel":34,"out":67,"args":[64,66],"size":["B","T",256],"free":[64]},
+          {"op":"run","kernel":35,"out":68,"args":[61,67],"size":[256]},
+          {"op":"run","kernel":36,"out":69,"args":[61],"size":[256]},
+          {"op":"run","kernel":37,"out":70,"args":[61,47],"size":["B","T",256],"free":[61]},
+          {"op":"run","kernel":30,"out":71,"args":[70],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":72,"args":[70,67],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":73,"args":[66,70,71,67,72],"size":["B","T",256],"free":[66,67,70,71,72]},
+          {"op":"run","kernel":40,"out":74,"args":[73,45],"size":["B","T",1024],"packs":1},
+          {"op":"run","kernel":41,"out":75,"args":[73,76],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":77,"args":[73],"size":[256]},
+          {"op":"run","kernel":42,"out":78,"args":[74,76],"size":["B","T",1024],"free":[74,76]},
+          {"op":"run","kernel":43,"out":79,"args":[78,43],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":44,"out":80,"args":[78,81],"size":[1024,256],"free":[81]},
+          {"op":"run","kernel":45,"out":82,"args":[78],"size":[1024],"free":[78]},
+          {"op":"run","kernel":46,"out":83,"args":[73,79],"size":["B","T",256],"free":[73,79]},
+          {"op":"run","kernel":30,"out":84,"args":[85],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":86,"args":[85,84],"size":["B","T",256],"free":[84,85]},
+          {"op":"run","kernel":32,"out":87,"args":[86],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":88,"args":[87],"size":["B","T",1],"free":[87]},
+          {"op":"run","kernel":34,"out":89,"args":[86,88],"size":["B","T",256],"free":[86]},
+          {"op":"run","kernel":35,"out":90,"args":[83,89],"size":[256]},
+          {"op":"run","kernel":36,"out":91,"args":[83],"size":[256]},
+          {"op":"run","kernel":37,"out":92,"args":[83,41],"size":["B","T",256],"free":[83]},
+          {"op":"run","kernel":30,"out":93,"args":[92],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":94,"args":[92,89],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":95,"args":[88,92,93,89,94],"size":["B","T",256],"free":[88,89,92,93,94]},
+          {"op":"run","kernel":47,"out":96,"args":[95,39],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":48,"out":97,"args":[95,98],"size":[256,256],"free":[98]},
+          {"op":"run","kernel":36,"out":99,"args":[95],"size":[256]},
+          {"op":"run","kernel":49,"out":100,"args":[96,101],"size":["B",8,"T","T"],"free":[101]},
+          {"op":"run","kernel":50,"out":102,"args":[96,103],"size":["B","T",8,32],"free":[96]},
+          {"op":"run","kernel":51,"out":104,"args":[100,103],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":105,"args":[103,100,104],"size":["B",8,"T","T"],"free":[100,103,104]},
+          {"op":"run","kernel":53,"out":106,"args":[105,107],"size":["B","T",8,32],"free":[107]},
+          {"op":"run","kernel":54,"out":108,"args":[105,109],"size":["B","T",8,32],"free":[105,109]},
+          {"op":"run","kernel":55,"out":110,"args":[106,108,102,37],"size":["B","T",256],"packs":4},
+          {"op":"run","kernel":56,"out":111,"args":[106,108,102,112],"size":[768,256],"free":[112]},
+          {"op":"run","kernel":57,"out":113,"args":[106,108,102],"size":[768],"free":[102,106,108]},
+          {"op":"run","kernel":46,"out":114,"args":[95,110],"size":["B","T",256],"free":[95,110]},
+          {"op":"run","kernel":30,"out":115,"args":[116],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":117,"args":[116,115],"size":["B","T",256],"free":[115,116]},
+          {"op":"run","kernel":32,"out":118,"args":[117],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":119,"args":[118],"size":["B","T",1],"free":[118]},
+          {"op":"run","kernel":34,"out":120,"args":[117,119],"size":["B","T",256],"free":[117]},
+          {"op":"run","kernel":35,"out":121,"args":[114,120],"size":[256]},
+          {"op":"run","kernel":36,"out":122,"args":[114],"size":[256]},
+          {"op":"run","kernel":37,"out":123,"args":[114,35],"size":["B","T",256],"free":[114]},
+          {"op":"run","kernel":30,"out":124,"args":[123],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":125,"args":[123,120],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":126,"args":[119,123,124,120,125],"size":["B","T",256],"free":[119,120,123,124,125]},
+          {"op":"run","kernel":40,"out":127,"args":[126,33],"size":["B","T",1024],"packs":5},
+          {"op":"run","kernel":41,"out":128,"args":[126,129],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":130,"args":[126],"size":[256]},
+          {"op":"run","kernel":42,"out":131,"args":[127,129],"size":["B","T",1024],"free":[127,129]},
+          {"op":"run","kernel":43,"out":132,"args":[131,31],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":44,"out":133,"args":[131,134],"size":[1024,256],"free":[134]},
+          {"op":"run","kernel":45,"out":135,"args":[131],"size":[1024],"free":[131]},
+          {"op":"run","kernel":46,"out":136,"args":[126,132],"size":["B","T",256],"free":[126,132]},
+          {"op":"run","kernel":30,"out":137,"args":[138],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":139,"args":[138,137],"size":["B","T",256],"free":[137,138]},
+          {"op":"run","kernel":32,"out":140,"args":[139],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":141,"args":[140],"size":["B","T",1],"free":[140]},
+          {"op":"run","kernel":34,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
+          {"op":"run","kernel":35,"out":143,"args":[136,142],"size":[256]},
+          {"op":"run","kernel":36,"out":144,"args":[136],"size":[256]},
+          {"op":"run","kernel":37,"out":145,"args":[136,29],"size":["B","T",256],"free":[136]},
+          {"op":"run","kernel":30,"out":146,"args":[145],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":147,"args":[145,142],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":148,"args":[141,145,146,142,147],"size":["B","T",256],"free":[141,142,145,146,147]},
+          {"op":"run","kernel":47,"out":149,"args":[148,27],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":48,"out":150,"args":[148,151],"size":[256,256],"free":[151]},
+          {"op":"run","kernel":36,"out":152,"args":[148],"size":[256]},
+          {"op":"run","kernel":49,"out":153,"args":[149,154],"size":["B",8,"T","T"],"free":[154]},
+          {"op":"run","kernel":50,"out":155,"args":[149,156],"size":["B","T",8,32],"free":[149]},
+          {"op":"run","kernel":51,"out":157,"args":[153,156],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":158,"args":[156,153,157],"size":["B",8,"T","T"],"free":[153,156,157]},
+          {"op":"run","kernel":53,"out":159,"args":[158,160],"size":["B","T",8,32],"free":[160]},
+          {"op":"run","kernel":54,"out":161,"args":[158,162],"size":["B","T",8,32],"free":[158,162]},
+          {"op":"run","kernel":55,"out":163,"args":[159,161,155,25],"size":["B","T",256],"packs":8},
+          {"op":"run","kernel":56,"out":164,"args":[159,161,155,165],"size":[768,256],"free":[165]},
+          {"op":"run","kernel":57,"out":166,"args":[159,161,155],"size":[768],"free":[155,159,161]},
+          {"op":"run","kernel":46,"out":167,"args":[148,163],"size":["B","T",256],"free":[148,163]},
+          {"op":"run","kernel":30,"out":168,"args":[169],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":170,"args":[169,168],"size":["B","T",256],"free":[168,169]},
+          {"op":"run","kernel":32,"out":171,"args":[170],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":172,"args":[171],"size":["B","T",1],"free":[171]},
+          {"op":"run","kernel":34,"out":173,"args":[170,172],"size":["B","T",256],"free":[170]},
+          {"op":"run","kernel":35,"out":174,"args":[167,173],"size":[256]},
+          {"op":"run","kernel":36,"out":175,"args":[167],"size":[256]},
+          {"op":"run","kernel":37,"out":176,"args":[167,23],"size":["B","T",256],"free":[167]},
+          {"op":"run","kernel":30,"out":177,"args":[176],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":178,"args":[176,173],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":179,"args":[172,176,177,173,178],"size":["B","T",256],"free":[172,173,176,177,178]},
+          {"op":"run","kernel":40,"out":180,"args":[179,21],"size":["B","T",1024],"packs":9},
+          {"op":"run","kernel":41,"out":181,"args":[179,182],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":183,"args":[179],"size":[256]},
+          {"op":"run","kernel":42,"out":184,"args":[180,182],"size":["B","T",1024],"free":[180,182]},
+          {"op":"run","kernel":43,"out":185,"args":[184,19],"size":["B","T",256],"packs":10},
+          {"op":"run","kernel":44,"out":186,"args":[184,187],"size":[1024,256],"free":[187]},
+          {"op":"run","kernel":45,"out":188,"args":[184],"size":[1024],"free":[184]},
+          {"op":"run","kernel":46,"out":189,"args":[179,185],"size":["B","T",256],"free":[179,185]},
+          {"op":"run","kernel":30,"out":190,"args":[191],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":192,"args":[191,190],"size":["B","T",256],"free":[190,191]},
+          {"op":"run","kernel":32,"out":193,"args":[192],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":194,"args":[193],"size":["B","T",1],"free":[193]},
+          {"op":"run","kernel":34,"out":195,"args":[192,194],"size":["B","T",256],"free":[192]},
+          {"op":"run","kernel":35,"out":196,"args":[189,195],"size":[256]},
+          {"op":"run","kernel":36,"out":197,"args":[189],"size":[256]},
+          {"op":"run","kernel":37,"out":198,"args":[189,17],"size":["B","T",256],"free":[189]},
+          {"op":"run","kernel":30,"out":199,"args":[198],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":200,"args":[198,195],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":201,"args":[194,198,199,195,200],"size":["B","T",256],"free":[194,195,198,199,200]},
+          {"op":"run","kernel":47,"out":202,"args":[201,15],"size":["B","T",256],"packs":11},
+          {"op":"run","kernel":48,"out":203,"args":[201,204],"size":[256,256],"free":[204]},
+          {"op":"run","kernel":36,"out":205,"args":[201],"size":[256]},
+          {"op":"run","kernel":49,"out":206,"args":[202,207],"size":["B",8,"T","T"],"free":[207]},
+          {"op":"run","kernel":50,"out":208,"args":[202,209],"size":["B","T",8,32],"free":[202]},
+          {"op":"run","kernel":51,"out":210,"args":[206,209],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":211,"args":[209,206,210],"size":["B",8,"T","T"],"free":[206,209,210]},
+          {"op":"run","kernel":53,"out":212,"args":[211,213],"size":["B","T",8,32],"free":[213]},
+          {"op":"run","kernel":54,"out":214,"args":[211,215],"size":["B","T",8,32],"free":[211,215]},
+          {"op":"run","kernel":55,"out":216,"args":[212,214,208,13],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":56,"out":217,"args":[212,214,208,218],"size":[768,256],"free":[218]},
+          {"op":"run","kernel":57,"out":219,"args":[212,214,208],"size":[768],"free":[208,212,214]},
+          {"op":"run","kernel":46,"out":220,"args":[201,216],"size":["B","T",256],"free":[201,216]},
+          {"op":"run","kernel":30,"out":221,"args":[222],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":223,"args":[222,221],"size":["B","T",256],"free":[221,222]},
+          {"op":"run","kernel":32,"out":224,"args":[223],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":225,"args":[224],"size":["B","T",1],"free":[224]},
+          {"op":"run","kernel":34,"out":226,"args":[223,225],"size":["B","T",256],"free":[223]},
+          {"op":"run","kernel":35,"out":227,"args":[220,226],"size":[256]},
+          {"op":"run","kernel":36,"out":228,"args":[220],"size":[256]},
+          {"op":"run","kernel":37,"out":229,"args":[220,11],"size":["B","T",256],"free":[220]},
+          {"op":"run","kernel":30,"out":230,"args":[229],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":231,"args":[229,226],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":232,"args":[225,229,230,226,231],"size":["B","T",256],"free":[225,226,229,230,231]},
+          {"op":"run","kernel":40,"out":233,"args":[232,9],"size":["B","T",1024],"packs":13},
+          {"op":"run","kernel":41,"out":234,"args":[232,235],"size":[256,1024]},
+          {"op":"run","kernel":36,"out":236,"args":[232],"size":[256]},
+          {"op":"run","kernel":42,"out":237,"args":[233,235],"size":["B","T",1024],"free":[233,235]},
+          {"op":"run","kernel":43,"out":238,"args":[237,7],"size":["B","T",256],"packs":14},
+          {"op":"run","kernel":44,"out":239,"args":[237,240],"size":[1024,256],"free":[240]},
+          {"op":"run","kernel":45,"out":241,"args":[237],"size":[1024],"free":[237]},
+          {"op":"run","kernel":46,"out":242,"args":[232,238],"size":["B","T",256],"free":[232,238]},
+          {"op":"run","kernel":30,"out":243,"args":[244],"size":["B","T"]},
+          {"op":"run","kernel":31,"out":245,"args":[244,243],"size":["B","T",256],"free":[243,244]},
+          {"op":"run","kernel":32,"out":246,"args":[245],"size":["B","T"]},
+          {"op":"run","kernel":33,"out":247,"args":[246],"size":["B","T",1],"free":[246]},
+          {"op":"run","kernel":34,"out":248,"args":[245,247],"size":["B","T",256],"free":[245]},
+          {"op":"run","kernel":35,"out":249,"args":[242,248],"size":[256]},
+          {"op":"run","kernel":36,"out":250,"args":[242],"size":[256]},
+          {"op":"run","kernel":37,"out":251,"args":[242,5],"size":["B","T",256],"free":[242]},
+          {"op":"run","kernel":30,"out":252,"args":[251],"size":["B","T"]},
+          {"op":"run","kernel":38,"out":253,"args":[251,248],"size":["B","T"]},
+          {"op":"run","kernel":39,"out":254,"args":[247,251,252,248,253],"size":["B","T",256],"free":[247,248,251,252,253]},
+          {"op":"run","kernel":47,"out":255,"args":[254,3],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":48,"out":256,"args":[254,257],"size":[256,256],"free":[257]},
+          {"op":"run","kernel":36,"out":258,"args":[254],"size":[256]},
+          {"op":"run","kernel":49,"out":259,"args":[255,260],"size":["B",8,"T","T"],"free":[260]},
+          {"op":"run","kernel":50,"out":261,"args":[255,262],"size":["B","T",8,32],"free":[255]},
+          {"op":"run","kernel":51,"out":263,"args":[259,262],"size":["B",8,"T"]},
+          {"op":"run","kernel":52,"out":264,"args":[262,259,263],"size":["B",8,"T","T"],"free":[259,262,263]},
+          {"op":"run","kernel":53,"out":265,"args":[264,266],"size":["B","T",8,32],"free":[266]},
+          {"op":"run","kernel":54,"out":267,"args":[264,268],"size":["B","T",8,32],"free":[264,268]},
+          {"op":"run","kernel":55,"out":269,"args":[265,267,261,1],"size":["B","T",256],"packs":16},
+          {"op":"run","kernel":56,"out":270,"args":[265,267,261,271],"size":[768,256],"free":[271]},
+          {"op":"run","kernel":57,"out":272,"args":[265,267,261],"size":[768],"free":[261,265,267]},
+          {"op":"run","kernel":46,"out":273,"args":[254,269],"size":["B","T",256],"free":[254,269]},
+          {"op":"run","kernel":58,"out":274,"args":[51,273],"size":[10000,256],"free":[51,273]}
         ],
-        "output": {"slot":213,"shape":[10000,256]},
+        "output": {"slot":274,"shape":[10000,256]},
         "caches": [],
         "outputs": [
-          {"name":"embedding0.weight","slot":213,"shape":[10000,256]},
-          {"name":"repeat0.0.residual0.attention0.in_proj_weight","slot":209,"shape":[768,256]},
-          {"name":"repeat0.0.residual0.attention0.in_proj_bias","slot":211,"shape":[768]},
-          {"name":"repeat0.0.residual0.attention0.out_proj.weight","slot":198,"shape":[256,256]},
-          {"name":"repeat0.0.residual0.attention0.out_proj.bias","slot":200,"shape":[256]},
-          {"name":"repeat0.0.layernorm0.weight","slot":194,"shape":[256]},
-          {"name":"repeat0.0.layernorm0.bias","slot":195,"shape":[256]},
-          {"name":"repeat0.0.residual1.linear0.weight","slot":186,"shape":[1024,256]},
-          {"name":"repeat0.0.residual1.linear0.bias","slot":188,"shape":[1024]},
-          {"name":"repeat0.0.residual1.linear1.weight","slot":182,"shape":[256,1024]},
-          {"name":"repeat0.0.residual1.linear1.bias","slot":184,"shape":[256]},
-          {"name":"repeat0.0.layernorm1.weight","slot":179,"shape":[256]},
-          {"name":"repeat0.0.layernorm1.bias","slot":180,"shape":[256]},
-          {"name":"repeat0.1.residual0.attention0.in_proj_weight","slot":171,"shape":[768,256]},
-          {"name":"repeat0.1.residual0.attention0.in_proj_bias","slot":173,"shape":[768]},
-          {"name":"repeat0.1.residual0.attention0.out_proj.weight","slot":160,"shape":[256,256]},
-          {"name":"repeat0.1.residual0.attention0.out_proj.bias","slot":162,"shape":[256]},
-          {"name":"repeat0.1.layernorm0.weight","slot":156,"shape":[256]},
-          {"name":"repeat0.1.layernorm0.bias","slot":157,"shape":[256]},
-          {"name":"repeat0.1.residual1.linear0.weight","slot":148,"shape":[1024,256]},
-          {"name":"repeat0.1.residual1.linear0.bias","slot":150,"shape":[1024]},
-          {"name":"repeat0.1.residual1.linear1.weight","slot":144,"shape":[256,1024]},
-          {"name":"repeat0.1.residual1.linear1.bias","slot":146,"shape":[256]},
-          {"name":"repeat0.1.layernorm1.weight","slot":141,"shape":[256]},
-          {"name":"repeat0.1.layernorm1.bias","slot":142,"shape":[256]},
-          {"name":"repeat0.2.residual0.attention0.in_proj_weight","slot":133,"shape":[768,256]},
-          {"name":"repeat0.2.residual0.attention0.in_proj_bias","slot":135,"shape":[768]},
-          {"name":"repeat0.2.residual0.attention0.out_proj.weight","slot":122,"shape":[256,256]},
-          {"name":"repeat0.2.residual0.attention0.out_proj.bias","slot":124,"shape":[256]},
-          {"name":"repeat0.2.layernorm0.weight","slot":118,"shape":[256]},
-          {"name":"repeat0.2.layernorm0.bias","slot":119,"shape":[256]},
-          {"name":"repeat0.2.residual1.linear0.weight","slot":110,"shape":[1024,256]},
-          {"name":"repeat0.2.residual1.linear0.bias","slot":112,"shape":[1024]},
-          {"name":"repeat0.2.residual1.linear1.weight","slot":106,"shape":[256,1024]},
-          {"name":"repeat0.2.residual1.linear1.bias","slot":108,"shape":[256]},
-          {"name":"repeat0.2.layernorm1.weight","slot":103,"shape":[256]},
-          {"name":"repeat0.2.layernorm1.bias","slot":104,"shape":[256]},
-          {"name":"repeat0.3.residual0.attention0.in_proj_weight","slot":95,"shape":[768,256]},
-          {"name":"repeat0.3.residual0.attention0.in_proj_bias","slot":97,"shape":[768]},
-          {"name":"repeat0.3.residual0.attention0.out_proj.weight","slot":84,"shape":[256,256]},
-          {"name":"repeat0.3.residual0.attention0.out_proj.bias","slot":86,"shape":[256]},
-          {"name":"repeat0.3.layernorm0.weight","slot":80,"shape":[256]},
-          {"name":"repeat0.3.layernorm0.bias","slot":81,"shape":[256]},
-          {"name":"repeat0.3.residual1.linear0.weight","slot":72,"shape":[1024,256]},
-          {"name":"repeat0.3.residual1.linear0.bias","slot":74,"shape":[1024]},
-          {"name":"repeat0.3.residual1.linear1.weight","slot":68,"shape":[256,1024]},
-          {"name":"repeat0.3.residual1.linear1.bias","slot":70,"shape":[256]},
-          {"name":"repeat0.3.layernorm1.weight","slot":65,"shape":[256]},
-          {"name":"repeat0.3.layernorm1.bias","slot":66,"shape":[256]},
-          {"name":"linear0.weight","slot":57,"shape":[4,256]},
-          {"name":"linear0.bias","slot":59,"shape":[4]}
+          {"name":"embedding0.weight","slot":274,"shape":[10000,256]},
+          {"name":"repeat0.0.residual0.attention0.in_proj_weight","slot":270,"shape":[768,256]},
+          {"name":"repeat0.0.residual0.attention0.in_proj_bias","slot":272,"shape":[768]},
+          {"name":"repeat0.0.residual0.attention0.out_proj.weight","slot":256,"shape":[256,256]},
+          {"name":"repeat0.0.residual0.attention0.out_proj.bias","slot":258,"shape":[256]},
+          {"name":"repeat0.0.layernorm0.weight","slot":249,"shape":[256]},
+          {"name":"repeat0.0.layernorm0.bias","slot":250,"shape":[256]},
+          {"name":"repeat0.0.residual1.linear0.weight","slot":239,"shape":[1024,256]},
+          {"name":"repeat0.0.residual1.linear0.bias","slot":241,"shape":[1024]},
+          {"name":"repeat0.0.residual1.linear1.weight","slot":234,"shape":[256,1024]},
+          {"name":"repeat0.0.residual1.linear1.bias","slot":236,"shape":[256]},
+          {"name":"repeat0.0.layernorm1.weight","slot":227,"shape":[256]},
+          {"name":"repeat0.0.layernorm1.bias","slot":228,"shape":[256]},
+          {"name":"repeat0.1.residual0.attention0.in_proj_weight","slot":217,"shape":[768,256]},
+          {"name":"repeat0.1.residual0.attention0.in_proj_bias","slot":219,"shape":[768]},
+          {"name":"repeat0.1.residual0.attention0.out_proj.weight","slot":203,"shape":[256,256]},
+          {"name":"repeat0.1.residual0.attention0.out_proj.bias","slot":205,"shape":[256]},
+          {"name":"repeat0.1.layernorm0.weight","slot":196,"shape":[256]},
+          {"name":"repeat0.1.layernorm0.bias","slot":197,"shape":[256]},
+          {"name":"repeat0.1.residual1.linear0.weight","slot":186,"shape":[1024,256]},
+          {"name":"repeat0.1.residual1.linear0.bias","slot":188,"shape":[1024]},
+          {"name":"repeat0.1.residual1.linear1.weight","slot":181,"shape":[256,1024]},
+          {"name":"repeat0.1.residual1.linear1.bias","slot":183,"shape":[256]},
+          {"name":"repeat0.1.layernorm1.weight","slot":174,"shape":[256]},
+          {"name":"repeat0.1.layernorm1.bias","slot":175,"shape":[256]},
+          {"name":"repeat0.2.residual0.attention0.in_proj_weight","slot":164,"shape":[768,256]},
+          {"name":"repeat0.2.residual0.attention0.in_proj_bias","slot":166,"shape":[768]},
+          {"name":"repeat0.2.residual0.attention0.out_proj.weight","slot":150,"shape":[256,256]},
+          {"name":"repeat0.2.residual0.attention0.out_proj.bias","slot":152,"shape":[256]},
+          {"name":"repeat0.2.layernorm0.weight","slot":143,"shape":[256]},
+          {"name":"repeat0.2.layernorm0.bias","slot":144,"shape":[256]},
+          {"name":"repeat0.2.residual1.linear0.weight","slot":133,"shape":[1024,256]},
+          {"name":"repeat0.2.residual1.linear0.bias","slot":135,"shape":[1024]},
+          {"name":"repeat0.2.residual1.linear1.weight","slot":128,"shape":[256,1024]},
+          {"name":"repeat0.2.residual1.linear1.bias","slot":130,"shape":[256]},
+          {"name":"repeat0.2.layernorm1.weight","slot":121,"shape":[256]},
+          {"name":"repeat0.2.layernorm1.bias","slot":122,"shape":[256]},
+          {"name":"repeat0.3.residual0.attention0.in_proj_weight","slot":111,"shape":[768,256]},
+          {"name":"repeat0.3.residual0.attention0.in_proj_bias","slot":113,"shape":[768]},
+          {"name":"repeat0.3.residual0.attention0.out_proj.weight","slot":97,"shape":[256,256]},
+          {"name":"repeat0.3.residual0.attention0.out_proj.bias","slot":99,"shape":[256]},
+          {"name":"repeat0.3.layernorm0.weight","slot":90,"shape":[256]},
+          {"name":"repeat0.3.layernorm0.bias","slot":91,"shape":[256]},
+          {"name":"repeat0.3.residual1.linear0.weight","slot":80,"shape":[1024,256]},
+          {"name":"repeat0.3.residual1.linear0.bias","slot":82,"shape":[1024]},
+          {"name":"repeat0.3.residual1.linear1.weight","slot":75,"shape":[256,1024]},
+          {"name":"repeat0.3.residual1.linear1.bias","slot":77,"shape":[256]},
+          {"name":"repeat0.3.layernorm1.weight","slot":68,"shape":[256]},
+          {"name":"repeat0.3.layernorm1.bias","slot":69,"shape":[256]},
+          {"name":"linear0.weight","slot":58,"shape":[4,256]},
+          {"name":"linear0.bias","slot":60,"shape":[4]}
         ],
         "feeds": [
-          {"kind":"cotangent","name":"label","slot":55,"shape":["B",4]},
-          {"kind":"saved","name":"%497","slot":54,"shape":["B",4]},
-          {"kind":"saved","name":"%493","slot":58,"shape":["B",256]},
-          {"kind":"saved","name":"%489","slot":62,"shape":["B","T",256]},
-          {"kind":"saved","name":"%485","slot":69,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%481","slot":73,"shape":["B","T",256]},
-          {"kind":"saved","name":"%478","slot":77,"shape":["B","T",256]},
-          {"kind":"saved","name":"%476","slot":85,"shape":["B","T",256]},
-          {"kind":"saved","name":"%474","slot":88,"shape":["B",8,"T","T"]},
-          {"kind":"saved","name":"%468","slot":90,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%472","slot":94,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%466","slot":92,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%455","slot":96,"shape":["B","T",256]},
-          {"kind":"saved","name":"%452","slot":100,"shape":["B","T",256]},
-          {"kind":"saved","name":"%448","slot":107,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%444","slot":111,"shape":["B","T",256]},
-          {"kind":"saved","name":"%441","slot":115,"shape":["B","T",256]},
-          {"kind":"saved","name":"%439","slot":123,"shape":["B","T",256]},
-          {"kind":"saved","name":"%437","slot":126,"shape":["B",8,"T","T"]},
-          {"kind":"saved","name":"%431","slot":128,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%435","slot":132,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%429","slot":130,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%418","slot":134,"shape":["B","T",256]},
-          {"kind":"saved","name":"%415","slot":138,"shape":["B","T",256]},
-          {"kind":"saved","name":"%411","slot":145,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%407","slot":149,"shape":["B","T",256]},
-          {"kind":"saved","name":"%404","slot":153,"shape":["B","T",256]},
-          {"kind":"saved","name":"%402","slot":161,"shape":["B","T",256]},
-          {"kind":"saved","name":"%400","slot":164,"shape":["B",8,"T","T"]},
-          {"kind":"saved","name":"%394","slot":166,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%398","slot":170,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%392","slot":168,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%381","slot":172,"shape":["B","T",256]},
-          {"kind":"saved","name":"%378","slot":176,"shape":["B","T",256]},
-          {"kind":"saved","name":"%374","slot":183,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%370","slot":187,"shape":["B","T",256]},
-          {"kind":"saved","name":"%367","slot":191,"shape":["B","T",256]},
-          {"kind":"saved","name":"%365","slot":199,"shape":["B","T",256]},
-          {"kind":"saved","name":"%363","slot":202,"shape":["B",8,"T","T"]},
-          {"kind":"saved","name":"%357","slot":204,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%361","slot":208,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%355","slot":206,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%344","slot":210,"shape":["B","T",256]}
+          {"kind":"cotangent","name":"label","slot":54,"shape":["B",4]},
+          {"kind":"saved","name":"%497","slot":55,"shape":["B",4]},
+          {"kind":"saved","name":"%493","slot":59,"shape":["B",256]},
+          {"kind":"saved","name":"%489","slot":63,"shape":["B","T",256]},
+          {"kind":"saved","name":"%485","slot":76,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%481","slot":81,"shape":["B","T",256]},
+          {"kind":"saved","name":"%478","slot":85,"shape":["B","T",256]},
+          {"kind":"saved","name":"%476","slot":98,"shape":["B","T",256]},
+          {"kind":"saved","name":"%474","slot":103,"shape":["B",8,"T","T"]},
+          {"kind":"saved","name":"%468","slot":101,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%472","slot":109,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%466","slot":107,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%455","slot":112,"shape":["B","T",256]},
+          {"kind":"saved","name":"%452","slot":116,"shape":["B","T",256]},
+          {"kind":"saved","name":"%448","slot":129,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%444","slot":134,"shape":["B","T",256]},
+          {"kind":"saved","name":"%441","slot":138,"shape":["B","T",256]},
+          {"kind":"saved","name":"%439","slot":151,"shape":["B","T",256]},
+          {"kind":"saved","name":"%437","slot":156,"shape":["B",8,"T","T"]},
+          {"kind":"saved","name":"%431","slot":154,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%435","slot":162,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%429","slot":160,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%418","slot":165,"shape":["B","T",256]},
+          {"kind":"saved","name":"%415","slot":169,"shape":["B","T",256]},
+          {"kind":"saved","name":"%411","slot":182,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%407","slot":187,"shape":["B","T",256]},
+          {"kind":"saved","name":"%404","slot":191,"shape":["B","T",256]},
+          {"kind":"saved","name":"%402","slot":204,"shape":["B","T",256]},
+          {"kind":"saved","name":"%400","slot":209,"shape":["B",8,"T","T"]},
+          {"kind":"saved","name":"%394","slot":207,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%398","slot":215,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%392","slot":213,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%381","slot":218,"shape":["B","T",256]},
+          {"kind":"saved","name":"%378","slot":222,"shape":["B","T",256]},
+          {"kind":"saved","name":"%374","slot":235,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%370","slot":240,"shape":["B","T",256]},
+          {"kind":"saved","name":"%367","slot":244,"shape":["B","T",256]},
+          {"kind":"saved","name":"%365","slot":257,"shape":["B","T",256]},
+          {"kind":"saved","name":"%363","slot":262,"shape":["B",8,"T","T"]},
+          {"kind":"saved","name":"%357","slot":260,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%361","slot":268,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%355","slot":266,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%344","slot":271,"shape":["B","T",256]}
         ]
       },
     };

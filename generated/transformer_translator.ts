@@ -1488,10 +1488,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k28 1f1fd613: next.mask (and 1 more call)
+    // k28 1f1fd613: next.mask (and 2 more calls)
     {
       name: "TransformerTranslator.k28",
-      label: "next.mask (and 1 more call)",
+      label: "next.mask (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1726,26 +1726,62 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k35 66f1b839: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    // k35 4e746475: encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
       name: "TransformerTranslator.k35",
-      label: "encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
+      label: "encoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * S + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 8 * 32));\n  const rem0 = idx - i0 * (S * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * S + i1) * S + k1]!;
+            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [47 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 1.0);
+              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, out, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k36 0a319300: encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    {
+      name: "TransformerTranslator.k36",
+      label: "encoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  const v2 = b0[((i0 * S + i1) * 8 + q0) * 32 + r1];\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const q0 = Math.floor((i2 + 0.5) / 32.0);
           const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < S; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * S + i1) * S + k3]!;
-            const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
+          const v2 = b0[((i0 * S + i1) * 8 + q0) * 32 + r1]!;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1753,35 +1789,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 8 * 32, 47 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm1, 1.0);
-              x.gemm(S, 32, S, b0, bt0 * (8 * S * S) + bt1 * (S * S), S, wp, null, 0, gm0, bt0 * (S * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * S + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k36 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
+    // k37 c829039d: encoder.repeat0.0.residual0 (and 2 more calls)
     {
-      name: "TransformerTranslator.k36",
+      name: "TransformerTranslator.k37",
       label: "encoder.repeat0.0.residual0 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1829,9 +1840,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k37 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
+    // k38 8f2874a8: encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)
     {
-      name: "TransformerTranslator.k37",
+      name: "TransformerTranslator.k38",
       label: "encoder.repeat0.0.layernorm0 (row statistics) (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1868,9 +1879,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k38 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
+    // k39 09086482: encoder.repeat0.0.layernorm0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k38",
+      name: "TransformerTranslator.k39",
       label: "encoder.repeat0.0.layernorm0 (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -1918,9 +1929,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k39 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
+    // k40 7b90135d: encoder.repeat0.0.residual1 (and 2 more calls)
     {
-      name: "TransformerTranslator.k39",
+      name: "TransformerTranslator.k40",
       label: "encoder.repeat0.0.residual1 (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -1968,9 +1979,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k40 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
+    // k41 0df0883e: decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k40",
+      name: "TransformerTranslator.k41",
       label: "decoder.repeat0.0.residual0.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -1990,9 +2001,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k41 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
+    // k42 8a3cac77: decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k41",
+      name: "TransformerTranslator.k42",
       label: "decoder.repeat0.0.residual0.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2012,9 +2023,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k42 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
+    // k43 36cf7de6: decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k42",
+      name: "TransformerTranslator.k43",
       label: "decoder.repeat0.0.residual0.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2034,9 +2045,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k43 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
+    // k44 45ffffe5: decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k43",
+      name: "TransformerTranslator.k44",
       label: "decoder.repeat0.0.residual0.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2076,9 +2087,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
+    // k45 49f21e73: decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)
     {
-      name: "TransformerTranslator.k44",
+      name: "TransformerTranslator.k45",
       label: "decoder.repeat0.0.residual0.attention0.α (row statistics) (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
@@ -2119,9 +2130,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k45 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
+    // k46 b62fa411: decoder.repeat0.0.residual0.attention0.α (and 2 more calls)
     {
-      name: "TransformerTranslator.k45",
+      name: "TransformerTranslator.k46",
       label: "decoder.repeat0.0.residual0.attention0.α (and 2 more calls)",
       step: false,
       scalars: ["T","P","P0"],
@@ -2180,26 +2191,62 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k46 60ceba7f: decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)
+    // k47 596ef7e3: decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)
     {
-      name: "TransformerTranslator.k46",
-      label: "decoder.repeat0.0.residual0.attention0.heads merged (and 2 more calls)",
+      name: "TransformerTranslator.k47",
+      label: "decoder.repeat0.0.residual0.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < T; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3];\n    const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1];\n    const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * T + k1]!;
+            const v3 = b1[((i0 * T + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [47 * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm0, 1.0);
+              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+            }
+          }
+        },
+      },
+    },
+    // k48 c6d8ff4a: decoder.repeat0.0.residual0.attention0.heads merged (and 5 more calls)
+    {
+      name: "TransformerTranslator.k48",
+      label: "decoder.repeat0.0.residual0.attention0.heads merged (and 5 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  const v2 = b0[((i0 * T + i1) * 8 + q0) * 32 + r1];\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const q0 = Math.floor((i2 + 0.5) / 32.0);
           const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < T; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * T + i1) * T + k3]!;
-            const v5 = b1[((i0 * T + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
-          }
-          return acc2;
+          const v2 = b0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -2207,35 +2254,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 8 * 32, 47 * T]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, 32, T, 1, 256, gm1, 1.0);
-              x.gemm(T, 32, T, b0, bt0 * (8 * T * T) + bt1 * (T * T), T, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k47 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
+    // k49 0e50bb18: decoder.repeat0.0.residual0 (and 5 more calls)
     {
-      name: "TransformerTranslator.k47",
+      name: "TransformerTranslator.k49",
       label: "decoder.repeat0.0.residual0 (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -2283,9 +2305,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k48 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
+    // k50 f445d969: decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)
     {
-      name: "TransformerTranslator.k48",
+      name: "TransformerTranslator.k50",
       label: "decoder.repeat0.0.layernorm0 (row statistics) (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2322,9 +2344,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
+    // k51 725c744a: decoder.repeat0.0.layernorm0 (and 8 more calls)
     {
-      name: "TransformerTranslator.k49",
+      name: "TransformerTranslator.k51",
       label: "decoder.repeat0.0.layernorm0 (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2372,9 +2394,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k50 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
+    // k52 a4c333a5: decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k50",
+      name: "TransformerTranslator.k52",
       label: "decoder.repeat0.0.residual1.attention0.k heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -2394,9 +2416,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k51 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
+    // k53 8b51d4c7: decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k51",
+      name: "TransformerTranslator.k53",
       label: "decoder.repeat0.0.residual1.attention0.v heads (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -2416,9 +2438,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 out[o++] = f(i0, i1, i2, i3);
       },
     },
-    // k52 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
+    // k54 bab8bf8d: decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)
     {
-      name: "TransformerTranslator.k52",
+      name: "TransformerTranslator.k54",
       label: "decoder.repeat0.0.residual1.attention0.q heads (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2464,9 +2486,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k53 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
+    // k55 4ace11b6: decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)
     {
-      name: "TransformerTranslator.k53",
+      name: "TransformerTranslator.k55",
       label: "decoder.repeat0.0.residual1.attention0.scores (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -2506,62 +2528,50 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k54 e01c5349: decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)
+    // k56 95001739: decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)
     {
-      name: "TransformerTranslator.k54",
-      label: "decoder.repeat0.0.residual1.attention0.heads merged (and 2 more calls)",
+      name: "TransformerTranslator.k56",
+      label: "decoder.repeat0.0.residual1.attention0.α·v (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const q0 = Math.floor((i2 + 0.5) / 32.0);\n  const r1 = i2 - q0 * 32;\n  let acc2 = 0.0;\n  for (let k3 = 0; k3 < S; k3++) {\n    const v4 = b0[((i0 * 8 + q0) * T + i1) * S + k3];\n    const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1];\n    acc2 += v4 * v5;\n  }\n  return acc2;\n}",
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8 * 32));\n  const rem0 = idx - i0 * (T * 8 * 32);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = Math.floor((rem1 + 0.5) / 32);\n  const rem2 = rem1 - i2 * 32;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1];\n    const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
         const b0 = a[0]!, b1 = a[1]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const q0 = Math.floor((i2 + 0.5) / 32.0);
-          const r1 = i2 - q0 * 32;
-          let acc2 = 0.0;
-          for (let k3 = 0; k3 < S; k3++) {
-            const v4 = b0[((i0 * 8 + q0) * T + i1) * S + k3]!;
-            const v5 = b1[((i0 * S + k3) * 8 + q0) * 32 + r1]!;
-            acc2 += v4 * v5;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i2) * T + i1) * S + k1]!;
+            const v3 = b1[((i0 * S + k1) * 8 + i2) * 32 + i3]!;
+            acc0 += v2 * v3;
           }
-          return acc2;
+          return acc0;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
           for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
+            for (let i2 = 0; i2 < 8; i2++)
+              for (let i3 = 0; i3 < 32; i3++)
+                out[o++] = f(i0, i1, i2, i3);
       },
       gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * T * 8 * 32, 47 * S]; },
+        scratch: (s) => { const { S } = s; return [47 * S]; },
         run: (x, out, a, g, s) => {
           const { B, T, S } = s;
           const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
+          const gm0 = g[0]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
             for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm1, 1.0);
-              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, gm0, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, 32, S, 1, 256, gm0, 1.0);
+              x.gemm(T, 32, S, b0, bt0 * (8 * T * S) + bt1 * (T * S), S, wp, null, 0, out, bt0 * (T * 8 * 32) + bt1 * 32, 256, 0);
             }
           }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const q0 = Math.floor((i2 + 0.5) / 32.0);
-            const r1 = i2 - q0 * 32;
-            const v2 = gm0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
         },
       },
     },
-    // k55 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
+    // k57 9553f648: decoder.repeat0.0.residual2 (and 2 more calls)
     {
-      name: "TransformerTranslator.k55",
+      name: "TransformerTranslator.k57",
       label: "decoder.repeat0.0.residual2 (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -2609,37 +2619,48 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k56 0ed47718: decoder.log_softmax0.d softmax
+    // k58 9267c6c7: decoder.log_softmax0.d softmax
     {
-      name: "TransformerTranslator.k56",
+      name: "TransformerTranslator.k58",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 8000 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 8000 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 8000; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 8000 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 8000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 8000 + k1];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 8000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 8000 + k1]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k59 553f5122: decoder.log_softmax0.d softmax
+    {
+      name: "TransformerTranslator.k59",
+      label: "decoder.log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 8000));\n  const rem0 = idx - i0 * (T * 8000);\n  const i1 = Math.floor((rem0 + 0.5) / 8000);\n  const rem1 = rem0 - i1 * 8000;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 8000 + i2];\n  const v1 = b1[(i0 * T + i1) * 8000 + i2];\n  const v2 = Math.exp(v1);\n  const v3 = b2[i0 * T + i1];\n  const v4 = v2 * v3;\n  const v5 = v0 - v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 8000 + i2]!;
-            g1 = v2;
-          }
-          const v3 = b2[(i0 * T + i1) * 8000 + i2]!;
-          const v4 = Math.exp(v3);
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 8000; k6++) {
-            let g7 = 0.0;
-            if (i1 < v0) {
-              const v8 = b1[(i0 * T + i1) * 8000 + k6]!;
-              g7 = v8;
-            }
-            acc5 += g7;
-          }
-          const v9 = v4 * acc5;
-          const v10 = g1 - v9;
-          return v10;
+          const v0 = b0[(i0 * T + i1) * 8000 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 8000 + i2]!;
+          const v2 = Math.exp(v1);
+          const v3 = b2[i0 * T + i1]!;
+          const v4 = v2 * v3;
+          const v5 = v0 - v4;
+          return v5;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -2648,9 +2669,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k57 84c41a70: d(decoder.repeat0.2.layernorm2)
+    // k60 84c41a70: d(decoder.repeat0.2.layernorm2)
     {
-      name: "TransformerTranslator.k57",
+      name: "TransformerTranslator.k60",
       label: "d(decoder.repeat0.2.layernorm2)",
       step: false,
       scalars: ["T"],
@@ -2684,9 +2705,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k58 40722daf: d(decoder.linear0.weight)
+    // k61 40722daf: d(decoder.linear0.weight)
     {
-      name: "TransformerTranslator.k58",
+      name: "TransformerTranslator.k61",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -2728,9 +2749,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k59 563933ab: d(decoder.linear0.bias)
+    // k62 b00e1271: d(decoder.linear0.bias)
     {
-      name: "TransformerTranslator.k59",
+      name: "TransformerTranslator.k62",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -2752,27 +2773,62 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 8000; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 8000; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 8000; j++) {
+              out[j] = out[j]! + b0[r * 8000 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k60 71ad53dd: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k63 31385e80: decoder.repeat0.2.layernorm2.d layernorm (and 17 more calls)
     {
-      name: "TransformerTranslator.k60",
-      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      name: "TransformerTranslator.k63",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 17 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * T + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            acc0 += v2;
+          }
+          const v3 = acc0 * 0.00390625;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k64 1c617bb0: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    {
+      name: "TransformerTranslator.k64",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i0 * T + i1];\n  const v2 = v0 - v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b0[(i0 * T + i1) * 256 + k2]!;
-            acc1 += v3;
-          }
-          const v4 = acc1 * 0.00390625;
-          const v5 = v0 - v4;
-          return v5;
+          const v1 = b1[i0 * T + i1]!;
+          const v2 = v0 - v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -2781,27 +2837,47 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k61 55268321: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k65 2f7c62c9: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k61",
+      name: "TransformerTranslator.k65",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!;
-        const f = (i0: number, i1: number, _i2: number): number => {
+        const f = (i0: number, i1: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 256; k1++) {
             const v2 = b0[(i0 * T + i1) * 256 + k1]!;
             acc0 += v2 * v2;
           }
           const v3 = acc0 * 0.00390625;
-          const v4 = v3 + 0.00001;
-          const v5 = Math.sqrt(v4);
-          const v6 = 1.0 / v5;
-          return v6;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k66 44d76808: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    {
+      name: "TransformerTranslator.k66",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = v0 + 0.00001;\n  const v2 = Math.sqrt(v1);\n  const v3 = 1.0 / v2;\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, _i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = v0 + 0.00001;
+          const v2 = Math.sqrt(v1);
+          const v3 = 1.0 / v2;
+          return v3;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -2810,9 +2886,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k62 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k67 c609f17d: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k62",
+      name: "TransformerTranslator.k67",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
@@ -2833,9 +2909,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k63 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
+    // k68 078c2cbe: d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)
     {
-      name: "TransformerTranslator.k63",
+      name: "TransformerTranslator.k68",
       label: "d(decoder.repeat0.2.layernorm2.weight) (and 8 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2859,9 +2935,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k64 4e191e31: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
+    // k69 c644e7de: d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)
     {
-      name: "TransformerTranslator.k64",
+      name: "TransformerTranslator.k69",
       label: "d(decoder.repeat0.2.layernorm2.bias) (and 17 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2883,45 +2959,37 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 256; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 256; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 256; j++) {
+              out[j] = out[j]! + b0[r * 256 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k65 e192e5c2: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    // k70 38ea9743: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k65",
+      name: "TransformerTranslator.k70",
       label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * T + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * T + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * T + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * T + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[i2];\n  const v2 = v0 * v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * T + i1]!;
-          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
-          const v2 = b2[i2]!;
-          const v3 = v1 * v2;
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 256; k5++) {
-            const v6 = b1[(i0 * T + i1) * 256 + k5]!;
-            const v7 = b2[k5]!;
-            const v8 = v6 * v7;
-            acc4 += v8;
-          }
-          const v9 = acc4 * 0.00390625;
-          const v10 = v3 - v9;
-          const v11 = b3[(i0 * T + i1) * 256 + i2]!;
-          let acc12 = 0.0;
-          for (let k13 = 0; k13 < 256; k13++) {
-            const v14 = b1[(i0 * T + i1) * 256 + k13]!;
-            const v15 = b2[k13]!;
-            const v16 = v14 * v15;
-            const v17 = b3[(i0 * T + i1) * 256 + k13]!;
-            acc12 += v16 * v17;
-          }
-          const v18 = acc12 * 0.00390625;
-          const v19 = v11 * v18;
-          const v20 = v10 - v19;
-          const v21 = v0 * v20;
-          return v21;
+          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
+          const v1 = b1[i2]!;
+          const v2 = v0 * v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -2930,9 +2998,100 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k66 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
+    // k71 80b0931a: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
     {
-      name: "TransformerTranslator.k66",
+      name: "TransformerTranslator.k71",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[(i0 * T + i1) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.00390625;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * T + i1) * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.00390625;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k72 07f58567: decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)
+    {
+      name: "TransformerTranslator.k72",
+      label: "decoder.repeat0.2.layernorm2.d layernorm (and 8 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * T + i1];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = b2[i0 * T + i1];\n  const v3 = v1 - v2;\n  const v4 = b3[(i0 * T + i1) * 256 + i2];\n  const v5 = b4[i0 * T + i1];\n  const v6 = v4 * v5;\n  const v7 = v3 - v6;\n  const v8 = v0 * v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * T + i1]!;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = b2[i0 * T + i1]!;
+          const v3 = v1 - v2;
+          const v4 = b3[(i0 * T + i1) * 256 + i2]!;
+          const v5 = b4[i0 * T + i1]!;
+          const v6 = v4 * v5;
+          const v7 = v3 - v6;
+          const v8 = v0 * v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k73 ae4fb16c: d(decoder.repeat0.2.residual2.relu0) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k73",
+      label: "d(decoder.repeat0.2.residual2.relu0) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
+    },
+    // k74 235e2236: d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k74",
       label: "d(decoder.repeat0.2.residual2.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2974,27 +3133,22 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k67 38653674: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
+    // k75 5187ac95: decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)
     {
-      name: "TransformerTranslator.k67",
+      name: "TransformerTranslator.k75",
       label: "decoder.repeat0.2.residual2.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * T + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 1024 + i2];\n  const v1 = b1[(i0 * T + i1) * 1024 + i2];\n  const v2 = (v1 > 0.0 ? 1.0 : 0.0);\n  const v3 = v0 * v2;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * T + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 1024 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * T + i1) * 1024 + i2]!;
-          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
-          const v6 = acc0 * v5;
-          return v6;
+          const v0 = b0[(i0 * T + i1) * 1024 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 1024 + i2]!;
+          const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+          const v3 = v0 * v2;
+          return v3;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3002,33 +3156,46 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+    },
+    // k76 d7a2b7a0: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k76",
+      label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
           }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 1024 + i2]!;
-            const v1 = b2[(i0 * T + i1) * 1024 + i2]!;
-            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
-            const v3 = v0 * v2;
-            return v3;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 256, 1024, b0, 0, 1024, x.packs[0], null, 0, out, 0, 256, 0);
+          }
         },
       },
     },
-    // k68 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
+    // k77 44d50957: d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k68",
+      name: "TransformerTranslator.k77",
       label: "d(decoder.repeat0.2.residual2.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3070,9 +3237,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k69 bef09139: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
+    // k78 b2ed0b86: d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k69",
+      name: "TransformerTranslator.k78",
       label: "d(decoder.repeat0.2.residual2.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3094,27 +3261,37 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 1024; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 1024; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 1024; j++) {
+              out[j] = out[j]! + b0[r * 1024 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k70 7250a887: d(decoder.repeat0.2.layernorm1) (and 2 more calls)
+    // k79 4ec785e4: d(decoder.repeat0.2.layernorm1) (and 8 more calls)
     {
-      name: "TransformerTranslator.k70",
-      label: "d(decoder.repeat0.2.layernorm1) (and 2 more calls)",
+      name: "TransformerTranslator.k79",
+      label: "d(decoder.repeat0.2.layernorm1) (and 8 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  const v1 = b1[(i0 * T + i1) * 256 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
-            const v4 = b2[k2 * 256 + i2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = v0 + acc1;
-          return v5;
+          const v1 = b1[(i0 * T + i1) * 256 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3122,32 +3299,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * T + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k71 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
+    // k80 90ee241c: d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)
     {
-      name: "TransformerTranslator.k71",
+      name: "TransformerTranslator.k80",
       label: "d(decoder.repeat0.2.residual1.attention0.heads merged) (and 5 more calls)",
       step: false,
       scalars: ["T"],
@@ -3181,9 +3336,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k72 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
+    // k81 f1c8d877: d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)
     {
-      name: "TransformerTranslator.k72",
+      name: "TransformerTranslator.k81",
       label: "d(decoder.repeat0.2.residual1.attention0.out_proj.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3225,9 +3380,50 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k73 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
+    // k82 85c0f1ba: d(decoder.repeat0.2.residual1.attention0.α) (and 2 more calls)
     {
-      name: "TransformerTranslator.k73",
+      name: "TransformerTranslator.k82",
+      label: "d(decoder.repeat0.2.residual1.attention0.α) (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)]!;
+            const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm0, 1.0);
+              x.gemm(T, S, 32, b0, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * S) + bt1 * (T * S), S, 0);
+            }
+          }
+        },
+      },
+    },
+    // k83 64f3ba08: d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k83",
       label: "d(decoder.repeat0.2.residual1.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3271,38 +3467,49 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k74 66f4dfea: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
+    // k84 8f85cc93: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k74",
+      name: "TransformerTranslator.k84",
       label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T));\n  const rem0 = idx - i0 * (8 * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i1) * T + i2) * S + k1];\n    const v3 = b1[((i0 * 8 + i1) * T + i2) * S + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i1) * T + i2) * S + k1]!;
+            const v3 = b1[((i0 * 8 + i1) * T + i2) * S + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k85 51050b7a: decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)
+    {
+      name: "TransformerTranslator.k85",
+      label: "decoder.repeat0.2.residual1.attention0.α.d softmax (and 2 more calls)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * S));\n  const rem0 = idx - i0 * (8 * T * S);\n  const i1 = Math.floor((rem0 + 0.5) / (T * S));\n  const rem1 = rem0 - i1 * (T * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3];\n  const v1 = b1[((i0 * 8 + i1) * T + i2) * S + i3];\n  const v2 = b2[(i0 * 8 + i1) * T + i2];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
           const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < S; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * T + i2) * S + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
+          const v1 = b1[((i0 * 8 + i1) * T + i2) * S + i3]!;
+          const v2 = b2[(i0 * 8 + i1) * T + i2]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3311,43 +3518,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               for (let i3 = 0; i3 < S; i3++)
                 out[o++] = f(i0, i1, i2, i3);
       },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * 8 * T * S, (S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm1, 1.0);
-              x.gemm(T, S, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * S) + bt1 * (T * S), S, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * T + i2) * S + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * T + i2) * S + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < S; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * T + i2) * S + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * T + i2) * S + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                for (let i3 = 0; i3 < S; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
     },
-    // k75 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
+    // k86 af85fa84: d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k75",
+      name: "TransformerTranslator.k86",
       label: "d(decoder.repeat0.2.residual1.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3387,9 +3561,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k76 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
+    // k87 0cc6c206: d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k76",
+      name: "TransformerTranslator.k87",
       label: "d(decoder.repeat0.2.residual1.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T","S"],
@@ -3434,28 +3608,26 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k77 fa562594: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
+    // k88 7d48500b: d(decoder.repeat0.2.layernorm0) (and 2 more calls)
     {
-      name: "TransformerTranslator.k77",
+      name: "TransformerTranslator.k88",
       label: "d(decoder.repeat0.2.layernorm0) (and 2 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const q3 = Math.floor((k2 + 0.5) / 32.0);\n    const r4 = k2 - q3 * 32;\n    const v5 = b1[((i0 * T + i1) * 8 + q3) * 32 + r4];\n    const v6 = b2[k2 * 256 + i2];\n    acc1 += v5 * v6;\n  }\n  const v7 = v0 + acc1;\n  return v7;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const q2 = Math.floor((k1 + 0.5) / 32.0);\n    const r3 = k1 - q2 * 32;\n    const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3];\n    const v5 = b1[k1 * 256 + i2];\n    acc0 += v4 * v5;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const q3 = Math.floor((k2 + 0.5) / 32.0);
-            const r4 = k2 - q3 * 32;
-            const v5 = b1[((i0 * T + i1) * 8 + q3) * 32 + r4]!;
-            const v6 = b2[k2 * 256 + i2]!;
-            acc1 += v5 * v6;
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const q2 = Math.floor((k1 + 0.5) / 32.0);
+            const r3 = k1 - q2 * 32;
+            const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+            const v5 = b1[k1 * 256 + i2]!;
+            acc0 += v4 * v5;
           }
-          const v7 = v0 + acc1;
-          return v7;
+          return acc0;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3463,10 +3635,370 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256, 65536, 69376]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 256; i2++) {
+                  const q0 = Math.floor((i2 + 0.5) / 32.0);
+                  const r1 = i2 - q0 * 32;
+                  const v2 = b0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
+                  gm0[o] = v2;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < 256; i0++) {
+              for (let i1 = 0; i1 < 256; i1++) {
+                const v0 = b1[i0 * 256 + i1]!;
+                gm1[o] = v0;
+                o += 1;
+              }
+            }
+          }
+          {
+            const wp = x.pack(gm1, 0, 256, 256, 1, 256, gm2, 1.0);
+            x.gemm(B * T, 256, 256, gm0, 0, 256, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k78 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k89 4f669839: d(decoder.repeat0.2.residual1.attention0.in_proj_weight[0:256]) (and 2 more calls)
     {
-      name: "TransformerTranslator.k78",
+      name: "TransformerTranslator.k89",
+      label: "d(decoder.repeat0.2.residual1.attention0.in_proj_weight[0:256]) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, b1, B, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const q3 = Math.floor((i0 + 0.5) / 32.0);\n      const r4 = i0 - q3 * 32;\n      const v5 = b0[((k1 * T + k2) * 8 + q3) * 32 + r4];\n      const v6 = b1[(k1 * T + k2) * 256 + i1];\n      acc0 += v5 * v6;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const q3 = Math.floor((i0 + 0.5) / 32.0);
+              const r4 = i0 - q3 * 32;
+              const v5 = b0[((k1 * T + k2) * 8 + q3) * 32 + r4]!;
+              const v6 = b1[(k1 * T + k2) * 256 + i1]!;
+              acc0 += v5 * v6;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 256, 271 * (B * T), 256 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 256; i2++) {
+                  const q0 = Math.floor((i2 + 0.5) / 32.0);
+                  const r1 = i2 - q0 * 32;
+                  const v2 = b0[((i0 * T + i1) * 8 + q0) * 32 + r1]!;
+                  gm0[o] = v2;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            const wp = x.pack(b1, 0, 256, B * T, 1, 256, gm1, 1.0);
+            for (let mi = 0; mi < 256; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm2[mi * (B * T) + ki] = gm0[mi + ki * 256]!;
+              }
+            }
+            x.gemm(256, 256, B * T, gm2, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k90 b6b9e3a9: d(decoder.repeat0.2.residual1.attention0.in_proj_bias[0:256]) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k90",
+      label: "d(decoder.repeat0.2.residual1.attention0.in_proj_bias[0:256]) (and 2 more calls)",
+      step: false,
+      scalars: ["B","T"],
+      gpu: "function (b0, B, T) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < T; k2++) {\n      const q3 = Math.floor((i0 + 0.5) / 32.0);\n      const r4 = i0 - q3 * 32;\n      const v5 = b0[((k1 * T + k2) * 8 + q3) * 32 + r4];\n      acc0 += v5;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < T; k2++) {
+              const q3 = Math.floor((i0 + 0.5) / 32.0);
+              const r4 = i0 - q3 * 32;
+              const v5 = b0[((k1 * T + k2) * 8 + q3) * 32 + r4]!;
+              acc0 += v5;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 256; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k91 25c049f4: d(encoder.repeat0.2.layernorm1) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k91",
+      label: "d(encoder.repeat0.2.layernorm1) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const q3 = Math.floor((k1 + 0.5) / 32.0);\n      const r4 = k1 - q3 * 32;\n      const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4];\n      c2 = v5;\n    } else {\n      const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);\n      const r7 = k1 - 256 - q6 * 32;\n      const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7];\n      c2 = v8;\n    }\n    const v9 = b2[(k1 + 256) * 256 + i2];\n    acc0 += c2 * v9;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            let c2 = 0.0;
+            if (k1 < 256) {
+              const q3 = Math.floor((k1 + 0.5) / 32.0);
+              const r4 = k1 - q3 * 32;
+              const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4]!;
+              c2 = v5;
+            } else {
+              const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);
+              const r7 = k1 - 256 - q6 * 32;
+              const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7]!;
+              c2 = v8;
+            }
+            const v9 = b2[(k1 + 256) * 256 + i2]!;
+            acc0 += c2 * v9;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 512, 131072, 138752]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < S; i1++) {
+                for (let i2 = 0; i2 < 512; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 256) {
+                    const q1 = Math.floor((i2 + 0.5) / 32.0);
+                    const r2 = i2 - q1 * 32;
+                    const v3 = b0[((i0 * S + i1) * 8 + q1) * 32 + r2]!;
+                    c0 = v3;
+                  } else {
+                    const q4 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                    const r5 = i2 - 256 - q4 * 32;
+                    const v6 = b1[((i0 * S + i1) * 8 + q4) * 32 + r5]!;
+                    c0 = v6;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < 512; i0++) {
+              for (let i1 = 0; i1 < 256; i1++) {
+                const v0 = b2[(i0 + 256) * 256 + i1]!;
+                gm1[o] = v0;
+                o += 1;
+              }
+            }
+          }
+          {
+            const wp = x.pack(gm1, 0, 256, 512, 1, 256, gm2, 1.0);
+            x.gemm(B * S, 256, 512, gm0, 0, 512, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k92 6a2f7d27: d(decoder.repeat0.2.residual1.attention0.in_proj_weight[256:768]) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k92",
+      label: "d(decoder.repeat0.2.residual1.attention0.in_proj_weight[256:768]) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, b2, B, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 256) {\n        const q4 = Math.floor((i0 + 0.5) / 32.0);\n        const r5 = i0 - q4 * 32;\n        const v6 = b0[((k1 * S + k2) * 8 + q4) * 32 + r5];\n        c3 = v6;\n      } else {\n        const q7 = Math.floor((i0 - 256 + 0.5) / 32.0);\n        const r8 = i0 - 256 - q7 * 32;\n        const v9 = b1[((k1 * S + k2) * 8 + q7) * 32 + r8];\n        c3 = v9;\n      }\n      const v10 = b2[(k1 * S + k2) * 256 + i1];\n      acc0 += c3 * v10;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              let c3 = 0.0;
+              if (i0 < 256) {
+                const q4 = Math.floor((i0 + 0.5) / 32.0);
+                const r5 = i0 - q4 * 32;
+                const v6 = b0[((k1 * S + k2) * 8 + q4) * 32 + r5]!;
+                c3 = v6;
+              } else {
+                const q7 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                const r8 = i0 - 256 - q7 * 32;
+                const v9 = b1[((k1 * S + k2) * 8 + q7) * 32 + r8]!;
+                c3 = v9;
+              }
+              const v10 = b2[(k1 * S + k2) * 256 + i1]!;
+              acc0 += c3 * v10;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 512; i0++)
+          for (let i1 = 0; i1 < 256; i1++)
+            out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 512, 271 * (B * S), 512 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < S; i1++) {
+                for (let i2 = 0; i2 < 512; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 256) {
+                    const q1 = Math.floor((i2 + 0.5) / 32.0);
+                    const r2 = i2 - q1 * 32;
+                    const v3 = b0[((i0 * S + i1) * 8 + q1) * 32 + r2]!;
+                    c0 = v3;
+                  } else {
+                    const q4 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                    const r5 = i2 - 256 - q4 * 32;
+                    const v6 = b1[((i0 * S + i1) * 8 + q4) * 32 + r5]!;
+                    c0 = v6;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            const wp = x.pack(b2, 0, 256, B * S, 1, 256, gm1, 1.0);
+            for (let mi = 0; mi < 512; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm2[mi * (B * S) + ki] = gm0[mi + ki * 512]!;
+              }
+            }
+            x.gemm(512, 256, B * S, gm2, 0, B * S, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k93 b32e9353: d(decoder.repeat0.2.residual1.attention0.in_proj_bias[256:768]) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k93",
+      label: "d(decoder.repeat0.2.residual1.attention0.in_proj_bias[256:768]) (and 2 more calls)",
+      step: false,
+      scalars: ["B","S"],
+      gpu: "function (b0, b1, B, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < B; k1++) {\n    for (let k2 = 0; k2 < S; k2++) {\n      let c3 = 0.0;\n      if (i0 < 256) {\n        const q4 = Math.floor((i0 + 0.5) / 32.0);\n        const r5 = i0 - q4 * 32;\n        const v6 = b0[((k1 * S + k2) * 8 + q4) * 32 + r5];\n        c3 = v6;\n      } else {\n        const q7 = Math.floor((i0 - 256 + 0.5) / 32.0);\n        const r8 = i0 - 256 - q7 * 32;\n        const v9 = b1[((k1 * S + k2) * 8 + q7) * 32 + r8];\n        c3 = v9;\n      }\n      acc0 += c3;\n    }\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < B; k1++) {
+            for (let k2 = 0; k2 < S; k2++) {
+              let c3 = 0.0;
+              if (i0 < 256) {
+                const q4 = Math.floor((i0 + 0.5) / 32.0);
+                const r5 = i0 - q4 * 32;
+                const v6 = b0[((k1 * S + k2) * 8 + q4) * 32 + r5]!;
+                c3 = v6;
+              } else {
+                const q7 = Math.floor((i0 - 256 + 0.5) / 32.0);
+                const r8 = i0 - 256 - q7 * 32;
+                const v9 = b1[((k1 * S + k2) * 8 + q7) * 32 + r8]!;
+                c3 = v9;
+              }
+              acc0 += c3;
+            }
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < 512; i0++)
+          out[o++] = f(i0);
+      },
+    },
+    // k94 5eeed871: d(decoder.repeat0.2.residual0.attention0.α) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k94",
+      label: "d(decoder.repeat0.2.residual0.attention0.α) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * T + i2) * 256 + (i1 * 32 + k1)]!;
+            const v3 = b1[((i0 * T + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              for (let i3 = 0; i3 < T; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { T } = s; return [(T + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm0, 1.0);
+              x.gemm(T, T, 32, b0, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
+            }
+          }
+        },
+      },
+    },
+    // k95 464b94ef: d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k95",
       label: "d(decoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3510,38 +4042,49 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k79 cd42ce37: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k96 00a1e21e: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k79",
+      name: "TransformerTranslator.k96",
       label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < T; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T));\n  const rem0 = idx - i0 * (8 * T);\n  const i1 = Math.floor((rem0 + 0.5) / T);\n  const rem1 = rem0 - i1 * T;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[((i0 * 8 + i1) * T + i2) * T + k1];\n    const v3 = b1[((i0 * 8 + i1) * T + i2) * T + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[((i0 * 8 + i1) * T + i2) * T + k1]!;
+            const v3 = b1[((i0 * 8 + i1) * T + i2) * T + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < T; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k97 5f8f4323: decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    {
+      name: "TransformerTranslator.k97",
+      label: "decoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * T * T));\n  const rem0 = idx - i0 * (8 * T * T);\n  const i1 = Math.floor((rem0 + 0.5) / (T * T));\n  const rem1 = rem0 - i1 * (T * T);\n  const i2 = Math.floor((rem1 + 0.5) / T);\n  const rem2 = rem1 - i2 * T;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3];\n  const v1 = b1[((i0 * 8 + i1) * T + i2) * T + i3];\n  const v2 = b2[(i0 * 8 + i1) * T + i2];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
           const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * T + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < T; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * T + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * T + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * T + i2) * T + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
+          const v1 = b1[((i0 * 8 + i1) * T + i2) * T + i3]!;
+          const v2 = b2[(i0 * 8 + i1) * T + i2]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3550,43 +4093,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               for (let i3 = 0; i3 < T; i3++)
                 out[o++] = f(i0, i1, i2, i3);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * 8 * T * T, (T + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (T * 8 * 32) + bt1 * 32, T, 32, 256, 1, gm1, 1.0);
-              x.gemm(T, T, 32, b1, bt0 * (T * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * T * T) + bt1 * (T * T), T, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * T + i2) * T + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < T; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * T + i2) * T + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < T; i2++)
-                for (let i3 = 0; i3 < T; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
     },
-    // k80 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    // k98 bcb68088: d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k80",
+      name: "TransformerTranslator.k98",
       label: "d(decoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3626,9 +4136,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k81 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k99 e0ad7471: d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k81",
+      name: "TransformerTranslator.k99",
       label: "d(decoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["T"],
@@ -3673,9 +4183,98 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k82 25fde81a: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    // k100 24372bac: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
     {
-      name: "TransformerTranslator.k82",
+      name: "TransformerTranslator.k100",
+      label: "d(decoder.repeat0.1.layernorm2) (and 2 more calls)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 768; k1++) {\n    let c2 = 0.0;\n    if (k1 < 512) {\n      let c3 = 0.0;\n      if (k1 < 256) {\n        const q4 = Math.floor((k1 + 0.5) / 32.0);\n        const r5 = k1 - q4 * 32;\n        const v6 = b0[((i0 * T + i1) * 8 + q4) * 32 + r5];\n        c3 = v6;\n      } else {\n        const q7 = Math.floor((k1 - 256 + 0.5) / 32.0);\n        const r8 = k1 - 256 - q7 * 32;\n        const v9 = b1[((i0 * T + i1) * 8 + q7) * 32 + r8];\n        c3 = v9;\n      }\n      c2 = c3;\n    } else {\n      const q10 = Math.floor((k1 - 512 + 0.5) / 32.0);\n      const r11 = k1 - 512 - q10 * 32;\n      const v12 = b2[((i0 * T + i1) * 8 + q10) * 32 + r11];\n      c2 = v12;\n    }\n    const v13 = b3[k1 * 256 + i2];\n    acc0 += c2 * v13;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 768; k1++) {
+            let c2 = 0.0;
+            if (k1 < 512) {
+              let c3 = 0.0;
+              if (k1 < 256) {
+                const q4 = Math.floor((k1 + 0.5) / 32.0);
+                const r5 = k1 - q4 * 32;
+                const v6 = b0[((i0 * T + i1) * 8 + q4) * 32 + r5]!;
+                c3 = v6;
+              } else {
+                const q7 = Math.floor((k1 - 256 + 0.5) / 32.0);
+                const r8 = k1 - 256 - q7 * 32;
+                const v9 = b1[((i0 * T + i1) * 8 + q7) * 32 + r8]!;
+                c3 = v9;
+              }
+              c2 = c3;
+            } else {
+              const q10 = Math.floor((k1 - 512 + 0.5) / 32.0);
+              const r11 = k1 - 512 - q10 * 32;
+              const v12 = b2[((i0 * T + i1) * 8 + q10) * 32 + r11]!;
+              c2 = v12;
+            }
+            const v13 = b3[k1 * 256 + i2]!;
+            acc0 += c2 * v13;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 768]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 768; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 512) {
+                    let c1 = 0.0;
+                    if (i2 < 256) {
+                      const q2 = Math.floor((i2 + 0.5) / 32.0);
+                      const r3 = i2 - q2 * 32;
+                      const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                      const r6 = i2 - 256 - q5 * 32;
+                      const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 512 + 0.5) / 32.0);
+                    const r9 = i2 - 512 - q8 * 32;
+                    const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            x.gemm(B * T, 256, 768, gm0, 0, 768, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k101 bb550f8c: d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k101",
       label: "d(decoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3719,10 +4318,59 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, T } = s; return [B * T * 768, 271 * (B * T), 768 * (B * T)]; },
+        run: (x, out, a, g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < T; i1++) {
+                for (let i2 = 0; i2 < 768; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 512) {
+                    let c1 = 0.0;
+                    if (i2 < 256) {
+                      const q2 = Math.floor((i2 + 0.5) / 32.0);
+                      const r3 = i2 - q2 * 32;
+                      const v4 = b0[((i0 * T + i1) * 8 + q2) * 32 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                      const r6 = i2 - 256 - q5 * 32;
+                      const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 512 + 0.5) / 32.0);
+                    const r9 = i2 - 512 - q8 * 32;
+                    const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            const wp = x.pack(b3, 0, 256, B * T, 1, 256, gm1, 1.0);
+            for (let mi = 0; mi < 768; mi++) {
+              for (let ki = 0; ki < B * T; ki++) {
+                gm2[mi * (B * T) + ki] = gm0[mi + ki * 768]!;
+              }
+            }
+            x.gemm(768, 256, B * T, gm2, 0, B * T, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k83 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    // k102 9e8d2e33: d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k83",
+      name: "TransformerTranslator.k102",
       label: "d(decoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -3765,57 +4413,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k84 72cdbaa8: d(decoder.repeat0.1.layernorm2) (and 2 more calls)
+    // k103 731921fe: decoder.embedding0.d table
     {
-      name: "TransformerTranslator.k84",
-      label: "d(decoder.repeat0.1.layernorm2) (and 2 more calls)",
-      step: false,
-      scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 256));\n  const rem0 = idx - i0 * (T * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
-      cpu: (out, a, s) => {
-        const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 768; k2++) {
-            let c3 = 0.0;
-            if (k2 < 512) {
-              let c4 = 0.0;
-              if (k2 < 256) {
-                const q5 = Math.floor((k2 + 0.5) / 32.0);
-                const r6 = k2 - q5 * 32;
-                const v7 = b1[((i0 * T + i1) * 8 + q5) * 32 + r6]!;
-                c4 = v7;
-              } else {
-                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
-                const r9 = k2 - 256 - q8 * 32;
-                const v10 = b2[((i0 * T + i1) * 8 + q8) * 32 + r9]!;
-                c4 = v10;
-              }
-              c3 = c4;
-            } else {
-              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
-              const r12 = k2 - 512 - q11 * 32;
-              const v13 = b3[((i0 * T + i1) * 8 + q11) * 32 + r12]!;
-              c3 = v13;
-            }
-            const v14 = b4[k2 * 256 + i2]!;
-            acc1 += c3 * v14;
-          }
-          const v15 = v0 + acc1;
-          return v15;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < T; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // k85 9000669d: decoder.embedding0.d table
-    {
-      name: "TransformerTranslator.k85",
+      name: "TransformerTranslator.k103",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -3841,100 +4441,44 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 2048000; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 256;
+              for (let j = 0; j < 256; j++) {
+                const v2 = b1[(s0 * T + s1) * 256 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
+      },
     },
-    // k86 094d1588: d(encoder.repeat0.2.layernorm1)
+    // k104 b773e940: d(encoder.repeat0.2.layernorm1)
     {
-      name: "TransformerTranslator.k86",
+      name: "TransformerTranslator.k104",
       label: "d(encoder.repeat0.2.layernorm1)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, b8, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    let c2 = 0.0;\n    if (k1 < 256) {\n      const q3 = Math.floor((k1 + 0.5) / 32.0);\n      const r4 = k1 - q3 * 32;\n      const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4];\n      c2 = v5;\n    } else {\n      const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);\n      const r7 = k1 - 256 - q6 * 32;\n      const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7];\n      c2 = v8;\n    }\n    const v9 = b2[(k1 + 256) * 256 + i2];\n    acc0 += c2 * v9;\n  }\n  let acc10 = 0.0;\n  for (let k11 = 0; k11 < 512; k11++) {\n    let c12 = 0.0;\n    if (k11 < 256) {\n      const q13 = Math.floor((k11 + 0.5) / 32.0);\n      const r14 = k11 - q13 * 32;\n      const v15 = b3[((i0 * S + i1) * 8 + q13) * 32 + r14];\n      c12 = v15;\n    } else {\n      const q16 = Math.floor((k11 - 256 + 0.5) / 32.0);\n      const r17 = k11 - 256 - q16 * 32;\n      const v18 = b4[((i0 * S + i1) * 8 + q16) * 32 + r17];\n      c12 = v18;\n    }\n    const v19 = b5[(k11 + 256) * 256 + i2];\n    acc10 += c12 * v19;\n  }\n  const v20 = acc0 + acc10;\n  let acc21 = 0.0;\n  for (let k22 = 0; k22 < 512; k22++) {\n    let c23 = 0.0;\n    if (k22 < 256) {\n      const q24 = Math.floor((k22 + 0.5) / 32.0);\n      const r25 = k22 - q24 * 32;\n      const v26 = b6[((i0 * S + i1) * 8 + q24) * 32 + r25];\n      c23 = v26;\n    } else {\n      const q27 = Math.floor((k22 - 256 + 0.5) / 32.0);\n      const r28 = k22 - 256 - q27 * 32;\n      const v29 = b7[((i0 * S + i1) * 8 + q27) * 32 + r28];\n      c23 = v29;\n    }\n    const v30 = b8[(k22 + 256) * 256 + i2];\n    acc21 += c23 * v30;\n  }\n  const v31 = v20 + acc21;\n  return v31;\n}",
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = v0 + v1;\n  const v3 = b2[(i0 * S + i1) * 256 + i2];\n  const v4 = v2 + v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!, b8 = a[8]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 512; k1++) {
-            let c2 = 0.0;
-            if (k1 < 256) {
-              const q3 = Math.floor((k1 + 0.5) / 32.0);
-              const r4 = k1 - q3 * 32;
-              const v5 = b0[((i0 * S + i1) * 8 + q3) * 32 + r4]!;
-              c2 = v5;
-            } else {
-              const q6 = Math.floor((k1 - 256 + 0.5) / 32.0);
-              const r7 = k1 - 256 - q6 * 32;
-              const v8 = b1[((i0 * S + i1) * 8 + q6) * 32 + r7]!;
-              c2 = v8;
-            }
-            const v9 = b2[(k1 + 256) * 256 + i2]!;
-            acc0 += c2 * v9;
-          }
-          let acc10 = 0.0;
-          for (let k11 = 0; k11 < 512; k11++) {
-            let c12 = 0.0;
-            if (k11 < 256) {
-              const q13 = Math.floor((k11 + 0.5) / 32.0);
-              const r14 = k11 - q13 * 32;
-              const v15 = b3[((i0 * S + i1) * 8 + q13) * 32 + r14]!;
-              c12 = v15;
-            } else {
-              const q16 = Math.floor((k11 - 256 + 0.5) / 32.0);
-              const r17 = k11 - 256 - q16 * 32;
-              const v18 = b4[((i0 * S + i1) * 8 + q16) * 32 + r17]!;
-              c12 = v18;
-            }
-            const v19 = b5[(k11 + 256) * 256 + i2]!;
-            acc10 += c12 * v19;
-          }
-          const v20 = acc0 + acc10;
-          let acc21 = 0.0;
-          for (let k22 = 0; k22 < 512; k22++) {
-            let c23 = 0.0;
-            if (k22 < 256) {
-              const q24 = Math.floor((k22 + 0.5) / 32.0);
-              const r25 = k22 - q24 * 32;
-              const v26 = b6[((i0 * S + i1) * 8 + q24) * 32 + r25]!;
-              c23 = v26;
-            } else {
-              const q27 = Math.floor((k22 - 256 + 0.5) / 32.0);
-              const r28 = k22 - 256 - q27 * 32;
-              const v29 = b7[((i0 * S + i1) * 8 + q27) * 32 + r28]!;
-              c23 = v29;
-            }
-            const v30 = b8[(k22 + 256) * 256 + i2]!;
-            acc21 += c23 * v30;
-          }
-          const v31 = v20 + acc21;
-          return v31;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // k87 e9597dd6: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
-    {
-      name: "TransformerTranslator.k87",
-      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 256; k2++) {\n    const v3 = b0[(i0 * S + i1) * 256 + k2];\n    acc1 += v3;\n  }\n  const v4 = acc1 * 0.00390625;\n  const v5 = v0 - v4;\n  return v5;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 256; k2++) {
-            const v3 = b0[(i0 * S + i1) * 256 + k2]!;
-            acc1 += v3;
-          }
-          const v4 = acc1 * 0.00390625;
-          const v5 = v0 - v4;
-          return v5;
+          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
+          const v2 = v0 + v1;
+          const v3 = b2[(i0 * S + i1) * 256 + i2]!;
+          const v4 = v2 + v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3943,27 +4487,95 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k88 61e95425: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k105 6734e30c: encoder.repeat0.2.layernorm1.d layernorm (and 11 more calls)
     {
-      name: "TransformerTranslator.k88",
-      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      name: "TransformerTranslator.k105",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 11 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  const v4 = v3 + 0.00001;\n  const v5 = Math.sqrt(v4);\n  const v6 = 1.0 / v5;\n  return v6;\n}",
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    acc0 += v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
         const b0 = a[0]!;
-        const f = (i0: number, i1: number, _i2: number): number => {
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            acc0 += v2;
+          }
+          const v3 = acc0 * 0.00390625;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k106 26223b21: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k106",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  const v1 = b1[i0 * S + i1];\n  const v2 = v0 - v1;\n  return v2;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          const v1 = b1[i0 * S + i1]!;
+          const v2 = v0 - v1;
+          return v2;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k107 4be533f5: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k107",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    acc0 += v2 * v2;\n  }\n  const v3 = acc0 * 0.00390625;\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
           let acc0 = 0.0;
           for (let k1 = 0; k1 < 256; k1++) {
             const v2 = b0[(i0 * S + i1) * 256 + k1]!;
             acc0 += v2 * v2;
           }
           const v3 = acc0 * 0.00390625;
-          const v4 = v3 + 0.00001;
-          const v5 = Math.sqrt(v4);
-          const v6 = 1.0 / v5;
-          return v6;
+          return v3;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k108 7c088858: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k108",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = Math.floor((rem0 + 0.5) / 1);\n  const rem1 = rem0 - i1;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = v0 + 0.00001;\n  const v2 = Math.sqrt(v1);\n  const v3 = 1.0 / v2;\n  return v3;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number, _i2: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          const v1 = v0 + 0.00001;
+          const v2 = Math.sqrt(v1);
+          const v3 = 1.0 / v2;
+          return v3;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -3972,9 +4584,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k89 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k109 a9a1d90c: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k89",
+      name: "TransformerTranslator.k109",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
@@ -3995,9 +4607,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k90 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
+    // k110 fd705f53: d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)
     {
-      name: "TransformerTranslator.k90",
+      name: "TransformerTranslator.k110",
       label: "d(encoder.repeat0.2.layernorm1.weight) (and 5 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4021,9 +4633,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k91 e2d97d13: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
+    // k111 1b85f161: d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)
     {
-      name: "TransformerTranslator.k91",
+      name: "TransformerTranslator.k111",
       label: "d(encoder.repeat0.2.layernorm1.bias) (and 11 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4045,45 +4657,37 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 256; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 256; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * S; r++) {
+            for (let j = 0; j < 256; j++) {
+              out[j] = out[j]! + b0[r * 256 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k92 d6861b03: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    // k112 a9a7a0c3: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k92",
+      name: "TransformerTranslator.k112",
       label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[i2];\n  const v3 = v1 * v2;\n  let acc4 = 0.0;\n  for (let k5 = 0; k5 < 256; k5++) {\n    const v6 = b1[(i0 * S + i1) * 256 + k5];\n    const v7 = b2[k5];\n    const v8 = v6 * v7;\n    acc4 += v8;\n  }\n  const v9 = acc4 * 0.00390625;\n  const v10 = v3 - v9;\n  const v11 = b3[(i0 * S + i1) * 256 + i2];\n  let acc12 = 0.0;\n  for (let k13 = 0; k13 < 256; k13++) {\n    const v14 = b1[(i0 * S + i1) * 256 + k13];\n    const v15 = b2[k13];\n    const v16 = v14 * v15;\n    const v17 = b3[(i0 * S + i1) * 256 + k13];\n    acc12 += v16 * v17;\n  }\n  const v18 = acc12 * 0.00390625;\n  const v19 = v11 * v18;\n  const v20 = v10 - v19;\n  const v21 = v0 * v20;\n  return v21;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  const v1 = b1[i2];\n  const v2 = v0 * v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0 * S + i1]!;
-          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
-          const v2 = b2[i2]!;
-          const v3 = v1 * v2;
-          let acc4 = 0.0;
-          for (let k5 = 0; k5 < 256; k5++) {
-            const v6 = b1[(i0 * S + i1) * 256 + k5]!;
-            const v7 = b2[k5]!;
-            const v8 = v6 * v7;
-            acc4 += v8;
-          }
-          const v9 = acc4 * 0.00390625;
-          const v10 = v3 - v9;
-          const v11 = b3[(i0 * S + i1) * 256 + i2]!;
-          let acc12 = 0.0;
-          for (let k13 = 0; k13 < 256; k13++) {
-            const v14 = b1[(i0 * S + i1) * 256 + k13]!;
-            const v15 = b2[k13]!;
-            const v16 = v14 * v15;
-            const v17 = b3[(i0 * S + i1) * 256 + k13]!;
-            acc12 += v16 * v17;
-          }
-          const v18 = acc12 * 0.00390625;
-          const v19 = v11 * v18;
-          const v20 = v10 - v19;
-          const v21 = v0 * v20;
-          return v21;
+          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
+          const v1 = b1[i2]!;
+          const v2 = v0 * v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -4092,9 +4696,100 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k93 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
+    // k113 a3f6108d: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
     {
-      name: "TransformerTranslator.k93",
+      name: "TransformerTranslator.k113",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / S);\n  const rem0 = idx - i0 * S;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[(i0 * S + i1) * 256 + k1];\n    acc0 += v2 * v3;\n  }\n  const v4 = acc0 * 0.00390625;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[(i0 * S + i1) * 256 + k1]!;
+            acc0 += v2 * v3;
+          }
+          const v4 = acc0 * 0.00390625;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k114 34f2b5cf: encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)
+    {
+      name: "TransformerTranslator.k114",
+      label: "encoder.repeat0.2.layernorm1.d layernorm (and 5 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[i0 * S + i1];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = b2[i0 * S + i1];\n  const v3 = v1 - v2;\n  const v4 = b3[(i0 * S + i1) * 256 + i2];\n  const v5 = b4[i0 * S + i1];\n  const v6 = v4 * v5;\n  const v7 = v3 - v6;\n  const v8 = v0 * v7;\n  return v8;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[i0 * S + i1]!;
+          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
+          const v2 = b2[i0 * S + i1]!;
+          const v3 = v1 - v2;
+          const v4 = b3[(i0 * S + i1) * 256 + i2]!;
+          const v5 = b4[i0 * S + i1]!;
+          const v6 = v4 * v5;
+          const v7 = v3 - v6;
+          const v8 = v0 * v7;
+          return v8;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k115 089237c7: d(encoder.repeat0.2.residual1.relu0) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k115",
+      label: "d(encoder.repeat0.2.residual1.relu0) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 256; k1++) {
+            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
+            const v3 = b1[k1 * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 1024; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 1024, 256, b0, 0, 256, x.packs[0], null, 0, out, 0, 1024, 0);
+          }
+        },
+      },
+    },
+    // k116 4c83de6a: d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k116",
       label: "d(encoder.repeat0.2.residual1.linear1.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4136,27 +4831,22 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k94 fc3462eb: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
+    // k117 504d4e0e: encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)
     {
-      name: "TransformerTranslator.k94",
+      name: "TransformerTranslator.k117",
       label: "encoder.repeat0.2.residual1.relu0.d relu (and 2 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 256; k1++) {\n    const v2 = b0[(i0 * S + i1) * 256 + k1];\n    const v3 = b1[k1 * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * S + i1) * 1024 + i2];\n  const v5 = (v4 > 0.0 ? 1.0 : 0.0);\n  const v6 = acc0 * v5;\n  return v6;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 1024));\n  const rem0 = idx - i0 * (S * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 1024 + i2];\n  const v1 = b1[(i0 * S + i1) * 1024 + i2];\n  const v2 = (v1 > 0.0 ? 1.0 : 0.0);\n  const v3 = v0 * v2;\n  return v3;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 256; k1++) {
-            const v2 = b0[(i0 * S + i1) * 256 + k1]!;
-            const v3 = b1[k1 * 1024 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * S + i1) * 1024 + i2]!;
-          const v5 = (v4 > 0.0 ? 1.0 : 0.0);
-          const v6 = acc0 * v5;
-          return v6;
+          const v0 = b0[(i0 * S + i1) * 1024 + i2]!;
+          const v1 = b1[(i0 * S + i1) * 1024 + i2]!;
+          const v2 = (v1 > 0.0 ? 1.0 : 0.0);
+          const v3 = v0 * v2;
+          return v3;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -4164,33 +4854,46 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 1024]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * S, 1024, 256, b0, 0, 256, x.packs[0], null, 0, gm0, 0, 1024, 0);
+    },
+    // k118 c3b8010b: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k118",
+      label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 1024; k1++) {\n    const v2 = b0[(i0 * S + i1) * 1024 + k1];\n    const v3 = b1[k1 * 256 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 1024; k1++) {
+            const v2 = b0[(i0 * S + i1) * 1024 + k1]!;
+            const v3 = b1[k1 * 256 + i2]!;
+            acc0 += v2 * v3;
           }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * S + i1) * 1024 + i2]!;
-            const v1 = b2[(i0 * S + i1) * 1024 + i2]!;
-            const v2 = (v1 > 0.0 ? 1.0 : 0.0);
-            const v3 = v0 * v2;
-            return v3;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 256, 1024, b0, 0, 1024, x.packs[0], null, 0, out, 0, 256, 0);
+          }
         },
       },
     },
-    // k95 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
+    // k119 3684bb6d: d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k95",
+      name: "TransformerTranslator.k119",
       label: "d(encoder.repeat0.2.residual1.linear0.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4232,9 +4935,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k96 d18f1db3: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
+    // k120 9269b4f5: d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k96",
+      name: "TransformerTranslator.k120",
       label: "d(encoder.repeat0.2.residual1.linear0.bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4256,27 +4959,37 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 1024; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 1024; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * S; r++) {
+            for (let j = 0; j < 1024; j++) {
+              out[j] = out[j]! + b0[r * 1024 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k97 5230353e: d(encoder.repeat0.2.layernorm0) (and 2 more calls)
+    // k121 f983a841: d(encoder.repeat0.2.layernorm0) (and 5 more calls)
     {
-      name: "TransformerTranslator.k97",
-      label: "d(encoder.repeat0.2.layernorm0) (and 2 more calls)",
+      name: "TransformerTranslator.k121",
+      label: "d(encoder.repeat0.2.layernorm0) (and 5 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 1024; k2++) {\n    const v3 = b1[(i0 * S + i1) * 1024 + k2];\n    const v4 = b2[k2 * 256 + i2];\n    acc1 += v3 * v4;\n  }\n  const v5 = v0 + acc1;\n  return v5;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  const v1 = b1[(i0 * S + i1) * 256 + i2];\n  const v2 = v0 + v1;\n  return v2;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 1024; k2++) {
-            const v3 = b1[(i0 * S + i1) * 1024 + k2]!;
-            const v4 = b2[k2 * 256 + i2]!;
-            acc1 += v3 * v4;
-          }
-          const v5 = v0 + acc1;
-          return v5;
+          const v1 = b1[(i0 * S + i1) * 256 + i2]!;
+          const v2 = v0 + v1;
+          return v2;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -4284,32 +4997,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 256; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 256]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * S, 256, 1024, b1, 0, 1024, x.packs[0], null, 0, gm0, 0, 256, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-            const v1 = gm0[(i0 * S + i1) * 256 + i2]!;
-            const v2 = v0 + v1;
-            return v2;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 256; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k98 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
+    // k122 3679cfa5: d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)
     {
-      name: "TransformerTranslator.k98",
+      name: "TransformerTranslator.k122",
       label: "d(encoder.repeat0.2.residual0.attention0.heads merged) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4343,9 +5034,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k99 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
+    // k123 efe3e90d: d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k99",
+      name: "TransformerTranslator.k123",
       label: "d(encoder.repeat0.2.residual0.attention0.out_proj.weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4387,9 +5078,50 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k100 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    // k124 b54605ae: d(encoder.repeat0.2.residual0.attention0.α) (and 2 more calls)
     {
-      name: "TransformerTranslator.k100",
+      name: "TransformerTranslator.k124",
+      label: "d(encoder.repeat0.2.residual0.attention0.α) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 32; k1++) {\n    const v2 = b0[(i0 * S + i2) * 256 + (i1 * 32 + k1)];\n    const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number, i3: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 32; k1++) {
+            const v2 = b0[(i0 * S + i2) * 256 + (i1 * 32 + k1)]!;
+            const v3 = b1[((i0 * S + i3) * 8 + i1) * 32 + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              for (let i3 = 0; i3 < S; i3++)
+                out[o++] = f(i0, i1, i2, i3);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [(S + 15) * 32]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            for (let bt1 = 0; bt1 < 8; bt1++) {
+              const wp = x.pack(b1, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm0, 1.0);
+              x.gemm(S, S, 32, b0, bt0 * (S * 256) + bt1 * 32, 256, wp, null, 0, out, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
+            }
+          }
+        },
+      },
+    },
+    // k125 8d5acb0b: d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k125",
       label: "d(encoder.repeat0.2.residual0.attention0.v heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4433,38 +5165,49 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k101 ab0921c0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    // k126 a2ffc9f0: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
     {
-      name: "TransformerTranslator.k101",
+      name: "TransformerTranslator.k126",
       label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 32; k2++) {\n    const v3 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k2)];\n    const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 32; k8++) {\n      const v9 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k8)];\n      const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[((i0 * 8 + i1) * S + i2) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S));\n  const rem0 = idx - i0 * (8 * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[((i0 * 8 + i1) * S + i2) * S + k1];\n    const v3 = b1[((i0 * 8 + i1) * S + i2) * S + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[((i0 * 8 + i1) * S + i2) * S + k1]!;
+            const v3 = b1[((i0 * 8 + i1) * S + i2) * S + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < 8; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k127 cc0c6490: encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)
+    {
+      name: "TransformerTranslator.k127",
+      label: "encoder.repeat0.2.residual0.attention0.α.d softmax (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (8 * S * S));\n  const rem0 = idx - i0 * (8 * S * S);\n  const i1 = Math.floor((rem0 + 0.5) / (S * S));\n  const rem1 = rem0 - i1 * (S * S);\n  const i2 = Math.floor((rem1 + 0.5) / S);\n  const rem2 = rem1 - i2 * S;\n  const i3 = rem2;\n  const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3];\n  const v1 = b1[((i0 * 8 + i1) * S + i2) * S + i3];\n  const v2 = b2[(i0 * 8 + i1) * S + i2];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number, i3: number): number => {
           const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 32; k2++) {
-            const v3 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k2)]!;
-            const v4 = b2[((i0 * S + i3) * 8 + i1) * 32 + k2]!;
-            acc1 += v3 * v4;
-          }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < S; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 32; k8++) {
-              const v9 = b1[(i0 * S + i2) * 256 + (i1 * 32 + k8)]!;
-              const v10 = b2[((i0 * S + k6) * 8 + i1) * 32 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[((i0 * 8 + i1) * S + i2) * S + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
+          const v1 = b1[((i0 * 8 + i1) * S + i2) * S + i3]!;
+          const v2 = b2[(i0 * 8 + i1) * S + i2]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -4473,43 +5216,10 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               for (let i3 = 0; i3 < S; i3++)
                 out[o++] = f(i0, i1, i2, i3);
       },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * 8 * S * S, (S + 15) * 32]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            for (let bt1 = 0; bt1 < 8; bt1++) {
-              const wp = x.pack(b2, bt0 * (S * 8 * 32) + bt1 * 32, S, 32, 256, 1, gm1, 1.0);
-              x.gemm(S, S, 32, b1, bt0 * (S * 256) + bt1 * 32, 256, wp, null, 0, gm0, bt0 * (8 * S * S) + bt1 * (S * S), S, 0);
-            }
-          }
-          const f = (i0: number, i1: number, i2: number, i3: number): number => {
-            const v0 = b0[((i0 * 8 + i1) * S + i2) * S + i3]!;
-            const v1 = gm0[((i0 * 8 + i1) * S + i2) * S + i3]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < S; k3++) {
-              const v4 = gm0[((i0 * 8 + i1) * S + i2) * S + k3]!;
-              const v5 = b0[((i0 * 8 + i1) * S + i2) * S + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < 8; i1++)
-              for (let i2 = 0; i2 < S; i2++)
-                for (let i3 = 0; i3 < S; i3++)
-                  out[o++] = f(i0, i1, i2, i3);
-        },
-      },
     },
-    // k102 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
+    // k128 bbb4da48: d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k102",
+      name: "TransformerTranslator.k128",
       label: "d(encoder.repeat0.2.residual0.attention0.q heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4549,9 +5259,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k103 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
+    // k129 52257c81: d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)
     {
-      name: "TransformerTranslator.k103",
+      name: "TransformerTranslator.k129",
       label: "d(encoder.repeat0.2.residual0.attention0.k heads) (and 2 more calls)",
       step: false,
       scalars: ["S"],
@@ -4596,9 +5306,98 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k104 b8a308a1: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    // k130 9695e15e: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
     {
-      name: "TransformerTranslator.k104",
+      name: "TransformerTranslator.k130",
+      label: "d(encoder.repeat0.1.layernorm1) (and 2 more calls)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 768; k1++) {\n    let c2 = 0.0;\n    if (k1 < 512) {\n      let c3 = 0.0;\n      if (k1 < 256) {\n        const q4 = Math.floor((k1 + 0.5) / 32.0);\n        const r5 = k1 - q4 * 32;\n        const v6 = b0[((i0 * S + i1) * 8 + q4) * 32 + r5];\n        c3 = v6;\n      } else {\n        const q7 = Math.floor((k1 - 256 + 0.5) / 32.0);\n        const r8 = k1 - 256 - q7 * 32;\n        const v9 = b1[((i0 * S + i1) * 8 + q7) * 32 + r8];\n        c3 = v9;\n      }\n      c2 = c3;\n    } else {\n      const q10 = Math.floor((k1 - 512 + 0.5) / 32.0);\n      const r11 = k1 - 512 - q10 * 32;\n      const v12 = b2[((i0 * S + i1) * 8 + q10) * 32 + r11];\n      c2 = v12;\n    }\n    const v13 = b3[k1 * 256 + i2];\n    acc0 += c2 * v13;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 768; k1++) {
+            let c2 = 0.0;
+            if (k1 < 512) {
+              let c3 = 0.0;
+              if (k1 < 256) {
+                const q4 = Math.floor((k1 + 0.5) / 32.0);
+                const r5 = k1 - q4 * 32;
+                const v6 = b0[((i0 * S + i1) * 8 + q4) * 32 + r5]!;
+                c3 = v6;
+              } else {
+                const q7 = Math.floor((k1 - 256 + 0.5) / 32.0);
+                const r8 = k1 - 256 - q7 * 32;
+                const v9 = b1[((i0 * S + i1) * 8 + q7) * 32 + r8]!;
+                c3 = v9;
+              }
+              c2 = c3;
+            } else {
+              const q10 = Math.floor((k1 - 512 + 0.5) / 32.0);
+              const r11 = k1 - 512 - q10 * 32;
+              const v12 = b2[((i0 * S + i1) * 8 + q10) * 32 + r11]!;
+              c2 = v12;
+            }
+            const v13 = b3[k1 * 256 + i2]!;
+            acc0 += c2 * v13;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 256; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 768]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+          const gm0 = g[0]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < S; i1++) {
+                for (let i2 = 0; i2 < 768; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 512) {
+                    let c1 = 0.0;
+                    if (i2 < 256) {
+                      const q2 = Math.floor((i2 + 0.5) / 32.0);
+                      const r3 = i2 - q2 * 32;
+                      const v4 = b0[((i0 * S + i1) * 8 + q2) * 32 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                      const r6 = i2 - 256 - q5 * 32;
+                      const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 512 + 0.5) / 32.0);
+                    const r9 = i2 - 512 - q8 * 32;
+                    const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            x.gemm(B * S, 256, 768, gm0, 0, 768, x.packs[0], null, 0, out, 0, 256, 0);
+          }
+        },
+      },
+    },
+    // k131 2cfb123d: d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)
+    {
+      name: "TransformerTranslator.k131",
       label: "d(encoder.repeat0.2.residual0.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4642,10 +5441,59 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (s) => { const { B, S } = s; return [B * S * 768, 271 * (B * S), 768 * (B * S)]; },
+        run: (x, out, a, g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
+          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!;
+          {
+            let o = 0;
+            for (let i0 = 0; i0 < B; i0++) {
+              for (let i1 = 0; i1 < S; i1++) {
+                for (let i2 = 0; i2 < 768; i2++) {
+                  let c0 = 0.0;
+                  if (i2 < 512) {
+                    let c1 = 0.0;
+                    if (i2 < 256) {
+                      const q2 = Math.floor((i2 + 0.5) / 32.0);
+                      const r3 = i2 - q2 * 32;
+                      const v4 = b0[((i0 * S + i1) * 8 + q2) * 32 + r3]!;
+                      c1 = v4;
+                    } else {
+                      const q5 = Math.floor((i2 - 256 + 0.5) / 32.0);
+                      const r6 = i2 - 256 - q5 * 32;
+                      const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6]!;
+                      c1 = v7;
+                    }
+                    c0 = c1;
+                  } else {
+                    const q8 = Math.floor((i2 - 512 + 0.5) / 32.0);
+                    const r9 = i2 - 512 - q8 * 32;
+                    const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9]!;
+                    c0 = v10;
+                  }
+                  gm0[o] = c0;
+                  o += 1;
+                }
+              }
+            }
+          }
+          {
+            const wp = x.pack(b3, 0, 256, B * S, 1, 256, gm1, 1.0);
+            for (let mi = 0; mi < 768; mi++) {
+              for (let ki = 0; ki < B * S; ki++) {
+                gm2[mi * (B * S) + ki] = gm0[mi + ki * 768]!;
+              }
+            }
+            x.gemm(768, 256, B * S, gm2, 0, B * S, wp, null, 0, out, 0, 256, 0);
+          }
+        },
+      },
     },
-    // k105 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
+    // k132 2019bb45: d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k105",
+      name: "TransformerTranslator.k132",
       label: "d(encoder.repeat0.2.residual0.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -4688,57 +5536,9 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           out[o++] = f(i0);
       },
     },
-    // k106 2fafb141: d(encoder.repeat0.1.layernorm1) (and 2 more calls)
+    // k133 a90cf0ec: encoder.embedding0.d table
     {
-      name: "TransformerTranslator.k106",
-      label: "d(encoder.repeat0.1.layernorm1) (and 2 more calls)",
-      step: false,
-      scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 256));\n  const rem0 = idx - i0 * (S * 256);\n  const i1 = Math.floor((rem0 + 0.5) / 256);\n  const rem1 = rem0 - i1 * 256;\n  const i2 = rem1;\n  const v0 = b0[(i0 * S + i1) * 256 + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 768; k2++) {\n    let c3 = 0.0;\n    if (k2 < 512) {\n      let c4 = 0.0;\n      if (k2 < 256) {\n        const q5 = Math.floor((k2 + 0.5) / 32.0);\n        const r6 = k2 - q5 * 32;\n        const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6];\n        c4 = v7;\n      } else {\n        const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);\n        const r9 = k2 - 256 - q8 * 32;\n        const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9];\n        c4 = v10;\n      }\n      c3 = c4;\n    } else {\n      const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);\n      const r12 = k2 - 512 - q11 * 32;\n      const v13 = b3[((i0 * S + i1) * 8 + q11) * 32 + r12];\n      c3 = v13;\n    }\n    const v14 = b4[k2 * 256 + i2];\n    acc1 += c3 * v14;\n  }\n  const v15 = v0 + acc1;\n  return v15;\n}",
-      cpu: (out, a, s) => {
-        const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-        const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * S + i1) * 256 + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 768; k2++) {
-            let c3 = 0.0;
-            if (k2 < 512) {
-              let c4 = 0.0;
-              if (k2 < 256) {
-                const q5 = Math.floor((k2 + 0.5) / 32.0);
-                const r6 = k2 - q5 * 32;
-                const v7 = b1[((i0 * S + i1) * 8 + q5) * 32 + r6]!;
-                c4 = v7;
-              } else {
-                const q8 = Math.floor((k2 - 256 + 0.5) / 32.0);
-                const r9 = k2 - 256 - q8 * 32;
-                const v10 = b2[((i0 * S + i1) * 8 + q8) * 32 + r9]!;
-                c4 = v10;
-              }
-              c3 = c4;
-            } else {
-              const q11 = Math.floor((k2 - 512 + 0.5) / 32.0);
-              const r12 = k2 - 512 - q11 * 32;
-              const v13 = b3[((i0 * S + i1) * 8 + q11) * 32 + r12]!;
-              c3 = v13;
-            }
-            const v14 = b4[k2 * 256 + i2]!;
-            acc1 += c3 * v14;
-          }
-          const v15 = v0 + acc1;
-          return v15;
-        };
-        let o = 0;
-        for (let i0 = 0; i0 < B; i0++)
-          for (let i1 = 0; i1 < S; i1++)
-            for (let i2 = 0; i2 < 256; i2++)
-              out[o++] = f(i0, i1, i2);
-      },
-    },
-    // k107 a271a682: encoder.embedding0.d table
-    {
-      name: "TransformerTranslator.k107",
+      name: "TransformerTranslator.k133",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -4764,57 +5564,49 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 2048000; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < S; s1++) {
+              const v0 = b0[s0 * S + s1]!;
+              const row1 = v0 * 256;
+              for (let j = 0; j < 256; j++) {
+                const v2 = b1[(s0 * S + s1) * 256 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
+      },
     },
-    // k108 0bf4882a: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
+    // k134 55eb5914: d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)
     {
-      name: "TransformerTranslator.k108",
+      name: "TransformerTranslator.k134",
       label: "d(decoder.repeat0.0.residual1.attention0.in_proj_weight) (and 2 more calls)",
       step: false,
-      scalars: ["B","T","S"],
-      gpu: "function (b0, b1, b2, b3, b4, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i0 >= 256 && i0 < 768) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < S; k3++) {\n        let c4 = 0.0;\n        if (i0 - 256 < 256) {\n          const q5 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r6 = i0 - 256 - q5 * 32;\n          const v7 = b0[((k2 * S + k3) * 8 + q5) * 32 + r6];\n          c4 = v7;\n        } else {\n          const q8 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r9 = i0 - 256 - 256 - q8 * 32;\n          const v10 = b1[((k2 * S + k3) * 8 + q8) * 32 + r9];\n          c4 = v10;\n        }\n        const v11 = b2[(k2 * S + k3) * 256 + i1];\n        acc1 += c4 * v11;\n      }\n    }\n    g0 = acc1;\n  }\n  let g12 = 0.0;\n  if (i0 >= 0 && i0 < 256) {\n    let acc13 = 0.0;\n    for (let k14 = 0; k14 < B; k14++) {\n      for (let k15 = 0; k15 < T; k15++) {\n        const q16 = Math.floor((i0 + 0.5) / 32.0);\n        const r17 = i0 - q16 * 32;\n        const v18 = b3[((k14 * T + k15) * 8 + q16) * 32 + r17];\n        const v19 = b4[(k14 * T + k15) * 256 + i1];\n        acc13 += v18 * v19;\n      }\n    }\n    g12 = acc13;\n  }\n  const v20 = g0 + g12;\n  return v20;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / 256);\n  const rem0 = idx - i0 * 256;\n  const i1 = rem0;\n  let g0 = 0.0;\n  if (i0 >= 256 && i0 < 768) {\n    const v1 = b0[(i0 - 256) * 256 + i1];\n    g0 = v1;\n  }\n  let g2 = 0.0;\n  if (i0 >= 0 && i0 < 256) {\n    const v3 = b1[i0 * 256 + i1];\n    g2 = v3;\n  }\n  const v4 = g0 + g2;\n  return v4;\n}",
+      cpu: (out, a, _s) => {
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number): number => {
           let g0 = 0.0;
           if (i0 >= 256 && i0 < 768) {
-            let acc1 = 0.0;
-            for (let k2 = 0; k2 < B; k2++) {
-              for (let k3 = 0; k3 < S; k3++) {
-                let c4 = 0.0;
-                if (i0 - 256 < 256) {
-                  const q5 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r6 = i0 - 256 - q5 * 32;
-                  const v7 = b0[((k2 * S + k3) * 8 + q5) * 32 + r6]!;
-                  c4 = v7;
-                } else {
-                  const q8 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);
-                  const r9 = i0 - 256 - 256 - q8 * 32;
-                  const v10 = b1[((k2 * S + k3) * 8 + q8) * 32 + r9]!;
-                  c4 = v10;
-                }
-                const v11 = b2[(k2 * S + k3) * 256 + i1]!;
-                acc1 += c4 * v11;
-              }
-            }
-            g0 = acc1;
+            const v1 = b0[(i0 - 256) * 256 + i1]!;
+            g0 = v1;
           }
-          let g12 = 0.0;
+          let g2 = 0.0;
           if (i0 >= 0 && i0 < 256) {
-            let acc13 = 0.0;
-            for (let k14 = 0; k14 < B; k14++) {
-              for (let k15 = 0; k15 < T; k15++) {
-                const q16 = Math.floor((i0 + 0.5) / 32.0);
-                const r17 = i0 - q16 * 32;
-                const v18 = b3[((k14 * T + k15) * 8 + q16) * 32 + r17]!;
-                const v19 = b4[(k14 * T + k15) * 256 + i1]!;
-                acc13 += v18 * v19;
-              }
-            }
-            g12 = acc13;
+            const v3 = b1[i0 * 256 + i1]!;
+            g2 = v3;
           }
-          const v20 = g0 + g12;
-          return v20;
+          const v4 = g0 + g2;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < 768; i0++)
@@ -4822,49 +5614,23 @@ const TransformerTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k109 8c33eae3: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
+    // k135 1466cfb2: d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)
     {
-      name: "TransformerTranslator.k109",
+      name: "TransformerTranslator.k135",
       label: "d(decoder.repeat0.0.residual1.attention0.in_proj_bias) (and 2 more calls)",
       step: false,
-      scalars: ["B","T","S"],
-      gpu: "function (b0, b1, b2, B, T, S) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let c0 = 0.0;\n  if (i0 < 256) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < B; k2++) {\n      for (let k3 = 0; k3 < T; k3++) {\n        const q4 = Math.floor((i0 + 0.5) / 32.0);\n        const r5 = i0 - q4 * 32;\n        const v6 = b0[((k2 * T + k3) * 8 + q4) * 32 + r5];\n        acc1 += v6;\n      }\n    }\n    c0 = acc1;\n  } else {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < B; k8++) {\n      for (let k9 = 0; k9 < S; k9++) {\n        let c10 = 0.0;\n        if (i0 - 256 < 256) {\n          const q11 = Math.floor((i0 - 256 + 0.5) / 32.0);\n          const r12 = i0 - 256 - q11 * 32;\n          const v13 = b1[((k8 * S + k9) * 8 + q11) * 32 + r12];\n          c10 = v13;\n        } else {\n          const q14 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);\n          const r15 = i0 - 256 - 256 - q14 * 32;\n          const v16 = b2[((k8 * S + k9) * 8 + q14) * 32 + r15];\n          c10 = v16;\n        }\n        acc7 += c10;\n      }\n    }\n    c0 = acc7;\n  }\n  return c0;\n}",
-      cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+      scalars: [],
+      gpu: "function (b0, b1) {\n  const idx = this.thread.x;\n  const i0 = idx;\n  let c0 = 0.0;\n  if (i0 < 256) {\n    const v1 = b0[i0];\n    c0 = v1;\n  } else {\n    const v2 = b1[i0 - 256];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, _s) => {
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number): number => {
           let c0 = 0.0;
           if (i0 < 256) {
-            let acc1 = 0.0;
-            for (let k2 = 0; k2 < B; k2++) {
-              for (let k3 = 0; k3 < T; k3++) {
-                const q4 = Math.floor((i0 + 0.5) / 32.0);
-                const r5 = i0 - q4 * 32;
-                const v6 = b0[((k2 * T + k3) * 8 + q4) * 32 + r5]!;
-                acc1 += v6;
-              }
-            }
-            c0 = acc1;
+            const v1 = b0[i0]!;
+            c0 = v1;
           } else {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < B; k8++) {
-              for (let k9 = 0; k9 < S; k9++) {
-                let c10 = 0.0;
-                if (i0 - 256 < 256) {
-                  const q11 = Math.floor((i0 - 256 + 0.5) / 32.0);
-                  const r12 = i0 - 256 - q11 * 32;
-                  const v13 = b1[((k8 * S + k9) * 8 + q11) * 32 + r12]!;
-                  c10 = v13;
-                } else {
-                  const q14 = Math.floor((i0 - 256 - 256 + 0.5) / 32.0);
-                  const r15 = i0 - 256 - 256 - q14 * 32;
-                  const v16 = b2[((k8 * S + k9) * 8 + q14) * 32 + r15]!;
-                  c10 = v16;
-                }
-                acc7 += c10;
-              }
-            }
-            c0 = acc7;
+            const v2 = b1[i0 - 256]!;
+            c0 = v2;
           }
           return c0;
         };
@@ -5162,217 +5928,226 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":32,"out":107,"args":[106,104],"size":["B",8,"S","S"]},
           {"op":"run","kernel":33,"out":108,"args":[96,107],"size":["B",8,"S",2]},
           {"op":"run","kernel":34,"out":109,"args":[96,108,107],"size":["B",8,"S","S"],"free":[107,108]},
-          {"op":"run","kernel":35,"out":110,"args":[109,105],"size":["B","S",256]},
-          {"op":"run","kernel":36,"out":111,"args":[102,110,3,4],"size":["B","S",256],"packs":1},
-          {"op":"run","kernel":37,"out":112,"args":[111],"size":["B","S",2]},
-          {"op":"run","kernel":38,"out":113,"args":[112,111,5,6],"size":["B","S",256],"free":[112]},
-          {"op":"run","kernel":6,"out":114,"args":[113,7,8],"size":["B","S",1024],"packs":2},
-          {"op":"run","kernel":39,"out":115,"args":[113,114,9,10],"size":["B","S",256],"packs":3},
-          {"op":"run","kernel":37,"out":116,"args":[115],"size":["B","S",2]},
-          {"op":"run","kernel":38,"out":117,"args":[116,115,11,12],"size":["B","S",256],"free":[116]},
-          {"op":"run","kernel":1,"out":118,"args":[117,13,14],"size":["B","S",768],"packs":4},
-          {"op":"run","kernel":29,"out":119,"args":[118],"size":["B","S",8,32]},
-          {"op":"run","kernel":30,"out":120,"args":[118],"size":["B","S",8,32]},
-          {"op":"run","kernel":31,"out":121,"args":[118],"size":["B","S",8,32],"free":[118]},
-          {"op":"run","kernel":32,"out":122,"args":[121,119],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":33,"out":123,"args":[96,122],"size":["B",8,"S",2]},
-          {"op":"run","kernel":34,"out":124,"args":[96,123,122],"size":["B",8,"S","S"],"free":[122,123]},
-          {"op":"run","kernel":35,"out":125,"args":[124,120],"size":["B","S",256]},
-          {"op":"run","kernel":36,"out":126,"args":[117,125,15,16],"size":["B","S",256],"packs":5},
-          {"op":"run","kernel":37,"out":127,"args":[126],"size":["B","S",2]},
-          {"op":"run","kernel":38,"out":128,"args":[127,126,17,18],"size":["B","S",256],"free":[127]},
-          {"op":"run","kernel":6,"out":129,"args":[128,19,20],"size":["B","S",1024],"packs":6},
-          {"op":"run","kernel":39,"out":130,"args":[128,129,21,22],"size":["B","S",256],"packs":7},
-          {"op":"run","kernel":37,"out":131,"args":[130],"size":["B","S",2]},
-          {"op":"run","kernel":38,"out":132,"args":[131,130,23,24],"size":["B","S",256],"free":[131]},
-          {"op":"run","kernel":1,"out":133,"args":[132,25,26],"size":["B","S",768],"packs":8},
-          {"op":"run","kernel":29,"out":134,"args":[133],"size":["B","S",8,32]},
-          {"op":"run","kernel":30,"out":135,"args":[133],"size":["B","S",8,32]},
-          {"op":"run","kernel":31,"out":136,"args":[133],"size":["B","S",8,32],"free":[133]},
-          {"op":"run","kernel":32,"out":137,"args":[136,134],"size":["B",8,"S","S"]},
-          {"op":"run","kernel":33,"out":138,"args":[96,137],"size":["B",8,"S",2]},
-          {"op":"run","kernel":34,"out":139,"args":[96,138,137],"size":["B",8,"S","S"],"free":[137,138]},
-          {"op":"run","kernel":35,"out":140,"args":[139,135],"size":["B","S",256]},
-          {"op":"run","kernel":36,"out":141,"args":[132,140,27,28],"size":["B","S",256],"packs":9},
-          {"op":"run","kernel":37,"out":142,"args":[141],"size":["B","S",2]},
-          {"op":"run","kernel":38,"out":143,"args":[142,141,29,30],"size":["B","S",256],"free":[142]},
-          {"op":"run","kernel":6,"out":144,"args":[143,31,32],"size":["B","S",1024],"packs":10},
-          {"op":"run","kernel":39,"out":145,"args":[143,144,33,34],"size":["B","S",256],"packs":11},
-          {"op":"run","kernel":37,"out":146,"args":[145],"size":["B","S",2]},
-          {"op":"run","kernel":38,"out":147,"args":[146,145,35,36],"size":["B","S",256],"free":[146]},
-          {"op":"run","kernel":8,"out":148,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
-          {"op":"run","kernel":9,"out":149,"args":[148,38,39],"size":["B","T",768],"packs":12},
-          {"op":"run","kernel":40,"out":150,"args":[149],"size":["B","T",8,32]},
-          {"op":"run","kernel":41,"out":151,"args":[149],"size":["B","T",8,32]},
-          {"op":"run","kernel":42,"out":152,"args":[149],"size":["B","T",8,32],"free":[149]},
-          {"op":"run","kernel":43,"out":153,"args":[152,150],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":44,"out":154,"args":[101,153],"size":["B",8,"T",2]},
-          {"op":"run","kernel":45,"out":155,"args":[101,154,153],"size":["B",8,"T","T"],"free":[153,154]},
-          {"op":"run","kernel":46,"out":156,"args":[155,151],"size":["B","T",256]},
-          {"op":"run","kernel":47,"out":157,"args":[148,156,40,41],"size":["B","T",256],"packs":13},
-          {"op":"run","kernel":48,"out":158,"args":[157],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":159,"args":[158,157,42,43],"size":["B","T",256],"free":[158]},
-          {"op":"run","kernel":16,"out":160,"args":[147,44,45],"size":["B","S",512],"packs":14},
-          {"op":"run","kernel":50,"out":161,"args":[160],"size":["B","S",8,32]},
-          {"op":"run","kernel":51,"out":162,"args":[160],"size":["B","S",8,32],"free":[160]},
-          {"op":"run","kernel":52,"out":163,"args":[159,44,45],"size":["B","T",8,32],"packs":15},
-          {"op":"run","kernel":53,"out":164,"args":[163,161],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":19,"out":165,"args":[96,164],"size":["B",8,"T",2]},
-          {"op":"run","kernel":20,"out":166,"args":[96,165,164],"size":["B",8,"T","S"],"free":[164,165]},
-          {"op":"run","kernel":54,"out":167,"args":[166,162],"size":["B","T",256]},
-          {"op":"run","kernel":22,"out":168,"args":[166],"size":["B","T","S"],"weights":true},
-          {"op":"run","kernel":47,"out":169,"args":[159,167,46,47],"size":["B","T",256],"packs":16},
-          {"op":"run","kernel":48,"out":170,"args":[169],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":171,"args":[170,169,48,49],"size":["B","T",256],"free":[170]},
-          {"op":"run","kernel":23,"out":172,"args":[171,50,51],"size":["B","T",1024],"packs":17},
-          {"op":"run","kernel":55,"out":173,"args":[171,172,52,53],"size":["B","T",256],"packs":18},
-          {"op":"run","kernel":48,"out":174,"args":[173],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":175,"args":[174,173,54,55],"size":["B","T",256],"free":[174]},
-          {"op":"run","kernel":9,"out":176,"args":[175,56,57],"size":["B","T",768],"packs":19},
-          {"op":"run","kernel":40,"out":177,"args":[176],"size":["B","T",8,32]},
-          {"op":"run","kernel":41,"out":178,"args":[176],"size":["B","T",8,32]},
-          {"op":"run","kernel":42,"out":179,"args":[176],"size":["B","T",8,32],"free":[176]},
-          {"op":"run","kernel":43,"out":180,"args":[179,177],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":44,"out":181,"args":[101,180],"size":["B",8,"T",2]},
-          {"op":"run","kernel":45,"out":182,"args":[101,181,180],"size":["B",8,"T","T"],"free":[180,181]},
-          {"op":"run","kernel":46,"out":183,"args":[182,178],"size":["B","T",256]},
-          {"op":"run","kernel":47,"out":184,"args":[175,183,58,59],"size":["B","T",256],"packs":20},
-          {"op":"run","kernel":48,"out":185,"args":[184],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":186,"args":[185,184,60,61],"size":["B","T",256],"free":[185]},
-          {"op":"run","kernel":16,"out":187,"args":[147,62,63],"size":["B","S",512],"packs":21},
-          {"op":"run","kernel":50,"out":188,"args":[187],"size":["B","S",8,32]},
-          {"op":"run","kernel":51,"out":189,"args":[187],"size":["B","S",8,32],"free":[187]},
-          {"op":"run","kernel":52,"out":190,"args":[186,62,63],"size":["B","T",8,32],"packs":22},
-          {"op":"run","kernel":53,"out":191,"args":[190,188],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":19,"out":192,"args":[96,191],"size":["B",8,"T",2]},
-          {"op":"run","kernel":20,"out":193,"args":[96,192,191],"size":["B",8,"T","S"],"free":[191,192]},
-          {"op":"run","kernel":54,"out":194,"args":[193,189],"size":["B","T",256]},
-          {"op":"run","kernel":22,"out":195,"args":[193],"size":["B","T","S"],"weights":true},
-          {"op":"run","kernel":47,"out":196,"args":[186,194,64,65],"size":["B","T",256],"packs":23},
-          {"op":"run","kernel":48,"out":197,"args":[196],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":198,"args":[197,196,66,67],"size":["B","T",256],"free":[197]},
-          {"op":"run","kernel":23,"out":199,"args":[198,68,69],"size":["B","T",1024],"packs":24},
-          {"op":"run","kernel":55,"out":200,"args":[198,199,70,71],"size":["B","T",256],"packs":25},
-          {"op":"run","kernel":48,"out":201,"args":[200],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":202,"args":[201,200,72,73],"size":["B","T",256],"free":[201]},
-          {"op":"run","kernel":9,"out":203,"args":[202,74,75],"size":["B","T",768],"packs":26},
-          {"op":"run","kernel":40,"out":204,"args":[203],"size":["B","T",8,32]},
-          {"op":"run","kernel":41,"out":205,"args":[203],"size":["B","T",8,32]},
-          {"op":"run","kernel":42,"out":206,"args":[203],"size":["B","T",8,32],"free":[203]},
-          {"op":"run","kernel":43,"out":207,"args":[206,204],"size":["B",8,"T","T"]},
-          {"op":"run","kernel":44,"out":208,"args":[101,207],"size":["B",8,"T",2]},
-          {"op":"run","kernel":45,"out":209,"args":[101,208,207],"size":["B",8,"T","T"],"free":[101,207,208]},
-          {"op":"run","kernel":46,"out":210,"args":[209,205],"size":["B","T",256]},
-          {"op":"run","kernel":47,"out":211,"args":[202,210,76,77],"size":["B","T",256],"packs":27},
-          {"op":"run","kernel":48,"out":212,"args":[211],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":213,"args":[212,211,78,79],"size":["B","T",256],"free":[212]},
-          {"op":"run","kernel":16,"out":214,"args":[147,80,81],"size":["B","S",512],"packs":28},
-          {"op":"run","kernel":50,"out":215,"args":[214],"size":["B","S",8,32]},
-          {"op":"run","kernel":51,"out":216,"args":[214],"size":["B","S",8,32],"free":[214]},
-          {"op":"run","kernel":52,"out":217,"args":[213,80,81],"size":["B","T",8,32],"packs":29},
-          {"op":"run","kernel":53,"out":218,"args":[217,215],"size":["B",8,"T","S"]},
-          {"op":"run","kernel":19,"out":219,"args":[96,218],"size":["B",8,"T",2]},
-          {"op":"run","kernel":20,"out":220,"args":[96,219,218],"size":["B",8,"T","S"],"free":[96,218,219]},
-          {"op":"run","kernel":54,"out":221,"args":[220,216],"size":["B","T",256]},
-          {"op":"run","kernel":22,"out":222,"args":[220],"size":["B","T","S"],"weights":true},
-          {"op":"run","kernel":47,"out":223,"args":[213,221,82,83],"size":["B","T",256],"packs":30},
-          {"op":"run","kernel":48,"out":224,"args":[223],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":225,"args":[224,223,84,85],"size":["B","T",256],"free":[224]},
-          {"op":"run","kernel":23,"out":226,"args":[225,86,87],"size":["B","T",1024],"packs":31},
-          {"op":"run","kernel":55,"out":227,"args":[225,226,88,89],"size":["B","T",256],"packs":32},
-          {"op":"run","kernel":48,"out":228,"args":[227],"size":["B","T",2]},
-          {"op":"run","kernel":49,"out":229,"args":[228,227,90,91],"size":["B","T",256],"free":[228]},
-          {"op":"run","kernel":25,"out":230,"args":[229,92,93],"size":["B","T",8000],"packs":33},
-          {"op":"run","kernel":26,"out":231,"args":[230],"size":["B","T",2]},
-          {"op":"run","kernel":27,"out":232,"args":[231,230],"size":["B","T",8000],"free":[230,231]},
-          {"op":"run","kernel":28,"out":233,"args":[99,232],"size":["B","T",8000],"free":[99]}
+          {"op":"run","kernel":35,"out":110,"args":[109,105],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":111,"args":[110],"size":["B","S",256],"free":[110]},
+          {"op":"run","kernel":37,"out":112,"args":[102,111,3,4],"size":["B","S",256],"packs":1},
+          {"op":"run","kernel":38,"out":113,"args":[112],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":114,"args":[113,112,5,6],"size":["B","S",256],"free":[113]},
+          {"op":"run","kernel":6,"out":115,"args":[114,7,8],"size":["B","S",1024],"packs":2},
+          {"op":"run","kernel":40,"out":116,"args":[114,115,9,10],"size":["B","S",256],"packs":3},
+          {"op":"run","kernel":38,"out":117,"args":[116],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":118,"args":[117,116,11,12],"size":["B","S",256],"free":[117]},
+          {"op":"run","kernel":1,"out":119,"args":[118,13,14],"size":["B","S",768],"packs":4},
+          {"op":"run","kernel":29,"out":120,"args":[119],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":121,"args":[119],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":122,"args":[119],"size":["B","S",8,32],"free":[119]},
+          {"op":"run","kernel":32,"out":123,"args":[122,120],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":124,"args":[96,123],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":125,"args":[96,124,123],"size":["B",8,"S","S"],"free":[123,124]},
+          {"op":"run","kernel":35,"out":126,"args":[125,121],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":127,"args":[126],"size":["B","S",256],"free":[126]},
+          {"op":"run","kernel":37,"out":128,"args":[118,127,15,16],"size":["B","S",256],"packs":5},
+          {"op":"run","kernel":38,"out":129,"args":[128],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":130,"args":[129,128,17,18],"size":["B","S",256],"free":[129]},
+          {"op":"run","kernel":6,"out":131,"args":[130,19,20],"size":["B","S",1024],"packs":6},
+          {"op":"run","kernel":40,"out":132,"args":[130,131,21,22],"size":["B","S",256],"packs":7},
+          {"op":"run","kernel":38,"out":133,"args":[132],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":134,"args":[133,132,23,24],"size":["B","S",256],"free":[133]},
+          {"op":"run","kernel":1,"out":135,"args":[134,25,26],"size":["B","S",768],"packs":8},
+          {"op":"run","kernel":29,"out":136,"args":[135],"size":["B","S",8,32]},
+          {"op":"run","kernel":30,"out":137,"args":[135],"size":["B","S",8,32]},
+          {"op":"run","kernel":31,"out":138,"args":[135],"size":["B","S",8,32],"free":[135]},
+          {"op":"run","kernel":32,"out":139,"args":[138,136],"size":["B",8,"S","S"]},
+          {"op":"run","kernel":33,"out":140,"args":[96,139],"size":["B",8,"S",2]},
+          {"op":"run","kernel":34,"out":141,"args":[96,140,139],"size":["B",8,"S","S"],"free":[139,140]},
+          {"op":"run","kernel":35,"out":142,"args":[141,137],"size":["B","S",8,32]},
+          {"op":"run","kernel":36,"out":143,"args":[142],"size":["B","S",256],"free":[142]},
+          {"op":"run","kernel":37,"out":144,"args":[134,143,27,28],"size":["B","S",256],"packs":9},
+          {"op":"run","kernel":38,"out":145,"args":[144],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":146,"args":[145,144,29,30],"size":["B","S",256],"free":[145]},
+          {"op":"run","kernel":6,"out":147,"args":[146,31,32],"size":["B","S",1024],"packs":10},
+          {"op":"run","kernel":40,"out":148,"args":[146,147,33,34],"size":["B","S",256],"packs":11},
+          {"op":"run","kernel":38,"out":149,"args":[148],"size":["B","S",2]},
+          {"op":"run","kernel":39,"out":150,"args":[149,148,35,36],"size":["B","S",256],"free":[149]},
+          {"op":"run","kernel":8,"out":151,"args":[98,37,100,94],"size":["B","T",256],"free":[98,100]},
+          {"op":"run","kernel":9,"out":152,"args":[151,38,39],"size":["B","T",768],"packs":12},
+          {"op":"run","kernel":41,"out":153,"args":[152],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":154,"args":[152],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":155,"args":[152],"size":["B","T",8,32],"free":[152]},
+          {"op":"run","kernel":44,"out":156,"args":[155,153],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":45,"out":157,"args":[101,156],"size":["B",8,"T",2]},
+          {"op":"run","kernel":46,"out":158,"args":[101,157,156],"size":["B",8,"T","T"],"free":[156,157]},
+          {"op":"run","kernel":47,"out":159,"args":[158,154],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":160,"args":[159],"size":["B","T",256],"free":[159]},
+          {"op":"run","kernel":49,"out":161,"args":[151,160,40,41],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":50,"out":162,"args":[161],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":163,"args":[162,161,42,43],"size":["B","T",256],"free":[162]},
+          {"op":"run","kernel":16,"out":164,"args":[150,44,45],"size":["B","S",512],"packs":14},
+          {"op":"run","kernel":52,"out":165,"args":[164],"size":["B","S",8,32]},
+          {"op":"run","kernel":53,"out":166,"args":[164],"size":["B","S",8,32],"free":[164]},
+          {"op":"run","kernel":54,"out":167,"args":[163,44,45],"size":["B","T",8,32],"packs":15},
+          {"op":"run","kernel":55,"out":168,"args":[167,165],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":169,"args":[96,168],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":170,"args":[96,169,168],"size":["B",8,"T","S"],"free":[168,169]},
+          {"op":"run","kernel":56,"out":171,"args":[170,166],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":172,"args":[171],"size":["B","T",256],"free":[171]},
+          {"op":"run","kernel":22,"out":173,"args":[170],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":49,"out":174,"args":[163,172,46,47],"size":["B","T",256],"packs":16},
+          {"op":"run","kernel":50,"out":175,"args":[174],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":176,"args":[175,174,48,49],"size":["B","T",256],"free":[175]},
+          {"op":"run","kernel":23,"out":177,"args":[176,50,51],"size":["B","T",1024],"packs":17},
+          {"op":"run","kernel":57,"out":178,"args":[176,177,52,53],"size":["B","T",256],"packs":18},
+          {"op":"run","kernel":50,"out":179,"args":[178],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":180,"args":[179,178,54,55],"size":["B","T",256],"free":[179]},
+          {"op":"run","kernel":9,"out":181,"args":[180,56,57],"size":["B","T",768],"packs":19},
+          {"op":"run","kernel":41,"out":182,"args":[181],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":183,"args":[181],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":184,"args":[181],"size":["B","T",8,32],"free":[181]},
+          {"op":"run","kernel":44,"out":185,"args":[184,182],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":45,"out":186,"args":[101,185],"size":["B",8,"T",2]},
+          {"op":"run","kernel":46,"out":187,"args":[101,186,185],"size":["B",8,"T","T"],"free":[185,186]},
+          {"op":"run","kernel":47,"out":188,"args":[187,183],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":189,"args":[188],"size":["B","T",256],"free":[188]},
+          {"op":"run","kernel":49,"out":190,"args":[180,189,58,59],"size":["B","T",256],"packs":20},
+          {"op":"run","kernel":50,"out":191,"args":[190],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":192,"args":[191,190,60,61],"size":["B","T",256],"free":[191]},
+          {"op":"run","kernel":16,"out":193,"args":[150,62,63],"size":["B","S",512],"packs":21},
+          {"op":"run","kernel":52,"out":194,"args":[193],"size":["B","S",8,32]},
+          {"op":"run","kernel":53,"out":195,"args":[193],"size":["B","S",8,32],"free":[193]},
+          {"op":"run","kernel":54,"out":196,"args":[192,62,63],"size":["B","T",8,32],"packs":22},
+          {"op":"run","kernel":55,"out":197,"args":[196,194],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":198,"args":[96,197],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":199,"args":[96,198,197],"size":["B",8,"T","S"],"free":[197,198]},
+          {"op":"run","kernel":56,"out":200,"args":[199,195],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":201,"args":[200],"size":["B","T",256],"free":[200]},
+          {"op":"run","kernel":22,"out":202,"args":[199],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":49,"out":203,"args":[192,201,64,65],"size":["B","T",256],"packs":23},
+          {"op":"run","kernel":50,"out":204,"args":[203],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":205,"args":[204,203,66,67],"size":["B","T",256],"free":[204]},
+          {"op":"run","kernel":23,"out":206,"args":[205,68,69],"size":["B","T",1024],"packs":24},
+          {"op":"run","kernel":57,"out":207,"args":[205,206,70,71],"size":["B","T",256],"packs":25},
+          {"op":"run","kernel":50,"out":208,"args":[207],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":209,"args":[208,207,72,73],"size":["B","T",256],"free":[208]},
+          {"op":"run","kernel":9,"out":210,"args":[209,74,75],"size":["B","T",768],"packs":26},
+          {"op":"run","kernel":41,"out":211,"args":[210],"size":["B","T",8,32]},
+          {"op":"run","kernel":42,"out":212,"args":[210],"size":["B","T",8,32]},
+          {"op":"run","kernel":43,"out":213,"args":[210],"size":["B","T",8,32],"free":[210]},
+          {"op":"run","kernel":44,"out":214,"args":[213,211],"size":["B",8,"T","T"]},
+          {"op":"run","kernel":45,"out":215,"args":[101,214],"size":["B",8,"T",2]},
+          {"op":"run","kernel":46,"out":216,"args":[101,215,214],"size":["B",8,"T","T"],"free":[101,214,215]},
+          {"op":"run","kernel":47,"out":217,"args":[216,212],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":218,"args":[217],"size":["B","T",256],"free":[217]},
+          {"op":"run","kernel":49,"out":219,"args":[209,218,76,77],"size":["B","T",256],"packs":27},
+          {"op":"run","kernel":50,"out":220,"args":[219],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":221,"args":[220,219,78,79],"size":["B","T",256],"free":[220]},
+          {"op":"run","kernel":16,"out":222,"args":[150,80,81],"size":["B","S",512],"packs":28},
+          {"op":"run","kernel":52,"out":223,"args":[222],"size":["B","S",8,32]},
+          {"op":"run","kernel":53,"out":224,"args":[222],"size":["B","S",8,32],"free":[222]},
+          {"op":"run","kernel":54,"out":225,"args":[221,80,81],"size":["B","T",8,32],"packs":29},
+          {"op":"run","kernel":55,"out":226,"args":[225,223],"size":["B",8,"T","S"]},
+          {"op":"run","kernel":19,"out":227,"args":[96,226],"size":["B",8,"T",2]},
+          {"op":"run","kernel":20,"out":228,"args":[96,227,226],"size":["B",8,"T","S"],"free":[96,226,227]},
+          {"op":"run","kernel":56,"out":229,"args":[228,224],"size":["B","T",8,32]},
+          {"op":"run","kernel":48,"out":230,"args":[229],"size":["B","T",256],"free":[229]},
+          {"op":"run","kernel":22,"out":231,"args":[228],"size":["B","T","S"],"weights":true},
+          {"op":"run","kernel":49,"out":232,"args":[221,230,82,83],"size":["B","T",256],"packs":30},
+          {"op":"run","kernel":50,"out":233,"args":[232],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":234,"args":[233,232,84,85],"size":["B","T",256],"free":[233]},
+          {"op":"run","kernel":23,"out":235,"args":[234,86,87],"size":["B","T",1024],"packs":31},
+          {"op":"run","kernel":57,"out":236,"args":[234,235,88,89],"size":["B","T",256],"packs":32},
+          {"op":"run","kernel":50,"out":237,"args":[236],"size":["B","T",2]},
+          {"op":"run","kernel":51,"out":238,"args":[237,236,90,91],"size":["B","T",256],"free":[237]},
+          {"op":"run","kernel":25,"out":239,"args":[238,92,93],"size":["B","T",8000],"packs":33},
+          {"op":"run","kernel":26,"out":240,"args":[239],"size":["B","T",2]},
+          {"op":"run","kernel":27,"out":241,"args":[240,239],"size":["B","T",8000],"free":[239,240]},
+          {"op":"run","kernel":28,"out":242,"args":[99,241],"size":["B","T",8000],"free":[99]}
         ],
-        "output": {"slot":233,"shape":["B","T",8000]},
+        "output": {"slot":242,"shape":["B","T",8000]},
         "caches": [],
         "outputs": [
-          {"name":"next","slot":233,"shape":["B","T",8000]},
-          {"name":"attention","slot":168,"shape":["B","T","S"]},
-          {"name":"attention","slot":195,"shape":["B","T","S"]},
-          {"name":"attention","slot":222,"shape":["B","T","S"]},
-          {"name":"%1054","slot":232,"shape":["B","T",8000]},
-          {"name":"%1050","slot":229,"shape":["B","T",256]},
-          {"name":"%1047","slot":227,"shape":["B","T",256]},
-          {"name":"%1043","slot":226,"shape":["B","T",1024]},
-          {"name":"%1039","slot":225,"shape":["B","T",256]},
-          {"name":"%1036","slot":223,"shape":["B","T",256]},
-          {"name":"%1033","slot":221,"shape":["B","T",256]},
-          {"name":"%1031","slot":220,"shape":["B",8,"T","S"]},
-          {"name":"%1025","slot":216,"shape":["B","S",8,32]},
-          {"name":"%1029","slot":217,"shape":["B","T",8,32]},
-          {"name":"%1023","slot":215,"shape":["B","S",8,32]},
-          {"name":"%1010","slot":213,"shape":["B","T",256]},
-          {"name":"%833","slot":147,"shape":["B","S",256]},
-          {"name":"%1007","slot":211,"shape":["B","T",256]},
-          {"name":"%1005","slot":210,"shape":["B","T",256]},
-          {"name":"%1003","slot":209,"shape":["B",8,"T","T"]},
-          {"name":"%997","slot":205,"shape":["B","T",8,32]},
-          {"name":"%1001","slot":206,"shape":["B","T",8,32]},
-          {"name":"%993","slot":204,"shape":["B","T",8,32]},
-          {"name":"%980","slot":202,"shape":["B","T",256]},
-          {"name":"%977","slot":200,"shape":["B","T",256]},
-          {"name":"%973","slot":199,"shape":["B","T",1024]},
-          {"name":"%969","slot":198,"shape":["B","T",256]},
-          {"name":"%966","slot":196,"shape":["B","T",256]},
-          {"name":"%963","slot":194,"shape":["B","T",256]},
-          {"name":"%961","slot":193,"shape":["B",8,"T","S"]},
-          {"name":"%955","slot":189,"shape":["B","S",8,32]},
-          {"name":"%959","slot":190,"shape":["B","T",8,32]},
-          {"name":"%953","slot":188,"shape":["B","S",8,32]},
-          {"name":"%940","slot":186,"shape":["B","T",256]},
-          {"name":"%937","slot":184,"shape":["B","T",256]},
-          {"name":"%935","slot":183,"shape":["B","T",256]},
-          {"name":"%933","slot":182,"shape":["B",8,"T","T"]},
-          {"name":"%927","slot":178,"shape":["B","T",8,32]},
-          {"name":"%931","slot":179,"shape":["B","T",8,32]},
-          {"name":"%923","slot":177,"shape":["B","T",8,32]},
-          {"name":"%910","slot":175,"shape":["B","T",256]},
-          {"name":"%907","slot":173,"shape":["B","T",256]},
-          {"name":"%903","slot":172,"shape":["B","T",1024]},
-          {"name":"%899","slot":171,"shape":["B","T",256]},
-          {"name":"%896","slot":169,"shape":["B","T",256]},
-          {"name":"%893","slot":167,"shape":["B","T",256]},
-          {"name":"%891","slot":166,"shape":["B",8,"T","S"]},
-          {"name":"%885","slot":162,"shape":["B","S",8,32]},
-          {"name":"%889","slot":163,"shape":["B","T",8,32]},
-          {"name":"%883","slot":161,"shape":["B","S",8,32]},
-          {"name":"%870","slot":159,"shape":["B","T",256]},
-          {"name":"%867","slot":157,"shape":["B","T",256]},
-          {"name":"%865","slot":156,"shape":["B","T",256]},
-          {"name":"%863","slot":155,"shape":["B",8,"T","T"]},
-          {"name":"%857","slot":151,"shape":["B","T",8,32]},
-          {"name":"%861","slot":152,"shape":["B","T",8,32]},
-          {"name":"%853","slot":150,"shape":["B","T",8,32]},
-          {"name":"%839","slot":148,"shape":["B","T",256]},
-          {"name":"%830","slot":145,"shape":["B","S",256]},
-          {"name":"%826","slot":144,"shape":["B","S",1024]},
-          {"name":"%822","slot":143,"shape":["B","S",256]},
-          {"name":"%819","slot":141,"shape":["B","S",256]},
-          {"name":"%817","slot":140,"shape":["B","S",256]},
-          {"name":"%815","slot":139,"shape":["B",8,"S","S"]},
-          {"name":"%809","slot":135,"shape":["B","S",8,32]},
-          {"name":"%813","slot":136,"shape":["B","S",8,32]},
-          {"name":"%807","slot":134,"shape":["B","S",8,32]},
-          {"name":"%796","slot":132,"shape":["B","S",256]},
-          {"name":"%793","slot":130,"shape":["B","S",256]},
-          {"name":"%789","slot":129,"shape":["B","S",1024]},
-          {"name":"%785","slot":128,"shape":["B","S",256]},
-          {"name":"%782","slot":126,"shape":["B","S",256]},
-          {"name":"%780","slot":125,"shape":["B","S",256]},
-          {"name":"%778","slot":124,"shape":["B",8,"S","S"]},
-          {"name":"%772","slot":120,"shape":["B","S",8,32]},
-          {"name":"%776","slot":121,"shape":["B","S",8,32]},
-          {"name":"%770","slot":119,"shape":["B","S",8,32]},
-          {"name":"%759","slot":117,"shape":["B","S",256]},
-          {"name":"%756","slot":115,"shape":["B","S",256]},
-          {"name":"%752","slot":114,"shape":["B","S",1024]},
-          {"name":"%748","slot":113,"shape":["B","S",256]},
-          {"name":"%745","slot":111,"shape":["B","S",256]},
-          {"name":"%743","slot":110,"shape":["B","S",256]},
+          {"name":"next","slot":242,"shape":["B","T",8000]},
+          {"name":"attention","slot":173,"shape":["B","T","S"]},
+          {"name":"attention","slot":202,"shape":["B","T","S"]},
+          {"name":"attention","slot":231,"shape":["B","T","S"]},
+          {"name":"%1054","slot":241,"shape":["B","T",8000]},
+          {"name":"%1050","slot":238,"shape":["B","T",256]},
+          {"name":"%1047","slot":236,"shape":["B","T",256]},
+          {"name":"%1043","slot":235,"shape":["B","T",1024]},
+          {"name":"%1039","slot":234,"shape":["B","T",256]},
+          {"name":"%1036","slot":232,"shape":["B","T",256]},
+          {"name":"%1033","slot":230,"shape":["B","T",256]},
+          {"name":"%1031","slot":228,"shape":["B",8,"T","S"]},
+          {"name":"%1025","slot":224,"shape":["B","S",8,32]},
+          {"name":"%1029","slot":225,"shape":["B","T",8,32]},
+          {"name":"%1023","slot":223,"shape":["B","S",8,32]},
+          {"name":"%1010","slot":221,"shape":["B","T",256]},
+          {"name":"%833","slot":150,"shape":["B","S",256]},
+          {"name":"%1007","slot":219,"shape":["B","T",256]},
+          {"name":"%1005","slot":218,"shape":["B","T",256]},
+          {"name":"%1003","slot":216,"shape":["B",8,"T","T"]},
+          {"name":"%997","slot":212,"shape":["B","T",8,32]},
+          {"name":"%1001","slot":213,"shape":["B","T",8,32]},
+          {"name":"%993","slot":211,"shape":["B","T",8,32]},
+          {"name":"%980","slot":209,"shape":["B","T",256]},
+          {"name":"%977","slot":207,"shape":["B","T",256]},
+          {"name":"%973","slot":206,"shape":["B","T",1024]},
+          {"name":"%969","slot":205,"shape":["B","T",256]},
+          {"name":"%966","slot":203,"shape":["B","T",256]},
+          {"name":"%963","slot":201,"shape":["B","T",256]},
+          {"name":"%961","slot":199,"shape":["B",8,"T","S"]},
+          {"name":"%955","slot":195,"shape":["B","S",8,32]},
+          {"name":"%959","slot":196,"shape":["B","T",8,32]},
+          {"name":"%953","slot":194,"shape":["B","S",8,32]},
+          {"name":"%940","slot":192,"shape":["B","T",256]},
+          {"name":"%937","slot":190,"shape":["B","T",256]},
+          {"name":"%935","slot":189,"shape":["B","T",256]},
+          {"name":"%933","slot":187,"shape":["B",8,"T","T"]},
+          {"name":"%927","slot":183,"shape":["B","T",8,32]},
+          {"name":"%931","slot":184,"shape":["B","T",8,32]},
+          {"name":"%923","slot":182,"shape":["B","T",8,32]},
+          {"name":"%910","slot":180,"shape":["B","T",256]},
+          {"name":"%907","slot":178,"shape":["B","T",256]},
+          {"name":"%903","slot":177,"shape":["B","T",1024]},
+          {"name":"%899","slot":176,"shape":["B","T",256]},
+          {"name":"%896","slot":174,"shape":["B","T",256]},
+          {"name":"%893","slot":172,"shape":["B","T",256]},
+          {"name":"%891","slot":170,"shape":["B",8,"T","S"]},
+          {"name":"%885","slot":166,"shape":["B","S",8,32]},
+          {"name":"%889","slot":167,"shape":["B","T",8,32]},
+          {"name":"%883","slot":165,"shape":["B","S",8,32]},
+          {"name":"%870","slot":163,"shape":["B","T",256]},
+          {"name":"%867","slot":161,"shape":["B","T",256]},
+          {"name":"%865","slot":160,"shape":["B","T",256]},
+          {"name":"%863","slot":158,"shape":["B",8,"T","T"]},
+          {"name":"%857","slot":154,"shape":["B","T",8,32]},
+          {"name":"%861","slot":155,"shape":["B","T",8,32]},
+          {"name":"%853","slot":153,"shape":["B","T",8,32]},
+          {"name":"%839","slot":151,"shape":["B","T",256]},
+          {"name":"%830","slot":148,"shape":["B","S",256]},
+          {"name":"%826","slot":147,"shape":["B","S",1024]},
+          {"name":"%822","slot":146,"shape":["B","S",256]},
+          {"name":"%819","slot":144,"shape":["B","S",256]},
+          {"name":"%817","slot":143,"shape":["B","S",256]},
+          {"name":"%815","slot":141,"shape":["B",8,"S","S"]},
+          {"name":"%809","slot":137,"shape":["B","S",8,32]},
+          {"name":"%813","slot":138,"shape":["B","S",8,32]},
+          {"name":"%807","slot":136,"shape":["B","S",8,32]},
+          {"name":"%796","slot":134,"shape":["B","S",256]},
+          {"name":"%793","slot":132,"shape":["B","S",256]},
+          {"name":"%789","slot":131,"shape":["B","S",1024]},
+          {"name":"%785","slot":130,"shape":["B","S",256]},
+          {"name":"%782","slot":128,"shape":["B","S",256]},
+          {"name":"%780","slot":127,"shape":["B","S",256]},
+          {"name":"%778","slot":125,"shape":["B",8,"S","S"]},
+          {"name":"%772","slot":121,"shape":["B","S",8,32]},
+          {"name":"%776","slot":122,"shape":["B","S",8,32]},
+          {"name":"%770","slot":120,"shape":["B","S",8,32]},
+          {"name":"%759","slot":118,"shape":["B","S",256]},
+          {"name":"%756","slot":116,"shape":["B","S",256]},
+          {"name":"%752","slot":115,"shape":["B","S",1024]},
+          {"name":"%748","slot":114,"shape":["B","S",256]},
+          {"name":"%745","slot":112,"shape":["B","S",256]},
+          {"name":"%743","slot":111,"shape":["B","S",256]},
           {"name":"%741","slot":109,"shape":["B",8,"S","S"]},
           {"name":"%735","slot":105,"shape":["B","S",8,32]},
           {"name":"%739","slot":106,"shape":["B","S",8,32]},
@@ -5390,23 +6165,29 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           [86,0,256,1024,1,256],
           [82,0,256,256,1,256],
           [76,0,256,256,1,256],
+          [74,0,256,768,1,256],
           [70,0,1024,256,1,1024],
           [68,0,256,1024,1,256],
           [64,0,256,256,1,256],
           [58,0,256,256,1,256],
+          [56,0,256,768,1,256],
           [52,0,1024,256,1,1024],
           [50,0,256,1024,1,256],
           [46,0,256,256,1,256],
           [40,0,256,256,1,256],
+          [38,0,256,768,1,256],
           [33,0,1024,256,1,1024],
           [31,0,256,1024,1,256],
           [27,0,256,256,1,256],
+          [25,0,256,768,1,256],
           [21,0,1024,256,1,1024],
           [19,0,256,1024,1,256],
           [15,0,256,256,1,256],
+          [13,0,256,768,1,256],
           [9,0,1024,256,1,1024],
           [7,0,256,1024,1,256],
-          [3,0,256,256,1,256]
+          [3,0,256,256,1,256],
+          [1,0,256,768,1,256]
         ],
         "packSets": [
           [0],
@@ -5430,7 +6211,13 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
           [18],
           [19],
           [20],
-          [21]
+          [21],
+          [22],
+          [23],
+          [24],
+          [25],
+          [26],
+          [27]
         ],
         "inputs": [
           {"name":"source","dim":"S","data":94},
@@ -5438,414 +6225,545 @@ const TransformerTranslator_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":56,"out":97,"args":[96,98,99],"size":["B","T",8000],"free":[96,98,99]},
-          {"op":"run","kernel":57,"out":100,"args":[97,92],"size":["B","T",256],"packs":0},
-          {"op":"run","kernel":58,"out":101,"args":[97,102],"size":[8000,256],"free":[102]},
-          {"op":"run","kernel":59,"out":103,"args":[97],"size":[8000],"free":[97]},
-          {"op":"run","kernel":60,"out":104,"args":[105],"size":["B","T",256],"free":[105]},
-          {"op":"run","kernel":61,"out":106,"args":[104],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":107,"args":[104,106],"size":["B","T",256],"free":[104]},
-          {"op":"run","kernel":63,"out":108,"args":[100,107],"size":[256]},
-          {"op":"run","kernel":64,"out":109,"args":[100],"size":[256]},
-          {"op":"run","kernel":65,"out":110,"args":[106,100,90,107],"size":["B","T",256],"free":[100,106,107]},
-          {"op":"run","kernel":66,"out":111,"args":[110,112],"size":[256,1024]},
-          {"op":"run","kernel":64,"out":113,"args":[110],"size":[256]},
-          {"op":"run","kernel":67,"out":114,"args":[110,88,112],"size":["B","T",1024],"packs":1,"free":[112]},
-          {"op":"run","kernel":68,"out":115,"args":[114,116],"size":[1024,256],"free":[116]},
-          {"op":"run","kernel":69,"out":117,"args":[114],"size":[1024]},
-          {"op":"run","kernel":70,"out":118,"args":[110,114,86],"size":["B","T",256],"packs":2,"free":[110,114]},
-          {"op":"run","kernel":60,"out":119,"args":[120],"size":["B","T",256],"free":[120]},
-          {"op":"run","kernel":61,"out":121,"args":[119],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":122,"args":[119,121],"size":["B","T",256],"free":[119]},
-          {"op":"run","kernel":63,"out":123,"args":[118,122],"size":[256]},
-          {"op":"run","kernel":64,"out":124,"args":[118],"size":[256]},
-          {"op":"run","kernel":65,"out":125,"args":[121,118,84,122],"size":["B","T",256],"free":[118,121,122]},
-          {"op":"run","kernel":71,"out":126,"args":[125,82],"size":["B","T",256],"packs":3},
-          {"op":"run","kernel":72,"out":127,"args":[125,128],"size":[256,256],"free":[128]},
-          {"op":"run","kernel":64,"out":129,"args":[125],"size":[256]},
-          {"op":"run","kernel":73,"out":130,"args":[126,131],"size":["B","S",8,32]},
-          {"op":"run","kernel":74,"out":132,"args":[131,126,133],"size":["B",8,"T","S"],"free":[126,131,133]},
-          {"op":"run","kernel":75,"out":134,"args":[132,135],"size":["B","T",8,32],"free":[135]},
-          {"op":"run","kernel":76,"out":136,"args":[132,137],"size":["B","S",8,32],"free":[132,137]},
-          {"op":"run","kernel":77,"out":138,"args":[125,134,80],"size":["B","T",256],"free":[125]},
-          {"op":"run","kernel":60,"out":139,"args":[140],"size":["B","T",256],"free":[140]},
-          {"op":"run","kernel":61,"out":141,"args":[139],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":142,"args":[139,141],"size":["B","T",256],"free":[139]},
-          {"op":"run","kernel":63,"out":143,"args":[138,142],"size":[256]},
-          {"op":"run","kernel":64,"out":144,"args":[138],"size":[256]},
-          {"op":"run","kernel":65,"out":145,"args":[141,138,78,142],"size":["B","T",256],"free":[138,141,142]},
-          {"op":"run","kernel":71,"out":146,"args":[145,76],"size":["B","T",256],"packs":4},
-          {"op":"run","kernel":72,"out":147,"args":[145,148],"size":[256,256],"free":[148]},
-          {"op":"run","kernel":64,"out":149,"args":[145],"size":[256]},
-          {"op":"run","kernel":78,"out":150,"args":[146,151],"size":["B","T",8,32]},
-          {"op":"run","kernel":79,"out":152,"args":[151,146,153],"size":["B",8,"T","T"],"free":[146,151,153]},
-          {"op":"run","kernel":80,"out":154,"args":[152,155],"size":["B","T",8,32],"free":[155]},
-          {"op":"run","kernel":81,"out":156,"args":[152,157],"size":["B","T",8,32],"free":[152,157]},
-          {"op":"run","kernel":82,"out":158,"args":[154,156,150,159],"size":[768,256],"free":[159]},
-          {"op":"run","kernel":83,"out":160,"args":[154,156,150],"size":[768]},
-          {"op":"run","kernel":84,"out":161,"args":[145,154,156,150,74],"size":["B","T",256],"free":[145,150,154,156]},
-          {"op":"run","kernel":60,"out":162,"args":[163],"size":["B","T",256],"free":[163]},
-          {"op":"run","kernel":61,"out":164,"args":[162],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":165,"args":[162,164],"size":["B","T",256],"free":[162]},
-          {"op":"run","kernel":63,"out":166,"args":[161,165],"size":[256]},
-          {"op":"run","kernel":64,"out":167,"args":[161],"size":[256]},
-          {"op":"run","kernel":65,"out":168,"args":[164,161,72,165],"size":["B","T",256],"free":[161,164,165]},
-          {"op":"run","kernel":66,"out":169,"args":[168,170],"size":[256,1024]},
-          {"op":"run","kernel":64,"out":171,"args":[168],"size":[256]},
-          {"op":"run","kernel":67,"out":172,"args":[168,70,170],"size":["B","T",1024],"packs":5,"free":[170]},
-          {"op":"run","kernel":68,"out":173,"args":[172,174],"size":[1024,256],"free":[174]},
-          {"op":"run","kernel":69,"out":175,"args":[172],"size":[1024]},
-          {"op":"run","kernel":70,"out":176,"args":[168,172,68],"size":["B","T",256],"packs":6,"free":[168,172]},
-          {"op":"run","kernel":60,"out":177,"args":[178],"size":["B","T",256],"free":[178]},
-          {"op":"run","kernel":61,"out":179,"args":[177],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":180,"args":[177,179],"size":["B","T",256],"free":[177]},
-          {"op":"run","kernel":63,"out":181,"args":[176,180],"size":[256]},
-          {"op":"run","kernel":64,"out":182,"args":[176],"size":[256]},
-          {"op":"run","kernel":65,"out":183,"args":[179,176,66,180],"size":["B","T",256],"free":[176,179,180]},
-          {"op":"run","kernel":71,"out":184,"args":[183,64],"size":["B","T",256],"packs":7},
-          {"op":"run","kernel":72,"out":185,"args":[183,186],"size":[256,256],"free":[186]},
-          {"op":"run","kernel":64,"out":187,"args":[183],"size":[256]},
-          {"op":"run","kernel":73,"out":188,"args":[184,189],"size":["B","S",8,32]},
-          {"op":"run","kernel":74,"out":190,"args":[189,184,191],"size":["B",8,"T","S"],"free":[184,189,191]},
-          {"op":"run","kernel":75,"out":192,"args":[190,193],"size":["B","T",8,32],"free":[193]},
-          {"op":"run","kernel":76,"out":194,"args":[190,195],"size":["B","S",8,32],"free":[190,195]},
-          {"op":"run","kernel":77,"out":196,"args":[183,192,62],"size":["B","T",256],"free":[183]},
-          {"op":"run","kernel":60,"out":197,"args":[198],"size":["B","T",256],"free":[198]},
-          {"op":"run","kernel":61,"out":199,"args":[197],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":200,"args":[197,199],"size":["B","T",256],"free":[197]},
-          {"op":"run","kernel":63,"out":201,"args":[196,200],"size":[256]},
-          {"op":"run","kernel":64,"out":202,"args":[196],"size":[256]},
-          {"op":"run","kernel":65,"out":203,"args":[199,196,60,200],"size":["B","T",256],"free":[196,199,200]},
-          {"op":"run","kernel":71,"out":204,"args":[203,58],"size":["B","T",256],"packs":8},
-          {"op":"run","kernel":72,"out":205,"args":[203,206],"size":[256,256],"free":[206]},
-          {"op":"run","kernel":64,"out":207,"args":[203],"size":[256]},
-          {"op":"run","kernel":78,"out":208,"args":[204,209],"size":["B","T",8,32]},
-          {"op":"run","kernel":79,"out":210,"args":[209,204,211],"size":["B",8,"T","T"],"free":[204,209,211]},
-          {"op":"run","kernel":80,"out":212,"args":[210,213],"size":["B","T",8,32],"free":[213]},
-          {"op":"run","kernel":81,"out":214,"args":[210,215],"size":["B","T",8,32],"free":[210,215]},
-          {"op":"run","kernel":82,"out":216,"args":[212,214,208,217],"size":[768,256],"free":[217]},
-          {"op":"run","kernel":83,"out":218,"args":[212,214,208],"size":[768]},
-          {"op":"run","kernel":84,"out":219,"args":[203,212,214,208,56],"size":["B","T",256],"free":[203,208,212,214]},
-          {"op":"run","kernel":60,"out":220,"args":[221],"size":["B","T",256],"free":[221]},
-          {"op":"run","kernel":61,"out":222,"args":[220],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":223,"args":[220,222],"size":["B","T",256],"free":[220]},
-          {"op":"run","kernel":63,"out":224,"args":[219,223],"size":[256]},
-          {"op":"run","kernel":64,"out":225,"args":[219],"size":[256]},
-          {"op":"run","kernel":65,"out":226,"args":[222,219,54,223],"size":["B","T",256],"free":[219,222,223]},
-          {"op":"run","kernel":66,"out":227,"args":[226,228],"size":[256,1024]},
-          {"op":"run","kernel":64,"out":229,"args":[226],"size":[256]},
-          {"op":"run","kernel":67,"out":230,"args":[226,52,228],"size":["B","T",1024],"packs":9,"free":[228]},
-          {"op":"run","kernel":68,"out":231,"args":[230,232],"size":[1024,256],"free":[232]},
-          {"op":"run","kernel":69,"out":233,"args":[230],"size":[1024]},
-          {"op":"run","kernel":70,"out":234,"args":[226,230,50],"size":["B","T",256],"packs":10,"free":[226,230]},
-          {"op":"run","kernel":60,"out":235,"args":[236],"size":["B","T",256],"free":[236]},
-          {"op":"run","kernel":61,"out":237,"args":[235],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":238,"args":[235,237],"size":["B","T",256],"free":[235]},
-          {"op":"run","kernel":63,"out":239,"args":[234,238],"size":[256]},
-          {"op":"run","kernel":64,"out":240,"args":[234],"size":[256]},
-          {"op":"run","kernel":65,"out":241,"args":[237,234,48,238],"size":["B","T",256],"free":[234,237,238]},
-          {"op":"run","kernel":71,"out":242,"args":[241,46],"size":["B","T",256],"packs":11},
-          {"op":"run","kernel":72,"out":243,"args":[241,244],"size":[256,256],"free":[244]},
-          {"op":"run","kernel":64,"out":245,"args":[241],"size":[256]},
-          {"op":"run","kernel":73,"out":246,"args":[242,247],"size":["B","S",8,32]},
-          {"op":"run","kernel":74,"out":248,"args":[247,242,249],"size":["B",8,"T","S"],"free":[242,247,249]},
-          {"op":"run","kernel":75,"out":250,"args":[248,251],"size":["B","T",8,32],"free":[251]},
-          {"op":"run","kernel":76,"out":252,"args":[248,253],"size":["B","S",8,32],"free":[248,253]},
-          {"op":"run","kernel":77,"out":254,"args":[241,250,44],"size":["B","T",256],"free":[241]},
-          {"op":"run","kernel":60,"out":255,"args":[256],"size":["B","T",256],"free":[256]},
-          {"op":"run","kernel":61,"out":257,"args":[255],"size":["B","T",1]},
-          {"op":"run","kernel":62,"out":258,"args":[255,257],"size":["B","T",256],"free":[255]},
-          {"op":"run","kernel":63,"out":259,"args":[254,258],"size":[256]},
-          {"op":"run","kernel":64,"out":260,"args":[254],"size":[256]},
-          {"op":"run","kernel":65,"out":261,"args":[257,254,42,258],"size":["B","T",256],"free":[254,257,258]},
-          {"op":"run","kernel":71,"out":262,"args":[261,40],"size":["B","T",256],"packs":12},
-          {"op":"run","kernel":72,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
-          {"op":"run","kernel":64,"out":265,"args":[261],"size":[256]},
-          {"op":"run","kernel":78,"out":266,"args":[262,267],"size":["B","T",8,32]},
-          {"op":"run","kernel":79,"out":268,"args":[267,262,269],"size":["B",8,"T","T"],"free":[262,267,269]},
-          {"op":"run","kernel":80,"out":270,"args":[268,271],"size":["B","T",8,32],"free":[271]},
-          {"op":"run","kernel":81,"out":272,"args":[268,273],"size":["B","T",8,32],"free":[268,273]},
-          {"op":"run","kernel":82,"out":274,"args":[270,272,266,275],"size":[768,256],"free":[275]},
-          {"op":"run","kernel":83,"out":276,"args":[270,272,266],"size":[768]},
-          {"op":"run","kernel":84,"out":277,"args":[261,270,272,266,38],"size":["B","T",256],"free":[261,266,270,272]},
-          {"op":"run","kernel":85,"out":278,"args":[95,277],"size":[8000,256],"free":[95,277]},
-          {"op":"run","kernel":86,"out":279,"args":[136,130,80,194,188,62,252,246,44],"size":["B","S",256]},
-          {"op":"run","kernel":87,"out":280,"args":[281],"size":["B","S",256],"free":[281]},
-          {"op":"run","kernel":88,"out":282,"args":[280],"size":["B","S",1]},
-          {"op":"run","kernel":89,"out":283,"args":[280,282],"size":["B","S",256],"free":[280]},
-          {"op":"run","kernel":90,"out":284,"args":[279,283],"size":[256]},
-          {"op":"run","kernel":91,"out":285,"args":[279],"size":[256]},
-          {"op":"run","kernel":92,"out":286,"args":[282,279,35,283],"size":["B","S",256],"free":[279,282,283]},
-          {"op":"run","kernel":93,"out":287,"args":[286,288],"size":[256,1024]},
-          {"op":"run","kernel":91,"out":289,"args":[286],"size":[256]},
-          {"op":"run","kernel":94,"out":290,"args":[286,33,288],"size":["B","S",1024],"packs":13,"free":[288]},
-          {"op":"run","kernel":95,"out":291,"args":[290,292],"size":[1024,256],"free":[292]},
-          {"op":"run","kernel":96,"out":293,"args":[290],"size":[1024]},
-          {"op":"run","kernel":97,"out":294,"args":[286,290,31],"size":["B","S",256],"packs":14,"free":[286,290]},
-          {"op":"run","kernel":87,"out":295,"args":[296],"size":["B","S",256],"free":[296]},
-          {"op":"run","kernel":88,"out":297,"args":[295],"size":["B","S",1]},
-          {"op":"run","kernel":89,"out":298,"args":[295,297],"size":["B","S",256],"free":[295]},
-          {"op":"run","kernel":90,"out":299,"args":[294,298],"size":[256]},
-          {"op":"run","kernel":91,"out":300,"args":[294],"size":[256]},
-          {"op":"run","kernel":92,"out":301,"args":[297,294,29,298],"size":["B","S",256],"free":[294,297,298]},
-          {"op":"run","kernel":98,"out":302,"args":[301,27],"size":["B","S",256],"packs":15},
-          {"op":"run","kernel":99,"out":303,"args":[301,304],"size":[256,256],"free":[304]},
-          {"op":"run","kernel":91,"out":305,"args":[301],"size":[256]},
-          {"op":"run","kernel":100,"out":306,"args":[302,307],"size":["B","S",8,32]},
-          {"op":"run","kernel":101,"out":308,"args":[307,302,309],"size":["B",8,"S","S"],"free":[302,307,309]},
-          {"op":"run","kernel":102,"out":310,"args":[308,311],"size":["B","S",8,32],"free":[311]},
-          {"op":"run","kernel":103,"out":312,"args":[308,313],"size":["B","S",8,32],"free":[308,313]},
-          {"op":"run","kernel":104,"out":314,"args":[310,312,306,315],"size":[768,256],"free":[315]},
-          {"op":"run","kernel":105,"out":316,"args":[310,312,306],"size":[768]},
-          {"op":"run","kernel":106,"out":317,"args":[301,310,312,306,25],"size":["B","S",256],"free":[301,306,310,312]},
-          {"op":"run","kernel":87,"out":318,"args":[319],"size":["B","S",256],"free":[319]},
-          {"op":"run","kernel":88,"out":320,"args":[318],"size":["B","S",1]},
-          {"op":"run","kernel":89,"out":321,"args":[318,320],"size":["B","S",256],"free":[318]},
-          {"op":"run","kernel":90,"out":322,"args":[317,321],"size":[256]},
-          {"op":"run","kernel":91,"out":323,"args":[317],"size":[256]},
-          {"op":"run","kernel":92,"out":324,"args":[320,317,23,321],"size":["B","S",256],"free":[317,320,321]},
-          {"op":"run","kernel":93,"out":325,"args":[324,326],"size":[256,1024]},
-          {"op":"run","kernel":91,"out":327,"args":[324],"size":[256]},
-          {"op":"run","kernel":94,"out":328,"args":[324,21,326],"size":["B","S",1024],"packs":16,"free":[326]},
-          {"op":"run","kernel":95,"out":329,"args":[328,330],"size":[1024,256],"free":[330]},
-          {"op":"run","kernel":96,"out":331,"args":[328],"size":[1024]},
-          {"op":"run","kernel":97,"out":332,"args":[324,328,19],"size":["B","S",256],"packs":17,"free":[324,328]},
-          {"op":"run","kernel":87,"out":333,"args":[334],"size":["B","S",256],"free":[334]},
-          {"op":"run","kernel":88,"out":335,"args":[333],"size":["B","S",1]},
-          {"op":"run","kernel":89,"out":336,"args":[333,335],"size":["B","S",256],"free":[333]},
-          {"op":"run","kernel":90,"out":337,"args":[332,336],"size":[256]},
-          {"op":"run","kernel":91,"out":338,"args":[332],"size":[256]},
-          {"op":"run","kernel":92,"out":339,"args":[335,332,17,336],"size":["B","S",256],"free":[332,335,336]},
-          {"op":"run","kernel":98,"out":340,"args":[339,15],"size":["B","S",256],"packs":18},
-          {"op":"run","kernel":99,"out":341,"args":[339,342],"size":[256,256],"free":[342]},
-          {"op":"run","kernel":91,"out":343,"args":[339],"size":[256]},
-          {"op":"run","kernel":100,"out":344,"args":[340,345],"size":["B","S",8,32]},
-          {"op":"run","kernel":101,"out":346,"args":[345,340,347],"size":["B",8,"S","S"],"free":[340,345,347]},
-          {"op":"run","kernel":102,"out":348,"args":[346,349],"size":["B","S",8,32],"free":[349]},
-          {"op":"run","kernel":103,"out":350,"args":[346,351],"size":["B","S",8,32],"free":[346,351]},
-          {"op":"run","kernel":104,"out":352,"args":[348,350,344,353],"size":[768,256],"free":[353]},
-          {"op":"run","kernel":105,"out":354,"args":[348,350,344],"size":[768]},
-          {"op":"run","kernel":106,"out":355,"args":[339,348,350,344,13],"size":["B","S",256],"free":[339,344,348,350]},
-          {"op":"run","kernel":87,"out":356,"args":[357],"size":["B","S",256],"free":[357]},
-          {"op":"run","kernel":88,"out":358,"args":[356],"size":["B","S",1]},
-          {"op":"run","kernel":89,"out":359,"args":[356,358],"size":["B","S",256],"free":[356]},
-          {"op":"run","kernel":90,"out":360,"args":[355,359],"size":[256]},
-          {"op":"run","kernel":91,"out":361,"args":[355],"size":[256]},
-          {"op":"run","kernel":92,"out":362,"args":[358,355,11,359],"size":["B","S",256],"free":[355,358,359]},
-          {"op":"run","kernel":93,"out":363,"args":[362,364],"size":[256,1024]},
-          {"op":"run","kernel":91,"out":365,"args":[362],"size":[256]},
-          {"op":"run","kernel":94,"out":366,"args":[362,9,364],"size":["B","S",1024],"packs":19,"free":[364]},
-          {"op":"run","kernel":95,"out":367,"args":[366,368],"size":[1024,256],"free":[368]},
-          {"op":"run","kernel":96,"out":369,"args":[366],"size":[1024]},
-          {"op":"run","kernel":97,"out":370,"args":[362,366,7],"size":["B","S",256],"packs":20,"free":[362,366]},
-          {"op":"run","kernel":87,"out":371,"args":[372],"size":["B","S",256],"free":[372]},
-          {"op":"run","kernel":88,"out":373,"args":[371],"size":["B","S",1]},
-          {"op":"run","kernel":89,"out":374,"args":[371,373],"size":["B","S",256],"free":[371]},
-          {"op":"run","kernel":90,"out":375,"args":[370,374],"size":[256]},
-          {"op":"run","kernel":91,"out":376,"args":[370],"size":[256]},
-          {"op":"run","kernel":92,"out":377,"args":[373,370,5,374],"size":["B","S",256],"free":[370,373,374]},
-          {"op":"run","kernel":98,"out":378,"args":[377,3],"size":["B","S",256],"packs":21},
-          {"op":"run","kernel":99,"out":379,"args":[377,380],"size":[256,256],"free":[380]},
-          {"op":"run","kernel":91,"out":381,"args":[377],"size":[256]},
-          {"op":"run","kernel":100,"out":382,"args":[378,383],"size":["B","S",8,32]},
-          {"op":"run","kernel":101,"out":384,"args":[383,378,385],"size":["B",8,"S","S"],"free":[378,383,385]},
-          {"op":"run","kernel":102,"out":386,"args":[384,387],"size":["B","S",8,32],"free":[387]},
-          {"op":"run","kernel":103,"out":388,"args":[384,389],"size":["B","S",8,32],"free":[384,389]},
-          {"op":"run","kernel":104,"out":390,"args":[386,388,382,391],"size":[768,256],"free":[391]},
-          {"op":"run","kernel":105,"out":392,"args":[386,388,382],"size":[768]},
-          {"op":"run","kernel":106,"out":393,"args":[377,386,388,382,1],"size":["B","S",256],"free":[377,382,386,388]},
-          {"op":"run","kernel":107,"out":394,"args":[94,393],"size":[8000,256],"free":[94,393]},
-          {"op":"run","kernel":108,"out":395,"args":[252,246,396,250,397],"size":[768,256],"free":[397]},
-          {"op":"run","kernel":109,"out":398,"args":[250,252,246],"size":[768],"free":[246,250,252]},
-          {"op":"run","kernel":108,"out":399,"args":[194,188,396,192,400],"size":[768,256],"free":[400]},
-          {"op":"run","kernel":109,"out":401,"args":[192,194,188],"size":[768],"free":[188,192,194]},
-          {"op":"run","kernel":108,"out":402,"args":[136,130,396,134,403],"size":[768,256],"free":[396,403]},
-          {"op":"run","kernel":109,"out":404,"args":[134,136,130],"size":[768],"free":[130,134,136]}
+          {"op":"run","kernel":28,"out":97,"args":[96,98],"size":["B","T",8000],"free":[96,98]},
+          {"op":"run","kernel":58,"out":99,"args":[97],"size":["B","T"]},
+          {"op":"run","kernel":59,"out":100,"args":[97,101,99],"size":["B","T",8000],"free":[97,99,101]},
+          {"op":"run","kernel":60,"out":102,"args":[100,92],"size":["B","T",256],"packs":0},
+          {"op":"run","kernel":61,"out":103,"args":[100,104],"size":[8000,256],"free":[104]},
+          {"op":"run","kernel":62,"out":105,"args":[100],"size":[8000],"free":[100]},
+          {"op":"run","kernel":63,"out":106,"args":[107],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":108,"args":[107,106],"size":["B","T",256],"free":[106,107]},
+          {"op":"run","kernel":65,"out":109,"args":[108],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":110,"args":[109],"size":["B","T",1],"free":[109]},
+          {"op":"run","kernel":67,"out":111,"args":[108,110],"size":["B","T",256],"free":[108]},
+          {"op":"run","kernel":68,"out":112,"args":[102,111],"size":[256]},
+          {"op":"run","kernel":69,"out":113,"args":[102],"size":[256]},
+          {"op":"run","kernel":70,"out":114,"args":[102,90],"size":["B","T",256],"free":[102]},
+          {"op":"run","kernel":63,"out":115,"args":[114],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":116,"args":[114,111],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":117,"args":[110,114,115,111,116],"size":["B","T",256],"free":[110,111,114,115,116]},
+          {"op":"run","kernel":73,"out":118,"args":[117,88],"size":["B","T",1024],"packs":1},
+          {"op":"run","kernel":74,"out":119,"args":[117,120],"size":[256,1024]},
+          {"op":"run","kernel":69,"out":121,"args":[117],"size":[256]},
+          {"op":"run","kernel":75,"out":122,"args":[118,120],"size":["B","T",1024],"free":[118,120]},
+          {"op":"run","kernel":76,"out":123,"args":[122,86],"size":["B","T",256],"packs":2},
+          {"op":"run","kernel":77,"out":124,"args":[122,125],"size":[1024,256],"free":[125]},
+          {"op":"run","kernel":78,"out":126,"args":[122],"size":[1024],"free":[122]},
+          {"op":"run","kernel":79,"out":127,"args":[117,123],"size":["B","T",256],"free":[117,123]},
+          {"op":"run","kernel":63,"out":128,"args":[129],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":130,"args":[129,128],"size":["B","T",256],"free":[128,129]},
+          {"op":"run","kernel":65,"out":131,"args":[130],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":132,"args":[131],"size":["B","T",1],"free":[131]},
+          {"op":"run","kernel":67,"out":133,"args":[130,132],"size":["B","T",256],"free":[130]},
+          {"op":"run","kernel":68,"out":134,"args":[127,133],"size":[256]},
+          {"op":"run","kernel":69,"out":135,"args":[127],"size":[256]},
+          {"op":"run","kernel":70,"out":136,"args":[127,84],"size":["B","T",256],"free":[127]},
+          {"op":"run","kernel":63,"out":137,"args":[136],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":138,"args":[136,133],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":139,"args":[132,136,137,133,138],"size":["B","T",256],"free":[132,133,136,137,138]},
+          {"op":"run","kernel":80,"out":140,"args":[139,82],"size":["B","T",256],"packs":3},
+          {"op":"run","kernel":81,"out":141,"args":[139,142],"size":[256,256],"free":[142]},
+          {"op":"run","kernel":69,"out":143,"args":[139],"size":[256]},
+          {"op":"run","kernel":82,"out":144,"args":[140,145],"size":["B",8,"T","S"],"free":[145]},
+          {"op":"run","kernel":83,"out":146,"args":[140,147],"size":["B","S",8,32],"free":[140]},
+          {"op":"run","kernel":84,"out":148,"args":[144,147],"size":["B",8,"T"]},
+          {"op":"run","kernel":85,"out":149,"args":[147,144,148],"size":["B",8,"T","S"],"free":[144,147,148]},
+          {"op":"run","kernel":86,"out":150,"args":[149,151],"size":["B","T",8,32],"free":[151]},
+          {"op":"run","kernel":87,"out":152,"args":[149,153],"size":["B","S",8,32],"free":[149,153]},
+          {"op":"run","kernel":88,"out":154,"args":[150,80],"size":["B","T",256]},
+          {"op":"run","kernel":89,"out":155,"args":[150,156],"size":[256,256],"free":[156]},
+          {"op":"run","kernel":90,"out":157,"args":[150],"size":[256],"free":[150]},
+          {"op":"run","kernel":91,"out":158,"args":[152,146,80],"size":["B","S",256]},
+          {"op":"run","kernel":92,"out":159,"args":[152,146,160],"size":[512,256]},
+          {"op":"run","kernel":93,"out":161,"args":[152,146],"size":[512],"free":[146,152]},
+          {"op":"run","kernel":79,"out":162,"args":[139,154],"size":["B","T",256],"free":[139,154]},
+          {"op":"run","kernel":63,"out":163,"args":[164],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":165,"args":[164,163],"size":["B","T",256],"free":[163,164]},
+          {"op":"run","kernel":65,"out":166,"args":[165],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":167,"args":[166],"size":["B","T",1],"free":[166]},
+          {"op":"run","kernel":67,"out":168,"args":[165,167],"size":["B","T",256],"free":[165]},
+          {"op":"run","kernel":68,"out":169,"args":[162,168],"size":[256]},
+          {"op":"run","kernel":69,"out":170,"args":[162],"size":[256]},
+          {"op":"run","kernel":70,"out":171,"args":[162,78],"size":["B","T",256],"free":[162]},
+          {"op":"run","kernel":63,"out":172,"args":[171],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":173,"args":[171,168],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":174,"args":[167,171,172,168,173],"size":["B","T",256],"free":[167,168,171,172,173]},
+          {"op":"run","kernel":80,"out":175,"args":[174,76],"size":["B","T",256],"packs":4},
+          {"op":"run","kernel":81,"out":176,"args":[174,177],"size":[256,256],"free":[177]},
+          {"op":"run","kernel":69,"out":178,"args":[174],"size":[256]},
+          {"op":"run","kernel":94,"out":179,"args":[175,180],"size":["B",8,"T","T"],"free":[180]},
+          {"op":"run","kernel":95,"out":181,"args":[175,182],"size":["B","T",8,32],"free":[175]},
+          {"op":"run","kernel":96,"out":183,"args":[179,182],"size":["B",8,"T"]},
+          {"op":"run","kernel":97,"out":184,"args":[182,179,183],"size":["B",8,"T","T"],"free":[179,182,183]},
+          {"op":"run","kernel":98,"out":185,"args":[184,186],"size":["B","T",8,32],"free":[186]},
+          {"op":"run","kernel":99,"out":187,"args":[184,188],"size":["B","T",8,32],"free":[184,188]},
+          {"op":"run","kernel":100,"out":189,"args":[185,187,181,74],"size":["B","T",256],"packs":5},
+          {"op":"run","kernel":101,"out":190,"args":[185,187,181,191],"size":[768,256],"free":[191]},
+          {"op":"run","kernel":102,"out":192,"args":[185,187,181],"size":[768],"free":[181,185,187]},
+          {"op":"run","kernel":79,"out":193,"args":[174,189],"size":["B","T",256],"free":[174,189]},
+          {"op":"run","kernel":63,"out":194,"args":[195],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":196,"args":[195,194],"size":["B","T",256],"free":[194,195]},
+          {"op":"run","kernel":65,"out":197,"args":[196],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":198,"args":[197],"size":["B","T",1],"free":[197]},
+          {"op":"run","kernel":67,"out":199,"args":[196,198],"size":["B","T",256],"free":[196]},
+          {"op":"run","kernel":68,"out":200,"args":[193,199],"size":[256]},
+          {"op":"run","kernel":69,"out":201,"args":[193],"size":[256]},
+          {"op":"run","kernel":70,"out":202,"args":[193,72],"size":["B","T",256],"free":[193]},
+          {"op":"run","kernel":63,"out":203,"args":[202],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":204,"args":[202,199],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":205,"args":[198,202,203,199,204],"size":["B","T",256],"free":[198,199,202,203,204]},
+          {"op":"run","kernel":73,"out":206,"args":[205,70],"size":["B","T",1024],"packs":6},
+          {"op":"run","kernel":74,"out":207,"args":[205,208],"size":[256,1024]},
+          {"op":"run","kernel":69,"out":209,"args":[205],"size":[256]},
+          {"op":"run","kernel":75,"out":210,"args":[206,208],"size":["B","T",1024],"free":[206,208]},
+          {"op":"run","kernel":76,"out":211,"args":[210,68],"size":["B","T",256],"packs":7},
+          {"op":"run","kernel":77,"out":212,"args":[210,213],"size":[1024,256],"free":[213]},
+          {"op":"run","kernel":78,"out":214,"args":[210],"size":[1024],"free":[210]},
+          {"op":"run","kernel":79,"out":215,"args":[205,211],"size":["B","T",256],"free":[205,211]},
+          {"op":"run","kernel":63,"out":216,"args":[217],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":218,"args":[217,216],"size":["B","T",256],"free":[216,217]},
+          {"op":"run","kernel":65,"out":219,"args":[218],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":220,"args":[219],"size":["B","T",1],"free":[219]},
+          {"op":"run","kernel":67,"out":221,"args":[218,220],"size":["B","T",256],"free":[218]},
+          {"op":"run","kernel":68,"out":222,"args":[215,221],"size":[256]},
+          {"op":"run","kernel":69,"out":223,"args":[215],"size":[256]},
+          {"op":"run","kernel":70,"out":224,"args":[215,66],"size":["B","T",256],"free":[215]},
+          {"op":"run","kernel":63,"out":225,"args":[224],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":226,"args":[224,221],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":227,"args":[220,224,225,221,226],"size":["B","T",256],"free":[220,221,224,225,226]},
+          {"op":"run","kernel":80,"out":228,"args":[227,64],"size":["B","T",256],"packs":8},
+          {"op":"run","kernel":81,"out":229,"args":[227,230],"size":[256,256],"free":[230]},
+          {"op":"run","kernel":69,"out":231,"args":[227],"size":[256]},
+          {"op":"run","kernel":82,"out":232,"args":[228,233],"size":["B",8,"T","S"],"free":[233]},
+          {"op":"run","kernel":83,"out":234,"args":[228,235],"size":["B","S",8,32],"free":[228]},
+          {"op":"run","kernel":84,"out":236,"args":[232,235],"size":["B",8,"T"]},
+          {"op":"run","kernel":85,"out":237,"args":[235,232,236],"size":["B",8,"T","S"],"free":[232,235,236]},
+          {"op":"run","kernel":86,"out":238,"args":[237,239],"size":["B","T",8,32],"free":[239]},
+          {"op":"run","kernel":87,"out":240,"args":[237,241],"size":["B","S",8,32],"free":[237,241]},
+          {"op":"run","kernel":88,"out":242,"args":[238,62],"size":["B","T",256]},
+          {"op":"run","kernel":89,"out":243,"args":[238,244],"size":[256,256],"free":[244]},
+          {"op":"run","kernel":90,"out":245,"args":[238],"size":[256],"free":[238]},
+          {"op":"run","kernel":91,"out":246,"args":[240,234,62],"size":["B","S",256]},
+          {"op":"run","kernel":92,"out":247,"args":[240,234,160],"size":[512,256]},
+          {"op":"run","kernel":93,"out":248,"args":[240,234],"size":[512],"free":[234,240]},
+          {"op":"run","kernel":79,"out":249,"args":[227,242],"size":["B","T",256],"free":[227,242]},
+          {"op":"run","kernel":63,"out":250,"args":[251],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":252,"args":[251,250],"size":["B","T",256],"free":[250,251]},
+          {"op":"run","kernel":65,"out":253,"args":[252],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":254,"args":[253],"size":["B","T",1],"free":[253]},
+          {"op":"run","kernel":67,"out":255,"args":[252,254],"size":["B","T",256],"free":[252]},
+          {"op":"run","kernel":68,"out":256,"args":[249,255],"size":[256]},
+          {"op":"run","kernel":69,"out":257,"args":[249],"size":[256]},
+          {"op":"run","kernel":70,"out":258,"args":[249,60],"size":["B","T",256],"free":[249]},
+          {"op":"run","kernel":63,"out":259,"args":[258],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":260,"args":[258,255],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":261,"args":[254,258,259,255,260],"size":["B","T",256],"free":[254,255,258,259,260]},
+          {"op":"run","kernel":80,"out":262,"args":[261,58],"size":["B","T",256],"packs":9},
+          {"op":"run","kernel":81,"out":263,"args":[261,264],"size":[256,256],"free":[264]},
+          {"op":"run","kernel":69,"out":265,"args":[261],"size":[256]},
+          {"op":"run","kernel":94,"out":266,"args":[262,267],"size":["B",8,"T","T"],"free":[267]},
+          {"op":"run","kernel":95,"out":268,"args":[262,269],"size":["B","T",8,32],"free":[262]},
+          {"op":"run","kernel":96,"out":270,"args":[266,269],"size":["B",8,"T"]},
+          {"op":"run","kernel":97,"out":271,"args":[269,266,270],"size":["B",8,"T","T"],"free":[266,269,270]},
+          {"op":"run","kernel":98,"out":272,"args":[271,273],"size":["B","T",8,32],"free":[273]},
+          {"op":"run","kernel":99,"out":274,"args":[271,275],"size":["B","T",8,32],"free":[271,275]},
+          {"op":"run","kernel":100,"out":276,"args":[272,274,268,56],"size":["B","T",256],"packs":10},
+          {"op":"run","kernel":101,"out":277,"args":[272,274,268,278],"size":[768,256],"free":[278]},
+          {"op":"run","kernel":102,"out":279,"args":[272,274,268],"size":[768],"free":[268,272,274]},
+          {"op":"run","kernel":79,"out":280,"args":[261,276],"size":["B","T",256],"free":[261,276]},
+          {"op":"run","kernel":63,"out":281,"args":[282],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":283,"args":[282,281],"size":["B","T",256],"free":[281,282]},
+          {"op":"run","kernel":65,"out":284,"args":[283],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":285,"args":[284],"size":["B","T",1],"free":[284]},
+          {"op":"run","kernel":67,"out":286,"args":[283,285],"size":["B","T",256],"free":[283]},
+          {"op":"run","kernel":68,"out":287,"args":[280,286],"size":[256]},
+          {"op":"run","kernel":69,"out":288,"args":[280],"size":[256]},
+          {"op":"run","kernel":70,"out":289,"args":[280,54],"size":["B","T",256],"free":[280]},
+          {"op":"run","kernel":63,"out":290,"args":[289],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":291,"args":[289,286],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":292,"args":[285,289,290,286,291],"size":["B","T",256],"free":[285,286,289,290,291]},
+          {"op":"run","kernel":73,"out":293,"args":[292,52],"size":["B","T",1024],"packs":11},
+          {"op":"run","kernel":74,"out":294,"args":[292,295],"size":[256,1024]},
+          {"op":"run","kernel":69,"out":296,"args":[292],"size":[256]},
+          {"op":"run","kernel":75,"out":297,"args":[293,295],"size":["B","T",1024],"free":[293,295]},
+          {"op":"run","kernel":76,"out":298,"args":[297,50],"size":["B","T",256],"packs":12},
+          {"op":"run","kernel":77,"out":299,"args":[297,300],"size":[1024,256],"free":[300]},
+          {"op":"run","kernel":78,"out":301,"args":[297],"size":[1024],"free":[297]},
+          {"op":"run","kernel":79,"out":302,"args":[292,298],"size":["B","T",256],"free":[292,298]},
+          {"op":"run","kernel":63,"out":303,"args":[304],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":305,"args":[304,303],"size":["B","T",256],"free":[303,304]},
+          {"op":"run","kernel":65,"out":306,"args":[305],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":307,"args":[306],"size":["B","T",1],"free":[306]},
+          {"op":"run","kernel":67,"out":308,"args":[305,307],"size":["B","T",256],"free":[305]},
+          {"op":"run","kernel":68,"out":309,"args":[302,308],"size":[256]},
+          {"op":"run","kernel":69,"out":310,"args":[302],"size":[256]},
+          {"op":"run","kernel":70,"out":311,"args":[302,48],"size":["B","T",256],"free":[302]},
+          {"op":"run","kernel":63,"out":312,"args":[311],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":313,"args":[311,308],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":314,"args":[307,311,312,308,313],"size":["B","T",256],"free":[307,308,311,312,313]},
+          {"op":"run","kernel":80,"out":315,"args":[314,46],"size":["B","T",256],"packs":13},
+          {"op":"run","kernel":81,"out":316,"args":[314,317],"size":[256,256],"free":[317]},
+          {"op":"run","kernel":69,"out":318,"args":[314],"size":[256]},
+          {"op":"run","kernel":82,"out":319,"args":[315,320],"size":["B",8,"T","S"],"free":[320]},
+          {"op":"run","kernel":83,"out":321,"args":[315,322],"size":["B","S",8,32],"free":[315]},
+          {"op":"run","kernel":84,"out":323,"args":[319,322],"size":["B",8,"T"]},
+          {"op":"run","kernel":85,"out":324,"args":[322,319,323],"size":["B",8,"T","S"],"free":[319,322,323]},
+          {"op":"run","kernel":86,"out":325,"args":[324,326],"size":["B","T",8,32],"free":[326]},
+          {"op":"run","kernel":87,"out":327,"args":[324,328],"size":["B","S",8,32],"free":[324,328]},
+          {"op":"run","kernel":88,"out":329,"args":[325,44],"size":["B","T",256]},
+          {"op":"run","kernel":89,"out":330,"args":[325,331],"size":[256,256],"free":[331]},
+          {"op":"run","kernel":90,"out":332,"args":[325],"size":[256],"free":[325]},
+          {"op":"run","kernel":91,"out":333,"args":[327,321,44],"size":["B","S",256]},
+          {"op":"run","kernel":92,"out":334,"args":[327,321,160],"size":[512,256],"free":[160]},
+          {"op":"run","kernel":93,"out":335,"args":[327,321],"size":[512],"free":[321,327]},
+          {"op":"run","kernel":79,"out":336,"args":[314,329],"size":["B","T",256],"free":[314,329]},
+          {"op":"run","kernel":63,"out":337,"args":[338],"size":["B","T"]},
+          {"op":"run","kernel":64,"out":339,"args":[338,337],"size":["B","T",256],"free":[337,338]},
+          {"op":"run","kernel":65,"out":340,"args":[339],"size":["B","T"]},
+          {"op":"run","kernel":66,"out":341,"args":[340],"size":["B","T",1],"free":[340]},
+          {"op":"run","kernel":67,"out":342,"args":[339,341],"size":["B","T",256],"free":[339]},
+          {"op":"run","kernel":68,"out":343,"args":[336,342],"size":[256]},
+          {"op":"run","kernel":69,"out":344,"args":[336],"size":[256]},
+          {"op":"run","kernel":70,"out":345,"args":[336,42],"size":["B","T",256],"free":[336]},
+          {"op":"run","kernel":63,"out":346,"args":[345],"size":["B","T"]},
+          {"op":"run","kernel":71,"out":347,"args":[345,342],"size":["B","T"]},
+          {"op":"run","kernel":72,"out":348,"args":[341,345,346,342,347],"size":["B","T",256],"free":[341,342,345,346,347]},
+          {"op":"run","kernel":80,"out":349,"args":[348,40],"size":["B","T",256],"packs":14},
+          {"op":"run","kernel":81,"out":350,"args":[348,351],"size":[256,256],"free":[351]},
+          {"op":"run","kernel":69,"out":352,"args":[348],"size":[256]},
+          {"op":"run","kernel":94,"out":353,"args":[349,354],"size":["B",8,"T","T"],"free":[354]},
+          {"op":"run","kernel":95,"out":355,"args":[349,356],"size":["B","T",8,32],"free":[349]},
+          {"op":"run","kernel":96,"out":357,"args":[353,356],"size":["B",8,"T"]},
+          {"op":"run","kernel":97,"out":358,"args":[356,353,357],"size":["B",8,"T","T"],"free":[353,356,357]},
+          {"op":"run","kernel":98,"out":359,"args":[358,360],"size":["B","T",8,32],"free":[360]},
+          {"op":"run","kernel":99,"out":361,"args":[358,362],"size":["B","T",8,32],"free":[358,362]},
+          {"op":"run","kernel":100,"out":363,"args":[359,361,355,38],"size":["B","T",256],"packs":15},
+          {"op":"run","kernel":101,"out":364,"args":[359,361,355,365],"size":[768,256],"free":[365]},
+          {"op":"run","kernel":102,"out":366,"args":[359,361,355],"size":[768],"free":[355,359,361]},
+          {"op":"run","kernel":79,"out":367,"args":[348,363],"size":["B","T",256],"free":[348,363]},
+          {"op":"run","kernel":103,"out":368,"args":[95,367],"size":[8000,256],"free":[95,367]},
+          {"op":"run","kernel":104,"out":369,"args":[158,246,333],"size":["B","S",256],"free":[158,246,333]},
+          {"op":"run","kernel":105,"out":370,"args":[371],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":372,"args":[371,370],"size":["B","S",256],"free":[370,371]},
+          {"op":"run","kernel":107,"out":373,"args":[372],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":374,"args":[373],"size":["B","S",1],"free":[373]},
+          {"op":"run","kernel":109,"out":375,"args":[372,374],"size":["B","S",256],"free":[372]},
+          {"op":"run","kernel":110,"out":376,"args":[369,375],"size":[256]},
+          {"op":"run","kernel":111,"out":377,"args":[369],"size":[256]},
+          {"op":"run","kernel":112,"out":378,"args":[369,35],"size":["B","S",256],"free":[369]},
+          {"op":"run","kernel":105,"out":379,"args":[378],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":380,"args":[378,375],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":381,"args":[374,378,379,375,380],"size":["B","S",256],"free":[374,375,378,379,380]},
+          {"op":"run","kernel":115,"out":382,"args":[381,33],"size":["B","S",1024],"packs":16},
+          {"op":"run","kernel":116,"out":383,"args":[381,384],"size":[256,1024]},
+          {"op":"run","kernel":111,"out":385,"args":[381],"size":[256]},
+          {"op":"run","kernel":117,"out":386,"args":[382,384],"size":["B","S",1024],"free":[382,384]},
+          {"op":"run","kernel":118,"out":387,"args":[386,31],"size":["B","S",256],"packs":17},
+          {"op":"run","kernel":119,"out":388,"args":[386,389],"size":[1024,256],"free":[389]},
+          {"op":"run","kernel":120,"out":390,"args":[386],"size":[1024],"free":[386]},
+          {"op":"run","kernel":121,"out":391,"args":[381,387],"size":["B","S",256],"free":[381,387]},
+          {"op":"run","kernel":105,"out":392,"args":[393],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":394,"args":[393,392],"size":["B","S",256],"free":[392,393]},
+          {"op":"run","kernel":107,"out":395,"args":[394],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":396,"args":[395],"size":["B","S",1],"free":[395]},
+          {"op":"run","kernel":109,"out":397,"args":[394,396],"size":["B","S",256],"free":[394]},
+          {"op":"run","kernel":110,"out":398,"args":[391,397],"size":[256]},
+          {"op":"run","kernel":111,"out":399,"args":[391],"size":[256]},
+          {"op":"run","kernel":112,"out":400,"args":[391,29],"size":["B","S",256],"free":[391]},
+          {"op":"run","kernel":105,"out":401,"args":[400],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":402,"args":[400,397],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":403,"args":[396,400,401,397,402],"size":["B","S",256],"free":[396,397,400,401,402]},
+          {"op":"run","kernel":122,"out":404,"args":[403,27],"size":["B","S",256],"packs":18},
+          {"op":"run","kernel":123,"out":405,"args":[403,406],"size":[256,256],"free":[406]},
+          {"op":"run","kernel":111,"out":407,"args":[403],"size":[256]},
+          {"op":"run","kernel":124,"out":408,"args":[404,409],"size":["B",8,"S","S"],"free":[409]},
+          {"op":"run","kernel":125,"out":410,"args":[404,411],"size":["B","S",8,32],"free":[404]},
+          {"op":"run","kernel":126,"out":412,"args":[408,411],"size":["B",8,"S"]},
+          {"op":"run","kernel":127,"out":413,"args":[411,408,412],"size":["B",8,"S","S"],"free":[408,411,412]},
+          {"op":"run","kernel":128,"out":414,"args":[413,415],"size":["B","S",8,32],"free":[415]},
+          {"op":"run","kernel":129,"out":416,"args":[413,417],"size":["B","S",8,32],"free":[413,417]},
+          {"op":"run","kernel":130,"out":418,"args":[414,416,410,25],"size":["B","S",256],"packs":19},
+          {"op":"run","kernel":131,"out":419,"args":[414,416,410,420],"size":[768,256],"free":[420]},
+          {"op":"run","kernel":132,"out":421,"args":[414,416,410],"size":[768],"free":[410,414,416]},
+          {"op":"run","kernel":121,"out":422,"args":[403,418],"size":["B","S",256],"free":[403,418]},
+          {"op":"run","kernel":105,"out":423,"args":[424],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":425,"args":[424,423],"size":["B","S",256],"free":[423,424]},
+          {"op":"run","kernel":107,"out":426,"args":[425],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":427,"args":[426],"size":["B","S",1],"free":[426]},
+          {"op":"run","kernel":109,"out":428,"args":[425,427],"size":["B","S",256],"free":[425]},
+          {"op":"run","kernel":110,"out":429,"args":[422,428],"size":[256]},
+          {"op":"run","kernel":111,"out":430,"args":[422],"size":[256]},
+          {"op":"run","kernel":112,"out":431,"args":[422,23],"size":["B","S",256],"free":[422]},
+          {"op":"run","kernel":105,"out":432,"args":[431],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":433,"args":[431,428],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":434,"args":[427,431,432,428,433],"size":["B","S",256],"free":[427,428,431,432,433]},
+          {"op":"run","kernel":115,"out":435,"args":[434,21],"size":["B","S",1024],"packs":20},
+          {"op":"run","kernel":116,"out":436,"args":[434,437],"size":[256,1024]},
+          {"op":"run","kernel":111,"out":438,"args":[434],"size":[256]},
+          {"op":"run","kernel":117,"out":439,"args":[435,437],"size":["B","S",1024],"free":[435,437]},
+          {"op":"run","kernel":118,"out":440,"args":[439,19],"size":["B","S",256],"packs":21},
+          {"op":"run","kernel":119,"out":441,"args":[439,442],"size":[1024,256],"free":[442]},
+          {"op":"run","kernel":120,"out":443,"args":[439],"size":[1024],"free":[439]},
+          {"op":"run","kernel":121,"out":444,"args":[434,440],"size":["B","S",256],"free":[434,440]},
+          {"op":"run","kernel":105,"out":445,"args":[446],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":447,"args":[446,445],"size":["B","S",256],"free":[445,446]},
+          {"op":"run","kernel":107,"out":448,"args":[447],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":449,"args":[448],"size":["B","S",1],"free":[448]},
+          {"op":"run","kernel":109,"out":450,"args":[447,449],"size":["B","S",256],"free":[447]},
+          {"op":"run","kernel":110,"out":451,"args":[444,450],"size":[256]},
+          {"op":"run","kernel":111,"out":452,"args":[444],"size":[256]},
+          {"op":"run","kernel":112,"out":453,"args":[444,17],"size":["B","S",256],"free":[444]},
+          {"op":"run","kernel":105,"out":454,"args":[453],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":455,"args":[453,450],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":456,"args":[449,453,454,450,455],"size":["B","S",256],"free":[449,450,453,454,455]},
+          {"op":"run","kernel":122,"out":457,"args":[456,15],"size":["B","S",256],"packs":22},
+          {"op":"run","kernel":123,"out":458,"args":[456,459],"size":[256,256],"free":[459]},
+          {"op":"run","kernel":111,"out":460,"args":[456],"size":[256]},
+          {"op":"run","kernel":124,"out":461,"args":[457,462],"size":["B",8,"S","S"],"free":[462]},
+          {"op":"run","kernel":125,"out":463,"args":[457,464],"size":["B","S",8,32],"free":[457]},
+          {"op":"run","kernel":126,"out":465,"args":[461,464],"size":["B",8,"S"]},
+          {"op":"run","kernel":127,"out":466,"args":[464,461,465],"size":["B",8,"S","S"],"free":[461,464,465]},
+          {"op":"run","kernel":128,"out":467,"args":[466,468],"size":["B","S",8,32],"free":[468]},
+          {"op":"run","kernel":129,"out":469,"args":[466,470],"size":["B","S",8,32],"free":[466,470]},
+          {"op":"run","kernel":130,"out":471,"args":[467,469,463,13],"size":["B","S",256],"packs":23},
+          {"op":"run","kernel":131,"out":472,"args":[467,469,463,473],"size":[768,256],"free":[473]},
+          {"op":"run","kernel":132,"out":474,"args":[467,469,463],"size":[768],"free":[463,467,469]},
+          {"op":"run","kernel":121,"out":475,"args":[456,471],"size":["B","S",256],"free":[456,471]},
+          {"op":"run","kernel":105,"out":476,"args":[477],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":478,"args":[477,476],"size":["B","S",256],"free":[476,477]},
+          {"op":"run","kernel":107,"out":479,"args":[478],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":480,"args":[479],"size":["B","S",1],"free":[479]},
+          {"op":"run","kernel":109,"out":481,"args":[478,480],"size":["B","S",256],"free":[478]},
+          {"op":"run","kernel":110,"out":482,"args":[475,481],"size":[256]},
+          {"op":"run","kernel":111,"out":483,"args":[475],"size":[256]},
+          {"op":"run","kernel":112,"out":484,"args":[475,11],"size":["B","S",256],"free":[475]},
+          {"op":"run","kernel":105,"out":485,"args":[484],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":486,"args":[484,481],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":487,"args":[480,484,485,481,486],"size":["B","S",256],"free":[480,481,484,485,486]},
+          {"op":"run","kernel":115,"out":488,"args":[487,9],"size":["B","S",1024],"packs":24},
+          {"op":"run","kernel":116,"out":489,"args":[487,490],"size":[256,1024]},
+          {"op":"run","kernel":111,"out":491,"args":[487],"size":[256]},
+          {"op":"run","kernel":117,"out":492,"args":[488,490],"size":["B","S",1024],"free":[488,490]},
+          {"op":"run","kernel":118,"out":493,"args":[492,7],"size":["B","S",256],"packs":25},
+          {"op":"run","kernel":119,"out":494,"args":[492,495],"size":[1024,256],"free":[495]},
+          {"op":"run","kernel":120,"out":496,"args":[492],"size":[1024],"free":[492]},
+          {"op":"run","kernel":121,"out":497,"args":[487,493],"size":["B","S",256],"free":[487,493]},
+          {"op":"run","kernel":105,"out":498,"args":[499],"size":["B","S"]},
+          {"op":"run","kernel":106,"out":500,"args":[499,498],"size":["B","S",256],"free":[498,499]},
+          {"op":"run","kernel":107,"out":501,"args":[500],"size":["B","S"]},
+          {"op":"run","kernel":108,"out":502,"args":[501],"size":["B","S",1],"free":[501]},
+          {"op":"run","kernel":109,"out":503,"args":[500,502],"size":["B","S",256],"free":[500]},
+          {"op":"run","kernel":110,"out":504,"args":[497,503],"size":[256]},
+          {"op":"run","kernel":111,"out":505,"args":[497],"size":[256]},
+          {"op":"run","kernel":112,"out":506,"args":[497,5],"size":["B","S",256],"free":[497]},
+          {"op":"run","kernel":105,"out":507,"args":[506],"size":["B","S"]},
+          {"op":"run","kernel":113,"out":508,"args":[506,503],"size":["B","S"]},
+          {"op":"run","kernel":114,"out":509,"args":[502,506,507,503,508],"size":["B","S",256],"free":[502,503,506,507,508]},
+          {"op":"run","kernel":122,"out":510,"args":[509,3],"size":["B","S",256],"packs":26},
+          {"op":"run","kernel":123,"out":511,"args":[509,512],"size":[256,256],"free":[512]},
+          {"op":"run","kernel":111,"out":513,"args":[509],"size":[256]},
+          {"op":"run","kernel":124,"out":514,"args":[510,515],"size":["B",8,"S","S"],"free":[515]},
+          {"op":"run","kernel":125,"out":516,"args":[510,517],"size":["B","S",8,32],"free":[510]},
+          {"op":"run","kernel":126,"out":518,"args":[514,517],"size":["B",8,"S"]},
+          {"op":"run","kernel":127,"out":519,"args":[517,514,518],"size":["B",8,"S","S"],"free":[514,517,518]},
+          {"op":"run","kernel":128,"out":520,"args":[519,521],"size":["B","S",8,32],"free":[521]},
+          {"op":"run","kernel":129,"out":522,"args":[519,523],"size":["B","S",8,32],"free":[519,523]},
+          {"op":"run","kernel":130,"out":524,"args":[520,522,516,1],"size":["B","S",256],"packs":27},
+          {"op":"run","kernel":131,"out":525,"args":[520,522,516,526],"size":[768,256],"free":[526]},
+          {"op":"run","kernel":132,"out":527,"args":[520,522,516],"size":[768],"free":[516,520,522]},
+          {"op":"run","kernel":121,"out":528,"args":[509,524],"size":["B","S",256],"free":[509,524]},
+          {"op":"run","kernel":133,"out":529,"args":[94,528],"size":[8000,256],"free":[94,528]},
+          {"op":"run","kernel":134,"out":530,"args":[334,330],"size":[768,256],"free":[330,334]},
+          {"op":"run","kernel":135,"out":531,"args":[332,335],"size":[768],"free":[332,335]},
+          {"op":"run","kernel":134,"out":532,"args":[247,243],"size":[768,256],"free":[243,247]},
+          {"op":"run","kernel":135,"out":533,"args":[245,248],"size":[768],"free":[245,248]},
+          {"op":"run","kernel":134,"out":534,"args":[159,155],"size":[768,256],"free":[155,159]},
+          {"op":"run","kernel":135,"out":535,"args":[157,161],"size":[768],"free":[157,161]}
         ],
-        "output": {"slot":394,"shape":[8000,256]},
+        "output": {"slot":529,"shape":[8000,256]},
         "caches": [],
         "outputs": [
-          {"name":"encoder.embedding0.weight","slot":394,"shape":[8000,256]},
-          {"name":"encoder.repeat0.0.residual0.attention0.in_proj_weight","slot":390,"shape":[768,256]},
-          {"name":"encoder.repeat0.0.residual0.attention0.in_proj_bias","slot":392,"shape":[768]},
-          {"name":"encoder.repeat0.0.residual0.attention0.out_proj.weight","slot":379,"shape":[256,256]},
-          {"name":"encoder.repeat0.0.residual0.attention0.out_proj.bias","slot":381,"shape":[256]},
-          {"name":"encoder.repeat0.0.layernorm0.weight","slot":375,"shape":[256]},
-          {"name":"encoder.repeat0.0.layernorm0.bias","slot":376,"shape":[256]},
-          {"name":"encoder.repeat0.0.residual1.linear0.weight","slot":367,"shape":[1024,256]},
-          {"name":"encoder.repeat0.0.residual1.linear0.bias","slot":369,"shape":[1024]},
-          {"name":"encoder.repeat0.0.residual1.linear1.weight","slot":363,"shape":[256,1024]},
-          {"name":"encoder.repeat0.0.residual1.linear1.bias","slot":365,"shape":[256]},
-          {"name":"encoder.repeat0.0.layernorm1.weight","slot":360,"shape":[256]},
-          {"name":"encoder.repeat0.0.layernorm1.bias","slot":361,"shape":[256]},
-          {"name":"encoder.repeat0.1.residual0.attention0.in_proj_weight","slot":352,"shape":[768,256]},
-          {"name":"encoder.repeat0.1.residual0.attention0.in_proj_bias","slot":354,"shape":[768]},
-          {"name":"encoder.repeat0.1.residual0.attention0.out_proj.weight","slot":341,"shape":[256,256]},
-          {"name":"encoder.repeat0.1.residual0.attention0.out_proj.bias","slot":343,"shape":[256]},
-          {"name":"encoder.repeat0.1.layernorm0.weight","slot":337,"shape":[256]},
-          {"name":"encoder.repeat0.1.layernorm0.bias","slot":338,"shape":[256]},
-          {"name":"encoder.repeat0.1.residual1.linear0.weight","slot":329,"shape":[1024,256]},
-          {"name":"encoder.repeat0.1.residual1.linear0.bias","slot":331,"shape":[1024]},
-          {"name":"encoder.repeat0.1.residual1.linear1.weight","slot":325,"shape":[256,1024]},
-          {"name":"encoder.repeat0.1.residual1.linear1.bias","slot":327,"shape":[256]},
-          {"name":"encoder.repeat0.1.layernorm1.weight","slot":322,"shape":[256]},
-          {"name":"encoder.repeat0.1.layernorm1.bias","slot":323,"shape":[256]},
-          {"name":"encoder.repeat0.2.residual0.attention0.in_proj_weight","slot":314,"shape":[768,256]},
-          {"name":"encoder.repeat0.2.residual0.attention0.in_proj_bias","slot":316,"shape":[768]},
-          {"name":"encoder.repeat0.2.residual0.attention0.out_proj.weight","slot":303,"shape":[256,256]},
-          {"name":"encoder.repeat0.2.residual0.attention0.out_proj.bias","slot":305,"shape":[256]},
-          {"name":"encoder.repeat0.2.layernorm0.weight","slot":299,"shape":[256]},
-          {"name":"encoder.repeat0.2.layernorm0.bias","slot":300,"shape":[256]},
-          {"name":"encoder.repeat0.2.residual1.linear0.weight","slot":291,"shape":[1024,256]},
-          {"name":"encoder.repeat0.2.residual1.linear0.bias","slot":293,"shape":[1024]},
-          {"name":"encoder.repeat0.2.residual1.linear1.weight","slot":287,"shape":[256,1024]},
-          {"name":"encoder.repeat0.2.residual1.linear1.bias","slot":289,"shape":[256]},
-          {"name":"encoder.repeat0.2.layernorm1.weight","slot":284,"shape":[256]},
-          {"name":"encoder.repeat0.2.layernorm1.bias","slot":285,"shape":[256]},
-          {"name":"decoder.embedding0.weight","slot":278,"shape":[8000,256]},
-          {"name":"decoder.repeat0.0.residual0.attention0.in_proj_weight","slot":274,"shape":[768,256]},
-          {"name":"decoder.repeat0.0.residual0.attention0.in_proj_bias","slot":276,"shape":[768]},
-          {"name":"decoder.repeat0.0.residual0.attention0.out_proj.weight","slot":263,"shape":[256,256]},
-          {"name":"decoder.repeat0.0.residual0.attention0.out_proj.bias","slot":265,"shape":[256]},
-          {"name":"decoder.repeat0.0.layernorm0.weight","slot":259,"shape":[256]},
-          {"name":"decoder.repeat0.0.layernorm0.bias","slot":260,"shape":[256]},
-          {"name":"decoder.repeat0.0.residual1.attention0.in_proj_weight","slot":395,"shape":[768,256]},
-          {"name":"decoder.repeat0.0.residual1.attention0.in_proj_bias","slot":398,"shape":[768]},
-          {"name":"decoder.repeat0.0.residual1.attention0.out_proj.weight","slot":243,"shape":[256,256]},
-          {"name":"decoder.repeat0.0.residual1.attention0.out_proj.bias","slot":245,"shape":[256]},
-          {"name":"decoder.repeat0.0.layernorm1.weight","slot":239,"shape":[256]},
-          {"name":"decoder.repeat0.0.layernorm1.bias","slot":240,"shape":[256]},
-          {"name":"decoder.repeat0.0.residual2.linear0.weight","slot":231,"shape":[1024,256]},
-          {"name":"decoder.repeat0.0.residual2.linear0.bias","slot":233,"shape":[1024]},
-          {"name":"decoder.repeat0.0.residual2.linear1.weight","slot":227,"shape":[256,1024]},
-          {"name":"decoder.repeat0.0.residual2.linear1.bias","slot":229,"shape":[256]},
-          {"name":"decoder.repeat0.0.layernorm2.weight","slot":224,"shape":[256]},
-          {"name":"decoder.repeat0.0.layernorm2.bias","slot":225,"shape":[256]},
-          {"name":"decoder.repeat0.1.residual0.attention0.in_proj_weight","slot":216,"shape":[768,256]},
-          {"name":"decoder.repeat0.1.residual0.attention0.in_proj_bias","slot":218,"shape":[768]},
-          {"name":"decoder.repeat0.1.residual0.attention0.out_proj.weight","slot":205,"shape":[256,256]},
-          {"name":"decoder.repeat0.1.residual0.attention0.out_proj.bias","slot":207,"shape":[256]},
-          {"name":"decoder.repeat0.1.layernorm0.weight","slot":201,"shape":[256]},
-          {"name":"decoder.repeat0.1.layernorm0.bias","slot":202,"shape":[256]},
-          {"name":"decoder.repeat0.1.residual1.attention0.in_proj_weight","slot":399,"shape":[768,256]},
-          {"name":"decoder.repeat0.1.residual1.attention0.in_proj_bias","slot":401,"shape":[768]},
-          {"name":"decoder.repeat0.1.residual1.attention0.out_proj.weight","slot":185,"shape":[256,256]},
-          {"name":"decoder.repeat0.1.residual1.attention0.out_proj.bias","slot":187,"shape":[256]},
-          {"name":"decoder.repeat0.1.layernorm1.weight","slot":181,"shape":[256]},
-          {"name":"decoder.repeat0.1.layernorm1.bias","slot":182,"shape":[256]},
-          {"name":"decoder.repeat0.1.residual2.linear0.weight","slot":173,"shape":[1024,256]},
-          {"name":"decoder.repeat0.1.residual2.linear0.bias","slot":175,"shape":[1024]},
-          {"name":"decoder.repeat0.1.residual2.linear1.weight","slot":169,"shape":[256,1024]},
-          {"name":"decoder.repeat0.1.residual2.linear1.bias","slot":171,"shape":[256]},
-          {"name":"decoder.repeat0.1.layernorm2.weight","slot":166,"shape":[256]},
-          {"name":"decoder.repeat0.1.layernorm2.bias","slot":167,"shape":[256]},
-          {"name":"decoder.repeat0.2.residual0.attention0.in_proj_weight","slot":158,"shape":[768,256]},
-          {"name":"decoder.repeat0.2.residual0.attention0.in_proj_bias","slot":160,"shape":[768]},
-          {"name":"decoder.repeat0.2.residual0.attention0.out_proj.weight","slot":147,"shape":[256,256]},
-          {"name":"decoder.repeat0.2.residual0.attention0.out_proj.bias","slot":149,"shape":[256]},
-          {"name":"decoder.repeat0.2.layernorm0.weight","slot":143,"shape":[256]},
-          {"name":"decoder.repeat0.2.layernorm0.bias","slot":144,"shape":[256]},
-          {"name":"decoder.repeat0.2.residual1.attention0.in_proj_weight","slot":402,"shape":[768,256]},
-          {"name":"decoder.repeat0.2.residual1.attention0.in_proj_bias","slot":404,"shape":[768]},
-          {"name":"decoder.repeat0.2.residual1.attention0.out_proj.weight","slot":127,"shape":[256,256]},
-          {"name":"decoder.repeat0.2.residual1.attention0.out_proj.bias","slot":129,"shape":[256]},
-          {"name":"decoder.repeat0.2.layernorm1.weight","slot":123,"shape":[256]},
-          {"name":"decoder.repeat0.2.layernorm1.bias","slot":124,"shape":[256]},
-          {"name":"decoder.repeat0.2.residual2.linear0.weight","slot":115,"shape":[1024,256]},
-          {"name":"decoder.repeat0.2.residual2.linear0.bias","slot":117,"shape":[1024]},
-          {"name":"decoder.repeat0.2.residual2.linear1.weight","slot":111,"shape":[256,1024]},
-          {"name":"decoder.repeat0.2.residual2.linear1.bias","slot":113,"shape":[256]},
-          {"name":"decoder.repeat0.2.layernorm2.weight","slot":108,"shape":[256]},
-          {"name":"decoder.repeat0.2.layernorm2.bias","slot":109,"shape":[256]},
-          {"name":"decoder.linear0.weight","slot":101,"shape":[8000,256]},
-          {"name":"decoder.linear0.bias","slot":103,"shape":[8000]}
+          {"name":"encoder.embedding0.weight","slot":529,"shape":[8000,256]},
+          {"name":"encoder.repeat0.0.residual0.attention0.in_proj_weight","slot":525,"shape":[768,256]},
+          {"name":"encoder.repeat0.0.residual0.attention0.in_proj_bias","slot":527,"shape":[768]},
+          {"name":"encoder.repeat0.0.residual0.attention0.out_proj.weight","slot":511,"shape":[256,256]},
+          {"name":"encoder.repeat0.0.residual0.attention0.out_proj.bias","slot":513,"shape":[256]},
+          {"name":"encoder.repeat0.0.layernorm0.weight","slot":504,"shape":[256]},
+          {"name":"encoder.repeat0.0.layernorm0.bias","slot":505,"shape":[256]},
+          {"name":"encoder.repeat0.0.residual1.linear0.weight","slot":494,"shape":[1024,256]},
+          {"name":"encoder.repeat0.0.residual1.linear0.bias","slot":496,"shape":[1024]},
+          {"name":"encoder.repeat0.0.residual1.linear1.weight","slot":489,"shape":[256,1024]},
+          {"name":"encoder.repeat0.0.residual1.linear1.bias","slot":491,"shape":[256]},
+          {"name":"encoder.repeat0.0.layernorm1.weight","slot":482,"shape":[256]},
+          {"name":"encoder.repeat0.0.layernorm1.bias","slot":483,"shape":[256]},
+          {"name":"encoder.repeat0.1.residual0.attention0.in_proj_weight","slot":472,"shape":[768,256]},
+          {"name":"encoder.repeat0.1.residual0.attention0.in_proj_bias","slot":474,"shape":[768]},
+          {"name":"encoder.repeat0.1.residual0.attention0.out_proj.weight","slot":458,"shape":[256,256]},
+          {"name":"encoder.repeat0.1.residual0.attention0.out_proj.bias","slot":460,"shape":[256]},
+          {"name":"encoder.repeat0.1.layernorm0.weight","slot":451,"shape":[256]},
+          {"name":"encoder.repeat0.1.layernorm0.bias","slot":452,"shape":[256]},
+          {"name":"encoder.repeat0.1.residual1.linear0.weight","slot":441,"shape":[1024,256]},
+          {"name":"encoder.repeat0.1.residual1.linear0.bias","slot":443,"shape":[1024]},
+          {"name":"encoder.repeat0.1.residual1.linear1.weight","slot":436,"shape":[256,1024]},
+          {"name":"encoder.repeat0.1.residual1.linear1.bias","slot":438,"shape":[256]},
+          {"name":"encoder.repeat0.1.layernorm1.weight","slot":429,"shape":[256]},
+          {"name":"encoder.repeat0.1.layernorm1.bias","slot":430,"shape":[256]},
+          {"name":"encoder.repeat0.2.residual0.attention0.in_proj_weight","slot":419,"shape":[768,256]},
+          {"name":"encoder.repeat0.2.residual0.attention0.in_proj_bias","slot":421,"shape":[768]},
+          {"name":"encoder.repeat0.2.residual0.attention0.out_proj.weight","slot":405,"shape":[256,256]},
+          {"name":"encoder.repeat0.2.residual0.attention0.out_proj.bias","slot":407,"shape":[256]},
+          {"name":"encoder.repeat0.2.layernorm0.weight","slot":398,"shape":[256]},
+          {"name":"encoder.repeat0.2.layernorm0.bias","slot":399,"shape":[256]},
+          {"name":"encoder.repeat0.2.residual1.linear0.weight","slot":388,"shape":[1024,256]},
+          {"name":"encoder.repeat0.2.residual1.linear0.bias","slot":390,"shape":[1024]},
+          {"name":"encoder.repeat0.2.residual1.linear1.weight","slot":383,"shape":[256,1024]},
+          {"name":"encoder.repeat0.2.residual1.linear1.bias","slot":385,"shape":[256]},
+          {"name":"encoder.repeat0.2.layernorm1.weight","slot":376,"shape":[256]},
+          {"name":"encoder.repeat0.2.layernorm1.bias","slot":377,"shape":[256]},
+          {"name":"decoder.embedding0.weight","slot":368,"shape":[8000,256]},
+          {"name":"decoder.repeat0.0.residual0.attention0.in_proj_weight","slot":364,"shape":[768,256]},
+          {"name":"decoder.repeat0.0.residual0.attention0.in_proj_bias","slot":366,"shape":[768]},
+          {"name":"decoder.repeat0.0.residual0.attention0.out_proj.weight","slot":350,"shape":[256,256]},
+          {"name":"decoder.repeat0.0.residual0.attention0.out_proj.bias","slot":352,"shape":[256]},
+          {"name":"decoder.repeat0.0.layernorm0.weight","slot":343,"shape":[256]},
+          {"name":"decoder.repeat0.0.layernorm0.bias","slot":344,"shape":[256]},
+          {"name":"decoder.repeat0.0.residual1.attention0.in_proj_weight","slot":530,"shape":[768,256]},
+          {"name":"decoder.repeat0.0.residual1.attention0.in_proj_bias","slot":531,"shape":[768]},
+          {"name":"decoder.repeat0.0.residual1.attention0.out_proj.weight","slot":316,"shape":[256,256]},
+          {"name":"decoder.repeat0.0.residual1.attention0.out_proj.bias","slot":318,"shape":[256]},
+          {"name":"decoder.repeat0.0.layernorm1.weight","slot":309,"shape":[256]},
+          {"name":"decoder.repeat0.0.layernorm1.bias","slot":310,"shape":[256]},
+          {"name":"decoder.repeat0.0.residual2.linear0.weight","slot":299,"shape":[1024,256]},
+          {"name":"decoder.repeat0.0.residual2.linear0.bias","slot":301,"shape":[1024]},
+          {"name":"decoder.repeat0.0.residual2.linear1.weight","slot":294,"shape":[256,1024]},
+          {"name":"decoder.repeat0.0.residual2.linear1.bias","slot":296,"shape":[256]},
+          {"name":"decoder.repeat0.0.layernorm2.weight","slot":287,"shape":[256]},
+          {"name":"decoder.repeat0.0.layernorm2.bias","slot":288,"shape":[256]},
+          {"name":"decoder.repeat0.1.residual0.attention0.in_proj_weight","slot":277,"shape":[768,256]},
+          {"name":"decoder.repeat0.1.residual0.attention0.in_proj_bias","slot":279,"shape":[768]},
+          {"name":"decoder.repeat0.1.residual0.attention0.out_proj.weight","slot":263,"shape":[256,256]},
+          {"name":"decoder.repeat0.1.residual0.attention0.out_proj.bias","slot":265,"shape":[256]},
+          {"name":"decoder.repeat0.1.layernorm0.weight","slot":256,"shape":[256]},
+          {"name":"decoder.repeat0.1.layernorm0.bias","slot":257,"shape":[256]},
+          {"name":"decoder.repeat0.1.residual1.attention0.in_proj_weight","slot":532,"shape":[768,256]},
+          {"name":"decoder.repeat0.1.residual1.attention0.in_proj_bias","slot":533,"shape":[768]},
+          {"name":"decoder.repeat0.1.residual1.attention0.out_proj.weight","slot":229,"shape":[256,256]},
+          {"name":"decoder.repeat0.1.residual1.attention0.out_proj.bias","slot":231,"shape":[256]},
+          {"name":"decoder.repeat0.1.layernorm1.weight","slot":222,"shape":[256]},
+          {"name":"decoder.repeat0.1.layernorm1.bias","slot":223,"shape":[256]},
+          {"name":"decoder.repeat0.1.residual2.linear0.weight","slot":212,"shape":[1024,256]},
+          {"name":"decoder.repeat0.1.residual2.linear0.bias","slot":214,"shape":[1024]},
+          {"name":"decoder.repeat0.1.residual2.linear1.weight","slot":207,"shape":[256,1024]},
+          {"name":"decoder.repeat0.1.residual2.linear1.bias","slot":209,"shape":[256]},
+          {"name":"decoder.repeat0.1.layernorm2.weight","slot":200,"shape":[256]},
+          {"name":"decoder.repeat0.1.layernorm2.bias","slot":201,"shape":[256]},
+          {"name":"decoder.repeat0.2.residual0.attention0.in_proj_weight","slot":190,"shape":[768,256]},
+          {"name":"decoder.repeat0.2.residual0.attention0.in_proj_bias","slot":192,"shape":[768]},
+          {"name":"decoder.repeat0.2.residual0.attention0.out_proj.weight","slot":176,"shape":[256,256]},
+          {"name":"decoder.repeat0.2.residual0.attention0.out_proj.bias","slot":178,"shape":[256]},
+          {"name":"decoder.repeat0.2.layernorm0.weight","slot":169,"shape":[256]},
+          {"name":"decoder.repeat0.2.layernorm0.bias","slot":170,"shape":[256]},
+          {"name":"decoder.repeat0.2.residual1.attention0.in_proj_weight","slot":534,"shape":[768,256]},
+          {"name":"decoder.repeat0.2.residual1.attention0.in_proj_bias","slot":535,"shape":[768]},
+          {"name":"decoder.repeat0.2.residual1.attention0.out_proj.weight","slot":141,"shape":[256,256]},
+          {"name":"decoder.repeat0.2.residual1.attention0.out_proj.bias","slot":143,"shape":[256]},
+          {"name":"decoder.repeat0.2.layernorm1.weight","slot":134,"shape":[256]},
+          {"name":"decoder.repeat0.2.layernorm1.bias","slot":135,"shape":[256]},
+          {"name":"decoder.repeat0.2.residual2.linear0.weight","slot":124,"shape":[1024,256]},
+          {"name":"decoder.repeat0.2.residual2.linear0.bias","slot":126,"shape":[1024]},
+          {"name":"decoder.repeat0.2.residual2.linear1.weight","slot":119,"shape":[256,1024]},
+          {"name":"decoder.repeat0.2.residual2.linear1.bias","slot":121,"shape":[256]},
+          {"name":"decoder.repeat0.2.layernorm2.weight","slot":112,"shape":[256]},
+          {"name":"decoder.repeat0.2.layernorm2.bias","slot":113,"shape":[256]},
+          {"name":"decoder.linear0.weight","slot":103,"shape":[8000,256]},
+          {"name":"decoder.linear0.bias","slot":105,"shape":[8000]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"next","slot":98,"shape":["B","T",8000]},
-          {"kind":"saved","name":"%1054","slot":99,"shape":["B","T",8000]},
-          {"kind":"saved","name":"%1050","slot":102,"shape":["B","T",256]},
-          {"kind":"saved","name":"%1047","slot":105,"shape":["B","T",256]},
-          {"kind":"saved","name":"%1043","slot":112,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%1039","slot":116,"shape":["B","T",256]},
-          {"kind":"saved","name":"%1036","slot":120,"shape":["B","T",256]},
-          {"kind":"saved","name":"%1033","slot":128,"shape":["B","T",256]},
-          {"kind":"saved","name":"%1031","slot":131,"shape":["B",8,"T","S"]},
-          {"kind":"saved","name":"%1025","slot":133,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%1029","slot":137,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%1023","slot":135,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%1010","slot":403,"shape":["B","T",256]},
-          {"kind":"saved","name":"%833","slot":396,"shape":["B","S",256]},
-          {"kind":"saved","name":"%1007","slot":140,"shape":["B","T",256]},
-          {"kind":"saved","name":"%1005","slot":148,"shape":["B","T",256]},
-          {"kind":"saved","name":"%1003","slot":151,"shape":["B",8,"T","T"]},
-          {"kind":"saved","name":"%997","slot":153,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%1001","slot":157,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%993","slot":155,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%980","slot":159,"shape":["B","T",256]},
-          {"kind":"saved","name":"%977","slot":163,"shape":["B","T",256]},
-          {"kind":"saved","name":"%973","slot":170,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%969","slot":174,"shape":["B","T",256]},
-          {"kind":"saved","name":"%966","slot":178,"shape":["B","T",256]},
-          {"kind":"saved","name":"%963","slot":186,"shape":["B","T",256]},
-          {"kind":"saved","name":"%961","slot":189,"shape":["B",8,"T","S"]},
-          {"kind":"saved","name":"%955","slot":191,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%959","slot":195,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%953","slot":193,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%940","slot":400,"shape":["B","T",256]},
-          {"kind":"saved","name":"%937","slot":198,"shape":["B","T",256]},
-          {"kind":"saved","name":"%935","slot":206,"shape":["B","T",256]},
-          {"kind":"saved","name":"%933","slot":209,"shape":["B",8,"T","T"]},
-          {"kind":"saved","name":"%927","slot":211,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%931","slot":215,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%923","slot":213,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%910","slot":217,"shape":["B","T",256]},
-          {"kind":"saved","name":"%907","slot":221,"shape":["B","T",256]},
-          {"kind":"saved","name":"%903","slot":228,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%899","slot":232,"shape":["B","T",256]},
-          {"kind":"saved","name":"%896","slot":236,"shape":["B","T",256]},
-          {"kind":"saved","name":"%893","slot":244,"shape":["B","T",256]},
-          {"kind":"saved","name":"%891","slot":247,"shape":["B",8,"T","S"]},
-          {"kind":"saved","name":"%885","slot":249,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%889","slot":253,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%883","slot":251,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%870","slot":397,"shape":["B","T",256]},
-          {"kind":"saved","name":"%867","slot":256,"shape":["B","T",256]},
-          {"kind":"saved","name":"%865","slot":264,"shape":["B","T",256]},
-          {"kind":"saved","name":"%863","slot":267,"shape":["B",8,"T","T"]},
-          {"kind":"saved","name":"%857","slot":269,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%861","slot":273,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%853","slot":271,"shape":["B","T",8,32]},
-          {"kind":"saved","name":"%839","slot":275,"shape":["B","T",256]},
-          {"kind":"saved","name":"%830","slot":281,"shape":["B","S",256]},
-          {"kind":"saved","name":"%826","slot":288,"shape":["B","S",1024]},
-          {"kind":"saved","name":"%822","slot":292,"shape":["B","S",256]},
-          {"kind":"saved","name":"%819","slot":296,"shape":["B","S",256]},
-          {"kind":"saved","name":"%817","slot":304,"shape":["B","S",256]},
-          {"kind":"saved","name":"%815","slot":307,"shape":["B",8,"S","S"]},
-          {"kind":"saved","name":"%809","slot":309,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%813","slot":313,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%807","slot":311,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%796","slot":315,"shape":["B","S",256]},
-          {"kind":"saved","name":"%793","slot":319,"shape":["B","S",256]},
-          {"kind":"saved","name":"%789","slot":326,"shape":["B","S",1024]},
-          {"kind":"saved","name":"%785","slot":330,"shape":["B","S",256]},
-          {"kind":"saved","name":"%782","slot":334,"shape":["B","S",256]},
-          {"kind":"saved","name":"%780","slot":342,"shape":["B","S",256]},
-          {"kind":"saved","name":"%778","slot":345,"shape":["B",8,"S","S"]},
-          {"kind":"saved","name":"%772","slot":347,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%776","slot":351,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%770","slot":349,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%759","slot":353,"shape":["B","S",256]},
-          {"kind":"saved","name":"%756","slot":357,"shape":["B","S",256]},
-          {"kind":"saved","name":"%752","slot":364,"shape":["B","S",1024]},
-          {"kind":"saved","name":"%748","slot":368,"shape":["B","S",256]},
-          {"kind":"saved","name":"%745","slot":372,"shape":["B","S",256]},
-          {"kind":"saved","name":"%743","slot":380,"shape":["B","S",256]},
-          {"kind":"saved","name":"%741","slot":383,"shape":["B",8,"S","S"]},
-          {"kind":"saved","name":"%735","slot":385,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%739","slot":389,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%733","slot":387,"shape":["B","S",8,32]},
-          {"kind":"saved","name":"%722","slot":391,"shape":["B","S",256]}
+          {"kind":"saved","name":"%1054","slot":101,"shape":["B","T",8000]},
+          {"kind":"saved","name":"%1050","slot":104,"shape":["B","T",256]},
+          {"kind":"saved","name":"%1047","slot":107,"shape":["B","T",256]},
+          {"kind":"saved","name":"%1043","slot":120,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%1039","slot":125,"shape":["B","T",256]},
+          {"kind":"saved","name":"%1036","slot":129,"shape":["B","T",256]},
+          {"kind":"saved","name":"%1033","slot":142,"shape":["B","T",256]},
+          {"kind":"saved","name":"%1031","slot":147,"shape":["B",8,"T","S"]},
+          {"kind":"saved","name":"%1025","slot":145,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%1029","slot":153,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%1023","slot":151,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%1010","slot":156,"shape":["B","T",256]},
+          {"kind":"saved","name":"%833","slot":160,"shape":["B","S",256]},
+          {"kind":"saved","name":"%1007","slot":164,"shape":["B","T",256]},
+          {"kind":"saved","name":"%1005","slot":177,"shape":["B","T",256]},
+          {"kind":"saved","name":"%1003","slot":182,"shape":["B",8,"T","T"]},
+          {"kind":"saved","name":"%997","slot":180,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%1001","slot":188,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%993","slot":186,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%980","slot":191,"shape":["B","T",256]},
+          {"kind":"saved","name":"%977","slot":195,"shape":["B","T",256]},
+          {"kind":"saved","name":"%973","slot":208,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%969","slot":213,"shape":["B","T",256]},
+          {"kind":"saved","name":"%966","slot":217,"shape":["B","T",256]},
+          {"kind":"saved","name":"%963","slot":230,"shape":["B","T",256]},
+          {"kind":"saved","name":"%961","slot":235,"shape":["B",8,"T","S"]},
+          {"kind":"saved","name":"%955","slot":233,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%959","slot":241,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%953","slot":239,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%940","slot":244,"shape":["B","T",256]},
+          {"kind":"saved","name":"%937","slot":251,"shape":["B","T",256]},
+          {"kind":"saved","name":"%935","slot":264,"shape":["B","T",256]},
+          {"kind":"saved","name":"%933","slot":269,"shape":["B",8,"T","T"]},
+          {"kind":"saved","name":"%927","slot":267,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%931","slot":275,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%923","slot":273,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%910","slot":278,"shape":["B","T",256]},
+          {"kind":"saved","name":"%907","slot":282,"shape":["B","T",256]},
+          {"kind":"saved","name":"%903","slot":295,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%899","slot":300,"shape":["B","T",256]},
+          {"kind":"saved","name":"%896","slot":304,"shape":["B","T",256]},
+          {"kind":"saved","name":"%893","slot":317,"shape":["B","T",256]},
+          {"kind":"saved","name":"%891","slot":322,"shape":["B",8,"T","S"]},
+          {"kind":"saved","name":"%885","slot":320,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%889","slot":328,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%883","slot":326,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%870","slot":331,"shape":["B","T",256]},
+          {"kind":"saved","name":"%867","slot":338,"shape":["B","T",256]},
+          {"kind":"saved","name":"%865","slot":351,"shape":["B","T",256]},
+          {"kind":"saved","name":"%863","slot":356,"shape":["B",8,"T","T"]},
+          {"kind":"saved","name":"%857","slot":354,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%861","slot":362,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%853","slot":360,"shape":["B","T",8,32]},
+          {"kind":"saved","name":"%839","slot":365,"shape":["B","T",256]},
+          {"kind":"saved","name":"%830","slot":371,"shape":["B","S",256]},
+          {"kind":"saved","name":"%826","slot":384,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%822","slot":389,"shape":["B","S",256]},
+          {"kind":"saved","name":"%819","slot":393,"shape":["B","S",256]},
+          {"kind":"saved","name":"%817","slot":406,"shape":["B","S",256]},
+          {"kind":"saved","name":"%815","slot":411,"shape":["B",8,"S","S"]},
+          {"kind":"saved","name":"%809","slot":409,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%813","slot":417,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%807","slot":415,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%796","slot":420,"shape":["B","S",256]},
+          {"kind":"saved","name":"%793","slot":424,"shape":["B","S",256]},
+          {"kind":"saved","name":"%789","slot":437,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%785","slot":442,"shape":["B","S",256]},
+          {"kind":"saved","name":"%782","slot":446,"shape":["B","S",256]},
+          {"kind":"saved","name":"%780","slot":459,"shape":["B","S",256]},
+          {"kind":"saved","name":"%778","slot":464,"shape":["B",8,"S","S"]},
+          {"kind":"saved","name":"%772","slot":462,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%776","slot":470,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%770","slot":468,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%759","slot":473,"shape":["B","S",256]},
+          {"kind":"saved","name":"%756","slot":477,"shape":["B","S",256]},
+          {"kind":"saved","name":"%752","slot":490,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%748","slot":495,"shape":["B","S",256]},
+          {"kind":"saved","name":"%745","slot":499,"shape":["B","S",256]},
+          {"kind":"saved","name":"%743","slot":512,"shape":["B","S",256]},
+          {"kind":"saved","name":"%741","slot":517,"shape":["B",8,"S","S"]},
+          {"kind":"saved","name":"%735","slot":515,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%739","slot":523,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%733","slot":521,"shape":["B","S",8,32]},
+          {"kind":"saved","name":"%722","slot":526,"shape":["B","S",256]}
         ]
       },
     };

@@ -1059,10 +1059,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k17 5568918f: next.mask (and 1 more call)
+    // k17 5568918f: next.mask (and 2 more calls)
     {
       name: "LuongTranslator.k17",
-      label: "next.mask (and 1 more call)",
+      label: "next.mask (and 2 more calls)",
       step: false,
       scalars: ["T"],
       gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  return g1;\n}",
@@ -1363,29 +1363,62 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         }
       },
     },
-    // k26 1a62980f: decoder.attention0.[context;h]
+    // k26 df067f9d: decoder.attention0.context Σα·k
     {
       name: "LuongTranslator.k26",
-      label: "decoder.attention0.[context;h]",
+      label: "decoder.attention0.context Σα·k",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 512) {\n    let acc1 = 0.0;\n    for (let k2 = 0; k2 < S; k2++) {\n      const v3 = b0[(i0 * T + i1) * S + k2];\n      const v4 = b1[(i0 * S + k2) * 1024 + i2];\n      acc1 += v3 * v4;\n    }\n    c0 = acc1;\n  } else {\n    const v5 = b2[(i0 * T + i1) * 1024 + (i2 - 512)];\n    c0 = v5;\n  }\n  return c0;\n}",
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 1024 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[(i0 * T + i1) * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 1024 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [527 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 1024), 512, S, 1, 1024, gm0, 1.0);
+            x.gemm(T, 512, S, b0, bt0 * (T * S), S, wp, null, 0, out, bt0 * (T * 512), 512, 0);
+          }
+        },
+      },
+    },
+    // k27 68fb7303: decoder.attention0.[context;h]
+    {
+      name: "LuongTranslator.k27",
+      label: "decoder.attention0.[context;h]",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 1024));\n  const rem0 = idx - i0 * (T * 1024);\n  const i1 = Math.floor((rem0 + 0.5) / 1024);\n  const rem1 = rem0 - i1 * 1024;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 512) {\n    const v1 = b0[(i0 * T + i1) * 512 + i2];\n    c0 = v1;\n  } else {\n    const v2 = b1[(i0 * T + i1) * 1024 + (i2 - 512)];\n    c0 = v2;\n  }\n  return c0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 512) {
-            let acc1 = 0.0;
-            for (let k2 = 0; k2 < S; k2++) {
-              const v3 = b0[(i0 * T + i1) * S + k2]!;
-              const v4 = b1[(i0 * S + k2) * 1024 + i2]!;
-              acc1 += v3 * v4;
-            }
-            c0 = acc1;
+            const v1 = b0[(i0 * T + i1) * 512 + i2]!;
+            c0 = v1;
           } else {
-            const v5 = b2[(i0 * T + i1) * 1024 + (i2 - 512)]!;
-            c0 = v5;
+            const v2 = b1[(i0 * T + i1) * 1024 + (i2 - 512)]!;
+            c0 = v2;
           }
           return c0;
         };
@@ -1395,38 +1428,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 1024; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * T * 512, 527 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (S * 1024), 512, S, 1, 1024, gm1, 1.0);
-            x.gemm(T, 512, S, b0, bt0 * (T * S), S, wp, null, 0, gm0, bt0 * (T * 512), 512, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 512) {
-              const v1 = gm0[(i0 * T + i1) * 512 + i2]!;
-              c0 = v1;
-            } else {
-              const v2 = b2[(i0 * T + i1) * 1024 + (i2 - 512)]!;
-              c0 = v2;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 1024; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k27 4429bd4f: decoder.tanh0
+    // k28 4429bd4f: decoder.tanh0
     {
-      name: "LuongTranslator.k27",
+      name: "LuongTranslator.k28",
       label: "decoder.tanh0",
       step: false,
       scalars: ["T"],
@@ -1472,37 +1477,48 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k28 dd42a8ba: decoder.log_softmax0.d softmax
+    // k29 2a612547: decoder.log_softmax0.d softmax
     {
-      name: "LuongTranslator.k28",
+      name: "LuongTranslator.k29",
       label: "decoder.log_softmax0.d softmax",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[i0];\n  let g1 = 0.0;\n  if (i1 < v0) {\n    const v2 = b1[(i0 * T + i1) * 6000 + i2];\n    g1 = v2;\n  }\n  const v3 = b2[(i0 * T + i1) * 6000 + i2];\n  const v4 = Math.exp(v3);\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < 6000; k6++) {\n    let g7 = 0.0;\n    if (i1 < v0) {\n      const v8 = b1[(i0 * T + i1) * 6000 + k6];\n      g7 = v8;\n    }\n    acc5 += g7;\n  }\n  const v9 = v4 * acc5;\n  const v10 = g1 - v9;\n  return v10;\n}",
+      gpu: "function (b0, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    acc0 += v2;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 6000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
+            acc0 += v2;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k30 31b54980: decoder.log_softmax0.d softmax
+    {
+      name: "LuongTranslator.k30",
+      label: "decoder.log_softmax0.d softmax",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6000));\n  const rem0 = idx - i0 * (T * 6000);\n  const i1 = Math.floor((rem0 + 0.5) / 6000);\n  const rem1 = rem0 - i1 * 6000;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 6000 + i2];\n  const v1 = b1[(i0 * T + i1) * 6000 + i2];\n  const v2 = Math.exp(v1);\n  const v3 = b2[i0 * T + i1];\n  const v4 = v2 * v3;\n  const v5 = v0 - v4;\n  return v5;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
         const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[i0]!;
-          let g1 = 0.0;
-          if (i1 < v0) {
-            const v2 = b1[(i0 * T + i1) * 6000 + i2]!;
-            g1 = v2;
-          }
-          const v3 = b2[(i0 * T + i1) * 6000 + i2]!;
-          const v4 = Math.exp(v3);
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < 6000; k6++) {
-            let g7 = 0.0;
-            if (i1 < v0) {
-              const v8 = b1[(i0 * T + i1) * 6000 + k6]!;
-              g7 = v8;
-            }
-            acc5 += g7;
-          }
-          const v9 = v4 * acc5;
-          const v10 = g1 - v9;
-          return v10;
+          const v0 = b0[(i0 * T + i1) * 6000 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 6000 + i2]!;
+          const v2 = Math.exp(v1);
+          const v3 = b2[i0 * T + i1]!;
+          const v4 = v2 * v3;
+          const v5 = v0 - v4;
+          return v5;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1511,9 +1527,45 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k29 71345f11: d(decoder.linear1.weight)
+    // k31 6a140bd4: d(decoder.tanh0)
     {
-      name: "LuongTranslator.k29",
+      name: "LuongTranslator.k31",
+      label: "d(decoder.tanh0)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    const v3 = b1[k1 * 512 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 6000; k1++) {
+            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
+            const v3 = b1[k1 * 512 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 512, 6000, b0, 0, 6000, x.packs[0], null, 0, out, 0, 512, 0);
+          }
+        },
+      },
+    },
+    // k32 71345f11: d(decoder.linear1.weight)
+    {
+      name: "LuongTranslator.k32",
       label: "d(decoder.linear1.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1555,9 +1607,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k30 9b70b9d3: d(decoder.linear1.bias)
+    // k33 55469f33: d(decoder.linear1.bias)
     {
-      name: "LuongTranslator.k30",
+      name: "LuongTranslator.k33",
       label: "d(decoder.linear1.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1579,29 +1631,39 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 6000; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 6000; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 6000; j++) {
+              out[j] = out[j]! + b0[r * 6000 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k31 5d10032b: decoder.tanh0.d tanh
+    // k34 d4593899: decoder.tanh0.d tanh
     {
-      name: "LuongTranslator.k31",
+      name: "LuongTranslator.k34",
       label: "decoder.tanh0.d tanh",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 6000; k1++) {\n    const v2 = b0[(i0 * T + i1) * 6000 + k1];\n    const v3 = b1[k1 * 512 + i2];\n    acc0 += v2 * v3;\n  }\n  const v4 = b2[(i0 * T + i1) * 512 + i2];\n  const v5 = v4 * v4;\n  const v6 = 1.0 - v5;\n  const v7 = acc0 * v6;\n  return v7;\n}",
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * 512 + i2];\n  const v1 = b1[(i0 * T + i1) * 512 + i2];\n  const v2 = v1 * v1;\n  const v3 = 1.0 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          let acc0 = 0.0;
-          for (let k1 = 0; k1 < 6000; k1++) {
-            const v2 = b0[(i0 * T + i1) * 6000 + k1]!;
-            const v3 = b1[k1 * 512 + i2]!;
-            acc0 += v2 * v3;
-          }
-          const v4 = b2[(i0 * T + i1) * 512 + i2]!;
-          const v5 = v4 * v4;
-          const v6 = 1.0 - v5;
-          const v7 = acc0 * v6;
-          return v7;
+          const v0 = b0[(i0 * T + i1) * 512 + i2]!;
+          const v1 = b1[(i0 * T + i1) * 512 + i2]!;
+          const v2 = v1 * v1;
+          const v3 = 1.0 - v2;
+          const v4 = v0 * v3;
+          return v4;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1609,34 +1671,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 512; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 512]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 512, 6000, b0, 0, 6000, x.packs[0], null, 0, gm0, 0, 512, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = gm0[(i0 * T + i1) * 512 + i2]!;
-            const v1 = b2[(i0 * T + i1) * 512 + i2]!;
-            const v2 = v1 * v1;
-            const v3 = 1.0 - v2;
-            const v4 = v0 * v3;
-            return v4;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 512; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k32 c8dc1f44: d(decoder.attention0.[context;h])
+    // k35 c8dc1f44: d(decoder.attention0.[context;h])
     {
-      name: "LuongTranslator.k32",
+      name: "LuongTranslator.k35",
       label: "d(decoder.attention0.[context;h])",
       step: false,
       scalars: ["T"],
@@ -1670,9 +1708,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k33 4aec8aa6: d(decoder.linear0.weight)
+    // k36 4aec8aa6: d(decoder.linear0.weight)
     {
-      name: "LuongTranslator.k33",
+      name: "LuongTranslator.k36",
       label: "d(decoder.linear0.weight)",
       step: false,
       scalars: ["B","T"],
@@ -1714,9 +1752,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k34 8b4afe61: d(decoder.linear0.bias)
+    // k37 2dd573c7: d(decoder.linear0.bias)
     {
-      name: "LuongTranslator.k34",
+      name: "LuongTranslator.k37",
       label: "d(decoder.linear0.bias)",
       step: false,
       scalars: ["B","T"],
@@ -1738,39 +1776,40 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 512; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 512; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 512; j++) {
+              out[j] = out[j]! + b0[r * 512 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k35 50f3679c: decoder.attention0.α.d softmax
+    // k38 b965f54c: d(decoder.attention0.α)
     {
-      name: "LuongTranslator.k35",
-      label: "decoder.attention0.α.d softmax",
+      name: "LuongTranslator.k38",
+      label: "d(decoder.attention0.α)",
       step: false,
       scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * S + i2];\n  let acc1 = 0.0;\n  for (let k2 = 0; k2 < 512; k2++) {\n    const v3 = b1[(i0 * T + i1) * 1024 + k2];\n    const v4 = b2[(i0 * S + i2) * 1024 + k2];\n    acc1 += v3 * v4;\n  }\n  let acc5 = 0.0;\n  for (let k6 = 0; k6 < S; k6++) {\n    let acc7 = 0.0;\n    for (let k8 = 0; k8 < 512; k8++) {\n      const v9 = b1[(i0 * T + i1) * 1024 + k8];\n      const v10 = b2[(i0 * S + k6) * 1024 + k8];\n      acc7 += v9 * v10;\n    }\n    const v11 = b0[(i0 * T + i1) * S + k6];\n    acc5 += acc7 * v11;\n  }\n  const v12 = acc1 - acc5;\n  const v13 = v0 * v12;\n  return v13;\n}",
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * T + i1) * 1024 + k1];\n    const v3 = b1[(i0 * S + i2) * 1024 + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
       cpu: (out, a, s) => {
         const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const b0 = a[0]!, b1 = a[1]!;
         const f = (i0: number, i1: number, i2: number): number => {
-          const v0 = b0[(i0 * T + i1) * S + i2]!;
-          let acc1 = 0.0;
-          for (let k2 = 0; k2 < 512; k2++) {
-            const v3 = b1[(i0 * T + i1) * 1024 + k2]!;
-            const v4 = b2[(i0 * S + i2) * 1024 + k2]!;
-            acc1 += v3 * v4;
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * T + i1) * 1024 + k1]!;
+            const v3 = b1[(i0 * S + i2) * 1024 + k1]!;
+            acc0 += v2 * v3;
           }
-          let acc5 = 0.0;
-          for (let k6 = 0; k6 < S; k6++) {
-            let acc7 = 0.0;
-            for (let k8 = 0; k8 < 512; k8++) {
-              const v9 = b1[(i0 * T + i1) * 1024 + k8]!;
-              const v10 = b2[(i0 * S + k6) * 1024 + k8]!;
-              acc7 += v9 * v10;
-            }
-            const v11 = b0[(i0 * T + i1) * S + k6]!;
-            acc5 += acc7 * v11;
-          }
-          const v12 = acc1 - acc5;
-          const v13 = v0 * v12;
-          return v13;
+          return acc0;
         };
         let o = 0;
         for (let i0 = 0; i0 < B; i0++)
@@ -1779,39 +1818,152 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
       gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * T * S, (S + 15) * 512]; },
+        scratch: (s) => { const { S } = s; return [(S + 15) * 512]; },
         run: (x, out, a, g, s) => {
           const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
           for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b2, bt0 * (S * 1024), S, 512, 1024, 1, gm1, 1.0);
-            x.gemm(T, S, 512, b1, bt0 * (T * 1024), 1024, wp, null, 0, gm0, bt0 * (T * S), S, 0);
+            const wp = x.pack(b1, bt0 * (S * 1024), S, 512, 1024, 1, gm0, 1.0);
+            x.gemm(T, S, 512, b0, bt0 * (T * 1024), 1024, wp, null, 0, out, bt0 * (T * S), S, 0);
           }
-          const f = (i0: number, i1: number, i2: number): number => {
-            const v0 = b0[(i0 * T + i1) * S + i2]!;
-            const v1 = gm0[(i0 * T + i1) * S + i2]!;
-            let acc2 = 0.0;
-            for (let k3 = 0; k3 < S; k3++) {
-              const v4 = gm0[(i0 * T + i1) * S + k3]!;
-              const v5 = b0[(i0 * T + i1) * S + k3]!;
-              acc2 += v4 * v5;
-            }
-            const v6 = v1 - acc2;
-            const v7 = v0 * v6;
-            return v7;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < S; i2++)
-                out[o++] = f(i0, i1, i2);
         },
       },
     },
-    // k36 4fece61d: d(decoder.attention0.W·k (keys, once per source))
+    // k39 8bb8bc83: d(encoder.lstm0.l1.h)
     {
-      name: "LuongTranslator.k36",
+      name: "LuongTranslator.k39",
+      label: "d(encoder.lstm0.l1.h)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < T; k1++) {\n    const v2 = b0[(i0 * T + k1) * 1024 + i2];\n    const v3 = b1[(i0 * T + k1) * S + i1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < T; k1++) {
+            const v2 = b0[(i0 * T + k1) * 1024 + i2]!;
+            const v3 = b1[(i0 * T + k1) * S + i1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { T, S } = s; return [527 * T, S * T]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!, gm1 = g[1]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b0, bt0 * (T * 1024), 512, T, 1, 1024, gm0, 1.0);
+            for (let mi = 0; mi < S; mi++) {
+              for (let ki = 0; ki < T; ki++) {
+                gm1[mi * T + ki] = b1[bt0 * (T * S) + (mi + ki * S)]!;
+              }
+            }
+            x.gemm(S, 512, T, gm1, 0, T, wp, null, 0, out, bt0 * (S * 512), 512, 0);
+          }
+        },
+      },
+    },
+    // k40 d846c38f: decoder.attention0.α.d softmax
+    {
+      name: "LuongTranslator.k40",
+      label: "decoder.attention0.α.d softmax",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / T);\n  const rem0 = idx - i0 * T;\n  const i1 = rem0;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * T + i1) * S + k1];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[(i0 * T + i1) * S + k1]!;
+            const v3 = b1[(i0 * T + i1) * S + k1]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            out[o++] = f(i0, i1);
+      },
+    },
+    // k41 d32d7bcf: decoder.attention0.α.d softmax
+    {
+      name: "LuongTranslator.k41",
+      label: "decoder.attention0.α.d softmax",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, b2, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * S));\n  const rem0 = idx - i0 * (T * S);\n  const i1 = Math.floor((rem0 + 0.5) / S);\n  const rem1 = rem0 - i1 * S;\n  const i2 = rem1;\n  const v0 = b0[(i0 * T + i1) * S + i2];\n  const v1 = b1[(i0 * T + i1) * S + i2];\n  const v2 = b2[i0 * T + i1];\n  const v3 = v1 - v2;\n  const v4 = v0 * v3;\n  return v4;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          const v0 = b0[(i0 * T + i1) * S + i2]!;
+          const v1 = b1[(i0 * T + i1) * S + i2]!;
+          const v2 = b2[i0 * T + i1]!;
+          const v3 = v1 - v2;
+          const v4 = v0 * v3;
+          return v4;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < S; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+    },
+    // k42 08eab600: d(decoder.lstm0.l1.h)
+    {
+      name: "LuongTranslator.k42",
+      label: "d(decoder.lstm0.l1.h)",
+      step: false,
+      scalars: ["T","S"],
+      gpu: "function (b0, b1, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < S; k1++) {\n    const v2 = b0[(i0 * T + i1) * S + k1];\n    const v3 = b1[(i0 * S + k1) * 512 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < S; k1++) {
+            const v2 = b0[(i0 * T + i1) * S + k1]!;
+            const v3 = b1[(i0 * S + k1) * 512 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (s) => { const { S } = s; return [527 * S]; },
+        run: (x, out, a, g, s) => {
+          const { B, T, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          const gm0 = g[0]!;
+          for (let bt0 = 0; bt0 < B; bt0++) {
+            const wp = x.pack(b1, bt0 * (S * 512), 512, S, 1, 512, gm0, 1.0);
+            x.gemm(T, 512, S, b0, bt0 * (T * S), S, wp, null, 0, out, bt0 * (T * 512), 512, 0);
+          }
+        },
+      },
+    },
+    // k43 4fece61d: d(decoder.attention0.W·k (keys, once per source))
+    {
+      name: "LuongTranslator.k43",
       label: "d(decoder.attention0.W·k (keys, once per source))",
       step: false,
       scalars: ["T","S"],
@@ -1852,9 +2004,45 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k37 1c188eaf: d(decoder.attention0.weight)
+    // k44 f9c91785: d(encoder.lstm0.l1.h)
     {
-      name: "LuongTranslator.k37",
+      name: "LuongTranslator.k44",
+      label: "d(encoder.lstm0.l1.h)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 512; k1++) {\n    const v2 = b0[(i0 * S + i1) * 512 + k1];\n    const v3 = b1[k1 * 512 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 512; k1++) {
+            const v2 = b0[(i0 * S + i1) * 512 + k1]!;
+            const v3 = b1[k1 * 512 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 512, 512, b0, 0, 512, x.packs[0], null, 0, out, 0, 512, 0);
+          }
+        },
+      },
+    },
+    // k45 1c188eaf: d(decoder.attention0.weight)
+    {
+      name: "LuongTranslator.k45",
       label: "d(decoder.attention0.weight)",
       step: false,
       scalars: ["B","S"],
@@ -1896,9 +2084,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k38 de714430: decoder.lstm0.l1.s[t-1] (and 1 more call)
+    // k46 de714430: decoder.lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "LuongTranslator.k38",
+      name: "LuongTranslator.k46",
       label: "decoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -1925,16 +2113,16 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k39 b23c703d: decoder.lstm0.l1.backward steps
+    // k47 cb52f22b: decoder.lstm0.l1.backward steps
     {
-      name: "LuongTranslator.k39",
+      name: "LuongTranslator.k47",
       label: "decoder.lstm0.l1.backward steps",
       step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6144));\n  const rem0 = idx - i0 * (T * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          const v4 = b0[(i0 * T + i1) * 1024 + (i2 + 512)];\n          let acc5 = 0.0;\n          for (let k6 = 0; k6 < S; k6++) {\n            const v7 = b1[(i0 * T + i1) * S + k6];\n            const v8 = b2[(i0 * S + k6) * 512 + i2];\n            acc5 += v7 * v8;\n          }\n          const v9 = v4 + acc5;\n          g3 = v9;\n        }\n        c2 = g3;\n      } else {\n        const v10 = b3[(i0 * T + i1) * 2048 + (i2 - 1024)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b4[(i0 * T + i1) * 2048 + (i2 - 3072)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b5[(i0 * T + i1) * 1024 + (i2 - 5120)];\n    c0 = v12;\n  }\n  return c0;\n}",
+      scalars: ["T"],
+      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6144));\n  const rem0 = idx - i0 * (T * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          const v4 = b0[(i0 * T + i1) * 1024 + (i2 + 512)];\n          const v5 = b1[(i0 * T + i1) * 512 + i2];\n          const v6 = v4 + v5;\n          g3 = v6;\n        }\n        c2 = g3;\n      } else {\n        const v7 = b2[(i0 * T + i1) * 2048 + (i2 - 1024)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * T + i1) * 2048 + (i2 - 3072)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * T + i1) * 1024 + (i2 - 5120)];\n    c0 = v9;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 5120) {
@@ -1945,29 +2133,24 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 let g3 = 0.0;
                 if (i2 >= 0 && i2 < 512) {
                   const v4 = b0[(i0 * T + i1) * 1024 + (i2 + 512)]!;
-                  let acc5 = 0.0;
-                  for (let k6 = 0; k6 < S; k6++) {
-                    const v7 = b1[(i0 * T + i1) * S + k6]!;
-                    const v8 = b2[(i0 * S + k6) * 512 + i2]!;
-                    acc5 += v7 * v8;
-                  }
-                  const v9 = v4 + acc5;
-                  g3 = v9;
+                  const v5 = b1[(i0 * T + i1) * 512 + i2]!;
+                  const v6 = v4 + v5;
+                  g3 = v6;
                 }
                 c2 = g3;
               } else {
-                const v10 = b3[(i0 * T + i1) * 2048 + (i2 - 1024)]!;
-                c2 = v10;
+                const v7 = b2[(i0 * T + i1) * 2048 + (i2 - 1024)]!;
+                c2 = v7;
               }
               c1 = c2;
             } else {
-              const v11 = b4[(i0 * T + i1) * 2048 + (i2 - 3072)]!;
-              c1 = v11;
+              const v8 = b3[(i0 * T + i1) * 2048 + (i2 - 3072)]!;
+              c1 = v8;
             }
             c0 = c1;
           } else {
-            const v12 = b5[(i0 * T + i1) * 1024 + (i2 - 5120)]!;
-            c0 = v12;
+            const v9 = b4[(i0 * T + i1) * 1024 + (i2 - 5120)]!;
+            c0 = v9;
           }
           return c0;
         };
@@ -1977,58 +2160,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 6144; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * T * 512, 527 * S]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
-          const gm0 = g[0]!, gm1 = g[1]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b2, bt0 * (S * 512), 512, S, 1, 512, gm1, 1.0);
-            x.gemm(T, 512, S, b1, bt0 * (T * S), S, wp, null, 0, gm0, bt0 * (T * 512), 512, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 5120) {
-              let c1 = 0.0;
-              if (i2 < 3072) {
-                let c2 = 0.0;
-                if (i2 < 1024) {
-                  let g3 = 0.0;
-                  if (i2 >= 0 && i2 < 512) {
-                    const v4 = b0[(i0 * T + i1) * 1024 + (i2 + 512)]!;
-                    const v5 = gm0[(i0 * T + i1) * 512 + i2]!;
-                    const v6 = v4 + v5;
-                    g3 = v6;
-                  }
-                  c2 = g3;
-                } else {
-                  const v7 = b3[(i0 * T + i1) * 2048 + (i2 - 1024)]!;
-                  c2 = v7;
-                }
-                c1 = c2;
-              } else {
-                const v8 = b4[(i0 * T + i1) * 2048 + (i2 - 3072)]!;
-                c1 = v8;
-              }
-              c0 = c1;
-            } else {
-              const v9 = b5[(i0 * T + i1) * 1024 + (i2 - 5120)]!;
-              c0 = v9;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 6144; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k40 cf0d8e2f: d(decoder.lstm0.l1.h*) (and 1 more call)
+    // k48 cf0d8e2f: d(decoder.lstm0.l1.h*) (and 1 more call)
     {
-      name: "LuongTranslator.k40",
+      name: "LuongTranslator.k48",
       label: "d(decoder.lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["T","t","tp"],
@@ -2094,9 +2229,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // k41 e5a07085: d(decoder.lstm0.l1.state) (and 1 more call)
+    // k49 e5a07085: d(decoder.lstm0.l1.state) (and 1 more call)
     {
-      name: "LuongTranslator.k41",
+      name: "LuongTranslator.k49",
       label: "d(decoder.lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["T","t","tp"],
@@ -2214,9 +2349,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k42 ec044759: decoder.lstm0.l1.d init (and 1 more call)
+    // k50 ec044759: decoder.lstm0.l1.d init (and 1 more call)
     {
-      name: "LuongTranslator.k42",
+      name: "LuongTranslator.k50",
       label: "decoder.lstm0.l1.d init (and 1 more call)",
       step: false,
       scalars: ["T"],
@@ -2233,9 +2368,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             out[o++] = f(i0, i1);
       },
     },
-    // k43 234b3515: d(decoder.lstm0.weight_hh_l1) (and 2 more calls)
+    // k51 234b3515: d(decoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "LuongTranslator.k43",
+      name: "LuongTranslator.k51",
       label: "d(decoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2277,9 +2412,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k44 e9e96d03: d(decoder.lstm0.bias_hh_l1) (and 3 more calls)
+    // k52 6cc300ab: d(decoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "LuongTranslator.k44",
+      name: "LuongTranslator.k52",
       label: "d(decoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","T"],
@@ -2301,10 +2436,61 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 2048; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 2048; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * T; r++) {
+            for (let j = 0; j < 2048; j++) {
+              out[j] = out[j]! + b0[r * 2048 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k45 a7b1c331: encoder.final.l1.d pool (and 1 more call)
+    // k53 065ad4a4: d(decoder.lstm0.l0.h)
     {
-      name: "LuongTranslator.k45",
+      name: "LuongTranslator.k53",
+      label: "d(decoder.lstm0.l0.h)",
+      step: false,
+      scalars: ["T"],
+      gpu: "function (b0, b1, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 512));\n  const rem0 = idx - i0 * (T * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 2048; k1++) {\n    const v2 = b0[(i0 * T + i1) * 2048 + k1];\n    const v3 = b1[k1 * 512 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, T } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 2048; k1++) {
+            const v2 = b0[(i0 * T + i1) * 2048 + k1]!;
+            const v3 = b1[k1 * 512 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < T; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * T, 512, 2048, b0, 0, 2048, x.packs[0], null, 0, out, 0, 512, 0);
+          }
+        },
+      },
+    },
+    // k54 a7b1c331: encoder.final.l1.d pool (and 1 more call)
+    {
+      name: "LuongTranslator.k54",
       label: "encoder.final.l1.d pool (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -2328,16 +2514,16 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k46 7289f27b: decoder.lstm0.l0.backward steps
+    // k55 7444b8b4: decoder.lstm0.l0.backward steps
     {
-      name: "LuongTranslator.k46",
+      name: "LuongTranslator.k55",
       label: "decoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["T"],
-      gpu: "function (b0, b1, b2, b3, b4, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6144));\n  const rem0 = idx - i0 * (T * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          let acc4 = 0.0;\n          for (let k5 = 0; k5 < 2048; k5++) {\n            const v6 = b0[(i0 * T + i1) * 2048 + k5];\n            const v7 = b1[k5 * 512 + i2];\n            acc4 += v6 * v7;\n          }\n          g3 = acc4;\n        }\n        c2 = g3;\n      } else {\n        const v8 = b2[(i0 * T + i1) * 2048 + (i2 - 1024)];\n        c2 = v8;\n      }\n      c1 = c2;\n    } else {\n      const v9 = b3[(i0 * T + i1) * 2048 + (i2 - 3072)];\n      c1 = v9;\n    }\n    c0 = c1;\n  } else {\n    const v10 = b4[(i0 * T + i1) * 1024 + (i2 - 5120)];\n    c0 = v10;\n  }\n  return c0;\n}",
+      gpu: "function (b0, b1, b2, b3, T) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (T * 6144));\n  const rem0 = idx - i0 * (T * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        let g3 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          const v4 = b0[(i0 * T + i1) * 512 + i2];\n          g3 = v4;\n        }\n        c2 = g3;\n      } else {\n        const v5 = b1[(i0 * T + i1) * 2048 + (i2 - 1024)];\n        c2 = v5;\n      }\n      c1 = c2;\n    } else {\n      const v6 = b2[(i0 * T + i1) * 2048 + (i2 - 3072)];\n      c1 = v6;\n    }\n    c0 = c1;\n  } else {\n    const v7 = b3[(i0 * T + i1) * 1024 + (i2 - 5120)];\n    c0 = v7;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, T } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 5120) {
@@ -2347,28 +2533,23 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               if (i2 < 1024) {
                 let g3 = 0.0;
                 if (i2 >= 0 && i2 < 512) {
-                  let acc4 = 0.0;
-                  for (let k5 = 0; k5 < 2048; k5++) {
-                    const v6 = b0[(i0 * T + i1) * 2048 + k5]!;
-                    const v7 = b1[k5 * 512 + i2]!;
-                    acc4 += v6 * v7;
-                  }
-                  g3 = acc4;
+                  const v4 = b0[(i0 * T + i1) * 512 + i2]!;
+                  g3 = v4;
                 }
                 c2 = g3;
               } else {
-                const v8 = b2[(i0 * T + i1) * 2048 + (i2 - 1024)]!;
-                c2 = v8;
+                const v5 = b1[(i0 * T + i1) * 2048 + (i2 - 1024)]!;
+                c2 = v5;
               }
               c1 = c2;
             } else {
-              const v9 = b3[(i0 * T + i1) * 2048 + (i2 - 3072)]!;
-              c1 = v9;
+              const v6 = b2[(i0 * T + i1) * 2048 + (i2 - 3072)]!;
+              c1 = v6;
             }
             c0 = c1;
           } else {
-            const v10 = b4[(i0 * T + i1) * 1024 + (i2 - 5120)]!;
-            c0 = v10;
+            const v7 = b3[(i0 * T + i1) * 1024 + (i2 - 5120)]!;
+            c0 = v7;
           }
           return c0;
         };
@@ -2378,55 +2559,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 6144; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T } = s; return [B * T * 512]; },
-        run: (x, out, a, g, s) => {
-          const { B, T } = s;
-          const b0 = a[0]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * T, 512, 2048, b0, 0, 2048, x.packs[0], null, 0, gm0, 0, 512, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 5120) {
-              let c1 = 0.0;
-              if (i2 < 3072) {
-                let c2 = 0.0;
-                if (i2 < 1024) {
-                  let g3 = 0.0;
-                  if (i2 >= 0 && i2 < 512) {
-                    const v4 = gm0[(i0 * T + i1) * 512 + i2]!;
-                    g3 = v4;
-                  }
-                  c2 = g3;
-                } else {
-                  const v5 = b2[(i0 * T + i1) * 2048 + (i2 - 1024)]!;
-                  c2 = v5;
-                }
-                c1 = c2;
-              } else {
-                const v6 = b3[(i0 * T + i1) * 2048 + (i2 - 3072)]!;
-                c1 = v6;
-              }
-              c0 = c1;
-            } else {
-              const v7 = b4[(i0 * T + i1) * 1024 + (i2 - 5120)]!;
-              c0 = v7;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < T; i1++)
-              for (let i2 = 0; i2 < 6144; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k47 6fe9f00c: d(decoder.embedding0)
+    // k56 6fe9f00c: d(decoder.embedding0)
     {
-      name: "LuongTranslator.k47",
+      name: "LuongTranslator.k56",
       label: "d(decoder.embedding0)",
       step: false,
       scalars: ["T"],
@@ -2460,9 +2596,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k48 fe6383c3: d(decoder.lstm0.weight_ih_l0)
+    // k57 fe6383c3: d(decoder.lstm0.weight_ih_l0)
     {
-      name: "LuongTranslator.k48",
+      name: "LuongTranslator.k57",
       label: "d(decoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","T"],
@@ -2504,9 +2640,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k49 518c7fd7: decoder.embedding0.d table
+    // k58 ffd805a3: decoder.embedding0.d table
     {
-      name: "LuongTranslator.k49",
+      name: "LuongTranslator.k58",
       label: "decoder.embedding0.d table",
       step: false,
       scalars: ["B","T"],
@@ -2532,10 +2668,30 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, T } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 1536000; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < T; s1++) {
+              const v0 = b0[s0 * T + s1]!;
+              const row1 = v0 * 256;
+              for (let j = 0; j < 256; j++) {
+                const v2 = b1[(s0 * T + s1) * 256 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
+      },
     },
-    // k50 5ad65d3e: encoder.lstm0.l1.s[t-1] (and 1 more call)
+    // k59 5ad65d3e: encoder.lstm0.l1.s[t-1] (and 1 more call)
     {
-      name: "LuongTranslator.k50",
+      name: "LuongTranslator.k59",
       label: "encoder.lstm0.l1.s[t-1] (and 1 more call)",
       step: false,
       scalars: ["S"],
@@ -2561,16 +2717,16 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
               out[o++] = f(i0, i1, i2);
       },
     },
-    // k51 87a71e38: encoder.lstm0.l1.backward steps
+    // k60 8ff58a62: encoder.lstm0.l1.backward steps
     {
-      name: "LuongTranslator.k51",
+      name: "LuongTranslator.k60",
       label: "encoder.lstm0.l1.backward steps",
       step: false,
-      scalars: ["T","S"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, b6, b7, T, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 6144));\n  const rem0 = idx - i0 * (S * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        const v3 = b0[(i0 * S + i1) * 1024 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          let acc5 = 0.0;\n          for (let k6 = 0; k6 < T; k6++) {\n            const v7 = b1[(i0 * T + k6) * 1024 + i2];\n            const v8 = b2[(i0 * T + k6) * S + i1];\n            acc5 += v7 * v8;\n          }\n          let acc9 = 0.0;\n          for (let k10 = 0; k10 < 512; k10++) {\n            const v11 = b3[(i0 * S + i1) * 512 + k10];\n            const v12 = b4[k10 * 512 + i2];\n            acc9 += v11 * v12;\n          }\n          const v13 = acc5 + acc9;\n          g4 = v13;\n        }\n        const v14 = v3 + g4;\n        c2 = v14;\n      } else {\n        const v15 = b5[(i0 * S + i1) * 2048 + (i2 - 1024)];\n        c2 = v15;\n      }\n      c1 = c2;\n    } else {\n      const v16 = b6[(i0 * S + i1) * 2048 + (i2 - 3072)];\n      c1 = v16;\n    }\n    c0 = c1;\n  } else {\n    const v17 = b7[(i0 * S + i1) * 1024 + (i2 - 5120)];\n    c0 = v17;\n  }\n  return c0;\n}",
+      scalars: ["S"],
+      gpu: "function (b0, b1, b2, b3, b4, b5, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 6144));\n  const rem0 = idx - i0 * (S * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        const v3 = b0[(i0 * S + i1) * 1024 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          const v5 = b1[(i0 * S + i1) * 512 + i2];\n          const v6 = b2[(i0 * S + i1) * 512 + i2];\n          const v7 = v5 + v6;\n          g4 = v7;\n        }\n        const v8 = v3 + g4;\n        c2 = v8;\n      } else {\n        const v9 = b3[(i0 * S + i1) * 2048 + (i2 - 1024)];\n        c2 = v9;\n      }\n      c1 = c2;\n    } else {\n      const v10 = b4[(i0 * S + i1) * 2048 + (i2 - 3072)];\n      c1 = v10;\n    }\n    c0 = c1;\n  } else {\n    const v11 = b5[(i0 * S + i1) * 1024 + (i2 - 5120)];\n    c0 = v11;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
-        const { B, T, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 5120) {
@@ -2581,36 +2737,26 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 const v3 = b0[(i0 * S + i1) * 1024 + i2]!;
                 let g4 = 0.0;
                 if (i2 >= 0 && i2 < 512) {
-                  let acc5 = 0.0;
-                  for (let k6 = 0; k6 < T; k6++) {
-                    const v7 = b1[(i0 * T + k6) * 1024 + i2]!;
-                    const v8 = b2[(i0 * T + k6) * S + i1]!;
-                    acc5 += v7 * v8;
-                  }
-                  let acc9 = 0.0;
-                  for (let k10 = 0; k10 < 512; k10++) {
-                    const v11 = b3[(i0 * S + i1) * 512 + k10]!;
-                    const v12 = b4[k10 * 512 + i2]!;
-                    acc9 += v11 * v12;
-                  }
-                  const v13 = acc5 + acc9;
-                  g4 = v13;
+                  const v5 = b1[(i0 * S + i1) * 512 + i2]!;
+                  const v6 = b2[(i0 * S + i1) * 512 + i2]!;
+                  const v7 = v5 + v6;
+                  g4 = v7;
                 }
-                const v14 = v3 + g4;
-                c2 = v14;
+                const v8 = v3 + g4;
+                c2 = v8;
               } else {
-                const v15 = b5[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
-                c2 = v15;
+                const v9 = b3[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
+                c2 = v9;
               }
               c1 = c2;
             } else {
-              const v16 = b6[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
-              c1 = v16;
+              const v10 = b4[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
+              c1 = v10;
             }
             c0 = c1;
           } else {
-            const v17 = b7[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
-            c0 = v17;
+            const v11 = b5[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
+            c0 = v11;
           }
           return c0;
         };
@@ -2620,68 +2766,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 6144; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, T, S } = s; return [B * S * 512, 527 * T, S * T, B * S * 512]; },
-        run: (x, out, a, g, s) => {
-          const { B, T, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b5 = a[5]!, b6 = a[6]!, b7 = a[7]!;
-          const gm0 = g[0]!, gm1 = g[1]!, gm2 = g[2]!, gm3 = g[3]!;
-          for (let bt0 = 0; bt0 < B; bt0++) {
-            const wp = x.pack(b1, bt0 * (T * 1024), 512, T, 1, 1024, gm1, 1.0);
-            for (let mi = 0; mi < S; mi++) {
-              for (let ki = 0; ki < T; ki++) {
-                gm2[mi * T + ki] = b2[bt0 * (T * S) + (mi + ki * S)]!;
-              }
-            }
-            x.gemm(S, 512, T, gm2, 0, T, wp, null, 0, gm0, bt0 * (S * 512), 512, 0);
-          }
-          {
-            x.gemm(B * S, 512, 512, b3, 0, 512, x.packs[0], null, 0, gm3, 0, 512, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 5120) {
-              let c1 = 0.0;
-              if (i2 < 3072) {
-                let c2 = 0.0;
-                if (i2 < 1024) {
-                  const v3 = b0[(i0 * S + i1) * 1024 + i2]!;
-                  let g4 = 0.0;
-                  if (i2 >= 0 && i2 < 512) {
-                    const v5 = gm0[(i0 * S + i1) * 512 + i2]!;
-                    const v6 = gm3[(i0 * S + i1) * 512 + i2]!;
-                    const v7 = v5 + v6;
-                    g4 = v7;
-                  }
-                  const v8 = v3 + g4;
-                  c2 = v8;
-                } else {
-                  const v9 = b5[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
-                  c2 = v9;
-                }
-                c1 = c2;
-              } else {
-                const v10 = b6[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
-                c1 = v10;
-              }
-              c0 = c1;
-            } else {
-              const v11 = b7[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
-              c0 = v11;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 6144; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k52 e470175e: d(encoder.lstm0.l1.h*) (and 1 more call)
+    // k61 e470175e: d(encoder.lstm0.l1.h*) (and 1 more call)
     {
-      name: "LuongTranslator.k52",
+      name: "LuongTranslator.k61",
       label: "d(encoder.lstm0.l1.h*) (and 1 more call)",
       step: false,
       scalars: ["S","t","tp"],
@@ -2747,9 +2835,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
           for (let i1 = 0; i1 < 512; i1++) f(i0, i1);
       },
     },
-    // k53 1b85314f: d(encoder.lstm0.l1.state) (and 1 more call)
+    // k62 1b85314f: d(encoder.lstm0.l1.state) (and 1 more call)
     {
-      name: "LuongTranslator.k53",
+      name: "LuongTranslator.k62",
       label: "d(encoder.lstm0.l1.state) (and 1 more call)",
       step: true,
       scalars: ["S","t","tp"],
@@ -2867,9 +2955,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k54 1adfe509: d(encoder.lstm0.weight_hh_l1) (and 2 more calls)
+    // k63 1adfe509: d(encoder.lstm0.weight_hh_l1) (and 2 more calls)
     {
-      name: "LuongTranslator.k54",
+      name: "LuongTranslator.k63",
       label: "d(encoder.lstm0.weight_hh_l1) (and 2 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -2911,9 +2999,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k55 0e4edfa5: d(encoder.lstm0.bias_hh_l1) (and 3 more calls)
+    // k64 a2eff330: d(encoder.lstm0.bias_hh_l1) (and 3 more calls)
     {
-      name: "LuongTranslator.k55",
+      name: "LuongTranslator.k64",
       label: "d(encoder.lstm0.bias_hh_l1) (and 3 more calls)",
       step: false,
       scalars: ["B","S"],
@@ -2935,17 +3023,68 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 2048; i0++)
           out[o++] = f(i0);
       },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          for (let z = 0; z < 2048; z++) {
+            out[z] = 0.0;
+          }
+          for (let r = 0; r < B * S; r++) {
+            for (let j = 0; j < 2048; j++) {
+              out[j] = out[j]! + b0[r * 2048 + j]!;
+            }
+          }
+        },
+      },
     },
-    // k56 5f547224: encoder.lstm0.l0.backward steps
+    // k65 b74a257b: d(encoder.lstm0.l0.h)
     {
-      name: "LuongTranslator.k56",
+      name: "LuongTranslator.k65",
+      label: "d(encoder.lstm0.l0.h)",
+      step: false,
+      scalars: ["S"],
+      gpu: "function (b0, b1, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 512));\n  const rem0 = idx - i0 * (S * 512);\n  const i1 = Math.floor((rem0 + 0.5) / 512);\n  const rem1 = rem0 - i1 * 512;\n  const i2 = rem1;\n  let acc0 = 0.0;\n  for (let k1 = 0; k1 < 2048; k1++) {\n    const v2 = b0[(i0 * S + i1) * 2048 + k1];\n    const v3 = b1[k1 * 512 + i2];\n    acc0 += v2 * v3;\n  }\n  return acc0;\n}",
+      cpu: (out, a, s) => {
+        const { B, S } = s;
+        const b0 = a[0]!, b1 = a[1]!;
+        const f = (i0: number, i1: number, i2: number): number => {
+          let acc0 = 0.0;
+          for (let k1 = 0; k1 < 2048; k1++) {
+            const v2 = b0[(i0 * S + i1) * 2048 + k1]!;
+            const v3 = b1[k1 * 512 + i2]!;
+            acc0 += v2 * v3;
+          }
+          return acc0;
+        };
+        let o = 0;
+        for (let i0 = 0; i0 < B; i0++)
+          for (let i1 = 0; i1 < S; i1++)
+            for (let i2 = 0; i2 < 512; i2++)
+              out[o++] = f(i0, i1, i2);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!;
+          {
+            x.gemm(B * S, 512, 2048, b0, 0, 2048, x.packs[0], null, 0, out, 0, 512, 0);
+          }
+        },
+      },
+    },
+    // k66 03173367: encoder.lstm0.l0.backward steps
+    {
+      name: "LuongTranslator.k66",
       label: "encoder.lstm0.l0.backward steps",
       step: false,
       scalars: ["S"],
-      gpu: "function (b0, b1, b2, b3, b4, b5, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 6144));\n  const rem0 = idx - i0 * (S * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        const v3 = b0[(i0 * S + i1) * 1024 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          let acc5 = 0.0;\n          for (let k6 = 0; k6 < 2048; k6++) {\n            const v7 = b1[(i0 * S + i1) * 2048 + k6];\n            const v8 = b2[k6 * 512 + i2];\n            acc5 += v7 * v8;\n          }\n          g4 = acc5;\n        }\n        const v9 = v3 + g4;\n        c2 = v9;\n      } else {\n        const v10 = b3[(i0 * S + i1) * 2048 + (i2 - 1024)];\n        c2 = v10;\n      }\n      c1 = c2;\n    } else {\n      const v11 = b4[(i0 * S + i1) * 2048 + (i2 - 3072)];\n      c1 = v11;\n    }\n    c0 = c1;\n  } else {\n    const v12 = b5[(i0 * S + i1) * 1024 + (i2 - 5120)];\n    c0 = v12;\n  }\n  return c0;\n}",
+      gpu: "function (b0, b1, b2, b3, b4, S) {\n  const idx = this.thread.x;\n  const i0 = Math.floor((idx + 0.5) / (S * 6144));\n  const rem0 = idx - i0 * (S * 6144);\n  const i1 = Math.floor((rem0 + 0.5) / 6144);\n  const rem1 = rem0 - i1 * 6144;\n  const i2 = rem1;\n  let c0 = 0.0;\n  if (i2 < 5120) {\n    let c1 = 0.0;\n    if (i2 < 3072) {\n      let c2 = 0.0;\n      if (i2 < 1024) {\n        const v3 = b0[(i0 * S + i1) * 1024 + i2];\n        let g4 = 0.0;\n        if (i2 >= 0 && i2 < 512) {\n          const v5 = b1[(i0 * S + i1) * 512 + i2];\n          g4 = v5;\n        }\n        const v6 = v3 + g4;\n        c2 = v6;\n      } else {\n        const v7 = b2[(i0 * S + i1) * 2048 + (i2 - 1024)];\n        c2 = v7;\n      }\n      c1 = c2;\n    } else {\n      const v8 = b3[(i0 * S + i1) * 2048 + (i2 - 3072)];\n      c1 = v8;\n    }\n    c0 = c1;\n  } else {\n    const v9 = b4[(i0 * S + i1) * 1024 + (i2 - 5120)];\n    c0 = v9;\n  }\n  return c0;\n}",
       cpu: (out, a, s) => {
         const { B, S } = s;
-        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
+        const b0 = a[0]!, b1 = a[1]!, b2 = a[2]!, b3 = a[3]!, b4 = a[4]!;
         const f = (i0: number, i1: number, i2: number): number => {
           let c0 = 0.0;
           if (i2 < 5120) {
@@ -2956,29 +3095,24 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
                 const v3 = b0[(i0 * S + i1) * 1024 + i2]!;
                 let g4 = 0.0;
                 if (i2 >= 0 && i2 < 512) {
-                  let acc5 = 0.0;
-                  for (let k6 = 0; k6 < 2048; k6++) {
-                    const v7 = b1[(i0 * S + i1) * 2048 + k6]!;
-                    const v8 = b2[k6 * 512 + i2]!;
-                    acc5 += v7 * v8;
-                  }
-                  g4 = acc5;
+                  const v5 = b1[(i0 * S + i1) * 512 + i2]!;
+                  g4 = v5;
                 }
-                const v9 = v3 + g4;
-                c2 = v9;
+                const v6 = v3 + g4;
+                c2 = v6;
               } else {
-                const v10 = b3[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
-                c2 = v10;
+                const v7 = b2[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
+                c2 = v7;
               }
               c1 = c2;
             } else {
-              const v11 = b4[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
-              c1 = v11;
+              const v8 = b3[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
+              c1 = v8;
             }
             c0 = c1;
           } else {
-            const v12 = b5[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
-            c0 = v12;
+            const v9 = b4[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
+            c0 = v9;
           }
           return c0;
         };
@@ -2988,57 +3122,10 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
             for (let i2 = 0; i2 < 6144; i2++)
               out[o++] = f(i0, i1, i2);
       },
-      gemm: {
-        scratch: (s) => { const { B, S } = s; return [B * S * 512]; },
-        run: (x, out, a, g, s) => {
-          const { B, S } = s;
-          const b0 = a[0]!, b1 = a[1]!, b3 = a[3]!, b4 = a[4]!, b5 = a[5]!;
-          const gm0 = g[0]!;
-          {
-            x.gemm(B * S, 512, 2048, b1, 0, 2048, x.packs[0], null, 0, gm0, 0, 512, 0);
-          }
-          const f = (i0: number, i1: number, i2: number): number => {
-            let c0 = 0.0;
-            if (i2 < 5120) {
-              let c1 = 0.0;
-              if (i2 < 3072) {
-                let c2 = 0.0;
-                if (i2 < 1024) {
-                  const v3 = b0[(i0 * S + i1) * 1024 + i2]!;
-                  let g4 = 0.0;
-                  if (i2 >= 0 && i2 < 512) {
-                    const v5 = gm0[(i0 * S + i1) * 512 + i2]!;
-                    g4 = v5;
-                  }
-                  const v6 = v3 + g4;
-                  c2 = v6;
-                } else {
-                  const v7 = b3[(i0 * S + i1) * 2048 + (i2 - 1024)]!;
-                  c2 = v7;
-                }
-                c1 = c2;
-              } else {
-                const v8 = b4[(i0 * S + i1) * 2048 + (i2 - 3072)]!;
-                c1 = v8;
-              }
-              c0 = c1;
-            } else {
-              const v9 = b5[(i0 * S + i1) * 1024 + (i2 - 5120)]!;
-              c0 = v9;
-            }
-            return c0;
-          };
-          let o = 0;
-          for (let i0 = 0; i0 < B; i0++)
-            for (let i1 = 0; i1 < S; i1++)
-              for (let i2 = 0; i2 < 6144; i2++)
-                out[o++] = f(i0, i1, i2);
-        },
-      },
     },
-    // k57 bb0a58df: d(encoder.embedding0)
+    // k67 bb0a58df: d(encoder.embedding0)
     {
-      name: "LuongTranslator.k57",
+      name: "LuongTranslator.k67",
       label: "d(encoder.embedding0)",
       step: false,
       scalars: ["S"],
@@ -3072,9 +3159,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k58 599b4971: d(encoder.lstm0.weight_ih_l0)
+    // k68 599b4971: d(encoder.lstm0.weight_ih_l0)
     {
-      name: "LuongTranslator.k58",
+      name: "LuongTranslator.k68",
       label: "d(encoder.lstm0.weight_ih_l0)",
       step: false,
       scalars: ["B","S"],
@@ -3116,9 +3203,9 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         },
       },
     },
-    // k59 a271a682: encoder.embedding0.d table
+    // k69 a90cf0ec: encoder.embedding0.d table
     {
-      name: "LuongTranslator.k59",
+      name: "LuongTranslator.k69",
       label: "encoder.embedding0.d table",
       step: false,
       scalars: ["B","S"],
@@ -3143,6 +3230,26 @@ const LuongTranslator_KERNELS: readonly __nnc.KernelDef[] = [
         for (let i0 = 0; i0 < 8000; i0++)
           for (let i1 = 0; i1 < 256; i1++)
             out[o++] = f(i0, i1);
+      },
+      gemm: {
+        scratch: (_s) => [],
+        run: (_x, out, a, _g, s) => {
+          const { B, S } = s;
+          const b0 = a[0]!, b1 = a[1]!;
+          for (let z = 0; z < 2048000; z++) {
+            out[z] = 0.0;
+          }
+          for (let s0 = 0; s0 < B; s0++) {
+            for (let s1 = 0; s1 < S; s1++) {
+              const v0 = b0[s0 * S + s1]!;
+              const row1 = v0 * 256;
+              for (let j = 0; j < 256; j++) {
+                const v2 = b1[(s0 * S + s1) * 256 + j]!;
+                out[row1 + j] = out[row1 + j]! + v2;
+              }
+            }
+          }
+        },
       },
     },
     ];
@@ -3265,21 +3372,22 @@ const LuongTranslator_TRAIN: __nnc.TrainPlan = {
           {"op":"run","kernel":9,"out":50,"args":[46,49],"size":["B","T","S"]},
           {"op":"run","kernel":10,"out":51,"args":[24,50],"size":["B","T",2]},
           {"op":"run","kernel":11,"out":52,"args":[24,51,50],"size":["B","T","S"],"free":[24,50,51]},
-          {"op":"run","kernel":26,"out":53,"args":[52,33,46],"size":["B","T",1024]},
-          {"op":"run","kernel":27,"out":54,"args":[53,19,20],"size":["B","T",512],"packs":9},
-          {"op":"run","kernel":14,"out":55,"args":[54,21,22],"size":["B","T",6000],"packs":10},
-          {"op":"run","kernel":15,"out":56,"args":[55],"size":["B","T",2]},
-          {"op":"run","kernel":16,"out":57,"args":[56,55],"size":["B","T",6000],"free":[55,56]},
-          {"op":"run","kernel":17,"out":58,"args":[26,57],"size":["B","T",6000],"free":[26]}
+          {"op":"run","kernel":26,"out":53,"args":[52,33],"size":["B","T",512]},
+          {"op":"run","kernel":27,"out":54,"args":[53,46],"size":["B","T",1024],"free":[53]},
+          {"op":"run","kernel":28,"out":55,"args":[54,19,20],"size":["B","T",512],"packs":9},
+          {"op":"run","kernel":14,"out":56,"args":[55,21,22],"size":["B","T",6000],"packs":10},
+          {"op":"run","kernel":15,"out":57,"args":[56],"size":["B","T",2]},
+          {"op":"run","kernel":16,"out":58,"args":[57,56],"size":["B","T",6000],"free":[56,57]},
+          {"op":"run","kernel":17,"out":59,"args":[26,58],"size":["B","T",6000],"free":[26]}
         ],
-        "output": {"slot":58,"shape":["B","T",6000]},
+        "output": {"slot":59,"shape":["B","T",6000]},
         "caches": [],
         "outputs": [
-          {"name":"next","slot":58,"shape":["B","T",6000]},
+          {"name":"next","slot":59,"shape":["B","T",6000]},
           {"name":"attention","slot":52,"shape":["B","T","S"]},
-          {"name":"%863","slot":57,"shape":["B","T",6000]},
-          {"name":"%859","slot":54,"shape":["B","T",512]},
-          {"name":"%855","slot":53,"shape":["B","T",1024]},
+          {"name":"%863","slot":58,"shape":["B","T",6000]},
+          {"name":"%859","slot":55,"shape":["B","T",512]},
+          {"name":"%855","slot":54,"shape":["B","T",1024]},
           {"name":"%853","slot":52,"shape":["B","T","S"]},
           {"name":"%851","slot":49,"shape":["B","S",512]},
           {"name":"%847","slot":45,"shape":["B","T",2048]},
@@ -3307,11 +3415,11 @@ const LuongTranslator_TRAIN: __nnc.TrainPlan = {
         "packs": [
           [21,0,512,6000,1,512],
           [19,0,1024,512,1,1024],
+          [18,0,512,512,1,512],
           [15,0,512,2048,1,512],
           [14,0,512,2048,1,512],
           [11,0,512,2048,1,512],
           [10,0,256,2048,1,256],
-          [18,0,512,512,1,512],
           [6,0,512,2048,1,512],
           [5,0,512,2048,1,512],
           [2,0,512,2048,1,512],
@@ -3336,105 +3444,115 @@ const LuongTranslator_TRAIN: __nnc.TrainPlan = {
         ],
         "encode": [],
         "decode": [
-          {"op":"run","kernel":28,"out":27,"args":[26,28,29],"size":["B","T",6000],"free":[28,29]},
-          {"op":"run","kernel":29,"out":30,"args":[27,31],"size":[6000,512]},
-          {"op":"run","kernel":30,"out":32,"args":[27],"size":[6000]},
-          {"op":"run","kernel":31,"out":33,"args":[27,21,31],"size":["B","T",512],"packs":0,"free":[27,31]},
-          {"op":"run","kernel":32,"out":34,"args":[33,19],"size":["B","T",1024],"packs":1},
-          {"op":"run","kernel":33,"out":35,"args":[33,36],"size":[512,1024],"free":[36]},
-          {"op":"run","kernel":34,"out":37,"args":[33],"size":[512],"free":[33]},
-          {"op":"run","kernel":35,"out":38,"args":[39,34,40],"size":["B","T","S"]},
-          {"op":"run","kernel":36,"out":41,"args":[38,42],"size":["B","S",512]},
-          {"op":"run","kernel":37,"out":43,"args":[41,40],"size":[512,512]},
-          {"op":"run","kernel":38,"out":44,"args":[42,45],"size":["B","T",1024],"free":[42,45]},
-          {"op":"run","kernel":39,"out":46,"args":[34,38,47,48,49,44],"size":["B","T",6144],"free":[38,47,48,49]},
-          {"op":"scan","out":50,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":40,"out":51,"args":[50,46],"size":["B",2048]}],"step":{"kernel":41,"args":[50,51,15,46,26],"packs":2},"size":["B","T",1024],"stacks":[{"from":51,"to":52,"width":[2048]}],"free":[46]},
-          {"op":"run","kernel":42,"out":53,"args":[50],"size":["B",1024],"free":[50]},
-          {"op":"run","kernel":43,"out":54,"args":[52,44],"size":[2048,512],"free":[44]},
-          {"op":"run","kernel":44,"out":55,"args":[52],"size":[2048]},
-          {"op":"run","kernel":43,"out":56,"args":[52,57],"size":[2048,512]},
-          {"op":"run","kernel":44,"out":58,"args":[52],"size":[2048]},
-          {"op":"run","kernel":4,"out":59,"args":[53],"size":["B",1024],"free":[53]},
-          {"op":"run","kernel":45,"out":60,"args":[24,59],"size":["B","S",1024],"free":[59]},
-          {"op":"run","kernel":38,"out":61,"args":[57,62],"size":["B","T",1024],"free":[57,62]},
-          {"op":"run","kernel":46,"out":63,"args":[52,14,64,65,61],"size":["B","T",6144],"packs":3,"free":[52,64,65]},
-          {"op":"scan","out":66,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":40,"out":67,"args":[66,63],"size":["B",2048]}],"step":{"kernel":41,"args":[66,67,11,63,26],"packs":4},"size":["B","T",1024],"stacks":[{"from":67,"to":68,"width":[2048]}],"free":[26,63]},
-          {"op":"run","kernel":42,"out":69,"args":[66],"size":["B",1024],"free":[66]},
-          {"op":"run","kernel":43,"out":70,"args":[68,61],"size":[2048,512],"free":[61]},
-          {"op":"run","kernel":44,"out":71,"args":[68],"size":[2048]},
-          {"op":"run","kernel":47,"out":72,"args":[68,10],"size":["B","T",256],"packs":5},
-          {"op":"run","kernel":48,"out":73,"args":[68,74],"size":[2048,256],"free":[74]},
-          {"op":"run","kernel":44,"out":75,"args":[68],"size":[2048],"free":[68]},
-          {"op":"run","kernel":4,"out":76,"args":[69],"size":["B",1024],"free":[69]},
-          {"op":"run","kernel":45,"out":77,"args":[24,76],"size":["B","S",1024],"free":[76]},
-          {"op":"run","kernel":49,"out":78,"args":[25,72],"size":[6000,256],"free":[25,72]},
-          {"op":"run","kernel":50,"out":79,"args":[40],"size":["B","S",1024],"free":[40]},
-          {"op":"run","kernel":51,"out":80,"args":[60,34,39,41,18,81,82,79],"size":["B","S",6144],"packs":6,"free":[34,39,41,60,81,82]},
-          {"op":"scan","out":83,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":52,"out":84,"args":[83,80],"size":["B",2048]}],"step":{"kernel":53,"args":[83,84,6,80,24],"packs":7},"size":["B","S",1024],"stacks":[{"from":84,"to":85,"width":[2048]}],"free":[80,83]},
-          {"op":"run","kernel":54,"out":86,"args":[85,79],"size":[2048,512],"free":[79]},
-          {"op":"run","kernel":55,"out":87,"args":[85],"size":[2048]},
-          {"op":"run","kernel":54,"out":88,"args":[85,89],"size":[2048,512]},
-          {"op":"run","kernel":55,"out":90,"args":[85],"size":[2048]},
-          {"op":"run","kernel":50,"out":91,"args":[89],"size":["B","S",1024],"free":[89]},
-          {"op":"run","kernel":56,"out":92,"args":[77,85,5,93,94,91],"size":["B","S",6144],"packs":8,"free":[77,85,93,94]},
-          {"op":"scan","out":95,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":52,"out":96,"args":[95,92],"size":["B",2048]}],"step":{"kernel":53,"args":[95,96,2,92,24],"packs":9},"size":["B","S",1024],"stacks":[{"from":96,"to":97,"width":[2048]}],"free":[24,92,95]},
-          {"op":"run","kernel":54,"out":98,"args":[97,91],"size":[2048,512],"free":[91]},
-          {"op":"run","kernel":55,"out":99,"args":[97],"size":[2048]},
-          {"op":"run","kernel":57,"out":100,"args":[97,1],"size":["B","S",256],"packs":10},
-          {"op":"run","kernel":58,"out":101,"args":[97,102],"size":[2048,256],"free":[102]},
-          {"op":"run","kernel":55,"out":103,"args":[97],"size":[2048],"free":[97]},
-          {"op":"run","kernel":59,"out":104,"args":[23,100],"size":[8000,256],"free":[23,100]}
+          {"op":"run","kernel":17,"out":27,"args":[26,28],"size":["B","T",6000],"free":[28]},
+          {"op":"run","kernel":29,"out":29,"args":[27],"size":["B","T"]},
+          {"op":"run","kernel":30,"out":30,"args":[27,31,29],"size":["B","T",6000],"free":[27,29,31]},
+          {"op":"run","kernel":31,"out":32,"args":[30,21],"size":["B","T",512],"packs":0},
+          {"op":"run","kernel":32,"out":33,"args":[30,34],"size":[6000,512]},
+          {"op":"run","kernel":33,"out":35,"args":[30],"size":[6000],"free":[30]},
+          {"op":"run","kernel":34,"out":36,"args":[32,34],"size":["B","T",512],"free":[32,34]},
+          {"op":"run","kernel":35,"out":37,"args":[36,19],"size":["B","T",1024],"packs":1},
+          {"op":"run","kernel":36,"out":38,"args":[36,39],"size":[512,1024],"free":[39]},
+          {"op":"run","kernel":37,"out":40,"args":[36],"size":[512],"free":[36]},
+          {"op":"run","kernel":38,"out":41,"args":[37,42],"size":["B","T","S"]},
+          {"op":"run","kernel":39,"out":43,"args":[37,44],"size":["B","S",512]},
+          {"op":"run","kernel":40,"out":45,"args":[41,44],"size":["B","T"]},
+          {"op":"run","kernel":41,"out":46,"args":[44,41,45],"size":["B","T","S"],"free":[41,44,45]},
+          {"op":"run","kernel":42,"out":47,"args":[46,48],"size":["B","T",512],"free":[48]},
+          {"op":"run","kernel":43,"out":49,"args":[46,50],"size":["B","S",512],"free":[46]},
+          {"op":"run","kernel":44,"out":51,"args":[49,18],"size":["B","S",512],"packs":2},
+          {"op":"run","kernel":45,"out":52,"args":[49,42],"size":[512,512],"free":[49]},
+          {"op":"run","kernel":46,"out":53,"args":[50,54],"size":["B","T",1024],"free":[50,54]},
+          {"op":"run","kernel":47,"out":55,"args":[37,47,56,57,53],"size":["B","T",6144],"free":[37,47,56,57]},
+          {"op":"scan","out":58,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":48,"out":59,"args":[58,55],"size":["B",2048]}],"step":{"kernel":49,"args":[58,59,15,55,26],"packs":3},"size":["B","T",1024],"stacks":[{"from":59,"to":60,"width":[2048]}],"free":[55]},
+          {"op":"run","kernel":50,"out":61,"args":[58],"size":["B",1024],"free":[58]},
+          {"op":"run","kernel":51,"out":62,"args":[60,53],"size":[2048,512],"free":[53]},
+          {"op":"run","kernel":52,"out":63,"args":[60],"size":[2048]},
+          {"op":"run","kernel":53,"out":64,"args":[60,14],"size":["B","T",512],"packs":4},
+          {"op":"run","kernel":51,"out":65,"args":[60,66],"size":[2048,512]},
+          {"op":"run","kernel":52,"out":67,"args":[60],"size":[2048],"free":[60]},
+          {"op":"run","kernel":4,"out":68,"args":[61],"size":["B",1024],"free":[61]},
+          {"op":"run","kernel":54,"out":69,"args":[24,68],"size":["B","S",1024],"free":[68]},
+          {"op":"run","kernel":46,"out":70,"args":[66,71],"size":["B","T",1024],"free":[66,71]},
+          {"op":"run","kernel":55,"out":72,"args":[64,73,74,70],"size":["B","T",6144],"free":[64,73,74]},
+          {"op":"scan","out":75,"dim":"T","reverse":true,"stateSize":1024,"lengths":26,"body":[{"op":"run","kernel":48,"out":76,"args":[75,72],"size":["B",2048]}],"step":{"kernel":49,"args":[75,76,11,72,26],"packs":5},"size":["B","T",1024],"stacks":[{"from":76,"to":77,"width":[2048]}],"free":[26,72]},
+          {"op":"run","kernel":50,"out":78,"args":[75],"size":["B",1024],"free":[75]},
+          {"op":"run","kernel":51,"out":79,"args":[77,70],"size":[2048,512],"free":[70]},
+          {"op":"run","kernel":52,"out":80,"args":[77],"size":[2048]},
+          {"op":"run","kernel":56,"out":81,"args":[77,10],"size":["B","T",256],"packs":6},
+          {"op":"run","kernel":57,"out":82,"args":[77,83],"size":[2048,256],"free":[83]},
+          {"op":"run","kernel":52,"out":84,"args":[77],"size":[2048],"free":[77]},
+          {"op":"run","kernel":4,"out":85,"args":[78],"size":["B",1024],"free":[78]},
+          {"op":"run","kernel":54,"out":86,"args":[24,85],"size":["B","S",1024],"free":[85]},
+          {"op":"run","kernel":58,"out":87,"args":[25,81],"size":[6000,256],"free":[25,81]},
+          {"op":"run","kernel":59,"out":88,"args":[42],"size":["B","S",1024],"free":[42]},
+          {"op":"run","kernel":60,"out":89,"args":[69,43,51,90,91,88],"size":["B","S",6144],"free":[43,51,69,90,91]},
+          {"op":"scan","out":92,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":61,"out":93,"args":[92,89],"size":["B",2048]}],"step":{"kernel":62,"args":[92,93,6,89,24],"packs":7},"size":["B","S",1024],"stacks":[{"from":93,"to":94,"width":[2048]}],"free":[89,92]},
+          {"op":"run","kernel":63,"out":95,"args":[94,88],"size":[2048,512],"free":[88]},
+          {"op":"run","kernel":64,"out":96,"args":[94],"size":[2048]},
+          {"op":"run","kernel":65,"out":97,"args":[94,5],"size":["B","S",512],"packs":8},
+          {"op":"run","kernel":63,"out":98,"args":[94,99],"size":[2048,512]},
+          {"op":"run","kernel":64,"out":100,"args":[94],"size":[2048],"free":[94]},
+          {"op":"run","kernel":59,"out":101,"args":[99],"size":["B","S",1024],"free":[99]},
+          {"op":"run","kernel":66,"out":102,"args":[86,97,103,104,101],"size":["B","S",6144],"free":[86,97,103,104]},
+          {"op":"scan","out":105,"dim":"S","reverse":true,"stateSize":1024,"lengths":24,"body":[{"op":"run","kernel":61,"out":106,"args":[105,102],"size":["B",2048]}],"step":{"kernel":62,"args":[105,106,2,102,24],"packs":9},"size":["B","S",1024],"stacks":[{"from":106,"to":107,"width":[2048]}],"free":[24,102,105]},
+          {"op":"run","kernel":63,"out":108,"args":[107,101],"size":[2048,512],"free":[101]},
+          {"op":"run","kernel":64,"out":109,"args":[107],"size":[2048]},
+          {"op":"run","kernel":67,"out":110,"args":[107,1],"size":["B","S",256],"packs":10},
+          {"op":"run","kernel":68,"out":111,"args":[107,112],"size":[2048,256],"free":[112]},
+          {"op":"run","kernel":64,"out":113,"args":[107],"size":[2048],"free":[107]},
+          {"op":"run","kernel":69,"out":114,"args":[23,110],"size":[8000,256],"free":[23,110]}
         ],
-        "output": {"slot":104,"shape":[8000,256]},
+        "output": {"slot":114,"shape":[8000,256]},
         "caches": [],
         "outputs": [
-          {"name":"encoder.embedding0.weight","slot":104,"shape":[8000,256]},
-          {"name":"encoder.lstm0.weight_ih_l0","slot":101,"shape":[2048,256]},
-          {"name":"encoder.lstm0.weight_hh_l0","slot":98,"shape":[2048,512]},
-          {"name":"encoder.lstm0.bias_ih_l0","slot":103,"shape":[2048]},
-          {"name":"encoder.lstm0.bias_hh_l0","slot":99,"shape":[2048]},
-          {"name":"encoder.lstm0.weight_ih_l1","slot":88,"shape":[2048,512]},
-          {"name":"encoder.lstm0.weight_hh_l1","slot":86,"shape":[2048,512]},
-          {"name":"encoder.lstm0.bias_ih_l1","slot":90,"shape":[2048]},
-          {"name":"encoder.lstm0.bias_hh_l1","slot":87,"shape":[2048]},
-          {"name":"decoder.embedding0.weight","slot":78,"shape":[6000,256]},
-          {"name":"decoder.lstm0.weight_ih_l0","slot":73,"shape":[2048,256]},
-          {"name":"decoder.lstm0.weight_hh_l0","slot":70,"shape":[2048,512]},
-          {"name":"decoder.lstm0.bias_ih_l0","slot":75,"shape":[2048]},
-          {"name":"decoder.lstm0.bias_hh_l0","slot":71,"shape":[2048]},
-          {"name":"decoder.lstm0.weight_ih_l1","slot":56,"shape":[2048,512]},
-          {"name":"decoder.lstm0.weight_hh_l1","slot":54,"shape":[2048,512]},
-          {"name":"decoder.lstm0.bias_ih_l1","slot":58,"shape":[2048]},
-          {"name":"decoder.lstm0.bias_hh_l1","slot":55,"shape":[2048]},
-          {"name":"decoder.attention0.weight","slot":43,"shape":[512,512]},
-          {"name":"decoder.linear0.weight","slot":35,"shape":[512,1024]},
-          {"name":"decoder.linear0.bias","slot":37,"shape":[512]},
-          {"name":"decoder.linear1.weight","slot":30,"shape":[6000,512]},
-          {"name":"decoder.linear1.bias","slot":32,"shape":[6000]}
+          {"name":"encoder.embedding0.weight","slot":114,"shape":[8000,256]},
+          {"name":"encoder.lstm0.weight_ih_l0","slot":111,"shape":[2048,256]},
+          {"name":"encoder.lstm0.weight_hh_l0","slot":108,"shape":[2048,512]},
+          {"name":"encoder.lstm0.bias_ih_l0","slot":113,"shape":[2048]},
+          {"name":"encoder.lstm0.bias_hh_l0","slot":109,"shape":[2048]},
+          {"name":"encoder.lstm0.weight_ih_l1","slot":98,"shape":[2048,512]},
+          {"name":"encoder.lstm0.weight_hh_l1","slot":95,"shape":[2048,512]},
+          {"name":"encoder.lstm0.bias_ih_l1","slot":100,"shape":[2048]},
+          {"name":"encoder.lstm0.bias_hh_l1","slot":96,"shape":[2048]},
+          {"name":"decoder.embedding0.weight","slot":87,"shape":[6000,256]},
+          {"name":"decoder.lstm0.weight_ih_l0","slot":82,"shape":[2048,256]},
+          {"name":"decoder.lstm0.weight_hh_l0","slot":79,"shape":[2048,512]},
+          {"name":"decoder.lstm0.bias_ih_l0","slot":84,"shape":[2048]},
+          {"name":"decoder.lstm0.bias_hh_l0","slot":80,"shape":[2048]},
+          {"name":"decoder.lstm0.weight_ih_l1","slot":65,"shape":[2048,512]},
+          {"name":"decoder.lstm0.weight_hh_l1","slot":62,"shape":[2048,512]},
+          {"name":"decoder.lstm0.bias_ih_l1","slot":67,"shape":[2048]},
+          {"name":"decoder.lstm0.bias_hh_l1","slot":63,"shape":[2048]},
+          {"name":"decoder.attention0.weight","slot":52,"shape":[512,512]},
+          {"name":"decoder.linear0.weight","slot":38,"shape":[512,1024]},
+          {"name":"decoder.linear0.bias","slot":40,"shape":[512]},
+          {"name":"decoder.linear1.weight","slot":33,"shape":[6000,512]},
+          {"name":"decoder.linear1.bias","slot":35,"shape":[6000]}
         ],
         "feeds": [
           {"kind":"cotangent","name":"next","slot":28,"shape":["B","T",6000]},
-          {"kind":"saved","name":"%863","slot":29,"shape":["B","T",6000]},
-          {"kind":"saved","name":"%859","slot":31,"shape":["B","T",512]},
-          {"kind":"saved","name":"%855","slot":36,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%853","slot":39,"shape":["B","T","S"]},
-          {"kind":"saved","name":"%828","slot":40,"shape":["B","S",1024]},
-          {"kind":"saved","name":"%851","slot":47,"shape":["B","S",512]},
-          {"kind":"saved","name":"%848","slot":42,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%847","slot":48,"shape":["B","T",2048]},
-          {"kind":"saved","name":"%865","slot":49,"shape":["B","T",2048]},
-          {"kind":"saved","name":"%844","slot":45,"shape":["B",1024]},
-          {"kind":"saved","name":"%839","slot":57,"shape":["B","T",1024]},
-          {"kind":"saved","name":"%838","slot":64,"shape":["B","T",2048]},
-          {"kind":"saved","name":"%866","slot":65,"shape":["B","T",2048]},
-          {"kind":"saved","name":"%835","slot":62,"shape":["B",1024]},
-          {"kind":"saved","name":"%831","slot":74,"shape":["B","T",256]},
-          {"kind":"saved","name":"%827","slot":81,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%867","slot":82,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%823","slot":89,"shape":["B","S",1024]},
-          {"kind":"saved","name":"%822","slot":93,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%868","slot":94,"shape":["B","S",2048]},
-          {"kind":"saved","name":"%819","slot":102,"shape":["B","S",256]}
+          {"kind":"saved","name":"%863","slot":31,"shape":["B","T",6000]},
+          {"kind":"saved","name":"%859","slot":34,"shape":["B","T",512]},
+          {"kind":"saved","name":"%855","slot":39,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%853","slot":44,"shape":["B","T","S"]},
+          {"kind":"saved","name":"%828","slot":42,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%851","slot":48,"shape":["B","S",512]},
+          {"kind":"saved","name":"%848","slot":50,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%847","slot":56,"shape":["B","T",2048]},
+          {"kind":"saved","name":"%865","slot":57,"shape":["B","T",2048]},
+          {"kind":"saved","name":"%844","slot":54,"shape":["B",1024]},
+          {"kind":"saved","name":"%839","slot":66,"shape":["B","T",1024]},
+          {"kind":"saved","name":"%838","slot":73,"shape":["B","T",2048]},
+          {"kind":"saved","name":"%866","slot":74,"shape":["B","T",2048]},
+          {"kind":"saved","name":"%835","slot":71,"shape":["B",1024]},
+          {"kind":"saved","name":"%831","slot":83,"shape":["B","T",256]},
+          {"kind":"saved","name":"%827","slot":90,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%867","slot":91,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%823","slot":99,"shape":["B","S",1024]},
+          {"kind":"saved","name":"%822","slot":103,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%868","slot":104,"shape":["B","S",2048]},
+          {"kind":"saved","name":"%819","slot":112,"shape":["B","S",256]}
         ]
       },
     };

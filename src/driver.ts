@@ -82,7 +82,7 @@ function finish(m: ModelIR, level: OptLevel, verify: boolean): ModelIR {
  */
 export function trainingGraphs(m: ModelIR, level: OptLevel = 2, options: GradOptions = {}): GradIR {
   const gr = gradModel(m, options);
-  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2, recompute: true });
+  for (const x of [gr.forward, gr.backward]) fuse(x.graph, { inline: level >= 2, training: true });
   return gr;
 }
 

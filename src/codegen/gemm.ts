@@ -58,7 +58,12 @@ export function hostForm(ctx: KernelCtx, members: readonly number[], root: Node,
   for (const id of members) {
     const n = g.get(id);
     if (n.op === 'einsum') {
-      const e = einsumGemm(ctx, n, newScratch, isStep || n.id !== root.id, packs);
+      const e = einsumGemm(ctx, n, newScratch, isStep || n.id !== root.id, packs, (x) => {
+        // an operand that is not a view of a buffer (a concatenation of q, k and v gradients): computed into scratch first
+        const buf = newScratch(product(dimsOf(x.shape)));
+        prelude.push(fill(x.shape, [[buf, x.id]]));
+        return buf;
+      });
       if (e) {
         prelude.push(e.stmt);
         results.set(n.id, e.out);
@@ -155,7 +160,7 @@ export function hostForm(ctx: KernelCtx, members: readonly number[], root: Node,
  * that operand is first copied into scratch as rows. Operands are views of buffers (head splits,
  * slices, the state's slot, weights).
  */
-function einsumGemm(ctx: KernelCtx, n: Node, newScratch: (size: Expr) => Buf, toScratch: boolean, packs: PackRef[]): { stmt: Stmt; out: Buf; batch: string; packed: number; atLoad: boolean; rows?: number } | undefined {
+function einsumGemm(ctx: KernelCtx, n: Node, newScratch: (size: Expr) => Buf, toScratch: boolean, packs: PackRef[], computed: (x: Node) => Buf): { stmt: Stmt; out: Buf; batch: string; packed: number; atLoad: boolean; rows?: number } | undefined {
   const g = ctx.g;
   const { spec, scale } = n.attrs as OpAttrs['einsum'];
   const [lhs, outL] = spec.split('->') as [string, string];
@@ -172,8 +177,10 @@ function einsumGemm(ctx: KernelCtx, n: Node, newScratch: (size: Expr) => Buf, to
   const ks = [...letters].filter((c) => !outL.includes(c));
   if (!ks.length || ns.length !== 1 || ks.some((c) => !la.includes(c) || !lb.includes(c))) return undefined;
   if (outL[outL.length - 1] !== ns[0] || batch.length + ms.length + 1 !== outL.length) return undefined;
-  const A = viewStrides(g, na, ctx.materialized, ctx.scan);
-  const Bv = viewStrides(g, nb, ctx.materialized, ctx.scan);
+  // operands are views of buffers, or (outside a scan body) computed into scratch
+  const view = (x: Node): View | undefined => viewStrides(g, x, ctx.materialized, ctx.scan) ?? (ctx.scan ? undefined : { base: x, off: int(0), strides: rowMajor(x), compute: true });
+  const A = view(na);
+  const Bv = view(nb);
   if (!A || !Bv) return undefined;
   const sA = (c: string) => A.strides[la.indexOf(c)]!;
   const sB = (c: string) => Bv.strides[lb.indexOf(c)]!;
@@ -189,19 +196,19 @@ function einsumGemm(ctx: KernelCtx, n: Node, newScratch: (size: Expr) => Buf, to
   const [K, sAk, sBk] = [k.size, k.strides[0]!, k.strides[1]!];
   const N = size(ns[0]!);
   const out = toScratch ? newScratch(product(outDims)) : OUT;
-  const aBuf = ctx.arg(A.base);
+  const aBuf = A.compute ? computed(na) : ctx.arg(A.base);
   const off = (base: Expr, st: (c: string) => Expr) => batch.reduce((e, c, i) => add(e, mul(v(`bt${i}`), st(c))), base);
   const body: Stmt[] = [];
   // a weight (no batch letters, no scale) is packed once at load; any other operand per call, times
   // the einsum's scale (attention's 1/√d)
   const lit = [Bv.off, N, K, sB(ns[0]!), sBk].map((e) => (e.k === 'i' ? e.v : undefined));
-  const atLoad = Bv.base.op === 'param' && !batch.length && scale === 1 && lit.every((x) => x !== undefined);
+  const atLoad = Bv.base.op === 'param' && !Bv.compute && !batch.length && scale === 1 && lit.every((x) => x !== undefined);
   let w: GemmWeight;
   if (atLoad) {
     const [o, nn, kk, sn, sk] = lit as number[];
     w = { pack: packRef(packs, { weight: (Bv.base.attrs as OpAttrs['param']).name, off: o!, n: nn!, k: kk!, sn: sn!, sk: sk! }) };
   } else {
-    body.push({ k: 'pack', name: 'wp', src: ctx.arg(Bv.base), off: off(Bv.off, sB), N, K, sn: sB(ns[0]!), sk: sBk, dst: newScratch(mul(add(N, int(15)), K)), scale });
+    body.push({ k: 'pack', name: 'wp', src: Bv.compute ? computed(nb) : ctx.arg(Bv.base), off: off(Bv.off, sB), N, K, sn: sB(ns[0]!), sk: sBk, dst: newScratch(mul(add(N, int(15)), K)), scale });
     w = { local: 'wp' };
   }
   let a: { buf: Buf; off: Expr; lda: Expr } = { buf: aBuf, off: off(A.off, sA), lda: ms.length ? lda0 : int(0) };
@@ -297,19 +304,32 @@ function dataOperand(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?
   return { node: cur, off: int(col), lda: width };
 }
 
+/** Where an operand is read: a view of a buffer (viewStrides), or (`compute`) its values computed into scratch first, row-major. */
+interface View {
+  readonly base: Node;
+  readonly off: Expr;
+  readonly strides: Expr[];
+  readonly compute?: true;
+}
+
+/** A row-major buffer's strides. */
+function rowMajor(x: Node): Expr[] {
+  const dims = dimsOf(x.shape);
+  return dims.map((_, i) => product(dims.slice(i + 1)));
+}
+
 /**
  * Where a view of a buffer reads: the buffer's node, the offset of element 0 and each axis's
- * stride. Buffers, the state's and the step's slot, last-axis slices, head splits and inserted
- * axes; anything else is not a strided view.
+ * stride. Buffers (weights included), the state's and the step's slot, last-axis slices, head
+ * splits and inserted axes; anything else is not a strided view.
  */
-export function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): { base: Node; off: Expr; strides: Expr[] } | undefined {
+export function viewStrides(g: Graph, x: Node, materialized: ReadonlySet<number>, scan?: ScanCtx): View | undefined {
   if (materialized.has(x.id)) {
     if (x.op === 'state') return { base: x, off: mul(scalar('tp'), int(scan!.S)), strides: [mul(scan!.L, int(scan!.S)), int(1)] };
     const w = dimExpr(x.shape[x.shape.length - 1]);
     if (x.op === 'step') return { base: x, off: mul(scalar('t'), w), strides: [mul(scan!.L, w), int(1)] };
     if (x.op === 'lengths' || (x.op === 'input' && (x.attrs as OpAttrs['input']).form !== 'vectors')) return undefined;
-    const dims = dimsOf(x.shape);
-    return { base: x, off: int(0), strides: dims.map((_, i) => product(dims.slice(i + 1))) };
+    return { base: x, off: int(0), strides: rowMajor(x) };
   }
   const inner = () => viewStrides(g, g.get(x.inputs[0]!), materialized, scan);
   switch (x.op) {

@@ -11,7 +11,7 @@
 import type { FusedKernel, Graph, Node } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/ops.ts';
 import type { Size, TimeDim } from '../runtime/plan.ts';
-import { ARG, OUT, ROW, add, flatIndex, int, load, mul, scalar, v, type Buf, type Expr, type Kernel, type Stmt } from './kir.ts';
+import { ARG, OUT, ROW, add, bin, f, flatIndex, int, load, mul, product, scalar, v, type Buf, type Expr, type HostForm, type Kernel, type Stmt } from './kir.ts';
 import { BodyWriter, dimExpr, dimsOf, type Reader } from './expr.ts';
 import { hostForm, type PackRef } from './gemm.ts';
 import { attentionKernel, poolKernel, rowReduction } from './reduce.ts';
@@ -201,7 +201,7 @@ export function lowerGraph(g: Graph, notes: HostNotes, scan?: ScanCtx): LoweredI
     const body = ctx.element(root);
     const half = isStep ? pairHalf(g, root) : undefined;
     const pair = half !== undefined ? { half, body: ctx.pair(root, half) } : undefined;
-    const host = hostForm(ctx, k.members, root, isStep, half);
+    const host = root.op === 'scatter_add' ? scatterForm(ctx, root) : (!scan && sumForm(ctx, root)) || hostForm(ctx, k.members, root, isStep, half);
     if (host) notes.set(root.id, host.notes);
     if (isStep) ctx.argKey(nodeBuf(scan!.node.inputs[1]!), 'i32');
     const step = isStep ? { step: { time: scan!.L, width: scan!.S, ...(pair ? { pair } : {}) } } : {};
@@ -272,6 +272,51 @@ function equalParts(g: Graph, root: Node, materialized: ReadonlySet<number>): { 
   const width = g.get(parts[0]!).shape[1];
   if (typeof width !== 'number' || parts.some((p) => g.get(p).shape[1] !== width)) return undefined;
   return { parts, width };
+}
+
+/**
+ * scatter_add's host form (an embedding's gradient): the output zeroed, then each row of values
+ * added into the row its id names — one pass over the values, where the element body sums over
+ * every id for each output element.
+ */
+function scatterForm(ctx: KernelCtx, root: Node): { form: HostForm; packs: PackRef[]; notes: string[] } {
+  const g = ctx.g;
+  const ids = g.get(root.inputs[0]!);
+  const width = dimExpr(root.shape[1]);
+  const w = ctx.writer(root.id);
+  w.loop('z', mul(dimExpr(root.shape[0]), width), () => w.emit({ k: 'store', buf: OUT, index: v('z'), value: f(0) }));
+  const loops = ids.shape.map((_, d) => `s${d}`);
+  const nest = (d: number): void => {
+    if (d < loops.length) return w.loop(loops[d]!, dimExpr(ids.shape[d]), () => nest(d + 1));
+    const at = loops.map((l) => v(l));
+    const row = w.bind(mul(w.val(ids.id, at), width), 'row');
+    w.loop('j', width, () => {
+      const o = add(row, v('j'));
+      w.emit({ k: 'store', buf: OUT, index: o, value: bin('+', load(OUT, o), w.val(root.inputs[1]!, [...at, v('j')])) });
+    });
+  };
+  nest(0);
+  return { form: { packs: 0, scratch: [], prelude: w.body }, packs: [], notes: ['zeroed, then each row of values added into the row its id names (one pass)'] };
+}
+
+/**
+ * A one-operand einsum over a buffer that sums its leading axes (a bias gradient, Σ over B·T): the
+ * output zeroed, then the buffer's rows added to it in memory order — one pass, where the element
+ * body strides down a column for each output element.
+ */
+function sumForm(ctx: KernelCtx, root: Node): { form: HostForm; packs: PackRef[]; notes: string[] } | undefined {
+  if (root.op !== 'einsum' || root.inputs.length !== 1) return undefined;
+  const [lhs, out] = (root.attrs as OpAttrs['einsum']).spec.split('->') as [string, string];
+  const x = ctx.g.get(root.inputs[0]!);
+  if (!out.length || !lhs.endsWith(out) || lhs.length === out.length || !ctx.materialized.has(x.id) || x.op === 'state' || x.op === 'step') return undefined;
+  const W = product(dimsOf(root.shape));
+  const R = product(dimsOf(x.shape.slice(0, lhs.length - out.length)));
+  const src = ctx.arg(x);
+  const prelude: Stmt[] = [
+    { k: 'for', v: 'z', n: W, body: [{ k: 'store', buf: OUT, index: v('z'), value: f(0) }] },
+    { k: 'for', v: 'r', n: R, body: [{ k: 'for', v: 'j', n: W, body: [{ k: 'store', buf: OUT, index: v('j'), value: bin('+', load(OUT, v('j')), load(src, add(mul(v('r'), W), v('j')))) }] }] },
+  ];
+  return { form: { packs: 0, scratch: [], prelude }, packs: [], notes: ['zeroed, then the rows of its operand added in memory order (one pass)'] };
 }
 
 /** A step kernel's root that concatenates two equal halves of the state: their width. */

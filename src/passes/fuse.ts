@@ -60,13 +60,16 @@ function weightsOnlyNodes(g: Graph, nodes: readonly Node[], users: ReadonlyMap<n
 
 /**
  * `inline: false` gives every non-source node its own kernel (weight row views excepted): -O0, for
- * measuring. `recompute` (training graphs): in a scan body, an elementwise value read by several
- * kernels is computed in each of them rather than given a buffer, unless computing it inline would
- * compute a contraction — a backward LSTM step's gate recomputation and pointwise backward are then
- * one kernel beside the step kernel, not one kernel per gate (kernel launches, not arithmetic, are
- * what a step of B rows costs).
+ * measuring. `training` (reverse mode's graphs):
+ * - in a scan body, an elementwise value read by several kernels is computed in each of them rather
+ *   than given a buffer, unless computing it inline would compute a contraction — a backward LSTM
+ *   step's gate recomputation and pointwise backward are then one kernel beside the step kernel, not
+ *   one kernel per gate (kernel launches, not arithmetic, are what a step of B rows costs);
+ * - outside scan bodies, an einsum that sums (a row sum of a layer norm's or softmax's backward, a
+ *   weight gradient) gets its own buffer: inlined into a consumer that varies along the summed axis,
+ *   it would be summed again for every element of that axis.
  */
-export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean } = { inline: true }, inBody = false): void {
+export function fuse(g: Graph, options: { inline: boolean; training?: boolean } = { inline: true }, inBody = false): void {
   for (const n of g.ordered()) if (n.op === 'scan') fuse((n.attrs as OpAttrs['scan']).body, options, true);
   const nodes = g.ordered();
   const users = g.users();
@@ -103,6 +106,10 @@ export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean }
     // a key/value cache concatenation is kept: it is the next decoding step's cache
     if (inTiled.has(n.id)) continue;
     if (cls === 'source' || cls === 'reduce' || cls === 'opaque' || n.op === 'time_concat') materialized.add(n.id);
+    if (options.training && !inBody && n.op === 'einsum') {
+      const [lhs, out] = (n.attrs as OpAttrs['einsum']).spec.split('->') as [string, string];
+      if ([...lhs].some((c) => !out.includes(c))) materialized.add(n.id);
+    }
   }
   // operands that must be read from memory: a view (a slice of the merged Q/K/V projection, a head
   // split) stays a view, and what it views gets the buffer
@@ -188,7 +195,7 @@ export function fuse(g: Graph, options: { inline: boolean; recompute?: boolean }
     depth.set(n.id, d);
   }
   // what a kernel computes inline without a contraction (recomputed in each kernel reading it)
-  const recompute = options.inline && options.recompute === true && inBody;
+  const recompute = options.inline && options.training === true && inBody;
   const cheapMemo = new Map<number, boolean>();
   const cheap = (id: number): boolean => {
     const n = g.get(id);
