@@ -69,3 +69,30 @@ export function readTensors(bytes: Uint8Array): Map<string, { shape: readonly nu
   const file = readSafetensors(bytes);
   return new Map(file.entries.map((e) => [e.name, { shape: e.shape, data: decodeTensor(file, e)! }]));
 }
+
+/**
+ * A fixture's gradients from torch.autograd.grad (its grads.safetensors): the cotangents to give
+ * `model.vjp`, the names gradients are compared under (the weights, then `input:<name>` of float
+ * inputs), each one's expected values, and the scale each is measured against — its largest |grad|,
+ * or the model's largest where the gradient is 0 in exact arithmetic (a score's bias under softmax:
+ * torch's is float noise below 1e-6 of the model's largest, and so is ours).
+ */
+export function torchGradients(f: Fixture, name: string): {
+  want: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>;
+  cotangents: Record<string, { data: Float32Array; shape: number[] }>;
+  names: string[];
+  scale: (k: string) => number;
+} {
+  const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
+  const out = f.model.output.name;
+  const c = want.get(`cotangent:${out}`)!;
+  const names = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
+  const largest = (k: string) => want.get(k)!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const top = Math.max(...names.map(largest));
+  return { want, cotangents: { [out]: { data: c.data, shape: [...c.shape] } }, names, scale: (k) => (largest(k) < 1e-6 * top ? top : largest(k)) };
+}
+
+/** The gradient `model.vjp` returned under a name of torchGradients' `names`. */
+export function gradientOf(g: { weights: Record<string, Float32Array>; inputs: Record<string, { data: Float32Array }> }, k: string): Float32Array {
+  return k.startsWith('input:') ? g.inputs[k.slice(6)]!.data : g.weights[k]!;
+}

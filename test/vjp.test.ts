@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { NncError } from '../src/runtime/errors.ts';
 import { createTrainer } from '../src/train/index.ts';
 import { compileAndImport, FIXTURES, headlessGlAvailable, maxAbsDiff, toInputs } from './helpers.ts';
-import { allFixtures, loadFixture, readTensors } from './interp-helpers.ts';
+import { allFixtures, gradientOf, loadFixture, torchGradients } from './interp-helpers.ts';
 
 const TOL = { cpu: 1e-5, wasm: 1e-4 } as const;
 const GL = await headlessGlAvailable();
@@ -30,21 +30,13 @@ async function modelFor(name: string, backend: Backend) {
 async function expectTorchGrads(name: string, backend: Backend, tol: number): Promise<void> {
   const { f, model } = await modelFor(name, backend);
   try {
-    const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
-    const out = f.model.output.name;
-    const c = want.get(`cotangent:${out}`)!;
-    const g = await model.vjp(toInputs(f.case), { [out]: { data: c.data, shape: [...c.shape] } });
-    const names = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
-    const largest = (k: string) => want.get(k)!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const top = Math.max(...names.map(largest));
+    const { want, cotangents, names, scale } = torchGradients(f, name);
+    const g = await model.vjp(toInputs(f.case), cotangents);
     for (const k of names) {
       const t = want.get(k)!;
-      const ours: Float32Array = k.startsWith('input:') ? g.inputs[k.slice(6)].data : g.weights[k];
+      const ours = gradientOf(g, k);
       expect(ours.length, k).toBe(t.data.length);
-      // a gradient that is 0 in exact arithmetic (a score's bias under softmax: torch's is float
-      // noise below 1e-6 of the model's largest) is float32 noise here too: measured against the model's largest
-      const scale = largest(k) < 1e-6 * top ? top : largest(k);
-      expect(maxAbsDiff(ours, t.data) / scale, `${k} (largest |grad| ${scale})`).toBeLessThanOrEqual(tol);
+      expect(maxAbsDiff(ours, t.data) / scale(k), `${k} (largest |grad| ${scale(k)})`).toBeLessThanOrEqual(tol);
     }
   } finally {
     model.dispose();
@@ -68,29 +60,23 @@ describe.skipIf(!GL).each(GPU_SUBSET)('%s on gpu (headless-gl)', (name) => {
 describe.each(['tf_self_deep', 'char_lm', 'gru_bidir_layers2_after', 's2s_additive_bahdanau', 'lstm_bidir_layers3_vectors'])('%s at every optimisation level', (name) => {
   it('vjp of the module compiled at -O0 and -O1 equals -O2\'s and torch.autograd.grad on cpu', async () => {
     const f = loadFixture(name);
-    const want = readTensors(readFileSync(join(FIXTURES, name, 'grads.safetensors')));
-    const out = f.model.output.name;
-    const c = want.get(`cotangent:${out}`)!;
-    const names = [...f.model.weights.map((w) => w.name), ...f.model.inputs.filter((i) => i.form === 'vectors').map((i) => `input:${i.name}`)];
-    const largest = (k: string) => want.get(k)!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const top = Math.max(...names.map(largest));
+    const { want, cotangents, names, scale } = torchGradients(f, name);
     const grads = new Map<number, Record<string, Float32Array>>();
     for (const level of [2, 1, 0] as const) {
       const mod = await compileAndImport(`vjp_${name}`, readFileSync(join(FIXTURES, name, 'model.nn'), 'utf8'), undefined, level);
       const model = await mod.createModel({ backend: 'cpu' });
       try {
         model.loadWeights(Object.fromEntries(f.weights));
-        const g = await model.vjp(toInputs(f.case), { [out]: { data: c.data, shape: [...c.shape] } });
-        grads.set(level, Object.fromEntries(names.map((k) => [k, k.startsWith('input:') ? g.inputs[k.slice(6)].data : g.weights[k]])));
+        const g = await model.vjp(toInputs(f.case), cotangents);
+        grads.set(level, Object.fromEntries(names.map((k) => [k, gradientOf(g, k)])));
       } finally {
         model.dispose();
       }
     }
     for (const k of names) {
-      const scale = largest(k) < 1e-6 * top ? top : largest(k);
       for (const level of [0, 1]) {
-        expect(maxAbsDiff(grads.get(level)![k]!, want.get(k)!.data) / scale, `-O${level} ${k} against torch`).toBeLessThanOrEqual(TOL.cpu);
-        expect(maxAbsDiff(grads.get(level)![k]!, grads.get(2)![k]!) / scale, `-O${level} ${k} against -O2`).toBeLessThanOrEqual(TOL.cpu);
+        expect(maxAbsDiff(grads.get(level)![k]!, want.get(k)!.data) / scale(k), `-O${level} ${k} against torch`).toBeLessThanOrEqual(TOL.cpu);
+        expect(maxAbsDiff(grads.get(level)![k]!, grads.get(2)![k]!) / scale(k), `-O${level} ${k} against -O2`).toBeLessThanOrEqual(TOL.cpu);
       }
     }
   });
