@@ -9,8 +9,9 @@
  *   training, in any format. examples/data/dates.{train,valid}.jsonl.
  * - brackets: strings over ( ) [ ] of length 2..16, balanced or not (half and half; the unbalanced
  *   ones mostly near misses, as train_classifier.py), ids 1..4; examples/data/brackets.{train,valid}.jsonl.
- * - lm: the docs corpus (examples/data/docs.{train,heldout}.txt) cut into lines of at most 129
- *   characters (the model reads 128 and predicts the next), as text through vocab/tiny_lm.json.
+ * - lm: the docs corpus (examples/data/docs.{train,heldout}.txt) as windows of at most 129
+ *   characters (the model reads 128 and predicts the next), as text through vocab/tiny_lm.json:
+ *   12,000 at random offsets of the training text, the held-out text cut into consecutive windows.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -130,14 +131,19 @@ function brackets(): void {
 
 // ── lm ──
 function lm(): void {
-  const lines = (file: string) => {
-    const text = readFileSync(join(DATA, file), 'utf8');
-    const out: { text: string }[] = [];
-    for (let i = 0; i + 2 <= text.length; i += 129) out.push({ text: text.slice(i, i + 129) });
-    return out;
-  };
-  write('lm.train.jsonl', lines('docs.train.txt'));
-  write('lm.valid.jsonl', lines('docs.heldout.txt'));
+  const read = (file: string) => readFileSync(join(DATA, file), 'utf8');
+  // training: 12,000 windows at random offsets (as train_tiny_lm.py samples its 1,500 batches of 8);
+  // the held-out text: consecutive windows, each character scored once
+  const train = read('docs.train.txt');
+  const r = new Random(2);
+  write('lm.train.jsonl', Array.from({ length: 12000 }, () => {
+    const i = r.below(train.length - 129 + 1);
+    return { text: train.slice(i, i + 129) };
+  }));
+  const heldout = read('docs.heldout.txt');
+  const valid: { text: string }[] = [];
+  for (let i = 0; i + 2 <= heldout.length; i += 129) valid.push({ text: heldout.slice(i, i + 129) });
+  write('lm.valid.jsonl', valid);
 }
 
 const which = process.argv[2];
